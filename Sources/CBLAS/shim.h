@@ -1,0 +1,10 @@
+// Thin shim over OpenBLAS's CBLAS interface. Not API: only the MetaOpt target imports it,
+// and no C type leaves that target's public interface.
+#ifndef METAOPT_CBLAS_SHIM_H
+#define METAOPT_CBLAS_SHIM_H
+#include <cblas.h>
+
+/// Number of threads OpenBLAS uses (0 means it was not reported by this build).
+static inline int metaopt_blas_get_num_threads(void) { return openblas_get_num_threads(); }
+static inline void metaopt_blas_set_num_threads(int n) { openblas_set_num_threads(n); }
+#endif

@@ -1,0 +1,21 @@
+import Foundation
+
+/// A job of one rank: every collective is the identity. Used for tests and for running without MPI.
+public final class LocalCommunicator: Communicator {
+    public init() {}
+    public var rank: Int { 0 }
+    public var size: Int { 1 }
+    public func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ op: ReductionOperation) throws {}
+    public func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ op: ReductionOperation) throws {}
+    public func allreduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ op: ReductionOperation) throws {}
+    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
+        guard root == 0 else {
+            throw CommunicatorError(function: "broadcast", message: "root \(root) out of range for a job of 1 rank")
+        }
+    }
+    public func barrier() throws {}
+    public func abort(code: Int32, message: String) -> Never {
+        FileHandle.standardError.write(Data("metaopt-dist: \(message)\n".utf8))
+        exit(code)
+    }
+}

@@ -1,0 +1,57 @@
+/// A contiguous range of an optimizee's coordinates that one learned optimizer acts on.
+/// Most optimizees have one group; the paper's CNN has two (convolution and fully connected
+/// parameters, each with its own LSTM).
+public struct ParameterGroup: Hashable, Sendable, Codable {
+    public var range: Range<Int>
+    /// Index of the learned optimizer (LSTM) that updates these coordinates.
+    public var optimizer: Int
+    public init(range: Range<Int>, optimizer: Int) {
+        self.range = range
+        self.optimizer = optimizer
+    }
+}
+
+/// One sampled function f: Rⁿ → R that a (learned or hand-designed) optimizer minimises.
+///
+/// `step` selects the step's minibatch where f is stochastic; a deterministic function ignores it.
+/// Implementations derive all randomness from the `RandomKey` they were sampled with, so the same
+/// key gives the same function on any rank.
+public protocol Optimizee {
+    /// Number of coordinates n of θ.
+    var dimension: Int { get }
+    /// Which learned optimizer updates which coordinates; the ranges tile 0..<dimension in order.
+    var parameterGroups: [ParameterGroup] { get }
+    /// θ₀.
+    func initialParameters() -> [Float]
+    /// f(θ) on step `step`'s minibatch; writes ∇f(θ) into `gradient` (count = dimension).
+    func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int,
+                         gradient: UnsafeMutableBufferPointer<Float>) -> Float
+    /// The loss reported in evaluations at step `step` (by default the same minibatch loss).
+    func evaluationLoss(at theta: UnsafeBufferPointer<Float>, step: Int) -> Float
+}
+
+extension Optimizee {
+    public var parameterGroups: [ParameterGroup] { [ParameterGroup(range: 0..<dimension, optimizer: 0)] }
+
+    public func evaluationLoss(at theta: UnsafeBufferPointer<Float>, step: Int) -> Float {
+        var scratch = [Float](repeating: 0, count: dimension)
+        return scratch.withUnsafeMutableBufferPointer { lossAndGradient(at: theta, step: step, gradient: $0) }
+    }
+}
+
+/// An optimizee whose Hessian is available, for the exact second-order meta-gradient.
+public protocol SecondOrderOptimizee: Optimizee {
+    /// Writes H(θ)·v into `result` (H the Hessian of f at θ on step `step`'s minibatch).
+    func hessianVectorProduct(at theta: UnsafeBufferPointer<Float>, step: Int,
+                              vector: UnsafeBufferPointer<Double>, result: UnsafeMutableBufferPointer<Double>)
+}
+
+/// A distribution over optimizees, sampled by key.
+public protocol TaskFamily: Sendable {
+    /// Short name used on the command line and in files ("quadratic", "mlp", ...).
+    var name: String { get }
+    /// Number of learned optimizers (LSTMs) this family's optimizees use.
+    var optimizerCount: Int { get }
+    /// The function for `key` (run seed, horizon index, global task index).
+    func sample(_ key: RandomKey) -> any Optimizee
+}

@@ -1,0 +1,2 @@
+import CMPI
+import MetaOpt
