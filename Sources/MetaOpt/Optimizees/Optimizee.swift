@@ -28,6 +28,10 @@ public protocol Optimizee {
                          gradient: UnsafeMutableBufferPointer<Float>) -> Float
     /// The loss reported in evaluations at step `step` (by default the same minibatch loss).
     func evaluationLoss(at theta: UnsafeBufferPointer<Float>, step: Int) -> Float
+    /// The same in Double precision, for finite-difference checks. The default goes through the
+    /// Float routine; families that can afford it compute in Double.
+    func lossAndGradientInDouble(at theta: UnsafeBufferPointer<Double>, step: Int,
+                                 gradient: UnsafeMutableBufferPointer<Double>) -> Double
 }
 
 extension Optimizee {
@@ -36,6 +40,17 @@ extension Optimizee {
     public func evaluationLoss(at theta: UnsafeBufferPointer<Float>, step: Int) -> Float {
         var scratch = [Float](repeating: 0, count: dimension)
         return scratch.withUnsafeMutableBufferPointer { lossAndGradient(at: theta, step: step, gradient: $0) }
+    }
+
+    public func lossAndGradientInDouble(at theta: UnsafeBufferPointer<Double>, step: Int,
+                                        gradient: UnsafeMutableBufferPointer<Double>) -> Double {
+        let t = theta.map { Float($0) }
+        var g = [Float](repeating: 0, count: dimension)
+        let loss = t.withUnsafeBufferPointer { tp in
+            g.withUnsafeMutableBufferPointer { lossAndGradient(at: tp, step: step, gradient: $0) }
+        }
+        for i in 0..<dimension { gradient[i] = Double(g[i]) }
+        return Double(loss)
     }
 }
 

@@ -1,0 +1,79 @@
+/// The paper's quadratic family: f(θ) = ‖Wθ − y‖², with W (n × n), y and θ₀ i.i.d. standard
+/// normal (n = 10 in the paper). Deterministic: `step` is ignored.
+public struct QuadraticOptimizee: SecondOrderOptimizee, Sendable {
+    public let dimension: Int
+    /// W, row-major n × n.
+    public let w: [Double]
+    public let y: [Double]
+    public let theta0: [Float]
+
+    public init(dimension n: Int, key: RandomKey) {
+        var s = key.stream(.function)
+        dimension = n
+        w = (0..<(n * n)).map { _ in s.normal() }
+        y = (0..<n).map { _ in s.normal() }
+        var s0 = key.stream(.initialParameters)
+        theta0 = (0..<n).map { _ in Float(s0.normal()) }
+    }
+
+    public func initialParameters() -> [Float] { theta0 }
+
+    /// Residual r = Wθ − y, loss ‖r‖², gradient 2Wᵀr; computed in Double whatever the input type.
+    @inline(__always)
+    private func evaluate(_ theta: (Int) -> Double, _ write: (Int, Double) -> Void) -> Double {
+        let n = dimension
+        var r = [Double](repeating: 0, count: n)
+        var loss = 0.0
+        for i in 0..<n {
+            var s = -y[i]
+            for j in 0..<n { s += w[i * n + j] * theta(j) }
+            r[i] = s
+            loss += s * s
+        }
+        for j in 0..<n {
+            var g = 0.0
+            for i in 0..<n { g += w[i * n + j] * r[i] }
+            write(j, 2 * g)
+        }
+        return loss
+    }
+
+    public func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int,
+                                gradient: UnsafeMutableBufferPointer<Float>) -> Float {
+        Float(evaluate({ Double(theta[$0]) }, { gradient[$0] = Float($1) }))
+    }
+
+    public func lossAndGradientInDouble(at theta: UnsafeBufferPointer<Double>, step: Int,
+                                        gradient: UnsafeMutableBufferPointer<Double>) -> Double {
+        evaluate({ theta[$0] }, { gradient[$0] = $1 })
+    }
+
+    /// H = 2WᵀW, independent of θ.
+    public func hessianVectorProduct(at theta: UnsafeBufferPointer<Float>, step: Int,
+                                     vector: UnsafeBufferPointer<Double>, result: UnsafeMutableBufferPointer<Double>) {
+        let n = dimension
+        var wv = [Double](repeating: 0, count: n)
+        for i in 0..<n {
+            var s = 0.0
+            for j in 0..<n { s += w[i * n + j] * vector[j] }
+            wv[i] = s
+        }
+        for j in 0..<n {
+            var s = 0.0
+            for i in 0..<n { s += w[i * n + j] * wv[i] }
+            result[j] = 2 * s
+        }
+    }
+}
+
+/// Samples `QuadraticOptimizee`s of a given dimension.
+public struct QuadraticFamily: TaskFamily {
+    public let dimension: Int
+    public init(dimension: Int = 10) {
+        precondition(dimension > 0)
+        self.dimension = dimension
+    }
+    public var name: String { "quadratic" }
+    public var optimizerCount: Int { 1 }
+    public func sample(_ key: RandomKey) -> any Optimizee { QuadraticOptimizee(dimension: dimension, key: key) }
+}

@@ -1,0 +1,417 @@
+/// Runs the learned optimizer on a fixed set of tasks: forward over a truncation of T steps and the
+/// hand-written backward pass that yields each task's meta-gradient (DESIGN.md §1).
+///
+/// All coordinates of all tasks that one learned optimizer acts on are the columns of one
+/// feature-major matrix, so every LSTM layer is one GEMM per step over all of them.
+///
+/// An engine's result is a pure function of its tasks and φ: the same tasks in the same order give
+/// bit-identical results in any process. (It is not true across different groupings: OpenBLAS's
+/// edge kernels round a column differently depending on where it falls in the matrix, so the
+/// distributed trainer always runs the same fixed blocks of tasks, whatever the number of ranks.)
+///
+/// Buffers are sized once in `init` and reused; nothing is allocated inside the step loop.
+public final class UnrollEngine<S: MetaScalar> {
+    public let layout: ParameterLayout
+    public let tasks: [any Optimizee]
+    public let unroll: Int
+    /// w_t for t = 0…T (w_0 = 0: the loss counts θ_1…θ_T).
+    public let lossWeights: [S]
+    /// Start of each task's θ in the flat coordinate vector; the last entry is the total.
+    public let taskOffsets: [Int]
+    public var coordinateCount: Int { taskOffsets[tasks.count] }
+    public var scalarsAllocated: Int { workspace.allocatedScalars }
+
+    /// A contiguous run of coordinates of one task that one learned optimizer updates.
+    struct Segment {
+        var task: Int
+        var start: Int  // in the flat coordinate vector
+        var count: Int
+        var column: Int  // in the lane's matrices
+    }
+
+    /// Buffers of one learned optimizer ("lane"): slot t of X1 holds [x_t; h1_{t-1}], of X2
+    /// [h1_t; h2_{t-1}]; cell slot t holds c_{t-1}, slot t+1 holds c_t.
+    struct Lane {
+        var block: ParameterLayout.Block
+        var columns: Int
+        var segments: [Segment]
+        var x1: [MatrixView<S>], x2: [MatrixView<S>]
+        var cell1: [MatrixView<S>], cell2: [MatrixView<S>]
+        var gates1: [MatrixView<S>], gates2: [MatrixView<S>]
+        var tanh1: [MatrixView<S>], tanh2: [MatrixView<S>]
+        var update: MatrixView<S>
+        var dGates: MatrixView<S>, dX1: MatrixView<S>, dX2: MatrixView<S>
+        var dHidden: MatrixView<S>, dCell1: MatrixView<S>, dCell2: MatrixView<S>, dUpdate: MatrixView<S>
+    }
+
+    let workspace = Workspace<S>()
+    var lanes: [Lane] = []
+    let hidden: Int
+    let inputs: Int
+    let slots: Int
+    /// ∇f at every step of the truncation (slot t = step t), flat over all tasks.
+    var gradients: [MatrixView<S>]
+    var theta: MatrixView<S>
+    /// θ_t of every step of the truncation; kept only for the second-order mode's Hessians.
+    var thetaHistory: [MatrixView<S>]
+    var adjoint: MatrixView<S>
+    var scratchCoordinates: MatrixView<S>
+
+    /// - Parameters:
+    ///   - unroll: truncation length T; the engine stores T steps of history for the backward pass.
+    ///   - lossWeights: w_1…w_T (default all 1).
+    public init(layout: ParameterLayout, tasks: [any Optimizee], unroll: Int, lossWeights: [Double]? = nil) {
+        precondition(unroll >= 1, "unroll must be positive")
+        precondition(!tasks.isEmpty, "an engine needs at least one task")
+        self.layout = layout
+        self.tasks = tasks
+        self.unroll = unroll
+        let weights = lossWeights ?? Array(repeating: 1, count: unroll)
+        precondition(weights.count == unroll, "need one loss weight per unrolled step")
+        self.lossWeights = [0] + weights.map { S($0) }
+        var offsets = [0]
+        for t in tasks { offsets.append(offsets.last! + t.dimension) }
+        taskOffsets = offsets
+        hidden = layout.config.hiddenSize
+        inputs = layout.config.inputCount
+        slots = max(unroll, 2)
+        let n = offsets.last!
+        let ws = workspace
+        gradients = (0...slots).map { _ in ws.vector(n) }
+        theta = ws.vector(n)
+        thetaHistory = (0..<unroll).map { _ in ws.vector(n) }
+        adjoint = ws.vector(n)
+        scratchCoordinates = ws.vector(n)
+
+        var segmentsPerLane = Array(repeating: [Segment](), count: layout.config.optimizerCount)
+        var columnsPerLane = Array(repeating: 0, count: layout.config.optimizerCount)
+        for (b, task) in tasks.enumerated() {
+            for group in task.parameterGroups {
+                precondition(group.optimizer < layout.config.optimizerCount,
+                             "task uses learned optimizer \(group.optimizer), φ has \(layout.config.optimizerCount)")
+                guard !group.range.isEmpty else { continue }
+                segmentsPerLane[group.optimizer].append(
+                    Segment(task: b, start: offsets[b] + group.range.lowerBound, count: group.range.count,
+                            column: columnsPerLane[group.optimizer]))
+                columnsPerLane[group.optimizer] += group.range.count
+            }
+        }
+        let h = hidden, k1 = inputs + hidden, gates = 4 * hidden, slots = self.slots
+        for o in 0..<layout.config.optimizerCount {
+            let m = columnsPerLane[o]
+            lanes.append(Lane(
+                block: layout.blocks[o], columns: m, segments: segmentsPerLane[o],
+                x1: (0...slots).map { _ in ws.matrix(k1, m) }, x2: (0...slots).map { _ in ws.matrix(2 * h, m) },
+                cell1: (0...slots).map { _ in ws.matrix(h, m) }, cell2: (0...slots).map { _ in ws.matrix(h, m) },
+                gates1: (0..<slots).map { _ in ws.matrix(gates, m) }, gates2: (0..<slots).map { _ in ws.matrix(gates, m) },
+                tanh1: (0..<slots).map { _ in ws.matrix(h, m) }, tanh2: (0..<slots).map { _ in ws.matrix(h, m) },
+                update: ws.vector(m),
+                dGates: ws.matrix(gates, m), dX1: ws.matrix(k1, m), dX2: ws.matrix(2 * h, m),
+                dHidden: ws.matrix(h, m), dCell1: ws.matrix(h, m), dCell2: ws.matrix(h, m), dUpdate: ws.vector(m)))
+        }
+    }
+
+    // MARK: - State
+
+    /// θ₀ of every task, the loss and gradient there (step 0), zero LSTM states.
+    public func initialState() -> UnrollState<S> {
+        var theta = [S](repeating: 0, count: coordinateCount)
+        for (b, task) in tasks.enumerated() {
+            let t0 = task.initialParameters()
+            precondition(t0.count == task.dimension, "initialParameters() has the wrong length")
+            for i in 0..<t0.count { theta[taskOffsets[b] + i] = S(t0[i]) }
+        }
+        var gradient = [S](repeating: 0, count: coordinateCount)
+        var loss = [S](repeating: 0, count: tasks.count)
+        theta.withUnsafeBufferPointer { tp in
+            gradient.withUnsafeMutableBufferPointer { gp in
+                for b in tasks.indices {
+                    let r = taskOffsets[b]..<taskOffsets[b + 1]
+                    loss[b] = S.evaluate(tasks[b], theta: UnsafeBufferPointer(rebasing: tp[r]), step: 0,
+                                         gradient: UnsafeMutableBufferPointer(rebasing: gp[r]))
+                }
+            }
+        }
+        let lstm = lanes.map { [S](repeating: 0, count: 4 * hidden * $0.columns) }
+        return UnrollState(step: 0, theta: theta, gradient: gradient, loss: loss, lstm: lstm)
+    }
+
+    private func load(_ state: UnrollState<S>) {
+        precondition(state.theta.count == coordinateCount && state.lstm.count == lanes.count, "state does not fit")
+        state.theta.withUnsafeBufferPointer { theta.base.update(from: $0.baseAddress!, count: coordinateCount) }
+        state.gradient.withUnsafeBufferPointer { gradients[0].base.update(from: $0.baseAddress!, count: coordinateCount) }
+        for (o, lane) in lanes.enumerated() {
+            let hm = hidden * lane.columns
+            state.lstm[o].withUnsafeBufferPointer { p in
+                lane.x1[0].rows(inputs, hidden).base.update(from: p.baseAddress!, count: hm)
+                lane.cell1[0].base.update(from: p.baseAddress! + hm, count: hm)
+                lane.x2[0].rows(hidden, hidden).base.update(from: p.baseAddress! + 2 * hm, count: hm)
+                lane.cell2[0].base.update(from: p.baseAddress! + 3 * hm, count: hm)
+            }
+        }
+    }
+
+    private func store(slot: Int, step: Int, losses: [S], into state: inout UnrollState<S>) {
+        state.step = step
+        state.loss = losses
+        state.theta.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: theta.base, count: coordinateCount) }
+        state.gradient.withUnsafeMutableBufferPointer {
+            $0.baseAddress!.update(from: gradients[slot].base, count: coordinateCount)
+        }
+        for (o, lane) in lanes.enumerated() {
+            let hm = hidden * lane.columns
+            state.lstm[o].withUnsafeMutableBufferPointer { p in
+                p.baseAddress!.update(from: lane.x1[slot].rows(inputs, hidden).base, count: hm)
+                (p.baseAddress! + hm).update(from: lane.cell1[slot].base, count: hm)
+                (p.baseAddress! + 2 * hm).update(from: lane.x2[slot].rows(hidden, hidden).base, count: hm)
+                (p.baseAddress! + 3 * hm).update(from: lane.cell2[slot].base, count: hm)
+            }
+        }
+    }
+
+    // MARK: - Forward
+
+    /// One step of the learned optimizer from history slot `from` to slot `to`: reads the
+    /// gradient in `gradients[gradientSlot]`, adds the update to θ. `inputOverride`, when given,
+    /// replaces that gradient as the LSTM input (the frozen-input loss of the finite-difference tests).
+    private func forwardStep(phi: UnsafePointer<S>, from s: Int, to d: Int, gradientSlot: Int,
+                             inputOverride: UnsafePointer<S>? = nil) {
+        let h = hidden, m4 = 4 * hidden, k1 = inputs + hidden
+        let scale = S(layout.config.outputScale)
+        let input = inputOverride ?? UnsafePointer(gradients[gradientSlot].base)
+        for lane in lanes where lane.columns > 0 {
+            let m = lane.columns, block = lane.block
+            for seg in lane.segments {
+                layout.config.preprocessing.apply(input + seg.start, count: seg.count, into: lane.x1[s], column: seg.column)
+            }
+            // Layer 1: z = W1ᵀ [x; h1_prev]
+            S.gemm(transposeA: true, transposeB: false, m: m4, n: m, k: k1, alpha: 1,
+                   a: phi + block.weight1, lda: m4, b: lane.x1[s].base, ldb: m, beta: 0, c: lane.gates1[s].base, ldc: m)
+            LSTMKernels.forward(gates: lane.gates1[s], bias: phi + block.bias1, cellPrevious: lane.cell1[s],
+                                cell: lane.cell1[d], tanhCell: lane.tanh1[s],
+                                hidden: lane.x1[d].rows(inputs, h), hiddenCopy: lane.x2[s].rows(0, h))
+            // Layer 2: z = W2ᵀ [h1; h2_prev]
+            S.gemm(transposeA: true, transposeB: false, m: m4, n: m, k: 2 * h, alpha: 1,
+                   a: phi + block.weight2, lda: m4, b: lane.x2[s].base, ldb: m, beta: 0, c: lane.gates2[s].base, ldc: m)
+            LSTMKernels.forward(gates: lane.gates2[s], bias: phi + block.bias2, cellPrevious: lane.cell2[s],
+                                cell: lane.cell2[d], tanhCell: lane.tanh2[s],
+                                hidden: lane.x2[d].rows(h, h), hiddenCopy: nil)
+            // Output: u = scale · (woᵀ h2 + bo)
+            let u = lane.update.base, h2 = lane.x2[d].rows(h, h)
+            u.update(repeating: phi[block.outputBias], count: m)
+            for j in 0..<h {
+                let w = phi[block.outputWeight + j], row = h2.row(j)
+                for k in 0..<m { u[k] += w * row[k] }
+            }
+            for seg in lane.segments {
+                let th = theta.base + seg.start, uu = u + seg.column
+                for k in 0..<seg.count { th[k] += scale * uu[k] }
+            }
+        }
+    }
+
+    /// Evaluates every task at θ (current `theta`) on optimizee step `step`; gradient into `slot`.
+    private func evaluateTasks(step: Int, gradientSlot: Int, losses: inout [S]) {
+        let tp = UnsafeBufferPointer(start: theta.base, count: coordinateCount)
+        let gp = UnsafeMutableBufferPointer(start: gradients[gradientSlot].base, count: coordinateCount)
+        for b in tasks.indices {
+            let r = taskOffsets[b]..<taskOffsets[b + 1]
+            losses[b] = S.evaluate(tasks[b], theta: UnsafeBufferPointer(rebasing: tp[r]), step: step,
+                                   gradient: UnsafeMutableBufferPointer(rebasing: gp[r]))
+        }
+    }
+
+    /// Runs the learned optimizer forward only, for `steps` steps from `state`, calling `observe`
+    /// after each step with the step index and every task's loss there. Memory: two history slots.
+    public func run(phi: UnsafeBufferPointer<S>, state: inout UnrollState<S>, steps: Int,
+                    observe: (_ step: Int, _ losses: [S]) -> Void = { _, _ in }) {
+        precondition(phi.count == layout.count, "φ has \(phi.count) values, the layout needs \(layout.count)")
+        load(state)
+        var losses = state.loss
+        var s = 0
+        for t in 0..<steps {
+            let d = 1 - s
+            forwardStep(phi: phi.baseAddress!, from: s, to: d, gradientSlot: s)
+            evaluateTasks(step: state.step + t + 1, gradientSlot: d, losses: &losses)
+            observe(state.step + t + 1, losses)
+            s = d
+        }
+        store(slot: s, step: state.step + steps, losses: losses, into: &state)
+    }
+
+    /// The unrolled loss Σ_{t=1..T} w_t f(θ_t) per task with the LSTM inputs frozen to `inputs`
+    /// (T flat gradient vectors), i.e. the function whose exact derivative is the first-order
+    /// meta-gradient. For tests (finite differences); does not change `state`.
+    public func frozenInputLoss(phi: UnsafeBufferPointer<S>, state: UnrollState<S>, inputs frozen: [[S]]) -> [S] {
+        precondition(frozen.count == unroll)
+        load(state)
+        var losses = state.loss
+        var total = [S](repeating: 0, count: tasks.count)
+        for t in 0..<unroll {
+            frozen[t].withUnsafeBufferPointer { fp in
+                forwardStep(phi: phi.baseAddress!, from: t, to: t + 1, gradientSlot: t, inputOverride: fp.baseAddress!)
+            }
+            evaluateTasks(step: state.step + t + 1, gradientSlot: t + 1, losses: &losses)
+            for b in tasks.indices { total[b] += lossWeights[t + 1] * losses[b] }
+        }
+        return total
+    }
+
+    /// The LSTM inputs (optimizee gradients) seen over the last truncation, for `frozenInputLoss`.
+    public func recordedInputs() -> [[S]] {
+        (0..<unroll).map { Array(UnsafeBufferPointer(start: gradients[$0].base, count: coordinateCount)) }
+    }
+
+    // MARK: - Truncation with meta-gradient
+
+    /// One truncation of T steps from `state`, then the backward pass.
+    ///
+    /// - Parameters:
+    ///   - gradient: receives d(Σ_b Σ_t w_t f_b(θ_t))/dφ, summed over this engine's tasks (overwritten).
+    /// - Returns: each task's unrolled loss Σ_{t=1..T} w_t f_b(θ_t). `state` advances by T steps.
+    @discardableResult
+    public func truncation(phi: UnsafeBufferPointer<S>, state: inout UnrollState<S>, mode: MetaGradientMode = .firstOrder,
+                           gradient: UnsafeMutableBufferPointer<S>) -> [S] {
+        precondition(phi.count == layout.count, "φ has \(phi.count) values, the layout needs \(layout.count)")
+        precondition(gradient.count == layout.count, "the gradient must have |φ| values")
+        let p = phi.baseAddress!
+        let T = unroll
+        load(state)
+        var losses = state.loss
+        var unrolledLoss = [S](repeating: 0, count: tasks.count)
+        for t in 0..<T {
+            if mode == .secondOrder { thetaHistory[t].base.update(from: theta.base, count: coordinateCount) }
+            forwardStep(phi: p, from: t, to: t + 1, gradientSlot: t)
+            evaluateTasks(step: state.step + t + 1, gradientSlot: t + 1, losses: &losses)
+            for b in tasks.indices { unrolledLoss[b] += lossWeights[t + 1] * losses[b] }
+        }
+        let startStep = state.step
+        store(slot: T, step: state.step + T, losses: losses, into: &state)
+
+        gradient.update(repeating: 0)
+        backward(phi: p, startStep: startStep, mode: mode, gradient: gradient.baseAddress!)
+        return unrolledLoss
+    }
+
+    private func backward(phi: UnsafePointer<S>, startStep: Int, mode: MetaGradientMode,
+                          gradient g: UnsafeMutablePointer<S>) {
+        let T = unroll, n = coordinateCount, h = hidden, m4 = 4 * hidden, k1 = inputs + hidden
+        let scale = S(layout.config.outputScale)
+        let a = adjoint.base
+        // Adjoint of θ_T: w_T ∇f(θ_T).
+        let wT = lossWeights[T], gT = gradients[T].base
+        for i in 0..<n { a[i] = wT * gT[i] }
+        for lane in lanes {
+            lane.dCell1.zero()
+            lane.dCell2.zero()
+        }
+        for t in stride(from: T - 1, through: 0, by: -1) {
+            for lane in lanes where lane.columns > 0 {
+                let m = lane.columns, block = lane.block
+                // dL/du_t = scale · a_{t+1} (u is the network output before scaling).
+                let du = lane.dUpdate.base
+                for seg in lane.segments {
+                    let src = a + seg.start, dst = du + seg.column
+                    for k in 0..<seg.count { dst[k] = scale * src[k] }
+                }
+                // Output layer: dh2_t = wo ⊗ du (+ the recurrent part from step t+1, in dX2 rows H..<2H).
+                let h2 = lane.x2[t + 1].rows(h, h), dh = lane.dHidden
+                for j in 0..<h {
+                    let w = phi[block.outputWeight + j], dst = dh.row(j)
+                    if t == T - 1 {
+                        for k in 0..<m { dst[k] = w * du[k] }
+                    } else {
+                        let rec = lane.dX2.row(h + j)
+                        for k in 0..<m { dst[k] = rec[k] + w * du[k] }
+                    }
+                }
+                var biasSum: S = 0
+                for k in 0..<m { biasSum += du[k] }
+                g[block.outputBias] += biasSum
+                for j in 0..<h {
+                    let row = h2.row(j)
+                    var s: S = 0
+                    for k in 0..<m { s += row[k] * du[k] }
+                    g[block.outputWeight + j] += s
+                }
+                // Layer 2.
+                LSTMKernels.backward(gates: lane.gates2[t], cellPrevious: lane.cell2[t], tanhCell: lane.tanh2[t],
+                                     dHidden: dh, dCell: lane.dCell2, dGates: lane.dGates)
+                accumulateWeightGradient(lane: lane, input: lane.x2[t], weight: block.weight2, bias: block.bias2,
+                                         rows: 2 * h, gradient: g)
+                S.gemm(transposeA: false, transposeB: false, m: 2 * h, n: m, k: m4, alpha: 1,
+                       a: phi + block.weight2, lda: m4, b: lane.dGates.base, ldb: m, beta: 0, c: lane.dX2.base, ldc: m)
+                // Layer 1: dh1_t = (dX2 rows 0..<H) + recurrent part from step t+1 (dX1 rows inputs..<inputs+H).
+                for j in 0..<h {
+                    let dst = dh.row(j), fromAbove = lane.dX2.row(j)
+                    if t == T - 1 {
+                        dst.update(from: fromAbove, count: m)
+                    } else {
+                        let rec = lane.dX1.row(inputs + j)
+                        for k in 0..<m { dst[k] = fromAbove[k] + rec[k] }
+                    }
+                }
+                LSTMKernels.backward(gates: lane.gates1[t], cellPrevious: lane.cell1[t], tanhCell: lane.tanh1[t],
+                                     dHidden: dh, dCell: lane.dCell1, dGates: lane.dGates)
+                accumulateWeightGradient(lane: lane, input: lane.x1[t], weight: block.weight1, bias: block.bias1,
+                                         rows: k1, gradient: g)
+                if mode == .secondOrder {
+                    S.gemm(transposeA: false, transposeB: false, m: k1, n: m, k: m4, alpha: 1,
+                           a: phi + block.weight1, lda: m4, b: lane.dGates.base, ldb: m, beta: 0, c: lane.dX1.base, ldc: m)
+                } else {
+                    // The input rows are constants; only dh1_{t-1} is needed.
+                    S.gemm(transposeA: false, transposeB: false, m: h, n: m, k: m4, alpha: 1,
+                           a: phi + block.weight1 + inputs * m4, lda: m4, b: lane.dGates.base, ldb: m, beta: 0,
+                           c: lane.dX1.row(inputs), ldc: m)
+                }
+            }
+            // a_t = a_{t+1} + w_t ∇f(θ_t) [+ H_t Jᵀ dL/dx_t in second-order mode].
+            let wt = lossWeights[t], gt = gradients[t].base
+            if wt != 0 { for i in 0..<n { a[i] += wt * gt[i] } }
+            if mode == .secondOrder { addSecondOrderTerm(step: startStep + t, slot: t) }
+        }
+    }
+
+    /// dW += X · dZᵀ and db += Σ_columns dZ.
+    private func accumulateWeightGradient(lane: Lane, input: MatrixView<S>, weight: Int, bias: Int, rows: Int,
+                                          gradient g: UnsafeMutablePointer<S>) {
+        let m = lane.columns, m4 = 4 * hidden
+        S.gemm(transposeA: false, transposeB: true, m: rows, n: m4, k: m, alpha: 1,
+               a: input.base, lda: m, b: lane.dGates.base, ldb: m, beta: 1, c: g + weight, ldc: m4)
+        for r in 0..<m4 {
+            let row = lane.dGates.row(r)
+            var s: S = 0
+            for k in 0..<m { s += row[k] }
+            g[bias + r] += s
+        }
+    }
+
+    /// Adds H(θ_t) · (dL/d∇_t) to the adjoint: the path through the optimizee gradient that the
+    /// first-order approximation drops.
+    private func addSecondOrderTerm(step: Int, slot t: Int) {
+        let n = coordinateCount
+        let dg = scratchCoordinates.base
+        dg.update(repeating: 0, count: n)
+        for lane in lanes where lane.columns > 0 {
+            for seg in lane.segments {
+                layout.config.preprocessing.backward(gradients[t].base + seg.start, count: seg.count,
+                                                     dInput: lane.dX1, column: seg.column, into: dg + seg.start)
+            }
+        }
+        for (b, task) in tasks.enumerated() {
+            guard let second = task as? any SecondOrderOptimizee else {
+                preconditionFailure("second-order meta-gradients need an optimizee with a Hessian")
+            }
+            let r = taskOffsets[b]..<taskOffsets[b + 1]
+            var v = [Double](repeating: 0, count: r.count), hv = [Double](repeating: 0, count: r.count)
+            for i in 0..<r.count { v[i] = Double(dg[r.lowerBound + i]) }
+            let thetaT = (0..<r.count).map { Float(thetaHistory[t].base[r.lowerBound + $0]) }
+            thetaT.withUnsafeBufferPointer { tp in
+                v.withUnsafeBufferPointer { vp in
+                    hv.withUnsafeMutableBufferPointer { second.hessianVectorProduct(at: tp, step: step, vector: vp, result: $0) }
+                }
+            }
+            for i in 0..<r.count { adjoint.base[r.lowerBound + i] += S(hv[i]) }
+        }
+    }
+}
