@@ -12,7 +12,7 @@
 /// Buffers are sized once in `init` and reused; nothing is allocated inside the step loop.
 public final class UnrollEngine<S: MetaScalar> {
     public let layout: ParameterLayout
-    public let tasks: [any Optimizee]
+    public private(set) var tasks: [any Optimizee]
     public let unroll: Int
     /// w_t for t = 0…T (w_0 = 0: the loss counts θ_1…θ_T).
     public let lossWeights: [S]
@@ -109,6 +109,17 @@ public final class UnrollEngine<S: MetaScalar> {
                 dGates: ws.matrix(gates, m), dX1: ws.matrix(k1, m), dX2: ws.matrix(2 * h, m),
                 dHidden: ws.matrix(h, m), dCell1: ws.matrix(h, m), dCell2: ws.matrix(h, m), dUpdate: ws.vector(m)))
         }
+    }
+
+    /// Swaps in new tasks of the same shapes (same dimensions and parameter groups, in order), so a
+    /// new horizon reuses every buffer.
+    public func replaceTasks(_ newTasks: [any Optimizee]) {
+        precondition(newTasks.count == tasks.count, "replaceTasks needs as many tasks as before")
+        for (old, new) in zip(tasks, newTasks) {
+            precondition(old.dimension == new.dimension && old.parameterGroups == new.parameterGroups,
+                         "replaceTasks needs tasks of the same shape")
+        }
+        tasks = newTasks
     }
 
     // MARK: - State

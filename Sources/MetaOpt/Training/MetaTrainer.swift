@@ -1,0 +1,273 @@
+import Foundation
+
+/// What one meta-step did, as seen by every rank (all figures are global unless named "local").
+public struct StepReport: Sendable {
+    public var iteration: Int
+    public var horizon: Int
+    public var truncation: Int
+    /// Mean over the meta-batch of Σ_t w_t f(θ_t) for this truncation (NaN when skipped).
+    public var metaLoss: Double
+    /// Mean optimizee loss per unrolled step: metaLoss / Σ_t w_t.
+    public var meanStepLoss: Double
+    /// ‖mean meta-gradient‖₂ before clipping (NaN when skipped).
+    public var gradientNorm: Double
+    public var skipped: Bool
+    public var skippedTotal: Int
+    /// Seconds of compute (unrolls and backward passes) over ranks: max, mean, min.
+    public var computeMax: Double, computeMean: Double, computeMin: Double
+    /// This rank's seconds in the small MAX allreduce that waits for the slowest rank.
+    public var wait: Double
+    /// This rank's seconds in the meta-gradient allreduce.
+    public var allreduce: Double
+    /// This rank's seconds in the Adam step.
+    public var update: Double
+}
+
+/// Distributed meta-training (DESIGN.md §2): every rank unrolls the learned optimizer on the task
+/// blocks it owns, the block meta-gradients are summed exactly in fixed point across ranks, and
+/// every rank takes the same Adam step.
+///
+/// The global meta-batch of B tasks is cut into ⌈B / blockSize⌉ blocks of consecutive task
+/// indices; rank r owns a contiguous run of blocks. A task's functions come from its key
+/// (seed, horizon, global task index), and a block always runs as one engine, so the φ trajectory
+/// is the same for any number of ranks.
+public final class MetaTrainer {
+    public let config: TrainingConfig
+    public let layout: ParameterLayout
+    public let communicator: any Communicator
+    public private(set) var state: TrainerState
+    public var faults: [FaultInjection] = []
+
+    let family: any TaskFamily
+    /// Global task ranges of the blocks this rank owns.
+    public let ownedBlocks: [Range<Int>]
+    private var engines: [UnrollEngine<Float>?]
+    private var unrollStates: [UnrollState<Float>?]
+    private var blockGradients: [[Float]]
+    private var enginesHorizon: Int? = nil
+
+    /// Checks the configuration identically on every rank, makes sure all ranks run the same one,
+    /// then takes φ and the counters from rank 0 (a fresh start, or `resumeFrom` there).
+    public init(config: TrainingConfig, communicator: any Communicator, resumeFrom: TrainerState? = nil) throws {
+        let problems = config.problems()
+        guard problems.isEmpty else { throw TrainingError.invalidConfiguration(problems) }
+        self.config = config
+        self.communicator = communicator
+        layout = ParameterLayout(config.optimizer)
+        // Same configuration everywhere? One MAX allreduce of (hash, −hash).
+        guard try communicator.allAgree(on: fnv1a(try JSONEncoder.sorted.encode(config))) else {
+            throw TrainingError.configurationDiffersAcrossRanks
+        }
+        family = try config.task.makeFamily()
+        ownedBlocks = MetaTrainer.blocks(config: config, rank: communicator.rank, size: communicator.size)
+        engines = Array(repeating: nil, count: ownedBlocks.count)
+        unrollStates = Array(repeating: nil, count: ownedBlocks.count)
+        blockGradients = Array(repeating: [Float](repeating: 0, count: layout.count), count: ownedBlocks.count)
+        var initial = communicator.isRoot ? (resumeFrom ?? TrainerState(config: config)) : TrainerState(config: config)
+        try MetaTrainer.broadcast(&initial, communicator: communicator)
+        guard initial.phi.count == layout.count else {
+            throw TrainingError.invalidConfiguration(["the resumed φ has \(initial.phi.count) values, this configuration needs \(layout.count)"])
+        }
+        state = initial
+    }
+
+    /// The task ranges of the blocks rank `rank` of `size` owns: blocks are split as evenly as
+    /// possible, in order, so each rank holds a contiguous slice of the global task indices.
+    public static func blocks(config: TrainingConfig, rank: Int, size: Int) -> [Range<Int>] {
+        let n = config.blockCount
+        let first = rank * n / size, last = (rank + 1) * n / size
+        return (first..<last).map { b in
+            (b * config.blockSize)..<min((b + 1) * config.blockSize, config.metaBatch)
+        }
+    }
+
+    /// φ, the Adam moments and the counters from rank 0 to everyone.
+    static func broadcast(_ state: inout TrainerState, communicator: any Communicator) throws {
+        var counters: [Int64] = [state.iteration, state.horizon, state.truncation, state.adam.step,
+                                 state.skippedSteps, state.consecutiveSkips].map { Int64($0) }
+        try communicator.broadcast(&counters, root: 0)
+        try communicator.broadcast(&state.phi, root: 0)
+        try communicator.broadcast(&state.adam.firstMoment, root: 0)
+        try communicator.broadcast(&state.adam.secondMoment, root: 0)
+        state.iteration = Int(counters[0])
+        state.horizon = Int(counters[1])
+        state.truncation = Int(counters[2])
+        state.adam.step = Int(counters[3])
+        state.skippedSteps = Int(counters[4])
+        state.consecutiveSkips = Int(counters[5])
+    }
+
+    public var finished: Bool { state.iteration >= config.iterations }
+
+    /// Samples the current horizon's functions for every owned block.
+    private func prepareHorizon() {
+        for (i, range) in ownedBlocks.enumerated() {
+            let tasks = range.map { family.sample(RandomKey(seed: config.seed, horizon: state.horizon, task: $0)) }
+            if let engine = engines[i] {
+                engine.replaceTasks(tasks)
+            } else {
+                engines[i] = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: config.unroll)
+            }
+            unrollStates[i] = engines[i]!.initialState()
+        }
+        enginesHorizon = state.horizon
+    }
+
+    private func fault(_ kind: FaultInjection.Kind) -> Bool {
+        faults.contains { $0.kind == kind && $0.iteration == state.iteration && $0.rank == communicator.rank }
+    }
+
+    /// One meta-step: unroll every owned block for T steps, reduce, Adam step on φ.
+    @discardableResult
+    public func step() throws -> StepReport {
+        if fault(.kill) { kill(getpid(), SIGKILL) }
+        if fault(.abort) { Foundation.abort() }
+        if fault(.throw) { throw TrainingError.injectedFault(iteration: state.iteration, rank: communicator.rank) }
+        if fault(.perturb) { state.phi[0] += 1e-3 }
+
+        let start = DispatchTime.now()
+        if enginesHorizon != state.horizon || state.truncation == 0 { prepareHorizon() }
+        var blockLosses = [Double](repeating: 0, count: ownedBlocks.count)
+        var maxGradient = 0.0
+        var nonFinite = 0.0
+        let phi = state.phi
+        for i in ownedBlocks.indices {
+            let engine = engines[i]!
+            var unrollState = unrollStates[i]!
+            var gradient = blockGradients[i]
+            let losses = phi.withUnsafeBufferPointer { p in
+                gradient.withUnsafeMutableBufferPointer {
+                    engine.truncation(phi: p, state: &unrollState, mode: config.mode, gradient: $0)
+                }
+            }
+            unrollStates[i] = unrollState
+            blockGradients[i] = gradient
+            blockLosses[i] = losses.reduce(0.0) { $0 + Double($1) }
+        }
+        if fault(.nan), !blockGradients.isEmpty { blockGradients[0][0] = .nan }
+        for g in blockGradients {
+            for v in g {
+                let a = Double(abs(v))
+                if !a.isFinite { nonFinite = 1 } else if a > maxGradient { maxGradient = a }
+            }
+        }
+        if blockLosses.contains(where: { !$0.isFinite }) { nonFinite = 1 }
+        let maxLoss = blockLosses.reduce(0.0) { Swift.max($0, abs($1)) }
+        let compute = seconds(since: start)
+
+        // Small MAX allreduce: largest magnitudes (fix the shared exponent), non-finite flag,
+        // compute time spread. It is also where fast ranks wait for slow ones.
+        let waitStart = DispatchTime.now()
+        var summary: [Double] = [maxGradient, nonFinite > 0 ? 0 : maxLoss, nonFinite, compute, -compute]
+        try communicator.allreduce(&summary, .max)
+        let wait = seconds(since: waitStart)
+
+        var report = StepReport(iteration: state.iteration, horizon: state.horizon, truncation: state.truncation,
+                                metaLoss: .nan, meanStepLoss: .nan, gradientNorm: .nan, skipped: false,
+                                skippedTotal: state.skippedSteps, computeMax: summary[3], computeMean: compute,
+                                computeMin: -summary[4], wait: wait, allreduce: 0, update: 0)
+        if summary[2] > 0 {
+            // Every rank saw the same flag: skip together and start fresh functions.
+            state.skippedSteps += 1
+            state.consecutiveSkips += 1
+            report.skipped = true
+            report.skippedTotal = state.skippedSteps
+            state.iteration += 1
+            state.horizon += 1
+            state.truncation = 0
+            if state.consecutiveSkips >= config.maxConsecutiveSkips {
+                throw TrainingError.tooManySkips(consecutive: state.consecutiveSkips, iteration: state.iteration - 1)
+            }
+            return report
+        }
+
+        // Exact sum over all blocks: gradient, loss and compute time in 64-bit fixed point.
+        let gradientCodec = FixedPointCodec(maxMagnitude: summary[0], terms: config.blockCount)
+        let lossCodec = FixedPointCodec(maxMagnitude: summary[1], terms: config.blockCount)
+        let P = layout.count
+        var buffer = [Int64](repeating: 0, count: P + 2)
+        for g in blockGradients {
+            for i in 0..<P { buffer[i] &+= gradientCodec.encode(g[i]) }
+        }
+        for l in blockLosses { buffer[P] &+= lossCodec.encode(l) }
+        buffer[P + 1] = Int64((compute * 1e6).rounded())
+        let reduceStart = DispatchTime.now()
+        try communicator.allreduce(&buffer, .sum)
+        report.allreduce = seconds(since: reduceStart)
+
+        let updateStart = DispatchTime.now()
+        let B = Double(config.metaBatch)
+        var gradient = [Float](repeating: 0, count: P)
+        var normSquared = 0.0
+        for i in 0..<P {
+            let g = gradientCodec.decode(buffer[i]) / B
+            gradient[i] = Float(g)
+            normSquared += g * g
+        }
+        let norm = normSquared.squareRoot()
+        if let clip = config.clipNorm, norm > clip {
+            let factor = Float(clip / norm)
+            for i in 0..<P { gradient[i] *= factor }
+        }
+        var newPhi = state.phi
+        state.adam.apply(gradient: gradient, to: &newPhi, learningRate: Float(config.learningRate))
+        state.phi = newPhi
+        report.update = seconds(since: updateStart)
+
+        report.metaLoss = lossCodec.decode(buffer[P]) / B
+        report.meanStepLoss = report.metaLoss / Double(config.unroll)
+        report.gradientNorm = norm
+        report.computeMean = Double(buffer[P + 1]) / 1e6 / Double(communicator.size)
+        state.consecutiveSkips = 0
+        state.iteration += 1
+        state.truncation += 1
+        if state.truncation == config.truncationsPerHorizon {
+            state.truncation = 0
+            state.horizon += 1
+        }
+        if config.consistencyCheckEvery > 0 && state.iteration % config.consistencyCheckEvery == 0 {
+            try checkConsistency()
+        }
+        return report
+    }
+
+    /// Stops the job if φ differs between ranks: a MAX allreduce of (hash, −hash).
+    public func checkConsistency() throws {
+        let hash = state.phi.withUnsafeBytes { fnv1a($0) } ^ state.adam.secondMoment.withUnsafeBytes { fnv1a($0) }
+        guard try communicator.allAgree(on: hash) else { throw TrainingError.ranksDiverged(iteration: state.iteration) }
+    }
+}
+
+@inline(__always)
+func seconds(since start: DispatchTime) -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+}
+
+/// FNV-1a, 64-bit: a stable hash of bytes (Swift's Hasher is seeded per process).
+func fnv1a<D: Sequence>(_ bytes: D) -> UInt64 where D.Element == UInt8 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in bytes {
+        h ^= UInt64(b)
+        h = h &* 0x0000_0100_0000_01b3
+    }
+    return h
+}
+
+extension Communicator {
+    /// True on every rank when every rank passed the same value: one MAX allreduce of (v, −v).
+    func allAgree(on value: UInt64) throws -> Bool {
+        let v = Int64(bitPattern: value & 0x3FFF_FFFF_FFFF_FFFF)
+        var probe: [Int64] = [v, -v]
+        try allreduce(&probe, .max)
+        return probe[0] == v && probe[1] == -v
+    }
+}
+
+extension JSONEncoder {
+    /// Keys sorted, so the same value always encodes to the same bytes.
+    static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }
+}

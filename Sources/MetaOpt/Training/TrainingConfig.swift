@@ -1,0 +1,80 @@
+/// Everything that defines a meta-training run. Identical on every rank (validated before the first
+/// collective) and stored in checkpoints and trained-optimizer files.
+public struct TrainingConfig: Codable, Equatable, Sendable {
+    /// The optimizee family.
+    public var task: TaskSpec
+    /// The learned optimizer's architecture.
+    public var optimizer: LearnedOptimizerConfig
+    /// Functions per meta-step (global, over all ranks).
+    public var metaBatch: Int
+    /// Functions that always run together in one engine (one GEMM per layer and step). Ranks own
+    /// whole blocks, so the result does not depend on the number of ranks; see docs/design.md.
+    public var blockSize: Int
+    /// Truncation length T.
+    public var unroll: Int
+    /// Optimization horizon K (steps per sampled function); a multiple of `unroll`.
+    public var horizon: Int
+    /// Meta-steps (truncations, each followed by one Adam step on φ).
+    public var iterations: Int
+    public var learningRate: Double
+    /// Global-norm clipping of the averaged meta-gradient (nil: no clipping).
+    public var clipNorm: Double?
+    public var seed: UInt64
+    public var mode: MetaGradientMode
+    /// Stop after this many consecutive skipped (non-finite) meta-steps.
+    public var maxConsecutiveSkips: Int
+    /// Compare a hash of φ across ranks every this many meta-steps (0: never).
+    public var consistencyCheckEvery: Int
+
+    public init(task: TaskSpec, optimizer: LearnedOptimizerConfig? = nil, metaBatch: Int = 128, blockSize: Int? = nil,
+                unroll: Int = 20, horizon: Int = 100, iterations: Int = 1000, learningRate: Double = 1e-3,
+                clipNorm: Double? = nil, seed: UInt64 = 0, mode: MetaGradientMode = .firstOrder,
+                maxConsecutiveSkips: Int = 5, consistencyCheckEvery: Int = 100) {
+        self.task = task
+        self.optimizer = optimizer ?? task.defaultOptimizer
+        self.metaBatch = metaBatch
+        self.blockSize = blockSize ?? task.defaultBlockSize
+        self.unroll = unroll
+        self.horizon = horizon
+        self.iterations = iterations
+        self.learningRate = learningRate
+        self.clipNorm = clipNorm
+        self.seed = seed
+        self.mode = mode
+        self.maxConsecutiveSkips = maxConsecutiveSkips
+        self.consistencyCheckEvery = consistencyCheckEvery
+    }
+
+    public var truncationsPerHorizon: Int { horizon / unroll }
+    public var blockCount: Int { (metaBatch + blockSize - 1) / blockSize }
+
+    /// Every problem with the configuration, as sentences; empty when it is usable.
+    public func problems() -> [String] {
+        var p: [String] = []
+        if metaBatch < 1 { p.append("the meta-batch size must be positive (got \(metaBatch))") }
+        if blockSize < 1 { p.append("the block size must be positive (got \(blockSize))") }
+        if unroll < 1 { p.append("the unroll length must be positive (got \(unroll))") }
+        if horizon < 1 { p.append("the horizon must be positive (got \(horizon))") }
+        if unroll >= 1 && horizon >= 1 && horizon % unroll != 0 {
+            p.append("the horizon (\(horizon)) must be a multiple of the unroll length (\(unroll))")
+        }
+        if iterations < 0 { p.append("the number of iterations must not be negative (got \(iterations))") }
+        if !(learningRate > 0 && learningRate.isFinite) { p.append("the learning rate must be positive (got \(learningRate))") }
+        if let c = clipNorm, !(c > 0 && c.isFinite) { p.append("the clipping norm must be positive (got \(c))") }
+        if optimizer.hiddenSize < 1 { p.append("the hidden size must be positive") }
+        if !(optimizer.outputScale > 0 && optimizer.outputScale.isFinite) { p.append("the output scale must be positive") }
+        if case .logAndSign(let pp) = optimizer.preprocessing, !(pp > 0 && pp.isFinite) {
+            p.append("the preprocessing constant p must be positive")
+        }
+        if optimizer.optimizerCount != task.optimizerCount {
+            p.append("the \(task.name) task needs \(task.optimizerCount) learned optimizer(s), the configuration has \(optimizer.optimizerCount)")
+        }
+        if mode == .secondOrder && !task.supportsSecondOrder {
+            p.append("second-order meta-gradients need the optimizee's Hessian, which only the quadratic task provides")
+        }
+        if maxConsecutiveSkips < 1 { p.append("the skip limit must be positive") }
+        if consistencyCheckEvery < 0 { p.append("the consistency-check interval must not be negative") }
+        p.append(contentsOf: task.problems())
+        return p
+    }
+}

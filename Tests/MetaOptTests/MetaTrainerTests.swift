@@ -1,0 +1,61 @@
+import XCTest
+@testable import MetaOpt
+
+final class MetaTrainerTests: XCTestCase {
+    func testShortTrainingLowersMetaLoss() throws {
+        let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 32, blockSize: 8, unroll: 20,
+                                    horizon: 100, iterations: 200, learningRate: 3e-3, seed: 7)
+        let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
+        var losses: [Double] = []
+        while !trainer.finished { losses.append(try trainer.step().meanStepLoss) }
+        let early = losses.prefix(25).reduce(0, +) / 25, late = losses.suffix(25).reduce(0, +) / 25
+        print("meta-loss early \(early) late \(late)")
+        XCTAssertLessThan(late, 0.7 * early)
+    }
+
+    func testBlocksTileTheMetaBatch() {
+        let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 37, blockSize: 5)
+        for size in 1...9 {
+            let all = (0..<size).flatMap { MetaTrainer.blocks(config: config, rank: $0, size: size) }
+            XCTAssertEqual(all.flatMap { Array($0) }, Array(0..<37), "np=\(size)")
+        }
+    }
+
+    func testFixedPointSumIsExactAndOrderIndependent() {
+        var s = RandomKey(seed: 3, horizon: 0, task: 0).stream(.auxiliary)
+        let values = (0..<1000).map { _ in Float(s.normal() * pow(10, s.uniform(-6, 3))) }
+        let codec = FixedPointCodec(maxMagnitude: Double(values.map { abs($0) }.max()!), terms: values.count)
+        let forward = values.reduce(Int64(0)) { $0 + codec.encode($1) }
+        let backward = values.reversed().reduce(Int64(0)) { $0 + codec.encode($1) }
+        XCTAssertEqual(forward, backward)
+        let exact = values.reduce(0.0) { $0 + Double($1) }
+        XCTAssertEqual(codec.decode(forward), exact, accuracy: 1e-12 * abs(exact) + Double(values.count) * codec.decode(1))
+    }
+
+    func testInvalidConfigurationIsRejected() {
+        let config = TrainingConfig(task: .quadratic(dimension: 0), metaBatch: 0, unroll: 20, horizon: 50)
+        XCTAssertThrowsError(try MetaTrainer(config: config, communicator: LocalCommunicator())) { error in
+            let text = "\(error)"
+            XCTAssert(text.contains("meta-batch"), text)
+            XCTAssert(text.contains("multiple of the unroll"), text)
+            XCTAssert(text.contains("dimension"), text)
+        }
+    }
+
+    func testNonFiniteStepsAreSkippedThenStop() throws {
+        var config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 4, blockSize: 2, unroll: 5,
+                                    horizon: 10, iterations: 10, seed: 1)
+        config.maxConsecutiveSkips = 2
+        let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
+        trainer.faults = [FaultInjection(iteration: 1, rank: 0, kind: .nan), FaultInjection(iteration: 3, rank: 0, kind: .nan),
+                          FaultInjection(iteration: 4, rank: 0, kind: .nan)]
+        XCTAssertFalse(try trainer.step().skipped)
+        let phiBefore = trainer.state.phi
+        XCTAssertTrue(try trainer.step().skipped)
+        XCTAssertEqual(trainer.state.phi, phiBefore, "a skipped step must not change φ")
+        XCTAssertEqual(trainer.state.truncation, 0, "a skipped step starts fresh functions")
+        XCTAssertFalse(try trainer.step().skipped)
+        XCTAssertTrue(try trainer.step().skipped)
+        XCTAssertThrowsError(try trainer.step()) { XCTAssertEqual($0 as? TrainingError, .tooManySkips(consecutive: 2, iteration: 4)) }
+    }
+}
