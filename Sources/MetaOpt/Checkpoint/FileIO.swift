@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Thin POSIX wrappers that throw `CheckpointError.io` naming the path.
+enum FileIO {
+    static func error(_ path: String, _ operation: String, _ e: Int32 = errno) -> CheckpointError {
+        CheckpointError(file: path, problem: .io(operation: operation, errno: e))
+    }
+
+    /// Reads a whole regular file.
+    static func readAll(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw error(path, "open") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw error(path, "fstat") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw CheckpointError(file: path, problem: .invalidArgument("not a regular file"))
+        }
+        var result = [UInt8]()
+        result.reserveCapacity(Int(st.st_size))
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw error(path, "read")
+            }
+            if n == 0 { break }
+            result.append(contentsOf: chunk[0..<n])
+        }
+        return result
+    }
+
+    /// Creates `path` (which must not exist), writes `bytes`, fsyncs and closes it.
+    /// On failure the file is removed.
+    static func writeNewFileDurably(_ path: String, _ bytes: [UInt8]) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw error(path, "create") }
+        var ok = false
+        defer { if !ok { unlink(path) } }
+        do {
+            try bytes.withUnsafeBytes { buffer in
+                var offset = 0
+                while offset < buffer.count {
+                    let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw error(path, "write")
+                    }
+                    offset += n
+                }
+            }
+            try sync(fd, path)
+        } catch {
+            close(fd)
+            throw error
+        }
+        guard close(fd) == 0 else { throw error(path, "close") }
+        ok = true
+    }
+
+    /// fsync (on Darwin F_FULLFSYNC, which also flushes the drive's cache, falling back to fsync).
+    static func sync(_ fd: Int32, _ path: String) throws {
+        #if canImport(Darwin)
+        if fcntl(fd, F_FULLFSYNC) == 0 { return }
+        #endif
+        while fsync(fd) != 0 {
+            if errno == EINTR { continue }
+            throw error(path, "fsync")
+        }
+    }
+
+    /// Makes the directory entries of `path` durable: open O_RDONLY and fsync. File systems that
+    /// cannot sync a directory (EINVAL) are tolerated: there rename is all we can do.
+    static func syncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw error(path, "open directory") }
+        defer { close(fd) }
+        do {
+            try sync(fd, path)
+        } catch let e as CheckpointError {
+            if case .io(_, EINVAL) = e.problem { return }
+            throw e
+        }
+    }
+
+    /// rename(2): atomically replaces `to`.
+    static func move(_ from: String, _ to: String) throws {
+        guard rename(from, to) == 0 else { throw error(to, "rename from \(from)") }
+    }
+
+    /// Removes a file; a file that is already gone is not an error.
+    static func remove(_ path: String) throws {
+        guard unlink(path) == 0 || errno == ENOENT else { throw error(path, "unlink") }
+    }
+
+    /// Names in a directory (without "." and ".."); nil if the directory does not exist.
+    static func listDirectory(_ path: String) throws -> [String]? {
+        guard let dir = opendir(path) else {
+            if errno == ENOENT { return nil }
+            throw error(path, "open directory")
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else {
+                if errno != 0 { throw error(path, "read directory") }
+                break
+            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// mkdir -p; each directory it creates is made durable in its parent.
+    static func makeDirectory(_ path: String) throws {
+        if mkdir(path, 0o755) == 0 {
+            try syncDirectory(parent(of: path))
+            return
+        }
+        switch errno {
+        case EEXIST:
+            var st = stat()
+            guard stat(path, &st) == 0 else { throw error(path, "stat") }
+            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw error(path, "mkdir", ENOTDIR) }
+        case ENOENT where parent(of: path) != path:
+            try makeDirectory(parent(of: path))
+            try makeDirectory(path)
+        default:
+            throw error(path, "mkdir")
+        }
+    }
+
+    static func parent(of path: String) -> String {
+        var p = path
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        guard let slash = p.lastIndex(of: "/") else { return "." }
+        let parent = String(p[..<slash])
+        return parent.isEmpty ? "/" : parent
+    }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import XCTest
+@testable import MetaOpt
+
+final class CheckpointStoreTests: XCTestCase {
+    private var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("metaopt-checkpoint-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        if let directory { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    private func names() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+    }
+
+    private func latest(_ store: CheckpointStore) throws
+        -> (checkpoint: Checkpoint<CheckpointTestConfiguration>, url: URL, warnings: [String])?
+    {
+        try store.loadLatest(CheckpointTestConfiguration.self)
+    }
+
+    private func modify(_ url: URL, _ change: (inout [UInt8]) -> Void) throws {
+        var bytes = [UInt8](try Data(contentsOf: url))
+        change(&bytes)
+        try Data(bytes).write(to: url)
+    }
+
+    func testWriteAndLoadLatest() throws {
+        let store = CheckpointStore(directory: directory)
+        let first = try store.write(sampleCheckpoint(step: 10), step: 10)
+        XCTAssertEqual(first.url.lastPathComponent, "ckpt-0000000010.mopt")
+        XCTAssertEqual(first.removed, [])
+        try store.write(sampleCheckpoint(step: 20), step: 20)
+        XCTAssertEqual(try names(), ["ckpt-0000000010.mopt", "ckpt-0000000020.mopt"])  // no temporaries left
+        let loaded = try XCTUnwrap(try latest(store))
+        XCTAssertEqual(loaded.checkpoint, sampleCheckpoint(step: 20))
+        XCTAssertEqual(loaded.url.lastPathComponent, "ckpt-0000000020.mopt")
+        XCTAssertEqual(loaded.warnings, [])
+        // The file is exactly the encoding.
+        XCTAssertEqual([UInt8](try Data(contentsOf: loaded.url)), try sampleCheckpoint(step: 20).encode())
+        // An explicit file, under any name.
+        let copy = directory.appendingPathComponent("best.mopt")
+        try FileManager.default.copyItem(at: first.url, to: copy)
+        XCTAssertEqual(try CheckpointStore.load(copy, as: CheckpointTestConfiguration.self), sampleCheckpoint(step: 10))
+    }
+
+    func testNoCheckpointGivesNil() throws {
+        XCTAssertNil(try latest(CheckpointStore(directory: directory)))
+        try Data("unrelated".utf8).write(to: directory.appendingPathComponent("notes.txt"))
+        XCTAssertNil(try latest(CheckpointStore(directory: directory)))
+        XCTAssertNil(try latest(CheckpointStore(directory: directory.appendingPathComponent("missing"))))
+    }
+
+    func testWriteCreatesTheDirectory() throws {
+        let store = CheckpointStore(directory: directory.appendingPathComponent("a/b/run"))
+        try store.write(sampleCheckpoint(step: 1), step: 1)
+        XCTAssertEqual(try latest(store)?.checkpoint.metadata.metaStep, 1)
+    }
+
+    func testLeftoverTemporaryFileIsIgnoredAndRemovedByTheNextWrite() throws {
+        let store = CheckpointStore(directory: directory)
+        try store.write(sampleCheckpoint(step: 10), step: 10)
+        // A complete, valid checkpoint that never got renamed: still never loaded.
+        let leftover = directory.appendingPathComponent(".ckpt-0000000020.mopt.4242-abc.tmp")
+        try Data(try sampleCheckpoint(step: 20).encode()).write(to: leftover)
+        let loaded = try XCTUnwrap(try latest(store))
+        XCTAssertEqual(loaded.checkpoint.metadata.metaStep, 10)
+        XCTAssertEqual(loaded.warnings.count, 1)
+        XCTAssertTrue(loaded.warnings[0].contains(".ckpt-0000000020.mopt.4242-abc.tmp"), loaded.warnings[0])
+        XCTAssertTrue(loaded.warnings[0].contains("leftover temporary file"), loaded.warnings[0])
+        XCTAssertEqual(try store.temporaryFiles().map(\.lastPathComponent), [leftover.lastPathComponent])
+
+        let result = try store.write(sampleCheckpoint(step: 30), step: 30)
+        XCTAssertEqual(result.removed.map(\.lastPathComponent), [leftover.lastPathComponent])
+        XCTAssertEqual(try names(), ["ckpt-0000000010.mopt", "ckpt-0000000030.mopt"])
+    }
+
+    func testTemporaryFilesAloneGiveNil() throws {
+        try Data(try sampleCheckpoint(step: 20).encode())
+            .write(to: directory.appendingPathComponent(".ckpt-0000000020.mopt.1-2.tmp"))
+        XCTAssertNil(try latest(CheckpointStore(directory: directory)))
+    }
+
+    func testNewestCorruptFallsBackToThePreviousWithAWarning() throws {
+        let store = CheckpointStore(directory: directory)
+        for step in [10, 20, 30] { try store.write(sampleCheckpoint(step: step), step: step) }
+        let newest = store.url(step: 30)
+
+        try modify(newest) { $0[$0.count / 2] ^= 0x04 }
+        var loaded = try XCTUnwrap(try latest(store))
+        XCTAssertEqual(loaded.checkpoint, sampleCheckpoint(step: 20))
+        XCTAssertEqual(loaded.warnings.count, 1)
+        XCTAssertTrue(loaded.warnings[0].contains(newest.path), loaded.warnings[0])
+        XCTAssertTrue(loaded.warnings[0].contains("payload checksum mismatch"), loaded.warnings[0])
+        XCTAssertTrue(loaded.warnings[0].contains("ckpt-0000000020.mopt"), loaded.warnings[0])
+
+        // Truncated newest (as after a crash without the write protocol), and the one before corrupt too.
+        try modify(newest) { $0.removeLast(100) }
+        try modify(store.url(step: 20)) { $0[9] ^= 0x01 }
+        loaded = try XCTUnwrap(try latest(store))
+        XCTAssertEqual(loaded.checkpoint, sampleCheckpoint(step: 10))
+        XCTAssertEqual(loaded.warnings.count, 2)
+        XCTAssertTrue(loaded.warnings[0].contains("ckpt-0000000030.mopt: truncated: expected"), loaded.warnings[0])
+        XCTAssertTrue(loaded.warnings[1].contains("ckpt-0000000020.mopt: header checksum mismatch"), loaded.warnings[1])
+    }
+
+    func testNoUsableCheckpointNamesEveryFileAndReason() throws {
+        let store = CheckpointStore(directory: directory, keep: 10)
+        for step in [10, 20, 30, 40] { try store.write(sampleCheckpoint(step: step), step: step) }
+        try modify(store.url(step: 40)) { $0.removeLast(1) }
+        try modify(store.url(step: 30)) { $0[$0.count - 1] ^= 0xFF }
+        try modify(store.url(step: 20)) { $0 = patchHeader($0, offset: 8, uint32: 99) }
+        try Data("hello\n".utf8).write(to: store.url(step: 10))
+        try FileManager.default.createDirectory(at: store.url(step: 5), withIntermediateDirectories: false)
+        try Data().write(to: store.url(step: 1))
+        XCTAssertThrowsError(try latest(store)) { error in
+            guard let e = error as? CheckpointError, case .noUsableCheckpoint(let rejected) = e.problem else {
+                return XCTFail("\(error)")
+            }
+            XCTAssertEqual(e.file, self.directory.path)
+            XCTAssertEqual(rejected.map { URL(fileURLWithPath: $0.file).lastPathComponent },
+                           [40, 30, 20, 10, 5, 1].map(CheckpointStore.fileName(step:)))
+            let text = e.description
+            for expected in ["ckpt-0000000040.mopt: truncated: expected",
+                             "ckpt-0000000030.mopt: payload checksum mismatch",
+                             "ckpt-0000000020.mopt: unsupported format version 99",
+                             "ckpt-0000000010.mopt: not a checkpoint",
+                             "ckpt-0000000005.mopt: not a regular file",
+                             "ckpt-0000000001.mopt: truncated: expected 64 bytes, got 0"] {
+                XCTAssertTrue(text.contains(expected), "missing \"\(expected)\" in:\n\(text)")
+            }
+            XCTAssertTrue(text.contains("no usable checkpoint among 6 file(s)"), text)
+        }
+    }
+
+    func testKeepsTheLastN() throws {
+        let store = CheckpointStore(directory: directory)  // keep 3
+        for step in 1...6 { try store.write(sampleCheckpoint(step: step), step: step) }
+        XCTAssertEqual(try store.checkpointFiles().map(\.step), [4, 5, 6])
+        let one = CheckpointStore(directory: directory, keep: 1)
+        let result = try one.write(sampleCheckpoint(step: 7), step: 7)
+        XCTAssertEqual(result.removed.map(\.lastPathComponent), [4, 5, 6].map(CheckpointStore.fileName(step:)))
+        XCTAssertEqual(try names(), ["ckpt-0000000007.mopt"])
+    }
+
+    func testPruningKeepsTheWrittenFileAndLeavesHigherSteps() throws {
+        let store = CheckpointStore(directory: directory, keep: 2)
+        for step in [100, 200] { try store.write(sampleCheckpoint(step: step), step: step) }
+        for step in [10, 20, 30] { try store.write(sampleCheckpoint(step: step), step: step) }
+        XCTAssertEqual(try store.checkpointFiles().map(\.step), [20, 30, 100, 200])
+        // Rewriting a step replaces it atomically.
+        var c = sampleCheckpoint(step: 30)
+        c.tensors["phi"] = .float32([42])
+        try store.write(c, step: 30)
+        XCTAssertEqual(try CheckpointStore.load(store.url(step: 30), as: CheckpointTestConfiguration.self), c)
+    }
+
+    func testFileNameStepMustMatchContents() throws {
+        let store = CheckpointStore(directory: directory)
+        try store.write(sampleCheckpoint(step: 10), step: 10)
+        try FileManager.default.copyItem(at: store.url(step: 10), to: store.url(step: 40))
+        let loaded = try XCTUnwrap(try latest(store))
+        XCTAssertEqual(loaded.checkpoint.metadata.metaStep, 10)
+        XCTAssertEqual(loaded.warnings.count, 1)
+        XCTAssertTrue(loaded.warnings[0].contains("file name says step 40, contents say step 10"), loaded.warnings[0])
+    }
+
+    func testWriteRejectsAStepOtherThanTheMetadatas() throws {
+        let store = CheckpointStore(directory: directory)
+        XCTAssertThrowsError(try store.write(sampleCheckpoint(step: 10), step: 11)) { error in
+            guard case .stepMismatch = (error as? CheckpointError)?.problem else { return XCTFail("\(error)") }
+        }
+        XCTAssertEqual(try names(), [])
+    }
+
+    func testLoadingAMissingFileNamesIt() throws {
+        let url = directory.appendingPathComponent("nope.mopt")
+        XCTAssertThrowsError(try CheckpointStore.load(url, as: CheckpointTestConfiguration.self)) { error in
+            XCTAssertEqual((error as? CheckpointError)?.problem, .io(operation: "open", errno: ENOENT))
+            XCTAssertTrue("\(error)".hasPrefix(url.path + ": open failed: "), "\(error)")
+        }
+    }
+
+    func testFileNames() {
+        XCTAssertEqual(CheckpointStore.fileName(step: 0), "ckpt-0000000000.mopt")
+        XCTAssertEqual(CheckpointStore.fileName(step: 12_345_678_901), "ckpt-12345678901.mopt")
+        XCTAssertEqual(CheckpointStore.step(fromFileName: "ckpt-0000000042.mopt"), 42)
+        XCTAssertEqual(CheckpointStore.step(fromFileName: "ckpt-7.mopt"), 7)
+        for name in ["ckpt-.mopt", "ckpt-1a.mopt", "ckpt-1.mopt.tmp", ".ckpt-1.mopt.1-2.tmp", "ckpt--1.mopt", "x.mopt"] {
+            XCTAssertNil(CheckpointStore.step(fromFileName: name), name)
+        }
+        XCTAssertTrue(CheckpointStore.isTemporaryFileName(".ckpt-0000000001.mopt.12-ab.tmp"))
+        XCTAssertFalse(CheckpointStore.isTemporaryFileName("ckpt-0000000001.mopt"))
+    }
+}
