@@ -1,0 +1,132 @@
+import Foundation
+
+/// A trained learned optimizer on disk: JSON, versioned, self-describing (docs/optimizer-file.md).
+///
+/// ```
+/// { "format": "metaopt-dist.optimizer", "version": 1,
+///   "optimizer": { hiddenSize, preprocessing, outputScale, optimizerCount },
+///   "training": { the whole TrainingConfig }, "iteration": N,
+///   "tensors": [ { "name": "lstm1.weight", "shape": [22, 80], "offset": 0 }, ... ],
+///   "phi": [ ... |φ| floats ... ] }
+/// ```
+/// Floats are written with Swift's shortest round-tripping representation, so φ reloads bit for bit.
+public struct OptimizerFile: Codable, Equatable, Sendable {
+    public static let formatName = "metaopt-dist.optimizer"
+    public static let currentVersion = 1
+
+    public struct TensorEntry: Codable, Equatable, Sendable {
+        public var name: String
+        public var shape: [Int]
+        public var offset: Int
+    }
+
+    public var format: String
+    public var version: Int
+    public var optimizer: LearnedOptimizerConfig
+    public var training: TrainingConfig?
+    public var iteration: Int
+    public var tensors: [TensorEntry]
+    public var phi: [Float]
+
+    public init(optimizer: LearnedOptimizerConfig, phi: [Float], training: TrainingConfig?, iteration: Int) {
+        let layout = ParameterLayout(optimizer)
+        precondition(phi.count == layout.count)
+        format = Self.formatName
+        version = Self.currentVersion
+        self.optimizer = optimizer
+        self.training = training
+        self.iteration = iteration
+        tensors = layout.tensors.map { TensorEntry(name: $0.name, shape: $0.shape, offset: $0.offset) }
+        self.phi = phi
+    }
+
+    public func write(to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try AtomicFile.write(encoder.encode(self), to: url)
+    }
+
+    /// Reads and checks a file: format name, version, and that φ fits the stated architecture.
+    public static func read(from url: URL) throws -> OptimizerFile {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw OptimizerFileError(path: url.path, problem: "cannot be read (\(error.localizedDescription))")
+        }
+        struct Probe: Decodable { var format: String?; var version: Int? }
+        guard let probe = try? JSONDecoder().decode(Probe.self, from: data), probe.format == formatName else {
+            throw OptimizerFileError(path: url.path, problem: "is not a metaopt-dist optimizer file (expected \"format\": \"\(formatName)\")")
+        }
+        guard probe.version == currentVersion else {
+            throw OptimizerFileError(path: url.path,
+                                     problem: "has format version \(probe.version.map(String.init) ?? "none"); this build reads version \(currentVersion)")
+        }
+        let file: OptimizerFile
+        do { file = try JSONDecoder().decode(OptimizerFile.self, from: data) } catch {
+            throw OptimizerFileError(path: url.path, problem: "is malformed (\(error))")
+        }
+        let layout = ParameterLayout(file.optimizer)
+        guard file.phi.count == layout.count else {
+            throw OptimizerFileError(path: url.path,
+                                     problem: "holds \(file.phi.count) parameters, but its architecture needs \(layout.count)")
+        }
+        guard file.phi.allSatisfy(\.isFinite) else {
+            throw OptimizerFileError(path: url.path, problem: "holds non-finite parameters")
+        }
+        return file
+    }
+
+    /// φ as named tensors for other tools (`metaopt-dist export`): nested arrays in row-major order.
+    public func exported() -> ExportedOptimizer {
+        let layout = ParameterLayout(optimizer)
+        var named: [String: ExportedOptimizer.Tensor] = [:]
+        for t in layout.tensors {
+            named[t.name] = ExportedOptimizer.Tensor(shape: t.shape, values: Array(phi[t.range]))
+        }
+        return ExportedOptimizer(optimizer: optimizer, tensors: named)
+    }
+}
+
+/// The export format: every tensor by name with its shape and row-major values.
+public struct ExportedOptimizer: Codable, Equatable, Sendable {
+    public struct Tensor: Codable, Equatable, Sendable {
+        public var shape: [Int]
+        public var values: [Float]
+    }
+    public var format = "metaopt-dist.optimizer-export"
+    public var version = 1
+    public var convention = """
+        Coordinatewise 2-layer LSTM. Per coordinate: x = preprocess(gradient); \
+        z1 = [x, h1] · lstm1.weight + lstm1.bias (row vector times ((inputs + H) × 4H) matrix); \
+        gate columns in the order i, f, g, o; i, f, o = sigmoid, g = tanh; c1 = f*c1 + i*g; h1 = o*tanh(c1); \
+        layer 2 likewise on [h1, h2]; update = outputScale * (h2 · output.weight + output.bias); theta += update. \
+        No constant is added to the forget gate: its +1 is part of the stored bias.
+        """
+    public var optimizer: LearnedOptimizerConfig
+    public var tensors: [String: Tensor]
+}
+
+public struct OptimizerFileError: Error, CustomStringConvertible, Equatable {
+    public var path: String
+    public var problem: String
+    public var description: String { "\(path) \(problem)" }
+}
+
+/// Writes a whole file or nothing: temporary file in the same directory, then rename.
+public enum AtomicFile {
+    public static func write(_ data: Data, to url: URL) throws {
+        let directory = url.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
+        do {
+            try data.write(to: temporary)
+            if FileManager.default.fileExists(atPath: url.path) {
+                _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
+            } else {
+                try FileManager.default.moveItem(at: temporary, to: url)
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
+        }
+    }
+}

@@ -1,0 +1,260 @@
+import Foundation
+import Logging
+
+/// Converts between the trainer's state and a checkpoint file's contents.
+public enum TrainerCheckpoint {
+    public static func make(_ state: TrainerState, config: TrainingConfig) -> Checkpoint<TrainingConfig> {
+        let metadata = CheckpointMetadata(
+            metaStep: state.iteration, seed: config.seed, globalMetaBatchSize: config.metaBatch,
+            configuration: config,
+            skipCounters: ["skippedSteps": state.skippedSteps, "consecutiveSkips": state.consecutiveSkips],
+            counters: ["horizon": state.horizon, "truncation": state.truncation, "adamStep": state.adam.step])
+        return Checkpoint(metadata: metadata, tensors: [
+            "phi": .float32(state.phi),
+            "adam.m": .float32(state.adam.firstMoment),
+            "adam.v": .float32(state.adam.secondMoment),
+        ])
+    }
+
+    public static func state(from checkpoint: Checkpoint<TrainingConfig>, source: String) throws -> TrainerState {
+        let m = checkpoint.metadata
+        var state = TrainerState(config: m.configuration)
+        func counter(_ d: [String: Int], _ key: String) throws -> Int {
+            guard let v = d[key] else {
+                throw CheckpointResumeError(message: "\(source): the checkpoint has no \"\(key)\" counter")
+            }
+            return v
+        }
+        state.iteration = m.metaStep
+        state.horizon = try counter(m.counters, "horizon")
+        state.truncation = try counter(m.counters, "truncation")
+        state.adam.step = try counter(m.counters, "adamStep")
+        state.skippedSteps = try counter(m.skipCounters, "skippedSteps")
+        state.consecutiveSkips = try counter(m.skipCounters, "consecutiveSkips")
+        state.phi = try checkpoint.float32("phi")
+        state.adam.firstMoment = try checkpoint.float32("adam.m")
+        state.adam.secondMoment = try checkpoint.float32("adam.v")
+        guard state.phi.count == state.adam.firstMoment.count, state.phi.count == state.adam.secondMoment.count else {
+            throw CheckpointResumeError(message: "\(source): φ and the Adam moments have different sizes")
+        }
+        return state
+    }
+
+    /// Whether a checkpoint written under `saved` can continue under `current`: everything that
+    /// shapes the trajectory must match; only the number of iterations may change.
+    public static func compatibilityProblems(saved: TrainingConfig, current: TrainingConfig) -> [String] {
+        var a = saved, b = current
+        a.iterations = 0
+        b.iterations = 0
+        guard a != b else { return [] }
+        let encoder = JSONEncoder.sorted
+        let sa = (try? encoder.encode(a)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
+        let sb = (try? encoder.encode(b)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
+        return ["the checkpoint was written by a run with another configuration (only --iterations may change on resume)",
+                "checkpoint: \(sa)", "now:        \(sb)"]
+    }
+}
+
+public struct CheckpointResumeError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Where a training run keeps its files (rank 0 writes them all).
+public struct RunDirectory: Sendable {
+    public let url: URL
+    public init(_ url: URL) { self.url = url }
+    public var checkpoints: URL { url.appendingPathComponent("checkpoints") }
+    public var metrics: URL { url.appendingPathComponent("metrics.jsonl") }
+    public var optimizer: URL { url.appendingPathComponent("optimizer.json") }
+}
+
+/// Drives a `MetaTrainer` to the end: progress, metrics lines, checkpoints at horizon boundaries,
+/// a clean stop when asked (every rank agrees on the step), and the final optimizer file.
+public final class TrainingRun {
+    public struct Options: Sendable {
+        public var runDirectory: RunDirectory
+        /// Optimizer file to write at the end (default: in the run directory).
+        public var output: URL?
+        /// Write a checkpoint at the first horizon boundary at least this many meta-steps after the last one (0: never).
+        public var checkpointEvery: Int
+        public var keepCheckpoints: Int
+        /// Print a progress line every this many meta-steps.
+        public var progressEvery: Int
+        public init(runDirectory: RunDirectory, output: URL? = nil, checkpointEvery: Int = 100,
+                    keepCheckpoints: Int = 3, progressEvery: Int = 10) {
+            self.runDirectory = runDirectory
+            self.output = output
+            self.checkpointEvery = checkpointEvery
+            self.keepCheckpoints = keepCheckpoints
+            self.progressEvery = progressEvery
+        }
+    }
+
+    public enum Outcome: Equatable, Sendable {
+        case finished
+        /// Stopped on request at a horizon boundary, after writing a checkpoint.
+        case stopped(iteration: Int)
+    }
+
+    public let trainer: MetaTrainer
+    public let options: Options
+    let logger: Logger
+    let store: CheckpointStore
+    /// Polled once per meta-step on every rank; the ranks agree through a MAX allreduce.
+    public var stopRequested: () -> Bool = { false }
+    /// Receives every progress line (rank 0).
+    public var progress: (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+
+    /// Loads the newest usable checkpoint on rank 0 (when `resume` and one exists) and builds the
+    /// trainer from it, or starts fresh. Other ranks receive the state by broadcast.
+    public init(config: TrainingConfig, communicator: any Communicator, options: Options, resume: Bool,
+                logger: Logger = Logger(label: "metaopt-dist.train")) throws {
+        self.options = options
+        self.logger = logger
+        store = CheckpointStore(directory: options.runDirectory.checkpoints, keep: options.keepCheckpoints)
+        var resumeState: TrainerState? = nil
+        var failure: String? = nil
+        if communicator.isRoot && resume {
+            do {
+                if let (checkpoint, url, warnings) = try store.loadLatest(TrainingConfig.self) {
+                    for w in warnings { logger.warning("\(w)") }
+                    let problems = TrainerCheckpoint.compatibilityProblems(saved: checkpoint.metadata.configuration, current: config)
+                    if problems.isEmpty {
+                        resumeState = try TrainerCheckpoint.state(from: checkpoint, source: url.path)
+                        logger.info("resuming from \(url.path) at iteration \(resumeState!.iteration)")
+                    } else {
+                        failure = "\(url.path): " + problems.joined(separator: "\n")
+                    }
+                }
+            } catch {
+                failure = "\(error)"
+            }
+        }
+        // Every rank learns whether rank 0 could resume, so all stop together on a bad checkpoint.
+        var flag: [Int64] = [failure == nil ? 0 : 1]
+        try communicator.broadcast(&flag, root: 0)
+        if flag[0] != 0 { throw CheckpointResumeError(message: failure ?? "rank 0 could not load its checkpoint") }
+        trainer = try MetaTrainer(config: config, communicator: communicator, resumeFrom: resumeState)
+        if communicator.isRoot {
+            try FileManager.default.createDirectory(at: options.runDirectory.url, withIntermediateDirectories: true)
+            try MetricsLog.truncate(options.runDirectory.metrics, before: trainer.state.iteration)
+        }
+    }
+
+    /// Trains until `config.iterations` meta-steps are done or a stop is requested.
+    @discardableResult
+    public func run() throws -> Outcome {
+        let comm = trainer.communicator
+        let config = trainer.config
+        let metrics = comm.isRoot ? try MetricsLog(url: options.runDirectory.metrics) : nil
+        var lastCheckpoint = trainer.state.iteration
+        let startIteration = trainer.state.iteration
+        let clock = DispatchTime.now()
+        var stopping = false
+        while !trainer.finished {
+            let report = try trainer.step()
+            let elapsed = seconds(since: clock)
+            let done = trainer.state.iteration - startIteration
+            let rate = Double(done) / max(elapsed, 1e-9)
+            if let metrics {
+                try metrics.append(report, elapsed: elapsed, iterationsPerSecond: rate)
+                if report.iteration % options.progressEvery == 0 || trainer.finished {
+                    progress(Self.progressLine(report, total: config.iterations, rate: rate,
+                                               remaining: config.iterations - trainer.state.iteration))
+                }
+            }
+            // Agree on stopping: any rank that was asked makes every rank stop.
+            if !stopping {
+                var ask: [Int64] = [stopRequested() ? 1 : 0]
+                try comm.allreduce(&ask, .max)
+                stopping = ask[0] != 0
+                if stopping && comm.isRoot {
+                    logger.notice("stop requested: finishing the current horizon, then writing a checkpoint")
+                }
+            }
+            if trainer.state.atHorizonBoundary {
+                if stopping {
+                    try writeCheckpoint()
+                    return .stopped(iteration: trainer.state.iteration)
+                }
+                if options.checkpointEvery > 0 && trainer.state.iteration - lastCheckpoint >= options.checkpointEvery {
+                    try writeCheckpoint()
+                    lastCheckpoint = trainer.state.iteration
+                }
+            }
+        }
+        if comm.isRoot {
+            try writeCheckpoint()
+            let file = OptimizerFile(optimizer: config.optimizer, phi: trainer.state.phi, training: config,
+                                     iteration: trainer.state.iteration)
+            let url = options.output ?? options.runDirectory.optimizer
+            try file.write(to: url)
+            logger.info("wrote the trained optimizer to \(url.path)")
+        }
+        return .finished
+    }
+
+    /// Rank 0 writes; the others wait, so that no rank runs ahead of a checkpoint it may need.
+    private func writeCheckpoint() throws {
+        let comm = trainer.communicator
+        if comm.isRoot {
+            let result = try store.write(TrainerCheckpoint.make(trainer.state, config: trainer.config),
+                                         step: trainer.state.iteration)
+            for w in result.warnings { logger.warning("\(w)") }
+            logger.info("checkpoint \(result.url.lastPathComponent)")
+        }
+        try comm.barrier()
+    }
+
+    static func progressLine(_ r: StepReport, total: Int, rate: Double, remaining: Int) -> String {
+        let eta = rate > 0 ? Double(remaining) / rate : .infinity
+        let loss = r.skipped ? "skipped" : String(format: "%.4g", r.meanStepLoss)
+        return String(format: "iter %d/%d  loss %@  %.2f it/s  ETA %@  compute %.3fs (max %.3fs)  wait %.3fs  allreduce %.4fs%@",
+                      r.iteration + 1, total, loss, rate, formatDuration(eta), r.computeMean, r.computeMax,
+                      r.wait, r.allreduce, r.skippedTotal > 0 ? "  skipped \(r.skippedTotal)" : "")
+    }
+}
+
+func formatDuration(_ s: Double) -> String {
+    guard s.isFinite else { return "?" }
+    let t = Int(s.rounded())
+    return t >= 3600 ? "\(t / 3600)h\(t % 3600 / 60)m" : t >= 60 ? "\(t / 60)m\(t % 60)s" : "\(t)s"
+}
+
+/// One JSON object per meta-step, appended to metrics.jsonl by rank 0.
+final class MetricsLog {
+    let handle: FileHandle
+
+    init(url: URL) throws {
+        if !FileManager.default.fileExists(atPath: url.path) {
+            FileManager.default.createFile(atPath: url.path, contents: nil)
+        }
+        handle = try FileHandle(forWritingTo: url)
+        try handle.seekToEnd()
+    }
+
+    deinit { try? handle.close() }
+
+    func append(_ r: StepReport, elapsed: Double, iterationsPerSecond: Double) throws {
+        func number(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
+        let line = "{\"iteration\":\(r.iteration),\"horizon\":\(r.horizon),\"truncation\":\(r.truncation)," +
+            "\"meta_loss\":\(number(r.metaLoss)),\"mean_step_loss\":\(number(r.meanStepLoss))," +
+            "\"gradient_norm\":\(number(r.gradientNorm)),\"skipped\":\(r.skipped),\"skipped_total\":\(r.skippedTotal)," +
+            "\"compute_max\":\(number(r.computeMax)),\"compute_mean\":\(number(r.computeMean)),\"compute_min\":\(number(r.computeMin))," +
+            "\"wait\":\(number(r.wait)),\"allreduce\":\(number(r.allreduce)),\"update\":\(number(r.update))," +
+            "\"elapsed\":\(number(elapsed)),\"iterations_per_second\":\(number(iterationsPerSecond))}\n"
+        try handle.write(contentsOf: Data(line.utf8))
+    }
+
+    /// Drops the lines of meta-steps at or after `iteration` (they will be redone after a resume).
+    static func truncate(_ url: URL, before iteration: Int) throws {
+        guard let data = FileManager.default.contents(atPath: url.path) else { return }
+        let kept = String(decoding: data, as: UTF8.self).split(separator: "\n").filter { line in
+            guard let r = line.range(of: "\"iteration\":") else { return false }
+            let digits = line[r.upperBound...].prefix { $0.isNumber }
+            return (Int(digits) ?? Int.max) < iteration
+        }
+        try AtomicFile.write(Data(kept.map { $0 + "\n" }.joined().utf8), to: url)
+    }
+}
