@@ -12,7 +12,8 @@
 /// `evaluationLoss` it is exactly the value `lossAndGradient` returns there).
 ///
 /// A non-finite loss means the run diverged: from the first non-finite ℓ_t on, every remaining entry
-/// is `+∞` (the run may stop there). NaN is never reported.
+/// is `+∞` (the run may stop there). NaN is never reported. (`Evaluation.run` enforces this rule
+/// on the curves it receives, so a learned optimizer that returns NaN is still summarised right.)
 ///
 /// The API is batched (all functions at once) because the learned optimizer runs all functions as
 /// one batch; hand-designed baselines simply loop.

@@ -18,11 +18,25 @@ public enum Evaluation {
         var seen = Set<String>()
         for o in optimizers where !seen.insert(o.name).inserted { throw EvaluationError.duplicateName(o.name) }
         let curves = try optimizers.map { optimizer in
-            OptimizerCurves(name: optimizer.name,
-                            learningRate: (optimizer as? BaselineOptimizer)?.learningRate,
-                            losses: try optimizer.run(on: functions, steps: steps))
+            let losses = try optimizer.run(on: functions, steps: steps)
+            guard losses.count == functions.count, losses.allSatisfy({ $0.count == steps + 1 }) else {
+                throw EvaluationError.malformedCurves(optimizer: optimizer.name, expectedFunctions: functions.count,
+                                                      expectedLength: steps + 1)
+            }
+            return OptimizerCurves(name: optimizer.name,
+                                   learningRate: (optimizer as? BaselineOptimizer)?.learningRate,
+                                   losses: losses.map(normalizedDivergence))
         }
         return try EvaluationReport(steps: steps, curves: curves, tuning: tuning, metadata: metadata)
+    }
+
+    /// Enforces the divergence rule of the `EvaluatedOptimizer` contract: from the first non-finite
+    /// loss on, every entry is `+∞`.
+    public static func normalizedDivergence(_ curve: [Float]) -> [Float] {
+        guard let first = curve.firstIndex(where: { !$0.isFinite }) else { return curve }
+        var c = curve
+        for t in first..<c.count { c[t] = .infinity }
+        return c
     }
 
     /// `count` functions of `family` with keys (seed, horizon, task = 0 ..< count).

@@ -9,7 +9,9 @@ import Foundation
 ///
 /// Values a log axis cannot show are clipped, and the plot says so in a note under the axes:
 /// values below `floor` (including zero and negatives) are drawn at the bottom of the axis, which
-/// is then `floor` or above; non-finite values (diverged runs) are drawn at the top edge.
+/// is then `floor` or above; non-finite values (diverged runs) and values above `ceiling` (if set)
+/// are drawn at the top edge. An evaluation's plot sets the ceiling to the power of ten at or above
+/// 1000 times the largest mean initial loss.
 public struct SVGPlot: Sendable {
     public struct Series: Sendable {
         public var name: String
@@ -39,6 +41,11 @@ public struct SVGPlot: Sendable {
     public var height: Double = 500
     /// Smallest value the log axis shows; smaller values (and values ≤ 0) are drawn at the axis floor.
     public var floor: Double = 1e-12
+    /// Largest value the log axis shows, if set; larger values are drawn at the top edge, so that a
+    /// diverging run does not squash the others.
+    public var ceiling: Double? = nil
+    /// Opacity of the shaded bands (0 hides them).
+    public var bandOpacity: Double = 0.12
 
     /// Line colours in series order (Matplotlib's "tab10", distinct and colour-blind tolerant);
     /// repeated with a dash pattern after ten series.
@@ -68,33 +75,37 @@ public struct SVGPlot: Sendable {
 
         // Y range in decades.
         let floorValue = floor > 0 && floor.isFinite ? floor : 1e-12
+        let ceilingValue = ceiling.flatMap { $0 > floorValue ? $0 : nil } ?? .infinity
         var lowest = Double.infinity, highest = -Double.infinity
-        var clippedLow = false, clippedHigh = false
+        var clippedLow = false, clippedNonFinite = false, clippedAbove = false
         for s in series {
             for v in s.values + (s.lower ?? []) + (s.upper ?? []) {
                 if !v.isFinite {
-                    if !(v == -.infinity) { clippedHigh = true } else { clippedLow = true }
+                    if v == -.infinity { clippedLow = true } else { clippedNonFinite = true }
                     continue
                 }
                 if v < floorValue { clippedLow = true }
-                let c = max(v, floorValue)
+                if v > ceilingValue { clippedAbove = true }
+                let c = min(max(v, floorValue), ceilingValue)
                 lowest = min(lowest, c)
                 highest = max(highest, c)
             }
         }
         if !lowest.isFinite { lowest = 1; highest = 10 }
-        let decLo = Int(log10(lowest).rounded(.down))
+        var decLo = Int(log10(lowest).rounded(.down))
         var decHi = Int(log10(highest).rounded(.up))
         if decHi <= decLo { decHi = decLo + 1 }
-        // At most about 8 labelled decades; the axis ends on a labelled tick.
+        // At most about 8 labelled decades, labels at multiples of the stride, and the axis begins
+        // and ends on a labelled tick.
         let stride = max(1, Int((Double(decHi - decLo) / 8).rounded(.up)))
-        decHi = decLo + Int((Double(decHi - decLo) / Double(stride)).rounded(.up)) * stride
+        decLo = Int((Double(decLo) / Double(stride)).rounded(.down)) * stride
+        decHi = Int((Double(decHi) / Double(stride)).rounded(.up)) * stride
         let decades = decHi - decLo
         let axisMin = pow(10, Double(decLo)), axisMax = pow(10, Double(decHi))
 
         func yPos(_ v: Double) -> Double {
             let c: Double
-            if v.isNaN || v == .infinity { c = axisMax } else if v < axisMin { c = axisMin } else { c = min(v, axisMax) }
+            if v.isNaN || v > ceilingValue { c = axisMax } else if v < axisMin { c = axisMin } else { c = min(v, axisMax) }
             return top + (Double(decHi) - log10(c)) / Double(decHi - decLo) * plotH
         }
         let maxX = max(1, (series.map { $0.values.count }.max() ?? 1) - 1)
@@ -145,11 +156,11 @@ public struct SVGPlot: Sendable {
         // Bands, then lines on top.
         svg += "<g class=\"bands\">\n"
         for (i, s) in series.enumerated() {
-            guard let lower = s.lower, let upper = s.upper, !s.values.isEmpty else { continue }
+            guard let lower = s.lower, let upper = s.upper, !s.values.isEmpty, bandOpacity > 0 else { continue }
             var points: [String] = []
             for x in 0..<upper.count { points.append("\(f(xPos(x))),\(f(yPos(upper[x])))") }
             for x in (0..<lower.count).reversed() { points.append("\(f(xPos(x))),\(f(yPos(lower[x])))") }
-            svg += "<polygon points=\"\(points.joined(separator: " "))\" fill=\"\(color(i))\" fill-opacity=\"0.15\" stroke=\"none\"/>\n"
+            svg += "<polygon points=\"\(points.joined(separator: " "))\" fill=\"\(color(i))\" fill-opacity=\"\(f(bandOpacity))\" stroke=\"none\"/>\n"
         }
         svg += "</g>\n<g class=\"lines\" fill=\"none\" stroke-width=\"2\" stroke-linejoin=\"round\">\n"
         for (i, s) in series.enumerated() {
@@ -168,18 +179,30 @@ public struct SVGPlot: Sendable {
         svg += "<text x=\"\(f(left + plotW / 2))\" y=\"\(f(bottom + 44))\" text-anchor=\"middle\" font-size=\"14\">\(escaped(xLabel))</text>\n"
         svg += "<text transform=\"translate(22,\(f(top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\" font-size=\"14\">\(escaped(yLabel)) (log scale)</text>\n"
         var notes: [String] = []
-        if clippedLow { notes.append("values below \(String(format: "%g", axisMin)) drawn at the bottom edge") }
-        if clippedHigh { notes.append("diverged (non-finite) values drawn at the top edge") }
+        if clippedLow { notes.append("values below \(Self.compact(axisMin)) drawn at the bottom edge") }
+        if clippedAbove {
+            notes.append("values above \(Self.compact(ceilingValue))\(clippedNonFinite ? " and diverged (non-finite) values" : "") drawn at the top edge")
+        } else if clippedNonFinite {
+            notes.append("diverged (non-finite) values drawn at the top edge")
+        }
         if !notes.isEmpty {
             svg += "<text class=\"note\" x=\"\(f(width - 8))\" y=\"\(f(height - 8))\" text-anchor=\"end\" font-size=\"11\" fill=\"#666666\">Note: \(escaped(notes.joined(separator: "; ")))</text>\n"
         }
         svg += "</g>\n"
 
-        // Legend, top right inside the plot area.
+        // Legend inside the plot area, in the corner that covers the fewest line points
+        // (preference on ties: top right, bottom left, top left, bottom right).
         let longest = series.map { $0.name.count }.max() ?? 0
         let legendW = 48 + 7.5 * Double(longest), rowH = 20.0
         let legendH = 10 + rowH * Double(series.count)
-        let lx = right - legendW - 10, ly = top + 10
+        let corners = [(right - legendW - 10, top + 10), (left + 10, bottom - legendH - 10),
+                       (left + 10, top + 10), (right - legendW - 10, bottom - legendH - 10)]
+        let points = series.flatMap { s in s.values.indices.map { (xPos($0), yPos(s.values[$0])) } }
+        let covered = corners.map { c in
+            points.filter { $0.0 >= c.0 - 4 && $0.0 <= c.0 + legendW + 4 && $0.1 >= c.1 - 4 && $0.1 <= c.1 + legendH + 4 }.count
+        }
+        let best = covered.indices.min { covered[$0] < covered[$1] || covered[$0] == covered[$1] && $0 < $1 }!
+        let (lx, ly) = corners[best]
         svg += "<g class=\"legend\">\n"
         svg += "<rect x=\"\(f(lx))\" y=\"\(f(ly))\" width=\"\(f(legendW))\" height=\"\(f(legendH))\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999999\"/>\n"
         for (i, s) in series.enumerated() {
@@ -197,6 +220,16 @@ public struct SVGPlot: Sendable {
         let p = pow(10, log10(raw).rounded(.down))
         for m in [1.0, 2, 5, 10] where m * p >= raw { return m * p }
         return 10 * p
+    }
+
+    /// Three significant digits, exponent without "+" and leading zeros: 1e-12, 1e5, 2.5e3, 0.01.
+    static func compact(_ x: Double) -> String {
+        let s = String(format: "%.3g", x)
+        guard let e = s.firstIndex(of: "e") else { return s }
+        var exponent = String(s[s.index(after: e)...])
+        let negative = exponent.hasPrefix("-")
+        exponent = String(exponent.drop { $0 == "+" || $0 == "-" || $0 == "0" })
+        return String(s[..<e]) + "e" + (negative ? "-" : "") + (exponent.isEmpty ? "0" : exponent)
     }
 
     private func color(_ i: Int) -> String { Self.palette[i % Self.palette.count] }
@@ -223,21 +256,27 @@ public struct SVGPlot: Sendable {
 
 extension EvaluationReport {
     /// The paper-style plot of this evaluation: per optimizer the mean loss across functions at
-    /// every step (line) and the 25th–75th percentile band; the subtitle states this.
-    public func plot(title: String = "Loss on evaluation functions") -> SVGPlot {
+    /// every step (line; the paper plots means too) and, if `bands`, the 25th–75th percentile
+    /// across functions as a shaded band. The subtitle states what is drawn; baselines' legend
+    /// entries carry their learning rate.
+    public func plot(title: String = "Loss on evaluation functions", bands: Bool = true) -> SVGPlot {
         let series = curves.map { c -> SVGPlot.Series in
             let stats = statistics(of: c)
             var name = c.name
             if let lr = c.learningRate { name += " (lr \(String(format: "%g", lr)))" }
             return SVGPlot.Series(name: name, values: stats.map(\.mean),
-                                  lower: stats.map(\.q25), upper: stats.map(\.q75))
+                                  lower: bands ? stats.map(\.q25) : nil, upper: bands ? stats.map(\.q75) : nil)
         }
-        return SVGPlot(title: title,
-                       subtitle: "Lines: mean over \(functionCount) functions; shaded: 25th\u{2013}75th percentile",
-                       xLabel: "Step", yLabel: "Loss", series: series)
+        let subtitle = "Lines: mean over \(functionCount) functions"
+            + (bands ? "; shaded: 25th\u{2013}75th percentile" : "")
+        var plot = SVGPlot(title: title, subtitle: subtitle, xLabel: "Step", yLabel: "Loss", series: series)
+        // The axis reaches at most the power of ten at or above 1000 times the largest mean initial loss (divergence drawn at the top).
+        let initial = curves.map { statistics(of: $0)[0].mean }.filter { $0.isFinite && $0 > 0 }
+        if let start = initial.max() { plot.ceiling = pow(10, log10(1000 * start).rounded(.up)) }
+        return plot
     }
 
-    public func writePlot(to url: URL, title: String = "Loss on evaluation functions") throws {
-        try plot(title: title).write(to: url)
+    public func writePlot(to url: URL, title: String = "Loss on evaluation functions", bands: Bool = true) throws {
+        try plot(title: title, bands: bands).write(to: url)
     }
 }
