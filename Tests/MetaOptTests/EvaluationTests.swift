@@ -197,6 +197,20 @@ final class EvaluationTests: XCTestCase {
                        report.statisticsCSV())
     }
 
+    func testFailedAtomicWriteLeavesNothingBehind() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("evalb-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // The target is a non-empty directory, so the final rename fails.
+        let target = dir.appendingPathComponent("report.json")
+        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        try Data("keep".utf8).write(to: target.appendingPathComponent("inside"))
+        XCTAssertThrowsError(try ResultFile.writeAtomically("new", to: target)) {
+            XCTAssertTrue("\($0)".contains("cannot rename"), "\($0)")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["report.json"])
+        XCTAssertEqual(try String(contentsOf: target.appendingPathComponent("inside"), encoding: .utf8), "keep")
+    }
+
     func testCSVQuotesAwkwardNames() throws {
         let a = EvalbFixedCurves(name: "LSTM, \"paper\"", curves: [[1, 1]])
         let report = try Evaluation.run(optimizers: [a], functions: [EvalbTestParabola(start: [1])], steps: 1)

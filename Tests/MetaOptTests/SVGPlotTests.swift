@@ -107,6 +107,17 @@ final class SVGPlotTests: XCTestCase {
         XCTAssertEqual(doc.tspans, ["\u{2212}12", "\u{2212}10", "\u{2212}8", "\u{2212}6", "\u{2212}4", "\u{2212}2", "0", "2"])
     }
 
+    func testCeilingClipsToTopEdge() throws {
+        var plot = SVGPlot(title: "ceiling", series: [SVGPlot.Series(name: "up", values: [10, 3e4, 1e6])])
+        plot.ceiling = 2e4
+        let doc = try EvalbSVGCollector.parse(plot.render())
+        // Axis 1e1 … 1e5 (the decade above the ceiling); both large values at the top edge, y = 52.
+        XCTAssertEqual(doc.tspans, ["1", "2", "3", "4", "5"])
+        let d = try XCTUnwrap(doc.elements.first { $0.name == "path" }?.attributes["d"])
+        XCTAssertTrue(d.hasSuffix(",52.00 L736.00,52.00"), d)
+        XCTAssertTrue(doc.text.contains("Note: values above 2e4 drawn at the top edge"))
+    }
+
     func testEmptyAndConstantSeriesStillRender() throws {
         _ = try EvalbSVGCollector.parse(SVGPlot(title: "none", series: []).render())
         let doc = try EvalbSVGCollector.parse(SVGPlot(title: "flat", series: [SVGPlot.Series(name: "c", values: [2, 2, 2])]).render())

@@ -7,7 +7,9 @@ import Darwin
 
 /// Writes result files so that a reader never sees a half-written file: the bytes go to a
 /// temporary file in the same directory, which is flushed to disk and then renamed over the target
-/// (rename is atomic within one file system). Missing parent directories are created.
+/// (rename is atomic within one file system), and the directory is flushed after the rename.
+/// Missing parent directories are created. A failed write leaves the old file untouched and no
+/// temporary file behind.
 public enum ResultFile {
     public static func writeAtomically(_ data: Data, to url: URL) throws {
         let directory = url.deletingLastPathComponent()
@@ -37,6 +39,12 @@ public enum ResultFile {
         if let failure {
             unlink(temporary.path)
             throw failure
+        }
+        // Best effort: make the rename itself durable.
+        let dirFD = open(directory.path, O_RDONLY)
+        if dirFD >= 0 {
+            _ = fsync(dirFD)
+            close(dirFD)
         }
     }
 

@@ -103,10 +103,14 @@ public struct SVGPlot: Sendable {
         let decades = decHi - decLo
         let axisMin = pow(10, Double(decLo)), axisMax = pow(10, Double(decHi))
 
+        /// Position of a value on the axis (ticks), no clipping.
+        func axisY(_ v: Double) -> Double {
+            top + (Double(decHi) - log10(v)) / Double(decHi - decLo) * plotH
+        }
+        /// Position of a data value, clipped as documented.
         func yPos(_ v: Double) -> Double {
-            let c: Double
-            if v.isNaN || v > ceilingValue { c = axisMax } else if v < axisMin { c = axisMin } else { c = min(v, axisMax) }
-            return top + (Double(decHi) - log10(c)) / Double(decHi - decLo) * plotH
+            if v.isNaN || v > ceilingValue { return top }
+            return axisY(min(max(v, axisMin), axisMax))
         }
         let maxX = max(1, (series.map { $0.values.count }.max() ?? 1) - 1)
         func xPos(_ x: Int) -> Double { left + Double(x) / Double(maxX) * plotW }
@@ -127,7 +131,7 @@ public struct SVGPlot: Sendable {
         svg += "<g class=\"grid\" stroke=\"#dddddd\" stroke-width=\"1\">\n"
         var yTicks = ""
         for d in decLo...decHi where (d - decLo) % stride == 0 {
-            let y = yPos(pow(10, Double(d)))
+            let y = axisY(pow(10, Double(d)))
             svg += "<line x1=\"\(f(left))\" y1=\"\(f(y))\" x2=\"\(f(right))\" y2=\"\(f(y))\"/>\n"
             yTicks += "<line x1=\"\(f(left - 6))\" y1=\"\(f(y))\" x2=\"\(f(left))\" y2=\"\(f(y))\" stroke=\"black\"/>\n"
             yTicks += "<text x=\"\(f(left - 10))\" y=\"\(f(y + 5))\" text-anchor=\"end\">10<tspan dy=\"-7\" font-size=\"10\">\(d < 0 ? "\u{2212}" : "")\(abs(d))</tspan></text>\n"
@@ -135,7 +139,7 @@ public struct SVGPlot: Sendable {
         if decades <= 6 {
             for d in decLo..<decHi {
                 for m in 2...9 {
-                    let y = yPos(Double(m) * pow(10, Double(d)))
+                    let y = axisY(Double(m) * pow(10, Double(d)))
                     yTicks += "<line x1=\"\(f(left - 3))\" y1=\"\(f(y))\" x2=\"\(f(left))\" y2=\"\(f(y))\" stroke=\"black\"/>\n"
                 }
             }
