@@ -1,0 +1,113 @@
+/// Anything that can be compared in an evaluation: the baselines and the learned optimizer.
+///
+/// ## The loss curve contract (every implementation must follow it)
+/// `run(on:steps:)` starts every function at θ₀ = `initialParameters()` and returns, per function,
+/// `steps + 1` losses `[ℓ₀, ℓ₁, …, ℓ_steps]` where
+///
+///     ℓ_t = optimizee.evaluationLoss(at: θ_t, step: t)
+///
+/// i.e. ℓ₀ is the loss at θ₀ and ℓ_t the loss after the t-th update. The update from θ_t to θ_{t+1}
+/// uses the gradient from `lossAndGradient(at: θ_t, step: t, …)`, so for a stochastic optimizee ℓ_t
+/// is measured on the same minibatch t as the gradient that leaves θ_t (for the default
+/// `evaluationLoss` it is exactly the value `lossAndGradient` returns there).
+///
+/// A non-finite loss means the run diverged: from the first non-finite ℓ_t on, every remaining entry
+/// is `+∞` (the run may stop there). NaN is never reported. (`Evaluation.run` enforces this rule
+/// on the curves it receives, so a learned optimizer that returns NaN is still summarised right.)
+///
+/// The API is batched (all functions at once) because the learned optimizer runs all functions as
+/// one batch; hand-designed baselines simply loop.
+public protocol EvaluatedOptimizer {
+    /// Name in tables, plots and files; unique within one evaluation.
+    var name: String { get }
+    /// Losses `[function][t]`, `t = 0 … steps`, following the contract above.
+    func run(on optimizees: [any Optimizee], steps: Int) throws -> [[Float]]
+}
+
+/// A hand-designed baseline with a fixed learning rate, as an `EvaluatedOptimizer`: each function
+/// is optimised independently from θ₀ with freshly reset optimizer state.
+public struct BaselineOptimizer: EvaluatedOptimizer, Sendable {
+    public var kind: BaselineKind
+    public var learningRate: Float
+    public var name: String
+
+    /// - Parameter name: defaults to `kind.displayName`.
+    public init(kind: BaselineKind, learningRate: Float, name: String? = nil) {
+        self.kind = kind
+        self.learningRate = learningRate
+        self.name = name ?? kind.displayName
+    }
+
+    /// The baseline with the learning rate chosen by a grid search.
+    public init(tuned result: LearningRateSearchResult) {
+        self.init(kind: result.kind, learningRate: result.learningRate)
+    }
+
+    public func run(on optimizees: [any Optimizee], steps: Int) throws -> [[Float]] {
+        guard steps >= 0 else { throw EvaluationError.invalidSteps(steps) }
+        var optimizer = kind.make(learningRate: learningRate)
+        return try optimizees.enumerated().map { index, f in
+            try Self.curve(of: &optimizer, on: f, index: index, steps: steps)
+        }
+    }
+
+    /// Runs `optimizer` (reset first) on one function; the curve follows the `EvaluatedOptimizer`
+    /// contract.
+    public static func curve(of optimizer: inout any HandDesignedOptimizer, on f: any Optimizee,
+                             index: Int = 0, steps: Int) throws -> [Float] {
+        let n = f.dimension
+        var theta = f.initialParameters()
+        guard theta.count == n else {
+            throw EvaluationError.dimensionMismatch(function: index, dimension: n, parameters: theta.count)
+        }
+        optimizer.reset(dimension: n)
+        var gradient = [Float](repeating: 0, count: n)
+        var losses = [Float](repeating: .infinity, count: steps + 1)
+        theta.withUnsafeMutableBufferPointer { th in
+            gradient.withUnsafeMutableBufferPointer { g in
+                let current = UnsafeBufferPointer(th)
+                for t in 0...steps {
+                    let loss = f.evaluationLoss(at: current, step: t)
+                    guard loss.isFinite else { return }  // diverged: the rest stays +∞
+                    losses[t] = loss
+                    if t == steps { return }
+                    _ = f.lossAndGradient(at: current, step: t, gradient: g)
+                    optimizer.step(theta: th, gradient: UnsafeBufferPointer(g))
+                }
+            }
+        }
+        return losses
+    }
+}
+
+/// Errors of evaluations and learning-rate searches.
+public enum EvaluationError: Error, Equatable, CustomStringConvertible {
+    case invalidSteps(Int)
+    case noFunctions
+    case noOptimizers
+    case duplicateName(String)
+    case dimensionMismatch(function: Int, dimension: Int, parameters: Int)
+    /// An `EvaluatedOptimizer` returned curves of the wrong shape.
+    case malformedCurves(optimizer: String, expectedFunctions: Int, expectedLength: Int)
+    case emptyGrid
+    case invalidLearningRate(Float)
+    /// Every learning rate of the grid diverged on the training functions.
+    case allDiverged(optimizer: String, grid: [Float])
+
+    public var description: String {
+        switch self {
+        case .invalidSteps(let s): return "the number of steps must be at least 0 (got \(s))"
+        case .noFunctions: return "no functions to evaluate on"
+        case .noOptimizers: return "no optimizers to evaluate"
+        case .duplicateName(let n): return "two optimizers are named '\(n)'; names must be unique"
+        case let .dimensionMismatch(f, d, p):
+            return "function \(f): dimension is \(d) but initialParameters() has \(p) values"
+        case let .malformedCurves(o, n, l):
+            return "optimizer '\(o)' must return \(n) curves of \(l) losses each (steps + 1)"
+        case .emptyGrid: return "the learning-rate grid is empty"
+        case .invalidLearningRate(let lr): return "learning rates must be positive and finite (got \(lr))"
+        case let .allDiverged(o, grid):
+            return "\(o): every learning rate of the grid \(grid) diverged on the training functions"
+        }
+    }
+}

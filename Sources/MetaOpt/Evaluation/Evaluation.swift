@@ -1,0 +1,184 @@
+import Foundation
+
+/// Runs several optimizers on the same evaluation functions and summarises the result.
+public enum Evaluation {
+    /// Runs every optimizer on `functions` for `steps` updates and builds the report.
+    ///
+    /// Every optimizer sees the same `functions` array, each starting from its own θ₀. Baselines with
+    /// a grid-searched learning rate should be built with `BaselineOptimizer(tuned:)` from the
+    /// `tuning` results passed here, so that the report records both.
+    /// - Throws: `EvaluationError` for empty inputs, duplicate names, malformed curves, and
+    ///   whatever an optimizer throws.
+    public static func run(optimizers: [any EvaluatedOptimizer], functions: [any Optimizee], steps: Int,
+                           tuning: [LearningRateSearchResult] = [],
+                           metadata: [String: String] = [:]) throws -> EvaluationReport {
+        guard steps >= 0 else { throw EvaluationError.invalidSteps(steps) }
+        guard !functions.isEmpty else { throw EvaluationError.noFunctions }
+        guard !optimizers.isEmpty else { throw EvaluationError.noOptimizers }
+        var seen = Set<String>()
+        for o in optimizers where !seen.insert(o.name).inserted { throw EvaluationError.duplicateName(o.name) }
+        let curves = try optimizers.map { optimizer in
+            let losses = try optimizer.run(on: functions, steps: steps)
+            guard losses.count == functions.count, losses.allSatisfy({ $0.count == steps + 1 }) else {
+                throw EvaluationError.malformedCurves(optimizer: optimizer.name, expectedFunctions: functions.count,
+                                                      expectedLength: steps + 1)
+            }
+            return OptimizerCurves(name: optimizer.name,
+                                   learningRate: (optimizer as? BaselineOptimizer)?.learningRate,
+                                   losses: losses.map(normalizedDivergence))
+        }
+        return try EvaluationReport(steps: steps, curves: curves, tuning: tuning, metadata: metadata)
+    }
+
+    /// Enforces the divergence rule of the `EvaluatedOptimizer` contract: from the first non-finite
+    /// loss on, every entry is `+∞`.
+    public static func normalizedDivergence(_ curve: [Float]) -> [Float] {
+        guard let first = curve.firstIndex(where: { !$0.isFinite }) else { return curve }
+        var c = curve
+        for t in first..<c.count { c[t] = .infinity }
+        return c
+    }
+
+    /// `count` functions of `family` with keys (seed, horizon, task = 0 ..< count).
+    ///
+    /// Use one seed for the learning-rate search (training functions) and a different one for the
+    /// evaluation, so that the baselines are not tuned on the functions they are scored on.
+    public static func sampleFunctions(from family: any TaskFamily, seed: UInt64, count: Int,
+                                       horizon: Int = 0) -> [any Optimizee] {
+        (0..<count).map { family.sample(RandomKey(seed: seed, horizon: horizon, task: $0)) }
+    }
+
+    /// Grid-searches the learning rate of each baseline on `trainingFunctions`.
+    public static func tuneBaselines(_ kinds: [BaselineKind], trainingFunctions: [any Optimizee], steps: Int,
+                                     grid: [Float] = LearningRateSearch.defaultGrid) throws -> [LearningRateSearchResult] {
+        let search = LearningRateSearch(grid: grid, steps: steps)
+        return try kinds.map { try search.run(kind: $0, on: trainingFunctions) }
+    }
+}
+
+/// All loss curves of one optimizer.
+public struct OptimizerCurves: Codable, Sendable, Equatable {
+    public var name: String
+    /// The learning rate, for baselines.
+    public var learningRate: Float?
+    /// `losses[function][t]`, t = 0 … steps (see `EvaluatedOptimizer` for the contract).
+    public var losses: [[Float]]
+
+    public init(name: String, learningRate: Float? = nil, losses: [[Float]]) {
+        self.name = name
+        self.learningRate = learningRate
+        self.losses = losses
+    }
+}
+
+/// The final-loss summary of one optimizer.
+public struct OptimizerSummary: Codable, Sendable, Equatable {
+    public var name: String
+    public var learningRate: Float?
+    /// Mean of ℓ_steps over the functions (`+∞` if any run diverged).
+    public var meanFinalLoss: Double
+    /// Median of ℓ_steps over the functions (diverged runs count as `+∞`).
+    public var medianFinalLoss: Double
+    /// Functions won: 1 per function where this optimizer alone has the lowest final loss; a tie for
+    /// the lowest among k optimizers gives each 1/k. A function where every optimizer diverged is
+    /// won by nobody.
+    public var wins: Double
+    /// `wins / functionCount`.
+    public var winShare: Double
+    /// Functions on which the run diverged (non-finite loss).
+    public var divergedFunctions: Int
+}
+
+/// Statistics across functions of the loss at one step for one optimizer.
+public struct StepStatistics: Codable, Sendable, Equatable {
+    public var step: Int
+    public var optimizer: String
+    public var mean: Double
+    public var median: Double
+    public var q25: Double
+    public var q75: Double
+}
+
+/// Everything an evaluation produced: the raw curves, the tuning that chose the baselines'
+/// learning rates, and the summary. Encoded as the results JSON.
+public struct EvaluationReport: Codable, Sendable, Equatable {
+    /// Format tag of the JSON.
+    public var format: String
+    /// Number of updates; every curve has `steps + 1` losses.
+    public var steps: Int
+    public var functionCount: Int
+    /// Free-form facts about the run (family, seeds, commit, ...), written into the JSON.
+    public var metadata: [String: String]
+    public var curves: [OptimizerCurves]
+    public var tuning: [LearningRateSearchResult]
+    public var summary: [OptimizerSummary]
+    /// Definitions of the quantities, so that the JSON explains itself.
+    public var definitions: [String: String]
+
+    public static let formatTag = "metaopt-dist.evaluation.v1"
+
+    public static let standardDefinitions: [String: String] = [
+        "loss": "losses[f][t] = evaluationLoss(theta_t, step t) for t = 0...steps; theta_0 is the function's initial point, theta_t the point after t updates; +Infinity from the first non-finite loss on (diverged)",
+        "finalLoss": "losses[f][steps]",
+        "wins": "per function, 1 for the optimizer with the lowest final loss; a tie among k optimizers gives 1/k each; a function where all diverged is won by nobody",
+        "tuning": "learning rate with the lowest mean final loss over training functions (sampled with a different seed), ties to the smaller rate; any diverged training function makes a rate's score +Infinity",
+        "quantiles": "linear interpolation between closest ranks (NumPy default); diverged runs count as +Infinity",
+    ]
+
+    /// Validates the curves' shapes and computes the summary.
+    public init(steps: Int, curves: [OptimizerCurves], tuning: [LearningRateSearchResult] = [],
+                metadata: [String: String] = [:]) throws {
+        guard steps >= 0 else { throw EvaluationError.invalidSteps(steps) }
+        guard let first = curves.first else { throw EvaluationError.noOptimizers }
+        let n = first.losses.count
+        guard n > 0 else { throw EvaluationError.noFunctions }
+        var seen = Set<String>()
+        for c in curves {
+            guard seen.insert(c.name).inserted else { throw EvaluationError.duplicateName(c.name) }
+            guard c.losses.count == n, c.losses.allSatisfy({ $0.count == steps + 1 }) else {
+                throw EvaluationError.malformedCurves(optimizer: c.name, expectedFunctions: n, expectedLength: steps + 1)
+            }
+        }
+        self.format = Self.formatTag
+        self.steps = steps
+        self.functionCount = n
+        self.metadata = metadata
+        self.curves = curves
+        self.tuning = tuning
+        self.definitions = Self.standardDefinitions
+        self.summary = Self.summarise(curves: curves, steps: steps, functionCount: n)
+    }
+
+    static func summarise(curves: [OptimizerCurves], steps: Int, functionCount n: Int) -> [OptimizerSummary] {
+        let finals = curves.map { c in c.losses.map { LossStatistics.sanitized($0[steps]) } }
+        var wins = [Double](repeating: 0, count: curves.count)
+        for f in 0..<n {
+            let values = finals.map { $0[f] }
+            let best = values.min()!
+            guard best < .infinity else { continue }
+            let winners = values.indices.filter { values[$0] == best }
+            for w in winners { wins[w] += 1 / Double(winners.count) }
+        }
+        return curves.indices.map { o in
+            let sorted = finals[o].sorted()
+            return OptimizerSummary(name: curves[o].name, learningRate: curves[o].learningRate,
+                                    meanFinalLoss: LossStatistics.mean(finals[o]),
+                                    medianFinalLoss: LossStatistics.quantile(sorted: sorted, 0.5),
+                                    wins: wins[o], winShare: wins[o] / Double(n),
+                                    divergedFunctions: finals[o].filter { !$0.isFinite }.count)
+        }
+    }
+
+    /// Mean, median and quartiles across functions at every step, optimizer by optimizer.
+    public func stepStatistics() -> [StepStatistics] {
+        curves.flatMap { c in statistics(of: c) }
+    }
+
+    /// The per-step statistics of one optimizer's curves, t = 0 … steps.
+    public func statistics(of c: OptimizerCurves) -> [StepStatistics] {
+        (0...steps).map { t in
+            let s = LossStatistics.summary(c.losses.map { $0[t] })
+            return StepStatistics(step: t, optimizer: c.name, mean: s.mean, median: s.median, q25: s.q25, q75: s.q75)
+        }
+    }
+}

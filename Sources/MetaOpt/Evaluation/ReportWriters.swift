@@ -1,0 +1,167 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes result files so that a reader never sees a half-written file: the bytes go to a
+/// temporary file in the same directory, which is flushed to disk and then renamed over the target
+/// (rename is atomic within one file system), and the directory is flushed after the rename.
+/// Missing parent directories are created. A failed write leaves the old file untouched and no
+/// temporary file behind.
+public enum ResultFile {
+    public static func writeAtomically(_ data: Data, to url: URL) throws {
+        let directory = url.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let temporary = directory.appendingPathComponent(
+            ".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else { throw ResultFileError.system("cannot create \(temporary.path)", errno) }
+        var failure: ResultFileError? = nil
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    failure = .system("cannot write \(temporary.path)", errno)
+                    return
+                }
+                offset += written
+            }
+        }
+        if failure == nil && fsync(fd) != 0 { failure = .system("cannot flush \(temporary.path)", errno) }
+        if close(fd) != 0 && failure == nil { failure = .system("cannot close \(temporary.path)", errno) }
+        if failure == nil && rename(temporary.path, url.path) != 0 {
+            failure = .system("cannot rename \(temporary.path) to \(url.path)", errno)
+        }
+        if let failure {
+            unlink(temporary.path)
+            throw failure
+        }
+        // Best effort: make the rename itself durable.
+        let dirFD = open(directory.path, O_RDONLY)
+        if dirFD >= 0 {
+            _ = fsync(dirFD)
+            close(dirFD)
+        }
+    }
+
+    public static func writeAtomically(_ text: String, to url: URL) throws {
+        try writeAtomically(Data(text.utf8), to: url)
+    }
+}
+
+public enum ResultFileError: Error, CustomStringConvertible {
+    case system(String, Int32)
+    public var description: String {
+        switch self {
+        case let .system(what, code): return "\(what): \(String(cString: strerror(code)))"
+        }
+    }
+}
+
+extension EvaluationReport {
+    // MARK: JSON
+
+    /// Non-finite numbers (diverged runs) are written as the strings "Infinity", "-Infinity" and
+    /// "NaN" (JSON has no such numbers); keys are sorted so equal reports give equal bytes.
+    public static func jsonEncoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        return encoder
+    }
+
+    public static func jsonDecoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        return decoder
+    }
+
+    /// The full report (curves, tuning with grid scores, summary, definitions) as JSON.
+    public func jsonData() throws -> Data {
+        var data = try Self.jsonEncoder().encode(self)
+        data.append(0x0A)
+        return data
+    }
+
+    public func writeJSON(to url: URL) throws {
+        try ResultFile.writeAtomically(jsonData(), to: url)
+    }
+
+    public static func load(from url: URL) throws -> EvaluationReport {
+        try jsonDecoder().decode(EvaluationReport.self, from: Data(contentsOf: url))
+    }
+
+    // MARK: CSV
+
+    /// Per-step statistics across functions: header `step,optimizer,mean,median,q25,q75`, one row
+    /// per optimizer and step (optimizers in evaluation order, steps ascending). Numbers use
+    /// Swift's shortest round-trip form; diverged values are `inf`.
+    public func statisticsCSV() -> String {
+        var out = "step,optimizer,mean,median,q25,q75\n"
+        for s in stepStatistics() {
+            out += "\(s.step),\(Self.csvField(s.optimizer)),\(Self.number(s.mean)),\(Self.number(s.median)),"
+            out += "\(Self.number(s.q25)),\(Self.number(s.q75))\n"
+        }
+        return out
+    }
+
+    public func writeStatisticsCSV(to url: URL) throws {
+        try ResultFile.writeAtomically(statisticsCSV(), to: url)
+    }
+
+    static func csvField(_ s: String) -> String {
+        guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
+        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    static func number(_ x: Double) -> String {
+        if x.isNaN { return "nan" }
+        if x.isInfinite { return x > 0 ? "inf" : "-inf" }
+        return "\(x)"
+    }
+
+    // MARK: Markdown
+
+    /// The summary as a Markdown table (for docs/results.md and stdout), one row per optimizer in
+    /// evaluation order, followed by a one-line legend unless `legend` is false.
+    public func markdownSummary(legend: Bool = true) -> String {
+        let tuned = Dictionary(tuning.map { ($0.optimizer, $0) }, uniquingKeysWith: { a, _ in a })
+        var rows = ["| Optimizer | Learning rate | Mean final loss | Median final loss | Won | Diverged |",
+                    "|---|---:|---:|---:|---:|---:|"]
+        for s in summary {
+            var lr = s.learningRate.map { Self.short(Double($0)) } ?? "–"
+            if let t = tuned[s.name], t.atGridEdge, t.learningRate == s.learningRate { lr += " (grid edge)" }
+            let won = String(format: "%.1f %%", s.winShare * 100)
+            rows.append("| \(Self.markdownEscaped(s.name)) | \(lr) | \(Self.short(s.meanFinalLoss)) | "
+                        + "\(Self.short(s.medianFinalLoss)) | \(won) | \(s.divergedFunctions)/\(functionCount) |")
+        }
+        var text = rows.joined(separator: "\n") + "\n"
+        if legend {
+            text += "\nFinal loss after \(steps) steps on \(functionCount) functions. \"Won\": share of functions "
+                + "where the optimizer reached the lowest final loss (ties split evenly). "
+                + "Learning rates of the baselines tuned by grid search on separate training functions.\n"
+        }
+        return text
+    }
+
+    public func writeMarkdownSummary(to url: URL) throws {
+        try ResultFile.writeAtomically(markdownSummary(), to: url)
+    }
+
+    /// Four significant digits, `inf` for diverged.
+    static func short(_ x: Double) -> String {
+        if x.isNaN { return "nan" }
+        if x.isInfinite { return x > 0 ? "inf" : "-inf" }
+        return String(format: "%.4g", x)
+    }
+
+    static func markdownEscaped(_ s: String) -> String {
+        s.replacingOccurrences(of: "|", with: "\\|")
+    }
+}

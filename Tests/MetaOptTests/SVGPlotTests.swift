@@ -1,0 +1,151 @@
+import Foundation
+import XCTest
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+@testable import MetaOpt
+
+/// Collects elements, attributes and text of an SVG document with Foundation's XMLParser.
+final class EvalbSVGCollector: NSObject, XMLParserDelegate {
+    var elements: [(name: String, attributes: [String: String])] = []
+    var text = ""
+    /// Text inside <tspan> elements (the exponents of the y tick labels).
+    var tspans: [String] = []
+    var inTspan = false
+    var error: Error?
+
+    func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
+                qualifiedName qName: String?, attributes attributeDict: [String: String] = [:]) {
+        elements.append((elementName, attributeDict))
+        if elementName == "tspan" { inTspan = true; tspans.append("") }
+    }
+    func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?,
+                qualifiedName qName: String?) {
+        if elementName == "tspan" { inTspan = false }
+    }
+    func parser(_ parser: XMLParser, foundCharacters string: String) {
+        text += string
+        if inTspan { tspans[tspans.count - 1] += string }
+    }
+    func parser(_ parser: XMLParser, parseErrorOccurred parseError: Error) { error = parseError }
+
+    static func parse(_ svg: String) throws -> EvalbSVGCollector {
+        let collector = EvalbSVGCollector()
+        let parser = XMLParser(data: Data(svg.utf8))
+        parser.delegate = collector
+        let ok = parser.parse()
+        if let e = collector.error ?? parser.parserError { throw e }
+        XCTAssertTrue(ok)
+        return collector
+    }
+
+    func count(_ name: String) -> Int { elements.filter { $0.name == name }.count }
+}
+
+final class SVGPlotTests: XCTestCase {
+    func sampleReport() throws -> EvaluationReport {
+        let functions = Evaluation.sampleFunctions(from: EvalbTestQuadraticFamily(), seed: 5, count: 10)
+        let optimizers = [BaselineOptimizer(kind: .sgd, learningRate: 0.01), BaselineOptimizer(kind: .nag, learningRate: 0.003),
+                          BaselineOptimizer(kind: .rmsprop, learningRate: 0.03), BaselineOptimizer(kind: .adam, learningRate: 0.1)]
+        return try Evaluation.run(optimizers: optimizers, functions: functions, steps: 100)
+    }
+
+    func testWellFormedWithOnePathPerOptimizer() throws {
+        let report = try sampleReport()
+        let svg = report.plot(title: "Quadratic functions <10×10> & friends").render()
+        let doc = try EvalbSVGCollector.parse(svg)
+        XCTAssertEqual(doc.elements.first?.name, "svg")
+        XCTAssertEqual(doc.elements.first?.attributes["xmlns"], "http://www.w3.org/2000/svg")
+        XCTAssertEqual(doc.count("path"), 4)
+        XCTAssertEqual(doc.count("polygon"), 4)  // one 25–75 % band each
+        let seriesNames = doc.elements.filter { $0.name == "path" }.compactMap { $0.attributes["data-series"] }
+        XCTAssertEqual(seriesNames, ["SGD (lr 0.01)", "NAG (lr 0.003)", "RMSprop (lr 0.03)", "Adam (lr 0.1)"])
+        // Distinct colours.
+        let strokes = doc.elements.filter { $0.name == "path" }.compactMap { $0.attributes["stroke"] }
+        XCTAssertEqual(Set(strokes).count, 4)
+        // Title (escaped and restored by the parser), legend, axis titles, subtitle.
+        XCTAssertTrue(doc.text.contains("Quadratic functions <10×10> & friends"))
+        for name in seriesNames { XCTAssertTrue(doc.text.contains(name)) }
+        XCTAssertTrue(doc.text.contains("Step"))
+        XCTAssertTrue(doc.text.contains("Loss (log scale)"))
+        XCTAssertTrue(doc.text.contains("Lines: mean over 10 functions; shaded: 25th\u{2013}75th percentile"))
+        // Every path has steps + 1 finite points inside the plot area.
+        for path in doc.elements.filter({ $0.name == "path" }) {
+            let numbers = path.attributes["d"]!.split(whereSeparator: { "ML ,".contains($0) }).map { Double($0)! }
+            XCTAssertEqual(numbers.count, 2 * 101)
+            XCTAssertTrue(numbers.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 760 })
+        }
+    }
+
+    /// Ticks: one label 10^k per decade between the data's bounds.
+    func testDecadeTicks() throws {
+        let plot = SVGPlot(title: "t", series: [SVGPlot.Series(name: "a", values: [5, 0.5, 0.002])])
+        let doc = try EvalbSVGCollector.parse(plot.render())
+        // Data spans 2e-3 … 5: axis 1e-3 … 10, labels 10^-3 … 10^1 (exponent in a tspan).
+        XCTAssertEqual(doc.tspans, ["\u{2212}3", "\u{2212}2", "\u{2212}1", "0", "1"])
+        XCTAssertFalse(doc.text.contains("Note"))
+        XCTAssertEqual(SVGPlot.niceStep(100.0 / 6), 20)
+        XCTAssertEqual(SVGPlot.niceStep(3), 5)
+        XCTAssertEqual(SVGPlot.niceStep(0.5), 1)
+        XCTAssertEqual([1e-12, 1e5, 2500, 0.01, 21913.1].map(SVGPlot.compact), ["1e-12", "1e5", "2.5e3", "0.01", "2.19e4"])
+    }
+
+    func testNonPositiveAndNonFiniteValuesAreClippedAndNoted() throws {
+        let plot = SVGPlot(title: "clipped", series: [
+            SVGPlot.Series(name: "zero", values: [1, 0.1, 0, -3]),
+            SVGPlot.Series(name: "diverged", values: [1, 10, .infinity, .nan], lower: [1, 1, 1, 1], upper: [1, 100, .infinity, .infinity]),
+        ])
+        let svg = plot.render()
+        let doc = try EvalbSVGCollector.parse(svg)
+        XCTAssertEqual(doc.count("path"), 2)
+        XCTAssertEqual(doc.count("polygon"), 1)
+        XCTAssertTrue(doc.text.contains("Note: values below 1e-12 drawn at the bottom edge; diverged (non-finite) values drawn at the top edge"))
+        XCTAssertFalse(svg.lowercased().contains("nan"))
+        XCTAssertFalse(svg.contains("inf"))
+        // Many decades: labelled every other decade or more sparsely, at most ~9 labels.
+        // Axis 1e-12 … 1e2 (14 decades): labelled every second decade, 8 labels.
+        XCTAssertEqual(doc.tspans, ["\u{2212}12", "\u{2212}10", "\u{2212}8", "\u{2212}6", "\u{2212}4", "\u{2212}2", "0", "2"])
+    }
+
+    func testCeilingClipsToTopEdge() throws {
+        var plot = SVGPlot(title: "ceiling", series: [SVGPlot.Series(name: "up", values: [10, 3e4, 1e6])])
+        plot.ceiling = 2e4
+        let doc = try EvalbSVGCollector.parse(plot.render())
+        // Axis 1e1 … 1e5 (the decade above the ceiling); both large values at the top edge, y = 52.
+        XCTAssertEqual(doc.tspans, ["1", "2", "3", "4", "5"])
+        let d = try XCTUnwrap(doc.elements.first { $0.name == "path" }?.attributes["d"])
+        XCTAssertTrue(d.hasSuffix(",52.00 L736.00,52.00"), d)
+        XCTAssertTrue(doc.text.contains("Note: values above 2e4 drawn at the top edge"))
+    }
+
+    func testEmptyAndConstantSeriesStillRender() throws {
+        _ = try EvalbSVGCollector.parse(SVGPlot(title: "none", series: []).render())
+        let doc = try EvalbSVGCollector.parse(SVGPlot(title: "flat", series: [SVGPlot.Series(name: "c", values: [2, 2, 2])]).render())
+        XCTAssertEqual(doc.count("path"), 1)
+    }
+
+    /// Writes the sample plot to a temporary file (set EVALB_KEEP_SVG=1 to keep it and print where).
+    func testWriteSampleFile() throws {
+        let report = try sampleReport()
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("evalb-sample-\(UUID().uuidString).svg")
+        try report.writePlot(to: url, title: "Quadratic functions (test family, 10 functions)")
+        // A diverging SGD (the note about clipping must appear) and no bands.
+        let functions = Evaluation.sampleFunctions(from: EvalbTestQuadraticFamily(), seed: 5, count: 10)
+        let diverging = try Evaluation.run(optimizers: [BaselineOptimizer(kind: .sgd, learningRate: 0.3),
+                                                        BaselineOptimizer(kind: .adam, learningRate: 0.1)],
+                                           functions: functions, steps: 100)
+        XCTAssertEqual(diverging.summary[0].divergedFunctions, 10)
+        let url2 = FileManager.default.temporaryDirectory.appendingPathComponent("evalb-diverging-\(UUID().uuidString).svg")
+        try diverging.writePlot(to: url2, title: "Diverging SGD", bands: false)
+        let doc = try EvalbSVGCollector.parse(try String(contentsOf: url2, encoding: .utf8))
+        XCTAssertEqual(doc.count("polygon"), 0)
+        // The evaluation's ceiling: the power of ten above 1000 × the largest mean initial loss.
+        let ceiling = try XCTUnwrap(diverging.plot().ceiling)
+        XCTAssertEqual(log10(ceiling), log10(ceiling).rounded(), accuracy: 1e-9)
+        XCTAssertTrue(doc.text.contains("Note: values above \(SVGPlot.compact(ceiling)) and diverged (non-finite) values drawn at the top edge"))
+        let keep = ProcessInfo.processInfo.environment["EVALB_KEEP_SVG"] == "1"
+        for u in [url, url2] {
+            if keep { print("sample plot: \(u.path)") } else { try FileManager.default.removeItem(at: u) }
+        }
+    }
+}
