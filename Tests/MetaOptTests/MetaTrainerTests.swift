@@ -3,12 +3,12 @@ import XCTest
 
 final class MetaTrainerTests: XCTestCase {
     func testShortTrainingLowersMetaLoss() throws {
-        let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 32, blockSize: 8, unroll: 20,
-                                    horizon: 100, iterations: 200, learningRate: 3e-3, seed: 7)
+        let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 16, blockSize: 8, unroll: 20,
+                                    horizon: 100, iterations: 100, learningRate: 1e-2, seed: 7)
         let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
         var losses: [Double] = []
         while !trainer.finished { losses.append(try trainer.step().meanStepLoss) }
-        let early = losses.prefix(25).reduce(0, +) / 25, late = losses.suffix(25).reduce(0, +) / 25
+        let early = losses.prefix(20).reduce(0, +) / 20, late = losses.suffix(20).reduce(0, +) / 20
         print("meta-loss early \(early) late \(late)")
         XCTAssertLessThan(late, 0.7 * early)
     }

@@ -43,7 +43,7 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
     public func write(to url: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try AtomicFile.write(encoder.encode(self), to: url)
+        try ResultFile.writeAtomically(encoder.encode(self), to: url)
     }
 
     /// Reads and checks a file: format name, version, and that φ fits the stated architecture.
@@ -109,24 +109,4 @@ public struct OptimizerFileError: Error, CustomStringConvertible, Equatable {
     public var path: String
     public var problem: String
     public var description: String { "\(path) \(problem)" }
-}
-
-/// Writes a whole file or nothing: temporary file in the same directory, then rename.
-public enum AtomicFile {
-    public static func write(_ data: Data, to url: URL) throws {
-        let directory = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
-        do {
-            try data.write(to: temporary)
-            if FileManager.default.fileExists(atPath: url.path) {
-                _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
-            } else {
-                try FileManager.default.moveItem(at: temporary, to: url)
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw error
-        }
-    }
 }

@@ -255,6 +255,6 @@ final class MetricsLog {
             let digits = line[r.upperBound...].prefix { $0.isNumber }
             return (Int(digits) ?? Int.max) < iteration
         }
-        try AtomicFile.write(Data(kept.map { $0 + "\n" }.joined().utf8), to: url)
+        try ResultFile.writeAtomically(Data(kept.map { $0 + "\n" }.joined().utf8), to: url)
     }
 }

@@ -1,0 +1,56 @@
+/// A trained learned optimizer (architecture and φ) as an `EvaluatedOptimizer`: it runs the
+/// functions in batches through the forward-only engine, following the loss-curve contract of
+/// `EvaluatedOptimizer` (ℓ_t = evaluationLoss(θ_t, step t), t = 0…steps).
+public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
+    public var name: String
+    public let config: LearnedOptimizerConfig
+    public let phi: [Float]
+    /// Functions are batched so that one batch holds at most this many coordinates (memory:
+    /// about 1.2 kB per coordinate for the two history slots of the forward-only engine).
+    public var maxCoordinatesPerBatch: Int
+
+    public init(config: LearnedOptimizerConfig, phi: [Float], name: String = "LSTM", maxCoordinatesPerBatch: Int = 160_000) {
+        precondition(ParameterLayout(config).count == phi.count, "φ does not fit the architecture")
+        self.config = config
+        self.phi = phi
+        self.name = name
+        self.maxCoordinatesPerBatch = maxCoordinatesPerBatch
+    }
+
+    public init(file: OptimizerFile, name: String = "LSTM") {
+        self.init(config: file.optimizer, phi: file.phi, name: name)
+    }
+
+    public func run(on optimizees: [any Optimizee], steps: Int) throws -> [[Float]] {
+        guard steps >= 0 else { throw EvaluationError.invalidSteps(steps) }
+        let layout = ParameterLayout(config)
+        var curves: [[Float]] = []
+        var start = 0
+        while start < optimizees.count {
+            var end = start + 1, coordinates = optimizees[start].dimension
+            while end < optimizees.count && coordinates + optimizees[end].dimension <= maxCoordinatesPerBatch {
+                coordinates += optimizees[end].dimension
+                end += 1
+            }
+            let batch = Array(optimizees[start..<end])
+            let engine = UnrollEngine<Float>(layout: layout, tasks: batch, unroll: 1)
+            var state = engine.initialState()
+            var batchCurves = batch.indices.map { [Self.loss(batch[$0], state, engine, $0, step: 0)] }
+            phi.withUnsafeBufferPointer { p in
+                for t in 1...max(steps, 1) where t <= steps {
+                    engine.run(phi: p, state: &state, steps: 1)
+                    for b in batch.indices { batchCurves[b].append(Self.loss(batch[b], state, engine, b, step: t)) }
+                }
+            }
+            curves += batchCurves
+            start = end
+        }
+        return curves
+    }
+
+    private static func loss(_ f: any Optimizee, _ state: UnrollState<Float>, _ engine: UnrollEngine<Float>,
+                             _ b: Int, step: Int) -> Float {
+        let r = engine.taskOffsets[b]..<engine.taskOffsets[b + 1]
+        return state.theta[r].withUnsafeBufferPointer { f.evaluationLoss(at: $0, step: step) }
+    }
+}
