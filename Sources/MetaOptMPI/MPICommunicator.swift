@@ -87,11 +87,14 @@ public final class MPICommunicator: Communicator {
     }
 
     /// Prints `metaopt-dist: rank R: message` to stderr and ends the whole job with `MPI_Abort`
-    /// (or `exit` where MPI is not active). Flushes stdout first so finished lines are not lost.
+    /// (or `exit` where MPI is not active, or for a singleton). Flushes stdout first so finished
+    /// lines are not lost.
     public func abort(code: Int32, message: String) -> Never {
         fflush(nil)  // all C streams, stdout included
         FileHandle.standardError.write(Data("metaopt-dist: rank \(rank): \(message)\n".utf8))
-        if MPIRuntime.isActive {
+        // A singleton (started without a launcher) has no other rank to stop, and Open MPI 4's
+        // MPI_Abort there prints a spurious ORTE_ERROR_LOG line: just exit.
+        if MPIRuntime.isActive, size > 1 || LaunchEnvironment.atLaunch.isLaunched {
             _ = MPI_Abort(comm, code)
         }
         exit(code)

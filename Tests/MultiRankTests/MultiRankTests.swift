@@ -94,6 +94,16 @@ final class MultiRankTests: XCTestCase {
 
     // MARK: Errors end the job
 
+    /// A singleton whose body throws prints the error and exits with status 1.
+    func testSingletonErrorExitsNonZero() throws {
+        let result = try MPIJob.runSingleton(args: ["comm-check", "--fail-on-rank", "0"], timeout: jobTimeout)
+        XCTAssertFalse(result.timedOut, "\(result)")
+        XCTAssertEqual(result.status, 1, "\(result)")
+        XCTAssertLessThan(result.seconds, failureDeadline, "\(result)")
+        XCTAssertTrue(result.stderr.contains("metaopt-dist: rank 0: comm-check: failing on purpose on rank 0"), "\(result)")
+        XCTAssertFalse(result.stderr.contains("ORTE_ERROR_LOG"), "\(result)")
+    }
+
     /// A bad flag is rejected by argument parsing on every rank, before MPI starts: the same
     /// message on every rank, exit status 64 (EX_USAGE), no hang.
     func testBadArgumentFailsIdenticallyOnEveryRank() throws {
