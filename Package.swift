@@ -29,5 +29,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "MetaOptTests", dependencies: ["MetaOpt"]),
+        // Start the built `metaopt-dist` under mpirun (and as a singleton) and check its output.
+        .testTarget(name: "MultiRankTests"),
     ]
 )

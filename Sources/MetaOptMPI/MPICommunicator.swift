@@ -1,2 +1,122 @@
 import CMPI
+import Foundation
 import MetaOpt
+
+/// `Communicator` over MPI's world communicator.
+///
+/// Construction initialises MPI if needed (`MPIRuntime.initialize`), so it works both under mpirun
+/// and as a singleton started directly. Every failing MPI call throws `CommunicatorError` whose
+/// `function` is the MPI function's name and whose `message` is `MPI_Error_string`'s text.
+///
+/// Buffers of more than `Int32.max` elements (MPI counts are C `int`) are split into consecutive
+/// collectives of at most `maxElementsPerCall` elements; since every rank passes the same count,
+/// every rank issues the same sequence of calls.
+public final class MPICommunicator: Communicator {
+    public let rank: Int
+    public let size: Int
+
+    /// Largest element count passed to one MPI call; longer buffers are split. Must be the same on
+    /// every rank. Defaults to `Int32.max`; tests lower it to exercise the splitting.
+    public var maxElementsPerCall: Int = Int(Int32.max) {
+        didSet {
+            precondition((1...Int(Int32.max)).contains(maxElementsPerCall),
+                         "maxElementsPerCall must be in 1...Int32.max, got \(maxElementsPerCall)")
+        }
+    }
+
+    private let comm: MPI_Comm
+
+    /// The communicator of all ranks of the job (`MPI_COMM_WORLD`), initialising MPI first if
+    /// no one did.
+    public convenience init() throws {
+        try MPIRuntime.initialize()
+        try self.init(comm: metaopt_mpi_comm_world())
+    }
+
+    private init(comm: MPI_Comm) throws {
+        var rank: Int32 = 0
+        var size: Int32 = 0
+        try mpiCheck(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank")
+        try mpiCheck(MPI_Comm_size(comm, &size), "MPI_Comm_size")
+        self.comm = comm
+        self.rank = Int(rank)
+        self.size = Int(size)
+    }
+
+    /// Name of the host this rank runs on (`MPI_Get_processor_name`).
+    public var processorName: String {
+        var chars = [CChar](repeating: 0, count: Int(metaopt_mpi_max_processor_name()) + 1)
+        var length: Int32 = 0
+        let rc = chars.withUnsafeMutableBufferPointer { MPI_Get_processor_name($0.baseAddress, &length) }
+        guard rc == metaopt_mpi_success() else { return ProcessInfo.processInfo.hostName }
+        return String(decoding: chars.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    // MARK: Collectives
+
+    public func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ op: ReductionOperation) throws {
+        try allreduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count,
+                      stride: MemoryLayout<Float>.stride, type: metaopt_mpi_float(), op: op)
+    }
+
+    public func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ op: ReductionOperation) throws {
+        try allreduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count,
+                      stride: MemoryLayout<Double>.stride, type: metaopt_mpi_double(), op: op)
+    }
+
+    public func allreduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ op: ReductionOperation) throws {
+        try allreduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count,
+                      stride: MemoryLayout<Int64>.stride, type: metaopt_mpi_int64(), op: op)
+    }
+
+    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
+        guard (0..<size).contains(root) else {
+            throw CommunicatorError(function: "MPI_Bcast", message: "root \(root) out of range for a job of \(size) ranks")
+        }
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        var offset = 0
+        while offset < buffer.count {
+            let n = min(maxElementsPerCall, buffer.count - offset)
+            try mpiCheck(MPI_Bcast(base + offset, Int32(n), metaopt_mpi_byte(), Int32(root), comm), "MPI_Bcast")
+            offset += n
+        }
+    }
+
+    public func barrier() throws {
+        try mpiCheck(MPI_Barrier(comm), "MPI_Barrier")
+    }
+
+    /// Prints `metaopt-dist: rank R: message` to stderr and ends the whole job with `MPI_Abort`
+    /// (or `exit` where MPI is not active, or for a singleton). Flushes stdout first so finished
+    /// lines are not lost.
+    public func abort(code: Int32, message: String) -> Never {
+        fflush(nil)  // all C streams, stdout included
+        FileHandle.standardError.write(Data("metaopt-dist: rank \(rank): \(message)\n".utf8))
+        // A singleton (started without a launcher) has no other rank to stop, and Open MPI 4's
+        // MPI_Abort there prints a spurious ORTE_ERROR_LOG line: just exit.
+        if MPIRuntime.isActive, size > 1 || LaunchEnvironment.atLaunch.isLaunched {
+            _ = MPI_Abort(comm, code)
+        }
+        exit(code)
+    }
+
+    // MARK: Private
+
+    private func allreduce(_ base: UnsafeMutableRawPointer?, count: Int, stride: Int,
+                           type: MPI_Datatype, op: ReductionOperation) throws {
+        guard let base, count > 0 else { return }
+        let mpiOp: MPI_Op
+        switch op {
+        case .sum: mpiOp = metaopt_mpi_op_sum()
+        case .max: mpiOp = metaopt_mpi_op_max()
+        case .min: mpiOp = metaopt_mpi_op_min()
+        }
+        var offset = 0
+        while offset < count {
+            let n = min(maxElementsPerCall, count - offset)
+            try mpiCheck(MPI_Allreduce(UnsafeRawPointer(metaopt_mpi_in_place()), base + offset * stride, Int32(n),
+                                       type, mpiOp, comm), "MPI_Allreduce")
+            offset += n
+        }
+    }
+}

@@ -1,11 +1,20 @@
 import ArgumentParser
-import MetaOpt
 
+/// The root command: only the subcommand list lives here; each subcommand has its own file.
 struct MetaOptDist: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "metaopt-dist",
         abstract: "Distributed meta-training of a learned LSTM optimizer (Andrychowicz et al., 2016) on MPI.",
-        version: "0.1.0")
-    func run() throws { print("metaopt-dist skeleton") }
+        discussion: """
+            Run under mpirun for several ranks (`mpirun -np 8 metaopt-dist train ...`, or \
+            launch/local.sh), or directly for a single rank.
+            """,
+        version: "0.1.0",
+        subcommands: [
+            TrainCommand.self,
+            CommCheckCommand.self,
+        ],
+        defaultSubcommand: TrainCommand.self)
 }
+
 MetaOptDist.main()

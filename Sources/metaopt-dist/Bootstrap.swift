@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MetaOpt
+import MetaOptMPI
+
+/// Runs `body` with the job's world communicator: the one way a subcommand starts MPI.
+///
+/// 1. installs the rank-prefixed log handler (rank taken from mpirun's environment until MPI
+///    tells it) at the levels `options` ask for;
+/// 2. initialises MPI (a singleton when not started by mpirun) and builds the communicator;
+/// 3. runs `body`; on success finalises MPI and returns `body`'s result;
+/// 4. on ANY error thrown by `body`, prints `metaopt-dist: rank R: <error>` and calls
+///    `comm.abort(code:message:)`, which ends every rank of the job (`MPI_Abort`) instead of
+///    leaving the others waiting in a collective. An `ExitCode` thrown by `body` is used as the
+///    abort's exit status.
+///
+/// Argument validation belongs in `validate()` (argument-parser runs it on every rank before
+/// `run()`, so a bad flag exits with status 64 and the same message on every rank without any
+/// collective). Checks that need the rank count belong at the start of `body`, before the first
+/// collective, computed identically on every rank.
+func withCommunicator<T>(_ options: RunOptions, _ body: (MPICommunicator) throws -> T) -> T {
+    let launch = LaunchEnvironment.atLaunch
+    RankLogging.bootstrap()
+    RankLogSettings.shared.rank = launch.rank
+    RankLogSettings.shared.logLevel = options.logLevel(rank: launch.rank ?? 0)
+
+    let comm: MPICommunicator
+    do {
+        comm = try MPICommunicator()
+    } catch {
+        // No communicator, so no MPI_Abort: exiting non-zero makes mpirun end the other ranks.
+        let rank = launch.rank.map(String.init) ?? "?"
+        FileHandle.standardError.write(Data("metaopt-dist: rank \(rank): cannot start MPI: \(describe(error))\n".utf8))
+        exit(1)
+    }
+    RankLogSettings.shared.rank = comm.rank
+    RankLogSettings.shared.logLevel = options.logLevel(rank: comm.rank)
+    Logger(label: "metaopt-dist").debug("MPI started", metadata: [
+        "size": "\(comm.size)", "host": "\(comm.processorName)",
+        "launcher": "\(launch.launcher?.rawValue ?? "none (singleton)")",
+        "library": "\(MPIRuntime.libraryVersion)",
+    ])
+
+    let result: T
+    do {
+        result = try body(comm)
+    } catch let code as ExitCode {
+        comm.abort(code: code.rawValue == 0 ? 1 : code.rawValue, message: "exiting with status \(code.rawValue)")
+    } catch {
+        comm.abort(code: 1, message: describe(error))
+    }
+    do {
+        try MPIRuntime.finalize()
+    } catch {
+        FileHandle.standardError.write(Data("metaopt-dist: rank \(comm.rank): \(describe(error))\n".utf8))
+        exit(1)
+    }
+    return result
+}
+
+/// A one-line, human-readable text for `error`.
+func describe(_ error: any Error) -> String {
+    switch error {
+    case let error as ValidationError: return error.message
+    case let error as CommunicatorError: return error.description
+    case let error as LocalizedError: return error.errorDescription ?? String(describing: error)
+    default: return String(describing: error)
+    }
+}

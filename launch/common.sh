@@ -1,0 +1,32 @@
+# Shared by launch/local.sh and launch/hostfile.sh (sourced, not run).
+# Sets: repo_root, metaopt_bin, mpi_env_args; exports the environment mpirun needs.
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+# The binary every rank runs; METAOPT_BIN overrides it (e.g. .build/debug/metaopt-dist).
+metaopt_bin="${METAOPT_BIN:-$repo_root/.build/release/metaopt-dist}"
+if [[ ! -x "$metaopt_bin" ]]; then
+    echo "$(basename "$0"): $metaopt_bin not found; run 'bash launch/setup.sh' first (or set METAOPT_BIN)" >&2
+    exit 1
+fi
+
+if ! command -v mpirun >/dev/null 2>&1; then
+    echo "$(basename "$0"): mpirun not found; run 'bash launch/setup.sh' first" >&2
+    exit 1
+fi
+
+# One BLAS thread per rank: ranks are the parallelism.
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+# Forwarded to every rank, remote hosts included.
+mpi_env_args=(-x OPENBLAS_NUM_THREADS)
+
+# Open MPI refuses to run as root unless told it is intended (containers, CI).
+if [[ "$(id -u)" -eq 0 ]]; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+
+# Extra mpirun options, e.g. MPIRUN_ARGS="--report-bindings --mca btl tcp,self".
+read -r -a mpirun_extra_args <<< "${MPIRUN_ARGS:-}"
+
+is_positive_int() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs metaopt-dist on the hosts of a hostfile.
+#
+#   bash launch/hostfile.sh FILE [-np N] [metaopt-dist arguments...]
+#   bash launch/hostfile.sh localhost -np 4 comm-check
+#   bash launch/hostfile.sh cluster train ...
+#
+# FILE: a path, or the name of a file in hosts/ (hosts/localhost, hosts/cluster.example).
+# Without -np, mpirun starts one rank per slot of the hostfile. Every host must have the binary
+# at the same path (a shared file system, or the same checkout built everywhere) and reach the
+# others over the network; OPENBLAS_NUM_THREADS (default 1) is forwarded to every rank.
+# METAOPT_BIN picks another binary, MPIRUN_ARGS adds mpirun options (for example
+# "--mca btl tcp,self --mca btl_tcp_if_include 10.0.0.0/24 --mca plm_rsh_agent ssh").
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+if [[ $# -lt 1 ]]; then
+    echo "usage: hostfile.sh FILE [-np N] [metaopt-dist arguments...]" >&2
+    exit 64
+fi
+hostfile="$1"
+shift
+if [[ ! -f "$hostfile" && -f "hosts/$hostfile" ]]; then
+    hostfile="hosts/$hostfile"
+fi
+if [[ ! -f "$hostfile" ]]; then
+    echo "hostfile.sh: no hostfile '$hostfile' (nor hosts/$hostfile)" >&2
+    exit 64
+fi
+
+mpi_args=(--hostfile "$hostfile" "${mpi_env_args[@]}")
+if [[ $# -ge 2 && ( "$1" == "-np" || "$1" == "-n" || "$1" == "--np" ) ]]; then
+    if ! is_positive_int "$2"; then
+        echo "hostfile.sh: the number of ranks must be a positive integer, got '$2'" >&2
+        exit 64
+    fi
+    mpi_args+=(-np "$2")
+    shift 2
+fi
+
+exec mpirun "${mpi_args[@]}" "${mpirun_extra_args[@]}" "$metaopt_bin" "$@"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs metaopt-dist with N ranks on this host.
+#
+#   bash launch/local.sh [-np N] [metaopt-dist arguments...]
+#   bash launch/local.sh -np 8 train --steps 100
+#   NP=4 bash launch/local.sh comm-check
+#
+# N: from -np N (or -n N), else $NP, else the number of cores. With more ranks than cores
+# mpirun gets --oversubscribe --bind-to none. Every rank runs with OPENBLAS_NUM_THREADS=1.
+# The binary is .build/release/metaopt-dist (build it with launch/setup.sh); METAOPT_BIN picks
+# another. MPIRUN_ARGS adds mpirun options. The script runs from the repository root, so
+# relative paths in the arguments are relative to it.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+np="${NP:-}"
+if [[ $# -ge 2 && ( "$1" == "-np" || "$1" == "-n" || "$1" == "--np" ) ]]; then
+    np="$2"
+    shift 2
+fi
+cores="$(nproc)"
+np="${np:-$cores}"
+if ! is_positive_int "$np"; then
+    echo "local.sh: the number of ranks must be a positive integer, got '$np'" >&2
+    exit 64
+fi
+
+mpi_args=(-np "$np" "${mpi_env_args[@]}")
+if ((np > cores)); then
+    mpi_args+=(--oversubscribe --bind-to none)
+fi
+
+exec mpirun "${mpi_args[@]}" "${mpirun_extra_args[@]}" "$metaopt_bin" "$@"
