@@ -1,14 +1,137 @@
 import ArgumentParser
+import Foundation
+import Logging
+import MetaOpt
+import MetaOptMPI
+import Synchronization
 
-/// Placeholder for meta-training; replaced by the real implementation.
+/// Set by SIGTERM/SIGINT; the training loop finishes the current horizon, checkpoints and exits.
+let stopSignalReceived = Atomic<Bool>(false)
+
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Meta-train the learned optimizer (not implemented yet).")
+        abstract: "Meta-train the learned optimizer (the default command).",
+        discussion: """
+            With no options this is the embedded default job: the paper's quadratic experiment \
+            (10-dimensional quadratics, raw gradient input, unroll 20, horizon 100) with a \
+            global meta-batch of 128 functions for \(defaultIterations) meta-steps, written to \
+            runs/quadratic/. Run it under mpirun to spread the meta-batch over ranks; the result \
+            is the same for any number of ranks.
+
+            Files (rank 0 only): RUN_DIR/metrics.jsonl (one JSON object per meta-step), \
+            RUN_DIR/checkpoints/ (resumed automatically), RUN_DIR/optimizer.json (the trained \
+            optimizer; see docs/optimizer-file.md). SIGTERM or SIGINT finishes the current \
+            horizon, writes a checkpoint and exits with status 0 on every rank.
+            """)
+
+    static let defaultIterations = 300
+
+    @OptionGroup var task: TaskOptions
+    @OptionGroup var architecture: ArchitectureOptions
+
+    @Option(help: "Functions per meta-step, over all ranks.")
+    var metaBatch = 128
+
+    @Option(help: "Functions that always run together in one block (default: 16 for quadratics, 1 for image tasks). Keep it fixed to compare runs: ranks own whole blocks, so results are identical for any number of ranks with the same block size.")
+    var blockSize: Int?
+
+    @Option(help: "Truncation length T (optimizee steps per meta-step).")
+    var unroll = 20
+
+    @Option(help: "Optimization horizon K (steps per sampled function); a multiple of --unroll.")
+    var horizon = 100
+
+    @Option(help: "Meta-steps to train (total, including those before a resume).")
+    var iterations = defaultIterations
+
+    @Option(help: "Adam learning rate on φ.")
+    var learningRate = 1e-3
+
+    @Option(help: "Clip the mean meta-gradient to this global L2 norm (default: no clipping).")
+    var clipNorm: Double?
+
+    @Option(help: "Run seed: every function is drawn from (seed, horizon index, task index).")
+    var seed: UInt64 = 0
+
+    @Option(help: ArgumentHelp("Meta-gradient: the paper's first-order approximation, or the exact one (quadratics only).",
+                               valueName: "first-order|second-order"))
+    var mode: MetaGradientMode = .firstOrder
+
+    @Option(help: "Directory for metrics, checkpoints and the trained optimizer (default: runs/TASK).")
+    var runDir: String?
+
+    @Option(help: "Where to write the trained optimizer (default: RUN_DIR/optimizer.json).")
+    var output: String?
+
+    @Option(help: "Checkpoint at the first horizon boundary at least this many meta-steps after the previous checkpoint (0: only at the end).")
+    var checkpointEvery = 50
+
+    @Option(help: "Checkpoints to keep.")
+    var keepCheckpoints = 3
+
+    @Flag(inversion: .prefixedNo, help: "Resume from the newest usable checkpoint in RUN_DIR if there is one.")
+    var resume = true
+
+    @Option(help: "Stop after this many consecutive meta-steps with a non-finite loss or meta-gradient.")
+    var maxSkips = 5
+
+    @Option(help: "Compare φ across ranks every this many meta-steps (0: never).")
+    var consistencyEvery = 50
+
+    @Option(help: "Print a progress line every this many meta-steps.")
+    var progressEvery = 10
+
+    @Option(help: ArgumentHelp("FOR TESTS ONLY: make rank RANK fail at meta-step ITER (repeatable). KIND: kill, throw, abort, nan, perturb.",
+                               valueName: "KIND@ITER:RANK"))
+    var injectFault: [String] = []
 
     @OptionGroup var runOptions: RunOptions
 
+    func validate() throws {
+        let config = try trainingConfig()
+        if let problem = config.problems().first { throw ValidationError(problem) }
+        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must not be negative") }
+        guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1") }
+        guard progressEvery >= 1 else { throw ValidationError("--progress-every must be positive") }
+        for f in injectFault where FaultInjection(parsing: f) == nil {
+            throw ValidationError("--inject-fault '\(f)' is not KIND@ITER:RANK with KIND one of \(FaultInjection.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    func trainingConfig() throws -> TrainingConfig {
+        let spec = try task.spec()
+        return TrainingConfig(task: spec, optimizer: architecture.config(for: spec), metaBatch: metaBatch,
+                              blockSize: blockSize, unroll: unroll, horizon: horizon, iterations: iterations,
+                              learningRate: learningRate, clipNorm: clipNorm, seed: seed, mode: mode,
+                              maxConsecutiveSkips: maxSkips, consistencyCheckEvery: consistencyEvery)
+    }
+
     func run() throws {
-        print("train: not implemented yet")
+        let config = try trainingConfig()
+        let runDirectory = RunDirectory(URL(fileURLWithPath: runDir ?? "runs/\(config.task.name)"))
+        withCommunicator(runOptions) { comm in
+            setBLASThreads(1)
+            for s in [SIGTERM, SIGINT] {
+                signal(s) { _ in stopSignalReceived.store(true, ordering: .relaxed) }
+            }
+            let logger = Logger(label: "metaopt-dist.train")
+            if comm.isRoot {
+                logger.info("meta-training on \(comm.size) rank(s): \(config.task.name), meta-batch \(config.metaBatch) in \(config.blockCount) block(s) of \(config.blockSize), unroll \(config.unroll), horizon \(config.horizon), \(config.iterations) meta-steps")
+            }
+            let run = try TrainingRun(
+                config: config, communicator: comm,
+                options: .init(runDirectory: runDirectory, output: output.map { URL(fileURLWithPath: $0) },
+                               checkpointEvery: checkpointEvery, keepCheckpoints: keepCheckpoints,
+                               progressEvery: progressEvery),
+                resume: resume, logger: logger)
+            run.trainer.faults = injectFault.compactMap(FaultInjection.init(parsing:))
+            run.stopRequested = { stopSignalReceived.load(ordering: .relaxed) }
+            logger.debug("owns blocks \(run.trainer.ownedBlocks.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", "))")
+            let outcome = try run.run()
+            if comm.isRoot, case .stopped(let it) = outcome {
+                logger.notice("stopped at meta-step \(it) after a signal; run again to resume")
+            }
+        }
     }
 }

@@ -12,6 +12,8 @@ struct MetaOptDist: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             TrainCommand.self,
+            EvaluateCommand.self,
+            ExportCommand.self,
             CommCheckCommand.self,
         ],
         defaultSubcommand: TrainCommand.self)

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import MetaOpt
+
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Compare a trained optimizer with tuned baselines on held-out functions.",
+        discussion: """
+            Each baseline's learning rate is chosen by a grid search (\(LearningRateSearch.defaultGrid.map { "\($0)" }.joined(separator: ", "))) \
+            on --tuning-functions training functions; then the learned optimizer and the tuned \
+            baselines run on the same --functions held-out functions. The held-out functions are \
+            drawn with --seed, which must differ from the training seed; the tuning functions with \
+            seed+1. Writes OUT/report.json (every curve, the grid scores), OUT/statistics.csv \
+            (per-step mean, median, quartiles), OUT/loss.svg (plot) and OUT/summary.md, and prints \
+            the summary table. Runs in one process (no MPI needed).
+            """)
+
+    @Option(help: "The trained optimizer file (from train).")
+    var optimizer: String
+
+    @OptionGroup var task: TaskOptions
+
+    @Option(help: "Held-out functions to evaluate on.")
+    var functions = 100
+
+    @Option(help: "Optimizee steps per function.")
+    var steps = 100
+
+    @Option(help: ArgumentHelp("Baselines to compare against (comma-separated, or 'all', or 'none').",
+                               valueName: "sgd,nag,rmsprop,adam"))
+    var baselines = "sgd,nag,rmsprop,adam"
+
+    @Option(help: "Training functions for the baselines' learning-rate search.")
+    var tuningFunctions = 20
+
+    @Option(help: "Seed of the held-out functions (default: the training seed + 1000003).")
+    var seed: UInt64?
+
+    @Option(help: "Output directory (default: the optimizer file's directory + /eval).")
+    var out: String?
+
+    @Option(help: "Plot title.")
+    var title: String?
+
+    func validate() throws {
+        guard functions > 0 else { throw ValidationError("--functions must be positive") }
+        guard steps > 0 else { throw ValidationError("--steps must be positive") }
+        guard tuningFunctions > 0 else { throw ValidationError("--tuning-functions must be positive") }
+        if baselines != "none" { _ = try BaselineKind.parseList(baselines) }
+    }
+
+    func run() throws {
+        setBLASThreads(1)
+        let file = try OptimizerFile.read(from: URL(fileURLWithPath: optimizer))
+        let training = file.training
+        let spec: TaskSpec
+        if task.task == nil, let trained = training?.task { spec = trained } else { spec = try task.spec() }
+        guard spec.optimizerCount == file.optimizer.optimizerCount else {
+            throw ValidationError("the \(spec.name) task needs \(spec.optimizerCount) learned optimizer(s); \(optimizer) has \(file.optimizer.optimizerCount)")
+        }
+        let trainingSeed = training?.seed ?? 0
+        let evaluationSeed = seed ?? trainingSeed &+ 1_000_003
+        if let training, evaluationSeed == training.seed {
+            throw ValidationError("--seed \(evaluationSeed) is the training seed: the held-out functions would be training functions")
+        }
+        let family = try spec.makeFamily()
+        let heldOut = Evaluation.sampleFunctions(from: family, seed: evaluationSeed, count: functions)
+        let kinds = baselines == "none" ? [] : try BaselineKind.parseList(baselines)
+        let tuningSet = Evaluation.sampleFunctions(from: family, seed: evaluationSeed &+ 1, count: tuningFunctions)
+        let tuning = try Evaluation.tuneBaselines(kinds, trainingFunctions: tuningSet, steps: steps)
+        let optimizers: [any EvaluatedOptimizer] = [LearnedOptimizer(file: file)] + tuning.map { BaselineOptimizer(tuned: $0) }
+        let report = try Evaluation.run(
+            optimizers: optimizers, functions: heldOut, steps: steps, tuning: tuning,
+            metadata: ["task": "\(spec)", "optimizer_file": optimizer, "evaluation_seed": "\(evaluationSeed)",
+                       "tuning_seed": "\(evaluationSeed &+ 1)", "training_iterations": "\(file.iteration)"])
+        let directory = URL(fileURLWithPath: out ?? URL(fileURLWithPath: optimizer).deletingLastPathComponent().appendingPathComponent("eval").path)
+        try report.writeJSON(to: directory.appendingPathComponent("report.json"))
+        try report.writeStatisticsCSV(to: directory.appendingPathComponent("statistics.csv"))
+        try report.writePlot(to: directory.appendingPathComponent("loss.svg"),
+                             title: title ?? "\(spec.name): \(functions) held-out functions")
+        try report.writeMarkdownSummary(to: directory.appendingPathComponent("summary.md"))
+        print(report.markdownSummary())
+        print("wrote \(directory.path)/{report.json,statistics.csv,loss.svg,summary.md}")
+    }
+}

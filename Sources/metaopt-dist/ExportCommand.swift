@@ -1,0 +1,28 @@
+import ArgumentParser
+import Foundation
+import MetaOpt
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a trained optimizer's φ as JSON with named tensors (docs/optimizer-file.md).")
+
+    @Option(help: "The trained optimizer file (from train).")
+    var optimizer: String
+
+    @Option(help: "Output file (default: standard output).")
+    var output: String?
+
+    func run() throws {
+        let file = try OptimizerFile.read(from: URL(fileURLWithPath: optimizer))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let data = try encoder.encode(file.exported())
+        if let output {
+            try ResultFile.writeAtomically(data, to: URL(fileURLWithPath: output))
+        } else {
+            FileHandle.standardOutput.write(data)
+            FileHandle.standardOutput.write(Data("\n".utf8))
+        }
+    }
+}
