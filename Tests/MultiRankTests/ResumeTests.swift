@@ -39,6 +39,58 @@ final class ResumeTests: XCTestCase {
         try assertReferencePhi(runDirectory: unevenDir, "written under 2 ranks, resumed under 3")
     }
 
+    /// A run whose --iterations ends inside a horizon checkpoints the last horizon boundary (a
+    /// checkpoint holds no optimizee state); a longer run resumed from it redoes the partial
+    /// horizon and reaches the uninterrupted φ. Also: a run resumed at its end only rewrites the
+    /// optimizer file.
+    func testRunEndingMidHorizonCheckpointsTheLastBoundary() throws {
+        try requireMPIRunForFaultTests()
+        let dir = try makeRunDirectory("mid-horizon")
+        let short = try MPIJob.run(np: 2, args: FaultTest.trainArguments(runDirectory: dir, iterations: 11),
+                                   timeout: FaultTest.jobTimeout)
+        assertSucceeded(short, "the 11-step run")
+        XCTAssertTrue(short.stderr.contains("the run ended mid-horizon at meta-step 11; checkpointing the last horizon boundary, meta-step 10"),
+                      "\(short)")
+        XCTAssertEqual(FaultTest.checkpointSteps(runDirectory: dir), [4, 8, 10])
+        XCTAssertEqual(FaultTest.checkpointCounter(FaultTest.checkpointURL(runDirectory: dir, step: 10), "truncation"), 0)
+
+        let longer = try MPIJob.run(np: 2, args: FaultTest.trainArguments(runDirectory: dir), timeout: FaultTest.jobTimeout)
+        assertSucceeded(longer, "the 12-step run")
+        XCTAssertEqual(FaultTest.resumePoint(longer)?.iteration, 10, "\(longer)")
+        try assertCompleteMetrics(runDirectory: dir)
+        try assertReferencePhi(runDirectory: dir, "11 steps, then resumed to 12")
+
+        let again = try MPIJob.run(np: 2, args: FaultTest.trainArguments(runDirectory: dir), timeout: FaultTest.jobTimeout)
+        assertSucceeded(again, "a rerun of a finished run")
+        XCTAssertEqual(FaultTest.resumePoint(again)?.iteration, 12, "\(again)")
+        XCTAssertFalse(again.stderr.contains("info metaopt-dist.train: checkpoint "), "nothing to checkpoint:\n\(again)")
+        try assertCompleteMetrics(runDirectory: dir)
+        try assertReferencePhi(runDirectory: dir, "rerun after the end")
+    }
+
+    /// --no-resume starts over and sets the earlier run's checkpoints aside (RUN/checkpoints.previous):
+    /// otherwise a crash of the new run would resume the old run's newer checkpoint.
+    func testNoResumeSetsEarlierCheckpointsAside() throws {
+        try requireMPIRunForFaultTests()
+        let dir = try makeRunDirectory("no-resume")
+        try FaultTest.installReferenceCheckpoints([4, 8, 12], runDirectory: dir)
+        let fresh = try MPIJob.run(np: 2, args: FaultTest.trainArguments(runDirectory: dir, iterations: 6, extra: ["--no-resume"]),
+                                   timeout: FaultTest.jobTimeout)
+        assertSucceeded(fresh, "the --no-resume run")
+        let previous = dir.appendingPathComponent("checkpoints.previous")
+        XCTAssertTrue(fresh.stderr.contains("not resuming: moved the checkpoints of the earlier run to \(previous.path)"), "\(fresh)")
+        XCTAssertNil(FaultTest.resumePoint(fresh))
+        XCTAssertEqual(FaultTest.checkpointSteps(runDirectory: dir), [4, 6])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: previous.path).sorted(),
+                       ["ckpt-0000000004.mopt", "ckpt-0000000008.mopt", "ckpt-0000000012.mopt"])
+
+        let resumed = try MPIJob.run(np: 2, args: FaultTest.trainArguments(runDirectory: dir), timeout: FaultTest.jobTimeout)
+        assertSucceeded(resumed, "the resumed run")
+        XCTAssertEqual(FaultTest.resumePoint(resumed)?.iteration, 6, "\(resumed)")
+        try assertCompleteMetrics(runDirectory: dir)
+        try assertReferencePhi(runDirectory: dir, "started over, then resumed")
+    }
+
     /// Ways to damage a checkpoint file, and the reason the loader gives.
     private static let corruptions: [(name: String, reason: String, damage: @Sendable (inout Data) -> Void)] = [
         ("truncated", "truncated: expected", { $0 = $0.prefix($0.count - 100) }),

@@ -144,6 +144,16 @@ public final class TrainingRun {
             } catch {
                 failure = "\(error)"
             }
+        } else if communicator.isRoot {
+            // Starting over: checkpoints of an earlier run in this directory would otherwise be
+            // resumed after a crash of this one (a higher step wins), so they are set aside.
+            do {
+                if let moved = try Self.setAsideCheckpoints(of: options.runDirectory) {
+                    logger.notice("not resuming: moved the checkpoints of the earlier run to \(moved.path)")
+                }
+            } catch {
+                failure = "cannot set aside the checkpoints of the earlier run: \(error)"
+            }
         }
         // Every rank learns whether rank 0 resumed or could not, and why, so that all stop
         // together with the same message on a bad checkpoint (no rank waits for another).
@@ -159,6 +169,18 @@ public final class TrainingRun {
             try FileManager.default.createDirectory(at: options.runDirectory.url, withIntermediateDirectories: true)
             try MetricsLog.truncate(options.runDirectory.metrics, before: trainer.state.iteration)
         }
+    }
+
+    /// Renames RUN/checkpoints to RUN/checkpoints.previous (replacing an older one) when it holds
+    /// any checkpoint or temporary file; returns the new location, or nil when there was nothing.
+    static func setAsideCheckpoints(of runDirectory: RunDirectory) throws -> URL? {
+        let store = CheckpointStore(directory: runDirectory.checkpoints)
+        guard try !store.checkpointFiles().isEmpty || !store.temporaryFiles().isEmpty else { return nil }
+        let previous = runDirectory.url.appendingPathComponent("checkpoints.previous")
+        let fm = FileManager.default
+        if fm.fileExists(atPath: previous.path) { try fm.removeItem(at: previous) }
+        try fm.moveItem(at: runDirectory.checkpoints, to: previous)
+        return previous
     }
 
     /// Trains until `config.iterations` meta-steps are done or a stop is requested.
