@@ -185,23 +185,33 @@ final class FaultToleranceTests: XCTestCase {
 
     /// SIGTERM to the wrapper is passed on as --stop-signal and ends the restarts: the training
     /// stops at a horizon boundary with a checkpoint, and the wrapper exits with its status 0.
+    /// A singleton gets SIGTERM; mpirun (through launch/local.sh, which execs it) gets SIGUSR1,
+    /// which it forwards to every rank.
     func testRestartWrapperPassesStopSignalOn() throws {
-        let dir = try makeRunDirectory("restart-stop")
+        try requireMPIRunForFaultTests()
         let root = FaultTest.repositoryRoot
-        let job = try BackgroundJob(
-            executable: URL(fileURLWithPath: "/bin/bash"),
-            arguments: [root.appendingPathComponent("launch/restart.sh").path, "--backoff", "0", "--",
-                        try MPIJob.binaryURL().path] + FaultTest.trainArguments(runDirectory: dir, iterations: 100_000))
-        let started = job.waitUntil(timeout: 30) { FaultTest.checkpointSteps(runDirectory: dir).contains(4) }
-        XCTAssertTrue(started, "no first checkpoint:\n\(job.stderr)")
-        job.signal(SIGTERM)
-        let result = job.finish(timeout: FaultTest.jobTimeout)
-        assertSucceeded(result, "restart.sh after SIGTERM")
-        XCTAssertTrue(result.stderr.contains("restart.sh: got SIGTERM: passing SIGTERM to the command; it will not be restarted"),
-                      "\(result)")
-        XCTAssertTrue(result.stderr.contains("stopped at meta-step"), "\(result)")
-        XCTAssertFalse(result.stderr.contains("restart 1"), "\(result)")
-        let last = try XCTUnwrap(FaultTest.checkpointSteps(runDirectory: dir).last)
-        XCTAssertEqual(last % 2, 0, "the stop checkpoint is at a horizon boundary")
+        let binary = try MPIJob.binaryURL().path
+        for (stopSignal, mpi) in [("TERM", false), ("USR1", true)] {
+            let dir = try makeRunDirectory("restart-stop")
+            let train = FaultTest.trainArguments(runDirectory: dir, iterations: 1_000_000)
+            let command = mpi ? ["bash", root.appendingPathComponent("launch/local.sh").path, "-np", "2"] + train
+                              : [binary] + train
+            let job = try BackgroundJob(
+                executable: URL(fileURLWithPath: "/bin/bash"),
+                arguments: [root.appendingPathComponent("launch/restart.sh").path, "--backoff", "0",
+                            "--stop-signal", stopSignal, "--"] + command,
+                environment: ["METAOPT_BIN": binary])
+            let started = job.waitUntil(timeout: 30) { !FaultTest.checkpointSteps(runDirectory: dir).isEmpty }
+            XCTAssertTrue(started, "no first checkpoint:\n\(job.stderr)")
+            job.signal(SIGTERM)
+            let result = job.finish(timeout: FaultTest.jobTimeout)
+            assertSucceeded(result, "restart.sh after SIGTERM (\(stopSignal))")
+            XCTAssertTrue(result.stderr.contains("restart.sh: got SIGTERM: passing SIG\(stopSignal) to the command; it will not be restarted"),
+                          "\(result)")
+            XCTAssertTrue(result.stderr.contains("stopped at meta-step"), "\(result)")
+            XCTAssertFalse(result.stderr.contains("restart 1"), "\(result)")
+            let last = try XCTUnwrap(FaultTest.checkpointSteps(runDirectory: dir).last)
+            XCTAssertEqual(last % 2, 0, "the stop checkpoint is at a horizon boundary")
+        }
     }
 }
