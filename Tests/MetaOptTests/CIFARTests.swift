@@ -16,15 +16,15 @@ final class CIFARTests: XCTestCase {
     }
 
     func testRoundTrip() throws {
-        let dir = try makeTemporaryDirectory(self)
+        let dir = try dataTestTemporaryDirectory(self)
         var labels: [UInt8] = [], pixels: [UInt8] = []
         for b in 1...5 {
             let r = records(b, first: 10 * b)  // 1 + 2 + ... + 5 = 15 records
-            try writeBytes(r.bytes, to: "\(dir)/data_batch_\(b).bin", gzip: b == 3)  // one gzipped file
+            try dataTestWrite(r.bytes, to: "\(dir)/data_batch_\(b).bin", gzip: b == 3)  // one gzipped file
             labels += r.labels; pixels += r.pixels
         }
         let t = records(4, first: 3)
-        try writeBytes(t.bytes, to: "\(dir)/test_batch.bin")
+        try dataTestWrite(t.bytes, to: "\(dir)/test_batch.bin")
 
         let train = try CIFAR10.load(directory: dir, split: .train)
         XCTAssertEqual(train.count, 15)
@@ -40,7 +40,7 @@ final class CIFARTests: XCTestCase {
     }
 
     func testErrors() throws {
-        let dir = try makeTemporaryDirectory(self)
+        let dir = try dataTestTemporaryDirectory(self)
         func expect(_ path: String, _ kind: (DataError) -> Bool, _ body: () throws -> Void, line: UInt = #line) {
             do {
                 try body()
@@ -56,21 +56,21 @@ final class CIFARTests: XCTestCase {
         }
         // Truncated: not a whole number of records, and empty.
         let path = "\(dir)/test_batch.bin"
-        try writeBytes(Array(records(2, first: 0).bytes.dropLast(100)), to: path)
+        try dataTestWrite(Array(records(2, first: 0).bytes.dropLast(100)), to: path)
         expect(path, { $0 == .truncated(path: path, expectedBytes: 2 * 3073, actualBytes: 2 * 3073 - 100) }) {
             _ = try CIFAR10.read(files: [path])
         }
-        try writeBytes([], to: path)
+        try dataTestWrite([], to: path)
         expect(path, { if case .truncated = $0 { true } else { false } }) { _ = try CIFAR10.read(files: [path]) }
         // A label above 9.
         var bad = records(3, first: 0).bytes
         bad[3073] = 12
-        try writeBytes(bad, to: path)
+        try dataTestWrite(bad, to: path)
         expect(path, { $0 == .invalidLabel(path: path, index: 1, label: 12, classCount: 10) }) {
             _ = try CIFAR10.read(files: [path])
         }
         // Bad gzip.
-        try writeBytes([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff], to: path)
+        try dataTestWrite([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff], to: path)
         expect(path, { if case .badGzip = $0 { true } else { false } }) { _ = try CIFAR10.read(files: [path]) }
     }
 }

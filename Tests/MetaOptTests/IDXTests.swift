@@ -3,19 +3,19 @@ import XCTest
 @testable import MetaOpt
 
 /// A fresh temporary directory, removed by the test's teardown.
-func makeTemporaryDirectory(_ test: XCTestCase) throws -> String {
+func dataTestTemporaryDirectory(_ test: XCTestCase) throws -> String {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("metaopt-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
     return url.path
 }
 
-func writeBytes(_ bytes: [UInt8], to path: String, gzip: Bool = false) throws {
+func dataTestWrite(_ bytes: [UInt8], to path: String, gzip: Bool = false) throws {
     try Data(gzip ? Gzip.compress(bytes) : bytes).write(to: URL(fileURLWithPath: path))
 }
 
 /// An IDX file: magic, big-endian dimensions, data.
-func idxBytes(magic: UInt32, dims: [Int], data: [UInt8]) -> [UInt8] {
+func dataTestIDXBytes(magic: UInt32, dims: [Int], data: [UInt8]) -> [UInt8] {
     func be(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
     return be(magic) + dims.flatMap { be(UInt32($0)) } + data
 }
@@ -30,10 +30,10 @@ final class IDXTests: XCTestCase {
     func writeSplit(_ dir: String, split: DatasetSplit, gzip: Bool, labelCount: Int? = nil) throws {
         let names = IDXDirectory.fileNames(split)
         let suffix = gzip ? ".gz" : ""
-        try writeBytes(idxBytes(magic: 0x803, dims: [count, rows, cols], data: pixels),
+        try dataTestWrite(dataTestIDXBytes(magic: 0x803, dims: [count, rows, cols], data: pixels),
                        to: "\(dir)/\(names.images)\(suffix)", gzip: gzip)
         let n = labelCount ?? count
-        try writeBytes(idxBytes(magic: 0x801, dims: [n], data: Array((labels + labels).prefix(n))),
+        try dataTestWrite(dataTestIDXBytes(magic: 0x801, dims: [n], data: Array((labels + labels).prefix(n))),
                        to: "\(dir)/\(names.labels)\(suffix)", gzip: gzip)
     }
 
@@ -58,24 +58,24 @@ final class IDXTests: XCTestCase {
 
     func testRoundTripGzippedAndPlain() throws {
         for gzip in [true, false] {
-            let dir = try makeTemporaryDirectory(self)
+            let dir = try dataTestTemporaryDirectory(self)
             try writeSplit(dir, split: .train, gzip: gzip)
             try writeSplit(dir, split: .test, gzip: gzip)
             checkDataset(try MNIST.load(directory: dir, split: .train))
             checkDataset(try FashionMNIST.load(directory: dir, split: .test))
             // Detected by content, not by name: a gzipped file without the suffix reads the same.
             let plainName = "\(dir)/renamed"
-            try writeBytes(idxBytes(magic: 0x801, dims: [count], data: labels), to: plainName, gzip: !gzip)
+            try dataTestWrite(dataTestIDXBytes(magic: 0x801, dims: [count], data: labels), to: plainName, gzip: !gzip)
             XCTAssertEqual(try IDX.readLabels(path: plainName), labels)
         }
     }
 
     func testCacheReturnsSameData() throws {
-        let dir = try makeTemporaryDirectory(self)
+        let dir = try dataTestTemporaryDirectory(self)
         try writeSplit(dir, split: .train, gzip: true)
         let a = try MNIST.load(directory: dir, split: .train)
         // Overwrite the files: a second load is served from the cache, so it is unchanged.
-        try writeBytes(idxBytes(magic: 0x801, dims: [count], data: [UInt8](repeating: 9, count: count)),
+        try dataTestWrite(dataTestIDXBytes(magic: 0x801, dims: [count], data: [UInt8](repeating: 9, count: count)),
                        to: "\(dir)/train-labels-idx1-ubyte.gz", gzip: true)
         let b = try MNIST.load(directory: dir, split: .train)
         XCTAssertEqual(a.labels, b.labels)
@@ -99,7 +99,7 @@ final class IDXTests: XCTestCase {
     }
 
     func testErrors() throws {
-        let dir = try makeTemporaryDirectory(self)
+        let dir = try dataTestTemporaryDirectory(self)
         // Missing directory / file.
         assertDataError("\(dir)/nothing/train-images-idx3-ubyte.gz", { _ = try MNIST.load(directory: "\(dir)/nothing", split: .train) },
                         kind: { if case .missingFile = $0 { true } else { false } })
@@ -107,40 +107,40 @@ final class IDXTests: XCTestCase {
                         kind: { if case .missingFile = $0 { true } else { false } })
         // Wrong magic: a labels file read as images, and garbage.
         let labelsPath = "\(dir)/labels"
-        try writeBytes(idxBytes(magic: 0x801, dims: [count], data: labels), to: labelsPath)
+        try dataTestWrite(dataTestIDXBytes(magic: 0x801, dims: [count], data: labels), to: labelsPath)
         assertDataError(labelsPath, { _ = try IDX.readImages(path: labelsPath) },
                         kind: { $0 == .wrongMagic(path: labelsPath, expected: 0x803, found: 0x801) })
         XCTAssert(DataError.wrongMagic(path: "p", expected: 0x803, found: 0x801).description.contains("0x00000803"))
         // Truncated: in the header, in the data, and a gzip file cut short.
         let imagesPath = "\(dir)/images"
-        let full = idxBytes(magic: 0x803, dims: [count, rows, cols], data: pixels)
-        try writeBytes(Array(full.dropLast(5)), to: imagesPath)
+        let full = dataTestIDXBytes(magic: 0x803, dims: [count, rows, cols], data: pixels)
+        try dataTestWrite(Array(full.dropLast(5)), to: imagesPath)
         assertDataError(imagesPath, { _ = try IDX.readImages(path: imagesPath) },
                         kind: { $0 == .truncated(path: imagesPath, expectedBytes: full.count, actualBytes: full.count - 5) })
-        try writeBytes(Array(full.prefix(10)), to: imagesPath)
+        try dataTestWrite(Array(full.prefix(10)), to: imagesPath)
         assertDataError(imagesPath, { _ = try IDX.readImages(path: imagesPath) },
                         kind: { if case .truncated = $0 { true } else { false } })
-        try writeBytes(full + [0], to: imagesPath)
+        try dataTestWrite(full + [0], to: imagesPath)
         assertDataError(imagesPath, { _ = try IDX.readImages(path: imagesPath) },
                         kind: { if case .trailingData = $0 { true } else { false } })
         let gzPath = "\(dir)/images.gz"
         let packed = Gzip.compress(full)
-        try writeBytes(Array(packed.prefix(packed.count / 2)), to: gzPath)
+        try dataTestWrite(Array(packed.prefix(packed.count / 2)), to: gzPath)
         assertDataError(gzPath, { _ = try IDX.readImages(path: gzPath) },
                         kind: { if case .badGzip = $0 { true } else { false } })
         // Corrupt deflate data after a valid gzip header.
-        try writeBytes(Array(packed.prefix(10)) + [UInt8](repeating: 0xff, count: 40), to: gzPath)
+        try dataTestWrite(Array(packed.prefix(10)) + [UInt8](repeating: 0xff, count: 40), to: gzPath)
         assertDataError(gzPath, { _ = try IDX.readImages(path: gzPath) },
                         kind: { if case .badGzip = $0 { true } else { false } })
         // Count mismatch between images and labels.
-        let mismatch = try makeTemporaryDirectory(self)
+        let mismatch = try dataTestTemporaryDirectory(self)
         try writeSplit(mismatch, split: .test, gzip: true, labelCount: count + 1)
         assertDataError("\(mismatch)/t10k-labels-idx1-ubyte.gz", { _ = try MNIST.load(directory: mismatch, split: .test) },
                         kind: { if case .countMismatch(_, count, _, count + 1) = $0 { true } else { false } })
         // A label outside 0..<10.
-        let badLabel = try makeTemporaryDirectory(self)
+        let badLabel = try dataTestTemporaryDirectory(self)
         try writeSplit(badLabel, split: .train, gzip: false)
-        try writeBytes(idxBytes(magic: 0x801, dims: [count], data: [0, 1, 2, 3, 4, 5, 10]),
+        try dataTestWrite(dataTestIDXBytes(magic: 0x801, dims: [count], data: [0, 1, 2, 3, 4, 5, 10]),
                        to: "\(badLabel)/train-labels-idx1-ubyte")
         assertDataError("\(badLabel)/train-labels-idx1-ubyte", { _ = try MNIST.load(directory: badLabel, split: .train) },
                         kind: { if case .invalidLabel(_, 6, 10, 10) = $0 { true } else { false } })
