@@ -4,11 +4,12 @@ import XCTest
 
 final class CNNTests: XCTestCase {
     func check(height: Int, width: Int, channels: Int, conv: [Int], fc: [Int], classes: Int = 3,
-               sd: Double = 0.5, batch: Int = 6) throws {
+               sd: Double = 0.5, batch: Int = 6, chunkRowLimit: Int = CNNNetwork.defaultChunkRowLimit) throws {
         let d = try ClassificationData(dataset: imageTestDataset(count: 20, height: height, width: width, channels: channels,
                                                                  classes: classes, seed: 3))
         let arch = CNNArchitecture(convolutionChannels: conv, fullyConnectedSizes: fc)
-        let task = CNNOptimizee(data: d, architecture: arch, batchSize: batch, key: RandomKey(seed: 2, horizon: 1, task: 3))
+        let task = CNNOptimizee(data: d, architecture: arch, batchSize: batch, key: RandomKey(seed: 2, horizon: 1, task: 3),
+                                chunkRowLimit: chunkRowLimit)
         let theta = imageTestTheta(task.dimension, sd: sd, seed: 17)
         let step = 2
         let examples = task.minibatchIndices(step: step)
@@ -19,6 +20,11 @@ final class CNNTests: XCTestCase {
 
     /// Two blocks on 6×6×2 images (6 → 3 → 1), one hidden fc layer.
     func testGradientTwoBlocksMultiChannel() throws { try check(height: 6, width: 6, channels: 2, conv: [3, 2], fc: [4]) }
+    /// The same with the im2col done in chunks: one image per chunk in block 1 (36 rows), four in
+    /// block 2 (9 rows each), so a batch of 6 takes 6 and 2 chunks, forward and backward.
+    func testGradientChunked() throws {
+        try check(height: 6, width: 6, channels: 2, conv: [3, 2], fc: [4], chunkRowLimit: 40)
+    }
     /// Odd, non-square images (7×5: the last row and column are dropped by the pooling), no hidden fc layer.
     func testGradientOddSizeNoHiddenFC() throws { try check(height: 7, width: 5, channels: 1, conv: [2], fc: []) }
     /// Three channels in (CIFAR-like layout), two fc layers, one-image chunks and a batch of one.

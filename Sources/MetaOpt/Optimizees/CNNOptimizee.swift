@@ -75,6 +75,12 @@ public struct CNNOptimizee: ImageClassifierOptimizee {
 
     public init(data: ClassificationData, architecture: CNNArchitecture = CNNArchitecture(),
                 batchSize: Int = 128, key: RandomKey) {
+        self.init(data: data, architecture: architecture, batchSize: batchSize, key: key,
+                  chunkRowLimit: CNNNetwork.defaultChunkRowLimit)
+    }
+
+    /// `chunkRowLimit`: rows per im2col chunk (tests use small values to exercise the chunking).
+    init(data: ClassificationData, architecture: CNNArchitecture, batchSize: Int, key: RandomKey, chunkRowLimit: Int) {
         let d = data.dataset
         precondition(!architecture.convolutionChannels.isEmpty && architecture.convolutionChannels.allSatisfy { $0 > 0 },
                      "a CNN needs at least one convolution layer with positive channels")
@@ -91,7 +97,8 @@ public struct CNNOptimizee: ImageClassifierOptimizee {
         let outputs = data.outputCount
         let image = (d.height, d.width, d.channels)
         core = ClassifierCore(data: data, key: key, batchSize: batchSize, dimension: counts.total) { capacity in
-            CNNNetwork(image: image, shapes: shapes, fullyConnected: fc, outputs: outputs, capacity: capacity)
+            CNNNetwork(image: image, shapes: shapes, fullyConnected: fc, outputs: outputs, capacity: capacity,
+                       chunkRowLimit: chunkRowLimit)
         }
     }
 
@@ -162,11 +169,11 @@ final class CNNNetwork: ClassifierNetwork {
     private let dense: DenseStack
     private let arena = ScratchArena()
 
-    /// Upper bound on the rows of one im2col chunk (whole images per chunk, at least one).
-    static let chunkRowLimit = 8192
+    /// Default upper bound on the rows of one im2col chunk (whole images per chunk, at least one).
+    static let defaultChunkRowLimit = 8192
 
     init(image: (height: Int, width: Int, channels: Int), shapes: [CNNConvolutionShape],
-         fullyConnected: [Int], outputs: Int, capacity: Int) {
+         fullyConnected: [Int], outputs: Int, capacity: Int, chunkRowLimit: Int) {
         self.capacity = capacity
         (imageHeight, imageWidth, imageChannels) = image
         self.shapes = shapes
@@ -181,15 +188,16 @@ final class CNNNetwork: ClassifierNetwork {
         let flat = last.pooledHeight * last.pooledWidth * last.outChannels
         dense = DenseStack(sizes: [flat] + fullyConnected + [outputs], activation: .relu, parameterOffset: offset,
                            capacity: capacity, computesInputGradient: true)
+        precondition(shapes.allSatisfy { capacity * $0.height * $0.width * $0.outChannels < Int(Int32.max) },
+                     "CNN activations too large for 32-bit argmax indices")
         input = arena.floats(capacity * image.height * image.width * image.channels)
         rectified = shapes.map { [arena] s in arena.floats(capacity * s.height * s.width * s.outChannels) }
         rectifiedGradient = shapes.map { [arena] s in arena.floats(capacity * s.height * s.width * s.outChannels) }
         pooled = shapes.map { [arena] s in arena.floats(capacity * s.pooledHeight * s.pooledWidth * s.outChannels) }
         argmax = shapes.map { [arena] s in arena.ints(capacity * s.pooledHeight * s.pooledWidth * s.outChannels) }
         pooledGradient = shapes.dropLast().map { [arena] s in arena.floats(capacity * s.pooledHeight * s.pooledWidth * s.outChannels) }
-        precondition(shapes.allSatisfy { capacity * $0.height * $0.width * $0.outChannels < Int(Int32.max) })
         let maxPixels = shapes.map { $0.height * $0.width }.max()!
-        let imagesPerChunk = max(1, min(capacity, Self.chunkRowLimit / maxPixels))
+        let imagesPerChunk = max(1, min(capacity, chunkRowLimit / maxPixels))
         chunkRows = imagesPerChunk * maxPixels
         let maxPatch = shapes.map(\.patch).max()!
         columns = arena.floats(chunkRows * maxPatch)
@@ -221,12 +229,11 @@ final class CNNNetwork: ClassifierNetwork {
                 let n = min(per, rows - start)
                 Self.im2col(source + start * pixels * s.inChannels, images: n, s, into: columns)
                 let chunkOut = out + start * pixels * s.outChannels
-                ClassifierKernels.broadcastRows(theta + biasOffsets[l], rows: n * pixels, columns: s.outChannels, into: chunkOut)
                 ClassifierKernels.gemm(m: n * pixels, n: s.outChannels, k: s.patch, columns, lda: s.patch,
-                                       theta + kernelOffsets[l], ldb: s.outChannels, beta: 1, chunkOut, ldc: s.outChannels)
+                                       theta + kernelOffsets[l], ldb: s.outChannels, beta: 0, chunkOut, ldc: s.outChannels)
                 start += n
             }
-            Activation.relu.apply(out, count: rows * pixels * s.outChannels)
+            Self.addBiasAndRectify(out, rows: rows * pixels, channels: s.outChannels, bias: theta + biasOffsets[l])
             Self.maxPool(out, images: rows, s, into: pooled[l], argmax: argmax[l])
             source = UnsafePointer(pooled[l])
         }
@@ -243,12 +250,15 @@ final class CNNNetwork: ClassifierNetwork {
             let pixels = s.height * s.width
             let dR = rectifiedGradient[l]
             let total = rows * pixels * s.outChannels
-            // Max-pool: route each pooled gradient to its argmax; ReLU: keep where the output is > 0.
+            // Max-pool: route each pooled gradient to its argmax, through the ReLU (kept where the
+            // output is > 0); every other position gets 0.
             dR.update(repeating: 0, count: total)
             let pooledCount = rows * s.pooledHeight * s.pooledWidth * s.outChannels
-            let am = argmax[l]
-            for j in 0..<pooledCount { dR[Int(am[j])] = pooledGrad[j] }
-            Activation.relu.multiplyDerivative(dR, activations: rectified[l], count: total)
+            let am = argmax[l], r = rectified[l]
+            for j in 0..<pooledCount {
+                let i = Int(am[j])
+                dR[i] = r[i] > 0 ? pooledGrad[j] : 0
+            }
             // dK = colsᵀ · dR (chunk by chunk), dc = Σ dR, dInput = col2im(dR · Kᵀ).
             let gK = gradient + kernelOffsets[l]
             gK.update(repeating: 0, count: s.patch * s.outChannels)
@@ -276,10 +286,23 @@ final class CNNNetwork: ClassifierNetwork {
         }
     }
 
+    /// x[r, c] = max(x[r, c] + bias[c], 0) (NaN passes through).
+    static func addBiasAndRectify(_ x: UnsafeMutablePointer<Float>, rows: Int, channels c: Int, bias: UnsafePointer<Float>) {
+        for r in 0..<rows {
+            let row = x + r * c
+            for j in 0..<c {
+                let v = row[j] + bias[j]
+                row[j] = v < 0 ? 0 : v
+            }
+        }
+    }
+
     /// im2col for a 3×3, pad-1 convolution on NHWC input: row (image, y, x), column
     /// (ky·3 + kx)·C + c holds input (image, y + ky − 1, x + kx − 1, c), zero outside the image.
+    /// For each ky the three kx taps are 3·C consecutive input values (NHWC), copied in one run
+    /// away from the left and right borders. Short loops, not memcpy: runs are only 3–24 floats.
     static func im2col(_ x: UnsafePointer<Float>, images: Int, _ s: CNNConvolutionShape, into col: UnsafeMutablePointer<Float>) {
-        let h = s.height, w = s.width, c = s.inChannels, patch = s.patch
+        let h = s.height, w = s.width, c = s.inChannels, patch = s.patch, run = 3 * c
         for img in 0..<images {
             let image = x + img * h * w * c
             for y in 0..<h {
@@ -287,13 +310,22 @@ final class CNNNetwork: ClassifierNetwork {
                     let row = col + ((img * h + y) * w + xx) * patch
                     for ky in 0..<3 {
                         let iy = y + ky - 1
-                        for kx in 0..<3 {
-                            let ix = xx + kx - 1
-                            let dst = row + (ky * 3 + kx) * c
-                            if iy >= 0 && iy < h && ix >= 0 && ix < w {
-                                dst.update(from: image + (iy * w + ix) * c, count: c)
-                            } else {
-                                dst.update(repeating: 0, count: c)
+                        let dst = row + ky * run
+                        if iy < 0 || iy >= h {
+                            for j in 0..<run { dst[j] = 0 }
+                        } else if xx >= 1 && xx + 1 < w {
+                            let src = image + (iy * w + xx - 1) * c
+                            for j in 0..<run { dst[j] = src[j] }
+                        } else {
+                            for kx in 0..<3 {
+                                let ix = xx + kx - 1
+                                let d = dst + kx * c
+                                if ix >= 0 && ix < w {
+                                    let src = image + (iy * w + ix) * c
+                                    for j in 0..<c { d[j] = src[j] }
+                                } else {
+                                    for j in 0..<c { d[j] = 0 }
+                                }
                             }
                         }
                     }
@@ -304,7 +336,7 @@ final class CNNNetwork: ClassifierNetwork {
 
     /// The adjoint of `im2col`: adds each column-matrix entry to the input position it was copied from.
     static func col2imAdd(_ col: UnsafePointer<Float>, images: Int, _ s: CNNConvolutionShape, into x: UnsafeMutablePointer<Float>) {
-        let h = s.height, w = s.width, c = s.inChannels, patch = s.patch
+        let h = s.height, w = s.width, c = s.inChannels, patch = s.patch, run = 3 * c
         for img in 0..<images {
             let image = x + img * h * w * c
             for y in 0..<h {
@@ -313,12 +345,18 @@ final class CNNNetwork: ClassifierNetwork {
                     for ky in 0..<3 {
                         let iy = y + ky - 1
                         guard iy >= 0 && iy < h else { continue }
-                        for kx in 0..<3 {
-                            let ix = xx + kx - 1
-                            guard ix >= 0 && ix < w else { continue }
-                            let src = row + (ky * 3 + kx) * c
-                            let dst = image + (iy * w + ix) * c
-                            for ch in 0..<c { dst[ch] += src[ch] }
+                        let src = row + ky * run
+                        if xx >= 1 && xx + 1 < w {
+                            let dst = image + (iy * w + xx - 1) * c
+                            for j in 0..<run { dst[j] += src[j] }
+                        } else {
+                            for kx in 0..<3 {
+                                let ix = xx + kx - 1
+                                guard ix >= 0 && ix < w else { continue }
+                                let dst = image + (iy * w + ix) * c
+                                let sk = src + kx * c
+                                for j in 0..<c { dst[j] += sk[j] }
+                            }
                         }
                     }
                 }

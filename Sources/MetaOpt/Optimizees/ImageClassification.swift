@@ -242,7 +242,8 @@ struct ClassifierCore {
     func evaluate(at theta: UnsafeBufferPointer<Float>, on other: ClassificationData?, limit: Int?) -> ClassificationMetrics {
         precondition(theta.count == dimension, "θ has \(theta.count) coordinates, expected \(dimension)")
         let d = other ?? data
-        precondition(d.outputCount == data.outputCount && d.dataset.featureCount == data.dataset.featureCount,
+        precondition(d.outputCount == data.outputCount && d.dataset.height == data.dataset.height
+                     && d.dataset.width == data.dataset.width && d.dataset.channels == data.dataset.channels,
                      "evaluation data must have the task's image shape and number of classes")
         let network = workspace.network
         let total = min(limit ?? d.count, d.count)

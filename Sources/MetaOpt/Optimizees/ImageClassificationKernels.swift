@@ -78,7 +78,7 @@ public enum Activation: String, Sendable, Hashable, Codable, CaseIterable {
         case .sigmoid:
             for i in 0..<count { x[i] = 1 / (1 + Foundation.exp(-x[i])) }
         case .relu:
-            for i in 0..<count where !(x[i] > 0) { x[i] = 0 }
+            for i in 0..<count { x[i] = x[i] < 0 ? 0 : x[i] }  // NaN passes through, so divergence shows
         }
     }
 
@@ -90,7 +90,7 @@ public enum Activation: String, Sendable, Hashable, Codable, CaseIterable {
         case .sigmoid:
             for i in 0..<count { delta[i] *= a[i] * (1 - a[i]) }
         case .relu:
-            for i in 0..<count where !(a[i] > 0) { delta[i] = 0 }
+            for i in 0..<count { delta[i] = a[i] > 0 ? delta[i] : 0 }
         }
     }
 }
