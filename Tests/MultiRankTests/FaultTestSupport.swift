@@ -159,27 +159,6 @@ enum FaultTest {
 
     // MARK: Processes
 
-    /// Every process below `root` (found through /proc), `root` excluded.
-    static func descendants(of root: pid_t) -> [pid_t] {
-        var children: [pid_t: [pid_t]] = [:]
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = pid_t(entry),
-                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            if fields.count > 1, let ppid = pid_t(fields[1]) { children[ppid, default: []].append(pid) }
-        }
-        var result: [pid_t] = []
-        var stack = [root]
-        while let pid = stack.popLast() {
-            for child in children[pid] ?? [] {
-                result.append(child)
-                stack.append(child)
-            }
-        }
-        return result
-    }
-
     /// The command line of `pid` (empty if it is gone).
     static func commandLine(_ pid: pid_t) -> [String] {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
@@ -252,7 +231,7 @@ final class BackgroundJob {
 
     /// The metaopt-dist processes started by this job (the ranks under mpirun, or itself).
     func ranks(binary: String) -> [pid_t] {
-        ([pid] + FaultTest.descendants(of: pid)).filter { FaultTest.commandLine($0).first == binary }
+        ([pid] + MPIJob.descendants(of: pid)).filter { FaultTest.commandLine($0).first == binary }
     }
 
     func signal(_ signal: Int32) { kill(pid, signal) }
@@ -263,7 +242,7 @@ final class BackgroundJob {
         var timedOut = false
         if exited.wait(timeout: .now() + timeout) == .timedOut {
             timedOut = true
-            let tree = FaultTest.descendants(of: pid)
+            let tree = MPIJob.descendants(of: pid)
             kill(pid, SIGKILL)
             for p in tree { kill(p, SIGKILL) }
             _ = exited.wait(timeout: .now() + 10)
