@@ -184,8 +184,9 @@ public final class TrainingRun {
                 }
             }
         }
+        // Every rank: rank 0 writes, all meet at its barrier (rank 0 alone would wait there forever).
+        try writeCheckpoint()
         if comm.isRoot {
-            try writeCheckpoint()
             let file = OptimizerFile(optimizer: config.optimizer, phi: trainer.state.phi, training: config,
                                      iteration: trainer.state.iteration)
             let url = options.output ?? options.runDirectory.optimizer
