@@ -51,6 +51,8 @@ cores="$(nproc)"
 
 mkdir -p "$out/runs" "$out/logs"
 rm -rf "${out:?}/runs/"*
+# Other work on the machine skews every figure: record the load before and after.
+echo "start: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)" > "$out/conditions.txt"
 
 common=(--unroll 20 --horizon 100 --block-size 16 --no-resume --checkpoint-every 0 --progress-every 1000)
 
@@ -112,6 +114,8 @@ if [[ "${NETNS:-1}" != "0" && "$(id -u)" -eq 0 ]] && command -v ip >/dev/null 2>
     trap - EXIT
 fi
 
+echo "end:   $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/conditions.txt"
+
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 dirty=""
 if ! git diff --quiet HEAD 2>/dev/null; then dirty="+changes"; fi
@@ -121,3 +125,5 @@ if ! git diff --quiet HEAD 2>/dev/null; then dirty="+changes"; fi
 cat "$out/scaling.md"
 echo
 cat "$out/allreduce.txt"
+echo
+cat "$out/conditions.txt"

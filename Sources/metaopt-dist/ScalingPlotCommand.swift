@@ -301,7 +301,7 @@ enum ScalingSummary {
             let label = "\(name) (B=\(r.metaBatch)\(name.hasPrefix("weak") ? " at np=\(r.np), ∝ ranks" : ""), n=\(r.dimension))"
             s += "<line x1=\"\(f(lx))\" y1=\"\(f(ly))\" x2=\"\(f(lx + 24))\" y2=\"\(f(ly))\" stroke=\"\(color(name))\" stroke-width=\"2\"/>\n"
             s += "<text x=\"\(f(lx + 30))\" y=\"\(f(ly + 4))\" font-size=\"12\">\(esc(label))</text>\n"
-            lx += 40 + Double(label.count) * 6.4
+            lx += 48 + Double(label.count) * 6.6
         }
         s += "<line x1=\"\(f(lx))\" y1=\"\(f(ly))\" x2=\"\(f(lx + 24))\" y2=\"\(f(ly))\" stroke=\"#333333\" stroke-dasharray=\"5,4\"/>\n"
         s += "<text x=\"\(f(lx + 30))\" y=\"\(f(ly + 4))\" font-size=\"12\">ideal (linear in ranks)</text>\n"
