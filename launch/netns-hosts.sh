@@ -9,11 +9,11 @@
 #   bash launch/netns-hosts.sh mpirun-args [PREFIX] [SUBNET]   print the mpirun options (one per line)
 #
 # PREFIX (default "mo") names everything: hosts PREFIX-h1 … PREFIX-hN (each a network namespace
-# of that name, with an /etc/hosts entry), the bridge PREFIX-br and the veth pairs PREFIX-vI
-# (bridge side) / eth0 (namespace side). SUBNET is the first three octets of a private /24
-# (default 10.99.0): the bridge gets .1 (so mpirun, in the main namespace, reaches the daemons),
-# host I gets .(10+I). Nothing is routed or forwarded off the bridge: the traffic stays inside
-# this machine's own namespaces.
+# of that name, with an /etc/hosts entry where that file is writable), the bridge PREFIX-br and
+# the veth pairs PREFIX-vI (bridge side) / eth0 (namespace side). SUBNET is the first three
+# octets of a private /24 (default 10.99.0): the bridge gets .1 (so mpirun, in the main
+# namespace, reaches the daemons), host I gets .(10+I). Nothing is routed or forwarded off the
+# bridge: the traffic stays inside this machine's own namespaces.
 #
 # Running a job across the hosts (launch/netns-agent.sh starts Open MPI's daemons inside the
 # namespaces in place of ssh):
@@ -118,7 +118,10 @@ up() {
         ip -n "$ns" link set eth0 up
         entries+="$address $ns $(tag "$prefix")"$'\n'
     done
-    printf '%s' "$entries" >> "$hosts_file"
+    # Handy for other tools; Open MPI does not need them (netns-agent.sh maps names to namespaces).
+    if ! printf '%s' "$entries" 2>/dev/null >> "$hosts_file"; then
+        echo "netns-hosts.sh: warning: cannot add the host names to $hosts_file; continuing without" >&2
+    fi
     # Check every host reaches the bridge address (no ping here: a TCP connect to a closed port
     # that is refused at once proves the path works).
     for ((i = 1; i <= n; i++)); do
