@@ -15,6 +15,8 @@ struct MetaOptDist: ParsableCommand {
             EvaluateCommand.self,
             ExportCommand.self,
             CommCheckCommand.self,
+            AllreduceBenchCommand.self,
+            ScalingPlotCommand.self,
         ],
         defaultSubcommand: TrainCommand.self)
 }
