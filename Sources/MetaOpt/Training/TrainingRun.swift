@@ -116,7 +116,10 @@ public final class TrainingRun {
     /// Whether the run continues from a checkpoint (the same on every rank).
     public let resumed: Bool
     /// Polled once per meta-step on every rank; the ranks agree through a MAX allreduce.
-    public var stopRequested: () -> Bool = { false }
+    public var stopRequested: () -> Bool {
+        get { trainer.stopRequested }
+        set { trainer.stopRequested = newValue }
+    }
     /// Receives every progress line (rank 0).
     public var progress: (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
@@ -213,12 +216,10 @@ public final class TrainingRun {
                                                remaining: config.iterations - trainer.state.iteration))
                 }
             }
-            // Agree on stopping: any rank that was asked makes every rank stop.
-            if !stopping {
-                var ask: [Int64] = [stopRequested() ? 1 : 0]
-                try comm.allreduce(&ask, .max)
-                stopping = ask[0] != 0
-                if stopping && comm.isRoot {
+            // The step's MAX allreduce carried every rank's stop flag: all ranks agree.
+            if !stopping && report.stopRequested {
+                stopping = true
+                if comm.isRoot {
                     logger.notice("stop requested: finishing the current horizon, then writing a checkpoint")
                 }
             }
