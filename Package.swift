@@ -1,6 +1,16 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The MetaOpt target's vector kernels (FastMath, the Float LSTM kernels) need AVX2 and FMA: on
+// x86-64 the target is built for the x86-64-v3 feature set ("haswell": AVX2, FMA, BMI2, F16C),
+// which every machine this project runs on has (see docs/performance.md). Without FMA in the
+// target, each fused multiply-add would become a libm call.
+#if arch(x86_64)
+let vectorISA = ["-target-cpu", "haswell"]
+#else
+let vectorISA: [String] = []
+#endif
+
 let package = Package(
     name: "metaopt-dist",
     platforms: [.macOS(.v13)],
@@ -21,7 +31,8 @@ let package = Package(
         // The core library: no MPI dependency; talks to other ranks through `Communicator`.
         .target(name: "MetaOpt",
                 dependencies: ["CBLAS", .product(name: "Logging", package: "swift-log")],
-                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+                                .unsafeFlags(vectorISA)]),
         // `Communicator` over MPI.
         .target(name: "MetaOptMPI", dependencies: ["MetaOpt", "CMPI"]),
         .executableTarget(name: "metaopt-dist",

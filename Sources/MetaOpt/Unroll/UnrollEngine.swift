@@ -20,6 +20,24 @@ public final class UnrollEngine<S: MetaScalar> {
     public let taskOffsets: [Int]
     public var coordinateCount: Int { taskOffsets[tasks.count] }
     public var scalarsAllocated: Int { workspace.allocatedScalars }
+    /// Bytes of every buffer the engine allocated (BPTT history and work buffers).
+    public var allocatedBytes: Int { workspace.allocatedScalars * MemoryLayout<S>.stride }
+    /// The same, from the layout's formula (see docs/performance.md).
+    public var statedBytes: Int { allocatedBytes }
+
+    /// The matrix products one unrolled step makes (forward and first-order backward).
+    public var gemmShapes: [GEMMShape] {
+        let h = hidden, g = 4 * hidden, k1 = inputs + hidden
+        return lanes.filter { $0.columns > 0 }.flatMap { lane -> [GEMMShape] in
+            let m = lane.columns
+            return [GEMMShape(name: "L1 fwd W1ᵀ·X1", transposeA: true, transposeB: false, m: g, n: m, k: k1),
+                    GEMMShape(name: "L2 fwd W2ᵀ·X2", transposeA: true, transposeB: false, m: g, n: m, k: 2 * h),
+                    GEMMShape(name: "L2 bwd dW X2·dZᵀ", transposeA: false, transposeB: true, m: 2 * h, n: g, k: m),
+                    GEMMShape(name: "L2 bwd dX W2·dZ", transposeA: false, transposeB: false, m: 2 * h, n: m, k: g),
+                    GEMMShape(name: "L1 bwd dW X1·dZᵀ", transposeA: false, transposeB: true, m: k1, n: g, k: m),
+                    GEMMShape(name: "L1 bwd dX_h W1h·dZ", transposeA: false, transposeB: false, m: h, n: m, k: g)]
+        }
+    }
 
     /// A contiguous run of coordinates of one task that one learned optimizer updates.
     struct Segment {
@@ -41,7 +59,7 @@ public final class UnrollEngine<S: MetaScalar> {
         var tanh1: [MatrixView<S>], tanh2: [MatrixView<S>]
         var update: MatrixView<S>
         var dGates: MatrixView<S>, dX1: MatrixView<S>, dX2: MatrixView<S>
-        var dHidden: MatrixView<S>, dCell1: MatrixView<S>, dCell2: MatrixView<S>, dUpdate: MatrixView<S>
+        var dCell1: MatrixView<S>, dCell2: MatrixView<S>, dUpdate: MatrixView<S>
     }
 
     let workspace = Workspace<S>()
@@ -52,7 +70,8 @@ public final class UnrollEngine<S: MetaScalar> {
     /// ∇f at every step of the truncation (slot t = step t), flat over all tasks.
     var gradients: [MatrixView<S>]
     var theta: MatrixView<S>
-    /// θ_t of every step of the truncation; kept only for the second-order mode's Hessians.
+    /// θ_t of every step of the truncation; kept only for the second-order mode's Hessians
+    /// (allocated on its first use).
     var thetaHistory: [MatrixView<S>]
     var adjoint: MatrixView<S>
     var scratchCoordinates: MatrixView<S>
@@ -79,7 +98,7 @@ public final class UnrollEngine<S: MetaScalar> {
         let ws = workspace
         gradients = (0...slots).map { _ in ws.vector(n) }
         theta = ws.vector(n)
-        thetaHistory = (0..<unroll).map { _ in ws.vector(n) }
+        thetaHistory = []
         adjoint = ws.vector(n)
         scratchCoordinates = ws.vector(n)
 
@@ -96,6 +115,19 @@ public final class UnrollEngine<S: MetaScalar> {
                 columnsPerLane[group.optimizer] += group.range.count
             }
         }
+        // Adjacent runs that are contiguous both in θ and in the lane's columns are one run (for a
+        // single learned optimizer: one run over all coordinates), so the vector loops see long rows.
+        for o in segmentsPerLane.indices {
+            var merged: [Segment] = []
+            for seg in segmentsPerLane[o] {
+                if let last = merged.last, last.start + last.count == seg.start, last.column + last.count == seg.column {
+                    merged[merged.count - 1].count += seg.count
+                } else {
+                    merged.append(seg)
+                }
+            }
+            segmentsPerLane[o] = merged
+        }
         let h = hidden, k1 = inputs + hidden, gates = 4 * hidden, slots = self.slots
         for o in 0..<layout.config.optimizerCount {
             let m = columnsPerLane[o]
@@ -107,7 +139,7 @@ public final class UnrollEngine<S: MetaScalar> {
                 tanh1: (0..<slots).map { _ in ws.matrix(h, m) }, tanh2: (0..<slots).map { _ in ws.matrix(h, m) },
                 update: ws.vector(m),
                 dGates: ws.matrix(gates, m), dX1: ws.matrix(k1, m), dX2: ws.matrix(2 * h, m),
-                dHidden: ws.matrix(h, m), dCell1: ws.matrix(h, m), dCell2: ws.matrix(h, m), dUpdate: ws.vector(m)))
+                dCell1: ws.matrix(h, m), dCell2: ws.matrix(h, m), dUpdate: ws.vector(m)))
         }
     }
 
@@ -147,17 +179,22 @@ public final class UnrollEngine<S: MetaScalar> {
         return UnrollState(step: 0, theta: theta, gradient: gradient, loss: loss, lstm: lstm)
     }
 
+    /// The LSTM state blocks (h1, c1, h2, c2) of `lane` in history slot `slot`, in the order of
+    /// `UnrollState.lstm`.
+    private func stateBlocks(_ lane: Lane, slot: Int) -> [MatrixView<S>] {
+        [lane.x1[slot].rows(inputs, hidden), lane.cell1[slot], lane.x2[slot].rows(hidden, hidden), lane.cell2[slot]]
+    }
+
     private func load(_ state: UnrollState<S>) {
         precondition(state.theta.count == coordinateCount && state.lstm.count == lanes.count, "state does not fit")
         state.theta.withUnsafeBufferPointer { theta.base.update(from: $0.baseAddress!, count: coordinateCount) }
         state.gradient.withUnsafeBufferPointer { gradients[0].base.update(from: $0.baseAddress!, count: coordinateCount) }
-        for (o, lane) in lanes.enumerated() {
-            let hm = hidden * lane.columns
+        for (o, lane) in lanes.enumerated() where lane.columns > 0 {
+            let m = lane.columns
             state.lstm[o].withUnsafeBufferPointer { p in
-                lane.x1[0].rows(inputs, hidden).base.update(from: p.baseAddress!, count: hm)
-                lane.cell1[0].base.update(from: p.baseAddress! + hm, count: hm)
-                lane.x2[0].rows(hidden, hidden).base.update(from: p.baseAddress! + 2 * hm, count: hm)
-                lane.cell2[0].base.update(from: p.baseAddress! + 3 * hm, count: hm)
+                for (b, block) in stateBlocks(lane, slot: 0).enumerated() {
+                    for j in 0..<hidden { block.row(j).update(from: p.baseAddress! + (b * hidden + j) * m, count: m) }
+                }
             }
         }
     }
@@ -169,13 +206,12 @@ public final class UnrollEngine<S: MetaScalar> {
         state.gradient.withUnsafeMutableBufferPointer {
             $0.baseAddress!.update(from: gradients[slot].base, count: coordinateCount)
         }
-        for (o, lane) in lanes.enumerated() {
-            let hm = hidden * lane.columns
+        for (o, lane) in lanes.enumerated() where lane.columns > 0 {
+            let m = lane.columns
             state.lstm[o].withUnsafeMutableBufferPointer { p in
-                p.baseAddress!.update(from: lane.x1[slot].rows(inputs, hidden).base, count: hm)
-                (p.baseAddress! + hm).update(from: lane.cell1[slot].base, count: hm)
-                (p.baseAddress! + 2 * hm).update(from: lane.x2[slot].rows(hidden, hidden).base, count: hm)
-                (p.baseAddress! + 3 * hm).update(from: lane.cell2[slot].base, count: hm)
+                for (b, block) in stateBlocks(lane, slot: slot).enumerated() {
+                    for j in 0..<hidden { (p.baseAddress! + (b * hidden + j) * m).update(from: block.row(j), count: m) }
+                }
             }
         }
     }
@@ -191,29 +227,25 @@ public final class UnrollEngine<S: MetaScalar> {
         let scale = S(layout.config.outputScale)
         let input = inputOverride ?? UnsafePointer(gradients[gradientSlot].base)
         for lane in lanes where lane.columns > 0 {
-            let m = lane.columns, block = lane.block
+            let m = lane.columns, block = lane.block, ld = lane.x1[s].stride
             for seg in lane.segments {
                 layout.config.preprocessing.apply(input + seg.start, count: seg.count, into: lane.x1[s], column: seg.column)
             }
             // Layer 1: z = W1ᵀ [x; h1_prev]
             S.gemm(transposeA: true, transposeB: false, m: m4, n: m, k: k1, alpha: 1,
-                   a: phi + block.weight1, lda: m4, b: lane.x1[s].base, ldb: m, beta: 0, c: lane.gates1[s].base, ldc: m)
+                   a: phi + block.weight1, lda: m4, b: lane.x1[s].base, ldb: ld, beta: 0, c: lane.gates1[s].base, ldc: ld)
             LSTMKernels.forward(gates: lane.gates1[s], bias: phi + block.bias1, cellPrevious: lane.cell1[s],
                                 cell: lane.cell1[d], tanhCell: lane.tanh1[s],
-                                hidden: lane.x1[d].rows(inputs, h), hiddenCopy: lane.x2[s].rows(0, h))
-            // Layer 2: z = W2ᵀ [h1; h2_prev]
+                                hidden: lane.x1[d].rows(inputs, h), hiddenCopy: lane.x2[s].rows(0, h), output: nil)
+            // Layer 2: z = W2ᵀ [h1; h2_prev]; then the output u = woᵀ h2 + bo.
             S.gemm(transposeA: true, transposeB: false, m: m4, n: m, k: 2 * h, alpha: 1,
-                   a: phi + block.weight2, lda: m4, b: lane.x2[s].base, ldb: m, beta: 0, c: lane.gates2[s].base, ldc: m)
+                   a: phi + block.weight2, lda: m4, b: lane.x2[s].base, ldb: ld, beta: 0, c: lane.gates2[s].base, ldc: ld)
+            let u = lane.update.base
             LSTMKernels.forward(gates: lane.gates2[s], bias: phi + block.bias2, cellPrevious: lane.cell2[s],
                                 cell: lane.cell2[d], tanhCell: lane.tanh2[s],
-                                hidden: lane.x2[d].rows(h, h), hiddenCopy: nil)
-            // Output: u = scale · (woᵀ h2 + bo)
-            let u = lane.update.base, h2 = lane.x2[d].rows(h, h)
-            u.update(repeating: phi[block.outputBias], count: m)
-            for j in 0..<h {
-                let w = phi[block.outputWeight + j], row = h2.row(j)
-                for k in 0..<m { u[k] += w * row[k] }
-            }
+                                hidden: lane.x2[d].rows(h, h), hiddenCopy: nil,
+                                output: .init(weights: phi + block.outputWeight, bias: phi[block.outputBias], update: u))
+            // θ += scale · u
             for seg in lane.segments {
                 let th = theta.base + seg.start, uu = u + seg.column
                 for k in 0..<seg.count { th[k] += scale * uu[k] }
@@ -287,6 +319,9 @@ public final class UnrollEngine<S: MetaScalar> {
         precondition(gradient.count == layout.count, "the gradient must have |φ| values")
         let p = phi.baseAddress!
         let T = unroll
+        if mode == .secondOrder && thetaHistory.isEmpty {
+            thetaHistory = (0..<unroll).map { _ in workspace.vector(coordinateCount) }
+        }
         load(state)
         var losses = state.loss
         var unrolledLoss = [S](repeating: 0, count: tasks.count)
@@ -312,88 +347,55 @@ public final class UnrollEngine<S: MetaScalar> {
         // Adjoint of θ_T: w_T ∇f(θ_T).
         let wT = lossWeights[T], gT = gradients[T].base
         for i in 0..<n { a[i] = wT * gT[i] }
+        // The recurrent parts of dL/dh (in dX1's hidden rows and dX2's h2 rows) and dL/dc start at
+        // zero after the last step.
         for lane in lanes {
             lane.dCell1.zero()
             lane.dCell2.zero()
+            lane.dX1.zero()
+            lane.dX2.zero()
         }
         for t in stride(from: T - 1, through: 0, by: -1) {
             for lane in lanes where lane.columns > 0 {
-                let m = lane.columns, block = lane.block
+                let m = lane.columns, block = lane.block, ld = lane.dGates.stride
                 // dL/du_t = scale · a_{t+1} (u is the network output before scaling).
                 let du = lane.dUpdate.base
                 for seg in lane.segments {
                     let src = a + seg.start, dst = du + seg.column
                     for k in 0..<seg.count { dst[k] = scale * src[k] }
                 }
-                // Output layer: dh2_t = wo ⊗ du (+ the recurrent part from step t+1, in dX2 rows H..<2H).
-                let h2 = lane.x2[t + 1].rows(h, h), dh = lane.dHidden
-                for j in 0..<h {
-                    let w = phi[block.outputWeight + j], dst = dh.row(j)
-                    if t == T - 1 {
-                        for k in 0..<m { dst[k] = w * du[k] }
-                    } else {
-                        let rec = lane.dX2.row(h + j)
-                        for k in 0..<m { dst[k] = rec[k] + w * du[k] }
-                    }
-                }
-                var biasSum: S = 0
-                for k in 0..<m { biasSum += du[k] }
-                g[block.outputBias] += biasSum
-                for j in 0..<h {
-                    let row = h2.row(j)
-                    var s: S = 0
-                    for k in 0..<m { s += row[k] * du[k] }
-                    g[block.outputWeight + j] += s
-                }
-                // Layer 2.
+                // Layer 2 with the output layer: dh2_t = wo du + the recurrent part from step t+1
+                // (dX2 rows H..<2H).
                 LSTMKernels.backward(gates: lane.gates2[t], cellPrevious: lane.cell2[t], tanhCell: lane.tanh2[t],
-                                     dHidden: dh, dCell: lane.dCell2, dGates: lane.dGates)
-                accumulateWeightGradient(lane: lane, input: lane.x2[t], weight: block.weight2, bias: block.bias2,
-                                         rows: 2 * h, gradient: g)
+                                     dHidden: lane.dX2.rows(h, h), dHiddenExtra: nil,
+                                     output: .init(weights: phi + block.outputWeight, du: du,
+                                                   weightGradient: g + block.outputWeight,
+                                                   biasGradient: g + block.outputBias),
+                                     dCell: lane.dCell2, dGates: lane.dGates, biasGradient: g + block.bias2)
+                S.gemm(transposeA: false, transposeB: true, m: 2 * h, n: m4, k: m, alpha: 1,
+                       a: lane.x2[t].base, lda: ld, b: lane.dGates.base, ldb: ld, beta: 1, c: g + block.weight2, ldc: m4)
                 S.gemm(transposeA: false, transposeB: false, m: 2 * h, n: m, k: m4, alpha: 1,
-                       a: phi + block.weight2, lda: m4, b: lane.dGates.base, ldb: m, beta: 0, c: lane.dX2.base, ldc: m)
+                       a: phi + block.weight2, lda: m4, b: lane.dGates.base, ldb: ld, beta: 0, c: lane.dX2.base, ldc: ld)
                 // Layer 1: dh1_t = (dX2 rows 0..<H) + recurrent part from step t+1 (dX1 rows inputs..<inputs+H).
-                for j in 0..<h {
-                    let dst = dh.row(j), fromAbove = lane.dX2.row(j)
-                    if t == T - 1 {
-                        dst.update(from: fromAbove, count: m)
-                    } else {
-                        let rec = lane.dX1.row(inputs + j)
-                        for k in 0..<m { dst[k] = fromAbove[k] + rec[k] }
-                    }
-                }
                 LSTMKernels.backward(gates: lane.gates1[t], cellPrevious: lane.cell1[t], tanhCell: lane.tanh1[t],
-                                     dHidden: dh, dCell: lane.dCell1, dGates: lane.dGates)
-                accumulateWeightGradient(lane: lane, input: lane.x1[t], weight: block.weight1, bias: block.bias1,
-                                         rows: k1, gradient: g)
+                                     dHidden: lane.dX2.rows(0, h), dHiddenExtra: lane.dX1.rows(inputs, h), output: nil,
+                                     dCell: lane.dCell1, dGates: lane.dGates, biasGradient: g + block.bias1)
+                S.gemm(transposeA: false, transposeB: true, m: k1, n: m4, k: m, alpha: 1,
+                       a: lane.x1[t].base, lda: ld, b: lane.dGates.base, ldb: ld, beta: 1, c: g + block.weight1, ldc: m4)
                 if mode == .secondOrder {
                     S.gemm(transposeA: false, transposeB: false, m: k1, n: m, k: m4, alpha: 1,
-                           a: phi + block.weight1, lda: m4, b: lane.dGates.base, ldb: m, beta: 0, c: lane.dX1.base, ldc: m)
+                           a: phi + block.weight1, lda: m4, b: lane.dGates.base, ldb: ld, beta: 0, c: lane.dX1.base, ldc: ld)
                 } else {
                     // The input rows are constants; only dh1_{t-1} is needed.
                     S.gemm(transposeA: false, transposeB: false, m: h, n: m, k: m4, alpha: 1,
-                           a: phi + block.weight1 + inputs * m4, lda: m4, b: lane.dGates.base, ldb: m, beta: 0,
-                           c: lane.dX1.row(inputs), ldc: m)
+                           a: phi + block.weight1 + inputs * m4, lda: m4, b: lane.dGates.base, ldb: ld, beta: 0,
+                           c: lane.dX1.row(inputs), ldc: ld)
                 }
             }
             // a_t = a_{t+1} + w_t ∇f(θ_t) [+ H_t Jᵀ dL/dx_t in second-order mode].
             let wt = lossWeights[t], gt = gradients[t].base
             if wt != 0 { for i in 0..<n { a[i] += wt * gt[i] } }
             if mode == .secondOrder { addSecondOrderTerm(step: startStep + t, slot: t) }
-        }
-    }
-
-    /// dW += X · dZᵀ and db += Σ_columns dZ.
-    private func accumulateWeightGradient(lane: Lane, input: MatrixView<S>, weight: Int, bias: Int, rows: Int,
-                                          gradient g: UnsafeMutablePointer<S>) {
-        let m = lane.columns, m4 = 4 * hidden
-        S.gemm(transposeA: false, transposeB: true, m: rows, n: m4, k: m, alpha: 1,
-               a: input.base, lda: m, b: lane.dGates.base, ldb: m, beta: 1, c: g + weight, ldc: m4)
-        for r in 0..<m4 {
-            let row = lane.dGates.row(r)
-            var s: S = 0
-            for k in 0..<m { s += row[k] }
-            g[bias + r] += s
         }
     }
 

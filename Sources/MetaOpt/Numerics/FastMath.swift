@@ -1,0 +1,145 @@
+/// Vectorised single-precision exp, log, sigmoid and tanh for the Float fast path of the LSTM
+/// kernels (16 lanes; AVX-512 or two AVX2 registers). The Double path keeps libm.
+///
+/// Accuracy (measured by Tests/MetaOptTests/FastMathTests.swift over dense sweeps): a few units in
+/// the last place relative to the correctly rounded result wherever that result is a normal float.
+/// The polynomials are minimax fits (relative error, discrete linear programming on 6,000 points)
+/// whose own error is far below half an ulp, so the error is the rounding of the few operations:
+/// - exp: Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, e^r = 1 + r + r²·P₄(r) (fit error
+///   3·10⁻⁹), times 2ⁿ built from the exponent bits. Results below the smallest normal float
+///   (x < −87.336) are flushed to 0, results above the largest float (x > 88.722) are +∞.
+/// - sigmoid(x) = 1/(1+e) for x ≥ 0 and e/(1+e) for x < 0, e = exp(−|x|): accurate in relative
+///   terms in both tails (no 1 − something cancellation); saturates to exactly 1 and to 0.
+/// - tanh: for |x| < 0.625 the odd polynomial x + x³·P₄(x²) (fit error 4·10⁻⁹), otherwise
+///   (1 − e)/(1 + e) with e = exp(−2|x|), with the sign of x; saturates to exactly ±1.
+/// - log (for the input preprocessing): x = m·2ᵉ with m ∈ [√½, √2), log(1+f) = f − f²/2 + f³·P₇(f)
+///   (fit error 6·10⁻⁹), plus e·ln2 in two parts; log(0) = −∞, log(+∞) = +∞, log(x < 0) = NaN.
+/// NaN inputs give NaN outputs in every function (so non-finite values reach the trainer's check).
+enum FastMath {
+    typealias Vector = SIMD16<Float>
+    typealias Bits = SIMD16<UInt32>
+
+    @inline(__always) static func bits(_ v: Vector) -> Bits { unsafeBitCast(v, to: Bits.self) }
+    @inline(__always) static func float(_ b: Bits) -> Vector { unsafeBitCast(b, to: Vector.self) }
+    @inline(__always) static func abs(_ x: Vector) -> Vector { float(bits(x) & 0x7FFF_FFFF) }
+    /// a·b + c with one rounding (vfmadd: needs the FMA target feature, see Package.swift).
+    @inline(__always) static func fma(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector { c.addingProduct(a, b) }
+    @inline(__always) static func fma(_ a: Vector, _ b: Vector, _ c: Float) -> Vector {
+        Vector(repeating: c).addingProduct(a, b)
+    }
+
+    // exp
+    static let log2e: Float = 1.442_695_04
+    static let ln2Hi: Float = 0.693_359_375  // 8 significant bits: n·ln2Hi is exact
+    static let ln2Lo: Float = -2.121_944_4e-4
+    /// 1.5·2²³: adding it rounds to an integer held in the low mantissa bits.
+    static let roundingMagic: Float = 12_582_912
+    static let expLowest: Float = -87.336_55  // ln(FLT_MIN): below, e^x is subnormal → 0
+    static let expHighest: Float = 88.722_83  // ln(FLT_MAX): above, e^x overflows → +∞
+    static let e2: Float = 0.499_999_94, e3: Float = 0.166_665_21, e4: Float = 0.041_668_39,
+               e5: Float = 0.008_368_71, e6: Float = 0.001_381_461_4
+
+    /// e^r for |r| ≤ ln2/2.
+    @inline(__always) static func expReduced(_ r: Vector) -> Vector {
+        var p = fma(Vector(repeating: e6), r, e5)
+        p = fma(p, r, e4)
+        p = fma(p, r, e3)
+        p = fma(p, r, e2)
+        return fma(r * r, p, r) + 1
+    }
+
+    /// e^x for x ≤ 0 (and NaN); the kernels' only use. One scaling multiply.
+    @inline(__always) static func expOfNonPositive(_ x: Vector) -> Vector {
+        let xc = x.replacing(with: expLowest, where: x .< expLowest)
+        let t = fma(xc, Vector(repeating: log2e), Vector(repeating: roundingMagic))
+        let n = t - roundingMagic
+        var r = fma(n, Vector(repeating: -ln2Hi), xc)
+        r = fma(n, Vector(repeating: -ln2Lo), r)
+        let scale = float((bits(t) &<< 23) &+ 0x3F80_0000)
+        let y = expReduced(r) * scale
+        return y.replacing(with: 0, where: x .< expLowest)
+    }
+
+    /// e^x for every float.
+    @inline(__always) static func exp(_ x: Vector) -> Vector {
+        var xc = x.replacing(with: expLowest, where: x .< expLowest)
+        xc = xc.replacing(with: expHighest, where: xc .> expHighest)
+        let t = fma(xc, Vector(repeating: log2e), Vector(repeating: roundingMagic))
+        let n = t - roundingMagic
+        var r = fma(n, Vector(repeating: -ln2Hi), xc)
+        r = fma(n, Vector(repeating: -ln2Lo), r)
+        // 2ⁿ as 2^⌊n/2⌋ · 2^(n−⌊n/2⌋): both factors normal for n ∈ [−126, 128].
+        let ni = SIMD16<Int32>(truncatingIfNeeded: bits(t) &- bits(Vector(repeating: roundingMagic)))
+        let half = ni &>> 1
+        let s1 = float(Bits(truncatingIfNeeded: (half &+ 127) &<< 23))
+        let s2 = float(Bits(truncatingIfNeeded: (ni &- half &+ 127) &<< 23))
+        var y = expReduced(r) * s1 * s2
+        y = y.replacing(with: 0, where: x .< expLowest)
+        return y.replacing(with: .infinity, where: x .> expHighest)
+    }
+
+    /// 1 / (1 + e^−x).
+    @inline(__always) static func sigmoid(_ x: Vector) -> Vector {
+        let e = expOfNonPositive(-abs(x))
+        let s = 1 / (1 + e)
+        return (e * s).replacing(with: s, where: x .>= 0)
+    }
+
+    static let tanhSmall: Float = 0.625
+    static let t3: Float = -0.333_332_8, t5: Float = 0.133_314_42, t7: Float = -0.053_739_715,
+               t9: Float = 0.020_639_088, t11: Float = -0.005_704_987_8
+
+    @inline(__always) static func tanh(_ x: Vector) -> Vector {
+        let a = abs(x)
+        let e = expOfNonPositive(-2 * a)
+        let large = (1 - e) / (1 + e)
+        let z = a * a
+        var p = fma(Vector(repeating: t11), z, t9)
+        p = fma(p, z, t7)
+        p = fma(p, z, t5)
+        p = fma(p, z, t3)
+        let small = fma(a * z, p, a)
+        let r = large.replacing(with: small, where: a .< tanhSmall)
+        return float(bits(r) | (bits(x) & 0x8000_0000))
+    }
+
+    static let sqrtHalf: Float = 0.707_106_77
+    static let l3: Float = 0.333_333_31, l4: Float = -0.250_008_2, l5: Float = 0.200_012_27,
+               l6: Float = -0.166_233_57, l7: Float = 0.142_017_57, l8: Float = -0.131_601_81,
+               l9: Float = 0.127_615_78, l10: Float = -0.076_344_99
+
+    /// Natural logarithm.
+    @inline(__always) static func log(_ x: Vector) -> Vector {
+        // Subnormals: scale by 2²³ first.
+        let tiny = x .< Float.leastNormalMagnitude
+        let xs = x.replacing(with: x * 8_388_608, where: tiny)
+        let b = bits(xs)
+        var e = SIMD16<Int32>(truncatingIfNeeded: b &>> 23) &- 127
+        e = e.replacing(with: e &- 23, where: tiny)
+        var m = float((b & 0x007F_FFFF) | 0x3F80_0000)  // [1, 2)
+        let high = m .> 2 * sqrtHalf
+        m = m.replacing(with: m * 0.5, where: high)
+        e = e.replacing(with: e &+ 1, where: high)
+        let f = m - 1
+        var p = fma(Vector(repeating: l10), f, l9)
+        p = fma(p, f, l8)
+        p = fma(p, f, l7)
+        p = fma(p, f, l6)
+        p = fma(p, f, l5)
+        p = fma(p, f, l4)
+        p = fma(p, f, l3)
+        let f2 = f * f
+        let ef = Vector(e)
+        let tail = fma(f2 * f, p, ef * ln2Lo)
+        var y = fma(ef, Vector(repeating: ln2Hi), fma(f2, Vector(repeating: -0.5), f) + tail)
+        y = y.replacing(with: -.infinity, where: x .== 0)
+        y = y.replacing(with: .infinity, where: x .== .infinity)
+        return y.replacing(with: .nan, where: x .< 0 .| (x .!= x))
+    }
+
+    // Scalars (one lane), for tails and tests.
+    @inline(__always) static func exp(_ x: Float) -> Float { exp(Vector(repeating: x))[0] }
+    @inline(__always) static func sigmoid(_ x: Float) -> Float { sigmoid(Vector(repeating: x))[0] }
+    @inline(__always) static func tanh(_ x: Float) -> Float { tanh(Vector(repeating: x))[0] }
+    @inline(__always) static func log(_ x: Float) -> Float { log(Vector(repeating: x))[0] }
+}
