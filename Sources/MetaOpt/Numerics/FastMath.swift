@@ -143,3 +143,34 @@ enum FastMath {
     @inline(__always) static func tanh(_ x: Float) -> Float { tanh(Vector(repeating: x))[0] }
     @inline(__always) static func log(_ x: Float) -> Float { log(Vector(repeating: x))[0] }
 }
+
+extension FastMath {
+    enum Function: CaseIterable { case exp, sigmoid, tanh, log }
+
+    /// `function` on every element, 16 at a time, as the kernels evaluate it (compiled with this
+    /// module's vector flags; for the tests).
+    @inline(never)
+    static func evaluate(_ function: Function, _ x: [Float]) -> [Float] {
+        var y = [Float](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                var k = 0
+                while k < x.count {
+                    var v = Vector(repeating: 0)
+                    let n = Swift.min(16, x.count - k)
+                    for l in 0..<n { v[l] = xp[k + l] }
+                    let r: Vector
+                    switch function {
+                    case .exp: r = exp(v)
+                    case .sigmoid: r = sigmoid(v)
+                    case .tanh: r = tanh(v)
+                    case .log: r = log(v)
+                    }
+                    for l in 0..<n { yp[k + l] = r[l] }
+                    k += 16
+                }
+            }
+        }
+        return y
+    }
+}
