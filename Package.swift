@@ -1,14 +1,18 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// The MetaOpt target's vector kernels (FastMath, the Float LSTM kernels) need AVX2 and FMA: on
-// x86-64 the target is built for the x86-64-v3 feature set ("haswell": AVX2, FMA, BMI2, F16C),
-// which every machine this project runs on has (see docs/performance.md). Without FMA in the
-// target, each fused multiply-add would become a libm call.
+// Instruction set of the MetaOpt target (docs/performance.md, "Instruction set"). Its vector
+// kernels (FastMath, the Float LSTM kernels, the weight-gradient kernel) are written with SIMD
+// types; by default they are built for AVX-512 (16 Float lanes, 32 registers, non-temporal
+// stores), which the project's machines (AMD EPYC, Zen 4) have. `METAOPT_ISA=avx2 swift build`
+// builds for x86-64-v3 (AVX2 + FMA, 8 lanes) instead, about 10% slower. Both need FMA: without it
+// every fused multiply-add would be a libm call. `checkVectorISA()` tells a machine without them.
 #if arch(x86_64)
-let vectorISA = ["-target-cpu", "haswell"]
+let vectorISA: [SwiftSetting] = Context.environment["METAOPT_ISA"] == "avx2"
+    ? [.unsafeFlags(["-target-cpu", "haswell"])]
+    : [.unsafeFlags(["-target-cpu", "znver4"]), .define("METAOPT_AVX512")]
 #else
-let vectorISA: [String] = []
+let vectorISA: [SwiftSetting] = []
 #endif
 
 let package = Package(
@@ -32,7 +36,9 @@ let package = Package(
         .target(name: "MetaOpt",
                 dependencies: ["CBLAS", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
-                                .unsafeFlags(vectorISA)]),
+                                // Optimised in debug builds too: the vector kernels are 10× slower
+                                // unoptimised, which made the test suite's training test 55 s.
+                                .unsafeFlags(["-O"], .when(configuration: .debug))] + vectorISA),
         // `Communicator` over MPI.
         .target(name: "MetaOptMPI", dependencies: ["MetaOpt", "CMPI"]),
         .executableTarget(name: "metaopt-dist",

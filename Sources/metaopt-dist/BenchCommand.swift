@@ -39,6 +39,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Functions per engine for the quadratic workloads (default: all 128 in one engine, as the reference).")
     var blockSize: Int?
 
+    @Option(help: "Samples per GEMM shape for the bound (0: skip).")
+    var gemmRepetitions = 7
+
+    @Option(help: "Column tile width of the engine (a multiple of 16; default \(UnrollEngine<Float>.defaultTileWidth)).")
+    var tileWidth: Int?
+
     @Option(help: ArgumentHelp("Output format on stdout.", valueName: "text|json"))
     var format = "text"
 
@@ -58,7 +64,9 @@ struct BenchCommand: ParsableCommand {
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
         guard evaluationSteps >= 0, evaluationRepetitions >= 1 else { throw ValidationError("bad evaluation settings") }
         if let b = blockSize, b < 1 { throw ValidationError("--block-size must be positive") }
+        guard gemmRepetitions >= 0 else { throw ValidationError("--gemm-repetitions must not be negative") }
         guard ["text", "json"].contains(format) else { throw ValidationError("--format must be text or json") }
+        if let w = tileWidth, w < 16 || w % 16 != 0 { throw ValidationError("--tile-width must be a positive multiple of 16") }
         guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be positive") }
     }
 
@@ -73,18 +81,21 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        VectorISA.require()
         setBLASThreads(blasThreads)
         let names = task == "all" ? Self.workloadNames : [task]
         let options = MetaIterationBenchmark.Options(repetitions: repetitions, warmup: warmup,
                                                      evaluationSteps: evaluationSteps,
-                                                     evaluationRepetitions: evaluationRepetitions)
+                                                     evaluationRepetitions: evaluationRepetitions,
+                                                     gemmRepetitions: gemmRepetitions, tileWidth: tileWidth)
         var results: [MetaIterationBenchmark.Result] = []
         for name in names {
             let result = MetaIterationBenchmark.run(try workload(name), options: options)
             results.append(result)
             if format == "text" { print(Self.describe(result)) }
         }
-        let report = BenchReport(blasThreads: blasThreads, cpuAffinity: Self.affinity(), results: results)
+        let report = BenchReport(blasThreads: blasThreads, cpuAffinity: Self.affinity(), vectorISA: VectorISA.name,
+                                 results: results)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(report)
@@ -95,6 +106,7 @@ struct BenchCommand: ParsableCommand {
     struct BenchReport: Codable {
         var blasThreads: Int
         var cpuAffinity: String?
+        var vectorISA: String
         var results: [MetaIterationBenchmark.Result]
     }
 
@@ -110,23 +122,33 @@ struct BenchCommand: ParsableCommand {
         func mb(_ b: Int?) -> String { b.map { String(format: "%.1f MB", Double($0) / 1e6) } ?? "n/a" }
         var lines = [
             "== \(r.workload): \(r.functions) function(s) of \(r.family), \(r.coordinates) coordinates, "
-                + "\(r.preprocessing), output scale \(r.outputScale), block size \(r.blockSize), T = \(r.unroll)",
+                + "\(r.preprocessing), output scale \(r.outputScale), block size \(r.blockSize), tile width \(r.tileWidth), T = \(r.unroll)",
             "meta-iteration      median \(ms(r.metaIterationMedian))  min \(ms(r.metaIterationMin))  "
-                + "(\(r.repetitions) timed after \(r.warmup) warm-up)",
+                + "(\(r.repetitions) timed after \(r.warmup) warm-up); thread CPU time median \(ms(r.metaIterationCPUMedian))",
             String(format: "coordinate-steps/s  %.3g", r.coordinateStepsPerSecond),
             String(format: "achieved            %.1f GFLOP/s  (%d FLOP per coordinate-step)", r.achievedGFLOPS,
                    r.modelFLOPsPerCoordinateStep),
-            String(format: "GEMM bound          %.1f GFLOP/s = %@ per meta-iteration; reached %.1f%%",
-                   r.gemmBoundGFLOPS, ms(r.gemmBoundSeconds), r.fractionOfGEMMBound * 100),
         ]
+        if let bound = r.gemmBoundGFLOPS, let seconds = r.gemmBoundSeconds, let fraction = r.fractionOfGEMMBound {
+            lines.append(String(format: "GEMM bound          %.1f GFLOP/s = %@ per meta-iteration; reached %.1f%%",
+                                bound, ms(seconds), fraction * 100))
+        }
         for g in r.gemm {
             lines.append(String(format: "  sgemm %@ %@ m=%d n=%d k=%d ×%d: %.1f GFLOP/s (min %.1f, max %.1f)",
                                 g.shape.transposeA ? "T" : "N", g.shape.transposeB ? "T" : "N", g.shape.m, g.shape.n,
                                 g.shape.k, g.shape.callsPerStep, g.gflopsMedian, g.gflopsMin, g.gflopsMax)
                 + "  \(g.shape.name)")
         }
-        if r.evaluationSteps > 0 {
-            lines.append("forward-only \(r.evaluationSteps) steps  median \(ms(r.evaluationMedian))")
+        let profiled = r.phases.reduce(0) { $0 + $1.seconds }
+        lines.append(String(format: "phases (profiled iterations, %@ each):", ms(profiled)))
+        for p in r.phases {
+            lines.append(String(format: "  %-46@ %8.2f ms  %5.1f%%", p.phase as NSString, p.seconds * 1e3, 100 * p.seconds / profiled))
+        }
+        let gemm = r.phases.filter(\.isGEMM).reduce(0) { $0 + $1.seconds }
+        lines.append(String(format: "  all GEMMs %.2f ms (%.1f%%), everything else %.2f ms", gemm * 1e3, 100 * gemm / profiled,
+                            (profiled - gemm) * 1e3))
+        if let e = r.evaluationMedian {
+            lines.append("forward-only \(r.evaluationSteps) steps  median \(ms(e))")
         }
         lines.append("engine memory       \(mb(r.engineBytes)) allocated (formula \(mb(r.engineBytesStated))), "
                      + String(format: "%.1f MB per function", r.engineBytesPerFunction / 1e6))

@@ -75,6 +75,7 @@ public enum GEMMBenchmark {
     /// The FLOP-weighted harmonic mean of the measured speeds: the GFLOP/s of a run that spends
     /// each shape's share of the FLOPs at that shape's speed.
     public static func boundGFLOPS(_ measurements: [Measurement]) -> Double {
+        guard !measurements.isEmpty else { return .nan }
         var flops = 0.0, seconds = 0.0
         for m in measurements {
             let f = m.shape.flops * Double(m.shape.callsPerStep)
@@ -102,9 +103,16 @@ func median(_ values: [Double]) -> Double {
     return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
 }
 
-/// Monotonic wall-clock timing.
+/// Monotonic wall-clock timing, and this thread's CPU time.
 enum Stopwatch {
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+    /// Nanoseconds of CPU time this thread has used (a system call: not for inner loops). On a
+    /// shared machine it excludes the time other processes held the core.
+    static func threadCPU() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+    }
     static func time(_ body: () -> Void) -> Double {
         let start = now()
         body()

@@ -9,10 +9,14 @@ public enum MetaIterationBenchmark {
         public var warmup = 2
         public var evaluationSteps = 100
         public var evaluationRepetitions = 3
+        /// Samples per GEMM shape for the bound (0: skip the GEMM measurement).
         public var gemmRepetitions = 7
         public var seed: UInt64 = 0
+        /// The engines' column tile width (nil: `UnrollEngine.defaultTileWidth`).
+        public var tileWidth: Int?
         public init(repetitions: Int = 10, warmup: Int = 2, evaluationSteps: Int = 100, evaluationRepetitions: Int = 3,
-                    gemmRepetitions: Int = 7, seed: UInt64 = 0) {
+                    gemmRepetitions: Int = 7, seed: UInt64 = 0, tileWidth: Int? = nil) {
+            self.tileWidth = tileWidth
             self.repetitions = repetitions
             self.warmup = warmup
             self.evaluationSteps = evaluationSteps
@@ -39,6 +43,7 @@ public enum MetaIterationBenchmark {
         public var outputScale: Double
         public var functions: Int
         public var blockSize: Int
+        public var tileWidth: Int
         public var coordinates: Int
         public var unroll: Int
         public var repetitions: Int
@@ -47,6 +52,10 @@ public enum MetaIterationBenchmark {
         public var metaIterationSeconds: [Double]
         public var metaIterationMedian: Double
         public var metaIterationMin: Double
+        /// The same iterations in this thread's CPU time (differs from the wall time when other
+        /// processes shared the core).
+        public var metaIterationCPUSeconds: [Double]
+        public var metaIterationCPUMedian: Double
         /// Coordinate-steps (coordinates × T) per second at the median.
         public var coordinateStepsPerSecond: Double
         /// The FLOP model's matrix-product FLOPs per meta-iteration / median time.
@@ -55,16 +64,16 @@ public enum MetaIterationBenchmark {
         /// Per-shape GEMM speed of the linked BLAS on the shapes the engine calls.
         public var gemm: [GEMMBenchmark.Measurement]
         /// The FLOP-weighted harmonic mean of those speeds.
-        public var gemmBoundGFLOPS: Double
+        public var gemmBoundGFLOPS: Double?
         /// Model FLOPs / bound speed: a meta-iteration that did only its matrix products, each at
         /// its measured speed.
-        public var gemmBoundSeconds: Double
+        public var gemmBoundSeconds: Double?
         /// gemmBoundSeconds / median time (= achieved / bound GFLOP/s).
-        public var fractionOfGEMMBound: Double
+        public var fractionOfGEMMBound: Double?
         /// Seconds of a forward-only run of `evaluationSteps` steps (median).
         public var evaluationSteps: Int
         public var evaluationSeconds: [Double]
-        public var evaluationMedian: Double
+        public var evaluationMedian: Double?
         /// Bytes the training engines allocated (BPTT history and work buffers), measured, and the
         /// engine's own formula for them.
         public var engineBytes: Int
@@ -75,6 +84,14 @@ public enum MetaIterationBenchmark {
         public var peakResidentBytes: Int?
         /// The unrolled loss of the last timed meta-iteration (sanity: finite).
         public var lastMetaLoss: Double
+        /// Seconds per meta-iteration in each phase of the engine, from extra profiled iterations.
+        public var phases: [PhaseTime]
+    }
+
+    public struct PhaseTime: Codable, Sendable {
+        public var phase: String
+        public var isGEMM: Bool
+        public var seconds: Double
     }
 
     public static func run(_ workload: BenchmarkWorkload, options: Options = Options(),
@@ -88,7 +105,9 @@ public enum MetaIterationBenchmark {
         let blocks = stride(from: 0, to: workload.functions, by: workload.blockSize).map {
             $0..<min($0 + workload.blockSize, workload.functions)
         }
-        let engines = blocks.map { UnrollEngine<Float>(layout: layout, tasks: sample(0, $0), unroll: workload.unroll) }
+        let engines = blocks.map {
+            UnrollEngine<Float>(layout: layout, tasks: sample(0, $0), unroll: workload.unroll, tileWidth: options.tileWidth)
+        }
         var states = engines.map { $0.initialState() }
         var phi: [Float] = layout.initialParameters(key: RandomKey(seed: options.seed, horizon: 0, task: 0))
         var adam = AdamState(count: layout.count)
@@ -100,6 +119,7 @@ public enum MetaIterationBenchmark {
 
         /// One meta-iteration; returns its seconds. New functions (outside the timing, as the
         /// reference does) every `truncationsPerHorizon` truncations.
+        var lastCPU = 0.0
         func metaIteration() -> Double {
             if truncation == truncationsPerHorizon {
                 truncation = 0
@@ -109,7 +129,7 @@ public enum MetaIterationBenchmark {
                     states[i] = engine.initialState()
                 }
             }
-            let start = Stopwatch.now()
+            let start = Stopwatch.now(), startCPU = Stopwatch.threadCPU()
             var loss = 0.0
             for i in gradient.indices { gradient[i] = 0 }
             phi.withUnsafeBufferPointer { p in
@@ -125,17 +145,35 @@ public enum MetaIterationBenchmark {
             for j in gradient.indices { gradient[j] *= scale }
             adam.apply(gradient: gradient, to: &phi, learningRate: 1e-3)
             let seconds = Double(Stopwatch.now() - start) / 1e9
+            lastCPU = Double(Stopwatch.threadCPU() - startCPU) / 1e9
             truncation += 1
             lastLoss = loss / Double(workload.functions)
             return seconds
         }
 
         for _ in 0..<options.warmup { _ = metaIteration() }
-        var times: [Double] = []
+        var times: [Double] = [], cpuTimes: [Double] = []
         for r in 0..<options.repetitions {
             times.append(metaIteration())
+            cpuTimes.append(lastCPU)
             log("\(workload.name): meta-iteration \(r + 1)/\(options.repetitions): \(String(format: "%.2f", times.last! * 1e3)) ms")
         }
+        // Extra iterations with the engines' phase timers on.
+        for engine in engines { engine.profile = EngineProfile() }
+        let profiled = max(3, options.repetitions / 2)
+        var profiledSeconds = 0.0
+        for _ in 0..<profiled { profiledSeconds += metaIteration() }
+        var phaseSeconds = [Double](repeating: 0, count: EngineProfile.Phase.allCases.count)
+        for engine in engines {
+            for (i, v) in engine.profile!.seconds.enumerated() { phaseSeconds[i] += v }
+            engine.profile = nil
+        }
+        var phases = EngineProfile.Phase.allCases.map {
+            PhaseTime(phase: $0.name, isGEMM: $0.isGEMM, seconds: phaseSeconds[$0.rawValue] / Double(profiled))
+        }
+        let engineTotal = phases.reduce(0) { $0 + $1.seconds }
+        phases.append(PhaseTime(phase: "outside the engine phases (Adam, load/store)", isGEMM: false,
+                                seconds: profiledSeconds / Double(profiled) - engineTotal))
         let peakTraining = ProcessMemory.peakResidentBytes
         let engineBytes = engines.reduce(0) { $0 + $1.allocatedBytes }
         let engineBytesStated = engines.reduce(0) { $0 + $1.statedBytes }
@@ -145,7 +183,7 @@ public enum MetaIterationBenchmark {
         var evaluationTimes: [Double] = []
         if options.evaluationSteps > 0 {
             let tasks = sample(1_000_000, 0..<workload.functions)
-            let engine = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 1)
+            let engine = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 1, tileWidth: options.tileWidth)
             for r in 0..<(options.evaluationRepetitions + 1) {
                 var state = engine.initialState()
                 let t = Stopwatch.time {
@@ -166,7 +204,7 @@ public enum MetaIterationBenchmark {
                 shapeCounts[key, default: 0] += s.callsPerStep
             }
         }
-        let gemm = order.map { shape -> GEMMBenchmark.Measurement in
+        let gemm = options.gemmRepetitions == 0 ? [] : order.map { shape -> GEMMBenchmark.Measurement in
             var s = shape
             s.callsPerStep = shapeCounts[shape]!
             return GEMMBenchmark.measure(s, repetitions: options.gemmRepetitions)
@@ -174,23 +212,26 @@ public enum MetaIterationBenchmark {
         let flops = modelFLOPs(inputs: workload.optimizer.inputCount, hidden: workload.optimizer.hiddenSize)
         let perCoordinateStep = flops.forward + flops.backward
         let modelFLOPs = Double(perCoordinateStep) * Double(coordinates) * Double(workload.unroll)
-        let bound = GEMMBenchmark.boundGFLOPS(gemm)
+        let bound: Double? = gemm.isEmpty ? nil : GEMMBenchmark.boundGFLOPS(gemm)
         let med = median(times)
         let achieved = modelFLOPs / med / 1e9
         return Result(workload: workload.name, family: workload.family.name,
                       preprocessing: workload.optimizer.preprocessing.description,
                       outputScale: workload.optimizer.outputScale, functions: workload.functions,
-                      blockSize: workload.blockSize, coordinates: coordinates, unroll: workload.unroll,
+                      blockSize: workload.blockSize, tileWidth: options.tileWidth ?? UnrollEngine<Float>.defaultTileWidth,
+                      coordinates: coordinates, unroll: workload.unroll,
                       repetitions: options.repetitions, warmup: options.warmup, metaIterationSeconds: times,
                       metaIterationMedian: med, metaIterationMin: times.min() ?? .nan,
+                      metaIterationCPUSeconds: cpuTimes, metaIterationCPUMedian: median(cpuTimes),
                       coordinateStepsPerSecond: Double(coordinates * workload.unroll) / med,
                       achievedGFLOPS: achieved, modelFLOPsPerCoordinateStep: perCoordinateStep, gemm: gemm,
-                      gemmBoundGFLOPS: bound, gemmBoundSeconds: modelFLOPs / (bound * 1e9),
-                      fractionOfGEMMBound: achieved / bound, evaluationSteps: options.evaluationSteps,
-                      evaluationSeconds: evaluationTimes, evaluationMedian: median(evaluationTimes),
+                      gemmBoundGFLOPS: bound, gemmBoundSeconds: bound.map { modelFLOPs / ($0 * 1e9) },
+                      fractionOfGEMMBound: bound.map { achieved / $0 }, evaluationSteps: options.evaluationSteps,
+                      evaluationSeconds: evaluationTimes,
+                      evaluationMedian: evaluationTimes.isEmpty ? nil : median(evaluationTimes),
                       engineBytes: engineBytes, engineBytesStated: engineBytesStated,
                       engineBytesPerFunction: Double(engineBytes) / Double(workload.functions),
                       peakResidentBytesTraining: peakTraining, peakResidentBytes: ProcessMemory.peakResidentBytes,
-                      lastMetaLoss: lastLoss)
+                      lastMetaLoss: lastLoss, phases: phases)
     }
 }

@@ -1,3 +1,7 @@
+#if METAOPT_AVX512
+import _Builtin_intrinsics.intel
+#endif
+
 /// The elementwise parts of one coordinatewise LSTM layer in the feature-major layout: every
 /// matrix has one row per feature and one column per coordinate, so each gate of each hidden unit
 /// is one contiguous row and the loops below run over contiguous memory.
@@ -6,7 +10,7 @@
 /// kernels add the bias, turn them into the new state and, backwards, turn dL/dh and dL/dc into
 /// dL/dz, summing the bias gradient (and the output layer's, for layer 2) on the way.
 ///
-/// `Float` runs the 16-lane kernels of `FloatLSTMKernels` with `FastMath`'s sigmoid and tanh;
+/// `Float` runs the vector kernels of `FloatLSTMKernels` with `FastMath`'s sigmoid and tanh;
 /// every other type (the `Double` of the finite-difference tests) runs the scalar reference loops
 /// below with libm.
 enum LSTMKernels {
@@ -28,17 +32,17 @@ enum LSTMKernels {
         var biasGradient: UnsafeMutablePointer<S>
     }
 
-    /// Forward: on entry `gates` holds Wᵀ[x; h_prev] without bias; on exit the activated gates
-    /// i = σ(zᵢ), f = σ(z_f), g = tanh(z_g), o = σ(z_o). Also writes c = f ⊙ c_prev + i ⊙ g,
-    /// tanh(c), and h = o ⊙ tanh(c) into `hidden` (and `hiddenCopy` if given), and the output
-    /// layer's u if `output` is given.
+    /// Forward: `preactivations` holds Wᵀ[x; h_prev] without bias; writes the activated gates
+    /// i = σ(zᵢ), f = σ(z_f), g = tanh(z_g), o = σ(z_o) into `gates` (which may be the same
+    /// memory), c = f ⊙ c_prev + i ⊙ g, tanh(c), and h = o ⊙ tanh(c) into `hidden` (and
+    /// `hiddenCopy` if given), and the output layer's u if `output` is given.
     @inline(__always)
-    static func forward<S: MetaScalar>(gates: MatrixView<S>, bias: UnsafePointer<S>,
+    static func forward<S: MetaScalar>(preactivations z: MatrixView<S>, gates: MatrixView<S>, bias: UnsafePointer<S>,
                                        cellPrevious: MatrixView<S>, cell: MatrixView<S>,
                                        tanhCell: MatrixView<S>, hidden: MatrixView<S>,
                                        hiddenCopy: MatrixView<S>?, output: OutputForward<S>?) {
         if S.self == Float.self {
-            FloatLSTMKernels.forward(gates: gates.reinterpreted(), bias: bias.reinterpreted(),
+            FloatLSTMKernels.forward(preactivations: z.reinterpreted(), gates: gates.reinterpreted(), bias: bias.reinterpreted(),
                                      cellPrevious: cellPrevious.reinterpreted(), cell: cell.reinterpreted(),
                                      tanhCell: tanhCell.reinterpreted(), hidden: hidden.reinterpreted(),
                                      hiddenCopy: hiddenCopy?.reinterpreted(),
@@ -48,14 +52,15 @@ enum LSTMKernels {
         }
         let h = cell.rows, m = cell.columns
         for j in 0..<h {
+            let zi = z.row(j), zf = z.row(h + j), zg = z.row(2 * h + j), zo = z.row(3 * h + j)
             let gi = gates.row(j), gf = gates.row(h + j), gg = gates.row(2 * h + j), go = gates.row(3 * h + j)
             let bi = bias[j], bf = bias[h + j], bg = bias[2 * h + j], bo = bias[3 * h + j]
             let cp = cellPrevious.row(j), c = cell.row(j), tc = tanhCell.row(j), out = hidden.row(j)
             for k in 0..<m {
-                let i = S.sigmoid(gi[k] + bi)
-                let f = S.sigmoid(gf[k] + bf)
-                let g = S.tanh(gg[k] + bg)
-                let o = S.sigmoid(go[k] + bo)
+                let i = S.sigmoid(zi[k] + bi)
+                let f = S.sigmoid(zf[k] + bf)
+                let g = S.tanh(zg[k] + bg)
+                let o = S.sigmoid(zo[k] + bo)
                 let cv = f * cp[k] + i * g
                 let t = S.tanh(cv)
                 gi[k] = i; gf[k] = f; gg[k] = g; go[k] = o
@@ -145,12 +150,12 @@ extension UnsafeMutablePointer {
     }
 }
 
-/// The Float kernels: 16 coordinates per vector, whole vectors over each row's padded stride
+/// The Float kernels: one vector register of coordinates at a time, whole vectors over each row's padded stride
 /// (rows are 64-byte aligned; the padding columns are computed but never read by a matrix product,
 /// and masked out of every sum).
 enum FloatLSTMKernels {
-    typealias V = SIMD16<Float>
-    static let width = 16
+    typealias V = FastMath.Vector
+    static let width = V.scalarCount
 
     @inline(__always) static func load(_ p: UnsafePointer<Float>, _ i: Int) -> V {
         UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
@@ -160,6 +165,17 @@ enum FloatLSTMKernels {
     }
     @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
         UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: V.self)
+    }
+    /// A store of BPTT history that is not read again until the backward pass: with AVX-512 a
+    /// non-temporal store (no read-for-ownership of the line; `p + i` is 64-byte aligned). The
+    /// same thread reads it back later (its own streaming stores are visible to it); any hand-over
+    /// of the engine to another thread goes through a lock or similar, which orders them too.
+    @inline(__always) static func storeHistory(_ v: V, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
+        #if METAOPT_AVX512
+        _mm512_stream_ps(p + i, v)
+        #else
+        store(v, p, i)
+        #endif
     }
 
     /// 1 in the lanes of the last vector of a row that hold real columns, 0 in the padding.
@@ -172,12 +188,14 @@ enum FloatLSTMKernels {
 
     @inline(__always) static func vectorCount(_ m: Int) -> Int { (m + width - 1) / width }
 
-    static func forward(gates: MatrixView<Float>, bias: UnsafePointer<Float>,
+     // vector code: optimized even in debug builds (tests)
+    static func forward(preactivations z: MatrixView<Float>, gates: MatrixView<Float>, bias: UnsafePointer<Float>,
                         cellPrevious: MatrixView<Float>, cell: MatrixView<Float>,
                         tanhCell: MatrixView<Float>, hidden: MatrixView<Float>,
                         hiddenCopy: MatrixView<Float>?, output: LSTMKernels.OutputForward<Float>?) {
         let h = cell.rows, n = vectorCount(cell.columns) * width
         for j in 0..<h {
+            let zi = z.row(j), zf = z.row(h + j), zg = z.row(2 * h + j), zo = z.row(3 * h + j)
             let gi = gates.row(j), gf = gates.row(h + j), gg = gates.row(2 * h + j), go = gates.row(3 * h + j)
             let bi = V(repeating: bias[j]), bf = V(repeating: bias[h + j])
             let bg = V(repeating: bias[2 * h + j]), bo = V(repeating: bias[3 * h + j])
@@ -188,16 +206,16 @@ enum FloatLSTMKernels {
             let outputBias = V(repeating: output?.bias ?? 0)
             var k = 0
             while k < n {
-                let i = FastMath.sigmoid(load(gi, k) + bi)
-                let f = FastMath.sigmoid(load(gf, k) + bf)
-                let g = FastMath.tanh(load(gg, k) + bg)
-                let o = FastMath.sigmoid(load(go, k) + bo)
+                let i = FastMath.sigmoid(load(zi, k) + bi)
+                let f = FastMath.sigmoid(load(zf, k) + bf)
+                let g = FastMath.tanh(load(zg, k) + bg)
+                let o = FastMath.sigmoid(load(zo, k) + bo)
                 let cv = FastMath.fma(f, load(cp, k), i * g)
                 let t = FastMath.tanh(cv)
                 let hv = o * t
-                store(i, gi, k); store(f, gf, k); store(g, gg, k); store(o, go, k)
+                storeHistory(i, gi, k); storeHistory(f, gf, k); storeHistory(g, gg, k); storeHistory(o, go, k)
                 store(cv, c, k)
-                store(t, tc, k)
+                storeHistory(t, tc, k)
                 store(hv, out, k)
                 if let copy { store(hv, copy, k) }
                 if let u {
@@ -210,6 +228,7 @@ enum FloatLSTMKernels {
         }
     }
 
+     // vector code: optimized even in debug builds (tests)
     static func backward(gates: MatrixView<Float>, cellPrevious: MatrixView<Float>,
                          tanhCell: MatrixView<Float>, dHidden: MatrixView<Float>,
                          dHiddenExtra: MatrixView<Float>?, output: LSTMKernels.OutputBackward<Float>?,

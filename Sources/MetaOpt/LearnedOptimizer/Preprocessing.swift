@@ -49,9 +49,9 @@ extension InputPreprocessing {
     }
 }
 
-/// The Appendix-A preprocessing on 16 coordinates at a time, with `FastMath.log`.
+/// The Appendix-A preprocessing on a vector of coordinates at a time, with `FastMath.log`.
 enum FloatPreprocessing {
-    typealias V = SIMD16<Float>
+    typealias V = FastMath.Vector
 
     static func logAndSign(_ g: UnsafePointer<Float>, count m: Int, p: Double,
                            into r0: UnsafeMutablePointer<Float>, _ r1: UnsafeMutablePointer<Float>) {
@@ -66,11 +66,11 @@ enum FloatPreprocessing {
             return (x0, x1)
         }
         var k = 0
-        while k + 16 <= m {
+        while k + V.scalarCount <= m {
             let (x0, x1) = compute(UnsafeRawPointer(g + k).loadUnaligned(as: V.self))
             UnsafeMutableRawPointer(r0 + k).storeBytes(of: x0, as: V.self)
             UnsafeMutableRawPointer(r1 + k).storeBytes(of: x1, as: V.self)
-            k += 16
+            k += V.scalarCount
         }
         if k < m {
             var v = V(repeating: 0)

@@ -1,5 +1,5 @@
 /// Vectorised single-precision exp, log, sigmoid and tanh for the Float fast path of the LSTM
-/// kernels (16 lanes; AVX-512 or two AVX2 registers). The Double path keeps libm.
+/// kernels (one vector register: 16 lanes with AVX-512, 8 with AVX2). The Double path keeps libm.
 ///
 /// Accuracy (measured by Tests/MetaOptTests/FastMathTests.swift over dense sweeps): a few units in
 /// the last place relative to the correctly rounded result wherever that result is a normal float.
@@ -16,8 +16,17 @@
 ///   (fit error 6·10⁻⁹), plus e·ln2 in two parts; log(0) = −∞, log(+∞) = +∞, log(x < 0) = NaN.
 /// NaN inputs give NaN outputs in every function (so non-finite values reach the trainer's check).
 enum FastMath {
+    #if METAOPT_AVX512
     typealias Vector = SIMD16<Float>
     typealias Bits = SIMD16<UInt32>
+    typealias Integers = SIMD16<Int32>
+    #else
+    typealias Vector = SIMD8<Float>
+    typealias Bits = SIMD8<UInt32>
+    typealias Integers = SIMD8<Int32>
+    #endif
+    /// Lanes per vector: 16 with AVX-512 (one zmm register), 8 with AVX2 (one ymm register).
+    static let width = Vector.scalarCount
 
     @inline(__always) static func bits(_ v: Vector) -> Bits { unsafeBitCast(v, to: Bits.self) }
     @inline(__always) static func float(_ b: Bits) -> Vector { unsafeBitCast(b, to: Vector.self) }
@@ -69,7 +78,7 @@ enum FastMath {
         var r = fma(n, Vector(repeating: -ln2Hi), xc)
         r = fma(n, Vector(repeating: -ln2Lo), r)
         // 2ⁿ as 2^⌊n/2⌋ · 2^(n−⌊n/2⌋): both factors normal for n ∈ [−126, 128].
-        let ni = SIMD16<Int32>(truncatingIfNeeded: bits(t) &- bits(Vector(repeating: roundingMagic)))
+        let ni = Integers(truncatingIfNeeded: bits(t) &- bits(Vector(repeating: roundingMagic)))
         let half = ni &>> 1
         let s1 = float(Bits(truncatingIfNeeded: (half &+ 127) &<< 23))
         let s2 = float(Bits(truncatingIfNeeded: (ni &- half &+ 127) &<< 23))
@@ -114,7 +123,7 @@ enum FastMath {
         let tiny = x .< Float.leastNormalMagnitude
         let xs = x.replacing(with: x * 8_388_608, where: tiny)
         let b = bits(xs)
-        var e = SIMD16<Int32>(truncatingIfNeeded: b &>> 23) &- 127
+        var e = Integers(truncatingIfNeeded: b &>> 23) &- 127
         e = e.replacing(with: e &- 23, where: tiny)
         var m = float((b & 0x007F_FFFF) | 0x3F80_0000)  // [1, 2)
         let high = m .> 2 * sqrtHalf
@@ -147,7 +156,7 @@ enum FastMath {
 extension FastMath {
     enum Function: CaseIterable { case exp, sigmoid, tanh, log }
 
-    /// `function` on every element, 16 at a time, as the kernels evaluate it (compiled with this
+    /// `function` on every element, one vector at a time, as the kernels evaluate it (compiled with this
     /// module's vector flags; for the tests).
     @inline(never)
     static func evaluate(_ function: Function, _ x: [Float]) -> [Float] {
@@ -157,7 +166,7 @@ extension FastMath {
                 var k = 0
                 while k < x.count {
                     var v = Vector(repeating: 0)
-                    let n = Swift.min(16, x.count - k)
+                    let n = Swift.min(width, x.count - k)
                     for l in 0..<n { v[l] = xp[k + l] }
                     let r: Vector
                     switch function {
@@ -167,7 +176,7 @@ extension FastMath {
                     case .log: r = log(v)
                     }
                     for l in 0..<n { yp[k + l] = r[l] }
-                    k += 16
+                    k += width
                 }
             }
         }

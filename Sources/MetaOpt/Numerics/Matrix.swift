@@ -23,6 +23,10 @@ struct MatrixView<S> {
     @inline(__always) func rows(_ start: Int, _ count: Int) -> MatrixView {
         MatrixView(base: base + start * stride, rows: count, columns: columns, stride: stride)
     }
+    /// Columns `range` of every row as a matrix of their own (same stride).
+    @inline(__always) func slice(_ range: Range<Int>) -> MatrixView {
+        MatrixView(base: base + range.lowerBound, rows: rows, columns: range.count, stride: stride)
+    }
     /// The same memory seen as another scalar type of the same size (the Float fast path).
     @inline(__always) func reinterpreted<T>(as: T.Type = T.self) -> MatrixView<T> {
         precondition(MemoryLayout<T>.stride == MemoryLayout<S>.stride)
@@ -34,6 +38,26 @@ struct MatrixView<S> {
 extension MatrixView where S: BinaryFloatingPoint {
     /// Sets every scalar, padding included, to zero.
     func zero() { base.update(repeating: 0, count: span) }
+}
+
+/// A rows × columns matrix stored tile by tile: tile i holds columns i·W ..< min((i+1)·W, columns)
+/// as a dense rows × W block (row stride W), the blocks one after the other. A tile's rows are then
+/// one contiguous run of memory, which the hardware prefetchers follow, and its matrix products
+/// see small dense operands that stay in cache.
+struct TiledMatrix<S> {
+    let base: UnsafeMutablePointer<S>
+    let rows: Int
+    let columns: Int
+    let tileWidth: Int
+
+    var tileCount: Int { (columns + tileWidth - 1) / tileWidth }
+    /// Scalars per tile block.
+    var tileSpan: Int { rows * tileWidth }
+
+    @inline(__always) func tile(_ i: Int) -> MatrixView<S> {
+        MatrixView(base: base + i * rows * tileWidth, rows: rows, columns: Swift.min(tileWidth, columns - i * tileWidth),
+                   stride: tileWidth)
+    }
 }
 
 /// Owns every buffer of one engine; freed together when the engine goes away.
@@ -63,6 +87,19 @@ final class Workspace<S: MetaScalar> {
     }
 
     func vector(_ count: Int) -> MatrixView<S> { matrix(1, count) }
+
+    /// `tileWidth` must be a multiple of 16 (every block row then starts on a 64-byte boundary).
+    func tiled(_ rows: Int, _ columns: Int, tileWidth: Int) -> TiledMatrix<S> {
+        precondition(tileWidth % 16 == 0)
+        let tiles = max((columns + tileWidth - 1) / tileWidth, 1)
+        let count = max(rows, 1) * tileWidth * tiles
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<S>.stride, alignment: 64)
+        let p = raw.bindMemory(to: S.self, capacity: count)
+        p.initialize(repeating: 0, count: count)
+        allocations.append(raw)
+        allocatedScalars += count
+        return TiledMatrix(base: p, rows: rows, columns: columns, tileWidth: tileWidth)
+    }
 
     deinit {
         for p in allocations { p.deallocate() }
