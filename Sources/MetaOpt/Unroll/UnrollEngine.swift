@@ -38,9 +38,12 @@ public final class UnrollEngine<S: MetaScalar> {
         var column: Int  // in the lane's matrices
     }
 
-    /// Buffers of one learned optimizer ("lane"). History slot t of X1 holds [x_t; h1_{t-1}], of
-    /// X2 [h1_t; h2_{t-1}]; cell slot t holds c_{t-1}, slot t+1 holds c_t; gates slot t the
-    /// activated i, f, g, o of step t and tanh slot t tanh(c_t).
+    /// Buffers of one learned optimizer ("lane"). The BPTT history keeps, per step t, the LSTM
+    /// inputs x_t, the activated gates i, f, g, o and tanh(c_t) of both layers, and c_t (cell slot
+    /// t holds c_{t-1}, slot t+1 holds c_t). The layers' full inputs X1 = [x_t; h1_{t-1}] and
+    /// X2 = [h1_t; h2_{t-1}] live only in two working slots (this step's and the next); the
+    /// backward pass rebuilds them from h = o ⊙ tanh(c), bit for bit, which saves a quarter of the
+    /// history's memory traffic.
     struct Lane {
         var block: ParameterLayout.Block
         var columns: Int
@@ -51,7 +54,13 @@ public final class UnrollEngine<S: MetaScalar> {
         /// 4H × tileWidth: a tile's gate pre-activations (forward) or dL/dz (backward), kept in
         /// cache between the matrix product and the elementwise kernel.
         var scratch: MatrixView<S>
+        /// Working X1, X2: slot t % 2 is step t's.
         var x1: [TiledMatrix<S>], x2: [TiledMatrix<S>]
+        /// History: x_t (inputs rows) per step, and [h1; h2] at the start of the truncation.
+        var inputHistory: [TiledMatrix<S>]
+        var initialHidden: TiledMatrix<S>
+        /// Backward: X1 and X2 of the step being processed, rebuilt for one tile.
+        var rebuilt1: MatrixView<S>, rebuilt2: MatrixView<S>
         var cell1: [TiledMatrix<S>], cell2: [TiledMatrix<S>]
         var gates1: [TiledMatrix<S>], gates2: [TiledMatrix<S>]
         var tanh1: [TiledMatrix<S>], tanh2: [TiledMatrix<S>]
@@ -183,11 +192,15 @@ public final class UnrollEngine<S: MetaScalar> {
                 }
             }
             func tiled(_ rows: Int) -> TiledMatrix<S> { ws.tiled(rows, m, tileWidth: width) }
+            func block(_ rows: Int) -> MatrixView<S> {
+                MatrixView(base: ws.tiled(rows, width, tileWidth: width).base, rows: rows, columns: width, stride: width)
+            }
             lanes.append(Lane(
                 block: layout.blocks[o], columns: m, segments: segmentsPerLane[o], tiles: tiles,
-                tileSegments: tileSegments, scratch: MatrixView(base: ws.tiled(gates, width, tileWidth: width).base,
-                                                                rows: gates, columns: width, stride: width),
-                x1: (0...slots).map { _ in tiled(k1) }, x2: (0...slots).map { _ in tiled(2 * h) },
+                tileSegments: tileSegments, scratch: block(gates),
+                x1: (0..<2).map { _ in tiled(k1) }, x2: (0..<2).map { _ in tiled(2 * h) },
+                inputHistory: (0..<slots).map { _ in tiled(inputs) }, initialHidden: tiled(2 * h),
+                rebuilt1: block(k1), rebuilt2: block(2 * h),
                 cell1: (0...slots).map { _ in tiled(h) }, cell2: (0...slots).map { _ in tiled(h) },
                 gates1: (0..<slots).map { _ in tiled(gates) }, gates2: (0..<slots).map { _ in tiled(gates) },
                 tanh1: (0..<slots).map { _ in tiled(h) }, tanh2: (0..<slots).map { _ in tiled(h) },
@@ -198,19 +211,20 @@ public final class UnrollEngine<S: MetaScalar> {
 
     /// The memory the engine allocates, from its layout: per lane with M columns in ⌈M/W⌉ tiles of
     /// W columns (W = the tile width), in scalars per padded column,
-    ///   history   (T'+1)·(K1 + 2H + 2H) + T'·(4H + 4H + H + H)   (X1, X2, c1, c2; gates, tanh c)
-    ///   backward  K1 + 2H + H + H + 1                             (dX1, dX2, dc1, dc2, du)
-    ///   output    1                                               (u)
-    /// plus one 4H × W scratch block, and (T'+1) + 3 flat vectors of the N coordinates (∇f per
-    /// step, θ, adjoint, scratch), T' = max(T, 2), K1 = inputs + H. For H = 20, two inputs and
-    /// T = 20: 302 scalars (1,208 bytes for Float) per coordinate and unrolled step.
+    ///   history   (T'+1)·2H + T'·(8H + 2H + I)   (c1, c2; gates, tanh c of both layers, x)
+    ///   working   2·(K1 + 2H) + 2H             (X1, X2 of this and the next step; h at the start)
+    ///   backward  K1 + 2H + H + H + 1          (dX1, dX2, dc1, dc2, du)
+    ///   output    1                            (u)
+    /// plus scratch blocks of (4H + K1 + 2H) × W, and (T'+1) + 3 flat vectors of the N coordinates
+    /// (∇f per step, θ, adjoint, scratch); T' = max(T, 2), I inputs, K1 = I + H. For H = 20, I = 2
+    /// and T = 20 the history is 244 scalars (976 bytes for Float) per coordinate and unrolled step.
     public var statedBytes: Int {
         let h = hidden, k1 = inputs + hidden, t = slots
         var scalars = 0
         for lane in lanes {
             let padded = max(lane.tiles.count, 1) * tileWidth
-            let perColumn = (t + 1) * (k1 + 4 * h) + t * (10 * h) + (k1 + 4 * h + 1) + 1
-            scalars += perColumn * padded + 4 * h * tileWidth
+            let perColumn = (t + 1) * 2 * h + t * (10 * h + inputs) + 2 * (k1 + 2 * h) + 2 * h + (k1 + 4 * h + 1) + 1
+            scalars += perColumn * padded + (4 * h + k1 + 2 * h) * tileWidth
         }
         let n = Workspace<S>.stride(for: coordinateCount)
         scalars += (t + 1 + 3 + thetaHistory.count) * n
@@ -275,13 +289,13 @@ public final class UnrollEngine<S: MetaScalar> {
         return UnrollState(step: 0, theta: theta, gradient: gradient, loss: loss, lstm: lstm)
     }
 
-    /// Calls `body(block, tile, hidden unit row)` for every state row of `lane` in history slot
-    /// `slot`: h1, c1, h2, c2 (the order of `UnrollState.lstm`, each H × M).
+    /// Calls `body(block, tile, hidden unit row)` for every state row of `lane` after history slot
+    /// `slot`'s step: h1, c1, h2, c2 (the order of `UnrollState.lstm`, each H × M).
     private func forEachStateRow(_ lane: Lane, slot: Int,
                                  _ body: (_ block: Int, _ tile: Range<Int>, _ j: Int, _ row: UnsafeMutablePointer<S>) -> Void) {
         for (ti, tile) in lane.tiles.enumerated() {
-            let blocks = [lane.x1[slot].tile(ti).rows(inputs, hidden), lane.cell1[slot].tile(ti),
-                          lane.x2[slot].tile(ti).rows(hidden, hidden), lane.cell2[slot].tile(ti)]
+            let blocks = [lane.x1[slot % 2].tile(ti).rows(inputs, hidden), lane.cell1[slot].tile(ti),
+                          lane.x2[slot % 2].tile(ti).rows(hidden, hidden), lane.cell2[slot].tile(ti)]
             for (b, block) in blocks.enumerated() {
                 for j in 0..<hidden { body(b, tile, j, block.row(j)) }
             }
@@ -298,6 +312,12 @@ public final class UnrollEngine<S: MetaScalar> {
                 forEachStateRow(lane, slot: 0) { b, tile, j, row in
                     row.update(from: p.baseAddress! + (b * hidden + j) * m + tile.lowerBound, count: tile.count)
                 }
+            }
+            // h1, h2 at the start, for the backward pass's X1 and X2 of step 0.
+            for ti in lane.tiles.indices {
+                let initial = lane.initialHidden.tile(ti)
+                copyRows(lane.x1[0].tile(ti).rows(inputs, hidden), into: initial.rows(0, hidden))
+                copyRows(lane.x2[0].tile(ti).rows(hidden, hidden), into: initial.rows(hidden, hidden))
             }
         }
     }
@@ -332,12 +352,13 @@ public final class UnrollEngine<S: MetaScalar> {
         for lane in lanes where lane.columns > 0 {
             let block = lane.block, ld = tileWidth, z0 = lane.scratch
             for ti in lane.tiles.indices {
-                let x1 = lane.x1[s].tile(ti), x2 = lane.x2[s].tile(ti), u = lane.update.tile(ti).base
+                let x1 = lane.x1[s % 2].tile(ti), x2 = lane.x2[s % 2].tile(ti), u = lane.update.tile(ti).base
                 let w = x1.columns, z = MatrixView(base: z0.base, rows: z0.rows, columns: w, stride: ld)
                 startPhases()
                 for seg in lane.tileSegments[ti] {
                     layout.config.preprocessing.apply(input + seg.start, count: seg.count, into: x1, column: seg.column)
                 }
+                copyRows(x1.rows(0, inputs), into: lane.inputHistory[s].tile(ti))
                 mark(.preprocessing)
                 // Layer 1: z = W1ᵀ [x; h1_prev]
                 S.gemm(transposeA: true, transposeB: false, m: m4, n: w, k: k1, alpha: 1,
@@ -345,7 +366,7 @@ public final class UnrollEngine<S: MetaScalar> {
                 mark(.forwardGEMM1)
                 LSTMKernels.forward(preactivations: z, gates: lane.gates1[s].tile(ti), bias: phi + block.bias1,
                                     cellPrevious: lane.cell1[s].tile(ti), cell: lane.cell1[d].tile(ti),
-                                    tanhCell: lane.tanh1[s].tile(ti), hidden: lane.x1[d].tile(ti).rows(inputs, h),
+                                    tanhCell: lane.tanh1[s].tile(ti), hidden: lane.x1[d % 2].tile(ti).rows(inputs, h),
                                     hiddenCopy: x2.rows(0, h), output: nil)
                 mark(.forwardKernel1)
                 // Layer 2: z = W2ᵀ [h1; h2_prev]; then the output u = woᵀ h2 + bo.
@@ -354,7 +375,7 @@ public final class UnrollEngine<S: MetaScalar> {
                 mark(.forwardGEMM2)
                 LSTMKernels.forward(preactivations: z, gates: lane.gates2[s].tile(ti), bias: phi + block.bias2,
                                     cellPrevious: lane.cell2[s].tile(ti), cell: lane.cell2[d].tile(ti),
-                                    tanhCell: lane.tanh2[s].tile(ti), hidden: lane.x2[d].tile(ti).rows(h, h),
+                                    tanhCell: lane.tanh2[s].tile(ti), hidden: lane.x2[d % 2].tile(ti).rows(h, h),
                                     hiddenCopy: nil,
                                     output: .init(weights: phi + block.outputWeight, bias: phi[block.outputBias], update: u))
                 mark(.forwardKernel2)
@@ -543,7 +564,14 @@ public final class UnrollEngine<S: MetaScalar> {
                                            weightGradient: g + block.outputWeight, biasGradient: g + block.outputBias),
                              dCell: lane.dCell2.tile(ti), dGates: dz, biasGradient: g + block.bias2)
         mark(.backwardKernel2)
-        accumulateWeightGradient(lane.weightSums2, x: lane.x2[t].tile(ti), dz: dz, into: g + block.weight2)
+        // X2 = [h1_t; h2_{t-1}] and X1 = [x_t; h1_{t-1}], h = o ⊙ tanh(c) from the history.
+        let x2 = lane.rebuilt2, x1 = lane.rebuilt1
+        rebuildHidden(lane, layer: 1, step: t, tile: ti, into: x2.rows(0, h))
+        rebuildHidden(lane, layer: 2, step: t - 1, tile: ti, into: x2.rows(h, h))
+        copyRows(lane.inputHistory[t].tile(ti), into: x1.rows(0, inputs))
+        rebuildHidden(lane, layer: 1, step: t - 1, tile: ti, into: x1.rows(inputs, h))
+        accumulateWeightGradient(lane.weightSums2, x: MatrixView(base: x2.base, rows: x2.rows, columns: w, stride: ld),
+                                 dz: dz, into: g + block.weight2)
         mark(.weightGEMM2)
         S.gemm(transposeA: false, transposeB: false, m: 2 * h, n: w, k: m4, alpha: 1,
                a: phi + block.weight2, lda: m4, b: dz.base, ldb: ld, beta: 0, c: dX2.base, ldc: ld)
@@ -554,7 +582,8 @@ public final class UnrollEngine<S: MetaScalar> {
                              dHiddenExtra: dX1.rows(inputs, h), output: nil,
                              dCell: lane.dCell1.tile(ti), dGates: dz, biasGradient: g + block.bias1)
         mark(.backwardKernel1)
-        accumulateWeightGradient(lane.weightSums1, x: lane.x1[t].tile(ti), dz: dz, into: g + block.weight1)
+        accumulateWeightGradient(lane.weightSums1, x: MatrixView(base: x1.base, rows: x1.rows, columns: w, stride: ld),
+                                 dz: dz, into: g + block.weight1)
         mark(.weightGEMM1)
         if mode == .secondOrder {
             S.gemm(transposeA: false, transposeB: false, m: k1, n: w, k: m4, alpha: 1,
@@ -566,6 +595,31 @@ public final class UnrollEngine<S: MetaScalar> {
                    c: dX1.row(inputs), ldc: ld)
         }
         mark(.inputGEMM1)
+    }
+
+    /// h_t = o_t ⊙ tanh(c_t) of `layer` (1 or 2) at `step` for one tile, from the stored gates and
+    /// tanh(c) (the same product the forward pass computed, so the same bits); step −1 is the
+    /// state at the start of the truncation.
+    private func rebuildHidden(_ lane: Lane, layer: Int, step t: Int, tile ti: Int, into out: MatrixView<S>) {
+        let h = hidden
+        guard t >= 0 else {
+            copyRows(lane.initialHidden.tile(ti).rows(layer == 1 ? 0 : h, h), into: out)
+            return
+        }
+        let o = (layer == 1 ? lane.gates1[t] : lane.gates2[t]).tile(ti).rows(3 * h, h)
+        let c = (layer == 1 ? lane.tanh1[t] : lane.tanh2[t]).tile(ti)
+        let n = (o.columns + 15) / 16 * 16
+        for j in 0..<h {
+            let a = o.row(j), b = c.row(j), r = out.row(j)
+            for k in 0..<n { r[k] = a[k] * b[k] }
+        }
+    }
+
+    /// Copies `source` into `destination` row by row, over the padded width (the same row count
+    /// and column count; strides may differ).
+    private func copyRows(_ source: MatrixView<S>, into destination: MatrixView<S>) {
+        let n = min((source.columns + 15) / 16 * 16, source.stride, destination.stride)
+        for j in 0..<source.rows { destination.row(j).update(from: source.row(j), count: n) }
     }
 
     /// dW += X · dZᵀ over the tile's columns: into the lane's vector partial sums (Float), or by
