@@ -204,6 +204,9 @@ enum FloatLSTMKernels {
             let u = output?.update
             let w = V(repeating: output?.weights[j] ?? 0)
             let outputBias = V(repeating: output?.bias ?? 0)
+            // Two passes over the row, so that each has short independent dependency chains
+            // per vector (the out-of-order window then overlaps several vectors): first the four
+            // gates and c (o parked in the h row), then tanh(c) and h.
             var k = 0
             while k < n {
                 let i = FastMath.sigmoid(load(zi, k) + bi)
@@ -211,10 +214,15 @@ enum FloatLSTMKernels {
                 let g = FastMath.tanh(load(zg, k) + bg)
                 let o = FastMath.sigmoid(load(zo, k) + bo)
                 let cv = FastMath.fma(f, load(cp, k), i * g)
-                let t = FastMath.tanh(cv)
-                let hv = o * t
                 storeHistory(i, gi, k); storeHistory(f, gf, k); storeHistory(g, gg, k); storeHistory(o, go, k)
                 store(cv, c, k)
+                store(o, out, k)
+                k += width
+            }
+            k = 0
+            while k < n {
+                let t = FastMath.tanh(load(c, k))
+                let hv = load(out, k) * t
                 storeHistory(t, tc, k)
                 store(hv, out, k)
                 if let copy { store(hv, copy, k) }
