@@ -1,3 +1,7 @@
+#if METAOPT_AVX512
+import _Builtin_intrinsics.intel
+#endif
+
 /// Vectorised single-precision exp, log, sigmoid and tanh for the Float fast path of the LSTM
 /// kernels (one vector register: 16 lanes with AVX-512, 8 with AVX2). The Double path keeps libm.
 ///
@@ -5,11 +9,14 @@
 /// the last place relative to the correctly rounded result wherever that result is a normal float.
 /// The polynomials are minimax fits (relative error, discrete linear programming on 6,000 points)
 /// whose own error is far below half an ulp, so the error is the rounding of the few operations:
-/// - exp: Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, e^r = 1 + r + r²·P₄(r) (fit error
-///   3·10⁻⁹), times 2ⁿ built from the exponent bits. Results below the smallest normal float
-///   (x < −87.336) are flushed to 0, results above the largest float (x > 88.722) are +∞.
+/// - exp: Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, e^r = 1 + r·(1 + r·P₄(r)) (fit error
+///   3·10⁻⁹), times 2ⁿ (vscalefps with AVX-512, exponent bits otherwise). Results below the
+///   smallest normal float (x < −87.336) are flushed to 0, results above the largest float
+///   (x > 88.722) are +∞. (The kernels' exp of non-positive arguments returns FLT_MIN instead of
+///   flushing, one instruction less: an absolute error below FLT_MIN.)
 /// - sigmoid(x) = 1/(1+e) for x ≥ 0 and e/(1+e) for x < 0, e = exp(−|x|): accurate in relative
-///   terms in both tails (no 1 − something cancellation); saturates to exactly 1 and to 0.
+///   terms in both tails (no 1 − something cancellation); saturates to exactly 1, and to FLT_MIN
+///   or less on the left (x < −87.3).
 /// - tanh: for |x| < 0.625 the odd polynomial x + x³·P₄(x²) (fit error 4·10⁻⁹), otherwise
 ///   (1 − e)/(1 + e) with e = exp(−2|x|), with the sign of x; saturates to exactly ±1.
 /// - log (for the input preprocessing): x = m·2ᵉ with m ∈ [√½, √2), log(1+f) = f − f²/2 + f³·P₇(f)
@@ -48,25 +55,29 @@ enum FastMath {
     static let e2: Float = 0.499_999_94, e3: Float = 0.166_665_21, e4: Float = 0.041_668_39,
                e5: Float = 0.008_368_71, e6: Float = 0.001_381_461_4
 
-    /// e^r for |r| ≤ ln2/2.
+    /// e^r for |r| ≤ ln2/2: 1 + r·(1 + r·P₄(r)) in six fused multiply-adds.
     @inline(__always) static func expReduced(_ r: Vector) -> Vector {
         var p = fma(Vector(repeating: e6), r, e5)
         p = fma(p, r, e4)
         p = fma(p, r, e3)
         p = fma(p, r, e2)
-        return fma(r * r, p, r) + 1
+        p = fma(p, r, 1)
+        return fma(p, r, 1)
     }
 
-    /// e^x for x ≤ 0 (and NaN); the kernels' only use. One scaling multiply.
+    /// e^x for x ≤ 0 (and NaN); the kernels' only use. Arguments below ln(FLT_MIN) give FLT_MIN
+    /// (absolute error below FLT_MIN, and no subnormal ever enters the kernels' arithmetic).
     @inline(__always) static func expOfNonPositive(_ x: Vector) -> Vector {
         let xc = x.replacing(with: expLowest, where: x .< expLowest)
         let t = fma(xc, Vector(repeating: log2e), Vector(repeating: roundingMagic))
         let n = t - roundingMagic
         var r = fma(n, Vector(repeating: -ln2Hi), xc)
         r = fma(n, Vector(repeating: -ln2Lo), r)
-        let scale = float((bits(t) &<< 23) &+ 0x3F80_0000)
-        let y = expReduced(r) * scale
-        return y.replacing(with: 0, where: x .< expLowest)
+        #if METAOPT_AVX512
+        return _mm512_scalef_ps(expReduced(r), n)  // p·2ⁿ in one instruction
+        #else
+        return expReduced(r) * float((bits(t) &<< 23) &+ 0x3F80_0000)
+        #endif
     }
 
     /// e^x for every float.
