@@ -206,33 +206,55 @@ enum FloatLSTMKernels {
             let outputBias = V(repeating: output?.bias ?? 0)
             // Two passes over the row, so that each has short independent dependency chains
             // per vector (the out-of-order window then overlaps several vectors): first the four
-            // gates and c (o parked in the h row), then tanh(c) and h.
-            var k = 0
-            while k < n {
-                let i = FastMath.sigmoid(load(zi, k) + bi)
-                let f = FastMath.sigmoid(load(zf, k) + bf)
-                let g = FastMath.tanh(load(zg, k) + bg)
-                let o = FastMath.sigmoid(load(zo, k) + bo)
-                let cv = FastMath.fma(f, load(cp, k), i * g)
-                storeHistory(i, gi, k); storeHistory(f, gf, k); storeHistory(g, gg, k); storeHistory(o, go, k)
-                store(cv, c, k)
-                store(o, out, k)
-                k += width
+            // gates and c (o parked in the h row), then tanh(c) and h. Separate functions, so
+            // that the compiler inlines every sigmoid and tanh (it stops inlining in big callers).
+            gatesPass(n: n, zi: zi, zf: zf, zg: zg, zo: zo, bi: bi, bf: bf, bg: bg, bo: bo, cp: cp,
+                      gi: gi, gf: gf, gg: gg, go: go, c: c, o: out)
+            if let u {
+                hiddenPass(n: n, c: c, o: out, tanhCell: tc, copy: copy, update: u, weight: w,
+                           start: j == 0 ? outputBias : nil)
+            } else {
+                hiddenPass(n: n, c: c, o: out, tanhCell: tc, copy: copy, update: nil, weight: w, start: nil)
             }
-            k = 0
-            while k < n {
-                let t = FastMath.tanh(load(c, k))
-                let hv = load(out, k) * t
-                storeHistory(t, tc, k)
-                store(hv, out, k)
-                if let copy { store(hv, copy, k) }
-                if let u {
-                    // j = 0: u = b + w·h; later rows: u += w·h.
-                    let previous = j == 0 ? outputBias : load(u, k)
-                    store(FastMath.fma(w, hv, previous), u, k)
-                }
-                k += width
-            }
+        }
+    }
+
+    /// i, f, g, o and c = f ⊙ c_prev + i ⊙ g over `n` columns; o also into `o`.
+    @inline(never)
+    static func gatesPass(n: Int, zi: UnsafeMutablePointer<Float>, zf: UnsafeMutablePointer<Float>,
+                          zg: UnsafeMutablePointer<Float>, zo: UnsafeMutablePointer<Float>, bi: V, bf: V, bg: V, bo: V,
+                          cp: UnsafeMutablePointer<Float>, gi: UnsafeMutablePointer<Float>, gf: UnsafeMutablePointer<Float>,
+                          gg: UnsafeMutablePointer<Float>, go: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>,
+                          o out: UnsafeMutablePointer<Float>) {
+        var k = 0
+        while k < n {
+            let i = FastMath.sigmoid(load(zi, k) + bi)
+            let f = FastMath.sigmoid(load(zf, k) + bf)
+            let g = FastMath.tanh(load(zg, k) + bg)
+            let o = FastMath.sigmoid(load(zo, k) + bo)
+            let cv = FastMath.fma(f, load(cp, k), i * g)
+            storeHistory(i, gi, k); storeHistory(f, gf, k); storeHistory(g, gg, k); storeHistory(o, go, k)
+            store(cv, c, k)
+            store(o, out, k)
+            k += width
+        }
+    }
+
+    /// tanh(c) and h = o ⊙ tanh(c) (o read from, h written to `o`), its copy, and the output
+    /// layer's u += w·h (u = start + w·h when `start` is given).
+    @inline(never)
+    static func hiddenPass(n: Int, c: UnsafeMutablePointer<Float>, o out: UnsafeMutablePointer<Float>,
+                           tanhCell tc: UnsafeMutablePointer<Float>, copy: UnsafeMutablePointer<Float>?,
+                           update u: UnsafeMutablePointer<Float>?, weight w: V, start: V?) {
+        var k = 0
+        while k < n {
+            let t = FastMath.tanh(load(c, k))
+            let hv = load(out, k) * t
+            storeHistory(t, tc, k)
+            store(hv, out, k)
+            if let copy { store(hv, copy, k) }
+            if let u { store(FastMath.fma(w, hv, start ?? load(u, k)), u, k) }
+            k += width
         }
     }
 

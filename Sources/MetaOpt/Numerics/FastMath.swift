@@ -1,4 +1,4 @@
-#if METAOPT_AVX512
+#if arch(x86_64)
 import _Builtin_intrinsics.intel
 #endif
 
@@ -17,8 +17,8 @@ import _Builtin_intrinsics.intel
 /// - sigmoid(x) = 1/(1+e) for x ≥ 0 and e/(1+e) for x < 0, e = exp(−|x|): accurate in relative
 ///   terms in both tails (no 1 − something cancellation); saturates to exactly 1, and to FLT_MIN
 ///   or less on the left (x < −87.3).
-/// - tanh: for |x| < 0.625 the odd polynomial x + x³·P₄(x²) (fit error 4·10⁻⁹), otherwise
-///   (1 − e)/(1 + e) with e = exp(−2|x|), with the sign of x; saturates to exactly ±1.
+/// - tanh: −m/(2 + m) with m = expm1(−2|x|) built from the exp reduction (see `tanh`), with the
+///   sign of x; saturates to exactly ±1.
 /// - log (for the input preprocessing): x = m·2ᵉ with m ∈ [√½, √2), log(1+f) = f − f²/2 + f³·P₇(f)
 ///   (fit error 6·10⁻⁹), plus e·ln2 in two parts; log(0) = −∞, log(+∞) = +∞, log(x < 0) = NaN.
 /// NaN inputs give NaN outputs in every function (so non-finite values reach the trainer's check).
@@ -35,13 +35,33 @@ enum FastMath {
     /// Lanes per vector: 16 with AVX-512 (one zmm register), 8 with AVX2 (one ymm register).
     static let width = Vector.scalarCount
 
-    @inline(__always) static func bits(_ v: Vector) -> Bits { unsafeBitCast(v, to: Bits.self) }
-    @inline(__always) static func float(_ b: Bits) -> Vector { unsafeBitCast(b, to: Vector.self) }
-    @inline(__always) static func abs(_ x: Vector) -> Vector { float(bits(x) & 0x7FFF_FFFF) }
-    /// a·b + c with one rounding (vfmadd: needs the FMA target feature, see Package.swift).
-    @inline(__always) static func fma(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector { c.addingProduct(a, b) }
-    @inline(__always) static func fma(_ a: Vector, _ b: Vector, _ c: Float) -> Vector {
-        Vector(repeating: c).addingProduct(a, b)
+    @_transparent static func bits(_ v: Vector) -> Bits { unsafeBitCast(v, to: Bits.self) }
+    @_transparent static func float(_ b: Bits) -> Vector { unsafeBitCast(b, to: Vector.self) }
+    @_transparent static func abs(_ x: Vector) -> Vector { float(bits(x) & 0x7FFF_FFFF) }
+    /// max(x, lo), keeping NaN (vmaxps returns its second operand when either is NaN). The
+    /// intrinsic keeps LLVM from scalarising the code around it, which the standard library's
+    /// per-lane `replacing(with:where:)` can provoke.
+    @_transparent static func clampBelow(_ x: Vector, _ lo: Float) -> Vector {
+        #if METAOPT_AVX512
+        return _mm512_max_ps(Vector(repeating: lo), x)
+        #else
+        return x.replacing(with: lo, where: x .< lo)
+        #endif
+    }
+
+    /// a·b + c with one rounding: the vfmadd intrinsic (the standard library's `addingProduct` is
+    /// a per-lane loop that LLVM must re-vectorise, and in long expressions it does so only in part).
+    @_transparent static func fma(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector {
+        #if METAOPT_AVX512
+        return _mm512_fmadd_ps(a, b, c)
+        #elseif arch(x86_64)
+        return _mm256_fmadd_ps(a, b, c)
+        #else
+        return c.addingProduct(a, b)
+        #endif
+    }
+    @_transparent static func fma(_ a: Vector, _ b: Vector, _ c: Float) -> Vector {
+        fma(a, b, Vector(repeating: c))
     }
 
     // exp
@@ -56,7 +76,7 @@ enum FastMath {
                e5: Float = 0.008_368_71, e6: Float = 0.001_381_461_4
 
     /// e^r for |r| ≤ ln2/2: 1 + r·(1 + r·P₄(r)) in six fused multiply-adds.
-    @inline(__always) static func expReduced(_ r: Vector) -> Vector {
+    @_transparent static func expReduced(_ r: Vector) -> Vector {
         var p = fma(Vector(repeating: e6), r, e5)
         p = fma(p, r, e4)
         p = fma(p, r, e3)
@@ -67,8 +87,8 @@ enum FastMath {
 
     /// e^x for x ≤ 0 (and NaN); the kernels' only use. Arguments below ln(FLT_MIN) give FLT_MIN
     /// (absolute error below FLT_MIN, and no subnormal ever enters the kernels' arithmetic).
-    @inline(__always) static func expOfNonPositive(_ x: Vector) -> Vector {
-        let xc = x.replacing(with: expLowest, where: x .< expLowest)
+    @_transparent static func expOfNonPositive(_ x: Vector) -> Vector {
+        let xc = clampBelow(x, expLowest)
         let t = fma(xc, Vector(repeating: log2e), Vector(repeating: roundingMagic))
         let n = t - roundingMagic
         var r = fma(n, Vector(repeating: -ln2Hi), xc)
@@ -81,7 +101,7 @@ enum FastMath {
     }
 
     /// e^x for every float.
-    @inline(__always) static func exp(_ x: Vector) -> Vector {
+    @_transparent static func exp(_ x: Vector) -> Vector {
         var xc = x.replacing(with: expLowest, where: x .< expLowest)
         xc = xc.replacing(with: expHighest, where: xc .> expHighest)
         let t = fma(xc, Vector(repeating: log2e), Vector(repeating: roundingMagic))
@@ -99,28 +119,37 @@ enum FastMath {
     }
 
     /// 1 / (1 + e^−x).
-    @inline(__always) static func sigmoid(_ x: Vector) -> Vector {
+    @_transparent static func sigmoid(_ x: Vector) -> Vector {
         let e = expOfNonPositive(-abs(x))
         let s = 1 / (1 + e)
         return (e * s).replacing(with: s, where: x .>= 0)
     }
 
-    static let tanhSmall: Float = 0.625
-    static let t3: Float = -0.333_332_8, t5: Float = 0.133_314_42, t7: Float = -0.053_739_715,
-               t9: Float = 0.020_639_088, t11: Float = -0.005_704_987_8
-
-    @inline(__always) static func tanh(_ x: Vector) -> Vector {
+    /// tanh(x) = sign(x) · (−m / (2 + m)) with m = expm1(−2|x|) ∈ (−1, 0]. expm1 keeps its
+    /// relative accuracy for small arguments: with −2|x| = n·ln2 + r, e^r − 1 = r·(1 + r·P₄(r))
+    /// (the exp polynomial), and expm1 = 2ⁿ·(e^r − 1) + (2ⁿ − 1), where the last sum cancels at
+    /// most one bit (its result is ≥ ½·2ⁿ in magnitude for n ≤ −1). No branch on |x|.
+    @_transparent static func tanh(_ x: Vector) -> Vector {
         let a = abs(x)
-        let e = expOfNonPositive(-2 * a)
-        let large = (1 - e) / (1 + e)
-        let z = a * a
-        var p = fma(Vector(repeating: t11), z, t9)
-        p = fma(p, z, t7)
-        p = fma(p, z, t5)
-        p = fma(p, z, t3)
-        let small = fma(a * z, p, a)
-        let r = large.replacing(with: small, where: a .< tanhSmall)
-        return float(bits(r) | (bits(x) & 0x8000_0000))
+        let y = clampBelow(-2 * a, expLowest)  // below: m = −1 and tanh = ±1
+        let t = fma(y, Vector(repeating: log2e), Vector(repeating: roundingMagic))
+        let n = t - roundingMagic
+        var r = fma(n, Vector(repeating: -ln2Hi), y)
+        r = fma(n, Vector(repeating: -ln2Lo), r)
+        var p = fma(Vector(repeating: e6), r, e5)
+        p = fma(p, r, e4)
+        p = fma(p, r, e3)
+        p = fma(p, r, e2)
+        p = fma(p, r, 1)
+        let q = p * r  // e^r − 1
+        #if METAOPT_AVX512
+        let scale = _mm512_scalef_ps(Vector(repeating: 1), n)
+        #else
+        let scale = float((bits(t) &<< 23) &+ 0x3F80_0000)
+        #endif
+        let m = fma(scale, q, scale - 1)
+        let th = m / (-2 - m)
+        return float(bits(th) | (bits(x) & 0x8000_0000))
     }
 
     static let sqrtHalf: Float = 0.707_106_77
@@ -129,7 +158,7 @@ enum FastMath {
                l9: Float = 0.127_615_78, l10: Float = -0.076_344_99
 
     /// Natural logarithm.
-    @inline(__always) static func log(_ x: Vector) -> Vector {
+    @_transparent static func log(_ x: Vector) -> Vector {
         // Subnormals: scale by 2²³ first.
         let tiny = x .< Float.leastNormalMagnitude
         let xs = x.replacing(with: x * 8_388_608, where: tiny)
