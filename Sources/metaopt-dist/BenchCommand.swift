@@ -129,16 +129,21 @@ struct BenchCommand: ParsableCommand {
             String(format: "achieved            %.1f GFLOP/s  (%d FLOP per coordinate-step)", r.achievedGFLOPS,
                    r.modelFLOPsPerCoordinateStep),
         ]
-        if let bound = r.gemmBoundGFLOPS, let seconds = r.gemmBoundSeconds, let fraction = r.fractionOfGEMMBound {
-            lines.append(String(format: "GEMM bound          %.1f GFLOP/s = %@ per meta-iteration; reached %.1f%%",
-                                bound, ms(seconds), fraction * 100))
+        func gemmLines(_ title: String, _ bound: Double?, _ seconds: Double?, _ fraction: Double?,
+                       _ measurements: [GEMMBenchmark.Measurement]) {
+            guard let bound, let seconds, let fraction else { return }
+            lines.append(String(format: "%@ %.1f GFLOP/s = %@ per meta-iteration; reached %.1f%%",
+                                title, bound, ms(seconds), fraction * 100))
+            for g in measurements {
+                lines.append(String(format: "  sgemm %@%@ m=%d n=%d k=%d ×%d: %.1f GFLOP/s (min %.1f, max %.1f)",
+                                    g.shape.transposeA ? "T" : "N", g.shape.transposeB ? "T" : "N", g.shape.m, g.shape.n,
+                                    g.shape.k, g.shape.callsPerStep, g.gflopsMedian, g.gflopsMin, g.gflopsMax)
+                             + "  \(g.shape.name)")
+            }
         }
-        for g in r.gemm {
-            lines.append(String(format: "  sgemm %@ %@ m=%d n=%d k=%d ×%d: %.1f GFLOP/s (min %.1f, max %.1f)",
-                                g.shape.transposeA ? "T" : "N", g.shape.transposeB ? "T" : "N", g.shape.m, g.shape.n,
-                                g.shape.k, g.shape.callsPerStep, g.gflopsMedian, g.gflopsMin, g.gflopsMax)
-                + "  \(g.shape.name)")
-        }
+        gemmLines("GEMM bound, reference shapes   ", r.peerShapeBoundGFLOPS, r.peerShapeBoundSeconds,
+                  r.fractionOfPeerShapeBound, r.peerShapeGEMM)
+        gemmLines("GEMM bound, this engine's calls", r.gemmBoundGFLOPS, r.gemmBoundSeconds, r.fractionOfGEMMBound, r.gemm)
         let profiled = r.phases.reduce(0) { $0 + $1.seconds }
         lines.append(String(format: "phases (profiled iterations, %@ each):", ms(profiled)))
         for p in r.phases {

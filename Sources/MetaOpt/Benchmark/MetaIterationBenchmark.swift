@@ -70,6 +70,12 @@ public enum MetaIterationBenchmark {
         public var gemmBoundSeconds: Double?
         /// gemmBoundSeconds / median time (= achieved / bound GFLOP/s).
         public var fractionOfGEMMBound: Double?
+        /// The same bound on the JAX reference's shapes (`gemm_bench.py`: one product per layer over
+        /// all N coordinates, feature-major forward, dX and dW backward).
+        public var peerShapeGEMM: [GEMMBenchmark.Measurement]
+        public var peerShapeBoundGFLOPS: Double?
+        public var peerShapeBoundSeconds: Double?
+        public var fractionOfPeerShapeBound: Double?
         /// Seconds of a forward-only run of `evaluationSteps` steps (median).
         public var evaluationSteps: Int
         public var evaluationSeconds: [Double]
@@ -213,6 +219,11 @@ public enum MetaIterationBenchmark {
         let perCoordinateStep = flops.forward + flops.backward
         let modelFLOPs = Double(perCoordinateStep) * Double(coordinates) * Double(workload.unroll)
         let bound: Double? = gemm.isEmpty ? nil : GEMMBenchmark.boundGFLOPS(gemm)
+        let peerGEMM = options.gemmRepetitions == 0 || workload.optimizer.inputCount != 2 || workload.optimizer.hiddenSize != 20
+            ? [] : GEMMBenchmark.peerShapes(coordinates: coordinates).map {
+                GEMMBenchmark.measure($0, repetitions: options.gemmRepetitions)
+            }
+        let peerBound: Double? = peerGEMM.isEmpty ? nil : GEMMBenchmark.boundGFLOPS(peerGEMM)
         let med = median(times)
         let achieved = modelFLOPs / med / 1e9
         return Result(workload: workload.name, family: workload.family.name,
@@ -226,7 +237,10 @@ public enum MetaIterationBenchmark {
                       coordinateStepsPerSecond: Double(coordinates * workload.unroll) / med,
                       achievedGFLOPS: achieved, modelFLOPsPerCoordinateStep: perCoordinateStep, gemm: gemm,
                       gemmBoundGFLOPS: bound, gemmBoundSeconds: bound.map { modelFLOPs / ($0 * 1e9) },
-                      fractionOfGEMMBound: bound.map { achieved / $0 }, evaluationSteps: options.evaluationSteps,
+                      fractionOfGEMMBound: bound.map { achieved / $0 },
+                      peerShapeGEMM: peerGEMM, peerShapeBoundGFLOPS: peerBound,
+                      peerShapeBoundSeconds: peerBound.map { modelFLOPs / ($0 * 1e9) },
+                      fractionOfPeerShapeBound: peerBound.map { achieved / $0 }, evaluationSteps: options.evaluationSteps,
                       evaluationSeconds: evaluationTimes,
                       evaluationMedian: evaluationTimes.isEmpty ? nil : median(evaluationTimes),
                       engineBytes: engineBytes, engineBytesStated: engineBytesStated,

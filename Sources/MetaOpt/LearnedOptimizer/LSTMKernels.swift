@@ -35,19 +35,22 @@ enum LSTMKernels {
     /// Forward: `preactivations` holds Wᵀ[x; h_prev] without bias; writes the activated gates
     /// i = σ(zᵢ), f = σ(z_f), g = tanh(z_g), o = σ(z_o) into `gates` (which may be the same
     /// memory), c = f ⊙ c_prev + i ⊙ g, tanh(c), and h = o ⊙ tanh(c) into `hidden` (and
-    /// `hiddenCopy` if given), and the output layer's u if `output` is given.
+    /// `hiddenCopy` if given), and the output layer's u if `output` is given. Without `keepHistory`
+    /// (forward-only runs) the Float path skips storing the gates and tanh(c), which only the
+    /// backward pass reads.
     @inline(__always)
     static func forward<S: MetaScalar>(preactivations z: MatrixView<S>, gates: MatrixView<S>, bias: UnsafePointer<S>,
                                        cellPrevious: MatrixView<S>, cell: MatrixView<S>,
                                        tanhCell: MatrixView<S>, hidden: MatrixView<S>,
-                                       hiddenCopy: MatrixView<S>?, output: OutputForward<S>?) {
+                                       hiddenCopy: MatrixView<S>?, output: OutputForward<S>?, keepHistory: Bool = true) {
         if S.self == Float.self {
             FloatLSTMKernels.forward(preactivations: z.reinterpreted(), gates: gates.reinterpreted(), bias: bias.reinterpreted(),
                                      cellPrevious: cellPrevious.reinterpreted(), cell: cell.reinterpreted(),
                                      tanhCell: tanhCell.reinterpreted(), hidden: hidden.reinterpreted(),
                                      hiddenCopy: hiddenCopy?.reinterpreted(),
                                      output: output.map { .init(weights: $0.weights.reinterpreted(), bias: Float($0.bias),
-                                                                update: $0.update.reinterpreted()) })
+                                                                update: $0.update.reinterpreted()) },
+                                     keepHistory: keepHistory)
             return
         }
         let h = cell.rows, m = cell.columns
@@ -192,7 +195,7 @@ enum FloatLSTMKernels {
     static func forward(preactivations z: MatrixView<Float>, gates: MatrixView<Float>, bias: UnsafePointer<Float>,
                         cellPrevious: MatrixView<Float>, cell: MatrixView<Float>,
                         tanhCell: MatrixView<Float>, hidden: MatrixView<Float>,
-                        hiddenCopy: MatrixView<Float>?, output: LSTMKernels.OutputForward<Float>?) {
+                        hiddenCopy: MatrixView<Float>?, output: LSTMKernels.OutputForward<Float>?, keepHistory: Bool) {
         let h = cell.rows, n = vectorCount(cell.columns) * width
         for j in 0..<h {
             let zi = z.row(j), zf = z.row(h + j), zg = z.row(2 * h + j), zo = z.row(3 * h + j)
@@ -209,12 +212,13 @@ enum FloatLSTMKernels {
             // gates and c (o parked in the h row), then tanh(c) and h. Separate functions, so
             // that the compiler inlines every sigmoid and tanh (it stops inlining in big callers).
             gatesPass(n: n, zi: zi, zf: zf, zg: zg, zo: zo, bi: bi, bf: bf, bg: bg, bo: bo, cp: cp,
-                      gi: gi, gf: gf, gg: gg, go: go, c: c, o: out)
+                      gi: gi, gf: gf, gg: gg, go: go, c: c, o: out, keepHistory: keepHistory)
             if let u {
-                hiddenPass(n: n, c: c, o: out, tanhCell: tc, copy: copy, update: u, weight: w,
+                hiddenPass(n: n, c: c, o: out, tanhCell: keepHistory ? tc : nil, copy: copy, update: u, weight: w,
                            start: j == 0 ? outputBias : nil)
             } else {
-                hiddenPass(n: n, c: c, o: out, tanhCell: tc, copy: copy, update: nil, weight: w, start: nil)
+                hiddenPass(n: n, c: c, o: out, tanhCell: keepHistory ? tc : nil, copy: copy, update: nil, weight: w,
+                           start: nil)
             }
         }
     }
@@ -225,32 +229,37 @@ enum FloatLSTMKernels {
                           zg: UnsafeMutablePointer<Float>, zo: UnsafeMutablePointer<Float>, bi: V, bf: V, bg: V, bo: V,
                           cp: UnsafeMutablePointer<Float>, gi: UnsafeMutablePointer<Float>, gf: UnsafeMutablePointer<Float>,
                           gg: UnsafeMutablePointer<Float>, go: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>,
-                          o out: UnsafeMutablePointer<Float>) {
-        var k = 0
-        while k < n {
-            let i = FastMath.sigmoid(load(zi, k) + bi)
-            let f = FastMath.sigmoid(load(zf, k) + bf)
-            let g = FastMath.tanh(load(zg, k) + bg)
-            let o = FastMath.sigmoid(load(zo, k) + bo)
-            let cv = FastMath.fma(f, load(cp, k), i * g)
-            storeHistory(i, gi, k); storeHistory(f, gf, k); storeHistory(g, gg, k); storeHistory(o, go, k)
-            store(cv, c, k)
-            store(o, out, k)
-            k += width
+                          o out: UnsafeMutablePointer<Float>, keepHistory: Bool) {
+        @inline(__always) func run(_ keep: Bool) {
+            var k = 0
+            while k < n {
+                let i = FastMath.sigmoid(load(zi, k) + bi)
+                let f = FastMath.sigmoid(load(zf, k) + bf)
+                let g = FastMath.tanh(load(zg, k) + bg)
+                let o = FastMath.sigmoid(load(zo, k) + bo)
+                let cv = FastMath.fma(f, load(cp, k), i * g)
+                if keep {
+                    storeHistory(i, gi, k); storeHistory(f, gf, k); storeHistory(g, gg, k); storeHistory(o, go, k)
+                }
+                store(cv, c, k)
+                store(o, out, k)
+                k += width
+            }
         }
+        if keepHistory { run(true) } else { run(false) }
     }
 
     /// tanh(c) and h = o ⊙ tanh(c) (o read from, h written to `o`), its copy, and the output
     /// layer's u += w·h (u = start + w·h when `start` is given).
     @inline(never)
     static func hiddenPass(n: Int, c: UnsafeMutablePointer<Float>, o out: UnsafeMutablePointer<Float>,
-                           tanhCell tc: UnsafeMutablePointer<Float>, copy: UnsafeMutablePointer<Float>?,
+                           tanhCell tc: UnsafeMutablePointer<Float>?, copy: UnsafeMutablePointer<Float>?,
                            update u: UnsafeMutablePointer<Float>?, weight w: V, start: V?) {
         var k = 0
         while k < n {
             let t = FastMath.tanh(load(c, k))
             let hv = load(out, k) * t
-            storeHistory(t, tc, k)
+            if let tc { storeHistory(t, tc, k) }
             store(hv, out, k)
             if let copy { store(hv, copy, k) }
             if let u { store(FastMath.fma(w, hv, start ?? load(u, k)), u, k) }

@@ -215,7 +215,8 @@ public final class UnrollEngine<S: MetaScalar> {
     ///   working   2·(K1 + 2H) + 2H             (X1, X2 of this and the next step; h at the start)
     ///   backward  K1 + 2H + H + H + 1          (dX1, dX2, dc1, dc2, du)
     ///   output    1                            (u)
-    /// plus scratch blocks of (4H + K1 + 2H) × W, and (T'+1) + 3 flat vectors of the N coordinates
+    /// plus scratch blocks of (4H + K1 + 2H) × W, the Float path's vector partial sums of dW
+    /// ((K1 + 2H)·4H vectors), and (T'+1) + 3 flat vectors of the N coordinates
     /// (∇f per step, θ, adjoint, scratch); T' = max(T, 2), I inputs, K1 = I + H. For H = 20, I = 2
     /// and T = 20 the history is 244 scalars (976 bytes for Float) per coordinate and unrolled step.
     public var statedBytes: Int {
@@ -225,6 +226,7 @@ public final class UnrollEngine<S: MetaScalar> {
             let padded = max(lane.tiles.count, 1) * tileWidth
             let perColumn = (t + 1) * 2 * h + t * (10 * h + inputs) + 2 * (k1 + 2 * h) + 2 * h + (k1 + 4 * h + 1) + 1
             scalars += perColumn * padded + (4 * h + k1 + 2 * h) * tileWidth
+            if lane.weightSums1 != nil { scalars += (k1 + 2 * h) * 4 * h * FastMath.Vector.scalarCount }
         }
         let n = Workspace<S>.stride(for: coordinateCount)
         scalars += (t + 1 + 3 + thetaHistory.count) * n
@@ -345,7 +347,7 @@ public final class UnrollEngine<S: MetaScalar> {
     /// gradient in `gradients[gradientSlot]`, adds the update to θ. `inputOverride`, when given,
     /// replaces that gradient as the LSTM input (the frozen-input loss of the finite-difference tests).
     private func forwardStep(phi: UnsafePointer<S>, from s: Int, to d: Int, gradientSlot: Int,
-                             inputOverride: UnsafePointer<S>? = nil) {
+                             inputOverride: UnsafePointer<S>? = nil, keepHistory: Bool = true) {
         let h = hidden, m4 = 4 * hidden, k1 = inputs + hidden
         let scale = S(layout.config.outputScale)
         let input = inputOverride ?? UnsafePointer(gradients[gradientSlot].base)
@@ -367,7 +369,7 @@ public final class UnrollEngine<S: MetaScalar> {
                 LSTMKernels.forward(preactivations: z, gates: lane.gates1[s].tile(ti), bias: phi + block.bias1,
                                     cellPrevious: lane.cell1[s].tile(ti), cell: lane.cell1[d].tile(ti),
                                     tanhCell: lane.tanh1[s].tile(ti), hidden: lane.x1[d % 2].tile(ti).rows(inputs, h),
-                                    hiddenCopy: x2.rows(0, h), output: nil)
+                                    hiddenCopy: x2.rows(0, h), output: nil, keepHistory: keepHistory)
                 mark(.forwardKernel1)
                 // Layer 2: z = W2ᵀ [h1; h2_prev]; then the output u = woᵀ h2 + bo.
                 S.gemm(transposeA: true, transposeB: false, m: m4, n: w, k: 2 * h, alpha: 1,
@@ -377,7 +379,8 @@ public final class UnrollEngine<S: MetaScalar> {
                                     cellPrevious: lane.cell2[s].tile(ti), cell: lane.cell2[d].tile(ti),
                                     tanhCell: lane.tanh2[s].tile(ti), hidden: lane.x2[d % 2].tile(ti).rows(h, h),
                                     hiddenCopy: nil,
-                                    output: .init(weights: phi + block.outputWeight, bias: phi[block.outputBias], update: u))
+                                    output: .init(weights: phi + block.outputWeight, bias: phi[block.outputBias], update: u),
+                                    keepHistory: keepHistory)
                 mark(.forwardKernel2)
                 // θ += scale · u
                 for seg in lane.tileSegments[ti] {
@@ -412,7 +415,7 @@ public final class UnrollEngine<S: MetaScalar> {
         var s = 0
         for t in 0..<steps {
             let d = 1 - s
-            forwardStep(phi: phi.baseAddress!, from: s, to: d, gradientSlot: s)
+            forwardStep(phi: phi.baseAddress!, from: s, to: d, gradientSlot: s, keepHistory: false)
             evaluateTasks(step: state.step + t + 1, gradientSlot: d, losses: &losses)
             observe(state.step + t + 1, losses)
             s = d
