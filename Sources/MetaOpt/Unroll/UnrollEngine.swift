@@ -226,7 +226,10 @@ public final class UnrollEngine<S: MetaScalar> {
             let padded = max(lane.tiles.count, 1) * tileWidth
             let perColumn = (t + 1) * 2 * h + t * (10 * h + inputs) + 2 * (k1 + 2 * h) + 2 * h + (k1 + 4 * h + 1) + 1
             scalars += perColumn * padded + (4 * h + k1 + 2 * h) * tileWidth
-            if lane.weightSums1 != nil { scalars += (k1 + 2 * h) * 4 * h * FastMath.Vector.scalarCount }
+            if lane.weightSums1 != nil {
+                let lanes = FastMath.Vector.scalarCount
+                scalars += Workspace<S>.stride(for: k1 * 4 * h * lanes) + Workspace<S>.stride(for: 2 * h * 4 * h * lanes)
+            }
         }
         let n = Workspace<S>.stride(for: coordinateCount)
         scalars += (t + 1 + 3 + thetaHistory.count) * n
