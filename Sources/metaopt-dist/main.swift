@@ -14,6 +14,7 @@ struct MetaOptDist: ParsableCommand {
             TrainCommand.self,
             EvaluateCommand.self,
             ExportCommand.self,
+            BenchCommand.self,
             CommCheckCommand.self,
             AllreduceBenchCommand.self,
             ScalingPlotCommand.self,

@@ -1,35 +1,105 @@
 /// A row-major matrix in memory owned by its `Workspace`; allocated once, reused every step.
-struct MatrixView<S: MetaScalar> {
+///
+/// Rows are `stride` scalars apart, `stride` ≥ `columns` rounded up so that every row starts on a
+/// 64-byte boundary (the vector kernels read whole 16-lane vectors, padding included). Matrix
+/// products use `columns` and the stride as leading dimension, so the padding never enters one.
+struct MatrixView<S> {
     let base: UnsafeMutablePointer<S>
     let rows: Int
     let columns: Int
+    let stride: Int
 
-    func row(_ r: Int) -> UnsafeMutablePointer<S> { base + r * columns }
-    var count: Int { rows * columns }
-    func zero() { base.update(repeating: 0, count: count) }
+    init(base: UnsafeMutablePointer<S>, rows: Int, columns: Int, stride: Int) {
+        self.base = base
+        self.rows = rows
+        self.columns = columns
+        self.stride = stride
+    }
+
+    @inline(__always) func row(_ r: Int) -> UnsafeMutablePointer<S> { base + r * stride }
+    /// Scalars from the first to one past the last row, padding included.
+    var span: Int { rows * stride }
     /// Rows `start..<start+count` as a matrix of their own.
-    func rows(_ start: Int, _ count: Int) -> MatrixView {
-        MatrixView(base: base + start * columns, rows: count, columns: columns)
+    @inline(__always) func rows(_ start: Int, _ count: Int) -> MatrixView {
+        MatrixView(base: base + start * stride, rows: count, columns: columns, stride: stride)
+    }
+    /// Columns `range` of every row as a matrix of their own (same stride).
+    @inline(__always) func slice(_ range: Range<Int>) -> MatrixView {
+        MatrixView(base: base + range.lowerBound, rows: rows, columns: range.count, stride: stride)
+    }
+    /// The same memory seen as another scalar type of the same size (the Float fast path).
+    @inline(__always) func reinterpreted<T>(as: T.Type = T.self) -> MatrixView<T> {
+        precondition(MemoryLayout<T>.stride == MemoryLayout<S>.stride)
+        return MatrixView<T>(base: UnsafeMutableRawPointer(base).assumingMemoryBound(to: T.self), rows: rows,
+                             columns: columns, stride: stride)
+    }
+}
+
+extension MatrixView where S: BinaryFloatingPoint {
+    /// Sets every scalar, padding included, to zero.
+    func zero() { base.update(repeating: 0, count: span) }
+}
+
+/// A rows × columns matrix stored tile by tile: tile i holds columns i·W ..< min((i+1)·W, columns)
+/// as a dense rows × W block (row stride W), the blocks one after the other. A tile's rows are then
+/// one contiguous run of memory, which the hardware prefetchers follow, and its matrix products
+/// see small dense operands that stay in cache.
+struct TiledMatrix<S> {
+    let base: UnsafeMutablePointer<S>
+    let rows: Int
+    let columns: Int
+    let tileWidth: Int
+
+    var tileCount: Int { (columns + tileWidth - 1) / tileWidth }
+    /// Scalars per tile block.
+    var tileSpan: Int { rows * tileWidth }
+
+    @inline(__always) func tile(_ i: Int) -> MatrixView<S> {
+        MatrixView(base: base + i * rows * tileWidth, rows: rows, columns: Swift.min(tileWidth, columns - i * tileWidth),
+                   stride: tileWidth)
     }
 }
 
 /// Owns every buffer of one engine; freed together when the engine goes away.
 final class Workspace<S: MetaScalar> {
-    private var allocations: [UnsafeMutablePointer<S>] = []
+    private var allocations: [UnsafeMutableRawPointer] = []
     private(set) var allocatedScalars = 0
 
     init() {}
 
+    /// Row stride for `columns` columns: a multiple of 16 scalars (64 bytes for Float), plus 16 when
+    /// that would be a multiple of 1,024 (4 KiB for Float: rows at such strides share cache sets).
+    static func stride(for columns: Int) -> Int {
+        var s = (max(columns, 1) + 15) / 16 * 16
+        if s % 1024 == 0 { s += 16 }
+        return s
+    }
+
     func matrix(_ rows: Int, _ columns: Int) -> MatrixView<S> {
-        let count = max(rows * columns, 1)
-        let p = UnsafeMutablePointer<S>.allocate(capacity: count)
+        let stride = Workspace.stride(for: columns)
+        let count = max(rows, 1) * stride
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<S>.stride, alignment: 64)
+        let p = raw.bindMemory(to: S.self, capacity: count)
         p.initialize(repeating: 0, count: count)
-        allocations.append(p)
+        allocations.append(raw)
         allocatedScalars += count
-        return MatrixView(base: p, rows: rows, columns: columns)
+        return MatrixView(base: p, rows: rows, columns: columns, stride: stride)
     }
 
     func vector(_ count: Int) -> MatrixView<S> { matrix(1, count) }
+
+    /// `tileWidth` must be a multiple of 16 (every block row then starts on a 64-byte boundary).
+    func tiled(_ rows: Int, _ columns: Int, tileWidth: Int) -> TiledMatrix<S> {
+        precondition(tileWidth % 16 == 0)
+        let tiles = max((columns + tileWidth - 1) / tileWidth, 1)
+        let count = max(rows, 1) * tileWidth * tiles
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<S>.stride, alignment: 64)
+        let p = raw.bindMemory(to: S.self, capacity: count)
+        p.initialize(repeating: 0, count: count)
+        allocations.append(raw)
+        allocatedScalars += count
+        return TiledMatrix(base: p, rows: rows, columns: columns, tileWidth: tileWidth)
+    }
 
     deinit {
         for p in allocations { p.deallocate() }

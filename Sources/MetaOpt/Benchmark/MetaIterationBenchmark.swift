@@ -1,0 +1,251 @@
+import Foundation
+
+/// Times meta-iterations (T unrolled steps of every function, the first-order meta-gradient and
+/// an Adam step on φ) of a `BenchmarkWorkload` in this process, plus a forward-only evaluation,
+/// and relates them to the linked BLAS's GEMM speed on the engine's own matrix shapes.
+public enum MetaIterationBenchmark {
+    public struct Options: Sendable {
+        public var repetitions = 10
+        public var warmup = 2
+        public var evaluationSteps = 100
+        public var evaluationRepetitions = 3
+        /// Samples per GEMM shape for the bound (0: skip the GEMM measurement).
+        public var gemmRepetitions = 7
+        public var seed: UInt64 = 0
+        /// The engines' column tile width (nil: `UnrollEngine.defaultTileWidth`).
+        public var tileWidth: Int?
+        public init(repetitions: Int = 10, warmup: Int = 2, evaluationSteps: Int = 100, evaluationRepetitions: Int = 3,
+                    gemmRepetitions: Int = 7, seed: UInt64 = 0, tileWidth: Int? = nil) {
+            self.tileWidth = tileWidth
+            self.repetitions = repetitions
+            self.warmup = warmup
+            self.evaluationSteps = evaluationSteps
+            self.evaluationRepetitions = evaluationRepetitions
+            self.gemmRepetitions = gemmRepetitions
+            self.seed = seed
+        }
+    }
+
+    /// FLOPs per coordinate and unrolled step in the LSTM's matrix products (the JAX reference's
+    /// model in `gemm_bench.py`): forward 2·(22·80 + 40·80 + 20), backward dW of both layers,
+    /// dX of layer 2 and the recurrent part of layer 1's dX, and the output layer.
+    public static func modelFLOPs(inputs: Int = 2, hidden h: Int = 20) -> (forward: Int, backward: Int) {
+        let g = 4 * h
+        let forward = 2 * (inputs + h) * g + 2 * (2 * h) * g + 2 * h
+        let backward = (2 * (inputs + h) * g + 2 * h * g) + (2 * (2 * h) * g + 2 * (2 * h) * g) + 4 * h
+        return (forward, backward)
+    }
+
+    public struct Result: Codable, Sendable {
+        public var workload: String
+        public var family: String
+        public var preprocessing: String
+        public var outputScale: Double
+        public var functions: Int
+        public var blockSize: Int
+        public var tileWidth: Int
+        public var coordinates: Int
+        public var unroll: Int
+        public var repetitions: Int
+        public var warmup: Int
+        /// Seconds per meta-iteration, every timed repetition.
+        public var metaIterationSeconds: [Double]
+        public var metaIterationMedian: Double
+        public var metaIterationMin: Double
+        /// The same iterations in this thread's CPU time (differs from the wall time when other
+        /// processes shared the core).
+        public var metaIterationCPUSeconds: [Double]
+        public var metaIterationCPUMedian: Double
+        /// Coordinate-steps (coordinates × T) per second at the median.
+        public var coordinateStepsPerSecond: Double
+        /// The FLOP model's matrix-product FLOPs per meta-iteration / median time.
+        public var achievedGFLOPS: Double
+        public var modelFLOPsPerCoordinateStep: Int
+        /// Per-shape GEMM speed of the linked BLAS on the shapes the engine calls.
+        public var gemm: [GEMMBenchmark.Measurement]
+        /// The FLOP-weighted harmonic mean of those speeds.
+        public var gemmBoundGFLOPS: Double?
+        /// Model FLOPs / bound speed: a meta-iteration that did only its matrix products, each at
+        /// its measured speed.
+        public var gemmBoundSeconds: Double?
+        /// gemmBoundSeconds / median time (= achieved / bound GFLOP/s).
+        public var fractionOfGEMMBound: Double?
+        /// The same bound on the JAX reference's shapes (`gemm_bench.py`: one product per layer over
+        /// all N coordinates, feature-major forward, dX and dW backward).
+        public var peerShapeGEMM: [GEMMBenchmark.Measurement]
+        public var peerShapeBoundGFLOPS: Double?
+        public var peerShapeBoundSeconds: Double?
+        public var fractionOfPeerShapeBound: Double?
+        /// Seconds of a forward-only run of `evaluationSteps` steps (median).
+        public var evaluationSteps: Int
+        public var evaluationSeconds: [Double]
+        public var evaluationMedian: Double?
+        /// Bytes the training engines allocated (BPTT history and work buffers), measured, and the
+        /// engine's own formula for them.
+        public var engineBytes: Int
+        public var engineBytesStated: Int
+        public var engineBytesPerFunction: Double
+        /// VmHWM after the meta-iterations (before the forward-only engine exists), and at the end.
+        public var peakResidentBytesTraining: Int?
+        public var peakResidentBytes: Int?
+        /// The unrolled loss of the last timed meta-iteration (sanity: finite).
+        public var lastMetaLoss: Double
+        /// Seconds per meta-iteration in each phase of the engine, from extra profiled iterations.
+        public var phases: [PhaseTime]
+    }
+
+    public struct PhaseTime: Codable, Sendable {
+        public var phase: String
+        public var isGEMM: Bool
+        public var seconds: Double
+    }
+
+    public static func run(_ workload: BenchmarkWorkload, options: Options = Options(),
+                           log: (String) -> Void = { _ in }) -> Result {
+        let layout = ParameterLayout(workload.optimizer)
+        let truncationsPerHorizon = max(workload.horizon / workload.unroll, 1)
+        var horizon = 0
+        func sample(_ horizon: Int, _ range: Range<Int>) -> [any Optimizee] {
+            range.map { workload.family.sample(RandomKey(seed: options.seed, horizon: horizon, task: $0)) }
+        }
+        let blocks = stride(from: 0, to: workload.functions, by: workload.blockSize).map {
+            $0..<min($0 + workload.blockSize, workload.functions)
+        }
+        let engines = blocks.map {
+            UnrollEngine<Float>(layout: layout, tasks: sample(0, $0), unroll: workload.unroll, tileWidth: options.tileWidth)
+        }
+        var states = engines.map { $0.initialState() }
+        var phi: [Float] = layout.initialParameters(key: RandomKey(seed: options.seed, horizon: 0, task: 0))
+        var adam = AdamState(count: layout.count)
+        var blockGradient = [Float](repeating: 0, count: layout.count)
+        var gradient = [Float](repeating: 0, count: layout.count)
+        let coordinates = engines.reduce(0) { $0 + $1.coordinateCount }
+        var truncation = 0
+        var lastLoss = 0.0
+
+        /// One meta-iteration; returns its seconds. New functions (outside the timing, as the
+        /// reference does) every `truncationsPerHorizon` truncations.
+        var lastCPU = 0.0
+        func metaIteration() -> Double {
+            if truncation == truncationsPerHorizon {
+                truncation = 0
+                horizon += 1
+                for (i, engine) in engines.enumerated() {
+                    engine.replaceTasks(sample(horizon, blocks[i]))
+                    states[i] = engine.initialState()
+                }
+            }
+            let start = Stopwatch.now(), startCPU = Stopwatch.threadCPU()
+            var loss = 0.0
+            for i in gradient.indices { gradient[i] = 0 }
+            phi.withUnsafeBufferPointer { p in
+                for (i, engine) in engines.enumerated() {
+                    let losses = blockGradient.withUnsafeMutableBufferPointer {
+                        engine.truncation(phi: p, state: &states[i], gradient: $0)
+                    }
+                    for l in losses { loss += Double(l) }
+                    for j in gradient.indices { gradient[j] += blockGradient[j] }
+                }
+            }
+            let scale = 1 / Float(workload.functions)
+            for j in gradient.indices { gradient[j] *= scale }
+            adam.apply(gradient: gradient, to: &phi, learningRate: 1e-3)
+            let seconds = Double(Stopwatch.now() - start) / 1e9
+            lastCPU = Double(Stopwatch.threadCPU() - startCPU) / 1e9
+            truncation += 1
+            lastLoss = loss / Double(workload.functions)
+            return seconds
+        }
+
+        for _ in 0..<options.warmup { _ = metaIteration() }
+        var times: [Double] = [], cpuTimes: [Double] = []
+        for r in 0..<options.repetitions {
+            times.append(metaIteration())
+            cpuTimes.append(lastCPU)
+            log("\(workload.name): meta-iteration \(r + 1)/\(options.repetitions): \(String(format: "%.2f", times.last! * 1e3)) ms")
+        }
+        // Extra iterations with the engines' phase timers on.
+        for engine in engines { engine.profile = EngineProfile() }
+        let profiled = max(3, options.repetitions / 2)
+        var profiledSeconds = 0.0
+        for _ in 0..<profiled { profiledSeconds += metaIteration() }
+        var phaseSeconds = [Double](repeating: 0, count: EngineProfile.Phase.allCases.count)
+        for engine in engines {
+            for (i, v) in engine.profile!.seconds.enumerated() { phaseSeconds[i] += v }
+            engine.profile = nil
+        }
+        var phases = EngineProfile.Phase.allCases.map {
+            PhaseTime(phase: $0.name, isGEMM: $0.isGEMM, seconds: phaseSeconds[$0.rawValue] / Double(profiled))
+        }
+        let engineTotal = phases.reduce(0) { $0 + $1.seconds }
+        phases.append(PhaseTime(phase: "outside the engine phases (Adam, load/store)", isGEMM: false,
+                                seconds: profiledSeconds / Double(profiled) - engineTotal))
+        let peakTraining = ProcessMemory.peakResidentBytes
+        let engineBytes = engines.reduce(0) { $0 + $1.allocatedBytes }
+        let engineBytesStated = engines.reduce(0) { $0 + $1.statedBytes }
+
+        // Forward-only evaluation: a fresh function batch, `evaluationSteps` steps, in an engine
+        // with no BPTT history (as LearnedOptimizer runs it).
+        var evaluationTimes: [Double] = []
+        if options.evaluationSteps > 0 {
+            let tasks = sample(1_000_000, 0..<workload.functions)
+            let engine = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 1, tileWidth: options.tileWidth)
+            for r in 0..<(options.evaluationRepetitions + 1) {
+                var state = engine.initialState()
+                let t = Stopwatch.time {
+                    phi.withUnsafeBufferPointer { engine.run(phi: $0, state: &state, steps: options.evaluationSteps) }
+                }
+                if r > 0 { evaluationTimes.append(t) }  // the first run is warm-up
+            }
+        }
+
+        // The GEMM bound on the engine's own shapes.
+        var shapeCounts: [GEMMShape: Int] = [:]
+        var order: [GEMMShape] = []
+        for engine in engines {
+            for s in engine.gemmShapes {
+                var key = s
+                key.callsPerStep = 1
+                if shapeCounts[key] == nil { order.append(key) }
+                shapeCounts[key, default: 0] += s.callsPerStep
+            }
+        }
+        let gemm = options.gemmRepetitions == 0 ? [] : order.map { shape -> GEMMBenchmark.Measurement in
+            var s = shape
+            s.callsPerStep = shapeCounts[shape]!
+            return GEMMBenchmark.measure(s, repetitions: options.gemmRepetitions)
+        }
+        let flops = modelFLOPs(inputs: workload.optimizer.inputCount, hidden: workload.optimizer.hiddenSize)
+        let perCoordinateStep = flops.forward + flops.backward
+        let modelFLOPs = Double(perCoordinateStep) * Double(coordinates) * Double(workload.unroll)
+        let bound: Double? = gemm.isEmpty ? nil : GEMMBenchmark.boundGFLOPS(gemm)
+        let peerGEMM = options.gemmRepetitions == 0 || workload.optimizer.inputCount != 2 || workload.optimizer.hiddenSize != 20
+            ? [] : GEMMBenchmark.peerShapes(coordinates: coordinates).map {
+                GEMMBenchmark.measure($0, repetitions: options.gemmRepetitions)
+            }
+        let peerBound: Double? = peerGEMM.isEmpty ? nil : GEMMBenchmark.boundGFLOPS(peerGEMM)
+        let med = median(times)
+        let achieved = modelFLOPs / med / 1e9
+        return Result(workload: workload.name, family: workload.family.name,
+                      preprocessing: workload.optimizer.preprocessing.description,
+                      outputScale: workload.optimizer.outputScale, functions: workload.functions,
+                      blockSize: workload.blockSize, tileWidth: options.tileWidth ?? UnrollEngine<Float>.defaultTileWidth,
+                      coordinates: coordinates, unroll: workload.unroll,
+                      repetitions: options.repetitions, warmup: options.warmup, metaIterationSeconds: times,
+                      metaIterationMedian: med, metaIterationMin: times.min() ?? .nan,
+                      metaIterationCPUSeconds: cpuTimes, metaIterationCPUMedian: median(cpuTimes),
+                      coordinateStepsPerSecond: Double(coordinates * workload.unroll) / med,
+                      achievedGFLOPS: achieved, modelFLOPsPerCoordinateStep: perCoordinateStep, gemm: gemm,
+                      gemmBoundGFLOPS: bound, gemmBoundSeconds: bound.map { modelFLOPs / ($0 * 1e9) },
+                      fractionOfGEMMBound: bound.map { achieved / $0 },
+                      peerShapeGEMM: peerGEMM, peerShapeBoundGFLOPS: peerBound,
+                      peerShapeBoundSeconds: peerBound.map { modelFLOPs / ($0 * 1e9) },
+                      fractionOfPeerShapeBound: peerBound.map { achieved / $0 }, evaluationSteps: options.evaluationSteps,
+                      evaluationSeconds: evaluationTimes,
+                      evaluationMedian: evaluationTimes.isEmpty ? nil : median(evaluationTimes),
+                      engineBytes: engineBytes, engineBytesStated: engineBytesStated,
+                      engineBytesPerFunction: Double(engineBytes) / Double(workload.functions),
+                      peakResidentBytesTraining: peakTraining, peakResidentBytes: ProcessMemory.peakResidentBytes,
+                      lastMetaLoss: lastLoss, phases: phases)
+    }
+}

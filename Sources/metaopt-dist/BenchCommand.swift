@@ -1,0 +1,164 @@
+import ArgumentParser
+import Foundation
+import MetaOpt
+
+/// `metaopt-dist bench`: meta-iteration speed on one core, against the linked BLAS's GEMM speed.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time meta-iterations of the learned optimizer on one core (see docs/performance.md).",
+        discussion: """
+            A meta-iteration is what one meta-step computes per rank: T = 20 unrolled steps of every \
+            function, the first-order meta-gradient and an Adam step on φ. Workloads: 'quadratic' \
+            (B = 128 ten-dimensional quadratics, 1,280 coordinates, with the JAX reference's \
+            Appendix-A preprocessing and output scale 0.1), 'quadratic-defaults' (the same functions \
+            with the project's quadratic defaults: raw input, output scale 1) and 'mlp' (one function \
+            with the MNIST MLP's 15,910 coordinates, a synthetic stand-in optimizee, the reference's \
+            settings). Prints medians after warm-up: ms per meta-iteration, coordinate-steps per \
+            second, achieved GFLOP/s (9,960 forward + 19,600 backward matrix-product FLOPs per \
+            coordinate-step), the single-thread GEMM speed of the linked OpenBLAS on the engine's own \
+            matrix shapes and the fraction of that bound reached, a forward-only evaluation, peak \
+            memory (VmHWM) and the engine's BPTT memory. Pin it to one core (taskset -c 0).
+            """)
+
+    @Option(help: ArgumentHelp("Workload.", valueName: "quadratic|quadratic-defaults|mlp|all"))
+    var task = "all"
+
+    @Option(help: "Timed meta-iterations per workload (the median is reported).")
+    var repetitions = 10
+
+    @Option(help: "Untimed meta-iterations first.")
+    var warmup = 2
+
+    @Option(help: "Steps of the forward-only evaluation (0: skip it).")
+    var evaluationSteps = 100
+
+    @Option(help: "Timed forward-only evaluations.")
+    var evaluationRepetitions = 3
+
+    @Option(help: "Functions per engine for the quadratic workloads (default: all 128 in one engine, as the reference).")
+    var blockSize: Int?
+
+    @Option(help: "Samples per GEMM shape for the bound (0: skip).")
+    var gemmRepetitions = 7
+
+    @Option(help: "Column tile width of the engine (a multiple of 16; default \(UnrollEngine<Float>.defaultTileWidth)).")
+    var tileWidth: Int?
+
+    @Option(help: ArgumentHelp("Output format on stdout.", valueName: "text|json"))
+    var format = "text"
+
+    @Option(help: "Also write the results as JSON to this file.")
+    var json: String?
+
+    @Option(help: "OpenBLAS threads (the engine's results are reproducible with 1).")
+    var blasThreads = 1
+
+    static let workloadNames = ["quadratic", "quadratic-defaults", "mlp"]
+
+    func validate() throws {
+        guard task == "all" || Self.workloadNames.contains(task) else {
+            throw ValidationError("unknown task '\(task)'; valid: \((Self.workloadNames + ["all"]).joined(separator: ", "))")
+        }
+        guard repetitions >= 1 else { throw ValidationError("--repetitions must be positive") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
+        guard evaluationSteps >= 0, evaluationRepetitions >= 1 else { throw ValidationError("bad evaluation settings") }
+        if let b = blockSize, b < 1 { throw ValidationError("--block-size must be positive") }
+        guard gemmRepetitions >= 0 else { throw ValidationError("--gemm-repetitions must not be negative") }
+        guard ["text", "json"].contains(format) else { throw ValidationError("--format must be text or json") }
+        if let w = tileWidth, w < 16 || w % 16 != 0 { throw ValidationError("--tile-width must be a positive multiple of 16") }
+        guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be positive") }
+    }
+
+    /// The workloads by name. To time the real MNIST MLP instead of the synthetic stand-in, pass
+    /// its family: `.mlp(family: try TaskSpec.<mlp case>.makeFamily())`.
+    func workload(_ name: String) throws -> BenchmarkWorkload {
+        switch name {
+        case "quadratic": return .quadratic(blockSize: blockSize)
+        case "quadratic-defaults": return .quadraticDefaults(blockSize: blockSize)
+        default: return .mlp()
+        }
+    }
+
+    func run() throws {
+        VectorISA.require()
+        setBLASThreads(blasThreads)
+        let names = task == "all" ? Self.workloadNames : [task]
+        let options = MetaIterationBenchmark.Options(repetitions: repetitions, warmup: warmup,
+                                                     evaluationSteps: evaluationSteps,
+                                                     evaluationRepetitions: evaluationRepetitions,
+                                                     gemmRepetitions: gemmRepetitions, tileWidth: tileWidth)
+        var results: [MetaIterationBenchmark.Result] = []
+        for name in names {
+            let result = MetaIterationBenchmark.run(try workload(name), options: options)
+            results.append(result)
+            if format == "text" { print(Self.describe(result)) }
+        }
+        let report = BenchReport(blasThreads: blasThreads, cpuAffinity: Self.affinity(), vectorISA: VectorISA.name,
+                                 results: results)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(report)
+        if format == "json" { print(String(decoding: data, as: UTF8.self)) }
+        if let path = json { try data.write(to: URL(fileURLWithPath: path)) }
+    }
+
+    struct BenchReport: Codable {
+        var blasThreads: Int
+        var cpuAffinity: String?
+        var vectorISA: String
+        var results: [MetaIterationBenchmark.Result]
+    }
+
+    /// The CPUs this process may run on (Cpus_allowed_list of /proc/self/status), e.g. "0".
+    static func affinity() -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        return text.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
+            .map { $0.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces) }
+    }
+
+    static func describe(_ r: MetaIterationBenchmark.Result) -> String {
+        func ms(_ s: Double) -> String { String(format: "%.2f ms", s * 1e3) }
+        func mb(_ b: Int?) -> String { b.map { String(format: "%.1f MB", Double($0) / 1e6) } ?? "n/a" }
+        var lines = [
+            "== \(r.workload): \(r.functions) function(s) of \(r.family), \(r.coordinates) coordinates, "
+                + "\(r.preprocessing), output scale \(r.outputScale), block size \(r.blockSize), tile width \(r.tileWidth), T = \(r.unroll)",
+            "meta-iteration      median \(ms(r.metaIterationMedian))  min \(ms(r.metaIterationMin))  "
+                + "(\(r.repetitions) timed after \(r.warmup) warm-up); thread CPU time median \(ms(r.metaIterationCPUMedian))",
+            String(format: "coordinate-steps/s  %.3g", r.coordinateStepsPerSecond),
+            String(format: "achieved            %.1f GFLOP/s  (%d FLOP per coordinate-step)", r.achievedGFLOPS,
+                   r.modelFLOPsPerCoordinateStep),
+        ]
+        func gemmLines(_ title: String, _ bound: Double?, _ seconds: Double?, _ fraction: Double?,
+                       _ measurements: [GEMMBenchmark.Measurement]) {
+            guard let bound, let seconds, let fraction else { return }
+            lines.append(String(format: "%@ %.1f GFLOP/s = %@ per meta-iteration; reached %.1f%%",
+                                title, bound, ms(seconds), fraction * 100))
+            for g in measurements {
+                lines.append(String(format: "  sgemm %@%@ m=%d n=%d k=%d ×%d: %.1f GFLOP/s (min %.1f, max %.1f)",
+                                    g.shape.transposeA ? "T" : "N", g.shape.transposeB ? "T" : "N", g.shape.m, g.shape.n,
+                                    g.shape.k, g.shape.callsPerStep, g.gflopsMedian, g.gflopsMin, g.gflopsMax)
+                             + "  \(g.shape.name)")
+            }
+        }
+        gemmLines("GEMM bound, reference shapes   ", r.peerShapeBoundGFLOPS, r.peerShapeBoundSeconds,
+                  r.fractionOfPeerShapeBound, r.peerShapeGEMM)
+        gemmLines("GEMM bound, this engine's calls", r.gemmBoundGFLOPS, r.gemmBoundSeconds, r.fractionOfGEMMBound, r.gemm)
+        let profiled = r.phases.reduce(0) { $0 + $1.seconds }
+        lines.append(String(format: "phases (profiled iterations, %@ each):", ms(profiled)))
+        for p in r.phases {
+            lines.append(String(format: "  %-46@ %8.2f ms  %5.1f%%", p.phase as NSString, p.seconds * 1e3, 100 * p.seconds / profiled))
+        }
+        let gemm = r.phases.filter(\.isGEMM).reduce(0) { $0 + $1.seconds }
+        lines.append(String(format: "  all GEMMs %.2f ms (%.1f%%), everything else %.2f ms", gemm * 1e3, 100 * gemm / profiled,
+                            (profiled - gemm) * 1e3))
+        if let e = r.evaluationMedian {
+            lines.append("forward-only \(r.evaluationSteps) steps  median \(ms(e))")
+        }
+        lines.append("engine memory       \(mb(r.engineBytes)) allocated (formula \(mb(r.engineBytesStated))), "
+                     + String(format: "%.1f MB per function", r.engineBytesPerFunction / 1e6))
+        lines.append("peak RSS (VmHWM)    \(mb(r.peakResidentBytesTraining)) after training, \(mb(r.peakResidentBytes)) at the end")
+        lines.append(String(format: "last meta-loss      %.6g", r.lastMetaLoss))
+        return lines.joined(separator: "\n")
+    }
+}

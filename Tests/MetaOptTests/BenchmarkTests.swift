@@ -1,0 +1,69 @@
+import XCTest
+@testable import MetaOpt
+
+/// The benchmark harness behind `metaopt-dist bench`: workloads, the result it reports, and the
+/// plug-in point for other optimizee families.
+final class BenchmarkTests: XCTestCase {
+    func testWorkloadsMatchTheReference() {
+        let mlp = BenchmarkWorkload.mlp()
+        XCTAssertEqual(mlp.family.sample(RandomKey(seed: 0, horizon: 0, task: 0)).dimension, 15_910)
+        XCTAssertEqual(mlp.functions, 1)
+        XCTAssertEqual(mlp.optimizer.preprocessing, .logAndSign(p: 10))
+        XCTAssertEqual(mlp.optimizer.outputScale, 0.1)
+        XCTAssertEqual(mlp.peerTask, "mlp")
+        let quad = BenchmarkWorkload.quadratic()
+        XCTAssertEqual(quad.functions, 128)
+        XCTAssertEqual(quad.blockSize, 128)
+        XCTAssertEqual(quad.optimizer, mlp.optimizer)
+        XCTAssertEqual(BenchmarkWorkload.quadraticDefaults().optimizer, TaskSpec.quadratic(dimension: 10).defaultOptimizer)
+        XCTAssertEqual(MetaIterationBenchmark.modelFLOPs().forward, 9_960)
+        XCTAssertEqual(MetaIterationBenchmark.modelFLOPs().backward, 19_600)
+    }
+
+    /// The synthetic stand-in is a valid optimizee: its gradient is the derivative of its loss.
+    func testSyntheticOptimizeeGradient() {
+        let f = SeparableQuadratic(dimension: 50, key: RandomKey(seed: 3, horizon: 0, task: 0))
+        var theta = f.initialParameters()
+        var g = [Float](repeating: 0, count: 50)
+        _ = theta.withUnsafeBufferPointer { t in g.withUnsafeMutableBufferPointer { f.lossAndGradient(at: t, step: 0, gradient: $0) } }
+        for i in [0, 17, 49] {
+            let h: Float = 1e-2
+            theta[i] += h
+            let plus = theta.withUnsafeBufferPointer { f.evaluationLoss(at: $0, step: 0) }
+            theta[i] -= 2 * h
+            let minus = theta.withUnsafeBufferPointer { f.evaluationLoss(at: $0, step: 0) }
+            theta[i] += h
+            XCTAssertEqual((plus - minus) / (2 * h), g[i], accuracy: 1e-3 * max(1, abs(g[i])))
+        }
+    }
+
+    /// Any `TaskFamily` plugs in; a small run reports consistent, finite figures.
+    func testSmallRunReportsConsistentFigures() throws {
+        let workload = BenchmarkWorkload(name: "tiny", family: QuadraticFamily(dimension: 10),
+                                         optimizer: BenchmarkWorkload.peerOptimizer, functions: 6, blockSize: 4,
+                                         unroll: 5, horizon: 10)
+        let options = MetaIterationBenchmark.Options(repetitions: 3, warmup: 1, evaluationSteps: 4, evaluationRepetitions: 1,
+                                                     gemmRepetitions: 1)
+        let r = MetaIterationBenchmark.run(workload, options: options)
+        XCTAssertEqual(r.coordinates, 60)
+        XCTAssertEqual(r.metaIterationSeconds.count, 3)
+        XCTAssertTrue(r.metaIterationSeconds.allSatisfy { $0 > 0 && $0.isFinite })
+        XCTAssertTrue(r.lastMetaLoss.isFinite)
+        XCTAssertEqual(r.engineBytes, r.engineBytesStated)
+        XCTAssertEqual(r.engineBytesPerFunction, Double(r.engineBytes) / 6)
+        XCTAssertEqual(r.evaluationSeconds.count, 1)
+        XCTAssertFalse(r.gemm.isEmpty)
+        XCTAssertEqual(r.peerShapeGEMM.count, 6)
+        let fraction = try XCTUnwrap(r.fractionOfGEMMBound)
+        XCTAssertTrue(fraction > 0 && fraction.isFinite)
+        XCTAssertEqual(r.coordinateStepsPerSecond, Double(60 * 5) / r.metaIterationMedian, accuracy: 1e-6 * r.coordinateStepsPerSecond)
+        XCTAssertNotNil(ProcessMemory.peakResidentBytes)
+        // The phases (and the rest) account for the profiled iterations' time.
+        XCTAssertTrue(r.phases.allSatisfy { $0.seconds.isFinite })
+        XCTAssertGreaterThan(r.phases.filter(\.isGEMM).reduce(0) { $0 + $1.seconds }, 0)
+        // JSON round trip.
+        let data = try JSONEncoder().encode(r)
+        let back = try JSONDecoder().decode(MetaIterationBenchmark.Result.self, from: data)
+        XCTAssertEqual(back.metaIterationSeconds, r.metaIterationSeconds)
+    }
+}

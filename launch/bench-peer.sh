@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Times metaopt-dist and the JAX reference (../shared/peer/l2l_jax.py) side by side on one core,
+# alternating fresh processes, and prints ms per meta-iteration and the ratios.
+#
+#   bash launch/bench-peer.sh                 # 5 rounds of quad and mlp on core 0
+#   ROUNDS=3 CORE=1 TASKS=mlp bash launch/bench-peer.sh
+#
+# Environment:
+#   P       the reference's directory (default: ../shared/peer next to the repository)
+#   V       its virtual environment (default: ~/.cache/metaopt-peer-venv; made by $P/setup.sh "$V")
+#   CORE    the core both are pinned to (default 0); ROUNDS (default 5); TASKS (default "quad mlp")
+#   REPS    meta-iterations timed per process (default 10, the reference's default)
+#   TCMALLOC  the tcmalloc library preloaded for JAX (default libtcmalloc_minimal.so.4; empty: none)
+#   METAOPT_BIN  the binary (default .build/release/metaopt-dist; build with swift build -c release)
+#   OUT     directory for the raw results (default: a new temporary directory)
+# One round runs, per task, one JAX process and one metaopt-dist process (order alternating per
+# round); each reports the median of REPS meta-iterations after warm-up. The summary gives the
+# median over rounds. Both run single-threaded (XLA without multi-threaded Eigen and one intra-op
+# thread; OpenBLAS with one thread). The machines are shared: rerun any difference under 15%.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+P="${P:-$root/../shared/peer}"
+V="${V:-$HOME/.cache/metaopt-peer-venv}"
+CORE="${CORE:-0}"
+ROUNDS="${ROUNDS:-5}"
+TASKS="${TASKS:-quad mlp}"
+REPS="${REPS:-10}"
+TCMALLOC="${TCMALLOC-/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4}"
+BIN="${METAOPT_BIN:-$root/.build/release/metaopt-dist}"
+OUT="${OUT:-$(mktemp -d -t bench-peer.XXXXXX)}"
+mkdir -p "$OUT"
+
+[[ -x "$BIN" ]] || { echo "bench-peer: no $BIN (swift build -c release)" >&2; exit 1; }
+[[ -f "$P/l2l_jax.py" ]] || { echo "bench-peer: no reference at $P (set P)" >&2; exit 1; }
+[[ -x "$V/bin/python" ]] || { echo "bench-peer: no venv at $V (run $P/setup.sh \"$V\")" >&2; exit 1; }
+
+run_jax() {  # task round
+    local preload=()
+    [[ -n "$TCMALLOC" ]] && preload=(env LD_PRELOAD="$TCMALLOC")
+    "${preload[@]}" XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \
+        taskset -c "$CORE" "$V/bin/python" "$P/l2l_jax.py" bench --task "$1" --reps "$REPS" \
+        | grep '^RESULT ' | sed 's/^RESULT //' > "$OUT/jax-$1-$2.json"
+}
+
+run_swift() {  # task round
+    local name="$1"
+    [[ "$1" == quad ]] && name=quadratic
+    OPENBLAS_NUM_THREADS=1 taskset -c "$CORE" "$BIN" bench --task "$name" --repetitions "$REPS" \
+        --gemm-repetitions 0 --format json > "$OUT/swift-$1-$2.json"
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+    for task in $TASKS; do
+        if (( round % 2 )); then run_jax "$task" "$round"; run_swift "$task" "$round"
+        else run_swift "$task" "$round"; run_jax "$task" "$round"; fi
+        echo "round $round/$ROUNDS: $task done" >&2
+    done
+done
+
+python3 - "$OUT" $TASKS <<'EOF'
+import json, statistics, sys, glob, os
+out, tasks = sys.argv[1], sys.argv[2:]
+print(f"results in {out}")
+print(f"{'task':6} {'JAX ms':>9} {'Swift ms':>9} {'ratio':>6} {'JAX eval100':>11} {'Swift eval100':>13} {'JAX RSS MB':>10} {'Swift RSS MB':>12}  (medians over rounds)")
+for task in tasks:
+    jax = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(out, f"jax-{task}-*.json")))]
+    sw = [json.load(open(f))["results"][0] for f in sorted(glob.glob(os.path.join(out, f"swift-{task}-*.json")))]
+    j = statistics.median(statistics.median(r["meta_iter_s"]) for r in jax) * 1e3
+    s = statistics.median(r["metaIterationMedian"] for r in sw) * 1e3
+    je = statistics.median(statistics.median(r["eval100_s"]) for r in jax) * 1e3
+    se = statistics.median(r["evaluationMedian"] for r in sw) * 1e3
+    jr = statistics.median(r["peak_rss_mb"] for r in jax)
+    sr = statistics.median(r["peakResidentBytes"] for r in sw) / 2**20
+    print(f"{task:6} {j:9.1f} {s:9.1f} {j / s:6.2f} {je:11.1f} {se:13.1f} {jr:10.0f} {sr:12.0f}")
+EOF
