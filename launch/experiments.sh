@@ -22,7 +22,7 @@ if [[ "$what" == quadratic || "$what" == all ]]; then
         --baselines sgd,nag,rmsprop,adam --out docs/results/quadratic --title "Quadratics (n = 10): 100 held-out functions"
 fi
 if [[ "$what" == mlp || "$what" == all ]]; then
-    train --task mlp --meta-batch 2 --iterations 1500 --run-dir runs/mlp
+    train --task mlp --meta-batch 2 --iterations 2500 --run-dir runs/mlp
     evaluate --optimizer runs/mlp/optimizer.json --functions 100 --steps 100 \
         --out docs/results/mlp --title "MLP 784-20-10 sigmoid, Fashion-MNIST test split"
 fi
