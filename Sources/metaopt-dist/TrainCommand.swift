@@ -24,8 +24,8 @@ struct TrainCommand: ParsableCommand {
         discussion: """
             With no options this is the embedded default job: the paper's quadratic experiment \
             (10-dimensional quadratics, raw gradient input, unroll 20, horizon 100) with a \
-            global meta-batch of 128 functions for \(defaultIterations) meta-steps, written to \
-            runs/quadratic/. Run it under mpirun to spread the meta-batch over ranks; the result \
+            global meta-batch of 128 functions for 4000 meta-steps at learning rate 3e-3, written \
+            to runs/quadratic/ (about a minute on 2 cores). Run it under mpirun to spread the meta-batch over ranks; the result \
             is the same for any number of ranks.
 
             Files (rank 0 only): RUN_DIR/metrics.jsonl (one JSON object per meta-step), \
@@ -36,13 +36,11 @@ struct TrainCommand: ParsableCommand {
             SIGTERM by killing the ranks itself after about a second (docs/checkpoints.md).
             """)
 
-    static let defaultIterations = 300
-
     @OptionGroup var task: TaskOptions
     @OptionGroup var architecture: ArchitectureOptions
 
-    @Option(help: "Functions per meta-step, over all ranks.")
-    var metaBatch = 128
+    @Option(help: "Functions per meta-step, over all ranks (default: 128 quadratics, 8 image tasks).")
+    var metaBatch: Int?
 
     @Option(help: "Functions that always run together in one block (default: 16 for quadratics, 1 for image tasks). Keep it fixed to compare runs: ranks own whole blocks, so results are identical for any number of ranks with the same block size.")
     var blockSize: Int?
@@ -53,11 +51,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Optimization horizon K (steps per sampled function); a multiple of --unroll.")
     var horizon = 100
 
-    @Option(help: "Meta-steps to train (total, including those before a resume).")
-    var iterations = defaultIterations
+    @Option(help: "Meta-steps to train, in total including those before a resume (default: 4000 for quadratics, 1000 for image tasks).")
+    var iterations: Int?
 
-    @Option(help: "Adam learning rate on φ.")
-    var learningRate = 1e-3
+    @Option(help: "Adam learning rate on φ (default: 3e-3 for quadratics, 1e-3 for image tasks).")
+    var learningRate: Double?
 
     @Option(help: "Clip the mean meta-gradient to this global L2 norm (default: no clipping).")
     var clipNorm: Double?
@@ -112,9 +110,10 @@ struct TrainCommand: ParsableCommand {
 
     func trainingConfig() throws -> TrainingConfig {
         let spec = try task.spec()
-        return TrainingConfig(task: spec, optimizer: architecture.config(for: spec), metaBatch: metaBatch,
-                              blockSize: blockSize, unroll: unroll, horizon: horizon, iterations: iterations,
-                              learningRate: learningRate, clipNorm: clipNorm, seed: seed, mode: mode,
+        return TrainingConfig(task: spec, optimizer: architecture.config(for: spec),
+                              metaBatch: metaBatch ?? spec.defaultMetaBatch, blockSize: blockSize, unroll: unroll,
+                              horizon: horizon, iterations: iterations ?? spec.defaultIterations,
+                              learningRate: learningRate ?? spec.defaultLearningRate, clipNorm: clipNorm, seed: seed, mode: mode,
                               maxConsecutiveSkips: maxSkips, consistencyCheckEvery: consistencyEvery)
     }
 

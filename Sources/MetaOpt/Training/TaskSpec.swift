@@ -38,6 +38,33 @@ public enum TaskSpec: Codable, Equatable, Sendable {
         }
     }
 
+    /// Functions per meta-step when the user does not say: 128 quadratics (8 blocks of 16), or 8
+    /// image tasks (one block each, enough for 8 ranks).
+    public var defaultMetaBatch: Int {
+        switch self {
+        case .quadratic: return 128
+        case .image: return 8
+        }
+    }
+
+    /// Meta-steps when the user does not say (the quadratic figure is the default job's, which
+    /// beats the tuned baselines; docs/results.md).
+    public var defaultIterations: Int {
+        switch self {
+        case .quadratic: return 4000
+        case .image: return 1000
+        }
+    }
+
+    /// Adam's learning rate on φ when the user does not say: 3e-3 for quadratics (the best of
+    /// 1e-3 and 3e-3 in our runs, docs/results.md), 1e-3 otherwise.
+    public var defaultLearningRate: Double {
+        switch self {
+        case .quadratic: return 3e-3
+        case .image: return 1e-3
+        }
+    }
+
     public var optimizerCount: Int {
         switch self {
         case .quadratic: return 1
