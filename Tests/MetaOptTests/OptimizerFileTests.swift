@@ -1,0 +1,70 @@
+import XCTest
+@testable import MetaOpt
+
+final class OptimizerFileTests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("optimizer-file-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    func sample() -> OptimizerFile {
+        let config = LearnedOptimizerConfig(hiddenSize: 3, preprocessing: .logAndSign(p: 10), outputScale: 0.1)
+        var phi: [Float] = ParameterLayout(config).initialParameters(key: RandomKey(seed: 5, horizon: 0, task: 0))
+        phi[0] = -0.0
+        phi[1] = Float(bitPattern: 0x0000_0001)  // smallest subnormal
+        phi[2] = 0.1
+        return OptimizerFile(optimizer: config, phi: phi, training: TrainingConfig(task: .quadratic(dimension: 4)), iteration: 7)
+    }
+
+    func testRoundTripIsBitExact() throws {
+        let file = sample(), url = directory.appendingPathComponent("o.json")
+        try file.write(to: url)
+        let read = try OptimizerFile.read(from: url)
+        XCTAssertEqual(read.phi.map(\.bitPattern), file.phi.map(\.bitPattern))
+        XCTAssertEqual(read, file)
+        XCTAssertEqual(read.tensors.map(\.name), ["lstm1.weight", "lstm1.bias", "lstm2.weight", "lstm2.bias",
+                                                 "output.weight", "output.bias"])
+        XCTAssertEqual(read.tensors[0].shape, [2 + 3, 12])
+    }
+
+    func testExportNamesEveryTensorWithItsValues() throws {
+        let file = sample()
+        let exported = file.exported()
+        let layout = ParameterLayout(file.optimizer)
+        XCTAssertEqual(Set(exported.tensors.keys), Set(layout.tensors.map(\.name)))
+        for t in layout.tensors {
+            XCTAssertEqual(exported.tensors[t.name]?.shape, t.shape)
+            XCTAssertEqual(exported.tensors[t.name]?.values, Array(file.phi[t.range]))
+        }
+    }
+
+    func assertRejected(_ text: String, containing expected: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let url = directory.appendingPathComponent("bad.json")
+        try Data(text.utf8).write(to: url)
+        XCTAssertThrowsError(try OptimizerFile.read(from: url), file: file, line: line) { error in
+            let message = "\(error)"
+            XCTAssert(message.contains(url.path), "names the file: \(message)", file: file, line: line)
+            XCTAssert(message.contains(expected), "\(message) should contain '\(expected)'", file: file, line: line)
+        }
+    }
+
+    func testForeignMalformedAndMismatchedFilesAreRejected() throws {
+        try assertRejected("{\"hello\": 1}", containing: "not a metaopt-dist optimizer file")
+        try assertRejected("not json at all", containing: "not a metaopt-dist optimizer file")
+        try assertRejected("{\"format\": \"metaopt-dist.optimizer\", \"version\": 99}", containing: "version 99")
+        try assertRejected("{\"format\": \"metaopt-dist.optimizer\", \"version\": 1}", containing: "malformed")
+        var file = sample()
+        file.phi.removeLast()
+        let encoded = String(decoding: try JSONEncoder().encode(file), as: UTF8.self)
+        try assertRejected(encoded, containing: "needs")
+        XCTAssertThrowsError(try OptimizerFile.read(from: directory.appendingPathComponent("missing.json"))) {
+            XCTAssert("\($0)".contains("cannot be read"))
+        }
+    }
+}
