@@ -32,9 +32,10 @@ let package = Package(
                        providers: [.apt(["libopenmpi-dev"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS",
                        providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // The core library: no MPI dependency; talks to other ranks through `Communicator`.
         .target(name: "MetaOpt",
-                dependencies: ["CBLAS", .product(name: "Logging", package: "swift-log")],
+                dependencies: ["CBLAS", "CZlib", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
                                 // Optimised in debug builds too: the vector kernels are 10× slower
                                 // unoptimised, which made the test suite's training test 55 s.

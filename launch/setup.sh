@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(openmpi-bin libopenmpi-dev libopenblas-dev dataset-fashion-mnist iproute2)
+packages=(openmpi-bin libopenmpi-dev libopenblas-dev zlib1g-dev dataset-fashion-mnist iproute2)
 
 if command -v dpkg-query >/dev/null 2>&1; then
     missing=()

@@ -11,7 +11,8 @@ struct EvaluateCommand: ParsableCommand {
             on --tuning-functions training functions; then the learned optimizer and the tuned \
             baselines run on the same --functions held-out functions. The held-out functions are \
             drawn with --seed, which must differ from the training seed; the tuning functions with \
-            seed+1. Writes OUT/report.json (every curve, the grid scores), OUT/statistics.csv \
+            seed+1. For image tasks the held-out functions train on the test split and the tuning \
+            functions on the training split. Writes OUT/report.json (every curve, the grid scores), OUT/statistics.csv \
             (per-step mean, median, quartiles), OUT/loss.svg (plot) and OUT/summary.md, and prints \
             the summary table. Runs in one process (no MPI needed).
             """)
@@ -64,10 +65,11 @@ struct EvaluateCommand: ParsableCommand {
         if let training, evaluationSeed == training.seed {
             throw ValidationError("--seed \(evaluationSeed) is the training seed: the held-out functions would be training functions")
         }
-        let family = try spec.makeFamily()
-        let heldOut = Evaluation.sampleFunctions(from: family, seed: evaluationSeed, count: functions)
+        // Held-out functions use the test split of image data; the baselines are tuned on training data.
+        let heldOut = Evaluation.sampleFunctions(from: try spec.onSplit(.test).makeFamily(), seed: evaluationSeed, count: functions)
         let kinds = baselines == "none" ? [] : try BaselineKind.parseList(baselines)
-        let tuningSet = Evaluation.sampleFunctions(from: family, seed: evaluationSeed &+ 1, count: tuningFunctions)
+        let tuningSet = Evaluation.sampleFunctions(from: try spec.onSplit(.train).makeFamily(), seed: evaluationSeed &+ 1,
+                                                   count: tuningFunctions)
         let tuning = try Evaluation.tuneBaselines(kinds, trainingFunctions: tuningSet, steps: steps)
         let optimizers: [any EvaluatedOptimizer] = [LearnedOptimizer(file: file)] + tuning.map { BaselineOptimizer(tuned: $0) }
         let report = try Evaluation.run(

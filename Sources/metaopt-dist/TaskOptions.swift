@@ -9,19 +9,70 @@ struct TaskOptions: ParsableArguments {
                                valueName: TaskSpec.names.joined(separator: "|")))
     var task: String?
 
-    @Option(help: "Quadratic task: dimension n of θ (the paper: 10).")
+    @Option(help: "Quadratic: dimension n of θ (the paper: 10).")
     var dimension = 10
+
+    @Option(help: ArgumentHelp("MLP: hidden layer widths, comma-separated (the paper: 20; variants 40 and 20,20).", valueName: "widths"))
+    var hiddenLayers = "20"
+
+    @Option(help: ArgumentHelp("MLP: hidden activation.", valueName: "sigmoid|relu"))
+    var activation = "sigmoid"
+
+    @Option(help: ArgumentHelp("CNN: channels of the 3×3 convolution layers (each followed by ReLU and 2×2 max-pooling).", valueName: "channels"))
+    var convChannels = "8,8,8"
+
+    @Option(help: ArgumentHelp("CNN: widths of the fully connected hidden layers (the paper: 32).", valueName: "widths"))
+    var fcLayers = "32"
+
+    @Option(help: ArgumentHelp("Image data set (MNIST and CIFAR-10 need --data-dir).", valueName: "fashion-mnist|mnist|cifar10"))
+    var dataset = "fashion-mnist"
+
+    @Option(help: "Directory with the data set's files (default for Fashion-MNIST: /usr/share/datasets/fashion-mnist).")
+    var dataDir: String?
+
+    @Option(help: ArgumentHelp("Image tasks: use only these classes, comma-separated (the paper's LSTM-sub).", valueName: "labels"))
+    var labels: String?
+
+    @Option(help: "Image tasks: minibatch size.")
+    var minibatch = 128
 
     func validate() throws {
         if let problem = try spec().problems().first { throw ValidationError(problem) }
     }
 
+    private func integers(_ text: String, _ flag: String) throws -> [Int] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+        let values = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, values.count == parts.count else {
+            throw ValidationError("\(flag) must be comma-separated whole numbers (got '\(text)')")
+        }
+        return values
+    }
+
     /// The task these options name (`fallback` when --task is not given).
     func spec(fallback: String = "quadratic") throws -> TaskSpec {
         let name = task ?? fallback
+        guard let set = ImageTaskSpec.Dataset(rawValue: dataset) else {
+            throw ValidationError("unknown data set '\(dataset)'; valid: \(ImageTaskSpec.Dataset.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let subset = try labels.map { try integers($0, "--labels") }
         switch name {
-        case "quadratic": return .quadratic(dimension: dimension)
-        default: throw ValidationError("unknown task '\(name)'; valid tasks: \(TaskSpec.names.joined(separator: ", "))")
+        case "quadratic":
+            return .quadratic(dimension: dimension)
+        case "mlp":
+            guard let act = Activation(rawValue: activation) else {
+                throw ValidationError("unknown activation '\(activation)'; valid: sigmoid, relu")
+            }
+            let arch = MLPArchitecture(hiddenSizes: try integers(hiddenLayers, "--hidden-layers"), activation: act)
+            return .image(ImageTaskSpec(architecture: .mlp(arch), dataset: set, directory: dataDir,
+                                        labelSubset: subset, batchSize: minibatch))
+        case "cnn":
+            let arch = CNNArchitecture(convolutionChannels: try integers(convChannels, "--conv-channels"),
+                                       fullyConnectedSizes: try integers(fcLayers, "--fc-layers"))
+            return .image(ImageTaskSpec(architecture: .cnn(arch), dataset: set, directory: dataDir,
+                                        labelSubset: subset, batchSize: minibatch))
+        default:
+            throw ValidationError("unknown task '\(name)'; valid tasks: \(TaskSpec.names.joined(separator: ", "))")
         }
     }
 }
@@ -63,3 +114,5 @@ struct ArchitectureOptions: ParsableArguments {
         return c
     }
 }
+
+import Foundation

@@ -5,8 +5,17 @@ import MetaOpt
 import MetaOptMPI
 import Synchronization
 
-/// Set by SIGTERM/SIGINT; the training loop finishes the current horizon, checkpoints and exits.
+/// Set by SIGTERM, SIGINT or SIGUSR1; the training loop finishes the current horizon, checkpoints
+/// and exits with status 0. More signals change nothing (use SIGKILL to end a process at once): a
+/// wrapper that forwards a signal its child also got from the terminal must not turn one request
+/// into an abrupt kill.
 let stopSignalReceived = Atomic<Bool>(false)
+
+/// The signals that ask for a clean stop. SIGUSR1 is there for Open MPI's mpirun, which forwards
+/// SIGUSR1 and SIGUSR2 to every rank unchanged but answers SIGTERM and SIGINT by killing the job
+/// itself: SIGCONT, then SIGTERM after `odls_base_sigkill_timeout` seconds (default 1), then SIGKILL
+/// after as long again, and exit status 1 (docs/checkpoints.md, "Stopping a run").
+let stopSignals: [Int32] = [SIGTERM, SIGINT, SIGUSR1]
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,23 +24,23 @@ struct TrainCommand: ParsableCommand {
         discussion: """
             With no options this is the embedded default job: the paper's quadratic experiment \
             (10-dimensional quadratics, raw gradient input, unroll 20, horizon 100) with a \
-            global meta-batch of 128 functions for \(defaultIterations) meta-steps, written to \
-            runs/quadratic/. Run it under mpirun to spread the meta-batch over ranks; the result \
+            global meta-batch of 128 functions for 4000 meta-steps at learning rate 3e-3, written \
+            to runs/quadratic/ (about a minute on 2 cores). Run it under mpirun to spread the meta-batch over ranks; the result \
             is the same for any number of ranks.
 
             Files (rank 0 only): RUN_DIR/metrics.jsonl (one JSON object per meta-step), \
             RUN_DIR/checkpoints/ (resumed automatically), RUN_DIR/optimizer.json (the trained \
-            optimizer; see docs/optimizer-file.md). SIGTERM or SIGINT finishes the current \
-            horizon, writes a checkpoint and exits with status 0 on every rank.
+            optimizer; see docs/optimizer-file.md). SIGTERM, SIGINT or SIGUSR1 finishes the \
+            current horizon, writes a checkpoint and exits with status 0 on every rank. Under Open \
+            MPI's mpirun, send SIGUSR1 to mpirun, which forwards it to every rank; mpirun answers \
+            SIGTERM by killing the ranks itself after about a second (docs/checkpoints.md).
             """)
-
-    static let defaultIterations = 300
 
     @OptionGroup var task: TaskOptions
     @OptionGroup var architecture: ArchitectureOptions
 
-    @Option(help: "Functions per meta-step, over all ranks.")
-    var metaBatch = 128
+    @Option(help: "Functions per meta-step, over all ranks (default: 128 quadratics, 8 image tasks).")
+    var metaBatch: Int?
 
     @Option(help: "Functions that always run together in one block (default: 16 for quadratics, 1 for image tasks). Keep it fixed to compare runs: ranks own whole blocks, so results are identical for any number of ranks with the same block size.")
     var blockSize: Int?
@@ -42,11 +51,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Optimization horizon K (steps per sampled function); a multiple of --unroll.")
     var horizon = 100
 
-    @Option(help: "Meta-steps to train (total, including those before a resume).")
-    var iterations = defaultIterations
+    @Option(help: "Meta-steps to train, in total including those before a resume (default: 4000 for quadratics, 1000 for image tasks).")
+    var iterations: Int?
 
-    @Option(help: "Adam learning rate on φ.")
-    var learningRate = 1e-3
+    @Option(help: "Adam learning rate on φ (default: 3e-3 for quadratics, 1e-3 for image tasks).")
+    var learningRate: Double?
 
     @Option(help: "Clip the mean meta-gradient to this global L2 norm (default: no clipping).")
     var clipNorm: Double?
@@ -82,8 +91,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Print a progress line every this many meta-steps.")
     var progressEvery = 10
 
-    @Option(help: ArgumentHelp("FOR TESTS ONLY: make rank RANK fail at meta-step ITER (repeatable). KIND: kill, throw, abort, nan, perturb.",
-                               valueName: "KIND@ITER:RANK"))
+    @Option(help: ArgumentHelp("FOR TESTS ONLY: make rank RANK fail at the start of meta-step ITER (repeatable). KIND: kill, throw, abort, nan, perturb. With ATTEMPT, only in that attempt of a job restarted by launch/restart.sh ($METAOPT_RESTART_COUNT; unset = 0); without, in every process that reaches ITER.",
+                               valueName: "KIND@ITER:RANK[:ATTEMPT]"))
     var injectFault: [String] = []
 
     @OptionGroup var runOptions: RunOptions
@@ -95,15 +104,16 @@ struct TrainCommand: ParsableCommand {
         guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1") }
         guard progressEvery >= 1 else { throw ValidationError("--progress-every must be positive") }
         for f in injectFault where FaultInjection(parsing: f) == nil {
-            throw ValidationError("--inject-fault '\(f)' is not KIND@ITER:RANK with KIND one of \(FaultInjection.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError("--inject-fault '\(f)' is not KIND@ITER:RANK[:ATTEMPT] with KIND one of \(FaultInjection.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
     }
 
     func trainingConfig() throws -> TrainingConfig {
         let spec = try task.spec()
-        return TrainingConfig(task: spec, optimizer: architecture.config(for: spec), metaBatch: metaBatch,
-                              blockSize: blockSize, unroll: unroll, horizon: horizon, iterations: iterations,
-                              learningRate: learningRate, clipNorm: clipNorm, seed: seed, mode: mode,
+        return TrainingConfig(task: spec, optimizer: architecture.config(for: spec),
+                              metaBatch: metaBatch ?? spec.defaultMetaBatch, blockSize: blockSize, unroll: unroll,
+                              horizon: horizon, iterations: iterations ?? spec.defaultIterations,
+                              learningRate: learningRate ?? spec.defaultLearningRate, clipNorm: clipNorm, seed: seed, mode: mode,
                               maxConsecutiveSkips: maxSkips, consistencyCheckEvery: consistencyEvery)
     }
 
@@ -112,20 +122,35 @@ struct TrainCommand: ParsableCommand {
         let runDirectory = RunDirectory(URL(fileURLWithPath: runDir ?? "runs/\(config.task.name)"))
         withCommunicator(runOptions) { comm in
             setBLASThreads(1)
-            for s in [SIGTERM, SIGINT] {
+            for s in stopSignals {
                 signal(s) { _ in stopSignalReceived.store(true, ordering: .relaxed) }
             }
             let logger = Logger(label: "metaopt-dist.train")
             if comm.isRoot {
                 logger.info("meta-training on \(comm.size) rank(s): \(config.task.name), meta-batch \(config.metaBatch) in \(config.blockCount) block(s) of \(config.blockSize), unroll \(config.unroll), horizon \(config.horizon), \(config.iterations) meta-steps")
             }
-            let run = try TrainingRun(
-                config: config, communicator: comm,
-                options: .init(runDirectory: runDirectory, output: output.map { URL(fileURLWithPath: $0) },
-                               checkpointEvery: checkpointEvery, keepCheckpoints: keepCheckpoints,
-                               progressEvery: progressEvery),
-                resume: resume, logger: logger)
-            run.trainer.faults = injectFault.compactMap(FaultInjection.init(parsing:))
+            let run: TrainingRun
+            do {
+                run = try TrainingRun(
+                    config: config, communicator: comm,
+                    options: .init(runDirectory: runDirectory, output: output.map { URL(fileURLWithPath: $0) },
+                                   checkpointEvery: checkpointEvery, keepCheckpoints: keepCheckpoints,
+                                   progressEvery: progressEvery),
+                    resume: resume, logger: logger)
+            } catch let error as CheckpointResumeError where error.onEveryRank {
+                // Every rank has the same message (rank 0 could not resume): each prints it and
+                // the job ends cleanly with status 1. MPI_Abort here would race the other ranks'
+                // messages and make mpirun print errors of its own.
+                FileHandle.standardError.write(Data("metaopt-dist: rank \(comm.rank): \(error)\n".utf8))
+                try? MPIRuntime.finalize()
+                Foundation.exit(1)
+            }
+            let attempt = FaultInjection.attempt(environment: ProcessInfo.processInfo.environment)
+            let faults = injectFault.compactMap(FaultInjection.init(parsing:))
+            run.trainer.faults = faults.filter { $0.applies(toAttempt: attempt) }
+            if comm.isRoot && !faults.isEmpty {
+                logger.warning("fault injection (for tests): \(run.trainer.faults.isEmpty ? "none armed" : run.trainer.faults.map(\.description).joined(separator: ", ")) in attempt \(attempt)")
+            }
             run.stopRequested = { stopSignalReceived.load(ordering: .relaxed) }
             logger.debug("owns blocks \(run.trainer.ownedBlocks.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", "))")
             let outcome = try run.run()

@@ -14,7 +14,10 @@ struct MetaOptDist: ParsableCommand {
             TrainCommand.self,
             EvaluateCommand.self,
             ExportCommand.self,
+            BenchCommand.self,
             CommCheckCommand.self,
+            AllreduceBenchCommand.self,
+            ScalingPlotCommand.self,
         ],
         defaultSubcommand: TrainCommand.self)
 }

@@ -216,7 +216,7 @@ enum MPIJob {
     }
 
     /// Every process whose ancestry leads to `root` (found through /proc), `root` excluded.
-    private static func descendants(of root: pid_t) -> [pid_t] {
+    static func descendants(of root: pid_t) -> [pid_t] {
         var children: [pid_t: [pid_t]] = [:]
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         for entry in entries {

@@ -21,6 +21,8 @@ public struct StepReport: Sendable {
     public var allreduce: Double
     /// This rank's seconds in the Adam step.
     public var update: Double
+    /// Some rank's `stopRequested` was true at this step (the same on every rank).
+    public var stopRequested: Bool
 }
 
 /// Distributed meta-training (DESIGN.md §2): every rank unrolls the learned optimizer on the task
@@ -37,6 +39,9 @@ public final class MetaTrainer {
     public let communicator: any Communicator
     public private(set) var state: TrainerState
     public var faults: [FaultInjection] = []
+    /// Polled once per meta-step on every rank; the answer travels in the step's MAX allreduce,
+    /// so every rank sees whether any rank was asked to stop.
+    public var stopRequested: () -> Bool = { false }
 
     let family: any TaskFamily
     /// Global task ranges of the blocks this rank owns.
@@ -156,16 +161,18 @@ public final class MetaTrainer {
         let compute = seconds(since: start)
 
         // Small MAX allreduce: largest magnitudes (fix the shared exponent), non-finite flag,
-        // compute time spread. It is also where fast ranks wait for slow ones.
+        // compute time spread, stop flag. It is also where fast ranks wait for slow ones.
         let waitStart = DispatchTime.now()
-        var summary: [Double] = [maxGradient, nonFinite > 0 ? 0 : maxLoss, nonFinite, compute, -compute]
+        var summary: [Double] = [maxGradient, nonFinite > 0 ? 0 : maxLoss, nonFinite, compute, -compute,
+                                 stopRequested() ? 1 : 0]
         try communicator.allreduce(&summary, .max)
         let wait = seconds(since: waitStart)
 
         var report = StepReport(iteration: state.iteration, horizon: state.horizon, truncation: state.truncation,
                                 metaLoss: .nan, meanStepLoss: .nan, gradientNorm: .nan, skipped: false,
                                 skippedTotal: state.skippedSteps, computeMax: summary[3], computeMean: compute,
-                                computeMin: -summary[4], wait: wait, allreduce: 0, update: 0)
+                                computeMin: -summary[4], wait: wait, allreduce: 0, update: 0,
+                                stopRequested: summary[5] > 0)
         if summary[2] > 0 {
             // Every rank saw the same flag: skip together and start fresh functions.
             state.skippedSteps += 1

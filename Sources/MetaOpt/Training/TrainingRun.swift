@@ -25,6 +25,10 @@ public enum TrainerCheckpoint {
             }
             return v
         }
+        // Checkpoints hold no optimizee state, so only a horizon boundary can be continued exactly.
+        guard m.counters["truncation"] == 0 else {
+            throw CheckpointResumeError(message: "\(source): the checkpoint was taken inside a horizon (truncation \(m.counters["truncation"].map(String.init) ?? "missing")); only checkpoints at horizon boundaries can be resumed")
+        }
         state.iteration = m.metaStep
         state.horizon = try counter(m.counters, "horizon")
         state.truncation = try counter(m.counters, "truncation")
@@ -57,6 +61,14 @@ public enum TrainerCheckpoint {
 
 public struct CheckpointResumeError: Error, CustomStringConvertible {
     public var message: String
+    /// True when every rank threw this error at the same point (after agreeing through a
+    /// collective), so that no rank is left waiting in a collective and the job may end without
+    /// `MPI_Abort`.
+    public var onEveryRank: Bool
+    public init(message: String, onEveryRank: Bool = false) {
+        self.message = message
+        self.onEveryRank = onEveryRank
+    }
     public var description: String { message }
 }
 
@@ -101,8 +113,13 @@ public final class TrainingRun {
     public let options: Options
     let logger: Logger
     let store: CheckpointStore
+    /// Whether the run continues from a checkpoint (the same on every rank).
+    public let resumed: Bool
     /// Polled once per meta-step on every rank; the ranks agree through a MAX allreduce.
-    public var stopRequested: () -> Bool = { false }
+    public var stopRequested: () -> Bool {
+        get { trainer.stopRequested }
+        set { trainer.stopRequested = newValue }
+    }
     /// Receives every progress line (rank 0).
     public var progress: (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
@@ -130,11 +147,26 @@ public final class TrainingRun {
             } catch {
                 failure = "\(error)"
             }
+        } else if communicator.isRoot {
+            // Starting over: checkpoints of an earlier run in this directory would otherwise be
+            // resumed after a crash of this one (a higher step wins), so they are set aside.
+            do {
+                if let moved = try Self.setAsideCheckpoints(of: options.runDirectory) {
+                    logger.notice("not resuming: moved the checkpoints of the earlier run to \(moved.path)")
+                }
+            } catch {
+                failure = "cannot set aside the checkpoints of the earlier run: \(error)"
+            }
         }
-        // Every rank learns whether rank 0 could resume, so all stop together on a bad checkpoint.
-        var flag: [Int64] = [failure == nil ? 0 : 1]
+        // Every rank learns whether rank 0 resumed or could not, and why, so that all stop
+        // together with the same message on a bad checkpoint (no rank waits for another).
+        var flag: [Int64] = [failure != nil ? 2 : resumeState != nil ? 1 : 0]
         try communicator.broadcast(&flag, root: 0)
-        if flag[0] != 0 { throw CheckpointResumeError(message: failure ?? "rank 0 could not load its checkpoint") }
+        if flag[0] == 2 {
+            let message = try communicator.broadcast(value: failure ?? "", root: 0)
+            throw CheckpointResumeError(message: message, onEveryRank: true)
+        }
+        resumed = flag[0] == 1
         trainer = try MetaTrainer(config: config, communicator: communicator, resumeFrom: resumeState)
         if communicator.isRoot {
             try FileManager.default.createDirectory(at: options.runDirectory.url, withIntermediateDirectories: true)
@@ -142,13 +174,33 @@ public final class TrainingRun {
         }
     }
 
+    /// Renames RUN/checkpoints to RUN/checkpoints.previous (replacing an older one) when it holds
+    /// any checkpoint or temporary file; returns the new location, or nil when there was nothing.
+    static func setAsideCheckpoints(of runDirectory: RunDirectory) throws -> URL? {
+        let store = CheckpointStore(directory: runDirectory.checkpoints)
+        guard try !store.checkpointFiles().isEmpty || !store.temporaryFiles().isEmpty else { return nil }
+        let previous = runDirectory.url.appendingPathComponent("checkpoints.previous")
+        let fm = FileManager.default
+        if fm.fileExists(atPath: previous.path) { try fm.removeItem(at: previous) }
+        try fm.moveItem(at: runDirectory.checkpoints, to: previous)
+        return previous
+    }
+
     /// Trains until `config.iterations` meta-steps are done or a stop is requested.
+    ///
+    /// Every checkpoint is taken at a horizon boundary (the only place where the state is φ, Adam
+    /// and the counters, without optimizee state), on every rank together. At the end the final
+    /// state is checkpointed; when the run ends mid-horizon (`iterations` not a multiple of the
+    /// truncations per horizon), the last horizon boundary is checkpointed instead, so that a
+    /// later run with more iterations continues the same trajectory.
     @discardableResult
     public func run() throws -> Outcome {
         let comm = trainer.communicator
         let config = trainer.config
         let metrics = comm.isRoot ? try MetricsLog(url: options.runDirectory.metrics) : nil
-        var lastCheckpoint = trainer.state.iteration
+        // A resumed run starts from a checkpoint that is on disk already.
+        var lastCheckpoint: Int? = resumed ? trainer.state.iteration : nil
+        var lastBoundary = trainer.state
         let startIteration = trainer.state.iteration
         let clock = DispatchTime.now()
         var stopping = false
@@ -164,28 +216,36 @@ public final class TrainingRun {
                                                remaining: config.iterations - trainer.state.iteration))
                 }
             }
-            // Agree on stopping: any rank that was asked makes every rank stop.
-            if !stopping {
-                var ask: [Int64] = [stopRequested() ? 1 : 0]
-                try comm.allreduce(&ask, .max)
-                stopping = ask[0] != 0
-                if stopping && comm.isRoot {
+            // The step's MAX allreduce carried every rank's stop flag: all ranks agree.
+            if !stopping && report.stopRequested {
+                stopping = true
+                if comm.isRoot {
                     logger.notice("stop requested: finishing the current horizon, then writing a checkpoint")
                 }
             }
             if trainer.state.atHorizonBoundary {
+                lastBoundary = trainer.state
+                // The last meta-step: the final checkpoint below, whether or not a stop was asked.
+                if trainer.finished { break }
                 if stopping {
-                    try writeCheckpoint()
+                    try writeCheckpoint(trainer.state)
                     return .stopped(iteration: trainer.state.iteration)
                 }
-                if options.checkpointEvery > 0 && trainer.state.iteration - lastCheckpoint >= options.checkpointEvery {
-                    try writeCheckpoint()
+                if options.checkpointEvery > 0
+                    && trainer.state.iteration - (lastCheckpoint ?? startIteration) >= options.checkpointEvery {
+                    try writeCheckpoint(trainer.state)
                     lastCheckpoint = trainer.state.iteration
                 }
             }
         }
+        // Every rank takes part (the write ends with a barrier).
+        if lastBoundary.iteration != lastCheckpoint {
+            if !trainer.state.atHorizonBoundary && comm.isRoot {
+                logger.notice("the run ended mid-horizon at meta-step \(trainer.state.iteration); checkpointing the last horizon boundary, meta-step \(lastBoundary.iteration)")
+            }
+            try writeCheckpoint(lastBoundary)
+        }
         if comm.isRoot {
-            try writeCheckpoint()
             let file = OptimizerFile(optimizer: config.optimizer, phi: trainer.state.phi, training: config,
                                      iteration: trainer.state.iteration)
             let url = options.output ?? options.runDirectory.optimizer
@@ -196,11 +256,13 @@ public final class TrainingRun {
     }
 
     /// Rank 0 writes; the others wait, so that no rank runs ahead of a checkpoint it may need.
-    private func writeCheckpoint() throws {
+    /// Must be called by every rank (it ends with a barrier).
+    private func writeCheckpoint(_ state: TrainerState) throws {
+        precondition(state.atHorizonBoundary, "checkpoints are taken at horizon boundaries only")
         let comm = trainer.communicator
         if comm.isRoot {
-            let result = try store.write(TrainerCheckpoint.make(trainer.state, config: trainer.config),
-                                         step: trainer.state.iteration)
+            let result = try store.write(TrainerCheckpoint.make(state, config: trainer.config),
+                                         step: state.iteration)
             for w in result.warnings { logger.warning("\(w)") }
             logger.info("checkpoint \(result.url.lastPathComponent)")
         }

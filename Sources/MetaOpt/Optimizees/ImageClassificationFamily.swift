@@ -1,0 +1,93 @@
+/// The image-classification task family: a data set (one split, optionally restricted to a label
+/// subset), a network architecture and a minibatch size. Every sampled task is the same network
+/// on the same data with its own θ₀ and its own minibatch sequence, both drawn from the task's key
+/// (so the set of tasks does not depend on the number of ranks).
+///
+/// `name` is "mlp" or "cnn"; `optimizerCount` is 1 for the MLP and 2 for the CNN (convolution and
+/// fully connected parameters get separate learned optimizers, as in the paper).
+public struct ImageClassificationFamily: TaskFamily {
+    public enum Architecture: Sendable, Hashable, Codable {
+        case mlp(MLPArchitecture)
+        case cnn(CNNArchitecture)
+    }
+
+    public let data: ClassificationData
+    public let architecture: Architecture
+    public let batchSize: Int
+
+    public init(data: ClassificationData, architecture: Architecture, batchSize: Int = 128) throws(DataError) {
+        guard batchSize > 0 else { throw .invalidConfiguration("minibatch size must be positive, got \(batchSize)") }
+        let d = data.dataset
+        switch architecture {
+        case let .mlp(a):
+            guard a.hiddenSizes.allSatisfy({ $0 > 0 }) else {
+                throw .invalidConfiguration("MLP hidden layer sizes must be positive, got \(a.hiddenSizes)")
+            }
+        case let .cnn(a):
+            guard !a.convolutionChannels.isEmpty, a.convolutionChannels.allSatisfy({ $0 > 0 }),
+                  a.fullyConnectedSizes.allSatisfy({ $0 > 0 }) else {
+                throw .invalidConfiguration("CNN needs positive convolution channels (at least one layer) and fully connected sizes, got \(a.convolutionChannels) + \(a.fullyConnectedSizes)")
+            }
+            let shrink = 1 << a.convolutionChannels.count
+            guard d.height >= shrink && d.width >= shrink else {
+                throw .invalidConfiguration("\(a.convolutionChannels.count) 2×2 poolings do not fit \(d.height)×\(d.width) images")
+            }
+        }
+        self.data = data
+        self.architecture = architecture
+        self.batchSize = batchSize
+    }
+
+    /// Convenience: the family over `dataset`, restricted to `labelSubset` if given.
+    public init(dataset: ImageDataset, architecture: Architecture, labelSubset: [Int]? = nil,
+                batchSize: Int = 128) throws(DataError) {
+        try self.init(data: ClassificationData(dataset: dataset, labelSubset: labelSubset),
+                      architecture: architecture, batchSize: batchSize)
+    }
+
+    /// The family over a Fashion-MNIST split (loaded once per process).
+    public static func fashionMNIST(split: DatasetSplit = .train, architecture: Architecture = .mlp(MLPArchitecture()),
+                                    labelSubset: [Int]? = nil, batchSize: Int = 128,
+                                    directory: String = FashionMNIST.defaultDirectory) throws(DataError) -> ImageClassificationFamily {
+        try ImageClassificationFamily(dataset: FashionMNIST.load(directory: directory, split: split),
+                                      architecture: architecture, labelSubset: labelSubset, batchSize: batchSize)
+    }
+
+    public var name: String {
+        switch architecture {
+        case .mlp: return "mlp"
+        case .cnn: return "cnn"
+        }
+    }
+
+    public var optimizerCount: Int {
+        switch architecture {
+        case .mlp: return 1
+        case .cnn: return 2
+        }
+    }
+
+    /// Number of coordinates of every task's θ.
+    public var dimension: Int {
+        let d = data.dataset
+        switch architecture {
+        case let .mlp(a): return a.parameterCount(inputs: d.featureCount, outputs: data.outputCount)
+        case let .cnn(a): return a.parameterCounts(height: d.height, width: d.width, channels: d.channels, outputs: data.outputCount).total
+        }
+    }
+
+    public func sample(_ key: RandomKey) -> any Optimizee { classifier(key) }
+
+    /// The task for `key`, with the classifier-specific API (full-data evaluation, minibatch indices).
+    public func classifier(_ key: RandomKey) -> any ImageClassifierOptimizee {
+        switch architecture {
+        case let .mlp(a): return MLPOptimizee(data: data, architecture: a, batchSize: batchSize, key: key)
+        case let .cnn(a): return CNNOptimizee(data: data, architecture: a, batchSize: batchSize, key: key)
+        }
+    }
+
+    /// The same label subset on another split (e.g. the test split), for `evaluate(at:on:limit:)`.
+    public func evaluationData(_ dataset: ImageDataset) throws(DataError) -> ClassificationData {
+        try data.restricting(dataset)
+    }
+}

@@ -1,0 +1,217 @@
+import Foundation
+import XCTest
+
+/// A rank that dies or fails mid-run ends the whole job promptly, and running the same command
+/// again resumes from the newest checkpoint and reaches exactly the φ of an uninterrupted run;
+/// launch/restart.sh does that rerun by itself. Each job is the small standard configuration of
+/// `FaultTest` (12 meta-steps, checkpoints at 4, 8 and 12) on 2 ranks.
+final class FaultToleranceTests: XCTestCase {
+    /// Runs the standard job with `fault` (which makes it fail at meta-step `step`), checks that
+    /// it ends quickly and non-zero, then runs it again without the fault and checks the resume
+    /// point, the metrics and the final φ.
+    private func assertRecoversFromFault(_ fault: String, step: Int, expectedStderr: String? = nil,
+                                         file: StaticString = #filePath, line: UInt = #line) throws {
+        try requireMPIRunForFaultTests()
+        _ = try FaultTest.reference()
+        let dir = try makeRunDirectory("fault")
+        let failed = try MPIJob.run(np: 2, args: FaultTest.trainArguments(runDirectory: dir, extra: ["--inject-fault", fault]),
+                                    timeout: FaultTest.jobTimeout)
+        XCTAssertFalse(failed.timedOut, "the job hung after \(fault):\n\(failed)", file: file, line: line)
+        XCTAssertNotEqual(failed.status, 0, "\(failed)", file: file, line: line)
+        XCTAssertLessThan(failed.seconds, FaultTest.failureDeadline, "the job took too long to end:\n\(failed)",
+                          file: file, line: line)
+        if let expectedStderr {
+            XCTAssertTrue(failed.stderr.contains(expectedStderr), "missing '\(expectedStderr)':\n\(failed)", file: file, line: line)
+        }
+        // Every meta-step before the fault was done and logged; the newest checkpoint is the last
+        // horizon boundary at least `checkpointEvery` steps after the previous one.
+        XCTAssertEqual(try FaultTest.metricIterations(runDirectory: dir), Array(0..<step), file: file, line: line)
+        let lastCheckpoint = try XCTUnwrap(FaultTest.checkpointSteps(runDirectory: dir).last, "no checkpoint before the fault",
+                                           file: file, line: line)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("optimizer.json").path),
+                       file: file, line: line)
+
+        let resumed = try MPIJob.run(np: 2, args: FaultTest.trainArguments(runDirectory: dir), timeout: FaultTest.jobTimeout)
+        assertSucceeded(resumed, "the resumed run", file: file, line: line)
+        let point = try XCTUnwrap(FaultTest.resumePoint(resumed), "no resume line:\n\(resumed)", file: file, line: line)
+        XCTAssertEqual(point.iteration, lastCheckpoint, file: file, line: line)
+        XCTAssertTrue(point.file.hasSuffix(FaultTest.checkpointURL(runDirectory: dir, step: lastCheckpoint).lastPathComponent),
+                      file: file, line: line)
+        // At most one checkpoint interval of work is redone.
+        XCTAssertGreaterThanOrEqual(point.iteration, step - FaultTest.checkpointEvery, "\(resumed)", file: file, line: line)
+        XCTAssertLessThanOrEqual(point.iteration, step, file: file, line: line)
+        try assertCompleteMetrics(runDirectory: dir, file: file, line: line)
+        try assertReferencePhi(runDirectory: dir, "resumed after \(fault)", file: file, line: line)
+    }
+
+    /// SIGKILL of rank 1 at meta-step 7: mpirun ends the job; the rerun resumes at 4.
+    func testKilledRankResumesToTheSamePhi() throws {
+        try assertRecoversFromFault("kill@7:1", step: 7)
+    }
+
+    /// A rank that throws calls MPI_Abort: no hang.
+    func testThrowingRankResumesToTheSamePhi() throws {
+        try assertRecoversFromFault("throw@7:1", step: 7, expectedStderr: "metaopt-dist: rank 1: injected fault at iteration 7 on rank 1")
+    }
+
+    /// abort() (SIGABRT) on rank 1.
+    func testAbortingRankResumesToTheSamePhi() throws {
+        try assertRecoversFromFault("abort@7:1", step: 7)
+    }
+
+    /// Rank 0 (the checkpoint writer) killed right after a checkpoint: nothing is redone.
+    func testKilledRootRightAfterCheckpointResumesThere() throws {
+        try assertRecoversFromFault("kill@8:0", step: 8)
+    }
+
+    /// A NaN meta-gradient on one rank makes every rank skip that meta-step (no Adam step, fresh
+    /// functions); the job finishes and the metrics show the skip. The skip does not depend on
+    /// which rank saw the NaN or on the rank count: a singleton with the NaN on rank 0 ends with
+    /// the same φ.
+    func testNaNOnOneRankIsSkippedByAll() throws {
+        try requireMPIRunForFaultTests()
+        let dir = try makeRunDirectory("nan")
+        let result = try MPIJob.run(np: 2, args: FaultTest.trainArguments(runDirectory: dir, extra: ["--inject-fault", "nan@3:1"]),
+                                    timeout: FaultTest.jobTimeout)
+        assertSucceeded(result, "the run with a NaN")
+        let metrics = try FaultTest.metrics(runDirectory: dir)
+        XCTAssertEqual(metrics.map { ($0["iteration"] as? NSNumber)?.intValue ?? -1 }, Array(0..<FaultTest.iterations))
+        let skipped = metrics.filter { ($0["skipped"] as? Bool) == true }.map { ($0["iteration"] as? NSNumber)?.intValue ?? -1 }
+        XCTAssertEqual(skipped, [3], "exactly meta-step 3 is skipped")
+        XCTAssertTrue(metrics[3]["meta_loss"] is NSNull, "a skipped step has no loss: \(metrics[3])")
+        XCTAssertEqual(metrics.map { ($0["skipped_total"] as? NSNumber)?.intValue ?? -1 },
+                       [0, 0, 0] + Array(repeating: 1, count: FaultTest.iterations - 3))
+        // The skip starts a fresh horizon: meta-step 4 is truncation 0 of horizon 2.
+        XCTAssertEqual((metrics[4]["horizon"] as? NSNumber)?.intValue, 2)
+        XCTAssertEqual((metrics[4]["truncation"] as? NSNumber)?.intValue, 0)
+        XCTAssertTrue(result.stderr.contains("iter 4/12  loss skipped"), "progress line of the skipped step:\n\(result)")
+        let phi = try FaultTest.phiBits(runDirectory: dir)
+        XCTAssertNotEqual(phi, try FaultTest.reference().phi, "a skipped step must change the trajectory")
+
+        let singletonDir = try makeRunDirectory("nan-singleton")
+        let singleton = try MPIJob.runSingleton(
+            args: FaultTest.trainArguments(runDirectory: singletonDir, extra: ["--inject-fault", "nan@3:0"]),
+            timeout: FaultTest.jobTimeout)
+        assertSucceeded(singleton, "the singleton run with a NaN")
+        XCTAssertEqual(try FaultTest.phiBits(runDirectory: singletonDir), phi)
+    }
+
+    // MARK: launch/restart.sh
+
+    private func restartScript(_ arguments: [String], environment: [String: String] = [:]) throws -> MPIJobResult {
+        let binary = try MPIJob.binaryURL().path
+        let root = FaultTest.repositoryRoot
+        return try MPIJob.runProcess(executable: URL(fileURLWithPath: "/bin/bash"),
+                                     arguments: [root.appendingPathComponent("launch/restart.sh").path] + arguments,
+                                     timeout: FaultTest.jobTimeout,
+                                     environment: ["METAOPT_BIN": binary].merging(environment) { _, new in new })
+    }
+
+    private func localTrain(_ dir: URL, faults: [String]) -> [String] {
+        ["bash", FaultTest.repositoryRoot.appendingPathComponent("launch/local.sh").path, "-np", "2"]
+            + FaultTest.trainArguments(runDirectory: dir, extra: faults.flatMap { ["--inject-fault", $0] })
+    }
+
+    /// The wrapper restarts the job after each failure; the faults are armed only in one attempt
+    /// each (`KIND@ITER:RANK:ATTEMPT`), so attempt 0 dies at meta-step 5 (rank 1), attempt 1
+    /// resumes at 4 and dies at 9 (rank 0), attempt 2 resumes at 8 and finishes with the φ of an
+    /// uninterrupted run.
+    func testRestartWrapperResumesAfterEachFailure() throws {
+        try requireMPIRunForFaultTests()
+        _ = try FaultTest.reference()
+        let dir = try makeRunDirectory("restart")
+        let result = try restartScript(["--max-restarts", "3", "--backoff", "0.2", "--"]
+                                       + localTrain(dir, faults: ["kill@5:1:0", "kill@9:0:1"]))
+        assertSucceeded(result, "restart.sh")
+        XCTAssertTrue(result.stderr.contains("; restart 1 of 3 in 0.2 s"), "\(result)")
+        XCTAssertTrue(result.stderr.contains("restart 2 of 3"), "\(result)")
+        XCTAssertFalse(result.stderr.contains("restart 3 of 3"), "\(result)")
+        XCTAssertTrue(result.stderr.contains("restart.sh: the command succeeded after 2 restart(s)"), "\(result)")
+        XCTAssertTrue(result.stderr.contains("fault injection (for tests): kill@5:1:0 in attempt 0"), "\(result)")
+        XCTAssertTrue(result.stderr.contains("fault injection (for tests): kill@9:0:1 in attempt 1"), "\(result)")
+        XCTAssertTrue(result.stderr.contains("fault injection (for tests): none armed in attempt 2"), "\(result)")
+        let resumes = result.stderr.split(separator: "\n").filter { $0.contains("resuming from ") }
+        XCTAssertEqual(resumes.count, 2, "\(result)")
+        XCTAssertTrue(resumes.first?.hasSuffix("ckpt-0000000004.mopt at iteration 4") ?? false, "\(resumes)")
+        XCTAssertTrue(resumes.last?.hasSuffix("ckpt-0000000008.mopt at iteration 8") ?? false, "\(resumes)")
+        try assertCompleteMetrics(runDirectory: dir)
+        try assertReferencePhi(runDirectory: dir, "after two restarts")
+    }
+
+    /// A fault armed in every attempt fires again after each resume: the wrapper gives up after
+    /// --max-restarts restarts and exits with the job's status.
+    func testRestartWrapperGivesUpWithTheLastStatus() throws {
+        try requireMPIRunForFaultTests()
+        let dir = try makeRunDirectory("restart-give-up")
+        let result = try restartScript(["--max-restarts", "1", "--backoff", "0", "--"] + localTrain(dir, faults: ["kill@5:1"]))
+        XCTAssertFalse(result.timedOut, "\(result)")
+        XCTAssertNotEqual(result.status, 0, "\(result)")
+        XCTAssertTrue(result.stderr.contains("restart.sh: the command exited with status \(result.status); restart 1 of 1"), "\(result)")
+        XCTAssertTrue(result.stderr.contains(
+            "restart.sh: the command exited with status \(result.status); giving up after 1 restart(s) (--max-restarts 1)"), "\(result)")
+        XCTAssertEqual(result.stderr.components(separatedBy: "resuming from ").count - 1, 1, "\(result)")
+        XCTAssertEqual(FaultTest.checkpointSteps(runDirectory: dir), [4])
+    }
+
+    /// The wrapper numbers the attempts in METAOPT_RESTART_COUNT, stops at the first success,
+    /// never restarts a usage error (status 64), and rejects bad options.
+    func testRestartWrapperAttemptsAndStatuses() throws {
+        let counter = try makeRunDirectory("restart-count").appendingPathComponent("attempts")
+        // Fails twice, then succeeds; each attempt appends its number.
+        let script = "echo \"$METAOPT_RESTART_COUNT\" >> '\(counter.path)'; [ \"$METAOPT_RESTART_COUNT\" -ge 2 ] || exit 3"
+        let result = try restartScript(["--max-restarts", "5", "--backoff", "0", "--", "sh", "-c", script])
+        assertSucceeded(result, "restart.sh")
+        XCTAssertEqual(try String(contentsOf: counter, encoding: .utf8), "0\n1\n2\n")
+        XCTAssertTrue(result.stderr.contains("restart.sh: the command succeeded after 2 restart(s)"), "\(result)")
+
+        let exhausted = try restartScript(["--max-restarts", "2", "--backoff", "0", "--", "sh", "-c", "exit 3"])
+        XCTAssertEqual(exhausted.status, 3, "\(exhausted)")
+        XCTAssertEqual(exhausted.stderr.components(separatedBy: "restart.sh: the command exited with status 3; restart").count - 1, 2)
+
+        // A bad --inject-fault is a usage error of every attempt: exit 64, no restart.
+        let dir = try makeRunDirectory("restart-usage")
+        let usage = try restartScript(["--max-restarts", "3", "--backoff", "0", "--", try MPIJob.binaryURL().path]
+                                      + FaultTest.trainArguments(runDirectory: dir, extra: ["--inject-fault", "kill@5"]))
+        XCTAssertEqual(usage.status, 64, "\(usage)")
+        XCTAssertTrue(usage.stderr.contains("--inject-fault 'kill@5' is not KIND@ITER:RANK[:ATTEMPT]"), "\(usage)")
+        XCTAssertTrue(usage.stderr.contains("restart.sh: the command exited with status 64 (usage error); not restarting"), "\(usage)")
+
+        for bad in [["--max-restarts", "-1", "--", "true"], ["--bogus", "--", "true"], ["--max-restarts", "1"]] {
+            let r = try restartScript(bad)
+            XCTAssertEqual(r.status, 64, "\(bad): \(r)")
+            XCTAssertTrue(r.stderr.contains("usage: restart.sh"), "\(r)")
+        }
+    }
+
+    /// SIGTERM to the wrapper is passed on as --stop-signal and ends the restarts: the training
+    /// stops at a horizon boundary with a checkpoint, and the wrapper exits with its status 0.
+    /// A singleton gets SIGTERM; mpirun (through launch/local.sh, which execs it) gets SIGUSR1,
+    /// which it forwards to every rank.
+    func testRestartWrapperPassesStopSignalOn() throws {
+        try requireMPIRunForFaultTests()
+        let root = FaultTest.repositoryRoot
+        let binary = try MPIJob.binaryURL().path
+        for (stopSignal, mpi) in [("TERM", false), ("USR1", true)] {
+            let dir = try makeRunDirectory("restart-stop")
+            let train = FaultTest.trainArguments(runDirectory: dir, iterations: 1_000_000)
+            let command = mpi ? ["bash", root.appendingPathComponent("launch/local.sh").path, "-np", "2"] + train
+                              : [binary] + train
+            let job = try BackgroundJob(
+                executable: URL(fileURLWithPath: "/bin/bash"),
+                arguments: [root.appendingPathComponent("launch/restart.sh").path, "--backoff", "0",
+                            "--stop-signal", stopSignal, "--"] + command,
+                environment: ["METAOPT_BIN": binary])
+            let started = job.waitUntil(timeout: 30) { !FaultTest.checkpointSteps(runDirectory: dir).isEmpty }
+            XCTAssertTrue(started, "no first checkpoint:\n\(job.stderr)")
+            job.signal(SIGTERM)
+            let result = job.finish(timeout: FaultTest.jobTimeout)
+            assertSucceeded(result, "restart.sh after SIGTERM (\(stopSignal))")
+            XCTAssertTrue(result.stderr.contains("restart.sh: got SIGTERM: passing SIG\(stopSignal) to the command; it will not be restarted"),
+                          "\(result)")
+            XCTAssertTrue(result.stderr.contains("stopped at meta-step"), "\(result)")
+            XCTAssertFalse(result.stderr.contains("restart 1"), "\(result)")
+            let last = try XCTUnwrap(FaultTest.checkpointSteps(runDirectory: dir).last)
+            XCTAssertEqual(last % 2, 0, "the stop checkpoint is at a horizon boundary")
+        }
+    }
+}

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Runs a command again after it fails, like torchrun's --max-restarts: a meta-training run resumes
+# from its newest checkpoint on every restart, so a crash costs at most one checkpoint interval.
+#
+#   bash launch/restart.sh [--max-restarts N] [--backoff SECONDS] [--stop-signal SIGNAL] -- COMMAND [ARGS...]
+#   bash launch/restart.sh --max-restarts 3 -- bash launch/local.sh -np 8 train --run-dir runs/q
+#
+# COMMAND runs with METAOPT_RESTART_COUNT=K in its environment (0 for the first launch, 1 for the
+# first restart, ...). After it exits with a non-zero status it is started again, after a pause of
+# --backoff seconds (default 2), until it succeeds or has been restarted N times (--max-restarts,
+# default 3); each restart is logged to stderr. The script exits with the command's last status.
+#
+# Not restarted: status 0; status 64 (EX_USAGE: bad arguments, which a restart cannot fix); and any
+# status after this script was asked to stop. SIGTERM, SIGINT and SIGUSR1 sent to this script are
+# passed on to the command as --stop-signal (default TERM); a metaopt-dist train run then finishes
+# its horizon, writes a checkpoint and exits 0. Under Open MPI's mpirun (launch/local.sh,
+# launch/hostfile.sh) pass --stop-signal USR1: mpirun forwards SIGUSR1 to every rank, but answers
+# SIGTERM by killing the ranks itself after about a second (docs/checkpoints.md).
+#
+# The command runs in the background of this script with standard input from /dev/null.
+set -uo pipefail
+
+me="restart.sh"
+max_restarts=3
+backoff=2
+stop_signal=TERM
+
+usage() {
+    echo "usage: $me [--max-restarts N] [--backoff SECONDS] [--stop-signal SIGNAL] -- COMMAND [ARGS...]" >&2
+    exit 64
+}
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --max-restarts)
+            [[ $# -ge 2 && "$2" =~ ^[0-9]+$ ]] || { echo "$me: --max-restarts needs a non-negative integer" >&2; usage; }
+            max_restarts="$2"; shift 2 ;;
+        --max-restarts=*)
+            max_restarts="${1#*=}"
+            [[ "$max_restarts" =~ ^[0-9]+$ ]] || { echo "$me: --max-restarts needs a non-negative integer" >&2; usage; }
+            shift ;;
+        --backoff)
+            [[ $# -ge 2 && "$2" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "$me: --backoff needs a number of seconds" >&2; usage; }
+            backoff="$2"; shift 2 ;;
+        --backoff=*)
+            backoff="${1#*=}"
+            [[ "$backoff" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "$me: --backoff needs a number of seconds" >&2; usage; }
+            shift ;;
+        --stop-signal)
+            [[ $# -ge 2 ]] || usage
+            stop_signal="${2#SIG}"; shift 2 ;;
+        --stop-signal=*)
+            stop_signal="${1#*=}"; stop_signal="${stop_signal#SIG}"; shift ;;
+        -h|--help)
+            sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+            exit 0 ;;
+        --)
+            shift; break ;;
+        *)
+            echo "$me: unknown option '$1' (the command goes after --)" >&2; usage ;;
+    esac
+done
+[[ $# -ge 1 ]] || { echo "$me: no command given" >&2; usage; }
+if ! kill -l "$stop_signal" >/dev/null 2>&1; then
+    echo "$me: unknown signal '$stop_signal'" >&2
+    usage
+fi
+
+child=""
+stopping=0
+on_signal() {
+    local name="$1"
+    if [[ $stopping -eq 0 ]]; then
+        echo "$me: got SIG$name: passing SIG$stop_signal to the command; it will not be restarted" >&2
+    fi
+    stopping=1
+    if [[ -n "$child" ]]; then
+        kill -s "$stop_signal" "$child" 2>/dev/null || true
+    fi
+}
+trap 'on_signal TERM' TERM
+trap 'on_signal INT' INT
+trap 'on_signal USR1' USR1
+
+attempt=0
+while :; do
+    export METAOPT_RESTART_COUNT="$attempt"
+    "$@" </dev/null &
+    child=$!
+    # `wait` returns early when a trapped signal arrives; wait again until the command is gone.
+    while kill -0 "$child" 2>/dev/null; do
+        wait "$child" 2>/dev/null
+    done
+    wait "$child" 2>/dev/null
+    status=$?
+    child=""
+
+    if [[ $status -eq 0 ]]; then
+        [[ $attempt -gt 0 ]] && echo "$me: the command succeeded after $attempt restart(s)" >&2
+        exit 0
+    fi
+    if [[ $stopping -ne 0 ]]; then
+        echo "$me: the command exited with status $status after a stop request; not restarting" >&2
+        exit "$status"
+    fi
+    if [[ $status -eq 64 ]]; then
+        echo "$me: the command exited with status 64 (usage error); not restarting" >&2
+        exit "$status"
+    fi
+    if [[ $attempt -ge $max_restarts ]]; then
+        echo "$me: the command exited with status $status; giving up after $attempt restart(s) (--max-restarts $max_restarts)" >&2
+        exit "$status"
+    fi
+    attempt=$((attempt + 1))
+    echo "$me: the command exited with status $status; restart $attempt of $max_restarts in ${backoff} s" >&2
+    sleep "$backoff" &
+    child=$!
+    wait "$child" 2>/dev/null
+    child=""
+    if [[ $stopping -ne 0 ]]; then
+        echo "$me: stop requested during the back-off; not restarting" >&2
+        exit "$status"
+    fi
+done
