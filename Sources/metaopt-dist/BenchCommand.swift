@@ -155,10 +155,11 @@ struct BenchCommand: ParsableCommand {
         let profiled = r.phases.reduce(0) { $0 + $1.seconds }
         lines.append(String(format: "phases (profiled iterations, %@ each):", ms(profiled)))
         for p in r.phases {
-            lines.append(String(format: "  %-46@ %8.2f ms  %5.1f%%", p.phase as NSString, p.seconds * 1e3, 100 * p.seconds / profiled))
+            lines.append("  " + p.phase.padding(toLength: 46, withPad: " ", startingAt: 0)
+                         + String(format: " %8.2f ms  %5.1f%%", p.seconds * 1e3, 100 * p.seconds / profiled))
         }
         let gemm = r.phases.filter(\.isGEMM).reduce(0) { $0 + $1.seconds }
-        lines.append(String(format: "  all GEMMs %.2f ms (%.1f%%), everything else %.2f ms", gemm * 1e3, 100 * gemm / profiled,
+        lines.append(String(format: "  all matrix products %.2f ms (%.1f%%), everything else %.2f ms", gemm * 1e3, 100 * gemm / profiled,
                             (profiled - gemm) * 1e3))
         if let e = r.evaluationMedian {
             lines.append("forward-only \(r.evaluationSteps) steps  median \(ms(e))")
