@@ -629,7 +629,9 @@ public final class UnrollEngine<S: MetaScalar> {
         accumulateWeightGradient(lane.weightSums2, x: MatrixView(base: x2.base, rows: x2.rows, columns: w, stride: ld),
                                  dz: dz, into: g + block.weight2, prefetching: &ranges, linesPerBlock: perBlock)
         mark(.weightGEMM2)
-        S.gemm(transposeA: false, transposeB: false, m: 2 * h, n: w, k: m4, alpha: 1,
+        // dX2 = W2 dZ2: rows 0..<H are dL/dh1_t, rows H..<2H dL/dh2_{t-1}, which the first step
+        // does not need (the state at the start of the truncation is a constant).
+        S.gemm(transposeA: false, transposeB: false, m: t == 0 ? h : 2 * h, n: w, k: m4, alpha: 1,
                a: phi + block.weight2, lda: m4, b: dz.base, ldb: ld, beta: 0, c: dX2.base, ldc: ld)
         mark(.inputGEMM2)
         // Layer 1: dh1_t = (dX2 rows 0..<H) + recurrent part from step t+1 (dX1 rows inputs..<inputs+H).
@@ -644,8 +646,8 @@ public final class UnrollEngine<S: MetaScalar> {
         if mode == .secondOrder {
             S.gemm(transposeA: false, transposeB: false, m: k1, n: w, k: m4, alpha: 1,
                    a: phi + block.weight1, lda: m4, b: dz.base, ldb: ld, beta: 0, c: dX1.base, ldc: ld)
-        } else {
-            // The input rows are constants; only dh1_{t-1} is needed.
+        } else if t > 0 {
+            // The input rows are constants; only dh1_{t-1} is needed (and not before the first step).
             S.gemm(transposeA: false, transposeB: false, m: h, n: w, k: m4, alpha: 1,
                    a: phi + block.weight1 + inputs * m4, lda: m4, b: dz.base, ldb: ld, beta: 0,
                    c: dX1.row(inputs), ldc: ld)
