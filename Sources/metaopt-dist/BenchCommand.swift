@@ -12,17 +12,24 @@ struct BenchCommand: ParsableCommand {
             function, the first-order meta-gradient and an Adam step on φ. Workloads: 'quadratic' \
             (B = 128 ten-dimensional quadratics, 1,280 coordinates, with the JAX reference's \
             Appendix-A preprocessing and output scale 0.1), 'quadratic-defaults' (the same functions \
-            with the project's quadratic defaults: raw input, output scale 1) and 'mlp' (one function \
-            with the MNIST MLP's 15,910 coordinates, a synthetic stand-in optimizee, the reference's \
-            settings). Prints medians after warm-up: ms per meta-iteration, coordinate-steps per \
-            second, achieved GFLOP/s (9,960 forward + 19,600 backward matrix-product FLOPs per \
-            coordinate-step), the single-thread GEMM speed of the linked OpenBLAS on the engine's own \
-            matrix shapes and the fraction of that bound reached, a forward-only evaluation, peak \
-            memory (VmHWM) and the engine's BPTT memory. Pin it to one core (taskset -c 0).
+            with the project's quadratic defaults: raw input, output scale 1), 'mlp' (one 784-20-10 \
+            sigmoid MLP on Fashion-MNIST, 15,910 coordinates, minibatch 128, the reference's \
+            settings) and 'mlp-synthetic' (a stand-in with the MLP's coordinate count and almost no \
+            optimizee cost; needs no data). Prints medians after warm-up: ms per meta-iteration (and \
+            thread CPU time), coordinate-steps per second, achieved GFLOP/s (9,960 forward + 19,600 \
+            backward matrix-product FLOPs per coordinate-step), the single-thread speed of the linked \
+            OpenBLAS on the reference's matrix shapes and on this engine's own calls with the \
+            fraction of each bound reached, a per-phase profile, a forward-only evaluation, the \
+            engine's BPTT memory (allocated and from its formula) and the peak RSS (VmHWM). Pin it \
+            to one core (taskset -c 0). See docs/performance.md.
             """)
 
-    @Option(help: ArgumentHelp("Workload.", valueName: "quadratic|quadratic-defaults|mlp|all"))
+    @Option(help: ArgumentHelp("Workload (all: quadratic, quadratic-defaults, mlp).",
+                               valueName: "quadratic|quadratic-defaults|mlp|mlp-synthetic|all"))
     var task = "all"
+
+    @Option(help: "Fashion-MNIST directory for --task mlp (default: the data set's standard location).")
+    var dataDir: String?
 
     @Option(help: "Timed meta-iterations per workload (the median is reported).")
     var repetitions = 10
@@ -54,7 +61,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "OpenBLAS threads (the engine's results are reproducible with 1).")
     var blasThreads = 1
 
-    static let workloadNames = ["quadratic", "quadratic-defaults", "mlp"]
+    static let workloadNames = ["quadratic", "quadratic-defaults", "mlp", "mlp-synthetic"]
+    static let allWorkloads = ["quadratic", "quadratic-defaults", "mlp"]
 
     func validate() throws {
         guard task == "all" || Self.workloadNames.contains(task) else {
@@ -70,20 +78,20 @@ struct BenchCommand: ParsableCommand {
         guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be positive") }
     }
 
-    /// The workloads by name. To time the real MNIST MLP instead of the synthetic stand-in, pass
-    /// its family: `.mlp(family: try TaskSpec.<mlp case>.makeFamily())`.
+    /// The workloads by name: any `TaskFamily` can be timed through `BenchmarkWorkload`.
     func workload(_ name: String) throws -> BenchmarkWorkload {
         switch name {
         case "quadratic": return .quadratic(blockSize: blockSize)
         case "quadratic-defaults": return .quadraticDefaults(blockSize: blockSize)
-        default: return .mlp()
+        case "mlp": return try .realMLP(directory: dataDir)
+        default: return .mlp(name: "mlp-synthetic")
         }
     }
 
     func run() throws {
         VectorISA.require()
         setBLASThreads(blasThreads)
-        let names = task == "all" ? Self.workloadNames : [task]
+        let names = task == "all" ? Self.allWorkloads : [task]
         let options = MetaIterationBenchmark.Options(repetitions: repetitions, warmup: warmup,
                                                      evaluationSteps: evaluationSteps,
                                                      evaluationRepetitions: evaluationRepetitions,
@@ -147,10 +155,11 @@ struct BenchCommand: ParsableCommand {
         let profiled = r.phases.reduce(0) { $0 + $1.seconds }
         lines.append(String(format: "phases (profiled iterations, %@ each):", ms(profiled)))
         for p in r.phases {
-            lines.append(String(format: "  %-46@ %8.2f ms  %5.1f%%", p.phase as NSString, p.seconds * 1e3, 100 * p.seconds / profiled))
+            lines.append("  " + p.phase.padding(toLength: 46, withPad: " ", startingAt: 0)
+                         + String(format: " %8.2f ms  %5.1f%%", p.seconds * 1e3, 100 * p.seconds / profiled))
         }
         let gemm = r.phases.filter(\.isGEMM).reduce(0) { $0 + $1.seconds }
-        lines.append(String(format: "  all GEMMs %.2f ms (%.1f%%), everything else %.2f ms", gemm * 1e3, 100 * gemm / profiled,
+        lines.append(String(format: "  all matrix products %.2f ms (%.1f%%), everything else %.2f ms", gemm * 1e3, 100 * gemm / profiled,
                             (profiled - gemm) * 1e3))
         if let e = r.evaluationMedian {
             lines.append("forward-only \(r.evaluationSteps) steps  median \(ms(e))")

@@ -20,6 +20,15 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertEqual(MetaIterationBenchmark.modelFLOPs().backward, 19_600)
     }
 
+    /// `bench --task mlp` is the paper's MLP on Fashion-MNIST (skipped where the data set is missing).
+    func testRealMLPWorkload() throws {
+        let workload: BenchmarkWorkload
+        do { workload = try BenchmarkWorkload.realMLP() } catch { throw XCTSkip("no Fashion-MNIST here: \(error)") }
+        XCTAssertEqual(workload.name, "mlp")
+        XCTAssertEqual(workload.family.sample(RandomKey(seed: 0, horizon: 0, task: 0)).dimension, 15_910)
+        XCTAssertEqual(workload.optimizer, BenchmarkWorkload.peerOptimizer)
+    }
+
     /// The synthetic stand-in is a valid optimizee: its gradient is the derivative of its loss.
     func testSyntheticOptimizeeGradient() {
         let f = SeparableQuadratic(dimension: 50, key: RandomKey(seed: 3, horizon: 0, task: 0))

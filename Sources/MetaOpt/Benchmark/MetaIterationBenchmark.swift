@@ -111,7 +111,7 @@ public enum MetaIterationBenchmark {
         let blocks = stride(from: 0, to: workload.functions, by: workload.blockSize).map {
             $0..<min($0 + workload.blockSize, workload.functions)
         }
-        let engines = blocks.map {
+        var engines = blocks.map {
             UnrollEngine<Float>(layout: layout, tasks: sample(0, $0), unroll: workload.unroll, tileWidth: options.tileWidth)
         }
         var states = engines.map { $0.initialState() }
@@ -184,6 +184,22 @@ public enum MetaIterationBenchmark {
         let engineBytes = engines.reduce(0) { $0 + $1.allocatedBytes }
         let engineBytesStated = engines.reduce(0) { $0 + $1.statedBytes }
 
+        // The GEMM bound on the engine's own shapes.
+        var shapeCounts: [GEMMShape: Int] = [:]
+        var order: [GEMMShape] = []
+        for engine in engines {
+            for s in engine.gemmShapes {
+                var key = s
+                key.callsPerStep = 1
+                if shapeCounts[key] == nil { order.append(key) }
+                shapeCounts[key, default: 0] += s.callsPerStep
+            }
+        }
+        // The training engines go before the forward-only engine comes, so the peak RSS is the
+        // training's (as in a training run).
+        engines.removeAll()
+        states.removeAll()
+
         // Forward-only evaluation: a fresh function batch, `evaluationSteps` steps, in an engine
         // with no BPTT history (as LearnedOptimizer runs it).
         var evaluationTimes: [Double] = []
@@ -199,17 +215,6 @@ public enum MetaIterationBenchmark {
             }
         }
 
-        // The GEMM bound on the engine's own shapes.
-        var shapeCounts: [GEMMShape: Int] = [:]
-        var order: [GEMMShape] = []
-        for engine in engines {
-            for s in engine.gemmShapes {
-                var key = s
-                key.callsPerStep = 1
-                if shapeCounts[key] == nil { order.append(key) }
-                shapeCounts[key, default: 0] += s.callsPerStep
-            }
-        }
         let gemm = options.gemmRepetitions == 0 ? [] : order.map { shape -> GEMMBenchmark.Measurement in
             var s = shape
             s.callsPerStep = shapeCounts[shape]!

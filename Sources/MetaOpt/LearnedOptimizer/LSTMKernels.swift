@@ -191,7 +191,6 @@ enum FloatLSTMKernels {
 
     @inline(__always) static func vectorCount(_ m: Int) -> Int { (m + width - 1) / width }
 
-     // vector code: optimized even in debug builds (tests)
     static func forward(preactivations z: MatrixView<Float>, gates: MatrixView<Float>, bias: UnsafePointer<Float>,
                         cellPrevious: MatrixView<Float>, cell: MatrixView<Float>,
                         tanhCell: MatrixView<Float>, hidden: MatrixView<Float>,
@@ -267,7 +266,6 @@ enum FloatLSTMKernels {
         }
     }
 
-     // vector code: optimized even in debug builds (tests)
     static func backward(gates: MatrixView<Float>, cellPrevious: MatrixView<Float>,
                          tanhCell: MatrixView<Float>, dHidden: MatrixView<Float>,
                          dHiddenExtra: MatrixView<Float>?, output: LSTMKernels.OutputBackward<Float>?,

@@ -18,12 +18,19 @@ enum FloatWeightGradient {
     /// Whether `accumulate` handles n outputs per row (else the caller uses BLAS).
     static func supports(n: Int) -> Bool { n % 8 == 0 }
 
+    /// Blocks `accumulate` runs for m × n outputs.
+    static func blocks(m: Int, n: Int) -> Int { (n / 8) * ((m + 1) / 2) }
+
     /// acc[i·n + j] += Σ_columns a[i][·] ⊙ b[j][·] (lane-wise), for i < m, j < n, over `columns`
     /// columns of row-major a (m rows, stride lda) and b (n rows, stride ldb). Lanes past `columns`
     /// in the last vector are masked out.
-     // vector code: optimized even in debug builds (tests)
+    ///
+    /// `prefetching` lists memory the caller will read next; `perBlock` of its lines are prefetched
+    /// after each 2 × 8 block of this compute-bound loop, so that the memory-bound kernels after it
+    /// find their BPTT history in L2 instead of waiting for DRAM.
     static func accumulate(_ acc: UnsafeMutablePointer<V>, a: UnsafePointer<Float>, lda: Int, m: Int,
-                           b: UnsafePointer<Float>, ldb: Int, n: Int, columns: Int) {
+                           b: UnsafePointer<Float>, ldb: Int, n: Int, columns: Int,
+                           prefetching prefetch: inout Prefetch.Ranges, linesPerBlock perBlock: Int) {
         precondition(supports(n: n))
         let full = columns / width, rest = columns - full * width
         var mask = V(repeating: 0)
@@ -41,6 +48,7 @@ enum FloatWeightGradient {
                 } else {
                     block1x8(acc + i * n + j, a: a + i * lda, b: b + j * ldb, ldb: ldb, full: full, rest: rest, mask: mask)
                 }
+                prefetch.next(perBlock)
                 i += rows
             }
             j += 8
@@ -101,7 +109,6 @@ enum FloatWeightGradient {
     }
 
     /// g[i·ldg + j] += Σ lanes of acc[i·n + j]; then clears acc.
-     // vector code: optimized even in debug builds (tests)
     static func reduce(_ acc: UnsafeMutablePointer<V>, m: Int, n: Int, into g: UnsafeMutablePointer<Float>, ldg: Int) {
         for i in 0..<m {
             for j in 0..<n {

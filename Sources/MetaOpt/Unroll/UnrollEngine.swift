@@ -95,6 +95,22 @@ public final class UnrollEngine<S: MetaScalar> {
     /// (docs/performance.md). A multiple of 16.
     public static var defaultTileWidth: Int { 256 }
 
+    /// Memory ranges for `Prefetch` (filled per backward step; at most 12).
+    let prefetchBuffer = UnsafeMutablePointer<(UnsafeRawPointer, Int)>.allocate(capacity: 12)
+
+    deinit { prefetchBuffer.deallocate() }
+
+    /// Collects the memory of some matrices into `prefetchBuffer`.
+    struct PrefetchList {
+        let buffer: UnsafeMutablePointer<(UnsafeRawPointer, Int)>
+        var count = 0
+        mutating func add(_ m: MatrixView<S>) {
+            precondition(count < 12)
+            buffer[count] = (UnsafeRawPointer(m.base), m.rows * m.stride * MemoryLayout<S>.stride)
+            count += 1
+        }
+    }
+
     /// Per-phase timing; nil (the default) switches it off.
     public var profile: EngineProfile?
     private var phaseStart: UInt64 = 0
@@ -576,10 +592,46 @@ public final class UnrollEngine<S: MetaScalar> {
         rebuildHidden(lane, layer: 2, step: t - 1, tile: ti, into: x2.rows(h, h))
         copyRows(lane.inputHistory[t].tile(ti), into: x1.rows(0, inputs))
         rebuildHidden(lane, layer: 1, step: t - 1, tile: ti, into: x1.rows(inputs, h))
+        // The next step's BPTT history (layer 1's kernel now, layer 2's kernel and the rebuild at
+        // step t-1) is prefetched while the two dW products run: they are compute-bound, the
+        // elementwise kernels wait on memory.
+        var prefetch = PrefetchList(buffer: prefetchBuffer)
+        prefetch.add(lane.gates1[t].tile(ti).rows(0, 3 * h))
+        prefetch.add(lane.cell1[t].tile(ti))
+        if t >= 1 {
+            prefetch.add(lane.gates2[t - 1].tile(ti).rows(0, 3 * h))
+            prefetch.add(lane.cell2[t - 1].tile(ti))
+            prefetch.add(lane.inputHistory[t - 1].tile(ti))
+        }
+        if t >= 2 {
+            prefetch.add(lane.gates2[t - 2].tile(ti).rows(3 * h, h))
+            prefetch.add(lane.tanh2[t - 2].tile(ti))
+            prefetch.add(lane.gates1[t - 2].tile(ti).rows(3 * h, h))
+            prefetch.add(lane.tanh1[t - 2].tile(ti))
+        }
+        if t == 0 && mode == .firstOrder && ti + 1 < lane.tiles.count && unroll >= 2 {
+            // The next tile's last step comes next (tile-major backward).
+            let T = unroll, next = ti + 1
+            prefetch.add(lane.gates2[T - 1].tile(next))
+            prefetch.add(lane.cell2[T - 1].tile(next))
+            prefetch.add(lane.tanh2[T - 1].tile(next))
+            prefetch.add(lane.inputHistory[T - 1].tile(next))
+            prefetch.add(lane.gates1[T - 1].tile(next).rows(3 * h, h))
+            prefetch.add(lane.tanh1[T - 1].tile(next))
+            prefetch.add(lane.gates2[T - 2].tile(next).rows(3 * h, h))
+            prefetch.add(lane.tanh2[T - 2].tile(next))
+            prefetch.add(lane.gates1[T - 2].tile(next).rows(3 * h, h))
+            prefetch.add(lane.tanh1[T - 2].tile(next))
+        }
+        var ranges = Prefetch.Ranges(UnsafeBufferPointer(start: prefetchBuffer, count: prefetch.count))
+        let blocks = FloatWeightGradient.blocks(m: 2 * h, n: m4) + FloatWeightGradient.blocks(m: k1, n: m4)
+        let perBlock = (ranges.lines + blocks - 1) / blocks
         accumulateWeightGradient(lane.weightSums2, x: MatrixView(base: x2.base, rows: x2.rows, columns: w, stride: ld),
-                                 dz: dz, into: g + block.weight2)
+                                 dz: dz, into: g + block.weight2, prefetching: &ranges, linesPerBlock: perBlock)
         mark(.weightGEMM2)
-        S.gemm(transposeA: false, transposeB: false, m: 2 * h, n: w, k: m4, alpha: 1,
+        // dX2 = W2 dZ2: rows 0..<H are dL/dh1_t, rows H..<2H dL/dh2_{t-1}, which the first step
+        // does not need (the state at the start of the truncation is a constant).
+        S.gemm(transposeA: false, transposeB: false, m: t == 0 ? h : 2 * h, n: w, k: m4, alpha: 1,
                a: phi + block.weight2, lda: m4, b: dz.base, ldb: ld, beta: 0, c: dX2.base, ldc: ld)
         mark(.inputGEMM2)
         // Layer 1: dh1_t = (dX2 rows 0..<H) + recurrent part from step t+1 (dX1 rows inputs..<inputs+H).
@@ -589,13 +641,13 @@ public final class UnrollEngine<S: MetaScalar> {
                              dCell: lane.dCell1.tile(ti), dGates: dz, biasGradient: g + block.bias1)
         mark(.backwardKernel1)
         accumulateWeightGradient(lane.weightSums1, x: MatrixView(base: x1.base, rows: x1.rows, columns: w, stride: ld),
-                                 dz: dz, into: g + block.weight1)
+                                 dz: dz, into: g + block.weight1, prefetching: &ranges, linesPerBlock: perBlock)
         mark(.weightGEMM1)
         if mode == .secondOrder {
             S.gemm(transposeA: false, transposeB: false, m: k1, n: w, k: m4, alpha: 1,
                    a: phi + block.weight1, lda: m4, b: dz.base, ldb: ld, beta: 0, c: dX1.base, ldc: ld)
-        } else {
-            // The input rows are constants; only dh1_{t-1} is needed.
+        } else if t > 0 {
+            // The input rows are constants; only dh1_{t-1} is needed (and not before the first step).
             S.gemm(transposeA: false, transposeB: false, m: h, n: w, k: m4, alpha: 1,
                    a: phi + block.weight1 + inputs * m4, lda: m4, b: dz.base, ldb: ld, beta: 0,
                    c: dX1.row(inputs), ldc: ld)
@@ -632,11 +684,13 @@ public final class UnrollEngine<S: MetaScalar> {
     /// BLAS straight into the gradient.
     @inline(__always)
     private func accumulateWeightGradient(_ sums: UnsafeMutablePointer<FastMath.Vector>?, x: MatrixView<S>,
-                                          dz: MatrixView<S>, into g: UnsafeMutablePointer<S>) {
+                                          dz: MatrixView<S>, into g: UnsafeMutablePointer<S>,
+                                          prefetching ranges: inout Prefetch.Ranges, linesPerBlock: Int) {
         let m4 = dz.rows
         if let sums {
             FloatWeightGradient.accumulate(sums, a: x.base.reinterpreted(), lda: x.stride, m: x.rows,
-                                           b: dz.base.reinterpreted(), ldb: dz.stride, n: m4, columns: dz.columns)
+                                           b: dz.base.reinterpreted(), ldb: dz.stride, n: m4, columns: dz.columns,
+                                           prefetching: &ranges, linesPerBlock: linesPerBlock)
         } else {
             S.gemm(transposeA: false, transposeB: true, m: x.rows, n: m4, k: dz.columns, alpha: 1,
                    a: x.base, lda: x.stride, b: dz.base, ldb: dz.stride, beta: 1, c: g, ldc: m4)
