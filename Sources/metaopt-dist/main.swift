@@ -1,4 +1,5 @@
 import ArgumentParser
+import MetaOpt
 
 /// The root command: only the subcommand list lives here; each subcommand has its own file.
 struct MetaOptDist: ParsableCommand {
@@ -22,4 +23,6 @@ struct MetaOptDist: ParsableCommand {
         defaultSubcommand: TrainCommand.self)
 }
 
+// Before anything else: a CPU without this build's vector extensions gets a message, not SIGILL.
+VectorISA.require()
 MetaOptDist.main()

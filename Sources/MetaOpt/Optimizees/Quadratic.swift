@@ -22,20 +22,22 @@ public struct QuadraticOptimizee: SecondOrderOptimizee, Sendable {
     @inline(__always)
     private func evaluate(_ theta: (Int) -> Double, _ write: (Int, Double) -> Void) -> Double {
         let n = dimension
-        var r = [Double](repeating: 0, count: n)
-        var loss = 0.0
-        for i in 0..<n {
-            var s = -y[i]
-            for j in 0..<n { s += w[i * n + j] * theta(j) }
-            r[i] = s
-            loss += s * s
+        // A stack buffer: this runs once per task and step, so it must not allocate.
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: n) { r in
+            var loss = 0.0
+            for i in 0..<n {
+                var s = -y[i]
+                for j in 0..<n { s += w[i * n + j] * theta(j) }
+                r[i] = s
+                loss += s * s
+            }
+            for j in 0..<n {
+                var g = 0.0
+                for i in 0..<n { g += w[i * n + j] * r[i] }
+                write(j, 2 * g)
+            }
+            return loss
         }
-        for j in 0..<n {
-            var g = 0.0
-            for i in 0..<n { g += w[i * n + j] * r[i] }
-            write(j, 2 * g)
-        }
-        return loss
     }
 
     public func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int,

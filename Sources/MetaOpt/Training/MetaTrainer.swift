@@ -138,8 +138,11 @@ public final class MetaTrainer {
         let phi = state.phi
         for i in ownedBlocks.indices {
             let engine = engines[i]!
+            // Moved out of the arrays (not copied), so the engine's updates do not copy ~MBs.
             var unrollState = unrollStates[i]!
+            unrollStates[i] = nil
             var gradient = blockGradients[i]
+            blockGradients[i] = []
             let losses = phi.withUnsafeBufferPointer { p in
                 gradient.withUnsafeMutableBufferPointer {
                     engine.truncation(phi: p, state: &unrollState, mode: config.mode, gradient: $0)
