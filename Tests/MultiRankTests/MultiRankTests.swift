@@ -10,17 +10,8 @@ final class MultiRankTests: XCTestCase {
     /// How fast a job with a failing rank must end (the brief's "~10 s", with slack for a loaded CI).
     let failureDeadline: TimeInterval = 12
 
-    /// Skips the test when mpirun is missing, except in CI (CI=true) or with
-    /// METAOPT_REQUIRE_MPI=1, where a missing mpirun is a failure: CI installs it.
-    private func requireMPIRun() throws {
-        guard MPIJob.mpirunPath == nil else { return }
-        let env = ProcessInfo.processInfo.environment
-        let message = "mpirun not found on PATH: install openmpi-bin (bash launch/setup.sh) to run the multi-rank tests"
-        if env["CI"] == "true" || env["METAOPT_REQUIRE_MPI"] == "1" {
-            throw MPIJobError(description: message)
-        }
-        throw XCTSkip(message)
-    }
+    /// Skips the test when mpirun is missing (a failure in CI; see `DistributedTrain.requireMPIRun`).
+    private func requireMPIRun() throws { try DistributedTrain.requireMPIRun() }
 
     /// Parses `COMMCHECK key=value ...` lines into dictionaries.
     private func commCheckLines(_ result: MPIJobResult) -> [[String: String]] {
