@@ -94,7 +94,7 @@ final class MetaGradientTests: XCTestCase {
             }.reduce(0, +)
             func trueLoss(_ phi: [Double]) -> Double {
                 var s = start, total = 0.0
-                phi.withUnsafeBufferPointer { engine.run(phi: $0, state: &s, steps: 4) { _, l in total += l.reduce(0, +) } }
+                phi.withUnsafeBufferPointer { engine.run(phi: $0, state: &s, steps: 4) { _, l, _ in total += l.reduce(0, +) } }
                 return total
             }
             let h = 1e-5, noise = 1e-15 * abs(l0) / h

@@ -35,11 +35,13 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
             let batch = Array(optimizees[start..<end])
             let engine = UnrollEngine<Float>(layout: layout, tasks: batch, unroll: 1)
             var state = engine.initialState()
-            var batchCurves = batch.indices.map { [Self.loss(batch[$0], state, engine, $0, step: 0)] }
+            // One forward-only run; θ_t is read where the engine holds it, without copying state.
+            var batchCurves = state.theta.withUnsafeBufferPointer { theta in
+                batch.indices.map { [Self.loss(batch[$0], theta, engine, $0, step: 0)] }
+            }
             phi.withUnsafeBufferPointer { p in
-                for t in 1...max(steps, 1) where t <= steps {
-                    engine.run(phi: p, state: &state, steps: 1)
-                    for b in batch.indices { batchCurves[b].append(Self.loss(batch[b], state, engine, b, step: t)) }
+                engine.run(phi: p, state: &state, steps: steps) { t, _, theta in
+                    for b in batch.indices { batchCurves[b].append(Self.loss(batch[b], theta, engine, b, step: t)) }
                 }
             }
             curves += batchCurves
@@ -48,9 +50,8 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
         return curves
     }
 
-    private static func loss(_ f: any Optimizee, _ state: UnrollState<Float>, _ engine: UnrollEngine<Float>,
+    private static func loss(_ f: any Optimizee, _ theta: UnsafeBufferPointer<Float>, _ engine: UnrollEngine<Float>,
                              _ b: Int, step: Int) -> Float {
-        let r = engine.taskOffsets[b]..<engine.taskOffsets[b + 1]
-        return state.theta[r].withUnsafeBufferPointer { f.evaluationLoss(at: $0, step: step) }
+        f.evaluationLoss(at: UnsafeBufferPointer(rebasing: theta[engine.taskOffsets[b]..<engine.taskOffsets[b + 1]]), step: step)
     }
 }

@@ -425,9 +425,10 @@ public final class UnrollEngine<S: MetaScalar> {
     }
 
     /// Runs the learned optimizer forward only, for `steps` steps from `state`, calling `observe`
-    /// after each step with the step index and every task's loss there. Memory: two history slots.
+    /// after each step with the step index, every task's loss there and θ of every task (valid
+    /// during the call only). Memory: two history slots.
     public func run(phi: UnsafeBufferPointer<S>, state: inout UnrollState<S>, steps: Int,
-                    observe: (_ step: Int, _ losses: [S]) -> Void = { _, _ in }) {
+                    observe: (_ step: Int, _ losses: [S], _ theta: UnsafeBufferPointer<S>) -> Void = { _, _, _ in }) {
         precondition(phi.count == layout.count, "φ has \(phi.count) values, the layout needs \(layout.count)")
         load(state)
         var losses = state.loss
@@ -436,7 +437,7 @@ public final class UnrollEngine<S: MetaScalar> {
             let d = 1 - s
             forwardStep(phi: phi.baseAddress!, from: s, to: d, gradientSlot: s, keepHistory: false)
             evaluateTasks(step: state.step + t + 1, gradientSlot: d, losses: &losses)
-            observe(state.step + t + 1, losses)
+            observe(state.step + t + 1, losses, UnsafeBufferPointer(start: theta.base, count: coordinateCount))
             s = d
         }
         store(slot: s, step: state.step + steps, losses: losses, into: &state)
