@@ -211,7 +211,9 @@ public final class TrainingRun {
             let rate = Double(done) / max(elapsed, 1e-9)
             if let metrics {
                 try metrics.append(report, elapsed: elapsed, iterationsPerSecond: rate)
-                if report.iteration % options.progressEvery == 0 || trainer.finished {
+                // Lines are numbered from 1 (iteration + 1), so every N-th is N, 2N, … and the first.
+                let number = report.iteration + 1
+                if number % options.progressEvery == 0 || number == startIteration + 1 || trainer.finished {
                     progress(Self.progressLine(report, total: config.iterations, rate: rate,
                                                remaining: config.iterations - trainer.state.iteration))
                 }
