@@ -183,15 +183,9 @@ final class BackgroundJob {
         errURL = scratch.appendingPathComponent("stderr")
         _ = fm.createFile(atPath: outURL.path, contents: nil)
         _ = fm.createFile(atPath: errURL.path, contents: nil)
-        var env = ProcessInfo.processInfo.environment
-        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        env["OPENBLAS_NUM_THREADS"] = "1"
-        env["SWIFT_BACKTRACE"] = env["SWIFT_BACKTRACE"] ?? "enable=no"
-        env.merge(environment) { _, new in new }
         process.executableURL = executable
         process.arguments = arguments
-        process.environment = env
+        process.environment = MPIJob.jobEnvironment(environment)
         process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)

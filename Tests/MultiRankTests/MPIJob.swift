@@ -128,6 +128,19 @@ enum MPIJob {
         try runProcess(executable: try binaryURL(), arguments: args, timeout: timeout, environment: environment)
     }
 
+    /// This process's environment plus what every job needs: mpirun allowed as root, one OpenBLAS
+    /// thread per rank, no crash backtraces (Swift's handler symbolicates at length, and a test
+    /// that crashes a rank needs none); `extra` wins over all of it.
+    static func jobEnvironment(_ extra: [String: String]) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        env["SWIFT_BACKTRACE"] = env["SWIFT_BACKTRACE"] ?? "enable=no"
+        env.merge(extra) { _, new in new }
+        return env
+    }
+
     /// Runs any program with the job environment, output captured to files (so processes that
     /// outlive it cannot block the harness), and a time limit.
     static func runProcess(executable: URL, arguments: [String], timeout: TimeInterval,
@@ -147,18 +160,10 @@ enum MPIJob {
             try? errHandle.close()
         }
 
-        var env = ProcessInfo.processInfo.environment
-        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        env["OPENBLAS_NUM_THREADS"] = "1"
-        // Swift's crash handler symbolicates at length; a test that crashes a rank needs no backtrace.
-        env["SWIFT_BACKTRACE"] = env["SWIFT_BACKTRACE"] ?? "enable=no"
-        env.merge(environment) { _, new in new }
-
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
-        process.environment = env
+        process.environment = jobEnvironment(environment)
         process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
         process.standardOutput = outHandle
         process.standardError = errHandle

@@ -42,13 +42,8 @@ public struct ImageDataset: Sendable {
 
     /// Builds a data set from raw 8-bit pixels (scaled by 1/255), validated by the caller.
     init(pixels: [UInt8], labels: [UInt8], height: Int, width: Int, channels: Int, classCount: Int, source: String) {
-        self.images = scaledPixels(pixels)
-        self.labels = labels
-        self.height = height
-        self.width = width
-        self.channels = channels
-        self.classCount = classCount
-        self.source = source
+        self.init(images: scaledPixels(pixels), labels: labels, height: height, width: width, channels: channels,
+                  classCount: classCount, source: source)
     }
 
     /// Number of examples of each class.
