@@ -60,6 +60,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Clip the mean meta-gradient to this global L2 norm (default: no clipping).")
     var clipNorm: Double?
 
+    @Option(help: ArgumentHelp("Meta-train on randomly rescaled functions f(c ⊙ θ), each coordinate's factor c drawn from exp(U[−A, A)) (Lv et al. 2017's random scaling; docs/results.md). Default: off. Evaluation always uses the unscaled functions.",
+                               valueName: "A"))
+    var randomScaling: Double?
+
     @Option(help: "Run seed: every function is drawn from (seed, horizon index, task index).")
     var seed: UInt64 = 0
 
@@ -114,7 +118,8 @@ struct TrainCommand: ParsableCommand {
                               metaBatch: metaBatch ?? spec.defaultMetaBatch, blockSize: blockSize, unroll: unroll,
                               horizon: horizon, iterations: iterations ?? spec.defaultIterations,
                               learningRate: learningRate ?? spec.defaultLearningRate, clipNorm: clipNorm, seed: seed, mode: mode,
-                              maxConsecutiveSkips: maxSkips, consistencyCheckEvery: consistencyEvery)
+                              maxConsecutiveSkips: maxSkips, consistencyCheckEvery: consistencyEvery,
+                              randomScaling: randomScaling)
     }
 
     func run() throws {

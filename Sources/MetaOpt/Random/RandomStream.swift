@@ -13,6 +13,8 @@ public enum RandomPurpose: UInt32, Sendable {
     case optimizerInit = 4
     /// Anything else a component needs (fault injection, data subsets, ...).
     case auxiliary = 5
+    /// Per-coordinate factors of a randomly rescaled meta-training function (`RandomlyScaledOptimizee`).
+    case parameterScaling = 6
 }
 
 /// Identifies one independent random stream: (run seed, horizon index, global task index, purpose).

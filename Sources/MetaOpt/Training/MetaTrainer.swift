@@ -63,7 +63,7 @@ public final class MetaTrainer {
         guard try communicator.allAgree(on: fnv1a(try JSONEncoder.sorted.encode(config))) else {
             throw TrainingError.configurationDiffersAcrossRanks
         }
-        family = try config.task.makeFamily()
+        family = try config.makeTrainingFamily()
         ownedBlocks = MetaTrainer.blocks(config: config, rank: communicator.rank, size: communicator.size)
         engines = Array(repeating: nil, count: ownedBlocks.count)
         unrollStates = Array(repeating: nil, count: ownedBlocks.count)
