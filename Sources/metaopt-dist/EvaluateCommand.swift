@@ -44,6 +44,9 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Plot title.")
     var title: String?
 
+    @Flag(help: "MLP only: also write OUT/layer-trace.csv, per step and optimizer the RMS distance moved from θ₀ and the RMS gradient of every weight matrix and bias vector on the first held-out function.")
+    var layerTrace = false
+
     func validate() throws {
         guard functions > 0 else { throw ValidationError("--functions must be positive") }
         guard steps > 0 else { throw ValidationError("--steps must be positive") }
@@ -59,6 +62,9 @@ struct EvaluateCommand: ParsableCommand {
         if task.task == nil, let trained = training?.task { spec = trained } else { spec = try task.spec() }
         guard spec.optimizerCount == file.optimizer.optimizerCount else {
             throw ValidationError("the \(spec.name) task needs \(spec.optimizerCount) learned optimizer(s); \(optimizer) has \(file.optimizer.optimizerCount)")
+        }
+        if layerTrace && spec.name != "mlp" {
+            throw ValidationError("--layer-trace needs the MLP task (got \(spec.name))")
         }
         let trainingSeed = training?.seed ?? 0
         let evaluationSeed = seed ?? trainingSeed &+ 1_000_003
@@ -84,5 +90,13 @@ struct EvaluateCommand: ParsableCommand {
         try report.writeMarkdownSummary(to: directory.appendingPathComponent("summary.md"))
         print(report.markdownSummary())
         print("wrote \(directory.path)/{report.json,statistics.csv,loss.svg,summary.md}")
+        if layerTrace {
+            let mlp = heldOut[0] as! MLPOptimizee  // checked above
+            var trace = LayerTrace()
+            for o in optimizers { try trace.record(o, on: mlp, tensors: mlp.tensors, steps: steps) }
+            let url = directory.appendingPathComponent("layer-trace.csv")
+            try ResultFile.writeAtomically(Data(trace.csv().utf8), to: url)
+            print("wrote \(url.path)")
+        }
     }
 }

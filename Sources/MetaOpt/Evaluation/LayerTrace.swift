@@ -1,0 +1,113 @@
+import Foundation
+
+/// A named contiguous slice of an optimizee's θ (one weight matrix or bias vector).
+public struct NamedTensor: Hashable, Sendable {
+    public var name: String
+    public var range: Range<Int>
+    public init(name: String, range: Range<Int>) {
+        self.name = name
+        self.range = range
+    }
+}
+
+/// Per-tensor root-mean-square of θ_t − θ₀ and of ∇f(θ_t) along one optimization run: what each
+/// optimizer does to each layer. Made to see *why* an optimizer fails on a network, e.g. the
+/// learned optimizer driving a hidden layer's biases into sigmoid saturation (docs/results.md).
+public struct LayerTrace {
+    public struct Row: Sendable, Equatable {
+        public var step: Int
+        public var optimizer: String
+        public var tensor: String
+        /// RMS over the tensor's coordinates of θ_t − θ₀ (how far the optimizer moved them).
+        public var moved: Double
+        /// RMS over the tensor's coordinates of ∇f(θ_t) on step t's minibatch.
+        public var gradient: Double
+    }
+
+    public private(set) var rows: [Row] = []
+
+    public init() {}
+
+    /// Runs `optimizer` on `function` for `steps` steps and appends one row per step t = 0…steps−1
+    /// and tensor (the gradient the optimizer was given at θ_t).
+    public mutating func record(_ optimizer: any EvaluatedOptimizer, on function: any Optimizee,
+                                tensors: [NamedTensor], steps: Int) throws {
+        let tracer = TracingOptimizee(base: function, tensors: tensors)
+        _ = try optimizer.run(on: [tracer], steps: steps)
+        for (step, values) in tracer.log.values.enumerated() {
+            for (tensor, v) in zip(tensors, values) {
+                rows.append(Row(step: step, optimizer: optimizer.name, tensor: tensor.name, moved: v.moved, gradient: v.gradient))
+            }
+        }
+    }
+
+    /// `step,optimizer,tensor,rms_moved,rms_gradient`, one line per row.
+    public func csv() -> String {
+        var text = "step,optimizer,tensor,rms_moved,rms_gradient\n"
+        for r in rows { text += "\(r.step),\(r.optimizer),\(r.tensor),\(r.moved),\(r.gradient)\n" }
+        return text
+    }
+}
+
+/// Forwards to `base` and logs, for every gradient evaluation, per-tensor RMS of θ − θ₀ and ∇f.
+/// Steps must be evaluated in order 0, 1, 2, … (as every `EvaluatedOptimizer` does).
+struct TracingOptimizee: Optimizee {
+    final class Log {
+        var values: [[(moved: Double, gradient: Double)]] = []
+    }
+
+    let base: any Optimizee
+    let tensors: [NamedTensor]
+    let start: [Float]
+    let log = Log()
+
+    init(base: any Optimizee, tensors: [NamedTensor]) {
+        precondition(tensors.allSatisfy { $0.range.lowerBound >= 0 && $0.range.upperBound <= base.dimension },
+                     "a tensor lies outside θ")
+        self.base = base
+        self.tensors = tensors
+        start = base.initialParameters()
+    }
+
+    var dimension: Int { base.dimension }
+    var parameterGroups: [ParameterGroup] { base.parameterGroups }
+    func initialParameters() -> [Float] { start }
+
+    func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int,
+                         gradient: UnsafeMutableBufferPointer<Float>) -> Float {
+        let loss = base.lossAndGradient(at: theta, step: step, gradient: gradient)
+        precondition(step == log.values.count, "steps out of order: got \(step), expected \(log.values.count)")
+        log.values.append(tensors.map { t in
+            var moved = 0.0, squares = 0.0
+            for i in t.range {
+                let d = Double(theta[i] - start[i]), g = Double(gradient[i])
+                moved += d * d
+                squares += g * g
+            }
+            let n = Double(max(t.range.count, 1))
+            return ((moved / n).squareRoot(), (squares / n).squareRoot())
+        })
+        return loss
+    }
+
+    func evaluationLoss(at theta: UnsafeBufferPointer<Float>, step: Int) -> Float {
+        base.evaluationLoss(at: theta, step: step)
+    }
+}
+
+extension MLPOptimizee {
+    /// θ's tensors in layout order: W1, b1, W2, b2, …, the last pair being the output layer.
+    public var tensors: [NamedTensor] {
+        let sizes = layerSizes
+        var result: [NamedTensor] = []
+        var offset = 0
+        for l in 1..<sizes.count {
+            let weights = sizes[l - 1] * sizes[l]
+            result.append(NamedTensor(name: "W\(l)", range: offset..<(offset + weights)))
+            offset += weights
+            result.append(NamedTensor(name: "b\(l)", range: offset..<(offset + sizes[l])))
+            offset += sizes[l]
+        }
+        return result
+    }
+}
