@@ -17,6 +17,10 @@ let stopSignalReceived = Atomic<Bool>(false)
 /// after as long again, and exit status 1 (docs/checkpoints.md, "Stopping a run").
 let stopSignals: [Int32] = [SIGTERM, SIGINT, SIGUSR1]
 
+extension LogScaleRange: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
+}
+
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
@@ -60,9 +64,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Clip the mean meta-gradient to this global L2 norm (default: no clipping).")
     var clipNorm: Double?
 
-    @Option(help: ArgumentHelp("Meta-train on randomly rescaled functions f(c ⊙ θ), each coordinate's factor c drawn from exp(U[−A, A)) (Lv et al. 2017's random scaling; docs/results.md). Default: off. Evaluation always uses the unscaled functions.",
-                               valueName: "A"))
-    var randomScaling: Double?
+    @Option(help: ArgumentHelp("Meta-train on randomly rescaled functions f(c ⊙ θ), each coordinate's factor c drawn from exp(U[−A, A)), or exp(U[LO, HI)) (Lv et al. 2017's random scaling; docs/results.md). Write a negative LO as --random-scaling=LO,HI. Default: off. Evaluation always uses the unscaled functions.",
+                               valueName: "A|LO,HI"))
+    var randomScaling: LogScaleRange?
 
     @Option(help: "Run seed: every function is drawn from (seed, horizon index, task index).")
     var seed: UInt64 = 0

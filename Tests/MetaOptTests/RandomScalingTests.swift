@@ -13,7 +13,7 @@ final class RandomScalingTests: XCTestCase {
     /// ∇f̃(θ̃) = c ⊙ ∇f(c ⊙ θ̃), checked against central differences of the Double reference of f(c ⊙ θ̃).
     func testGradientMatchesFiniteDifferences() {
         let base = mlp(hidden: [5, 3])
-        let scaled = RandomlyScaledOptimizee(base: base, logRange: 2, key: key)
+        let scaled = RandomlyScaledOptimizee(base: base, logRange: LogScaleRange(symmetric: 2), key: key)
         let c = scaled.scales.map(Double.init)
         let step = 3
         let batch = base.minibatchIndices(step: step)
@@ -27,7 +27,7 @@ final class RandomScalingTests: XCTestCase {
     /// the same function from the same point, only in stretched coordinates.
     func testStartsAtTheSamePoint() {
         let base = mlp()
-        let scaled = RandomlyScaledOptimizee(base: base, logRange: 3, key: key)
+        let scaled = RandomlyScaledOptimizee(base: base, logRange: LogScaleRange(symmetric: 3), key: key)
         let theta0 = base.initialParameters()
         let stretched = zip(scaled.scales, scaled.initialParameters()).map { $0 * $1 }
         for (a, b) in zip(stretched, theta0) { XCTAssertEqual(a, b, accuracy: 1e-6 * max(1, abs(b))) }
@@ -40,38 +40,50 @@ final class RandomScalingTests: XCTestCase {
     func testFactorsComeFromTheKeyAndTheRange() {
         let base = mlp()
         let a = 1.5
-        let s1 = RandomlyScaledOptimizee(base: base, logRange: a, key: key).scales
-        XCTAssertEqual(s1, RandomlyScaledOptimizee(base: base, logRange: a, key: key).scales)
-        XCTAssertNotEqual(s1, RandomlyScaledOptimizee(base: base, logRange: a, key: RandomKey(seed: 5, horizon: 2, task: 4)).scales)
+        let s1 = RandomlyScaledOptimizee(base: base, logRange: LogScaleRange(symmetric: a), key: key).scales
+        XCTAssertEqual(s1, RandomlyScaledOptimizee(base: base, logRange: LogScaleRange(symmetric: a), key: key).scales)
+        XCTAssertNotEqual(s1, RandomlyScaledOptimizee(base: base, logRange: LogScaleRange(symmetric: a), key: RandomKey(seed: 5, horizon: 2, task: 4)).scales)
         let logs = s1.map { Foundation.log(Double($0)) }
         XCTAssert(logs.allSatisfy { $0 >= -a - 1e-6 && $0 <= a + 1e-6 })
         XCTAssertLessThan(logs.min()!, -0.9 * a)
         XCTAssertGreaterThan(logs.max()!, 0.9 * a)
         XCTAssertEqual(abs(logs.reduce(0, +) / Double(logs.count)), 0, accuracy: 0.25, "log-factors should be centred on 0")
 
-        let identity = RandomlyScaledOptimizee(base: base, logRange: 0, key: key)
+        let oneSided = RandomlyScaledOptimizee(base: base, logRange: LogScaleRange(lower: 0, upper: 2), key: key).scales
+        XCTAssert(oneSided.allSatisfy { $0 >= 1 && Double($0) <= Foundation.exp(2) * (1 + 1e-6) })
+
+        let identity = RandomlyScaledOptimizee(base: base, logRange: LogScaleRange(lower: 0, upper: 0), key: key)
         XCTAssert(identity.scales.allSatisfy { $0 == 1 })
         XCTAssertEqual(identity.initialParameters(), base.initialParameters())
     }
 
     /// The family keeps the base family's name and optimizer count and rescales each sample with its own key.
     func testFamilyWrapsEverySample() throws {
-        let family = RandomlyScaledFamily(base: QuadraticFamily(dimension: 6), logRange: 1)
+        let family = RandomlyScaledFamily(base: QuadraticFamily(dimension: 6), logRange: LogScaleRange(symmetric: 1))
         XCTAssertEqual(family.name, "quadratic")
         XCTAssertEqual(family.optimizerCount, 1)
         let k = RandomKey(seed: 1, horizon: 0, task: 0)
         let sample = try XCTUnwrap(family.sample(k) as? RandomlyScaledOptimizee)
-        XCTAssertEqual(sample.scales, RandomlyScaledOptimizee(base: QuadraticFamily(dimension: 6).sample(k), logRange: 1, key: k).scales)
+        XCTAssertEqual(sample.scales, RandomlyScaledOptimizee(base: QuadraticFamily(dimension: 6).sample(k), logRange: LogScaleRange(symmetric: 1), key: k).scales)
+    }
+
+    func testParsing() {
+        XCTAssertEqual(LogScaleRange(parsing: "1.5"), LogScaleRange(lower: -1.5, upper: 1.5))
+        XCTAssertEqual(LogScaleRange(parsing: "0,2"), LogScaleRange(lower: 0, upper: 2))
+        XCTAssertEqual(LogScaleRange(parsing: "-1, 0.5"), LogScaleRange(lower: -1, upper: 0.5))
+        for bad in ["", "0", "-1", "x", "1,", ",1", "1,2,3", "a,b"] { XCTAssertNil(LogScaleRange(parsing: bad), bad) }
     }
 
     func testConfigurationChecks() {
         var config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 4, blockSize: 2)
         XCTAssert(config.problems().isEmpty)
-        config.randomScaling = 0
-        XCTAssert(config.problems().contains { $0.contains("random-scaling range") }, "\(config.problems())")
-        config.randomScaling = .infinity
-        XCTAssert(config.problems().contains { $0.contains("random-scaling range") })
-        config.randomScaling = 1
+        config.randomScaling = LogScaleRange(symmetric: 0)
+        XCTAssert(config.problems().contains { $0.contains("lower < upper") }, "\(config.problems())")
+        config.randomScaling = LogScaleRange(symmetric: .infinity)
+        XCTAssert(config.problems().contains { $0.contains("finite") })
+        config.randomScaling = LogScaleRange(lower: 0, upper: 25)
+        XCTAssert(config.problems().contains { $0.contains("[−20, 20]") })
+        config.randomScaling = LogScaleRange(lower: 0, upper: 1)
         XCTAssert(config.problems().isEmpty)
         config.mode = .secondOrder
         XCTAssert(config.problems().contains { $0.contains("first-order") }, "\(config.problems())")
@@ -85,13 +97,13 @@ final class RandomScalingTests: XCTestCase {
         XCTAssertFalse(json.contains("randomScaling"), json)
         XCTAssertEqual(try JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8)), config)
         var scaled = config
-        scaled.randomScaling = 2
+        scaled.randomScaling = LogScaleRange(lower: -1, upper: 2)
         XCTAssertEqual(try JSONDecoder().decode(TrainingConfig.self, from: JSONEncoder.sorted.encode(scaled)), scaled)
     }
 
     /// The trainer samples from the rescaled family: same seed, different meta-loss; same setting, same φ.
     func testTrainerUsesScaledFunctions() throws {
-        func train(_ scaling: Double?) throws -> (loss: Double, phi: [Float]) {
+        func train(_ scaling: LogScaleRange?) throws -> (loss: Double, phi: [Float]) {
             let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 4, blockSize: 2, unroll: 5, horizon: 10,
                                         iterations: 3, seed: 9, randomScaling: scaling)
             let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
@@ -99,7 +111,7 @@ final class RandomScalingTests: XCTestCase {
             while !trainer.finished { loss = try trainer.step().meanStepLoss }
             return (loss, trainer.state.phi)
         }
-        let plain = try train(nil), scaled = try train(2), again = try train(2)
+        let plain = try train(nil), scaled = try train(LogScaleRange(symmetric: 2)), again = try train(LogScaleRange(symmetric: 2))
         XCTAssertNotEqual(plain.loss, scaled.loss)
         XCTAssertEqual(scaled.phi, again.phi)
     }

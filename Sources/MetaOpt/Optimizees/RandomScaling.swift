@@ -26,12 +26,13 @@ public struct RandomlyScaledOptimizee: Optimizee {
         scratch = ScaledPoint(count: base.dimension)
     }
 
-    /// `base` with factors c_i = exp(u_i), u_i uniform in [−logRange, logRange), drawn from
-    /// `key.stream(.parameterScaling)`; logRange 0 gives c = 1.
-    public init(base: any Optimizee, logRange: Double, key: RandomKey) {
-        precondition(logRange >= 0 && logRange.isFinite, "the log-range must be finite and not negative")
+    /// `base` with factors c_i = exp(u_i), u_i uniform in `logRange`, drawn from
+    /// `key.stream(.parameterScaling)`; the range [0, 0] gives c = 1.
+    public init(base: any Optimizee, logRange: LogScaleRange, key: RandomKey) {
         var stream = key.stream(.parameterScaling)
-        let scales = (0..<base.dimension).map { _ in Float(Foundation.exp(stream.uniform(-logRange, logRange))) }
+        let scales = (0..<base.dimension).map { _ in
+            Float(Foundation.exp(stream.uniform(logRange.lower, logRange.upper)))
+        }
         self.init(base: base, scales: scales)
     }
 
@@ -79,15 +80,52 @@ private final class ScaledPoint {
     }
 }
 
+/// The range [lower, upper] of ln c for random scaling's factors c.
+public struct LogScaleRange: Codable, Equatable, Sendable {
+    public var lower: Double
+    public var upper: Double
+
+    public init(lower: Double, upper: Double) {
+        self.lower = lower
+        self.upper = upper
+    }
+
+    /// [−a, a]: factors from e^−a to e^a, as likely to shrink a coordinate as to stretch it.
+    public init(symmetric a: Double) { self.init(lower: -a, upper: a) }
+
+    /// "A" (A > 0) is [−A, A]; "LO,HI" is [LO, HI]; nil for anything else.
+    public init?(parsing text: String) {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+            .map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        switch parts.count {
+        case 1:
+            guard let a = parts[0], a > 0 else { return nil }
+            self.init(symmetric: a)
+        case 2:
+            guard let lower = parts[0], let upper = parts[1] else { return nil }
+            self.init(lower: lower, upper: upper)
+        default:
+            return nil
+        }
+    }
+
+    /// What is wrong with the range, if anything.
+    public var problem: String? {
+        guard lower.isFinite && upper.isFinite else { return "the random-scaling range must be finite (got \(lower)…\(upper))" }
+        guard lower < upper else { return "the random-scaling range must have lower < upper (got \(lower)…\(upper))" }
+        guard max(-lower, upper) <= 20 else { return "the random-scaling range must lie within [−20, 20] (factors e^±20)" }
+        return nil
+    }
+}
+
 /// A task family whose every function is randomly rescaled (`RandomlyScaledOptimizee`), each with
 /// its own factors drawn from its key.
 public struct RandomlyScaledFamily: TaskFamily {
     public let base: any TaskFamily
-    /// Factors are exp(U[−logRange, logRange)).
-    public let logRange: Double
+    /// Factors are exp(U[logRange.lower, logRange.upper)).
+    public let logRange: LogScaleRange
 
-    public init(base: any TaskFamily, logRange: Double) {
-        precondition(logRange >= 0 && logRange.isFinite, "the log-range must be finite and not negative")
+    public init(base: any TaskFamily, logRange: LogScaleRange) {
         self.base = base
         self.logRange = logRange
     }

@@ -26,14 +26,14 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Compare a hash of φ across ranks every this many meta-steps (0: never).
     public var consistencyCheckEvery: Int
     /// Lv et al.'s random scaling: meta-train on f(c ⊙ θ) with per-coordinate factors
-    /// c = exp(U[−a, a)) (`RandomlyScaledFamily`); nil: the functions as they are. Optional so that
-    /// files written before it existed still decode (and hash) as they did.
-    public var randomScaling: Double?
+    /// c = exp(U[lower, upper)) (`RandomlyScaledFamily`); nil: the functions as they are. Optional
+    /// so that files written before it existed still decode (and hash) as they did.
+    public var randomScaling: LogScaleRange?
 
     public init(task: TaskSpec, optimizer: LearnedOptimizerConfig? = nil, metaBatch: Int = 128, blockSize: Int? = nil,
                 unroll: Int = 20, horizon: Int = 100, iterations: Int = 1000, learningRate: Double = 1e-3,
                 clipNorm: Double? = nil, seed: UInt64 = 0, mode: MetaGradientMode = .firstOrder,
-                maxConsecutiveSkips: Int = 5, consistencyCheckEvery: Int = 100, randomScaling: Double? = nil) {
+                maxConsecutiveSkips: Int = 5, consistencyCheckEvery: Int = 100, randomScaling: LogScaleRange? = nil) {
         self.task = task
         self.optimizer = optimizer ?? task.defaultOptimizer
         self.metaBatch = metaBatch
@@ -56,8 +56,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// The family meta-training samples from: the task's, randomly rescaled if `randomScaling` says so.
     public func makeTrainingFamily() throws -> any TaskFamily {
         let family = try task.makeFamily()
-        guard let a = randomScaling else { return family }
-        return RandomlyScaledFamily(base: family, logRange: a)
+        guard let range = randomScaling else { return family }
+        return RandomlyScaledFamily(base: family, logRange: range)
     }
 
     /// Every problem with the configuration, as sentences; empty when it is usable.
@@ -84,8 +84,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         if mode == .secondOrder && !task.supportsSecondOrder {
             p.append("second-order meta-gradients need the optimizee's Hessian, which only the quadratic task provides")
         }
-        if let a = randomScaling {
-            if !(a > 0 && a.isFinite) { p.append("the random-scaling range must be positive (got \(a))") }
+        if let range = randomScaling {
+            if let problem = range.problem { p.append(problem) }
             if mode == .secondOrder { p.append("random scaling supports first-order meta-gradients only") }
         }
         if maxConsecutiveSkips < 1 { p.append("the skip limit must be positive") }
