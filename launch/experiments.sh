@@ -9,8 +9,7 @@
 # NP ranks (default: the number of cores) train with launch/local.sh; evaluation runs in one
 # process. Wall-clock on a 2-core machine: quadratic ~4 min, mlp ~15 min, generalisation ~15 min,
 # sub ~25 min, cnn ~10 min; not part of 'all': mlp-settings (the short MLP runs that chose the MLP
-# recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test; needs the mlp
-# section's checkpoints) ~40 min.
+# recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test) ~50 min.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=.build/release/metaopt-dist
@@ -30,7 +29,7 @@ if [[ "$what" == mlp || "$what" == all ]]; then
     # learning rate; docs/results.md says how they were chosen (section mlp-settings below).
     train --task mlp --meta-batch 2 --iterations 6000 --p 5 --output-scale 0.01 --learning-rate 3e-3 \
         --run-dir runs/mlp
-    evaluate --optimizer runs/mlp/optimizer.json --functions 100 --steps 100 \
+    evaluate --optimizer runs/mlp/optimizer.json --functions 100 --steps 100 --layer-trace \
         --out docs/results/mlp --title "MLP 784-20-10 sigmoid, Fashion-MNIST test split"
 fi
 if [[ "$what" == generalisation || "$what" == all ]]; then
@@ -79,30 +78,34 @@ if [[ "$what" == mlp-settings ]]; then
 fi
 if [[ "$what" == mlp-2-layer-probes ]]; then
     # Attempts to make the MLP optimizer generalise to 2 hidden layers (docs/results.md, "Why the
-    # 2-layer test fails"): 3000-meta-step runs of the MLP recipe without and with random scaling,
-    # and the mlp section's 6000-step run trained on to 9000 meta-steps (resumed from a copy of its
-    # checkpoints). Each optimizer is evaluated alone on the first 50 held-out functions of the
-    # 1-layer and of the 2-layer network; prints one line per optimizer and network.
+    # 2-layer test fails"): the MLP recipe stopped at 3000, 4500, 6000 (= runs/mlp) and 9000
+    # meta-steps (one run, resumed), and 3000-meta-step runs with random scaling. Each optimizer is
+    # evaluated alone on the first 50 held-out functions of the 1-layer and of the 2-layer network;
+    # prints one line per optimizer and network.
     dir=runs/mlp-2-layer-probes
     recipe=(--task mlp --meta-batch 2 --p 5 --output-scale 0.01 --learning-rate 3e-3)
     probe() {  # NAME OPTIMIZER_FILE
         evaluate --optimizer "$2" --functions 50 --baselines none --out "$dir/$1/eval-1-layer" \
             | grep '^| LSTM' | sed "s/^/$1, 1 layer: /"
-        evaluate --optimizer "$2" --task mlp --hidden-layers 20,20 --functions 50 --baselines none \
+        evaluate --optimizer "$2" --task mlp --hidden-layers 20,20 --functions 50 --baselines none --layer-trace \
             --out "$dir/$1/eval-2-layers" | grep '^| LSTM' | sed "s/^/$1, 2 layers: /"
     }
-    for entry in "none:" "symmetric-1.5:--random-scaling 1.5" "symmetric-3:--random-scaling 3" \
+    rm -rf "$dir/recipe"
+    for steps in 3000 4500 6000 9000; do
+        bash launch/local.sh train "${recipe[@]}" --iterations "$steps" --progress-every 100 --run-dir "$dir/recipe"
+        cp "$dir/recipe/optimizer.json" "$dir/recipe/optimizer-$steps.json"
+        probe "recipe-$steps" "$dir/recipe/optimizer-$steps.json"
+    done
+    for entry in "symmetric-1.5:--random-scaling 1.5" "symmetric-3:--random-scaling 3" \
                  "stretch-only-1.5:--random-scaling 0,1.5"; do
         name="${entry%%:*}"
         read -r -a flags <<< "${entry#*:}"
         train "${recipe[@]}" --iterations 3000 "${flags[@]}" --run-dir "$dir/$name"
         probe "$name" "$dir/$name/optimizer.json"
     done
-    rm -rf "$dir/longer" && mkdir -p "$dir/longer" && cp -r runs/mlp/checkpoints "$dir/longer/"
-    bash launch/local.sh train "${recipe[@]}" --iterations 9000 --progress-every 100 --run-dir "$dir/longer"
-    probe longer-9000 "$dir/longer/optimizer.json"
     # Tuned Adam on the same 50 functions of each network, for reference.
-    evaluate --optimizer runs/mlp/optimizer.json --functions 50 --baselines adam --out "$dir/adam-1-layer" | grep '^| Adam'
-    evaluate --optimizer runs/mlp/optimizer.json --task mlp --hidden-layers 20,20 --functions 50 --baselines adam \
-        --out "$dir/adam-2-layers" | grep '^| Adam'
+    evaluate --optimizer "$dir/recipe/optimizer-3000.json" --functions 50 --baselines adam \
+        --out "$dir/adam-1-layer" | grep '^| Adam'
+    evaluate --optimizer "$dir/recipe/optimizer-3000.json" --task mlp --hidden-layers 20,20 --functions 50 \
+        --baselines adam --out "$dir/adam-2-layers" | grep '^| Adam'
 fi
