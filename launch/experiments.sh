@@ -8,7 +8,7 @@
 #
 # NP ranks (default: the number of cores) train with launch/local.sh; evaluation runs in one
 # process. Wall-clock on a 2-core machine: quadratic ~4 min, mlp ~15 min, generalisation ~15 min,
-# sub ~25 min, cnn ~10 min; not part of 'all': mlp-settings (the short MLP runs that chose the MLP
+# sub ~20 min, cnn ~20 min; not part of 'all': mlp-settings (the short MLP runs that chose the MLP
 # recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test) ~50 min.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
