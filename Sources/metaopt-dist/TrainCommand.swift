@@ -68,6 +68,10 @@ struct TrainCommand: ParsableCommand {
                                valueName: "A|LO,HI"))
     var randomScaling: LogScaleRange?
 
+    @Option(help: ArgumentHelp("Meta-train from rescaled starting points: each weight matrix and bias vector of θ₀ multiplied by its own factor exp(U[−A, A)), or exp(U[LO, HI)) (docs/results.md). Default: off. Evaluation always starts from the unscaled θ₀.",
+                               valueName: "A|LO,HI"))
+    var initialScaling: LogScaleRange?
+
     @Option(help: "Run seed: every function is drawn from (seed, horizon index, task index).")
     var seed: UInt64 = 0
 
@@ -123,7 +127,7 @@ struct TrainCommand: ParsableCommand {
                               horizon: horizon, iterations: iterations ?? spec.defaultIterations,
                               learningRate: learningRate ?? spec.defaultLearningRate, clipNorm: clipNorm, seed: seed, mode: mode,
                               maxConsecutiveSkips: maxSkips, consistencyCheckEvery: consistencyEvery,
-                              randomScaling: randomScaling)
+                              randomScaling: randomScaling, initialScaling: initialScaling)
     }
 
     func run() throws {

@@ -78,7 +78,7 @@ final class RandomScalingTests: XCTestCase {
         var config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 4, blockSize: 2)
         XCTAssert(config.problems().isEmpty)
         config.randomScaling = LogScaleRange(symmetric: 0)
-        XCTAssert(config.problems().contains { $0.contains("lower < upper") }, "\(config.problems())")
+        XCTAssert(config.problems().contains { $0.contains("--random-scaling") && $0.contains("lower < upper") }, "\(config.problems())")
         config.randomScaling = LogScaleRange(symmetric: .infinity)
         XCTAssert(config.problems().contains { $0.contains("finite") })
         config.randomScaling = LogScaleRange(lower: 0, upper: 25)

@@ -1,15 +1,5 @@
 import Foundation
 
-/// A named contiguous slice of an optimizee's θ (one weight matrix or bias vector).
-public struct NamedTensor: Hashable, Sendable {
-    public var name: String
-    public var range: Range<Int>
-    public init(name: String, range: Range<Int>) {
-        self.name = name
-        self.range = range
-    }
-}
-
 /// Per-tensor root-mean-square of θ_t − θ₀ and of ∇f(θ_t) along one optimization run: what each
 /// optimizer does to each layer. Made to see *why* an optimizer fails on a network, e.g. the
 /// learned optimizer driving a hidden layer's biases into sigmoid saturation (docs/results.md).
@@ -92,22 +82,5 @@ struct TracingOptimizee: Optimizee {
 
     func evaluationLoss(at theta: UnsafeBufferPointer<Float>, step: Int) -> Float {
         base.evaluationLoss(at: theta, step: step)
-    }
-}
-
-extension MLPOptimizee {
-    /// θ's tensors in layout order: W1, b1, W2, b2, …, the last pair being the output layer.
-    public var tensors: [NamedTensor] {
-        let sizes = layerSizes
-        var result: [NamedTensor] = []
-        var offset = 0
-        for l in 1..<sizes.count {
-            let weights = sizes[l - 1] * sizes[l]
-            result.append(NamedTensor(name: "W\(l)", range: offset..<(offset + weights)))
-            offset += weights
-            result.append(NamedTensor(name: "b\(l)", range: offset..<(offset + sizes[l])))
-            offset += sizes[l]
-        }
-        return result
     }
 }

@@ -115,3 +115,20 @@ final class MLPNetwork: ClassifierNetwork {
         stack.backward(theta: theta, input: input, rows: rows, logitGradient: logitGradient, gradient: gradient)
     }
 }
+
+extension MLPOptimizee: TensorNamedOptimizee {
+    /// θ's tensors in layout order: W1, b1, W2, b2, …, the last pair being the output layer.
+    public var tensors: [NamedTensor] {
+        let sizes = layerSizes
+        var result: [NamedTensor] = []
+        var offset = 0
+        for l in 1..<sizes.count {
+            let weights = sizes[l - 1] * sizes[l]
+            result.append(NamedTensor(name: "W\(l)", range: offset..<(offset + weights)))
+            offset += weights
+            result.append(NamedTensor(name: "b\(l)", range: offset..<(offset + sizes[l])))
+            offset += sizes[l]
+        }
+        return result
+    }
+}

@@ -61,6 +61,23 @@ public protocol SecondOrderOptimizee: Optimizee {
                               vector: UnsafeBufferPointer<Double>, result: UnsafeMutableBufferPointer<Double>)
 }
 
+/// A named contiguous slice of an optimizee's θ (one weight matrix or bias vector).
+public struct NamedTensor: Hashable, Sendable {
+    public var name: String
+    public var range: Range<Int>
+    public init(name: String, range: Range<Int>) {
+        self.name = name
+        self.range = range
+    }
+}
+
+/// An optimizee whose θ is a sequence of named tensors (weight matrices, bias vectors), for
+/// per-tensor reports and augmentations.
+public protocol TensorNamedOptimizee: Optimizee {
+    /// θ's tensors in layout order; their ranges tile 0..<dimension.
+    var tensors: [NamedTensor] { get }
+}
+
 /// A distribution over optimizees, sampled by key.
 public protocol TaskFamily: Sendable {
     /// Short name used on the command line and in files ("quadratic", "mlp", ...).

@@ -80,7 +80,7 @@ private final class ScaledPoint {
     }
 }
 
-/// The range [lower, upper] of ln c for random scaling's factors c.
+/// The range [lower, upper] of ln c for random factors c (random scaling, random initial scale).
 public struct LogScaleRange: Codable, Equatable, Sendable {
     public var lower: Double
     public var upper: Double
@@ -111,9 +111,9 @@ public struct LogScaleRange: Codable, Equatable, Sendable {
 
     /// What is wrong with the range, if anything.
     public var problem: String? {
-        guard lower.isFinite && upper.isFinite else { return "the random-scaling range must be finite (got \(lower)…\(upper))" }
-        guard lower < upper else { return "the random-scaling range must have lower < upper (got \(lower)…\(upper))" }
-        guard max(-lower, upper) <= 20 else { return "the random-scaling range must lie within [−20, 20] (factors e^±20)" }
+        guard lower.isFinite && upper.isFinite else { return "the range of ln c must be finite (got \(lower)…\(upper))" }
+        guard lower < upper else { return "the range of ln c must have lower < upper (got \(lower)…\(upper))" }
+        guard max(-lower, upper) <= 20 else { return "the range of ln c must lie within [−20, 20] (factors e^±20)" }
         return nil
     }
 }

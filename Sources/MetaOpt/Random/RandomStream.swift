@@ -15,6 +15,8 @@ public enum RandomPurpose: UInt32, Sendable {
     case auxiliary = 5
     /// Per-coordinate factors of a randomly rescaled meta-training function (`RandomlyScaledOptimizee`).
     case parameterScaling = 6
+    /// Per-tensor factors of a meta-training function's rescaled θ₀ (`RandomInitialScaleOptimizee`).
+    case initialScaling = 7
 }
 
 /// Identifies one independent random stream: (run seed, horizon index, global task index, purpose).

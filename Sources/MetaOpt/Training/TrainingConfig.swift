@@ -29,11 +29,16 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// c = exp(U[lower, upper)) (`RandomlyScaledFamily`); nil: the functions as they are. Optional
     /// so that files written before it existed still decode (and hash) as they did.
     public var randomScaling: LogScaleRange?
+    /// Meta-train from rescaled starting points: each tensor of θ₀ multiplied by its own factor
+    /// exp(U[lower, upper)) (`RandomInitialScaleFamily`); nil: θ₀ as the task draws it. Optional
+    /// for the same reason as `randomScaling`.
+    public var initialScaling: LogScaleRange?
 
     public init(task: TaskSpec, optimizer: LearnedOptimizerConfig? = nil, metaBatch: Int = 128, blockSize: Int? = nil,
                 unroll: Int = 20, horizon: Int = 100, iterations: Int = 1000, learningRate: Double = 1e-3,
                 clipNorm: Double? = nil, seed: UInt64 = 0, mode: MetaGradientMode = .firstOrder,
-                maxConsecutiveSkips: Int = 5, consistencyCheckEvery: Int = 100, randomScaling: LogScaleRange? = nil) {
+                maxConsecutiveSkips: Int = 5, consistencyCheckEvery: Int = 100, randomScaling: LogScaleRange? = nil,
+                initialScaling: LogScaleRange? = nil) {
         self.task = task
         self.optimizer = optimizer ?? task.defaultOptimizer
         self.metaBatch = metaBatch
@@ -48,16 +53,19 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         self.maxConsecutiveSkips = maxConsecutiveSkips
         self.consistencyCheckEvery = consistencyCheckEvery
         self.randomScaling = randomScaling
+        self.initialScaling = initialScaling
     }
 
     public var truncationsPerHorizon: Int { horizon / unroll }
     public var blockCount: Int { (metaBatch + blockSize - 1) / blockSize }
 
-    /// The family meta-training samples from: the task's, randomly rescaled if `randomScaling` says so.
+    /// The family meta-training samples from: the task's, started from rescaled points if
+    /// `initialScaling` says so, then randomly rescaled if `randomScaling` says so.
     public func makeTrainingFamily() throws -> any TaskFamily {
-        let family = try task.makeFamily()
-        guard let range = randomScaling else { return family }
-        return RandomlyScaledFamily(base: family, logRange: range)
+        var family = try task.makeFamily()
+        if let range = initialScaling { family = RandomInitialScaleFamily(base: family, logRange: range) }
+        if let range = randomScaling { family = RandomlyScaledFamily(base: family, logRange: range) }
+        return family
     }
 
     /// Every problem with the configuration, as sentences; empty when it is usable.
@@ -85,9 +93,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             p.append("second-order meta-gradients need the optimizee's Hessian, which only the quadratic task provides")
         }
         if let range = randomScaling {
-            if let problem = range.problem { p.append(problem) }
+            if let problem = range.problem { p.append("--random-scaling: " + problem) }
             if mode == .secondOrder { p.append("random scaling supports first-order meta-gradients only") }
         }
+        if let problem = initialScaling?.problem { p.append("--initial-scaling: " + problem) }
         if maxConsecutiveSkips < 1 { p.append("the skip limit must be positive") }
         if consistencyCheckEvery < 0 { p.append("the consistency-check interval must not be negative") }
         p.append(contentsOf: task.problems())

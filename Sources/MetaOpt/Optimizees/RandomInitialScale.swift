@@ -1,0 +1,83 @@
+import Foundation
+
+/// The same function started from a rescaled point: every tensor of θ₀ (weight matrix, bias vector)
+/// is multiplied by its own factor s, so a network starts with, say, tiny first-layer weights and
+/// large output weights. f and ∇f are untouched.
+///
+/// A meta-training augmentation: with one initialisation scale, every layer of the training network
+/// has gradients of one typical size, and the learned optimizer can tie its step size to that
+/// (docs/results.md, "Why the 2-layer test fails"). Random per-tensor scales show it hidden layers
+/// whose units start out alike, and output layers whose gradients are small, within the same
+/// one-hidden-layer family. Only meta-training uses it; evaluations start from the unscaled θ₀.
+public struct RandomInitialScaleOptimizee: Optimizee {
+    public let base: any Optimizee
+    public let tensors: [NamedTensor]
+    /// s, one factor per tensor.
+    public let factors: [Float]
+
+    /// `base` with θ₀'s tensor k multiplied by `factors[k]`.
+    public init(base: any Optimizee, tensors: [NamedTensor], factors: [Float]) {
+        precondition(tensors.count == factors.count, "\(factors.count) factors for \(tensors.count) tensors")
+        precondition(tensors.allSatisfy { $0.range.lowerBound >= 0 && $0.range.upperBound <= base.dimension },
+                     "a tensor lies outside θ")
+        precondition(factors.allSatisfy { $0 > 0 && $0.isFinite }, "factors must be positive and finite")
+        self.base = base
+        self.tensors = tensors
+        self.factors = factors
+    }
+
+    /// Factors s_k = exp(u_k), u_k uniform in `logRange`, drawn from `key.stream(.initialScaling)`.
+    /// Tensors come from the optimizee where it names them; otherwise θ is one tensor.
+    public init(base: any Optimizee, logRange: LogScaleRange, key: RandomKey) {
+        let tensors = (base as? any TensorNamedOptimizee)?.tensors
+            ?? [NamedTensor(name: "theta", range: 0..<base.dimension)]
+        var stream = key.stream(.initialScaling)
+        let factors = tensors.map { _ in Float(Foundation.exp(stream.uniform(logRange.lower, logRange.upper))) }
+        self.init(base: base, tensors: tensors, factors: factors)
+    }
+
+    public var dimension: Int { base.dimension }
+    public var parameterGroups: [ParameterGroup] { base.parameterGroups }
+
+    public func initialParameters() -> [Float] {
+        var theta = base.initialParameters()
+        for (tensor, s) in zip(tensors, factors) {
+            for i in tensor.range { theta[i] *= s }
+        }
+        return theta
+    }
+
+    public func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int,
+                                gradient: UnsafeMutableBufferPointer<Float>) -> Float {
+        base.lossAndGradient(at: theta, step: step, gradient: gradient)
+    }
+
+    public func evaluationLoss(at theta: UnsafeBufferPointer<Float>, step: Int) -> Float {
+        base.evaluationLoss(at: theta, step: step)
+    }
+
+    public func lossAndGradientInDouble(at theta: UnsafeBufferPointer<Double>, step: Int,
+                                        gradient: UnsafeMutableBufferPointer<Double>) -> Double {
+        base.lossAndGradientInDouble(at: theta, step: step, gradient: gradient)
+    }
+}
+
+/// A task family whose every function starts from a per-tensor rescaled θ₀
+/// (`RandomInitialScaleOptimizee`), each with its own factors drawn from its key.
+public struct RandomInitialScaleFamily: TaskFamily {
+    public let base: any TaskFamily
+    /// Factors are exp(U[logRange.lower, logRange.upper)).
+    public let logRange: LogScaleRange
+
+    public init(base: any TaskFamily, logRange: LogScaleRange) {
+        self.base = base
+        self.logRange = logRange
+    }
+
+    public var name: String { base.name }
+    public var optimizerCount: Int { base.optimizerCount }
+
+    public func sample(_ key: RandomKey) -> any Optimizee {
+        RandomInitialScaleOptimizee(base: base.sample(key), logRange: logRange, key: key)
+    }
+}

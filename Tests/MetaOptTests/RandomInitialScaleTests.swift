@@ -1,0 +1,61 @@
+import Foundation
+import XCTest
+@testable import MetaOpt
+
+final class RandomInitialScaleTests: XCTestCase {
+    let data = try! ClassificationData(dataset: imageTestDataset(count: 40, height: 3, width: 4, classes: 4))
+    let key = RandomKey(seed: 8, horizon: 1, task: 2)
+
+    func mlp() -> MLPOptimizee {
+        MLPOptimizee(data: data, architecture: MLPArchitecture(hiddenSizes: [5, 3]), batchSize: 8, key: key)
+    }
+
+    /// θ₀ is the base θ₀ with each tensor multiplied by one factor from the range; f and ∇f are the base's.
+    func testRescalesEachTensorOfTheStartOnly() {
+        let base = mlp()
+        let range = LogScaleRange(symmetric: 2)
+        let scaled = RandomInitialScaleOptimizee(base: base, logRange: range, key: key)
+        XCTAssertEqual(scaled.tensors, base.tensors)
+        XCTAssertEqual(Set(scaled.factors).count, base.tensors.count, "every tensor gets its own factor")
+        XCTAssert(scaled.factors.allSatisfy { abs(Foundation.log(Double($0))) <= 2 + 1e-6 })
+        let theta0 = base.initialParameters(), start = scaled.initialParameters()
+        for (tensor, s) in zip(base.tensors, scaled.factors) {
+            for i in tensor.range { XCTAssertEqual(start[i], theta0[i] * s) }
+        }
+        var g1 = [Float](repeating: 0, count: base.dimension), g2 = g1
+        let l1 = start.withUnsafeBufferPointer { t in g1.withUnsafeMutableBufferPointer { base.lossAndGradient(at: t, step: 3, gradient: $0) } }
+        let l2 = start.withUnsafeBufferPointer { t in g2.withUnsafeMutableBufferPointer { scaled.lossAndGradient(at: t, step: 3, gradient: $0) } }
+        XCTAssertEqual(l1, l2)
+        XCTAssertEqual(g1, g2)
+        XCTAssertEqual(RandomInitialScaleOptimizee(base: base, logRange: range, key: key).factors, scaled.factors)
+        XCTAssertNotEqual(RandomInitialScaleOptimizee(base: base, logRange: range, key: RandomKey(seed: 8, horizon: 1, task: 3)).factors,
+                          scaled.factors)
+    }
+
+    /// An optimizee without named tensors is one tensor.
+    func testUnnamedOptimizeeIsOneTensor() {
+        let quadratic = QuadraticFamily(dimension: 6).sample(key)
+        let scaled = RandomInitialScaleOptimizee(base: quadratic, logRange: LogScaleRange(lower: 1, upper: 2), key: key)
+        XCTAssertEqual(scaled.tensors.map(\.range), [0..<6])
+        let s = scaled.factors[0]
+        XCTAssert(Double(s) >= Foundation.exp(1) * (1 - 1e-6) && Double(s) <= Foundation.exp(2) * (1 + 1e-6))
+        XCTAssertEqual(scaled.initialParameters(), quadratic.initialParameters().map { $0 * s })
+    }
+
+    /// The training family applies the setting; the configuration checks it and still encodes as
+    /// before when it is off.
+    func testConfiguration() throws {
+        var config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 4, blockSize: 2)
+        XCTAssertFalse(String(decoding: try JSONEncoder.sorted.encode(config), as: UTF8.self).contains("initialScaling"))
+        XCTAssertFalse(try config.makeTrainingFamily() is RandomInitialScaleFamily)
+        config.initialScaling = LogScaleRange(lower: 1, upper: 1)
+        XCTAssert(config.problems().contains { $0.contains("--initial-scaling") }, "\(config.problems())")
+        config.initialScaling = LogScaleRange(symmetric: 1)
+        XCTAssert(config.problems().isEmpty)
+        XCTAssert(try config.makeTrainingFamily() is RandomInitialScaleFamily)
+        config.randomScaling = LogScaleRange(symmetric: 1)
+        let both = try XCTUnwrap(try config.makeTrainingFamily() as? RandomlyScaledFamily)
+        XCTAssert(both.base is RandomInitialScaleFamily)
+        XCTAssertEqual(try JSONDecoder().decode(TrainingConfig.self, from: JSONEncoder.sorted.encode(config)), config)
+    }
+}
