@@ -52,6 +52,11 @@ if [[ "$what" == cnn || "$what" == all ]]; then
     train --task cnn --meta-batch 2 --iterations 400 --run-dir runs/cnn
     evaluate --optimizer runs/cnn/optimizer.json --functions 20 --tuning-functions 5 --steps 100 \
         --out docs/results/cnn --title "CNN (3 conv + fc 32), Fashion-MNIST test split"
+    # The same with the MLP recipe's settings (worse; docs/results.md).
+    train --task cnn --meta-batch 2 --iterations 1000 --p 5 --output-scale 0.01 --learning-rate 3e-3 \
+        --run-dir runs/cnn-mlp-recipe
+    evaluate --optimizer runs/cnn-mlp-recipe/optimizer.json --functions 20 --tuning-functions 5 --steps 100 \
+        --out docs/results/cnn-mlp-recipe --title "CNN, MLP recipe (p 5, scale 0.01, 1000 meta-steps)"
 fi
 if [[ "$what" == mlp-settings ]]; then
     # Short MLP meta-training runs (1000 meta-steps × 2 functions) under different settings, each
