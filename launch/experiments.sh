@@ -9,7 +9,7 @@
 # NP ranks (default: the number of cores) train with launch/local.sh; evaluation runs in one
 # process. Wall-clock on a 2-core machine: quadratic ~4 min, mlp ~15 min, generalisation ~15 min,
 # sub ~20 min, cnn ~20 min; not part of 'all': mlp-settings (the short MLP runs that chose the MLP
-# recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test) ~60 min.
+# recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test) ~75 min.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=.build/release/metaopt-dist
@@ -84,8 +84,8 @@ fi
 if [[ "$what" == mlp-2-layer-probes ]]; then
     # Attempts to make the MLP optimizer generalise to 2 hidden layers (docs/results.md, "Why the
     # 2-layer test fails"): the MLP recipe stopped at 3000, 4500, 6000 (= runs/mlp) and 9000
-    # meta-steps (one run, resumed), and 3000-meta-step runs with random scaling or random initial
-    # scale. Each optimizer is
+    # meta-steps (one run, resumed), 3000-meta-step runs with random scaling or random initial
+    # scale, and 1500 meta-steps of 8 functions. Each optimizer is
     # evaluated alone on the first 50 held-out functions of the 1-layer and of the 2-layer network;
     # prints one line per optimizer and network.
     dir=runs/mlp-2-layer-probes
@@ -109,6 +109,9 @@ if [[ "$what" == mlp-2-layer-probes ]]; then
         train "${recipe[@]}" --iterations 3000 "${flags[@]}" --run-dir "$dir/$name"
         probe "$name" "$dir/$name/optimizer.json"
     done
+    train --task mlp --meta-batch 8 --p 5 --output-scale 0.01 --learning-rate 3e-3 --iterations 1500 \
+        --run-dir "$dir/meta-batch-8"
+    probe meta-batch-8 "$dir/meta-batch-8/optimizer.json"
     # Tuned Adam on the same 50 functions of each network, for reference.
     evaluate --optimizer "$dir/recipe/optimizer-3000.json" --functions 50 --baselines adam \
         --out "$dir/adam-1-layer" | grep '^| Adam'
