@@ -47,15 +47,16 @@ final class RandomInitialScaleTests: XCTestCase {
     func testConfiguration() throws {
         var config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 4, blockSize: 2)
         XCTAssertFalse(String(decoding: try JSONEncoder.sorted.encode(config), as: UTF8.self).contains("initialScaling"))
-        XCTAssertFalse(try config.makeTrainingFamily() is RandomInitialScaleFamily)
+        XCTAssertFalse(try config.makeTrainingFamily() is AugmentedFamily)
         config.initialScaling = LogScaleRange(lower: 1, upper: 1)
         XCTAssert(config.problems().contains { $0.contains("--initial-scaling") }, "\(config.problems())")
         config.initialScaling = LogScaleRange(symmetric: 1)
         XCTAssert(config.problems().isEmpty)
-        XCTAssert(try config.makeTrainingFamily() is RandomInitialScaleFamily)
-        config.randomScaling = LogScaleRange(symmetric: 1)
-        let both = try XCTUnwrap(try config.makeTrainingFamily() as? RandomlyScaledFamily)
-        XCTAssert(both.base is RandomInitialScaleFamily)
+        XCTAssertEqual((try config.makeTrainingFamily() as? AugmentedFamily)?.augmentation, .randomInitialScale(LogScaleRange(symmetric: 1)))
+        config.randomScaling = LogScaleRange(symmetric: 2)
+        let both = try XCTUnwrap(try config.makeTrainingFamily() as? AugmentedFamily)
+        XCTAssertEqual(both.augmentation, .randomScaling(LogScaleRange(symmetric: 2)))
+        XCTAssertEqual((both.base as? AugmentedFamily)?.augmentation, .randomInitialScale(LogScaleRange(symmetric: 1)))
         XCTAssertEqual(try JSONDecoder().decode(TrainingConfig.self, from: JSONEncoder.sorted.encode(config)), config)
     }
 }

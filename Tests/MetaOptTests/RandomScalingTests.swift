@@ -59,7 +59,7 @@ final class RandomScalingTests: XCTestCase {
 
     /// The family keeps the base family's name and optimizer count and rescales each sample with its own key.
     func testFamilyWrapsEverySample() throws {
-        let family = RandomlyScaledFamily(base: QuadraticFamily(dimension: 6), logRange: LogScaleRange(symmetric: 1))
+        let family = AugmentedFamily(base: QuadraticFamily(dimension: 6), augmentation: .randomScaling(LogScaleRange(symmetric: 1)))
         XCTAssertEqual(family.name, "quadratic")
         XCTAssertEqual(family.optimizerCount, 1)
         let k = RandomKey(seed: 1, horizon: 0, task: 0)

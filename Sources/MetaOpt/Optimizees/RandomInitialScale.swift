@@ -61,23 +61,3 @@ public struct RandomInitialScaleOptimizee: Optimizee {
         base.lossAndGradientInDouble(at: theta, step: step, gradient: gradient)
     }
 }
-
-/// A task family whose every function starts from a per-tensor rescaled θ₀
-/// (`RandomInitialScaleOptimizee`), each with its own factors drawn from its key.
-public struct RandomInitialScaleFamily: TaskFamily {
-    public let base: any TaskFamily
-    /// Factors are exp(U[logRange.lower, logRange.upper)).
-    public let logRange: LogScaleRange
-
-    public init(base: any TaskFamily, logRange: LogScaleRange) {
-        self.base = base
-        self.logRange = logRange
-    }
-
-    public var name: String { base.name }
-    public var optimizerCount: Int { base.optimizerCount }
-
-    public func sample(_ key: RandomKey) -> any Optimizee {
-        RandomInitialScaleOptimizee(base: base.sample(key), logRange: logRange, key: key)
-    }
-}

@@ -79,23 +79,3 @@ private final class ScaledPoint {
         return UnsafeBufferPointer(buffer)
     }
 }
-
-/// A task family whose every function is randomly rescaled (`RandomlyScaledOptimizee`), each with
-/// its own factors drawn from its key.
-public struct RandomlyScaledFamily: TaskFamily {
-    public let base: any TaskFamily
-    /// Factors are exp(U[logRange.lower, logRange.upper)).
-    public let logRange: LogScaleRange
-
-    public init(base: any TaskFamily, logRange: LogScaleRange) {
-        self.base = base
-        self.logRange = logRange
-    }
-
-    public var name: String { base.name }
-    public var optimizerCount: Int { base.optimizerCount }
-
-    public func sample(_ key: RandomKey) -> any Optimizee {
-        RandomlyScaledOptimizee(base: base.sample(key), logRange: logRange, key: key)
-    }
-}

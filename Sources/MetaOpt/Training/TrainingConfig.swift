@@ -26,11 +26,11 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Compare a hash of φ across ranks every this many meta-steps (0: never).
     public var consistencyCheckEvery: Int
     /// Lv et al.'s random scaling: meta-train on f(c ⊙ θ) with per-coordinate factors
-    /// c = exp(U[lower, upper)) (`RandomlyScaledFamily`); nil: the functions as they are. Optional
+    /// c = exp(U[lower, upper)) (`RandomlyScaledOptimizee`); nil: the functions as they are. Optional
     /// so that files written before it existed still decode (and hash) as they did.
     public var randomScaling: LogScaleRange?
     /// Meta-train from rescaled starting points: each tensor of θ₀ multiplied by its own factor
-    /// exp(U[lower, upper)) (`RandomInitialScaleFamily`); nil: θ₀ as the task draws it. Optional
+    /// exp(U[lower, upper)) (`RandomInitialScaleOptimizee`); nil: θ₀ as the task draws it. Optional
     /// for the same reason as `randomScaling`.
     public var initialScaling: LogScaleRange?
 
@@ -63,8 +63,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// `initialScaling` says so, then randomly rescaled if `randomScaling` says so.
     public func makeTrainingFamily() throws -> any TaskFamily {
         var family = try task.makeFamily()
-        if let range = initialScaling { family = RandomInitialScaleFamily(base: family, logRange: range) }
-        if let range = randomScaling { family = RandomlyScaledFamily(base: family, logRange: range) }
+        if let range = initialScaling { family = AugmentedFamily(base: family, augmentation: .randomInitialScale(range)) }
+        if let range = randomScaling { family = AugmentedFamily(base: family, augmentation: .randomScaling(range)) }
         return family
     }
 
