@@ -29,9 +29,9 @@ public struct LogScaleRange: Codable, Equatable, Sendable {
 
     /// What is wrong with the range, if anything.
     public var problem: String? {
-        guard lower.isFinite && upper.isFinite else { return "the range of ln c must be finite (got \(lower)…\(upper))" }
-        guard lower < upper else { return "the range of ln c must have lower < upper (got \(lower)…\(upper))" }
-        guard max(-lower, upper) <= 20 else { return "the range of ln c must lie within [−20, 20] (factors e^±20)" }
+        guard lower.isFinite && upper.isFinite else { return "the range of log-factors must be finite (got \(lower)…\(upper))" }
+        guard lower < upper else { return "the range of log-factors must have lower < upper (got \(lower)…\(upper))" }
+        guard max(-lower, upper) <= 20 else { return "the range of log-factors must lie within [−20, 20] (factors e^±20)" }
         return nil
     }
 }
