@@ -72,6 +72,10 @@ struct TrainCommand: ParsableCommand {
                                valueName: "A|LO,HI"))
     var initialScaling: LogScaleRange?
 
+    @Option(help: ArgumentHelp("Meta-train on a·f, with one factor a drawn from exp(U[−A, A)), or exp(U[LO, HI)), per function: steps that follow the gradient's size are punished, normalised steps are not (docs/results.md). Default: off.",
+                               valueName: "A|LO,HI"))
+    var lossScaling: LogScaleRange?
+
     @Option(help: "Run seed: every function is drawn from (seed, horizon index, task index).")
     var seed: UInt64 = 0
 
@@ -127,7 +131,7 @@ struct TrainCommand: ParsableCommand {
                               horizon: horizon, iterations: iterations ?? spec.defaultIterations,
                               learningRate: learningRate ?? spec.defaultLearningRate, clipNorm: clipNorm, seed: seed, mode: mode,
                               maxConsecutiveSkips: maxSkips, consistencyCheckEvery: consistencyEvery,
-                              randomScaling: randomScaling, initialScaling: initialScaling)
+                              randomScaling: randomScaling, initialScaling: initialScaling, lossScaling: lossScaling)
     }
 
     func run() throws {

@@ -5,12 +5,15 @@ public enum TaskAugmentation: Sendable, Equatable {
     case randomScaling(LogScaleRange)
     /// θ₀ with each tensor multiplied by exp(U[lower, upper)) (`RandomInitialScaleOptimizee`).
     case randomInitialScale(LogScaleRange)
+    /// a·f with one factor a = exp(U[lower, upper)) per function (`RandomLossScaleOptimizee`).
+    case randomLossScale(LogScaleRange)
 
     /// `function` changed, with factors drawn from `key` (the function's own key).
     public func apply(to function: any Optimizee, key: RandomKey) -> any Optimizee {
         switch self {
         case .randomScaling(let range): return RandomlyScaledOptimizee(base: function, logRange: range, key: key)
         case .randomInitialScale(let range): return RandomInitialScaleOptimizee(base: function, logRange: range, key: key)
+        case .randomLossScale(let range): return RandomLossScaleOptimizee(base: function, logRange: range, key: key)
         }
     }
 }

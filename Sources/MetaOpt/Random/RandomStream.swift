@@ -17,6 +17,8 @@ public enum RandomPurpose: UInt32, Sendable {
     case parameterScaling = 6
     /// Per-tensor factors of a meta-training function's rescaled θ₀ (`RandomInitialScaleOptimizee`).
     case initialScaling = 7
+    /// The factor of a meta-training function's rescaled loss (`RandomLossScaleOptimizee`).
+    case lossScaling = 8
 }
 
 /// Identifies one independent random stream: (run seed, horizon index, global task index, purpose).

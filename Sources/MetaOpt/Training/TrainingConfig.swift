@@ -33,12 +33,15 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// exp(U[lower, upper)) (`RandomInitialScaleOptimizee`); nil: θ₀ as the task draws it. Optional
     /// for the same reason as `randomScaling`.
     public var initialScaling: LogScaleRange?
+    /// Meta-train on a·f with one random factor a = exp(U[lower, upper)) per function
+    /// (`RandomLossScaleOptimizee`); nil: f as it is. Optional for the same reason.
+    public var lossScaling: LogScaleRange?
 
     public init(task: TaskSpec, optimizer: LearnedOptimizerConfig? = nil, metaBatch: Int = 128, blockSize: Int? = nil,
                 unroll: Int = 20, horizon: Int = 100, iterations: Int = 1000, learningRate: Double = 1e-3,
                 clipNorm: Double? = nil, seed: UInt64 = 0, mode: MetaGradientMode = .firstOrder,
                 maxConsecutiveSkips: Int = 5, consistencyCheckEvery: Int = 100, randomScaling: LogScaleRange? = nil,
-                initialScaling: LogScaleRange? = nil) {
+                initialScaling: LogScaleRange? = nil, lossScaling: LogScaleRange? = nil) {
         self.task = task
         self.optimizer = optimizer ?? task.defaultOptimizer
         self.metaBatch = metaBatch
@@ -54,17 +57,20 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         self.consistencyCheckEvery = consistencyCheckEvery
         self.randomScaling = randomScaling
         self.initialScaling = initialScaling
+        self.lossScaling = lossScaling
     }
 
     public var truncationsPerHorizon: Int { horizon / unroll }
     public var blockCount: Int { (metaBatch + blockSize - 1) / blockSize }
 
     /// The family meta-training samples from: the task's, started from rescaled points if
-    /// `initialScaling` says so, then randomly rescaled if `randomScaling` says so.
+    /// `initialScaling` says so, randomly rescaled if `randomScaling` says so, and its loss
+    /// multiplied by a random factor if `lossScaling` says so.
     public func makeTrainingFamily() throws -> any TaskFamily {
         var family = try task.makeFamily()
         if let range = initialScaling { family = AugmentedFamily(base: family, augmentation: .randomInitialScale(range)) }
         if let range = randomScaling { family = AugmentedFamily(base: family, augmentation: .randomScaling(range)) }
+        if let range = lossScaling { family = AugmentedFamily(base: family, augmentation: .randomLossScale(range)) }
         return family
     }
 
@@ -97,6 +103,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             if mode == .secondOrder { p.append("random scaling supports first-order meta-gradients only") }
         }
         if let problem = initialScaling?.problem { p.append("--initial-scaling: " + problem) }
+        if let problem = lossScaling?.problem { p.append("--loss-scaling: " + problem) }
         if maxConsecutiveSkips < 1 { p.append("the skip limit must be positive") }
         if consistencyCheckEvery < 0 { p.append("the consistency-check interval must not be negative") }
         p.append(contentsOf: task.problems())

@@ -2,7 +2,8 @@ import Foundation
 import XCTest
 @testable import MetaOpt
 
-final class RandomInitialScaleTests: XCTestCase {
+/// Random initial scale and random loss scale (random scaling has its own file: it needs a gradient check).
+final class TaskAugmentationTests: XCTestCase {
     let data = try! ClassificationData(dataset: imageTestDataset(count: 40, height: 3, width: 4, classes: 4))
     let key = RandomKey(seed: 8, horizon: 1, task: 2)
 
@@ -58,5 +59,34 @@ final class RandomInitialScaleTests: XCTestCase {
         XCTAssertEqual(both.augmentation, .randomScaling(LogScaleRange(symmetric: 2)))
         XCTAssertEqual((both.base as? AugmentedFamily)?.augmentation, .randomInitialScale(LogScaleRange(symmetric: 1)))
         XCTAssertEqual(try JSONDecoder().decode(TrainingConfig.self, from: JSONEncoder.sorted.encode(config)), config)
+    }
+
+    /// a·f: loss and gradient are the base's times one factor from the range; θ₀ is the base's.
+    func testLossScale() {
+        let base = mlp()
+        let scaled = RandomLossScaleOptimizee(base: base, logRange: LogScaleRange(symmetric: 2), key: key)
+        let a = scaled.factor
+        XCTAssert(abs(Foundation.log(Double(a))) <= 2 + 1e-6)
+        XCTAssertEqual(RandomLossScaleOptimizee(base: base, logRange: LogScaleRange(symmetric: 2), key: key).factor, a)
+        XCTAssertNotEqual(RandomLossScaleOptimizee(base: base, logRange: LogScaleRange(symmetric: 2),
+                                                   key: RandomKey(seed: 8, horizon: 1, task: 3)).factor, a)
+        let theta = base.initialParameters()
+        XCTAssertEqual(scaled.initialParameters(), theta)
+        var g1 = [Float](repeating: 0, count: base.dimension), g2 = g1
+        let l1 = theta.withUnsafeBufferPointer { t in g1.withUnsafeMutableBufferPointer { base.lossAndGradient(at: t, step: 2, gradient: $0) } }
+        let l2 = theta.withUnsafeBufferPointer { t in g2.withUnsafeMutableBufferPointer { scaled.lossAndGradient(at: t, step: 2, gradient: $0) } }
+        XCTAssertEqual(l2, a * l1)
+        XCTAssertEqual(g2, g1.map { $0 * a })
+        XCTAssertEqual(theta.withUnsafeBufferPointer { scaled.evaluationLoss(at: $0, step: 2) }, a * l1)
+    }
+
+    func testLossScaleConfiguration() throws {
+        var config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 4, blockSize: 2)
+        XCTAssertFalse(String(decoding: try JSONEncoder.sorted.encode(config), as: UTF8.self).contains("lossScaling"))
+        config.lossScaling = LogScaleRange(lower: 2, upper: 1)
+        XCTAssert(config.problems().contains { $0.contains("--loss-scaling") }, "\(config.problems())")
+        config.lossScaling = LogScaleRange(symmetric: 1)
+        XCTAssert(config.problems().isEmpty)
+        XCTAssertEqual((try config.makeTrainingFamily() as? AugmentedFamily)?.augmentation, .randomLossScale(LogScaleRange(symmetric: 1)))
     }
 }
