@@ -9,7 +9,7 @@
 # NP ranks (default: the number of cores) train with launch/local.sh; evaluation runs in one
 # process. Wall-clock on a 2-core machine: quadratic ~4 min, mlp ~15 min, generalisation ~15 min,
 # sub ~20 min, cnn ~20 min; not part of 'all': mlp-settings (the short MLP runs that chose the MLP
-# recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test) ~85 min.
+# recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test) ~95 min.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=.build/release/metaopt-dist
@@ -84,8 +84,8 @@ fi
 if [[ "$what" == mlp-2-layer-probes ]]; then
     # Attempts to make the MLP optimizer generalise to 2 hidden layers (docs/results.md, "Why the
     # 2-layer test fails"): the MLP recipe stopped at 3000, 4500, 6000 (= runs/mlp) and 9000
-    # meta-steps (one run, resumed), 3000-meta-step runs with random scaling, random initial scale
-    # or p = 10, and 1500 meta-steps of 8 functions. Each optimizer is
+    # meta-steps (one run, resumed), 3000-meta-step runs with random scaling, random initial scale,
+    # p = 10 or random loss scale, and 1500 meta-steps of 8 functions. Each optimizer is
     # evaluated alone on the first 50 held-out functions of the 1-layer and of the 2-layer network;
     # prints one line per optimizer and network.
     dir=runs/mlp-2-layer-probes
@@ -104,7 +104,7 @@ if [[ "$what" == mlp-2-layer-probes ]]; then
     done
     for entry in "symmetric-1.5:--random-scaling 1.5" "symmetric-3:--random-scaling 3" \
                  "stretch-only-1.5:--random-scaling 0,1.5" "initial-scale-2.3:--initial-scaling 2.3" \
-                 "p10:--p 10"; do
+                 "p10:--p 10" "loss-scale-2:--loss-scaling 2"; do
         name="${entry%%:*}"
         read -r -a flags <<< "${entry#*:}"
         train "${recipe[@]}" --iterations 3000 "${flags[@]}" --run-dir "$dir/$name"
