@@ -9,7 +9,7 @@
 # NP ranks (default: the number of cores) train with launch/local.sh; evaluation runs in one
 # process. Wall-clock on a 2-core machine: quadratic ~4 min, mlp ~15 min, generalisation ~15 min,
 # sub ~20 min, cnn ~20 min; not part of 'all': mlp-settings (the short MLP runs that chose the MLP
-# recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test) ~95 min.
+# recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test) ~105 min.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=.build/release/metaopt-dist
@@ -104,7 +104,8 @@ if [[ "$what" == mlp-2-layer-probes ]]; then
     done
     for entry in "symmetric-1.5:--random-scaling 1.5" "symmetric-3:--random-scaling 3" \
                  "stretch-only-1.5:--random-scaling 0,1.5" "initial-scale-2.3:--initial-scaling 2.3" \
-                 "p10:--p 10" "loss-scale-2:--loss-scaling 2"; do
+                 "p10:--p 10" "loss-scale-2:--loss-scaling 2" \
+                 "loss-scale-1:--loss-scaling 1"; do
         name="${entry%%:*}"
         read -r -a flags <<< "${entry#*:}"
         train "${recipe[@]}" --iterations 3000 "${flags[@]}" --run-dir "$dir/$name"
