@@ -88,5 +88,11 @@ final class TaskAugmentationTests: XCTestCase {
         config.lossScaling = LogScaleRange(symmetric: 1)
         XCTAssert(config.problems().isEmpty)
         XCTAssertEqual((try config.makeTrainingFamily() as? AugmentedFamily)?.augmentation, .randomLossScale(LogScaleRange(symmetric: 1)))
+        // The augmented optimizees have no Hessian: second order is refused up front, not a crash later.
+        config.mode = .secondOrder
+        XCTAssert(config.problems().contains { $0.contains("--loss-scaling") && $0.contains("first-order") }, "\(config.problems())")
+        config.lossScaling = nil
+        config.initialScaling = LogScaleRange(symmetric: 1)
+        XCTAssert(config.problems().contains { $0.contains("--initial-scaling") && $0.contains("first-order") }, "\(config.problems())")
     }
 }

@@ -52,8 +52,7 @@ struct TracingOptimizee: Optimizee {
     let log = Log()
 
     init(base: any Optimizee, tensors: [NamedTensor]) {
-        precondition(tensors.allSatisfy { $0.range.lowerBound >= 0 && $0.range.upperBound <= base.dimension },
-                     "a tensor lies outside θ")
+        precondition(NamedTensor.allFit(tensors, dimension: base.dimension), "a tensor lies outside θ")
         self.base = base
         self.tensors = tensors
         start = base.initialParameters()

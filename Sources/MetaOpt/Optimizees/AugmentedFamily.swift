@@ -8,6 +8,13 @@ public enum TaskAugmentation: Sendable, Equatable {
     /// a·f with one factor a = exp(U[lower, upper)) per function (`RandomLossScaleOptimizee`).
     case randomLossScale(LogScaleRange)
 
+    /// The range of its log-factors.
+    public var range: LogScaleRange {
+        switch self {
+        case .randomScaling(let range), .randomInitialScale(let range), .randomLossScale(let range): return range
+        }
+    }
+
     /// `function` changed, with factors drawn from `key` (the function's own key).
     public func apply(to function: any Optimizee, key: RandomKey) -> any Optimizee {
         switch self {

@@ -1,4 +1,5 @@
-/// The range [lower, upper] of ln c for random factors c (random scaling, random initial scale).
+/// The range [lower, upper] of ln c for the random factors c of the meta-training augmentations
+/// (`TaskAugmentation`).
 public struct LogScaleRange: Codable, Equatable, Sendable {
     public var lower: Double
     public var upper: Double

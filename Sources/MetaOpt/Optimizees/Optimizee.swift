@@ -69,6 +69,11 @@ public struct NamedTensor: Hashable, Sendable {
         self.name = name
         self.range = range
     }
+
+    /// Whether every tensor lies inside a θ of `dimension` coordinates.
+    public static func allFit(_ tensors: [NamedTensor], dimension: Int) -> Bool {
+        tensors.allSatisfy { $0.range.lowerBound >= 0 && $0.range.upperBound <= dimension }
+    }
 }
 
 /// An optimizee whose θ is a sequence of named tensors (weight matrices, bias vectors), for

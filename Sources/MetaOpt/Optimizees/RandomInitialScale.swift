@@ -18,8 +18,7 @@ public struct RandomInitialScaleOptimizee: Optimizee {
     /// `base` with θ₀'s tensor k multiplied by `factors[k]`.
     public init(base: any Optimizee, tensors: [NamedTensor], factors: [Float]) {
         precondition(tensors.count == factors.count, "\(factors.count) factors for \(tensors.count) tensors")
-        precondition(tensors.allSatisfy { $0.range.lowerBound >= 0 && $0.range.upperBound <= base.dimension },
-                     "a tensor lies outside θ")
+        precondition(NamedTensor.allFit(tensors, dimension: base.dimension), "a tensor lies outside θ")
         precondition(factors.allSatisfy { $0 > 0 && $0.isFinite }, "factors must be positive and finite")
         self.base = base
         self.tensors = tensors

@@ -67,11 +67,15 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// `initialScaling` says so, randomly rescaled if `randomScaling` says so, and its loss
     /// multiplied by a random factor if `lossScaling` says so.
     public func makeTrainingFamily() throws -> any TaskFamily {
-        var family = try task.makeFamily()
-        if let range = initialScaling { family = AugmentedFamily(base: family, augmentation: .randomInitialScale(range)) }
-        if let range = randomScaling { family = AugmentedFamily(base: family, augmentation: .randomScaling(range)) }
-        if let range = lossScaling { family = AugmentedFamily(base: family, augmentation: .randomLossScale(range)) }
-        return family
+        try augmentations.reduce(task.makeFamily()) { AugmentedFamily(base: $0, augmentation: $1.augmentation) }
+    }
+
+    /// The augmentations that are switched on, innermost first, with the option that sets each.
+    var augmentations: [(option: String, augmentation: TaskAugmentation)] {
+        [("--initial-scaling", initialScaling.map(TaskAugmentation.randomInitialScale)),
+         ("--random-scaling", randomScaling.map(TaskAugmentation.randomScaling)),
+         ("--loss-scaling", lossScaling.map(TaskAugmentation.randomLossScale))]
+            .compactMap { option, augmentation in augmentation.map { (option, $0) } }
     }
 
     /// Every problem with the configuration, as sentences; empty when it is usable.
@@ -98,12 +102,11 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         if mode == .secondOrder && !task.supportsSecondOrder {
             p.append("second-order meta-gradients need the optimizee's Hessian, which only the quadratic task provides")
         }
-        if let range = randomScaling {
-            if let problem = range.problem { p.append("--random-scaling: " + problem) }
-            if mode == .secondOrder { p.append("random scaling supports first-order meta-gradients only") }
+        for (option, augmentation) in augmentations {
+            if let problem = augmentation.range.problem { p.append("\(option): " + problem) }
+            // The augmented optimizees provide no Hessian.
+            if mode == .secondOrder { p.append("\(option) supports first-order meta-gradients only") }
         }
-        if let problem = initialScaling?.problem { p.append("--initial-scaling: " + problem) }
-        if let problem = lossScaling?.problem { p.append("--loss-scaling: " + problem) }
         if maxConsecutiveSkips < 1 { p.append("the skip limit must be positive") }
         if consistencyCheckEvery < 0 { p.append("the consistency-check interval must not be negative") }
         p.append(contentsOf: task.problems())
