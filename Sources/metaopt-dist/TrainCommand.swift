@@ -76,6 +76,10 @@ struct TrainCommand: ParsableCommand {
                                valueName: "A|LO,HI"))
     var lossScaling: LogScaleRange?
 
+    @Option(help: ArgumentHelp("Start φ from this trained optimizer (fine-tuning) instead of a fresh initialisation; it must have this run's architecture (--hidden-size, --preprocessing, --p, --output-scale). Adam's state and the meta-step count start at zero, so --iterations counts the new meta-steps; use another --seed to draw functions the first run did not see. A checkpoint in RUN_DIR is resumed instead, as usual.",
+                               valueName: "optimizer.json"))
+    var initFrom: String?
+
     @Option(help: "Run seed: every function is drawn from (seed, horizon index, task index).")
     var seed: UInt64 = 0
 
@@ -131,7 +135,8 @@ struct TrainCommand: ParsableCommand {
                               horizon: horizon, iterations: iterations ?? spec.defaultIterations,
                               learningRate: learningRate ?? spec.defaultLearningRate, clipNorm: clipNorm, seed: seed, mode: mode,
                               maxConsecutiveSkips: maxSkips, consistencyCheckEvery: consistencyEvery,
-                              randomScaling: randomScaling, initialScaling: initialScaling, lossScaling: lossScaling)
+                              randomScaling: randomScaling, initialScaling: initialScaling, lossScaling: lossScaling,
+                              initFrom: initFrom)
     }
 
     func run() throws {

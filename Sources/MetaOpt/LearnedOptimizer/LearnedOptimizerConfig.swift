@@ -42,6 +42,11 @@ public struct LearnedOptimizerConfig: Codable, Hashable, Sendable {
         self.optimizerCount = optimizerCount
     }
 
+    /// One line for messages: "hidden size 20, log-sign(p=5.0), output scale 0.01, 1 optimizer".
+    public var summary: String {
+        "hidden size \(hiddenSize), \(preprocessing.description), output scale \(outputScale), \(optimizerCount) optimizer\(optimizerCount == 1 ? "" : "s")"
+    }
+
     /// Number of inputs per coordinate of the first LSTM layer.
     public var inputCount: Int { preprocessing.inputCount }
 }

@@ -36,12 +36,16 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Meta-train on a·f with one random factor a = exp(U[lower, upper)) per function
     /// (`RandomLossScaleOptimizee`); nil: f as it is. Optional for the same reason.
     public var lossScaling: LogScaleRange?
+    /// Start φ from this trained-optimizer file instead of the seed's initialisation (fine-tuning:
+    /// another meta-batch, learning rate or family); the Adam state and the counters start afresh.
+    /// Read on rank 0 only, when no checkpoint is resumed. Optional for the same reason.
+    public var initFrom: String?
 
     public init(task: TaskSpec, optimizer: LearnedOptimizerConfig? = nil, metaBatch: Int = 128, blockSize: Int? = nil,
                 unroll: Int = 20, horizon: Int = 100, iterations: Int = 1000, learningRate: Double = 1e-3,
                 clipNorm: Double? = nil, seed: UInt64 = 0, mode: MetaGradientMode = .firstOrder,
                 maxConsecutiveSkips: Int = 5, consistencyCheckEvery: Int = 100, randomScaling: LogScaleRange? = nil,
-                initialScaling: LogScaleRange? = nil, lossScaling: LogScaleRange? = nil) {
+                initialScaling: LogScaleRange? = nil, lossScaling: LogScaleRange? = nil, initFrom: String? = nil) {
         self.task = task
         self.optimizer = optimizer ?? task.defaultOptimizer
         self.metaBatch = metaBatch
@@ -58,6 +62,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         self.randomScaling = randomScaling
         self.initialScaling = initialScaling
         self.lossScaling = lossScaling
+        self.initFrom = initFrom
     }
 
     public var truncationsPerHorizon: Int { horizon / unroll }
@@ -107,6 +112,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             // The augmented optimizees provide no Hessian.
             if mode == .secondOrder { p.append("\(option) supports first-order meta-gradients only") }
         }
+        if initFrom?.isEmpty == true { p.append("the optimizer file to start from must be named") }
         if maxConsecutiveSkips < 1 { p.append("the skip limit must be positive") }
         if consistencyCheckEvery < 0 { p.append("the consistency-check interval must not be negative") }
         p.append(contentsOf: task.problems())

@@ -158,9 +158,19 @@ public final class TrainingRun {
                 failure = "cannot set aside the checkpoints of the earlier run: \(error)"
             }
         }
+        var warmStarted = false
+        if communicator.isRoot && failure == nil && resumeState == nil, let source = config.initFrom {
+            do {
+                resumeState = try Self.warmStart(config: config, from: URL(fileURLWithPath: source))
+                warmStarted = true
+                logger.info("starting φ from \(source)")
+            } catch {
+                failure = "\(error)"
+            }
+        }
         // Every rank learns whether rank 0 resumed or could not, and why, so that all stop
         // together with the same message on a bad checkpoint (no rank waits for another).
-        var flag: [Int64] = [failure != nil ? 2 : resumeState != nil ? 1 : 0]
+        var flag: [Int64] = [failure != nil ? 2 : resumeState != nil && !warmStarted ? 1 : 0]
         try communicator.broadcast(&flag, root: 0)
         if flag[0] == 2 {
             let message = try communicator.broadcast(value: failure ?? "", root: 0)
@@ -172,6 +182,18 @@ public final class TrainingRun {
             try FileManager.default.createDirectory(at: options.runDirectory.url, withIntermediateDirectories: true)
             try MetricsLog.truncate(options.runDirectory.metrics, before: trainer.state.iteration)
         }
+    }
+
+    /// A fresh state (Adam and counters at zero) whose φ is the trained optimizer in `url`, which
+    /// must have this configuration's architecture.
+    static func warmStart(config: TrainingConfig, from url: URL) throws -> TrainerState {
+        let file = try OptimizerFile.read(from: url)
+        guard file.optimizer == config.optimizer else {
+            throw OptimizerFileError(path: url.path, problem: "holds an optimizer with architecture \(file.optimizer.summary); this run configures \(config.optimizer.summary)")
+        }
+        var state = TrainerState(config: config)
+        state.phi = file.phi
+        return state
     }
 
     /// Renames RUN/checkpoints to RUN/checkpoints.previous (replacing an older one) when it holds
