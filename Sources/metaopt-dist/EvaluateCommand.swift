@@ -11,8 +11,8 @@ struct EvaluateCommand: ParsableCommand {
             on --tuning-functions training functions; then the learned optimizer and the tuned \
             baselines run on the same --functions held-out functions. The held-out functions are \
             drawn with --seed, which must differ from the training seed; the tuning functions with \
-            seed+1. For image tasks the held-out functions train on the test split and the tuning \
-            functions on the training split. Writes OUT/report.json (every curve, the grid scores), OUT/statistics.csv \
+            seed+1. For image tasks the held-out functions train on the test split (--split train \
+            for model selection) and the tuning functions on the training split. Writes OUT/report.json (every curve, the grid scores), OUT/statistics.csv \
             (per-step mean, median, quartiles), OUT/loss.svg (plot) and OUT/summary.md, and prints \
             the summary table. Runs in one process (no MPI needed).
             """)
@@ -37,6 +37,10 @@ struct EvaluateCommand: ParsableCommand {
 
     @Option(help: "Seed of the held-out functions (default: the training seed + 1000003).")
     var seed: UInt64?
+
+    @Option(help: ArgumentHelp("Image tasks: the data split the held-out functions train on. test for reported results; train to choose among trained optimizers (checkpoints, settings) without looking at the test split, as the paper's early stopping on validation functions does.",
+                               valueName: "test|train"))
+    var split: DatasetSplit = .test
 
     @Option(help: "Output directory (default: the optimizer file's directory + /eval).")
     var out: String?
@@ -63,6 +67,9 @@ struct EvaluateCommand: ParsableCommand {
         guard spec.optimizerCount == file.optimizer.optimizerCount else {
             throw ValidationError("the \(spec.name) task needs \(spec.optimizerCount) learned optimizer(s); \(optimizer) has \(file.optimizer.optimizerCount)")
         }
+        if split != .test, case .quadratic = spec {
+            throw ValidationError("--split applies to image tasks only (quadratics have no data split)")
+        }
         if layerTrace && spec.name != "mlp" {
             throw ValidationError("--layer-trace needs the MLP task (got \(spec.name))")
         }
@@ -71,8 +78,9 @@ struct EvaluateCommand: ParsableCommand {
         if let training, evaluationSeed == training.seed {
             throw ValidationError("--seed \(evaluationSeed) is the training seed: the held-out functions would be training functions")
         }
-        // Held-out functions use the test split of image data; the baselines are tuned on training data.
-        let heldOut = Evaluation.sampleFunctions(from: try spec.onSplit(.test).makeFamily(), seed: evaluationSeed, count: functions)
+        // Held-out functions use the test split of image data unless --split says otherwise (model
+        // selection); the baselines are tuned on training data with another seed.
+        let heldOut = Evaluation.sampleFunctions(from: try spec.onSplit(split).makeFamily(), seed: evaluationSeed, count: functions)
         let kinds = baselines == "none" ? [] : try BaselineKind.parseList(baselines)
         let tuningSet = Evaluation.sampleFunctions(from: try spec.onSplit(.train).makeFamily(), seed: evaluationSeed &+ 1,
                                                    count: tuningFunctions)
@@ -81,7 +89,8 @@ struct EvaluateCommand: ParsableCommand {
         let report = try Evaluation.run(
             optimizers: optimizers, functions: heldOut, steps: steps, tuning: tuning,
             metadata: ["task": "\(spec)", "optimizer_file": optimizer, "evaluation_seed": "\(evaluationSeed)",
-                       "tuning_seed": "\(evaluationSeed &+ 1)", "training_iterations": "\(file.iteration)"])
+                       "tuning_seed": "\(evaluationSeed &+ 1)", "training_iterations": "\(file.iteration)"]
+                .merging(split == .test ? [:] : ["held_out_split": split.rawValue]) { a, _ in a })
         let directory = URL(fileURLWithPath: out ?? URL(fileURLWithPath: optimizer).deletingLastPathComponent().appendingPathComponent("eval").path)
         try report.writeJSON(to: directory.appendingPathComponent("report.json"))
         try report.writeStatisticsCSV(to: directory.appendingPathComponent("statistics.csv"))

@@ -2,6 +2,7 @@ import ArgumentParser
 import MetaOpt
 
 extension MetaGradientMode: ExpressibleByArgument {}
+extension DatasetSplit: ExpressibleByArgument {}
 
 /// Which optimizee family, shared by `train` and `evaluate`.
 struct TaskOptions: ParsableArguments {
