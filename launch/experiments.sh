@@ -9,7 +9,7 @@
 # NP ranks (default: the number of cores) train with launch/local.sh; evaluation runs in one
 # process. Wall-clock on a 2-core machine: quadratic ~4 min, mlp ~15 min, generalisation ~15 min,
 # sub ~20 min, cnn ~20 min; not part of 'all': mlp-settings (the short MLP runs that chose the MLP
-# recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test) ~105 min.
+# recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test) ~135 min.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=.build/release/metaopt-dist
@@ -85,7 +85,8 @@ if [[ "$what" == mlp-2-layer-probes ]]; then
     # Attempts to make the MLP optimizer generalise to 2 hidden layers (docs/results.md, "Why the
     # 2-layer test fails"): the MLP recipe stopped at 3000, 4500, 6000 (= runs/mlp) and 9000
     # meta-steps (one run, resumed), 3000-meta-step runs with random scaling, random initial scale,
-    # p = 10 or random loss scale, and 1500 meta-steps of 8 functions. Each optimizer is
+    # p = 10 or random loss scale, 1500 meta-steps of 8 functions, and the 6000-step optimizer
+    # fine-tuned with 8 functions per meta-step. Each optimizer is
     # evaluated alone on the first 50 held-out functions of the 1-layer and of the 2-layer network;
     # prints one line per optimizer and network.
     dir=runs/mlp-2-layer-probes
@@ -114,6 +115,19 @@ if [[ "$what" == mlp-2-layer-probes ]]; then
     train --task mlp --meta-batch 8 --p 5 --output-scale 0.01 --learning-rate 3e-3 --iterations 1500 \
         --run-dir "$dir/meta-batch-8"
     probe meta-batch-8 "$dir/meta-batch-8/optimizer.json"
+    # Fine-tuning the 6000-step optimizer: 8 functions per meta-step at 1e-3 with a new seed,
+    # snapshots after 750, 1125, 1500 and 2250 meta-steps (one run, resumed), each also scored on
+    # 50 validation functions of the training split.
+    rm -rf "$dir/fine-tune-8"
+    for steps in 750 1125 1500 2250; do
+        bash launch/local.sh train --task mlp --meta-batch 8 --p 5 --output-scale 0.01 --learning-rate 1e-3 --seed 1 \
+            --init-from "$dir/recipe/optimizer-6000.json" --iterations "$steps" --progress-every 100 \
+            --run-dir "$dir/fine-tune-8"
+        cp "$dir/fine-tune-8/optimizer.json" "$dir/fine-tune-8/optimizer-$steps.json"
+        evaluate --optimizer "$dir/fine-tune-8/optimizer-$steps.json" --functions 50 --baselines none --split train \
+            --seed 5000 --out "$dir/fine-tune-8-$steps/validation" | grep '^| LSTM' | sed "s/^/fine-tune-8-$steps, validation: /"
+        probe "fine-tune-8-$steps" "$dir/fine-tune-8/optimizer-$steps.json"
+    done
     # Tuned Adam on the same 50 functions of each network, for reference.
     evaluate --optimizer "$dir/recipe/optimizer-3000.json" --functions 50 --baselines adam \
         --out "$dir/adam-1-layer" | grep '^| Adam'
