@@ -34,7 +34,8 @@ struct TrainCommand: ParsableCommand {
 
             Files (rank 0 only): RUN_DIR/metrics.jsonl (one JSON object per meta-step), \
             RUN_DIR/checkpoints/ (resumed automatically), RUN_DIR/optimizer.json (the trained \
-            optimizer; see docs/optimizer-file.md). SIGTERM, SIGINT or SIGUSR1 finishes the \
+            optimizer; see docs/optimizer-file.md); with --validate-every also RUN_DIR/validation.jsonl \
+            and RUN_DIR/best-optimizer.json (the best-scoring φ). SIGTERM, SIGINT or SIGUSR1 finishes the \
             current horizon, writes a checkpoint and exits with status 0 on every rank. Under Open \
             MPI's mpirun, send SIGUSR1 to mpirun, which forwards it to every rank; mpirun answers \
             SIGTERM by killing the ranks itself after about a second (docs/checkpoints.md).
@@ -80,6 +81,15 @@ struct TrainCommand: ParsableCommand {
                                valueName: "optimizer.json"))
     var initFrom: String?
 
+    @Option(help: "Early stopping as in the paper: every this many meta-steps (at the next horizon boundary) and at the start, score φ on validation functions by their mean final loss after one horizon; the best φ goes to RUN_DIR/best-optimizer.json, every score to RUN_DIR/validation.jsonl (default: off).")
+    var validateEvery: Int?
+
+    @Option(help: "Validation functions (with --validate-every; default: 20); image tasks draw them from the training split.")
+    var validationFunctions: Int?
+
+    @Option(help: "Seed of the validation functions (default: the run seed + 2000003; it must differ from the run seed).")
+    var validationSeed: UInt64?
+
     @Option(help: "Run seed: every function is drawn from (seed, horizon index, task index).")
     var seed: UInt64 = 0
 
@@ -120,6 +130,9 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         let config = try trainingConfig()
         if let problem = config.problems().first { throw ValidationError(problem) }
+        if validateEvery == nil && (validationSeed != nil || validationFunctions != nil) {
+            throw ValidationError("--validation-functions and --validation-seed need --validate-every")
+        }
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must not be negative") }
         guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1") }
         guard progressEvery >= 1 else { throw ValidationError("--progress-every must be positive") }
@@ -136,7 +149,10 @@ struct TrainCommand: ParsableCommand {
                               learningRate: learningRate ?? spec.defaultLearningRate, clipNorm: clipNorm, seed: seed, mode: mode,
                               maxConsecutiveSkips: maxSkips, consistencyCheckEvery: consistencyEvery,
                               randomScaling: randomScaling, initialScaling: initialScaling, lossScaling: lossScaling,
-                              initFrom: initFrom)
+                              initFrom: initFrom,
+                              validation: validateEvery.map {
+                                  ValidationConfig(every: $0, functions: validationFunctions ?? 20, seed: validationSeed ?? seed &+ 2_000_003)
+                              })
     }
 
     func run() throws {

@@ -27,8 +27,12 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
     public var iteration: Int
     public var tensors: [TensorEntry]
     public var phi: [Float]
+    /// The validation score of this φ, in the best-optimizer file of a run with validation
+    /// (`train --validate-every`); absent otherwise.
+    public var validation: ValidationScore?
 
-    public init(optimizer: LearnedOptimizerConfig, phi: [Float], training: TrainingConfig?, iteration: Int) {
+    public init(optimizer: LearnedOptimizerConfig, phi: [Float], training: TrainingConfig?, iteration: Int,
+                validation: ValidationScore? = nil) {
         let layout = ParameterLayout(optimizer)
         precondition(phi.count == layout.count)
         format = Self.formatName
@@ -38,6 +42,7 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
         self.iteration = iteration
         tensors = layout.tensors.map { TensorEntry(name: $0.name, shape: $0.shape, offset: $0.offset) }
         self.phi = phi
+        self.validation = validation
     }
 
     public func write(to url: URL) throws {

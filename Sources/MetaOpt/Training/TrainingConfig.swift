@@ -40,12 +40,17 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// another meta-batch, learning rate or family); the Adam state and the counters start afresh.
     /// Read on rank 0 only, when no checkpoint is resumed. Optional for the same reason.
     public var initFrom: String?
+    /// Early stopping: score φ on validation functions now and then and keep the best φ in
+    /// RUN_DIR/best-optimizer.json (`ValidationConfig`); nil: no validation. Optional for the
+    /// same reason as `randomScaling`.
+    public var validation: ValidationConfig?
 
     public init(task: TaskSpec, optimizer: LearnedOptimizerConfig? = nil, metaBatch: Int = 128, blockSize: Int? = nil,
                 unroll: Int = 20, horizon: Int = 100, iterations: Int = 1000, learningRate: Double = 1e-3,
                 clipNorm: Double? = nil, seed: UInt64 = 0, mode: MetaGradientMode = .firstOrder,
                 maxConsecutiveSkips: Int = 5, consistencyCheckEvery: Int = 100, randomScaling: LogScaleRange? = nil,
-                initialScaling: LogScaleRange? = nil, lossScaling: LogScaleRange? = nil, initFrom: String? = nil) {
+                initialScaling: LogScaleRange? = nil, lossScaling: LogScaleRange? = nil, initFrom: String? = nil,
+                validation: ValidationConfig? = nil) {
         self.task = task
         self.optimizer = optimizer ?? task.defaultOptimizer
         self.metaBatch = metaBatch
@@ -63,6 +68,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         self.initialScaling = initialScaling
         self.lossScaling = lossScaling
         self.initFrom = initFrom
+        self.validation = validation
     }
 
     public var truncationsPerHorizon: Int { horizon / unroll }
@@ -112,6 +118,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             // The augmented optimizees provide no Hessian.
             if mode == .secondOrder { p.append("\(option) supports first-order meta-gradients only") }
         }
+        if let validation { p.append(contentsOf: validation.problems(trainingSeed: seed)) }
         if initFrom?.isEmpty == true { p.append("the optimizer file to start from must be named") }
         if maxConsecutiveSkips < 1 { p.append("the skip limit must be positive") }
         if consistencyCheckEvery < 0 { p.append("the consistency-check interval must not be negative") }

@@ -79,6 +79,10 @@ public struct RunDirectory: Sendable {
     public var checkpoints: URL { url.appendingPathComponent("checkpoints") }
     public var metrics: URL { url.appendingPathComponent("metrics.jsonl") }
     public var optimizer: URL { url.appendingPathComponent("optimizer.json") }
+    /// The best-scoring φ of a run with validation, and its score.
+    public var bestOptimizer: URL { url.appendingPathComponent("best-optimizer.json") }
+    /// One line per validation.
+    public var validationLog: URL { url.appendingPathComponent("validation.jsonl") }
 }
 
 /// Drives a `MetaTrainer` to the end: progress, metrics lines, checkpoints at horizon boundaries,
@@ -115,6 +119,14 @@ public final class TrainingRun {
     let store: CheckpointStore
     /// Whether the run continues from a checkpoint (the same on every rank).
     public let resumed: Bool
+    /// Scores φ on the validation functions (every rank), when the configuration asks for it.
+    let validator: ValidationScorer?
+    /// Rank 0: the score of the φ in RUN_DIR/best-optimizer.json. After a resume it may come from
+    /// a validation after the checkpoint, which the resumed run repeats.
+    private(set) var bestScore: ValidationScore?
+    /// Rank 0: the lowest score in validation.jsonl, which decides each line's "best" flag, so that
+    /// a resumed run writes the lines an uninterrupted one does.
+    private var bestLogged = Double.infinity
     /// Polled once per meta-step on every rank; the ranks agree through a MAX allreduce.
     public var stopRequested: () -> Bool {
         get { trainer.stopRequested }
@@ -178,10 +190,46 @@ public final class TrainingRun {
         }
         resumed = flag[0] == 1
         trainer = try MetaTrainer(config: config, communicator: communicator, resumeFrom: resumeState)
+        validator = try config.validation.map {
+            try ValidationScorer(config: $0, training: config, rank: communicator.rank, size: communicator.size)
+        }
         if communicator.isRoot {
             try FileManager.default.createDirectory(at: options.runDirectory.url, withIntermediateDirectories: true)
             try MetricsLog.truncate(options.runDirectory.metrics, before: trainer.state.iteration)
+            if config.validation != nil {
+                (bestScore, bestLogged) = try Self.prepareValidationFiles(
+                    of: options.runDirectory, config: config, resumedAt: resumed ? trainer.state.iteration : nil, logger: logger)
+            }
         }
+    }
+
+    /// Rank 0, before a run with validation. Resuming at meta-step `resumedAt`: drops the log lines
+    /// after it (they will be redone) and returns the score in the best-optimizer file, which may
+    /// come from a later validation of the interrupted run (the resumed run reproduces it), and the
+    /// lowest score left in the log. Starting afresh: empties the log and sets an earlier run's
+    /// best-optimizer file aside.
+    static func prepareValidationFiles(of runDirectory: RunDirectory, config: TrainingConfig, resumedAt: Int?,
+                                       logger: Logger) throws -> (file: ValidationScore?, logged: Double) {
+        let fm = FileManager.default
+        let best = runDirectory.bestOptimizer
+        let log = runDirectory.validationLog
+        try MetricsLog.truncate(log, before: resumedAt.map { $0 + 1 } ?? 0)
+        let logged = ValidationLog.lowestScore(in: fm.contents(atPath: log.path) ?? Data())
+        guard fm.fileExists(atPath: best.path) else { return (nil, logged) }
+        if resumedAt != nil {
+            let file = try OptimizerFile.read(from: best)
+            if let saved = file.training, TrainerCheckpoint.compatibilityProblems(saved: saved, current: config).isEmpty,
+               let score = file.validation {
+                return (score, logged)
+            }
+            logger.warning("\(best.path) was written by another configuration; the next validation replaces it")
+            return (nil, logged)
+        }
+        let previous = runDirectory.url.appendingPathComponent("best-optimizer.previous.json")
+        if fm.fileExists(atPath: previous.path) { try fm.removeItem(at: previous) }
+        try fm.moveItem(at: best, to: previous)
+        logger.notice("not resuming: moved the earlier run's best optimizer to \(previous.path)")
+        return (nil, logged)
     }
 
     /// A fresh state (Adam and counters at zero) whose φ is the trained optimizer in `url`, which
@@ -220,6 +268,9 @@ public final class TrainingRun {
         let comm = trainer.communicator
         let config = trainer.config
         let metrics = comm.isRoot ? try MetricsLog(url: options.runDirectory.metrics) : nil
+        let validationLog = comm.isRoot && validator != nil ? try MetricsLog(url: options.runDirectory.validationLog) : nil
+        // A fresh run scores its starting φ too (with --init-from it may stay the best).
+        if let validator, !resumed { try validate(validator, log: validationLog) }
         // A resumed run starts from a checkpoint that is on disk already.
         var lastCheckpoint: Int? = resumed ? trainer.state.iteration : nil
         var lastBoundary = trainer.state
@@ -248,6 +299,10 @@ public final class TrainingRun {
                 }
             }
             if trainer.state.atHorizonBoundary {
+                if let validator, validator.config.isDue(atBoundary: trainer.state.iteration,
+                                                         truncationsPerHorizon: config.truncationsPerHorizon) {
+                    try validate(validator, log: validationLog)
+                }
                 lastBoundary = trainer.state
                 // The last meta-step: the final checkpoint below, whether or not a stop was asked.
                 if trainer.finished { break }
@@ -279,6 +334,31 @@ public final class TrainingRun {
         return .finished
     }
 
+    /// Scores the current φ (every rank takes part); rank 0 keeps it in best-optimizer.json when it
+    /// beats the best so far (written before the log line that says so) and logs the score.
+    private func validate(_ validator: ValidationScorer, log: MetricsLog?) throws {
+        let state = trainer.state
+        let loss = try validator.meanFinalLoss(phi: state.phi, communicator: trainer.communicator)
+        guard let log else { return }
+        let config = trainer.config
+        let score = ValidationScore(iteration: state.iteration, meanFinalLoss: loss,
+                                    functions: validator.config.functions, seed: validator.config.seed)
+        let isBest = loss < bestLogged
+        if isBest {
+            bestLogged = loss
+            // Not over a better φ that the interrupted run found after the checkpoint this run
+            // resumed from: this run will reach it again.
+            if loss <= bestScore?.meanFinalLoss ?? .infinity {
+                try OptimizerFile(optimizer: config.optimizer, phi: state.phi, training: config, iteration: state.iteration,
+                                  validation: score).write(to: options.runDirectory.bestOptimizer)
+                bestScore = score
+            }
+        }
+        try log.append(line: ValidationLog.line(score, best: isBest))
+        let best = bestScore.map { "best \($0.meanFinalLoss) at meta-step \($0.iteration)" } ?? "no finite score yet"
+        logger.info("validation at meta-step \(state.iteration): mean final loss \(loss) on \(score.functions) functions (\(isBest ? "new best" : best))")
+    }
+
     /// Rank 0 writes; the others wait, so that no rank runs ahead of a checkpoint it may need.
     /// Must be called by every rank (it ends with a barrier).
     private func writeCheckpoint(_ state: TrainerState) throws {
@@ -308,7 +388,8 @@ func formatDuration(_ s: Double) -> String {
     return t >= 3600 ? "\(t / 3600)h\(t % 3600 / 60)m" : t >= 60 ? "\(t / 60)m\(t % 60)s" : "\(t)s"
 }
 
-/// One JSON object per meta-step, appended to metrics.jsonl by rank 0.
+/// A JSON-lines file that rank 0 appends to: metrics.jsonl (one object per meta-step) and
+/// validation.jsonl.
 final class MetricsLog {
     let handle: FileHandle
 
@@ -322,6 +403,10 @@ final class MetricsLog {
 
     deinit { try? handle.close() }
 
+    func append(line: String) throws {
+        try handle.write(contentsOf: Data(line.utf8))
+    }
+
     func append(_ r: StepReport, elapsed: Double, iterationsPerSecond: Double) throws {
         func number(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
         let line = "{\"iteration\":\(r.iteration),\"horizon\":\(r.horizon),\"truncation\":\(r.truncation)," +
@@ -330,7 +415,7 @@ final class MetricsLog {
             "\"compute_max\":\(number(r.computeMax)),\"compute_mean\":\(number(r.computeMean)),\"compute_min\":\(number(r.computeMin))," +
             "\"wait\":\(number(r.wait)),\"allreduce\":\(number(r.allreduce)),\"update\":\(number(r.update))," +
             "\"elapsed\":\(number(elapsed)),\"iterations_per_second\":\(number(iterationsPerSecond))}\n"
-        try handle.write(contentsOf: Data(line.utf8))
+        try append(line: line)
     }
 
     /// Drops the lines of meta-steps at or after `iteration` (they will be redone after a resume).

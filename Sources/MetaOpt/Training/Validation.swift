@@ -1,0 +1,94 @@
+import Foundation
+
+/// Early stopping as in the paper (§3): every so often φ is frozen and scored on validation
+/// functions, and the best-scoring φ is kept beside the final one.
+public struct ValidationConfig: Codable, Hashable, Sendable {
+    /// Score φ at the first horizon boundary at or after every multiple of this many meta-steps
+    /// (and at meta-step 0 of a fresh run).
+    public var every: Int
+    /// Validation functions; each is optimised for one horizon from its θ₀ and scored by its
+    /// final loss.
+    public var functions: Int
+    /// Seed of the validation functions: keys (seed, 0, i). Must differ from the training seed.
+    public var seed: UInt64
+
+    public init(every: Int, functions: Int, seed: UInt64) {
+        self.every = every
+        self.functions = functions
+        self.seed = seed
+    }
+
+    /// Whether the horizon boundary at `iteration` is a validation point, for `truncationsPerHorizon`
+    /// meta-steps per horizon: the first boundary at or after a multiple of `every`. It depends on
+    /// the iteration only, so a resumed run validates where an uninterrupted one does.
+    public func isDue(atBoundary iteration: Int, truncationsPerHorizon: Int) -> Bool {
+        iteration > 0 && iteration / every > (iteration - truncationsPerHorizon) / every
+    }
+
+    func problems(trainingSeed: UInt64) -> [String] {
+        var p: [String] = []
+        if every < 1 { p.append("the validation interval must be positive (got \(every))") }
+        if functions < 1 { p.append("the number of validation functions must be positive (got \(functions))") }
+        if seed == trainingSeed { p.append("the validation seed must differ from the training seed (\(seed))") }
+        return p
+    }
+}
+
+/// One validation score of φ, stored in the best-optimizer file.
+public struct ValidationScore: Codable, Equatable, Sendable {
+    /// Meta-steps done when φ was scored.
+    public var iteration: Int
+    /// Mean over the validation functions of the final loss (+∞ when one diverged).
+    public var meanFinalLoss: Double
+    public var functions: Int
+    public var seed: UInt64
+}
+
+/// Scores φ on the validation functions, spread over the ranks: rank r scores functions
+/// r, r + size, …, each alone (one engine per function, so its loss does not depend on which
+/// rank runs it), and one SUM allreduce of a vector with one slot per function gathers them
+/// exactly (every slot has one non-zero contribution). Every rank returns the same mean.
+final class ValidationScorer {
+    let config: ValidationConfig
+    let optimizer: LearnedOptimizerConfig
+    let steps: Int
+    private let owned: [(index: Int, function: any Optimizee)]
+
+    init(config: ValidationConfig, training: TrainingConfig, rank: Int, size: Int) throws {
+        self.config = config
+        optimizer = training.optimizer
+        steps = training.horizon
+        // The task as it is: augmentations belong to meta-training only.
+        let family = try training.task.makeFamily()
+        owned = stride(from: rank, to: config.functions, by: size).map {
+            ($0, family.sample(RandomKey(seed: config.seed, horizon: 0, task: $0)))
+        }
+    }
+
+    func meanFinalLoss(phi: [Float], communicator: any Communicator) throws -> Double {
+        var finals = [Double](repeating: 0, count: config.functions)
+        let learned = LearnedOptimizer(config: optimizer, phi: phi, maxCoordinatesPerBatch: 1)
+        for (index, function) in owned {
+            let final = try learned.run(on: [function], steps: steps)[0].last!
+            finals[index] = final.isFinite ? Double(final) : .infinity
+        }
+        try communicator.allreduce(&finals, .sum)
+        return finals.reduce(0, +) / Double(config.functions)
+    }
+}
+
+/// RUN_DIR/validation.jsonl: one line per validation, {"iteration", "mean_final_loss", "best"}.
+enum ValidationLog {
+    static func line(_ score: ValidationScore, best: Bool) -> String {
+        let loss = score.meanFinalLoss.isFinite ? "\(score.meanFinalLoss)" : "null"
+        return "{\"iteration\":\(score.iteration),\"mean_final_loss\":\(loss),\"best\":\(best)}\n"
+    }
+
+    /// The lowest finite score in a log's lines (+∞ when there is none).
+    static func lowestScore(in data: Data) -> Double {
+        data.split(separator: UInt8(ascii: "\n")).compactMap { line -> Double? in
+            let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
+            return (object?["mean_final_loss"] as? NSNumber)?.doubleValue
+        }.min() ?? .infinity
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import XCTest
+
+/// `train --validate-every`: the scores and the best φ do not depend on the rank count, the score
+/// is the mean final loss `evaluate` measures on the same functions, the best file holds the φ of
+/// its meta-step, and a killed run resumed from a checkpoint writes the files an uninterrupted
+/// run does.
+final class ValidationTests: XCTestCase {
+    /// The small quadratic job (2 truncations per horizon) for 10 meta-steps, scored every 2
+    /// meta-steps on 5 functions (uneven over 3 ranks).
+    private func job(iterations: Int = 10) -> [String] {
+        var job = DistributedTrain.smallJob
+        job[job.firstIndex(of: "--iterations")! + 1] = String(iterations)
+        return job + ["--validate-every", "2", "--validation-functions", "5", "--validation-seed", "99"]
+    }
+
+    private struct Line: Decodable, Equatable {
+        var iteration: Int
+        var mean_final_loss: Double?
+        var best: Bool
+    }
+
+    private func lines(_ dir: URL) throws -> [Line] {
+        let data = try Data(contentsOf: dir.appendingPathComponent("validation.jsonl"))
+        return try data.split(separator: UInt8(ascii: "\n")).map { try JSONDecoder().decode(Line.self, from: Data($0)) }
+    }
+
+    private struct BestFile: Decodable {
+        struct Score: Decodable { var iteration: Int; var meanFinalLoss: Double; var functions: Int; var seed: UInt64 }
+        var iteration: Int
+        var phi: [Float]
+        var validation: Score
+    }
+
+    private func best(_ dir: URL) throws -> (bytes: Data, file: BestFile) {
+        let bytes = try Data(contentsOf: dir.appendingPathComponent("best-optimizer.json"))
+        return (bytes, try JSONDecoder().decode(BestFile.self, from: bytes))
+    }
+
+    func testScoresAndBestPhiAreTheSameForAnyRankCountAndMeanWhatEvaluateMeasures() throws {
+        try DistributedTrain.requireMPIRun()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        var runs: [URL] = []
+        for np in [1, 3] {
+            let dir = scratch.appendingPathComponent("np\(np)")
+            let run = try DistributedTrain.train(np: np, runDirectory: dir, job: job(), extraMPIArgs: ["--oversubscribe"])
+            XCTAssertEqual(run.status, 0, "\(run)")
+            runs.append(dir)
+        }
+        let log = try lines(runs[0])
+        XCTAssertEqual(log.map(\.iteration), [0, 2, 4, 6, 8, 10])
+        XCTAssertEqual(try lines(runs[1]), log, "validation.jsonl under 1 and 3 ranks")
+        XCTAssertEqual(try best(runs[0]).bytes, try best(runs[1]).bytes, "best-optimizer.json under 1 and 3 ranks")
+
+        // The flags mark each new minimum; the file holds the lowest score.
+        var lowest = Double.infinity
+        for line in log {
+            let loss = try XCTUnwrap(line.mean_final_loss)
+            XCTAssertEqual(line.best, loss < lowest, "best flag at meta-step \(line.iteration)")
+            lowest = min(lowest, loss)
+        }
+        let (_, file) = try best(runs[0])
+        XCTAssertEqual(file.validation.meanFinalLoss, lowest)
+        XCTAssertEqual(file.iteration, file.validation.iteration)
+        XCTAssertEqual(file.validation.functions, 5)
+        XCTAssertEqual(file.validation.seed, 99)
+
+        // The best file's φ is the φ after its meta-step: a run stopped there writes it.
+        let stopped = scratch.appendingPathComponent("stopped")
+        let stop = try DistributedTrain.train(np: 2, runDirectory: stopped, job: job(iterations: file.iteration))
+        XCTAssertEqual(stop.status, 0, "\(stop)")
+        XCTAssertEqual(try DistributedTrain.output(of: stopped).phi, file.phi)
+
+        // `evaluate` on the same 5 functions (seed 99, one horizon of 10 steps) measures the same
+        // mean final loss (it batches the functions together, so allow rounding).
+        let out = scratch.appendingPathComponent("eval")
+        let evaluation = try MPIJob.runSingleton(args: [
+            "evaluate", "--optimizer", runs[0].appendingPathComponent("best-optimizer.json").path, "--functions", "5",
+            "--steps", "10", "--seed", "99", "--baselines", "none", "--out", out.path])
+        XCTAssertEqual(evaluation.status, 0, "\(evaluation)")
+        struct Report: Decodable { struct Curves: Decodable { var losses: [[Float]] }; var curves: [Curves] }
+        let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: out.appendingPathComponent("report.json")))
+        let finals = report.curves[0].losses.map { Double($0.last!) }
+        XCTAssertEqual(finals.count, 5)
+        XCTAssertEqual(finals.reduce(0, +) / 5, lowest, accuracy: 1e-5 * lowest)
+    }
+
+    /// Killed after the validation at meta-step 6 and before any checkpoint after meta-step 4:
+    /// the resume drops the log lines after 4, keeps the best file (the φ of meta-step 6 or
+    /// earlier) and ends with the files of the uninterrupted run.
+    func testKilledRunResumesToTheUninterruptedFiles() throws {
+        try DistributedTrain.requireMPIRun()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let whole = scratch.appendingPathComponent("whole")
+        let uninterrupted = try DistributedTrain.train(np: 2, runDirectory: whole, job: job(), extra: ["--checkpoint-every", "4"])
+        XCTAssertEqual(uninterrupted.status, 0, "\(uninterrupted)")
+
+        let split = scratch.appendingPathComponent("split")
+        let killed = try DistributedTrain.train(np: 2, runDirectory: split, job: job(),
+                                                extra: ["--checkpoint-every", "4", "--inject-fault", "kill@7:1"])
+        XCTAssertNotEqual(killed.status, 0, "\(killed)")
+        XCTAssertEqual(try lines(split).map(\.iteration), [0, 2, 4, 6], "validated up to meta-step 6 before the kill")
+        let args = ["train"] + job() + ["--run-dir", split.path, "--checkpoint-every", "4"]
+        let resumed = try MPIJob.run(np: 2, args: args, timeout: DistributedTrain.jobTimeout)
+        XCTAssertEqual(resumed.status, 0, "\(resumed)")
+        XCTAssertTrue(resumed.stderr.contains("resuming from"), "\(resumed)")
+        XCTAssertEqual(try lines(split), try lines(whole), "validation.jsonl, resumed and uninterrupted")
+        XCTAssertEqual(try best(split).bytes, try best(whole).bytes, "best-optimizer.json, resumed and uninterrupted")
+    }
+
+    func testBadValidationOptionsAreRefused() throws {
+        try DistributedTrain.requireMPIRun()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        for (extra, message) in [(["--validate-every", "0"], "the validation interval must be positive"),
+                                 (["--validate-every", "2", "--validation-seed", "7"], "the validation seed must differ from the training seed"),
+                                 (["--validation-functions", "3"], "--validation-functions and --validation-seed need --validate-every")] {
+            let run = try MPIJob.runSingleton(args: ["train"] + DistributedTrain.smallJob + ["--run-dir", scratch.path] + extra)
+            XCTAssertNotEqual(run.status, 0, "\(extra): \(run)")
+            XCTAssertTrue(run.stderr.contains(message), "\(extra): \(run)")
+        }
+    }
+}
