@@ -108,6 +108,44 @@ final class ValidationTests: XCTestCase {
         XCTAssertEqual(try best(split).bytes, try best(whole).bytes, "best-optimizer.json, resumed and uninterrupted")
     }
 
+    /// `evaluate --split train` draws the held-out functions from the training split (other
+    /// images, so other losses from the same θ₀) and says so in the report; quadratics refuse it.
+    func testEvaluateSplitTrainUsesTheTrainingImages() throws {
+        try DistributedTrain.requireMPIRun()
+        guard FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") else {
+            throw XCTSkip("Fashion-MNIST not installed (Debian package dataset-fashion-mnist)")
+        }
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let source = scratch.appendingPathComponent("source")
+        let train = try DistributedTrain.train(np: nil, runDirectory: source)
+        XCTAssertEqual(train.status, 0, "\(train)")
+        let optimizer = source.appendingPathComponent("optimizer.json").path
+
+        struct Report: Decodable {
+            struct Curves: Decodable { var losses: [[Float]] }
+            var curves: [Curves]
+            var metadata: [String: String]
+        }
+        var reports: [String: Report] = [:]
+        for split in ["train", "test"] {
+            let out = scratch.appendingPathComponent(split)
+            let run = try MPIJob.runSingleton(args: ["evaluate", "--optimizer", optimizer, "--task", "mlp", "--functions", "2",
+                                                     "--steps", "1", "--baselines", "none", "--split", split, "--out", out.path])
+            XCTAssertEqual(run.status, 0, "\(run)")
+            reports[split] = try JSONDecoder().decode(Report.self, from: Data(contentsOf: out.appendingPathComponent("report.json")))
+        }
+        XCTAssertEqual(reports["train"]?.metadata["held_out_split"], "train")
+        XCTAssertNil(reports["test"]?.metadata["held_out_split"])
+        let initial = { (split: String) in reports[split]!.curves[0].losses.map { $0[0] } }
+        XCTAssertEqual(initial("train").count, 2)
+        XCTAssertNotEqual(initial("train"), initial("test"), "the same θ₀ on other images gives other losses")
+
+        let quadratic = try MPIJob.runSingleton(args: ["evaluate", "--optimizer", optimizer, "--split", "train",
+                                                       "--out", scratch.appendingPathComponent("q").path])
+        XCTAssertNotEqual(quadratic.status, 0, "\(quadratic)")
+        XCTAssertTrue(quadratic.stderr.contains("--split applies to image tasks only"), "\(quadratic)")
+    }
+
     func testBadValidationOptionsAreRefused() throws {
         try DistributedTrain.requireMPIRun()
         let scratch = try DistributedTrain.scratchDirectory(for: self)
