@@ -3,13 +3,13 @@
 # against grid-tuned SGD, NAG, RMSprop and Adam. Results go to docs/results/NAME/ (report.json,
 # statistics.csv, loss.svg, summary.md); trained optimizers and logs to runs/NAME/.
 #
-#   bash launch/experiments.sh [quadratic|mlp|generalisation|mlp-p50|sub|cnn|mlp-settings|mlp-2-layer-probes|all]
+#   bash launch/experiments.sh [quadratic|mlp|generalisation|mlp-large-p|sub|cnn|mlp-settings|mlp-2-layer-probes|all]
 #   (default: all)
 #
 # NP ranks (default: the number of cores) train with launch/local.sh; evaluation runs in one
 # process. Wall-clock on a 2-core machine: quadratic ~4 min, mlp ~15 min, generalisation ~15 min,
-# mlp-p50 ~35 min, sub ~20 min, cnn ~20 min; not part of 'all': mlp-settings (the short MLP runs that chose the MLP
-# recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test) ~165 min.
+# mlp-large-p ~70 min, sub ~20 min, cnn ~20 min; not part of 'all': mlp-settings (the short MLP runs that chose the MLP
+# recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test) ~185 min.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=.build/release/metaopt-dist
@@ -42,23 +42,25 @@ if [[ "$what" == generalisation || "$what" == all ]]; then
     evaluate --optimizer runs/mlp/optimizer.json --task mlp --activation relu --functions 100 --steps 100 \
         --out docs/results/mlp-relu --title "MLP with ReLU activations"
 fi
-if [[ "$what" == mlp-p50 || "$what" == all ]]; then
-    # The MLP recipe with p = 50, which generalises to 2 layers (docs/results.md), with the paper's
-    # early stopping on 50 validation functions of the training split; the evaluations use the
-    # best-scoring φ.
-    train --task mlp --meta-batch 2 --iterations 6000 --p 50 --output-scale 0.01 --learning-rate 3e-3 \
-        --validate-every 1000 --validation-functions 50 --run-dir runs/mlp-p50
-    opt=runs/mlp-p50/best-optimizer.json
-    evaluate --optimizer "$opt" --functions 100 --steps 100 --layer-trace --out docs/results/mlp-p50 \
-        --title "MLP 784-20-10 sigmoid, Fashion-MNIST test split (p = 50)"
-    evaluate --optimizer "$opt" --functions 100 --steps 200 --out docs/results/mlp-p50-200-steps \
-        --title "MLP, 200 steps (trained for 100; p = 50)"
-    evaluate --optimizer "$opt" --task mlp --hidden-layers 40 --functions 100 --steps 100 \
-        --out docs/results/mlp-p50-40-units --title "MLP with 40 hidden units (p = 50)"
-    evaluate --optimizer "$opt" --task mlp --hidden-layers 20,20 --functions 100 --steps 100 --layer-trace \
-        --out docs/results/mlp-p50-2-layers --title "MLP with 2 hidden layers (p = 50)"
-    evaluate --optimizer "$opt" --task mlp --activation relu --functions 100 --steps 100 \
-        --out docs/results/mlp-p50-relu --title "MLP with ReLU activations (p = 50)"
+if [[ "$what" == mlp-large-p || "$what" == all ]]; then
+    # The MLP recipe with p = 20 and p = 50, which generalise to 2 layers (docs/results.md), with
+    # the paper's early stopping on 50 validation functions of the training split; the
+    # evaluations use the best-scoring φ.
+    for p in 20 50; do
+        train --task mlp --meta-batch 2 --iterations 6000 --p "$p" --output-scale 0.01 --learning-rate 3e-3 \
+            --validate-every 1000 --validation-functions 50 --run-dir "runs/mlp-p$p"
+        opt="runs/mlp-p$p/best-optimizer.json"
+        evaluate --optimizer "$opt" --functions 100 --steps 100 --layer-trace --out "docs/results/mlp-p$p" \
+            --title "MLP 784-20-10 sigmoid, Fashion-MNIST test split (p = $p)"
+        evaluate --optimizer "$opt" --functions 100 --steps 200 --out "docs/results/mlp-p$p-200-steps" \
+            --title "MLP, 200 steps (trained for 100; p = $p)"
+        evaluate --optimizer "$opt" --task mlp --hidden-layers 40 --functions 100 --steps 100 \
+            --out "docs/results/mlp-p$p-40-units" --title "MLP with 40 hidden units (p = $p)"
+        evaluate --optimizer "$opt" --task mlp --hidden-layers 20,20 --functions 100 --steps 100 --layer-trace \
+            --out "docs/results/mlp-p$p-2-layers" --title "MLP with 2 hidden layers (p = $p)"
+        evaluate --optimizer "$opt" --task mlp --activation relu --functions 100 --steps 100 \
+            --out "docs/results/mlp-p$p-relu" --title "MLP with ReLU activations (p = $p)"
+    done
 fi
 if [[ "$what" == sub || "$what" == all ]]; then
     train --task mlp --labels 0,1,2,3,4 --meta-batch 2 --iterations 6000 --p 5 --output-scale 0.01 \
@@ -146,13 +148,16 @@ if [[ "$what" == mlp-2-layer-probes ]]; then
             --seed 5000 --out "$dir/fine-tune-8-$steps/validation" | grep '^| LSTM' | sed "s/^/fine-tune-8-$steps, validation: /"
         probe "fine-tune-8-$steps" "$dir/fine-tune-8/optimizer-$steps.json"
     done
-    # The p = 50 recipe (section mlp-p50) with another seed; evaluated on the same 50 functions
-    # as everything here (the default held-out seed follows the training seed).
-    train --task mlp --meta-batch 2 --iterations 6000 --p 50 --output-scale 0.01 --learning-rate 3e-3 \
-        --validate-every 1000 --validation-functions 50 --seed 1 --run-dir "$dir/p50-seed-1"
-    for layers in 20 20,20; do
-        evaluate --optimizer "$dir/p50-seed-1/best-optimizer.json" --task mlp --hidden-layers "$layers" --functions 50 \
-            --seed 1000003 --baselines none --out "$dir/p50-seed-1/eval-$layers" | grep '^| LSTM' | sed "s/^/p50-seed-1, $layers: /"
+    # The p = 20 and p = 50 recipes (section mlp-large-p) with another seed; evaluated on the same
+    # 50 functions as everything here (the default held-out seed follows the training seed).
+    for p in 20 50; do
+        train --task mlp --meta-batch 2 --iterations 6000 --p "$p" --output-scale 0.01 --learning-rate 3e-3 \
+            --validate-every 1000 --validation-functions 50 --seed 1 --run-dir "$dir/p$p-seed-1"
+        for layers in 20 20,20; do
+            evaluate --optimizer "$dir/p$p-seed-1/best-optimizer.json" --task mlp --hidden-layers "$layers" \
+                --functions 50 --seed 1000003 --baselines none --out "$dir/p$p-seed-1/eval-$layers" \
+                | grep '^| LSTM' | sed "s/^/p$p-seed-1, $layers: /"
+        done
     done
     # Tuned Adam on the same 50 functions of each network, for reference.
     evaluate --optimizer "$dir/recipe/optimizer-3000.json" --functions 50 --baselines adam \
