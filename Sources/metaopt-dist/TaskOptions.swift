@@ -87,7 +87,7 @@ struct ArchitectureOptions: ParsableArguments {
                                valueName: "raw|log-sign"))
     var preprocessing: String?
 
-    @Option(name: .customLong("p"), help: "The preprocessing constant p (the paper: 10; the authors' released code: 5 for MNIST, which trains the MLP much better here; 50, which makes the learned step nearly independent of the gradient's size and generalises to deeper MLPs; docs/results.md).")
+    @Option(name: .customLong("p"), help: "The preprocessing constant p (the paper: 10; the authors' released code: 5 for MNIST, which trains the MLP much better here; 20, which makes the learned step depend less on the gradient's size and generalises to deeper MLPs; docs/results.md).")
     var preprocessingConstant = 10.0
 
     @Option(help: "Factor on the LSTM's output (default: 1 for quadratics, 0.1 for image tasks, as in the paper; the authors' released code: 0.01 with --p 5).")
