@@ -13,6 +13,15 @@ final class MetaTrainerTests: XCTestCase {
         XCTAssertLessThan(late, 0.7 * early)
     }
 
+    /// Validation runs at the first horizon boundary at or after each multiple of `every`
+    /// (multiples of 7 with 5 meta-steps per horizon: 7 → 10, 14 → 15, 21 → 25, 28 → 30, 35).
+    func testValidationIsDueAtTheFirstBoundaryAfterEachMultiple() {
+        let validation = ValidationConfig(every: 7, functions: 1, seed: 1)
+        let due = stride(from: 5, through: 35, by: 5).filter { validation.isDue(atBoundary: $0, truncationsPerHorizon: 5) }
+        XCTAssertEqual(due, [10, 15, 25, 30, 35])
+        XCTAssertFalse(validation.isDue(atBoundary: 0, truncationsPerHorizon: 5), "meta-step 0 is scored separately, on a fresh start")
+    }
+
     func testBlocksTileTheMetaBatch() {
         let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 37, blockSize: 5)
         for size in 1...9 {
