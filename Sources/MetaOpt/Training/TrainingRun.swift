@@ -170,11 +170,11 @@ public final class TrainingRun {
                 failure = "cannot set aside the checkpoints of the earlier run: \(error)"
             }
         }
-        var warmStarted = false
+        // No checkpoint to resume: a fresh start, from the --init-from file if there is one.
+        var warmState: TrainerState? = nil
         if communicator.isRoot && failure == nil && resumeState == nil, let source = config.initFrom {
             do {
-                resumeState = try Self.warmStart(config: config, from: URL(fileURLWithPath: source))
-                warmStarted = true
+                warmState = try Self.warmStart(config: config, from: URL(fileURLWithPath: source))
                 logger.info("starting φ from \(source)")
             } catch {
                 failure = "\(error)"
@@ -182,14 +182,14 @@ public final class TrainingRun {
         }
         // Every rank learns whether rank 0 resumed or could not, and why, so that all stop
         // together with the same message on a bad checkpoint (no rank waits for another).
-        var flag: [Int64] = [failure != nil ? 2 : resumeState != nil && !warmStarted ? 1 : 0]
+        var flag: [Int64] = [failure != nil ? 2 : resumeState != nil ? 1 : 0]
         try communicator.broadcast(&flag, root: 0)
         if flag[0] == 2 {
             let message = try communicator.broadcast(value: failure ?? "", root: 0)
             throw CheckpointResumeError(message: message, onEveryRank: true)
         }
         resumed = flag[0] == 1
-        trainer = try MetaTrainer(config: config, communicator: communicator, resumeFrom: resumeState)
+        trainer = try MetaTrainer(config: config, communicator: communicator, resumeFrom: resumeState ?? warmState)
         validator = try config.validation.map {
             try ValidationScorer(config: $0, training: config, rank: communicator.rank, size: communicator.size)
         }
