@@ -18,6 +18,24 @@ what="${1:-all}"
 
 train() { bash launch/local.sh train --no-resume --progress-every 100 "$@"; }
 evaluate() { "$bin" evaluate "$@"; }
+# The MLP's 100-step table for OPTIMIZER into OUT (TAG, when given, goes into the plot title).
+mlp_table() {  # OPTIMIZER OUT [TAG]
+    local tag="${3:-}"
+    evaluate --optimizer "$1" --functions 100 --steps 100 --layer-trace \
+        --out "$2" --title "MLP 784-20-10 sigmoid, Fashion-MNIST test split${tag:+ ($tag)}"
+}
+# The paper's generalisation tests (200 steps, 40 units, 2 layers, ReLU) into OUT-200-steps, ….
+generalisation_tables() {  # OPTIMIZER OUT [TAG]
+    local tag="${3:-}"
+    evaluate --optimizer "$1" --functions 100 --steps 200 \
+        --out "$2-200-steps" --title "MLP, 200 steps (trained for 100${tag:+; $tag})"
+    evaluate --optimizer "$1" --task mlp --hidden-layers 40 --functions 100 --steps 100 \
+        --out "$2-40-units" --title "MLP with 40 hidden units${tag:+ ($tag)}"
+    evaluate --optimizer "$1" --task mlp --hidden-layers 20,20 --functions 100 --steps 100 \
+        --layer-trace --out "$2-2-layers" --title "MLP with 2 hidden layers${tag:+ ($tag)}"
+    evaluate --optimizer "$1" --task mlp --activation relu --functions 100 --steps 100 \
+        --out "$2-relu" --title "MLP with ReLU activations${tag:+ ($tag)}"
+}
 
 if [[ "$what" == quadratic || "$what" == all ]]; then
     train --task quadratic --iterations 4000 --learning-rate 3e-3 --run-dir runs/quadratic
@@ -29,18 +47,10 @@ if [[ "$what" == mlp || "$what" == all ]]; then
     # learning rate; docs/results.md says how they were chosen (section mlp-settings below).
     train --task mlp --meta-batch 2 --iterations 6000 --p 5 --output-scale 0.01 --learning-rate 3e-3 \
         --run-dir runs/mlp
-    evaluate --optimizer runs/mlp/optimizer.json --functions 100 --steps 100 --layer-trace \
-        --out docs/results/mlp --title "MLP 784-20-10 sigmoid, Fashion-MNIST test split"
+    mlp_table runs/mlp/optimizer.json docs/results/mlp
 fi
 if [[ "$what" == generalisation || "$what" == all ]]; then
-    evaluate --optimizer runs/mlp/optimizer.json --functions 100 --steps 200 \
-        --out docs/results/mlp-200-steps --title "MLP, 200 steps (trained for 100)"
-    evaluate --optimizer runs/mlp/optimizer.json --task mlp --hidden-layers 40 --functions 100 --steps 100 \
-        --out docs/results/mlp-40-units --title "MLP with 40 hidden units"
-    evaluate --optimizer runs/mlp/optimizer.json --task mlp --hidden-layers 20,20 --functions 100 --steps 100 \
-        --layer-trace --out docs/results/mlp-2-layers --title "MLP with 2 hidden layers"
-    evaluate --optimizer runs/mlp/optimizer.json --task mlp --activation relu --functions 100 --steps 100 \
-        --out docs/results/mlp-relu --title "MLP with ReLU activations"
+    generalisation_tables runs/mlp/optimizer.json docs/results/mlp
 fi
 if [[ "$what" == mlp-large-p || "$what" == all ]]; then
     # The MLP recipe with p = 20 and p = 50, which generalise to 2 layers (docs/results.md), with
@@ -49,17 +59,8 @@ if [[ "$what" == mlp-large-p || "$what" == all ]]; then
     for p in 20 50; do
         train --task mlp --meta-batch 2 --iterations 6000 --p "$p" --output-scale 0.01 --learning-rate 3e-3 \
             --validate-every 1000 --validation-functions 50 --run-dir "runs/mlp-p$p"
-        opt="runs/mlp-p$p/best-optimizer.json"
-        evaluate --optimizer "$opt" --functions 100 --steps 100 --layer-trace --out "docs/results/mlp-p$p" \
-            --title "MLP 784-20-10 sigmoid, Fashion-MNIST test split (p = $p)"
-        evaluate --optimizer "$opt" --functions 100 --steps 200 --out "docs/results/mlp-p$p-200-steps" \
-            --title "MLP, 200 steps (trained for 100; p = $p)"
-        evaluate --optimizer "$opt" --task mlp --hidden-layers 40 --functions 100 --steps 100 \
-            --out "docs/results/mlp-p$p-40-units" --title "MLP with 40 hidden units (p = $p)"
-        evaluate --optimizer "$opt" --task mlp --hidden-layers 20,20 --functions 100 --steps 100 --layer-trace \
-            --out "docs/results/mlp-p$p-2-layers" --title "MLP with 2 hidden layers (p = $p)"
-        evaluate --optimizer "$opt" --task mlp --activation relu --functions 100 --steps 100 \
-            --out "docs/results/mlp-p$p-relu" --title "MLP with ReLU activations (p = $p)"
+        mlp_table "runs/mlp-p$p/best-optimizer.json" "docs/results/mlp-p$p" "p = $p"
+        generalisation_tables "runs/mlp-p$p/best-optimizer.json" "docs/results/mlp-p$p" "p = $p"
     done
 fi
 if [[ "$what" == sub || "$what" == all ]]; then
@@ -103,10 +104,11 @@ if [[ "$what" == mlp-settings ]]; then
 fi
 if [[ "$what" == mlp-2-layer-probes ]]; then
     # Attempts to make the MLP optimizer generalise to 2 hidden layers (docs/results.md, "Why the
-    # 2-layer test fails"): the MLP recipe stopped at 3000, 4500, 6000 (= runs/mlp) and 9000
+    # 2-layer test fails with p = 5"): the MLP recipe stopped at 3000, 4500, 6000 (= runs/mlp) and 9000
     # meta-steps (one run, resumed), 3000-meta-step runs with random scaling, random initial scale,
-    # p = 10, p = 50 or random loss scale, 1500 meta-steps of 8 functions, and the 6000-step optimizer
-    # fine-tuned with 8 functions per meta-step. Each optimizer is
+    # p = 10, p = 50 or random loss scale, 1500 meta-steps of 8 functions, the 6000-step optimizer
+    # fine-tuned with 8 functions per meta-step, and the p = 20 and p = 50 recipes with seed 1. Each
+    # optimizer is
     # evaluated alone on the first 50 held-out functions of the 1-layer and of the 2-layer network;
     # prints one line per optimizer and network.
     dir=runs/mlp-2-layer-probes
