@@ -89,7 +89,6 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        VectorISA.require()
         setBLASThreads(blasThreads)
         let names = task == "all" ? Self.allWorkloads : [task]
         let options = MetaIterationBenchmark.Options(repetitions: repetitions, warmup: warmup,
@@ -102,7 +101,8 @@ struct BenchCommand: ParsableCommand {
             results.append(result)
             if format == "text" { print(Self.describe(result)) }
         }
-        let report = BenchReport(blasThreads: blasThreads, cpuAffinity: Self.affinity(), vectorISA: VectorISA.name,
+        let report = BenchReport(blasThreads: blasThreads, cpuAffinity: Self.affinity(), kernels: KernelPath.default.rawValue,
+                                 cpu: KernelPath.cpuName,
                                  results: results)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -114,7 +114,9 @@ struct BenchCommand: ParsableCommand {
     struct BenchReport: Codable {
         var blasThreads: Int
         var cpuAffinity: String?
-        var vectorISA: String
+        /// The kernel path the engines ran (`METAOPT_KERNELS` or the fastest this CPU has).
+        var kernels: String
+        var cpu: String
         var results: [MetaIterationBenchmark.Result]
     }
 

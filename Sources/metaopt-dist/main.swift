@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import MetaOpt
 
 /// The root command: only the subcommand list lives here; each subcommand has its own file.
@@ -23,6 +24,10 @@ struct MetaOptDist: ParsableCommand {
         defaultSubcommand: TrainCommand.self)
 }
 
-// Before anything else: a CPU without this build's vector extensions gets a message, not SIGILL.
-VectorISA.require()
+// Before anything else: a kernel path this CPU cannot run (METAOPT_KERNELS) is refused with a
+// message and status 64, never an illegal instruction.
+if case .failure(let error) = KernelPath.fromEnvironment {
+    FileHandle.standardError.write(Data("metaopt-dist: \(error)\n".utf8))
+    exit(64)
+}
 MetaOptDist.main()

@@ -46,6 +46,9 @@ public final class MetaTrainer {
     let family: any TaskFamily
     /// Global task ranges of the blocks this rank owns.
     public let ownedBlocks: [Range<Int>]
+    /// The vector kernels this rank's engines run, and those of every rank.
+    public let kernelPath: KernelPath
+    public let kernels: KernelCensus
     private var engines: [UnrollEngine<Float>?]
     private var unrollStates: [UnrollState<Float>?]
     private var blockGradients: [[Float]]
@@ -53,7 +56,11 @@ public final class MetaTrainer {
 
     /// Checks the configuration identically on every rank, makes sure all ranks run the same one,
     /// then takes φ and the counters from rank 0 (a fresh start, or `resumeFrom` there).
-    public init(config: TrainingConfig, communicator: any Communicator, resumeFrom: TrainerState? = nil) throws {
+    ///
+    /// `kernelPath` (default `KernelPath.default`) may differ between ranks: the reduced
+    /// meta-gradient and the Adam step do not depend on it, so φ stays the same on every rank.
+    public init(config: TrainingConfig, communicator: any Communicator, resumeFrom: TrainerState? = nil,
+                kernelPath: KernelPath? = nil) throws {
         let problems = config.problems()
         guard problems.isEmpty else { throw TrainingError.invalidConfiguration(problems) }
         self.config = config
@@ -64,6 +71,8 @@ public final class MetaTrainer {
             throw TrainingError.configurationDiffersAcrossRanks
         }
         family = try config.makeTrainingFamily()
+        self.kernelPath = kernelPath ?? .default
+        kernels = try KernelCensus.gather(self.kernelPath, communicator: communicator)
         ownedBlocks = MetaTrainer.blocks(config: config, rank: communicator.rank, size: communicator.size)
         engines = Array(repeating: nil, count: ownedBlocks.count)
         unrollStates = Array(repeating: nil, count: ownedBlocks.count)
@@ -111,7 +120,7 @@ public final class MetaTrainer {
             if let engine = engines[i] {
                 engine.replaceTasks(tasks)
             } else {
-                engines[i] = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: config.unroll)
+                engines[i] = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: config.unroll, kernelPath: kernelPath)
             }
             unrollStates[i] = engines[i]!.initialState()
         }

@@ -1,3 +1,4 @@
+import CMetaOptKernels
 import Foundation
 
 /// Runs the learned optimizer on a fixed set of tasks: forward over a truncation of T steps and the
@@ -70,11 +71,15 @@ public final class UnrollEngine<S: MetaScalar> {
         /// dL/dc of both layers, dL/du.
         var dX1: TiledMatrix<S>, dX2: TiledMatrix<S>
         var dCell1: TiledMatrix<S>, dCell2: TiledMatrix<S>, dUpdate: TiledMatrix<S>
-        /// Float path: per-lane partial sums of dW1 (K1 × 4H vectors) and dW2 (2H × 4H vectors),
+        /// Float path: per-lane partial sums of dW1 (K1 × 4H outputs) and dW2 (2H × 4H outputs),
         /// see `FloatWeightGradient`; nil where BLAS accumulates into the gradient directly.
-        var weightSums1: UnsafeMutablePointer<FastMath.Vector>?, weightSums2: UnsafeMutablePointer<FastMath.Vector>?
+        var weightSums1: UnsafeMutablePointer<Float>?, weightSums2: UnsafeMutablePointer<Float>?
     }
 
+    /// The vector kernels the Float path runs (the Double path runs scalar loops).
+    public let kernelPath: KernelPath
+    let kernels: FloatKernels
+    let weightGradient: FloatWeightGradient
     let workspace = Workspace<S>()
     var lanes: [Lane] = []
     let hidden: Int
@@ -95,20 +100,22 @@ public final class UnrollEngine<S: MetaScalar> {
     /// (docs/performance.md). A multiple of 16.
     public static var defaultTileWidth: Int { 256 }
 
-    /// Memory ranges for `Prefetch` (filled per backward step; at most 12).
-    let prefetchBuffer = UnsafeMutablePointer<(UnsafeRawPointer, Int)>.allocate(capacity: 12)
+    /// Memory ranges to prefetch (filled per backward step; at most 12).
+    let prefetchBuffer = UnsafeMutablePointer<metaopt_memory_range>.allocate(capacity: 12)
 
     deinit { prefetchBuffer.deallocate() }
 
     /// Collects the memory of some matrices into `prefetchBuffer`.
     struct PrefetchList {
-        let buffer: UnsafeMutablePointer<(UnsafeRawPointer, Int)>
+        let buffer: UnsafeMutablePointer<metaopt_memory_range>
         var count = 0
         mutating func add(_ m: MatrixView<S>) {
             precondition(count < 12)
-            buffer[count] = (UnsafeRawPointer(m.base), m.rows * m.stride * MemoryLayout<S>.stride)
+            buffer[count] = metaopt_memory_range(start: UnsafeRawPointer(m.base), bytes: m.rows * m.stride * MemoryLayout<S>.stride)
             count += 1
         }
+        /// Cache lines in all ranges.
+        var lines: Int { (0..<count).reduce(0) { $0 + (buffer[$1].bytes + 63) / 64 } }
     }
 
     /// Per-phase timing; nil (the default) switches it off.
@@ -129,15 +136,23 @@ public final class UnrollEngine<S: MetaScalar> {
     /// - Parameters:
     ///   - unroll: truncation length T; the engine stores T steps of history for the backward pass.
     ///   - lossWeights: w_1…w_T (default all 1).
-    public convenience init(layout: ParameterLayout, tasks: [any Optimizee], unroll: Int, lossWeights: [Double]? = nil) {
-        self.init(layout: layout, tasks: tasks, unroll: unroll, lossWeights: lossWeights, tileWidth: nil)
+    ///   - kernelPath: the vector kernels of the Float path (default: `KernelPath.default`, the
+    ///     fastest this CPU has unless `METAOPT_KERNELS` says otherwise).
+    public convenience init(layout: ParameterLayout, tasks: [any Optimizee], unroll: Int, lossWeights: [Double]? = nil,
+                            kernelPath: KernelPath? = nil) {
+        self.init(layout: layout, tasks: tasks, unroll: unroll, lossWeights: lossWeights, tileWidth: nil,
+                  kernelPath: kernelPath)
     }
 
     /// `tileWidth` (a multiple of 16; nil: `defaultTileWidth`) is for experiments: results depend
     /// on it in the last bits.
     public init(layout: ParameterLayout, tasks: [any Optimizee], unroll: Int, lossWeights: [Double]? = nil,
-                tileWidth: Int?) {
-        VectorISA.require()
+                tileWidth: Int?, kernelPath: KernelPath? = nil) {
+        let path = kernelPath ?? .default
+        precondition(path.isSupported, "this CPU cannot run the \(path.rawValue) kernels")
+        self.kernelPath = path
+        kernels = FloatKernels(path)
+        weightGradient = FloatWeightGradient(kernels: kernels)
         precondition(unroll >= 1, "unroll must be positive")
         precondition(!tasks.isEmpty, "an engine needs at least one task")
         let width = tileWidth ?? UnrollEngine.defaultTileWidth
@@ -191,10 +206,9 @@ public final class UnrollEngine<S: MetaScalar> {
         }
         let h = hidden, k1 = inputs + hidden, gates = 4 * hidden, slots = self.slots
         let vectorWeightGradient = S.self == Float.self && FloatWeightGradient.supports(n: gates)
-        func vectorSums(_ count: Int) -> UnsafeMutablePointer<FastMath.Vector>? {
+        func vectorSums(_ count: Int) -> UnsafeMutablePointer<Float>? {
             guard vectorWeightGradient else { return nil }
-            let lanes = FastMath.Vector.scalarCount
-            return UnsafeMutableRawPointer(ws.vector(count * lanes).base).bindMemory(to: FastMath.Vector.self, capacity: count)
+            return ws.vector(count * FloatWeightGradient.slot).base.reinterpreted()
         }
         for o in 0..<layout.config.optimizerCount {
             let m = columnsPerLane[o]
@@ -243,7 +257,7 @@ public final class UnrollEngine<S: MetaScalar> {
             let perColumn = (t + 1) * 2 * h + t * (10 * h + inputs) + 2 * (k1 + 2 * h) + 2 * h + (k1 + 4 * h + 1) + 1
             scalars += perColumn * padded + (4 * h + k1 + 2 * h) * tileWidth
             if lane.weightSums1 != nil {
-                let lanes = FastMath.Vector.scalarCount
+                let lanes = FloatWeightGradient.slot
                 scalars += Workspace<S>.stride(for: k1 * 4 * h * lanes) + Workspace<S>.stride(for: 2 * h * 4 * h * lanes)
             }
         }
@@ -377,7 +391,8 @@ public final class UnrollEngine<S: MetaScalar> {
                 let w = x1.columns, z = MatrixView(base: z0.base, rows: z0.rows, columns: w, stride: ld)
                 startPhases()
                 for seg in lane.tileSegments[ti] {
-                    layout.config.preprocessing.apply(input + seg.start, count: seg.count, into: x1, column: seg.column)
+                    layout.config.preprocessing.apply(input + seg.start, count: seg.count, into: x1, column: seg.column,
+                                                      kernels: kernels)
                 }
                 copyRows(x1.rows(0, inputs), into: lane.inputHistory[s].tile(ti))
                 mark(.preprocessing)
@@ -388,7 +403,7 @@ public final class UnrollEngine<S: MetaScalar> {
                 LSTMKernels.forward(preactivations: z, gates: lane.gates1[s].tile(ti), bias: phi + block.bias1,
                                     cellPrevious: lane.cell1[s].tile(ti), cell: lane.cell1[d].tile(ti),
                                     tanhCell: lane.tanh1[s].tile(ti), hidden: lane.x1[d % 2].tile(ti).rows(inputs, h),
-                                    hiddenCopy: x2.rows(0, h), output: nil, keepHistory: keepHistory)
+                                    hiddenCopy: x2.rows(0, h), output: nil, keepHistory: keepHistory, kernels: kernels)
                 mark(.forwardKernel1)
                 // Layer 2: z = W2ᵀ [h1; h2_prev]; then the output u = woᵀ h2 + bo.
                 S.gemm(transposeA: true, transposeB: false, m: m4, n: w, k: 2 * h, alpha: 1,
@@ -399,7 +414,7 @@ public final class UnrollEngine<S: MetaScalar> {
                                     tanhCell: lane.tanh2[s].tile(ti), hidden: lane.x2[d % 2].tile(ti).rows(h, h),
                                     hiddenCopy: nil,
                                     output: .init(weights: phi + block.outputWeight, bias: phi[block.outputBias], update: u),
-                                    keepHistory: keepHistory)
+                                    keepHistory: keepHistory, kernels: kernels)
                 mark(.forwardKernel2)
                 // θ += scale · u
                 for seg in lane.tileSegments[ti] {
@@ -585,7 +600,7 @@ public final class UnrollEngine<S: MetaScalar> {
                              tanhCell: lane.tanh2[t].tile(ti), dHidden: dX2.rows(h, h), dHiddenExtra: nil,
                              output: .init(weights: phi + block.outputWeight, du: du,
                                            weightGradient: g + block.outputWeight, biasGradient: g + block.outputBias),
-                             dCell: lane.dCell2.tile(ti), dGates: dz, biasGradient: g + block.bias2)
+                             dCell: lane.dCell2.tile(ti), dGates: dz, biasGradient: g + block.bias2, kernels: kernels)
         mark(.backwardKernel2)
         // X2 = [h1_t; h2_{t-1}] and X1 = [x_t; h1_{t-1}], h = o ⊙ tanh(c) from the history.
         let x2 = lane.rebuilt2, x1 = lane.rebuilt1
@@ -624,9 +639,9 @@ public final class UnrollEngine<S: MetaScalar> {
             prefetch.add(lane.gates1[T - 2].tile(next).rows(3 * h, h))
             prefetch.add(lane.tanh1[T - 2].tile(next))
         }
-        var ranges = Prefetch.Ranges(UnsafeBufferPointer(start: prefetchBuffer, count: prefetch.count))
+        var ranges = metaopt_prefetch(ranges: prefetchBuffer, count: Int32(prefetch.count), range: 0, offset: 0)
         let blocks = FloatWeightGradient.blocks(m: 2 * h, n: m4) + FloatWeightGradient.blocks(m: k1, n: m4)
-        let perBlock = (ranges.lines + blocks - 1) / blocks
+        let perBlock = (prefetch.lines + blocks - 1) / blocks
         accumulateWeightGradient(lane.weightSums2, x: MatrixView(base: x2.base, rows: x2.rows, columns: w, stride: ld),
                                  dz: dz, into: g + block.weight2, prefetching: &ranges, linesPerBlock: perBlock)
         mark(.weightGEMM2)
@@ -639,7 +654,7 @@ public final class UnrollEngine<S: MetaScalar> {
         LSTMKernels.backward(gates: lane.gates1[t].tile(ti), cellPrevious: lane.cell1[t].tile(ti),
                              tanhCell: lane.tanh1[t].tile(ti), dHidden: dX2.rows(0, h),
                              dHiddenExtra: dX1.rows(inputs, h), output: nil,
-                             dCell: lane.dCell1.tile(ti), dGates: dz, biasGradient: g + block.bias1)
+                             dCell: lane.dCell1.tile(ti), dGates: dz, biasGradient: g + block.bias1, kernels: kernels)
         mark(.backwardKernel1)
         accumulateWeightGradient(lane.weightSums1, x: MatrixView(base: x1.base, rows: x1.rows, columns: w, stride: ld),
                                  dz: dz, into: g + block.weight1, prefetching: &ranges, linesPerBlock: perBlock)
@@ -684,12 +699,12 @@ public final class UnrollEngine<S: MetaScalar> {
     /// dW += X · dZᵀ over the tile's columns: into the lane's vector partial sums (Float), or by
     /// BLAS straight into the gradient.
     @inline(__always)
-    private func accumulateWeightGradient(_ sums: UnsafeMutablePointer<FastMath.Vector>?, x: MatrixView<S>,
+    private func accumulateWeightGradient(_ sums: UnsafeMutablePointer<Float>?, x: MatrixView<S>,
                                           dz: MatrixView<S>, into g: UnsafeMutablePointer<S>,
-                                          prefetching ranges: inout Prefetch.Ranges, linesPerBlock: Int) {
+                                          prefetching ranges: inout metaopt_prefetch, linesPerBlock: Int) {
         let m4 = dz.rows
         if let sums {
-            FloatWeightGradient.accumulate(sums, a: x.base.reinterpreted(), lda: x.stride, m: x.rows,
+            weightGradient.accumulate(sums, a: x.base.reinterpreted(), lda: x.stride, m: x.rows,
                                            b: dz.base.reinterpreted(), ldb: dz.stride, n: m4, columns: dz.columns,
                                            prefetching: &ranges, linesPerBlock: linesPerBlock)
         } else {
@@ -703,10 +718,10 @@ public final class UnrollEngine<S: MetaScalar> {
         let m4 = 4 * hidden, k1 = inputs + hidden
         for lane in lanes {
             if let sums = lane.weightSums1 {
-                FloatWeightGradient.reduce(sums, m: k1, n: m4, into: (g + lane.block.weight1).reinterpreted(), ldg: m4)
+                weightGradient.reduce(sums, m: k1, n: m4, into: (g + lane.block.weight1).reinterpreted(), ldg: m4)
             }
             if let sums = lane.weightSums2 {
-                FloatWeightGradient.reduce(sums, m: 2 * hidden, n: m4, into: (g + lane.block.weight2).reinterpreted(), ldg: m4)
+                weightGradient.reduce(sums, m: 2 * hidden, n: m4, into: (g + lane.block.weight2).reinterpreted(), ldg: m4)
             }
         }
     }

@@ -1,0 +1,108 @@
+// The vector kernels of MetaOpt's Float path, compiled once per kernel path (AVX-512, AVX2 + FMA,
+// portable) and picked at run time. Not API: only the MetaOpt target imports this module, and no
+// C type leaves that target's public interface. See ../README.md.
+#ifndef METAOPT_KERNELS_H
+#define METAOPT_KERNELS_H
+
+#include <stddef.h>
+
+/// Kernel paths; a larger value is a faster path (on CPUs that have it).
+typedef enum {
+    METAOPT_PATH_PORTABLE = 0,  ///< Compiler vectors for the architecture's baseline (SSE2 on x86-64, NEON on aarch64).
+    METAOPT_PATH_AVX2 = 1,      ///< x86-64 with AVX2 and FMA: 8 lanes, fused multiply-adds.
+    METAOPT_PATH_AVX512 = 2,    ///< x86-64 with AVX-512 F/DQ/BW/VL/CD: 16 lanes, vscalefps, non-temporal stores.
+} metaopt_path;
+
+/// A row-major matrix of floats: row r starts at base + r·stride. A NULL base means "absent".
+typedef struct {
+    float *base;
+    ptrdiff_t stride;
+} metaopt_matrix;
+
+/// A range of memory to prefetch.
+typedef struct {
+    const void *start;
+    ptrdiff_t bytes;
+} metaopt_memory_range;
+
+/// A list of memory ranges prefetched bit by bit between blocks of compute-bound work; `range`
+/// and `offset` say how far it has got.
+typedef struct {
+    const metaopt_memory_range *ranges;
+    int count;
+    int range;
+    ptrdiff_t offset;
+} metaopt_prefetch;
+
+/// One coordinatewise LSTM layer forward, elementwise part (LSTMKernels.swift documents the maths).
+typedef struct {
+    ptrdiff_t hidden;        ///< H: rows of the state matrices; z and gates have 4H rows (i, f, g, o).
+    ptrdiff_t columns;       ///< M: coordinates; the kernels run over M rounded up to whole vectors.
+    metaopt_matrix z;        ///< pre-activations Wᵀ[x; h_prev] without bias
+    metaopt_matrix gates;    ///< out: σ/tanh of the gates (may be z's memory)
+    const float *bias;       ///< 4H
+    metaopt_matrix cell_previous, cell, tanh_cell, hidden_out;
+    metaopt_matrix hidden_copy;   ///< optional second copy of h
+    const float *output_weights;  ///< optional output layer u = b + Σⱼ wⱼ hⱼ (H weights)
+    float output_bias;
+    float *update;           ///< u (one row), with output_weights
+    int keep_history;        ///< store gates and tanh(c) (only the backward pass reads them)
+} metaopt_lstm_forward_args;
+
+/// The same layer backward, elementwise part.
+typedef struct {
+    ptrdiff_t hidden, columns;
+    metaopt_matrix gates, cell_previous, tanh_cell, d_hidden;
+    metaopt_matrix d_hidden_extra;     ///< optional, added to d_hidden
+    const float *output_weights;       ///< optional output layer (with du and its gradients)
+    const float *du;
+    float *output_weight_gradient;
+    float *output_bias_gradient;
+    metaopt_matrix d_cell;             ///< in: dL/dc_t; out: dL/dc_{t-1}
+    metaopt_matrix d_gates;            ///< out: dL/dz
+    float *bias_gradient;              ///< 4H, accumulated
+} metaopt_lstm_backward_args;
+
+/// The elementary functions of `metaopt_kernel_table.evaluate`.
+typedef enum {
+    METAOPT_FUNCTION_EXP = 0,
+    METAOPT_FUNCTION_SIGMOID = 1,
+    METAOPT_FUNCTION_TANH = 2,
+    METAOPT_FUNCTION_LOG = 3,
+} metaopt_function;
+
+/// One kernel path's entry points.
+typedef struct {
+    metaopt_path path;
+    /// Floats per vector register.
+    int width;
+    void (*lstm_forward)(const metaopt_lstm_forward_args *args);
+    void (*lstm_backward)(const metaopt_lstm_backward_args *args);
+    /// acc[(i·n + j)·16 + l] += Σ over columns c ≡ l (mod width) of a[i][c]·b[j][c], for i < m,
+    /// j < n (n a multiple of 8); `lines_per_block` lines of `prefetch` are fetched after each
+    /// block of outputs. acc holds 16 floats per output whatever the width.
+    void (*weight_gradient_accumulate)(float *acc, const float *a, ptrdiff_t lda, ptrdiff_t m,
+                                       const float *b, ptrdiff_t ldb, ptrdiff_t n, ptrdiff_t columns,
+                                       metaopt_prefetch *prefetch, ptrdiff_t lines_per_block);
+    /// g[i·ldg + j] += Σ lanes of acc's output (i, j); clears acc.
+    void (*weight_gradient_reduce)(float *acc, ptrdiff_t m, ptrdiff_t n, float *g, ptrdiff_t ldg);
+    /// The Appendix-A input preprocessing of `count` gradients: r0 = log|g|/p and r1 = sign(g)
+    /// where |g| ≥ threshold = e^−p, else r0 = −1 and r1 = scale·g (scale = e^p).
+    void (*log_and_sign)(const float *g, ptrdiff_t count, float p, float threshold, float scale,
+                         float *r0, float *r1);
+    /// y = function(x), a vector at a time as the kernels compute it (for the tests).
+    void (*evaluate)(metaopt_function function, const float *x, float *y, ptrdiff_t count);
+} metaopt_kernel_table;
+
+/// The table of `path`, or NULL where this build has no such path (AVX2 and AVX-512 exist on
+/// x86-64 only). A table is only safe to call on a CPU for which `metaopt_cpu_supports(path)`.
+const metaopt_kernel_table *metaopt_kernel_table_for(metaopt_path path);
+
+/// Whether this CPU (asked with cpuid and xgetbv, so that an emulator's CPU model counts, and
+/// including the operating system's support for the wider registers) can run `path`.
+int metaopt_cpu_supports(metaopt_path path);
+
+/// The CPU's brand string from cpuid ("" where unknown), into `buffer` (at least 49 bytes).
+void metaopt_cpu_brand(char *buffer, size_t size);
+
+#endif

@@ -1,0 +1,11 @@
+// The AVX2 + FMA kernel path (x86-64-v3): 8 lanes (one ymm register), fused multiply-adds.
+#if defined(__x86_64__)
+#define MO_W 8
+#define MO_FN(name) metaopt_avx2_##name
+#define MO_PATH METAOPT_PATH_AVX2
+#define MO_FUSED 1
+#define MO_AVX512 0
+#pragma clang attribute push(__attribute__((target("avx2,fma,bmi2,f16c"))), apply_to = function)
+#include "kernels_template.h"
+#pragma clang attribute pop
+#endif

@@ -1,0 +1,14 @@
+// The AVX-512 kernel path: 16 lanes (one zmm register), vscalefps, non-temporal history stores.
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define MO_W 16
+#define MO_FN(name) metaopt_avx512_##name
+#define MO_PATH METAOPT_PATH_AVX512
+#define MO_FUSED 1
+#define MO_AVX512 1
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx512cd,avx2,fma,bmi2,f16c"))), \
+                             apply_to = function)
+#include "kernels_template.h"
+#pragma clang attribute pop
+#endif

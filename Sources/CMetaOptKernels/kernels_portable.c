@@ -1,0 +1,15 @@
+// The portable kernel path: compiler vectors of 8 floats for the architecture's baseline
+// instruction set (SSE2 on x86-64, NEON on aarch64), so it runs on every CPU of the architecture.
+// Fused multiply-adds where the baseline has them (aarch64), a product and a sum elsewhere.
+#define MO_W 8
+#define MO_FN(name) metaopt_portable_##name
+#define MO_PATH METAOPT_PATH_PORTABLE
+#if defined(__aarch64__) || defined(__FMA__)
+#define MO_FUSED 1
+#else
+#define MO_FUSED 0
+#endif
+#define MO_AVX512 0
+// The helpers pass 8-float vectors by value; they are always inlined, so no call ever uses that ABI.
+#pragma clang diagnostic ignored "-Wpsabi"
+#include "kernels_template.h"

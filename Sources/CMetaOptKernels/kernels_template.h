@@ -1,0 +1,495 @@
+// The Float kernels, written once for every kernel path. A path's .c file defines, then includes
+// this file inside a `#pragma clang attribute` region that gives every function its target:
+//   MO_W            floats per vector (16, 8, ...; a divisor of 16)
+//   MO_FN(name)     the path's name for a kernel (metaopt_avx2_lstm_forward, ...)
+//   MO_PATH         its metaopt_path
+//   MO_FUSED        1 where a·b + c is one fused multiply-add instruction
+//   MO_AVX512       1 for AVX-512's vscalefps and non-temporal stores
+//
+// Every formula and every order of operations follows the Swift reference these kernels replaced
+// (LSTMKernels.swift keeps the scalar reference for Double); FastMath.swift documents the
+// accuracy of the elementary functions. Floating-point contraction is off: a product and a sum
+// are fused only where `mo_fma` says so, so a path computes the same bits with any compiler flags.
+#include <stdint.h>
+#include "metaopt_kernels.h"
+
+#pragma STDC FP_CONTRACT OFF
+
+typedef float mo_vf __attribute__((ext_vector_type(MO_W)));
+typedef int32_t mo_vi __attribute__((ext_vector_type(MO_W)));
+typedef uint32_t mo_vu __attribute__((ext_vector_type(MO_W)));
+
+#define MO_INLINE static inline __attribute__((always_inline))
+
+MO_INLINE mo_vf mo_load(const float *p) {
+    mo_vf v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+MO_INLINE void mo_store(mo_vf v, float *p) { __builtin_memcpy(p, &v, sizeof v); }
+
+/// A store of BPTT history that is not read again until the backward pass: with AVX-512 a
+/// non-temporal store (no read-for-ownership of the line; rows are 64-byte aligned).
+MO_INLINE void mo_store_history(mo_vf v, float *p) {
+#if MO_AVX512
+    __builtin_nontemporal_store(v, (mo_vf *)p);
+#else
+    mo_store(v, p);
+#endif
+}
+
+MO_INLINE mo_vf mo_splat(float x) { return (mo_vf)(x); }
+MO_INLINE mo_vu mo_bits(mo_vf v) { return (mo_vu)v; }
+MO_INLINE mo_vf mo_float(mo_vu b) { return (mo_vf)b; }
+MO_INLINE mo_vf mo_select(mo_vi mask, mo_vf a, mo_vf b) { return mask ? a : b; }
+MO_INLINE mo_vf mo_abs(mo_vf x) { return mo_float(mo_bits(x) & 0x7FFFFFFFu); }
+
+/// a·b + c: one rounding where the path has the instruction, two elsewhere.
+MO_INLINE mo_vf mo_fma(mo_vf a, mo_vf b, mo_vf c) {
+#if MO_FUSED
+    return __builtin_elementwise_fma(a, b, c);
+#else
+    return a * b + c;
+#endif
+}
+
+/// max(x, lo) that keeps NaN.
+MO_INLINE mo_vf mo_clamp_below(mo_vf x, float lo) { return mo_select(x < lo, mo_splat(lo), x); }
+
+/// p·2ⁿ for integral n with 2ⁿ a normal float (bits(t) holds n in its low mantissa bits).
+MO_INLINE mo_vf mo_scale(mo_vf p, mo_vf n, mo_vf t) {
+#if MO_AVX512
+    (void)t;
+    return (mo_vf)_mm512_scalef_ps((__m512)p, (__m512)n);  // one instruction
+#else
+    (void)n;
+    return p * mo_float((mo_bits(t) << 23) + 0x3F800000u);
+#endif
+}
+
+// exp: Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, e^r = 1 + r·(1 + r·P₄(r)), times 2ⁿ.
+static const float mo_log2e = 1.44269504f;
+static const float mo_ln2_hi = 0.693359375f;   // 8 significant bits: n·ln2Hi is exact
+static const float mo_ln2_lo = -2.1219444e-4f;
+static const float mo_rounding_magic = 12582912.0f;  // 1.5·2²³
+static const float mo_exp_lowest = -87.33655f;        // ln(FLT_MIN)
+static const float mo_exp_highest = 88.72283f;        // ln(FLT_MAX)
+static const float mo_e2 = 0.49999994f, mo_e3 = 0.16666521f, mo_e4 = 0.04166839f, mo_e5 = 0.00836871f,
+                   mo_e6 = 0.0013814614f;
+
+MO_INLINE mo_vf mo_exp_reduced(mo_vf r) {
+    mo_vf p = mo_fma(mo_splat(mo_e6), r, mo_splat(mo_e5));
+    p = mo_fma(p, r, mo_splat(mo_e4));
+    p = mo_fma(p, r, mo_splat(mo_e3));
+    p = mo_fma(p, r, mo_splat(mo_e2));
+    p = mo_fma(p, r, mo_splat(1));
+    return mo_fma(p, r, mo_splat(1));
+}
+
+/// e^x for x ≤ 0 (and NaN); below ln(FLT_MIN) it gives FLT_MIN.
+MO_INLINE mo_vf mo_exp_of_non_positive(mo_vf x) {
+    mo_vf xc = mo_clamp_below(x, mo_exp_lowest);
+    mo_vf t = mo_fma(xc, mo_splat(mo_log2e), mo_splat(mo_rounding_magic));
+    mo_vf n = t - mo_rounding_magic;
+    mo_vf r = mo_fma(n, mo_splat(-mo_ln2_hi), xc);
+    r = mo_fma(n, mo_splat(-mo_ln2_lo), r);
+    return mo_scale(mo_exp_reduced(r), n, t);
+}
+
+/// e^x for every float: 0 below ln(FLT_MIN), +∞ above ln(FLT_MAX).
+MO_INLINE mo_vf mo_exp(mo_vf x) {
+    mo_vf xc = mo_select(x < mo_exp_lowest, mo_splat(mo_exp_lowest), x);
+    xc = mo_select(xc > mo_exp_highest, mo_splat(mo_exp_highest), xc);
+    mo_vf t = mo_fma(xc, mo_splat(mo_log2e), mo_splat(mo_rounding_magic));
+    mo_vf n = t - mo_rounding_magic;
+    mo_vf r = mo_fma(n, mo_splat(-mo_ln2_hi), xc);
+    r = mo_fma(n, mo_splat(-mo_ln2_lo), r);
+    // 2ⁿ as 2^⌊n/2⌋ · 2^(n−⌊n/2⌋): both factors normal for n ∈ [−126, 128].
+    mo_vi ni = (mo_vi)(mo_bits(t) - mo_bits(mo_splat(mo_rounding_magic)));
+    mo_vi half = ni >> 1;
+    mo_vf s1 = mo_float((mo_vu)((half + 127) << 23));
+    mo_vf s2 = mo_float((mo_vu)((ni - half + 127) << 23));
+    mo_vf y = mo_exp_reduced(r) * s1 * s2;
+    y = mo_select(x < mo_exp_lowest, mo_splat(0), y);
+    return mo_select(x > mo_exp_highest, mo_splat(__builtin_inff()), y);
+}
+
+/// 1 / (1 + e^−x), from e = exp(−|x|) in both tails.
+MO_INLINE mo_vf mo_sigmoid(mo_vf x) {
+    mo_vf e = mo_exp_of_non_positive(-mo_abs(x));
+    mo_vf s = 1 / (1 + e);
+    return mo_select(x >= 0, s, e * s);
+}
+
+/// tanh(x) = sign(x)·(−m / (2 + m)), m = expm1(−2|x|) = 2ⁿ·(e^r − 1) + (2ⁿ − 1).
+MO_INLINE mo_vf mo_tanh(mo_vf x) {
+    mo_vf a = mo_abs(x);
+    mo_vf y = mo_clamp_below(-2 * a, mo_exp_lowest);
+    mo_vf t = mo_fma(y, mo_splat(mo_log2e), mo_splat(mo_rounding_magic));
+    mo_vf n = t - mo_rounding_magic;
+    mo_vf r = mo_fma(n, mo_splat(-mo_ln2_hi), y);
+    r = mo_fma(n, mo_splat(-mo_ln2_lo), r);
+    mo_vf p = mo_fma(mo_splat(mo_e6), r, mo_splat(mo_e5));
+    p = mo_fma(p, r, mo_splat(mo_e4));
+    p = mo_fma(p, r, mo_splat(mo_e3));
+    p = mo_fma(p, r, mo_splat(mo_e2));
+    p = mo_fma(p, r, mo_splat(1));
+    mo_vf q = p * r;  // e^r − 1
+    mo_vf scale = mo_scale(mo_splat(1), n, t);
+    mo_vf m = mo_fma(scale, q, scale - 1);
+    mo_vf th = m / (-2 - m);
+    return mo_float(mo_bits(th) | (mo_bits(x) & 0x80000000u));
+}
+
+// log: x = m·2ᵉ, m ∈ [√½, √2), log(1+f) = f − f²/2 + f³·P₇(f), plus e·ln2 in two parts.
+static const float mo_sqrt_half = 0.70710677f;
+static const float mo_l3 = 0.33333331f, mo_l4 = -0.2500082f, mo_l5 = 0.20001227f, mo_l6 = -0.16623357f,
+                   mo_l7 = 0.14201757f, mo_l8 = -0.13160181f, mo_l9 = 0.12761578f, mo_l10 = -0.07634499f;
+
+MO_INLINE mo_vf mo_log(mo_vf x) {
+    mo_vi tiny = x < 1.17549435e-38f;  // subnormals: scaled by 2²³ first
+    mo_vf xs = mo_select(tiny, x * 8388608.0f, x);
+    mo_vu b = mo_bits(xs);
+    mo_vi e = (mo_vi)(b >> 23) - 127;
+    e = tiny ? e - 23 : e;
+    mo_vf m = mo_float((b & 0x007FFFFFu) | 0x3F800000u);  // [1, 2)
+    mo_vi high = m > 2 * mo_sqrt_half;
+    m = mo_select(high, m * 0.5f, m);
+    e = high ? e + 1 : e;
+    mo_vf f = m - 1;
+    mo_vf p = mo_fma(mo_splat(mo_l10), f, mo_splat(mo_l9));
+    p = mo_fma(p, f, mo_splat(mo_l8));
+    p = mo_fma(p, f, mo_splat(mo_l7));
+    p = mo_fma(p, f, mo_splat(mo_l6));
+    p = mo_fma(p, f, mo_splat(mo_l5));
+    p = mo_fma(p, f, mo_splat(mo_l4));
+    p = mo_fma(p, f, mo_splat(mo_l3));
+    mo_vf f2 = f * f;
+    mo_vf ef = __builtin_convertvector(e, mo_vf);
+    mo_vf tail = mo_fma(f2 * f, p, ef * mo_ln2_lo);
+    mo_vf y = mo_fma(ef, mo_splat(mo_ln2_hi), mo_fma(f2, mo_splat(-0.5f), f) + tail);
+    y = mo_select(x == 0, mo_splat(-__builtin_inff()), y);
+    y = mo_select(x == __builtin_inff(), mo_splat(__builtin_inff()), y);
+    return mo_select((x < 0) | (x != x), mo_splat(__builtin_nanf("")), y);
+}
+
+/// The lanes' sum, lane 0 first (the order of Swift's SIMD sum()).
+MO_INLINE float mo_sum(mo_vf v) {
+    float s = -0.0f;
+    for (int l = 0; l < MO_W; l++) s += v[l];
+    return s;
+}
+
+MO_INLINE ptrdiff_t mo_vector_count(ptrdiff_t m) { return (m + MO_W - 1) / MO_W; }
+
+/// True in the lanes of a row's last vector that hold real columns, false in the padding.
+MO_INLINE mo_vi mo_tail_mask(ptrdiff_t columns) {
+    ptrdiff_t valid = columns - (mo_vector_count(columns) - 1) * MO_W;
+    mo_vi mask;
+    for (int l = 0; l < MO_W; l++) mask[l] = l < valid ? -1 : 0;
+    return mask;
+}
+
+MO_INLINE float *mo_row(metaopt_matrix a, ptrdiff_t r) { return a.base + r * a.stride; }
+
+// MARK: - LSTM forward
+
+/// i, f, g, o and c = f ⊙ c_prev + i ⊙ g over `n` columns; o also into `out`.
+__attribute__((noinline)) static void mo_gates_pass(ptrdiff_t n, const float *zi, const float *zf, const float *zg,
+                                                    const float *zo, float bi, float bf, float bg, float bo,
+                                                    const float *cp, float *gi, float *gf, float *gg, float *go,
+                                                    float *c, float *out, int keep) {
+    mo_vf vbi = mo_splat(bi), vbf = mo_splat(bf), vbg = mo_splat(bg), vbo = mo_splat(bo);
+    for (ptrdiff_t k = 0; k < n; k += MO_W) {
+        mo_vf i = mo_sigmoid(mo_load(zi + k) + vbi);
+        mo_vf f = mo_sigmoid(mo_load(zf + k) + vbf);
+        mo_vf g = mo_tanh(mo_load(zg + k) + vbg);
+        mo_vf o = mo_sigmoid(mo_load(zo + k) + vbo);
+        mo_vf cv = mo_fma(f, mo_load(cp + k), i * g);
+        if (keep) {
+            mo_store_history(i, gi + k);
+            mo_store_history(f, gf + k);
+            mo_store_history(g, gg + k);
+            mo_store_history(o, go + k);
+        }
+        mo_store(cv, c + k);
+        mo_store(o, out + k);
+    }
+}
+
+/// tanh(c) and h = o ⊙ tanh(c) (o read from, h written to `out`), its copy, and the output
+/// layer's u += w·h (u = start + w·h on the first hidden unit).
+__attribute__((noinline)) static void mo_hidden_pass(ptrdiff_t n, const float *c, float *out, float *tc, float *copy,
+                                                     float *u, float w, int first, float start) {
+    mo_vf vw = mo_splat(w), vstart = mo_splat(start);
+    for (ptrdiff_t k = 0; k < n; k += MO_W) {
+        mo_vf t = mo_tanh(mo_load(c + k));
+        mo_vf hv = mo_load(out + k) * t;
+        if (tc) mo_store_history(t, tc + k);
+        mo_store(hv, out + k);
+        if (copy) mo_store(hv, copy + k);
+        if (u) mo_store(mo_fma(vw, hv, first ? vstart : mo_load(u + k)), u + k);
+    }
+}
+
+static void MO_FN(lstm_forward)(const metaopt_lstm_forward_args *a) {
+    ptrdiff_t h = a->hidden, n = mo_vector_count(a->columns) * MO_W;
+    int keep = a->keep_history;
+    for (ptrdiff_t j = 0; j < h; j++) {
+        float *out = mo_row(a->hidden_out, j);
+        // Two passes over the row, so that each has short independent dependency chains per
+        // vector: first the four gates and c (o parked in the h row), then tanh(c) and h. The
+        // branches on `keep` give the compiler a loop without the history stores.
+        if (keep)
+            mo_gates_pass(n, mo_row(a->z, j), mo_row(a->z, h + j), mo_row(a->z, 2 * h + j), mo_row(a->z, 3 * h + j),
+                          a->bias[j], a->bias[h + j], a->bias[2 * h + j], a->bias[3 * h + j],
+                          mo_row(a->cell_previous, j), mo_row(a->gates, j), mo_row(a->gates, h + j),
+                          mo_row(a->gates, 2 * h + j), mo_row(a->gates, 3 * h + j), mo_row(a->cell, j), out, 1);
+        else
+            mo_gates_pass(n, mo_row(a->z, j), mo_row(a->z, h + j), mo_row(a->z, 2 * h + j), mo_row(a->z, 3 * h + j),
+                          a->bias[j], a->bias[h + j], a->bias[2 * h + j], a->bias[3 * h + j],
+                          mo_row(a->cell_previous, j), 0, 0, 0, 0, mo_row(a->cell, j), out, 0);
+        float *copy = a->hidden_copy.base ? mo_row(a->hidden_copy, j) : 0;
+        float *tc = keep ? mo_row(a->tanh_cell, j) : 0;
+        if (a->output_weights)
+            mo_hidden_pass(n, mo_row(a->cell, j), out, tc, copy, a->update, a->output_weights[j], j == 0,
+                           a->output_bias);
+        else
+            mo_hidden_pass(n, mo_row(a->cell, j), out, tc, copy, 0, 0, 0, 0);
+    }
+}
+
+// MARK: - LSTM backward
+
+/// One hidden unit's row of the backward pass; the `mo_vi *mask` variants handle the last vector.
+MO_INLINE void mo_backward_vector(ptrdiff_t k, const mo_vi *mask, const float *gi, const float *gf, const float *gg,
+                                  const float *go, const float *cp, const float *tc, const float *dh,
+                                  const float *extra, const float *du, mo_vf w, float *dc, float *di, float *df,
+                                  float *dg, float *dout, mo_vf *si, mo_vf *sf, mo_vf *sg, mo_vf *so, mo_vf *sw) {
+    mo_vf i = mo_load(gi + k), f = mo_load(gf + k), g = mo_load(gg + k), o = mo_load(go + k), t = mo_load(tc + k);
+    mo_vf dhv = mo_load(dh + k);
+    if (extra) dhv += mo_load(extra + k);
+    mo_vf hdu = mo_splat(0);
+    if (du) {
+        mo_vf d = mo_load(du + k);
+        dhv = mo_fma(w, d, dhv);
+        hdu = (o * t) * d;
+    }
+    mo_vf dcv = mo_fma(dhv * o, 1 - t * t, mo_load(dc + k));
+    mo_store(dcv * f, dc + k);
+    mo_vf vi = (dcv * g) * (i * (1 - i));
+    mo_vf vf = (dcv * mo_load(cp + k)) * (f * (1 - f));
+    mo_vf vg = (dcv * i) * (1 - g * g);
+    mo_vf vo = (dhv * t) * (o * (1 - o));
+    mo_store(vi, di + k);
+    mo_store(vf, df + k);
+    mo_store(vg, dg + k);
+    mo_store(vo, dout + k);
+    if (mask) {
+        mo_vf zero = mo_splat(0);
+        *si += mo_select(*mask, vi, zero);
+        *sf += mo_select(*mask, vf, zero);
+        *sg += mo_select(*mask, vg, zero);
+        *so += mo_select(*mask, vo, zero);
+        *sw += mo_select(*mask, hdu, zero);
+    } else {
+        *si += vi;
+        *sf += vf;
+        *sg += vg;
+        *so += vo;
+        *sw += hdu;
+    }
+}
+
+static void MO_FN(lstm_backward)(const metaopt_lstm_backward_args *a) {
+    ptrdiff_t h = a->hidden, vectors = mo_vector_count(a->columns);
+    mo_vi mask = mo_tail_mask(a->columns);
+    if (a->output_weights) {
+        mo_vf s = mo_splat(0);
+        for (ptrdiff_t v = 0; v < vectors; v++) {
+            mo_vf d = mo_load(a->du + v * MO_W);
+            s += v == vectors - 1 ? mo_select(mask, d, mo_splat(0)) : d;
+        }
+        *a->output_bias_gradient += mo_sum(s);
+    }
+    for (ptrdiff_t j = 0; j < h; j++) {
+        const float *gi = mo_row(a->gates, j), *gf = mo_row(a->gates, h + j), *gg = mo_row(a->gates, 2 * h + j),
+                    *go = mo_row(a->gates, 3 * h + j);
+        float *di = mo_row(a->d_gates, j), *df = mo_row(a->d_gates, h + j), *dg = mo_row(a->d_gates, 2 * h + j),
+              *dout = mo_row(a->d_gates, 3 * h + j);
+        const float *cp = mo_row(a->cell_previous, j), *tc = mo_row(a->tanh_cell, j), *dh = mo_row(a->d_hidden, j);
+        float *dc = mo_row(a->d_cell, j);
+        const float *extra = a->d_hidden_extra.base ? mo_row(a->d_hidden_extra, j) : 0;
+        const float *du = a->output_weights ? a->du : 0;
+        mo_vf w = mo_splat(a->output_weights ? a->output_weights[j] : 0);
+        mo_vf si = mo_splat(0), sf = mo_splat(0), sg = mo_splat(0), so = mo_splat(0), sw = mo_splat(0);
+        for (ptrdiff_t v = 0; v < vectors - 1; v++)
+            mo_backward_vector(v * MO_W, 0, gi, gf, gg, go, cp, tc, dh, extra, du, w, dc, di, df, dg, dout, &si, &sf,
+                               &sg, &so, &sw);
+        mo_backward_vector((vectors - 1) * MO_W, &mask, gi, gf, gg, go, cp, tc, dh, extra, du, w, dc, di, df, dg, dout,
+                           &si, &sf, &sg, &so, &sw);
+        a->bias_gradient[j] += mo_sum(si);
+        a->bias_gradient[h + j] += mo_sum(sf);
+        a->bias_gradient[2 * h + j] += mo_sum(sg);
+        a->bias_gradient[3 * h + j] += mo_sum(so);
+        if (a->output_weights) a->output_weight_gradient[j] += mo_sum(sw);
+    }
+}
+
+// MARK: - Weight gradient
+
+/// Prefetches the next `count` lines of `p` into L2 (prefetcht1).
+MO_INLINE void mo_prefetch_next(metaopt_prefetch *p, ptrdiff_t count) {
+    for (ptrdiff_t i = 0; i < count; i++) {
+        if (p->range >= p->count) return;
+        __builtin_prefetch((const char *)p->ranges[p->range].start + p->offset, 0, 2);
+        p->offset += 64;
+        if (p->offset >= p->ranges[p->range].bytes) {
+            p->range += 1;
+            p->offset = 0;
+        }
+    }
+}
+
+/// Output (i, j)'s partial sums: 16 floats per output whatever the width.
+#define MO_ACC(acc, i, j, n) ((acc) + ((i) * (n) + (j)) * 16)
+
+/// One vector of columns (from k) of two rows of a against eight rows of b, into 16 accumulators
+/// that stay in registers; `mask` zeroes the padding lanes of a row's last vector.
+MO_INLINE void mo_step_2x8(mo_vf *s0, mo_vf *s1, const float *a0, const float *a1, const float *b, ptrdiff_t ldb,
+                           ptrdiff_t k, const mo_vi *mask) {
+    mo_vf x0 = mo_load(a0 + k), x1 = mo_load(a1 + k);
+    if (mask) {
+        x0 = mo_select(*mask, x0, mo_splat(0));
+        x1 = mo_select(*mask, x1, mo_splat(0));
+    }
+#pragma clang loop unroll(full)
+    for (int q = 0; q < 8; q++) {
+        mo_vf y = mo_load(b + q * ldb + k);
+        s0[q] = mo_fma(x0, y, s0[q]);
+        s1[q] = mo_fma(x1, y, s1[q]);
+    }
+}
+
+MO_INLINE void mo_block_2x8(float *acc, ptrdiff_t n, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                            ptrdiff_t full, ptrdiff_t rest, mo_vi mask) {
+    mo_vf s0[8], s1[8];
+#pragma clang loop unroll(full)
+    for (int q = 0; q < 8; q++) {
+        s0[q] = mo_load(MO_ACC(acc, 0, q, n));
+        s1[q] = mo_load(MO_ACC(acc, 1, q, n));
+    }
+    for (ptrdiff_t v = 0; v < full; v++) mo_step_2x8(s0, s1, a, a + lda, b, ldb, v * MO_W, 0);
+    if (rest > 0) mo_step_2x8(s0, s1, a, a + lda, b, ldb, full * MO_W, &mask);
+#pragma clang loop unroll(full)
+    for (int q = 0; q < 8; q++) {
+        mo_store(s0[q], MO_ACC(acc, 0, q, n));
+        mo_store(s1[q], MO_ACC(acc, 1, q, n));
+    }
+}
+
+MO_INLINE void mo_step_1x8(mo_vf *s, const float *a, const float *b, ptrdiff_t ldb, ptrdiff_t k, const mo_vi *mask) {
+    mo_vf x = mo_load(a + k);
+    if (mask) x = mo_select(*mask, x, mo_splat(0));
+#pragma clang loop unroll(full)
+    for (int q = 0; q < 8; q++) s[q] = mo_fma(x, mo_load(b + q * ldb + k), s[q]);
+}
+
+MO_INLINE void mo_block_1x8(float *acc, const float *a, const float *b, ptrdiff_t ldb, ptrdiff_t full, ptrdiff_t rest,
+                            mo_vi mask) {
+    mo_vf s[8];
+#pragma clang loop unroll(full)
+    for (int q = 0; q < 8; q++) s[q] = mo_load(acc + q * 16);
+    for (ptrdiff_t v = 0; v < full; v++) mo_step_1x8(s, a, b, ldb, v * MO_W, 0);
+    if (rest > 0) mo_step_1x8(s, a, b, ldb, full * MO_W, &mask);
+#pragma clang loop unroll(full)
+    for (int q = 0; q < 8; q++) mo_store(s[q], acc + q * 16);
+}
+
+static void MO_FN(weight_gradient_accumulate)(float *acc, const float *a, ptrdiff_t lda, ptrdiff_t m, const float *b,
+                                              ptrdiff_t ldb, ptrdiff_t n, ptrdiff_t columns, metaopt_prefetch *prefetch,
+                                              ptrdiff_t lines_per_block) {
+    ptrdiff_t full = columns / MO_W, rest = columns - full * MO_W;
+    mo_vi mask;
+    for (int l = 0; l < MO_W; l++) mask[l] = l < rest ? -1 : 0;
+    // j outer: the 8 rows of b (8 KiB for a 256-column tile) stay in the L1 cache while the rows
+    // of a stream past them from L2.
+    for (ptrdiff_t j = 0; j < n; j += 8) {
+        ptrdiff_t i = 0;
+        for (; i + 2 <= m; i += 2) {
+            mo_block_2x8(MO_ACC(acc, i, j, n), n, a + i * lda, lda, b + j * ldb, ldb, full, rest, mask);
+            mo_prefetch_next(prefetch, lines_per_block);
+        }
+        if (i < m) {
+            mo_block_1x8(MO_ACC(acc, i, j, n), a + i * lda, b + j * ldb, ldb, full, rest, mask);
+            mo_prefetch_next(prefetch, lines_per_block);
+        }
+    }
+}
+
+static void MO_FN(weight_gradient_reduce)(float *acc, ptrdiff_t m, ptrdiff_t n, float *g, ptrdiff_t ldg) {
+    for (ptrdiff_t i = 0; i < m; i++) {
+        for (ptrdiff_t j = 0; j < n; j++) {
+            float *s = MO_ACC(acc, i, j, n);
+            g[i * ldg + j] += mo_sum(mo_load(s));
+            mo_store(mo_splat(0), s);
+        }
+    }
+}
+
+// MARK: - Preprocessing and evaluation
+
+MO_INLINE void mo_log_and_sign_vector(mo_vf v, float p, float threshold, float scale, mo_vf *x0, mo_vf *x1) {
+    mo_vf a = mo_abs(v);
+    mo_vi big = a >= threshold;
+    mo_vf sign = mo_select(v < 0, mo_splat(-1), mo_select(v > 0, mo_splat(1), mo_splat(0)));
+    *x0 = mo_select(big, mo_log(a) / p, mo_splat(-1));
+    *x1 = mo_select(big, sign, scale * v);
+}
+
+static void MO_FN(log_and_sign)(const float *g, ptrdiff_t count, float p, float threshold, float scale, float *r0,
+                                float *r1) {
+    ptrdiff_t k = 0;
+    mo_vf x0, x1;
+    for (; k + MO_W <= count; k += MO_W) {
+        mo_log_and_sign_vector(mo_load(g + k), p, threshold, scale, &x0, &x1);
+        mo_store(x0, r0 + k);
+        mo_store(x1, r1 + k);
+    }
+    if (k < count) {
+        mo_vf v = mo_splat(0);
+        for (ptrdiff_t l = 0; l < count - k; l++) v[l] = g[k + l];
+        mo_log_and_sign_vector(v, p, threshold, scale, &x0, &x1);
+        for (ptrdiff_t l = 0; l < count - k; l++) {
+            r0[k + l] = x0[l];
+            r1[k + l] = x1[l];
+        }
+    }
+}
+
+__attribute__((noinline)) static void MO_FN(evaluate)(metaopt_function function, const float *x, float *y,
+                                                      ptrdiff_t count) {
+    for (ptrdiff_t k = 0; k < count; k += MO_W) {
+        mo_vf v = mo_splat(0), r;
+        ptrdiff_t n = count - k < MO_W ? count - k : MO_W;
+        for (ptrdiff_t l = 0; l < n; l++) v[l] = x[k + l];
+        switch (function) {
+        case METAOPT_FUNCTION_EXP: r = mo_exp(v); break;
+        case METAOPT_FUNCTION_SIGMOID: r = mo_sigmoid(v); break;
+        case METAOPT_FUNCTION_TANH: r = mo_tanh(v); break;
+        default: r = mo_log(v); break;
+        }
+        for (ptrdiff_t l = 0; l < n; l++) y[k + l] = r[l];
+    }
+}
+
+const metaopt_kernel_table MO_FN(table) = {
+    .path = MO_PATH,
+    .width = MO_W,
+    .lstm_forward = MO_FN(lstm_forward),
+    .lstm_backward = MO_FN(lstm_backward),
+    .weight_gradient_accumulate = MO_FN(weight_gradient_accumulate),
+    .weight_gradient_reduce = MO_FN(weight_gradient_reduce),
+    .log_and_sign = MO_FN(log_and_sign),
+    .evaluate = MO_FN(evaluate),
+};

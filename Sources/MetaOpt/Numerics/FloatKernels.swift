@@ -1,0 +1,69 @@
+import CMetaOptKernels
+
+/// One kernel path's Float kernels, called with MetaOpt's own types (the C structs stay inside
+/// this file and the engine). Rows are 64-byte aligned and padded to whole 16-float vectors, so
+/// every path can run whole vectors over a row; the padding is computed but never read by a matrix
+/// product, and masked out of every sum.
+struct FloatKernels {
+    let path: KernelPath
+    let table: UnsafePointer<metaopt_kernel_table>
+
+    init(_ path: KernelPath) {
+        guard let table = metaopt_kernel_table_for(path.cPath) else {
+            preconditionFailure("this build has no \(path.rawValue) kernels")
+        }
+        self.path = path
+        self.table = table
+    }
+
+    /// Floats per vector register.
+    var width: Int { Int(table.pointee.width) }
+
+    private static func matrix(_ m: MatrixView<Float>) -> metaopt_matrix { metaopt_matrix(base: m.base, stride: m.stride) }
+    private static func matrix(_ m: MatrixView<Float>?) -> metaopt_matrix {
+        m.map(matrix) ?? metaopt_matrix(base: nil, stride: 0)
+    }
+
+    /// LSTMKernels.forward for Float.
+    func forward(preactivations z: MatrixView<Float>, gates: MatrixView<Float>, bias: UnsafePointer<Float>,
+                 cellPrevious: MatrixView<Float>, cell: MatrixView<Float>, tanhCell: MatrixView<Float>,
+                 hidden: MatrixView<Float>, hiddenCopy: MatrixView<Float>?, output: LSTMKernels.OutputForward<Float>?,
+                 keepHistory: Bool) {
+        var args = metaopt_lstm_forward_args(
+            hidden: cell.rows, columns: cell.columns, z: Self.matrix(z), gates: Self.matrix(gates), bias: bias,
+            cell_previous: Self.matrix(cellPrevious), cell: Self.matrix(cell), tanh_cell: Self.matrix(tanhCell),
+            hidden_out: Self.matrix(hidden), hidden_copy: Self.matrix(hiddenCopy), output_weights: output?.weights,
+            output_bias: output?.bias ?? 0, update: output?.update, keep_history: keepHistory ? 1 : 0)
+        table.pointee.lstm_forward(&args)
+    }
+
+    /// LSTMKernels.backward for Float.
+    func backward(gates: MatrixView<Float>, cellPrevious: MatrixView<Float>, tanhCell: MatrixView<Float>,
+                  dHidden: MatrixView<Float>, dHiddenExtra: MatrixView<Float>?, output: LSTMKernels.OutputBackward<Float>?,
+                  dCell: MatrixView<Float>, dGates: MatrixView<Float>, biasGradient: UnsafeMutablePointer<Float>) {
+        var args = metaopt_lstm_backward_args(
+            hidden: tanhCell.rows, columns: tanhCell.columns, gates: Self.matrix(gates),
+            cell_previous: Self.matrix(cellPrevious), tanh_cell: Self.matrix(tanhCell), d_hidden: Self.matrix(dHidden),
+            d_hidden_extra: Self.matrix(dHiddenExtra), output_weights: output?.weights, du: output?.du,
+            output_weight_gradient: output?.weightGradient, output_bias_gradient: output?.biasGradient,
+            d_cell: Self.matrix(dCell), d_gates: Self.matrix(dGates), bias_gradient: biasGradient)
+        table.pointee.lstm_backward(&args)
+    }
+
+    /// The Appendix-A preprocessing of `count` gradients into two rows (see `InputPreprocessing`).
+    func logAndSign(_ g: UnsafePointer<Float>, count: Int, p: Float, threshold: Float, scale: Float,
+                    into r0: UnsafeMutablePointer<Float>, _ r1: UnsafeMutablePointer<Float>) {
+        table.pointee.log_and_sign(g, count, p, threshold, scale, r0, r1)
+    }
+
+    /// `function` of every element, a vector at a time as the kernels compute it.
+    func evaluate(_ function: FastMath.Function, _ x: [Float]) -> [Float] {
+        var y = [Float](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                table.pointee.evaluate(function.cFunction, xp.baseAddress, yp.baseAddress, x.count)
+            }
+        }
+        return y
+    }
+}

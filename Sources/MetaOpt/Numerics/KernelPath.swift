@@ -1,0 +1,124 @@
+import CMetaOptKernels
+import Foundation
+
+/// The vector kernels of the Float path (the LSTM's elementwise forward and backward, the weight
+/// gradient, the input preprocessing) exist in one build for several instruction sets; a kernel
+/// path is one of them. The process picks the fastest the CPU has once, at start-up
+/// (`KernelPath.default`), asking the CPU itself (cpuid), so that an emulated CPU counts;
+/// `METAOPT_KERNELS` forces one, for tests and comparisons.
+///
+/// Paths agree to a few units in the last place, not bit for bit: they sum in other orders (16 or
+/// 8 lanes) and fuse multiply-adds differently. One path gives the same bits on every machine that
+/// can run it, for any rank count. Everything that updates φ (the reduction, clipping, Adam) is
+/// plain Swift, the same code on every path, so ranks on different paths still hold the same φ.
+public enum KernelPath: String, CaseIterable, Sendable, Codable, CustomStringConvertible {
+    /// Compiler vectors of 8 floats for the architecture's baseline (SSE2 on x86-64, NEON on
+    /// aarch64): runs everywhere; what other architectures use.
+    case portable
+    /// x86-64 with AVX2 and FMA (x86-64-v3): 8 lanes, fused multiply-adds.
+    case avx2
+    /// x86-64 with AVX-512 F, DQ, CD, BW and VL: 16 lanes, vscalefps, non-temporal history stores.
+    case avx512
+
+    /// The environment variable that forces a path: one of the raw values, or `auto`.
+    public static let environmentVariable = "METAOPT_KERNELS"
+
+    var cPath: metaopt_path {
+        switch self {
+        case .portable: return METAOPT_PATH_PORTABLE
+        case .avx2: return METAOPT_PATH_AVX2
+        case .avx512: return METAOPT_PATH_AVX512
+        }
+    }
+
+    /// Whether this build has the path and this CPU can run it.
+    public var isSupported: Bool {
+        metaopt_kernel_table_for(cPath) != nil && metaopt_cpu_supports(cPath) != 0
+    }
+
+    /// Every path this process can run, fastest first.
+    public static var supported: [KernelPath] { allCases.reversed().filter(\.isSupported) }
+
+    /// The fastest path this CPU can run.
+    public static var best: KernelPath { supported.first ?? .portable }
+
+    /// Floats per vector register.
+    public var width: Int { Int(FloatKernels(self).table.pointee.width) }
+
+    public var description: String {
+        switch self {
+        case .portable: return "portable (8 lanes, baseline instructions)"
+        case .avx2: return "AVX2 + FMA (8 lanes)"
+        case .avx512: return "AVX-512 (16 lanes)"
+        }
+    }
+
+    /// What the path needs, for error messages.
+    var requirement: String {
+        switch self {
+        case .portable: return "nothing"
+        case .avx2: return "AVX2, FMA, F16C and BMI2 (x86-64-v3)"
+        case .avx512: return "AVX-512 F, DQ, CD, BW and VL"
+        }
+    }
+
+    /// The CPU's name, as cpuid reports it ("" where unknown).
+    public static var cpuName: String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        metaopt_cpu_brand(&buffer, buffer.count)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            .trimmingCharacters(in: .whitespaces)
+    }
+
+    /// The path that `request` (a raw value, `auto`, or nil/empty for auto) names, checked
+    /// against this CPU.
+    public static func resolve(_ request: String?) throws(KernelPathError) -> KernelPath {
+        let name = (request ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+        if name.isEmpty || name == "auto" { return best }
+        guard let path = KernelPath(rawValue: name) else { throw .unknown(request ?? "") }
+        guard metaopt_kernel_table_for(path.cPath) != nil else { throw .notBuilt(path) }
+        guard path.isSupported else { throw .unsupported(path, cpu: cpuName) }
+        return path
+    }
+
+    /// The path of this process: `METAOPT_KERNELS` if set (checked), else the fastest the CPU has.
+    /// Fixed for the life of the process.
+    public static let fromEnvironment: Result<KernelPath, KernelPathError> = {
+        do throws(KernelPathError) {
+            return .success(try resolve(ProcessInfo.processInfo.environment[environmentVariable]))
+        } catch {
+            return .failure(error)
+        }
+    }()
+
+    /// The path engines use unless told otherwise. Programs call `fromEnvironment` first and
+    /// report its error; a library user who set `METAOPT_KERNELS` wrongly stops here with the message.
+    public static var `default`: KernelPath {
+        switch fromEnvironment {
+        case .success(let path): return path
+        case .failure(let error): fatalError(error.description)
+        }
+    }
+}
+
+/// Why a requested kernel path cannot be used.
+public enum KernelPathError: Error, CustomStringConvertible, Sendable {
+    case unknown(String)
+    case notBuilt(KernelPath)
+    case unsupported(KernelPath, cpu: String)
+
+    public var description: String {
+        let variable = KernelPath.environmentVariable
+        let choices = "auto, " + KernelPath.allCases.map(\.rawValue).joined(separator: ", ")
+        switch self {
+        case .unknown(let name):
+            return "\(variable)=\(name) is not a kernel path; use one of \(choices)"
+        case .notBuilt(let path):
+            return "\(variable)=\(path.rawValue): this build has no \(path.rawValue) kernels (they exist on x86-64 only); use auto or portable"
+        case .unsupported(let path, let cpu):
+            let name = cpu.isEmpty ? "this CPU" : "this CPU (\(cpu))"
+            return "\(variable)=\(path.rawValue) asks for the \(path) kernels, but \(name) lacks \(path.requirement); "
+                + "it can run: \(KernelPath.supported.map(\.rawValue).joined(separator: ", ")) (or unset \(variable))"
+        }
+    }
+}
