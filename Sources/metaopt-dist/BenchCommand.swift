@@ -95,6 +95,7 @@ struct BenchCommand: ParsableCommand {
                                                      evaluationSteps: evaluationSteps,
                                                      evaluationRepetitions: evaluationRepetitions,
                                                      gemmRepetitions: gemmRepetitions, tileWidth: tileWidth)
+        if format == "text" { print(kernelsLine()) }
         var results: [MetaIterationBenchmark.Result] = []
         for name in names {
             let result = MetaIterationBenchmark.run(try workload(name), options: options)

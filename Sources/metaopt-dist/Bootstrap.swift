@@ -36,6 +36,11 @@ func withCommunicator<T>(_ options: RunOptions, _ body: (MPICommunicator) throws
     }
     RankLogSettings.shared.rank = comm.rank
     RankLogSettings.shared.logLevel = options.logLevel(rank: comm.rank)
+    if comm.isRoot {
+        Logger(label: "metaopt-dist").info("\(kernelsLine())")
+    } else {
+        Logger(label: "metaopt-dist").debug("\(kernelsLine())")
+    }
     Logger(label: "metaopt-dist").debug("MPI started", metadata: [
         "size": "\(comm.size)", "host": "\(comm.processorName)",
         "launcher": "\(launch.launcher?.rawValue ?? "none (singleton)")",
@@ -57,6 +62,14 @@ func withCommunicator<T>(_ options: RunOptions, _ body: (MPICommunicator) throws
         exit(1)
     }
     return result
+}
+
+/// "kernels: avx2, AVX2 + FMA (8 lanes) on <CPU>", and whether METAOPT_KERNELS forced it.
+func kernelsLine() -> String {
+    let path = KernelPath.default
+    let cpu = KernelPath.cpuName.isEmpty ? "" : " on \(KernelPath.cpuName)"
+    let forced = path == .best ? "" : " (forced by \(KernelPath.environmentVariable); this CPU has \(KernelPath.best.rawValue))"
+    return "kernels: \(path.rawValue), \(path)\(cpu)\(forced)"
 }
 
 /// A one-line, human-readable text for `error`.

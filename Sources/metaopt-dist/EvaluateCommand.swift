@@ -60,6 +60,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         setBLASThreads(1)
+        FileHandle.standardError.write(Data((kernelsLine() + "\n").utf8))
         let file = try OptimizerFile.read(from: URL(fileURLWithPath: optimizer))
         let training = file.training
         let spec: TaskSpec
@@ -89,7 +90,8 @@ struct EvaluateCommand: ParsableCommand {
         let report = try Evaluation.run(
             optimizers: optimizers, functions: heldOut, steps: steps, tuning: tuning,
             metadata: ["task": "\(spec)", "optimizer_file": optimizer, "evaluation_seed": "\(evaluationSeed)",
-                       "tuning_seed": "\(evaluationSeed &+ 1)", "training_iterations": "\(file.iteration)"]
+                       "tuning_seed": "\(evaluationSeed &+ 1)", "training_iterations": "\(file.iteration)",
+                       "kernels": KernelPath.default.rawValue, "training_kernels": file.kernels ?? "unknown"]
                 .merging(split == .test ? [:] : ["held_out_split": split.rawValue]) { a, _ in a })
         let directory = URL(fileURLWithPath: out ?? URL(fileURLWithPath: optimizer).deletingLastPathComponent().appendingPathComponent("eval").path)
         try report.writeJSON(to: directory.appendingPathComponent("report.json"))

@@ -189,6 +189,9 @@ struct TrainCommand: ParsableCommand {
             if comm.isRoot && !faults.isEmpty {
                 logger.warning("fault injection (for tests): \(run.trainer.faults.isEmpty ? "none armed" : run.trainer.faults.map(\.description).joined(separator: ", ")) in attempt \(attempt)")
             }
+            if comm.isRoot && !run.trainer.kernels.isUniform {
+                logger.notice("ranks run different kernel paths (\(run.trainer.kernels)): φ is the same on every rank, but differs in its last bits from a run on one path")
+            }
             run.stopRequested = { stopSignalReceived.load(ordering: .relaxed) }
             logger.debug("owns blocks \(run.trainer.ownedBlocks.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", "))")
             let outcome = try run.run()

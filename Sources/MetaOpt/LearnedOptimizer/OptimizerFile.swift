@@ -30,9 +30,12 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
     /// The validation score of this φ, in the best-optimizer file of a run with validation
     /// (`train --validate-every`); absent otherwise.
     public var validation: ValidationScore?
+    /// The kernel paths of the ranks that trained φ (`KernelCensus`, e.g. "avx512"); they decide φ's
+    /// last bits. Absent in files written before kernel paths existed.
+    public var kernels: String?
 
     public init(optimizer: LearnedOptimizerConfig, phi: [Float], training: TrainingConfig?, iteration: Int,
-                validation: ValidationScore? = nil) {
+                validation: ValidationScore? = nil, kernels: String? = nil) {
         let layout = ParameterLayout(optimizer)
         precondition(phi.count == layout.count)
         format = Self.formatName
@@ -43,6 +46,7 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
         tensors = layout.tensors.map { TensorEntry(name: $0.name, shape: $0.shape, offset: $0.offset) }
         self.phi = phi
         self.validation = validation
+        self.kernels = kernels
     }
 
     public func write(to url: URL) throws {
@@ -87,7 +91,7 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
         for t in layout.tensors {
             named[t.name] = ExportedOptimizer.Tensor(shape: t.shape, values: Array(phi[t.range]))
         }
-        return ExportedOptimizer(optimizer: optimizer, tensors: named)
+        return ExportedOptimizer(optimizer: optimizer, tensors: named, kernels: kernels)
     }
 }
 
@@ -108,6 +112,8 @@ public struct ExportedOptimizer: Codable, Equatable, Sendable {
         """
     public var optimizer: LearnedOptimizerConfig
     public var tensors: [String: Tensor]
+    /// The kernel paths φ was trained on (from the optimizer file), when known.
+    public var kernels: String?
 }
 
 public struct OptimizerFileError: Error, CustomStringConvertible, Equatable {

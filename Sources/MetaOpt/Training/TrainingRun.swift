@@ -283,7 +283,7 @@ public final class TrainingRun {
             let done = trainer.state.iteration - startIteration
             let rate = Double(done) / max(elapsed, 1e-9)
             if let metrics {
-                try metrics.append(report, elapsed: elapsed, iterationsPerSecond: rate)
+                try metrics.append(report, elapsed: elapsed, iterationsPerSecond: rate, kernels: trainer.kernels)
                 // Lines are numbered from 1 (iteration + 1), so every N-th is N, 2N, … and the first.
                 let number = report.iteration + 1
                 if number % options.progressEvery == 0 || number == startIteration + 1 || trainer.finished {
@@ -326,7 +326,7 @@ public final class TrainingRun {
         }
         if comm.isRoot {
             let file = OptimizerFile(optimizer: config.optimizer, phi: trainer.state.phi, training: config,
-                                     iteration: trainer.state.iteration)
+                                     iteration: trainer.state.iteration, kernels: trainer.kernels.description)
             let url = options.output ?? options.runDirectory.optimizer
             try file.write(to: url)
             logger.info("wrote the trained optimizer to \(url.path)")
@@ -350,11 +350,11 @@ public final class TrainingRun {
             // resumed from: this run will reach it again.
             if loss <= bestScore?.meanFinalLoss ?? .infinity {
                 try OptimizerFile(optimizer: config.optimizer, phi: state.phi, training: config, iteration: state.iteration,
-                                  validation: score).write(to: options.runDirectory.bestOptimizer)
+                                  validation: score, kernels: trainer.kernels.description).write(to: options.runDirectory.bestOptimizer)
                 bestScore = score
             }
         }
-        try log.append(line: ValidationLog.line(score, best: isBest))
+        try log.append(line: ValidationLog.line(score, best: isBest, kernels: trainer.kernels))
         let best = bestScore.map { "best \($0.meanFinalLoss) at meta-step \($0.iteration)" } ?? "no finite score yet"
         logger.info("validation at meta-step \(state.iteration): mean final loss \(loss) on \(score.functions) functions (\(isBest ? "new best" : best))")
     }
@@ -407,14 +407,15 @@ final class MetricsLog {
         try handle.write(contentsOf: Data(line.utf8))
     }
 
-    func append(_ r: StepReport, elapsed: Double, iterationsPerSecond: Double) throws {
+    func append(_ r: StepReport, elapsed: Double, iterationsPerSecond: Double, kernels: KernelCensus) throws {
         func number(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
         let line = "{\"iteration\":\(r.iteration),\"horizon\":\(r.horizon),\"truncation\":\(r.truncation)," +
             "\"meta_loss\":\(number(r.metaLoss)),\"mean_step_loss\":\(number(r.meanStepLoss))," +
             "\"gradient_norm\":\(number(r.gradientNorm)),\"skipped\":\(r.skipped),\"skipped_total\":\(r.skippedTotal)," +
             "\"compute_max\":\(number(r.computeMax)),\"compute_mean\":\(number(r.computeMean)),\"compute_min\":\(number(r.computeMin))," +
             "\"wait\":\(number(r.wait)),\"allreduce\":\(number(r.allreduce)),\"update\":\(number(r.update))," +
-            "\"elapsed\":\(number(elapsed)),\"iterations_per_second\":\(number(iterationsPerSecond))}\n"
+            "\"elapsed\":\(number(elapsed)),\"iterations_per_second\":\(number(iterationsPerSecond))," +
+            "\"kernels\":\"\(kernels)\"}\n"
         try append(line: line)
     }
 

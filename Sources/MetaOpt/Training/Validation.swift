@@ -79,9 +79,9 @@ final class ValidationScorer {
 
 /// RUN_DIR/validation.jsonl: one line per validation, {"iteration", "mean_final_loss", "best"}.
 enum ValidationLog {
-    static func line(_ score: ValidationScore, best: Bool) -> String {
+    static func line(_ score: ValidationScore, best: Bool, kernels: KernelCensus) -> String {
         let loss = score.meanFinalLoss.isFinite ? "\(score.meanFinalLoss)" : "null"
-        return "{\"iteration\":\(score.iteration),\"mean_final_loss\":\(loss),\"best\":\(best)}\n"
+        return "{\"iteration\":\(score.iteration),\"mean_final_loss\":\(loss),\"best\":\(best),\"kernels\":\"\(kernels)\"}\n"
     }
 
     /// The lowest finite score in a log's lines (+∞ when there is none).
