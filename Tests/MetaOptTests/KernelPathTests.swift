@@ -1,0 +1,145 @@
+import XCTest
+@testable import MetaOpt
+
+/// The kernel paths (`KernelPath`): selection, and that every path this machine can run computes
+/// the same engine results as the portable path to Float accuracy, and a meta-gradient that
+/// matches finite differences.
+final class KernelPathTests: XCTestCase {
+    func testSelection() throws {
+        XCTAssertTrue(KernelPath.portable.isSupported)
+        XCTAssertEqual(KernelPath.supported.first, KernelPath.best)
+        XCTAssertEqual(try KernelPath.resolve(nil), KernelPath.best)
+        XCTAssertEqual(try KernelPath.resolve("auto"), KernelPath.best)
+        XCTAssertEqual(try KernelPath.resolve(" AVX2 ").rawValue, KernelPath.avx2.isSupported ? "avx2" : "")
+        for path in KernelPath.supported { XCTAssertEqual(try KernelPath.resolve(path.rawValue), path) }
+        XCTAssertThrowsError(try KernelPath.resolve("sse9")) { error in
+            XCTAssertTrue("\(error)".contains("METAOPT_KERNELS=sse9 is not a kernel path"), "\(error)")
+        }
+        for path in KernelPath.allCases where !path.isSupported {
+            XCTAssertThrowsError(try KernelPath.resolve(path.rawValue)) { error in
+                XCTAssertTrue("\(error)".contains("lacks") || "\(error)".contains("no \(path.rawValue) kernels"), "\(error)")
+            }
+        }
+        #if arch(x86_64)
+        // Every x86-64 machine this project supports has AVX2 + FMA.
+        XCTAssertTrue(KernelPath.avx2.isSupported, "this x86-64 CPU has no AVX2 + FMA")
+        #endif
+    }
+
+    func testCensus() {
+        XCTAssertEqual(KernelCensus(.avx2).description, "avx2")
+        let mixed = KernelCensus(ranks: [(.avx512, 2), (.portable, 1)])
+        XCTAssertFalse(mixed.isUniform)
+        XCTAssertEqual(mixed.description, "avx512:2,portable:1")
+    }
+
+    /// A Float engine on `path`: θ and the losses after `steps` forward steps, and the meta-gradient
+    /// of the next two truncations. 5 quadratics of dimension 13 (65 columns: a partial last vector
+    /// for every width) and one MLP-sized hidden state.
+    func run(_ path: KernelPath, preprocessing: InputPreprocessing) -> (theta: [Float], losses: [Float], gradient: [Float]) {
+        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSize: 20, preprocessing: preprocessing, outputScale: 0.1))
+        var s = RandomKey(seed: 4, horizon: 0, task: 0).stream(.auxiliary)
+        let phi: [Float] = layout.initialParameters(key: RandomKey(seed: 3, horizon: 0, task: 0)).map { $0 + Float(0.1 * s.normal()) }
+        let tasks: [any Optimizee] = (0..<5).map { QuadraticOptimizee(dimension: 13, key: RandomKey(seed: 6, horizon: 0, task: $0)) }
+        let engine = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 10, kernelPath: path)
+        XCTAssertEqual(engine.kernelPath, path)
+        var state = engine.initialState()
+        phi.withUnsafeBufferPointer { engine.run(phi: $0, state: &state, steps: 15) }
+        let theta = state.theta, losses = state.loss
+        var g = [Float](repeating: 0, count: layout.count)
+        for _ in 0..<2 {
+            phi.withUnsafeBufferPointer { p in
+                g.withUnsafeMutableBufferPointer { _ = engine.truncation(phi: p, state: &state, gradient: $0) }
+            }
+        }
+        return (theta, losses, g)
+    }
+
+    func relativeDifference(_ a: [Float], _ b: [Float]) -> Double {
+        let norm = sqrt(b.reduce(0.0) { $0 + Double($1) * Double($1) })
+        let diff = sqrt(zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) })
+        return diff / max(norm, .leastNormalMagnitude)
+    }
+
+    /// Tolerance: the paths differ only in the order of sums (16 or 8 lanes) and in fused versus
+    /// separate multiply-adds, each a relative change of order 1e-7 per operation, which 15
+    /// forward and 20 backward steps of a 20-unit LSTM leave at that order (measured on an AMD
+    /// EPYC with AVX-512: at most 3.3e-8 for θ and the losses, 1.1e-7 for the meta-gradient); the
+    /// bounds leave a factor 30 to 100. A wrong kernel (a lane dropped, a mask off by one, a gate
+    /// swapped) changes them by 1e-2 or more.
+    func testEveryPathAgreesWithPortable() {
+        for pre in [InputPreprocessing.raw, .logAndSign(p: 10)] {
+            let reference = run(.portable, preprocessing: pre)
+            XCTAssertTrue(reference.gradient.allSatisfy(\.isFinite) && reference.theta.allSatisfy(\.isFinite))
+            for path in KernelPath.supported where path != .portable {
+                let r = run(path, preprocessing: pre)
+                let dTheta = relativeDifference(r.theta, reference.theta)
+                let dLoss = relativeDifference(r.losses, reference.losses)
+                let dGradient = relativeDifference(r.gradient, reference.gradient)
+                print("\(path.rawValue) vs portable, \(pre.description): θ \(dTheta), losses \(dLoss), meta-gradient \(dGradient)")
+                XCTAssertLessThan(dTheta, 1e-6, "\(path.rawValue) θ, \(pre.description)")
+                XCTAssertLessThan(dLoss, 1e-6, "\(path.rawValue) losses, \(pre.description)")
+                XCTAssertLessThan(dGradient, 1e-5, "\(path.rawValue) meta-gradient, \(pre.description)")
+            }
+            // Same path, same bits: a path is deterministic.
+            let again = run(.portable, preprocessing: pre)
+            XCTAssertEqual(again.gradient.map(\.bitPattern), reference.gradient.map(\.bitPattern))
+        }
+    }
+
+    /// The Float meta-gradient of every path against central finite differences of the same loss
+    /// computed in Double (the frozen-input loss of MetaGradientTests, whose Double gradient
+    /// matches to 1e-6). Float rounding (ε ≈ 6e-8, a few hundred operations deep) gives errors of
+    /// order 1e-7 of the gradient's largest entry (measured: at most 1.3e-7, on the portable path);
+    /// the bound is 1e-5 of it, while a wrong backward term is off by far more (1e-2 relative or
+    /// worse, as in MetaGradientTests).
+    func testFloatMetaGradientMatchesFiniteDifferencesOnEveryPath() {
+        for pre in [InputPreprocessing.raw, .logAndSign(p: 10)] {
+            let config = LearnedOptimizerConfig(hiddenSize: 5, preprocessing: pre, outputScale: 0.1)
+            let layout = ParameterLayout(config)
+            let tasks: [any Optimizee] = (0..<3).map { QuadraticOptimizee(dimension: 7, key: RandomKey(seed: 3, horizon: 0, task: $0)) }
+            var s = RandomKey(seed: 11, horizon: 9, task: 9).stream(.auxiliary)
+            let phi = (0..<layout.count).map { _ in Float(s.normal() * 0.3) }
+            let phiDouble = phi.map(Double.init)
+            // The loss in Double, with the LSTM inputs the Double engine records.
+            let exact = UnrollEngine<Double>(layout: layout, tasks: tasks, unroll: 4)
+            var start = exact.initialState()
+            phiDouble.withUnsafeBufferPointer { exact.run(phi: $0, state: &start, steps: 3) }
+            var scratch = start
+            var unused = [Double](repeating: 0, count: layout.count)
+            _ = phiDouble.withUnsafeBufferPointer { p in
+                unused.withUnsafeMutableBufferPointer { exact.truncation(phi: p, state: &scratch, gradient: $0) }
+            }
+            let inputs = exact.recordedInputs()
+            func loss(_ phi: [Double]) -> Double {
+                phi.withUnsafeBufferPointer { exact.frozenInputLoss(phi: $0, state: start, inputs: inputs) }.reduce(0, +)
+            }
+            let h = 1e-5
+            let fd = (0..<layout.count).map { i -> Double in
+                var plus = phiDouble, minus = phiDouble
+                plus[i] += h
+                minus[i] -= h
+                return (loss(plus) - loss(minus)) / (2 * h)
+            }
+            let scale = fd.map(abs).max() ?? 0
+            XCTAssertGreaterThan(scale, 0)
+            for path in KernelPath.supported {
+                let engine = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 4, kernelPath: path)
+                var state = engine.initialState()
+                phi.withUnsafeBufferPointer { engine.run(phi: $0, state: &state, steps: 3) }
+                var g = [Float](repeating: 0, count: layout.count)
+                _ = phi.withUnsafeBufferPointer { p in
+                    g.withUnsafeMutableBufferPointer { engine.truncation(phi: p, state: &state, gradient: $0) }
+                }
+                var worst = 0.0
+                for i in 0..<layout.count {
+                    let error = abs(Double(g[i]) - fd[i])
+                    worst = max(worst, error / scale)
+                    XCTAssertLessThanOrEqual(error, 1e-5 * scale,
+                                             "\(path.rawValue) \(pre.description) φ[\(i)]: finite difference \(fd[i]) vs \(g[i])")
+                }
+                print("\(path.rawValue) \(pre.description): Float meta-gradient vs finite differences, worst error \(worst) of the largest entry")
+            }
+        }
+    }
+}
