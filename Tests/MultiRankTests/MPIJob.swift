@@ -96,10 +96,12 @@ enum MPIJob {
     ///   - environment: variables added to (or replacing) this process's environment.
     ///   - perRankOutput: also capture each rank's stdout/stderr separately (mpirun's
     ///     `--output-filename`) into `rankStdout`/`rankStderr`.
+    ///   - program: what mpirun starts instead of the binary (a wrapper script that execs it).
     static func run(np: Int, args: [String], timeout: TimeInterval = 60, extraMPIArgs: [String] = [],
-                    environment: [String: String] = [:], perRankOutput: Bool = false) throws -> MPIJobResult {
+                    environment: [String: String] = [:], perRankOutput: Bool = false,
+                    program: URL? = nil) throws -> MPIJobResult {
         guard let mpirun = mpirunPath else { throw MPIJobError(description: "mpirun not found on PATH") }
-        let binary = try binaryURL()
+        let binary = try program ?? binaryURL()
         var mpiArgs = ["-np", String(np)]
         if np > ProcessInfo.processInfo.activeProcessorCount, !extraMPIArgs.contains("--oversubscribe") {
             mpiArgs.append("--oversubscribe")

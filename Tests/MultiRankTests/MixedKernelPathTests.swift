@@ -1,0 +1,87 @@
+import Foundation
+import XCTest
+
+/// A job whose ranks run different kernel paths, as on a cluster of mixed CPUs (docs/design.md,
+/// "Kernel paths"): the paths give slightly different local meta-gradients, but the reduction and
+/// the Adam step are the same code everywhere, so every rank holds the same φ; the consistency
+/// check (every meta-step here) proves it, and every output names the mix.
+final class MixedKernelPathTests: XCTestCase {
+    /// The paths this machine can run: those that `METAOPT_KERNELS=<path> metaopt-dist --version`
+    /// accepts (a path the CPU lacks exits 64 before anything runs).
+    func supportedPaths() throws -> [String] {
+        try ["avx512", "avx2", "portable"].filter { path in
+            let result = try MPIJob.runSingleton(args: ["--version"], timeout: 30, environment: ["METAOPT_KERNELS": path])
+            if result.status != 0 {
+                XCTAssertEqual(result.status, 64, "\(path): \(result)")
+                XCTAssertTrue(result.stderr.contains("METAOPT_KERNELS=\(path)") && result.stderr.contains("lacks"), "\(result)")
+            }
+            return result.status == 0
+        }
+    }
+
+    /// A wrapper that gives rank r the path `paths[r mod count]`, then execs the binary.
+    func wrapper(paths: [String], in directory: URL) throws -> URL {
+        let binary = try MPIJob.binaryURL().path
+        let cases = paths.enumerated().map { "    \($0.offset)) METAOPT_KERNELS=\($0.element) ;;" }.joined(separator: "\n")
+        let script = """
+            #!/bin/sh
+            case $(( ${OMPI_COMM_WORLD_RANK:-0} % \(paths.count) )) in
+            \(cases)
+            esac
+            export METAOPT_KERNELS
+            exec '\(binary)' "$@"
+
+            """
+        let url = directory.appendingPathComponent("rank-kernels.sh")
+        try script.write(to: url, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path)
+        return url
+    }
+
+    func testRanksOnDifferentPathsKeepTheSamePhi() throws {
+        try DistributedTrain.requireMPIRun()
+        let paths = try supportedPaths()
+        XCTAssertTrue(paths.contains("portable"), "the portable path runs everywhere")
+        guard paths.count >= 2 else { throw XCTSkip("this CPU runs only the \(paths[0]) kernels") }
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let mixed = scratch.appendingPathComponent("mixed"), single = scratch.appendingPathComponent("single")
+        let args = ["train"] + DistributedTrain.smallJob
+            + ["--run-dir", mixed.path, "--no-resume", "--consistency-every", "1", "--verbose"]
+        let result = try MPIJob.run(np: paths.count, args: args, timeout: DistributedTrain.jobTimeout,
+                                    program: try wrapper(paths: paths, in: scratch))
+        XCTAssertFalse(result.timedOut, "\(result)")
+        XCTAssertEqual(result.status, 0, "the consistency check must pass at every meta-step:\n\(result)")
+        let census = paths.map { "\($0):1" }.joined(separator: ",")
+        XCTAssertTrue(result.stderr.contains("ranks run different kernel paths (\(census))"), "\(result)")
+        for (rank, path) in paths.enumerated() {
+            XCTAssertTrue(result.stderr.contains("[rank \(rank)] \(rank == 0 ? "info" : "debug") metaopt-dist: kernels: \(path),"),
+                          "rank \(rank) should run \(path):\n\(result)")
+        }
+        let lines = try DistributedTrain.metrics(of: mixed)
+        XCTAssertEqual(lines.count, 6)
+        XCTAssertEqual(Set(lines.map { $0["kernels"] as? String }), [census])
+        let output = try DistributedTrain.output(of: mixed)
+        struct Provenance: Decodable { var kernels: String? }
+        XCTAssertEqual(try JSONDecoder().decode(Provenance.self, from: output.optimizerFile).kernels, census)
+
+        // One rank on the fastest path: a valid φ close to the mixed one, but not the same bits.
+        let reference = try DistributedTrain.train(np: nil, runDirectory: single)
+        XCTAssertEqual(reference.status, 0, "\(reference)")
+        let phi = try DistributedTrain.output(of: single).phi
+        XCTAssertEqual(phi.count, output.phi.count)
+        let norm = sqrt(phi.reduce(0.0) { $0 + Double($1) * Double($1) })
+        let diff = sqrt(zip(phi, output.phi).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) })
+        print("mixed paths (\(census)) against one rank on \(paths[0]): φ relative difference \(diff / norm)")
+        XCTAssertLessThan(diff / norm, 1e-4, "paths agree to Float accuracy")
+        XCTAssertTrue(output.phi.allSatisfy(\.isFinite))
+    }
+
+    /// An unknown path is refused on every rank before MPI starts.
+    func testUnknownPathIsRefused() throws {
+        let result = try MPIJob.runSingleton(args: ["train", "--iterations", "1"], timeout: 30,
+                                             environment: ["METAOPT_KERNELS": "avx1024"])
+        XCTAssertEqual(result.status, 64, "\(result)")
+        XCTAssertTrue(result.stderr.contains("METAOPT_KERNELS=avx1024 is not a kernel path; use one of auto, portable, avx2, avx512"),
+                      "\(result)")
+    }
+}
