@@ -218,18 +218,36 @@ __attribute__((noinline)) static void mo_gates_pass(ptrdiff_t n, const float *zi
 }
 
 /// tanh(c) and h = o ⊙ tanh(c) (o read from, h written to `out`), its copy, and the output
-/// layer's u += w·h (u = start + w·h on the first hidden unit).
-__attribute__((noinline)) static void mo_hidden_pass(ptrdiff_t n, const float *c, float *out, float *tc, float *copy,
-                                                     float *u, float w, int first, float start) {
+/// layer's u += w·h (u = start + w·h on the first hidden unit). The flags are constants at every
+/// call site, so each combination compiles to a loop without branches (-O2 does not unswitch).
+MO_INLINE void mo_hidden_loop(ptrdiff_t n, const float *c, float *out, float *tc, float *copy, float *u, float w,
+                              float start, const int has_tc, const int has_copy, const int has_u, const int first) {
     mo_vf vw = mo_splat(w), vstart = mo_splat(start);
     for (ptrdiff_t k = 0; k < n; k += MO_W) {
         mo_vf t = mo_tanh(mo_load(c + k));
         mo_vf hv = mo_load(out + k) * t;
-        if (tc) mo_store_history(t, tc + k);
+        if (has_tc) mo_store_history(t, tc + k);
         mo_store(hv, out + k);
-        if (copy) mo_store(hv, copy + k);
-        if (u) mo_store(mo_fma(vw, hv, first ? vstart : mo_load(u + k)), u + k);
+        if (has_copy) mo_store(hv, copy + k);
+        if (has_u) mo_store(mo_fma(vw, hv, first ? vstart : mo_load(u + k)), u + k);
     }
+}
+
+__attribute__((noinline)) static void mo_hidden_pass(ptrdiff_t n, const float *c, float *out, float *tc, float *copy,
+                                                     float *u, float w, int first, float start) {
+#define MO_HIDDEN(TC, COPY, U, FIRST) mo_hidden_loop(n, c, out, tc, copy, u, w, start, TC, COPY, U, FIRST)
+    if (u) {
+        if (tc && copy) { if (first) MO_HIDDEN(1, 1, 1, 1); else MO_HIDDEN(1, 1, 1, 0); }
+        else if (tc) { if (first) MO_HIDDEN(1, 0, 1, 1); else MO_HIDDEN(1, 0, 1, 0); }
+        else if (copy) { if (first) MO_HIDDEN(0, 1, 1, 1); else MO_HIDDEN(0, 1, 1, 0); }
+        else { if (first) MO_HIDDEN(0, 0, 1, 1); else MO_HIDDEN(0, 0, 1, 0); }
+    } else {
+        if (tc && copy) MO_HIDDEN(1, 1, 0, 0);
+        else if (tc) MO_HIDDEN(1, 0, 0, 0);
+        else if (copy) MO_HIDDEN(0, 1, 0, 0);
+        else MO_HIDDEN(0, 0, 0, 0);
+    }
+#undef MO_HIDDEN
 }
 
 static void MO_FN(lstm_forward)(const metaopt_lstm_forward_args *a) {
@@ -261,16 +279,18 @@ static void MO_FN(lstm_forward)(const metaopt_lstm_forward_args *a) {
 
 // MARK: - LSTM backward
 
-/// One hidden unit's row of the backward pass; the `mo_vi *mask` variants handle the last vector.
+/// One vector of one hidden unit's row of the backward pass; `mask` (the last vector) zeroes the
+/// padding lanes in the sums. `has_extra` and `has_du` are constants at every call site.
 MO_INLINE void mo_backward_vector(ptrdiff_t k, const mo_vi *mask, const float *gi, const float *gf, const float *gg,
                                   const float *go, const float *cp, const float *tc, const float *dh,
                                   const float *extra, const float *du, mo_vf w, float *dc, float *di, float *df,
-                                  float *dg, float *dout, mo_vf *si, mo_vf *sf, mo_vf *sg, mo_vf *so, mo_vf *sw) {
+                                  float *dg, float *dout, mo_vf *si, mo_vf *sf, mo_vf *sg, mo_vf *so, mo_vf *sw,
+                                  const int has_extra, const int has_du) {
     mo_vf i = mo_load(gi + k), f = mo_load(gf + k), g = mo_load(gg + k), o = mo_load(go + k), t = mo_load(tc + k);
     mo_vf dhv = mo_load(dh + k);
-    if (extra) dhv += mo_load(extra + k);
+    if (has_extra) dhv += mo_load(extra + k);
     mo_vf hdu = mo_splat(0);
-    if (du) {
+    if (has_du) {
         mo_vf d = mo_load(du + k);
         dhv = mo_fma(w, d, dhv);
         hdu = (o * t) * d;
@@ -291,20 +311,47 @@ MO_INLINE void mo_backward_vector(ptrdiff_t k, const mo_vi *mask, const float *g
         *sf += mo_select(*mask, vf, zero);
         *sg += mo_select(*mask, vg, zero);
         *so += mo_select(*mask, vo, zero);
-        *sw += mo_select(*mask, hdu, zero);
+        if (has_du) *sw += mo_select(*mask, hdu, zero);
     } else {
         *si += vi;
         *sf += vf;
         *sg += vg;
         *so += vo;
-        *sw += hdu;
+        if (has_du) *sw += hdu;
     }
 }
 
+/// Hidden unit j's row of the backward pass.
+MO_INLINE void mo_backward_row(const metaopt_lstm_backward_args *a, ptrdiff_t j, ptrdiff_t vectors, mo_vi mask,
+                               const int has_extra, const int has_du) {
+    ptrdiff_t h = a->hidden;
+    const float *gi = mo_row(a->gates, j), *gf = mo_row(a->gates, h + j), *gg = mo_row(a->gates, 2 * h + j),
+                *go = mo_row(a->gates, 3 * h + j);
+    float *di = mo_row(a->d_gates, j), *df = mo_row(a->d_gates, h + j), *dg = mo_row(a->d_gates, 2 * h + j),
+          *dout = mo_row(a->d_gates, 3 * h + j);
+    const float *cp = mo_row(a->cell_previous, j), *tc = mo_row(a->tanh_cell, j), *dh = mo_row(a->d_hidden, j);
+    float *dc = mo_row(a->d_cell, j);
+    const float *extra = has_extra ? mo_row(a->d_hidden_extra, j) : 0;
+    const float *du = has_du ? a->du : 0;
+    mo_vf w = mo_splat(has_du ? a->output_weights[j] : 0);
+    mo_vf si = mo_splat(0), sf = mo_splat(0), sg = mo_splat(0), so = mo_splat(0), sw = mo_splat(0);
+    for (ptrdiff_t v = 0; v < vectors - 1; v++)
+        mo_backward_vector(v * MO_W, 0, gi, gf, gg, go, cp, tc, dh, extra, du, w, dc, di, df, dg, dout, &si, &sf, &sg,
+                           &so, &sw, has_extra, has_du);
+    mo_backward_vector((vectors - 1) * MO_W, &mask, gi, gf, gg, go, cp, tc, dh, extra, du, w, dc, di, df, dg, dout,
+                       &si, &sf, &sg, &so, &sw, has_extra, has_du);
+    a->bias_gradient[j] += mo_sum(si);
+    a->bias_gradient[h + j] += mo_sum(sf);
+    a->bias_gradient[2 * h + j] += mo_sum(sg);
+    a->bias_gradient[3 * h + j] += mo_sum(so);
+    if (has_du) a->output_weight_gradient[j] += mo_sum(sw);
+}
+
 static void MO_FN(lstm_backward)(const metaopt_lstm_backward_args *a) {
-    ptrdiff_t h = a->hidden, vectors = mo_vector_count(a->columns);
+    ptrdiff_t vectors = mo_vector_count(a->columns);
     mo_vi mask = mo_tail_mask(a->columns);
-    if (a->output_weights) {
+    int has_extra = a->d_hidden_extra.base != 0, has_du = a->output_weights != 0;
+    if (has_du) {
         mo_vf s = mo_splat(0);
         for (ptrdiff_t v = 0; v < vectors; v++) {
             mo_vf d = mo_load(a->du + v * MO_W);
@@ -312,27 +359,11 @@ static void MO_FN(lstm_backward)(const metaopt_lstm_backward_args *a) {
         }
         *a->output_bias_gradient += mo_sum(s);
     }
-    for (ptrdiff_t j = 0; j < h; j++) {
-        const float *gi = mo_row(a->gates, j), *gf = mo_row(a->gates, h + j), *gg = mo_row(a->gates, 2 * h + j),
-                    *go = mo_row(a->gates, 3 * h + j);
-        float *di = mo_row(a->d_gates, j), *df = mo_row(a->d_gates, h + j), *dg = mo_row(a->d_gates, 2 * h + j),
-              *dout = mo_row(a->d_gates, 3 * h + j);
-        const float *cp = mo_row(a->cell_previous, j), *tc = mo_row(a->tanh_cell, j), *dh = mo_row(a->d_hidden, j);
-        float *dc = mo_row(a->d_cell, j);
-        const float *extra = a->d_hidden_extra.base ? mo_row(a->d_hidden_extra, j) : 0;
-        const float *du = a->output_weights ? a->du : 0;
-        mo_vf w = mo_splat(a->output_weights ? a->output_weights[j] : 0);
-        mo_vf si = mo_splat(0), sf = mo_splat(0), sg = mo_splat(0), so = mo_splat(0), sw = mo_splat(0);
-        for (ptrdiff_t v = 0; v < vectors - 1; v++)
-            mo_backward_vector(v * MO_W, 0, gi, gf, gg, go, cp, tc, dh, extra, du, w, dc, di, df, dg, dout, &si, &sf,
-                               &sg, &so, &sw);
-        mo_backward_vector((vectors - 1) * MO_W, &mask, gi, gf, gg, go, cp, tc, dh, extra, du, w, dc, di, df, dg, dout,
-                           &si, &sf, &sg, &so, &sw);
-        a->bias_gradient[j] += mo_sum(si);
-        a->bias_gradient[h + j] += mo_sum(sf);
-        a->bias_gradient[2 * h + j] += mo_sum(sg);
-        a->bias_gradient[3 * h + j] += mo_sum(so);
-        if (a->output_weights) a->output_weight_gradient[j] += mo_sum(sw);
+    for (ptrdiff_t j = 0; j < a->hidden; j++) {
+        if (has_extra && has_du) mo_backward_row(a, j, vectors, mask, 1, 1);
+        else if (has_extra) mo_backward_row(a, j, vectors, mask, 1, 0);
+        else if (has_du) mo_backward_row(a, j, vectors, mask, 0, 1);
+        else mo_backward_row(a, j, vectors, mask, 0, 0);
     }
 }
 
@@ -437,6 +468,20 @@ static void MO_FN(weight_gradient_reduce)(float *acc, ptrdiff_t m, ptrdiff_t n, 
     }
 }
 
+// MARK: - Elementwise helpers of the engine
+
+/// r = a ⊙ b over `count` floats, whole vectors (rows are padded to whole vectors).
+static void MO_FN(multiply)(const float *a, const float *b, float *r, ptrdiff_t count) {
+    for (ptrdiff_t k = 0; k < count; k += MO_W) mo_store(mo_load(a + k) * mo_load(b + k), r + k);
+}
+
+/// y += alpha·x over `count` floats (a product, then a sum: not fused, as the Double path).
+static void MO_FN(add_scaled)(float *y, float alpha, const float *x, ptrdiff_t count) {
+    ptrdiff_t k = 0;
+    for (; k + MO_W <= count; k += MO_W) mo_store(mo_load(y + k) + alpha * mo_load(x + k), y + k);
+    for (; k < count; k++) y[k] += alpha * x[k];
+}
+
 // MARK: - Preprocessing and evaluation
 
 MO_INLINE void mo_log_and_sign_vector(mo_vf v, float p, float threshold, float scale, mo_vf *x0, mo_vf *x1) {
@@ -491,5 +536,7 @@ const metaopt_kernel_table MO_FN(table) = {
     .weight_gradient_accumulate = MO_FN(weight_gradient_accumulate),
     .weight_gradient_reduce = MO_FN(weight_gradient_reduce),
     .log_and_sign = MO_FN(log_and_sign),
+    .multiply = MO_FN(multiply),
+    .add_scaled = MO_FN(add_scaled),
     .evaluate = MO_FN(evaluate),
 };

@@ -90,6 +90,10 @@ typedef struct {
     /// where |g| ≥ threshold = e^−p, else r0 = −1 and r1 = scale·g (scale = e^p).
     void (*log_and_sign)(const float *g, ptrdiff_t count, float p, float threshold, float scale,
                          float *r0, float *r1);
+    /// r = a ⊙ b over `count` floats, rounded up to whole vectors (the rows' padding).
+    void (*multiply)(const float *a, const float *b, float *r, ptrdiff_t count);
+    /// y += alpha·x over exactly `count` floats (not fused).
+    void (*add_scaled)(float *y, float alpha, const float *x, ptrdiff_t count);
     /// y = function(x), a vector at a time as the kernels compute it (for the tests).
     void (*evaluate)(metaopt_function function, const float *x, float *y, ptrdiff_t count);
 } metaopt_kernel_table;

@@ -56,6 +56,16 @@ struct FloatKernels {
         table.pointee.log_and_sign(g, count, p, threshold, scale, r0, r1)
     }
 
+    /// r = a ⊙ b over `count` floats rounded up to whole vectors (rows are padded to 16 floats).
+    func multiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into r: UnsafeMutablePointer<Float>, count: Int) {
+        table.pointee.multiply(a, b, r, count)
+    }
+
+    /// y += alpha·x (a product and a sum, not fused).
+    func addScaled(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<Float>, count: Int) {
+        table.pointee.add_scaled(y, alpha, x, count)
+    }
+
     /// `function` of every element, a vector at a time as the kernels compute it.
     func evaluate(_ function: FastMath.Function, _ x: [Float]) -> [Float] {
         var y = [Float](repeating: 0, count: x.count)

@@ -419,7 +419,11 @@ public final class UnrollEngine<S: MetaScalar> {
                 // θ += scale · u
                 for seg in lane.tileSegments[ti] {
                     let th = theta.base + seg.start, uu = u + seg.column
-                    for k in 0..<seg.count { th[k] += scale * uu[k] }
+                    if S.self == Float.self {
+                        kernels.addScaled(th.reinterpreted(), Float(scale), uu.reinterpreted(), count: seg.count)
+                    } else {
+                        for k in 0..<seg.count { th[k] += scale * uu[k] }
+                    }
                 }
                 mark(.thetaUpdate)
             }
@@ -685,7 +689,11 @@ public final class UnrollEngine<S: MetaScalar> {
         let n = (o.columns + 15) / 16 * 16
         for j in 0..<h {
             let a = o.row(j), b = c.row(j), r = out.row(j)
-            for k in 0..<n { r[k] = a[k] * b[k] }
+            if S.self == Float.self {
+                kernels.multiply(a.reinterpreted(), b.reinterpreted(), into: r.reinterpreted(), count: n)
+            } else {
+                for k in 0..<n { r[k] = a[k] * b[k] }
+            }
         }
     }
 
