@@ -2,6 +2,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#define MO_BC 8
 #define MO_W 16
 #define MO_FN(name) metaopt_avx512_##name
 #define MO_PATH METAOPT_PATH_AVX512

@@ -2,6 +2,12 @@
 // instruction set (SSE2 on x86-64, NEON on aarch64), so it runs on every CPU of the architecture.
 // Fused multiply-adds where the baseline has them (aarch64), a product and a sum elsewhere.
 #define MO_W 8
+// An 8-float vector is two registers here: 2 × 2 blocks fit SSE2's 16 xmm registers, 2 × 4 NEON's 32.
+#if defined(__aarch64__)
+#define MO_BC 4
+#else
+#define MO_BC 2
+#endif
 #define MO_FN(name) metaopt_portable_##name
 #define MO_PATH METAOPT_PATH_PORTABLE
 #if defined(__aarch64__) || defined(__FMA__)

@@ -1,6 +1,7 @@
 // The Float kernels, written once for every kernel path. A path's .c file defines, then includes
 // this file inside a `#pragma clang attribute` region that gives every function its target:
 //   MO_W            floats per vector (16, 8, ...; a divisor of 16)
+//   MO_BC           outputs of b per weight-gradient block (a divisor of 8; see mo_step_2xb)
 //   MO_FN(name)     the path's name for a kernel (metaopt_avx2_lstm_forward, ...)
 //   MO_PATH         its metaopt_path
 //   MO_FUSED        1 where a·b + c is one fused multiply-add instruction
@@ -194,11 +195,11 @@ MO_INLINE float *mo_row(metaopt_matrix a, ptrdiff_t r) { return a.base + r * a.s
 
 // MARK: - LSTM forward
 
-/// i, f, g, o and c = f ⊙ c_prev + i ⊙ g over `n` columns; o also into `out`.
-__attribute__((noinline)) static void mo_gates_pass(ptrdiff_t n, const float *zi, const float *zf, const float *zg,
-                                                    const float *zo, float bi, float bf, float bg, float bo,
-                                                    const float *cp, float *gi, float *gf, float *gg, float *go,
-                                                    float *c, float *out, int keep) {
+/// i, f, g, o and c = f ⊙ c_prev + i ⊙ g over `n` columns; o also into `out`; the gates into the
+/// history when `keep` (a constant at both call sites).
+MO_INLINE void mo_gates_loop(ptrdiff_t n, const float *zi, const float *zf, const float *zg, const float *zo, float bi,
+                             float bf, float bg, float bo, const float *cp, float *gi, float *gf, float *gg, float *go,
+                             float *c, float *out, const int keep) {
     mo_vf vbi = mo_splat(bi), vbf = mo_splat(bf), vbg = mo_splat(bg), vbo = mo_splat(bo);
     for (ptrdiff_t k = 0; k < n; k += MO_W) {
         mo_vf i = mo_sigmoid(mo_load(zi + k) + vbi);
@@ -215,6 +216,21 @@ __attribute__((noinline)) static void mo_gates_pass(ptrdiff_t n, const float *zi
         mo_store(cv, c + k);
         mo_store(o, out + k);
     }
+}
+
+__attribute__((noinline)) static void mo_gates_pass(ptrdiff_t n, const float *zi, const float *zf, const float *zg,
+                                                    const float *zo, float bi, float bf, float bg, float bo,
+                                                    const float *cp, float *gi, float *gf, float *gg, float *go,
+                                                    float *c, float *out) {
+    mo_gates_loop(n, zi, zf, zg, zo, bi, bf, bg, bo, cp, gi, gf, gg, go, c, out, 1);
+}
+
+/// The same without storing the gates (forward-only runs).
+__attribute__((noinline)) static void mo_gates_pass_forward_only(ptrdiff_t n, const float *zi, const float *zf,
+                                                                 const float *zg, const float *zo, float bi, float bf,
+                                                                 float bg, float bo, const float *cp, float *c,
+                                                                 float *out) {
+    mo_gates_loop(n, zi, zf, zg, zo, bi, bf, bg, bo, cp, 0, 0, 0, 0, c, out, 0);
 }
 
 /// tanh(c) and h = o ⊙ tanh(c) (o read from, h written to `out`), its copy, and the output
@@ -256,17 +272,16 @@ static void MO_FN(lstm_forward)(const metaopt_lstm_forward_args *a) {
     for (ptrdiff_t j = 0; j < h; j++) {
         float *out = mo_row(a->hidden_out, j);
         // Two passes over the row, so that each has short independent dependency chains per
-        // vector: first the four gates and c (o parked in the h row), then tanh(c) and h. The
-        // branches on `keep` give the compiler a loop without the history stores.
+        // vector: first the four gates and c (o parked in the h row), then tanh(c) and h.
         if (keep)
             mo_gates_pass(n, mo_row(a->z, j), mo_row(a->z, h + j), mo_row(a->z, 2 * h + j), mo_row(a->z, 3 * h + j),
                           a->bias[j], a->bias[h + j], a->bias[2 * h + j], a->bias[3 * h + j],
                           mo_row(a->cell_previous, j), mo_row(a->gates, j), mo_row(a->gates, h + j),
-                          mo_row(a->gates, 2 * h + j), mo_row(a->gates, 3 * h + j), mo_row(a->cell, j), out, 1);
+                          mo_row(a->gates, 2 * h + j), mo_row(a->gates, 3 * h + j), mo_row(a->cell, j), out);
         else
-            mo_gates_pass(n, mo_row(a->z, j), mo_row(a->z, h + j), mo_row(a->z, 2 * h + j), mo_row(a->z, 3 * h + j),
-                          a->bias[j], a->bias[h + j], a->bias[2 * h + j], a->bias[3 * h + j],
-                          mo_row(a->cell_previous, j), 0, 0, 0, 0, mo_row(a->cell, j), out, 0);
+            mo_gates_pass_forward_only(n, mo_row(a->z, j), mo_row(a->z, h + j), mo_row(a->z, 2 * h + j),
+                                       mo_row(a->z, 3 * h + j), a->bias[j], a->bias[h + j], a->bias[2 * h + j],
+                                       a->bias[3 * h + j], mo_row(a->cell_previous, j), mo_row(a->cell, j), out);
         float *copy = a->hidden_copy.base ? mo_row(a->hidden_copy, j) : 0;
         float *tc = keep ? mo_row(a->tanh_cell, j) : 0;
         if (a->output_weights)
@@ -385,9 +400,12 @@ MO_INLINE void mo_prefetch_next(metaopt_prefetch *p, ptrdiff_t count) {
 /// Output (i, j)'s partial sums: 16 floats per output whatever the width.
 #define MO_ACC(acc, i, j, n) ((acc) + ((i) * (n) + (j)) * 16)
 
-/// One vector of columns (from k) of two rows of a against eight rows of b, into 16 accumulators
-/// that stay in registers; `mask` zeroes the padding lanes of a row's last vector.
-MO_INLINE void mo_step_2x8(mo_vf *s0, mo_vf *s1, const float *a0, const float *a1, const float *b, ptrdiff_t ldb,
+/// One vector of columns (from k) of two rows of a against MO_BC rows of b, into 2·MO_BC
+/// accumulators that stay in registers; `mask` zeroes the padding lanes of a row's last vector.
+/// MO_BC is the most the path's registers hold without spilling (2·MO_BC accumulators, two rows
+/// of a and one of b): 8 with AVX-512's 32 zmm registers, 4 with AVX2's 16 ymm registers. The
+/// block shape does not change any sum's order: each output adds its columns in the same order.
+MO_INLINE void mo_step_2xb(mo_vf *s0, mo_vf *s1, const float *a0, const float *a1, const float *b, ptrdiff_t ldb,
                            ptrdiff_t k, const mo_vi *mask) {
     mo_vf x0 = mo_load(a0 + k), x1 = mo_load(a1 + k);
     if (mask) {
@@ -395,46 +413,46 @@ MO_INLINE void mo_step_2x8(mo_vf *s0, mo_vf *s1, const float *a0, const float *a
         x1 = mo_select(*mask, x1, mo_splat(0));
     }
 #pragma clang loop unroll(full)
-    for (int q = 0; q < 8; q++) {
+    for (int q = 0; q < MO_BC; q++) {
         mo_vf y = mo_load(b + q * ldb + k);
         s0[q] = mo_fma(x0, y, s0[q]);
         s1[q] = mo_fma(x1, y, s1[q]);
     }
 }
 
-MO_INLINE void mo_block_2x8(float *acc, ptrdiff_t n, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+MO_INLINE void mo_block_2xb(float *acc, ptrdiff_t n, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                             ptrdiff_t full, ptrdiff_t rest, mo_vi mask) {
-    mo_vf s0[8], s1[8];
+    mo_vf s0[MO_BC], s1[MO_BC];
 #pragma clang loop unroll(full)
-    for (int q = 0; q < 8; q++) {
+    for (int q = 0; q < MO_BC; q++) {
         s0[q] = mo_load(MO_ACC(acc, 0, q, n));
         s1[q] = mo_load(MO_ACC(acc, 1, q, n));
     }
-    for (ptrdiff_t v = 0; v < full; v++) mo_step_2x8(s0, s1, a, a + lda, b, ldb, v * MO_W, 0);
-    if (rest > 0) mo_step_2x8(s0, s1, a, a + lda, b, ldb, full * MO_W, &mask);
+    for (ptrdiff_t v = 0; v < full; v++) mo_step_2xb(s0, s1, a, a + lda, b, ldb, v * MO_W, 0);
+    if (rest > 0) mo_step_2xb(s0, s1, a, a + lda, b, ldb, full * MO_W, &mask);
 #pragma clang loop unroll(full)
-    for (int q = 0; q < 8; q++) {
+    for (int q = 0; q < MO_BC; q++) {
         mo_store(s0[q], MO_ACC(acc, 0, q, n));
         mo_store(s1[q], MO_ACC(acc, 1, q, n));
     }
 }
 
-MO_INLINE void mo_step_1x8(mo_vf *s, const float *a, const float *b, ptrdiff_t ldb, ptrdiff_t k, const mo_vi *mask) {
+MO_INLINE void mo_step_1xb(mo_vf *s, const float *a, const float *b, ptrdiff_t ldb, ptrdiff_t k, const mo_vi *mask) {
     mo_vf x = mo_load(a + k);
     if (mask) x = mo_select(*mask, x, mo_splat(0));
 #pragma clang loop unroll(full)
-    for (int q = 0; q < 8; q++) s[q] = mo_fma(x, mo_load(b + q * ldb + k), s[q]);
+    for (int q = 0; q < MO_BC; q++) s[q] = mo_fma(x, mo_load(b + q * ldb + k), s[q]);
 }
 
-MO_INLINE void mo_block_1x8(float *acc, const float *a, const float *b, ptrdiff_t ldb, ptrdiff_t full, ptrdiff_t rest,
+MO_INLINE void mo_block_1xb(float *acc, const float *a, const float *b, ptrdiff_t ldb, ptrdiff_t full, ptrdiff_t rest,
                             mo_vi mask) {
-    mo_vf s[8];
+    mo_vf s[MO_BC];
 #pragma clang loop unroll(full)
-    for (int q = 0; q < 8; q++) s[q] = mo_load(acc + q * 16);
-    for (ptrdiff_t v = 0; v < full; v++) mo_step_1x8(s, a, b, ldb, v * MO_W, 0);
-    if (rest > 0) mo_step_1x8(s, a, b, ldb, full * MO_W, &mask);
+    for (int q = 0; q < MO_BC; q++) s[q] = mo_load(acc + q * 16);
+    for (ptrdiff_t v = 0; v < full; v++) mo_step_1xb(s, a, b, ldb, v * MO_W, 0);
+    if (rest > 0) mo_step_1xb(s, a, b, ldb, full * MO_W, &mask);
 #pragma clang loop unroll(full)
-    for (int q = 0; q < 8; q++) mo_store(s[q], acc + q * 16);
+    for (int q = 0; q < MO_BC; q++) mo_store(s[q], acc + q * 16);
 }
 
 static void MO_FN(weight_gradient_accumulate)(float *acc, const float *a, ptrdiff_t lda, ptrdiff_t m, const float *b,
@@ -443,16 +461,16 @@ static void MO_FN(weight_gradient_accumulate)(float *acc, const float *a, ptrdif
     ptrdiff_t full = columns / MO_W, rest = columns - full * MO_W;
     mo_vi mask;
     for (int l = 0; l < MO_W; l++) mask[l] = l < rest ? -1 : 0;
-    // j outer: the 8 rows of b (8 KiB for a 256-column tile) stay in the L1 cache while the rows
-    // of a stream past them from L2.
-    for (ptrdiff_t j = 0; j < n; j += 8) {
+    // j outer: the MO_BC rows of b (4 KiB each for a 256-column tile) stay in the L1 cache while
+    // the rows of a stream past them from L2.
+    for (ptrdiff_t j = 0; j < n; j += MO_BC) {
         ptrdiff_t i = 0;
         for (; i + 2 <= m; i += 2) {
-            mo_block_2x8(MO_ACC(acc, i, j, n), n, a + i * lda, lda, b + j * ldb, ldb, full, rest, mask);
+            mo_block_2xb(MO_ACC(acc, i, j, n), n, a + i * lda, lda, b + j * ldb, ldb, full, rest, mask);
             mo_prefetch_next(prefetch, lines_per_block);
         }
         if (i < m) {
-            mo_block_1x8(MO_ACC(acc, i, j, n), a + i * lda, b + j * ldb, ldb, full, rest, mask);
+            mo_block_1xb(MO_ACC(acc, i, j, n), a + i * lda, b + j * ldb, ldb, full, rest, mask);
             mo_prefetch_next(prefetch, lines_per_block);
         }
     }
@@ -531,6 +549,7 @@ __attribute__((noinline)) static void MO_FN(evaluate)(metaopt_function function,
 const metaopt_kernel_table MO_FN(table) = {
     .path = MO_PATH,
     .width = MO_W,
+    .block_columns = MO_BC,
     .lstm_forward = MO_FN(lstm_forward),
     .lstm_backward = MO_FN(lstm_backward),
     .weight_gradient_accumulate = MO_FN(weight_gradient_accumulate),

@@ -19,14 +19,17 @@ struct FloatWeightGradient {
     /// Whether `accumulate` handles n outputs per row (else the caller uses BLAS).
     static func supports(n: Int) -> Bool { n % 8 == 0 }
 
-    /// Blocks `accumulate` runs for m × n outputs (2 × 8 outputs each).
-    static func blocks(m: Int, n: Int) -> Int { (n / 8) * ((m + 1) / 2) }
+    /// Blocks `accumulate` runs for m × n outputs (2 rows × the path's block columns each).
+    func blocks(m: Int, n: Int) -> Int {
+        let columns = Int(kernels.table.pointee.block_columns)
+        return (n / columns) * ((m + 1) / 2)
+    }
 
     /// acc's output (i, j) += Σ_columns a[i][·] ⊙ b[j][·] (lane-wise), for i < m, j < n, over
     /// `columns` columns of row-major a (m rows, stride lda) and b (n rows, stride ldb).
     ///
     /// `prefetch` lists memory the caller will read next; `perBlock` of its lines are prefetched
-    /// after each 2 × 8 block of this compute-bound loop, so that the memory-bound kernels after it
+    /// after each block of this compute-bound loop, so that the memory-bound kernels after it
     /// find their BPTT history in L2 instead of waiting for DRAM.
     func accumulate(_ acc: UnsafeMutablePointer<Float>, a: UnsafePointer<Float>, lda: Int, m: Int,
                     b: UnsafePointer<Float>, ldb: Int, n: Int, columns: Int,

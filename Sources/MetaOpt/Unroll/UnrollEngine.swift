@@ -644,7 +644,7 @@ public final class UnrollEngine<S: MetaScalar> {
             prefetch.add(lane.tanh1[T - 2].tile(next))
         }
         var ranges = metaopt_prefetch(ranges: prefetchBuffer, count: Int32(prefetch.count), range: 0, offset: 0)
-        let blocks = FloatWeightGradient.blocks(m: 2 * h, n: m4) + FloatWeightGradient.blocks(m: k1, n: m4)
+        let blocks = weightGradient.blocks(m: 2 * h, n: m4) + weightGradient.blocks(m: k1, n: m4)
         let perBlock = (prefetch.lines + blocks - 1) / blocks
         accumulateWeightGradient(lane.weightSums2, x: MatrixView(base: x2.base, rows: x2.rows, columns: w, stride: ld),
                                  dz: dz, into: g + block.weight2, prefetching: &ranges, linesPerBlock: perBlock)
