@@ -72,23 +72,28 @@ for v in variants:
     for path in sorted(glob.glob(os.path.join(out, f"{v}-*.json"))):
         for r in json.load(open(path))["results"]:
             key = r["workload"]
-            table.setdefault(key, {}).setdefault(v, {"train": [], "eval": []})
+            table.setdefault(key, {}).setdefault(v, {"train": [], "cpu": [], "eval": [], "evalcpu": []})
             table[key][v]["train"].append(r["metaIterationMedian"] * 1e3)
+            table[key][v]["cpu"].append(r["metaIterationCPUMedian"] * 1e3)
             if r.get("evaluationMedian") is not None:
                 table[key][v]["eval"].append(r["evaluationMedian"] * 1e3)
+            if r.get("evaluationCPUMedian") is not None:  # not in the baseline's bench
+                table[key][v]["evalcpu"].append(r["evaluationCPUMedian"] * 1e3)
 pairs = {"new-avx512": "baseline-avx512", "new-avx2": "baseline-avx2"}
 for workload, rows in table.items():
     print(f"\n{workload}")
-    print(f"| variant | meta-iteration (ms) | forward-only 100 steps (ms) | vs baseline (meta-iteration / forward) | rounds |")
+    print("| variant | meta-iteration: wall / thread CPU (ms) | forward-only 100 steps: wall / CPU (ms) | time relative to the baseline build: meta-iteration wall / CPU, forward-only wall | rounds |")
     print("|---|---:|---:|---:|---:|")
-    med = {v: (statistics.median(d["train"]), statistics.median(d["eval"]) if d["eval"] else float("nan"), len(d["train"]))
+    def median(xs): return statistics.median(xs) if xs else float("nan")
+    med = {v: (median(d["train"]), median(d["cpu"]), median(d["eval"]), median(d["evalcpu"]), len(d["train"]))
            for v, d in rows.items()}
     for v in variants:
         if v not in med: continue
-        t, e, n = med[v]
+        t, c, e, ec, n = med[v]
         ratio = ""
         if v in pairs and pairs[v] in med:
-            bt, be, _ = med[pairs[v]]
-            ratio = f"{t / bt:.3f} / {e / be:.3f}"
-        print(f"| {v} | {t:.2f} | {e:.2f} | {ratio} | {n} |")
+            bt, bc, be, _, _ = med[pairs[v]]
+            ratio = f"{t / bt:.3f} / {c / bc:.3f}, {e / be:.3f}"
+        ecpu = "n/a" if ec != ec else f"{ec:.2f}"
+        print(f"| {v} | {t:.2f} / {c:.2f} | {e:.2f} / {ecpu} | {ratio} | {n} |")
 PY

@@ -165,7 +165,8 @@ struct BenchCommand: ParsableCommand {
         lines.append(String(format: "  all matrix products %.2f ms (%.1f%%), everything else %.2f ms", gemm * 1e3, 100 * gemm / profiled,
                             (profiled - gemm) * 1e3))
         if let e = r.evaluationMedian {
-            lines.append("forward-only \(r.evaluationSteps) steps  median \(ms(e))")
+            lines.append("forward-only \(r.evaluationSteps) steps  median \(ms(e))"
+                         + (r.evaluationCPUMedian.map { "; thread CPU time median \(ms($0))" } ?? ""))
         }
         lines.append("engine memory       \(mb(r.engineBytes)) allocated (formula \(mb(r.engineBytesStated))), "
                      + String(format: "%.1f MB per function", r.engineBytesPerFunction / 1e6))

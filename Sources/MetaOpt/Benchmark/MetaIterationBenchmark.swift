@@ -80,6 +80,9 @@ public enum MetaIterationBenchmark {
         public var evaluationSteps: Int
         public var evaluationSeconds: [Double]
         public var evaluationMedian: Double?
+        /// The same runs' thread CPU time (steadier than wall time on a shared machine).
+        public var evaluationCPUSeconds: [Double]
+        public var evaluationCPUMedian: Double?
         /// Bytes the training engines allocated (BPTT history and work buffers), measured, and the
         /// engine's own formula for them.
         public var engineBytes: Int
@@ -202,16 +205,21 @@ public enum MetaIterationBenchmark {
 
         // Forward-only evaluation: a fresh function batch, `evaluationSteps` steps, in an engine
         // with no BPTT history (as LearnedOptimizer runs it).
-        var evaluationTimes: [Double] = []
+        var evaluationTimes: [Double] = [], evaluationCPUTimes: [Double] = []
         if options.evaluationSteps > 0 {
             let tasks = sample(1_000_000, 0..<workload.functions)
             let engine = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 1, tileWidth: options.tileWidth)
             for r in 0..<(options.evaluationRepetitions + 1) {
                 var state = engine.initialState()
+                let startCPU = Stopwatch.threadCPU()
                 let t = Stopwatch.time {
                     phi.withUnsafeBufferPointer { engine.run(phi: $0, state: &state, steps: options.evaluationSteps) }
                 }
-                if r > 0 { evaluationTimes.append(t) }  // the first run is warm-up
+                let cpu = Double(Stopwatch.threadCPU() - startCPU) / 1e9
+                if r > 0 {  // the first run is warm-up
+                    evaluationTimes.append(t)
+                    evaluationCPUTimes.append(cpu)
+                }
             }
         }
 
@@ -248,6 +256,8 @@ public enum MetaIterationBenchmark {
                       fractionOfPeerShapeBound: peerBound.map { achieved / $0 }, evaluationSteps: options.evaluationSteps,
                       evaluationSeconds: evaluationTimes,
                       evaluationMedian: evaluationTimes.isEmpty ? nil : median(evaluationTimes),
+                      evaluationCPUSeconds: evaluationCPUTimes,
+                      evaluationCPUMedian: evaluationCPUTimes.isEmpty ? nil : median(evaluationCPUTimes),
                       engineBytes: engineBytes, engineBytesStated: engineBytesStated,
                       engineBytesPerFunction: Double(engineBytes) / Double(workload.functions),
                       peakResidentBytesTraining: peakTraining, peakResidentBytes: ProcessMemory.peakResidentBytes,
