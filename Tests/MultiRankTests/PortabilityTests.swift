@@ -14,7 +14,7 @@ import XCTest
 /// not show any of them. Without an installed binary, or without qemu-x86_64 for the emulation
 /// tests, they skip, except in CI (CI set, as .ci/run has it), where that is a failure.
 final class PortabilityTests: XCTestCase {
-    /// A quadratic job small enough for emulation: 2 meta-steps take about 1.5 s under qemu.
+    /// A quadratic job small enough for emulation: its 2 meta-steps take about 2 s under qemu.
     static let emulatedJob = ["train", "--meta-batch", "16", "--unroll", "5", "--horizon", "10", "--iterations", "2",
                               "--seed", "3", "--no-resume", "--progress-every", "1"]
     /// The CPU qemu emulates: AVX2 and FMA, no AVX-512 (an Intel Haswell).
