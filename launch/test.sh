@@ -2,14 +2,38 @@
 # Builds everything (library, executable, tests) and runs the whole test suite, multi-rank
 # tests included (they start mpirun themselves). Exits non-zero on any failure.
 #
-#   bash launch/test.sh [swift test arguments...]     e.g. --filter MultiRankTests
+#   bash launch/test.sh                                 the whole suite and the checks below
+#   bash launch/test.sh [swift test arguments...]       e.g. --filter MultiRankTests: only those
+#
+# Tests build in release mode (the vector kernels are slow unoptimised) into their own scratch
+# path, .build-tests, so they leave the static release binary that launch/setup.sh built in
+# .build and installed on the PATH alone; the portability tests run that installed binary (under
+# qemu-x86_64 emulating a CPU without AVX-512, through ldd, under mpirun from another directory).
+# Installs the test-only package qemu-user (x86_64) if missing, as launch/setup.sh does its own.
+# With no arguments, after the suite it also runs the kernel tests again with the portable
+# kernels forced (METAOPT_KERNELS=portable) and launch/check-consumer.sh (a package that depends
+# on metaopt-dist by version builds and runs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source launch/packages.sh
+
+if [[ "$(uname -m)" == "x86_64" ]]; then
+    # qemu-x86_64 for PortabilityTests; without dpkg (not Debian) they skip, or fail under CI.
+    ensure_packages qemu-user || true
+fi
 
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 if [[ "$(id -u)" -eq 0 ]]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 
-swift build --build-tests
-swift test "$@"
+# `swift test` builds first, with testable imports (`swift build -c release --build-tests` would
+# build without them, and @testable import would fail).
+scratch=(-c release --scratch-path .build-tests)
+swift test "${scratch[@]}" "$@"
+
+if [[ $# -eq 0 ]]; then
+    echo "launch/test.sh: the kernel tests again with METAOPT_KERNELS=portable"
+    METAOPT_KERNELS=portable swift test "${scratch[@]}" --filter 'MetaGradientTests|DistributedTrainingTests'
+    bash launch/check-consumer.sh
+fi
