@@ -74,7 +74,9 @@ enum Gzip {
     /// Compresses `input` into a single gzip member.
     static func compress(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
         var stream = z_stream()
-        precondition(metaopt_deflate_init_gzip(&stream, level) == Z_OK, "zlib deflateInit2 failed")
+        // The call stays outside the precondition, which -Ounchecked builds would skip.
+        let status = metaopt_deflate_init_gzip(&stream, level)
+        precondition(status == Z_OK, "zlib deflateInit2 failed")
         defer { deflateEnd(&stream) }
         let bound = Int(deflateBound(&stream, UInt(input.count))) + 32
         var output = [UInt8](repeating: 0, count: bound)
