@@ -18,8 +18,10 @@ fi
 
 # One BLAS thread per rank: ranks are the parallelism.
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
-# Forwarded to every rank, remote hosts included.
+# Forwarded to every rank, remote hosts included (METAOPT_KERNELS, which forces a kernel path,
+# only when set: unset, every node picks the fastest its own CPU has).
 mpi_env_args=(-x OPENBLAS_NUM_THREADS)
+if [[ -n "${METAOPT_KERNELS:-}" ]]; then mpi_env_args+=(-x METAOPT_KERNELS); fi
 
 # Open MPI refuses to run as root unless told it is intended (containers, CI).
 if [[ "$(id -u)" -eq 0 ]]; then
