@@ -154,7 +154,8 @@ final class RunFileTests: XCTestCase {
         for (index, (text, problem)) in cases.enumerated() {
             let file = scratch.appendingPathComponent("bad-\(index).json")
             try write(text, to: file)
-            let result = try MPIJob.run(np: 2, args: ["train", "--config", file.path, "--run-dir", run.path],
+            // The small job after the file, so that a file wrongly accepted ends quickly, in scratch.
+            let result = try MPIJob.run(np: 2, args: ["train", "--config", file.path] + DistributedTrain.smallJob + ["--run-dir", run.path],
                                         timeout: DistributedTrain.jobTimeout, perRankOutput: true)
             XCTAssertFalse(result.timedOut, "\(result)")
             XCTAssertEqual(result.status, 64, "\(text):\n\(result)")
@@ -164,7 +165,7 @@ final class RunFileTests: XCTestCase {
                                "rank \(rank):\n\(result)")
             }
         }
-        let missing = try MPIJob.runSingleton(args: ["train", "--recipe", "no-such-recipe", "--run-dir", run.path])
+        let missing = try MPIJob.runSingleton(args: ["train", "--recipe", "no-such-recipe"] + DistributedTrain.smallJob + ["--run-dir", run.path])
         XCTAssertEqual(missing.status, 64, "\(missing)")
         XCTAssertTrue(missing.stderr.contains("no recipe 'no-such-recipe'; the recipes are "), "\(missing)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: run.path), "nothing may be written")
@@ -188,7 +189,7 @@ final class RunFileTests: XCTestCase {
         let scratch = try DistributedTrain.scratchDirectory(for: self)
         let unknown = scratch.appendingPathComponent("unknown.json")
         try write(#"{"zzz": 1}"#, to: unknown)
-        let listed = try MPIJob.runSingleton(args: ["train", "--config", unknown.path])
+        let listed = try MPIJob.runSingleton(args: ["train", "--config", unknown.path, "--print-config"])
         XCTAssertEqual(listed.status, 64, "\(listed)")
         let marker = "the keys are train's long option names: "
         guard let range = listed.stderr.range(of: marker) else { return XCTFail("no key list:\n\(listed)") }
@@ -198,7 +199,7 @@ final class RunFileTests: XCTestCase {
         let others = options.subtracting(keys).sorted()
         let refused = scratch.appendingPathComponent("refused.json")
         try write("{" + others.map { "\"\($0)\": null" }.joined(separator: ", ") + "}", to: refused)
-        let result = try MPIJob.runSingleton(args: ["train", "--config", refused.path])
+        let result = try MPIJob.runSingleton(args: ["train", "--config", refused.path, "--print-config"])
         XCTAssertEqual(result.status, 64, "\(result)")
         for option in others {
             XCTAssertTrue(result.stderr.contains("\(refused.path): '\(option)' cannot be set in a file: "),
