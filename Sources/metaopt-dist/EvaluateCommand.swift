@@ -103,7 +103,8 @@ struct EvaluateCommand: ParsableCommand {
             tuningFunctions: tuningFunctions, functions: functions))
         let start = DispatchTime.now()
         let progress: EvaluationProgress.Handler? = status.enabled ? { event in
-            status.show(meter.update(event, now: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9))
+            status.show(meter.update(event, now: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9),
+                        force: event.functionsDone == 0)
         } : nil
         let tuning = try Evaluation.tuneBaselines(kinds, trainingFunctions: tuningSet, steps: steps, progress: progress)
         let optimizers: [any EvaluatedOptimizer] = [learned] + tuning.map { BaselineOptimizer(tuned: $0) }

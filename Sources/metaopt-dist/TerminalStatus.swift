@@ -8,7 +8,7 @@ import Darwin
 /// A one-line status on standard error, rewritten in place (carriage return, then erase to the end
 /// of the line), shown only when standard error is a terminal: redirected to a file or a pipe, and
 /// with `--quiet`, nothing is written. Lines are cut to the terminal's width (a wrapped line could
-/// not be rewritten) and drawn at most ten times a second.
+/// not be rewritten) and drawn at most ten times a second unless forced.
 final class TerminalStatus {
     let enabled: Bool
     private var lastDrawn: DispatchTime?
@@ -23,10 +23,12 @@ final class TerminalStatus {
         TerminalStatus(enabled: !quiet && isatty(STDERR_FILENO) == 1)
     }
 
-    func show(_ line: String) {
+    /// Draws `line`, unless the last drawing was less than 0.1 s ago and not `force` (for lines
+    /// that say what runs now, which must not be left out).
+    func show(_ line: String, force: Bool = false) {
         guard enabled else { return }
         let now = DispatchTime.now()
-        if let lastDrawn, now.uptimeNanoseconds - lastDrawn.uptimeNanoseconds < 100_000_000 { return }
+        if !force, let lastDrawn, now.uptimeNanoseconds - lastDrawn.uptimeNanoseconds < 100_000_000 { return }
         lastDrawn = now
         let width = max(20, Self.columns() - 1)
         let text = line.count > width ? String(line.prefix(width - 1)) + "…" : line

@@ -103,11 +103,13 @@ public struct TrainingLog: Sendable, Equatable {
         case .keyNotFound(let k, _):
             return "no \"\(k.stringValue)\" (not a line that `train` writes)"
         case .typeMismatch(let type, let context):
-            return "\(key(context.codingPath)) is not \(type == Bool.self ? "true or false" : type == Int.self ? "a whole number" : type == [String: Any].self ? "a JSON object" : "a number or null")"
+            let name = key(context.codingPath)
+            if name == "\"iteration\"" { return "\(name) is not a whole number ≥ 0" }
+            return "\(name) is not \(type == Bool.self ? "true or false" : type == [String: Any].self ? "a JSON object" : "a number or null")"
         case .valueNotFound(_, let context):
             return "\(key(context.codingPath)) is null"
         case .dataCorrupted(let context) where !context.codingPath.isEmpty:
-            return "\(key(context.codingPath)) has an invalid value (\(context.debugDescription))"
+            return "\(key(context.codingPath)) \(context.debugDescription)"
         default:
             let text = String(decoding: line, as: UTF8.self)
             return "not valid JSON: " + (text.count > 60 ? String(text.prefix(60)) + "…" : text)
@@ -120,20 +122,27 @@ public struct TrainingLog: Sendable, Equatable {
         case wait, allreduce, elapsed, meanFinalLoss = "mean_final_loss", best
     }
 
+    /// A whole number ≥ 0 (nil when absent or null, except for `iteration`, which must be there).
+    private static func wholeNumber(_ c: KeyedDecodingContainer<Key>, _ key: Key) throws -> Int? {
+        let value = key == .iteration ? try c.decode(Double.self, forKey: key) : try c.decodeIfPresent(Double.self, forKey: key)
+        guard let value else { return nil }
+        guard value >= 0, let whole = Int(exactly: value) else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "must be a whole number ≥ 0")
+        }
+        return whole
+    }
+
     /// A metrics.jsonl line: `iteration` and `meta_loss` (a number or null) must be there.
     private struct StepLine: Decodable {
         var step: Step
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: Key.self)
-            let iteration = try c.decode(Int.self, forKey: .iteration)
-            guard iteration >= 0 else {
-                throw DecodingError.dataCorruptedError(forKey: .iteration, in: c, debugDescription: "must be ≥ 0")
-            }
+            let iteration = try wholeNumber(c, .iteration)!
             guard c.contains(.metaLoss) else {
                 throw DecodingError.keyNotFound(Key.metaLoss, .init(codingPath: [], debugDescription: ""))
             }
             func number(_ k: Key) throws -> Double? { try c.decodeIfPresent(Double.self, forKey: k) }
-            step = Step(iteration: iteration, truncation: try c.decodeIfPresent(Int.self, forKey: .truncation),
+            step = Step(iteration: iteration, truncation: try wholeNumber(c, .truncation),
                         metaLoss: try number(.metaLoss), gradientNorm: try number(.gradientNorm),
                         skipped: try c.decodeIfPresent(Bool.self, forKey: .skipped) ?? false,
                         computeMax: try number(.computeMax), computeMean: try number(.computeMean),
@@ -147,10 +156,7 @@ public struct TrainingLog: Sendable, Equatable {
         var validation: Validation
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: Key.self)
-            let iteration = try c.decode(Int.self, forKey: .iteration)
-            guard iteration >= 0 else {
-                throw DecodingError.dataCorruptedError(forKey: .iteration, in: c, debugDescription: "must be ≥ 0")
-            }
+            let iteration = try wholeNumber(c, .iteration)!
             guard c.contains(.meanFinalLoss) else {
                 throw DecodingError.keyNotFound(Key.meanFinalLoss, .init(codingPath: [], debugDescription: ""))
             }
