@@ -17,14 +17,16 @@ struct PlotCommand: ParsableCommand {
             Training runs: reads RUN_DIR/metrics.jsonl (and RUN_DIR/validation.jsonl when there \
             is one) of each run and draws one figure with panels against meta-steps: the \
             meta-loss, the validation score (mean final loss; with a ring at the best one), the \
-            meta-gradient norm, and the time per meta-step (compute on the slowest, mean and \
-            fastest rank, rank 0's wait, allreduce). Meta-loss and gradient norm are noisy: every \
-            meta-step is drawn faint, and over it a centred moving median over a window of about \
-            1/30 of the run (at least 5 meta-steps, a whole number of horizons; the subtitles say \
-            how many). Timings are drawn as moving medians. Several runs are overlaid in one \
+            meta-gradient norm, and the seconds per meta-step (compute: mean over ranks, shaded \
+            from the fastest to the slowest rank; rank 0's wait for the slowest rank; the \
+            allreduce). Meta-loss and gradient norm are noisy: every meta-step is drawn faint, \
+            and over it a centred moving median over a window of about 1/30 of the run (at least \
+            5 meta-steps, a whole number of horizons; the subtitles say how many). Timings are \
+            drawn as moving medians on a linear axis from 0. Several runs are overlaid in one \
             colour each, named by their directory in the legends, with one timing panel per run \
-            side by side. A run that is still training can be plotted: a half-written last line \
-            is left out. A malformed line is an error naming the file and line.
+            side by side on one axis. A run that is still training can be plotted: a \
+            half-written last line is left out. A malformed line is an error naming the file \
+            and line.
 
             Evaluations (--evaluations): one panel per evaluation report (evaluate's report.json, \
             or the directory that holds it), side by side as in the paper's figures: mean loss \
@@ -40,6 +42,11 @@ struct PlotCommand: ParsableCommand {
             default name into): one run: RUN_DIR/plot.svg (which `train` also keeps up to date \
             while it runs, every 2 minutes and at the end); several runs: plot.svg in the current \
             directory; evaluations: evaluations.svg in the current directory.
+
+            Examples:
+              metaopt-dist plot runs/mlp                            (writes runs/mlp/plot.svg)
+              metaopt-dist plot runs/mlp-p5 runs/mlp-p20 --out compare.svg
+              metaopt-dist plot --evaluations docs/results/mlp-p20 docs/results/mlp-p20-2-layers --out panel.svg
             """)
 
     @Argument(help: ArgumentHelp("Run directories of `train` (with metrics.jsonl).", valueName: "run-dir"))
