@@ -219,6 +219,16 @@ final class PlottingTests: XCTestCase {
         let m = TrainingFigure.movingMedian(x: [0, 1, 2, 3, 4], y: [1, 100, 2, 3, 4], window: 3, maxPoints: 100)
         XCTAssertEqual(m.x, [0, 1, 2, 3, 4])
         XCTAssertEqual(m.y, [50.5, 2, 3, 3, 3.5])
+        // The median by selection equals the sorted one, ties and even counts included.
+        var generator = SystemRandomNumberGenerator()
+        for count in [1, 2, 3, 4, 7, 10, 51, 100] {
+            for _ in 0..<20 {
+                var values = (0..<count).map { _ in Double(Int.random(in: 0..<5, using: &generator)) }
+                let sorted = values.sorted()
+                let expected = count % 2 == 1 ? sorted[count / 2] : (sorted[count / 2 - 1] + sorted[count / 2]) / 2
+                XCTAssertEqual(TrainingFigure.median(&values), expected, "\(sorted)")
+            }
+        }
         // Missing values are left out; a window with none is a gap.
         let gaps = TrainingFigure.movingMedian(x: [0, 1, 2, 3, 4, 5], y: [1, nil, nil, nil, nil, 2], window: 3, maxPoints: 100)
         XCTAssertEqual(gaps.y[0], 1)

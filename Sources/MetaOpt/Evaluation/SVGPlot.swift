@@ -279,7 +279,9 @@ public struct SVGPlot: Sendable {
             let px = xPos(tick)
             svg += "<line x1=\"\(f(px))\" y1=\"\(f(top))\" x2=\"\(f(px))\" y2=\"\(f(bottom))\"/>\n"
             xTicks += "<line x1=\"\(f(px))\" y1=\"\(f(bottom))\" x2=\"\(f(px))\" y2=\"\(f(bottom + 6))\" stroke=\"black\"/>\n"
-            let label = tick == tick.rounded() ? String(Int(tick)) : String(format: "%g", tick)
+            // Whole thousands as "20k" once the axis reaches 10 000, so that labels stay short.
+            let label = maxX >= 10_000 && tick.truncatingRemainder(dividingBy: 1000) == 0 && tick != 0 ? "\(Int(tick) / 1000)k"
+                : tick == tick.rounded() ? String(Int(tick)) : String(format: "%g", tick)
             xTicks += "<text x=\"\(f(px))\" y=\"\(f(bottom + 22))\" text-anchor=\"middle\">\(label)</text>\n"
             tick += xStep
         }

@@ -69,18 +69,19 @@ public struct TrainingLog: Sendable, Equatable {
         return TrainingLog(name: name ?? runDirectory.standardizedFileURL.lastPathComponent, steps: steps, validation: validation)
     }
 
-    /// The meta-steps of a metrics.jsonl file's contents; `source` names it in errors.
-    public static func parseMetrics(_ data: Data, source: String) throws -> [Step] {
-        try lines(in: data, source: source, as: StepLine.self).map(\.step)
+    /// The meta-steps of a metrics.jsonl file's contents; `source` names it in errors, in which
+    /// the data's first line is line `firstLine` (a later part of a file).
+    public static func parseMetrics(_ data: Data, source: String, firstLine: Int = 1) throws -> [Step] {
+        try lines(in: data, source: source, firstLine: firstLine, as: StepLine.self).map(\.step)
     }
 
     /// The validations of a validation.jsonl file's contents; `source` names it in errors.
     public static func parseValidation(_ data: Data, source: String) throws -> [Validation] {
-        try lines(in: data, source: source, as: ValidationLine.self).map(\.validation)
+        try lines(in: data, source: source, firstLine: 1, as: ValidationLine.self).map(\.validation)
     }
 
     /// The decoded lines of a JSON-lines file (see the type's documentation for what is skipped).
-    static func lines<Line: Decodable>(in data: Data, source: String, as: Line.Type) throws -> [Line] {
+    static func lines<Line: Decodable>(in data: Data, source: String, firstLine: Int, as: Line.Type) throws -> [Line] {
         let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         let complete = data.last == UInt8(ascii: "\n")
         let decoder = JSONDecoder()
@@ -91,7 +92,7 @@ public struct TrainingLog: Sendable, Equatable {
                 result.append(try decoder.decode(Line.self, from: Data(line)))
             } catch let error as DecodingError {
                 if index == lines.count - 1 && !complete { continue }  // being written by `train` right now
-                throw TrainingLogError(path: source, line: index + 1, problem: problem(error, line: line))
+                throw TrainingLogError(path: source, line: firstLine + index, problem: problem(error, line: line))
             }
         }
         return result
