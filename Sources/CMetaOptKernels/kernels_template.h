@@ -1,7 +1,8 @@
 // The Float kernels, written once for every kernel path. A path's .c file defines, then includes
 // this file inside a `#pragma clang attribute` region that gives every function its target:
 //   MO_W            floats per vector (16, 8, ...; a divisor of 16)
-//   MO_BC           outputs of b per weight-gradient block (a divisor of 8; see mo_step_2xb)
+//   MO_BR, MO_BC    rows of a and of b per weight-gradient block (MO_BR ≤ 4, MO_BC a divisor of
+//                   8; see mo_step_block)
 //   MO_FN(name)     the path's name for a kernel (metaopt_avx2_lstm_forward, ...)
 //   MO_PATH         its metaopt_path
 //   MO_FUSED        1 where a·b + c is one fused multiply-add instruction
@@ -417,59 +418,50 @@ MO_INLINE void mo_prefetch_next(metaopt_prefetch *p, ptrdiff_t count) {
 /// Output (i, j)'s partial sums: 16 floats per output whatever the width.
 #define MO_ACC(acc, i, j, n) ((acc) + ((i) * (n) + (j)) * 16)
 
-/// One vector of columns (from k) of two rows of a against MO_BC rows of b, into 2·MO_BC
+/// One vector of columns (from k) of `rows` rows of a against MO_BC rows of b, into rows·MO_BC
 /// accumulators that stay in registers; `mask` zeroes the padding lanes of a row's last vector.
-/// MO_BC is the most the path's registers hold without spilling (2·MO_BC accumulators, two rows
-/// of a and one of b): 8 with AVX-512's 32 zmm registers, 4 with AVX2's 16 ymm registers. The
-/// block shape does not change any sum's order: each output adds its columns in the same order.
-MO_INLINE void mo_step_2xb(mo_vf *s0, mo_vf *s1, const float *a0, const float *a1, const float *b, ptrdiff_t ldb,
-                           ptrdiff_t k, const mo_vi *mask) {
-    mo_vf x0 = mo_load(a0 + k), x1 = mo_load(a1 + k);
-    if (mask) {
-        x0 = mo_select(*mask, x0, mo_splat(0));
-        x1 = mo_select(*mask, x1, mo_splat(0));
+/// The block (MO_BR × MO_BC) fits the path's registers without spilling, with the rows of a and
+/// one row of b: 2 × 8 with AVX-512's 32 zmm registers (3 × 8 also fits but measured 10% slower),
+/// 2 × 4 with AVX2's 16 ymm registers. The block shape does not change any sum's order: each
+/// output adds its columns in the same order. `rows` is a constant at every call site.
+MO_INLINE void mo_step_block(mo_vf s[][MO_BC], const int rows, const float *a, ptrdiff_t lda, const float *b,
+                             ptrdiff_t ldb, ptrdiff_t k, const mo_vi *mask) {
+    mo_vf x[MO_BR];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < MO_BR; r++) {
+        if (r >= rows) break;
+        x[r] = mo_load(a + r * lda + k);
+        if (mask) x[r] = mo_select(*mask, x[r], mo_splat(0));
     }
 #pragma clang loop unroll(full)
     for (int q = 0; q < MO_BC; q++) {
         mo_vf y = mo_load(b + q * ldb + k);
-        s0[q] = mo_fma(x0, y, s0[q]);
-        s1[q] = mo_fma(x1, y, s1[q]);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < MO_BR; r++) {
+            if (r >= rows) break;
+            s[r][q] = mo_fma(x[r], y, s[r][q]);
+        }
     }
 }
 
-MO_INLINE void mo_block_2xb(float *acc, ptrdiff_t n, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
-                            ptrdiff_t full, ptrdiff_t rest, mo_vi mask) {
-    mo_vf s0[MO_BC], s1[MO_BC];
+/// Outputs (i..<i+rows) × (j..<j+MO_BC) over all columns, starting from their partial sums in acc.
+MO_INLINE void mo_block(float *acc, ptrdiff_t n, const int rows, const float *a, ptrdiff_t lda, const float *b,
+                        ptrdiff_t ldb, ptrdiff_t full, ptrdiff_t rest, mo_vi mask) {
+    mo_vf s[MO_BR][MO_BC];
 #pragma clang loop unroll(full)
-    for (int q = 0; q < MO_BC; q++) {
-        s0[q] = mo_load(MO_ACC(acc, 0, q, n));
-        s1[q] = mo_load(MO_ACC(acc, 1, q, n));
+    for (int r = 0; r < MO_BR; r++) {
+        if (r >= rows) break;
+#pragma clang loop unroll(full)
+        for (int q = 0; q < MO_BC; q++) s[r][q] = mo_load(MO_ACC(acc, r, q, n));
     }
-    for (ptrdiff_t v = 0; v < full; v++) mo_step_2xb(s0, s1, a, a + lda, b, ldb, v * MO_W, 0);
-    if (rest > 0) mo_step_2xb(s0, s1, a, a + lda, b, ldb, full * MO_W, &mask);
+    for (ptrdiff_t v = 0; v < full; v++) mo_step_block(s, rows, a, lda, b, ldb, v * MO_W, 0);
+    if (rest > 0) mo_step_block(s, rows, a, lda, b, ldb, full * MO_W, &mask);
 #pragma clang loop unroll(full)
-    for (int q = 0; q < MO_BC; q++) {
-        mo_store(s0[q], MO_ACC(acc, 0, q, n));
-        mo_store(s1[q], MO_ACC(acc, 1, q, n));
+    for (int r = 0; r < MO_BR; r++) {
+        if (r >= rows) break;
+#pragma clang loop unroll(full)
+        for (int q = 0; q < MO_BC; q++) mo_store(s[r][q], MO_ACC(acc, r, q, n));
     }
-}
-
-MO_INLINE void mo_step_1xb(mo_vf *s, const float *a, const float *b, ptrdiff_t ldb, ptrdiff_t k, const mo_vi *mask) {
-    mo_vf x = mo_load(a + k);
-    if (mask) x = mo_select(*mask, x, mo_splat(0));
-#pragma clang loop unroll(full)
-    for (int q = 0; q < MO_BC; q++) s[q] = mo_fma(x, mo_load(b + q * ldb + k), s[q]);
-}
-
-MO_INLINE void mo_block_1xb(float *acc, const float *a, const float *b, ptrdiff_t ldb, ptrdiff_t full, ptrdiff_t rest,
-                            mo_vi mask) {
-    mo_vf s[MO_BC];
-#pragma clang loop unroll(full)
-    for (int q = 0; q < MO_BC; q++) s[q] = mo_load(acc + q * 16);
-    for (ptrdiff_t v = 0; v < full; v++) mo_step_1xb(s, a, b, ldb, v * MO_W, 0);
-    if (rest > 0) mo_step_1xb(s, a, b, ldb, full * MO_W, &mask);
-#pragma clang loop unroll(full)
-    for (int q = 0; q < MO_BC; q++) mo_store(s[q], acc + q * 16);
 }
 
 static void MO_FN(weight_gradient_accumulate)(float *acc, const float *a, ptrdiff_t lda, ptrdiff_t m, const float *b,
@@ -478,18 +470,27 @@ static void MO_FN(weight_gradient_accumulate)(float *acc, const float *a, ptrdif
     ptrdiff_t full = columns / MO_W, rest = columns - full * MO_W;
     mo_vi mask;
     for (int l = 0; l < MO_W; l++) mask[l] = l < rest ? -1 : 0;
-    // j outer: the MO_BC rows of b (4 KiB each for a 256-column tile) stay in the L1 cache while
+    // j outer: the MO_BC rows of b (1 KiB each for a 256-column tile) stay in the L1 cache while
     // the rows of a stream past them from L2.
     for (ptrdiff_t j = 0; j < n; j += MO_BC) {
+        const float *bj = b + j * ldb;
         ptrdiff_t i = 0;
-        for (; i + 2 <= m; i += 2) {
-            mo_block_2xb(MO_ACC(acc, i, j, n), n, a + i * lda, lda, b + j * ldb, ldb, full, rest, mask);
+        for (; i + MO_BR <= m; i += MO_BR) {
+            mo_block(MO_ACC(acc, i, j, n), n, MO_BR, a + i * lda, lda, bj, ldb, full, rest, mask);
             mo_prefetch_next(prefetch, lines_per_block);
         }
-        if (i < m) {
-            mo_block_1xb(MO_ACC(acc, i, j, n), a + i * lda, b + j * ldb, ldb, full, rest, mask);
-            mo_prefetch_next(prefetch, lines_per_block);
+        // The last rows, as one smaller block.
+        switch (m - i) {
+        case 0: break;
+#if MO_BR > 2
+        case 2: mo_block(MO_ACC(acc, i, j, n), n, 2, a + i * lda, lda, bj, ldb, full, rest, mask); break;
+#endif
+#if MO_BR > 3
+        case 3: mo_block(MO_ACC(acc, i, j, n), n, 3, a + i * lda, lda, bj, ldb, full, rest, mask); break;
+#endif
+        default: mo_block(MO_ACC(acc, i, j, n), n, 1, a + i * lda, lda, bj, ldb, full, rest, mask); break;
         }
+        if (m > i) mo_prefetch_next(prefetch, lines_per_block);
     }
 }
 
@@ -566,6 +567,7 @@ __attribute__((noinline)) static void MO_FN(evaluate)(metaopt_function function,
 const metaopt_kernel_table MO_FN(table) = {
     .path = MO_PATH,
     .width = MO_W,
+    .block_rows = MO_BR,
     .block_columns = MO_BC,
     .lstm_forward = MO_FN(lstm_forward),
     .lstm_backward = MO_FN(lstm_backward),

@@ -78,8 +78,9 @@ typedef struct {
     int width;
     void (*lstm_forward)(const metaopt_lstm_forward_args *args);
     void (*lstm_backward)(const metaopt_lstm_backward_args *args);
-    /// Outputs of the weight-gradient kernel's register blocks: 2 rows × block_columns.
-    int block_columns;
+    /// Outputs of the weight-gradient kernel's register blocks: block_rows × block_columns (the
+    /// last rows of a form one smaller block).
+    int block_rows, block_columns;
     /// acc[(i·n + j)·16 + l] += Σ over columns c ≡ l (mod width) of a[i][c]·b[j][c], for i < m,
     /// j < n (n a multiple of 8); `lines_per_block` lines of `prefetch` are fetched after each
     /// block of outputs. acc holds 16 floats per output whatever the width.

@@ -19,10 +19,11 @@ struct FloatWeightGradient {
     /// Whether `accumulate` handles n outputs per row (else the caller uses BLAS).
     static func supports(n: Int) -> Bool { n % 8 == 0 }
 
-    /// Blocks `accumulate` runs for m × n outputs (2 rows × the path's block columns each).
+    /// Blocks `accumulate` runs for m × n outputs (the path's block rows × block columns each,
+    /// the last rows one smaller block).
     func blocks(m: Int, n: Int) -> Int {
-        let columns = Int(kernels.table.pointee.block_columns)
-        return (n / columns) * ((m + 1) / 2)
+        let rows = Int(kernels.table.pointee.block_rows), columns = Int(kernels.table.pointee.block_columns)
+        return (n / columns) * ((m + rows - 1) / rows)
     }
 
     /// acc's output (i, j) += Σ_columns a[i][·] ⊙ b[j][·] (lane-wise), for i < m, j < n, over
