@@ -39,7 +39,30 @@ struct TrainCommand: ParsableCommand {
             current horizon, writes a checkpoint and exits with status 0 on every rank. Under Open \
             MPI's mpirun, send SIGUSR1 to mpirun, which forwards it to every rank; mpirun answers \
             SIGTERM by killing the ranks itself after about a second (docs/checkpoints.md).
+
+            Settings can come from a recipe and a run file as well as from flags: --recipe NAME, \
+            then --config FILE, then the command line, each overriding the one before. A run file \
+            is a JSON object keyed by this command's long option names, e.g. {"task": "mlp", \
+            "meta-batch": 2, "p": 20} (null: not given). Every run writes its settings, defaults \
+            resolved, to RUN_DIR/config.json, so `train --config RUN_DIR/config.json` runs it again \
+            (docs/usage.md, "Run files and recipes"). The last lines name the trained optimizer \
+            and the command that evaluates it.
+
+            Recipes (recipes/NAME.json in the repository, built into the program):
+            \(recipeList)
             """)
+
+    @Option(help: ArgumentHelp("Start from the settings of this named recipe (listed below); --config and flags override them.",
+                               valueName: "name"))
+    var recipe: String?
+
+    @Option(name: .customLong("config"),
+            help: ArgumentHelp("Read settings from this run file (JSON keyed by long option names, e.g. a RUN_DIR/config.json); they override the recipe's, and flags override them.",
+                               valueName: "file.json"))
+    var configFile: String?
+
+    @Flag(help: "Print the settings this run would use (what RUN_DIR/config.json would hold) and exit without training.")
+    var printConfig = false
 
     @OptionGroup var task: TaskOptions
     @OptionGroup var architecture: ArchitectureOptions
@@ -157,7 +180,13 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let config = try trainingConfig()
-        let runDirectory = RunDirectory(URL(fileURLWithPath: runDir ?? "runs/\(config.task.name)"))
+        let settings = try effectiveSettings(config)
+        if printConfig {
+            print(settings.json(), terminator: "")
+            return
+        }
+        let runDirectoryPath = runDirectoryPath(config)
+        let runDirectory = RunDirectory(URL(fileURLWithPath: runDirectoryPath))
         withCommunicator(runOptions) { comm in
             setBLASThreads(1)
             for s in stopSignals {
@@ -183,6 +212,12 @@ struct TrainCommand: ParsableCommand {
                 try? MPIRuntime.finalize()
                 Foundation.exit(1)
             }
+            if comm.isRoot {
+                // After the resume check, so that a run refused for another configuration leaves
+                // the directory's config.json as it was.
+                try ResultFile.writeAtomically(Data(settings.json().utf8), to: runDirectory.config)
+                logger.info("wrote the run's settings to \(joinedPath(runDirectoryPath, "config.json"))")
+            }
             let attempt = FaultInjection.attempt(environment: ProcessInfo.processInfo.environment)
             let faults = injectFault.compactMap(FaultInjection.init(parsing:))
             run.trainer.faults = faults.filter { $0.applies(toAttempt: attempt) }
@@ -198,6 +233,32 @@ struct TrainCommand: ParsableCommand {
             if comm.isRoot, case .stopped(let it) = outcome {
                 logger.notice("stopped at meta-step \(it) after a signal; run again to resume")
             }
+            if comm.isRoot {
+                // Unbuffered, so that the lines come out even if a later step of the shutdown fails.
+                let lines = finalLines(outcome: outcome, run: run, runDirectoryPath: runDirectoryPath)
+                FileHandle.standardOutput.write(Data(lines.map { $0 + "\n" }.joined().utf8))
+            }
         }
+    }
+
+    /// Rank 0's last lines: where the trained optimizer is and the command that evaluates it (the
+    /// best-scoring φ when the run validated), or how to resume a stopped run.
+    func finalLines(outcome: TrainingRun.Outcome, run: TrainingRun, runDirectoryPath: String) -> [String] {
+        let program = invocationName()
+        let configFile = joinedPath(runDirectoryPath, "config.json")
+        if case .stopped = outcome {
+            return ["resume with: \(program) train --config \(shellQuoted(configFile))"]
+        }
+        let final = output ?? joinedPath(runDirectoryPath, "optimizer.json")
+        var lines = ["trained optimizer: \(final) (meta-step \(run.trainer.state.iteration))"]
+        var evaluate = final
+        if let best = run.bestScore {
+            let file = joinedPath(runDirectoryPath, "best-optimizer.json")
+            lines.append("best optimizer by validation: \(file) (meta-step \(best.iteration), mean final loss \(best.meanFinalLoss))")
+            evaluate = file
+        }
+        lines.append("settings: \(configFile)")
+        lines.append("evaluate with: \(program) evaluate --optimizer \(shellQuoted(evaluate))")
+        return lines
     }
 }

@@ -30,4 +30,13 @@ if case .failure(let error) = KernelPath.fromEnvironment {
     FileHandle.standardError.write(Data("metaopt-dist: \(error)\n".utf8))
     exit(64)
 }
-MetaOptDist.main()
+// `train --recipe NAME` and `train --config FILE` become the arguments they stand for (RunFiles).
+let arguments: [String]
+do {
+    arguments = try RunFiles.expand(Array(CommandLine.arguments.dropFirst()))
+} catch {
+    // The same message on every rank, before MPI starts, and the usage status, as for a bad flag.
+    FileHandle.standardError.write(Data("Error: \(describe(error))\nSee 'metaopt-dist help train' and docs/usage.md (\"Run files and recipes\").\n".utf8))
+    exit(ExitCode.validationFailure.rawValue)
+}
+MetaOptDist.main(arguments)

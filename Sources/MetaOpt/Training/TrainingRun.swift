@@ -83,6 +83,8 @@ public struct RunDirectory: Sendable {
     public var bestOptimizer: URL { url.appendingPathComponent("best-optimizer.json") }
     /// One line per validation.
     public var validationLog: URL { url.appendingPathComponent("validation.jsonl") }
+    /// The run's settings (written by `metaopt-dist train`; `train --config` reads them back).
+    public var config: URL { url.appendingPathComponent("config.json") }
 }
 
 /// Drives a `MetaTrainer` to the end: progress, metrics lines, checkpoints at horizon boundaries,
@@ -123,7 +125,7 @@ public final class TrainingRun {
     let validator: ValidationScorer?
     /// Rank 0: the score of the φ in RUN_DIR/best-optimizer.json. After a resume it may come from
     /// a validation after the checkpoint, which the resumed run repeats.
-    private(set) var bestScore: ValidationScore?
+    public private(set) var bestScore: ValidationScore?
     /// Rank 0: the lowest score in validation.jsonl, which decides each line's "best" flag, so that
     /// a resumed run writes the lines an uninterrupted one does.
     private var bestLogged = Double.infinity

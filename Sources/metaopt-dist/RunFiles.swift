@@ -1,0 +1,151 @@
+import ArgumentParser
+import Foundation
+import MetaOpt
+
+/// `train --recipe NAME` and `train --config FILE`: the settings they hold become command-line
+/// arguments placed before the real ones (recipe first, then the file, then the command line), so
+/// that one parser reads all three and an option given later wins (argument-parser keeps the last
+/// value of a repeated option and the last of --resume/--no-resume). Merging the two files is done
+/// here, by key, so that a `null` in the file removes the recipe's value.
+enum RunFiles {
+    /// Where the settings of a train invocation came from, for config.json's description.
+    nonisolated(unsafe) static var provenance: [String] = []
+
+    /// The arguments of the whole program (without the executable) with the recipe's and the run
+    /// file's settings inserted when it is a train invocation that names them; unchanged otherwise.
+    /// Throws a `ValidationError` naming the file and key when a file cannot be used.
+    static func expand(_ arguments: [String]) throws -> [String] {
+        let others = MetaOptDist.configuration.subcommands.compactMap { $0.configuration.commandName }
+            .filter { $0 != TrainCommand.configuration.commandName } + ["help"]
+        var trainArguments = arguments
+        if let first = arguments.first {
+            if first == TrainCommand.configuration.commandName {
+                trainArguments.removeFirst()
+            } else if others.contains(first) {
+                return arguments
+            }
+        }
+        // Help stays help, whatever the files hold.
+        let own = trainArguments.prefix { $0 != "--" }
+        if own.contains(where: { ["-h", "--help", "--experimental-dump-help"].contains($0) }) { return arguments }
+        let recipe = try value(of: "recipe", in: own)
+        let config = try value(of: "config", in: own)
+        guard recipe != nil || config != nil else { return arguments }
+
+        var settings = RunSettings()
+        do {
+            if let recipe {
+                settings = try TrainingRecipes.settings(named: recipe)
+                provenance.append("recipe \(recipe)")
+            }
+            if let config {
+                guard let data = FileManager.default.contents(atPath: config) else {
+                    throw RunSettingsError(source: config, problems: ["cannot read the run file (\(FileManager.default.fileExists(atPath: config) ? "not readable" : "no such file"))"])
+                }
+                settings = settings.overridden(by: try RunSettings.parse(data, source: config))
+                provenance.append(config)
+            }
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        provenance.append("the command line")
+        return [TrainCommand.configuration.commandName!] + settings.arguments + trainArguments
+    }
+
+    /// The value of `--NAME VALUE` or `--NAME=VALUE` in `arguments`; nil when absent. Given twice
+    /// is refused: the second would silently replace the first.
+    static func value(of name: String, in arguments: ArraySlice<String>) throws -> String? {
+        var found: [String] = []
+        var i = arguments.startIndex
+        while i < arguments.endIndex {
+            let a = arguments[i]
+            if a == "--\(name)", i + 1 < arguments.endIndex {
+                found.append(arguments[i + 1])
+                i += 1
+            } else if a.hasPrefix("--\(name)=") {
+                found.append(String(a.dropFirst(name.count + 3)))
+            }
+            i += 1
+        }
+        guard found.count <= 1 else {
+            throw ValidationError("--\(name) is given \(found.count) times; give it once (a run file can hold any of the settings, and later flags override it)")
+        }
+        return found.first
+    }
+}
+
+extension TrainCommand {
+    /// The recipes, one per line, for the help text.
+    static var recipeList: String {
+        TrainingRecipes.files.map { name, json in
+            let note = (try? RunSettings.parse(Data(json.utf8), source: name))?.note ?? ""
+            return "  \(name): \(note)"
+        }.joined(separator: "\n")
+    }
+
+    /// Everything that RUN_DIR/config.json holds: the configuration with every default resolved,
+    /// where the run writes, and how often it checkpoints and reports. Checked by reading it back
+    /// as `train --config` would: the result must be this very run, or the run does not start.
+    func effectiveSettings(_ config: TrainingConfig) throws -> RunSettings {
+        var settings = config.runSettings
+        settings.set("description", .string("the settings of a metaopt-dist train run (from \(RunFiles.provenance.isEmpty ? "the command line" : RunFiles.provenance.joined(separator: ", then "))); `metaopt-dist train --config FILE` runs it again"))
+        settings.set("run-dir", .string(runDirectoryPath(config)))
+        settings.set("output", output.map(RunSettings.Value.string) ?? .null)
+        settings.set("checkpoint-every", .integer(String(checkpointEvery)))
+        settings.set("keep-checkpoints", .integer(String(keepCheckpoints)))
+        settings.set("progress-every", .integer(String(progressEvery)))
+        // The replay: parsed as the file alone (what `train --config` sees without other flags).
+        let replay: TrainCommand
+        do {
+            replay = try TrainCommand.parse(settings.arguments)
+        } catch {
+            throw ReplayError(detail: TrainCommand.message(for: error), settings: settings)
+        }
+        let replayConfig = try replay.trainingConfig()
+        guard replayConfig == config else {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            let a = (try? encoder.encode(config)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
+            let b = (try? encoder.encode(replayConfig)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
+            throw ReplayError(detail: "this run: \(a)\nread back: \(b)", settings: settings)
+        }
+        guard replay.runDirectoryPath(replayConfig) == runDirectoryPath(config), replay.output == output,
+              replay.checkpointEvery == checkpointEvery, replay.keepCheckpoints == keepCheckpoints,
+              replay.progressEvery == progressEvery else {
+            throw ReplayError(detail: "the run directory, output or checkpoint settings differ", settings: settings)
+        }
+        return settings
+    }
+
+    /// --run-dir, or runs/TASK.
+    func runDirectoryPath(_ config: TrainingConfig) -> String { runDir ?? "runs/\(config.task.name)" }
+}
+
+/// RUN_DIR/config.json would not reproduce the run: a bug in the mapping from options to settings
+/// (`TrainingConfig.runSettings`), reported instead of writing a file that lies.
+struct ReplayError: Error, CustomStringConvertible {
+    var detail: String
+    var settings: RunSettings
+    var description: String {
+        "internal error: the run's settings, read back, do not give this run, so no config.json could replay it (please report):\n\(detail)\nsettings:\n\(settings.json())"
+    }
+}
+
+/// `path` quoted for a POSIX shell when it needs it.
+func shellQuoted(_ text: String) -> String {
+    let safe = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=+,@%")
+    if !text.isEmpty && text.unicodeScalars.allSatisfy({ safe.contains($0) }) { return text }
+    return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}
+
+/// The program as this process was started (`metaopt-dist` when found on the PATH), for commands
+/// printed for the user to run.
+func invocationName() -> String {
+    let name = CommandLine.arguments.first ?? "metaopt-dist"
+    return name.contains("/") ? shellQuoted(name) : "metaopt-dist"
+}
+
+/// `directory/file` for display, as the user wrote `directory`.
+func joinedPath(_ directory: String, _ file: String) -> String {
+    directory.hasSuffix("/") ? directory + file : directory + "/" + file
+}

@@ -1,0 +1,252 @@
+import Foundation
+import XCTest
+
+/// `train --config FILE`, `train --recipe NAME`, RUN_DIR/config.json and train's last lines, through
+/// the built binary (the file format itself is tested in MetaOptTests/RunSettingsTests).
+final class RunFileTests: XCTestCase {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    func succeeded(_ result: MPIJobResult, _ label: String, file: StaticString = #filePath, line: UInt = #line) -> Bool {
+        XCTAssertFalse(result.timedOut, "\(label) timed out:\n\(result)", file: file, line: line)
+        XCTAssertEqual(result.status, 0, "\(label):\n\(result)", file: file, line: line)
+        return result.status == 0 && !result.timedOut
+    }
+
+    /// A JSON file as a dictionary.
+    func object(at url: URL, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw MPIJobError(description: "no file at \(url.path)")
+        }
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw MPIJobError(description: "\(url.path) is not a JSON object")
+        }
+        return object
+    }
+
+    func write(_ text: String, to url: URL) throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: url)
+    }
+
+    /// (a) A run writes RUN_DIR/config.json; `train --config RUN_DIR/config.json` elsewhere, here on
+    /// two ranks where the first run had one, gives the same φ, optimizer file and checkpoint bit
+    /// for bit, and writes the same settings (but for its run directory and its description).
+    func testConfigJSONReplaysTheRunBitForBit() throws {
+        try DistributedTrain.requireMPIRun()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let first = scratch.appendingPathComponent("first"), replay = scratch.appendingPathComponent("replay")
+        let original = try DistributedTrain.train(np: nil, runDirectory: first,
+                                                  extra: ["--learning-rate", "0.01", "--random-scaling=-0.5,1"])
+        guard succeeded(original, "the first run") else { return }
+        let configURL = first.appendingPathComponent("config.json")
+        let settings = try object(at: configURL)
+        XCTAssertEqual(settings["meta-batch"] as? Int, 24)
+        XCTAssertEqual(settings["seed"] as? Int, 7)
+        XCTAssertEqual(settings["learning-rate"] as? Double, 0.01)
+        XCTAssertEqual(settings["random-scaling"] as? String, "-0.5,1.0")
+        XCTAssertEqual(settings["run-dir"] as? String, first.path)
+        // Defaults are written as the values they had, so that a replay does not depend on them.
+        XCTAssertEqual(settings["unroll"] as? Int, 5)
+        XCTAssertEqual(settings["block-size"] as? Int, 4)
+        XCTAssertEqual(settings["hidden-size"] as? Int, 20)
+        XCTAssertEqual(settings["preprocessing"] as? String, "raw")
+        XCTAssertEqual(settings["max-skips"] as? Int, 5)
+        XCTAssertTrue(settings["clip-norm"] is NSNull, "off settings are written as null: \(settings)")
+
+        let again = try MPIJob.run(np: 2, args: ["train", "--config", configURL.path, "--run-dir", replay.path, "--no-resume"],
+                                   timeout: DistributedTrain.jobTimeout)
+        guard succeeded(again, "the replay") else { return }
+        DistributedTrain.assertIdentical(try DistributedTrain.output(of: first), try DistributedTrain.output(of: replay),
+                                         "the run and its replay from config.json")
+        var replayed = try object(at: replay.appendingPathComponent("config.json"))
+        XCTAssertEqual(replayed["run-dir"] as? String, replay.path)
+        var written = settings
+        for key in ["run-dir", "description"] {
+            written[key] = nil
+            replayed[key] = nil
+        }
+        XCTAssertEqual(NSDictionary(dictionary: replayed), NSDictionary(dictionary: written))
+    }
+
+    /// (3) Rank 0's last lines name the trained optimizer, the settings and the command that
+    /// evaluates it; with validation, the command evaluates the best-scoring φ. The printed
+    /// command runs.
+    func testLastLinesNameTheOptimizerAndTheCommandThatEvaluatesIt() throws {
+        try DistributedTrain.requireMPIRun()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let plain = scratch.appendingPathComponent("plain"), validated = scratch.appendingPathComponent("validated")
+        let result = try DistributedTrain.train(np: 2, runDirectory: plain)
+        guard succeeded(result, "the run") else { return }
+        let binary = try MPIJob.binaryURL().path
+        XCTAssertEqual(result.stdout.split(separator: "\n").suffix(3).map(String.init), [
+            "trained optimizer: \(plain.path)/optimizer.json (meta-step 6)",
+            "settings: \(plain.path)/config.json",
+            "evaluate with: \(binary) evaluate --optimizer \(plain.path)/optimizer.json",
+        ], result.stdout)
+
+        let withValidation = try DistributedTrain.train(np: 2, runDirectory: validated,
+                                                        extra: ["--validate-every", "2", "--validation-functions", "2"])
+        guard succeeded(withValidation, "the run with validation") else { return }
+        let lines = withValidation.stdout.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("best optimizer by validation: \(validated.path)/best-optimizer.json (meta-step ") },
+                      withValidation.stdout)
+        guard let command = lines.last, command.hasPrefix("evaluate with: ") else {
+            return XCTFail("no evaluate command last:\n\(withValidation.stdout)")
+        }
+        let words = command.dropFirst("evaluate with: ".count).split(separator: " ").map(String.init)
+        XCTAssertEqual(words, [binary, "evaluate", "--optimizer", "\(validated.path)/best-optimizer.json"])
+        let evaluation = try MPIJob.runSingleton(
+            args: Array(words.dropFirst()) + ["--functions", "2", "--tuning-functions", "2", "--steps", "5", "--baselines", "sgd",
+                                              "--out", scratch.appendingPathComponent("eval").path],
+            timeout: DistributedTrain.jobTimeout)
+        _ = succeeded(evaluation, "the printed evaluate command")
+    }
+
+    /// (b) Recipe, then file, then flags: a flag beats the file, the file beats the recipe, and the
+    /// written config.json shows the settings in effect.
+    func testFlagsOverrideTheFileAndTheFileOverridesTheRecipe() throws {
+        try DistributedTrain.requireMPIRun()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let run = scratch.appendingPathComponent("run"), file = scratch.appendingPathComponent("small.json")
+        try write("""
+            {"meta-batch": 24, "block-size": 4, "unroll": 5, "horizon": 10, "iterations": 6, "seed": 7,
+             "learning-rate": 0.01, "run-dir": "not-this-one"}
+            """, to: file)
+        let result = try MPIJob.run(np: 2, args: ["train", "--recipe", "quadratic", "--config", file.path, "--iterations", "4",
+                                                  "--run-dir", run.path, "--no-resume"],
+                                    timeout: DistributedTrain.jobTimeout)
+        guard succeeded(result, "recipe + file + flags") else { return }
+        let settings = try object(at: run.appendingPathComponent("config.json"))
+        XCTAssertEqual(settings["iterations"] as? Int, 4, "the flag wins over the file")
+        XCTAssertEqual(settings["run-dir"] as? String, run.path, "the flag wins over the file")
+        XCTAssertEqual(settings["meta-batch"] as? Int, 24, "the file wins over the recipe")
+        XCTAssertEqual(settings["learning-rate"] as? Double, 0.01, "the file wins over the recipe")
+        XCTAssertEqual(settings["dimension"] as? Int, 10, "from the recipe")
+        XCTAssertTrue((settings["description"] as? String ?? "").contains("recipe quadratic, then \(file.path), then the command line"),
+                      "\(settings)")
+        XCTAssertEqual(try DistributedTrain.metrics(of: run).count, 4, "4 meta-steps ran")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "not-this-one"))
+
+        // A null in the file removes the recipe's value: validation off.
+        let off = scratch.appendingPathComponent("off.json")
+        try write(#"{"validate-every": null, "validation-functions": null, "p": 50}"#, to: off)
+        let printed = try MPIJob.runSingleton(args: ["train", "--recipe", "mlp-p20", "--config", off.path, "--print-config"])
+        guard succeeded(printed, "--print-config") else { return }
+        let effective = try JSONSerialization.jsonObject(with: Data(printed.stdout.utf8)) as? [String: Any] ?? [:]
+        XCTAssertTrue(effective["validate-every"] is NSNull, printed.stdout)
+        XCTAssertNil(effective["validation-functions"], printed.stdout)
+        XCTAssertEqual(effective["p"] as? Double, 50, printed.stdout)
+        XCTAssertEqual(effective["output-scale"] as? Double, 0.01, printed.stdout)
+    }
+
+    /// (c) An unknown key or a value of the wrong type stops every rank before MPI starts with exit
+    /// status 64 and a message naming the file and the key; nothing is written.
+    func testBadRunFilesAreRefusedOnEveryRank() throws {
+        try DistributedTrain.requireMPIRun()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let run = scratch.appendingPathComponent("run")
+        let cases = [
+            (#"{"meta_batch": 2}"#, "unknown key 'meta_batch' (did you mean 'meta-batch'?); the keys are train's long option names"),
+            (#"{"iterations": "6"}"#, #"'iterations' must be a whole number (got "6")"#),
+            (#"{"resume": false}"#, "'resume' cannot be set in a file: resuming is chosen per invocation; give --resume or --no-resume on the command line"),
+        ]
+        for (index, (text, problem)) in cases.enumerated() {
+            let file = scratch.appendingPathComponent("bad-\(index).json")
+            try write(text, to: file)
+            // The small job after the file, so that a file wrongly accepted ends quickly, in scratch.
+            let result = try MPIJob.run(np: 2, args: ["train", "--config", file.path] + DistributedTrain.smallJob + ["--run-dir", run.path],
+                                        timeout: DistributedTrain.jobTimeout, perRankOutput: true)
+            XCTAssertFalse(result.timedOut, "\(result)")
+            XCTAssertEqual(result.status, 64, "\(text):\n\(result)")
+            XCTAssertEqual(Set(result.rankStderr.keys), [0, 1], "per-rank output missing:\n\(result)")
+            for (rank, stderr) in result.rankStderr {
+                XCTAssertEqual(stderr.split(separator: "\n").first.map(String.init), "Error: \(file.path): \(problem)",
+                               "rank \(rank):\n\(result)")
+            }
+        }
+        let missing = try MPIJob.runSingleton(args: ["train", "--recipe", "no-such-recipe"] + DistributedTrain.smallJob + ["--run-dir", run.path])
+        XCTAssertEqual(missing.status, 64, "\(missing)")
+        XCTAssertTrue(missing.stderr.contains("no recipe 'no-such-recipe'; the recipes are "), "\(missing)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.path), "nothing may be written")
+    }
+
+    /// Every option of train is either a key of run files or refused in them with a reason: a new
+    /// option cannot be forgotten by the file format.
+    func testEveryOptionIsAKeyOrRefusedWithAReason() throws {
+        let dump = try MPIJob.runSingleton(args: ["train", "--experimental-dump-help"])
+        guard succeeded(dump, "--experimental-dump-help") else { return }
+        struct ToolInfo: Decodable {
+            struct Command: Decodable { var arguments: [Argument] }
+            struct Argument: Decodable { var names: [Name]? }
+            struct Name: Decodable { var kind: String; var name: String }
+            var command: Command
+        }
+        let options = Set(try JSONDecoder().decode(ToolInfo.self, from: Data(dump.stdout.utf8)).command.arguments
+            .flatMap { $0.names ?? [] }.filter { $0.kind == "long" }.map(\.name))
+        XCTAssertTrue(options.contains("meta-batch") && options.contains("config"), "\(options)")
+
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let unknown = scratch.appendingPathComponent("unknown.json")
+        try write(#"{"zzz": 1}"#, to: unknown)
+        let listed = try MPIJob.runSingleton(args: ["train", "--config", unknown.path, "--print-config"])
+        XCTAssertEqual(listed.status, 64, "\(listed)")
+        let marker = "the keys are train's long option names: "
+        guard let range = listed.stderr.range(of: marker) else { return XCTFail("no key list:\n\(listed)") }
+        let keys = Set(listed.stderr[range.upperBound...].prefix { $0 != "\n" }.components(separatedBy: ", "))
+        XCTAssertEqual(keys.subtracting(options), ["description"], "keys that are no option of train")
+
+        let others = options.subtracting(keys).sorted()
+        let refused = scratch.appendingPathComponent("refused.json")
+        try write("{" + others.map { "\"\($0)\": null" }.joined(separator: ", ") + "}", to: refused)
+        let result = try MPIJob.runSingleton(args: ["train", "--config", refused.path, "--print-config"])
+        XCTAssertEqual(result.status, 64, "\(result)")
+        for option in others {
+            XCTAssertTrue(result.stderr.contains("\(refused.path): '\(option)' cannot be set in a file: "),
+                          "--\(option) is neither a run-file key nor refused with a reason:\n\(result)")
+        }
+    }
+
+    /// (d) Every recipe in recipes/ is known to the binary, gives valid settings (--print-config)
+    /// and starts: one meta-step with a short horizon and one validation function, which also
+    /// writes its config.json with the recipe's values. Image recipes are only checked for their
+    /// settings when Fashion-MNIST is not installed.
+    func testEveryRecipeValidatesAndStarts() throws {
+        try DistributedTrain.requireMPIRun()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.repository.appendingPathComponent("recipes").path)
+            .filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+        XCTAssertTrue(names.contains("quadratic") && names.contains("mlp-p20"), "\(names)")
+        let help = try MPIJob.runSingleton(args: ["train", "--help"])
+        let haveImages = FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist")
+        for name in names {
+            XCTAssertTrue(help.stdout.contains("  \(name): "), "train --help does not list recipe \(name)")
+            let printed = try MPIJob.runSingleton(args: ["train", "--recipe", name, "--print-config"])
+            guard succeeded(printed, "recipe \(name)") else { continue }
+            let recipe = try object(at: Self.repository.appendingPathComponent("recipes/\(name).json"))
+            let effective = try JSONSerialization.jsonObject(with: Data(printed.stdout.utf8)) as? [String: Any] ?? [:]
+            for (key, value) in recipe where key != "description" {
+                XCTAssertTrue(same(effective[key], value), "recipe \(name): \(key) is \(effective[key] ?? "missing"), not \(value)")
+            }
+            guard effective["task"] as? String == "quadratic" || haveImages else { continue }
+            let run = scratch.appendingPathComponent(name)
+            var args = ["train", "--recipe", name, "--iterations", "1", "--unroll", "2", "--horizon", "2", "--meta-batch", "2",
+                        "--run-dir", run.path, "--no-resume"]
+            if !(effective["validate-every"] is NSNull) { args += ["--validation-functions", "1"] }
+            let started = try MPIJob.run(np: 2, args: args, timeout: DistributedTrain.jobTimeout)
+            guard succeeded(started, "recipe \(name), one meta-step") else { continue }
+            let written = try object(at: run.appendingPathComponent("config.json"))
+            XCTAssertEqual(written["iterations"] as? Int, 1)
+            for key in ["p", "output-scale", "learning-rate", "task", "validate-every"] where recipe[key] != nil {
+                XCTAssertTrue(same(written[key], recipe[key]), "recipe \(name), one meta-step: \(key)")
+            }
+        }
+    }
+
+    /// JSON values equal as numbers (1 and 1.0) or as text.
+    func same(_ a: Any?, _ b: Any?) -> Bool {
+        if let x = a as? NSNumber, let y = b as? NSNumber { return x.doubleValue == y.doubleValue }
+        if let x = a as? String, let y = b as? String { return x == y }
+        return a == nil && b == nil
+    }
+}
