@@ -22,8 +22,9 @@ import XCTest
 ///   `metaopt-dist SUBCOMMAND ...`, `metaopt-dist help SUBCOMMAND` must succeed.
 /// * *Assignments* only (`opt=runs/mlp-p20/best-optimizer.json`): put in front of the later
 ///   commands of the same block.
-/// * Everything else *runs*: `bash -c COMMAND` from the repository root, and must exit with
-///   status 0, after this substitution rule (`Examples.substitute` and `Examples.wrapperScript`):
+/// * Everything else *runs*: `bash -c COMMAND` from a stand-in of the repository root, and must
+///   exit with status 0, after this substitution rule (`Examples.substitute` and
+///   `Examples.wrapperScript`):
 ///   1. In the text: `-np N`, `-n N`, `--np N` and `NP=N` become 2 ranks; `sbatch [--opt=value...]
 ///      SCRIPT` becomes `bash SCRIPT` (no Slurm in a test; outside an allocation mpirun starts one
 ///      rank per core); `.build/release/metaopt-dist` becomes `metaopt-dist`.
@@ -31,16 +32,19 @@ import XCTest
 ///      run) are a wrapper around the binary under test; `NP=2`; `METAOPT_SETUP_NO_BUILD=1`
 ///      (launch/setup.sh checks the packages and neither builds nor installs: the tests run on a
 ///      build already); mpirun allowed as root; `OPENBLAS_NUM_THREADS=1`.
-///   3. The wrapper runs the binary in a scratch directory (one per test method, shared by its
-///      documents' commands in order, so that an `evaluate` finds the optimizer that a `train`
-///      before it wrote, in the same document or an earlier one): relative paths such as `runs/...` and `docs/results/...` land there and
-///      not in the checkout, whose other top-level entries (hosts/, recipes/, ...) are linked into
-///      it. It shrinks the sizes, replacing the value where the option is given and adding the
-///      option where it is not: train `--iterations 2 --unroll 5 --horizon 10` (and, when it
-///      validates, `--validate-every 2 --validation-functions 2`); evaluate `--functions 2
-///      --steps 5 --tuning-functions 1`; bench `--repetitions 1 --warmup 0 --evaluation-steps 5
-///      --evaluation-repetitions 1 --gemm-repetitions 0`. Every other argument reaches the
-///      binary as written, so option names and values are parsed and validated for real.
+///   3. The stand-in: every document's commands run, in order, in a scratch directory of its own
+///      that links the checkout's top-level entries (launch/, hosts/, recipes/, ...) except runs/
+///      and docs/, so that what they write (`runs/...`, `docs/results/...`, `> my-run.json`) stays
+///      out of the checkout, and an `evaluate` finds the optimizer that a `train` before it in the
+///      same document wrote. The docs/ pages take the quick start as done: their directories start
+///      with a copy of README.md's runs/ (its runs/quadratic).
+///   4. The wrapper shrinks the sizes, replacing the value where the option is given and adding
+///      the option where it is not: train `--iterations 2 --unroll 5 --horizon 10` (and, when it
+///      validates, by flag or in its --recipe or --config file, `--validate-every 2
+///      --validation-functions 2`); evaluate `--functions 2 --steps 5 --tuning-functions 1`; bench
+///      `--repetitions 1 --warmup 0 --evaluation-steps 5 --evaluation-repetitions 1
+///      --gemm-repetitions 0`. Every other argument reaches the binary as written, so option names
+///      and values are parsed and validated for real.
 ///
 /// A command that fails is reported at its file and line, with the command as written, as run,
 /// what the wrapper passed to the binary, and the end of its output.
@@ -136,24 +140,34 @@ final class ExamplesTests: XCTestCase {
         let scratch = try DistributedTrain.scratchDirectory(for: self)
         let wrapper = try Examples.writeWrapper(into: scratch)
         let echo = scratch.appendingPathComponent("echo-args")
-        try "#!/bin/sh\nprintf '%s\\n' \"$PWD\" \"$@\"\n".write(to: echo, atomically: true, encoding: .utf8)
+        try "#!/bin/sh\nprintf '%s\\n' \"$@\"\n".write(to: echo, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: echo.path)
+        try FileManager.default.createDirectory(at: scratch.appendingPathComponent("recipes"), withIntermediateDirectories: true)
+        try #"{"p": 20, "validate-every": 1000}"#.write(to: scratch.appendingPathComponent("recipes/v.json"),
+                                                        atomically: true, encoding: .utf8)
+        try #"{"p": 20, "validate-every": null}"#.write(to: scratch.appendingPathComponent("run.json"),
+                                                        atomically: true, encoding: .utf8)
         func wrapped(_ args: [String]) throws -> [String] {
             let result = try MPIJob.runProcess(
-                executable: wrapper, arguments: args, timeout: 30,
-                environment: ["METAOPT_EXAMPLES_BINARY": echo.path, "METAOPT_EXAMPLES_DIR": scratch.path])
+                executable: URL(fileURLWithPath: "/bin/sh"),
+                arguments: ["-c", #"cd "$1" && shift && exec "$@""#, "sh", scratch.path, wrapper.path] + args,
+                timeout: 30, environment: ["METAOPT_EXAMPLES_BINARY": echo.path])
             XCTAssertEqual(result.status, 0, "\(result)")
             return result.stdout.split(separator: "\n").map(String.init)
         }
-        let scratchPath = scratch.resolvingSymlinksInPath().path
-        XCTAssertEqual(try wrapped([]), [scratchPath, "--iterations", "2", "--unroll", "5", "--horizon", "10"])
+        XCTAssertEqual(try wrapped([]), ["--iterations", "2", "--unroll", "5", "--horizon", "10"])
         XCTAssertEqual(try wrapped(["train", "--iterations=4000", "--validate-every", "1000", "--steps", "100"]),
-                       [scratchPath, "train", "--iterations=2", "--validate-every", "2", "--steps", "100",
+                       ["train", "--iterations=2", "--validate-every", "2", "--steps", "100",
                         "--unroll", "5", "--horizon", "10", "--validation-functions", "2"])
+        XCTAssertEqual(try wrapped(["train", "--recipe", "v"]),
+                       ["train", "--recipe", "v", "--iterations", "2", "--unroll", "5", "--horizon", "10",
+                        "--validate-every", "2", "--validation-functions", "2"])
+        XCTAssertEqual(try wrapped(["train", "--config", "run.json"]),
+                       ["train", "--config", "run.json", "--iterations", "2", "--unroll", "5", "--horizon", "10"])
         XCTAssertEqual(try wrapped(["evaluate", "--optimizer", "runs/q/optimizer.json", "--functions", "100"]),
-                       [scratchPath, "evaluate", "--optimizer", "runs/q/optimizer.json", "--functions", "2",
+                       ["evaluate", "--optimizer", "runs/q/optimizer.json", "--functions", "2",
                         "--steps", "5", "--tuning-functions", "1"])
-        XCTAssertEqual(try wrapped(["export", "--optimizer", "o.json"]), [scratchPath, "export", "--optimizer", "o.json"])
+        XCTAssertEqual(try wrapped(["export", "--optimizer", "o.json"]), ["export", "--optimizer", "o.json"])
     }
 
     // MARK: The documents
@@ -187,10 +201,15 @@ final class ExamplesTests: XCTestCase {
         let scratch = try DistributedTrain.scratchDirectory(for: self)
         let wrapper = try Examples.writeWrapper(into: scratch)
         let binary = try MPIJob.binaryURL()
-        let directory = scratch.appendingPathComponent("checkout")
-        try Examples.prepareScratch(directory, linking: Self.packageRoot)
         var matchedEntries = Set<Int>()
+        var quickStartRuns: URL?
         for document in documents {
+            let directory = scratch.appendingPathComponent(document.replacingOccurrences(of: "/", with: "_"))
+            try Examples.prepareScratch(directory, linking: Self.packageRoot)
+            if document.hasPrefix("docs/"), let quickStartRuns {
+                try FileManager.default.copyItem(at: quickStartRuns, to: directory.appendingPathComponent("runs"))
+            }
+            if document == "README.md" { quickStartRuns = directory.appendingPathComponent("runs") }
             let url = Self.packageRoot.appendingPathComponent(document)
             let text = try String(contentsOf: url, encoding: .utf8)
             let commands: [Examples.Command]
@@ -208,7 +227,6 @@ final class ExamplesTests: XCTestCase {
             environment["PATH"] = wrapper.deletingLastPathComponent().path + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
             environment["METAOPT_BIN"] = wrapper.path
             environment["METAOPT_EXAMPLES_BINARY"] = binary.path
-            environment["METAOPT_EXAMPLES_DIR"] = directory.path
             environment["METAOPT_EXAMPLES_LOG"] = log.path
             environment["NP"] = "2"
             environment["METAOPT_SETUP_NO_BUILD"] = "1"
@@ -254,9 +272,11 @@ final class ExamplesTests: XCTestCase {
                     let substituted = Examples.substitute(command.text)
                     try? FileManager.default.removeItem(at: log)
                     let script = "cd \"$1\" || exit 90\n" + prelude.joined(separator: "\n") + "\n" + substituted + "\n"
+                    // (the stand-in's path as the working directory: the launch scripts cd to
+                    // launch/.. , which is the stand-in again through its link)
                     let result = try MPIJob.runProcess(
                         executable: URL(fileURLWithPath: "/bin/bash"),
-                        arguments: ["-c", script, "bash", Self.packageRoot.path],
+                        arguments: ["-c", script, "bash", directory.path],
                         timeout: Self.commandTimeout, environment: environment)
                     seconds += result.seconds
                     if result.status != 0 {
@@ -526,7 +546,8 @@ enum Examples {
     static let wrapperScript = #"""
         #!/usr/bin/env bash
         # metaopt-dist as ExamplesTests runs the documentation's commands
-        # (Tests/MultiRankTests/ExamplesTests.swift): in the examples' scratch directory, sizes shrunk.
+        # (Tests/MultiRankTests/ExamplesTests.swift): sizes shrunk; run from the examples' stand-in of the
+        # repository root (recipes/ there).
         set -eu
         args=("$@")
         sub=train
@@ -534,6 +555,23 @@ enum Examples {
         has() {
             local a
             for a in "${args[@]}"; do [[ "$a" == "$1" || "$a" == "$1="* ]] && return 0; done
+            return 1
+        }
+        # The value of OPTION (--opt V or --opt=V), or nothing.
+        value() {
+            local i
+            for ((i = 0; i < ${#args[@]}; i++)); do
+                if [[ "${args[i]}" == "$1" ]] && ((i + 1 < ${#args[@]})); then echo "${args[i + 1]}"; return; fi
+                if [[ "${args[i]}" == "$1="* ]]; then echo "${args[i]#*=}"; return; fi
+            done
+        }
+        # Whether the run validates: --validate-every, or a number for it in the recipe or run file.
+        validates() {
+            has --validate-every && return 0
+            local file
+            for file in "recipes/$(value --recipe).json" "$(value --config)"; do
+                [[ -f "$file" ]] && grep -Eq '"validate-every"[[:space:]]*:[[:space:]]*[0-9]' "$file" && return 0
+            done
             return 1
         }
         # OPTION VALUE: replace the value of OPTION (--opt V or --opt=V), or add the option.
@@ -551,7 +589,7 @@ enum Examples {
         case "$sub" in
             train)
                 shrink --iterations 2; shrink --unroll 5; shrink --horizon 10
-                if has --validate-every; then shrink --validate-every 2; shrink --validation-functions 2; fi ;;
+                if validates; then shrink --validate-every 2; shrink --validation-functions 2; fi ;;
             evaluate)
                 shrink --functions 2; shrink --steps 5; shrink --tuning-functions 1 ;;
             bench)
@@ -561,7 +599,6 @@ enum Examples {
         if [[ -n "${METAOPT_EXAMPLES_LOG:-}" && "${OMPI_COMM_WORLD_RANK:-0}" == 0 ]]; then
             { printf 'metaopt-dist'; printf ' %q' "${args[@]}"; printf '\n'; } >> "$METAOPT_EXAMPLES_LOG"
         fi
-        cd "$METAOPT_EXAMPLES_DIR"
         exec "$METAOPT_EXAMPLES_BINARY" "${args[@]}"
         """#
 
