@@ -4,6 +4,7 @@
 #define MO_W 8
 #define MO_FN(name) metaopt_avx2_##name
 #define MO_PATH METAOPT_PATH_AVX2
+#define MO_SPLIT_GATES 1
 #define MO_FUSED 1
 #define MO_AVX512 0
 #pragma clang attribute push(__attribute__((target("avx2,fma,bmi2,f16c"))), apply_to = function)

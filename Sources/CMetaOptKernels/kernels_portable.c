@@ -11,6 +11,7 @@
 #define MO_FN(name) metaopt_portable_##name
 #define MO_PATH METAOPT_PATH_PORTABLE
 #if defined(__aarch64__) || defined(__FMA__)
+#define MO_SPLIT_GATES 1
 #define MO_FUSED 1
 #else
 #define MO_FUSED 0

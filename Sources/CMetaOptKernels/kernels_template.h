@@ -6,6 +6,7 @@
 //   MO_PATH         its metaopt_path
 //   MO_FUSED        1 where a·b + c is one fused multiply-add instruction
 //   MO_AVX512       1 for AVX-512's vscalefps and non-temporal stores
+//   MO_SPLIT_GATES  1 to compute the gates in two loops (16-register paths; see mo_gates_loop)
 //
 // Every formula and every order of operations follows the Swift reference these kernels replaced
 // (LSTMKernels.swift keeps the scalar reference for Double); FastMath.swift documents the
@@ -197,13 +198,29 @@ MO_INLINE float *mo_row(metaopt_matrix a, ptrdiff_t r) { return a.base + r * a.s
 
 /// i, f, g, o and c = f ⊙ c_prev + i ⊙ g over `n` columns; o also into `out`; the gates into the
 /// history when `keep` (a constant at both call sites).
-MO_INLINE void mo_gates_loop(ptrdiff_t n, const float *zi, const float *zf, const float *zg, const float *zo, float bi,
+///
+/// With 16 vector registers (AVX2, SSE2) four interleaved sigmoid/tanh chains spill; there
+/// (MO_SPLIT_GATES) i and f are computed first, in place over their pre-activation rows (a
+/// scratch block that stays in L1), and the second loop reads them back: the same operations on
+/// every element, so the same bits, with half the registers live.
+MO_INLINE void mo_gates_loop(ptrdiff_t n, float *zi, float *zf, const float *zg, const float *zo, float bi,
                              float bf, float bg, float bo, const float *cp, float *gi, float *gf, float *gg, float *go,
                              float *c, float *out, const int keep) {
     mo_vf vbi = mo_splat(bi), vbf = mo_splat(bf), vbg = mo_splat(bg), vbo = mo_splat(bo);
+#if MO_SPLIT_GATES
     for (ptrdiff_t k = 0; k < n; k += MO_W) {
+        mo_store(mo_sigmoid(mo_load(zi + k) + vbi), zi + k);
+        mo_store(mo_sigmoid(mo_load(zf + k) + vbf), zf + k);
+    }
+#endif
+    for (ptrdiff_t k = 0; k < n; k += MO_W) {
+#if MO_SPLIT_GATES
+        mo_vf i = mo_load(zi + k);
+        mo_vf f = mo_load(zf + k);
+#else
         mo_vf i = mo_sigmoid(mo_load(zi + k) + vbi);
         mo_vf f = mo_sigmoid(mo_load(zf + k) + vbf);
+#endif
         mo_vf g = mo_tanh(mo_load(zg + k) + vbg);
         mo_vf o = mo_sigmoid(mo_load(zo + k) + vbo);
         mo_vf cv = mo_fma(f, mo_load(cp + k), i * g);
@@ -218,7 +235,7 @@ MO_INLINE void mo_gates_loop(ptrdiff_t n, const float *zi, const float *zf, cons
     }
 }
 
-__attribute__((noinline)) static void mo_gates_pass(ptrdiff_t n, const float *zi, const float *zf, const float *zg,
+__attribute__((noinline)) static void mo_gates_pass(ptrdiff_t n, float *zi, float *zf, const float *zg,
                                                     const float *zo, float bi, float bf, float bg, float bo,
                                                     const float *cp, float *gi, float *gf, float *gg, float *go,
                                                     float *c, float *out) {
@@ -226,7 +243,7 @@ __attribute__((noinline)) static void mo_gates_pass(ptrdiff_t n, const float *zi
 }
 
 /// The same without storing the gates (forward-only runs).
-__attribute__((noinline)) static void mo_gates_pass_forward_only(ptrdiff_t n, const float *zi, const float *zf,
+__attribute__((noinline)) static void mo_gates_pass_forward_only(ptrdiff_t n, float *zi, float *zf,
                                                                  const float *zg, const float *zo, float bi, float bf,
                                                                  float bg, float bo, const float *cp, float *c,
                                                                  float *out) {

@@ -15,6 +15,12 @@ struct EvaluateCommand: ParsableCommand {
             for model selection) and the tuning functions on the training split. Writes OUT/report.json (every curve, the grid scores), OUT/statistics.csv \
             (per-step mean, median, quartiles), OUT/loss.svg (plot) and OUT/summary.md, and prints \
             the summary table. Runs in one process (no MPI needed).
+
+            Progress: when standard error is a terminal, one line there, rewritten in place, says \
+            which optimizer runs (and which learning rate during the tuning), how many of its \
+            functions are done and the estimated time left for the whole evaluation; it is erased \
+            before the table is printed. Nothing is shown when standard error is not a terminal \
+            (a log file, a pipe) or with --quiet.
             """)
 
     @Option(help: "The trained optimizer file (from train).")
@@ -47,6 +53,9 @@ struct EvaluateCommand: ParsableCommand {
 
     @Option(help: "Plot title.")
     var title: String?
+
+    @Flag(help: "Show no progress line on standard error (it is shown only when standard error is a terminal).")
+    var quiet = false
 
     @Flag(help: "MLP only: also write OUT/layer-trace.csv, per step and optimizer the RMS distance moved from θ₀ and the RMS gradient of every weight matrix and bias vector on the first held-out function.")
     var layerTrace = false
@@ -85,14 +94,28 @@ struct EvaluateCommand: ParsableCommand {
         let kinds = baselines == "none" ? [] : try BaselineKind.parseList(baselines)
         let tuningSet = Evaluation.sampleFunctions(from: try spec.onSplit(.train).makeFamily(), seed: evaluationSeed &+ 1,
                                                    count: tuningFunctions)
-        let tuning = try Evaluation.tuneBaselines(kinds, trainingFunctions: tuningSet, steps: steps)
-        let optimizers: [any EvaluatedOptimizer] = [LearnedOptimizer(file: file)] + tuning.map { BaselineOptimizer(tuned: $0) }
+        let learned = LearnedOptimizer(file: file)
+        // Progress on a terminal only: the library reports, the meter estimates, this prints.
+        let status = TerminalStatus.standardError(quiet: quiet)
+        defer { status.clear() }  // also before an error message
+        let meter = EvaluationProgressMeter(planned: EvaluationProgressMeter.plan(
+            learned: [learned.name], baselines: kinds.map(\.displayName), gridSize: LearningRateSearch.defaultGrid.count,
+            tuningFunctions: tuningFunctions, functions: functions))
+        let start = DispatchTime.now()
+        let progress: EvaluationProgress.Handler? = status.enabled ? { event in
+            status.show(meter.update(event, now: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9),
+                        force: event.functionsDone == 0)
+        } : nil
+        let tuning = try Evaluation.tuneBaselines(kinds, trainingFunctions: tuningSet, steps: steps, progress: progress)
+        let optimizers: [any EvaluatedOptimizer] = [learned] + tuning.map { BaselineOptimizer(tuned: $0) }
         let report = try Evaluation.run(
             optimizers: optimizers, functions: heldOut, steps: steps, tuning: tuning,
             metadata: ["task": "\(spec)", "optimizer_file": optimizer, "evaluation_seed": "\(evaluationSeed)",
                        "tuning_seed": "\(evaluationSeed &+ 1)", "training_iterations": "\(file.iteration)",
                        "kernels": KernelPath.default.rawValue, "training_kernels": file.kernels ?? "unknown"]
-                .merging(split == .test ? [:] : ["held_out_split": split.rawValue]) { a, _ in a })
+                .merging(split == .test ? [:] : ["held_out_split": split.rawValue]) { a, _ in a },
+            progress: progress)
+        status.clear()
         let directory = URL(fileURLWithPath: out ?? URL(fileURLWithPath: optimizer).deletingLastPathComponent().appendingPathComponent("eval").path)
         try report.writeJSON(to: directory.appendingPathComponent("report.json"))
         try report.writeStatisticsCSV(to: directory.appendingPathComponent("statistics.csv"))

@@ -15,6 +15,7 @@ struct MetaOptDist: ParsableCommand {
         subcommands: [
             TrainCommand.self,
             EvaluateCommand.self,
+            PlotCommand.self,
             ExportCommand.self,
             BenchCommand.self,
             CommCheckCommand.self,

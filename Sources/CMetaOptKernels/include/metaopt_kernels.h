@@ -38,7 +38,7 @@ typedef struct {
 typedef struct {
     ptrdiff_t hidden;        ///< H: rows of the state matrices; z and gates have 4H rows (i, f, g, o).
     ptrdiff_t columns;       ///< M: coordinates; the kernels run over M rounded up to whole vectors.
-    metaopt_matrix z;        ///< pre-activations Wᵀ[x; h_prev] without bias
+    metaopt_matrix z;        ///< pre-activations Wᵀ[x; h_prev] without bias (scratch: may be overwritten)
     metaopt_matrix gates;    ///< out: σ/tanh of the gates (may be z's memory)
     const float *bias;       ///< 4H
     metaopt_matrix cell_previous, cell, tanh_cell, hidden_out;

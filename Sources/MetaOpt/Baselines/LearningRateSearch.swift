@@ -35,13 +35,16 @@ public struct LearningRateSearch: Sendable {
         self.steps = steps
     }
 
-    /// Searches the learning rate of `kind` on `functions`.
-    public func run(kind: BaselineKind, on functions: [any Optimizee]) throws -> LearningRateSearchResult {
-        try run(kind: kind, name: kind.displayName, on: functions) { BaselineOptimizer(kind: kind, learningRate: $0) }
+    /// Searches the learning rate of `kind` on `functions`; `progress` hears of every finished
+    /// function (phase `.tuning`, learning rates in ascending order).
+    public func run(kind: BaselineKind, on functions: [any Optimizee],
+                    progress: EvaluationProgress.Handler? = nil) throws -> LearningRateSearchResult {
+        try run(kind: kind, name: kind.displayName, on: functions, progress: progress) { BaselineOptimizer(kind: kind, learningRate: $0) }
     }
 
     /// General form: `makeOptimizer(α)` builds the optimizer to score for learning rate α.
     public func run(kind: BaselineKind, name: String, on functions: [any Optimizee],
+                    progress: EvaluationProgress.Handler? = nil,
                     makeOptimizer: (Float) -> any EvaluatedOptimizer) throws -> LearningRateSearchResult {
         guard !grid.isEmpty else { throw EvaluationError.emptyGrid }
         guard !functions.isEmpty else { throw EvaluationError.noFunctions }
@@ -49,9 +52,14 @@ public struct LearningRateSearch: Sendable {
         for lr in grid where !(lr > 0 && lr.isFinite) { throw EvaluationError.invalidLearningRate(lr) }
         let sorted = grid.sorted()
         var scores: [LearningRateScore] = []
-        for lr in sorted {
+        for (index, lr) in sorted.enumerated() {
             let optimizer = makeOptimizer(lr)
-            let curves = try optimizer.run(on: functions, steps: steps)
+            func report(_ done: Int) {
+                progress?(EvaluationProgress(optimizer: name, phase: .tuning(learningRate: lr, rate: index + 1, rates: sorted.count),
+                                             functionsDone: done, functionCount: functions.count))
+            }
+            report(0)
+            let curves = try optimizer.run(on: functions, steps: steps, progress: report)
             guard curves.count == functions.count, curves.allSatisfy({ $0.count == steps + 1 }) else {
                 throw EvaluationError.malformedCurves(optimizer: optimizer.name, expectedFunctions: functions.count,
                                                       expectedLength: steps + 1)

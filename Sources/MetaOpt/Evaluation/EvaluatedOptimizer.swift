@@ -22,6 +22,18 @@ public protocol EvaluatedOptimizer {
     var name: String { get }
     /// Losses `[function][t]`, `t = 0 … steps`, following the contract above.
     func run(on optimizees: [any Optimizee], steps: Int) throws -> [[Float]]
+    /// The same, calling `progress(done)` whenever more functions are finished (`done` of
+    /// `optimizees.count`, increasing; at least once, at the end). The default runs
+    /// `run(on:steps:)` and reports once.
+    func run(on optimizees: [any Optimizee], steps: Int, progress: (Int) -> Void) throws -> [[Float]]
+}
+
+extension EvaluatedOptimizer {
+    public func run(on optimizees: [any Optimizee], steps: Int, progress: (Int) -> Void) throws -> [[Float]] {
+        let curves = try run(on: optimizees, steps: steps)
+        progress(optimizees.count)
+        return curves
+    }
 }
 
 /// A hand-designed baseline with a fixed learning rate, as an `EvaluatedOptimizer`: each function
@@ -44,10 +56,17 @@ public struct BaselineOptimizer: EvaluatedOptimizer, Sendable {
     }
 
     public func run(on optimizees: [any Optimizee], steps: Int) throws -> [[Float]] {
+        try run(on: optimizees, steps: steps) { _ in }
+    }
+
+    /// Reports after every function.
+    public func run(on optimizees: [any Optimizee], steps: Int, progress: (Int) -> Void) throws -> [[Float]] {
         guard steps >= 0 else { throw EvaluationError.invalidSteps(steps) }
         var optimizer = kind.make(learningRate: learningRate)
         return try optimizees.enumerated().map { index, f in
-            try Self.curve(of: &optimizer, on: f, index: index, steps: steps)
+            let curve = try Self.curve(of: &optimizer, on: f, index: index, steps: steps)
+            progress(index + 1)
+            return curve
         }
     }
 

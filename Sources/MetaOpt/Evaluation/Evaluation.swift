@@ -9,16 +9,25 @@ public enum Evaluation {
     /// `tuning` results passed here, so that the report records both.
     /// - Throws: `EvaluationError` for empty inputs, duplicate names, malformed curves, and
     ///   whatever an optimizer throws.
+    ///
+    /// `progress` hears of every finished function (or batch, for the learned optimizer), optimizer
+    /// by optimizer, each pass starting with 0 done.
     public static func run(optimizers: [any EvaluatedOptimizer], functions: [any Optimizee], steps: Int,
                            tuning: [LearningRateSearchResult] = [],
-                           metadata: [String: String] = [:]) throws -> EvaluationReport {
+                           metadata: [String: String] = [:],
+                           progress: EvaluationProgress.Handler? = nil) throws -> EvaluationReport {
         guard steps >= 0 else { throw EvaluationError.invalidSteps(steps) }
         guard !functions.isEmpty else { throw EvaluationError.noFunctions }
         guard !optimizers.isEmpty else { throw EvaluationError.noOptimizers }
         var seen = Set<String>()
         for o in optimizers where !seen.insert(o.name).inserted { throw EvaluationError.duplicateName(o.name) }
         let curves = try optimizers.map { optimizer in
-            let losses = try optimizer.run(on: functions, steps: steps)
+            func report(_ done: Int) {
+                progress?(EvaluationProgress(optimizer: optimizer.name, phase: .evaluating,
+                                             functionsDone: done, functionCount: functions.count))
+            }
+            report(0)
+            let losses = try optimizer.run(on: functions, steps: steps, progress: report)
             guard losses.count == functions.count, losses.allSatisfy({ $0.count == steps + 1 }) else {
                 throw EvaluationError.malformedCurves(optimizer: optimizer.name, expectedFunctions: functions.count,
                                                       expectedLength: steps + 1)
@@ -50,9 +59,10 @@ public enum Evaluation {
 
     /// Grid-searches the learning rate of each baseline on `trainingFunctions`.
     public static func tuneBaselines(_ kinds: [BaselineKind], trainingFunctions: [any Optimizee], steps: Int,
-                                     grid: [Float] = LearningRateSearch.defaultGrid) throws -> [LearningRateSearchResult] {
+                                     grid: [Float] = LearningRateSearch.defaultGrid,
+                                     progress: EvaluationProgress.Handler? = nil) throws -> [LearningRateSearchResult] {
         let search = LearningRateSearch(grid: grid, steps: steps)
-        return try kinds.map { try search.run(kind: $0, on: trainingFunctions) }
+        return try kinds.map { try search.run(kind: $0, on: trainingFunctions, progress: progress) }
     }
 }
 

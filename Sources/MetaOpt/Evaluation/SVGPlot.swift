@@ -1,34 +1,69 @@
 import Foundation
 
-/// A loss-versus-step line plot on a logarithmic y axis, in the style of the paper's figures,
-/// rendered as a standalone SVG document by plain string building.
+/// A line plot in the style of the paper's figures, rendered as a standalone SVG document (or as
+/// one panel of an `SVGFigure`) by plain string building.
 ///
 /// One `<path>` per series (the line), optionally a shaded `<polygon>` band around it (for an
-/// evaluation: the 25th–75th percentile across functions), a legend, ticks at powers of ten and
-/// linear step ticks.
+/// evaluation: the 25th–75th percentile across functions), optional markers, a legend, y ticks
+/// chosen by `AxisTicks` (log or linear axis, see there for the rule) and linear x ticks.
 ///
 /// Values a log axis cannot show are clipped, and the plot says so in a note under the axes:
 /// values below `floor` (including zero and negatives) are drawn at the bottom of the axis, which
 /// is then `floor` or above; non-finite values (diverged runs) and values above `ceiling` (if set)
-/// are drawn at the top edge. An evaluation's plot sets the ceiling to the power of ten at or above
-/// 1000 times the largest mean initial loss.
+/// are drawn at the top edge, unless the series marks non-finite values as gaps (missing data). An
+/// evaluation's plot sets the ceiling to the power of ten at or above 1000 times the largest mean
+/// initial loss.
 public struct SVGPlot: Sendable {
     public struct Series: Sendable {
         public var name: String
-        /// y value at x = 0, 1, 2, …
+        /// y values, at x = 0, 1, 2, … unless `x` is set.
         public var values: [Double]
         /// Optional band (same count as `values`), e.g. the 25th and 75th percentiles.
         public var lower: [Double]?
         public var upper: [Double]?
+        /// The x of each value (same count as `values`; default 0, 1, 2, …).
+        public var x: [Double]?
+        public var lineWidth: Double = 2
+        /// Opacity of the line and markers (a faint line behind a smoothed one: 0.3).
+        public var opacity: Double = 1
+        /// Palette index of the colour (default: the series' position), so that related series
+        /// (raw and smoothed) share one colour.
+        public var colorIndex: Int?
+        /// Draw the connecting line.
+        public var line = true
+        /// Draw a dot at every point.
+        public var markers = false
+        /// Radius of the markers.
+        public var markerRadius = 3.0
+        /// List the series in the legend.
+        public var inLegend = true
+        /// Non-finite values are missing data (the line breaks there) rather than diverged runs
+        /// (drawn at the top edge).
+        public var gapsAtNonFinite = false
 
-        public init(name: String, values: [Double], lower: [Double]? = nil, upper: [Double]? = nil) {
+        public init(name: String, values: [Double], lower: [Double]? = nil, upper: [Double]? = nil, x: [Double]? = nil) {
             precondition(lower == nil || lower!.count == values.count, "band and values differ in length")
             precondition(upper == nil || upper!.count == values.count, "band and values differ in length")
+            precondition(x == nil || x!.count == values.count, "x and values differ in length")
             self.name = name
             self.values = values
             self.lower = lower
             self.upper = upper
+            self.x = x
         }
+
+        func xValue(_ i: Int) -> Double { x?[i] ?? Double(i) }
+    }
+
+    /// How the y axis is chosen.
+    public enum YScale: Sendable, Equatable {
+        /// `AxisTicks.automatic`: linear for a small range (max/min < 3), log otherwise (values ≤ 0
+        /// are then clipped at `floor`, unless the positive values alone have a small range).
+        case automatic
+        /// Always logarithmic.
+        case log
+        /// Always linear, stretched to 0 when `includeZero`.
+        case linear(includeZero: Bool)
     }
 
     public var title: String
@@ -39,13 +74,21 @@ public struct SVGPlot: Sendable {
     public var series: [Series]
     public var width: Double = 760
     public var height: Double = 500
+    public var yScale: YScale = .automatic
     /// Smallest value the log axis shows; smaller values (and values ≤ 0) are drawn at the axis floor.
     public var floor: Double = 1e-12
-    /// Largest value the log axis shows, if set; larger values are drawn at the top edge, so that a
+    /// Largest value the axis shows, if set; larger values are drawn at the top edge, so that a
     /// diverging run does not squash the others.
     public var ceiling: Double? = nil
+    /// The data range the y axis is chosen for (default: the data's own), e.g. to give several
+    /// panels one axis. Values outside are drawn at the axis ends.
+    public var yRange: ClosedRange<Double>? = nil
+    /// The right end of the x axis (default: the largest x); the left end is 0 (or the smallest x
+    /// when that is negative).
+    public var xMax: Double? = nil
     /// Opacity of the shaded bands (0 hides them).
     public var bandOpacity: Double = 0.12
+    public var titleFontSize: Double = 17
 
     /// Line colours in series order (Matplotlib's "tab10", distinct and colour-blind tolerant);
     /// repeated with a dash pattern after ten series.
@@ -67,126 +110,226 @@ public struct SVGPlot: Sendable {
 
     /// The SVG document.
     public func render() -> String {
-        // Layout.
-        let left = 84.0, right = width - 24.0
-        let top = subtitle == nil ? 52.0 : 68.0
-        let bottom = height - 72.0
-        let plotW = right - left, plotH = bottom - top
+        SVGPlot.documentHeader(width: width, height: height) + body() + "</svg>\n"
+    }
 
-        // Y range in decades.
-        let floorValue = floor > 0 && floor.isFinite ? floor : 1e-12
-        let ceilingValue = ceiling.flatMap { $0 > floorValue ? $0 : nil } ?? .infinity
-        var lowest = Double.infinity, highest = -Double.infinity
-        var clippedLow = false, clippedNonFinite = false, clippedAbove = false
-        for s in series {
-            for v in s.values + (s.lower ?? []) + (s.upper ?? []) {
-                if !v.isFinite {
-                    if v == -.infinity { clippedLow = true } else { clippedNonFinite = true }
-                    continue
-                }
-                if v < floorValue { clippedLow = true }
-                if v > ceilingValue { clippedAbove = true }
-                let c = min(max(v, floorValue), ceilingValue)
-                lowest = min(lowest, c)
-                highest = max(highest, c)
-            }
-        }
-        if !lowest.isFinite { lowest = 1; highest = 10 }
-        var decLo = Int(log10(lowest).rounded(.down))
-        var decHi = Int(log10(highest).rounded(.up))
-        if decHi <= decLo { decHi = decLo + 1 }
-        // At most about 8 labelled decades, labels at multiples of the stride, and the axis begins
-        // and ends on a labelled tick.
-        let stride = max(1, Int((Double(decHi - decLo) / 8).rounded(.up)))
-        decLo = Int((Double(decLo) / Double(stride)).rounded(.down)) * stride
-        decHi = Int((Double(decHi) / Double(stride)).rounded(.up)) * stride
-        let decades = decHi - decLo
-        let axisMin = pow(10, Double(decLo)), axisMax = pow(10, Double(decHi))
-
-        /// Position of a value on the axis (ticks), no clipping.
-        func axisY(_ v: Double) -> Double {
-            top + (Double(decHi) - log10(v)) / Double(decHi - decLo) * plotH
-        }
-        /// Position of a data value, clipped as documented.
-        func yPos(_ v: Double) -> Double {
-            if v.isNaN || v > ceilingValue { return top }
-            return axisY(min(max(v, axisMin), axisMax))
-        }
-        let maxX = max(1, (series.map { $0.values.count }.max() ?? 1) - 1)
-        func xPos(_ x: Int) -> Double { left + Double(x) / Double(maxX) * plotW }
-
-        var svg = """
+    static func documentHeader(width: Double, height: Double) -> String {
+        func f(_ x: Double) -> String { String(format: "%.2f", x) }
+        return """
         <?xml version="1.0" encoding="UTF-8"?>
         <svg xmlns="http://www.w3.org/2000/svg" width="\(f(width))" height="\(f(height))" \
         viewBox="0 0 \(f(width)) \(f(height))" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="13">
+        <rect x="0" y="0" width="\(f(width))" height="\(f(height))" fill="white"/>
 
         """
-        svg += "<rect x=\"0\" y=\"0\" width=\"\(f(width))\" height=\"\(f(height))\" fill=\"white\"/>\n"
-        svg += "<text x=\"\(f(width / 2))\" y=\"28\" text-anchor=\"middle\" font-size=\"17\" font-weight=\"bold\">\(escaped(title))</text>\n"
+    }
+
+    /// The y axis this plot draws, and the clipping it needs.
+    struct YAxis {
+        var ticks: AxisTicks
+        var floorValue: Double
+        var ceilingValue: Double
+        var clippedLow = false, clippedNonFinite = false, clippedAbove = false
+    }
+
+    /// `headroom`: the share of the plot's height to keep free above the data.
+    func yAxis(plotHeight: Double, headroom: Double = 0) -> YAxis {
+        let floorValue = floor > 0 && floor.isFinite ? floor : 1e-12
+        let ceilingValue = ceiling.flatMap { $0 > floorValue ? $0 : nil } ?? .infinity
+        var lowest = Double.infinity, highest = -Double.infinity, lowestPositive = Double.infinity
+        var clippedNonFinite = false, clippedAbove = false, nonPositive = false
+        for s in series {
+            for v in s.values + (s.lower ?? []) + (s.upper ?? []) {
+                if !v.isFinite {
+                    if v == -.infinity { nonPositive = true } else if !s.gapsAtNonFinite { clippedNonFinite = true }
+                    continue
+                }
+                if v > ceilingValue { clippedAbove = true }
+                let c = min(v, ceilingValue)
+                lowest = min(lowest, c)
+                highest = max(highest, c)
+                if c > 0 { lowestPositive = min(lowestPositive, c) } else { nonPositive = true }
+            }
+        }
+        if let yRange {
+            lowest = yRange.lowerBound
+            highest = yRange.upperBound
+            lowestPositive = yRange.lowerBound > 0 ? yRange.lowerBound : lowestPositive
+        }
+        let maxLabels = max(3, Int(plotHeight / 40))
+        let useLog: Bool
+        switch yScale {
+        case .log: useLog = true
+        case .linear: useLog = false
+        case .automatic:
+            // Log when the positive values span a large range (values ≤ 0 are then clipped).
+            useLog = lowestPositive.isFinite && highest / lowestPositive >= AxisTicks.linearBelowRatio
+        }
+        var axis = YAxis(ticks: AxisTicks.linear(lowest: 0, highest: 1), floorValue: floorValue, ceilingValue: ceilingValue,
+                         clippedNonFinite: clippedNonFinite, clippedAbove: clippedAbove)
+        // The data then fills 1 − headroom of the height: its span grows by 1 / (1 − headroom).
+        let stretch = headroom > 0 && headroom < 1 ? headroom / (1 - headroom) : 0
+        if useLog {
+            var lo = lowestPositive, hi = highest
+            if !lo.isFinite || !hi.isFinite || hi <= 0 { (lo, hi) = (1, 10) }
+            // Values at or below the floor (zero, negative) stretch the axis down to the floor.
+            if lo < floorValue || nonPositive {
+                axis.clippedLow = true
+                lo = floorValue
+            }
+            hi = max(hi, lo)
+            hi *= pow(max(hi / lo, 2), stretch)
+            axis.ticks = AxisTicks.logarithmic(lowest: lo, highest: hi, maxLabels: maxLabels)
+        } else {
+            var lo = lowest, hi = highest
+            if !lo.isFinite || !hi.isFinite { (lo, hi) = (0, 1) }
+            hi += max(hi - lo, abs(hi) * 0.1) * stretch
+            if case .linear(true) = yScale { axis.ticks = AxisTicks.linear(lowest: lo, highest: hi, includeZero: true, maxLabels: maxLabels) } else {
+                axis.ticks = AxisTicks.linear(lowest: lo, highest: hi, maxLabels: maxLabels)
+            }
+        }
+        return axis
+    }
+
+    /// The plot's elements in its own coordinates (0 … width, 0 … height), without the document
+    /// wrapper: what `SVGFigure` places as a panel.
+    ///
+    /// The legend goes inside the plot area where it covers none of the lines; when every place
+    /// there would cover some, the y axis is stretched upwards, in steps of a tenth of the plot's
+    /// height up to 60 %, until there is room above the data (not when values are drawn at the top
+    /// edge), and failing that the legend goes under the axes, in rows, and the plot area shrinks.
+    func body() -> String {
+        for headroom in [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6] {
+            if let inside = body(legendBelow: false, headroom: headroom) { return inside }
+        }
+        return body(legendBelow: true, headroom: 0)!
+    }
+
+    /// nil when the legend was to go inside (`legendBelow` false) but would cover a line, or
+    /// when the plot was to keep `headroom` (a share of its height) free above the data but draws
+    /// values at the top edge.
+    private func body(legendBelow: Bool, headroom: Double) -> String? {
+        // Layout.
+        let left = 84.0, right = width - 24.0
+        let titleY = titleFontSize + 11
+        let top = subtitle == nil ? titleY + 24 : titleY + 40
+        let listed = series.indices.filter { series[$0].inLegend }
+        // Under the axes: entries flow left to right in rows of 20 px under the x axis title.
+        let entryWidths = listed.map { 50 + 8 * Double(series[$0].name.count) }
+        var belowRows: [[Int]] = []
+        if legendBelow {
+            var rowWidth = Double.infinity
+            for (k, w) in entryWidths.enumerated() {
+                if rowWidth + w > right - left { belowRows.append([]); rowWidth = 0 }
+                belowRows[belowRows.count - 1].append(k)
+                rowWidth += w
+            }
+        }
+        let bottom = height - 72.0 - 20 * Double(belowRows.count)
+        let plotW = right - left, plotH = bottom - top
+
+        let y = yAxis(plotHeight: plotH, headroom: headroom)
+        if headroom > 0 && (y.clippedAbove || y.clippedNonFinite) { return nil }
+        let ticks = y.ticks
+        let isLog = ticks.scale == .log
+        /// Position of a value on the axis (ticks), no clipping.
+        func axisY(_ v: Double) -> Double {
+            if isLog { return top + (log10(ticks.upper) - log10(v)) / (log10(ticks.upper) - log10(ticks.lower)) * plotH }
+            return top + (ticks.upper - v) / (ticks.upper - ticks.lower) * plotH
+        }
+        /// Position of a data value, clipped as documented.
+        func yPos(_ v: Double) -> Double {
+            if v.isNaN || v > y.ceilingValue || v == .infinity { return top }
+            return axisY(min(max(v, ticks.lower), ticks.upper))
+        }
+        let allX = series.flatMap { s in s.values.indices.map { s.xValue($0) } }.filter(\.isFinite)
+        let minX = min(0, allX.min() ?? 0)
+        let maxX = max(minX + 1, xMax ?? allX.max() ?? 1)
+        func xPos(_ x: Double) -> Double { left + (x - minX) / (maxX - minX) * plotW }
+
+        var svg = ""
+        svg += "<text x=\"\(f(width / 2))\" y=\"\(f(titleY))\" text-anchor=\"middle\" font-size=\"\(f(titleFontSize))\" font-weight=\"bold\">\(escaped(title))</text>\n"
         if let subtitle {
-            svg += "<text x=\"\(f(width / 2))\" y=\"48\" text-anchor=\"middle\" font-size=\"12\" fill=\"#444444\">\(escaped(subtitle))</text>\n"
+            svg += "<text x=\"\(f(width / 2))\" y=\"\(f(titleY + 20))\" text-anchor=\"middle\" font-size=\"12\" fill=\"#444444\">\(escaped(subtitle))</text>\n"
         }
 
         // Grid and ticks.
         svg += "<g class=\"grid\" stroke=\"#dddddd\" stroke-width=\"1\">\n"
         var yTicks = ""
-        for d in decLo...decHi where (d - decLo) % stride == 0 {
-            let y = axisY(pow(10, Double(d)))
-            svg += "<line x1=\"\(f(left))\" y1=\"\(f(y))\" x2=\"\(f(right))\" y2=\"\(f(y))\"/>\n"
-            yTicks += "<line x1=\"\(f(left - 6))\" y1=\"\(f(y))\" x2=\"\(f(left))\" y2=\"\(f(y))\" stroke=\"black\"/>\n"
-            yTicks += "<text x=\"\(f(left - 10))\" y=\"\(f(y + 5))\" text-anchor=\"end\">10<tspan dy=\"-7\" font-size=\"10\">\(d < 0 ? "\u{2212}" : "")\(abs(d))</tspan></text>\n"
+        for v in ticks.labelled {
+            let py = axisY(v)
+            svg += "<line x1=\"\(f(left))\" y1=\"\(f(py))\" x2=\"\(f(right))\" y2=\"\(f(py))\"/>\n"
+            yTicks += "<line x1=\"\(f(left - 6))\" y1=\"\(f(py))\" x2=\"\(f(left))\" y2=\"\(f(py))\" stroke=\"black\"/>\n"
+            let label = ticks.label(v)
+            let exponent = label.exponent.map { "<tspan dy=\"-7\" font-size=\"10\">\($0)</tspan>" } ?? ""
+            yTicks += "<text x=\"\(f(left - 10))\" y=\"\(f(py + 5))\" text-anchor=\"end\">\(escaped(label.text))\(exponent)</text>\n"
         }
-        if decades <= 6 {
-            for d in decLo..<decHi {
-                for m in 2...9 {
-                    let y = axisY(Double(m) * pow(10, Double(d)))
-                    yTicks += "<line x1=\"\(f(left - 3))\" y1=\"\(f(y))\" x2=\"\(f(left))\" y2=\"\(f(y))\" stroke=\"black\"/>\n"
-                }
+        for v in ticks.minor {
+            let py = axisY(v)
+            // Faint grid lines at the minor ticks of a 1-2-5 axis, so that values can be read off.
+            if ticks.logStyle == .oneTwoFive {
+                svg += "<line x1=\"\(f(left))\" y1=\"\(f(py))\" x2=\"\(f(right))\" y2=\"\(f(py))\" stroke=\"#f0f0f0\"/>\n"
             }
+            yTicks += "<line x1=\"\(f(left - 3))\" y1=\"\(f(py))\" x2=\"\(f(left))\" y2=\"\(f(py))\" stroke=\"black\"/>\n"
         }
-        let xStep = Self.niceStep(Double(maxX) / 6)
+        let xStep = Self.niceStep((maxX - minX) / max(2, (plotW / 70).rounded()))
         var xTicks = ""
-        var tick = 0.0
-        while tick <= Double(maxX) + 1e-9 {
-            let x = left + tick / Double(maxX) * plotW
-            svg += "<line x1=\"\(f(x))\" y1=\"\(f(top))\" x2=\"\(f(x))\" y2=\"\(f(bottom))\"/>\n"
-            xTicks += "<line x1=\"\(f(x))\" y1=\"\(f(bottom))\" x2=\"\(f(x))\" y2=\"\(f(bottom + 6))\" stroke=\"black\"/>\n"
-            let label = tick == tick.rounded() ? String(Int(tick)) : String(format: "%g", tick)
-            xTicks += "<text x=\"\(f(x))\" y=\"\(f(bottom + 22))\" text-anchor=\"middle\">\(label)</text>\n"
+        var tick = (minX / xStep).rounded(.up) * xStep
+        while tick <= maxX + 1e-9 {
+            let px = xPos(tick)
+            svg += "<line x1=\"\(f(px))\" y1=\"\(f(top))\" x2=\"\(f(px))\" y2=\"\(f(bottom))\"/>\n"
+            xTicks += "<line x1=\"\(f(px))\" y1=\"\(f(bottom))\" x2=\"\(f(px))\" y2=\"\(f(bottom + 6))\" stroke=\"black\"/>\n"
+            // Whole thousands as "20k" once the axis reaches 10 000, so that labels stay short.
+            let label = maxX >= 10_000 && tick.truncatingRemainder(dividingBy: 1000) == 0 && tick != 0 ? "\(Int(tick) / 1000)k"
+                : tick == tick.rounded() ? String(Int(tick)) : String(format: "%g", tick)
+            xTicks += "<text x=\"\(f(px))\" y=\"\(f(bottom + 22))\" text-anchor=\"middle\">\(label)</text>\n"
             tick += xStep
         }
         svg += "</g>\n"
 
-        // Bands, then lines on top.
+        // Bands, then lines on top, then markers.
         svg += "<g class=\"bands\">\n"
         for (i, s) in series.enumerated() {
             guard let lower = s.lower, let upper = s.upper, !s.values.isEmpty, bandOpacity > 0 else { continue }
             var points: [String] = []
-            for x in 0..<upper.count { points.append("\(f(xPos(x))),\(f(yPos(upper[x])))") }
-            for x in (0..<lower.count).reversed() { points.append("\(f(xPos(x))),\(f(yPos(lower[x])))") }
-            svg += "<polygon points=\"\(points.joined(separator: " "))\" fill=\"\(color(i))\" fill-opacity=\"\(f(bandOpacity))\" stroke=\"none\"/>\n"
+            for j in 0..<upper.count { points.append("\(f(xPos(s.xValue(j)))),\(f(yPos(upper[j])))") }
+            for j in (0..<lower.count).reversed() { points.append("\(f(xPos(s.xValue(j)))),\(f(yPos(lower[j])))") }
+            svg += "<polygon points=\"\(points.joined(separator: " "))\" fill=\"\(color(s, i))\" fill-opacity=\"\(f(bandOpacity))\" stroke=\"none\"/>\n"
         }
-        svg += "</g>\n<g class=\"lines\" fill=\"none\" stroke-width=\"2\" stroke-linejoin=\"round\">\n"
-        for (i, s) in series.enumerated() {
+        svg += "</g>\n<g class=\"lines\" fill=\"none\" stroke-linejoin=\"round\">\n"
+        for (i, s) in series.enumerated() where s.line {
             var d = ""
-            for (x, v) in s.values.enumerated() {
-                d += (x == 0 ? "M" : " L") + "\(f(xPos(x))),\(f(yPos(v)))"
+            var pen = false
+            for (j, v) in s.values.enumerated() {
+                if s.gapsAtNonFinite && !v.isFinite { pen = false; continue }
+                d += (d.isEmpty ? "" : " ") + (pen ? "L" : "M") + "\(f(xPos(s.xValue(j)))),\(f(yPos(v)))"
+                pen = true
             }
-            svg += "<path data-series=\"\(escaped(s.name))\" d=\"\(d)\" stroke=\"\(color(i))\"\(dash(i))/>\n"
+            let opacity = s.opacity < 1 ? " stroke-opacity=\"\(f(s.opacity))\"" : ""
+            svg += "<path data-series=\"\(escaped(s.name))\" d=\"\(d)\" stroke=\"\(color(s, i))\" stroke-width=\"\(f(s.lineWidth))\"\(opacity)\(dash(s, i))/>\n"
         }
         svg += "</g>\n"
+        if series.contains(where: \.markers) {
+            svg += "<g class=\"markers\">\n"
+            for (i, s) in series.enumerated() where s.markers {
+                for (j, v) in s.values.enumerated() where !(s.gapsAtNonFinite && !v.isFinite) {
+                    svg += "<circle data-series=\"\(escaped(s.name))\" cx=\"\(f(xPos(s.xValue(j))))\" cy=\"\(f(yPos(v)))\" r=\"\(f(s.markerRadius))\" fill=\"\(color(s, i))\" fill-opacity=\"\(f(s.opacity))\"/>\n"
+                }
+            }
+            svg += "</g>\n"
+        }
 
         // Axes frame, ticks, labels.
         svg += "<g class=\"axes\">\n"
         svg += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"black\"/>\n"
         svg += yTicks + xTicks
         svg += "<text x=\"\(f(left + plotW / 2))\" y=\"\(f(bottom + 44))\" text-anchor=\"middle\" font-size=\"14\">\(escaped(xLabel))</text>\n"
-        svg += "<text transform=\"translate(22,\(f(top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\" font-size=\"14\">\(escaped(yLabel)) (log scale)</text>\n"
+        svg += "<text transform=\"translate(22,\(f(top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\" font-size=\"14\">\(escaped(yLabel))\(isLog ? " (log scale)" : "")</text>\n"
         var notes: [String] = []
-        if clippedLow { notes.append("values below \(Self.compact(axisMin)) drawn at the bottom edge") }
-        if clippedAbove {
-            notes.append("values above \(Self.compact(ceilingValue))\(clippedNonFinite ? " and diverged (non-finite) values" : "") drawn at the top edge")
-        } else if clippedNonFinite {
+        if y.clippedLow { notes.append("values below \(Self.compact(ticks.lower)) drawn at the bottom edge") }
+        if y.clippedAbove {
+            notes.append("values above \(Self.compact(y.ceilingValue))\(y.clippedNonFinite ? " and diverged (non-finite) values" : "") drawn at the top edge")
+        } else if y.clippedNonFinite {
             notes.append("diverged (non-finite) values drawn at the top edge")
         }
         if !notes.isEmpty {
@@ -194,27 +337,65 @@ public struct SVGPlot: Sendable {
         }
         svg += "</g>\n"
 
-        // Legend inside the plot area, in the corner that covers the fewest line points
-        // (preference on ties: top right, bottom left, top left, bottom right).
-        let longest = series.map { $0.name.count }.max() ?? 0
-        let legendW = 48 + 7.5 * Double(longest), rowH = 20.0
-        let legendH = 10 + rowH * Double(series.count)
-        let corners = [(right - legendW - 10, top + 10), (left + 10, bottom - legendH - 10),
-                       (left + 10, top + 10), (right - legendW - 10, bottom - legendH - 10)]
-        let points = series.flatMap { s in s.values.indices.map { (xPos($0), yPos(s.values[$0])) } }
-        let covered = corners.map { c in
-            points.filter { $0.0 >= c.0 - 4 && $0.0 <= c.0 + legendW + 4 && $0.1 >= c.1 - 4 && $0.1 <= c.1 + legendH + 4 }.count
+        // Legend inside the plot area, where it covers none of the lines (points sampled every
+        // 3 px along them): one of the corners or the middles of the top and bottom edges
+        // (preference: top right, bottom left, top left, bottom right, top, bottom).
+        func legendKey(_ s: Series, _ i: Int, x: Double, y ry: Double) -> String {
+            var key = ""
+            if s.line {
+                let opacity = s.opacity < 1 ? " stroke-opacity=\"\(f(max(s.opacity, 0.4)))\"" : ""
+                key += "<line x1=\"\(f(x + 8))\" y1=\"\(f(ry))\" x2=\"\(f(x + 34))\" y2=\"\(f(ry))\" stroke=\"\(color(s, i))\" stroke-width=\"\(f(s.lineWidth + 0.5))\"\(opacity)\(dash(s, i))/>\n"
+            }
+            if s.markers {
+                key += "<circle cx=\"\(f(x + 21))\" cy=\"\(f(ry))\" r=\"\(f(s.markerRadius))\" fill=\"\(color(s, i))\"/>\n"
+            }
+            return key + "<text x=\"\(f(x + 40))\" y=\"\(f(ry + 4.5))\">\(escaped(s.name))</text>\n"
         }
-        let best = covered.indices.min { covered[$0] < covered[$1] || covered[$0] == covered[$1] && $0 < $1 }!
-        let (lx, ly) = corners[best]
-        svg += "<g class=\"legend\">\n"
-        svg += "<rect x=\"\(f(lx))\" y=\"\(f(ly))\" width=\"\(f(legendW))\" height=\"\(f(legendH))\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999999\"/>\n"
-        for (i, s) in series.enumerated() {
-            let y = ly + 5 + rowH * (Double(i) + 0.5)
-            svg += "<line x1=\"\(f(lx + 8))\" y1=\"\(f(y))\" x2=\"\(f(lx + 34))\" y2=\"\(f(y))\" stroke=\"\(color(i))\" stroke-width=\"2.5\"\(dash(i))/>\n"
-            svg += "<text x=\"\(f(lx + 40))\" y=\"\(f(y + 4.5))\">\(escaped(s.name))</text>\n"
+        if legendBelow {
+            svg += "<g class=\"legend\">\n"
+            for (r, row) in belowRows.enumerated() {
+                let rowWidth = row.map { entryWidths[$0] }.reduce(0, +)
+                var x = left + (plotW - rowWidth) / 2
+                for k in row {
+                    svg += legendKey(series[listed[k]], listed[k], x: x, y: bottom + 64 + 20 * Double(r))
+                    x += entryWidths[k]
+                }
+            }
+            svg += "</g>\n"
+        } else if !listed.isEmpty {
+            let longest = listed.map { series[$0].name.count }.max() ?? 0
+            let legendW = 50 + 8 * Double(longest), rowH = 20.0
+            let legendH = 10 + rowH * Double(listed.count)
+            let middle = left + (plotW - legendW) / 2
+            let corners = [(right - legendW - 10, top + 10), (left + 10, bottom - legendH - 10),
+                           (left + 10, top + 10), (right - legendW - 10, bottom - legendH - 10),
+                           (middle, top + 10), (middle, bottom - legendH - 10)]
+            var points: [(Double, Double)] = []
+            for s in series {
+                var previous: (Double, Double)? = nil
+                for (j, v) in s.values.enumerated() {
+                    if s.gapsAtNonFinite && !v.isFinite { previous = nil; continue }
+                    let p = (xPos(s.xValue(j)), yPos(v))
+                    if s.line, let q = previous {
+                        let n = max(1, Int((hypot(p.0 - q.0, p.1 - q.1) / 3).rounded(.up)))
+                        for k in 1..<n { points.append((q.0 + (p.0 - q.0) * Double(k) / Double(n), q.1 + (p.1 - q.1) * Double(k) / Double(n))) }
+                    }
+                    points.append(p)
+                    previous = p
+                }
+            }
+            let covered = corners.map { c in
+                points.filter { $0.0 >= c.0 - 4 && $0.0 <= c.0 + legendW + 4 && $0.1 >= c.1 - 4 && $0.1 <= c.1 + legendH + 4 }.count
+            }
+            guard let best = covered.indices.first(where: { covered[$0] == 0 }) else { return nil }
+            let (lx, ly) = corners[best]
+            svg += "<g class=\"legend\">\n"
+            svg += "<rect x=\"\(f(lx))\" y=\"\(f(ly))\" width=\"\(f(legendW))\" height=\"\(f(legendH))\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999999\"/>\n"
+            for (row, i) in listed.enumerated() {
+                svg += legendKey(series[i], i, x: lx, y: ly + 5 + rowH * (Double(row) + 0.5))
+            }
+            svg += "</g>\n"
         }
-        svg += "</g>\n</svg>\n"
         return svg
     }
 
@@ -236,8 +417,8 @@ public struct SVGPlot: Sendable {
         return String(s[..<e]) + "e" + (negative ? "-" : "") + (exponent.isEmpty ? "0" : exponent)
     }
 
-    private func color(_ i: Int) -> String { Self.palette[i % Self.palette.count] }
-    private func dash(_ i: Int) -> String { i < Self.palette.count ? "" : " stroke-dasharray=\"6 3\"" }
+    private func color(_ s: Series, _ i: Int) -> String { Self.palette[(s.colorIndex ?? i) % Self.palette.count] }
+    private func dash(_ s: Series, _ i: Int) -> String { (s.colorIndex ?? i) < Self.palette.count ? "" : " stroke-dasharray=\"6 3\"" }
     private func f(_ x: Double) -> String { String(format: "%.2f", x) }
 
     /// Escapes text for XML content and attribute values.
@@ -256,6 +437,54 @@ public struct SVGPlot: Sendable {
         return out
     }
     private func escaped(_ s: String) -> String { Self.escaped(s) }
+}
+
+/// Several `SVGPlot`s as panels of one SVG document, in a grid of `columns` columns (row by
+/// row), under a figure title: the paper's side-by-side figures, and `plot`'s training figure.
+/// Every panel is drawn at `panelWidth` × `panelHeight` (its own width and height are ignored).
+public struct SVGFigure: Sendable {
+    public var title: String
+    public var subtitle: String?
+    public var panels: [SVGPlot]
+    public var columns: Int
+    public var panelWidth: Double = 560
+    public var panelHeight: Double = 390
+    /// Font size of the panels' titles.
+    public var panelTitleFontSize: Double = 15
+
+    public init(title: String, subtitle: String? = nil, panels: [SVGPlot], columns: Int) {
+        self.title = title
+        self.subtitle = subtitle
+        self.panels = panels
+        self.columns = max(1, columns)
+    }
+
+    public var rows: Int { max(1, (panels.count + columns - 1) / columns) }
+    var headerHeight: Double { subtitle == nil ? 44 : 62 }
+    public var width: Double { panelWidth * Double(min(columns, max(1, panels.count))) }
+    public var height: Double { headerHeight + panelHeight * Double(rows) }
+
+    public func render() -> String {
+        func f(_ x: Double) -> String { String(format: "%.2f", x) }
+        var svg = SVGPlot.documentHeader(width: width, height: height)
+        svg += "<text x=\"\(f(width / 2))\" y=\"28\" text-anchor=\"middle\" font-size=\"18\" font-weight=\"bold\">\(SVGPlot.escaped(title))</text>\n"
+        if let subtitle {
+            svg += "<text x=\"\(f(width / 2))\" y=\"48\" text-anchor=\"middle\" font-size=\"12\" fill=\"#444444\">\(SVGPlot.escaped(subtitle))</text>\n"
+        }
+        for (i, panel) in panels.enumerated() {
+            var p = panel
+            p.width = panelWidth
+            p.height = panelHeight
+            p.titleFontSize = panelTitleFontSize
+            let x = Double(i % columns) * panelWidth, y = headerHeight + Double(i / columns) * panelHeight
+            svg += "<g class=\"panel\" transform=\"translate(\(f(x)),\(f(y)))\">\n" + p.body() + "</g>\n"
+        }
+        return svg + "</svg>\n"
+    }
+
+    public func write(to url: URL) throws {
+        try ResultFile.writeAtomically(render(), to: url)
+    }
 }
 
 extension EvaluationReport {

@@ -22,6 +22,11 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
     }
 
     public func run(on optimizees: [any Optimizee], steps: Int) throws -> [[Float]] {
+        try run(on: optimizees, steps: steps) { _ in }
+    }
+
+    /// Reports after every batch of functions (all functions of a batch finish together).
+    public func run(on optimizees: [any Optimizee], steps: Int, progress: (Int) -> Void) throws -> [[Float]] {
         guard steps >= 0 else { throw EvaluationError.invalidSteps(steps) }
         let layout = ParameterLayout(config)
         var curves: [[Float]] = []
@@ -45,6 +50,7 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
                 }
             }
             curves += batchCurves
+            progress(end)
             start = end
         }
         return curves

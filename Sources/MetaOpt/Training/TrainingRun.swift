@@ -85,6 +85,8 @@ public struct RunDirectory: Sendable {
     public var validationLog: URL { url.appendingPathComponent("validation.jsonl") }
     /// The run's settings (written by `metaopt-dist train`; `train --config` reads them back).
     public var config: URL { url.appendingPathComponent("config.json") }
+    /// The live plot of the logs (`TrainingFigure`), redrawn during training.
+    public var plot: URL { url.appendingPathComponent("plot.svg") }
 }
 
 /// Drives a `MetaTrainer` to the end: progress, metrics lines, checkpoints at horizon boundaries,
@@ -99,13 +101,17 @@ public final class TrainingRun {
         public var keepCheckpoints: Int
         /// Print a progress line every this many meta-steps.
         public var progressEvery: Int
+        /// Rank 0 redraws RUN_DIR/plot.svg after this many seconds of wall time since the last
+        /// drawing, and once at the end (nil: never).
+        public var plotEvery: Double?
         public init(runDirectory: RunDirectory, output: URL? = nil, checkpointEvery: Int = 100,
-                    keepCheckpoints: Int = 3, progressEvery: Int = 10) {
+                    keepCheckpoints: Int = 3, progressEvery: Int = 10, plotEvery: Double? = 120) {
             self.runDirectory = runDirectory
             self.output = output
             self.checkpointEvery = checkpointEvery
             self.keepCheckpoints = keepCheckpoints
             self.progressEvery = progressEvery
+            self.plotEvery = plotEvery
         }
     }
 
@@ -271,6 +277,8 @@ public final class TrainingRun {
         let config = trainer.config
         let metrics = comm.isRoot ? try MetricsLog(url: options.runDirectory.metrics) : nil
         let validationLog = comm.isRoot && validator != nil ? try MetricsLog(url: options.runDirectory.validationLog) : nil
+        let livePlot = comm.isRoot ? options.plotEvery.map { LivePlot(runDirectory: options.runDirectory, interval: $0, logger: logger) } : nil
+        defer { livePlot?.refresh() }  // once at the end, however the run ends
         // A fresh run scores its starting φ too (with --init-from it may stay the best).
         if let validator, !resumed { try validate(validator, log: validationLog) }
         // A resumed run starts from a checkpoint that is on disk already.
@@ -292,6 +300,7 @@ public final class TrainingRun {
                     progress(Self.progressLine(report, total: config.iterations, rate: rate,
                                                remaining: config.iterations - trainer.state.iteration))
                 }
+                livePlot?.refreshIfDue()
             }
             // The step's MAX allreduce carried every rank's stop flag: all ranks agree.
             if !stopping && report.stopRequested {

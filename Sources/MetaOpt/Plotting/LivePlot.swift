@@ -1,0 +1,64 @@
+import Foundation
+import Logging
+
+/// Rank 0 of `train`: keeps RUN_DIR/plot.svg (the `TrainingFigure` of the run's own logs) up to
+/// date while the run goes on. `refreshIfDue()` redraws it when `interval` seconds of wall time
+/// have passed since the last drawing (or since the start), `refresh()` at once (the end of the
+/// run). metrics.jsonl is read on from where the last drawing stopped (complete lines only), so
+/// that a long run's refresh does not parse it all again. Plotting never stops training: a
+/// failure logs one warning, the first; later ones are logged at debug level.
+final class LivePlot {
+    let runDirectory: RunDirectory
+    let interval: Double
+    let logger: Logger
+    private var last = DispatchTime.now()
+    private var warned = false
+    /// The meta-steps read so far, the bytes of metrics.jsonl they came from, and their lines.
+    private var steps: [TrainingLog.Step] = []
+    private var offset: UInt64 = 0
+    private var lines = 0
+
+    init(runDirectory: RunDirectory, interval: Double, logger: Logger) {
+        self.runDirectory = runDirectory
+        self.interval = interval
+        self.logger = logger
+    }
+
+    func refreshIfDue() {
+        if seconds(since: last) >= interval { refresh() }
+    }
+
+    func refresh() {
+        defer { last = .now() }
+        do {
+            try readNewSteps()
+            var validation: [TrainingLog.Validation]? = nil
+            if let data = FileManager.default.contents(atPath: runDirectory.validationLog.path) {
+                validation = try TrainingLog.parseValidation(data, source: runDirectory.validationLog.path)
+            }
+            let log = TrainingLog(name: runDirectory.url.standardizedFileURL.lastPathComponent, steps: steps, validation: validation)
+            try TrainingFigure.make([log]).write(to: runDirectory.plot)
+        } catch {
+            if warned {
+                logger.debug("cannot write \(runDirectory.plot.path): \(error)")
+            } else {
+                warned = true
+                logger.warning("cannot write \(runDirectory.plot.path): \(error); training goes on (later failures are logged at debug level)")
+            }
+        }
+    }
+
+    /// Appends the meta-steps of the complete lines written since the last call.
+    private func readNewSteps() throws {
+        let url = runDirectory.metrics
+        let handle = try FileHandle(forReadingFrom: url)
+        defer { try? handle.close() }
+        try handle.seek(toOffset: offset)
+        let data = try handle.readToEnd() ?? Data()
+        guard let end = data.lastIndex(of: UInt8(ascii: "\n")) else { return }
+        let complete = data[data.startIndex...end]
+        steps += try TrainingLog.parseMetrics(Data(complete), source: url.path, firstLine: lines + 1)
+        offset += UInt64(complete.count)
+        lines += complete.filter { $0 == UInt8(ascii: "\n") }.count
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+
+/// The logs `train` writes into a run directory, read back for plotting: RUN_DIR/metrics.jsonl
+/// (one line per meta-step) and, when present, RUN_DIR/validation.jsonl (one line per validation).
+///
+/// Reading is strict, so that a wrong file is not plotted as if it were right: every line must be
+/// a JSON object with a whole-number `iteration` ≥ 0 and a `meta_loss` (metrics) or
+/// `mean_final_loss` (validation) that is a number or null, and the other known fields must have
+/// their types, else the error names the file, the line and what is wrong. Two exceptions: blank lines are skipped, and a last line
+/// without its newline that does not parse is left out, since `train` may be writing it right now.
+/// `null` stands for a non-finite value (a skipped step, a diverged validation).
+public struct TrainingLog: Sendable, Equatable {
+    /// One metrics.jsonl line; nil for a value that is `null` or absent (older files lack some).
+    public struct Step: Sendable, Equatable {
+        public var iteration: Int
+        public var truncation: Int?
+        public var metaLoss: Double?
+        public var gradientNorm: Double?
+        public var skipped: Bool
+        public var computeMax: Double?
+        public var computeMean: Double?
+        public var computeMin: Double?
+        public var wait: Double?
+        public var allreduce: Double?
+        public var elapsed: Double?
+    }
+
+    /// One validation.jsonl line.
+    public struct Validation: Sendable, Equatable {
+        public var iteration: Int
+        /// Mean final loss on the validation functions; nil when non-finite (diverged).
+        public var meanFinalLoss: Double?
+        /// Whether it was the best score so far when written.
+        public var best: Bool
+    }
+
+    /// What the run is called in legends: the run directory's name.
+    public var name: String
+    public var steps: [Step]
+    /// nil when the run has no validation.jsonl (trained without --validate-every).
+    public var validation: [Validation]?
+
+    public init(name: String, steps: [Step], validation: [Validation]?) {
+        self.name = name
+        self.steps = steps
+        self.validation = validation
+    }
+
+    /// Reads RUN_DIR/metrics.jsonl and, if it exists, RUN_DIR/validation.jsonl.
+    public static func load(runDirectory: URL, name: String? = nil) throws -> TrainingLog {
+        let run = RunDirectory(runDirectory)
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: runDirectory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw TrainingLogError(path: runDirectory.path, line: nil, problem: "no such directory")
+        }
+        guard let metrics = fm.contents(atPath: run.metrics.path) else {
+            throw TrainingLogError(path: run.metrics.path, line: nil,
+                                   problem: "missing or unreadable (is \(runDirectory.path) a run directory of `train`?)")
+        }
+        let steps = try parseMetrics(metrics, source: run.metrics.path)
+        var validation: [Validation]? = nil
+        if fm.fileExists(atPath: run.validationLog.path) {
+            guard let data = fm.contents(atPath: run.validationLog.path) else {
+                throw TrainingLogError(path: run.validationLog.path, line: nil, problem: "unreadable")
+            }
+            validation = try parseValidation(data, source: run.validationLog.path)
+        }
+        return TrainingLog(name: name ?? runDirectory.standardizedFileURL.lastPathComponent, steps: steps, validation: validation)
+    }
+
+    /// The meta-steps of a metrics.jsonl file's contents; `source` names it in errors, in which
+    /// the data's first line is line `firstLine` (a later part of a file).
+    public static func parseMetrics(_ data: Data, source: String, firstLine: Int = 1) throws -> [Step] {
+        try lines(in: data, source: source, firstLine: firstLine, as: StepLine.self).map(\.step)
+    }
+
+    /// The validations of a validation.jsonl file's contents; `source` names it in errors.
+    public static func parseValidation(_ data: Data, source: String) throws -> [Validation] {
+        try lines(in: data, source: source, firstLine: 1, as: ValidationLine.self).map(\.validation)
+    }
+
+    /// The decoded lines of a JSON-lines file (see the type's documentation for what is skipped).
+    static func lines<Line: Decodable>(in data: Data, source: String, firstLine: Int, as: Line.Type) throws -> [Line] {
+        let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        let complete = data.last == UInt8(ascii: "\n")
+        let decoder = JSONDecoder()
+        var result: [Line] = []
+        for (index, line) in lines.enumerated() {
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            do {
+                result.append(try decoder.decode(Line.self, from: Data(line)))
+            } catch let error as DecodingError {
+                if index == lines.count - 1 && !complete { continue }  // being written by `train` right now
+                throw TrainingLogError(path: source, line: firstLine + index, problem: problem(error, line: line))
+            }
+        }
+        return result
+    }
+
+    static func problem(_ error: DecodingError, line: Data.SubSequence) -> String {
+        func key(_ path: [any CodingKey]) -> String { path.last.map { "\"\($0.stringValue)\"" } ?? "the line" }
+        switch error {
+        case .keyNotFound(let k, _):
+            return "no \"\(k.stringValue)\" (not a line that `train` writes)"
+        case .typeMismatch(let type, let context):
+            let name = key(context.codingPath)
+            if name == "\"iteration\"" { return "\(name) is not a whole number ≥ 0" }
+            return "\(name) is not \(type == Bool.self ? "true or false" : type == [String: Any].self ? "a JSON object" : "a number or null")"
+        case .valueNotFound(_, let context):
+            return "\(key(context.codingPath)) is null"
+        case .dataCorrupted(let context) where !context.codingPath.isEmpty:
+            return "\(key(context.codingPath)) \(context.debugDescription)"
+        default:
+            let text = String(decoding: line, as: UTF8.self)
+            return "not valid JSON: " + (text.count > 60 ? String(text.prefix(60)) + "…" : text)
+        }
+    }
+
+    private enum Key: String, CodingKey {
+        case iteration, truncation, metaLoss = "meta_loss", gradientNorm = "gradient_norm", skipped
+        case computeMax = "compute_max", computeMean = "compute_mean", computeMin = "compute_min"
+        case wait, allreduce, elapsed, meanFinalLoss = "mean_final_loss", best
+    }
+
+    /// A whole number ≥ 0 (nil when absent or null, except for `iteration`, which must be there).
+    private static func wholeNumber(_ c: KeyedDecodingContainer<Key>, _ key: Key) throws -> Int? {
+        let value = key == .iteration ? try c.decode(Double.self, forKey: key) : try c.decodeIfPresent(Double.self, forKey: key)
+        guard let value else { return nil }
+        guard value >= 0, let whole = Int(exactly: value) else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "must be a whole number ≥ 0")
+        }
+        return whole
+    }
+
+    /// A metrics.jsonl line: `iteration` and `meta_loss` (a number or null) must be there.
+    private struct StepLine: Decodable {
+        var step: Step
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: Key.self)
+            let iteration = try wholeNumber(c, .iteration)!
+            guard c.contains(.metaLoss) else {
+                throw DecodingError.keyNotFound(Key.metaLoss, .init(codingPath: [], debugDescription: ""))
+            }
+            func number(_ k: Key) throws -> Double? { try c.decodeIfPresent(Double.self, forKey: k) }
+            step = Step(iteration: iteration, truncation: try wholeNumber(c, .truncation),
+                        metaLoss: try number(.metaLoss), gradientNorm: try number(.gradientNorm),
+                        skipped: try c.decodeIfPresent(Bool.self, forKey: .skipped) ?? false,
+                        computeMax: try number(.computeMax), computeMean: try number(.computeMean),
+                        computeMin: try number(.computeMin), wait: try number(.wait), allreduce: try number(.allreduce),
+                        elapsed: try number(.elapsed))
+        }
+    }
+
+    /// A validation.jsonl line: `iteration` and `mean_final_loss` (a number or null) must be there.
+    private struct ValidationLine: Decodable {
+        var validation: Validation
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: Key.self)
+            let iteration = try wholeNumber(c, .iteration)!
+            guard c.contains(.meanFinalLoss) else {
+                throw DecodingError.keyNotFound(Key.meanFinalLoss, .init(codingPath: [], debugDescription: ""))
+            }
+            validation = Validation(iteration: iteration, meanFinalLoss: try c.decodeIfPresent(Double.self, forKey: .meanFinalLoss),
+                                    best: try c.decodeIfPresent(Bool.self, forKey: .best) ?? false)
+        }
+    }
+}
+
+/// A run directory's log that cannot be read: the file, the line (from 1) and what is wrong.
+public struct TrainingLogError: Error, CustomStringConvertible, Equatable {
+    public var path: String
+    public var line: Int?
+    public var problem: String
+    public var description: String { "\(path)\(line.map { ":\($0)" } ?? ""): \(problem)" }
+}
+
+extension TrainingLog {
+    /// Legend names for run directories: each directory's name, or as many trailing path
+    /// components as it takes to tell apart runs whose directories have the same name
+    /// (a/run, b/run → a/run, b/run).
+    public static func displayNames(_ directories: [URL]) -> [String] {
+        let parts = directories.map { $0.standardizedFileURL.pathComponents.filter { $0 != "/" } }
+        var depth = 1
+        while true {
+            let names = parts.map { $0.suffix(depth).joined(separator: "/") }
+            if Set(names).count == names.count || depth >= (parts.map(\.count).max() ?? 1) { return names }
+            depth += 1
+        }
+    }
+}

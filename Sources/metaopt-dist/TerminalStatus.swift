@@ -1,0 +1,51 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A one-line status on standard error, rewritten in place (carriage return, then erase to the end
+/// of the line), shown only when standard error is a terminal: redirected to a file or a pipe, and
+/// with `--quiet`, nothing is written. Lines are cut to the terminal's width (a wrapped line could
+/// not be rewritten) and drawn at most ten times a second unless forced.
+final class TerminalStatus {
+    let enabled: Bool
+    private var lastDrawn: DispatchTime?
+    private var visible = false
+
+    init(enabled: Bool) {
+        self.enabled = enabled
+    }
+
+    /// Enabled when stderr is a terminal and not `quiet`.
+    static func standardError(quiet: Bool) -> TerminalStatus {
+        TerminalStatus(enabled: !quiet && isatty(STDERR_FILENO) == 1)
+    }
+
+    /// Draws `line`, unless the last drawing was less than 0.1 s ago and not `force` (for lines
+    /// that say what runs now, which must not be left out).
+    func show(_ line: String, force: Bool = false) {
+        guard enabled else { return }
+        let now = DispatchTime.now()
+        if !force, let lastDrawn, now.uptimeNanoseconds - lastDrawn.uptimeNanoseconds < 100_000_000 { return }
+        lastDrawn = now
+        let width = max(20, Self.columns() - 1)
+        let text = line.count > width ? String(line.prefix(width - 1)) + "…" : line
+        FileHandle.standardError.write(Data("\r\(text)\u{1B}[K".utf8))
+        visible = true
+    }
+
+    /// Erases the status line (before other output goes to the terminal).
+    func clear() {
+        guard enabled, visible else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        visible = false
+    }
+
+    static func columns() -> Int {
+        var size = winsize()
+        if ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+        return 80
+    }
+}
