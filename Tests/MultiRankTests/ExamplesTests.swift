@@ -34,9 +34,9 @@ import XCTest
 ///      build already); mpirun allowed as root; `OPENBLAS_NUM_THREADS=1`.
 ///   3. The stand-in: every document's commands run, in order, in a scratch directory of its own
 ///      that links the checkout's top-level entries (launch/, hosts/, recipes/, ...) except runs/
-///      and docs/, so that what they write (`runs/...`, `docs/results/...`, `> my-run.json`) stays
-///      out of the checkout, and an `evaluate` finds the optimizer that a `train` before it in the
-///      same document wrote. The docs/ pages take the quick start as done: their directories start
+///      and docs/ (copied instead, for documents whose commands name it), so that what they write
+///      (`runs/...`, `docs/results/...`, `> my-run.json`) stays out of the checkout, and an
+///      `evaluate` finds the optimizer that a `train` before it in the same document wrote. The docs/ pages take the quick start as done: their directories start
 ///      with a copy of README.md's runs/ (its runs/quadratic).
 ///   4. The wrapper shrinks the sizes, replacing the value where the option is given and adding
 ///      the option where it is not: train `--iterations 2 --unroll 5 --horizon 10` (and, when it
@@ -204,12 +204,6 @@ final class ExamplesTests: XCTestCase {
         var matchedEntries = Set<Int>()
         var quickStartRuns: URL?
         for document in documents {
-            let directory = scratch.appendingPathComponent(document.replacingOccurrences(of: "/", with: "_"))
-            try Examples.prepareScratch(directory, linking: Self.packageRoot)
-            if document.hasPrefix("docs/"), let quickStartRuns {
-                try FileManager.default.copyItem(at: quickStartRuns, to: directory.appendingPathComponent("runs"))
-            }
-            if document == "README.md" { quickStartRuns = directory.appendingPathComponent("runs") }
             let url = Self.packageRoot.appendingPathComponent(document)
             let text = try String(contentsOf: url, encoding: .utf8)
             let commands: [Examples.Command]
@@ -222,6 +216,13 @@ final class ExamplesTests: XCTestCase {
             } else {
                 commands = Examples.fromHeader(text, file: document)
             }
+            let directory = scratch.appendingPathComponent(document.replacingOccurrences(of: "/", with: "_"))
+            let namesDocs = commands.contains { $0.kind == .run && $0.text.contains("docs/") }
+            try Examples.prepareScratch(directory, linking: Self.packageRoot, copyingDocs: namesDocs)
+            if document.hasPrefix("docs/"), let quickStartRuns {
+                try FileManager.default.copyItem(at: quickStartRuns, to: directory.appendingPathComponent("runs"))
+            }
+            if document == "README.md" { quickStartRuns = directory.appendingPathComponent("runs") }
             let log = directory.appendingPathComponent("wrapper.log")
             var environment = ProcessInfo.processInfo.environment
             environment["PATH"] = wrapper.deletingLastPathComponent().path + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
@@ -612,15 +613,19 @@ enum Examples {
         return wrapper
     }
 
-    /// The examples' scratch directory: the checkout's top-level entries linked in, except runs/,
-    /// docs/ (evaluations write into docs/results/...) and hidden ones.
-    static func prepareScratch(_ directory: URL, linking root: URL) throws {
+    /// A stand-in of the checkout: its top-level entries linked in, except runs/, docs/ and hidden
+    /// ones; docs/ copied when `copyingDocs` (commands that read docs/results/... and write over
+    /// it, as evaluate --out docs/results/NAME does).
+    static func prepareScratch(_ directory: URL, linking root: URL, copyingDocs: Bool) throws {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         for entry in try fm.contentsOfDirectory(atPath: root.path)
         where !entry.hasPrefix(".") && entry != "runs" && entry != "docs" {
             try fm.createSymbolicLink(at: directory.appendingPathComponent(entry),
                                       withDestinationURL: root.appendingPathComponent(entry))
+        }
+        if copyingDocs {
+            try fm.copyItem(at: root.appendingPathComponent("docs"), to: directory.appendingPathComponent("docs"))
         }
     }
 
