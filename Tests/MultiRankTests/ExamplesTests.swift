@@ -36,8 +36,10 @@ import XCTest
 ///      that links the checkout's top-level entries (launch/, hosts/, recipes/, ...) except runs/
 ///      and docs/ (copied instead, for documents whose commands name it), so that what they write
 ///      (`runs/...`, `docs/results/...`, `> my-run.json`) stays out of the checkout, and an
-///      `evaluate` finds the optimizer that a `train` before it in the same document wrote. The docs/ pages take the quick start as done: their directories start
-///      with a copy of README.md's runs/ (its runs/quadratic).
+///      `evaluate` finds the optimizer that a `train` before it in the same document wrote. The
+///      docs/ pages take the quick start as done: their directories start with a copy of
+///      README.md's runs/ (its runs/quadratic). The launch scripts, which cd to launch/.., see the
+///      stand-in as the repository.
 ///   4. The wrapper shrinks the sizes, replacing the value where the option is given and adding
 ///      the option where it is not: train `--iterations 2 --unroll 5 --horizon 10` (and, when it
 ///      validates, by flag or in its --recipe or --config file, `--validate-every 2
@@ -47,7 +49,8 @@ import XCTest
 ///      and values are parsed and validated for real.
 ///
 /// A command that fails is reported at its file and line, with the command as written, as run,
-/// what the wrapper passed to the binary, and the end of its output.
+/// what the wrapper passed to the binary, and the end of its output. Every command is printed with
+/// its kind, and each document with its counts and time (about 40 s in all on 2 cores).
 final class ExamplesTests: XCTestCase {
     /// Commands that cannot run in a test, with the reason. `command` is matched as a substring of
     /// the command as written; nil matches every command of the file.
