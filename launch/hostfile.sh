@@ -2,10 +2,13 @@
 # Runs metaopt-dist on the hosts of a hostfile.
 #
 #   bash launch/hostfile.sh FILE [-np N] [metaopt-dist arguments...]
-#   bash launch/hostfile.sh localhost -np 4 comm-check
-#   bash launch/hostfile.sh cluster train ...
+#   bash launch/hostfile.sh localhost -np 2 comm-check
+#   bash launch/hostfile.sh localhost train --iterations 100 --run-dir runs/hostfile
+#   bash launch/hostfile.sh cluster -np 32 train       # illustrative: your hosts in hosts/cluster
 #
-# FILE: a path, or the name of a file in hosts/ (hosts/localhost, hosts/cluster.example).
+# FILE: a path, or the name of a file in hosts/: hosts/localhost is this machine (2 slots);
+# hosts/cluster.example is a template for several hosts, to copy to hosts/cluster and fill in
+# (as it stands all its lines are comments, and mpirun finds no hosts in it).
 # Without -np, mpirun starts one rank per slot of the hostfile. Every host must have the binary
 # at the same path (a shared file system, or the same checkout built everywhere) and reach the
 # others over the network; OPENBLAS_NUM_THREADS (default 1) is forwarded to every rank.
