@@ -564,6 +564,29 @@ __attribute__((noinline)) static void MO_FN(evaluate)(metaopt_function function,
     }
 }
 
+// MARK: - The machine's peak
+
+/// MO_PEAK_CHAINS independent multiply-add chains in registers, `iterations` times each: the
+/// path's multiply-add throughput (2·MO_W floating-point operations per multiply-add), since
+/// the chains outnumber the instruction's latency times the units that run it (4 cycles × 2 on
+/// current x86 cores). acc ← acc·x + y with |x| < 1 stays finite and normal. Returns a checksum
+/// so that the loop cannot be left out.
+#define MO_PEAK_CHAINS 12
+__attribute__((noinline)) static float MO_FN(fma_peak)(ptrdiff_t iterations) {
+    mo_vf acc[MO_PEAK_CHAINS];
+    mo_vf x = mo_splat(0.999999f), y = mo_splat(1e-6f);
+#pragma clang loop unroll(full)
+    for (int c = 0; c < MO_PEAK_CHAINS; c++) acc[c] = mo_splat((float)c);
+    for (ptrdiff_t i = 0; i < iterations; i++) {
+#pragma clang loop unroll(full)
+        for (int c = 0; c < MO_PEAK_CHAINS; c++) acc[c] = mo_fma(acc[c], x, y);
+    }
+    mo_vf total = mo_splat(0);
+#pragma clang loop unroll(full)
+    for (int c = 0; c < MO_PEAK_CHAINS; c++) total += acc[c];
+    return mo_sum(total);
+}
+
 const metaopt_kernel_table MO_FN(table) = {
     .path = MO_PATH,
     .width = MO_W,
@@ -576,5 +599,7 @@ const metaopt_kernel_table MO_FN(table) = {
     .log_and_sign = MO_FN(log_and_sign),
     .multiply = MO_FN(multiply),
     .add_scaled = MO_FN(add_scaled),
+    .fma_peak = MO_FN(fma_peak),
+    .fma_peak_chains = MO_PEAK_CHAINS,
     .evaluate = MO_FN(evaluate),
 };

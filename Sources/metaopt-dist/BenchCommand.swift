@@ -49,6 +49,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Samples per GEMM shape for the bound (0: skip).")
     var gemmRepetitions = 7
 
+    @Option(help: "Samples of the kernel path's multiply-add peak, 0.1 s each (0: skip it).")
+    var fmaPeakSamples = 5
+
     @Option(help: "Column tile width of the engine (a multiple of 16; default \(UnrollEngine<Float>.defaultTileWidth)).")
     var tileWidth: Int?
 
@@ -73,6 +76,7 @@ struct BenchCommand: ParsableCommand {
         guard evaluationSteps >= 0, evaluationRepetitions >= 1 else { throw ValidationError("bad evaluation settings") }
         if let b = blockSize, b < 1 { throw ValidationError("--block-size must be positive") }
         guard gemmRepetitions >= 0 else { throw ValidationError("--gemm-repetitions must not be negative") }
+        guard fmaPeakSamples >= 0 else { throw ValidationError("--fma-peak-samples must not be negative") }
         guard ["text", "json"].contains(format) else { throw ValidationError("--format must be text or json") }
         if let w = tileWidth, w < 16 || w % 16 != 0 { throw ValidationError("--tile-width must be a positive multiple of 16") }
         guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be positive") }
@@ -91,11 +95,19 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         setBLASThreads(blasThreads)
         let names = task == "all" ? Self.allWorkloads : [task]
+        let peak = fmaPeakSamples == 0 ? nil : FMAPeak.measure(samples: fmaPeakSamples)
         let options = MetaIterationBenchmark.Options(repetitions: repetitions, warmup: warmup,
                                                      evaluationSteps: evaluationSteps,
                                                      evaluationRepetitions: evaluationRepetitions,
-                                                     gemmRepetitions: gemmRepetitions, tileWidth: tileWidth)
-        if format == "text" { print(kernelsLine()) }
+                                                     gemmRepetitions: gemmRepetitions, tileWidth: tileWidth,
+                                                     fmaPeakGFLOPS: peak?.gflops)
+        if format == "text" {
+            print(kernelsLine())
+            if let peak {
+                print(String(format: "multiply-add peak   %.1f GFLOP/s on one core (%@ kernels; best of %d samples)",
+                             peak.gflops, peak.kernels, peak.samples.count))
+            }
+        }
         var results: [MetaIterationBenchmark.Result] = []
         for name in names {
             let result = MetaIterationBenchmark.run(try workload(name), options: options)
@@ -103,7 +115,7 @@ struct BenchCommand: ParsableCommand {
             if format == "text" { print(Self.describe(result)) }
         }
         let report = BenchReport(blasThreads: blasThreads, cpuAffinity: Self.affinity(), kernels: KernelPath.default.rawValue,
-                                 cpu: KernelPath.cpuName,
+                                 cpu: KernelPath.cpuName, fmaPeak: peak,
                                  results: results)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -118,6 +130,8 @@ struct BenchCommand: ParsableCommand {
         /// The kernel path the engines ran (`METAOPT_KERNELS` or the fastest this CPU has).
         var kernels: String
         var cpu: String
+        /// The kernel path's multiply-add peak on one core (`FMAPeak`), when measured.
+        var fmaPeak: FMAPeak.Measurement?
         var results: [MetaIterationBenchmark.Result]
     }
 
@@ -137,8 +151,9 @@ struct BenchCommand: ParsableCommand {
             "meta-iteration      median \(ms(r.metaIterationMedian))  min \(ms(r.metaIterationMin))  "
                 + "(\(r.repetitions) timed after \(r.warmup) warm-up); thread CPU time median \(ms(r.metaIterationCPUMedian))",
             String(format: "coordinate-steps/s  %.3g", r.coordinateStepsPerSecond),
-            String(format: "achieved            %.1f GFLOP/s  (%d FLOP per coordinate-step)", r.achievedGFLOPS,
-                   r.modelFLOPsPerCoordinateStep),
+            String(format: "achieved            %.1f GFLOP/s  (%d FLOP per coordinate-step)%@", r.achievedGFLOPS,
+                   r.modelFLOPsPerCoordinateStep,
+                   r.fractionOfFMAPeak.map { String(format: "; %.1f%% of the multiply-add peak", $0 * 100) } ?? ""),
         ]
         func gemmLines(_ title: String, _ bound: Double?, _ seconds: Double?, _ fraction: Double?,
                        _ measurements: [GEMMBenchmark.Measurement]) {

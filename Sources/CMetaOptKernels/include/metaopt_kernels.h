@@ -97,6 +97,10 @@ typedef struct {
     void (*multiply)(const float *a, const float *b, float *r, ptrdiff_t count);
     /// y += alpha·x over exactly `count` floats (not fused).
     void (*add_scaled)(float *y, float alpha, const float *x, ptrdiff_t count);
+    /// `iterations` rounds of fma_peak_chains independent vector multiply-adds held in registers
+    /// (the path's peak rate: 2·width FLOPs each); returns a checksum.
+    float (*fma_peak)(ptrdiff_t iterations);
+    int fma_peak_chains;
     /// y = function(x), a vector at a time as the kernels compute it (for the tests).
     void (*evaluate)(metaopt_function function, const float *x, float *y, ptrdiff_t count);
 } metaopt_kernel_table;

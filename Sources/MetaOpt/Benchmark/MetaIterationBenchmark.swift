@@ -14,9 +14,13 @@ public enum MetaIterationBenchmark {
         public var seed: UInt64 = 0
         /// The engines' column tile width (nil: `UnrollEngine.defaultTileWidth`).
         public var tileWidth: Int?
+        /// The kernel path's multiply-add peak (`FMAPeak`), when measured: results then give the
+        /// fraction of it reached.
+        public var fmaPeakGFLOPS: Double?
         public init(repetitions: Int = 10, warmup: Int = 2, evaluationSteps: Int = 100, evaluationRepetitions: Int = 3,
-                    gemmRepetitions: Int = 7, seed: UInt64 = 0, tileWidth: Int? = nil) {
+                    gemmRepetitions: Int = 7, seed: UInt64 = 0, tileWidth: Int? = nil, fmaPeakGFLOPS: Double? = nil) {
             self.tileWidth = tileWidth
+            self.fmaPeakGFLOPS = fmaPeakGFLOPS
             self.repetitions = repetitions
             self.warmup = warmup
             self.evaluationSteps = evaluationSteps
@@ -80,6 +84,10 @@ public enum MetaIterationBenchmark {
         public var evaluationSteps: Int
         public var evaluationSeconds: [Double]
         public var evaluationMedian: Double?
+        /// The kernel path's multiply-add peak and the fraction of it the meta-iteration reached
+        /// (achieved GFLOP/s ÷ peak), when the peak was measured.
+        public var fmaPeakGFLOPS: Double?
+        public var fractionOfFMAPeak: Double?
         /// The same runs' thread CPU time (steadier than wall time on a shared machine).
         public var evaluationCPUSeconds: [Double]
         public var evaluationCPUMedian: Double?
@@ -256,6 +264,7 @@ public enum MetaIterationBenchmark {
                       fractionOfPeerShapeBound: peerBound.map { achieved / $0 }, evaluationSteps: options.evaluationSteps,
                       evaluationSeconds: evaluationTimes,
                       evaluationMedian: evaluationTimes.isEmpty ? nil : median(evaluationTimes),
+                      fmaPeakGFLOPS: options.fmaPeakGFLOPS, fractionOfFMAPeak: options.fmaPeakGFLOPS.map { achieved / $0 },
                       evaluationCPUSeconds: evaluationCPUTimes,
                       evaluationCPUMedian: evaluationCPUTimes.isEmpty ? nil : median(evaluationCPUTimes),
                       engineBytes: engineBytes, engineBytesStated: engineBytesStated,
