@@ -113,6 +113,37 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("optimizer.json").path))
     }
 
+    /// A rank whose φ drifts between consistency checks (here: none is due, --consistency-every
+    /// stays at its default 50) cannot reach the disk: the final optimizer write checks φ across
+    /// ranks first, so the job fails instead of ending with status 0 and a wrong φ.
+    func testDriftedPhiIsNeverWrittenAsTheTrainedOptimizer() throws {
+        try DistributedTrain.requireMPIRun()
+        let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
+        let result = try DistributedTrain.train(np: 2, runDirectory: dir, extra: ["--inject-fault", "perturb@2:1"], timeout: 60)
+        XCTAssertFalse(result.timedOut, "job hung:\n\(result)")
+        XCTAssertNotEqual(result.status, 0, "a drifted φ must not end the job successfully:\n\(result)")
+        XCTAssertTrue(result.stderr.contains("φ differs between ranks"), "\(result)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("optimizer.json").path))
+    }
+
+    /// ... nor reach a checkpoint: with a checkpoint every horizon (2 meta-steps) and φ perturbed
+    /// on rank 1 at the start of meta-step 5, the checkpoints of meta-steps 2 and 4 are written and
+    /// the one of meta-step 6 is refused, so a resume starts from a φ every rank agreed on.
+    func testDriftedPhiIsNeverCheckpointed() throws {
+        try DistributedTrain.requireMPIRun()
+        let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
+        let job = DistributedTrain.smallJob.map { $0 == "6" ? "12" : $0 }  // --iterations 12
+        let result = try DistributedTrain.train(np: 2, runDirectory: dir, job: job,
+                                                extra: ["--inject-fault", "perturb@5:1", "--checkpoint-every", "2"],
+                                                timeout: 60)
+        XCTAssertFalse(result.timedOut, "job hung:\n\(result)")
+        XCTAssertNotEqual(result.status, 0, "\(result)")
+        XCTAssertTrue(result.stderr.contains("φ differs between ranks at iteration 6"), "\(result)")
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("checkpoints").path)
+            .filter { $0.hasSuffix(".mopt") }.sorted()
+        XCTAssertEqual(names, ["ckpt-0000000002.mopt", "ckpt-0000000004.mopt"], "\(result)")
+    }
+
     /// A NaN meta-gradient on rank 1 at meta-step 2 makes every rank skip that step together: the
     /// job finishes, the metrics say so, the consistency check (every step) passes, and φ equals a
     /// one-rank run that hit the NaN at the same step.

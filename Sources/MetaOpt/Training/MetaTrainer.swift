@@ -250,10 +250,13 @@ public final class MetaTrainer {
         return report
     }
 
-    /// Stops the job if φ differs between ranks: a MAX allreduce of (hash, −hash).
-    public func checkConsistency() throws {
-        let hash = state.phi.withUnsafeBytes { fnv1a($0) } ^ state.adam.secondMoment.withUnsafeBytes { fnv1a($0) }
-        guard try communicator.allAgree(on: hash) else { throw TrainingError.ranksDiverged(iteration: state.iteration) }
+    /// Stops the job if φ (or Adam's second moment) differs between ranks: a MAX allreduce of
+    /// (hash, −hash). Checks `checked` (default: the current state), e.g. the state about to be
+    /// written to a checkpoint.
+    public func checkConsistency(of checked: TrainerState? = nil) throws {
+        let s = checked ?? state
+        let hash = s.phi.withUnsafeBytes { fnv1a($0) } ^ s.adam.secondMoment.withUnsafeBytes { fnv1a($0) }
+        guard try communicator.allAgree(on: hash) else { throw TrainingError.ranksDiverged(iteration: s.iteration) }
     }
 }
 

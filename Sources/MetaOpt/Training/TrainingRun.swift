@@ -335,6 +335,8 @@ public final class TrainingRun {
             }
             try writeCheckpoint(lastBoundary)
         }
+        // Nor the trained optimizer (every rank takes part in the check).
+        try trainer.checkConsistency()
         if comm.isRoot {
             let file = OptimizerFile(optimizer: config.optimizer, phi: trainer.state.phi, training: config,
                                      iteration: trainer.state.iteration, kernels: trainer.kernels.description)
@@ -349,6 +351,8 @@ public final class TrainingRun {
     /// beats the best so far (written before the log line that says so) and logs the score.
     private func validate(_ validator: ValidationScorer, log: MetricsLog?) throws {
         let state = trainer.state
+        // The score and a new best-optimizer.json are only meaningful for a φ all ranks share.
+        try trainer.checkConsistency()
         let loss = try validator.meanFinalLoss(phi: state.phi, communicator: trainer.communicator)
         guard let log else { return }
         let config = trainer.config
@@ -374,6 +378,8 @@ public final class TrainingRun {
     /// Must be called by every rank (it ends with a barrier).
     private func writeCheckpoint(_ state: TrainerState) throws {
         precondition(state.atHorizonBoundary, "checkpoints are taken at horizon boundaries only")
+        // No checkpoint may hold a φ the ranks disagree on (a resume would carry it on).
+        try trainer.checkConsistency(of: state)
         let comm = trainer.communicator
         if comm.isRoot {
             let result = try store.write(TrainerCheckpoint.make(state, config: trainer.config),
