@@ -91,7 +91,7 @@ public final class MPICommunicator: Communicator {
     /// lines are not lost.
     public func abort(code: Int32, message: String) -> Never {
         fflush(nil)  // all C streams, stdout included
-        FileHandle.standardError.write(Data("metaopt-dist: rank \(rank): \(message)\n".utf8))
+        Console.error("metaopt-dist: rank \(rank): \(message)\n")
         // A singleton (started without a launcher) has no other rank to stop, and Open MPI 4's
         // MPI_Abort there prints a spurious ORTE_ERROR_LOG line: just exit.
         if MPIRuntime.isActive, size > 1 || LaunchEnvironment.atLaunch.isLaunched {

@@ -31,7 +31,7 @@ func withCommunicator<T>(_ options: RunOptions, _ body: (MPICommunicator) throws
     } catch {
         // No communicator, so no MPI_Abort: exiting non-zero makes mpirun end the other ranks.
         let rank = launch.rank.map(String.init) ?? "?"
-        FileHandle.standardError.write(Data("metaopt-dist: rank \(rank): cannot start MPI: \(describe(error))\n".utf8))
+        Console.error("metaopt-dist: rank \(rank): cannot start MPI: \(describe(error))\n")
         exit(1)
     }
     RankLogSettings.shared.rank = comm.rank
@@ -58,7 +58,7 @@ func withCommunicator<T>(_ options: RunOptions, _ body: (MPICommunicator) throws
     do {
         try MPIRuntime.finalize()
     } catch {
-        FileHandle.standardError.write(Data("metaopt-dist: rank \(comm.rank): \(describe(error))\n".utf8))
+        Console.error("metaopt-dist: rank \(comm.rank): \(describe(error))\n")
         exit(1)
     }
     return result

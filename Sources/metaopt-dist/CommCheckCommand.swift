@@ -73,7 +73,7 @@ struct CommCheckCommand: ParsableCommand {
         let thread = Thread {
             Thread.sleep(forTimeInterval: seconds)
             let rank = LaunchEnvironment.atLaunch.rank.map(String.init) ?? "0"
-            FileHandle.standardError.write(Data("metaopt-dist: rank \(rank): comm-check still running after \(seconds) s (hang)\n".utf8))
+            Console.error("metaopt-dist: rank \(rank): comm-check still running after \(seconds) s (hang)\n")
             _exit(2)
         }
         thread.start()
@@ -100,7 +100,7 @@ struct CommCheckCommand: ParsableCommand {
             switch failMode {
             case .throw: throw CommunicatorError(function: "comm-check", message: "failing on purpose on rank \(r) (--fail-on-rank)")
             case .exit:
-                FileHandle.standardError.write(Data("metaopt-dist: rank \(r): exiting on purpose (--fail-on-rank)\n".utf8))
+                Console.error("metaopt-dist: rank \(r): exiting on purpose (--fail-on-rank)\n")
                 Foundation.exit(3)
             case .crash: fatalError("crashing on purpose on rank \(r) (--fail-on-rank)")
             case .hang:

@@ -69,7 +69,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         setBLASThreads(1)
-        FileHandle.standardError.write(Data((kernelsLine() + "\n").utf8))
+        Console.error(kernelsLine() + "\n")
         let file = try OptimizerFile.read(from: URL(fileURLWithPath: optimizer))
         let training = file.training
         let spec: TaskSpec

@@ -21,8 +21,7 @@ struct ExportCommand: ParsableCommand {
         if let output {
             try ResultFile.writeAtomically(data, to: URL(fileURLWithPath: output))
         } else {
-            FileHandle.standardOutput.write(data)
-            FileHandle.standardOutput.write(Data("\n".utf8))
+            try Console.output(data + Data("\n".utf8))
         }
     }
 }

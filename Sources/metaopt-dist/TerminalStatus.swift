@@ -1,4 +1,5 @@
 import Foundation
+import MetaOpt
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -32,14 +33,14 @@ final class TerminalStatus {
         lastDrawn = now
         let width = max(20, Self.columns() - 1)
         let text = line.count > width ? String(line.prefix(width - 1)) + "…" : line
-        FileHandle.standardError.write(Data("\r\(text)\u{1B}[K".utf8))
+        Console.error("\r\(text)\u{1B}[K")
         visible = true
     }
 
     /// Erases the status line (before other output goes to the terminal).
     func clear() {
         guard enabled, visible else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        Console.error("\r\u{1B}[K")
         visible = false
     }
 

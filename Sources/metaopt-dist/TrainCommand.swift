@@ -208,7 +208,7 @@ struct TrainCommand: ParsableCommand {
                 // Every rank has the same message (rank 0 could not resume): each prints it and
                 // the job ends cleanly with status 1. MPI_Abort here would race the other ranks'
                 // messages and make mpirun print errors of its own.
-                FileHandle.standardError.write(Data("metaopt-dist: rank \(comm.rank): \(error)\n".utf8))
+                Console.error("metaopt-dist: rank \(comm.rank): \(error)\n")
                 try? MPIRuntime.finalize()
                 Foundation.exit(1)
             }
@@ -236,7 +236,11 @@ struct TrainCommand: ParsableCommand {
             if comm.isRoot {
                 // Unbuffered, so that the lines come out even if a later step of the shutdown fails.
                 let lines = finalLines(outcome: outcome, run: run, runDirectoryPath: runDirectoryPath)
-                FileHandle.standardOutput.write(Data(lines.map { $0 + "\n" }.joined().utf8))
+                // Informational: a closed or full standard output must not fail a finished run.
+                try? Console.output(lines.map { $0 + "\n" }.joined())
+                if Console.droppedMessageCount > 0 {
+                    try? Console.output("metaopt-dist: \(Console.droppedMessageCount) log line(s) could not be written to standard error\n")
+                }
             }
         }
     }

@@ -28,7 +28,7 @@ struct MetaOptDist: ParsableCommand {
 // Before anything else: a kernel path this CPU cannot run (METAOPT_KERNELS) is refused with a
 // message and status 64, never an illegal instruction.
 if case .failure(let error) = KernelPath.fromEnvironment {
-    FileHandle.standardError.write(Data("metaopt-dist: \(error)\n".utf8))
+    Console.error("metaopt-dist: \(error)\n")
     exit(64)
 }
 // `train --recipe NAME` and `train --config FILE` become the arguments they stand for (RunFiles).
@@ -37,7 +37,7 @@ do {
     arguments = try RunFiles.expand(Array(CommandLine.arguments.dropFirst()))
 } catch {
     // The same message on every rank, before MPI starts, and the usage status, as for a bad flag.
-    FileHandle.standardError.write(Data("Error: \(describe(error))\nSee 'metaopt-dist help train' and docs/usage.md (\"Run files and recipes\").\n".utf8))
+    Console.error("Error: \(describe(error))\nSee 'metaopt-dist help train' and docs/usage.md (\"Run files and recipes\").\n")
     exit(ExitCode.validationFailure.rawValue)
 }
 MetaOptDist.main(arguments)

@@ -15,7 +15,7 @@ public final class LocalCommunicator: Communicator {
     }
     public func barrier() throws {}
     public func abort(code: Int32, message: String) -> Never {
-        FileHandle.standardError.write(Data("metaopt-dist: \(message)\n".utf8))
+        Console.error("metaopt-dist: \(message)\n")
         exit(code)
     }
 }

@@ -71,7 +71,7 @@ public struct RankLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        FileHandle.standardError.write(Data(format(event).utf8))
+        Console.error(format(event))
     }
 
     /// The line written for `event`, newline included.

@@ -141,7 +141,7 @@ public final class TrainingRun {
         set { trainer.stopRequested = newValue }
     }
     /// Receives every progress line (rank 0).
-    public var progress: (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    public var progress: (String) -> Void = { line in Console.error(line + "\n") }
 
     /// Loads the newest usable checkpoint on rank 0 (when `resume` and one exists) and builds the
     /// trainer from it, or starts fresh. Other ranks receive the state by broadcast.

@@ -1,0 +1,38 @@
+import Foundation
+import XCTest
+
+/// Standard output and error that fail (a full disk: /dev/full answers every write with ENOSPC)
+/// never stop the program with a trap: a run whose log cannot be written still trains and writes
+/// its files, and a command whose result cannot be written fails with a message and status 1.
+final class ConsoleOutputTests: XCTestCase {
+    func requireDevFull() throws {
+        guard FileManager.default.fileExists(atPath: "/dev/full") else { throw XCTSkip("no /dev/full on this system") }
+    }
+
+    /// `BINARY ARGS…` with one of its streams sent to /dev/full by the shell.
+    func run(_ args: [String], redirect: String) throws -> MPIJobResult {
+        let binary = try MPIJob.binaryURL().path
+        return try MPIJob.runProcess(executable: URL(fileURLWithPath: "/bin/sh"),
+                                     arguments: ["-c", "exec \"$@\" \(redirect)", "sh", binary] + args, timeout: 60)
+    }
+
+    func testARunWhoseLogCannotBeWrittenStillTrains() throws {
+        try requireDevFull()
+        let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
+        let result = try run(["train"] + DistributedTrain.smallJob + ["--run-dir", dir.path, "--no-resume"],
+                             redirect: "2>/dev/full")
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("optimizer.json").path))
+        XCTAssertTrue(result.stdout.contains("log line(s) could not be written to standard error"), "\(result)")
+    }
+
+    func testAnExportThatCannotBeWrittenFailsWithAMessage() throws {
+        try requireDevFull()
+        let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
+        XCTAssertEqual(try DistributedTrain.train(np: nil, runDirectory: dir).status, 0)
+        let result = try run(["export", "--optimizer", dir.appendingPathComponent("optimizer.json").path],
+                             redirect: ">/dev/full")
+        XCTAssertEqual(result.status, 1, "\(result)")
+        XCTAssertTrue(result.stderr.contains("cannot write to standard output: No space left on device"), "\(result)")
+    }
+}
