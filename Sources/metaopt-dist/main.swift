@@ -34,7 +34,7 @@ if case .failure(let error) = KernelPath.fromEnvironment {
 // `train --recipe NAME` and `train --config FILE` become the arguments they stand for (RunFiles).
 let arguments: [String]
 do {
-    arguments = try RunFiles.expand(Array(CommandLine.arguments.dropFirst()))
+    arguments = try RunFiles.expand(NegativeValues.join(Array(CommandLine.arguments.dropFirst())))
 } catch {
     // The same message on every rank, before MPI starts, and the usage status, as for a bad flag.
     Console.error("Error: \(describe(error))\nSee 'metaopt-dist help train' and docs/usage.md (\"Run files and recipes\").\n")

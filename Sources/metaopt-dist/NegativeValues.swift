@@ -1,0 +1,36 @@
+/// `--option -5` as `--option=-5`. argument-parser reads a word that starts with a dash as an
+/// option, so `--iterations -5` used to end in "Missing value for '--iterations'" instead of the
+/// option's own check ("the number of iterations must not be negative (got -5)"). A negative
+/// number is never an option name here, so the word after a long option that looks like one
+/// (-5, -0.5, -1e-3, -.5, -inf) is joined to it; everything else is left as it is.
+enum NegativeValues {
+    static func join(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        var i = 0
+        while i < arguments.count {
+            let word = arguments[i]
+            if word == "--" {  // everything after is positional
+                result += arguments[i...]
+                break
+            }
+            if word.hasPrefix("--"), !word.contains("="), i + 1 < arguments.count,
+               isNegativeNumber(arguments[i + 1]) {
+                result.append(word + "=" + arguments[i + 1])
+                i += 2
+                continue
+            }
+            result.append(word)
+            i += 1
+        }
+        return result
+    }
+
+    /// "-" followed by a number Double can read (digits, a point, an exponent, inf, nan).
+    static func isNegativeNumber(_ word: String) -> Bool {
+        guard word.hasPrefix("-"), word.count > 1, !word.hasPrefix("--") else { return false }
+        let rest = word.dropFirst()
+        guard let first = rest.first, first.isNumber || first == "." || rest.lowercased().hasPrefix("inf")
+                || rest.lowercased() == "nan" else { return false }
+        return Double(word) != nil
+    }
+}

@@ -1,0 +1,26 @@
+import Foundation
+import XCTest
+
+/// `--option -5` reaches the option's own check (argument-parser alone would read "-5" as an
+/// option and answer "Missing value for '--option'"), on every subcommand, before MPI starts.
+final class NegativeValueTests: XCTestCase {
+    func testNegativeValuesGetTheOptionsOwnMessage() throws {
+        let cases: [([String], String)] = [
+            (["train", "--iterations", "-5"], "the number of iterations must not be negative (got -5)"),
+            (["train", "--learning-rate", "-1e-3"], "the learning rate must be positive (got -0.001)"),
+            (["train", "--meta-batch", "-2"], "the meta-batch size must be positive (got -2)"),
+            (["evaluate", "--optimizer", "none.json", "--steps", "-3"], "--steps must be positive"),
+            (["bench", "--repetitions", "-1"], "--repetitions must be positive"),
+        ]
+        for (args, message) in cases {
+            let result = try MPIJob.runSingleton(args: args, timeout: 30)
+            XCTAssertEqual(result.status, 64, "\(args): \(result)")
+            XCTAssertTrue(result.stderr.contains(message), "\(args) should say \"\(message)\":\n\(result)")
+            XCTAssertFalse(result.stderr.contains("Missing value"), "\(args): \(result)")
+        }
+        // A flag given a negative number says so, instead of calling "-5" an unknown option.
+        let flag = try MPIJob.runSingleton(args: ["train", "--verbose", "-5"], timeout: 30)
+        XCTAssertEqual(flag.status, 64, "\(flag)")
+        XCTAssertTrue(flag.stderr.contains("'--verbose' does not take any value, but '-5' was specified"), "\(flag)")
+    }
+}
