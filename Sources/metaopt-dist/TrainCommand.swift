@@ -153,6 +153,16 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         let config = try trainingConfig()
         if let problem = config.problems().first { throw ValidationError(problem) }
+        if let runDir, runDir.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw ValidationError("--run-dir must not be empty (it would put the run's files in the current directory)")
+        }
+        if let output {
+            guard !output.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--output must not be empty") }
+            let runDirectory = RunDirectory(URL(fileURLWithPath: runDirectoryPath(config)))
+            if let own = runDirectory.ownFile(at: URL(fileURLWithPath: output)) {
+                throw ValidationError("--output \(output) would overwrite the run's own \(own); choose another path")
+            }
+        }
         if validateEvery == nil && (validationSeed != nil || validationFunctions != nil) {
             throw ValidationError("--validation-functions and --validation-seed need --validate-every")
         }

@@ -87,6 +87,19 @@ public struct RunDirectory: Sendable {
     public var config: URL { url.appendingPathComponent("config.json") }
     /// The live plot of the logs (`TrainingFigure`), redrawn during training.
     public var plot: URL { url.appendingPathComponent("plot.svg") }
+
+    /// The name of the run's own file (or the checkpoint folder) that `file` is or lies in, other
+    /// than optimizer.json (the default output); nil when `file` is none of them. Paths are
+    /// compared after removing "." and ".." and resolving symbolic links.
+    public func ownFile(at file: URL) -> String? {
+        func canonical(_ u: URL) -> String { u.standardizedFileURL.resolvingSymlinksInPath().path }
+        let target = canonical(file)
+        for own in [metrics, validationLog, config, plot, bestOptimizer] where canonical(own) == target {
+            return own.lastPathComponent
+        }
+        let folder = canonical(checkpoints)
+        return target == folder || target.hasPrefix(folder + "/") ? "checkpoints/" : nil
+    }
 }
 
 /// Drives a `MetaTrainer` to the end: progress, metrics lines, checkpoints at horizon boundaries,

@@ -1,0 +1,33 @@
+import Foundation
+import XCTest
+
+/// Paths that would make a run write where it should not are refused before any work, with
+/// status 64: an empty --run-dir (the current directory), and an --output that is one of the
+/// run's own files (metrics.jsonl silently overwritten by the optimizer before).
+final class RunPathTests: XCTestCase {
+    func testPathsThatWouldOverwriteTheRunAreRefused() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let dir = scratch.appendingPathComponent("run").path
+        let binary = try MPIJob.binaryURL().path
+        let cases: [([String], String)] = [
+            (["--run-dir", ""], "--run-dir must not be empty"),
+            (["--run-dir", dir, "--output", dir + "/metrics.jsonl"], "would overwrite the run's own metrics.jsonl"),
+            (["--run-dir", dir, "--output", dir + "/./config.json"], "would overwrite the run's own config.json"),
+            (["--run-dir", dir, "--output", dir + "/checkpoints/phi.json"], "would overwrite the run's own checkpoints/"),
+            (["--run-dir", dir, "--output", ""], "--output must not be empty"),
+        ]
+        for (extra, message) in cases {
+            // From an empty working directory, so that a binary that accepts '' writes nothing here.
+            let cwd = scratch.appendingPathComponent("cwd-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: cwd, withIntermediateDirectories: true)
+            let result = try MPIJob.runProcess(executable: URL(fileURLWithPath: "/bin/sh"),
+                                               arguments: ["-c", "cd \"$0\" && exec \"$@\"", cwd.path, binary, "train"]
+                                                   + DistributedTrain.smallJob + extra,
+                                               timeout: 30)
+            XCTAssertEqual(result.status, 64, "\(extra): \(result)")
+            XCTAssertTrue(result.stderr.contains(message), "\(extra) should say \"\(message)\":\n\(result)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir), "\(extra): nothing may be written")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: cwd.path), [], "\(extra): nothing may be written")
+        }
+    }
+}
