@@ -66,8 +66,8 @@ func withCommunicator<T>(_ options: RunOptions, _ body: (MPICommunicator) throws
 
 /// "kernels: avx2, AVX2 + FMA (8 lanes) on <CPU>", and whether METAOPT_KERNELS forced it.
 func kernelsLine() -> String {
-    let path = KernelPath.default
-    let cpu = KernelPath.cpuName.isEmpty ? "" : " on \(KernelPath.cpuName)"
+    let path = KernelPath.default, name = KernelPath.cpuName
+    let cpu = name.isEmpty ? "" : " on \(name)"
     let forced = path == .best ? "" : " (forced by \(KernelPath.environmentVariable); this CPU has \(KernelPath.best.rawValue))"
     return "kernels: \(path.rawValue), \(path)\(cpu)\(forced)"
 }

@@ -42,9 +42,6 @@ public enum KernelPath: String, CaseIterable, Sendable, Codable, CustomStringCon
     /// The fastest path this CPU can run.
     public static var best: KernelPath { supported.first ?? .portable }
 
-    /// Floats per vector register.
-    public var width: Int { Int(FloatKernels(self).table.pointee.width) }
-
     public var description: String {
         switch self {
         case .portable: return "portable (8 lanes, baseline instructions)"

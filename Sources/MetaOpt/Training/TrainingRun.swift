@@ -145,6 +145,8 @@ public final class TrainingRun {
     /// Rank 0: the score of the φ in RUN_DIR/best-optimizer.json. After a resume it may come from
     /// a validation after the checkpoint, which the resumed run repeats.
     public private(set) var bestScore: ValidationScore?
+    /// The meta-step whose φ the ranks were last found to agree on (`checkAgreement`).
+    private var agreedAt: Int?
     /// Rank 0: the lowest score in validation.jsonl, which decides each line's "best" flag, so that
     /// a resumed run writes the lines an uninterrupted one does.
     private var bestLogged = Double.infinity
@@ -349,7 +351,7 @@ public final class TrainingRun {
             try writeCheckpoint(lastBoundary)
         }
         // Nor the trained optimizer (every rank takes part in the check).
-        try trainer.checkConsistency()
+        try checkAgreement(on: trainer.state)
         if comm.isRoot {
             let file = OptimizerFile(optimizer: config.optimizer, phi: trainer.state.phi, training: config,
                                      iteration: trainer.state.iteration, kernels: trainer.kernels.description)
@@ -365,7 +367,7 @@ public final class TrainingRun {
     private func validate(_ validator: ValidationScorer, log: MetricsLog?) throws {
         let state = trainer.state
         // The score and a new best-optimizer.json are only meaningful for a φ all ranks share.
-        try trainer.checkConsistency()
+        try checkAgreement(on: state)
         let loss = try validator.meanFinalLoss(phi: state.phi, communicator: trainer.communicator)
         guard let log else { return }
         let config = trainer.config
@@ -389,10 +391,18 @@ public final class TrainingRun {
 
     /// Rank 0 writes; the others wait, so that no rank runs ahead of a checkpoint it may need.
     /// Must be called by every rank (it ends with a barrier).
+    /// `MetaTrainer.checkConsistency` of `state`, once per meta-step: a validation, a checkpoint
+    /// and the final write of the same state share one check (every rank skips alike).
+    private func checkAgreement(on state: TrainerState) throws {
+        guard agreedAt != state.iteration else { return }
+        try trainer.checkConsistency(of: state)
+        agreedAt = state.iteration
+    }
+
     private func writeCheckpoint(_ state: TrainerState) throws {
         precondition(state.atHorizonBoundary, "checkpoints are taken at horizon boundaries only")
         // No checkpoint may hold a φ the ranks disagree on (a resume would carry it on).
-        try trainer.checkConsistency(of: state)
+        try checkAgreement(on: state)
         let comm = trainer.communicator
         if comm.isRoot {
             let result = try store.write(TrainerCheckpoint.make(state, config: trainer.config),
