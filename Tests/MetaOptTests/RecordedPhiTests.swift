@@ -1,0 +1,87 @@
+import XCTest
+@testable import MetaOpt
+
+/// φ after a few meta-steps, bit for bit, against values recorded on main before the engine was
+/// restructured around LSTM layers (#16): a refactoring that claims "behaviour unchanged" must
+/// leave every bit of φ where it was. Recorded per kernel path, since the path decides φ's last
+/// bits (`KernelPath`); a machine without a path checks the others. Recorded on x86-64 (the
+/// portable path's block shape differs on AArch64, so its bits do too).
+final class RecordedPhiTests: XCTestCase {
+    override func setUpWithError() throws {
+        #if !arch(x86_64)
+        throw XCTSkip("values recorded on x86-64")
+        #endif
+    }
+
+    /// FNV-1a over φ's bit patterns: one number that changes if any bit of φ does.
+    func digest(_ phi: [Float]) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for value in phi {
+            var bits = value.bitPattern
+            for _ in 0..<4 {
+                hash = (hash ^ UInt64(bits & 0xff)) &* 0x0000_0100_0000_01b3
+                bits >>= 8
+            }
+        }
+        return hash
+    }
+
+    func trainedPhi(_ config: TrainingConfig, path: KernelPath) throws -> [Float] {
+        let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator(), kernelPath: path)
+        while !trainer.finished { try trainer.step() }
+        return trainer.state.phi
+    }
+
+    func check(_ config: TrainingConfig, recorded: [KernelPath: UInt64], file: StaticString = #filePath, line: UInt = #line) throws {
+        for path in KernelPath.supported {
+            let phi = try trainedPhi(config, path: path)
+            print("\(path.rawValue): φ digest 0x\(String(digest(phi), radix: 16)) (\(phi.count) values)")
+            XCTAssertEqual(digest(phi), recorded[path], "\(path.rawValue)", file: file, line: line)
+        }
+    }
+
+    /// Two LSTM layers of 20 units ([20, 20], the paper's optimizer) on quadratics with raw
+    /// gradients: 6 meta-steps over two horizons, two blocks.
+    func testTwoLayersOfTwentyOnQuadratics() throws {
+        let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 8, blockSize: 4, unroll: 5,
+                                    horizon: 15, iterations: 6, learningRate: 3e-3, seed: 5)
+        XCTAssertEqual(config.optimizer.hiddenSize, 20)
+        try check(config, recorded: [.avx512: 0x8d143fb09131fed4, .avx2: 0x69d4d884c050fa29, .portable: 0x5a223a2979ea8232])
+    }
+
+    /// The same with the image tasks' input preprocessing (log and sign, p = 10) and output scale 0.1.
+    func testTwoLayersOfTwentyWithPreprocessing() throws {
+        var config = TrainingConfig(task: .quadratic(dimension: 7), metaBatch: 6, blockSize: 3, unroll: 4,
+                                    horizon: 8, iterations: 5, learningRate: 1e-2, seed: 9)
+        config.optimizer = LearnedOptimizerConfig(hiddenSize: 20, preprocessing: .logAndSign(p: 10), outputScale: 0.1)
+        try check(config, recorded: [.avx512: 0x67cb2d893bf69985, .avx2: 0x5e06c5c0c6fd0c69, .portable: 0xa0dc375b8093980a])
+    }
+
+    /// The engine on MLP optimizees (the image tasks' optimizer: [20, 20], log and sign, output
+    /// scale 0.1): θ, the losses and the meta-gradient of two truncations after 6 plain steps.
+    func testTwoLayersOfTwentyOnMLPs() throws {
+        let data = try ClassificationData(dataset: imageTestDataset(count: 40, height: 3, width: 4, classes: 4))
+        let config = LearnedOptimizerConfig(hiddenSize: 20, preprocessing: .logAndSign(p: 10), outputScale: 0.1)
+        let layout = ParameterLayout(config)
+        let phi: [Float] = layout.initialParameters(key: RandomKey(seed: 2, horizon: 0, task: 0))
+        let recorded: [KernelPath: UInt64] = [.avx512: 0x88234dc28b1da8f6, .avx2: 0xaa42f4160bc7927e, .portable: 0x8b471698586b3717]
+        for path in KernelPath.supported {
+            let tasks: [any Optimizee] = (0..<2).map {
+                MLPOptimizee(data: data, architecture: MLPArchitecture(hiddenSizes: [5]), batchSize: 8,
+                             key: RandomKey(seed: 4, horizon: 0, task: $0))
+            }
+            let engine = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 5, kernelPath: path)
+            var state = engine.initialState()
+            phi.withUnsafeBufferPointer { engine.run(phi: $0, state: &state, steps: 6) }
+            var g = [Float](repeating: 0, count: layout.count)
+            for _ in 0..<2 {
+                phi.withUnsafeBufferPointer { p in
+                    g.withUnsafeMutableBufferPointer { _ = engine.truncation(phi: p, state: &state, gradient: $0) }
+                }
+            }
+            let d = digest(state.theta + state.loss + g)
+            print("\(path.rawValue): MLP engine digest 0x\(String(d, radix: 16))")
+            XCTAssertEqual(d, recorded[path], path.rawValue)
+        }
+    }
+}
