@@ -226,7 +226,7 @@ final class PlottingTests: XCTestCase {
                 var values = (0..<count).map { _ in Double(Int.random(in: 0..<5, using: &generator)) }
                 let sorted = values.sorted()
                 let expected = count % 2 == 1 ? sorted[count / 2] : (sorted[count / 2 - 1] + sorted[count / 2]) / 2
-                XCTAssertEqual(TrainingFigure.median(&values), expected, "\(sorted)")
+                XCTAssertEqual(median(&values), expected, "\(sorted)")
             }
         }
         // Missing values are left out; a window with none is a gap.

@@ -1,15 +1,8 @@
 import Foundation
 
-/// Adam (Kingma & Ba 2015, Algorithm 1), with bias correction:
-///
-///     t ← t + 1
-///     m ← β₁ m + (1 − β₁) g
-///     v ← β₂ v + (1 − β₂) g²
-///     m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ)
-///     θ ← θ − α m̂ / (√v̂ + ε)
-///
-/// with m₀ = v₀ = 0 and the paper's defaults β₁ = 0.9, β₂ = 0.999, ε = 1e-8 (also the defaults
-/// of PyTorch and TensorFlow). The bias corrections 1 − βᵗ are computed in Double.
+/// Adam (Kingma & Ba 2015, Algorithm 1) with bias correction, as a hand-designed baseline: the
+/// update is `AdamRule`'s (shared with φ's meta-optimizer), with m₀ = v₀ = 0 and the paper's
+/// defaults β₁ = 0.9, β₂ = 0.999, ε = 1e-8.
 public struct Adam: HandDesignedOptimizer {
     public var learningRate: Float
     public var beta1: Float
@@ -42,21 +35,10 @@ public struct Adam: HandDesignedOptimizer {
         precondition(theta.count == gradient.count, "theta and gradient differ in length")
         if firstMoment.count != theta.count { reset(dimension: theta.count) }
         stepCount += 1
-        let b1 = beta1, b2 = beta2, eps = epsilon, lr = learningRate
-        let correction1 = Float(1 - pow(Double(b1), Double(stepCount)))
-        let correction2 = Float(1 - pow(Double(b2), Double(stepCount)))
+        let rule = AdamRule(beta1: beta1, beta2: beta2, epsilon: epsilon), t = stepCount, lr = learningRate
         firstMoment.withUnsafeMutableBufferPointer { m in
             secondMoment.withUnsafeMutableBufferPointer { v in
-                for i in 0..<theta.count {
-                    let g = gradient[i]
-                    let mi = b1 * m[i] + (1 - b1) * g
-                    let vi = b2 * v[i] + (1 - b2) * g * g
-                    m[i] = mi
-                    v[i] = vi
-                    let mHat = mi / correction1
-                    let vHat = vi / correction2
-                    theta[i] -= lr * mHat / (vHat.squareRoot() + eps)
-                }
+                rule.apply(step: t, learningRate: lr, gradient: gradient, parameters: theta, firstMoment: m, secondMoment: v)
             }
         }
     }

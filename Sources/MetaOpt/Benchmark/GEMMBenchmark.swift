@@ -97,12 +97,6 @@ public enum GEMMBenchmark {
     }
 }
 
-func median(_ values: [Double]) -> Double {
-    guard !values.isEmpty else { return .nan }
-    let s = values.sorted(), n = s.count
-    return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
-}
-
 /// Monotonic wall-clock timing, and this thread's CPU time.
 enum Stopwatch {
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }

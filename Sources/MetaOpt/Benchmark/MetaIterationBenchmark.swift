@@ -127,7 +127,7 @@ public enum MetaIterationBenchmark {
         }
         var states = engines.map { $0.initialState() }
         var phi: [Float] = layout.initialParameters(key: RandomKey(seed: options.seed, horizon: 0, task: 0))
-        var adam = AdamState(count: layout.count)
+        var adam = AdamState(count: layout.count), adamSteps = 0
         var blockGradient = [Float](repeating: 0, count: layout.count)
         var gradient = [Float](repeating: 0, count: layout.count)
         let coordinates = engines.reduce(0) { $0 + $1.coordinateCount }
@@ -160,7 +160,8 @@ public enum MetaIterationBenchmark {
             }
             let scale = 1 / Float(workload.functions)
             for j in gradient.indices { gradient[j] *= scale }
-            adam.apply(gradient: gradient, to: &phi, learningRate: 1e-3)
+            adamSteps += 1
+            adam.apply(gradient: gradient, to: &phi, learningRate: 1e-3, step: adamSteps)
             let seconds = Double(Stopwatch.now() - start) / 1e9
             lastCPU = Double(Stopwatch.threadCPU() - startCPU) / 1e9
             truncation += 1

@@ -88,14 +88,7 @@ public struct CheckpointStore: Sendable {
         let final = url(step: step)
         let temporary = directory.appendingPathComponent(
             "." + Self.fileName(step: step) + ".\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16)).tmp")
-        try FileIO.writeNewFileDurably(temporary.path, bytes)
-        do {
-            try FileIO.move(temporary.path, final.path)
-        } catch {
-            try? FileIO.remove(temporary.path)
-            throw error
-        }
-        try FileIO.syncDirectory(dir)
+        try FileIO.replaceDurably(final.path, with: bytes, temporary: temporary.path)
 
         var result = WriteResult(url: final, removed: [], warnings: [])
         do {

@@ -63,6 +63,26 @@ enum FileIO {
         ok = true
     }
 
+    /// The one atomic, durable replacement of a file: `bytes` go to the new file `temporary` (in
+    /// the same directory as `path`), which is fsynced and renamed over `path` (atomic within a
+    /// file system), then the directory is fsynced so that the rename survives a crash. A reader
+    /// sees the old file or the new one, never a half-written one; on failure the temporary file
+    /// is removed and `path` is untouched. When `directorySyncRequired` is false, a directory that
+    /// cannot be opened or synced is tolerated (the data itself is durable by then).
+    static func replaceDurably(_ path: String, with bytes: [UInt8], temporary: String,
+                               directorySyncRequired: Bool = true) throws {
+        try writeNewFileDurably(temporary, bytes)
+        do {
+            try move(temporary, path)
+        } catch {
+            try? remove(temporary)
+            throw error
+        }
+        do {
+            try syncDirectory(parent(of: path))
+        } catch where !directorySyncRequired {}
+    }
+
     /// fsync (on Darwin F_FULLFSYNC, which also flushes the drive's cache, falling back to fsync).
     static func sync(_ fd: Int32, _ path: String) throws {
         #if canImport(Darwin)

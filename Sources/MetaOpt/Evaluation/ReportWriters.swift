@@ -5,46 +5,30 @@ import Glibc
 import Darwin
 #endif
 
-/// Writes result files so that a reader never sees a half-written file: the bytes go to a
-/// temporary file in the same directory, which is flushed to disk and then renamed over the target
-/// (rename is atomic within one file system), and the directory is flushed after the rename.
-/// Missing parent directories are created. A failed write leaves the old file untouched and no
-/// temporary file behind.
+/// Writes result files so that a reader never sees a half-written file (`FileIO.replaceDurably`:
+/// a temporary file in the same directory, flushed to disk and renamed over the target, then the
+/// directory flushed, best effort). Missing parent directories are created. A failed write leaves
+/// the old file untouched and no temporary file behind.
 public enum ResultFile {
     public static func writeAtomically(_ data: Data, to url: URL) throws {
         let directory = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let temporary = directory.appendingPathComponent(
             ".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))")
-        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else { throw ResultFileError.system("cannot create \(temporary.path)", errno) }
-        var failure: ResultFileError? = nil
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    failure = .system("cannot write \(temporary.path)", errno)
-                    return
-                }
-                offset += written
+        do {
+            try FileIO.replaceDurably(url.path, with: [UInt8](data), temporary: temporary.path, directorySyncRequired: false)
+        } catch let error as CheckpointError {
+            guard case let .io(operation, code) = error.problem else { throw error }
+            let what: String
+            switch operation {
+            case "create": what = "cannot create \(temporary.path)"
+            case "write": what = "cannot write \(temporary.path)"
+            case "fsync": what = "cannot flush \(temporary.path)"
+            case "close": what = "cannot close \(temporary.path)"
+            case _ where operation.hasPrefix("rename"): what = "cannot rename \(temporary.path) to \(url.path)"
+            default: what = "cannot \(operation) \(error.file)"
             }
-        }
-        if failure == nil && fsync(fd) != 0 { failure = .system("cannot flush \(temporary.path)", errno) }
-        if close(fd) != 0 && failure == nil { failure = .system("cannot close \(temporary.path)", errno) }
-        if failure == nil && rename(temporary.path, url.path) != 0 {
-            failure = .system("cannot rename \(temporary.path) to \(url.path)", errno)
-        }
-        if let failure {
-            unlink(temporary.path)
-            throw failure
-        }
-        // Best effort: make the rename itself durable.
-        let dirFD = open(directory.path, O_RDONLY)
-        if dirFD >= 0 {
-            _ = fsync(dirFD)
-            close(dirFD)
+            throw ResultFileError.system(what, code)
         }
     }
 

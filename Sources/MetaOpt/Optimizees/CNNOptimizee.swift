@@ -62,16 +62,13 @@ struct CNNConvolutionShape: Hashable {
 /// `key.stream(.initialParameters)`. Minibatches: see `ImageClassifierOptimizee`.
 /// Convolutions run as im2col + cblas_sgemm on activations stored NHWC, over chunks of images so
 /// that the im2col buffer stays below about 8k rows; the backward pass is written by hand.
-public struct CNNOptimizee: ImageClassifierOptimizee {
+public struct CNNOptimizee: ClassifierCoreBacked {
     public let architecture: CNNArchitecture
     public let dimension: Int
     /// Number of convolution parameters: θ[0..<convolutionParameterCount] is group 0.
     public let convolutionParameterCount: Int
-    private let core: ClassifierCore
+    let core: ClassifierCore
 
-    public var data: ClassificationData { core.data }
-    public var batchSize: Int { core.batchSize }
-    public var key: RandomKey { core.key }
 
     public init(data: ClassificationData, architecture: CNNArchitecture = CNNArchitecture(),
                 batchSize: Int = 128, key: RandomKey) {
@@ -126,23 +123,6 @@ public struct CNNOptimizee: ImageClassifierOptimizee {
             segments.append(InitializationSegment(count: sizes[l], standardDeviation: ini.biasStandardDeviation()))
         }
         return drawInitialParameters(segments, key: key)
-    }
-
-    public func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int,
-                                gradient: UnsafeMutableBufferPointer<Float>) -> Float {
-        precondition(gradient.count == dimension, "gradient has \(gradient.count) coordinates, expected \(dimension)")
-        return core.lossAndGradient(at: theta, step: step, gradient: gradient.baseAddress!)
-    }
-
-    /// The minibatch loss of step `step` (forward pass only).
-    public func evaluationLoss(at theta: UnsafeBufferPointer<Float>, step: Int) -> Float {
-        core.lossAndGradient(at: theta, step: step, gradient: nil)
-    }
-
-    public func minibatchIndices(step: Int) -> [Int] { core.minibatchIndices(step: step) }
-
-    public func evaluate(at theta: UnsafeBufferPointer<Float>, on data: ClassificationData?, limit: Int?) -> ClassificationMetrics {
-        core.evaluate(at: theta, on: data, limit: limit)
     }
 }
 

@@ -145,6 +145,35 @@ extension ImageClassifierOptimizee {
     }
 }
 
+/// An image classifier whose task state and passes are a `ClassifierCore`: the protocol's
+/// requirements come from the core, once for MLPOptimizee and CNNOptimizee.
+protocol ClassifierCoreBacked: ImageClassifierOptimizee {
+    var core: ClassifierCore { get }
+}
+
+extension ClassifierCoreBacked {
+    public var data: ClassificationData { core.data }
+    public var batchSize: Int { core.batchSize }
+    public var key: RandomKey { core.key }
+
+    public func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int,
+                                gradient: UnsafeMutableBufferPointer<Float>) -> Float {
+        precondition(gradient.count == dimension, "gradient has \(gradient.count) coordinates, expected \(dimension)")
+        return core.lossAndGradient(at: theta, step: step, gradient: gradient.baseAddress!)
+    }
+
+    /// The minibatch loss of step `step` (forward pass only).
+    public func evaluationLoss(at theta: UnsafeBufferPointer<Float>, step: Int) -> Float {
+        core.lossAndGradient(at: theta, step: step, gradient: nil)
+    }
+
+    public func minibatchIndices(step: Int) -> [Int] { core.minibatchIndices(step: step) }
+
+    public func evaluate(at theta: UnsafeBufferPointer<Float>, on data: ClassificationData?, limit: Int?) -> ClassificationMetrics {
+        core.evaluate(at: theta, on: data, limit: limit)
+    }
+}
+
 /// What the shared classifier code needs from a network.
 protocol ClassifierNetwork: AnyObject {
     /// Rows the input buffer holds.

@@ -32,14 +32,11 @@ public struct MLPArchitecture: Sendable, Hashable, Codable {
 /// coordinate N(0, 0.01²), is the JAX peer's. Minibatches: see `ImageClassifierOptimizee`.
 /// Forward and backward use cblas_sgemm over the whole minibatch; scratch memory is allocated on
 /// the first call and reused.
-public struct MLPOptimizee: ImageClassifierOptimizee {
+public struct MLPOptimizee: ClassifierCoreBacked {
     public let architecture: MLPArchitecture
     public let dimension: Int
-    private let core: ClassifierCore
+    let core: ClassifierCore
 
-    public var data: ClassificationData { core.data }
-    public var batchSize: Int { core.batchSize }
-    public var key: RandomKey { core.key }
     /// Layer widths, input and output included.
     public var layerSizes: [Int] { [data.dataset.featureCount] + architecture.hiddenSizes + [data.outputCount] }
 
@@ -66,23 +63,6 @@ public struct MLPOptimizee: ImageClassifierOptimizee {
             segments.append(InitializationSegment(count: sizes[l], standardDeviation: architecture.initialization.biasStandardDeviation()))
         }
         return drawInitialParameters(segments, key: key)
-    }
-
-    public func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int,
-                                gradient: UnsafeMutableBufferPointer<Float>) -> Float {
-        precondition(gradient.count == dimension, "gradient has \(gradient.count) coordinates, expected \(dimension)")
-        return core.lossAndGradient(at: theta, step: step, gradient: gradient.baseAddress!)
-    }
-
-    /// The minibatch loss of step `step` (forward pass only).
-    public func evaluationLoss(at theta: UnsafeBufferPointer<Float>, step: Int) -> Float {
-        core.lossAndGradient(at: theta, step: step, gradient: nil)
-    }
-
-    public func minibatchIndices(step: Int) -> [Int] { core.minibatchIndices(step: step) }
-
-    public func evaluate(at theta: UnsafeBufferPointer<Float>, on data: ClassificationData?, limit: Int?) -> ClassificationMetrics {
-        core.evaluate(at: theta, on: data, limit: limit)
     }
 }
 

@@ -186,40 +186,6 @@ public enum TrainingFigure {
         return (outX, outY)
     }
 
-    /// The median of `values` (not empty; reordered), the mean of the middle two for an even count.
-    static func median(_ values: inout [Double]) -> Double {
-        let m = values.count
-        let upper = select(&values, m / 2)
-        guard m % 2 == 0 else { return upper }
-        // `select` leaves the smaller values before index m / 2.
-        return (values[0..<(m / 2)].max()! + upper) / 2
-    }
-
-    /// The k-th smallest of `a` (from 0), by quickselect with a three-way partition (runs of equal
-    /// values cost nothing extra); afterwards a[0..<k] holds values ≤ it.
-    static func select(_ a: inout [Double], _ k: Int) -> Double {
-        var lo = 0, hi = a.count - 1
-        while lo < hi {
-            let x = a[lo], y = a[(lo + hi) / 2], z = a[hi]
-            let pivot = max(min(x, y), min(max(x, y), z))
-            var lt = lo, i = lo, gt = hi
-            while i <= gt {
-                if a[i] < pivot {
-                    a.swapAt(lt, i)
-                    lt += 1
-                    i += 1
-                } else if a[i] > pivot {
-                    a.swapAt(i, gt)
-                    gt -= 1
-                } else {
-                    i += 1
-                }
-            }
-            if k < lt { hi = lt - 1 } else if k > gt { lo = gt + 1 } else { return pivot }
-        }
-        return a[k]
-    }
-
     /// At most about `maxPoints` points of a long series for drawing: it is cut into maxPoints / 2
     /// stretches and each keeps its lowest and highest value (in their order), so that the drawn
     /// band of values is the true one. Missing values (nil, non-finite) become NaN (a gap); a

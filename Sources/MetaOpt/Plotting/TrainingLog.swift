@@ -10,8 +10,9 @@ import Foundation
 /// without its newline that does not parse is left out, since `train` may be writing it right now.
 /// `null` stands for a non-finite value (a skipped step, a diverged validation).
 public struct TrainingLog: Sendable, Equatable {
-    /// One metrics.jsonl line; nil for a value that is `null` or absent (older files lack some).
-    public struct Step: Sendable, Equatable {
+    /// One metrics.jsonl line (written as a `MetricsLine`); nil for a value that is `null` or
+    /// absent (older files lack some). Decoding checks what the type's documentation says.
+    public struct Step: Sendable, Equatable, Decodable, LoggedIteration {
         public var iteration: Int
         public var truncation: Int?
         public var metaLoss: Double?
@@ -22,11 +23,13 @@ public struct TrainingLog: Sendable, Equatable {
         public var computeMin: Double?
         public var wait: Double?
         public var allreduce: Double?
+        /// Seconds of the Adam step and bookkeeping after the allreduce.
+        public var update: Double?
         public var elapsed: Double?
     }
 
-    /// One validation.jsonl line.
-    public struct Validation: Sendable, Equatable {
+    /// One validation.jsonl line (written as a `ValidationLine`).
+    public struct Validation: Sendable, Equatable, Decodable, LoggedIteration {
         public var iteration: Int
         /// Mean final loss on the validation functions; nil when non-finite (diverged).
         public var meanFinalLoss: Double?
@@ -72,12 +75,12 @@ public struct TrainingLog: Sendable, Equatable {
     /// The meta-steps of a metrics.jsonl file's contents; `source` names it in errors, in which
     /// the data's first line is line `firstLine` (a later part of a file).
     public static func parseMetrics(_ data: Data, source: String, firstLine: Int = 1) throws -> [Step] {
-        try lines(in: data, source: source, firstLine: firstLine, as: StepLine.self).map(\.step)
+        try lines(in: data, source: source, firstLine: firstLine, as: Step.self)
     }
 
     /// The validations of a validation.jsonl file's contents; `source` names it in errors.
     public static func parseValidation(_ data: Data, source: String) throws -> [Validation] {
-        try lines(in: data, source: source, firstLine: 1, as: ValidationLine.self).map(\.validation)
+        try lines(in: data, source: source, firstLine: 1, as: Validation.self)
     }
 
     /// The decoded lines of a JSON-lines file (see the type's documentation for what is skipped).
@@ -117,14 +120,14 @@ public struct TrainingLog: Sendable, Equatable {
         }
     }
 
-    private enum Key: String, CodingKey {
+    fileprivate enum Key: String, CodingKey {
         case iteration, truncation, metaLoss = "meta_loss", gradientNorm = "gradient_norm", skipped
         case computeMax = "compute_max", computeMean = "compute_mean", computeMin = "compute_min"
-        case wait, allreduce, elapsed, meanFinalLoss = "mean_final_loss", best
+        case wait, allreduce, update, elapsed, meanFinalLoss = "mean_final_loss", best
     }
 
     /// A whole number ≥ 0 (nil when absent or null, except for `iteration`, which must be there).
-    private static func wholeNumber(_ c: KeyedDecodingContainer<Key>, _ key: Key) throws -> Int? {
+    fileprivate static func wholeNumber(_ c: KeyedDecodingContainer<Key>, _ key: Key) throws -> Int? {
         let value = key == .iteration ? try c.decode(Double.self, forKey: key) : try c.decodeIfPresent(Double.self, forKey: key)
         guard let value else { return nil }
         guard value >= 0, let whole = Int(exactly: value) else {
@@ -132,39 +135,45 @@ public struct TrainingLog: Sendable, Equatable {
         }
         return whole
     }
+}
 
+extension TrainingLog.Step {
     /// A metrics.jsonl line: `iteration` and `meta_loss` (a number or null) must be there.
-    private struct StepLine: Decodable {
-        var step: Step
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: Key.self)
-            let iteration = try wholeNumber(c, .iteration)!
-            guard c.contains(.metaLoss) else {
-                throw DecodingError.keyNotFound(Key.metaLoss, .init(codingPath: [], debugDescription: ""))
-            }
-            func number(_ k: Key) throws -> Double? { try c.decodeIfPresent(Double.self, forKey: k) }
-            step = Step(iteration: iteration, truncation: try wholeNumber(c, .truncation),
-                        metaLoss: try number(.metaLoss), gradientNorm: try number(.gradientNorm),
-                        skipped: try c.decodeIfPresent(Bool.self, forKey: .skipped) ?? false,
-                        computeMax: try number(.computeMax), computeMean: try number(.computeMean),
-                        computeMin: try number(.computeMin), wait: try number(.wait), allreduce: try number(.allreduce),
-                        elapsed: try number(.elapsed))
+    public init(from decoder: any Decoder) throws {
+        typealias Key = TrainingLog.Key
+        let c = try decoder.container(keyedBy: Key.self)
+        let iteration = try TrainingLog.wholeNumber(c, .iteration)!
+        guard c.contains(.metaLoss) else {
+            throw DecodingError.keyNotFound(Key.metaLoss, .init(codingPath: [], debugDescription: ""))
         }
+        func number(_ k: Key) throws -> Double? { try c.decodeIfPresent(Double.self, forKey: k) }
+        self.init(iteration: iteration, truncation: try TrainingLog.wholeNumber(c, .truncation),
+                  metaLoss: try number(.metaLoss), gradientNorm: try number(.gradientNorm),
+                  skipped: try c.decodeIfPresent(Bool.self, forKey: .skipped) ?? false,
+                  computeMax: try number(.computeMax), computeMean: try number(.computeMean),
+                  computeMin: try number(.computeMin), wait: try number(.wait), allreduce: try number(.allreduce),
+                  update: try number(.update), elapsed: try number(.elapsed))
     }
+}
 
+extension TrainingLog.Validation {
     /// A validation.jsonl line: `iteration` and `mean_final_loss` (a number or null) must be there.
-    private struct ValidationLine: Decodable {
-        var validation: Validation
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: Key.self)
-            let iteration = try wholeNumber(c, .iteration)!
-            guard c.contains(.meanFinalLoss) else {
-                throw DecodingError.keyNotFound(Key.meanFinalLoss, .init(codingPath: [], debugDescription: ""))
-            }
-            validation = Validation(iteration: iteration, meanFinalLoss: try c.decodeIfPresent(Double.self, forKey: .meanFinalLoss),
-                                    best: try c.decodeIfPresent(Bool.self, forKey: .best) ?? false)
+    public init(from decoder: any Decoder) throws {
+        typealias Key = TrainingLog.Key
+        let c = try decoder.container(keyedBy: Key.self)
+        let iteration = try TrainingLog.wholeNumber(c, .iteration)!
+        guard c.contains(.meanFinalLoss) else {
+            throw DecodingError.keyNotFound(Key.meanFinalLoss, .init(codingPath: [], debugDescription: ""))
         }
+        self.init(iteration: iteration, meanFinalLoss: try c.decodeIfPresent(Double.self, forKey: .meanFinalLoss),
+                  best: try c.decodeIfPresent(Bool.self, forKey: .best) ?? false)
     }
+}
+
+/// A log line that belongs to one meta-step (`MetricsLog.truncate` drops those at or after a
+/// resume point).
+protocol LoggedIteration {
+    var iteration: Int { get }
 }
 
 /// A run directory's log that cannot be read: the file, the line (from 1) and what is wrong.

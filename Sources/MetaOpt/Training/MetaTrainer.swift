@@ -95,20 +95,13 @@ public final class MetaTrainer {
         }
     }
 
-    /// φ, the Adam moments and the counters from rank 0 to everyone.
+    /// φ, the Adam moments and the counters from rank 0 to everyone: the counters as one
+    /// `Codable` value (every field travels, whatever `TrainerCounters` holds), the arrays raw.
     static func broadcast(_ state: inout TrainerState, communicator: any Communicator) throws {
-        var counters: [Int64] = [state.iteration, state.horizon, state.truncation, state.adam.step,
-                                 state.skippedSteps, state.consecutiveSkips].map { Int64($0) }
-        try communicator.broadcast(&counters, root: 0)
+        state.counters = try communicator.broadcast(value: state.counters, root: 0)
         try communicator.broadcast(&state.phi, root: 0)
         try communicator.broadcast(&state.adam.firstMoment, root: 0)
         try communicator.broadcast(&state.adam.secondMoment, root: 0)
-        state.iteration = Int(counters[0])
-        state.horizon = Int(counters[1])
-        state.truncation = Int(counters[2])
-        state.adam.step = Int(counters[3])
-        state.skippedSteps = Int(counters[4])
-        state.consecutiveSkips = Int(counters[5])
     }
 
     public var finished: Bool { state.iteration >= config.iterations }
@@ -229,7 +222,8 @@ public final class MetaTrainer {
             for i in 0..<P { gradient[i] *= factor }
         }
         var newPhi = state.phi
-        state.adam.apply(gradient: gradient, to: &newPhi, learningRate: Float(config.learningRate))
+        state.adamStep += 1
+        state.adam.apply(gradient: gradient, to: &newPhi, learningRate: Float(config.learningRate), step: state.adamStep)
         state.phi = newPhi
         report.update = seconds(since: updateStart)
 

@@ -1,34 +1,49 @@
 import Foundation
 
-/// Everything a meta-training run needs to continue exactly from a horizon boundary: φ, the Adam
-/// state and the counters. Plain values, so it can be broadcast and checkpointed.
-public struct TrainerState: Codable, Equatable, Sendable {
+/// The integer state of a run besides φ and the Adam moments. This one `Codable` value is what
+/// checkpoints store (`TrainerCheckpoint`), what rank 0 broadcasts (`MetaTrainer.broadcast`) and
+/// what the resume log reports, so a new counter is one property here plus its use; a checkpoint
+/// that lacks it fails to load with an error that names it.
+public struct TrainerCounters: Codable, Equatable, Sendable {
     /// Meta-steps done (including skipped ones).
-    public var iteration: Int
+    public var iteration = 0
     /// Index of the current functions; part of every task's random key.
-    public var horizon: Int
+    public var horizon = 0
     /// Truncations done within the current horizon.
-    public var truncation: Int
+    public var truncation = 0
+    /// Adam steps taken on φ (t in Adam's bias corrections; skipped meta-steps take none).
+    public var adamStep = 0
+    /// Meta-steps skipped because some rank saw a non-finite loss or gradient.
+    public var skippedSteps = 0
+    public var consecutiveSkips = 0
+
+    public init() {}
+}
+
+/// Everything a meta-training run needs to continue exactly from a horizon boundary: φ, the Adam
+/// moments and the counters. Plain values, so it can be broadcast and checkpointed. The counters
+/// read and write as if they were the state's own properties (`state.iteration`).
+@dynamicMemberLookup
+public struct TrainerState: Codable, Equatable, Sendable {
+    public var counters: TrainerCounters
     public var phi: [Float]
     public var adam: AdamState
-    /// Meta-steps skipped because some rank saw a non-finite loss or gradient.
-    public var skippedSteps: Int
-    public var consecutiveSkips: Int
 
     /// A fresh run: φ from the layout's initialisation with the run seed.
     public init(config: TrainingConfig) {
         let layout = ParameterLayout(config.optimizer)
         phi = layout.initialParameters(key: RandomKey(seed: config.seed, horizon: 0, task: 0))
         adam = AdamState(count: layout.count)
-        iteration = 0
-        horizon = 0
-        truncation = 0
-        skippedSteps = 0
-        consecutiveSkips = 0
+        counters = TrainerCounters()
+    }
+
+    public subscript(dynamicMember counter: WritableKeyPath<TrainerCounters, Int>) -> Int {
+        get { counters[keyPath: counter] }
+        set { counters[keyPath: counter] = newValue }
     }
 
     /// True at the start of a horizon, where a checkpoint needs no optimizee state.
-    public var atHorizonBoundary: Bool { truncation == 0 }
+    public var atHorizonBoundary: Bool { counters.truncation == 0 }
 }
 
 /// A deliberate failure, for testing fault handling only (see docs/checkpoints.md).

@@ -1,64 +1,6 @@
 import Foundation
 import Logging
 
-/// Converts between the trainer's state and a checkpoint file's contents.
-public enum TrainerCheckpoint {
-    public static func make(_ state: TrainerState, config: TrainingConfig) -> Checkpoint<TrainingConfig> {
-        let metadata = CheckpointMetadata(
-            metaStep: state.iteration, seed: config.seed, globalMetaBatchSize: config.metaBatch,
-            configuration: config,
-            skipCounters: ["skippedSteps": state.skippedSteps, "consecutiveSkips": state.consecutiveSkips],
-            counters: ["horizon": state.horizon, "truncation": state.truncation, "adamStep": state.adam.step])
-        return Checkpoint(metadata: metadata, tensors: [
-            "phi": .float32(state.phi),
-            "adam.m": .float32(state.adam.firstMoment),
-            "adam.v": .float32(state.adam.secondMoment),
-        ])
-    }
-
-    public static func state(from checkpoint: Checkpoint<TrainingConfig>, source: String) throws -> TrainerState {
-        let m = checkpoint.metadata
-        var state = TrainerState(config: m.configuration)
-        func counter(_ d: [String: Int], _ key: String) throws -> Int {
-            guard let v = d[key] else {
-                throw CheckpointResumeError(message: "\(source): the checkpoint has no \"\(key)\" counter")
-            }
-            return v
-        }
-        // Checkpoints hold no optimizee state, so only a horizon boundary can be continued exactly.
-        guard m.counters["truncation"] == 0 else {
-            throw CheckpointResumeError(message: "\(source): the checkpoint was taken inside a horizon (truncation \(m.counters["truncation"].map(String.init) ?? "missing")); only checkpoints at horizon boundaries can be resumed")
-        }
-        state.iteration = m.metaStep
-        state.horizon = try counter(m.counters, "horizon")
-        state.truncation = try counter(m.counters, "truncation")
-        state.adam.step = try counter(m.counters, "adamStep")
-        state.skippedSteps = try counter(m.skipCounters, "skippedSteps")
-        state.consecutiveSkips = try counter(m.skipCounters, "consecutiveSkips")
-        state.phi = try checkpoint.float32("phi")
-        state.adam.firstMoment = try checkpoint.float32("adam.m")
-        state.adam.secondMoment = try checkpoint.float32("adam.v")
-        guard state.phi.count == state.adam.firstMoment.count, state.phi.count == state.adam.secondMoment.count else {
-            throw CheckpointResumeError(message: "\(source): φ and the Adam moments have different sizes")
-        }
-        return state
-    }
-
-    /// Whether a checkpoint written under `saved` can continue under `current`: everything that
-    /// shapes the trajectory must match; only the number of iterations may change.
-    public static func compatibilityProblems(saved: TrainingConfig, current: TrainingConfig) -> [String] {
-        var a = saved, b = current
-        a.iterations = 0
-        b.iterations = 0
-        guard a != b else { return [] }
-        let encoder = JSONEncoder.sorted
-        let sa = (try? encoder.encode(a)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
-        let sb = (try? encoder.encode(b)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
-        return ["the checkpoint was written by a run with another configuration (only --iterations may change on resume)",
-                "checkpoint: \(sa)", "now:        \(sb)"]
-    }
-}
-
 public struct CheckpointResumeError: Error, CustomStringConvertible {
     public var message: String
     /// True when every rank threw this error at the same point (after agreeing through a
@@ -218,7 +160,7 @@ public final class TrainingRun {
         }
         if communicator.isRoot {
             try FileManager.default.createDirectory(at: options.runDirectory.url, withIntermediateDirectories: true)
-            try MetricsLog.truncate(options.runDirectory.metrics, before: trainer.state.iteration)
+            try MetricsLog.truncate(options.runDirectory.metrics, lines: TrainingLog.Step.self, before: trainer.state.iteration)
             if config.validation != nil {
                 (bestScore, bestLogged) = try Self.prepareValidationFiles(
                     of: options.runDirectory, config: config, resumedAt: resumed ? trainer.state.iteration : nil, logger: logger)
@@ -236,7 +178,7 @@ public final class TrainingRun {
         let fm = FileManager.default
         let best = runDirectory.bestOptimizer
         let log = runDirectory.validationLog
-        try MetricsLog.truncate(log, before: resumedAt.map { $0 + 1 } ?? 0)
+        try MetricsLog.truncate(log, lines: TrainingLog.Validation.self, before: resumedAt.map { $0 + 1 } ?? 0)
         let logged = ValidationLog.lowestScore(in: fm.contents(atPath: log.path) ?? Data())
         guard fm.fileExists(atPath: best.path) else { return (nil, logged) }
         if resumedAt != nil {
@@ -308,7 +250,7 @@ public final class TrainingRun {
             let done = trainer.state.iteration - startIteration
             let rate = Double(done) / max(elapsed, 1e-9)
             if let metrics {
-                try metrics.append(report, elapsed: elapsed, iterationsPerSecond: rate, kernels: trainer.kernels)
+                try metrics.append(MetricsLine(report, elapsed: elapsed, iterationsPerSecond: rate, kernels: trainer.kernels))
                 // Lines are numbered from 1 (iteration + 1), so every N-th is N, 2N, … and the first.
                 let number = report.iteration + 1
                 if number % options.progressEvery == 0 || number == startIteration + 1 || trainer.finished {
@@ -384,7 +326,7 @@ public final class TrainingRun {
                 bestScore = score
             }
         }
-        try log.append(line: ValidationLog.line(score, best: isBest, kernels: trainer.kernels))
+        try log.append(ValidationLine(score, best: isBest, kernels: trainer.kernels))
         let best = bestScore.map { "best \($0.meanFinalLoss) at meta-step \($0.iteration)" } ?? "no finite score yet"
         logger.info("validation at meta-step \(state.iteration): mean final loss \(loss) on \(score.functions) functions (\(isBest ? "new best" : best))")
     }
@@ -443,30 +385,19 @@ final class MetricsLog {
 
     deinit { try? handle.close() }
 
-    func append(line: String) throws {
-        try handle.write(contentsOf: Data(line.utf8))
+    /// Appends one line, encoded by `JSONLineEncoder`.
+    func append<Line: Encodable>(_ line: Line) throws {
+        try handle.write(contentsOf: Data(try JSONLineEncoder().encode(line).utf8))
     }
 
-    func append(_ r: StepReport, elapsed: Double, iterationsPerSecond: Double, kernels: KernelCensus) throws {
-        func number(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
-        let line = "{\"iteration\":\(r.iteration),\"horizon\":\(r.horizon),\"truncation\":\(r.truncation)," +
-            "\"meta_loss\":\(number(r.metaLoss)),\"mean_step_loss\":\(number(r.meanStepLoss))," +
-            "\"gradient_norm\":\(number(r.gradientNorm)),\"skipped\":\(r.skipped),\"skipped_total\":\(r.skippedTotal)," +
-            "\"compute_max\":\(number(r.computeMax)),\"compute_mean\":\(number(r.computeMean)),\"compute_min\":\(number(r.computeMin))," +
-            "\"wait\":\(number(r.wait)),\"allreduce\":\(number(r.allreduce)),\"update\":\(number(r.update))," +
-            "\"elapsed\":\(number(elapsed)),\"iterations_per_second\":\(number(iterationsPerSecond))," +
-            "\"kernels\":\"\(kernels)\"}\n"
-        try append(line: line)
-    }
-
-    /// Drops the lines of meta-steps at or after `iteration` (they will be redone after a resume).
-    static func truncate(_ url: URL, before iteration: Int) throws {
+    /// Drops the lines of meta-steps at or after `iteration` (they will be redone after a resume),
+    /// and lines that do not decode as `Line`; the kept lines stay byte for byte.
+    static func truncate<Line: Decodable & LoggedIteration>(_ url: URL, lines: Line.Type, before iteration: Int) throws {
         guard let data = FileManager.default.contents(atPath: url.path) else { return }
-        let kept = String(decoding: data, as: UTF8.self).split(separator: "\n").filter { line in
-            guard let r = line.range(of: "\"iteration\":") else { return false }
-            let digits = line[r.upperBound...].prefix { $0.isNumber }
-            return (Int(digits) ?? Int.max) < iteration
+        let decoder = JSONDecoder()
+        let kept = data.split(separator: UInt8(ascii: "\n")).filter { line in
+            ((try? decoder.decode(Line.self, from: Data(line)))?.iteration ?? Int.max) < iteration
         }
-        try ResultFile.writeAtomically(Data(kept.map { $0 + "\n" }.joined().utf8), to: url)
+        try ResultFile.writeAtomically(Data(kept.map { Data($0) + Data("\n".utf8) }.joined()), to: url)
     }
 }

@@ -77,18 +77,14 @@ final class ValidationScorer {
     }
 }
 
-/// RUN_DIR/validation.jsonl: one line per validation, {"iteration", "mean_final_loss", "best"}.
+/// RUN_DIR/validation.jsonl: one `ValidationLine` per validation.
 enum ValidationLog {
-    static func line(_ score: ValidationScore, best: Bool, kernels: KernelCensus) -> String {
-        let loss = score.meanFinalLoss.isFinite ? "\(score.meanFinalLoss)" : "null"
-        return "{\"iteration\":\(score.iteration),\"mean_final_loss\":\(loss),\"best\":\(best),\"kernels\":\"\(kernels)\"}\n"
-    }
-
-    /// The lowest finite score in a log's lines (+∞ when there is none).
+    /// The lowest finite score in a log's lines (+∞ when there is none); lines that are not
+    /// validation lines are ignored.
     static func lowestScore(in data: Data) -> Double {
-        data.split(separator: UInt8(ascii: "\n")).compactMap { line -> Double? in
-            let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
-            return (object?["mean_final_loss"] as? NSNumber)?.doubleValue
+        let decoder = JSONDecoder()
+        return data.split(separator: UInt8(ascii: "\n")).compactMap { line -> Double? in
+            (try? decoder.decode(TrainingLog.Validation.self, from: Data(line)))?.meanFinalLoss
         }.min() ?? .infinity
     }
 }

@@ -1,0 +1,73 @@
+/// Encodes a flat `Encodable` value (Int, Double, Bool and String properties) as one JSON object
+/// on one line, ending in a newline: keys in the order the value encodes them (declaration order
+/// for a synthesised conformance), numbers as Swift prints them (`0.1`, `1e-05`, `2.0`), and
+/// non-finite numbers as `null`. This is the format metrics.jsonl and validation.jsonl have had
+/// since their first version; `JSONEncoder` would reorder the keys and print `2.0` as `2`.
+struct JSONLineEncoder {
+    func encode<Line: Encodable>(_ value: Line) throws -> String {
+        let writer = FieldWriter()
+        try value.encode(to: writer)
+        return "{" + writer.fields.joined(separator: ",") + "}\n"
+    }
+
+    /// A JSON string literal.
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    /// Collects "key":value fields; only a keyed container of plain values is supported.
+    private final class FieldWriter: Encoder {
+        var codingPath: [any CodingKey] = []
+        var userInfo: [CodingUserInfoKey: Any] = [:]
+        var fields: [String] = []
+
+        func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+            KeyedEncodingContainer(Fields<Key>(writer: self))
+        }
+        func unkeyedContainer() -> any UnkeyedEncodingContainer { preconditionFailure("JSONLineEncoder writes flat objects only") }
+        func singleValueContainer() -> any SingleValueEncodingContainer { preconditionFailure("JSONLineEncoder writes flat objects only") }
+    }
+
+    private struct Fields<Key: CodingKey>: KeyedEncodingContainerProtocol {
+        let writer: FieldWriter
+        var codingPath: [any CodingKey] { [] }
+
+        mutating func encodeNil(forKey key: Key) throws { append("null", key) }
+
+        mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
+            switch value {
+            case let v as Int: append("\(v)", key)
+            case let v as Double: append(v.isFinite ? "\(v)" : "null", key)
+            case let v as Bool: append(v ? "true" : "false", key)
+            case let v as String: append(JSONLineEncoder.quoted(v), key)
+            default:
+                throw EncodingError.invalidValue(value, .init(codingPath: [key], debugDescription: "JSONLineEncoder writes Int, Double, Bool and String values only"))
+            }
+        }
+
+        private func append(_ json: String, _ key: Key) {
+            writer.fields.append(JSONLineEncoder.quoted(key.stringValue) + ":" + json)
+        }
+
+        mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+            preconditionFailure("JSONLineEncoder writes flat objects only")
+        }
+        mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+            preconditionFailure("JSONLineEncoder writes flat objects only")
+        }
+        mutating func superEncoder() -> any Encoder { preconditionFailure("JSONLineEncoder writes flat objects only") }
+        mutating func superEncoder(forKey key: Key) -> any Encoder { preconditionFailure("JSONLineEncoder writes flat objects only") }
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+
+/// Converts between the trainer's state and a checkpoint file's contents.
+///
+/// The counters (`TrainerCounters`) go into the metadata through their `Codable` form: the
+/// iteration is the checkpoint's `metaStep`, the skip counters go under `skipCounters`, every other
+/// counter under `counters`, each by its property name (the layout earlier versions wrote, so
+/// their checkpoints load). φ and the Adam moments are the tensors "phi", "adam.m" and "adam.v".
+public enum TrainerCheckpoint {
+    /// The counters stored under the metadata's `skipCounters` rather than `counters`.
+    static let skipCounterNames: Set<String> = ["skippedSteps", "consecutiveSkips"]
+    /// The counter stored as the metadata's `metaStep`.
+    static let metaStepName = "iteration"
+
+    public static func make(_ state: TrainerState, config: TrainingConfig) throws -> Checkpoint<TrainingConfig> {
+        var all = try named(state.counters)
+        all[metaStepName] = nil
+        let metadata = CheckpointMetadata(
+            metaStep: state.iteration, seed: config.seed, globalMetaBatchSize: config.metaBatch,
+            configuration: config,
+            skipCounters: all.filter { skipCounterNames.contains($0.key) },
+            counters: all.filter { !skipCounterNames.contains($0.key) })
+        return Checkpoint(metadata: metadata, tensors: [
+            "phi": .float32(state.phi),
+            "adam.m": .float32(state.adam.firstMoment),
+            "adam.v": .float32(state.adam.secondMoment),
+        ])
+    }
+
+    public static func state(from checkpoint: Checkpoint<TrainingConfig>, source: String) throws -> TrainerState {
+        let m = checkpoint.metadata
+        var state = TrainerState(config: m.configuration)
+        // Checkpoints hold no optimizee state, so only a horizon boundary can be continued exactly.
+        guard m.counters["truncation"] == 0 else {
+            throw CheckpointResumeError(message: "\(source): the checkpoint was taken inside a horizon (truncation \(m.counters["truncation"].map(String.init) ?? "missing")); only checkpoints at horizon boundaries can be resumed")
+        }
+        let all = m.counters.merging(m.skipCounters) { counter, _ in counter }.merging([metaStepName: m.metaStep]) { _, step in step }
+        state.counters = try counters(named: all, source: source)
+        state.phi = try checkpoint.float32("phi")
+        state.adam.firstMoment = try checkpoint.float32("adam.m")
+        state.adam.secondMoment = try checkpoint.float32("adam.v")
+        guard state.phi.count == state.adam.firstMoment.count, state.phi.count == state.adam.secondMoment.count else {
+            throw CheckpointResumeError(message: "\(source): φ and the Adam moments have different sizes")
+        }
+        return state
+    }
+
+    /// The counters by property name, through their `Codable` form.
+    static func named(_ counters: TrainerCounters) throws -> [String: Int] {
+        try JSONDecoder().decode([String: Int].self, from: JSONEncoder().encode(counters))
+    }
+
+    /// The counters from their names; a missing one is an error that names it.
+    static func counters(named values: [String: Int], source: String) throws -> TrainerCounters {
+        do {
+            return try JSONDecoder().decode(TrainerCounters.self, from: JSONEncoder().encode(values))
+        } catch DecodingError.keyNotFound(let key, _) {
+            throw CheckpointResumeError(message: "\(source): the checkpoint has no \"\(key.stringValue)\" counter")
+        }
+    }
+
+    /// Whether a checkpoint written under `saved` can continue under `current`: everything that
+    /// shapes the trajectory must match; only the number of iterations may change.
+    public static func compatibilityProblems(saved: TrainingConfig, current: TrainingConfig) -> [String] {
+        var a = saved, b = current
+        a.iterations = 0
+        b.iterations = 0
+        guard a != b else { return [] }
+        let encoder = JSONEncoder.sorted
+        let sa = (try? encoder.encode(a)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
+        let sb = (try? encoder.encode(b)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
+        return ["the checkpoint was written by a run with another configuration (only --iterations may change on resume)",
+                "checkpoint: \(sa)", "now:        \(sb)"]
+    }
+}
+
