@@ -66,6 +66,15 @@ public struct SVGPlot: Sendable {
         case linear(includeZero: Bool)
     }
 
+    /// How the x axis is drawn.
+    public enum XScale: Sendable, Equatable {
+        /// Linear from 0 (or the smallest x when negative), ticks at 1, 2 or 5 times a power of ten.
+        case linear
+        /// Logarithmic base 2 over the data's range (x > 0), ticks at the powers of two: counts of
+        /// ranks or cores.
+        case log2
+    }
+
     public var title: String
     /// A smaller second line under the title (e.g. what the lines and bands show).
     public var subtitle: String?
@@ -75,6 +84,7 @@ public struct SVGPlot: Sendable {
     public var width: Double = 760
     public var height: Double = 500
     public var yScale: YScale = .automatic
+    public var xScale: XScale = .linear
     /// Smallest value the log axis shows; smaller values (and values ≤ 0) are drawn at the axis floor.
     public var floor: Double = 1e-12
     /// Largest value the axis shows, if set; larger values are drawn at the top edge, so that a
@@ -242,10 +252,13 @@ public struct SVGPlot: Sendable {
             if v.isNaN || v > y.ceilingValue || v == .infinity { return top }
             return axisY(min(max(v, ticks.lower), ticks.upper))
         }
-        let allX = series.flatMap { s in s.values.indices.map { s.xValue($0) } }.filter(\.isFinite)
-        let minX = min(0, allX.min() ?? 0)
-        let maxX = max(minX + 1, xMax ?? allX.max() ?? 1)
-        func xPos(_ x: Double) -> Double { left + (x - minX) / (maxX - minX) * plotW }
+        let isLog2 = xScale == .log2
+        /// The x coordinate the axis is linear in.
+        func axisX(_ x: Double) -> Double { isLog2 ? Foundation.log2(x) : x }
+        let allX = series.flatMap { s in s.values.indices.map { axisX(s.xValue($0)) } }.filter(\.isFinite)
+        let minX = isLog2 ? (allX.min() ?? 0) : min(0, allX.min() ?? 0)
+        let maxX = max(minX + 1, xMax.map(axisX) ?? allX.max() ?? 1)
+        func xPos(_ x: Double) -> Double { left + (axisX(x) - minX) / (maxX - minX) * plotW }
 
         var svg = ""
         svg += "<text x=\"\(f(width / 2))\" y=\"\(f(titleY))\" text-anchor=\"middle\" font-size=\"\(f(titleFontSize))\" font-weight=\"bold\">\(escaped(title))</text>\n"
@@ -272,16 +285,17 @@ public struct SVGPlot: Sendable {
             }
             yTicks += "<line x1=\"\(f(left - 3))\" y1=\"\(f(py))\" x2=\"\(f(left))\" y2=\"\(f(py))\" stroke=\"black\"/>\n"
         }
-        let xStep = Self.niceStep((maxX - minX) / max(2, (plotW / 70).rounded()))
+        let xStep = isLog2 ? 1 : Self.niceStep((maxX - minX) / max(2, (plotW / 70).rounded()))
         var xTicks = ""
         var tick = (minX / xStep).rounded(.up) * xStep
         while tick <= maxX + 1e-9 {
-            let px = xPos(tick)
+            let value = isLog2 ? Foundation.pow(2, tick) : tick
+            let px = xPos(value)
             svg += "<line x1=\"\(f(px))\" y1=\"\(f(top))\" x2=\"\(f(px))\" y2=\"\(f(bottom))\"/>\n"
             xTicks += "<line x1=\"\(f(px))\" y1=\"\(f(bottom))\" x2=\"\(f(px))\" y2=\"\(f(bottom + 6))\" stroke=\"black\"/>\n"
             // Whole thousands as "20k" once the axis reaches 10 000, so that labels stay short.
-            let label = maxX >= 10_000 && tick.truncatingRemainder(dividingBy: 1000) == 0 && tick != 0 ? "\(Int(tick) / 1000)k"
-                : tick == tick.rounded() ? String(Int(tick)) : String(format: "%g", tick)
+            let label = !isLog2 && maxX >= 10_000 && tick.truncatingRemainder(dividingBy: 1000) == 0 && tick != 0 ? "\(Int(tick) / 1000)k"
+                : value == value.rounded() ? String(Int(value)) : String(format: "%g", value)
             xTicks += "<text x=\"\(f(px))\" y=\"\(f(bottom + 22))\" text-anchor=\"middle\">\(label)</text>\n"
             tick += xStep
         }
@@ -323,7 +337,7 @@ public struct SVGPlot: Sendable {
         svg += "<g class=\"axes\">\n"
         svg += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"black\"/>\n"
         svg += yTicks + xTicks
-        svg += "<text x=\"\(f(left + plotW / 2))\" y=\"\(f(bottom + 44))\" text-anchor=\"middle\" font-size=\"14\">\(escaped(xLabel))</text>\n"
+        svg += "<text x=\"\(f(left + plotW / 2))\" y=\"\(f(bottom + 44))\" text-anchor=\"middle\" font-size=\"14\">\(escaped(xLabel))\(isLog2 ? " (log scale)" : "")</text>\n"
         svg += "<text transform=\"translate(22,\(f(top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\" font-size=\"14\">\(escaped(yLabel))\(isLog ? " (log scale)" : "")</text>\n"
         var notes: [String] = []
         if y.clippedLow { notes.append("values below \(Self.compact(ticks.lower)) drawn at the bottom edge") }

@@ -10,22 +10,8 @@ struct JSONLineEncoder {
         return "{" + writer.fields.joined(separator: ",") + "}\n"
     }
 
-    /// A JSON string literal.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal (the escaping config.json uses too).
+    static func quoted(_ text: String) -> String { RunSettings.jsonString(text) }
 
     /// Collects "key":value fields; only a keyed container of plain values is supported.
     private final class FieldWriter: Encoder {

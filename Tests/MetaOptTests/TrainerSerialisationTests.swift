@@ -1,0 +1,136 @@
+import Foundation
+import XCTest
+@testable import MetaOpt
+
+/// The trainer state's one serialisation (`TrainerCounters`, Codable) through a checkpoint and the
+/// rank-0 broadcast, and the JSON lines of metrics.jsonl and validation.jsonl.
+final class TrainerSerialisationTests: XCTestCase {
+    let config = TrainingConfig(task: .quadratic(dimension: 4), metaBatch: 4, blockSize: 2, unroll: 5,
+                                horizon: 20, iterations: 10, seed: 3)
+
+    /// A state whose every counter (whatever `TrainerCounters` holds) has its own value; the
+    /// truncation stays 0, since only horizon boundaries are checkpointed.
+    func distinctState() throws -> TrainerState {
+        var state = TrainerState(config: config)
+        var named = try TrainerCheckpoint.named(state.counters)
+        for (offset, name) in named.keys.sorted().enumerated() { named[name] = name == "truncation" ? 0 : 11 + 7 * offset }
+        state.counters = try TrainerCheckpoint.counters(named: named, source: "test")
+        state.phi = state.phi.indices.map { Float($0) * 0.25 - 1 }
+        state.adam.firstMoment = state.phi.map { $0 / 3 }
+        state.adam.secondMoment = state.phi.map { $0 * $0 }
+        return state
+    }
+
+    func testEveryCounterRoundTripsThroughACheckpointFile() throws {
+        let state = try distinctState()
+        let checkpoint = try TrainerCheckpoint.make(state, config: config)
+        let decoded = try Checkpoint<TrainingConfig>.decode(try checkpoint.encode(), source: "memory")
+        XCTAssertEqual(try TrainerCheckpoint.state(from: decoded, source: "memory"), state)
+    }
+
+    /// The metadata layout of earlier versions: the iteration as metaStep, the skip counters and
+    /// the others under their property names.
+    func testCheckpointMetadataKeepsTheEarlierLayout() throws {
+        var state = TrainerState(config: config)
+        state.iteration = 40
+        state.horizon = 8
+        state.adamStep = 38
+        state.skippedSteps = 2
+        state.consecutiveSkips = 1
+        let metadata = try TrainerCheckpoint.make(state, config: config).metadata
+        XCTAssertEqual(metadata.metaStep, 40)
+        XCTAssertEqual(metadata.counters, ["horizon": 8, "truncation": 0, "adamStep": 38])
+        XCTAssertEqual(metadata.skipCounters, ["skippedSteps": 2, "consecutiveSkips": 1])
+    }
+
+    func testAMissingCounterIsNamed() throws {
+        var checkpoint = try TrainerCheckpoint.make(try distinctState(), config: config)
+        checkpoint.metadata.counters["adamStep"] = nil
+        XCTAssertThrowsError(try TrainerCheckpoint.state(from: checkpoint, source: "old.mopt")) {
+            XCTAssertEqual("\($0)", "old.mopt: the checkpoint has no \"adamStep\" counter")
+        }
+    }
+
+    func testBroadcastCarriesEveryField() throws {
+        let root = ReplayCommunicator(rank: 0)
+        var sent = try distinctState()
+        try MetaTrainer.broadcast(&sent, communicator: root)
+        let other = ReplayCommunicator(rank: 1)
+        other.recorded = root.recorded
+        var received = TrainerState(config: config)
+        XCTAssertNotEqual(received, sent)
+        try MetaTrainer.broadcast(&received, communicator: other)
+        XCTAssertEqual(received, sent)
+        XCTAssertTrue(other.recorded.isEmpty, "the receiver read every broadcast the root sent")
+    }
+
+    func testMetricsLineKeepsItsFormatAndReadsBack() throws {
+        let report = StepReport(iteration: 7, horizon: 1, truncation: 2, metaLoss: 0.5, meanStepLoss: .nan,
+                                gradientNorm: 1e-05, skipped: false, skippedTotal: 3, computeMax: 2, computeMean: 1.5,
+                                computeMin: 1, wait: 0.25, allreduce: .infinity, update: 0.125, stopRequested: false)
+        let line = try JSONLineEncoder().encode(MetricsLine(report, elapsed: 12.5, iterationsPerSecond: 100000000.0,
+                                                            kernels: KernelCensus(.avx2)))
+        XCTAssertEqual(line, "{\"iteration\":7,\"horizon\":1,\"truncation\":2,\"meta_loss\":0.5,\"mean_step_loss\":null,"
+                       + "\"gradient_norm\":1e-05,\"skipped\":false,\"skipped_total\":3,\"compute_max\":2.0,\"compute_mean\":1.5,"
+                       + "\"compute_min\":1.0,\"wait\":0.25,\"allreduce\":null,\"update\":0.125,\"elapsed\":12.5,"
+                       + "\"iterations_per_second\":100000000.0,\"kernels\":\"avx2\"}\n")
+        let steps = try TrainingLog.parseMetrics(Data(line.utf8), source: "m.jsonl")
+        XCTAssertEqual(steps, [TrainingLog.Step(iteration: 7, truncation: 2, metaLoss: 0.5, gradientNorm: 1e-05, skipped: false,
+                                                computeMax: 2, computeMean: 1.5, computeMin: 1, wait: 0.25, allreduce: nil,
+                                                update: 0.125, elapsed: 12.5)])
+    }
+
+    func testValidationLineKeepsItsFormatAndReadsBack() throws {
+        let encoder = JSONLineEncoder()
+        let score = ValidationScore(iteration: 10, meanFinalLoss: 0.75, functions: 4, seed: 1)
+        let diverged = ValidationScore(iteration: 20, meanFinalLoss: .infinity, functions: 4, seed: 1)
+        let text = try encoder.encode(ValidationLine(score, best: true, kernels: KernelCensus(.portable)))
+            + encoder.encode(ValidationLine(diverged, best: false, kernels: KernelCensus(.portable)))
+        XCTAssertEqual(text, "{\"iteration\":10,\"mean_final_loss\":0.75,\"best\":true,\"kernels\":\"portable\"}\n"
+                       + "{\"iteration\":20,\"mean_final_loss\":null,\"best\":false,\"kernels\":\"portable\"}\n")
+        XCTAssertEqual(try TrainingLog.parseValidation(Data(text.utf8), source: "v.jsonl"),
+                       [TrainingLog.Validation(iteration: 10, meanFinalLoss: 0.75, best: true),
+                        TrainingLog.Validation(iteration: 20, meanFinalLoss: nil, best: false)])
+        XCTAssertEqual(ValidationLog.lowestScore(in: Data(text.utf8)), 0.75)
+    }
+
+    func testStringsAreEscaped() throws {
+        struct Line: Encodable { var text: String }
+        XCTAssertEqual(try JSONLineEncoder().encode(Line(text: "a\"b\\c\nd\u{1}")), "{\"text\":\"a\\\"b\\\\c\\nd\\u0001\"}\n")
+    }
+
+    /// Truncation keeps the earlier lines byte for byte and drops later ones and torn lines.
+    func testTruncateKeepsEarlierLinesVerbatim() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("truncate-\(UUID().uuidString).jsonl")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let lines = ["{\"iteration\":0,\"mean_final_loss\":1.50,\"best\":true}", "{\"iteration\":5,\"mean_final_loss\":null,\"best\":false}",
+                     "{\"iteration\":10,\"mean_final_loss\":0.5,\"best\":true}", "{\"iteration\":3,\"mean_fi"]
+        try Data(lines.joined(separator: "\n").utf8).write(to: url)
+        try MetricsLog.truncate(url, lines: TrainingLog.Validation.self, before: 10)
+        XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), lines[0] + "\n" + lines[1] + "\n")
+    }
+}
+
+/// Two ranks' view of the broadcasts: rank 0 records what it sends; a rank-1 communicator given
+/// the recording receives it in order (every other collective does nothing).
+final class ReplayCommunicator: Communicator {
+    let rank: Int
+    let size = 2
+    var recorded: [[UInt8]] = []
+    init(rank: Int) { self.rank = rank }
+
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
+        if rank == root {
+            recorded.append(Array(buffer))
+        } else {
+            let bytes = recorded.removeFirst()
+            precondition(bytes.count == buffer.count, "a broadcast of \(buffer.count) bytes received \(bytes.count)")
+            buffer.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
+        }
+    }
+    func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ op: ReductionOperation) throws {}
+    func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ op: ReductionOperation) throws {}
+    func allreduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ op: ReductionOperation) throws {}
+    func barrier() throws {}
+    func abort(code: Int32, message: String) -> Never { fatalError(message) }
+}
