@@ -110,11 +110,7 @@ enum ScalingSummary {
             }
             func column(_ key: String) -> [Double] { metrics[warmup...].map { $0[key] ?? .nan } }
             let steps = (warmup..<metrics.count).map { (metrics[$0]["elapsed"] ?? .nan) - (metrics[$0 - 1]["elapsed"] ?? .nan) }
-            let dimension: Int
-            switch config.task {
-            case .quadratic(let n): dimension = n
-            case .image: dimension = (try config.task.makeFamily() as? ImageClassificationFamily)?.dimension ?? 0
-            }
+            let dimension = try config.task.dimension()
             let row = ScalingRow(
                 series: String(name[seriesRange]), np: np, metaBatch: config.metaBatch, blockSize: config.blockSize,
                 blocks: config.blockCount, dimension: dimension, unroll: config.unroll, repetitions: 1,
