@@ -5,6 +5,7 @@ public enum TaskRegistry {
         QuadraticTask.self,
         MLPTask.self,
         CNNTask.self,
+        RosenbrockTask.self,
     ]
 
     /// The families' `--task` names.
