@@ -77,8 +77,9 @@ struct EvaluateCommand: ParsableCommand {
         guard spec.optimizerCount == file.optimizer.optimizerCount else {
             throw ValidationError("the \(spec.name) task needs \(spec.optimizerCount) learned optimizer(s); \(optimizer) has \(file.optimizer.optimizerCount)")
         }
-        if split != .test, case .quadratic = spec {
-            throw ValidationError("--split applies to image tasks only (quadratics have no data split)")
+        if split != .test, !spec.hasDataSplit {
+            let withSplit = TaskRegistry.plugins.filter { $0.hasDataSplit }.map { $0.name }
+            throw ValidationError("--split applies to image tasks only (\(withSplit.joined(separator: ", ")); the \(spec.name) task has no data split)")
         }
         if layerTrace && spec.name != "mlp" {
             throw ValidationError("--layer-trace needs the MLP task (got \(spec.name))")

@@ -49,12 +49,7 @@ struct ScalingPlotCommand: ParsableCommand {
     }
 
     func run() throws {
-        let rows = try ScalingSummary.rows(runs: URL(fileURLWithPath: runs), warmup: warmup, cores: cores) { config in
-            switch config.task {
-            case .quadratic(let n): return n
-            case .image: return (try config.task.makeFamily() as? ImageClassificationFamily)?.dimension ?? 0
-            }
-        }
+        let rows = try ScalingSummary.rows(runs: URL(fileURLWithPath: runs), warmup: warmup, cores: cores)
         guard !rows.isEmpty else { throw ValidationError("no run directories named SERIES.npN.rK in \(runs)") }
         try ResultFile.writeAtomically(ScalingSummary.csv(rows), to: URL(fileURLWithPath: csv))
         try ScalingSummary.figure(rows, title: title, subtitle: subtitle, cores: cores).write(to: URL(fileURLWithPath: svg))

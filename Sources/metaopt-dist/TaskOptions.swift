@@ -4,76 +4,70 @@ import MetaOpt
 extension MetaGradientMode: ExpressibleByArgument {}
 extension DatasetSplit: ExpressibleByArgument {}
 
-/// Which optimizee family, shared by `train` and `evaluate`.
+extension Activation: ExpressibleByArgument {}
+extension ImageTaskSpec.Dataset: ExpressibleByArgument {}
+
+/// A `--task` value: the name of a registered family (`TaskRegistry`).
+struct TaskName: ExpressibleByArgument {
+    var name: String
+    init?(argument: String) {
+        guard TaskRegistry.plugin(named: argument) != nil else { return nil }
+        name = argument
+    }
+    static var allValueStrings: [String] { TaskRegistry.names }
+}
+
+/// Which optimizee family, shared by `train` and `evaluate`. Each option's help names the families
+/// that read it (`TaskPlugin.options`).
 struct TaskOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Optimizee family (train: default quadratic; evaluate: default the optimizer file's).",
                                valueName: TaskSpec.names.joined(separator: "|")))
-    var task: String?
+    var task: TaskName?
 
-    @Option(help: "Quadratic: dimension n of θ (the paper: 10).")
+    @Option(help: "\(TaskOptions.usedBy("dimension")): dimension n of θ (the paper's quadratics: 10).")
     var dimension = 10
 
-    @Option(help: ArgumentHelp("MLP: hidden layer widths, comma-separated (the paper: 20; variants 40 and 20,20).", valueName: "widths"))
+    @Option(help: ArgumentHelp("\(TaskOptions.usedBy("hidden-layers")): hidden layer widths, comma-separated (the paper: 20; variants 40 and 20,20).", valueName: "widths"))
     var hiddenLayers = "20"
 
-    @Option(help: ArgumentHelp("MLP: hidden activation.", valueName: "sigmoid|relu"))
-    var activation = "sigmoid"
+    @Option(help: ArgumentHelp("\(TaskOptions.usedBy("activation")): hidden activation.", valueName: "sigmoid|relu"))
+    var activation = Activation.sigmoid
 
-    @Option(help: ArgumentHelp("CNN: channels of the 3×3 convolution layers (each followed by ReLU and 2×2 max-pooling).", valueName: "channels"))
+    @Option(help: ArgumentHelp("\(TaskOptions.usedBy("conv-channels")): channels of the 3×3 convolution layers (each followed by ReLU and 2×2 max-pooling).", valueName: "channels"))
     var convChannels = "8,8,8"
 
-    @Option(help: ArgumentHelp("CNN: widths of the fully connected hidden layers (the paper: 32).", valueName: "widths"))
+    @Option(help: ArgumentHelp("\(TaskOptions.usedBy("fc-layers")): widths of the fully connected hidden layers (the paper: 32).", valueName: "widths"))
     var fcLayers = "32"
 
-    @Option(help: ArgumentHelp("Image data set (MNIST and CIFAR-10 need --data-dir).", valueName: "fashion-mnist|mnist|cifar10"))
-    var dataset = "fashion-mnist"
+    @Option(help: ArgumentHelp("\(TaskOptions.usedBy("dataset")): image data set (MNIST and CIFAR-10 need --data-dir).", valueName: "fashion-mnist|mnist|cifar10"))
+    var dataset = ImageTaskSpec.Dataset.fashionMNIST
 
-    @Option(help: "Directory with the data set's files (default for Fashion-MNIST: /usr/share/datasets/fashion-mnist).")
+    @Option(help: "\(TaskOptions.usedBy("data-dir")): directory with the data set's files (default for Fashion-MNIST: /usr/share/datasets/fashion-mnist).")
     var dataDir: String?
 
-    @Option(help: ArgumentHelp("Image tasks: use only these classes, comma-separated (the paper's LSTM-sub).", valueName: "labels"))
+    @Option(help: ArgumentHelp("\(TaskOptions.usedBy("labels")): use only these classes, comma-separated (the paper's LSTM-sub).", valueName: "labels"))
     var labels: String?
 
-    @Option(help: "Image tasks: minibatch size.")
+    @Option(help: "\(TaskOptions.usedBy("minibatch")): minibatch size.")
     var minibatch = 128
+
+    /// "mlp, cnn": the families that read `option`, for its help.
+    private static func usedBy(_ option: String) -> String { TaskRegistry.names(using: option).joined(separator: ", ") }
 
     func validate() throws {
         if let problem = try spec().problems().first { throw ValidationError(problem) }
     }
 
-    private func integers(_ text: String, _ flag: String) throws -> [Int] {
-        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
-        let values = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parts.isEmpty, values.count == parts.count else {
-            throw ValidationError("\(flag) must be comma-separated whole numbers (got '\(text)')")
-        }
-        return values
-    }
-
     /// The task these options name (`fallback` when --task is not given).
     func spec(fallback: String = "quadratic") throws -> TaskSpec {
-        let name = task ?? fallback
-        guard let set = ImageTaskSpec.Dataset(rawValue: dataset) else {
-            throw ValidationError("unknown data set '\(dataset)'; valid: \(ImageTaskSpec.Dataset.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        let subset = try labels.map { try integers($0, "--labels") }
-        switch name {
-        case "quadratic":
-            return .quadratic(dimension: dimension)
-        case "mlp":
-            guard let act = Activation(rawValue: activation) else {
-                throw ValidationError("unknown activation '\(activation)'; valid: sigmoid, relu")
-            }
-            let arch = MLPArchitecture(hiddenSizes: try integers(hiddenLayers, "--hidden-layers"), activation: act)
-            return .image(ImageTaskSpec(architecture: .mlp(arch), dataset: set, directory: dataDir,
-                                        labelSubset: subset, batchSize: minibatch))
-        case "cnn":
-            let arch = CNNArchitecture(convolutionChannels: try integers(convChannels, "--conv-channels"),
-                                       fullyConnectedSizes: try integers(fcLayers, "--fc-layers"))
-            return .image(ImageTaskSpec(architecture: .cnn(arch), dataset: set, directory: dataDir,
-                                        labelSubset: subset, batchSize: minibatch))
-        default:
-            throw ValidationError("unknown task '\(name)'; valid tasks: \(TaskSpec.names.joined(separator: ", "))")
+        do {
+            let arguments = TaskArguments(
+                dimension: dimension, hiddenLayers: hiddenLayers, activation: activation, convChannels: convChannels,
+                fcLayers: fcLayers, dataset: dataset, dataDirectory: dataDir,
+                labels: try labels.map { try TaskArguments.integers($0, "--labels") }, minibatch: minibatch)
+            return try TaskSpec.parse(name: task?.name ?? fallback, arguments: arguments)
+        } catch let error as TaskArgumentError {
+            throw ValidationError(error.description)
         }
     }
 }
@@ -83,20 +77,23 @@ struct ArchitectureOptions: ParsableArguments {
     @Option(help: "Hidden units per LSTM layer.")
     var hiddenSize = 20
 
-    @Option(help: ArgumentHelp("LSTM input: the raw gradient, or the paper's Appendix-A log/sign preprocessing (default: raw for quadratics, log-sign for image tasks).",
+    /// The LSTM's input, as `--preprocessing` names it.
+    enum Preprocessing: String, CaseIterable, ExpressibleByArgument {
+        case raw
+        case logSign = "log-sign"
+    }
+
+    @Option(help: ArgumentHelp("LSTM input: the raw gradient, or the paper's Appendix-A log/sign preprocessing (default: \(TaskRegistry.describeDefaults { $0.optimizer.preprocessing == .raw ? "raw" : "log-sign" })).",
                                valueName: "raw|log-sign"))
-    var preprocessing: String?
+    var preprocessing: Preprocessing?
 
     @Option(name: .customLong("p"), help: "The preprocessing constant p (the paper: 10; the authors' released code: 5 for MNIST, which trains the MLP much better here; 20, which makes the learned step depend less on the gradient's size and generalises to deeper MLPs; docs/results.md).")
     var preprocessingConstant = 10.0
 
-    @Option(help: "Factor on the LSTM's output (default: 1 for quadratics, 0.1 for image tasks, as in the paper; the authors' released code: 0.01 with --p 5).")
+    @Option(help: "Factor on the LSTM's output (default: \(TaskRegistry.describeDefaults { shortNumber($0.optimizer.outputScale) }); quadratics and image tasks as in the paper; the authors' released code: 0.01 with --p 5).")
     var outputScale: Double?
 
     func validate() throws {
-        if let p = preprocessing, !["raw", "log-sign"].contains(p) {
-            throw ValidationError("unknown preprocessing '\(p)'; valid: raw, log-sign")
-        }
         guard hiddenSize > 0 else { throw ValidationError("--hidden-size must be positive") }
         guard preprocessingConstant > 0 else { throw ValidationError("--p must be positive") }
         if let s = outputScale, !(s > 0) { throw ValidationError("--output-scale must be positive") }
@@ -106,14 +103,17 @@ struct ArchitectureOptions: ParsableArguments {
         var c = task.defaultOptimizer
         c.hiddenSize = hiddenSize
         switch preprocessing {
-        case "raw": c.preprocessing = .raw
-        case "log-sign": c.preprocessing = .logAndSign(p: preprocessingConstant)
-        default:
+        case .raw: c.preprocessing = .raw
+        case .logSign: c.preprocessing = .logAndSign(p: preprocessingConstant)
+        case nil:
             if case .logAndSign = c.preprocessing { c.preprocessing = .logAndSign(p: preprocessingConstant) }
         }
         if let s = outputScale { c.outputScale = s }
         return c
     }
 }
+
+/// A number as help texts print it: "1", "0.1", "0.003".
+func shortNumber(_ x: Double) -> String { String(format: "%g", x) }
 
 import Foundation

@@ -67,10 +67,10 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var task: TaskOptions
     @OptionGroup var architecture: ArchitectureOptions
 
-    @Option(help: "Functions per meta-step, over all ranks (default: 128 quadratics, 8 image tasks).")
+    @Option(help: "Functions per meta-step, over all ranks (default: \(TaskRegistry.describeDefaults { "\($0.metaBatch)" })).")
     var metaBatch: Int?
 
-    @Option(help: "Functions that always run together in one block (default: 16 for quadratics, 1 for image tasks). Keep it fixed to compare runs: ranks own whole blocks, so results are identical for any number of ranks with the same block size.")
+    @Option(help: "Functions that always run together in one block (default: \(TaskRegistry.describeDefaults { "\($0.blockSize)" })). Keep it fixed to compare runs: ranks own whole blocks, so results are identical for any number of ranks with the same block size.")
     var blockSize: Int?
 
     @Option(help: "Truncation length T (optimizee steps per meta-step).")
@@ -79,10 +79,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Optimization horizon K (steps per sampled function); a multiple of --unroll.")
     var horizon = 100
 
-    @Option(help: "Meta-steps to train, in total including those before a resume (default: 4000 for quadratics, 1000 for image tasks).")
+    @Option(help: "Meta-steps to train, in total including those before a resume (default: \(TaskRegistry.describeDefaults { "\($0.iterations)" })).")
     var iterations: Int?
 
-    @Option(help: "Adam learning rate on φ (default: 3e-3 for quadratics, 1e-3 for image tasks).")
+    @Option(help: "Adam learning rate on φ (default: \(TaskRegistry.describeDefaults { shortNumber($0.learningRate) })).")
     var learningRate: Double?
 
     @Option(help: "Clip the mean meta-gradient to this global L2 norm (default: no clipping).")
@@ -116,7 +116,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Run seed: every function is drawn from (seed, horizon index, task index).")
     var seed: UInt64 = 0
 
-    @Option(help: ArgumentHelp("Meta-gradient: the paper's first-order approximation, or the exact one (quadratics only).",
+    @Option(help: ArgumentHelp("Meta-gradient: the paper's first-order approximation, or the exact one (\(TaskRegistry.plugins.filter { $0.supportsSecondOrder }.map { $0.name }.joined(separator: ", ")) only).",
                                valueName: "first-order|second-order"))
     var mode: MetaGradientMode = .firstOrder
 

@@ -62,8 +62,8 @@ public struct ImageClassificationFamily: TaskFamily {
 
     public var optimizerCount: Int {
         switch architecture {
-        case .mlp: return 1
-        case .cnn: return 2
+        case .mlp: return MLPTask.optimizerCount
+        case .cnn: return CNNTask.optimizerCount
         }
     }
 

@@ -84,6 +84,6 @@ public struct QuadraticFamily: TaskFamily {
         self.dimension = dimension
     }
     public var name: String { "quadratic" }
-    public var optimizerCount: Int { 1 }
+    public var optimizerCount: Int { QuadraticTask.optimizerCount }
     public func sample(_ key: RandomKey) -> any Optimizee { QuadraticOptimizee(dimension: dimension, key: key) }
 }

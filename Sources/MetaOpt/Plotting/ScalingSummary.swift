@@ -26,10 +26,8 @@ public enum ScalingSummary {
 
     public struct RunError: Error, CustomStringConvertible { public var description: String }
 
-    /// The rows of the run directories in `runs` named SERIES.npN.rK, sorted by series and N;
-    /// `dimension` gives the optimizee's coordinate count of a run's configuration.
-    public static func rows(runs: URL, warmup: Int, cores: Int,
-                            dimension: (TrainingConfig) throws -> Int) throws -> [ScalingRow] {
+    /// The rows of the run directories in `runs` named SERIES.npN.rK, sorted by series and N.
+    public static func rows(runs: URL, warmup: Int, cores: Int) throws -> [ScalingRow] {
         let fm = FileManager.default
         let pattern = try NSRegularExpression(pattern: #"^([A-Za-z0-9_-]+)\.np([0-9]+)\.r([0-9]+)$"#)
         var perRun: [String: [Int: [ScalingRow]]] = [:]
@@ -49,7 +47,7 @@ public enum ScalingSummary {
             let steps = (warmup..<metrics.count).map { (metrics[$0].elapsed ?? .nan) - (metrics[$0 - 1].elapsed ?? .nan) }
             let row = ScalingRow(
                 series: String(name[seriesRange]), np: np, metaBatch: config.metaBatch, blockSize: config.blockSize,
-                blocks: config.blockCount, dimension: try dimension(config), unroll: config.unroll, repetitions: 1,
+                blocks: config.blockCount, dimension: try config.task.dimension(), unroll: config.unroll, repetitions: 1,
                 stepsPerRun: steps.count, step: finiteMedian(steps), computeMax: finiteMedian(column(\.computeMax)),
                 computeMean: finiteMedian(column(\.computeMean)), computeMin: finiteMedian(column(\.computeMin)),
                 stepBest: finiteMedian(steps),

@@ -292,30 +292,13 @@ extension TrainingConfig {
     /// that are off are `null`. The run directory and the other per-run keys are the caller's.
     public var runSettings: RunSettings {
         var s = RunSettings()
-        func list(_ values: [Int]) -> RunSettings.Value { .string(values.map(String.init).joined(separator: ",")) }
         func range(_ r: LogScaleRange?) -> RunSettings.Value {
             guard let r else { return .null }
             return r.lower == -r.upper && r.upper > 0 ? .number(r.upper) : .string("\(r.lower),\(r.upper)")
         }
         func int<T: BinaryInteger>(_ v: T) -> RunSettings.Value { .integer(String(v)) }
         s.set("task", .string(task.name))
-        switch task {
-        case .quadratic(let n):
-            s.set("dimension", int(n))
-        case .image(let spec):
-            switch spec.architecture {
-            case .mlp(let a):
-                s.set("hidden-layers", list(a.hiddenSizes))
-                s.set("activation", .string(a.activation.rawValue))
-            case .cnn(let a):
-                s.set("conv-channels", list(a.convolutionChannels))
-                s.set("fc-layers", list(a.fullyConnectedSizes))
-            }
-            s.set("dataset", .string(spec.dataset.rawValue))
-            s.set("data-dir", spec.directory.map(RunSettings.Value.string) ?? .null)
-            s.set("labels", spec.labelSubset.map(list) ?? .null)
-            s.set("minibatch", int(spec.batchSize))
-        }
+        for (key, value) in task.settings.runSettingsValues { s.set(key, value) }
         s.set("hidden-size", int(optimizer.hiddenSize))
         switch optimizer.preprocessing {
         case .raw:

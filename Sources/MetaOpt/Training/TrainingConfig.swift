@@ -111,7 +111,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             p.append("the \(task.name) task needs \(task.optimizerCount) learned optimizer(s), the configuration has \(optimizer.optimizerCount)")
         }
         if mode == .secondOrder && !task.supportsSecondOrder {
-            p.append("second-order meta-gradients need the optimizee's Hessian, which only the quadratic task provides")
+            let providers = TaskRegistry.plugins.filter { $0.supportsSecondOrder }.map { $0.name }
+            p.append("second-order meta-gradients need the optimizee's Hessian, which only the \(TaskRegistry.listed(providers)) task\(providers.count == 1 ? " provides" : "s provide")")
         }
         for (option, augmentation) in augmentations {
             if let problem = augmentation.range.problem { p.append("\(option): " + problem) }

@@ -1,0 +1,119 @@
+import Foundation
+
+/// An image-classification task: the network, the data set and split, labels and minibatch size.
+public struct ImageTaskSpec: Codable, Equatable, Sendable {
+    public enum Dataset: String, Codable, Sendable, CaseIterable {
+        case fashionMNIST = "fashion-mnist"
+        case mnist
+        case cifar10
+    }
+
+    public var architecture: ImageClassificationFamily.Architecture
+    public var dataset: Dataset
+    /// Directory of the data files (nil: Fashion-MNIST's Debian package directory).
+    public var directory: String?
+    public var split: DatasetSplit
+    /// Train on these labels only (the paper's "LSTM-sub"); nil: all ten.
+    public var labelSubset: [Int]?
+    public var batchSize: Int
+
+    public init(architecture: ImageClassificationFamily.Architecture, dataset: Dataset = .fashionMNIST,
+                directory: String? = nil, split: DatasetSplit = .train, labelSubset: [Int]? = nil, batchSize: Int = 128) {
+        self.architecture = architecture
+        self.dataset = dataset
+        self.directory = directory
+        self.split = split
+        self.labelSubset = labelSubset
+        self.batchSize = batchSize
+    }
+
+    public func problems() -> [String] {
+        var p: [String] = []
+        if batchSize < 1 { p.append("the minibatch size must be positive (got \(batchSize))") }
+        if dataset != .fashionMNIST && directory == nil {
+            p.append("the \(dataset.rawValue) data set needs --data-dir (only Fashion-MNIST has a default location)")
+        }
+        if let labels = labelSubset {
+            if labels.isEmpty || Set(labels).count != labels.count || !labels.allSatisfy({ (0..<10).contains($0) }) {
+                p.append("--labels must be distinct class numbers 0…9 (got \(labels))")
+            }
+        }
+        switch architecture {
+        case .mlp(let a):
+            if a.hiddenSizes.contains(where: { $0 < 1 }) { p.append("hidden layer sizes must be positive") }
+        case .cnn(let a):
+            if a.convolutionChannels.isEmpty || a.convolutionChannels.contains(where: { $0 < 1 }) {
+                p.append("the CNN needs at least one convolution layer with a positive channel count")
+            }
+            if a.fullyConnectedSizes.contains(where: { $0 < 1 }) { p.append("fully connected sizes must be positive") }
+        }
+        return p
+    }
+
+    func makeFamily() throws -> ImageClassificationFamily {
+        let data: ImageDataset
+        switch dataset {
+        case .fashionMNIST: data = try FashionMNIST.load(directory: directory ?? FashionMNIST.defaultDirectory, split: split)
+        case .mnist: data = try MNIST.load(directory: directory ?? "", split: split)
+        case .cifar10: data = try CIFAR10.load(directory: directory ?? "", split: split)
+        }
+        return try ImageClassificationFamily(dataset: data, architecture: architecture, labelSubset: labelSubset,
+                                             batchSize: batchSize)
+    }
+}
+
+/// What the MLP and the CNN families share: options, defaults, storage and the data split.
+extension ImageTaskSpec {
+    /// The command-line options of every image task, besides the network's own.
+    static let dataOptions = ["dataset", "data-dir", "labels", "minibatch"]
+
+    /// The paper's settings for the image tasks: Appendix-A preprocessing (p = 10) and output
+    /// scale 0.1. A task has ~16k coordinates or more and is a block alone; 8 tasks per meta-step
+    /// (one block each, enough for 8 ranks), 1000 meta-steps at 1e-3.
+    static let defaults = TaskDefaults(
+        optimizer: LearnedOptimizerConfig(hiddenSize: 20, preprocessing: .logAndSign(p: 10), outputScale: 0.1),
+        blockSize: 1, metaBatch: 8, iterations: 1000, learningRate: 1e-3)
+
+    /// The key both image families are stored under (the earlier enum's case).
+    static let storageKey = "image"
+
+    /// The earlier enum stored its unlabelled payload under "_0".
+    private enum StoredKey: String, CodingKey { case payload = "_0" }
+
+    func encodeStored(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: StoredKey.self)
+        try c.encode(self, forKey: .payload)
+    }
+
+    static func decodeStored(from decoder: any Decoder) throws -> ImageTaskSpec {
+        try decoder.container(keyedBy: StoredKey.self).decode(ImageTaskSpec.self, forKey: .payload)
+    }
+
+    /// The task with `architecture` on the data the options name.
+    init(architecture: ImageClassificationFamily.Architecture, arguments a: TaskArguments) {
+        self.init(architecture: architecture, dataset: a.dataset, directory: a.dataDirectory,
+                  labelSubset: a.labels, batchSize: a.minibatch)
+    }
+
+    /// The data keys of the run settings (the network's are the family's).
+    var dataSettingsValues: [(key: String, value: RunSettings.Value)] {
+        [("dataset", .string(dataset.rawValue)),
+         ("data-dir", directory.map(RunSettings.Value.string) ?? .null),
+         ("labels", labelSubset.map(RunSettings.Value.list) ?? .null),
+         ("minibatch", .integer(String(batchSize)))]
+    }
+
+    func onSplit(_ split: DatasetSplit) -> ImageTaskSpec {
+        var s = self
+        s.split = split
+        return s
+    }
+
+    /// As the enum this spec was a case of printed it ("image(MetaOpt.ImageTaskSpec(...))").
+    var reportDescription: String { "image(\(String(reflecting: self)))" }
+}
+
+extension RunSettings.Value {
+    /// Comma-separated whole numbers, as on the command line ("20,20").
+    static func list(_ values: [Int]) -> RunSettings.Value { .string(values.map(String.init).joined(separator: ",")) }
+}

@@ -1,0 +1,137 @@
+import Foundation
+
+/// One optimizee family as a plug-in: a value is one configured task (its settings), the static
+/// members describe the family. `TaskSpec` wraps a value; `TaskRegistry` lists the families, and
+/// the command line, the trainer and the evaluator ask them instead of switching over names.
+///
+/// Adding a family is one new file with a type conforming to this protocol plus its line in
+/// `TaskRegistry.plugins`.
+public protocol TaskPlugin: Equatable, Sendable {
+    /// The `--task` name, also the run settings' `task` value and the default run directory's name.
+    static var name: String { get }
+    /// The command-line options (long names, without "--") the family reads from `TaskArguments`.
+    static var options: [String] { get }
+    /// Settings of a run that does not say otherwise.
+    static var defaults: TaskDefaults { get }
+    /// Learned optimizers (LSTMs) the family's optimizees use: the one place this number is stated.
+    static var optimizerCount: Int { get }
+    /// Whether the optimizees provide a Hessian (`SecondOrderOptimizee`) for exact meta-gradients.
+    static var supportsSecondOrder: Bool { get }
+    /// Whether the family draws from a data set with a train and a test split (evaluate's
+    /// `--split`); without one, held-out functions differ from training ones by their seed only.
+    static var hasDataSplit: Bool { get }
+
+    /// The key `TaskSpec` stores the settings under in JSON (checkpoints, optimizer files).
+    static var storageKey: String { get }
+    /// Writes the settings as they are stored under `storageKey`.
+    func encodeStored(to encoder: any Encoder) throws
+    /// Reads settings stored under `storageKey`; nil when they belong to another family that
+    /// shares the key (the MLP and the CNN are both stored as "image").
+    static func decodeStored(from decoder: any Decoder) throws -> Self?
+
+    /// The task the command-line options describe.
+    init(arguments: TaskArguments) throws(TaskArgumentError)
+    /// What is wrong with these settings, one sentence each (empty: nothing).
+    var problems: [String] { get }
+    /// The run-settings keys and values of these settings (config.json), all of `options`.
+    var runSettingsValues: [(key: String, value: RunSettings.Value)] { get }
+    /// The same task on another data split; families without one return themselves.
+    func onSplit(_ split: DatasetSplit) -> Self
+    /// The family, ready to sample (a data set is loaded here, once per process).
+    func makeFamily() throws -> any TaskFamily
+    /// Coordinates of every sampled θ.
+    func coordinateCount() throws -> Int
+    /// How evaluation reports name the task (report.json's `task`), e.g. "quadratic(dimension: 10)".
+    var reportDescription: String { get }
+}
+
+extension TaskPlugin {
+    public static var supportsSecondOrder: Bool { false }
+    public static var hasDataSplit: Bool { false }
+    public static var storageKey: String { name }
+
+    public func onSplit(_ split: DatasetSplit) -> Self { self }
+    public func coordinateCount() throws -> Int {
+        try makeFamily().sample(RandomKey(seed: 0, horizon: 0, task: 0)).dimension
+    }
+
+    /// Equality with a task of any family (false across families).
+    func isEqual(to other: any TaskPlugin) -> Bool { (other as? Self) == self }
+}
+
+extension TaskPlugin where Self: Codable {
+    /// Stored as the settings' own JSON object.
+    public func encodeStored(to encoder: any Encoder) throws { try encode(to: encoder) }
+    public static func decodeStored(from decoder: any Decoder) throws -> Self? { try Self(from: decoder) }
+}
+
+/// A family's settings for a run that does not say otherwise.
+public struct TaskDefaults: Sendable {
+    /// The learned optimizer; its `optimizerCount` is the family's (`TaskPlugin.optimizerCount`).
+    public var optimizer: LearnedOptimizerConfig
+    /// Functions that run together in one block (one GEMM).
+    public var blockSize: Int
+    /// Functions per meta-step.
+    public var metaBatch: Int
+    /// Meta-steps.
+    public var iterations: Int
+    /// Adam's learning rate on φ.
+    public var learningRate: Double
+
+    public init(optimizer: LearnedOptimizerConfig, blockSize: Int, metaBatch: Int, iterations: Int, learningRate: Double) {
+        self.optimizer = optimizer
+        self.blockSize = blockSize
+        self.metaBatch = metaBatch
+        self.iterations = iterations
+        self.learningRate = learningRate
+    }
+}
+
+/// The task options of the command line, parsed but not yet interpreted: each family reads the
+/// ones it uses (`TaskPlugin.options`), so that a malformed value of an option the family ignores
+/// stays ignored.
+public struct TaskArguments: Sendable {
+    public var dimension: Int
+    /// Comma-separated widths, as given.
+    public var hiddenLayers: String
+    public var activation: Activation
+    /// Comma-separated channel counts, as given.
+    public var convChannels: String
+    /// Comma-separated widths, as given.
+    public var fcLayers: String
+    public var dataset: ImageTaskSpec.Dataset
+    public var dataDirectory: String?
+    public var labels: [Int]?
+    public var minibatch: Int
+
+    public init(dimension: Int = 10, hiddenLayers: String = "20", activation: Activation = .sigmoid,
+                convChannels: String = "8,8,8", fcLayers: String = "32", dataset: ImageTaskSpec.Dataset = .fashionMNIST,
+                dataDirectory: String? = nil, labels: [Int]? = nil, minibatch: Int = 128) {
+        self.dimension = dimension
+        self.hiddenLayers = hiddenLayers
+        self.activation = activation
+        self.convChannels = convChannels
+        self.fcLayers = fcLayers
+        self.dataset = dataset
+        self.dataDirectory = dataDirectory
+        self.labels = labels
+        self.minibatch = minibatch
+    }
+
+    /// Comma-separated whole numbers `text` of option `flag` ("--hidden-layers").
+    public static func integers(_ text: String, _ flag: String) throws(TaskArgumentError) -> [Int] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+        let values = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, values.count == parts.count else {
+            throw TaskArgumentError(description: "\(flag) must be comma-separated whole numbers (got '\(text)')")
+        }
+        return values
+    }
+}
+
+/// A task option that cannot be read; the description is the message for the user.
+public struct TaskArgumentError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(description: String) { self.description = description }
+}
+
