@@ -37,7 +37,7 @@ final class KernelPathTests: XCTestCase {
     /// of the next two truncations. 5 quadratics of dimension 13 (65 columns: a partial last vector
     /// for every width) and one MLP-sized hidden state.
     func run(_ path: KernelPath, preprocessing: InputPreprocessing) -> (theta: [Float], losses: [Float], gradient: [Float]) {
-        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSize: 20, preprocessing: preprocessing, outputScale: 0.1))
+        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: preprocessing, outputScale: 0.1))
         var s = RandomKey(seed: 4, horizon: 0, task: 0).stream(.auxiliary)
         let phi: [Float] = layout.initialParameters(key: RandomKey(seed: 3, horizon: 0, task: 0)).map { $0 + Float(0.1 * s.normal()) }
         let tasks: [any Optimizee] = (0..<5).map { QuadraticOptimizee(dimension: 13, key: RandomKey(seed: 6, horizon: 0, task: $0)) }
@@ -95,7 +95,7 @@ final class KernelPathTests: XCTestCase {
     /// worse, as in MetaGradientTests).
     func testFloatMetaGradientMatchesFiniteDifferencesOnEveryPath() {
         for pre in [InputPreprocessing.raw, .logAndSign(p: 10)] {
-            let config = LearnedOptimizerConfig(hiddenSize: 5, preprocessing: pre, outputScale: 0.1)
+            let config = LearnedOptimizerConfig(hiddenSizes: [5, 5], preprocessing: pre, outputScale: 0.1)
             let layout = ParameterLayout(config)
             let tasks: [any Optimizee] = (0..<3).map { QuadraticOptimizee(dimension: 7, key: RandomKey(seed: 3, horizon: 0, task: $0)) }
             var s = RandomKey(seed: 11, horizon: 9, task: 9).stream(.auxiliary)

@@ -33,7 +33,7 @@ final class MetaGradientTests: XCTestCase {
 
     func checkFirstOrder(preprocessing: InputPreprocessing, outputScale: Double, unroll: Int,
                          weights: [Double]? = nil, tasks: [any Optimizee]? = nil, optimizers: Int = 1) {
-        let config = LearnedOptimizerConfig(hiddenSize: 5, preprocessing: preprocessing,
+        let config = LearnedOptimizerConfig(hiddenSizes: [5, 5], preprocessing: preprocessing,
                                             outputScale: outputScale, optimizerCount: optimizers)
         let layout = ParameterLayout(config)
         let tasks = tasks ?? quadratics(3, dimension: 4)
@@ -82,7 +82,7 @@ final class MetaGradientTests: XCTestCase {
     /// The second-order meta-gradient is the exact derivative of the unrolled loss.
     func testSecondOrderAgainstTrueLoss() {
         for (pre, scale) in [(InputPreprocessing.raw, 1.0), (.logAndSign(p: 10), 0.1)] {
-            let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSize: 4, preprocessing: pre, outputScale: scale))
+            let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: [4, 4], preprocessing: pre, outputScale: scale))
             let tasks = quadratics(2, dimension: 3, seed: 8)
             let engine = UnrollEngine<Double>(layout: layout, tasks: tasks, unroll: 4)
             let phi = randomPhi(layout, seed: 12, scale: 0.2)
@@ -119,7 +119,7 @@ final class MetaGradientTests: XCTestCase {
     /// An engine's result depends only on its tasks and φ, not on where its buffers live or what
     /// ran before it in the process: the property the distributed trainer's fixed task blocks rely on.
     func testEngineIsReproducible() {
-        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSize: 20, preprocessing: .logAndSign(p: 10), outputScale: 0.1))
+        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: .logAndSign(p: 10), outputScale: 0.1))
         let phi: [Float] = layout.initialParameters(key: RandomKey(seed: 1, horizon: 0, task: 0))
         func run(_ tasks: [any Optimizee]) -> [UInt32] {
             let engine = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 5)

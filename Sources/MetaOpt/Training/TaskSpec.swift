@@ -22,9 +22,9 @@ public enum TaskSpec: Codable, Equatable, Sendable {
     /// Appendix-A preprocessing (p = 10) and output scale 0.1 for the image tasks.
     public var defaultOptimizer: LearnedOptimizerConfig {
         switch self {
-        case .quadratic: return LearnedOptimizerConfig(hiddenSize: 20, preprocessing: .raw, outputScale: 1)
+        case .quadratic: return LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: .raw, outputScale: 1)
         case .image:
-            return LearnedOptimizerConfig(hiddenSize: 20, preprocessing: .logAndSign(p: 10), outputScale: 0.1,
+            return LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: .logAndSign(p: 10), outputScale: 0.1,
                                           optimizerCount: optimizerCount)
         }
     }
