@@ -36,14 +36,14 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
 
     public init(optimizer: LearnedOptimizerConfig, phi: [Float], training: TrainingConfig?, iteration: Int,
                 validation: ValidationScore? = nil, kernels: String? = nil) {
-        let layout = ParameterLayout(optimizer)
-        precondition(phi.count == layout.count)
+        let architecture = optimizer.architecture
+        precondition(phi.count == architecture.parameterCount)
         format = Self.formatName
         version = Self.currentVersion
         self.optimizer = optimizer
         self.training = training
         self.iteration = iteration
-        tensors = layout.tensors.map { TensorEntry(name: $0.name, shape: $0.shape, offset: $0.offset) }
+        tensors = architecture.tensors.map { TensorEntry(name: $0.name, shape: $0.shape, offset: $0.offset) }
         self.phi = phi
         self.validation = validation
         self.kernels = kernels
@@ -77,10 +77,10 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
         guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }), file.optimizer.optimizerCount > 0 else {
             throw OptimizerFileError(path: url.path, problem: "states no valid architecture (hidden sizes \(sizes), \(file.optimizer.optimizerCount) optimizers)")
         }
-        let layout = ParameterLayout(file.optimizer)
-        guard file.phi.count == layout.count else {
+        let count = file.optimizer.architecture.parameterCount
+        guard file.phi.count == count else {
             throw OptimizerFileError(path: url.path,
-                                     problem: "holds \(file.phi.count) parameters, but its architecture needs \(layout.count)")
+                                     problem: "holds \(file.phi.count) parameters, but its architecture needs \(count)")
         }
         guard file.phi.allSatisfy(\.isFinite) else {
             throw OptimizerFileError(path: url.path, problem: "holds non-finite parameters")
@@ -90,9 +90,8 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
 
     /// φ as named tensors for other tools (`metaopt-dist export`): nested arrays in row-major order.
     public func exported() -> ExportedOptimizer {
-        let layout = ParameterLayout(optimizer)
         var named: [String: ExportedOptimizer.Tensor] = [:]
-        for t in layout.tensors {
+        for t in optimizer.architecture.tensors {
             named[t.name] = ExportedOptimizer.Tensor(shape: t.shape, values: Array(phi[t.range]))
         }
         return ExportedOptimizer(optimizer: optimizer, tensors: named, kernels: kernels)

@@ -148,6 +148,10 @@ struct LSTMLayerLane<S: MetaScalar> {
                              dGates: dz, biasGradient: g + layer.bias, kernels: kernels)
     }
 
+    /// The output gate o of `step` for one tile (what `rebuildHidden` reads with tanh c).
+    @inline(__always)
+    func outputGate(step t: Int, tile ti: Int) -> MatrixView<S> { gates[t].tile(ti).rows(3 * hidden, hidden) }
+
     /// h_t = o_t ⊙ tanh(c_t) at `step` for one tile, from the stored gates and tanh(c) (the same
     /// product the forward pass computed, so the same bits); step −1 is the state at the start of
     /// the truncation.
@@ -157,7 +161,7 @@ struct LSTMLayerLane<S: MetaScalar> {
             copyRows(initialHidden.tile(ti), into: out)
             return
         }
-        let o = gates[t].tile(ti).rows(3 * h, h)
+        let o = outputGate(step: t, tile: ti)
         let c = tanhCell[t].tile(ti)
         let n = (o.columns + 15) / 16 * 16
         for j in 0..<h {
