@@ -37,7 +37,7 @@ struct AllreduceBenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let phiCount = ParameterLayout(architecture.config(for: .quadratic(dimension: 10))).count
+        let phiCount = architecture.config(for: .quadratic(dimension: 10)).architecture.parameterCount
         let counts = Array(Set(count + [phiCount + 2])).sorted()
         withCommunicator(runOptions) { comm in
             var summary = [Double](repeating: Double(comm.rank), count: 5)

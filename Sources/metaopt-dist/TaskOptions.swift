@@ -74,8 +74,26 @@ struct TaskOptions: ParsableArguments {
 
 /// The learned optimizer's architecture; unset values take the task's paper defaults.
 struct ArchitectureOptions: ParsableArguments {
-    @Option(help: "Hidden units per LSTM layer.")
+    @Option(help: "Hidden units of each of the two LSTM layers (the paper's architecture; --hidden-sizes sets another depth).")
     var hiddenSize = 20
+
+    @Option(help: ArgumentHelp("Hidden units per LSTM layer, first to last, comma-separated: any number of layers ≥ 1 (\"20,20\" is the default two layers of 20). Takes precedence over --hidden-size.",
+                               valueName: "h1,h2,..."))
+    var hiddenSizes: String?
+
+    /// The LSTM layers' sizes: --hidden-sizes, else two layers of --hidden-size.
+    func layerSizes() throws -> [Int] {
+        guard let text = hiddenSizes else { return [hiddenSize, hiddenSize] }
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+        let values = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, values.count == parts.count else {
+            throw ValidationError("--hidden-sizes must be comma-separated whole numbers (got '\(text)')")
+        }
+        guard values.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--hidden-sizes must be positive (got '\(text)')")
+        }
+        return values
+    }
 
     /// The LSTM's input, as `--preprocessing` names it.
     enum Preprocessing: String, CaseIterable, ExpressibleByArgument {
@@ -95,13 +113,15 @@ struct ArchitectureOptions: ParsableArguments {
 
     func validate() throws {
         guard hiddenSize > 0 else { throw ValidationError("--hidden-size must be positive") }
+        _ = try layerSizes()
         guard preprocessingConstant > 0 else { throw ValidationError("--p must be positive") }
         if let s = outputScale, !(s > 0) { throw ValidationError("--output-scale must be positive") }
     }
 
     func config(for task: TaskSpec) -> LearnedOptimizerConfig {
         var c = task.defaultOptimizer
-        c.hiddenSize = hiddenSize
+        // Checked in validate().
+        c.hiddenSizes = (try? layerSizes()) ?? [hiddenSize, hiddenSize]
         switch preprocessing {
         case .raw: c.preprocessing = .raw
         case .logSign: c.preprocessing = .logAndSign(p: preprocessingConstant)

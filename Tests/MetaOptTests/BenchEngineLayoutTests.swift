@@ -46,7 +46,7 @@ final class BenchEngineLayoutTests: XCTestCase {
     /// partial), and most tasks cut by a tile boundary.
     func testDoubleEngineDoesNotDependOnTheTileWidth() {
         for pre in [InputPreprocessing.raw, .logAndSign(p: 10)] {
-            let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSize: 6, preprocessing: pre, outputScale: 0.1))
+            let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: [6, 6], preprocessing: pre, outputScale: 0.1))
             let tasks = quadratics(30, dimension: 10, seed: 4)
             let phi = randomPhi(layout, seed: 2, scale: 0.2)
             let whole = run(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 5, tileWidth: 512)
@@ -58,7 +58,7 @@ final class BenchEngineLayoutTests: XCTestCase {
     }
 
     func testSecondOrderDoesNotDependOnTheTileWidth() {
-        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSize: 4, preprocessing: .logAndSign(p: 10), outputScale: 0.1))
+        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: [4, 4], preprocessing: .logAndSign(p: 10), outputScale: 0.1))
         let tasks = quadratics(9, dimension: 7, seed: 6)
         let phi = randomPhi(layout, seed: 3, scale: 0.2)
         let whole = run(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 4, tileWidth: 256, mode: .secondOrder)
@@ -69,7 +69,7 @@ final class BenchEngineLayoutTests: XCTestCase {
     /// The Float engine against the Double engine with many tiles, a partial last tile and two
     /// learned optimizers whose segments interleave.
     func testFloatEngineMatchesDoubleAcrossTiles() {
-        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSize: 20, preprocessing: .logAndSign(p: 10), outputScale: 0.1,
+        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: .logAndSign(p: 10), outputScale: 0.1,
                                                             optimizerCount: 2))
         let tasks: [any Optimizee] = (0..<40).map {
             SplitQuadratic(base: QuadraticOptimizee(dimension: 10, key: RandomKey(seed: 8, horizon: 0, task: $0)), split: 3)
@@ -88,7 +88,7 @@ final class BenchEngineLayoutTests: XCTestCase {
 
     /// Forward-only runs (no history stored) give the same trajectory as truncations.
     func testForwardOnlyRunMatchesTruncation() {
-        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSize: 20, preprocessing: .logAndSign(p: 10), outputScale: 0.1))
+        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: .logAndSign(p: 10), outputScale: 0.1))
         let tasks = quadratics(25, dimension: 10, seed: 11)
         let phi: [Float] = layout.initialParameters(key: RandomKey(seed: 1, horizon: 0, task: 0))
         let trained = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 5)
@@ -107,7 +107,7 @@ final class BenchEngineLayoutTests: XCTestCase {
     /// The stated memory formula matches what the engine allocates.
     func testStatedMemoryMatchesAllocation() {
         for pre in [InputPreprocessing.raw, .logAndSign(p: 10)] {
-            let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSize: 20, preprocessing: pre, outputScale: 0.1))
+            let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: pre, outputScale: 0.1))
             for count in [1, 7, 60] {
                 let engine = UnrollEngine<Float>(layout: layout, tasks: quadratics(count, dimension: 10, seed: 1), unroll: 20)
                 XCTAssertEqual(engine.statedBytes, engine.allocatedBytes, "\(pre.description), \(count) tasks")

@@ -172,7 +172,7 @@ final class FastMathTests: XCTestCase {
     func testFloatEngineMatchesDouble() {
         let cases = KernelPath.supported.flatMap { path in [InputPreprocessing.raw, .logAndSign(p: 10)].map { (path, $0) } }
         for (path, pre) in cases {
-            let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSize: 20, preprocessing: pre, outputScale: 0.1))
+            let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: pre, outputScale: 0.1))
             let phiFloat: [Float] = layout.initialParameters(key: RandomKey(seed: 2, horizon: 0, task: 0))
             var s = RandomKey(seed: 5, horizon: 0, task: 0).stream(.auxiliary)
             let phi = phiFloat.map { Float(Double($0) + 0.1 * s.normal()) }

@@ -37,7 +37,7 @@ final class KernelPathTests: XCTestCase {
     /// of the next two truncations. 5 quadratics of dimension 13 (65 columns: a partial last vector
     /// for every width) and one MLP-sized hidden state.
     func run(_ path: KernelPath, preprocessing: InputPreprocessing) -> (theta: [Float], losses: [Float], gradient: [Float]) {
-        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSize: 20, preprocessing: preprocessing, outputScale: 0.1))
+        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: preprocessing, outputScale: 0.1))
         var s = RandomKey(seed: 4, horizon: 0, task: 0).stream(.auxiliary)
         let phi: [Float] = layout.initialParameters(key: RandomKey(seed: 3, horizon: 0, task: 0)).map { $0 + Float(0.1 * s.normal()) }
         let tasks: [any Optimizee] = (0..<5).map { QuadraticOptimizee(dimension: 13, key: RandomKey(seed: 6, horizon: 0, task: $0)) }
@@ -94,8 +94,18 @@ final class KernelPathTests: XCTestCase {
     /// the bound is 1e-5 of it, while a wrong backward term is off by far more (1e-2 relative or
     /// worse, as in MetaGradientTests).
     func testFloatMetaGradientMatchesFiniteDifferencesOnEveryPath() {
+        checkFloatMetaGradient(hiddenSizes: [5, 5])
+    }
+
+    /// The same for one layer, and for three of unequal sizes (4H = 16 and 24 run the vector dW
+    /// kernel, 12 BLAS; 4H = 20 of the layers of 5 runs BLAS).
+    func testFloatMetaGradientOfOtherLayerStacksOnEveryPath() {
+        for sizes in [[5], [4, 6, 3], [8, 8]] { checkFloatMetaGradient(hiddenSizes: sizes) }
+    }
+
+    func checkFloatMetaGradient(hiddenSizes: [Int], file: StaticString = #filePath, line: UInt = #line) {
         for pre in [InputPreprocessing.raw, .logAndSign(p: 10)] {
-            let config = LearnedOptimizerConfig(hiddenSize: 5, preprocessing: pre, outputScale: 0.1)
+            let config = LearnedOptimizerConfig(hiddenSizes: hiddenSizes, preprocessing: pre, outputScale: 0.1)
             let layout = ParameterLayout(config)
             let tasks: [any Optimizee] = (0..<3).map { QuadraticOptimizee(dimension: 7, key: RandomKey(seed: 3, horizon: 0, task: $0)) }
             var s = RandomKey(seed: 11, horizon: 9, task: 9).stream(.auxiliary)
@@ -122,7 +132,7 @@ final class KernelPathTests: XCTestCase {
                 return (loss(plus) - loss(minus)) / (2 * h)
             }
             let scale = fd.map(abs).max() ?? 0
-            XCTAssertGreaterThan(scale, 0)
+            XCTAssertGreaterThan(scale, 0, file: file, line: line)
             for path in KernelPath.supported {
                 let engine = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 4, kernelPath: path)
                 var state = engine.initialState()
@@ -136,9 +146,10 @@ final class KernelPathTests: XCTestCase {
                     let error = abs(Double(g[i]) - fd[i])
                     worst = max(worst, error / scale)
                     XCTAssertLessThanOrEqual(error, 1e-5 * scale,
-                                             "\(path.rawValue) \(pre.description) φ[\(i)]: finite difference \(fd[i]) vs \(g[i])")
+                                             "\(hiddenSizes) \(path.rawValue) \(pre.description) φ[\(i)]: finite difference \(fd[i]) vs \(g[i])",
+                                             file: file, line: line)
                 }
-                print("\(path.rawValue) \(pre.description): Float meta-gradient vs finite differences, worst error \(worst) of the largest entry")
+                print("\(hiddenSizes) \(path.rawValue) \(pre.description): Float meta-gradient vs finite differences, worst error \(worst) of the largest entry")
             }
         }
     }

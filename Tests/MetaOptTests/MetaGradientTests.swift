@@ -32,8 +32,9 @@ final class MetaGradientTests: XCTestCase {
     }
 
     func checkFirstOrder(preprocessing: InputPreprocessing, outputScale: Double, unroll: Int,
-                         weights: [Double]? = nil, tasks: [any Optimizee]? = nil, optimizers: Int = 1) {
-        let config = LearnedOptimizerConfig(hiddenSize: 5, preprocessing: preprocessing,
+                         weights: [Double]? = nil, tasks: [any Optimizee]? = nil, optimizers: Int = 1,
+                         hiddenSizes: [Int] = [5, 5]) {
+        let config = LearnedOptimizerConfig(hiddenSizes: hiddenSizes, preprocessing: preprocessing,
                                             outputScale: outputScale, optimizerCount: optimizers)
         let layout = ParameterLayout(config)
         let tasks = tasks ?? quadratics(3, dimension: 4)
@@ -56,7 +57,7 @@ final class MetaGradientTests: XCTestCase {
             plus[i] += h
             minus[i] -= h
             assertClose((loss(plus) - loss(minus)) / (2 * h), total[i], noise: noise,
-                        "\(preprocessing.description) T=\(unroll) φ[\(i)] \(layout.tensors.first { $0.range.contains(i) }!.name)")
+                        "\(hiddenSizes) \(preprocessing.description) T=\(unroll) φ[\(i)] \(layout.tensors.first { $0.range.contains(i) }!.name)")
         }
     }
 
@@ -79,10 +80,42 @@ final class MetaGradientTests: XCTestCase {
         checkFirstOrder(preprocessing: .logAndSign(p: 10), outputScale: 0.1, unroll: 3, tasks: tasks, optimizers: 2)
     }
 
+    /// Other depths than the paper's two layers, and layers of unequal sizes (H = 4, 6, 3: the
+    /// Float path's vector dW kernel for 4H = 16 and 24, BLAS for 12).
+    func testFirstOrderLayerStacks() {
+        for sizes in [[5], [4, 6, 3]] {
+            checkFirstOrder(preprocessing: .raw, outputScale: 1, unroll: 3, hiddenSizes: sizes)
+            checkFirstOrder(preprocessing: .logAndSign(p: 10), outputScale: 0.1, unroll: 4, hiddenSizes: sizes)
+        }
+        let tasks: [any Optimizee] = (0..<2).map {
+            SplitQuadratic(base: QuadraticOptimizee(dimension: 5, key: RandomKey(seed: 5, horizon: 0, task: $0)), split: 2)
+        }
+        checkFirstOrder(preprocessing: .logAndSign(p: 10), outputScale: 0.1, unroll: 3, tasks: tasks, optimizers: 2,
+                        hiddenSizes: [4, 6, 3])
+    }
+
     /// The second-order meta-gradient is the exact derivative of the unrolled loss.
     func testSecondOrderAgainstTrueLoss() {
+        for (pre, differs) in checkSecondOrder(hiddenSizes: [4, 4]) {
+            XCTAssertTrue(differs, "\(pre.description): the first-order approximation should differ from the exact gradient")
+        }
+    }
+
+    /// Other depths. (With three layers and the log-sign input the second-order term happens to
+    /// stay below 1e-3 of every entry, so only some runs must show it.)
+    func testSecondOrderLayerStacks() {
+        for sizes in [[4], [4, 6, 3]] {
+            let differs = checkSecondOrder(hiddenSizes: sizes)
+            XCTAssertTrue(differs.contains { $0.1 }, "\(sizes): the first-order approximation should differ from the exact gradient")
+        }
+    }
+
+    /// Checks the second-order meta-gradient against finite differences of the true unrolled loss,
+    /// for both preprocessings; returns for each whether the first-order one differs from it.
+    func checkSecondOrder(hiddenSizes: [Int]) -> [(InputPreprocessing, Bool)] {
+        var differs: [(InputPreprocessing, Bool)] = []
         for (pre, scale) in [(InputPreprocessing.raw, 1.0), (.logAndSign(p: 10), 0.1)] {
-            let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSize: 4, preprocessing: pre, outputScale: scale))
+            let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: hiddenSizes, preprocessing: pre, outputScale: scale))
             let tasks = quadratics(2, dimension: 3, seed: 8)
             let engine = UnrollEngine<Double>(layout: layout, tasks: tasks, unroll: 4)
             let phi = randomPhi(layout, seed: 12, scale: 0.2)
@@ -109,17 +142,18 @@ final class MetaGradientTests: XCTestCase {
                 plus[i] += h
                 minus[i] -= h
                 assertClose((trueLoss(plus) - trueLoss(minus)) / (2 * h), exact[i], noise: noise,
-                            "second-order \(pre.description) φ[\(i)]")
+                            "second-order \(hiddenSizes) \(pre.description) φ[\(i)]")
                 if abs(exact[i] - firstOrder[i]) > 1e-3 * abs(exact[i]) { firstOrderDiffers = true }
             }
-            XCTAssertTrue(firstOrderDiffers, "the first-order approximation should differ from the exact gradient")
+            differs.append((pre, firstOrderDiffers))
         }
+        return differs
     }
 
     /// An engine's result depends only on its tasks and φ, not on where its buffers live or what
     /// ran before it in the process: the property the distributed trainer's fixed task blocks rely on.
     func testEngineIsReproducible() {
-        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSize: 20, preprocessing: .logAndSign(p: 10), outputScale: 0.1))
+        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: .logAndSign(p: 10), outputScale: 0.1))
         let phi: [Float] = layout.initialParameters(key: RandomKey(seed: 1, horizon: 0, task: 0))
         func run(_ tasks: [any Optimizee]) -> [UInt32] {
             let engine = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 5)

@@ -14,7 +14,7 @@ final class OptimizerFileTests: XCTestCase {
     }
 
     func sample() -> OptimizerFile {
-        let config = LearnedOptimizerConfig(hiddenSize: 3, preprocessing: .logAndSign(p: 10), outputScale: 0.1)
+        let config = LearnedOptimizerConfig(hiddenSizes: [3, 3], preprocessing: .logAndSign(p: 10), outputScale: 0.1)
         var phi: [Float] = ParameterLayout(config).initialParameters(key: RandomKey(seed: 5, horizon: 0, task: 0))
         phi[0] = -0.0
         phi[1] = Float(bitPattern: 0x0000_0001)  // smallest subnormal

@@ -45,7 +45,7 @@ final class RecordedPhiTests: XCTestCase {
     func testTwoLayersOfTwentyOnQuadratics() throws {
         let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 8, blockSize: 4, unroll: 5,
                                     horizon: 15, iterations: 6, learningRate: 3e-3, seed: 5)
-        XCTAssertEqual(config.optimizer.hiddenSize, 20)
+        XCTAssertEqual(config.optimizer.hiddenSizes, [20, 20])
         try check(config, recorded: [.avx512: 0x8d143fb09131fed4, .avx2: 0x69d4d884c050fa29, .portable: 0x5a223a2979ea8232])
     }
 
@@ -53,7 +53,7 @@ final class RecordedPhiTests: XCTestCase {
     func testTwoLayersOfTwentyWithPreprocessing() throws {
         var config = TrainingConfig(task: .quadratic(dimension: 7), metaBatch: 6, blockSize: 3, unroll: 4,
                                     horizon: 8, iterations: 5, learningRate: 1e-2, seed: 9)
-        config.optimizer = LearnedOptimizerConfig(hiddenSize: 20, preprocessing: .logAndSign(p: 10), outputScale: 0.1)
+        config.optimizer = LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: .logAndSign(p: 10), outputScale: 0.1)
         try check(config, recorded: [.avx512: 0x67cb2d893bf69985, .avx2: 0x5e06c5c0c6fd0c69, .portable: 0xa0dc375b8093980a])
     }
 
@@ -61,7 +61,7 @@ final class RecordedPhiTests: XCTestCase {
     /// scale 0.1): θ, the losses and the meta-gradient of two truncations after 6 plain steps.
     func testTwoLayersOfTwentyOnMLPs() throws {
         let data = try ClassificationData(dataset: imageTestDataset(count: 40, height: 3, width: 4, classes: 4))
-        let config = LearnedOptimizerConfig(hiddenSize: 20, preprocessing: .logAndSign(p: 10), outputScale: 0.1)
+        let config = LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: .logAndSign(p: 10), outputScale: 0.1)
         let layout = ParameterLayout(config)
         let phi: [Float] = layout.initialParameters(key: RandomKey(seed: 2, horizon: 0, task: 0))
         let recorded: [KernelPath: UInt64] = [.avx512: 0x88234dc28b1da8f6, .avx2: 0xaa42f4160bc7927e, .portable: 0x8b471698586b3717]

@@ -203,7 +203,7 @@ final class RunSettingsTests: XCTestCase {
     func testJSONTextReadsBackExactly() throws {
         var config = TrainingConfig(task: .image(ImageTaskSpec(architecture: .mlp(MLPArchitecture(hiddenSizes: [20, 20], activation: .relu)),
                                                                directory: "/data/f\"mnist", labelSubset: [0, 3], batchSize: 64)),
-                                    optimizer: LearnedOptimizerConfig(hiddenSize: 7, preprocessing: .logAndSign(p: 20),
+                                    optimizer: LearnedOptimizerConfig(hiddenSizes: [7, 7], preprocessing: .logAndSign(p: 20),
                                                                       outputScale: 0.1 + 0.2),
                                     metaBatch: 3, blockSize: 2, unroll: 5, horizon: 15, iterations: 9, learningRate: 1e-5 / 3,
                                     clipNorm: 0.7, seed: .max, randomScaling: LogScaleRange(lower: -1.5, upper: 0.25),

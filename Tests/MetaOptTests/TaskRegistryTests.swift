@@ -94,13 +94,13 @@ final class TaskRegistryTests: XCTestCase {
 
     func testDefaultsAndCapabilitiesPerFamily() {
         let quadratic = TaskSpec.quadratic(dimension: 10)
-        XCTAssertEqual(quadratic.defaultOptimizer, LearnedOptimizerConfig(hiddenSize: 20, preprocessing: .raw, outputScale: 1))
+        XCTAssertEqual(quadratic.defaultOptimizer, LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: .raw, outputScale: 1))
         XCTAssertEqual([quadratic.defaultBlockSize, quadratic.defaultMetaBatch, quadratic.defaultIterations], [16, 128, 4000])
         XCTAssertEqual(quadratic.defaultLearningRate, 3e-3)
         XCTAssertTrue(quadratic.supportsSecondOrder)
         XCTAssertFalse(quadratic.hasDataSplit)
         for (spec, count) in [(TaskSpec.image(mlp), 1), (.image(cnn), 2)] {
-            XCTAssertEqual(spec.defaultOptimizer, LearnedOptimizerConfig(hiddenSize: 20, preprocessing: .logAndSign(p: 10),
+            XCTAssertEqual(spec.defaultOptimizer, LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: .logAndSign(p: 10),
                                                                          outputScale: 0.1, optimizerCount: count))
             XCTAssertEqual([spec.defaultBlockSize, spec.defaultMetaBatch, spec.defaultIterations], [1, 8, 1000])
             XCTAssertEqual(spec.defaultLearningRate, 1e-3)

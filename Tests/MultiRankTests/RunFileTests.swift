@@ -29,6 +29,34 @@ final class RunFileTests: XCTestCase {
         try Data(text.utf8).write(to: url)
     }
 
+    /// `--hidden-sizes` trains another stack of LSTM layers: config.json holds `hidden-sizes` (not
+    /// `hidden-size`), the optimizer file the sizes and a tensor per layer, and the replay on two
+    /// ranks gives the same φ bit for bit; it takes precedence over a `hidden-size` from a file.
+    func testHiddenSizesTrainAndReplayAnotherDepth() throws {
+        try DistributedTrain.requireMPIRun()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let first = scratch.appendingPathComponent("first"), replay = scratch.appendingPathComponent("replay")
+        let base = scratch.appendingPathComponent("base.json")
+        try write(#"{"hidden-size": 30}"#, to: base)
+        let original = try DistributedTrain.train(np: nil, runDirectory: first,
+                                                  extra: ["--config", base.path, "--hidden-sizes", "8,12,4"])
+        guard succeeded(original, "the three-layer run") else { return }
+        let configURL = first.appendingPathComponent("config.json")
+        let settings = try object(at: configURL)
+        XCTAssertEqual(settings["hidden-sizes"] as? String, "8,12,4")
+        XCTAssertNil(settings["hidden-size"], "one way of stating the sizes: \(settings)")
+        let optimizer = try object(at: first.appendingPathComponent("optimizer.json"))
+        XCTAssertEqual((optimizer["optimizer"] as? [String: Any])?["hiddenSizes"] as? [Int], [8, 12, 4])
+        let names = (optimizer["tensors"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+        XCTAssertEqual(names, ["lstm1.weight", "lstm1.bias", "lstm2.weight", "lstm2.bias", "lstm3.weight", "lstm3.bias",
+                               "output.weight", "output.bias"])
+        let again = try MPIJob.run(np: 2, args: ["train", "--config", configURL.path, "--run-dir", replay.path, "--no-resume"],
+                                   timeout: DistributedTrain.jobTimeout)
+        guard succeeded(again, "the replay") else { return }
+        DistributedTrain.assertIdentical(try DistributedTrain.output(of: first), try DistributedTrain.output(of: replay),
+                                         "the three-layer run and its replay from config.json")
+    }
+
     /// (a) A run writes RUN_DIR/config.json; `train --config RUN_DIR/config.json` elsewhere, here on
     /// two ranks where the first run had one, gives the same φ, optimizer file and checkpoint bit
     /// for bit, and writes the same settings (but for its run directory and its description).

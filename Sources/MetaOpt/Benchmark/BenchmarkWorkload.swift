@@ -33,7 +33,7 @@ public struct BenchmarkWorkload: Sendable {
     }
 
     /// The JAX reference's settings: Appendix-A preprocessing (p = 10) and output scale 0.1.
-    public static let peerOptimizer = LearnedOptimizerConfig(hiddenSize: 20, preprocessing: .logAndSign(p: 10),
+    public static let peerOptimizer = LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: .logAndSign(p: 10),
                                                              outputScale: 0.1)
 
     /// B = 128 ten-dimensional quadratics (1,280 coordinates) with the JAX reference's settings.

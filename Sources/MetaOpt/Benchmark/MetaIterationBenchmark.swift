@@ -31,12 +31,20 @@ public enum MetaIterationBenchmark {
     }
 
     /// FLOPs per coordinate and unrolled step in the LSTM's matrix products (the JAX reference's
-    /// model in `gemm_bench.py`): forward 2·(22·80 + 40·80 + 20), backward dW of both layers,
-    /// dX of layer 2 and the recurrent part of layer 1's dX, and the output layer.
-    public static func modelFLOPs(inputs: Int = 2, hidden h: Int = 20) -> (forward: Int, backward: Int) {
-        let g = 4 * h
-        let forward = 2 * (inputs + h) * g + 2 * (2 * h) * g + 2 * h
-        let backward = (2 * (inputs + h) * g + 2 * h * g) + (2 * (2 * h) * g + 2 * (2 * h) * g) + 4 * h
+    /// model in `gemm_bench.py`; for two layers of 20 and 2 inputs, forward 2·(22·80 + 40·80 + 20)):
+    /// forward each layer's product and the output layer; backward each layer's dW, the dX of
+    /// every layer above the first, the recurrent part of the first layer's dX, and the output layer.
+    public static func modelFLOPs(inputs: Int = 2, hiddenSizes: [Int] = [20, 20]) -> (forward: Int, backward: Int) {
+        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: hiddenSizes,
+                                                            preprocessing: inputs == 1 ? .raw : .logAndSign(p: 10)))
+        precondition(layout.config.inputCount == inputs, "the preprocessings have 1 or 2 inputs")
+        let head = OutputHead<Float>.flops(lastHidden: hiddenSizes.last!)
+        var forward = head.forward, backward = head.backward
+        for (k, layer) in layout.blocks[0].layers.enumerated() {
+            let product = 2 * layer.weightRows * layer.gates
+            forward += product
+            backward += product + (k == 0 ? 2 * layer.hidden * layer.gates : product)
+        }
         return (forward, backward)
     }
 
@@ -113,7 +121,7 @@ public enum MetaIterationBenchmark {
 
     public static func run(_ workload: BenchmarkWorkload, options: Options = Options(),
                            log: (String) -> Void = { _ in }) -> Result {
-        let layout = ParameterLayout(workload.optimizer)
+        let architecture = workload.optimizer.architecture
         let truncationsPerHorizon = max(workload.horizon / workload.unroll, 1)
         var horizon = 0
         func sample(_ horizon: Int, _ range: Range<Int>) -> [any Optimizee] {
@@ -123,14 +131,14 @@ public enum MetaIterationBenchmark {
             $0..<min($0 + workload.blockSize, workload.functions)
         }
         var engines = blocks.map {
-            UnrollEngine<Float>(layout: layout, tasks: sample(0, $0), unroll: workload.unroll, tileWidth: options.tileWidth)
+            architecture.makeEngine(tasks: sample(0, $0), unroll: workload.unroll, kernelPath: nil, tileWidth: options.tileWidth)
         }
         var states = engines.map { $0.initialState() }
-        var phi: [Float] = layout.initialParameters(key: RandomKey(seed: options.seed, horizon: 0, task: 0))
-        var adam = AdamState(count: layout.count), adamSteps = 0
-        var blockGradient = [Float](repeating: 0, count: layout.count)
-        var gradient = [Float](repeating: 0, count: layout.count)
-        let coordinates = engines.reduce(0) { $0 + $1.coordinateCount }
+        var phi: [Float] = architecture.initialParameters(key: RandomKey(seed: options.seed, horizon: 0, task: 0))
+        var adam = AdamState(count: architecture.parameterCount), adamSteps = 0
+        var blockGradient = [Float](repeating: 0, count: architecture.parameterCount)
+        var gradient = [Float](repeating: 0, count: architecture.parameterCount)
+        let coordinates = engines.reduce(0) { $0 + $1.taskOffsets.last! }
         var truncation = 0
         var lastLoss = 0.0
 
@@ -152,7 +160,7 @@ public enum MetaIterationBenchmark {
             phi.withUnsafeBufferPointer { p in
                 for (i, engine) in engines.enumerated() {
                     let losses = blockGradient.withUnsafeMutableBufferPointer {
-                        engine.truncation(phi: p, state: &states[i], gradient: $0)
+                        engine.truncation(phi: p, state: &states[i], mode: .firstOrder, gradient: $0)
                     }
                     for l in losses { loss += Double(l) }
                     for j in gradient.indices { gradient[j] += blockGradient[j] }
@@ -177,17 +185,17 @@ public enum MetaIterationBenchmark {
             log("\(workload.name): meta-iteration \(r + 1)/\(options.repetitions): \(String(format: "%.2f", times.last! * 1e3)) ms")
         }
         // Extra iterations with the engines' phase timers on.
-        for engine in engines { engine.profile = EngineProfile() }
+        for engine in engines { engine.profile = engine.makeProfile() }
         let profiled = max(3, options.repetitions / 2)
         var profiledSeconds = 0.0
         for _ in 0..<profiled { profiledSeconds += metaIteration() }
-        var phaseSeconds = [Double](repeating: 0, count: EngineProfile.Phase.allCases.count)
+        var total = engines[0].makeProfile()
         for engine in engines {
-            for (i, v) in engine.profile!.seconds.enumerated() { phaseSeconds[i] += v }
+            for (i, v) in engine.profile!.seconds.enumerated() { total.seconds[i] += v }
             engine.profile = nil
         }
-        var phases = EngineProfile.Phase.allCases.map {
-            PhaseTime(phase: $0.name, isGEMM: $0.isGEMM, seconds: phaseSeconds[$0.rawValue] / Double(profiled))
+        var phases = zip(total.phases, total.seconds).map {
+            PhaseTime(phase: $0.name, isGEMM: $0.isGEMM, seconds: $1 / Double(profiled))
         }
         let engineTotal = phases.reduce(0) { $0 + $1.seconds }
         phases.append(PhaseTime(phase: "outside the engine phases (Adam, load/store)", isGEMM: false,
@@ -217,12 +225,14 @@ public enum MetaIterationBenchmark {
         var evaluationTimes: [Double] = [], evaluationCPUTimes: [Double] = []
         if options.evaluationSteps > 0 {
             let tasks = sample(1_000_000, 0..<workload.functions)
-            let engine = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 1, tileWidth: options.tileWidth)
+            let engine = architecture.makeEngine(tasks: tasks, unroll: 1, kernelPath: nil, tileWidth: options.tileWidth)
             for r in 0..<(options.evaluationRepetitions + 1) {
                 var state = engine.initialState()
                 let startCPU = Stopwatch.threadCPU()
                 let t = Stopwatch.time {
-                    phi.withUnsafeBufferPointer { engine.run(phi: $0, state: &state, steps: options.evaluationSteps) }
+                    phi.withUnsafeBufferPointer {
+                        engine.run(phi: $0, state: &state, steps: options.evaluationSteps) { _, _, _ in }
+                    }
                 }
                 let cpu = Double(Stopwatch.threadCPU() - startCPU) / 1e9
                 if r > 0 {  // the first run is warm-up
@@ -237,11 +247,11 @@ public enum MetaIterationBenchmark {
             s.callsPerStep = shapeCounts[shape]!
             return GEMMBenchmark.measure(s, repetitions: options.gemmRepetitions)
         }
-        let flops = modelFLOPs(inputs: workload.optimizer.inputCount, hidden: workload.optimizer.hiddenSize)
+        let flops = modelFLOPs(inputs: workload.optimizer.inputCount, hiddenSizes: workload.optimizer.hiddenSizes)
         let perCoordinateStep = flops.forward + flops.backward
         let modelFLOPs = Double(perCoordinateStep) * Double(coordinates) * Double(workload.unroll)
         let bound: Double? = gemm.isEmpty ? nil : GEMMBenchmark.boundGFLOPS(gemm)
-        let peerGEMM = options.gemmRepetitions == 0 || workload.optimizer.inputCount != 2 || workload.optimizer.hiddenSize != 20
+        let peerGEMM = options.gemmRepetitions == 0 || workload.optimizer.inputCount != 2 || workload.optimizer.hiddenSizes != [20, 20]
             ? [] : GEMMBenchmark.peerShapes(coordinates: coordinates).map {
                 GEMMBenchmark.measure($0, repetitions: options.gemmRepetitions)
             }

@@ -4,13 +4,14 @@
 ///
 /// Pre-activations `z = Wᵀ [x; h_prev]` (4H × M, rows i, f, g, o) come from one GEMM; these
 /// kernels add the bias, turn them into the new state and, backwards, turn dL/dh and dL/dc into
-/// dL/dz, summing the bias gradient (and the output layer's, for layer 2) on the way.
+/// dL/dz, summing the bias gradient (and the output layer's, for the last layer) on the way.
 ///
 /// `Float` runs the vector kernels of the given kernel path (`FloatKernels`, with `FastMath`'s
 /// sigmoid and tanh); every other type (the `Double` of the finite-difference tests) runs the
 /// scalar reference loops below with libm.
 enum LSTMKernels {
-    /// The output layer u = b + Σⱼ wⱼ h2ⱼ, fused into layer 2's forward kernel.
+    /// The output layer u = b + Σⱼ wⱼ hⱼ over the last layer's h, fused into that layer's forward
+    /// kernel (`OutputHead`).
     struct OutputForward<S> {
         var weights: UnsafePointer<S>
         var bias: S
@@ -18,8 +19,8 @@ enum LSTMKernels {
         var update: UnsafeMutablePointer<S>
     }
 
-    /// The output layer's backward, fused into layer 2's backward kernel: dL/dh2ⱼ gets wⱼ·du, and
-    /// dL/dwⱼ += Σ h2ⱼ du, dL/db += Σ du.
+    /// The output layer's backward, fused into the last layer's backward kernel: dL/dhⱼ gets
+    /// wⱼ·du, and dL/dwⱼ += Σ hⱼ du, dL/db += Σ du.
     struct OutputBackward<S> {
         var weights: UnsafePointer<S>
         /// dL/du (one row of M).

@@ -6,11 +6,12 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
     public let config: LearnedOptimizerConfig
     public let phi: [Float]
     /// Functions are batched so that one batch holds at most this many coordinates (memory:
-    /// about 1.2 kB per coordinate for the two history slots of the forward-only engine).
+    /// about 1.2 kB per coordinate for the two history slots of the forward-only engine with two
+    /// layers of 20).
     public var maxCoordinatesPerBatch: Int
 
     public init(config: LearnedOptimizerConfig, phi: [Float], name: String = "LSTM", maxCoordinatesPerBatch: Int = 160_000) {
-        precondition(ParameterLayout(config).count == phi.count, "φ does not fit the architecture")
+        precondition(config.architecture.parameterCount == phi.count, "φ does not fit the architecture")
         self.config = config
         self.phi = phi
         self.name = name
@@ -28,7 +29,7 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
     /// Reports after every batch of functions (all functions of a batch finish together).
     public func run(on optimizees: [any Optimizee], steps: Int, progress: (Int) -> Void) throws -> [[Float]] {
         guard steps >= 0 else { throw EvaluationError.invalidSteps(steps) }
-        let layout = ParameterLayout(config)
+        let architecture = config.architecture
         var curves: [[Float]] = []
         var start = 0
         while start < optimizees.count {
@@ -38,7 +39,7 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
                 end += 1
             }
             let batch = Array(optimizees[start..<end])
-            let engine = UnrollEngine<Float>(layout: layout, tasks: batch, unroll: 1)
+            let engine = architecture.makeEngine(tasks: batch, unroll: 1)
             var state = engine.initialState()
             // One forward-only run; θ_t is read where the engine holds it, without copying state.
             var batchCurves = state.theta.withUnsafeBufferPointer { theta in
@@ -56,8 +57,8 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
         return curves
     }
 
-    private static func loss(_ f: any Optimizee, _ theta: UnsafeBufferPointer<Float>, _ engine: UnrollEngine<Float>,
+    private static func loss(_ f: any Optimizee, _ theta: UnsafeBufferPointer<Float>, _ engine: any MetaGradientEngine<Float>,
                              _ b: Int, step: Int) -> Float {
-        f.evaluationLoss(at: UnsafeBufferPointer(rebasing: theta[engine.taskOffsets[b]..<engine.taskOffsets[b + 1]]), step: step)
+        f.evaluationLoss(at: UnsafeBufferPointer(rebasing: theta[engine.coordinates(ofTask: b)]), step: step)
     }
 }

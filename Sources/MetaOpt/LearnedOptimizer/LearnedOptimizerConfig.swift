@@ -22,31 +22,77 @@ public enum InputPreprocessing: Codable, Hashable, Sendable {
     }
 }
 
-/// The architecture of the learned optimizer m(·; φ): two LSTM layers of `hiddenSize` units,
-/// then a linear map hiddenSize → 1 multiplied by `outputScale`, run coordinatewise.
+/// The architecture of the learned optimizer m(·; φ): a stack of LSTM layers of `hiddenSizes`
+/// units (first to last; the paper's is two layers of 20), then a linear map from the last
+/// layer's state to 1 output, multiplied by `outputScale`, run coordinatewise.
 ///
 /// `optimizerCount` independent copies (each with its own weights) exist in one φ: the CNN
 /// optimizee uses one for convolution parameters and one for fully connected parameters.
+///
+/// Encoded as before the depth could change where that is possible: two equal layers are written
+/// as `"hiddenSize": H` (so older builds read them and the bytes are the same), any other stack
+/// as `"hiddenSizes": [...]`. Files that hold `"hiddenSize": H` decode as [H, H].
 public struct LearnedOptimizerConfig: Codable, Hashable, Sendable {
-    public var hiddenSize: Int
+    /// Units of each LSTM layer, first (reading the preprocessed gradient) to last (read by the
+    /// output layer). At least one layer.
+    public var hiddenSizes: [Int]
     public var preprocessing: InputPreprocessing
     /// Multiplies the network's output: 1 for the quadratics (paper), 0.1 for MNIST/CIFAR.
     public var outputScale: Double
     public var optimizerCount: Int
 
-    public init(hiddenSize: Int = 20, preprocessing: InputPreprocessing = .raw,
+    public init(hiddenSizes: [Int] = [20, 20], preprocessing: InputPreprocessing = .raw,
                 outputScale: Double = 1, optimizerCount: Int = 1) {
-        self.hiddenSize = hiddenSize
+        self.hiddenSizes = hiddenSizes
         self.preprocessing = preprocessing
         self.outputScale = outputScale
         self.optimizerCount = optimizerCount
     }
 
-    /// One line for messages: "hidden size 20, log-sign(p=5.0), output scale 0.01, 1 optimizer".
+    /// The size of both layers when the stack is the paper's shape (two equal layers), else nil.
+    var twoLayerHiddenSize: Int? {
+        hiddenSizes.count == 2 && hiddenSizes[0] == hiddenSizes[1] ? hiddenSizes[0] : nil
+    }
+
+    /// One line for messages: "hidden size 20, log-sign(p=5.0), output scale 0.01, 1 optimizer"
+    /// ("hidden sizes 20,40,20, ..." for another stack than two equal layers).
     public var summary: String {
-        "hidden size \(hiddenSize), \(preprocessing.description), output scale \(outputScale), \(optimizerCount) optimizer\(optimizerCount == 1 ? "" : "s")"
+        let hidden = twoLayerHiddenSize.map { "hidden size \($0)" }
+            ?? "hidden sizes \(hiddenSizes.map(String.init).joined(separator: ","))"
+        return "\(hidden), \(preprocessing.description), output scale \(outputScale), \(optimizerCount) optimizer\(optimizerCount == 1 ? "" : "s")"
     }
 
     /// Number of inputs per coordinate of the first LSTM layer.
     public var inputCount: Int { preprocessing.inputCount }
+
+    private enum CodingKeys: String, CodingKey {
+        case hiddenSize, hiddenSizes, preprocessing, outputScale, optimizerCount
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if let sizes = try c.decodeIfPresent([Int].self, forKey: .hiddenSizes) {
+            hiddenSizes = sizes
+        } else {
+            // Files from before the depth could change: two layers of hiddenSize units.
+            let h = try c.decode(Int.self, forKey: .hiddenSize)
+            hiddenSizes = [h, h]
+        }
+        preprocessing = try c.decode(InputPreprocessing.self, forKey: .preprocessing)
+        outputScale = try c.decode(Double.self, forKey: .outputScale)
+        optimizerCount = try c.decode(Int.self, forKey: .optimizerCount)
+    }
+
+    /// Keys in the order the synthesised encoder wrote them, so files keep their bytes.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        if let h = twoLayerHiddenSize {
+            try c.encode(h, forKey: .hiddenSize)
+        } else {
+            try c.encode(hiddenSizes, forKey: .hiddenSizes)
+        }
+        try c.encode(preprocessing, forKey: .preprocessing)
+        try c.encode(outputScale, forKey: .outputScale)
+        try c.encode(optimizerCount, forKey: .optimizerCount)
+    }
 }

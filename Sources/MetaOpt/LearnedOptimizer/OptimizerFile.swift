@@ -4,7 +4,7 @@ import Foundation
 ///
 /// ```
 /// { "format": "metaopt-dist.optimizer", "version": 1,
-///   "optimizer": { hiddenSize, preprocessing, outputScale, optimizerCount },
+///   "optimizer": { hiddenSize (two equal layers) or hiddenSizes, preprocessing, outputScale, optimizerCount },
 ///   "training": { the whole TrainingConfig }, "iteration": N,
 ///   "tensors": [ { "name": "lstm1.weight", "shape": [22, 80], "offset": 0 }, ... ],
 ///   "phi": [ ... |φ| floats ... ] }
@@ -36,14 +36,14 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
 
     public init(optimizer: LearnedOptimizerConfig, phi: [Float], training: TrainingConfig?, iteration: Int,
                 validation: ValidationScore? = nil, kernels: String? = nil) {
-        let layout = ParameterLayout(optimizer)
-        precondition(phi.count == layout.count)
+        let architecture = optimizer.architecture
+        precondition(phi.count == architecture.parameterCount)
         format = Self.formatName
         version = Self.currentVersion
         self.optimizer = optimizer
         self.training = training
         self.iteration = iteration
-        tensors = layout.tensors.map { TensorEntry(name: $0.name, shape: $0.shape, offset: $0.offset) }
+        tensors = architecture.tensors.map { TensorEntry(name: $0.name, shape: $0.shape, offset: $0.offset) }
         self.phi = phi
         self.validation = validation
         self.kernels = kernels
@@ -73,10 +73,14 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
         do { file = try JSONDecoder().decode(OptimizerFile.self, from: data) } catch {
             throw OptimizerFileError(path: url.path, problem: "is malformed (\(error))")
         }
-        let layout = ParameterLayout(file.optimizer)
-        guard file.phi.count == layout.count else {
+        let sizes = file.optimizer.hiddenSizes
+        guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }), file.optimizer.optimizerCount > 0 else {
+            throw OptimizerFileError(path: url.path, problem: "states no valid architecture (hidden sizes \(sizes), \(file.optimizer.optimizerCount) optimizers)")
+        }
+        let count = file.optimizer.architecture.parameterCount
+        guard file.phi.count == count else {
             throw OptimizerFileError(path: url.path,
-                                     problem: "holds \(file.phi.count) parameters, but its architecture needs \(layout.count)")
+                                     problem: "holds \(file.phi.count) parameters, but its architecture needs \(count)")
         }
         guard file.phi.allSatisfy(\.isFinite) else {
             throw OptimizerFileError(path: url.path, problem: "holds non-finite parameters")
@@ -86,9 +90,8 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
 
     /// φ as named tensors for other tools (`metaopt-dist export`): nested arrays in row-major order.
     public func exported() -> ExportedOptimizer {
-        let layout = ParameterLayout(optimizer)
         var named: [String: ExportedOptimizer.Tensor] = [:]
-        for t in layout.tensors {
+        for t in optimizer.architecture.tensors {
             named[t.name] = ExportedOptimizer.Tensor(shape: t.shape, values: Array(phi[t.range]))
         }
         return ExportedOptimizer(optimizer: optimizer, tensors: named, kernels: kernels)
@@ -103,17 +106,37 @@ public struct ExportedOptimizer: Codable, Equatable, Sendable {
     }
     public var format = "metaopt-dist.optimizer-export"
     public var version = 1
-    public var convention = """
-        Coordinatewise 2-layer LSTM. Per coordinate: x = preprocess(gradient); \
-        z1 = [x, h1] · lstm1.weight + lstm1.bias (row vector times ((inputs + H) × 4H) matrix); \
-        gate columns in the order i, f, g, o; i, f, o = sigmoid, g = tanh; c1 = f*c1 + i*g; h1 = o*tanh(c1); \
-        layer 2 likewise on [h1, h2]; update = outputScale * (h2 · output.weight + output.bias); theta += update. \
-        No constant is added to the forget gate: its +1 is part of the stored bias.
-        """
+    /// The maths the tensors take part in, in words (`convention(for:)`).
+    public var convention: String
     public var optimizer: LearnedOptimizerConfig
     public var tensors: [String: Tensor]
     /// The kernel paths φ was trained on (from the optimizer file), when known.
     public var kernels: String?
+
+    public init(optimizer: LearnedOptimizerConfig, tensors: [String: Tensor], kernels: String?) {
+        convention = Self.convention(for: optimizer)
+        self.optimizer = optimizer
+        self.tensors = tensors
+        self.kernels = kernels
+    }
+
+    /// The convention of a stack of `optimizer.hiddenSizes.count` LSTM layers (for two layers, the
+    /// text of the files written before the depth could change).
+    public static func convention(for optimizer: LearnedOptimizerConfig) -> String {
+        let k = optimizer.hiddenSizes.count
+        let deeper: String
+        switch k {
+        case 1: deeper = ""
+        case 2: deeper = "layer 2 likewise on [h1, h2]; "
+        default: deeper = "layers 2 to \(k) likewise, layer k on [h(k-1), hk]; "
+        }
+        return "Coordinatewise \(k)-layer LSTM. Per coordinate: x = preprocess(gradient); "
+            + "z1 = [x, h1] · lstm1.weight + lstm1.bias (row vector times ((inputs + H) × 4H) matrix); "
+            + "gate columns in the order i, f, g, o; i, f, o = sigmoid, g = tanh; c1 = f*c1 + i*g; h1 = o*tanh(c1); "
+            + deeper
+            + "update = outputScale * (h\(k) · output.weight + output.bias); theta += update. "
+            + "No constant is added to the forget gate: its +1 is part of the stored bias."
+    }
 }
 
 public struct OptimizerFileError: Error, CustomStringConvertible, Equatable {

@@ -71,7 +71,7 @@ extension ImageTaskSpec {
     /// scale 0.1. A task has ~16k coordinates or more and is a block alone; 8 tasks per meta-step
     /// (one block each, enough for 8 ranks), 1000 meta-steps at 1e-3.
     static let defaults = TaskDefaults(
-        optimizer: LearnedOptimizerConfig(hiddenSize: 20, preprocessing: .logAndSign(p: 10), outputScale: 0.1),
+        optimizer: LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: .logAndSign(p: 10), outputScale: 0.1),
         blockSize: 1, metaBatch: 8, iterations: 1000, learningRate: 1e-3)
 
     /// The key both image families are stored under (the earlier enum's case).

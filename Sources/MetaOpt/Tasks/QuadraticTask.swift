@@ -12,7 +12,7 @@ public struct QuadraticTask: TaskPlugin, Codable {
     /// 1e-3 and 3e-3 in our runs) is the default job, which beats the tuned baselines
     /// (docs/results.md).
     public static let defaults = TaskDefaults(
-        optimizer: LearnedOptimizerConfig(hiddenSize: 20, preprocessing: .raw, outputScale: 1),
+        optimizer: LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: .raw, outputScale: 1),
         blockSize: 16, metaBatch: 128, iterations: 4000, learningRate: 3e-3)
     public static let optimizerCount = 1
     /// H = 2WᵀW is known.

@@ -83,7 +83,7 @@ public struct RosenbrockTask: TaskPlugin, Codable {
     /// small functions share blocks as the quadratics do. 2000 meta-steps (half a minute on one
     /// core) beat the tuned baselines; 1000 do not yet (docs/results.md, "Rosenbrock").
     public static let defaults = TaskDefaults(
-        optimizer: LearnedOptimizerConfig(hiddenSize: 20, preprocessing: .logAndSign(p: 10), outputScale: 0.1),
+        optimizer: LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: .logAndSign(p: 10), outputScale: 0.1),
         blockSize: 16, metaBatch: 128, iterations: 2000, learningRate: 3e-3)
     public static let optimizerCount = 1
 

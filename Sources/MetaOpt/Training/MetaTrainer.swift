@@ -35,7 +35,8 @@ public struct StepReport: Sendable {
 /// is the same for any number of ranks.
 public final class MetaTrainer {
     public let config: TrainingConfig
-    public let layout: ParameterLayout
+    /// The learned optimizer's architecture: |φ| and the engines.
+    public let architecture: any LearnedOptimizerArchitecture
     public let communicator: any Communicator
     public private(set) var state: TrainerState
     public var faults: [FaultInjection] = []
@@ -49,7 +50,7 @@ public final class MetaTrainer {
     /// The vector kernels this rank's engines run, and those of every rank.
     public let kernelPath: KernelPath
     public let kernels: KernelCensus
-    private var engines: [UnrollEngine<Float>?]
+    private var engines: [(any MetaGradientEngine<Float>)?]
     private var unrollStates: [UnrollState<Float>?]
     private var blockGradients: [[Float]]
     private var enginesHorizon: Int? = nil
@@ -65,7 +66,7 @@ public final class MetaTrainer {
         guard problems.isEmpty else { throw TrainingError.invalidConfiguration(problems) }
         self.config = config
         self.communicator = communicator
-        layout = ParameterLayout(config.optimizer)
+        architecture = config.optimizer.architecture
         // Same configuration everywhere? One MAX allreduce of (hash, −hash).
         guard try communicator.allAgree(on: fnv1a(try JSONEncoder.sorted.encode(config))) else {
             throw TrainingError.configurationDiffersAcrossRanks
@@ -76,11 +77,11 @@ public final class MetaTrainer {
         ownedBlocks = MetaTrainer.blocks(config: config, rank: communicator.rank, size: communicator.size)
         engines = Array(repeating: nil, count: ownedBlocks.count)
         unrollStates = Array(repeating: nil, count: ownedBlocks.count)
-        blockGradients = Array(repeating: [Float](repeating: 0, count: layout.count), count: ownedBlocks.count)
+        blockGradients = Array(repeating: [Float](repeating: 0, count: architecture.parameterCount), count: ownedBlocks.count)
         var initial = communicator.isRoot ? (resumeFrom ?? TrainerState(config: config)) : TrainerState(config: config)
         try MetaTrainer.broadcast(&initial, communicator: communicator)
-        guard initial.phi.count == layout.count else {
-            throw TrainingError.invalidConfiguration(["the resumed φ has \(initial.phi.count) values, this configuration needs \(layout.count)"])
+        guard initial.phi.count == architecture.parameterCount else {
+            throw TrainingError.invalidConfiguration(["the resumed φ has \(initial.phi.count) values, this configuration needs \(architecture.parameterCount)"])
         }
         state = initial
     }
@@ -113,7 +114,7 @@ public final class MetaTrainer {
             if let engine = engines[i] {
                 engine.replaceTasks(tasks)
             } else {
-                engines[i] = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: config.unroll, kernelPath: kernelPath)
+                engines[i] = architecture.makeEngine(tasks: tasks, unroll: config.unroll, kernelPath: kernelPath)
             }
             unrollStates[i] = engines[i]!.initialState()
         }
@@ -196,7 +197,7 @@ public final class MetaTrainer {
         // Exact sum over all blocks: gradient, loss and compute time in 64-bit fixed point.
         let gradientCodec = FixedPointCodec(maxMagnitude: summary[0], terms: config.blockCount)
         let lossCodec = FixedPointCodec(maxMagnitude: summary[1], terms: config.blockCount)
-        let P = layout.count
+        let P = architecture.parameterCount
         var buffer = [Int64](repeating: 0, count: P + 2)
         for g in blockGradients {
             for i in 0..<P { buffer[i] &+= gradientCodec.encode(g[i]) }

@@ -73,7 +73,7 @@ public struct RunSettings: Equatable, Sendable {
         ("hidden-layers", .integerList), ("activation", .string),
         ("conv-channels", .integerList), ("fc-layers", .integerList),
         ("dataset", .string), ("data-dir", .string), ("labels", .integerList), ("minibatch", .integer),
-        ("hidden-size", .integer), ("preprocessing", .string), ("p", .number), ("output-scale", .number),
+        ("hidden-size", .integer), ("hidden-sizes", .integerList), ("preprocessing", .string), ("p", .number), ("output-scale", .number),
         ("meta-batch", .integer), ("block-size", .integer), ("unroll", .integer), ("horizon", .integer),
         ("iterations", .integer), ("learning-rate", .number), ("clip-norm", .number),
         ("random-scaling", .range), ("initial-scaling", .range), ("loss-scaling", .range),
@@ -299,7 +299,12 @@ extension TrainingConfig {
         func int<T: BinaryInteger>(_ v: T) -> RunSettings.Value { .integer(String(v)) }
         s.set("task", .string(task.name))
         for (key, value) in task.settings.runSettingsValues { s.set(key, value) }
-        s.set("hidden-size", int(optimizer.hiddenSize))
+        // Two equal layers as before the depth could change (config.json keeps its bytes).
+        if let h = optimizer.twoLayerHiddenSize {
+            s.set("hidden-size", int(h))
+        } else {
+            s.set("hidden-sizes", .list(optimizer.hiddenSizes))
+        }
         switch optimizer.preprocessing {
         case .raw:
             s.set("preprocessing", .string("raw"))

@@ -29,11 +29,11 @@ public struct TrainerState: Codable, Equatable, Sendable {
     public var phi: [Float]
     public var adam: AdamState
 
-    /// A fresh run: φ from the layout's initialisation with the run seed.
+    /// A fresh run: φ from the architecture's initialisation with the run seed.
     public init(config: TrainingConfig) {
-        let layout = ParameterLayout(config.optimizer)
-        phi = layout.initialParameters(key: RandomKey(seed: config.seed, horizon: 0, task: 0))
-        adam = AdamState(count: layout.count)
+        let architecture = config.optimizer.architecture
+        phi = architecture.initialParameters(key: RandomKey(seed: config.seed, horizon: 0, task: 0))
+        adam = AdamState(count: architecture.parameterCount)
         counters = TrainerCounters()
     }
 

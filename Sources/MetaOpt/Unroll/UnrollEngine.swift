@@ -6,10 +6,11 @@ import Foundation
 ///
 /// All coordinates of all tasks that one learned optimizer acts on are the columns of one
 /// feature-major matrix (features × coordinates). The columns are cut into tiles of `tileWidth`
-/// columns, stored tile by tile (`TiledMatrix`): per step, each tile runs layer 1's matrix product
-/// into a cache-resident scratch block, layer 1's elementwise kernel, then layer 2's product and
-/// kernel, so the gate pre-activations never leave the L2 cache and every block of the BPTT
-/// history is one contiguous run of memory. See docs/performance.md.
+/// columns, stored tile by tile (`TiledMatrix`): per step, each tile runs the first LSTM layer's
+/// matrix product into a cache-resident scratch block and its elementwise kernel, then the next
+/// layer's, and so on (`LSTMLayerLane`), the output head fused into the last layer's kernel
+/// (`OutputHead`), so the gate pre-activations never leave the L2 cache and every block of the
+/// BPTT history is one contiguous run of memory. See docs/performance.md.
 ///
 /// An engine's result is a pure function of its tasks and φ: the same tasks in the same order give
 /// bit-identical results in any process (one thread, a fixed sequence of BLAS calls and sums). (It
@@ -39,12 +40,11 @@ public final class UnrollEngine<S: MetaScalar> {
         var column: Int  // in the lane's matrices
     }
 
-    /// Buffers of one learned optimizer ("lane"). The BPTT history keeps, per step t, the LSTM
-    /// inputs x_t, the activated gates i, f, g, o and tanh(c_t) of both layers, and c_t (cell slot
-    /// t holds c_{t-1}, slot t+1 holds c_t). The layers' full inputs X1 = [x_t; h1_{t-1}] and
-    /// X2 = [h1_t; h2_{t-1}] live only in two working slots (this step's and the next); the
-    /// backward pass rebuilds them from h = o ⊙ tanh(c), bit for bit, which saves a quarter of the
-    /// history's memory traffic.
+    /// Buffers of one learned optimizer ("lane"): its LSTM layers (first to last, each owning its
+    /// history and working buffers, `LSTMLayerLane`), the output head, the preprocessed inputs x_t
+    /// per step (the first layer's input rows, kept for the backward pass), and one cache-resident
+    /// scratch block for a tile's gate pre-activations (forward) or dL/dz (backward), shared by
+    /// the layers.
     struct Lane {
         var block: ParameterLayout.Block
         var columns: Int
@@ -52,28 +52,17 @@ public final class UnrollEngine<S: MetaScalar> {
         /// Column tiles, and the segments clipped to each (columns relative to the lane).
         var tiles: [Range<Int>]
         var tileSegments: [[Segment]]
-        /// 4H × tileWidth: a tile's gate pre-activations (forward) or dL/dz (backward), kept in
-        /// cache between the matrix product and the elementwise kernel.
+        /// (4 · the largest H) × tileWidth.
         var scratch: MatrixView<S>
-        /// Working X1, X2: slot t % 2 is step t's.
-        var x1: [TiledMatrix<S>], x2: [TiledMatrix<S>]
-        /// History: x_t (inputs rows) per step, and [h1; h2] at the start of the truncation.
+        /// x_t (inputs rows) per step.
         var inputHistory: [TiledMatrix<S>]
-        var initialHidden: TiledMatrix<S>
-        /// Backward: X1 and X2 of the step being processed, rebuilt for one tile.
-        var rebuilt1: MatrixView<S>, rebuilt2: MatrixView<S>
-        var cell1: [TiledMatrix<S>], cell2: [TiledMatrix<S>]
-        var gates1: [TiledMatrix<S>], gates2: [TiledMatrix<S>]
-        var tanh1: [TiledMatrix<S>], tanh2: [TiledMatrix<S>]
-        /// The output u (one row).
-        var update: TiledMatrix<S>
-        /// Backward: dL/dx of both layers (the recurrent dL/dh parts carried to the previous step),
-        /// dL/dc of both layers, dL/du.
-        var dX1: TiledMatrix<S>, dX2: TiledMatrix<S>
-        var dCell1: TiledMatrix<S>, dCell2: TiledMatrix<S>, dUpdate: TiledMatrix<S>
-        /// Float path: per-lane partial sums of dW1 (K1 × 4H outputs) and dW2 (2H × 4H outputs),
-        /// see `FloatWeightGradient`; nil where BLAS accumulates into the gradient directly.
-        var weightSums1: UnsafeMutablePointer<Float>?, weightSums2: UnsafeMutablePointer<Float>?
+        var layers: [LSTMLayerLane<S>]
+        var head: OutputHead<S>
+
+        /// The scratch block as `rows` × `width` (a layer's 4H gate rows of one tile).
+        @inline(__always) func scratch(rows: Int, width: Int) -> MatrixView<S> {
+            MatrixView(base: scratch.base, rows: rows, columns: width, stride: scratch.stride)
+        }
     }
 
     /// The vector kernels the Float path runs (the Double path runs scalar loops).
@@ -82,8 +71,9 @@ public final class UnrollEngine<S: MetaScalar> {
     let weightGradient: FloatWeightGradient
     let workspace = Workspace<S>()
     var lanes: [Lane] = []
-    let hidden: Int
+    /// Rows of the preprocessed input per coordinate.
     let inputs: Int
+    let layerCount: Int
     let slots: Int
     let tileWidth: Int
     /// ∇f at every step of the truncation (slot t = step t), flat over all tasks.
@@ -100,17 +90,19 @@ public final class UnrollEngine<S: MetaScalar> {
     /// (docs/performance.md). A multiple of 16.
     public static var defaultTileWidth: Int { 256 }
 
-    /// Memory ranges to prefetch (filled per backward step; at most 12).
-    let prefetchBuffer = UnsafeMutablePointer<metaopt_memory_range>.allocate(capacity: 12)
+    /// Memory ranges to prefetch (filled per backward step; at most `prefetchCapacity`).
+    let prefetchBuffer: UnsafeMutablePointer<metaopt_memory_range>
+    let prefetchCapacity: Int
 
     deinit { prefetchBuffer.deallocate() }
 
     /// Collects the memory of some matrices into `prefetchBuffer`.
     struct PrefetchList {
         let buffer: UnsafeMutablePointer<metaopt_memory_range>
+        let capacity: Int
         var count = 0
         mutating func add(_ m: MatrixView<S>) {
-            precondition(count < 12)
+            precondition(count < capacity)
             buffer[count] = metaopt_memory_range(start: UnsafeRawPointer(m.base), bytes: m.rows * m.stride * MemoryLayout<S>.stride)
             count += 1
         }
@@ -122,14 +114,18 @@ public final class UnrollEngine<S: MetaScalar> {
     public var profile: EngineProfile?
     private var phaseStart: UInt64 = 0
 
-    /// Ends the current phase, charging its time to `phase` (when profiling).
-    @inline(__always) private func mark(_ phase: EngineProfile.Phase) {
+    /// Ends the current phase, charging its time to phase `kind` (of layer `l`, 0-based, for the
+    /// per-layer phases) when profiling.
+    @inline(__always) func mark(_ kind: EngineProfile.Phase.Kind, layer l: Int = 0) {
         guard profile != nil else { return }
         let now = Stopwatch.now()
-        profile!.seconds[phase.rawValue] += Double(now &- phaseStart) / 1e9
+        profile!.seconds[profile!.index(kind, layer: l)] += Double(now &- phaseStart) / 1e9
         phaseStart = now
     }
-    @inline(__always) private func startPhases() {
+
+    /// A fresh profile with this engine's phases (one set per LSTM layer).
+    public func makeProfile() -> EngineProfile { EngineProfile(layerCount: layerCount) }
+    @inline(__always) func startPhases() {
         if profile != nil { phaseStart = Stopwatch.now() }
     }
 
@@ -167,9 +163,13 @@ public final class UnrollEngine<S: MetaScalar> {
         var offsets = [0]
         for t in tasks { offsets.append(offsets.last! + t.dimension) }
         taskOffsets = offsets
-        hidden = layout.config.hiddenSize
         inputs = layout.config.inputCount
+        layerCount = layout.config.hiddenSizes.count
         slots = max(unroll, 2)
+        // Per backward step: 2 per layer below the last, 3 for the next step, 2 per layer two
+        // steps back, and 4 + 2·(K−1) + 2·K for the next tile (`addPrefetches`).
+        prefetchCapacity = 8 * layerCount + 3
+        prefetchBuffer = .allocate(capacity: prefetchCapacity)
         let n = offsets.last!
         let ws = workspace
         gradients = (0...slots).map { _ in ws.vector(n) }
@@ -204,12 +204,8 @@ public final class UnrollEngine<S: MetaScalar> {
             }
             segmentsPerLane[o] = merged
         }
-        let h = hidden, k1 = inputs + hidden, gates = 4 * hidden, slots = self.slots
-        let vectorWeightGradient = S.self == Float.self && FloatWeightGradient.supports(n: gates)
-        func vectorSums(_ count: Int) -> UnsafeMutablePointer<Float>? {
-            guard vectorWeightGradient else { return nil }
-            return ws.vector(count * FloatWeightGradient.slot).base.reinterpreted()
-        }
+        let slots = self.slots
+        let gateRows = 4 * layout.config.hiddenSizes.max()!
         for o in 0..<layout.config.optimizerCount {
             let m = columnsPerLane[o]
             let tiles = stride(from: 0, to: m, by: width).map { $0..<min($0 + width, m) }
@@ -221,45 +217,44 @@ public final class UnrollEngine<S: MetaScalar> {
                                    column: lo - tile.lowerBound)
                 }
             }
-            func tiled(_ rows: Int) -> TiledMatrix<S> { ws.tiled(rows, m, tileWidth: width) }
-            func block(_ rows: Int) -> MatrixView<S> {
-                MatrixView(base: ws.tiled(rows, width, tileWidth: width).base, rows: rows, columns: width, stride: width)
+            let block = layout.blocks[o]
+            let scratch = ws.tileBlock(gateRows, tileWidth: width)
+            let inputHistory = (0..<slots).map { _ in ws.tiled(inputs, m, tileWidth: width) }
+            let layers = block.layers.map {
+                LSTMLayerLane<S>(layer: $0, columns: m, slots: slots, tileWidth: width,
+                                 vectorWeightGradient: Self.usesVectorWeightGradient($0), workspace: ws)
             }
-            lanes.append(Lane(
-                block: layout.blocks[o], columns: m, segments: segmentsPerLane[o], tiles: tiles,
-                tileSegments: tileSegments, scratch: block(gates),
-                x1: (0..<2).map { _ in tiled(k1) }, x2: (0..<2).map { _ in tiled(2 * h) },
-                inputHistory: (0..<slots).map { _ in tiled(inputs) }, initialHidden: tiled(2 * h),
-                rebuilt1: block(k1), rebuilt2: block(2 * h),
-                cell1: (0...slots).map { _ in tiled(h) }, cell2: (0...slots).map { _ in tiled(h) },
-                gates1: (0..<slots).map { _ in tiled(gates) }, gates2: (0..<slots).map { _ in tiled(gates) },
-                tanh1: (0..<slots).map { _ in tiled(h) }, tanh2: (0..<slots).map { _ in tiled(h) },
-                update: tiled(1), dX1: tiled(k1), dX2: tiled(2 * h), dCell1: tiled(h), dCell2: tiled(h),
-                dUpdate: tiled(1), weightSums1: vectorSums(k1 * gates), weightSums2: vectorSums(2 * h * gates)))
+            lanes.append(Lane(block: block, columns: m, segments: segmentsPerLane[o], tiles: tiles,
+                              tileSegments: tileSegments, scratch: scratch, inputHistory: inputHistory, layers: layers,
+                              head: OutputHead(block: block, columns: m, tileWidth: width, workspace: ws)))
         }
     }
 
+    /// Whether a layer's dW runs on the Float path's vector kernel (else BLAS).
+    static func usesVectorWeightGradient(_ layer: ParameterLayout.Layer) -> Bool {
+        S.self == Float.self && FloatWeightGradient.supports(n: layer.gates)
+    }
+
     /// The memory the engine allocates, from its layout: per lane with M columns in ⌈M/W⌉ tiles of
-    /// W columns (W = the tile width), in scalars per padded column,
-    ///   history   (T'+1)·2H + T'·(8H + 2H + I)   (c1, c2; gates, tanh c of both layers, x)
-    ///   working   2·(K1 + 2H) + 2H             (X1, X2 of this and the next step; h at the start)
-    ///   backward  K1 + 2H + H + H + 1          (dX1, dX2, dc1, dc2, du)
-    ///   output    1                            (u)
-    /// plus scratch blocks of (4H + K1 + 2H) × W, the Float path's vector partial sums of dW
-    /// ((K1 + 2H)·4H vectors), and (T'+1) + 3 flat vectors of the N coordinates
-    /// (∇f per step, θ, adjoint, scratch); T' = max(T, 2), I inputs, K1 = I + H. For H = 20, I = 2
-    /// and T = 20 the history is 244 scalars (976 bytes for Float) per coordinate and unrolled step.
+    /// W columns (W = the tile width), per padded column, each layer's buffers
+    /// (`LSTMLayerLane.scalarsPerColumn`), the output head's (`OutputHead.scalarsPerColumn`) and
+    /// T'·I for the inputs x_t; per lane, the scratch block (4·max H × W) and each layer's rebuilt
+    /// X block and dW partial sums (`LSTMLayerLane.fixedScalars`); and (T'+1) + 3 flat vectors of
+    /// the N coordinates (∇f per step, θ, adjoint, scratch), plus T more in the second-order mode;
+    /// T' = max(T, 2), I inputs.
     public var statedBytes: Int {
-        let h = hidden, k1 = inputs + hidden, t = slots
+        let t = slots
         var scalars = 0
         for lane in lanes {
             let padded = max(lane.tiles.count, 1) * tileWidth
-            let perColumn = (t + 1) * 2 * h + t * (10 * h + inputs) + 2 * (k1 + 2 * h) + 2 * h + (k1 + 4 * h + 1) + 1
-            scalars += perColumn * padded + (4 * h + k1 + 2 * h) * tileWidth
-            if lane.weightSums1 != nil {
-                let lanes = FloatWeightGradient.slot
-                scalars += Workspace<S>.stride(for: k1 * 4 * h * lanes) + Workspace<S>.stride(for: 2 * h * 4 * h * lanes)
+            var perColumn = t * inputs + OutputHead<S>.scalarsPerColumn
+            var fixed = lane.scratch.rows * tileWidth
+            for layer in lane.block.layers {
+                perColumn += LSTMLayerLane<S>.scalarsPerColumn(layer, slots: t)
+                fixed += LSTMLayerLane<S>.fixedScalars(layer, tileWidth: tileWidth,
+                                                       vectorWeightGradient: Self.usesVectorWeightGradient(layer))
             }
+            scalars += perColumn * padded + fixed
         }
         let n = Workspace<S>.stride(for: coordinateCount)
         scalars += (t + 1 + 3 + thetaHistory.count) * n
@@ -267,22 +262,18 @@ public final class UnrollEngine<S: MetaScalar> {
     }
 
     /// The matrix products one unrolled step makes (forward and first-order backward), one entry
-    /// per distinct shape with its number of calls.
+    /// per distinct shape with its number of calls: the layers' forward products first to last,
+    /// then their backward products last to first.
     public var gemmShapes: [GEMMShape] {
-        let h = hidden, g = 4 * hidden, k1 = inputs + hidden
         var shapes: [GEMMShape] = []
         for lane in lanes {
             var widths: [Int: Int] = [:]
             for tile in lane.tiles { widths[tile.count, default: 0] += 1 }
             for (w, calls) in widths.sorted(by: { $0.key > $1.key }) {
-                shapes += [
-                    GEMMShape(name: "L1 fwd W1ᵀ·X1", transposeA: true, transposeB: false, m: g, n: w, k: k1, callsPerStep: calls),
-                    GEMMShape(name: "L2 fwd W2ᵀ·X2", transposeA: true, transposeB: false, m: g, n: w, k: 2 * h, callsPerStep: calls),
-                    GEMMShape(name: "L2 bwd dW X2·dZᵀ", transposeA: false, transposeB: true, m: 2 * h, n: g, k: w, callsPerStep: calls),
-                    GEMMShape(name: "L2 bwd dX W2·dZ", transposeA: false, transposeB: false, m: 2 * h, n: w, k: g, callsPerStep: calls),
-                    GEMMShape(name: "L1 bwd dW X1·dZᵀ", transposeA: false, transposeB: true, m: k1, n: g, k: w, callsPerStep: calls),
-                    GEMMShape(name: "L1 bwd dX_h W1h·dZ", transposeA: false, transposeB: false, m: h, n: w, k: g, callsPerStep: calls),
-                ]
+                let perLayer = lane.block.layers.enumerated().map {
+                    LSTMLayerLane<S>.gemmShapes($1, number: $0 + 1, width: w, calls: calls)
+                }
+                shapes += perLayer.map(\.forward) + perLayer.reversed().flatMap(\.backward)
             }
         }
         return shapes
@@ -320,19 +311,22 @@ public final class UnrollEngine<S: MetaScalar> {
                 }
             }
         }
-        let lstm = lanes.map { [S](repeating: 0, count: 4 * hidden * $0.columns) }
+        let stateRows = 2 * layout.config.hiddenSizes.reduce(0, +)
+        let lstm = lanes.map { [S](repeating: 0, count: stateRows * $0.columns) }
         return UnrollState(step: 0, theta: theta, gradient: gradient, loss: loss, lstm: lstm)
     }
 
-    /// Calls `body(block, tile, hidden unit row)` for every state row of `lane` after history slot
-    /// `slot`'s step: h1, c1, h2, c2 (the order of `UnrollState.lstm`, each H × M).
-    private func forEachStateRow(_ lane: Lane, slot: Int,
-                                 _ body: (_ block: Int, _ tile: Range<Int>, _ j: Int, _ row: UnsafeMutablePointer<S>) -> Void) {
+    /// Calls `body(first row, tile, state rows)` for every state block of `lane` after history
+    /// slot `slot`'s step: h and c of each layer, first to last (the order of
+    /// `UnrollState.lstm`, each H × M, rows numbered from the first).
+    private func forEachStateBlock(_ lane: Lane, slot: Int,
+                                   _ body: (_ firstRow: Int, _ tile: Range<Int>, _ rows: MatrixView<S>) -> Void) {
         for (ti, tile) in lane.tiles.enumerated() {
-            let blocks = [lane.x1[slot % 2].tile(ti).rows(inputs, hidden), lane.cell1[slot].tile(ti),
-                          lane.x2[slot % 2].tile(ti).rows(hidden, hidden), lane.cell2[slot].tile(ti)]
-            for (b, block) in blocks.enumerated() {
-                for j in 0..<hidden { body(b, tile, j, block.row(j)) }
+            var row = 0
+            for layer in lane.layers {
+                body(row, tile, layer.hiddenState(slot: slot, tile: ti))
+                body(row + layer.hidden, tile, layer.cell[slot].tile(ti))
+                row += 2 * layer.hidden
             }
         }
     }
@@ -344,15 +338,15 @@ public final class UnrollEngine<S: MetaScalar> {
         for (o, lane) in lanes.enumerated() where lane.columns > 0 {
             let m = lane.columns
             state.lstm[o].withUnsafeBufferPointer { p in
-                forEachStateRow(lane, slot: 0) { b, tile, j, row in
-                    row.update(from: p.baseAddress! + (b * hidden + j) * m + tile.lowerBound, count: tile.count)
+                forEachStateBlock(lane, slot: 0) { first, tile, rows in
+                    for j in 0..<rows.rows {
+                        rows.row(j).update(from: p.baseAddress! + (first + j) * m + tile.lowerBound, count: tile.count)
+                    }
                 }
             }
-            // h1, h2 at the start, for the backward pass's X1 and X2 of step 0.
+            // h of every layer at the start, for the backward pass's X of step 0.
             for ti in lane.tiles.indices {
-                let initial = lane.initialHidden.tile(ti)
-                copyRows(lane.x1[0].tile(ti).rows(inputs, hidden), into: initial.rows(0, hidden))
-                copyRows(lane.x2[0].tile(ti).rows(hidden, hidden), into: initial.rows(hidden, hidden))
+                for layer in lane.layers { layer.recordInitialHidden(tile: ti) }
             }
         }
     }
@@ -367,8 +361,10 @@ public final class UnrollEngine<S: MetaScalar> {
         for (o, lane) in lanes.enumerated() where lane.columns > 0 {
             let m = lane.columns
             state.lstm[o].withUnsafeMutableBufferPointer { p in
-                forEachStateRow(lane, slot: slot) { b, tile, j, row in
-                    (p.baseAddress! + (b * hidden + j) * m + tile.lowerBound).update(from: row, count: tile.count)
+                forEachStateBlock(lane, slot: slot) { first, tile, rows in
+                    for j in 0..<rows.rows {
+                        (p.baseAddress! + (first + j) * m + tile.lowerBound).update(from: rows.row(j), count: tile.count)
+                    }
                 }
             }
         }
@@ -381,41 +377,33 @@ public final class UnrollEngine<S: MetaScalar> {
     /// replaces that gradient as the LSTM input (the frozen-input loss of the finite-difference tests).
     private func forwardStep(phi: UnsafePointer<S>, from s: Int, to d: Int, gradientSlot: Int,
                              inputOverride: UnsafePointer<S>? = nil, keepHistory: Bool = true) {
-        let h = hidden, m4 = 4 * hidden, k1 = inputs + hidden
         let scale = S(layout.config.outputScale)
         let input = inputOverride ?? UnsafePointer(gradients[gradientSlot].base)
+        let last = layerCount - 1
         for lane in lanes where lane.columns > 0 {
-            let block = lane.block, ld = tileWidth, z0 = lane.scratch
             for ti in lane.tiles.indices {
-                let x1 = lane.x1[s % 2].tile(ti), x2 = lane.x2[s % 2].tile(ti), u = lane.update.tile(ti).base
-                let w = x1.columns, z = MatrixView(base: z0.base, rows: z0.rows, columns: w, stride: ld)
+                let x = lane.layers[0].input[s % 2].tile(ti), u = lane.head.update.tile(ti).base
+                let w = x.columns
                 startPhases()
                 for seg in lane.tileSegments[ti] {
-                    layout.config.preprocessing.apply(input + seg.start, count: seg.count, into: x1, column: seg.column,
+                    layout.config.preprocessing.apply(input + seg.start, count: seg.count, into: x, column: seg.column,
                                                       kernels: kernels)
                 }
-                copyRows(x1.rows(0, inputs), into: lane.inputHistory[s].tile(ti))
+                copyRows(x.rows(0, inputs), into: lane.inputHistory[s].tile(ti))
                 mark(.preprocessing)
-                // Layer 1: z = W1ᵀ [x; h1_prev]
-                S.gemm(transposeA: true, transposeB: false, m: m4, n: w, k: k1, alpha: 1,
-                       a: phi + block.weight1, lda: m4, b: x1.base, ldb: ld, beta: 0, c: z.base, ldc: ld)
-                mark(.forwardGEMM1)
-                LSTMKernels.forward(preactivations: z, gates: lane.gates1[s].tile(ti), bias: phi + block.bias1,
-                                    cellPrevious: lane.cell1[s].tile(ti), cell: lane.cell1[d].tile(ti),
-                                    tanhCell: lane.tanh1[s].tile(ti), hidden: lane.x1[d % 2].tile(ti).rows(inputs, h),
-                                    hiddenCopy: x2.rows(0, h), output: nil, keepHistory: keepHistory, kernels: kernels)
-                mark(.forwardKernel1)
-                // Layer 2: z = W2ᵀ [h1; h2_prev]; then the output u = woᵀ h2 + bo.
-                S.gemm(transposeA: true, transposeB: false, m: m4, n: w, k: 2 * h, alpha: 1,
-                       a: phi + block.weight2, lda: m4, b: x2.base, ldb: ld, beta: 0, c: z.base, ldc: ld)
-                mark(.forwardGEMM2)
-                LSTMKernels.forward(preactivations: z, gates: lane.gates2[s].tile(ti), bias: phi + block.bias2,
-                                    cellPrevious: lane.cell2[s].tile(ti), cell: lane.cell2[d].tile(ti),
-                                    tanhCell: lane.tanh2[s].tile(ti), hidden: lane.x2[d % 2].tile(ti).rows(h, h),
-                                    hiddenCopy: nil,
-                                    output: .init(weights: phi + block.outputWeight, bias: phi[block.outputBias], update: u),
-                                    keepHistory: keepHistory, kernels: kernels)
-                mark(.forwardKernel2)
+                // Layer by layer: z = Wᵀ [in; h_prev], then the elementwise step, whose h is the
+                // next layer's input; the output u = woᵀ h + bo is fused into the last layer's.
+                for l in 0...last {
+                    let z = lane.scratch(rows: lane.layers[l].layer.gates, width: w)
+                    lane.layers[l].forwardProduct(phi: phi, step: s, tile: ti, into: z)
+                    mark(.forwardGEMM, layer: l)
+                    lane.layers[l].forwardKernel(
+                        preactivations: z, phi: phi, from: s, to: d, tile: ti,
+                        nextInput: l < last ? lane.layers[l + 1].input[s % 2].tile(ti).rows(0, lane.layers[l].hidden) : nil,
+                        head: l == last ? lane.head.forward(phi: phi, tile: ti) : nil,
+                        keepHistory: keepHistory, kernels: kernels)
+                    mark(.forwardKernel, layer: l)
+                }
                 // θ += scale · u
                 for seg in lane.tileSegments[ti] {
                     let th = theta.base + seg.start, uu = u + seg.column
@@ -429,7 +417,6 @@ public final class UnrollEngine<S: MetaScalar> {
             }
         }
     }
-
     /// Evaluates every task at θ (current `theta`) on optimizee step `step`; gradient into `slot`.
     private func evaluateTasks(step: Int, gradientSlot: Int, losses: inout [S]) {
         startPhases()
@@ -519,250 +506,8 @@ public final class UnrollEngine<S: MetaScalar> {
         return unrolledLoss
     }
 
-    /// The backward pass. First order: coordinates are independent, so each column tile runs
-    /// through all T steps on its own (its recurrent dL/dh, dL/dc and adjoint stay in cache, its
-    /// history is read as contiguous blocks). Second order: the Hessian couples a task's
-    /// coordinates, so the steps are the outer loop.
-    private func backward(phi: UnsafePointer<S>, startStep: Int, mode: MetaGradientMode,
-                          gradient g: UnsafeMutablePointer<S>) {
-        let T = unroll
-        let a = adjoint.base
-        let wT = lossWeights[T], gT = gradients[T].base
-        if mode == .firstOrder {
-            for lane in lanes where lane.columns > 0 {
-                for ti in lane.tiles.indices {
-                    startPhases()
-                    clearRecurrentGradients(lane, tile: ti)
-                    // Adjoint of θ_T: w_T ∇f(θ_T).
-                    for seg in lane.tileSegments[ti] {
-                        for k in seg.start..<(seg.start + seg.count) { a[k] = wT * gT[k] }
-                    }
-                    mark(.adjoint)
-                    for t in stride(from: T - 1, through: 0, by: -1) {
-                        backwardStep(lane, tile: ti, step: t, phi: phi, mode: mode, gradient: g)
-                        // a_t = a_{t+1} + w_t ∇f(θ_t).
-                        let wt = lossWeights[t], gt = gradients[t].base
-                        if wt != 0 {
-                            for seg in lane.tileSegments[ti] {
-                                for k in seg.start..<(seg.start + seg.count) { a[k] += wt * gt[k] }
-                            }
-                        }
-                        mark(.adjoint)
-                    }
-                }
-            }
-            reduceWeightGradients(g)
-            return
-        }
-        let n = coordinateCount
-        for i in 0..<n { a[i] = wT * gT[i] }
-        for lane in lanes where lane.columns > 0 {
-            for ti in lane.tiles.indices { clearRecurrentGradients(lane, tile: ti) }
-        }
-        for t in stride(from: T - 1, through: 0, by: -1) {
-            for lane in lanes where lane.columns > 0 {
-                for ti in lane.tiles.indices {
-                    startPhases()
-                    backwardStep(lane, tile: ti, step: t, phi: phi, mode: mode, gradient: g)
-                }
-            }
-            // a_t = a_{t+1} + w_t ∇f(θ_t) + H_t Jᵀ dL/dx_t.
-            let wt = lossWeights[t], gt = gradients[t].base
-            if wt != 0 { for i in 0..<n { a[i] += wt * gt[i] } }
-            addSecondOrderTerm(step: startStep + t, slot: t)
-        }
-        reduceWeightGradients(g)
-    }
-
-    /// Zeroes dL/dc and the recurrent dL/dh buffers of a tile (padding included).
-    private func clearRecurrentGradients(_ lane: Lane, tile ti: Int) {
-        for buffer in [lane.dCell1, lane.dCell2, lane.dX1, lane.dX2] {
-            buffer.tile(ti).base.update(repeating: 0, count: buffer.tileSpan)
-        }
-    }
-
-    /// Step t of the backward pass for one column tile: dL/du from the adjoint a_{t+1}, both
-    /// layers' elementwise backward and their dW, db and dX products.
-    private func backwardStep(_ lane: Lane, tile ti: Int, step t: Int, phi: UnsafePointer<S>, mode: MetaGradientMode,
-                              gradient g: UnsafeMutablePointer<S>) {
-        let h = hidden, m4 = 4 * hidden, k1 = inputs + hidden
-        let scale = S(layout.config.outputScale)
-        let a = adjoint.base
-        let block = lane.block, ld = tileWidth
-        let dX1 = lane.dX1.tile(ti), dX2 = lane.dX2.tile(ti), w = dX1.columns
-        let dz = MatrixView(base: lane.scratch.base, rows: lane.scratch.rows, columns: w, stride: ld)
-        // dL/du_t = scale · a_{t+1} (u is the network output before scaling).
-        let du = lane.dUpdate.tile(ti).base
-        for seg in lane.tileSegments[ti] {
-            let src = a + seg.start, dst = du + seg.column
-            for k in 0..<seg.count { dst[k] = scale * src[k] }
-        }
-        mark(.adjoint)
-        // Layer 2 with the output layer: dh2_t = wo du + the recurrent part from step t+1
-        // (dX2 rows H..<2H).
-        LSTMKernels.backward(gates: lane.gates2[t].tile(ti), cellPrevious: lane.cell2[t].tile(ti),
-                             tanhCell: lane.tanh2[t].tile(ti), dHidden: dX2.rows(h, h), dHiddenExtra: nil,
-                             output: .init(weights: phi + block.outputWeight, du: du,
-                                           weightGradient: g + block.outputWeight, biasGradient: g + block.outputBias),
-                             dCell: lane.dCell2.tile(ti), dGates: dz, biasGradient: g + block.bias2, kernels: kernels)
-        mark(.backwardKernel2)
-        // X2 = [h1_t; h2_{t-1}] and X1 = [x_t; h1_{t-1}], h = o ⊙ tanh(c) from the history.
-        let x2 = lane.rebuilt2, x1 = lane.rebuilt1
-        rebuildHidden(lane, layer: 1, step: t, tile: ti, into: x2.rows(0, h))
-        rebuildHidden(lane, layer: 2, step: t - 1, tile: ti, into: x2.rows(h, h))
-        copyRows(lane.inputHistory[t].tile(ti), into: x1.rows(0, inputs))
-        rebuildHidden(lane, layer: 1, step: t - 1, tile: ti, into: x1.rows(inputs, h))
-        // The next step's BPTT history (layer 1's kernel now, layer 2's kernel and the rebuild at
-        // step t-1) is prefetched while the two dW products run: they are compute-bound, the
-        // elementwise kernels wait on memory.
-        var prefetch = PrefetchList(buffer: prefetchBuffer)
-        prefetch.add(lane.gates1[t].tile(ti).rows(0, 3 * h))
-        prefetch.add(lane.cell1[t].tile(ti))
-        if t >= 1 {
-            prefetch.add(lane.gates2[t - 1].tile(ti).rows(0, 3 * h))
-            prefetch.add(lane.cell2[t - 1].tile(ti))
-            prefetch.add(lane.inputHistory[t - 1].tile(ti))
-        }
-        if t >= 2 {
-            prefetch.add(lane.gates2[t - 2].tile(ti).rows(3 * h, h))
-            prefetch.add(lane.tanh2[t - 2].tile(ti))
-            prefetch.add(lane.gates1[t - 2].tile(ti).rows(3 * h, h))
-            prefetch.add(lane.tanh1[t - 2].tile(ti))
-        }
-        if t == 0 && mode == .firstOrder && ti + 1 < lane.tiles.count && unroll >= 2 {
-            // The next tile's last step comes next (tile-major backward).
-            let T = unroll, next = ti + 1
-            prefetch.add(lane.gates2[T - 1].tile(next))
-            prefetch.add(lane.cell2[T - 1].tile(next))
-            prefetch.add(lane.tanh2[T - 1].tile(next))
-            prefetch.add(lane.inputHistory[T - 1].tile(next))
-            prefetch.add(lane.gates1[T - 1].tile(next).rows(3 * h, h))
-            prefetch.add(lane.tanh1[T - 1].tile(next))
-            prefetch.add(lane.gates2[T - 2].tile(next).rows(3 * h, h))
-            prefetch.add(lane.tanh2[T - 2].tile(next))
-            prefetch.add(lane.gates1[T - 2].tile(next).rows(3 * h, h))
-            prefetch.add(lane.tanh1[T - 2].tile(next))
-        }
-        var ranges = metaopt_prefetch(ranges: prefetchBuffer, count: Int32(prefetch.count), range: 0, offset: 0)
-        let blocks = weightGradient.blocks(m: 2 * h, n: m4) + weightGradient.blocks(m: k1, n: m4)
-        let perBlock = (prefetch.lines + blocks - 1) / blocks
-        accumulateWeightGradient(lane.weightSums2, x: MatrixView(base: x2.base, rows: x2.rows, columns: w, stride: ld),
-                                 dz: dz, into: g + block.weight2, prefetching: &ranges, linesPerBlock: perBlock)
-        mark(.weightGEMM2)
-        // dX2 = W2 dZ2: rows 0..<H are dL/dh1_t, rows H..<2H dL/dh2_{t-1}, which the first step
-        // does not need (the state at the start of the truncation is a constant).
-        S.gemm(transposeA: false, transposeB: false, m: t == 0 ? h : 2 * h, n: w, k: m4, alpha: 1,
-               a: phi + block.weight2, lda: m4, b: dz.base, ldb: ld, beta: 0, c: dX2.base, ldc: ld)
-        mark(.inputGEMM2)
-        // Layer 1: dh1_t = (dX2 rows 0..<H) + recurrent part from step t+1 (dX1 rows inputs..<inputs+H).
-        LSTMKernels.backward(gates: lane.gates1[t].tile(ti), cellPrevious: lane.cell1[t].tile(ti),
-                             tanhCell: lane.tanh1[t].tile(ti), dHidden: dX2.rows(0, h),
-                             dHiddenExtra: dX1.rows(inputs, h), output: nil,
-                             dCell: lane.dCell1.tile(ti), dGates: dz, biasGradient: g + block.bias1, kernels: kernels)
-        mark(.backwardKernel1)
-        accumulateWeightGradient(lane.weightSums1, x: MatrixView(base: x1.base, rows: x1.rows, columns: w, stride: ld),
-                                 dz: dz, into: g + block.weight1, prefetching: &ranges, linesPerBlock: perBlock)
-        mark(.weightGEMM1)
-        if mode == .secondOrder {
-            S.gemm(transposeA: false, transposeB: false, m: k1, n: w, k: m4, alpha: 1,
-                   a: phi + block.weight1, lda: m4, b: dz.base, ldb: ld, beta: 0, c: dX1.base, ldc: ld)
-        } else if t > 0 {
-            // The input rows are constants; only dh1_{t-1} is needed (and not before the first step).
-            S.gemm(transposeA: false, transposeB: false, m: h, n: w, k: m4, alpha: 1,
-                   a: phi + block.weight1 + inputs * m4, lda: m4, b: dz.base, ldb: ld, beta: 0,
-                   c: dX1.row(inputs), ldc: ld)
-        }
-        mark(.inputGEMM1)
-    }
-
-    /// h_t = o_t ⊙ tanh(c_t) of `layer` (1 or 2) at `step` for one tile, from the stored gates and
-    /// tanh(c) (the same product the forward pass computed, so the same bits); step −1 is the
-    /// state at the start of the truncation.
-    private func rebuildHidden(_ lane: Lane, layer: Int, step t: Int, tile ti: Int, into out: MatrixView<S>) {
-        let h = hidden
-        guard t >= 0 else {
-            copyRows(lane.initialHidden.tile(ti).rows(layer == 1 ? 0 : h, h), into: out)
-            return
-        }
-        let o = (layer == 1 ? lane.gates1[t] : lane.gates2[t]).tile(ti).rows(3 * h, h)
-        let c = (layer == 1 ? lane.tanh1[t] : lane.tanh2[t]).tile(ti)
-        let n = (o.columns + 15) / 16 * 16
-        for j in 0..<h {
-            let a = o.row(j), b = c.row(j), r = out.row(j)
-            if S.self == Float.self {
-                kernels.multiply(a.reinterpreted(), b.reinterpreted(), into: r.reinterpreted(), count: n)
-            } else {
-                for k in 0..<n { r[k] = a[k] * b[k] }
-            }
-        }
-    }
-
-    /// Copies `source` into `destination` row by row, over the padded width (the same row count
-    /// and column count; strides may differ).
-    private func copyRows(_ source: MatrixView<S>, into destination: MatrixView<S>) {
-        let n = min((source.columns + 15) / 16 * 16, source.stride, destination.stride)
-        for j in 0..<source.rows { destination.row(j).update(from: source.row(j), count: n) }
-    }
-
-    /// dW += X · dZᵀ over the tile's columns: into the lane's vector partial sums (Float), or by
-    /// BLAS straight into the gradient.
-    @inline(__always)
-    private func accumulateWeightGradient(_ sums: UnsafeMutablePointer<Float>?, x: MatrixView<S>,
-                                          dz: MatrixView<S>, into g: UnsafeMutablePointer<S>,
-                                          prefetching ranges: inout metaopt_prefetch, linesPerBlock: Int) {
-        let m4 = dz.rows
-        if let sums {
-            weightGradient.accumulate(sums, a: x.base.reinterpreted(), lda: x.stride, m: x.rows,
-                                           b: dz.base.reinterpreted(), ldb: dz.stride, n: m4, columns: dz.columns,
-                                           prefetching: &ranges, linesPerBlock: linesPerBlock)
-        } else {
-            S.gemm(transposeA: false, transposeB: true, m: x.rows, n: m4, k: dz.columns, alpha: 1,
-                   a: x.base, lda: x.stride, b: dz.base, ldb: dz.stride, beta: 1, c: g, ldc: m4)
-        }
-    }
-
-    /// Adds the vector partial sums of dW (if any) to the gradient, and clears them.
-    private func reduceWeightGradients(_ g: UnsafeMutablePointer<S>) {
-        let m4 = 4 * hidden, k1 = inputs + hidden
-        for lane in lanes {
-            if let sums = lane.weightSums1 {
-                weightGradient.reduce(sums, m: k1, n: m4, into: (g + lane.block.weight1).reinterpreted(), ldg: m4)
-            }
-            if let sums = lane.weightSums2 {
-                weightGradient.reduce(sums, m: 2 * hidden, n: m4, into: (g + lane.block.weight2).reinterpreted(), ldg: m4)
-            }
-        }
-    }
-
-    /// Adds H(θ_t) · (dL/d∇_t) to the adjoint: the path through the optimizee gradient that the
-    /// first-order approximation drops.
-    private func addSecondOrderTerm(step: Int, slot t: Int) {
-        let n = coordinateCount
-        let dg = scratchCoordinates.base
-        dg.update(repeating: 0, count: n)
-        for lane in lanes where lane.columns > 0 {
-            for ti in lane.tiles.indices {
-                for seg in lane.tileSegments[ti] {
-                    layout.config.preprocessing.backward(gradients[t].base + seg.start, count: seg.count,
-                                                         dInput: lane.dX1.tile(ti), column: seg.column,
-                                                         into: dg + seg.start)
-                }
-            }
-        }
-        for (b, task) in tasks.enumerated() {
-            guard let second = task as? any SecondOrderOptimizee else {
-                preconditionFailure("second-order meta-gradients need an optimizee with a Hessian")
-            }
-            let r = taskOffsets[b]..<taskOffsets[b + 1]
-            var v = [Double](repeating: 0, count: r.count), hv = [Double](repeating: 0, count: r.count)
-            for i in 0..<r.count { v[i] = Double(dg[r.lowerBound + i]) }
-            let thetaT = (0..<r.count).map { Float(thetaHistory[t].base[r.lowerBound + $0]) }
-            thetaT.withUnsafeBufferPointer { tp in
-                v.withUnsafeBufferPointer { vp in
-                    hv.withUnsafeMutableBufferPointer { second.hessianVectorProduct(at: tp, step: step, vector: vp, result: $0) }
-                }
-            }
-            for i in 0..<r.count { adjoint.base[r.lowerBound + i] += S(hv[i]) }
-        }
-    }
 }
+
+/// The LSTM engine behind the architecture seam. Float only: the conformance's witnesses are then
+/// concrete, so a call through `any MetaGradientEngine<Float>` runs the specialised Float code.
+extension UnrollEngine: MetaGradientEngine where S == Float {}

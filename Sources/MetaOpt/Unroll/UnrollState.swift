@@ -8,7 +8,7 @@ public enum MetaGradientMode: String, Codable, Sendable, CaseIterable {
 }
 
 /// Everything carried from one truncation to the next for a set of tasks: θ, the gradient (and
-/// loss) at θ, and the LSTM states. Plain values, so a trainer can keep, copy or checkpoint it.
+/// loss) at θ, and the learned optimizer's recurrent state. Plain values, so a trainer can keep, copy or checkpoint it.
 public struct UnrollState<S: MetaScalar>: Sendable {
     /// Optimizee step index of `theta` within the current horizon (0 right after sampling).
     public var step: Int
@@ -18,6 +18,7 @@ public struct UnrollState<S: MetaScalar>: Sendable {
     public var gradient: [S]
     /// f(θ) at `step`, one per task.
     public var loss: [S]
-    /// Per learned optimizer: h1, c1, h2, c2 (each H × M feature-major), concatenated.
+    /// Per learned optimizer, its recurrent state as one flat array; for the LSTM: h1, c1, h2, c2,
+    /// … of each layer, first to last (each H_k × M feature-major), concatenated.
     public var lstm: [[S]]
 }

@@ -1,0 +1,50 @@
+/// What the trainer, the evaluator and the benchmark need of an engine that runs a learned
+/// optimizer on a fixed set of tasks: the state at the start of a horizon, forward-only runs,
+/// truncations with their meta-gradient, new tasks of the same shapes, and its memory.
+///
+/// Calls through this protocol happen once per truncation (or forward run), never per tile; an
+/// implementation keeps its hot loops concrete.
+public protocol MetaGradientEngine<Scalar>: AnyObject {
+    associatedtype Scalar: MetaScalar
+
+    /// Start of each task's θ in the flat coordinate vector; the last entry is the total.
+    var taskOffsets: [Int] { get }
+    /// Truncation length T.
+    var unroll: Int { get }
+
+    /// θ₀ of every task, the loss and gradient there (step 0), the learned optimizer's state at rest.
+    func initialState() -> UnrollState<Scalar>
+
+    /// Swaps in new tasks of the same shapes (same dimensions and parameter groups, in order), so a
+    /// new horizon reuses every buffer.
+    func replaceTasks(_ tasks: [any Optimizee])
+
+    /// Runs the learned optimizer forward only, for `steps` steps from `state`, calling `observe`
+    /// after each step with the step index, every task's loss there and θ of every task (valid
+    /// during the call only).
+    func run(phi: UnsafeBufferPointer<Scalar>, state: inout UnrollState<Scalar>, steps: Int,
+             observe: (_ step: Int, _ losses: [Scalar], _ theta: UnsafeBufferPointer<Scalar>) -> Void)
+
+    /// One truncation of T steps from `state`, then the backward pass: `gradient` receives
+    /// d(Σ_b Σ_t w_t f_b(θ_t))/dφ summed over the tasks (overwritten). Returns each task's unrolled
+    /// loss; `state` advances by T steps.
+    @discardableResult
+    func truncation(phi: UnsafeBufferPointer<Scalar>, state: inout UnrollState<Scalar>, mode: MetaGradientMode,
+                    gradient: UnsafeMutableBufferPointer<Scalar>) -> [Scalar]
+
+    /// Bytes of every buffer the engine allocated.
+    var allocatedBytes: Int { get }
+    /// The same, from the engine's description of its memory (a check of `allocatedBytes`).
+    var statedBytes: Int { get }
+    /// The matrix products one unrolled step makes, one entry per distinct shape with its calls.
+    var gemmShapes: [GEMMShape] { get }
+    /// Per-phase timing; nil switches it off.
+    var profile: EngineProfile? { get set }
+    /// A fresh, zeroed profile with this engine's phases.
+    func makeProfile() -> EngineProfile
+}
+
+extension MetaGradientEngine {
+    /// The coordinates of task `b` in a flat vector laid out like `UnrollState.theta`.
+    public func coordinates(ofTask b: Int) -> Range<Int> { taskOffsets[b]..<taskOffsets[b + 1] }
+}
