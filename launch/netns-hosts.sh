@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Simulated hosts on one machine: Linux network namespaces on a private bridge, for running
-# metaopt-dist across "hosts" over real TCP without a cluster (DESIGN.md §2). Needs root and
-# iproute2 (launch/setup.sh installs it).
+# metaopt-dist across "hosts" over real TCP without a cluster (docs/design.md, "Distribution").
+# Needs root and iproute2 (launch/setup.sh installs it).
 #
 #   bash launch/netns-hosts.sh up N [PREFIX] [SUBNET]    create N hosts
 #   bash launch/netns-hosts.sh down [PREFIX]             remove everything `up` created

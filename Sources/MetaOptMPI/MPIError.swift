@@ -1,4 +1,4 @@
-import CMPI
+internal import CMPI
 import MetaOpt
 
 /// The one place where an MPI return code becomes a Swift error.

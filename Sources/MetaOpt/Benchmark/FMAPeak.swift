@@ -2,17 +2,17 @@
 /// registers (fused on the AVX-512 and AVX2 paths, a multiply and an add on x86-64's portable
 /// path), timed long enough to be steady. It is the yardstick for the engine's GFLOP/s: what the
 /// core could do if every cycle went into multiply-adds of the path's width.
-public enum FMAPeak {
-    public struct Measurement: Codable, Sendable {
-        public var kernels: String
+package enum FMAPeak {
+    package struct Measurement: Codable, Sendable {
+        package var kernels: String
         /// FLOPs per second, the best of the samples (interference only ever slows it down).
-        public var gflops: Double
-        public var samples: [Double]
+        package var gflops: Double
+        package var samples: [Double]
     }
 
     /// `samples` timings of about `secondsPerSample` each, after a warm-up of the same length
     /// (which also brings the core to its working clock).
-    public static func measure(path: KernelPath = .default, samples: Int = 5, secondsPerSample: Double = 0.1) -> Measurement {
+    package static func measure(path: KernelPath = .default, samples: Int = 5, secondsPerSample: Double = 0.1) -> Measurement {
         let kernels = FloatKernels(path)
         let flopsPerIteration = Double(kernels.table.pointee.fma_peak_chains) * Double(kernels.width) * 2
         // Calibrate the iteration count to the sample length.

@@ -2,17 +2,17 @@ import Foundation
 
 /// One matrix product C (m × n) ← op(A) op(B) (inner dimension k) on row-major matrices, as the
 /// engine calls the linked BLAS.
-public struct GEMMShape: Codable, Hashable, Sendable {
-    public var name: String
-    public var transposeA: Bool
-    public var transposeB: Bool
-    public var m: Int
-    public var n: Int
-    public var k: Int
+package struct GEMMShape: Codable, Hashable, Sendable {
+    package var name: String
+    package var transposeA: Bool
+    package var transposeB: Bool
+    package var m: Int
+    package var n: Int
+    package var k: Int
     /// How often one unrolled step (forward and backward) makes this call.
-    public var callsPerStep: Int
+    package var callsPerStep: Int
 
-    public init(name: String, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, callsPerStep: Int = 1) {
+    package init(name: String, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, callsPerStep: Int = 1) {
         self.name = name
         self.transposeA = transposeA
         self.transposeB = transposeB
@@ -22,24 +22,24 @@ public struct GEMMShape: Codable, Hashable, Sendable {
         self.callsPerStep = callsPerStep
     }
 
-    public var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+    package var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
 }
 
 /// Single-precision GEMM speed of the linked BLAS on given shapes: the machine's practical limit
 /// for the learned optimizer's matrix products (the same measurement as the JAX reference's
 /// `gemm_bench.py`, but through the BLAS this binary calls).
-public enum GEMMBenchmark {
-    public struct Measurement: Codable, Sendable {
-        public var shape: GEMMShape
-        public var gflopsMedian: Double
-        public var gflopsMin: Double
-        public var gflopsMax: Double
-        public var secondsMedian: Double
+package enum GEMMBenchmark {
+    package struct Measurement: Codable, Sendable {
+        package var shape: GEMMShape
+        package var gflopsMedian: Double
+        package var gflopsMin: Double
+        package var gflopsMax: Double
+        package var secondsMedian: Double
     }
 
     /// Times `shape` `repetitions` times, each sample looping long enough (≥ `sampleSeconds`) to
     /// be above timer noise; reports the median.
-    public static func measure(_ shape: GEMMShape, repetitions: Int = 7, sampleSeconds: Double = 0.02) -> Measurement {
+    package static func measure(_ shape: GEMMShape, repetitions: Int = 7, sampleSeconds: Double = 0.02) -> Measurement {
         let aCount = shape.m * shape.k, bCount = shape.k * shape.n, cCount = shape.m * shape.n
         var stream = RandomKey(seed: 0, horizon: 0, task: 0).stream(.auxiliary)
         let a = (0..<aCount).map { _ in Float(stream.uniform(-1, 1)) }
@@ -74,7 +74,7 @@ public enum GEMMBenchmark {
 
     /// The FLOP-weighted harmonic mean of the measured speeds: the GFLOP/s of a run that spends
     /// each shape's share of the FLOPs at that shape's speed.
-    public static func boundGFLOPS(_ measurements: [Measurement]) -> Double {
+    package static func boundGFLOPS(_ measurements: [Measurement]) -> Double {
         guard !measurements.isEmpty else { return .nan }
         var flops = 0.0, seconds = 0.0
         for m in measurements {
@@ -87,7 +87,7 @@ public enum GEMMBenchmark {
 
     /// The shapes of the JAX reference's `gemm_bench.py` (its feature-major forward and the
     /// backward products) for `n` coordinates: layer 1 K = 22, layer 2 K = 40, 4H = 80.
-    public static func peerShapes(coordinates n: Int) -> [GEMMShape] {
+    package static func peerShapes(coordinates n: Int) -> [GEMMShape] {
         [GEMMShape(name: "fm L1 fwd W1ᵀ(80×22)·X(22×N)", transposeA: true, transposeB: false, m: 80, n: n, k: 22),
          GEMMShape(name: "fm L2 fwd W2ᵀ(80×40)·X(40×N)", transposeA: true, transposeB: false, m: 80, n: n, k: 40),
          GEMMShape(name: "L1 bwd dX_h dZ(N×80)·W1hᵀ(80×20)", transposeA: false, transposeB: true, m: n, n: 20, k: 80),
@@ -115,11 +115,11 @@ enum Stopwatch {
 }
 
 /// The process's memory figures from /proc/self/status (Linux; nil elsewhere).
-public enum ProcessMemory {
+package enum ProcessMemory {
     /// Peak resident set size (VmHWM) in bytes.
-    public static var peakResidentBytes: Int? { field("VmHWM:") }
+    package static var peakResidentBytes: Int? { field("VmHWM:") }
     /// Current resident set size (VmRSS) in bytes.
-    public static var residentBytes: Int? { field("VmRSS:") }
+    package static var residentBytes: Int? { field("VmRSS:") }
 
     static func field(_ name: String) -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }

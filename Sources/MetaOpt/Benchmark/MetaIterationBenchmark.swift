@@ -3,21 +3,21 @@ import Foundation
 /// Times meta-iterations (T unrolled steps of every function, the first-order meta-gradient and
 /// an Adam step on φ) of a `BenchmarkWorkload` in this process, plus a forward-only evaluation,
 /// and relates them to the linked BLAS's GEMM speed on the engine's own matrix shapes.
-public enum MetaIterationBenchmark {
-    public struct Options: Sendable {
-        public var repetitions = 10
-        public var warmup = 2
-        public var evaluationSteps = 100
-        public var evaluationRepetitions = 3
+package enum MetaIterationBenchmark {
+    package struct Options: Sendable {
+        package var repetitions = 10
+        package var warmup = 2
+        package var evaluationSteps = 100
+        package var evaluationRepetitions = 3
         /// Samples per GEMM shape for the bound (0: skip the GEMM measurement).
-        public var gemmRepetitions = 7
-        public var seed: UInt64 = 0
+        package var gemmRepetitions = 7
+        package var seed: UInt64 = 0
         /// The engines' column tile width (nil: `UnrollEngine.defaultTileWidth`).
-        public var tileWidth: Int?
+        package var tileWidth: Int?
         /// The kernel path's multiply-add peak (`FMAPeak`), when measured: results then give the
         /// fraction of it reached.
-        public var fmaPeakGFLOPS: Double?
-        public init(repetitions: Int = 10, warmup: Int = 2, evaluationSteps: Int = 100, evaluationRepetitions: Int = 3,
+        package var fmaPeakGFLOPS: Double?
+        package init(repetitions: Int = 10, warmup: Int = 2, evaluationSteps: Int = 100, evaluationRepetitions: Int = 3,
                     gemmRepetitions: Int = 7, seed: UInt64 = 0, tileWidth: Int? = nil, fmaPeakGFLOPS: Double? = nil) {
             self.tileWidth = tileWidth
             self.fmaPeakGFLOPS = fmaPeakGFLOPS
@@ -34,7 +34,7 @@ public enum MetaIterationBenchmark {
     /// model in `gemm_bench.py`; for two layers of 20 and 2 inputs, forward 2·(22·80 + 40·80 + 20)):
     /// forward each layer's product and the output layer; backward each layer's dW, the dX of
     /// every layer above the first, the recurrent part of the first layer's dX, and the output layer.
-    public static func modelFLOPs(inputs: Int = 2, hiddenSizes: [Int] = [20, 20]) -> (forward: Int, backward: Int) {
+    package static func modelFLOPs(inputs: Int = 2, hiddenSizes: [Int] = [20, 20]) -> (forward: Int, backward: Int) {
         let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: hiddenSizes,
                                                             preprocessing: inputs == 1 ? .raw : .logAndSign(p: 10)))
         precondition(layout.config.inputCount == inputs, "the preprocessings have 1 or 2 inputs")
@@ -48,78 +48,78 @@ public enum MetaIterationBenchmark {
         return (forward, backward)
     }
 
-    public struct Result: Codable, Sendable {
-        public var workload: String
-        public var family: String
-        public var preprocessing: String
-        public var outputScale: Double
-        public var functions: Int
-        public var blockSize: Int
-        public var tileWidth: Int
-        public var coordinates: Int
-        public var unroll: Int
-        public var repetitions: Int
-        public var warmup: Int
+    package struct Result: Codable, Sendable {
+        package var workload: String
+        package var family: String
+        package var preprocessing: String
+        package var outputScale: Double
+        package var functions: Int
+        package var blockSize: Int
+        package var tileWidth: Int
+        package var coordinates: Int
+        package var unroll: Int
+        package var repetitions: Int
+        package var warmup: Int
         /// Seconds per meta-iteration, every timed repetition.
-        public var metaIterationSeconds: [Double]
-        public var metaIterationMedian: Double
-        public var metaIterationMin: Double
+        package var metaIterationSeconds: [Double]
+        package var metaIterationMedian: Double
+        package var metaIterationMin: Double
         /// The same iterations in this thread's CPU time (differs from the wall time when other
         /// processes shared the core).
-        public var metaIterationCPUSeconds: [Double]
-        public var metaIterationCPUMedian: Double
+        package var metaIterationCPUSeconds: [Double]
+        package var metaIterationCPUMedian: Double
         /// Coordinate-steps (coordinates × T) per second at the median.
-        public var coordinateStepsPerSecond: Double
+        package var coordinateStepsPerSecond: Double
         /// The FLOP model's matrix-product FLOPs per meta-iteration / median time.
-        public var achievedGFLOPS: Double
-        public var modelFLOPsPerCoordinateStep: Int
+        package var achievedGFLOPS: Double
+        package var modelFLOPsPerCoordinateStep: Int
         /// Per-shape GEMM speed of the linked BLAS on the shapes the engine calls.
-        public var gemm: [GEMMBenchmark.Measurement]
+        package var gemm: [GEMMBenchmark.Measurement]
         /// The FLOP-weighted harmonic mean of those speeds.
-        public var gemmBoundGFLOPS: Double?
+        package var gemmBoundGFLOPS: Double?
         /// Model FLOPs / bound speed: a meta-iteration that did only its matrix products, each at
         /// its measured speed.
-        public var gemmBoundSeconds: Double?
+        package var gemmBoundSeconds: Double?
         /// gemmBoundSeconds / median time (= achieved / bound GFLOP/s).
-        public var fractionOfGEMMBound: Double?
+        package var fractionOfGEMMBound: Double?
         /// The same bound on the JAX reference's shapes (`gemm_bench.py`: one product per layer over
         /// all N coordinates, feature-major forward, dX and dW backward).
-        public var peerShapeGEMM: [GEMMBenchmark.Measurement]
-        public var peerShapeBoundGFLOPS: Double?
-        public var peerShapeBoundSeconds: Double?
-        public var fractionOfPeerShapeBound: Double?
+        package var peerShapeGEMM: [GEMMBenchmark.Measurement]
+        package var peerShapeBoundGFLOPS: Double?
+        package var peerShapeBoundSeconds: Double?
+        package var fractionOfPeerShapeBound: Double?
         /// Seconds of a forward-only run of `evaluationSteps` steps (median).
-        public var evaluationSteps: Int
-        public var evaluationSeconds: [Double]
-        public var evaluationMedian: Double?
+        package var evaluationSteps: Int
+        package var evaluationSeconds: [Double]
+        package var evaluationMedian: Double?
         /// The kernel path's multiply-add peak and the fraction of it the meta-iteration reached
         /// (achieved GFLOP/s ÷ peak), when the peak was measured.
-        public var fmaPeakGFLOPS: Double?
-        public var fractionOfFMAPeak: Double?
+        package var fmaPeakGFLOPS: Double?
+        package var fractionOfFMAPeak: Double?
         /// The same runs' thread CPU time (steadier than wall time on a shared machine).
-        public var evaluationCPUSeconds: [Double]
-        public var evaluationCPUMedian: Double?
+        package var evaluationCPUSeconds: [Double]
+        package var evaluationCPUMedian: Double?
         /// Bytes the training engines allocated (BPTT history and work buffers), measured, and the
         /// engine's own formula for them.
-        public var engineBytes: Int
-        public var engineBytesStated: Int
-        public var engineBytesPerFunction: Double
+        package var engineBytes: Int
+        package var engineBytesStated: Int
+        package var engineBytesPerFunction: Double
         /// VmHWM after the meta-iterations (before the forward-only engine exists), and at the end.
-        public var peakResidentBytesTraining: Int?
-        public var peakResidentBytes: Int?
+        package var peakResidentBytesTraining: Int?
+        package var peakResidentBytes: Int?
         /// The unrolled loss of the last timed meta-iteration (sanity: finite).
-        public var lastMetaLoss: Double
+        package var lastMetaLoss: Double
         /// Seconds per meta-iteration in each phase of the engine, from extra profiled iterations.
-        public var phases: [PhaseTime]
+        package var phases: [PhaseTime]
     }
 
-    public struct PhaseTime: Codable, Sendable {
-        public var phase: String
-        public var isGEMM: Bool
-        public var seconds: Double
+    package struct PhaseTime: Codable, Sendable {
+        package var phase: String
+        package var isGEMM: Bool
+        package var seconds: Double
     }
 
-    public static func run(_ workload: BenchmarkWorkload, options: Options = Options(),
+    package static func run(_ workload: BenchmarkWorkload, options: Options = Options(),
                            log: (String) -> Void = { _ in }) -> Result {
         let architecture = workload.optimizer.architecture
         let truncationsPerHorizon = max(workload.horizon / workload.unroll, 1)

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// `update` takes and returns a finished CRC, so checksums can be chained:
 /// `update(update(0, a), b) == checksum(a + b)`.
-public enum CRC32C {
+package enum CRC32C {
     /// Eight 256-entry tables, table k at `k * 256`.
     private static let tables: [UInt32] = {
         var t = [UInt32](repeating: 0, count: 8 * 256)
@@ -24,7 +24,7 @@ public enum CRC32C {
     }()
 
     /// Continues the finished CRC `crc` over `buffer`.
-    public static func update(_ crc: UInt32, _ buffer: UnsafeRawBufferPointer) -> UInt32 {
+    package static func update(_ crc: UInt32, _ buffer: UnsafeRawBufferPointer) -> UInt32 {
         var c = ~crc
         guard let base = buffer.baseAddress, buffer.count > 0 else { return crc }
         let p = base.assumingMemoryBound(to: UInt8.self)
@@ -49,10 +49,10 @@ public enum CRC32C {
     }
 
     /// CRC-32C of `buffer`.
-    public static func checksum(_ buffer: UnsafeRawBufferPointer) -> UInt32 { update(0, buffer) }
+    package static func checksum(_ buffer: UnsafeRawBufferPointer) -> UInt32 { update(0, buffer) }
 
     /// CRC-32C of `bytes`.
-    public static func checksum(_ bytes: some ContiguousBytes) -> UInt32 {
+    package static func checksum(_ bytes: some ContiguousBytes) -> UInt32 {
         bytes.withUnsafeBytes { update(0, $0) }
     }
 }

@@ -2,26 +2,26 @@ import Foundation
 
 /// The JSON metadata of a checkpoint: the caller's configuration (any `Codable` value, stored under
 /// the key "configuration") and the counters a run needs to continue exactly.
-public struct CheckpointMetadata<Configuration: Codable>: Codable {
+package struct CheckpointMetadata<Configuration: Codable>: Codable {
     /// Meta-steps (Adam steps on φ) completed when the checkpoint was taken. Also in the header
     /// and the file name; all three must agree.
-    public var metaStep: Int
+    package var metaStep: Int
     /// The run seed.
-    public var seed: UInt64
+    package var seed: UInt64
     /// Global meta-batch size B (functions per meta-step over all ranks).
-    public var globalMetaBatchSize: Int
+    package var globalMetaBatchSize: Int
     /// Meta-steps or tasks skipped so far, by reason (e.g. "nonFiniteMetaGradient").
-    public var skipCounters: [String: Int]
+    package var skipCounters: [String: Int]
     /// Any other integer state the caller needs to resume (horizon index, truncation within the
     /// horizon, ...).
-    public var counters: [String: Int]
+    package var counters: [String: Int]
     /// Free-form text (command line, source revision, creation time, ...).
-    public var notes: [String: String]
+    package var notes: [String: String]
     /// A human-readable description of the file format, written by this library.
-    public var formatNotes: String
-    public var configuration: Configuration
+    package var formatNotes: String
+    package var configuration: Configuration
 
-    public init(metaStep: Int, seed: UInt64, globalMetaBatchSize: Int, configuration: Configuration,
+    package init(metaStep: Int, seed: UInt64, globalMetaBatchSize: Int, configuration: Configuration,
                 skipCounters: [String: Int] = [:], counters: [String: Int] = [:],
                 notes: [String: String] = [:]) {
         self.metaStep = metaStep
@@ -34,7 +34,7 @@ public struct CheckpointMetadata<Configuration: Codable>: Codable {
         self.formatNotes = CheckpointMetadata.defaultFormatNotes
     }
 
-    public static var defaultFormatNotes: String {
+    package static var defaultFormatNotes: String {
         "metaopt-dist checkpoint format \(CheckpointHeader.currentVersion): 64-byte header, then a "
             + "payload of records; all integers little-endian; tensors are raw little-endian IEEE-754 "
             + "Float32/Float64 or two's-complement Int64, stored bit-exactly, row-major; "
@@ -47,18 +47,18 @@ extension CheckpointMetadata: Equatable where Configuration: Equatable {}
 
 /// Everything needed to continue a run: metadata (JSON) and named arrays stored bit-exactly
 /// (by convention "phi", "adam.m", "adam.v", "adam.t"; the caller chooses, see docs/checkpoints.md).
-public struct Checkpoint<Configuration: Codable> {
-    public var metadata: CheckpointMetadata<Configuration>
-    public var tensors: [String: TensorData]
+package struct Checkpoint<Configuration: Codable> {
+    package var metadata: CheckpointMetadata<Configuration>
+    package var tensors: [String: TensorData]
 
-    public init(metadata: CheckpointMetadata<Configuration>, tensors: [String: TensorData] = [:]) {
+    package init(metadata: CheckpointMetadata<Configuration>, tensors: [String: TensorData] = [:]) {
         self.metadata = metadata
         self.tensors = tensors
     }
 
     /// The complete file (header and payload). Deterministic: equal checkpoints give equal bytes.
     /// Throws if the metadata cannot be encoded as JSON or a tensor name is empty or too long.
-    public func encode() throws -> [UInt8] {
+    package func encode() throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         let json: Data
@@ -74,12 +74,12 @@ public struct Checkpoint<Configuration: Codable> {
     /// Throws `CheckpointError` for a truncated, corrupt or foreign file, an unsupported version,
     /// metadata that does not decode as `CheckpointMetadata<Configuration>`, or a header step that
     /// differs from the metadata's `metaStep`.
-    public static func decode(_ bytes: [UInt8], source: String) throws -> Checkpoint {
+    package static func decode(_ bytes: [UInt8], source: String) throws -> Checkpoint {
         try Checkpoint(raw: RawCheckpoint.decode(bytes, source: source), source: source)
     }
 
     /// Decodes the metadata of an already verified file.
-    public init(raw: RawCheckpoint, source: String) throws {
+    package init(raw: RawCheckpoint, source: String) throws {
         let metadata: CheckpointMetadata<Configuration>
         do {
             metadata = try JSONDecoder().decode(CheckpointMetadata<Configuration>.self, from: Data(raw.metadataJSON))
@@ -94,7 +94,7 @@ public struct Checkpoint<Configuration: Codable> {
     }
 
     /// The tensor `name`; throws `missingTensor` if there is none.
-    public func tensor(_ name: String) throws -> TensorData {
+    package func tensor(_ name: String) throws -> TensorData {
         guard let t = tensors[name] else {
             throw CheckpointError(file: "checkpoint at step \(metadata.metaStep)", problem: .missingTensor(name))
         }
@@ -102,21 +102,21 @@ public struct Checkpoint<Configuration: Codable> {
     }
 
     /// The values of the Float32 tensor `name`; throws if it is missing or of another type.
-    public func float32(_ name: String) throws -> [Float] {
+    package func float32(_ name: String) throws -> [Float] {
         let t = try tensor(name)
         guard let v = t.float32Values else { throw wrongType(name, .float32, t.elementType) }
         return v
     }
 
     /// The values of the Float64 tensor `name`; throws if it is missing or of another type.
-    public func float64(_ name: String) throws -> [Double] {
+    package func float64(_ name: String) throws -> [Double] {
         let t = try tensor(name)
         guard let v = t.float64Values else { throw wrongType(name, .float64, t.elementType) }
         return v
     }
 
     /// The values of the Int64 tensor `name`; throws if it is missing or of another type.
-    public func int64(_ name: String) throws -> [Int64] {
+    package func int64(_ name: String) throws -> [Int64] {
         let t = try tensor(name)
         guard let v = t.int64Values else { throw wrongType(name, .int64, t.elementType) }
         return v

@@ -7,8 +7,8 @@ import Darwin
 /// Why a checkpoint could not be written, read or used. `file` names the file (or the directory,
 /// or "checkpoint" for an in-memory value); `description` is a complete one-line message
 /// (several lines for `noUsableCheckpoint`).
-public struct CheckpointError: Error, CustomStringConvertible, Sendable, Equatable {
-    public enum Problem: Sendable, Equatable {
+package struct CheckpointError: Error, CustomStringConvertible, Sendable, Equatable {
+    package enum Problem: Sendable, Equatable {
         /// The file ends early. `inHeader`: the fixed header itself is incomplete.
         case truncated(expected: Int, actual: Int, inHeader: Bool)
         /// The file does not start with the magic bytes "MOPTCKPT".
@@ -40,16 +40,16 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable, Equatab
         case noUsableCheckpoint([CheckpointError])
     }
 
-    public var file: String
-    public var problem: Problem
+    package var file: String
+    package var problem: Problem
 
-    public init(file: String, problem: Problem) {
+    package init(file: String, problem: Problem) {
         self.file = file
         self.problem = problem
     }
 
     /// The reason alone, without the file name.
-    public var reason: String {
+    package var reason: String {
         switch problem {
         case let .truncated(expected, actual, inHeader):
             return "truncated: expected \(expected) bytes, got \(actual)"
@@ -80,7 +80,7 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable, Equatab
         }
     }
 
-    public var description: String { "\(file): \(reason)" }
+    package var description: String { "\(file): \(reason)" }
 
     private func hex(_ v: UInt32) -> String {
         let s = String(v, radix: 16)

@@ -14,18 +14,18 @@
 /// The size, the magic, the version's offset and the header checksum's place (the last 4 bytes,
 /// covering the 60 before) are the same in every format version, so a reader can tell "intact
 /// header of another version" from "corrupt header".
-public struct CheckpointHeader: Sendable, Equatable {
-    public static let size = 64
-    public static let magic: [UInt8] = Array("MOPTCKPT".utf8)
-    public static let currentVersion: UInt32 = 1
+package struct CheckpointHeader: Sendable, Equatable {
+    package static let size = 64
+    package static let magic: [UInt8] = Array("MOPTCKPT".utf8)
+    package static let currentVersion: UInt32 = 1
 
-    public var version: UInt32
-    public var flags: UInt32
-    public var payloadLength: UInt64
-    public var step: Int64
-    public var payloadChecksum: UInt32
+    package var version: UInt32
+    package var flags: UInt32
+    package var payloadLength: UInt64
+    package var step: Int64
+    package var payloadChecksum: UInt32
 
-    public init(version: UInt32 = CheckpointHeader.currentVersion, flags: UInt32 = 0,
+    package init(version: UInt32 = CheckpointHeader.currentVersion, flags: UInt32 = 0,
                 payloadLength: UInt64, step: Int64, payloadChecksum: UInt32) {
         self.version = version
         self.flags = flags
@@ -35,7 +35,7 @@ public struct CheckpointHeader: Sendable, Equatable {
     }
 
     /// The 64 header bytes, including the header checksum.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: Self.size)
         w.append(Self.magic)
         w.u32(version)
@@ -52,7 +52,7 @@ public struct CheckpointHeader: Sendable, Equatable {
     /// Parses and verifies the header at the start of `bytes` (the whole file or at least its first
     /// 64 bytes). Checks, in this order: length and magic, the header checksum, the version, the
     /// flags. The payload is not looked at.
-    public static func parse(_ bytes: UnsafeRawBufferPointer, source: String) throws -> CheckpointHeader {
+    package static func parse(_ bytes: UnsafeRawBufferPointer, source: String) throws -> CheckpointHeader {
         func fail(_ p: CheckpointError.Problem) -> CheckpointError { CheckpointError(file: source, problem: p) }
         let prefix = min(bytes.count, magic.count)
         guard bytes.prefix(prefix).elementsEqual(magic.prefix(prefix)) else { throw fail(.notACheckpoint) }
@@ -77,7 +77,7 @@ public struct CheckpointHeader: Sendable, Equatable {
                                 step: step, payloadChecksum: payloadChecksum)
     }
 
-    public static func parse(_ bytes: [UInt8], source: String) throws -> CheckpointHeader {
+    package static func parse(_ bytes: [UInt8], source: String) throws -> CheckpointHeader {
         try bytes.withUnsafeBytes { try parse($0, source: source) }
     }
 }
@@ -103,25 +103,25 @@ public struct CheckpointHeader: Sendable, Equatable {
 /// ```
 /// The first record is the metadata JSON, named "metadata"; there is exactly one. Tensor records
 /// follow in ascending order of name (byte order of the UTF-8), names unique.
-public struct RawCheckpoint: Sendable, Equatable {
-    public static let metadataRecordName = "metadata"
+package struct RawCheckpoint: Sendable, Equatable {
+    package static let metadataRecordName = "metadata"
     static let jsonKind: UInt32 = 1
     static let maxNameLength = 4096
     static let maxRank = 32
 
-    public var step: Int
+    package var step: Int
     /// UTF-8 JSON text.
-    public var metadataJSON: [UInt8]
-    public var tensors: [String: TensorData]
+    package var metadataJSON: [UInt8]
+    package var tensors: [String: TensorData]
 
-    public init(step: Int, metadataJSON: [UInt8], tensors: [String: TensorData]) {
+    package init(step: Int, metadataJSON: [UInt8], tensors: [String: TensorData]) {
         self.step = step
         self.metadataJSON = metadataJSON
         self.tensors = tensors
     }
 
     /// The complete file: header followed by the payload. Deterministic: equal values give equal bytes.
-    public func encode() throws -> [UInt8] {
+    package func encode() throws -> [UInt8] {
         func invalid(_ m: String) -> CheckpointError {
             CheckpointError(file: "checkpoint", problem: .invalidArgument(m))
         }
@@ -173,11 +173,11 @@ public struct RawCheckpoint: Sendable, Equatable {
     /// Verifies and parses a complete file. Checks, in this order: the header (see
     /// `CheckpointHeader.parse`), the file length against the header's payload length, the
     /// payload checksum, then the payload structure. `source` names the file in errors.
-    public static func decode(_ bytes: [UInt8], source: String) throws -> RawCheckpoint {
+    package static func decode(_ bytes: [UInt8], source: String) throws -> RawCheckpoint {
         try bytes.withUnsafeBytes { try decode($0, source: source) }
     }
 
-    public static func decode(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RawCheckpoint {
+    package static func decode(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RawCheckpoint {
         func fail(_ p: CheckpointError.Problem) -> CheckpointError { CheckpointError(file: source, problem: p) }
         let header = try CheckpointHeader.parse(bytes, source: source)
         let expected = CheckpointHeader.size + Int(header.payloadLength)

@@ -3,34 +3,34 @@ import Foundation
 /// A directory of checkpoint files `ckpt-<step, 10 digits>.mopt`, written atomically and durably,
 /// keeping the newest `keep`. One writer per directory (rank 0 of one run); the caller decides who
 /// writes. See docs/checkpoints.md for the protocol and its guarantees.
-public struct CheckpointStore: Sendable {
-    public static let filePrefix = "ckpt-"
-    public static let fileExtension = "mopt"
-    public static let stepDigits = 10
+package struct CheckpointStore: Sendable {
+    package static let filePrefix = "ckpt-"
+    package static let fileExtension = "mopt"
+    package static let stepDigits = 10
 
-    public let directory: URL
+    package let directory: URL
     /// How many checkpoints `write` keeps (the one it wrote and the newest older ones). At least 1.
-    public let keep: Int
+    package let keep: Int
 
-    public init(directory: URL, keep: Int = 3) {
+    package init(directory: URL, keep: Int = 3) {
         precondition(keep >= 1, "a checkpoint store must keep at least one checkpoint")
         self.directory = directory
         self.keep = keep
     }
 
     /// What `write` did.
-    public struct WriteResult: Sendable {
+    package struct WriteResult: Sendable {
         /// The checkpoint file written.
-        public var url: URL
+        package var url: URL
         /// Older checkpoints pruned and leftover temporary files removed.
-        public var removed: [URL]
+        package var removed: [URL]
         /// Problems after the checkpoint was durable (a file that could not be removed); the
         /// checkpoint itself is fine.
-        public var warnings: [String]
+        package var warnings: [String]
     }
 
     /// "ckpt-0000000042.mopt".
-    public static func fileName(step: Int) -> String {
+    package static func fileName(step: Int) -> String {
         precondition(step >= 0)
         let digits = String(step)
         return filePrefix + String(repeating: "0", count: max(0, stepDigits - digits.count)) + digits
@@ -38,7 +38,7 @@ public struct CheckpointStore: Sendable {
     }
 
     /// The step of a checkpoint file name ("ckpt-" digits ".mopt", any number of digits), else nil.
-    public static func step(fromFileName name: String) -> Int? {
+    package static func step(fromFileName name: String) -> Int? {
         guard name.hasPrefix(filePrefix), name.hasSuffix("." + fileExtension) else { return nil }
         let digits = name.dropFirst(filePrefix.count).dropLast(fileExtension.count + 1)
         guard (1...18).contains(digits.count), digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
@@ -46,15 +46,15 @@ public struct CheckpointStore: Sendable {
     }
 
     /// Temporary files are named ".ckpt-<step>.mopt.<pid>-<random>.tmp": hidden, never a checkpoint name.
-    public static func isTemporaryFileName(_ name: String) -> Bool {
+    package static func isTemporaryFileName(_ name: String) -> Bool {
         name.hasPrefix("." + filePrefix) && name.hasSuffix(".tmp")
     }
 
-    public func url(step: Int) -> URL { directory.appendingPathComponent(Self.fileName(step: step)) }
+    package func url(step: Int) -> URL { directory.appendingPathComponent(Self.fileName(step: step)) }
 
     /// Checkpoint files by ascending step (ties by name); empty if the directory does not exist.
     /// Only names are looked at, not contents.
-    public func checkpointFiles() throws -> [(step: Int, url: URL)] {
+    package func checkpointFiles() throws -> [(step: Int, url: URL)] {
         let names = try FileIO.listDirectory(directory.path) ?? []
         return names.compactMap { name in Self.step(fromFileName: name).map { (step: $0, name: name) } }
             .sorted { ($0.step, $0.name) < ($1.step, $1.name) }
@@ -62,7 +62,7 @@ public struct CheckpointStore: Sendable {
     }
 
     /// Temporary files left by interrupted writes (never loaded).
-    public func temporaryFiles() throws -> [URL] {
+    package func temporaryFiles() throws -> [URL] {
         let names = try FileIO.listDirectory(directory.path) ?? []
         return names.filter(Self.isTemporaryFileName).sorted().map { directory.appendingPathComponent($0) }
     }
@@ -73,7 +73,7 @@ public struct CheckpointStore: Sendable {
     /// needed. `step` must equal `checkpoint.metadata.metaStep`. Checkpoints with a higher step than
     /// `step` are left alone. When this returns, the checkpoint is durable.
     @discardableResult
-    public func write<Configuration>(_ checkpoint: Checkpoint<Configuration>, step: Int) throws -> WriteResult {
+    package func write<Configuration>(_ checkpoint: Checkpoint<Configuration>, step: Int) throws -> WriteResult {
         let dir = directory.path
         guard step >= 0 else {
             throw CheckpointError(file: dir, problem: .invalidArgument("negative step \(step)"))
@@ -114,7 +114,7 @@ public struct CheckpointStore: Sendable {
     /// does each leftover temporary file (which is never loaded). Returns nil when there is no
     /// checkpoint file at all (or no directory); throws `noUsableCheckpoint`, listing every file
     /// and why it was rejected, when there are files but none loads.
-    public func loadLatest<Configuration>(_ configuration: Configuration.Type = Configuration.self) throws
+    package func loadLatest<Configuration>(_ configuration: Configuration.Type = Configuration.self) throws
         -> (checkpoint: Checkpoint<Configuration>, url: URL, warnings: [String])?
     {
         var warnings = try temporaryFiles().map {
@@ -139,7 +139,7 @@ public struct CheckpointStore: Sendable {
 
     /// Loads one explicit file. If its name is a checkpoint name ("ckpt-<step>.mopt"), the step in
     /// the name must match the contents.
-    public static func load<Configuration>(_ url: URL, as configuration: Configuration.Type = Configuration.self) throws
+    package static func load<Configuration>(_ url: URL, as configuration: Configuration.Type = Configuration.self) throws
         -> Checkpoint<Configuration>
     {
         let path = url.path

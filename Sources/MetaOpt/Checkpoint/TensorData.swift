@@ -1,18 +1,18 @@
 /// Element type of a stored array. The raw value is the record kind in the file (see
 /// docs/checkpoints.md); `elementSize` is the size of one element in bytes.
-public enum TensorElementType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
+package enum TensorElementType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case float32 = 2
     case float64 = 3
     case int64 = 4
 
-    public var elementSize: Int {
+    package var elementSize: Int {
         switch self {
         case .float32: 4
         case .float64, .int64: 8
         }
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .float32: "Float32"
         case .float64: "Float64"
@@ -26,19 +26,19 @@ public enum TensorElementType: UInt32, Sendable, CaseIterable, CustomStringConve
 ///
 /// Equality is bit-exact: two tensors are equal when their element types, shapes and the bit
 /// patterns of all elements agree (so a NaN equals the same NaN, and 0.0 ≠ -0.0).
-public struct TensorData: Sendable, Equatable, CustomStringConvertible {
-    public enum Values: Sendable {
+package struct TensorData: Sendable, Equatable, CustomStringConvertible {
+    package enum Values: Sendable {
         case float32([Float])
         case float64([Double])
         case int64([Int64])
     }
 
     /// Dimensions, row-major. The product equals the element count (`[]` is a scalar: 1 element).
-    public var shape: [Int]
-    public var values: Values
+    package var shape: [Int]
+    package var values: Values
 
     /// `shape` defaults to `[values.count]`; otherwise its product must equal the element count.
-    public init(_ values: Values, shape: [Int]? = nil) {
+    package init(_ values: Values, shape: [Int]? = nil) {
         let count = Self.count(of: values)
         let shape = shape ?? [count]
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
@@ -48,17 +48,17 @@ public struct TensorData: Sendable, Equatable, CustomStringConvertible {
         self.values = values
     }
 
-    public static func float32(_ values: [Float], shape: [Int]? = nil) -> TensorData {
+    package static func float32(_ values: [Float], shape: [Int]? = nil) -> TensorData {
         TensorData(.float32(values), shape: shape)
     }
-    public static func float64(_ values: [Double], shape: [Int]? = nil) -> TensorData {
+    package static func float64(_ values: [Double], shape: [Int]? = nil) -> TensorData {
         TensorData(.float64(values), shape: shape)
     }
-    public static func int64(_ values: [Int64], shape: [Int]? = nil) -> TensorData {
+    package static func int64(_ values: [Int64], shape: [Int]? = nil) -> TensorData {
         TensorData(.int64(values), shape: shape)
     }
 
-    public var elementType: TensorElementType {
+    package var elementType: TensorElementType {
         switch values {
         case .float32: .float32
         case .float64: .float64
@@ -67,18 +67,18 @@ public struct TensorData: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Number of elements.
-    public var count: Int { Self.count(of: values) }
+    package var count: Int { Self.count(of: values) }
 
     /// The values if the element type is Float32, else nil.
-    public var float32Values: [Float]? { if case .float32(let v) = values { v } else { nil } }
+    package var float32Values: [Float]? { if case .float32(let v) = values { v } else { nil } }
     /// The values if the element type is Float64, else nil.
-    public var float64Values: [Double]? { if case .float64(let v) = values { v } else { nil } }
+    package var float64Values: [Double]? { if case .float64(let v) = values { v } else { nil } }
     /// The values if the element type is Int64, else nil.
-    public var int64Values: [Int64]? { if case .int64(let v) = values { v } else { nil } }
+    package var int64Values: [Int64]? { if case .int64(let v) = values { v } else { nil } }
 
-    public var description: String { "\(elementType)\(shape)" }
+    package var description: String { "\(elementType)\(shape)" }
 
-    public static func == (a: TensorData, b: TensorData) -> Bool {
+    package static func == (a: TensorData, b: TensorData) -> Bool {
         guard a.shape == b.shape else { return false }
         switch (a.values, b.values) {
         case let (.float32(x), .float32(y)): return x.map(\.bitPattern) == y.map(\.bitPattern)

@@ -1,4 +1,4 @@
-import CZlib
+internal import CZlib
 
 /// gzip through the system zlib. Internal: the data loaders decompress with it, and the tests
 /// write their small gzip files with `compress`.

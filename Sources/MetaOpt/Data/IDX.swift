@@ -3,35 +3,35 @@
 /// data. Only unsigned bytes (type 0x08) are read: images have magic 0x00000803 (count × rows ×
 /// columns), labels 0x00000801 (count). Files may be gzipped or plain: a file that starts with the
 /// gzip magic 1f 8b is decompressed first, whatever its name.
-public enum IDX {
-    public static let imagesMagic: UInt32 = 0x0000_0803
-    public static let labelsMagic: UInt32 = 0x0000_0801
+package enum IDX {
+    package static let imagesMagic: UInt32 = 0x0000_0803
+    package static let labelsMagic: UInt32 = 0x0000_0801
 
     /// 8-bit images of one file.
-    public struct Images: Sendable, Equatable {
-        public var count: Int
-        public var rows: Int
-        public var columns: Int
+    package struct Images: Sendable, Equatable {
+        package var count: Int
+        package var rows: Int
+        package var columns: Int
         /// `count × rows × columns` bytes, row-major.
-        public var pixels: [UInt8]
+        package var pixels: [UInt8]
     }
 
     /// Reads an images file (magic 0x00000803).
-    public static func readImages(path: String) throws(DataError) -> Images {
+    package static func readImages(path: String) throws(DataError) -> Images {
         let bytes = try FileBytes.readMaybeGzipped(path)
         let (dims, offset) = try header(bytes, path: path, magic: imagesMagic)
         return Images(count: dims[0], rows: dims[1], columns: dims[2], pixels: Array(bytes[offset...]))
     }
 
     /// Reads a labels file (magic 0x00000801).
-    public static func readLabels(path: String) throws(DataError) -> [UInt8] {
+    package static func readLabels(path: String) throws(DataError) -> [UInt8] {
         let bytes = try FileBytes.readMaybeGzipped(path)
         let (_, offset) = try header(bytes, path: path, magic: labelsMagic)
         return Array(bytes[offset...])
     }
 
     /// Reads an images file and its labels file into a data set (no caching; see `FashionMNIST`).
-    public static func loadDataset(imagesPath: String, labelsPath: String, classCount: Int = 10) throws(DataError) -> ImageDataset {
+    package static func loadDataset(imagesPath: String, labelsPath: String, classCount: Int = 10) throws(DataError) -> ImageDataset {
         let images = try readImages(path: imagesPath)
         let labels = try readLabels(path: labelsPath)
         guard images.count == labels.count else {

@@ -3,24 +3,24 @@ import Foundation
 /// Per-tensor root-mean-square of θ_t − θ₀ and of ∇f(θ_t) along one optimization run: what each
 /// optimizer does to each layer. Made to see *why* an optimizer fails on a network, e.g. the
 /// learned optimizer driving a hidden layer's biases into sigmoid saturation (docs/results.md).
-public struct LayerTrace {
-    public struct Row: Sendable, Equatable {
-        public var step: Int
-        public var optimizer: String
-        public var tensor: String
+package struct LayerTrace {
+    package struct Row: Sendable, Equatable {
+        package var step: Int
+        package var optimizer: String
+        package var tensor: String
         /// RMS over the tensor's coordinates of θ_t − θ₀ (how far the optimizer moved them).
-        public var moved: Double
+        package var moved: Double
         /// RMS over the tensor's coordinates of ∇f(θ_t) on step t's minibatch.
-        public var gradient: Double
+        package var gradient: Double
     }
 
-    public private(set) var rows: [Row] = []
+    package private(set) var rows: [Row] = []
 
-    public init() {}
+    package init() {}
 
     /// Runs `optimizer` on `function` for `steps` steps and appends one row per step t = 0…steps−1
     /// and tensor (the gradient the optimizer was given at θ_t).
-    public mutating func record(_ optimizer: any EvaluatedOptimizer, on function: any Optimizee,
+    package mutating func record(_ optimizer: any EvaluatedOptimizer, on function: any Optimizee,
                                 tensors: [NamedTensor], steps: Int) throws {
         let tracer = TracingOptimizee(base: function, tensors: tensors)
         _ = try optimizer.run(on: [tracer], steps: steps)
@@ -32,7 +32,7 @@ public struct LayerTrace {
     }
 
     /// `step,optimizer,tensor,rms_moved,rms_gradient`, one line per row.
-    public func csv() -> String {
+    package func csv() -> String {
         var text = "step,optimizer,tensor,rms_moved,rms_gradient\n"
         for r in rows { text += "\(r.step),\(r.optimizer),\(r.tensor),\(r.moved),\(r.gradient)\n" }
         return text

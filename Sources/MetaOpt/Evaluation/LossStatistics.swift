@@ -2,15 +2,15 @@
 ///
 /// Non-finite losses count as diverged: NaN is treated as `+∞`, so a mean over a set with a
 /// diverged run is `+∞`, and quantiles sort diverged runs to the top.
-public enum LossStatistics {
+package enum LossStatistics {
     /// `x` as Double, NaN mapped to `+∞`.
     @inlinable
-    public static func sanitized(_ x: Float) -> Double {
+    package static func sanitized(_ x: Float) -> Double {
         x.isNaN ? .infinity : Double(x)
     }
 
     /// Arithmetic mean (`+∞` if any value is `+∞`); NaN for an empty set.
-    public static func mean(_ values: [Double]) -> Double {
+    package static func mean(_ values: [Double]) -> Double {
         guard !values.isEmpty else { return .nan }
         if values.contains(where: { $0 == .infinity || $0.isNaN }) { return .infinity }
         return values.reduce(0, +) / Double(values.count)
@@ -18,7 +18,7 @@ public enum LossStatistics {
 
     /// The p-quantile (0 ≤ p ≤ 1) of ascending `sorted` values by linear interpolation between
     /// closest ranks (NumPy's default, R type 7): position h = (n − 1) p. NaN for an empty set.
-    public static func quantile(sorted: [Double], _ p: Double) -> Double {
+    package static func quantile(sorted: [Double], _ p: Double) -> Double {
         precondition(p >= 0 && p <= 1, "quantile outside [0, 1]")
         guard !sorted.isEmpty else { return .nan }
         let h = Double(sorted.count - 1) * p
@@ -32,7 +32,7 @@ public enum LossStatistics {
     }
 
     /// Mean, median and quartiles of one set of losses.
-    public static func summary(_ losses: [Float]) -> (mean: Double, median: Double, q25: Double, q75: Double) {
+    package static func summary(_ losses: [Float]) -> (mean: Double, median: Double, q25: Double, q75: Double) {
         let values = losses.map(sanitized)
         let sorted = values.sorted()
         return (mean(values), quantile(sorted: sorted, 0.5), quantile(sorted: sorted, 0.25), quantile(sorted: sorted, 0.75))

@@ -9,8 +9,8 @@ import Darwin
 /// a temporary file in the same directory, flushed to disk and renamed over the target, then the
 /// directory flushed, best effort). Missing parent directories are created. A failed write leaves
 /// the old file untouched and no temporary file behind.
-public enum ResultFile {
-    public static func writeAtomically(_ data: Data, to url: URL) throws {
+package enum ResultFile {
+    package static func writeAtomically(_ data: Data, to url: URL) throws {
         let directory = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let temporary = directory.appendingPathComponent(
@@ -32,14 +32,14 @@ public enum ResultFile {
         }
     }
 
-    public static func writeAtomically(_ text: String, to url: URL) throws {
+    package static func writeAtomically(_ text: String, to url: URL) throws {
         try writeAtomically(Data(text.utf8), to: url)
     }
 }
 
-public enum ResultFileError: Error, CustomStringConvertible {
+package enum ResultFileError: Error, CustomStringConvertible {
     case system(String, Int32)
-    public var description: String {
+    package var description: String {
         switch self {
         case let .system(what, code): return "\(what): \(String(cString: strerror(code)))"
         }
@@ -51,7 +51,7 @@ extension EvaluationReport {
 
     /// Non-finite numbers (diverged runs) are written as the strings "Infinity", "-Infinity" and
     /// "NaN" (JSON has no such numbers); keys are sorted so equal reports give equal bytes.
-    public static func jsonEncoder() -> JSONEncoder {
+    package static func jsonEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(
@@ -59,7 +59,7 @@ extension EvaluationReport {
         return encoder
     }
 
-    public static func jsonDecoder() -> JSONDecoder {
+    package static func jsonDecoder() -> JSONDecoder {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(
             positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
@@ -67,17 +67,17 @@ extension EvaluationReport {
     }
 
     /// The full report (curves, tuning with grid scores, summary, definitions) as JSON.
-    public func jsonData() throws -> Data {
+    package func jsonData() throws -> Data {
         var data = try Self.jsonEncoder().encode(self)
         data.append(0x0A)
         return data
     }
 
-    public func writeJSON(to url: URL) throws {
+    package func writeJSON(to url: URL) throws {
         try ResultFile.writeAtomically(jsonData(), to: url)
     }
 
-    public static func load(from url: URL) throws -> EvaluationReport {
+    package static func load(from url: URL) throws -> EvaluationReport {
         try jsonDecoder().decode(EvaluationReport.self, from: Data(contentsOf: url))
     }
 
@@ -86,7 +86,7 @@ extension EvaluationReport {
     /// Per-step statistics across functions: header `step,optimizer,mean,median,q25,q75`, one row
     /// per optimizer and step (optimizers in evaluation order, steps ascending). Numbers use
     /// Swift's shortest round-trip form; diverged values are `inf`.
-    public func statisticsCSV() -> String {
+    package func statisticsCSV() -> String {
         var out = "step,optimizer,mean,median,q25,q75\n"
         for s in stepStatistics() {
             out += "\(s.step),\(Self.csvField(s.optimizer)),\(Self.number(s.mean)),\(Self.number(s.median)),"
@@ -95,7 +95,7 @@ extension EvaluationReport {
         return out
     }
 
-    public func writeStatisticsCSV(to url: URL) throws {
+    package func writeStatisticsCSV(to url: URL) throws {
         try ResultFile.writeAtomically(statisticsCSV(), to: url)
     }
 
@@ -114,7 +114,7 @@ extension EvaluationReport {
 
     /// The summary as a Markdown table (for docs/results.md and stdout), one row per optimizer in
     /// evaluation order, followed by a one-line legend unless `legend` is false.
-    public func markdownSummary(legend: Bool = true) -> String {
+    package func markdownSummary(legend: Bool = true) -> String {
         let tuned = Dictionary(tuning.map { ($0.optimizer, $0) }, uniquingKeysWith: { a, _ in a })
         var rows = ["| Optimizer | Learning rate | Mean final loss | Median final loss | Won | Diverged |",
                     "|---|---:|---:|---:|---:|---:|"]
@@ -134,7 +134,7 @@ extension EvaluationReport {
         return text
     }
 
-    public func writeMarkdownSummary(to url: URL) throws {
+    package func writeMarkdownSummary(to url: URL) throws {
         try ResultFile.writeAtomically(markdownSummary(), to: url)
     }
 

@@ -13,35 +13,35 @@ import Foundation
 /// are drawn at the top edge, unless the series marks non-finite values as gaps (missing data). An
 /// evaluation's plot sets the ceiling to the power of ten at or above 1000 times the largest mean
 /// initial loss.
-public struct SVGPlot: Sendable {
-    public struct Series: Sendable {
-        public var name: String
+package struct SVGPlot: Sendable {
+    package struct Series: Sendable {
+        package var name: String
         /// y values, at x = 0, 1, 2, … unless `x` is set.
-        public var values: [Double]
+        package var values: [Double]
         /// Optional band (same count as `values`), e.g. the 25th and 75th percentiles.
-        public var lower: [Double]?
-        public var upper: [Double]?
+        package var lower: [Double]?
+        package var upper: [Double]?
         /// The x of each value (same count as `values`; default 0, 1, 2, …).
-        public var x: [Double]?
-        public var lineWidth: Double = 2
+        package var x: [Double]?
+        package var lineWidth: Double = 2
         /// Opacity of the line and markers (a faint line behind a smoothed one: 0.3).
-        public var opacity: Double = 1
+        package var opacity: Double = 1
         /// Palette index of the colour (default: the series' position), so that related series
         /// (raw and smoothed) share one colour.
-        public var colorIndex: Int?
+        package var colorIndex: Int?
         /// Draw the connecting line.
-        public var line = true
+        package var line = true
         /// Draw a dot at every point.
-        public var markers = false
+        package var markers = false
         /// Radius of the markers.
-        public var markerRadius = 3.0
+        package var markerRadius = 3.0
         /// List the series in the legend.
-        public var inLegend = true
+        package var inLegend = true
         /// Non-finite values are missing data (the line breaks there) rather than diverged runs
         /// (drawn at the top edge).
-        public var gapsAtNonFinite = false
+        package var gapsAtNonFinite = false
 
-        public init(name: String, values: [Double], lower: [Double]? = nil, upper: [Double]? = nil, x: [Double]? = nil) {
+        package init(name: String, values: [Double], lower: [Double]? = nil, upper: [Double]? = nil, x: [Double]? = nil) {
             precondition(lower == nil || lower!.count == values.count, "band and values differ in length")
             precondition(upper == nil || upper!.count == values.count, "band and values differ in length")
             precondition(x == nil || x!.count == values.count, "x and values differ in length")
@@ -56,7 +56,7 @@ public struct SVGPlot: Sendable {
     }
 
     /// How the y axis is chosen.
-    public enum YScale: Sendable, Equatable {
+    package enum YScale: Sendable, Equatable {
         /// `AxisTicks.automatic`: linear for a small range (max/min < 3), log otherwise (values ≤ 0
         /// are then clipped at `floor`, unless the positive values alone have a small range).
         case automatic
@@ -67,7 +67,7 @@ public struct SVGPlot: Sendable {
     }
 
     /// How the x axis is drawn.
-    public enum XScale: Sendable, Equatable {
+    package enum XScale: Sendable, Equatable {
         /// Linear from 0 (or the smallest x when negative), ticks at 1, 2 or 5 times a power of ten.
         case linear
         /// Logarithmic base 2 over the data's range (x > 0), ticks at the powers of two: counts of
@@ -75,37 +75,37 @@ public struct SVGPlot: Sendable {
         case log2
     }
 
-    public var title: String
+    package var title: String
     /// A smaller second line under the title (e.g. what the lines and bands show).
-    public var subtitle: String?
-    public var xLabel: String
-    public var yLabel: String
-    public var series: [Series]
-    public var width: Double = 760
-    public var height: Double = 500
-    public var yScale: YScale = .automatic
-    public var xScale: XScale = .linear
+    package var subtitle: String?
+    package var xLabel: String
+    package var yLabel: String
+    package var series: [Series]
+    package var width: Double = 760
+    package var height: Double = 500
+    package var yScale: YScale = .automatic
+    package var xScale: XScale = .linear
     /// Smallest value the log axis shows; smaller values (and values ≤ 0) are drawn at the axis floor.
-    public var floor: Double = 1e-12
+    package var floor: Double = 1e-12
     /// Largest value the axis shows, if set; larger values are drawn at the top edge, so that a
     /// diverging run does not squash the others.
-    public var ceiling: Double? = nil
+    package var ceiling: Double? = nil
     /// The data range the y axis is chosen for (default: the data's own), e.g. to give several
     /// panels one axis. Values outside are drawn at the axis ends.
-    public var yRange: ClosedRange<Double>? = nil
+    package var yRange: ClosedRange<Double>? = nil
     /// The right end of the x axis (default: the largest x); the left end is 0 (or the smallest x
     /// when that is negative).
-    public var xMax: Double? = nil
+    package var xMax: Double? = nil
     /// Opacity of the shaded bands (0 hides them).
-    public var bandOpacity: Double = 0.12
-    public var titleFontSize: Double = 17
+    package var bandOpacity: Double = 0.12
+    package var titleFontSize: Double = 17
 
     /// Line colours in series order (Matplotlib's "tab10", distinct and colour-blind tolerant);
     /// repeated with a dash pattern after ten series.
-    public static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    package static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
-    public init(title: String, subtitle: String? = nil, xLabel: String = "Step", yLabel: String = "Loss",
+    package init(title: String, subtitle: String? = nil, xLabel: String = "Step", yLabel: String = "Loss",
                 series: [Series]) {
         self.title = title
         self.subtitle = subtitle
@@ -114,12 +114,12 @@ public struct SVGPlot: Sendable {
         self.series = series
     }
 
-    public func write(to url: URL) throws {
+    package func write(to url: URL) throws {
         try ResultFile.writeAtomically(render(), to: url)
     }
 
     /// The SVG document.
-    public func render() -> String {
+    package func render() -> String {
         SVGPlot.documentHeader(width: width, height: height) + body() + "</svg>\n"
     }
 
@@ -456,29 +456,29 @@ public struct SVGPlot: Sendable {
 /// Several `SVGPlot`s as panels of one SVG document, in a grid of `columns` columns (row by
 /// row), under a figure title: the paper's side-by-side figures, and `plot`'s training figure.
 /// Every panel is drawn at `panelWidth` × `panelHeight` (its own width and height are ignored).
-public struct SVGFigure: Sendable {
-    public var title: String
-    public var subtitle: String?
-    public var panels: [SVGPlot]
-    public var columns: Int
-    public var panelWidth: Double = 560
-    public var panelHeight: Double = 390
+package struct SVGFigure: Sendable {
+    package var title: String
+    package var subtitle: String?
+    package var panels: [SVGPlot]
+    package var columns: Int
+    package var panelWidth: Double = 560
+    package var panelHeight: Double = 390
     /// Font size of the panels' titles.
-    public var panelTitleFontSize: Double = 15
+    package var panelTitleFontSize: Double = 15
 
-    public init(title: String, subtitle: String? = nil, panels: [SVGPlot], columns: Int) {
+    package init(title: String, subtitle: String? = nil, panels: [SVGPlot], columns: Int) {
         self.title = title
         self.subtitle = subtitle
         self.panels = panels
         self.columns = max(1, columns)
     }
 
-    public var rows: Int { max(1, (panels.count + columns - 1) / columns) }
+    package var rows: Int { max(1, (panels.count + columns - 1) / columns) }
     var headerHeight: Double { subtitle == nil ? 44 : 62 }
-    public var width: Double { panelWidth * Double(min(columns, max(1, panels.count))) }
-    public var height: Double { headerHeight + panelHeight * Double(rows) }
+    package var width: Double { panelWidth * Double(min(columns, max(1, panels.count))) }
+    package var height: Double { headerHeight + panelHeight * Double(rows) }
 
-    public func render() -> String {
+    package func render() -> String {
         func f(_ x: Double) -> String { String(format: "%.2f", x) }
         var svg = SVGPlot.documentHeader(width: width, height: height)
         svg += "<text x=\"\(f(width / 2))\" y=\"28\" text-anchor=\"middle\" font-size=\"18\" font-weight=\"bold\">\(SVGPlot.escaped(title))</text>\n"
@@ -496,7 +496,7 @@ public struct SVGFigure: Sendable {
         return svg + "</svg>\n"
     }
 
-    public func write(to url: URL) throws {
+    package func write(to url: URL) throws {
         try ResultFile.writeAtomically(render(), to: url)
     }
 }
@@ -506,7 +506,7 @@ extension EvaluationReport {
     /// every step (line; the paper plots means too) and, if `bands`, the 25th–75th percentile
     /// across functions as a shaded band. The subtitle states what is drawn; baselines' legend
     /// entries carry their learning rate.
-    public func plot(title: String = "Loss on evaluation functions", bands: Bool = true) -> SVGPlot {
+    package func plot(title: String = "Loss on evaluation functions", bands: Bool = true) -> SVGPlot {
         let series = curves.map { c -> SVGPlot.Series in
             let stats = statistics(of: c)
             var name = c.name
@@ -523,7 +523,7 @@ extension EvaluationReport {
         return plot
     }
 
-    public func writePlot(to url: URL, title: String = "Loss on evaluation functions", bands: Bool = true) throws {
+    package func writePlot(to url: URL, title: String = "Loss on evaluation functions", bands: Bool = true) throws {
         try plot(title: title, bands: bands).write(to: url)
     }
 }

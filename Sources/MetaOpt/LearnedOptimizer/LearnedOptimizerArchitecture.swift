@@ -2,7 +2,7 @@
 /// engines that run it. The trainer, `LearnedOptimizer` and the benchmark work through this and
 /// `MetaGradientEngine` only, so another architecture (a GRU, say) is a new conforming type
 /// beside `LSTMArchitecture`, not a change to them.
-public protocol LearnedOptimizerArchitecture: Sendable {
+package protocol LearnedOptimizerArchitecture: Sendable {
     /// |φ|.
     var parameterCount: Int { get }
     /// φ as named tensors (optimizer files, `export`).
@@ -15,29 +15,29 @@ public protocol LearnedOptimizerArchitecture: Sendable {
 }
 
 extension LearnedOptimizerArchitecture {
-    public func makeEngine(tasks: [any Optimizee], unroll: Int, kernelPath: KernelPath? = nil) -> any MetaGradientEngine<Float> {
+    package func makeEngine(tasks: [any Optimizee], unroll: Int, kernelPath: KernelPath? = nil) -> any MetaGradientEngine<Float> {
         makeEngine(tasks: tasks, unroll: unroll, kernelPath: kernelPath, tileWidth: nil)
     }
 }
 
 /// The paper's architecture: a coordinatewise stack of LSTM layers and a linear output
 /// (`LearnedOptimizerConfig`, `ParameterLayout`), run by `UnrollEngine`.
-public struct LSTMArchitecture: LearnedOptimizerArchitecture {
-    public let layout: ParameterLayout
+package struct LSTMArchitecture: LearnedOptimizerArchitecture {
+    package let layout: ParameterLayout
 
-    public init(_ config: LearnedOptimizerConfig) { layout = ParameterLayout(config) }
+    package init(_ config: LearnedOptimizerConfig) { layout = ParameterLayout(config) }
 
-    public var parameterCount: Int { layout.count }
-    public var tensors: [ParameterLayout.Tensor] { layout.tensors }
+    package var parameterCount: Int { layout.count }
+    package var tensors: [ParameterLayout.Tensor] { layout.tensors }
 
-    public func initialParameters(key: RandomKey) -> [Float] { layout.initialParameters(key: key) }
+    package func initialParameters(key: RandomKey) -> [Float] { layout.initialParameters(key: key) }
 
-    public func makeEngine(tasks: [any Optimizee], unroll: Int, kernelPath: KernelPath?, tileWidth: Int?) -> any MetaGradientEngine<Float> {
+    package func makeEngine(tasks: [any Optimizee], unroll: Int, kernelPath: KernelPath?, tileWidth: Int?) -> any MetaGradientEngine<Float> {
         UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: unroll, tileWidth: tileWidth, kernelPath: kernelPath)
     }
 }
 
 extension LearnedOptimizerConfig {
     /// The architecture this configuration describes.
-    public var architecture: any LearnedOptimizerArchitecture { LSTMArchitecture(self) }
+    package var architecture: any LearnedOptimizerArchitecture { LSTMArchitecture(self) }
 }

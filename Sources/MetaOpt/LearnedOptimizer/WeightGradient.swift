@@ -1,4 +1,4 @@
-import CMetaOptKernels
+internal import CMetaOptKernels
 
 /// dW += X · dZᵀ for the Float path, without BLAS: both operands are feature-major (one row per
 /// feature, the tile's columns contiguous), so every output is a dot product along contiguous

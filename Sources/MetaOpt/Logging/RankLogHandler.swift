@@ -5,27 +5,27 @@ import Logging
 ///
 /// The rank is known only once MPI runs, after `LoggingSystem.bootstrap` (which may be called only
 /// once per process), so handlers read it from here at each message instead of copying it.
-public final class RankLogSettings: @unchecked Sendable {
+package final class RankLogSettings: @unchecked Sendable {
     private let lock = NSLock()
     private var _rank: Int?
     private var _logLevel: Logger.Level
 
     /// The settings `RankLogHandler.init(label:)` uses.
-    public static let shared = RankLogSettings()
+    package static let shared = RankLogSettings()
 
-    public init(rank: Int? = nil, logLevel: Logger.Level = .info) {
+    package init(rank: Int? = nil, logLevel: Logger.Level = .info) {
         _rank = rank
         _logLevel = logLevel
     }
 
     /// The rank written as the `[rank R]` prefix; no prefix while `nil`.
-    public var rank: Int? {
+    package var rank: Int? {
         get { lock.withLock { _rank } }
         set { lock.withLock { _rank = newValue } }
     }
 
     /// Level of every handler that has not been given its own.
-    public var logLevel: Logger.Level {
+    package var logLevel: Logger.Level {
         get { lock.withLock { _logLevel } }
         set { lock.withLock { _logLevel = newValue } }
     }
@@ -34,7 +34,7 @@ public final class RankLogSettings: @unchecked Sendable {
     /// `verbose`), the other ranks only warnings and errors unless `verbose` (then debug), so a
     /// job of N ranks does not print every progress line N times. An explicit `level` below
     /// debug (trace) applies to every rank when `verbose`; one above warning applies to all ranks.
-    public static func level(rank: Int, verbose: Bool, requested: Logger.Level?) -> Logger.Level {
+    package static func level(rank: Int, verbose: Bool, requested: Logger.Level?) -> Logger.Level {
         if rank == 0 { return requested ?? (verbose ? .debug : .info) }
         if verbose { return Swift.min(requested ?? .debug, .debug) }
         return Swift.max(requested ?? .warning, .warning)
@@ -46,36 +46,36 @@ public final class RankLogSettings: @unchecked Sendable {
 ///
 /// Each line is written with a single `write(2)`, so lines of ranks sharing a terminal or a file
 /// do not interleave mid-line.
-public struct RankLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var metadataProvider: Logger.MetadataProvider?
+package struct RankLogHandler: LogHandler {
+    package var metadata: Logger.Metadata = [:]
+    package var metadataProvider: Logger.MetadataProvider?
     private let label: String
     private let settings: RankLogSettings
     private var ownLevel: Logger.Level?
 
-    public init(label: String, settings: RankLogSettings = .shared,
+    package init(label: String, settings: RankLogSettings = .shared,
                 metadataProvider: Logger.MetadataProvider? = nil) {
         self.label = label
         self.settings = settings
         self.metadataProvider = metadataProvider
     }
 
-    public var logLevel: Logger.Level {
+    package var logLevel: Logger.Level {
         get { ownLevel ?? settings.logLevel }
         set { ownLevel = newValue }
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         Console.error(format(event))
     }
 
     /// The line written for `event`, newline included.
-    public func format(_ event: LogEvent) -> String {
+    package func format(_ event: LogEvent) -> String {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let own = event.metadata { merged.merge(own) { _, new in new } }
@@ -91,7 +91,7 @@ public struct RankLogHandler: LogHandler {
 }
 
 /// Process-wide installation of `RankLogHandler`.
-public enum RankLogging {
+package enum RankLogging {
     private final class Once: @unchecked Sendable {
         let lock = NSLock()
         var done = false
@@ -100,7 +100,7 @@ public enum RankLogging {
 
     /// Makes `RankLogHandler` (with `RankLogSettings.shared`) the handler of every `Logger`.
     /// Safe to call more than once: `LoggingSystem.bootstrap` runs only the first time.
-    public static func bootstrap() {
+    package static func bootstrap() {
         once.lock.withLock {
             guard !once.done else { return }
             once.done = true

@@ -10,12 +10,12 @@ import Foundation
 /// with the paper's defaults β₁ = 0.9, β₂ = 0.999, ε = 1e-8 (also PyTorch's and TensorFlow's).
 /// βᵗ is computed in Double; the rest in Float, in a fixed order, so every rank that applies the
 /// same step to the same gradient gets the same bits.
-public struct AdamRule: Codable, Equatable, Sendable {
-    public var beta1: Float
-    public var beta2: Float
-    public var epsilon: Float
+package struct AdamRule: Codable, Equatable, Sendable {
+    package var beta1: Float
+    package var beta2: Float
+    package var epsilon: Float
 
-    public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8) {
+    package init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8) {
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
@@ -23,7 +23,7 @@ public struct AdamRule: Codable, Equatable, Sendable {
 
     /// Step number `step` (t, from 1): updates the moments and `parameters` in place. All four
     /// buffers have the same count.
-    public func apply(step: Int, learningRate: Float, gradient: UnsafeBufferPointer<Float>,
+    package func apply(step: Int, learningRate: Float, gradient: UnsafeBufferPointer<Float>,
                       parameters: UnsafeMutableBufferPointer<Float>,
                       firstMoment: UnsafeMutableBufferPointer<Float>, secondMoment: UnsafeMutableBufferPointer<Float>) {
         precondition(gradient.count == parameters.count && firstMoment.count == parameters.count

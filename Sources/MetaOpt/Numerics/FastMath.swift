@@ -1,4 +1,4 @@
-import CMetaOptKernels
+internal import CMetaOptKernels
 
 /// The vectorised single-precision exp, log, sigmoid and tanh of the Float kernels (written in C
 /// once for every kernel path, Sources/CMetaOptKernels/kernels_template.h). The Double path keeps libm.

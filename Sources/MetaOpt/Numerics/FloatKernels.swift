@@ -1,4 +1,4 @@
-import CMetaOptKernels
+internal import CMetaOptKernels
 
 /// One kernel path's Float kernels, called with MetaOpt's own types (the C structs stay inside
 /// this file and the engine). Rows are 64-byte aligned and padded to whole 16-float vectors, so

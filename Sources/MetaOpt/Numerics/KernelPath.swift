@@ -1,4 +1,4 @@
-import CMetaOptKernels
+internal import CMetaOptKernels
 import Foundation
 
 /// The vector kernels of the Float path (the LSTM's elementwise forward and backward, the weight

@@ -1,4 +1,4 @@
-import CBLAS
+internal import CBLAS
 import Foundation
 
 /// The floating-point types the learned optimizer runs in: `Float` for training and evaluation,
@@ -56,6 +56,6 @@ extension Double: MetaScalar {
 }
 
 /// Pins OpenBLAS to `threads` threads (one per rank unless a run deliberately uses more).
-public func setBLASThreads(_ threads: Int) {
+package func setBLASThreads(_ threads: Int) {
     metaopt_blas_set_num_threads(Int32(threads))
 }

@@ -1,4 +1,4 @@
-import CBLAS
+internal import CBLAS
 import Foundation
 
 /// Internal numerical kernels of the image classifiers (MLP and CNN optimizees). Namespaced so

@@ -15,34 +15,34 @@ import Foundation
 ///   - *decades* otherwise: labels at powers of ten (every `stride`-th one, so that at most
 ///     `maxLabels` remain), minor ticks at 2 … 9 when at most 6 decades are shown; the axis ends on
 ///     labelled powers of ten.
-public struct AxisTicks: Equatable, Sendable {
-    public enum Scale: String, Sendable, Equatable {
+package struct AxisTicks: Equatable, Sendable {
+    package enum Scale: String, Sendable, Equatable {
         case linear, log
     }
 
     /// How a log axis is labelled (see the type's documentation).
-    public enum LogStyle: String, Sendable, Equatable {
+    package enum LogStyle: String, Sendable, Equatable {
         case oneTwoFive, decades
     }
 
-    public var scale: Scale
+    package var scale: Scale
     /// The log axis's labelling style (nil for a linear axis).
-    public var logStyle: LogStyle?
+    package var logStyle: LogStyle?
     /// The axis ends (lower < upper).
-    public var lower: Double
-    public var upper: Double
+    package var lower: Double
+    package var upper: Double
     /// Labelled ticks, ascending, all within lower … upper.
-    public var labelled: [Double]
+    package var labelled: [Double]
     /// Unlabelled minor ticks, ascending.
-    public var minor: [Double]
+    package var minor: [Double]
     /// Linear axes: the distance between labelled ticks.
-    public var step: Double?
+    package var step: Double?
 
     /// Positive data whose largest / smallest value is below this ratio gets a linear axis.
-    public static let linearBelowRatio = 3.0
+    package static let linearBelowRatio = 3.0
 
     /// The axis for data from `lowest` to `highest` (finite, lowest ≤ highest), by the rule above.
-    public static func automatic(lowest: Double, highest: Double, maxLabels: Int = 9) -> AxisTicks {
+    package static func automatic(lowest: Double, highest: Double, maxLabels: Int = 9) -> AxisTicks {
         if lowest > 0 && highest / lowest >= linearBelowRatio {
             return logarithmic(lowest: lowest, highest: highest, maxLabels: maxLabels)
         }
@@ -51,7 +51,7 @@ public struct AxisTicks: Equatable, Sendable {
 
     /// A log axis around lowest … highest (both > 0), 1-2-5 style when it fits in `maxLabels`,
     /// decades otherwise.
-    public static func logarithmic(lowest: Double, highest: Double, maxLabels: Int = 9) -> AxisTicks {
+    package static func logarithmic(lowest: Double, highest: Double, maxLabels: Int = 9) -> AxisTicks {
         precondition(lowest > 0 && highest >= lowest && highest.isFinite, "a log axis needs positive, finite bounds")
         let maxLabels = max(3, maxLabels)
         if let axis = oneTwoFive(lowest: lowest, highest: highest, maxLabels: maxLabels) { return axis }
@@ -104,7 +104,7 @@ public struct AxisTicks: Equatable, Sendable {
 
     /// A linear axis around lowest … highest, with the largest number of ticks at a 1-2-5 step that
     /// fits in `maxLabels`; `includeZero` stretches it to 0.
-    public static func linear(lowest: Double, highest: Double, includeZero: Bool = false, maxLabels: Int = 9) -> AxisTicks {
+    package static func linear(lowest: Double, highest: Double, includeZero: Bool = false, maxLabels: Int = 9) -> AxisTicks {
         let maxLabels = max(3, maxLabels)
         var lo = includeZero ? min(lowest, 0) : lowest
         var hi = includeZero ? max(highest, 0) : highest
@@ -164,17 +164,17 @@ public struct AxisTicks: Equatable, Sendable {
     // MARK: Labels
 
     /// A tick label: `text`, then `exponent` as a superscript when set (10⁻³ is "10" and "−3").
-    public struct Label: Equatable, Sendable {
-        public var text: String
-        public var exponent: String?
+    package struct Label: Equatable, Sendable {
+        package var text: String
+        package var exponent: String?
         /// The label as plain text: "10^-3", "2×10^-6", "0.5".
-        public var plain: String { exponent.map { "\(text)^\($0.replacingOccurrences(of: "\u{2212}", with: "-"))" } ?? text }
+        package var plain: String { exponent.map { "\(text)^\($0.replacingOccurrences(of: "\u{2212}", with: "-"))" } ?? text }
     }
 
     /// The label of the tick at `v`: powers of ten on a decade axis as 10 with an exponent;
     /// otherwise decimals (0.5, 2, 200) between 0.001 and 100 000, and m×10 with an exponent
     /// outside; linear axes with as many decimals as the step needs.
-    public func label(_ v: Double) -> Label {
+    package func label(_ v: Double) -> Label {
         switch scale {
         case .log:
             let (m, d) = Self.wholeMantissa(v * (1 + 1e-9), roundingUp: false)

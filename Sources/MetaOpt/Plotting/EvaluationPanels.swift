@@ -9,7 +9,7 @@ extension EvaluationReport {
     /// title. An optimizer has the same colour in every panel. When all panels would carry the
     /// same subtitle (what the lines and bands are), it is said once under the figure's title.
     /// `columns` defaults to all panels in one row, up to 4 per row.
-    public static func panelFigure(_ panels: [(title: String, report: EvaluationReport)], title: String,
+    package static func panelFigure(_ panels: [(title: String, report: EvaluationReport)], title: String,
                                    columns: Int? = nil, bands: Bool = true) -> SVGFigure {
         var names: [String] = []
         for (_, report) in panels {

@@ -1,33 +1,33 @@
 import Foundation
 
 /// One (series, number of ranks) point of `ScalingSummary`, medians over repetitions.
-public struct ScalingRow: Sendable {
-    public var series: String
-    public var np: Int
-    public var metaBatch: Int, blockSize: Int, blocks: Int, dimension: Int, unroll: Int
-    public var repetitions: Int, stepsPerRun: Int
+package struct ScalingRow: Sendable {
+    package var series: String
+    package var np: Int
+    package var metaBatch: Int, blockSize: Int, blocks: Int, dimension: Int, unroll: Int
+    package var repetitions: Int, stepsPerRun: Int
     /// Seconds per meta-step and its parts (rank 0's wait and allreduce; compute over ranks).
-    public var step: Double, computeMax: Double, computeMean: Double, computeMin: Double
+    package var step: Double, computeMax: Double, computeMean: Double, computeMin: Double
     /// The fastest repetition's median meta-step: other work on a shared machine only adds time.
-    public var stepBest: Double
-    public var wait: Double, allreduce: Double, update: Double
-    public var oversubscribed: Bool
+    package var stepBest: Double
+    package var wait: Double, allreduce: Double, update: Double
+    package var oversubscribed: Bool
     /// Optimizee steps per second: meta-batch × unroll / step.
-    public var throughput: Double { Double(metaBatch * unroll) / step }
-    public var throughputBest: Double { Double(metaBatch * unroll) / stepBest }
-    public var speedup: Double = .nan
-    public var efficiency: Double = .nan
-    public var efficiencyBest: Double = .nan
+    package var throughput: Double { Double(metaBatch * unroll) / step }
+    package var throughputBest: Double { Double(metaBatch * unroll) / stepBest }
+    package var speedup: Double = .nan
+    package var efficiency: Double = .nan
+    package var efficiencyBest: Double = .nan
 }
 
-public enum ScalingSummary {
+package enum ScalingSummary {
     /// The median of the finite values (NaN when there is none).
     static func finiteMedian(_ values: [Double]) -> Double { median(values.filter(\.isFinite)) }
 
-    public struct RunError: Error, CustomStringConvertible { public var description: String }
+    package struct RunError: Error, CustomStringConvertible { package var description: String }
 
     /// The rows of the run directories in `runs` named SERIES.npN.rK, sorted by series and N.
-    public static func rows(runs: URL, warmup: Int, cores: Int) throws -> [ScalingRow] {
+    package static func rows(runs: URL, warmup: Int, cores: Int) throws -> [ScalingRow] {
         let fm = FileManager.default
         let pattern = try NSRegularExpression(pattern: #"^([A-Za-z0-9_-]+)\.np([0-9]+)\.r([0-9]+)$"#)
         var perRun: [String: [Int: [ScalingRow]]] = [:]
@@ -95,7 +95,7 @@ public enum ScalingSummary {
     }
 
     /// One line per row under a header, numbers to 6 significant digits (empty when not finite).
-    public static func csv(_ rows: [ScalingRow]) -> String {
+    package static func csv(_ rows: [ScalingRow]) -> String {
         var s = "series,np,meta_batch,block_size,blocks,dimension,unroll,repetitions,steps_per_run,step_s,step_best_s,compute_max_s,compute_mean_s,compute_min_s,wait_s,allreduce_s,update_s,throughput_task_steps_per_s,speedup,efficiency,efficiency_best,oversubscribed\n"
         for r in rows {
             let values: [String] = [
@@ -112,7 +112,7 @@ public enum ScalingSummary {
     private static func g(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "" }
 
     /// A Markdown table of the rows, with a footnote when some are oversubscribed.
-    public static func markdown(_ rows: [ScalingRow]) -> String {
+    package static func markdown(_ rows: [ScalingRow]) -> String {
         var s = "| series | ranks | B | blocks | n | step (ms) | best step (ms) | compute max / min (ms) | wait (ms) | allreduce (ms) | update (ms) | throughput (task·steps/s) | speedup | efficiency | best efficiency |\n"
         s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for r in rows {
@@ -135,7 +135,7 @@ public enum ScalingSummary {
     /// Throughput and parallel efficiency against the number of ranks (both on a log₂ axis), one
     /// colour per series: the median over repetitions (line with markers), the fastest
     /// repetition (faint) and, for throughput, the ideal N × throughput(1) (thin).
-    public static func figure(_ rows: [ScalingRow], title: String, subtitle: String?, cores: Int) -> SVGFigure {
+    package static func figure(_ rows: [ScalingRow], title: String, subtitle: String?, cores: Int) -> SVGFigure {
         let series = Array(Set(rows.map(\.series))).sorted()
         var throughput: [SVGPlot.Series] = [], efficiency: [SVGPlot.Series] = []
         for (index, name) in series.enumerated() {

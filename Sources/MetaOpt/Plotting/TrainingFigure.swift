@@ -22,9 +22,9 @@ import Foundation
 /// panel and its directory name in the legends.
 /// Long runs are thinned for drawing: a faint series keeps the lowest and highest value of each of
 /// about 600 stretches, and a moving median is evaluated at about 600 points.
-public enum TrainingFigure {
+package enum TrainingFigure {
     /// The figure for `runs` (at least one).
-    public static func make(_ runs: [TrainingLog], title: String? = nil) -> SVGFigure {
+    package static func make(_ runs: [TrainingLog], title: String? = nil) -> SVGFigure {
         let several = runs.count > 1
         let longest = runs.map(\.steps.count).max() ?? 0
         let period = (runs.flatMap { $0.steps.compactMap(\.truncation) }.max() ?? 0) + 1
@@ -156,7 +156,7 @@ public enum TrainingFigure {
 
     /// The moving median's window for a run of `stepCount` meta-steps with `period` truncations per
     /// horizon: about stepCount / 30, at least 5, rounded up to a whole number of periods.
-    public static func smoothingWindow(stepCount: Int, period: Int) -> Int {
+    package static func smoothingWindow(stepCount: Int, period: Int) -> Int {
         let p = max(1, period)
         let raw = max(5, (stepCount + 29) / 30)
         return (raw + p - 1) / p * p
@@ -166,7 +166,7 @@ public enum TrainingFigure {
     /// at indices i − ⌊window/2⌋ ..< i − ⌊window/2⌋ + window that exist (fewer at both ends);
     /// evaluated at about `maxPoints` evenly spaced indices (always the first and the last). NaN
     /// where a window holds no value.
-    public static func movingMedian(x: [Double], y: [Double?], window: Int, maxPoints: Int) -> (x: [Double], y: [Double]) {
+    package static func movingMedian(x: [Double], y: [Double?], window: Int, maxPoints: Int) -> (x: [Double], y: [Double]) {
         precondition(x.count == y.count)
         let n = y.count
         guard n > 0 else { return ([], []) }
@@ -190,7 +190,7 @@ public enum TrainingFigure {
     /// stretches and each keeps its lowest and highest value (in their order), so that the drawn
     /// band of values is the true one. Missing values (nil, non-finite) become NaN (a gap); a
     /// series short enough is returned whole.
-    public static func envelope(x: [Double], y: [Double?], maxPoints: Int) -> (x: [Double], y: [Double]) {
+    package static func envelope(x: [Double], y: [Double?], maxPoints: Int) -> (x: [Double], y: [Double]) {
         precondition(x.count == y.count)
         let n = y.count
         let values = y.map { v -> Double in if let v, v.isFinite { return v } else { return .nan } }

@@ -9,48 +9,48 @@ import Foundation
 /// their types, else the error names the file, the line and what is wrong. Two exceptions: blank lines are skipped, and a last line
 /// without its newline that does not parse is left out, since `train` may be writing it right now.
 /// `null` stands for a non-finite value (a skipped step, a diverged validation).
-public struct TrainingLog: Sendable, Equatable {
+package struct TrainingLog: Sendable, Equatable {
     /// One metrics.jsonl line (written as a `MetricsLine`); nil for a value that is `null` or
     /// absent (older files lack some). Decoding checks what the type's documentation says.
-    public struct Step: Sendable, Equatable, Decodable, LoggedIteration {
-        public var iteration: Int
-        public var truncation: Int?
-        public var metaLoss: Double?
-        public var gradientNorm: Double?
-        public var skipped: Bool
-        public var computeMax: Double?
-        public var computeMean: Double?
-        public var computeMin: Double?
-        public var wait: Double?
-        public var allreduce: Double?
+    package struct Step: Sendable, Equatable, Decodable, LoggedIteration {
+        package var iteration: Int
+        package var truncation: Int?
+        package var metaLoss: Double?
+        package var gradientNorm: Double?
+        package var skipped: Bool
+        package var computeMax: Double?
+        package var computeMean: Double?
+        package var computeMin: Double?
+        package var wait: Double?
+        package var allreduce: Double?
         /// Seconds of the Adam step and bookkeeping after the allreduce.
-        public var update: Double?
-        public var elapsed: Double?
+        package var update: Double?
+        package var elapsed: Double?
     }
 
     /// One validation.jsonl line (written as a `ValidationLine`).
-    public struct Validation: Sendable, Equatable, Decodable, LoggedIteration {
-        public var iteration: Int
+    package struct Validation: Sendable, Equatable, Decodable, LoggedIteration {
+        package var iteration: Int
         /// Mean final loss on the validation functions; nil when non-finite (diverged).
-        public var meanFinalLoss: Double?
+        package var meanFinalLoss: Double?
         /// Whether it was the best score so far when written.
-        public var best: Bool
+        package var best: Bool
     }
 
     /// What the run is called in legends: the run directory's name.
-    public var name: String
-    public var steps: [Step]
+    package var name: String
+    package var steps: [Step]
     /// nil when the run has no validation.jsonl (trained without --validate-every).
-    public var validation: [Validation]?
+    package var validation: [Validation]?
 
-    public init(name: String, steps: [Step], validation: [Validation]?) {
+    package init(name: String, steps: [Step], validation: [Validation]?) {
         self.name = name
         self.steps = steps
         self.validation = validation
     }
 
     /// Reads RUN_DIR/metrics.jsonl and, if it exists, RUN_DIR/validation.jsonl.
-    public static func load(runDirectory: URL, name: String? = nil) throws -> TrainingLog {
+    package static func load(runDirectory: URL, name: String? = nil) throws -> TrainingLog {
         let run = RunDirectory(runDirectory)
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
@@ -74,12 +74,12 @@ public struct TrainingLog: Sendable, Equatable {
 
     /// The meta-steps of a metrics.jsonl file's contents; `source` names it in errors, in which
     /// the data's first line is line `firstLine` (a later part of a file).
-    public static func parseMetrics(_ data: Data, source: String, firstLine: Int = 1) throws -> [Step] {
+    package static func parseMetrics(_ data: Data, source: String, firstLine: Int = 1) throws -> [Step] {
         try lines(in: data, source: source, firstLine: firstLine, as: Step.self)
     }
 
     /// The validations of a validation.jsonl file's contents; `source` names it in errors.
-    public static func parseValidation(_ data: Data, source: String) throws -> [Validation] {
+    package static func parseValidation(_ data: Data, source: String) throws -> [Validation] {
         try lines(in: data, source: source, firstLine: 1, as: Validation.self)
     }
 
@@ -139,7 +139,7 @@ public struct TrainingLog: Sendable, Equatable {
 
 extension TrainingLog.Step {
     /// A metrics.jsonl line: `iteration` and `meta_loss` (a number or null) must be there.
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         typealias Key = TrainingLog.Key
         let c = try decoder.container(keyedBy: Key.self)
         let iteration = try TrainingLog.wholeNumber(c, .iteration)!
@@ -158,7 +158,7 @@ extension TrainingLog.Step {
 
 extension TrainingLog.Validation {
     /// A validation.jsonl line: `iteration` and `mean_final_loss` (a number or null) must be there.
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         typealias Key = TrainingLog.Key
         let c = try decoder.container(keyedBy: Key.self)
         let iteration = try TrainingLog.wholeNumber(c, .iteration)!
@@ -177,18 +177,18 @@ protocol LoggedIteration {
 }
 
 /// A run directory's log that cannot be read: the file, the line (from 1) and what is wrong.
-public struct TrainingLogError: Error, CustomStringConvertible, Equatable {
-    public var path: String
-    public var line: Int?
-    public var problem: String
-    public var description: String { "\(path)\(line.map { ":\($0)" } ?? ""): \(problem)" }
+package struct TrainingLogError: Error, CustomStringConvertible, Equatable {
+    package var path: String
+    package var line: Int?
+    package var problem: String
+    package var description: String { "\(path)\(line.map { ":\($0)" } ?? ""): \(problem)" }
 }
 
 extension TrainingLog {
     /// Legend names for run directories: each directory's name, or as many trailing path
     /// components as it takes to tell apart runs whose directories have the same name
     /// (a/run, b/run → a/run, b/run).
-    public static func displayNames(_ directories: [URL]) -> [String] {
+    package static func displayNames(_ directories: [URL]) -> [String] {
         let parts = directories.map { $0.standardizedFileURL.pathComponents.filter { $0 != "/" } }
         var depth = 1
         while true {

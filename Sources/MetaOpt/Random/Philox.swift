@@ -2,9 +2,9 @@
 /// as 1, 2, 3" (SC'11). A block of four 32-bit words is a pure function of a 128-bit counter and a
 /// 64-bit key, so any stream position can be computed without generating what comes before it.
 /// Checked against the Random123 known-answer vectors in the tests.
-public struct Philox4x32: Sendable {
-    public typealias Counter = (UInt32, UInt32, UInt32, UInt32)
-    public typealias Key = (UInt32, UInt32)
+package struct Philox4x32: Sendable {
+    package typealias Counter = (UInt32, UInt32, UInt32, UInt32)
+    package typealias Key = (UInt32, UInt32)
 
     @usableFromInline static let multiplier0: UInt32 = 0xD251_1F53
     @usableFromInline static let multiplier1: UInt32 = 0xCD9E_8D57
@@ -13,7 +13,7 @@ public struct Philox4x32: Sendable {
 
     /// The 10-round bijection of `counter` under `key`.
     @inlinable
-    public static func block(counter: Counter, key: Key) -> Counter {
+    package static func block(counter: Counter, key: Key) -> Counter {
         var c = counter
         var k = key
         for round in 0..<10 {

@@ -1,47 +1,47 @@
 /// The paper's MLP image classifier (`ImageClassificationFamily` with `.mlp`) as a task family.
-public struct MLPTask: TaskPlugin {
+package struct MLPTask: TaskPlugin {
     /// The settings; `spec.architecture` is `.mlp`.
-    public var spec: ImageTaskSpec
+    package var spec: ImageTaskSpec
 
-    public init(_ spec: ImageTaskSpec) {
+    package init(_ spec: ImageTaskSpec) {
         guard case .mlp = spec.architecture else { preconditionFailure("MLPTask needs an MLP architecture") }
         self.spec = spec
     }
 
-    public static let name = "mlp"
-    public static let options = ["hidden-layers", "activation"] + ImageTaskSpec.dataOptions
-    public static var defaults: TaskDefaults { ImageTaskSpec.defaults }
-    public static let optimizerCount = 1
-    public static let hasDataSplit = true
-    public static var storageKey: String { ImageTaskSpec.storageKey }
+    package static let name = "mlp"
+    package static let options = ["hidden-layers", "activation"] + ImageTaskSpec.dataOptions
+    package static var defaults: TaskDefaults { ImageTaskSpec.defaults }
+    package static let optimizerCount = 1
+    package static let hasDataSplit = true
+    package static var storageKey: String { ImageTaskSpec.storageKey }
 
-    public init(arguments a: TaskArguments) throws(TaskArgumentError) {
+    package init(arguments a: TaskArguments) throws(TaskArgumentError) {
         let architecture = MLPArchitecture(hiddenSizes: try TaskArguments.integers(a.hiddenLayers, "--hidden-layers"),
                                            activation: a.activation)
         self.init(ImageTaskSpec(architecture: .mlp(architecture), arguments: a))
     }
 
-    public func encodeStored(to encoder: any Encoder) throws { try spec.encodeStored(to: encoder) }
+    package func encodeStored(to encoder: any Encoder) throws { try spec.encodeStored(to: encoder) }
 
-    public static func decodeStored(from decoder: any Decoder) throws -> MLPTask? {
+    package static func decodeStored(from decoder: any Decoder) throws -> MLPTask? {
         let spec = try ImageTaskSpec.decodeStored(from: decoder)
         guard case .mlp = spec.architecture else { return nil }
         return MLPTask(spec)
     }
 
-    public var problems: [String] { spec.problems() }
+    package var problems: [String] { spec.problems() }
 
-    public var runSettingsValues: [(key: String, value: RunSettings.Value)] {
+    package var runSettingsValues: [(key: String, value: RunSettings.Value)] {
         guard case .mlp(let a) = spec.architecture else { return [] }
         return [("hidden-layers", .list(a.hiddenSizes)), ("activation", .string(a.activation.rawValue))]
             + spec.dataSettingsValues
     }
 
-    public func onSplit(_ split: DatasetSplit) -> MLPTask { MLPTask(spec.onSplit(split)) }
+    package func onSplit(_ split: DatasetSplit) -> MLPTask { MLPTask(spec.onSplit(split)) }
 
-    public func makeFamily() throws -> any TaskFamily { try spec.makeFamily() }
+    package func makeFamily() throws -> any TaskFamily { try spec.makeFamily() }
 
-    public func coordinateCount() throws -> Int { try spec.makeFamily().dimension }
+    package func coordinateCount() throws -> Int { try spec.makeFamily().dimension }
 
-    public var reportDescription: String { spec.reportDescription }
+    package var reportDescription: String { spec.reportDescription }
 }

@@ -70,38 +70,44 @@ public struct RosenbrockFamily: TaskFamily {
 }
 
 /// Randomly shifted and scaled Rosenbrock functions (`RosenbrockOptimizee`) as a task family.
-public struct RosenbrockTask: TaskPlugin, Codable {
+package struct RosenbrockTask: TaskPlugin, Codable {
     /// Coordinates n of θ (at least 2).
-    public var dimension: Int
+    package var dimension: Int
 
-    public init(dimension: Int) { self.dimension = dimension }
+    package init(dimension: Int) { self.dimension = dimension }
 
-    public static let name = "rosenbrock"
-    public static let options = ["dimension"]
+    package static let name = "rosenbrock"
+    package static let options = ["dimension"]
     /// The gradient spans orders of magnitude between the valley's walls and its floor, so the LSTM
     /// sees it through the paper's log/sign preprocessing, with the image tasks' output scale 0.1;
     /// small functions share blocks as the quadratics do. 2000 meta-steps (half a minute on one
     /// core) beat the tuned baselines; 1000 do not yet (docs/results.md, "Rosenbrock").
-    public static let defaults = TaskDefaults(
+    package static let defaults = TaskDefaults(
         optimizer: LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: .logAndSign(p: 10), outputScale: 0.1),
         blockSize: 16, metaBatch: 128, iterations: 2000, learningRate: 3e-3)
-    public static let optimizerCount = 1
+    package static let optimizerCount = 1
 
-    public init(arguments: TaskArguments) { self.init(dimension: arguments.dimension) }
+    package init(arguments: TaskArguments) { self.init(dimension: arguments.dimension) }
 
-    public var problems: [String] {
+    package var problems: [String] {
         dimension >= 2 ? [] : ["the Rosenbrock dimension must be at least 2 (got \(dimension))"]
     }
 
-    public var runSettingsValues: [(key: String, value: RunSettings.Value)] {
+    package var runSettingsValues: [(key: String, value: RunSettings.Value)] {
         [("dimension", .integer(String(dimension)))]
     }
 
-    public func makeFamily() throws -> any TaskFamily { RosenbrockFamily(dimension: dimension) }
+    package func makeFamily() throws -> any TaskFamily { RosenbrockFamily(dimension: dimension) }
 
-    public func coordinateCount() throws -> Int { dimension }
+    package func coordinateCount() throws -> Int { dimension }
 
-    public var reportDescription: String { "rosenbrock(dimension: \(dimension))" }
+    package var reportDescription: String { "rosenbrock(dimension: \(dimension))" }
 }
 
 import Foundation
+
+extension TaskSpec {
+    /// Randomly shifted and scaled Rosenbrock functions (`RosenbrockOptimizee`) of `dimension`
+    /// coordinates.
+    public static func rosenbrock(dimension: Int) -> TaskSpec { TaskSpec(RosenbrockTask(dimension: dimension)) }
+}

@@ -6,7 +6,7 @@ import Foundation
 ///
 /// Adding a family is one new file with a type conforming to this protocol plus its line in
 /// `TaskRegistry.plugins`.
-public protocol TaskPlugin: Equatable, Sendable {
+package protocol TaskPlugin: Equatable, Sendable {
     /// The `--task` name, also the run settings' `task` value and the default run directory's name.
     static var name: String { get }
     /// The command-line options (long names, without "--") the family reads from `TaskArguments`.
@@ -46,12 +46,12 @@ public protocol TaskPlugin: Equatable, Sendable {
 }
 
 extension TaskPlugin {
-    public static var supportsSecondOrder: Bool { false }
-    public static var hasDataSplit: Bool { false }
-    public static var storageKey: String { name }
+    package static var supportsSecondOrder: Bool { false }
+    package static var hasDataSplit: Bool { false }
+    package static var storageKey: String { name }
 
-    public func onSplit(_ split: DatasetSplit) -> Self { self }
-    public func coordinateCount() throws -> Int {
+    package func onSplit(_ split: DatasetSplit) -> Self { self }
+    package func coordinateCount() throws -> Int {
         try makeFamily().sample(RandomKey(seed: 0, horizon: 0, task: 0)).dimension
     }
 
@@ -61,24 +61,24 @@ extension TaskPlugin {
 
 extension TaskPlugin where Self: Codable {
     /// Stored as the settings' own JSON object.
-    public func encodeStored(to encoder: any Encoder) throws { try encode(to: encoder) }
-    public static func decodeStored(from decoder: any Decoder) throws -> Self? { try Self(from: decoder) }
+    package func encodeStored(to encoder: any Encoder) throws { try encode(to: encoder) }
+    package static func decodeStored(from decoder: any Decoder) throws -> Self? { try Self(from: decoder) }
 }
 
 /// A family's settings for a run that does not say otherwise.
-public struct TaskDefaults: Sendable {
+package struct TaskDefaults: Sendable {
     /// The learned optimizer; its `optimizerCount` is the family's (`TaskPlugin.optimizerCount`).
-    public var optimizer: LearnedOptimizerConfig
+    package var optimizer: LearnedOptimizerConfig
     /// Functions that run together in one block (one GEMM).
-    public var blockSize: Int
+    package var blockSize: Int
     /// Functions per meta-step.
-    public var metaBatch: Int
+    package var metaBatch: Int
     /// Meta-steps.
-    public var iterations: Int
+    package var iterations: Int
     /// Adam's learning rate on φ.
-    public var learningRate: Double
+    package var learningRate: Double
 
-    public init(optimizer: LearnedOptimizerConfig, blockSize: Int, metaBatch: Int, iterations: Int, learningRate: Double) {
+    package init(optimizer: LearnedOptimizerConfig, blockSize: Int, metaBatch: Int, iterations: Int, learningRate: Double) {
         self.optimizer = optimizer
         self.blockSize = blockSize
         self.metaBatch = metaBatch
@@ -90,21 +90,21 @@ public struct TaskDefaults: Sendable {
 /// The task options of the command line, parsed but not yet interpreted: each family reads the
 /// ones it uses (`TaskPlugin.options`), so that a malformed value of an option the family ignores
 /// stays ignored.
-public struct TaskArguments: Sendable {
-    public var dimension: Int
+package struct TaskArguments: Sendable {
+    package var dimension: Int
     /// Comma-separated widths, as given.
-    public var hiddenLayers: String
-    public var activation: Activation
+    package var hiddenLayers: String
+    package var activation: Activation
     /// Comma-separated channel counts, as given.
-    public var convChannels: String
+    package var convChannels: String
     /// Comma-separated widths, as given.
-    public var fcLayers: String
-    public var dataset: ImageTaskSpec.Dataset
-    public var dataDirectory: String?
-    public var labels: [Int]?
-    public var minibatch: Int
+    package var fcLayers: String
+    package var dataset: ImageTaskSpec.Dataset
+    package var dataDirectory: String?
+    package var labels: [Int]?
+    package var minibatch: Int
 
-    public init(dimension: Int = 10, hiddenLayers: String = "20", activation: Activation = .sigmoid,
+    package init(dimension: Int = 10, hiddenLayers: String = "20", activation: Activation = .sigmoid,
                 convChannels: String = "8,8,8", fcLayers: String = "32", dataset: ImageTaskSpec.Dataset = .fashionMNIST,
                 dataDirectory: String? = nil, labels: [Int]? = nil, minibatch: Int = 128) {
         self.dimension = dimension
@@ -119,7 +119,7 @@ public struct TaskArguments: Sendable {
     }
 
     /// Comma-separated whole numbers `text` of option `flag` ("--hidden-layers").
-    public static func integers(_ text: String, _ flag: String) throws(TaskArgumentError) -> [Int] {
+    package static func integers(_ text: String, _ flag: String) throws(TaskArgumentError) -> [Int] {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false)
         let values = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !parts.isEmpty, values.count == parts.count else {
@@ -130,8 +130,8 @@ public struct TaskArguments: Sendable {
 }
 
 /// A task option that cannot be read; the description is the message for the user.
-public struct TaskArgumentError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(description: String) { self.description = description }
+package struct TaskArgumentError: Error, CustomStringConvertible, Sendable {
+    package var description: String
+    package init(description: String) { self.description = description }
 }
 

@@ -1,7 +1,7 @@
 /// The task families `--task` offers, in the order help texts list them.
-public enum TaskRegistry {
+package enum TaskRegistry {
     /// Every family; a new family adds its line here.
-    public static let plugins: [any TaskPlugin.Type] = [
+    package static let plugins: [any TaskPlugin.Type] = [
         QuadraticTask.self,
         MLPTask.self,
         CNNTask.self,
@@ -9,20 +9,20 @@ public enum TaskRegistry {
     ]
 
     /// The families' `--task` names.
-    public static var names: [String] { plugins.map { $0.name } }
+    package static var names: [String] { plugins.map { $0.name } }
 
     /// The family called `name`, if any.
-    public static func plugin(named name: String) -> (any TaskPlugin.Type)? {
+    package static func plugin(named name: String) -> (any TaskPlugin.Type)? {
         plugins.first { $0.name == name }
     }
 
     /// The names of the families that read command-line option `option` ("dimension").
-    public static func names(using option: String) -> [String] {
+    package static func names(using option: String) -> [String] {
         plugins.filter { $0.options.contains(option) }.map { $0.name }
     }
 
     /// "A for quadratic, B for mlp and cnn": a default per family, for help texts.
-    public static func describeDefaults(_ value: (TaskDefaults) -> String) -> String {
+    package static func describeDefaults(_ value: (TaskDefaults) -> String) -> String {
         var groups: [(value: String, names: [String])] = []
         for plugin in plugins {
             let v = value(plugin.defaults)

@@ -9,9 +9,9 @@ import Foundation
 /// they were).
 public struct TaskSpec: Codable, Equatable, Sendable, CustomStringConvertible {
     /// The family's settings.
-    public let settings: any TaskPlugin
+    package let settings: any TaskPlugin
 
-    public init(_ settings: any TaskPlugin) { self.settings = settings }
+    package init(_ settings: any TaskPlugin) { self.settings = settings }
 
     /// f(θ) = ‖Wθ − y‖² with `dimension` coordinates.
     public static func quadratic(dimension: Int) -> TaskSpec { TaskSpec(QuadraticTask(dimension: dimension)) }
@@ -28,7 +28,7 @@ public struct TaskSpec: Codable, Equatable, Sendable, CustomStringConvertible {
     public static var names: [String] { TaskRegistry.names }
 
     /// The task the command-line options describe for family `name`.
-    public static func parse(name: String, arguments: TaskArguments) throws(TaskArgumentError) -> TaskSpec {
+    package static func parse(name: String, arguments: TaskArguments) throws(TaskArgumentError) -> TaskSpec {
         guard let plugin = TaskRegistry.plugin(named: name) else {
             throw TaskArgumentError(description: "unknown task '\(name)'; valid tasks: \(names.joined(separator: ", "))")
         }

@@ -5,7 +5,7 @@
 public struct AdamState: Codable, Equatable, Sendable {
     public var firstMoment: [Float]
     public var secondMoment: [Float]
-    public var rule = AdamRule()
+    package var rule = AdamRule()
 
     public init(count: Int) {
         firstMoment = Array(repeating: 0, count: count)

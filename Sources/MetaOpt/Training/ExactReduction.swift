@@ -10,12 +10,12 @@ import Foundation
 ///     scale = 2^e,  e = ⌊62 − ⌈log₂ blocks⌉ − log₂ max|g|⌋,
 /// which keeps about 62 − log₂(blocks) significant bits for the largest value: far more than the
 /// 24 of a Float. Values smaller than 2^-e are rounded to the nearest multiple of 2^-e.
-public struct FixedPointCodec: Sendable, Equatable {
+package struct FixedPointCodec: Sendable, Equatable {
     /// Power of two the values are multiplied by.
-    public let exponent: Int
+    package let exponent: Int
 
     /// The codec for summing `terms` values of magnitude at most `maxMagnitude`.
-    public init(maxMagnitude: Double, terms: Int) {
+    package init(maxMagnitude: Double, terms: Int) {
         precondition(terms > 0 && maxMagnitude.isFinite && maxMagnitude >= 0)
         let headroom = Int((Double(terms)).log2Ceiling)
         if maxMagnitude == 0 {
@@ -27,15 +27,15 @@ public struct FixedPointCodec: Sendable, Equatable {
     }
 
     @inline(__always)
-    public func encode(_ value: Float) -> Int64 { encode(Double(value)) }
+    package func encode(_ value: Float) -> Int64 { encode(Double(value)) }
 
     @inline(__always)
-    public func encode(_ value: Double) -> Int64 {
+    package func encode(_ value: Double) -> Int64 {
         Int64((value * Foundation.scalbn(1.0, exponent)).rounded(.toNearestOrEven))
     }
 
     @inline(__always)
-    public func decode(_ value: Int64) -> Double {
+    package func decode(_ value: Int64) -> Double {
         Foundation.scalbn(Double(value), -exponent)
     }
 }

@@ -25,7 +25,7 @@ public struct StepReport: Sendable {
     public var stopRequested: Bool
 }
 
-/// Distributed meta-training (DESIGN.md §2): every rank unrolls the learned optimizer on the task
+/// Distributed meta-training (docs/design.md, "Distribution and results independent of the number of ranks"): every rank unrolls the learned optimizer on the task
 /// blocks it owns, the block meta-gradients are summed exactly in fixed point across ranks, and
 /// every rank takes the same Adam step.
 ///
@@ -36,10 +36,10 @@ public struct StepReport: Sendable {
 public final class MetaTrainer {
     public let config: TrainingConfig
     /// The learned optimizer's architecture: |φ| and the engines.
-    public let architecture: any LearnedOptimizerArchitecture
+    package let architecture: any LearnedOptimizerArchitecture
     public let communicator: any Communicator
     public private(set) var state: TrainerState
-    public var faults: [FaultInjection] = []
+    package var faults: [FaultInjection] = []
     /// Polled once per meta-step on every rank; the answer travels in the step's MAX allreduce,
     /// so every rank sees whether any rank was asked to stop.
     public var stopRequested: () -> Bool = { false }

@@ -9,9 +9,9 @@ import Foundation
 /// parser reads flags, files and recipes, and an option given later wins. A value of JSON `null`
 /// means "not given": the program's default, and when a later layer says it (`overridden(by:)`), it
 /// removes an earlier layer's value.
-public struct RunSettings: Equatable, Sendable {
+package struct RunSettings: Equatable, Sendable {
     /// One value as the file holds it.
-    public enum Value: Equatable, Sendable, Decodable {
+    package enum Value: Equatable, Sendable, Decodable {
         /// A JSON number with an integral value, as decimal digits (exact for every Int64 and UInt64).
         case integer(String)
         /// Any other JSON number.
@@ -21,7 +21,7 @@ public struct RunSettings: Equatable, Sendable {
         /// "Not given".
         case null
 
-        public init(from decoder: any Decoder) throws {
+        package init(from decoder: any Decoder) throws {
             let c = try decoder.singleValueContainer()
             if c.decodeNil() { self = .null; return }
             if let b = try? c.decode(Bool.self) { self = .bool(b); return }
@@ -33,7 +33,7 @@ public struct RunSettings: Equatable, Sendable {
         }
 
         /// The value as JSON text.
-        public var json: String {
+        package var json: String {
             switch self {
             case .integer(let digits): return digits
             // Swift prints the shortest text that reads back as the same Double, in JSON's syntax
@@ -47,7 +47,7 @@ public struct RunSettings: Equatable, Sendable {
     }
 
     /// What a key's value must be.
-    public enum Kind: Sendable {
+    package enum Kind: Sendable {
         /// A whole number (JSON integer).
         case integer
         /// A whole number ≥ 0 (seeds).
@@ -67,7 +67,7 @@ public struct RunSettings: Equatable, Sendable {
     /// Every key a file may hold, in the order config.json lists them: the train command's long
     /// option names, less those that belong to one invocation only (`commandLineOnly`), plus
     /// `description`.
-    public static let keys: [(name: String, kind: Kind)] = [
+    package static let keys: [(name: String, kind: Kind)] = [
         ("description", .note),
         ("task", .string), ("dimension", .integer),
         ("hidden-layers", .integerList), ("activation", .string),
@@ -85,7 +85,7 @@ public struct RunSettings: Equatable, Sendable {
     ]
 
     /// Options of train that a file may not set, and why.
-    public static let commandLineOnly: [String: String] = [
+    package static let commandLineOnly: [String: String] = [
         "config": "run files do not include other files; give --recipe and --config on the command line",
         "recipe": "run files do not name recipes; give --recipe and --config on the command line",
         "print-config": "it is an action, not a setting; give --print-config on the command line",
@@ -101,22 +101,22 @@ public struct RunSettings: Equatable, Sendable {
     static let kinds: [String: Kind] = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0.kind) })
 
     /// The values by key; only keys of `keys`.
-    public private(set) var values: [String: Value]
+    package private(set) var values: [String: Value]
 
-    public init() { values = [:] }
+    package init() { values = [:] }
 
-    public subscript(key: String) -> Value? {
+    package subscript(key: String) -> Value? {
         get { values[key] }
     }
 
     /// Sets `key` (one of `keys`) to `value`; nil removes it.
-    public mutating func set(_ key: String, _ value: Value?) {
+    package mutating func set(_ key: String, _ value: Value?) {
         precondition(Self.kinds[key] != nil, "\(key) is not a run-settings key")
         values[key] = value
     }
 
     /// Reads a run file. `source` names it in messages (a path, or "recipe 'NAME'").
-    public static func parse(_ data: Data, source: String) throws(RunSettingsError) -> RunSettings {
+    package static func parse(_ data: Data, source: String) throws(RunSettingsError) -> RunSettings {
         /// A value, or an array or object (which no setting takes), so that every key is checked.
         enum Entry: Decodable {
             case value(Value)
@@ -226,7 +226,7 @@ public struct RunSettings: Equatable, Sendable {
     }
 
     /// These settings with `later`'s on top: its values replace these, and its nulls remove them.
-    public func overridden(by later: RunSettings) -> RunSettings {
+    package func overridden(by later: RunSettings) -> RunSettings {
         var merged = self
         for (key, value) in later.values {
             if case .null = value { merged.values[key] = nil } else { merged.values[key] = value }
@@ -236,7 +236,7 @@ public struct RunSettings: Equatable, Sendable {
 
     /// Command-line arguments with the same meaning, `--key=value` (so that values starting with
     /// "-" stay values), in `keys` order; nulls and `description` give none.
-    public var arguments: [String] {
+    package var arguments: [String] {
         Self.keys.compactMap { key, kind in
             guard kind != .note, let value = values[key], value != .null,
                   let text = Self.argumentText(value, kind) else { return nil }
@@ -245,13 +245,13 @@ public struct RunSettings: Equatable, Sendable {
     }
 
     /// The `description` value, if any.
-    public var note: String? {
+    package var note: String? {
         if case .string(let s)? = values["description"] { return s }
         return nil
     }
 
     /// The settings as a JSON object, one key per line in `keys` order, ending with a newline.
-    public func json() -> String {
+    package func json() -> String {
         let lines = Self.keys.compactMap { key, _ in values[key].map { "  \(Self.jsonString(key)): \($0.json)" } }
         return lines.isEmpty ? "{}\n" : "{\n" + lines.joined(separator: ",\n") + "\n}\n"
     }
@@ -274,15 +274,15 @@ public struct RunSettings: Equatable, Sendable {
 }
 
 /// A run file that cannot be used: every problem, each naming the key.
-public struct RunSettingsError: Error, CustomStringConvertible, Sendable {
+package struct RunSettingsError: Error, CustomStringConvertible, Sendable {
     /// The file's path, or "recipe 'NAME'".
-    public var source: String
-    public var problems: [String]
-    public init(source: String, problems: [String]) {
+    package var source: String
+    package var problems: [String]
+    package init(source: String, problems: [String]) {
         self.source = source
         self.problems = problems
     }
-    public var description: String { problems.map { "\(source): \($0)" }.joined(separator: "\n") }
+    package var description: String { problems.map { "\(source): \($0)" }.joined(separator: "\n") }
 }
 
 extension TrainingConfig {
@@ -290,7 +290,7 @@ extension TrainingConfig {
     /// effect (defaults resolved), so that reading them back gives this configuration whatever
     /// the defaults are then. Keys that do not apply to the task are left out; optional settings
     /// that are off are `null`. The run directory and the other per-run keys are the caller's.
-    public var runSettings: RunSettings {
+    package var runSettings: RunSettings {
         var s = RunSettings()
         func range(_ r: LogScaleRange?) -> RunSettings.Value {
             guard let r else { return .null }
@@ -341,10 +341,10 @@ extension TrainingConfig {
 
 extension TrainingRecipes {
     /// The recipes' names, in `files` order.
-    public static var names: [String] { files.map(\.name) }
+    package static var names: [String] { files.map(\.name) }
 
     /// The settings of recipe `name`.
-    public static func settings(named name: String) throws(RunSettingsError) -> RunSettings {
+    package static func settings(named name: String) throws(RunSettingsError) -> RunSettings {
         guard let file = files.first(where: { $0.name == name }) else {
             throw RunSettingsError(source: "--recipe", problems: ["no recipe '\(name)'; the recipes are \(names.joined(separator: ", "))"])
         }

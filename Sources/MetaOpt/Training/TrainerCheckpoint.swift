@@ -6,13 +6,13 @@ import Foundation
 /// iteration is the checkpoint's `metaStep`, the skip counters go under `skipCounters`, every other
 /// counter under `counters`, each by its property name (the layout earlier versions wrote, so
 /// their checkpoints load). φ and the Adam moments are the tensors "phi", "adam.m" and "adam.v".
-public enum TrainerCheckpoint {
+package enum TrainerCheckpoint {
     /// The counters stored under the metadata's `skipCounters` rather than `counters`.
     static let skipCounterNames: Set<String> = ["skippedSteps", "consecutiveSkips"]
     /// The counter stored as the metadata's `metaStep`.
     static let metaStepName = "iteration"
 
-    public static func make(_ state: TrainerState, config: TrainingConfig) throws -> Checkpoint<TrainingConfig> {
+    package static func make(_ state: TrainerState, config: TrainingConfig) throws -> Checkpoint<TrainingConfig> {
         var all = try named(state.counters)
         all[metaStepName] = nil
         let metadata = CheckpointMetadata(
@@ -27,7 +27,7 @@ public enum TrainerCheckpoint {
         ])
     }
 
-    public static func state(from checkpoint: Checkpoint<TrainingConfig>, source: String) throws -> TrainerState {
+    package static func state(from checkpoint: Checkpoint<TrainingConfig>, source: String) throws -> TrainerState {
         let m = checkpoint.metadata
         var state = TrainerState(config: m.configuration)
         // Checkpoints hold no optimizee state, so only a horizon boundary can be continued exactly.
@@ -61,7 +61,7 @@ public enum TrainerCheckpoint {
 
     /// Whether a checkpoint written under `saved` can continue under `current`: everything that
     /// shapes the trajectory must match; only the number of iterations may change.
-    public static func compatibilityProblems(saved: TrainingConfig, current: TrainingConfig) -> [String] {
+    package static func compatibilityProblems(saved: TrainingConfig, current: TrainingConfig) -> [String] {
         var a = saved, b = current
         a.iterations = 0
         b.iterations = 0

@@ -53,8 +53,8 @@ public struct TrainerState: Codable, Equatable, Sendable {
 /// resumed from an earlier checkpoint with the same arguments fails again. With ATTEMPT it fires
 /// only in that attempt of a restarted job: the attempt is `METAOPT_RESTART_COUNT`, which
 /// launch/restart.sh sets (0 for the first launch, 1 for the first restart, ...; unset counts as 0).
-public struct FaultInjection: Codable, Equatable, Sendable {
-    public enum Kind: String, Codable, Sendable, CaseIterable {
+package struct FaultInjection: Codable, Equatable, Sendable {
+    package enum Kind: String, Codable, Sendable, CaseIterable {
         /// SIGKILL this process.
         case kill
         /// Throw an error from the meta-step.
@@ -66,16 +66,16 @@ public struct FaultInjection: Codable, Equatable, Sendable {
         /// Change φ on this rank only (the divergence check must catch it).
         case perturb
     }
-    public var iteration: Int
-    public var rank: Int
-    public var kind: Kind
+    package var iteration: Int
+    package var rank: Int
+    package var kind: Kind
     /// Fire only in this attempt of a restarted job (nil: in every attempt).
-    public var attempt: Int?
+    package var attempt: Int?
 
     /// The environment variable that numbers the attempts of a restarted job.
-    public static let attemptVariable = "METAOPT_RESTART_COUNT"
+    package static let attemptVariable = "METAOPT_RESTART_COUNT"
 
-    public init(iteration: Int, rank: Int, kind: Kind, attempt: Int? = nil) {
+    package init(iteration: Int, rank: Int, kind: Kind, attempt: Int? = nil) {
         self.iteration = iteration
         self.rank = rank
         self.kind = kind
@@ -83,7 +83,7 @@ public struct FaultInjection: Codable, Equatable, Sendable {
     }
 
     /// Parses `KIND@ITERATION:RANK[:ATTEMPT]`, e.g. `kill@12:1` or `kill@12:1:0`.
-    public init?(parsing text: String) {
+    package init?(parsing text: String) {
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, let kind = Kind(rawValue: String(parts[0])) else { return nil }
         let fields = parts[1].split(separator: ":", omittingEmptySubsequences: false)
@@ -98,19 +98,19 @@ public struct FaultInjection: Codable, Equatable, Sendable {
     }
 
     /// The attempt number in `environment` (`METAOPT_RESTART_COUNT`; 0 when unset or not a number).
-    public static func attempt(environment: [String: String]) -> Int {
+    package static func attempt(environment: [String: String]) -> Int {
         environment[attemptVariable].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 0
     }
 
     /// Whether this fault is armed in attempt `attempt` of the job.
-    public func applies(toAttempt attempt: Int) -> Bool {
+    package func applies(toAttempt attempt: Int) -> Bool {
         self.attempt == nil || self.attempt == attempt
     }
 }
 
 extension FaultInjection: CustomStringConvertible {
     /// The text form, `KIND@ITER:RANK[:ATTEMPT]`.
-    public var description: String {
+    package var description: String {
         "\(kind.rawValue)@\(iteration):\(rank)" + (attempt.map { ":\($0)" } ?? "")
     }
 }

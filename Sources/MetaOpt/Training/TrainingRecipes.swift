@@ -4,9 +4,9 @@
 /// The named recipes of `train --recipe NAME`: the files recipes/NAME.json of the repository,
 /// built into the library as text so that an installed binary, with no repository next to it,
 /// has them too.
-public enum TrainingRecipes {
+package enum TrainingRecipes {
     /// Each recipe's name and its file's text, by name.
-    public static let files: [(name: String, json: String)] = [
+    package static let files: [(name: String, json: String)] = [
         ("cnn", #"""
             {
               "description": "CNN on Fashion-MNIST, paper-text settings, 400 meta-steps",

@@ -1,39 +1,39 @@
 import Foundation
 import Logging
 
-public struct CheckpointResumeError: Error, CustomStringConvertible {
-    public var message: String
+package struct CheckpointResumeError: Error, CustomStringConvertible {
+    package var message: String
     /// True when every rank threw this error at the same point (after agreeing through a
     /// collective), so that no rank is left waiting in a collective and the job may end without
     /// `MPI_Abort`.
-    public var onEveryRank: Bool
-    public init(message: String, onEveryRank: Bool = false) {
+    package var onEveryRank: Bool
+    package init(message: String, onEveryRank: Bool = false) {
         self.message = message
         self.onEveryRank = onEveryRank
     }
-    public var description: String { message }
+    package var description: String { message }
 }
 
 /// Where a training run keeps its files (rank 0 writes them all).
-public struct RunDirectory: Sendable {
-    public let url: URL
-    public init(_ url: URL) { self.url = url }
-    public var checkpoints: URL { url.appendingPathComponent("checkpoints") }
-    public var metrics: URL { url.appendingPathComponent("metrics.jsonl") }
-    public var optimizer: URL { url.appendingPathComponent("optimizer.json") }
+package struct RunDirectory: Sendable {
+    package let url: URL
+    package init(_ url: URL) { self.url = url }
+    package var checkpoints: URL { url.appendingPathComponent("checkpoints") }
+    package var metrics: URL { url.appendingPathComponent("metrics.jsonl") }
+    package var optimizer: URL { url.appendingPathComponent("optimizer.json") }
     /// The best-scoring φ of a run with validation, and its score.
-    public var bestOptimizer: URL { url.appendingPathComponent("best-optimizer.json") }
+    package var bestOptimizer: URL { url.appendingPathComponent("best-optimizer.json") }
     /// One line per validation.
-    public var validationLog: URL { url.appendingPathComponent("validation.jsonl") }
+    package var validationLog: URL { url.appendingPathComponent("validation.jsonl") }
     /// The run's settings (written by `metaopt-dist train`; `train --config` reads them back).
-    public var config: URL { url.appendingPathComponent("config.json") }
+    package var config: URL { url.appendingPathComponent("config.json") }
     /// The live plot of the logs (`TrainingFigure`), redrawn during training.
-    public var plot: URL { url.appendingPathComponent("plot.svg") }
+    package var plot: URL { url.appendingPathComponent("plot.svg") }
 
     /// The name of the run's own file (or the checkpoint folder) that `file` is or lies in, other
     /// than optimizer.json (the default output); nil when `file` is none of them. Paths are
     /// compared after removing "." and ".." and resolving symbolic links.
-    public func ownFile(at file: URL) -> String? {
+    package func ownFile(at file: URL) -> String? {
         func canonical(_ u: URL) -> String { u.standardizedFileURL.resolvingSymlinksInPath().path }
         let target = canonical(file)
         for own in [metrics, validationLog, config, plot, bestOptimizer] where canonical(own) == target {
@@ -46,20 +46,20 @@ public struct RunDirectory: Sendable {
 
 /// Drives a `MetaTrainer` to the end: progress, metrics lines, checkpoints at horizon boundaries,
 /// a clean stop when asked (every rank agrees on the step), and the final optimizer file.
-public final class TrainingRun {
-    public struct Options: Sendable {
-        public var runDirectory: RunDirectory
+package final class TrainingRun {
+    package struct Options: Sendable {
+        package var runDirectory: RunDirectory
         /// Optimizer file to write at the end (default: in the run directory).
-        public var output: URL?
+        package var output: URL?
         /// Write a checkpoint at the first horizon boundary at least this many meta-steps after the last one (0: never).
-        public var checkpointEvery: Int
-        public var keepCheckpoints: Int
+        package var checkpointEvery: Int
+        package var keepCheckpoints: Int
         /// Print a progress line every this many meta-steps.
-        public var progressEvery: Int
+        package var progressEvery: Int
         /// Rank 0 redraws RUN_DIR/plot.svg after this many seconds of wall time since the last
         /// drawing, and once at the end (nil: never).
-        public var plotEvery: Double?
-        public init(runDirectory: RunDirectory, output: URL? = nil, checkpointEvery: Int = 100,
+        package var plotEvery: Double?
+        package init(runDirectory: RunDirectory, output: URL? = nil, checkpointEvery: Int = 100,
                     keepCheckpoints: Int = 3, progressEvery: Int = 10, plotEvery: Double? = 120) {
             self.runDirectory = runDirectory
             self.output = output
@@ -70,39 +70,39 @@ public final class TrainingRun {
         }
     }
 
-    public enum Outcome: Equatable, Sendable {
+    package enum Outcome: Equatable, Sendable {
         case finished
         /// Stopped on request at a horizon boundary, after writing a checkpoint.
         case stopped(iteration: Int)
     }
 
-    public let trainer: MetaTrainer
-    public let options: Options
+    package let trainer: MetaTrainer
+    package let options: Options
     let logger: Logger
     let store: CheckpointStore
     /// Whether the run continues from a checkpoint (the same on every rank).
-    public let resumed: Bool
+    package let resumed: Bool
     /// Scores φ on the validation functions (every rank), when the configuration asks for it.
     let validator: ValidationScorer?
     /// Rank 0: the score of the φ in RUN_DIR/best-optimizer.json. After a resume it may come from
     /// a validation after the checkpoint, which the resumed run repeats.
-    public private(set) var bestScore: ValidationScore?
+    package private(set) var bestScore: ValidationScore?
     /// The meta-step whose φ the ranks were last found to agree on (`checkAgreement`).
     private var agreedAt: Int?
     /// Rank 0: the lowest score in validation.jsonl, which decides each line's "best" flag, so that
     /// a resumed run writes the lines an uninterrupted one does.
     private var bestLogged = Double.infinity
     /// Polled once per meta-step on every rank; the ranks agree through a MAX allreduce.
-    public var stopRequested: () -> Bool {
+    package var stopRequested: () -> Bool {
         get { trainer.stopRequested }
         set { trainer.stopRequested = newValue }
     }
     /// Receives every progress line (rank 0).
-    public var progress: (String) -> Void = { line in Console.error(line + "\n") }
+    package var progress: (String) -> Void = { line in Console.error(line + "\n") }
 
     /// Loads the newest usable checkpoint on rank 0 (when `resume` and one exists) and builds the
     /// trainer from it, or starts fresh. Other ranks receive the state by broadcast.
-    public init(config: TrainingConfig, communicator: any Communicator, options: Options, resume: Bool,
+    package init(config: TrainingConfig, communicator: any Communicator, options: Options, resume: Bool,
                 logger: Logger = Logger(label: "metaopt-dist.train")) throws {
         self.options = options
         self.logger = logger
@@ -229,7 +229,7 @@ public final class TrainingRun {
     /// truncations per horizon), the last horizon boundary is checkpointed instead, so that a
     /// later run with more iterations continues the same trajectory.
     @discardableResult
-    public func run() throws -> Outcome {
+    package func run() throws -> Outcome {
         let comm = trainer.communicator
         let config = trainer.config
         let metrics = comm.isRoot ? try MetricsLog(url: options.runDirectory.metrics) : nil
@@ -377,7 +377,7 @@ final class MetricsLog {
 
     init(url: URL) throws {
         if !FileManager.default.fileExists(atPath: url.path) {
-            FileManager.default.createFile(atPath: url.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil)
         }
         handle = try FileHandle(forWritingTo: url)
         try handle.seekToEnd()

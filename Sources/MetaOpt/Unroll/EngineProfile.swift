@@ -2,19 +2,19 @@
 /// itself costs about 0.1 µs per phase and step). The phases follow one unrolled step: the
 /// preprocessing, each layer's forward product and kernel (first to last), the θ update, the
 /// optimizee, each layer's backward kernel, dW and dX (last to first), the adjoint.
-public struct EngineProfile: Codable, Sendable {
-    public struct Phase: Hashable, Codable, Sendable {
-        public enum Kind: String, Codable, Sendable {
+package struct EngineProfile: Codable, Sendable {
+    package struct Phase: Hashable, Codable, Sendable {
+        package enum Kind: String, Codable, Sendable {
             case preprocessing, forwardGEMM, forwardKernel, thetaUpdate, optimizee, backwardKernel, weightGEMM,
                  inputGEMM, adjoint
         }
-        public var kind: Kind
+        package var kind: Kind
         /// The LSTM layer (1 = first), for the per-layer kinds.
-        public var layer: Int?
+        package var layer: Int?
         /// Whether this is the last layer's phase, where the output layer runs fused.
-        public var isLastLayer: Bool
+        package var isLastLayer: Bool
 
-        public var name: String {
+        package var name: String {
             let l = "L\(layer ?? 0)"
             switch kind {
             case .preprocessing: return "preprocessing"
@@ -30,16 +30,16 @@ public struct EngineProfile: Codable, Sendable {
         }
 
         /// The matrix products (OpenBLAS or the dW kernel).
-        public var isGEMM: Bool { [.forwardGEMM, .weightGEMM, .inputGEMM].contains(kind) }
+        package var isGEMM: Bool { [.forwardGEMM, .weightGEMM, .inputGEMM].contains(kind) }
     }
 
     /// Every phase, in step order.
-    public let phases: [Phase]
+    package let phases: [Phase]
     /// Seconds per phase, indexed like `phases`.
-    public var seconds: [Double]
+    package var seconds: [Double]
     let layerCount: Int
 
-    public init(layerCount: Int) {
+    package init(layerCount: Int) {
         precondition(layerCount >= 1)
         self.layerCount = layerCount
         func layer(_ kind: Phase.Kind, _ l: Int) -> Phase { Phase(kind: kind, layer: l + 1, isLastLayer: l == layerCount - 1) }
@@ -71,6 +71,6 @@ public struct EngineProfile: Codable, Sendable {
         }
     }
 
-    public subscript(_ phase: Phase) -> Double { phases.firstIndex(of: phase).map { seconds[$0] } ?? 0 }
-    public var total: Double { seconds.reduce(0, +) }
+    package subscript(_ phase: Phase) -> Double { phases.firstIndex(of: phase).map { seconds[$0] } ?? 0 }
+    package var total: Double { seconds.reduce(0, +) }
 }

@@ -1,4 +1,4 @@
-import CMetaOptKernels
+internal import CMetaOptKernels
 
 /// The buffers and steps of one LSTM layer of one learned optimizer ("lane") in `UnrollEngine`.
 ///

@@ -4,7 +4,7 @@
 ///
 /// Calls through this protocol happen once per truncation (or forward run), never per tile; an
 /// implementation keeps its hot loops concrete.
-public protocol MetaGradientEngine<Scalar>: AnyObject {
+package protocol MetaGradientEngine<Scalar>: AnyObject {
     associatedtype Scalar: MetaScalar
 
     /// Start of each task's θ in the flat coordinate vector; the last entry is the total.
@@ -46,5 +46,5 @@ public protocol MetaGradientEngine<Scalar>: AnyObject {
 
 extension MetaGradientEngine {
     /// The coordinates of task `b` in a flat vector laid out like `UnrollState.theta`.
-    public func coordinates(ofTask b: Int) -> Range<Int> { taskOffsets[b]..<taskOffsets[b + 1] }
+    package func coordinates(ofTask b: Int) -> Range<Int> { taskOffsets[b]..<taskOffsets[b + 1] }
 }

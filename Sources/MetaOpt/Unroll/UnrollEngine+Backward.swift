@@ -1,4 +1,4 @@
-import CMetaOptKernels
+internal import CMetaOptKernels
 
 /// The backward pass of `UnrollEngine`: the first-order meta-gradient by BPTT through every layer
 /// (tile-major, so a tile's recurrent gradients stay in cache), and the second-order term.

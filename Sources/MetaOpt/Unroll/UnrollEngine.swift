@@ -1,8 +1,8 @@
-import CMetaOptKernels
+internal import CMetaOptKernels
 import Foundation
 
 /// Runs the learned optimizer on a fixed set of tasks: forward over a truncation of T steps and the
-/// hand-written backward pass that yields each task's meta-gradient (DESIGN.md §1).
+/// hand-written backward pass that yields each task's meta-gradient (docs/design.md, "The method").
 ///
 /// All coordinates of all tasks that one learned optimizer acts on are the columns of one
 /// feature-major matrix (features × coordinates). The columns are cut into tiles of `tileWidth`
@@ -19,18 +19,18 @@ import Foundation
 /// fixed blocks of tasks, whatever the number of ranks.)
 ///
 /// Buffers are sized once in `init` and reused; nothing is allocated inside the step loop.
-public final class UnrollEngine<S: MetaScalar> {
-    public let layout: ParameterLayout
-    public private(set) var tasks: [any Optimizee]
-    public let unroll: Int
+package final class UnrollEngine<S: MetaScalar> {
+    package let layout: ParameterLayout
+    package private(set) var tasks: [any Optimizee]
+    package let unroll: Int
     /// w_t for t = 0…T (w_0 = 0: the loss counts θ_1…θ_T).
-    public let lossWeights: [S]
+    package let lossWeights: [S]
     /// Start of each task's θ in the flat coordinate vector; the last entry is the total.
-    public let taskOffsets: [Int]
-    public var coordinateCount: Int { taskOffsets[tasks.count] }
-    public var scalarsAllocated: Int { workspace.allocatedScalars }
+    package let taskOffsets: [Int]
+    package var coordinateCount: Int { taskOffsets[tasks.count] }
+    package var scalarsAllocated: Int { workspace.allocatedScalars }
     /// Bytes of every buffer the engine allocated (BPTT history and work buffers).
-    public var allocatedBytes: Int { workspace.allocatedScalars * MemoryLayout<S>.stride }
+    package var allocatedBytes: Int { workspace.allocatedScalars * MemoryLayout<S>.stride }
 
     /// A contiguous run of coordinates of one task that one learned optimizer updates.
     struct Segment {
@@ -66,7 +66,7 @@ public final class UnrollEngine<S: MetaScalar> {
     }
 
     /// The vector kernels the Float path runs (the Double path runs scalar loops).
-    public let kernelPath: KernelPath
+    package let kernelPath: KernelPath
     let kernels: FloatKernels
     let weightGradient: FloatWeightGradient
     let workspace = Workspace<S>()
@@ -88,7 +88,7 @@ public final class UnrollEngine<S: MetaScalar> {
     /// Columns per tile. 256 (1 KiB rows for Float) keeps a tile's operands of one step, about
     /// 300 KiB, in a 1 MiB L2 cache, and is where OpenBLAS's sgemm runs fastest on these shapes
     /// (docs/performance.md). A multiple of 16.
-    public static var defaultTileWidth: Int { 256 }
+    package static var defaultTileWidth: Int { 256 }
 
     /// Memory ranges to prefetch (filled per backward step; at most `prefetchCapacity`).
     let prefetchBuffer: UnsafeMutablePointer<metaopt_memory_range>
@@ -111,7 +111,7 @@ public final class UnrollEngine<S: MetaScalar> {
     }
 
     /// Per-phase timing; nil (the default) switches it off.
-    public var profile: EngineProfile?
+    package var profile: EngineProfile?
     private var phaseStart: UInt64 = 0
 
     /// Ends the current phase, charging its time to phase `kind` (of layer `l`, 0-based, for the
@@ -124,7 +124,7 @@ public final class UnrollEngine<S: MetaScalar> {
     }
 
     /// A fresh profile with this engine's phases (one set per LSTM layer).
-    public func makeProfile() -> EngineProfile { EngineProfile(layerCount: layerCount) }
+    package func makeProfile() -> EngineProfile { EngineProfile(layerCount: layerCount) }
     @inline(__always) func startPhases() {
         if profile != nil { phaseStart = Stopwatch.now() }
     }
@@ -134,7 +134,7 @@ public final class UnrollEngine<S: MetaScalar> {
     ///   - lossWeights: w_1…w_T (default all 1).
     ///   - kernelPath: the vector kernels of the Float path (default: `KernelPath.default`, the
     ///     fastest this CPU has unless `METAOPT_KERNELS` says otherwise).
-    public convenience init(layout: ParameterLayout, tasks: [any Optimizee], unroll: Int, lossWeights: [Double]? = nil,
+    package convenience init(layout: ParameterLayout, tasks: [any Optimizee], unroll: Int, lossWeights: [Double]? = nil,
                             kernelPath: KernelPath? = nil) {
         self.init(layout: layout, tasks: tasks, unroll: unroll, lossWeights: lossWeights, tileWidth: nil,
                   kernelPath: kernelPath)
@@ -142,7 +142,7 @@ public final class UnrollEngine<S: MetaScalar> {
 
     /// `tileWidth` (a multiple of 16; nil: `defaultTileWidth`) is for experiments: results depend
     /// on it in the last bits.
-    public init(layout: ParameterLayout, tasks: [any Optimizee], unroll: Int, lossWeights: [Double]? = nil,
+    package init(layout: ParameterLayout, tasks: [any Optimizee], unroll: Int, lossWeights: [Double]? = nil,
                 tileWidth: Int?, kernelPath: KernelPath? = nil) {
         let path = kernelPath ?? .default
         precondition(path.isSupported, "this CPU cannot run the \(path.rawValue) kernels")
@@ -242,7 +242,7 @@ public final class UnrollEngine<S: MetaScalar> {
     /// X block and dW partial sums (`LSTMLayerLane.fixedScalars`); and (T'+1) + 3 flat vectors of
     /// the N coordinates (∇f per step, θ, adjoint, scratch), plus T more in the second-order mode;
     /// T' = max(T, 2), I inputs.
-    public var statedBytes: Int {
+    package var statedBytes: Int {
         let t = slots
         var scalars = 0
         for lane in lanes {
@@ -264,7 +264,7 @@ public final class UnrollEngine<S: MetaScalar> {
     /// The matrix products one unrolled step makes (forward and first-order backward), one entry
     /// per distinct shape with its number of calls: the layers' forward products first to last,
     /// then their backward products last to first.
-    public var gemmShapes: [GEMMShape] {
+    package var gemmShapes: [GEMMShape] {
         var shapes: [GEMMShape] = []
         for lane in lanes {
             var widths: [Int: Int] = [:]
@@ -281,7 +281,7 @@ public final class UnrollEngine<S: MetaScalar> {
 
     /// Swaps in new tasks of the same shapes (same dimensions and parameter groups, in order), so a
     /// new horizon reuses every buffer.
-    public func replaceTasks(_ newTasks: [any Optimizee]) {
+    package func replaceTasks(_ newTasks: [any Optimizee]) {
         precondition(newTasks.count == tasks.count, "replaceTasks needs as many tasks as before")
         for (old, new) in zip(tasks, newTasks) {
             precondition(old.dimension == new.dimension && old.parameterGroups == new.parameterGroups,
@@ -293,7 +293,7 @@ public final class UnrollEngine<S: MetaScalar> {
     // MARK: - State
 
     /// θ₀ of every task, the loss and gradient there (step 0), zero LSTM states.
-    public func initialState() -> UnrollState<S> {
+    package func initialState() -> UnrollState<S> {
         var theta = [S](repeating: 0, count: coordinateCount)
         for (b, task) in tasks.enumerated() {
             let t0 = task.initialParameters()
@@ -433,7 +433,7 @@ public final class UnrollEngine<S: MetaScalar> {
     /// Runs the learned optimizer forward only, for `steps` steps from `state`, calling `observe`
     /// after each step with the step index, every task's loss there and θ of every task (valid
     /// during the call only). Memory: two history slots.
-    public func run(phi: UnsafeBufferPointer<S>, state: inout UnrollState<S>, steps: Int,
+    package func run(phi: UnsafeBufferPointer<S>, state: inout UnrollState<S>, steps: Int,
                     observe: (_ step: Int, _ losses: [S], _ theta: UnsafeBufferPointer<S>) -> Void = { _, _, _ in }) {
         precondition(phi.count == layout.count, "φ has \(phi.count) values, the layout needs \(layout.count)")
         load(state)
@@ -452,7 +452,7 @@ public final class UnrollEngine<S: MetaScalar> {
     /// The unrolled loss Σ_{t=1..T} w_t f(θ_t) per task with the LSTM inputs frozen to `inputs`
     /// (T flat gradient vectors), i.e. the function whose exact derivative is the first-order
     /// meta-gradient. For tests (finite differences); does not change `state`.
-    public func frozenInputLoss(phi: UnsafeBufferPointer<S>, state: UnrollState<S>, inputs frozen: [[S]]) -> [S] {
+    func frozenInputLoss(phi: UnsafeBufferPointer<S>, state: UnrollState<S>, inputs frozen: [[S]]) -> [S] {
         precondition(frozen.count == unroll)
         load(state)
         var losses = state.loss
@@ -468,7 +468,7 @@ public final class UnrollEngine<S: MetaScalar> {
     }
 
     /// The LSTM inputs (optimizee gradients) seen over the last truncation, for `frozenInputLoss`.
-    public func recordedInputs() -> [[S]] {
+    func recordedInputs() -> [[S]] {
         (0..<unroll).map { Array(UnsafeBufferPointer(start: gradients[$0].base, count: coordinateCount)) }
     }
 
@@ -480,7 +480,7 @@ public final class UnrollEngine<S: MetaScalar> {
     ///   - gradient: receives d(Σ_b Σ_t w_t f_b(θ_t))/dφ, summed over this engine's tasks (overwritten).
     /// - Returns: each task's unrolled loss Σ_{t=1..T} w_t f_b(θ_t). `state` advances by T steps.
     @discardableResult
-    public func truncation(phi: UnsafeBufferPointer<S>, state: inout UnrollState<S>, mode: MetaGradientMode = .firstOrder,
+    package func truncation(phi: UnsafeBufferPointer<S>, state: inout UnrollState<S>, mode: MetaGradientMode = .firstOrder,
                            gradient: UnsafeMutableBufferPointer<S>) -> [S] {
         precondition(phi.count == layout.count, "φ has \(phi.count) values, the layout needs \(layout.count)")
         precondition(gradient.count == layout.count, "the gradient must have |φ| values")

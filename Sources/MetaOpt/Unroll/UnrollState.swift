@@ -9,16 +9,16 @@ public enum MetaGradientMode: String, Codable, Sendable, CaseIterable {
 
 /// Everything carried from one truncation to the next for a set of tasks: θ, the gradient (and
 /// loss) at θ, and the learned optimizer's recurrent state. Plain values, so a trainer can keep, copy or checkpoint it.
-public struct UnrollState<S: MetaScalar>: Sendable {
+package struct UnrollState<S: MetaScalar>: Sendable {
     /// Optimizee step index of `theta` within the current horizon (0 right after sampling).
-    public var step: Int
+    package var step: Int
     /// θ of every task, concatenated in task order.
-    public var theta: [S]
+    package var theta: [S]
     /// ∇f(θ) at `step`, same layout as `theta`.
-    public var gradient: [S]
+    package var gradient: [S]
     /// f(θ) at `step`, one per task.
-    public var loss: [S]
+    package var loss: [S]
     /// Per learned optimizer, its recurrent state as one flat array; for the LSTM: h1, c1, h2, c2,
     /// … of each layer, first to last (each H_k × M feature-major), concatenated.
-    public var lstm: [[S]]
+    package var lstm: [[S]]
 }
