@@ -83,6 +83,28 @@ public protocol TensorNamedOptimizee: Optimizee {
     var tensors: [NamedTensor] { get }
 }
 
+/// An optimizee whose loss and gradient are written once, in Double, reading θ and writing ∇f
+/// coordinate by coordinate through closures; the Float and the Double entry points of `Optimizee`
+/// both come from that one function (`lossAndGradient(reading:writing:)`).
+protocol DoubleEvaluatedOptimizee: Optimizee {
+    /// f(θ), with ∂f/∂θᵢ passed to `write(i, value)` for every coordinate i.
+    func lossAndGradient(reading theta: (Int) -> Double, writing write: (Int, Double) -> Void) -> Double
+}
+
+extension DoubleEvaluatedOptimizee {
+    @inline(__always)
+    public func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int,
+                                gradient: UnsafeMutableBufferPointer<Float>) -> Float {
+        Float(lossAndGradient(reading: { Double(theta[$0]) }, writing: { gradient[$0] = Float($1) }))
+    }
+
+    @inline(__always)
+    public func lossAndGradientInDouble(at theta: UnsafeBufferPointer<Double>, step: Int,
+                                        gradient: UnsafeMutableBufferPointer<Double>) -> Double {
+        lossAndGradient(reading: { theta[$0] }, writing: { gradient[$0] = $1 })
+    }
+}
+
 /// A distribution over optimizees, sampled by key.
 public protocol TaskFamily: Sendable {
     /// Short name used on the command line and in files ("quadratic", "mlp", ...).

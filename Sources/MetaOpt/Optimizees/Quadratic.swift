@@ -1,6 +1,6 @@
 /// The paper's quadratic family: f(θ) = ‖Wθ − y‖², with W (n × n), y and θ₀ i.i.d. standard
 /// normal (n = 10 in the paper). Deterministic: `step` is ignored.
-public struct QuadraticOptimizee: SecondOrderOptimizee, Sendable {
+public struct QuadraticOptimizee: SecondOrderOptimizee, DoubleEvaluatedOptimizee, Sendable {
     public let dimension: Int
     /// W, row-major n × n.
     public let w: [Double]
@@ -20,7 +20,7 @@ public struct QuadraticOptimizee: SecondOrderOptimizee, Sendable {
 
     /// Residual r = Wθ − y, loss ‖r‖², gradient 2Wᵀr; computed in Double whatever the input type.
     @inline(__always)
-    private func evaluate(_ theta: (Int) -> Double, _ write: (Int, Double) -> Void) -> Double {
+    func lossAndGradient(reading theta: (Int) -> Double, writing write: (Int, Double) -> Void) -> Double {
         let n = dimension
         // A stack buffer: this runs once per task and step, so it must not allocate.
         // Unchecked buffers and index arithmetic: the indices are in range by construction, and
@@ -48,15 +48,7 @@ public struct QuadraticOptimizee: SecondOrderOptimizee, Sendable {
         }
     }
 
-    public func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int,
-                                gradient: UnsafeMutableBufferPointer<Float>) -> Float {
-        Float(evaluate({ Double(theta[$0]) }, { gradient[$0] = Float($1) }))
-    }
 
-    public func lossAndGradientInDouble(at theta: UnsafeBufferPointer<Double>, step: Int,
-                                        gradient: UnsafeMutableBufferPointer<Double>) -> Double {
-        evaluate({ theta[$0] }, { gradient[$0] = $1 })
-    }
 
     /// H = 2WᵀW, independent of θ.
     public func hessianVectorProduct(at theta: UnsafeBufferPointer<Float>, step: Int,

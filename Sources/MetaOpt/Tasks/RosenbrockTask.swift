@@ -6,7 +6,7 @@
 /// drawn from the function's key, so that functions differ in where their curved valley lies and
 /// how steep its walls are. The minimum f = 0 is at θ = c + 1; θ₀ is standard normal.
 /// Deterministic: `step` is ignored.
-public struct RosenbrockOptimizee: Optimizee, Sendable {
+public struct RosenbrockOptimizee: DoubleEvaluatedOptimizee, Sendable {
     public let dimension: Int
     /// The valley's steepness per pair of neighbouring coordinates (n − 1 values).
     public let curvatures: [Double]
@@ -28,7 +28,7 @@ public struct RosenbrockOptimizee: Optimizee, Sendable {
 
     /// The loss, with ∇f written coordinate by coordinate; in Double whatever the input type.
     @inline(__always)
-    private func evaluate(_ theta: (Int) -> Double, _ write: (Int, Double) -> Void) -> Double {
+    func lossAndGradient(reading theta: (Int) -> Double, writing write: (Int, Double) -> Void) -> Double {
         var loss = 0.0
         var x = theta(0) - shifts[0]
         // Coordinate i's gradient gets its parts from terms i − 1 and i; carried to the next term.
@@ -46,15 +46,7 @@ public struct RosenbrockOptimizee: Optimizee, Sendable {
         return loss
     }
 
-    public func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int,
-                                gradient: UnsafeMutableBufferPointer<Float>) -> Float {
-        Float(evaluate({ Double(theta[$0]) }, { gradient[$0] = Float($1) }))
-    }
 
-    public func lossAndGradientInDouble(at theta: UnsafeBufferPointer<Double>, step: Int,
-                                        gradient: UnsafeMutableBufferPointer<Double>) -> Double {
-        evaluate({ theta[$0] }, { gradient[$0] = $1 })
-    }
 }
 
 /// Samples `RosenbrockOptimizee`s of a given dimension.
