@@ -90,7 +90,7 @@ final class PythonGoldenTests: XCTestCase {
                 let magnitude = Foundation.pow(10, stream.uniform(-9, 1))
                 let sign: Double = stream.uniform() < 0.5 ? -1 : 1
                 if (i + t) % 17 == 0 { return 0 }
-                if (i + 3 * t) % 23 == 0 { return Float(sign) * 1e-40 }  // subnormal
+                if (i + 3 * t) % 23 == 0 { return Float(sign) * Float("1e-40")! }  // subnormal
                 return Float(sign * magnitude * (u < 0.1 ? 1e-3 : 1))
             }
         }
@@ -133,12 +133,21 @@ final class PythonGoldenTests: XCTestCase {
                 for (mine, recorded) in zip(thetas, golden.theta) {
                     for (a, b) in zip(mine, recorded) { worst = max(worst, abs(a - b) / (1 + abs(b))) }
                 }
+                #if arch(x86_64)
+                // Recorded on x86-64; the portable path's block shape differs on AArch64, so its bits do too.
                 if path == .portable { XCTAssertEqual(thetas, golden.theta, "\(c.name): the portable path is recorded bit for bit") }
+                #endif
                 print("\(c.name) on \(path.rawValue): largest difference from the recording \(worst)")
                 XCTAssertLessThanOrEqual(worst, Self.pathTolerance, "\(c.name) on \(path.rawValue)")
             }
             let doubles = Self.trajectory(file.optimizer, phi: file.phi, optimizee: optimizee, kernelPath: .portable, as: Double.self)
-            XCTAssertEqual(doubles, golden.thetaDouble, "\(c.name): the Double engine's trajectory")
+            // To rounding: the Double GEMM's summation order is OpenBLAS's choice for the CPU.
+            var worstDouble = 0.0
+            for (mine, recorded) in zip(doubles, golden.thetaDouble) {
+                for (a, b) in zip(mine, recorded) { worstDouble = max(worstDouble, abs(a - b) / (1 + abs(b))) }
+            }
+            XCTAssertEqual(doubles.count, golden.thetaDouble.count)
+            XCTAssertLessThanOrEqual(worstDouble, 1e-13, "\(c.name): the Double engine's trajectory")
         }
     }
 
