@@ -12,7 +12,8 @@
 # Installs the test-only package qemu-user (x86_64) if missing, as launch/setup.sh does its own.
 # With no arguments, after the suite it also runs the kernel tests again with the portable
 # kernels forced (METAOPT_KERNELS=portable) and launch/check-consumer.sh (a package that depends
-# on metaopt-dist by version builds and runs).
+# on metaopt-dist by version builds and runs) and launch/test-python.sh (the Python package's tests
+# in a virtual environment, against golden files the Swift tests check).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source launch/packages.sh
@@ -36,4 +37,5 @@ if [[ $# -eq 0 ]]; then
     echo "launch/test.sh: the kernel tests again with METAOPT_KERNELS=portable"
     METAOPT_KERNELS=portable swift test "${scratch[@]}" --filter 'MetaGradientTests|DistributedTrainingTests'
     bash launch/check-consumer.sh
+    bash launch/test-python.sh
 fi

@@ -1,0 +1,170 @@
+"""Reading metaopt-dist's optimizer files (docs/optimizer-file.md in the repository).
+
+Two formats carry the same maths: the optimizer file that `metaopt-dist train` writes
+(``"format": "metaopt-dist.optimizer"``, one flat ``phi`` with a tensor table) and the export
+that `metaopt-dist export` writes (``"format": "metaopt-dist.optimizer-export"``, every tensor
+by name). Both load into an `OptimizerSpec`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Union
+
+import numpy as np
+
+OPTIMIZER_FORMAT = "metaopt-dist.optimizer"
+EXPORT_FORMAT = "metaopt-dist.optimizer-export"
+SUPPORTED_VERSION = 1
+
+
+class OptimizerFileError(ValueError):
+    """A file that is not a readable metaopt-dist optimizer; the message names the problem."""
+
+
+@dataclass
+class LSTMLayer:
+    """One LSTM layer: ``weight`` ((inputs + hidden) × 4·hidden, acting on the row vector
+    [input, h_prev]) and ``bias`` (4·hidden), gate columns in the order i, f, g, o."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+
+    @property
+    def hidden(self) -> int:
+        return self.bias.shape[0] // 4
+
+    @property
+    def inputs(self) -> int:
+        return self.weight.shape[0] - self.hidden
+
+
+@dataclass
+class LSTMWeights:
+    """The weights of one learned optimizer: its LSTM layers, first to last, and the output map
+    update = output_scale · (h_last · output_weight + output_bias)."""
+
+    layers: List[LSTMLayer]
+    output_weight: np.ndarray
+    output_bias: float
+
+
+@dataclass
+class OptimizerSpec:
+    """A learned optimizer read from a file.
+
+    ``preprocessing`` is ``"raw"`` (one input, the gradient) or ``"log-sign"`` (two inputs, the
+    paper's Appendix A with constant ``p``); ``optimizers`` holds one `LSTMWeights` per learned
+    optimizer (several for the CNN: ``optimizers[0]`` acts on the convolution parameters,
+    ``optimizers[1]`` on the fully connected ones). Weights are float32, as stored."""
+
+    hidden_sizes: List[int]
+    preprocessing: str
+    p: float
+    output_scale: float
+    optimizers: List[LSTMWeights]
+    metadata: Dict[str, object] = field(default_factory=dict)
+
+    @property
+    def input_count(self) -> int:
+        return 1 if self.preprocessing == "raw" else 2
+
+
+def _architecture(path: str, config: dict):
+    if "hiddenSizes" in config:
+        sizes = [int(h) for h in config["hiddenSizes"]]
+    elif "hiddenSize" in config:
+        # Files from before the depth could change: two layers of hiddenSize units.
+        sizes = [int(config["hiddenSize"])] * 2
+    else:
+        raise OptimizerFileError(f"{path} states no hiddenSize or hiddenSizes")
+    if not sizes or any(h <= 0 for h in sizes):
+        raise OptimizerFileError(f"{path} states no valid architecture (hidden sizes {sizes})")
+    pre = config.get("preprocessing", {})
+    if "raw" in pre:
+        preprocessing, p = "raw", 0.0
+    elif "logAndSign" in pre:
+        preprocessing, p = "log-sign", float(pre["logAndSign"]["p"])
+    else:
+        raise OptimizerFileError(f"{path} has an unknown preprocessing {pre!r}")
+    count = int(config.get("optimizerCount", 1))
+    if count <= 0:
+        raise OptimizerFileError(f"{path} states {count} optimizers")
+    return sizes, preprocessing, p, float(config["outputScale"]), count
+
+
+def _tensor_shapes(sizes: List[int], inputs: int, count: int):
+    """Names and shapes in φ's order (ParameterLayout in the Swift library)."""
+    shapes = []
+    for o in range(count):
+        prefix = "" if count == 1 else f"optimizer{o}."
+        rows = inputs
+        for k, h in enumerate(sizes, start=1):
+            shapes.append((f"{prefix}lstm{k}.weight", (rows + h, 4 * h)))
+            shapes.append((f"{prefix}lstm{k}.bias", (4 * h,)))
+            rows = h
+        shapes.append((f"{prefix}output.weight", (sizes[-1],)))
+        shapes.append((f"{prefix}output.bias", (1,)))
+    return shapes
+
+
+def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
+    """Reads an optimizer file or an export (a path, or the already parsed JSON object).
+
+    Checks the format name, the version, that every tensor the architecture needs is present
+    with its shape, and that every value is finite; raises `OptimizerFileError` naming the
+    problem otherwise."""
+    if isinstance(source, dict):
+        path, document = "<object>", source
+    else:
+        path = os.fspath(source)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                document = json.load(handle)
+        except (OSError, json.JSONDecodeError) as error:
+            raise OptimizerFileError(f"{path} cannot be read ({error})") from error
+    kind = document.get("format") if isinstance(document, dict) else None
+    if kind not in (OPTIMIZER_FORMAT, EXPORT_FORMAT):
+        raise OptimizerFileError(
+            f'{path} is not a metaopt-dist optimizer file (expected "format": "{OPTIMIZER_FORMAT}" '
+            f'or "{EXPORT_FORMAT}")')
+    if document.get("version") != SUPPORTED_VERSION:
+        raise OptimizerFileError(
+            f"{path} has format version {document.get('version')}; this package reads version {SUPPORTED_VERSION}")
+    sizes, preprocessing, p, scale, count = _architecture(path, document["optimizer"])
+    inputs = 1 if preprocessing == "raw" else 2
+    shapes = _tensor_shapes(sizes, inputs, count)
+    tensors: Dict[str, np.ndarray] = {}
+    if kind == OPTIMIZER_FORMAT:
+        phi = np.asarray(document["phi"], dtype=np.float32)
+        needed = sum(math.prod(shape) for _, shape in shapes)
+        if phi.shape != (needed,):
+            raise OptimizerFileError(f"{path} holds {phi.size} parameters, but its architecture needs {needed}")
+        offset = 0
+        for name, shape in shapes:
+            size = math.prod(shape)
+            tensors[name] = phi[offset:offset + size].reshape(shape)
+            offset += size
+    else:
+        stored = document["tensors"]
+        for name, shape in shapes:
+            if name not in stored:
+                raise OptimizerFileError(f"{path} lacks the tensor {name}")
+            values = np.asarray(stored[name]["values"], dtype=np.float32)
+            if tuple(stored[name]["shape"]) != shape or values.size != math.prod(shape):
+                raise OptimizerFileError(f"{path}: {name} has shape {stored[name]['shape']}, expected {list(shape)}")
+            tensors[name] = values.reshape(shape)
+    if not all(np.isfinite(t).all() for t in tensors.values()):
+        raise OptimizerFileError(f"{path} holds non-finite parameters")
+    optimizers = []
+    for o in range(count):
+        prefix = "" if count == 1 else f"optimizer{o}."
+        layers = [LSTMLayer(tensors[f"{prefix}lstm{k}.weight"], tensors[f"{prefix}lstm{k}.bias"])
+                  for k in range(1, len(sizes) + 1)]
+        optimizers.append(LSTMWeights(layers, tensors[f"{prefix}output.weight"],
+                                      float(tensors[f"{prefix}output.bias"][0])))
+    metadata = {key: value for key, value in document.items()
+                if key not in ("phi", "tensors", "optimizer", "format", "version")}
+    return OptimizerSpec(sizes, preprocessing, p, scale, optimizers, metadata)

@@ -1,0 +1,126 @@
+"""The reference implementation in numpy: the maths of docs/optimizer-file.md, nothing else.
+
+Per coordinate, with gradient g and the state (h_k, c_k) of every LSTM layer k (zero at the
+start):
+
+    x        = preprocess(g)                      # raw: [g]; log-sign: see `preprocess`
+    z_k      = [in_k, h_k] @ lstm_k.weight + lstm_k.bias   # in_1 = x, in_k = h_{k-1}
+    i, f, o  = sigmoid(z_k[:, :H]), sigmoid(z_k[:, H:2H]), sigmoid(z_k[:, 3H:])
+    g        = tanh(z_k[:, 2H:3H])
+    c_k      = f * c_k + i * g;   h_k = o * tanh(c_k)
+    update   = output_scale * (h_K @ output.weight + output.bias);   theta += update
+
+All coordinates of all tensors are one batch (rows), so each layer is one matrix product.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Optional, Tuple, Union
+
+import numpy as np
+
+from .file import LSTMWeights, OptimizerSpec, load
+
+State = Tuple[List[np.ndarray], List[np.ndarray]]
+
+
+def preprocess(gradient: np.ndarray, spec: OptimizerSpec, dtype=np.float64) -> np.ndarray:
+    """The LSTM's input rows for a flat gradient: shape (n, 1) for raw, (n, 2) for log-sign.
+
+    log-sign (Appendix A of the paper, constant p): (log|g| / p, sign g) if |g| ≥ e^-p, else
+    (-1, e^p · g). The cut compares |g| with e^-p rounded to float32, as the Swift engine does,
+    so a gradient takes the same branch here and there."""
+    g = np.asarray(gradient)
+    if spec.preprocessing == "raw":
+        return g.astype(dtype).reshape(-1, 1)
+    threshold = np.float32(np.exp(-spec.p))
+    magnitude = np.abs(g)
+    big = magnitude >= threshold
+    gd = g.astype(dtype)
+    # log of the clamped magnitude: the small branch never reads it, and log(0) would warn.
+    logs = np.log(np.maximum(np.abs(gd), dtype(threshold))) / dtype(spec.p)
+    first = np.where(big, logs, dtype(-1))
+    second = np.where(big, np.sign(gd), dtype(np.exp(spec.p)) * gd)
+    return np.stack([first, second], axis=1)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # 1 / (1 + e^-|x|) in both tails, so no exp overflows.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def lstm_update(weights: LSTMWeights, spec: OptimizerSpec, gradient: np.ndarray, state: State,
+                dtype=np.float64) -> Tuple[np.ndarray, State]:
+    """One step for a flat gradient (n coordinates): the update (n,) and the next state.
+    ``state`` is ([h_1 … h_K], [c_1 … c_K]), each (n, H_k); it is not modified."""
+    x = preprocess(gradient, spec, dtype)
+    hs, cs = [], []
+    for layer, h, c in zip(weights.layers, *state):
+        H = layer.hidden
+        z = np.concatenate([x, h], axis=1) @ layer.weight.astype(dtype) + layer.bias.astype(dtype)
+        i, f, g, o = _sigmoid(z[:, :H]), _sigmoid(z[:, H:2 * H]), np.tanh(z[:, 2 * H:3 * H]), _sigmoid(z[:, 3 * H:])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        hs.append(h)
+        cs.append(c)
+        x = h
+    update = dtype(spec.output_scale) * (x @ weights.output_weight.astype(dtype) + dtype(weights.output_bias))
+    return update, (hs, cs)
+
+
+class LearnedOptimizer:
+    """A trained metaopt-dist optimizer stepping named numpy arrays in place.
+
+    ``source``: a path to an optimizer file or export, or an `OptimizerSpec`. ``optimizer``: the
+    learned optimizer every parameter uses by default (index into the file's optimizers; the
+    CNN's files hold two: 0 for convolution, 1 for fully connected parameters). ``dtype``: the
+    precision of the arithmetic (float64 by default: this is the reference).
+
+    State is kept per parameter name (h and c of every layer for each coordinate, zero at the
+    start, as in the Swift engine)::
+
+        opt = LearnedOptimizer("optimizer.json")
+        for _ in range(100):
+            grads = {"w": grad_w(params["w"])}
+            opt.step(params, grads)          # params["w"] += update, in place
+    """
+
+    def __init__(self, source: Union[str, OptimizerSpec], optimizer: int = 0, dtype=np.float64):
+        self.spec = source if isinstance(source, OptimizerSpec) else load(source)
+        if not 0 <= optimizer < len(self.spec.optimizers):
+            raise ValueError(f"optimizer {optimizer} does not exist: the file holds {len(self.spec.optimizers)}")
+        self.default_optimizer = optimizer
+        self.dtype = dtype
+        self.state: Dict[str, State] = {}
+
+    def initial_state(self, size: int) -> State:
+        """Zero h and c for every layer, for ``size`` coordinates."""
+        return ([np.zeros((size, h), self.dtype) for h in self.spec.hidden_sizes],
+                [np.zeros((size, h), self.dtype) for h in self.spec.hidden_sizes])
+
+    def updates(self, gradients: Mapping[str, np.ndarray],
+                optimizers: Optional[Mapping[str, int]] = None) -> Dict[str, np.ndarray]:
+        """The update of each named gradient (same shape), advancing that name's state."""
+        result = {}
+        for name, gradient in gradients.items():
+            g = np.asarray(gradient)
+            index = (optimizers or {}).get(name, self.default_optimizer)
+            state = self.state.get(name)
+            if state is None or state[0][0].shape[0] != g.size:
+                state = self.initial_state(g.size)
+            update, self.state[name] = lstm_update(self.spec.optimizers[index], self.spec, g.reshape(-1), state,
+                                                   self.dtype)
+            result[name] = update.reshape(g.shape)
+        return result
+
+    def step(self, parameters: Mapping[str, np.ndarray], gradients: Mapping[str, np.ndarray],
+             optimizers: Optional[Mapping[str, int]] = None) -> None:
+        """parameters[name] += update for every name in ``gradients`` (in place, in the
+        parameter's dtype). ``optimizers`` maps names to optimizer indices where they differ from
+        the default."""
+        for name, update in self.updates(gradients, optimizers).items():
+            parameters[name] += update.astype(parameters[name].dtype)
+
+    def reset(self) -> None:
+        """Forgets every state (the next step starts from zero h and c)."""
+        self.state.clear()

@@ -1,0 +1,98 @@
+"""An optax `GradientTransformation` that runs a trained metaopt-dist optimizer (importing this
+module imports jax and optax).
+
+``init`` and ``update`` are pure functions of arrays, so they run under ``jax.jit``. The state
+holds, for every leaf of the parameter tree, h and c of every LSTM layer per coordinate (zero at
+the start). The updates it returns are added to the parameters (``optax.apply_updates``), as the
+Swift engine adds them: θ += update.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Tuple, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .file import OptimizerSpec, load
+
+
+class LearnedOptimizerState(NamedTuple):
+    """Per leaf of the parameter tree (in ``jax.tree_util`` leaf order): a tuple of h per layer
+    and a tuple of c per layer, each (leaf size, H_k)."""
+
+    hidden: Tuple[Tuple[jax.Array, ...], ...]
+    cell: Tuple[Tuple[jax.Array, ...], ...]
+
+
+def learned_optimizer(source: Union[str, OptimizerSpec], optimizer: Any = 0) -> optax.GradientTransformation:
+    """The learned optimizer in ``source`` (an optimizer file or export path, or an
+    `OptimizerSpec`) as an optax transformation.
+
+    ``optimizer``: which of the file's learned optimizers updates each leaf: one index for all,
+    or a tree of indices with the parameters' structure (the CNN's files: 0 for convolution, 1
+    for fully connected parameters)."""
+    spec = source if isinstance(source, OptimizerSpec) else load(source)
+    weights = [([(jnp.asarray(l.weight), jnp.asarray(l.bias)) for l in w.layers],
+                jnp.asarray(w.output_weight), float(w.output_bias)) for w in spec.optimizers]
+    sizes = spec.hidden_sizes
+    threshold = float(np.float32(np.exp(-spec.p))) if spec.preprocessing == "log-sign" else 0.0
+
+    def indices(tree):
+        leaves, _ = jax.tree_util.tree_flatten(tree)
+        if isinstance(optimizer, int):
+            chosen = [optimizer] * len(leaves)
+        else:
+            chosen = jax.tree_util.tree_leaves(optimizer)
+            if len(chosen) != len(leaves):
+                raise ValueError("the optimizer tree must have one index per parameter leaf")
+        for index in chosen:
+            if not 0 <= int(index) < len(weights):
+                raise ValueError(f"optimizer {index} does not exist: the file holds {len(weights)}")
+        return [int(index) for index in chosen]
+
+    def preprocess(g):
+        if spec.preprocessing == "raw":
+            return g[:, None]
+        a = jnp.abs(g)
+        big = a >= threshold
+        logs = jnp.log(jnp.maximum(a, threshold)) / spec.p
+        first = jnp.where(big, logs, -1.0).astype(g.dtype)
+        second = jnp.where(big, jnp.sign(g), g * float(np.exp(spec.p))).astype(g.dtype)
+        return jnp.stack([first, second], axis=1)
+
+    def step_leaf(index, gradient, hs, cs):
+        layers, output_weight, output_bias = weights[index]
+        dtype = gradient.dtype
+        x = preprocess(gradient.reshape(-1))
+        new_h, new_c = [], []
+        for (weight, bias), h, c, H in zip(layers, hs, cs, sizes):
+            z = jnp.concatenate([x, h], axis=1) @ weight.astype(dtype) + bias.astype(dtype)
+            i, f = jax.nn.sigmoid(z[:, :H]), jax.nn.sigmoid(z[:, H:2 * H])
+            g, o = jnp.tanh(z[:, 2 * H:3 * H]), jax.nn.sigmoid(z[:, 3 * H:])
+            c = f * c + i * g
+            x = o * jnp.tanh(c)
+            new_h.append(x)
+            new_c.append(c)
+        update = spec.output_scale * (x @ output_weight.astype(dtype) + output_bias)
+        return update.reshape(gradient.shape).astype(dtype), tuple(new_h), tuple(new_c)
+
+    def init_fn(params):
+        leaves = jax.tree_util.tree_leaves(params)
+        indices(params)  # checks the indices once, outside any jit
+        zeros = lambda leaf: tuple(jnp.zeros((leaf.size, h), leaf.dtype) for h in sizes)
+        return LearnedOptimizerState(hidden=tuple(zeros(l) for l in leaves), cell=tuple(zeros(l) for l in leaves))
+
+    def update_fn(updates, state, params=None):
+        del params
+        leaves, treedef = jax.tree_util.tree_flatten(updates)
+        results, hidden, cell = [], [], []
+        for index, gradient, hs, cs in zip(indices(updates), leaves, state.hidden, state.cell):
+            update, h, c = step_leaf(index, gradient, hs, cs)
+            results.append(update)
+            hidden.append(h)
+            cell.append(c)
+        return jax.tree_util.tree_unflatten(treedef, results), LearnedOptimizerState(tuple(hidden), tuple(cell))
+
+    return optax.GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,90 @@
+"""A `torch.optim.Optimizer` that runs a trained metaopt-dist optimizer (importing this module
+imports torch; the rest of the package does not need it).
+
+The maths is `numpy_optimizer.lstm_update`'s, in the parameter's dtype and on its device; the
+state of each parameter (h and c of every LSTM layer per coordinate, zero at the start) lives in
+``optimizer.state[p]`` as tensors ``h1, c1, h2, c2, …``, so ``state_dict()`` and
+``load_state_dict()`` save and restore it like any optimizer's.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterable, Tuple, Union
+
+import numpy as np
+import torch
+
+from .file import LSTMWeights, OptimizerSpec, load
+
+
+class TorchLearnedOptimizer(torch.optim.Optimizer):
+    """``TorchLearnedOptimizer(model.parameters(), "optimizer.json")``: θ += update each step.
+
+    ``optimizer`` picks the learned optimizer of a file that holds several (the CNN's: 0 for
+    convolution, 1 for fully connected parameters); a parameter group can override it with its
+    own ``"optimizer"`` key. The weights come from the file, not from the state dict."""
+
+    def __init__(self, params: Iterable, source: Union[str, OptimizerSpec], optimizer: int = 0):
+        self.spec = source if isinstance(source, OptimizerSpec) else load(source)
+        self._weights: Dict[Tuple[int, torch.device, torch.dtype], list] = {}
+        super().__init__(params, {"optimizer": optimizer})
+        for group in self.param_groups:
+            if not 0 <= group["optimizer"] < len(self.spec.optimizers):
+                raise ValueError(f"optimizer {group['optimizer']} does not exist: the file holds "
+                                 f"{len(self.spec.optimizers)}")
+
+    def _tensors(self, index: int, like: torch.Tensor):
+        """The learned optimizer's weights as tensors of ``like``'s dtype and device (cached)."""
+        key = (index, like.device, like.dtype)
+        if key not in self._weights:
+            weights: LSTMWeights = self.spec.optimizers[index]
+            convert = lambda a: torch.as_tensor(np.asarray(a), dtype=like.dtype, device=like.device)
+            self._weights[key] = [[(convert(l.weight), convert(l.bias)) for l in weights.layers],
+                                  convert(weights.output_weight), float(weights.output_bias)]
+        return self._weights[key]
+
+    def _preprocess(self, g: torch.Tensor) -> torch.Tensor:
+        if self.spec.preprocessing == "raw":
+            return g.unsqueeze(1)
+        p = self.spec.p
+        threshold = float(np.float32(np.exp(-p)))  # the engine's float32 cut
+        big = g.abs() >= threshold
+        logs = torch.log(g.abs().clamp_min(threshold)) / p
+        first = torch.where(big, logs, torch.full_like(g, -1.0))
+        second = torch.where(big, torch.sign(g), g * float(np.exp(p)))
+        return torch.stack([first, second], dim=1)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        sizes = self.spec.hidden_sizes
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError("TorchLearnedOptimizer does not support sparse gradients")
+                layers, output_weight, output_bias = self._tensors(group["optimizer"], p)
+                state = self.state[p]
+                if not state:
+                    for k, h in enumerate(sizes, start=1):
+                        state[f"h{k}"] = torch.zeros(p.numel(), h, dtype=p.dtype, device=p.device)
+                        state[f"c{k}"] = torch.zeros(p.numel(), h, dtype=p.dtype, device=p.device)
+                x = self._preprocess(p.grad.reshape(-1))
+                for k, (weight, bias) in enumerate(layers, start=1):
+                    H = sizes[k - 1]
+                    z = torch.cat([x, state[f"h{k}"]], dim=1) @ weight + bias
+                    i, f = torch.sigmoid(z[:, :H]), torch.sigmoid(z[:, H:2 * H])
+                    g, o = torch.tanh(z[:, 2 * H:3 * H]), torch.sigmoid(z[:, 3 * H:])
+                    c = f * state[f"c{k}"] + i * g
+                    x = o * torch.tanh(c)
+                    state[f"c{k}"], state[f"h{k}"] = c, x
+                update = self.spec.output_scale * (x @ output_weight + output_bias)
+                p.add_(update.view_as(p))
+        return loss
+
+    def reset(self) -> None:
+        """Forgets every parameter's state (the next step starts from zero h and c)."""
+        self.state.clear()

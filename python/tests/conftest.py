@@ -1,0 +1,57 @@
+"""Shared by the tests: the golden recordings that Tests/MetaOptTests/PythonGoldenTests.swift
+writes (a learned optimizer, 100 recorded gradients and the θ trajectory of the Swift engine)."""
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+DATA = pathlib.Path(__file__).parent / "data"
+CASES = ["raw", "logsign-two"]
+
+# |θ − θ_engine| ≤ FLOAT_TOLERANCE · (1 + |θ_engine|) over all 100 steps, for float32 arithmetic
+# (torch, optax) and for the float64 reference rounded into float32 θ, against the Float engine:
+# the engine's fast exp/log/sigmoid/tanh (a few ulp) and its GEMM summation order differ from
+# these libraries' in the last bits, and the LSTM state carries the differences forward.
+FLOAT_TOLERANCE = 5e-6
+# The float64 reference against the Swift Double engine (exact elementary functions in both).
+DOUBLE_TOLERANCE = 1e-12
+
+
+class Golden:
+    def __init__(self, name):
+        with open(DATA / f"{name}.json", encoding="utf-8") as handle:
+            document = json.load(handle)
+        self.name = name
+        self.optimizer_path = str(DATA / document["optimizerFile"])
+        self.groups = [tuple(g) for g in document["groups"]]
+        self.theta0 = np.asarray(document["theta0"], dtype=np.float32)
+        self.gradients = np.asarray(document["gradients"], dtype=np.float32)
+        self.theta = np.asarray(document["theta"], dtype=np.float32)
+        self.theta_double = np.asarray(document["thetaDouble"], dtype=np.float64)
+        self.kernels = document["kernels"]
+
+    def pieces(self):
+        """θ cut into named parameters: every group, the first group once more in two, so an
+        optimizer serves several parameters: (name, start, end, optimizer index)."""
+        result = []
+        for number, (start, end, optimizer) in enumerate(self.groups):
+            if number == 0:
+                middle = (start + end) // 2
+                result += [(f"g{number}a", start, middle, optimizer), (f"g{number}b", middle, end, optimizer)]
+            else:
+                result.append((f"g{number}", start, end, optimizer))
+        return result
+
+    def assemble(self, parts):
+        """θ from named parts (a dict name → array)."""
+        return np.concatenate([np.asarray(parts[name]).reshape(-1) for name, *_ in self.pieces()])
+
+
+def relative_error(theta, recorded):
+    return float(np.max(np.abs(np.asarray(theta, np.float64) - recorded) / (1 + np.abs(recorded))))
+
+
+@pytest.fixture(params=CASES)
+def golden(request):
+    return Golden(request.param)

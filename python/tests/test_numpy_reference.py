@@ -1,0 +1,108 @@
+import json
+
+import numpy as np
+import pytest
+
+import metaopt
+from conftest import DATA, DOUBLE_TOLERANCE, FLOAT_TOLERANCE, relative_error
+
+
+def run_numpy(golden, theta_dtype):
+    optimizer = metaopt.LearnedOptimizer(golden.optimizer_path)
+    pieces = golden.pieces()
+    params = {name: golden.theta0[start:end].astype(theta_dtype) for name, start, end, _ in pieces}
+    indices = {name: index for name, _, _, index in pieces}
+    trajectory = []
+    for gradient in golden.gradients:
+        optimizer.step(params, {name: gradient[start:end] for name, start, end, _ in pieces}, indices)
+        trajectory.append(golden.assemble(params))
+    return np.asarray(trajectory), optimizer
+
+
+def test_matches_the_float_engine_over_100_steps(golden):
+    trajectory, _ = run_numpy(golden, np.float32)
+    assert trajectory.shape == golden.theta.shape == (100, golden.theta0.size)
+    assert relative_error(trajectory, golden.theta) <= FLOAT_TOLERANCE
+
+
+def test_matches_the_double_engine_over_100_steps(golden):
+    trajectory, _ = run_numpy(golden, np.float64)
+    assert relative_error(trajectory, golden.theta_double) <= DOUBLE_TOLERANCE
+
+
+def test_the_trajectory_moves(golden):
+    # Not a fixed point: the recording would not test much if θ stayed at θ₀.
+    assert relative_error(golden.theta[-1], golden.theta0.astype(np.float64)) > 1e-2
+
+
+def test_one_state_per_parameter(golden):
+    _, optimizer = run_numpy(golden, np.float32)
+    assert sorted(optimizer.state) == sorted(name for name, *_ in golden.pieces())
+    for name, start, end, _ in golden.pieces():
+        hs, cs = optimizer.state[name]
+        assert [h.shape for h in hs] == [(end - start, size) for size in optimizer.spec.hidden_sizes]
+        assert [c.shape for c in cs] == [(end - start, size) for size in optimizer.spec.hidden_sizes]
+    optimizer.reset()
+    assert optimizer.state == {}
+
+
+def test_export_reads_the_same_as_the_optimizer_file(golden):
+    from_file = metaopt.load(golden.optimizer_path)
+    from_export = metaopt.load(DATA / f"{golden.name}.export.json")
+    assert from_file.hidden_sizes == from_export.hidden_sizes
+    assert (from_file.preprocessing, from_file.p, from_file.output_scale) == (
+        from_export.preprocessing, from_export.p, from_export.output_scale)
+    for a, b in zip(from_file.optimizers, from_export.optimizers):
+        for la, lb in zip(a.layers, b.layers):
+            assert np.array_equal(la.weight, lb.weight) and np.array_equal(la.bias, lb.bias)
+        assert np.array_equal(a.output_weight, b.output_weight) and a.output_bias == b.output_bias
+
+
+def test_preprocessing_branches():
+    spec = metaopt.load(DATA / "logsign-two.optimizer.json")
+    threshold = np.float32(np.exp(-10))
+    g = np.array([2.0, -0.5, threshold, np.nextafter(threshold, np.float32(0)), 0.0, -1e-40], dtype=np.float32)
+    x = metaopt.preprocess(g, spec)
+    assert x[0].tolist() == pytest.approx([np.log(2.0) / 10, 1.0])
+    assert x[1].tolist() == pytest.approx([np.log(0.5) / 10, -1.0])
+    assert x[2, 1] == 1.0 and x[2, 0] == pytest.approx(-1.0, abs=1e-7)  # the cut itself takes the log branch
+    assert x[3, 0] == -1.0 and x[3, 1] == pytest.approx(np.exp(10) * float(np.nextafter(threshold, np.float32(0))))
+    assert x[4].tolist() == [-1.0, 0.0]
+    assert x[5, 0] == -1.0 and x[5, 1] == pytest.approx(np.exp(10) * -1e-40)
+
+
+def three_layer_file(tmp_path):
+    """A file of another depth ([3, 4, 2], stated with hiddenSizes), φ drawn here."""
+    sizes, inputs = [3, 4, 2], 2
+    rng = np.random.default_rng(0)
+    count = 0
+    rows = inputs
+    for h in sizes:
+        count += (rows + h) * 4 * h + 4 * h
+        rows = h
+    count += sizes[-1] + 1
+    document = {"format": "metaopt-dist.optimizer", "version": 1, "iteration": 0, "tensors": [],
+                "optimizer": {"hiddenSizes": sizes, "preprocessing": {"logAndSign": {"p": 5}},
+                              "outputScale": 0.1, "optimizerCount": 1},
+                "phi": rng.uniform(-0.5, 0.5, count).astype(np.float32).tolist()}
+    path = tmp_path / "three.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_any_depth_and_errors(tmp_path):
+    spec = metaopt.load(three_layer_file(tmp_path))
+    assert spec.hidden_sizes == [3, 4, 2]
+    assert [l.weight.shape for l in spec.optimizers[0].layers] == [(5, 12), (7, 16), (6, 8)]
+    params = {"w": np.ones((4, 5), np.float32)}
+    metaopt.LearnedOptimizer(spec).step(params, {"w": np.full((4, 5), 0.3, np.float32)})
+    assert not np.allclose(params["w"], 1)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "something else", "version": 1}))
+    with pytest.raises(metaopt.OptimizerFileError, match="not a metaopt-dist optimizer file"):
+        metaopt.load(bad)
+    document = json.loads(three_layer_file(tmp_path).read_text())
+    document["phi"] = document["phi"][:-1]
+    bad.write_text(json.dumps(document))
+    with pytest.raises(metaopt.OptimizerFileError, match="needs"):
+        metaopt.load(bad)

@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+optax = pytest.importorskip("optax")
+import jax.numpy as jnp  # noqa: E402
+
+from metaopt.optax_optimizer import learned_optimizer  # noqa: E402
+from conftest import FLOAT_TOLERANCE, relative_error  # noqa: E402
+
+
+def run(golden, jit):
+    names = [name for name, *_ in golden.pieces()]
+    params = {name: jnp.asarray(golden.theta0[start:end]) for name, start, end, _ in golden.pieces()}
+    transform = learned_optimizer(golden.optimizer_path,
+                                  optimizer={name: index for name, _, _, index in golden.pieces()})
+    state = transform.init(params)
+
+    def step(params, state, gradients):
+        updates, state = transform.update(gradients, state, params)
+        return optax.apply_updates(params, updates), state
+
+    if jit:
+        step = jax.jit(step)
+    trajectory = []
+    for gradient in golden.gradients:
+        gradients = {name: jnp.asarray(gradient[start:end]) for name, start, end, _ in golden.pieces()}
+        params, state = step(params, state, gradients)
+        trajectory.append(golden.assemble({n: np.asarray(params[n]) for n in names}))
+    return np.asarray(trajectory), state
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_matches_the_float_engine_over_100_steps(golden, jit):
+    trajectory, _ = run(golden, jit)
+    assert relative_error(trajectory, golden.theta) <= FLOAT_TOLERANCE
+
+
+def test_one_state_per_parameter(golden):
+    _, state = run(golden, jit=True)
+    pieces = golden.pieces()
+    assert len(state.hidden) == len(state.cell) == len(pieces)
+    # Leaves in jax's order: dict keys sorted.
+    for (name, start, end, _), hs in zip(sorted(pieces), state.hidden):
+        assert [h.shape for h in hs] == [(end - start, 20), (end - start, 20)]
+
+
+def test_trains_a_small_model():
+    from conftest import DATA
+    key = jax.random.PRNGKey(0)
+    x = jax.random.normal(key, (32, 3))
+    y = x @ jnp.array([1.0, -2.0, 0.5])
+    params = {"w": jnp.zeros(3), "b": jnp.zeros(())}
+    transform = learned_optimizer(str(DATA / "logsign-two.optimizer.json"), optimizer=1)
+    state = transform.init(params)
+    loss = lambda p: jnp.mean((x @ p["w"] + p["b"] - y) ** 2)
+
+    @jax.jit
+    def step(params, state):
+        value, grads = jax.value_and_grad(loss)(params)
+        updates, state = transform.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, value
+
+    params, state, first = step(params, state)
+    for _ in range(5):
+        params, state, value = step(params, state)
+    assert np.isfinite(float(value)) and float(value) != float(first)
+    with pytest.raises(ValueError, match="does not exist"):
+        learned_optimizer(str(DATA / "logsign-two.optimizer.json"), optimizer=2).init(params)
