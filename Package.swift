@@ -24,9 +24,13 @@ let package = Package(
         // (`KernelPath`). Not API: see Sources/CMetaOptKernels/README.md. No compiler flags here, so
         // that other packages can depend on this one by version.
         .target(name: "CMetaOptKernels", exclude: ["README.md"]),
+        // Stamps the build with VERSION and the git commit (Plugins/BuildStamp): a build command
+        // that runs /bin/sh and git, no compiler flags.
+        .plugin(name: "BuildStamp", capability: .buildTool()),
+        .target(name: "MetaOptBuildInfo", plugins: ["BuildStamp"]),
         // The core library: no MPI dependency; talks to other ranks through `Communicator`.
         .target(name: "MetaOpt",
-                dependencies: ["CBLAS", "CZlib", "CMetaOptKernels", .product(name: "Logging", package: "swift-log")]),
+                dependencies: ["CBLAS", "CZlib", "CMetaOptKernels", "MetaOptBuildInfo", .product(name: "Logging", package: "swift-log")]),
         // `Communicator` over MPI.
         .target(name: "MetaOptMPI", dependencies: ["MetaOpt", "CMPI"]),
         .executableTarget(name: "metaopt-dist",

@@ -109,13 +109,15 @@ struct EvaluateCommand: ParsableCommand {
         } : nil
         let tuning = try Evaluation.tuneBaselines(kinds, trainingFunctions: tuningSet, steps: steps, progress: progress)
         let optimizers: [any EvaluatedOptimizer] = [learned] + tuning.map { BaselineOptimizer(tuned: $0) }
-        let report = try Evaluation.run(
+        var report = try Evaluation.run(
             optimizers: optimizers, functions: heldOut, steps: steps, tuning: tuning,
             metadata: ["task": "\(spec)", "optimizer_file": optimizer, "evaluation_seed": "\(evaluationSeed)",
                        "tuning_seed": "\(evaluationSeed &+ 1)", "training_iterations": "\(file.iteration)",
                        "kernels": KernelPath.default.rawValue, "training_kernels": file.kernels ?? "unknown"]
                 .merging(split == .test ? [:] : ["held_out_split": split.rawValue]) { a, _ in a },
             progress: progress)
+        report.provenance = Provenance.current(kernels: KernelPath.default.rawValue)
+        report.optimizerProvenance = file.provenance
         status.clear()
         let directory = URL(fileURLWithPath: out ?? URL(fileURLWithPath: optimizer).deletingLastPathComponent().appendingPathComponent("eval").path)
         try report.writeJSON(to: directory.appendingPathComponent("report.json"))

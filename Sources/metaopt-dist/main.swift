@@ -11,7 +11,10 @@ struct MetaOptDist: ParsableCommand {
             Run under mpirun for several ranks (`mpirun -np 8 metaopt-dist train ...`, or \
             launch/local.sh), or directly for a single rank.
             """,
-        version: "0.1.0",
+        // "0.1.0 (commit 1a2b3c4d5e6f, kernels avx512)": VERSION and the git commit, stamped at build
+        // time (Plugins/BuildStamp), and this process's kernel path ("unusable" when
+        // METAOPT_KERNELS names one this CPU cannot run; that is refused below before parsing).
+        version: Provenance.versionLine(kernels: (try? KernelPath.fromEnvironment.get())?.rawValue ?? "unusable"),
         subcommands: [
             TrainCommand.self,
             EvaluateCommand.self,

@@ -128,7 +128,9 @@ final class PortabilityTests: XCTestCase {
 
     // MARK: Version
 
-    /// VERSION (the tag launch/check-consumer.sh gives the package) is what `--version` prints.
+    /// VERSION (the tag launch/check-consumer.sh gives the package) is what `--version` prints
+    /// first, followed by the commit and kernel path ("0.1.0 (commit …, kernels avx512)"; the
+    /// commit itself is checked in ProvenanceTests).
     func testVersionFileMatchesTheBinary() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
@@ -136,8 +138,11 @@ final class PortabilityTests: XCTestCase {
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let result = try MPIJob.runSingleton(args: ["--version"], timeout: 30)
         XCTAssertEqual(result.status, 0, "\(result)")
-        XCTAssertEqual(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines), version,
-                       "VERSION and `metaopt-dist --version` (Sources/metaopt-dist/main.swift) disagree")
+        let printed = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(printed.split(separator: " ").first.map(String.init), version,
+                       "VERSION and `metaopt-dist --version` (stamped by Plugins/BuildStamp) disagree: \(printed)")
+        XCTAssertNotNil(printed.range(of: #"^\S+ \(commit ([0-9a-f]{12}(\+dirty)?|unknown), kernels (avx512|avx2|portable)\)$"#,
+                                      options: .regularExpression), printed)
     }
 
     // MARK: Helpers

@@ -124,6 +124,11 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     public var summary: [OptimizerSummary]
     /// Definitions of the quantities, so that the JSON explains itself.
     public var definitions: [String: String]
+    /// The process that evaluated (`metaopt-dist evaluate`: version, commit, command line, kernels);
+    /// nil when the caller did not say (and in reports written before provenance existed).
+    public var provenance: Provenance?
+    /// The provenance of the evaluated optimizer file (the process that trained it), when it has one.
+    public var optimizerProvenance: Provenance?
 
     public static let formatTag = "metaopt-dist.evaluation.v1"
 

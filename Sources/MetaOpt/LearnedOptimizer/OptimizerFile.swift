@@ -7,7 +7,8 @@ import Foundation
 ///   "optimizer": { hiddenSize (two equal layers) or hiddenSizes, preprocessing, outputScale, optimizerCount },
 ///   "training": { the whole TrainingConfig }, "iteration": N,
 ///   "tensors": [ { "name": "lstm1.weight", "shape": [22, 80], "offset": 0 }, ... ],
-///   "phi": [ ... |φ| floats ... ] }
+///   "phi": [ ... |φ| floats ... ],
+///   "provenance": { "command": [...], "commit": "...", "kernels": "avx512", "version": "0.1.0" } }
 /// ```
 /// Floats are written with Swift's shortest round-tripping representation, so φ reloads bit for bit.
 public struct OptimizerFile: Codable, Equatable, Sendable {
@@ -33,9 +34,12 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
     /// The kernel paths of the ranks that trained φ (`KernelCensus`, e.g. "avx512"); they decide φ's
     /// last bits. Absent in files written before kernel paths existed.
     public var kernels: String?
+    /// The process that wrote the file (version, commit, command line, kernels). Absent in files
+    /// written before provenance existed; not part of what a φ comparison means.
+    public var provenance: Provenance?
 
     public init(optimizer: LearnedOptimizerConfig, phi: [Float], training: TrainingConfig?, iteration: Int,
-                validation: ValidationScore? = nil, kernels: String? = nil) {
+                validation: ValidationScore? = nil, kernels: String? = nil, provenance: Provenance? = nil) {
         let architecture = optimizer.architecture
         precondition(phi.count == architecture.parameterCount)
         format = Self.formatName
@@ -47,6 +51,7 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
         self.phi = phi
         self.validation = validation
         self.kernels = kernels
+        self.provenance = provenance
     }
 
     public func write(to url: URL) throws {
@@ -94,7 +99,7 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
         for t in optimizer.architecture.tensors {
             named[t.name] = ExportedOptimizer.Tensor(shape: t.shape, values: Array(phi[t.range]))
         }
-        return ExportedOptimizer(optimizer: optimizer, tensors: named, kernels: kernels)
+        return ExportedOptimizer(optimizer: optimizer, tensors: named, kernels: kernels, provenance: provenance)
     }
 }
 
@@ -112,12 +117,16 @@ public struct ExportedOptimizer: Codable, Equatable, Sendable {
     public var tensors: [String: Tensor]
     /// The kernel paths φ was trained on (from the optimizer file), when known.
     public var kernels: String?
+    /// The provenance of the optimizer file (the process that trained φ), when it has one.
+    public var provenance: Provenance?
 
-    public init(optimizer: LearnedOptimizerConfig, tensors: [String: Tensor], kernels: String?) {
+    public init(optimizer: LearnedOptimizerConfig, tensors: [String: Tensor], kernels: String?,
+                provenance: Provenance? = nil) {
         convention = Self.convention(for: optimizer)
         self.optimizer = optimizer
         self.tensors = tensors
         self.kernels = kernels
+        self.provenance = provenance
     }
 
     /// The convention of a stack of `optimizer.hiddenSizes.count` LSTM layers (for two layers, the

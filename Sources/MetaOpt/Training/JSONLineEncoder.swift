@@ -1,7 +1,10 @@
+import Foundation
+
 /// Encodes a flat `Encodable` value (Int, Double, Bool and String properties) as one JSON object
 /// on one line, ending in a newline: keys in the order the value encodes them (declaration order
 /// for a synthesised conformance), numbers as Swift prints them (`0.1`, `1e-05`, `2.0`), and
-/// non-finite numbers as `null`. This is the format metrics.jsonl and validation.jsonl have had
+/// non-finite numbers as `null`; nil optionals are left out. A `Provenance` value is written as a
+/// nested object (`JSONEncoder`, sorted keys, slashes unescaped). This is the format metrics.jsonl and validation.jsonl have had
 /// since their first version; `JSONEncoder` would reorder the keys and print `2.0` as `2`.
 struct JSONLineEncoder {
     func encode<Line: Encodable>(_ value: Line) throws -> String {
@@ -38,8 +41,12 @@ struct JSONLineEncoder {
             case let v as Double: append(v.isFinite ? "\(v)" : "null", key)
             case let v as Bool: append(v ? "true" : "false", key)
             case let v as String: append(JSONLineEncoder.quoted(v), key)
+            case let v as Provenance:
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                append(String(decoding: try encoder.encode(v), as: UTF8.self), key)
             default:
-                throw EncodingError.invalidValue(value, .init(codingPath: [key], debugDescription: "JSONLineEncoder writes Int, Double, Bool and String values only"))
+                throw EncodingError.invalidValue(value, .init(codingPath: [key], debugDescription: "JSONLineEncoder writes Int, Double, Bool, String and Provenance values only"))
             }
         }
 

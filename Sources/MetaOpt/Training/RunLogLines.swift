@@ -1,5 +1,7 @@
 /// One line of RUN_DIR/metrics.jsonl, as `train` writes it (`JSONLineEncoder`: keys in this
-/// order, non-finite numbers as null). Read back by `TrainingLog.Step`.
+/// order, non-finite numbers as null). Read back by `TrainingLog.Step`. The first line each
+/// process appends (a fresh start or a resume) ends with a `provenance` object: the version,
+/// commit, command line and kernels of the binary that wrote the lines from there on.
 struct MetricsLine: Encodable {
     var iteration: Int
     var horizon: Int
@@ -18,15 +20,18 @@ struct MetricsLine: Encodable {
     var elapsed: Double
     var iterationsPerSecond: Double
     var kernels: String
+    /// Only on the first line a process writes (omitted, not null, on the others).
+    var provenance: Provenance?
 
     enum CodingKeys: String, CodingKey {
         case iteration, horizon, truncation, metaLoss = "meta_loss", meanStepLoss = "mean_step_loss"
         case gradientNorm = "gradient_norm", skipped, skippedTotal = "skipped_total"
         case computeMax = "compute_max", computeMean = "compute_mean", computeMin = "compute_min"
-        case wait, allreduce, update, elapsed, iterationsPerSecond = "iterations_per_second", kernels
+        case wait, allreduce, update, elapsed, iterationsPerSecond = "iterations_per_second", kernels, provenance
     }
 
-    init(_ r: StepReport, elapsed: Double, iterationsPerSecond: Double, kernels: KernelCensus) {
+    init(_ r: StepReport, elapsed: Double, iterationsPerSecond: Double, kernels: KernelCensus,
+         provenance: Provenance? = nil) {
         iteration = r.iteration
         horizon = r.horizon
         truncation = r.truncation
@@ -44,6 +49,7 @@ struct MetricsLine: Encodable {
         self.elapsed = elapsed
         self.iterationsPerSecond = iterationsPerSecond
         self.kernels = kernels.description
+        self.provenance = provenance
     }
 }
 

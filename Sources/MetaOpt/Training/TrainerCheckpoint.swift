@@ -6,20 +6,23 @@ import Foundation
 /// iteration is the checkpoint's `metaStep`, the skip counters go under `skipCounters`, every other
 /// counter under `counters`, each by its property name (the layout earlier versions wrote, so
 /// their checkpoints load). φ and the Adam moments are the tensors "phi", "adam.m" and "adam.v".
+/// The notes hold the writing process's provenance (`Provenance.notes`), when given.
 package enum TrainerCheckpoint {
     /// The counters stored under the metadata's `skipCounters` rather than `counters`.
     static let skipCounterNames: Set<String> = ["skippedSteps", "consecutiveSkips"]
     /// The counter stored as the metadata's `metaStep`.
     static let metaStepName = "iteration"
 
-    package static func make(_ state: TrainerState, config: TrainingConfig) throws -> Checkpoint<TrainingConfig> {
+    package static func make(_ state: TrainerState, config: TrainingConfig,
+                             provenance: Provenance? = nil) throws -> Checkpoint<TrainingConfig> {
         var all = try named(state.counters)
         all[metaStepName] = nil
         let metadata = CheckpointMetadata(
             metaStep: state.iteration, seed: config.seed, globalMetaBatchSize: config.metaBatch,
             configuration: config,
             skipCounters: all.filter { skipCounterNames.contains($0.key) },
-            counters: all.filter { !skipCounterNames.contains($0.key) })
+            counters: all.filter { !skipCounterNames.contains($0.key) },
+            notes: provenance?.notes ?? [:])
         return Checkpoint(metadata: metadata, tensors: [
             "phi": .float32(state.phi),
             "adam.m": .float32(state.adam.firstMoment),

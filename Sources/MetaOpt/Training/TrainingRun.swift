@@ -82,6 +82,10 @@ package final class TrainingRun {
     let store: CheckpointStore
     /// Whether the run continues from a checkpoint (the same on every rank).
     package let resumed: Bool
+    /// This process (version, commit, command line) and the job's kernels: recorded in every file
+    /// the run writes. Each (re)start writes its own, so a resumed run's files name the binary
+    /// that continued it.
+    package let provenance: Provenance
     /// Scores φ on the validation functions (every rank), when the configuration asks for it.
     let validator: ValidationScorer?
     /// Rank 0: the score of the φ in RUN_DIR/best-optimizer.json. After a resume it may come from
@@ -155,6 +159,7 @@ package final class TrainingRun {
         }
         resumed = flag[0] == 1
         trainer = try MetaTrainer(config: config, communicator: communicator, resumeFrom: resumeState ?? warmState)
+        provenance = Provenance.current(kernels: trainer.kernels.description)
         validator = try config.validation.map {
             try ValidationScorer(config: $0, training: config, rank: communicator.rank, size: communicator.size)
         }
@@ -244,13 +249,17 @@ package final class TrainingRun {
         let startIteration = trainer.state.iteration
         let clock = DispatchTime.now()
         var stopping = false
+        // The first line this process appends carries its provenance.
+        var lineProvenance: Provenance? = provenance
         while !trainer.finished {
             let report = try trainer.step()
             let elapsed = seconds(since: clock)
             let done = trainer.state.iteration - startIteration
             let rate = Double(done) / max(elapsed, 1e-9)
             if let metrics {
-                try metrics.append(MetricsLine(report, elapsed: elapsed, iterationsPerSecond: rate, kernels: trainer.kernels))
+                try metrics.append(MetricsLine(report, elapsed: elapsed, iterationsPerSecond: rate, kernels: trainer.kernels,
+                                               provenance: lineProvenance))
+                lineProvenance = nil
                 // Lines are numbered from 1 (iteration + 1), so every N-th is N, 2N, … and the first.
                 let number = report.iteration + 1
                 if number % options.progressEvery == 0 || number == startIteration + 1 || trainer.finished {
@@ -296,7 +305,8 @@ package final class TrainingRun {
         try checkAgreement(on: trainer.state)
         if comm.isRoot {
             let file = OptimizerFile(optimizer: config.optimizer, phi: trainer.state.phi, training: config,
-                                     iteration: trainer.state.iteration, kernels: trainer.kernels.description)
+                                     iteration: trainer.state.iteration, kernels: trainer.kernels.description,
+                                     provenance: provenance)
             let url = options.output ?? options.runDirectory.optimizer
             try file.write(to: url)
             logger.info("wrote the trained optimizer to \(url.path)")
@@ -322,7 +332,8 @@ package final class TrainingRun {
             // resumed from: this run will reach it again.
             if loss <= bestScore?.meanFinalLoss ?? .infinity {
                 try OptimizerFile(optimizer: config.optimizer, phi: state.phi, training: config, iteration: state.iteration,
-                                  validation: score, kernels: trainer.kernels.description).write(to: options.runDirectory.bestOptimizer)
+                                  validation: score, kernels: trainer.kernels.description,
+                                  provenance: provenance).write(to: options.runDirectory.bestOptimizer)
                 bestScore = score
             }
         }
@@ -347,7 +358,7 @@ package final class TrainingRun {
         try checkAgreement(on: state)
         let comm = trainer.communicator
         if comm.isRoot {
-            let result = try store.write(TrainerCheckpoint.make(state, config: trainer.config),
+            let result = try store.write(TrainerCheckpoint.make(state, config: trainer.config, provenance: provenance),
                                          step: state.iteration)
             for w in result.warnings { logger.warning("\(w)") }
             logger.info("checkpoint \(result.url.lastPathComponent)")

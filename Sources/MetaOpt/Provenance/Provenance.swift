@@ -1,0 +1,68 @@
+import Foundation
+internal import MetaOptBuildInfo
+
+/// Which build of metaopt-dist, started how and on which vector kernels, wrote a file. `train`
+/// and `evaluate` put it into everything they write (the optimizer files, the first line each
+/// process appends to metrics.jsonl, checkpoint notes, report.json, export's output), so that a
+/// result names the program that made it. Encoded as a JSON object with the keys below (sorted).
+public struct Provenance: Codable, Equatable, Sendable {
+    /// metaopt-dist's version: the VERSION file of the build, e.g. "0.1.0".
+    public var version: String
+    /// The git commit the build came from (40 hex digits), followed by "+dirty" when the work tree
+    /// held changes that commit does not have; nil (the key omitted) when the build did not come
+    /// from a git work tree.
+    public var commit: String?
+    /// The process's command line as its argument array, program name first, exactly as started
+    /// (before `--recipe` or `--config` are expanded).
+    public var command: [String]
+    /// The vector kernels that ran (`KernelCensus`: "avx512", or "avx512:2,avx2:1" on a mixed job).
+    public var kernels: String
+
+    public init(version: String, commit: String?, command: [String], kernels: String) {
+        self.version = version
+        self.commit = commit
+        self.command = command
+        self.kernels = kernels
+    }
+
+    /// This process: this build's version and commit and its command line (`CommandLine.arguments`).
+    public static func current(kernels: String, command: [String] = CommandLine.arguments) -> Provenance {
+        Provenance(version: buildVersion, commit: buildCommit, command: command, kernels: kernels)
+    }
+
+    /// The VERSION file this library was built with.
+    public static var buildVersion: String { BuildInfo.version }
+    /// The git commit this library was built from ("+dirty" when its work tree differed), nil when
+    /// it was not built from a git work tree.
+    public static var buildCommit: String? { BuildInfo.commit }
+
+    /// The command line as one string a POSIX shell reads back as `command`: arguments made only of
+    /// safe characters as they are, others in single quotes.
+    public var commandLine: String {
+        command.map(Self.shellQuoted).joined(separator: " ")
+    }
+
+    /// The checkpoint notes form (string values): version, commit (when known), command (as
+    /// `commandLine`) and kernels.
+    public var notes: [String: String] {
+        var notes = ["version": version, "command": commandLine, "kernels": kernels]
+        notes["commit"] = commit
+        return notes
+    }
+
+    /// `metaopt-dist --version`: "0.1.0 (commit 1a2b3c4d5e6f, kernels avx512)", the commit shortened
+    /// to 12 digits (its "+dirty" kept), or "commit unknown".
+    public static func versionLine(kernels: String) -> String {
+        let commit = buildCommit.map { hash in
+            let digits = hash.prefix { $0 != "+" }
+            return String(digits.prefix(12)) + hash.dropFirst(digits.count)
+        } ?? "unknown"
+        return "\(buildVersion) (commit \(commit), kernels \(kernels))"
+    }
+
+    static func shellQuoted(_ argument: String) -> String {
+        let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%")
+        if !argument.isEmpty && argument.allSatisfy({ safe.contains($0) }) { return argument }
+        return "'" + argument.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}
