@@ -36,4 +36,5 @@ if [[ $# -eq 0 ]]; then
     echo "launch/test.sh: the kernel tests again with METAOPT_KERNELS=portable"
     METAOPT_KERNELS=portable swift test "${scratch[@]}" --filter 'MetaGradientTests|DistributedTrainingTests'
     bash launch/check-consumer.sh
+    bash launch/check-examples.sh
 fi
