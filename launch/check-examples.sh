@@ -7,12 +7,12 @@
 # 1. train-own-optimizee meta-trains on the package's own optimizee family (logistic regression)
 #    and writes an optimizer file; it fails if the result is no better than the untrained optimizer.
 # 2. learned-vs-adam steps a logistic regression's named tensors with that file next to Adam,
-#    then with its fallback (a quadratic optimizer it meta-trains itself); it fails if the learned
-#    optimizer does not lower the loss.
+#    then with its fallback (an optimizer it meta-trains itself on logistic regressions); it fails
+#    if the learned optimizer does not lower the loss.
 #
 # Prints "check-examples: PASS" and exits 0, or "check-examples: FAIL (...)" and exits 1. Release
 # build in Examples/.build (ignored by git); the optimizer file goes to a temporary directory
-# (TMPDIR, default /tmp) that is removed. A few minutes on two cores, most of it the first build.
+# (TMPDIR, default /tmp) that is removed. A few minutes on two cores for the first build, then about twenty seconds.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

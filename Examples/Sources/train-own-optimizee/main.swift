@@ -20,12 +20,9 @@ while let option = arguments.popFirst() {
     }
 }
 
-// The learned optimizer and the run. `task` is only recorded: the trainer samples `family`.
-let family = LogisticRegressionFamily(features: 20, examples: 100)
-let optimizerConfig = LearnedOptimizerConfig(hiddenSizes: [20, 20], preprocessing: .logAndSign(p: 10), outputScale: 0.1)
-let config = TrainingConfig(task: .quadratic(dimension: 10), optimizer: optimizerConfig, metaBatch: 16, blockSize: 8,
-                            unroll: 10, horizon: 100, iterations: metaSteps, learningRate: 3e-3, seed: 1)
-let trainer = try MetaTrainer(config: config, family: family, communicator: LocalCommunicator())
+// The run (ExampleProblems/LogisticOptimizerTraining.swift): the family and the settings.
+let trainer = try makeLogisticOptimizerTrainer(metaSteps: metaSteps)
+let optimizerConfig = trainer.config.optimizer
 let untrainedPhi = trainer.state.phi
 var metaLosses: [Double] = []
 while !trainer.finished { metaLosses.append(try trainer.step().meanStepLoss) }
@@ -33,13 +30,13 @@ print("mean loss per unrolled step, every 10th meta-step:",
       stride(from: 0, to: metaLosses.count, by: 10).map { String(format: "%.4f", metaLosses[$0]) }.joined(separator: " "))
 
 // Held-out problems (another seed), 100 steps of the trained and of the untrained optimizer.
-let heldOut: [any Optimizee] = (0..<20).map { family.sample(RandomKey(seed: 99, horizon: 0, task: $0)) }
-func meanLoss(_ phi: [Float], atStep t: Int) throws -> Double {
+let heldOut: [any Optimizee] = (0..<20).map { LogisticRegressionFamily(features: 20, examples: 100).sample(RandomKey(seed: 99, horizon: 0, task: $0)) }
+let meanLoss = { (phi: [Float], t: Int) throws -> Double in
     let curves = try LearnedOptimizer(config: optimizerConfig, phi: phi).run(on: heldOut, steps: 100)
     return curves.map { Double($0[t]) }.reduce(0, +) / Double(curves.count)
 }
-let start = try meanLoss(untrainedPhi, atStep: 0)
-let trained = try meanLoss(trainer.state.phi, atStep: 100), untrained = try meanLoss(untrainedPhi, atStep: 100)
+let start = try meanLoss(untrainedPhi, 0)
+let trained = try meanLoss(trainer.state.phi, 100), untrained = try meanLoss(untrainedPhi, 100)
 print(String(format: "held-out problems: mean loss %.4f at the start, after 100 steps %.4f trained, %.4f untrained",
              start, trained, untrained))
 
