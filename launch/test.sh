@@ -38,4 +38,5 @@ if [[ $# -eq 0 ]]; then
     METAOPT_KERNELS=portable swift test "${scratch[@]}" --filter 'MetaGradientTests|DistributedTrainingTests'
     bash launch/check-consumer.sh
     bash launch/test-python.sh
+    bash launch/check-examples.sh
 fi

@@ -60,6 +60,8 @@ final class ExamplesTests: XCTestCase {
         ("launch/test.sh", nil, "runs the whole test suite, this test included"),
         ("launch/check-consumer.sh", nil,
          "builds the package from scratch in a throwaway consumer (a minute or more); launch/test.sh runs it after the suite"),
+        ("launch/check-examples.sh", nil,
+         "builds the Examples package from scratch (minutes); launch/test.sh runs it after the suite"),
         ("launch/bench-paths.sh", nil, "builds an earlier commit twice and times every kernel path for minutes"),
         ("launch/bench-peer.sh", nil,
          "needs the JAX reference, which is not in the repository (../shared/peer), and its virtual environment"),

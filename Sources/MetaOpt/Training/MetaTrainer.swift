@@ -60,18 +60,42 @@ public final class MetaTrainer {
     ///
     /// `kernelPath` (default `KernelPath.default`) may differ between ranks: the reduced
     /// meta-gradient and the Adam step do not depend on it, so φ stays the same on every rank.
-    public init(config: TrainingConfig, communicator: any Communicator, resumeFrom: TrainerState? = nil,
-                kernelPath: KernelPath? = nil) throws {
-        let problems = config.problems()
+    public convenience init(config: TrainingConfig, communicator: any Communicator, resumeFrom: TrainerState? = nil,
+                            kernelPath: KernelPath? = nil) throws {
+        try self.init(config: config, ownFamily: nil, communicator: communicator, resumeFrom: resumeFrom,
+                      kernelPath: kernelPath)
+    }
+
+    /// Meta-trains on a family of your own (docs/swift-api.md): `family` is sampled instead of
+    /// `config.task`, with the configuration's augmentations (`randomScaling`, `initialScaling`,
+    /// `lossScaling`) on top. Everything else (meta-batch, blocks, unroll, horizon, Adam, seeds)
+    /// comes from `config` as for a built-in family; `config.task` is only recorded, and
+    /// `config.optimizer.optimizerCount` must equal `family.optimizerCount`. Second-order
+    /// meta-gradients need the family's optimizees to be `SecondOrderOptimizee`s.
+    ///
+    /// Every rank must pass a family that samples the same functions for the same keys; the ranks
+    /// check that they run the same configuration and family name, not the functions.
+    public convenience init(config: TrainingConfig, family: any TaskFamily, communicator: any Communicator,
+                            resumeFrom: TrainerState? = nil, kernelPath: KernelPath? = nil) throws {
+        try self.init(config: config, ownFamily: family, communicator: communicator, resumeFrom: resumeFrom,
+                      kernelPath: kernelPath)
+    }
+
+    private init(config: TrainingConfig, ownFamily: (any TaskFamily)?, communicator: any Communicator,
+                 resumeFrom: TrainerState?, kernelPath: KernelPath?) throws {
+        let problems = config.problems(ownFamily: ownFamily)
         guard problems.isEmpty else { throw TrainingError.invalidConfiguration(problems) }
         self.config = config
         self.communicator = communicator
         architecture = config.optimizer.architecture
-        // Same configuration everywhere? One MAX allreduce of (hash, −hash).
-        guard try communicator.allAgree(on: fnv1a(try JSONEncoder.sorted.encode(config))) else {
+        // Same configuration everywhere? One MAX allreduce of (hash, −hash). A family of one's
+        // own adds its name to the hashed bytes.
+        var agreed = try JSONEncoder.sorted.encode(config)
+        if let ownFamily { agreed.append(contentsOf: Array("\nfamily: \(ownFamily.name)".utf8)) }
+        guard try communicator.allAgree(on: fnv1a(agreed)) else {
             throw TrainingError.configurationDiffersAcrossRanks
         }
-        family = try config.makeTrainingFamily()
+        family = try ownFamily.map(config.makeTrainingFamily(base:)) ?? config.makeTrainingFamily()
         self.kernelPath = kernelPath ?? .default
         kernels = try KernelCensus.gather(self.kernelPath, communicator: communicator)
         ownedBlocks = MetaTrainer.blocks(config: config, rank: communicator.rank, size: communicator.size)

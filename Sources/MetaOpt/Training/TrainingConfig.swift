@@ -78,7 +78,12 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// `initialScaling` says so, randomly rescaled if `randomScaling` says so, and its loss
     /// multiplied by a random factor if `lossScaling` says so.
     public func makeTrainingFamily() throws -> any TaskFamily {
-        try augmentations.reduce(task.makeFamily()) { AugmentedFamily(base: $0, augmentation: $1.augmentation) }
+        try makeTrainingFamily(base: task.makeFamily())
+    }
+
+    /// `base` with this configuration's augmentations (a family of one's own, or the task's).
+    func makeTrainingFamily(base: any TaskFamily) -> any TaskFamily {
+        augmentations.reduce(base) { AugmentedFamily(base: $0, augmentation: $1.augmentation) }
     }
 
     /// The augmentations that are switched on, innermost first, with the option that sets each.
@@ -90,7 +95,11 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     }
 
     /// Every problem with the configuration, as sentences; empty when it is usable.
-    public func problems() -> [String] {
+    public func problems() -> [String] { problems(ownFamily: nil) }
+
+    /// The same, for meta-training on `ownFamily` instead of the task's family when given: the
+    /// optimizer count and the Hessians are the family's.
+    func problems(ownFamily: (any TaskFamily)?) -> [String] {
         var p: [String] = []
         if metaBatch < 1 { p.append("the meta-batch size must be positive (got \(metaBatch))") }
         if blockSize < 1 { p.append("the block size must be positive (got \(blockSize))") }
@@ -108,10 +117,17 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         if case .logAndSign(let pp) = optimizer.preprocessing, !(pp > 0 && pp.isFinite) {
             p.append("the preprocessing constant p must be positive")
         }
-        if optimizer.optimizerCount != task.optimizerCount {
+        if let ownFamily {
+            if optimizer.optimizerCount != ownFamily.optimizerCount {
+                p.append("the \(ownFamily.name) family needs \(ownFamily.optimizerCount) learned optimizer(s), the configuration has \(optimizer.optimizerCount)")
+            }
+            if mode == .secondOrder && !(ownFamily.sample(RandomKey(seed: seed, horizon: 0, task: 0)) is any SecondOrderOptimizee) {
+                p.append("second-order meta-gradients need the optimizee's Hessian; the \(ownFamily.name) family's optimizees are not SecondOrderOptimizee")
+            }
+        } else if optimizer.optimizerCount != task.optimizerCount {
             p.append("the \(task.name) task needs \(task.optimizerCount) learned optimizer(s), the configuration has \(optimizer.optimizerCount)")
         }
-        if mode == .secondOrder && !task.supportsSecondOrder {
+        if ownFamily == nil && mode == .secondOrder && !task.supportsSecondOrder {
             let providers = TaskRegistry.plugins.filter { $0.supportsSecondOrder }.map { $0.name }
             p.append("second-order meta-gradients need the optimizee's Hessian, which only the \(TaskRegistry.listed(providers)) task\(providers.count == 1 ? " provides" : "s provide")")
         }

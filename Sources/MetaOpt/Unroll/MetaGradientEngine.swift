@@ -32,6 +32,18 @@ package protocol MetaGradientEngine<Scalar>: AnyObject {
     func truncation(phi: UnsafeBufferPointer<Scalar>, state: inout UnrollState<Scalar>, mode: MetaGradientMode,
                     gradient: UnsafeMutableBufferPointer<Scalar>) -> [Scalar]
 
+    /// Puts the learned optimizer's recurrent state at rest (zero) for steps on given gradients
+    /// (`step(phi:gradient:theta:)`), as at the start of a horizon.
+    func resetRecurrentState()
+
+    /// One step of the learned optimizer on parameters and gradients the caller holds, both laid
+    /// out like `UnrollState.theta`: reads ∇f(θ_t) from `gradient`, adds the update to `theta` in
+    /// place (θ_{t+1} = θ_t + scale · m(preprocess(∇f(θ_t)), s_t; φ)) and advances the recurrent
+    /// state. The same arithmetic as a step of `run` with that gradient. `run` and `truncation`
+    /// load states of their own, so they must not be interleaved with these steps.
+    func step(phi: UnsafeBufferPointer<Scalar>, gradient: UnsafeBufferPointer<Scalar>,
+              theta: UnsafeMutableBufferPointer<Scalar>)
+
     /// Bytes of every buffer the engine allocated.
     var allocatedBytes: Int { get }
     /// The same, from the engine's description of its memory (a check of `allocatedBytes`).

@@ -84,6 +84,9 @@ package final class UnrollEngine<S: MetaScalar> {
     var thetaHistory: [MatrixView<S>]
     var adjoint: MatrixView<S>
     var scratchCoordinates: MatrixView<S>
+    /// The history slot (0 or 1) that holds the recurrent state for the next step on given
+    /// gradients (`step(phi:gradient:theta:)`).
+    var givenGradientSlot = 0
 
     /// Columns per tile. 256 (1 KiB rows for Float) keeps a tile's operands of one step, about
     /// 300 KiB, in a 1 MiB L2 cache, and is where OpenBLAS's sgemm runs fastest on these shapes
@@ -331,7 +334,7 @@ package final class UnrollEngine<S: MetaScalar> {
         }
     }
 
-    private func load(_ state: UnrollState<S>) {
+    func load(_ state: UnrollState<S>) {
         precondition(state.theta.count == coordinateCount && state.lstm.count == lanes.count, "state does not fit")
         state.theta.withUnsafeBufferPointer { theta.base.update(from: $0.baseAddress!, count: coordinateCount) }
         state.gradient.withUnsafeBufferPointer { gradients[0].base.update(from: $0.baseAddress!, count: coordinateCount) }
@@ -375,7 +378,7 @@ package final class UnrollEngine<S: MetaScalar> {
     /// One step of the learned optimizer from history slot `from` to slot `to`: reads the
     /// gradient in `gradients[gradientSlot]`, adds the update to θ. `inputOverride`, when given,
     /// replaces that gradient as the LSTM input (the frozen-input loss of the finite-difference tests).
-    private func forwardStep(phi: UnsafePointer<S>, from s: Int, to d: Int, gradientSlot: Int,
+    func forwardStep(phi: UnsafePointer<S>, from s: Int, to d: Int, gradientSlot: Int,
                              inputOverride: UnsafePointer<S>? = nil, keepHistory: Bool = true) {
         let scale = S(layout.config.outputScale)
         let input = inputOverride ?? UnsafePointer(gradients[gradientSlot].base)

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds the Examples/ package (programs that use the MetaOpt library through its public API,
+# depending on this checkout by path) and runs them with short settings:
+#
+#   bash launch/check-examples.sh
+#
+# 1. train-own-optimizee meta-trains on the package's own optimizee family (logistic regression)
+#    and writes an optimizer file; it fails if the result is no better than the untrained optimizer.
+# 2. learned-vs-adam steps a logistic regression's named tensors with that file next to Adam,
+#    then with its fallback (an optimizer it meta-trains itself on logistic regressions); it fails
+#    if the learned optimizer does not lower the loss.
+#
+# Prints "check-examples: PASS" and exits 0, or "check-examples: FAIL (...)" and exits 1. Release
+# build in Examples/.build (ignored by git); the optimizer file goes to a temporary directory
+# (TMPDIR, default /tmp) that is removed. A few minutes on two cores for the first build, then about twenty seconds.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+fail() {
+    echo "check-examples: FAIL ($*)" >&2
+    exit 1
+}
+
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+work="$(mktemp -d "${TMPDIR:-/tmp}/metaopt-examples.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+args=(-c release --package-path Examples)
+echo "check-examples: building Examples/"
+swift build "${args[@]}" || fail "the Examples package did not build"
+echo "check-examples: train-own-optimizee"
+swift run --skip-build "${args[@]}" train-own-optimizee --meta-steps 60 --output "$work/logistic-optimizer.json" \
+    || fail "train-own-optimizee failed"
+echo "check-examples: learned-vs-adam with that optimizer"
+swift run --skip-build "${args[@]}" learned-vs-adam --optimizer "$work/logistic-optimizer.json" \
+    || fail "learned-vs-adam --optimizer failed"
+echo "check-examples: learned-vs-adam with its fallback optimizer"
+swift run --skip-build "${args[@]}" learned-vs-adam || fail "learned-vs-adam (fallback) failed"
+echo "check-examples: PASS"
