@@ -12,8 +12,9 @@
 # Installs the test-only package qemu-user (x86_64) if missing, as launch/setup.sh does its own.
 # With no arguments, after the suite it also runs the kernel tests again with the portable
 # kernels forced (METAOPT_KERNELS=portable) and launch/check-consumer.sh (a package that depends
-# on metaopt-dist by version builds and runs) and launch/test-python.sh (the Python package's tests
-# in a virtual environment, against golden files the Swift tests check).
+# on metaopt-dist by version builds and runs), launch/test-python.sh (the Python package's tests
+# in a virtual environment, against golden files the Swift tests check) and
+# launch/check-examples.sh (the Examples/ package builds and runs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source launch/packages.sh
