@@ -12,8 +12,9 @@ public struct Provenance: Codable, Equatable, Sendable {
     /// held changes that commit does not have; nil (the key omitted) when the build did not come
     /// from a git work tree.
     public var commit: String?
-    /// The process's command line as its argument array, program name first, exactly as started
-    /// (before `--recipe` or `--config` are expanded).
+    /// The process's command line as its argument array, exactly as started (before `--recipe` or
+    /// `--config` are expanded), the program by its file name only: its directory would name a
+    /// path of the machine that ran it, which files meant to be shared should not carry.
     public var command: [String]
     /// The vector kernels that ran (`KernelCensus`: "avx512", or "avx512:2,avx2:1" on a mixed job).
     public var kernels: String
@@ -25,9 +26,12 @@ public struct Provenance: Codable, Equatable, Sendable {
         self.kernels = kernels
     }
 
-    /// This process: this build's version and commit and its command line (`CommandLine.arguments`).
+    /// This process: this build's version and commit and its command line (`CommandLine.arguments`,
+    /// the program by its file name).
     public static func current(kernels: String, command: [String] = CommandLine.arguments) -> Provenance {
-        Provenance(version: buildVersion, commit: buildCommit, command: command, kernels: kernels)
+        var command = command
+        if let program = command.first { command[0] = URL(fileURLWithPath: program).lastPathComponent }
+        return Provenance(version: buildVersion, commit: buildCommit, command: command, kernels: kernels)
     }
 
     /// The VERSION file this library was built with.
