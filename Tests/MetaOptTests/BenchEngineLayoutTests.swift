@@ -15,33 +15,6 @@ final class BenchEngineLayoutTests: XCTestCase {
         return (0..<layout.count).map { _ in s.normal() * scale }
     }
 
-    /// Two truncations from the initial state; the meta-gradient of the second, its losses, and
-    /// the final θ and LSTM state.
-    func run<S: MetaScalar>(_: S.Type, layout: ParameterLayout, tasks: [any Optimizee], phi: [Double], unroll: Int,
-                            tileWidth: Int?, mode: MetaGradientMode = .firstOrder) -> [Double] {
-        let engine = UnrollEngine<S>(layout: layout, tasks: tasks, unroll: unroll, lossWeights: nil, tileWidth: tileWidth)
-        var state = engine.initialState()
-        let p = phi.map { S($0) }
-        var g = [S](repeating: 0, count: layout.count)
-        var losses: [S] = []
-        for _ in 0..<2 {
-            losses = p.withUnsafeBufferPointer { pp in
-                g.withUnsafeMutableBufferPointer { engine.truncation(phi: pp, state: &state, mode: mode, gradient: $0) }
-            }
-        }
-        return (g + losses + state.theta + state.lstm.flatMap { $0 }).map { Double($0) }
-    }
-
-    func relativeDifference(_ a: [Double], _ b: [Double]) -> Double {
-        precondition(a.count == b.count)
-        var d = 0.0, n = 0.0
-        for (x, y) in zip(a, b) {
-            d = max(d, abs(x - y))
-            n = max(n, abs(y))
-        }
-        return d / n
-    }
-
     /// 30 quadratics of dimension 10 = 300 columns: with tile width 32, ten tiles (the last one
     /// partial), and most tasks cut by a tile boundary.
     func testDoubleEngineDoesNotDependOnTheTileWidth() {
@@ -49,10 +22,10 @@ final class BenchEngineLayoutTests: XCTestCase {
             let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: [6, 6], preprocessing: pre, outputScale: 0.1))
             let tasks = quadratics(30, dimension: 10, seed: 4)
             let phi = randomPhi(layout, seed: 2, scale: 0.2)
-            let whole = run(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 5, tileWidth: 512)
+            let whole = twoTruncations(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 5, tileWidth: 512)
             for width in [16, 32, 112] {
-                let tiled = run(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 5, tileWidth: width)
-                XCTAssertLessThan(relativeDifference(tiled, whole), 1e-12, "\(pre.description), tile width \(width)")
+                let tiled = twoTruncations(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 5, tileWidth: width)
+                XCTAssertLessThan(maxRelativeDifference(tiled, whole), 1e-12, "\(pre.description), tile width \(width)")
             }
         }
     }
@@ -61,9 +34,9 @@ final class BenchEngineLayoutTests: XCTestCase {
         let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: [4, 4], preprocessing: .logAndSign(p: 10), outputScale: 0.1))
         let tasks = quadratics(9, dimension: 7, seed: 6)
         let phi = randomPhi(layout, seed: 3, scale: 0.2)
-        let whole = run(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 4, tileWidth: 256, mode: .secondOrder)
-        let tiled = run(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 4, tileWidth: 16, mode: .secondOrder)
-        XCTAssertLessThan(relativeDifference(tiled, whole), 1e-12)
+        let whole = twoTruncations(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 4, tileWidth: 256, mode: .secondOrder)
+        let tiled = twoTruncations(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 4, tileWidth: 16, mode: .secondOrder)
+        XCTAssertLessThan(maxRelativeDifference(tiled, whole), 1e-12)
     }
 
     /// The Float engine against the Double engine with many tiles, a partial last tile and two
@@ -76,13 +49,13 @@ final class BenchEngineLayoutTests: XCTestCase {
         }
         let phi = randomPhi(layout, seed: 5, scale: 0.15)
         for width in [32, 256] {
-            let f = run(Float.self, layout: layout, tasks: tasks, phi: phi, unroll: 8, tileWidth: width)
-            let d = run(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 8, tileWidth: width)
+            let f = twoTruncations(Float.self, layout: layout, tasks: tasks, phi: phi, unroll: 8, tileWidth: width)
+            let d = twoTruncations(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 8, tileWidth: width)
             let gradient = 0..<layout.count
-            let difference = relativeDifference(Array(f[gradient]), Array(d[gradient]))
+            let difference = maxRelativeDifference(Array(f[gradient]), Array(d[gradient]))
             print("tile width \(width): Float vs Double meta-gradient, max difference / max |g| = \(difference)")
             XCTAssertLessThan(difference, 1e-4)
-            XCTAssertLessThan(relativeDifference(Array(f[layout.count...]), Array(d[layout.count...])), 1e-4)
+            XCTAssertLessThan(maxRelativeDifference(Array(f[layout.count...]), Array(d[layout.count...])), 1e-4)
         }
     }
 

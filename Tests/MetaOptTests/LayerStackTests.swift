@@ -67,40 +67,15 @@ final class LayerStackTests: XCTestCase {
 
     // MARK: - Engine
 
-    func run<S: MetaScalar>(_: S.Type, layout: ParameterLayout, tasks: [any Optimizee], phi: [Double], unroll: Int,
-                            tileWidth: Int?, mode: MetaGradientMode = .firstOrder) -> [Double] {
-        let engine = UnrollEngine<S>(layout: layout, tasks: tasks, unroll: unroll, lossWeights: nil, tileWidth: tileWidth)
-        var state = engine.initialState()
-        let p = phi.map { S($0) }
-        var g = [S](repeating: 0, count: layout.count)
-        var losses: [S] = []
-        for _ in 0..<2 {
-            losses = p.withUnsafeBufferPointer { pp in
-                g.withUnsafeMutableBufferPointer { engine.truncation(phi: pp, state: &state, mode: mode, gradient: $0) }
-            }
-        }
-        return (g + losses + state.theta + state.lstm.flatMap { $0 }).map { Double($0) }
-    }
-
-    func relativeDifference(_ a: [Double], _ b: [Double]) -> Double {
-        precondition(a.count == b.count)
-        var d = 0.0, n = 0.0
-        for (x, y) in zip(a, b) {
-            d = max(d, abs(x - y))
-            n = max(n, abs(y))
-        }
-        return d / n
-    }
-
     func testStackDoesNotDependOnTheTileWidth() {
         let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: stack, preprocessing: .logAndSign(p: 10), outputScale: 0.1))
         let tasks = quadratics(30, dimension: 10, seed: 4)
         let phi = randomPhi(layout, seed: 2)
         for mode in MetaGradientMode.allCases {
-            let whole = run(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 5, tileWidth: 512, mode: mode)
+            let whole = twoTruncations(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 5, tileWidth: 512, mode: mode)
             for width in [16, 112] {
-                let tiled = run(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 5, tileWidth: width, mode: mode)
-                XCTAssertLessThan(relativeDifference(tiled, whole), 1e-12, "\(mode), tile width \(width)")
+                let tiled = twoTruncations(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 5, tileWidth: width, mode: mode)
+                XCTAssertLessThan(maxRelativeDifference(tiled, whole), 1e-12, "\(mode), tile width \(width)")
             }
         }
     }
@@ -113,11 +88,11 @@ final class LayerStackTests: XCTestCase {
         }
         let phi = randomPhi(layout, seed: 5, scale: 0.15)
         for width in [32, 256] {
-            let f = run(Float.self, layout: layout, tasks: tasks, phi: phi, unroll: 6, tileWidth: width)
-            let d = run(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 6, tileWidth: width)
+            let f = twoTruncations(Float.self, layout: layout, tasks: tasks, phi: phi, unroll: 6, tileWidth: width)
+            let d = twoTruncations(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 6, tileWidth: width)
             let gradient = 0..<layout.count
-            XCTAssertLessThan(relativeDifference(Array(f[gradient]), Array(d[gradient])), 1e-4, "tile width \(width)")
-            XCTAssertLessThan(relativeDifference(Array(f[layout.count...]), Array(d[layout.count...])), 1e-4)
+            XCTAssertLessThan(maxRelativeDifference(Array(f[gradient]), Array(d[gradient])), 1e-4, "tile width \(width)")
+            XCTAssertLessThan(maxRelativeDifference(Array(f[layout.count...]), Array(d[layout.count...])), 1e-4)
         }
     }
 

@@ -1,0 +1,30 @@
+@testable import MetaOpt
+
+/// Two truncations of an engine over `tasks` from the initial state: the meta-gradient of the
+/// second, its losses, and the final θ and LSTM state, as Doubles (for comparing engines across
+/// tile widths, scalar types and layer stacks).
+func twoTruncations<S: MetaScalar>(_: S.Type, layout: ParameterLayout, tasks: [any Optimizee], phi: [Double], unroll: Int,
+                                   tileWidth: Int?, mode: MetaGradientMode = .firstOrder) -> [Double] {
+    let engine = UnrollEngine<S>(layout: layout, tasks: tasks, unroll: unroll, lossWeights: nil, tileWidth: tileWidth)
+    var state = engine.initialState()
+    let p = phi.map { S($0) }
+    var g = [S](repeating: 0, count: layout.count)
+    var losses: [S] = []
+    for _ in 0..<2 {
+        losses = p.withUnsafeBufferPointer { pp in
+            g.withUnsafeMutableBufferPointer { engine.truncation(phi: pp, state: &state, mode: mode, gradient: $0) }
+        }
+    }
+    return (g + losses + state.theta + state.lstm.flatMap { $0 }).map { Double($0) }
+}
+
+/// max |a − b| / max |b|.
+func maxRelativeDifference(_ a: [Double], _ b: [Double]) -> Double {
+    precondition(a.count == b.count)
+    var d = 0.0, n = 0.0
+    for (x, y) in zip(a, b) {
+        d = max(d, abs(x - y))
+        n = max(n, abs(y))
+    }
+    return d / n
+}
