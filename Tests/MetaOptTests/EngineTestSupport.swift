@@ -28,3 +28,19 @@ func maxRelativeDifference(_ a: [Double], _ b: [Double]) -> Double {
     }
     return d / n
 }
+
+/// The same 5 steps of `tasks` twice: as one truncation of an engine with unroll 5 (history kept,
+/// meta-gradient computed) and as a forward-only run of an engine with unroll 1; the two end states.
+func truncationAndForwardRun(layout: ParameterLayout, tasks: [any Optimizee], phi: [Float])
+    -> (truncation: UnrollState<Float>, forward: UnrollState<Float>) {
+    let trained = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 5)
+    var a = trained.initialState()
+    var g = [Float](repeating: 0, count: layout.count)
+    phi.withUnsafeBufferPointer { p in
+        g.withUnsafeMutableBufferPointer { _ = trained.truncation(phi: p, state: &a, gradient: $0) }
+    }
+    let forward = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 1)
+    var b = forward.initialState()
+    phi.withUnsafeBufferPointer { forward.run(phi: $0, state: &b, steps: 5) }
+    return (a, b)
+}

@@ -101,15 +101,7 @@ final class LayerStackTests: XCTestCase {
             let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: sizes, preprocessing: .logAndSign(p: 10), outputScale: 0.1))
             let tasks = quadratics(25, dimension: 10, seed: 11)
             let phi: [Float] = layout.initialParameters(key: RandomKey(seed: 1, horizon: 0, task: 0))
-            let trained = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 5)
-            var a = trained.initialState()
-            var g = [Float](repeating: 0, count: layout.count)
-            phi.withUnsafeBufferPointer { p in
-                g.withUnsafeMutableBufferPointer { _ = trained.truncation(phi: p, state: &a, gradient: $0) }
-            }
-            let forward = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 1)
-            var b = forward.initialState()
-            phi.withUnsafeBufferPointer { forward.run(phi: $0, state: &b, steps: 5) }
+            let (a, b) = truncationAndForwardRun(layout: layout, tasks: tasks, phi: phi)
             XCTAssertEqual(a.theta.map(\.bitPattern), b.theta.map(\.bitPattern), "\(sizes)")
             XCTAssertEqual(a.lstm.flatMap { $0 }.map(\.bitPattern), b.lstm.flatMap { $0 }.map(\.bitPattern), "\(sizes)")
             XCTAssertEqual(a.lstm[0].count, 2 * sizes.reduce(0, +) * 250)
