@@ -17,6 +17,8 @@ let stopSignalReceived = Atomic<Bool>(false)
 /// after as long again, and exit status 1 (docs/checkpoints.md, "Stopping a run").
 let stopSignals: [Int32] = [SIGTERM, SIGINT, SIGUSR1]
 
+extension MetaLossNormalization: ExpressibleByArgument {}
+
 extension LogScaleRange: ExpressibleByArgument {
     public init?(argument: String) { self.init(parsing: argument) }
 }
@@ -99,6 +101,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Meta-train on a·f, with one factor a drawn from exp(U[−A, A)), or exp(U[LO, HI)), per function: steps that follow the gradient's size are punished, normalised steps are not (docs/results.md). Default: off.",
                                valueName: "A|LO,HI"))
     var lossScaling: LogScaleRange?
+
+    @Option(help: ArgumentHelp("Divide each block's meta-loss by its functions' initial loss f(θ₀), so that no family of a mixture dominates the meta-gradient; validation then scores final over initial loss (docs/usage.md, \"Mixtures\"). Default: off.",
+                               valueName: "initial-loss"))
+    var lossNormalization: MetaLossNormalization?
 
     @Option(help: ArgumentHelp("Start φ from this trained optimizer (fine-tuning) instead of a fresh initialisation; it must have this run's architecture (--hidden-size or --hidden-sizes, --preprocessing, --p, --output-scale). Adam's state and the meta-step count start at zero, so --iterations counts the new meta-steps; use another --seed to draw functions the first run did not see. A checkpoint in RUN_DIR is resumed instead, as usual.",
                                valueName: "optimizer.json"))
@@ -185,7 +191,8 @@ struct TrainCommand: ParsableCommand {
                               initFrom: initFrom,
                               validation: validateEvery.map {
                                   ValidationConfig(every: $0, functions: validationFunctions ?? 20, seed: validationSeed ?? seed &+ 2_000_003)
-                              })
+                              },
+                              lossNormalization: lossNormalization)
     }
 
     func run() throws {
