@@ -63,6 +63,8 @@ final class MixtureTests: XCTestCase {
         XCTAssertEqual(TrainingConfig(task: mix, lossNormalization: .initialLoss).runSettings["loss-normalization"],
                        .string("initial-loss"))
         XCTAssertEqual(TrainingConfig(task: mix).runSettings["mixture"], .string("1*quadratic dimension=10; 3*rosenbrock dimension=10"))
+        // A mixture normalises by default on the command line, so "off" is written out.
+        XCTAssertEqual(TrainingConfig(task: mix).runSettings["loss-normalization"], .string("none"))
     }
 
     /// Consecutive functions of one draw share a component; the draw follows the weights and is a

@@ -41,6 +41,14 @@ final class MixtureTrainingTests: XCTestCase {
         XCTAssertTrue(config.contains(#""mixture": "1*quadratic dimension=10; 1*mlp hidden-layers=4 activation=sigmoid"#), config)
         XCTAssertTrue(config.contains(#""loss-normalization": "initial-loss""#), config)
 
+        // On by default for a mixture only; "none" turns it off and is written out.
+        for (args, expected) in [(["--task", "mix"], "initial-loss"), (["--task", "mix", "--loss-normalization", "none"], "none")] {
+            let run = try MPIJob.runSingleton(args: ["train", "--print-config"] + args)
+            XCTAssertTrue(run.stdout.contains(#""loss-normalization": "\#(expected)""#), "\(args):\n\(run)")
+        }
+        let quadratic = try MPIJob.runSingleton(args: ["train", "--print-config"])
+        XCTAssertFalse(quadratic.stdout.contains("loss-normalization"), "\(quadratic)")
+
         // Resumed halfway on 2 ranks: the same φ as the uninterrupted run.
         let resumed = scratch.appendingPathComponent("resumed")
         var half = Self.job

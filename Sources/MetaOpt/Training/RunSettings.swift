@@ -323,8 +323,13 @@ extension TrainingConfig {
         s.set("random-scaling", range(randomScaling))
         s.set("initial-scaling", range(initialScaling))
         s.set("loss-scaling", range(lossScaling))
-        // Only when on, so that the config.json of a run without it keeps its bytes.
-        if let lossNormalization { s.set("loss-normalization", .string(lossNormalization.rawValue)) }
+        // Only when on, or off for a mixture (where it is on by default), so that the config.json
+        // of a run of another family without it keeps its bytes.
+        if let lossNormalization {
+            s.set("loss-normalization", .string(lossNormalization.rawValue))
+        } else if task.settings is MixtureTask {
+            s.set("loss-normalization", .string("none"))
+        }
         s.set("init-from", initFrom.map(RunSettings.Value.string) ?? .null)
         if let validation {
             s.set("validate-every", int(validation.every))
