@@ -74,7 +74,10 @@ struct EvaluateCommand: ParsableCommand {
         let training = file.training
         let spec: TaskSpec
         if task.task == nil, let trained = training?.task { spec = trained } else { spec = try task.spec() }
-        guard spec.optimizerCount == file.optimizer.optimizerCount else {
+        // A mixture's φ has one optimizer for every family: a family with several parameter
+        // groups (the CNN) runs them all on it, as it did in meta-training.
+        let sharesOneOptimizer = training?.task.settings is MixtureTask && file.optimizer.optimizerCount == 1
+        guard spec.optimizerCount == file.optimizer.optimizerCount || sharesOneOptimizer else {
             throw ValidationError("the \(spec.name) task needs \(spec.optimizerCount) learned optimizer(s); \(optimizer) has \(file.optimizer.optimizerCount)")
         }
         if split != .test, !spec.hasDataSplit {
@@ -91,9 +94,13 @@ struct EvaluateCommand: ParsableCommand {
         }
         // Held-out functions use the test split of image data unless --split says otherwise (model
         // selection); the baselines are tuned on training data with another seed.
-        let heldOut = Evaluation.sampleFunctions(from: try spec.onSplit(split).makeFamily(), seed: evaluationSeed, count: functions)
+        func family(_ split: DatasetSplit) throws -> any TaskFamily {
+            let base = try spec.onSplit(split).makeFamily()
+            return sharesOneOptimizer && spec.optimizerCount > 1 ? SharedOptimizerFamily(base: base) : base
+        }
+        let heldOut = Evaluation.sampleFunctions(from: try family(split), seed: evaluationSeed, count: functions)
         let kinds = baselines == "none" ? [] : try BaselineKind.parseList(baselines)
-        let tuningSet = Evaluation.sampleFunctions(from: try spec.onSplit(.train).makeFamily(), seed: evaluationSeed &+ 1,
+        let tuningSet = Evaluation.sampleFunctions(from: try family(.train), seed: evaluationSeed &+ 1,
                                                    count: tuningFunctions)
         let learned = LearnedOptimizer(file: file)
         // Progress on a terminal only: the library reports, the meter estimates, this prints.

@@ -51,6 +51,10 @@ struct TaskOptions: ParsableArguments {
     @Option(help: "\(TaskOptions.usedBy("minibatch")): minibatch size.")
     var minibatch = 128
 
+    @Option(help: ArgumentHelp("\(TaskOptions.usedBy("mixture")): the components, separated by ';', each [WEIGHT*]FAMILY [OPTION=VALUE ...] with the family's task options, which start from this command line's, e.g. \"quadratic; mlp; mlp activation=relu; 2*cnn\" (docs/usage.md, \"Mixtures\").",
+                               valueName: "components"))
+    var mixture: String?
+
     /// "mlp, cnn": the families that read `option`, for its help.
     private static func usedBy(_ option: String) -> String { TaskRegistry.names(using: option).joined(separator: ", ") }
 
@@ -64,7 +68,8 @@ struct TaskOptions: ParsableArguments {
             let arguments = TaskArguments(
                 dimension: dimension, hiddenLayers: hiddenLayers, activation: activation, convChannels: convChannels,
                 fcLayers: fcLayers, dataset: dataset, dataDirectory: dataDir,
-                labels: try labels.map { try TaskArguments.integers($0, "--labels") }, minibatch: minibatch)
+                labels: try labels.map { try TaskArguments.integers($0, "--labels") }, minibatch: minibatch,
+                mixture: mixture)
             return try TaskSpec.parse(name: task?.name ?? fallback, arguments: arguments)
         } catch let error as TaskArgumentError {
             throw ValidationError(error.description)

@@ -100,6 +100,16 @@ struct TrainCommand: ParsableCommand {
                                valueName: "A|LO,HI"))
     var lossScaling: LogScaleRange?
 
+    /// `--loss-normalization`: a `MetaLossNormalization` or none.
+    enum LossNormalizationChoice: String, CaseIterable, ExpressibleByArgument {
+        case initialLoss = "initial-loss"
+        case off = "none"
+    }
+
+    @Option(help: ArgumentHelp("Divide each block's meta-loss by its functions' initial loss f(θ₀), so that no family of a mixture dominates the meta-gradient; validation then scores final over initial loss (docs/usage.md, \"Mixtures\"). Default: initial-loss for mix (it trained better there, docs/results.md), none for the other tasks.",
+                               valueName: "initial-loss|none"))
+    var lossNormalization: LossNormalizationChoice?
+
     @Option(help: ArgumentHelp("Start φ from this trained optimizer (fine-tuning) instead of a fresh initialisation; it must have this run's architecture (--hidden-size or --hidden-sizes, --preprocessing, --p, --output-scale). Adam's state and the meta-step count start at zero, so --iterations counts the new meta-steps; use another --seed to draw functions the first run did not see. A checkpoint in RUN_DIR is resumed instead, as usual.",
                                valueName: "optimizer.json"))
     var initFrom: String?
@@ -185,7 +195,9 @@ struct TrainCommand: ParsableCommand {
                               initFrom: initFrom,
                               validation: validateEvery.map {
                                   ValidationConfig(every: $0, functions: validationFunctions ?? 20, seed: validationSeed ?? seed &+ 2_000_003)
-                              })
+                              },
+                              lossNormalization: lossNormalization.map { $0 == .off ? nil : .initialLoss }
+                                  ?? (spec.settings is MixtureTask ? .initialLoss : nil))
     }
 
     func run() throws {

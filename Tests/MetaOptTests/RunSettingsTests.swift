@@ -240,7 +240,7 @@ final class RunSettingsTests: XCTestCase {
         XCTAssertEqual(properties, ["task", "optimizer", "metaBatch", "blockSize", "unroll", "horizon", "iterations",
                                     "learningRate", "clipNorm", "seed", "mode", "maxConsecutiveSkips",
                                     "consistencyCheckEvery", "randomScaling", "initialScaling", "lossScaling", "initFrom",
-                                    "validation"])
+                                    "validation", "lossNormalization"])
         let keys = Set(TrainingConfig(task: .quadratic(dimension: 1)).runSettings.values.keys)
         XCTAssertEqual(keys, ["task", "dimension", "hidden-size", "preprocessing", "output-scale", "meta-batch", "block-size",
                               "unroll", "horizon", "iterations", "learning-rate", "clip-norm", "seed", "mode", "max-skips",

@@ -19,6 +19,8 @@ public enum RandomPurpose: UInt32, Sendable {
     case initialScaling = 7
     /// The factor of a meta-training function's rescaled loss (`RandomLossScaleOptimizee`).
     case lossScaling = 8
+    /// Which component of a mixture a block of functions comes from (`MixtureFamily`).
+    case mixtureComponent = 9
 }
 
 /// Identifies one independent random stream: (run seed, horizon index, global task index, purpose).

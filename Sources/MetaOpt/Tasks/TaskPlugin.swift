@@ -103,10 +103,12 @@ package struct TaskArguments: Sendable {
     package var dataDirectory: String?
     package var labels: [Int]?
     package var minibatch: Int
+    /// The mixture's components as `--mixture` gives them (`MixtureTask`).
+    package var mixture: String?
 
     package init(dimension: Int = 10, hiddenLayers: String = "20", activation: Activation = .sigmoid,
                 convChannels: String = "8,8,8", fcLayers: String = "32", dataset: ImageTaskSpec.Dataset = .fashionMNIST,
-                dataDirectory: String? = nil, labels: [Int]? = nil, minibatch: Int = 128) {
+                dataDirectory: String? = nil, labels: [Int]? = nil, minibatch: Int = 128, mixture: String? = nil) {
         self.dimension = dimension
         self.hiddenLayers = hiddenLayers
         self.activation = activation
@@ -116,6 +118,7 @@ package struct TaskArguments: Sendable {
         self.dataDirectory = dataDirectory
         self.labels = labels
         self.minibatch = minibatch
+        self.mixture = mixture
     }
 
     /// Comma-separated whole numbers `text` of option `flag` ("--hidden-layers").

@@ -6,6 +6,7 @@ package enum TaskRegistry {
         MLPTask.self,
         CNNTask.self,
         RosenbrockTask.self,
+        MixtureTask.self,
     ]
 
     /// The families' `--task` names.

@@ -5,7 +5,8 @@ public struct StepReport: Sendable {
     public var iteration: Int
     public var horizon: Int
     public var truncation: Int
-    /// Mean over the meta-batch of Σ_t w_t f(θ_t) for this truncation (NaN when skipped).
+    /// Mean over the meta-batch of Σ_t w_t f(θ_t) for this truncation (NaN when skipped); with
+    /// `TrainingConfig.lossNormalization`, each block's part divided by its initial loss.
     public var metaLoss: Double
     /// Mean optimizee loss per unrolled step: metaLoss / Σ_t w_t.
     public var meanStepLoss: Double
@@ -53,6 +54,11 @@ public final class MetaTrainer {
     private var engines: [(any MetaGradientEngine<Float>)?]
     private var unrollStates: [UnrollState<Float>?]
     private var blockGradients: [[Float]]
+    /// Per owned block, the sizes and parameter groups of the functions its engine was made for:
+    /// a mixture's next horizon may draw another family, which needs a new engine.
+    private var engineShapes: [[TaskShape]?]
+    /// Per owned block, the divisor of its meta-loss (`MetaLossNormalization`); 1 when off.
+    private var blockScales: [Double]
     private var enginesHorizon: Int? = nil
 
     /// Checks the configuration identically on every rank, makes sure all ranks run the same one,
@@ -101,6 +107,8 @@ public final class MetaTrainer {
         ownedBlocks = MetaTrainer.blocks(config: config, rank: communicator.rank, size: communicator.size)
         engines = Array(repeating: nil, count: ownedBlocks.count)
         unrollStates = Array(repeating: nil, count: ownedBlocks.count)
+        engineShapes = Array(repeating: nil, count: ownedBlocks.count)
+        blockScales = Array(repeating: 1, count: ownedBlocks.count)
         blockGradients = Array(repeating: [Float](repeating: 0, count: architecture.parameterCount), count: ownedBlocks.count)
         var initial = communicator.isRoot ? (resumeFrom ?? TrainerState(config: config)) : TrainerState(config: config)
         try MetaTrainer.broadcast(&initial, communicator: communicator)
@@ -135,12 +143,18 @@ public final class MetaTrainer {
     private func prepareHorizon() {
         for (i, range) in ownedBlocks.enumerated() {
             let tasks = range.map { family.sample(RandomKey(seed: config.seed, horizon: state.horizon, task: $0)) }
-            if let engine = engines[i] {
+            let shapes = tasks.map(TaskShape.init)
+            if let engine = engines[i], engineShapes[i] == shapes {
                 engine.replaceTasks(tasks)
             } else {
+                engines[i] = nil  // free the old engine's buffers first
                 engines[i] = architecture.makeEngine(tasks: tasks, unroll: config.unroll, kernelPath: kernelPath)
+                engineShapes[i] = shapes
             }
             unrollStates[i] = engines[i]!.initialState()
+            if config.lossNormalization == .initialLoss {
+                blockScales[i] = MetaLossNormalization.initialLossScale(of: tasks)
+            }
         }
         enginesHorizon = state.horizon
     }
@@ -176,8 +190,12 @@ public final class MetaTrainer {
                 }
             }
             unrollStates[i] = unrollState
-            blockGradients[i] = gradient
             blockLosses[i] = losses.reduce(0.0) { $0 + Double($1) }
+            if config.lossNormalization != nil {
+                gradient.withUnsafeMutableBufferPointer { MetaLossNormalization.divide($0, by: blockScales[i]) }
+                blockLosses[i] /= blockScales[i]
+            }
+            blockGradients[i] = gradient
         }
         if fault(.nan), !blockGradients.isEmpty { blockGradients[0][0] = .nan }
         for g in blockGradients {
@@ -276,6 +294,16 @@ public final class MetaTrainer {
         let s = checked ?? state
         let hash = s.phi.withUnsafeBytes { fnv1a($0) } ^ s.adam.secondMoment.withUnsafeBytes { fnv1a($0) }
         guard try communicator.allAgree(on: hash) else { throw TrainingError.ranksDiverged(iteration: s.iteration) }
+    }
+}
+
+/// What an engine's layout depends on: a function's size and parameter groups.
+private struct TaskShape: Equatable {
+    let dimension: Int
+    let groups: [ParameterGroup]
+    init(_ function: any Optimizee) {
+        dimension = function.dimension
+        groups = function.parameterGroups
     }
 }
 

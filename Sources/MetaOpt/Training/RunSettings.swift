@@ -72,11 +72,11 @@ package struct RunSettings: Equatable, Sendable {
         ("task", .string), ("dimension", .integer),
         ("hidden-layers", .integerList), ("activation", .string),
         ("conv-channels", .integerList), ("fc-layers", .integerList),
-        ("dataset", .string), ("data-dir", .string), ("labels", .integerList), ("minibatch", .integer),
+        ("dataset", .string), ("data-dir", .string), ("labels", .integerList), ("minibatch", .integer), ("mixture", .string),
         ("hidden-size", .integer), ("hidden-sizes", .integerList), ("preprocessing", .string), ("p", .number), ("output-scale", .number),
         ("meta-batch", .integer), ("block-size", .integer), ("unroll", .integer), ("horizon", .integer),
         ("iterations", .integer), ("learning-rate", .number), ("clip-norm", .number),
-        ("random-scaling", .range), ("initial-scaling", .range), ("loss-scaling", .range),
+        ("random-scaling", .range), ("initial-scaling", .range), ("loss-scaling", .range), ("loss-normalization", .string),
         ("init-from", .string),
         ("validate-every", .integer), ("validation-functions", .integer), ("validation-seed", .unsignedInteger),
         ("seed", .unsignedInteger), ("mode", .string), ("max-skips", .integer), ("consistency-every", .integer),
@@ -323,6 +323,13 @@ extension TrainingConfig {
         s.set("random-scaling", range(randomScaling))
         s.set("initial-scaling", range(initialScaling))
         s.set("loss-scaling", range(lossScaling))
+        // Only when on, or off for a mixture (where it is on by default), so that the config.json
+        // of a run of another family without it keeps its bytes.
+        if let lossNormalization {
+            s.set("loss-normalization", .string(lossNormalization.rawValue))
+        } else if task.settings is MixtureTask {
+            s.set("loss-normalization", .string("none"))
+        }
         s.set("init-from", initFrom.map(RunSettings.Value.string) ?? .null)
         if let validation {
             s.set("validate-every", int(validation.every))

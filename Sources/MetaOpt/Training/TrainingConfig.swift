@@ -44,13 +44,17 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// RUN_DIR/best-optimizer.json (`ValidationConfig`); nil: no validation. Optional for the
     /// same reason as `randomScaling`.
     public var validation: ValidationConfig?
+    /// Divide each block's meta-loss by its functions' initial loss (`MetaLossNormalization`), so
+    /// that no family of a mixture dominates; nil: the plain sum. Optional for the same reason as
+    /// `randomScaling`.
+    public var lossNormalization: MetaLossNormalization?
 
     public init(task: TaskSpec, optimizer: LearnedOptimizerConfig? = nil, metaBatch: Int = 128, blockSize: Int? = nil,
                 unroll: Int = 20, horizon: Int = 100, iterations: Int = 1000, learningRate: Double = 1e-3,
                 clipNorm: Double? = nil, seed: UInt64 = 0, mode: MetaGradientMode = .firstOrder,
                 maxConsecutiveSkips: Int = 5, consistencyCheckEvery: Int = 100, randomScaling: LogScaleRange? = nil,
                 initialScaling: LogScaleRange? = nil, lossScaling: LogScaleRange? = nil, initFrom: String? = nil,
-                validation: ValidationConfig? = nil) {
+                validation: ValidationConfig? = nil, lossNormalization: MetaLossNormalization? = nil) {
         self.task = task
         self.optimizer = optimizer ?? task.defaultOptimizer
         self.metaBatch = metaBatch
@@ -69,6 +73,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         self.lossScaling = lossScaling
         self.initFrom = initFrom
         self.validation = validation
+        self.lossNormalization = lossNormalization
     }
 
     public var truncationsPerHorizon: Int { horizon / unroll }
@@ -77,8 +82,12 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// The family meta-training samples from: the task's, started from rescaled points if
     /// `initialScaling` says so, randomly rescaled if `randomScaling` says so, and its loss
     /// multiplied by a random factor if `lossScaling` says so.
+    /// A mixture draws its component once per block (`MixtureFamily`), so a block holds one family.
     public func makeTrainingFamily() throws -> any TaskFamily {
-        try makeTrainingFamily(base: task.makeFamily())
+        if let mixture = task.settings as? MixtureTask {
+            return makeTrainingFamily(base: try mixture.makeFamily(functionsPerDraw: max(blockSize, 1)))
+        }
+        return try makeTrainingFamily(base: task.makeFamily())
     }
 
     /// `base` with this configuration's augmentations (a family of one's own, or the task's).

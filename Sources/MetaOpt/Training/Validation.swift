@@ -38,7 +38,8 @@ public struct ValidationConfig: Codable, Hashable, Sendable {
 public struct ValidationScore: Codable, Equatable, Sendable {
     /// Meta-steps done when φ was scored.
     public var iteration: Int
-    /// Mean over the validation functions of the final loss (+∞ when one diverged).
+    /// Mean over the validation functions of the final loss (+∞ when one diverged); for a mixture
+    /// or a run with `lossNormalization`, of the final loss over the function's initial loss.
     public var meanFinalLoss: Double
     public var functions: Int
     public var seed: UInt64
@@ -52,12 +53,17 @@ final class ValidationScorer {
     let config: ValidationConfig
     let optimizer: LearnedOptimizerConfig
     let steps: Int
+    /// Score each function by its final loss over its initial loss f(θ₀), as a mixture's validation
+    /// set needs (its families' losses differ by orders of magnitude) and as a run that normalises
+    /// its meta-loss trains for.
+    let normalized: Bool
     private let owned: [(index: Int, function: any Optimizee)]
 
     init(config: ValidationConfig, training: TrainingConfig, rank: Int, size: Int) throws {
         self.config = config
         optimizer = training.optimizer
         steps = training.horizon
+        normalized = training.task.settings is MixtureTask || training.lossNormalization != nil
         // The task as it is: augmentations belong to meta-training only.
         let family = try training.task.makeFamily()
         owned = stride(from: rank, to: config.functions, by: size).map {
@@ -69,8 +75,11 @@ final class ValidationScorer {
         var finals = [Double](repeating: 0, count: config.functions)
         let learned = LearnedOptimizer(config: optimizer, phi: phi, maxCoordinatesPerBatch: 1)
         for (index, function) in owned {
-            let final = try learned.run(on: [function], steps: steps)[0].last!
-            finals[index] = final.isFinite ? Double(final) : .infinity
+            let curve = try learned.run(on: [function], steps: steps)[0]
+            var final = Double(curve.last!)
+            // A mixture's functions draw one component each (MixtureFamily with one function per draw).
+            if normalized, curve[0] > 0, curve[0].isFinite { final /= Double(curve[0]) }
+            finals[index] = final.isFinite ? final : .infinity
         }
         try communicator.allreduce(&finals, .sum)
         return finals.reduce(0, +) / Double(config.functions)

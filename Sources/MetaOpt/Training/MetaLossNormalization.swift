@@ -1,0 +1,39 @@
+/// How each block's meta-loss is scaled before the blocks are summed, so that one family whose
+/// losses are larger does not dominate the meta-gradient of a mixture.
+///
+/// With `initialLoss` a block's meta-loss Σ_t w_t Σ_i f_i(θ_t) is divided by
+/// c = mean_i f_i(θ₀) over the block's functions, evaluated on step 0 at the start of the horizon
+/// (each block holds one family: `MixtureFamily` draws a component per block). c does not depend on
+/// φ (θ₀ is the function's own), so the meta-gradient is the block's meta-gradient divided by c,
+/// and every family's meta-loss starts near 1 per function and step whatever its loss units. c
+/// comes from the functions as meta-training samples them, augmentations included, so the loss
+/// scaling augmentation's factor cancels out of the weighting (not out of the gradients the
+/// optimizer sees). Chosen over a running per-family scale because it needs no state: a resumed
+/// or re-ranked run computes the same c from the block's keys.
+public enum MetaLossNormalization: String, Codable, Sendable, CaseIterable {
+    case initialLoss = "initial-loss"
+
+    /// c for a block of `functions`: the mean of f(θ₀) on step 0; 1 when that is not a positive
+    /// finite number (a function whose loss starts at its minimum 0 has nothing to normalise).
+    public static func initialLossScale(of functions: [any Optimizee]) -> Double {
+        guard !functions.isEmpty else { return 1 }
+        var sum = 0.0
+        for f in functions {
+            let theta = f.initialParameters()
+            var gradient = [Float](repeating: 0, count: f.dimension)
+            let loss = theta.withUnsafeBufferPointer { t in
+                gradient.withUnsafeMutableBufferPointer { f.lossAndGradient(at: t, step: 0, gradient: $0) }
+            }
+            sum += Double(loss)
+        }
+        let c = sum / Double(functions.count)
+        return c > 0 && c.isFinite ? c : 1
+    }
+
+    /// Divides a block's meta-gradient by `scale` in place: multiplication by the rounded 1/c,
+    /// one rounding per value, the same on every rank.
+    public static func divide<S: BinaryFloatingPoint>(_ gradient: UnsafeMutableBufferPointer<S>, by scale: Double) {
+        let factor = S(1 / scale)
+        for i in gradient.indices { gradient[i] *= factor }
+    }
+}
