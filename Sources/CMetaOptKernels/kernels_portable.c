@@ -18,6 +18,8 @@
 #define MO_FUSED 0
 #endif
 #define MO_AVX512 0
+// An 8-float vector is two registers here: 4 pixels' accumulators of the convolution fit SSE2's 16.
+#define MO_CONV_PIXELS 4
 // The helpers pass 8-float vectors by value; they are always inlined, so no call ever uses that ABI.
 #pragma clang diagnostic ignored "-Wpsabi"
 #include "kernels_template.h"

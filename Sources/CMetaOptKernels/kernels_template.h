@@ -587,6 +587,8 @@ __attribute__((noinline)) static float MO_FN(fma_peak)(ptrdiff_t iterations) {
     return mo_sum(total);
 }
 
+#include "kernels_convolution.h"
+
 const metaopt_kernel_table MO_FN(table) = {
     .path = MO_PATH,
     .width = MO_W,
@@ -602,4 +604,6 @@ const metaopt_kernel_table MO_FN(table) = {
     .fma_peak = MO_FN(fma_peak),
     .fma_peak_chains = MO_PEAK_CHAINS,
     .evaluate = MO_FN(evaluate),
+    .conv_block_forward = MO_FN(conv_block_forward),
+    .conv_block_backward = MO_FN(conv_block_backward),
 };

@@ -15,7 +15,9 @@ struct BenchCommand: ParsableCommand {
             with the project's quadratic defaults: raw input, output scale 1), 'mlp' (one 784-20-10 \
             sigmoid MLP on Fashion-MNIST, 15,910 coordinates, minibatch 128, the reference's \
             settings) and 'mlp-synthetic' (a stand-in with the MLP's coordinate count and almost no \
-            optimizee cost; needs no data). Prints medians after warm-up: ms per meta-iteration (and \
+            optimizee cost; needs no data). 'cnn-step' times one step of the default CNN optimizee \
+            alone (loss and gradient on a minibatch of 128 Fashion-MNIST images; see docs/performance.md, \
+            "The CNN optimizee"): median ms per step over --repetitions samples of 10 steps. Prints medians after warm-up: ms per meta-iteration (and \
             thread CPU time), coordinate-steps per second, achieved GFLOP/s (9,960 forward + 19,600 \
             backward matrix-product FLOPs per coordinate-step), the single-thread speed of the linked \
             OpenBLAS on the reference's matrix shapes and on this engine's own calls with the \
@@ -25,10 +27,10 @@ struct BenchCommand: ParsableCommand {
             """)
 
     @Option(help: ArgumentHelp("Workload (all: quadratic, quadratic-defaults, mlp).",
-                               valueName: "quadratic|quadratic-defaults|mlp|mlp-synthetic|all"))
+                               valueName: "quadratic|quadratic-defaults|mlp|mlp-synthetic|cnn-step|all"))
     var task = "all"
 
-    @Option(help: "Fashion-MNIST directory for --task mlp (default: the data set's standard location).")
+    @Option(help: "Fashion-MNIST directory for --task mlp and cnn-step (default: the data set's standard location).")
     var dataDir: String?
 
     @Option(help: "Timed meta-iterations per workload (the median is reported).")
@@ -64,7 +66,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "OpenBLAS threads (the engine's results are reproducible with 1).")
     var blasThreads = 1
 
-    static let workloadNames = ["quadratic", "quadratic-defaults", "mlp", "mlp-synthetic"]
+    static let workloadNames = ["quadratic", "quadratic-defaults", "mlp", "mlp-synthetic", "cnn-step"]
     static let allWorkloads = ["quadratic", "quadratic-defaults", "mlp"]
 
     func validate() throws {
@@ -94,6 +96,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         setBLASThreads(blasThreads)
+        if task == "cnn-step" { return try runOptimizeeStep() }
         let names = task == "all" ? Self.allWorkloads : [task]
         let peak = fmaPeakSamples == 0 ? nil : FMAPeak.measure(samples: fmaPeakSamples)
         let options = MetaIterationBenchmark.Options(repetitions: repetitions, warmup: warmup,
@@ -120,6 +123,25 @@ struct BenchCommand: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(report)
+        if format == "json" { print(String(decoding: data, as: UTF8.self)) }
+        if let path = json { try data.write(to: URL(fileURLWithPath: path)) }
+    }
+
+    /// `--task cnn-step`: one CNN optimizee step (loss and gradient), no learned optimizer.
+    func runOptimizeeStep() throws {
+        let spec = TaskSpec.image(ImageTaskSpec(architecture: .cnn(CNNArchitecture()), directory: dataDir))
+        let r = OptimizeeStepBenchmark.run(family: try spec.makeFamily(), workload: task, repetitions: repetitions, warmup: warmup)
+        if format == "text" {
+            print(kernelsLine())
+            print("== \(r.workload): one step of \(r.family), \(r.dimension) parameters, loss and gradient")
+            print(String(format: "step                median %.3f ms  min %.3f ms  (%d samples of %d steps after %d warm-up); "
+                         + "thread CPU time median %.3f ms", r.stepMedian * 1e3, r.stepMin * 1e3, r.repetitions,
+                         r.stepsPerSample, r.warmup, r.stepCPUMedian * 1e3))
+            print(String(format: "last loss           %.6g", r.lastLoss))
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(r)
         if format == "json" { print(String(decoding: data, as: UTF8.self)) }
         if let path = json { try data.write(to: URL(fileURLWithPath: path)) }
     }

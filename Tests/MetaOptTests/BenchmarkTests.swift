@@ -30,6 +30,23 @@ final class BenchmarkTests: XCTestCase {
     }
 
     /// The synthetic stand-in is a valid optimizee: its gradient is the derivative of its loss.
+    /// `bench --task cnn-step`'s timer: one entry per sample, medians within the samples, and the
+    /// last loss that of the last timed step (warm-up and timed steps each with their own minibatch).
+    func testOptimizeeStepBenchmark() throws {
+        let data = imageTestDataset(count: 12, height: 6, width: 6, classes: 3, seed: 2)
+        let family = try ImageClassificationFamily(dataset: data, architecture: .cnn(CNNArchitecture(convolutionChannels: [2],
+                                                                                                    fullyConnectedSizes: [])),
+                                                   batchSize: 4)
+        let r = OptimizeeStepBenchmark.run(family: family, workload: "tiny-cnn", repetitions: 3, warmup: 1, stepsPerSample: 2)
+        XCTAssertEqual([r.stepSeconds.count, r.stepCPUSeconds.count, r.dimension], [3, 3, family.sample(RandomKey(seed: 0, horizon: 0, task: 0)).dimension])
+        XCTAssertEqual(r.family, "cnn")
+        XCTAssert(r.stepSeconds.allSatisfy { $0 > 0 } && r.stepMin <= r.stepMedian && r.stepMedian <= r.stepSeconds.max()!)
+        let f = family.sample(RandomKey(seed: 0, horizon: 0, task: 0))
+        let theta = f.initialParameters()
+        let lastStep = (1 + 3) * 2 - 1
+        XCTAssertEqual(r.lastLoss, theta.withUnsafeBufferPointer { f.evaluationLoss(at: $0, step: lastStep) })
+    }
+
     func testSyntheticOptimizeeGradient() {
         let f = SeparableQuadratic(dimension: 50, key: RandomKey(seed: 3, horizon: 0, task: 0))
         var theta = f.initialParameters()

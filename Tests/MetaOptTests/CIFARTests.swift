@@ -73,4 +73,22 @@ final class CIFARTests: XCTestCase {
         try dataTestWrite([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff], to: path)
         expect(path, { if case .badGzip = $0 { true } else { false } }) { _ = try CIFAR10.read(files: [path]) }
     }
+
+    /// A CNN on records read back from a CIFAR file: loss and gradient against the Double
+    /// reference, which reads the data set's CHW pixels directly, so the network's HWC input rows
+    /// must hold each record's three colour planes interleaved correctly. Two channels and three
+    /// classes keep the finite differences cheap.
+    func testCNNOnLoadedRecords() throws {
+        let dir = try dataTestTemporaryDirectory(self)
+        try dataTestWrite(records(8, first: 0).bytes, to: "\(dir)/test_batch.bin")
+        let data = try ClassificationData(dataset: CIFAR10.load(directory: dir, split: .test), labelSubset: [0, 1, 2])
+        XCTAssertEqual(data.count, 3)
+        let arch = CNNArchitecture(convolutionChannels: [2], fullyConnectedSizes: [])
+        let task = CNNOptimizee(data: data, architecture: arch, batchSize: 3, key: RandomKey(seed: 1, horizon: 0, task: 2))
+        let theta = imageTestTheta(task.dimension, sd: 0.2, seed: 5)
+        let examples = task.minibatchIndices(step: 1)
+        imageTestCheckGradient(task, theta: theta, step: 1) {
+            imageTestCNNLoss($0, architecture: arch, data: data, examples: examples)
+        }
+    }
 }

@@ -5,6 +5,7 @@
 #define METAOPT_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /// Kernel paths; a larger value is a faster path (on CPUs that have it).
 typedef enum {
@@ -63,6 +64,51 @@ typedef struct {
     float *bias_gradient;              ///< 4H, accumulated
 } metaopt_lstm_backward_args;
 
+/// One block of the CNN optimizee over NHWC images: a 3×3, stride-1, zero-padding-1 convolution
+/// (cross-correlation), bias, ReLU and a 2×2, stride-2 max-pool (a trailing odd row or column is
+/// dropped): rectified[n, y, x, o] = max(0, bias[o] + Σ_{ky, kx, c} input[n, y + ky − 1, x + kx − 1, c]
+/// · kernel[(ky·3 + kx)·C_in + c][o]) (input 0 outside the image, NaN kept), pooled = each window's
+/// maximum, which = its position in the window (0 top-left, 1 top-right, 2 bottom-left, 3
+/// bottom-right; the first maximum on ties).
+typedef struct {
+    ptrdiff_t images, height, width, in_channels, out_channels;
+    const float *input;    ///< images × height × width × in_channels
+    const float *kernel;   ///< (9·in_channels) × out_channels, row-major
+    const float *bias;     ///< out_channels
+    float *pooled;         ///< images × ⌊height/2⌋ × ⌊width/2⌋ × out_channels
+    uint8_t *which;        ///< as pooled
+    float *scratch;        ///< metaopt_conv_block_scratch_floats
+    int32_t *offsets;      ///< metaopt_conv_block_scratch_offsets
+} metaopt_conv_block_forward_args;
+
+/// The same block backward from d_pooled (the loss's gradient with respect to pooled): the
+/// gradient reaches each window's maximum where the pooled value is > 0; d_kernel and d_bias
+/// (summed over the images) and d_input are overwritten.
+typedef struct {
+    ptrdiff_t images, height, width, in_channels, out_channels;
+    const float *input, *kernel, *pooled;
+    const uint8_t *which;
+    const float *d_pooled;
+    float *d_kernel;       ///< (9·in_channels) × out_channels
+    float *d_bias;         ///< out_channels
+    float *d_input;        ///< as input, or NULL where not needed (the first block)
+    float *scratch;
+    int32_t *offsets;
+} metaopt_conv_block_backward_args;
+
+/// Scratch floats of one convolution block, forward or backward.
+static inline ptrdiff_t metaopt_conv_block_scratch_floats(ptrdiff_t height, ptrdiff_t width, ptrdiff_t in_channels,
+                                                          ptrdiff_t out_channels) {
+    ptrdiff_t wider = in_channels > out_channels ? in_channels : out_channels;
+    return (height + 2) * (width + 2) * wider + height * width * out_channels +
+           72 * in_channels * ((out_channels + 7) / 8) + 72 * out_channels * ((in_channels + 7) / 8);
+}
+
+/// Scratch int32 values (patch offsets) of one convolution block.
+static inline ptrdiff_t metaopt_conv_block_scratch_offsets(ptrdiff_t in_channels, ptrdiff_t out_channels) {
+    return 9 * (in_channels + out_channels);
+}
+
 /// The elementary functions of `metaopt_kernel_table.evaluate`.
 typedef enum {
     METAOPT_FUNCTION_EXP = 0,
@@ -103,6 +149,9 @@ typedef struct {
     int fma_peak_chains;
     /// y = function(x), a vector at a time as the kernels compute it (for the tests).
     void (*evaluate)(metaopt_function function, const float *x, float *y, ptrdiff_t count);
+    /// The CNN optimizee's convolution blocks (see their argument structs).
+    void (*conv_block_forward)(const metaopt_conv_block_forward_args *args);
+    void (*conv_block_backward)(const metaopt_conv_block_backward_args *args);
 } metaopt_kernel_table;
 
 /// The table of `path`, or NULL where this build has no such path (AVX2 and AVX-512 exist on

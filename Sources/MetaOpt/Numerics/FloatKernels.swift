@@ -66,6 +66,38 @@ struct FloatKernels {
         table.pointee.add_scaled(y, alpha, x, count)
     }
 
+    /// Scratch a convolution block of this geometry needs: floats and Int32 patch offsets.
+    static func convolutionBlockScratch(height: Int, width: Int, inChannels: Int, outChannels: Int) -> (floats: Int, offsets: Int) {
+        (metaopt_conv_block_scratch_floats(height, width, inChannels, outChannels),
+         metaopt_conv_block_scratch_offsets(inChannels, outChannels))
+    }
+
+    /// One CNN block (3×3 convolution, bias, ReLU, 2×2 max-pool) forward over `images` NHWC
+    /// images; see `CNNNetwork` and metaopt_conv_block_forward_args.
+    func convolutionBlockForward(images: Int, height: Int, width: Int, inChannels: Int, outChannels: Int,
+                                 input: UnsafePointer<Float>, kernel: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                 pooled: UnsafeMutablePointer<Float>, which: UnsafeMutablePointer<UInt8>,
+                                 scratch: UnsafeMutablePointer<Float>, offsets: UnsafeMutablePointer<Int32>) {
+        var args = metaopt_conv_block_forward_args(
+            images: images, height: height, width: width, in_channels: inChannels, out_channels: outChannels,
+            input: input, kernel: kernel, bias: bias, pooled: pooled, which: which, scratch: scratch, offsets: offsets)
+        table.pointee.conv_block_forward(&args)
+    }
+
+    /// The same block backward: overwrites dKernel, dBias and (if given) dInput.
+    func convolutionBlockBackward(images: Int, height: Int, width: Int, inChannels: Int, outChannels: Int,
+                                  input: UnsafePointer<Float>, kernel: UnsafePointer<Float>, pooled: UnsafePointer<Float>,
+                                  which: UnsafePointer<UInt8>, dPooled: UnsafePointer<Float>,
+                                  dKernel: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
+                                  dInput: UnsafeMutablePointer<Float>?,
+                                  scratch: UnsafeMutablePointer<Float>, offsets: UnsafeMutablePointer<Int32>) {
+        var args = metaopt_conv_block_backward_args(
+            images: images, height: height, width: width, in_channels: inChannels, out_channels: outChannels,
+            input: input, kernel: kernel, pooled: pooled, which: which, d_pooled: dPooled, d_kernel: dKernel,
+            d_bias: dBias, d_input: dInput, scratch: scratch, offsets: offsets)
+        table.pointee.conv_block_backward(&args)
+    }
+
     /// `function` of every element, a vector at a time as the kernels compute it.
     func evaluate(_ function: FastMath.Function, _ x: [Float]) -> [Float] {
         var y = [Float](repeating: 0, count: x.count)

@@ -99,6 +99,7 @@ public enum Activation: String, Sendable, Hashable, Codable, CaseIterable {
 final class ScratchArena {
     private var floats: [UnsafeMutablePointer<Float>] = []
     private var ints: [UnsafeMutablePointer<Int32>] = []
+    private var bytes: [UnsafeMutablePointer<UInt8>] = []
 
     func floats(_ count: Int) -> UnsafeMutablePointer<Float> {
         let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
@@ -114,9 +115,17 @@ final class ScratchArena {
         return p
     }
 
+    func bytes(_ count: Int) -> UnsafeMutablePointer<UInt8> {
+        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: max(count, 1))
+        p.initialize(repeating: 0, count: max(count, 1))
+        bytes.append(p)
+        return p
+    }
+
     deinit {
         for p in floats { p.deallocate() }
         for p in ints { p.deallocate() }
+        for p in bytes { p.deallocate() }
     }
 }
 
