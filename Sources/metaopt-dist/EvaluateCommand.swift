@@ -62,6 +62,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func validate() throws {
         guard functions > 0 else { throw ValidationError("--functions must be positive") }
+        if let out, out.isEmpty { throw ValidationError("--out must not be empty") }
         guard steps > 0 else { throw ValidationError("--steps must be positive") }
         guard tuningFunctions > 0 else { throw ValidationError("--tuning-functions must be positive") }
         if baselines != "none" { _ = try BaselineKind.parseList(baselines) }

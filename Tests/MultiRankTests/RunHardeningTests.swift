@@ -85,6 +85,26 @@ final class RunHardeningTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: long.path))
     }
 
+    /// Finding 1 through export: `--output` naming a FIFO (or, in the issue, /dev/full) is refused
+    /// and left as it is (it used to be replaced by a regular file); '' is refused.
+    func testExportRespectsItsOutput() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let dir = scratch.appendingPathComponent("run")
+        XCTAssertEqual(try train(np: nil, dir, []).status, 0)
+        let optimizer = dir.appendingPathComponent("optimizer.json").path
+        let fifo = scratch.appendingPathComponent("fifo").path
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        let result = try MPIJob.runSingleton(args: ["export", "--optimizer", optimizer, "--output", fifo])
+        XCTAssertEqual(result.status, 1, "\(result)")
+        XCTAssertTrue(result.stderr.contains("\(fifo): is a FIFO (named pipe); only a regular file is replaced"), "\(result)")
+        var st = stat()
+        XCTAssertEqual(lstat(fifo, &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFIFO, "the FIFO is still a FIFO")
+        let empty = try MPIJob.runSingleton(args: ["export", "--optimizer", optimizer, "--output", ""])
+        XCTAssertEqual(empty.status, 64, "\(empty)")
+        XCTAssertTrue(empty.stderr.contains("--output must not be empty"), "\(empty)")
+    }
+
     /// Finding 9: a torn best-optimizer.json is set aside with a warning; the resume succeeds.
     func testATruncatedBestOptimizerDoesNotStopAResume() throws {
         let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
