@@ -197,12 +197,13 @@ package final class TrainingRun {
         }
     }
 
-    /// Rank 0, before anything else: every file the run replaces or appends to is a regular file or
-    /// missing, and its directory can be written, with names that fit (`FileIO.checkWritable`), so
-    /// that a bad --output is refused before the training rather than after it.
+    /// Rank 0, before anything else: every file the run must write is a regular file or missing,
+    /// and its directory can be written, with names that fit (`FileIO.checkWritable`), so that a
+    /// bad --output is refused before the training rather than after it. Not plot.svg: a drawing
+    /// that fails only logs a warning, by design.
     static func checkWriteTargets(_ options: Options) throws {
         let run = options.runDirectory
-        for url in [run.config, run.metrics, run.validationLog, run.plot, run.bestOptimizer, options.output ?? run.optimizer] {
+        for url in [run.config, run.metrics, run.validationLog, run.bestOptimizer, options.output ?? run.optimizer] {
             try FileIO.checkWritable(url.path)
         }
     }
