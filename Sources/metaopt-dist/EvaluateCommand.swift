@@ -62,6 +62,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func validate() throws {
         guard functions > 0 else { throw ValidationError("--functions must be positive") }
+        if let out, out.isEmpty { throw ValidationError("--out must not be empty") }
         guard steps > 0 else { throw ValidationError("--steps must be positive") }
         guard tuningFunctions > 0 else { throw ValidationError("--tuning-functions must be positive") }
         if baselines != "none" { _ = try BaselineKind.parseList(baselines) }
@@ -86,6 +87,11 @@ struct EvaluateCommand: ParsableCommand {
         }
         if layerTrace && spec.name != "mlp" {
             throw ValidationError("--layer-trace needs the MLP task (got \(spec.name))")
+        }
+        // The outputs are checked now, not after minutes of evaluation.
+        let directory = URL(fileURLWithPath: out ?? URL(fileURLWithPath: optimizer).deletingLastPathComponent().appendingPathComponent("eval").path)
+        for name in ["report.json", "statistics.csv", "loss.svg", "summary.md"] + (layerTrace ? ["layer-trace.csv"] : []) {
+            try ResultFile.checkWritable(directory.appendingPathComponent(name))
         }
         let trainingSeed = training?.seed ?? 0
         let evaluationSeed = seed ?? trainingSeed &+ 1_000_003
@@ -126,7 +132,6 @@ struct EvaluateCommand: ParsableCommand {
         report.provenance = Provenance.current(kernels: KernelPath.default.rawValue)
         report.optimizerProvenance = file.provenance
         status.clear()
-        let directory = URL(fileURLWithPath: out ?? URL(fileURLWithPath: optimizer).deletingLastPathComponent().appendingPathComponent("eval").path)
         try report.writeJSON(to: directory.appendingPathComponent("report.json"))
         try report.writeStatisticsCSV(to: directory.appendingPathComponent("statistics.csv"))
         try report.writePlot(to: directory.appendingPathComponent("loss.svg"),

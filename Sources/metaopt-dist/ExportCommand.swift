@@ -13,6 +13,11 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Output file (default: standard output).")
     var output: String?
 
+    func validate() throws {
+        // URL(fileURLWithPath: "") is the current directory: say what is wrong instead.
+        if let output, output.isEmpty { throw ValidationError("--output must not be empty") }
+    }
+
     func run() throws {
         let file = try OptimizerFile.read(from: URL(fileURLWithPath: optimizer))
         let encoder = JSONEncoder()

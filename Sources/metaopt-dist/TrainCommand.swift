@@ -166,6 +166,9 @@ struct TrainCommand: ParsableCommand {
         if let runDir, runDir.trimmingCharacters(in: .whitespaces).isEmpty {
             throw ValidationError("--run-dir must not be empty (it would put the run's files in the current directory)")
         }
+        if let problem = OptionScope.problems(given: OptionScope.givenOnCommandLine, task: config.task, optimizer: config.optimizer).first {
+            throw ValidationError(problem)
+        }
         if let output {
             guard !output.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--output must not be empty") }
             let runDirectory = RunDirectory(URL(fileURLWithPath: runDirectoryPath(config)))
@@ -215,6 +218,13 @@ struct TrainCommand: ParsableCommand {
                 signal(s) { _ in stopSignalReceived.store(true, ordering: .relaxed) }
             }
             let logger = Logger(label: "metaopt-dist.train")
+            // Needs the rank count, so not in validate(); the same decision on every rank, before
+            // the first collective, so each prints the message and the job ends cleanly.
+            if let fault = injectFault.compactMap(FaultInjection.init(parsing:)).first(where: { $0.rank >= comm.size }) {
+                Console.error("metaopt-dist: rank \(comm.rank): --inject-fault \(fault.description) names rank \(fault.rank), but the job has \(comm.size) rank(s) (0…\(comm.size - 1))\n")
+                try? MPIRuntime.finalize()
+                Foundation.exit(1)
+            }
             if comm.isRoot {
                 logger.info("meta-training on \(comm.size) rank(s): \(config.task.name), meta-batch \(config.metaBatch) in \(config.blockCount) block(s) of \(config.blockSize), unroll \(config.unroll), horizon \(config.horizon), \(config.iterations) meta-steps")
             }

@@ -34,10 +34,21 @@ if case .failure(let error) = KernelPath.fromEnvironment {
     Console.error("metaopt-dist: \(error)\n")
     exit(64)
 }
+// An argument that is not UTF-8 (a path with Latin-1 bytes) would be decoded with replacement
+// characters and name another file; it is refused, naming the argument, rather than guessed.
+if let position = (1..<Int(CommandLine.argc)).first(where: { i in
+    guard let raw = CommandLine.unsafeArgv[i] else { return false }
+    return String(validatingCString: raw) == nil
+}) {
+    Console.error("Error: argument \(position) (\(CommandLine.arguments[position])) is not valid UTF-8; metaopt-dist takes paths and values in UTF-8 only (rename the file or use a symbolic link with a UTF-8 name)\n")
+    exit(ExitCode.validationFailure.rawValue)
+}
 // `train --recipe NAME` and `train --config FILE` become the arguments they stand for (RunFiles).
 let arguments: [String]
 do {
-    arguments = try RunFiles.expand(NegativeValues.join(Array(CommandLine.arguments.dropFirst())))
+    let commandLine = NegativeValues.join(Array(CommandLine.arguments.dropFirst()))
+    OptionScope.givenOnCommandLine = OptionScope.longOptions(in: commandLine)
+    arguments = try RunFiles.expand(commandLine)
 } catch {
     // The same message on every rank, before MPI starts, and the usage status, as for a bad flag.
     Console.error("Error: \(describe(error))\nSee 'metaopt-dist help train' and docs/usage.md (\"Run files and recipes\").\n")

@@ -200,12 +200,12 @@ final class EvaluationTests: XCTestCase {
     func testFailedAtomicWriteLeavesNothingBehind() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("evalb-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        // The target is a non-empty directory, so the final rename fails.
+        // The target is a non-empty directory: refused (before #20 the final rename failed).
         let target = dir.appendingPathComponent("report.json")
         try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
         try Data("keep".utf8).write(to: target.appendingPathComponent("inside"))
         XCTAssertThrowsError(try ResultFile.writeAtomically("new", to: target)) {
-            XCTAssertTrue("\($0)".contains("cannot rename"), "\($0)")
+            XCTAssertTrue("\($0)".contains("report.json: is a directory"), "\($0)")
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["report.json"])
         XCTAssertEqual(try String(contentsOf: target.appendingPathComponent("inside"), encoding: .utf8), "keep")

@@ -69,8 +69,16 @@ enum FileIO {
     /// sees the old file or the new one, never a half-written one; on failure the temporary file
     /// is removed and `path` is untouched. When `directorySyncRequired` is false, a directory that
     /// cannot be opened or synced is tolerated (the data itself is durable by then).
+    /// Only a regular file or a missing path is replaced; a symbolic link to a regular file is
+    /// followed (the temporary file then goes next to the link's target): `writeTarget`.
     static func replaceDurably(_ path: String, with bytes: [UInt8], temporary: String,
                                directorySyncRequired: Bool = true) throws {
+        let target = try writeTarget(path)
+        if target != path {
+            try replaceDurably(target, with: bytes, temporary: parent(of: target) + "/" + baseName(temporary),
+                               directorySyncRequired: directorySyncRequired)
+            return
+        }
         try writeNewFileDurably(temporary, bytes)
         do {
             try move(temporary, path)

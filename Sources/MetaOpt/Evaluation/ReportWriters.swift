@@ -13,8 +13,8 @@ package enum ResultFile {
     package static func writeAtomically(_ data: Data, to url: URL) throws {
         let directory = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let temporary = directory.appendingPathComponent(
-            ".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        let temporary = directory.appendingPathComponent(FileIO.temporaryName(
+            for: url.lastPathComponent, suffix: ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"))
         do {
             try FileIO.replaceDurably(url.path, with: [UInt8](data), temporary: temporary.path, directorySyncRequired: false)
         } catch let error as CheckpointError {
@@ -30,6 +30,13 @@ package enum ResultFile {
             }
             throw ResultFileError.system(what, code)
         }
+    }
+
+    /// Checks, before the work that produces the file, that `writeAtomically(_:to:)` will be able
+    /// to write `url` (`FileIO.checkWritable`: a regular file or missing, in a writable
+    /// directory, with a name that fits); creates nothing.
+    package static func checkWritable(_ url: URL) throws {
+        try FileIO.checkWritable(url.path)
     }
 
     package static func writeAtomically(_ text: String, to url: URL) throws {

@@ -18,7 +18,7 @@ public struct ClassificationData: Sendable {
     let outputForClass: [Int32]
 
     /// Throws `DataError.invalidConfiguration` for a subset with fewer than two labels, a repeated
-    /// label or one outside 0..<classCount, or when no example is left.
+    /// label or one outside 0..<classCount, or a label of the subset without any example.
     public init(dataset: ImageDataset, labelSubset: [Int]? = nil) throws(DataError) {
         var map = [Int32](repeating: -1, count: dataset.classCount)
         if let subset = labelSubset {
@@ -41,6 +41,13 @@ public struct ClassificationData: Sendable {
         } else {
             indices.reserveCapacity(dataset.count)
             for (i, label) in dataset.labels.enumerated() where map[Int(label)] >= 0 { indices.append(Int32(i)) }
+            // A label without examples would leave its output unused: training on the others alone,
+            // silently, is not what the subset asked for.
+            var seen = [Bool](repeating: false, count: dataset.classCount)
+            for i in indices { seen[Int(dataset.labels[Int(i)])] = true }
+            if let absent = labelSubset?.filter({ !seen[$0] }), !absent.isEmpty {
+                throw .invalidConfiguration("\(dataset.source): no example of label\(absent.count == 1 ? "" : "s") \(absent.map(String.init).joined(separator: ", ")) of subset \(labelSubset!)")
+            }
         }
         guard !indices.isEmpty else {
             throw .invalidConfiguration("\(dataset.source): no example with a label in \(labelSubset.map { "\($0)" } ?? "the data set")")

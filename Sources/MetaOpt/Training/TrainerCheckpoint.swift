@@ -66,13 +66,17 @@ package enum TrainerCheckpoint {
     /// shapes the trajectory must match; only the number of iterations may change.
     package static func compatibilityProblems(saved: TrainingConfig, current: TrainingConfig) -> [String] {
         var a = saved, b = current
-        a.iterations = 0
-        b.iterations = 0
+        // Settings that do not change the trajectory: the total count, how often the ranks compare
+        // φ, and after how many non-finite steps in a row the run gives up.
+        for c in [\TrainingConfig.iterations, \.maxConsecutiveSkips, \.consistencyCheckEvery] {
+            a[keyPath: c] = 0
+            b[keyPath: c] = 0
+        }
         guard a != b else { return [] }
         let encoder = JSONEncoder.sorted
         let sa = (try? encoder.encode(a)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
         let sb = (try? encoder.encode(b)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
-        return ["the checkpoint was written by a run with another configuration (only --iterations may change on resume)",
+        return ["the checkpoint was written by a run with another configuration (only --iterations, --consistency-every and --max-skips may change on resume)",
                 "checkpoint: \(sa)", "now:        \(sb)"]
     }
 }

@@ -96,6 +96,9 @@ package final class TrainingRun {
     /// Rank 0: the lowest score in validation.jsonl, which decides each line's "best" flag, so that
     /// a resumed run writes the lines an uninterrupted one does.
     private var bestLogged = Double.infinity
+    /// Rank 0: the run directory's lock, held for the whole run (released when this run is freed or
+    /// the process ends).
+    private let lock: RunLock?
     /// Polled once per meta-step on every rank; the ranks agree through a MAX allreduce.
     package var stopRequested: () -> Bool {
         get { trainer.stopRequested }
@@ -104,8 +107,12 @@ package final class TrainingRun {
     /// Receives every progress line (rank 0).
     package var progress: (String) -> Void = { line in Console.error(line + "\n") }
 
-    /// Loads the newest usable checkpoint on rank 0 (when `resume` and one exists) and builds the
-    /// trainer from it, or starts fresh. Other ranks receive the state by broadcast.
+    /// Rank 0 first checks that every file the run will write can be written (`checkWriteTargets`)
+    /// and takes the run directory's lock (`RunLock`), before it reads or writes anything else.
+    /// Then it loads the newest usable checkpoint (when `resume` and one exists) and builds the
+    /// trainer from it, or starts fresh. Other ranks receive the state by broadcast, and a refusal
+    /// of rank 0 (a path, the lock, a checkpoint) reaches every rank as the same
+    /// `CheckpointResumeError`.
     package init(config: TrainingConfig, communicator: any Communicator, options: Options, resume: Bool,
                 logger: Logger = Logger(label: "metaopt-dist.train")) throws {
         self.options = options
@@ -113,12 +120,29 @@ package final class TrainingRun {
         store = CheckpointStore(directory: options.runDirectory.checkpoints, keep: options.keepCheckpoints)
         var resumeState: TrainerState? = nil
         var failure: String? = nil
-        if communicator.isRoot && resume {
+        var lock: RunLock? = nil
+        if communicator.isRoot {
+            do {
+                try Self.checkWriteTargets(options)
+                lock = try RunLock(directory: options.runDirectory.url.path)
+            } catch let error as RunLockError {
+                failure = "\(error)"
+            } catch {
+                failure = "refusing to start, a file of this run could not be written: \(error)"
+            }
+        }
+        self.lock = lock
+        if communicator.isRoot && failure == nil && resume {
             do {
                 if let (checkpoint, url, warnings) = try store.loadLatest(TrainingConfig.self) {
                     for w in warnings { logger.warning("\(w)") }
                     let problems = TrainerCheckpoint.compatibilityProblems(saved: checkpoint.metadata.configuration, current: config)
-                    if problems.isEmpty {
+                    if problems.isEmpty, checkpoint.metadata.metaStep > config.iterations {
+                        // Resuming would write φ of a later step labelled with fewer meta-steps.
+                        failure = "\(url.path) is at meta-step \(checkpoint.metadata.metaStep), past --iterations \(config.iterations) "
+                            + "(the total count, including the meta-steps before a resume): give --iterations \(checkpoint.metadata.metaStep) or more, "
+                            + "or --no-resume to start over"
+                    } else if problems.isEmpty {
                         resumeState = try TrainerCheckpoint.state(from: checkpoint, source: url.path)
                         logger.info("resuming from \(url.path) at iteration \(resumeState!.iteration)")
                     } else {
@@ -128,7 +152,7 @@ package final class TrainingRun {
             } catch {
                 failure = "\(error)"
             }
-        } else if communicator.isRoot {
+        } else if communicator.isRoot && failure == nil {
             // Starting over: checkpoints of an earlier run in this directory would otherwise be
             // resumed after a crash of this one (a higher step wins), so they are set aside.
             do {
@@ -173,6 +197,17 @@ package final class TrainingRun {
         }
     }
 
+    /// Rank 0, before anything else: every file the run must write is a regular file or missing,
+    /// and its directory can be written, with names that fit (`FileIO.checkWritable`), so that a
+    /// bad --output is refused before the training rather than after it. Not plot.svg: a drawing
+    /// that fails only logs a warning, by design.
+    static func checkWriteTargets(_ options: Options) throws {
+        let run = options.runDirectory
+        for url in [run.config, run.metrics, run.validationLog, run.bestOptimizer, options.output ?? run.optimizer] {
+            try FileIO.checkWritable(url.path)
+        }
+    }
+
     /// Rank 0, before a run with validation. Resuming at meta-step `resumedAt`: drops the log lines
     /// after it (they will be redone) and returns the score in the best-optimizer file, which may
     /// come from a later validation of the interrupted run (the resumed run reproduces it), and the
@@ -187,7 +222,18 @@ package final class TrainingRun {
         let logged = ValidationLog.lowestScore(in: fm.contents(atPath: log.path) ?? Data())
         guard fm.fileExists(atPath: best.path) else { return (nil, logged) }
         if resumedAt != nil {
-            let file = try OptimizerFile.read(from: best)
+            let file: OptimizerFile
+            do {
+                file = try OptimizerFile.read(from: best)
+            } catch {
+                // The checkpoints are the truth; this file is only a copy of a validated φ. A torn
+                // or damaged one is set aside rather than failing every resume.
+                let unreadable = runDirectory.url.appendingPathComponent("best-optimizer.unreadable.json")
+                if fm.fileExists(atPath: unreadable.path) { try fm.removeItem(at: unreadable) }
+                try fm.moveItem(at: best, to: unreadable)
+                logger.warning("\(error); moved it to \(unreadable.path) and resuming without it: validation.jsonl still lists every score, and the next validation that beats the best logged score writes a new best-optimizer.json")
+                return (nil, logged)
+            }
             if let saved = file.training, TrainerCheckpoint.compatibilityProblems(saved: saved, current: config).isEmpty,
                let score = file.validation {
                 return (score, logged)

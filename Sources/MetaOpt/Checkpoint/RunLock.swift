@@ -1,0 +1,80 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// An exclusive advisory lock on a run directory, so that one training run at a time writes it
+/// (two runs in one directory used to interleave their metrics, checkpoints and optimizer file).
+///
+/// The lock is `flock(2)` on RUN_DIR/train.lock, taken without waiting and held until this value
+/// is released or the process ends: the kernel drops it when the process dies, however it dies, so
+/// a lock of a dead process never blocks (the file stays behind, naming the last holder; it is
+/// never removed, because removing a lock file races with a process that just opened it). The
+/// file records the holder's pid, host and start time, which a refused run reports. flock is
+/// advisory (only processes that ask are excluded) and, on network file systems, as reliable as
+/// their lock support (NFSv4 maps it to a byte-range lock).
+package final class RunLock {
+    /// The lock file's name in the run directory.
+    package static let fileName = "train.lock"
+
+    private let descriptor: Int32
+    package let path: String
+
+    /// Takes the lock on `directory`, creating the directory if needed. Throws `RunLockError.held`
+    /// with the holder's record when another process holds it; nothing in the directory changes
+    /// then (the lock file is only opened).
+    package init(directory: String) throws {
+        try FileIO.makeDirectory(directory)
+        path = directory.hasSuffix("/") ? directory + Self.fileName : directory + "/" + Self.fileName
+        // No O_TRUNC: the holder's record must survive a refused open.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
+        guard fd >= 0 else { throw FileIO.error(path, "open the lock file") }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw CheckpointError(file: path, problem: .invalidArgument("is not a regular file, so it cannot be the run's lock"))
+        }
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            if code == EINTR { continue }
+            let holder = Self.record(fd)
+            close(fd)
+            if code == EWOULDBLOCK { throw RunLockError.held(directory: directory, holder: holder) }
+            throw FileIO.error(path, "lock", code)
+        }
+        descriptor = fd
+        let host = ProcessInfo.processInfo.hostName
+        let started = ISO8601DateFormatter().string(from: Date())
+        let line = Array("pid \(getpid()) on host \(host) since \(started)\n".utf8)
+        // Best effort: the lock itself is what excludes; the record only explains a refusal.
+        if ftruncate(fd, 0) == 0 {
+            _ = line.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+            _ = fsync(fd)
+        }
+    }
+
+    deinit { close(descriptor) }
+
+    /// The lock file's record ("pid 123 on host h since …"), at most one short line.
+    private static func record(_ fd: Int32) -> String {
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { return "a process that has not recorded itself yet" }
+        let text = String(decoding: buffer[0..<n], as: UTF8.self)
+        return text.split(separator: "\n").first.map(String.init) ?? text
+    }
+}
+
+/// Another run holds the run directory.
+package enum RunLockError: Error, CustomStringConvertible, Equatable {
+    case held(directory: String, holder: String)
+
+    package var description: String {
+        switch self {
+        case let .held(directory, holder):
+            return "another train run is using the run directory \(directory) (\(holder)); wait for it to end, or give this run another --run-dir"
+        }
+    }
+}

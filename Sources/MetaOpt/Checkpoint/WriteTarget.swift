@@ -1,0 +1,117 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What a durable write (`FileIO.replaceDurably`) may replace, and the start-up check that a
+/// later write will succeed.
+///
+/// The rules: a write replaces a regular file or creates a missing one. A directory, a device,
+/// a FIFO or a socket is refused (renaming a file over `/dev/full` as root used to replace the
+/// device node). A symbolic link is followed: the file it points to is replaced and the link
+/// stays a link (renaming over the link used to replace the link and leave its target as it
+/// was); a link to a missing file or to anything but a regular file is refused. The check and
+/// the rename are separate steps, so a target swapped in between by another process is not seen.
+extension FileIO {
+    /// The longest file name (bytes) of the file systems this runs on; the temporary names are
+    /// kept within it.
+    static let nameMax = 255
+
+    /// The path a durable write to `path` replaces: `path` itself when it is a regular file or
+    /// missing, the file a symbolic link points to when that is a regular file. Throws, naming
+    /// `path`, for anything else.
+    static func writeTarget(_ path: String) throws -> String {
+        var st = stat()
+        if lstat(path, &st) != 0 {
+            if errno == ENOENT { return path }
+            throw error(path, "lstat")
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG:
+            return path
+        case S_IFLNK:
+            guard let resolved = realpath(path, nil) else {
+                throw CheckpointError(file: path, problem: .invalidArgument(
+                    "is a symbolic link to a missing file (a write follows a link only to a regular file)"))
+            }
+            defer { free(resolved) }
+            let target = String(cString: resolved)
+            guard stat(target, &st) == 0 else { throw error(target, "stat") }
+            guard (st.st_mode & S_IFMT) == S_IFREG else {
+                throw CheckpointError(file: path, problem: .invalidArgument(
+                    "is a symbolic link to \(target), which \(kind(st.st_mode)) (a write follows a link only to a regular file)"))
+            }
+            return target
+        default:
+            throw CheckpointError(file: path, problem: .invalidArgument(
+                "\(kind(st.st_mode)); only a regular file is replaced"))
+        }
+    }
+
+    /// "is a directory", "is a device", … for a message.
+    private static func kind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFDIR: return "is a directory"
+        case S_IFCHR, S_IFBLK: return "is a device"
+        case S_IFIFO: return "is a FIFO (named pipe)"
+        case S_IFSOCK: return "is a socket"
+        case S_IFLNK: return "is a symbolic link"
+        default: return "is not a regular file"
+        }
+    }
+
+    /// A hidden temporary name for `name` in the same directory: ".NAME" + `suffix`, with NAME
+    /// shortened so that the whole stays within `nameMax` bytes (a 245-byte name plus the suffix
+    /// used to exceed it, and the write failed after the whole run).
+    static func temporaryName(for name: String, suffix: String) -> String {
+        var stem = Array(name.utf8)
+        let room = max(1, nameMax - 1 - suffix.utf8.count)
+        if stem.count > room {
+            stem.removeLast(stem.count - room)
+            // Not in the middle of a UTF-8 sequence.
+            while let last = stem.last, last & 0xC0 == 0x80 || last >= 0xC0 { stem.removeLast() }
+        }
+        return "." + String(decoding: stem, as: UTF8.self) + suffix
+    }
+
+    /// Start-up check that a durable write to `path` will succeed, so that a run is refused before
+    /// it trains rather than after: the target passes `writeTarget`, its directory (or the nearest
+    /// existing one above it, which the write would create the rest of) is a directory that can be
+    /// written (a probe file is created and removed there: it catches read-only file systems,
+    /// permissions and names too long), and every name to be created fits `nameMax`.
+    static func checkWritable(_ path: String) throws {
+        let target = try writeTarget(path)
+        let name = baseName(target)
+        guard !name.isEmpty, name != ".", name != ".." else {
+            throw CheckpointError(file: path, problem: .invalidArgument("names a directory, not a file"))
+        }
+        guard name.utf8.count <= nameMax else { throw error(path, "check the name", ENAMETOOLONG) }
+        var directory = parent(of: target)
+        var missing: [String] = []
+        var st = stat()
+        while stat(directory, &st) != 0 {
+            guard errno == ENOENT, parent(of: directory) != directory else { throw error(directory, "stat") }
+            missing.append(baseName(directory))
+            directory = parent(of: directory)
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw error(directory, "use as a directory", ENOTDIR) }
+        if let long = missing.first(where: { $0.utf8.count > nameMax }) {
+            throw error(long, "check the name", ENAMETOOLONG)
+        }
+        // The probe has the length of the temporary file the write will create.
+        let probeName = missing.last ?? temporaryName(for: name, suffix: ".tmp-\(getpid())-0000000000")
+        let probe = directory == "/" ? "/" + probeName : directory + "/" + probeName
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw error(probe, "create") }
+        close(fd)
+        unlink(probe)
+    }
+
+    static func baseName(_ path: String) -> String {
+        var p = path
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        guard let slash = p.lastIndex(of: "/") else { return p }
+        return String(p[p.index(after: slash)...])
+    }
+}

@@ -1,0 +1,33 @@
+import MetaOpt
+
+/// Options that the run's task or architecture does not read are refused when given on the
+/// command line (`--labels` on quadratics, `--p` with raw preprocessing used to be ignored
+/// silently). A recipe's or run file's values are not checked: run files written by train hold
+/// only the options of their own task, and a recipe is a base that flags may redirect.
+enum OptionScope {
+    /// The long option names (without "--") on the command line, set by main before parsing.
+    nonisolated(unsafe) static var givenOnCommandLine: Set<String> = []
+
+    /// The long option names in `arguments`, up to a "--".
+    static func longOptions(in arguments: [String]) -> Set<String> {
+        var names: Set<String> = []
+        for word in arguments.prefix(while: { $0 != "--" }) where word.hasPrefix("--") && word.count > 2 {
+            names.insert(String(word.dropFirst(2).prefix { $0 != "=" }))
+        }
+        return names
+    }
+
+    /// One sentence per given option that this task and optimizer do not read.
+    static func problems(given: Set<String>, task: TaskSpec, optimizer: LearnedOptimizerConfig) -> [String] {
+        var problems: [String] = []
+        let taskOptions = Set(TaskRegistry.plugins.flatMap { $0.options })
+        let own = Set(TaskRegistry.plugin(named: task.name)?.options ?? [])
+        for option in given.intersection(taskOptions).subtracting(own).sorted() {
+            problems.append("--\(option) does not apply to task \(task.name) (it is read by \(TaskRegistry.names(using: option).joined(separator: ", "))); leave it out")
+        }
+        if given.contains("p"), case .raw = optimizer.preprocessing {
+            problems.append("--p does not apply to raw preprocessing (it is the constant of --preprocessing log-sign); leave it out")
+        }
+        return problems
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import XCTest
+@testable import MetaOpt
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Durable writes replace only what they should (#20 finding 1, 8): a regular file or a missing
+/// path; a symbolic link is followed to its regular file; directories, FIFOs, devices and dangling
+/// links are refused and left as they were; a name near the limit still writes; the start-up
+/// check refuses what the write would refuse, before any work.
+final class WriteTargetTests: XCTestCase {
+    var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("write-target-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+
+    func fileType(_ path: String) -> mode_t {
+        var st = stat()
+        XCTAssertEqual(lstat(path, &st), 0, path)
+        return st.st_mode & S_IFMT
+    }
+
+    func refused(_ target: String, _ fragment: String, line: UInt = #line) {
+        do {
+            try ResultFile.writeAtomically("new\n", to: URL(fileURLWithPath: target))
+            XCTFail("\(target): written", line: line)
+        } catch {
+            XCTAssertTrue("\(error)".contains(fragment), "'\(error)' lacks '\(fragment)'", line: line)
+        }
+        do {
+            try FileIO.checkWritable(target)
+            XCTFail("\(target): start-up check passed", line: line)
+        } catch {
+            XCTAssertTrue("\(error)".contains(fragment), "'\(error)' lacks '\(fragment)'", line: line)
+        }
+    }
+
+    func testASymbolicLinkIsFollowedToItsFile() throws {
+        let target = path("target.json"), link = path("link.json")
+        try "old\n".write(toFile: target, atomically: false, encoding: .utf8)
+        XCTAssertEqual(symlink("target.json", link), 0)
+        try FileIO.checkWritable(link)
+        try ResultFile.writeAtomically("new\n", to: URL(fileURLWithPath: link))
+        XCTAssertEqual(fileType(link), S_IFLNK, "the link stays a link")
+        XCTAssertEqual(try String(contentsOfFile: target, encoding: .utf8), "new\n", "the file it points to is replaced")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted(), ["link.json", "target.json"])
+    }
+
+    func testNonRegularTargetsAreRefusedAndKept() throws {
+        let fifo = path("fifo"), directory = path("directory"), dangling = path("dangling"), toDirectory = path("to-directory")
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        XCTAssertEqual(symlink("missing.json", dangling), 0)
+        XCTAssertEqual(symlink("directory", toDirectory), 0)
+        refused(fifo, "is a FIFO")
+        refused(directory, "is a directory")
+        refused(dangling, "symbolic link to a missing file")
+        refused(toDirectory, "is a directory")
+        if FileManager.default.fileExists(atPath: "/dev/null") {
+            // Only checked, never written: as root a rename would replace the device node.
+            XCTAssertThrowsError(try FileIO.checkWritable("/dev/null")) { XCTAssertTrue("\($0)".contains("is a device"), "\($0)") }
+            XCTAssertThrowsError(try FileIO.writeTarget("/dev/null"))
+        }
+        XCTAssertEqual(fileType(fifo), S_IFIFO)
+        XCTAssertEqual(fileType(directory), S_IFDIR)
+        XCTAssertEqual(fileType(dangling), S_IFLNK)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("missing.json")))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted(),
+                       ["dangling", "directory", "fifo", "to-directory"], "no temporary file left")
+    }
+
+    func testNamesUpToTheLimitWrite() throws {
+        // 245 bytes: the temporary name used to be 245 + ".tmp-PID-RANDOM" and exceed 255.
+        let long = path(String(repeating: "a", count: 245))
+        try FileIO.checkWritable(long)
+        try ResultFile.writeAtomically("x\n", to: URL(fileURLWithPath: long))
+        XCTAssertEqual(try String(contentsOfFile: long, encoding: .utf8), "x\n")
+        let multibyte = path(String(repeating: "é", count: 127))  // 254 bytes
+        try ResultFile.writeAtomically("y\n", to: URL(fileURLWithPath: multibyte))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path).count, 2, "no temporary file left")
+        XCTAssertThrowsError(try FileIO.checkWritable(path(String(repeating: "b", count: 256))))
+        XCTAssertLessThanOrEqual(FileIO.temporaryName(for: String(repeating: "é", count: 127), suffix: ".tmp-1-2").utf8.count, 255)
+    }
+
+    func testTheStartUpCheckLooksAtTheDirectoryItWouldCreate() throws {
+        try FileIO.checkWritable(path("new/deeper/file.json"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("new")), "the check creates nothing")
+        try "x".write(toFile: path("plain"), atomically: false, encoding: .utf8)
+        XCTAssertThrowsError(try FileIO.checkWritable(path("plain/file.json")))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), ["plain"])
+    }
+}
+
+/// One run per run directory (#20 finding 2): `RunLock` excludes a second holder and names the
+/// first; a lock file left by a process that ended does not block.
+final class RunLockTests: XCTestCase {
+    func testASecondLockIsRefusedWithTheHolderAndFreedOnRelease() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("run-lock-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var first: RunLock? = try RunLock(directory: dir.path)
+        XCTAssertNotNil(first)
+        XCTAssertThrowsError(try RunLock(directory: dir.path)) { error in
+            guard case let .held(_, holder)? = error as? RunLockError else { return XCTFail("\(error)") }
+            XCTAssertTrue(holder.hasPrefix("pid \(getpid()) on host "), holder)
+            XCTAssertTrue("\(error)".contains("another train run is using the run directory"), "\(error)")
+        }
+        first = nil
+        XCTAssertNoThrow(try RunLock(directory: dir.path), "released with its holder")
+    }
+
+    func testAStaleLockFileDoesNotBlock() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("run-lock-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let file = dir.appendingPathComponent(RunLock.fileName)
+        try "pid 999999 on host gone since 2020-01-01T00:00:00Z\n".write(to: file, atomically: false, encoding: .utf8)
+        let lock = try RunLock(directory: dir.path)
+        XCTAssertTrue(try String(contentsOf: file, encoding: .utf8).hasPrefix("pid \(getpid()) on host "))
+        _ = lock
+    }
+}
+
+/// Resume rules (#20 finding 12): options that do not change the trajectory may change.
+final class ResumeCompatibilityTests: XCTestCase {
+    func testConsistencyIntervalAndSkipLimitMayChange() {
+        let saved = TrainingConfig(task: .quadratic(dimension: 4), metaBatch: 4, unroll: 2, horizon: 4, iterations: 8,
+                                   maxConsecutiveSkips: 5, consistencyCheckEvery: 50)
+        var current = saved
+        current.iterations = 12
+        current.maxConsecutiveSkips = 9
+        current.consistencyCheckEvery = 3
+        XCTAssertEqual(TrainerCheckpoint.compatibilityProblems(saved: saved, current: current), [])
+        current.seed = 1
+        XCTAssertFalse(TrainerCheckpoint.compatibilityProblems(saved: saved, current: current).isEmpty)
+    }
+}
+
+/// `--labels` naming a class the data do not hold is refused (#20 finding 12), not trained on the
+/// other labels alone.
+final class LabelSubsetTests: XCTestCase {
+    func testALabelWithoutExamplesIsRefused() {
+        let few = imageTestDataset(count: 5, height: 2, width: 2, classes: 10)  // labels 0…4 only
+        XCTAssertNoThrow(try ClassificationData(dataset: few, labelSubset: [3, 4]))
+        XCTAssertThrowsError(try ClassificationData(dataset: few, labelSubset: [3, 7])) {
+            XCTAssertTrue("\($0)".contains("no example of label 7 of subset [3, 7]"), "\($0)")
+        }
+    }
+}

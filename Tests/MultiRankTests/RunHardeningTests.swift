@@ -1,0 +1,168 @@
+import Foundation
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// #20 findings 1, 2, 8, 9 and 12 through the program: what a run refuses before it trains (on
+/// every rank, without a hang), and what it no longer refuses.
+final class RunHardeningTests: XCTestCase {
+    /// A job of a few seconds with a horizon boundary every 2 meta-steps.
+    static let job = ["--meta-batch", "8", "--block-size", "2", "--unroll", "5", "--horizon", "10", "--iterations", "4",
+                      "--seed", "3", "--checkpoint-every", "2"]
+
+    func train(np: Int?, _ dir: URL, _ extra: [String], resume: Bool = false) throws -> MPIJobResult {
+        let args = ["train"] + Self.job + ["--run-dir", dir.path, resume ? "--resume" : "--no-resume"] + extra
+        if let np {
+            try DistributedTrain.requireMPIRun()
+            return try MPIJob.run(np: np, args: args, timeout: DistributedTrain.jobTimeout)
+        }
+        return try MPIJob.runSingleton(args: args, timeout: DistributedTrain.jobTimeout)
+    }
+
+    func exists(_ url: URL, _ name: String) -> Bool {
+        FileManager.default.fileExists(atPath: url.appendingPathComponent(name).path)
+    }
+
+    /// Finding 2: a run directory locked by another process is refused on both ranks with the
+    /// holder's record, before a file is written; a lock file whose holder is gone does not block.
+    func testALockedRunDirectoryIsRefusedOnEveryRank() throws {
+        let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let lockPath = dir.appendingPathComponent("train.lock").path
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        let record = "pid \(getpid()) on host test-holder since now\n"
+        _ = record.withCString { write(fd, $0, strlen($0)) }
+        XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0)
+        let refused = try train(np: 2, dir, [])
+        XCTAssertFalse(refused.timedOut, "\(refused)")
+        XCTAssertNotEqual(refused.status, 0, "\(refused)")
+        for rank in 0..<2 {
+            XCTAssertTrue(refused.stderr.contains("rank \(rank): another train run is using the run directory \(dir.path) (pid \(getpid()) on host test-holder"),
+                          "rank \(rank) names the holder:\n\(refused)")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["train.lock"], "nothing written")
+        close(fd)  // the holder ends: its record stays, the lock does not
+        let after = try train(np: 2, dir, [])
+        XCTAssertEqual(after.status, 0, "\(after)")
+        XCTAssertTrue(exists(dir, "optimizer.json"))
+    }
+
+    /// Findings 1 and 8: an --output that cannot be written is refused before training (it used
+    /// to fail after it, or replace a FIFO with a file); a symbolic link is followed; a 245-byte
+    /// name works.
+    func testOutputsAreCheckedBeforeTrainingAndRespected() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let fifo = scratch.appendingPathComponent("fifo").path
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        let directory = scratch.appendingPathComponent("a-directory")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for (output, message) in [(directory.path, "is a directory"), (fifo, "is a FIFO")] {
+            let dir = scratch.appendingPathComponent("run-\(UUID().uuidString)")
+            let result = try train(np: 2, dir, ["--output", output])
+            XCTAssertFalse(result.timedOut, "\(result)")
+            XCTAssertEqual(result.status, 1, "\(result)")
+            XCTAssertTrue(result.stderr.contains("\(output): \(message)"), "\(output):\n\(result)")
+            XCTAssertFalse(exists(dir, "metrics.jsonl"), "refused before training:\n\(result)")
+        }
+        var st = stat()
+        XCTAssertEqual(lstat(fifo, &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFIFO, "the FIFO is still a FIFO")
+
+        let target = scratch.appendingPathComponent("target.json")
+        try Data("old".utf8).write(to: target)
+        let link = scratch.appendingPathComponent("link.json")
+        XCTAssertEqual(symlink(target.path, link.path), 0)
+        let long = scratch.appendingPathComponent(String(repeating: "o", count: 240) + ".json")
+        for output in [link, long] {
+            let result = try train(np: nil, scratch.appendingPathComponent("run-\(UUID().uuidString)"), ["--output", output.path])
+            XCTAssertEqual(result.status, 0, "\(output.lastPathComponent):\n\(result)")
+        }
+        XCTAssertEqual(lstat(link.path, &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFLNK, "the link stays a link")
+        XCTAssertTrue(try String(contentsOf: target, encoding: .utf8).contains("metaopt-dist"), "its target holds the optimizer")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: long.path))
+    }
+
+    /// Finding 1 through export: `--output` naming a FIFO (or, in the issue, /dev/full) is refused
+    /// and left as it is (it used to be replaced by a regular file); '' is refused.
+    func testExportRespectsItsOutput() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let dir = scratch.appendingPathComponent("run")
+        XCTAssertEqual(try train(np: nil, dir, []).status, 0)
+        let optimizer = dir.appendingPathComponent("optimizer.json").path
+        let fifo = scratch.appendingPathComponent("fifo").path
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        let result = try MPIJob.runSingleton(args: ["export", "--optimizer", optimizer, "--output", fifo])
+        XCTAssertEqual(result.status, 1, "\(result)")
+        XCTAssertTrue(result.stderr.contains("\(fifo): is a FIFO (named pipe); only a regular file is replaced"), "\(result)")
+        var st = stat()
+        XCTAssertEqual(lstat(fifo, &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFIFO, "the FIFO is still a FIFO")
+        let empty = try MPIJob.runSingleton(args: ["export", "--optimizer", optimizer, "--output", ""])
+        XCTAssertEqual(empty.status, 64, "\(empty)")
+        XCTAssertTrue(empty.stderr.contains("--output must not be empty"), "\(empty)")
+    }
+
+    /// Finding 9: a torn best-optimizer.json is set aside with a warning; the resume succeeds.
+    func testATruncatedBestOptimizerDoesNotStopAResume() throws {
+        let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
+        let validation = ["--validate-every", "2", "--validation-functions", "2"]
+        XCTAssertEqual(try train(np: nil, dir, validation).status, 0)
+        let best = dir.appendingPathComponent("best-optimizer.json")
+        let bytes = try Data(contentsOf: best)
+        try bytes.prefix(bytes.count / 2).write(to: best)
+        let resumed = try train(np: nil, dir, validation + ["--iterations", "8"], resume: true)
+        XCTAssertEqual(resumed.status, 0, "\(resumed)")
+        XCTAssertTrue(resumed.stderr.contains("best-optimizer.unreadable.json"), "\(resumed)")
+        XCTAssertTrue(resumed.stdout.contains("(meta-step 8)"), "\(resumed)")
+    }
+
+    /// Finding 12, resume rules: past --iterations is refused (it wrote φ@6 labelled 4); the
+    /// consistency interval and the skip limit may change.
+    func testResumeRules() throws {
+        let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
+        XCTAssertEqual(try train(np: nil, dir, ["--iterations", "6"]).status, 0)
+        let optimizer = try Data(contentsOf: dir.appendingPathComponent("optimizer.json"))
+        let past = try train(np: 2, dir, ["--iterations", "4"], resume: true)
+        XCTAssertEqual(past.status, 1, "\(past)")
+        XCTAssertTrue(past.stderr.contains("is at meta-step 6, past --iterations 4"), "\(past)")
+        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("optimizer.json")), optimizer, "left as it was")
+        let changed = try train(np: nil, dir, ["--iterations", "8", "--consistency-every", "3", "--max-skips", "2"], resume: true)
+        XCTAssertEqual(changed.status, 0, "\(changed)")
+        XCTAssertTrue(changed.stderr.contains("at iteration 6"), "resumed:\n\(changed)")
+    }
+
+    /// Finding 12, options: refused with status 64 before anything is written.
+    func testOptionsThatDoNotApplyAreRefused() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let dir = scratch.appendingPathComponent("run")
+        for (extra, message) in [(["--labels", "3,4"], "--labels does not apply to task quadratic"),
+                                 (["--dataset", "mnist"], "--dataset does not apply to task quadratic"),
+                                 (["--preprocessing", "raw", "--p", "5"], "--p does not apply to raw preprocessing")] {
+            let result = try train(np: nil, dir, extra)
+            XCTAssertEqual(result.status, 64, "\(extra):\n\(result)")
+            XCTAssertTrue(result.stderr.contains(message), "\(extra):\n\(result)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path), "\(extra): nothing written")
+        }
+        // A rank the job does not have: every rank says so, the job ends, nothing is trained.
+        let fault = try train(np: 2, dir, ["--inject-fault", "kill@2:5"])
+        XCTAssertFalse(fault.timedOut, "\(fault)")
+        XCTAssertEqual(fault.status, 1, "\(fault)")
+        XCTAssertTrue(fault.stderr.contains("rank 1: --inject-fault kill@2:5 names rank 5, but the job has 2 rank(s)"), "\(fault)")
+        XCTAssertFalse(exists(dir, "metrics.jsonl"), "\(fault)")
+    }
+
+    /// Finding 12: a path that is not UTF-8 is refused, not decoded into another name.
+    func testANonUTF8ArgumentIsRefused() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let binary = try MPIJob.binaryURL().path
+        let result = try MPIJob.runProcess(executable: URL(fileURLWithPath: "/bin/sh"),
+                                           arguments: ["-c", "cd \"$1\" && exec \"$0\" train --run-dir \"$(printf 'run-\\377')\" --iterations 2",
+                                                       binary, scratch.path], timeout: 30)
+        XCTAssertEqual(result.status, 64, "\(result)")
+        XCTAssertTrue(result.stderr.contains("is not valid UTF-8"), "\(result)")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [], "nothing written")
+    }
+}
