@@ -21,7 +21,9 @@ enum OptionScope {
     static func problems(given: Set<String>, task: TaskSpec, optimizer: LearnedOptimizerConfig) -> [String] {
         var problems: [String] = []
         let taskOptions = Set(TaskRegistry.plugins.flatMap { $0.options })
-        let own = Set(TaskRegistry.plugin(named: task.name)?.options ?? [])
+        // A mixture's components start from the command line's task options (`--data-dir` once
+        // for all), so every task option applies to it.
+        let own = task.name == MixtureTask.name ? taskOptions : Set(TaskRegistry.plugin(named: task.name)?.options ?? [])
         for option in given.intersection(taskOptions).subtracting(own).sorted() {
             problems.append("--\(option) does not apply to task \(task.name) (it is read by \(TaskRegistry.names(using: option).joined(separator: ", "))); leave it out")
         }
