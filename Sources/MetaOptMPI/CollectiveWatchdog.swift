@@ -95,10 +95,18 @@ public final class CollectiveWatchdog: Sendable {
 
     private func startThread() {
         let thread = Thread { [self] in
+            var lastLook = DispatchTime.now().uptimeNanoseconds
             while true {
+                let now = DispatchTime.now().uptimeNanoseconds
+                // A look much later than planned means this process itself was stopped (SIGSTOP,
+                // then SIGCONT, which mpirun sends before ending a job): its wait says nothing
+                // about the other ranks, so it starts again from now.
+                let suspended = Double(now &- lastLook) / 1e9 > max(1, 4 * pollInterval)
+                lastLook = now
                 let verdict: (name: String, activity: String, waited: Double, deadline: Double)? = state.withLock { s in
                     guard let name = s.collective, let deadline = Self.deadline(of: s) else { return nil }
-                    let waited = Double(DispatchTime.now().uptimeNanoseconds &- s.enteredAt) / 1e9
+                    if suspended { s.enteredAt = now }
+                    let waited = Double(now &- s.enteredAt) / 1e9
                     return waited > deadline ? (name, s.activity, waited, deadline) : nil
                 }
                 if let v = verdict {
