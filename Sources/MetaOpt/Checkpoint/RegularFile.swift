@@ -39,8 +39,8 @@ package enum RegularFile {
         }
     }
 
-    /// Largest optimizer file read (JSON; the largest in optimizers/ is far below 1 MiB, and the
-    /// largest architecture the limits allow is ~70 MB of JSON).
+    /// Largest optimizer file read (JSON, about 12 bytes per parameter: room for some 20 million
+    /// parameters; the files in optimizers/ are far below 1 MiB).
     package static let optimizerFileLimit = 256 << 20
     /// Largest checkpoint read (φ and two Adam moments in binary: 12 bytes per parameter).
     package static let checkpointLimit = 1 << 30
