@@ -26,6 +26,9 @@ public final class MPICommunicator: Communicator {
 
     private let comm: MPI_Comm
 
+    /// The deadline of every collective of this communicator (`CollectiveWatchdog`).
+    public let watchdog: CollectiveWatchdog
+
     /// The communicator of all ranks of the job (`MPI_COMM_WORLD`), initialising MPI first if
     /// no one did.
     public convenience init() throws {
@@ -39,6 +42,7 @@ public final class MPICommunicator: Communicator {
         try mpiCheck(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank")
         try mpiCheck(MPI_Comm_size(comm, &size), "MPI_Comm_size")
         self.comm = comm
+        watchdog = CollectiveWatchdog(rank: Int(rank))
         self.rank = Int(rank)
         self.size = Int(size)
     }
@@ -77,13 +81,15 @@ public final class MPICommunicator: Communicator {
         var offset = 0
         while offset < buffer.count {
             let n = min(maxElementsPerCall, buffer.count - offset)
-            try mpiCheck(MPI_Bcast(base + offset, Int32(n), metaopt_mpi_byte(), Int32(root), comm), "MPI_Bcast")
+            try watchdog.guarding("MPI_Bcast") {
+                try mpiCheck(MPI_Bcast(base + offset, Int32(n), metaopt_mpi_byte(), Int32(root), comm), "MPI_Bcast")
+            }
             offset += n
         }
     }
 
     public func barrier() throws {
-        try mpiCheck(MPI_Barrier(comm), "MPI_Barrier")
+        try watchdog.guarding("MPI_Barrier") { try mpiCheck(MPI_Barrier(comm), "MPI_Barrier") }
     }
 
     /// Prints `metaopt-dist: rank R: message` to stderr and ends the whole job with `MPI_Abort`
@@ -114,8 +120,10 @@ public final class MPICommunicator: Communicator {
         var offset = 0
         while offset < count {
             let n = min(maxElementsPerCall, count - offset)
-            try mpiCheck(MPI_Allreduce(UnsafeRawPointer(metaopt_mpi_in_place()), base + offset * stride, Int32(n),
-                                       type, mpiOp, comm), "MPI_Allreduce")
+            try watchdog.guarding("MPI_Allreduce") {
+                try mpiCheck(MPI_Allreduce(UnsafeRawPointer(metaopt_mpi_in_place()), base + offset * stride, Int32(n),
+                                           type, mpiOp, comm), "MPI_Allreduce")
+            }
             offset += n
         }
     }

@@ -36,6 +36,7 @@ func withCommunicator<T>(_ options: RunOptions, _ body: (MPICommunicator) throws
     }
     RankLogSettings.shared.rank = comm.rank
     RankLogSettings.shared.logLevel = options.logLevel(rank: comm.rank)
+    comm.watchdog.setTimeout(options.collectiveTimeout)
     if comm.isRoot {
         Logger(label: "metaopt-dist").info("\(kernelsLine())")
     } else {

@@ -65,6 +65,14 @@ struct EvaluateCommand: ParsableCommand {
         if let out, out.isEmpty { throw ValidationError("--out must not be empty") }
         guard steps > 0 else { throw ValidationError("--steps must be positive") }
         guard tuningFunctions > 0 else { throw ValidationError("--tuning-functions must be positive") }
+        for (name, value) in [("--functions", functions), ("--tuning-functions", tuningFunctions), ("--steps", steps)] {
+            if let problem = SizeLimits.problem(name, value, limit: SizeLimits.heldOutFunctions) { throw ValidationError(problem) }
+        }
+        // Every loss curve is kept: functions × (steps + 1) Doubles per optimizer.
+        let curves = SizeLimits.product(functions + tuningFunctions * LearningRateSearch.defaultGrid.count, steps + 1, 5, 8)
+        if let problem = MemoryEstimate.problem(needed: curves, limit: MemoryEstimate.machineBytes(), what: "the loss curves of --functions × --steps", hint: "") {
+            throw ValidationError(problem)
+        }
         if baselines != "none" { _ = try BaselineKind.parseList(baselines) }
     }
 

@@ -39,8 +39,10 @@ enum RunFiles {
                 provenance.append("recipe \(recipe)")
             }
             if let config {
-                guard let data = FileManager.default.contents(atPath: config) else {
-                    throw RunSettingsError(source: config, problems: ["cannot read the run file (\(FileManager.default.fileExists(atPath: config) ? "not readable" : "no such file"))"])
+                // Not FileManager: it blocks on a FIFO and reads a device without end.
+                let data: Data
+                do { data = Data(try RegularFile.read(config, limit: RegularFile.textFileLimit)) } catch {
+                    throw RunSettingsError(source: config, problems: ["cannot read the run file: it \(error.reason)"])
                 }
                 settings = settings.overridden(by: try RunSettings.parse(data, source: config))
                 provenance.append(config)

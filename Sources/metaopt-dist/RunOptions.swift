@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import MetaOpt
 
@@ -14,6 +15,31 @@ struct RunOptions: ParsableArguments {
             help: ArgumentHelp("Log level of rank 0 (the other ranks: see --verbose).",
                                valueName: Logger.Level.allCases.map(\.rawValue).joined(separator: "|")))
     var logLevel: Logger.Level?
+
+    @Option(help: ArgumentHelp("Seconds a rank may wait in one collective before it ends the job, naming the collective and the meta-step (0: wait forever). Default: 10 × the median meta-step time, at least 60 s; 300 s before the first meta-step.",
+                               valueName: "seconds"))
+    var collectiveTimeout: Double?
+
+    @Option(help: ArgumentHelp("Memory one rank may use, in GiB: train and evaluate refuse a configuration whose estimated memory exceeds it. Default: the machine's memory divided by the ranks on it.",
+                               valueName: "GiB"))
+    var maxMemory: Double?
+
+    func validate() throws {
+        if let t = collectiveTimeout, !(t >= 0 && t <= 1e7) {
+            throw ValidationError("--collective-timeout must be between 0 (no deadline) and 1e7 seconds (got \(t))")
+        }
+        if let m = maxMemory, !(m > 0 && m <= Double(1 << 30)) {
+            throw ValidationError("--max-memory must be a positive number of GiB (got \(m))")
+        }
+    }
+
+    /// The bytes one rank may use: --max-memory, or the machine's memory shared by the ranks on
+    /// this host (the launcher's local rank count; 1 for a singleton).
+    func memoryLimitBytes() -> Int {
+        if let m = maxMemory { return Int(min(m * 1_073_741_824, Double(Int.max / 2))) }
+        let localRanks = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
+        return Int(ProcessInfo.processInfo.physicalMemory / UInt64(max(localRanks, 1)))
+    }
 
     /// The level `rank` logs at under these options.
     func logLevel(rank: Int) -> Logger.Level {

@@ -228,6 +228,13 @@ struct TrainCommand: ParsableCommand {
             if comm.isRoot {
                 logger.info("meta-training on \(comm.size) rank(s): \(config.task.name), meta-batch \(config.metaBatch) in \(config.blockCount) block(s) of \(config.blockSize), unroll \(config.unroll), horizon \(config.horizon), \(config.iterations) meta-steps")
             }
+            // Every rank computes the same estimate and stops with the same message, before the
+            // first collective.
+            if let problem = MemoryEstimate.trainingProblem(config, ranks: comm.size, limit: runOptions.memoryLimitBytes()) {
+                Console.error("metaopt-dist: rank \(comm.rank): \(problem)\n")
+                try? MPIRuntime.finalize()
+                Foundation.exit(64)
+            }
             let run: TrainingRun
             do {
                 run = try TrainingRun(
@@ -260,6 +267,8 @@ struct TrainCommand: ParsableCommand {
                 logger.notice("ranks run different kernel paths (\(run.trainer.kernels)): φ is the same on every rank, but differs in its last bits from a run on one path")
             }
             run.stopRequested = { stopSignalReceived.load(ordering: .relaxed) }
+            run.activity = { comm.watchdog.setActivity($0) }
+            run.stepTimed = { comm.watchdog.noteStep(seconds: $0) }
             logger.debug("owns blocks \(run.trainer.ownedBlocks.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", "))")
             let outcome = try run.run()
             if comm.isRoot, case .stopped(let it) = outcome {

@@ -10,29 +10,18 @@ enum FileIO {
         CheckpointError(file: path, problem: .io(operation: operation, errno: e))
     }
 
-    /// Reads a whole regular file.
-    static func readAll(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw error(path, "open") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw error(path, "fstat") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw CheckpointError(file: path, problem: .invalidArgument("not a regular file"))
+    /// Reads a whole regular file of at most `limit` bytes, without blocking on a FIFO
+    /// (`RegularFile.read`).
+    static func readAll(_ path: String, limit: Int = RegularFile.checkpointLimit) throws -> [UInt8] {
+        do {
+            return try RegularFile.read(path, limit: limit)
+        } catch {
+            if case let .system(operation, code) = error { throw self.error(path, operation, code) }
+            if case .missing = error { throw self.error(path, "open", ENOENT) }
+            if case .isDirectory = error { throw CheckpointError(file: path, problem: .invalidArgument("not a regular file (a directory)")) }
+            if case .notRegular = error { throw CheckpointError(file: path, problem: .invalidArgument("not a regular file")) }
+            throw CheckpointError(file: path, problem: .invalidArgument(error.reason))
         }
-        var result = [UInt8]()
-        result.reserveCapacity(Int(st.st_size))
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw error(path, "read")
-            }
-            if n == 0 { break }
-            result.append(contentsOf: chunk[0..<n])
-        }
-        return result
     }
 
     /// Creates `path` (which must not exist), writes `bytes`, fsyncs and closes it.

@@ -8,40 +8,16 @@ import Darwin
 
 /// Whole-file reading with errors that name the file.
 enum FileBytes {
-    /// The raw bytes of the file at `path`.
+    /// The raw bytes of the regular file at `path` (`RegularFile.read`: no FIFO, device or
+    /// directory, at most `RegularFile.dataFileLimit` bytes).
     static func read(_ path: String) throws(DataError) -> [UInt8] {
-        let fd = open(path, O_RDONLY)
-        if fd < 0 {
-            let code = errno
-            if code == ENOENT || code == ENOTDIR { throw .missingFile(path: path) }
-            throw .unreadable(path: path, reason: String(cString: strerror(code)))
+        do {
+            return try RegularFile.read(path, limit: RegularFile.dataFileLimit)
+        } catch .missing {
+            throw .missingFile(path: path)
+        } catch {
+            throw .unreadable(path: path, reason: error.reason)
         }
-        defer { _ = close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            throw .unreadable(path: path, reason: String(cString: strerror(errno)))
-        }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw .unreadable(path: path, reason: "not a regular file")
-        }
-        let size = Int(info.st_size)
-        var failure: Int32 = 0
-        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-            var done = 0
-            while done < size {
-                let n = posixRead(fd, buffer.baseAddress! + done, size - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    break
-                }
-                if n == 0 { break }  // the file shrank while we read it
-                done += n
-            }
-            initialized = done
-        }
-        if failure != 0 { throw .unreadable(path: path, reason: String(cString: strerror(failure))) }
-        return bytes
     }
 
     /// The file's bytes, decompressed when they start with the gzip magic 1f 8b.
@@ -55,9 +31,4 @@ enum FileBytes {
         var info = stat()
         return stat(path, &info) == 0
     }
-}
-
-/// `read(2)`; a free function so that the name is not shadowed by `FileBytes.read`.
-private func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
-    read(fd, buffer, count)
 }

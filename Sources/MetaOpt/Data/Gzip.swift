@@ -34,7 +34,14 @@ enum Gzip {
         var failure: String? = nil
         input.withUnsafeBufferPointer { inBuf in
             while true {
-                if produced == output.count { output.append(contentsOf: repeatElement(0, count: output.count)) }
+                if produced == output.count {
+                    // A gzip bomb (or a damaged stream) must not grow the buffer without end.
+                    guard output.count < RegularFile.dataFileLimit else {
+                        failure = "decompresses to more than \(RegularFile.dataFileLimit) bytes"
+                        return
+                    }
+                    output.append(contentsOf: repeatElement(0, count: output.count))
+                }
                 let inChunk = min(inBuf.count - consumed, maxChunk)
                 let outChunk = min(output.count - produced, maxChunk)
                 stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress! + consumed)

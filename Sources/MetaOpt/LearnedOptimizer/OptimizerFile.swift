@@ -60,14 +60,25 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
         try ResultFile.writeAtomically(encoder.encode(self), to: url)
     }
 
-    /// Reads and checks a file: format name, version, and that φ fits the stated architecture.
+    /// Reads and checks a file: a regular file of at most `RegularFile.optimizerFileLimit` bytes
+    /// (never a FIFO or device, read without blocking), format name, version, an architecture
+    /// within `SizeLimits` (≥ 1 optimizer, hidden sizes > 0, outputScale > 0 and finite), a usable
+    /// training configuration, and a φ that fits the architecture.
     public static func read(from url: URL) throws -> OptimizerFile {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw OptimizerFileError(path: url.path, problem: "cannot be read (\(error.localizedDescription))")
+        do { data = Data(try RegularFile.read(url.path, limit: RegularFile.optimizerFileLimit)) } catch {
+            throw OptimizerFileError(path: url.path, problem: error.reason)
         }
         struct Probe: Decodable { var format: String?; var version: Int? }
-        guard let probe = try? JSONDecoder().decode(Probe.self, from: data), probe.format == formatName else {
+        let probe: Probe
+        do { probe = try JSONDecoder().decode(Probe.self, from: data) } catch {
+            // Ours with a bad value (NaN, a number no field can hold), or something else?
+            if data.range(of: Data("\"\(formatName)\"".utf8)) != nil {
+                throw OptimizerFileError(path: url.path, problem: JSONDiagnosis.describe(error, in: data))
+            }
+            throw OptimizerFileError(path: url.path, problem: "is not a metaopt-dist optimizer file (expected \"format\": \"\(formatName)\")")
+        }
+        guard probe.format == formatName else {
             throw OptimizerFileError(path: url.path, problem: "is not a metaopt-dist optimizer file (expected \"format\": \"\(formatName)\")")
         }
         guard probe.version == currentVersion else {
@@ -76,11 +87,13 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
         }
         let file: OptimizerFile
         do { file = try JSONDecoder().decode(OptimizerFile.self, from: data) } catch {
-            throw OptimizerFileError(path: url.path, problem: "is malformed (\(error))")
+            throw OptimizerFileError(path: url.path, problem: JSONDiagnosis.describe(error, in: data))
         }
-        let sizes = file.optimizer.hiddenSizes
-        guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }), file.optimizer.optimizerCount > 0 else {
-            throw OptimizerFileError(path: url.path, problem: "states no valid architecture (hidden sizes \(sizes), \(file.optimizer.optimizerCount) optimizers)")
+        if let problem = file.optimizer.problems().first {
+            throw OptimizerFileError(path: url.path, problem: "states no valid architecture: \(problem)")
+        }
+        if let training = file.training, let problem = training.problems().first {
+            throw OptimizerFileError(path: url.path, problem: "holds an unusable training configuration: \(problem)")
         }
         let count = file.optimizer.architecture.parameterCount
         guard file.phi.count == count else {
@@ -152,4 +165,23 @@ public struct OptimizerFileError: Error, CustomStringConvertible, Equatable {
     public var path: String
     public var problem: String
     public var description: String { "\(path) \(problem)" }
+}
+
+extension LearnedOptimizerConfig {
+    /// What makes this architecture unusable, as sentences: checked before |φ| is computed from
+    /// it, so that a file's sizes cannot overflow or exhaust memory.
+    func problems() -> [String] {
+        var p: [String] = []
+        if hiddenSizes.isEmpty { p.append("the learned optimizer needs at least one LSTM layer") }
+        if hiddenSizes.contains(where: { $0 < 1 }) { p.append("hidden sizes must be positive (got \(hiddenSizes))") }
+        if let problem = SizeLimits.problem("the number of LSTM layers", hiddenSizes.count, limit: SizeLimits.layers) { p.append(problem) }
+        if let h = hiddenSizes.max(), let problem = SizeLimits.problem("the hidden size", h, limit: SizeLimits.hiddenSize) { p.append(problem) }
+        if optimizerCount < 1 { p.append("optimizerCount must be at least 1 (got \(optimizerCount))") }
+        if let problem = SizeLimits.problem("optimizerCount", optimizerCount, limit: SizeLimits.optimizerCount) { p.append(problem) }
+        if !(outputScale > 0 && outputScale.isFinite) { p.append("outputScale must be positive and finite (got \(outputScale))") }
+        if case .logAndSign(let c) = preprocessing, !(c > 0 && c.isFinite) {
+            p.append("the preprocessing constant p must be positive and finite (got \(c))")
+        }
+        return p
+    }
 }

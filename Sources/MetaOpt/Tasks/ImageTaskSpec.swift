@@ -30,6 +30,7 @@ public struct ImageTaskSpec: Codable, Equatable, Sendable {
     public func problems() -> [String] {
         var p: [String] = []
         if batchSize < 1 { p.append("the minibatch size must be positive (got \(batchSize))") }
+        p += limitProblems()
         if dataset != .fashionMNIST && directory == nil {
             p.append("the \(dataset.rawValue) data set needs --data-dir (only Fashion-MNIST has a default location)")
         }
@@ -116,4 +117,33 @@ extension ImageTaskSpec {
 extension RunSettings.Value {
     /// Comma-separated whole numbers, as on the command line ("20,20").
     static func list(_ values: [Int]) -> RunSettings.Value { .string(values.map(String.init).joined(separator: ",")) }
+}
+
+extension ImageTaskSpec {
+    /// The upper limits (`SizeLimits`) of the network's sizes and the minibatch, and the
+    /// network's parameter count formed without overflow.
+    func limitProblems() -> [String] {
+        let widths: [Int]
+        switch architecture {
+        case .mlp(let a): widths = a.hiddenSizes
+        case .cnn(let a): widths = a.convolutionChannels + a.fullyConnectedSizes
+        }
+        var p = [SizeLimits.problem("the minibatch size", batchSize, limit: SizeLimits.functions),
+                 SizeLimits.problem("the number of network layers", widths.count, limit: SizeLimits.networkLayers),
+                 widths.max().flatMap { SizeLimits.problem("a layer width or channel count", $0, limit: 1 << 16) }]
+            .compactMap { $0 }
+        // Adjacent widths multiply into weight counts (3072 inputs for CIFAR-10's pixels).
+        var previous = 3 * 32 * 32
+        var total = 0
+        for w in widths where w >= 1 {
+            guard let weights = SizeLimits.product(previous, w, 9), let next = SizeLimits.sum(total, weights),
+                  next <= SizeLimits.coordinates else {
+                p.append("the network has more than \(SizeLimits.coordinates) parameters")
+                break
+            }
+            total = next
+            previous = w
+        }
+        return p
+    }
 }

@@ -20,8 +20,12 @@ package struct QuadraticTask: TaskPlugin, Codable {
 
     package init(arguments: TaskArguments) { self.init(dimension: arguments.dimension) }
 
+    /// W is n × n per function: n = 2^16 is already 32 GiB of Doubles per function.
+    static let maxDimension = 1 << 16
+
     package var problems: [String] {
-        dimension >= 1 ? [] : ["the quadratic dimension must be positive (got \(dimension))"]
+        dimension < 1 ? ["the quadratic dimension must be positive (got \(dimension))"]
+            : [SizeLimits.problem("the quadratic dimension", dimension, limit: Self.maxDimension)].compactMap { $0 }
     }
 
     package var runSettingsValues: [(key: String, value: RunSettings.Value)] {

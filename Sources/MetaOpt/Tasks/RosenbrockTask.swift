@@ -82,7 +82,8 @@ package struct RosenbrockTask: TaskPlugin, Codable {
     package init(arguments: TaskArguments) { self.init(dimension: arguments.dimension) }
 
     package var problems: [String] {
-        dimension >= 2 ? [] : ["the Rosenbrock dimension must be at least 2 (got \(dimension))"]
+        dimension < 2 ? ["the Rosenbrock dimension must be at least 2 (got \(dimension))"]
+            : [SizeLimits.problem("the Rosenbrock dimension", dimension, limit: SizeLimits.coordinates)].compactMap { $0 }
     }
 
     package var runSettingsValues: [(key: String, value: RunSettings.Value)] {

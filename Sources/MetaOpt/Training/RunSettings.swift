@@ -94,6 +94,8 @@ package struct RunSettings: Equatable, Sendable {
         "inject-fault": "fault injection is for tests; give --inject-fault on the command line",
         "verbose": "logging is chosen per invocation; give --verbose on the command line",
         "log-level": "logging is chosen per invocation; give --log-level on the command line",
+        "collective-timeout": "the watchdog's deadline depends on the machines, not the run; give --collective-timeout on the command line",
+        "max-memory": "the memory limit depends on the machines, not the run; give --max-memory on the command line",
         "help": "give --help on the command line",
         "version": "give --version on the command line",
     ]

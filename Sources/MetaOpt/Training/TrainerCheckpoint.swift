@@ -32,6 +32,17 @@ package enum TrainerCheckpoint {
 
     package static func state(from checkpoint: Checkpoint<TrainingConfig>, source: String) throws -> TrainerState {
         let m = checkpoint.metadata
+        // Sizes from a file are checked before anything is allocated from them.
+        if let problem = (m.configuration.optimizer.problems() + m.configuration.limitProblems()).first {
+            throw CheckpointResumeError(message: "\(source): the checkpoint's configuration is unusable: \(problem)")
+        }
+        // φ's size is bounded by the file's; the configuration's |φ| must equal it before a state
+        // of that size is made.
+        let phi = try checkpoint.float32("phi")
+        let needed = m.configuration.optimizer.architecture.parameterCount
+        guard phi.count == needed else {
+            throw CheckpointResumeError(message: "\(source): φ has \(phi.count) values; the checkpoint's architecture needs \(needed)")
+        }
         var state = TrainerState(config: m.configuration)
         // Checkpoints hold no optimizee state, so only a horizon boundary can be continued exactly.
         guard m.counters["truncation"] == 0 else {
@@ -39,7 +50,7 @@ package enum TrainerCheckpoint {
         }
         let all = m.counters.merging(m.skipCounters) { counter, _ in counter }.merging([metaStepName: m.metaStep]) { _, step in step }
         state.counters = try counters(named: all, source: source)
-        state.phi = try checkpoint.float32("phi")
+        state.phi = phi
         state.adam.firstMoment = try checkpoint.float32("adam.m")
         state.adam.secondMoment = try checkpoint.float32("adam.v")
         guard state.phi.count == state.adam.firstMoment.count, state.phi.count == state.adam.secondMoment.count else {

@@ -77,7 +77,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     }
 
     public var truncationsPerHorizon: Int { horizon / unroll }
-    public var blockCount: Int { (metaBatch + blockSize - 1) / blockSize }
+    /// ⌈metaBatch / blockSize⌉, formed without overflow (metaBatch + blockSize − 1 wrapped for a
+    /// block size near Int.max, which made zero blocks).
+    public var blockCount: Int { metaBatch < 1 || blockSize < 1 ? 0 : (metaBatch - 1) / blockSize + 1 }
 
     /// The family meta-training samples from: the task's, started from rescaled points if
     /// `initialScaling` says so, randomly rescaled if `randomScaling` says so, and its loss
@@ -149,6 +151,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         if initFrom?.isEmpty == true { p.append("the optimizer file to start from must be named") }
         if maxConsecutiveSkips < 1 { p.append("the skip limit must be positive") }
         if consistencyCheckEvery < 0 { p.append("the consistency-check interval must not be negative") }
+        p.append(contentsOf: limitProblems())
         p.append(contentsOf: task.problems())
         return p
     }

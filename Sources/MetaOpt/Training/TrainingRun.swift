@@ -104,6 +104,11 @@ package final class TrainingRun {
         get { trainer.stopRequested }
         set { trainer.stopRequested = newValue }
     }
+    /// Told what the run does next ("meta-step N", "validation at meta-step N", "checkpoint at
+    /// meta-step N", "the final write"), so that a watchdog can name it (every rank).
+    package var activity: (String) -> Void = { _ in }
+    /// Told the wall time of every meta-step in seconds (every rank): a watchdog's deadline.
+    package var stepTimed: (Double) -> Void = { _ in }
     /// Receives every progress line (rank 0).
     package var progress: (String) -> Void = { line in Console.error(line + "\n") }
 
@@ -298,7 +303,10 @@ package final class TrainingRun {
         // The first line this process appends carries its provenance.
         var lineProvenance: Provenance? = provenance
         while !trainer.finished {
+            activity("meta-step \(trainer.state.iteration)")
+            let stepStart = DispatchTime.now()
             let report = try trainer.step()
+            stepTimed(seconds(since: stepStart))
             let elapsed = seconds(since: clock)
             let done = trainer.state.iteration - startIteration
             let rate = Double(done) / max(elapsed, 1e-9)
@@ -348,6 +356,7 @@ package final class TrainingRun {
             try writeCheckpoint(lastBoundary)
         }
         // Nor the trained optimizer (every rank takes part in the check).
+        activity("the final write at meta-step \(trainer.state.iteration)")
         try checkAgreement(on: trainer.state)
         if comm.isRoot {
             let file = OptimizerFile(optimizer: config.optimizer, phi: trainer.state.phi, training: config,
@@ -364,6 +373,7 @@ package final class TrainingRun {
     /// beats the best so far (written before the log line that says so) and logs the score.
     private func validate(_ validator: ValidationScorer, log: MetricsLog?) throws {
         let state = trainer.state
+        activity("validation at meta-step \(state.iteration)")
         // The score and a new best-optimizer.json are only meaningful for a φ all ranks share.
         try checkAgreement(on: state)
         let loss = try validator.meanFinalLoss(phi: state.phi, communicator: trainer.communicator)
@@ -400,6 +410,7 @@ package final class TrainingRun {
 
     private func writeCheckpoint(_ state: TrainerState) throws {
         precondition(state.atHorizonBoundary, "checkpoints are taken at horizon boundaries only")
+        activity("checkpoint at meta-step \(state.iteration)")
         // No checkpoint may hold a φ the ranks disagree on (a resume would carry it on).
         try checkAgreement(on: state)
         let comm = trainer.communicator

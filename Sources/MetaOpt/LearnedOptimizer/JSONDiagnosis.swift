@@ -1,0 +1,104 @@
+import Foundation
+
+/// Why JSON bytes did not decode, in words that name the field.
+///
+/// Needed because Foundation's `JSONDecoder` reports a number that does not fit its field (1e-50
+/// as a `Float`, -1 as a `UInt64`) as "The given data was not valid JSON", with no coding path,
+/// and reports real syntax errors (NaN, which JSON does not have) the same way. This parses the
+/// bytes again with `JSONSerialization`: a syntax error gets its position and the key before it;
+/// valid JSON is searched for the first number that no field of ours could hold.
+package enum JSONDiagnosis {
+    /// One phrase for a message "PATH <phrase>", e.g. `is not valid JSON near "phi": …`.
+    package static func describe(_ error: any Error, in data: Data) -> String {
+        if case .keyNotFound? = error as? DecodingError, let path = codingPath(of: error) {
+            return "is malformed: it has no field \(path)"
+        }
+        if let path = codingPath(of: error), !path.isEmpty {
+            return "is malformed at \(path): \(debugDescription(of: error))"
+        }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        } catch {
+            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+            let near = characterOffset(in: detail).flatMap { key(before: $0, in: data) }.map { " near \"\($0)\"" } ?? ""
+            return "is not valid JSON\(near): \(detail) (NaN and infinities are not JSON numbers)"
+        }
+        if let problem = firstUnfitNumber(in: object, path: "") { return "has a bad value at \(problem)" }
+        return "is malformed (\(debugDescription(of: error)))"
+    }
+
+    private static func codingPath(of error: any Error) -> String? {
+        let path: [any CodingKey]
+        switch error as? DecodingError {
+        case .typeMismatch(_, let c)?, .valueNotFound(_, let c)?, .keyNotFound(_, let c)?, .dataCorrupted(let c)?:
+            path = c.codingPath
+            if case .keyNotFound(let key, _)? = error as? DecodingError {
+                return render(path + [key])
+            }
+        default: return nil
+        }
+        return render(path)
+    }
+
+    private static func render(_ path: [any CodingKey]) -> String {
+        var text = ""
+        for key in path {
+            if let i = key.intValue { text += "[\(i)]" } else { text += (text.isEmpty ? "" : ".") + key.stringValue }
+        }
+        return text
+    }
+
+    private static func debugDescription(of error: any Error) -> String {
+        switch error as? DecodingError {
+        case .typeMismatch(_, let c)?, .valueNotFound(_, let c)?, .keyNotFound(_, let c)?, .dataCorrupted(let c)?:
+            return c.debugDescription
+        default: return "\(error)"
+        }
+    }
+
+    /// "… around character 8." → 8.
+    private static func characterOffset(in detail: String) -> Int? {
+        guard let range = detail.range(of: "character ") else { return nil }
+        return Int(detail[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// The last object key that starts before byte `offset`.
+    private static func key(before offset: Int, in data: Data) -> String? {
+        let prefix = String(decoding: data.prefix(max(0, offset)), as: UTF8.self)
+        guard let regex = try? NSRegularExpression(pattern: "\"([^\"\\\\]{1,64})\"\\s*:") else { return nil }
+        let ns = prefix as NSString
+        guard let match = regex.matches(in: prefix, range: NSRange(location: 0, length: ns.length)).last else { return nil }
+        return ns.substring(with: match.range(at: 1))
+    }
+
+    /// The first number that our types cannot hold: φ's entries must be finite 32-bit floats that
+    /// do not underflow to zero; seeds, counts and sizes must not be negative.
+    private static func firstUnfitNumber(in value: Any, path: String) -> String? {
+        switch value {
+        case let object as [String: Any]:
+            for key in object.keys.sorted() {
+                if let p = firstUnfitNumber(in: object[key]!, path: path.isEmpty ? key : path + "." + key) { return p }
+            }
+        case let array as [Any]:
+            for (i, element) in array.enumerated() {
+                if let p = firstUnfitNumber(in: element, path: path + "[\(i)]") { return p }
+            }
+        case is String, is Bool, is NSNull: break
+        case let number as NSNumber:
+            let d = number.doubleValue
+            let field = path.split(separator: ".").last.map { String($0.prefix { $0 != "[" }) } ?? path
+            if field == "phi" || field == "values" {
+                let f = Float(d)
+                if !f.isFinite { return "\(path): \(d) is beyond the range of a 32-bit float" }
+                if f == 0 && d != 0 { return "\(path): \(d) underflows a 32-bit float" }
+            }
+            if d < 0, ["seed", "iteration", "optimizerCount", "dimension", "hiddenSize", "hiddenSizes", "functions",
+                       "metaBatch", "blockSize", "unroll", "horizon", "iterations"].contains(field) {
+                return "\(path): must not be negative (got \(number))"
+            }
+        default: break
+        }
+        return nil
+    }
+}

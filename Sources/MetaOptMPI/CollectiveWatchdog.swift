@@ -1,0 +1,126 @@
+import Foundation
+import MetaOpt
+import Synchronization
+
+/// A deadline for every collective, so that a rank that stops (SIGSTOP, a hung file system, a
+/// dead node whose connection never breaks) ends the job instead of leaving the others spinning in
+/// MPI forever.
+///
+/// The collectives themselves stay the blocking MPI calls they were (the same algorithms, so the
+/// same bits); a thread of its own wakes every `pollInterval` and, when the calling thread has been
+/// inside one collective for longer than the deadline, prints which collective, during what
+/// (`activity`, e.g. "meta-step 12") and for how long, then ends the process with status
+/// `exitCode` (`_exit`: the calling thread is stuck inside MPI, so nothing else can run). A rank
+/// that leaves without `MPI_Finalize` makes mpirun end every other rank of the job.
+///
+/// Which rank failed to arrive is not known to the ranks that wait (a collective does not say who
+/// is missing), but every waiting rank prints its message: the ranks that print none are the ones
+/// that did not arrive.
+///
+/// Deadline: `fixedTimeout` when set (0: no watchdog); else `max(floor, 10 × the median step
+/// time)` once steps are timed (`noteStep`), and `startupTimeout` before (start-up reads
+/// checkpoints, data sets and scores the first validation with no step time to go by).
+public final class CollectiveWatchdog: Sendable {
+    /// Exit status of a rank that the watchdog ends.
+    public static let exitCode: Int32 = 3
+    /// The smallest automatic deadline once steps are timed.
+    public static let floor = 60.0
+    /// The automatic deadline before the first step is timed.
+    public static let startupTimeout = 300.0
+    /// Steps whose durations the median is taken over (the most recent).
+    static let window = 101
+
+    private struct State {
+        var fixedTimeout: Double?
+        var activity = "start-up"
+        var collective: String?
+        var enteredAt: UInt64 = 0
+        var stepSeconds: [Double] = []
+        var started = false
+    }
+
+    private let state = Mutex(State())
+    private let rank: Int
+    /// How often the thread looks (a tenth of the deadline, at most a second).
+    private let pollInterval: Double
+
+    init(rank: Int, pollInterval: Double = 0.25) {
+        self.rank = rank
+        self.pollInterval = pollInterval
+    }
+
+    /// Sets a fixed deadline in seconds (0: none; nil: automatic).
+    public func setTimeout(_ seconds: Double?) {
+        state.withLock { $0.fixedTimeout = seconds }
+    }
+
+    /// What the job is doing, named in the message (e.g. "meta-step 12", "validation at meta-step 40").
+    public func setActivity(_ text: String) {
+        state.withLock { $0.activity = text }
+    }
+
+    /// One meta-step took `seconds` (wall time on this rank): feeds the automatic deadline.
+    public func noteStep(seconds: Double) {
+        state.withLock {
+            $0.stepSeconds.append(seconds)
+            if $0.stepSeconds.count > Self.window { $0.stepSeconds.removeFirst() }
+        }
+    }
+
+    /// The deadline now, in seconds; nil when disabled.
+    public var deadline: Double? {
+        state.withLock { Self.deadline(of: $0) }
+    }
+
+    private static func deadline(of s: State) -> Double? {
+        if let fixed = s.fixedTimeout { return fixed > 0 ? fixed : nil }
+        guard !s.stepSeconds.isEmpty else { return startupTimeout }
+        let sorted = s.stepSeconds.sorted()
+        let median = sorted[sorted.count / 2]
+        return max(floor, 10 * median)
+    }
+
+    /// Runs the collective `body` named `name` under the deadline.
+    func guarding<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+        let start: Bool = state.withLock { s in
+            s.collective = name
+            s.enteredAt = DispatchTime.now().uptimeNanoseconds
+            defer { s.started = true }
+            return !s.started
+        }
+        if start { startThread() }
+        defer { state.withLock { $0.collective = nil } }
+        return try body()
+    }
+
+    private func startThread() {
+        let thread = Thread { [self] in
+            var lastLook = DispatchTime.now().uptimeNanoseconds
+            while true {
+                let now = DispatchTime.now().uptimeNanoseconds
+                // A look much later than planned means this process itself was stopped (SIGSTOP,
+                // then SIGCONT, which mpirun sends before ending a job): its wait says nothing
+                // about the other ranks, so it starts again from now.
+                let suspended = Double(now &- lastLook) / 1e9 > max(1, 4 * pollInterval)
+                lastLook = now
+                let verdict: (name: String, activity: String, waited: Double, deadline: Double)? = state.withLock { s in
+                    guard let name = s.collective, let deadline = Self.deadline(of: s) else { return nil }
+                    if suspended { s.enteredAt = now }
+                    let waited = Double(now &- s.enteredAt) / 1e9
+                    return waited > deadline ? (name, s.activity, waited, deadline) : nil
+                }
+                if let v = verdict {
+                    Console.error("metaopt-dist: rank \(rank): \(v.name) did not complete within \(formatSeconds(v.deadline)) (during \(v.activity); waited \(formatSeconds(v.waited))): another rank stopped or hangs; ending the job (the ranks that print this message arrived, the others did not; --collective-timeout sets the deadline)\n")
+                    _exit(Self.exitCode)
+                }
+                Thread.sleep(forTimeInterval: pollInterval)
+            }
+        }
+        thread.name = "collective-watchdog"
+        thread.start()
+    }
+}
+
+private func formatSeconds(_ s: Double) -> String {
+    s >= 10 ? "\(Int(s.rounded())) s" : String(format: "%.1f s", s)
+}

@@ -1,0 +1,172 @@
+import Foundation
+import XCTest
+@testable import MetaOpt
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The readers of optimizer files, checkpoints and data files refuse what is not a regular file
+/// without blocking, cap sizes, and check every number of an optimizer file with a message naming
+/// it (#20 findings 5, 6 and 11). Each test failed before the readers were hardened: the FIFO
+/// reads hung (here: timed out), the sparse checkpoint trapped in `reserveCapacity`, the bad
+/// numbers were accepted or reported as "not valid JSON" or "not a metaopt-dist optimizer file".
+final class ReaderHardeningTests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("reader-hardening-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// A FIFO in the scratch directory.
+    func makeFIFO(_ name: String) throws -> String {
+        let path = directory.appendingPathComponent(name).path
+        guard mkfifo(path, 0o644) == 0 else { throw XCTSkip("mkfifo failed: errno \(errno)") }
+        return path
+    }
+
+    /// Runs `body` on a thread of its own and fails when it takes longer than `seconds` (a read
+    /// that blocks on `fifo`, which is then opened for writing so that the thread can end).
+    func assertReturnsPromptly(fifo: String, seconds: Double = 5, _ what: String, _ body: @escaping @Sendable () -> Void,
+                               file: StaticString = #filePath, line: UInt = #line) {
+        let done = DispatchSemaphore(value: 0)
+        Thread { body(); done.signal() }.start()
+        if done.wait(timeout: .now() + seconds) == .timedOut {
+            XCTFail("\(what) blocked for \(seconds) s on a FIFO", file: file, line: line)
+            let fd = open(fifo, O_WRONLY | O_NONBLOCK)
+            if fd >= 0 { close(fd) }
+            _ = done.wait(timeout: .now() + 5)
+        }
+    }
+
+    func message(_ body: () throws -> Void) -> String {
+        do { try body(); return "no error" } catch { return "\(error)" }
+    }
+
+    // MARK: Finding 6: non-regular files
+
+    func testFIFOAsOptimizerFileIsRefusedWithoutBlocking() throws {
+        let fifo = try makeFIFO("optimizer.json")
+        assertReturnsPromptly(fifo: fifo, "OptimizerFile.read") {
+            let text = (try? OptimizerFile.read(from: URL(fileURLWithPath: fifo))).map { _ in "loaded" }
+            XCTAssertNil(text)
+        }
+        XCTAssertTrue(message { _ = try OptimizerFile.read(from: URL(fileURLWithPath: fifo)) }.contains("\(fifo) is not a regular file"))
+    }
+
+    func testFIFOCheckpointIsSkippedWithoutBlocking() throws {
+        let store = CheckpointStore(directory: directory)
+        try store.write(sampleCheckpoint(step: 4), step: 4)
+        let fifo = try makeFIFO(CheckpointStore.fileName(step: 8))
+        nonisolated(unsafe) var loadedStep: Int?
+        nonisolated(unsafe) var warnings: [String] = []
+        assertReturnsPromptly(fifo: fifo, "CheckpointStore.loadLatest") {
+            if let (checkpoint, _, w) = try? store.loadLatest(CheckpointTestConfiguration.self) {
+                loadedStep = checkpoint.metadata.metaStep
+                warnings = w
+            }
+        }
+        XCTAssertEqual(loadedStep, 4, "falls back past the FIFO")
+        XCTAssertTrue(warnings.joined().contains("not a regular file"), "\(warnings)")
+    }
+
+    func testFIFOAsIDXFileIsRefusedWithoutBlocking() throws {
+        let fifo = try makeFIFO("train-images-idx3-ubyte")
+        assertReturnsPromptly(fifo: fifo, "IDX.readImages") {
+            do {
+                _ = try IDX.readImages(path: fifo)
+                XCTFail("a FIFO loaded as IDX")
+            } catch {
+                XCTAssertTrue("\(error)".contains("not a regular file"), "\(error)")
+            }
+        }
+    }
+
+    func testDevicesAndDirectoriesAreNamedForWhatTheyAre() throws {
+        XCTAssertTrue(message { _ = try OptimizerFile.read(from: URL(fileURLWithPath: "/dev/null")) }
+            .contains("/dev/null is not a regular file"))
+        XCTAssertTrue(message { _ = try OptimizerFile.read(from: URL(fileURLWithPath: "/dev/zero")) }
+            .contains("/dev/zero is not a regular file"))
+        let text = message { _ = try OptimizerFile.read(from: self.directory) }
+        XCTAssertTrue(text.contains("\(directory.path) is a directory"), text)
+        XCTAssertFalse(text.contains("NSCocoaErrorDomain"), text)
+        XCTAssertTrue(message { _ = try IDX.readImages(path: "/dev/zero") }.contains("not a regular file"))
+    }
+
+    /// A sparse checkpoint that states a terabyte is skipped, not reserved (which trapped).
+    func testHugeSparseCheckpointIsSkipped() throws {
+        let store = CheckpointStore(directory: directory)
+        try store.write(sampleCheckpoint(step: 4), step: 4)
+        let huge = store.url(step: 8).path
+        let fd = open(huge, O_WRONLY | O_CREAT, 0o644)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        guard ftruncate(fd, 1 << 40) == 0 else { close(fd); throw XCTSkip("no sparse files here") }
+        close(fd)
+        let (checkpoint, _, warnings) = try XCTUnwrap(store.loadLatest(CheckpointTestConfiguration.self))
+        XCTAssertEqual(checkpoint.metadata.metaStep, 4)
+        XCTAssertTrue(warnings.joined().contains("too large"), "\(warnings)")
+    }
+
+    // MARK: Findings 5 and 11: the numbers of an optimizer file
+
+    /// A valid file's JSON with `edit` applied to its text.
+    func writeEdited(_ edit: (String) -> String) throws -> URL {
+        let config = LearnedOptimizerConfig(hiddenSizes: [3, 3], preprocessing: .logAndSign(p: 10), outputScale: 0.1)
+        let phi: [Float] = ParameterLayout(config).initialParameters(key: RandomKey(seed: 5, horizon: 0, task: 0))
+        let url = directory.appendingPathComponent("o.json")
+        try OptimizerFile(optimizer: config, phi: phi, training: TrainingConfig(task: .quadratic(dimension: 4)), iteration: 7)
+            .write(to: url)
+        let text = try String(contentsOf: url, encoding: .utf8)
+        let edited = edit(text)
+        XCTAssertNotEqual(edited, text, "the edit applies")
+        try Data(edited.utf8).write(to: url)
+        return url
+    }
+
+    func assertRefused(_ edit: @escaping (String) -> String, saying expected: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let url = try writeEdited(edit)
+        let text = message { _ = try OptimizerFile.read(from: url) }
+        for e in expected {
+            XCTAssertTrue(text.contains(e), "\"\(text)\" should say \"\(e)\"", file: file, line: line)
+        }
+        XCTAssertFalse(text.contains("NSCocoaErrorDomain"), text, file: file, line: line)
+    }
+
+    func replacing(_ pattern: String, with replacement: String) -> (String) -> String {
+        { text in
+            guard let range = text.range(of: pattern, options: .regularExpression) else { return text }
+            return text.replacingCharacters(in: range, with: replacement)
+        }
+    }
+
+    func testOptimizerFileFieldsAreChecked() throws {
+        try assertRefused(replacing("\"optimizerCount\":1", with: "\"optimizerCount\":-1"), saying: ["optimizerCount must be at least 1"])
+        try assertRefused(replacing("\"optimizerCount\":1", with: "\"optimizerCount\":100000"), saying: ["optimizerCount must be at most"])
+        try assertRefused(replacing("\"outputScale\":0.1", with: "\"outputScale\":0"), saying: ["outputScale must be positive"])
+        try assertRefused(replacing("\"outputScale\":0.1", with: "\"outputScale\":-1"), saying: ["outputScale must be positive"])
+        try assertRefused(replacing("\"hiddenSize\":3", with: "\"hiddenSize\":100000000"), saying: ["hidden size must be at most"])
+        try assertRefused(replacing("\"dimension\":4", with: "\"dimension\":-3"), saying: ["unusable training configuration", "dimension must be positive"])
+        try assertRefused(replacing("\"dimension\":4", with: "\"dimension\":100000000"), saying: ["quadratic dimension must be at most"])
+    }
+
+    func testBadNumbersAreNamed() throws {
+        try assertRefused(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[1e-50,"), saying: ["phi[0]", "underflows"])
+        try assertRefused(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[NaN,"), saying: ["not valid JSON near \"phi\""])
+        try assertRefused(replacing("\"seed\":[0-9]+", with: "\"seed\":-1"), saying: ["training.seed", "must not be negative"])
+    }
+
+    func testOversizedOptimizerFileIsRefusedBeforeParsing() throws {
+        let url = directory.appendingPathComponent("big.json")
+        let fd = open(url.path, O_WRONLY | O_CREAT, 0o644)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        guard ftruncate(fd, off_t(RegularFile.optimizerFileLimit + 1)) == 0 else { close(fd); throw XCTSkip("no sparse files here") }
+        close(fd)
+        XCTAssertTrue(message { _ = try OptimizerFile.read(from: url) }.contains("is too large"))
+    }
+}

@@ -1,0 +1,96 @@
+import XCTest
+@testable import MetaOpt
+
+/// Every size of a configuration has an upper limit, block counts cannot overflow, and the memory
+/// estimate follows the engine's own formula (#20 finding 4). Before the limits, a block size of
+/// Int.max gave zero blocks (⌈8 / Int.max⌉ computed as (8 + Int.max − 1) / Int.max, which wraps)
+/// and every size here passed `problems()`.
+final class SizeLimitTests: XCTestCase {
+    func config(_ edit: (inout TrainingConfig) -> Void) -> TrainingConfig {
+        var c = TrainingConfig(task: .quadratic(dimension: 10))
+        c.metaBatch = 8
+        c.blockSize = 2
+        c.unroll = 5
+        c.horizon = 10
+        c.iterations = 4
+        edit(&c)
+        return c
+    }
+
+    func quadratics(_ count: Int, dimension: Int, seed: UInt64) -> [any Optimizee] {
+        (0..<count).map { QuadraticOptimizee(dimension: dimension, key: RandomKey(seed: seed, horizon: 0, task: $0)) }
+    }
+
+    func assertRefused(_ edit: (inout TrainingConfig) -> Void, saying expected: String, file: StaticString = #filePath, line: UInt = #line) {
+        let problems = config(edit).problems()
+        XCTAssertTrue(problems.contains { $0.contains(expected) }, "\(problems) should say \"\(expected)\"", file: file, line: line)
+    }
+
+    func testHugeBlockSizeMakesOneBlockAndIsRefused() {
+        let c = config { $0.blockSize = Int.max }
+        XCTAssertEqual(c.blockCount, 1)
+        assertRefused({ $0.blockSize = Int.max }, saying: "the block size must be at most")
+    }
+
+    func testBlockCountIsUnchangedForUsualSizes() {
+        for (batch, block, blocks) in [(8, 2, 4), (9, 2, 5), (1, 1, 1), (128, 16, 8), (7, 16, 1)] {
+            XCTAssertEqual(config { $0.metaBatch = batch; $0.blockSize = block }.blockCount, blocks)
+        }
+    }
+
+    func testEverySizeHasAnUpperLimit() {
+        let huge = Int.max
+        assertRefused({ $0.metaBatch = huge }, saying: "the meta-batch size must be at most")
+        assertRefused({ $0.unroll = huge; $0.horizon = huge }, saying: "the unroll length must be at most")
+        assertRefused({ $0.horizon = 5 << 40 }, saying: "the horizon must be at most")
+        assertRefused({ $0.iterations = huge }, saying: "the number of iterations must be at most")
+        assertRefused({ $0.optimizer.hiddenSizes = [huge, huge] }, saying: "the hidden size must be at most")
+        assertRefused({ $0.optimizer.hiddenSizes = Array(repeating: 2, count: 65) }, saying: "the number of LSTM layers must be at most")
+        assertRefused({ $0.task = .quadratic(dimension: huge) }, saying: "the quadratic dimension must be at most")
+        assertRefused({ $0.task = .rosenbrock(dimension: huge) }, saying: "the Rosenbrock dimension must be at most")
+        assertRefused({ $0.consistencyCheckEvery = huge }, saying: "the consistency-check interval must be at most")
+        assertRefused({ $0.validation = ValidationConfig(every: 2, functions: huge, seed: 99) },
+                      saying: "the number of validation functions must be at most")
+        for architecture in [ImageClassificationFamily.Architecture.mlp(.init(hiddenSizes: [huge])),
+                             .cnn(.init(convolutionChannels: [huge], fullyConnectedSizes: [32]))] {
+            assertRefused({ $0.task = .image(ImageTaskSpec(architecture: architecture)) }, saying: "a layer width or channel count must be at most")
+        }
+        assertRefused({ $0.task = .image(ImageTaskSpec(architecture: .mlp(.init(hiddenSizes: [20])), batchSize: huge)) },
+                      saying: "the minibatch size must be at most")
+        assertRefused({ $0.task = .image(ImageTaskSpec(architecture: .mlp(.init(hiddenSizes: Array(repeating: 60000, count: 400))))) },
+                      saying: "parameters")
+        XCTAssertEqual(config { _ in }.problems(), [])
+    }
+
+    /// The estimate is the engine's stated formula without tile padding and per-lane scratch: a
+    /// lower bound within a few per cent of `statedBytes` for one block per rank (columns here
+    /// fill whole tiles).
+    func testMemoryEstimateFollowsTheEngineFormula() {
+        for (sizes, dimension, count, unroll) in [([20, 20], 16, 64, 20), ([8], 256, 4, 5), ([20, 20, 20], 128, 8, 7)] {
+            let c = config {
+                $0.optimizer = LearnedOptimizerConfig(hiddenSizes: sizes, preprocessing: .logAndSign(p: 10), outputScale: 0.1)
+                $0.task = .quadratic(dimension: dimension)
+                $0.metaBatch = count
+                $0.blockSize = count
+                $0.unroll = unroll
+                $0.horizon = unroll
+            }
+            let engine = UnrollEngine<Float>(layout: ParameterLayout(c.optimizer), tasks: quadratics(count, dimension: dimension, seed: 1),
+                                             unroll: unroll)
+            let estimate = try! XCTUnwrap(c.estimatedEngineBytes(coordinates: dimension, ranks: 1))
+            XCTAssertLessThanOrEqual(estimate, engine.statedBytes, "\(sizes) \(dimension) × \(count)")
+            XCTAssertGreaterThan(Double(estimate), 0.9 * Double(engine.statedBytes), "\(sizes) \(dimension) × \(count)")
+        }
+        // Blocks are shared out: two ranks each hold half of 8 blocks; Int overflow gives nil.
+        let c = config { $0.metaBatch = 16 }
+        XCTAssertEqual(c.estimatedEngineBytes(coordinates: 10, ranks: 2)! * 2, c.estimatedEngineBytes(coordinates: 10, ranks: 1)!)
+        XCTAssertNil(config { $0.blockSize = 1 << 24 }.estimatedEngineBytes(coordinates: 1 << 30, ranks: 1))
+    }
+
+    func testOverflowReportingArithmetic() {
+        XCTAssertEqual(SizeLimits.product(3, 4, 5), 60)
+        XCTAssertNil(SizeLimits.product(1 << 32, 1 << 32))
+        XCTAssertNil(SizeLimits.sum(Int.max, 1))
+        XCTAssertEqual(SizeLimits.sum(1, 2, 3), 6)
+    }
+}

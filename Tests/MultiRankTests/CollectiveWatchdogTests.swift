@@ -1,0 +1,47 @@
+import Foundation
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A rank that stops (SIGSTOP) ends the job through the other rank's collective deadline instead
+/// of hanging it (#20 finding 10, item 7). Before the watchdog this job hung until the harness
+/// killed it, rank 0 spinning at 100 % in MPI_Allreduce.
+final class CollectiveWatchdogTests: XCTestCase {
+    func testStoppedRankEndsTheJob() throws {
+        try requireMPIRunForFaultTests()
+        let run = try makeRunDirectory("watchdog")
+        let binary = try MPIJob.binaryURL().path
+        let args = ["train", "--meta-batch", "8", "--block-size", "2", "--unroll", "5", "--horizon", "10",
+                    "--iterations", "10000000", "--checkpoint-every", "0", "--progress-every", "100000",
+                    "--collective-timeout", "3", "--run-dir", run.path]
+        let job = try BackgroundJob.mpirun(np: 2, args: args)
+        let stepping = job.waitUntil(timeout: 60) { ((try? FaultTest.metricIterations(runDirectory: run)) ?? []).count >= 20 }
+        XCTAssertTrue(stepping, "the job did not start stepping:\n\(job.stderr)")
+        let ranks = job.ranks(binary: binary)
+        XCTAssertEqual(ranks.count, 2, "rank processes: \(ranks)")
+        guard let stopped = ranks.last else { return }
+        kill(stopped, SIGSTOP)
+        let stoppedAt = Date()
+        let result = job.finish(timeout: 60)
+        kill(stopped, SIGKILL)  // in case the job did not end it
+        XCTAssertFalse(result.timedOut, "the job hung after SIGSTOP of one rank:\n\(result)")
+        XCTAssertNotEqual(result.status, 0, "\(result)")
+        XCTAssertLessThan(Date().timeIntervalSince(stoppedAt), 30, "\(result)")
+        XCTAssertTrue(result.stderr.contains("did not complete within 3.0 s (during meta-step"), "\(result)")
+        XCTAssertTrue(result.stderr.contains("the ranks that print this message arrived"), "\(result)")
+        // Only the rank that waited: the stopped one, continued by mpirun before it is ended, does
+        // not blame the other.
+        XCTAssertEqual(result.stderr.components(separatedBy: "did not complete within").count - 1, 1, "\(result)")
+    }
+
+    func testTimeoutMustBeANonNegativeNumberOfSeconds() throws {
+        for value in ["-1", "nan", "1e9"] {
+            let result = try MPIJob.runSingleton(args: ["train", "--collective-timeout", value], timeout: 30)
+            XCTAssertEqual(result.status, 64, "\(value): \(result)")
+            XCTAssertTrue(result.stderr.contains("--collective-timeout must be between 0"), "\(value): \(result)")
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Sizes beyond the limits, configurations beyond the machine's memory, and input files that are
+/// not regular files or hold numbers no field can take are refused up front with a message that
+/// names the problem (#20 findings 4, 5, 6 and 11). Before: `--block-size 2^63−1` trained "8 in 0
+/// block(s)" with rc 0, `--dimension 2^63−1` segfaulted, `evaluate --functions 99999999999999`
+/// died in an allocation (rc 134), a FIFO as input blocked for ever, /dev/null said "You don't have
+/// permission", a directory printed an NSCocoaErrorDomain dump, and `"optimizerCount": -1` made
+/// export loop while its memory grew.
+final class LimitCommandTests: XCTestCase {
+    let short = ["--meta-batch", "8", "--block-size", "2", "--unroll", "5", "--horizon", "10", "--iterations", "4"]
+
+    func assertRefused(_ args: [String], saying expected: String, status: Int32 = 64, file: StaticString = #filePath, line: UInt = #line) throws {
+        let result = try MPIJob.runSingleton(args: args, timeout: 60)
+        XCTAssertFalse(result.timedOut, "\(args) timed out:\n\(result)", file: file, line: line)
+        XCTAssertEqual(result.status, status, "\(args):\n\(result)", file: file, line: line)
+        XCTAssertTrue(result.stderr.contains(expected), "\(args) should say \"\(expected)\":\n\(result)", file: file, line: line)
+        XCTAssertFalse(result.stderr.contains("NSCocoaErrorDomain"), "\(args):\n\(result)", file: file, line: line)
+    }
+
+    func testHugeSizesAreRefusedBeforeAnyWork() throws {
+        let run = try makeRunDirectory("limits")
+        let max = "9223372036854775807"
+        let train = ["train", "--run-dir", run.path]
+        try assertRefused(train + short + ["--block-size", max], saying: "the block size must be at most")
+        try assertRefused(train + short + ["--meta-batch", max], saying: "the meta-batch size must be at most")
+        try assertRefused(train + ["--dimension", max], saying: "the quadratic dimension must be at most")
+        try assertRefused(train + ["--unroll", max, "--horizon", max], saying: "the unroll length must be at most")
+        try assertRefused(train + ["--hidden-size", max], saying: "the hidden size must be at most")
+        try assertRefused(train + ["--task", "mlp", "--hidden-layers", max], saying: "a layer width or channel count must be at most")
+        try assertRefused(train + ["--task", "cnn", "--conv-channels", max], saying: "a layer width or channel count must be at most")
+        try assertRefused(train + short + ["--validate-every", "2", "--validation-functions", "99999999999999"],
+                          saying: "the number of validation functions must be at most")
+        try assertRefused(["evaluate", "--optimizer", "none.json", "--functions", "99999999999999"], saying: "--functions must be at most")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("optimizer.json").path))
+    }
+
+    func testConfigurationsBeyondMemoryAreRefused() throws {
+        let run = try makeRunDirectory("memory")
+        try assertRefused(["train", "--run-dir", run.path, "--task", "rosenbrock", "--dimension", "100000000"] + short,
+                          saying: "would need about")
+        try assertRefused(["train", "--run-dir", run.path, "--max-memory", "0.0001"] + short, saying: "more than the 0.0001 GiB available")
+        // The same small job fits without the cap.
+        let fits = try MPIJob.runSingleton(args: ["train", "--run-dir", run.path, "--max-memory", "1"] + short, timeout: 60)
+        XCTAssertEqual(fits.status, 0, "\(fits)")
+    }
+
+    func testInputsThatAreNotRegularFilesAreNamed() throws {
+        let dir = try makeRunDirectory("inputs")
+        let fifo = dir.appendingPathComponent("fifo.json").path
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        for command in ["export", "evaluate"] {
+            try assertRefused([command, "--optimizer", fifo], saying: "\(fifo) is not a regular file", status: exitStatus(command))
+            try assertRefused([command, "--optimizer", "/dev/null"], saying: "/dev/null is not a regular file", status: exitStatus(command))
+            try assertRefused([command, "--optimizer", dir.path], saying: "\(dir.path) is a directory", status: exitStatus(command))
+        }
+        try assertRefused(["train", "--config", fifo], saying: "is not a regular file")
+    }
+
+    /// export's and evaluate's status for a bad input file (an error thrown from run()).
+    func exitStatus(_ command: String) -> Int32 { 1 }
+
+    func testOptimizerFileNumbersAreChecked() throws {
+        let run = try makeRunDirectory("numbers")
+        let trained = try MPIJob.runSingleton(args: ["train", "--run-dir", run.path] + short, timeout: 60)
+        XCTAssertEqual(trained.status, 0, "\(trained)")
+        let valid = try String(contentsOf: run.appendingPathComponent("optimizer.json"), encoding: .utf8)
+        let edited = run.appendingPathComponent("edited.json")
+        func edit(_ pattern: String, _ replacement: String) throws {
+            let range = try XCTUnwrap(valid.range(of: pattern, options: .regularExpression), pattern)
+            try Data(valid.replacingCharacters(in: range, with: replacement).utf8).write(to: edited)
+        }
+        let cases: [(String, String, String)] = [
+            ("\"optimizerCount\":1", "\"optimizerCount\":-1", "optimizerCount must be at least 1"),
+            ("\"dimension\":10", "\"dimension\":-10", "the quadratic dimension must be positive"),
+            ("\"dimension\":10", "\"dimension\":100000000", "the quadratic dimension must be at most"),
+            ("\"outputScale\":1", "\"outputScale\":0", "outputScale must be positive"),
+            ("\"phi\":\\[[^,]*,", "\"phi\":[1e-50,", "phi[0]: 1e-50 underflows a 32-bit float"),
+            ("\"phi\":\\[[^,]*,", "\"phi\":[NaN,", "is not valid JSON near \"phi\""),
+            ("\"seed\":[0-9]+", "\"seed\":-1", "training.seed: must not be negative"),
+        ]
+        for (pattern, replacement, message) in cases {
+            try edit(pattern, replacement)
+            try assertRefused(["export", "--optimizer", edited.path], saying: message, status: 1)
+        }
+    }
+}
