@@ -125,7 +125,7 @@ final class ReplayCommunicator: Communicator {
         } else {
             let bytes = recorded.removeFirst()
             precondition(bytes.count == buffer.count, "a broadcast of \(buffer.count) bytes received \(bytes.count)")
-            buffer.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
+            bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
         }
     }
     func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ op: ReductionOperation) throws {}
