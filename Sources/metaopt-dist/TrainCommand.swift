@@ -6,7 +6,7 @@ import MetaOptMPI
 import Synchronization
 
 /// Set by SIGTERM, SIGINT or SIGUSR1; the training loop finishes the current horizon, checkpoints
-/// and exits with status 0. More signals change nothing (use SIGKILL to end a process at once): a
+/// and exits with status 0 (a validation in progress is abandoned within a step). More signals change nothing (use SIGKILL to end a process at once): a
 /// wrapper that forwards a signal its child also got from the terminal must not turn one request
 /// into an abrupt kill.
 let stopSignalReceived = Atomic<Bool>(false)
@@ -214,9 +214,6 @@ struct TrainCommand: ParsableCommand {
         let runDirectory = RunDirectory(URL(fileURLWithPath: runDirectoryPath))
         withCommunicator(runOptions) { comm in
             setBLASThreads(1)
-            for s in stopSignals {
-                signal(s) { _ in stopSignalReceived.store(true, ordering: .relaxed) }
-            }
             let logger = Logger(label: "metaopt-dist.train")
             // Needs the rank count, so not in validate(); the same decision on every rank, before
             // the first collective, so each prints the message and the job ends cleanly.
@@ -250,6 +247,14 @@ struct TrainCommand: ParsableCommand {
                 Console.error("metaopt-dist: rank \(comm.rank): \(error)\n")
                 try? MPIRuntime.finalize()
                 Foundation.exit(1)
+            }
+            // Only now: until here (loading the checkpoint and the data, drawing the functions) a
+            // stop signal has its default effect and ends the process at once, which loses nothing
+            // (no meta-step was done; the checkpoints and logs are as they were) and, under mpirun,
+            // ends the job. From here on the run polls the flag: between meta-steps, and between
+            // the steps of a validation.
+            for s in stopSignals {
+                signal(s) { _ in stopSignalReceived.store(true, ordering: .relaxed) }
             }
             if comm.isRoot {
                 // After the resume check, so that a run refused for another configuration leaves

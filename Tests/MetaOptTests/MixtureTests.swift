@@ -174,7 +174,7 @@ final class MixtureTests: XCTestCase {
         let scorer = try ValidationScorer(config: validation, training: training, rank: 0, size: 1)
         XCTAssertTrue(scorer.normalized)
         let phi = TrainerState(config: training).phi
-        let score = try scorer.meanFinalLoss(phi: phi, communicator: LocalCommunicator())
+        let score = try XCTUnwrap(scorer.meanFinalLoss(phi: phi, communicator: LocalCommunicator()))
         let family = try task.makeFamily()
         let learned = LearnedOptimizer(config: training.optimizer, phi: phi, maxCoordinatesPerBatch: 1)
         let expected = try (0..<6).map { i -> Double in

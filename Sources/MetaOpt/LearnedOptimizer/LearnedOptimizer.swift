@@ -1,3 +1,5 @@
+import Dispatch
+
 /// A trained learned optimizer (architecture and φ) as an `EvaluatedOptimizer`: it runs the
 /// functions in batches through the forward-only engine, following the loss-curve contract of
 /// `EvaluatedOptimizer` (ℓ_t = evaluationLoss(θ_t, step t), t = 0…steps).
@@ -28,6 +30,21 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
 
     /// Reports after every batch of functions (all functions of a batch finish together).
     public func run(on optimizees: [any Optimizee], steps: Int, progress: (Int) -> Void) throws -> [[Float]] {
+        // Without a stop condition every batch runs to the end.
+        try run(on: optimizees, steps: steps, progress: progress, stopWhen: nil)!
+    }
+
+    /// The loss curves, or nil when `stopWhen` turned true before every step was done: it is asked
+    /// between chunks of steps (one step at first, doubling while a chunk takes under 10 ms), so
+    /// that a stop signal ends even a long run of huge functions within a step or about 20 ms.
+    /// The engine stores and reloads its state between chunks by exact copies, so the curves are
+    /// the same bits as in one call.
+    package func run(on optimizees: [any Optimizee], steps: Int, stopWhen: @escaping () -> Bool) throws -> [[Float]]? {
+        try run(on: optimizees, steps: steps, progress: { _ in }, stopWhen: stopWhen)
+    }
+
+    private func run(on optimizees: [any Optimizee], steps: Int, progress: (Int) -> Void,
+                     stopWhen: (() -> Bool)?) throws -> [[Float]]? {
         guard steps >= 0 else { throw EvaluationError.invalidSteps(steps) }
         let architecture = config.architecture
         var curves: [[Float]] = []
@@ -45,11 +62,28 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
             var batchCurves = state.theta.withUnsafeBufferPointer { theta in
                 batch.indices.map { [Self.loss(batch[$0], theta, engine, $0, step: 0)] }
             }
-            phi.withUnsafeBufferPointer { p in
-                engine.run(phi: p, state: &state, steps: steps) { t, _, theta in
+            let stopped = phi.withUnsafeBufferPointer { p -> Bool in
+                let observe = { (t: Int, _: [Float], theta: UnsafeBufferPointer<Float>) in
                     for b in batch.indices { batchCurves[b].append(Self.loss(batch[b], theta, engine, b, step: t)) }
                 }
+                guard let stopWhen else {
+                    engine.run(phi: p, state: &state, steps: steps, observe: observe)
+                    return false
+                }
+                // Chunks that double while one takes under 10 ms: a stop is seen within about
+                // 20 ms or one step, and the engine's per-call overhead stays negligible.
+                var done = 0, chunk = 1
+                while done < steps {
+                    if stopWhen() { return true }
+                    let n = min(chunk, steps - done)
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    engine.run(phi: p, state: &state, steps: n, observe: observe)
+                    done += n
+                    if DispatchTime.now().uptimeNanoseconds - start < 10_000_000 { chunk *= 2 }
+                }
+                return false
             }
+            if stopped { return nil }
             curves += batchCurves
             progress(end)
             start = end

@@ -99,6 +99,10 @@ package final class TrainingRun {
     /// Rank 0: the run directory's lock, held for the whole run (released when this run is freed or
     /// the process ends).
     private let lock: RunLock?
+    /// A resumed run whose checkpoint is at a validation point that validation.jsonl has no score
+    /// for (a stop during that validation abandoned it) validates before its first meta-step.
+    /// Rank 0 reads the log; the decision is broadcast, so every rank agrees.
+    private let validatesAtResume: Bool
     /// Polled once per meta-step on every rank; the ranks agree through a MAX allreduce.
     package var stopRequested: () -> Bool {
         get { trainer.stopRequested }
@@ -192,13 +196,24 @@ package final class TrainingRun {
         validator = try config.validation.map {
             try ValidationScorer(config: $0, training: config, rank: communicator.rank, size: communicator.size)
         }
+        var scoreMissing = false
         if communicator.isRoot {
             try FileManager.default.createDirectory(at: options.runDirectory.url, withIntermediateDirectories: true)
             try MetricsLog.truncate(options.runDirectory.metrics, lines: TrainingLog.Step.self, before: trainer.state.iteration)
             if config.validation != nil {
-                (bestScore, bestLogged) = try Self.prepareValidationFiles(
+                (bestScore, bestLogged, scoreMissing) = try Self.prepareValidationFiles(
                     of: options.runDirectory, config: config, resumedAt: resumed ? trainer.state.iteration : nil, logger: logger)
             }
+        }
+        if let validation = config.validation, resumed {
+            let iteration = trainer.state.iteration
+            let due = iteration == 0
+                || validation.isDue(atBoundary: iteration, truncationsPerHorizon: config.truncationsPerHorizon)
+            var flag: [Int64] = [due && scoreMissing ? 1 : 0]
+            try communicator.broadcast(&flag, root: 0)
+            validatesAtResume = flag[0] == 1
+        } else {
+            validatesAtResume = false
         }
     }
 
@@ -215,17 +230,19 @@ package final class TrainingRun {
 
     /// Rank 0, before a run with validation. Resuming at meta-step `resumedAt`: drops the log lines
     /// after it (they will be redone) and returns the score in the best-optimizer file, which may
-    /// come from a later validation of the interrupted run (the resumed run reproduces it), and the
-    /// lowest score left in the log. Starting afresh: empties the log and sets an earlier run's
-    /// best-optimizer file aside.
+    /// come from a later validation of the interrupted run (the resumed run reproduces it), the
+    /// lowest score left in the log, and whether the log lacks a score at `resumedAt`. Starting
+    /// afresh: empties the log and sets an earlier run's best-optimizer file aside.
     static func prepareValidationFiles(of runDirectory: RunDirectory, config: TrainingConfig, resumedAt: Int?,
-                                       logger: Logger) throws -> (file: ValidationScore?, logged: Double) {
+                                       logger: Logger) throws -> (file: ValidationScore?, logged: Double, missingAtResume: Bool) {
         let fm = FileManager.default
         let best = runDirectory.bestOptimizer
         let log = runDirectory.validationLog
         try MetricsLog.truncate(log, lines: TrainingLog.Validation.self, before: resumedAt.map { $0 + 1 } ?? 0)
-        let logged = ValidationLog.lowestScore(in: fm.contents(atPath: log.path) ?? Data())
-        guard fm.fileExists(atPath: best.path) else { return (nil, logged) }
+        let contents = fm.contents(atPath: log.path) ?? Data()
+        let logged = ValidationLog.lowestScore(in: contents)
+        let missing = resumedAt.map { !ValidationLog.hasScore(at: $0, in: contents) } ?? false
+        guard fm.fileExists(atPath: best.path) else { return (nil, logged, missing) }
         if resumedAt != nil {
             let file: OptimizerFile
             do {
@@ -237,20 +254,20 @@ package final class TrainingRun {
                 if fm.fileExists(atPath: unreadable.path) { try fm.removeItem(at: unreadable) }
                 try fm.moveItem(at: best, to: unreadable)
                 logger.warning("\(error); moved it to \(unreadable.path) and resuming without it: validation.jsonl still lists every score, and the next validation that beats the best logged score writes a new best-optimizer.json")
-                return (nil, logged)
+                return (nil, logged, missing)
             }
             if let saved = file.training, TrainerCheckpoint.compatibilityProblems(saved: saved, current: config).isEmpty,
                let score = file.validation {
-                return (score, logged)
+                return (score, logged, missing)
             }
             logger.warning("\(best.path) was written by another configuration; the next validation replaces it")
-            return (nil, logged)
+            return (nil, logged, missing)
         }
         let previous = runDirectory.url.appendingPathComponent("best-optimizer.previous.json")
         if fm.fileExists(atPath: previous.path) { try fm.removeItem(at: previous) }
         try fm.moveItem(at: best, to: previous)
         logger.notice("not resuming: moved the earlier run's best optimizer to \(previous.path)")
-        return (nil, logged)
+        return (nil, logged, missing)
     }
 
     /// A fresh state (Adam and counters at zero) whose φ is the trained optimizer in `url`, which
@@ -292,8 +309,12 @@ package final class TrainingRun {
         let validationLog = comm.isRoot && validator != nil ? try MetricsLog(url: options.runDirectory.validationLog) : nil
         let livePlot = comm.isRoot ? options.plotEvery.map { LivePlot(runDirectory: options.runDirectory, interval: $0, logger: logger) } : nil
         defer { livePlot?.refresh() }  // once at the end, however the run ends
-        // A fresh run scores its starting φ too (with --init-from it may stay the best).
-        if let validator, !resumed { try validate(validator, log: validationLog) }
+        // A fresh run scores its starting φ too (with --init-from it may stay the best), and so does
+        // a resumed one whose checkpoint's validation was abandoned. A stop during it ends the run
+        // with nothing new to save: the start is a checkpoint already, or a fresh start.
+        if let validator, !resumed || validatesAtResume, try !validate(validator, log: validationLog) {
+            return .stopped(iteration: trainer.state.iteration)
+        }
         // A resumed run starts from a checkpoint that is on disk already.
         var lastCheckpoint: Int? = resumed ? trainer.state.iteration : nil
         var lastBoundary = trainer.state
@@ -331,8 +352,12 @@ package final class TrainingRun {
             }
             if trainer.state.atHorizonBoundary {
                 if let validator, validator.config.isDue(atBoundary: trainer.state.iteration,
-                                                         truncationsPerHorizon: config.truncationsPerHorizon) {
-                    try validate(validator, log: validationLog)
+                                                         truncationsPerHorizon: config.truncationsPerHorizon),
+                   try !validate(validator, log: validationLog) {
+                    // Stopped during the validation: the meta-steps so far are kept, the score is
+                    // not; a resume from this checkpoint validates first (`validatesAtResume`).
+                    try writeCheckpoint(trainer.state)
+                    return .stopped(iteration: trainer.state.iteration)
                 }
                 lastBoundary = trainer.state
                 // The last meta-step: the final checkpoint below, whether or not a stop was asked.
@@ -371,13 +396,21 @@ package final class TrainingRun {
 
     /// Scores the current φ (every rank takes part); rank 0 keeps it in best-optimizer.json when it
     /// beats the best so far (written before the log line that says so) and logs the score.
-    private func validate(_ validator: ValidationScorer, log: MetricsLog?) throws {
+    /// Returns false, on every rank alike, when a stop request on any rank abandoned the
+    /// validation: then nothing is written.
+    private func validate(_ validator: ValidationScorer, log: MetricsLog?) throws -> Bool {
         let state = trainer.state
         activity("validation at meta-step \(state.iteration)")
         // The score and a new best-optimizer.json are only meaningful for a φ all ranks share.
         try checkAgreement(on: state)
-        let loss = try validator.meanFinalLoss(phi: state.phi, communicator: trainer.communicator)
-        guard let log else { return }
+        guard let loss = try validator.meanFinalLoss(phi: state.phi, communicator: trainer.communicator,
+                                                     stopRequested: trainer.stopRequested) else {
+            if trainer.communicator.isRoot {
+                logger.notice("stop requested: abandoned the validation at meta-step \(state.iteration); a resume repeats it")
+            }
+            return false
+        }
+        guard let log else { return true }
         let config = trainer.config
         let score = ValidationScore(iteration: state.iteration, meanFinalLoss: loss,
                                     functions: validator.config.functions, seed: validator.config.seed)
@@ -396,6 +429,7 @@ package final class TrainingRun {
         try log.append(ValidationLine(score, best: isBest, kernels: trainer.kernels))
         let best = bestScore.map { "best \($0.meanFinalLoss) at meta-step \($0.iteration)" } ?? "no finite score yet"
         logger.info("validation at meta-step \(state.iteration): mean final loss \(loss) on \(score.functions) functions (\(isBest ? "new best" : best))")
+        return true
     }
 
     /// Rank 0 writes; the others wait, so that no rank runs ahead of a checkpoint it may need.

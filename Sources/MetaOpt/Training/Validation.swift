@@ -49,6 +49,11 @@ public struct ValidationScore: Codable, Equatable, Sendable {
 /// r, r + size, …, each alone (one engine per function, so its loss does not depend on which
 /// rank runs it), and one SUM allreduce of a vector with one slot per function gathers them
 /// exactly (every slot has one non-zero contribution). Every rank returns the same mean.
+///
+/// A stop request is honoured within a step: a rank whose stop condition turns true abandons its
+/// function, and after each round (every rank's k-th function, ⌈functions / size⌉ rounds on
+/// every rank) a one-value MAX allreduce tells every rank whether any stopped, so all abandon the
+/// validation together and none is left waiting in a collective.
 final class ValidationScorer {
     let config: ValidationConfig
     let optimizer: LearnedOptimizerConfig
@@ -58,6 +63,8 @@ final class ValidationScorer {
     /// its meta-loss trains for.
     let normalized: Bool
     private let owned: [(index: Int, function: any Optimizee)]
+    /// Functions of the rank that scores the most (rank 0): the rounds every rank takes part in.
+    private let rounds: Int
 
     init(config: ValidationConfig, training: TrainingConfig, rank: Int, size: Int) throws {
         self.config = config
@@ -69,17 +76,33 @@ final class ValidationScorer {
         owned = stride(from: rank, to: config.functions, by: size).map {
             ($0, family.sample(RandomKey(seed: config.seed, horizon: 0, task: $0)))
         }
+        rounds = (config.functions + size - 1) / size
     }
 
-    func meanFinalLoss(phi: [Float], communicator: any Communicator) throws -> Double {
+    /// The mean final loss of `phi` (the same on every rank), or nil on every rank when some rank's
+    /// `stopRequested` turned true before the validation was complete. Every rank must call it.
+    func meanFinalLoss(phi: [Float], communicator: any Communicator,
+                       stopRequested: @escaping () -> Bool = { false }) throws -> Double? {
         var finals = [Double](repeating: 0, count: config.functions)
         let learned = LearnedOptimizer(config: optimizer, phi: phi, maxCoordinatesPerBatch: 1)
-        for (index, function) in owned {
-            let curve = try learned.run(on: [function], steps: steps)[0]
-            var final = Double(curve.last!)
-            // A mixture's functions draw one component each (MixtureFamily with one function per draw).
-            if normalized, curve[0] > 0, curve[0].isFinite { final /= Double(curve[0]) }
-            finals[index] = final.isFinite ? final : .infinity
+        var stopped = false
+        for round in 0..<rounds {
+            if round < owned.count && !stopped {
+                let (index, function) = owned[round]
+                if let curve = try learned.run(on: [function], steps: steps, stopWhen: stopRequested)?[0] {
+                    var final = Double(curve.last!)
+                    // A mixture's functions draw one component each (MixtureFamily with one function per draw).
+                    if normalized, curve[0] > 0, curve[0].isFinite { final /= Double(curve[0]) }
+                    finals[index] = final.isFinite ? final : .infinity
+                } else {
+                    stopped = true
+                }
+            }
+            // A rank without a function this round (or that finished early) may have been asked too.
+            if !stopped && stopRequested() { stopped = true }
+            var anyStopped: [Int64] = [stopped ? 1 : 0]
+            try communicator.allreduce(&anyStopped, .max)
+            if anyStopped[0] > 0 { return nil }
         }
         try communicator.allreduce(&finals, .sum)
         return finals.reduce(0, +) / Double(config.functions)
@@ -95,5 +118,13 @@ enum ValidationLog {
         return data.split(separator: UInt8(ascii: "\n")).compactMap { line -> Double? in
             (try? decoder.decode(TrainingLog.Validation.self, from: Data(line)))?.meanFinalLoss
         }.min() ?? .infinity
+    }
+
+    /// Whether a log's lines include a score of the φ of meta-step `iteration`.
+    static func hasScore(at iteration: Int, in data: Data) -> Bool {
+        let decoder = JSONDecoder()
+        return data.split(separator: UInt8(ascii: "\n")).contains { line in
+            (try? decoder.decode(TrainingLog.Validation.self, from: Data(line)))?.iteration == iteration
+        }
     }
 }
