@@ -41,7 +41,7 @@ public final class CollectiveWatchdog: Sendable {
 
     private let state = Mutex(State())
     private let rank: Int
-    /// How often the thread looks (a tenth of the deadline, at most a second).
+    /// How often the thread looks at the collective in progress.
     private let pollInterval: Double
 
     init(rank: Int, pollInterval: Double = 0.25) {
