@@ -7,8 +7,9 @@ struct EvaluateCommand: ParsableCommand {
         commandName: "evaluate",
         abstract: "Compare a trained optimizer with tuned baselines on held-out functions.",
         discussion: """
-            Each baseline's learning rate is chosen by a grid search (\(LearningRateSearch.defaultGrid.map { "\($0)" }.joined(separator: ", "))) \
-            on --tuning-functions training functions; then the learned optimizer and the tuned \
+            Each baseline's learning rate is chosen by a grid search (\(LearningRateSearch.defaultGrid.map { "\($0)" }.joined(separator: ", ")), \
+            continued beyond an end while the best rate is there: 10, 30, ... or 3e-05, 1e-05, ..., \
+            up to 6 more rates each way) on --tuning-functions training functions; then the learned optimizer and the tuned \
             baselines run on the same --functions held-out functions. The held-out functions are \
             drawn with --seed, which must differ from the training seed; the tuning functions with \
             seed+1. For image tasks the held-out functions train on the test split (--split train \

@@ -72,6 +72,37 @@ final class LearningRateSearchTests: XCTestCase {
         XCTAssertEqual(result.hyperparameters, ["beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8])
     }
 
+    /// A flat parabola (curvature 0.01: factor (1 − 0.02α)² per step, best α = 50) puts the best
+    /// default rate at the top, 3: the search continues the grid (10, 30, 100) until the best, 30,
+    /// is inside it (α = 100 gives factor 1, no progress).
+    func testGridExtendsUpwardUntilTheBestIsInside() throws {
+        let result = try LearningRateSearch(steps: 20).run(kind: .sgd, on: [EvalbTestParabola(start: [1], curvature: 0.01)])
+        XCTAssertEqual(result.learningRate, 30)
+        XCTAssertFalse(result.atGridEdge)
+        XCTAssertEqual(result.scores.map(\.learningRate), LearningRateSearch.defaultGrid + [10, 30, 100])
+    }
+
+    /// A stiff parabola (curvature 1e4: stable for α < 1e-4) puts the best default rate at the
+    /// bottom: the search adds 3e-5 (factor 0.16) and 1e-5 (factor 0.64), and picks 3e-5.
+    func testGridExtendsDownwardUntilTheBestIsInside() throws {
+        let result = try LearningRateSearch(steps: 20).run(kind: .sgd, on: [EvalbTestParabola(start: [1], curvature: 1e4)])
+        XCTAssertEqual(result.learningRate, 3e-5, accuracy: 1e-10)
+        XCTAssertFalse(result.atGridEdge)
+        XCTAssertEqual(result.scores.count, LearningRateSearch.defaultGrid.count + 2)
+        XCTAssertEqual(result.scores[0].learningRate, 1e-5, accuracy: 1e-11)
+    }
+
+    /// The extension stops after `maxExtensions` points and then says the rate is at the edge.
+    func testGridExtensionIsBounded() throws {
+        let search = LearningRateSearch(steps: 5, maxExtensions: 2)
+        let result = try search.run(kind: .sgd, on: [EvalbTestParabola(start: [1], curvature: 1e-6)])
+        XCTAssertEqual(result.learningRate, 30)
+        XCTAssertTrue(result.atGridEdge)
+        XCTAssertEqual(result.scores.count, LearningRateSearch.defaultGrid.count + 2)
+        XCTAssertEqual(LearningRateSearch.nextAbove([0.1, 1, 2, 5]), 10)  // three points a decade
+        XCTAssertEqual(LearningRateSearch.nextBelow([0.1, 1, 2, 5]), 0.01)
+    }
+
     func testErrors() {
         let f: [any Optimizee] = [EvalbTestParabola(start: [1])]
         XCTAssertThrowsError(try LearningRateSearch(grid: [5, 10], steps: 60).run(kind: .sgd, on: f)) {

@@ -9,6 +9,11 @@ import Foundation
 /// The chosen α has the lowest score; on an exact tie the smaller α wins (the more conservative
 /// choice). If every α diverged the search throws `EvaluationError.allDiverged`.
 ///
+/// A best α at an end of the grid, strictly better than its neighbour, says the grid is too narrow:
+/// the search then adds the next point beyond that end, continuing the grid's pattern per decade
+/// (after 3 on the default grid come 10, 30, …; before 1e-4 come 3e-5, 1e-5, …), and repeats, up to
+/// `maxExtensions` points each way, so that the chosen α ends inside the searched range.
+///
 /// Use functions sampled with a seed different from the evaluation seed (see
 /// `Evaluation.sampleFunctions(from:seed:count:)`), and the same number of steps as the evaluation.
 public struct LearningRateSearch: Sendable {
@@ -29,10 +34,28 @@ public struct LearningRateSearch: Sendable {
     public var grid: [Float]
     /// Steps per run; use the evaluation's number of steps.
     public var steps: Int
+    /// Points the search may add beyond each end of `grid` (6: three decades on the default grid).
+    public var maxExtensions: Int
 
-    public init(grid: [Float] = LearningRateSearch.defaultGrid, steps: Int) {
+    public init(grid: [Float] = LearningRateSearch.defaultGrid, steps: Int, maxExtensions: Int = 6) {
         self.grid = grid
         self.steps = steps
+        self.maxExtensions = maxExtensions
+    }
+
+    /// The point after the largest of `ascending`, continuing its pattern per decade: ten times the
+    /// point one decade below it (with k points in the top decade, 10 × the k-th from the top).
+    static func nextAbove(_ ascending: [Float]) -> Float {
+        let top = ascending[ascending.count - 1]
+        let perDecade = ascending.filter { $0 > top / 10 * 1.001 }.count
+        return 10 * ascending[ascending.count - perDecade]
+    }
+
+    /// The point before the smallest of `ascending`, continuing its pattern per decade.
+    static func nextBelow(_ ascending: [Float]) -> Float {
+        let bottom = ascending[0]
+        let perDecade = ascending.filter { $0 < bottom * 10 / 1.001 }.count
+        return ascending[perDecade - 1] / 10
     }
 
     /// Searches the learning rate of `kind` on `functions`; `progress` hears of every finished
@@ -50,12 +73,13 @@ public struct LearningRateSearch: Sendable {
         guard !functions.isEmpty else { throw EvaluationError.noFunctions }
         guard steps >= 0 else { throw EvaluationError.invalidSteps(steps) }
         for lr in grid where !(lr > 0 && lr.isFinite) { throw EvaluationError.invalidLearningRate(lr) }
-        let sorted = grid.sorted()
+        var rates = grid.sorted()
         var scores: [LearningRateScore] = []
-        for (index, lr) in sorted.enumerated() {
+        func score(_ lr: Float) throws -> LearningRateScore {
             let optimizer = makeOptimizer(lr)
+            let rank = rates.firstIndex(of: lr)! + 1
             func report(_ done: Int) {
-                progress?(EvaluationProgress(optimizer: name, phase: .tuning(learningRate: lr, rate: index + 1, rates: sorted.count),
+                progress?(EvaluationProgress(optimizer: name, phase: .tuning(learningRate: lr, rate: rank, rates: rates.count),
                                              functionsDone: done, functionCount: functions.count))
             }
             report(0)
@@ -67,17 +91,36 @@ public struct LearningRateSearch: Sendable {
             let finals = curves.map { $0[steps] }
             let diverged = finals.filter { !$0.isFinite }.count
             let mean = diverged > 0 ? Double.infinity : finals.reduce(0.0) { $0 + Double($1) } / Double(finals.count)
-            scores.append(LearningRateScore(learningRate: lr, meanFinalLoss: mean, divergedFunctions: diverged))
+            return LearningRateScore(learningRate: lr, meanFinalLoss: mean, divergedFunctions: diverged)
         }
-        // Strict `<` over ascending α: the smaller α wins ties.
-        var best: LearningRateScore? = nil
-        for s in scores where s.meanFinalLoss.isFinite {
-            if best == nil || s.meanFinalLoss < best!.meanFinalLoss { best = s }
+        for lr in rates { scores.append(try score(lr)) }
+        var addedAbove = 0, addedBelow = 0
+        while true {
+            // Strict `<` over ascending α: the smaller α wins ties.
+            var best: Int? = nil
+            for (i, s) in scores.enumerated() where s.meanFinalLoss.isFinite {
+                if best == nil || s.meanFinalLoss < scores[best!].meanFinalLoss { best = i }
+            }
+            guard let chosen = best else { throw EvaluationError.allDiverged(optimizer: name, grid: rates) }
+            let last = scores.count - 1
+            if chosen == last, last > 0, scores[last].meanFinalLoss < scores[last - 1].meanFinalLoss,
+               addedAbove < maxExtensions {
+                let lr = Self.nextAbove(rates)
+                rates.append(lr)
+                scores.append(try score(lr))
+                addedAbove += 1
+            } else if chosen == 0, last > 0, scores[0].meanFinalLoss < scores[1].meanFinalLoss, addedBelow < maxExtensions {
+                let lr = Self.nextBelow(rates)
+                rates.insert(lr, at: 0)
+                scores.insert(try score(lr), at: 0)
+                addedBelow += 1
+            } else {
+                let rate = scores[chosen].learningRate
+                return LearningRateSearchResult(kind: kind, optimizer: name, learningRate: rate,
+                                                steps: steps, trainingFunctions: functions.count, scores: scores,
+                                                atGridEdge: chosen == 0 || chosen == last)
+            }
         }
-        guard let chosen = best else { throw EvaluationError.allDiverged(optimizer: name, grid: sorted) }
-        return LearningRateSearchResult(kind: kind, optimizer: name, learningRate: chosen.learningRate,
-                                        steps: steps, trainingFunctions: functions.count, scores: scores,
-                                        atGridEdge: chosen.learningRate == sorted.first || chosen.learningRate == sorted.last)
     }
 }
 
@@ -107,9 +150,10 @@ public struct LearningRateSearchResult: Codable, Sendable, Equatable {
     public var steps: Int
     /// Number of training functions.
     public var trainingFunctions: Int
-    /// Every grid point, in ascending learning rate.
+    /// Every rate searched (the grid and its extensions), in ascending learning rate.
     public var scores: [LearningRateScore]
-    /// True if the chosen rate is the smallest or largest of the grid (the grid may be too narrow).
+    /// True if the chosen rate is the smallest or largest rate searched, extensions included (a tie
+    /// with its neighbour, or `maxExtensions` reached: the range may still be too narrow).
     public var atGridEdge: Bool
     /// The fixed hyperparameters besides the learning rate (the kind's defaults unless given).
     public var hyperparameters: [String: Float]
