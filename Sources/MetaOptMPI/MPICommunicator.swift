@@ -36,15 +36,26 @@ public final class MPICommunicator: Communicator {
         try self.init(comm: metaopt_mpi_comm_world())
     }
 
-    private init(comm: MPI_Comm) throws {
+    /// Whether `comm` was made by `split` (and is freed with this object).
+    private let ownsComm: Bool
+
+    private init(comm: MPI_Comm, watchdog: CollectiveWatchdog? = nil) throws {
         var rank: Int32 = 0
         var size: Int32 = 0
         try mpiCheck(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank")
         try mpiCheck(MPI_Comm_size(comm, &size), "MPI_Comm_size")
         self.comm = comm
-        watchdog = CollectiveWatchdog(rank: Int(rank))
+        ownsComm = watchdog != nil
+        self.watchdog = watchdog ?? CollectiveWatchdog(rank: Int(rank))
         self.rank = Int(rank)
         self.size = Int(size)
+    }
+
+    deinit {
+        if ownsComm && MPIRuntime.isActive {
+            var c: MPI_Comm? = comm
+            _ = MPI_Comm_free(&c)
+        }
     }
 
     /// Name of the host this rank runs on (`MPI_Get_processor_name`).
@@ -86,6 +97,40 @@ public final class MPICommunicator: Communicator {
             }
             offset += n
         }
+    }
+
+    public func allgather(_ send: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>,
+                          counts: [Int]) throws {
+        try checkAllgather(send: send.count, receive: receive.count, counts: counts, function: "MPI_Allgatherv")
+        guard receive.count <= Int(Int32.max) else {
+            throw CommunicatorError(function: "MPI_Allgatherv", message: "\(receive.count) values are more than one call can gather")
+        }
+        guard receive.count > 0 else { return }
+        var displacements = [Int32](repeating: 0, count: size)
+        for r in 1..<max(size, 1) { displacements[r] = displacements[r - 1] + Int32(counts[r - 1]) }
+        let counts32 = counts.map { Int32($0) }
+        // MPI wants a valid pointer even for an empty contribution.
+        var empty: Float = 0
+        try withUnsafeMutablePointer(to: &empty) { emptyPointer in
+            let sendBase = UnsafeRawPointer(send.baseAddress ?? UnsafePointer(emptyPointer))
+            try watchdog.guarding("MPI_Allgatherv") {
+                try mpiCheck(MPI_Allgatherv(sendBase, Int32(send.count), metaopt_mpi_float(), receive.baseAddress,
+                                            counts32, displacements, metaopt_mpi_float(), comm), "MPI_Allgatherv")
+            }
+        }
+    }
+
+    /// `MPI_Comm_split`. The new communicator shares this one's watchdog (its deadline and activity).
+    public func split(color: Int, key: Int) throws -> any Communicator {
+        guard (0...Int(Int32.max)).contains(color), let key32 = Int32(exactly: key) else {
+            throw CommunicatorError(function: "MPI_Comm_split", message: "color \(color) or key \(key) out of range")
+        }
+        var newComm: MPI_Comm? = nil
+        try watchdog.guarding("MPI_Comm_split") {
+            try mpiCheck(MPI_Comm_split(comm, Int32(color), key32, &newComm), "MPI_Comm_split")
+        }
+        guard let newComm else { throw CommunicatorError(function: "MPI_Comm_split", message: "returned no communicator") }
+        return try MPICommunicator(comm: newComm, watchdog: watchdog)
     }
 
     public func barrier() throws {

@@ -7,8 +7,9 @@ import MetaOptMPI
 /// Hidden self-test of the communicator, used by the multi-rank tests and handy on a new cluster.
 ///
 /// Runs allreduce sum/max/min on Float, Double and Int64 buffers filled with rank-dependent
-/// values, broadcasts a buffer from rank 0 and from the last rank, broadcasts a `Codable` value
-/// and passes a barrier; each rank checks every result against its closed form and prints one line
+/// values, broadcasts a buffer from rank 0 and from the last rank, broadcasts a `Codable` value,
+/// gathers uneven Float buffers, splits the ranks into even and odd ones and sums over each, and
+/// passes a barrier; each rank checks every result against its closed form and prints one line
 ///
 ///     COMMCHECK rank=R size=S ok=1 host=H launcher=L count=N max-count=M failed=none
 ///
@@ -151,6 +152,23 @@ struct CommCheckCommand: ParsableCommand {
         let sent = r == 0 ? payload : Payload(name: "", size: -1, values: [], tags: [:])
         let received = try comm.broadcast(value: sent, root: 0)
         expect("broadcast-codable", received == payload)
+
+        // Allgather with uneven counts (rank r sends r + 1 values; one rank sends none when s > 2).
+        let counts = (0..<s).map { s > 2 && $0 == 1 ? 0 : $0 + 1 }
+        let mine = (0..<counts[r]).map { Float(r * 1000 + $0) }
+        var gathered = [Float](repeating: -1, count: counts.reduce(0, +))
+        try mine.withUnsafeBufferPointer { send in
+            try gathered.withUnsafeMutableBufferPointer { try comm.allgather(send, into: $0, counts: counts) }
+        }
+        expect("allgather", gathered == (0..<s).flatMap { q in (0..<counts[q]).map { Float(q * 1000 + $0) } })
+
+        // Split into the even and the odd ranks, ordered backwards; a sum over each part.
+        let part = try comm.split(color: r % 2, key: -r)
+        let partSize = (s - r % 2 + 1) / 2
+        var partSum: [Int64] = [Int64(r)]
+        try part.allreduce(&partSum, .sum)
+        expect("split", part.size == partSize && part.rank == partSize - 1 - r / 2
+               && partSum[0] == Int64(stride(from: r % 2, to: s, by: 2).reduce(0, +)))
 
         try comm.barrier()
 

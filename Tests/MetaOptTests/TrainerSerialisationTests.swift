@@ -131,6 +131,13 @@ final class ReplayCommunicator: Communicator {
     func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ op: ReductionOperation) throws {}
     func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ op: ReductionOperation) throws {}
     func allreduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ op: ReductionOperation) throws {}
+    func allgather(_ send: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>,
+                   counts: [Int]) throws {
+        preconditionFailure("ReplayCommunicator replays broadcasts only")
+    }
+    func split(color: Int, key: Int) throws -> any Communicator {
+        preconditionFailure("ReplayCommunicator replays broadcasts only")
+    }
     func barrier() throws {}
     func abort(code: Int32, message: String) -> Never { fatalError(message) }
 }

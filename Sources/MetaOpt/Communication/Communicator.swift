@@ -39,6 +39,17 @@ public protocol Communicator: AnyObject {
     /// Broadcast raw bytes from `root`; every rank passes a buffer of the same size.
     func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws
 
+    /// Gathers every rank's `send` into `receive` on every rank, in rank order: rank r's values
+    /// land at offset counts[0] + … + counts[r − 1]. `counts[r]` is rank r's `send.count`; every
+    /// rank passes the same `counts`, and `receive.count` is their sum.
+    func allgather(_ send: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>,
+                   counts: [Int]) throws
+
+    /// Splits the ranks into new communicators, one per `color` (≥ 0): the ranks that pass the same
+    /// color form one, ordered by `key` and then by their rank here. Collective: every rank calls
+    /// it. The new communicator's collectives involve only its own ranks.
+    func split(color: Int, key: Int) throws -> any Communicator
+
     /// Blocks until every rank has called it.
     func barrier() throws
 
@@ -58,6 +69,17 @@ extension Communicator {
             case let b as UnsafeMutableBufferPointer<Int64>: try allreduce(b, op)
             default: preconditionFailure("unsupported element type \(T.self)")
             }
+        }
+    }
+
+    /// Checks `allgather`'s arguments against this communicator (the implementations' common part).
+    public func checkAllgather(send: Int, receive: Int, counts: [Int], function: String) throws {
+        guard counts.count == size, counts.allSatisfy({ $0 >= 0 }) else {
+            throw CommunicatorError(function: function, message: "need \(size) non-negative counts, got \(counts)")
+        }
+        guard counts[rank] == send, counts.reduce(0, +) == receive else {
+            throw CommunicatorError(function: function,
+                                    message: "rank \(rank) sends \(send) and receives \(receive) values, counts say \(counts[rank]) and \(counts.reduce(0, +))")
         }
     }
 

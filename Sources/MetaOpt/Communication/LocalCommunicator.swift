@@ -13,6 +13,15 @@ public final class LocalCommunicator: Communicator {
             throw CommunicatorError(function: "broadcast", message: "root \(root) out of range for a job of 1 rank")
         }
     }
+    public func allgather(_ send: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>,
+                          counts: [Int]) throws {
+        try checkAllgather(send: send.count, receive: receive.count, counts: counts, function: "allgather")
+        if let base = send.baseAddress, send.count > 0 { receive.baseAddress!.update(from: base, count: send.count) }
+    }
+    public func split(color: Int, key: Int) throws -> any Communicator {
+        guard color >= 0 else { throw CommunicatorError(function: "split", message: "color \(color) is negative") }
+        return LocalCommunicator()
+    }
     public func barrier() throws {}
     public func abort(code: Int32, message: String) -> Never {
         Console.error("metaopt-dist: \(message)\n")
