@@ -552,8 +552,10 @@ package final class UnrollEngine<S: MetaScalar> {
         precondition(mode == .firstOrder || thetaExchange == nil, "the second-order mode cannot be sharded")
         precondition(phi.count == layout.count, "φ has \(phi.count) values, the layout needs \(layout.count)")
         let losses = forwardTruncation(phi: phi.baseAddress!, state: &state, mode: mode)
-        unitGradients.update(repeating: 0)
-        backward(phi: phi.baseAddress!, startStep: state.step - unroll, mode: mode, gradient: unitGradients.baseAddress!,
+        // A shard that owns no unit has no part to compute (and an empty buffer may have no address).
+        guard let parts = unitGradients.baseAddress else { return losses }
+        parts.update(repeating: 0, count: unitGradients.count)
+        backward(phi: phi.baseAddress!, startStep: state.step - unroll, mode: mode, gradient: parts,
                  perUnit: mode == .firstOrder)
         return losses
     }
