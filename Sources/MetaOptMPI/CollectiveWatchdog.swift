@@ -106,7 +106,9 @@ public final class CollectiveWatchdog: Sendable {
                 let verdict: (name: String, activity: String, waited: Double, deadline: Double)? = state.withLock { s in
                     guard let name = s.collective, let deadline = Self.deadline(of: s) else { return nil }
                     if suspended { s.enteredAt = now }
-                    let waited = Double(now &- s.enteredAt) / 1e9
+                    // A collective entered after `now` was read has not waited at all (its
+                    // enteredAt is later: the unsigned difference would wrap).
+                    let waited = s.enteredAt >= now ? 0 : Double(now - s.enteredAt) / 1e9
                     return waited > deadline ? (name, s.activity, waited, deadline) : nil
                 }
                 if let v = verdict {
