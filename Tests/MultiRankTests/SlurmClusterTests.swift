@@ -101,14 +101,29 @@ final class SlurmClusterTests: XCTestCase {
 
     /// `sbatch --parsable -N 2 -n 2 -o OUTPUT -e OUTPUT launch/slurm.sbatch ARGS` with the binary
     /// under test (METAOPT_BIN); returns the job id. The job runs in this process's directory.
-    private func submit(_ args: [String], output: URL, wait: Bool) throws -> (id: String, result: MPIJobResult) {
+    private func submit(_ args: [String], output: URL) throws -> String {
         let binary = try MPIJob.binaryURL().path
-        let sbatch = try slurm("sbatch", ["--parsable"] + (wait ? ["--wait"] : []) + ["-N", "2", "-n", "2", "-o", output.path,
-                                          "-e", output.path, Self.batchScript.path] + args,
-                               extraEnvironment: ["METAOPT_BIN": binary], timeout: wait ? 180 : 30)
-        let id = sbatch.stdout.split(separator: "\n").first.map { String($0.split(separator: ";")[0]) } ?? ""
-        XCTAssertFalse(sbatch.timedOut, "sbatch did not return:\n\(sbatch)")
-        return (id, sbatch)
+        let sbatch = try slurm("sbatch", ["--parsable", "-N", "2", "-n", "2", "-o", output.path, "-e", output.path,
+                                          Self.batchScript.path] + args,
+                               extraEnvironment: ["METAOPT_BIN": binary])
+        guard sbatch.status == 0, let id = sbatch.stdout.split(separator: "\n").first?.split(separator: ";").first else {
+            throw MPIJobError(description: "sbatch failed:\n\(sbatch)")
+        }
+        return String(id)
+    }
+
+    /// Waits for the job to end (`sbatch --wait` polls too slowly: seconds); returns its
+    /// `scontrol show job` fields then, or the last ones seen after `timeout` seconds.
+    private func waitForEnd(_ id: String, timeout: TimeInterval) throws -> [String: String] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var fields = try jobFields(id)
+        while Date() < deadline {
+            if ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"]
+                .contains(fields["JobState"] ?? "") { break }
+            usleep(200_000)
+            fields = try jobFields(id)
+        }
+        return fields
     }
 
     /// `scontrol show job ID`'s `KEY=VALUE` fields.
@@ -138,9 +153,12 @@ final class SlurmClusterTests: XCTestCase {
         let train = ["train"] + DistributedTrain.smallJob + ["--run-dir", slurmRun.path, "--no-resume", "--progress-every", "1", "--verbose"]
 
         let start = Date()
-        let (id, sbatch) = try submit(train, output: output, wait: true)
+        let id = try submit(train, output: output)
+        let fields = try waitForEnd(id, timeout: 120)
         let log = contents(output)
-        XCTAssertEqual(sbatch.status, 0, "the batch job failed:\n\(sbatch)\n--- job output ---\n\(log)")
+        XCTAssertEqual(fields["JobState"], "COMPLETED", "the batch job failed:\n\(fields)\n--- job output ---\n\(log)")
+        XCTAssertEqual(fields["ExitCode"], "0:0", "\(fields)")
+        XCTAssertEqual(fields["NodeList"], "sn[1-2]", "\(fields)")
         print("SlurmClusterTests: 2-node job \(id) took \(String(format: "%.1f", Date().timeIntervalSince(start))) s from sbatch to its end")
         // Open MPI maps ranks by slot in the allocation's node order; each node runs in a UTS
         // namespace named after it, so the processor name says where a rank ran.
@@ -148,8 +166,7 @@ final class SlurmClusterTests: XCTestCase {
             XCTAssertTrue(log.contains("[rank \(rank)] debug metaopt-dist: MPI started host=\(node) "),
                           "rank \(rank) did not run on \(node):\n\(log)")
         }
-        XCTAssertEqual(try jobFields(id)["NodeList"], "sn[1-2]")
-        guard sbatch.status == 0 else { return }
+        guard fields["JobState"] == "COMPLETED" else { return }
 
         let local = try DistributedTrain.train(np: 2, runDirectory: localRun)
         XCTAssertEqual(local.status, 0, "the local job failed:\n\(local)")
@@ -178,9 +195,7 @@ final class SlurmClusterTests: XCTestCase {
         }
 
         let start = Date()
-        let (id, sbatch) = try submit(train(slurmRun), output: output, wait: false)
-        XCTAssertEqual(sbatch.status, 0, "sbatch failed:\n\(sbatch)")
-        guard sbatch.status == 0 else { return }
+        let id = try submit(train(slurmRun), output: output)
         let checkpoints = slurmRun.appendingPathComponent("checkpoints")
         var firstCheckpoint = false
         while Date().timeIntervalSince(start) < 60 {
@@ -193,13 +208,9 @@ final class SlurmClusterTests: XCTestCase {
         let signal = try slurm("scancel", ["--signal=USR1", "--batch", id])
         XCTAssertEqual(signal.status, 0, "\(signal)")
 
-        // The job ends twice: the stopped attempt requeues itself, the second finishes the run.
-        var fields: [String: String] = [:]
-        while Date().timeIntervalSince(start) < 150 {
-            fields = try jobFields(id)
-            if ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"].contains(fields["JobState"] ?? "") { break }
-            usleep(200_000)
-        }
+        // The stopped attempt requeues the job (PENDING, then RUNNING again); the second attempt
+        // finishes the run.
+        let fields = try waitForEnd(id, timeout: 150)
         let log = contents(output)
         print("SlurmClusterTests: signalled job \(id) took \(String(format: "%.1f", Date().timeIntervalSince(start))) s from sbatch to the end of its second attempt")
         XCTAssertEqual(fields["JobState"], "COMPLETED", "the job did not complete:\n\(fields)\n--- job output ---\n\(log)")
