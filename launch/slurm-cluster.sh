@@ -64,20 +64,32 @@ require_root() {
 
 state_dir() { echo "${TMPDIR:-/tmp}/metaopt-slurm-$1"; }
 
-# Sends TERM to the processes of a pid file, waits up to 5 s, then KILL; removes the file.
-stop_pidfile() {
-    local file="$1" pid i
-    [[ -f "$file" ]] || return 0
-    pid="$(cat "$file" 2>/dev/null || true)"
-    if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$file"
+any_alive() {
+    local pid
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && return 0; done
+    return 1
+}
+
+# Sends TERM to the daemons named by the pid files, all at once (munged takes about 2 s to end),
+# waits up to 5 s for them, then KILL; removes the files. A pid counts only while its command line
+# names the state folder STATE (the pid of a daemon long gone may belong to another process now).
+stop_pidfiles() {
+    local state="$1" file pid pids=() i
+    shift
+    for file in "$@"; do
+        [[ -f "$file" ]] || continue
+        pid="$(cat "$file" 2>/dev/null || true)"
+        if [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | grep -qF "$state/" \
+            && kill -TERM "$pid" 2>/dev/null; then
+            pids+=("$pid")
+        fi
+        rm -f "$file"
+    done
+    for ((i = 0; i < 50; i++)); do
+        any_alive "${pids[@]}" || break
+        sleep 0.1
+    done
+    if ((${#pids[@]} > 0)); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
 }
 
 down() {
@@ -91,10 +103,7 @@ down() {
         fi
     done
     # Daemons by their pid files (slurmd's are gone with their namespaces already).
-    stop_pidfile "$state/slurmd-sn1.pid"
-    stop_pidfile "$state/slurmd-sn2.pid"
-    stop_pidfile "$state/slurmctld.pid"
-    stop_pidfile "$state/munged.pid"
+    stop_pidfiles "$state" "$state/slurmd-sn1.pid" "$state/slurmd-sn2.pid" "$state/slurmctld.pid" "$state/munged.pid"
     for i in 1 2; do
         ip netns delete "$name-n$i" 2>/dev/null || true
         ip link delete "$name-v$i" 2>/dev/null || true
