@@ -113,11 +113,17 @@ final class SlurmClusterTests: XCTestCase {
     }
 
     /// Waits for the job to end (`sbatch --wait` polls too slowly: seconds); returns its
-    /// `scontrol show job` fields then, or the last ones seen after `timeout` seconds.
-    private func waitForEnd(_ id: String, timeout: TimeInterval) throws -> [String: String] {
+    /// `scontrol show job` fields then, or the last ones seen after `timeout` seconds. Prints each
+    /// change of the job's state with the seconds since `start`.
+    private func waitForEnd(_ id: String, timeout: TimeInterval, start: Date) throws -> [String: String] {
         let deadline = Date().addingTimeInterval(timeout)
         var fields = try jobFields(id)
+        var state = ""
         while Date() < deadline {
+            if let now = fields["JobState"], now != state {
+                state = now
+                print("SlurmClusterTests: job \(id) \(now) at \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+            }
             if ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"]
                 .contains(fields["JobState"] ?? "") { break }
             usleep(200_000)
@@ -154,7 +160,7 @@ final class SlurmClusterTests: XCTestCase {
 
         let start = Date()
         let id = try submit(train, output: output)
-        let fields = try waitForEnd(id, timeout: 120)
+        let fields = try waitForEnd(id, timeout: 120, start: start)
         let log = contents(output)
         XCTAssertEqual(fields["JobState"], "COMPLETED", "the batch job failed:\n\(fields)\n--- job output ---\n\(log)")
         XCTAssertEqual(fields["ExitCode"], "0:0", "\(fields)")
@@ -210,7 +216,7 @@ final class SlurmClusterTests: XCTestCase {
 
         // The stopped attempt requeues the job (PENDING, then RUNNING again); the second attempt
         // finishes the run.
-        let fields = try waitForEnd(id, timeout: 150)
+        let fields = try waitForEnd(id, timeout: 150, start: start)
         let log = contents(output)
         print("SlurmClusterTests: signalled job \(id) took \(String(format: "%.1f", Date().timeIntervalSince(start))) s from sbatch to the end of its second attempt")
         XCTAssertEqual(fields["JobState"], "COMPLETED", "the job did not complete:\n\(fields)\n--- job output ---\n\(log)")
@@ -221,6 +227,7 @@ final class SlurmClusterTests: XCTestCase {
         let marker = "stopped at meta-step "
         let stoppedAt = log.range(of: marker).flatMap { Int(log[$0.upperBound...].prefix { $0.isNumber }) }
         let k = try XCTUnwrap(stoppedAt, "no stop line in the job output:\n\(log)")
+        print("SlurmClusterTests: the first attempt stopped at meta-step \(k) of \(iterations)")
         XCTAssertEqual(k % 2, 0, "2 truncations per horizon: boundaries are even")
         XCTAssertLessThan(k, iterations, "the run ended before the signal took effect:\n\(log)")
         XCTAssertTrue(log.contains("slurm.sbatch: stopped after SIGUSR1; requeueing job \(id)"), log)
