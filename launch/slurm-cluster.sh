@@ -185,7 +185,8 @@ up() {
     here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
     # shellcheck source=launch/packages.sh
     source "$here/packages.sh"
-    ensure_packages slurm-wlm munge || true
+    # apt-get's output to stderr: stdout carries only the KEY=VALUE lines.
+    ensure_packages slurm-wlm munge >&2 || true
     for i in slurmctld slurmd sinfo munged mungekey; do
         if ! command -v "$i" >/dev/null 2>&1 && [[ ! -x "/usr/sbin/$i" ]]; then
             echo "slurm-cluster.sh: $i is missing (Debian: apt-get install slurm-wlm munge)" >&2

@@ -67,7 +67,8 @@ final class SlurmClusterTests: XCTestCase {
                 print("SlurmClusterTests: cluster up in \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
                 var environment: [String: String] = ["PATH": basePath]
                 for line in up.stdout.split(separator: "\n") {
-                    guard let equals = line.firstIndex(of: "=") else { continue }
+                    guard let equals = line.firstIndex(of: "="),
+                          ["SLURM_CONF", "METAOPT_MPIRUN_ARGS"].contains(String(line[..<equals])) else { continue }
                     environment[String(line[..<equals])] = String(line[line.index(after: equals)...])
                 }
                 guard environment["SLURM_CONF"] != nil, environment["METAOPT_MPIRUN_ARGS"] != nil else {
