@@ -9,7 +9,8 @@
 # path, .build-tests, so they leave the static release binary that launch/setup.sh built in
 # .build and installed on the PATH alone; the portability tests run that installed binary (under
 # qemu-x86_64 emulating a CPU without AVX-512, through ldd, under mpirun from another directory).
-# Installs the test-only package qemu-user (x86_64) if missing, as launch/setup.sh does its own.
+# Installs the test-only package qemu-user (x86_64) if missing, as launch/setup.sh does its own;
+# SlurmClusterTests install slurm-wlm and munge themselves (launch/slurm-cluster.sh, as root).
 # With no arguments, after the suite it also runs the kernel tests again with the portable
 # kernels forced (METAOPT_KERNELS=portable) and launch/check-consumer.sh (a package that depends
 # on metaopt-dist by version builds and runs), launch/test-python.sh (the Python package's tests

@@ -68,8 +68,6 @@ final class ExamplesTests: XCTestCase {
         ("launch/netns-hosts.sh", nil,
          "needs root, creates network namespaces and edits /etc/hosts; MultiHostTests run the same steps under a prefix of their own"),
         ("hosts/cluster.example", nil, "a template: needs the hosts it names"),
-        ("docs/checkpoints.md", "exec bash launch/restart.sh",
-         "lines of a Slurm batch script (its $bin), not a command for a shell"),
     ]
 
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
