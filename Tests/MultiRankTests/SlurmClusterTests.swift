@@ -148,16 +148,18 @@ final class SlurmClusterTests: XCTestCase {
         (try? String(contentsOf: url, encoding: .utf8)) ?? ""
     }
 
-    /// `sbatch -N 2 -n 2 launch/slurm.sbatch train ...` meta-trains with one rank on each node and
-    /// ends with the φ, optimizer file and checkpoint of the same command under `mpirun -np 2` here,
-    /// bit for bit.
+    /// `sbatch -N 2 -n 2 launch/slurm.sbatch train ... --shards 2` meta-trains with one rank on each
+    /// node, each MLP function's coordinates split over the two nodes (an allgather over TCP per
+    /// unrolled step), and ends with the φ, optimizer file and checkpoint of the unsharded command
+    /// under `mpirun -np 2` here, bit for bit.
     func testBatchScriptTrainsAcrossTwoNodesLikeALocalRun() throws {
         try DistributedTrain.requireMPIRun()
         _ = try Self.cluster()
         let scratch = try DistributedTrain.scratchDirectory(for: self)
         let slurmRun = scratch.appendingPathComponent("slurm"), localRun = scratch.appendingPathComponent("local")
         let output = scratch.appendingPathComponent("job.out")
-        let train = ["train"] + DistributedTrain.smallJob + ["--run-dir", slurmRun.path, "--no-resume", "--progress-every", "1", "--verbose"]
+        let train = ["train"] + ShardingTests.mlpJob + ["--shards", "2", "--run-dir", slurmRun.path, "--no-resume",
+                                                         "--progress-every", "1", "--verbose"]
 
         let start = Date()
         let id = try submit(train, output: output)
@@ -173,13 +175,14 @@ final class SlurmClusterTests: XCTestCase {
             XCTAssertTrue(log.contains("[rank \(rank)] debug metaopt-dist: MPI started host=\(node) "),
                           "rank \(rank) did not run on \(node):\n\(log)")
         }
+        XCTAssertTrue(log.contains("1 group(s) of 2 ranks"), "the job was not sharded:\n\(log)")
         guard fields["JobState"] == "COMPLETED" else { return }
 
-        let local = try DistributedTrain.train(np: 2, runDirectory: localRun)
+        let local = try DistributedTrain.train(np: 2, runDirectory: localRun, job: ShardingTests.mlpJob, extra: ["--shards", "1"])
         XCTAssertEqual(local.status, 0, "the local job failed:\n\(local)")
         guard local.status == 0 else { return }
         DistributedTrain.assertIdentical(try DistributedTrain.output(of: localRun), try DistributedTrain.output(of: slurmRun),
-                                         "sbatch on 2 nodes against mpirun -np 2 here")
+                                         "sbatch on 2 nodes, sharded, against mpirun -np 2 here, unsharded")
     }
 
     /// Preemption: SIGUSR1 to the batch shell (what `--signal=B:USR1@...` sends before the time
