@@ -23,6 +23,9 @@ struct ScalingModelCommand: ParsableCommand {
     @Option(help: "Target validation score (mean final loss) for the wall-clock column.")
     var target: Double?
 
+    @Option(help: "The meta-batch of the --validation run: only workloads with it get a wall-clock to the target.")
+    var validationMetaBatch = 2
+
     @Option(help: "t_f: µs of the optimizee's f and ∇f per function and unrolled step (every shard repeats it; measured: MLP phase of bench --task mlp / 20).")
     var optimizeeUs = 250.0
 
@@ -52,6 +55,9 @@ struct ScalingModelCommand: ParsableCommand {
 
     @Option(parsing: .upToNextOption, help: "Rank counts to evaluate.")
     var ranks: [Int] = (0...8).map { 1 << $0 }
+
+    @Option(help: "Shards per group at every rank count (rank counts it does not divide are left out); default: the fastest layout at each.")
+    var shards: Int?
 
     @Option(help: ArgumentHelp("Extra network (repeatable): NAME:ALPHA_US:BETA_NS_PER_BYTE.", valueName: "name:alpha:beta"))
     var network: [String] = []
@@ -86,6 +92,7 @@ struct ScalingModelCommand: ParsableCommand {
         guard phiCount >= 1, coordinates >= 1, unroll >= 1 else { throw ValidationError("--phi-count, --coordinates and --unroll must be positive") }
         guard !metaBatch.isEmpty, metaBatch.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--meta-batch values must be positive") }
         guard !ranks.isEmpty, ranks.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--ranks values must be positive") }
+        if let shards, shards < 1 { throw ValidationError("--shards must be positive, got \(shards)") }
         _ = try networks()
         _ = try measuredPoints()
         if noAssumedNetworks && network.isEmpty { throw ValidationError("no network left to model") }
@@ -132,12 +139,14 @@ struct ScalingModelCommand: ParsableCommand {
             ScalingModel.Workload(name: "MLP, meta-batch \($0)", coordinatesPerFunction: coordinates, metaBatch: $0,
                                   blockSize: 1, unroll: unroll, phiCount: phiCount)
         }
-        let report = ScalingModelReport(workloads: workloads, networks: try networks(), compute: compute, ranks: ranks,
-                                        metaStepsToTarget: stepsToTarget)
+        var report = ScalingModelReport(workloads: workloads, networks: try networks(), compute: compute, ranks: ranks,
+                                        metaStepsToTarget: stepsToTarget.map { ($0, validationMetaBatch) })
+        report.shards = shards
         let rows = report.rows()
         var table = ""
         if let stepsToTarget, let target {
-            table += "Meta-steps to a validation score of \(target): \(stepsToTarget) (the same for every layout).\n\n"
+            table += "Meta-steps to a validation score of \(target) at meta-batch \(validationMetaBatch): \(stepsToTarget) "
+                + "(the same for every layout; \(validation ?? "")).\n\n"
         }
         table += ScalingModelReport.markdown(rows)
         if let csv { try ResultFile.writeAtomically(ScalingModelReport.csv(rows), to: URL(fileURLWithPath: csv)) }

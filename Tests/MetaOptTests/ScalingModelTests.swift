@@ -52,6 +52,23 @@ final class ScalingModelTests: XCTestCase {
         XCTAssertEqual(model().layouts(ranks: 6).map(\.description), ["6×1", "3×2", "2×3", "1×6"])
     }
 
+    /// The report: the fastest layout per rank count, or a fixed S where it divides R; the time to
+    /// target only for the meta-batch whose run gave the meta-steps.
+    func testReportLayoutsAndTimeToTarget() {
+        let m = model()
+        var other = m.workload
+        other.metaBatch = 2
+        other.name = "B=2"
+        var report = ScalingModelReport(workloads: [m.workload, other], networks: [m.network], compute: m.compute,
+                                        ranks: [1, 2, 4, 8], metaStepsToTarget: (steps: 100, metaBatch: 4))
+        let best = report.rows()
+        XCTAssertEqual(best.filter { $0.workload == "hand" }.map(\.layout.description), ["1×1", "2×1", "4×1", "4×2"])
+        XCTAssertEqual(best[0].timeToTarget!, 100 * m.stepTime(.init(groups: 1, shards: 1)).total, accuracy: 1e-12)
+        XCTAssertTrue(best.filter { $0.workload == "B=2" }.allSatisfy { $0.timeToTarget == nil })
+        report.shards = 2
+        XCTAssertEqual(report.rows().filter { $0.workload == "hand" }.map(\.layout.description), ["1×2", "2×2", "4×2"])
+    }
+
     func testShardSplitFollowsTheTiles() {
         // 63 units: 31 to shard 0, 32 to shard 1 (the last one 38 coordinates wide).
         XCTAssertEqual(ShardSplit.counts(coordinates: 15_910, shards: 2), [7_936, 7_974])

@@ -15,7 +15,8 @@ package struct ScalingModelReport: Sendable {
         }
     }
 
-    /// One workload on one network at one rank count, in its fastest layout (`bestLayout`).
+    /// One workload on one network at one rank count, in its fastest layout (`bestLayout`) or with
+    /// the report's fixed number of shards.
     package struct Row: Sendable {
         package var workload: String
         package var network: String
@@ -30,10 +31,15 @@ package struct ScalingModelReport: Sendable {
     package var networks: [ScalingModel.Network]
     package var compute: ScalingModel.Compute
     package var ranks: [Int]
-    package var metaStepsToTarget: Int?
+    /// Meta-steps to the target score, measured for the workloads with this meta-batch only (a
+    /// different meta-batch is a different training, with its own count).
+    package var metaStepsToTarget: (steps: Int, metaBatch: Int)?
+    /// Shards per group for every rank count it divides (others are left out); nil: the fastest
+    /// layout at each rank count.
+    package var shards: Int?
 
     package init(workloads: [ScalingModel.Workload], networks: [ScalingModel.Network], compute: ScalingModel.Compute,
-                 ranks: [Int], metaStepsToTarget: Int?) {
+                 ranks: [Int], metaStepsToTarget: (steps: Int, metaBatch: Int)?) {
         self.workloads = workloads
         self.networks = networks
         self.compute = compute
@@ -47,15 +53,27 @@ package struct ScalingModelReport: Sendable {
             for workload in workloads {
                 let model = ScalingModel(workload: workload, compute: compute, network: network)
                 for r in ranks {
-                    guard let layout = model.bestLayout(ranks: r) else { continue }
+                    let layout: ScalingModel.Layout
+                    if let shards {
+                        guard r % shards == 0 else { continue }
+                        layout = ScalingModel.Layout(groups: r / shards, shards: shards)
+                    } else {
+                        guard let best = model.bestLayout(ranks: r) else { continue }
+                        layout = best
+                    }
                     let step = model.stepTime(layout)
                     rows.append(Row(workload: workload.name, network: network.name, layout: layout, step: step,
                                     efficiency: model.efficiency(layout),
-                                    timeToTarget: metaStepsToTarget.map { Double($0) * step.total }))
+                                    timeToTarget: timeToTarget(workload, step)))
                 }
             }
         }
         return rows
+    }
+
+    private func timeToTarget(_ workload: ScalingModel.Workload, _ step: ScalingModel.StepTime) -> Double? {
+        guard let target = metaStepsToTarget, target.metaBatch == workload.metaBatch else { return nil }
+        return Double(target.steps) * step.total
     }
 
     package static func markdown(_ rows: [Row]) -> String {
