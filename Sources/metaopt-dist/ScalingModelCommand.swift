@@ -32,6 +32,9 @@ struct ScalingModelCommand: ParsableCommand {
     @Option(help: "t_c: ns per coordinate and unrolled step for everything else (LSTM, preprocessing, θ update, adjoint; measured).")
     var coordinateNs = 400.0
 
+    @Option(help: "JSON of `bench --task mlp --json FILE`: t_f and t_c from its median meta-iteration, split by its profiled optimizee phase (overrides --optimizee-us and --coordinate-ns).")
+    var bench: String?
+
     @Option(help: "t_e: ns to encode one meta-gradient value in fixed point (allreduce-bench's ENCODE line).")
     var encodeNs = 1.0
 
@@ -121,6 +124,21 @@ struct ScalingModelCommand: ParsableCommand {
         }
     }
 
+    /// t_f and t_c of a `bench` JSON file's single-function workload.
+    static func constants(bench path: String) throws -> (Double, Double) {
+        struct Report: Decodable { var results: [MetaIterationBenchmark.Result] }
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+        let report = try JSONDecoder().decode(Report.self, from: data)
+        guard let r = report.results.first, r.functions == 1,
+              let optimizee = r.phases.first(where: { $0.phase.hasPrefix("optimizee") }) else {
+            throw ValidationError("\(path): no single-function bench result with an optimizee phase")
+        }
+        let split = ScalingModel.split(metaIteration: r.metaIterationMedian, optimizeePhase: optimizee.seconds,
+                                       profiledTotal: r.phases.reduce(0) { $0 + $1.seconds },
+                                       coordinates: r.coordinates, unroll: r.unroll)
+        return (split.optimizeePerFunctionStep, split.perCoordinateStep)
+    }
+
     func run() throws {
         var stepsToTarget: Int? = nil
         if let validation, let target {
@@ -133,7 +151,12 @@ struct ScalingModelCommand: ParsableCommand {
             }
             stepsToTarget = steps
         }
-        let compute = ScalingModel.Compute(optimizeePerFunctionStep: optimizeeUs * 1e-6, perCoordinateStep: coordinateNs * 1e-9,
+        var (optimizeeStep, coordinateStep) = (optimizeeUs * 1e-6, coordinateNs * 1e-9)
+        if let bench {
+            (optimizeeStep, coordinateStep) = try Self.constants(bench: bench)
+            Console.error(String(format: "scaling-model: from %@: t_f = %.1f µs, t_c = %.1f ns\n", bench, optimizeeStep * 1e6, coordinateStep * 1e9))
+        }
+        let compute = ScalingModel.Compute(optimizeePerFunctionStep: optimizeeStep, perCoordinateStep: coordinateStep,
                                            encodePerValue: encodeNs * 1e-9, perMetaStep: fixedUs * 1e-6, noise: noise)
         let workloads = metaBatch.map {
             ScalingModel.Workload(name: "MLP, meta-batch \($0)", coordinatesPerFunction: coordinates, metaBatch: $0,

@@ -69,6 +69,13 @@ final class ScalingModelTests: XCTestCase {
         XCTAssertEqual(report.rows().filter { $0.workload == "hand" }.map(\.layout.description), ["1×2", "2×2", "4×2"])
     }
 
+    /// 150 ms per meta-iteration of 1,000 coordinates, T = 10; the optimizee 5 of 100 profiled ms.
+    func testSplitOfABenchProfile() {
+        let s = ScalingModel.split(metaIteration: 0.15, optimizeePhase: 0.005, profiledTotal: 0.1, coordinates: 1_000, unroll: 10)
+        XCTAssertEqual(s.optimizeePerFunctionStep, 0.15 * 0.05 / 10, accuracy: 1e-15)       // 0.75 ms
+        XCTAssertEqual(s.perCoordinateStep, 0.15 * 0.95 / 10_000, accuracy: 1e-18)          // 14.25 µs
+    }
+
     func testShardSplitFollowsTheTiles() {
         // 63 units: 31 to shard 0, 32 to shard 1 (the last one 38 coordinates wide).
         XCTAssertEqual(ShardSplit.counts(coordinates: 15_910, shards: 2), [7_936, 7_974])

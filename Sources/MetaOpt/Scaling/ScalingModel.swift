@@ -70,6 +70,17 @@ package struct ScalingModel: Sendable {
         }
     }
 
+    /// t_f and t_c from one function's meta-iteration (`bench`): its time split in the proportion
+    /// of the profiled optimizee phase to the profiled total (the phase timers add a little time of
+    /// their own, so proportions, not raw phase times):
+    ///     t_f = metaIteration · optimizee/profiled / T,   t_c = metaIteration · (1 − optimizee/profiled) / (N·T).
+    package static func split(metaIteration: Double, optimizeePhase: Double, profiledTotal: Double,
+                              coordinates: Int, unroll: Int) -> (optimizeePerFunctionStep: Double, perCoordinateStep: Double) {
+        let fraction = optimizeePhase / profiledTotal
+        return (metaIteration * fraction / Double(unroll),
+                metaIteration * (1 - fraction) / (Double(coordinates) * Double(unroll)))
+    }
+
     /// What one meta-step trains.
     package struct Workload: Sendable, Equatable {
         package var name: String
