@@ -134,10 +134,18 @@ package struct ScalingModelReport: Sendable {
                 s.colorIndex = workloads.count + j
                 series.append(s)
             }
+            let ranks = rows.map { Double($0.layout.ranks) }
+            if let lowest = ranks.min(), let highest = ranks.max(), lowest < highest {
+                var target = SVGPlot.Series(name: "target of issue #15: 0.7 at 64 ranks", values: [0.7, 0.7], x: [lowest, highest])
+                target.lineWidth = 1
+                target.opacity = 0.6
+                target.colorIndex = 7
+                series.append(target)
+            }
             var panel = SVGPlot(title: network, xLabel: "MPI ranks (R = groups × shards)", yLabel: "efficiency", series: series)
             panel.xScale = .log2
             panel.yScale = .linear(includeZero: true)
-            panel.yRange = 0...1.05
+            panel.yRange = 0...1
             panels.append(panel)
         }
         return SVGFigure(title: title, subtitle: subtitle, panels: panels, columns: min(2, panels.count))
