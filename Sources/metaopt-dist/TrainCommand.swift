@@ -136,6 +136,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Where to write the trained optimizer (default: RUN_DIR/optimizer.json).")
     var output: String?
 
+    @Option(help: ArgumentHelp("Ranks per group that split each function's coordinates (docs/scaling.md): the ranks form groups of S, each group runs its share of the meta-batch's blocks, and each rank of a group runs the learned optimizer on 1/S of every function's coordinates (one allgather per unrolled step). It must divide the number of ranks; first-order mode only. φ is the same for any value. auto: 1 while there are at least as many blocks as ranks, else the smallest S that gives every group a block.",
+                               valueName: "S|auto"))
+    var shards: ShardCount = .auto
+
     @Option(help: "Checkpoint at the first horizon boundary at least this many meta-steps after the previous checkpoint (0: only at the end).")
     var checkpointEvery = 50
 
@@ -179,6 +183,7 @@ struct TrainCommand: ParsableCommand {
         if validateEvery == nil && (validationSeed != nil || validationFunctions != nil) {
             throw ValidationError("--validation-functions and --validation-seed need --validate-every")
         }
+        if let count = shards.count, count < 1 { throw ValidationError("--shards must be a positive number of ranks or auto, got \(count)") }
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must not be negative") }
         guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1") }
         guard progressEvery >= 1 else { throw ValidationError("--progress-every must be positive") }
@@ -232,13 +237,23 @@ struct TrainCommand: ParsableCommand {
                 try? MPIRuntime.finalize()
                 Foundation.exit(64)
             }
+            let shardCount = shards.count ?? MetaTrainer.automaticShards(ranks: comm.size, config: config)
+            let shardingProblems = MetaTrainer.shardingProblems(shards: shardCount, ranks: comm.size, config: config)
+            if !shardingProblems.isEmpty {
+                Console.error("metaopt-dist: rank \(comm.rank): --shards: \(shardingProblems.joined(separator: "; "))\n")
+                try? MPIRuntime.finalize()
+                Foundation.exit(64)
+            }
+            if comm.isRoot && shardCount > 1 {
+                logger.info("\(comm.size / shardCount) group(s) of \(shardCount) ranks: each function's coordinates are split over \(shardCount) ranks")
+            }
             let run: TrainingRun
             do {
                 run = try TrainingRun(
                     config: config, communicator: comm,
                     options: .init(runDirectory: runDirectory, output: output.map { URL(fileURLWithPath: $0) },
                                    checkpointEvery: checkpointEvery, keepCheckpoints: keepCheckpoints,
-                                   progressEvery: progressEvery),
+                                   progressEvery: progressEvery, shards: shardCount),
                     resume: resume, logger: logger)
             } catch let error as CheckpointResumeError where error.onEveryRank {
                 // Every rank has the same message (rank 0 could not resume): each prints it and
@@ -310,5 +325,34 @@ struct TrainCommand: ParsableCommand {
         lines.append("settings: \(configFile)")
         lines.append("evaluate with: \(program) evaluate --optimizer \(shellQuoted(evaluate))")
         return lines
+    }
+}
+
+/// `--shards`: a number of ranks per group, or `auto`.
+enum ShardCount: ExpressibleByArgument, Equatable {
+    case auto
+    case fixed(Int)
+
+    init?(argument: String) {
+        if argument == "auto" {
+            self = .auto
+        } else if let n = Int(argument) {
+            self = .fixed(n)
+        } else {
+            return nil
+        }
+    }
+
+    /// The fixed count, nil for auto.
+    var count: Int? {
+        if case .fixed(let n) = self { return n }
+        return nil
+    }
+
+    var defaultValueDescription: String {
+        switch self {
+        case .auto: return "auto"
+        case .fixed(let n): return "\(n)"
+        }
     }
 }

@@ -67,12 +67,13 @@ final class TrainerSerialisationTests: XCTestCase {
     func testMetricsLineKeepsItsFormatAndReadsBack() throws {
         let report = StepReport(iteration: 7, horizon: 1, truncation: 2, metaLoss: 0.5, meanStepLoss: .nan,
                                 gradientNorm: 1e-05, skipped: false, skippedTotal: 3, computeMax: 2, computeMean: 1.5,
-                                computeMin: 1, wait: 0.25, allreduce: .infinity, update: 0.125, stopRequested: false)
+                                computeMin: 1, wait: 0.25, allreduce: .infinity, exchange: 0.375, update: 0.125,
+                                stopRequested: false)
         let line = try JSONLineEncoder().encode(MetricsLine(report, elapsed: 12.5, iterationsPerSecond: 100000000.0,
                                                             kernels: KernelCensus(.avx2)))
         XCTAssertEqual(line, "{\"iteration\":7,\"horizon\":1,\"truncation\":2,\"meta_loss\":0.5,\"mean_step_loss\":null,"
                        + "\"gradient_norm\":1e-05,\"skipped\":false,\"skipped_total\":3,\"compute_max\":2.0,\"compute_mean\":1.5,"
-                       + "\"compute_min\":1.0,\"wait\":0.25,\"allreduce\":null,\"update\":0.125,\"elapsed\":12.5,"
+                       + "\"compute_min\":1.0,\"wait\":0.25,\"allreduce\":null,\"exchange\":0.375,\"update\":0.125,\"elapsed\":12.5,"
                        + "\"iterations_per_second\":100000000.0,\"kernels\":\"avx2\"}\n")
         let steps = try TrainingLog.parseMetrics(Data(line.utf8), source: "m.jsonl")
         XCTAssertEqual(steps, [TrainingLog.Step(iteration: 7, truncation: 2, metaLoss: 0.5, gradientNorm: 1e-05, skipped: false,

@@ -25,7 +25,8 @@ final class DistributedTrainingTests: XCTestCase {
         for np in [nil, 1, 2, 3, 4, 8] as [Int?] {
             let label = np.map { "-np \($0)" } ?? "singleton"
             let dir = scratch.appendingPathComponent(np.map { "np\($0)" } ?? "singleton")
-            let result = try DistributedTrain.train(np: np, runDirectory: dir, extra: ["--verbose"])
+            // Unsharded (ShardingTests covers --shards): at 8 ranks, 2 are idle.
+            let result = try DistributedTrain.train(np: np, runDirectory: dir, extra: ["--verbose", "--shards", "1"])
             guard assertSucceeded(result, label) else { continue }
             let output = try DistributedTrain.output(of: dir)
             XCTAssertEqual(output.checkpointName, "ckpt-0000000006.mopt", label)

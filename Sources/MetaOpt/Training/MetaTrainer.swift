@@ -20,6 +20,8 @@ public struct StepReport: Sendable {
     public var wait: Double
     /// This rank's seconds in the meta-gradient allreduce.
     public var allreduce: Double
+    /// This rank's seconds in the θ allgathers of coordinate sharding (0 without).
+    public var exchange: Double = 0
     /// This rank's seconds in the Adam step.
     public var update: Double
     /// Some rank's `stopRequested` was true at this step (the same on every rank).
@@ -31,9 +33,12 @@ public struct StepReport: Sendable {
 /// every rank takes the same Adam step.
 ///
 /// The global meta-batch of B tasks is cut into ⌈B / blockSize⌉ blocks of consecutive task
-/// indices; rank r owns a contiguous run of blocks. A task's functions come from its key
-/// (seed, horizon, global task index), and a block always runs as one engine, so the φ trajectory
-/// is the same for any number of ranks.
+/// indices. The ranks form groups of `shards` consecutive ranks; group g owns a contiguous run of
+/// blocks, and within a group each function's coordinates are split over the shards
+/// (`CoordinateShard`). A task's functions come from its key (seed, horizon, global task index), a
+/// block always runs as one engine with the same column tiles, and every tile's part of the
+/// meta-gradient is summed exactly, so the φ trajectory is the same for any number of ranks and
+/// shards.
 public final class MetaTrainer {
     public let config: TrainingConfig
     /// The learned optimizer's architecture: |φ| and the engines.
@@ -46,8 +51,16 @@ public final class MetaTrainer {
     public var stopRequested: () -> Bool = { false }
 
     let family: any TaskFamily
-    /// Global task ranges of the blocks this rank owns.
+    /// Global task ranges of the blocks this rank's group owns.
     public let ownedBlocks: [Range<Int>]
+    /// Ranks per group, each computing a share of every function's coordinates (1: no sharding).
+    public let shards: Int
+    /// This rank's group's coordinate sharding (nil when `shards` is 1).
+    private let coordinateShard: CoordinateShard?
+    /// A bound on the units (column tiles) of one block's engine, which fixes the fixed-point
+    /// exponent independently of how the units are spread: 2^16 tiles are 16.7 M coordinates per
+    /// block.
+    public static let maxUnitsPerBlock = 1 << 16
     /// The vector kernels this rank's engines run, and those of every rank.
     public let kernelPath: KernelPath
     public let kernels: KernelCensus
@@ -66,10 +79,14 @@ public final class MetaTrainer {
     ///
     /// `kernelPath` (default `KernelPath.default`) may differ between ranks: the reduced
     /// meta-gradient and the Adam step do not depend on it, so φ stays the same on every rank.
+    ///
+    /// `shards` (default 1) ranks form a group that splits each function's coordinates; it must
+    /// divide the number of ranks, and the second-order mode cannot be sharded. φ does not depend
+    /// on it.
     public convenience init(config: TrainingConfig, communicator: any Communicator, resumeFrom: TrainerState? = nil,
-                            kernelPath: KernelPath? = nil) throws {
+                            kernelPath: KernelPath? = nil, shards: Int = 1) throws {
         try self.init(config: config, ownFamily: nil, communicator: communicator, resumeFrom: resumeFrom,
-                      kernelPath: kernelPath)
+                      kernelPath: kernelPath, shards: shards)
     }
 
     /// Meta-trains on a family of your own (docs/swift-api.md): `family` is sampled instead of
@@ -82,14 +99,37 @@ public final class MetaTrainer {
     /// Every rank must pass a family that samples the same functions for the same keys; the ranks
     /// check that they run the same configuration and family name, not the functions.
     public convenience init(config: TrainingConfig, family: any TaskFamily, communicator: any Communicator,
-                            resumeFrom: TrainerState? = nil, kernelPath: KernelPath? = nil) throws {
+                            resumeFrom: TrainerState? = nil, kernelPath: KernelPath? = nil, shards: Int = 1) throws {
         try self.init(config: config, ownFamily: family, communicator: communicator, resumeFrom: resumeFrom,
-                      kernelPath: kernelPath)
+                      kernelPath: kernelPath, shards: shards)
+    }
+
+    /// Why `shards` cannot split `ranks` ranks for `config` (empty: it can).
+    public static func shardingProblems(shards: Int, ranks: Int, config: TrainingConfig) -> [String] {
+        var problems: [String] = []
+        if shards < 1 {
+            problems.append("shards must be at least 1, got \(shards)")
+        } else if ranks % shards != 0 {
+            problems.append("\(shards) shards do not divide \(ranks) ranks: the ranks form groups of --shards ranks")
+        }
+        if shards > 1 && config.mode == .secondOrder {
+            problems.append("the second-order meta-gradient cannot be sharded (its Hessian-vector products couple a function's coordinates): use --shards 1 or the first-order mode")
+        }
+        return problems
+    }
+
+    /// `--shards auto`: no sharding while every group of one rank has a block to run; with more
+    /// ranks than blocks, the smallest S dividing the ranks that leaves no group without a block
+    /// (8 ranks, 2 blocks: S = 4). 1 in the second-order mode.
+    public static func automaticShards(ranks: Int, config: TrainingConfig) -> Int {
+        guard config.mode == .firstOrder, ranks > config.blockCount else { return 1 }
+        return (1...ranks).first { ranks % $0 == 0 && ranks / $0 <= config.blockCount } ?? ranks
     }
 
     private init(config: TrainingConfig, ownFamily: (any TaskFamily)?, communicator: any Communicator,
-                 resumeFrom: TrainerState?, kernelPath: KernelPath?) throws {
+                 resumeFrom: TrainerState?, kernelPath: KernelPath?, shards: Int) throws {
         let problems = config.problems(ownFamily: ownFamily)
+            + Self.shardingProblems(shards: shards, ranks: communicator.size, config: config)
         guard problems.isEmpty else { throw TrainingError.invalidConfiguration(problems) }
         self.config = config
         self.communicator = communicator
@@ -98,18 +138,24 @@ public final class MetaTrainer {
         // own adds its name to the hashed bytes.
         var agreed = try JSONEncoder.sorted.encode(config)
         if let ownFamily { agreed.append(contentsOf: Array("\nfamily: \(ownFamily.name)".utf8)) }
+        agreed.append(contentsOf: Array("\nshards: \(shards)".utf8))
         guard try communicator.allAgree(on: fnv1a(agreed)) else {
             throw TrainingError.configurationDiffersAcrossRanks
         }
         family = try ownFamily.map(config.makeTrainingFamily(base:)) ?? config.makeTrainingFamily()
         self.kernelPath = kernelPath ?? .default
         kernels = try KernelCensus.gather(self.kernelPath, communicator: communicator)
-        ownedBlocks = MetaTrainer.blocks(config: config, rank: communicator.rank, size: communicator.size)
+        self.shards = shards
+        ownedBlocks = MetaTrainer.blocks(config: config, rank: communicator.rank / shards,
+                                         size: communicator.size / shards)
+        coordinateShard = shards > 1
+            ? CoordinateShard(group: try communicator.split(color: communicator.rank / shards, key: communicator.rank % shards))
+            : nil
         engines = Array(repeating: nil, count: ownedBlocks.count)
         unrollStates = Array(repeating: nil, count: ownedBlocks.count)
         engineShapes = Array(repeating: nil, count: ownedBlocks.count)
         blockScales = Array(repeating: 1, count: ownedBlocks.count)
-        blockGradients = Array(repeating: [Float](repeating: 0, count: architecture.parameterCount), count: ownedBlocks.count)
+        blockGradients = Array(repeating: [], count: ownedBlocks.count)
         var initial = communicator.isRoot ? (resumeFrom ?? TrainerState(config: config)) : TrainerState(config: config)
         try MetaTrainer.broadcast(&initial, communicator: communicator)
         guard initial.phi.count == architecture.parameterCount else {
@@ -140,7 +186,7 @@ public final class MetaTrainer {
     public var finished: Bool { state.iteration >= config.iterations }
 
     /// Samples the current horizon's functions for every owned block.
-    private func prepareHorizon() {
+    private func prepareHorizon() throws {
         for (i, range) in ownedBlocks.enumerated() {
             let tasks = range.map { family.sample(RandomKey(seed: config.seed, horizon: state.horizon, task: $0)) }
             let shapes = tasks.map(TaskShape.init)
@@ -148,8 +194,14 @@ public final class MetaTrainer {
                 engine.replaceTasks(tasks)
             } else {
                 engines[i] = nil  // free the old engine's buffers first
-                engines[i] = architecture.makeEngine(tasks: tasks, unroll: config.unroll, kernelPath: kernelPath)
+                let engine = architecture.makeEngine(tasks: tasks, unroll: config.unroll, kernelPath: kernelPath)
+                guard engine.units.count <= Self.maxUnitsPerBlock else {
+                    throw TrainingError.invalidConfiguration(["a block of the meta-batch has \(engine.units.count) column tiles, more than \(Self.maxUnitsPerBlock): use smaller blocks (--block-size)"])
+                }
+                coordinateShard?.attach(to: engine)
+                engines[i] = engine
                 engineShapes[i] = shapes
+                blockGradients[i] = [Float](repeating: 0, count: engine.gradientUnitCount(mode: config.mode) * architecture.parameterCount)
             }
             unrollStates[i] = engines[i]!.initialState()
             if config.lossNormalization == .initialLoss {
@@ -172,7 +224,7 @@ public final class MetaTrainer {
         if fault(.perturb) { state.phi[0] += 1e-3 }
 
         let start = DispatchTime.now()
-        if enginesHorizon != state.horizon || state.truncation == 0 { prepareHorizon() }
+        if enginesHorizon != state.horizon || state.truncation == 0 { try prepareHorizon() }
         var blockLosses = [Double](repeating: 0, count: ownedBlocks.count)
         var maxGradient = 0.0
         var nonFinite = 0.0
@@ -186,9 +238,10 @@ public final class MetaTrainer {
             blockGradients[i] = []
             let losses = phi.withUnsafeBufferPointer { p in
                 gradient.withUnsafeMutableBufferPointer {
-                    engine.truncation(phi: p, state: &unrollState, mode: config.mode, gradient: $0)
+                    engine.truncation(phi: p, state: &unrollState, mode: config.mode, unitGradients: $0)
                 }
             }
+            try coordinateShard?.checkFailure()
             unrollStates[i] = unrollState
             blockLosses[i] = losses.reduce(0.0) { $0 + Double($1) }
             if config.lossNormalization != nil {
@@ -197,7 +250,7 @@ public final class MetaTrainer {
             }
             blockGradients[i] = gradient
         }
-        if fault(.nan), !blockGradients.isEmpty { blockGradients[0][0] = .nan }
+        if fault(.nan), let i = blockGradients.firstIndex(where: { !$0.isEmpty }) { blockGradients[i][0] = .nan }
         for g in blockGradients {
             for v in g {
                 let a = Double(abs(v))
@@ -207,6 +260,7 @@ public final class MetaTrainer {
         if blockLosses.contains(where: { !$0.isFinite }) { nonFinite = 1 }
         let maxLoss = blockLosses.reduce(0.0) { Swift.max($0, abs($1)) }
         let compute = seconds(since: start)
+        let exchange = coordinateShard?.takeSeconds() ?? 0
 
         // Small MAX allreduce: largest magnitudes (fix the shared exponent), non-finite flag,
         // compute time spread, stop flag. It is also where fast ranks wait for slow ones.
@@ -219,7 +273,7 @@ public final class MetaTrainer {
         var report = StepReport(iteration: state.iteration, horizon: state.horizon, truncation: state.truncation,
                                 metaLoss: .nan, meanStepLoss: .nan, gradientNorm: .nan, skipped: false,
                                 skippedTotal: state.skippedSteps, computeMax: summary[3], computeMean: compute,
-                                computeMin: -summary[4], wait: wait, allreduce: 0, update: 0,
+                                computeMin: -summary[4], wait: wait, allreduce: 0, exchange: exchange, update: 0,
                                 stopRequested: summary[5] > 0)
         if summary[2] > 0 {
             // Every rank saw the same flag: skip together and start fresh functions.
@@ -236,15 +290,22 @@ public final class MetaTrainer {
             return report
         }
 
-        // Exact sum over all blocks: gradient, loss and compute time in 64-bit fixed point.
-        let gradientCodec = FixedPointCodec(maxMagnitude: summary[0], terms: config.blockCount)
+        // Exact sum over all parts (a tile of a block each, or a whole block in the second-order
+        // mode): gradient, loss and compute time in 64-bit fixed point. The gradient's exponent
+        // allows for the most parts a meta-batch can have, a bound that does not depend on the
+        // ranks. A block's loss is counted once, by its group's first shard.
+        let gradientCodec = FixedPointCodec(maxMagnitude: summary[0], terms: config.blockCount * Self.maxUnitsPerBlock)
         let lossCodec = FixedPointCodec(maxMagnitude: summary[1], terms: config.blockCount)
         let P = architecture.parameterCount
         var buffer = [Int64](repeating: 0, count: P + 2)
         for g in blockGradients {
-            for i in 0..<P { buffer[i] &+= gradientCodec.encode(g[i]) }
+            for part in stride(from: 0, to: g.count, by: P) {
+                for i in 0..<P { buffer[i] &+= gradientCodec.encode(g[part + i]) }
+            }
         }
-        for l in blockLosses { buffer[P] &+= lossCodec.encode(l) }
+        if communicator.rank % shards == 0 {
+            for l in blockLosses { buffer[P] &+= lossCodec.encode(l) }
+        }
         buffer[P + 1] = Int64((compute * 1e6).rounded())
         let reduceStart = DispatchTime.now()
         try communicator.allreduce(&buffer, .sum)

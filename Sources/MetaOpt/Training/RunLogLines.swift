@@ -16,6 +16,8 @@ struct MetricsLine: Encodable {
     var computeMin: Double
     var wait: Double
     var allreduce: Double
+    /// Seconds in coordinate sharding's θ allgathers (0 without sharding).
+    var exchange: Double
     var update: Double
     var elapsed: Double
     var iterationsPerSecond: Double
@@ -27,7 +29,7 @@ struct MetricsLine: Encodable {
         case iteration, horizon, truncation, metaLoss = "meta_loss", meanStepLoss = "mean_step_loss"
         case gradientNorm = "gradient_norm", skipped, skippedTotal = "skipped_total"
         case computeMax = "compute_max", computeMean = "compute_mean", computeMin = "compute_min"
-        case wait, allreduce, update, elapsed, iterationsPerSecond = "iterations_per_second", kernels, provenance
+        case wait, allreduce, exchange, update, elapsed, iterationsPerSecond = "iterations_per_second", kernels, provenance
     }
 
     init(_ r: StepReport, elapsed: Double, iterationsPerSecond: Double, kernels: KernelCensus,
@@ -45,6 +47,7 @@ struct MetricsLine: Encodable {
         computeMin = r.computeMin
         wait = r.wait
         allreduce = r.allreduce
+        exchange = r.exchange
         update = r.update
         self.elapsed = elapsed
         self.iterationsPerSecond = iterationsPerSecond

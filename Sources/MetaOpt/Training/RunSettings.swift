@@ -96,6 +96,7 @@ package struct RunSettings: Equatable, Sendable {
         "log-level": "logging is chosen per invocation; give --log-level on the command line",
         "collective-timeout": "the watchdog's deadline depends on the machines, not the run; give --collective-timeout on the command line",
         "max-memory": "the memory limit depends on the machines, not the run; give --max-memory on the command line",
+        "shards": "the split of the ranks depends on the job (φ does not); give --shards on the command line",
         "help": "give --help on the command line",
         "version": "give --version on the command line",
     ]

@@ -59,8 +59,12 @@ package final class TrainingRun {
         /// Rank 0 redraws RUN_DIR/plot.svg after this many seconds of wall time since the last
         /// drawing, and once at the end (nil: never).
         package var plotEvery: Double?
+        /// Ranks per group that split each function's coordinates (`MetaTrainer.shards`); nil:
+        /// `MetaTrainer.automaticShards`.
+        package var shards: Int?
         package init(runDirectory: RunDirectory, output: URL? = nil, checkpointEvery: Int = 100,
-                    keepCheckpoints: Int = 3, progressEvery: Int = 10, plotEvery: Double? = 120) {
+                    keepCheckpoints: Int = 3, progressEvery: Int = 10, plotEvery: Double? = 120, shards: Int? = nil) {
+            self.shards = shards
             self.runDirectory = runDirectory
             self.output = output
             self.checkpointEvery = checkpointEvery
@@ -191,7 +195,8 @@ package final class TrainingRun {
             throw CheckpointResumeError(message: message, onEveryRank: true)
         }
         resumed = flag[0] == 1
-        trainer = try MetaTrainer(config: config, communicator: communicator, resumeFrom: resumeState ?? warmState)
+        trainer = try MetaTrainer(config: config, communicator: communicator, resumeFrom: resumeState ?? warmState,
+                                  shards: options.shards ?? MetaTrainer.automaticShards(ranks: communicator.size, config: config))
         provenance = Provenance.current(kernels: trainer.kernels.description)
         validator = try config.validation.map {
             try ValidationScorer(config: $0, training: config, rank: communicator.rank, size: communicator.size)
@@ -460,9 +465,10 @@ package final class TrainingRun {
     static func progressLine(_ r: StepReport, total: Int, rate: Double, remaining: Int) -> String {
         let eta = rate > 0 ? Double(remaining) / rate : .infinity
         let loss = r.skipped ? "skipped" : String(format: "%.4g", r.meanStepLoss)
-        return String(format: "iter %d/%d  loss %@  %.2f it/s  ETA %@  compute %.3fs (max %.3fs)  wait %.3fs  allreduce %.4fs%@",
+        return String(format: "iter %d/%d  loss %@  %.2f it/s  ETA %@  compute %.3fs (max %.3fs)  wait %.3fs  allreduce %.4fs%@%@",
                       r.iteration + 1, total, loss, rate, formatDuration(eta), r.computeMean, r.computeMax,
-                      r.wait, r.allreduce, r.skippedTotal > 0 ? "  skipped \(r.skippedTotal)" : "")
+                      r.wait, r.allreduce, r.exchange > 0 ? String(format: "  allgather %.3fs", r.exchange) : "",
+                      r.skippedTotal > 0 ? "  skipped \(r.skippedTotal)" : "")
     }
 }
 

@@ -32,6 +32,24 @@ package protocol MetaGradientEngine<Scalar>: AnyObject {
     func truncation(phi: UnsafeBufferPointer<Scalar>, state: inout UnrollState<Scalar>, mode: MetaGradientMode,
                     gradient: UnsafeMutableBufferPointer<Scalar>) -> [Scalar]
 
+    /// The engine's units of work (its column tiles, lane by lane), fixed by its tasks.
+    var units: [WorkUnit] { get }
+    /// The units this engine computes: all, unless sharded.
+    var ownedUnits: Range<Int> { get }
+    /// The coordinate ranges (in the flat θ, in order) that unit `u` updates.
+    func coordinates(ofUnit u: Int) -> [Range<Int>]
+    /// Restricts the engine to the units `owned` (forward and backward passes); after every forward
+    /// step `exchange` receives θ with the owned units' coordinates up to date and fills in the
+    /// rest (`CoordinateShard`).
+    func shard(owning owned: Range<Int>, exchange: @escaping (UnsafeMutablePointer<Scalar>) -> Void)
+    /// The number of parts `truncation(phi:state:mode:unitGradients:)` writes for `mode`.
+    func gradientUnitCount(mode: MetaGradientMode) -> Int
+    /// A truncation whose meta-gradient comes in parts, one per owned unit (first order), each
+    /// |φ| values, so that the parts can be summed exactly in any grouping.
+    @discardableResult
+    func truncation(phi: UnsafeBufferPointer<Scalar>, state: inout UnrollState<Scalar>, mode: MetaGradientMode,
+                    unitGradients: UnsafeMutableBufferPointer<Scalar>) -> [Scalar]
+
     /// Puts the learned optimizer's recurrent state at rest (zero) for steps on given gradients
     /// (`step(phi:gradient:theta:)`), as at the start of a horizon.
     func resetRecurrentState()

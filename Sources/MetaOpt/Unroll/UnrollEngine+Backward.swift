@@ -7,37 +7,44 @@ extension UnrollEngine {
     /// through all T steps on its own (its recurrent dL/dh, dL/dc and adjoint stay in cache, its
     /// history is read as contiguous blocks). Second order: the Hessian couples a task's
     /// coordinates, so the steps are the outer loop.
+    ///
+    /// `perUnit` (first order only): `gradient` holds |φ| values per owned unit, and each unit's
+    /// tile adds to its own (`truncation(phi:state:mode:unitGradients:)`); otherwise every tile adds
+    /// to the one gradient.
     func backward(phi: UnsafePointer<S>, startStep: Int, mode: MetaGradientMode,
-                          gradient g: UnsafeMutablePointer<S>) {
+                  gradient: UnsafeMutablePointer<S>, perUnit: Bool) {
         let T = unroll
         let a = adjoint.base
         let wT = lossWeights[T], gT = gradients[T].base
         if mode == .firstOrder {
-            for lane in lanes where lane.columns > 0 {
-                for ti in lane.tiles.indices {
-                    startPhases()
-                    clearRecurrentGradients(lane, tile: ti)
-                    // Adjoint of θ_T: w_T ∇f(θ_T).
-                    for seg in lane.tileSegments[ti] {
-                        for k in seg.start..<(seg.start + seg.count) { a[k] = wT * gT[k] }
+            for (position, unit) in units[ownedUnits].enumerated() {
+                let lane = lanes[unit.lane], ti = unit.tile
+                let g = perUnit ? gradient + position * layout.count : gradient
+                startPhases()
+                clearRecurrentGradients(lane, tile: ti)
+                // Adjoint of θ_T: w_T ∇f(θ_T).
+                for seg in lane.tileSegments[ti] {
+                    for k in seg.start..<(seg.start + seg.count) { a[k] = wT * gT[k] }
+                }
+                mark(.adjoint)
+                for t in stride(from: T - 1, through: 0, by: -1) {
+                    backwardStep(lane, tile: ti, step: t, phi: phi, mode: mode, gradient: g)
+                    // a_t = a_{t+1} + w_t ∇f(θ_t).
+                    let wt = lossWeights[t], gt = gradients[t].base
+                    if wt != 0 {
+                        for seg in lane.tileSegments[ti] {
+                            for k in seg.start..<(seg.start + seg.count) { a[k] += wt * gt[k] }
+                        }
                     }
                     mark(.adjoint)
-                    for t in stride(from: T - 1, through: 0, by: -1) {
-                        backwardStep(lane, tile: ti, step: t, phi: phi, mode: mode, gradient: g)
-                        // a_t = a_{t+1} + w_t ∇f(θ_t).
-                        let wt = lossWeights[t], gt = gradients[t].base
-                        if wt != 0 {
-                            for seg in lane.tileSegments[ti] {
-                                for k in seg.start..<(seg.start + seg.count) { a[k] += wt * gt[k] }
-                            }
-                        }
-                        mark(.adjoint)
-                    }
                 }
+                if perUnit { reduceWeightGradients(lane, into: g) }
             }
-            reduceWeightGradients(g)
+            if !perUnit { reduceWeightGradients(gradient) }
             return
         }
+        precondition(ownedUnits == units.indices, "the second-order mode cannot be sharded")
+        let g = gradient
         let n = coordinateCount
         for i in 0..<n { a[i] = wT * gT[i] }
         for lane in lanes where lane.columns > 0 {
@@ -172,9 +179,12 @@ extension UnrollEngine {
 
     /// Adds the vector partial sums of dW (if any) to the gradient, and clears them.
     private func reduceWeightGradients(_ g: UnsafeMutablePointer<S>) {
-        for lane in lanes {
-            for l in lane.layers.indices { lane.layers[l].reduceWeightGradient(into: g, using: weightGradient) }
-        }
+        for lane in lanes { reduceWeightGradients(lane, into: g) }
+    }
+
+    /// The same for one lane.
+    private func reduceWeightGradients(_ lane: Lane, into g: UnsafeMutablePointer<S>) {
+        for l in lane.layers.indices { lane.layers[l].reduceWeightGradient(into: g, using: weightGradient) }
     }
 
     /// Adds H(θ_t) · (dL/d∇_t) to the adjoint: the path through the optimizee gradient that the

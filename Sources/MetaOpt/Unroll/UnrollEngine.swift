@@ -71,6 +71,16 @@ package final class UnrollEngine<S: MetaScalar> {
     let weightGradient: FloatWeightGradient
     let workspace = Workspace<S>()
     var lanes: [Lane] = []
+    /// Every lane's column tiles, lane by lane: the units of work that coordinate sharding hands
+    /// out, and in the first-order mode the units of the meta-gradient's partial sums
+    /// (`truncation(phi:state:mode:unitGradients:)`). Fixed by the tasks and the tile width, so the
+    /// same for any sharding.
+    package private(set) var units: [WorkUnit] = []
+    /// The units this engine computes: all, unless sharded (`shard(owning:exchange:)`).
+    package private(set) var ownedUnits: Range<Int> = 0..<0
+    /// Called after every forward step of a sharded engine with θ, whose owned units' coordinates
+    /// are up to date: it must fill in the others (an allgather over the shards).
+    var thetaExchange: ((UnsafeMutablePointer<S>) -> Void)?
     /// Rows of the preprocessed input per coordinate.
     let inputs: Int
     let layerCount: Int
@@ -230,7 +240,9 @@ package final class UnrollEngine<S: MetaScalar> {
             lanes.append(Lane(block: block, columns: m, segments: segmentsPerLane[o], tiles: tiles,
                               tileSegments: tileSegments, scratch: scratch, inputHistory: inputHistory, layers: layers,
                               head: OutputHead(block: block, columns: m, tileWidth: width, workspace: ws)))
+            units += tiles.indices.map { WorkUnit(lane: o, tile: $0) }
         }
+        ownedUnits = units.indices
     }
 
     /// Whether a layer's dW runs on the Float path's vector kernel (else BLAS).
@@ -383,41 +395,45 @@ package final class UnrollEngine<S: MetaScalar> {
         let scale = S(layout.config.outputScale)
         let input = inputOverride ?? UnsafePointer(gradients[gradientSlot].base)
         let last = layerCount - 1
-        for lane in lanes where lane.columns > 0 {
-            for ti in lane.tiles.indices {
-                let x = lane.layers[0].input[s % 2].tile(ti), u = lane.head.update.tile(ti).base
-                let w = x.columns
-                startPhases()
-                for seg in lane.tileSegments[ti] {
-                    layout.config.preprocessing.apply(input + seg.start, count: seg.count, into: x, column: seg.column,
-                                                      kernels: kernels)
-                }
-                copyRows(x.rows(0, inputs), into: lane.inputHistory[s].tile(ti))
-                mark(.preprocessing)
-                // Layer by layer: z = Wᵀ [in; h_prev], then the elementwise step, whose h is the
-                // next layer's input; the output u = woᵀ h + bo is fused into the last layer's.
-                for l in 0...last {
-                    let z = lane.scratch(rows: lane.layers[l].layer.gates, width: w)
-                    lane.layers[l].forwardProduct(phi: phi, step: s, tile: ti, into: z)
-                    mark(.forwardGEMM, layer: l)
-                    lane.layers[l].forwardKernel(
-                        preactivations: z, phi: phi, from: s, to: d, tile: ti,
-                        nextInput: l < last ? lane.layers[l + 1].input[s % 2].tile(ti).rows(0, lane.layers[l].hidden) : nil,
-                        head: l == last ? lane.head.forward(phi: phi, tile: ti) : nil,
-                        keepHistory: keepHistory, kernels: kernels)
-                    mark(.forwardKernel, layer: l)
-                }
-                // θ += scale · u
-                for seg in lane.tileSegments[ti] {
-                    let th = theta.base + seg.start, uu = u + seg.column
-                    if S.self == Float.self {
-                        kernels.addScaled(th.reinterpreted(), Float(scale), uu.reinterpreted(), count: seg.count)
-                    } else {
-                        for k in 0..<seg.count { th[k] += scale * uu[k] }
-                    }
-                }
-                mark(.thetaUpdate)
+        for unit in units[ownedUnits] {
+            let lane = lanes[unit.lane], ti = unit.tile
+            let x = lane.layers[0].input[s % 2].tile(ti), u = lane.head.update.tile(ti).base
+            let w = x.columns
+            startPhases()
+            for seg in lane.tileSegments[ti] {
+                layout.config.preprocessing.apply(input + seg.start, count: seg.count, into: x, column: seg.column,
+                                                  kernels: kernels)
             }
+            copyRows(x.rows(0, inputs), into: lane.inputHistory[s].tile(ti))
+            mark(.preprocessing)
+            // Layer by layer: z = Wᵀ [in; h_prev], then the elementwise step, whose h is the
+            // next layer's input; the output u = woᵀ h + bo is fused into the last layer's.
+            for l in 0...last {
+                let z = lane.scratch(rows: lane.layers[l].layer.gates, width: w)
+                lane.layers[l].forwardProduct(phi: phi, step: s, tile: ti, into: z)
+                mark(.forwardGEMM, layer: l)
+                lane.layers[l].forwardKernel(
+                    preactivations: z, phi: phi, from: s, to: d, tile: ti,
+                    nextInput: l < last ? lane.layers[l + 1].input[s % 2].tile(ti).rows(0, lane.layers[l].hidden) : nil,
+                    head: l == last ? lane.head.forward(phi: phi, tile: ti) : nil,
+                    keepHistory: keepHistory, kernels: kernels)
+                mark(.forwardKernel, layer: l)
+            }
+            // θ += scale · u
+            for seg in lane.tileSegments[ti] {
+                let th = theta.base + seg.start, uu = u + seg.column
+                if S.self == Float.self {
+                    kernels.addScaled(th.reinterpreted(), Float(scale), uu.reinterpreted(), count: seg.count)
+                } else {
+                    for k in 0..<seg.count { th[k] += scale * uu[k] }
+                }
+            }
+            mark(.thetaUpdate)
+        }
+        if let thetaExchange {
+            startPhases()
+            thetaExchange(theta.base)
+            mark(.thetaUpdate)
         }
     }
     /// Evaluates every task at θ (current `theta`) on optimizee step `step`; gradient into `slot`.
@@ -488,6 +504,16 @@ package final class UnrollEngine<S: MetaScalar> {
         precondition(phi.count == layout.count, "φ has \(phi.count) values, the layout needs \(layout.count)")
         precondition(gradient.count == layout.count, "the gradient must have |φ| values")
         let p = phi.baseAddress!
+        let startStep = state.step
+        let unrolledLoss = forwardTruncation(phi: p, state: &state, mode: mode)
+        gradient.update(repeating: 0)
+        backward(phi: p, startStep: startStep, mode: mode, gradient: gradient.baseAddress!, perUnit: false)
+        return unrolledLoss
+    }
+
+    /// The forward part of a truncation: T steps from `state` with their BPTT history; returns
+    /// each task's unrolled loss and advances `state` by T steps.
+    private func forwardTruncation(phi p: UnsafePointer<S>, state: inout UnrollState<S>, mode: MetaGradientMode) -> [S] {
         let T = unroll
         if mode == .secondOrder && thetaHistory.isEmpty {
             thetaHistory = (0..<unroll).map { _ in workspace.vector(coordinateCount) }
@@ -501,14 +527,59 @@ package final class UnrollEngine<S: MetaScalar> {
             evaluateTasks(step: state.step + t + 1, gradientSlot: t + 1, losses: &losses)
             for b in tasks.indices { unrolledLoss[b] += lossWeights[t + 1] * losses[b] }
         }
-        let startStep = state.step
         store(slot: T, step: state.step + T, losses: losses, into: &state)
-
-        gradient.update(repeating: 0)
-        backward(phi: p, startStep: startStep, mode: mode, gradient: gradient.baseAddress!)
         return unrolledLoss
     }
 
+    /// The number of partial meta-gradients `truncation(phi:state:mode:unitGradients:)` writes: one
+    /// per owned unit in the first-order mode, one in all in the second-order mode (whose Hessian
+    /// couples the coordinates; it cannot be sharded).
+    package func gradientUnitCount(mode: MetaGradientMode) -> Int {
+        mode == .firstOrder ? ownedUnits.count : 1
+    }
+
+    /// As `truncation(phi:state:mode:gradient:)`, but the meta-gradient comes in parts: the k-th |φ|
+    /// values of `unitGradients` receive the part of owned unit `ownedUnits.lowerBound + k` (first
+    /// order; the whole in the second-order mode). Each part is a sum over its own tile only, so
+    /// a part does not depend on which rank computes it or on the other units: summed exactly
+    /// (`FixedPointCodec`), the parts give the same result for any sharding. The total differs
+    /// from `truncation(…gradient:)`'s Float sum over the tiles in the last bits.
+    @discardableResult
+    package func truncation(phi: UnsafeBufferPointer<S>, state: inout UnrollState<S>, mode: MetaGradientMode,
+                            unitGradients: UnsafeMutableBufferPointer<S>) -> [S] {
+        precondition(unitGradients.count == gradientUnitCount(mode: mode) * layout.count,
+                     "need |φ| values per gradient unit")
+        precondition(mode == .firstOrder || thetaExchange == nil, "the second-order mode cannot be sharded")
+        precondition(phi.count == layout.count, "φ has \(phi.count) values, the layout needs \(layout.count)")
+        let losses = forwardTruncation(phi: phi.baseAddress!, state: &state, mode: mode)
+        unitGradients.update(repeating: 0)
+        backward(phi: phi.baseAddress!, startStep: state.step - unroll, mode: mode, gradient: unitGradients.baseAddress!,
+                 perUnit: mode == .firstOrder)
+        return losses
+    }
+
+    /// Restricts the engine to the units `owned` of `units` (forward and backward passes, and the
+    /// parts of the meta-gradient); after every forward step `exchange` receives θ with the owned
+    /// units' coordinates up to date and must fill in every other coordinate. The optimizee is
+    /// still evaluated on the whole θ (∇f needs all of it), so every shard computes the same
+    /// losses and gradients.
+    package func shard(owning owned: Range<Int>, exchange: @escaping (UnsafeMutablePointer<S>) -> Void) {
+        precondition(owned.lowerBound >= 0 && owned.upperBound <= units.count, "owned units out of range")
+        ownedUnits = owned
+        thetaExchange = exchange
+    }
+
+    /// The coordinate ranges (in the flat θ, in order) that unit `u` updates.
+    package func coordinates(ofUnit u: Int) -> [Range<Int>] {
+        lanes[units[u].lane].tileSegments[units[u].tile].map { $0.start..<($0.start + $0.count) }
+    }
+
+}
+
+/// A column tile of one lane (learned optimizer) of an engine.
+package struct WorkUnit: Equatable, Sendable {
+    package let lane: Int
+    package let tile: Int
 }
 
 /// The LSTM engine behind the architecture seam. Float only: the conformance's witnesses are then
