@@ -24,6 +24,7 @@ struct MetaOptDist: ParsableCommand {
             CommCheckCommand.self,
             AllreduceBenchCommand.self,
             ScalingPlotCommand.self,
+            ScalingModelCommand.self,
         ],
         defaultSubcommand: TrainCommand.self)
 }

@@ -1,0 +1,186 @@
+import ArgumentParser
+import Foundation
+import MetaOpt
+
+/// Hidden: evaluates `ScalingModel` (time per meta-step and wall-clock to a target validation
+/// score on R = groups × shards ranks) for the MLP workloads of docs/scaling.md, on assumed
+/// cluster networks, and writes a Markdown table, a CSV and an SVG plot of the efficiency.
+///
+/// The compute defaults are this project's measurements (docs/scaling.md, "Measured constants",
+/// with the commands): `bench --task mlp`'s per-phase profile split into the optimizee's part
+/// (f and ∇f of the whole θ, which every shard repeats) and the per-coordinate rest, and
+/// `allreduce-bench`'s fixed-point encoding. The networks' α and β are assumptions (see
+/// `ScalingModel.Network`); `--network` adds others, e.g. the fit `allreduce-bench` prints.
+struct ScalingModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scaling-model",
+        abstract: "Model time per meta-step and efficiency on R = groups × shards ranks (docs/scaling.md).",
+        shouldDisplay: false)
+
+    @Option(help: "validation.jsonl of a run of the modelled training: the meta-steps to --target come from it.")
+    var validation: String?
+
+    @Option(help: "Target validation score (mean final loss) for the wall-clock column.")
+    var target: Double?
+
+    @Option(help: "The meta-batch of the --validation run: only workloads with it get a wall-clock to the target.")
+    var validationMetaBatch = 2
+
+    @Option(help: "t_f: µs of the optimizee's f and ∇f per function and unrolled step (every shard repeats it; measured: MLP phase of bench --task mlp / 20).")
+    var optimizeeUs = 250.0
+
+    @Option(help: "t_c: ns per coordinate and unrolled step for everything else (LSTM, preprocessing, θ update, adjoint; measured).")
+    var coordinateNs = 400.0
+
+    @Option(help: "JSON of `bench --task mlp --json FILE`: t_f and t_c from its median meta-iteration, split by its profiled optimizee phase (overrides --optimizee-us and --coordinate-ns).")
+    var bench: String?
+
+    @Option(help: "t_e: ns to encode one meta-gradient value in fixed point (allreduce-bench's ENCODE line).")
+    var encodeNs = 1.0
+
+    @Option(help: "t_u: µs per meta-step on every rank (Adam, decoding, bookkeeping; measured).")
+    var fixedUs = 100.0
+
+    @Option(help: "σ: relative per-step noise of a rank's compute time (assumed 0.01 for dedicated nodes).")
+    var noise = 0.01
+
+    @Option(help: "|φ| of the learned optimizer (5,141: two LSTM layers of 20 with the log/sign preprocessing).")
+    var phiCount = 5_141
+
+    @Option(help: "Coordinates of one MLP function (784-20-10: 15,910).")
+    var coordinates = 15_910
+
+    @Option(help: "Unrolled steps per meta-step.")
+    var unroll = 20
+
+    @Option(parsing: .upToNextOption, help: "Meta-batches to model, each with block size 1 (the MLP recipe's is 2).")
+    var metaBatch: [Int] = [1, 2, 8]
+
+    @Option(parsing: .upToNextOption, help: "Rank counts to evaluate.")
+    var ranks: [Int] = (0...8).map { 1 << $0 }
+
+    @Option(help: "Shards per group at every rank count (rank counts it does not divide are left out); default: the fastest layout at each.")
+    var shards: Int?
+
+    @Option(help: ArgumentHelp("Extra network (repeatable): NAME:ALPHA_US:BETA_NS_PER_BYTE.", valueName: "name:alpha:beta"))
+    var network: [String] = []
+
+    @Flag(help: "Leave out the assumed 25 GbE and InfiniBand HDR networks.")
+    var noAssumedNetworks = false
+
+    @Option(help: ArgumentHelp("A measured efficiency to mark on the plot (repeatable): RANKS:EFFICIENCY:LABEL.",
+                               valueName: "ranks:efficiency:label"))
+    var measured: [String] = []
+
+    @Option(help: "Markdown table to write (default: standard output).")
+    var markdown: String?
+
+    @Option(help: "CSV to write.")
+    var csv: String?
+
+    @Option(help: "SVG plot of the efficiency to write.")
+    var svg: String?
+
+    @Option(help: "Plot title.")
+    var title = "Modelled efficiency of sharded MLP meta-training"
+
+    @Option(help: "Second line under the plot title.")
+    var subtitle: String?
+
+    func validate() throws {
+        guard (target == nil) == (validation == nil) else { throw ValidationError("--validation and --target go together") }
+        for v in [optimizeeUs, coordinateNs, encodeNs, fixedUs, noise] where !(v.isFinite && v >= 0) {
+            throw ValidationError("compute constants must be finite and not negative, got \(v)")
+        }
+        guard phiCount >= 1, coordinates >= 1, unroll >= 1 else { throw ValidationError("--phi-count, --coordinates and --unroll must be positive") }
+        guard !metaBatch.isEmpty, metaBatch.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--meta-batch values must be positive") }
+        guard !ranks.isEmpty, ranks.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--ranks values must be positive") }
+        if let shards, shards < 1 { throw ValidationError("--shards must be positive, got \(shards)") }
+        _ = try networks()
+        _ = try measuredPoints()
+        if noAssumedNetworks && network.isEmpty { throw ValidationError("no network left to model") }
+    }
+
+    func networks() throws -> [ScalingModel.Network] {
+        var result = noAssumedNetworks ? [] : [ScalingModel.Network.ethernet25G, .infinibandHDR]
+        for spec in network {
+            let parts = spec.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 3, !parts[0].isEmpty, let a = Double(parts[1]), let b = Double(parts[2]),
+                  a >= 0, b >= 0 else {
+                throw ValidationError("--network wants NAME:ALPHA_US:BETA_NS_PER_BYTE, got '\(spec)'")
+            }
+            result.append(ScalingModel.Network(name: String(parts[0]), alpha: a * 1e-6, beta: b * 1e-9))
+        }
+        return result
+    }
+
+    func measuredPoints() throws -> [ScalingModelReport.MeasuredPoint] {
+        try measured.map { spec in
+            let parts = spec.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3, let r = Int(parts[0]), r >= 1, let e = Double(parts[1]), e.isFinite, !parts[2].isEmpty else {
+                throw ValidationError("--measured wants RANKS:EFFICIENCY:LABEL, got '\(spec)'")
+            }
+            return ScalingModelReport.MeasuredPoint(label: String(parts[2]), ranks: r, efficiency: e)
+        }
+    }
+
+    /// t_f and t_c of a `bench` JSON file's single-function workload.
+    static func constants(bench path: String) throws -> (Double, Double) {
+        struct Report: Decodable { var results: [MetaIterationBenchmark.Result] }
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+        let report = try JSONDecoder().decode(Report.self, from: data)
+        guard let r = report.results.first, r.functions == 1,
+              let optimizee = r.phases.first(where: { $0.phase.hasPrefix("optimizee") }) else {
+            throw ValidationError("\(path): no single-function bench result with an optimizee phase")
+        }
+        let split = ScalingModel.split(metaIteration: r.metaIterationMedian, optimizeePhase: optimizee.seconds,
+                                       profiledTotal: r.phases.reduce(0) { $0 + $1.seconds },
+                                       coordinates: r.coordinates, unroll: r.unroll)
+        return (split.optimizeePerFunctionStep, split.perCoordinateStep)
+    }
+
+    func run() throws {
+        var stepsToTarget: Int? = nil
+        if let validation, let target {
+            guard let data = FileManager.default.contents(atPath: validation) else {
+                throw ValidationError("cannot read \(validation)")
+            }
+            let lines = try TrainingLog.parseValidation(data, source: validation)
+            guard let steps = ScalingModel.metaStepsToTarget(lines, target: target) else {
+                throw ValidationError("\(validation) never reaches a validation score of \(target)")
+            }
+            stepsToTarget = steps
+        }
+        var (optimizeeStep, coordinateStep) = (optimizeeUs * 1e-6, coordinateNs * 1e-9)
+        if let bench {
+            (optimizeeStep, coordinateStep) = try Self.constants(bench: bench)
+            Console.error(String(format: "scaling-model: from %@: t_f = %.1f µs, t_c = %.1f ns\n", bench, optimizeeStep * 1e6, coordinateStep * 1e9))
+        }
+        let compute = ScalingModel.Compute(optimizeePerFunctionStep: optimizeeStep, perCoordinateStep: coordinateStep,
+                                           encodePerValue: encodeNs * 1e-9, perMetaStep: fixedUs * 1e-6, noise: noise)
+        let workloads = metaBatch.map {
+            ScalingModel.Workload(name: "MLP, meta-batch \($0)", coordinatesPerFunction: coordinates, metaBatch: $0,
+                                  blockSize: 1, unroll: unroll, phiCount: phiCount)
+        }
+        var report = ScalingModelReport(workloads: workloads, networks: try networks(), compute: compute, ranks: ranks,
+                                        metaStepsToTarget: stepsToTarget.map { ($0, validationMetaBatch) })
+        report.shards = shards
+        let rows = report.rows()
+        var table = ""
+        if let stepsToTarget, let target {
+            table += "Meta-steps to a validation score of \(target) at meta-batch \(validationMetaBatch): \(stepsToTarget) "
+                + "(the same for every layout; \(validation ?? "")).\n\n"
+        }
+        table += ScalingModelReport.markdown(rows)
+        if let csv { try ResultFile.writeAtomically(ScalingModelReport.csv(rows), to: URL(fileURLWithPath: csv)) }
+        if let svg {
+            try ScalingModelReport.figure(rows, measured: try measuredPoints(), title: title, subtitle: subtitle)
+                .write(to: URL(fileURLWithPath: svg))
+        }
+        if let markdown {
+            try ResultFile.writeAtomically(table, to: URL(fileURLWithPath: markdown))
+        } else {
+            print(table, terminator: "")
+        }
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Communication costs of sharded meta-training (docs/scaling.md, "Measured constants"): the
+# meta-step's allreduces and the sharded step's allgather over a sweep of sizes, with the
+# latency/bandwidth fit `allreduce-bench` prints, on 2 ranks of this host (shared memory) and on
+# 2 network-namespace hosts × 1 rank over TCP (launch/netns-hosts.sh; needs root and iproute2).
+#
+#   bash launch/comm-cost.sh [OUT_FILE]        default OUT_FILE: runs/comm-cost.txt
+#
+# Environment: PREFIX and SUBNET of the namespace hosts (default "cc" and 10.97.0, chosen apart
+# from the tests' and launch/scaling.sh's), NETNS=0 to skip the TCP part, REPS (200).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+out="${1:-runs/comm-cost.txt}"
+prefix="${PREFIX:-cc}"
+subnet="${SUBNET:-10.97.0}"
+reps="${REPS:-200}"
+mkdir -p "$(dirname "$out")"
+sizes=(--count 1 --count 64 --count 640 --count 5143 --count 16384 --count 65536 --count 262144 --count 524288
+       --gather-count 256 --gather-count 4096 --gather-count 65536 --gather-count 262144 --gather-count 1048576
+       --repetitions "$reps")
+{
+    echo "# metaopt-dist allreduce-bench, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
+    echo "# shared memory: bash launch/local.sh -np 2 allreduce-bench ${sizes[*]}"
+    bash launch/local.sh -np 2 allreduce-bench "${sizes[@]}" 2>/dev/null
+} > "$out"
+
+if [[ "${NETNS:-1}" != "0" ]]; then
+    trap 'bash launch/netns-hosts.sh down "$prefix" >/dev/null 2>&1 || true' EXIT
+    bash launch/netns-hosts.sh up 2 "$prefix" "$subnet" >&2
+    mapfile -t netargs < <(bash launch/netns-hosts.sh mpirun-args "$prefix" "$subnet")
+    hostfile="$(mktemp)"
+    printf '%s slots=1\n' "$prefix-h1" "$prefix-h2" > "$hostfile"
+    {
+        echo "# TCP, 2 network-namespace hosts x 1 rank (a software bridge inside this machine):"
+        echo "# MPIRUN_ARGS=\"--hostfile HOSTS \$(bash launch/netns-hosts.sh mpirun-args $prefix $subnet)\" bash launch/local.sh -np 2 allreduce-bench ${sizes[*]}"
+        MPIRUN_ARGS="--hostfile $hostfile ${netargs[*]}" bash launch/local.sh -np 2 allreduce-bench "${sizes[@]}" 2>/dev/null \
+            | sed 's/^/TCP /'
+    } >> "$out"
+    rm -f "$hostfile"
+fi
+echo "# load average $(cut -d' ' -f1-3 /proc/loadavg) at the end" >> "$out"
+cat "$out"
