@@ -5,7 +5,7 @@
 /// (one per block and unit) the same for every S. For the benchmarks and `ScalingModel`.
 package enum ShardSplit {
     /// Coordinates per unit: the engine's tile width, where its small GEMMs run fastest.
-    package static let unitWidth = 256
+    package static var unitWidth: Int { UnrollEngine<Float>.defaultTileWidth }
 
     /// Units of a function with `coordinates` coordinates.
     package static func units(coordinates: Int) -> Int { (coordinates + unitWidth - 1) / unitWidth }
@@ -16,8 +16,8 @@ package enum ShardSplit {
         precondition(coordinates >= 0 && shards >= 1)
         let units = units(coordinates: coordinates)
         return (0..<shards).map { s in
-            let first = s * units / shards, end = (s + 1) * units / shards
-            return max(0, min(end * unitWidth, coordinates) - first * unitWidth)
+            let owned = CoordinateShard.ownedUnits(unitCount: units, shards: shards, index: s)
+            return max(0, min(owned.upperBound * unitWidth, coordinates) - owned.lowerBound * unitWidth)
         }
     }
 }

@@ -13,6 +13,10 @@ import Foundation
 package struct FixedPointCodec: Sendable, Equatable {
     /// Power of two the values are multiplied by.
     package let exponent: Int
+    /// 2^exponent and 2^−exponent, computed once (multiplying by an exact power of two gives the
+    /// same bits as `scalbn`). Measured: no faster per value (about 5 ns either way, the rounding
+    /// and the conversion to Int64 dominate).
+    private let scale: Double, inverseScale: Double
 
     /// The codec for summing `terms` values of magnitude at most `maxMagnitude`.
     package init(maxMagnitude: Double, terms: Int) {
@@ -24,6 +28,8 @@ package struct FixedPointCodec: Sendable, Equatable {
             // max·2^e ≤ 2^(62 − headroom) for every term, so the sum stays below 2^62.
             exponent = 62 - headroom - Int(Foundation.floor(Foundation.log2(maxMagnitude))) - 1
         }
+        scale = Foundation.scalbn(1.0, exponent)
+        inverseScale = Foundation.scalbn(1.0, -exponent)
     }
 
     @inline(__always)
@@ -31,12 +37,12 @@ package struct FixedPointCodec: Sendable, Equatable {
 
     @inline(__always)
     package func encode(_ value: Double) -> Int64 {
-        Int64((value * Foundation.scalbn(1.0, exponent)).rounded(.toNearestOrEven))
+        Int64((value * scale).rounded(.toNearestOrEven))
     }
 
     @inline(__always)
     package func decode(_ value: Int64) -> Double {
-        Foundation.scalbn(Double(value), -exponent)
+        Double(value) * inverseScale
     }
 }
 

@@ -331,12 +331,20 @@ package final class UnrollEngine<S: MetaScalar> {
         return UnrollState(step: 0, theta: theta, gradient: gradient, loss: loss, lstm: lstm)
     }
 
-    /// Calls `body(first row, tile, state rows)` for every state block of `lane` after history
+    /// The tiles of lane `o` that this engine computes (all, unless sharded).
+    private func ownedTiles(ofLane o: Int) -> [Int] {
+        units[ownedUnits].filter { $0.lane == o }.map(\.tile)
+    }
+
+    /// Calls `body(first row, tile, state rows)` for every state block of lane `o` after history
     /// slot `slot`'s step: h and c of each layer, first to last (the order of
-    /// `UnrollState.lstm`, each H × M, rows numbered from the first).
-    private func forEachStateBlock(_ lane: Lane, slot: Int,
+    /// `UnrollState.lstm`, each H × M, rows numbered from the first). Only the owned tiles: a
+    /// shard's state holds its own columns (the others' stay as they were, unused).
+    private func forEachStateBlock(lane o: Int, slot: Int,
                                    _ body: (_ firstRow: Int, _ tile: Range<Int>, _ rows: MatrixView<S>) -> Void) {
-        for (ti, tile) in lane.tiles.enumerated() {
+        let lane = lanes[o]
+        for ti in ownedTiles(ofLane: o) {
+            let tile = lane.tiles[ti]
             var row = 0
             for layer in lane.layers {
                 body(row, tile, layer.hiddenState(slot: slot, tile: ti))
@@ -353,14 +361,14 @@ package final class UnrollEngine<S: MetaScalar> {
         for (o, lane) in lanes.enumerated() where lane.columns > 0 {
             let m = lane.columns
             state.lstm[o].withUnsafeBufferPointer { p in
-                forEachStateBlock(lane, slot: 0) { first, tile, rows in
+                forEachStateBlock(lane: o, slot: 0) { first, tile, rows in
                     for j in 0..<rows.rows {
                         rows.row(j).update(from: p.baseAddress! + (first + j) * m + tile.lowerBound, count: tile.count)
                     }
                 }
             }
             // h of every layer at the start, for the backward pass's X of step 0.
-            for ti in lane.tiles.indices {
+            for ti in ownedTiles(ofLane: o) {
                 for layer in lane.layers { layer.recordInitialHidden(tile: ti) }
             }
         }
@@ -376,7 +384,7 @@ package final class UnrollEngine<S: MetaScalar> {
         for (o, lane) in lanes.enumerated() where lane.columns > 0 {
             let m = lane.columns
             state.lstm[o].withUnsafeMutableBufferPointer { p in
-                forEachStateBlock(lane, slot: slot) { first, tile, rows in
+                forEachStateBlock(lane: o, slot: slot) { first, tile, rows in
                     for j in 0..<rows.rows {
                         (p.baseAddress! + (first + j) * m + tile.lowerBound).update(from: rows.row(j), count: tile.count)
                     }
