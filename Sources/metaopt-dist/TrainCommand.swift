@@ -103,11 +103,12 @@ struct TrainCommand: ParsableCommand {
     /// `--loss-normalization`: a `MetaLossNormalization` or none.
     enum LossNormalizationChoice: String, CaseIterable, ExpressibleByArgument {
         case initialLoss = "initial-loss"
+        case truncationStart = "truncation-start"
         case off = "none"
     }
 
-    @Option(help: ArgumentHelp("Divide each block's meta-loss by its functions' initial loss f(θ₀), so that no family of a mixture dominates the meta-gradient; validation then scores final over initial loss (docs/usage.md, \"Mixtures\"). Default: initial-loss for mix (it trained better there, docs/results.md), none for the other tasks.",
-                               valueName: "initial-loss|none"))
+    @Option(help: ArgumentHelp("Divide each block's meta-loss by its functions' initial loss f(θ₀) (initial-loss), or each truncation's by their loss where the truncation starts, floored at 10⁻⁴ f(θ₀) (truncation-start: progress late in a horizon counts as much as early progress), so that no family of a mixture dominates the meta-gradient; validation then scores final over initial loss (docs/usage.md, \"Mixtures\"). Default: initial-loss for mix (it trained better there than none, docs/results.md), none for the other tasks.",
+                               valueName: "initial-loss|truncation-start|none"))
     var lossNormalization: LossNormalizationChoice?
 
     @Option(help: ArgumentHelp("Start φ from this trained optimizer (fine-tuning) instead of a fresh initialisation; it must have this run's architecture (--hidden-size or --hidden-sizes, --preprocessing, --p, --output-scale). Adam's state and the meta-step count start at zero, so --iterations counts the new meta-steps; use another --seed to draw functions the first run did not see. A checkpoint in RUN_DIR is resumed instead, as usual.",
@@ -204,7 +205,7 @@ struct TrainCommand: ParsableCommand {
                               validation: validateEvery.map {
                                   ValidationConfig(every: $0, functions: validationFunctions ?? 20, seed: validationSeed ?? seed &+ 2_000_003)
                               },
-                              lossNormalization: lossNormalization.map { $0 == .off ? nil : .initialLoss }
+                              lossNormalization: lossNormalization.map { MetaLossNormalization(rawValue: $0.rawValue) }
                                   ?? (spec.settings is MixtureTask ? .initialLoss : nil))
     }
 

@@ -166,6 +166,44 @@ final class MixtureTests: XCTestCase {
         XCTAssertGreaterThan(normalised, 0.01)
     }
 
+    /// `truncation-start`: the scale is the mean loss where the truncation starts, floored at ε·c.
+    func testTruncationScaleIsTheStartLossWithAFloor() {
+        XCTAssertEqual(MetaLossNormalization.truncationScale(startLosses: [2, 4], initialScale: 100), 3)
+        XCTAssertEqual(MetaLossNormalization.truncationScale(startLosses: [0, 0], initialScale: 100),
+                       100 * MetaLossNormalization.truncationFloor)
+        XCTAssertEqual(MetaLossNormalization.truncationScale(startLosses: [.nan], initialScale: 100),
+                       100 * MetaLossNormalization.truncationFloor)
+        XCTAssertEqual(MetaLossNormalization.truncationScale(startLosses: [], initialScale: 7), 7)
+    }
+
+    /// In training, `truncation-start` equals `initial-loss` on a horizon's first truncation (both
+    /// divide by f(θ₀)), bit for bit, and later divides by the loss where the truncation starts.
+    /// With truncations of one step and one function the step loss is then f(θ_{k+1})/f(θ_k) where
+    /// `initial-loss` reports f(θ_{k+1})/f(θ₀), so the ratios of consecutive `initial-loss`
+    /// reports must come out (φ barely moves: a learning rate of 10⁻⁹).
+    func testTruncationStartNormalisesEveryTruncation() throws {
+        func run(_ normalization: MetaLossNormalization) throws -> (phiAfterFirst: [Float], losses: [Double]) {
+            let task = TaskSpec(try mixture("rosenbrock dimension=4"))
+            let config = TrainingConfig(task: task, metaBatch: 1, blockSize: 1, unroll: 1, horizon: 12, iterations: 12,
+                                        learningRate: 1e-9, seed: 3, lossNormalization: normalization)
+            let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
+            var losses = [try trainer.step().meanStepLoss]
+            let phi = trainer.state.phi
+            while !trainer.finished { losses.append(try trainer.step().meanStepLoss) }
+            return (phi, losses)
+        }
+        let initial = try run(.initialLoss), truncation = try run(.truncationStart)
+        XCTAssertEqual(initial.phiAfterFirst.map(\.bitPattern), truncation.phiAfterFirst.map(\.bitPattern))
+        XCTAssertEqual(initial.losses[0], truncation.losses[0])
+        var moved = 0.0
+        for k in 1..<initial.losses.count {
+            let expected = initial.losses[k] / initial.losses[k - 1]
+            XCTAssertEqual(truncation.losses[k], expected, accuracy: 1e-4 * expected, "truncation \(k)")
+            moved = max(moved, abs(log(initial.losses[k])))
+        }
+        XCTAssertGreaterThan(moved, 0.02, "the loss moves away from f(θ₀), so the two scales differ")
+    }
+
     /// A mixture's validation scores final over initial loss, so that every family counts alike.
     func testMixtureValidationScoresNormalisedFinalLosses() throws {
         let task = TaskSpec(try mixture("quadratic; rosenbrock dimension=4"))

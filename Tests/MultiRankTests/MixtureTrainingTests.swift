@@ -73,4 +73,24 @@ final class MixtureTrainingTests: XCTestCase {
             XCTAssertTrue(report.contains(family[1] == "cnn" ? "cnn(" : "quadratic(dimension: 10)"), "evaluate \(family[1])")
         }
     }
+
+    /// `truncation-start` scales each truncation by losses every shard and rank computes alike:
+    /// the same φ on 1 and 3 ranks, and not the φ of `initial-loss`.
+    func testTruncationStartNormalisationIsTheSameOnOneAndThreeRanks() throws {
+        try DistributedTrain.requireMPIRun()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        var job = Self.job
+        job[job.firstIndex(of: "initial-loss")!] = "truncation-start"
+        var outputs: [DistributedTrain.Output] = []
+        for (np, args) in [(1, job), (3, job), (1, Self.job)] {
+            let dir = scratch.appendingPathComponent("np\(np)-\(outputs.count)")
+            let result = try DistributedTrain.train(np: np, runDirectory: dir, job: args)
+            XCTAssertEqual(result.status, 0, "-np \(np):\n\(result)")
+            guard result.status == 0 else { return }
+            outputs.append(try DistributedTrain.output(of: dir))
+        }
+        DistributedTrain.assertIdentical(outputs[0], outputs[1], "truncation-start: -np 3 against -np 1")
+        XCTAssertNotEqual(outputs[0].phi.map(\.bitPattern), outputs[2].phi.map(\.bitPattern),
+                          "truncation-start and initial-loss train different φ")
+    }
 }

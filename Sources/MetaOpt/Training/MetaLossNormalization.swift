@@ -10,8 +10,31 @@
 /// scaling augmentation's factor cancels out of the weighting (not out of the gradients the
 /// optimizer sees). Chosen over a running per-family scale because it needs no state: a resumed
 /// or re-ranked run computes the same c from the block's keys.
+///
+/// With `truncationStart` each truncation's meta-loss Σ_{t=t₀+1..t₀+T} w_t Σ_i f_i(θ_t) is divided by
+/// c_{t₀} = max(mean_i f_i(θ_{t₀}), ε · c) with c as above and ε = `truncationFloor`: the loss at the
+/// truncation's first step, known before the truncation's forward pass (θ_{t₀} is where the
+/// previous truncation ended; truncated BPTT treats it as a constant, so the meta-gradient is
+/// again divided by a constant). A truncation then weighs its relative progress alike at the
+/// start of a horizon and near its end, where `initialLoss` gives a family that has already
+/// fallen to 1/1000 of its start (a quadratic) a thousandth of the weight. The floor keeps a
+/// function that has reached its minimum (a loss of 0) from making the weight unbounded.
 public enum MetaLossNormalization: String, Codable, Sendable, CaseIterable {
     case initialLoss = "initial-loss"
+    case truncationStart = "truncation-start"
+
+    /// ε of `truncationStart`: a truncation weighs at most 1/ε times its share under `initialLoss`
+    /// (10⁴: the quadratics' median final loss is about 1/3000 of the initial one with tuned Adam).
+    public static let truncationFloor = 1e-4
+
+    /// c_{t₀} of `truncationStart` from the block's losses at the truncation's first step and its
+    /// `initialLossScale`.
+    public static func truncationScale(startLosses: [Float], initialScale: Double) -> Double {
+        guard !startLosses.isEmpty else { return initialScale }
+        let mean = startLosses.reduce(0.0) { $0 + Double($1) } / Double(startLosses.count)
+        let floor = truncationFloor * initialScale
+        return mean.isFinite && mean > floor ? mean : floor
+    }
 
     /// c for a block of `functions`: the mean of f(θ₀) on step 0; 1 when that is not a positive
     /// finite number (a function whose loss starts at its minimum 0 has nothing to normalise).

@@ -6,7 +6,8 @@ public struct StepReport: Sendable {
     public var horizon: Int
     public var truncation: Int
     /// Mean over the meta-batch of Σ_t w_t f(θ_t) for this truncation (NaN when skipped); with
-    /// `TrainingConfig.lossNormalization`, each block's part divided by its initial loss.
+    /// `TrainingConfig.lossNormalization`, each block's part divided by its initial loss (or by
+    /// its loss where the truncation starts).
     public var metaLoss: Double
     /// Mean optimizee loss per unrolled step: metaLoss / Σ_t w_t.
     public var meanStepLoss: Double
@@ -204,7 +205,7 @@ public final class MetaTrainer {
                 blockGradients[i] = [Float](repeating: 0, count: engine.gradientUnitCount(mode: config.mode) * architecture.parameterCount)
             }
             unrollStates[i] = engines[i]!.initialState()
-            if config.lossNormalization == .initialLoss {
+            if config.lossNormalization != nil {
                 blockScales[i] = MetaLossNormalization.initialLossScale(of: tasks)
             }
         }
@@ -234,6 +235,9 @@ public final class MetaTrainer {
             // Moved out of the arrays (not copied), so the engine's updates do not copy ~MBs.
             var unrollState = unrollStates[i]!
             unrollStates[i] = nil
+            let scale = config.lossNormalization == .truncationStart
+                ? MetaLossNormalization.truncationScale(startLosses: unrollState.loss, initialScale: blockScales[i])
+                : blockScales[i]
             var gradient = blockGradients[i]
             blockGradients[i] = []
             let losses = phi.withUnsafeBufferPointer { p in
@@ -245,8 +249,8 @@ public final class MetaTrainer {
             unrollStates[i] = unrollState
             blockLosses[i] = losses.reduce(0.0) { $0 + Double($1) }
             if config.lossNormalization != nil {
-                gradient.withUnsafeMutableBufferPointer { MetaLossNormalization.divide($0, by: blockScales[i]) }
-                blockLosses[i] /= blockScales[i]
+                gradient.withUnsafeMutableBufferPointer { MetaLossNormalization.divide($0, by: scale) }
+                blockLosses[i] /= scale
             }
             blockGradients[i] = gradient
         }
