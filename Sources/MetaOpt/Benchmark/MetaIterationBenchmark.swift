@@ -225,7 +225,7 @@ package enum MetaIterationBenchmark {
         var evaluationTimes: [Double] = [], evaluationCPUTimes: [Double] = []
         if options.evaluationSteps > 0 {
             let tasks = sample(1_000_000, 0..<workload.functions)
-            let engine = architecture.makeEngine(tasks: tasks, unroll: 1, kernelPath: nil, tileWidth: options.tileWidth)
+            let engine = architecture.makeForwardEngine(tasks: tasks, kernelPath: nil, tileWidth: options.tileWidth)
             for r in 0..<(options.evaluationRepetitions + 1) {
                 var state = engine.initialState()
                 let startCPU = Stopwatch.threadCPU()
