@@ -7,9 +7,9 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
     public var name: String
     public let config: LearnedOptimizerConfig
     public let phi: [Float]
-    /// Functions are batched so that one batch holds at most this many coordinates (memory: 708
-    /// bytes per coordinate in the forward-only engine with two layers of 20 and two inputs: X of
-    /// both layers in two slots, c, u, θ and ∇f in two slots).
+    /// Functions are batched so that one batch holds at most this many coordinates (memory: 672
+    /// bytes per coordinate, plus the padding of the last tile, in the forward-only engine with two
+    /// layers of 20 and two inputs: X of both layers in two slots, c, u, θ and ∇f in two slots).
     public var maxCoordinatesPerBatch: Int
 
     public init(config: LearnedOptimizerConfig, phi: [Float], name: String = "LSTM", maxCoordinatesPerBatch: Int = 160_000) {
