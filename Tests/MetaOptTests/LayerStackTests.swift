@@ -148,7 +148,7 @@ final class LayerStackTests: XCTestCase {
     }
 
     /// Every layer's phases get their own timers. (With the forward products fused into the
-    /// kernel, as on the AVX-512 path, the forward GEMM phases stay empty and the kernel phases
+    /// kernel, `METAOPT_FORWARD_PRODUCTS=fused`, the forward GEMM phases stay empty and the kernel phases
     /// hold the products: `testFusedForwardProfile`.)
     func testProfileHasPhasesPerLayer() {
         let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: stack, preprocessing: .raw))

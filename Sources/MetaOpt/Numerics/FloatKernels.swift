@@ -18,17 +18,16 @@ struct FloatKernels {
     }
 
     /// Whether the engines run the LSTM layers' forward products fused into the forward kernel
-    /// (`fusedForward`) rather than as an OpenBLAS sgemm and the elementwise kernel after it: on
-    /// the AVX-512 path, where it was measured 5 % faster on the forward-only MLP run; the AVX2
-    /// and portable paths keep OpenBLAS, measured faster there (docs/performance.md, "The fused
-    /// forward kernel"). `METAOPT_FORWARD_PRODUCTS=fused|blas` overrides it for benchmarks. Where the path
-    /// fuses multiply-adds, the fused kernel sums each product in OpenBLAS's order, and gives its
-    /// bits on the CPUs measured.
+    /// (`fusedForward`) rather than as an OpenBLAS sgemm and the elementwise kernel after it. No on
+    /// every path: measured no faster on AVX-512 (0.94–1.01 of OpenBLAS's time on the forward-only
+    /// MLP run), 13–19 % slower on AVX2 and 54–64 % on the portable path (docs/performance.md,
+    /// "The fused forward kernel"). `METAOPT_FORWARD_PRODUCTS=fused` switches it on for
+    /// measurements. Where the path fuses multiply-adds the kernel sums each product in OpenBLAS's
+    /// order and gave its bits on the CPUs measured.
     var fusesForwardProducts: Bool {
         switch ProcessInfo.processInfo.environment["METAOPT_FORWARD_PRODUCTS"] {
         case "fused": return true
-        case "blas": return false
-        default: return path == .avx512
+        default: return false
         }
     }
 

@@ -67,8 +67,9 @@ package final class UnrollEngine<S: MetaScalar> {
 
     /// Whether each layer's forward product runs fused into its elementwise kernel
     /// (`LSTMLayerLane.fusedForward`) instead of an OpenBLAS sgemm into the scratch block and the
-    /// kernel after it (Float only; `FloatKernels.fusesForwardProducts`). The same for training and
-    /// forward-only engines, so `run` computes the same bits on both.
+    /// kernel after it (Float only; `FloatKernels.fusesForwardProducts`: off unless
+    /// `METAOPT_FORWARD_PRODUCTS=fused`). The same for training and forward-only engines, so `run`
+    /// computes the same bits on both.
     let fusedForward: Bool
     /// Whether the engine keeps BPTT history (truncations); false for a forward-only engine
     /// (`init(forwardOnlyLayout:tasks:tileWidth:kernelPath:)`).
