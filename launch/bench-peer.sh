@@ -12,6 +12,7 @@
 #   REPS    meta-iterations timed per process (default 10, the reference's default)
 #   TCMALLOC  the tcmalloc library preloaded for JAX (default libtcmalloc_minimal.so.4; empty: none)
 #   METAOPT_BIN  the binary (default .build/release/metaopt-dist; build with swift build -c release)
+#   METAOPT_KERNELS  passed on to metaopt-dist (avx2 forces the AVX2 path on an AVX-512 machine)
 #   OUT     directory for the raw results (default: a new temporary directory)
 # One round runs, per task, one JAX process and one metaopt-dist process (order alternating per
 # round); each reports the median of REPS meta-iterations after warm-up. The summary gives the
@@ -62,7 +63,7 @@ python3 - "$OUT" $TASKS <<'EOF'
 import json, statistics, sys, glob, os
 out, tasks = sys.argv[1], sys.argv[2:]
 print(f"results in {out}")
-print(f"{'task':6} {'JAX ms':>9} {'Swift ms':>9} {'ratio':>6} {'JAX eval100':>11} {'Swift eval100':>13} {'JAX RSS MB':>10} {'Swift RSS MB':>12}  (medians over rounds)")
+print(f"{'task':6} {'JAX ms':>9} {'Swift ms':>9} {'ratio':>6} {'JAX eval100':>11} {'Swift eval100':>13} {'ratio':>6} {'JAX RSS MB':>10} {'Swift RSS MB':>12}  (medians over rounds)")
 for task in tasks:
     jax = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(out, f"jax-{task}-*.json")))]
     sw = [json.load(open(f))["results"][0] for f in sorted(glob.glob(os.path.join(out, f"swift-{task}-*.json")))]
@@ -72,5 +73,5 @@ for task in tasks:
     se = statistics.median(r["evaluationMedian"] for r in sw) * 1e3
     jr = statistics.median(r["peak_rss_mb"] for r in jax)
     sr = statistics.median(r["peakResidentBytes"] for r in sw) / 2**20
-    print(f"{task:6} {j:9.1f} {s:9.1f} {j / s:6.2f} {je:11.1f} {se:13.1f} {jr:10.0f} {sr:12.0f}")
+    print(f"{task:6} {j:9.1f} {s:9.1f} {j / s:6.2f} {je:11.1f} {se:13.1f} {je / se:6.2f} {jr:10.0f} {sr:12.0f}")
 EOF

@@ -2,6 +2,7 @@
 #if defined(__x86_64__)
 #define MO_BC 4
 #define MO_BR 2
+#define MO_FV 2
 #define MO_W 8
 #define MO_FN(name) metaopt_avx2_##name
 #define MO_PATH METAOPT_PATH_AVX2

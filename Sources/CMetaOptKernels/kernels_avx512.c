@@ -4,6 +4,7 @@
 
 #define MO_BC 8
 #define MO_BR 2
+#define MO_FV 4
 #define MO_W 16
 #define MO_FN(name) metaopt_avx512_##name
 #define MO_PATH METAOPT_PATH_AVX512

@@ -2,6 +2,7 @@
 // instruction set (SSE2 on x86-64, NEON on aarch64), so it runs on every CPU of the architecture.
 // Fused multiply-adds where the baseline has them (aarch64), a product and a sum elsewhere.
 #define MO_BR 2
+#define MO_FV 1
 #define MO_W 8
 // An 8-float vector is two registers here: 2 × 2 blocks fit SSE2's 16 xmm registers, 2 × 4 NEON's 32.
 #if defined(__aarch64__)

@@ -8,6 +8,8 @@
 //   MO_FUSED        1 where a·b + c is one fused multiply-add instruction
 //   MO_AVX512       1 for AVX-512's vscalefps and non-temporal stores
 //   MO_SPLIT_GATES  1 to compute the gates in two loops (16-register paths; see mo_gates_loop)
+//   MO_FV           vectors of columns per block of the fused forward product (4 gate rows × MO_FV
+//                   accumulators held in registers; see mo_gate_product)
 //
 // Every formula and every order of operations follows the Swift reference these kernels replaced
 // (LSTMKernels.swift keeps the scalar reference for Double); FastMath.swift documents the
@@ -310,6 +312,74 @@ static void MO_FN(lstm_forward)(const metaopt_lstm_forward_args *a) {
     }
 }
 
+// MARK: - LSTM forward with the matrix product fused in
+
+/// z of hidden unit j's four gate rows (i, f, g, o) over `nv` vectors of columns of `x`:
+/// z_g[c] = Σ_k w[k·ldw + g·h + j] · x[k·ldx + c] for k = 0, 1, … in order, one mo_fma per term
+/// starting from zero (the order of a GEMM micro-kernel, hence OpenBLAS's bits where the path
+/// fuses), held in registers, then stored into row g of `z` (stride ldz, in L1).
+MO_INLINE void mo_gate_product(const float *w, ptrdiff_t ldw, ptrdiff_t h, ptrdiff_t j, const float *x,
+                               ptrdiff_t ldx, ptrdiff_t rows, float *z, ptrdiff_t ldz, const int nv) {
+    mo_vf acc[4][MO_FV];
+#pragma clang loop unroll(full)
+    for (int g = 0; g < 4; g++)
+#pragma clang loop unroll(full)
+        for (int v = 0; v < nv; v++) acc[g][v] = mo_splat(0);
+    const float *wj = w + j;
+    for (ptrdiff_t k = 0; k < rows; k++) {
+        const float *wk = wj + k * ldw, *xk = x + k * ldx;
+        mo_vf b0 = mo_splat(wk[0]), b1 = mo_splat(wk[h]), b2 = mo_splat(wk[2 * h]), b3 = mo_splat(wk[3 * h]);
+#pragma clang loop unroll(full)
+        for (int v = 0; v < nv; v++) {
+            mo_vf xv = mo_load(xk + v * MO_W);
+            acc[0][v] = mo_fma(b0, xv, acc[0][v]);
+            acc[1][v] = mo_fma(b1, xv, acc[1][v]);
+            acc[2][v] = mo_fma(b2, xv, acc[2][v]);
+            acc[3][v] = mo_fma(b3, xv, acc[3][v]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int g = 0; g < 4; g++)
+#pragma clang loop unroll(full)
+        for (int v = 0; v < nv; v++) mo_store(acc[g][v], z + g * ldz + v * MO_W);
+}
+
+/// The layer's forward step with z = Wᵀ X fused in, hidden unit by hidden unit: the unit's four
+/// gate rows over the whole row of columns, MO_FV vectors at a time in registers
+/// (`mo_gate_product`), into four scratch rows that stay in L1, then the elementwise passes of
+/// `lstm_forward` over that row. The 4H × M gate matrix never exists. (Blocks of columns with all
+/// the units inside were measured slower: the elementwise passes need long rows to overlap their
+/// long dependency chains.)
+static void MO_FN(lstm_fused_forward)(const metaopt_lstm_fused_forward_args *a) {
+    const metaopt_lstm_forward_args *s = &a->step;
+    ptrdiff_t h = s->hidden, vectors = mo_vector_count(s->columns), ldw = 4 * h, n = vectors * MO_W;
+    ptrdiff_t ldz = s->z.stride;
+    float *zi = s->z.base, *zf = zi + ldz, *zg = zi + 2 * ldz, *zo = zi + 3 * ldz;
+    int keep = s->keep_history;
+    const float *b = s->bias;
+    for (ptrdiff_t j = 0; j < h; j++) {
+        ptrdiff_t v0 = 0;
+        for (; v0 + MO_FV <= vectors; v0 += MO_FV)
+            mo_gate_product(a->weight, ldw, h, j, a->x.base + v0 * MO_W, a->x.stride, a->rows, zi + v0 * MO_W, ldz,
+                            MO_FV);
+        for (; v0 < vectors; v0++)  // the rest of a ragged row, one vector at a time
+            mo_gate_product(a->weight, ldw, h, j, a->x.base + v0 * MO_W, a->x.stride, a->rows, zi + v0 * MO_W, ldz, 1);
+        float *out = mo_row(s->hidden_out, j), *c = mo_row(s->cell, j);
+        const float *cp = mo_row(s->cell_previous, j);
+        if (keep)
+            mo_gates_pass(n, zi, zf, zg, zo, b[j], b[h + j], b[2 * h + j], b[3 * h + j], cp, mo_row(s->gates, j),
+                          mo_row(s->gates, h + j), mo_row(s->gates, 2 * h + j), mo_row(s->gates, 3 * h + j), c, out);
+        else
+            mo_gates_pass_forward_only(n, zi, zf, zg, zo, b[j], b[h + j], b[2 * h + j], b[3 * h + j], cp, c, out);
+        float *copy = s->hidden_copy.base ? mo_row(s->hidden_copy, j) : 0;
+        float *tc = keep ? mo_row(s->tanh_cell, j) : 0;
+        if (s->output_weights)
+            mo_hidden_pass(n, c, out, tc, copy, s->update, s->output_weights[j], j == 0, s->output_bias);
+        else
+            mo_hidden_pass(n, c, out, tc, copy, 0, 0, 0, 0);
+    }
+}
+
 // MARK: - LSTM backward
 
 /// One vector of one hidden unit's row of the backward pass; `mask` (the last vector) zeroes the
@@ -595,6 +665,8 @@ const metaopt_kernel_table MO_FN(table) = {
     .block_rows = MO_BR,
     .block_columns = MO_BC,
     .lstm_forward = MO_FN(lstm_forward),
+    .lstm_fused_forward = MO_FN(lstm_fused_forward),
+    .fused_forward_columns = MO_FV * MO_W,
     .lstm_backward = MO_FN(lstm_backward),
     .weight_gradient_accumulate = MO_FN(weight_gradient_accumulate),
     .weight_gradient_reduce = MO_FN(weight_gradient_reduce),

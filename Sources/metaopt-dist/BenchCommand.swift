@@ -203,7 +203,8 @@ struct BenchCommand: ParsableCommand {
                             (profiled - gemm) * 1e3))
         if let e = r.evaluationMedian {
             lines.append("forward-only \(r.evaluationSteps) steps  median \(ms(e))"
-                         + (r.evaluationCPUMedian.map { "; thread CPU time median \(ms($0))" } ?? ""))
+                         + (r.evaluationCPUMedian.map { "; thread CPU time median \(ms($0))" } ?? "")
+                         + (r.evaluationEngineBytes.map { "; engine \(mb($0))" } ?? ""))
         }
         lines.append("engine memory       \(mb(r.engineBytes)) allocated (formula \(mb(r.engineBytesStated))), "
                      + String(format: "%.1f MB per function", r.engineBytesPerFunction / 1e6))

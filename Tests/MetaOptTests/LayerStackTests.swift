@@ -147,11 +147,13 @@ final class LayerStackTests: XCTestCase {
                                                       "L1 bwd dW X1·dZᵀ", "L1 bwd dX_h W1h·dZ"])
     }
 
-    /// Every layer's phases get their own timers.
+    /// Every layer's phases get their own timers. (With the forward products fused into the
+    /// kernel, `METAOPT_FORWARD_PRODUCTS=fused`, the forward GEMM phases stay empty and the kernel phases
+    /// hold the products: `testFusedForwardProfile`.)
     func testProfileHasPhasesPerLayer() {
         let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: stack, preprocessing: .raw))
-        let engine: any MetaGradientEngine<Float> = LSTMArchitecture(layout.config)
-            .makeEngine(tasks: quadratics(4, dimension: 10, seed: 1), unroll: 3)
+        let engine = UnrollEngine<Float>(layout: layout, tasks: quadratics(4, dimension: 10, seed: 1), unroll: 3,
+                                         tileWidth: nil, fusedForward: false)
         engine.profile = engine.makeProfile()
         var state = engine.initialState()
         var g = [Float](repeating: 0, count: layout.count)
@@ -166,5 +168,21 @@ final class LayerStackTests: XCTestCase {
             XCTAssertGreaterThan(seconds, 0, phase.name)
         }
         XCTAssertEqual(profile.phases.filter { $0.name.hasSuffix("+ output") }.map(\.layer), [3, 3])
+    }
+
+    /// With fused forward products, the forward kernel phases get the time and the GEMM ones none.
+    func testFusedForwardProfile() {
+        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: stack, preprocessing: .raw))
+        let engine = UnrollEngine<Float>(layout: layout, tasks: quadratics(4, dimension: 10, seed: 1), unroll: 3,
+                                         tileWidth: nil, fusedForward: true)
+        engine.profile = engine.makeProfile()
+        var state = engine.initialState()
+        let phi: [Float] = layout.initialParameters(key: RandomKey(seed: 1, horizon: 0, task: 0))
+        phi.withUnsafeBufferPointer { engine.run(phi: $0, state: &state, steps: 2) }
+        let profile = engine.profile!
+        for (phase, seconds) in zip(profile.phases, profile.seconds) {
+            if phase.kind == .forwardKernel { XCTAssertGreaterThan(seconds, 0, phase.name) }
+            if phase.kind == .forwardGEMM { XCTAssertEqual(seconds, 0, phase.name) }
+        }
     }
 }

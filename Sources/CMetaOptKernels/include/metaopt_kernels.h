@@ -50,6 +50,17 @@ typedef struct {
     int keep_history;        ///< store gates and tanh(c) (only the backward pass reads them)
 } metaopt_lstm_forward_args;
 
+/// One LSTM layer forward with its matrix product fused in: z = Wᵀ x (x = [in; h_prev]) hidden
+/// unit by hidden unit, its four gate rows in registers, then the elementwise part of `step` on
+/// them; step.z is scratch for four rows (i, f, g, o of one unit) of at least the padded columns.
+/// Each z is Σ_k W[k][r]·x[k][c] in the order k = 0, 1, …, one multiply-add per term from zero.
+typedef struct {
+    metaopt_lstm_forward_args step;
+    ptrdiff_t rows;          ///< K: rows of x and of W (the layer's inputs, then H)
+    metaopt_matrix x;        ///< K × columns; must not overlap step.hidden_out or step.hidden_copy
+    const float *weight;     ///< W, K × 4H row-major (φ's layout: row k holds the i, f, g, o columns)
+} metaopt_lstm_fused_forward_args;
+
 /// The same layer backward, elementwise part.
 typedef struct {
     ptrdiff_t hidden, columns;
@@ -124,6 +135,9 @@ typedef struct {
     int width;
     void (*lstm_forward)(const metaopt_lstm_forward_args *args);
     void (*lstm_backward)(const metaopt_lstm_backward_args *args);
+    void (*lstm_fused_forward)(const metaopt_lstm_fused_forward_args *args);
+    /// Columns per register block of `lstm_fused_forward` (4 gate rows × this many columns).
+    int fused_forward_columns;
     /// Outputs of the weight-gradient kernel's register blocks: block_rows × block_columns (the
     /// last rows of a form one smaller block).
     int block_rows, block_columns;

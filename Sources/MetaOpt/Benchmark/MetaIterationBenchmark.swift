@@ -99,6 +99,8 @@ package enum MetaIterationBenchmark {
         /// The same runs' thread CPU time (steadier than wall time on a shared machine).
         package var evaluationCPUSeconds: [Double]
         package var evaluationCPUMedian: Double?
+        /// Bytes the forward-only engine allocated (no BPTT history), when it ran.
+        package var evaluationEngineBytes: Int?
         /// Bytes the training engines allocated (BPTT history and work buffers), measured, and the
         /// engine's own formula for them.
         package var engineBytes: Int
@@ -223,9 +225,11 @@ package enum MetaIterationBenchmark {
         // Forward-only evaluation: a fresh function batch, `evaluationSteps` steps, in an engine
         // with no BPTT history (as LearnedOptimizer runs it).
         var evaluationTimes: [Double] = [], evaluationCPUTimes: [Double] = []
+        var evaluationEngineBytes: Int?
         if options.evaluationSteps > 0 {
             let tasks = sample(1_000_000, 0..<workload.functions)
-            let engine = architecture.makeEngine(tasks: tasks, unroll: 1, kernelPath: nil, tileWidth: options.tileWidth)
+            let engine = architecture.makeForwardEngine(tasks: tasks, kernelPath: nil, tileWidth: options.tileWidth)
+            evaluationEngineBytes = engine.allocatedBytes
             for r in 0..<(options.evaluationRepetitions + 1) {
                 var state = engine.initialState()
                 let startCPU = Stopwatch.threadCPU()
@@ -278,6 +282,7 @@ package enum MetaIterationBenchmark {
                       fmaPeakGFLOPS: options.fmaPeakGFLOPS, fractionOfFMAPeak: options.fmaPeakGFLOPS.map { achieved / $0 },
                       evaluationCPUSeconds: evaluationCPUTimes,
                       evaluationCPUMedian: evaluationCPUTimes.isEmpty ? nil : median(evaluationCPUTimes),
+                      evaluationEngineBytes: evaluationEngineBytes,
                       engineBytes: engineBytes, engineBytesStated: engineBytesStated,
                       engineBytesPerFunction: Double(engineBytes) / Double(workload.functions),
                       peakResidentBytesTraining: peakTraining, peakResidentBytes: ProcessMemory.peakResidentBytes,

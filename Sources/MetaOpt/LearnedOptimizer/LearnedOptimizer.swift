@@ -7,9 +7,9 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
     public var name: String
     public let config: LearnedOptimizerConfig
     public let phi: [Float]
-    /// Functions are batched so that one batch holds at most this many coordinates (memory:
-    /// about 1.2 kB per coordinate for the two history slots of the forward-only engine with two
-    /// layers of 20).
+    /// Functions are batched so that one batch holds at most this many coordinates (memory: 672
+    /// bytes per coordinate, plus the padding of the last tile, in the forward-only engine with two
+    /// layers of 20 and two inputs: X of both layers in two slots, c, u, θ and ∇f in two slots).
     public var maxCoordinatesPerBatch: Int
 
     public init(config: LearnedOptimizerConfig, phi: [Float], name: String = "LSTM", maxCoordinatesPerBatch: Int = 160_000) {
@@ -56,7 +56,7 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
                 end += 1
             }
             let batch = Array(optimizees[start..<end])
-            let engine = architecture.makeEngine(tasks: batch, unroll: 1)
+            let engine = architecture.makeForwardEngine(tasks: batch)
             var state = engine.initialState()
             // One forward-only run; θ_t is read where the engine holds it, without copying state.
             var batchCurves = state.theta.withUnsafeBufferPointer { theta in

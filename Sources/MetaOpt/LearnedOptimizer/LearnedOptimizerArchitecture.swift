@@ -12,11 +12,19 @@ package protocol LearnedOptimizerArchitecture: Sendable {
     /// An engine for `tasks` with truncations of `unroll` steps (1 for forward-only runs).
     /// `kernelPath` nil: `KernelPath.default`; `tileWidth` nil: the engine's default.
     func makeEngine(tasks: [any Optimizee], unroll: Int, kernelPath: KernelPath?, tileWidth: Int?) -> any MetaGradientEngine<Float>
+    /// An engine for forward-only runs and steps on given gradients (`run`, `step`): evaluation,
+    /// validation and `LearnedOptimizerStepper`. It keeps no BPTT history (its truncations trap)
+    /// and computes the same bits as `run` on an engine from `makeEngine`.
+    func makeForwardEngine(tasks: [any Optimizee], kernelPath: KernelPath?, tileWidth: Int?) -> any MetaGradientEngine<Float>
 }
 
 extension LearnedOptimizerArchitecture {
     package func makeEngine(tasks: [any Optimizee], unroll: Int, kernelPath: KernelPath? = nil) -> any MetaGradientEngine<Float> {
         makeEngine(tasks: tasks, unroll: unroll, kernelPath: kernelPath, tileWidth: nil)
+    }
+
+    package func makeForwardEngine(tasks: [any Optimizee], kernelPath: KernelPath? = nil) -> any MetaGradientEngine<Float> {
+        makeForwardEngine(tasks: tasks, kernelPath: kernelPath, tileWidth: nil)
     }
 }
 
@@ -34,6 +42,10 @@ package struct LSTMArchitecture: LearnedOptimizerArchitecture {
 
     package func makeEngine(tasks: [any Optimizee], unroll: Int, kernelPath: KernelPath?, tileWidth: Int?) -> any MetaGradientEngine<Float> {
         UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: unroll, tileWidth: tileWidth, kernelPath: kernelPath)
+    }
+
+    package func makeForwardEngine(tasks: [any Optimizee], kernelPath: KernelPath?, tileWidth: Int?) -> any MetaGradientEngine<Float> {
+        UnrollEngine<Float>(forwardOnlyLayout: layout, tasks: tasks, tileWidth: tileWidth, kernelPath: kernelPath)
     }
 }
 

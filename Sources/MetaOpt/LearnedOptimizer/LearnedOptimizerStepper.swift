@@ -68,8 +68,8 @@ public final class LearnedOptimizerStepper {
         flatGradients = [Float](repeating: 0, count: total)
         // One task whose parameter groups are the tensors: the column layout `run` would give an
         // optimizee with the same groups, hence the same bits.
-        engine = optimizer.config.architecture.makeEngine(tasks: [TensorLayout(dimension: total, parameterGroups: groups)],
-                                                          unroll: 1, kernelPath: path)
+        engine = optimizer.config.architecture.makeForwardEngine(
+            tasks: [TensorLayout(dimension: total, parameterGroups: groups)], kernelPath: path)
         engine.resetRecurrentState()
     }
 

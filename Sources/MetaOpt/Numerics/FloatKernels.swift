@@ -1,4 +1,5 @@
 internal import CMetaOptKernels
+import Foundation
 
 /// One kernel path's Float kernels, called with MetaOpt's own types (the C structs stay inside
 /// this file and the engine). Rows are 64-byte aligned and padded to whole 16-float vectors, so
@@ -14,6 +15,20 @@ struct FloatKernels {
         }
         self.path = path
         self.table = table
+    }
+
+    /// Whether the engines run the LSTM layers' forward products fused into the forward kernel
+    /// (`fusedForward`) rather than as an OpenBLAS sgemm and the elementwise kernel after it. No on
+    /// every path: measured no faster on AVX-512 (0.94–1.01 of OpenBLAS's time on the forward-only
+    /// MLP run), 13–19 % slower on AVX2 and 54–64 % on the portable path (docs/performance.md,
+    /// "The fused forward kernel"). `METAOPT_FORWARD_PRODUCTS=fused` switches it on for
+    /// measurements. Where the path fuses multiply-adds the kernel sums each product in OpenBLAS's
+    /// order and gave its bits on the CPUs measured.
+    var fusesForwardProducts: Bool {
+        switch ProcessInfo.processInfo.environment["METAOPT_FORWARD_PRODUCTS"] {
+        case "fused": return true
+        default: return false
+        }
     }
 
     /// Floats per vector register.
@@ -36,6 +51,27 @@ struct FloatKernels {
             output_bias: output?.bias ?? 0, update: output?.update, keep_history: keepHistory ? 1 : 0)
         table.pointee.lstm_forward(&args)
     }
+
+    /// LSTMKernels.forward for Float with the layer's product z = Wᵀ x fused in (no z matrix):
+    /// `x` = [in; h_prev] (K rows), `weight` W (K × 4H, φ's layout); `scratch` holds one hidden
+    /// unit's four gate rows (4 × the padded columns).
+    func fusedForward(input x: MatrixView<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                      scratch: MatrixView<Float>,
+                      gates: MatrixView<Float>?, cellPrevious: MatrixView<Float>, cell: MatrixView<Float>,
+                      tanhCell: MatrixView<Float>?, hidden: MatrixView<Float>, hiddenCopy: MatrixView<Float>?,
+                      output: LSTMKernels.OutputForward<Float>?, keepHistory: Bool) {
+        var args = metaopt_lstm_fused_forward_args(
+            step: metaopt_lstm_forward_args(
+                hidden: cell.rows, columns: cell.columns, z: Self.matrix(scratch), gates: Self.matrix(gates), bias: bias,
+                cell_previous: Self.matrix(cellPrevious), cell: Self.matrix(cell), tanh_cell: Self.matrix(tanhCell),
+                hidden_out: Self.matrix(hidden), hidden_copy: Self.matrix(hiddenCopy), output_weights: output?.weights,
+                output_bias: output?.bias ?? 0, update: output?.update, keep_history: keepHistory ? 1 : 0),
+            rows: x.rows, x: Self.matrix(x), weight: weight)
+        table.pointee.lstm_fused_forward(&args)
+    }
+
+    /// Columns per block of the fused forward kernel (its register block).
+    var fusedForwardColumns: Int { Int(table.pointee.fused_forward_columns) }
 
     /// LSTMKernels.backward for Float.
     func backward(gates: MatrixView<Float>, cellPrevious: MatrixView<Float>, tanhCell: MatrixView<Float>,

@@ -75,8 +75,14 @@ final class Workspace<S: MetaScalar> {
         return s
     }
 
+    /// Where buffers of zero rows point (never read or written): a forward-only engine's
+    /// backward buffers, which it does not allocate.
+    private static var absentBase: UnsafeMutablePointer<S> { UnsafeMutablePointer(bitPattern: 64)! }
+
+    /// `rows` 0: an absent buffer (nothing allocated).
     func matrix(_ rows: Int, _ columns: Int) -> MatrixView<S> {
         let stride = Workspace.stride(for: columns)
+        if rows == 0 { return MatrixView(base: Self.absentBase, rows: 0, columns: columns, stride: stride) }
         let count = max(rows, 1) * stride
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<S>.stride, alignment: 64)
         let p = raw.bindMemory(to: S.self, capacity: count)
@@ -88,9 +94,11 @@ final class Workspace<S: MetaScalar> {
 
     func vector(_ count: Int) -> MatrixView<S> { matrix(1, count) }
 
-    /// `tileWidth` must be a multiple of 16 (every block row then starts on a 64-byte boundary).
+    /// `tileWidth` must be a multiple of 16 (every block row then starts on a 64-byte boundary);
+    /// `rows` 0: an absent buffer (nothing allocated).
     func tiled(_ rows: Int, _ columns: Int, tileWidth: Int) -> TiledMatrix<S> {
         precondition(tileWidth % 16 == 0)
+        if rows == 0 { return TiledMatrix(base: Self.absentBase, rows: 0, columns: columns, tileWidth: tileWidth) }
         let tiles = max((columns + tileWidth - 1) / tileWidth, 1)
         let count = max(rows, 1) * tileWidth * tiles
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<S>.stride, alignment: 64)

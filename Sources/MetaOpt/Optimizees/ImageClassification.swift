@@ -203,12 +203,23 @@ final class ClassifierWorkspace {
     private var made: (any ClassifierNetwork)?
     let capacity: Int
     let targets: UnsafeMutablePointer<Int32>
+    /// One example as Floats, converted from the data set's pixels (`ImageDataset.copyExample`).
+    private var example: [Float] = []
 
     init(capacity: Int, make: @escaping () -> any ClassifierNetwork) {
         self.capacity = capacity
         self.make = make
         targets = .allocate(capacity: capacity)
         targets.initialize(repeating: 0, count: capacity)
+    }
+
+    /// Puts example `i` of `dataset` into row `row` of the network's input.
+    func loadExample(_ i: Int, of dataset: ImageDataset, row: Int) {
+        if example.count != dataset.featureCount { example = [Float](repeating: 0, count: dataset.featureCount) }
+        example.withUnsafeMutableBufferPointer { e in
+            dataset.copyExample(i, into: e.baseAddress!)
+            network.loadExample(e.baseAddress!, row: row)
+        }
     }
 
     var network: any ClassifierNetwork {
@@ -248,14 +259,11 @@ struct ClassifierCore {
     /// Loads step `step`'s minibatch into the network's input and the targets.
     private func loadMinibatch(step: Int, network: any ClassifierNetwork) {
         var stream = key.stream(.minibatches, substream: step)
-        let features = data.dataset.featureCount
         data.exampleIndices.withUnsafeBufferPointer { pool in
-            data.dataset.images.withUnsafeBufferPointer { images in
-                for r in 0..<batchSize {
-                    let i = Int(pool[stream.integer(below: pool.count)])
-                    network.loadExample(images.baseAddress! + i * features, row: r)
-                    workspace.targets[r] = data.outputForClass[Int(data.dataset.labels[i])]
-                }
+            for r in 0..<batchSize {
+                let i = Int(pool[stream.integer(below: pool.count)])
+                workspace.loadExample(i, of: data.dataset, row: r)
+                workspace.targets[r] = data.outputForClass[Int(data.dataset.labels[i])]
             }
         }
     }
@@ -283,18 +291,15 @@ struct ClassifierCore {
                      "evaluation data must have the task's image shape and number of classes")
         let network = workspace.network
         let total = min(limit ?? d.count, d.count)
-        let features = d.dataset.featureCount
         var lossSum = 0.0
         var correct = 0
         var start = 0
         while start < total {
             let rows = min(batchSize, total - start)
-            d.dataset.images.withUnsafeBufferPointer { images in
-                for r in 0..<rows {
-                    let i = Int(d.exampleIndices[start + r])
-                    network.loadExample(images.baseAddress! + i * features, row: r)
-                    workspace.targets[r] = d.outputForClass[Int(d.dataset.labels[i])]
-                }
+            for r in 0..<rows {
+                let i = Int(d.exampleIndices[start + r])
+                workspace.loadExample(i, of: d.dataset, row: r)
+                workspace.targets[r] = d.outputForClass[Int(d.dataset.labels[i])]
             }
             let logits = network.forward(theta: theta.baseAddress!, rows: rows)
             let (s, c) = ClassifierKernels.softmaxCrossEntropy(logits: logits, rows: rows, classes: d.outputCount,

@@ -88,7 +88,7 @@ extension TrainingConfig {
     /// mode); T' = max(T, 2). Nil when the product overflows Int (it exceeds every machine).
     package func estimatedEngineBytes(coordinates: Int, ranks: Int) -> Int? {
         let t = max(unroll, 2)
-        var perColumn = t * optimizer.inputCount + OutputHead<Float>.scalarsPerColumn + t + 4
+        var perColumn = t * optimizer.inputCount + OutputHead<Float>.scalarsPerColumn() + t + 4
         if mode == .secondOrder { perColumn += unroll }
         var inputs = optimizer.inputCount
         for h in optimizer.hiddenSizes {

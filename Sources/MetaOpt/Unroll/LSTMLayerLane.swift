@@ -8,6 +8,10 @@ internal import CMetaOptKernels
 /// and c_t (cell slot t holds c_{t-1}, slot t+1 holds c_t); the backward pass rebuilds X from
 /// h = o ⊙ tanh(c), bit for bit, which saves a quarter of the history's memory traffic.
 ///
+/// A forward-only engine's layer (`history` false) has only the two X slots and one cell slot,
+/// updated in place (c_t overwrites c_{t-1} element by element); its history and backward
+/// buffers are absent (zero rows, nothing allocated).
+///
 /// A struct of buffer views: the engine keeps the layers in an array and calls these methods on
 /// the elements in place, so the per-tile calls copy nothing and touch no reference counts.
 struct LSTMLayerLane<S: MetaScalar> {
@@ -19,7 +23,8 @@ struct LSTMLayerLane<S: MetaScalar> {
     let initialHidden: TiledMatrix<S>
     /// Backward: X of the step being processed, rebuilt for one tile.
     let rebuiltBlock: MatrixView<S>
-    /// History: c (T'+1 slots), activated gates and tanh(c) (T' slots).
+    /// History: c (T'+1 slots; forward-only: 1), activated gates and tanh(c) (T' slots;
+    /// forward-only: none).
     let cell: [TiledMatrix<S>]
     let gates: [TiledMatrix<S>]
     let tanhCell: [TiledMatrix<S>]
@@ -35,23 +40,27 @@ struct LSTMLayerLane<S: MetaScalar> {
     var hidden: Int { layer.hidden }
 
     /// Allocates the layer's buffers for `columns` columns in tiles of `tileWidth`, with `slots`
-    /// steps of history.
-    init(layer: ParameterLayout.Layer, columns: Int, slots: Int, tileWidth: Int, vectorWeightGradient: Bool,
-         workspace ws: Workspace<S>) {
+    /// steps of history, or (`history` false) only what a forward step needs.
+    init(layer: ParameterLayout.Layer, columns: Int, slots: Int, history: Bool = true, tileWidth: Int,
+         vectorWeightGradient: Bool, workspace ws: Workspace<S>) {
         self.layer = layer
         let rows = layer.weightRows, h = layer.hidden
+        let backwardRows = history ? 1 : 0  // a factor: the backward buffers' rows, or none
         func tiled(_ r: Int) -> TiledMatrix<S> { ws.tiled(r, columns, tileWidth: tileWidth) }
         input = (0..<2).map { _ in tiled(rows) }
-        initialHidden = tiled(h)
-        rebuiltBlock = ws.tileBlock(rows, tileWidth: tileWidth)
-        cell = (0...slots).map { _ in tiled(h) }
-        gates = (0..<slots).map { _ in tiled(layer.gates) }
-        tanhCell = (0..<slots).map { _ in tiled(h) }
-        dInput = tiled(rows)
-        dCell = tiled(h)
-        weightSums = vectorWeightGradient
+        initialHidden = tiled(h * backwardRows)
+        rebuiltBlock = ws.tileBlock(rows * backwardRows, tileWidth: tileWidth)
+        cell = (0..<(history ? slots + 1 : 1)).map { _ in tiled(h) }
+        gates = (0..<(history ? slots : 0)).map { _ in tiled(layer.gates) }
+        tanhCell = (0..<(history ? slots : 0)).map { _ in tiled(h) }
+        dInput = tiled(rows * backwardRows)
+        dCell = tiled(h * backwardRows)
+        weightSums = vectorWeightGradient && history
             ? ws.vector(rows * layer.gates * FloatWeightGradient.slot).base.reinterpreted() : nil
     }
+
+    /// c after history slot `slot`'s step (forward-only: the one slot, updated in place).
+    @inline(__always) func cell(slot: Int) -> TiledMatrix<S> { cell[cell.count == 1 ? 0 : slot] }
 
     // MARK: - Memory and products
 
@@ -61,14 +70,18 @@ struct LSTMLayerLane<S: MetaScalar> {
     ///   backward  (I + H) + H              (dX, dc)
     /// where I is the layer's input rows. For H = 20, I = 2 and T' = 20 the history is 120
     /// scalars per coordinate and unrolled step.
-    static func scalarsPerColumn(_ layer: ParameterLayout.Layer, slots t: Int) -> Int {
+    /// Forward-only: 2·(I + H) + H (X of this and the next step; c).
+    static func scalarsPerColumn(_ layer: ParameterLayout.Layer, slots t: Int, history: Bool = true) -> Int {
         let h = layer.hidden, rows = layer.weightRows
+        guard history else { return 2 * rows + h }
         return (t + 1) * h + t * 5 * h + 2 * rows + h + rows + h
     }
 
     /// Scalars allocated once per lane whatever its columns: the rebuilt X block (tileWidth
     /// columns) and the Float path's vector partial sums of dW.
-    static func fixedScalars(_ layer: ParameterLayout.Layer, tileWidth: Int, vectorWeightGradient: Bool) -> Int {
+    static func fixedScalars(_ layer: ParameterLayout.Layer, tileWidth: Int, vectorWeightGradient: Bool,
+                             history: Bool = true) -> Int {
+        guard history else { return 0 }
         let sums = vectorWeightGradient
             ? Workspace<S>.stride(for: layer.weightRows * layer.gates * FloatWeightGradient.slot) : 0
         return layer.weightRows * tileWidth + sums
@@ -113,15 +126,36 @@ struct LSTMLayerLane<S: MetaScalar> {
 
     /// The elementwise step from slot `s` to slot `d`: gates, c, tanh(c) into the history, h into
     /// the next step's X and into `nextInput` (the layer above's input rows, if any), and the
-    /// output head's u when `head` is given (fused into the last layer's kernel).
+    /// output head's u when `head` is given (fused into the last layer's kernel). Without
+    /// `keepHistory` (Float only) the gates and tanh(c) are not stored: a forward-only layer has
+    /// no slots for them and passes z, which the kernel then leaves alone.
     @inline(__always)
     func forwardKernel(preactivations z: MatrixView<S>, phi: UnsafePointer<S>, from s: Int, to d: Int, tile ti: Int,
                        nextInput: MatrixView<S>?, head: LSTMKernels.OutputForward<S>?, keepHistory: Bool,
                        kernels: FloatKernels) {
-        LSTMKernels.forward(preactivations: z, gates: gates[s].tile(ti), bias: phi + layer.bias,
-                            cellPrevious: cell[s].tile(ti), cell: cell[d].tile(ti), tanhCell: tanhCell[s].tile(ti),
+        LSTMKernels.forward(preactivations: z, gates: keepHistory ? gates[s].tile(ti) : z, bias: phi + layer.bias,
+                            cellPrevious: cell(slot: s).tile(ti), cell: cell(slot: d).tile(ti),
+                            tanhCell: keepHistory ? tanhCell[s].tile(ti) : z.rows(0, hidden),
                             hidden: hiddenState(slot: d, tile: ti), hiddenCopy: nextInput, output: head,
                             keepHistory: keepHistory, kernels: kernels)
+    }
+
+    /// The product and the elementwise step in one kernel (Float only): z = Wᵀ X block by block
+    /// of columns in registers, never stored; otherwise as `forwardProduct` then `forwardKernel`.
+    @inline(__always)
+    func fusedForward(phi: UnsafePointer<S>, from s: Int, to d: Int, tile ti: Int, scratch: MatrixView<S>,
+                      nextInput: MatrixView<S>?, head: LSTMKernels.OutputForward<S>?, keepHistory: Bool,
+                      kernels: FloatKernels) {
+        kernels.fusedForward(input: input[s % 2].tile(ti).reinterpreted(), weight: (phi + layer.weight).reinterpreted(),
+                             bias: (phi + layer.bias).reinterpreted(), scratch: scratch.reinterpreted(),
+                             gates: keepHistory ? gates[s].tile(ti).reinterpreted() : nil,
+                             cellPrevious: cell(slot: s).tile(ti).reinterpreted(),
+                             cell: cell(slot: d).tile(ti).reinterpreted(),
+                             tanhCell: keepHistory ? tanhCell[s].tile(ti).reinterpreted() : nil,
+                             hidden: hiddenState(slot: d, tile: ti).reinterpreted(), hiddenCopy: nextInput?.reinterpreted(),
+                             output: head.map { .init(weights: $0.weights.reinterpreted(), bias: Float($0.bias),
+                                                      update: $0.update.reinterpreted()) },
+                             keepHistory: keepHistory)
     }
 
     // MARK: - Backward

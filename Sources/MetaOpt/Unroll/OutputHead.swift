@@ -11,15 +11,16 @@ struct OutputHead<S: MetaScalar> {
     /// Backward: dL/du (one row).
     let dUpdate: TiledMatrix<S>
 
-    init(block: ParameterLayout.Block, columns: Int, tileWidth: Int, workspace ws: Workspace<S>) {
+    /// `history` false (forward-only engines): no du.
+    init(block: ParameterLayout.Block, columns: Int, tileWidth: Int, history: Bool = true, workspace ws: Workspace<S>) {
         weight = block.outputWeight
         bias = block.outputBias
         update = ws.tiled(1, columns, tileWidth: tileWidth)
-        dUpdate = ws.tiled(1, columns, tileWidth: tileWidth)
+        dUpdate = ws.tiled(history ? 1 : 0, columns, tileWidth: tileWidth)
     }
 
-    /// Scalars per padded column: u and du.
-    static var scalarsPerColumn: Int { 2 }
+    /// Scalars per padded column: u and du (forward-only: u).
+    static func scalarsPerColumn(history: Bool = true) -> Int { history ? 2 : 1 }
 
     /// The forward part to fuse into the last layer's kernel for one tile.
     @inline(__always)

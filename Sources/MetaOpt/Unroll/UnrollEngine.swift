@@ -65,6 +65,15 @@ package final class UnrollEngine<S: MetaScalar> {
         }
     }
 
+    /// Whether each layer's forward product runs fused into its elementwise kernel
+    /// (`LSTMLayerLane.fusedForward`) instead of an OpenBLAS sgemm into the scratch block and the
+    /// kernel after it (Float only; `FloatKernels.fusesForwardProducts`: off unless
+    /// `METAOPT_FORWARD_PRODUCTS=fused`). The same for training and forward-only engines, so `run`
+    /// computes the same bits on both.
+    let fusedForward: Bool
+    /// Whether the engine keeps BPTT history (truncations); false for a forward-only engine
+    /// (`init(forwardOnlyLayout:tasks:tileWidth:kernelPath:)`).
+    package let storesHistory: Bool
     /// The vector kernels the Float path runs (the Double path runs scalar loops).
     package let kernelPath: KernelPath
     let kernels: FloatKernels
@@ -153,14 +162,30 @@ package final class UnrollEngine<S: MetaScalar> {
                   kernelPath: kernelPath)
     }
 
+    /// A forward-only engine (Float): `run` and `step` only, no BPTT history. Per coordinate it
+    /// holds each layer's X in two slots (read while the next h is written) and c in one slot,
+    /// updated in place, u, θ and ∇f in two slots; no gates, tanh c, x history or backward
+    /// buffers (`statedBytes`). The same arithmetic as `run` on a truncation engine, so the same
+    /// bits. Its truncations trap.
+    package convenience init(forwardOnlyLayout layout: ParameterLayout, tasks: [any Optimizee], tileWidth: Int? = nil,
+                             kernelPath: KernelPath? = nil) {
+        self.init(layout: layout, tasks: tasks, unroll: 1, lossWeights: nil, tileWidth: tileWidth,
+                  kernelPath: kernelPath, history: false)
+    }
+
     /// `tileWidth` (a multiple of 16; nil: `defaultTileWidth`) is for experiments: results depend
     /// on it in the last bits.
+    /// `fusedForward` nil: the kernel path's choice (`FloatKernels.fusesForwardProducts`); the
+    /// tests force either way.
     package init(layout: ParameterLayout, tasks: [any Optimizee], unroll: Int, lossWeights: [Double]? = nil,
-                tileWidth: Int?, kernelPath: KernelPath? = nil) {
+                tileWidth: Int?, kernelPath: KernelPath? = nil, history: Bool = true, fusedForward: Bool? = nil) {
+        precondition(history || S.self == Float.self, "forward-only engines run the Float kernels")
+        storesHistory = history
         let path = kernelPath ?? .default
         precondition(path.isSupported, "this CPU cannot run the \(path.rawValue) kernels")
         self.kernelPath = path
         kernels = FloatKernels(path)
+        self.fusedForward = S.self == Float.self && (fusedForward ?? kernels.fusesForwardProducts)
         weightGradient = FloatWeightGradient(kernels: kernels)
         precondition(unroll >= 1, "unroll must be positive")
         precondition(!tasks.isEmpty, "an engine needs at least one task")
@@ -185,11 +210,11 @@ package final class UnrollEngine<S: MetaScalar> {
         prefetchBuffer = .allocate(capacity: prefetchCapacity)
         let n = offsets.last!
         let ws = workspace
-        gradients = (0...slots).map { _ in ws.vector(n) }
+        gradients = (0..<(history ? slots + 1 : 2)).map { _ in ws.vector(n) }
         theta = ws.vector(n)
         thetaHistory = []
-        adjoint = ws.vector(n)
-        scratchCoordinates = ws.vector(n)
+        adjoint = ws.matrix(history ? 1 : 0, n)
+        scratchCoordinates = ws.matrix(history ? 1 : 0, n)
 
         var segmentsPerLane = Array(repeating: [Segment](), count: layout.config.optimizerCount)
         var columnsPerLane = Array(repeating: 0, count: layout.config.optimizerCount)
@@ -232,14 +257,15 @@ package final class UnrollEngine<S: MetaScalar> {
             }
             let block = layout.blocks[o]
             let scratch = ws.tileBlock(gateRows, tileWidth: width)
-            let inputHistory = (0..<slots).map { _ in ws.tiled(inputs, m, tileWidth: width) }
+            let inputHistory = (0..<(history ? slots : 0)).map { _ in ws.tiled(inputs, m, tileWidth: width) }
             let layers = block.layers.map {
-                LSTMLayerLane<S>(layer: $0, columns: m, slots: slots, tileWidth: width,
+                LSTMLayerLane<S>(layer: $0, columns: m, slots: slots, history: history, tileWidth: width,
                                  vectorWeightGradient: Self.usesVectorWeightGradient($0), workspace: ws)
             }
             lanes.append(Lane(block: block, columns: m, segments: segmentsPerLane[o], tiles: tiles,
                               tileSegments: tileSegments, scratch: scratch, inputHistory: inputHistory, layers: layers,
-                              head: OutputHead(block: block, columns: m, tileWidth: width, workspace: ws)))
+                              head: OutputHead(block: block, columns: m, tileWidth: width, history: history,
+                                               workspace: ws)))
             units += tiles.indices.map { WorkUnit(lane: o, tile: $0) }
         }
         ownedUnits = units.indices
@@ -256,23 +282,25 @@ package final class UnrollEngine<S: MetaScalar> {
     /// T'·I for the inputs x_t; per lane, the scratch block (4·max H × W) and each layer's rebuilt
     /// X block and dW partial sums (`LSTMLayerLane.fixedScalars`); and (T'+1) + 3 flat vectors of
     /// the N coordinates (∇f per step, θ, adjoint, scratch), plus T more in the second-order mode;
-    /// T' = max(T, 2), I inputs.
+    /// T' = max(T, 2), I inputs. A forward-only engine: per padded column each layer's two X slots
+    /// and c, and u; the scratch block; 3 flat vectors (∇f in two slots, θ).
     package var statedBytes: Int {
-        let t = slots
+        let t = slots, history = storesHistory
         var scalars = 0
         for lane in lanes {
             let padded = max(lane.tiles.count, 1) * tileWidth
-            var perColumn = t * inputs + OutputHead<S>.scalarsPerColumn
+            var perColumn = (history ? t * inputs : 0) + OutputHead<S>.scalarsPerColumn(history: history)
             var fixed = lane.scratch.rows * tileWidth
             for layer in lane.block.layers {
-                perColumn += LSTMLayerLane<S>.scalarsPerColumn(layer, slots: t)
+                perColumn += LSTMLayerLane<S>.scalarsPerColumn(layer, slots: t, history: history)
                 fixed += LSTMLayerLane<S>.fixedScalars(layer, tileWidth: tileWidth,
-                                                       vectorWeightGradient: Self.usesVectorWeightGradient(layer))
+                                                       vectorWeightGradient: Self.usesVectorWeightGradient(layer),
+                                                       history: history)
             }
             scalars += perColumn * padded + fixed
         }
         let n = Workspace<S>.stride(for: coordinateCount)
-        scalars += (t + 1 + 3 + thetaHistory.count) * n
+        scalars += (history ? t + 1 + 3 + thetaHistory.count : 3) * n
         return scalars * MemoryLayout<S>.stride
     }
 
@@ -348,7 +376,7 @@ package final class UnrollEngine<S: MetaScalar> {
             var row = 0
             for layer in lane.layers {
                 body(row, tile, layer.hiddenState(slot: slot, tile: ti))
-                body(row + layer.hidden, tile, layer.cell[slot].tile(ti))
+                body(row + layer.hidden, tile, layer.cell(slot: slot).tile(ti))
                 row += 2 * layer.hidden
             }
         }
@@ -368,7 +396,7 @@ package final class UnrollEngine<S: MetaScalar> {
                 }
             }
             // h of every layer at the start, for the backward pass's X of step 0.
-            for ti in ownedTiles(ofLane: o) {
+            for ti in ownedTiles(ofLane: o) where storesHistory {
                 for layer in lane.layers { layer.recordInitialHidden(tile: ti) }
             }
         }
@@ -401,6 +429,7 @@ package final class UnrollEngine<S: MetaScalar> {
     func forwardStep(phi: UnsafePointer<S>, from s: Int, to d: Int, gradientSlot: Int,
                              inputOverride: UnsafePointer<S>? = nil, keepHistory: Bool = true) {
         let scale = S(layout.config.outputScale)
+        let keepHistory = keepHistory && storesHistory
         let input = inputOverride ?? UnsafePointer(gradients[gradientSlot].base)
         let last = layerCount - 1
         for unit in units[ownedUnits] {
@@ -412,11 +441,20 @@ package final class UnrollEngine<S: MetaScalar> {
                 layout.config.preprocessing.apply(input + seg.start, count: seg.count, into: x, column: seg.column,
                                                   kernels: kernels)
             }
-            copyRows(x.rows(0, inputs), into: lane.inputHistory[s].tile(ti))
+            if keepHistory { copyRows(x.rows(0, inputs), into: lane.inputHistory[s].tile(ti)) }
             mark(.preprocessing)
             // Layer by layer: z = Wᵀ [in; h_prev], then the elementwise step, whose h is the
             // next layer's input; the output u = woᵀ h + bo is fused into the last layer's.
             for l in 0...last {
+                if fusedForward {
+                    lane.layers[l].fusedForward(
+                        phi: phi, from: s, to: d, tile: ti, scratch: lane.scratch(rows: 4, width: w),
+                        nextInput: l < last ? lane.layers[l + 1].input[s % 2].tile(ti).rows(0, lane.layers[l].hidden) : nil,
+                        head: l == last ? lane.head.forward(phi: phi, tile: ti) : nil,
+                        keepHistory: keepHistory, kernels: kernels)
+                    mark(.forwardKernel, layer: l)
+                    continue
+                }
                 let z = lane.scratch(rows: lane.layers[l].layer.gates, width: w)
                 lane.layers[l].forwardProduct(phi: phi, step: s, tile: ti, into: z)
                 mark(.forwardGEMM, layer: l)
@@ -481,6 +519,7 @@ package final class UnrollEngine<S: MetaScalar> {
     /// meta-gradient. For tests (finite differences); does not change `state`.
     func frozenInputLoss(phi: UnsafeBufferPointer<S>, state: UnrollState<S>, inputs frozen: [[S]]) -> [S] {
         precondition(frozen.count == unroll)
+        precondition(storesHistory, "a forward-only engine has no truncations")
         load(state)
         var losses = state.loss
         var total = [S](repeating: 0, count: tasks.count)
@@ -522,6 +561,7 @@ package final class UnrollEngine<S: MetaScalar> {
     /// The forward part of a truncation: T steps from `state` with their BPTT history; returns
     /// each task's unrolled loss and advances `state` by T steps.
     private func forwardTruncation(phi p: UnsafePointer<S>, state: inout UnrollState<S>, mode: MetaGradientMode) -> [S] {
+        precondition(storesHistory, "a forward-only engine has no truncations")
         let T = unroll
         if mode == .secondOrder && thetaHistory.isEmpty {
             thetaHistory = (0..<unroll).map { _ in workspace.vector(coordinateCount) }
