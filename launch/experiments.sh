@@ -3,13 +3,14 @@
 # against grid-tuned SGD, NAG, RMSprop and Adam. Results go to docs/results/NAME/ (report.json,
 # statistics.csv, loss.svg, summary.md); trained optimizers and logs to runs/NAME/.
 #
-#   bash launch/experiments.sh [quadratic|mlp|generalisation|mlp-large-p|sub|cnn|mlp-settings|mlp-2-layer-probes|all]
+#   bash launch/experiments.sh [quadratic|mlp|generalisation|mlp-large-p|sub|cnn|mlp-settings|mlp-2-layer-probes|generalist|all]
 #   (default: all)
 #
 # NP ranks (default: the number of cores) train with launch/local.sh; evaluation runs in one
 # process. Wall-clock on a 2-core machine: quadratic ~4 min, mlp ~15 min, generalisation ~15 min,
 # mlp-large-p ~70 min, sub ~20 min, cnn ~20 min; not part of 'all': mlp-settings (the short MLP runs that chose the MLP
-# recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test) ~185 min.
+# recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test) ~185 min, generalist
+# (issue #19: one optimizer meta-trained on the default mixture, evaluated on every family) ~3.5 h.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=.build/release/metaopt-dist
@@ -166,4 +167,25 @@ if [[ "$what" == mlp-2-layer-probes ]]; then
         --out "$dir/adam-1-layer" | grep '^| Adam'
     evaluate --optimizer "$dir/recipe/optimizer-3000.json" --task mlp --hidden-layers 20,20 --functions 50 \
         --baselines adam --out "$dir/adam-2-layers" | grep '^| Adam'
+fi
+if [[ "$what" == generalist ]]; then
+    # The mixture's default families, 3000 meta-steps, then a fine-tuning with truncation-start
+    # normalisation; its best φ by validation is optimizers/generalist.json.
+    train --task mix --iterations 3000 --validate-every 500 --validation-functions 24 --run-dir runs/generalist-pre
+    train --task mix --loss-normalization truncation-start --init-from runs/generalist-pre/best-optimizer.json \
+        --iterations 400 --validate-every 200 --validation-functions 24 --run-dir runs/generalist
+    g=runs/generalist/best-optimizer.json
+    out=docs/results/generalist
+    evaluate --optimizer "$g" --task quadratic --functions 100 --steps 100 --out "$out/quadratic"
+    evaluate --optimizer "$g" --task mlp --functions 100 --steps 100 --out "$out/mlp"
+    evaluate --optimizer "$g" --task mlp --hidden-layers 40 --functions 100 --steps 100 --out "$out/mlp-40-units"
+    evaluate --optimizer "$g" --task mlp --hidden-layers 20,20 --functions 100 --steps 100 --out "$out/mlp-2-layers"
+    evaluate --optimizer "$g" --task mlp --functions 100 --steps 200 --out "$out/mlp-200-steps"
+    evaluate --optimizer "$g" --task mlp --activation relu --functions 100 --steps 100 --layer-trace --out "$out/mlp-relu"
+    evaluate --optimizer "$g" --task cnn --functions 100 --steps 100 --out "$out/cnn"
+    evaluate --optimizer "$g" --task rosenbrock --functions 100 --steps 100 --out "$out/rosenbrock"
+    "$bin" plot --evaluations "$out/quadratic" "$out/mlp" "$out/mlp-40-units" "$out/mlp-2-layers" "$out/mlp-200-steps" \
+        "$out/mlp-relu" "$out/cnn" "$out/rosenbrock" \
+        --panel-titles "Quadratics" "MLP, sigmoid" "40 units" "2 layers" "200 steps" "ReLU" "CNN" "Rosenbrock (unseen)" \
+        --title "One generalist optimizer on every family (100 held-out functions each)" --out "$out/families.svg"
 fi
