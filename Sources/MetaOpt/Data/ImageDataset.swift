@@ -36,26 +36,24 @@ public struct ImageDataset: Sendable {
     /// Wraps already-scaled images. Preconditions: sizes agree and every label is below `classCount`.
     public init(images: [Float], labels: [UInt8], height: Int, width: Int, channels: Int,
                 classCount: Int, source: String = "memory") {
-        precondition(height > 0 && width > 0 && channels > 0 && classCount > 0 && classCount <= 256)
-        precondition(images.count == labels.count * height * width * channels,
-                     "ImageDataset: \(images.count) pixel values for \(labels.count) images of \(channels)×\(height)×\(width)")
-        precondition(labels.allSatisfy { Int($0) < classCount }, "ImageDataset: a label is not below \(classCount)")
-        pixels = PixelStore(floats: images)
-        self.labels = labels
-        self.height = height
-        self.width = width
-        self.channels = channels
-        self.classCount = classCount
-        self.source = source
+        self.init(store: PixelStore(floats: images), values: images.count, labels: labels, height: height,
+                  width: width, channels: channels, classCount: classCount, source: source)
     }
 
     /// Builds a data set from raw 8-bit pixels (scaled by 1/255), validated by the caller.
     init(pixels: [UInt8], labels: [UInt8], height: Int, width: Int, channels: Int, classCount: Int, source: String) {
+        self.init(store: PixelStore(bytes: pixels), values: pixels.count, labels: labels, height: height,
+                  width: width, channels: channels, classCount: classCount, source: source)
+    }
+
+    /// `values`: the pixel values `store` holds.
+    private init(store: PixelStore, values: Int, labels: [UInt8], height: Int, width: Int, channels: Int,
+                 classCount: Int, source: String) {
         precondition(height > 0 && width > 0 && channels > 0 && classCount > 0 && classCount <= 256)
-        precondition(pixels.count == labels.count * height * width * channels,
-                     "ImageDataset: \(pixels.count) pixels for \(labels.count) images of \(channels)×\(height)×\(width)")
+        precondition(values == labels.count * height * width * channels,
+                     "ImageDataset: \(values) pixel values for \(labels.count) images of \(channels)×\(height)×\(width)")
         precondition(labels.allSatisfy { Int($0) < classCount }, "ImageDataset: a label is not below \(classCount)")
-        self.pixels = PixelStore(bytes: pixels)
+        pixels = store
         self.labels = labels
         self.height = height
         self.width = width
