@@ -205,6 +205,14 @@ struct BenchCommand: ParsableCommand {
             lines.append("forward-only \(r.evaluationSteps) steps  median \(ms(e))"
                          + (r.evaluationCPUMedian.map { "; thread CPU time median \(ms($0))" } ?? "")
                          + (r.evaluationEngineBytes.map { "; engine \(mb($0))" } ?? ""))
+            let profiledRun = r.evaluationPhases.reduce(0) { $0 + $1.seconds }
+            if profiledRun > 0 {
+                lines.append(String(format: "forward-only phases (one profiled run, %@):", ms(profiledRun)))
+                for p in r.evaluationPhases {
+                    lines.append("  " + p.phase.padding(toLength: 46, withPad: " ", startingAt: 0)
+                                 + String(format: " %8.2f ms  %5.1f%%", p.seconds * 1e3, 100 * p.seconds / profiledRun))
+                }
+            }
         }
         lines.append("engine memory       \(mb(r.engineBytes)) allocated (formula \(mb(r.engineBytesStated))), "
                      + String(format: "%.1f MB per function", r.engineBytesPerFunction / 1e6))

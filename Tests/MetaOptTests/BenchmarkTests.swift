@@ -87,6 +87,13 @@ final class BenchmarkTests: XCTestCase {
         // The phases (and the rest) account for the profiled iterations' time.
         XCTAssertTrue(r.phases.allSatisfy { $0.seconds.isFinite })
         XCTAssertGreaterThan(r.phases.filter(\.isGEMM).reduce(0) { $0 + $1.seconds }, 0)
+        // The forward-only run's profile: only forward phases ran, each layer's kernel among them.
+        let forwardPhases = r.evaluationPhases.map(\.phase)
+        XCTAssertTrue(forwardPhases.contains("kernel L1 forward") && forwardPhases.contains("kernel L2 forward + output"),
+                      "\(forwardPhases)")
+        XCTAssertTrue(forwardPhases.contains("optimizee f, ∇f"))
+        XCTAssertFalse(forwardPhases.contains { $0.contains("backward") || $0.contains("dW") }, "\(forwardPhases)")
+        XCTAssertTrue(r.evaluationPhases.allSatisfy { $0.seconds.isFinite && $0.seconds > 0 || $0.phase.hasPrefix("outside") })
         // JSON round trip.
         let data = try JSONEncoder().encode(r)
         let back = try JSONDecoder().decode(MetaIterationBenchmark.Result.self, from: data)

@@ -113,6 +113,10 @@ package enum MetaIterationBenchmark {
         package var lastMetaLoss: Double
         /// Seconds per meta-iteration in each phase of the engine, from extra profiled iterations.
         package var phases: [PhaseTime]
+        /// Seconds per forward-only run (`evaluationSteps` steps) in each phase of the forward-only
+        /// engine that ran, from one extra profiled run, and the rest ("outside"); empty without
+        /// the forward-only run.
+        package var evaluationPhases: [PhaseTime]
     }
 
     package struct PhaseTime: Codable, Sendable {
@@ -226,6 +230,7 @@ package enum MetaIterationBenchmark {
         // with no BPTT history (as LearnedOptimizer runs it).
         var evaluationTimes: [Double] = [], evaluationCPUTimes: [Double] = []
         var evaluationEngineBytes: Int?
+        var evaluationPhases: [PhaseTime] = []
         if options.evaluationSteps > 0 {
             let tasks = sample(1_000_000, 0..<workload.functions)
             let engine = architecture.makeForwardEngine(tasks: tasks, kernelPath: nil, tileWidth: options.tileWidth)
@@ -244,6 +249,22 @@ package enum MetaIterationBenchmark {
                     evaluationCPUTimes.append(cpu)
                 }
             }
+            // One more run with the phase timers on (the timers cost about 0.1 µs per phase and
+            // step, so it is kept out of the timed runs).
+            engine.profile = engine.makeProfile()
+            var state = engine.initialState()
+            let profiledSeconds = Stopwatch.time {
+                phi.withUnsafeBufferPointer {
+                    engine.run(phi: $0, state: &state, steps: options.evaluationSteps) { _, _, _ in }
+                }
+            }
+            let profile = engine.profile!
+            engine.profile = nil
+            evaluationPhases = zip(profile.phases, profile.seconds).filter { $1 > 0 }.map {
+                PhaseTime(phase: $0.name, isGEMM: $0.isGEMM, seconds: $1)
+            }
+            evaluationPhases.append(PhaseTime(phase: "outside the engine phases (load/store)", isGEMM: false,
+                                              seconds: profiledSeconds - profile.total))
         }
 
         let gemm = options.gemmRepetitions == 0 ? [] : order.map { shape -> GEMMBenchmark.Measurement in
@@ -286,6 +307,6 @@ package enum MetaIterationBenchmark {
                       engineBytes: engineBytes, engineBytesStated: engineBytesStated,
                       engineBytesPerFunction: Double(engineBytes) / Double(workload.functions),
                       peakResidentBytesTraining: peakTraining, peakResidentBytes: ProcessMemory.peakResidentBytes,
-                      lastMetaLoss: lastLoss, phases: phases)
+                      lastMetaLoss: lastLoss, phases: phases, evaluationPhases: evaluationPhases)
     }
 }
