@@ -69,7 +69,7 @@ final class BenchmarkTests: XCTestCase {
                                          optimizer: BenchmarkWorkload.peerOptimizer, functions: 6, blockSize: 4,
                                          unroll: 5, horizon: 10)
         let options = MetaIterationBenchmark.Options(repetitions: 3, warmup: 1, evaluationSteps: 4, evaluationRepetitions: 1,
-                                                     gemmRepetitions: 1)
+                                                     gemmRepetitions: 1, fmaPeakCPUGFLOPS: 50)
         let r = MetaIterationBenchmark.run(workload, options: options)
         XCTAssertEqual(r.coordinates, 60)
         XCTAssertEqual(r.metaIterationSeconds.count, 3)
@@ -84,6 +84,15 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertTrue(fraction > 0 && fraction.isFinite)
         XCTAssertEqual(r.coordinateStepsPerSecond, Double(60 * 5) / r.metaIterationMedian, accuracy: 1e-6 * r.coordinateStepsPerSecond)
         XCTAssertNotNil(ProcessMemory.peakResidentBytes)
+        // GFLOP/s by thread CPU time: the FLOP model over the CPU medians (forward-only: forward FLOPs).
+        let model = Double(r.modelFLOPsPerCoordinateStep) * 60 * 5
+        XCTAssertEqual(r.achievedCPUGFLOPS, model / r.metaIterationCPUMedian / 1e9, accuracy: 1e-9 * r.achievedCPUGFLOPS)
+        XCTAssertEqual(try XCTUnwrap(r.fractionOfFMAPeakCPU), r.achievedCPUGFLOPS / 50, accuracy: 1e-12)
+        let forward = Double(MetaIterationBenchmark.modelFLOPs(inputs: 2, hiddenSizes: [20, 20]).forward) * 60 * 4
+        let evaluationCPU = try XCTUnwrap(r.evaluationCPUMedian)
+        XCTAssertEqual(try XCTUnwrap(r.evaluationAchievedCPUGFLOPS), forward / evaluationCPU / 1e9,
+                       accuracy: 1e-9 * forward / evaluationCPU / 1e9)
+        XCTAssertNil(r.fractionOfFMAPeak)
         // The phases (and the rest) account for the profiled iterations' time.
         XCTAssertTrue(r.phases.allSatisfy { $0.seconds.isFinite })
         XCTAssertGreaterThan(r.phases.filter(\.isGEMM).reduce(0) { $0 + $1.seconds }, 0)

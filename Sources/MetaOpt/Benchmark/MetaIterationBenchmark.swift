@@ -17,10 +17,15 @@ package enum MetaIterationBenchmark {
         /// The kernel path's multiply-add peak (`FMAPeak`), when measured: results then give the
         /// fraction of it reached.
         package var fmaPeakGFLOPS: Double?
+        /// The same peak in thread CPU time (`FMAPeak.Measurement.cpuGFLOPS`): results then give
+        /// the fraction of it reached in thread CPU time.
+        package var fmaPeakCPUGFLOPS: Double?
         package init(repetitions: Int = 10, warmup: Int = 2, evaluationSteps: Int = 100, evaluationRepetitions: Int = 3,
-                    gemmRepetitions: Int = 7, seed: UInt64 = 0, tileWidth: Int? = nil, fmaPeakGFLOPS: Double? = nil) {
+                    gemmRepetitions: Int = 7, seed: UInt64 = 0, tileWidth: Int? = nil, fmaPeakGFLOPS: Double? = nil,
+                    fmaPeakCPUGFLOPS: Double? = nil) {
             self.tileWidth = tileWidth
             self.fmaPeakGFLOPS = fmaPeakGFLOPS
+            self.fmaPeakCPUGFLOPS = fmaPeakCPUGFLOPS
             self.repetitions = repetitions
             self.warmup = warmup
             self.evaluationSteps = evaluationSteps
@@ -96,6 +101,14 @@ package enum MetaIterationBenchmark {
         /// (achieved GFLOP/s ÷ peak), when the peak was measured.
         package var fmaPeakGFLOPS: Double?
         package var fractionOfFMAPeak: Double?
+        /// The FLOP model / the thread CPU time medians (meta-iteration; forward-only: its forward
+        /// FLOPs), and their fractions of the CPU-time multiply-add peak: the steadier figures on
+        /// a shared core.
+        package var achievedCPUGFLOPS: Double
+        package var evaluationAchievedCPUGFLOPS: Double?
+        package var fmaPeakCPUGFLOPS: Double?
+        package var fractionOfFMAPeakCPU: Double?
+        package var evaluationFractionOfFMAPeakCPU: Double?
         /// The same runs' thread CPU time (steadier than wall time on a shared machine).
         package var evaluationCPUSeconds: [Double]
         package var evaluationCPUMedian: Double?
@@ -283,6 +296,9 @@ package enum MetaIterationBenchmark {
         let peerBound: Double? = peerGEMM.isEmpty ? nil : GEMMBenchmark.boundGFLOPS(peerGEMM)
         let med = median(times)
         let achieved = modelFLOPs / med / 1e9
+        let achievedCPU = modelFLOPs / median(cpuTimes) / 1e9
+        let evaluationFLOPs = Double(flops.forward) * Double(coordinates) * Double(options.evaluationSteps)
+        let evaluationAchievedCPU = evaluationCPUTimes.isEmpty ? nil : evaluationFLOPs / median(evaluationCPUTimes) / 1e9
         return Result(workload: workload.name, family: workload.family.name,
                       preprocessing: workload.optimizer.preprocessing.description,
                       outputScale: workload.optimizer.outputScale, functions: workload.functions,
@@ -301,6 +317,10 @@ package enum MetaIterationBenchmark {
                       evaluationSeconds: evaluationTimes,
                       evaluationMedian: evaluationTimes.isEmpty ? nil : median(evaluationTimes),
                       fmaPeakGFLOPS: options.fmaPeakGFLOPS, fractionOfFMAPeak: options.fmaPeakGFLOPS.map { achieved / $0 },
+                      achievedCPUGFLOPS: achievedCPU, evaluationAchievedCPUGFLOPS: evaluationAchievedCPU,
+                      fmaPeakCPUGFLOPS: options.fmaPeakCPUGFLOPS,
+                      fractionOfFMAPeakCPU: options.fmaPeakCPUGFLOPS.map { achievedCPU / $0 },
+                      evaluationFractionOfFMAPeakCPU: options.fmaPeakCPUGFLOPS.flatMap { p in evaluationAchievedCPU.map { $0 / p } },
                       evaluationCPUSeconds: evaluationCPUTimes,
                       evaluationCPUMedian: evaluationCPUTimes.isEmpty ? nil : median(evaluationCPUTimes),
                       evaluationEngineBytes: evaluationEngineBytes,
