@@ -177,7 +177,7 @@ struct BenchCommand: ParsableCommand {
             String(format: "achieved            %.1f GFLOP/s  (%d FLOP per coordinate-step)%@", r.achievedGFLOPS,
                    r.modelFLOPsPerCoordinateStep,
                    r.fractionOfFMAPeak.map { String(format: "; %.1f%% of the multiply-add peak", $0 * 100) } ?? ""),
-            String(format: "  by CPU time       %.1f GFLOP/s%@", r.achievedCPUGFLOPS,
+            String(format: "  by CPU time       %.1f GFLOP/s%@", r.achievedCPUGFLOPS ?? .nan,
                    r.fractionOfFMAPeakCPU.map { String(format: "; %.1f%% of the CPU-time peak", $0 * 100) } ?? ""),
         ]
         func gemmLines(_ title: String, _ bound: Double?, _ seconds: Double?, _ fraction: Double?,
@@ -212,10 +212,11 @@ struct BenchCommand: ParsableCommand {
                 lines.append(String(format: "  by CPU time       %.1f GFLOP/s (forward FLOPs)%@", g,
                                     r.evaluationFractionOfFMAPeakCPU.map { String(format: "; %.1f%% of the CPU-time peak", $0 * 100) } ?? ""))
             }
-            let profiledRun = r.evaluationPhases.reduce(0) { $0 + $1.seconds }
+            let evaluationPhases = r.evaluationPhases ?? []
+            let profiledRun = evaluationPhases.reduce(0) { $0 + $1.seconds }
             if profiledRun > 0 {
                 lines.append(String(format: "forward-only phases (one profiled run, %@):", ms(profiledRun)))
-                for p in r.evaluationPhases {
+                for p in evaluationPhases {
                     lines.append("  " + p.phase.padding(toLength: 46, withPad: " ", startingAt: 0)
                                  + String(format: " %8.2f ms  %5.1f%%", p.seconds * 1e3, 100 * p.seconds / profiledRun))
                 }

@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 @testable import MetaOpt
 
 /// The benchmark harness behind `metaopt-dist bench`: workloads, the result it reports, and the
@@ -86,8 +87,9 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertNotNil(ProcessMemory.peakResidentBytes)
         // GFLOP/s by thread CPU time: the FLOP model over the CPU medians (forward-only: forward FLOPs).
         let model = Double(r.modelFLOPsPerCoordinateStep) * 60 * 5
-        XCTAssertEqual(r.achievedCPUGFLOPS, model / r.metaIterationCPUMedian / 1e9, accuracy: 1e-9 * r.achievedCPUGFLOPS)
-        XCTAssertEqual(try XCTUnwrap(r.fractionOfFMAPeakCPU), r.achievedCPUGFLOPS / 50, accuracy: 1e-12)
+        let achievedCPU = try XCTUnwrap(r.achievedCPUGFLOPS)
+        XCTAssertEqual(achievedCPU, model / r.metaIterationCPUMedian / 1e9, accuracy: 1e-9 * achievedCPU)
+        XCTAssertEqual(try XCTUnwrap(r.fractionOfFMAPeakCPU), achievedCPU / 50, accuracy: 1e-12)
         let forward = Double(MetaIterationBenchmark.modelFLOPs(inputs: 2, hiddenSizes: [20, 20]).forward) * 60 * 4
         let evaluationCPU = try XCTUnwrap(r.evaluationCPUMedian)
         XCTAssertEqual(try XCTUnwrap(r.evaluationAchievedCPUGFLOPS), forward / evaluationCPU / 1e9,
@@ -97,15 +99,26 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertTrue(r.phases.allSatisfy { $0.seconds.isFinite })
         XCTAssertGreaterThan(r.phases.filter(\.isGEMM).reduce(0) { $0 + $1.seconds }, 0)
         // The forward-only run's profile: only forward phases ran, each layer's kernel among them.
-        let forwardPhases = r.evaluationPhases.map(\.phase)
+        let forwardPhases = try XCTUnwrap(r.evaluationPhases).map(\.phase)
         XCTAssertTrue(forwardPhases.contains("kernel L1 forward") && forwardPhases.contains("kernel L2 forward + output"),
                       "\(forwardPhases)")
         XCTAssertTrue(forwardPhases.contains("optimizee f, ∇f"))
         XCTAssertFalse(forwardPhases.contains { $0.contains("backward") || $0.contains("dW") }, "\(forwardPhases)")
-        XCTAssertTrue(r.evaluationPhases.allSatisfy { $0.seconds.isFinite && $0.seconds > 0 || $0.phase.hasPrefix("outside") })
+        XCTAssertTrue(try XCTUnwrap(r.evaluationPhases).allSatisfy { $0.seconds.isFinite && $0.seconds > 0 || $0.phase.hasPrefix("outside") })
         // JSON round trip.
         let data = try JSONEncoder().encode(r)
         let back = try JSONDecoder().decode(MetaIterationBenchmark.Result.self, from: data)
         XCTAssertEqual(back.metaIterationSeconds, r.metaIterationSeconds)
+        // A result written before the CPU-time figures and the forward-only profile existed
+        // (docs/scaling-mlp-bench.json) still reads.
+        var older = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        for key in ["achievedCPUGFLOPS", "evaluationAchievedCPUGFLOPS", "fmaPeakCPUGFLOPS", "fractionOfFMAPeakCPU",
+                    "evaluationFractionOfFMAPeakCPU", "evaluationPhases"] {
+            XCTAssertNotNil(older.removeValue(forKey: key), key)
+        }
+        let olderResult = try JSONDecoder().decode(MetaIterationBenchmark.Result.self,
+                                                   from: JSONSerialization.data(withJSONObject: older))
+        XCTAssertNil(olderResult.evaluationPhases)
+        XCTAssertNil(olderResult.achievedCPUGFLOPS)
     }
 }

@@ -104,7 +104,7 @@ package enum MetaIterationBenchmark {
         /// The FLOP model / the thread CPU time medians (meta-iteration; forward-only: its forward
         /// FLOPs), and their fractions of the CPU-time multiply-add peak: the steadier figures on
         /// a shared core.
-        package var achievedCPUGFLOPS: Double
+        package var achievedCPUGFLOPS: Double?
         package var evaluationAchievedCPUGFLOPS: Double?
         package var fmaPeakCPUGFLOPS: Double?
         package var fractionOfFMAPeakCPU: Double?
@@ -128,8 +128,9 @@ package enum MetaIterationBenchmark {
         package var phases: [PhaseTime]
         /// Seconds per forward-only run (`evaluationSteps` steps) in each phase of the forward-only
         /// engine that ran, from one extra profiled run, and the rest ("outside"); empty without
-        /// the forward-only run.
-        package var evaluationPhases: [PhaseTime]
+        /// the forward-only run. Optional, like the CPU-time figures above, so that results
+        /// written before they existed (docs/scaling-mlp-bench.json) still read.
+        package var evaluationPhases: [PhaseTime]?
     }
 
     package struct PhaseTime: Codable, Sendable {
