@@ -13,6 +13,8 @@
 #   TCMALLOC  the tcmalloc library preloaded for JAX (default libtcmalloc_minimal.so.4; empty: none)
 #   METAOPT_BIN  the binary (default .build/release/metaopt-dist; build with swift build -c release)
 #   METAOPT_KERNELS  passed on to metaopt-dist (avx2 forces the AVX2 path on an AVX-512 machine)
+#   CLOCK   wall (default) or cpu: cpu compares CPU times, steadier on a shared core (JAX's
+#           timer is then the process's CPU time, metaopt-dist's its thread CPU time)
 #   OUT     directory for the raw results (default: a new temporary directory)
 # One round runs, per task, one JAX process and one metaopt-dist process (order alternating per
 # round); each reports the median of REPS meta-iterations after warm-up. The summary gives the
@@ -27,6 +29,8 @@ CORE="${CORE:-0}"
 ROUNDS="${ROUNDS:-5}"
 TASKS="${TASKS:-quad mlp}"
 REPS="${REPS:-10}"
+CLOCK="${CLOCK:-wall}"
+[[ "$CLOCK" == wall || "$CLOCK" == cpu ]] || { echo "bench-peer: CLOCK is wall or cpu" >&2; exit 1; }
 TCMALLOC="${TCMALLOC-/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4}"
 BIN="${METAOPT_BIN:-$root/.build/release/metaopt-dist}"
 OUT="${OUT:-$(mktemp -d -t bench-peer.XXXXXX)}"
@@ -39,8 +43,14 @@ mkdir -p "$OUT"
 run_jax() {  # task round
     local preload=()
     [[ -n "$TCMALLOC" ]] && preload=(env LD_PRELOAD="$TCMALLOC")
+    # CLOCK=cpu: the reference times with time.perf_counter; this runs it with that clock
+    # replaced by the process's CPU time (all its threads).
+    local clock='import runpy, sys, time
+if sys.argv[1] == "cpu": time.perf_counter = time.process_time
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")'
     "${preload[@]}" XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \
-        taskset -c "$CORE" "$V/bin/python" "$P/l2l_jax.py" bench --task "$1" --reps "$REPS" \
+        taskset -c "$CORE" "$V/bin/python" -c "$clock" "$CLOCK" "$P/l2l_jax.py" bench --task "$1" --reps "$REPS" \
         | grep '^RESULT ' | sed 's/^RESULT //' > "$OUT/jax-$1-$2.json"
 }
 
@@ -59,18 +69,19 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 
-python3 - "$OUT" $TASKS <<'EOF'
+python3 - "$OUT" "$CLOCK" $TASKS <<'EOF'
 import json, statistics, sys, glob, os
-out, tasks = sys.argv[1], sys.argv[2:]
-print(f"results in {out}")
+out, clock, tasks = sys.argv[1], sys.argv[2], sys.argv[3:]
+ours = ("metaIterationCPUMedian", "evaluationCPUMedian") if clock == "cpu" else ("metaIterationMedian", "evaluationMedian")
+print(f"results in {out}; {clock} time")
 print(f"{'task':6} {'JAX ms':>9} {'Swift ms':>9} {'ratio':>6} {'JAX eval100':>11} {'Swift eval100':>13} {'ratio':>6} {'JAX RSS MB':>10} {'Swift RSS MB':>12}  (medians over rounds)")
 for task in tasks:
     jax = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(out, f"jax-{task}-*.json")))]
     sw = [json.load(open(f))["results"][0] for f in sorted(glob.glob(os.path.join(out, f"swift-{task}-*.json")))]
     j = statistics.median(statistics.median(r["meta_iter_s"]) for r in jax) * 1e3
-    s = statistics.median(r["metaIterationMedian"] for r in sw) * 1e3
+    s = statistics.median(r[ours[0]] for r in sw) * 1e3
     je = statistics.median(statistics.median(r["eval100_s"]) for r in jax) * 1e3
-    se = statistics.median(r["evaluationMedian"] for r in sw) * 1e3
+    se = statistics.median(r[ours[1]] for r in sw) * 1e3
     jr = statistics.median(r["peak_rss_mb"] for r in jax)
     sr = statistics.median(r["peakResidentBytes"] for r in sw) / 2**20
     print(f"{task:6} {j:9.1f} {s:9.1f} {j / s:6.2f} {je:11.1f} {se:13.1f} {je / se:6.2f} {jr:10.0f} {sr:12.0f}")

@@ -303,7 +303,7 @@ static void MO_FN(lstm_forward)(const metaopt_lstm_forward_args *a) {
                                        mo_row(a->z, 3 * h + j), a->bias[j], a->bias[h + j], a->bias[2 * h + j],
                                        a->bias[3 * h + j], mo_row(a->cell_previous, j), mo_row(a->cell, j), out);
         float *copy = a->hidden_copy.base ? mo_row(a->hidden_copy, j) : 0;
-        float *tc = keep ? mo_row(a->tanh_cell, j) : 0;
+        float *tc = a->tanh_cell.base ? mo_row(a->tanh_cell, j) : 0;
         if (a->output_weights)
             mo_hidden_pass(n, mo_row(a->cell, j), out, tc, copy, a->update, a->output_weights[j], j == 0,
                            a->output_bias);
@@ -372,7 +372,7 @@ static void MO_FN(lstm_fused_forward)(const metaopt_lstm_fused_forward_args *a) 
         else
             mo_gates_pass_forward_only(n, zi, zf, zg, zo, b[j], b[h + j], b[2 * h + j], b[3 * h + j], cp, c, out);
         float *copy = s->hidden_copy.base ? mo_row(s->hidden_copy, j) : 0;
-        float *tc = keep ? mo_row(s->tanh_cell, j) : 0;
+        float *tc = s->tanh_cell.base ? mo_row(s->tanh_cell, j) : 0;
         if (s->output_weights)
             mo_hidden_pass(n, c, out, tc, copy, s->update, s->output_weights[j], j == 0, s->output_bias);
         else
@@ -581,6 +581,30 @@ static void MO_FN(multiply)(const float *a, const float *b, float *r, ptrdiff_t 
     for (ptrdiff_t k = 0; k < count; k += MO_W) mo_store(mo_load(a + k) * mo_load(b + k), r + k);
 }
 
+/// tanh(c) into `tanh_cell` and, where `hidden` is given, h = o ⊙ tanh(c), over `rows` rows of
+/// `columns` columns rounded up to whole vectors: the backward pass's tanh(c) and rebuilt h,
+/// recomputed from the stored c with the forward kernel's mo_tanh and product, hence the forward
+/// pass's bits (the history keeps c, not tanh c).
+static void MO_FN(lstm_tanh_cell)(ptrdiff_t rows, ptrdiff_t columns, metaopt_matrix cell, metaopt_matrix output_gate,
+                                  metaopt_matrix tanh_cell, metaopt_matrix hidden) {
+    ptrdiff_t n = mo_vector_count(columns) * MO_W;
+    for (ptrdiff_t j = 0; j < rows; j++) {
+        const float *c = mo_row(cell, j);
+        float *t = mo_row(tanh_cell, j);
+        if (hidden.base) {
+            const float *o = mo_row(output_gate, j);
+            float *h = mo_row(hidden, j);
+            for (ptrdiff_t k = 0; k < n; k += MO_W) {
+                mo_vf v = mo_tanh(mo_load(c + k));
+                mo_store(v, t + k);
+                mo_store(mo_load(o + k) * v, h + k);
+            }
+        } else {
+            for (ptrdiff_t k = 0; k < n; k += MO_W) mo_store(mo_tanh(mo_load(c + k)), t + k);
+        }
+    }
+}
+
 /// y += alpha·x over `count` floats (a product, then a sum: not fused, as the Double path).
 static void MO_FN(add_scaled)(float *y, float alpha, const float *x, ptrdiff_t count) {
     ptrdiff_t k = 0;
@@ -672,6 +696,7 @@ const metaopt_kernel_table MO_FN(table) = {
     .weight_gradient_reduce = MO_FN(weight_gradient_reduce),
     .log_and_sign = MO_FN(log_and_sign),
     .multiply = MO_FN(multiply),
+    .lstm_tanh_cell = MO_FN(lstm_tanh_cell),
     .add_scaled = MO_FN(add_scaled),
     .fma_peak = MO_FN(fma_peak),
     .fma_peak_chains = MO_PEAK_CHAINS,

@@ -103,12 +103,13 @@ struct BenchCommand: ParsableCommand {
                                                      evaluationSteps: evaluationSteps,
                                                      evaluationRepetitions: evaluationRepetitions,
                                                      gemmRepetitions: gemmRepetitions, tileWidth: tileWidth,
-                                                     fmaPeakGFLOPS: peak?.gflops)
+                                                     fmaPeakGFLOPS: peak?.gflops, fmaPeakCPUGFLOPS: peak?.cpuGFLOPS)
         if format == "text" {
             print(kernelsLine())
             if let peak {
-                print(String(format: "multiply-add peak   %.1f GFLOP/s on one core (%@ kernels; best of %d samples)",
-                             peak.gflops, peak.kernels, peak.samples.count))
+                print(String(format: "multiply-add peak   %.1f GFLOP/s on one core (%@ kernels; best of %d samples); "
+                             + "%.1f GFLOP/s in thread CPU time", peak.gflops, peak.kernels, peak.samples.count,
+                             peak.cpuGFLOPS))
             }
         }
         var results: [MetaIterationBenchmark.Result] = []
@@ -176,6 +177,8 @@ struct BenchCommand: ParsableCommand {
             String(format: "achieved            %.1f GFLOP/s  (%d FLOP per coordinate-step)%@", r.achievedGFLOPS,
                    r.modelFLOPsPerCoordinateStep,
                    r.fractionOfFMAPeak.map { String(format: "; %.1f%% of the multiply-add peak", $0 * 100) } ?? ""),
+            String(format: "  by CPU time       %.1f GFLOP/s%@", r.achievedCPUGFLOPS ?? .nan,
+                   r.fractionOfFMAPeakCPU.map { String(format: "; %.1f%% of the CPU-time peak", $0 * 100) } ?? ""),
         ]
         func gemmLines(_ title: String, _ bound: Double?, _ seconds: Double?, _ fraction: Double?,
                        _ measurements: [GEMMBenchmark.Measurement]) {
@@ -205,6 +208,19 @@ struct BenchCommand: ParsableCommand {
             lines.append("forward-only \(r.evaluationSteps) steps  median \(ms(e))"
                          + (r.evaluationCPUMedian.map { "; thread CPU time median \(ms($0))" } ?? "")
                          + (r.evaluationEngineBytes.map { "; engine \(mb($0))" } ?? ""))
+            if let g = r.evaluationAchievedCPUGFLOPS {
+                lines.append(String(format: "  by CPU time       %.1f GFLOP/s (forward FLOPs)%@", g,
+                                    r.evaluationFractionOfFMAPeakCPU.map { String(format: "; %.1f%% of the CPU-time peak", $0 * 100) } ?? ""))
+            }
+            let evaluationPhases = r.evaluationPhases ?? []
+            let profiledRun = evaluationPhases.reduce(0) { $0 + $1.seconds }
+            if profiledRun > 0 {
+                lines.append(String(format: "forward-only phases (one profiled run, %@):", ms(profiledRun)))
+                for p in evaluationPhases {
+                    lines.append("  " + p.phase.padding(toLength: 46, withPad: " ", startingAt: 0)
+                                 + String(format: " %8.2f ms  %5.1f%%", p.seconds * 1e3, 100 * p.seconds / profiledRun))
+                }
+            }
         }
         lines.append("engine memory       \(mb(r.engineBytes)) allocated (formula \(mb(r.engineBytesStated))), "
                      + String(format: "%.1f MB per function", r.engineBytesPerFunction / 1e6))

@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 @testable import MetaOpt
 
 /// The benchmark harness behind `metaopt-dist bench`: workloads, the result it reports, and the
@@ -69,7 +70,7 @@ final class BenchmarkTests: XCTestCase {
                                          optimizer: BenchmarkWorkload.peerOptimizer, functions: 6, blockSize: 4,
                                          unroll: 5, horizon: 10)
         let options = MetaIterationBenchmark.Options(repetitions: 3, warmup: 1, evaluationSteps: 4, evaluationRepetitions: 1,
-                                                     gemmRepetitions: 1)
+                                                     gemmRepetitions: 1, fmaPeakCPUGFLOPS: 50)
         let r = MetaIterationBenchmark.run(workload, options: options)
         XCTAssertEqual(r.coordinates, 60)
         XCTAssertEqual(r.metaIterationSeconds.count, 3)
@@ -84,12 +85,40 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertTrue(fraction > 0 && fraction.isFinite)
         XCTAssertEqual(r.coordinateStepsPerSecond, Double(60 * 5) / r.metaIterationMedian, accuracy: 1e-6 * r.coordinateStepsPerSecond)
         XCTAssertNotNil(ProcessMemory.peakResidentBytes)
+        // GFLOP/s by thread CPU time: the FLOP model over the CPU medians (forward-only: forward FLOPs).
+        let model = Double(r.modelFLOPsPerCoordinateStep) * 60 * 5
+        let achievedCPU = try XCTUnwrap(r.achievedCPUGFLOPS)
+        XCTAssertEqual(achievedCPU, model / r.metaIterationCPUMedian / 1e9, accuracy: 1e-9 * achievedCPU)
+        XCTAssertEqual(try XCTUnwrap(r.fractionOfFMAPeakCPU), achievedCPU / 50, accuracy: 1e-12)
+        let forward = Double(MetaIterationBenchmark.modelFLOPs(inputs: 2, hiddenSizes: [20, 20]).forward) * 60 * 4
+        let evaluationCPU = try XCTUnwrap(r.evaluationCPUMedian)
+        XCTAssertEqual(try XCTUnwrap(r.evaluationAchievedCPUGFLOPS), forward / evaluationCPU / 1e9,
+                       accuracy: 1e-9 * forward / evaluationCPU / 1e9)
+        XCTAssertNil(r.fractionOfFMAPeak)
         // The phases (and the rest) account for the profiled iterations' time.
         XCTAssertTrue(r.phases.allSatisfy { $0.seconds.isFinite })
         XCTAssertGreaterThan(r.phases.filter(\.isGEMM).reduce(0) { $0 + $1.seconds }, 0)
+        // The forward-only run's profile: only forward phases ran, each layer's kernel among them.
+        let forwardPhases = try XCTUnwrap(r.evaluationPhases).map(\.phase)
+        XCTAssertTrue(forwardPhases.contains("kernel L1 forward") && forwardPhases.contains("kernel L2 forward + output"),
+                      "\(forwardPhases)")
+        XCTAssertTrue(forwardPhases.contains("optimizee f, ∇f"))
+        XCTAssertFalse(forwardPhases.contains { $0.contains("backward") || $0.contains("dW") }, "\(forwardPhases)")
+        XCTAssertTrue(try XCTUnwrap(r.evaluationPhases).allSatisfy { $0.seconds.isFinite && $0.seconds > 0 || $0.phase.hasPrefix("outside") })
         // JSON round trip.
         let data = try JSONEncoder().encode(r)
         let back = try JSONDecoder().decode(MetaIterationBenchmark.Result.self, from: data)
         XCTAssertEqual(back.metaIterationSeconds, r.metaIterationSeconds)
+        // A result written before the CPU-time figures and the forward-only profile existed
+        // (docs/scaling-mlp-bench.json) still reads.
+        var older = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        for key in ["achievedCPUGFLOPS", "evaluationAchievedCPUGFLOPS", "fmaPeakCPUGFLOPS", "fractionOfFMAPeakCPU",
+                    "evaluationFractionOfFMAPeakCPU", "evaluationPhases"] {
+            XCTAssertNotNil(older.removeValue(forKey: key), key)
+        }
+        let olderResult = try JSONDecoder().decode(MetaIterationBenchmark.Result.self,
+                                                   from: JSONSerialization.data(withJSONObject: older))
+        XCTAssertNil(olderResult.evaluationPhases)
+        XCTAssertNil(olderResult.achievedCPUGFLOPS)
     }
 }

@@ -164,6 +164,9 @@ final class FMAPeakTests: XCTestCase {
             XCTAssertEqual(m.kernels, path.rawValue)
             XCTAssertEqual(m.samples.count, 2)
             XCTAssertTrue(m.gflops.isFinite && m.gflops > 1, "\(path.rawValue): \(m.gflops) GFLOP/s")
+            // A thread's CPU time never exceeds the wall time it spans (1% for the clocks' granularity).
+            XCTAssertEqual(m.cpuSamples.count, 2)
+            XCTAssertGreaterThanOrEqual(m.cpuGFLOPS, 0.99 * m.gflops, path.rawValue)
             peaks[path] = m.gflops
             print("\(path.rawValue): multiply-add peak \(m.gflops) GFLOP/s")
         }

@@ -42,12 +42,14 @@ typedef struct {
     metaopt_matrix z;        ///< pre-activations Wᵀ[x; h_prev] without bias (scratch: may be overwritten)
     metaopt_matrix gates;    ///< out: σ/tanh of the gates (may be z's memory)
     const float *bias;       ///< 4H
-    metaopt_matrix cell_previous, cell, tanh_cell, hidden_out;
+    metaopt_matrix cell_previous, cell;
+    metaopt_matrix tanh_cell;     ///< optional: tanh(c) is stored there (no engine keeps it: the backward pass recomputes it)
+    metaopt_matrix hidden_out;
     metaopt_matrix hidden_copy;   ///< optional second copy of h
     const float *output_weights;  ///< optional output layer u = b + Σⱼ wⱼ hⱼ (H weights)
     float output_bias;
     float *update;           ///< u (one row), with output_weights
-    int keep_history;        ///< store gates and tanh(c) (only the backward pass reads them)
+    int keep_history;        ///< store the gates (only the backward pass reads them)
 } metaopt_lstm_forward_args;
 
 /// One LSTM layer forward with its matrix product fused in: z = Wᵀ x (x = [in; h_prev]) hidden
@@ -155,6 +157,11 @@ typedef struct {
                          float *r0, float *r1);
     /// r = a ⊙ b over `count` floats, rounded up to whole vectors (the rows' padding).
     void (*multiply)(const float *a, const float *b, float *r, ptrdiff_t count);
+    /// tanh(c) into tanh_cell and, where hidden.base is not NULL, h = o ⊙ tanh(c) into hidden
+    /// (o: output_gate), over `rows` rows of `columns` rounded up to whole vectors; the same
+    /// tanh and product as lstm_forward, so the same bits from the same c.
+    void (*lstm_tanh_cell)(ptrdiff_t rows, ptrdiff_t columns, metaopt_matrix cell, metaopt_matrix output_gate,
+                           metaopt_matrix tanh_cell, metaopt_matrix hidden);
     /// y += alpha·x over exactly `count` floats (not fused).
     void (*add_scaled)(float *y, float alpha, const float *x, ptrdiff_t count);
     /// `iterations` rounds of fma_peak_chains independent vector multiply-adds held in registers

@@ -8,6 +8,11 @@ package enum FMAPeak {
         /// FLOPs per second, the best of the samples (interference only ever slows it down).
         package var gflops: Double
         package var samples: [Double]
+        /// The same samples in this thread's CPU time: on a core shared with other processes the
+        /// time the thread waits does not count, so this is the core's rate while it runs the
+        /// loop, the yardstick for CPU times (the wall-time peak drops with the load).
+        package var cpuGFLOPS: Double
+        package var cpuSamples: [Double]
     }
 
     /// `samples` timings of about `secondsPerSample` each, after a warm-up of the same length
@@ -23,11 +28,16 @@ package enum FMAPeak {
         let scale = secondsPerSample / max(Stopwatch.time({ _ = kernels.table.pointee.fma_peak(iterations) }), 1e-9)
         iterations = max(1, Int(Double(iterations) * scale))
         _ = kernels.table.pointee.fma_peak(iterations)  // warm-up
-        var rates: [Double] = []
+        var rates: [Double] = [], cpuRates: [Double] = []
+        let flops = flopsPerIteration * Double(iterations)
         for _ in 0..<max(1, samples) {
+            let startCPU = Stopwatch.threadCPU()
             let seconds = Stopwatch.time { _ = kernels.table.pointee.fma_peak(iterations) }
-            rates.append(flopsPerIteration * Double(iterations) / seconds / 1e9)
+            let cpuSeconds = Double(Stopwatch.threadCPU() - startCPU) / 1e9
+            rates.append(flops / seconds / 1e9)
+            cpuRates.append(flops / max(cpuSeconds, 1e-9) / 1e9)
         }
-        return Measurement(kernels: path.rawValue, gflops: rates.max() ?? .nan, samples: rates)
+        return Measurement(kernels: path.rawValue, gflops: rates.max() ?? .nan, samples: rates,
+                           cpuGFLOPS: cpuRates.max() ?? .nan, cpuSamples: cpuRates)
     }
 }

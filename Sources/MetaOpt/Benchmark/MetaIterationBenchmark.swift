@@ -17,10 +17,15 @@ package enum MetaIterationBenchmark {
         /// The kernel path's multiply-add peak (`FMAPeak`), when measured: results then give the
         /// fraction of it reached.
         package var fmaPeakGFLOPS: Double?
+        /// The same peak in thread CPU time (`FMAPeak.Measurement.cpuGFLOPS`): results then give
+        /// the fraction of it reached in thread CPU time.
+        package var fmaPeakCPUGFLOPS: Double?
         package init(repetitions: Int = 10, warmup: Int = 2, evaluationSteps: Int = 100, evaluationRepetitions: Int = 3,
-                    gemmRepetitions: Int = 7, seed: UInt64 = 0, tileWidth: Int? = nil, fmaPeakGFLOPS: Double? = nil) {
+                    gemmRepetitions: Int = 7, seed: UInt64 = 0, tileWidth: Int? = nil, fmaPeakGFLOPS: Double? = nil,
+                    fmaPeakCPUGFLOPS: Double? = nil) {
             self.tileWidth = tileWidth
             self.fmaPeakGFLOPS = fmaPeakGFLOPS
+            self.fmaPeakCPUGFLOPS = fmaPeakCPUGFLOPS
             self.repetitions = repetitions
             self.warmup = warmup
             self.evaluationSteps = evaluationSteps
@@ -96,6 +101,14 @@ package enum MetaIterationBenchmark {
         /// (achieved GFLOP/s ÷ peak), when the peak was measured.
         package var fmaPeakGFLOPS: Double?
         package var fractionOfFMAPeak: Double?
+        /// The FLOP model / the thread CPU time medians (meta-iteration; forward-only: its forward
+        /// FLOPs), and their fractions of the CPU-time multiply-add peak: the steadier figures on
+        /// a shared core.
+        package var achievedCPUGFLOPS: Double?
+        package var evaluationAchievedCPUGFLOPS: Double?
+        package var fmaPeakCPUGFLOPS: Double?
+        package var fractionOfFMAPeakCPU: Double?
+        package var evaluationFractionOfFMAPeakCPU: Double?
         /// The same runs' thread CPU time (steadier than wall time on a shared machine).
         package var evaluationCPUSeconds: [Double]
         package var evaluationCPUMedian: Double?
@@ -113,6 +126,11 @@ package enum MetaIterationBenchmark {
         package var lastMetaLoss: Double
         /// Seconds per meta-iteration in each phase of the engine, from extra profiled iterations.
         package var phases: [PhaseTime]
+        /// Seconds per forward-only run (`evaluationSteps` steps) in each phase of the forward-only
+        /// engine that ran, from one extra profiled run, and the rest ("outside"); empty without
+        /// the forward-only run. Optional, like the CPU-time figures above, so that results
+        /// written before they existed (docs/scaling-mlp-bench.json) still read.
+        package var evaluationPhases: [PhaseTime]?
     }
 
     package struct PhaseTime: Codable, Sendable {
@@ -226,6 +244,7 @@ package enum MetaIterationBenchmark {
         // with no BPTT history (as LearnedOptimizer runs it).
         var evaluationTimes: [Double] = [], evaluationCPUTimes: [Double] = []
         var evaluationEngineBytes: Int?
+        var evaluationPhases: [PhaseTime] = []
         if options.evaluationSteps > 0 {
             let tasks = sample(1_000_000, 0..<workload.functions)
             let engine = architecture.makeForwardEngine(tasks: tasks, kernelPath: nil, tileWidth: options.tileWidth)
@@ -244,6 +263,22 @@ package enum MetaIterationBenchmark {
                     evaluationCPUTimes.append(cpu)
                 }
             }
+            // One more run with the phase timers on (the timers cost about 0.1 µs per phase and
+            // step, so it is kept out of the timed runs).
+            engine.profile = engine.makeProfile()
+            var state = engine.initialState()
+            let profiledSeconds = Stopwatch.time {
+                phi.withUnsafeBufferPointer {
+                    engine.run(phi: $0, state: &state, steps: options.evaluationSteps) { _, _, _ in }
+                }
+            }
+            let profile = engine.profile!
+            engine.profile = nil
+            evaluationPhases = zip(profile.phases, profile.seconds).filter { $1 > 0 }.map {
+                PhaseTime(phase: $0.name, isGEMM: $0.isGEMM, seconds: $1)
+            }
+            evaluationPhases.append(PhaseTime(phase: "outside the engine phases (load/store)", isGEMM: false,
+                                              seconds: profiledSeconds - profile.total))
         }
 
         let gemm = options.gemmRepetitions == 0 ? [] : order.map { shape -> GEMMBenchmark.Measurement in
@@ -262,6 +297,9 @@ package enum MetaIterationBenchmark {
         let peerBound: Double? = peerGEMM.isEmpty ? nil : GEMMBenchmark.boundGFLOPS(peerGEMM)
         let med = median(times)
         let achieved = modelFLOPs / med / 1e9
+        let achievedCPU = modelFLOPs / median(cpuTimes) / 1e9
+        let evaluationFLOPs = Double(flops.forward) * Double(coordinates) * Double(options.evaluationSteps)
+        let evaluationAchievedCPU = evaluationCPUTimes.isEmpty ? nil : evaluationFLOPs / median(evaluationCPUTimes) / 1e9
         return Result(workload: workload.name, family: workload.family.name,
                       preprocessing: workload.optimizer.preprocessing.description,
                       outputScale: workload.optimizer.outputScale, functions: workload.functions,
@@ -280,12 +318,16 @@ package enum MetaIterationBenchmark {
                       evaluationSeconds: evaluationTimes,
                       evaluationMedian: evaluationTimes.isEmpty ? nil : median(evaluationTimes),
                       fmaPeakGFLOPS: options.fmaPeakGFLOPS, fractionOfFMAPeak: options.fmaPeakGFLOPS.map { achieved / $0 },
+                      achievedCPUGFLOPS: achievedCPU, evaluationAchievedCPUGFLOPS: evaluationAchievedCPU,
+                      fmaPeakCPUGFLOPS: options.fmaPeakCPUGFLOPS,
+                      fractionOfFMAPeakCPU: options.fmaPeakCPUGFLOPS.map { achievedCPU / $0 },
+                      evaluationFractionOfFMAPeakCPU: options.fmaPeakCPUGFLOPS.flatMap { p in evaluationAchievedCPU.map { $0 / p } },
                       evaluationCPUSeconds: evaluationCPUTimes,
                       evaluationCPUMedian: evaluationCPUTimes.isEmpty ? nil : median(evaluationCPUTimes),
                       evaluationEngineBytes: evaluationEngineBytes,
                       engineBytes: engineBytes, engineBytesStated: engineBytesStated,
                       engineBytesPerFunction: Double(engineBytes) / Double(workload.functions),
                       peakResidentBytesTraining: peakTraining, peakResidentBytes: ProcessMemory.peakResidentBytes,
-                      lastMetaLoss: lastLoss, phases: phases)
+                      lastMetaLoss: lastLoss, phases: phases, evaluationPhases: evaluationPhases)
     }
 }

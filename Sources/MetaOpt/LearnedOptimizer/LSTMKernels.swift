@@ -31,20 +31,20 @@ enum LSTMKernels {
 
     /// Forward: `preactivations` holds Wᵀ[x; h_prev] without bias; writes the activated gates
     /// i = σ(zᵢ), f = σ(z_f), g = tanh(z_g), o = σ(z_o) into `gates` (which may be the same
-    /// memory), c = f ⊙ c_prev + i ⊙ g, tanh(c), and h = o ⊙ tanh(c) into `hidden` (and
-    /// `hiddenCopy` if given), and the output layer's u if `output` is given. Without `keepHistory`
-    /// (forward-only runs) the Float path skips storing the gates and tanh(c), which only the
-    /// backward pass reads.
+    /// memory), c = f ⊙ c_prev + i ⊙ g, tanh(c) (into `tanhCell` if given), and h = o ⊙ tanh(c)
+    /// into `hidden` (and `hiddenCopy` if given), and the output layer's u if `output` is given.
+    /// Without `keepHistory` (forward-only runs) the Float path skips storing the gates, which only
+    /// the backward pass reads.
     @inline(__always)
     static func forward<S: MetaScalar>(preactivations z: MatrixView<S>, gates: MatrixView<S>, bias: UnsafePointer<S>,
                                        cellPrevious: MatrixView<S>, cell: MatrixView<S>,
-                                       tanhCell: MatrixView<S>, hidden: MatrixView<S>,
+                                       tanhCell: MatrixView<S>?, hidden: MatrixView<S>,
                                        hiddenCopy: MatrixView<S>?, output: OutputForward<S>?, keepHistory: Bool = true,
                                        kernels: FloatKernels) {
         if S.self == Float.self {
             kernels.forward(preactivations: z.reinterpreted(), gates: gates.reinterpreted(), bias: bias.reinterpreted(),
                                      cellPrevious: cellPrevious.reinterpreted(), cell: cell.reinterpreted(),
-                                     tanhCell: tanhCell.reinterpreted(), hidden: hidden.reinterpreted(),
+                                     tanhCell: tanhCell?.reinterpreted(), hidden: hidden.reinterpreted(),
                                      hiddenCopy: hiddenCopy?.reinterpreted(),
                                      output: output.map { .init(weights: $0.weights.reinterpreted(), bias: Float($0.bias),
                                                                 update: $0.update.reinterpreted()) },
@@ -56,7 +56,7 @@ enum LSTMKernels {
             let zi = z.row(j), zf = z.row(h + j), zg = z.row(2 * h + j), zo = z.row(3 * h + j)
             let gi = gates.row(j), gf = gates.row(h + j), gg = gates.row(2 * h + j), go = gates.row(3 * h + j)
             let bi = bias[j], bf = bias[h + j], bg = bias[2 * h + j], bo = bias[3 * h + j]
-            let cp = cellPrevious.row(j), c = cell.row(j), tc = tanhCell.row(j), out = hidden.row(j)
+            let cp = cellPrevious.row(j), c = cell.row(j), tc = tanhCell?.row(j), out = hidden.row(j)
             for k in 0..<m {
                 let i = S.sigmoid(zi[k] + bi)
                 let f = S.sigmoid(zf[k] + bf)
@@ -66,7 +66,7 @@ enum LSTMKernels {
                 let t = S.tanh(cv)
                 gi[k] = i; gf[k] = f; gg[k] = g; go[k] = o
                 c[k] = cv
-                tc[k] = t
+                tc?[k] = t
                 out[k] = o * t
             }
             if let copy = hiddenCopy { copy.row(j).update(from: out, count: m) }
@@ -77,6 +77,27 @@ enum LSTMKernels {
                 } else {
                     for k in 0..<m { u[k] += w * out[k] }
                 }
+            }
+        }
+    }
+
+    /// tanh(c) into `tanhCell` and, if `hidden` is given, h = o ⊙ tanh(c) into it (o: `outputGate`):
+    /// what `forward` computes from the same c, with the same function and product, so the same
+    /// bits. The backward pass recomputes tanh(c) with it instead of keeping it in the history.
+    @inline(__always)
+    static func tanhCell<S: MetaScalar>(of cell: MatrixView<S>, outputGate: MatrixView<S>?, into tanhCell: MatrixView<S>,
+                                        hidden: MatrixView<S>?, kernels: FloatKernels) {
+        if S.self == Float.self {
+            kernels.tanhCell(of: cell.reinterpreted(), outputGate: outputGate?.reinterpreted(),
+                             into: tanhCell.reinterpreted(), hidden: hidden?.reinterpreted())
+            return
+        }
+        for j in 0..<cell.rows {
+            let c = cell.row(j), tc = tanhCell.row(j), o = outputGate?.row(j), out = hidden?.row(j)
+            for k in 0..<cell.columns {
+                let t = S.tanh(c[k])
+                tc[k] = t
+                if let o, let out { out[k] = o[k] * t }
             }
         }
     }

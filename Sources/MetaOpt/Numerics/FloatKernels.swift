@@ -41,7 +41,7 @@ struct FloatKernels {
 
     /// LSTMKernels.forward for Float.
     func forward(preactivations z: MatrixView<Float>, gates: MatrixView<Float>, bias: UnsafePointer<Float>,
-                 cellPrevious: MatrixView<Float>, cell: MatrixView<Float>, tanhCell: MatrixView<Float>,
+                 cellPrevious: MatrixView<Float>, cell: MatrixView<Float>, tanhCell: MatrixView<Float>?,
                  hidden: MatrixView<Float>, hiddenCopy: MatrixView<Float>?, output: LSTMKernels.OutputForward<Float>?,
                  keepHistory: Bool) {
         var args = metaopt_lstm_forward_args(
@@ -90,6 +90,15 @@ struct FloatKernels {
     func logAndSign(_ g: UnsafePointer<Float>, count: Int, p: Float, threshold: Float, scale: Float,
                     into r0: UnsafeMutablePointer<Float>, _ r1: UnsafeMutablePointer<Float>) {
         table.pointee.log_and_sign(g, count, p, threshold, scale, r0, r1)
+    }
+
+    /// tanh(c) into `tanhCell` and, if `hidden` is given, h = o ⊙ tanh(c) into it (o: `outputGate`),
+    /// over whole vectors of each row: the same tanh and product as `forward`, so the same bits
+    /// from the same c (the backward pass recomputes tanh(c) instead of keeping it).
+    func tanhCell(of cell: MatrixView<Float>, outputGate: MatrixView<Float>?, into tanhCell: MatrixView<Float>,
+                  hidden: MatrixView<Float>?) {
+        table.pointee.lstm_tanh_cell(cell.rows, cell.columns, Self.matrix(cell), Self.matrix(outputGate),
+                                     Self.matrix(tanhCell), Self.matrix(hidden))
     }
 
     /// r = a ⊙ b over `count` floats rounded up to whole vectors (rows are padded to 16 floats).

@@ -4,9 +4,11 @@ internal import CMetaOptKernels
 ///
 /// The layer's full input X = [in_t; h_{t-1}] (in: the preprocessed gradient for the first
 /// layer, the previous layer's h_t otherwise) lives only in two working slots (this step's and
-/// the next). The BPTT history keeps, per step t, the activated gates i, f, g, o and tanh(c_t),
-/// and c_t (cell slot t holds c_{t-1}, slot t+1 holds c_t); the backward pass rebuilds X from
-/// h = o ⊙ tanh(c), bit for bit, which saves a quarter of the history's memory traffic.
+/// the next). The BPTT history keeps, per step t, the activated gates i, f, g, o and c_t (cell
+/// slot t holds c_{t-1}, slot t+1 holds c_t); the backward pass recomputes tanh(c_t) from c_t
+/// with the forward kernel's function (the same bits) into two working slots, and rebuilds X from
+/// h = o ⊙ tanh(c), bit for bit. Not keeping X saves a quarter of the history's memory traffic;
+/// not keeping tanh(c) another H floats per coordinate and step (51.6 MB of the MLP's 334 MB).
 ///
 /// A forward-only engine's layer (`history` false) has only the two X slots and one cell slot,
 /// updated in place (c_t overwrites c_{t-1} element by element); its history and backward
@@ -23,10 +25,12 @@ struct LSTMLayerLane<S: MetaScalar> {
     let initialHidden: TiledMatrix<S>
     /// Backward: X of the step being processed, rebuilt for one tile.
     let rebuiltBlock: MatrixView<S>
-    /// History: c (T'+1 slots; forward-only: 1), activated gates and tanh(c) (T' slots;
-    /// forward-only: none).
+    /// History: c (T'+1 slots; forward-only: 1) and the activated gates (T' slots; forward-only:
+    /// none).
     let cell: [TiledMatrix<S>]
     let gates: [TiledMatrix<S>]
+    /// Backward: tanh(c_t) of the step being processed and of the one before (slot t % 2),
+    /// recomputed from c by `recomputeHidden` and `recomputeTanhCell` (forward-only: none).
     let tanhCell: [TiledMatrix<S>]
     /// Backward: dL/dX (rows [in; h]: the input part goes to the layer below or the
     /// preprocessing, the recurrent part is carried to the previous step), and dL/dc.
@@ -52,7 +56,7 @@ struct LSTMLayerLane<S: MetaScalar> {
         rebuiltBlock = ws.tileBlock(rows * backwardRows, tileWidth: tileWidth)
         cell = (0..<(history ? slots + 1 : 1)).map { _ in tiled(h) }
         gates = (0..<(history ? slots : 0)).map { _ in tiled(layer.gates) }
-        tanhCell = (0..<(history ? slots : 0)).map { _ in tiled(h) }
+        tanhCell = (0..<(history ? 2 : 0)).map { _ in tiled(h) }
         dInput = tiled(rows * backwardRows)
         dCell = tiled(h * backwardRows)
         weightSums = vectorWeightGradient && history
@@ -65,16 +69,16 @@ struct LSTMLayerLane<S: MetaScalar> {
     // MARK: - Memory and products
 
     /// Scalars the layer allocates per padded column, with T' = `slots` steps of history:
-    ///   history   (T'+1)·H + T'·(4H + H)   (c; gates, tanh c)
+    ///   history   (T'+1)·H + T'·4H         (c; gates)
     ///   working   2·(I + H) + H            (X of this and the next step; h at the start)
-    ///   backward  (I + H) + H              (dX, dc)
-    /// where I is the layer's input rows. For H = 20, I = 2 and T' = 20 the history is 120
+    ///   backward  (I + H) + H + 2·H        (dX, dc; tanh c of two steps)
+    /// where I is the layer's input rows. For H = 20, I = 2 and T' = 20 the history is 100
     /// scalars per coordinate and unrolled step.
     /// Forward-only: 2·(I + H) + H (X of this and the next step; c).
     static func scalarsPerColumn(_ layer: ParameterLayout.Layer, slots t: Int, history: Bool = true) -> Int {
         let h = layer.hidden, rows = layer.weightRows
         guard history else { return 2 * rows + h }
-        return (t + 1) * h + t * 5 * h + 2 * rows + h + rows + h
+        return (t + 1) * h + t * 4 * h + 2 * rows + h + rows + h + 2 * h
     }
 
     /// Scalars allocated once per lane whatever its columns: the rebuilt X block (tileWidth
@@ -124,18 +128,19 @@ struct LSTMLayerLane<S: MetaScalar> {
                a: phi + layer.weight, lda: layer.gates, b: x.base, ldb: x.stride, beta: 0, c: z.base, ldc: z.stride)
     }
 
-    /// The elementwise step from slot `s` to slot `d`: gates, c, tanh(c) into the history, h into
-    /// the next step's X and into `nextInput` (the layer above's input rows, if any), and the
-    /// output head's u when `head` is given (fused into the last layer's kernel). Without
-    /// `keepHistory` (Float only) the gates and tanh(c) are not stored: a forward-only layer has
-    /// no slots for them and passes z, which the kernel then leaves alone.
+    /// The elementwise step from slot `s` to slot `d`: gates and c into the history, h into the
+    /// next step's X and into `nextInput` (the layer above's input rows, if any), and the output
+    /// head's u when `head` is given (fused into the last layer's kernel). Without `keepHistory`
+    /// (Float only) the gates are not stored: a forward-only layer has no slots for them and
+    /// passes z, which the kernel then leaves alone. tanh(c) is never stored (the backward pass
+    /// recomputes it).
     @inline(__always)
     func forwardKernel(preactivations z: MatrixView<S>, phi: UnsafePointer<S>, from s: Int, to d: Int, tile ti: Int,
                        nextInput: MatrixView<S>?, head: LSTMKernels.OutputForward<S>?, keepHistory: Bool,
                        kernels: FloatKernels) {
         LSTMKernels.forward(preactivations: z, gates: keepHistory ? gates[s].tile(ti) : z, bias: phi + layer.bias,
                             cellPrevious: cell(slot: s).tile(ti), cell: cell(slot: d).tile(ti),
-                            tanhCell: keepHistory ? tanhCell[s].tile(ti) : z.rows(0, hidden),
+                            tanhCell: nil,
                             hidden: hiddenState(slot: d, tile: ti), hiddenCopy: nextInput, output: head,
                             keepHistory: keepHistory, kernels: kernels)
     }
@@ -151,7 +156,7 @@ struct LSTMLayerLane<S: MetaScalar> {
                              gates: keepHistory ? gates[s].tile(ti).reinterpreted() : nil,
                              cellPrevious: cell(slot: s).tile(ti).reinterpreted(),
                              cell: cell(slot: d).tile(ti).reinterpreted(),
-                             tanhCell: keepHistory ? tanhCell[s].tile(ti).reinterpreted() : nil,
+                             tanhCell: nil,
                              hidden: hiddenState(slot: d, tile: ti).reinterpreted(), hiddenCopy: nextInput?.reinterpreted(),
                              output: head.map { .init(weights: $0.weights.reinterpreted(), bias: Float($0.bias),
                                                       update: $0.update.reinterpreted()) },
@@ -172,12 +177,13 @@ struct LSTMLayerLane<S: MetaScalar> {
     func inputGradient(tile ti: Int) -> MatrixView<S> { dInput.tile(ti).rows(0, inputs) }
 
     /// Backward through the elementwise part at step t: dL/dh_t = `dHidden` + `dHiddenExtra`
-    /// (or + the head's wⱼ·du when `head` is given); writes dL/dz into `dz`, sums db.
+    /// (or + the head's wⱼ·du when `head` is given); writes dL/dz into `dz`, sums db. tanh(c_t)
+    /// must be in its slot (`recomputeTanhCell` or `recomputeHidden` of step t).
     @inline(__always)
     func backwardKernel(step t: Int, tile ti: Int, dHidden: MatrixView<S>, dHiddenExtra: MatrixView<S>?,
                         head: LSTMKernels.OutputBackward<S>?, dz: MatrixView<S>, gradient g: UnsafeMutablePointer<S>,
                         kernels: FloatKernels) {
-        LSTMKernels.backward(gates: gates[t].tile(ti), cellPrevious: cell[t].tile(ti), tanhCell: tanhCell[t].tile(ti),
+        LSTMKernels.backward(gates: gates[t].tile(ti), cellPrevious: cell[t].tile(ti), tanhCell: tanhCell(step: t, tile: ti),
                              dHidden: dHidden, dHiddenExtra: dHiddenExtra, output: head, dCell: dCell.tile(ti),
                              dGates: dz, biasGradient: g + layer.bias, kernels: kernels)
     }
@@ -186,17 +192,36 @@ struct LSTMLayerLane<S: MetaScalar> {
     @inline(__always)
     func outputGate(step t: Int, tile ti: Int) -> MatrixView<S> { gates[t].tile(ti).rows(3 * hidden, hidden) }
 
-    /// h_t = o_t ⊙ tanh(c_t) at `step` for one tile, from the stored gates and tanh(c) (the same
-    /// product the forward pass computed, so the same bits); step −1 is the state at the start of
-    /// the truncation.
-    func rebuildHidden(step t: Int, tile ti: Int, into out: MatrixView<S>, kernels: FloatKernels) {
-        let h = hidden
+    /// The slot of tanh(c_t) for one tile (step t ≥ 0).
+    @inline(__always)
+    func tanhCell(step t: Int, tile ti: Int) -> MatrixView<S> { tanhCell[t % 2].tile(ti) }
+
+    /// tanh(c_t) of `step` for one tile into its slot, from the stored c_t: the backward pass's
+    /// first step, whose tanh(c) no later step has recomputed.
+    func recomputeTanhCell(step t: Int, tile ti: Int, kernels: FloatKernels) {
+        LSTMKernels.tanhCell(of: cell[t + 1].tile(ti), outputGate: nil, into: tanhCell(step: t, tile: ti), hidden: nil,
+                             kernels: kernels)
+    }
+
+    /// h_t = o_t ⊙ tanh(c_t) at `step` for one tile, tanh(c_t) recomputed from the stored c_t into
+    /// its slot (where the backward kernel of step t reads it next); the same function and
+    /// product as the forward pass, so the same bits. Step −1 is the state at the start of the
+    /// truncation.
+    func recomputeHidden(step t: Int, tile ti: Int, into out: MatrixView<S>, kernels: FloatKernels) {
         guard t >= 0 else {
             copyRows(initialHidden.tile(ti), into: out)
             return
         }
+        LSTMKernels.tanhCell(of: cell[t + 1].tile(ti), outputGate: outputGate(step: t, tile: ti),
+                             into: tanhCell(step: t, tile: ti), hidden: out, kernels: kernels)
+    }
+
+    /// h_t = o_t ⊙ tanh(c_t) at `step` ≥ 0 for one tile, from tanh(c_t) in its slot (recomputed
+    /// earlier in the backward pass): the same product as the forward pass, so the same bits.
+    func rebuildHidden(step t: Int, tile ti: Int, into out: MatrixView<S>, kernels: FloatKernels) {
+        let h = hidden
         let o = outputGate(step: t, tile: ti)
-        let c = tanhCell[t].tile(ti)
+        let c = tanhCell(step: t, tile: ti)
         let n = (o.columns + 15) / 16 * 16
         for j in 0..<h {
             let a = o.row(j), b = c.row(j), r = out.row(j)

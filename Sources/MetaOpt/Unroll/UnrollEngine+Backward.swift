@@ -22,6 +22,7 @@ extension UnrollEngine {
                 let g = perUnit ? gradient + position * layout.count : gradient
                 startPhases()
                 clearRecurrentGradients(lane, tile: ti)
+                recomputeLastTanhCell(lane, tile: ti)
                 // Adjoint of θ_T: w_T ∇f(θ_T).
                 for seg in lane.tileSegments[ti] {
                     for k in seg.start..<(seg.start + seg.count) { a[k] = wT * gT[k] }
@@ -48,7 +49,10 @@ extension UnrollEngine {
         let n = coordinateCount
         for i in 0..<n { a[i] = wT * gT[i] }
         for lane in lanes where lane.columns > 0 {
-            for ti in lane.tiles.indices { clearRecurrentGradients(lane, tile: ti) }
+            for ti in lane.tiles.indices {
+                clearRecurrentGradients(lane, tile: ti)
+                recomputeLastTanhCell(lane, tile: ti)
+            }
         }
         for t in stride(from: T - 1, through: 0, by: -1) {
             for lane in lanes where lane.columns > 0 {
@@ -68,6 +72,12 @@ extension UnrollEngine {
     /// Zeroes dL/dc and dL/dX of every layer of a tile (padding included).
     private func clearRecurrentGradients(_ lane: Lane, tile ti: Int) {
         for l in lane.layers.indices { lane.layers[l].clearGradients(tile: ti) }
+    }
+
+    /// tanh(c) of the truncation's last step, every layer of a tile, into its slot (each later
+    /// step's comes from the rebuild of h one step ahead).
+    private func recomputeLastTanhCell(_ lane: Lane, tile ti: Int) {
+        for l in lane.layers.indices { lane.layers[l].recomputeTanhCell(step: unroll - 1, tile: ti, kernels: kernels) }
     }
 
     /// Step t of the backward pass for one column tile: dL/du from the adjoint a_{t+1}, then each
@@ -109,15 +119,17 @@ extension UnrollEngine {
             }
             mark(.backwardKernel, layer: l)
             // X = [in_t; h_{t-1}], h = o ⊙ tanh(c) from the history; in_t is x_t for the first
-            // layer, the layer below's h_t otherwise.
+            // layer, the layer below's h_t otherwise (its tanh c_t already recomputed: at step
+            // t+1, or before the first step). h_{t-1} recomputes tanh c_{t-1}, which this layer's
+            // backward kernel reads at step t-1.
             let x = lane.layers[l].rebuiltInput(width: w), inputRows = lane.layers[l].inputs
             if l == 0 {
                 copyRows(lane.inputHistory[t].tile(ti), into: x.rows(0, inputRows))
             } else {
                 lane.layers[l - 1].rebuildHidden(step: t, tile: ti, into: x.rows(0, inputRows), kernels: kernels)
             }
-            lane.layers[l].rebuildHidden(step: t - 1, tile: ti, into: x.rows(inputRows, lane.layers[l].hidden),
-                                         kernels: kernels)
+            lane.layers[l].recomputeHidden(step: t - 1, tile: ti, into: x.rows(inputRows, lane.layers[l].hidden),
+                                           kernels: kernels)
             lane.layers[l].accumulateWeightGradient(dz: dz, gradient: g, using: weightGradient, prefetching: &ranges,
                                                     linesPerBlock: perBlock)
             mark(.weightGEMM, layer: l)
@@ -139,8 +151,8 @@ extension UnrollEngine {
 
     /// The BPTT history the backward pass reads after step t's dW products: the kernels of the
     /// layers below the last at step t, the last layer's kernel and the inputs at step t−1, the
-    /// rebuilds of step t−1 (o and tanh c at t−2), and at t = 0 of a first-order pass the next
-    /// tile's last two steps (the backward pass is tile-major).
+    /// rebuilds of step t−1 (o at t−2; its c is the kernel's c_prev at t−1), and at t = 0 of a
+    /// first-order pass the next tile's last two steps (the backward pass is tile-major).
     private func addPrefetches(_ lane: Lane, tile ti: Int, step t: Int, mode: MetaGradientMode,
                                into prefetch: inout PrefetchList) {
         let last = layerCount - 1
@@ -157,22 +169,22 @@ extension UnrollEngine {
         if t >= 2 {
             for l in stride(from: last, through: 0, by: -1) {
                 prefetch.add(lane.layers[l].outputGate(step: t - 2, tile: ti))
-                prefetch.add(lane.layers[l].tanhCell[t - 2].tile(ti))
             }
         }
         if t == 0 && mode == .firstOrder && ti + 1 < lane.tiles.count && unroll >= 2 {
             let T = unroll, next = ti + 1
             prefetch.add(lane.layers[last].gates[T - 1].tile(next))
-            prefetch.add(lane.layers[last].cell[T - 1].tile(next))
-            prefetch.add(lane.layers[last].tanhCell[T - 1].tile(next))
             prefetch.add(lane.inputHistory[T - 1].tile(next))
+            // c_{T-1} (the first tanh c) and c_{T-2} (the kernel's c_prev, and the first rebuild's c).
+            for l in stride(from: last, through: 0, by: -1) {
+                prefetch.add(lane.layers[l].cell[T].tile(next))
+                prefetch.add(lane.layers[l].cell[T - 1].tile(next))
+            }
             for l in stride(from: last - 1, through: 0, by: -1) {
                 prefetch.add(lane.layers[l].outputGate(step: T - 1, tile: next))
-                prefetch.add(lane.layers[l].tanhCell[T - 1].tile(next))
             }
             for l in stride(from: last, through: 0, by: -1) {
                 prefetch.add(lane.layers[l].outputGate(step: T - 2, tile: next))
-                prefetch.add(lane.layers[l].tanhCell[T - 2].tile(next))
             }
         }
     }

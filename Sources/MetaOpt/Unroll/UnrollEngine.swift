@@ -204,8 +204,8 @@ package final class UnrollEngine<S: MetaScalar> {
         inputs = layout.config.inputCount
         layerCount = layout.config.hiddenSizes.count
         slots = max(unroll, 2)
-        // Per backward step: 2 per layer below the last, 3 for the next step, 2 per layer two
-        // steps back, and 4 + 2·(K−1) + 2·K for the next tile (`addPrefetches`).
+        // Per backward step: 2 per layer below the last, 3 for the next step, 1 per layer two
+        // steps back, or 2 + 2·K + (K−1) + K for the next tile (`addPrefetches`).
         prefetchCapacity = 8 * layerCount + 3
         prefetchBuffer = .allocate(capacity: prefetchCapacity)
         let n = offsets.last!
