@@ -111,7 +111,7 @@ struct TrainCommand: ParsableCommand {
                                valueName: "initial-loss|truncation-start|none"))
     var lossNormalization: LossNormalizationChoice?
 
-    @Option(help: ArgumentHelp("Start φ from this trained optimizer (fine-tuning) instead of a fresh initialisation; it must have this run's architecture (--hidden-size or --hidden-sizes, --preprocessing, --p, --output-scale). Adam's state and the meta-step count start at zero, so --iterations counts the new meta-steps; use another --seed to draw functions the first run did not see. A checkpoint in RUN_DIR is resumed instead, as usual.",
+    @Option(help: ArgumentHelp("Start φ from this trained optimizer (fine-tuning) instead of a fresh initialisation; it must have this run's architecture (--hidden-size or --hidden-sizes, --preprocessing, --p, --output-scale); a file with one optimizer also starts each of the CNN's per-kind optimizers. Adam's state and the meta-step count start at zero, so --iterations counts the new meta-steps; use another --seed to draw functions the first run did not see. A checkpoint in RUN_DIR is resumed instead, as usual.",
                                valueName: "optimizer.json"))
     var initFrom: String?
 

@@ -67,4 +67,37 @@ final class OptimizerFileTests: XCTestCase {
             XCTAssert("\($0)".contains("cannot be read"))
         }
     }
+    /// `train --init-from` with a file of one optimizer starts every optimizer of a run with one
+    /// per parameter kind from its weights; any other architecture difference is refused.
+    func testWarmStartCopiesOneOptimizerIntoEveryKind() throws {
+        let file = sample(), url = directory.appendingPathComponent("one.json")
+        try file.write(to: url)
+        var perKind = file.optimizer
+        perKind.optimizerCount = 2
+        let config = TrainingConfig(task: .quadratic(dimension: 4), optimizer: perKind)
+        let state = try TrainingRun.warmStart(config: config, from: url)
+        let layout = ParameterLayout(perKind)
+        XCTAssertEqual(layout.blocks.count, 2)
+        XCTAssertEqual(state.phi.count, 2 * file.phi.count)
+        for block in layout.blocks {
+            XCTAssertEqual(state.phi[block.range].map(\.bitPattern), file.phi.map(\.bitPattern))
+        }
+
+        // Two optimizers do not go into one or three, and one of another shape goes nowhere.
+        var two = file
+        two.optimizer = perKind
+        two.phi = state.phi
+        let twoURL = directory.appendingPathComponent("two.json")
+        try two.write(to: twoURL)
+        for count in [1, 3] {
+            var other = perKind
+            other.optimizerCount = count
+            XCTAssertThrowsError(try TrainingRun.warmStart(config: TrainingConfig(task: .quadratic(dimension: 4), optimizer: other), from: twoURL)) {
+                XCTAssert("\($0)".contains("holds an optimizer with architecture"), "\($0)")
+            }
+        }
+        var wider = perKind
+        wider.hiddenSizes = [4, 4]
+        XCTAssertThrowsError(try TrainingRun.warmStart(config: TrainingConfig(task: .quadratic(dimension: 4), optimizer: wider), from: url))
+    }
 }

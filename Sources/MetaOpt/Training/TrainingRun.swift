@@ -276,14 +276,25 @@ package final class TrainingRun {
     }
 
     /// A fresh state (Adam and counters at zero) whose φ is the trained optimizer in `url`, which
-    /// must have this configuration's architecture.
+    /// must have this configuration's architecture. A file with one optimizer also starts a run
+    /// with one optimizer per parameter kind (the CNN's convolution and fully connected ones):
+    /// every kind starts from its weights, and the kinds part from there.
     static func warmStart(config: TrainingConfig, from url: URL) throws -> TrainerState {
         let file = try OptimizerFile.read(from: url)
-        guard file.optimizer == config.optimizer else {
-            throw OptimizerFileError(path: url.path, problem: "holds an optimizer with architecture \(file.optimizer.summary); this run configures \(config.optimizer.summary)")
+        var single = config.optimizer
+        single.optimizerCount = 1
+        let replicates = file.optimizer.optimizerCount == 1 && file.optimizer == single
+        guard file.optimizer == config.optimizer || replicates else {
+            throw OptimizerFileError(path: url.path, problem: "holds an optimizer with architecture \(file.optimizer.summary); this run configures \(config.optimizer.summary) (a file with 1 optimizer of the same shape may start any number of them)")
         }
         var state = TrainerState(config: config)
-        state.phi = file.phi
+        if replicates {
+            for block in ParameterLayout(config.optimizer).blocks {
+                state.phi.replaceSubrange(block.range, with: file.phi)
+            }
+        } else {
+            state.phi = file.phi
+        }
         return state
     }
 
