@@ -3,19 +3,24 @@
 # against grid-tuned SGD, NAG, RMSprop and Adam. Results go to docs/results/NAME/ (report.json,
 # statistics.csv, loss.svg, summary.md); trained optimizers and logs to runs/NAME/.
 #
-#   bash launch/experiments.sh [quadratic|mlp|generalisation|mlp-large-p|sub|cnn|mlp-settings|mlp-2-layer-probes|generalist|all]
+#   bash launch/experiments.sh [quadratic|mlp|generalisation|mlp-large-p|sub|cnn|mlp-settings|mlp-2-layer-probes|generalist|cnn-fine-tuned|all]
 #   (default: all)
 #
 # NP ranks (default: the number of cores) train with launch/local.sh; evaluation runs in one
 # process. Wall-clock on a 2-core machine: quadratic ~4 min, mlp ~15 min, generalisation ~15 min,
 # mlp-large-p ~70 min, sub ~20 min, cnn ~20 min; not part of 'all': mlp-settings (the short MLP runs that chose the MLP
 # recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test) ~185 min, generalist
-# (issue #19: one optimizer meta-trained on the default mixture, evaluated on every family) ~3.5 h.
+# (issue #19: one optimizer meta-trained on the default mixture, evaluated on every family) ~3.5 h,
+# cnn-fine-tuned (issue #21: the CNN optimizer fine-tuned from the generalist; after generalist) ~50 min.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=.build/release/metaopt-dist
 export OPENBLAS_NUM_THREADS=1
 what="${1:-all}"
+case "$what" in
+    quadratic|mlp|generalisation|mlp-large-p|sub|cnn|mlp-settings|mlp-2-layer-probes|generalist|cnn-fine-tuned|all) ;;
+    *) echo "experiments.sh: unknown section '$what' (see the usage line at the top of this script)" >&2; exit 64 ;;
+esac
 
 train() { bash launch/local.sh train --no-resume --progress-every 100 "$@"; }
 evaluate() { "$bin" evaluate "$@"; }
@@ -188,4 +193,19 @@ if [[ "$what" == generalist ]]; then
         "$out/mlp-relu" "$out/cnn" "$out/rosenbrock" \
         --panel-titles "Quadratics" "MLP, sigmoid" "40 units" "2 layers" "200 steps" "ReLU" "CNN" "Rosenbrock (unseen)" \
         --title "One generalist optimizer on every family (100 held-out functions each)" --out "$out/families.svg"
+fi
+if [[ "$what" == cnn-fine-tuned ]]; then
+    # Issue #21: the CNN's two per-kind optimizers started from the generalist's first run (made by
+    # the generalist section) and fine-tuned on the CNN; its best φ is optimizers/cnn-fine-tuned.json.
+    # Held-out seed 1000003: the networks of docs/results.md's other CNN tables.
+    [[ -f runs/generalist-pre/best-optimizer.json ]] || { echo "run the generalist section first" >&2; exit 1; }
+    train --recipe cnn --init-from runs/generalist-pre/best-optimizer.json --loss-normalization initial-loss \
+        --meta-batch 32 --learning-rate 1e-3 --seed 4 --iterations 300 --validate-every 50 --validation-functions 40 \
+        --run-dir runs/cnn-ft-g
+    evaluate --optimizer runs/cnn-ft-g/best-optimizer.json --functions 100 --tuning-functions 20 --steps 100 \
+        --seed 1000003 --out docs/results/cnn-fine-tuned \
+        --title "CNN, fine-tuned from the generalist (meta-batch 32), Fashion-MNIST test split"
+    evaluate --optimizer runs/cnn-ft-g/best-optimizer.json --functions 100 --tuning-functions 20 --steps 200 \
+        --seed 1000003 --out docs/results/cnn-fine-tuned-200-steps \
+        --title "CNN, 200 steps (trained for 100), fine-tuned from the generalist"
 fi

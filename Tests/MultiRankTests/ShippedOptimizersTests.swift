@@ -38,7 +38,7 @@ final class ShippedOptimizersTests: XCTestCase {
     func testEveryFileLoadsAndNamesItsOrigin() throws {
         let files = try Self.shippedFiles()
         XCTAssertEqual(Set(files.map(\.lastPathComponent)),
-                       ["quadratic.json", "mlp-p5.json", "mlp-p20.json", "cnn.json", "generalist.json"])
+                       ["quadratic.json", "mlp-p5.json", "mlp-p20.json", "cnn.json", "cnn-fine-tuned.json", "generalist.json"])
         let readme = try Self.readme()
         for file in files {
             let name = file.lastPathComponent
