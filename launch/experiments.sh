@@ -11,7 +11,7 @@
 # mlp-large-p ~70 min, sub ~20 min, cnn ~20 min; not part of 'all': mlp-settings (the short MLP runs that chose the MLP
 # recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test) ~185 min, generalist
 # (issue #19: one optimizer meta-trained on the default mixture, evaluated on every family) ~3.5 h,
-# cnn-fine-tuned (issue #21: the CNN optimizer fine-tuned from the generalist; after generalist) ~50 min.
+# cnn-fine-tuned (issue #21: the CNN optimizer fine-tuned from the generalist; after generalist) ~60 min.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=.build/release/metaopt-dist

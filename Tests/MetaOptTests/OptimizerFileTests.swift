@@ -67,6 +67,7 @@ final class OptimizerFileTests: XCTestCase {
             XCTAssert("\($0)".contains("cannot be read"))
         }
     }
+
     /// `train --init-from` with a file of one optimizer starts every optimizer of a run with one
     /// per parameter kind from its weights; any other architecture difference is refused.
     func testWarmStartCopiesOneOptimizerIntoEveryKind() throws {
