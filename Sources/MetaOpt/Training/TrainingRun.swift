@@ -283,7 +283,7 @@ package final class TrainingRun {
         let file = try OptimizerFile.read(from: url)
         var single = config.optimizer
         single.optimizerCount = 1
-        let replicates = file.optimizer.optimizerCount == 1 && file.optimizer == single
+        let replicates = file.optimizer == single  // one optimizer of this run's shape
         guard file.optimizer == config.optimizer || replicates else {
             throw OptimizerFileError(path: url.path, problem: "holds an optimizer with architecture \(file.optimizer.summary); this run configures \(config.optimizer.summary) (a file with 1 optimizer of the same shape may start any number of them)")
         }
