@@ -3,6 +3,13 @@
 // Fused multiply-adds where the baseline has them (aarch64), a product and a sum elsewhere.
 #define MO_BR 2
 #define MO_FV 1
+// Vectors per step of the elementwise loops: with SSE2 four (16 % faster forward kernels than one);
+// NEON has not been measured, so it keeps one.
+#if defined(__aarch64__)
+#define MO_IL 1
+#else
+#define MO_IL 4
+#endif
 #define MO_W 8
 // An 8-float vector is two registers here: 2 × 2 blocks fit SSE2's 16 xmm registers, 2 × 4 NEON's 32.
 #if defined(__aarch64__)

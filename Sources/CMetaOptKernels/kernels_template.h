@@ -8,6 +8,7 @@
 //   MO_FUSED        1 where a·b + c is one fused multiply-add instruction
 //   MO_AVX512       1 for AVX-512's vscalefps and non-temporal stores
 //   MO_SPLIT_GATES  1 to compute the gates in two loops (16-register paths; see mo_gates_loop)
+//   MO_IL           vectors per step of the LSTM's elementwise loops (see mo_gates_loop)
 //   MO_FV           vectors of columns per block of the fused forward product (4 gate rows × MO_FV
 //                   accumulators held in registers; see mo_gate_product)
 //
@@ -26,52 +27,6 @@ typedef uint32_t mo_vu __attribute__((ext_vector_type(MO_W)));
 
 #define MO_INLINE static inline __attribute__((always_inline))
 
-MO_INLINE mo_vf mo_load(const float *p) {
-    mo_vf v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
-MO_INLINE void mo_store(mo_vf v, float *p) { __builtin_memcpy(p, &v, sizeof v); }
-
-/// A store of BPTT history that is not read again until the backward pass: with AVX-512 a
-/// non-temporal store (no read-for-ownership of the line; rows are 64-byte aligned).
-MO_INLINE void mo_store_history(mo_vf v, float *p) {
-#if MO_AVX512
-    __builtin_nontemporal_store(v, (mo_vf *)p);
-#else
-    mo_store(v, p);
-#endif
-}
-
-MO_INLINE mo_vf mo_splat(float x) { return (mo_vf)(x); }
-MO_INLINE mo_vu mo_bits(mo_vf v) { return (mo_vu)v; }
-MO_INLINE mo_vf mo_float(mo_vu b) { return (mo_vf)b; }
-MO_INLINE mo_vf mo_select(mo_vi mask, mo_vf a, mo_vf b) { return mask ? a : b; }
-MO_INLINE mo_vf mo_abs(mo_vf x) { return mo_float(mo_bits(x) & 0x7FFFFFFFu); }
-
-/// a·b + c: one rounding where the path has the instruction, two elsewhere.
-MO_INLINE mo_vf mo_fma(mo_vf a, mo_vf b, mo_vf c) {
-#if MO_FUSED
-    return __builtin_elementwise_fma(a, b, c);
-#else
-    return a * b + c;
-#endif
-}
-
-/// max(x, lo) that keeps NaN.
-MO_INLINE mo_vf mo_clamp_below(mo_vf x, float lo) { return mo_select(x < lo, mo_splat(lo), x); }
-
-/// p·2ⁿ for integral n with 2ⁿ a normal float (bits(t) holds n in its low mantissa bits).
-MO_INLINE mo_vf mo_scale(mo_vf p, mo_vf n, mo_vf t) {
-#if MO_AVX512
-    (void)t;
-    return (mo_vf)_mm512_scalef_ps((__m512)p, (__m512)n);  // one instruction
-#else
-    (void)n;
-    return p * mo_float((mo_bits(t) << 23) + 0x3F800000u);
-#endif
-}
-
 // exp: Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, e^r = 1 + r·(1 + r·P₄(r)), times 2ⁿ.
 static const float mo_log2e = 1.44269504f;
 static const float mo_ln2_hi = 0.693359375f;   // 8 significant bits: n·ln2Hi is exact
@@ -82,69 +37,41 @@ static const float mo_exp_highest = 88.72283f;        // ln(FLT_MAX)
 static const float mo_e2 = 0.49999994f, mo_e3 = 0.16666521f, mo_e4 = 0.04166839f, mo_e5 = 0.00836871f,
                    mo_e6 = 0.0013814614f;
 
-MO_INLINE mo_vf mo_exp_reduced(mo_vf r) {
-    mo_vf p = mo_fma(mo_splat(mo_e6), r, mo_splat(mo_e5));
-    p = mo_fma(p, r, mo_splat(mo_e4));
-    p = mo_fma(p, r, mo_splat(mo_e3));
-    p = mo_fma(p, r, mo_splat(mo_e2));
-    p = mo_fma(p, r, mo_splat(1));
-    return mo_fma(p, r, mo_splat(1));
-}
+#define MO_V mo_vf
+#define MO_VI mo_vi
+#define MO_VU mo_vu
+#define MO_LANES MO_W
+#define MO_N(name) name
+#include "kernels_vector.h"
+#undef MO_N
+#undef MO_LANES
+#undef MO_VU
+#undef MO_VI
+#undef MO_V
 
-/// e^x for x ≤ 0 (and NaN); below ln(FLT_MIN) it gives FLT_MIN.
-MO_INLINE mo_vf mo_exp_of_non_positive(mo_vf x) {
-    mo_vf xc = mo_clamp_below(x, mo_exp_lowest);
-    mo_vf t = mo_fma(xc, mo_splat(mo_log2e), mo_splat(mo_rounding_magic));
-    mo_vf n = t - mo_rounding_magic;
-    mo_vf r = mo_fma(n, mo_splat(-mo_ln2_hi), xc);
-    r = mo_fma(n, mo_splat(-mo_ln2_lo), r);
-    return mo_scale(mo_exp_reduced(r), n, t);
-}
-
-/// e^x for every float: 0 below ln(FLT_MIN), +∞ above ln(FLT_MAX).
-MO_INLINE mo_vf mo_exp(mo_vf x) {
-    mo_vf xc = mo_select(x < mo_exp_lowest, mo_splat(mo_exp_lowest), x);
-    xc = mo_select(xc > mo_exp_highest, mo_splat(mo_exp_highest), xc);
-    mo_vf t = mo_fma(xc, mo_splat(mo_log2e), mo_splat(mo_rounding_magic));
-    mo_vf n = t - mo_rounding_magic;
-    mo_vf r = mo_fma(n, mo_splat(-mo_ln2_hi), xc);
-    r = mo_fma(n, mo_splat(-mo_ln2_lo), r);
-    // 2ⁿ as 2^⌊n/2⌋ · 2^(n−⌊n/2⌋): both factors normal for n ∈ [−126, 128].
-    mo_vi ni = (mo_vi)(mo_bits(t) - mo_bits(mo_splat(mo_rounding_magic)));
-    mo_vi half = ni >> 1;
-    mo_vf s1 = mo_float((mo_vu)((half + 127) << 23));
-    mo_vf s2 = mo_float((mo_vu)((ni - half + 127) << 23));
-    mo_vf y = mo_exp_reduced(r) * s1 * s2;
-    y = mo_select(x < mo_exp_lowest, mo_splat(0), y);
-    return mo_select(x > mo_exp_highest, mo_splat(__builtin_inff()), y);
-}
-
-/// 1 / (1 + e^−x), from e = exp(−|x|) in both tails.
-MO_INLINE mo_vf mo_sigmoid(mo_vf x) {
-    mo_vf e = mo_exp_of_non_positive(-mo_abs(x));
-    mo_vf s = 1 / (1 + e);
-    return mo_select(x >= 0, s, e * s);
-}
-
-/// tanh(x) = sign(x)·(−m / (2 + m)), m = expm1(−2|x|) = 2ⁿ·(e^r − 1) + (2ⁿ − 1).
-MO_INLINE mo_vf mo_tanh(mo_vf x) {
-    mo_vf a = mo_abs(x);
-    mo_vf y = mo_clamp_below(-2 * a, mo_exp_lowest);
-    mo_vf t = mo_fma(y, mo_splat(mo_log2e), mo_splat(mo_rounding_magic));
-    mo_vf n = t - mo_rounding_magic;
-    mo_vf r = mo_fma(n, mo_splat(-mo_ln2_hi), y);
-    r = mo_fma(n, mo_splat(-mo_ln2_lo), r);
-    mo_vf p = mo_fma(mo_splat(mo_e6), r, mo_splat(mo_e5));
-    p = mo_fma(p, r, mo_splat(mo_e4));
-    p = mo_fma(p, r, mo_splat(mo_e3));
-    p = mo_fma(p, r, mo_splat(mo_e2));
-    p = mo_fma(p, r, mo_splat(1));
-    mo_vf q = p * r;  // e^r − 1
-    mo_vf scale = mo_scale(mo_splat(1), n, t);
-    mo_vf m = mo_fma(scale, q, scale - 1);
-    mo_vf th = m / (-2 - m);
-    return mo_float(mo_bits(th) | (mo_bits(x) & 0x80000000u));
-}
+#if MO_IL > 1
+// MO_IL registers as one vector: clang splits each operation into MO_IL adjacent instructions,
+// which interleaves MO_IL independent dependency chains (the elementwise loops' bodies).
+typedef float mo_vx __attribute__((ext_vector_type(MO_W * MO_IL)));
+typedef int32_t mo_vxi __attribute__((ext_vector_type(MO_W * MO_IL)));
+typedef uint32_t mo_vxu __attribute__((ext_vector_type(MO_W * MO_IL)));
+#if MO_AVX512 && MO_W * MO_IL == 32
+#define MO_LOW_HALF 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+#define MO_HIGH_HALF 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
+#define MO_BOTH_HALVES MO_LOW_HALF, MO_HIGH_HALF
+#endif
+#define MO_V mo_vx
+#define MO_VI mo_vxi
+#define MO_VU mo_vxu
+#define MO_LANES (MO_W * MO_IL)
+#define MO_N(name) name##_x
+#include "kernels_vector.h"
+#undef MO_N
+#undef MO_LANES
+#undef MO_VU
+#undef MO_VI
+#undef MO_V
+#endif
 
 // log: x = m·2ᵉ, m ∈ [√½, √2), log(1+f) = f − f²/2 + f³·P₇(f), plus e·ln2 in two parts.
 static const float mo_sqrt_half = 0.70710677f;
@@ -206,36 +133,27 @@ MO_INLINE float *mo_row(metaopt_matrix a, ptrdiff_t r) { return a.base + r * a.s
 /// (MO_SPLIT_GATES) i and f are computed first, in place over their pre-activation rows (a
 /// scratch block that stays in L1), and the second loop reads them back: the same operations on
 /// every element, so the same bits, with half the registers live.
+///
+/// Each loop runs MO_IL vectors per step (the `_x` bodies), then one at a time for the rest of the
+/// row: the transcendentals are long dependency chains, and with one vector per step the core
+/// runs out of scheduler entries before it has enough of them in flight (see MO_IL).
 MO_INLINE void mo_gates_loop(ptrdiff_t n, float *zi, float *zf, const float *zg, const float *zo, float bi,
                              float bf, float bg, float bo, const float *cp, float *gi, float *gf, float *gg, float *go,
                              float *c, float *out, const int keep) {
-    mo_vf vbi = mo_splat(bi), vbf = mo_splat(bf), vbg = mo_splat(bg), vbo = mo_splat(bo);
+    ptrdiff_t k;
 #if MO_SPLIT_GATES
-    for (ptrdiff_t k = 0; k < n; k += MO_W) {
-        mo_store(mo_sigmoid(mo_load(zi + k) + vbi), zi + k);
-        mo_store(mo_sigmoid(mo_load(zf + k) + vbf), zf + k);
-    }
+    k = 0;
+#if MO_IL > 1
+    for (; k + MO_W * MO_IL <= n; k += MO_W * MO_IL) mo_input_forget_vector_x(k, zi, zf, bi, bf);
 #endif
-    for (ptrdiff_t k = 0; k < n; k += MO_W) {
-#if MO_SPLIT_GATES
-        mo_vf i = mo_load(zi + k);
-        mo_vf f = mo_load(zf + k);
-#else
-        mo_vf i = mo_sigmoid(mo_load(zi + k) + vbi);
-        mo_vf f = mo_sigmoid(mo_load(zf + k) + vbf);
+    for (; k < n; k += MO_W) mo_input_forget_vector(k, zi, zf, bi, bf);
 #endif
-        mo_vf g = mo_tanh(mo_load(zg + k) + vbg);
-        mo_vf o = mo_sigmoid(mo_load(zo + k) + vbo);
-        mo_vf cv = mo_fma(f, mo_load(cp + k), i * g);
-        if (keep) {
-            mo_store_history(i, gi + k);
-            mo_store_history(f, gf + k);
-            mo_store_history(g, gg + k);
-            mo_store_history(o, go + k);
-        }
-        mo_store(cv, c + k);
-        mo_store(o, out + k);
-    }
+    k = 0;
+#if MO_IL > 1
+    for (; k + MO_W * MO_IL <= n; k += MO_W * MO_IL)
+        mo_gates_vector_x(k, zi, zf, zg, zo, bi, bf, bg, bo, cp, gi, gf, gg, go, c, out, keep);
+#endif
+    for (; k < n; k += MO_W) mo_gates_vector(k, zi, zf, zg, zo, bi, bf, bg, bo, cp, gi, gf, gg, go, c, out, keep);
 }
 
 __attribute__((noinline)) static void mo_gates_pass(ptrdiff_t n, float *zi, float *zf, const float *zg,
@@ -258,15 +176,12 @@ __attribute__((noinline)) static void mo_gates_pass_forward_only(ptrdiff_t n, fl
 /// call site, so each combination compiles to a loop without branches (-O2 does not unswitch).
 MO_INLINE void mo_hidden_loop(ptrdiff_t n, const float *c, float *out, float *tc, float *copy, float *u, float w,
                               float start, const int has_tc, const int has_copy, const int has_u, const int first) {
-    mo_vf vw = mo_splat(w), vstart = mo_splat(start);
-    for (ptrdiff_t k = 0; k < n; k += MO_W) {
-        mo_vf t = mo_tanh(mo_load(c + k));
-        mo_vf hv = mo_load(out + k) * t;
-        if (has_tc) mo_store_history(t, tc + k);
-        mo_store(hv, out + k);
-        if (has_copy) mo_store(hv, copy + k);
-        if (has_u) mo_store(mo_fma(vw, hv, first ? vstart : mo_load(u + k)), u + k);
-    }
+    ptrdiff_t k = 0;
+#if MO_IL > 1
+    for (; k + MO_W * MO_IL <= n; k += MO_W * MO_IL)
+        mo_hidden_vector_x(k, c, out, tc, copy, u, w, start, has_tc, has_copy, has_u, first);
+#endif
+    for (; k < n; k += MO_W) mo_hidden_vector(k, c, out, tc, copy, u, w, start, has_tc, has_copy, has_u, first);
 }
 
 __attribute__((noinline)) static void mo_hidden_pass(ptrdiff_t n, const float *c, float *out, float *tc, float *copy,
@@ -581,6 +496,14 @@ static void MO_FN(multiply)(const float *a, const float *b, float *r, ptrdiff_t 
     for (ptrdiff_t k = 0; k < count; k += MO_W) mo_store(mo_load(a + k) * mo_load(b + k), r + k);
 }
 
+MO_INLINE void mo_tanh_cell_loop(ptrdiff_t n, const float *c, const float *o, float *t, float *h, const int has_hidden) {
+    ptrdiff_t k = 0;
+#if MO_IL > 1
+    for (; k + MO_W * MO_IL <= n; k += MO_W * MO_IL) mo_tanh_cell_vector_x(k, c, o, t, h, has_hidden);
+#endif
+    for (; k < n; k += MO_W) mo_tanh_cell_vector(k, c, o, t, h, has_hidden);
+}
+
 /// tanh(c) into `tanh_cell` and, where `hidden` is given, h = o ⊙ tanh(c), over `rows` rows of
 /// `columns` columns rounded up to whole vectors: the backward pass's tanh(c) and rebuilt h,
 /// recomputed from the stored c with the forward kernel's mo_tanh and product, hence the forward
@@ -591,17 +514,10 @@ static void MO_FN(lstm_tanh_cell)(ptrdiff_t rows, ptrdiff_t columns, metaopt_mat
     for (ptrdiff_t j = 0; j < rows; j++) {
         const float *c = mo_row(cell, j);
         float *t = mo_row(tanh_cell, j);
-        if (hidden.base) {
-            const float *o = mo_row(output_gate, j);
-            float *h = mo_row(hidden, j);
-            for (ptrdiff_t k = 0; k < n; k += MO_W) {
-                mo_vf v = mo_tanh(mo_load(c + k));
-                mo_store(v, t + k);
-                mo_store(mo_load(o + k) * v, h + k);
-            }
-        } else {
-            for (ptrdiff_t k = 0; k < n; k += MO_W) mo_store(mo_tanh(mo_load(c + k)), t + k);
-        }
+        if (hidden.base)
+            mo_tanh_cell_loop(n, c, mo_row(output_gate, j), t, mo_row(hidden, j), 1);
+        else
+            mo_tanh_cell_loop(n, c, 0, t, 0, 0);
     }
 }
 

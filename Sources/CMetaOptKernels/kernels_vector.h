@@ -1,0 +1,179 @@
+// The vector code of the kernels that is written once per vector type: the memory helpers,
+// exp, sigmoid and tanh, and the per-vector bodies of the LSTM's elementwise loops.
+// kernels_template.h includes it once for mo_vf (one register, MO_W floats) and, where the path
+// interleaves (MO_IL > 1), once more for mo_vx (MO_IL registers, the names suffixed `_x`):
+//   MO_V, MO_VI, MO_VU   the float, int32 and uint32 vector types
+//   MO_LANES             their lane count
+//   MO_N(name)           this inclusion's name for a function
+// The same operations in the same order on every lane whatever the width, so the two give the
+// same bits; a wider type only interleaves independent dependency chains (see MO_IL).
+
+MO_INLINE MO_V MO_N(mo_load)(const float *p) {
+    MO_V v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+MO_INLINE void MO_N(mo_store)(MO_V v, float *p) { __builtin_memcpy(p, &v, sizeof v); }
+
+/// A store of BPTT history that is not read again until the backward pass: with AVX-512 a
+/// non-temporal store (no read-for-ownership of the line; rows are 64-byte aligned).
+MO_INLINE void MO_N(mo_store_history)(MO_V v, float *p) {
+#if MO_AVX512
+    __builtin_nontemporal_store(v, (MO_V *)p);
+#else
+    MO_N(mo_store)(v, p);
+#endif
+}
+
+MO_INLINE MO_V MO_N(mo_splat)(float x) { return (MO_V)(x); }
+MO_INLINE MO_VU MO_N(mo_bits)(MO_V v) { return (MO_VU)v; }
+MO_INLINE MO_V MO_N(mo_float)(MO_VU b) { return (MO_V)b; }
+MO_INLINE MO_V MO_N(mo_select)(MO_VI mask, MO_V a, MO_V b) { return mask ? a : b; }
+MO_INLINE MO_V MO_N(mo_abs)(MO_V x) { return MO_N(mo_float)(MO_N(mo_bits)(x) & 0x7FFFFFFFu); }
+
+/// a·b + c: one rounding where the path has the instruction, two elsewhere.
+MO_INLINE MO_V MO_N(mo_fma)(MO_V a, MO_V b, MO_V c) {
+#if MO_FUSED
+    return __builtin_elementwise_fma(a, b, c);
+#else
+    return a * b + c;
+#endif
+}
+
+/// max(x, lo) that keeps NaN.
+MO_INLINE MO_V MO_N(mo_clamp_below)(MO_V x, float lo) { return MO_N(mo_select)(x < lo, MO_N(mo_splat)(lo), x); }
+
+/// p·2ⁿ for integral n with 2ⁿ a normal float (bits(t) holds n in its low mantissa bits).
+MO_INLINE MO_V MO_N(mo_scale)(MO_V p, MO_V n, MO_V t) {
+#if MO_AVX512 && MO_LANES == 16
+    (void)t;
+    return (MO_V)_mm512_scalef_ps((__m512)p, (__m512)n);  // one instruction
+#elif MO_AVX512 && MO_LANES == 32
+    (void)t;  // two instructions, one per half
+    __m512 lo = _mm512_scalef_ps((__m512)__builtin_shufflevector(p, p, MO_LOW_HALF),
+                                 (__m512)__builtin_shufflevector(n, n, MO_LOW_HALF));
+    __m512 hi = _mm512_scalef_ps((__m512)__builtin_shufflevector(p, p, MO_HIGH_HALF),
+                                 (__m512)__builtin_shufflevector(n, n, MO_HIGH_HALF));
+    return __builtin_shufflevector((mo_vf)lo, (mo_vf)hi, MO_BOTH_HALVES);
+#else
+    (void)n;
+    return p * MO_N(mo_float)((MO_N(mo_bits)(t) << 23) + 0x3F800000u);
+#endif
+}
+
+MO_INLINE MO_V MO_N(mo_exp_reduced)(MO_V r) {
+    MO_V p = MO_N(mo_fma)(MO_N(mo_splat)(mo_e6), r, MO_N(mo_splat)(mo_e5));
+    p = MO_N(mo_fma)(p, r, MO_N(mo_splat)(mo_e4));
+    p = MO_N(mo_fma)(p, r, MO_N(mo_splat)(mo_e3));
+    p = MO_N(mo_fma)(p, r, MO_N(mo_splat)(mo_e2));
+    p = MO_N(mo_fma)(p, r, MO_N(mo_splat)(1));
+    return MO_N(mo_fma)(p, r, MO_N(mo_splat)(1));
+}
+
+/// e^x for x ≤ 0 (and NaN); below ln(FLT_MIN) it gives FLT_MIN.
+MO_INLINE MO_V MO_N(mo_exp_of_non_positive)(MO_V x) {
+    MO_V xc = MO_N(mo_clamp_below)(x, mo_exp_lowest);
+    MO_V t = MO_N(mo_fma)(xc, MO_N(mo_splat)(mo_log2e), MO_N(mo_splat)(mo_rounding_magic));
+    MO_V n = t - mo_rounding_magic;
+    MO_V r = MO_N(mo_fma)(n, MO_N(mo_splat)(-mo_ln2_hi), xc);
+    r = MO_N(mo_fma)(n, MO_N(mo_splat)(-mo_ln2_lo), r);
+    return MO_N(mo_scale)(MO_N(mo_exp_reduced)(r), n, t);
+}
+
+/// e^x for every float: 0 below ln(FLT_MIN), +∞ above ln(FLT_MAX).
+MO_INLINE MO_V MO_N(mo_exp)(MO_V x) {
+    MO_V xc = MO_N(mo_select)(x < mo_exp_lowest, MO_N(mo_splat)(mo_exp_lowest), x);
+    xc = MO_N(mo_select)(xc > mo_exp_highest, MO_N(mo_splat)(mo_exp_highest), xc);
+    MO_V t = MO_N(mo_fma)(xc, MO_N(mo_splat)(mo_log2e), MO_N(mo_splat)(mo_rounding_magic));
+    MO_V n = t - mo_rounding_magic;
+    MO_V r = MO_N(mo_fma)(n, MO_N(mo_splat)(-mo_ln2_hi), xc);
+    r = MO_N(mo_fma)(n, MO_N(mo_splat)(-mo_ln2_lo), r);
+    // 2ⁿ as 2^⌊n/2⌋ · 2^(n−⌊n/2⌋): both factors normal for n ∈ [−126, 128].
+    MO_VI ni = (MO_VI)(MO_N(mo_bits)(t) - MO_N(mo_bits)(MO_N(mo_splat)(mo_rounding_magic)));
+    MO_VI half = ni >> 1;
+    MO_V s1 = MO_N(mo_float)((MO_VU)((half + 127) << 23));
+    MO_V s2 = MO_N(mo_float)((MO_VU)((ni - half + 127) << 23));
+    MO_V y = MO_N(mo_exp_reduced)(r) * s1 * s2;
+    y = MO_N(mo_select)(x < mo_exp_lowest, MO_N(mo_splat)(0), y);
+    return MO_N(mo_select)(x > mo_exp_highest, MO_N(mo_splat)(__builtin_inff()), y);
+}
+
+/// 1 / (1 + e^−x), from e = exp(−|x|) in both tails.
+MO_INLINE MO_V MO_N(mo_sigmoid)(MO_V x) {
+    MO_V e = MO_N(mo_exp_of_non_positive)(-MO_N(mo_abs)(x));
+    MO_V s = 1 / (1 + e);
+    return MO_N(mo_select)(x >= 0, s, e * s);
+}
+
+/// tanh(x) = sign(x)·(−m / (2 + m)), m = expm1(−2|x|) = 2ⁿ·(e^r − 1) + (2ⁿ − 1).
+MO_INLINE MO_V MO_N(mo_tanh)(MO_V x) {
+    MO_V a = MO_N(mo_abs)(x);
+    MO_V y = MO_N(mo_clamp_below)(-2 * a, mo_exp_lowest);
+    MO_V t = MO_N(mo_fma)(y, MO_N(mo_splat)(mo_log2e), MO_N(mo_splat)(mo_rounding_magic));
+    MO_V n = t - mo_rounding_magic;
+    MO_V r = MO_N(mo_fma)(n, MO_N(mo_splat)(-mo_ln2_hi), y);
+    r = MO_N(mo_fma)(n, MO_N(mo_splat)(-mo_ln2_lo), r);
+    MO_V p = MO_N(mo_fma)(MO_N(mo_splat)(mo_e6), r, MO_N(mo_splat)(mo_e5));
+    p = MO_N(mo_fma)(p, r, MO_N(mo_splat)(mo_e4));
+    p = MO_N(mo_fma)(p, r, MO_N(mo_splat)(mo_e3));
+    p = MO_N(mo_fma)(p, r, MO_N(mo_splat)(mo_e2));
+    p = MO_N(mo_fma)(p, r, MO_N(mo_splat)(1));
+    MO_V q = p * r;  // e^r − 1
+    MO_V scale = MO_N(mo_scale)(MO_N(mo_splat)(1), n, t);
+    MO_V m = MO_N(mo_fma)(scale, q, scale - 1);
+    MO_V th = m / (-2 - m);
+    return MO_N(mo_float)(MO_N(mo_bits)(th) | (MO_N(mo_bits)(x) & 0x80000000u));
+}
+
+// MARK: - Bodies of the LSTM's elementwise loops (one vector of columns from k)
+
+/// The first loop of the split gates (MO_SPLIT_GATES): i and f in place over their pre-activations.
+MO_INLINE void MO_N(mo_input_forget_vector)(ptrdiff_t k, float *zi, float *zf, float bi, float bf) {
+    MO_N(mo_store)(MO_N(mo_sigmoid)(MO_N(mo_load)(zi + k) + bi), zi + k);
+    MO_N(mo_store)(MO_N(mo_sigmoid)(MO_N(mo_load)(zf + k) + bf), zf + k);
+}
+
+/// i, f, g, o and c = f ⊙ c_prev + i ⊙ g; o into `out`; the gates into the history when `keep`.
+MO_INLINE void MO_N(mo_gates_vector)(ptrdiff_t k, float *zi, float *zf, const float *zg, const float *zo, float bi,
+                                     float bf, float bg, float bo, const float *cp, float *gi, float *gf, float *gg,
+                                     float *go, float *c, float *out, const int keep) {
+#if MO_SPLIT_GATES
+    (void)bi, (void)bf;
+    MO_V i = MO_N(mo_load)(zi + k);
+    MO_V f = MO_N(mo_load)(zf + k);
+#else
+    MO_V i = MO_N(mo_sigmoid)(MO_N(mo_load)(zi + k) + bi);
+    MO_V f = MO_N(mo_sigmoid)(MO_N(mo_load)(zf + k) + bf);
+#endif
+    MO_V g = MO_N(mo_tanh)(MO_N(mo_load)(zg + k) + bg);
+    MO_V o = MO_N(mo_sigmoid)(MO_N(mo_load)(zo + k) + bo);
+    MO_V cv = MO_N(mo_fma)(f, MO_N(mo_load)(cp + k), i * g);
+    if (keep) {
+        MO_N(mo_store_history)(i, gi + k);
+        MO_N(mo_store_history)(f, gf + k);
+        MO_N(mo_store_history)(g, gg + k);
+        MO_N(mo_store_history)(o, go + k);
+    }
+    MO_N(mo_store)(cv, c + k);
+    MO_N(mo_store)(o, out + k);
+}
+
+/// tanh(c), h = o ⊙ tanh(c) (o read from, h written to `out`), its copy, u += w·h.
+MO_INLINE void MO_N(mo_hidden_vector)(ptrdiff_t k, const float *c, float *out, float *tc, float *copy, float *u,
+                                      float w, float start, const int has_tc, const int has_copy, const int has_u,
+                                      const int first) {
+    MO_V t = MO_N(mo_tanh)(MO_N(mo_load)(c + k));
+    MO_V hv = MO_N(mo_load)(out + k) * t;
+    if (has_tc) MO_N(mo_store_history)(t, tc + k);
+    MO_N(mo_store)(hv, out + k);
+    if (has_copy) MO_N(mo_store)(hv, copy + k);
+    if (has_u) MO_N(mo_store)(MO_N(mo_fma)(MO_N(mo_splat)(w), hv, first ? MO_N(mo_splat)(start) : MO_N(mo_load)(u + k)), u + k);
+}
+
+/// tanh(c) into `t` and, where `has_hidden`, h = o ⊙ tanh(c) into `h` (the backward pass's rebuild).
+MO_INLINE void MO_N(mo_tanh_cell_vector)(ptrdiff_t k, const float *c, const float *o, float *t, float *h,
+                                         const int has_hidden) {
+    MO_V v = MO_N(mo_tanh)(MO_N(mo_load)(c + k));
+    MO_N(mo_store)(v, t + k);
+    if (has_hidden) MO_N(mo_store)(MO_N(mo_load)(o + k) * v, h + k);
+}
