@@ -153,6 +153,64 @@ final class KernelPathTests: XCTestCase {
             }
         }
     }
+
+    /// The elementwise kernels run several vectors per step where the path interleaves (MO_IL: a
+    /// wide body) and one at a time for the rest of a row (the narrow body). A column's results must
+    /// not depend on which body computed it: every output of the forward kernel (gates, c, h, its
+    /// copy, the output layer's u) and of the tanh(c) rebuild, over 72 columns, bit for bit against
+    /// the same column computed alone (column 0 of a one-vector row, always the narrow body).
+    /// Pre-activations up to ±12 reach the saturated tails of sigmoid and tanh.
+    func testElementwiseKernelsGiveEveryColumnTheSameBits() {
+        let hidden = 3, columns = 72, stride = 80
+        func buffer(_ rows: Int, _ stride: Int) -> MatrixView<Float> {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: rows * stride * 4, alignment: 64)
+                .bindMemory(to: Float.self, capacity: rows * stride)
+            p.initialize(repeating: 0, count: rows * stride)
+            return MatrixView(base: p, rows: rows, columns: columns, stride: stride)
+        }
+        var s = RandomKey(seed: 11, horizon: 0, task: 0).stream(.auxiliary)
+        let z0 = (0..<(4 * hidden * columns)).map { _ in Float(12 * (2 * s.uniform() - 1)) }
+        let c0 = (0..<(hidden * columns)).map { _ in Float(3 * s.normal()) }
+        let bias = (0..<(4 * hidden)).map { _ in Float(s.normal()) }
+        let w = (0..<hidden).map { _ in Float(s.normal()) }
+        /// Forward and rebuild over `count` columns taken from `first` on: every output, row by row.
+        func outputs(_ kernels: FloatKernels, first: Int, count: Int) -> [[Float]] {
+            let rowStride = count == columns ? stride : 16
+            func view(_ rows: Int) -> MatrixView<Float> {
+                let m = buffer(rows, rowStride)
+                return MatrixView(base: m.base, rows: rows, columns: count, stride: rowStride)
+            }
+            let z = view(4 * hidden), gates = view(4 * hidden), cp = view(hidden), c = view(hidden)
+            let h = view(hidden), copy = view(hidden), u = view(1), tc = view(hidden), rebuilt = view(hidden)
+            defer { for m in [z, gates, cp, c, h, copy, u, tc, rebuilt] { m.base.deallocate() } }
+            for r in 0..<(4 * hidden) { for k in 0..<count { z.base[r * rowStride + k] = z0[r * columns + first + k] } }
+            for r in 0..<hidden { for k in 0..<count { cp.base[r * rowStride + k] = c0[r * columns + first + k] } }
+            bias.withUnsafeBufferPointer { b in
+                w.withUnsafeBufferPointer { wp in
+                    kernels.forward(preactivations: z, gates: gates, bias: b.baseAddress!, cellPrevious: cp, cell: c,
+                                    tanhCell: nil, hidden: h, hiddenCopy: copy,
+                                    output: .init(weights: wp.baseAddress!, bias: 0.25, update: u.base), keepHistory: true)
+                }
+            }
+            let o = MatrixView(base: gates.base + 3 * hidden * rowStride, rows: hidden, columns: count, stride: rowStride)
+            kernels.tanhCell(of: c, outputGate: o, into: tc, hidden: rebuilt)
+            return [gates, c, h, copy, u, tc, rebuilt].flatMap { m in
+                (0..<m.rows).map { r in (0..<count).map { m.base[r * rowStride + $0] } }
+            }
+        }
+        for path in KernelPath.supported {
+            let kernels = FloatKernels(path)
+            let all = outputs(kernels, first: 0, count: columns)
+            for column in 0..<columns {
+                let alone = outputs(kernels, first: column, count: 1)
+                for (row, values) in alone.enumerated() {
+                    XCTAssertEqual(all[row][column].bitPattern, values[0].bitPattern,
+                                   "\(path.rawValue): output row \(row), column \(column)")
+                }
+            }
+            XCTAssertTrue(all.joined().allSatisfy(\.isFinite))
+        }
+    }
 }
 
 /// The multiply-add peak `bench` measures for each path.
