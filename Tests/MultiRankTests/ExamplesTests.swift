@@ -206,6 +206,9 @@ final class ExamplesTests: XCTestCase {
         let binary = try MPIJob.binaryURL()
         var matchedEntries = Set<Int>()
         var quickStartRuns: URL?
+        // The stand-in links the checkout's directories, so a command that writes into one of them
+        // (an optimizer file copied into optimizers/, say) would change the checkout itself.
+        var checkoutStatus = try Self.checkoutStatus()
         for document in documents {
             let url = Self.packageRoot.appendingPathComponent(document)
             let text = try String(contentsOf: url, encoding: .utf8)
@@ -301,12 +304,31 @@ final class ExamplesTests: XCTestCase {
             }
             print("ExamplesTests: \(document): \(counts.run) ran (\(String(format: "%.1f", seconds)) s), "
                   + "\(counts.illustrative) illustrative, \(counts.synopsis) synopses")
+            let status = try Self.checkoutStatus()
+            if status != checkoutStatus {
+                XCTFail("""
+                    \(document): its commands changed the checkout (they write through the stand-in's links; \
+                    mark such a command illustrative or write elsewhere). git status --porcelain before:
+                    \(checkoutStatus ?? "")after:
+                    \(status ?? "")
+                    """)
+                checkoutStatus = status
+            }
         }
         // Entries of the illustrative list for these documents must still match a command.
         for (index, entry) in Self.illustrative.enumerated()
         where documents.contains(entry.file) && !matchedEntries.contains(index) {
             XCTFail("ExamplesTests.illustrative: no command of \(entry.file) matches \(entry.command ?? "(any)"); remove the entry")
         }
+    }
+
+    /// `git status --porcelain` of the checkout (tracked changes and untracked files), or nil where
+    /// the checkout is not a git work tree or git is missing (a source archive, say).
+    static func checkoutStatus() throws -> String? {
+        let result = try MPIJob.runProcess(executable: URL(fileURLWithPath: "/usr/bin/env"),
+                                           arguments: ["git", "-C", packageRoot.path, "status", "--porcelain"],
+                                           timeout: 60)
+        return result.status == 0 ? result.stdout : nil
     }
 
     private func fail(_ path: String, _ line: Int, _ message: String) {
