@@ -1,4 +1,5 @@
 import Foundation
+internal import CMetaOptKernels
 
 /// Which half of a data set.
 public enum DatasetSplit: String, Sendable, Hashable, Codable, CaseIterable {
@@ -64,6 +65,16 @@ public struct ImageDataset: Sendable {
 
     /// Writes example `i`'s `featureCount` values into `destination`, as Floats in [0, 1] (8-bit
     /// pixels: x/255, the values of `images`).
+    /// Starts fetching example `i`'s pixels into the cache (for a `copyExample` soon after).
+    func prefetchExample(_ i: Int) {
+        let n = featureCount
+        if let bytes = pixels.bytes {
+            bytes.withUnsafeBufferPointer { metaopt_prefetch_bytes($0.baseAddress! + i * n, n) }
+        } else {
+            pixels.floats.withUnsafeBufferPointer { metaopt_prefetch_bytes($0.baseAddress! + i * n, n * 4) }
+        }
+    }
+
     func copyExample(_ i: Int, into destination: UnsafeMutablePointer<Float>) {
         let n = featureCount
         if let bytes = pixels.bytes {

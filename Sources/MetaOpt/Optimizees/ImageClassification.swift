@@ -259,9 +259,17 @@ struct ClassifierCore {
     /// Loads step `step`'s minibatch into the network's input and the targets.
     private func loadMinibatch(step: Int, network: any ClassifierNetwork) {
         var stream = key.stream(.minibatches, substream: step)
-        data.exampleIndices.withUnsafeBufferPointer { pool in
+        // The examples are scattered over the data set: all of their fetches are started first, so
+        // that they overlap instead of each copy waiting for its own.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: batchSize) { examples in
+            data.exampleIndices.withUnsafeBufferPointer { pool in
+                for r in 0..<batchSize {
+                    examples[r] = Int(pool[stream.integer(below: pool.count)])
+                    data.dataset.prefetchExample(examples[r])
+                }
+            }
             for r in 0..<batchSize {
-                let i = Int(pool[stream.integer(below: pool.count)])
+                let i = examples[r]
                 workspace.loadExample(i, of: data.dataset, row: r)
                 workspace.targets[r] = data.outputForClass[Int(data.dataset.labels[i])]
             }
