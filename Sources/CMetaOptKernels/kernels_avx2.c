@@ -3,8 +3,8 @@
 #define MO_BC 4
 #define MO_BR 2
 #define MO_FV 2
-// Four vectors per step of the elementwise loops: 20 % faster forward kernels than one (16 ymm
-// registers spill a little; two gave 9 %).
+// Four vectors per step of the elementwise loops: the forward-only run's kernels 16–33 % faster than
+// with one (docs/performance.md, "Interleaved elementwise loops"), although 16 ymm registers spill.
 #define MO_IL 4
 #define MO_W 8
 #define MO_FN(name) metaopt_avx2_##name

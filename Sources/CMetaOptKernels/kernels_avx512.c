@@ -5,8 +5,9 @@
 #define MO_BC 8
 #define MO_BR 2
 #define MO_FV 4
-// One vector per step: two measured no faster (a zmm register already holds 16 lanes of each chain).
-#define MO_IL 1
+// Two vectors per step of the elementwise loops: the forward-only run's kernels 4–16 % faster than
+// with one (docs/performance.md, "Interleaved elementwise loops").
+#define MO_IL 2
 #define MO_W 16
 #define MO_FN(name) metaopt_avx512_##name
 #define MO_PATH METAOPT_PATH_AVX512
