@@ -122,13 +122,13 @@ static inline ptrdiff_t metaopt_conv_block_scratch_offsets(ptrdiff_t in_channels
     return 9 * (in_channels + out_channels);
 }
 
-/// The elementary functions of `metaopt_kernel_table.evaluate`.
 /// Asks for the cache lines of [p, p + bytes) ahead of their use, without waiting for them (the
 /// minibatch loader: its examples are scattered over a data set far larger than the caches).
 static inline void metaopt_prefetch_bytes(const void *p, ptrdiff_t bytes) {
     for (ptrdiff_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch((const char *)p + offset, 0, 3);
 }
 
+/// The elementary functions of `metaopt_kernel_table.evaluate`.
 typedef enum {
     METAOPT_FUNCTION_EXP = 0,
     METAOPT_FUNCTION_SIGMOID = 1,

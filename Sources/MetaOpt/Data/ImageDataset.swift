@@ -63,8 +63,6 @@ public struct ImageDataset: Sendable {
         self.source = source
     }
 
-    /// Writes example `i`'s `featureCount` values into `destination`, as Floats in [0, 1] (8-bit
-    /// pixels: x/255, the values of `images`).
     /// Starts fetching example `i`'s pixels into the cache (for a `copyExample` soon after).
     func prefetchExample(_ i: Int) {
         let n = featureCount
@@ -75,6 +73,8 @@ public struct ImageDataset: Sendable {
         }
     }
 
+    /// Writes example `i`'s `featureCount` values into `destination`, as Floats in [0, 1] (8-bit
+    /// pixels: x/255, the values of `images`).
     func copyExample(_ i: Int, into destination: UnsafeMutablePointer<Float>) {
         let n = featureCount
         if let bytes = pixels.bytes {
