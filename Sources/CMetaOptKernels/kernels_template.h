@@ -73,6 +73,21 @@ typedef uint32_t mo_vxu __attribute__((ext_vector_type(MO_W * MO_IL)));
 #undef MO_V
 #endif
 
+/// Runs the body `BODY(k, ...)` over a row's `n` columns (a whole number of vectors): where the path
+/// interleaves, MO_IL vectors per step with `BODY_x` while a whole step fits, then one vector at a
+/// time for the rest of the row.
+#if MO_IL > 1
+#define MO_EACH_VECTOR(n, BODY, ...)                                                           \
+    do {                                                                                       \
+        ptrdiff_t k_ = 0;                                                                      \
+        for (; k_ + MO_W * MO_IL <= (n); k_ += MO_W * MO_IL) BODY##_x(k_, __VA_ARGS__);         \
+        for (; k_ < (n); k_ += MO_W) BODY(k_, __VA_ARGS__);                                    \
+    } while (0)
+#else
+#define MO_EACH_VECTOR(n, BODY, ...) \
+    do { for (ptrdiff_t k_ = 0; k_ < (n); k_ += MO_W) BODY(k_, __VA_ARGS__); } while (0)
+#endif
+
 // log: x = m·2ᵉ, m ∈ [√½, √2), log(1+f) = f − f²/2 + f³·P₇(f), plus e·ln2 in two parts.
 static const float mo_sqrt_half = 0.70710677f;
 static const float mo_l3 = 0.33333331f, mo_l4 = -0.2500082f, mo_l5 = 0.20001227f, mo_l6 = -0.16623357f,
@@ -134,26 +149,16 @@ MO_INLINE float *mo_row(metaopt_matrix a, ptrdiff_t r) { return a.base + r * a.s
 /// scratch block that stays in L1), and the second loop reads them back: the same operations on
 /// every element, so the same bits, with half the registers live.
 ///
-/// Each loop runs MO_IL vectors per step (the `_x` bodies), then one at a time for the rest of the
-/// row: the transcendentals are long dependency chains, and with one vector per step the core
-/// runs out of scheduler entries before it has enough of them in flight (see MO_IL).
+/// Each loop runs MO_IL vectors per step (MO_EACH_VECTOR): the transcendentals are long dependency
+/// chains, and with one vector per step the core runs out of scheduler entries before it has
+/// enough of them in flight (see MO_IL).
 MO_INLINE void mo_gates_loop(ptrdiff_t n, float *zi, float *zf, const float *zg, const float *zo, float bi,
                              float bf, float bg, float bo, const float *cp, float *gi, float *gf, float *gg, float *go,
                              float *c, float *out, const int keep) {
-    ptrdiff_t k;
 #if MO_SPLIT_GATES
-    k = 0;
-#if MO_IL > 1
-    for (; k + MO_W * MO_IL <= n; k += MO_W * MO_IL) mo_input_forget_vector_x(k, zi, zf, bi, bf);
+    MO_EACH_VECTOR(n, mo_input_forget_vector, zi, zf, bi, bf);
 #endif
-    for (; k < n; k += MO_W) mo_input_forget_vector(k, zi, zf, bi, bf);
-#endif
-    k = 0;
-#if MO_IL > 1
-    for (; k + MO_W * MO_IL <= n; k += MO_W * MO_IL)
-        mo_gates_vector_x(k, zi, zf, zg, zo, bi, bf, bg, bo, cp, gi, gf, gg, go, c, out, keep);
-#endif
-    for (; k < n; k += MO_W) mo_gates_vector(k, zi, zf, zg, zo, bi, bf, bg, bo, cp, gi, gf, gg, go, c, out, keep);
+    MO_EACH_VECTOR(n, mo_gates_vector, zi, zf, zg, zo, bi, bf, bg, bo, cp, gi, gf, gg, go, c, out, keep);
 }
 
 __attribute__((noinline)) static void mo_gates_pass(ptrdiff_t n, float *zi, float *zf, const float *zg,
@@ -176,12 +181,7 @@ __attribute__((noinline)) static void mo_gates_pass_forward_only(ptrdiff_t n, fl
 /// call site, so each combination compiles to a loop without branches (-O2 does not unswitch).
 MO_INLINE void mo_hidden_loop(ptrdiff_t n, const float *c, float *out, float *tc, float *copy, float *u, float w,
                               float start, const int has_tc, const int has_copy, const int has_u, const int first) {
-    ptrdiff_t k = 0;
-#if MO_IL > 1
-    for (; k + MO_W * MO_IL <= n; k += MO_W * MO_IL)
-        mo_hidden_vector_x(k, c, out, tc, copy, u, w, start, has_tc, has_copy, has_u, first);
-#endif
-    for (; k < n; k += MO_W) mo_hidden_vector(k, c, out, tc, copy, u, w, start, has_tc, has_copy, has_u, first);
+    MO_EACH_VECTOR(n, mo_hidden_vector, c, out, tc, copy, u, w, start, has_tc, has_copy, has_u, first);
 }
 
 __attribute__((noinline)) static void mo_hidden_pass(ptrdiff_t n, const float *c, float *out, float *tc, float *copy,
@@ -496,14 +496,6 @@ static void MO_FN(multiply)(const float *a, const float *b, float *r, ptrdiff_t 
     for (ptrdiff_t k = 0; k < count; k += MO_W) mo_store(mo_load(a + k) * mo_load(b + k), r + k);
 }
 
-MO_INLINE void mo_tanh_cell_loop(ptrdiff_t n, const float *c, const float *o, float *t, float *h, const int has_hidden) {
-    ptrdiff_t k = 0;
-#if MO_IL > 1
-    for (; k + MO_W * MO_IL <= n; k += MO_W * MO_IL) mo_tanh_cell_vector_x(k, c, o, t, h, has_hidden);
-#endif
-    for (; k < n; k += MO_W) mo_tanh_cell_vector(k, c, o, t, h, has_hidden);
-}
-
 /// tanh(c) into `tanh_cell` and, where `hidden` is given, h = o ⊙ tanh(c), over `rows` rows of
 /// `columns` columns rounded up to whole vectors: the backward pass's tanh(c) and rebuilt h,
 /// recomputed from the stored c with the forward kernel's mo_tanh and product, hence the forward
@@ -515,9 +507,9 @@ static void MO_FN(lstm_tanh_cell)(ptrdiff_t rows, ptrdiff_t columns, metaopt_mat
         const float *c = mo_row(cell, j);
         float *t = mo_row(tanh_cell, j);
         if (hidden.base)
-            mo_tanh_cell_loop(n, c, mo_row(output_gate, j), t, mo_row(hidden, j), 1);
+            MO_EACH_VECTOR(n, mo_tanh_cell_vector, c, mo_row(output_gate, j), t, mo_row(hidden, j), 1);
         else
-            mo_tanh_cell_loop(n, c, 0, t, 0, 0);
+            MO_EACH_VECTOR(n, mo_tanh_cell_vector, c, 0, t, 0, 0);
     }
 }
 
