@@ -161,13 +161,7 @@ final class KernelPathTests: XCTestCase {
     /// the same column computed alone (column 0 of a one-vector row, always the narrow body).
     /// Pre-activations up to ±12 reach the saturated tails of sigmoid and tanh.
     func testElementwiseKernelsGiveEveryColumnTheSameBits() {
-        let hidden = 3, columns = 72, stride = 80
-        func buffer(_ rows: Int, _ stride: Int) -> MatrixView<Float> {
-            let p = UnsafeMutableRawPointer.allocate(byteCount: rows * stride * 4, alignment: 64)
-                .bindMemory(to: Float.self, capacity: rows * stride)
-            p.initialize(repeating: 0, count: rows * stride)
-            return MatrixView(base: p, rows: rows, columns: columns, stride: stride)
-        }
+        let hidden = 3, columns = 72
         var s = RandomKey(seed: 11, horizon: 0, task: 0).stream(.auxiliary)
         let z0 = (0..<(4 * hidden * columns)).map { _ in Float(12 * (2 * s.uniform() - 1)) }
         let c0 = (0..<(hidden * columns)).map { _ in Float(3 * s.normal()) }
@@ -175,14 +169,13 @@ final class KernelPathTests: XCTestCase {
         let w = (0..<hidden).map { _ in Float(s.normal()) }
         /// Forward and rebuild over `count` columns taken from `first` on: every output, row by row.
         func outputs(_ kernels: FloatKernels, first: Int, count: Int) -> [[Float]] {
-            let rowStride = count == columns ? stride : 16
-            func view(_ rows: Int) -> MatrixView<Float> {
-                let m = buffer(rows, rowStride)
-                return MatrixView(base: m.base, rows: rows, columns: count, stride: rowStride)
-            }
+            // 64-byte aligned rows padded to whole 16-float vectors, as the engine's (strides 80 and 16).
+            let workspace = Workspace<Float>()
+            defer { withExtendedLifetime(workspace) {} }  // it frees the buffers
+            func view(_ rows: Int) -> MatrixView<Float> { workspace.matrix(rows, count) }
             let z = view(4 * hidden), gates = view(4 * hidden), cp = view(hidden), c = view(hidden)
             let h = view(hidden), copy = view(hidden), u = view(1), tc = view(hidden), rebuilt = view(hidden)
-            defer { for m in [z, gates, cp, c, h, copy, u, tc, rebuilt] { m.base.deallocate() } }
+            let rowStride = z.stride
             for r in 0..<(4 * hidden) { for k in 0..<count { z.base[r * rowStride + k] = z0[r * columns + first + k] } }
             for r in 0..<hidden { for k in 0..<count { cp.base[r * rowStride + k] = c0[r * columns + first + k] } }
             bias.withUnsafeBufferPointer { b in
