@@ -178,6 +178,11 @@ final class CNNNetwork: ClassifierNetwork {
         offsets = arena.ints(needs.map(\.offsets).max()!)
     }
 
+    /// With one channel, HWC is CHW: the row takes the example as the data set stores it.
+    func exampleRow(_ row: Int) -> UnsafeMutablePointer<Float>? {
+        imageChannels == 1 ? input + row * imageHeight * imageWidth : nil
+    }
+
     /// CHW image → HWC row.
     func loadExample(_ image: UnsafePointer<Float>, row: Int) {
         let h = imageHeight, w = imageWidth, c = imageChannels

@@ -187,6 +187,10 @@ protocol ClassifierNetwork: AnyObject {
     var capacity: Int { get }
     /// The input buffer: capacity rows, in the network's own layout.
     var input: UnsafeMutablePointer<Float> { get }
+    /// Row `row` of `input` where the network keeps an example in the data set's own order (CHW,
+    /// `featureCount` values), so that the example is converted straight into it; nil where the
+    /// network reorders it (`loadExample`).
+    func exampleRow(_ row: Int) -> UnsafeMutablePointer<Float>?
     /// Copies one data set image (CHW, `featureCount` values) into row `row` of `input`.
     func loadExample(_ image: UnsafePointer<Float>, row: Int)
     /// Logits (rows × outputCount) of the first `rows` input rows.
@@ -203,7 +207,8 @@ final class ClassifierWorkspace {
     private var made: (any ClassifierNetwork)?
     let capacity: Int
     let targets: UnsafeMutablePointer<Int32>
-    /// One example as Floats, converted from the data set's pixels (`ImageDataset.copyExample`).
+    /// One example as Floats, converted from the data set's pixels (`ImageDataset.copyExample`), for
+    /// a network that reorders it.
     private var example: [Float] = []
 
     init(capacity: Int, make: @escaping () -> any ClassifierNetwork) {
@@ -213,8 +218,14 @@ final class ClassifierWorkspace {
         targets.initialize(repeating: 0, count: capacity)
     }
 
-    /// Puts example `i` of `dataset` into row `row` of the network's input.
+    /// Puts example `i` of `dataset` into row `row` of the network's input: converted straight into
+    /// the row where the network keeps the data set's order, else through `example`.
     func loadExample(_ i: Int, of dataset: ImageDataset, row: Int) {
+        let network = self.network
+        if let destination = network.exampleRow(row) {
+            dataset.copyExample(i, into: destination)
+            return
+        }
         if example.count != dataset.featureCount { example = [Float](repeating: 0, count: dataset.featureCount) }
         example.withUnsafeMutableBufferPointer { e in
             dataset.copyExample(i, into: e.baseAddress!)
