@@ -146,6 +146,8 @@ final class CNNNetwork: ClassifierNetwork {
     /// The kernels' scratch, enough for any block.
     private let scratch: UnsafeMutablePointer<Float>
     private let offsets: UnsafeMutablePointer<Int32>
+    /// One example in the data set's CHW order, before `loadExample` reorders it.
+    private let example: UnsafeMutablePointer<Float>
     private let dense: DenseStack
     private let arena = ScratchArena()
 
@@ -167,6 +169,7 @@ final class CNNNetwork: ClassifierNetwork {
         dense = DenseStack(sizes: [flat] + fullyConnected + [outputs], activation: .relu, parameterOffset: offset,
                            capacity: capacity, computesInputGradient: true)
         input = arena.floats(capacity * image.height * image.width * image.channels)
+        example = arena.floats(image.height * image.width * image.channels)
         pooled = shapes.map { [arena] s in arena.floats(capacity * s.pooledHeight * s.pooledWidth * s.outChannels) }
         which = shapes.map { [arena] s in arena.bytes(capacity * s.pooledHeight * s.pooledWidth * s.outChannels) }
         pooledGradient = shapes.dropLast().map { [arena] s in arena.floats(capacity * s.pooledHeight * s.pooledWidth * s.outChannels) }
@@ -178,18 +181,15 @@ final class CNNNetwork: ClassifierNetwork {
         offsets = arena.ints(needs.map(\.offsets).max()!)
     }
 
-    /// With one channel, HWC is CHW: the row takes the example as the data set stores it.
-    func exampleRow(_ row: Int) -> UnsafeMutablePointer<Float>? {
-        imageChannels == 1 ? input + row * imageHeight * imageWidth : nil
-    }
-
-    /// CHW image → HWC row.
-    func loadExample(_ image: UnsafePointer<Float>, row: Int) {
+    /// CHW example → HWC row; with one channel the orders agree and the example is converted straight
+    /// into the row, otherwise through `example`.
+    func loadExample(_ i: Int, of dataset: ImageDataset, row: Int) {
         let h = imageHeight, w = imageWidth, c = imageChannels
         let out = input + row * h * w * c
-        if c == 1 { out.update(from: image, count: h * w); return }
+        if c == 1 { dataset.copyExample(i, into: out); return }
+        dataset.copyExample(i, into: example)
         for ch in 0..<c {
-            for p in 0..<(h * w) { out[p * c + ch] = image[ch * h * w + p] }
+            for p in 0..<(h * w) { out[p * c + ch] = example[ch * h * w + p] }
         }
     }
 

@@ -187,12 +187,9 @@ protocol ClassifierNetwork: AnyObject {
     var capacity: Int { get }
     /// The input buffer: capacity rows, in the network's own layout.
     var input: UnsafeMutablePointer<Float> { get }
-    /// Row `row` of `input` where the network keeps an example in the data set's own order (CHW,
-    /// `featureCount` values), so that the example is converted straight into it; nil where the
-    /// network reorders it (`loadExample`).
-    func exampleRow(_ row: Int) -> UnsafeMutablePointer<Float>?
-    /// Copies one data set image (CHW, `featureCount` values) into row `row` of `input`.
-    func loadExample(_ image: UnsafePointer<Float>, row: Int)
+    /// Writes example `i` of `dataset` (CHW, `featureCount` values) into row `row` of `input`, in
+    /// the network's layout.
+    func loadExample(_ i: Int, of dataset: ImageDataset, row: Int)
     /// Logits (rows × outputCount) of the first `rows` input rows.
     func forward(theta: UnsafePointer<Float>, rows: Int) -> UnsafeMutablePointer<Float>
     /// After `forward` on the same rows: writes dLoss/dθ into `gradient` given dLoss/dlogits.
@@ -207,30 +204,12 @@ final class ClassifierWorkspace {
     private var made: (any ClassifierNetwork)?
     let capacity: Int
     let targets: UnsafeMutablePointer<Int32>
-    /// One example as Floats, converted from the data set's pixels (`ImageDataset.copyExample`), for
-    /// a network that reorders it.
-    private var example: [Float] = []
 
     init(capacity: Int, make: @escaping () -> any ClassifierNetwork) {
         self.capacity = capacity
         self.make = make
         targets = .allocate(capacity: capacity)
         targets.initialize(repeating: 0, count: capacity)
-    }
-
-    /// Puts example `i` of `dataset` into row `row` of the network's input: converted straight into
-    /// the row where the network keeps the data set's order, else through `example`.
-    func loadExample(_ i: Int, of dataset: ImageDataset, row: Int) {
-        let network = self.network
-        if let destination = network.exampleRow(row) {
-            dataset.copyExample(i, into: destination)
-            return
-        }
-        if example.count != dataset.featureCount { example = [Float](repeating: 0, count: dataset.featureCount) }
-        example.withUnsafeMutableBufferPointer { e in
-            dataset.copyExample(i, into: e.baseAddress!)
-            network.loadExample(e.baseAddress!, row: row)
-        }
     }
 
     var network: any ClassifierNetwork {
@@ -281,7 +260,7 @@ struct ClassifierCore {
             }
             for r in 0..<batchSize {
                 let i = examples[r]
-                workspace.loadExample(i, of: data.dataset, row: r)
+                network.loadExample(i, of: data.dataset, row: r)
                 workspace.targets[r] = data.outputForClass[Int(data.dataset.labels[i])]
             }
         }
@@ -317,7 +296,7 @@ struct ClassifierCore {
             let rows = min(batchSize, total - start)
             for r in 0..<rows {
                 let i = Int(d.exampleIndices[start + r])
-                workspace.loadExample(i, of: d.dataset, row: r)
+                network.loadExample(i, of: d.dataset, row: r)
                 workspace.targets[r] = d.outputForClass[Int(d.dataset.labels[i])]
             }
             let logits = network.forward(theta: theta.baseAddress!, rows: rows)

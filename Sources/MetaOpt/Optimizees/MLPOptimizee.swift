@@ -82,11 +82,9 @@ final class MLPNetwork: ClassifierNetwork {
         input = arena.floats(capacity * sizes[0])
     }
 
-    /// The input rows are the data set's examples as they are.
-    func exampleRow(_ row: Int) -> UnsafeMutablePointer<Float>? { input + row * features }
-
-    func loadExample(_ image: UnsafePointer<Float>, row: Int) {
-        (input + row * features).update(from: image, count: features)
+    /// The input rows hold the data set's examples as they are: converted straight into the row.
+    func loadExample(_ i: Int, of dataset: ImageDataset, row: Int) {
+        dataset.copyExample(i, into: input + row * features)
     }
 
     func forward(theta: UnsafePointer<Float>, rows: Int) -> UnsafeMutablePointer<Float> {
