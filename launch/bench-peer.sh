@@ -12,7 +12,11 @@
 #   REPS    meta-iterations timed per process (default 10, the reference's default)
 #   TCMALLOC  the tcmalloc library preloaded for JAX (default libtcmalloc_minimal.so.4; empty: none)
 #   METAOPT_BIN  the binary (default .build/release/metaopt-dist; build with swift build -c release)
-#   METAOPT_KERNELS  passed on to metaopt-dist (avx2 forces the AVX2 path on an AVX-512 machine)
+#   METAOPT_KERNELS  passed on to metaopt-dist (avx2 forces the AVX2 path on an AVX-512 machine).
+#           avx2 stands for a CPU without AVX-512 on both sides: OpenBLAS gets its Haswell kernels
+#           (OPENBLAS_CORETYPE=Haswell unless set; it picks its own kernels per CPU, not per path)
+#           and XLA at most AVX2 (--xla_cpu_max_isa=AVX2, unless XLA_ISA is set)
+#   XLA_ISA the reference's --xla_cpu_max_isa (default: none, or AVX2 with METAOPT_KERNELS=avx2)
 #   CLOCK   wall (default) or cpu: cpu compares CPU times, steadier on a shared core (JAX's
 #           timer is then the process's CPU time, metaopt-dist's its thread CPU time)
 #   OUT     directory for the raw results (default: a new temporary directory)
@@ -35,6 +39,14 @@ TCMALLOC="${TCMALLOC-/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4}"
 BIN="${METAOPT_BIN:-$root/.build/release/metaopt-dist}"
 OUT="${OUT:-$(mktemp -d -t bench-peer.XXXXXX)}"
 mkdir -p "$OUT"
+XLA_FLAGS_BASE="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+if [[ "${METAOPT_KERNELS:-}" == avx2 ]]; then
+    export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
+    XLA_ISA="${XLA_ISA-AVX2}"
+fi
+[[ -n "${XLA_ISA:-}" ]] && XLA_FLAGS_BASE+=" --xla_cpu_max_isa=$XLA_ISA"
+echo "bench-peer: METAOPT_KERNELS=${METAOPT_KERNELS:-(best)} OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(its choice)}" \
+     "XLA_FLAGS=\"$XLA_FLAGS_BASE\"" >&2
 
 [[ -x "$BIN" ]] || { echo "bench-peer: no $BIN (swift build -c release)" >&2; exit 1; }
 [[ -f "$P/l2l_jax.py" ]] || { echo "bench-peer: no reference at $P (set P)" >&2; exit 1; }
@@ -49,7 +61,7 @@ run_jax() {  # task round
 if sys.argv[1] == "cpu": time.perf_counter = time.process_time
 sys.argv = sys.argv[2:]
 runpy.run_path(sys.argv[0], run_name="__main__")'
-    "${preload[@]}" XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \
+    "${preload[@]}" XLA_FLAGS="$XLA_FLAGS_BASE" \
         taskset -c "$CORE" "$V/bin/python" -c "$clock" "$CLOCK" "$P/l2l_jax.py" bench --task "$1" --reps "$REPS" \
         | grep '^RESULT ' | sed 's/^RESULT //' > "$OUT/jax-$1-$2.json"
 }
@@ -74,6 +86,8 @@ import json, statistics, sys, glob, os
 out, clock, tasks = sys.argv[1], sys.argv[2], sys.argv[3:]
 ours = ("metaIterationCPUMedian", "evaluationCPUMedian") if clock == "cpu" else ("metaIterationMedian", "evaluationMedian")
 print(f"results in {out}; {clock} time")
+reports = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(out, "swift-*.json")))]
+print("metaopt-dist kernels: " + ", ".join(sorted({r["kernels"] + " path, OpenBLAS " + r.get("blasCore", "?") for r in reports})))
 print(f"{'task':6} {'JAX ms':>9} {'Swift ms':>9} {'ratio':>6} {'JAX eval100':>11} {'Swift eval100':>13} {'ratio':>6} {'JAX RSS MB':>10} {'Swift RSS MB':>12}  (medians over rounds)")
 for task in tasks:
     jax = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(out, f"jax-{task}-*.json")))]

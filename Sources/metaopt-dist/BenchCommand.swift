@@ -75,7 +75,8 @@ struct BenchCommand: ParsableCommand {
         }
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be positive") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
-        guard evaluationSteps >= 0, evaluationRepetitions >= 1 else { throw ValidationError("bad evaluation settings") }
+        guard evaluationSteps >= 0 else { throw ValidationError("--evaluation-steps must not be negative") }
+        guard evaluationRepetitions >= 1 else { throw ValidationError("--evaluation-repetitions must be positive") }
         if let b = blockSize, b < 1 { throw ValidationError("--block-size must be positive") }
         guard gemmRepetitions >= 0 else { throw ValidationError("--gemm-repetitions must not be negative") }
         guard fmaPeakSamples >= 0 else { throw ValidationError("--fma-peak-samples must not be negative") }
@@ -106,6 +107,7 @@ struct BenchCommand: ParsableCommand {
                                                      fmaPeakGFLOPS: peak?.gflops, fmaPeakCPUGFLOPS: peak?.cpuGFLOPS)
         if format == "text" {
             print(kernelsLine())
+            print("OpenBLAS            \(blasCoreName) kernels (its own choice for this CPU, or OPENBLAS_CORETYPE)")
             if let peak {
                 print(String(format: "multiply-add peak   %.1f GFLOP/s on one core (%@ kernels; best of %d samples); "
                              + "%.1f GFLOP/s in thread CPU time", peak.gflops, peak.kernels, peak.samples.count,
@@ -119,7 +121,7 @@ struct BenchCommand: ParsableCommand {
             if format == "text" { print(Self.describe(result)) }
         }
         let report = BenchReport(blasThreads: blasThreads, cpuAffinity: Self.affinity(), kernels: KernelPath.default.rawValue,
-                                 cpu: KernelPath.cpuName, fmaPeak: peak,
+                                 cpu: KernelPath.cpuName, blasCore: blasCoreName, fmaPeak: peak,
                                  results: results)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -153,6 +155,8 @@ struct BenchCommand: ParsableCommand {
         /// The kernel path the engines ran (`METAOPT_KERNELS` or the fastest this CPU has).
         var kernels: String
         var cpu: String
+        /// The core type of OpenBLAS's sgemm kernels (`METAOPT_KERNELS` does not change them).
+        var blasCore: String
         /// The kernel path's multiply-add peak on one core (`FMAPeak`), when measured.
         var fmaPeak: FMAPeak.Measurement?
         var results: [MetaIterationBenchmark.Result]

@@ -59,3 +59,9 @@ extension Double: MetaScalar {
 package func setBLASThreads(_ threads: Int) {
     metaopt_blas_set_num_threads(Int32(threads))
 }
+
+/// The core type whose sgemm kernels OpenBLAS picked for this CPU ("Haswell", "Cooperlake", ...),
+/// or set by `OPENBLAS_CORETYPE`: the kernel paths do not choose OpenBLAS's kernels.
+package var blasCoreName: String {
+    metaopt_blas_core_name().map { String(cString: $0) } ?? "unknown"
+}
