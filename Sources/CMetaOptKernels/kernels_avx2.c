@@ -3,6 +3,12 @@
 #define MO_BC 4
 #define MO_BR 2
 #define MO_FV 2
+// matrix_product: 5 rows × 2 vectors (10 accumulators, 2 loads and 5 broadcasts per 10 fused
+// multiply-adds) and the engine's default: faster than OpenBLAS's Haswell sgemm on these shapes
+// (docs/performance.md, "Own matrix products on AVX2").
+#define MO_PR 5
+#define MO_PV 2
+#define MO_OWN_PRODUCTS 1
 // Four vectors per step of the elementwise loops: the forward-only run's kernels 16–33 % faster than
 // with one (docs/performance.md, "Interleaved elementwise loops"), although 16 ymm registers spill.
 #define MO_IL 4

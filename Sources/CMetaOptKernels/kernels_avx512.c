@@ -5,6 +5,11 @@
 #define MO_BC 8
 #define MO_BR 2
 #define MO_FV 4
+// matrix_product: 5 rows × 2 vectors; not the default: no faster than OpenBLAS's small-matrix
+// kernels on AVX-512 (docs/performance.md, "Own matrix products on AVX2").
+#define MO_PR 5
+#define MO_PV 2
+#define MO_OWN_PRODUCTS 0
 // Two vectors per step of the elementwise loops: the forward-only run's kernels 4–16 % faster than
 // with one (docs/performance.md, "Interleaved elementwise loops").
 #define MO_IL 2

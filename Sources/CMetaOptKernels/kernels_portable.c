@@ -3,6 +3,10 @@
 // Fused multiply-adds where the baseline has them (aarch64), a product and a sum elsewhere.
 #define MO_BR 2
 #define MO_FV 1
+// matrix_product: 5 rows × 1 vector; not the default (OpenBLAS is kept where no faster kernel was measured).
+#define MO_PR 5
+#define MO_PV 1
+#define MO_OWN_PRODUCTS 0
 // Vectors per step of the elementwise loops: with SSE2 four (the MLP meta-iteration's forward
 // kernels 20 % faster than with one: docs/performance.md); NEON has not been measured, so it keeps one.
 #if defined(__aarch64__)

@@ -11,6 +11,8 @@
 //   MO_IL           vectors per step of the LSTM's elementwise loops (see mo_gates_loop)
 //   MO_FV           vectors of columns per block of the fused forward product (4 gate rows × MO_FV
 //                   accumulators held in registers; see mo_gate_product)
+//   MO_PR, MO_PV    rows × vectors of columns per register block of matrix_product
+//   MO_OWN_PRODUCTS 1 where the engine runs the layers' products with matrix_product by default
 //
 // Every formula and every order of operations follows the Swift reference these kernels replaced
 // (LSTMKernels.swift keeps the scalar reference for Double); FastMath.swift documents the
@@ -293,6 +295,92 @@ static void MO_FN(lstm_fused_forward)(const metaopt_lstm_fused_forward_args *a) 
         else
             mo_hidden_pass(n, c, out, tc, copy, 0, 0, 0, 0);
     }
+}
+
+// MARK: - Matrix products of the LSTM layers (z = Wᵀ X, dX = W dZ)
+
+/// Rows `0..<rows` × vectors `0..<nv` of columns of c = A·b from zero, A(i, p) = a[i·ai + p·ap]:
+/// one mo_fma per term in the order p = 0, 1, …, k − 1 (a GEMM micro-kernel's order), the
+/// rows × nv accumulators in registers, each step one load per vector of b's row p and one
+/// broadcast per row of A. Where `rest` > 0 the last vector stores only its first `rest` lanes
+/// (a ragged tile's last columns: the padding of c is left as it was). `rows` and `nv` are
+/// constants at every call site.
+MO_INLINE void mo_product_block(const float *a, ptrdiff_t ai, ptrdiff_t ap, ptrdiff_t k, const float *b,
+                                ptrdiff_t ldb, float *c, ptrdiff_t ldc, const int rows, const int nv, ptrdiff_t rest) {
+    mo_vf acc[MO_PR][MO_PV];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < MO_PR; r++) {
+        if (r >= rows) break;
+#pragma clang loop unroll(full)
+        for (int v = 0; v < MO_PV; v++) {
+            if (v >= nv) break;
+            acc[r][v] = mo_splat(0);
+        }
+    }
+    for (ptrdiff_t p = 0; p < k; p++) {
+        const float *bp = b + p * ldb, *ap_ = a + p * ap;
+        mo_vf x[MO_PV];
+#pragma clang loop unroll(full)
+        for (int v = 0; v < MO_PV; v++) {
+            if (v >= nv) break;
+            x[v] = mo_load(bp + v * MO_W);
+        }
+#pragma clang loop unroll(full)
+        for (int r = 0; r < MO_PR; r++) {
+            if (r >= rows) break;
+            mo_vf w = mo_splat(ap_[r * ai]);
+#pragma clang loop unroll(full)
+            for (int v = 0; v < MO_PV; v++) {
+                if (v >= nv) break;
+                acc[r][v] = mo_fma(w, x[v], acc[r][v]);
+            }
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < MO_PR; r++) {
+        if (r >= rows) break;
+#pragma clang loop unroll(full)
+        for (int v = 0; v < MO_PV; v++) {
+            if (v >= nv) break;
+            float *cv = c + r * ldc + v * MO_W;
+            if (rest > 0 && v == nv - 1) {
+                for (ptrdiff_t l = 0; l < rest; l++) cv[l] = acc[r][v][l];
+            } else {
+                mo_store(acc[r][v], cv);
+            }
+        }
+    }
+}
+
+/// All rows of one block of `nv` vectors of columns, MO_PR rows at a time (the last rows as one
+/// smaller block): b's block of columns stays in L1 while the rows of A pass.
+MO_INLINE void mo_product_columns(ptrdiff_t m, const float *a, ptrdiff_t ai, ptrdiff_t ap, ptrdiff_t k,
+                                  const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, const int nv, ptrdiff_t rest) {
+    ptrdiff_t i = 0;
+    for (; i + MO_PR <= m; i += MO_PR)
+        mo_product_block(a + i * ai, ai, ap, k, b, ldb, c + i * ldc, ldc, MO_PR, nv, rest);
+    switch (m - i) {
+    case 0: break;
+#if MO_PR > 4
+    case 4: mo_product_block(a + i * ai, ai, ap, k, b, ldb, c + i * ldc, ldc, 4, nv, rest); break;
+#endif
+#if MO_PR > 3
+    case 3: mo_product_block(a + i * ai, ai, ap, k, b, ldb, c + i * ldc, ldc, 3, nv, rest); break;
+#endif
+#if MO_PR > 2
+    case 2: mo_product_block(a + i * ai, ai, ap, k, b, ldb, c + i * ldc, ldc, 2, nv, rest); break;
+#endif
+    default: mo_product_block(a + i * ai, ai, ap, k, b, ldb, c + i * ldc, ldc, 1, nv, rest); break;
+    }
+}
+
+static void MO_FN(matrix_product)(ptrdiff_t m, ptrdiff_t columns, ptrdiff_t k, const float *a, ptrdiff_t ai,
+                                  ptrdiff_t ap, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {
+    ptrdiff_t full = columns / MO_W, rest = columns - full * MO_W, v = 0;
+    for (; v + MO_PV <= full; v += MO_PV)
+        mo_product_columns(m, a, ai, ap, k, b + v * MO_W, ldb, c + v * MO_W, ldc, MO_PV, 0);
+    for (; v < full; v++) mo_product_columns(m, a, ai, ap, k, b + v * MO_W, ldb, c + v * MO_W, ldc, 1, 0);
+    if (rest > 0) mo_product_columns(m, a, ai, ap, k, b + v * MO_W, ldb, c + v * MO_W, ldc, 1, rest);
 }
 
 // MARK: - LSTM backward
@@ -599,6 +687,8 @@ const metaopt_kernel_table MO_FN(table) = {
     .lstm_forward = MO_FN(lstm_forward),
     .lstm_fused_forward = MO_FN(lstm_fused_forward),
     .fused_forward_columns = MO_FV * MO_W,
+    .matrix_product = MO_FN(matrix_product),
+    .owns_matrix_products = MO_OWN_PRODUCTS,
     .lstm_backward = MO_FN(lstm_backward),
     .weight_gradient_accumulate = MO_FN(weight_gradient_accumulate),
     .weight_gradient_reduce = MO_FN(weight_gradient_reduce),

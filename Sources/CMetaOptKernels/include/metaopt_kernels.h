@@ -146,6 +146,14 @@ typedef struct {
     void (*lstm_fused_forward)(const metaopt_lstm_fused_forward_args *args);
     /// Columns per register block of `lstm_fused_forward` (4 gate rows × this many columns).
     int fused_forward_columns;
+    /// c[i][j] = Σ_p a[i·ai + p·ap] · b[p·ldb + j] for i < m, j < columns (beta 0; exactly those
+    /// columns are written), each sum one fused multiply-add per term in the order p = 0, 1, …
+    /// from zero: the layers' products z = Wᵀ X (ai = 1, ap = 4H) and dX = W dZ (ai = 4H, ap = 1).
+    void (*matrix_product)(ptrdiff_t m, ptrdiff_t columns, ptrdiff_t k, const float *a, ptrdiff_t ai, ptrdiff_t ap,
+                           const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc);
+    /// 1 where the engine uses matrix_product for those products by default, 0 where OpenBLAS's
+    /// sgemm does (docs/performance.md says which was measured faster on which path).
+    int owns_matrix_products;
     /// Outputs of the weight-gradient kernel's register blocks: block_rows × block_columns (the
     /// last rows of a form one smaller block).
     int block_rows, block_columns;

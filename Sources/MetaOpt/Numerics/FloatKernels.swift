@@ -9,12 +9,24 @@ struct FloatKernels {
     let path: KernelPath
     let table: UnsafePointer<metaopt_kernel_table>
 
+    /// Whether the LSTM layers' products z = Wᵀ X and dX = W dZ run as `product` (the path's
+    /// register-blocked kernel) rather than as OpenBLAS's sgemm: the path's default (yes on avx2,
+    /// where OpenBLAS has no small-matrix kernels and ours measured faster; no elsewhere,
+    /// docs/performance.md, "Own matrix products on AVX2"). `METAOPT_MATRIX_PRODUCTS=own` or
+    /// `openblas` overrides it for measurements.
+    let ownsMatrixProducts: Bool
+
     init(_ path: KernelPath) {
         guard let table = metaopt_kernel_table_for(path.cPath) else {
             preconditionFailure("this build has no \(path.rawValue) kernels")
         }
         self.path = path
         self.table = table
+        switch ProcessInfo.processInfo.environment["METAOPT_MATRIX_PRODUCTS"] {
+        case "own": ownsMatrixProducts = true
+        case "openblas": ownsMatrixProducts = false
+        default: ownsMatrixProducts = table.pointee.owns_matrix_products != 0
+        }
     }
 
     /// Whether the engines run the LSTM layers' forward products fused into the forward kernel
@@ -68,6 +80,14 @@ struct FloatKernels {
                 output_bias: output?.bias ?? 0, update: output?.update, keep_history: keepHistory ? 1 : 0),
             rows: x.rows, x: Self.matrix(x), weight: weight)
         table.pointee.lstm_fused_forward(&args)
+    }
+
+    /// c = A · b over `columns` columns (beta 0; c's padding is left alone), A(i, p) =
+    /// a[i·rowStride + p·innerStride] for i < m, p < k; b has k rows. Each sum runs p = 0, 1, …
+    /// with one fused multiply-add per term where the path has them.
+    func product(m: Int, columns: Int, k: Int, a: UnsafePointer<Float>, rowStride: Int, innerStride: Int,
+                 b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        table.pointee.matrix_product(m, columns, k, a, rowStride, innerStride, b, ldb, c, ldc)
     }
 
     /// Columns per block of the fused forward kernel (its register block).

@@ -18,18 +18,18 @@ package struct EngineProfile: Codable, Sendable {
             let l = "L\(layer ?? 0)"
             switch kind {
             case .preprocessing: return "preprocessing"
-            case .forwardGEMM: return "GEMM \(l) forward (OpenBLAS)"
+            case .forwardGEMM: return "GEMM \(l) forward"
             case .forwardKernel: return "kernel \(l) forward" + (isLastLayer ? " + output" : "")
             case .thetaUpdate: return "θ update"
             case .optimizee: return "optimizee f, ∇f"
             case .backwardKernel: return "kernel \(l) backward" + (isLastLayer ? " + output" : "")
             case .weightGEMM: return "dW \(l) (vector kernel) + X rebuild"
-            case .inputGEMM: return layer == 1 ? "GEMM L1 dX_h (OpenBLAS)" : "GEMM \(l) dX (OpenBLAS)"
+            case .inputGEMM: return layer == 1 ? "GEMM L1 dX_h" : "GEMM \(l) dX"
             case .adjoint: return "adjoint, dL/du"
             }
         }
 
-        /// The matrix products (OpenBLAS or the dW kernel).
+        /// The matrix products (OpenBLAS or the path's product kernel, and the dW kernel).
         package var isGEMM: Bool { [.forwardGEMM, .weightGEMM, .inputGEMM].contains(kind) }
     }
 

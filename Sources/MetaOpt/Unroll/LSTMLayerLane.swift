@@ -120,10 +120,17 @@ struct LSTMLayerLane<S: MetaScalar> {
 
     // MARK: - Forward
 
-    /// z = Wᵀ X for one tile of step `s` (X's input rows already written), into `z` (4H × width).
+    /// z = Wᵀ X for one tile of step `s` (X's input rows already written), into `z` (4H × width):
+    /// by the kernel path's `product` when `own` is given (Float only), else by BLAS.
     @inline(__always)
-    func forwardProduct(phi: UnsafePointer<S>, step s: Int, tile ti: Int, into z: MatrixView<S>) {
+    func forwardProduct(phi: UnsafePointer<S>, step s: Int, tile ti: Int, into z: MatrixView<S>, own: FloatKernels?) {
         let x = input[s % 2].tile(ti)
+        if let own {
+            own.product(m: layer.gates, columns: x.columns, k: layer.weightRows,
+                        a: (phi + layer.weight).reinterpreted(), rowStride: 1, innerStride: layer.gates,
+                        b: x.base.reinterpreted(), ldb: x.stride, c: z.base.reinterpreted(), ldc: z.stride)
+            return
+        }
         S.gemm(transposeA: true, transposeB: false, m: layer.gates, n: x.columns, k: layer.weightRows, alpha: 1,
                a: phi + layer.weight, lda: layer.gates, b: x.base, ldb: x.stride, beta: 0, c: z.base, ldc: z.stride)
     }
@@ -255,10 +262,18 @@ struct LSTMLayerLane<S: MetaScalar> {
         }
     }
 
-    /// dX = W dZ for rows `rows` of X (the input rows, the recurrent rows, or both).
+    /// dX = W dZ for rows `rows` of X (the input rows, the recurrent rows, or both): by the
+    /// kernel path's `product` when `own` is given (Float only), else by BLAS.
     @inline(__always)
-    func inputProduct(phi: UnsafePointer<S>, dz: MatrixView<S>, tile ti: Int, rows: Range<Int>) {
+    func inputProduct(phi: UnsafePointer<S>, dz: MatrixView<S>, tile ti: Int, rows: Range<Int>, own: FloatKernels?) {
         let dX = dInput.tile(ti), m4 = layer.gates
+        if let own {
+            own.product(m: rows.count, columns: dz.columns, k: m4,
+                        a: (phi + layer.weight + rows.lowerBound * m4).reinterpreted(), rowStride: m4, innerStride: 1,
+                        b: dz.base.reinterpreted(), ldb: dz.stride, c: dX.row(rows.lowerBound).reinterpreted(),
+                        ldc: dX.stride)
+            return
+        }
         S.gemm(transposeA: false, transposeB: false, m: rows.count, n: dz.columns, k: m4, alpha: 1,
                a: phi + layer.weight + rows.lowerBound * m4, lda: m4, b: dz.base, ldb: dz.stride, beta: 0,
                c: dX.row(rows.lowerBound), ldc: dX.stride)

@@ -139,11 +139,12 @@ extension UnrollEngine {
             // except for the second-order term.
             let rows = lane.layers[l].layer.weightRows
             if l > 0 {
-                lane.layers[l].inputProduct(phi: phi, dz: dz, tile: ti, rows: 0..<(t == 0 ? inputRows : rows))
+                lane.layers[l].inputProduct(phi: phi, dz: dz, tile: ti, rows: 0..<(t == 0 ? inputRows : rows),
+                                            own: productKernels)
             } else if mode == .secondOrder {
-                lane.layers[l].inputProduct(phi: phi, dz: dz, tile: ti, rows: 0..<rows)
+                lane.layers[l].inputProduct(phi: phi, dz: dz, tile: ti, rows: 0..<rows, own: productKernels)
             } else if t > 0 {
-                lane.layers[l].inputProduct(phi: phi, dz: dz, tile: ti, rows: inputRows..<rows)
+                lane.layers[l].inputProduct(phi: phi, dz: dz, tile: ti, rows: inputRows..<rows, own: productKernels)
             }
             mark(.inputGEMM, layer: l)
         }

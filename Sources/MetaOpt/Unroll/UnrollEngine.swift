@@ -71,6 +71,10 @@ package final class UnrollEngine<S: MetaScalar> {
     /// `METAOPT_FORWARD_PRODUCTS=fused`). The same for training and forward-only engines, so `run`
     /// computes the same bits on both.
     let fusedForward: Bool
+    /// The kernels that run the layers' products z = Wᵀ X and dX = W dZ (`FloatKernels.product`),
+    /// or nil where OpenBLAS does (`FloatKernels.ownsMatrixProducts`: the path's default; Float
+    /// only). The dW products always run on the vector kernel (`FloatWeightGradient`).
+    let productKernels: FloatKernels?
     /// Whether the engine keeps BPTT history (truncations); false for a forward-only engine
     /// (`init(forwardOnlyLayout:tasks:tileWidth:kernelPath:)`).
     package let storesHistory: Bool
@@ -175,10 +179,12 @@ package final class UnrollEngine<S: MetaScalar> {
 
     /// `tileWidth` (a multiple of 16; nil: `defaultTileWidth`) is for experiments: results depend
     /// on it in the last bits.
-    /// `fusedForward` nil: the kernel path's choice (`FloatKernels.fusesForwardProducts`); the
-    /// tests force either way.
+    /// `fusedForward` and `ownProducts` nil: the kernel path's choice
+    /// (`FloatKernels.fusesForwardProducts`, `FloatKernels.ownsMatrixProducts`); the tests force
+    /// either way.
     package init(layout: ParameterLayout, tasks: [any Optimizee], unroll: Int, lossWeights: [Double]? = nil,
-                tileWidth: Int?, kernelPath: KernelPath? = nil, history: Bool = true, fusedForward: Bool? = nil) {
+                tileWidth: Int?, kernelPath: KernelPath? = nil, history: Bool = true, fusedForward: Bool? = nil,
+                ownProducts: Bool? = nil) {
         precondition(history || S.self == Float.self, "forward-only engines run the Float kernels")
         storesHistory = history
         let path = kernelPath ?? .default
@@ -186,6 +192,7 @@ package final class UnrollEngine<S: MetaScalar> {
         self.kernelPath = path
         kernels = FloatKernels(path)
         self.fusedForward = S.self == Float.self && (fusedForward ?? kernels.fusesForwardProducts)
+        productKernels = S.self == Float.self && (ownProducts ?? kernels.ownsMatrixProducts) ? kernels : nil
         weightGradient = FloatWeightGradient(kernels: kernels)
         precondition(unroll >= 1, "unroll must be positive")
         precondition(!tasks.isEmpty, "an engine needs at least one task")
@@ -456,7 +463,7 @@ package final class UnrollEngine<S: MetaScalar> {
                     continue
                 }
                 let z = lane.scratch(rows: lane.layers[l].layer.gates, width: w)
-                lane.layers[l].forwardProduct(phi: phi, step: s, tile: ti, into: z)
+                lane.layers[l].forwardProduct(phi: phi, step: s, tile: ti, into: z, own: productKernels)
                 mark(.forwardGEMM, layer: l)
                 lane.layers[l].forwardKernel(
                     preactivations: z, phi: phi, from: s, to: d, tile: ti,

@@ -1,0 +1,110 @@
+import XCTest
+@testable import MetaOpt
+
+/// The kernel paths' own matrix product (`FloatKernels.product`, the layers' z = Wᵀ X and
+/// dX = W dZ where the path runs them itself) against a Double reference, and engines that use it
+/// against engines that use OpenBLAS.
+final class MatrixProductTests: XCTestCase {
+    /// Every path, both operand layouts of the engine (z = Wᵀ X: A(i, p) = w[i + p·m]; dX = W dZ:
+    /// A(i, p) = w[i·k + p]), row counts that leave a partial register block (3, 7, 22) and none
+    /// (80), column counts from one to a full tile with ragged last vectors, and k = 1. Each output
+    /// against the Double sum: within 1e-6 of Σ|a·b| (rounding of k terms, single precision); the
+    /// columns past `columns` (the rows' padding) keep their sentinel.
+    func testProductMatchesDoubleReferenceAndLeavesPaddingAlone() {
+        var s = RandomKey(seed: 11, horizon: 0, task: 0).stream(.auxiliary)
+        for path in KernelPath.supported {
+            let kernels = FloatKernels(path)
+            for m in [3, 7, 22, 80] {
+                for k in [1, 20, 40] {
+                    for columns in [1, 7, 16, 37, 256] {
+                        for transposed in [false, true] {
+                            let stride = (columns + 15) / 16 * 16 + 16
+                            let w = (0..<(m * k)).map { _ in Float(s.normal()) }
+                            let b = (0..<(k * stride)).map { _ in Float(s.normal()) }
+                            let sentinel: Float = 1234.5
+                            var c = [Float](repeating: sentinel, count: m * stride)
+                            let (rowStride, innerStride) = transposed ? (1, m) : (k, 1)
+                            w.withUnsafeBufferPointer { wp in
+                                b.withUnsafeBufferPointer { bp in
+                                    c.withUnsafeMutableBufferPointer { cp in
+                                        kernels.product(m: m, columns: columns, k: k, a: wp.baseAddress!,
+                                                        rowStride: rowStride, innerStride: innerStride,
+                                                        b: bp.baseAddress!, ldb: stride, c: cp.baseAddress!, ldc: stride)
+                                    }
+                                }
+                            }
+                            var worst = 0.0
+                            for i in 0..<m {
+                                for j in 0..<stride {
+                                    guard j < columns else {
+                                        XCTAssertEqual(c[i * stride + j], sentinel, "\(path.rawValue): padding written")
+                                        continue
+                                    }
+                                    var sum = 0.0, magnitude = 0.0
+                                    for p in 0..<k {
+                                        let term = Double(w[i * rowStride + p * innerStride]) * Double(b[p * stride + j])
+                                        sum += term
+                                        magnitude += abs(term)
+                                    }
+                                    worst = max(worst, abs(Double(c[i * stride + j]) - sum) / max(magnitude, 1e-30))
+                                }
+                            }
+                            XCTAssertLessThan(worst, 1e-6,
+                                              "\(path.rawValue) m \(m) k \(k) columns \(columns) transposed \(transposed)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// θ and losses after 12 forward steps, then one truncation's meta-gradient (first or second
+    /// order: the second also runs dX over the first layer's input rows), with the layers' products
+    /// on the path's kernel or on OpenBLAS.
+    func run(_ path: KernelPath, own: Bool, hiddenSizes: [Int], preprocessing: InputPreprocessing, tileWidth: Int,
+             mode: MetaGradientMode) -> [Float] {
+        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: hiddenSizes, preprocessing: preprocessing,
+                                                            outputScale: 0.1))
+        var s = RandomKey(seed: 4, horizon: 0, task: 0).stream(.auxiliary)
+        let phi: [Float] = layout.initialParameters(key: RandomKey(seed: 3, horizon: 0, task: 0))
+            .map { $0 + Float(0.1 * s.normal()) }
+        // 7 × 13 = 91 columns: a ragged last vector on every path.
+        let tasks: [any Optimizee] = (0..<7).map {
+            QuadraticOptimizee(dimension: 13, key: RandomKey(seed: 6, horizon: 0, task: $0))
+        }
+        let engine = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 4, tileWidth: tileWidth, kernelPath: path,
+                                         ownProducts: own)
+        var state = engine.initialState()
+        phi.withUnsafeBufferPointer { engine.run(phi: $0, state: &state, steps: 12) }
+        var g = [Float](repeating: 0, count: layout.count)
+        let losses = phi.withUnsafeBufferPointer { p in
+            g.withUnsafeMutableBufferPointer { engine.truncation(phi: p, state: &state, mode: mode, gradient: $0) }
+        }
+        return state.theta + losses + g
+    }
+
+    /// Own products against OpenBLAS's on every path, for one and two layers whose sizes are not
+    /// multiples of a vector or of the register block, tile widths that leave partial column blocks
+    /// (16, 48, 80, and 256 with 91 columns), both meta-gradient orders. Both sum each output in
+    /// the order p = 0, 1, … with fused multiply-adds where the path has them, but OpenBLAS's
+    /// kernels may split a sum: differences of order 1e-7 after 16 steps and a meta-gradient. The
+    /// bound, 1e-5 of the largest value, is far below what a wrong product gives (a row, a column
+    /// or a term off: 1e-2 or more).
+    func testOwnProductsMatchOpenBLASInTheEngine() {
+        for path in KernelPath.supported {
+            for (hidden, pre) in [([20, 20], InputPreprocessing.logAndSign(p: 10)), ([7], .raw), ([20, 9], .raw)] {
+                for width in [16, 48, 80, 256] {
+                    for mode in [MetaGradientMode.firstOrder, .secondOrder] where mode == .firstOrder || width == 48 {
+                        let reference = run(path, own: false, hiddenSizes: hidden, preprocessing: pre, tileWidth: width,
+                                            mode: mode)
+                        let own = run(path, own: true, hiddenSizes: hidden, preprocessing: pre, tileWidth: width, mode: mode)
+                        XCTAssertTrue(reference.allSatisfy(\.isFinite))
+                        let norm = reference.reduce(0.0) { max($0, Double(abs($1))) }
+                        let d = zip(own, reference).reduce(0.0) { max($0, Double(abs($1.0 - $1.1))) } / norm
+                        XCTAssertLessThan(d, 1e-5, "\(path.rawValue) \(hidden) tile width \(width) \(mode)")
+                    }
+                }
+            }
+        }
+    }
+}
