@@ -1,7 +1,7 @@
 // The AVX2 + FMA kernel path (x86-64-v3): 8 lanes (one ymm register), fused multiply-adds.
 #if defined(__x86_64__)
 #define MO_BC 4
-#define MO_BR 2
+#define MO_BR 3
 #define MO_FV 2
 // matrix_product: 5 rows × 2 vectors (10 accumulators, 2 loads and 5 broadcasts per 10 fused
 // multiply-adds) and the engine's default: faster than OpenBLAS's Haswell sgemm on these shapes

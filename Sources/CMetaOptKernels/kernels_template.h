@@ -495,7 +495,8 @@ MO_INLINE void mo_prefetch_next(metaopt_prefetch *p, ptrdiff_t count) {
 /// accumulators that stay in registers; `mask` zeroes the padding lanes of a row's last vector.
 /// The block (MO_BR × MO_BC) fits the path's registers without spilling, with the rows of a and
 /// one row of b: 2 × 8 with AVX-512's 32 zmm registers (3 × 8 also fits but measured 10% slower),
-/// 2 × 4 with AVX2's 16 ymm registers. The block shape does not change any sum's order: each
+/// 3 × 4 with AVX2's 16 ymm registers (all 16: 12 accumulators, 3 rows of a, one of b; 2 × 4
+/// ran the dW phases 3–11 % slower). The block shape does not change any sum's order: each
 /// output adds its columns in the same order. `rows` is a constant at every call site.
 MO_INLINE void mo_step_block(mo_vf s[][MO_BC], const int rows, const float *a, ptrdiff_t lda, const float *b,
                              ptrdiff_t ldb, ptrdiff_t k, const mo_vi *mask) {
