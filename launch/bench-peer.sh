@@ -87,7 +87,7 @@ out, clock, tasks = sys.argv[1], sys.argv[2], sys.argv[3:]
 ours = ("metaIterationCPUMedian", "evaluationCPUMedian") if clock == "cpu" else ("metaIterationMedian", "evaluationMedian")
 print(f"results in {out}; {clock} time")
 reports = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(out, "swift-*.json")))]
-print("metaopt-dist kernels: " + ", ".join(sorted({r["kernels"] + " path, OpenBLAS " + r.get("blasCore", "?") for r in reports})))
+print("metaopt-dist kernels: " + ", ".join(sorted({r["kernels"] + " path, OpenBLAS " + r.get("blasCore", "?") + ", layer products on " + r.get("layerProducts", "?") for r in reports})))
 print(f"{'task':6} {'JAX ms':>9} {'Swift ms':>9} {'ratio':>6} {'JAX eval100':>11} {'Swift eval100':>13} {'ratio':>6} {'JAX RSS MB':>10} {'Swift RSS MB':>12}  (medians over rounds)")
 for task in tasks:
     jax = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(out, f"jax-{task}-*.json")))]

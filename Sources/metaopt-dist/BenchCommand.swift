@@ -23,7 +23,11 @@ struct BenchCommand: ParsableCommand {
             OpenBLAS on the reference's matrix shapes and on this engine's own calls with the \
             fraction of each bound reached, a per-phase profile, a forward-only evaluation, the \
             engine's BPTT memory (allocated and from its formula) and the peak RSS (VmHWM). Pin it \
-            to one core (taskset -c 0). See docs/performance.md.
+            to one core (taskset -c 0). It first names the kernel path (METAOPT_KERNELS forces one), \
+            OpenBLAS's kernels (its own choice per CPU, whatever the path; OPENBLAS_CORETYPE forces \
+            one) and who runs the LSTM layers' products (the avx2 path's own kernel by default, \
+            OpenBLAS elsewhere; METAOPT_MATRIX_PRODUCTS=own|openblas forces either). See \
+            docs/performance.md.
             """)
 
     @Option(help: ArgumentHelp("Workload (all: quadratic, quadratic-defaults, mlp).",
@@ -107,7 +111,8 @@ struct BenchCommand: ParsableCommand {
                                                      fmaPeakGFLOPS: peak?.gflops, fmaPeakCPUGFLOPS: peak?.cpuGFLOPS)
         if format == "text" {
             print(kernelsLine())
-            print("OpenBLAS            \(blasCoreName) kernels (its own choice for this CPU, or OPENBLAS_CORETYPE)")
+            print("OpenBLAS            \(blasCoreName) kernels (its own choice for this CPU, or OPENBLAS_CORETYPE); "
+                  + "the layers' products z = Wᵀ X, dX = W dZ on: \(KernelPath.default.layerProducts)")
             if let peak {
                 print(String(format: "multiply-add peak   %.1f GFLOP/s on one core (%@ kernels; best of %d samples); "
                              + "%.1f GFLOP/s in thread CPU time", peak.gflops, peak.kernels, peak.samples.count,
@@ -121,7 +126,8 @@ struct BenchCommand: ParsableCommand {
             if format == "text" { print(Self.describe(result)) }
         }
         let report = BenchReport(blasThreads: blasThreads, cpuAffinity: Self.affinity(), kernels: KernelPath.default.rawValue,
-                                 cpu: KernelPath.cpuName, blasCore: blasCoreName, fmaPeak: peak,
+                                 cpu: KernelPath.cpuName, blasCore: blasCoreName,
+                                 layerProducts: KernelPath.default.layerProducts, fmaPeak: peak,
                                  results: results)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -157,6 +163,8 @@ struct BenchCommand: ParsableCommand {
         var cpu: String
         /// The core type of OpenBLAS's sgemm kernels (`METAOPT_KERNELS` does not change them).
         var blasCore: String
+        /// Who ran the LSTM layers' products: "own kernel" or "OpenBLAS" (`KernelPath.layerProducts`).
+        var layerProducts: String
         /// The kernel path's multiply-add peak on one core (`FMAPeak`), when measured.
         var fmaPeak: FMAPeak.Measurement?
         var results: [MetaIterationBenchmark.Result]

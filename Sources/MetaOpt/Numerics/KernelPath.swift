@@ -50,6 +50,12 @@ public enum KernelPath: String, CaseIterable, Sendable, Codable, CustomStringCon
         }
     }
 
+    /// Who runs the LSTM layers' products z = Wᵀ X and dX = W dZ on this path: "own kernel" or
+    /// "OpenBLAS" (`FloatKernels.ownsMatrixProducts`, with `METAOPT_MATRIX_PRODUCTS` applied).
+    package var layerProducts: String {
+        isSupported && FloatKernels(self).ownsMatrixProducts ? "own kernel" : "OpenBLAS"
+    }
+
     /// What the path needs, for error messages.
     var requirement: String {
         switch self {
