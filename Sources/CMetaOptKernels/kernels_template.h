@@ -308,15 +308,7 @@ static void MO_FN(lstm_fused_forward)(const metaopt_lstm_fused_forward_args *a) 
 MO_INLINE void mo_product_block(const float *a, ptrdiff_t ai, ptrdiff_t ap, ptrdiff_t k, const float *b,
                                 ptrdiff_t ldb, float *c, ptrdiff_t ldc, const int rows, const int nv, ptrdiff_t rest) {
     mo_vf acc[MO_PR][MO_PV];
-#pragma clang loop unroll(full)
-    for (int r = 0; r < MO_PR; r++) {
-        if (r >= rows) break;
-#pragma clang loop unroll(full)
-        for (int v = 0; v < MO_PV; v++) {
-            if (v >= nv) break;
-            acc[r][v] = mo_splat(0);
-        }
-    }
+    __builtin_memset(acc, 0, sizeof acc);  // all in registers: the unused ones are never read
     for (ptrdiff_t p = 0; p < k; p++) {
         const float *bp = b + p * ldb, *ap_ = a + p * ap;
         mo_vf x[MO_PV];
