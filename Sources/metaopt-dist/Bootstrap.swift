@@ -70,7 +70,10 @@ func kernelsLine() -> String {
     let path = KernelPath.default, name = KernelPath.cpuName
     let cpu = name.isEmpty ? "" : " on \(name)"
     let forced = path == .best ? "" : " (forced by \(KernelPath.environmentVariable); this CPU has \(KernelPath.best.rawValue))"
-    return "kernels: \(path.rawValue), \(path)\(cpu)\(forced)"
+    // A measurement knob that changes the results' last bits: say so when it is set.
+    let products = ProcessInfo.processInfo.environment["METAOPT_MATRIX_PRODUCTS"] == nil
+        ? "" : "; layer products on \(path.layerProducts) (METAOPT_MATRIX_PRODUCTS)"
+    return "kernels: \(path.rawValue), \(path)\(cpu)\(forced)\(products)"
 }
 
 /// A one-line, human-readable text for `error`.
