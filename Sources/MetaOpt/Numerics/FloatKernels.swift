@@ -23,12 +23,17 @@ struct FloatKernels {
         }
         self.path = path
         self.table = table
-        switch ProcessInfo.processInfo.environment["METAOPT_MATRIX_PRODUCTS"] {
-        case "own": ownsMatrixProducts = true
-        case "openblas": ownsMatrixProducts = false
-        default: ownsMatrixProducts = table.pointee.owns_matrix_products != 0
-        }
+        ownsMatrixProducts = Self.matrixProductsOverride ?? (table.pointee.owns_matrix_products != 0)
     }
+
+    /// `METAOPT_MATRIX_PRODUCTS` (own or openblas), read once per process.
+    private static let matrixProductsOverride: Bool? = {
+        switch ProcessInfo.processInfo.environment["METAOPT_MATRIX_PRODUCTS"] {
+        case "own": return true
+        case "openblas": return false
+        default: return nil
+        }
+    }()
 
     /// Whether the engines run the LSTM layers' forward products fused into the forward kernel
     /// (`fusedForward`) rather than as an OpenBLAS sgemm and the elementwise kernel after it. No on
