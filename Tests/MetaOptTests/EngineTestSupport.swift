@@ -44,3 +44,30 @@ func truncationAndForwardRun(layout: ParameterLayout, tasks: [any Optimizee], ph
     phi.withUnsafeBufferPointer { forward.run(phi: $0, state: &b, steps: 5) }
     return (a, b)
 }
+
+/// θ and losses after `steps` forward steps of 7 quadratics of dimension 13 (91 columns: a ragged
+/// last vector on every path and a ragged register block), then one truncation's meta-gradient
+/// (whose forward keeps history), on kernel path `path` with the layers' products fused into the
+/// forward kernel or not (`fused`) and on the path's own product kernel or OpenBLAS (`own`; nil:
+/// the path's choice).
+func stepsThenTruncation(_ path: KernelPath, fused: Bool? = nil, own: Bool? = nil, hiddenSizes: [Int],
+                         preprocessing: InputPreprocessing, tileWidth: Int, mode: MetaGradientMode = .firstOrder,
+                         steps: Int = 12) -> [Float] {
+    let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: hiddenSizes, preprocessing: preprocessing,
+                                                        outputScale: 0.1))
+    var s = RandomKey(seed: 4, horizon: 0, task: 0).stream(.auxiliary)
+    let phi: [Float] = layout.initialParameters(key: RandomKey(seed: 3, horizon: 0, task: 0))
+        .map { $0 + Float(0.1 * s.normal()) }
+    let tasks: [any Optimizee] = (0..<7).map {
+        QuadraticOptimizee(dimension: 13, key: RandomKey(seed: 6, horizon: 0, task: $0))
+    }
+    let engine = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 4, tileWidth: tileWidth, kernelPath: path,
+                                     fusedForward: fused, ownProducts: own)
+    var state = engine.initialState()
+    phi.withUnsafeBufferPointer { engine.run(phi: $0, state: &state, steps: steps) }
+    var g = [Float](repeating: 0, count: layout.count)
+    let losses = phi.withUnsafeBufferPointer { p in
+        g.withUnsafeMutableBufferPointer { engine.truncation(phi: p, state: &state, mode: mode, gradient: $0) }
+    }
+    return state.theta + losses + g
+}

@@ -5,35 +5,10 @@ import XCTest
 /// OpenBLAS product followed by the elementwise kernel, and the forward-only engine against `run`
 /// on a truncation engine.
 final class FusedForwardTests: XCTestCase {
-    /// θ and losses after `steps` forward steps, then one truncation's meta-gradient (whose forward
-    /// keeps history, the other use of the kernel), with the products fused or not.
-    func run(_ path: KernelPath, fused: Bool, hiddenSizes: [Int], preprocessing: InputPreprocessing, tileWidth: Int,
-             steps: Int = 12) -> [Float] {
-        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: hiddenSizes, preprocessing: preprocessing,
-                                                            outputScale: 0.1))
-        var s = RandomKey(seed: 4, horizon: 0, task: 0).stream(.auxiliary)
-        let phi: [Float] = layout.initialParameters(key: RandomKey(seed: 3, horizon: 0, task: 0)).map { $0 + Float(0.1 * s.normal()) }
-        // 7 × 13 = 91 columns: a ragged last vector on every path and a ragged register block.
-        let tasks: [any Optimizee] = (0..<7).map { QuadraticOptimizee(dimension: 13, key: RandomKey(seed: 6, horizon: 0, task: $0)) }
-        let engine = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 4, tileWidth: tileWidth, kernelPath: path,
-                                         fusedForward: fused)
-        var state = engine.initialState()
-        phi.withUnsafeBufferPointer { engine.run(phi: $0, state: &state, steps: steps) }
-        var g = [Float](repeating: 0, count: layout.count)
-        let losses = phi.withUnsafeBufferPointer { p in
-            g.withUnsafeMutableBufferPointer { engine.truncation(phi: p, state: &state, gradient: $0) }
-        }
-        return state.theta + losses + g
-    }
-
-    func relativeDifference(_ a: [Float], _ b: [Float]) -> Double {
-        let norm = b.reduce(0.0) { max($0, Double(abs($1))) }
-        return zip(a, b).reduce(0.0) { max($0, Double(abs($1.0 - $1.1))) } / norm
-    }
-
-    /// Fused against OpenBLAS + kernel on every path, for tile widths whose column count leaves a
-    /// partial register block (16, 48, 80 columns, and 256 with 91 columns), one and two layers of
-    /// sizes that are not multiples of a vector. The fused kernel sums each product in the order
+    /// Fused against OpenBLAS + kernel on every path (both sides with OpenBLAS's dX, whatever the
+    /// path's default), for tile widths whose column count leaves a partial register block (16, 48,
+    /// 80 columns, and 256 with 91 columns), one and two layers of sizes that are not multiples of a
+    /// vector. The fused kernel sums each product in the order
     /// k = 0, 1, … with fused multiply-adds; OpenBLAS's kernels do the same on the CPUs measured
     /// (AMD EPYC, Zen 4: the AVX-512 and AVX2 paths agreed bit for bit), while the portable path
     /// of x86-64 rounds product and sum separately: relative differences of order 1e-7 after 16
@@ -43,10 +18,12 @@ final class FusedForwardTests: XCTestCase {
         for path in KernelPath.supported {
             for (hidden, pre) in [([20, 20], InputPreprocessing.logAndSign(p: 10)), ([7], .raw), ([20, 9], .raw)] {
                 for width in [16, 48, 80, 256] {
-                    let reference = run(path, fused: false, hiddenSizes: hidden, preprocessing: pre, tileWidth: width)
-                    let fused = run(path, fused: true, hiddenSizes: hidden, preprocessing: pre, tileWidth: width)
+                    let reference = stepsThenTruncation(path, fused: false, own: false, hiddenSizes: hidden,
+                                                        preprocessing: pre, tileWidth: width)
+                    let fused = stepsThenTruncation(path, fused: true, own: false, hiddenSizes: hidden,
+                                                    preprocessing: pre, tileWidth: width)
                     XCTAssertTrue(reference.allSatisfy(\.isFinite))
-                    let d = relativeDifference(fused, reference)
+                    let d = maxRelativeDifference(fused.map(Double.init), reference.map(Double.init))
                     let same = zip(fused, reference).filter { $0.bitPattern == $1.bitPattern }.count
                     print("\(path.rawValue) \(hidden) width \(width): fused vs BLAS \(d), \(same)/\(fused.count) values bit-equal")
                     XCTAssertLessThan(d, 1e-5, "\(path.rawValue) \(hidden) tile width \(width)")

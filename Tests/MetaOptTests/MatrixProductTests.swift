@@ -58,34 +58,11 @@ final class MatrixProductTests: XCTestCase {
         }
     }
 
-    /// θ and losses after 12 forward steps, then one truncation's meta-gradient (first or second
-    /// order: the second also runs dX over the first layer's input rows), with the layers' products
-    /// on the path's kernel or on OpenBLAS.
-    func run(_ path: KernelPath, own: Bool, hiddenSizes: [Int], preprocessing: InputPreprocessing, tileWidth: Int,
-             mode: MetaGradientMode) -> [Float] {
-        let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: hiddenSizes, preprocessing: preprocessing,
-                                                            outputScale: 0.1))
-        var s = RandomKey(seed: 4, horizon: 0, task: 0).stream(.auxiliary)
-        let phi: [Float] = layout.initialParameters(key: RandomKey(seed: 3, horizon: 0, task: 0))
-            .map { $0 + Float(0.1 * s.normal()) }
-        // 7 × 13 = 91 columns: a ragged last vector on every path.
-        let tasks: [any Optimizee] = (0..<7).map {
-            QuadraticOptimizee(dimension: 13, key: RandomKey(seed: 6, horizon: 0, task: $0))
-        }
-        let engine = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 4, tileWidth: tileWidth, kernelPath: path,
-                                         ownProducts: own)
-        var state = engine.initialState()
-        phi.withUnsafeBufferPointer { engine.run(phi: $0, state: &state, steps: 12) }
-        var g = [Float](repeating: 0, count: layout.count)
-        let losses = phi.withUnsafeBufferPointer { p in
-            g.withUnsafeMutableBufferPointer { engine.truncation(phi: p, state: &state, mode: mode, gradient: $0) }
-        }
-        return state.theta + losses + g
-    }
-
-    /// Own products against OpenBLAS's on every path, for one and two layers whose sizes are not
-    /// multiples of a vector or of the register block, tile widths that leave partial column blocks
-    /// (16, 48, 80, and 256 with 91 columns), both meta-gradient orders. Both sum each output in
+    /// Own products against OpenBLAS's on every path (`stepsThenTruncation`: 12 forward steps, then
+    /// one truncation's meta-gradient, first or second order: the second also runs dX over the
+    /// first layer's input rows), for one and two layers whose sizes are not multiples of a vector
+    /// or of the register block, tile widths that leave partial column blocks (16, 48, 80, and 256
+    /// with 91 columns), both meta-gradient orders. Both sum each output in
     /// the order p = 0, 1, … with fused multiply-adds where the path has them, but OpenBLAS's
     /// kernels may split a sum: differences of order 1e-7 after 16 steps and a meta-gradient. The
     /// bound, 1e-5 of the largest value, is far below what a wrong product gives (a row, a column
@@ -95,12 +72,12 @@ final class MatrixProductTests: XCTestCase {
             for (hidden, pre) in [([20, 20], InputPreprocessing.logAndSign(p: 10)), ([7], .raw), ([20, 9], .raw)] {
                 for width in [16, 48, 80, 256] {
                     for mode in [MetaGradientMode.firstOrder, .secondOrder] where mode == .firstOrder || width == 48 {
-                        let reference = run(path, own: false, hiddenSizes: hidden, preprocessing: pre, tileWidth: width,
-                                            mode: mode)
-                        let own = run(path, own: true, hiddenSizes: hidden, preprocessing: pre, tileWidth: width, mode: mode)
+                        let reference = stepsThenTruncation(path, own: false, hiddenSizes: hidden,
+                                                            preprocessing: pre, tileWidth: width, mode: mode)
+                        let own = stepsThenTruncation(path, own: true, hiddenSizes: hidden, preprocessing: pre,
+                                                      tileWidth: width, mode: mode)
                         XCTAssertTrue(reference.allSatisfy(\.isFinite))
-                        let norm = reference.reduce(0.0) { max($0, Double(abs($1))) }
-                        let d = zip(own, reference).reduce(0.0) { max($0, Double(abs($1.0 - $1.1))) } / norm
+                        let d = maxRelativeDifference(own.map(Double.init), reference.map(Double.init))
                         XCTAssertLessThan(d, 1e-5, "\(path.rawValue) \(hidden) tile width \(width) \(mode)")
                     }
                 }
