@@ -71,8 +71,7 @@ func kernelsLine() -> String {
     let cpu = name.isEmpty ? "" : " on \(name)"
     let forced = path == .best ? "" : " (forced by \(KernelPath.environmentVariable); this CPU has \(KernelPath.best.rawValue))"
     // A measurement knob that changes the results' last bits: say so when it is set.
-    let products = ProcessInfo.processInfo.environment["METAOPT_MATRIX_PRODUCTS"] == nil
-        ? "" : "; layer products on \(path.layerProducts) (METAOPT_MATRIX_PRODUCTS)"
+    let products = KernelPath.layerProductsForced ? "; layer products on \(path.layerProducts) (METAOPT_MATRIX_PRODUCTS)" : ""
     return "kernels: \(path.rawValue), \(path)\(cpu)\(forced)\(products)"
 }
 

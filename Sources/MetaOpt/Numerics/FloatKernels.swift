@@ -26,8 +26,9 @@ struct FloatKernels {
         ownsMatrixProducts = Self.matrixProductsOverride ?? (table.pointee.owns_matrix_products != 0)
     }
 
-    /// `METAOPT_MATRIX_PRODUCTS` (own or openblas), read once per process.
-    private static let matrixProductsOverride: Bool? = {
+    /// `METAOPT_MATRIX_PRODUCTS` (own or openblas), read once per process; nil when unset or
+    /// anything else.
+    static let matrixProductsOverride: Bool? = {
         switch ProcessInfo.processInfo.environment["METAOPT_MATRIX_PRODUCTS"] {
         case "own": return true
         case "openblas": return false

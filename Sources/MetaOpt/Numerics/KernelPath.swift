@@ -56,6 +56,9 @@ public enum KernelPath: String, CaseIterable, Sendable, Codable, CustomStringCon
         isSupported && FloatKernels(self).ownsMatrixProducts ? "own kernel" : "OpenBLAS"
     }
 
+    /// Whether `METAOPT_MATRIX_PRODUCTS` decides `layerProducts` rather than the path.
+    package static var layerProductsForced: Bool { FloatKernels.matrixProductsOverride != nil }
+
     /// What the path needs, for error messages.
     var requirement: String {
         switch self {
