@@ -25,8 +25,8 @@ struct BenchCommand: ParsableCommand {
             engine's BPTT memory (allocated and from its formula) and the peak RSS (VmHWM). Pin it \
             to one core (taskset -c 0). It first names the kernel path (METAOPT_KERNELS forces one), \
             OpenBLAS's kernels (its own choice per CPU, whatever the path; OPENBLAS_CORETYPE forces \
-            one) and who runs the LSTM layers' products (the avx2 path's own kernel by default, \
-            OpenBLAS elsewhere; METAOPT_MATRIX_PRODUCTS=own|openblas forces either). See \
+            one) and who runs the LSTM layers' products (our own kernel by default on x86-64, \
+            OpenBLAS on aarch64; METAOPT_MATRIX_PRODUCTS=own|openblas forces either). See \
             docs/performance.md.
             """)
 

@@ -10,10 +10,11 @@ struct FloatKernels {
     let table: UnsafePointer<metaopt_kernel_table>
 
     /// Whether the LSTM layers' products z = Wᵀ X and dX = W dZ run as `product` (the path's
-    /// register-blocked kernel) rather than as OpenBLAS's sgemm: the path's default (yes on avx2
-    /// and on x86-64's portable path, where OpenBLAS's kernels for those CPUs have no small-matrix
-    /// path and ours measured faster; no on avx512, where OpenBLAS's small-matrix kernels are as
-    /// fast, and on aarch64, not measured; docs/performance.md, "Own matrix products on AVX2").
+    /// register-blocked kernel) rather than as OpenBLAS's sgemm: the path's default (yes on x86-64:
+    /// on avx2 and the portable path OpenBLAS's kernels for those CPUs have no small-matrix path and
+    /// ours measured faster, on avx512 ours is as fast as OpenBLAS's AVX-512 kernels and twice as
+    /// fast as the AVX2 ones OpenBLAS runs where it does not know the CPU; no on aarch64, not
+    /// measured; docs/performance.md, "Own matrix products on AVX2" and "Zen 5").
     /// `METAOPT_MATRIX_PRODUCTS=own` or `openblas` overrides it for measurements.
     let ownsMatrixProducts: Bool
 
