@@ -35,6 +35,11 @@ if case .failure(let error) = KernelPath.fromEnvironment {
     Console.error("metaopt-dist: \(error)\n")
     exit(64)
 }
+// The same for a measurement switch of the kernels with a value they would silently ignore.
+if let problem = KernelPath.measurementSwitchProblem() {
+    Console.error("metaopt-dist: \(problem)\n")
+    exit(64)
+}
 // An argument that is not UTF-8 (a path with Latin-1 bytes) would be decoded with replacement
 // characters and name another file; it is refused, naming the argument, rather than guessed.
 if let position = (1..<Int(CommandLine.argc)).first(where: { i in

@@ -5,6 +5,18 @@ import XCTest
 /// the same engine results as the portable path to Float accuracy, and a meta-gradient that
 /// matches finite differences.
 final class KernelPathTests: XCTestCase {
+    /// The kernels' measurement switches take their documented values; anything else is named.
+    func testMeasurementSwitchValues() {
+        for environment in [[:], ["METAOPT_MATRIX_PRODUCTS": "own"], ["METAOPT_MATRIX_PRODUCTS": "openblas"],
+                            ["METAOPT_FORWARD_PRODUCTS": "fused"], ["METAOPT_MATRIX_PRODUCTS": ""]] {
+            XCTAssertNil(KernelPath.measurementSwitchProblem(in: environment), "\(environment)")
+        }
+        XCTAssertEqual(KernelPath.measurementSwitchProblem(in: ["METAOPT_MATRIX_PRODUCTS": "Own"]),
+                       "METAOPT_MATRIX_PRODUCTS=Own is not a setting of the kernels; use own or openblas, or unset it")
+        XCTAssertEqual(KernelPath.measurementSwitchProblem(in: ["METAOPT_FORWARD_PRODUCTS": "on"]),
+                       "METAOPT_FORWARD_PRODUCTS=on is not a setting of the kernels; use fused, or unset it")
+    }
+
     func testSelection() throws {
         XCTAssertTrue(KernelPath.portable.isSupported)
         XCTAssertEqual(KernelPath.supported.first, KernelPath.best)

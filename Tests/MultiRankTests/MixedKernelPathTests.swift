@@ -84,4 +84,13 @@ final class MixedKernelPathTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("METAOPT_KERNELS=avx1024 is not a kernel path; use one of auto, portable, avx2, avx512"),
                       "\(result)")
     }
+
+    /// A measurement switch with a value the kernels would ignore is refused the same way.
+    func testUnknownMeasurementSwitchValueIsRefused() throws {
+        let result = try MPIJob.runSingleton(args: ["train", "--iterations", "1"], timeout: 30,
+                                             environment: ["METAOPT_MATRIX_PRODUCTS": "blas"])
+        XCTAssertEqual(result.status, 64, "\(result)")
+        XCTAssertTrue(result.stderr.contains("METAOPT_MATRIX_PRODUCTS=blas is not a setting of the kernels; use own or openblas, or unset it"),
+                      "\(result)")
+    }
 }

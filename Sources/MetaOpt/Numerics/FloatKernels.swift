@@ -27,6 +27,13 @@ struct FloatKernels {
         ownsMatrixProducts = Self.matrixProductsOverride ?? (table.pointee.owns_matrix_products != 0)
     }
 
+    /// The measurement switches of the kernels and the values each takes; programs refuse any other
+    /// value at start-up (`KernelPath.measurementSwitchProblem`), and the kernels ignore it.
+    static let measurementSwitches: [(variable: String, values: [String])] = [
+        ("METAOPT_MATRIX_PRODUCTS", ["own", "openblas"]),
+        ("METAOPT_FORWARD_PRODUCTS", ["fused"]),
+    ]
+
     /// `METAOPT_MATRIX_PRODUCTS` (own or openblas), read once per process; nil when unset or
     /// anything else.
     static let matrixProductsOverride: Bool? = {

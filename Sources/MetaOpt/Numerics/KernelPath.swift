@@ -59,6 +59,19 @@ public enum KernelPath: String, CaseIterable, Sendable, Codable, CustomStringCon
     /// Whether `METAOPT_MATRIX_PRODUCTS` decides `layerProducts` rather than the path.
     package static var layerProductsForced: Bool { FloatKernels.matrixProductsOverride != nil }
 
+    /// A message naming a measurement switch (`METAOPT_MATRIX_PRODUCTS`, `METAOPT_FORWARD_PRODUCTS`)
+    /// set to a value the kernels do not know, which they would ignore; nil when there is none.
+    package static func measurementSwitchProblem(
+        in environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> String? {
+        for (variable, values) in FloatKernels.measurementSwitches {
+            guard let value = environment[variable], !value.isEmpty, !values.contains(value) else { continue }
+            let choices = values.count == 1 ? values[0] : values.dropLast().joined(separator: ", ") + " or " + values.last!
+            return "\(variable)=\(value) is not a setting of the kernels; use \(choices), or unset it"
+        }
+        return nil
+    }
+
     /// What the path needs, for error messages.
     var requirement: String {
         switch self {
