@@ -5,10 +5,10 @@
 #define MO_BC 8
 #define MO_BR 2
 #define MO_FV 4
-// matrix_product: 5 rows × 4 vectors (20 of the 32 registers accumulate; 5 × 2 ran 10 % slower on
-// Zen 5). The default: as fast as OpenBLAS's AVX-512 small-matrix kernels, about twice as fast as
-// the AVX2 kernels OpenBLAS runs where it does not pick an AVX-512 core for the CPU (an OpenBLAS
-// that predates the CPU, or OPENBLAS_CORETYPE), and the path's bits no longer depend on OpenBLAS
+// matrix_product: 5 rows × 4 vectors (20 of the 32 registers accumulate; with 5 × 2 the product
+// phases took 13 % longer on Zen 5). The default: as fast as OpenBLAS's AVX-512 small-matrix
+// kernels, about twice as fast as the AVX2 kernels OpenBLAS runs on an AVX-512 CPU when told to
+// (OPENBLAS_CORETYPE=Haswell), and the path's bits no longer depend on OpenBLAS
 // (docs/performance.md, "Zen 5").
 #define MO_PR 5
 #define MO_PV 4

@@ -13,7 +13,7 @@ struct FloatKernels {
     /// register-blocked kernel) rather than as OpenBLAS's sgemm: the path's default (yes on x86-64:
     /// on avx2 and the portable path OpenBLAS's kernels for those CPUs have no small-matrix path and
     /// ours measured faster, on avx512 ours is as fast as OpenBLAS's AVX-512 kernels and twice as
-    /// fast as the AVX2 ones OpenBLAS runs where it does not know the CPU; no on aarch64, not
+    /// fast as the AVX2 ones OpenBLAS runs there with OPENBLAS_CORETYPE=Haswell; no on aarch64, not
     /// measured; docs/performance.md, "Own matrix products on AVX2" and "Zen 5").
     /// `METAOPT_MATRIX_PRODUCTS=own` or `openblas` overrides it for measurements.
     let ownsMatrixProducts: Bool
