@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A row-major matrix in memory owned by its `Workspace`; allocated once, reused every step.
 ///
 /// Rows are `stride` scalars apart, `stride` ≥ `columns` rounded up so that every row starts on a
@@ -83,12 +87,7 @@ final class Workspace<S: MetaScalar> {
     func matrix(_ rows: Int, _ columns: Int) -> MatrixView<S> {
         let stride = Workspace.stride(for: columns)
         if rows == 0 { return MatrixView(base: Self.absentBase, rows: 0, columns: columns, stride: stride) }
-        let count = max(rows, 1) * stride
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<S>.stride, alignment: 64)
-        let p = raw.bindMemory(to: S.self, capacity: count)
-        p.initialize(repeating: 0, count: count)
-        allocations.append(raw)
-        allocatedScalars += count
+        let p = allocate(max(rows, 1) * stride)
         return MatrixView(base: p, rows: rows, columns: columns, stride: stride)
     }
 
@@ -100,13 +99,30 @@ final class Workspace<S: MetaScalar> {
         precondition(tileWidth % 16 == 0)
         if rows == 0 { return TiledMatrix(base: Self.absentBase, rows: 0, columns: columns, tileWidth: tileWidth) }
         let tiles = max((columns + tileWidth - 1) / tileWidth, 1)
-        let count = max(rows, 1) * tileWidth * tiles
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<S>.stride, alignment: 64)
+        let p = allocate(max(rows, 1) * tileWidth * tiles)
+        return TiledMatrix(base: p, rows: rows, columns: columns, tileWidth: tileWidth)
+    }
+
+    /// Buffers of at least this many bytes start on a 2 MiB boundary and ask Linux for transparent
+    /// huge pages (`madvise(MADV_HUGEPAGE)`, which systems whose THP setting is `madvise`, Debian's
+    /// default, need): the BPTT history streams through these buffers every step, and with 4 KiB
+    /// pages the hardware prefetchers stop at every page boundary and the TLB misses. The MLP
+    /// meta-iteration took 0.96 of its time (docs/performance.md, "Zen 5"), the same bits and the
+    /// same peak RSS. Where the call fails or THP is off, the buffer keeps 4 KiB pages.
+    static var hugePageBytes: Int { 1 << 21 }
+
+    /// `count` zeroed scalars, 64-byte aligned (2 MiB and huge pages from `hugePageBytes` up).
+    private func allocate(_ count: Int) -> UnsafeMutablePointer<S> {
+        let bytes = count * MemoryLayout<S>.stride, huge = bytes >= Self.hugePageBytes
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: huge ? Self.hugePageBytes : 64)
+        #if os(Linux)
+        if huge { _ = madvise(raw, bytes, MADV_HUGEPAGE) }  // advice only: a failure leaves 4 KiB pages
+        #endif
         let p = raw.bindMemory(to: S.self, capacity: count)
         p.initialize(repeating: 0, count: count)
         allocations.append(raw)
         allocatedScalars += count
-        return TiledMatrix(base: p, rows: rows, columns: columns, tileWidth: tileWidth)
+        return p
     }
 
     deinit {
