@@ -54,8 +54,8 @@ struct LSTMLayerLane<S: MetaScalar> {
         input = (0..<2).map { _ in tiled(rows) }
         initialHidden = tiled(h * backwardRows)
         rebuiltBlock = ws.tileBlock(rows * backwardRows, tileWidth: tileWidth)
-        cell = (0..<(history ? slots + 1 : 1)).map { _ in tiled(h) }
-        gates = (0..<(history ? slots : 0)).map { _ in tiled(layer.gates) }
+        cell = ws.tiledSeries(history ? slots + 1 : 1, rows: h, columns, tileWidth: tileWidth)
+        gates = ws.tiledSeries(history ? slots : 0, rows: layer.gates, columns, tileWidth: tileWidth)
         tanhCell = (0..<(history ? 2 : 0)).map { _ in tiled(h) }
         dInput = tiled(rows * backwardRows)
         dCell = tiled(h * backwardRows)

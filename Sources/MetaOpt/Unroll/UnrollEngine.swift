@@ -264,7 +264,7 @@ package final class UnrollEngine<S: MetaScalar> {
             }
             let block = layout.blocks[o]
             let scratch = ws.tileBlock(gateRows, tileWidth: width)
-            let inputHistory = (0..<(history ? slots : 0)).map { _ in ws.tiled(inputs, m, tileWidth: width) }
+            let inputHistory = ws.tiledSeries(history ? slots : 0, rows: inputs, m, tileWidth: width)
             let layers = block.layers.map {
                 LSTMLayerLane<S>(layer: $0, columns: m, slots: slots, history: history, tileWidth: width,
                                  vectorWeightGradient: Self.usesVectorWeightGradient($0), workspace: ws)
