@@ -96,20 +96,20 @@ final class Workspace<S: MetaScalar> {
     /// `tileWidth` must be a multiple of 16 (every block row then starts on a 64-byte boundary);
     /// `rows` 0: an absent buffer (nothing allocated).
     func tiled(_ rows: Int, _ columns: Int, tileWidth: Int) -> TiledMatrix<S> {
-        precondition(tileWidth % 16 == 0)
-        if rows == 0 { return TiledMatrix(base: Self.absentBase, rows: 0, columns: columns, tileWidth: tileWidth) }
-        let tiles = max((columns + tileWidth - 1) / tileWidth, 1)
-        let p = allocate(max(rows, 1) * tileWidth * tiles)
-        return TiledMatrix(base: p, rows: rows, columns: columns, tileWidth: tileWidth)
+        tiledSeries(1, rows: rows, columns, tileWidth: tileWidth)[0]
     }
 
     /// `count` tiled matrices of one shape in one buffer, one after the other (a history series:
     /// one per step), so that huge pages cover the series whole rather than each step's first
     /// whole 2 MiB only (a layer's c is 1.3 MB per step for the MLP: alone, it would get none).
+    /// `rows` 0: absent buffers (nothing allocated).
     func tiledSeries(_ count: Int, rows: Int, _ columns: Int, tileWidth: Int) -> [TiledMatrix<S>] {
         precondition(tileWidth % 16 == 0)
         guard count > 0 else { return [] }
-        if rows == 0 { return (0..<count).map { _ in tiled(0, columns, tileWidth: tileWidth) } }
+        guard rows > 0 else {
+            return Array(repeating: TiledMatrix(base: Self.absentBase, rows: 0, columns: columns, tileWidth: tileWidth),
+                         count: count)
+        }
         let span = rows * tileWidth * max((columns + tileWidth - 1) / tileWidth, 1)
         let p = allocate(count * span)
         return (0..<count).map { TiledMatrix(base: p + $0 * span, rows: rows, columns: columns, tileWidth: tileWidth) }
