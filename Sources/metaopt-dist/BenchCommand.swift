@@ -15,9 +15,10 @@ struct BenchCommand: ParsableCommand {
             with the project's quadratic defaults: raw input, output scale 1), 'mlp' (one 784-20-10 \
             sigmoid MLP on Fashion-MNIST, 15,910 coordinates, minibatch 128, the reference's \
             settings) and 'mlp-synthetic' (a stand-in with the MLP's coordinate count and almost no \
-            optimizee cost; needs no data). 'cnn-step' times one step of the default CNN optimizee \
-            alone (loss and gradient on a minibatch of 128 Fashion-MNIST images; see docs/performance.md, \
-            "The CNN optimizee"): median ms per step over --repetitions samples of 10 steps. Prints medians after warm-up: ms per meta-iteration (and \
+            optimizee cost; needs no data). 'cnn-step' and 'mlp-step' time one step of the default CNN or \
+            MLP optimizee alone (loss and gradient on a minibatch of 128 Fashion-MNIST images; see \
+            docs/performance.md, "The CNN optimizee"): median ms per step over --repetitions samples of \
+            10 steps. Prints medians after warm-up: ms per meta-iteration (and \
             thread CPU time), coordinate-steps per second, achieved GFLOP/s (9,960 forward + 19,600 \
             backward matrix-product FLOPs per coordinate-step), the single-thread speed of the linked \
             OpenBLAS on the reference's matrix shapes and on this engine's own calls with the \
@@ -31,10 +32,10 @@ struct BenchCommand: ParsableCommand {
             """)
 
     @Option(help: ArgumentHelp("Workload (all: quadratic, quadratic-defaults, mlp).",
-                               valueName: "quadratic|quadratic-defaults|mlp|mlp-synthetic|cnn-step|all"))
+                               valueName: "quadratic|quadratic-defaults|mlp|mlp-synthetic|cnn-step|mlp-step|all"))
     var task = "all"
 
-    @Option(help: "Fashion-MNIST directory for --task mlp and cnn-step (default: the data set's standard location).")
+    @Option(help: "Fashion-MNIST directory for --task mlp, cnn-step and mlp-step (default: the data set's standard location).")
     var dataDir: String?
 
     @Option(help: "Timed meta-iterations per workload (the median is reported).")
@@ -70,7 +71,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "OpenBLAS threads (the engine's results are reproducible with 1).")
     var blasThreads = 1
 
-    static let workloadNames = ["quadratic", "quadratic-defaults", "mlp", "mlp-synthetic", "cnn-step"]
+    static let workloadNames = ["quadratic", "quadratic-defaults", "mlp", "mlp-synthetic", "cnn-step", "mlp-step"]
     static let allWorkloads = ["quadratic", "quadratic-defaults", "mlp"]
 
     func validate() throws {
@@ -101,7 +102,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         setBLASThreads(blasThreads)
-        if task == "cnn-step" { return try runOptimizeeStep() }
+        if task.hasSuffix("-step") { return try runOptimizeeStep() }
         let names = task == "all" ? Self.allWorkloads : [task]
         let peak = fmaPeakSamples == 0 ? nil : FMAPeak.measure(samples: fmaPeakSamples)
         let options = MetaIterationBenchmark.Options(repetitions: repetitions, warmup: warmup,
@@ -136,9 +137,10 @@ struct BenchCommand: ParsableCommand {
         if let path = json { try data.write(to: URL(fileURLWithPath: path)) }
     }
 
-    /// `--task cnn-step`: one CNN optimizee step (loss and gradient), no learned optimizer.
+    /// `--task cnn-step` or `mlp-step`: one optimizee step (loss and gradient), no learned optimizer.
     func runOptimizeeStep() throws {
-        let spec = TaskSpec.image(ImageTaskSpec(architecture: .cnn(CNNArchitecture()), directory: dataDir))
+        let architecture: ImageClassificationFamily.Architecture = task == "mlp-step" ? .mlp(MLPArchitecture()) : .cnn(CNNArchitecture())
+        let spec = TaskSpec.image(ImageTaskSpec(architecture: architecture, directory: dataDir))
         let r = OptimizeeStepBenchmark.run(family: try spec.makeFamily(), workload: task, repetitions: repetitions, warmup: warmup)
         if format == "text" {
             print(kernelsLine())

@@ -51,8 +51,6 @@ public struct QuadraticOptimizee: SecondOrderOptimizee, DoubleEvaluatedOptimizee
         }
     }
 
-
-
     /// H = 2WᵀW, independent of θ.
     public func hessianVectorProduct(at theta: UnsafeBufferPointer<Float>, step: Int,
                                      vector: UnsafeBufferPointer<Double>, result: UnsafeMutableBufferPointer<Double>) {
@@ -67,6 +65,86 @@ public struct QuadraticOptimizee: SecondOrderOptimizee, DoubleEvaluatedOptimizee
             var s = 0.0
             for i in 0..<n { s += w[i * n + j] * wv[i] }
             result[j] = 2 * s
+        }
+    }
+}
+
+extension QuadraticOptimizee: BatchEvaluatedOptimizee {
+    static func makeBatch(_ tasks: [QuadraticOptimizee]) -> (any OptimizeeBatch)? {
+        guard let n = tasks.first?.dimension, tasks.allSatisfy({ $0.dimension == n }) else { return nil }
+        return QuadraticBatch(tasks)
+    }
+}
+
+/// Quadratics of one dimension n, eight at a time in the lanes of a `SIMD8<Double>`: W and y
+/// packed lane by task once, then per step the same operations in the same order as
+/// `QuadraticOptimizee.lossAndGradient(reading:writing:)` (separate multiplies and adds, as
+/// there), so every lane gives that function's bits. θ and ∇f pass through lane-major scratch
+/// (scalar lane accesses of a SIMD value cost twice the whole step). 128 ten-dimensional
+/// quadratics: 16 µs per step one by one through `any Optimizee`, 6 µs as one batch.
+struct QuadraticBatch: OptimizeeBatch {
+    typealias Lanes = SIMD8<Double>
+    let dimension: Int
+    let count: Int
+    /// W of group g (tasks 8g..<8g+8), element (i, j) at [g·n² + i·n + j]; absent tasks are zero.
+    private let w: [Lanes]
+    /// y of group g, element i at [g·n + i].
+    private let y: [Lanes]
+
+    init(_ tasks: [QuadraticOptimizee]) {
+        let n = tasks[0].dimension
+        dimension = n
+        count = tasks.count
+        let groups = (tasks.count + Lanes.scalarCount - 1) / Lanes.scalarCount
+        var w = [Lanes](repeating: .zero, count: groups * n * n)
+        var y = [Lanes](repeating: .zero, count: groups * n)
+        for (b, task) in tasks.enumerated() {
+            let g = b / Lanes.scalarCount, lane = b % Lanes.scalarCount
+            for e in 0..<(n * n) { w[g * n * n + e][lane] = task.w[e] }
+            for i in 0..<n { y[g * n + i][lane] = task.y[i] }
+        }
+        self.w = w
+        self.y = y
+    }
+
+    func lossesAndGradients(theta: UnsafePointer<Float>, step: Int, gradient: UnsafeMutablePointer<Float>,
+                            losses: UnsafeMutablePointer<Float>) {
+        let n = dimension, lanes = Lanes.scalarCount
+        withUnsafeTemporaryAllocation(of: Lanes.self, capacity: 3 * n) { buffer in
+            w.withUnsafeBufferPointer { wp in
+                y.withUnsafeBufferPointer { yp in
+                    let r = buffer.baseAddress!, x = r + n, out = x + n
+                    let xs = UnsafeMutableRawPointer(x).assumingMemoryBound(to: Double.self)
+                    let os = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Double.self)
+                    for g in 0..<((count + lanes - 1) / lanes) {
+                        let first = g &* lanes, present = min(lanes, count &- first)
+                        let wg = wp.baseAddress! + g &* n &* n, yg = yp.baseAddress! + g &* n
+                        if present < lanes { x.update(repeating: .zero, count: n) }
+                        for l in 0..<present {
+                            let t = theta + (first &+ l) &* n
+                            for j in 0..<n { xs[j &* lanes &+ l] = Double(t[j]) }
+                        }
+                        var loss = Lanes.zero
+                        for i in 0..<n {
+                            var s = -yg[i]
+                            let row = wg + i &* n
+                            for j in 0..<n { s += row[j] * x[j] }
+                            r[i] = s
+                            loss += s * s
+                        }
+                        for j in 0..<n {
+                            var sum = Lanes.zero
+                            for i in 0..<n { sum += wg[i &* n &+ j] * r[i] }
+                            out[j] = 2 * sum
+                        }
+                        for l in 0..<present {
+                            let gr = gradient + (first &+ l) &* n
+                            for j in 0..<n { gr[j] = Float(os[j &* lanes &+ l]) }
+                            losses[first &+ l] = Float(loss[l])
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -21,7 +21,11 @@ import Foundation
 /// Buffers are sized once in `init` and reused; nothing is allocated inside the step loop.
 package final class UnrollEngine<S: MetaScalar> {
     package let layout: ParameterLayout
-    package private(set) var tasks: [any Optimizee]
+    package private(set) var tasks: [any Optimizee] {
+        didSet { optimizeeBatch = S.self == Float.self ? makeOptimizeeBatch(tasks) : nil }
+    }
+    /// All tasks at once where their type allows it (`BatchEvaluatedOptimizee`; Float engines only).
+    private var optimizeeBatch: (any OptimizeeBatch)?
     package let unroll: Int
     /// w_t for t = 0…T (w_0 = 0: the loss counts θ_1…θ_T).
     package let lossWeights: [S]
@@ -201,6 +205,7 @@ package final class UnrollEngine<S: MetaScalar> {
         self.tileWidth = width
         self.layout = layout
         self.tasks = tasks
+        optimizeeBatch = S.self == Float.self ? makeOptimizeeBatch(tasks) : nil
         self.unroll = unroll
         let weights = lossWeights ?? Array(repeating: 1, count: unroll)
         precondition(weights.count == unroll, "need one loss weight per unrolled step")
@@ -493,6 +498,17 @@ package final class UnrollEngine<S: MetaScalar> {
     private func evaluateTasks(step: Int, gradientSlot: Int, losses: inout [S]) {
         startPhases()
         defer { mark(.optimizee) }
+        if let optimizeeBatch {
+            losses.withUnsafeMutableBufferPointer { lp in
+                lp.withMemoryRebound(to: Float.self) { l in
+                    optimizeeBatch.lossesAndGradients(
+                        theta: UnsafeRawPointer(theta.base).assumingMemoryBound(to: Float.self), step: step,
+                        gradient: UnsafeMutableRawPointer(gradients[gradientSlot].base).assumingMemoryBound(to: Float.self),
+                        losses: l.baseAddress!)
+                }
+            }
+            return
+        }
         let tp = UnsafeBufferPointer(start: theta.base, count: coordinateCount)
         let gp = UnsafeMutableBufferPointer(start: gradients[gradientSlot].base, count: coordinateCount)
         for b in tasks.indices {
