@@ -371,8 +371,26 @@ static void MO_FN(matrix_product)(ptrdiff_t m, ptrdiff_t columns, ptrdiff_t k, c
     ptrdiff_t full = columns / MO_W, rest = columns - full * MO_W, v = 0;
     for (; v + MO_PV <= full; v += MO_PV)
         mo_product_columns(m, a, ai, ap, k, b + v * MO_W, ldb, c + v * MO_W, ldc, MO_PV, 0);
-    for (; v < full; v++) mo_product_columns(m, a, ai, ap, k, b + v * MO_W, ldb, c + v * MO_W, ldc, 1, 0);
-    if (rest > 0) mo_product_columns(m, a, ai, ap, k, b + v * MO_W, ldb, c + v * MO_W, ldc, 1, rest);
+    // The last vectors (fewer than MO_PV, the ragged one included) as one block: A's rows are
+    // read once more instead of once per vector (narrow products such as 128 × 784 · 784 × 20).
+    ptrdiff_t left = full - v + (rest > 0);
+    float *cv = c + v * MO_W;
+    const float *bv = b + v * MO_W;
+    switch (left) {
+    case 0: break;
+#if MO_PV > 3
+    case 4: mo_product_columns(m, a, ai, ap, k, bv, ldb, cv, ldc, 4, rest); break;
+#endif
+#if MO_PV > 2
+    case 3: mo_product_columns(m, a, ai, ap, k, bv, ldb, cv, ldc, 3, rest); break;
+#endif
+#if MO_PV > 1
+    case 2: mo_product_columns(m, a, ai, ap, k, bv, ldb, cv, ldc, 2, rest); break;
+#endif
+    default:
+        for (; v < full; v++) mo_product_columns(m, a, ai, ap, k, b + v * MO_W, ldb, c + v * MO_W, ldc, 1, 0);
+        if (rest > 0) mo_product_columns(m, a, ai, ap, k, b + v * MO_W, ldb, c + v * MO_W, ldc, 1, rest);
+    }
 }
 
 // MARK: - LSTM backward

@@ -7,7 +7,8 @@ import XCTest
 final class MatrixProductTests: XCTestCase {
     /// Every path, both operand layouts of the engine (z = Wᵀ X: A(i, p) = w[i + p·m]; dX = W dZ:
     /// A(i, p) = w[i·k + p]), row counts that leave a partial register block (3, 7, 22) and none
-    /// (80), column counts from one to a full tile with ragged last vectors, and k = 1. Each output
+    /// (80), column counts from one to a full tile with ragged last vectors (13, 20, 37 and 52 end in
+    /// a block of two, three or four vectors, the ragged one included, on some path), and k = 1. Each output
     /// against the Double sum: within 1e-6 of Σ|a·b| (rounding of k terms, single precision); the
     /// columns past `columns` (the rows' padding) keep their sentinel.
     func testProductMatchesDoubleReferenceAndLeavesPaddingAlone() {
@@ -16,7 +17,7 @@ final class MatrixProductTests: XCTestCase {
             let kernels = FloatKernels(path)
             for m in [3, 7, 22, 80] {
                 for k in [1, 20, 40] {
-                    for columns in [1, 7, 16, 37, 256] {
+                    for columns in [1, 7, 13, 16, 20, 37, 52, 256] {
                         for transposed in [false, true] {
                             let stride = (columns + 15) / 16 * 16 + 16
                             let w = (0..<(m * k)).map { _ in Float(s.normal()) }
