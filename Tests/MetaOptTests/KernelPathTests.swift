@@ -170,7 +170,9 @@ final class KernelPathTests: XCTestCase {
     /// wide body) and one at a time for the rest of a row (the narrow body). A column's results must
     /// not depend on which body computed it: every output of the forward kernel (gates, c, h, its
     /// copy, the output layer's u) and of the tanh(c) rebuild, over 72 columns, bit for bit against
-    /// the same column computed alone (column 0 of a one-vector row, always the narrow body).
+    /// the same column computed alone (column 0 of a one-vector row, always the narrow body). The
+    /// forward-only kernel (no history) the same way, and its c, h, copy and u equal the
+    /// history-keeping kernel's bit for bit.
     /// Pre-activations up to ±12 reach the saturated tails of sigmoid and tanh.
     func testElementwiseKernelsGiveEveryColumnTheSameBits() {
         let hidden = 3, columns = 72
@@ -180,7 +182,7 @@ final class KernelPathTests: XCTestCase {
         let bias = (0..<(4 * hidden)).map { _ in Float(s.normal()) }
         let w = (0..<hidden).map { _ in Float(s.normal()) }
         /// Forward and rebuild over `count` columns taken from `first` on: every output, row by row.
-        func outputs(_ kernels: FloatKernels, first: Int, count: Int) -> [[Float]] {
+        func outputs(_ kernels: FloatKernels, first: Int, count: Int, keepHistory: Bool = true) -> [[Float]] {
             // 64-byte aligned rows padded to whole 16-float vectors, as the engine's (strides 80 and 16).
             let workspace = Workspace<Float>()
             defer { withExtendedLifetime(workspace) {} }  // it frees the buffers
@@ -192,10 +194,14 @@ final class KernelPathTests: XCTestCase {
             for r in 0..<hidden { for k in 0..<count { cp.base[r * rowStride + k] = c0[r * columns + first + k] } }
             bias.withUnsafeBufferPointer { b in
                 w.withUnsafeBufferPointer { wp in
-                    kernels.forward(preactivations: z, gates: gates, bias: b.baseAddress!, cellPrevious: cp, cell: c,
-                                    tanhCell: nil, hidden: h, hiddenCopy: copy,
-                                    output: .init(weights: wp.baseAddress!, bias: 0.25, update: u.base), keepHistory: true)
+                    kernels.forward(preactivations: z, gates: keepHistory ? gates : z, bias: b.baseAddress!,
+                                    cellPrevious: cp, cell: c, tanhCell: nil, hidden: h, hiddenCopy: copy,
+                                    output: .init(weights: wp.baseAddress!, bias: 0.25, update: u.base),
+                                    keepHistory: keepHistory)
                 }
+            }
+            guard keepHistory else {
+                return [c, h, copy, u].flatMap { m in (0..<m.rows).map { r in (0..<count).map { m.base[r * rowStride + $0] } } }
             }
             let o = MatrixView(base: gates.base + 3 * hidden * rowStride, rows: hidden, columns: count, stride: rowStride)
             kernels.tanhCell(of: c, outputGate: o, into: tc, hidden: rebuilt)
@@ -214,6 +220,17 @@ final class KernelPathTests: XCTestCase {
                 }
             }
             XCTAssertTrue(all.joined().allSatisfy(\.isFinite))
+            let forwardOnly = outputs(kernels, first: 0, count: columns, keepHistory: false)
+            for column in 0..<columns {
+                let alone = outputs(kernels, first: column, count: 1, keepHistory: false)
+                for (row, values) in alone.enumerated() {
+                    XCTAssertEqual(forwardOnly[row][column].bitPattern, values[0].bitPattern,
+                                   "\(path.rawValue): forward-only output row \(row), column \(column)")
+                }
+            }
+            // c, h, copy and u: rows 4H..<4H + 3H + 1 of the history-keeping outputs.
+            XCTAssertEqual(forwardOnly.map { $0.map(\.bitPattern) },
+                           all[(4 * hidden)..<(7 * hidden + 1)].map { $0.map(\.bitPattern) }, path.rawValue)
         }
     }
 }
