@@ -371,8 +371,8 @@ static void MO_FN(matrix_product)(ptrdiff_t m, ptrdiff_t columns, ptrdiff_t k, c
     ptrdiff_t full = columns / MO_W, rest = columns - full * MO_W, v = 0;
     for (; v + MO_PV <= full; v += MO_PV)
         mo_product_columns(m, a, ai, ap, k, b + v * MO_W, ldb, c + v * MO_W, ldc, MO_PV, 0);
-    // The last vectors (fewer than MO_PV, the ragged one included) as one block: A's rows are
-    // read once more instead of once per vector (narrow products such as 128 × 784 · 784 × 20).
+    // The last vectors (fewer than a block, or a block whose last vector is ragged) as one block:
+    // A's rows are read once for all of them instead of once per vector (narrow products).
     ptrdiff_t left = full - v + (rest > 0);
     float *cv = c + v * MO_W;
     const float *bv = b + v * MO_W;
