@@ -30,22 +30,10 @@ public struct QuadraticOptimizee: SecondOrderOptimizee, DoubleEvaluatedOptimizee
         return withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * n) { buffer in
             w.withUnsafeBufferPointer { wp in
                 y.withUnsafeBufferPointer { yp in
-                    let w = wp.baseAddress!, y = yp.baseAddress!, r = buffer.baseAddress!, x = r + n
+                    let r = buffer.baseAddress!, x = r + n
                     for j in 0..<n { x[j] = theta(j) }
-                    var loss = 0.0
-                    for i in 0..<n {
-                        var s = -y[i]
-                        let row = w + i &* n
-                        for j in 0..<n { s += row[j] * x[j] }
-                        r[i] = s
-                        loss += s * s
-                    }
-                    for j in 0..<n {
-                        var g = 0.0
-                        for i in 0..<n { g += w[i &* n &+ j] * r[i] }
-                        write(j, 2 * g)
-                    }
-                    return loss
+                    return quadraticLossAndGradient(dimension: n, w: wp.baseAddress!, y: yp.baseAddress!, x: x,
+                                                    residual: r, writing: write)
                 }
             }
         }
@@ -77,9 +65,9 @@ extension QuadraticOptimizee: BatchEvaluatedOptimizee {
 }
 
 /// Quadratics of one dimension n, eight at a time in the lanes of a `SIMD8<Double>`: W and y
-/// packed lane by task once, then per step the same operations in the same order as
-/// `QuadraticOptimizee.lossAndGradient(reading:writing:)` (separate multiplies and adds, as
-/// there), so every lane gives that function's bits. θ and ∇f pass through lane-major scratch
+/// packed lane by task once, then per step `quadraticLossAndGradient`, the function that
+/// `QuadraticOptimizee.lossAndGradient(reading:writing:)` runs too, so every lane gives that
+/// function's bits. θ and ∇f pass through lane-major scratch
 /// (scalar lane accesses of a SIMD value cost twice the whole step). 128 ten-dimensional
 /// quadratics: 16 µs per step one by one through `any Optimizee`, 6 µs as one batch.
 struct QuadraticBatch: OptimizeeBatch {
@@ -124,18 +112,8 @@ struct QuadraticBatch: OptimizeeBatch {
                             let t = theta + (first &+ l) &* n
                             for j in 0..<n { xs[j &* lanes &+ l] = Double(t[j]) }
                         }
-                        var loss = Lanes.zero
-                        for i in 0..<n {
-                            var s = -yg[i]
-                            let row = wg + i &* n
-                            for j in 0..<n { s += row[j] * x[j] }
-                            r[i] = s
-                            loss += s * s
-                        }
-                        for j in 0..<n {
-                            var sum = Lanes.zero
-                            for i in 0..<n { sum += wg[i &* n &+ j] * r[i] }
-                            out[j] = 2 * sum
+                        let loss = quadraticLossAndGradient(dimension: n, w: wg, y: yg, x: x, residual: r) { j, g in
+                            out[j] = g
                         }
                         for l in 0..<present {
                             let gr = gradient + (first &+ l) &* n
@@ -147,6 +125,43 @@ struct QuadraticBatch: OptimizeeBatch {
             }
         }
     }
+}
+
+/// Values the quadratic's arithmetic runs on: one function's (`Double`) or eight functions' in
+/// the lanes of a `SIMD8<Double>` (`QuadraticBatch`).
+protocol QuadraticArithmetic {
+    static var zero: Self { get }
+    static func + (a: Self, b: Self) -> Self
+    static func * (a: Self, b: Self) -> Self
+    static func += (a: inout Self, b: Self)
+    static prefix func - (a: Self) -> Self
+}
+
+extension Double: QuadraticArithmetic {}
+extension SIMD8<Double>: QuadraticArithmetic {}
+
+/// r = Wθ − y (into `residual`), returns ‖r‖² and passes ∂f/∂θⱼ = 2 (Wᵀr)ⱼ to `write`, with W
+/// row-major n × n and θ in `x`: written once for a function and for a batch of them, so that
+/// both compute the same operations in the same order (a multiply, then an add; never fused),
+/// hence the same bits in every lane.
+@inline(__always)
+func quadraticLossAndGradient<V: QuadraticArithmetic>(dimension n: Int, w: UnsafePointer<V>, y: UnsafePointer<V>,
+                                                      x: UnsafePointer<V>, residual r: UnsafeMutablePointer<V>,
+                                                      writing write: (Int, V) -> Void) -> V {
+    var loss = V.zero
+    for i in 0..<n {
+        var s = -y[i]
+        let row = w + i &* n
+        for j in 0..<n { s += row[j] * x[j] }
+        r[i] = s
+        loss += s * s
+    }
+    for j in 0..<n {
+        var g = V.zero
+        for i in 0..<n { g += w[i &* n &+ j] * r[i] }
+        write(j, g + g)  // 2g, exactly
+    }
+    return loss
 }
 
 /// Samples `QuadraticOptimizee`s of a given dimension.
