@@ -373,11 +373,11 @@ static void MO_FN(matrix_product)(ptrdiff_t m, ptrdiff_t columns, ptrdiff_t k, c
         mo_product_columns(m, a, ai, ap, k, b + v * MO_W, ldb, c + v * MO_W, ldc, MO_PV, 0);
     // The last vectors (fewer than a block, or a block whose last vector is ragged) as one block:
     // A's rows are read once for all of them instead of once per vector (narrow products).
+    // `left` ≤ MO_PV; each case passes its width as a constant.
     ptrdiff_t left = full - v + (rest > 0);
     float *cv = c + v * MO_W;
     const float *bv = b + v * MO_W;
     switch (left) {
-    case 0: break;
 #if MO_PV > 3
     case 4: mo_product_columns(m, a, ai, ap, k, bv, ldb, cv, ldc, 4, rest); break;
 #endif
@@ -387,9 +387,8 @@ static void MO_FN(matrix_product)(ptrdiff_t m, ptrdiff_t columns, ptrdiff_t k, c
 #if MO_PV > 1
     case 2: mo_product_columns(m, a, ai, ap, k, bv, ldb, cv, ldc, 2, rest); break;
 #endif
-    default:
-        for (; v < full; v++) mo_product_columns(m, a, ai, ap, k, b + v * MO_W, ldb, c + v * MO_W, ldc, 1, 0);
-        if (rest > 0) mo_product_columns(m, a, ai, ap, k, b + v * MO_W, ldb, c + v * MO_W, ldc, 1, rest);
+    case 1: mo_product_columns(m, a, ai, ap, k, bv, ldb, cv, ldc, 1, rest); break;
+    default: break;
     }
 }
 
