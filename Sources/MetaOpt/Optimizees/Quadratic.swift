@@ -67,9 +67,9 @@ extension QuadraticOptimizee: BatchEvaluatedOptimizee {
 /// Quadratics of one dimension n, eight at a time in the lanes of a `SIMD8<Double>`: W and y
 /// packed lane by task once, then per step `quadraticLossAndGradient`, the function that
 /// `QuadraticOptimizee.lossAndGradient(reading:writing:)` runs too, so every lane gives that
-/// function's bits. θ and ∇f pass through lane-major scratch
-/// (scalar lane accesses of a SIMD value cost twice the whole step). 128 ten-dimensional
-/// quadratics: 16 µs per step one by one through `any Optimizee`, 6 µs as one batch.
+/// function's bits. θ and ∇f pass through lane-major scratch (scalar lane accesses of a SIMD
+/// value cost twice the whole step). 128 ten-dimensional quadratics: 16 µs per step one by one
+/// through `any Optimizee`, 6 µs as one batch.
 struct QuadraticBatch: OptimizeeBatch {
     typealias Lanes = SIMD8<Double>
     let dimension: Int

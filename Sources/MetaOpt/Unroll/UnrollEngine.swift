@@ -22,10 +22,13 @@ import Foundation
 package final class UnrollEngine<S: MetaScalar> {
     package let layout: ParameterLayout
     package private(set) var tasks: [any Optimizee] {
-        didSet { optimizeeBatch = S.self == Float.self ? makeOptimizeeBatch(tasks) : nil }
+        didSet { optimizeeBatch = Self.batch(of: tasks) }
     }
     /// All tasks at once where their type allows it (`BatchEvaluatedOptimizee`; Float engines only).
     private var optimizeeBatch: (any OptimizeeBatch)?
+    private static func batch(of tasks: [any Optimizee]) -> (any OptimizeeBatch)? {
+        S.self == Float.self ? makeOptimizeeBatch(tasks) : nil
+    }
     package let unroll: Int
     /// w_t for t = 0…T (w_0 = 0: the loss counts θ_1…θ_T).
     package let lossWeights: [S]
@@ -205,7 +208,7 @@ package final class UnrollEngine<S: MetaScalar> {
         self.tileWidth = width
         self.layout = layout
         self.tasks = tasks
-        optimizeeBatch = S.self == Float.self ? makeOptimizeeBatch(tasks) : nil
+        optimizeeBatch = Self.batch(of: tasks)
         self.unroll = unroll
         let weights = lossWeights ?? Array(repeating: 1, count: unroll)
         precondition(weights.count == unroll, "need one loss weight per unrolled step")
