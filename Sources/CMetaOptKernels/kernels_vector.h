@@ -41,7 +41,43 @@ MO_INLINE MO_V MO_N(mo_fma)(MO_V a, MO_V b, MO_V c) {
 }
 
 /// max(x, lo) that keeps NaN.
-MO_INLINE MO_V MO_N(mo_clamp_below)(MO_V x, float lo) { return MO_N(mo_select)(x < lo, MO_N(mo_splat)(lo), x); }
+MO_INLINE MO_V MO_N(mo_clamp_below)(MO_V x, float lo) {
+#if MO_AVX512 && MO_LANES == 16
+    // vmaxps(lo, x) is x where x is NaN (x86's max returns its second operand then): one
+    // instruction where clang, folding a negation into the comparison, emits a compare and a blend.
+    return (MO_V)_mm512_max_ps(_mm512_set1_ps(lo), (__m512)x);
+#elif MO_AVX512 && MO_LANES == 32
+    __m512 l = _mm512_set1_ps(lo);
+    __m512 a = _mm512_max_ps(l, (__m512)__builtin_shufflevector(x, x, MO_LOW_HALF));
+    __m512 b = _mm512_max_ps(l, (__m512)__builtin_shufflevector(x, x, MO_HIGH_HALF));
+    return __builtin_shufflevector((mo_vf)a, (mo_vf)b, MO_BOTH_HALVES);
+#else
+    return MO_N(mo_select)(x < lo, MO_N(mo_splat)(lo), x);
+#endif
+}
+
+/// e·s where x < 0 (or NaN), s elsewhere: the sigmoid's two tails.
+MO_INLINE MO_V MO_N(mo_sigmoid_tails)(MO_V x, MO_V e, MO_V s) {
+#if MO_AVX512 && MO_LANES == 16
+    // One masked multiply after the compare, not a multiply and a blend.
+    __mmask16 negative = _mm512_cmp_ps_mask((__m512)x, _mm512_setzero_ps(), _CMP_NGE_UQ);
+    return (MO_V)_mm512_mask_mul_ps((__m512)s, negative, (__m512)e, (__m512)s);
+#elif MO_AVX512 && MO_LANES == 32
+    __m512 halves[2];
+    MO_V parts[3] = {x, e, s};
+    for (int h = 0; h < 2; h++) {
+        __m512 v[3];
+        for (int p = 0; p < 3; p++) __builtin_memcpy(&v[p], (const float *)&parts[p] + 16 * h, sizeof v[p]);
+        __mmask16 negative = _mm512_cmp_ps_mask(v[0], _mm512_setzero_ps(), _CMP_NGE_UQ);
+        halves[h] = _mm512_mask_mul_ps(v[2], negative, v[1], v[2]);
+    }
+    MO_V r;
+    __builtin_memcpy(&r, halves, sizeof r);
+    return r;
+#else
+    return MO_N(mo_select)(x >= 0, s, e * s);
+#endif
+}
 
 /// p·2ⁿ for integral n with 2ⁿ a normal float (bits(t) holds n in its low mantissa bits).
 MO_INLINE MO_V MO_N(mo_scale)(MO_V p, MO_V n, MO_V t) {
@@ -102,7 +138,7 @@ MO_INLINE MO_V MO_N(mo_exp)(MO_V x) {
 MO_INLINE MO_V MO_N(mo_sigmoid)(MO_V x) {
     MO_V e = MO_N(mo_exp_of_non_positive)(-MO_N(mo_abs)(x));
     MO_V s = 1 / (1 + e);
-    return MO_N(mo_select)(x >= 0, s, e * s);
+    return MO_N(mo_sigmoid_tails)(x, e, s);
 }
 
 /// tanh(x) = sign(x)·(−m / (2 + m)), m = expm1(−2|x|) = 2ⁿ·(e^r − 1) + (2ⁿ − 1).
