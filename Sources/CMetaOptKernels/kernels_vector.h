@@ -47,10 +47,8 @@ MO_INLINE MO_V MO_N(mo_clamp_below)(MO_V x, float lo) {
     // instruction where clang, folding a negation into the comparison, emits a compare and a blend.
     return (MO_V)_mm512_max_ps(_mm512_set1_ps(lo), (__m512)x);
 #elif MO_AVX512 && MO_LANES == 32
-    __m512 l = _mm512_set1_ps(lo);
-    __m512 a = _mm512_max_ps(l, (__m512)__builtin_shufflevector(x, x, MO_LOW_HALF));
-    __m512 b = _mm512_max_ps(l, (__m512)__builtin_shufflevector(x, x, MO_HIGH_HALF));
-    return __builtin_shufflevector((mo_vf)a, (mo_vf)b, MO_BOTH_HALVES);
+    return __builtin_shufflevector(mo_clamp_below(__builtin_shufflevector(x, x, MO_LOW_HALF), lo),
+                                   mo_clamp_below(__builtin_shufflevector(x, x, MO_HIGH_HALF), lo), MO_BOTH_HALVES);
 #else
     return MO_N(mo_select)(x < lo, MO_N(mo_splat)(lo), x);
 #endif
@@ -63,17 +61,12 @@ MO_INLINE MO_V MO_N(mo_sigmoid_tails)(MO_V x, MO_V e, MO_V s) {
     __mmask16 negative = _mm512_cmp_ps_mask((__m512)x, _mm512_setzero_ps(), _CMP_NGE_UQ);
     return (MO_V)_mm512_mask_mul_ps((__m512)s, negative, (__m512)e, (__m512)s);
 #elif MO_AVX512 && MO_LANES == 32
-    __m512 halves[2];
-    MO_V parts[3] = {x, e, s};
-    for (int h = 0; h < 2; h++) {
-        __m512 v[3];
-        for (int p = 0; p < 3; p++) __builtin_memcpy(&v[p], (const float *)&parts[p] + 16 * h, sizeof v[p]);
-        __mmask16 negative = _mm512_cmp_ps_mask(v[0], _mm512_setzero_ps(), _CMP_NGE_UQ);
-        halves[h] = _mm512_mask_mul_ps(v[2], negative, v[1], v[2]);
-    }
-    MO_V r;
-    __builtin_memcpy(&r, halves, sizeof r);
-    return r;
+#define MO_HALF(v, half) __builtin_shufflevector(v, v, half)
+    return __builtin_shufflevector(
+        mo_sigmoid_tails(MO_HALF(x, MO_LOW_HALF), MO_HALF(e, MO_LOW_HALF), MO_HALF(s, MO_LOW_HALF)),
+        mo_sigmoid_tails(MO_HALF(x, MO_HIGH_HALF), MO_HALF(e, MO_HIGH_HALF), MO_HALF(s, MO_HIGH_HALF)),
+        MO_BOTH_HALVES);
+#undef MO_HALF
 #else
     return MO_N(mo_select)(x >= 0, s, e * s);
 #endif
