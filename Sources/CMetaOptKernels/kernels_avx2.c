@@ -1,5 +1,7 @@
 // The AVX2 + FMA kernel path (x86-64-v3): 8 lanes (one ymm register), fused multiply-adds.
 #if defined(__x86_64__)
+#include <immintrin.h>
+
 #define MO_BC 4
 #define MO_BR 3
 #define MO_FV 2
@@ -17,6 +19,7 @@
 #define MO_PATH METAOPT_PATH_AVX2
 #define MO_SPLIT_GATES 1
 #define MO_FUSED 1
+#define MO_AVX2 1
 #define MO_AVX512 0
 // MO_IL vectors as one (mo_vx) are passed by value between helpers that are always inlined, so no
 // call ever uses that ABI.

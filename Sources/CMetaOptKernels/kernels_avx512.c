@@ -21,6 +21,7 @@
 #define MO_PATH METAOPT_PATH_AVX512
 #define MO_SPLIT_GATES 0
 #define MO_FUSED 1
+#define MO_AVX2 0
 #define MO_AVX512 1
 #pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx512cd,avx2,fma,bmi2,f16c"))), \
                              apply_to = function)

@@ -36,6 +36,7 @@
 #else
 #define MO_FUSED 0
 #endif
+#define MO_AVX2 0
 #define MO_AVX512 0
 // An 8-float vector is two registers here: 4 pixels' accumulators of the convolution fit SSE2's 16.
 #define MO_CONV_PIXELS 4

@@ -7,6 +7,7 @@
 //   MO_PATH         its metaopt_path
 //   MO_FUSED        1 where a·b + c is one fused multiply-add instruction
 //   MO_AVX512       1 for AVX-512's vscalefps and non-temporal stores
+//   MO_AVX2         1 for AVX2's vmaxps and vblendvps in the sigmoid and tanh (kernels_vector.h)
 //   MO_SPLIT_GATES  1 to compute the gates in two loops (16-register paths; see mo_gates_loop)
 //   MO_IL           vectors per step of the LSTM's elementwise loops (see mo_gates_loop)
 //   MO_FV           vectors of columns per block of the fused forward product (4 gate rows × MO_FV
@@ -61,6 +62,16 @@ typedef uint32_t mo_vxu __attribute__((ext_vector_type(MO_W * MO_IL)));
 #define MO_LOW_HALF 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
 #define MO_HIGH_HALF 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
 #define MO_BOTH_HALVES MO_LOW_HALF, MO_HIGH_HALF
+#endif
+#if MO_AVX2 && MO_W * MO_IL == 32
+// Quarter q of a 32-lane vector (one ymm register), and four quarters joined again.
+#define MO_QUARTER(v, q) \
+    __builtin_shufflevector(v, v, 8 * (q), 8 * (q) + 1, 8 * (q) + 2, 8 * (q) + 3, 8 * (q) + 4, 8 * (q) + 5, \
+                            8 * (q) + 6, 8 * (q) + 7)
+#define MO_FIRST_16 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+#define MO_JOIN_QUARTERS(a, b, c, d)                                                                     \
+    __builtin_shufflevector(__builtin_shufflevector(a, b, MO_FIRST_16), __builtin_shufflevector(c, d, MO_FIRST_16), \
+                            MO_FIRST_16, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31)
 #endif
 #define MO_V mo_vx
 #define MO_VI mo_vxi

@@ -49,6 +49,11 @@ MO_INLINE MO_V MO_N(mo_clamp_below)(MO_V x, float lo) {
 #elif MO_AVX512 && MO_LANES == 32
     return __builtin_shufflevector(mo_clamp_below(__builtin_shufflevector(x, x, MO_LOW_HALF), lo),
                                    mo_clamp_below(__builtin_shufflevector(x, x, MO_HIGH_HALF), lo), MO_BOTH_HALVES);
+#elif MO_AVX2 && MO_LANES == 8
+    return (MO_V)_mm256_max_ps(_mm256_set1_ps(lo), (__m256)x);  // as above: one vmaxps
+#elif MO_AVX2 && MO_LANES == 32
+    return MO_JOIN_QUARTERS(mo_clamp_below(MO_QUARTER(x, 0), lo), mo_clamp_below(MO_QUARTER(x, 1), lo),
+                            mo_clamp_below(MO_QUARTER(x, 2), lo), mo_clamp_below(MO_QUARTER(x, 3), lo));
 #else
     return MO_N(mo_select)(x < lo, MO_N(mo_splat)(lo), x);
 #endif
@@ -67,6 +72,15 @@ MO_INLINE MO_V MO_N(mo_sigmoid_tails)(MO_V x, MO_V e, MO_V s) {
         mo_sigmoid_tails(MO_HALF(x, MO_HIGH_HALF), MO_HALF(e, MO_HIGH_HALF), MO_HALF(s, MO_HIGH_HALF)),
         MO_BOTH_HALVES);
 #undef MO_HALF
+#elif MO_AVX2 && MO_LANES == 8
+    // vblendvps selects by the sign bit of x, which saves the compare: e·s where x is negative.
+    // Where that differs from x < 0 the result does not: −0 gives e·s = s (e is exactly 1 there),
+    // a NaN x gives NaN both ways.
+    return (MO_V)_mm256_blendv_ps((__m256)s, (__m256)(e * s), (__m256)x);
+#elif MO_AVX2 && MO_LANES == 32
+#define MO_TAILS(q) mo_sigmoid_tails(MO_QUARTER(x, q), MO_QUARTER(e, q), MO_QUARTER(s, q))
+    return MO_JOIN_QUARTERS(MO_TAILS(0), MO_TAILS(1), MO_TAILS(2), MO_TAILS(3));
+#undef MO_TAILS
 #else
     return MO_N(mo_select)(x >= 0, s, e * s);
 #endif
