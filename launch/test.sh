@@ -11,10 +11,10 @@
 # qemu-x86_64 emulating a CPU without AVX-512, through ldd, under mpirun from another directory).
 # Installs the test-only package qemu-user (x86_64) if missing, as launch/setup.sh does its own;
 # SlurmClusterTests install slurm-wlm and munge themselves (launch/slurm-cluster.sh, as root).
-# With no arguments, after the suite it also runs the kernel tests again with the portable
-# kernels forced (METAOPT_KERNELS=portable) and launch/check-consumer.sh (a package that depends
-# on metaopt-dist by version builds and runs), launch/test-python.sh (the Python package's tests
-# in a virtual environment, against golden files the Swift tests check) and
+# With no arguments, after the suite it also runs the kernel tests again on every other kernel
+# path the CPU can run (METAOPT_KERNELS=avx2 and =portable), launch/check-consumer.sh (a package
+# that depends on metaopt-dist by version builds and runs), launch/test-python.sh (the Python
+# package's tests in a virtual environment, against golden files the Swift tests check) and
 # launch/check-examples.sh (the Examples/ package builds and runs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -36,8 +36,19 @@ scratch=(-c release --scratch-path .build-tests)
 swift test "${scratch[@]}" "$@"
 
 if [[ $# -eq 0 ]]; then
-    echo "launch/test.sh: the kernel tests again with METAOPT_KERNELS=portable"
-    METAOPT_KERNELS=portable swift test "${scratch[@]}" --filter 'MetaGradientTests|DistributedTrainingTests'
+    # The suite ran the CPU's best kernel path; the meta-gradient and rank-count tests run again on
+    # every other path it can run (a path the CPU lacks makes --version exit 64).
+    binary=.build-tests/release/metaopt-dist
+    best="$("$binary" --version | sed -n 's/.*kernels \([a-z0-9]*\).*/\1/p')"
+    for path in avx2 portable; do
+        [[ "$path" == "$best" ]] && continue
+        if ! METAOPT_KERNELS="$path" "$binary" --version >/dev/null 2>&1; then
+            echo "launch/test.sh: this CPU cannot run the $path kernels; their second pass is skipped"
+            continue
+        fi
+        echo "launch/test.sh: the kernel tests again with METAOPT_KERNELS=$path"
+        METAOPT_KERNELS="$path" swift test "${scratch[@]}" --filter 'MetaGradientTests|DistributedTrainingTests'
+    done
     bash launch/check-consumer.sh
     bash launch/test-python.sh
     bash launch/check-examples.sh
