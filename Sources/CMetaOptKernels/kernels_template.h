@@ -58,20 +58,23 @@ static const float mo_e2 = 0.49999994f, mo_e3 = 0.16666521f, mo_e4 = 0.04166839f
 typedef float mo_vx __attribute__((ext_vector_type(MO_W * MO_IL)));
 typedef int32_t mo_vxi __attribute__((ext_vector_type(MO_W * MO_IL)));
 typedef uint32_t mo_vxu __attribute__((ext_vector_type(MO_W * MO_IL)));
-#if MO_AVX512 && MO_W * MO_IL == 32
-#define MO_LOW_HALF 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
-#define MO_HIGH_HALF 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
-#define MO_BOTH_HALVES MO_LOW_HALF, MO_HIGH_HALF
+#if MO_AVX512 || MO_AVX2
+// Register i of an interleaved vector (a mo_vf), and F(0), ..., F(MO_IL − 1) joined into one
+// interleaved vector: the helpers whose one-register form is an intrinsic apply it per register.
+#define MO_SEQ8(i) (i), (i) + 1, (i) + 2, (i) + 3, (i) + 4, (i) + 5, (i) + 6, (i) + 7
+#define MO_SEQ16(i) MO_SEQ8(i), MO_SEQ8((i) + 8)
+#define MO_SEQ32 MO_SEQ16(0), MO_SEQ16(16)
+#if MO_W == 16 && MO_IL == 2
+#define MO_PART(v, i) __builtin_shufflevector(v, v, MO_SEQ16(16 * (i)))
+#define MO_MAP_PARTS(F) __builtin_shufflevector(F(0), F(1), MO_SEQ32)
+#elif MO_W == 8 && MO_IL == 4
+#define MO_PART(v, i) __builtin_shufflevector(v, v, MO_SEQ8(8 * (i)))
+#define MO_MAP_PARTS(F) \
+    __builtin_shufflevector(__builtin_shufflevector(F(0), F(1), MO_SEQ16(0)), \
+                            __builtin_shufflevector(F(2), F(3), MO_SEQ16(0)), MO_SEQ32)
+#else
+#error "MO_PART and MO_MAP_PARTS cover MO_W 16 with MO_IL 2 and MO_W 8 with MO_IL 4"
 #endif
-#if MO_AVX2 && MO_W * MO_IL == 32
-// Quarter q of a 32-lane vector (one ymm register), and four quarters joined again.
-#define MO_QUARTER(v, q) \
-    __builtin_shufflevector(v, v, 8 * (q), 8 * (q) + 1, 8 * (q) + 2, 8 * (q) + 3, 8 * (q) + 4, 8 * (q) + 5, \
-                            8 * (q) + 6, 8 * (q) + 7)
-#define MO_FIRST_16 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
-#define MO_JOIN_QUARTERS(a, b, c, d)                                                                     \
-    __builtin_shufflevector(__builtin_shufflevector(a, b, MO_FIRST_16), __builtin_shufflevector(c, d, MO_FIRST_16), \
-                            MO_FIRST_16, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31)
 #endif
 #define MO_V mo_vx
 #define MO_VI mo_vxi

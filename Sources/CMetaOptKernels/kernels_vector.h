@@ -46,14 +46,12 @@ MO_INLINE MO_V MO_N(mo_clamp_below)(MO_V x, float lo) {
     // vmaxps(lo, x) is x where x is NaN (x86's max returns its second operand then): one
     // instruction where clang, folding a negation into the comparison, emits a compare and a blend.
     return (MO_V)_mm512_max_ps(_mm512_set1_ps(lo), (__m512)x);
-#elif MO_AVX512 && MO_LANES == 32
-    return __builtin_shufflevector(mo_clamp_below(__builtin_shufflevector(x, x, MO_LOW_HALF), lo),
-                                   mo_clamp_below(__builtin_shufflevector(x, x, MO_HIGH_HALF), lo), MO_BOTH_HALVES);
 #elif MO_AVX2 && MO_LANES == 8
     return (MO_V)_mm256_max_ps(_mm256_set1_ps(lo), (__m256)x);  // as above: one vmaxps
-#elif MO_AVX2 && MO_LANES == 32
-    return MO_JOIN_QUARTERS(mo_clamp_below(MO_QUARTER(x, 0), lo), mo_clamp_below(MO_QUARTER(x, 1), lo),
-                            mo_clamp_below(MO_QUARTER(x, 2), lo), mo_clamp_below(MO_QUARTER(x, 3), lo));
+#elif MO_AVX512 || MO_AVX2
+#define MO_CLAMP(i) mo_clamp_below(MO_PART(x, i), lo)
+    return MO_MAP_PARTS(MO_CLAMP);
+#undef MO_CLAMP
 #else
     return MO_N(mo_select)(x < lo, MO_N(mo_splat)(lo), x);
 #endif
@@ -65,21 +63,14 @@ MO_INLINE MO_V MO_N(mo_sigmoid_tails)(MO_V x, MO_V e, MO_V s) {
     // One masked multiply after the compare, not a multiply and a blend.
     __mmask16 negative = _mm512_cmp_ps_mask((__m512)x, _mm512_setzero_ps(), _CMP_NGE_UQ);
     return (MO_V)_mm512_mask_mul_ps((__m512)s, negative, (__m512)e, (__m512)s);
-#elif MO_AVX512 && MO_LANES == 32
-#define MO_HALF(v, half) __builtin_shufflevector(v, v, half)
-    return __builtin_shufflevector(
-        mo_sigmoid_tails(MO_HALF(x, MO_LOW_HALF), MO_HALF(e, MO_LOW_HALF), MO_HALF(s, MO_LOW_HALF)),
-        mo_sigmoid_tails(MO_HALF(x, MO_HIGH_HALF), MO_HALF(e, MO_HIGH_HALF), MO_HALF(s, MO_HIGH_HALF)),
-        MO_BOTH_HALVES);
-#undef MO_HALF
 #elif MO_AVX2 && MO_LANES == 8
     // vblendvps selects by the sign bit of x, which saves the compare: e·s where x is negative.
     // Where that differs from x < 0 the result does not: −0 gives e·s = s (e is exactly 1 there),
     // a NaN x gives NaN both ways.
     return (MO_V)_mm256_blendv_ps((__m256)s, (__m256)(e * s), (__m256)x);
-#elif MO_AVX2 && MO_LANES == 32
-#define MO_TAILS(q) mo_sigmoid_tails(MO_QUARTER(x, q), MO_QUARTER(e, q), MO_QUARTER(s, q))
-    return MO_JOIN_QUARTERS(MO_TAILS(0), MO_TAILS(1), MO_TAILS(2), MO_TAILS(3));
+#elif MO_AVX512 || MO_AVX2
+#define MO_TAILS(i) mo_sigmoid_tails(MO_PART(x, i), MO_PART(e, i), MO_PART(s, i))
+    return MO_MAP_PARTS(MO_TAILS);
 #undef MO_TAILS
 #else
     return MO_N(mo_select)(x >= 0, s, e * s);
@@ -91,13 +82,10 @@ MO_INLINE MO_V MO_N(mo_scale)(MO_V p, MO_V n, MO_V t) {
 #if MO_AVX512 && MO_LANES == 16
     (void)t;
     return (MO_V)_mm512_scalef_ps((__m512)p, (__m512)n);  // one instruction
-#elif MO_AVX512 && MO_LANES == 32
-    (void)t;  // two instructions, one per half
-    __m512 lo = _mm512_scalef_ps((__m512)__builtin_shufflevector(p, p, MO_LOW_HALF),
-                                 (__m512)__builtin_shufflevector(n, n, MO_LOW_HALF));
-    __m512 hi = _mm512_scalef_ps((__m512)__builtin_shufflevector(p, p, MO_HIGH_HALF),
-                                 (__m512)__builtin_shufflevector(n, n, MO_HIGH_HALF));
-    return __builtin_shufflevector((mo_vf)lo, (mo_vf)hi, MO_BOTH_HALVES);
+#elif MO_AVX512
+#define MO_SCALE(i) mo_scale(MO_PART(p, i), MO_PART(n, i), MO_PART(t, i))
+    return MO_MAP_PARTS(MO_SCALE);  // one instruction per register
+#undef MO_SCALE
 #else
     (void)n;
     return p * MO_N(mo_float)((MO_N(mo_bits)(t) << 23) + 0x3F800000u);
