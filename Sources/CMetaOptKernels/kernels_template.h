@@ -58,22 +58,27 @@ static const float mo_e2 = 0.49999994f, mo_e3 = 0.16666521f, mo_e4 = 0.04166839f
 typedef float mo_vx __attribute__((ext_vector_type(MO_W * MO_IL)));
 typedef int32_t mo_vxi __attribute__((ext_vector_type(MO_W * MO_IL)));
 typedef uint32_t mo_vxu __attribute__((ext_vector_type(MO_W * MO_IL)));
-#if MO_AVX512 || MO_AVX2
+#if (MO_AVX512 || MO_AVX2) && (MO_W == 8 || MO_W == 16) && (MO_IL == 2 || MO_IL == 4)
 // Register i of an interleaved vector (a mo_vf), and F(0), ..., F(MO_IL − 1) joined into one
-// interleaved vector: the helpers whose one-register form is an intrinsic apply it per register.
+// interleaved vector: the helpers whose one-register form is an intrinsic apply it per register
+// (other shapes take the helpers' generic form).
 #define MO_SEQ8(i) (i), (i) + 1, (i) + 2, (i) + 3, (i) + 4, (i) + 5, (i) + 6, (i) + 7
 #define MO_SEQ16(i) MO_SEQ8(i), MO_SEQ8((i) + 8)
-#define MO_SEQ32 MO_SEQ16(0), MO_SEQ16(16)
-#if MO_W == 16 && MO_IL == 2
+#define MO_SEQ32(i) MO_SEQ16(i), MO_SEQ16((i) + 16)
+#define MO_SEQ64(i) MO_SEQ32(i), MO_SEQ32((i) + 32)
+#if MO_W == 16
 #define MO_PART(v, i) __builtin_shufflevector(v, v, MO_SEQ16(16 * (i)))
-#define MO_MAP_PARTS(F) __builtin_shufflevector(F(0), F(1), MO_SEQ32)
-#elif MO_W == 8 && MO_IL == 4
-#define MO_PART(v, i) __builtin_shufflevector(v, v, MO_SEQ8(8 * (i)))
-#define MO_MAP_PARTS(F) \
-    __builtin_shufflevector(__builtin_shufflevector(F(0), F(1), MO_SEQ16(0)), \
-                            __builtin_shufflevector(F(2), F(3), MO_SEQ16(0)), MO_SEQ32)
+#define MO_JOIN_TWO(a, b) __builtin_shufflevector(a, b, MO_SEQ32(0))
+#define MO_JOIN_FOUR(a, b) __builtin_shufflevector(a, b, MO_SEQ64(0))
 #else
-#error "MO_PART and MO_MAP_PARTS cover MO_W 16 with MO_IL 2 and MO_W 8 with MO_IL 4"
+#define MO_PART(v, i) __builtin_shufflevector(v, v, MO_SEQ8(8 * (i)))
+#define MO_JOIN_TWO(a, b) __builtin_shufflevector(a, b, MO_SEQ16(0))
+#define MO_JOIN_FOUR(a, b) __builtin_shufflevector(a, b, MO_SEQ32(0))
+#endif
+#if MO_IL == 2
+#define MO_MAP_PARTS(F) MO_JOIN_TWO(F(0), F(1))
+#else
+#define MO_MAP_PARTS(F) MO_JOIN_FOUR(MO_JOIN_TWO(F(0), F(1)), MO_JOIN_TWO(F(2), F(3)))
 #endif
 #endif
 #define MO_V mo_vx

@@ -48,7 +48,7 @@ MO_INLINE MO_V MO_N(mo_clamp_below)(MO_V x, float lo) {
     return (MO_V)_mm512_max_ps(_mm512_set1_ps(lo), (__m512)x);
 #elif MO_AVX2 && MO_LANES == 8
     return (MO_V)_mm256_max_ps(_mm256_set1_ps(lo), (__m256)x);  // as above: one vmaxps
-#elif MO_AVX512 || MO_AVX2
+#elif (MO_AVX512 || MO_AVX2) && defined(MO_MAP_PARTS)
 #define MO_CLAMP(i) mo_clamp_below(MO_PART(x, i), lo)
     return MO_MAP_PARTS(MO_CLAMP);
 #undef MO_CLAMP
@@ -68,7 +68,7 @@ MO_INLINE MO_V MO_N(mo_sigmoid_tails)(MO_V x, MO_V e, MO_V s) {
     // Where that differs from x < 0 the result does not: −0 gives e·s = s (e is exactly 1 there),
     // a NaN x gives NaN both ways.
     return (MO_V)_mm256_blendv_ps((__m256)s, (__m256)(e * s), (__m256)x);
-#elif MO_AVX512 || MO_AVX2
+#elif (MO_AVX512 || MO_AVX2) && defined(MO_MAP_PARTS)
 #define MO_TAILS(i) mo_sigmoid_tails(MO_PART(x, i), MO_PART(e, i), MO_PART(s, i))
     return MO_MAP_PARTS(MO_TAILS);
 #undef MO_TAILS
@@ -82,7 +82,7 @@ MO_INLINE MO_V MO_N(mo_scale)(MO_V p, MO_V n, MO_V t) {
 #if MO_AVX512 && MO_LANES == 16
     (void)t;
     return (MO_V)_mm512_scalef_ps((__m512)p, (__m512)n);  // one instruction
-#elif MO_AVX512
+#elif MO_AVX512 && defined(MO_MAP_PARTS)
 #define MO_SCALE(i) mo_scale(MO_PART(p, i), MO_PART(n, i), MO_PART(t, i))
     return MO_MAP_PARTS(MO_SCALE);  // one instruction per register
 #undef MO_SCALE
