@@ -77,6 +77,12 @@ MO_INLINE MO_V MO_N(mo_sigmoid_tails)(MO_V x, MO_V e, MO_V s) {
 #endif
 }
 
+/// 2ⁿ for integral n ∈ [−126, 127] from t = n + 1.5·2²³ (n in its low mantissa bits): integer
+/// operations only, which leave the multiply-add units to the rest (vscalefps(1, n) would take one).
+MO_INLINE MO_V MO_N(mo_power_of_two)(MO_V t) {
+    return MO_N(mo_float)((MO_N(mo_bits)(t) << 23) + 0x3F800000u);
+}
+
 /// p·2ⁿ for integral n with 2ⁿ a normal float (bits(t) holds n in its low mantissa bits).
 MO_INLINE MO_V MO_N(mo_scale)(MO_V p, MO_V n, MO_V t) {
 #if MO_AVX512 && MO_LANES == 16
@@ -88,7 +94,7 @@ MO_INLINE MO_V MO_N(mo_scale)(MO_V p, MO_V n, MO_V t) {
 #undef MO_SCALE
 #else
     (void)n;
-    return p * MO_N(mo_float)((MO_N(mo_bits)(t) << 23) + 0x3F800000u);
+    return p * MO_N(mo_power_of_two)(t);
 #endif
 }
 
@@ -137,9 +143,15 @@ MO_INLINE MO_V MO_N(mo_sigmoid)(MO_V x) {
 }
 
 /// tanh(x) = sign(x)·(−m / (2 + m)), m = expm1(−2|x|) = 2ⁿ·(e^r − 1) + (2ⁿ − 1).
+///
+/// On Zen 4 the elementwise loops are bound by the multiply-add units (multiplies, multiply-adds
+/// and vscalefps share them; adds, compares, logic and integer operations do not: see
+/// docs/performance.md, "The multiply-add units bound the forward-only run"), so −2|x| is the sum
+/// −|x| + −|x| and 2ⁿ comes from integer operations: both exact, the same bits as −2·|x| and
+/// vscalefps.
 MO_INLINE MO_V MO_N(mo_tanh)(MO_V x) {
-    MO_V a = MO_N(mo_abs)(x);
-    MO_V y = MO_N(mo_clamp_below)(-2 * a, mo_exp_lowest);
+    MO_V na = MO_N(mo_float)(MO_N(mo_bits)(x) | 0x80000000u);  // −|x|
+    MO_V y = MO_N(mo_clamp_below)(na + na, mo_exp_lowest);
     MO_V t = MO_N(mo_fma)(y, MO_N(mo_splat)(mo_log2e), MO_N(mo_splat)(mo_rounding_magic));
     MO_V n = t - mo_rounding_magic;
     MO_V r = MO_N(mo_fma)(n, MO_N(mo_splat)(-mo_ln2_hi), y);
@@ -150,7 +162,7 @@ MO_INLINE MO_V MO_N(mo_tanh)(MO_V x) {
     p = MO_N(mo_fma)(p, r, MO_N(mo_splat)(mo_e2));
     p = MO_N(mo_fma)(p, r, MO_N(mo_splat)(1));
     MO_V q = p * r;  // e^r − 1
-    MO_V scale = MO_N(mo_scale)(MO_N(mo_splat)(1), n, t);
+    MO_V scale = MO_N(mo_power_of_two)(t);
     MO_V m = MO_N(mo_fma)(scale, q, scale - 1);
     MO_V th = m / (-2 - m);
     return MO_N(mo_float)(MO_N(mo_bits)(th) | (MO_N(mo_bits)(x) & 0x80000000u));
