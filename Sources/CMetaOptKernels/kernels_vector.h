@@ -144,11 +144,11 @@ MO_INLINE MO_V MO_N(mo_sigmoid)(MO_V x) {
 
 /// tanh(x) = sign(x)·(−m / (2 + m)), m = expm1(−2|x|) = 2ⁿ·(e^r − 1) + (2ⁿ − 1).
 ///
-/// On Zen 4 the elementwise loops are bound by the multiply-add units (multiplies, multiply-adds
-/// and vscalefps share them; adds, compares, logic and integer operations do not: see
-/// docs/performance.md, "The multiply-add units bound the forward-only run"), so −2|x| is the sum
+/// Multiplies, multiply-adds and vscalefps share the core's multiply-add units, the elementwise
+/// loops' scarcest resource on Zen 4; adds, compares, logic and integer operations run beside them
+/// (docs/performance.md, "The multiply-add units bound the forward-only run"). So −2|x| is the sum
 /// −|x| + −|x| and 2ⁿ comes from integer operations: both exact, the same bits as −2·|x| and
-/// vscalefps.
+/// vscalefps(1, n).
 MO_INLINE MO_V MO_N(mo_tanh)(MO_V x) {
     MO_V na = MO_N(mo_float)(MO_N(mo_bits)(x) | 0x80000000u);  // −|x|
     MO_V y = MO_N(mo_clamp_below)(na + na, mo_exp_lowest);
