@@ -147,8 +147,8 @@ MO_INLINE MO_V MO_N(mo_sigmoid)(MO_V x) {
 /// Multiplies, multiply-adds and vscalefps share the core's multiply-add units, the elementwise
 /// loops' scarcest resource on Zen 4; adds, compares, logic and integer operations run beside them
 /// (docs/performance.md, "The multiply-add units bound the forward-only run"). So −2|x| is the sum
-/// −|x| + −|x| and 2ⁿ comes from integer operations: both exact, the same bits as −2·|x| and
-/// vscalefps(1, n).
+/// −|x| + −|x| and 2ⁿ comes from integer operations: both exact, so every result is the one of
+/// −2·|x| and vscalefps(1, n) bit for bit, except that a NaN may come out with the other sign.
 MO_INLINE MO_V MO_N(mo_tanh)(MO_V x) {
     MO_V na = MO_N(mo_float)(MO_N(mo_bits)(x) | 0x80000000u);  // −|x|
     MO_V y = MO_N(mo_clamp_below)(na + na, mo_exp_lowest);
