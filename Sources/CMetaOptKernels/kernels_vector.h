@@ -30,6 +30,7 @@ MO_INLINE MO_VU MO_N(mo_bits)(MO_V v) { return (MO_VU)v; }
 MO_INLINE MO_V MO_N(mo_float)(MO_VU b) { return (MO_V)b; }
 MO_INLINE MO_V MO_N(mo_select)(MO_VI mask, MO_V a, MO_V b) { return mask ? a : b; }
 MO_INLINE MO_V MO_N(mo_abs)(MO_V x) { return MO_N(mo_float)(MO_N(mo_bits)(x) & 0x7FFFFFFFu); }
+MO_INLINE MO_V MO_N(mo_negative_abs)(MO_V x) { return MO_N(mo_float)(MO_N(mo_bits)(x) | 0x80000000u); }
 
 /// a·b + c: one rounding where the path has the instruction, two elsewhere.
 MO_INLINE MO_V MO_N(mo_fma)(MO_V a, MO_V b, MO_V c) {
@@ -137,7 +138,7 @@ MO_INLINE MO_V MO_N(mo_exp)(MO_V x) {
 
 /// 1 / (1 + e^−x), from e = exp(−|x|) in both tails.
 MO_INLINE MO_V MO_N(mo_sigmoid)(MO_V x) {
-    MO_V e = MO_N(mo_exp_of_non_positive)(-MO_N(mo_abs)(x));
+    MO_V e = MO_N(mo_exp_of_non_positive)(MO_N(mo_negative_abs)(x));
     MO_V s = 1 / (1 + e);
     return MO_N(mo_sigmoid_tails)(x, e, s);
 }
@@ -150,7 +151,7 @@ MO_INLINE MO_V MO_N(mo_sigmoid)(MO_V x) {
 /// −|x| + −|x| and 2ⁿ comes from integer operations: both exact, so every result is the one of
 /// −2·|x| and vscalefps(1, n) bit for bit, except that a NaN may come out with the other sign.
 MO_INLINE MO_V MO_N(mo_tanh)(MO_V x) {
-    MO_V na = MO_N(mo_float)(MO_N(mo_bits)(x) | 0x80000000u);  // −|x|
+    MO_V na = MO_N(mo_negative_abs)(x);
     MO_V y = MO_N(mo_clamp_below)(na + na, mo_exp_lowest);
     MO_V t = MO_N(mo_fma)(y, MO_N(mo_splat)(mo_log2e), MO_N(mo_splat)(mo_rounding_magic));
     MO_V n = t - mo_rounding_magic;
