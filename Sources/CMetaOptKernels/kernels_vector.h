@@ -136,12 +136,14 @@ MO_INLINE MO_V MO_N(mo_exp)(MO_V x) {
     return MO_N(mo_select)(x > mo_exp_highest, MO_N(mo_splat)(__builtin_inff()), y);
 }
 
+/// e = exp(−|x|), the sigmoid's exponential in both tails.
+MO_INLINE MO_V MO_N(mo_sigmoid_exp)(MO_V x) { return MO_N(mo_exp_of_non_positive)(MO_N(mo_negative_abs)(x)); }
+
+/// σ(x) from e = exp(−|x|): s = 1 / (1 + e) where x ≥ 0, e·s where x < 0.
+MO_INLINE MO_V MO_N(mo_sigmoid_from_exp)(MO_V x, MO_V e) { return MO_N(mo_sigmoid_tails)(x, e, 1 / (1 + e)); }
+
 /// 1 / (1 + e^−x), from e = exp(−|x|) in both tails.
-MO_INLINE MO_V MO_N(mo_sigmoid)(MO_V x) {
-    MO_V e = MO_N(mo_exp_of_non_positive)(MO_N(mo_negative_abs)(x));
-    MO_V s = 1 / (1 + e);
-    return MO_N(mo_sigmoid_tails)(x, e, s);
-}
+MO_INLINE MO_V MO_N(mo_sigmoid)(MO_V x) { return MO_N(mo_sigmoid_from_exp)(x, MO_N(mo_sigmoid_exp)(x)); }
 
 /// tanh(x) = sign(x)·(−m / (2 + m)), m = expm1(−2|x|) = 2ⁿ·(e^r − 1) + (2ⁿ − 1).
 ///
@@ -175,6 +177,16 @@ MO_INLINE MO_V MO_N(mo_tanh)(MO_V x) {
 MO_INLINE void MO_N(mo_input_forget_vector)(ptrdiff_t k, float *zi, float *zf, float bi, float bf) {
     MO_N(mo_store)(MO_N(mo_sigmoid)(MO_N(mo_load)(zi + k) + bi), zi + k);
     MO_N(mo_store)(MO_N(mo_sigmoid)(MO_N(mo_load)(zf + k) + bf), zf + k);
+}
+
+/// The staged sigmoid's first loop (MO_STAGED_SIGMOIDS): e = exp(−|z + b|) into `e`.
+MO_INLINE void MO_N(mo_sigmoid_exp_vector)(ptrdiff_t k, const float *z, float b, float *e) {
+    MO_N(mo_store)(MO_N(mo_sigmoid_exp)(MO_N(mo_load)(z + k) + b), e + k);
+}
+
+/// Its second: σ(z + b) from e, in place over z.
+MO_INLINE void MO_N(mo_sigmoid_finish_vector)(ptrdiff_t k, float *z, float b, const float *e) {
+    MO_N(mo_store)(MO_N(mo_sigmoid_from_exp)(MO_N(mo_load)(z + k) + b, MO_N(mo_load)(e + k)), z + k);
 }
 
 /// i, f, g, o and c = f ⊙ c_prev + i ⊙ g; o into `out`; the gates into the history when `keep`.
