@@ -125,7 +125,10 @@ static inline ptrdiff_t metaopt_conv_block_scratch_offsets(ptrdiff_t in_channels
 /// Asks for the cache lines of [p, p + bytes) ahead of their use, without waiting for them (the
 /// minibatch loader: its examples are scattered over a data set far larger than the caches).
 static inline void metaopt_prefetch_bytes(const void *p, ptrdiff_t bytes) {
-    for (ptrdiff_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch((const char *)p + offset, 0, 3);
+    if (bytes <= 0) return;
+    // Every line the range touches: from the line that holds its first byte to the one that holds its last.
+    uintptr_t first = (uintptr_t)p & ~(uintptr_t)63, last = (uintptr_t)p + (uintptr_t)bytes - 1;
+    for (uintptr_t line = first; line <= last; line += 64) __builtin_prefetch((const void *)line, 0, 3);
 }
 
 /// The elementary functions of `metaopt_kernel_table.evaluate`.

@@ -63,9 +63,12 @@ public struct ImageDataset: Sendable {
         self.source = source
     }
 
-    /// Starts fetching example `i`'s pixels into the cache (for a `copyExample` soon after).
+    /// Starts fetching example `i`'s pixels and label into the cache (for a `copyExample` soon after).
     func prefetchExample(_ i: Int) {
         let n = featureCount
+        // The label too: a minibatch's labels are as scattered as its pixels, and reading each
+        // only when its example is copied made the loader wait for them one by one.
+        labels.withUnsafeBufferPointer { metaopt_prefetch_bytes($0.baseAddress! + i, 1) }
         if let bytes = pixels.bytes {
             bytes.withUnsafeBufferPointer { metaopt_prefetch_bytes($0.baseAddress! + i * n, n) }
         } else {
