@@ -177,10 +177,11 @@ MO_INLINE float *mo_row(metaopt_matrix a, ptrdiff_t r) { return a.base + r * a.s
 /// enough of them in flight (see MO_IL).
 ///
 /// Where MO_STAGED_SIGMOIDS, the first loop is two per gate row and block of columns: e =
-/// exp(−|z + b|) into a block on the stack, then σ from z + b and e. Each loop's chains are
-/// shorter, so with 8-lane registers more columns are in flight in the same scheduler entries:
-/// on Zen 4 the AVX2 forward kernels 5–10 % faster, the AVX-512 ones (with split gates) 2–5 %
-/// slower (docs/performance.md, "Staged sigmoids on AVX2"). The same operations, so the same bits.
+/// exp(−|z + b|) into a block on the stack, then σ from z + b and e. In one loop x and e stay
+/// alive across the whole chain and, with 16 registers, spill; the two loops take fewer
+/// instructions. On Zen 4 the AVX2 forward kernels ran 5–10 % faster so, the AVX-512 ones (with
+/// split gates) 2–5 % slower (docs/performance.md, "Staged sigmoids on AVX2"). The same
+/// operations, so the same bits.
 #if MO_STAGED_SIGMOIDS
 #define MO_STAGE_COLUMNS 256  // a multiple of MO_W · MO_IL
 #endif
