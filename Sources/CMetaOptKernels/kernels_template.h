@@ -179,11 +179,13 @@ MO_INLINE float *mo_row(metaopt_matrix a, ptrdiff_t r) { return a.base + r * a.s
 /// Where MO_STAGED_SIGMOIDS, the first loop is two per gate row and block of columns: e =
 /// exp(−|z + b|) into a block on the stack, then σ from z + b and e. In one loop x and e stay
 /// alive across the whole chain and, with 16 registers, spill; the two loops take fewer
-/// instructions. On Zen 4 the AVX2 forward kernels ran 5–10 % faster so, the AVX-512 ones (with
-/// split gates) 2–5 % slower (docs/performance.md, "Staged sigmoids on AVX2"). The same
+/// instructions. On Zen 4 this made the AVX2 forward kernels 5–10 % faster and the AVX-512 ones
+/// (with split gates) 2–5 % slower (docs/performance.md, "Staged sigmoids on AVX2"). The same
 /// operations, so the same bits.
 #if MO_STAGED_SIGMOIDS
-#define MO_STAGE_COLUMNS 256  // a multiple of MO_W · MO_IL
+#define MO_STAGE_COLUMNS 256
+// Whole wide steps per block: every block but a row's last runs the MO_IL-vector body only.
+_Static_assert(MO_STAGE_COLUMNS % (MO_W * MO_IL) == 0, "a stage block must be whole MO_IL-vector steps");
 #endif
 MO_INLINE void mo_gates_loop(ptrdiff_t n, float *zi, float *zf, const float *zg, const float *zo, float bi,
                              float bf, float bg, float bo, const float *cp, float *gi, float *gf, float *gg, float *go,
