@@ -6,8 +6,9 @@
 //   MO_FN(name)     the path's name for a kernel (metaopt_avx2_lstm_forward, ...)
 //   MO_PATH         its metaopt_path
 //   MO_FUSED        1 where a·b + c is one fused multiply-add instruction
-//   MO_AVX512       1 for AVX-512's vscalefps and non-temporal stores
-//   MO_AVX2         1 for AVX2's vmaxps and vblendvps in the sigmoid and tanh (kernels_vector.h)
+//   MO_AVX512       1 for AVX-512's vscalefps and non-temporal history stores
+//   MO_AVX2         1 for AVX2's vmaxps and vblendvps in the sigmoid and tanh, and non-temporal
+//                   history stores (kernels_vector.h)
 //   MO_SPLIT_GATES  1 to compute the gates in two loops (16-register paths; see mo_gates_loop)
 //   MO_STAGED_SIGMOIDS 1 to compute the first of those loops' sigmoids in two stages (see
 //                   mo_gates_loop); 0 where not defined

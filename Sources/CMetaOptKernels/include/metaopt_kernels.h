@@ -10,7 +10,7 @@
 /// Kernel paths; a larger value is a faster path (on CPUs that have it).
 typedef enum {
     METAOPT_PATH_PORTABLE = 0,  ///< Compiler vectors for the architecture's baseline (SSE2 on x86-64, NEON on aarch64).
-    METAOPT_PATH_AVX2 = 1,      ///< x86-64 with AVX2 and FMA: 8 lanes, fused multiply-adds.
+    METAOPT_PATH_AVX2 = 1,      ///< x86-64 with AVX2 and FMA: 8 lanes, fused multiply-adds, non-temporal stores.
     METAOPT_PATH_AVX512 = 2,    ///< x86-64 with AVX-512 F/DQ/BW/VL/CD: 16 lanes, vscalefps, non-temporal stores.
 } metaopt_path;
 

@@ -15,7 +15,7 @@ public enum KernelPath: String, CaseIterable, Sendable, Codable, CustomStringCon
     /// Compiler vectors of 8 floats for the architecture's baseline (SSE2 on x86-64, NEON on
     /// aarch64): runs everywhere; what other architectures use.
     case portable
-    /// x86-64 with AVX2 and FMA (x86-64-v3): 8 lanes, fused multiply-adds.
+    /// x86-64 with AVX2 and FMA (x86-64-v3): 8 lanes, fused multiply-adds, non-temporal history stores.
     case avx2
     /// x86-64 with AVX-512 F, DQ, CD, BW and VL: 16 lanes, vscalefps, non-temporal history stores.
     case avx512
