@@ -540,8 +540,10 @@ MO_INLINE void mo_prefetch_next(metaopt_prefetch *p, ptrdiff_t count) {
     }
 }
 
-/// Output (i, j)'s partial sums: 16 floats per output whatever the width.
-#define MO_ACC(acc, i, j, n) ((acc) + ((i) * (n) + (j)) * 16)
+/// Output (i, j)'s partial sums: one vector of MO_W floats per output, packed. (8-lane paths used to
+/// keep theirs in 16-float slots, half of each cache line unused: packed, their dW phases ran 4–10 %
+/// faster on Zen 4, docs/performance.md, "Packed partial sums on the 8-lane paths".)
+#define MO_ACC(acc, i, j, n) ((acc) + ((i) * (n) + (j)) * MO_W)
 
 /// One vector of columns (from k) of `rows` rows of a against MO_BC rows of b, into rows·MO_BC
 /// accumulators that stay in registers; `mask` zeroes the padding lanes of a row's last vector.

@@ -160,9 +160,10 @@ typedef struct {
     /// Outputs of the weight-gradient kernel's register blocks: block_rows × block_columns (the
     /// last rows of a form one smaller block).
     int block_rows, block_columns;
-    /// acc[(i·n + j)·16 + l] += Σ over columns c ≡ l (mod width) of a[i][c]·b[j][c], for i < m,
-    /// j < n (n a multiple of 8); `lines_per_block` lines of `prefetch` are fetched after each
-    /// block of outputs. acc holds 16 floats per output whatever the width.
+    /// acc[(i·n + j)·width + l] += Σ over columns c ≡ l (mod width) of a[i][c]·b[j][c], for
+    /// i < m, j < n (n a multiple of 8), width the path's lanes (16 or 8); `lines_per_block` lines
+    /// of `prefetch` are fetched after each block of outputs. acc needs m·n·width floats (m·n·16
+    /// serves every path).
     void (*weight_gradient_accumulate)(float *acc, const float *a, ptrdiff_t lda, ptrdiff_t m,
                                        const float *b, ptrdiff_t ldb, ptrdiff_t n, ptrdiff_t columns,
                                        metaopt_prefetch *prefetch, ptrdiff_t lines_per_block);

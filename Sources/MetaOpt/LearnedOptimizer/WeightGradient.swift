@@ -12,8 +12,8 @@ internal import CMetaOptKernels
 struct FloatWeightGradient {
     let kernels: FloatKernels
 
-    /// Floats of partial sums per output: one 16-float slot whatever the path's width, so the
-    /// buffers do not depend on the path.
+    /// Floats allocated per output for its partial sums: 16, the widest path's lane count, so the
+    /// buffers do not depend on the path (an 8-lane path packs its sums into the first half).
     static let slot = 16
 
     /// Whether `accumulate` handles n outputs per row (else the caller uses BLAS).
