@@ -43,6 +43,18 @@ static const float mo_exp_highest = 88.72283f;        // ln(FLT_MAX)
 static const float mo_e2 = 0.49999994f, mo_e3 = 0.16666521f, mo_e4 = 0.04166839f, mo_e5 = 0.00836871f,
                    mo_e6 = 0.0013814614f;
 
+// The constants that the multiply-adds of exp take as operands (mo_fma_add_constant and
+// mo_fma_by_constant in kernels_vector.h), by index; on AVX2 also as whole vectors in memory.
+enum mo_constant { MO_C_E5, MO_C_E4, MO_C_E3, MO_C_E2, MO_C_ONE, MO_C_ROUNDING_MAGIC, MO_C_NEG_LN2_HI, MO_C_NEG_LN2_LO };
+static const float mo_constants[] = {mo_e5, mo_e4, mo_e3, mo_e2, 1, mo_rounding_magic, -mo_ln2_hi, -mo_ln2_lo};
+#if MO_AVX2
+#define MO_SPLAT8(x) {x, x, x, x, x, x, x, x}
+static const mo_vf mo_constant_vectors[] = {
+    MO_SPLAT8(mo_e5), MO_SPLAT8(mo_e4), MO_SPLAT8(mo_e3), MO_SPLAT8(mo_e2), MO_SPLAT8(1.0f), MO_SPLAT8(mo_rounding_magic),
+    MO_SPLAT8(-mo_ln2_hi), MO_SPLAT8(-mo_ln2_lo)};
+#undef MO_SPLAT8
+#endif
+
 #define MO_V mo_vf
 #define MO_VI mo_vi
 #define MO_VU mo_vu
