@@ -23,8 +23,9 @@
 # One round runs, per task, one JAX process and one metaopt-dist process (order alternating per
 # round); each reports the median of REPS meta-iterations after warm-up. The summary gives the
 # median over rounds, then each program's fastest single run over all rounds (a shared core slows
-# the two by different factors from round to round; the fastest runs estimate an undisturbed one). Both run single-threaded (XLA without multi-threaded Eigen and one intra-op
-# thread; OpenBLAS with one thread). The machines are shared: rerun any difference under 15%.
+# the two by different factors from round to round; the fastest runs estimate an undisturbed one).
+# Both run single-threaded (XLA without multi-threaded Eigen and one intra-op thread; OpenBLAS with
+# one thread). The machines are shared: rerun any difference under 15%.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

@@ -108,7 +108,7 @@ MO_INLINE MO_V MO_N(mo_scale)(MO_V p, MO_V n, MO_V t) {
 /// (49 `vbroadcastss` in 406 instructions of the first gates loop), and the loops that interleave
 /// four vectors spill. The asm only hides the constant's value from clang, which would fold it
 /// back into a broadcast; the operation and its rounding are the same, so the same bits. On
-/// Zen 4 the AVX2 forward kernel ran 7 % (with history) and 14 % (forward-only) faster
+/// Zen 4 the AVX2 forward kernel ran 7–8 % (with history) and 10–14 % (forward-only) faster
 /// (docs/performance.md, "Constants as memory operands on AVX2").
 #if MO_AVX2 && MO_LANES == 8
 MO_INLINE MO_V MO_N(mo_fma_add_constant)(MO_V a, MO_V b, enum mo_constant k) {
