@@ -45,15 +45,21 @@ static const float mo_e2 = 0.49999994f, mo_e3 = 0.16666521f, mo_e4 = 0.04166839f
 
 // The constants that the multiply-adds of exp take as operands (mo_fma_add_constant and
 // mo_fma_by_constant in kernels_vector.h), by index; on AVX2 also as whole vectors in memory.
-enum mo_constant { MO_C_E5, MO_C_E4, MO_C_E3, MO_C_E2, MO_C_ONE, MO_C_ROUNDING_MAGIC, MO_C_NEG_LN2_HI, MO_C_NEG_LN2_LO };
-static const float mo_constants[] = {mo_e5, mo_e4, mo_e3, mo_e2, 1, mo_rounding_magic, -mo_ln2_hi, -mo_ln2_lo};
+// One list makes the index, the scalar and the vector of each.
+#define MO_CONSTANTS(X) X(E5, mo_e5) X(E4, mo_e4) X(E3, mo_e3) X(E2, mo_e2) X(ONE, 1.0f) \
+    X(ROUNDING_MAGIC, mo_rounding_magic) X(NEG_LN2_HI, -mo_ln2_hi) X(NEG_LN2_LO, -mo_ln2_lo)
+#define MO_CONSTANT_INDEX(name, value) MO_C_##name,
+#define MO_CONSTANT_SCALAR(name, value) value,
+enum mo_constant { MO_CONSTANTS(MO_CONSTANT_INDEX) };
+static const float mo_constants[] = {MO_CONSTANTS(MO_CONSTANT_SCALAR)};
 #if MO_AVX2
-#define MO_SPLAT8(x) {x, x, x, x, x, x, x, x}
-static const mo_vf mo_constant_vectors[] = {
-    MO_SPLAT8(mo_e5), MO_SPLAT8(mo_e4), MO_SPLAT8(mo_e3), MO_SPLAT8(mo_e2), MO_SPLAT8(1.0f), MO_SPLAT8(mo_rounding_magic),
-    MO_SPLAT8(-mo_ln2_hi), MO_SPLAT8(-mo_ln2_lo)};
-#undef MO_SPLAT8
+#define MO_CONSTANT_VECTOR(name, value) {value, value, value, value, value, value, value, value},
+static const mo_vf mo_constant_vectors[] = {MO_CONSTANTS(MO_CONSTANT_VECTOR)};
+#undef MO_CONSTANT_VECTOR
 #endif
+#undef MO_CONSTANT_SCALAR
+#undef MO_CONSTANT_INDEX
+#undef MO_CONSTANTS
 
 #define MO_V mo_vf
 #define MO_VI mo_vi
