@@ -87,7 +87,7 @@ python3 - "$OUT" "$CLOCK" $TASKS <<'EOF'
 import json, statistics, sys, glob, os
 out, clock, tasks = sys.argv[1], sys.argv[2], sys.argv[3:]
 ours = ("metaIterationCPUMedian", "evaluationCPUMedian") if clock == "cpu" else ("metaIterationMedian", "evaluationMedian")
-# Every timed run of either program, for the fastest-run table.
+# Each of our timed runs (JAX's are in meta_iter_s and eval100_s), for the fastest-run table.
 our_runs = ("metaIterationCPUSeconds", "evaluationCPUSeconds") if clock == "cpu" else ("metaIterationSeconds", "evaluationSeconds")
 print(f"results in {out}; {clock} time")
 reports = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(out, "swift-*.json")))]
@@ -106,8 +106,7 @@ for task in tasks:
     print(f"{task:6} {j:9.1f} {s:9.1f} {j / s:6.2f} {je:11.1f} {se:13.1f} {je / se:6.2f} {jr:10.0f} {sr:12.0f}")
     fastest[task] = [min(x for r in jax for x in r["meta_iter_s"]) * 1e3, min(x for r in sw for x in r[our_runs[0]]) * 1e3,
                      min(x for r in jax for x in r["eval100_s"]) * 1e3, min(x for r in sw for x in r[our_runs[1]]) * 1e3]
-# A shared core slows both programs, and not by the same factor from round to round: the fastest
-# single run of each (over all rounds) is the best estimate of an undisturbed core.
+# Each program's fastest single run over all rounds (why: the header).
 print(f"{'task':6} {'JAX ms':>9} {'Swift ms':>9} {'ratio':>6} {'JAX eval100':>11} {'Swift eval100':>13} {'ratio':>6}  (fastest single runs)")
 for task, (j, s, je, se) in fastest.items():
     print(f"{task:6} {j:9.1f} {s:9.1f} {j / s:6.2f} {je:11.1f} {se:13.1f} {je / se:6.2f}")

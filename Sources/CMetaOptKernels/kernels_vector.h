@@ -139,22 +139,34 @@ MO_INLINE MO_V MO_N(mo_fma_by_constant)(MO_V a, enum mo_constant k, MO_V c) {
 }
 #endif
 
-MO_INLINE MO_V MO_N(mo_exp_reduced)(MO_V r) {
+/// Cody–Waite reduction for e^x (x already clamped by the caller): t = x·log₂e + the rounding
+/// constant, whose low mantissa bits hold n = round(x / ln 2); *t and *n receive t and n (as a
+/// float), and the result is r = x − n·ln 2, with ln 2 in two parts for accuracy.
+MO_INLINE MO_V MO_N(mo_exp_reduce)(MO_V x, MO_V *t, MO_V *n) {
+    *t = MO_N(mo_fma_add_constant)(x, MO_N(mo_splat)(mo_log2e), MO_C_ROUNDING_MAGIC);
+    *n = *t - mo_rounding_magic;
+    MO_V r = MO_N(mo_fma_by_constant)(*n, MO_C_NEG_LN2_HI, x);
+    return MO_N(mo_fma_by_constant)(*n, MO_C_NEG_LN2_LO, r);
+}
+
+/// p(r) with e^r − 1 = p(r)·r on the reduced range: the degree-6 minimax polynomial of e^r without
+/// its last multiply-add (tanh needs e^r − 1, exp adds the 1).
+MO_INLINE MO_V MO_N(mo_expm1_over_r)(MO_V r) {
     MO_V p = MO_N(mo_fma_add_constant)(MO_N(mo_splat)(mo_e6), r, MO_C_E5);
     p = MO_N(mo_fma_add_constant)(p, r, MO_C_E4);
     p = MO_N(mo_fma_add_constant)(p, r, MO_C_E3);
     p = MO_N(mo_fma_add_constant)(p, r, MO_C_E2);
-    p = MO_N(mo_fma_add_constant)(p, r, MO_C_ONE);
     return MO_N(mo_fma_add_constant)(p, r, MO_C_ONE);
+}
+
+MO_INLINE MO_V MO_N(mo_exp_reduced)(MO_V r) {
+    return MO_N(mo_fma_add_constant)(MO_N(mo_expm1_over_r)(r), r, MO_C_ONE);
 }
 
 /// e^x for x ≤ 0 (and NaN); below ln(FLT_MIN) it gives FLT_MIN.
 MO_INLINE MO_V MO_N(mo_exp_of_non_positive)(MO_V x) {
     MO_V xc = MO_N(mo_clamp_below)(x, mo_exp_lowest);
-    MO_V t = MO_N(mo_fma_add_constant)(xc, MO_N(mo_splat)(mo_log2e), MO_C_ROUNDING_MAGIC);
-    MO_V n = t - mo_rounding_magic;
-    MO_V r = MO_N(mo_fma_by_constant)(n, MO_C_NEG_LN2_HI, xc);
-    r = MO_N(mo_fma_by_constant)(n, MO_C_NEG_LN2_LO, r);
+    MO_V t, n, r = MO_N(mo_exp_reduce)(xc, &t, &n);
     return MO_N(mo_scale)(MO_N(mo_exp_reduced)(r), n, t);
 }
 
@@ -162,10 +174,7 @@ MO_INLINE MO_V MO_N(mo_exp_of_non_positive)(MO_V x) {
 MO_INLINE MO_V MO_N(mo_exp)(MO_V x) {
     MO_V xc = MO_N(mo_select)(x < mo_exp_lowest, MO_N(mo_splat)(mo_exp_lowest), x);
     xc = MO_N(mo_select)(xc > mo_exp_highest, MO_N(mo_splat)(mo_exp_highest), xc);
-    MO_V t = MO_N(mo_fma_add_constant)(xc, MO_N(mo_splat)(mo_log2e), MO_C_ROUNDING_MAGIC);
-    MO_V n = t - mo_rounding_magic;
-    MO_V r = MO_N(mo_fma_by_constant)(n, MO_C_NEG_LN2_HI, xc);
-    r = MO_N(mo_fma_by_constant)(n, MO_C_NEG_LN2_LO, r);
+    MO_V t, n, r = MO_N(mo_exp_reduce)(xc, &t, &n);
     // 2ⁿ as 2^⌊n/2⌋ · 2^(n−⌊n/2⌋): both factors normal for n ∈ [−126, 128].
     MO_VI ni = (MO_VI)(MO_N(mo_bits)(t) - MO_N(mo_bits)(MO_N(mo_splat)(mo_rounding_magic)));
     MO_VI half = ni >> 1;
@@ -195,16 +204,8 @@ MO_INLINE MO_V MO_N(mo_sigmoid)(MO_V x) { return MO_N(mo_sigmoid_from_exp)(x, MO
 MO_INLINE MO_V MO_N(mo_tanh)(MO_V x) {
     MO_V na = MO_N(mo_negative_abs)(x);
     MO_V y = MO_N(mo_clamp_below)(na + na, mo_exp_lowest);
-    MO_V t = MO_N(mo_fma_add_constant)(y, MO_N(mo_splat)(mo_log2e), MO_C_ROUNDING_MAGIC);
-    MO_V n = t - mo_rounding_magic;
-    MO_V r = MO_N(mo_fma_by_constant)(n, MO_C_NEG_LN2_HI, y);
-    r = MO_N(mo_fma_by_constant)(n, MO_C_NEG_LN2_LO, r);
-    MO_V p = MO_N(mo_fma_add_constant)(MO_N(mo_splat)(mo_e6), r, MO_C_E5);
-    p = MO_N(mo_fma_add_constant)(p, r, MO_C_E4);
-    p = MO_N(mo_fma_add_constant)(p, r, MO_C_E3);
-    p = MO_N(mo_fma_add_constant)(p, r, MO_C_E2);
-    p = MO_N(mo_fma_add_constant)(p, r, MO_C_ONE);
-    MO_V q = p * r;  // e^r − 1
+    MO_V t, n, r = MO_N(mo_exp_reduce)(y, &t, &n);
+    MO_V q = MO_N(mo_expm1_over_r)(r) * r;  // e^r − 1
     MO_V scale = MO_N(mo_power_of_two)(t);
     MO_V m = MO_N(mo_fma)(scale, q, scale - 1);
     MO_V th = m / (-2 - m);
