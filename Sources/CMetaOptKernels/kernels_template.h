@@ -751,6 +751,14 @@ __attribute__((noinline)) static float MO_FN(fma_peak)(ptrdiff_t iterations) {
 }
 
 #include "kernels_convolution.h"
+#if MO_AVX512
+#include "kernels_paired.h"
+#define MO_PAIRED_PREPARE MO_FN(paired_prepare)
+#define MO_PAIRED_PRODUCT MO_FN(paired_product)
+#else
+#define MO_PAIRED_PREPARE 0
+#define MO_PAIRED_PRODUCT 0
+#endif
 
 const metaopt_kernel_table MO_FN(table) = {
     .path = MO_PATH,
@@ -762,6 +770,8 @@ const metaopt_kernel_table MO_FN(table) = {
     .fused_forward_columns = MO_FV * MO_W,
     .matrix_product = MO_FN(matrix_product),
     .owns_matrix_products = MO_OWN_PRODUCTS,
+    .paired_prepare = MO_PAIRED_PREPARE,
+    .paired_product = MO_PAIRED_PRODUCT,
     .lstm_backward = MO_FN(lstm_backward),
     .weight_gradient_accumulate = MO_FN(weight_gradient_accumulate),
     .weight_gradient_reduce = MO_FN(weight_gradient_reduce),

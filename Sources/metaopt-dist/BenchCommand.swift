@@ -27,7 +27,8 @@ struct BenchCommand: ParsableCommand {
             to one core (taskset -c 0). It first names the kernel path (METAOPT_KERNELS forces one), \
             OpenBLAS's kernels (its own choice per CPU, whatever the path; OPENBLAS_CORETYPE forces \
             one) and who runs the LSTM layers' products (our own kernel by default on x86-64, \
-            OpenBLAS on aarch64; METAOPT_MATRIX_PRODUCTS=own|openblas forces either). See \
+            OpenBLAS on aarch64; METAOPT_MATRIX_PRODUCTS=own|openblas forces either; on AVX-512 the \
+            forward products pair their terms, METAOPT_FORWARD_PRODUCTS=plain does not). See \
             docs/performance.md.
             """)
 
@@ -165,7 +166,8 @@ struct BenchCommand: ParsableCommand {
         var cpu: String
         /// The core type of OpenBLAS's sgemm kernels (`METAOPT_KERNELS` does not change them).
         var blasCore: String
-        /// Who ran the LSTM layers' products: "own kernel" or "OpenBLAS" (`KernelPath.layerProducts`).
+        /// Who ran the LSTM layers' products: "own kernel" (", forward products paired") or
+        /// "OpenBLAS" (`KernelPath.layerProducts`).
         var layerProducts: String
         /// The kernel path's multiply-add peak on one core (`FMAPeak`), when measured.
         var fmaPeak: FMAPeak.Measurement?

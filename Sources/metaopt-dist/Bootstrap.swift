@@ -71,7 +71,8 @@ func kernelsLine() -> String {
     let cpu = name.isEmpty ? "" : " on \(name)"
     let forced = path == .best ? "" : " (forced by \(KernelPath.environmentVariable); this CPU has \(KernelPath.best.rawValue))"
     // A measurement knob that changes the results' last bits: say so when it is set.
-    let products = KernelPath.layerProductsForced ? "; layer products on \(path.layerProducts) (METAOPT_MATRIX_PRODUCTS)" : ""
+    let switches = KernelPath.layerProductsSwitches
+    let products = switches.isEmpty ? "" : "; layer products on \(path.layerProducts) (\(switches.joined(separator: ", ")))"
     return "kernels: \(path.rawValue), \(path)\(cpu)\(forced)\(products)"
 }
 

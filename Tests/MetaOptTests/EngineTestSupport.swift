@@ -48,9 +48,9 @@ func truncationAndForwardRun(layout: ParameterLayout, tasks: [any Optimizee], ph
 /// θ and losses after `steps` forward steps of 7 quadratics of dimension 13 (91 columns: a ragged
 /// last vector on every path and a ragged register block), then one truncation's meta-gradient
 /// (whose forward keeps history), on kernel path `path` with the layers' products fused into the
-/// forward kernel or not (`fused`) and on the path's own product kernel or OpenBLAS (`own`; nil:
-/// the path's choice).
-func stepsThenTruncation(_ path: KernelPath, fused: Bool? = nil, own: Bool? = nil, hiddenSizes: [Int],
+/// forward kernel or not (`fused`), on the path's own product kernel or OpenBLAS (`own`), and with
+/// the forward products' terms paired or not (`paired`; each nil: the path's choice).
+func stepsThenTruncation(_ path: KernelPath, fused: Bool? = nil, own: Bool? = nil, paired: Bool? = nil, hiddenSizes: [Int],
                          preprocessing: InputPreprocessing, tileWidth: Int, mode: MetaGradientMode = .firstOrder,
                          steps: Int = 12) -> [Float] {
     let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: hiddenSizes, preprocessing: preprocessing,
@@ -62,7 +62,7 @@ func stepsThenTruncation(_ path: KernelPath, fused: Bool? = nil, own: Bool? = ni
         QuadraticOptimizee(dimension: 13, key: RandomKey(seed: 6, horizon: 0, task: $0))
     }
     let engine = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: 4, tileWidth: tileWidth, kernelPath: path,
-                                     fusedForward: fused, ownProducts: own)
+                                     fusedForward: fused, ownProducts: own, pairedProducts: paired)
     var state = engine.initialState()
     phi.withUnsafeBufferPointer { engine.run(phi: $0, state: &state, steps: steps) }
     var g = [Float](repeating: 0, count: layout.count)

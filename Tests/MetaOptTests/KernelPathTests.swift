@@ -8,13 +8,14 @@ final class KernelPathTests: XCTestCase {
     /// The kernels' measurement switches take their documented values; anything else is named.
     func testMeasurementSwitchValues() {
         for environment in [[:], ["METAOPT_MATRIX_PRODUCTS": "own"], ["METAOPT_MATRIX_PRODUCTS": "openblas"],
-                            ["METAOPT_FORWARD_PRODUCTS": "fused"], ["METAOPT_MATRIX_PRODUCTS": ""]] {
+                            ["METAOPT_FORWARD_PRODUCTS": "fused"], ["METAOPT_FORWARD_PRODUCTS": "plain"],
+                            ["METAOPT_MATRIX_PRODUCTS": ""]] {
             XCTAssertNil(KernelPath.measurementSwitchProblem(in: environment), "\(environment)")
         }
         XCTAssertEqual(KernelPath.measurementSwitchProblem(in: ["METAOPT_MATRIX_PRODUCTS": "Own"]),
                        "METAOPT_MATRIX_PRODUCTS=Own is not a setting of the kernels; use own or openblas, or unset it")
         XCTAssertEqual(KernelPath.measurementSwitchProblem(in: ["METAOPT_FORWARD_PRODUCTS": "on"]),
-                       "METAOPT_FORWARD_PRODUCTS=on is not a setting of the kernels; use fused, or unset it")
+                       "METAOPT_FORWARD_PRODUCTS=on is not a setting of the kernels; use fused or plain, or unset it")
     }
 
     func testSelection() throws {

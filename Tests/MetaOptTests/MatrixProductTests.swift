@@ -85,4 +85,98 @@ final class MatrixProductTests: XCTestCase {
             }
         }
     }
+
+    /// The forward products with paired terms (`FloatKernels.pairedProduct`, Winograd's inner
+    /// products; AVX-512) against the Double sum: both operand layouts, row counts of one and of
+    /// several 4-row blocks, k with no, one and two terms left over after the groups of three,
+    /// column counts with a ragged last block of 64 and ragged vectors. A sum of pairs rounds
+    /// (a₀ + b₁)(a₁ + b₀) and the corrections a₀a₁ and b₀b₁, so the bound is relative to
+    /// M = Σ_p (|a_p| + |b_p|)²: within 1e-5 of it, where one term too many or too few is off by
+    /// a whole |a·b| (about M/k). The columns past `columns` keep their sentinel; a second call
+    /// gives the same bits.
+    func testPairedProductMatchesDoubleReferenceAndLeavesPaddingAlone() throws {
+        guard KernelPath.avx512.isSupported else { throw XCTSkip("no AVX-512 here") }
+        let kernels = FloatKernels(.avx512)
+        XCTAssertTrue(kernels.hasPairedProducts)
+        var s = RandomKey(seed: 12, horizon: 0, task: 0).stream(.auxiliary)
+        for m in [4, 20, 80] {
+            for k in [1, 2, 3, 4, 22, 40] {
+                for columns in [1, 13, 63, 64, 65, 200, 256] {
+                    for transposed in [false, true] {
+                        let stride = (columns + 15) / 16 * 16 + 16
+                        let w = (0..<(m * k)).map { _ in Float(0.3 * s.normal()) }
+                        let b = (0..<(k * stride)).map { _ in Float(s.normal()) }
+                        let sentinel: Float = 1234.5
+                        var c = [Float](repeating: sentinel, count: m * stride), again = c
+                        let (rowStride, innerStride) = transposed ? (1, m) : (k, 1)
+                        var prepared = [Float](repeating: 0, count: FloatKernels.pairedFloats(m: m, k: k) + 16)
+                        var packed = [Float](repeating: 0, count: FloatKernels.pairedPackedFloats(k: k) + 16)
+                        prepared.withUnsafeMutableBufferPointer { pp in
+                            packed.withUnsafeMutableBufferPointer { kp in
+                                // 64-byte aligned starts inside the arrays
+                                let p = alignedStart(pp.baseAddress!), q = alignedStart(kp.baseAddress!)
+                                w.withUnsafeBufferPointer { wp in
+                                    kernels.pairedPrepare(m: m, k: k, a: wp.baseAddress!, rowStride: rowStride,
+                                                          innerStride: innerStride, into: p)
+                                }
+                                b.withUnsafeBufferPointer { bp in
+                                    for out in [0, 1] {
+                                        var result = [Float](repeating: sentinel, count: m * stride)
+                                        result.withUnsafeMutableBufferPointer { cp in
+                                            kernels.pairedProduct(m: m, columns: columns, k: k, prepared: p, b: bp.baseAddress!,
+                                                                  ldb: stride, c: cp.baseAddress!, ldc: stride, packed: q)
+                                        }
+                                        if out == 0 { c = result } else { again = result }
+                                    }
+                                }
+                            }
+                        }
+                        XCTAssertEqual(c.map(\.bitPattern), again.map(\.bitPattern))
+                        var worst = 0.0
+                        for i in 0..<m {
+                            for j in 0..<stride {
+                                guard j < columns else {
+                                    XCTAssertEqual(c[i * stride + j], sentinel, "padding written")
+                                    continue
+                                }
+                                var sum = 0.0, magnitude = 0.0
+                                for p in 0..<k {
+                                    let a = Double(w[i * rowStride + p * innerStride]), x = Double(b[p * stride + j])
+                                    sum += a * x
+                                    magnitude += (abs(a) + abs(x)) * (abs(a) + abs(x))
+                                }
+                                worst = max(worst, abs(Double(c[i * stride + j]) - sum) / magnitude)
+                            }
+                        }
+                        XCTAssertLessThan(worst, 1e-5, "m \(m) k \(k) columns \(columns) transposed \(transposed)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Engines with the forward products' terms paired against engines without (`stepsThenTruncation`
+    /// on AVX-512, the path's own products either way): other bits, the same results to 1e-5 of the
+    /// largest value (the bound of the test above against OpenBLAS).
+    func testPairedForwardProductsMatchPlainOnesInTheEngine() throws {
+        guard KernelPath.avx512.isSupported else { throw XCTSkip("no AVX-512 here") }
+        for (hidden, pre) in [([20, 20], InputPreprocessing.logAndSign(p: 10)), ([7], .raw), ([20, 9], .raw)] {
+            for width in [16, 48, 80, 256] {
+                let plain = stepsThenTruncation(.avx512, own: true, paired: false, hiddenSizes: hidden, preprocessing: pre,
+                                                tileWidth: width)
+                let paired = stepsThenTruncation(.avx512, own: true, paired: true, hiddenSizes: hidden, preprocessing: pre,
+                                                 tileWidth: width)
+                XCTAssertTrue(paired.allSatisfy(\.isFinite))
+                XCTAssertNotEqual(paired.map(\.bitPattern), plain.map(\.bitPattern), "\(hidden) \(width): not paired")
+                let d = maxRelativeDifference(paired.map(Double.init), plain.map(Double.init))
+                XCTAssertLessThan(d, 1e-5, "\(hidden) tile width \(width)")
+            }
+        }
+    }
+}
+
+/// The first 64-byte aligned address at or after `p` (the kernels' scratch must be aligned).
+private func alignedStart(_ p: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+    let misaligned = Int(bitPattern: p) % 64
+    return misaligned == 0 ? p : p + (64 - misaligned) / MemoryLayout<Float>.stride
 }

@@ -131,6 +131,16 @@ static inline void metaopt_prefetch_bytes(const void *p, ptrdiff_t bytes) {
     for (uintptr_t line = first; line <= last; line += 64) __builtin_prefetch((const void *)line, 0, 3);
 }
 
+/// Floats of paired_prepare's output for m × k weights (m a multiple of 4): per block of 4 rows,
+/// 16 lanes of each row's −Σ w₀w₁, of the three weights of each group of three terms, and of
+/// each remaining term's weight.
+static inline ptrdiff_t metaopt_paired_floats(ptrdiff_t m, ptrdiff_t k) {
+    return (m / 4) * 16 * (4 + 12 * (k / 3) + 4 * (k % 3));
+}
+
+/// Floats of paired_product's scratch for k terms: X's rows for one block of 64 columns.
+static inline ptrdiff_t metaopt_paired_packed_floats(ptrdiff_t k) { return 64 * k; }
+
 /// The elementary functions of `metaopt_kernel_table.evaluate`.
 typedef enum {
     METAOPT_FUNCTION_EXP = 0,
@@ -157,6 +167,14 @@ typedef struct {
     /// 1 where the engine uses matrix_product for those products by default, 0 where OpenBLAS's
     /// sgemm does (docs/performance.md says which was measured faster on which path).
     int owns_matrix_products;
+    /// The forward products z = Wᵀ X with Winograd's inner products (kernels_paired.h); NULL on
+    /// the paths without them. paired_prepare writes metaopt_paired_floats(m, k) floats for the
+    /// m × k matrix a[i·ai + p·ap] (m a multiple of 4; once per φ); paired_product then computes
+    /// c[i][j] = Σ_p a[i·ai + p·ap] · b[p·ldb + j] for i < m, j < columns (exactly those columns are
+    /// written) with `packed`, 64-byte aligned scratch of metaopt_paired_packed_floats(k) floats.
+    void (*paired_prepare)(ptrdiff_t m, ptrdiff_t k, const float *a, ptrdiff_t ai, ptrdiff_t ap, float *prepared);
+    void (*paired_product)(ptrdiff_t m, ptrdiff_t columns, ptrdiff_t k, const float *prepared, const float *b,
+                           ptrdiff_t ldb, float *c, ptrdiff_t ldc, float *packed);
     /// Outputs of the weight-gradient kernel's register blocks: block_rows × block_columns (the
     /// last rows of a form one smaller block).
     int block_rows, block_columns;

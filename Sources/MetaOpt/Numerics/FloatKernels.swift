@@ -18,6 +18,14 @@ struct FloatKernels {
     /// `METAOPT_MATRIX_PRODUCTS=own` or `openblas` overrides it for measurements.
     let ownsMatrixProducts: Bool
 
+    /// Whether the layers' forward products z = Wᵀ X run as `pairedProduct` (Winograd's inner
+    /// products: a third of the multiply-adds become adds, which Zen 4 runs beside its multiply-add
+    /// units; docs/performance.md, "Winograd's inner products"): where the path has the kernel
+    /// (AVX-512) and runs the layers' products itself. Other bits than `product`, the largest
+    /// error about twice as large. `METAOPT_FORWARD_PRODUCTS=plain` (`product`) or `fused` switches
+    /// it off for measurements.
+    let pairsForwardProducts: Bool
+
     init(_ path: KernelPath) {
         guard let table = metaopt_kernel_table_for(path.cPath) else {
             preconditionFailure("this build has no \(path.rawValue) kernels")
@@ -25,13 +33,15 @@ struct FloatKernels {
         self.path = path
         self.table = table
         ownsMatrixProducts = Self.matrixProductsOverride ?? (table.pointee.owns_matrix_products != 0)
+        pairsForwardProducts = table.pointee.paired_product != nil && ownsMatrixProducts
+            && (ProcessInfo.processInfo.environment["METAOPT_FORWARD_PRODUCTS"] ?? "").isEmpty
     }
 
     /// The measurement switches of the kernels and the values each takes; programs refuse any other
     /// value at start-up (`KernelPath.measurementSwitchProblem`), and the kernels ignore it.
     static let measurementSwitches: [(variable: String, values: [String])] = [
         ("METAOPT_MATRIX_PRODUCTS", ["own", "openblas"]),
-        ("METAOPT_FORWARD_PRODUCTS", ["fused"]),
+        ("METAOPT_FORWARD_PRODUCTS", ["fused", "plain"]),
     ]
 
     /// `METAOPT_MATRIX_PRODUCTS` (own or openblas), read once per process; nil when unset or
@@ -103,6 +113,30 @@ struct FloatKernels {
     func product(m: Int, columns: Int, k: Int, a: UnsafePointer<Float>, rowStride: Int, innerStride: Int,
                  b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
         table.pointee.matrix_product(m, columns, k, a, rowStride, innerStride, b, ldb, c, ldc)
+    }
+
+    /// Whether the path has `pairedProduct` at all (whatever `pairsForwardProducts` chose).
+    var hasPairedProducts: Bool { table.pointee.paired_product != nil }
+
+    /// Floats `pairedPrepare` writes for m × k weights (m a multiple of 4).
+    static func pairedFloats(m: Int, k: Int) -> Int { metaopt_paired_floats(m, k) }
+
+    /// Floats of `pairedProduct`'s scratch for k terms.
+    static func pairedPackedFloats(k: Int) -> Int { metaopt_paired_packed_floats(k) }
+
+    /// The weights A(i, p) = a[i·rowStride + p·innerStride] (m × k, m a multiple of 4) as
+    /// `pairedProduct` reads them, into `prepared` (`pairedFloats(m:k:)` floats, 64-byte aligned).
+    /// Only where `pairsForwardProducts`.
+    func pairedPrepare(m: Int, k: Int, a: UnsafePointer<Float>, rowStride: Int, innerStride: Int,
+                       into prepared: UnsafeMutablePointer<Float>) {
+        table.pointee.paired_prepare(m, k, a, rowStride, innerStride, prepared)
+    }
+
+    /// c = A · b over exactly `columns` columns, A as `pairedPrepare` left it, with Winograd's
+    /// inner products; `packed`: `pairedPackedFloats(k:)` floats of 64-byte aligned scratch.
+    func pairedProduct(m: Int, columns: Int, k: Int, prepared: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
+                       c: UnsafeMutablePointer<Float>, ldc: Int, packed: UnsafeMutablePointer<Float>) {
+        table.pointee.paired_product(m, columns, k, prepared, b, ldb, c, ldc, packed)
     }
 
     /// Columns per block of the fused forward kernel (its register block).

@@ -50,14 +50,26 @@ public enum KernelPath: String, CaseIterable, Sendable, Codable, CustomStringCon
         }
     }
 
-    /// Who runs the LSTM layers' products z = Wᵀ X and dX = W dZ on this path: "own kernel" or
-    /// "OpenBLAS" (`FloatKernels.ownsMatrixProducts`, with `METAOPT_MATRIX_PRODUCTS` applied).
+    /// Who runs the LSTM layers' products z = Wᵀ X and dX = W dZ on this path: "own kernel" (with
+    /// ", forward products paired" where `FloatKernels.pairsForwardProducts`) or "OpenBLAS"
+    /// (`FloatKernels.ownsMatrixProducts`, with `METAOPT_MATRIX_PRODUCTS` and
+    /// `METAOPT_FORWARD_PRODUCTS` applied).
     package var layerProducts: String {
-        isSupported && FloatKernels(self).ownsMatrixProducts ? "own kernel" : "OpenBLAS"
+        guard isSupported else { return "OpenBLAS" }
+        let kernels = FloatKernels(self)
+        guard kernels.ownsMatrixProducts else { return "OpenBLAS" }
+        return kernels.pairsForwardProducts ? "own kernel, forward products paired" : "own kernel"
     }
 
-    /// Whether `METAOPT_MATRIX_PRODUCTS` decides `layerProducts` rather than the path.
-    package static var layerProductsForced: Bool { FloatKernels.matrixProductsOverride != nil }
+    /// The measurement switches (`METAOPT_MATRIX_PRODUCTS`, `METAOPT_FORWARD_PRODUCTS`) that are
+    /// set, as `NAME=value`: they, not the path, decide `layerProducts` and the results' last bits.
+    package static var layerProductsSwitches: [String] {
+        let environment = ProcessInfo.processInfo.environment
+        return FloatKernels.measurementSwitches.compactMap { variable, _ in
+            guard let value = environment[variable], !value.isEmpty else { return nil }
+            return "\(variable)=\(value)"
+        }
+    }
 
     /// A message naming a measurement switch (`METAOPT_MATRIX_PRODUCTS`, `METAOPT_FORWARD_PRODUCTS`)
     /// set to a value the kernels do not know, which they would ignore; nil when there is none.

@@ -85,7 +85,9 @@ extension TrainingConfig {
     /// paper's sizes), times the blocks the rank owns (⌈blocks / ranks⌉). Per column (one
     /// coordinate of one function): T'·I inputs, the output head's 2, each layer's
     /// `LSTMLayerLane.scalarsPerColumn`, and T' + 4 flat vectors (T + T' + 4 in the second-order
-    /// mode); T' = max(T, 2). Nil when the product overflows Int (it exceeds every machine).
+    /// mode); T' = max(T, 2). Per engine, where the default kernels pair the forward products,
+    /// their prepared weights (`PairedForwardProducts.scalars`). Nil when the product overflows
+    /// Int (it exceeds every machine).
     package func estimatedEngineBytes(coordinates: Int, ranks: Int) -> Int? {
         let t = max(unroll, 2)
         var perColumn = t * optimizer.inputCount + OutputHead<Float>.scalarsPerColumn() + t + 4
@@ -97,6 +99,9 @@ extension TrainingConfig {
             inputs = h
         }
         let blocksPerRank = (blockCount - 1) / max(ranks, 1) + 1
-        return SizeLimits.product(perColumn, coordinates, blockSize, blocksPerRank, MemoryLayout<Float>.stride)
+        let paired = FloatKernels(.default).pairsForwardProducts ? PairedForwardProducts.scalars(ParameterLayout(optimizer)) : 0
+        guard let columns = SizeLimits.product(perColumn, coordinates, blockSize),
+              let perEngine = SizeLimits.sum(columns, paired) else { return nil }
+        return SizeLimits.product(perEngine, blocksPerRank, MemoryLayout<Float>.stride)
     }
 }

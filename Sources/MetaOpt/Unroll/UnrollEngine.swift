@@ -82,6 +82,11 @@ package final class UnrollEngine<S: MetaScalar> {
     /// or nil where OpenBLAS does (`FloatKernels.ownsMatrixProducts`: the path's default; Float
     /// only). The dW products always run on the vector kernel (`FloatWeightGradient`).
     let productKernels: FloatKernels?
+    /// The layers' forward products as Winograd's inner products (`FloatKernels.pairsForwardProducts`:
+    /// the AVX-512 path's default where it runs its own products), or nil where `productKernels`
+    /// or OpenBLAS compute them plainly. The dX products stay plain: their operands (dZ against W)
+    /// differ in scale by orders of magnitude, which the sums of pairs would lose.
+    let pairedProducts: PairedForwardProducts?
     /// Whether the engine keeps BPTT history (truncations); false for a forward-only engine
     /// (`init(forwardOnlyLayout:tasks:tileWidth:kernelPath:)`).
     package let storesHistory: Bool
@@ -186,12 +191,13 @@ package final class UnrollEngine<S: MetaScalar> {
 
     /// `tileWidth` (a multiple of 16; nil: `defaultTileWidth`) is for experiments: results depend
     /// on it in the last bits.
-    /// `fusedForward` and `ownProducts` nil: the kernel path's choice
-    /// (`FloatKernels.fusesForwardProducts`, `FloatKernels.ownsMatrixProducts`); the tests force
-    /// either way.
+    /// `fusedForward`, `ownProducts` and `pairedProducts` nil: the kernel path's choice
+    /// (`FloatKernels.fusesForwardProducts`, `FloatKernels.ownsMatrixProducts`,
+    /// `FloatKernels.pairsForwardProducts`); the tests force either way (paired products need own
+    /// products, a path that has them, and no fused forward kernel).
     package init(layout: ParameterLayout, tasks: [any Optimizee], unroll: Int, lossWeights: [Double]? = nil,
                 tileWidth: Int?, kernelPath: KernelPath? = nil, history: Bool = true, fusedForward: Bool? = nil,
-                ownProducts: Bool? = nil) {
+                ownProducts: Bool? = nil, pairedProducts: Bool? = nil) {
         precondition(history || S.self == Float.self, "forward-only engines run the Float kernels")
         storesHistory = history
         let path = kernelPath ?? .default
@@ -200,6 +206,12 @@ package final class UnrollEngine<S: MetaScalar> {
         kernels = FloatKernels(path)
         self.fusedForward = S.self == Float.self && (fusedForward ?? kernels.fusesForwardProducts)
         productKernels = S.self == Float.self && (ownProducts ?? kernels.ownsMatrixProducts) ? kernels : nil
+        if productKernels != nil && !self.fusedForward && kernels.hasPairedProducts
+            && (pairedProducts ?? kernels.pairsForwardProducts), let floats = workspace as? Workspace<Float> {
+            self.pairedProducts = PairedForwardProducts(kernels: kernels, layout: layout, workspace: floats)
+        } else {
+            self.pairedProducts = nil
+        }
         weightGradient = FloatWeightGradient(kernels: kernels)
         precondition(unroll >= 1, "unroll must be positive")
         precondition(!tasks.isEmpty, "an engine needs at least one task")
@@ -298,7 +310,8 @@ package final class UnrollEngine<S: MetaScalar> {
     /// X block and dW partial sums (`LSTMLayerLane.fixedScalars`); and (T'+1) + 3 flat vectors of
     /// the N coordinates (∇f per step, θ, adjoint, scratch), plus T more in the second-order mode;
     /// T' = max(T, 2), I inputs. A forward-only engine: per padded column each layer's two X slots
-    /// and c, and u; the scratch block; 3 flat vectors (∇f in two slots, θ).
+    /// and c, and u; the scratch block; 3 flat vectors (∇f in two slots, θ). Either kind, where it
+    /// pairs the forward products: their prepared weights (`PairedForwardProducts.scalars`).
     package var statedBytes: Int {
         let t = slots, history = storesHistory
         var scalars = 0
@@ -314,6 +327,7 @@ package final class UnrollEngine<S: MetaScalar> {
             }
             scalars += perColumn * padded + fixed
         }
+        if pairedProducts != nil { scalars += PairedForwardProducts.scalars(layout) }
         let n = Workspace<S>.stride(for: coordinateCount)
         scalars += (history ? t + 1 + 3 + thetaHistory.count : 3) * n
         return scalars * MemoryLayout<S>.stride
@@ -447,6 +461,7 @@ package final class UnrollEngine<S: MetaScalar> {
         let keepHistory = keepHistory && storesHistory
         let input = inputOverride ?? UnsafePointer(gradients[gradientSlot].base)
         let last = layerCount - 1
+        pairedProducts?.prepare(phi: UnsafeRawPointer(phi).assumingMemoryBound(to: Float.self))
         for unit in units[ownedUnits] {
             let lane = lanes[unit.lane], ti = unit.tile
             let x = lane.layers[0].input[s % 2].tile(ti), u = lane.head.update.tile(ti).base
@@ -471,7 +486,12 @@ package final class UnrollEngine<S: MetaScalar> {
                     continue
                 }
                 let z = lane.scratch(rows: lane.layers[l].layer.gates, width: w)
-                lane.layers[l].forwardProduct(phi: phi, step: s, tile: ti, into: z, own: productKernels)
+                if let pairedProducts {
+                    pairedProducts.product(lane: unit.lane, layer: l, x: lane.layers[l].input[s % 2].tile(ti).reinterpreted(),
+                                           into: z.reinterpreted())
+                } else {
+                    lane.layers[l].forwardProduct(phi: phi, step: s, tile: ti, into: z, own: productKernels)
+                }
                 mark(.forwardGEMM, layer: l)
                 lane.layers[l].forwardKernel(
                     preactivations: z, phi: phi, from: s, to: d, tile: ti,
