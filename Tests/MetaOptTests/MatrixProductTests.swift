@@ -34,22 +34,9 @@ final class MatrixProductTests: XCTestCase {
                                     }
                                 }
                             }
-                            var worst = 0.0
-                            for i in 0..<m {
-                                for j in 0..<stride {
-                                    guard j < columns else {
-                                        XCTAssertEqual(c[i * stride + j], sentinel, "\(path.rawValue): padding written")
-                                        continue
-                                    }
-                                    var sum = 0.0, magnitude = 0.0
-                                    for p in 0..<k {
-                                        let term = Double(w[i * rowStride + p * innerStride]) * Double(b[p * stride + j])
-                                        sum += term
-                                        magnitude += abs(term)
-                                    }
-                                    worst = max(worst, abs(Double(c[i * stride + j]) - sum) / max(magnitude, 1e-30))
-                                }
-                            }
+                            let worst = largestError(c, w: w, b: b, m: m, k: k, columns: columns, stride: stride,
+                                                     rowStride: rowStride, innerStride: innerStride, sentinel: sentinel,
+                                                     magnitude: { abs($0 * $1) })
                             XCTAssertLessThan(worst, 1e-6,
                                               "\(path.rawValue) m \(m) k \(k) columns \(columns) transposed \(transposed)")
                         }
@@ -132,22 +119,9 @@ final class MatrixProductTests: XCTestCase {
                             }
                         }
                         XCTAssertEqual(c.map(\.bitPattern), again.map(\.bitPattern))
-                        var worst = 0.0
-                        for i in 0..<m {
-                            for j in 0..<stride {
-                                guard j < columns else {
-                                    XCTAssertEqual(c[i * stride + j], sentinel, "padding written")
-                                    continue
-                                }
-                                var sum = 0.0, magnitude = 0.0
-                                for p in 0..<k {
-                                    let a = Double(w[i * rowStride + p * innerStride]), x = Double(b[p * stride + j])
-                                    sum += a * x
-                                    magnitude += (abs(a) + abs(x)) * (abs(a) + abs(x))
-                                }
-                                worst = max(worst, abs(Double(c[i * stride + j]) - sum) / magnitude)
-                            }
-                        }
+                        let worst = largestError(c, w: w, b: b, m: m, k: k, columns: columns, stride: stride,
+                                                 rowStride: rowStride, innerStride: innerStride, sentinel: sentinel,
+                                                 magnitude: { (abs($0) + abs($1)) * (abs($0) + abs($1)) })
                         XCTAssertLessThan(worst, 1e-5, "m \(m) k \(k) columns \(columns) transposed \(transposed)")
                     }
                 }
@@ -173,6 +147,31 @@ final class MatrixProductTests: XCTestCase {
             }
         }
     }
+}
+
+/// The largest |c − Σ_p a·b| / Σ_p magnitude(a, b) over the outputs of c = A b (A(i, p) =
+/// w[i·rowStride + p·innerStride], b's and c's rows `stride` apart), asserting that the columns
+/// past `columns` kept `sentinel`.
+private func largestError(_ c: [Float], w: [Float], b: [Float], m: Int, k: Int, columns: Int, stride: Int,
+                          rowStride: Int, innerStride: Int, sentinel: Float,
+                          magnitude: (Double, Double) -> Double, line: UInt = #line) -> Double {
+    var worst = 0.0
+    for i in 0..<m {
+        for j in 0..<stride {
+            guard j < columns else {
+                XCTAssertEqual(c[i * stride + j], sentinel, "padding written", line: line)
+                continue
+            }
+            var sum = 0.0, total = 0.0
+            for p in 0..<k {
+                let a = Double(w[i * rowStride + p * innerStride]), x = Double(b[p * stride + j])
+                sum += a * x
+                total += magnitude(a, x)
+            }
+            worst = max(worst, abs(Double(c[i * stride + j]) - sum) / max(total, 1e-30))
+        }
+    }
+    return worst
 }
 
 /// The first 64-byte aligned address at or after `p` (the kernels' scratch must be aligned).
