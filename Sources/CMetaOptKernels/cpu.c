@@ -57,6 +57,24 @@ int metaopt_cpu_supports(metaopt_path path) {
     }
 }
 
+int metaopt_cpu_adds_beside_multiply_adds(void) {
+#if defined(__x86_64__)
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return 0;
+    char vendor[13];
+    memcpy(vendor, &ebx, 4);
+    memcpy(vendor + 4, &edx, 4);
+    memcpy(vendor + 8, &ecx, 4);
+    vendor[12] = 0;
+    if (strcmp(vendor, "AuthenticAMD") != 0 || !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    unsigned family = (eax >> 8) & 0xF;
+    if (family == 0xF) family += (eax >> 20) & 0xFF;
+    return family >= 0x19;  // Zen 3 is 19h too, but has no AVX-512, the only path that asks
+#else
+    return 0;
+#endif
+}
+
 void metaopt_cpu_brand(char *buffer, size_t size) {
     if (size == 0) return;
     buffer[0] = 0;

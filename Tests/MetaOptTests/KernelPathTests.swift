@@ -18,6 +18,20 @@ final class KernelPathTests: XCTestCase {
                        "METAOPT_FORWARD_PRODUCTS=on is not a setting of the kernels; use fused or plain, or unset it")
     }
 
+    /// The AVX-512 path pairs the forward products' terms on AMD's CPUs (add units of their own,
+    /// Zen 4 on: every AMD CPU with AVX-512) and not on Intel's, by the CPU's brand string here
+    /// against cpuid's vendor and family in the kernels.
+    func testForwardProductsArePairedOnAMDOnly() throws {
+        guard KernelPath.avx512.isSupported else { throw XCTSkip("no AVX-512 here") }
+        guard (ProcessInfo.processInfo.environment["METAOPT_FORWARD_PRODUCTS"] ?? "").isEmpty,
+              FloatKernels.matrixProductsOverride == nil else { throw XCTSkip("a measurement switch is set") }
+        let name = KernelPath.cpuName
+        if name.contains("AMD") { XCTAssertTrue(FloatKernels(.avx512).pairsForwardProducts, name) }
+        if name.contains("Intel") { XCTAssertFalse(FloatKernels(.avx512).pairsForwardProducts, name) }
+        XCTAssertFalse(FloatKernels(.avx2).pairsForwardProducts)
+        XCTAssertFalse(FloatKernels(.portable).pairsForwardProducts)
+    }
+
     func testSelection() throws {
         XCTAssertTrue(KernelPath.portable.isSupported)
         XCTAssertEqual(KernelPath.supported.first, KernelPath.best)

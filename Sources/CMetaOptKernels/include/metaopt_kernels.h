@@ -219,6 +219,13 @@ const metaopt_kernel_table *metaopt_kernel_table_for(metaopt_path path);
 /// including the operating system's support for the wider registers) can run `path`.
 int metaopt_cpu_supports(metaopt_path path);
 
+/// Whether the CPU runs vector adds on units of their own beside its multiply-add units, so that
+/// paired_product's trade of multiply-adds for adds pays: AMD's cores from Zen 4 on (cpuid family
+/// 19h and later; docs/performance.md, "Winograd's inner products"). Intel's cores issue vector adds
+/// to the multiply-add ports, where the pairs would cost a third more work: 0 there, and wherever
+/// unknown.
+int metaopt_cpu_adds_beside_multiply_adds(void);
+
 /// The CPU's brand string from cpuid ("" where unknown), into `buffer` (at least 49 bytes).
 void metaopt_cpu_brand(char *buffer, size_t size);
 

@@ -21,9 +21,11 @@ struct FloatKernels {
     /// Whether the layers' forward products z = Wᵀ X run as `pairedProduct` (Winograd's inner
     /// products: a third of the multiply-adds become adds, which Zen 4 runs beside its multiply-add
     /// units; docs/performance.md, "Winograd's inner products"): where the path has the kernel
-    /// (AVX-512) and runs the layers' products itself. Other bits than `product`, the largest
-    /// error about twice as large. `METAOPT_FORWARD_PRODUCTS=plain` (`product`) or `fused` switches
-    /// it off for measurements.
+    /// (AVX-512), runs the layers' products itself, and the CPU has add units of their own (AMD's
+    /// from Zen 4 on; on Intel's the pairs would cost a third more work, and the path keeps the
+    /// plain product). Other bits than `product`, the largest error about twice as large, so the
+    /// AVX-512 path's bits differ between those CPUs. `METAOPT_FORWARD_PRODUCTS=plain` (`product`)
+    /// or `fused` switches it off for measurements.
     let pairsForwardProducts: Bool
 
     init(_ path: KernelPath) {
@@ -34,6 +36,7 @@ struct FloatKernels {
         self.table = table
         ownsMatrixProducts = Self.matrixProductsOverride ?? (table.pointee.owns_matrix_products != 0)
         pairsForwardProducts = table.pointee.paired_product != nil && ownsMatrixProducts
+            && metaopt_cpu_adds_beside_multiply_adds() != 0
             && (ProcessInfo.processInfo.environment["METAOPT_FORWARD_PRODUCTS"] ?? "").isEmpty
     }
 

@@ -83,7 +83,8 @@ package final class UnrollEngine<S: MetaScalar> {
     /// only). The dW products always run on the vector kernel (`FloatWeightGradient`).
     let productKernels: FloatKernels?
     /// The layers' forward products as Winograd's inner products (`FloatKernels.pairsForwardProducts`:
-    /// the AVX-512 path's default where it runs its own products), or nil where `productKernels`
+    /// the AVX-512 path's default where it runs its own products on a CPU with add units of their
+    /// own), or nil where `productKernels`
     /// or OpenBLAS compute them plainly. The dX products stay plain: their operands (dZ against W)
     /// differ in scale by orders of magnitude, which the sums of pairs would lose unless each
     /// column were scaled first, and their 80 terms take the packed block and a block of rows'
