@@ -27,8 +27,9 @@ struct BenchCommand: ParsableCommand {
             to one core (taskset -c 0). It first names the kernel path (METAOPT_KERNELS forces one), \
             OpenBLAS's kernels (its own choice per CPU, whatever the path; OPENBLAS_CORETYPE forces \
             one) and who runs the LSTM layers' products (our own kernel by default on x86-64, \
-            OpenBLAS on aarch64; METAOPT_MATRIX_PRODUCTS=own|openblas forces either; on AVX-512 the \
-            forward products pair their terms, METAOPT_FORWARD_PRODUCTS=plain does not). See \
+            OpenBLAS on aarch64; METAOPT_MATRIX_PRODUCTS=own|openblas forces either; on AMD's \
+            AVX-512 CPUs the forward products pair their terms, METAOPT_FORWARD_PRODUCTS=plain does \
+            not). See \
             docs/performance.md.
             """)
 

@@ -36,8 +36,7 @@ struct FloatKernels {
         self.table = table
         ownsMatrixProducts = Self.matrixProductsOverride ?? (table.pointee.owns_matrix_products != 0)
         pairsForwardProducts = table.pointee.paired_product != nil && ownsMatrixProducts
-            && metaopt_cpu_adds_beside_multiply_adds() != 0
-            && (ProcessInfo.processInfo.environment["METAOPT_FORWARD_PRODUCTS"] ?? "").isEmpty
+            && Self.cpuAddsBesideMultiplyAdds && Self.forwardProductsOverride == nil
     }
 
     /// The measurement switches of the kernels and the values each takes; programs refuse any other
@@ -57,6 +56,16 @@ struct FloatKernels {
         }
     }()
 
+    /// `METAOPT_FORWARD_PRODUCTS` (fused or plain), read once per process; nil when unset or empty.
+    static let forwardProductsOverride: String? = {
+        let value = ProcessInfo.processInfo.environment["METAOPT_FORWARD_PRODUCTS"] ?? ""
+        return value.isEmpty ? nil : value
+    }()
+
+    /// Whether the CPU has vector add units of their own (`metaopt_cpu_adds_beside_multiply_adds`),
+    /// asked once per process.
+    private static let cpuAddsBesideMultiplyAdds = metaopt_cpu_adds_beside_multiply_adds() != 0
+
     /// Whether the engines run the LSTM layers' forward products fused into the forward kernel
     /// (`fusedForward`) rather than as an OpenBLAS sgemm and the elementwise kernel after it. No on
     /// every path: measured no faster on AVX-512 (0.94–1.01 of OpenBLAS's time on the forward-only
@@ -64,12 +73,7 @@ struct FloatKernels {
     /// "The fused forward kernel"). `METAOPT_FORWARD_PRODUCTS=fused` switches it on for
     /// measurements. Where the path fuses multiply-adds the kernel sums each product in OpenBLAS's
     /// order and gave its bits on the CPUs measured.
-    var fusesForwardProducts: Bool {
-        switch ProcessInfo.processInfo.environment["METAOPT_FORWARD_PRODUCTS"] {
-        case "fused": return true
-        default: return false
-        }
-    }
+    var fusesForwardProducts: Bool { Self.forwardProductsOverride == "fused" }
 
     /// Floats per vector register.
     var width: Int { Int(table.pointee.width) }
