@@ -110,8 +110,15 @@ struct LSTMLayerLane<S: MetaScalar> {
 
     // MARK: - State
 
+    /// The working X = [in; h_prev] that step `s` reads, for one tile (slot s % 2).
+    func workingInput(step s: Int, tile ti: Int) -> MatrixView<S> { input[s % 2].tile(ti) }
+
+    /// The input rows of step `s`'s X, for one tile: where the preprocessing or the layer below
+    /// writes that step's in.
+    func inputRows(step s: Int, tile ti: Int) -> MatrixView<S> { workingInput(step: s, tile: ti).rows(0, inputs) }
+
     /// h after history slot `slot`'s step, for one tile (rows of the working X).
-    func hiddenState(slot: Int, tile ti: Int) -> MatrixView<S> { input[slot % 2].tile(ti).rows(inputs, hidden) }
+    func hiddenState(slot: Int, tile ti: Int) -> MatrixView<S> { workingInput(step: slot, tile: ti).rows(inputs, hidden) }
 
     /// Keeps h of slot 0 as the state at the start of the truncation (for the backward pass).
     func recordInitialHidden(tile ti: Int) {
@@ -124,7 +131,7 @@ struct LSTMLayerLane<S: MetaScalar> {
     /// by the kernel path's `product` when `own` is given (Float only), else by BLAS.
     @inline(__always)
     func forwardProduct(phi: UnsafePointer<S>, step s: Int, tile ti: Int, into z: MatrixView<S>, own: FloatKernels?) {
-        let x = input[s % 2].tile(ti)
+        let x = workingInput(step: s, tile: ti)
         if let own {
             own.product(m: layer.gates, columns: x.columns, k: layer.weightRows,
                         a: (phi + layer.weight).reinterpreted(), rowStride: 1, innerStride: layer.gates,
@@ -158,7 +165,7 @@ struct LSTMLayerLane<S: MetaScalar> {
     func fusedForward(phi: UnsafePointer<S>, from s: Int, to d: Int, tile ti: Int, scratch: MatrixView<S>,
                       nextInput: MatrixView<S>?, head: LSTMKernels.OutputForward<S>?, keepHistory: Bool,
                       kernels: FloatKernels) {
-        kernels.fusedForward(input: input[s % 2].tile(ti).reinterpreted(), weight: (phi + layer.weight).reinterpreted(),
+        kernels.fusedForward(input: workingInput(step: s, tile: ti).reinterpreted(), weight: (phi + layer.weight).reinterpreted(),
                              bias: (phi + layer.bias).reinterpreted(), scratch: scratch.reinterpreted(),
                              gates: keepHistory ? gates[s].tile(ti).reinterpreted() : nil,
                              cellPrevious: cell(slot: s).tile(ti).reinterpreted(),

@@ -467,7 +467,7 @@ package final class UnrollEngine<S: MetaScalar> {
         pairedProducts?.prepare(phi: UnsafeRawPointer(phi).assumingMemoryBound(to: Float.self))
         for unit in units[ownedUnits] {
             let lane = lanes[unit.lane], ti = unit.tile
-            let x = lane.layers[0].input[s % 2].tile(ti), u = lane.head.update.tile(ti).base
+            let x = lane.layers[0].workingInput(step: s, tile: ti), u = lane.head.update.tile(ti).base
             let w = x.columns
             startPhases()
             for seg in lane.tileSegments[ti] {
@@ -482,7 +482,7 @@ package final class UnrollEngine<S: MetaScalar> {
                 if fusedForward {
                     lane.layers[l].fusedForward(
                         phi: phi, from: s, to: d, tile: ti, scratch: lane.scratch(rows: 4, width: w),
-                        nextInput: l < last ? lane.layers[l + 1].input[s % 2].tile(ti).rows(0, lane.layers[l].hidden) : nil,
+                        nextInput: l < last ? lane.layers[l + 1].inputRows(step: s, tile: ti) : nil,
                         head: l == last ? lane.head.forward(phi: phi, tile: ti) : nil,
                         keepHistory: keepHistory, kernels: kernels)
                     mark(.forwardKernel, layer: l)
@@ -490,7 +490,7 @@ package final class UnrollEngine<S: MetaScalar> {
                 }
                 let z = lane.scratch(rows: lane.layers[l].layer.gates, width: w)
                 if let pairedProducts {
-                    pairedProducts.product(lane: unit.lane, layer: l, x: lane.layers[l].input[s % 2].tile(ti).reinterpreted(),
+                    pairedProducts.product(lane: unit.lane, layer: l, x: lane.layers[l].workingInput(step: s, tile: ti).reinterpreted(),
                                            into: z.reinterpreted())
                 } else {
                     lane.layers[l].forwardProduct(phi: phi, step: s, tile: ti, into: z, own: productKernels)
@@ -498,7 +498,7 @@ package final class UnrollEngine<S: MetaScalar> {
                 mark(.forwardGEMM, layer: l)
                 lane.layers[l].forwardKernel(
                     preactivations: z, phi: phi, from: s, to: d, tile: ti,
-                    nextInput: l < last ? lane.layers[l + 1].input[s % 2].tile(ti).rows(0, lane.layers[l].hidden) : nil,
+                    nextInput: l < last ? lane.layers[l + 1].inputRows(step: s, tile: ti) : nil,
                     head: l == last ? lane.head.forward(phi: phi, tile: ti) : nil,
                     keepHistory: keepHistory, kernels: kernels)
                 mark(.forwardKernel, layer: l)
