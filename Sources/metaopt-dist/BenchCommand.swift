@@ -73,6 +73,10 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "OpenBLAS threads (the engine's results are reproducible with 1).")
     var blasThreads = 1
 
+    /// 16 times the default: wider tiles only cost memory (the engine's scratch grows with the
+    /// tile: a million columns was killed past 14 GiB), and none was faster in performance.md's tile probes.
+    static let largestTileWidth = 4096
+
     static let workloadNames = ["quadratic", "quadratic-defaults", "mlp", "mlp-synthetic", "cnn-step", "mlp-step"]
     static let allWorkloads = ["quadratic", "quadratic-defaults", "mlp"]
 
@@ -88,7 +92,10 @@ struct BenchCommand: ParsableCommand {
         guard gemmRepetitions >= 0 else { throw ValidationError("--gemm-repetitions must not be negative") }
         guard fmaPeakSamples >= 0 else { throw ValidationError("--fma-peak-samples must not be negative") }
         guard ["text", "json"].contains(format) else { throw ValidationError("--format must be text or json") }
-        if let w = tileWidth, w < 16 || w % 16 != 0 { throw ValidationError("--tile-width must be a positive multiple of 16") }
+        if let w = tileWidth, w < 16 || w > Self.largestTileWidth || w % 16 != 0 {
+            throw ValidationError("--tile-width must be a multiple of 16 from 16 to \(Self.largestTileWidth) (got \(w))")
+        }
+        if let json, json.isEmpty { throw ValidationError("--json must not be empty") }
         guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be positive") }
     }
 
@@ -104,6 +111,8 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         setBLASThreads(blasThreads)
+        // Checked now, not after minutes of timing.
+        if let json { try ResultFile.checkWritable(URL(fileURLWithPath: json)) }
         if task.hasSuffix("-step") { return try runOptimizeeStep() }
         let names = task == "all" ? Self.allWorkloads : [task]
         let peak = fmaPeakSamples == 0 ? nil : FMAPeak.measure(samples: fmaPeakSamples)
@@ -136,7 +145,7 @@ struct BenchCommand: ParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(report)
         if format == "json" { print(String(decoding: data, as: UTF8.self)) }
-        if let path = json { try data.write(to: URL(fileURLWithPath: path)) }
+        if let path = json { try ResultFile.writeAtomically(data, to: URL(fileURLWithPath: path)) }
     }
 
     /// `--task cnn-step` or `mlp-step`: one optimizee step (loss and gradient), no learned optimizer.
@@ -156,7 +165,7 @@ struct BenchCommand: ParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(r)
         if format == "json" { print(String(decoding: data, as: UTF8.self)) }
-        if let path = json { try data.write(to: URL(fileURLWithPath: path)) }
+        if let path = json { try ResultFile.writeAtomically(data, to: URL(fileURLWithPath: path)) }
     }
 
     struct BenchReport: Codable {

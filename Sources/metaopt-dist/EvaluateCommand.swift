@@ -74,7 +74,7 @@ struct EvaluateCommand: ParsableCommand {
         if let problem = MemoryEstimate.problem(needed: curves, limit: MemoryEstimate.machineBytes(), what: "the loss curves of --functions × --steps", hint: "") {
             throw ValidationError(problem)
         }
-        if baselines != "none" { _ = try BaselineKind.parseList(baselines) }
+        _ = try BaselineKind.parseList(baselines)
     }
 
     func run() throws {
@@ -83,7 +83,20 @@ struct EvaluateCommand: ParsableCommand {
         let file = try OptimizerFile.read(from: URL(fileURLWithPath: optimizer))
         let training = file.training
         let spec: TaskSpec
-        if task.task == nil, let trained = training?.task { spec = trained } else { spec = try task.spec() }
+        if task.task == nil, let trained = training?.task {
+            // Task options build a task from their defaults (`task.spec()`), which only --task asks
+            // for: without it they used to be ignored, and the file's own task ran as trained.
+            if let option = OptionScope.givenOnCommandLine.intersection(OptionScope.taskOptionNames).sorted().first {
+                throw ValidationError("--\(option) describes a task, but without --task evaluate runs the optimizer file's own (\(trained.name), as trained); give --task \(trained.name) with it to evaluate on that task with these options (the others at their defaults)")
+            }
+            spec = trained
+        } else {
+            spec = try task.spec()
+        }
+        // As in train: a task option the evaluated task does not read is an error, not ignored.
+        if let problem = OptionScope.problems(given: OptionScope.givenOnCommandLine, task: spec, optimizer: file.optimizer).first {
+            throw ValidationError(problem)
+        }
         // A mixture's φ has one optimizer for every family: a family with several parameter
         // groups (the CNN) runs them all on it, as it did in meta-training.
         let sharesOneOptimizer = training?.task.settings is MixtureTask && file.optimizer.optimizerCount == 1
@@ -114,7 +127,7 @@ struct EvaluateCommand: ParsableCommand {
             return sharesOneOptimizer && spec.optimizerCount > 1 ? SharedOptimizerFamily(base: base) : base
         }
         let heldOut = Evaluation.sampleFunctions(from: try family(split), seed: evaluationSeed, count: functions)
-        let kinds = baselines == "none" ? [] : try BaselineKind.parseList(baselines)
+        let kinds = try BaselineKind.parseList(baselines)
         let tuningSet = Evaluation.sampleFunctions(from: try family(.train), seed: evaluationSeed &+ 1,
                                                    count: tuningFunctions)
         let learned = LearnedOptimizer(file: file)

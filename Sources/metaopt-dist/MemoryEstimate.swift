@@ -18,8 +18,11 @@ enum MemoryEstimate {
     /// nil when the coordinate count cannot be known without the data set.
     static func trainingProblem(_ config: TrainingConfig, ranks: Int, limit: Int) -> String? {
         guard let coordinates = try? config.task.dimension() else { return nil }
+        // The rank's engines: one per block it owns (the blocks of the meta-batch dealt to the ranks).
+        let blocks = (config.blockCount - 1) / max(ranks, 1) + 1
+        let engines = blocks == 1 ? "1 block" : "\(blocks) blocks of the meta-batch \(config.metaBatch) on \(ranks == 1 ? "one rank" : "each of \(ranks) ranks")"
         return problem(needed: config.estimatedEngineBytes(coordinates: coordinates, ranks: ranks), limit: limit,
-                       what: "meta-training \(coordinates) coordinates × block size \(config.blockSize) × unroll \(config.unroll)")
+                       what: "meta-training \(coordinates) coordinates × block size \(config.blockSize) × \(engines), unroll \(config.unroll),")
     }
 
     static func gibibytes(_ bytes: Int) -> String {

@@ -1,8 +1,8 @@
 import MetaOpt
 
 /// Options that the run's task or architecture does not read are refused when given on the
-/// command line (`--labels` on quadratics, `--p` with raw preprocessing used to be ignored
-/// silently). A recipe's or run file's values are not checked: run files written by train hold
+/// command line of `train` or `evaluate` (`--labels` on quadratics, `--p` with raw preprocessing
+/// used to be ignored silently). A recipe's or run file's values are not checked: run files written by train hold
 /// only the options of their own task, and a recipe is a base that flags may redirect.
 enum OptionScope {
     /// The long option names (without "--") on the command line, set by main before parsing.
@@ -17,10 +17,13 @@ enum OptionScope {
         return names
     }
 
+    /// The long names of every family's task options (`--dimension`, `--labels`, …).
+    static var taskOptionNames: Set<String> { Set(TaskRegistry.plugins.flatMap { $0.options }) }
+
     /// One sentence per given option that this task and optimizer do not read.
     static func problems(given: Set<String>, task: TaskSpec, optimizer: LearnedOptimizerConfig) -> [String] {
         var problems: [String] = []
-        let taskOptions = Set(TaskRegistry.plugins.flatMap { $0.options })
+        let taskOptions = taskOptionNames
         // A mixture's components start from the command line's task options (`--data-dir` once
         // for all), so every task option applies to it.
         let own = task.name == MixtureTask.name ? taskOptions : Set(TaskRegistry.plugin(named: task.name)?.options ?? [])

@@ -105,12 +105,7 @@ struct PlotCommand: ParsableCommand {
                 if fm.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
                     file = file.appendingPathComponent("report.json")
                 }
-                let report: EvaluationReport
-                do {
-                    report = try EvaluationReport.load(from: file)
-                } catch {
-                    throw ValidationError("\(file.path): not an evaluation report (\(error))")
-                }
+                let report = try EvaluationReport.load(from: file)
                 let name = file.standardizedFileURL.deletingLastPathComponent().lastPathComponent
                 panels.append((panelTitles.isEmpty ? name : panelTitles[i], report))
             }

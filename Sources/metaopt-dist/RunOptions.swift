@@ -29,7 +29,7 @@ struct RunOptions: ParsableArguments {
             throw ValidationError("--collective-timeout must be between 0 (no deadline) and 1e7 seconds (got \(t))")
         }
         if let m = maxMemory, !(m > 0 && m <= Double(1 << 30)) {
-            throw ValidationError("--max-memory must be a positive number of GiB (got \(m))")
+            throw ValidationError("--max-memory must be a positive number of GiB, at most 2^30 = 1073741824 (got \(m))")
         }
     }
 

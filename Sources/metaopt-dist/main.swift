@@ -27,6 +27,13 @@ struct MetaOptDist: ParsableCommand {
             ScalingModelCommand.self,
         ],
         defaultSubcommand: TrainCommand.self)
+
+    /// Every subcommand's configuration (its name, whether help lists it).
+    static var subcommandConfigurations: [CommandConfiguration] {
+        var result: [CommandConfiguration] = []
+        for command in configuration.subcommands { result.append(command.configuration) }
+        return result
+    }
 }
 
 // Before anything else: a kernel path this CPU cannot run (METAOPT_KERNELS) is refused with a
@@ -60,4 +67,24 @@ do {
     Console.error("Error: \(describe(error))\nSee 'metaopt-dist help train' and docs/usage.md (\"Run files and recipes\").\n")
     exit(ExitCode.validationFailure.rawValue)
 }
-MetaOptDist.main(arguments)
+if let problem = SubcommandCheck.problem(arguments, commands: MetaOptDist.subcommandConfigurations) {
+    Console.error("Error: \(problem)\nSee 'metaopt-dist --help'.\n")
+    exit(ExitCode.validationFailure.rawValue)
+}
+// MetaOptDist.main(arguments), except that a ValidationError thrown by a subcommand's run() (a
+// check that needs a file read first) shows that subcommand's usage, as one from its validate()
+// does, not the root's.
+let command: any ParsableCommand
+do { command = try MetaOptDist.parseAsRoot(arguments) } catch { MetaOptDist.exit(withError: error) }
+do {
+    var running = command
+    try running.run()
+} catch let error as ValidationError {
+    let subcommand = type(of: command)
+    let name = subcommand.configuration.commandName.map { " " + $0 } ?? ""
+    Console.error("Error: \(error.message)\nUsage: \(MetaOptDist.usageString(for: subcommand))\n"
+                  + "  See 'metaopt-dist\(name) --help' for more information.\n")
+    exit(ExitCode.validationFailure.rawValue)
+} catch {
+    MetaOptDist.exit(withError: error)
+}

@@ -97,5 +97,13 @@ final class BaselineTests: XCTestCase {
         XCTAssertThrowsError(try BaselineKind.parseList("sgd,momentum")) { error in
             XCTAssertEqual(error as? BaselineError, .unknownName("momentum"))
         }
+        XCTAssertEqual(try BaselineKind.parseList(" None "), [])
+        // A list that names nothing, or mixes 'all' or 'none' with others, is no list.
+        for list in ["", " , ", "all,none", "sgd,all", "none,adam"] {
+            XCTAssertThrowsError(try BaselineKind.parseList(list)) { error in
+                XCTAssertEqual(error as? BaselineError, .invalidList(list))
+                XCTAssertTrue("\(error)".hasSuffix("'all' or 'none'; 'all' and 'none' stand alone"), "\(error)")
+            }
+        }
     }
 }

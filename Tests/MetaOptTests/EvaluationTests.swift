@@ -197,6 +197,48 @@ final class EvaluationTests: XCTestCase {
                        report.statisticsCSV())
     }
 
+    /// A damaged report.json (rows of the wrong length, a wrong step count, another file) is an
+    /// error naming the file and the fault, never a trap in the statistics that plot reads.
+    func testLoadRefusesDamagedReports() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("evalb-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("report.json")
+        let good = try handMadeReport()  // 3 curves, 4 functions, steps 1
+        func problem(_ edit: (inout EvaluationReport) -> Void) throws -> String {
+            var report = good
+            edit(&report)
+            try report.writeJSON(to: url)
+            return problem(of: url)
+        }
+        func problem(of url: URL) -> String {
+            do {
+                _ = try EvaluationReport.load(from: url)
+                return "no error"
+            } catch let error as ReportFileError {
+                XCTAssertEqual(error.path, url.path)
+                return error.problem
+            } catch {
+                return "unexpected \(error)"
+            }
+        }
+        XCTAssertEqual(try problem { _ in }, "no error")
+        XCTAssertEqual(try problem { $0.curves[1].losses[2].removeLast() },
+                       "is malformed: function 2 of B has 1 losses, not \"steps\" + 1 = 2")
+        XCTAssertEqual(try problem { $0.steps = 20 }, "is malformed: function 0 of A has 2 losses, not \"steps\" + 1 = 21")
+        XCTAssertEqual(try problem { $0.steps = -5 }, "is malformed: \"steps\" is -5")
+        XCTAssertEqual(try problem { $0.curves[2].losses.removeLast() },
+                       "is malformed: the curves of C have 3 functions, not \"functionCount\" 4")
+        XCTAssertEqual(try problem { $0.curves = [] }, "is malformed: it has no curves")
+        XCTAssertEqual(try problem { $0.format = "other" }, EvaluationReport.notAReport)
+        // Another kind of file, a truncated report, a directory, nothing.
+        try Data("{\"iteration\": 0, \"meta_loss\": 1}\n".utf8).write(to: url)
+        XCTAssertEqual(problem(of: url), EvaluationReport.notAReport)
+        try good.jsonData().dropLast(20).write(to: url)
+        XCTAssertTrue(problem(of: url).hasPrefix("is not valid JSON"), problem(of: url))
+        XCTAssertEqual(problem(of: dir), "is a directory")
+        XCTAssertEqual(problem(of: dir.appendingPathComponent("none.json")), "cannot be read (no such file)")
+    }
+
     func testFailedAtomicWriteLeavesNothingBehind() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("evalb-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -124,6 +124,28 @@ final class SVGPlotTests: XCTestCase {
         XCTAssertEqual(doc.count("path"), 1)
     }
 
+    /// Values near the ends of Double's range (a damaged or hand-edited log) draw an axis with
+    /// finite ends and labels instead of trapping in the tick arithmetic; those above 1e60 are
+    /// drawn at the top edge and said so.
+    func testValuesNearDoubleLimitsRender() throws {
+        let cases: [[Double]] = [[1e-307, 1e-307, 1e-307], [.leastNormalMagnitude / 100, .leastNormalMagnitude / 100], [1, 1e250, 1, 1e250],
+                                 [1e-300, 1e290], [-1e300, 1e300], [2e-305, 1e-305], [1e-45, 1, 1e45]]
+        for values in cases {
+            for scale: SVGPlot.YScale in [.automatic, .log, .linear(includeZero: true)] {
+                var plot = SVGPlot(title: "extreme", series: [SVGPlot.Series(name: "s", values: values)])
+                plot.yScale = scale
+                let axis = plot.yAxis(plotHeight: 400, headroom: 0.6)
+                XCTAssertTrue(axis.ticks.lower.isFinite && axis.ticks.upper.isFinite && axis.ticks.lower < axis.ticks.upper,
+                              "\(values) \(scale): \(axis.ticks)")
+                let doc = try EvalbSVGCollector.parse(plot.render())
+                XCTAssertFalse(doc.text.contains("nan") || doc.text.contains("inf"), "\(values) \(scale): \(doc.text)")
+                if values.contains(where: { $0 > SVGPlot.largestMagnitude }) {
+                    XCTAssertTrue(doc.text.contains("drawn at the top edge"), "\(values) \(scale)")
+                }
+            }
+        }
+    }
+
     /// Writes the sample plot to a temporary file (set EVALB_KEEP_SVG=1 to keep it and print where).
     func testWriteSampleFile() throws {
         let report = try sampleReport()

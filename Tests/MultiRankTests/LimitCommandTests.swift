@@ -44,7 +44,7 @@ final class LimitCommandTests: XCTestCase {
     func testConfigurationsBeyondMemoryAreRefused() throws {
         let run = try makeRunDirectory("memory")
         try assertRefused(["train", "--run-dir", run.path, "--task", "rosenbrock", "--dimension", "100000000"] + short,
-                          saying: "would need about")
+                          saying: "100000000 coordinates × block size 2 × 4 blocks of the meta-batch 8 on one rank, unroll 5, would need about")
         try assertRefused(["train", "--run-dir", run.path, "--max-memory", "0.0001"] + short, saying: "more than the 0.0001 GiB available")
         // The same small job fits without the cap.
         let fits = try MPIJob.runSingleton(args: ["train", "--run-dir", run.path, "--max-memory", "1"] + short, timeout: 60)

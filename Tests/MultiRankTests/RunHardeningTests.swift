@@ -103,6 +103,16 @@ final class RunHardeningTests: XCTestCase {
         let empty = try MPIJob.runSingleton(args: ["export", "--optimizer", optimizer, "--output", ""])
         XCTAssertEqual(empty.status, 64, "\(empty)")
         XCTAssertTrue(empty.stderr.contains("--output must not be empty"), "\(empty)")
+        // The optimizer file itself, by another spelling or through a hard link, is refused and kept.
+        let before = try Data(contentsOf: URL(fileURLWithPath: optimizer))
+        let hardLink = scratch.appendingPathComponent("hard.json").path
+        XCTAssertEqual(link(optimizer, hardLink), 0)
+        for output in [dir.path + "/./optimizer.json", hardLink] {
+            let itself = try MPIJob.runSingleton(args: ["export", "--optimizer", optimizer, "--output", output])
+            XCTAssertEqual(itself.status, 64, "\(itself)")
+            XCTAssertTrue(itself.stderr.contains("is the optimizer file itself"), "\(itself)")
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: optimizer)), before)
     }
 
     /// Finding 9: a torn best-optimizer.json is set aside with a warning; the resume succeeds.
@@ -146,6 +156,24 @@ final class RunHardeningTests: XCTestCase {
             XCTAssertTrue(result.stderr.contains(message), "\(extra):\n\(result)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path), "\(extra): nothing written")
         }
+        // evaluate: they used to be ignored there. Without --task it runs the file's own task, so
+        // a task option is refused whatever the task; with --task, as in train.
+        XCTAssertEqual(try train(np: nil, dir, []).status, 0)
+        let optimizer = dir.appendingPathComponent("optimizer.json").path
+        let out = scratch.appendingPathComponent("eval").path
+        for (extra, message) in [(["--minibatch", "0"], "--minibatch describes a task, but without --task evaluate runs the optimizer file's own (quadratic"),
+                                 (["--dimension", "5"], "--dimension describes a task"),
+                                 (["--task", "quadratic", "--labels", "1,2"], "--labels does not apply to task quadratic"),
+                                 (["--task", "quadratic", "--data-dir", "/nonexistent"], "--data-dir does not apply to task quadratic"),
+                                 (["--task", "rosenbrock", "--fc-layers", "0"], "--fc-layers does not apply to task rosenbrock"),
+                                 (["--task", "quadratic", "--dimension", "0"], "dimension must be positive")] {
+            let result = try MPIJob.runSingleton(args: ["evaluate", "--optimizer", optimizer, "--out", out] + extra)
+            XCTAssertEqual(result.status, 64, "\(extra):\n\(result)")
+            XCTAssertTrue(result.stderr.contains(message), "\(extra) should say \"\(message)\":\n\(result)")
+            XCTAssertTrue(result.stderr.contains("Usage: metaopt-dist evaluate"), "\(extra):\n\(result)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "\(extra): nothing written")
+        }
+        try FileManager.default.removeItem(at: dir)
         // A rank the job does not have: every rank says so, the job ends, nothing is trained.
         let fault = try train(np: 2, dir, ["--inject-fault", "kill@2:5"])
         XCTAssertFalse(fault.timedOut, "\(fault)")

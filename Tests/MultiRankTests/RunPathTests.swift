@@ -14,6 +14,11 @@ final class RunPathTests: XCTestCase {
             (["--run-dir", dir, "--output", dir + "/metrics.jsonl"], "would overwrite the run's own metrics.jsonl"),
             (["--run-dir", dir, "--output", dir + "/./config.json"], "would overwrite the run's own config.json"),
             (["--run-dir", dir, "--output", dir + "/checkpoints/phi.json"], "would overwrite the run's own checkpoints/"),
+            (["--run-dir", dir, "--output", dir + "/train.lock"], "would overwrite the run's own train.lock"),
+            (["--run-dir", dir, "--output", dir + "/best-optimizer.previous.json"],
+             "would overwrite the run's own best-optimizer.previous.json"),
+            (["--run-dir", dir, "--output", dir + "/checkpoints.previous/phi.json"],
+             "would overwrite the run's own checkpoints.previous/"),
             (["--run-dir", dir, "--output", ""], "--output must not be empty"),
         ]
         for (extra, message) in cases {

@@ -44,11 +44,17 @@ public enum BaselineKind: String, CaseIterable, Codable, Sendable {
         self = kind
     }
 
-    /// Parses a comma-separated list such as `"sgd,adam"`; `"all"` means every baseline.
-    /// Empty items are ignored; duplicates are removed keeping the first occurrence.
+    /// Parses a comma-separated list such as `"sgd,adam"`; `"all"` means every baseline and
+    /// `"none"` no baseline, each on its own. Empty items are ignored; duplicates are removed
+    /// keeping the first occurrence.
+    /// - Throws: `BaselineError.unknownName` for a name that is no baseline,
+    ///   `BaselineError.invalidList` for a list that names nothing or mixes all or none with others.
     public static func parseList(_ list: String) throws -> [BaselineKind] {
         let items = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        if items.count == 1 && items[0].lowercased() == "all" { return allCases }
+        let words = items.map { $0.lowercased() }
+        if words == ["all"] { return allCases }
+        if words == ["none"] { return [] }
+        if items.isEmpty || words.contains("all") || words.contains("none") { throw BaselineError.invalidList(list) }
         var result: [BaselineKind] = []
         for item in items {
             let kind = try BaselineKind(parsing: item)
@@ -82,12 +88,16 @@ public enum BaselineKind: String, CaseIterable, Codable, Sendable {
 public enum BaselineError: Error, Equatable, CustomStringConvertible, LocalizedError {
     /// A name that is not one of `BaselineKind.allCases`.
     case unknownName(String)
+    /// A list that names no baseline (empty), or names 'all' or 'none' beside others.
+    case invalidList(String)
 
     public var description: String {
+        let valid = BaselineKind.allCases.map(\.rawValue).joined(separator: ", ")
         switch self {
         case .unknownName(let name):
-            let valid = BaselineKind.allCases.map(\.rawValue).joined(separator: ", ")
             return "unknown baseline optimizer '\(name)'; valid names: \(valid)"
+        case .invalidList(let list):
+            return "the baseline list '\(list)' is not comma-separated names (\(valid)), 'all' or 'none'; 'all' and 'none' stand alone"
         }
     }
 

@@ -46,8 +46,11 @@ package enum RegularFile {
     package static let checkpointLimit = 1 << 30
     /// Largest data file read (CIFAR-10's batches are 30 MiB each; MNIST's images 47 MiB).
     package static let dataFileLimit = 1 << 31
-    /// Largest small text file read (config.json, report.json).
+    /// Largest small text file read (config.json).
     package static let textFileLimit = 16 << 20
+    /// Largest evaluation report read (JSON, about 12 bytes per loss: every optimizer's
+    /// functions × (steps + 1) losses; 1,000 functions of 1,000 steps and five optimizers, 60 MB).
+    package static let reportFileLimit = 1 << 30
 
     /// The whole content of the regular file at `path`, at most `limit` bytes.
     package static func read(_ path: String, limit: Int) throws(Failure) -> [UInt8] {

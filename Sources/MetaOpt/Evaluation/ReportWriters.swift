@@ -53,6 +53,13 @@ package enum ResultFileError: Error, CustomStringConvertible {
     }
 }
 
+/// An evaluation report that cannot be read: `"\(path) \(problem)"`.
+package struct ReportFileError: Error, CustomStringConvertible, Equatable {
+    package var path: String
+    package var problem: String
+    package var description: String { "\(path) \(problem)" }
+}
+
 extension EvaluationReport {
     // MARK: JSON
 
@@ -84,8 +91,44 @@ extension EvaluationReport {
         try ResultFile.writeAtomically(jsonData(), to: url)
     }
 
+    /// Reads a report that `writeJSON(to:)` wrote, checked as far as its readers index it: the
+    /// format tag, at least one curve and one function, and every curve with `functionCount`
+    /// rows of `steps` + 1 losses (a damaged file would otherwise trap in the statistics).
+    /// - Throws: `ReportFileError` naming the file and what is wrong with it.
     package static func load(from url: URL) throws -> EvaluationReport {
-        try jsonDecoder().decode(EvaluationReport.self, from: Data(contentsOf: url))
+        let data: Data
+        do { data = Data(try RegularFile.read(url.path, limit: RegularFile.reportFileLimit)) } catch {
+            throw ReportFileError(path: url.path, problem: error.reason)
+        }
+        let report: EvaluationReport
+        do { report = try jsonDecoder().decode(EvaluationReport.self, from: data) } catch {
+            // A damaged report of ours, or another file (a metrics.jsonl, an optimizer file)?
+            guard data.range(of: Data("\"\(formatTag)\"".utf8)) != nil else {
+                throw ReportFileError(path: url.path, problem: notAReport)
+            }
+            throw ReportFileError(path: url.path, problem: JSONDiagnosis.describe(error, in: data))
+        }
+        if let problem = report.shapeProblem() { throw ReportFileError(path: url.path, problem: problem) }
+        return report
+    }
+
+    static let notAReport = "is not an evaluation report of metaopt-dist (expected \"format\": \"\(formatTag)\")"
+
+    /// Why this report's curves do not have the shape its header states, or nil.
+    func shapeProblem() -> String? {
+        guard format == Self.formatTag else { return Self.notAReport }
+        guard steps >= 0 else { return "is malformed: \"steps\" is \(steps)" }
+        guard !curves.isEmpty else { return "is malformed: it has no curves" }
+        guard functionCount >= 1 else { return "is malformed: \"functionCount\" is \(functionCount)" }
+        for c in curves {
+            guard c.losses.count == functionCount else {
+                return "is malformed: the curves of \(c.name) have \(c.losses.count) functions, not \"functionCount\" \(functionCount)"
+            }
+            if let f = c.losses.firstIndex(where: { $0.count != steps + 1 }) {
+                return "is malformed: function \(f) of \(c.name) has \(c.losses[f].count) losses, not \"steps\" + 1 = \(steps + 1)"
+            }
+        }
+        return nil
     }
 
     // MARK: CSV

@@ -142,10 +142,17 @@ package struct SVGPlot: Sendable {
         var clippedLow = false, clippedNonFinite = false, clippedAbove = false
     }
 
+    /// Data beyond ±1e60 is drawn at the axis's edge (above: at the top, with the note), and a log
+    /// axis reaches down to 1e-60 at most: past these, the ticks' powers of ten and the headroom's
+    /// stretch would leave Double's range (an axis from 1 to 1e250 stretched by half its decades).
+    /// No loss, norm or time of a run comes near them; a damaged or hand-edited file might.
+    static let largestMagnitude = 1e60
+
     /// `headroom`: the share of the plot's height to keep free above the data.
     func yAxis(plotHeight: Double, headroom: Double = 0) -> YAxis {
-        let floorValue = floor > 0 && floor.isFinite ? floor : 1e-12
-        let ceilingValue = ceiling.flatMap { $0 > floorValue ? $0 : nil } ?? .infinity
+        let largest = Self.largestMagnitude
+        let floorValue = floor > 0 && floor.isFinite ? max(floor, 1 / largest) : 1e-12
+        let ceilingValue = min(ceiling.flatMap { $0 > floorValue ? $0 : nil } ?? .infinity, largest)
         var lowest = Double.infinity, highest = -Double.infinity, lowestPositive = Double.infinity
         var clippedNonFinite = false, clippedAbove = false, nonPositive = false
         for s in series {
@@ -155,16 +162,16 @@ package struct SVGPlot: Sendable {
                     continue
                 }
                 if v > ceilingValue { clippedAbove = true }
-                let c = min(v, ceilingValue)
+                let c = max(min(v, ceilingValue), -largest)
                 lowest = min(lowest, c)
                 highest = max(highest, c)
                 if c > 0 { lowestPositive = min(lowestPositive, c) } else { nonPositive = true }
             }
         }
         if let yRange {
-            lowest = yRange.lowerBound
-            highest = yRange.upperBound
-            lowestPositive = yRange.lowerBound > 0 ? yRange.lowerBound : lowestPositive
+            lowest = min(max(yRange.lowerBound, -largest), largest)
+            highest = min(max(yRange.upperBound, -largest), largest)
+            lowestPositive = lowest > 0 ? lowest : lowestPositive
         }
         let maxLabels = max(3, Int(plotHeight / 40))
         let useLog: Bool

@@ -22,7 +22,9 @@ package enum JSONDiagnosis {
         } catch {
             let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
             let near = characterOffset(in: detail).flatMap { key(before: $0, in: data) }.map { " near \"\($0)\"" } ?? ""
-            return "is not valid JSON\(near): \(detail) (NaN and infinities are not JSON numbers)"
+            // A file cut short needs no hint; anything else may be a NaN written as a number.
+            let hint = detail.contains("end of file") ? "" : " (NaN and infinities are not JSON numbers)"
+            return "is not valid JSON\(near): \(detail)\(hint)"
         }
         if let problem = firstUnfitNumber(in: object, path: "") { return "has a bad value at \(problem)" }
         return "is malformed (\(debugDescription(of: error)))"

@@ -41,6 +41,9 @@ package struct AxisTicks: Equatable, Sendable {
     /// Positive data whose largest / smallest value is below this ratio gets a linear axis.
     package static let linearBelowRatio = 3.0
 
+    /// A linear axis spans at least this much (1e-307 constant data gets −5e-61 … 5e-61).
+    package static let smallestLinearSpan = 1e-60
+
     /// The axis for data from `lowest` to `highest` (finite, lowest ≤ highest), by the rule above.
     package static func automatic(lowest: Double, highest: Double, maxLabels: Int = 9) -> AxisTicks {
         if lowest > 0 && highest / lowest >= linearBelowRatio {
@@ -113,6 +116,11 @@ package struct AxisTicks: Equatable, Sendable {
             // A constant: a small range around it (around 0 … 1 for zero).
             let pad = lo == 0 ? 1 : abs(lo) * 0.1
             (lo, hi) = (includeZero && lo >= 0 ? 0 : lo - pad, hi + pad)
+        }
+        if hi - lo < smallestLinearSpan {
+            // Around 1e-307 the steps would be subnormal numbers, whose whole mantissas overflow.
+            let middle = lo / 2 + hi / 2
+            (lo, hi) = (middle - smallestLinearSpan / 2, middle + smallestLinearSpan / 2)
         }
         var step = niceStep((hi - lo) / Double(maxLabels - 1))
         var first = (lo / step).rounded(.down), last = (hi / step).rounded(.up)

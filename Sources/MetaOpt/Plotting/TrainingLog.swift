@@ -54,8 +54,12 @@ package struct TrainingLog: Sendable, Equatable {
         let run = RunDirectory(runDirectory)
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
-        guard fm.fileExists(atPath: runDirectory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard fm.fileExists(atPath: runDirectory.path, isDirectory: &isDirectory) else {
             throw TrainingLogError(path: runDirectory.path, line: nil, problem: "no such directory")
+        }
+        guard isDirectory.boolValue else {
+            throw TrainingLogError(path: runDirectory.path, line: nil,
+                                   problem: "is a file, not a run directory of `train` (for an evaluation's report.json: plot --evaluations)")
         }
         guard let metrics = fm.contents(atPath: run.metrics.path) else {
             throw TrainingLogError(path: run.metrics.path, line: nil,

@@ -29,6 +29,13 @@ package struct RunDirectory: Sendable {
     package var config: URL { url.appendingPathComponent("config.json") }
     /// The live plot of the logs (`TrainingFigure`), redrawn during training.
     package var plot: URL { url.appendingPathComponent("plot.svg") }
+    /// Held (`RunLock`) while a run trains here.
+    package var lock: URL { url.appendingPathComponent(RunLock.fileName) }
+    /// Where a run that does not resume moves the earlier run's checkpoints and best optimizer.
+    package var previousCheckpoints: URL { url.appendingPathComponent("checkpoints.previous") }
+    package var previousBestOptimizer: URL { url.appendingPathComponent("best-optimizer.previous.json") }
+    /// Where a resumed run moves a best-optimizer.json it cannot read.
+    package var unreadableBestOptimizer: URL { url.appendingPathComponent("best-optimizer.unreadable.json") }
 
     /// The name of the run's own file (or the checkpoint folder) that `file` is or lies in, other
     /// than optimizer.json (the default output); nil when `file` is none of them. Paths are
@@ -36,11 +43,15 @@ package struct RunDirectory: Sendable {
     package func ownFile(at file: URL) -> String? {
         func canonical(_ u: URL) -> String { u.standardizedFileURL.resolvingSymlinksInPath().path }
         let target = canonical(file)
-        for own in [metrics, validationLog, config, plot, bestOptimizer] where canonical(own) == target {
+        for own in [metrics, validationLog, config, plot, bestOptimizer, lock, previousBestOptimizer, unreadableBestOptimizer]
+        where canonical(own) == target {
             return own.lastPathComponent
         }
-        let folder = canonical(checkpoints)
-        return target == folder || target.hasPrefix(folder + "/") ? "checkpoints/" : nil
+        for folder in [checkpoints, previousCheckpoints] {
+            let path = canonical(folder)
+            if target == path || target.hasPrefix(path + "/") { return folder.lastPathComponent + "/" }
+        }
+        return nil
     }
 }
 
@@ -255,7 +266,7 @@ package final class TrainingRun {
             } catch {
                 // The checkpoints are the truth; this file is only a copy of a validated φ. A torn
                 // or damaged one is set aside rather than failing every resume.
-                let unreadable = runDirectory.url.appendingPathComponent("best-optimizer.unreadable.json")
+                let unreadable = runDirectory.unreadableBestOptimizer
                 if fm.fileExists(atPath: unreadable.path) { try fm.removeItem(at: unreadable) }
                 try fm.moveItem(at: best, to: unreadable)
                 logger.warning("\(error); moved it to \(unreadable.path) and resuming without it: validation.jsonl still lists every score, and the next validation that beats the best logged score writes a new best-optimizer.json")
@@ -268,7 +279,7 @@ package final class TrainingRun {
             logger.warning("\(best.path) was written by another configuration; the next validation replaces it")
             return (nil, logged, missing)
         }
-        let previous = runDirectory.url.appendingPathComponent("best-optimizer.previous.json")
+        let previous = runDirectory.previousBestOptimizer
         if fm.fileExists(atPath: previous.path) { try fm.removeItem(at: previous) }
         try fm.moveItem(at: best, to: previous)
         logger.notice("not resuming: moved the earlier run's best optimizer to \(previous.path)")
@@ -303,7 +314,7 @@ package final class TrainingRun {
     static func setAsideCheckpoints(of runDirectory: RunDirectory) throws -> URL? {
         let store = CheckpointStore(directory: runDirectory.checkpoints)
         guard try !store.checkpointFiles().isEmpty || !store.temporaryFiles().isEmpty else { return nil }
-        let previous = runDirectory.url.appendingPathComponent("checkpoints.previous")
+        let previous = runDirectory.previousCheckpoints
         let fm = FileManager.default
         if fm.fileExists(atPath: previous.path) { try fm.removeItem(at: previous) }
         try fm.moveItem(at: runDirectory.checkpoints, to: previous)
