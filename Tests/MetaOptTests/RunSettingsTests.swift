@@ -136,6 +136,15 @@ final class RunSettingsTests: XCTestCase {
         XCTAssertTrue(first.hasSuffix(", progress-every"), first)
     }
 
+    /// A key given twice is refused (the JSON reader kept one of the values, silently); keys of
+    /// the same name inside strings or nested values are not keys of the file.
+    func testDuplicateKeysAreRefused() {
+        XCTAssertEqual(problems(#"{"task": "quadratic", "seed": 1, "task" : "mlp"}"#),
+                       ["'task' is given more than once; give each key once (a JSON reader keeps one of them, silently)"])
+        XCTAssertEqual(RunSettings.duplicateKeys(in: Data(#"{"a": {"b": 1, "b": 2}, "c": "\"a\": 1, \"c\":", "d": ["a", "a"]}"#.utf8)), [])
+        XCTAssertEqual(RunSettings.duplicateKeys(in: Data(#"{"a\"b": 1, "a\"b": 2, "x": 1, "x": 2}"#.utf8)), [#"a\"b"#, "x"])
+    }
+
     func testOptionsOfOneInvocationAreRefusedWithTheReason() {
         let refused = problems(#"{"resume": false, "config": "a.json", "inject-fault": "kill@1:0", "verbose": true}"#)
         XCTAssertEqual(refused.count, 4)

@@ -182,6 +182,32 @@ final class RunHardeningTests: XCTestCase {
         XCTAssertFalse(exists(dir, "metrics.jsonl"), "\(fault)")
     }
 
+    /// A mistyped subcommand is named as one (train, the default, used to blame the first option:
+    /// "Unknown option '--optimizer'"); bench's --tile-width is bounded (a million columns ran out
+    /// of memory) and its --json checked before any timing.
+    func testMistypedSubcommandsAndBenchBounds() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let cases: [([String], String)] = [
+            (["evalute", "--optimizer", "x.json"], "unknown subcommand 'evalute' (did you mean 'evaluate'?); the subcommands are train, evaluate, plot, export, bench"),
+            (["frobnicate"], "unknown subcommand 'frobnicate'; the subcommands are"),
+            (["bench", "--task", "quadratic", "--tile-width", "1048576"], "--tile-width must be a multiple of 16 from 16 to 4096 (got 1048576)"),
+            (["bench", "--task", "quadratic", "--json", ""], "--json must not be empty"),
+        ]
+        for (args, message) in cases {
+            let result = try MPIJob.runSingleton(args: args, timeout: 30)
+            XCTAssertEqual(result.status, 64, "\(args): \(result)")
+            XCTAssertTrue(result.stderr.contains(message), "\(args) should say \"\(message)\":\n\(result)")
+        }
+        let unwritable = scratch.appendingPathComponent("file").path
+        try Data().write(to: URL(fileURLWithPath: unwritable))
+        let start = Date()
+        let json = try MPIJob.runSingleton(args: ["bench", "--task", "quadratic", "--json", unwritable + "/bench.json"], timeout: 30)
+        XCTAssertEqual(json.status, 1, "\(json)")
+        XCTAssertTrue(json.stderr.contains(unwritable), "\(json)")
+        XCTAssertFalse(json.stdout.contains("meta-iteration"), "no timing before the check:\n\(json)")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 10)
+    }
+
     /// Finding 12: a path that is not UTF-8 is refused, not decoded into another name.
     func testANonUTF8ArgumentIsRefused() throws {
         let scratch = try DistributedTrain.scratchDirectory(for: self)
