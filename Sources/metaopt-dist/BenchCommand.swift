@@ -74,7 +74,8 @@ struct BenchCommand: ParsableCommand {
     var blasThreads = 1
 
     /// 16 times the default: wider tiles only cost memory (the engine's scratch grows with the
-    /// tile: a million columns was killed past 14 GiB), and none was faster in performance.md's tile probes.
+    /// tile: a million columns was killed past 14 GiB), and no width from 128 to 512 beat 256 in
+    /// performance.md's probes.
     static let largestTileWidth = 4096
 
     static let workloadNames = ["quadratic", "quadratic-defaults", "mlp", "mlp-synthetic", "cnn-step", "mlp-step"]
