@@ -6,13 +6,15 @@
 - `learned_optimizer` (module `metaopt.optax_optimizer`, needs jax and optax): an optax
   GradientTransformation.
 
-The optional ones import their framework only when first used.
+The optional ones import their framework only when first used (``metaopt.TorchLearnedOptimizer``
+or ``from metaopt import learned_optimizer``); ``from metaopt import *`` brings the numpy part
+only, so that it works without torch, jax and optax.
 """
 from .file import LSTMLayer, LSTMWeights, OptimizerFileError, OptimizerSpec, load
 from .numpy_optimizer import LearnedOptimizer, lstm_update, preprocess
 
 __all__ = ["load", "OptimizerSpec", "OptimizerFileError", "LSTMLayer", "LSTMWeights", "LearnedOptimizer",
-           "lstm_update", "preprocess", "TorchLearnedOptimizer", "learned_optimizer"]
+           "lstm_update", "preprocess"]
 
 
 def __getattr__(name):

@@ -72,12 +72,28 @@ class OptimizerSpec:
         return 1 if self.preprocessing == "raw" else 2
 
 
+def _whole(value) -> int:
+    """A JSON whole number (not a bool, not 12.7); anything else raises ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(value)
+
+
+def _positive(value, what: str, path: str) -> float:
+    """A JSON number > 0 and finite, as the Swift reader requires of p and outputScale."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise OptimizerFileError(f"{path} states no valid architecture: {what} must be positive and finite (got {value!r})")
+    return float(value)
+
+
 def _architecture(path: str, config: dict):
+    """Hidden sizes, preprocessing, p, output scale and optimizer count, checked as the Swift
+    reader (`LearnedOptimizerConfig.problems`) checks them."""
     if "hiddenSizes" in config:
-        sizes = [int(h) for h in config["hiddenSizes"]]
+        sizes = [_whole(h) for h in config["hiddenSizes"]]
     elif "hiddenSize" in config:
         # Files from before the depth could change: two layers of hiddenSize units.
-        sizes = [int(config["hiddenSize"])] * 2
+        sizes = [_whole(config["hiddenSize"])] * 2
     else:
         raise OptimizerFileError(f"{path} states no hiddenSize or hiddenSizes")
     if not sizes or any(h <= 0 for h in sizes):
@@ -86,13 +102,13 @@ def _architecture(path: str, config: dict):
     if "raw" in pre:
         preprocessing, p = "raw", 0.0
     elif "logAndSign" in pre:
-        preprocessing, p = "log-sign", float(pre["logAndSign"]["p"])
+        preprocessing, p = "log-sign", _positive(pre["logAndSign"]["p"], "the preprocessing constant p", path)
     else:
         raise OptimizerFileError(f"{path} has an unknown preprocessing {pre!r}")
-    count = int(config.get("optimizerCount", 1))
+    count = _whole(config.get("optimizerCount", 1))
     if count <= 0:
         raise OptimizerFileError(f"{path} states {count} optimizers")
-    return sizes, preprocessing, p, float(config["outputScale"]), count
+    return sizes, preprocessing, p, _positive(config["outputScale"], "outputScale", path), count
 
 
 def _tensor_shapes(sizes: List[int], inputs: int, count: int):
@@ -113,9 +129,10 @@ def _tensor_shapes(sizes: List[int], inputs: int, count: int):
 def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
     """Reads an optimizer file or an export (a path, or the already parsed JSON object).
 
-    Checks the format name, the version, that every tensor the architecture needs is present
-    with its shape, and that every value is finite; raises `OptimizerFileError` naming the
-    problem otherwise."""
+    Checks the format name, the version, the architecture (positive whole hidden sizes, p and
+    outputScale positive and finite), that every tensor the architecture needs is present with
+    its shape, and that every value is finite; raises `OptimizerFileError` naming the problem
+    otherwise, also for a missing field or a value of the wrong type."""
     if isinstance(source, dict):
         path, document = "<object>", source
     else:
@@ -123,8 +140,19 @@ def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
         try:
             with open(path, encoding="utf-8") as handle:
                 document = json.load(handle)
-        except (OSError, json.JSONDecodeError) as error:
+        except (OSError, ValueError) as error:  # ValueError: bad JSON or bytes that are not UTF-8
             raise OptimizerFileError(f"{path} cannot be read ({error})") from error
+    try:
+        return _read(path, document)
+    except OptimizerFileError:
+        raise
+    except KeyError as error:
+        raise OptimizerFileError(f"{path} is malformed: it has no field {error}") from error
+    except (TypeError, ValueError, AttributeError) as error:
+        raise OptimizerFileError(f"{path} is malformed: {error}") from error
+
+
+def _read(path: str, document) -> OptimizerSpec:
     kind = document.get("format") if isinstance(document, dict) else None
     if kind not in (OPTIMIZER_FORMAT, EXPORT_FORMAT):
         raise OptimizerFileError(

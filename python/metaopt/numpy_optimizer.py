@@ -105,6 +105,9 @@ class LearnedOptimizer:
         for name, gradient in gradients.items():
             g = np.asarray(gradient)
             index = (optimizers or {}).get(name, self.default_optimizer)
+            if not 0 <= index < len(self.spec.optimizers):  # -1 would pick the last one silently
+                raise ValueError(f"optimizer {index} (for {name!r}) does not exist: the file holds "
+                                 f"{len(self.spec.optimizers)}")
             state = self.state.get(name)
             if state is None or state[0][0].shape[0] != g.size:
                 state = self.initial_state(g.size)

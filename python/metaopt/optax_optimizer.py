@@ -55,11 +55,14 @@ def learned_optimizer(source: Union[str, OptimizerSpec], optimizer: Any = 0) -> 
     def preprocess(g):
         if spec.preprocessing == "raw":
             return g[:, None]
-        a = jnp.abs(g)
+        # In float32 at least: float16 holds neither the cut e^-p (e^-20 rounds to 0, and log 0
+        # is -inf) nor e^p · g (inf, then NaN); the results lie in [-1, 1] or near.
+        wide = g if jnp.finfo(g.dtype).bits >= 32 else g.astype(jnp.float32)
+        a = jnp.abs(wide)
         big = a >= threshold
         logs = jnp.log(jnp.maximum(a, threshold)) / spec.p
         first = jnp.where(big, logs, -1.0).astype(g.dtype)
-        second = jnp.where(big, jnp.sign(g), g * float(np.exp(spec.p))).astype(g.dtype)
+        second = jnp.where(big, jnp.sign(wide), wide * float(np.exp(spec.p))).astype(g.dtype)
         return jnp.stack([first, second], axis=1)
 
     def step_leaf(index, gradient, hs, cs):

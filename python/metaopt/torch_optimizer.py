@@ -46,12 +46,15 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
         if self.spec.preprocessing == "raw":
             return g.unsqueeze(1)
         p = self.spec.p
+        # In float32 at least: float16 holds neither the cut e^-p (e^-20 rounds to 0, and log 0
+        # is -inf) nor e^p · g; the results lie in [-1, 1] or near and fit any dtype.
+        wide = g if g.dtype in (torch.float32, torch.float64) else g.float()
         threshold = float(np.float32(np.exp(-p)))  # the engine's float32 cut
-        big = g.abs() >= threshold
-        logs = torch.log(g.abs().clamp_min(threshold)) / p
-        first = torch.where(big, logs, torch.full_like(g, -1.0))
-        second = torch.where(big, torch.sign(g), g * float(np.exp(p)))
-        return torch.stack([first, second], dim=1)
+        big = wide.abs() >= threshold
+        logs = torch.log(wide.abs().clamp_min(threshold)) / p
+        first = torch.where(big, logs, torch.full_like(wide, -1.0))
+        second = torch.where(big, torch.sign(wide), wide * float(np.exp(p)))
+        return torch.stack([first, second], dim=1).to(g.dtype)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -61,6 +64,10 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
                 loss = closure()
         sizes = self.spec.hidden_sizes
         for group in self.param_groups:
+            # Checked here too: add_param_group and load_state_dict bring groups of their own.
+            if not 0 <= group["optimizer"] < len(self.spec.optimizers):
+                raise ValueError(f"optimizer {group['optimizer']} does not exist: the file holds "
+                                 f"{len(self.spec.optimizers)}")
             for p in group["params"]:
                 if p.grad is None:
                     continue

@@ -55,3 +55,17 @@ def relative_error(theta, recorded):
 @pytest.fixture(params=CASES)
 def golden(request):
     return Golden(request.param)
+
+
+def file_with_p(tmp_path, p):
+    """The log-sign test file with its preprocessing constant set to p (e^-20 is 0 in float16,
+    e^12 · 1e-7 overflows it)."""
+    document = json.loads((DATA / "logsign-two.optimizer.json").read_text(encoding="utf-8"))
+    document["optimizer"]["preprocessing"]["logAndSign"]["p"] = p
+    path = tmp_path / f"p{p}.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+# Gradients around the cut e^-p, as float16 holds them, and zero (always the small branch).
+HALF_GRADIENTS = [0.0, 1e-7, -3e-5, 1e-3, -0.25]

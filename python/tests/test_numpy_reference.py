@@ -106,3 +106,48 @@ def test_any_depth_and_errors(tmp_path):
     bad.write_text(json.dumps(document))
     with pytest.raises(metaopt.OptimizerFileError, match="needs"):
         metaopt.load(bad)
+
+
+def test_files_the_binary_refuses_are_refused(tmp_path):
+    """load() checks what the Swift reader checks and raises OptimizerFileError for every bad file,
+    never a KeyError, TypeError or UnicodeDecodeError."""
+    good = json.loads(three_layer_file(tmp_path).read_text())
+    bad = tmp_path / "bad.json"
+
+    def refused(edit, match):
+        document = json.loads(json.dumps(good))
+        edit(document)
+        bad.write_text(json.dumps(document))
+        with pytest.raises(metaopt.OptimizerFileError, match=match):
+            metaopt.load(bad)
+
+    refused(lambda d: d["optimizer"]["preprocessing"]["logAndSign"].update(p=0), "p must be positive and finite")
+    refused(lambda d: d["optimizer"]["preprocessing"]["logAndSign"].update(p=-10), "p must be positive and finite")
+    refused(lambda d: d["optimizer"].update(outputScale=0), "outputScale must be positive and finite")
+    refused(lambda d: d["optimizer"].update(outputScale=-0.1), "outputScale must be positive and finite")
+    refused(lambda d: d["optimizer"].update(hiddenSizes=[3, 4.5, 2]), "4.5 is not a whole number")
+    refused(lambda d: d["optimizer"].update(hiddenSizes=[3, True, 2]), "True is not a whole number")
+    refused(lambda d: d.pop("phi"), "has no field 'phi'")
+    refused(lambda d: d["optimizer"].pop("outputScale"), "has no field 'outputScale'")
+    refused(lambda d: d["phi"].__setitem__(3, "x"), "is malformed")
+    bad.write_text(json.dumps(good).replace('"outputScale": 0.1', '"outputScale": NaN'))
+    with pytest.raises(metaopt.OptimizerFileError, match="outputScale must be positive and finite"):
+        metaopt.load(bad)
+    bad.write_bytes(b'{"format": "\xff\xfe"}')
+    with pytest.raises(metaopt.OptimizerFileError, match="cannot be read"):
+        metaopt.load(bad)
+
+
+def test_an_optimizer_index_is_checked_where_it_is_used():
+    optimizer = metaopt.LearnedOptimizer(DATA / "logsign-two.optimizer.json")
+    params = {"w": np.ones(3, np.float32)}
+    for index in (-1, 2):
+        with pytest.raises(ValueError, match=f"optimizer {index} \\(for 'w'\\) does not exist"):
+            optimizer.step(params, {"w": np.ones(3, np.float32)}, {"w": index})
+    assert np.array_equal(params["w"], np.ones(3, np.float32))
+
+
+def test_star_import_needs_no_framework():
+    namespace = {}
+    exec("from metaopt import *", namespace)
+    assert "LearnedOptimizer" in namespace and "TorchLearnedOptimizer" not in namespace

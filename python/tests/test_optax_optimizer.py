@@ -67,3 +67,20 @@ def test_trains_a_small_model():
     assert np.isfinite(float(value)) and float(value) != float(first)
     with pytest.raises(ValueError, match="does not exist"):
         learned_optimizer(str(DATA / "logsign-two.optimizer.json"), optimizer=2).init(params)
+
+
+@pytest.mark.parametrize("p", [12, 20])
+def test_float16_takes_the_engine_s_branches(tmp_path, p):
+    """float16 holds neither e^-20 nor e^12 · g (NaN updates for p = 12): the preprocessing runs
+    in float32, so the update follows the float64 reference."""
+    import metaopt
+    from conftest import HALF_GRADIENTS, file_with_p
+    path = file_with_p(tmp_path, p)
+    gradient = jnp.asarray(HALF_GRADIENTS, dtype=jnp.float16)
+    transform = learned_optimizer(str(path), optimizer=1)
+    params = {"w": jnp.zeros(len(HALF_GRADIENTS), jnp.float16)}
+    updates, _ = jax.jit(transform.update)({"w": gradient}, transform.init(params))
+    reference = metaopt.LearnedOptimizer(path, optimizer=1).updates({"w": np.asarray(gradient, np.float32)})["w"]
+    got = np.asarray(updates["w"], np.float32)
+    assert np.all(np.isfinite(got))
+    assert np.max(np.abs(got - reference) / (1e-3 + np.abs(reference))) < 0.05, (got, reference)

@@ -22,6 +22,18 @@ def test_pytorch_snippet_runs(capsys):
     assert len(re.findall(r"step +\d+  loss ", capsys.readouterr().out)) == 6
 
 
+def test_optax_snippet_runs(capsys):
+    pytest.importorskip("optax")
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    snippet = next(block for block in blocks if "learned_optimizer" in block)
+    assert "runs/rosenbrock-quick/optimizer.json" in snippet
+    snippet = snippet.replace('learned_optimizer("runs/rosenbrock-quick/optimizer.json")',
+                              f"learned_optimizer({str(DATA / 'logsign-two.optimizer.json')!r}, optimizer=1)")
+    exec(compile(snippet, str(README), "exec"), {})
+    losses = [float(v) for v in re.findall(r"step +\d+  loss (\S+)", capsys.readouterr().out)]
+    assert len(losses) == 6 and all(v == v for v in losses)
+
+
 FASHION_MNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")
 REPOSITORY = pathlib.Path(__file__).parent.parent.parent
 

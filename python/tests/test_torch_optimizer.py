@@ -88,3 +88,32 @@ def test_trains_a_model_with_a_closure():
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     with pytest.raises(ValueError, match="does not exist"):
         TorchLearnedOptimizer(model.parameters(), str(DATA / "logsign-two.optimizer.json"), optimizer=2)
+
+
+@pytest.mark.parametrize("p", [12, 20])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_takes_the_engine_s_branches(tmp_path, p, dtype):
+    """float16 holds neither e^-20 (0: a zero gradient took the log branch, log 0 = -inf) nor
+    e^12 · g: the preprocessing runs in float32, so the update follows the float64 reference."""
+    import metaopt
+    from conftest import HALF_GRADIENTS, file_with_p
+    path = file_with_p(tmp_path, p)
+    gradient = torch.tensor(HALF_GRADIENTS, dtype=dtype)
+    param = torch.nn.Parameter(torch.zeros(len(HALF_GRADIENTS), dtype=dtype))
+    param.grad = gradient.clone()
+    TorchLearnedOptimizer([param], str(path), optimizer=1).step()
+    reference = metaopt.LearnedOptimizer(path, optimizer=1).updates({"w": gradient.float().numpy()})["w"]
+    got = param.detach().float().numpy()
+    assert np.all(np.isfinite(got))
+    assert np.max(np.abs(got - reference) / (1e-3 + np.abs(reference))) < 0.05, (got, reference)
+
+
+def test_groups_added_later_are_checked():
+    from conftest import DATA
+    param = torch.nn.Parameter(torch.zeros(3))
+    optimizer = TorchLearnedOptimizer([param], str(DATA / "logsign-two.optimizer.json"))
+    extra = torch.nn.Parameter(torch.zeros(2))
+    extra.grad = torch.ones(2)
+    optimizer.add_param_group({"params": [extra], "optimizer": 5})
+    with pytest.raises(ValueError, match="optimizer 5 does not exist"):
+        optimizer.step()
