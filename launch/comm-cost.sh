@@ -7,7 +7,8 @@
 #   bash launch/comm-cost.sh [OUT_FILE]        default OUT_FILE: runs/comm-cost.txt
 #
 # Environment: PREFIX and SUBNET of the namespace hosts (default "cc" and 10.97.0, chosen apart
-# from the tests' and launch/scaling.sh's), NETNS=0 to skip the TCP part, REPS (200).
+# from the tests' and launch/scaling.sh's), NETNS=0 to skip the TCP part (which needs a checkout
+# path without spaces: see launch/netns-hosts.sh), REPS (200).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -15,6 +16,10 @@ out="${1:-runs/comm-cost.txt}"
 prefix="${PREFIX:-cc}"
 subnet="${SUBNET:-10.97.0}"
 reps="${REPS:-200}"
+if ! is_positive_int "$reps"; then
+    echo "comm-cost.sh: REPS must be a positive integer (got '$reps')" >&2
+    exit 64
+fi
 mkdir -p "$(dirname "$out")"
 sizes=(--count 1 --count 64 --count 640 --count 5143 --count 16384 --count 65536 --count 262144 --count 524288
        --gather-count 256 --gather-count 4096 --gather-count 65536 --gather-count 262144 --gather-count 1048576
@@ -22,7 +27,7 @@ sizes=(--count 1 --count 64 --count 640 --count 5143 --count 16384 --count 65536
 {
     echo "# metaopt-dist allreduce-bench, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
     echo "# shared memory: bash launch/local.sh -np 2 allreduce-bench ${sizes[*]}"
-    bash launch/local.sh -np 2 allreduce-bench "${sizes[@]}" 2>/dev/null
+    quiet_stderr bash launch/local.sh -np 2 allreduce-bench "${sizes[@]}"
 } > "$out"
 
 if [[ "${NETNS:-1}" != "0" ]]; then
@@ -34,7 +39,7 @@ if [[ "${NETNS:-1}" != "0" ]]; then
     {
         echo "# TCP, 2 network-namespace hosts x 1 rank (a software bridge inside this machine):"
         echo "# MPIRUN_ARGS=\"--hostfile HOSTS \$(bash launch/netns-hosts.sh mpirun-args $prefix $subnet)\" bash launch/local.sh -np 2 allreduce-bench ${sizes[*]}"
-        MPIRUN_ARGS="--hostfile $hostfile ${netargs[*]}" bash launch/local.sh -np 2 allreduce-bench "${sizes[@]}" 2>/dev/null \
+        MPIRUN_ARGS="--hostfile $hostfile ${netargs[*]}" quiet_stderr bash launch/local.sh -np 2 allreduce-bench "${sizes[@]}" \
             | sed 's/^/TCP /'
     } >> "$out"
     rm -f "$hostfile"

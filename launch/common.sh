@@ -1,11 +1,15 @@
 # Shared by launch/local.sh and launch/hostfile.sh (sourced, not run).
-# Sets: repo_root, metaopt_bin, mpi_env_args; exports the environment mpirun needs.
+# Sets: caller_dir, repo_root, metaopt_bin, mpi_env_args; exports the environment mpirun needs.
 
+# The directory the script was started from: relative paths the user gave (METAOPT_BIN, a
+# hostfile) name files from there, not from the repository root this file changes to.
+caller_dir="$PWD"
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
 # The binary every rank runs; METAOPT_BIN overrides it (e.g. .build/debug/metaopt-dist).
 metaopt_bin="${METAOPT_BIN:-$repo_root/.build/release/metaopt-dist}"
+if [[ "$metaopt_bin" != /* && "$metaopt_bin" == */* ]]; then metaopt_bin="$caller_dir/$metaopt_bin"; fi
 if [[ ! -x "$metaopt_bin" ]]; then
     echo "$(basename "$0"): $metaopt_bin not found; run 'bash launch/setup.sh' first (or set METAOPT_BIN)" >&2
     exit 1
@@ -32,3 +36,17 @@ fi
 read -r -a mpirun_extra_args <<< "${MPIRUN_ARGS:-}"
 
 is_positive_int() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
+
+# Runs a command with its standard error (every rank's start-up lines) set aside, and shows it,
+# with the command and its status, only when the command fails: scripts that print only figures
+# still say why they stop.
+quiet_stderr() {
+    local log
+    log="$(mktemp)"
+    "$@" 2>"$log" && { rm -f "$log"; return 0; }
+    local status=$?
+    echo "$(basename "$0"): failed with status $status: $*" >&2
+    tail -n 20 "$log" >&2
+    rm -f "$log"
+    return "$status"
+}

@@ -12,15 +12,31 @@
 # recipe) ~25 min, mlp-2-layer-probes (the attempts to pass the 2-layer test) ~185 min, generalist
 # (issue #19: one optimizer meta-trained on the default mixture, evaluated on every family) ~3.5 h,
 # cnn-fine-tuned (issue #21: the CNN optimizer fine-tuned from the generalist; after generalist) ~60 min.
+#
+# The binary is .build/release/metaopt-dist (launch/setup.sh builds it); METAOPT_BIN picks another
+# (a relative path is from the directory you start the script in), for the training through
+# launch/local.sh and for the evaluations alike.
 set -euo pipefail
+caller_dir="$PWD"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bin=.build/release/metaopt-dist
+bin="${METAOPT_BIN:-$PWD/.build/release/metaopt-dist}"
+if [[ "$bin" != /* && "$bin" == */* ]]; then bin="$caller_dir/$bin"; fi
 export OPENBLAS_NUM_THREADS=1
+if [[ $# -gt 1 ]]; then
+    echo "experiments.sh: one section at most (got $*); see the usage line at the top of this script" >&2
+    exit 64
+fi
 what="${1:-all}"
 case "$what" in
     quadratic|mlp|generalisation|mlp-large-p|sub|cnn|mlp-settings|mlp-2-layer-probes|generalist|cnn-fine-tuned|all) ;;
     *) echo "experiments.sh: unknown section '$what' (see the usage line at the top of this script)" >&2; exit 64 ;;
 esac
+# Checked before the first training, not when the first evaluation needs it minutes later.
+if ! command -v "$bin" >/dev/null 2>&1; then
+    echo "experiments.sh: $bin not found; run 'bash launch/setup.sh' first (or set METAOPT_BIN)" >&2
+    exit 1
+fi
+export METAOPT_BIN="$bin"
 
 train() { bash launch/local.sh train --no-resume --progress-every 100 "$@"; }
 evaluate() { "$bin" evaluate "$@"; }

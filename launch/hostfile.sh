@@ -6,9 +6,10 @@
 #   bash launch/hostfile.sh localhost train --iterations 100 --run-dir runs/hostfile
 #   bash launch/hostfile.sh cluster -np 32 train       # illustrative: your hosts in hosts/cluster
 #
-# FILE: a path, or the name of a file in hosts/: hosts/localhost is this machine (2 slots);
-# hosts/cluster.example is a template for several hosts, to copy to hosts/cluster and fill in
-# (as it stands all its lines are comments, and mpirun finds no hosts in it).
+# FILE: a path (relative to the directory you run the script from), or the name of a file in
+# hosts/: hosts/localhost is this machine (2 slots); hosts/cluster.example is a template for
+# several hosts, to copy to hosts/cluster and fill in (as it stands all its lines are comments,
+# and mpirun finds no hosts in it).
 # Without -np, mpirun starts one rank per slot of the hostfile. Every host must have the binary
 # at the same path (a shared file system, or the same checkout built everywhere) and reach the
 # others over the network; OPENBLAS_NUM_THREADS (default 1) is forwarded to every rank.
@@ -23,7 +24,10 @@ if [[ $# -lt 1 ]]; then
 fi
 hostfile="$1"
 shift
-if [[ ! -f "$hostfile" && -f "hosts/$hostfile" ]]; then
+# A path from the directory the script was started in, else a file of hosts/.
+if [[ "$hostfile" != /* && -f "$caller_dir/$hostfile" ]]; then
+    hostfile="$caller_dir/$hostfile"
+elif [[ ! -f "$hostfile" && -f "hosts/$hostfile" ]]; then
     hostfile="hosts/$hostfile"
 fi
 if [[ ! -f "$hostfile" ]]; then
@@ -39,6 +43,9 @@ if [[ $# -ge 2 && ( "$1" == "-np" || "$1" == "-n" || "$1" == "--np" ) ]]; then
     fi
     mpi_args+=(-np "$2")
     shift 2
+elif [[ $# -ge 1 && "$1" =~ ^(-np|-n|--np)(=.*)?$ ]]; then
+    echo "hostfile.sh: give the number of ranks as '-np N' (got '$*')" >&2
+    exit 64
 fi
 
 exec mpirun "${mpi_args[@]}" "${mpirun_extra_args[@]}" "$metaopt_bin" "$@"

@@ -8,7 +8,7 @@
 # N: from -np N (or -n N), else $NP, else the number of cores. With more ranks than cores
 # mpirun gets --oversubscribe --bind-to none. Every rank runs with OPENBLAS_NUM_THREADS=1.
 # The binary is .build/release/metaopt-dist (build it with launch/setup.sh); METAOPT_BIN picks
-# another. MPIRUN_ARGS adds mpirun options. The script runs from the repository root, so
+# another (a relative path is from the directory you start the script in). MPIRUN_ARGS adds mpirun options. The script runs from the repository root, so
 # relative paths in the arguments are relative to it.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -17,6 +17,10 @@ np="${NP:-}"
 if [[ $# -ge 2 && ( "$1" == "-np" || "$1" == "-n" || "$1" == "--np" ) ]]; then
     np="$2"
     shift 2
+elif [[ $# -ge 1 && "$1" =~ ^(-np|-n|--np)(=.*)?$ ]]; then
+    # -np=2, or -np with nothing after it: not for the binary, which would answer "Unknown option".
+    echo "local.sh: give the number of ranks as '-np N' (got '$*')" >&2
+    exit 64
 fi
 cores="$(nproc)"
 np="${np:-$cores}"

@@ -24,6 +24,10 @@
 #       .build/release/metaopt-dist comm-check
 #   bash launch/netns-hosts.sh down
 #
+# mpirun-args names launch/netns-agent.sh by its absolute path, which `$(…)` and MPIRUN_ARGS split
+# at spaces: these examples, and the TCP parts of launch/comm-cost.sh and launch/scaling.sh, need
+# a checkout whose path has no spaces.
+#
 # `up` refuses to run when the prefix or the subnet is already in use (a concurrent job, or
 # leftovers of a killed one: `down PREFIX` removes those). `down` is idempotent and removes every
 # PREFIX-h* namespace, the bridge, the veths and the /etc/hosts entries tagged with the prefix,

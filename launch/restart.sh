@@ -61,8 +61,16 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 [[ $# -ge 1 ]] || { echo "$me: no command given" >&2; usage; }
-if ! kill -l "$stop_signal" >/dev/null 2>&1; then
-    echo "$me: unknown signal '$stop_signal'" >&2
+# A signal by name or number that can stop a process: not 0 (no signal), and not bash's EXIT,
+# ERR, DEBUG or RETURN, which kill -l also knows.
+if [[ "$stop_signal" =~ ^[0-9]+$ ]]; then
+    name="$(kill -l "$stop_signal" 2>/dev/null || true)"
+    [[ "$stop_signal" -gt 0 && -n "$name" ]] && stop_signal="$name"
+fi
+stop_signal="${stop_signal^^}"
+if [[ "$stop_signal" =~ ^(EXIT|ERR|DEBUG|RETURN|0)$ || "$stop_signal" =~ ^[0-9]+$ ]] \
+        || ! kill -l "$stop_signal" >/dev/null 2>&1; then
+    echo "$me: unknown signal '$stop_signal' (give a name such as TERM or USR1, or its number)" >&2
     usage
 fi
 

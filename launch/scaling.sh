@@ -21,7 +21,8 @@
 # Environment: NPS (default "1 2 4 8"), REPS (3), WARMUP (3), STEPS (20 measured meta-steps for
 # the n=10 series; the n=100 series does STEPS/3), QUICK=1 (REPS=1, STEPS=6: a smoke test),
 # NETNS=0 to skip the allreduce over TCP between two network-namespace hosts (done only as root
-# with the ip command; see launch/netns-hosts.sh).
+# with the ip command, and with no spaces in the checkout's path or OUT_DIR: see
+# launch/netns-hosts.sh).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -85,7 +86,7 @@ counts=(--count 1 --count 640 --count 65536 --count 524288)
     echo "# metaopt-dist allreduce-bench on $(hostname), $cores cores; medians of 200 repetitions"
     echo "# shared memory (one host)"
     for np in $nps; do
-        bash launch/local.sh -np "$np" allreduce-bench "${counts[@]}" 2>/dev/null | grep '^ALLREDUCE'
+        quiet_stderr bash launch/local.sh -np "$np" allreduce-bench "${counts[@]}" | grep '^ALLREDUCE'
     done
 } > "$out/allreduce.txt"
 
@@ -103,7 +104,7 @@ if [[ "${NETNS:-1}" != "0" && "$(id -u)" -eq 0 ]] && command -v ip >/dev/null 2>
                 hostfile="$out/logs/netns-hostfile"
                 printf '%s slots=%d\n' "$prefix-h1" "$per_host" "$prefix-h2" "$per_host" > "$hostfile"
                 MPIRUN_ARGS="--hostfile $hostfile ${netargs[*]}" \
-                    bash launch/local.sh -np $((2 * per_host)) allreduce-bench "${counts[@]}" 2>/dev/null \
+                    quiet_stderr bash launch/local.sh -np $((2 * per_host)) allreduce-bench "${counts[@]}" \
                     | grep '^ALLREDUCE' | sed "s/^ALLREDUCE /ALLREDUCE-TCP hosts=2 /"
             done
         } >> "$out/allreduce.txt"

@@ -22,6 +22,20 @@ warmup="${WARMUP:-3}"
 steps="${STEPS:-12}"
 quiet="${QUIET:-0.5}"
 max_wait="${MAX_WAIT:-300}"
+for v in "$reps" "$steps"; do
+    if ! is_positive_int "$v"; then
+        echo "shard-speedup.sh: REPS and STEPS must be positive integers (got '$reps', '$steps')" >&2
+        exit 64
+    fi
+done
+if ! [[ "$warmup" =~ ^[0-9]+$ && "$max_wait" =~ ^[0-9]+$ ]]; then
+    echo "shard-speedup.sh: WARMUP and MAX_WAIT must be whole numbers ≥ 0 (got '$warmup', '$max_wait')" >&2
+    exit 64
+fi
+if ! [[ "$quiet" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]]; then
+    echo "shard-speedup.sh: QUIET must be a load average ≥ 0, e.g. 0.5 (got '$quiet')" >&2
+    exit 64
+fi
 mkdir -p "$out/runs" "$out/logs"
 rm -rf "${out:?}/runs/"*
 printf '{"validate-every": null, "validation-functions": null}\n' > "$out/no-validation.json"
