@@ -10,6 +10,8 @@ import MetaOpt
 enum RunFiles {
     /// Where the settings of a train invocation came from, for config.json's description.
     nonisolated(unsafe) static var provenance: [String] = []
+    /// Which recipe or file each inserted setting came from (key → "recipe NAME" or the path).
+    nonisolated(unsafe) static var sources: [String: String] = [:]
 
     /// The arguments of the whole program (without the executable) with the recipe's and the run
     /// file's settings inserted when it is a train invocation that names them; unchanged otherwise.
@@ -37,6 +39,7 @@ enum RunFiles {
             if let recipe {
                 settings = try TrainingRecipes.settings(named: recipe)
                 provenance.append("recipe \(recipe)")
+                for key in settings.values.keys { sources[key] = "recipe \(recipe)" }
             }
             if let config {
                 // Not FileManager: it blocks on a FIFO and reads a device without end.
@@ -44,14 +47,31 @@ enum RunFiles {
                 do { data = Data(try RegularFile.read(config, limit: RegularFile.textFileLimit)) } catch {
                     throw RunSettingsError(source: config, problems: ["cannot read the run file: it \(error.reason)"])
                 }
-                settings = settings.overridden(by: try RunSettings.parse(data, source: config))
+                let file = try RunSettings.parse(data, source: config)
+                settings = settings.overridden(by: file)
                 provenance.append(config)
+                for key in file.values.keys { sources[key] = config }
             }
         } catch {
             throw ValidationError("\(error)")
         }
         provenance.append("the command line")
-        return [TrainCommand.configuration.commandName!] + settings.arguments + trainArguments
+        // A key the command line gives again is left out: the command line wins anyway, and the
+        // value it replaces (a misspelt task in the file) should not stop the run.
+        let inserted = settings.arguments.filter { argument in
+            !OptionScope.givenOnCommandLine.contains(String(argument.dropFirst(2).prefix { $0 != "=" }))
+        }
+        return [TrainCommand.configuration.commandName!] + inserted + trainArguments
+    }
+
+    /// `message` (argument-parser's, for a value it could not read) prefixed with the recipe or
+    /// file the option's value came from, when it came from one and not from the command line:
+    /// "my.json: 'task': The value 'foo' is invalid for '--task <…>'"; nil otherwise.
+    static func attribute(_ message: String) -> String? {
+        guard let range = message.range(of: #"for '--([a-z0-9-]+)"#, options: .regularExpression) else { return nil }
+        let key = String(message[range].dropFirst("for '--".count))
+        guard let source = sources[key], !OptionScope.givenOnCommandLine.contains(key) else { return nil }
+        return "\(source): '\(key)': \(message)"
     }
 
     /// The value of `--NAME VALUE` or `--NAME=VALUE` in `arguments`; nil when absent. Given twice

@@ -75,7 +75,14 @@ if let problem = SubcommandCheck.problem(arguments, commands: MetaOptDist.subcom
 // check that needs a file read first) shows that subcommand's usage, as one from its validate()
 // does, not the root's.
 let command: any ParsableCommand
-do { command = try MetaOptDist.parseAsRoot(arguments) } catch { MetaOptDist.exit(withError: error) }
+do { command = try MetaOptDist.parseAsRoot(arguments) } catch {
+    // A value from a recipe or run file that does not parse names the file, not the command line.
+    if let message = RunFiles.attribute(MetaOptDist.message(for: error)) {
+        Console.error("Error: \(message)\nSee 'metaopt-dist help train' and docs/usage.md (\"Run files and recipes\").\n")
+        exit(ExitCode.validationFailure.rawValue)
+    }
+    MetaOptDist.exit(withError: error)
+}
 do {
     var running = command
     try running.run()

@@ -178,6 +178,8 @@ final class RunFileTests: XCTestCase {
             (#"{"meta_batch": 2}"#, "unknown key 'meta_batch' (did you mean 'meta-batch'?); the keys are train's long option names"),
             (#"{"iterations": "6"}"#, #"'iterations' must be a whole number (got "6")"#),
             (#"{"resume": false}"#, "'resume' cannot be set in a file: resuming is chosen per invocation; give --resume or --no-resume on the command line"),
+            // A value argument-parser refuses names the file too (it was reported as a flag's).
+            (#"{"task": "foo"}"#, "'task': The value 'foo' is invalid for '--task <quadratic|mlp|cnn|rosenbrock|mix>'. Please provide one of 'quadratic', 'mlp', 'cnn', 'rosenbrock' or 'mix'."),
         ]
         for (index, (text, problem)) in cases.enumerated() {
             let file = scratch.appendingPathComponent("bad-\(index).json")
@@ -193,6 +195,11 @@ final class RunFileTests: XCTestCase {
                                "rank \(rank):\n\(result)")
             }
         }
+        // The command line replaces the file's key altogether: the bad value no longer matters.
+        let overridden = try MPIJob.runSingleton(args: ["train", "--config", scratch.appendingPathComponent("bad-\(cases.count - 1).json").path,
+                                                        "--task", "quadratic", "--print-config"])
+        XCTAssertEqual(overridden.status, 0, "\(overridden)")
+        XCTAssertTrue(overridden.stdout.contains(#""task": "quadratic""#), "\(overridden)")
         let missing = try MPIJob.runSingleton(args: ["train", "--recipe", "no-such-recipe"] + DistributedTrain.smallJob + ["--run-dir", run.path])
         XCTAssertEqual(missing.status, 64, "\(missing)")
         XCTAssertTrue(missing.stderr.contains("no recipe 'no-such-recipe'; the recipes are "), "\(missing)")
