@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .executable(name: "metaopt-dist", targets: ["metaopt-dist"]),
         .library(name: "MetaOpt", targets: ["MetaOpt"]),
+        // `MPICommunicator`, for a package that meta-trains on several ranks (docs/swift-api.md).
+        .library(name: "MetaOptMPI", targets: ["MetaOptMPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -8,7 +8,8 @@
 # repository in a temporary directory, commits them and tags the commit with the version in
 # VERSION. A throwaway consumer package then depends on that repository by URL and version
 # (`.package(url: "file://...", from: VERSION)`), builds with `swift build -c release` and runs a few lines
-# against the MetaOpt library: meta-trains a learned optimizer on quadratics for 40 meta-steps and
+# against the MetaOpt and MetaOptMPI libraries: meta-trains a learned optimizer on quadratics for
+# 40 meta-steps through an MPICommunicator (one rank, without mpirun) and
 # checks that it then minimises held-out quadratics (and that the untrained one does worse). This
 # is what a user's package sees: SwiftPM refuses a versioned dependency whose targets use
 # unsafeFlags, for instance.
@@ -65,7 +66,8 @@ let package = Package(
         .package(url: "file://$dependency", from: "$version"),
     ],
     targets: [
-        .executableTarget(name: "consumer", dependencies: [.product(name: "MetaOpt", package: "metaopt-dist")]),
+        .executableTarget(name: "consumer", dependencies: [.product(name: "MetaOpt", package: "metaopt-dist"),
+                                                           .product(name: "MetaOptMPI", package: "metaopt-dist")]),
     ]
 )
 EOF
@@ -74,10 +76,12 @@ cat > "$consumer/Sources/consumer/main.swift" <<'EOF'
 // it minimises quadratics it has not seen. Exits 1 if it does not.
 import Foundation
 import MetaOpt
+import MetaOptMPI
 
 let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 32, unroll: 20, horizon: 100,
                             iterations: 40, learningRate: 3e-3, seed: 7)
-let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
+// Through MPI, as one rank (a singleton: no mpirun needed), as a multi-rank program would.
+let trainer = try MetaTrainer(config: config, communicator: MPICommunicator())
 var metaLosses: [Double] = []
 while !trainer.finished { metaLosses.append(try trainer.step().metaLoss) }
 print("meta-losses:", metaLosses.map { String(format: "%.3g", $0) }.joined(separator: " "))
@@ -100,6 +104,7 @@ var problems: [String] = []
 if !trainer.finished || metaLosses.count != 40 { problems.append("the trainer ran \(metaLosses.count) of 40 meta-steps") }
 if !trainedEnd.isFinite || !(trainedEnd < start / 20) { problems.append("the trained optimizer did not reduce the loss 20-fold") }
 if !(trainedEnd < untrainedEnd) { problems.append("the trained optimizer is no better than the untrained one") }
+try MPIRuntime.finalize()
 if problems.isEmpty {
     print("consumer: OK")
 } else {

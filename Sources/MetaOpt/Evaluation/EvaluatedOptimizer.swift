@@ -108,6 +108,9 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
     case dimensionMismatch(function: Int, dimension: Int, parameters: Int)
     /// An `EvaluatedOptimizer` returned curves of the wrong shape.
     case malformedCurves(optimizer: String, expectedFunctions: Int, expectedLength: Int)
+    /// A function's parameter group asks for a learned optimizer the file does not have (a CNN,
+    /// with two groups, run by a φ of one optimizer).
+    case unknownOptimizer(function: Int, optimizer: Int, available: Int)
     case emptyGrid
     case invalidLearningRate(Float)
     /// Every learning rate of the grid diverged on the training functions.
@@ -123,6 +126,8 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
             return "function \(f): dimension is \(d) but initialParameters() has \(p) values"
         case let .malformedCurves(o, n, l):
             return "optimizer '\(o)' must return \(n) curves of \(l) losses each (steps + 1)"
+        case let .unknownOptimizer(f, o, a):
+            return "function \(f) has a parameter group for learned optimizer \(o); the optimizer has \(a) (0..<\(a))"
         case .emptyGrid: return "the learning-rate grid is empty"
         case .invalidLearningRate(let lr): return "learning rates must be positive and finite (got \(lr))"
         case let .allDiverged(o, grid):

@@ -12,7 +12,10 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
     /// layers of 20 and two inputs: X of both layers in two slots, c, u, θ and ∇f in two slots).
     public var maxCoordinatesPerBatch: Int
 
+    /// Traps when φ does not fit `config` or `config` is unusable (`config.problems()` lists why):
+    /// both are programmer errors; `OptimizerFile.read` checks a file's before it gets here.
     public init(config: LearnedOptimizerConfig, phi: [Float], name: String = "LSTM", maxCoordinatesPerBatch: Int = 160_000) {
+        precondition(config.problems().isEmpty, "unusable architecture: \(config.problems().joined(separator: "; "))")
         precondition(config.architecture.parameterCount == phi.count, "φ does not fit the architecture")
         self.config = config
         self.phi = phi
@@ -46,6 +49,12 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
     private func run(on optimizees: [any Optimizee], steps: Int, progress: (Int) -> Void,
                      stopWhen: (() -> Bool)?) throws -> [[Float]]? {
         guard steps >= 0 else { throw EvaluationError.invalidSteps(steps) }
+        _ = try KernelPath.resolved(nil)  // a wrong METAOPT_KERNELS throws here, not in the engine
+        for (f, optimizee) in optimizees.enumerated() {
+            if let group = optimizee.parameterGroups.first(where: { !(0..<config.optimizerCount).contains($0.optimizer) }) {
+                throw EvaluationError.unknownOptimizer(function: f, optimizer: group.optimizer, available: config.optimizerCount)
+            }
+        }
         let architecture = config.architecture
         var curves: [[Float]] = []
         var start = 0

@@ -57,7 +57,8 @@ public final class LearnedOptimizerStepper {
         }
         let total = offsets.last!
         guard total > 0 else { throw .noTensors }
-        let path = kernelPath ?? .default
+        let path: KernelPath
+        do { path = try KernelPath.resolved(kernelPath) } catch { throw .kernelPathRequest(error.description) }
         guard path.isSupported else { throw .unsupportedKernelPath(path) }
         self.tensors = tensors
         self.kernelPath = path
@@ -155,6 +156,8 @@ public enum StepperError: Error, Equatable, CustomStringConvertible {
     case negativeCount(name: String, count: Int)
     case unknownOptimizer(name: String, optimizer: Int, available: Int)
     case unsupportedKernelPath(KernelPath)
+    /// `METAOPT_KERNELS` names a path this build or CPU cannot run (the message says which).
+    case kernelPathRequest(String)
     case missingTensor(name: String, in: String)
     case wrongCount(name: String, expected: Int, got: Int)
 
@@ -166,6 +169,7 @@ public enum StepperError: Error, Equatable, CustomStringConvertible {
         case .unknownOptimizer(let n, let o, let a):
             return "tensor '\(n)' asks for learned optimizer \(o); the file has \(a) (0..<\(a))"
         case .unsupportedKernelPath(let p): return "this CPU cannot run the \(p.rawValue) kernels"
+        case .kernelPathRequest(let message): return message
         case .missingTensor(let n, let kind): return "\(kind) has no tensor '\(n)'"
         case .wrongCount(let n, let e, let g): return "\(n) has \(g) values, expected \(e)"
         }

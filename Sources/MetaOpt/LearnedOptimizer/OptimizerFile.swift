@@ -41,7 +41,7 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
     public init(optimizer: LearnedOptimizerConfig, phi: [Float], training: TrainingConfig?, iteration: Int,
                 validation: ValidationScore? = nil, kernels: String? = nil, provenance: Provenance? = nil) {
         let architecture = optimizer.architecture
-        precondition(phi.count == architecture.parameterCount)
+        precondition(phi.count == architecture.parameterCount, "φ has \(phi.count) values; the architecture needs \(architecture.parameterCount)")
         format = Self.formatName
         version = Self.currentVersion
         self.optimizer = optimizer
@@ -161,6 +161,8 @@ public struct ExportedOptimizer: Codable, Equatable, Sendable {
     }
 }
 
+/// An optimizer file that cannot be read or used: `"\(path) \(problem)"`, the problem in words
+/// that name the field (`OptimizerFile.read`).
 public struct OptimizerFileError: Error, CustomStringConvertible, Equatable {
     public var path: String
     public var problem: String
@@ -168,9 +170,10 @@ public struct OptimizerFileError: Error, CustomStringConvertible, Equatable {
 }
 
 extension LearnedOptimizerConfig {
-    /// What makes this architecture unusable, as sentences: checked before |φ| is computed from
-    /// it, so that a file's sizes cannot overflow or exhaust memory.
-    func problems() -> [String] {
+    /// What makes this architecture unusable, as sentences (empty: usable): checked before |φ| is
+    /// computed from it, so that a file's sizes cannot overflow or exhaust memory. Check a
+    /// configuration of your own with it before `LearnedOptimizer(config:phi:)`, which traps.
+    public func problems() -> [String] {
         var p: [String] = []
         if hiddenSizes.isEmpty { p.append("the learned optimizer needs at least one LSTM layer") }
         if hiddenSizes.contains(where: { $0 < 1 }) { p.append("hidden sizes must be positive (got \(hiddenSizes))") }

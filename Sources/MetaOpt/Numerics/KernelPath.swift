@@ -122,6 +122,14 @@ public enum KernelPath: String, CaseIterable, Sendable, Codable, CustomStringCon
         }
     }()
 
+    /// `requested`, or the process's path (`fromEnvironment`) when nil: what the throwing entry
+    /// points of the library (`MetaTrainer`, `LearnedOptimizer.run`, `makeStepper`) call, so that a
+    /// wrong `METAOPT_KERNELS` is an error they throw rather than the trap of `default`.
+    public static func resolved(_ requested: KernelPath?) throws(KernelPathError) -> KernelPath {
+        if let requested { return requested }
+        return try fromEnvironment.get()
+    }
+
     /// The path engines use unless told otherwise. Programs call `fromEnvironment` first and
     /// report its error; a library user who set `METAOPT_KERNELS` wrongly stops here with the message.
     public static var `default`: KernelPath {

@@ -144,7 +144,7 @@ public final class MetaTrainer {
             throw TrainingError.configurationDiffersAcrossRanks
         }
         family = try ownFamily.map(config.makeTrainingFamily(base:)) ?? config.makeTrainingFamily()
-        self.kernelPath = kernelPath ?? .default
+        self.kernelPath = try KernelPath.resolved(kernelPath)
         kernels = try KernelCensus.gather(self.kernelPath, communicator: communicator)
         self.shards = shards
         ownedBlocks = MetaTrainer.blocks(config: config, rank: communicator.rank / shards,

@@ -39,10 +39,13 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Start φ from this trained-optimizer file instead of the seed's initialisation (fine-tuning:
     /// another meta-batch, learning rate or family); the Adam state and the counters start afresh.
     /// Read on rank 0 only, when no checkpoint is resumed. Optional for the same reason.
+    /// `metaopt-dist train` reads it; `MetaTrainer` does not (it is part of the configuration that
+    /// checkpoints record): give a `MetaTrainer` the file's φ through `resumeFrom` instead.
     public var initFrom: String?
     /// Early stopping: score φ on validation functions now and then and keep the best φ in
     /// RUN_DIR/best-optimizer.json (`ValidationConfig`); nil: no validation. Optional for the
-    /// same reason as `randomScaling`.
+    /// same reason as `randomScaling`. `metaopt-dist train` runs the validations; `MetaTrainer`
+    /// alone does not (score φ with `LearnedOptimizer.run` between its steps instead).
     public var validation: ValidationConfig?
     /// Divide each block's meta-loss by its functions' initial loss (`MetaLossNormalization`), so
     /// that no family of a mixture dominates; nil: the plain sum. Optional for the same reason as
