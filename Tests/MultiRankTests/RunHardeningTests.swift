@@ -190,6 +190,7 @@ final class RunHardeningTests: XCTestCase {
         let cases: [([String], String)] = [
             (["evalute", "--optimizer", "x.json"], "unknown subcommand 'evalute' (did you mean 'evaluate'?); the subcommands are train, evaluate, plot, export, bench"),
             (["frobnicate"], "unknown subcommand 'frobnicate'; the subcommands are"),
+            (["help", "evalute"], "unknown subcommand 'evalute' (did you mean 'evaluate'?)"),
             (["bench", "--task", "quadratic", "--tile-width", "1048576"], "--tile-width must be a multiple of 16 from 16 to 4096 (got 1048576)"),
             (["bench", "--task", "quadratic", "--json", ""], "--json must not be empty"),
         ]
