@@ -74,7 +74,7 @@ struct EvaluateCommand: ParsableCommand {
         if let problem = MemoryEstimate.problem(needed: curves, limit: MemoryEstimate.machineBytes(), what: "the loss curves of --functions × --steps", hint: "") {
             throw ValidationError(problem)
         }
-        _ = try BaselineKind.parseList(baselines)
+        do { _ = try BaselineKind.parseList(baselines) } catch { throw ValidationError("--baselines: \(error)") }
     }
 
     func run() throws {
@@ -86,6 +86,9 @@ struct EvaluateCommand: ParsableCommand {
         if task.task == nil, let trained = training?.task {
             // Task options build a task from their defaults (`task.spec()`), which only --task asks
             // for: without it they used to be ignored, and the file's own task ran as trained.
+            if let problem = OptionScope.problems(given: OptionScope.givenOnCommandLine, task: trained, optimizer: file.optimizer).first {
+                throw ValidationError(problem)
+            }
             if let option = OptionScope.givenOnCommandLine.intersection(OptionScope.taskOptionNames).sorted().first {
                 throw ValidationError("--\(option) describes a task, but without --task evaluate runs the optimizer file's own (\(trained.name), as trained); give --task \(trained.name) with it to evaluate on that task with these options (the others at their defaults)")
             }
@@ -113,7 +116,11 @@ struct EvaluateCommand: ParsableCommand {
         // The outputs are checked now, not after minutes of evaluation.
         let directory = URL(fileURLWithPath: out ?? URL(fileURLWithPath: optimizer).deletingLastPathComponent().appendingPathComponent("eval").path)
         for name in ["report.json", "statistics.csv", "loss.svg", "summary.md"] + (layerTrace ? ["layer-trace.csv"] : []) {
-            try ResultFile.checkWritable(directory.appendingPathComponent(name))
+            let output = directory.appendingPathComponent(name)
+            if FilePaths.same(output, URL(fileURLWithPath: optimizer)) {
+                throw ValidationError("--optimizer \(optimizer) is \(output.path), which the evaluation writes; move it or give another --out")
+            }
+            try ResultFile.checkWritable(output)
         }
         let trainingSeed = training?.seed ?? 0
         let evaluationSeed = seed ?? trainingSeed &+ 1_000_003

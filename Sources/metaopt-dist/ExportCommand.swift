@@ -18,18 +18,9 @@ struct ExportCommand: ParsableCommand {
         if optimizer.isEmpty { throw ValidationError("--optimizer must not be empty") }
         if let output, output.isEmpty { throw ValidationError("--output must not be empty") }
         // The export is another format: written over its input, the trained optimizer is gone.
-        if let output, Self.sameFile(output, optimizer) {
+        if let output, FilePaths.same(URL(fileURLWithPath: output), URL(fileURLWithPath: optimizer)) {
             throw ValidationError("--output \(output) is the optimizer file itself; the export would replace it (choose another path)")
         }
-    }
-
-    /// Whether two paths name one file: after "." and ".." and symbolic links, or (both existing)
-    /// the same device and inode, which also catches hard links.
-    static func sameFile(_ a: String, _ b: String) -> Bool {
-        func canonical(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
-        if canonical(a) == canonical(b) { return true }
-        var sa = stat(), sb = stat()
-        return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
     }
 
     func run() throws {

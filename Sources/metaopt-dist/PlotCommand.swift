@@ -96,9 +96,11 @@ struct PlotCommand: ParsableCommand {
             let logs = try zip(directories, names).map { try TrainingLog.load(runDirectory: $0, name: $1) }
             url = output(default: logs.count == 1 ? RunDirectory(directories[0]).plot : URL(fileURLWithPath: "plot.svg"),
                          name: "plot.svg")
+            try refuseOverwriting(directories.flatMap { [RunDirectory($0).metrics, RunDirectory($0).validationLog] }, with: url)
             try TrainingFigure.make(logs, title: title).write(to: url)
         } else {
             var panels: [(title: String, report: EvaluationReport)] = []
+            var files: [URL] = []
             for (i, path) in evaluations.enumerated() {
                 var isDirectory: ObjCBool = false
                 var file = URL(fileURLWithPath: path)
@@ -106,14 +108,23 @@ struct PlotCommand: ParsableCommand {
                     file = file.appendingPathComponent("report.json")
                 }
                 let report = try EvaluationReport.load(from: file)
+                files.append(file)
                 let name = file.standardizedFileURL.deletingLastPathComponent().lastPathComponent
                 panels.append((panelTitles.isEmpty ? name : panelTitles[i], report))
             }
             url = output(default: URL(fileURLWithPath: "evaluations.svg"), name: "evaluations.svg")
+            try refuseOverwriting(files, with: url)
             try EvaluationReport.panelFigure(panels, title: title ?? "Loss on held-out functions", columns: columns,
                                              bands: bands).write(to: url)
         }
         print("wrote \(url.path)")
+    }
+
+    /// The figure must not replace a file it is drawn from (a metrics.jsonl, a report.json).
+    func refuseOverwriting(_ inputs: [URL], with url: URL) throws {
+        if let input = inputs.first(where: { FilePaths.same($0, url) }) {
+            throw ValidationError("--out \(url.path) is \(input.path), which the plot reads; choose another path")
+        }
     }
 
     /// --out as given (a directory gets `name`), else `fallback`.

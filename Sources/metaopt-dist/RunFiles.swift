@@ -47,7 +47,7 @@ enum RunFiles {
                 do { data = Data(try RegularFile.read(config, limit: RegularFile.textFileLimit)) } catch {
                     throw RunSettingsError(source: config, problems: ["cannot read the run file: it \(error.reason)"])
                 }
-                let file = try RunSettings.parse(data, source: config)
+                let file = try RunSettings.parse(data, source: config, replaced: OptionScope.givenOnCommandLine)
                 settings = settings.overridden(by: file)
                 provenance.append(config)
                 for key in file.values.keys { sources[key] = config }

@@ -180,6 +180,9 @@ struct TrainCommand: ParsableCommand {
             if let own = runDirectory.ownFile(at: URL(fileURLWithPath: output)) {
                 throw ValidationError("--output \(output) would overwrite the run's own \(own); choose another path")
             }
+            if let configFile, FilePaths.same(URL(fileURLWithPath: output), URL(fileURLWithPath: configFile)) {
+                throw ValidationError("--output \(output) is the run file of --config; the optimizer would replace it (choose another path)")
+            }
         }
         if validateEvery == nil && (validationSeed != nil || validationFunctions != nil) {
             throw ValidationError("--validation-functions and --validation-seed need --validate-every")

@@ -176,7 +176,8 @@ final class RunFileTests: XCTestCase {
         let run = scratch.appendingPathComponent("run")
         let cases = [
             (#"{"meta_batch": 2}"#, "unknown key 'meta_batch' (did you mean 'meta-batch'?); the keys are train's long option names"),
-            (#"{"iterations": "6"}"#, #"'iterations' must be a whole number (got "6")"#),
+            // (Not a key the small job gives on the command line: those are not read from the file.)
+            (#"{"max-skips": "6"}"#, #"'max-skips' must be a whole number (got "6")"#),
             (#"{"resume": false}"#, "'resume' cannot be set in a file: resuming is chosen per invocation; give --resume or --no-resume on the command line"),
             // A value argument-parser refuses names the file too (it was reported as a flag's).
             (#"{"task": "foo"}"#, "'task': The value 'foo' is invalid for '--task <quadratic|mlp|cnn|rosenbrock|mix>'. Please provide one of 'quadratic', 'mlp', 'cnn', 'rosenbrock' or 'mix'."),
@@ -200,6 +201,12 @@ final class RunFileTests: XCTestCase {
                                                         "--task", "quadratic", "--print-config"])
         XCTAssertEqual(overridden.status, 0, "\(overridden)")
         XCTAssertTrue(overridden.stdout.contains(#""task": "quadratic""#), "\(overridden)")
+        // So is one of the wrong type, which is not even checked then.
+        let typed = scratch.appendingPathComponent("typed.json")
+        try write(#"{"iterations": "x", "learning-rate": "abc"}"#, to: typed)
+        let replaced = try MPIJob.runSingleton(args: ["train", "--config", typed.path, "--iterations", "3", "--learning-rate", "0.1", "--print-config"])
+        XCTAssertEqual(replaced.status, 0, "\(replaced)")
+        XCTAssertTrue(replaced.stdout.contains(#""iterations": 3"#), "\(replaced)")
         let missing = try MPIJob.runSingleton(args: ["train", "--recipe", "no-such-recipe"] + DistributedTrain.smallJob + ["--run-dir", run.path])
         XCTAssertEqual(missing.status, 64, "\(missing)")
         XCTAssertTrue(missing.stderr.contains("no recipe 'no-such-recipe'; the recipes are "), "\(missing)")

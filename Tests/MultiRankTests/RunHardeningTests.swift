@@ -161,8 +161,8 @@ final class RunHardeningTests: XCTestCase {
         XCTAssertEqual(try train(np: nil, dir, []).status, 0)
         let optimizer = dir.appendingPathComponent("optimizer.json").path
         let out = scratch.appendingPathComponent("eval").path
-        for (extra, message) in [(["--minibatch", "0"], "--minibatch describes a task, but without --task evaluate runs the optimizer file's own (quadratic"),
-                                 (["--dimension", "5"], "--dimension describes a task"),
+        for (extra, message) in [(["--dimension", "5"], "--dimension describes a task, but without --task evaluate runs the optimizer file's own (quadratic"),
+                                 (["--minibatch", "0"], "--minibatch does not apply to task quadratic"),
                                  (["--task", "quadratic", "--labels", "1,2"], "--labels does not apply to task quadratic"),
                                  (["--task", "quadratic", "--data-dir", "/nonexistent"], "--data-dir does not apply to task quadratic"),
                                  (["--task", "rosenbrock", "--fc-layers", "0"], "--fc-layers does not apply to task rosenbrock"),
@@ -180,6 +180,53 @@ final class RunHardeningTests: XCTestCase {
         XCTAssertEqual(fault.status, 1, "\(fault)")
         XCTAssertTrue(fault.stderr.contains("rank 1: --inject-fault kill@2:5 names rank 5, but the job has 2 rank(s)"), "\(fault)")
         XCTAssertFalse(exists(dir, "metrics.jsonl"), "\(fault)")
+    }
+
+    /// No command writes over a file it reads: plot --out over a metrics.jsonl or report.json (by
+    /// path or through a link), evaluate's outputs over its optimizer file, train --output over its
+    /// --config file or, through a link to a run directory not made yet, over the run's files.
+    func testOutputsNeverReplaceTheirInputs() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let fm = FileManager.default
+        let dir = scratch.appendingPathComponent("run")
+        XCTAssertEqual(try train(np: nil, dir, []).status, 0)
+        let metrics = dir.appendingPathComponent("metrics.jsonl")
+        let optimizer = dir.appendingPathComponent("optimizer.json")
+        let before = try Data(contentsOf: metrics), optimizerBefore = try Data(contentsOf: optimizer)
+        try fm.createSymbolicLink(at: scratch.appendingPathComponent("link"), withDestinationURL: dir)
+        let out = scratch.appendingPathComponent("eval")
+        XCTAssertEqual(try MPIJob.runSingleton(args: ["evaluate", "--optimizer", optimizer.path, "--functions", "1", "--steps", "2",
+                                                      "--tuning-functions", "1", "--baselines", "none", "--out", out.path]).status, 0)
+        let report = out.appendingPathComponent("report.json")
+        let reportBefore = try Data(contentsOf: report)
+        try fm.createDirectory(at: scratch.appendingPathComponent("real"), withIntermediateDirectories: true)
+        try fm.createSymbolicLink(at: scratch.appendingPathComponent("new-link"), withDestinationURL: scratch.appendingPathComponent("real"))
+        let runFile = scratch.appendingPathComponent("run.json")
+        try Data(#"{"iterations": 1}"#.utf8).write(to: runFile)
+        try fm.copyItem(at: optimizer, to: scratch.appendingPathComponent("summary.md"))
+        let cases: [([String], String)] = [
+            (["plot", dir.path, "--out", metrics.path], "which the plot reads"),
+            (["plot", dir.path, "--out", scratch.appendingPathComponent("link/metrics.jsonl").path], "which the plot reads"),
+            (["plot", "--evaluations", out.path, "--out", report.path], "which the plot reads"),
+            (["evaluate", "--optimizer", scratch.appendingPathComponent("summary.md").path, "--out", scratch.path],
+             "which the evaluation writes"),
+            (["evaluate", "--optimizer", optimizer.path, "--baselines", "all,none"], "--baselines: the baseline list 'all,none'"),
+            (["train"] + Self.job + ["--run-dir", scratch.appendingPathComponent("new-link").path,
+                                     "--output", scratch.appendingPathComponent("real/metrics.jsonl").path],
+             "would overwrite the run's own metrics.jsonl"),
+            (["train", "--config", runFile.path] + Self.job + ["--run-dir", scratch.appendingPathComponent("r2").path, "--output", runFile.path],
+             "is the run file of --config"),
+        ]
+        for (args, message) in cases {
+            let result = try MPIJob.runSingleton(args: args, timeout: 60)
+            XCTAssertEqual(result.status, 64, "\(args): \(result)")
+            XCTAssertTrue(result.stderr.contains(message), "\(args) should say \"\(message)\":\n\(result)")
+        }
+        XCTAssertEqual(try Data(contentsOf: metrics), before)
+        XCTAssertEqual(try Data(contentsOf: report), reportBefore)
+        XCTAssertEqual(try Data(contentsOf: scratch.appendingPathComponent("summary.md")), optimizerBefore)
+        XCTAssertEqual(try String(contentsOf: runFile, encoding: .utf8), #"{"iterations": 1}"#)
+        XCTAssertFalse(fm.fileExists(atPath: scratch.appendingPathComponent("real/metrics.jsonl").path))
     }
 
     /// A mistyped subcommand is named as one (train, the default, used to blame the first option:

@@ -118,8 +118,10 @@ package struct RunSettings: Equatable, Sendable {
         values[key] = value
     }
 
-    /// Reads a run file. `source` names it in messages (a path, or "recipe 'NAME'").
-    package static func parse(_ data: Data, source: String) throws(RunSettingsError) -> RunSettings {
+    /// Reads a run file. `source` names it in messages (a path, or "recipe 'NAME'"). The keys in
+    /// `replaced` (those the command line gives again) are left out unchecked: their values here
+    /// would be replaced anyway.
+    package static func parse(_ data: Data, source: String, replaced: Set<String> = []) throws(RunSettingsError) -> RunSettings {
         /// A value, or an array or object (which no setting takes), so that every key is checked.
         enum Entry: Decodable {
             case value(Value)
@@ -142,7 +144,8 @@ package struct RunSettings: Equatable, Sendable {
         }
         var object: [String: Value] = [:]
         var problems: [String] = []
-        for (key, entry) in entries {
+        // A setting the command line replaces is skipped; a key no file may hold is refused still.
+        for (key, entry) in entries where !(replaced.contains(key) && kinds[key] != nil) {
             switch entry {
             case .value(let v): object[key] = v
             case .compound:

@@ -39,9 +39,9 @@ package struct RunDirectory: Sendable {
 
     /// The name of the run's own file (or the checkpoint folder) that `file` is or lies in, other
     /// than optimizer.json (the default output); nil when `file` is none of them. Paths are
-    /// compared after removing "." and ".." and resolving symbolic links.
+    /// compared after removing "." and ".." and resolving symbolic links (`FilePaths.canonical`).
     package func ownFile(at file: URL) -> String? {
-        func canonical(_ u: URL) -> String { u.standardizedFileURL.resolvingSymlinksInPath().path }
+        let canonical = FilePaths.canonical
         let target = canonical(file)
         for own in [metrics, validationLog, config, plot, bestOptimizer, lock, previousBestOptimizer, unreadableBestOptimizer]
         where canonical(own) == target {
