@@ -71,3 +71,17 @@ func stepsThenTruncation(_ path: KernelPath, fused: Bool? = nil, own: Bool? = ni
     }
     return state.theta + losses + g
 }
+
+/// ½|θ|² in 4 coordinates whose second half asks for learned optimizer 1: a function that a
+/// one-optimizer φ cannot run.
+struct TwoGroupBowl: Optimizee {
+    var dimension: Int { 4 }
+    var parameterGroups: [ParameterGroup] {
+        [ParameterGroup(range: 0..<2, optimizer: 0), ParameterGroup(range: 2..<4, optimizer: 1)]
+    }
+    func initialParameters() -> [Float] { [1, 1, 1, 1] }
+    func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int, gradient: UnsafeMutableBufferPointer<Float>) -> Float {
+        for i in 0..<4 { gradient[i] = theta[i] }
+        return theta.reduce(0) { $0 + $1 * $1 } / 2
+    }
+}

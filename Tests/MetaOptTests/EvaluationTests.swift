@@ -200,21 +200,10 @@ final class EvaluationTests: XCTestCase {
     /// A function whose parameter groups ask for a learned optimizer φ does not have (a CNN run by
     /// a one-optimizer φ) is an error `run` throws, not a trap in the engine.
     func testRunRefusesAParameterGroupWithoutItsOptimizer() throws {
-        struct TwoGroups: Optimizee {
-            var dimension: Int { 4 }
-            var parameterGroups: [ParameterGroup] {
-                [ParameterGroup(range: 0..<2, optimizer: 0), ParameterGroup(range: 2..<4, optimizer: 1)]
-            }
-            func initialParameters() -> [Float] { [1, 1, 1, 1] }
-            func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int, gradient: UnsafeMutableBufferPointer<Float>) -> Float {
-                for i in 0..<4 { gradient[i] = theta[i] }
-                return theta.reduce(0) { $0 + $1 * $1 } / 2
-            }
-        }
         let config = LearnedOptimizerConfig(hiddenSizes: [4, 4])
         let phi: [Float] = ParameterLayout(config).initialParameters(key: RandomKey(seed: 1, horizon: 0, task: 0))
         let single = LearnedOptimizer(config: config, phi: phi)
-        XCTAssertThrowsError(try single.run(on: [QuadraticOptimizee(dimension: 3, key: RandomKey(seed: 2, horizon: 0, task: 0)), TwoGroups()],
+        XCTAssertThrowsError(try single.run(on: [QuadraticOptimizee(dimension: 3, key: RandomKey(seed: 2, horizon: 0, task: 0)), TwoGroupBowl()],
                                             steps: 3)) { error in
             XCTAssertEqual(error as? EvaluationError, .unknownOptimizer(function: 1, optimizer: 1, available: 1))
             XCTAssertEqual("\(error)", "function 1 has a parameter group for learned optimizer 1; the optimizer has 1 (0..<1)")
@@ -223,7 +212,7 @@ final class EvaluationTests: XCTestCase {
         two.optimizerCount = 2
         let twoPhi: [Float] = ParameterLayout(two).initialParameters(key: RandomKey(seed: 1, horizon: 0, task: 0))
         let both = LearnedOptimizer(config: two, phi: twoPhi)
-        XCTAssertEqual(try both.run(on: [TwoGroups()], steps: 3).first?.count, 4)
+        XCTAssertEqual(try both.run(on: [TwoGroupBowl()], steps: 3).first?.count, 4)
         XCTAssertEqual(try KernelPath.resolved(.portable), .portable)
         XCTAssertEqual(try KernelPath.resolved(nil), KernelPath.default)
     }

@@ -98,21 +98,10 @@ extension OwnFamilyTrainingTests {
     /// Functions whose parameter groups ask for a learned optimizer the family does not declare:
     /// an error the trainer throws (it trapped in the engine).
     func testAParameterGroupBeyondTheOptimizersIsAnError() {
-        struct SplitBowl: Optimizee {
-            var dimension: Int { 4 }
-            var parameterGroups: [ParameterGroup] {
-                [ParameterGroup(range: 0..<2, optimizer: 0), ParameterGroup(range: 2..<4, optimizer: 1)]
-            }
-            func initialParameters() -> [Float] { [1, 1, 1, 1] }
-            func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int, gradient: UnsafeMutableBufferPointer<Float>) -> Float {
-                for i in 0..<4 { gradient[i] = theta[i] }
-                return theta.reduce(0) { $0 + $1 * $1 } / 2
-            }
-        }
         struct Undeclared: TaskFamily {
             var name: String { "undeclared" }
             var optimizerCount: Int { 1 }
-            func sample(_ key: RandomKey) -> any Optimizee { SplitBowl() }
+            func sample(_ key: RandomKey) -> any Optimizee { TwoGroupBowl() }
         }
         let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 2, iterations: 1)
         XCTAssertThrowsError(try {
