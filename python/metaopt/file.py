@@ -74,7 +74,7 @@ class OptimizerSpec:
 
 def _whole(value) -> int:
     """A JSON whole number (not a bool, not 12.7); anything else raises ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
         raise ValueError(f"{value!r} is not a whole number")
     return int(value)
 

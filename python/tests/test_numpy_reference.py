@@ -133,6 +133,9 @@ def test_files_the_binary_refuses_are_refused(tmp_path):
     bad.write_text(json.dumps(good).replace('"outputScale": 0.1', '"outputScale": NaN'))
     with pytest.raises(metaopt.OptimizerFileError, match="outputScale must be positive and finite"):
         metaopt.load(bad)
+    bad.write_text(json.dumps(good).replace('"hiddenSizes": [3, 4, 2]', '"hiddenSizes": [3, Infinity, 2]'))
+    with pytest.raises(metaopt.OptimizerFileError, match="inf is not a whole number"):
+        metaopt.load(bad)
     bad.write_bytes(b'{"format": "\xff\xfe"}')
     with pytest.raises(metaopt.OptimizerFileError, match="cannot be read"):
         metaopt.load(bad)
