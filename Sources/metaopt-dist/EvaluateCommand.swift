@@ -82,23 +82,16 @@ struct EvaluateCommand: ParsableCommand {
         Console.error(kernelsLine() + "\n")
         let file = try OptimizerFile.read(from: URL(fileURLWithPath: optimizer))
         let training = file.training
-        let spec: TaskSpec
-        if task.task == nil, let trained = training?.task {
-            // Task options build a task from their defaults (`task.spec()`), which only --task asks
-            // for: without it they used to be ignored, and the file's own task ran as trained.
-            if let problem = OptionScope.problems(given: OptionScope.givenOnCommandLine, task: trained, optimizer: file.optimizer).first {
-                throw ValidationError(problem)
-            }
-            if let option = OptionScope.givenOnCommandLine.intersection(OptionScope.taskOptionNames).sorted().first {
-                throw ValidationError("--\(option) describes a task, but without --task evaluate runs the optimizer file's own (\(trained.name), as trained); give --task \(trained.name) with it to evaluate on that task with these options (the others at their defaults)")
-            }
-            spec = trained
-        } else {
-            spec = try task.spec()
-        }
+        let filesOwnTask = task.task == nil ? training?.task : nil
+        let spec = try filesOwnTask ?? task.spec()
         // As in train: a task option the evaluated task does not read is an error, not ignored.
         if let problem = OptionScope.problems(given: OptionScope.givenOnCommandLine, task: spec, optimizer: file.optimizer).first {
             throw ValidationError(problem)
+        }
+        // Task options build a task from their defaults (`task.spec()`), which only --task asks
+        // for: without it they used to be ignored, and the file's own task ran as trained.
+        if let trained = filesOwnTask, let option = OptionScope.givenOnCommandLine.intersection(OptionScope.taskOptionNames).sorted().first {
+            throw ValidationError("--\(option) describes a task, but without --task evaluate runs the optimizer file's own (\(trained.name), as trained); give --task \(trained.name) with it to evaluate on that task with these options (the others at their defaults)")
         }
         // A mixture's φ has one optimizer for every family: a family with several parameter
         // groups (the CNN) runs them all on it, as it did in meta-training.

@@ -58,10 +58,8 @@ enum RunFiles {
         provenance.append("the command line")
         // A key the command line gives again is left out: the command line wins anyway, and the
         // value it replaces (a misspelt task in the file) should not stop the run.
-        let inserted = settings.arguments.filter { argument in
-            !OptionScope.givenOnCommandLine.contains(String(argument.dropFirst(2).prefix { $0 != "=" }))
-        }
-        return [TrainCommand.configuration.commandName!] + inserted + trainArguments
+        for key in OptionScope.givenOnCommandLine where settings[key] != nil { settings.set(key, nil) }
+        return [TrainCommand.configuration.commandName!] + settings.arguments + trainArguments
     }
 
     /// `message` (argument-parser's, for a value it could not read) prefixed with the recipe or

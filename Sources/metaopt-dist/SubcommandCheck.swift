@@ -9,15 +9,15 @@ enum SubcommandCheck {
     /// first word is an option or one of the subcommands `commands` configure, or `help` followed
     /// by one of them (`help frob` printed the root's help with status 0).
     static func problem(_ arguments: [String], commands: [CommandConfiguration]) -> String? {
-        let names = commands.compactMap { $0.commandName } + ["help"]
+        let names = commands.compactMap { $0.commandName }
         guard var first = arguments.first, !first.hasPrefix("-") else { return nil }
         if first == "help" {
             guard arguments.count > 1, !arguments[1].hasPrefix("-") else { return nil }
             first = arguments[1]
         }
-        guard !names.contains(first) else { return nil }
+        guard first != "help", !names.contains(first) else { return nil }
         let listed = commands.filter { $0.shouldDisplay }.compactMap { $0.commandName }
-        let closest = names.dropLast().map { (name: $0, distance: editDistance($0, first)) }.min { $0.distance < $1.distance }
+        let closest = names.map { (name: $0, distance: editDistance($0, first)) }.min { $0.distance < $1.distance }
         let guess = closest.flatMap { $0.distance <= 2 ? " (did you mean '\($0.name)'?)" : nil } ?? ""
         return "unknown subcommand '\(first)'\(guess); the subcommands are \(listed.joined(separator: ", ")) (train when none is given)"
     }

@@ -29,11 +29,7 @@ struct MetaOptDist: ParsableCommand {
         defaultSubcommand: TrainCommand.self)
 
     /// Every subcommand's configuration (its name, whether help lists it).
-    static var subcommandConfigurations: [CommandConfiguration] {
-        var result: [CommandConfiguration] = []
-        for command in configuration.subcommands { result.append(command.configuration) }
-        return result
-    }
+    static var subcommandConfigurations: [CommandConfiguration] { configuration.subcommands.map { $0.configuration } }
 }
 
 // Before anything else: a kernel path this CPU cannot run (METAOPT_KERNELS) is refused with a

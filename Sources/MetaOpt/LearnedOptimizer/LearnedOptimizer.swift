@@ -50,10 +50,8 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
                      stopWhen: (() -> Bool)?) throws -> [[Float]]? {
         guard steps >= 0 else { throw EvaluationError.invalidSteps(steps) }
         _ = try KernelPath.resolved(nil)  // a wrong METAOPT_KERNELS throws here, not in the engine
-        for (f, optimizee) in optimizees.enumerated() {
-            if let group = optimizee.parameterGroups.first(where: { !(0..<config.optimizerCount).contains($0.optimizer) }) {
-                throw EvaluationError.unknownOptimizer(function: f, optimizer: group.optimizer, available: config.optimizerCount)
-            }
+        if let (f, o) = config.firstUnknownOptimizer(in: optimizees) {
+            throw EvaluationError.unknownOptimizer(function: f, optimizer: o, available: config.optimizerCount)
         }
         let architecture = config.architecture
         var curves: [[Float]] = []

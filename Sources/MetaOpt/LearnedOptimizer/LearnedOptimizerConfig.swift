@@ -96,3 +96,17 @@ public struct LearnedOptimizerConfig: Codable, Hashable, Sendable {
         try c.encode(optimizerCount, forKey: .optimizerCount)
     }
 }
+
+extension LearnedOptimizerConfig {
+    /// The first of `functions` with a parameter group for a learned optimizer this configuration
+    /// lacks (outside 0..<optimizerCount), and that optimizer's index; nil when every group has one.
+    /// The engine traps on such a function; `LearnedOptimizer.run` and `MetaTrainer` throw first.
+    package func firstUnknownOptimizer(in functions: [any Optimizee]) -> (function: Int, optimizer: Int)? {
+        for (f, function) in functions.enumerated() {
+            if let group = function.parameterGroups.first(where: { !(0..<optimizerCount).contains($0.optimizer) }) {
+                return (f, group.optimizer)
+            }
+        }
+        return nil
+    }
+}

@@ -196,8 +196,8 @@ public final class MetaTrainer {
             } else {
                 engines[i] = nil  // free the old engine's buffers first
                 // A family of one's own may declare fewer optimizers than its functions use.
-                if let group = shapes.lazy.flatMap(\.groups).first(where: { !(0..<config.optimizer.optimizerCount).contains($0.optimizer) }) {
-                    throw TrainingError.invalidConfiguration(["a function of the family has a parameter group for learned optimizer \(group.optimizer); the configuration has \(config.optimizer.optimizerCount) (0..<\(config.optimizer.optimizerCount))"])
+                if let (_, o) = config.optimizer.firstUnknownOptimizer(in: tasks) {
+                    throw TrainingError.invalidConfiguration(["a function of the family has a parameter group for learned optimizer \(o); the configuration has \(config.optimizer.optimizerCount) (0..<\(config.optimizer.optimizerCount))"])
                 }
                 let engine = architecture.makeEngine(tasks: tasks, unroll: config.unroll, kernelPath: kernelPath)
                 guard engine.units.count <= Self.maxUnitsPerBlock else {

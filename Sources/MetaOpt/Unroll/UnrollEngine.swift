@@ -248,10 +248,11 @@ package final class UnrollEngine<S: MetaScalar> {
 
         var segmentsPerLane = Array(repeating: [Segment](), count: layout.config.optimizerCount)
         var columnsPerLane = Array(repeating: 0, count: layout.config.optimizerCount)
+        if let (b, o) = layout.config.firstUnknownOptimizer(in: tasks) {
+            preconditionFailure("task \(b) uses learned optimizer \(o), φ has \(layout.config.optimizerCount)")
+        }
         for (b, task) in tasks.enumerated() {
             for group in task.parameterGroups {
-                precondition(group.optimizer < layout.config.optimizerCount,
-                             "task uses learned optimizer \(group.optimizer), φ has \(layout.config.optimizerCount)")
                 guard !group.range.isEmpty else { continue }
                 segmentsPerLane[group.optimizer].append(
                     Segment(task: b, start: offsets[b] + group.range.lowerBound, count: group.range.count,
