@@ -25,8 +25,9 @@ enum OptionScope {
         var problems: [String] = []
         let taskOptions = taskOptionNames
         // A mixture's components start from the command line's task options (`--data-dir` once
-        // for all), so every task option applies to it.
-        let own = task.name == MixtureTask.name ? taskOptions : Set(TaskRegistry.plugin(named: task.name)?.options ?? [])
+        // for all), so an option applies to it when one of its families reads it.
+        let families = (task.settings as? MixtureTask)?.components.map(\.task.name) ?? []
+        let own = Set(([task.name] + families).flatMap { TaskRegistry.plugin(named: $0)?.options ?? [] })
         for option in given.intersection(taskOptions).subtracting(own).sorted() {
             problems.append("--\(option) does not apply to task \(task.name) (it is read by \(TaskRegistry.names(using: option).joined(separator: ", "))); leave it out")
         }

@@ -36,7 +36,8 @@ struct RunOptions: ParsableArguments {
     /// The bytes one rank may use: --max-memory, or the machine's memory shared by the ranks on
     /// this host (the launcher's local rank count; 1 for a singleton).
     func memoryLimitBytes() -> Int {
-        if let m = maxMemory { return Int(min(m * 1_073_741_824, Double(Int.max / 2))) }
+        // Rounded, so that the message gives back the limit as written (0.000001, not 9.99e-07).
+        if let m = maxMemory { return Int(min((m * 1_073_741_824).rounded(), Double(Int.max / 2))) }
         let localRanks = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
         return Int(ProcessInfo.processInfo.physicalMemory / UInt64(max(localRanks, 1)))
     }

@@ -46,6 +46,8 @@ final class LimitCommandTests: XCTestCase {
         try assertRefused(["train", "--run-dir", run.path, "--task", "rosenbrock", "--dimension", "100000000"] + short,
                           saying: "100000000 coordinates × block size 2 × 4 blocks of the meta-batch 8 on one rank, unroll 5, would need about")
         try assertRefused(["train", "--run-dir", run.path, "--max-memory", "0.0001"] + short, saying: "more than the 0.0001 GiB available")
+        // The limit as written, not truncated to a whole byte below it (9.99e-07).
+        try assertRefused(["train", "--run-dir", run.path, "--max-memory", "0.000001"] + short, saying: "more than the 1e-06 GiB available")
         // The same small job fits without the cap.
         let fits = try MPIJob.runSingleton(args: ["train", "--run-dir", run.path, "--max-memory", "1"] + short, timeout: 60)
         XCTAssertEqual(fits.status, 0, "\(fits)")

@@ -150,6 +150,9 @@ final class RunHardeningTests: XCTestCase {
         let dir = scratch.appendingPathComponent("run")
         for (extra, message) in [(["--labels", "3,4"], "--labels does not apply to task quadratic"),
                                  (["--dataset", "mnist"], "--dataset does not apply to task quadratic"),
+                                 // A mixture reads the options of its families only.
+                                 (["--task", "mix", "--mixture", "quadratic; rosenbrock", "--hidden-layers", "40"],
+                                  "--hidden-layers does not apply to task mix"),
                                  (["--preprocessing", "raw", "--p", "5"], "--p does not apply to raw preprocessing")] {
             let result = try train(np: nil, dir, extra)
             XCTAssertEqual(result.status, 64, "\(extra):\n\(result)")
