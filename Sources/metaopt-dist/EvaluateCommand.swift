@@ -101,7 +101,8 @@ struct EvaluateCommand: ParsableCommand {
         }
         if split != .test, !spec.hasDataSplit {
             let withSplit = TaskRegistry.plugins.filter { $0.hasDataSplit }.map { $0.name }
-            throw ValidationError("--split applies to image tasks only (\(withSplit.joined(separator: ", ")); the \(spec.name) task has no data split)")
+            let what = spec.name == MixtureTask.name ? "this mixture has no image family" : "the \(spec.name) task has no data split"
+            throw ValidationError("--split applies to image tasks only (\(withSplit.joined(separator: ", ")); \(what))")
         }
         if layerTrace && spec.name != "mlp" {
             throw ValidationError("--layer-trace needs the MLP task (got \(spec.name))")

@@ -145,6 +145,10 @@ final class ValidationTests: XCTestCase {
                                                        "--out", scratch.appendingPathComponent("q").path])
         XCTAssertNotEqual(quadratic.status, 0, "\(quadratic)")
         XCTAssertTrue(quadratic.stderr.contains("--split applies to image tasks only"), "\(quadratic)")
+        let mixture = try MPIJob.runSingleton(args: ["evaluate", "--optimizer", optimizer, "--task", "mix", "--mixture", "quadratic; rosenbrock",
+                                                     "--split", "train", "--out", scratch.appendingPathComponent("m").path])
+        XCTAssertEqual(mixture.status, 64, "\(mixture)")
+        XCTAssertTrue(mixture.stderr.contains("this mixture has no image family"), "\(mixture)")
     }
 
     func testBadValidationOptionsAreRefused() throws {

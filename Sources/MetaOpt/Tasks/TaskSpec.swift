@@ -40,7 +40,11 @@ public struct TaskSpec: Codable, Equatable, Sendable, CustomStringConvertible {
     public var name: String { family.name }
     public var optimizerCount: Int { family.optimizerCount }
     public var supportsSecondOrder: Bool { family.supportsSecondOrder }
-    public var hasDataSplit: Bool { family.hasDataSplit }
+    /// Whether `--split` chooses something: the image families, and a mixture with one of them.
+    public var hasDataSplit: Bool {
+        guard let mixture = settings as? MixtureTask else { return family.hasDataSplit }
+        return mixture.components.contains { $0.task.hasDataSplit }
+    }
 
     /// The family's default learned optimizer, with the family's optimizer count.
     public var defaultOptimizer: LearnedOptimizerConfig {
