@@ -17,8 +17,8 @@ import MetaOptMPI
 ///
 /// Argument validation belongs in `validate()` (argument-parser runs it on every rank before
 /// `run()`, so a bad flag exits with status 64 and the same message on every rank without any
-/// collective). Checks that need the rank count belong at the start of `body`, before the first
-/// collective, computed identically on every rank.
+/// collective). Checks that need the rank count belong at the start of `body`, agreed on by the
+/// ranks in one collective before any other (`TrainCommand.endIfAnyRankRefuses`).
 func withCommunicator<T>(_ options: RunOptions, _ body: (MPICommunicator) throws -> T) -> T {
     let launch = LaunchEnvironment.atLaunch
     RankLogging.bootstrap()

@@ -224,30 +224,11 @@ struct TrainCommand: ParsableCommand {
         withCommunicator(runOptions) { comm in
             setBLASThreads(1)
             let logger = Logger(label: "metaopt-dist.train")
-            // Needs the rank count, so not in validate(); the same decision on every rank, before
-            // the first collective, so each prints the message and the job ends cleanly.
-            if let fault = injectFault.compactMap(FaultInjection.init(parsing:)).first(where: { $0.rank >= comm.size }) {
-                Console.error("metaopt-dist: rank \(comm.rank): --inject-fault \(fault.description) names rank \(fault.rank), but the job has \(comm.size) rank(s) (0…\(comm.size - 1))\n")
-                try? MPIRuntime.finalize()
-                Foundation.exit(1)
-            }
             if comm.isRoot {
                 logger.info("meta-training on \(comm.size) rank(s): \(config.task.name), meta-batch \(config.metaBatch) in \(config.blockCount) block(s) of \(config.blockSize), unroll \(config.unroll), horizon \(config.horizon), \(config.iterations) meta-steps")
             }
-            // Every rank computes the same estimate and stops with the same message, before the
-            // first collective.
-            if let problem = MemoryEstimate.trainingProblem(config, ranks: comm.size, limit: runOptions.memoryLimitBytes()) {
-                Console.error("metaopt-dist: rank \(comm.rank): \(problem)\n")
-                try? MPIRuntime.finalize()
-                Foundation.exit(64)
-            }
             let shardCount = shards.count ?? MetaTrainer.automaticShards(ranks: comm.size, config: config)
-            let shardingProblems = MetaTrainer.shardingProblems(shards: shardCount, ranks: comm.size, config: config)
-            if !shardingProblems.isEmpty {
-                Console.error("metaopt-dist: rank \(comm.rank): --shards: \(shardingProblems.joined(separator: "; "))\n")
-                try? MPIRuntime.finalize()
-                Foundation.exit(64)
-            }
+            try endIfAnyRankRefuses(comm, startupRefusal(config: config, ranks: comm.size, shards: shardCount))
             if comm.isRoot && shardCount > 1 {
                 logger.info("\(comm.size / shardCount) group(s) of \(shardCount) ranks: each function's coordinates are split over \(shardCount) ranks")
             }
@@ -308,6 +289,38 @@ struct TrainCommand: ParsableCommand {
                 }
             }
         }
+    }
+
+    /// The checks that need the rank count (so not in validate()), on this rank: the message and
+    /// exit status of the first that fails, or nil.
+    func startupRefusal(config: TrainingConfig, ranks: Int, shards: Int) -> (message: String, status: Int32)? {
+        if let fault = injectFault.compactMap(FaultInjection.init(parsing:)).first(where: { $0.rank >= ranks }) {
+            return ("--inject-fault \(fault.description) names rank \(fault.rank), but the job has \(ranks) rank(s) (0…\(ranks - 1))", 1)
+        }
+        if let problem = MemoryEstimate.trainingProblem(config, ranks: ranks, limit: runOptions.memoryLimitBytes()) {
+            return (problem, 64)
+        }
+        let sharding = MetaTrainer.shardingProblems(shards: shards, ranks: ranks, config: config)
+        if !sharding.isEmpty { return ("--shards: " + sharding.joined(separator: "; "), 64) }
+        return nil
+    }
+
+    /// Ends the job when any rank refuses to start, every rank at once with the highest status.
+    /// The ranks need not agree: the default memory limit is the host's memory shared by its
+    /// ranks, which differs between hosts. So one MAX allreduce decides, before the first other
+    /// collective, and no rank is left waiting in it; a refusing rank prints its reason, rank 0
+    /// says so when only others refused.
+    func endIfAnyRankRefuses(_ comm: MPICommunicator, _ refusal: (message: String, status: Int32)?) throws {
+        var status: [Int64] = [Int64(refusal?.status ?? 0)]
+        try comm.allreduce(&status, .max)
+        guard status[0] != 0 else { return }
+        if let refusal {
+            Console.error("metaopt-dist: rank \(comm.rank): \(refusal.message)\n")
+        } else if comm.isRoot {
+            Console.error("metaopt-dist: rank 0: another rank refused to start; its message says why\n")
+        }
+        try? MPIRuntime.finalize()
+        Foundation.exit(Int32(status[0]))
     }
 
     /// Rank 0's last lines: where the trained optimizer is and the command that evaluates it (the

@@ -76,6 +76,41 @@ final class MixedKernelPathTests: XCTestCase {
         XCTAssertTrue(output.phi.allSatisfy(\.isFinite))
     }
 
+    /// A run resumed on another path: rank 0 says so, and the optimizer file and the checkpoints
+    /// record both paths in turn (they used to name the last one only, which cannot reproduce φ);
+    /// a further resume on the same path adds nothing.
+    func testResumeOnAnotherPathIsRecorded() throws {
+        let paths = try supportedPaths()
+        guard let first = paths.first, first != "portable" else { throw XCTSkip("this CPU runs only the portable kernels") }
+        let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
+        let job = ["train", "--meta-batch", "8", "--block-size", "4", "--unroll", "5", "--horizon", "10", "--seed", "7",
+                   "--run-dir", dir.path]
+        struct Recorded: Decodable {
+            struct Provenance: Decodable { var kernels: String }
+            var kernels: String
+            var provenance: Provenance
+        }
+        func recorded() throws -> Recorded {
+            try JSONDecoder().decode(Recorded.self, from: Data(contentsOf: dir.appendingPathComponent("optimizer.json")))
+        }
+        let fresh = try MPIJob.runSingleton(args: job + ["--iterations", "4"], timeout: 60, environment: ["METAOPT_KERNELS": first])
+        XCTAssertEqual(fresh.status, 0, "\(fresh)")
+        XCTAssertEqual(try recorded().kernels, first)
+        let history = "\(first) then portable"
+        for iterations in ["6", "8"] {
+            let resumed = try MPIJob.runSingleton(args: job + ["--iterations", iterations], timeout: 60,
+                                                  environment: ["METAOPT_KERNELS": "portable"])
+            XCTAssertEqual(resumed.status, 0, "\(resumed)")
+            XCTAssertTrue(resumed.stderr.contains("resuming from"), "\(resumed)")
+            let notice = "the checkpoint's φ was trained on kernels \(first), this job runs portable"
+            XCTAssertEqual(resumed.stderr.contains(notice), iterations == "6", "the notice once, at the change:\n\(resumed)")
+            XCTAssertEqual(try recorded().kernels, history)
+            XCTAssertEqual(try recorded().provenance.kernels, "portable", "the process that wrote the file")
+            let checkpoint = try DistributedTrain.output(of: dir).checkpoint
+            XCTAssertNotNil(checkpoint.range(of: Data(history.utf8)), "the checkpoint's trained-kernels note")
+        }
+    }
+
     /// An unknown path, and a measurement switch of the kernels with a value they would ignore,
     /// are refused on every rank before MPI starts, naming the values they take.
     func testUnknownSettingsAreRefused() throws {

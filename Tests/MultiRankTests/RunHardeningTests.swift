@@ -185,6 +185,45 @@ final class RunHardeningTests: XCTestCase {
         XCTAssertFalse(exists(dir, "metrics.jsonl"), "\(fault)")
     }
 
+    /// Start-up checks that only some ranks fail (the default memory limit is the host's memory
+    /// shared by its ranks, so hosts differ), and a --checkpoint-every that differs between ranks
+    /// (it decides when the ranks meet in a checkpoint's collectives): every rank ends at once,
+    /// the refusing one saying why. They used to leave the others in the first collective until
+    /// the 300 s start-up deadline, or end at the first checkpoint with MPI_ERR_TRUNCATE.
+    func testRanksThatDisagreeAtStartUpEndTogether() throws {
+        try DistributedTrain.requireMPIRun()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        for (rankOneOnly, status, messages) in [
+            (["--max-memory", "0.000001"], Int32(64),
+             ["rank 1: meta-training 10 coordinates", "more than the 1e-06 GiB available", "rank 0: another rank refused to start"]),
+            (["--checkpoint-every", "4"], Int32(1),
+             ["rank 0: the ranks were started with different --checkpoint-every", "rank 1: the ranks were started with different --checkpoint-every"]),
+        ] {
+            // Rank 1 gets the extra options, rank 0 the job alone.
+            let wrapper = scratch.appendingPathComponent("rank-one.sh")
+            let extra = rankOneOnly.map { "'\($0)'" }.joined(separator: " ")
+            try """
+                #!/bin/sh
+                if [ "${OMPI_COMM_WORLD_RANK:-0}" = 1 ]; then exec '\(try MPIJob.binaryURL().path)' "$@" \(extra); fi
+                exec '\(try MPIJob.binaryURL().path)' "$@"
+
+                """.write(to: wrapper, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper.path)
+            let dir = scratch.appendingPathComponent("run")
+            let args = ["train"] + Self.job + ["--run-dir", dir.path, "--no-resume", "--collective-timeout", "60"]
+            let started = Date()
+            let result = try MPIJob.run(np: 2, args: args, timeout: DistributedTrain.jobTimeout, program: wrapper)
+            XCTAssertFalse(result.timedOut, "\(rankOneOnly): \(result)")
+            XCTAssertLessThan(Date().timeIntervalSince(started), 30, "\(rankOneOnly): no rank waits for the deadline")
+            XCTAssertEqual(result.status, status, "\(rankOneOnly): \(result)")
+            for message in messages {
+                XCTAssertTrue(result.stderr.contains(message), "\(rankOneOnly) should say \"\(message)\":\n\(result)")
+            }
+            XCTAssertFalse(result.stderr.contains("MPI_ERR"), "\(rankOneOnly): \(result)")
+            XCTAssertFalse(exists(dir, "metrics.jsonl"), "\(rankOneOnly): nothing trained")
+        }
+    }
+
     /// No command writes over a file it reads: plot --out over a metrics.jsonl or report.json (by
     /// path or through a link), evaluate's outputs over its optimizer file, train --output over its
     /// --config file or, through a link to a run directory not made yet, over the run's files.

@@ -31,7 +31,8 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
     /// The validation score of this φ, in the best-optimizer file of a run with validation
     /// (`train --validate-every`); absent otherwise.
     public var validation: ValidationScore?
-    /// The kernel paths of the ranks that trained φ (`KernelCensus`, e.g. "avx512"); they decide φ's
+    /// The kernel paths of the ranks that trained φ (`KernelCensus`, e.g. "avx512"; after a resume
+    /// on other kernels each in turn, "avx512 then portable": `KernelHistory`); they decide φ's
     /// last bits. Absent in files written before kernel paths existed.
     public var kernels: String?
     /// The process that wrote the file (version, commit, command line, kernels). Absent in files

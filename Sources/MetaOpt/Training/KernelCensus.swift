@@ -28,3 +28,16 @@ public struct KernelCensus: Equatable, Sendable, CustomStringConvertible {
 
     public static func == (a: KernelCensus, b: KernelCensus) -> Bool { a.description == b.description }
 }
+
+/// The kernel paths that trained one φ across a run's (re)starts: the censuses in order, joined
+/// by " then " ("avx512 then portable" for a run resumed on another path), a census repeated by a
+/// resume written once. One census alone is its description, as before resumes were recorded.
+package enum KernelHistory {
+    static let separator = " then "
+
+    /// `history` continued by a job on `census` (nil history: a fresh start).
+    package static func appending(_ census: String, to history: String?) -> String {
+        guard let history, !history.isEmpty else { return census }
+        return history.components(separatedBy: separator).last == census ? history : history + separator + census
+    }
+}

@@ -6,7 +6,8 @@ import Foundation
 /// iteration is the checkpoint's `metaStep`, the skip counters go under `skipCounters`, every other
 /// counter under `counters`, each by its property name (the layout earlier versions wrote, so
 /// their checkpoints load). φ and the Adam moments are the tensors "phi", "adam.m" and "adam.v".
-/// The notes hold the writing process's provenance (`Provenance.notes`), when given.
+/// The notes hold the writing process's provenance (`Provenance.notes`), when given, and under
+/// "trained-kernels" the paths that trained φ (`KernelHistory`).
 package enum TrainerCheckpoint {
     /// The counters stored under the metadata's `skipCounters` rather than `counters`.
     static let skipCounterNames: Set<String> = ["skippedSteps", "consecutiveSkips"]
@@ -14,7 +15,7 @@ package enum TrainerCheckpoint {
     static let metaStepName = "iteration"
 
     package static func make(_ state: TrainerState, config: TrainingConfig,
-                             provenance: Provenance? = nil) throws -> Checkpoint<TrainingConfig> {
+                             provenance: Provenance? = nil, trainedKernels: String? = nil) throws -> Checkpoint<TrainingConfig> {
         var all = try named(state.counters)
         all[metaStepName] = nil
         let metadata = CheckpointMetadata(
@@ -22,12 +23,22 @@ package enum TrainerCheckpoint {
             configuration: config,
             skipCounters: all.filter { skipCounterNames.contains($0.key) },
             counters: all.filter { !skipCounterNames.contains($0.key) },
-            notes: provenance?.notes ?? [:])
+            notes: (provenance?.notes ?? [:]).merging(trainedKernels.map { [trainedKernelsNote: $0] } ?? [:]) { _, k in k })
         return Checkpoint(metadata: metadata, tensors: [
             "phi": .float32(state.phi),
             "adam.m": .float32(state.adam.firstMoment),
             "adam.v": .float32(state.adam.secondMoment),
         ])
+    }
+
+    /// The note with the kernel paths that trained the checkpoint's φ.
+    static let trainedKernelsNote = "trained-kernels"
+
+    /// The kernel paths that trained the checkpoint's φ: its "trained-kernels" note, or for a
+    /// checkpoint written before that note, the writing process's "kernels"; nil when neither is there.
+    package static func trainedKernels(of checkpoint: Checkpoint<TrainingConfig>) -> String? {
+        let notes = checkpoint.metadata.notes
+        return notes[trainedKernelsNote] ?? notes["kernels"]
     }
 
     package static func state(from checkpoint: Checkpoint<TrainingConfig>, source: String) throws -> TrainerState {

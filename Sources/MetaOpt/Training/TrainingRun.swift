@@ -101,6 +101,9 @@ package final class TrainingRun {
     /// the run writes. Each (re)start writes its own, so a resumed run's files name the binary
     /// that continued it.
     package let provenance: Provenance
+    /// Rank 0: the kernel paths that trained φ, in the order the run's (re)starts ran them
+    /// (`KernelHistory`): the optimizer files' and checkpoints' record of what decides φ's last bits.
+    package let trainedKernels: String
     /// Scores φ on the validation functions (every rank), when the configuration asks for it.
     let validator: ValidationScorer?
     /// Rank 0: the score of the φ in RUN_DIR/best-optimizer.json. After a resume it may come from
@@ -141,8 +144,15 @@ package final class TrainingRun {
                 logger: Logger = Logger(label: "metaopt-dist.train")) throws {
         self.options = options
         self.logger = logger
+        // --checkpoint-every decides when the ranks meet in a checkpoint's collectives: a rank with
+        // another interval would meet the others in the wrong one (MPI_ERR_TRUNCATE, unexplained).
+        guard try communicator.allAgree(on: UInt64(bitPattern: Int64(options.checkpointEvery))) else {
+            throw CheckpointResumeError(message: "the ranks were started with different --checkpoint-every (check that every rank got the same arguments)",
+                                        onEveryRank: true)
+        }
         store = CheckpointStore(directory: options.runDirectory.checkpoints, keep: options.keepCheckpoints)
         var resumeState: TrainerState? = nil
+        var resumedKernels: String? = nil
         var failure: String? = nil
         var lock: RunLock? = nil
         if communicator.isRoot {
@@ -168,6 +178,7 @@ package final class TrainingRun {
                             + "or --no-resume to start over"
                     } else if problems.isEmpty {
                         resumeState = try TrainerCheckpoint.state(from: checkpoint, source: url.path)
+                        resumedKernels = TrainerCheckpoint.trainedKernels(of: checkpoint)
                         logger.info("resuming from \(url.path) at iteration \(resumeState!.iteration)")
                     } else {
                         failure = "\(url.path): " + problems.joined(separator: "\n")
@@ -209,6 +220,10 @@ package final class TrainingRun {
         trainer = try MetaTrainer(config: config, communicator: communicator, resumeFrom: resumeState ?? warmState,
                                   shards: options.shards ?? MetaTrainer.automaticShards(ranks: communicator.size, config: config))
         provenance = Provenance.current(kernels: trainer.kernels.description)
+        trainedKernels = KernelHistory.appending(trainer.kernels.description, to: resumedKernels)
+        if let resumedKernels, trainedKernels != resumedKernels {
+            logger.notice("the checkpoint's φ was trained on kernels \(resumedKernels), this job runs \(trainer.kernels): φ differs in its last bits from a run on one path; the optimizer file records \"\(trainedKernels)\"")
+        }
         validator = try config.validation.map {
             try ValidationScorer(config: $0, training: config, rank: communicator.rank, size: communicator.size)
         }
@@ -412,7 +427,7 @@ package final class TrainingRun {
         try checkAgreement(on: trainer.state)
         if comm.isRoot {
             let file = OptimizerFile(optimizer: config.optimizer, phi: trainer.state.phi, training: config,
-                                     iteration: trainer.state.iteration, kernels: trainer.kernels.description,
+                                     iteration: trainer.state.iteration, kernels: trainedKernels,
                                      provenance: provenance)
             let url = options.output ?? options.runDirectory.optimizer
             try file.write(to: url)
@@ -448,7 +463,7 @@ package final class TrainingRun {
             // resumed from: this run will reach it again.
             if loss <= bestScore?.meanFinalLoss ?? .infinity {
                 try OptimizerFile(optimizer: config.optimizer, phi: state.phi, training: config, iteration: state.iteration,
-                                  validation: score, kernels: trainer.kernels.description,
+                                  validation: score, kernels: trainedKernels,
                                   provenance: provenance).write(to: options.runDirectory.bestOptimizer)
                 bestScore = score
             }
@@ -476,7 +491,8 @@ package final class TrainingRun {
         try checkAgreement(on: state)
         let comm = trainer.communicator
         if comm.isRoot {
-            let result = try store.write(TrainerCheckpoint.make(state, config: trainer.config, provenance: provenance),
+            let result = try store.write(TrainerCheckpoint.make(state, config: trainer.config, provenance: provenance,
+                                                                  trainedKernels: trainedKernels),
                                          step: state.iteration)
             for w in result.warnings { logger.warning("\(w)") }
             logger.info("checkpoint \(result.url.lastPathComponent)")
