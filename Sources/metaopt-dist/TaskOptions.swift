@@ -119,8 +119,12 @@ struct ArchitectureOptions: ParsableArguments {
     func validate() throws {
         guard hiddenSize > 0 else { throw ValidationError("--hidden-size must be positive") }
         _ = try layerSizes()
-        guard preprocessingConstant > 0 else { throw ValidationError("--p must be positive") }
-        if let s = outputScale, !(s > 0) { throw ValidationError("--output-scale must be positive") }
+        // The engines compute in Float: a value past its range would become infinity there.
+        for (option, value) in [("--p", preprocessingConstant), ("--output-scale", outputScale)] {
+            guard let value else { continue }
+            guard value > 0 && value.isFinite else { throw ValidationError("\(option) must be positive and finite (got \(value))") }
+            if let problem = SizeLimits.floatRangeProblem(option, value) { throw ValidationError(problem) }
+        }
     }
 
     func config(for task: TaskSpec) -> LearnedOptimizerConfig {

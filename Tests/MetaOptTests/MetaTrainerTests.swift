@@ -14,12 +14,17 @@ final class MetaTrainerTests: XCTestCase {
     }
 
     /// Validation runs at the first horizon boundary at or after each multiple of `every`
-    /// (multiples of 7 with 5 meta-steps per horizon: 7 → 10, 14 → 15, 21 → 25, 28 → 30, 35).
+    /// (multiples of 7 with 5 meta-steps per horizon: 7 → 10, 14 → 15, 21 → 25, 28 → 30, 35), also
+    /// when a skipped meta-step ends a horizon early (every 5, a skip at 6: 5, then 12, not 7).
     func testValidationIsDueAtTheFirstBoundaryAfterEachMultiple() {
-        let validation = ValidationConfig(every: 7, functions: 1, seed: 1)
-        let due = stride(from: 5, through: 35, by: 5).filter { validation.isDue(atBoundary: $0, truncationsPerHorizon: 5) }
-        XCTAssertEqual(due, [10, 15, 25, 30, 35])
-        XCTAssertFalse(validation.isDue(atBoundary: 0, truncationsPerHorizon: 5), "meta-step 0 is scored separately, on a fresh start")
+        func due(every: Int, _ boundaries: [Int]) -> [Int] {
+            let validation = ValidationConfig(every: every, functions: 1, seed: 1)
+            return zip(boundaries.dropFirst(), boundaries).filter { validation.isDue(atBoundary: $0, previous: $1) }.map(\.0)
+        }
+        XCTAssertEqual(due(every: 7, Array(stride(from: 0, through: 35, by: 5))), [10, 15, 25, 30, 35])
+        XCTAssertEqual(due(every: 5, [0, 5, 7, 12, 17, 22]), [5, 12, 17, 22])
+        XCTAssertFalse(ValidationConfig(every: 7, functions: 1, seed: 1).isDue(atBoundary: 0, previous: 0),
+                       "meta-step 0 is scored separately, on a fresh start")
     }
 
     func testBlocksTileTheMetaBatch() {
@@ -66,5 +71,28 @@ final class MetaTrainerTests: XCTestCase {
         XCTAssertFalse(try trainer.step().skipped)
         XCTAssertTrue(try trainer.step().skipped)
         XCTAssertThrowsError(try trainer.step()) { XCTAssertEqual($0 as? TrainingError, .tooManySkips(consecutive: 2, iteration: 4)) }
+    }
+
+    /// An Adam step past Float's range is skipped like a non-finite meta-gradient: a learning rate
+    /// near Float's limit made φ infinite (then checkpointed), and meta-gradients whose squares
+    /// overflow made v infinite, which froze those coordinates of φ while the run reported success.
+    func testAdamStepsPastFloatRangeAreSkipped() throws {
+        var config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 4, blockSize: 2, unroll: 5,
+                                    horizon: 10, iterations: 10, learningRate: 1e38, seed: 1)
+        config.maxConsecutiveSkips = 100
+        for outputScale in [nil, 1e12] as [Double?] {
+            if let outputScale { (config.learningRate, config.optimizer.outputScale) = (1e-3, outputScale) }
+            let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
+            let before = trainer.state
+            let report = try trainer.step()
+            XCTAssertTrue(report.skipped, "output scale \(config.optimizer.outputScale), learning rate \(config.learningRate)")
+            XCTAssertEqual(trainer.state.phi, before.phi)
+            XCTAssertEqual(trainer.state.adam, before.adam)
+            XCTAssertEqual(trainer.state.adamStep, before.adamStep)
+            XCTAssertEqual(trainer.state.truncation, 0, "a fresh horizon")
+        }
+        // The learning rate itself must be a Float.
+        config.learningRate = 1e39
+        XCTAssertTrue(config.problems().contains { $0.contains("the learning rate must be positive and finite as a 32-bit float") })
     }
 }

@@ -79,10 +79,17 @@ def _whole(value) -> int:
     return int(value)
 
 
+# The largest finite 32-bit float: the engines compute in float32.
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
 def _positive(value, what: str, path: str) -> float:
-    """A JSON number > 0 and finite, as the Swift reader requires of p and outputScale."""
+    """A JSON number > 0 that a 32-bit float holds, as the Swift reader requires of p and outputScale."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
         raise OptimizerFileError(f"{path} states no valid architecture: {what} must be positive and finite (got {value!r})")
+    if value > _FLOAT32_MAX:
+        raise OptimizerFileError(f"{path} states no valid architecture: {what} must be positive and finite as a 32-bit float, "
+                                 f"at most {_FLOAT32_MAX:.8g} (got {value!r})")
     return float(value)
 
 

@@ -125,6 +125,9 @@ def test_files_the_binary_refuses_are_refused(tmp_path):
     refused(lambda d: d["optimizer"]["preprocessing"]["logAndSign"].update(p=-10), "p must be positive and finite")
     refused(lambda d: d["optimizer"].update(outputScale=0), "outputScale must be positive and finite")
     refused(lambda d: d["optimizer"].update(outputScale=-0.1), "outputScale must be positive and finite")
+    # Past float32's range the engines would compute with infinity; Swift refuses it too.
+    refused(lambda d: d["optimizer"].update(outputScale=1e39), "outputScale must be positive and finite as a 32-bit float")
+    refused(lambda d: d["optimizer"]["preprocessing"]["logAndSign"].update(p=1e39), "p must be positive and finite as a 32-bit float")
     refused(lambda d: d["optimizer"].update(hiddenSizes=[3, 4.5, 2]), "4.5 is not a whole number")
     refused(lambda d: d["optimizer"].update(hiddenSizes=[3, True, 2]), "True is not a whole number")
     refused(lambda d: d.pop("phi"), "has no field 'phi'")

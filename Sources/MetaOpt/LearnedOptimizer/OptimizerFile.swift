@@ -183,8 +183,10 @@ extension LearnedOptimizerConfig {
         if optimizerCount < 1 { p.append("optimizerCount must be at least 1 (got \(optimizerCount))") }
         if let problem = SizeLimits.problem("optimizerCount", optimizerCount, limit: SizeLimits.optimizerCount) { p.append(problem) }
         if !(outputScale > 0 && outputScale.isFinite) { p.append("outputScale must be positive and finite (got \(outputScale))") }
-        if case .logAndSign(let c) = preprocessing, !(c > 0 && c.isFinite) {
-            p.append("the preprocessing constant p must be positive and finite (got \(c))")
+        if let problem = SizeLimits.floatRangeProblem("outputScale", outputScale) { p.append(problem) }
+        if case .logAndSign(let c) = preprocessing {
+            if !(c > 0 && c.isFinite) { p.append("the preprocessing constant p must be positive and finite (got \(c))") }
+            if let problem = SizeLimits.floatRangeProblem("the preprocessing constant p", c) { p.append(problem) }
         }
         return p
     }

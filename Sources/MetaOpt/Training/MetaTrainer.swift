@@ -285,16 +285,7 @@ public final class MetaTrainer {
                                 stopRequested: summary[5] > 0)
         if summary[2] > 0 {
             // Every rank saw the same flag: skip together and start fresh functions.
-            state.skippedSteps += 1
-            state.consecutiveSkips += 1
-            report.skipped = true
-            report.skippedTotal = state.skippedSteps
-            state.iteration += 1
-            state.horizon += 1
-            state.truncation = 0
-            if state.consecutiveSkips >= config.maxConsecutiveSkips {
-                throw TrainingError.tooManySkips(consecutive: state.consecutiveSkips, iteration: state.iteration - 1)
-            }
+            try skip(&report)
             return report
         }
 
@@ -333,11 +324,21 @@ public final class MetaTrainer {
             let factor = Float(clip / norm)
             for i in 0..<P { gradient[i] *= factor }
         }
-        var newPhi = state.phi
-        state.adamStep += 1
-        state.adam.apply(gradient: gradient, to: &newPhi, learningRate: Float(config.learningRate), step: state.adamStep)
-        state.phi = newPhi
+        var newPhi = state.phi, newAdam = state.adam
+        newAdam.apply(gradient: gradient, to: &newPhi, learningRate: Float(config.learningRate), step: state.adamStep + 1)
         report.update = seconds(since: updateStart)
+        // A finite meta-gradient can still overflow Float in the step (a learning rate near Float's
+        // limit, or g² past it, which would freeze those coordinates of φ for good): such a step is
+        // skipped like a non-finite meta-gradient, so no checkpoint or file ever holds it. Every
+        // rank computed the same bits, so all skip together.
+        guard newPhi.allSatisfy(\.isFinite) && newAdam.firstMoment.allSatisfy(\.isFinite)
+                && newAdam.secondMoment.allSatisfy(\.isFinite) else {
+            try skip(&report)
+            return report
+        }
+        state.adamStep += 1
+        state.phi = newPhi
+        state.adam = newAdam
 
         report.metaLoss = lossCodec.decode(buffer[P]) / B
         report.meanStepLoss = report.metaLoss / Double(config.unroll)
@@ -354,6 +355,21 @@ public final class MetaTrainer {
             try checkConsistency()
         }
         return report
+    }
+
+    /// A skipped meta-step: φ and Adam stay as they were, the counters advance and the next
+    /// meta-step starts a fresh horizon; too many in a row end the run.
+    private func skip(_ report: inout StepReport) throws {
+        state.skippedSteps += 1
+        state.consecutiveSkips += 1
+        report.skipped = true
+        report.skippedTotal = state.skippedSteps
+        state.iteration += 1
+        state.horizon += 1
+        state.truncation = 0
+        if state.consecutiveSkips >= config.maxConsecutiveSkips {
+            throw TrainingError.tooManySkips(consecutive: state.consecutiveSkips, iteration: state.iteration - 1)
+        }
     }
 
     /// Stops the job if φ (or Adam's second moment) differs between ranks: a MAX allreduce of

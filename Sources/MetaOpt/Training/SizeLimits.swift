@@ -33,6 +33,13 @@ package enum SizeLimits {
         value > limit ? "\(name) must be at most \(limit) (got \(value))" : nil
     }
 
+    /// "NAME must be positive and finite as a 32-bit float, at most 3.4028235e+38 (got VALUE)" for a
+    /// positive Double that the Float engines would turn into infinity (a learning rate of 1e39).
+    package static func floatRangeProblem(_ name: String, _ value: Double) -> String? {
+        value > Double(Float.greatestFiniteMagnitude) && value.isFinite
+            ? "\(name) must be positive and finite as a 32-bit float, at most \(Float.greatestFiniteMagnitude) (got \(value))" : nil
+    }
+
     /// a · b · …, or nil when the product overflows Int.
     package static func product(_ factors: Int...) -> Int? {
         var result = 1
@@ -65,9 +72,6 @@ extension TrainingConfig {
               SizeLimits.problem("the unroll length", unroll, limit: SizeLimits.unroll),
               SizeLimits.problem("the horizon", horizon, limit: SizeLimits.steps),
               SizeLimits.problem("the number of iterations", iterations, limit: SizeLimits.steps),
-              SizeLimits.problem("the number of LSTM layers", optimizer.hiddenSizes.count, limit: SizeLimits.layers),
-              SizeLimits.problem("the number of learned optimizers", optimizer.optimizerCount, limit: SizeLimits.optimizerCount),
-              optimizer.hiddenSizes.max().flatMap { SizeLimits.problem("the hidden size", $0, limit: SizeLimits.hiddenSize) },
               validation.flatMap { SizeLimits.problem("the number of validation functions", $0.functions, limit: SizeLimits.heldOutFunctions) },
         ].compactMap { $0 }
         if let every = validation?.every, let problem = SizeLimits.problem("the validation interval", every, limit: SizeLimits.steps) {

@@ -129,7 +129,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .configurationDiffersAcrossRanks:
             return "the ranks were started with different configurations (check that every rank got the same arguments)"
         case .tooManySkips(let n, let it):
-            return "\(n) consecutive meta-steps had a non-finite loss or meta-gradient (last at iteration \(it)); stopping"
+            return "\(n) consecutive meta-steps had a non-finite loss or meta-gradient, or an Adam step past Float's range (last at iteration \(it)); stopping (a smaller --learning-rate or --output-scale, or --clip-norm, may help)"
         case .ranksDiverged(let it):
             return "φ differs between ranks at iteration \(it) (consistency check); stopping"
         case .injectedFault(let it, let r): return "injected fault at iteration \(it) on rank \(r)"

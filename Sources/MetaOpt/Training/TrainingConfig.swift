@@ -124,13 +124,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         }
         if iterations < 0 { p.append("the number of iterations must not be negative (got \(iterations))") }
         if !(learningRate > 0 && learningRate.isFinite) { p.append("the learning rate must be positive (got \(learningRate))") }
+        if let problem = SizeLimits.floatRangeProblem("the learning rate", learningRate) { p.append(problem) }
         if let c = clipNorm, !(c > 0 && c.isFinite) { p.append("the clipping norm must be positive (got \(c))") }
-        if optimizer.hiddenSizes.isEmpty { p.append("the learned optimizer needs at least one LSTM layer") }
-        if optimizer.hiddenSizes.contains(where: { $0 < 1 }) { p.append("the hidden size must be positive") }
-        if !(optimizer.outputScale > 0 && optimizer.outputScale.isFinite) { p.append("the output scale must be positive") }
-        if case .logAndSign(let pp) = optimizer.preprocessing, !(pp > 0 && pp.isFinite) {
-            p.append("the preprocessing constant p must be positive")
-        }
+        p += optimizer.problems()
         if let ownFamily {
             if optimizer.optimizerCount != ownFamily.optimizerCount {
                 p.append("the \(ownFamily.name) family needs \(ownFamily.optimizerCount) learned optimizer(s), the configuration has \(optimizer.optimizerCount)")

@@ -239,7 +239,10 @@ package final class TrainingRun {
         if let validation = config.validation, resumed {
             let iteration = trainer.state.iteration
             let due = iteration == 0
-                || validation.isDue(atBoundary: iteration, truncationsPerHorizon: config.truncationsPerHorizon)
+                // The boundary before the checkpoint's is not recorded: a whole horizon back, as
+                // without skips (so a resume at a boundary that a skip brought early, with no score
+                // there, may validate once more than an uninterrupted run).
+                || validation.isDue(atBoundary: iteration, previous: iteration - config.truncationsPerHorizon)
             var flag: [Int64] = [due && scoreMissing ? 1 : 0]
             try communicator.broadcast(&flag, root: 0)
             validatesAtResume = flag[0] == 1
@@ -393,8 +396,7 @@ package final class TrainingRun {
                 }
             }
             if trainer.state.atHorizonBoundary {
-                if let validator, validator.config.isDue(atBoundary: trainer.state.iteration,
-                                                         truncationsPerHorizon: config.truncationsPerHorizon),
+                if let validator, validator.config.isDue(atBoundary: trainer.state.iteration, previous: lastBoundary.iteration),
                    try !validate(validator, log: validationLog) {
                     // Stopped during the validation: the meta-steps so far are kept, the score is
                     // not; a resume from this checkpoint validates first (`validatesAtResume`).

@@ -18,11 +18,15 @@ public struct ValidationConfig: Codable, Hashable, Sendable {
         self.seed = seed
     }
 
-    /// Whether the horizon boundary at `iteration` is a validation point, for `truncationsPerHorizon`
-    /// meta-steps per horizon: the first boundary at or after a multiple of `every`. It depends on
-    /// the iteration only, so a resumed run validates where an uninterrupted one does.
-    public func isDue(atBoundary iteration: Int, truncationsPerHorizon: Int) -> Bool {
-        iteration > 0 && iteration / every > (iteration - truncationsPerHorizon) / every
+    /// Whether the horizon boundary at `iteration`, the one after the boundary at `previous`, is a
+    /// validation point: the first boundary at or after a multiple of `every`. The previous
+    /// boundary, not a horizon's length back: a skipped meta-step ends its horizon early, and
+    /// looking back a whole horizon from there found the multiple that the boundary before had
+    /// validated already (validations at 5 and 7 for --validate-every 5). Checkpoints are taken at
+    /// boundaries, so a resumed run knows its previous boundary and validates where an
+    /// uninterrupted one does.
+    public func isDue(atBoundary iteration: Int, previous: Int) -> Bool {
+        iteration > 0 && iteration / every > previous / every
     }
 
     func problems(trainingSeed: UInt64) -> [String] {
