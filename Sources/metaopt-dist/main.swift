@@ -38,8 +38,9 @@ if case .failure(let error) = KernelPath.fromEnvironment {
     Console.error("metaopt-dist: \(error)\n")
     exit(64)
 }
-// The same for a measurement switch of the kernels with a value they would silently ignore.
-if let problem = KernelPath.measurementSwitchProblem() {
+// The same for a measurement switch of the kernels with a value they would silently ignore, and
+// for OpenBLAS's kernels forced to a core this CPU is not.
+if let problem = KernelPath.measurementSwitchProblem() ?? KernelPath.openBLASCoreTypeProblem() {
     Console.error("metaopt-dist: \(problem)\n")
     exit(64)
 }

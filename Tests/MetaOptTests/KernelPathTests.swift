@@ -42,6 +42,20 @@ final class KernelPathTests: XCTestCase {
         XCTAssertThrowsError(try KernelPath.resolve("sse9")) { error in
             XCTAssertTrue("\(error)".contains("METAOPT_KERNELS=sse9 is not a kernel path"), "\(error)")
         }
+        #if arch(x86_64)
+        // OpenBLAS's kernels forced to a core of a generation this CPU lacks: refused (checked
+        // where they are lacking in PortabilityTests, under an emulated CPU without AVX-512).
+        for (core, path) in [("Haswell", KernelPath.avx2), ("zen", .avx2), ("SkylakeX", .avx512), ("COOPERLAKE", .avx512)] {
+            XCTAssertEqual(KernelPath.openBLASCoreTypeProblem(in: ["OPENBLAS_CORETYPE": core]) != nil, !path.isSupported, core)
+        }
+        XCTAssertNil(KernelPath.openBLASCoreTypeProblem(in: ["OPENBLAS_CORETYPE": "Core2"]))
+        XCTAssertNil(KernelPath.openBLASCoreTypeProblem(in: [:]))
+        #endif
+        // A Windows line end is trimmed like a space; a control character inside is shown escaped.
+        XCTAssertEqual(try KernelPath.resolve("portable\r\n"), .portable)
+        XCTAssertThrowsError(try KernelPath.resolve("sse9\u{7}x")) { error in
+            XCTAssertTrue("\(error)".contains(#"METAOPT_KERNELS="sse9\u{07}x" is not a kernel path"#), "\(error)")
+        }
         for path in KernelPath.allCases where !path.isSupported {
             XCTAssertThrowsError(try KernelPath.resolve(path.rawValue)) { error in
                 XCTAssertTrue("\(error)".contains("lacks") || "\(error)".contains("no \(path.rawValue) kernels"), "\(error)")

@@ -124,6 +124,11 @@ final class PortabilityTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("METAOPT_KERNELS") && result.stderr.contains("lacks"),
                       "no message naming METAOPT_KERNELS and what the CPU lacks on stderr:\n\(result)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("run/optimizer.json").path))
+        // OpenBLAS's AVX-512 kernels forced there: refused too (OpenBLAS itself would trap).
+        let forced = try MPIJob.runProcess(executable: URL(fileURLWithPath: qemu), arguments: ["-cpu", Self.emulatedCPU, binary.path, "--version"],
+                                           timeout: 60, environment: ["OPENBLAS_CORETYPE": "SkylakeX"])
+        XCTAssertEqual(forced.status, 64, "\(forced)")
+        XCTAssertTrue(forced.stderr.contains("OPENBLAS_CORETYPE=SkylakeX makes OpenBLAS run kernels that need AVX-512"), "\(forced)")
     }
 
     // MARK: Version

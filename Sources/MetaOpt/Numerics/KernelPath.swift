@@ -84,6 +84,27 @@ public enum KernelPath: String, CaseIterable, Sendable, Codable, CustomStringCon
         return nil
     }
 
+    /// A message when `OPENBLAS_CORETYPE` names an x86-64 core whose OpenBLAS kernels this CPU
+    /// cannot run (`OPENBLAS_CORETYPE=Haswell` carried to a Sandy Bridge node): OpenBLAS does not
+    /// check, and the first matrix product would end in an illegal instruction. The cores of the
+    /// AVX2 and AVX-512 generations only, checked as the path of the same instructions; nil when
+    /// unset, runnable, or a core not listed.
+    package static func openBLASCoreTypeProblem(
+        in environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> String? {
+        #if arch(x86_64)
+        guard let value = environment["OPENBLAS_CORETYPE"] else { return nil }
+        let needs: [String: KernelPath] = ["haswell": .avx2, "zen": .avx2,
+                                           "skylakex": .avx512, "cooperlake": .avx512, "sapphirerapids": .avx512]
+        guard let path = needs[value.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()], !path.isSupported else { return nil }
+        let cpu = cpuName.isEmpty ? "this CPU" : "this CPU (\(cpuName))"
+        return "OPENBLAS_CORETYPE=\(value) makes OpenBLAS run kernels that need \(path.requirement), which \(cpu) lacks "
+            + "(they would end in an illegal instruction); unset it to let OpenBLAS choose, or name a core this CPU has"
+        #else
+        return nil
+        #endif
+    }
+
     /// What the path needs, for error messages.
     var requirement: String {
         switch self {
@@ -104,7 +125,8 @@ public enum KernelPath: String, CaseIterable, Sendable, Codable, CustomStringCon
     /// The path that `request` (a raw value, `auto`, or nil/empty for auto) names, checked
     /// against this CPU.
     public static func resolve(_ request: String?) throws(KernelPathError) -> KernelPath {
-        let name = (request ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+        // Newlines too: a value from a file with Windows line ends carries a "\r".
+        let name = (request ?? "").trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         if name.isEmpty || name == "auto" { return best }
         guard let path = KernelPath(rawValue: name) else { throw .unknown(request ?? "") }
         guard metaopt_kernel_table_for(path.cPath) != nil else { throw .notBuilt(path) }
@@ -151,7 +173,9 @@ public enum KernelPathError: Error, CustomStringConvertible, Sendable {
         let choices = "auto, " + KernelPath.allCases.map(\.rawValue).joined(separator: ", ")
         switch self {
         case .unknown(let name):
-            return "\(variable)=\(name) is not a kernel path; use one of \(choices)"
+            // Control characters escaped, so that the value shown is the value given.
+            let shown = name.unicodeScalars.contains { $0.properties.generalCategory == .control } ? name.debugDescription : name
+            return "\(variable)=\(shown) is not a kernel path; use one of \(choices)"
         case .notBuilt(let path):
             return "\(variable)=\(path.rawValue): this build has no \(path.rawValue) kernels (they exist on x86-64 only); use auto or portable"
         case .unsupported(let path, let cpu):
