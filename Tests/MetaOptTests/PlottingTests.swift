@@ -138,6 +138,12 @@ final class PlottingTests: XCTestCase {
         // The skipped step breaks the faint meta-loss line: two pieces.
         let raw = try XCTUnwrap(doc.elements.first { $0.attributes["data-series"] == "every meta-step" }?.attributes["d"])
         XCTAssertEqual(raw.filter { $0 == "M" }.count, 2)
+        XCTAssertTrue(doc.text.contains("1 skipped meta-step (non-finite) left as gaps"), "the gap is explained under the panel")
+        // Every step skipped: the empty panels say so.
+        var skipped = log
+        for i in skipped.steps.indices { (skipped.steps[i].metaLoss, skipped.steps[i].gradientNorm) = (nil, nil) }
+        let empty = try EvalbSVGCollector.parse(TrainingFigure.make([skipped]).render())
+        XCTAssertTrue(empty.text.contains("no meta-step has a finite value (all 40 skipped); the axis is arbitrary"), empty.text)
 
         // With validation.jsonl: a validation panel with its series and the best one ringed.
         try """

@@ -98,6 +98,8 @@ package struct SVGPlot: Sendable {
     package var xMax: Double? = nil
     /// Opacity of the shaded bands (0 hides them).
     package var bandOpacity: Double = 0.12
+    /// The caller's notes, printed under the plot after the axis's own (values drawn at its edges).
+    package var notes: [String] = []
     package var titleFontSize: Double = 17
 
     /// Line colours in series order (Matplotlib's "tab10", distinct and colour-blind tolerant);
@@ -353,6 +355,7 @@ package struct SVGPlot: Sendable {
         } else if y.clippedNonFinite {
             notes.append("diverged (non-finite) values drawn at the top edge")
         }
+        notes += self.notes
         if !notes.isEmpty {
             svg += "<text class=\"note\" x=\"\(f(width - 8))\" y=\"\(f(height - 8))\" text-anchor=\"end\" font-size=\"11\" fill=\"#666666\">Note: \(escaped(notes.joined(separator: "; ")))</text>\n"
         }

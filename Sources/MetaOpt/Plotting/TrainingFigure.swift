@@ -9,7 +9,7 @@ import Foundation
 ///   steps exist). A median, not a mean, so that single bad steps do not pull the curve; the window
 ///   is a whole number of horizons, because the meta-loss of the first truncation of a horizon is
 ///   larger than that of the later ones, and about 1/30 of the run, at least 5 meta-steps.
-///   Skipped steps (non-finite loss) leave gaps.
+///   Skipped steps (non-finite loss) leave gaps, counted in a note under the panel.
 /// * **Validation** (when a run has validation.jsonl): the mean final loss at each validation,
 ///   with a ring around the best one (the φ of best-optimizer.json).
 /// * **Time per meta-step** (seconds on a linear axis from 0, moving medians, same window): the
@@ -56,6 +56,14 @@ package enum TrainingFigure {
             var plot = SVGPlot(title: title, subtitle: "faint: every meta-step; bold: \(smoothing)",
                                xLabel: "Meta-step", yLabel: yLabel, series: series)
             plot.xMax = xMax
+            // Gaps alone would not tell a run with skipped steps from a short one.
+            let steps = runs.map(\.steps.count).reduce(0, +)
+            let gaps = runs.map { $0.steps.filter { value($0).map { !$0.isFinite } ?? true }.count }.reduce(0, +)
+            if gaps == steps && steps > 0 {
+                plot.notes.append("no meta-step has a finite value (all \(steps) skipped); the axis is arbitrary")
+            } else if gaps > 0 {
+                plot.notes.append("\(gaps) skipped meta-step\(gaps == 1 ? "" : "s") (non-finite) left as gaps")
+            }
             return plot
         }
 
