@@ -224,6 +224,45 @@ final class RunHardeningTests: XCTestCase {
         }
     }
 
+    /// Ranks that read different copies of a data set (the same --data-dir on hosts with other
+    /// files) stop at start with a message: the configuration agreed, and φ would have differed
+    /// from a run on one host without a word. Here the ranks run in directories whose relative
+    /// "data" holds the real files (rank 0) or the test split under the training split's names.
+    func testRanksWithDifferentDataStopAtStart() throws {
+        try DistributedTrain.requireMPIRun()
+        let real = "/usr/share/datasets/fashion-mnist"
+        guard FileManager.default.fileExists(atPath: real + "/train-images-idx3-ubyte.gz") else {
+            throw XCTSkip("Fashion-MNIST not installed (Debian package dataset-fashion-mnist)")
+        }
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let fm = FileManager.default
+        for rank in 0..<2 { try fm.createDirectory(at: scratch.appendingPathComponent("rank\(rank)"), withIntermediateDirectories: true) }
+        try fm.createSymbolicLink(atPath: scratch.appendingPathComponent("rank0/data").path, withDestinationPath: real)
+        let other = scratch.appendingPathComponent("rank1/data")
+        try fm.createDirectory(at: other, withIntermediateDirectories: true)
+        for kind in ["images-idx3", "labels-idx1"] {
+            for split in ["train", "t10k"] {
+                try fm.createSymbolicLink(atPath: other.appendingPathComponent("\(split)-\(kind)-ubyte.gz").path,
+                                          withDestinationPath: "\(real)/t10k-\(kind)-ubyte.gz")
+            }
+        }
+        let wrapper = scratch.appendingPathComponent("in-rank-directory.sh")
+        try """
+            #!/bin/sh
+            cd '\(scratch.path)/rank'"${OMPI_COMM_WORLD_RANK:-0}" && exec '\(try MPIJob.binaryURL().path)' "$@"
+
+            """.write(to: wrapper, atomically: true, encoding: .utf8)
+        try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper.path)
+        let dir = scratch.appendingPathComponent("run")
+        let args = ["train", "--task", "mlp", "--data-dir", "data", "--meta-batch", "2", "--unroll", "2", "--horizon", "4",
+                    "--iterations", "2", "--minibatch", "16", "--run-dir", dir.path, "--no-resume"]
+        let result = try MPIJob.run(np: 2, args: args, timeout: DistributedTrain.jobTimeout, program: wrapper)
+        XCTAssertFalse(result.timedOut, "\(result)")
+        XCTAssertNotEqual(result.status, 0, "\(result)")
+        XCTAssertTrue(result.stderr.contains("the ranks read different data"), "\(result)")
+        XCTAssertFalse(exists(dir, "metrics.jsonl"), "nothing trained")
+    }
+
     /// No command writes over a file it reads: plot --out over a metrics.jsonl or report.json (by
     /// path or through a link), evaluate's outputs over its optimizer file, train --output over its
     /// --config file or, through a link to a run directory not made yet, over the run's files.

@@ -32,6 +32,34 @@ public struct ImageDataset: Sendable {
     public let source: String
 
     public var count: Int { labels.count }
+
+    /// A hash of the pixels (their bytes, or the Floats' bits) and the labels (`TaskFamily.dataFingerprint`).
+    var fingerprint: UInt64 {
+        let h = pixels.bytes.map { bytes in bytes.withUnsafeBytes { Self.hash($0, seed: 0) } }
+            ?? pixels.floats.withUnsafeBytes { Self.hash($0, seed: 0) }
+        return labels.withUnsafeBytes { Self.hash($0, seed: h) }
+    }
+
+    /// A 64-bit multiply-xor hash of `buffer`, 8 bytes at a time in four independent lanes: about
+    /// 3.4 ms for Fashion-MNIST's 47 MB (-Ounchecked, Zen 4), where a byte-wise CRC added 0.2 s to every start. Not
+    /// cryptographic: it tells copies of a data set apart, not an adversary's files.
+    static func hash(_ buffer: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
+        let k: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var lanes: (UInt64, UInt64, UInt64, UInt64) = (seed ^ 1, seed ^ 2, seed ^ 3, seed ^ 4)
+        let words = buffer.count / 8
+        var i = 0
+        while i + 4 <= words {
+            lanes.0 = (lanes.0 ^ buffer.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)) &* k
+            lanes.1 = (lanes.1 ^ buffer.loadUnaligned(fromByteOffset: 8 * i + 8, as: UInt64.self)) &* k
+            lanes.2 = (lanes.2 ^ buffer.loadUnaligned(fromByteOffset: 8 * i + 16, as: UInt64.self)) &* k
+            lanes.3 = (lanes.3 ^ buffer.loadUnaligned(fromByteOffset: 8 * i + 24, as: UInt64.self)) &* k
+            lanes.0 ^= lanes.0 >> 29; lanes.1 ^= lanes.1 >> 29; lanes.2 ^= lanes.2 >> 29; lanes.3 ^= lanes.3 >> 29
+            i += 4
+        }
+        var h = lanes.0 ^ (lanes.1 &* 3) ^ (lanes.2 &* 5) ^ (lanes.3 &* 7) ^ UInt64(buffer.count)
+        for j in (8 * i)..<buffer.count { h = (h ^ UInt64(buffer[j])) &* k; h ^= h >> 29 }
+        return h
+    }
     public var featureCount: Int { channels * height * width }
 
     /// Wraps already-scaled images. Preconditions: sizes agree and every label is below `classCount`.

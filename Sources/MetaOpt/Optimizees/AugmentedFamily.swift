@@ -37,6 +37,7 @@ public struct AugmentedFamily: TaskFamily {
 
     public var name: String { base.name }
     public var optimizerCount: Int { base.optimizerCount }
+    public var dataFingerprint: UInt64? { base.dataFingerprint }
 
     public func sample(_ key: RandomKey) -> any Optimizee {
         augmentation.apply(to: base.sample(key), key: key)

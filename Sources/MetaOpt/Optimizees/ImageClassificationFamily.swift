@@ -53,6 +53,8 @@ public struct ImageClassificationFamily: TaskFamily {
                                       architecture: architecture, labelSubset: labelSubset, batchSize: batchSize)
     }
 
+    public var dataFingerprint: UInt64? { data.dataset.fingerprint }
+
     public var name: String {
         switch architecture {
         case .mlp: return "mlp"

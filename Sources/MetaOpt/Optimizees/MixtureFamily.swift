@@ -24,6 +24,12 @@ public struct MixtureFamily: TaskFamily {
 
     public var name: String { "mix" }
     public var optimizerCount: Int { 1 }
+    /// The components' checksums chained (nil when no component has data).
+    public var dataFingerprint: UInt64? {
+        let parts = components.compactMap(\.family.dataFingerprint)
+        guard !parts.isEmpty else { return nil }
+        return parts.withUnsafeBytes { ImageDataset.hash($0, seed: 0) }
+    }
 
     /// The component that task `key.task` comes from.
     public func componentIndex(for key: RandomKey) -> Int {
@@ -81,5 +87,6 @@ public struct SharedOptimizerFamily: TaskFamily {
 
     public var name: String { base.name }
     public var optimizerCount: Int { 1 }
+    public var dataFingerprint: UInt64? { base.dataFingerprint }
     public func sample(_ key: RandomKey) -> any Optimizee { SharedOptimizerOptimizee(base: base.sample(key)) }
 }

@@ -113,4 +113,12 @@ public protocol TaskFamily: Sendable {
     var optimizerCount: Int { get }
     /// The function for `key` (run seed, horizon index, global task index).
     func sample(_ key: RandomKey) -> any Optimizee
+    /// A checksum of the data the functions are drawn from (an image family's pixels and labels),
+    /// which the ranks of a job compare at start: the configuration alone cannot tell that two
+    /// hosts hold different copies of a data set's files. nil for families drawn from keys alone.
+    var dataFingerprint: UInt64? { get }
+}
+
+extension TaskFamily {
+    public var dataFingerprint: UInt64? { nil }
 }

@@ -144,6 +144,9 @@ public final class MetaTrainer {
             throw TrainingError.configurationDiffersAcrossRanks
         }
         family = try ownFamily.map(config.makeTrainingFamily(base:)) ?? config.makeTrainingFamily()
+        guard try communicator.allAgree(on: family.dataFingerprint ?? 0) else {
+            throw TrainingError.dataDiffersAcrossRanks
+        }
         self.kernelPath = try KernelPath.resolved(kernelPath)
         kernels = try KernelCensus.gather(self.kernelPath, communicator: communicator)
         self.shards = shards

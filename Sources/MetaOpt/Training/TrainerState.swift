@@ -119,6 +119,7 @@ extension FaultInjection: CustomStringConvertible {
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case invalidConfiguration([String])
     case configurationDiffersAcrossRanks
+    case dataDiffersAcrossRanks
     case tooManySkips(consecutive: Int, iteration: Int)
     case ranksDiverged(iteration: Int)
     case injectedFault(iteration: Int, rank: Int)
@@ -128,6 +129,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .invalidConfiguration(let p): return "invalid configuration: " + p.joined(separator: "; ")
         case .configurationDiffersAcrossRanks:
             return "the ranks were started with different configurations (check that every rank got the same arguments)"
+        case .dataDiffersAcrossRanks:
+            return "the ranks read different data: the data set's files differ between hosts (give every host the same copy)"
         case .tooManySkips(let n, let it):
             return "\(n) consecutive meta-steps had a non-finite loss or meta-gradient, or an Adam step past Float's range (last at iteration \(it)); stopping (a smaller --learning-rate or --output-scale, or --clip-norm, may help)"
         case .ranksDiverged(let it):
