@@ -10,8 +10,10 @@
 # --backoff seconds (default 2), until it succeeds or has been restarted N times (--max-restarts,
 # default 3); each restart is logged to stderr. The script exits with the command's last status.
 #
-# Not restarted: status 0; status 64 (EX_USAGE: bad arguments, which a restart cannot fix); and any
-# status after this script was asked to stop. SIGTERM, SIGINT and SIGUSR1 sent to this script are
+# Not restarted: status 0; status 64 (EX_USAGE: bad arguments, which a restart cannot fix); status
+# 65 (metaopt-dist train stopped for a reason a restart would meet again: too many skipped
+# meta-steps, ranks with different arguments or data); and any status after this script was asked
+# to stop. SIGTERM, SIGINT and SIGUSR1 sent to this script are
 # passed on to the command as --stop-signal (default TERM); a metaopt-dist train run then finishes
 # its horizon, writes a checkpoint and exits 0. Under Open MPI's mpirun (launch/local.sh,
 # launch/hostfile.sh) pass --stop-signal USR1: mpirun forwards SIGUSR1 to every rank, but answers
@@ -113,6 +115,10 @@ while :; do
     fi
     if [[ $status -eq 64 ]]; then
         echo "$me: the command exited with status 64 (usage error); not restarting" >&2
+        exit "$status"
+    fi
+    if [[ $status -eq 65 ]]; then
+        echo "$me: the command exited with status 65 (a stop that a restart would repeat); not restarting" >&2
         exit "$status"
     fi
     if [[ $attempt -ge $max_restarts ]]; then

@@ -244,9 +244,9 @@ struct TrainCommand: ParsableCommand {
                 // Every rank has the same message (rank 0 could not resume): each prints it and
                 // the job ends cleanly with status 1. MPI_Abort here would race the other ranks'
                 // messages and make mpirun print errors of its own.
-                Console.error("metaopt-dist: rank \(comm.rank): \(error)\n")
-                try? MPIRuntime.finalize()
-                Foundation.exit(1)
+                endTogether(comm, error, status: 1)
+            } catch let error as TrainingError where error.repeatsOnRestart {
+                endTogether(comm, error, status: Self.repeatsOnRestartStatus)
             }
             // Only now: until here (loading the checkpoint and the data, drawing the functions) a
             // stop signal has its default effect and ends the process at once, which loses nothing
@@ -275,7 +275,12 @@ struct TrainCommand: ParsableCommand {
             run.activity = { comm.watchdog.setActivity($0) }
             run.stepTimed = { comm.watchdog.noteStep(seconds: $0) }
             logger.debug("owns blocks \(run.trainer.ownedBlocks.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", "))")
-            let outcome = try run.run()
+            let outcome: TrainingRun.Outcome
+            do {
+                outcome = try run.run()
+            } catch let error as TrainingError where error.repeatsOnRestart {
+                endTogether(comm, error, status: Self.repeatsOnRestartStatus)
+            }
             if comm.isRoot, case .stopped(let it) = outcome {
                 logger.notice("stopped at meta-step \(it) after a signal; run again to resume")
             }
@@ -303,6 +308,18 @@ struct TrainCommand: ParsableCommand {
         let sharding = MetaTrainer.shardingProblems(shards: shards, ranks: ranks, config: config)
         if !sharding.isEmpty { return ("--shards: " + sharding.joined(separator: "; "), 64) }
         return nil
+    }
+
+    /// The exit status of a run that stopped for a reason a restart would meet again (EX_DATAERR):
+    /// launch/restart.sh does not restart it.
+    static let repeatsOnRestartStatus: Int32 = 65
+
+    /// Ends the job after an error every rank threw at the same point (after agreeing in a
+    /// collective, so none waits in one): each prints it, and all exit with `status`.
+    func endTogether(_ comm: MPICommunicator, _ error: any Error, status: Int32) -> Never {
+        Console.error("metaopt-dist: rank \(comm.rank): \(error)\n")
+        try? MPIRuntime.finalize()
+        Foundation.exit(status)
     }
 
     /// Ends the job when any rank refuses to start, every rank at once with the highest status.
@@ -370,6 +387,18 @@ enum ShardCount: ExpressibleByArgument, Equatable {
         switch self {
         case .auto: return "auto"
         case .fixed(let n): return "\(n)"
+        }
+    }
+}
+
+extension TrainingError {
+    /// Whether every rank stops with this error at the same point, for a reason that a restart
+    /// from the newest checkpoint would meet again: the skipped meta-steps come back with the same
+    /// functions (drawn from their keys), and the ranks' arguments and data stay what they were.
+    var repeatsOnRestart: Bool {
+        switch self {
+        case .tooManySkips, .configurationDiffersAcrossRanks, .dataDiffersAcrossRanks: return true
+        case .invalidConfiguration, .ranksDiverged, .injectedFault: return false
         }
     }
 }

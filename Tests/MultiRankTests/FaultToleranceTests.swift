@@ -176,6 +176,18 @@ final class FaultToleranceTests: XCTestCase {
         XCTAssertTrue(usage.stderr.contains("--inject-fault 'kill@5' is not KIND@ITER:RANK[:ATTEMPT]"), "\(usage)")
         XCTAssertTrue(usage.stderr.contains("restart.sh: the command exited with status 64 (usage error); not restarting"), "\(usage)")
 
+        // Too many skipped meta-steps would come back after a resume (the same functions): every
+        // rank stops with status 65, and the wrapper does not restart (it used to, --max-restarts times).
+        let skips = try makeRunDirectory("restart-skips")
+        let repeated = try restartScript(["--max-restarts", "3", "--backoff", "0", "--"]
+                                         + localTrain(skips, faults: ["nan@2:0", "nan@3:1"]) + ["--max-skips", "2"])
+        XCTAssertEqual(repeated.status, 65, "\(repeated)")
+        XCTAssertTrue(repeated.stderr.contains("rank 0: 2 consecutive meta-steps had a non-finite loss or meta-gradient"), "\(repeated)")
+        XCTAssertTrue(repeated.stderr.contains("rank 1: 2 consecutive meta-steps"), "every rank says why:\n\(repeated)")
+        XCTAssertTrue(repeated.stderr.contains("restart.sh: the command exited with status 65 (a stop that a restart would repeat); not restarting"),
+                      "\(repeated)")
+        XCTAssertFalse(repeated.stderr.contains("MPI_ABORT"), "\(repeated)")
+
         for bad in [["--max-restarts", "-1", "--", "true"], ["--bogus", "--", "true"], ["--max-restarts", "1"]] {
             let r = try restartScript(bad)
             XCTAssertEqual(r.status, 64, "\(bad): \(r)")
