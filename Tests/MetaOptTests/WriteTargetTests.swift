@@ -125,6 +125,18 @@ final class RunLockTests: XCTestCase {
         XCTAssertTrue(try String(contentsOf: file, encoding: .utf8).hasPrefix("pid \(getpid()) on host "))
         _ = lock
     }
+
+    /// A lock file that is a symbolic link is not followed, and the refusal says why (it read
+    /// "Too many levels of symbolic links").
+    func testASymbolicLinkIsNotALock() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("run-lock-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent(RunLock.fileName).path, withDestinationPath: "elsewhere")
+        XCTAssertThrowsError(try RunLock(directory: dir.path)) { error in
+            XCTAssertTrue("\(error)".contains("train.lock: is a symbolic link, so it cannot be the run's lock"), "\(error)")
+        }
+    }
 }
 
 /// Resume rules (#20 finding 12): options that do not change the trajectory may change.

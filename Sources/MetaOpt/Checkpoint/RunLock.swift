@@ -30,7 +30,13 @@ package final class RunLock {
         path = directory.hasSuffix("/") ? directory + Self.fileName : directory + "/" + Self.fileName
         // No O_TRUNC: the holder's record must survive a refused open.
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
-        guard fd >= 0 else { throw FileIO.error(path, "open the lock file") }
+        guard fd >= 0 else {
+            // O_NOFOLLOW's ELOOP would read "Too many levels of symbolic links".
+            if errno == ELOOP {
+                throw CheckpointError(file: path, problem: .invalidArgument("is a symbolic link, so it cannot be the run's lock (remove it)"))
+            }
+            throw FileIO.error(path, "open the lock file")
+        }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
