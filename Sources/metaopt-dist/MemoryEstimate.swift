@@ -7,11 +7,11 @@ import MetaOpt
 /// Estimate against peak RSS (`/usr/bin/time -v`, one rank, AVX-512 path; train with
 /// --meta-batch 1 --block-size 1 --iterations 1 unless said):
 ///
-///     train --dimension 1 --unroll 4096 --horizon 4096           0.79 GiB est.*   0.83 GiB RSS
+///     train --dimension 1 --unroll 4096 --horizon 4096           0.85 GiB est.    0.83 GiB RSS
 ///     train --dimension 1 --unroll 16384 --horizon 16384         3.21 GiB est.    3.18 GiB RSS
-///     train --dimension 1 --hidden-size 1024                     2.38 GiB est.*   2.70 GiB RSS
+///     train --dimension 1 --hidden-size 1024                     2.82 GiB est.    2.70 GiB RSS
 ///     train --dimension 1 --hidden-size 2048                    10.6  GiB est.   10.2  GiB RSS
-///     train --dimension 2048 (quadratic)                         0.32 GiB est.*   0.35 GiB RSS
+///     train --dimension 2048 (quadratic)                         0.38 GiB est.    0.35 GiB RSS
 ///     train --dimension 4096 (quadratic)                         1.26 GiB est.    1.23 GiB RSS
 ///     train (default quadratic), --iterations 50                 0.103 GiB est.   0.077 GiB RSS
 ///     train --task mlp (default), --iterations 3                 2.26 GiB est.    2.28 GiB RSS
@@ -21,8 +21,8 @@ import MetaOpt
 ///       --functions 4 --tuning-functions 2 --baselines none     0.51 GiB est.    0.40 GiB RSS
 ///     evaluate quadratic.json (defaults)                         0.065 GiB est.   0.024 GiB RSS
 ///
-/// (* before the process's 64 MiB and the φ-sized buffers were counted as now: within 15 %.)
-/// Before tile padding was counted, the unroll-16384 run was estimated at a few MiB.
+/// Before tile padding was counted, the unroll-16384 run was estimated at 0.01 GiB, and the
+/// quadratic's W (n² Doubles per function, 8 n² more in its batch) was not counted at all.
 enum MemoryEstimate {
     /// The process itself besides what the estimates count: code, MPI's and OpenBLAS's buffers
     /// (a default quadratic run peaks at 77 MB with 41 MB estimated).
