@@ -55,6 +55,8 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Plot title.")
     var title: String?
 
+    @OptionGroup var memory: MemoryLimitOptions
+
     @Flag(help: "Show no progress line on standard error (it is shown only when standard error is a terminal).")
     var quiet = false
 
@@ -68,11 +70,6 @@ struct EvaluateCommand: ParsableCommand {
         guard tuningFunctions > 0 else { throw ValidationError("--tuning-functions must be positive") }
         for (name, value) in [("--functions", functions), ("--tuning-functions", tuningFunctions), ("--steps", steps)] {
             if let problem = SizeLimits.problem(name, value, limit: SizeLimits.heldOutFunctions) { throw ValidationError(problem) }
-        }
-        // Every loss curve is kept: functions × (steps + 1) Doubles per optimizer.
-        let curves = SizeLimits.product(functions + tuningFunctions * LearningRateSearch.defaultGrid.count, steps + 1, 5, 8)
-        if let problem = MemoryEstimate.problem(needed: curves, limit: MemoryEstimate.machineBytes(), what: "the loss curves of --functions × --steps", hint: "") {
-            throw ValidationError(problem)
         }
         do { _ = try BaselineKind.parseList(baselines) } catch { throw ValidationError("--baselines: \(error)") }
     }
@@ -106,6 +103,14 @@ struct EvaluateCommand: ParsableCommand {
         }
         if layerTrace && spec.name != "mlp" {
             throw ValidationError("--layer-trace needs the MLP task (got \(spec.name))")
+        }
+        // Refused before the functions are sampled: a quadratic's W alone may exceed the machine.
+        let needed = try MemoryEstimate.evaluationBytes(task: spec, optimizer: file.optimizer, functions: functions,
+                                                        tuningFunctions: tuningFunctions, steps: steps)
+        if let problem = MemoryEstimate.problem(needed: needed, limit: memory.memoryLimitBytes(),
+                                                what: "evaluating \(functions) + \(tuningFunctions) tuning functions of \(spec) for \(steps) steps",
+                                                perRank: false) {
+            throw ValidationError(problem)
         }
         // The outputs are checked now, not after minutes of evaluation.
         let directory = URL(fileURLWithPath: out ?? URL(fileURLWithPath: optimizer).deletingLastPathComponent().appendingPathComponent("eval").path)

@@ -3,26 +3,72 @@ import MetaOpt
 
 /// Refusing, before any work, a configuration whose estimated memory exceeds what one rank may
 /// use (an allocation past the machine ends in a trap, rc 134, after minutes of start-up).
+///
+/// Estimate against peak RSS (`/usr/bin/time -v`, one rank, AVX-512 path; train with
+/// --meta-batch 1 --block-size 1 --iterations 1 unless said):
+///
+///     train --dimension 1 --unroll 4096 --horizon 4096           0.85 GiB est.    0.83 GiB RSS
+///     train --dimension 1 --unroll 16384 --horizon 16384         3.21 GiB est.    3.18 GiB RSS
+///     train --dimension 1 --hidden-size 1024                     2.82 GiB est.    2.70 GiB RSS
+///     train --dimension 1 --hidden-size 2048                    10.6  GiB est.   10.2  GiB RSS
+///     train --dimension 2048 (quadratic)                         0.38 GiB est.    0.35 GiB RSS
+///     train --dimension 4096 (quadratic)                         1.26 GiB est.    1.23 GiB RSS
+///     train (default quadratic), --iterations 50                 0.103 GiB est.   0.077 GiB RSS
+///     train --task mlp (default), --iterations 3                 2.26 GiB est.    2.28 GiB RSS
+///     evaluate generalist.json --task rosenbrock --dimension 1e7
+///       --functions 2 --tuning-functions 1 --baselines adam     9.94 GiB est.    9.75 GiB RSS
+///     evaluate quadratic.json --task quadratic --dimension 2048
+///       --functions 4 --tuning-functions 2 --baselines none     0.51 GiB est.    0.40 GiB RSS
+///     evaluate quadratic.json (defaults)                         0.065 GiB est.   0.024 GiB RSS
+///
+/// Before tile padding was counted, the unroll-16384 run was estimated at 0.01 GiB, and the
+/// quadratic's W (n² Doubles per function, 8 n² more in its batch) was not counted at all.
 enum MemoryEstimate {
-    /// The machine's memory in bytes.
-    static func machineBytes() -> Int { Int(clamping: ProcessInfo.processInfo.physicalMemory) }
+    /// The process itself besides what the estimates count: code, MPI's and OpenBLAS's buffers
+    /// (a default quadratic run peaks at 77 MB with 41 MB estimated).
+    static let processBytes = 64 << 20
 
-    /// A message when `needed` (nil: beyond Int, i.e. beyond every machine) exceeds `limit`.
-    static func problem(needed: Int?, limit: Int, what: String, hint: String = " (--max-memory sets the limit)") -> String? {
-        guard let needed else { return "\(what) would need more memory than any machine has" }
+    /// A message when `needed` (nil: beyond Int, i.e. beyond every machine) and the process's own
+    /// `processBytes` exceed `limit`.
+    static func problem(needed: Int?, limit: Int, what: String, perRank: Bool = true) -> String? {
+        guard let needed = needed.flatMap({ SizeLimits.sum($0, processBytes) }) else {
+            return "\(what) would need more memory than any machine has"
+        }
         guard needed > limit else { return nil }
-        return "\(what) would need about \(gibibytes(needed)) per rank, more than the \(gibibytes(limit)) available\(hint)"
+        return "\(what) would need about \(gibibytes(needed))\(perRank ? " per rank" : ""), more than the \(gibibytes(limit)) available (--max-memory sets the limit)"
     }
 
-    /// The engines' memory of meta-training `config` on `ranks` ranks (`TrainingConfig.estimatedEngineBytes`);
-    /// nil when the coordinate count cannot be known without the data set.
+    /// The memory one rank holds to meta-train `config` on `ranks` ranks
+    /// (`TrainingConfig.estimatedRankBytes`); nil when the sizes cannot be known without a data
+    /// set that is not there.
     static func trainingProblem(_ config: TrainingConfig, ranks: Int, limit: Int) -> String? {
-        guard let coordinates = try? config.task.dimension() else { return nil }
+        guard let coordinates = try? config.task.dimension(),
+              let needed = try? config.estimatedRankBytes(coordinates: coordinates, ranks: ranks) else { return nil }
         // The rank's engines: one per block it owns (the blocks of the meta-batch dealt to the ranks).
         let blocks = (config.blockCount - 1) / max(ranks, 1) + 1
         let engines = blocks == 1 ? "1 block" : "\(blocks) blocks of the meta-batch \(config.metaBatch) on \(ranks == 1 ? "one rank" : "each of \(ranks) ranks")"
-        return problem(needed: config.estimatedEngineBytes(coordinates: coordinates, ranks: ranks), limit: limit,
+        return problem(needed: needed, limit: limit,
                        what: "meta-training \(coordinates) coordinates × block size \(config.blockSize) × \(engines), unroll \(config.unroll),")
+    }
+
+    /// The memory `evaluate` holds: all held-out and tuning functions (sampled up front), the
+    /// learned optimizer's largest batch (its functions' batch copy and a forward-only engine with
+    /// its state, `LearnedOptimizer.maxCoordinatesPerBatch`), a baseline's θ, ∇f and two moments for one
+    /// function, and the loss curves (every function × steps + 1, Doubles, for five optimizers
+    /// and each learning rate of the grid). Nil: more than Int (more than any machine).
+    static func evaluationBytes(task: TaskSpec, optimizer: LearnedOptimizerConfig, functions: Int, tuningFunctions: Int,
+                                steps: Int) throws -> Int? {
+        let coordinates = try task.dimension()
+        let perBatch = min(max(LearnedOptimizer.defaultMaxCoordinatesPerBatch / max(coordinates, 1), 1), functions)
+        guard let held = try task.estimatedBytes(functions: functions + tuningFunctions, batched: false),
+              let batch = task.settings.estimatedBatchBytes(functions: perBatch),
+              let columns = SizeLimits.product(perBatch, coordinates),
+              let engine = optimizer.estimatedEngineBytes(columns: columns, unroll: nil),
+              let baseline = SizeLimits.product(4, coordinates, 4),
+              let curves = SizeLimits.product(functions + tuningFunctions * LearningRateSearch.defaultGrid.count, steps + 1, 5, 8) else {
+            return nil
+        }
+        return SizeLimits.sum(held, max(SizeLimits.sum(batch, engine) ?? .max, baseline), curves)
     }
 
     static func gibibytes(_ bytes: Int) -> String {

@@ -20,30 +20,40 @@ struct RunOptions: ParsableArguments {
                                valueName: "seconds"))
     var collectiveTimeout: Double?
 
-    @Option(help: ArgumentHelp("Memory one rank may use, in GiB: train and evaluate refuse a configuration whose estimated memory exceeds it. Default: the machine's memory divided by the ranks on it.",
-                               valueName: "GiB"))
-    var maxMemory: Double?
+    @OptionGroup var memory: MemoryLimitOptions
 
     func validate() throws {
         if let t = collectiveTimeout, !(t >= 0 && t <= 1e7) {
             throw ValidationError("--collective-timeout must be between 0 (no deadline) and 1e7 seconds (got \(t))")
         }
+    }
+
+    func memoryLimitBytes() -> Int { memory.memoryLimitBytes() }
+
+    /// The level `rank` logs at under these options.
+    func logLevel(rank: Int) -> Logger.Level {
+        RankLogSettings.level(rank: rank, verbose: verbose, requested: logLevel)
+    }
+}
+
+/// --max-memory, which train and evaluate share.
+struct MemoryLimitOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Memory one process may use, in GiB: train (per rank) and evaluate refuse a configuration whose estimated memory exceeds it (status 64). Default: the machine's memory divided by the ranks on it.",
+                               valueName: "GiB"))
+    var maxMemory: Double?
+
+    func validate() throws {
         if let m = maxMemory, !(m > 0 && m <= Double(1 << 30)) {
             throw ValidationError("--max-memory must be a positive number of GiB, at most 2^30 = 1073741824 (got \(m))")
         }
     }
 
-    /// The bytes one rank may use: --max-memory, or the machine's memory shared by the ranks on
-    /// this host (the launcher's local rank count; 1 for a singleton).
+    /// The bytes one process may use: --max-memory, or the machine's memory shared by the ranks
+    /// on this host (the launcher's local rank count; 1 for a singleton and for evaluate).
     func memoryLimitBytes() -> Int {
         // Rounded, so that the message gives back the limit as written (0.000001, not 9.99e-07).
         if let m = maxMemory { return Int(min((m * 1_073_741_824).rounded(), Double(Int.max / 2))) }
         let localRanks = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
         return Int(ProcessInfo.processInfo.physicalMemory / UInt64(max(localRanks, 1)))
-    }
-
-    /// The level `rank` logs at under these options.
-    func logLevel(rank: Int) -> Logger.Level {
-        RankLogSettings.level(rank: rank, verbose: verbose, requested: logLevel)
     }
 }

@@ -62,11 +62,12 @@ final class SizeLimitTests: XCTestCase {
         XCTAssertEqual(config { _ in }.problems(), [])
     }
 
-    /// The estimate is the engine's stated formula without tile padding and per-lane scratch: a
-    /// lower bound within a few per cent of `statedBytes` for one block per rank (columns here
-    /// fill whole tiles).
+    /// The engine estimate is the engine's own formula (`UnrollEngine.statedBytes`, padding to
+    /// whole tiles included) plus its state: exact where one lane holds all columns, and small
+    /// functions are not underestimated (one coordinate still takes a tile of 256 columns).
     func testMemoryEstimateFollowsTheEngineFormula() {
-        for (sizes, dimension, count, unroll) in [([20, 20], 16, 64, 20), ([8], 256, 4, 5), ([20, 20, 20], 128, 8, 7)] {
+        for (sizes, dimension, count, unroll) in [([20, 20], 16, 64, 20), ([8], 256, 4, 5), ([20, 20, 20], 128, 8, 7),
+                                                  ([20, 20], 1, 1, 300), ([20], 3, 5, 2)] {
             let c = config {
                 $0.optimizer = LearnedOptimizerConfig(hiddenSizes: sizes, preprocessing: .logAndSign(p: 10), outputScale: 0.1)
                 $0.task = .quadratic(dimension: dimension)
@@ -77,14 +78,30 @@ final class SizeLimitTests: XCTestCase {
             }
             let engine = UnrollEngine<Float>(layout: ParameterLayout(c.optimizer), tasks: quadratics(count, dimension: dimension, seed: 1),
                                              unroll: unroll)
-            let estimate = try! XCTUnwrap(c.estimatedEngineBytes(coordinates: dimension, ranks: 1))
-            XCTAssertLessThanOrEqual(estimate, engine.statedBytes, "\(sizes) \(dimension) × \(count)")
-            XCTAssertGreaterThan(Double(estimate), 0.9 * Double(engine.statedBytes), "\(sizes) \(dimension) × \(count)")
+            let state = (2 + 2 * sizes.reduce(0, +)) * dimension * count * 4
+            XCTAssertEqual(c.estimatedEngineBytes(coordinates: dimension), engine.statedBytes + state, "\(sizes) \(dimension) × \(count)")
+            let forward = UnrollEngine<Float>(forwardOnlyLayout: ParameterLayout(c.optimizer), tasks: quadratics(count, dimension: dimension, seed: 1))
+            XCTAssertEqual(c.optimizer.estimatedEngineBytes(columns: dimension * count, unroll: nil), forward.statedBytes + state)
         }
-        // Blocks are shared out: two ranks each hold half of 8 blocks; Int overflow gives nil.
+        // Blocks are shared out: two ranks each hold half of 8 blocks' engines; Int overflow gives nil.
         let c = config { $0.metaBatch = 16 }
-        XCTAssertEqual(c.estimatedEngineBytes(coordinates: 10, ranks: 2)! * 2, c.estimatedEngineBytes(coordinates: 10, ranks: 1)!)
-        XCTAssertNil(config { $0.blockSize = 1 << 24 }.estimatedEngineBytes(coordinates: 1 << 30, ranks: 1))
+        let phiSized = TrainingConfig.phiSizedBuffers * ParameterLayout(c.optimizer).count * 4
+        XCTAssertEqual((try! c.estimatedRankBytes(coordinates: 10, ranks: 2)! - phiSized) * 2,
+                       try! c.estimatedRankBytes(coordinates: 10, ranks: 1)! - phiSized)
+        XCTAssertNil(config { $0.blockSize = 1 << 24 }.estimatedEngineBytes(coordinates: 1 << 30))
+    }
+
+    /// The functions' own memory counts: a quadratic's W is n × n Doubles per function, and its
+    /// batch packs groups of eight (one function takes a whole group).
+    func testMemoryEstimateCountsTheFunctions() throws {
+        let n = 1 << 16
+        let quadratic = TaskSpec.quadratic(dimension: n)
+        XCTAssertEqual(try quadratic.estimatedBytes(functions: 1, batched: false), 8 * (n * n + n) + 4 * n)
+        XCTAssertEqual(try quadratic.estimatedBytes(functions: 1, batched: true), 8 * (n * n + n) + 4 * n + 64 * (n * n + n))
+        XCTAssertEqual(try TaskSpec.rosenbrock(dimension: 1 << 30).estimatedBytes(functions: 1, batched: true), 20 << 30)
+        // A quadratic of 2^16 coordinates on one rank: hundreds of GiB, not the engine's few.
+        let c = config { $0.task = quadratic; $0.metaBatch = 1; $0.blockSize = 1 }
+        XCTAssertGreaterThan(try XCTUnwrap(try c.estimatedRankBytes(coordinates: n, ranks: 1)), 64 * n * n)
     }
 
     func testOverflowReportingArithmetic() {

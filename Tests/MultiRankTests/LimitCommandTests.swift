@@ -53,6 +53,29 @@ final class LimitCommandTests: XCTestCase {
         XCTAssertEqual(fits.status, 0, "\(fits)")
     }
 
+    /// Configurations the old estimate let through (it left out the tiles' padding and the
+    /// functions' own memory) and that then died allocating (rc 134) or grew to tens of GB: now
+    /// refused at once with status 64, before any large allocation.
+    func testEstimatesCountPaddingAndTheFunctions() throws {
+        let run = try makeRunDirectory("memory-estimate")
+        let one = ["train", "--run-dir", run.path, "--meta-batch", "1", "--block-size", "1", "--iterations", "1"]
+        try assertRefused(one + ["--dimension", "1", "--unroll", "32768", "--horizon", "32768", "--max-memory", "4"],
+                          saying: "meta-training 1 coordinates × block size 1 × 1 block, unroll 32768, would need about")
+        try assertRefused(one + ["--dimension", "1", "--hidden-size", "2048", "--max-memory", "4"], saying: "more than the 4 GiB available")
+        try assertRefused(one + ["--dimension", "65536"], saying: "meta-training 65536 coordinates × block size 1 × 1 block, unroll 20, would need about")
+        let optimizers = ShippedOptimizersTests.directory
+        let evaluate = ["evaluate", "--functions", "1", "--tuning-functions", "1", "--baselines", "none", "--out", run.appendingPathComponent("eval").path]
+        try assertRefused(evaluate + ["--optimizer", optimizers.appendingPathComponent("quadratic.json").path, "--task", "quadratic", "--dimension", "65536"],
+                          saying: "evaluating 1 + 1 tuning functions of quadratic(dimension: 65536) for 100 steps would need about")
+        try assertRefused(evaluate + ["--optimizer", optimizers.appendingPathComponent("generalist.json").path, "--task", "rosenbrock",
+                                      "--dimension", "1073741824", "--steps", "2"],
+                          saying: "rosenbrock(dimension: 1073741824) for 2 steps would need about")
+        // evaluate's own --max-memory, given back as written.
+        try assertRefused(evaluate + ["--optimizer", optimizers.appendingPathComponent("quadratic.json").path, "--max-memory", "0.001"],
+                          saying: "more than the 0.001 GiB available (--max-memory sets the limit)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("eval").path))
+    }
+
     func testInputsThatAreNotRegularFilesAreNamed() throws {
         let dir = try makeRunDirectory("inputs")
         let fifo = dir.appendingPathComponent("fifo.json").path

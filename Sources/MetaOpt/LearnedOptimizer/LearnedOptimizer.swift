@@ -11,10 +11,11 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
     /// bytes per coordinate, plus the padding of the last tile, in the forward-only engine with two
     /// layers of 20 and two inputs: X of both layers in two slots, c, u, θ and ∇f in two slots).
     public var maxCoordinatesPerBatch: Int
+    public static let defaultMaxCoordinatesPerBatch = 160_000
 
     /// Traps when φ does not fit `config` or `config` is unusable (`config.problems()` lists why):
     /// both are programmer errors; `OptimizerFile.read` checks a file's before it gets here.
-    public init(config: LearnedOptimizerConfig, phi: [Float], name: String = "LSTM", maxCoordinatesPerBatch: Int = 160_000) {
+    public init(config: LearnedOptimizerConfig, phi: [Float], name: String = "LSTM", maxCoordinatesPerBatch: Int = defaultMaxCoordinatesPerBatch) {
         precondition(config.problems().isEmpty, "unusable architecture: \(config.problems().joined(separator: "; "))")
         precondition(config.architecture.parameterCount == phi.count, "φ does not fit the architecture")
         self.config = config

@@ -80,6 +80,25 @@ public struct ImageClassificationFamily: TaskFamily {
 
     public func sample(_ key: RandomKey) -> any Optimizee { classifier(key) }
 
+    /// Bytes of one function's scratch once it is evaluated (`ClassifierWorkspace`), in Floats per
+    /// minibatch row: the input, and every layer's output and its gradient; a CNN block's map
+    /// counted before its 2×2 pooling, which covers the pooled map, its gradient and the
+    /// argmax bytes (the convolution kernel's per-block scratch is left out). Nil on overflow.
+    package var estimatedScratchBytes: Int? {
+        let d = data.dataset
+        let perRow: Int
+        switch architecture {
+        case let .mlp(a):
+            perRow = d.featureCount + 2 * (a.hiddenSizes.reduce(0, +) + data.outputCount)
+        case let .cnn(a):
+            let shapes = a.convolutionShapes(height: d.height, width: d.width, channels: d.channels)
+            let maps = shapes.reduce(0) { $0 + $1.height * $1.width * $1.outChannels }
+            let flat = shapes.last.map { $0.pooledHeight * $0.pooledWidth * $0.outChannels } ?? 0
+            perRow = d.featureCount + maps + 2 * (flat + a.fullyConnectedSizes.reduce(0, +) + data.outputCount)
+        }
+        return SizeLimits.product(batchSize, perRow + 1, 4)  // + 1: the row's target
+    }
+
     /// The task for `key`, with the classifier-specific API (full-data evaluation, minibatch indices).
     public func classifier(_ key: RandomKey) -> any ImageClassifierOptimizee {
         switch architecture {

@@ -43,5 +43,9 @@ package struct MLPTask: TaskPlugin {
 
     package func coordinateCount() throws -> Int { try spec.makeFamily().dimension }
 
+    package func estimatedBytes(functions count: Int) throws -> Int? {
+        try spec.makeFamily().estimatedScratchBytes.flatMap { SizeLimits.product(count, $0) }
+    }
+
     package var reportDescription: String { spec.reportDescription }
 }

@@ -146,6 +146,24 @@ package struct MixtureTask: TaskPlugin, Codable {
         try components.map { try $0.task.dimension() }.max() ?? 0
     }
 
+    /// A block draws one component for all its functions: the largest component's.
+    package func estimatedBytes(functions count: Int) throws -> Int? {
+        try largest { try $0.estimatedBytes(functions: count) }
+    }
+
+    package func estimatedBatchBytes(functions count: Int) -> Int? {
+        largest { $0.estimatedBatchBytes(functions: count) }
+    }
+
+    private func largest(_ bytes: (any TaskPlugin) throws -> Int?) rethrows -> Int? {
+        var largest = 0
+        for c in components {
+            guard let b = try bytes(c.task.settings) else { return nil }
+            largest = max(largest, b)
+        }
+        return largest
+    }
+
     package var reportDescription: String {
         "mix(" + components.map { "\($0.weight) × \($0.task.description)" }.joined(separator: ", ") + ")"
     }

@@ -36,5 +36,16 @@ package struct QuadraticTask: TaskPlugin, Codable {
 
     package func coordinateCount() throws -> Int { dimension }
 
+    /// Per function W and y in Double and θ₀ in Float.
+    package func estimatedBytes(functions count: Int) -> Int? {
+        SizeLimits.product(count, 8 * (dimension * dimension + dimension) + 4 * dimension)  // n ≤ 2^16 (`problems`)
+    }
+
+    /// W and y again, packed eight functions to a group of SIMD8<Double> lanes (`QuadraticBatch`):
+    /// a group of one function takes as much as one of eight.
+    package func estimatedBatchBytes(functions count: Int) -> Int? {
+        SizeLimits.product((count + 7) / 8, 64, dimension * dimension + dimension)
+    }
+
     package var reportDescription: String { "quadratic(dimension: \(dimension))" }
 }

@@ -94,6 +94,11 @@ package struct RosenbrockTask: TaskPlugin, Codable {
 
     package func coordinateCount() throws -> Int { dimension }
 
+    /// Per function n − 1 curvatures and n shifts in Double, θ₀ in Float; no batch form.
+    package func estimatedBytes(functions count: Int) -> Int? {
+        SizeLimits.product(count, 20, dimension)
+    }
+
     package var reportDescription: String { "rosenbrock(dimension: \(dimension))" }
 }
 

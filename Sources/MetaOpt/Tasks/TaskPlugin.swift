@@ -41,6 +41,14 @@ package protocol TaskPlugin: Equatable, Sendable {
     func makeFamily() throws -> any TaskFamily
     /// Coordinates of every sampled θ.
     func coordinateCount() throws -> Int
+    /// Bytes that `count` sampled functions hold (a quadratic's W and y, an image network's
+    /// scratch for its minibatch; not a data set that all functions share). For the memory
+    /// estimates of train and evaluate, which refuse before sampling: from the settings alone
+    /// (image tasks load their data set for its shape). Nil when it overflows Int.
+    func estimatedBytes(functions count: Int) throws -> Int?
+    /// Bytes of the copy an engine makes of `count` functions to evaluate them together
+    /// (`OptimizeeBatch`; default 0: the family has none). Nil when it overflows Int.
+    func estimatedBatchBytes(functions count: Int) -> Int?
     /// How evaluation reports name the task (report.json's `task`), e.g. "quadratic(dimension: 10)".
     var reportDescription: String { get }
 }
@@ -51,6 +59,7 @@ extension TaskPlugin {
     package static var storageKey: String { name }
 
     package func onSplit(_ split: DatasetSplit) -> Self { self }
+    package func estimatedBatchBytes(functions count: Int) -> Int? { 0 }
     package func coordinateCount() throws -> Int {
         try makeFamily().sample(RandomKey(seed: 0, horizon: 0, task: 0)).dimension
     }

@@ -68,6 +68,14 @@ public struct TaskSpec: Codable, Equatable, Sendable, CustomStringConvertible {
     /// Coordinates of every sampled θ (image tasks load their data set for it).
     public func dimension() throws -> Int { try settings.coordinateCount() }
 
+    /// Bytes `count` sampled functions hold, with the copy an engine makes of them as one batch
+    /// when `batched` (`TaskPlugin.estimatedBytes(functions:)`, `estimatedBatchBytes(functions:)`).
+    package func estimatedBytes(functions count: Int, batched: Bool) throws -> Int? {
+        guard let own = try settings.estimatedBytes(functions: count),
+              let batch = batched ? settings.estimatedBatchBytes(functions: count) : 0 else { return nil }
+        return SizeLimits.sum(own, batch)
+    }
+
     public var description: String { settings.reportDescription }
 
     public static func == (a: TaskSpec, b: TaskSpec) -> Bool { a.settings.isEqual(to: b.settings) }

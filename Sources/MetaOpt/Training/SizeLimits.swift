@@ -83,29 +83,63 @@ extension TrainingConfig {
         return p
     }
 
-    /// The bytes one rank's engines allocate for this configuration on `ranks` ranks with
-    /// `coordinates` coordinates per function: `UnrollEngine.statedBytes`'s formula without the
-    /// tile padding and the per-lane scratch (a lower bound, exact to a few per cent for the
-    /// paper's sizes), times the blocks the rank owns (⌈blocks / ranks⌉). Per column (one
-    /// coordinate of one function): T'·I inputs, the output head's 2, each layer's
-    /// `LSTMLayerLane.scalarsPerColumn`, and T' + 4 flat vectors (T + T' + 4 in the second-order
-    /// mode); T' = max(T, 2). Per engine, where the default kernels pair the forward products,
-    /// their prepared weights (`PairedForwardProducts.scalars`). Nil when the product overflows
-    /// Int (it exceeds every machine).
-    package func estimatedEngineBytes(coordinates: Int, ranks: Int) -> Int? {
-        let t = max(unroll, 2)
-        var perColumn = t * optimizer.inputCount + OutputHead<Float>.scalarsPerColumn() + t + 4
-        if mode == .secondOrder { perColumn += unroll }
-        var inputs = optimizer.inputCount
-        for h in optimizer.hiddenSizes {
-            let layer = ParameterLayout.Layer(inputs: inputs, hidden: h, weight: 0, bias: 0)
-            perColumn += LSTMLayerLane<Float>.scalarsPerColumn(layer, slots: t)
-            inputs = h
+    /// One block's engine and its state (`LearnedOptimizerConfig.estimatedEngineBytes`).
+    package func estimatedEngineBytes(coordinates: Int) -> Int? {
+        SizeLimits.product(coordinates, blockSize).flatMap {
+            optimizer.estimatedEngineBytes(columns: $0, unroll: unroll, secondOrder: mode == .secondOrder)
         }
-        let blocksPerRank = (blockCount - 1) / max(ranks, 1) + 1
-        let paired = FloatKernels(.default).pairsForwardProducts ? PairedForwardProducts.scalars(ParameterLayout(optimizer)) : 0
-        guard let columns = SizeLimits.product(perColumn, coordinates, blockSize),
-              let perEngine = SizeLimits.sum(columns, paired) else { return nil }
-        return SizeLimits.product(perEngine, blocksPerRank, MemoryLayout<Float>.stride)
+    }
+
+    /// Floats of φ's size the trainer holds besides the engines: φ, Adam's two moments, the next
+    /// φ, the reduced gradient, the Int64 allreduce buffer (two), the best φ of validation, and
+    /// the checkpoint's copies (calibrated: hidden size 2048, |φ| = 50M, peaked at 5.5 GB).
+    static let phiSizedBuffers = 20
+
+    /// Everything one rank of a run on `ranks` ranks holds, in bytes: for each block it owns
+    /// (⌈blocks / ranks⌉) the engine and its state (`estimatedEngineBytes`), the block's functions
+    /// and their batch copy (`TaskSpec.estimatedBytes`) and, first order, the meta-gradient's
+    /// parts (|φ| Floats per column tile);
+    /// `phiSizedBuffers` × |φ| Floats; with validation, the rank's share of the validation
+    /// functions and a forward-only engine for one of them. Nil when it overflows Int.
+    /// Measured (peak RSS of `train`, one rank, against this estimate): see MemoryEstimate.swift.
+    package func estimatedRankBytes(coordinates: Int, ranks: Int) throws -> Int? {
+        let tile = UnrollEngine<Float>.defaultTileWidth
+        let phi = ParameterLayout(optimizer).count
+        guard let columns = SizeLimits.product(coordinates, blockSize),
+              let engine = estimatedEngineBytes(coordinates: coordinates),
+              let functions = try task.estimatedBytes(functions: blockSize, batched: true) else { return nil }
+        let units = mode == .firstOrder ? (columns - 1) / tile + optimizer.optimizerCount : 1
+        guard let parts = SizeLimits.product(units, phi, 4),
+              let block = SizeLimits.sum(engine, functions, parts),
+              let blocks = SizeLimits.product(block, (blockCount - 1) / max(ranks, 1) + 1),
+              let phiSized = SizeLimits.product(Self.phiSizedBuffers, phi, 4) else { return nil }
+        var validating = 0
+        if let validation {
+            let share = (validation.functions - 1) / max(ranks, 1) + 1
+            guard let held = try task.estimatedBytes(functions: share, batched: false),
+                  let batch = try task.estimatedBytes(functions: 1, batched: true),
+                  let forward = optimizer.estimatedEngineBytes(columns: coordinates, unroll: nil),
+                  let sum = SizeLimits.sum(held, batch, forward) else { return nil }
+            validating = sum
+        }
+        return SizeLimits.sum(blocks, phiSized, validating)
+    }
+}
+
+extension LearnedOptimizerConfig {
+    /// An engine over `columns` coordinates (a forward-only one when `unroll` is nil) and the
+    /// state it runs on: `UnrollEngine.statedBytes`, all columns on the first learned optimizer
+    /// (one part-filled tile per lane, the most padding any split into lanes has; padding
+    /// matters: a function of one coordinate fills 1 of a tile's 256 columns), and the
+    /// `UnrollState` (θ, ∇f, every layer's h and c per coordinate, unpadded). Nil when the count
+    /// overflows Int.
+    package func estimatedEngineBytes(columns: Int, unroll: Int?, secondOrder: Bool = false) -> Int? {
+        let stateRows = 2 + 2 * hiddenSizes.reduce(0, +)
+        guard let engine = UnrollEngine<Float>.statedBytes(
+                  layout: ParameterLayout(self), laneColumns: [columns] + Array(repeating: 0, count: optimizerCount - 1),
+                  coordinates: columns, unroll: unroll ?? 1, history: unroll != nil,
+                  pairsProducts: FloatKernels(.default).pairsForwardProducts, thetaHistory: secondOrder ? unroll ?? 0 : 0),
+              let state = SizeLimits.product(stateRows, columns, MemoryLayout<Float>.stride) else { return nil }
+        return SizeLimits.sum(engine, state)
     }
 }

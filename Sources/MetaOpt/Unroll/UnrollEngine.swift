@@ -317,24 +317,37 @@ package final class UnrollEngine<S: MetaScalar> {
     /// and c, and u; the scratch block; 3 flat vectors (∇f in two slots, θ). Either kind, where it
     /// pairs the forward products: their prepared weights (`PairedForwardProducts.scalars`).
     package var statedBytes: Int {
-        let t = slots, history = storesHistory
-        var scalars = 0
-        for lane in lanes {
-            let padded = max(lane.tiles.count, 1) * tileWidth
-            var perColumn = (history ? t * inputs : 0) + OutputHead<S>.scalarsPerColumn(history: history)
-            var fixed = lane.scratch.rows * tileWidth
-            for layer in lane.block.layers {
+        Self.statedBytes(layout: layout, laneColumns: lanes.map(\.columns), coordinates: coordinateCount, unroll: unroll,
+                         tileWidth: tileWidth, history: storesHistory, pairsProducts: pairedProducts != nil,
+                         thetaHistory: thetaHistory.count)!
+    }
+
+    /// `statedBytes` of an engine not built yet: lanes of `laneColumns` columns over `coordinates`
+    /// flat coordinates, `thetaHistory` vectors of θ_t (the second-order mode's T). The memory
+    /// estimates of train and evaluate call it with the sizes a command line gives, so the
+    /// products that grow with the columns are checked: nil when they overflow Int (more than any
+    /// machine has). The per-column and per-lane counts stay far below Int.max within `SizeLimits`.
+    package static func statedBytes(layout: ParameterLayout, laneColumns: [Int], coordinates: Int, unroll: Int,
+                                    tileWidth: Int = defaultTileWidth, history: Bool, pairsProducts: Bool,
+                                    thetaHistory: Int = 0) -> Int? {
+        let t = max(unroll, 2)
+        var scalars = pairsProducts ? PairedForwardProducts.scalars(layout) : 0
+        for (block, columns) in zip(layout.blocks, laneColumns) {
+            let tiles = max((columns + tileWidth - 1) / tileWidth, 1)
+            var perColumn = (history ? t * layout.config.inputCount : 0) + OutputHead<S>.scalarsPerColumn(history: history)
+            var fixed = 4 * layout.config.hiddenSizes.max()! * tileWidth  // the scratch block
+            for layer in block.layers {
                 perColumn += LSTMLayerLane<S>.scalarsPerColumn(layer, slots: t, history: history)
                 fixed += LSTMLayerLane<S>.fixedScalars(layer, tileWidth: tileWidth,
-                                                       vectorWeightGradient: Self.usesVectorWeightGradient(layer),
-                                                       history: history)
+                                                       vectorWeightGradient: usesVectorWeightGradient(layer), history: history)
             }
-            scalars += perColumn * padded + fixed
+            guard let lane = SizeLimits.product(perColumn, tiles, tileWidth), let sum = SizeLimits.sum(scalars, lane, fixed) else { return nil }
+            scalars = sum
         }
-        if pairedProducts != nil { scalars += PairedForwardProducts.scalars(layout) }
-        let n = Workspace<S>.stride(for: coordinateCount)
-        scalars += (history ? t + 1 + 3 + thetaHistory.count : 3) * n
-        return scalars * MemoryLayout<S>.stride
+        let vectors = history ? t + 1 + 3 + thetaHistory : 3
+        guard let flat = SizeLimits.product(vectors, Workspace<S>.stride(for: coordinates)),
+              let total = SizeLimits.sum(scalars, flat) else { return nil }
+        return SizeLimits.product(total, MemoryLayout<S>.stride)
     }
 
     /// The matrix products one unrolled step makes (forward and first-order backward), one entry
