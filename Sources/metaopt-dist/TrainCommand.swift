@@ -355,6 +355,9 @@ struct TrainCommand: ParsableCommand {
             let file = joinedPath(runDirectoryPath, "best-optimizer.json")
             lines.append("best optimizer by validation: \(file) (meta-step \(best.iteration), mean final loss \(best.meanFinalLoss))")
             evaluate = file
+        } else if let logged = run.bestLogged {
+            // A resume found best-optimizer.json gone (or set it aside) and nothing beat the best since.
+            lines.append("best optimizer by validation: none: validation.jsonl's best, meta-step \(logged.iteration) (mean final loss \(logged.meanFinalLoss)), was lost with its best-optimizer.json before this run resumed, and no later validation beat it")
         }
         lines.append("settings: \(configFile)")
         lines.append("evaluate with: \(program) evaluate --optimizer \(shellQuoted(evaluate))")

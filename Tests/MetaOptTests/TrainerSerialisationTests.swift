@@ -92,7 +92,8 @@ final class TrainerSerialisationTests: XCTestCase {
         XCTAssertEqual(try TrainingLog.parseValidation(Data(text.utf8), source: "v.jsonl"),
                        [TrainingLog.Validation(iteration: 10, meanFinalLoss: 0.75, best: true),
                         TrainingLog.Validation(iteration: 20, meanFinalLoss: nil, best: false)])
-        XCTAssertEqual(ValidationLog.lowestScore(in: Data(text.utf8)), 0.75)
+        XCTAssertEqual(ValidationLog.best(in: Data(text.utf8))?.iteration, 10)
+        XCTAssertEqual(ValidationLog.best(in: Data(text.utf8))?.meanFinalLoss, 0.75)
     }
 
     func testStringsAreEscaped() throws {

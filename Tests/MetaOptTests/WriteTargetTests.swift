@@ -152,6 +152,28 @@ final class ResumeCompatibilityTests: XCTestCase {
         current.seed = 1
         XCTAssertFalse(TrainerCheckpoint.compatibilityProblems(saved: saved, current: current).isEmpty)
     }
+
+    /// A refusal names every setting that differs, by option and with both values (it used to
+    /// print the two configurations whole), and what may change.
+    func testARefusalNamesEachDifference() {
+        let saved = TrainingConfig(task: .quadratic(dimension: 4), metaBatch: 4, unroll: 2, horizon: 4, iterations: 8,
+                                   learningRate: 0.001)
+        var current = saved
+        current.iterations = 12
+        current.learningRate = 0.01
+        current.task = .quadratic(dimension: 6)
+        current.validation = ValidationConfig(every: 10, functions: 20, seed: 5)
+        let problems = TrainerCheckpoint.compatibilityProblems(saved: saved, current: current)
+        XCTAssertEqual(problems.first, "the checkpoint was written by a run with another configuration: "
+                       + "--dimension 6 here, 4 in the checkpoint; --learning-rate 0.01 here, 0.001 in the checkpoint; "
+                       + "--validate-every 10 here, none in the checkpoint; --validation-functions 20 here, none in the checkpoint; "
+                       + "--validation-seed 5 here, none in the checkpoint")
+        XCTAssertEqual(problems.count, 2)
+        for option in ["--iterations", "--consistency-every", "--max-skips", "--checkpoint-every", "--keep-checkpoints",
+                       "--progress-every", "--output", "--shards", "--collective-timeout", "--max-memory"] {
+            XCTAssertTrue(problems[1].contains(option), "\(option) may change: \(problems[1])")
+        }
+    }
 }
 
 /// `--labels` naming a class the data do not hold is refused (#20 finding 12), not trained on the

@@ -142,6 +142,30 @@ final class RunHardeningTests: XCTestCase {
         let changed = try train(np: nil, dir, ["--iterations", "8", "--consistency-every", "3", "--max-skips", "2"], resume: true)
         XCTAssertEqual(changed.status, 0, "\(changed)")
         XCTAssertTrue(changed.stderr.contains("at iteration 6"), "resumed:\n\(changed)")
+        // What is no part of the trajectory may change too; a refusal names what differs.
+        let output = dir.appendingPathComponent("elsewhere.json")
+        let elsewhere = try train(np: 2, dir, ["--iterations", "10", "--checkpoint-every", "4", "--keep-checkpoints", "2", "--progress-every", "3",
+                                               "--shards", "1", "--collective-timeout", "100", "--output", output.path], resume: true)
+        XCTAssertEqual(elsewhere.status, 0, "\(elsewhere)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: output.path))
+        let refused = try train(np: nil, dir, ["--iterations", "12", "--learning-rate", "0.5"], resume: true)
+        XCTAssertEqual(refused.status, 1, "\(refused)")
+        XCTAssertTrue(refused.stderr.contains("another configuration: --learning-rate 0.5 here, 0.003 in the checkpoint\n"), "\(refused)")
+    }
+
+    /// A deleted best-optimizer.json: the resume warns that validation.jsonl's best is lost, and
+    /// the final lines say there is no best optimizer (the line used to be left out).
+    func testADeletedBestOptimizerIsReportedOnResume() throws {
+        let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
+        let validation = ["--validate-every", "2", "--validation-functions", "2"]
+        XCTAssertEqual(try train(np: nil, dir, validation).status, 0)
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("best-optimizer.json"))
+        // Resumed at its --iterations: no validation can write a new best.
+        let resumed = try train(np: nil, dir, validation, resume: true)
+        XCTAssertEqual(resumed.status, 0, "\(resumed)")
+        XCTAssertTrue(resumed.stderr.contains("best-optimizer.json is missing although validation.jsonl records a best at meta-step"), "\(resumed)")
+        XCTAssertTrue(resumed.stdout.contains("best optimizer by validation: none: validation.jsonl's best, meta-step"), "\(resumed)")
+        XCTAssertTrue(resumed.stdout.contains("evaluate with: ") && resumed.stdout.contains("optimizer.json\n"), "\(resumed)")
     }
 
     /// Finding 12, options: refused with status 64 before anything is written.

@@ -32,17 +32,7 @@ enum FileIO {
         var ok = false
         defer { if !ok { unlink(path) } }
         do {
-            try bytes.withUnsafeBytes { buffer in
-                var offset = 0
-                while offset < buffer.count {
-                    let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw error(path, "write")
-                    }
-                    offset += n
-                }
-            }
+            try writeAll(fd, bytes, path)
             try sync(fd, path)
         } catch {
             close(fd)
@@ -50,6 +40,22 @@ enum FileIO {
         }
         guard close(fd) == 0 else { throw error(path, "close") }
         ok = true
+    }
+
+    /// Writes all of `bytes` to `fd` (`path` names it in the error), resuming after short writes
+    /// and EINTR.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], _ path: String) throws {
+        try bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw error(path, "write")
+                }
+                offset += n
+            }
+        }
     }
 
     /// The one atomic, durable replacement of a file: `bytes` go to the new file `temporary` (in

@@ -84,8 +84,15 @@ package enum TrainerCheckpoint {
         }
     }
 
+    /// What may change when a run resumes: the settings of the configuration that do not change
+    /// the trajectory, and the options that are not part of the configuration at all.
+    package static let changeableOnResume = "--iterations, --consistency-every and --max-skips, and the options that are not part of "
+        + "the trajectory (--output, --checkpoint-every, --keep-checkpoints, --progress-every, --shards, "
+        + "--collective-timeout, --max-memory and the logging options)"
+
     /// Whether a checkpoint written under `saved` can continue under `current`: everything that
-    /// shapes the trajectory must match; only the number of iterations may change.
+    /// shapes the trajectory must match. Empty when it can; otherwise the message, naming every
+    /// setting that differs with both values.
     package static func compatibilityProblems(saved: TrainingConfig, current: TrainingConfig) -> [String] {
         var a = saved, b = current
         // Settings that do not change the trajectory: the total count, how often the ranks compare
@@ -95,11 +102,45 @@ package enum TrainerCheckpoint {
             b[keyPath: c] = 0
         }
         guard a != b else { return [] }
-        let encoder = JSONEncoder.sorted
-        let sa = (try? encoder.encode(a)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
-        let sb = (try? encoder.encode(b)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
-        return ["the checkpoint was written by a run with another configuration (only --iterations, --consistency-every and --max-skips may change on resume)",
-                "checkpoint: \(sa)", "now:        \(sb)"]
+        return ["the checkpoint was written by a run with another configuration: "
+                    + differences(saved: a, current: b).joined(separator: "; "),
+                "only \(changeableOnResume) may change on resume: give the checkpoint's values, or --no-resume to start over"]
+    }
+
+    /// "--learning-rate 0.01 here, 0.001 in the checkpoint" for every setting that differs, by the
+    /// train command's option names (`TrainingConfig.runSettings`); should the options not show a
+    /// difference, the encoded configurations' fields by their dotted keys.
+    static func differences(saved: TrainingConfig, current: TrainingConfig) -> [String] {
+        let here = current.runSettings, there = saved.runSettings
+        func shown(_ value: RunSettings.Value?, _ kind: RunSettings.Kind) -> String {
+            guard let value, value != .null else { return "none" }
+            return RunSettings.argumentText(value, kind) ?? value.json
+        }
+        let options = RunSettings.keys.compactMap { key, kind -> String? in
+            guard (here[key] ?? .null) != (there[key] ?? .null) else { return nil }
+            return "--\(key) \(shown(here[key], kind)) here, \(shown(there[key], kind)) in the checkpoint"
+        }
+        if !options.isEmpty { return options }
+        let (fieldsHere, fieldsThere) = (encodedFields(current), encodedFields(saved))
+        return Set(fieldsHere.keys).union(fieldsThere.keys).sorted().compactMap { key in
+            guard fieldsHere[key] != fieldsThere[key] else { return nil }
+            return "\(key) \(fieldsHere[key] ?? "none") here, \(fieldsThere[key] ?? "none") in the checkpoint"
+        }
+    }
+
+    /// The configuration's encoded JSON as leaf values (JSON text) by dotted key ("task.quadratic.dimension").
+    private static func encodedFields(_ config: TrainingConfig) -> [String: String] {
+        guard let data = try? JSONEncoder.sorted.encode(config), let root = try? JSONSerialization.jsonObject(with: data) else { return [:] }
+        var fields: [String: String] = [:]
+        func collect(_ value: Any, _ key: String) {
+            if let object = value as? [String: Any], !object.isEmpty {
+                for (name, child) in object { collect(child, key.isEmpty ? name : key + "." + name) }
+            } else {
+                let text = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys])
+                fields[key] = text.map { String(decoding: $0, as: UTF8.self) } ?? "?"
+            }
+        }
+        collect(root, "")
+        return fields
     }
 }
-

@@ -1,5 +1,10 @@
 import Foundation
 import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 package struct CheckpointResumeError: Error, CustomStringConvertible {
     package var message: String
@@ -111,9 +116,10 @@ package final class TrainingRun {
     package private(set) var bestScore: ValidationScore?
     /// The meta-step whose φ the ranks were last found to agree on (`checkAgreement`).
     private var agreedAt: Int?
-    /// Rank 0: the lowest score in validation.jsonl, which decides each line's "best" flag, so that
-    /// a resumed run writes the lines an uninterrupted one does.
-    private var bestLogged = Double.infinity
+    /// Rank 0: the lowest score in validation.jsonl and its meta-step, which decides each line's
+    /// "best" flag, so that a resumed run writes the lines an uninterrupted one does. After a
+    /// resume whose best-optimizer.json was lost, `bestScore` is nil while this is not.
+    package private(set) var bestLogged: (iteration: Int, meanFinalLoss: Double)?
     /// Rank 0: the run directory's lock, held for the whole run (released when this run is freed or
     /// the process ends).
     private let lock: RunLock?
@@ -253,11 +259,14 @@ package final class TrainingRun {
 
     /// Rank 0, before anything else: every file the run must write is a regular file or missing,
     /// and its directory can be written, with names that fit (`FileIO.checkWritable`), so that a
-    /// bad --output is refused before the training rather than after it. Not plot.svg: a drawing
+    /// bad --output is refused before the training rather than after it. That includes a
+    /// checkpoint in RUN_DIR/checkpoints: every run writes one at its end. Not plot.svg: a drawing
     /// that fails only logs a warning, by design.
     static func checkWriteTargets(_ options: Options) throws {
         let run = options.runDirectory
-        for url in [run.config, run.metrics, run.validationLog, run.bestOptimizer, options.output ?? run.optimizer] {
+        // Checkpoint names have a fixed width, so any step stands for all.
+        let checkpoint = run.checkpoints.appendingPathComponent(CheckpointStore.fileName(step: 0))
+        for url in [run.config, run.metrics, run.validationLog, run.bestOptimizer, options.output ?? run.optimizer, checkpoint] {
             try FileIO.checkWritable(url.path)
         }
     }
@@ -265,19 +274,27 @@ package final class TrainingRun {
     /// Rank 0, before a run with validation. Resuming at meta-step `resumedAt`: drops the log lines
     /// after it (they will be redone) and returns the score in the best-optimizer file, which may
     /// come from a later validation of the interrupted run (the resumed run reproduces it), the
-    /// lowest score left in the log, and whether the log lacks a score at `resumedAt`. Starting
-    /// afresh: empties the log and sets an earlier run's best-optimizer file aside.
-    static func prepareValidationFiles(of runDirectory: RunDirectory, config: TrainingConfig, resumedAt: Int?,
-                                       logger: Logger) throws -> (file: ValidationScore?, logged: Double, missingAtResume: Bool) {
+    /// lowest score left in the log, and whether the log lacks a score at `resumedAt`. A file that
+    /// is missing, unreadable or of another configuration while the log has a best is warned
+    /// about: that φ is lost, and only a validation that beats the logged best writes a new file.
+    /// Starting afresh: empties the log and sets an earlier run's best-optimizer file aside.
+    static func prepareValidationFiles(of runDirectory: RunDirectory, config: TrainingConfig, resumedAt: Int?, logger: Logger) throws
+        -> (file: ValidationScore?, logged: (iteration: Int, meanFinalLoss: Double)?, missingAtResume: Bool) {
         let fm = FileManager.default
         let best = runDirectory.bestOptimizer
         let log = runDirectory.validationLog
         try MetricsLog.truncate(log, lines: TrainingLog.Validation.self, before: resumedAt.map { $0 + 1 } ?? 0)
         let contents = fm.contents(atPath: log.path) ?? Data()
-        let logged = ValidationLog.lowestScore(in: contents)
+        let logged = ValidationLog.best(in: contents)
         let missing = resumedAt.map { !ValidationLog.hasScore(at: $0, in: contents) } ?? false
-        guard fm.fileExists(atPath: best.path) else { return (nil, logged, missing) }
+        guard fm.fileExists(atPath: best.path) else {
+            if resumedAt != nil, let logged {
+                logger.warning("\(best.path) is missing although validation.jsonl records a best at meta-step \(logged.iteration) (mean final loss \(logged.meanFinalLoss)): its φ cannot be recovered; the next validation that beats it writes a new best-optimizer.json")
+            }
+            return (nil, logged, missing)
+        }
         if resumedAt != nil {
+            let nextBest = logged.map { "; the next validation that beats the best logged score (\($0.meanFinalLoss) at meta-step \($0.iteration)) writes a new best-optimizer.json" } ?? ""
             let file: OptimizerFile
             do {
                 file = try OptimizerFile.read(from: best)
@@ -287,14 +304,14 @@ package final class TrainingRun {
                 let unreadable = runDirectory.unreadableBestOptimizer
                 if fm.fileExists(atPath: unreadable.path) { try fm.removeItem(at: unreadable) }
                 try fm.moveItem(at: best, to: unreadable)
-                logger.warning("\(error); moved it to \(unreadable.path) and resuming without it: validation.jsonl still lists every score, and the next validation that beats the best logged score writes a new best-optimizer.json")
+                logger.warning("\(error); moved it to \(unreadable.path) and resuming without it: validation.jsonl still lists every score\(nextBest)")
                 return (nil, logged, missing)
             }
             if let saved = file.training, TrainerCheckpoint.compatibilityProblems(saved: saved, current: config).isEmpty,
                let score = file.validation {
                 return (score, logged, missing)
             }
-            logger.warning("\(best.path) was written by another configuration; the next validation replaces it")
+            logger.warning("\(best.path) was written by another configuration\(nextBest.isEmpty ? "; the next validation replaces it" : nextBest)")
             return (nil, logged, missing)
         }
         let previous = runDirectory.previousBestOptimizer
@@ -417,25 +434,45 @@ package final class TrainingRun {
                 }
             }
         }
+        // The trained optimizer before the final checkpoint, and each attempted whatever the other
+        // does: a checkpoint that cannot be written (with --checkpoint-every 0 the only one) must
+        // not cost the result of the whole run. No file may hold a φ the ranks disagree on
+        // (every rank takes part in the check).
+        activity("the final write at meta-step \(trainer.state.iteration)")
+        try checkAgreement(on: trainer.state)
+        var optimizerFailure: (any Error)? = nil
+        if comm.isRoot {
+            do {
+                try writeOptimizerFile()
+            } catch {
+                optimizerFailure = error
+            }
+        }
         // Every rank takes part (the write ends with a barrier).
         if lastBoundary.iteration != lastCheckpoint {
             if !trainer.state.atHorizonBoundary && comm.isRoot {
                 logger.notice("the run ended mid-horizon at meta-step \(trainer.state.iteration); checkpointing the last horizon boundary, meta-step \(lastBoundary.iteration)")
             }
-            try writeCheckpoint(lastBoundary)
+            do {
+                try writeCheckpoint(lastBoundary)
+            } catch {
+                if let optimizerFailure { logger.error("\(optimizerFailure)") }
+                throw error
+            }
         }
-        // Nor the trained optimizer (every rank takes part in the check).
-        activity("the final write at meta-step \(trainer.state.iteration)")
-        try checkAgreement(on: trainer.state)
-        if comm.isRoot {
-            let file = OptimizerFile(optimizer: config.optimizer, phi: trainer.state.phi, training: config,
-                                     iteration: trainer.state.iteration, kernels: trainedKernels,
-                                     provenance: provenance)
-            let url = options.output ?? options.runDirectory.optimizer
-            try file.write(to: url)
-            logger.info("wrote the trained optimizer to \(url.path)")
-        }
+        if let optimizerFailure { throw optimizerFailure }
         return .finished
+    }
+
+    /// Rank 0: φ of the last meta-step to --output (default RUN_DIR/optimizer.json).
+    private func writeOptimizerFile() throws {
+        let config = trainer.config
+        let file = OptimizerFile(optimizer: config.optimizer, phi: trainer.state.phi, training: config,
+                                 iteration: trainer.state.iteration, kernels: trainedKernels,
+                                 provenance: provenance)
+        let url = options.output ?? options.runDirectory.optimizer
+        try file.write(to: url)
+        logger.info("wrote the trained optimizer to \(url.path)")
     }
 
     /// Scores the current φ (every rank takes part); rank 0 keeps it in best-optimizer.json when it
@@ -458,9 +495,9 @@ package final class TrainingRun {
         let config = trainer.config
         let score = ValidationScore(iteration: state.iteration, meanFinalLoss: loss,
                                     functions: validator.config.functions, seed: validator.config.seed)
-        let isBest = loss < bestLogged
+        let isBest = loss < bestLogged?.meanFinalLoss ?? .infinity
         if isBest {
-            bestLogged = loss
+            bestLogged = (state.iteration, loss)
             // Not over a better φ that the interrupted run found after the checkpoint this run
             // resumed from: this run will reach it again.
             if loss <= bestScore?.meanFinalLoss ?? .infinity {
@@ -471,7 +508,9 @@ package final class TrainingRun {
             }
         }
         try log.append(ValidationLine(score, best: isBest, kernels: trainer.kernels))
-        let best = bestScore.map { "best \($0.meanFinalLoss) at meta-step \($0.iteration)" } ?? "no finite score yet"
+        let best = bestScore.map { "best \($0.meanFinalLoss) at meta-step \($0.iteration)" }
+            ?? bestLogged.map { "best \($0.meanFinalLoss) at meta-step \($0.iteration), whose φ best-optimizer.json no longer holds" }
+            ?? "no finite score yet"
         logger.info("validation at meta-step \(state.iteration): mean final loss \(loss) on \(score.functions) functions (\(isBest ? "new best" : best))")
         return true
     }
@@ -519,23 +558,29 @@ func formatDuration(_ s: Double) -> String {
 }
 
 /// A JSON-lines file that rank 0 appends to: metrics.jsonl (one object per meta-step) and
-/// validation.jsonl.
+/// validation.jsonl. A failed write (a full disk) names the file and the reason; the torn line it
+/// may leave is dropped on resume (`truncate`).
 final class MetricsLog {
-    let handle: FileHandle
+    let path: String
+    private let fd: Int32
 
     init(url: URL) throws {
-        if !FileManager.default.fileExists(atPath: url.path) {
-            _ = FileManager.default.createFile(atPath: url.path, contents: nil)
-        }
-        handle = try FileHandle(forWritingTo: url)
-        try handle.seekToEnd()
+        path = url.path
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ResultFileError.system("cannot open \(path) for appending", errno) }
     }
 
-    deinit { try? handle.close() }
+    deinit { close(fd) }
 
     /// Appends one line, encoded by `JSONLineEncoder`.
     func append<Line: Encodable>(_ line: Line) throws {
-        try handle.write(contentsOf: Data(try JSONLineEncoder().encode(line).utf8))
+        let bytes = Array(try JSONLineEncoder().encode(line).utf8)
+        do {
+            try FileIO.writeAll(fd, bytes, path)
+        } catch let error as CheckpointError {
+            guard case let .io(_, code) = error.problem else { throw error }
+            throw ResultFileError.system("cannot append a line to \(path)", code)
+        }
     }
 
     /// Drops the lines of meta-steps at or after `iteration` (they will be redone after a resume),

@@ -115,13 +115,15 @@ final class ValidationScorer {
 
 /// RUN_DIR/validation.jsonl: one `ValidationLine` per validation.
 enum ValidationLog {
-    /// The lowest finite score in a log's lines (+∞ when there is none); lines that are not
-    /// validation lines are ignored.
-    static func lowestScore(in data: Data) -> Double {
+    /// The lowest finite score in a log's lines and its meta-step (the first of equal scores, as
+    /// the run flags them), nil when there is none; lines that are not validation lines are ignored.
+    static func best(in data: Data) -> (iteration: Int, meanFinalLoss: Double)? {
         let decoder = JSONDecoder()
-        return data.split(separator: UInt8(ascii: "\n")).compactMap { line -> Double? in
-            (try? decoder.decode(TrainingLog.Validation.self, from: Data(line)))?.meanFinalLoss
-        }.min() ?? .infinity
+        return data.split(separator: UInt8(ascii: "\n")).compactMap { line -> (iteration: Int, meanFinalLoss: Double)? in
+            guard let score = try? decoder.decode(TrainingLog.Validation.self, from: Data(line)),
+                  let loss = score.meanFinalLoss else { return nil }
+            return (score.iteration, loss)
+        }.min { $0.meanFinalLoss < $1.meanFinalLoss }
     }
 
     /// Whether a log's lines include a score of the φ of meta-step `iteration`.
