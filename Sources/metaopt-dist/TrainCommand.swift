@@ -314,10 +314,10 @@ struct TrainCommand: ParsableCommand {
     /// launch/restart.sh does not restart it.
     static let repeatsOnRestartStatus: Int32 = 65
 
-    /// Ends the job after an error every rank threw at the same point (after agreeing in a
-    /// collective, so none waits in one): each prints it, and all exit with `status`.
-    func endTogether(_ comm: MPICommunicator, _ error: any Error, status: Int32) -> Never {
-        Console.error("metaopt-dist: rank \(comm.rank): \(error)\n")
+    /// Ends this rank after the ranks agreed to stop (in a collective, so none waits in one):
+    /// it prints `message` when given, and exits with `status`.
+    func endTogether(_ comm: MPICommunicator, _ message: (any CustomStringConvertible)?, status: Int32) -> Never {
+        if let message { Console.error("metaopt-dist: rank \(comm.rank): \(message)\n") }
         try? MPIRuntime.finalize()
         Foundation.exit(status)
     }
@@ -331,13 +331,8 @@ struct TrainCommand: ParsableCommand {
         var status: [Int64] = [Int64(refusal?.status ?? 0)]
         try comm.allreduce(&status, .max)
         guard status[0] != 0 else { return }
-        if let refusal {
-            Console.error("metaopt-dist: rank \(comm.rank): \(refusal.message)\n")
-        } else if comm.isRoot {
-            Console.error("metaopt-dist: rank 0: another rank refused to start; its message says why\n")
-        }
-        try? MPIRuntime.finalize()
-        Foundation.exit(Int32(status[0]))
+        let message = refusal?.message ?? (comm.isRoot ? "another rank refused to start; its message says why" : nil)
+        endTogether(comm, message, status: Int32(status[0]))
     }
 
     /// Rank 0's last lines: where the trained optimizer is and the command that evaluates it (the

@@ -96,10 +96,7 @@ final class PlottingTests: XCTestCase {
     }
 
     func scratch() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("metaopt-plot-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
+        URL(fileURLWithPath: try dataTestTemporaryDirectory(self))
     }
 
     /// metrics.jsonl lines as `train` writes them, 5 truncations per horizon, a skipped step at 7.

@@ -11,10 +11,7 @@ import Glibc
 /// failed log line names its file, and a lost best-optimizer.json is said to be lost.
 final class RunWriteFailureTests: XCTestCase {
     private func scratch() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("metaopt-writefail-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
+        URL(fileURLWithPath: try dataTestTemporaryDirectory(self))
     }
 
     /// 2 truncations per horizon; with validation at meta-steps 0, 2, 4 and 6.

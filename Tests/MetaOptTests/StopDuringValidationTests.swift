@@ -9,10 +9,7 @@ import XCTest
 /// forward run into chunks, which the engine joins by exact copies).
 final class StopDuringValidationTests: XCTestCase {
     private func scratch() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("metaopt-stopval-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
+        URL(fileURLWithPath: try dataTestTemporaryDirectory(self))
     }
 
     /// 2 truncations per horizon; validation at meta-steps 0, 2, 4 and 6.
