@@ -7,18 +7,18 @@
 #define MO_FV 2
 // matrix_product: 5 rows × 2 vectors (10 accumulators, 2 loads and 5 broadcasts per 10 fused
 // multiply-adds) and the engine's default: faster than OpenBLAS's Haswell sgemm on these shapes
-// (docs/performance.md, "Own matrix products on AVX2").
+// (docs/performance-log.md, "Own matrix products on AVX2").
 #define MO_PR 5
 #define MO_PV 2
 #define MO_OWN_PRODUCTS 1
 // Four vectors per step of the elementwise loops: the forward-only run's kernels 16–33 % faster than
-// with one (docs/performance.md, "Interleaved elementwise loops"), although 16 ymm registers spill.
+// with one (docs/performance-log.md, "Interleaved elementwise loops"), although 16 ymm registers spill.
 #define MO_IL 4
 #define MO_W 8
 #define MO_FN(name) metaopt_avx2_##name
 #define MO_PATH METAOPT_PATH_AVX2
 #define MO_SPLIT_GATES 1
-// The first gates loop's sigmoids in two stages: the forward kernels 5–10 % faster (docs/performance.md,
+// The first gates loop's sigmoids in two stages: the forward kernels 5–10 % faster (docs/performance-log.md,
 // "Staged sigmoids on AVX2").
 #define MO_STAGED_SIGMOIDS 1
 #define MO_FUSED 1

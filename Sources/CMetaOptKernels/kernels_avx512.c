@@ -9,12 +9,12 @@
 // phases took 13 % longer on Zen 5). The default: as fast as OpenBLAS's AVX-512 small-matrix
 // kernels, about twice as fast as the AVX2 kernels OpenBLAS runs on an AVX-512 CPU when told to
 // (OPENBLAS_CORETYPE=Haswell), and the path's bits no longer depend on OpenBLAS
-// (docs/performance.md, "Zen 5").
+// (docs/performance-log.md, "Zen 5").
 #define MO_PR 5
 #define MO_PV 4
 #define MO_OWN_PRODUCTS 1
 // Two vectors per step of the elementwise loops: the forward-only run's kernels 4–16 % faster than
-// with one (docs/performance.md, "Interleaved elementwise loops").
+// with one (docs/performance-log.md, "Interleaved elementwise loops").
 #define MO_IL 2
 #define MO_W 16
 #define MO_FN(name) metaopt_avx512_##name

@@ -4,7 +4,7 @@
 // the sums of w₀w₁ (per row, once per φ) and of x₀x₁ (per column, once per call) start the
 // accumulators negated. Per three terms that is two adds and two multiply-adds instead of three
 // multiply-adds, and Zen 4 runs adds beside its multiply-add units: 64 lane-operations of each
-// kind in 32 cycles where 48 multiply-adds take 48 (docs/performance.md, "Winograd's inner
+// kind in 32 cycles where 48 multiply-adds take 48 (docs/performance-log.md, "Winograd's inner
 // products"). Other bits than matrix_product: the largest error about twice as large.
 //
 // The weights come prepared as whole vectors (every weight repeated over the 16 lanes): on Zen 4 a

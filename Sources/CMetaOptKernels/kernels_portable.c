@@ -5,7 +5,7 @@
 #define MO_FV 1
 // matrix_product: 5 rows × 1 vector. The default on x86-64, where the MLP meta-iteration measured
 // 0.74–0.95 of its time with OpenBLAS's products for the CPUs this path is for (OpenBLAS's
-// Sandybridge and Nehalem kernels; docs/performance.md, "Own matrix products on AVX2"); not on
+// Sandybridge and Nehalem kernels; docs/performance-log.md, "Own matrix products on AVX2"); not on
 // aarch64, where it has not been measured.
 #define MO_PR 5
 #define MO_PV 1
@@ -15,7 +15,7 @@
 #define MO_OWN_PRODUCTS 1
 #endif
 // Vectors per step of the elementwise loops: with SSE2 four (the MLP meta-iteration's forward
-// kernels 20 % faster than with one: docs/performance.md); NEON has not been measured, so it keeps one.
+// kernels 20 % faster than with one: docs/performance-log.md, "Interleaved elementwise loops"); NEON has not been measured, so it keeps one.
 #if defined(__aarch64__)
 #define MO_IL 1
 #else

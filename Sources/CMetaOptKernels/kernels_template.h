@@ -199,7 +199,7 @@ MO_INLINE float *mo_row(metaopt_matrix a, ptrdiff_t r) { return a.base + r * a.s
 /// exp(−|z + b|) into a block on the stack, then σ from z + b and e. In one loop x and e stay
 /// alive across the whole chain and, with 16 registers, spill; the two loops take fewer
 /// instructions. On Zen 4 this made the AVX2 forward kernels 5–10 % faster and the AVX-512 ones
-/// (with split gates) 2–5 % slower (docs/performance.md, "Staged sigmoids on AVX2"). The same
+/// (with split gates) 2–5 % slower (docs/performance-log.md, "Staged sigmoids on AVX2"). The same
 /// operations, so the same bits.
 #if MO_STAGED_SIGMOIDS
 #define MO_STAGE_COLUMNS 256
@@ -560,7 +560,7 @@ MO_INLINE void mo_prefetch_next(metaopt_prefetch *p, ptrdiff_t count) {
 
 /// Output (i, j)'s partial sums: one vector of MO_W floats per output, packed. (8-lane paths used to
 /// keep theirs in 16-float slots, half of each cache line unused: packed, their dW phases ran 4–10 %
-/// faster on Zen 4, docs/performance.md, "Packed partial sums on the 8-lane paths".)
+/// faster on Zen 4, docs/performance-log.md, "Packed partial sums on the 8-lane paths".)
 #define MO_ACC(acc, i, j, n) ((acc) + ((i) * (n) + (j)) * MO_W)
 
 /// One vector of columns (from k) of `rows` rows of a against MO_BC rows of b, into rows·MO_BC

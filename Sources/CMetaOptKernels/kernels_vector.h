@@ -18,7 +18,7 @@ MO_INLINE void MO_N(mo_store)(MO_V v, float *p) { __builtin_memcpy(p, &v, sizeof
 /// A store of BPTT history that is not read again until the backward pass: with AVX-512 and AVX2 a
 /// non-temporal store (no read-for-ownership of the line; rows are 64-byte aligned). On AVX2 this
 /// made the forward kernels of a meta-iteration about 10 % faster on Zen 4; the portable path
-/// (SSE2) measured no gain and keeps regular stores (docs/performance.md, "Non-temporal history
+/// (SSE2) measured no gain and keeps regular stores (docs/performance-log.md, "Non-temporal history
 /// stores on AVX2").
 MO_INLINE void MO_N(mo_store_history)(MO_V v, float *p) {
 #if MO_AVX512 || MO_AVX2
@@ -109,7 +109,7 @@ MO_INLINE MO_V MO_N(mo_scale)(MO_V p, MO_V n, MO_V t) {
 /// four vectors spill. The asm only hides the constant's value from clang, which would fold it
 /// back into a broadcast; the operation and its rounding are the same, so the same bits. On
 /// Zen 4 the AVX2 forward kernel ran 7–8 % (with history) and 10–14 % (forward-only) faster
-/// (docs/performance.md, "Constants as memory operands on AVX2").
+/// (docs/performance-log.md, "Constants as memory operands on AVX2").
 #if MO_AVX2 && MO_LANES == 8
 MO_INLINE MO_V MO_N(mo_fma_add_constant)(MO_V a, MO_V b, enum mo_constant k) {
     __asm__("vfmadd213ps %[c], %[b], %[a]" : [a] "+x"(a) : [b] "x"(b), [c] "m"(mo_constant_vectors[k]));
@@ -198,7 +198,7 @@ MO_INLINE MO_V MO_N(mo_sigmoid)(MO_V x) { return MO_N(mo_sigmoid_from_exp)(x, MO
 ///
 /// Multiplies, multiply-adds and vscalefps share the core's multiply-add units, the elementwise
 /// loops' scarcest resource on Zen 4; adds, compares, logic and integer operations run beside them
-/// (docs/performance.md, "The multiply-add units bound the forward-only run"). So −2|x| is the sum
+/// (docs/performance-log.md, "The multiply-add units bound the forward-only run"). So −2|x| is the sum
 /// −|x| + −|x| and 2ⁿ comes from integer operations: both exact, so every result is the one of
 /// −2·|x| and vscalefps(1, n) bit for bit, except that a NaN may come out with the other sign.
 MO_INLINE MO_V MO_N(mo_tanh)(MO_V x) {

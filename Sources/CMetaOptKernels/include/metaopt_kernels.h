@@ -165,7 +165,7 @@ typedef struct {
     void (*matrix_product)(ptrdiff_t m, ptrdiff_t columns, ptrdiff_t k, const float *a, ptrdiff_t ai, ptrdiff_t ap,
                            const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc);
     /// 1 where the engine uses matrix_product for those products by default, 0 where OpenBLAS's
-    /// sgemm does (docs/performance.md says which was measured faster on which path).
+    /// sgemm does (docs/performance-log.md says which was measured faster on which path).
     int owns_matrix_products;
     /// The forward products z = Wᵀ X with Winograd's inner products (kernels_paired.h); NULL on
     /// the paths without them. paired_prepare writes metaopt_paired_floats(m, k) floats for the
@@ -221,7 +221,7 @@ int metaopt_cpu_supports(metaopt_path path);
 
 /// Whether the CPU runs vector adds on units of their own beside its multiply-add units, so that
 /// paired_product's trade of multiply-adds for adds pays: AMD's cores from Zen 4 on (cpuid family
-/// 19h and later; docs/performance.md, "Winograd's inner products"). Intel's cores issue vector adds
+/// 19h and later; docs/performance-log.md, "Winograd's inner products"). Intel's cores issue vector adds
 /// to the multiply-add ports, where the pairs would cost a third more work: 0 there, and wherever
 /// unknown.
 int metaopt_cpu_adds_beside_multiply_adds(void);

@@ -14,13 +14,13 @@ struct FloatKernels {
     /// on avx2 and the portable path OpenBLAS's kernels for those CPUs have no small-matrix path and
     /// ours measured faster, on avx512 ours is as fast as OpenBLAS's AVX-512 kernels and twice as
     /// fast as the AVX2 ones OpenBLAS runs there with OPENBLAS_CORETYPE=Haswell; no on aarch64, not
-    /// measured; docs/performance.md, "Own matrix products on AVX2" and "Zen 5").
+    /// measured; docs/performance-log.md, "Own matrix products on AVX2" and "Zen 5").
     /// `METAOPT_MATRIX_PRODUCTS=own` or `openblas` overrides it for measurements.
     let ownsMatrixProducts: Bool
 
     /// Whether the layers' forward products z = Wᵀ X run as `pairedProduct` (Winograd's inner
     /// products: a third of the multiply-adds become adds, which Zen 4 runs beside its multiply-add
-    /// units; docs/performance.md, "Winograd's inner products"): where the path has the kernel
+    /// units; docs/performance-log.md, "Winograd's inner products"): where the path has the kernel
     /// (AVX-512), runs the layers' products itself, and the CPU has add units of their own (AMD's
     /// from Zen 4 on; on Intel's the pairs would cost a third more work, and the path keeps the
     /// plain product). Other bits than `product`, the largest error about twice as large, so the
@@ -69,7 +69,7 @@ struct FloatKernels {
     /// Whether the engines run the LSTM layers' forward products fused into the forward kernel
     /// (`fusedForward`) rather than as an OpenBLAS sgemm and the elementwise kernel after it. No on
     /// every path: measured no faster on AVX-512 (0.94–1.01 of OpenBLAS's time on the forward-only
-    /// MLP run), 13–19 % slower on AVX2 and 54–64 % on the portable path (docs/performance.md,
+    /// MLP run), 13–19 % slower on AVX2 and 54–64 % on the portable path (docs/performance-log.md,
     /// "The fused forward kernel"). `METAOPT_FORWARD_PRODUCTS=fused` switches it on for
     /// measurements. Where the path fuses multiply-adds the kernel sums each product in OpenBLAS's
     /// order and gave its bits on the CPUs measured.

@@ -119,7 +119,7 @@ final class Workspace<S: MetaScalar> {
     /// huge pages (`madvise(MADV_HUGEPAGE)`, which systems whose THP setting is `madvise`, Debian's
     /// default, need): the BPTT history streams through these buffers every step, and with 4 KiB
     /// pages the hardware prefetchers stop at every page boundary and the TLB misses. The MLP
-    /// meta-iteration took 0.96 of its time (docs/performance.md, "Zen 5"), the same bits and the
+    /// meta-iteration took 0.96 of its time (docs/performance-log.md, "Zen 5"), the same bits and the
     /// same peak RSS. Where the call fails or THP is off, the buffer keeps 4 KiB pages.
     static var hugePageBytes: Int { 1 << 21 }
 

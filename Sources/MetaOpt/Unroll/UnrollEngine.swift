@@ -88,7 +88,7 @@ package final class UnrollEngine<S: MetaScalar> {
     /// or OpenBLAS compute them plainly. The dX products stay plain: their operands (dZ against W)
     /// differ in scale by orders of magnitude, which the sums of pairs would lose unless each
     /// column were scaled first, and their 80 terms take the packed block and a block of rows'
-    /// weights past L1 (0.84–0.90 of `product`'s speed in cache; docs/performance.md).
+    /// weights past L1 (0.84–0.90 of `product`'s speed in cache; docs/performance-log.md, "Winograd's inner products").
     let pairedProducts: PairedForwardProducts?
     /// Whether the engine keeps BPTT history (truncations); false for a forward-only engine
     /// (`init(forwardOnlyLayout:tasks:tileWidth:kernelPath:)`).
