@@ -16,8 +16,9 @@ import MetaOpt
 ///     train (default quadratic), --iterations 50                 0.103 GiB est.   0.077 GiB RSS
 ///     train --task mlp (default), --iterations 3                 2.26 GiB est.    2.28 GiB RSS
 ///     train --mode second-order --dimension 200 --iterations 2
-///       (default meta-batch 128)                                0.595 GiB est.   0.571 GiB RSS
-///     train --mode second-order --dimension 1000 --iterations 2  4.16 GiB est.    4.13 GiB RSS
+///       --meta-batch 128 --block-size 16                        0.595 GiB est.   0.571 GiB RSS
+///     train --mode second-order --dimension 1000 --iterations 2
+///       --meta-batch 128 --block-size 16                        4.16 GiB est.    4.13 GiB RSS
 ///     evaluate generalist.json --task rosenbrock --dimension 1e7
 ///       --functions 2 --tuning-functions 1 --baselines adam     9.94 GiB est.    9.75 GiB RSS
 ///     evaluate quadratic.json --task quadratic --dimension 2048
