@@ -19,6 +19,8 @@ import MetaOpt
 ///       --meta-batch 128 --block-size 16                        0.595 GiB est.   0.571 GiB RSS
 ///     train --mode second-order --dimension 1000 --iterations 2
 ///       --meta-batch 128 --block-size 16                        4.16 GiB est.    4.13 GiB RSS
+///     train --task cnn --meta-batch 8 --block-size 1 --iterations 2   0.703 GiB est.   0.674 GiB RSS
+///     train --task cnn --meta-batch 32 --block-size 1 --iterations 2  2.62 GiB est.    2.45 GiB RSS
 ///     evaluate generalist.json --task rosenbrock --dimension 1e7
 ///       --functions 2 --tuning-functions 1 --baselines adam     9.94 GiB est.    9.75 GiB RSS
 ///     evaluate quadratic.json --task quadratic --dimension 2048
