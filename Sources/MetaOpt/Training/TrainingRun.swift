@@ -116,6 +116,10 @@ package final class TrainingRun {
     package private(set) var bestScore: ValidationScore?
     /// The meta-step whose φ the ranks were last found to agree on (`checkAgreement`).
     private var agreedAt: Int?
+    /// Rank 0: the checkpoint store's warnings logged so far. Pruning repeats them at every
+    /// checkpoint (a directory named like a checkpoint, a file that cannot be removed); each is
+    /// logged once per run.
+    private var loggedStoreWarnings: Set<String> = []
     /// Rank 0: the lowest score in validation.jsonl and its meta-step, which decides each line's
     /// "best" flag, so that a resumed run writes the lines an uninterrupted one does. After a
     /// resume whose best-optimizer.json was lost, `bestScore` is nil while this is not.
@@ -189,6 +193,9 @@ package final class TrainingRun {
                     } else {
                         failure = "\(url.path): " + problems.joined(separator: "\n")
                     }
+                } else {
+                    // A fresh start; files the store passes over are still worth a word.
+                    for w in try store.ignoredFileWarnings() { logger.warning("\(w)") }
                 }
             } catch {
                 failure = "\(error)"
@@ -535,7 +542,7 @@ package final class TrainingRun {
             let result = try store.write(TrainerCheckpoint.make(state, config: trainer.config, provenance: provenance,
                                                                   trainedKernels: trainedKernels),
                                          step: state.iteration)
-            for w in result.warnings { logger.warning("\(w)") }
+            for w in result.warnings where loggedStoreWarnings.insert(w).inserted { logger.warning("\(w)") }
             logger.info("checkpoint \(result.url.lastPathComponent)")
         }
         try comm.barrier()

@@ -1,0 +1,63 @@
+import Foundation
+import Logging
+@testable import MetaOpt
+import XCTest
+
+/// Odd files in a run directory that a run passes over, and says so once: a directory named like
+/// a checkpoint, a checkpoint name whose step has too many digits.
+final class StrayRunFileTests: XCTestCase {
+    private func scratch() throws -> URL {
+        URL(fileURLWithPath: try dataTestTemporaryDirectory(self))
+    }
+
+    /// 2 truncations per horizon: checkpoints at even meta-steps.
+    private func config(iterations: Int) -> TrainingConfig {
+        TrainingConfig(task: .quadratic(dimension: 4), metaBatch: 4, blockSize: 4, unroll: 5, horizon: 10,
+                       iterations: iterations, learningRate: 1e-2, seed: 3)
+    }
+
+    /// Trains to `iterations` (resuming when there is a checkpoint) and returns the log lines.
+    @discardableResult
+    private func train(_ dir: URL, iterations: Int) throws -> [String] {
+        let collected = PlottingTests.Collected()
+        let logger = Logger(label: "test") { _ in PlottingTests.CollectingHandler(collected: collected) }
+        let run = try TrainingRun(config: config(iterations: iterations), communicator: LocalCommunicator(),
+                                  options: .init(runDirectory: RunDirectory(dir), checkpointEvery: 2,
+                                                 progressEvery: 100, plotEvery: nil),
+                                  resume: true, logger: logger)
+        run.progress = { _ in }
+        XCTAssertEqual(try run.run(), .finished)
+        return collected.lines
+    }
+
+    /// Pruning used to warn "could not remove …: Is a directory" at every checkpoint.
+    func testADirectoryNamedLikeACheckpointIsLeftAloneAndWarnedAboutOnce() throws {
+        let dir = try scratch()
+        try train(dir, iterations: 2)
+        let store = CheckpointStore(directory: RunDirectory(dir).checkpoints)
+        let userDirectory = store.url(step: 1)
+        try FileManager.default.createDirectory(at: userDirectory, withIntermediateDirectories: false)
+        try Data("mine".utf8).write(to: userDirectory.appendingPathComponent("notes.txt"))
+
+        let lines = try train(dir, iterations: 12)  // checkpoints at 4, 6, 8, 10 and 12
+        let warnings = lines.filter { $0.hasPrefix("warning") }
+        XCTAssertEqual(warnings, ["warning: \(userDirectory.path) is a directory, not a checkpoint file: pruning leaves it alone (move it away to silence this)"])
+        XCTAssertEqual(try store.checkpointFiles().map(\.step), [1, 8, 10, 12])
+        XCTAssertEqual(try String(contentsOf: userDirectory.appendingPathComponent("notes.txt"), encoding: .utf8), "mine")
+    }
+
+    /// With no checkpoint to resume, a name the store cannot use is still said (it used to be
+    /// passed over in silence), and the run starts afresh.
+    func testACheckpointNameWithTooManyDigitsIsReportedAtAFreshStart() throws {
+        let dir = try scratch()
+        let checkpoints = RunDirectory(dir).checkpoints
+        try FileManager.default.createDirectory(at: checkpoints, withIntermediateDirectories: true)
+        let huge = checkpoints.appendingPathComponent("ckpt-12345678901234567890123.mopt")
+        try Data("whatever".utf8).write(to: huge)
+        let lines = try train(dir, iterations: 2)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("warning") },
+                       ["warning: ignored \(huge.path): not a usable checkpoint name (its step has 23 digits; a step has at most 18); it is neither loaded nor pruned"])
+        XCTAssertFalse(lines.contains { $0.contains("resuming") }, "\(lines)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: huge.path))
+    }
+}
