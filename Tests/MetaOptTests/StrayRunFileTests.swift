@@ -4,7 +4,8 @@ import Logging
 import XCTest
 
 /// Odd files in a run directory that a run passes over, and says so once: a directory named like
-/// a checkpoint, a checkpoint name whose step has too many digits.
+/// a checkpoint, a checkpoint name whose step has too many digits, lines of metrics.jsonl that do
+/// not parse.
 final class StrayRunFileTests: XCTestCase {
     private func scratch() throws -> URL {
         URL(fileURLWithPath: try dataTestTemporaryDirectory(self))
@@ -59,5 +60,45 @@ final class StrayRunFileTests: XCTestCase {
                        ["warning: ignored \(huge.path): not a usable checkpoint name (its step has 23 digits; a step has at most 18); it is neither loaded nor pruned"])
         XCTAssertFalse(lines.contains { $0.contains("resuming") }, "\(lines)")
         XCTAssertTrue(FileManager.default.fileExists(atPath: huge.path))
+    }
+
+    /// A resume drops the lines of metrics.jsonl that do not parse, as before, and now names
+    /// them; every other line before the checkpoint stays byte for byte.
+    func testUndecodableMetricsLinesAreNamedOnResume() throws {
+        let dir = try scratch()
+        try train(dir, iterations: 4)
+        let metrics = RunDirectory(dir).metrics
+        var original = try String(contentsOf: metrics, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        XCTAssertEqual(original.count, 5)  // 4 lines and the empty rest after the last newline
+        original[1] = "not json"
+        original[2] = original[2].prefix(20)
+        try original.joined(separator: "\n").write(to: metrics, atomically: true, encoding: .utf8)
+
+        // The checkpoint at 4 is the last: a resume to 6 keeps the lines before it.
+        let lines = try train(dir, iterations: 6)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("warning") },
+                       ["warning: \(metrics.path): dropped 2 lines that do not parse (lines 2, 3), torn by an interrupted write or damaged: only what follows the checkpoint is redone, so what they held before it stays missing"])
+        let kept = try String(contentsOf: metrics, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(Array(kept.prefix(2)), [original[0], original[3]])
+        XCTAssertEqual(try TrainingLog.load(runDirectory: dir).steps.map(\.iteration), [0, 3, 4, 5])
+    }
+
+    func testTruncateCountsLinesFromOneAndTheWarningShortensLongLists() throws {
+        let url = try scratch().appendingPathComponent("metrics.jsonl")
+        let valid = "{\"iteration\":0,\"mean_final_loss\":1.5,\"best\":true}\n{\"iteration\":2,\"mean_final_loss\":1.25,\"best\":true}\n"
+        try Data(valid.utf8).write(to: url)
+        XCTAssertEqual(try MetricsLog.truncate(url, lines: TrainingLog.Validation.self, before: 10), [])
+        XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), valid, "a valid file stays byte for byte")
+        XCTAssertNil(MetricsLog.undecodableLinesWarning(url, lines: []))
+
+        // Blank lines are dropped without a word, but counted.
+        try Data(("x\n\n" + valid + "{\"iteration\":\n").utf8).write(to: url)
+        XCTAssertEqual(try MetricsLog.truncate(url, lines: TrainingLog.Validation.self, before: 10), [1, 5])
+        XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), valid)
+
+        XCTAssertEqual(MetricsLog.undecodableLinesWarning(url, lines: [7]),
+                       "\(url.path): dropped 1 line that does not parse (line 7), torn by an interrupted write or damaged: only what follows the checkpoint is redone, so what it held before it stays missing")
+        let many = try XCTUnwrap(MetricsLog.undecodableLinesWarning(url, lines: Array(3...10)))
+        XCTAssertTrue(many.hasPrefix("\(url.path): dropped 8 lines that do not parse (lines 3, 4, 5, 6, 7 and 3 more), "), many)
     }
 }
