@@ -161,6 +161,48 @@ final class CheckpointStoreTests: XCTestCase {
         XCTAssertEqual(try CheckpointStore.load(store.url(step: 30), as: CheckpointTestConfiguration.self), c)
     }
 
+    /// A directory named like a checkpoint (made by hand) is never removed and takes no place
+    /// among the kept checkpoints; every write says so, instead of failing to unlink it.
+    func testPruningLeavesADirectoryNamedLikeACheckpointAlone() throws {
+        let store = CheckpointStore(directory: directory, keep: 2)
+        let userDirectory = store.url(step: 3)
+        try FileManager.default.createDirectory(at: userDirectory, withIntermediateDirectories: false)
+        try Data("mine".utf8).write(to: userDirectory.appendingPathComponent("notes.txt"))
+        // A symbolic link is pruned like a file; its target stays.
+        let target = directory.appendingPathComponent("elsewhere.mopt")
+        try Data(try sampleCheckpoint(step: 2).encode()).write(to: target)
+        try FileManager.default.createSymbolicLink(at: store.url(step: 2), withDestinationURL: target)
+        try store.write(sampleCheckpoint(step: 1), step: 1)
+        var files: [Int] { (try? store.checkpointFiles().map(\.step)) ?? [] }
+        for (step, expected) in [(4, [2, 3, 4]), (5, [3, 4, 5]), (6, [3, 5, 6])] {
+            let result = try store.write(sampleCheckpoint(step: step), step: step)
+            XCTAssertEqual(files, expected, "after writing \(step)")
+            XCTAssertEqual(result.warnings, ["\(userDirectory.path) is a directory, not a checkpoint file: pruning leaves it alone (move it away to silence this)"])
+        }
+        XCTAssertEqual(try String(contentsOf: userDirectory.appendingPathComponent("notes.txt"), encoding: .utf8), "mine")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: target.path))
+    }
+
+    /// A name "ckpt-<digits>.mopt" whose step has more digits than an Int holds is no checkpoint
+    /// the store can order: never loaded or pruned, but said, with or without a checkpoint.
+    func testACheckpointNameWithTooManyDigitsIsIgnoredWithAWarning() throws {
+        let store = CheckpointStore(directory: directory, keep: 1)
+        let huge = directory.appendingPathComponent("ckpt-12345678901234567890123.mopt")
+        try Data(try sampleCheckpoint(step: 40).encode()).write(to: huge)
+        let expected = "ignored \(huge.path): not a usable checkpoint name (its step has 23 digits; a step has at most 18); it is neither loaded nor pruned"
+        XCTAssertEqual(try store.unusableCheckpointNames(), [huge])
+        XCTAssertEqual(try store.ignoredFileWarnings(), [expected])
+        XCTAssertNil(try latest(store))
+        for step in [10, 20] { try store.write(sampleCheckpoint(step: step), step: step) }
+        let loaded = try XCTUnwrap(try latest(store))
+        XCTAssertEqual(loaded.checkpoint.metadata.metaStep, 20)
+        XCTAssertEqual(loaded.warnings, [expected])
+        XCTAssertEqual(try names(), ["ckpt-0000000020.mopt", huge.lastPathComponent])
+        // 19 digits are too many as well (the names the store writes have 10); 18 are a step.
+        XCTAssertNil(CheckpointStore.step(fromFileName: "ckpt-1000000000000000000.mopt"))
+        XCTAssertEqual(CheckpointStore.step(fromFileName: "ckpt-999999999999999999.mopt"), 999_999_999_999_999_999)
+    }
+
     func testFileNameStepMustMatchContents() throws {
         let store = CheckpointStore(directory: directory)
         try store.write(sampleCheckpoint(step: 10), step: 10)

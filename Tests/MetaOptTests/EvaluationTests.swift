@@ -246,6 +246,9 @@ final class EvaluationTests: XCTestCase {
                        "is malformed: function 2 of B has 1 losses, not \"steps\" + 1 = 2")
         XCTAssertEqual(try problem { $0.steps = 20 }, "is malformed: function 0 of A has 2 losses, not \"steps\" + 1 = 21")
         XCTAssertEqual(try problem { $0.steps = -5 }, "is malformed: \"steps\" is -5")
+        // The checks are init's (one place): a name twice, and a count of steps + 1 that overflows.
+        XCTAssertEqual(try problem { $0.curves[2].name = "A" }, "is malformed: two optimizers' curves are named \"A\"")
+        XCTAssertEqual(try problem { $0.steps = Int.max }, "is malformed: \"steps\" is \(Int.max)")
         XCTAssertEqual(try problem { $0.curves[2].losses.removeLast() },
                        "is malformed: the curves of C have 3 functions, not \"functionCount\" 4")
         XCTAssertEqual(try problem { $0.curves = [] }, "is malformed: it has no curves")

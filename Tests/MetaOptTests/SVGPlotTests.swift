@@ -170,4 +170,94 @@ final class SVGPlotTests: XCTestCase {
             if keep { print("sample plot: \(u.path)") } else { try FileManager.default.removeItem(at: u) }
         }
     }
+
+    // MARK: Long series
+
+    /// The (x, y) points of an SVG path's "d" or a polygon's "points".
+    private func coordinates(_ text: String) -> [(x: Double, y: Double)] {
+        let numbers = text.split(whereSeparator: { "ML ,".contains($0) }).map { Double($0)! }
+        return stride(from: 0, to: numbers.count, by: 2).map { (numbers[$0], numbers[$0 + 1]) }
+    }
+
+    /// An evaluation with --steps 1048576 drew every point: a 90 MB file. A long series is drawn
+    /// with at most 4 points per pixel column (line and each band edge), its single spike and dip
+    /// included; a series up to the threshold is drawn whole.
+    func testLongSeriesAreThinnedPerPixelColumnKeepingSpikes() throws {
+        let n = 1 << 20
+        var values = (0..<n).map { 1 + 0.5 * sin(Double($0) / 1000) }
+        values[777_777] = 1e3
+        values[123_457] = 1e-3
+        let series = SVGPlot.Series(name: "long", values: values, lower: values.map { $0 * 0.9 }, upper: values.map { $0 * 1.1 })
+        let svg = SVGPlot(title: "Long", series: [series]).render()
+        XCTAssertLessThan(svg.utf8.count, 200_000)
+        let doc = try EvalbSVGCollector.parse(svg)
+        let line = coordinates(try XCTUnwrap(doc.elements.first { $0.name == "path" }?.attributes["d"]))
+        let band = coordinates(try XCTUnwrap(doc.elements.first { $0.name == "polygon" }?.attributes["points"]))
+        let columns = 760 - 24 - 84 + 1  // the plot area's pixel columns, both ends included
+        XCTAssertLessThanOrEqual(line.count, 4 * columns)
+        XCTAssertGreaterThan(line.count, columns)
+        XCTAssertLessThanOrEqual(band.count, 2 * 4 * columns)
+        // The spike is the highest point drawn (smallest y), the dip the lowest, where they are.
+        func position(_ i: Int) -> Double { 84 + Double(i) / Double(n - 1) * 652 }
+        XCTAssertEqual(try XCTUnwrap(line.min { $0.y < $1.y }).x, position(777_777), accuracy: 0.006)
+        XCTAssertEqual(try XCTUnwrap(line.max { $0.y < $1.y }).x, position(123_457), accuracy: 0.006)
+        XCTAssertEqual(band.min { $0.y < $1.y }?.x ?? 0, position(777_777), accuracy: 0.006)
+
+        let short = SVGPlot.Series(name: "short", values: Array(values.prefix(SVGPlot.thinningThreshold)))
+        let shortDoc = try EvalbSVGCollector.parse(SVGPlot(title: "Short", series: [short]).render())
+        let shortLine = coordinates(try XCTUnwrap(shortDoc.elements.first { $0.name == "path" }?.attributes["d"]))
+        XCTAssertEqual(shortLine.count, SVGPlot.thinningThreshold)
+    }
+
+    /// Per pixel column, the points kept are the column's first and last and its lowest and
+    /// highest, and where non-finite values are gaps, its first and last gap: the same extent and
+    /// the same breaks as every point.
+    func testThinningKeepsEveryColumnsEndsExtremesAndGaps() {
+        var random = SystemRandomNumberGenerator()
+        let n = 50_000
+        let values = (0..<n).map { i -> Double in
+            i % 997 == 0 ? .nan : i % 1999 == 0 ? .infinity : Double.random(in: -1...1, using: &random)
+        }
+        let positions = (0..<n).map { 10 + Double($0) * 0.0131 }
+        for gaps in [false, true] {
+            let kept = SVGPlot.drawnIndices(values, gapsAtNonFinite: gaps, positions: positions)
+            XCTAssertEqual(kept, kept.sorted())
+            let columns = Dictionary(grouping: 0..<n) { Int(positions[$0].rounded(.down)) }
+            let keptByColumn = Dictionary(grouping: kept) { Int(positions[$0].rounded(.down)) }
+            XCTAssertLessThanOrEqual(kept.count, (gaps ? 6 : 4) * columns.count)
+            // As drawn: NaN and +∞ at the top edge (gaps aside).
+            func height(_ i: Int) -> Double { values[i].isNaN ? .infinity : values[i] }
+            for (column, all) in columns {
+                let mine = keptByColumn[column] ?? []
+                XCTAssertEqual(mine.first, all.first)
+                XCTAssertEqual(mine.last, all.last)
+                let drawn = { (i: Int) in !gaps || values[i].isFinite }
+                XCTAssertEqual(mine.filter(drawn).map(height).min(), all.filter(drawn).map(height).min())
+                XCTAssertEqual(mine.filter(drawn).map(height).max(), all.filter(drawn).map(height).max())
+                if gaps {
+                    XCTAssertEqual(mine.first { !values[$0].isFinite }, all.first { !values[$0].isFinite })
+                    XCTAssertEqual(mine.last { !values[$0].isFinite }, all.last { !values[$0].isFinite })
+                }
+            }
+        }
+    }
+
+    /// The training figure's panels are bounded too: a validation series of 20 000 points (one per
+    /// meta-step of a long run) is drawn with at most 4 markers per pixel column, not 20 000.
+    func testTrainingFigureOfManyValidationsIsBounded() throws {
+        let steps = (0..<10).map {
+            TrainingLog.Step(iteration: $0, truncation: 0, metaLoss: 1, gradientNorm: 1, skipped: false, computeMax: 1,
+                             computeMean: 1, computeMin: 1, wait: 0, allreduce: 0, update: 0, elapsed: Double($0))
+        }
+        let validation = (0..<20_000).map {
+            TrainingLog.Validation(iteration: $0, meanFinalLoss: 1 + Double($0 % 7), best: $0 == 0)
+        }
+        let svg = TrainingFigure.make([TrainingLog(name: "long", steps: steps, validation: validation)]).render()
+        let doc = try EvalbSVGCollector.parse(svg)
+        let markers = doc.elements.filter { $0.name == "circle" && $0.attributes["data-series"] == "mean final loss" }
+        XCTAssertGreaterThan(markers.count, 100)
+        XCTAssertLessThanOrEqual(markers.count, 4 * 600)
+        XCTAssertLessThan(svg.utf8.count, 1_000_000)
+    }
+
 }

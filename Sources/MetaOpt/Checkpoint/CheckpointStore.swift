@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A directory of checkpoint files `ckpt-<step, 10 digits>.mopt`, written atomically and durably,
 /// keeping the newest `keep`. One writer per directory (rank 0 of one run); the caller decides who
@@ -7,6 +12,8 @@ package struct CheckpointStore: Sendable {
     package static let filePrefix = "ckpt-"
     package static let fileExtension = "mopt"
     package static let stepDigits = 10
+    /// The most digits a step in a file name may have (every step below 10^18 fits in an Int).
+    package static let maximumStepDigits = 18
 
     package let directory: URL
     /// How many checkpoints `write` keeps (the one it wrote and the newest older ones). At least 1.
@@ -24,8 +31,9 @@ package struct CheckpointStore: Sendable {
         package var url: URL
         /// Older checkpoints pruned and leftover temporary files removed.
         package var removed: [URL]
-        /// Problems after the checkpoint was durable (a file that could not be removed); the
-        /// checkpoint itself is fine.
+        /// Problems after the checkpoint was durable (a file that could not be removed, a
+        /// directory named like a checkpoint left alone); the checkpoint itself is fine. Pruning
+        /// repeats them at every write: a caller that writes many checkpoints reports each once.
         package var warnings: [String]
     }
 
@@ -37,12 +45,19 @@ package struct CheckpointStore: Sendable {
             + "." + fileExtension
     }
 
-    /// The step of a checkpoint file name ("ckpt-" digits ".mopt", any number of digits), else nil.
+    /// The step of a checkpoint file name ("ckpt-" digits ".mopt", 1 to `maximumStepDigits`
+    /// digits), else nil.
     package static func step(fromFileName name: String) -> Int? {
+        guard let digits = stepDigits(ofFileName: name), digits.count <= maximumStepDigits else { return nil }
+        return Int(digits)
+    }
+
+    /// The digits of a name "ckpt-" digits ".mopt", however many; nil for any other name.
+    static func stepDigits(ofFileName name: String) -> Substring? {
         guard name.hasPrefix(filePrefix), name.hasSuffix("." + fileExtension) else { return nil }
         let digits = name.dropFirst(filePrefix.count).dropLast(fileExtension.count + 1)
-        guard (1...18).contains(digits.count), digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-        return Int(digits)
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return digits
     }
 
     /// Temporary files are named ".ckpt-<step>.mopt.<pid>-<random>.tmp": hidden, never a checkpoint name.
@@ -67,11 +82,60 @@ package struct CheckpointStore: Sendable {
         return names.filter(Self.isTemporaryFileName).sorted().map { directory.appendingPathComponent($0) }
     }
 
+    /// Names of checkpoints whose step has more than `maximumStepDigits` digits (and may not fit
+    /// in an Int): never loaded, never pruned, so that a user's file is not silently taken for
+    /// no checkpoint at all (`ignoredFileWarnings`).
+    package func unusableCheckpointNames() throws -> [URL] {
+        let names = try FileIO.listDirectory(directory.path) ?? []
+        return names.filter { Self.stepDigits(ofFileName: $0) != nil && Self.step(fromFileName: $0) == nil }
+            .sorted().map { directory.appendingPathComponent($0) }
+    }
+
+    /// A warning for each file of the directory that `loadLatest` passes over: leftover temporary
+    /// files and checkpoint names with an unusable step (`unusableCheckpointNames`). `loadLatest`
+    /// returns them with a checkpoint; a caller that gets nil (no checkpoint) may report them.
+    package func ignoredFileWarnings() throws -> [String] {
+        let temporary = try temporaryFiles().map {
+            "ignored leftover temporary file \($0.path) (from an interrupted write; the next write removes it)"
+        }
+        let unusable = try unusableCheckpointNames().map { url in
+            let digits = Self.stepDigits(ofFileName: url.lastPathComponent)?.count ?? 0
+            return "ignored \(url.path): not a usable checkpoint name (its step has \(digits) digits; a step has at most \(Self.maximumStepDigits)); it is neither loaded nor pruned"
+        }
+        return temporary + unusable
+    }
+
+    /// The entries among `urls` that pruning may remove: regular files and symbolic links
+    /// (unlinking a link leaves its target alone). A directory, FIFO, socket or device with a
+    /// checkpoint's name was made by hand and is no checkpoint: it is never removed, nor counted
+    /// towards `keep`, and adds a warning, as does an entry that cannot be examined.
+    private func removableFiles(_ urls: [URL], warnings: inout [String]) -> [URL] {
+        urls.filter { url in
+            var info = stat()
+            guard lstat(url.path, &info) == 0 else {
+                if errno == ENOENT { return false }  // removed meanwhile: nothing to prune
+                warnings.append("could not examine \(FileIO.error(url.path, "lstat")); left it alone")
+                return false
+            }
+            let kind: String
+            switch info.st_mode & S_IFMT {
+            case S_IFREG, S_IFLNK: return true
+            case S_IFDIR: kind = "a directory"
+            case S_IFIFO: kind = "a FIFO"
+            case S_IFSOCK: kind = "a socket"
+            default: kind = "a device"
+            }
+            warnings.append("\(url.path) is \(kind), not a checkpoint file: pruning leaves it alone (move it away to silence this)")
+            return false
+        }
+    }
+
     /// Writes `checkpoint` as `ckpt-<step>.mopt`: encode, write a temporary file in the same
     /// directory, fsync it, rename it over the final name, fsync the directory; then remove older
-    /// checkpoints beyond the newest `keep` and leftover temporary files. Creates the directory if
-    /// needed. `step` must equal `checkpoint.metadata.metaStep`. Checkpoints with a higher step than
-    /// `step` are left alone. When this returns, the checkpoint is durable.
+    /// checkpoints beyond the newest `keep` and leftover temporary files (files only:
+    /// `removableFiles`). Creates the directory if needed. `step` must equal
+    /// `checkpoint.metadata.metaStep`. Checkpoints with a higher step than `step` are left alone.
+    /// When this returns, the checkpoint is durable.
     @discardableResult
     package func write<Configuration>(_ checkpoint: Checkpoint<Configuration>, step: Int) throws -> WriteResult {
         let dir = directory.path
@@ -92,8 +156,8 @@ package struct CheckpointStore: Sendable {
 
         var result = WriteResult(url: final, removed: [], warnings: [])
         do {
-            let older = try checkpointFiles().filter { $0.step < step }
-            let doomed = older.dropLast(keep - 1).map(\.url) + (try temporaryFiles())
+            let older = removableFiles(try checkpointFiles().filter { $0.step < step }.map(\.url), warnings: &result.warnings)
+            let doomed = older.dropLast(keep - 1) + removableFiles(try temporaryFiles(), warnings: &result.warnings)
             for url in doomed {
                 do {
                     try FileIO.remove(url.path)
@@ -111,15 +175,14 @@ package struct CheckpointStore: Sendable {
     /// The newest checkpoint that loads. Tries files from the highest step down; each rejected newer
     /// file (truncated, corrupt, not a checkpoint, unsupported version, undecodable metadata, file
     /// name and contents disagreeing on the step) adds a warning naming it and the reason, and so
-    /// does each leftover temporary file (which is never loaded). Returns nil when there is no
-    /// checkpoint file at all (or no directory); throws `noUsableCheckpoint`, listing every file
-    /// and why it was rejected, when there are files but none loads.
+    /// does each file it passes over (`ignoredFileWarnings`: leftover temporary files, which are
+    /// never loaded, and checkpoint names whose step has too many digits). Returns nil when there
+    /// is no checkpoint file at all (or no directory); throws `noUsableCheckpoint`, listing every
+    /// file and why it was rejected, when there are files but none loads.
     package func loadLatest<Configuration>(_ configuration: Configuration.Type = Configuration.self) throws
         -> (checkpoint: Checkpoint<Configuration>, url: URL, warnings: [String])?
     {
-        var warnings = try temporaryFiles().map {
-            "ignored leftover temporary file \($0.path) (from an interrupted write; the next write removes it)"
-        }
+        var warnings = try ignoredFileWarnings()
         let files = try checkpointFiles()
         guard !files.isEmpty else { return nil }
         var rejected: [CheckpointError] = []

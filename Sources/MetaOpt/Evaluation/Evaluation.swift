@@ -140,19 +140,19 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         "quantiles": "linear interpolation between closest ranks (NumPy default); diverged runs count as +Infinity",
     ]
 
-    /// Validates the curves' shapes and computes the summary.
+    /// Validates the curves' shapes (`shapeProblem`) and computes the summary.
     public init(steps: Int, curves: [OptimizerCurves], tuning: [LearningRateSearchResult] = [],
                 metadata: [String: String] = [:]) throws {
-        guard steps >= 0 else { throw EvaluationError.invalidSteps(steps) }
-        guard let first = curves.first else { throw EvaluationError.noOptimizers }
-        let n = first.losses.count
-        guard n > 0 else { throw EvaluationError.noFunctions }
-        var seen = Set<String>()
-        for c in curves {
-            guard seen.insert(c.name).inserted else { throw EvaluationError.duplicateName(c.name) }
-            guard c.losses.count == n, c.losses.allSatisfy({ $0.count == steps + 1 }) else {
-                throw EvaluationError.malformedCurves(optimizer: c.name, expectedFunctions: n, expectedLength: steps + 1)
-            }
+        // The function count of new curves is the first curve's.
+        let n = curves.first?.losses.count ?? 0
+        switch Self.shapeProblem(steps: steps, functionCount: n, curves: curves) {
+        case nil: break
+        case .invalidSteps: throw EvaluationError.invalidSteps(steps)
+        case .noCurves: throw EvaluationError.noOptimizers
+        case .noFunctions: throw EvaluationError.noFunctions
+        case .duplicateName(let name): throw EvaluationError.duplicateName(name)
+        case .wrongFunctionCount(let optimizer, _), .wrongCurveLength(let optimizer, _, _):
+            throw EvaluationError.malformedCurves(optimizer: optimizer, expectedFunctions: n, expectedLength: steps + 1)
         }
         self.format = Self.formatTag
         self.steps = steps
@@ -162,6 +162,40 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         self.tuning = tuning
         self.definitions = Self.standardDefinitions
         self.summary = Self.summarise(curves: curves, steps: steps, functionCount: n)
+    }
+
+    /// Why curves do not have the shape a report needs, the first problem found.
+    enum ShapeProblem: Equatable {
+        /// Negative, or too large for `steps + 1` losses to be counted.
+        case invalidSteps
+        case noCurves
+        /// The function count is below 1.
+        case noFunctions
+        case duplicateName(String)
+        /// An optimizer's curves are for `functions` functions, not the report's function count.
+        case wrongFunctionCount(optimizer: String, functions: Int)
+        /// One curve has `losses` losses, not `steps` + 1.
+        case wrongCurveLength(optimizer: String, function: Int, losses: Int)
+    }
+
+    /// The one check of a report's shape: what `init` requires of new curves and `load` of a
+    /// file's (whose readers index every curve by function and step, and would trap on a short
+    /// one). `functionCount`: the count every optimizer's curves must have.
+    static func shapeProblem(steps: Int, functionCount: Int, curves: [OptimizerCurves]) -> ShapeProblem? {
+        guard steps >= 0 && steps < Int.max else { return .invalidSteps }
+        guard !curves.isEmpty else { return .noCurves }
+        guard functionCount >= 1 else { return .noFunctions }
+        var seen = Set<String>()
+        for c in curves {
+            guard seen.insert(c.name).inserted else { return .duplicateName(c.name) }
+            guard c.losses.count == functionCount else {
+                return .wrongFunctionCount(optimizer: c.name, functions: c.losses.count)
+            }
+            if let f = c.losses.firstIndex(where: { $0.count != steps + 1 }) {
+                return .wrongCurveLength(optimizer: c.name, function: f, losses: c.losses[f].count)
+            }
+        }
+        return nil
     }
 
     static func summarise(curves: [OptimizerCurves], steps: Int, functionCount n: Int) -> [OptimizerSummary] {

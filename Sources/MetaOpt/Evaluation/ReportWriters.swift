@@ -92,8 +92,9 @@ extension EvaluationReport {
     }
 
     /// Reads a report that `writeJSON(to:)` wrote, checked as far as its readers index it: the
-    /// format tag, at least one curve and one function, and every curve with `functionCount`
-    /// rows of `steps` + 1 losses (a damaged file would otherwise trap in the statistics).
+    /// format tag, and the shape `init` requires (`shapeProblem`: at least one curve and one
+    /// function, unique names, every curve with `functionCount` rows of `steps` + 1 losses; a
+    /// damaged file would otherwise trap in the statistics).
     /// - Throws: `ReportFileError` naming the file and what is wrong with it.
     package static func load(from url: URL) throws -> EvaluationReport {
         let data: Data
@@ -108,27 +109,27 @@ extension EvaluationReport {
             }
             throw ReportFileError(path: url.path, problem: JSONDiagnosis.describe(error, in: data))
         }
-        if let problem = report.shapeProblem() { throw ReportFileError(path: url.path, problem: problem) }
+        guard report.format == formatTag else { throw ReportFileError(path: url.path, problem: notAReport) }
+        if let problem = shapeProblem(steps: report.steps, functionCount: report.functionCount, curves: report.curves) {
+            throw ReportFileError(path: url.path, problem: "is malformed: " + report.describe(problem))
+        }
         return report
     }
 
     static let notAReport = "is not an evaluation report of metaopt-dist (expected \"format\": \"\(formatTag)\")"
 
-    /// Why this report's curves do not have the shape its header states, or nil.
-    func shapeProblem() -> String? {
-        guard format == Self.formatTag else { return Self.notAReport }
-        guard steps >= 0 else { return "is malformed: \"steps\" is \(steps)" }
-        guard !curves.isEmpty else { return "is malformed: it has no curves" }
-        guard functionCount >= 1 else { return "is malformed: \"functionCount\" is \(functionCount)" }
-        for c in curves {
-            guard c.losses.count == functionCount else {
-                return "is malformed: the curves of \(c.name) have \(c.losses.count) functions, not \"functionCount\" \(functionCount)"
-            }
-            if let f = c.losses.firstIndex(where: { $0.count != steps + 1 }) {
-                return "is malformed: function \(f) of \(c.name) has \(c.losses[f].count) losses, not \"steps\" + 1 = \(steps + 1)"
-            }
+    /// A shape problem of this (loaded) report in the terms of its JSON fields.
+    private func describe(_ problem: ShapeProblem) -> String {
+        switch problem {
+        case .invalidSteps: return "\"steps\" is \(steps)"
+        case .noCurves: return "it has no curves"
+        case .noFunctions: return "\"functionCount\" is \(functionCount)"
+        case .duplicateName(let name): return "two optimizers' curves are named \"\(name)\""
+        case let .wrongFunctionCount(optimizer, functions):
+            return "the curves of \(optimizer) have \(functions) functions, not \"functionCount\" \(functionCount)"
+        case let .wrongCurveLength(optimizer, function, losses):
+            return "function \(function) of \(optimizer) has \(losses) losses, not \"steps\" + 1 = \(steps + 1)"
         }
-        return nil
     }
 
     // MARK: CSV

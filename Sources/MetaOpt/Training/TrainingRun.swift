@@ -116,6 +116,10 @@ package final class TrainingRun {
     package private(set) var bestScore: ValidationScore?
     /// The meta-step whose φ the ranks were last found to agree on (`checkAgreement`).
     private var agreedAt: Int?
+    /// Rank 0: the checkpoint store's warnings logged so far. Pruning repeats them at every
+    /// checkpoint (a directory named like a checkpoint, a file that cannot be removed); each is
+    /// logged once per run.
+    private var loggedStoreWarnings: Set<String> = []
     /// Rank 0: the lowest score in validation.jsonl and its meta-step, which decides each line's
     /// "best" flag, so that a resumed run writes the lines an uninterrupted one does. After a
     /// resume whose best-optimizer.json was lost, `bestScore` is nil while this is not.
@@ -189,6 +193,9 @@ package final class TrainingRun {
                     } else {
                         failure = "\(url.path): " + problems.joined(separator: "\n")
                     }
+                } else {
+                    // A fresh start; files the store passes over are still worth a word.
+                    for w in try store.ignoredFileWarnings() { logger.warning("\(w)") }
                 }
             } catch {
                 failure = "\(error)"
@@ -236,7 +243,12 @@ package final class TrainingRun {
         var scoreMissing = false
         if communicator.isRoot {
             try FileManager.default.createDirectory(at: options.runDirectory.url, withIntermediateDirectories: true)
-            try MetricsLog.truncate(options.runDirectory.metrics, lines: TrainingLog.Step.self, before: trainer.state.iteration)
+            let undecodable = try MetricsLog.truncate(options.runDirectory.metrics, lines: TrainingLog.Step.self,
+                                                      before: trainer.state.iteration)
+            // A fresh start drops every line anyway.
+            if resumed, let warning = MetricsLog.undecodableLinesWarning(options.runDirectory.metrics, lines: undecodable) {
+                logger.warning("\(warning)")
+            }
             if config.validation != nil {
                 (bestScore, bestLogged, scoreMissing) = try Self.prepareValidationFiles(
                     of: options.runDirectory, config: config, resumedAt: resumed ? trainer.state.iteration : nil, logger: logger)
@@ -283,7 +295,10 @@ package final class TrainingRun {
         let fm = FileManager.default
         let best = runDirectory.bestOptimizer
         let log = runDirectory.validationLog
-        try MetricsLog.truncate(log, lines: TrainingLog.Validation.self, before: resumedAt.map { $0 + 1 } ?? 0)
+        let undecodable = try MetricsLog.truncate(log, lines: TrainingLog.Validation.self, before: resumedAt.map { $0 + 1 } ?? 0)
+        if resumedAt != nil, let warning = MetricsLog.undecodableLinesWarning(log, lines: undecodable) {
+            logger.warning("\(warning)")
+        }
         let contents = fm.contents(atPath: log.path) ?? Data()
         let logged = ValidationLog.best(in: contents)
         let missing = resumedAt.map { !ValidationLog.hasScore(at: $0, in: contents) } ?? false
@@ -535,7 +550,7 @@ package final class TrainingRun {
             let result = try store.write(TrainerCheckpoint.make(state, config: trainer.config, provenance: provenance,
                                                                   trainedKernels: trainedKernels),
                                          step: state.iteration)
-            for w in result.warnings { logger.warning("\(w)") }
+            for w in result.warnings where loggedStoreWarnings.insert(w).inserted { logger.warning("\(w)") }
             logger.info("checkpoint \(result.url.lastPathComponent)")
         }
         try comm.barrier()
@@ -584,13 +599,38 @@ final class MetricsLog {
     }
 
     /// Drops the lines of meta-steps at or after `iteration` (they will be redone after a resume),
-    /// and lines that do not decode as `Line`; the kept lines stay byte for byte.
-    static func truncate<Line: Decodable & LoggedIteration>(_ url: URL, lines: Line.Type, before iteration: Int) throws {
-        guard let data = FileManager.default.contents(atPath: url.path) else { return }
+    /// blank lines, and lines that do not decode as `Line`; the kept lines stay byte for byte.
+    /// Returns the numbers (from 1) of the lines dropped because they do not decode, for
+    /// `undecodableLinesWarning`.
+    @discardableResult
+    static func truncate<Line: Decodable & LoggedIteration>(_ url: URL, lines: Line.Type, before iteration: Int) throws -> [Int] {
+        guard let data = FileManager.default.contents(atPath: url.path) else { return [] }
         let decoder = JSONDecoder()
-        let kept = data.split(separator: UInt8(ascii: "\n")).filter { line in
-            ((try? decoder.decode(Line.self, from: Data(line)))?.iteration ?? Int.max) < iteration
+        var kept: [Data] = []
+        var undecodable: [Int] = []
+        // Empty pieces kept, so that the index is the line's number in the file.
+        for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated()
+        where !line.isEmpty {
+            guard let decoded = try? decoder.decode(Line.self, from: Data(line)) else {
+                undecodable.append(index + 1)
+                continue
+            }
+            if decoded.iteration < iteration { kept.append(Data(line)) }
         }
-        try ResultFile.writeAtomically(Data(kept.map { Data($0) + Data("\n".utf8) }.joined()), to: url)
+        try ResultFile.writeAtomically(Data(kept.map { $0 + Data("\n".utf8) }.joined()), to: url)
+        return undecodable
+    }
+
+    /// The warning of a resume whose `truncate` of `url` dropped the lines `numbers` because they
+    /// do not decode (torn by an interrupted write, or damaged): the meta-steps they held before
+    /// the checkpoint are not redone. Names the first few lines, then a count; nil for none.
+    static func undecodableLinesWarning(_ url: URL, lines numbers: [Int]) -> String? {
+        guard !numbers.isEmpty else { return nil }
+        let shown = 5
+        var which = numbers.prefix(shown).map(String.init).joined(separator: ", ")
+        if numbers.count > shown { which += " and \(numbers.count - shown) more" }
+        let one = numbers.count == 1
+        return "\(url.path): dropped \(one ? "1 line that does" : "\(numbers.count) lines that do") not parse (line\(one ? "" : "s") \(which)), "
+            + "torn by an interrupted write or damaged: only what follows the checkpoint is redone, so what \(one ? "it" : "they") held before it stays missing"
     }
 }
