@@ -77,7 +77,7 @@ final class StrayRunFileTests: XCTestCase {
         // The checkpoint at 4 is the last: a resume to 6 keeps the lines before it.
         let lines = try train(dir, iterations: 6)
         XCTAssertEqual(lines.filter { $0.hasPrefix("warning") },
-                       ["warning: \(metrics.path): dropped 2 lines that do not parse (lines 2, 3), torn by an interrupted write or damaged: only what follows the checkpoint is redone, so what they held before it stays missing"])
+                       ["warning: \(metrics.path): dropped 2 lines that do not parse (lines 2, 3), damaged: only what follows the checkpoint is redone, so what they held before it stays missing"])
         let kept = try String(contentsOf: metrics, encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(Array(kept.prefix(2)), [original[0], original[3]])
         XCTAssertEqual(try TrainingLog.load(runDirectory: dir).steps.map(\.iteration), [0, 3, 4, 5])
@@ -96,8 +96,13 @@ final class StrayRunFileTests: XCTestCase {
         XCTAssertEqual(try MetricsLog.truncate(url, lines: TrainingLog.Validation.self, before: 10), [1, 5])
         XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), valid)
 
+        // A last line without its newline is an append cut short (its meta-step is redone): dropped, not named.
+        try Data((valid + "{\"iteration\":4,\"mean_fi").utf8).write(to: url)
+        XCTAssertEqual(try MetricsLog.truncate(url, lines: TrainingLog.Validation.self, before: 10), [])
+        XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), valid)
+
         XCTAssertEqual(MetricsLog.undecodableLinesWarning(url, lines: [7]),
-                       "\(url.path): dropped 1 line that does not parse (line 7), torn by an interrupted write or damaged: only what follows the checkpoint is redone, so what it held before it stays missing")
+                       "\(url.path): dropped 1 line that does not parse (line 7), damaged: only what follows the checkpoint is redone, so what it held before it stays missing")
         let many = try XCTUnwrap(MetricsLog.undecodableLinesWarning(url, lines: Array(3...10)))
         XCTAssertTrue(many.hasPrefix("\(url.path): dropped 8 lines that do not parse (lines 3, 4, 5, 6, 7 and 3 more), "), many)
     }

@@ -601,7 +601,9 @@ final class MetricsLog {
     /// Drops the lines of meta-steps at or after `iteration` (they will be redone after a resume),
     /// blank lines, and lines that do not decode as `Line`; the kept lines stay byte for byte.
     /// Returns the numbers (from 1) of the lines dropped because they do not decode, for
-    /// `undecodableLinesWarning`.
+    /// `undecodableLinesWarning`, except a last line without its newline: an append that the
+    /// interruption cut short, of a meta-step after the checkpoint (each step's line is appended
+    /// before its checkpoint is written), which the resumed run redoes.
     @discardableResult
     static func truncate<Line: Decodable & LoggedIteration>(_ url: URL, lines: Line.Type, before iteration: Int) throws -> [Int] {
         guard let data = FileManager.default.contents(atPath: url.path) else { return [] }
@@ -609,10 +611,11 @@ final class MetricsLog {
         var kept: [Data] = []
         var undecodable: [Int] = []
         // Empty pieces kept, so that the index is the line's number in the file.
-        for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated()
-        where !line.isEmpty {
+        let pieces = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        for (index, line) in pieces.enumerated() where !line.isEmpty {
             guard let decoded = try? decoder.decode(Line.self, from: Data(line)) else {
-                undecodable.append(index + 1)
+                let tornAppend = index == pieces.count - 1
+                if !tornAppend { undecodable.append(index + 1) }
                 continue
             }
             if decoded.iteration < iteration { kept.append(Data(line)) }
@@ -621,9 +624,10 @@ final class MetricsLog {
         return undecodable
     }
 
-    /// The warning of a resume whose `truncate` of `url` dropped the lines `numbers` because they
-    /// do not decode (torn by an interrupted write, or damaged): the meta-steps they held before
-    /// the checkpoint are not redone. Names the first few lines, then a count; nil for none.
+    /// The warning of a resume whose `truncate` of `url` dropped the whole lines `numbers` because
+    /// they do not decode (damaged: an append cut short is its file's last line, not counted): the
+    /// meta-steps they held before the checkpoint are not redone. Names the first few lines, then
+    /// a count; nil for none.
     static func undecodableLinesWarning(_ url: URL, lines numbers: [Int]) -> String? {
         guard !numbers.isEmpty else { return nil }
         let shown = 5
@@ -631,6 +635,6 @@ final class MetricsLog {
         if numbers.count > shown { which += " and \(numbers.count - shown) more" }
         let one = numbers.count == 1
         return "\(url.path): dropped \(one ? "1 line that does" : "\(numbers.count) lines that do") not parse (line\(one ? "" : "s") \(which)), "
-            + "torn by an interrupted write or damaged: only what follows the checkpoint is redone, so what \(one ? "it" : "they") held before it stays missing"
+            + "damaged: only what follows the checkpoint is redone, so what \(one ? "it" : "they") held before it stays missing"
     }
 }
