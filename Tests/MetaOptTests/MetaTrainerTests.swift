@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import MetaOpt
 
@@ -25,6 +26,26 @@ final class MetaTrainerTests: XCTestCase {
         XCTAssertEqual(due(every: 5, [0, 5, 7, 12, 17, 22]), [5, 12, 17, 22])
         XCTAssertFalse(ValidationConfig(every: 7, functions: 1, seed: 1).isDue(atBoundary: 0, previous: 0),
                        "meta-step 0 is scored separately, on a fresh start")
+    }
+
+    /// A resumed run validates its checkpoint's φ first when that boundary is a validation point
+    /// without a score. The last score before it stands in for the unrecorded boundary before it,
+    /// which a skip may have moved (every 4, 2 meta-steps per horizon, a skip at 4: boundaries 0,
+    /// 2, 4, 5, 7).
+    func testResumeValidatesFirstOnlyAtAnUnscoredValidationPoint() {
+        let validation = ValidationConfig(every: 4, functions: 1, seed: 1)
+        func validatesFirst(at iteration: Int, scored: [Int]) -> Bool {
+            let log = scored.map { "{\"iteration\":\($0),\"mean_final_loss\":1.5,\"best\":false}\n" }.joined()
+            return ValidationLog.validatesAtResume(iteration, validation: validation, truncationsPerHorizon: 2, in: Data(log.utf8))
+        }
+        XCTAssertTrue(validatesFirst(at: 0, scored: []), "a fresh run's start")
+        XCTAssertFalse(validatesFirst(at: 0, scored: [0]))
+        XCTAssertTrue(validatesFirst(at: 4, scored: [0]), "the validation at 4 was abandoned")
+        XCTAssertFalse(validatesFirst(at: 4, scored: [0, 4]))
+        XCTAssertFalse(validatesFirst(at: 5, scored: [0, 4]), "4 was scored; 5 is not a validation point")
+        XCTAssertFalse(validatesFirst(at: 7, scored: [0, 4]))
+        XCTAssertTrue(validatesFirst(at: 5, scored: [0]), "boundaries 0, 2, 3 (a skip at 2), 5: 5 is the first at or after 4")
+        XCTAssertTrue(validatesFirst(at: 8, scored: [0, 4]))
     }
 
     func testBlocksTileTheMetaBatch() {
@@ -96,3 +117,4 @@ final class MetaTrainerTests: XCTestCase {
         XCTAssertTrue(config.problems().contains { $0.contains("the learning rate must be positive and finite as a 32-bit float") })
     }
 }
+
