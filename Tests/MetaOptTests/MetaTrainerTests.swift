@@ -48,6 +48,20 @@ final class MetaTrainerTests: XCTestCase {
         XCTAssertTrue(validatesFirst(at: 8, scored: [0, 4]))
     }
 
+    /// The validation functions' data are compared across ranks when the scorer is made: a rank
+    /// whose data differ from another's stops, before any score.
+    func testValidationScorerRefusesValidationDataThatDiffersBetweenRanks() throws {
+        let training = TrainingConfig(task: .quadratic(dimension: 4), horizon: 10, seed: 1)
+        let validation = ValidationConfig(every: 1, functions: 2, seed: 2)
+        // Quadratics are drawn from keys alone: fingerprint 0, as every rank of the job passes.
+        XCTAssertNoThrow(try ValidationScorer(config: validation, training: training, communicator: PeerCommunicator(peerValue: 0)))
+        XCTAssertThrowsError(try ValidationScorer(config: validation, training: training,
+                                                  communicator: PeerCommunicator(peerValue: 0x1234))) { error in
+            XCTAssertEqual(error as? TrainingError, .validationDataDiffersAcrossRanks)
+            XCTAssertTrue("\(error)".contains("the ranks read different validation data"), "\(error)")
+        }
+    }
+
     func testBlocksTileTheMetaBatch() {
         let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 37, blockSize: 5)
         for size in 1...9 {
@@ -118,3 +132,29 @@ final class MetaTrainerTests: XCTestCase {
     }
 }
 
+/// Rank 0 of a job of two whose other rank passes `peerValue` to every check that the ranks agree
+/// (`allAgree`: a MAX allreduce of (v, −v)); every other collective does nothing.
+private final class PeerCommunicator: Communicator {
+    let rank = 0
+    let size = 2
+    let peerValue: Int64
+    init(peerValue: Int64) { self.peerValue = peerValue }
+
+    func allreduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ op: ReductionOperation) throws {
+        precondition(op == .max && buffer.count == 2, "PeerCommunicator answers allAgree only")
+        buffer[0] = max(buffer[0], peerValue)
+        buffer[1] = max(buffer[1], -peerValue)
+    }
+    func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ op: ReductionOperation) throws {}
+    func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ op: ReductionOperation) throws {}
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {}
+    func allgather(_ send: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>,
+                   counts: [Int]) throws {
+        preconditionFailure("PeerCommunicator answers allAgree only")
+    }
+    func split(color: Int, key: Int) throws -> any Communicator {
+        preconditionFailure("PeerCommunicator answers allAgree only")
+    }
+    func barrier() throws {}
+    func abort(code: Int32, message: String) -> Never { fatalError(message) }
+}

@@ -232,7 +232,7 @@ package final class TrainingRun {
             logger.notice("the checkpoint's φ was trained on kernels \(resumedKernels), this job runs \(trainer.kernels): φ differs in its last bits from a run on one path; the optimizer file records \"\(trainedKernels)\"")
         }
         validator = try config.validation.map {
-            try ValidationScorer(config: $0, training: config, rank: communicator.rank, size: communicator.size)
+            try ValidationScorer(config: $0, training: config, communicator: communicator)
         }
         var validatesFirst = false
         if communicator.isRoot {

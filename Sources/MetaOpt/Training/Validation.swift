@@ -70,13 +70,22 @@ final class ValidationScorer {
     /// Functions of the rank that scores the most (rank 0): the rounds every rank takes part in.
     private let rounds: Int
 
-    init(config: ValidationConfig, training: TrainingConfig, rank: Int, size: Int) throws {
+    /// Every rank must build its scorer at the same point: the ranks compare the validation
+    /// data's fingerprint in a collective.
+    init(config: ValidationConfig, training: TrainingConfig, communicator: any Communicator) throws {
         self.config = config
         optimizer = training.optimizer
         steps = training.horizon
         normalized = training.task.settings is MixtureTask || training.lossNormalization != nil
         // The task as it is: augmentations belong to meta-training only.
         let family = try training.task.makeFamily()
+        // The score sums every rank's share of the functions: a host with another copy of the
+        // data would change it without a sign. Checked apart from the training data's family, as
+        // this family is made on its own.
+        guard try communicator.allAgree(on: family.dataFingerprint ?? 0) else {
+            throw TrainingError.validationDataDiffersAcrossRanks
+        }
+        let (rank, size) = (communicator.rank, communicator.size)
         owned = stride(from: rank, to: config.functions, by: size).map {
             ($0, family.sample(RandomKey(seed: config.seed, horizon: 0, task: $0)))
         }
