@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import MetaOpt
 
@@ -25,6 +26,40 @@ final class MetaTrainerTests: XCTestCase {
         XCTAssertEqual(due(every: 5, [0, 5, 7, 12, 17, 22]), [5, 12, 17, 22])
         XCTAssertFalse(ValidationConfig(every: 7, functions: 1, seed: 1).isDue(atBoundary: 0, previous: 0),
                        "meta-step 0 is scored separately, on a fresh start")
+    }
+
+    /// A resumed run validates its checkpoint's φ first when that boundary is a validation point
+    /// without a score. The last score before it stands in for the unrecorded boundary before it,
+    /// which a skip may have moved (every 4, 2 meta-steps per horizon, a skip at 4: boundaries 0,
+    /// 2, 4, 5, 7).
+    func testResumeValidatesFirstOnlyAtAnUnscoredValidationPoint() {
+        let validation = ValidationConfig(every: 4, functions: 1, seed: 1)
+        func validatesFirst(at iteration: Int, scored: [Int]) -> Bool {
+            let log = scored.map { "{\"iteration\":\($0),\"mean_final_loss\":1.5,\"best\":false}\n" }.joined()
+            return ValidationLog.validatesAtResume(iteration, validation: validation, truncationsPerHorizon: 2, in: Data(log.utf8))
+        }
+        XCTAssertTrue(validatesFirst(at: 0, scored: []), "a fresh run's start")
+        XCTAssertFalse(validatesFirst(at: 0, scored: [0]))
+        XCTAssertTrue(validatesFirst(at: 4, scored: [0]), "the validation at 4 was abandoned")
+        XCTAssertFalse(validatesFirst(at: 4, scored: [0, 4]))
+        XCTAssertFalse(validatesFirst(at: 5, scored: [0, 4]), "4 was scored; 5 is not a validation point")
+        XCTAssertFalse(validatesFirst(at: 7, scored: [0, 4]))
+        XCTAssertTrue(validatesFirst(at: 5, scored: [0]), "boundaries 0, 2, 3 (a skip at 2), 5: 5 is the first at or after 4")
+        XCTAssertTrue(validatesFirst(at: 8, scored: [0, 4]))
+    }
+
+    /// The validation functions' data are compared across ranks when the scorer is made: a rank
+    /// whose data differ from another's stops, before any score.
+    func testValidationScorerRefusesValidationDataThatDiffersBetweenRanks() throws {
+        let training = TrainingConfig(task: .quadratic(dimension: 4), horizon: 10, seed: 1)
+        let validation = ValidationConfig(every: 1, functions: 2, seed: 2)
+        // Quadratics are drawn from keys alone: fingerprint 0, as every rank of the job passes.
+        XCTAssertNoThrow(try ValidationScorer(config: validation, training: training, communicator: PeerCommunicator(peerValue: 0)))
+        XCTAssertThrowsError(try ValidationScorer(config: validation, training: training,
+                                                  communicator: PeerCommunicator(peerValue: 0x1234))) { error in
+            XCTAssertEqual(error as? TrainingError, .validationDataDiffersAcrossRanks)
+            XCTAssertTrue("\(error)".contains("the ranks read different validation data"), "\(error)")
+        }
     }
 
     func testBlocksTileTheMetaBatch() {
@@ -95,4 +130,31 @@ final class MetaTrainerTests: XCTestCase {
         config.learningRate = 1e39
         XCTAssertTrue(config.problems().contains { $0.contains("the learning rate must be positive and finite as a 32-bit float") })
     }
+}
+
+/// Rank 0 of a job of two whose other rank passes `peerValue` to every check that the ranks agree
+/// (`allAgree`: a MAX allreduce of (v, −v)); every other collective does nothing.
+private final class PeerCommunicator: Communicator {
+    let rank = 0
+    let size = 2
+    let peerValue: Int64
+    init(peerValue: Int64) { self.peerValue = peerValue }
+
+    func allreduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ op: ReductionOperation) throws {
+        precondition(op == .max && buffer.count == 2, "PeerCommunicator answers allAgree only")
+        buffer[0] = max(buffer[0], peerValue)
+        buffer[1] = max(buffer[1], -peerValue)
+    }
+    func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ op: ReductionOperation) throws {}
+    func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ op: ReductionOperation) throws {}
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {}
+    func allgather(_ send: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>,
+                   counts: [Int]) throws {
+        preconditionFailure("PeerCommunicator answers allAgree only")
+    }
+    func split(color: Int, key: Int) throws -> any Communicator {
+        preconditionFailure("PeerCommunicator answers allAgree only")
+    }
+    func barrier() throws {}
+    func abort(code: Int32, message: String) -> Never { fatalError(message) }
 }

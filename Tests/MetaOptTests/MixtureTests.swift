@@ -209,7 +209,7 @@ final class MixtureTests: XCTestCase {
         let task = TaskSpec(try mixture("quadratic; rosenbrock dimension=4"))
         let training = TrainingConfig(task: task, horizon: 10, seed: 1)
         let validation = ValidationConfig(every: 1, functions: 6, seed: 2)
-        let scorer = try ValidationScorer(config: validation, training: training, rank: 0, size: 1)
+        let scorer = try ValidationScorer(config: validation, training: training, communicator: LocalCommunicator())
         XCTAssertTrue(scorer.normalized)
         let phi = TrainerState(config: training).phi
         let score = try XCTUnwrap(scorer.meanFinalLoss(phi: phi, communicator: LocalCommunicator()))
@@ -221,7 +221,7 @@ final class MixtureTests: XCTestCase {
         }.reduce(0, +) / 6
         XCTAssertEqual(score, expected, accuracy: 1e-12 * expected)
         let plain = try ValidationScorer(config: validation, training: TrainingConfig(task: .rosenbrock(dimension: 4), horizon: 10, seed: 1),
-                                         rank: 0, size: 1)
+                                         communicator: LocalCommunicator())
         XCTAssertFalse(plain.normalized)
     }
 }

@@ -21,8 +21,9 @@ final class StopDuringValidationTests: XCTestCase {
 
     /// Runs the configuration in `dir` after `prepare`; the run (and its lock on `dir`) is gone
     /// when this returns.
-    private func train(_ dir: URL, resume: Bool, prepare: (TrainingRun) -> Void = { _ in }) throws -> TrainingRun.Outcome {
-        let run = try TrainingRun(config: config, communicator: LocalCommunicator(),
+    private func train(_ dir: URL, config: TrainingConfig? = nil, resume: Bool,
+                       prepare: (TrainingRun) -> Void = { _ in }) throws -> TrainingRun.Outcome {
+        let run = try TrainingRun(config: config ?? self.config, communicator: LocalCommunicator(),
                                   options: .init(runDirectory: RunDirectory(dir), progressEvery: 100, plotEvery: nil),
                                   resume: resume, logger: quiet)
         run.progress = { _ in }
@@ -117,5 +118,41 @@ final class StopDuringValidationTests: XCTestCase {
         }, .finished)
         XCTAssertFalse(activities.contains { $0.hasPrefix("validation") }, "\(activities)")
         try assertMatchesReference(dir)
+    }
+
+    /// A skipped meta-step at 4 ends its horizon early: boundaries 0, 2, 4, 5, 7 and 9, and with
+    /// validation every 4, scores at 0, 4 and 9. A stop at the boundary 5 checkpoints it. A whole
+    /// horizon back from 5 is 3, before the multiple 4, which made the resumed run validate at 5
+    /// as well; validation.jsonl says that 4 was scored, so the resumed run does not.
+    func testResumeAtABoundaryThatASkipBroughtEarlyValidatesAsAnUninterruptedRun() throws {
+        var skipping = config
+        skipping.iterations = 9
+        skipping.validation = ValidationConfig(every: 4, functions: 3, seed: 9)
+        let nanAt4 = { (run: TrainingRun) in run.trainer.faults = [FaultInjection(iteration: 4, rank: 0, kind: .nan)] }
+
+        let whole = try scratch()
+        XCTAssertEqual(try train(whole, config: skipping, resume: false, prepare: nanAt4), .finished)
+        XCTAssertEqual(try validationLines(whole).map(\.iteration), [0, 4, 9])
+
+        let dir = try scratch()
+        var stop = false
+        XCTAssertEqual(try train(dir, config: skipping, resume: false) { run in
+            nanAt4(run)
+            run.activity = { if $0 == "meta-step 4" { stop = true } }
+            run.stopRequested = { stop }
+        }, .stopped(iteration: 5))
+        XCTAssertEqual(try checkpointSteps(dir), [5])
+        XCTAssertEqual(try validationLines(dir).map(\.iteration), [0, 4])
+
+        var activities: [String] = []
+        XCTAssertEqual(try train(dir, config: skipping, resume: true) { run in
+            nanAt4(run)
+            run.activity = { activities.append($0) }
+        }, .finished)
+        XCTAssertEqual(activities.first, "meta-step 5", "no validation before the first meta-step")
+        XCTAssertEqual(try validationLines(dir), try validationLines(whole), "validation.jsonl")
+        let (run, reference) = (RunDirectory(dir), RunDirectory(whole))
+        XCTAssertEqual(try phi(run.optimizer), try phi(reference.optimizer), "optimizer.json")
+        XCTAssertEqual(try phi(run.bestOptimizer), try phi(reference.bestOptimizer), "best-optimizer.json")
     }
 }

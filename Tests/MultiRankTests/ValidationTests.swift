@@ -109,6 +109,36 @@ final class ValidationTests: XCTestCase {
         XCTAssertEqual(try best(split).bytes, try best(whole).bytes, "best-optimizer.json, resumed and uninterrupted")
     }
 
+    /// A NaN at meta-step 4 ends that horizon early (boundaries 4, 5, 7, 9); with validation
+    /// every 4 the scores are at 0, 4 and 9. A run of 5 meta-steps ends at the boundary 5 and
+    /// checkpoints it; continued to 9 under 3 ranks it does not score 5 (the boundary before it
+    /// was 4, not a horizon back) and ends with the files of an uninterrupted run.
+    func testResumeAtABoundaryASkipBroughtEarlyWritesTheUninterruptedFiles() throws {
+        try DistributedTrain.requireMPIRun()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        func skippingJob(iterations: Int) -> [String] {
+            var job = job(iterations: iterations)
+            job[job.firstIndex(of: "--validate-every")! + 1] = "4"
+            return job + ["--inject-fault", "nan@4:1"]
+        }
+        let whole = scratch.appendingPathComponent("whole")
+        let uninterrupted = try DistributedTrain.train(np: 2, runDirectory: whole, job: skippingJob(iterations: 9))
+        XCTAssertEqual(uninterrupted.status, 0, "\(uninterrupted)")
+        XCTAssertEqual(try lines(whole).map(\.iteration), [0, 4, 9])
+
+        let split = scratch.appendingPathComponent("split")
+        let first = try DistributedTrain.train(np: 2, runDirectory: split, job: skippingJob(iterations: 5))
+        XCTAssertEqual(first.status, 0, "\(first)")
+        XCTAssertEqual(try lines(split).map(\.iteration), [0, 4])
+        let resumed = try MPIJob.run(np: 3, args: ["train"] + skippingJob(iterations: 9) + ["--run-dir", split.path],
+                                     timeout: DistributedTrain.jobTimeout, extraMPIArgs: ["--oversubscribe"])
+        XCTAssertEqual(resumed.status, 0, "\(resumed)")
+        XCTAssertTrue(resumed.stderr.contains("resuming from"), "\(resumed)")
+        XCTAssertEqual(try lines(split), try lines(whole), "validation.jsonl, resumed and uninterrupted")
+        XCTAssertEqual(try best(split).bytes, try best(whole).bytes, "best-optimizer.json, resumed and uninterrupted")
+        XCTAssertEqual(try DistributedTrain.output(of: split).phi, try DistributedTrain.output(of: whole).phi)
+    }
+
     /// `evaluate --split train` draws the held-out functions from the training split (other
     /// images, so other losses from the same θ₀) and says so in the report; quadratics refuse it.
     func testEvaluateSplitTrainUsesTheTrainingImages() throws {

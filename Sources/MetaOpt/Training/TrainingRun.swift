@@ -128,8 +128,9 @@ package final class TrainingRun {
     /// the process ends).
     private let lock: RunLock?
     /// A resumed run whose checkpoint is at a validation point that validation.jsonl has no score
-    /// for (a stop during that validation abandoned it) validates before its first meta-step.
-    /// Rank 0 reads the log; the decision is broadcast, so every rank agrees.
+    /// for (a stop during that validation abandoned it) validates before its first meta-step
+    /// (`ValidationLog.validatesAtResume`). Rank 0 reads the log; the decision is broadcast, so
+    /// every rank agrees.
     private let validatesAtResume: Bool
     /// Polled once per meta-step on every rank; the ranks agree through a MAX allreduce.
     package var stopRequested: () -> Bool {
@@ -238,9 +239,9 @@ package final class TrainingRun {
             logger.notice("the checkpoint's φ was trained on kernels \(resumedKernels), this job runs \(trainer.kernels): φ differs in its last bits from a run on one path; the optimizer file records \"\(trainedKernels)\"")
         }
         validator = try config.validation.map {
-            try ValidationScorer(config: $0, training: config, rank: communicator.rank, size: communicator.size)
+            try ValidationScorer(config: $0, training: config, communicator: communicator)
         }
-        var scoreMissing = false
+        var validatesFirst = false
         if communicator.isRoot {
             try FileManager.default.createDirectory(at: options.runDirectory.url, withIntermediateDirectories: true)
             let undecodable = try MetricsLog.truncate(options.runDirectory.metrics, lines: TrainingLog.Step.self,
@@ -250,18 +251,12 @@ package final class TrainingRun {
                 logger.warning("\(warning)")
             }
             if config.validation != nil {
-                (bestScore, bestLogged, scoreMissing) = try Self.prepareValidationFiles(
+                (bestScore, bestLogged, validatesFirst) = try Self.prepareValidationFiles(
                     of: options.runDirectory, config: config, resumedAt: resumed ? trainer.state.iteration : nil, logger: logger)
             }
         }
-        if let validation = config.validation, resumed {
-            let iteration = trainer.state.iteration
-            let due = iteration == 0
-                // The boundary before the checkpoint's is not recorded: a whole horizon back, as
-                // without skips (so a resume at a boundary that a skip brought early, with no score
-                // there, may validate once more than an uninterrupted run).
-                || validation.isDue(atBoundary: iteration, previous: iteration - config.truncationsPerHorizon)
-            var flag: [Int64] = [due && scoreMissing ? 1 : 0]
+        if config.validation != nil, resumed {
+            var flag: [Int64] = [validatesFirst ? 1 : 0]
             try communicator.broadcast(&flag, root: 0)
             validatesAtResume = flag[0] == 1
         } else {
@@ -286,12 +281,13 @@ package final class TrainingRun {
     /// Rank 0, before a run with validation. Resuming at meta-step `resumedAt`: drops the log lines
     /// after it (they will be redone) and returns the score in the best-optimizer file, which may
     /// come from a later validation of the interrupted run (the resumed run reproduces it), the
-    /// lowest score left in the log, and whether the log lacks a score at `resumedAt`. A file that
+    /// lowest score left in the log, and whether the run validates φ of `resumedAt` before its
+    /// first meta-step (`ValidationLog.validatesAtResume`, decided from the lines kept). A file that
     /// is missing, unreadable or of another configuration while the log has a best is warned
     /// about: that φ is lost, and only a validation that beats the logged best writes a new file.
     /// Starting afresh: empties the log and sets an earlier run's best-optimizer file aside.
     static func prepareValidationFiles(of runDirectory: RunDirectory, config: TrainingConfig, resumedAt: Int?, logger: Logger) throws
-        -> (file: ValidationScore?, logged: (iteration: Int, meanFinalLoss: Double)?, missingAtResume: Bool) {
+        -> (file: ValidationScore?, logged: (iteration: Int, meanFinalLoss: Double)?, validatesAtResume: Bool) {
         let fm = FileManager.default
         let best = runDirectory.bestOptimizer
         let log = runDirectory.validationLog
@@ -301,12 +297,16 @@ package final class TrainingRun {
         }
         let contents = fm.contents(atPath: log.path) ?? Data()
         let logged = ValidationLog.best(in: contents)
-        let missing = resumedAt.map { !ValidationLog.hasScore(at: $0, in: contents) } ?? false
+        var validatesFirst = false
+        if let resumedAt, let validation = config.validation {
+            validatesFirst = ValidationLog.validatesAtResume(resumedAt, validation: validation,
+                                                             truncationsPerHorizon: config.truncationsPerHorizon, in: contents)
+        }
         guard fm.fileExists(atPath: best.path) else {
             if resumedAt != nil, let logged {
                 logger.warning("\(best.path) is missing although validation.jsonl records a best at meta-step \(logged.iteration) (mean final loss \(logged.meanFinalLoss)): its φ cannot be recovered; the next validation that beats it writes a new best-optimizer.json")
             }
-            return (nil, logged, missing)
+            return (nil, logged, validatesFirst)
         }
         if resumedAt != nil {
             let nextBest = logged.map { "; the next validation that beats the best logged score (\($0.meanFinalLoss) at meta-step \($0.iteration)) writes a new best-optimizer.json" } ?? ""
@@ -320,20 +320,20 @@ package final class TrainingRun {
                 if fm.fileExists(atPath: unreadable.path) { try fm.removeItem(at: unreadable) }
                 try fm.moveItem(at: best, to: unreadable)
                 logger.warning("\(error); moved it to \(unreadable.path) and resuming without it: validation.jsonl still lists every score\(nextBest)")
-                return (nil, logged, missing)
+                return (nil, logged, validatesFirst)
             }
             if let saved = file.training, TrainerCheckpoint.compatibilityProblems(saved: saved, current: config).isEmpty,
                let score = file.validation {
-                return (score, logged, missing)
+                return (score, logged, validatesFirst)
             }
             logger.warning("\(best.path) was written by another configuration\(nextBest.isEmpty ? "; the next validation replaces it" : nextBest)")
-            return (nil, logged, missing)
+            return (nil, logged, validatesFirst)
         }
         let previous = runDirectory.previousBestOptimizer
         if fm.fileExists(atPath: previous.path) { try fm.removeItem(at: previous) }
         try fm.moveItem(at: best, to: previous)
         logger.notice("not resuming: moved the earlier run's best optimizer to \(previous.path)")
-        return (nil, logged, missing)
+        return (nil, logged, validatesFirst)
     }
 
     /// A fresh state (Adam and counters at zero) whose φ is the trained optimizer in `url`, which

@@ -22,9 +22,9 @@ public struct ValidationConfig: Codable, Hashable, Sendable {
     /// validation point: the first boundary at or after a multiple of `every`. The previous
     /// boundary, not a horizon's length back: a skipped meta-step ends its horizon early, and
     /// looking back a whole horizon from there found the multiple that the boundary before had
-    /// validated already (validations at 5 and 7 for --validate-every 5). Checkpoints are taken at
-    /// boundaries, so a resumed run knows its previous boundary and validates where an
-    /// uninterrupted one does.
+    /// validated already (validations at 5 and 7 for --validate-every 5). A resumed run's
+    /// checkpoint is the boundary before its first one; whether the checkpoint's own boundary was
+    /// a validation point is read from validation.jsonl (`ValidationLog.validatesAtResume`).
     public func isDue(atBoundary iteration: Int, previous: Int) -> Bool {
         iteration > 0 && iteration / every > previous / every
     }
@@ -70,13 +70,22 @@ final class ValidationScorer {
     /// Functions of the rank that scores the most (rank 0): the rounds every rank takes part in.
     private let rounds: Int
 
-    init(config: ValidationConfig, training: TrainingConfig, rank: Int, size: Int) throws {
+    /// Every rank must build its scorer at the same point: the ranks compare the validation
+    /// data's fingerprint in a collective.
+    init(config: ValidationConfig, training: TrainingConfig, communicator: any Communicator) throws {
         self.config = config
         optimizer = training.optimizer
         steps = training.horizon
         normalized = training.task.settings is MixtureTask || training.lossNormalization != nil
         // The task as it is: augmentations belong to meta-training only.
         let family = try training.task.makeFamily()
+        // The score sums every rank's share of the functions: a host with another copy of the
+        // data would change it without a sign. Checked apart from the training data's family, as
+        // this family is made on its own.
+        guard try communicator.allAgree(on: family.dataFingerprint ?? 0) else {
+            throw TrainingError.validationDataDiffersAcrossRanks
+        }
+        let (rank, size) = (communicator.rank, communicator.size)
         owned = stride(from: rank, to: config.functions, by: size).map {
             ($0, family.sample(RandomKey(seed: config.seed, horizon: 0, task: $0)))
         }
@@ -126,11 +135,29 @@ enum ValidationLog {
         }.min { $0.meanFinalLoss < $1.meanFinalLoss }
     }
 
-    /// Whether a log's lines include a score of the φ of meta-step `iteration`.
-    static func hasScore(at iteration: Int, in data: Data) -> Bool {
+    /// The meta-steps of a log's lines, in the order written.
+    static func scoredIterations(in data: Data) -> [Int] {
         let decoder = JSONDecoder()
-        return data.split(separator: UInt8(ascii: "\n")).contains { line in
-            (try? decoder.decode(TrainingLog.Validation.self, from: Data(line)))?.iteration == iteration
+        return data.split(separator: UInt8(ascii: "\n")).compactMap { line in
+            (try? decoder.decode(TrainingLog.Validation.self, from: Data(line)))?.iteration
         }
+    }
+
+    /// Whether a run resumed at the horizon boundary `iteration`, whose log holds the lines up to
+    /// it, validates before its first meta-step: when that boundary is a validation point without
+    /// a score (a stop during its validation abandoned it).
+    ///
+    /// The boundary before the checkpoint's is not recorded, and a skipped meta-step may have
+    /// ended the checkpoint's horizon early, so a horizon back may be wrong. The last score before
+    /// `iteration` stands in for it exactly: no multiple of `every` lies between that score and the
+    /// previous boundary, or the first boundary at or after that multiple would have been
+    /// validated and logged too. Only a log that lost its earlier lines falls back to a horizon back.
+    static func validatesAtResume(_ iteration: Int, validation: ValidationConfig, truncationsPerHorizon: Int,
+                                  in data: Data) -> Bool {
+        let scored = scoredIterations(in: data)
+        if scored.contains(iteration) { return false }
+        if iteration == 0 { return true }  // a fresh run scores its starting φ
+        let previous = scored.filter { $0 < iteration }.max() ?? iteration - truncationsPerHorizon
+        return validation.isDue(atBoundary: iteration, previous: previous)
     }
 }
