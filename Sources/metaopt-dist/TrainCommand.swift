@@ -395,7 +395,7 @@ extension TrainingError {
     /// functions (drawn from their keys), and the ranks' arguments and data stay what they were.
     var repeatsOnRestart: Bool {
         switch self {
-        case .tooManySkips, .configurationDiffersAcrossRanks, .dataDiffersAcrossRanks, .validationDataDiffersAcrossRanks: return true
+        case .tooManySkips, .configurationDiffersAcrossRanks, .dataDiffersAcrossRanks: return true
         case .invalidConfiguration, .ranksDiverged, .injectedFault: return false
         }
     }

@@ -120,8 +120,6 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case invalidConfiguration([String])
     case configurationDiffersAcrossRanks
     case dataDiffersAcrossRanks
-    /// The validation functions' data differ between ranks (every rank scores a share of them).
-    case validationDataDiffersAcrossRanks
     case tooManySkips(consecutive: Int, iteration: Int)
     case ranksDiverged(iteration: Int)
     case injectedFault(iteration: Int, rank: Int)
@@ -133,8 +131,6 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             return "the ranks were started with different configurations (check that every rank got the same arguments)"
         case .dataDiffersAcrossRanks:
             return "the ranks read different data: the data set's files differ between hosts (give every host the same copy)"
-        case .validationDataDiffersAcrossRanks:
-            return "the ranks read different validation data: the validation functions' data set files differ between hosts (give every host the same copy)"
         case .tooManySkips(let n, let it):
             return "\(n) consecutive meta-steps had a non-finite loss or meta-gradient, or an Adam step past Float's range (last at iteration \(it)); stopping (a smaller --learning-rate or --output-scale, or --clip-norm, may help)"
         case .ranksDiverged(let it):

@@ -83,7 +83,7 @@ final class ValidationScorer {
         // data would change it without a sign. Checked apart from the training data's family, as
         // this family is made on its own.
         guard try communicator.allAgree(on: family.dataFingerprint ?? 0) else {
-            throw TrainingError.validationDataDiffersAcrossRanks
+            throw TrainingError.dataDiffersAcrossRanks
         }
         let (rank, size) = (communicator.rank, communicator.size)
         owned = stride(from: rank, to: config.functions, by: size).map {
