@@ -17,15 +17,16 @@ final class StrayRunFileTests: XCTestCase {
                        iterations: iterations, learningRate: 1e-2, seed: 3)
     }
 
-    /// Trains to `iterations` (resuming when there is a checkpoint) and returns the log lines.
+    /// Trains to `iterations` (resuming when there is a checkpoint, unless `resume` is false) and
+    /// returns the log lines.
     @discardableResult
-    private func train(_ dir: URL, iterations: Int) throws -> [String] {
+    private func train(_ dir: URL, iterations: Int, resume: Bool = true) throws -> [String] {
         let collected = PlottingTests.Collected()
         let logger = Logger(label: "test") { _ in PlottingTests.CollectingHandler(collected: collected) }
         let run = try TrainingRun(config: config(iterations: iterations), communicator: LocalCommunicator(),
                                   options: .init(runDirectory: RunDirectory(dir), checkpointEvery: 2,
                                                  progressEvery: 100, plotEvery: nil),
-                                  resume: true, logger: logger)
+                                  resume: resume, logger: logger)
         run.progress = { _ in }
         XCTAssertEqual(try run.run(), .finished)
         return collected.lines
@@ -60,6 +61,20 @@ final class StrayRunFileTests: XCTestCase {
                        ["warning: ignored \(huge.path): not a usable checkpoint name (its step has 23 digits; a step has at most 18); it is neither loaded nor pruned"])
         XCTAssertFalse(lines.contains { $0.contains("resuming") }, "\(lines)")
         XCTAssertTrue(FileManager.default.fileExists(atPath: huge.path))
+    }
+
+    /// --no-resume sets a folder aside that holds only an unusable checkpoint name (it used to stay,
+    /// without a word), as it does one with checkpoints.
+    func testStartingOverSetsAsideAFolderWithAnUnusableCheckpointName() throws {
+        let dir = try scratch()
+        let run = RunDirectory(dir)
+        try FileManager.default.createDirectory(at: run.checkpoints, withIntermediateDirectories: true)
+        let name = "ckpt-12345678901234567890123.mopt"
+        try Data("whatever".utf8).write(to: run.checkpoints.appendingPathComponent(name))
+        let lines = try train(dir, iterations: 2, resume: false)
+        XCTAssertTrue(lines.contains("notice: not resuming: moved the checkpoints of the earlier run to \(run.previousCheckpoints.path)"), "\(lines)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run.previousCheckpoints.appendingPathComponent(name).path))
+        XCTAssertEqual(try CheckpointStore(directory: run.checkpoints).unusableCheckpointNames(), [])
     }
 
     /// A resume drops the lines of metrics.jsonl that do not parse, as before, and now names

@@ -360,10 +360,12 @@ package final class TrainingRun {
     }
 
     /// Renames RUN/checkpoints to RUN/checkpoints.previous (replacing an older one) when it holds
-    /// any checkpoint or temporary file; returns the new location, or nil when there was nothing.
+    /// any checkpoint, temporary file or unusable checkpoint name; returns the new location, or
+    /// nil when there was nothing.
     static func setAsideCheckpoints(of runDirectory: RunDirectory) throws -> URL? {
         let store = CheckpointStore(directory: runDirectory.checkpoints)
-        guard try !store.checkpointFiles().isEmpty || !store.temporaryFiles().isEmpty else { return nil }
+        guard try !store.checkpointFiles().isEmpty || !store.temporaryFiles().isEmpty
+                || !store.unusableCheckpointNames().isEmpty else { return nil }
         let previous = runDirectory.previousCheckpoints
         let fm = FileManager.default
         if fm.fileExists(atPath: previous.path) { try fm.removeItem(at: previous) }
