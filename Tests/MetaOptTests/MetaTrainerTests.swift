@@ -133,9 +133,8 @@ final class MetaTrainerTests: XCTestCase {
 
 /// Rank 0 of a job of two whose other rank passes `peerValue` to every check that the ranks agree
 /// (`allAgree`: a MAX allreduce of (v, −v)); every other collective does nothing.
-private final class PeerCommunicator: Communicator {
+private final class PeerCommunicator: TwoRankTestCommunicator {
     let rank = 0
-    let size = 2
     let peerValue: Int64
     init(peerValue: Int64) { self.peerValue = peerValue }
 
@@ -144,16 +143,4 @@ private final class PeerCommunicator: Communicator {
         buffer[0] = max(buffer[0], peerValue)
         buffer[1] = max(buffer[1], -peerValue)
     }
-    func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ op: ReductionOperation) throws {}
-    func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ op: ReductionOperation) throws {}
-    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {}
-    func allgather(_ send: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>,
-                   counts: [Int]) throws {
-        preconditionFailure("PeerCommunicator answers allAgree only")
-    }
-    func split(color: Int, key: Int) throws -> any Communicator {
-        preconditionFailure("PeerCommunicator answers allAgree only")
-    }
-    func barrier() throws {}
-    func abort(code: Int32, message: String) -> Never { fatalError(message) }
 }

@@ -115,9 +115,8 @@ final class TrainerSerialisationTests: XCTestCase {
 
 /// Two ranks' view of the broadcasts: rank 0 records what it sends; a rank-1 communicator given
 /// the recording receives it in order (every other collective does nothing).
-final class ReplayCommunicator: Communicator {
+final class ReplayCommunicator: TwoRankTestCommunicator {
     let rank: Int
-    let size = 2
     var recorded: [[UInt8]] = []
     init(rank: Int) { self.rank = rank }
 
@@ -130,16 +129,4 @@ final class ReplayCommunicator: Communicator {
             bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
         }
     }
-    func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ op: ReductionOperation) throws {}
-    func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ op: ReductionOperation) throws {}
-    func allreduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ op: ReductionOperation) throws {}
-    func allgather(_ send: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>,
-                   counts: [Int]) throws {
-        preconditionFailure("ReplayCommunicator replays broadcasts only")
-    }
-    func split(color: Int, key: Int) throws -> any Communicator {
-        preconditionFailure("ReplayCommunicator replays broadcasts only")
-    }
-    func barrier() throws {}
-    func abort(code: Int32, message: String) -> Never { fatalError(message) }
 }
