@@ -51,7 +51,7 @@ enum MemoryEstimate {
         guard let coordinates = try? config.task.dimension(),
               let needed = try? config.estimatedRankBytes(coordinates: coordinates, ranks: ranks) else { return nil }
         // The rank's engines: one per block it owns (the blocks of the meta-batch dealt to the ranks).
-        let blocks = (config.blockCount - 1) / max(ranks, 1) + 1
+        let blocks = config.mostBlocksPerRank(ranks: ranks)
         let engines = blocks == 1 ? "1 block" : "\(blocks) blocks of the meta-batch \(config.metaBatch) on \(ranks == 1 ? "one rank" : "each of \(ranks) ranks")"
         return problem(needed: needed, limit: limit,
                        what: "meta-training \(coordinates) coordinates × block size \(config.blockSize) × \(engines), unroll \(config.unroll),")

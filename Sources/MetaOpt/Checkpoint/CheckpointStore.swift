@@ -117,16 +117,12 @@ package struct CheckpointStore: Sendable {
                 warnings.append("could not examine \(FileIO.error(url.path, "lstat")); left it alone")
                 return false
             }
-            let kind: String
             switch info.st_mode & S_IFMT {
             case S_IFREG, S_IFLNK: return true
-            case S_IFDIR: kind = "a directory"
-            case S_IFIFO: kind = "a FIFO"
-            case S_IFSOCK: kind = "a socket"
-            default: kind = "a device"
+            default:
+                warnings.append("\(url.path) \(FileIO.kind(info.st_mode)), not a checkpoint file: pruning leaves it alone (move it away to silence this)")
+                return false
             }
-            warnings.append("\(url.path) is \(kind), not a checkpoint file: pruning leaves it alone (move it away to silence this)")
-            return false
         }
     }
 

@@ -50,7 +50,7 @@ extension FileIO {
     }
 
     /// "is a directory", "is a device", … for a message.
-    private static func kind(_ mode: mode_t) -> String {
+    static func kind(_ mode: mode_t) -> String {
         switch mode & S_IFMT {
         case S_IFDIR: return "is a directory"
         case S_IFCHR, S_IFBLK: return "is a device"

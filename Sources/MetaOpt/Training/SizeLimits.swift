@@ -90,6 +90,9 @@ extension TrainingConfig {
         }
     }
 
+    /// The blocks of the meta-batch that the busiest of `ranks` ranks owns (⌈blocks / ranks⌉).
+    package func mostBlocksPerRank(ranks: Int) -> Int { (blockCount - 1) / max(ranks, 1) + 1 }
+
     /// Floats of φ's size the trainer holds besides the engines: φ, Adam's two moments, the next
     /// φ, the reduced gradient, the Int64 allreduce buffer (two), the best φ of validation, and
     /// the checkpoint's copies (calibrated: hidden size 2048, |φ| = 50M, peaked at 5.5 GB).
@@ -111,7 +114,7 @@ extension TrainingConfig {
         let units = mode == .firstOrder ? (columns - 1) / tile + optimizer.optimizerCount : 1
         guard let parts = SizeLimits.product(units, phi, 4),
               let block = SizeLimits.sum(engine, functions, parts),
-              let blocks = SizeLimits.product(block, (blockCount - 1) / max(ranks, 1) + 1),
+              let blocks = SizeLimits.product(block, mostBlocksPerRank(ranks: ranks)),
               let phiSized = SizeLimits.product(Self.phiSizedBuffers, phi, 4) else { return nil }
         var validating = 0
         if let validation {

@@ -127,19 +127,15 @@ enum ValidationLog {
     /// The lowest finite score in a log's lines and its meta-step (the first of equal scores, as
     /// the run flags them), nil when there is none; lines that are not validation lines are ignored.
     static func best(in data: Data) -> (iteration: Int, meanFinalLoss: Double)? {
-        let decoder = JSONDecoder()
-        return data.split(separator: UInt8(ascii: "\n")).compactMap { line -> (iteration: Int, meanFinalLoss: Double)? in
-            guard let score = try? decoder.decode(TrainingLog.Validation.self, from: Data(line)),
-                  let loss = score.meanFinalLoss else { return nil }
-            return (score.iteration, loss)
-        }.min { $0.meanFinalLoss < $1.meanFinalLoss }
+        scores(in: data).compactMap { score in score.meanFinalLoss.map { (score.iteration, $0) } }
+            .min { $0.meanFinalLoss < $1.meanFinalLoss }
     }
 
-    /// The meta-steps of a log's lines, in the order written.
-    static func scoredIterations(in data: Data) -> [Int] {
+    /// A log's validation lines, in the order written; other lines are ignored.
+    static func scores(in data: Data) -> [TrainingLog.Validation] {
         let decoder = JSONDecoder()
         return data.split(separator: UInt8(ascii: "\n")).compactMap { line in
-            (try? decoder.decode(TrainingLog.Validation.self, from: Data(line)))?.iteration
+            try? decoder.decode(TrainingLog.Validation.self, from: Data(line))
         }
     }
 
@@ -154,7 +150,7 @@ enum ValidationLog {
     /// validated and logged too. Only a log that lost its earlier lines falls back to a horizon back.
     static func validatesAtResume(_ iteration: Int, validation: ValidationConfig, truncationsPerHorizon: Int,
                                   in data: Data) -> Bool {
-        let scored = scoredIterations(in: data)
+        let scored = scores(in: data).map(\.iteration)
         if scored.contains(iteration) { return false }
         if iteration == 0 { return true }  // a fresh run scores its starting φ
         let previous = scored.filter { $0 < iteration }.max() ?? iteration - truncationsPerHorizon
