@@ -12,7 +12,12 @@ import Darwin
 package enum ResultFile {
     package static func writeAtomically(_ data: Data, to url: URL) throws {
         let directory = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
+            // Foundation says "a file with the same name already exists" without naming it; the
+            // start-up check names the file in the way (or the permission missing).
+            try FileIO.checkWritable(url.path)
+            throw error
+        }
         let temporary = directory.appendingPathComponent(FileIO.temporaryName(
             for: url.lastPathComponent, suffix: ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"))
         do {

@@ -1,0 +1,39 @@
+import Foundation
+import XCTest
+
+/// What `evaluate`, `plot` and `export` leave at their outputs and say about their paths, on the
+/// shipped optimizer files (no training needed): no file of an earlier evaluation beside a new
+/// report, and one-line errors that name the path at fault.
+final class EvaluateOutputTests: XCTestCase {
+    static let optimizers = ProvenanceCommandTests.packageRoot.appendingPathComponent("optimizers")
+
+    /// Runs metaopt-dist without mpirun (evaluate, plot and export run in one process).
+    func metaopt(_ args: [String]) throws -> MPIJobResult {
+        try MPIJob.runProcess(executable: try MPIJob.binaryURL(), arguments: args, timeout: 120)
+    }
+
+    /// An output below a regular file (`--out results.txt`): the message names that file. It used
+    /// to be "lstat failed: Not a directory (errno 20)" of the whole path (evaluate) or Foundation's
+    /// "A file with the same name already exists" with its error domain (plot, export).
+    func testAnOutputBelowARegularFileNamesThatFile() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let plain = scratch.appendingPathComponent("results.txt")
+        try Data("kept\n".utf8).write(to: plain)
+        let optimizer = Self.optimizers.appendingPathComponent("quadratic.json").path
+        let runs: [(args: [String], written: String)] = [
+            (["evaluate", "--optimizer", optimizer, "--functions", "1", "--steps", "2", "--tuning-functions", "1", "--out", plain.path],
+             plain.appendingPathComponent("report.json").path),
+            (["plot", "--evaluations", ProvenanceCommandTests.packageRoot.appendingPathComponent("docs/results/quadratic").path,
+              "--out", plain.path + "/panel.svg"], plain.path + "/panel.svg"),
+            (["export", "--optimizer", optimizer, "--output", plain.path + "/sub/export.json"], plain.path + "/sub/export.json"),
+        ]
+        for (args, written) in runs {
+            let result = try metaopt(args)
+            XCTAssertEqual(result.status, 1, "\(args[0]): \(result)")
+            XCTAssertTrue(result.stderr.contains("\(plain.path): is a regular file, not a directory: \(written) cannot be created in it"),
+                          "\(args[0]): \(result)")
+            XCTAssertFalse(result.stderr.contains("NSCocoaErrorDomain"), "\(args[0]): \(result)")
+        }
+        XCTAssertEqual(try String(contentsOf: plain, encoding: .utf8), "kept\n")
+    }
+}
