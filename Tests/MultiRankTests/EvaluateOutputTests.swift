@@ -12,6 +12,25 @@ final class EvaluateOutputTests: XCTestCase {
         try MPIJob.runProcess(executable: try MPIJob.binaryURL(), arguments: args, timeout: 120)
     }
 
+    /// A layer-trace.csv of an earlier evaluation (other steps, other baselines) used to stay in
+    /// --out beside the new report.json, which it does not describe.
+    func testAnEarlierLayerTraceIsNotLeftBesideANewReport() throws {
+        let out = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("eval")
+        let trace = out.appendingPathComponent("layer-trace.csv")
+        let evaluate = ["evaluate", "--optimizer", Self.optimizers.appendingPathComponent("mlp-p5.json").path,
+                        "--functions", "1", "--tuning-functions", "1", "--out", out.path]
+        let traced = try metaopt(evaluate + ["--steps", "3", "--baselines", "adam", "--layer-trace"])
+        XCTAssertEqual(traced.status, 0, "\(traced)")
+        XCTAssertTrue(try String(contentsOf: trace, encoding: .utf8).contains(",Adam,W1,"))
+
+        let plain = try metaopt(evaluate + ["--steps", "4", "--baselines", "sgd"])
+        XCTAssertEqual(plain.status, 0, "\(plain)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: trace.path), "the earlier trace is gone:\n\(plain)")
+        XCTAssertTrue(plain.stdout.contains("removed \(trace.path): an earlier evaluation's (this one has no --layer-trace)"), "\(plain)")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted(),
+                       ["loss.svg", "report.json", "statistics.csv", "summary.md"])
+    }
+
     /// An output below a regular file (`--out results.txt`): the message names that file. It used
     /// to be "lstat failed: Not a directory (errno 20)" of the whole path (evaluate) or Foundation's
     /// "A file with the same name already exists" with its error domain (plot, export).
