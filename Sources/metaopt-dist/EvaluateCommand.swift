@@ -64,6 +64,8 @@ struct EvaluateCommand: ParsableCommand {
     var layerTrace = false
 
     func validate() throws {
+        // URL(fileURLWithPath: "") is the current directory: say what is wrong instead.
+        if optimizer.isEmpty { throw ValidationError("--optimizer must not be empty") }
         guard functions > 0 else { throw ValidationError("--functions must be positive") }
         if let out, out.isEmpty { throw ValidationError("--out must not be empty") }
         guard steps > 0 else { throw ValidationError("--steps must be positive") }

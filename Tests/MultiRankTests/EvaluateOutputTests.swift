@@ -55,4 +55,21 @@ final class EvaluateOutputTests: XCTestCase {
         }
         XCTAssertEqual(try String(contentsOf: plain, encoding: .utf8), "kept\n")
     }
+
+    /// An empty path is refused by its option's name (it meant the current directory: evaluate
+    /// said "DIR is a directory", plot read DIR as a run or refused to replace it).
+    func testEmptyPathsAreRefusedByName() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let refusals: [([String], String)] = [
+            (["evaluate", "--optimizer", ""], "--optimizer must not be empty"),
+            (["plot", ""], "a run directory must not be empty"),
+            (["plot", "--evaluations", ""], "--evaluations: a report must not be empty"),
+            (["plot", scratch.path, "--out", ""], "--out must not be empty"),
+        ]
+        for (args, message) in refusals {
+            let result = try metaopt(args)
+            XCTAssertEqual(result.status, 64, "\(args): \(result)")
+            XCTAssertTrue(result.stderr.contains(message), "\(args): \(result)")
+        }
+    }
 }
