@@ -72,4 +72,17 @@ final class EvaluateOutputTests: XCTestCase {
             XCTAssertTrue(result.stderr.contains(message), "\(args): \(result)")
         }
     }
+
+    /// export's output given back to evaluate is named for what it is, with what to give instead
+    /// (it said only "not a metaopt-dist optimizer file").
+    func testAnExportGivenAsTheOptimizerIsNamed() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let export = scratch.appendingPathComponent("export.json")
+        let exported = try metaopt(["export", "--optimizer", Self.optimizers.appendingPathComponent("quadratic.json").path,
+                                    "--output", export.path])
+        XCTAssertEqual(exported.status, 0, "\(exported)")
+        let back = try metaopt(["evaluate", "--optimizer", export.path, "--out", scratch.appendingPathComponent("eval").path])
+        XCTAssertEqual(back.status, 1, "\(back)")
+        XCTAssertTrue(back.stderr.contains("\(export.path) is an export (\"format\": \"metaopt-dist.optimizer-export\"), which only other programs read; give the optimizer file it was exported from"), "\(back)")
+    }
 }
