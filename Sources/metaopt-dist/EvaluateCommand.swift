@@ -60,10 +60,12 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "Show no progress line on standard error (it is shown only when standard error is a terminal).")
     var quiet = false
 
-    @Flag(help: "MLP only: also write OUT/layer-trace.csv, per step and optimizer the RMS distance moved from θ₀ and the RMS gradient of every weight matrix and bias vector on the first held-out function.")
+    @Flag(help: "MLP only: also write OUT/layer-trace.csv, per step and optimizer the RMS distance moved from θ₀ and the RMS gradient of every weight matrix and bias vector on the first held-out function. Without it, a layer-trace.csv that an earlier evaluation left in OUT is removed.")
     var layerTrace = false
 
     func validate() throws {
+        // URL(fileURLWithPath: "") is the current directory: say what is wrong instead.
+        if optimizer.isEmpty { throw ValidationError("--optimizer must not be empty") }
         guard functions > 0 else { throw ValidationError("--functions must be positive") }
         if let out, out.isEmpty { throw ValidationError("--out must not be empty") }
         guard steps > 0 else { throw ValidationError("--steps must be positive") }
@@ -114,12 +116,13 @@ struct EvaluateCommand: ParsableCommand {
         }
         // The outputs are checked now, not after minutes of evaluation.
         let directory = URL(fileURLWithPath: out ?? URL(fileURLWithPath: optimizer).deletingLastPathComponent().appendingPathComponent("eval").path)
-        for name in ["report.json", "statistics.csv", "loss.svg", "summary.md"] + (layerTrace ? ["layer-trace.csv"] : []) {
+        // layer-trace.csv too without --layer-trace: an earlier evaluation's is then removed.
+        for name in ["report.json", "statistics.csv", "loss.svg", "summary.md", "layer-trace.csv"] {
             let output = directory.appendingPathComponent(name)
             if FilePaths.same(output, URL(fileURLWithPath: optimizer)) {
                 throw ValidationError("--optimizer \(optimizer) is \(output.path), which the evaluation writes; move it or give another --out")
             }
-            try ResultFile.checkWritable(output)
+            if name != "layer-trace.csv" || layerTrace { try ResultFile.checkWritable(output) }
         }
         let trainingSeed = training?.seed ?? 0
         let evaluationSeed = seed ?? trainingSeed &+ 1_000_003
@@ -159,6 +162,15 @@ struct EvaluateCommand: ParsableCommand {
             progress: progress)
         report.provenance = Provenance.current(kernels: KernelPath.default.rawValue)
         report.optimizerProvenance = file.provenance
+        // Traced before anything is written, so that an evaluation stopped here leaves the
+        // previous files of --out as they were, not new ones beside an old trace.
+        var trace: LayerTrace?
+        if layerTrace {
+            let mlp = heldOut[0] as! MLPOptimizee  // checked above
+            var rows = LayerTrace()
+            for o in optimizers { try rows.record(o, on: mlp, tensors: mlp.tensors, steps: steps) }
+            trace = rows
+        }
         status.clear()
         try report.writeJSON(to: directory.appendingPathComponent("report.json"))
         try report.writeStatisticsCSV(to: directory.appendingPathComponent("statistics.csv"))
@@ -167,13 +179,14 @@ struct EvaluateCommand: ParsableCommand {
         try report.writeMarkdownSummary(to: directory.appendingPathComponent("summary.md"))
         print(report.markdownSummary())
         print("wrote \(directory.path)/{report.json,statistics.csv,loss.svg,summary.md}")
-        if layerTrace {
-            let mlp = heldOut[0] as! MLPOptimizee  // checked above
-            var trace = LayerTrace()
-            for o in optimizers { try trace.record(o, on: mlp, tensors: mlp.tensors, steps: steps) }
-            let url = directory.appendingPathComponent("layer-trace.csv")
-            try ResultFile.writeAtomically(Data(trace.csv().utf8), to: url)
-            print("wrote \(url.path)")
+        let traceURL = directory.appendingPathComponent("layer-trace.csv")
+        if let trace {
+            try ResultFile.writeAtomically(Data(trace.csv().utf8), to: traceURL)
+            print("wrote \(traceURL.path)")
+        } else if try ResultFile.removeLeftover(traceURL) {
+            // An earlier evaluation's trace beside this evaluation's report would describe other
+            // functions, steps or optimizers.
+            print("removed \(traceURL.path): an earlier evaluation's (this one has no --layer-trace)")
         }
     }
 }

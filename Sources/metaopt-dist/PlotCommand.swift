@@ -73,6 +73,10 @@ struct PlotCommand: ParsableCommand {
     var bands = true
 
     func validate() throws {
+        // URL(fileURLWithPath: "") is the current directory: say what is wrong instead.
+        if runDirectories.contains("") { throw ValidationError("a run directory must not be empty") }
+        if evaluations.contains("") { throw ValidationError("--evaluations: a report must not be empty") }
+        if let out, out.isEmpty { throw ValidationError("--out must not be empty") }
         if runDirectories.isEmpty == evaluations.isEmpty {
             throw ValidationError(runDirectories.isEmpty
                                   ? "give run directories, or --evaluations with report files"

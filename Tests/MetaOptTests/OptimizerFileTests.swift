@@ -63,6 +63,10 @@ final class OptimizerFileTests: XCTestCase {
         file.phi.removeLast()
         let encoded = String(decoding: try JSONEncoder().encode(file), as: UTF8.self)
         try assertRejected(encoded, containing: "needs")
+        // `export`'s output given back to evaluate, export or train --init-from: say what it is
+        // and what to give instead (it said only "not a metaopt-dist optimizer file").
+        let export = String(decoding: try JSONEncoder().encode(sample().exported()), as: UTF8.self)
+        try assertRejected(export, containing: "is an export (\"format\": \"metaopt-dist.optimizer-export\"), which only other programs read; give the optimizer file it was exported from")
         XCTAssertThrowsError(try OptimizerFile.read(from: directory.appendingPathComponent("missing.json"))) {
             XCTAssert("\($0)".contains("cannot be read"))
         }

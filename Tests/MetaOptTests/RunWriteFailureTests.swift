@@ -41,7 +41,7 @@ final class RunWriteFailureTests: XCTestCase {
         XCTAssertThrowsError(try makeRun(dir, config())) { error in
             let message = "\(error)"
             XCTAssertTrue(message.contains("refusing to start") && message.contains(checkpoints.path), message)
-            XCTAssertTrue(message.contains("Not a directory"), message)
+            XCTAssertTrue(message.contains("\(checkpoints.path): is a regular file, not a directory"), message)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: RunDirectory(dir).metrics.path), "refused before training")
 

@@ -96,6 +96,18 @@ final class WriteTargetTests: XCTestCase {
         XCTAssertThrowsError(try FileIO.checkWritable(path("plain/file.json")))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), ["plain"])
     }
+
+    /// `evaluate --out results.txt`, `plot --out results.txt/fig.svg`: the check and the write name
+    /// the file in the way (they said "lstat failed: Not a directory" of the whole path, and the
+    /// write Foundation's "A file with the same name already exists" without a name).
+    func testAPathThroughARegularFileNamesThatFile() throws {
+        try "x".write(toFile: path("plain"), atomically: false, encoding: .utf8)
+        for below in ["plain/report.json", "plain/deeper/fig.svg"] {
+            refused(path(below), "\(path("plain")): is a regular file, not a directory: \(path(below)) cannot be created in it")
+        }
+        XCTAssertEqual(try String(contentsOfFile: path("plain"), encoding: .utf8), "x", "the file is left as it was")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), ["plain"])
+    }
 }
 
 /// One run per run directory (#20 finding 2): `RunLock` excludes a second holder and names the

@@ -24,7 +24,8 @@ extension FileIO {
     static func writeTarget(_ path: String) throws -> String {
         var st = stat()
         if lstat(path, &st) != 0 {
-            if errno == ENOENT { return path }
+            // ENOTDIR: a directory of the path is a file; `checkWritable` names it.
+            if errno == ENOENT || errno == ENOTDIR { return path }
             throw error(path, "lstat")
         }
         switch st.st_mode & S_IFMT {
@@ -57,6 +58,7 @@ extension FileIO {
         case S_IFIFO: return "is a FIFO (named pipe)"
         case S_IFSOCK: return "is a socket"
         case S_IFLNK: return "is a symbolic link"
+        case S_IFREG: return "is a regular file"
         default: return "is not a regular file"
         }
     }
@@ -91,11 +93,15 @@ extension FileIO {
         var missing: [String] = []
         var st = stat()
         while stat(directory, &st) != 0 {
-            guard errno == ENOENT, parent(of: directory) != directory else { throw error(directory, "stat") }
+            guard errno == ENOENT || errno == ENOTDIR, parent(of: directory) != directory else { throw error(directory, "stat") }
             missing.append(baseName(directory))
             directory = parent(of: directory)
         }
-        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw error(directory, "use as a directory", ENOTDIR) }
+        // "results.txt/report.json": name the file in the way, not an errno of the whole path.
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw CheckpointError(file: directory, problem: .invalidArgument(
+                "\(kind(st.st_mode)), not a directory: \(path) cannot be created in it"))
+        }
         if let long = missing.first(where: { $0.utf8.count > nameMax }) {
             throw error(long, "check the name", ENAMETOOLONG)
         }

@@ -12,7 +12,12 @@ import Darwin
 package enum ResultFile {
     package static func writeAtomically(_ data: Data, to url: URL) throws {
         let directory = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
+            // Foundation says "a file with the same name already exists" without naming it; the
+            // start-up check names the file in the way (or the permission missing).
+            try FileIO.checkWritable(url.path)
+            throw error
+        }
         let temporary = directory.appendingPathComponent(FileIO.temporaryName(
             for: url.lastPathComponent, suffix: ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"))
         do {
@@ -41,6 +46,16 @@ package enum ResultFile {
 
     package static func writeAtomically(_ text: String, to url: URL) throws {
         try writeAtomically(Data(text.utf8), to: url)
+    }
+
+    /// Removes `url` when it is a regular file: an output that an earlier run wrote into the same
+    /// directory and this run does not (it would be read as this run's). Anything else there (a
+    /// link, a directory) is left alone. Returns whether a file was removed.
+    package static func removeLeftover(_ url: URL) throws -> Bool {
+        var st = stat()
+        guard lstat(url.path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return false }
+        guard unlink(url.path) == 0 else { throw ResultFileError.system("cannot remove \(url.path)", errno) }
+        return true
     }
 }
 

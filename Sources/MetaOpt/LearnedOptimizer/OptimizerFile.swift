@@ -80,6 +80,10 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
             throw OptimizerFileError(path: url.path, problem: "is not a metaopt-dist optimizer file (expected \"format\": \"\(formatName)\")")
         }
         guard probe.format == formatName else {
+            // The export holds φ for other programs, without the training configuration.
+            if probe.format == ExportedOptimizer.formatName {
+                throw OptimizerFileError(path: url.path, problem: "is an export (\"format\": \"\(ExportedOptimizer.formatName)\"), which only other programs read; give the optimizer file it was exported from")
+            }
             throw OptimizerFileError(path: url.path, problem: "is not a metaopt-dist optimizer file (expected \"format\": \"\(formatName)\")")
         }
         guard probe.version == currentVersion else {
@@ -123,7 +127,8 @@ public struct ExportedOptimizer: Codable, Equatable, Sendable {
         public var shape: [Int]
         public var values: [Float]
     }
-    public var format = "metaopt-dist.optimizer-export"
+    package static let formatName = "metaopt-dist.optimizer-export"
+    public var format = ExportedOptimizer.formatName
     public var version = 1
     /// The maths the tensors take part in, in words (`convention(for:)`).
     public var convention: String

@@ -1,0 +1,88 @@
+import Foundation
+import XCTest
+
+/// What `evaluate`, `plot` and `export` leave at their outputs and say about their paths, on the
+/// shipped optimizer files (no training needed): no file of an earlier evaluation beside a new
+/// report, and one-line errors that name the path at fault.
+final class EvaluateOutputTests: XCTestCase {
+    static let optimizers = ProvenanceCommandTests.packageRoot.appendingPathComponent("optimizers")
+
+    /// Runs metaopt-dist without mpirun (evaluate, plot and export run in one process).
+    func metaopt(_ args: [String]) throws -> MPIJobResult {
+        try MPIJob.runProcess(executable: try MPIJob.binaryURL(), arguments: args, timeout: 120)
+    }
+
+    /// A layer-trace.csv of an earlier evaluation (other steps, other baselines) used to stay in
+    /// --out beside the new report.json, which it does not describe.
+    func testAnEarlierLayerTraceIsNotLeftBesideANewReport() throws {
+        let out = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("eval")
+        let trace = out.appendingPathComponent("layer-trace.csv")
+        let evaluate = ["evaluate", "--optimizer", Self.optimizers.appendingPathComponent("mlp-p5.json").path,
+                        "--functions", "1", "--tuning-functions", "1", "--out", out.path]
+        let traced = try metaopt(evaluate + ["--steps", "3", "--baselines", "adam", "--layer-trace"])
+        XCTAssertEqual(traced.status, 0, "\(traced)")
+        XCTAssertTrue(try String(contentsOf: trace, encoding: .utf8).contains(",Adam,W1,"))
+
+        let plain = try metaopt(evaluate + ["--steps", "4", "--baselines", "sgd"])
+        XCTAssertEqual(plain.status, 0, "\(plain)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: trace.path), "the earlier trace is gone:\n\(plain)")
+        XCTAssertTrue(plain.stdout.contains("removed \(trace.path): an earlier evaluation's (this one has no --layer-trace)"), "\(plain)")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted(),
+                       ["loss.svg", "report.json", "statistics.csv", "summary.md"])
+    }
+
+    /// An output below a regular file (`--out results.txt`): the message names that file. It used
+    /// to be "lstat failed: Not a directory (errno 20)" of the whole path (evaluate) or Foundation's
+    /// "A file with the same name already exists" with its error domain (plot, export).
+    func testAnOutputBelowARegularFileNamesThatFile() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let plain = scratch.appendingPathComponent("results.txt")
+        try Data("kept\n".utf8).write(to: plain)
+        let optimizer = Self.optimizers.appendingPathComponent("quadratic.json").path
+        let runs: [(args: [String], written: String)] = [
+            (["evaluate", "--optimizer", optimizer, "--functions", "1", "--steps", "2", "--tuning-functions", "1", "--out", plain.path],
+             plain.appendingPathComponent("report.json").path),
+            (["plot", "--evaluations", ProvenanceCommandTests.packageRoot.appendingPathComponent("docs/results/quadratic").path,
+              "--out", plain.path + "/panel.svg"], plain.path + "/panel.svg"),
+            (["export", "--optimizer", optimizer, "--output", plain.path + "/sub/export.json"], plain.path + "/sub/export.json"),
+        ]
+        for (args, written) in runs {
+            let result = try metaopt(args)
+            XCTAssertEqual(result.status, 1, "\(args[0]): \(result)")
+            XCTAssertTrue(result.stderr.contains("\(plain.path): is a regular file, not a directory: \(written) cannot be created in it"),
+                          "\(args[0]): \(result)")
+            XCTAssertFalse(result.stderr.contains("NSCocoaErrorDomain"), "\(args[0]): \(result)")
+        }
+        XCTAssertEqual(try String(contentsOf: plain, encoding: .utf8), "kept\n")
+    }
+
+    /// An empty path is refused by its option's name (it meant the current directory: evaluate
+    /// said "DIR is a directory", plot read DIR as a run or refused to replace it).
+    func testEmptyPathsAreRefusedByName() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let refusals: [([String], String)] = [
+            (["evaluate", "--optimizer", ""], "--optimizer must not be empty"),
+            (["plot", ""], "a run directory must not be empty"),
+            (["plot", "--evaluations", ""], "--evaluations: a report must not be empty"),
+            (["plot", scratch.path, "--out", ""], "--out must not be empty"),
+        ]
+        for (args, message) in refusals {
+            let result = try metaopt(args)
+            XCTAssertEqual(result.status, 64, "\(args): \(result)")
+            XCTAssertTrue(result.stderr.contains(message), "\(args): \(result)")
+        }
+    }
+
+    /// export's output given back to evaluate is named for what it is, with what to give instead
+    /// (it said only "not a metaopt-dist optimizer file").
+    func testAnExportGivenAsTheOptimizerIsNamed() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let export = scratch.appendingPathComponent("export.json")
+        let exported = try metaopt(["export", "--optimizer", Self.optimizers.appendingPathComponent("quadratic.json").path,
+                                    "--output", export.path])
+        XCTAssertEqual(exported.status, 0, "\(exported)")
+        let back = try metaopt(["evaluate", "--optimizer", export.path, "--out", scratch.appendingPathComponent("eval").path])
+        XCTAssertEqual(back.status, 1, "\(back)")
+        XCTAssertTrue(back.stderr.contains("\(export.path) is an export (\"format\": \"metaopt-dist.optimizer-export\"), which only other programs read; give the optimizer file it was exported from"), "\(back)")
+    }
+}
