@@ -49,7 +49,7 @@ struct EvaluateCommand: ParsableCommand {
                                valueName: "test|train"))
     var split: DatasetSplit = .test
 
-    @Option(help: "Output directory (default: the optimizer file's directory + /eval).")
+    @Option(help: "Output directory (default: beside the optimizer file, eval for a run's optimizer.json and eval-NAME for any other NAME.json, e.g. eval-best-optimizer).")
     var out: String?
 
     @Option(help: "Plot title.")
@@ -62,6 +62,15 @@ struct EvaluateCommand: ParsableCommand {
 
     @Flag(help: "MLP only: also write OUT/layer-trace.csv, per step and optimizer the RMS distance moved from θ₀ and the RMS gradient of every weight matrix and bias vector on the first held-out function. Without it, a layer-trace.csv that an earlier evaluation left in OUT is removed.")
     var layerTrace = false
+
+    /// Where the results go without --out: `eval` beside a run's `optimizer.json`, `eval-NAME`
+    /// beside any other `NAME.json` (`best-optimizer.json`, a shipped optimizer), so that evaluating
+    /// two files of one folder keeps the results of both.
+    static func defaultOutput(for optimizer: String) -> String {
+        let file = URL(fileURLWithPath: optimizer)
+        let stem = file.deletingPathExtension().lastPathComponent
+        return file.deletingLastPathComponent().appendingPathComponent(stem == "optimizer" ? "eval" : "eval-\(stem)").path
+    }
 
     func validate() throws {
         // URL(fileURLWithPath: "") is the current directory: say what is wrong instead.
@@ -115,7 +124,7 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError(problem)
         }
         // The outputs are checked now, not after minutes of evaluation.
-        let directory = URL(fileURLWithPath: out ?? URL(fileURLWithPath: optimizer).deletingLastPathComponent().appendingPathComponent("eval").path)
+        let directory = URL(fileURLWithPath: out ?? Self.defaultOutput(for: optimizer))
         // layer-trace.csv too without --layer-trace: an earlier evaluation's is then removed.
         for name in ["report.json", "statistics.csv", "loss.svg", "summary.md", "layer-trace.csv"] {
             let output = directory.appendingPathComponent(name)

@@ -31,6 +31,22 @@ final class EvaluateOutputTests: XCTestCase {
                        ["loss.svg", "report.json", "statistics.csv", "summary.md"])
     }
 
+    /// Without --out, a run's optimizer.json and best-optimizer.json are evaluated into eval and
+    /// eval-best-optimizer: both used to go to eval, the second evaluation replacing the first.
+    func testTheTwoFilesOfARunAreEvaluatedApart() throws {
+        let run = try DistributedTrain.scratchDirectory(for: self)
+        let shipped = Self.optimizers.appendingPathComponent("quadratic.json")
+        for name in ["optimizer.json", "best-optimizer.json"] {
+            try FileManager.default.copyItem(at: shipped, to: run.appendingPathComponent(name))
+            let result = try metaopt(["evaluate", "--optimizer", run.appendingPathComponent(name).path, "--functions", "1",
+                                      "--tuning-functions", "1", "--steps", "2", "--baselines", "sgd"])
+            XCTAssertEqual(result.status, 0, "\(name): \(result)")
+        }
+        for folder in ["eval", "eval-best-optimizer"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("\(folder)/report.json").path), folder)
+        }
+    }
+
     /// An output below a regular file (`--out results.txt`): the message names that file. It used
     /// to be "lstat failed: Not a directory (errno 20)" of the whole path (evaluate) or Foundation's
     /// "A file with the same name already exists" with its error domain (plot, export).
