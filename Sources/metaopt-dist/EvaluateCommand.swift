@@ -184,7 +184,7 @@ struct EvaluateCommand: ParsableCommand {
         try report.writeJSON(to: directory.appendingPathComponent("report.json"))
         try report.writeStatisticsCSV(to: directory.appendingPathComponent("statistics.csv"))
         try report.writePlot(to: directory.appendingPathComponent("loss.svg"),
-                             title: title ?? "\(spec.name): \(functions) held-out functions")
+                             title: title ?? "\(spec.name): \(functions) held-out function\(functions == 1 ? "" : "s")")
         try report.writeMarkdownSummary(to: directory.appendingPathComponent("summary.md"))
         print(report.markdownSummary())
         print("wrote \(directory.path)/{report.json,statistics.csv,loss.svg,summary.md}")

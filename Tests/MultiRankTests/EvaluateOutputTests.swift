@@ -45,6 +45,11 @@ final class EvaluateOutputTests: XCTestCase {
         for folder in ["eval", "eval-best-optimizer"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("\(folder)/report.json").path), folder)
         }
+        // One function is "1 function" in the summary and the plot (they said "1 functions").
+        let summary = try String(contentsOf: run.appendingPathComponent("eval/summary.md"), encoding: .utf8)
+        XCTAssertTrue(summary.contains("Final loss after 2 steps on 1 function."), summary)
+        let plot = try String(contentsOf: run.appendingPathComponent("eval/loss.svg"), encoding: .utf8)
+        XCTAssertTrue(plot.contains("quadratic: 1 held-out function<") && plot.contains("mean over 1 function;"), plot)
     }
 
     /// An output below a regular file (`--out results.txt`): the message names that file. It used

@@ -193,7 +193,7 @@ extension EvaluationReport {
         }
         var text = rows.joined(separator: "\n") + "\n"
         if legend {
-            text += "\nFinal loss after \(steps) steps on \(functionCount) functions. \"Won\": share of functions "
+            text += "\nFinal loss after \(steps) step\(steps == 1 ? "" : "s") on \(functionCount) function\(functionCount == 1 ? "" : "s"). \"Won\": share of functions "
                 + "where the optimizer reached the lowest final loss (ties split evenly). "
                 + "Learning rates of the baselines tuned by grid search on separate training functions.\n"
         }

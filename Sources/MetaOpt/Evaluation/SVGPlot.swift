@@ -613,7 +613,7 @@ extension EvaluationReport {
             return SVGPlot.Series(name: name, values: stats.map(\.mean),
                                   lower: bands ? stats.map(\.q25) : nil, upper: bands ? stats.map(\.q75) : nil)
         }
-        let subtitle = "Lines: mean over \(functionCount) functions"
+        let subtitle = "Lines: mean over \(functionCount) function\(functionCount == 1 ? "" : "s")"
             + (bands ? "; shaded: 25th\u{2013}75th percentile" : "")
         var plot = SVGPlot(title: title, subtitle: subtitle, xLabel: "Step", yLabel: "Loss", series: series)
         // The axis reaches at most the power of ten at or above 1000 times the largest mean initial loss (divergence drawn at the top).

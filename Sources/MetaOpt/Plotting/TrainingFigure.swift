@@ -154,7 +154,7 @@ package enum TrainingFigure {
 
     /// "NAME: 5000 meta-steps in 16m40s, best validation 0.571 at 4000".
     static func summary(_ run: TrainingLog) -> String {
-        var s = "\(run.name): \(run.steps.count) meta-steps"
+        var s = "\(run.name): \(run.steps.count) meta-step\(run.steps.count == 1 ? "" : "s")"
         if let elapsed = run.steps.last?.elapsed { s += " in \(formatDuration(elapsed))" }
         if let b = run.validation?.filter({ $0.meanFinalLoss != nil }).min(by: { $0.meanFinalLoss! < $1.meanFinalLoss! }) {
             s += ", best validation \(String(format: "%.4g", b.meanFinalLoss!)) at \(b.iteration)"
