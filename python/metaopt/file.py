@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Dict, List, Union
 
@@ -18,6 +19,13 @@ import numpy as np
 OPTIMIZER_FORMAT = "metaopt-dist.optimizer"
 EXPORT_FORMAT = "metaopt-dist.optimizer-export"
 SUPPORTED_VERSION = 1
+
+# The Swift reader's limits (RegularFile.optimizerFileLimit, SizeLimits): a file past them is
+# refused before its sizes are used, so none can make load() loop or allocate without end.
+MAX_FILE_BYTES = 256 << 20
+MAX_LAYERS = 64
+MAX_HIDDEN_SIZE = 1 << 14
+MAX_OPTIMIZERS = 64
 
 
 class OptimizerFileError(ValueError):
@@ -93,6 +101,17 @@ def _positive(value, what: str, path: str) -> float:
     return float(value)
 
 
+def _floats(values) -> np.ndarray:
+    """JSON numbers as float32. One past float32's range becomes infinite (and is refused as
+    non-finite), also a whole number past float64's, which json reads exactly (10**400)."""
+    with np.errstate(over="ignore"):
+        try:
+            return np.asarray(values, dtype=np.float32)
+        except OverflowError:
+            return np.asarray([(math.inf if v > 0 else -math.inf) if isinstance(v, int) and abs(v) > _FLOAT32_MAX else v
+                               for v in values], dtype=np.float32)
+
+
 def _architecture(path: str, config: dict):
     """Hidden sizes, preprocessing, p, output scale and optimizer count, checked as the Swift
     reader (`LearnedOptimizerConfig.problems`) checks them."""
@@ -105,6 +124,12 @@ def _architecture(path: str, config: dict):
         raise OptimizerFileError(f"{path} states no hiddenSize or hiddenSizes")
     if not sizes or any(h <= 0 for h in sizes):
         raise OptimizerFileError(f"{path} states no valid architecture (hidden sizes {sizes})")
+    if len(sizes) > MAX_LAYERS:
+        raise OptimizerFileError(f"{path} states no valid architecture: the number of LSTM layers must be at most "
+                                 f"{MAX_LAYERS} (got {len(sizes)})")
+    if max(sizes) > MAX_HIDDEN_SIZE:
+        raise OptimizerFileError(f"{path} states no valid architecture: the hidden size must be at most "
+                                 f"{MAX_HIDDEN_SIZE} (got {max(sizes)})")
     pre = config.get("preprocessing", {})
     if "raw" in pre:
         preprocessing, p = "raw", 0.0
@@ -115,6 +140,9 @@ def _architecture(path: str, config: dict):
     count = _whole(config.get("optimizerCount", 1))
     if count <= 0:
         raise OptimizerFileError(f"{path} states {count} optimizers")
+    if count > MAX_OPTIMIZERS:
+        raise OptimizerFileError(f"{path} states no valid architecture: optimizerCount must be at most "
+                                 f"{MAX_OPTIMIZERS} (got {count})")
     return sizes, preprocessing, p, _positive(config["outputScale"], "outputScale", path), count
 
 
@@ -136,18 +164,23 @@ def _tensor_shapes(sizes: List[int], inputs: int, count: int):
 def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
     """Reads an optimizer file or an export (a path, or the already parsed JSON object).
 
-    Checks the format name, the version, the architecture (positive whole hidden sizes, p and
-    outputScale positive and finite), that every tensor the architecture needs is present with
-    its shape, and that every value is finite; raises `OptimizerFileError` naming the problem
+    A path must name a regular file (not a FIFO, device or directory) of at most
+    `MAX_FILE_BYTES` (256 MiB, as the Swift reader). Checks the format name, the version, the
+    architecture (positive whole hidden sizes, p and outputScale positive and finite, and the
+    Swift reader's limits: at most `MAX_LAYERS` layers of `MAX_HIDDEN_SIZE` units and
+    `MAX_OPTIMIZERS` optimizers), that every tensor the architecture needs is present with its
+    shape, and that every value is finite; raises `OptimizerFileError` naming the problem
     otherwise, also for a missing field or a value of the wrong type."""
     if isinstance(source, dict):
         path, document = "<object>", source
     else:
         path = os.fspath(source)
         try:
-            with open(path, encoding="utf-8") as handle:
-                document = json.load(handle)
-        except (OSError, ValueError) as error:  # ValueError: bad JSON or bytes that are not UTF-8
+            document = json.loads(_read_bytes(path).decode("utf-8"))
+        except OptimizerFileError:
+            raise
+        # ValueError: bad JSON or bytes that are not UTF-8; RecursionError: arrays nested too deep.
+        except (OSError, ValueError, RecursionError) as error:
             raise OptimizerFileError(f"{path} cannot be read ({error})") from error
     try:
         return _read(path, document)
@@ -157,6 +190,23 @@ def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
         raise OptimizerFileError(f"{path} is malformed: it has no field {error}") from error
     except (TypeError, ValueError, AttributeError) as error:
         raise OptimizerFileError(f"{path} is malformed: {error}") from error
+
+
+def _read_bytes(path: str) -> bytes:
+    """The content of the regular file at ``path``, at most `MAX_FILE_BYTES`."""
+    # O_NONBLOCK: opening a FIFO would otherwise wait for a writer; fstat then refuses it, a
+    # device (/dev/zero never ends) or a directory before a byte is read.
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise OptimizerFileError(f"{path} is not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise OptimizerFileError(f"{path} is too large ({info.st_size} bytes; at most {MAX_FILE_BYTES} are read)")
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:  # grew since fstat
+        raise OptimizerFileError(f"{path} is too large (more than {MAX_FILE_BYTES} bytes)")
+    return data
 
 
 def _read(path: str, document) -> OptimizerSpec:
@@ -173,7 +223,7 @@ def _read(path: str, document) -> OptimizerSpec:
     shapes = _tensor_shapes(sizes, inputs, count)
     tensors: Dict[str, np.ndarray] = {}
     if kind == OPTIMIZER_FORMAT:
-        phi = np.asarray(document["phi"], dtype=np.float32)
+        phi = _floats(document["phi"])
         needed = sum(math.prod(shape) for _, shape in shapes)
         if phi.shape != (needed,):
             raise OptimizerFileError(f"{path} holds {phi.size} parameters, but its architecture needs {needed}")
@@ -187,7 +237,7 @@ def _read(path: str, document) -> OptimizerSpec:
         for name, shape in shapes:
             if name not in stored:
                 raise OptimizerFileError(f"{path} lacks the tensor {name}")
-            values = np.asarray(stored[name]["values"], dtype=np.float32)
+            values = _floats(stored[name]["values"])
             if tuple(stored[name]["shape"]) != shape or values.size != math.prod(shape):
                 raise OptimizerFileError(f"{path}: {name} has shape {stored[name]['shape']}, expected {list(shape)}")
             tensors[name] = values.reshape(shape)
