@@ -42,6 +42,15 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
                                   convert(weights.output_weight), float(weights.output_bias)]
         return self._weights[key]
 
+    def __getstate__(self):
+        # torch's Optimizer pickles defaults, state and param_groups only: a deepcopy or an
+        # unpickled optimizer needs the spec too (the weight cache is rebuilt on demand).
+        return {**super().__getstate__(), "spec": self.spec}
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.__dict__.setdefault("_weights", {})
+
     def _preprocess(self, g: torch.Tensor) -> torch.Tensor:
         if self.spec.preprocessing == "raw":
             return g.unsqueeze(1)

@@ -117,3 +117,33 @@ def test_groups_added_later_are_checked():
     optimizer.add_param_group({"params": [extra], "optimizer": 5})
     with pytest.raises(ValueError, match="optimizer 5 does not exist"):
         optimizer.step()
+
+
+def stepped(path, sizes=(3, 2)):
+    """Parameters of ``sizes`` coordinates with one step taken (gradient 0.5) and their optimizer."""
+    params = [torch.nn.Parameter(torch.zeros(n)) for n in sizes]
+    optimizer = TorchLearnedOptimizer(params, str(path))
+    for p in params:
+        p.grad = torch.full_like(p, 0.5)
+    optimizer.step()
+    return params, optimizer
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copy_steps_as_the_original(how):
+    """torch's Optimizer.__getstate__ keeps defaults, state and param_groups only: a deepcopy or
+    an unpickled optimizer had no spec and raised AttributeError at its first step."""
+    import copy
+    import pickle
+    from conftest import DATA
+    params, optimizer = stepped(DATA / "raw.optimizer.json")
+    if how == "deepcopy":
+        twin_params, twin = copy.deepcopy((params, optimizer))
+    else:
+        twin_params, twin = pickle.loads(pickle.dumps((params, optimizer)))
+    for p, q in zip(params, twin_params):
+        p.grad = torch.full_like(p, -0.25)
+        q.grad = torch.full_like(q, -0.25)
+    optimizer.step()
+    twin.step()
+    assert all(torch.equal(p, q) for p, q in zip(params, twin_params))
