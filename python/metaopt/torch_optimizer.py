@@ -8,7 +8,7 @@ state of each parameter (h and c of every LSTM layer per coordinate, zero at the
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, Tuple, Union
+from typing import Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -28,9 +28,11 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
         self._weights: Dict[Tuple[int, torch.device, torch.dtype], list] = {}
         super().__init__(params, {"optimizer": optimizer})
         for group in self.param_groups:
-            if not 0 <= group["optimizer"] < len(self.spec.optimizers):
-                raise ValueError(f"optimizer {group['optimizer']} does not exist: the file holds "
-                                 f"{len(self.spec.optimizers)}")
+            self._check_index(group["optimizer"])
+
+    def _check_index(self, index) -> None:
+        if not 0 <= index < len(self.spec.optimizers):
+            raise ValueError(f"optimizer {index} does not exist: the file holds {len(self.spec.optimizers)}")
 
     def _tensors(self, index: int, like: torch.Tensor):
         """The learned optimizer's weights as tensors of ``like``'s dtype and device (cached)."""
@@ -41,6 +43,45 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
             self._weights[key] = [[(convert(l.weight), convert(l.bias)) for l in weights.layers],
                                   convert(weights.output_weight), float(weights.output_bias)]
         return self._weights[key]
+
+    def _state_problem(self, p: torch.Tensor, state) -> Optional[str]:
+        """Why ``state`` is not h and c of this file's layers for ``p``'s coordinates (None if it is)."""
+        expected = {f"{kind}{k}": (p.numel(), h) for k, h in enumerate(self.spec.hidden_sizes, start=1)
+                    for kind in "hc"}
+        if set(state) != set(expected):
+            return f"holds {sorted(state)}, expected {sorted(expected)}"
+        for name, shape in expected.items():
+            value = state[name]
+            if not torch.is_tensor(value) or tuple(value.shape) != shape:
+                got = tuple(value.shape) if torch.is_tensor(value) else type(value).__name__
+                return f"holds {name} of shape {got}, expected {shape}"
+        return None
+
+    def load_state_dict(self, state_dict) -> None:
+        """torch's ``load_state_dict``, then a check that every group names one of the file's
+        optimizers and every parameter's state is h and c of the file's layers for its
+        coordinates. A state dict that does not fit (saved for parameters of other sizes, with
+        a file of other hidden sizes, by another kind of optimizer) raises ValueError and leaves
+        the optimizer as it was; otherwise the mismatch would surface at the next step."""
+        previous = {"state": self.state, "param_groups": self.param_groups}
+        super().load_state_dict(state_dict)
+        try:
+            number = 0
+            for group_number, group in enumerate(self.param_groups):
+                if "optimizer" not in group:
+                    raise ValueError(f"parameter group {group_number} has no 'optimizer' index: the state dict "
+                                     "comes from another kind of optimizer")
+                self._check_index(group["optimizer"])
+                for p in group["params"]:
+                    problem = self._state_problem(p, self.state[p]) if p in self.state else None
+                    if problem:
+                        raise ValueError(f"the state dict does not fit: the state of parameter {number} ({p.numel()} "
+                                         f"coordinates) {problem}; was it saved for other parameters or with an "
+                                         f"optimizer file of other hidden sizes ({self.spec.hidden_sizes} here)?")
+                    number += 1
+        except ValueError:
+            self.__setstate__(previous)
+            raise
 
     def __getstate__(self):
         # torch's Optimizer pickles defaults, state and param_groups only: a deepcopy or an
@@ -74,9 +115,7 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
         sizes = self.spec.hidden_sizes
         for group in self.param_groups:
             # Checked here too: add_param_group and load_state_dict bring groups of their own.
-            if not 0 <= group["optimizer"] < len(self.spec.optimizers):
-                raise ValueError(f"optimizer {group['optimizer']} does not exist: the file holds "
-                                 f"{len(self.spec.optimizers)}")
+            self._check_index(group["optimizer"])
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -88,6 +127,11 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
                     for k, h in enumerate(sizes, start=1):
                         state[f"h{k}"] = torch.zeros(p.numel(), h, dtype=p.dtype, device=p.device)
                         state[f"c{k}"] = torch.zeros(p.numel(), h, dtype=p.dtype, device=p.device)
+                else:
+                    problem = self._state_problem(p, state)
+                    if problem:  # else torch.cat fails on the shapes, naming no parameter
+                        raise RuntimeError(f"the state of a parameter of {p.numel()} coordinates {problem}: did "
+                                           "the parameter change size since its last step? (reset() forgets every state)")
                 x = self._preprocess(p.grad.reshape(-1))
                 for k, (weight, bias) in enumerate(layers, start=1):
                     H = sizes[k - 1]

@@ -147,3 +147,48 @@ def test_a_copy_steps_as_the_original(how):
     optimizer.step()
     twin.step()
     assert all(torch.equal(p, q) for p, q in zip(params, twin_params))
+
+
+def test_a_state_dict_that_does_not_fit_is_refused_at_loading(tmp_path):
+    """A state dict for parameters of other sizes, of an optimizer of other hidden sizes or of
+    another kind of optimizer loaded silently and then failed in torch.cat at the next step (or
+    with KeyError 'optimizer')."""
+    import json
+    from conftest import DATA
+    path = DATA / "raw.optimizer.json"
+    _, optimizer = stepped(path)
+    saved = optimizer.state_dict()
+
+    params, other_sizes = stepped(path, sizes=(4, 2))
+    before = {k: v.clone() for k, v in other_sizes.state[params[0]].items()}
+    with pytest.raises(ValueError, match=r"parameter 0 \(4 coordinates\).*h1 of shape \(3, 20\), expected \(4, 20\)"):
+        other_sizes.load_state_dict(saved)
+    # Nothing was replaced: the optimizer steps on with its own state.
+    assert all(torch.equal(before[k], v) for k, v in other_sizes.state[params[0]].items())
+    other_sizes.step()
+
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["optimizer"].pop("hiddenSize")
+    document["optimizer"]["hiddenSizes"] = [20]
+    document["phi"] = document["phi"][:(1 + 20) * 80 + 80 + 20 + 1]
+    one_layer = tmp_path / "one-layer.json"
+    one_layer.write_text(json.dumps(document), encoding="utf-8")
+    _, shallow = stepped(one_layer)
+    with pytest.raises(ValueError, match=r"holds \['c1', 'c2', 'h1', 'h2'\], expected \['c1', 'h1'\]"):
+        shallow.load_state_dict(saved)
+
+    p = torch.nn.Parameter(torch.zeros(3))
+    p.grad = torch.ones(3)
+    adam = torch.optim.Adam([p])
+    adam.step()
+    with pytest.raises(ValueError, match="parameter group 0 has no 'optimizer' index"):
+        TorchLearnedOptimizer([p], str(path)).load_state_dict(adam.state_dict())
+
+
+def test_a_parameter_that_changed_size_is_named():
+    from conftest import DATA
+    params, optimizer = stepped(DATA / "raw.optimizer.json")
+    params[0].data = torch.zeros(5)
+    params[0].grad = torch.ones(5)
+    with pytest.raises(RuntimeError, match=r"5 coordinates.*h1 of shape \(3, 20\).*reset\(\)"):
+        optimizer.step()
