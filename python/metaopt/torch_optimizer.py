@@ -8,6 +8,7 @@ state of each parameter (h and c of every LSTM layer per coordinate, zero at the
 """
 from __future__ import annotations
 
+import numbers
 from typing import Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
@@ -21,16 +22,38 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
 
     ``optimizer`` picks the learned optimizer of a file that holds several (the CNN's: 0 for
     convolution, 1 for fully connected parameters); a parameter group can override it with its
-    own ``"optimizer"`` key. The weights come from the file, not from the state dict."""
+    own ``"optimizer"`` key (a whole number; checked when the group is added). Parameters must
+    be real floating point; each steps in its own dtype on its own device, its LSTM state too
+    (float16 and bfloat16 states keep that precision). The weights come from the file, not from
+    the state dict; ``load_state_dict`` checks that the state fits the parameters and the file's
+    hidden sizes. A parameter whose ``.grad`` is None is skipped, as by torch's optimizers."""
 
     def __init__(self, params: Iterable, source: Union[str, OptimizerSpec], optimizer: int = 0):
         self.spec = source if isinstance(source, OptimizerSpec) else load(source)
         self._weights: Dict[Tuple[int, torch.device, torch.dtype], list] = {}
-        super().__init__(params, {"optimizer": optimizer})
-        for group in self.param_groups:
+        super().__init__(params, {"optimizer": optimizer})  # checks each group (add_param_group)
+
+    def add_param_group(self, param_group) -> None:
+        """torch's ``add_param_group``, then checks that the group's ``optimizer`` index is one of
+        the file's and that its parameters are real floating point (float16, bfloat16, float32,
+        float64); a group that fails raises ValueError or TypeError and is not added."""
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        try:
             self._check_index(group["optimizer"])
+            for p in group["params"]:
+                # An integer parameter failed in a matrix product; a complex one was updated from
+                # its gradient's real part.
+                if not p.is_floating_point():
+                    raise TypeError(f"TorchLearnedOptimizer updates floating-point parameters only (got {p.dtype})")
+        except (TypeError, ValueError):
+            self.param_groups.pop()
+            raise
 
     def _check_index(self, index) -> None:
+        # bool is an int to Python: True would pick optimizer 1; 0.5 failed as a list index.
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise ValueError(f"the optimizer index must be a whole number (got {index!r})")
         if not 0 <= index < len(self.spec.optimizers):
             raise ValueError(f"optimizer {index} does not exist: the file holds {len(self.spec.optimizers)}")
 

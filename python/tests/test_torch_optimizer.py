@@ -114,7 +114,12 @@ def test_groups_added_later_are_checked():
     optimizer = TorchLearnedOptimizer([param], str(DATA / "logsign-two.optimizer.json"))
     extra = torch.nn.Parameter(torch.zeros(2))
     extra.grad = torch.ones(2)
-    optimizer.add_param_group({"params": [extra], "optimizer": 5})
+    with pytest.raises(ValueError, match="optimizer 5 does not exist"):
+        optimizer.add_param_group({"params": [extra], "optimizer": 5})
+    assert len(optimizer.param_groups) == 1
+    # A group's index changed by hand is checked where it is used.
+    optimizer.param_groups[0]["optimizer"] = 5
+    param.grad = torch.ones(3)
     with pytest.raises(ValueError, match="optimizer 5 does not exist"):
         optimizer.step()
 
@@ -192,3 +197,42 @@ def test_a_parameter_that_changed_size_is_named():
     params[0].grad = torch.ones(5)
     with pytest.raises(RuntimeError, match=r"5 coordinates.*h1 of shape \(3, 20\).*reset\(\)"):
         optimizer.step()
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.complex64])
+def test_parameters_that_are_not_real_floats_are_refused(dtype):
+    """An integer parameter failed deep in a matrix product; a complex one was updated from its
+    gradient's real part (with a warning), silently."""
+    from conftest import DATA
+    p = torch.zeros(3, dtype=dtype)
+    with pytest.raises(TypeError, match=f"floating-point parameters only.*{str(dtype).split('.')[-1]}"):
+        TorchLearnedOptimizer([p], str(DATA / "raw.optimizer.json"))
+    optimizer = TorchLearnedOptimizer([torch.nn.Parameter(torch.zeros(2))], str(DATA / "raw.optimizer.json"))
+    with pytest.raises(TypeError, match="floating-point parameters only"):
+        optimizer.add_param_group({"params": [p]})
+    assert len(optimizer.param_groups) == 1
+
+
+@pytest.mark.parametrize("index", [0.5, True, "0", None])
+def test_an_optimizer_index_must_be_a_whole_number(index):
+    """0.5 raised "list indices must be integers" at the first step; True passed as 1."""
+    from conftest import DATA
+    with pytest.raises(ValueError, match="optimizer index must be a whole number"):
+        TorchLearnedOptimizer([torch.nn.Parameter(torch.zeros(2))], str(DATA / "logsign-two.optimizer.json"),
+                              optimizer=index)
+
+
+def test_float64_follows_the_float64_reference():
+    import metaopt
+    from conftest import DATA
+    rng = np.random.default_rng(0)
+    param = torch.nn.Parameter(torch.zeros(4, 3, dtype=torch.float64).t())  # a non-contiguous view
+    optimizer = TorchLearnedOptimizer([param], str(DATA / "logsign-two.optimizer.json"), optimizer=1)
+    reference = metaopt.LearnedOptimizer(DATA / "logsign-two.optimizer.json", optimizer=1)
+    theta = np.zeros((3, 4))
+    for _ in range(10):
+        gradient = rng.standard_normal((3, 4)) * 10.0 ** rng.integers(-8, 2, (3, 4))
+        param.grad = torch.from_numpy(gradient)
+        optimizer.step()
+        reference.step({"w": theta}, {"w": gradient})
+    assert np.max(np.abs(param.detach().numpy() - theta)) < 1e-14
