@@ -84,3 +84,45 @@ def test_float16_takes_the_engine_s_branches(tmp_path, p):
     got = np.asarray(updates["w"], np.float32)
     assert np.all(np.isfinite(got))
     assert np.max(np.abs(got - reference) / (1e-3 + np.abs(reference))) < 0.05, (got, reference)
+
+
+def two_optimizers():
+    from conftest import DATA
+    return str(DATA / "logsign-two.optimizer.json")
+
+
+def test_an_index_tree_must_have_the_parameters_structure():
+    """Indices were matched to leaves by position only: a tree with other keys (or a list for a
+    dict) was taken silently."""
+    params = {"a": jnp.zeros(2), "b": jnp.zeros(3)}
+    with pytest.raises(ValueError, match="the optimizer tree must have the parameters' structure"):
+        learned_optimizer(two_optimizers(), optimizer={"x": 0, "y": 1}).init(params)
+    with pytest.raises(ValueError, match="the optimizer tree must have the parameters' structure"):
+        learned_optimizer(two_optimizers(), optimizer=[0, 1]).init(params)
+    # The same keys in another order are the same tree; None leaves of the parameters have None.
+    transform = learned_optimizer(two_optimizers(), optimizer={"b": 1, "a": 0, "n": None})
+    params["n"] = None
+    updates, _ = jax.jit(transform.update)({"a": jnp.ones(2), "b": jnp.ones(3), "n": None}, transform.init(params))
+    reference = __import__("metaopt").LearnedOptimizer(two_optimizers())
+    expected = reference.updates({"a": np.ones(2, np.float32), "b": np.ones(3, np.float32)}, {"a": 0, "b": 1})
+    assert updates["n"] is None
+    for name in "ab":
+        assert np.allclose(updates[name], expected[name], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("index, match", [
+    (0.7, "must be a whole number"),  # int(0.7) = 0 was used
+    (True, "must be a whole number"),  # True == 1
+    (3, "optimizer 3 does not exist"),
+])
+def test_an_index_is_checked_when_the_transformation_is_made(index, match):
+    with pytest.raises(ValueError, match=match):
+        learned_optimizer(two_optimizers(), optimizer=index)
+
+
+def test_a_numpy_integer_is_one_index_for_every_leaf():
+    """np.int64(1) was taken for a tree of one leaf: "one index per parameter leaf" for two."""
+    transform = learned_optimizer(two_optimizers(), optimizer=np.int64(1))
+    params = {"a": jnp.zeros(2), "b": jnp.zeros(3)}
+    updates, _ = transform.update(params, transform.init(params))
+    assert updates["a"].shape == (2,)
