@@ -126,3 +126,63 @@ def test_a_numpy_integer_is_one_index_for_every_leaf():
     params = {"a": jnp.zeros(2), "b": jnp.zeros(3)}
     updates, _ = transform.update(params, transform.init(params))
     assert updates["a"].shape == (2,)
+
+
+def test_python_scalars_are_leaves():
+    """A Python float as a leaf (as optax's own transformations take) raised AttributeError."""
+    transform = learned_optimizer(two_optimizers(), optimizer=1)
+    params = {"w": jnp.zeros(2), "b": 0.0}
+    state = transform.init(params)
+    updates, state = transform.update({"w": jnp.ones(2), "b": 1.0}, state, params)
+    assert updates["b"].shape == () and np.isclose(float(updates["b"]), float(updates["w"][0]))
+    assert optax.apply_updates(params, updates)["b"].shape == ()
+
+
+def test_updates_that_do_not_fit_the_state_are_named():
+    """Gradients of another shape or another tree than init's failed in jnp.concatenate."""
+    transform = learned_optimizer(two_optimizers(), optimizer=1)
+    state = transform.init({"w": jnp.zeros((5, 3)), "b": jnp.zeros(2)})
+    with pytest.raises(ValueError, match=r"\['w'\] has 4 coordinates, its state 15"):
+        transform.update({"w": jnp.zeros(4), "b": jnp.zeros(2)}, state)
+    with pytest.raises(ValueError, match="3 leaves, the state 2"):
+        transform.update({"w": jnp.zeros((5, 3)), "b": jnp.zeros(2), "c": jnp.zeros(1)}, state)
+
+
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.complex64])
+def test_leaves_that_are_not_real_floats_are_refused(dtype):
+    """An integer leaf failed in jnp.finfo; a complex one was updated from |g| and g/|g|, silently."""
+    transform = learned_optimizer(two_optimizers(), optimizer=1)
+    with pytest.raises(TypeError, match=r"floating-point leaves only.*\['w'\]"):
+        transform.init({"w": jnp.zeros(3, dtype)})
+    state = transform.init({"w": jnp.zeros(3)})
+    with pytest.raises(TypeError, match="floating-point leaves only"):
+        transform.update({"w": jnp.zeros(3, dtype)}, state)
+
+
+def test_composes_with_optax():
+    """chain with clipping, MultiSteps, masked (one index) and vmap over a batch of models agree
+    with the transformation alone."""
+    transform = learned_optimizer(two_optimizers(), optimizer=1)
+    gradient = jnp.asarray(np.random.default_rng(0).standard_normal(6).astype(np.float32))
+    params = {"w": jnp.zeros(6), "frozen": jnp.zeros(2)}
+    alone, _ = transform.update({"w": gradient}, transform.init({"w": params["w"]}))
+
+    chained = optax.chain(optax.clip_by_global_norm(1e9), transform)
+    updates, _ = jax.jit(chained.update)({"w": gradient}, chained.init({"w": params["w"]}))
+    assert np.allclose(updates["w"], alone["w"], rtol=1e-6)
+
+    masked = optax.masked(transform, {"w": True, "frozen": False})
+    updates, _ = jax.jit(masked.update)({"w": gradient, "frozen": jnp.ones(2)}, masked.init(params), params)
+    assert np.allclose(updates["w"], alone["w"], rtol=1e-6) and np.array_equal(updates["frozen"], jnp.ones(2))
+
+    multi = optax.MultiSteps(transform, every_k_schedule=2)
+    state = multi.init({"w": params["w"]})
+    for _ in range(2):
+        updates, state = jax.jit(multi.update)({"w": gradient}, state, {"w": params["w"]})
+    assert np.allclose(updates["w"], alone["w"], rtol=1e-6)
+
+    batch = {"w": jnp.stack([gradient, 2 * gradient])}
+    state = jax.vmap(transform.init)({"w": jnp.zeros((2, 6))})
+    assert state.hidden[0][0].shape == (2, 6, 20)
+    updates, _ = jax.jit(jax.vmap(transform.update))(batch, state)
+    assert np.allclose(updates["w"][0], alone["w"], rtol=1e-6)
