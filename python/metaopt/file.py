@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Dict, List, Union
 
@@ -18,6 +20,13 @@ import numpy as np
 OPTIMIZER_FORMAT = "metaopt-dist.optimizer"
 EXPORT_FORMAT = "metaopt-dist.optimizer-export"
 SUPPORTED_VERSION = 1
+
+# The Swift reader's limits (RegularFile.optimizerFileLimit, SizeLimits): a file past them is
+# refused before its sizes are used, so none can make load() loop or allocate without end.
+MAX_FILE_BYTES = 256 << 20
+MAX_LAYERS = 64
+MAX_HIDDEN_SIZE = 1 << 14
+MAX_OPTIMIZERS = 64
 
 
 class OptimizerFileError(ValueError):
@@ -72,10 +81,10 @@ class OptimizerSpec:
         return 1 if self.preprocessing == "raw" else 2
 
 
-def _whole(value) -> int:
-    """A JSON whole number (not a bool, not 12.7); anything else raises ValueError."""
+def _whole(value, what: str) -> int:
+    """A JSON whole number (not a bool, not 12.7); anything else raises ValueError naming ``what``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
-        raise ValueError(f"{value!r} is not a whole number")
+        raise ValueError(f"{what}: {value!r:.60} is not a whole number")
     return int(value)
 
 
@@ -93,28 +102,65 @@ def _positive(value, what: str, path: str) -> float:
     return float(value)
 
 
+def _floats(values, what: str) -> np.ndarray:
+    """A flat JSON list of numbers as float32; ValueError naming the first entry that is no number
+    (numpy would read true as 1, null as NaN and nested lists as rows). One past float32's range
+    becomes infinite (and is refused as non-finite), also a whole number past float64's, which
+    json reads exactly (10**400)."""
+    if not isinstance(values, list):
+        raise ValueError(f"{what} must be a list of numbers (got {type(values).__name__})")
+    for index, value in enumerate(values):
+        if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            if isinstance(value, list):
+                raise ValueError(f"{what} must be a flat list of numbers (entry {index} is a list)")
+            raise ValueError(f"{what}[{index}] is {value!r:.40}, not a number")
+    with np.errstate(over="ignore"):
+        try:
+            return np.asarray(values, dtype=np.float32)
+        except OverflowError:
+            return np.asarray([(math.inf if v > 0 else -math.inf) if isinstance(v, int) and abs(v) > _FLOAT32_MAX else v
+                               for v in values], dtype=np.float32)
+
+
 def _architecture(path: str, config: dict):
     """Hidden sizes, preprocessing, p, output scale and optimizer count, checked as the Swift
     reader (`LearnedOptimizerConfig.problems`) checks them."""
+    if not isinstance(config, dict):
+        raise OptimizerFileError(f"{path} is malformed: optimizer must be an object (got {config!r:.60})")
     if "hiddenSizes" in config:
-        sizes = [_whole(h) for h in config["hiddenSizes"]]
+        if not isinstance(config["hiddenSizes"], list):
+            raise OptimizerFileError(f"{path} is malformed: hiddenSizes must be a list of whole numbers "
+                                     f"(got {config['hiddenSizes']!r:.60})")
+        sizes = [_whole(h, "hiddenSizes") for h in config["hiddenSizes"]]
     elif "hiddenSize" in config:
         # Files from before the depth could change: two layers of hiddenSize units.
-        sizes = [_whole(config["hiddenSize"])] * 2
+        sizes = [_whole(config["hiddenSize"], "hiddenSize")] * 2
     else:
         raise OptimizerFileError(f"{path} states no hiddenSize or hiddenSizes")
     if not sizes or any(h <= 0 for h in sizes):
         raise OptimizerFileError(f"{path} states no valid architecture (hidden sizes {sizes})")
-    pre = config.get("preprocessing", {})
+    if len(sizes) > MAX_LAYERS:
+        raise OptimizerFileError(f"{path} states no valid architecture: the number of LSTM layers must be at most "
+                                 f"{MAX_LAYERS} (got {len(sizes)})")
+    if max(sizes) > MAX_HIDDEN_SIZE:
+        raise OptimizerFileError(f"{path} states no valid architecture: the hidden size must be at most "
+                                 f"{MAX_HIDDEN_SIZE} (got {max(sizes)})")
+    pre = config.get("preprocessing")
+    # Exactly one case, as Swift decodes the enum ("raw" in "raw" would hold for a string).
+    if not (isinstance(pre, dict) and len(pre) == 1 and isinstance(next(iter(pre.values())), dict)
+            and next(iter(pre)) in ("raw", "logAndSign")):
+        raise OptimizerFileError(f'{path} is malformed: preprocessing must be {{"raw": {{}}}} or '
+                                 f'{{"logAndSign": {{"p": P}}}} (got {pre!r:.80})')
     if "raw" in pre:
         preprocessing, p = "raw", 0.0
-    elif "logAndSign" in pre:
-        preprocessing, p = "log-sign", _positive(pre["logAndSign"]["p"], "the preprocessing constant p", path)
     else:
-        raise OptimizerFileError(f"{path} has an unknown preprocessing {pre!r}")
-    count = _whole(config.get("optimizerCount", 1))
+        preprocessing, p = "log-sign", _positive(pre["logAndSign"]["p"], "the preprocessing constant p", path)
+    count = _whole(config.get("optimizerCount", 1), "optimizerCount")
     if count <= 0:
         raise OptimizerFileError(f"{path} states {count} optimizers")
+    if count > MAX_OPTIMIZERS:
+        raise OptimizerFileError(f"{path} states no valid architecture: optimizerCount must be at most "
+                                 f"{MAX_OPTIMIZERS} (got {count})")
     return sizes, preprocessing, p, _positive(config["outputScale"], "outputScale", path), count
 
 
@@ -136,18 +182,25 @@ def _tensor_shapes(sizes: List[int], inputs: int, count: int):
 def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
     """Reads an optimizer file or an export (a path, or the already parsed JSON object).
 
-    Checks the format name, the version, the architecture (positive whole hidden sizes, p and
-    outputScale positive and finite), that every tensor the architecture needs is present with
-    its shape, and that every value is finite; raises `OptimizerFileError` naming the problem
-    otherwise, also for a missing field or a value of the wrong type."""
+    A path must name a regular file (not a FIFO, device or directory) of at most
+    `MAX_FILE_BYTES` (256 MiB, as the Swift reader). Checks the format name, the version, the
+    architecture (positive whole hidden sizes, p and outputScale positive and finite, and the
+    Swift reader's limits: at most `MAX_LAYERS` layers of `MAX_HIDDEN_SIZE` units and
+    `MAX_OPTIMIZERS` optimizers), that every tensor the architecture needs is present with its
+    shape (and, in an export, no other), that φ and every export tensor's values are flat lists
+    of numbers (not true, null or nested lists) and that every value is finite; raises
+    `OptimizerFileError` naming the problem otherwise, also for a missing field or a value of
+    the wrong type."""
     if isinstance(source, dict):
         path, document = "<object>", source
     else:
         path = os.fspath(source)
         try:
-            with open(path, encoding="utf-8") as handle:
-                document = json.load(handle)
-        except (OSError, ValueError) as error:  # ValueError: bad JSON or bytes that are not UTF-8
+            document = json.loads(_read_bytes(path).decode("utf-8"))
+        except OptimizerFileError:
+            raise
+        # ValueError: bad JSON or bytes that are not UTF-8; RecursionError: arrays nested too deep.
+        except (OSError, ValueError, RecursionError) as error:
             raise OptimizerFileError(f"{path} cannot be read ({error})") from error
     try:
         return _read(path, document)
@@ -159,21 +212,42 @@ def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
         raise OptimizerFileError(f"{path} is malformed: {error}") from error
 
 
+def _read_bytes(path: str) -> bytes:
+    """The content of the regular file at ``path``, at most `MAX_FILE_BYTES`."""
+    # O_NONBLOCK: opening a FIFO would otherwise wait for a writer; fstat then refuses it, a
+    # device (/dev/zero never ends) or a directory before a byte is read.
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise OptimizerFileError(f"{path} is not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise OptimizerFileError(f"{path} is too large ({info.st_size} bytes; at most {MAX_FILE_BYTES} are read)")
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(descriptor)
+    if len(data) > MAX_FILE_BYTES:  # grew since fstat
+        raise OptimizerFileError(f"{path} is too large (more than {MAX_FILE_BYTES} bytes)")
+    return data
+
+
 def _read(path: str, document) -> OptimizerSpec:
     kind = document.get("format") if isinstance(document, dict) else None
     if kind not in (OPTIMIZER_FORMAT, EXPORT_FORMAT):
         raise OptimizerFileError(
             f'{path} is not a metaopt-dist optimizer file (expected "format": "{OPTIMIZER_FORMAT}" '
             f'or "{EXPORT_FORMAT}")')
-    if document.get("version") != SUPPORTED_VERSION:
+    version = document.get("version")
+    if isinstance(version, bool) or version != SUPPORTED_VERSION:  # True == 1 in Python
         raise OptimizerFileError(
-            f"{path} has format version {document.get('version')}; this package reads version {SUPPORTED_VERSION}")
+            f"{path} has format version {version!r:.40}; this package reads version {SUPPORTED_VERSION}")
     sizes, preprocessing, p, scale, count = _architecture(path, document["optimizer"])
     inputs = 1 if preprocessing == "raw" else 2
     shapes = _tensor_shapes(sizes, inputs, count)
     tensors: Dict[str, np.ndarray] = {}
     if kind == OPTIMIZER_FORMAT:
-        phi = np.asarray(document["phi"], dtype=np.float32)
+        phi = _floats(document["phi"], "phi")
         needed = sum(math.prod(shape) for _, shape in shapes)
         if phi.shape != (needed,):
             raise OptimizerFileError(f"{path} holds {phi.size} parameters, but its architecture needs {needed}")
@@ -184,15 +258,32 @@ def _read(path: str, document) -> OptimizerSpec:
             offset += size
     else:
         stored = document["tensors"]
+        if not isinstance(stored, dict):
+            raise OptimizerFileError(f"{path} is malformed: tensors must be an object of named tensors")
+        known = dict(shapes)
+        for name in stored:
+            # A tensor of another architecture (a third layer) says the stated one is wrong.
+            if name not in known:
+                raise OptimizerFileError(f"{path} holds the tensor {name}, which its architecture (hidden sizes "
+                                         f"{sizes}, {count} optimizer{'s' if count > 1 else ''}) does not have")
         for name, shape in shapes:
             if name not in stored:
                 raise OptimizerFileError(f"{path} lacks the tensor {name}")
-            values = np.asarray(stored[name]["values"], dtype=np.float32)
-            if tuple(stored[name]["shape"]) != shape or values.size != math.prod(shape):
-                raise OptimizerFileError(f"{path}: {name} has shape {stored[name]['shape']}, expected {list(shape)}")
+            entry = stored[name]
+            if not isinstance(entry, dict):
+                raise OptimizerFileError(f"{path} is malformed: {name} must be an object with shape and values")
+            stated = entry["shape"]
+            if not (isinstance(stated, list) and all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
+                                                     for d in stated)) or tuple(stated) != shape:
+                raise OptimizerFileError(f"{path}: {name} has shape {stated!r:.60}, expected {list(shape)}")
+            values = _floats(entry["values"], f"{name}: values")
+            if values.size != math.prod(shape):
+                raise OptimizerFileError(f"{path}: {name} holds {values.size} values; its shape {list(shape)} "
+                                         f"needs {math.prod(shape)}")
             tensors[name] = values.reshape(shape)
-    if not all(np.isfinite(t).all() for t in tensors.values()):
-        raise OptimizerFileError(f"{path} holds non-finite parameters")
+    for name, tensor in tensors.items():
+        if not np.isfinite(tensor).all():
+            raise OptimizerFileError(f"{path} holds non-finite parameters ({name})")
     optimizers = []
     for o in range(count):
         prefix = "" if count == 1 else f"optimizer{o}."

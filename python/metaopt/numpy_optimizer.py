@@ -14,6 +14,7 @@ All coordinates of all tensors are one batch (rows), so each layer is one matrix
 """
 from __future__ import annotations
 
+import numbers
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
@@ -87,11 +88,17 @@ class LearnedOptimizer:
 
     def __init__(self, source: Union[str, OptimizerSpec], optimizer: int = 0, dtype=np.float64):
         self.spec = source if isinstance(source, OptimizerSpec) else load(source)
-        if not 0 <= optimizer < len(self.spec.optimizers):
-            raise ValueError(f"optimizer {optimizer} does not exist: the file holds {len(self.spec.optimizers)}")
+        self._check_index(optimizer, "")
         self.default_optimizer = optimizer
         self.dtype = dtype
         self.state: Dict[str, State] = {}
+
+    def _check_index(self, index, where: str) -> None:
+        # bool is an int to Python: True would choose optimizer 1; 0.5 failed as a list index.
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise ValueError(f"the optimizer index{where} must be a whole number (got {index!r})")
+        if not 0 <= index < len(self.spec.optimizers):  # -1 would pick the last one silently
+            raise ValueError(f"optimizer {index}{where} does not exist: the file holds {len(self.spec.optimizers)}")
 
     def initial_state(self, size: int) -> State:
         """Zero h and c for every layer, for ``size`` coordinates."""
@@ -100,14 +107,19 @@ class LearnedOptimizer:
 
     def updates(self, gradients: Mapping[str, np.ndarray],
                 optimizers: Optional[Mapping[str, int]] = None) -> Dict[str, np.ndarray]:
-        """The update of each named gradient (same shape), advancing that name's state."""
+        """The update of each named gradient (same shape), advancing that name's state. Gradients
+        must be real (TypeError for complex ones). A name whose gradient changed size starts again
+        from zero h and c."""
+        for name, gradient in gradients.items():  # all checked before any state advances
+            self._check_index((optimizers or {}).get(name, self.default_optimizer), f" (for {name!r})")
+            dtype = np.asarray(gradient).dtype
+            # numpy would drop a complex gradient's imaginary part with only a warning.
+            if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+                raise TypeError(f"the gradient of {name!r} has dtype {dtype}: real gradients only")
         result = {}
         for name, gradient in gradients.items():
             g = np.asarray(gradient)
             index = (optimizers or {}).get(name, self.default_optimizer)
-            if not 0 <= index < len(self.spec.optimizers):  # -1 would pick the last one silently
-                raise ValueError(f"optimizer {index} (for {name!r}) does not exist: the file holds "
-                                 f"{len(self.spec.optimizers)}")
             state = self.state.get(name)
             if state is None or state[0][0].shape[0] != g.size:
                 state = self.initial_state(g.size)
@@ -120,7 +132,18 @@ class LearnedOptimizer:
              optimizers: Optional[Mapping[str, int]] = None) -> None:
         """parameters[name] += update for every name in ``gradients`` (in place, in the
         parameter's dtype). ``optimizers`` maps names to optimizer indices where they differ from
-        the default."""
+        the default. Every parameter is checked before any is updated or any state advances: it
+        must exist, be floating point and have its gradient's shape (numpy would broadcast a
+        gradient of shape (4,) over a (3, 4) parameter, and round an integer's update away)."""
+        for name, gradient in gradients.items():
+            if name not in parameters:
+                raise KeyError(f"no parameter {name!r} for its gradient")
+            parameter = parameters[name]
+            if not np.issubdtype(np.asarray(parameter).dtype, np.floating):
+                raise TypeError(f"{name!r} has dtype {np.asarray(parameter).dtype}: floating-point parameters only")
+            if np.shape(parameter) != np.shape(gradient):
+                raise ValueError(f"the gradient of {name!r} has shape {np.shape(gradient)}, the parameter "
+                                 f"{np.shape(parameter)}")
         for name, update in self.updates(gradients, optimizers).items():
             parameters[name] += update.astype(parameters[name].dtype)
 

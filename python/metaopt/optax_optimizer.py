@@ -8,6 +8,7 @@ Swift engine adds them: θ += update.
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any, NamedTuple, Tuple, Union
 
 import jax
@@ -26,31 +27,48 @@ class LearnedOptimizerState(NamedTuple):
     cell: Tuple[Tuple[jax.Array, ...], ...]
 
 
+def _index(value, count: int) -> int:
+    """One optimizer index: a whole number (not a bool: True == 1) below ``count``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"the optimizer index must be a whole number (got {value!r})")
+    if not 0 <= value < count:
+        raise ValueError(f"optimizer {value} does not exist: the file holds {count}")
+    return int(value)
+
+
 def learned_optimizer(source: Union[str, OptimizerSpec], optimizer: Any = 0) -> optax.GradientTransformation:
     """The learned optimizer in ``source`` (an optimizer file or export path, or an
     `OptimizerSpec`) as an optax transformation.
 
     ``optimizer``: which of the file's learned optimizers updates each leaf: one index for all,
     or a tree of indices with the parameters' structure (the CNN's files: 0 for convolution, 1
-    for fully connected parameters)."""
+    for fully connected parameters; None where the parameters have None). The indices are
+    checked here, the tree's structure against the parameters' in ``init`` and ``update``
+    (ValueError). Under ``optax.masked``, which hands on a tree of another structure, give one
+    index, or one transformation per index with ``optax.multi_transform``.
+
+    Leaves must be real floating point (a Python float is one; TypeError otherwise), and each
+    is updated in its own dtype; ``update`` checks that its leaves fit the state ``init`` made
+    (ValueError naming the leaf)."""
     spec = source if isinstance(source, OptimizerSpec) else load(source)
     weights = [([(jnp.asarray(l.weight), jnp.asarray(l.bias)) for l in w.layers],
                 jnp.asarray(w.output_weight), float(w.output_bias)) for w in spec.optimizers]
     sizes = spec.hidden_sizes
     threshold = float(np.float32(np.exp(-spec.p))) if spec.preprocessing == "log-sign" else 0.0
 
+    single = isinstance(optimizer, numbers.Integral) and not isinstance(optimizer, bool)
+    # Checked once, where the transformation is made: int(0.7) would have chosen optimizer 0.
+    chosen = [_index(optimizer, len(weights))] if single else [
+        _index(index, len(weights)) for index in jax.tree_util.tree_leaves(optimizer)]
+
     def indices(tree):
-        leaves, _ = jax.tree_util.tree_flatten(tree)
-        if isinstance(optimizer, int):
-            chosen = [optimizer] * len(leaves)
-        else:
-            chosen = jax.tree_util.tree_leaves(optimizer)
-            if len(chosen) != len(leaves):
-                raise ValueError("the optimizer tree must have one index per parameter leaf")
-        for index in chosen:
-            if not 0 <= int(index) < len(weights):
-                raise ValueError(f"optimizer {index} does not exist: the file holds {len(weights)}")
-        return [int(index) for index in chosen]
+        if single:
+            return chosen * len(jax.tree_util.tree_leaves(tree))
+        # By structure, not by count: another dict of as many leaves would match by position.
+        wanted, got = jax.tree_util.tree_structure(tree), jax.tree_util.tree_structure(optimizer)
+        if wanted != got:
+            raise ValueError(f"the optimizer tree must have the parameters' structure: {got} is not {wanted}")
+        return chosen
 
     def preprocess(g):
         if spec.preprocessing == "raw":
@@ -81,15 +99,38 @@ def learned_optimizer(source: Union[str, OptimizerSpec], optimizer: Any = 0) -> 
         update = spec.output_scale * (x @ output_weight.astype(dtype) + output_bias)
         return update.reshape(gradient.shape).astype(dtype), tuple(new_h), tuple(new_c)
 
+    def arrays(tree):
+        """The leaves as arrays (a Python float is a leaf too) with their paths, and the tree's
+        structure; TypeError for a leaf that is not real floating point."""
+        paths, treedef = jax.tree_util.tree_flatten_with_path(tree)
+        leaves = []
+        for path, leaf in paths:
+            leaf = jnp.asarray(leaf)
+            # An integer leaf failed in jnp.finfo; a complex one ran through |g| and g/|g|.
+            if not jnp.issubdtype(leaf.dtype, jnp.floating):
+                raise TypeError(f"learned_optimizer updates floating-point leaves only: "
+                                f"{jax.tree_util.keystr(path)} has dtype {leaf.dtype}")
+            leaves.append((jax.tree_util.keystr(path), leaf))
+        return leaves, treedef
+
     def init_fn(params):
-        leaves = jax.tree_util.tree_leaves(params)
+        leaves = [leaf for _, leaf in arrays(params)[0]]
         indices(params)  # checks the indices once, outside any jit
         zeros = lambda leaf: tuple(jnp.zeros((leaf.size, h), leaf.dtype) for h in sizes)
         return LearnedOptimizerState(hidden=tuple(zeros(l) for l in leaves), cell=tuple(zeros(l) for l in leaves))
 
     def update_fn(updates, state, params=None):
         del params
-        leaves, treedef = jax.tree_util.tree_flatten(updates)
+        named, treedef = arrays(updates)
+        # Shapes are static under jit: these checks run once, when the step is traced.
+        if len(named) != len(state.hidden):
+            raise ValueError(f"the updates have {len(named)} leaves, the state {len(state.hidden)}: "
+                             "init was given other parameters")
+        for (name, gradient), hs in zip(named, state.hidden):
+            if hs[0].shape[0] != gradient.size:
+                raise ValueError(f"the leaf {name} has {gradient.size} coordinates, its state {hs[0].shape[0]}: "
+                                 "init was given other parameters")
+        leaves = [gradient for _, gradient in named]
         results, hidden, cell = [], [], []
         for index, gradient, hs, cs in zip(indices(updates), leaves, state.hidden, state.cell):
             update, h, c = step_leaf(index, gradient, hs, cs)

@@ -8,7 +8,8 @@ state of each parameter (h and c of every LSTM layer per coordinate, zero at the
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, Tuple, Union
+import numbers
+from typing import Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -21,16 +22,40 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
 
     ``optimizer`` picks the learned optimizer of a file that holds several (the CNN's: 0 for
     convolution, 1 for fully connected parameters); a parameter group can override it with its
-    own ``"optimizer"`` key. The weights come from the file, not from the state dict."""
+    own ``"optimizer"`` key (a whole number; checked when the group is added). Parameters must
+    be real floating point; each steps in its own dtype on its own device, its LSTM state too
+    (float16 and bfloat16 states keep that precision). The weights come from the file, not from
+    the state dict; ``load_state_dict`` checks that the state fits the parameters and the file's
+    hidden sizes. A parameter whose ``.grad`` is None is skipped, as by torch's optimizers."""
 
     def __init__(self, params: Iterable, source: Union[str, OptimizerSpec], optimizer: int = 0):
         self.spec = source if isinstance(source, OptimizerSpec) else load(source)
         self._weights: Dict[Tuple[int, torch.device, torch.dtype], list] = {}
-        super().__init__(params, {"optimizer": optimizer})
-        for group in self.param_groups:
-            if not 0 <= group["optimizer"] < len(self.spec.optimizers):
-                raise ValueError(f"optimizer {group['optimizer']} does not exist: the file holds "
-                                 f"{len(self.spec.optimizers)}")
+        super().__init__(params, {"optimizer": optimizer})  # checks each group (add_param_group)
+
+    def add_param_group(self, param_group) -> None:
+        """torch's ``add_param_group``, then checks that the group's ``optimizer`` index is one of
+        the file's and that its parameters are real floating point (float16, bfloat16, float32,
+        float64); a group that fails raises ValueError or TypeError and is not added."""
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        try:
+            self._check_index(group["optimizer"])
+            for p in group["params"]:
+                # An integer parameter failed in a matrix product; a complex one was updated from
+                # its gradient's real part.
+                if not p.is_floating_point():
+                    raise TypeError(f"TorchLearnedOptimizer updates floating-point parameters only (got {p.dtype})")
+        except (TypeError, ValueError):
+            self.param_groups.pop()
+            raise
+
+    def _check_index(self, index) -> None:
+        # bool is an int to Python: True would pick optimizer 1; 0.5 failed as a list index.
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise ValueError(f"the optimizer index must be a whole number (got {index!r})")
+        if not 0 <= index < len(self.spec.optimizers):
+            raise ValueError(f"optimizer {index} does not exist: the file holds {len(self.spec.optimizers)}")
 
     def _tensors(self, index: int, like: torch.Tensor):
         """The learned optimizer's weights as tensors of ``like``'s dtype and device (cached)."""
@@ -41,6 +66,54 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
             self._weights[key] = [[(convert(l.weight), convert(l.bias)) for l in weights.layers],
                                   convert(weights.output_weight), float(weights.output_bias)]
         return self._weights[key]
+
+    def _state_problem(self, p: torch.Tensor, state) -> Optional[str]:
+        """Why ``state`` is not h and c of this file's layers for ``p``'s coordinates (None if it is)."""
+        expected = {f"{kind}{k}": (p.numel(), h) for k, h in enumerate(self.spec.hidden_sizes, start=1)
+                    for kind in "hc"}
+        if set(state) != set(expected):
+            return f"holds {sorted(state)}, expected {sorted(expected)}"
+        for name, shape in expected.items():
+            value = state[name]
+            if not torch.is_tensor(value) or tuple(value.shape) != shape:
+                got = tuple(value.shape) if torch.is_tensor(value) else type(value).__name__
+                return f"holds {name} of shape {got}, expected {shape}"
+        return None
+
+    def load_state_dict(self, state_dict) -> None:
+        """torch's ``load_state_dict``, then a check that every group names one of the file's
+        optimizers and every parameter's state is h and c of the file's layers for its
+        coordinates. A state dict that does not fit (saved for parameters of other sizes, with
+        a file of other hidden sizes, by another kind of optimizer) raises ValueError and leaves
+        the optimizer as it was; otherwise the mismatch would surface at the next step."""
+        previous = {"state": self.state, "param_groups": self.param_groups}
+        super().load_state_dict(state_dict)
+        try:
+            number = 0
+            for group_number, group in enumerate(self.param_groups):
+                if "optimizer" not in group:
+                    raise ValueError(f"parameter group {group_number} has no 'optimizer' index: the state dict "
+                                     "comes from another kind of optimizer")
+                self._check_index(group["optimizer"])
+                for p in group["params"]:
+                    problem = self._state_problem(p, self.state[p]) if p in self.state else None
+                    if problem:
+                        raise ValueError(f"the state dict does not fit: the state of parameter {number} ({p.numel()} "
+                                         f"coordinates) {problem}; was it saved for other parameters or with an "
+                                         f"optimizer file of other hidden sizes ({self.spec.hidden_sizes} here)?")
+                    number += 1
+        except ValueError:
+            self.__setstate__(previous)
+            raise
+
+    def __getstate__(self):
+        # torch's Optimizer pickles defaults, state and param_groups only: a deepcopy or an
+        # unpickled optimizer needs the spec too (the weight cache is rebuilt on demand).
+        return {**super().__getstate__(), "spec": self.spec}
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.__dict__.setdefault("_weights", {})
 
     def _preprocess(self, g: torch.Tensor) -> torch.Tensor:
         if self.spec.preprocessing == "raw":
@@ -65,9 +138,7 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
         sizes = self.spec.hidden_sizes
         for group in self.param_groups:
             # Checked here too: add_param_group and load_state_dict bring groups of their own.
-            if not 0 <= group["optimizer"] < len(self.spec.optimizers):
-                raise ValueError(f"optimizer {group['optimizer']} does not exist: the file holds "
-                                 f"{len(self.spec.optimizers)}")
+            self._check_index(group["optimizer"])
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -79,6 +150,11 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
                     for k, h in enumerate(sizes, start=1):
                         state[f"h{k}"] = torch.zeros(p.numel(), h, dtype=p.dtype, device=p.device)
                         state[f"c{k}"] = torch.zeros(p.numel(), h, dtype=p.dtype, device=p.device)
+                else:
+                    problem = self._state_problem(p, state)
+                    if problem:  # else torch.cat fails on the shapes, naming no parameter
+                        raise RuntimeError(f"the state of a parameter of {p.numel()} coordinates {problem}: did "
+                                           "the parameter change size since its last step? (reset() forgets every state)")
                 x = self._preprocess(p.grad.reshape(-1))
                 for k, (weight, bias) in enumerate(layers, start=1):
                     H = sizes[k - 1]

@@ -157,3 +157,34 @@ def test_star_import_needs_no_framework():
     namespace = {}
     exec("from metaopt import *", namespace)
     assert "LearnedOptimizer" in namespace and "TorchLearnedOptimizer" not in namespace
+
+
+@pytest.mark.parametrize("index", [0.5, True])
+def test_an_optimizer_index_must_be_a_whole_number(index):
+    """0.5 failed as a list index; True chose optimizer 1."""
+    with pytest.raises(ValueError, match="must be a whole number"):
+        metaopt.LearnedOptimizer(DATA / "logsign-two.optimizer.json", optimizer=index)
+    optimizer = metaopt.LearnedOptimizer(DATA / "logsign-two.optimizer.json")
+    with pytest.raises(ValueError, match="must be a whole number"):
+        optimizer.updates({"w": np.ones(2)}, {"w": index})
+
+
+def test_step_checks_every_parameter_before_it_updates_any():
+    """A gradient of shape (4,) for a (3, 4) parameter was broadcast over its rows; an integer
+    parameter took the update rounded to 0; a missing parameter raised KeyError after the state
+    had advanced."""
+    optimizer = metaopt.LearnedOptimizer(DATA / "logsign-two.optimizer.json")
+    params = {"w": np.zeros((3, 4), np.float32), "n": np.zeros(2, np.int64)}
+    with pytest.raises(ValueError, match=r"the gradient of 'w' has shape \(4,\), the parameter \(3, 4\)"):
+        optimizer.step(params, {"w": np.ones(4)})
+    with pytest.raises(TypeError, match="'n' has dtype int64: floating-point parameters only"):
+        optimizer.step(params, {"n": np.ones(2)})
+    with pytest.raises(KeyError, match="no parameter 'v'"):
+        optimizer.step(params, {"w": np.ones((3, 4)), "v": np.ones(1)})
+    assert optimizer.state == {} and not params["w"].any()
+
+
+def test_complex_gradients_are_refused():
+    """Their imaginary part was dropped with only a ComplexWarning."""
+    with pytest.raises(TypeError, match="'w' has dtype complex128: real gradients only"):
+        metaopt.LearnedOptimizer(DATA / "logsign-two.optimizer.json").updates({"w": np.ones(2) * (1 + 1j)})

@@ -84,3 +84,105 @@ def test_float16_takes_the_engine_s_branches(tmp_path, p):
     got = np.asarray(updates["w"], np.float32)
     assert np.all(np.isfinite(got))
     assert np.max(np.abs(got - reference) / (1e-3 + np.abs(reference))) < 0.05, (got, reference)
+
+
+def two_optimizers():
+    from conftest import DATA
+    return str(DATA / "logsign-two.optimizer.json")
+
+
+def test_an_index_tree_must_have_the_parameters_structure():
+    """Indices were matched to leaves by position only: a tree with other keys (or a list for a
+    dict) was taken silently."""
+    params = {"a": jnp.zeros(2), "b": jnp.zeros(3)}
+    with pytest.raises(ValueError, match="the optimizer tree must have the parameters' structure"):
+        learned_optimizer(two_optimizers(), optimizer={"x": 0, "y": 1}).init(params)
+    with pytest.raises(ValueError, match="the optimizer tree must have the parameters' structure"):
+        learned_optimizer(two_optimizers(), optimizer=[0, 1]).init(params)
+    # The same keys in another order are the same tree; None leaves of the parameters have None.
+    transform = learned_optimizer(two_optimizers(), optimizer={"b": 1, "a": 0, "n": None})
+    params["n"] = None
+    updates, _ = jax.jit(transform.update)({"a": jnp.ones(2), "b": jnp.ones(3), "n": None}, transform.init(params))
+    reference = __import__("metaopt").LearnedOptimizer(two_optimizers())
+    expected = reference.updates({"a": np.ones(2, np.float32), "b": np.ones(3, np.float32)}, {"a": 0, "b": 1})
+    assert updates["n"] is None
+    for name in "ab":
+        assert np.allclose(updates[name], expected[name], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("index, match", [
+    (0.7, "must be a whole number"),  # int(0.7) = 0 was used
+    (True, "must be a whole number"),  # True == 1
+    (3, "optimizer 3 does not exist"),
+])
+def test_an_index_is_checked_when_the_transformation_is_made(index, match):
+    with pytest.raises(ValueError, match=match):
+        learned_optimizer(two_optimizers(), optimizer=index)
+
+
+def test_a_numpy_integer_is_one_index_for_every_leaf():
+    """np.int64(1) was taken for a tree of one leaf: "one index per parameter leaf" for two."""
+    transform = learned_optimizer(two_optimizers(), optimizer=np.int64(1))
+    params = {"a": jnp.zeros(2), "b": jnp.zeros(3)}
+    updates, _ = transform.update(params, transform.init(params))
+    assert updates["a"].shape == (2,)
+
+
+def test_python_scalars_are_leaves():
+    """A Python float as a leaf (as optax's own transformations take) raised AttributeError."""
+    transform = learned_optimizer(two_optimizers(), optimizer=1)
+    params = {"w": jnp.zeros(2), "b": 0.0}
+    state = transform.init(params)
+    updates, state = transform.update({"w": jnp.ones(2), "b": 1.0}, state, params)
+    assert updates["b"].shape == () and np.isclose(float(updates["b"]), float(updates["w"][0]))
+    assert optax.apply_updates(params, updates)["b"].shape == ()
+
+
+def test_updates_that_do_not_fit_the_state_are_named():
+    """Gradients of another shape or another tree than init's failed in jnp.concatenate."""
+    transform = learned_optimizer(two_optimizers(), optimizer=1)
+    state = transform.init({"w": jnp.zeros((5, 3)), "b": jnp.zeros(2)})
+    with pytest.raises(ValueError, match=r"\['w'\] has 4 coordinates, its state 15"):
+        transform.update({"w": jnp.zeros(4), "b": jnp.zeros(2)}, state)
+    with pytest.raises(ValueError, match="3 leaves, the state 2"):
+        transform.update({"w": jnp.zeros((5, 3)), "b": jnp.zeros(2), "c": jnp.zeros(1)}, state)
+
+
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.complex64])
+def test_leaves_that_are_not_real_floats_are_refused(dtype):
+    """An integer leaf failed in jnp.finfo; a complex one was updated from |g| and g/|g|, silently."""
+    transform = learned_optimizer(two_optimizers(), optimizer=1)
+    with pytest.raises(TypeError, match=r"floating-point leaves only.*\['w'\]"):
+        transform.init({"w": jnp.zeros(3, dtype)})
+    state = transform.init({"w": jnp.zeros(3)})
+    with pytest.raises(TypeError, match="floating-point leaves only"):
+        transform.update({"w": jnp.zeros(3, dtype)}, state)
+
+
+def test_composes_with_optax():
+    """chain with clipping, MultiSteps, masked (one index) and vmap over a batch of models agree
+    with the transformation alone."""
+    transform = learned_optimizer(two_optimizers(), optimizer=1)
+    gradient = jnp.asarray(np.random.default_rng(0).standard_normal(6).astype(np.float32))
+    params = {"w": jnp.zeros(6), "frozen": jnp.zeros(2)}
+    alone, _ = transform.update({"w": gradient}, transform.init({"w": params["w"]}))
+
+    chained = optax.chain(optax.clip_by_global_norm(1e9), transform)
+    updates, _ = jax.jit(chained.update)({"w": gradient}, chained.init({"w": params["w"]}))
+    assert np.allclose(updates["w"], alone["w"], rtol=1e-6)
+
+    masked = optax.masked(transform, {"w": True, "frozen": False})
+    updates, _ = jax.jit(masked.update)({"w": gradient, "frozen": jnp.ones(2)}, masked.init(params), params)
+    assert np.allclose(updates["w"], alone["w"], rtol=1e-6) and np.array_equal(updates["frozen"], jnp.ones(2))
+
+    multi = optax.MultiSteps(transform, every_k_schedule=2)
+    state = multi.init({"w": params["w"]})
+    for _ in range(2):
+        updates, state = jax.jit(multi.update)({"w": gradient}, state, {"w": params["w"]})
+    assert np.allclose(updates["w"], alone["w"], rtol=1e-6)
+
+    batch = {"w": jnp.stack([gradient, 2 * gradient])}
+    state = jax.vmap(transform.init)({"w": jnp.zeros((2, 6))})
+    assert state.hidden[0][0].shape == (2, 6, 20)
+    updates, _ = jax.jit(jax.vmap(transform.update))(batch, state)
+    assert np.allclose(updates["w"][0], alone["w"], rtol=1e-6)

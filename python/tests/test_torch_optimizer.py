@@ -114,6 +114,125 @@ def test_groups_added_later_are_checked():
     optimizer = TorchLearnedOptimizer([param], str(DATA / "logsign-two.optimizer.json"))
     extra = torch.nn.Parameter(torch.zeros(2))
     extra.grad = torch.ones(2)
-    optimizer.add_param_group({"params": [extra], "optimizer": 5})
+    with pytest.raises(ValueError, match="optimizer 5 does not exist"):
+        optimizer.add_param_group({"params": [extra], "optimizer": 5})
+    assert len(optimizer.param_groups) == 1
+    # A group's index changed by hand is checked where it is used.
+    optimizer.param_groups[0]["optimizer"] = 5
+    param.grad = torch.ones(3)
     with pytest.raises(ValueError, match="optimizer 5 does not exist"):
         optimizer.step()
+
+
+def stepped(path, sizes=(3, 2)):
+    """Parameters of ``sizes`` coordinates with one step taken (gradient 0.5) and their optimizer."""
+    params = [torch.nn.Parameter(torch.zeros(n)) for n in sizes]
+    optimizer = TorchLearnedOptimizer(params, str(path))
+    for p in params:
+        p.grad = torch.full_like(p, 0.5)
+    optimizer.step()
+    return params, optimizer
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copy_steps_as_the_original(how):
+    """torch's Optimizer.__getstate__ keeps defaults, state and param_groups only: a deepcopy or
+    an unpickled optimizer had no spec and raised AttributeError at its first step."""
+    import copy
+    import pickle
+    from conftest import DATA
+    params, optimizer = stepped(DATA / "raw.optimizer.json")
+    if how == "deepcopy":
+        twin_params, twin = copy.deepcopy((params, optimizer))
+    else:
+        twin_params, twin = pickle.loads(pickle.dumps((params, optimizer)))
+    for p, q in zip(params, twin_params):
+        p.grad = torch.full_like(p, -0.25)
+        q.grad = torch.full_like(q, -0.25)
+    optimizer.step()
+    twin.step()
+    assert all(torch.equal(p, q) for p, q in zip(params, twin_params))
+
+
+def test_a_state_dict_that_does_not_fit_is_refused_at_loading(tmp_path):
+    """A state dict for parameters of other sizes, of an optimizer of other hidden sizes or of
+    another kind of optimizer loaded silently and then failed in torch.cat at the next step (or
+    with KeyError 'optimizer')."""
+    import json
+    from conftest import DATA
+    path = DATA / "raw.optimizer.json"
+    _, optimizer = stepped(path)
+    saved = optimizer.state_dict()
+
+    params, other_sizes = stepped(path, sizes=(4, 2))
+    before = {k: v.clone() for k, v in other_sizes.state[params[0]].items()}
+    with pytest.raises(ValueError, match=r"parameter 0 \(4 coordinates\).*h1 of shape \(3, 20\), expected \(4, 20\)"):
+        other_sizes.load_state_dict(saved)
+    # Nothing was replaced: the optimizer steps on with its own state.
+    assert all(torch.equal(before[k], v) for k, v in other_sizes.state[params[0]].items())
+    other_sizes.step()
+
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["optimizer"].pop("hiddenSize")
+    document["optimizer"]["hiddenSizes"] = [20]
+    document["phi"] = document["phi"][:(1 + 20) * 80 + 80 + 20 + 1]
+    one_layer = tmp_path / "one-layer.json"
+    one_layer.write_text(json.dumps(document), encoding="utf-8")
+    _, shallow = stepped(one_layer)
+    with pytest.raises(ValueError, match=r"holds \['c1', 'c2', 'h1', 'h2'\], expected \['c1', 'h1'\]"):
+        shallow.load_state_dict(saved)
+
+    p = torch.nn.Parameter(torch.zeros(3))
+    p.grad = torch.ones(3)
+    adam = torch.optim.Adam([p])
+    adam.step()
+    with pytest.raises(ValueError, match="parameter group 0 has no 'optimizer' index"):
+        TorchLearnedOptimizer([p], str(path)).load_state_dict(adam.state_dict())
+
+
+def test_a_parameter_that_changed_size_is_named():
+    from conftest import DATA
+    params, optimizer = stepped(DATA / "raw.optimizer.json")
+    params[0].data = torch.zeros(5)
+    params[0].grad = torch.ones(5)
+    with pytest.raises(RuntimeError, match=r"5 coordinates.*h1 of shape \(3, 20\).*reset\(\)"):
+        optimizer.step()
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.complex64])
+def test_parameters_that_are_not_real_floats_are_refused(dtype):
+    """An integer parameter failed deep in a matrix product; a complex one was updated from its
+    gradient's real part (with a warning), silently."""
+    from conftest import DATA
+    p = torch.zeros(3, dtype=dtype)
+    with pytest.raises(TypeError, match=f"floating-point parameters only.*{str(dtype).split('.')[-1]}"):
+        TorchLearnedOptimizer([p], str(DATA / "raw.optimizer.json"))
+    optimizer = TorchLearnedOptimizer([torch.nn.Parameter(torch.zeros(2))], str(DATA / "raw.optimizer.json"))
+    with pytest.raises(TypeError, match="floating-point parameters only"):
+        optimizer.add_param_group({"params": [p]})
+    assert len(optimizer.param_groups) == 1
+
+
+@pytest.mark.parametrize("index", [0.5, True, "0", None])
+def test_an_optimizer_index_must_be_a_whole_number(index):
+    """0.5 raised "list indices must be integers" at the first step; True passed as 1."""
+    from conftest import DATA
+    with pytest.raises(ValueError, match="optimizer index must be a whole number"):
+        TorchLearnedOptimizer([torch.nn.Parameter(torch.zeros(2))], str(DATA / "logsign-two.optimizer.json"),
+                              optimizer=index)
+
+
+def test_float64_follows_the_float64_reference():
+    import metaopt
+    from conftest import DATA
+    rng = np.random.default_rng(0)
+    param = torch.nn.Parameter(torch.zeros(4, 3, dtype=torch.float64).t())  # a non-contiguous view
+    optimizer = TorchLearnedOptimizer([param], str(DATA / "logsign-two.optimizer.json"), optimizer=1)
+    reference = metaopt.LearnedOptimizer(DATA / "logsign-two.optimizer.json", optimizer=1)
+    theta = np.zeros((3, 4))
+    for _ in range(10):
+        gradient = rng.standard_normal((3, 4)) * 10.0 ** rng.integers(-8, 2, (3, 4))
+        param.grad = torch.from_numpy(gradient)
+        optimizer.step()
+        reference.step({"w": theta}, {"w": gradient})
+    assert np.max(np.abs(param.detach().numpy() - theta)) < 1e-14

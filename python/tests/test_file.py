@@ -1,0 +1,135 @@
+"""load() on files it must refuse: one OptimizerFileError naming the problem, quickly, never a
+traceback from deep inside json or numpy, never a hang."""
+import json
+import os
+
+import pytest
+
+import metaopt
+from conftest import DATA
+
+
+def good_document():
+    return json.loads((DATA / "logsign-two.optimizer.json").read_text(encoding="utf-8"))
+
+
+def refused(tmp_path, document, match):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(metaopt.OptimizerFileError, match=match):
+        metaopt.load(path)
+
+
+@pytest.mark.parametrize("field, value, match", [
+    # Counts past the Swift reader's SizeLimits: optimizerCount 1e12 looped for hours building the
+    # tensor table before φ's length was compared.
+    ("optimizerCount", 10 ** 12, "optimizerCount must be at most 64"),
+    ("hiddenSizes", [20] * 65, "the number of LSTM layers must be at most 64"),
+    ("hiddenSizes", [20, 100000], "the hidden size must be at most 16384"),
+])
+def test_sizes_beyond_the_swift_limits_are_refused_at_once(tmp_path, field, value, match):
+    document = good_document()
+    document["optimizer"].pop("hiddenSize")
+    document["optimizer"].setdefault("hiddenSizes", [20, 20])
+    document["optimizer"][field] = value
+    refused(tmp_path, document, match)
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs here")
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    # A plain open() waits for a writer forever.
+    with pytest.raises(metaopt.OptimizerFileError, match="is not a regular file"):
+        metaopt.load(fifo)
+
+
+def test_a_directory_and_a_device_are_refused(tmp_path):
+    with pytest.raises(metaopt.OptimizerFileError, match="is not a regular file|cannot be read"):
+        metaopt.load(tmp_path)
+    if os.path.exists("/dev/zero"):  # read() on it never ends
+        with pytest.raises(metaopt.OptimizerFileError, match="is not a regular file"):
+            metaopt.load("/dev/zero")
+
+
+def test_a_file_over_the_limit_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "huge.json"
+    with open(path, "wb") as handle:  # sparse: no disk space used
+        handle.truncate(metaopt.file.MAX_FILE_BYTES + 1)
+    with pytest.raises(metaopt.OptimizerFileError, match="is too large"):
+        metaopt.load(path)
+
+
+def test_json_nested_too_deep_is_refused(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(metaopt.OptimizerFileError, match="cannot be read"):
+        metaopt.load(path)
+
+
+def test_a_number_beyond_any_float_is_refused(tmp_path):
+    document = good_document()
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(document).replace('"phi": [', '"phi": [' + "9" * 400 + ", ", 1), encoding="utf-8")
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["phi"].pop()  # the count as before, so only the value is wrong
+    refused(tmp_path, document, "non-finite")
+
+
+def good_export():
+    return json.loads((DATA / "logsign-two.export.json").read_text(encoding="utf-8"))
+
+
+def edited(document, edit):
+    edit(document)
+    return document
+
+
+@pytest.mark.parametrize("edit, match", [
+    # "1" read as "has format version 1; this package reads version 1"; True == 1 loaded.
+    (lambda d: d.update(version="1"), "has format version '1'"),
+    (lambda d: d.update(version=True), "has format version True"),
+    (lambda d: d.update(optimizer=[20]), "optimizer must be an object"),
+    (lambda d: d.update(optimizer=None), "optimizer must be an object"),
+    # "raw" in "raw" and "raw" in ["raw"] held: both loaded as raw preprocessing.
+    (lambda d: d["optimizer"].update(preprocessing="raw"), "preprocessing must be"),
+    (lambda d: d["optimizer"].update(preprocessing=["raw"]), "preprocessing must be"),
+    (lambda d: d["optimizer"].update(preprocessing={"raw": {}, "logAndSign": {"p": 10}}), "preprocessing must be"),
+    (lambda d: d["optimizer"].update(preprocessing={"logAndSign": None}), "preprocessing must be"),
+    (lambda d: d["optimizer"].update(hiddenSize=None), "hiddenSize"),
+    (lambda d: d["optimizer"].update(hiddenSizes=20), "hiddenSizes must be a list"),
+    # True read as 1.0, null as NaN ("non-finite parameters"), a nested list counted its rows.
+    (lambda d: d["phi"].__setitem__(5, True), r"phi\[5\] is True, not a number"),
+    (lambda d: d["phi"].__setitem__(5, None), r"phi\[5\] is None, not a number"),
+    (lambda d: d.update(phi={"a": 1}), "phi must be a list of numbers"),
+    (lambda d: d.update(phi=None), "phi must be a list of numbers"),
+])
+def test_wrong_types_in_an_optimizer_file_are_named(tmp_path, edit, match):
+    refused(tmp_path, edited(good_document(), edit), match)
+
+
+def test_a_non_finite_value_is_located(tmp_path):
+    document = good_document()
+    document["phi"][-1] = 1e39  # past float32: infinite in the engines
+    refused(tmp_path, document, r"holds non-finite parameters \(optimizer1\.output\.bias\)")
+
+
+@pytest.mark.parametrize("edit, match", [
+    # A tensor with 79 values said "has shape [80], expected [80]".
+    (lambda d: d["tensors"]["optimizer0.lstm2.bias"].update(values=[0.0] * 79),
+     r"optimizer0\.lstm2\.bias holds 79 values; its shape \[80\] needs 80"),
+    # The string "80" read as the shape ('8', '0').
+    (lambda d: d["tensors"]["optimizer0.lstm2.bias"].update(shape="80"), r"optimizer0\.lstm2\.bias has shape '80', expected \[80\]"),
+    (lambda d: d["tensors"]["optimizer1.output.bias"].update(shape=[True]), r"optimizer1\.output\.bias has shape \[True\], expected \[1\]"),
+    # Values nested by rows loaded, whatever their nesting (the format is flat, row-major).
+    (lambda d: d["tensors"]["optimizer0.lstm2.bias"].update(values=[[0.0] * 40] * 2), r"optimizer0\.lstm2\.bias: values must be a flat list"),
+    (lambda d: d["tensors"]["optimizer0.lstm2.bias"].update(values=[0.0] * 79 + [False]), r"optimizer0\.lstm2\.bias: values\[79\] is False"),
+    (lambda d: d["tensors"].update({"optimizer0.lstm2.bias": None}), r"optimizer0\.lstm2\.bias must be an object"),
+    (lambda d: d.update(tensors=[1]), "tensors must be an object"),
+    # A tensor the stated architecture does not have (a third layer) was ignored silently.
+    (lambda d: d["tensors"].update({"optimizer0.lstm3.bias": {"shape": [4], "values": [0, 0, 0, 0]}}),
+     r"holds the tensor optimizer0\.lstm3\.bias, which its architecture"),
+])
+def test_an_export_s_problems_are_named(tmp_path, edit, match):
+    refused(tmp_path, edited(good_export(), edit), match)
