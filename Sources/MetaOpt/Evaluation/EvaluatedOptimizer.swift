@@ -111,6 +111,8 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
     /// A function's parameter group asks for a learned optimizer the file does not have (a CNN,
     /// with two groups, run by a φ of one optimizer).
     case unknownOptimizer(function: Int, optimizer: Int, available: Int)
+    /// A function's parameter groups do not tile 0..<dimension in order (`Optimizee.parameterGroups`).
+    case invalidParameterGroups(function: Int, problem: String)
     case emptyGrid
     case invalidLearningRate(Float)
     /// Every learning rate of the grid diverged on the training functions.
@@ -128,6 +130,7 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
             return "optimizer '\(o)' must return \(n) curves of \(l) losses each (steps + 1)"
         case let .unknownOptimizer(f, o, a):
             return "function \(f) has a parameter group for learned optimizer \(o); the optimizer has \(a) (0..<\(a))"
+        case let .invalidParameterGroups(f, problem): return "function \(f): \(problem)"
         case .emptyGrid: return "the learning-rate grid is empty"
         case .invalidLearningRate(let lr): return "learning rates must be positive and finite (got \(lr))"
         case let .allDiverged(o, grid):

@@ -54,6 +54,15 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
         if let (f, o) = config.firstUnknownOptimizer(in: optimizees) {
             throw EvaluationError.unknownOptimizer(function: f, optimizer: o, available: config.optimizerCount)
         }
+        // Functions of one's own may break the shape the engine relies on (it would trap, or
+        // step outside θ): an error, as in the baselines' runs.
+        for (f, function) in optimizees.enumerated() {
+            let start = function.initialParameters().count
+            guard start == function.dimension else {
+                throw EvaluationError.dimensionMismatch(function: f, dimension: function.dimension, parameters: start)
+            }
+            if let problem = function.parameterGroupProblem { throw EvaluationError.invalidParameterGroups(function: f, problem: problem) }
+        }
         let architecture = config.architecture
         var curves: [[Float]] = []
         var start = 0

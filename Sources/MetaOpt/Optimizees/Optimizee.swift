@@ -19,9 +19,11 @@ public struct ParameterGroup: Hashable, Sendable, Codable {
 public protocol Optimizee {
     /// Number of coordinates n of θ.
     var dimension: Int { get }
-    /// Which learned optimizer updates which coordinates; the ranges tile 0..<dimension in order.
+    /// Which learned optimizer updates which coordinates; the ranges tile 0..<dimension in order
+    /// (`LearnedOptimizer.run` and `MetaTrainer` throw on a function whose groups do not).
     var parameterGroups: [ParameterGroup] { get }
-    /// θ₀.
+    /// θ₀: `dimension` values (`LearnedOptimizer.run` and `MetaTrainer` throw on a function whose
+    /// θ₀ has another count).
     func initialParameters() -> [Float]
     /// f(θ) on step `step`'s minibatch; writes ∇f(θ) into `gradient` (count = dimension).
     func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int,

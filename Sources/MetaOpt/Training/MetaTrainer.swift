@@ -193,6 +193,13 @@ public final class MetaTrainer {
     private func prepareHorizon() throws {
         for (i, range) in ownedBlocks.enumerated() {
             let tasks = range.map { family.sample(RandomKey(seed: config.seed, horizon: state.horizon, task: $0)) }
+            // A family of one's own may sample functions whose θ₀ or parameter groups do not fit
+            // their dimension: the engine would trap or step outside θ.
+            for (task, function) in zip(range, tasks) {
+                if let problem = function.shapeProblem {
+                    throw TrainingError.invalidConfiguration(["function \(task) of the family at horizon \(state.horizon): \(problem)"])
+                }
+            }
             let shapes = tasks.map(TaskShape.init)
             if let engine = engines[i], engineShapes[i] == shapes {
                 engine.replaceTasks(tasks)

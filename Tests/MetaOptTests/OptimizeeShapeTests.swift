@@ -1,0 +1,75 @@
+import XCTest
+@testable import MetaOpt
+
+/// Optimizees of one's own whose θ₀ or parameter groups do not fit their dimension: `MetaTrainer`
+/// and `LearnedOptimizer.run` throw an error naming the function and the fault (the engine trapped
+/// on a θ₀ of the wrong length, and stepped outside θ, twice or never on groups that do not tile).
+final class OptimizeeShapeTests: XCTestCase {
+    /// f(θ) = Σ θ_i² on 6 coordinates, with a fault of `kind`.
+    struct Faulty: Optimizee, Sendable {
+        var kind: String
+        var dimension: Int { 6 }
+        var parameterGroups: [ParameterGroup] {
+            switch kind {
+            case "gap": return [.init(range: 0..<2, optimizer: 0), .init(range: 4..<6, optimizer: 0)]
+            case "beyond": return [.init(range: 0..<10, optimizer: 0)]
+            case "overlap": return [.init(range: 0..<4, optimizer: 0), .init(range: 2..<6, optimizer: 0)]
+            case "none": return []
+            case "empty-group": return [.init(range: 0..<3, optimizer: 0), .init(range: 3..<3, optimizer: 0), .init(range: 3..<6, optimizer: 0)]
+            default: return [.init(range: 0..<6, optimizer: 0)]
+            }
+        }
+        func initialParameters() -> [Float] { [Float](repeating: 0.5, count: kind == "short-start" ? 3 : 6) }
+        func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int, gradient: UnsafeMutableBufferPointer<Float>) -> Float {
+            for i in 0..<dimension { gradient[i] = 2 * theta[i] }
+            return theta.reduce(0) { $0 + $1 * $1 }
+        }
+    }
+
+    struct FaultyFamily: TaskFamily {
+        var kind: String
+        var name: String { "faulty-\(kind)" }
+        var optimizerCount: Int { 1 }
+        func sample(_ key: RandomKey) -> any Optimizee { Faulty(kind: key.task == 1 ? kind : "ok") }
+    }
+
+    static let groupFaults = ["gap": "[0..<2, 4..<6]", "beyond": "[0..<10]", "overlap": "[0..<4, 2..<6]", "none": "[]"]
+
+    static var optimizer: LearnedOptimizer {
+        let config = LearnedOptimizerConfig(hiddenSizes: [4])
+        return LearnedOptimizer(config: config, phi: ParameterLayout(config).initialParameters(key: RandomKey(seed: 1, horizon: 0, task: 0)))
+    }
+
+    func testTrainerRefusesFunctionsOfTheWrongShape() throws {
+        let config = TrainingConfig(task: .quadratic(dimension: 10), optimizer: LearnedOptimizerConfig(hiddenSizes: [4]),
+                                    metaBatch: 2, blockSize: 2, unroll: 5, horizon: 10, iterations: 2)
+        func error(_ kind: String) -> String? {
+            do {
+                let trainer = try MetaTrainer(config: config, family: FaultyFamily(kind: kind), communicator: LocalCommunicator())
+                while !trainer.finished { try trainer.step() }
+                return nil
+            } catch { return "\(error)" }
+        }
+        XCTAssertEqual(error("short-start"),
+                       "invalid configuration: function 1 of the family at horizon 0: dimension is 6 but initialParameters() has 3 values")
+        for (kind, ranges) in Self.groupFaults {
+            XCTAssertEqual(error(kind), "invalid configuration: function 1 of the family at horizon 0: its parameter groups \(ranges) do not tile 0..<6 in order", kind)
+        }
+        XCTAssertNil(error("empty-group"))
+        XCTAssertNil(error("ok"))
+    }
+
+    func testRunRefusesFunctionsOfTheWrongShape() throws {
+        let optimizer = Self.optimizer
+        let functions: (String) -> [any Optimizee] = { [Faulty(kind: "ok"), Faulty(kind: $0)] }
+        XCTAssertThrowsError(try optimizer.run(on: functions("short-start"), steps: 3)) {
+            XCTAssertEqual($0 as? EvaluationError, .dimensionMismatch(function: 1, dimension: 6, parameters: 3))
+        }
+        for (kind, ranges) in Self.groupFaults {
+            XCTAssertThrowsError(try optimizer.run(on: functions(kind), steps: 3), kind) {
+                XCTAssertEqual("\($0)", "function 1: its parameter groups \(ranges) do not tile 0..<6 in order")
+            }
+        }
+        XCTAssertEqual(try optimizer.run(on: functions("empty-group"), steps: 3), try optimizer.run(on: functions("ok"), steps: 3))
+    }
+}
