@@ -217,6 +217,30 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(try KernelPath.resolved(nil), KernelPath.default)
     }
 
+    /// `LearnedOptimizer.run` follows the divergence rule of the `EvaluatedOptimizer` contract when
+    /// called directly (not only through `Evaluation.run`): from the first non-finite loss on, +∞,
+    /// never NaN, whether the loss or the gradient turns non-finite.
+    func testLearnedOptimizerRunReportsDivergenceAsInfinity() throws {
+        /// f(θ) = Σ θ_i² whose loss (or gradient) is NaN from step `from` on.
+        struct TurnsNaN: Optimizee {
+            var from: Int, inGradient: Bool
+            var dimension: Int { 3 }
+            func initialParameters() -> [Float] { [1, -1, 0.5] }
+            func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int, gradient: UnsafeMutableBufferPointer<Float>) -> Float {
+                for i in 0..<3 { gradient[i] = inGradient && step >= from ? .nan : 2 * theta[i] }
+                return !inGradient && step >= from ? .nan : theta.reduce(0) { $0 + $1 * $1 }
+            }
+        }
+        let config = LearnedOptimizerConfig(hiddenSizes: [4, 4])
+        let optimizer = LearnedOptimizer(config: config, phi: ParameterLayout(config).initialParameters(key: RandomKey(seed: 1, horizon: 0, task: 0)))
+        let curves = try optimizer.run(on: [TurnsNaN(from: 2, inGradient: false), TurnsNaN(from: 2, inGradient: true)], steps: 5)
+        for (f, curve) in curves.enumerated() {
+            let firstInfinite = f == 0 ? 2 : 3  // a NaN gradient at step 2 shows in ℓ₃
+            XCTAssertTrue(curve[..<firstInfinite].allSatisfy(\.isFinite), "\(curve)")
+            XCTAssertEqual(Array(curve[firstInfinite...]), [Float](repeating: .infinity, count: 6 - firstInfinite), "\(curve)")
+        }
+    }
+
     /// A damaged report.json (rows of the wrong length, a wrong step count, another file) is an
     /// error naming the file and the fault, never a trap in the statistics that plot reads.
     func testLoadRefusesDamagedReports() throws {

@@ -32,10 +32,12 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
         try run(on: optimizees, steps: steps) { _ in }
     }
 
-    /// Reports after every batch of functions (all functions of a batch finish together).
+    /// Reports after every batch of functions (all functions of a batch finish together). As the
+    /// `EvaluatedOptimizer` contract says, a curve is `+∞` from its first non-finite loss on (the
+    /// engine's own curve would go on with NaN).
     public func run(on optimizees: [any Optimizee], steps: Int, progress: (Int) -> Void) throws -> [[Float]] {
         // Without a stop condition every batch runs to the end.
-        try run(on: optimizees, steps: steps, progress: progress, stopWhen: nil)!
+        try run(on: optimizees, steps: steps, progress: progress, stopWhen: nil)!.map(Evaluation.normalizedDivergence)
     }
 
     /// The loss curves, or nil when `stopWhen` turned true before every step was done: it is asked
