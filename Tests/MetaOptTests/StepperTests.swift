@@ -182,4 +182,34 @@ final class StepperTests: XCTestCase {
         XCTAssertEqual(parameters, ["a": [1, 2], "b": [3]], "nothing changes when a step throws")
         XCTAssertEqual(stepper.stepCount, 0)
     }
+
+    /// A NaN or infinite gradient is an error that changes nothing: stepped, it would make the
+    /// coordinate's θ and LSTM state NaN for good. The steps after it are those of a fresh stepper.
+    func testNonFiniteGradientsAreRefused() throws {
+        let config = LearnedOptimizerConfig(preprocessing: .logAndSign(p: 5), outputScale: 0.1)
+        let optimizer = LearnedOptimizer(config: config, phi: Self.phi(config, seed: 3))
+        let tensors: [LearnedOptimizer.Tensor] = [.init(name: "a", count: 3), .init(name: "empty", count: 0), .init(name: "b", count: 2)]
+        let stepper = try optimizer.makeStepper(for: tensors), fresh = try optimizer.makeStepper(for: tensors)
+        for bad: Float in [.nan, .infinity, -.infinity] {
+            var vector: [Float] = [1, 2, 3, 4, 5]
+            XCTAssertThrowsError(try stepper.step(parameters: &vector, gradients: [0.1, 0.2, 0.3, bad, 0.5])) {
+                XCTAssertEqual($0 as? StepperError, .nonFiniteGradient(name: "gradients", index: 3, tensor: "b"))
+                XCTAssertEqual("\($0)", "gradients[3] (tensor 'b') is not finite; the step needs finite gradients and changed nothing")
+            }
+            var named: [String: [Float]] = ["a": [1, 2, 3], "empty": [], "b": [4, 5]]
+            XCTAssertThrowsError(try stepper.step(parameters: &named, gradients: ["a": [0.1, bad, 0.3], "empty": [], "b": [0.4, 0.5]])) {
+                XCTAssertEqual($0 as? StepperError, .nonFiniteGradient(name: "gradients[\"a\"]", index: 1, tensor: "a"))
+            }
+            XCTAssertEqual(vector, [1, 2, 3, 4, 5])
+            XCTAssertEqual(named, ["a": [1, 2, 3], "empty": [], "b": [4, 5]])
+        }
+        XCTAssertEqual(stepper.stepCount, 0)
+        var theta: [Float] = [1, 2, 3, 4, 5], reference = theta
+        for _ in 0..<3 {
+            try stepper.step(parameters: &theta, gradients: theta)
+            try fresh.step(parameters: &reference, gradients: reference)
+        }
+        XCTAssertEqual(theta.map(\.bitPattern), reference.map(\.bitPattern))
+        XCTAssertTrue(theta.allSatisfy(\.isFinite))
+    }
 }

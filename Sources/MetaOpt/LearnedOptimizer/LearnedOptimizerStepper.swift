@@ -75,13 +75,18 @@ public final class LearnedOptimizerStepper {
     }
 
     /// One step on a flat parameter vector: the tensors concatenated in `tensors` order
-    /// (`coordinateCount` values), the gradients ∇f(θ) laid out the same way.
+    /// (`coordinateCount` values), the gradients ∇f(θ) laid out the same way, every one finite.
+    /// Nothing changes when it throws.
     public func step(parameters: inout [Float], gradients: [Float]) throws(StepperError) {
         guard parameters.count == coordinateCount else {
             throw .wrongCount(name: "parameters", expected: coordinateCount, got: parameters.count)
         }
         guard gradients.count == coordinateCount else {
             throw .wrongCount(name: "gradients", expected: coordinateCount, got: gradients.count)
+        }
+        if let i = gradients.firstIndex(where: { !$0.isFinite }) {
+            let t = offsets.lastIndex { $0 <= i }!  // the last of the tensors starting at or before i: a zero-count one is skipped
+            throw .nonFiniteGradient(name: "gradients", index: i, tensor: tensors[t].name)
         }
         phi.withUnsafeBufferPointer { p in
             gradients.withUnsafeBufferPointer { g in
@@ -92,13 +97,16 @@ public final class LearnedOptimizerStepper {
     }
 
     /// One step on named tensors, updated in place: `parameters` and `gradients` must hold every
-    /// tensor of `tensors` under its name with its count (other entries of `parameters` are left
-    /// alone). Nothing changes when it throws.
+    /// tensor of `tensors` under its name with its count, the gradients finite (other entries of
+    /// `parameters` are left alone). Nothing changes when it throws.
     public func step(parameters: inout [String: [Float]], gradients: [String: [Float]]) throws(StepperError) {
         for tensor in tensors {
             for (kind, values) in [("parameters", parameters), ("gradients", gradients)] {
                 guard let v = values[tensor.name] else { throw .missingTensor(name: tensor.name, in: kind) }
                 guard v.count == tensor.count else { throw .wrongCount(name: "\(kind)[\"\(tensor.name)\"]", expected: tensor.count, got: v.count) }
+            }
+            if let i = gradients[tensor.name]!.firstIndex(where: { !$0.isFinite }) {
+                throw .nonFiniteGradient(name: "gradients[\"\(tensor.name)\"]", index: i, tensor: tensor.name)
             }
         }
         for (i, tensor) in tensors.enumerated() {
@@ -160,6 +168,9 @@ public enum StepperError: Error, Equatable, CustomStringConvertible {
     case kernelPathRequest(String)
     case missingTensor(name: String, in: String)
     case wrongCount(name: String, expected: Int, got: Int)
+    /// `name[index]` (a coordinate of `tensor`) is NaN or infinite: the learned optimizer would turn
+    /// that coordinate's parameter and LSTM state into NaN for good (until `reset()`).
+    case nonFiniteGradient(name: String, index: Int, tensor: String)
 
     public var description: String {
         switch self {
@@ -172,6 +183,8 @@ public enum StepperError: Error, Equatable, CustomStringConvertible {
         case .kernelPathRequest(let message): return message
         case .missingTensor(let n, let kind): return "\(kind) has no tensor '\(n)'"
         case .wrongCount(let n, let e, let g): return "\(n) has \(g) values, expected \(e)"
+        case .nonFiniteGradient(let n, let i, let t):
+            return "\(n)[\(i)] (tensor '\(t)') is not finite; the step needs finite gradients and changed nothing"
         }
     }
 }
