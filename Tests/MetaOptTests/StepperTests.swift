@@ -183,6 +183,20 @@ final class StepperTests: XCTestCase {
         XCTAssertEqual(stepper.stepCount, 0)
     }
 
+    /// Counts whose sum is past `SizeLimits.coordinates` (or past Int) are an error, not an
+    /// overflow or a trap in an allocation.
+    func testHugeCountsAreRefused() throws {
+        let config = LearnedOptimizerConfig()
+        let optimizer = LearnedOptimizer(config: config, phi: Self.phi(config, seed: 1))
+        for tensors: [LearnedOptimizer.Tensor] in [[.init(name: "a", count: .max)],
+                                                   [.init(name: "a", count: 2), .init(name: "b", count: .max - 1)],
+                                                   [.init(name: "a", count: 1 << 29), .init(name: "b", count: (1 << 29) + 1)]] {
+            XCTAssertThrowsError(try optimizer.makeStepper(for: tensors)) {
+                XCTAssertEqual($0 as? StepperError, .tooManyCoordinates(limit: SizeLimits.coordinates))
+            }
+        }
+    }
+
     /// A NaN or infinite gradient is an error that changes nothing: stepped, it would make the
     /// coordinate's θ and LSTM state NaN for good. The steps after it are those of a fresh stepper.
     func testNonFiniteGradientsAreRefused() throws {

@@ -48,6 +48,10 @@ public final class LearnedOptimizerStepper {
         for tensor in tensors {
             guard seen.insert(tensor.name).inserted else { throw .duplicateName(tensor.name) }
             guard tensor.count >= 0 else { throw .negativeCount(name: tensor.name, count: tensor.count) }
+            // Bounded before the sum: huge counts would overflow the offsets or trap in an allocation.
+            guard tensor.count <= SizeLimits.coordinates - offsets.last! else {
+                throw .tooManyCoordinates(limit: SizeLimits.coordinates)
+            }
             guard (0..<optimizer.config.optimizerCount).contains(tensor.optimizer) else {
                 throw .unknownOptimizer(name: tensor.name, optimizer: tensor.optimizer,
                                         available: optimizer.config.optimizerCount)
@@ -162,6 +166,8 @@ public enum StepperError: Error, Equatable, CustomStringConvertible {
     case noTensors
     case duplicateName(String)
     case negativeCount(name: String, count: Int)
+    /// The tensors' counts add up to more than `limit` coordinates.
+    case tooManyCoordinates(limit: Int)
     case unknownOptimizer(name: String, optimizer: Int, available: Int)
     case unsupportedKernelPath(KernelPath)
     /// `METAOPT_KERNELS` names a path this build or CPU cannot run (the message says which).
@@ -177,6 +183,7 @@ public enum StepperError: Error, Equatable, CustomStringConvertible {
         case .noTensors: return "a stepper needs at least one tensor with at least one value"
         case .duplicateName(let n): return "tensor '\(n)' is named twice"
         case .negativeCount(let n, let c): return "tensor '\(n)' has a negative count (\(c))"
+        case .tooManyCoordinates(let limit): return "the tensors have more than \(limit) values in all"
         case .unknownOptimizer(let n, let o, let a):
             return "tensor '\(n)' asks for learned optimizer \(o); the file has \(a) (0..<\(a))"
         case .unsupportedKernelPath(let p): return "this CPU cannot run the \(p.rawValue) kernels"
