@@ -197,6 +197,34 @@ final class StepperTests: XCTestCase {
         }
     }
 
+    /// Steppers share nothing: several of one `LearnedOptimizer` stepping at once on different
+    /// threads give the bits each gives alone.
+    func testSeveralSteppersStepAtOnce() throws {
+        let config = LearnedOptimizerConfig(preprocessing: .logAndSign(p: 5), outputScale: 0.1)
+        let optimizer = LearnedOptimizer(config: config, phi: Self.phi(config, seed: 6))
+        @Sendable func trajectory(_ seed: Int) throws -> [Float] {
+            let stepper = try optimizer.makeStepper(for: [.init(name: "a", count: 700), .init(name: "b", count: 3)])
+            var theta = (0..<703).map { Float(($0 * 7 + seed) % 13) / 13 }
+            for t in 0..<50 {
+                try stepper.step(parameters: &theta, gradients: theta.enumerated().map { i, v in v - Float(sin(Double(t + i + seed))) })
+            }
+            return theta
+        }
+        let alone = try (0..<8).map { try trajectory($0).map(\.bitPattern) }
+        final class Results: @unchecked Sendable {
+            let lock = NSLock()
+            var bits = [[UInt32]](repeating: [], count: 8)
+        }
+        let results = Results()
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            let bits = (try? trajectory(i))?.map(\.bitPattern) ?? []
+            results.lock.lock()
+            results.bits[i] = bits
+            results.lock.unlock()
+        }
+        XCTAssertEqual(results.bits, alone)
+    }
+
     /// A NaN or infinite gradient is an error that changes nothing: stepped, it would make the
     /// coordinate's θ and LSTM state NaN for good. The steps after it are those of a fresh stepper.
     func testNonFiniteGradientsAreRefused() throws {
