@@ -39,6 +39,9 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
     /// written before provenance existed; not part of what a φ comparison means.
     public var provenance: Provenance?
 
+    /// A file for φ of `optimizer` (its tensor table is derived from the architecture). Traps when
+    /// φ does not have `optimizer.architecture.parameterCount` values, a programmer error (φ from a
+    /// `MetaTrainer` of that configuration always has).
     public init(optimizer: LearnedOptimizerConfig, phi: [Float], training: TrainingConfig?, iteration: Int,
                 validation: ValidationScore? = nil, kernels: String? = nil, provenance: Provenance? = nil) {
         let architecture = optimizer.architecture
@@ -55,6 +58,9 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
         self.provenance = provenance
     }
 
+    /// Writes the file as JSON with sorted keys, atomically (a temporary file beside it, renamed
+    /// over it), creating missing directories on the way. Throws, naming the path, when `url` is a
+    /// directory or cannot be written.
     public func write(to url: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
