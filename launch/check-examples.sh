@@ -7,8 +7,9 @@
 # 1. train-own-optimizee meta-trains on the package's own optimizee family (logistic regression)
 #    and writes an optimizer file; it fails if the result is no better than the untrained optimizer.
 # 2. learned-vs-adam steps a logistic regression's named tensors with that file next to Adam,
-#    then with its fallback (an optimizer it meta-trains itself on logistic regressions); it fails
-#    if the learned optimizer does not lower the loss.
+#    then with a shipped optimizer (optimizers/mlp-p5.json), then with its fallback (an optimizer
+#    it meta-trains itself on logistic regressions); it fails if the learned optimizer does not
+#    lower the loss.
 #
 # Prints "check-examples: PASS" and exits 0, or "check-examples: FAIL (...)" and exits 1. Release
 # build in Examples/.build (ignored by git); the optimizer file goes to a temporary directory
@@ -34,6 +35,9 @@ swift run --skip-build "${args[@]}" train-own-optimizee --meta-steps 60 --output
 echo "check-examples: learned-vs-adam with that optimizer"
 swift run --skip-build "${args[@]}" learned-vs-adam --optimizer "$work/logistic-optimizer.json" \
     || fail "learned-vs-adam --optimizer failed"
+echo "check-examples: learned-vs-adam with the shipped optimizers/mlp-p5.json"
+swift run --skip-build "${args[@]}" learned-vs-adam --optimizer optimizers/mlp-p5.json \
+    || fail "learned-vs-adam --optimizer optimizers/mlp-p5.json failed"
 echo "check-examples: learned-vs-adam with its fallback optimizer"
 swift run --skip-build "${args[@]}" learned-vs-adam || fail "learned-vs-adam (fallback) failed"
 echo "check-examples: PASS"
