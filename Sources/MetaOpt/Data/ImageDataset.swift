@@ -41,7 +41,7 @@ public struct ImageDataset: Sendable {
     }
 
     /// A 64-bit multiply-xor hash of `buffer`, 8 bytes at a time in four independent lanes: 3.4 ms
-    /// for Fashion-MNIST's 47 MB (-Ounchecked, Zen 4), where a byte-wise CRC added 0.2 s to every
+    /// for Fashion-MNIST's 47 MB (measured in an -Ounchecked build, Zen 4), where a byte-wise CRC added 0.2 s to every
     /// start. Not cryptographic: it tells copies of a data set apart, not an adversary's files.
     static func hash(_ buffer: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
         let k: UInt64 = 0x9E37_79B9_7F4A_7C15

@@ -1,9 +1,9 @@
 /// Upper limits for every size a command line or a file states, and the memory a configuration
 /// needs.
 ///
-/// The library is built with -Ounchecked: an Int that overflows wraps silently (a block size of
-/// 2^63−1 made ⌈meta-batch / block size⌉ zero blocks), and a size past what the machine holds ends
-/// in a trap inside an allocation. So every size is bounded here first, far above any run that
+/// An Int that overflows traps in a release build and wraps silently in one built with -Ounchecked
+/// (as this library once was: a block size of 2^63−1 made ⌈meta-batch / block size⌉ zero blocks),
+/// and a size past what the machine holds ends in a trap inside an allocation. So every size is bounded here first, far above any run that
 /// fits a node (the paper's largest is a CNN of ~10^5 coordinates, meta-batch 128, unroll 20), and
 /// products of sizes are formed with `multipliedReportingOverflow`. A limit is a sanity bound,
 /// not a tuning knob: the memory estimate refuses configurations that would not fit.
