@@ -31,6 +31,8 @@ public struct RandomKey: Hashable, Sendable, Codable {
     public var seed: UInt64
     public var horizon: UInt32
     public var task: UInt32
+    /// Precondition (a trap otherwise): `horizon` and `task` in 0...UInt32.max, the counter words
+    /// they occupy. The trainer's are far below it (`SizeLimits`).
     public init(seed: UInt64, horizon: Int, task: Int) {
         precondition(horizon >= 0 && horizon <= Int(UInt32.max) && task >= 0 && task <= Int(UInt32.max))
         self.seed = seed
