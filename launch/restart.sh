@@ -23,7 +23,8 @@
 # process group of its own: Ctrl-C in a terminal (SIGINT to the terminal's foreground process
 # group) reaches only this script, which passes --stop-signal on. (Otherwise mpirun would get the
 # SIGINT too and kill the ranks a second later, whatever --stop-signal says.) SIGHUP (the terminal
-# closed) is handled like SIGTERM.
+# closed) is handled like SIGTERM. A command that cannot be found or run is reported once, with
+# status 127 or 126, and not restarted.
 set -uo pipefail
 
 me="restart.sh"
@@ -99,6 +100,18 @@ trap 'on_signal TERM' TERM
 trap 'on_signal INT' INT
 trap 'on_signal USR1' USR1
 trap 'on_signal HUP' HUP
+
+# A typo in the command is not a failure that a restart can fix.
+if [[ "$1" == */* && -e "$1" && ( -d "$1" || ! -x "$1" ) ]]; then
+    echo "$me: not an executable file: $1" >&2
+    exit 126
+elif ! command -v -- "$1" >/dev/null 2>&1; then
+    hint=""
+    # `-- NP=8 bash launch/local.sh`: an assignment is not a command here.
+    if [[ "$1" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; then hint=" (to set a variable: -- env $1 ...)"; fi
+    echo "$me: command not found: $1$hint" >&2
+    exit 127
+fi
 
 attempt=0
 while :; do

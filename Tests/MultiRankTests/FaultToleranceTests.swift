@@ -193,6 +193,19 @@ final class FaultToleranceTests: XCTestCase {
                       "\(repeated)")
         XCTAssertFalse(repeated.stderr.contains("MPI_ABORT"), "\(repeated)")
 
+        // A command that cannot be started fails the same way every time: said once, not restarted
+        // (bash's status 127 or 126; it used to be restarted --max-restarts times).
+        let notExecutable = try makeRunDirectory("restart-not-executable").appendingPathComponent("script")
+        try "exit 0\n".write(to: notExecutable, atomically: true, encoding: .utf8)
+        for (command, status, message) in [(["no-such-command-metaopt", "x"], 127, "restart.sh: command not found: no-such-command-metaopt"),
+                                           (["NP=2", "bash", "-c", "true"], 127, "restart.sh: command not found: NP=2 (to set a variable: -- env NP=2 ...)"),
+                                           ([notExecutable.path], 126, "restart.sh: not an executable file: \(notExecutable.path)")] {
+            let r = try restartScript(["--max-restarts", "2", "--backoff", "0", "--"] + command)
+            XCTAssertEqual(r.status, Int32(status), "\(command): \(r)")
+            XCTAssertTrue(r.stderr.contains(message), "\(command): \(r)")
+            XCTAssertFalse(r.stderr.contains("restart 1"), "\(command): \(r)")
+        }
+
         for bad in [["--max-restarts", "-1", "--", "true"], ["--bogus", "--", "true"], ["--max-restarts", "1"]] {
             let r = try restartScript(bad)
             XCTAssertEqual(r.status, 64, "\(bad): \(r)")
