@@ -43,6 +43,11 @@ if [[ $# -ge 2 && ( "$1" == "-np" || "$1" == "-n" || "$1" == "--np" ) ]]; then
     fi
     mpi_args+=(-np "$2")
     shift 2
+    if [[ $# -ge 1 && "$1" =~ ^(-np|-n|--np)(=.*)?$ ]]; then
+        # A second -np would reach the binary, which every rank would refuse as an unknown option.
+        echo "hostfile.sh: give the number of ranks once (got '$1' after -np ${mpi_args[-1]})" >&2
+        exit 64
+    fi
 elif [[ $# -ge 1 && "$1" =~ ^(-np|-n|--np)(=.*)?$ ]]; then
     echo "hostfile.sh: give the number of ranks as '-np N' (got '$*')" >&2
     exit 64

@@ -18,6 +18,11 @@ np="${NP:-}"
 if [[ $# -ge 2 && ( "$1" == "-np" || "$1" == "-n" || "$1" == "--np" ) ]]; then
     np="$2"
     shift 2
+    if [[ $# -ge 1 && "$1" =~ ^(-np|-n|--np)(=.*)?$ ]]; then
+        # A second -np would reach the binary, which every rank would refuse as an unknown option.
+        echo "local.sh: give the number of ranks once (got '$1' after -np $np)" >&2
+        exit 64
+    fi
 elif [[ $# -ge 1 && "$1" =~ ^(-np|-n|--np)(=.*)?$ ]]; then
     # -np=2, or -np with nothing after it: not for the binary, which would answer "Unknown option".
     echo "local.sh: give the number of ranks as '-np N' (got '$*')" >&2

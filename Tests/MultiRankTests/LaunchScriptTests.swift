@@ -47,4 +47,21 @@ final class LaunchScriptTests: XCTestCase {
         let directory = try launch("local.sh", ["-np", "1", "comm-check"], environment: ["METAOPT_BIN": bin.path])
         assertRefused(directory, status: 1, "local.sh: \(bin.path) is not an executable file (METAOPT_BIN)")
     }
+
+    /// -np and its forms: a bad count, -np=N, and -np twice (which used to
+    /// reach the binary: every rank printed "Unknown option '-np'" under mpirun's banner) are
+    /// refused by the script with status 64, local.sh and hostfile.sh alike.
+    func testRankCountForms() throws {
+        try requireMPIRunForFaultTests()
+        for (arguments, message) in [(["-np", "0"], "the number of ranks must be a positive integer, got '0'"),
+                                     (["-np", "abc"], "the number of ranks must be a positive integer, got 'abc'"),
+                                     (["-np=2"], "give the number of ranks as '-np N'"),
+                                     (["-np", "1", "-np", "2"], "give the number of ranks once (got '-np' after -np 1)"),
+                                     (["-n", "1", "--np", "2"], "give the number of ranks once (got '--np' after -np 1)")] {
+            assertRefused(try launch("local.sh", arguments + ["comm-check"]), status: 64, "local.sh: \(message)")
+            assertRefused(try launch("hostfile.sh", ["localhost"] + arguments + ["comm-check"]), status: 64, "hostfile.sh: \(message)")
+        }
+        assertRefused(try launch("local.sh", ["comm-check"], environment: ["NP": "two"]), status: 64,
+                      "local.sh: the number of ranks must be a positive integer, got 'two'")
+    }
 }
