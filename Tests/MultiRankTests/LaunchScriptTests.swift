@@ -64,4 +64,33 @@ final class LaunchScriptTests: XCTestCase {
         assertRefused(try launch("local.sh", ["comm-check"], environment: ["NP": "two"]), status: 64,
                       "local.sh: the number of ranks must be a positive integer, got 'two'")
     }
+
+    /// Hostfiles: one without a host line (empty, or only comments like hosts/cluster.example) is
+    /// refused by name (mpirun said only "No nodes are available for this job"); a missing one is
+    /// named, with the template to copy where there is one; comments and blank lines around a host
+    /// line are fine; a relative path is from the directory the script is started in.
+    func testHostfiles() throws {
+        try requireMPIRunForFaultTests()
+        let dir = try makeRunDirectory("launch-hosts")
+        let hostfiles = ["empty": "", "comments": "# no hosts yet\n\n   \n#node01 slots=2\n",
+                         "good": "# this machine\n\n   localhost slots=2   # two ranks\n"]
+        for (name, text) in hostfiles {
+            try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        for name in ["empty", "comments"] {
+            assertRefused(try launch("hostfile.sh", [name, "comm-check"], in: dir), status: 64,
+                          "hostfile.sh: no hosts in '\(dir.path)/\(name)' (every line is empty or a comment)")
+        }
+        assertRefused(try launch("hostfile.sh", ["cluster.example", "comm-check"]), status: 64,
+                      "hostfile.sh: no hosts in 'hosts/cluster.example' (every line is empty or a comment)")
+        // Unless this checkout has a hosts/cluster of its own.
+        if !FileManager.default.fileExists(atPath: FaultTest.repositoryRoot.appendingPathComponent("hosts/cluster").path) {
+            assertRefused(try launch("hostfile.sh", ["cluster", "comm-check"]), status: 64,
+                          "hostfile.sh: no hostfile 'cluster' (nor hosts/cluster): copy hosts/cluster.example to hosts/cluster")
+        }
+        assertRefused(try launch("hostfile.sh", ["-np", "2", "comm-check"]), status: 64, "hostfile.sh: the hostfile comes first")
+        let good = try launch("hostfile.sh", ["good", "-np", "2", "comm-check"], in: dir)
+        assertSucceeded(good, "a hostfile with comments")
+        XCTAssertTrue(good.stdout.contains("COMMCHECK rank=1 size=2 ok=1"), "\(good)")
+    }
 }
