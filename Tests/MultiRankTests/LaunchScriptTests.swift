@@ -93,4 +93,27 @@ final class LaunchScriptTests: XCTestCase {
         assertSucceeded(good, "a hostfile with comments")
         XCTAssertTrue(good.stdout.contains("COMMCHECK rank=1 size=2 ok=1"), "\(good)")
     }
+
+    /// `METAOPT_SETUP_NO_BUILD=1 bash launch/setup.sh` (packages only) needs no Swift toolchain:
+    /// it is for nodes that get the built binary copied. It used to stop at "swift not found". The
+    /// PATH here holds only the tools the package check uses (dpkg-query, or mpirun and pkg-config
+    /// where there is no dpkg), none of them swift; the packages are installed already, as for the
+    /// other tests.
+    func testSetupPackagesOnlyNeedsNoSwift() throws {
+        let bin = try makeRunDirectory("launch-setup-path")
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for tool in ["dirname", "basename", "grep", "dpkg-query", "mpirun", "pkg-config"] {
+            let found = path.split(separator: ":").map { "\($0)/\(tool)" }
+                .first { FileManager.default.isExecutableFile(atPath: $0) }
+            if let found {
+                try FileManager.default.createSymbolicLink(atPath: bin.appendingPathComponent(tool).path, withDestinationPath: found)
+            }
+        }
+        let result = try MPIJob.runProcess(executable: URL(fileURLWithPath: "/bin/bash"),
+                                           arguments: [FaultTest.repositoryRoot.appendingPathComponent("launch/setup.sh").path],
+                                           timeout: FaultTest.jobTimeout,
+                                           environment: ["PATH": bin.path, "METAOPT_SETUP_NO_BUILD": "1"])
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertFalse(result.stderr.contains("swift not found"), "\(result)")
+    }
 }
