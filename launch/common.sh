@@ -7,10 +7,20 @@ caller_dir="$PWD"
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
-# The binary every rank runs; METAOPT_BIN overrides it (e.g. .build/debug/metaopt-dist).
+# The binary every rank runs; METAOPT_BIN overrides it (e.g. .build/debug/metaopt-dist): a path
+# with a slash (relative: from the caller's directory), or a bare name looked up on the PATH as
+# the shell would (METAOPT_BIN=metaopt-dist, the binary launch/setup.sh installs).
 metaopt_bin="${METAOPT_BIN:-$repo_root/.build/release/metaopt-dist}"
-if [[ "$metaopt_bin" != /* && "$metaopt_bin" == */* ]]; then metaopt_bin="$caller_dir/$metaopt_bin"; fi
-if [[ ! -x "$metaopt_bin" ]]; then
+if [[ "$metaopt_bin" != /* && "$metaopt_bin" == */* ]]; then
+    metaopt_bin="$caller_dir/$metaopt_bin"
+elif [[ "$metaopt_bin" != */* ]]; then
+    metaopt_bin="$(type -P -- "$metaopt_bin" || echo "$metaopt_bin")"
+fi
+if [[ -e "$metaopt_bin" && ( -d "$metaopt_bin" || ! -x "$metaopt_bin" ) ]]; then
+    # -x alone accepts a directory, which mpirun then fails to start on every rank.
+    echo "$(basename "$0"): $metaopt_bin is not an executable file (METAOPT_BIN)" >&2
+    exit 1
+elif [[ ! -e "$metaopt_bin" ]]; then
     echo "$(basename "$0"): $metaopt_bin not found; run 'bash launch/setup.sh' first (or set METAOPT_BIN)" >&2
     exit 1
 fi

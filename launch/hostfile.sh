@@ -8,8 +8,8 @@
 #
 # FILE: a path (relative to the directory you run the script from), or the name of a file in
 # hosts/: hosts/localhost is this machine (2 slots); hosts/cluster.example is a template for
-# several hosts, to copy to hosts/cluster and fill in (as it stands all its lines are comments,
-# and mpirun finds no hosts in it).
+# several hosts, to copy to hosts/cluster and fill in (as it stands all its lines are comments:
+# the script refuses a hostfile without a host line, with status 64).
 # Without -np, mpirun starts one rank per slot of the hostfile. Every host must have the binary
 # at the same path (a shared file system, or the same checkout built everywhere) and reach the
 # others over the network; OPENBLAS_NUM_THREADS (default 1) is forwarded to every rank.
@@ -31,7 +31,21 @@ elif [[ ! -f "$hostfile" && -f "hosts/$hostfile" ]]; then
     hostfile="hosts/$hostfile"
 fi
 if [[ ! -f "$hostfile" ]]; then
-    echo "hostfile.sh: no hostfile '$hostfile' (nor hosts/$hostfile)" >&2
+    if [[ "$hostfile" == -* ]]; then
+        echo "hostfile.sh: the hostfile comes first: hostfile.sh FILE [-np N] [metaopt-dist arguments...]" >&2
+    elif [[ "$hostfile" == /* ]]; then
+        echo "hostfile.sh: no hostfile '$hostfile'" >&2
+    elif [[ -f "hosts/$hostfile.example" ]]; then
+        echo "hostfile.sh: no hostfile '$hostfile' (nor hosts/$hostfile): copy hosts/$hostfile.example to hosts/$hostfile and list your hosts" >&2
+    else
+        echo "hostfile.sh: no hostfile '$hostfile' (nor hosts/$hostfile)" >&2
+    fi
+    exit 64
+fi
+# Without a host line (every line empty or a comment, as in hosts/cluster.example) mpirun would
+# only say "No nodes are available for this job", without naming the file.
+if ! sed 's/#.*//' "$hostfile" | grep -q '[^[:space:]]'; then
+    echo "hostfile.sh: no hosts in '$hostfile' (every line is empty or a comment)" >&2
     exit 64
 fi
 
@@ -43,6 +57,11 @@ if [[ $# -ge 2 && ( "$1" == "-np" || "$1" == "-n" || "$1" == "--np" ) ]]; then
     fi
     mpi_args+=(-np "$2")
     shift 2
+    if [[ $# -ge 1 && "$1" =~ ^(-np|-n|--np)(=.*)?$ ]]; then
+        # A second -np would reach the binary, which every rank would refuse as an unknown option.
+        echo "hostfile.sh: give the number of ranks once (got '$1' after -np ${mpi_args[-1]})" >&2
+        exit 64
+    fi
 elif [[ $# -ge 1 && "$1" =~ ^(-np|-n|--np)(=.*)?$ ]]; then
     echo "hostfile.sh: give the number of ranks as '-np N' (got '$*')" >&2
     exit 64

@@ -8,8 +8,9 @@
 # N: from -np N (or -n N), else $NP, else the number of cores. With more ranks than cores
 # mpirun gets --oversubscribe --bind-to none. Every rank runs with OPENBLAS_NUM_THREADS=1.
 # The binary is .build/release/metaopt-dist (build it with launch/setup.sh); METAOPT_BIN picks
-# another (a relative path is from the directory you start the script in). MPIRUN_ARGS adds mpirun options. The script runs from the repository root, so
-# relative paths in the arguments are relative to it.
+# another (a relative path is from the directory you start the script in; a bare name such as
+# metaopt-dist is looked up on the PATH). MPIRUN_ARGS adds mpirun options. The script runs from
+# the repository root, so relative paths in the arguments are relative to it.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -17,6 +18,11 @@ np="${NP:-}"
 if [[ $# -ge 2 && ( "$1" == "-np" || "$1" == "-n" || "$1" == "--np" ) ]]; then
     np="$2"
     shift 2
+    if [[ $# -ge 1 && "$1" =~ ^(-np|-n|--np)(=.*)?$ ]]; then
+        # A second -np would reach the binary, which every rank would refuse as an unknown option.
+        echo "local.sh: give the number of ranks once (got '$1' after -np $np)" >&2
+        exit 64
+    fi
 elif [[ $# -ge 1 && "$1" =~ ^(-np|-n|--np)(=.*)?$ ]]; then
     # -np=2, or -np with nothing after it: not for the binary, which would answer "Unknown option".
     echo "local.sh: give the number of ranks as '-np N' (got '$*')" >&2

@@ -3,7 +3,7 @@
 # from its newest checkpoint on every restart, so a crash costs at most one checkpoint interval.
 #
 #   bash launch/restart.sh [--max-restarts N] [--backoff SECONDS] [--stop-signal SIGNAL] -- COMMAND [ARGS...]
-#   bash launch/restart.sh --max-restarts 3 -- bash launch/local.sh -np 8 train --run-dir runs/q
+#   bash launch/restart.sh --max-restarts 3 --stop-signal USR1 -- bash launch/local.sh -np 8 train --run-dir runs/q
 #
 # COMMAND runs with METAOPT_RESTART_COUNT=K in its environment (0 for the first launch, 1 for the
 # first restart, ...). After it exits with a non-zero status it is started again, after a pause of
@@ -13,13 +13,18 @@
 # Not restarted: status 0; status 64 (EX_USAGE: bad arguments, which a restart cannot fix); status
 # 65 (metaopt-dist train stopped for a reason a restart would meet again: too many skipped
 # meta-steps, ranks with different arguments or data); and any status after this script was asked
-# to stop. SIGTERM, SIGINT and SIGUSR1 sent to this script are
+# to stop. SIGTERM, SIGINT, SIGHUP and SIGUSR1 sent to this script are
 # passed on to the command as --stop-signal (default TERM); a metaopt-dist train run then finishes
 # its horizon, writes a checkpoint and exits 0. Under Open MPI's mpirun (launch/local.sh,
 # launch/hostfile.sh) pass --stop-signal USR1: mpirun forwards SIGUSR1 to every rank, but answers
 # SIGTERM by killing the ranks itself after about a second (docs/checkpoints.md).
 #
-# The command runs in the background of this script with standard input from /dev/null.
+# The command runs in the background of this script with standard input from /dev/null, in a
+# process group of its own: Ctrl-C in a terminal (SIGINT to the terminal's foreground process
+# group) reaches only this script, which passes --stop-signal on. (Otherwise mpirun would get the
+# SIGINT too and kill the ranks a second later, whatever --stop-signal says.) SIGHUP (the terminal
+# closed) is handled like SIGTERM. A command that cannot be found or run is reported once, with
+# status 127 or 126, and not restarted.
 set -uo pipefail
 
 me="restart.sh"
@@ -78,9 +83,12 @@ fi
 
 child=""
 stopping=0
+backing_off=0
 on_signal() {
     local name="$1"
-    if [[ $stopping -eq 0 ]]; then
+    if [[ $stopping -eq 0 && $backing_off -eq 1 ]]; then
+        echo "$me: got SIG$name during the back-off" >&2
+    elif [[ $stopping -eq 0 ]]; then
         echo "$me: got SIG$name: passing SIG$stop_signal to the command; it will not be restarted" >&2
     fi
     stopping=1
@@ -91,12 +99,28 @@ on_signal() {
 trap 'on_signal TERM' TERM
 trap 'on_signal INT' INT
 trap 'on_signal USR1' USR1
+trap 'on_signal HUP' HUP
+
+# A typo in the command is not a failure that a restart can fix.
+if [[ "$1" == */* && -e "$1" && ( -d "$1" || ! -x "$1" ) ]]; then
+    echo "$me: not an executable file: $1" >&2
+    exit 126
+elif ! command -v -- "$1" >/dev/null 2>&1; then
+    hint=""
+    # `-- NP=8 bash launch/local.sh`: an assignment is not a command here.
+    if [[ "$1" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; then hint=" (to set a variable: -- env $1 ...)"; fi
+    echo "$me: command not found: $1$hint" >&2
+    exit 127
+fi
 
 attempt=0
 while :; do
     export METAOPT_RESTART_COUNT="$attempt"
+    # Job control on (set -m) for the launch only: the command gets a process group of its own.
+    set -m
     "$@" </dev/null &
     child=$!
+    set +m
     # `wait` returns early when a trapped signal arrives; wait again until the command is gone.
     while kill -0 "$child" 2>/dev/null; do
         wait "$child" 2>/dev/null
@@ -127,10 +151,12 @@ while :; do
     fi
     attempt=$((attempt + 1))
     echo "$me: the command exited with status $status; restart $attempt of $max_restarts in ${backoff} s" >&2
+    backing_off=1
     sleep "$backoff" &
     child=$!
     wait "$child" 2>/dev/null
     child=""
+    backing_off=0
     if [[ $stopping -ne 0 ]]; then
         echo "$me: stop requested during the back-off; not restarting" >&2
         exit "$status"

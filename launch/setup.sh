@@ -20,7 +20,8 @@
 # that directory cannot be written the script says so, naming PREFIX, and exits 1.
 #
 # Idempotent: with everything present it runs an incremental build and installs only a changed
-# binary. Set METAOPT_SETUP_NO_BUILD=1 to skip the build and the installation (packages only).
+# binary. Set METAOPT_SETUP_NO_BUILD=1 to skip the build and the installation (packages only; no
+# Swift toolchain needed, e.g. on nodes that get the built binary copied).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source launch/packages.sh
@@ -37,13 +38,14 @@ if ! ensure_packages "${packages[@]}"; then
     done
 fi
 
+# Packages only: no Swift needed (nodes without a toolchain that get the built binary copied).
+if [[ "${METAOPT_SETUP_NO_BUILD:-0}" == "1" ]]; then
+    exit 0
+fi
+
 if ! command -v swift >/dev/null 2>&1; then
     echo "launch/setup.sh: swift not found; install a Swift 6 toolchain (https://www.swift.org/install/)" >&2
     exit 1
-fi
-
-if [[ "${METAOPT_SETUP_NO_BUILD:-0}" == "1" ]]; then
-    exit 0
 fi
 
 build_args=(-c release)

@@ -1,5 +1,10 @@
 import Foundation
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A rank that dies or fails mid-run ends the whole job promptly, and running the same command
 /// again resumes from the newest checkpoint and reaches exactly the φ of an uninterrupted run;
@@ -188,6 +193,19 @@ final class FaultToleranceTests: XCTestCase {
                       "\(repeated)")
         XCTAssertFalse(repeated.stderr.contains("MPI_ABORT"), "\(repeated)")
 
+        // A command that cannot be started fails the same way every time: said once, not restarted
+        // (bash's status 127 or 126; it used to be restarted --max-restarts times).
+        let notExecutable = try makeRunDirectory("restart-not-executable").appendingPathComponent("script")
+        try "exit 0\n".write(to: notExecutable, atomically: true, encoding: .utf8)
+        for (command, status, message) in [(["no-such-command-metaopt", "x"], 127, "restart.sh: command not found: no-such-command-metaopt"),
+                                           (["NP=2", "bash", "-c", "true"], 127, "restart.sh: command not found: NP=2 (to set a variable: -- env NP=2 ...)"),
+                                           ([notExecutable.path], 126, "restart.sh: not an executable file: \(notExecutable.path)")] {
+            let r = try restartScript(["--max-restarts", "2", "--backoff", "0", "--"] + command)
+            XCTAssertEqual(r.status, Int32(status), "\(command): \(r)")
+            XCTAssertTrue(r.stderr.contains(message), "\(command): \(r)")
+            XCTAssertFalse(r.stderr.contains("restart 1"), "\(command): \(r)")
+        }
+
         for bad in [["--max-restarts", "-1", "--", "true"], ["--bogus", "--", "true"], ["--max-restarts", "1"]] {
             let r = try restartScript(bad)
             XCTAssertEqual(r.status, 64, "\(bad): \(r)")
@@ -225,5 +243,38 @@ final class FaultToleranceTests: XCTestCase {
             let last = try XCTUnwrap(FaultTest.checkpointSteps(runDirectory: dir).last)
             XCTAssertEqual(last % 2, 0, "the stop checkpoint is at a horizon boundary")
         }
+    }
+
+    /// Ctrl-C in a terminal sends SIGINT to the terminal's whole foreground process group. The
+    /// wrapper starts the command in a process group of its own, so only the wrapper gets it and
+    /// passes --stop-signal USR1 on to mpirun: every rank stops at a horizon boundary and all exit
+    /// 0. (Before, mpirun got the SIGINT too and ended the job itself, status 1, killing ranks that
+    /// had not reached a boundary within a second.) The test signals the wrapper's process group,
+    /// as the terminal would; Foundation starts the wrapper in a group of its own.
+    func testRestartWrapperCtrlCReachesOnlyTheWrapper() throws {
+        try requireMPIRunForFaultTests()
+        let root = FaultTest.repositoryRoot
+        let binary = try MPIJob.binaryURL().path
+        let dir = try makeRunDirectory("restart-ctrl-c")
+        let job = try BackgroundJob(
+            executable: URL(fileURLWithPath: "/bin/bash"),
+            arguments: [root.appendingPathComponent("launch/restart.sh").path, "--backoff", "0", "--stop-signal", "USR1", "--",
+                        "bash", root.appendingPathComponent("launch/local.sh").path, "-np", "2"]
+                + FaultTest.trainArguments(runDirectory: dir, iterations: 1_000_000),
+            environment: ["METAOPT_BIN": binary])
+        let started = job.waitUntil(timeout: 30) { !FaultTest.checkpointSteps(runDirectory: dir).isEmpty }
+        XCTAssertTrue(started, "no first checkpoint:\n\(job.stderr)")
+        // Never signal a group that holds the test runner itself.
+        guard getpgid(job.pid) == job.pid, getpgid(job.pid) != getpgrp() else {
+            _ = job.finish(timeout: 0)
+            throw XCTSkip("the wrapper does not lead a process group of its own")
+        }
+        kill(-job.pid, SIGINT)
+        let result = job.finish(timeout: FaultTest.jobTimeout)
+        assertSucceeded(result, "restart.sh after SIGINT to its process group")
+        XCTAssertTrue(result.stderr.contains("restart.sh: got SIGINT: passing SIGUSR1 to the command; it will not be restarted"),
+                      "\(result)")
+        XCTAssertTrue(result.stderr.contains("stopped at meta-step"), "\(result)")
+        XCTAssertFalse(result.stderr.contains("restart 1"), "\(result)")
     }
 }

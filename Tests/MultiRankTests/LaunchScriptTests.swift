@@ -1,0 +1,119 @@
+import Foundation
+import XCTest
+
+/// What launch/local.sh and launch/hostfile.sh (and launch/common.sh, which both source) do with
+/// a user's mistakes: one line that says what is wrong and a non-zero status, before mpirun starts
+/// a rank; and the forms their headers document. (launch/restart.sh: FaultToleranceTests.)
+final class LaunchScriptTests: XCTestCase {
+    /// `bash launch/NAME ARGUMENTS` started in `directory` (a scratch directory by default), with
+    /// `environment` added and METAOPT_BIN the binary under test unless `environment` sets it.
+    private func launch(_ name: String, _ arguments: [String], environment: [String: String] = [:],
+                        in directory: URL? = nil) throws -> MPIJobResult {
+        let script = FaultTest.repositoryRoot.appendingPathComponent("launch/\(name)").path
+        let cwd = try directory ?? makeRunDirectory("launch-cwd")
+        var env = ["METAOPT_BIN": try MPIJob.binaryURL().path]
+        env.merge(environment) { _, new in new }
+        return try MPIJob.runProcess(executable: URL(fileURLWithPath: "/bin/bash"),
+                                     arguments: ["-c", "cd \"$0\" && exec bash \"$@\"", cwd.path, script] + arguments,
+                                     timeout: FaultTest.jobTimeout, environment: env)
+    }
+
+    /// Fails unless `result` is the script's own refusal: `status`, a line containing `message`,
+    /// and none of mpirun's banners (no rank was started).
+    private func assertRefused(_ result: MPIJobResult, status: Int32, _ message: String,
+                               file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertFalse(result.timedOut, "\(result)", file: file, line: line)
+        XCTAssertEqual(result.status, status, "\(result)", file: file, line: line)
+        XCTAssertTrue(result.stderr.contains(message), "missing '\(message)':\n\(result)", file: file, line: line)
+        XCTAssertFalse(result.stderr.contains("-----"), "mpirun ran:\n\(result)", file: file, line: line)
+    }
+
+    /// METAOPT_BIN: a bare name is a command on the PATH (it used to be looked for in the
+    /// repository root and reported missing); a directory is refused by the script (`-x` accepted
+    /// it, and mpirun then failed to start every rank with a page of output).
+    func testMetaoptBinForms() throws {
+        try requireMPIRunForFaultTests()
+        let bin = try makeRunDirectory("launch-path")
+        let name = "metaopt-dist-under-test"
+        try FileManager.default.createSymbolicLink(at: bin.appendingPathComponent(name), withDestinationURL: try MPIJob.binaryURL())
+        let path = bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let onPath = try launch("local.sh", ["-np", "1", "comm-check"], environment: ["METAOPT_BIN": name, "PATH": path])
+        assertSucceeded(onPath, "METAOPT_BIN=\(name) on the PATH")
+        XCTAssertTrue(onPath.stdout.contains("COMMCHECK rank=0 size=1 ok=1"), "\(onPath)")
+
+        let missing = try launch("local.sh", ["-np", "1", "comm-check"], environment: ["METAOPT_BIN": "no-such-metaopt-binary"])
+        assertRefused(missing, status: 1, "local.sh: no-such-metaopt-binary not found")
+
+        let directory = try launch("local.sh", ["-np", "1", "comm-check"], environment: ["METAOPT_BIN": bin.path])
+        assertRefused(directory, status: 1, "local.sh: \(bin.path) is not an executable file (METAOPT_BIN)")
+    }
+
+    /// -np and its forms: a bad count, -np=N, and -np twice (which used to
+    /// reach the binary: every rank printed "Unknown option '-np'" under mpirun's banner) are
+    /// refused by the script with status 64, local.sh and hostfile.sh alike.
+    func testRankCountForms() throws {
+        try requireMPIRunForFaultTests()
+        for (arguments, message) in [(["-np", "0"], "the number of ranks must be a positive integer, got '0'"),
+                                     (["-np", "abc"], "the number of ranks must be a positive integer, got 'abc'"),
+                                     (["-np=2"], "give the number of ranks as '-np N'"),
+                                     (["-np", "1", "-np", "2"], "give the number of ranks once (got '-np' after -np 1)"),
+                                     (["-n", "1", "--np", "2"], "give the number of ranks once (got '--np' after -np 1)")] {
+            assertRefused(try launch("local.sh", arguments + ["comm-check"]), status: 64, "local.sh: \(message)")
+            assertRefused(try launch("hostfile.sh", ["localhost"] + arguments + ["comm-check"]), status: 64, "hostfile.sh: \(message)")
+        }
+        assertRefused(try launch("local.sh", ["comm-check"], environment: ["NP": "two"]), status: 64,
+                      "local.sh: the number of ranks must be a positive integer, got 'two'")
+    }
+
+    /// Hostfiles: one without a host line (empty, or only comments like hosts/cluster.example) is
+    /// refused by name (mpirun said only "No nodes are available for this job"); a missing one is
+    /// named, with the template to copy where there is one; comments and blank lines around a host
+    /// line are fine; a relative path is from the directory the script is started in.
+    func testHostfiles() throws {
+        try requireMPIRunForFaultTests()
+        let dir = try makeRunDirectory("launch-hosts")
+        let hostfiles = ["empty": "", "comments": "# no hosts yet\n\n   \n#node01 slots=2\n",
+                         "good": "# this machine\n\n   localhost slots=2   # two ranks\n"]
+        for (name, text) in hostfiles {
+            try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        for name in ["empty", "comments"] {
+            assertRefused(try launch("hostfile.sh", [name, "comm-check"], in: dir), status: 64,
+                          "hostfile.sh: no hosts in '\(dir.path)/\(name)' (every line is empty or a comment)")
+        }
+        assertRefused(try launch("hostfile.sh", ["cluster.example", "comm-check"]), status: 64,
+                      "hostfile.sh: no hosts in 'hosts/cluster.example' (every line is empty or a comment)")
+        // Unless this checkout has a hosts/cluster of its own.
+        if !FileManager.default.fileExists(atPath: FaultTest.repositoryRoot.appendingPathComponent("hosts/cluster").path) {
+            assertRefused(try launch("hostfile.sh", ["cluster", "comm-check"]), status: 64,
+                          "hostfile.sh: no hostfile 'cluster' (nor hosts/cluster): copy hosts/cluster.example to hosts/cluster")
+        }
+        assertRefused(try launch("hostfile.sh", ["-np", "2", "comm-check"]), status: 64, "hostfile.sh: the hostfile comes first")
+        let good = try launch("hostfile.sh", ["good", "-np", "2", "comm-check"], in: dir)
+        assertSucceeded(good, "a hostfile with comments")
+        XCTAssertTrue(good.stdout.contains("COMMCHECK rank=1 size=2 ok=1"), "\(good)")
+    }
+
+    /// `METAOPT_SETUP_NO_BUILD=1 bash launch/setup.sh` (packages only) needs no Swift toolchain:
+    /// it is for nodes that get the built binary copied. It used to stop at "swift not found". The
+    /// PATH here holds only the tools the package check uses (dpkg-query, or mpirun and pkg-config
+    /// where there is no dpkg), none of them swift; the packages are installed already, as for the
+    /// other tests.
+    func testSetupPackagesOnlyNeedsNoSwift() throws {
+        let bin = try makeRunDirectory("launch-setup-path")
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for tool in ["dirname", "basename", "grep", "dpkg-query", "mpirun", "pkg-config"] {
+            let found = path.split(separator: ":").map { "\($0)/\(tool)" }
+                .first { FileManager.default.isExecutableFile(atPath: $0) }
+            if let found {
+                try FileManager.default.createSymbolicLink(atPath: bin.appendingPathComponent(tool).path, withDestinationPath: found)
+            }
+        }
+        let result = try MPIJob.runProcess(executable: URL(fileURLWithPath: "/bin/bash"),
+                                           arguments: [FaultTest.repositoryRoot.appendingPathComponent("launch/setup.sh").path],
+                                           timeout: FaultTest.jobTimeout,
+                                           environment: ["PATH": bin.path, "METAOPT_SETUP_NO_BUILD": "1"])
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertFalse(result.stderr.contains("swift not found"), "\(result)")
+    }
+}
