@@ -218,7 +218,8 @@ final class RunHardeningTests: XCTestCase {
         let dir = scratch.appendingPathComponent("run")
         for (extra, message) in [(["--task", "mlp", "--data-dir", ""], "--data-dir must not be empty"),
                                  (["--task", "mix", "--mixture", "quadratic; mlp data-dir="], "--data-dir must not be empty"),
-                                 (["--hidden-size", "30", "--hidden-sizes", "8,8,8"], "--hidden-size and --hidden-sizes both set the LSTM's sizes")] {
+                                 (["--hidden-size", "30", "--hidden-sizes", "8,8,8"], "--hidden-size and --hidden-sizes both set the LSTM's sizes"),
+                                 (["--shards", "2", "--mode", "second-order"], "--shards 2 needs the first-order mode")] {
             for action in [["--print-config"], []] {
                 let result = try train(np: nil, dir, extra + action)
                 XCTAssertEqual(result.status, 64, "\(extra + action):\n\(result)")
