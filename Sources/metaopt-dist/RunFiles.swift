@@ -59,6 +59,11 @@ enum RunFiles {
         // A key the command line gives again is left out: the command line wins anyway, and the
         // value it replaces (a misspelt task in the file) should not stop the run.
         for key in OptionScope.givenOnCommandLine where settings[key] != nil { settings.set(key, nil) }
+        // So is the other way of stating the same setting: a file's hidden-sizes would otherwise
+        // take precedence over --hidden-size on the command line.
+        for key in OptionScope.givenOnCommandLine {
+            if let other = RunSettings.alternatives[key], settings[other] != nil { settings.set(other, nil) }
+        }
         return [TrainCommand.configuration.commandName!] + settings.arguments + trainArguments
     }
 

@@ -82,7 +82,7 @@ struct ArchitectureOptions: ParsableArguments {
     @Option(help: "Hidden units of each of the two LSTM layers (the paper's architecture; --hidden-sizes sets another depth).")
     var hiddenSize = 20
 
-    @Option(help: ArgumentHelp("Hidden units per LSTM layer, first to last, comma-separated: any number of layers ≥ 1 (\"20,20\" is the default two layers of 20). Takes precedence over --hidden-size.",
+    @Option(help: ArgumentHelp("Hidden units per LSTM layer, first to last, comma-separated: any number of layers ≥ 1 (\"20,20\" is the default two layers of 20). Give it or --hidden-size, not both; either replaces the other's value from a recipe or run file.",
                                valueName: "h1,h2,..."))
     var hiddenSizes: String?
 
@@ -117,6 +117,10 @@ struct ArchitectureOptions: ParsableArguments {
     var outputScale: Double?
 
     func validate() throws {
+        // Both on one command line: --hidden-size would be ignored without a word.
+        if OptionScope.givenOnCommandLine.isSuperset(of: ["hidden-size", "hidden-sizes"]) {
+            throw ValidationError("--hidden-size and --hidden-sizes both set the LSTM's sizes; give one of them (--hidden-size H is --hidden-sizes H,H)")
+        }
         guard hiddenSize > 0 else { throw ValidationError("--hidden-size must be positive") }
         _ = try layerSizes()
         // The engines compute in Float: a value past its range would become infinity there.

@@ -188,6 +188,11 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--validation-functions and --validation-seed need --validate-every")
         }
         if let count = shards.count, count < 1 { throw ValidationError("--shards must be a positive number of ranks or auto, got \(count)") }
+        // Needs no rank count, so here, before --print-config and MPI (it used to pass
+        // --print-config and stop only at start-up).
+        if let count = shards.count, count > 1, config.mode == .secondOrder {
+            throw ValidationError("--shards \(count) needs the first-order mode: the second-order meta-gradient cannot be sharded (its Hessian-vector products couple a function's coordinates); use --shards 1 or leave --mode second-order out")
+        }
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must not be negative") }
         guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1") }
         guard progressEvery >= 1 else { throw ValidationError("--progress-every must be positive") }

@@ -242,6 +242,17 @@ final class ImageTaskTests: XCTestCase {
         fails({ _ = try ClassificationData(dataset: few, labelSubset: [7, 8]) }, "no example")
     }
 
+    /// An empty --data-dir names no directory: refused as such (it used to pass the checks and end
+    /// in train's "internal error" when config.json was read back).
+    func testAnEmptyDataDirectoryIsRefused() {
+        for directory in ["", "  "] {
+            let spec = ImageTaskSpec(architecture: .mlp(MLPArchitecture()), directory: directory)
+            XCTAssertEqual(spec.problems(), ["--data-dir must not be empty (leave it out for Fashion-MNIST's default location)"],
+                           "'\(directory)'")
+        }
+        XCTAssertEqual(ImageTaskSpec(architecture: .mlp(MLPArchitecture()), directory: "data").problems(), [])
+    }
+
     func testDeterminism() throws {
         for arch: ImageClassificationFamily.Architecture in [.mlp(MLPArchitecture()), .cnn(CNNArchitecture(convolutionChannels: [2, 2]))] {
             let family = try ImageClassificationFamily(dataset: dataset, architecture: arch, batchSize: 32)

@@ -208,6 +208,25 @@ final class RunSettingsTests: XCTestCase {
         XCTAssertTrue(merged.arguments.contains("--p=50"))
     }
 
+    /// hidden-size and hidden-sizes state one setting: a later layer's one replaces an earlier
+    /// layer's other (a file's hidden-size used to lose to a recipe's hidden-sizes, which takes
+    /// precedence), and one file holding both is refused.
+    func testHiddenSizeAndHiddenSizesReplaceEachOther() throws {
+        let deep = try parse(#"{"hidden-sizes": "8,12,4", "p": 5}"#)
+        let merged = deep.overridden(by: try parse(#"{"hidden-size": 30}"#))
+        XCTAssertEqual(merged["hidden-size"], .integer("30"))
+        XCTAssertNil(merged["hidden-sizes"])
+        XCTAssertEqual(merged["p"], .integer("5"))
+        let back = merged.overridden(by: try parse(#"{"hidden-sizes": "4,4,4"}"#))
+        XCTAssertEqual(back["hidden-sizes"], .string("4,4,4"))
+        XCTAssertNil(back["hidden-size"])
+        // A null says "not given": the other way of stating the sizes stays.
+        XCTAssertEqual(deep.overridden(by: try parse(#"{"hidden-size": null}"#))["hidden-sizes"], .string("8,12,4"))
+        XCTAssertEqual(problems(#"{"hidden-size": 30, "hidden-sizes": "8,12,4"}"#),
+                       ["'hidden-size' and 'hidden-sizes' both set the LSTM's sizes; give one of them"])
+        XCTAssertNoThrow(try parse(#"{"hidden-size": null, "hidden-sizes": "8,12,4"}"#))
+    }
+
     /// config.json's text reads back as the same settings, every number exactly.
     func testJSONTextReadsBackExactly() throws {
         var config = TrainingConfig(task: .image(ImageTaskSpec(architecture: .mlp(MLPArchitecture(hiddenSizes: [20, 20], activation: .relu)),

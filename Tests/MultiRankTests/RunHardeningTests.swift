@@ -209,6 +209,39 @@ final class RunHardeningTests: XCTestCase {
         XCTAssertFalse(exists(dir, "metrics.jsonl"), "\(fault)")
     }
 
+    /// Found in the audit of train's options: an empty --data-dir ended in "internal error"
+    /// (status 1) when config.json was read back; --hidden-size beside --hidden-sizes was ignored
+    /// without a word; --shards 2 with --mode second-order passed --print-config and stopped only
+    /// after MPI started. Each is one line naming the options, status 64, nothing written.
+    func testEmptyAndContradictoryOptionsAreRefusedBeforeWork() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let dir = scratch.appendingPathComponent("run")
+        for (extra, message) in [(["--task", "mlp", "--data-dir", ""], "--data-dir must not be empty"),
+                                 (["--task", "mix", "--mixture", "quadratic; mlp data-dir="], "--data-dir must not be empty"),
+                                 (["--hidden-size", "30", "--hidden-sizes", "8,8,8"], "--hidden-size and --hidden-sizes both set the LSTM's sizes"),
+                                 (["--shards", "2", "--mode", "second-order"], "--shards 2 needs the first-order mode")] {
+            for action in [["--print-config"], []] {
+                let result = try train(np: nil, dir, extra + action)
+                XCTAssertEqual(result.status, 64, "\(extra + action):\n\(result)")
+                XCTAssertEqual(result.stderr.split(separator: "\n").first.map(String.init).map { $0.contains(message) }, true,
+                               "\(extra + action) should say \"\(message)\":\n\(result)")
+                XCTAssertFalse(result.stderr.contains("internal error"), "\(result)")
+                XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path), "\(extra + action): nothing written")
+            }
+        }
+        // A run file's hidden-sizes gives way to --hidden-size on the command line (it took
+        // precedence, so the flag was ignored), and a recipe's to a file's hidden-size.
+        let deep = scratch.appendingPathComponent("deep.json"), flat = scratch.appendingPathComponent("flat.json")
+        try Data(#"{"hidden-sizes": "8,12,4"}"#.utf8).write(to: deep)
+        try Data(#"{"hidden-size": 6}"#.utf8).write(to: flat)
+        let flag = try MPIJob.runSingleton(args: ["train", "--config", deep.path, "--hidden-size", "6", "--print-config"])
+        XCTAssertEqual(flag.status, 0, "\(flag)")
+        XCTAssertTrue(flag.stdout.contains(#""hidden-size": 6"#) && !flag.stdout.contains("hidden-sizes"), "\(flag)")
+        let layered = try MPIJob.runSingleton(args: ["train", "--config", flat.path, "--hidden-sizes", "5,5,5", "--print-config"])
+        XCTAssertEqual(layered.status, 0, "\(layered)")
+        XCTAssertTrue(layered.stdout.contains(#""hidden-sizes": "5,5,5""#), "\(layered)")
+    }
+
     /// Start-up checks that only some ranks fail (the default memory limit is the host's memory
     /// shared by its ranks, so hosts differ), and a --checkpoint-every that differs between ranks
     /// (it decides when the ranks meet in a checkpoint's collectives): every rank ends at once,

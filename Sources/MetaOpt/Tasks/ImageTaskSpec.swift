@@ -31,6 +31,11 @@ public struct ImageTaskSpec: Codable, Equatable, Sendable {
         var p: [String] = []
         if batchSize < 1 { p.append("the minibatch size must be positive (got \(batchSize))") }
         p += limitProblems()
+        // An empty directory names none: it used to pass here and end in an internal error when
+        // config.json's replay read `--data-dir=` as a missing value.
+        if let directory, directory.trimmingCharacters(in: .whitespaces).isEmpty {
+            p.append("--data-dir must not be empty (leave it out for Fashion-MNIST's default location)")
+        }
         if dataset != .fashionMNIST && directory == nil {
             p.append("the \(dataset.rawValue) data set needs --data-dir (only Fashion-MNIST has a default location)")
         }

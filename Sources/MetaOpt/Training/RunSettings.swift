@@ -101,6 +101,10 @@ package struct RunSettings: Equatable, Sendable {
         "version": "give --version on the command line",
     ]
 
+    /// Keys that state one setting in two ways (`hidden-size` is `hidden-sizes` "H,H"): a layer
+    /// that gives one replaces an earlier layer's other, and one file may not hold both.
+    package static let alternatives: [String: String] = ["hidden-size": "hidden-sizes", "hidden-sizes": "hidden-size"]
+
     static let kinds: [String: Kind] = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0.kind) })
 
     /// The values by key; only keys of `keys`.
@@ -214,6 +218,9 @@ package struct RunSettings: Equatable, Sendable {
                 continue
             }
             if case .null = value { continue }
+            if let other = alternatives[key], key < other, let second = values[other], second != .null {
+                problems.append("'\(key)' and '\(other)' both set the LSTM's sizes; give one of them")
+            }
             if argumentText(value, kind) == nil {
                 problems.append("'\(key)' must be \(describe(kind)) (got \(value.json))")
             }
@@ -268,6 +275,11 @@ package struct RunSettings: Equatable, Sendable {
         var merged = self
         for (key, value) in later.values {
             if case .null = value { merged.values[key] = nil } else { merged.values[key] = value }
+        }
+        // A file's hidden-size replaced the recipe's hidden-size but left its hidden-sizes, which
+        // takes precedence, so the later layer lost.
+        for (key, value) in later.values where value != .null {
+            if let other = Self.alternatives[key], later.values[other] == nil { merged.values[other] = nil }
         }
         return merged
     }
