@@ -3,8 +3,10 @@ module imports jax and optax).
 
 ``init`` and ``update`` are pure functions of arrays, so they run under ``jax.jit``. The state
 holds, for every leaf of the parameter tree, h and c of every LSTM layer per coordinate (zero at
-the start). The updates it returns are added to the parameters (``optax.apply_updates``), as the
-Swift engine adds them: θ += update.
+the start), in the leaf's dtype for float32 and float64 leaves and in float32 for narrower ones
+(float16, bfloat16), from ``init`` on; the LSTM runs in the state's dtype. The updates it returns,
+in the gradients' dtype, are added to the parameters (``optax.apply_updates``), as the Swift
+engine adds them: θ += update.
 """
 from __future__ import annotations
 
@@ -21,10 +23,17 @@ from .file import OptimizerSpec, load
 
 class LearnedOptimizerState(NamedTuple):
     """Per leaf of the parameter tree (in ``jax.tree_util`` leaf order): a tuple of h per layer
-    and a tuple of c per layer, each (leaf size, H_k)."""
+    and a tuple of c per layer, each (leaf size, H_k), float32 for float16 and bfloat16 leaves."""
 
     hidden: Tuple[Tuple[jax.Array, ...], ...]
     cell: Tuple[Tuple[jax.Array, ...], ...]
+
+
+def _compute_dtype(dtype) -> jnp.dtype:
+    """The dtype of the LSTM's arithmetic and state for a leaf of ``dtype``: its own for float32
+    and float64, float32 for narrower ones (float16, bfloat16), as the optimizer was trained."""
+    dtype = jnp.dtype(dtype)
+    return dtype if jnp.finfo(dtype).bits >= 32 else jnp.dtype(jnp.float32)
 
 
 def _index(value, count: int) -> int:
@@ -47,9 +56,14 @@ def learned_optimizer(source: Union[str, OptimizerSpec], optimizer: Any = 0) -> 
     (ValueError). Under ``optax.masked``, which hands on a tree of another structure, give one
     index, or one transformation per index with ``optax.multi_transform``.
 
-    Leaves must be real floating point (a Python float is one; TypeError otherwise), and each
-    is updated in its own dtype; ``update`` checks that its leaves fit the state ``init`` made
-    (ValueError naming the leaf)."""
+    Leaves must be real floating point (a Python float is one; TypeError otherwise). float32 and
+    float64 leaves are updated in their own dtype; for float16 and bfloat16 leaves (any narrower
+    than float32) the LSTM runs and keeps its state in float32, and only the update is rounded
+    to the leaf's dtype (as mixed-precision training keeps optimizer maths in float32). The
+    state's dtypes are fixed by ``init`` and kept by ``update``, so the state can be a
+    ``lax.scan`` carry; a state of float16 or bfloat16 (made before this rule) is computed
+    with, and returned, in float32. ``update`` checks that its leaves fit the state ``init``
+    made (ValueError naming the leaf)."""
     spec = source if isinstance(source, OptimizerSpec) else load(source)
     weights = [([(jnp.asarray(l.weight), jnp.asarray(l.bias)) for l in w.layers],
                 jnp.asarray(w.output_weight), float(w.output_bias)) for w in spec.optimizers]
@@ -71,22 +85,23 @@ def learned_optimizer(source: Union[str, OptimizerSpec], optimizer: Any = 0) -> 
         return chosen
 
     def preprocess(g):
+        """The LSTM's input rows for a flat gradient in the compute dtype (float32 at least:
+        float16 holds neither the cut e^-p, e^-20 rounds to 0 and log 0 is -inf, nor e^p · g)."""
         if spec.preprocessing == "raw":
             return g[:, None]
-        # In float32 at least: float16 holds neither the cut e^-p (e^-20 rounds to 0, and log 0
-        # is -inf) nor e^p · g (inf, then NaN); the results lie in [-1, 1] or near.
-        wide = g if jnp.finfo(g.dtype).bits >= 32 else g.astype(jnp.float32)
-        a = jnp.abs(wide)
+        a = jnp.abs(g)
         big = a >= threshold
         logs = jnp.log(jnp.maximum(a, threshold)) / spec.p
         first = jnp.where(big, logs, -1.0).astype(g.dtype)
-        second = jnp.where(big, jnp.sign(wide), wide * float(np.exp(spec.p))).astype(g.dtype)
+        second = jnp.where(big, jnp.sign(g), g * float(np.exp(spec.p))).astype(g.dtype)
         return jnp.stack([first, second], axis=1)
 
     def step_leaf(index, gradient, hs, cs):
         layers, output_weight, output_bias = weights[index]
-        dtype = gradient.dtype
-        x = preprocess(gradient.reshape(-1))
+        # The state's dtype, which init chose (widened: a float16 state made before float32 was
+        # the rule for narrow leaves is computed, and returned, in float32).
+        dtype = _compute_dtype(hs[0].dtype)
+        x = preprocess(gradient.reshape(-1).astype(dtype))
         new_h, new_c = [], []
         for (weight, bias), h, c, H in zip(layers, hs, cs, sizes):
             z = jnp.concatenate([x, h], axis=1) @ weight.astype(dtype) + bias.astype(dtype)
@@ -97,7 +112,7 @@ def learned_optimizer(source: Union[str, OptimizerSpec], optimizer: Any = 0) -> 
             new_h.append(x)
             new_c.append(c)
         update = spec.output_scale * (x @ output_weight.astype(dtype) + output_bias)
-        return update.reshape(gradient.shape).astype(dtype), tuple(new_h), tuple(new_c)
+        return update.reshape(gradient.shape).astype(gradient.dtype), tuple(new_h), tuple(new_c)
 
     def arrays(tree):
         """The leaves as arrays (a Python float is a leaf too) with their paths, and the tree's
@@ -116,7 +131,7 @@ def learned_optimizer(source: Union[str, OptimizerSpec], optimizer: Any = 0) -> 
     def init_fn(params):
         leaves = [leaf for _, leaf in arrays(params)[0]]
         indices(params)  # checks the indices once, outside any jit
-        zeros = lambda leaf: tuple(jnp.zeros((leaf.size, h), leaf.dtype) for h in sizes)
+        zeros = lambda leaf: tuple(jnp.zeros((leaf.size, h), _compute_dtype(leaf.dtype)) for h in sizes)
         return LearnedOptimizerState(hidden=tuple(zeros(l) for l in leaves), cell=tuple(zeros(l) for l in leaves))
 
     def update_fn(updates, state, params=None):

@@ -1,9 +1,11 @@
 """A `torch.optim.Optimizer` that runs a trained metaopt-dist optimizer (importing this module
 imports torch; the rest of the package does not need it).
 
-The maths is `numpy_optimizer.lstm_update`'s, in the parameter's dtype and on its device; the
-state of each parameter (h and c of every LSTM layer per coordinate, zero at the start) lives in
-``optimizer.state[p]`` as tensors ``h1, c1, h2, c2, …``, so ``state_dict()`` and
+The maths is `numpy_optimizer.lstm_update`'s, on the parameter's device, in its dtype for
+float32 and float64 parameters and in float32 for narrower ones (float16, bfloat16), as the
+optimizer was trained: only the update is rounded to their dtype and added. The state of each
+parameter (h and c of every LSTM layer per coordinate, zero at the start, in that compute dtype)
+lives in ``optimizer.state[p]`` as tensors ``h1, c1, h2, c2, …``, so ``state_dict()`` and
 ``load_state_dict()`` save and restore it like any optimizer's.
 """
 from __future__ import annotations
@@ -23,10 +25,14 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
     ``optimizer`` picks the learned optimizer of a file that holds several (the CNN's: 0 for
     convolution, 1 for fully connected parameters); a parameter group can override it with its
     own ``"optimizer"`` key (a whole number; checked when the group is added). Parameters must
-    be real floating point; each steps in its own dtype on its own device, its LSTM state too
-    (float16 and bfloat16 states keep that precision). The weights come from the file, not from
-    the state dict; ``load_state_dict`` checks that the state fits the parameters and the file's
-    hidden sizes. A parameter whose ``.grad`` is None is skipped, as by torch's optimizers."""
+    be real floating point; each steps on its own device. float32 and float64 parameters step in
+    their own dtype, LSTM state included; float16 and bfloat16 ones (any narrower than float32)
+    run the LSTM and keep its state in float32, and only the update is rounded to their dtype
+    and added (as mixed-precision training keeps optimizer maths in float32: the LSTM in
+    bfloat16 drifted by several of θ's roundings over 100 steps). The weights come from the file,
+    not from the state dict; ``load_state_dict`` checks that the state fits the parameters and
+    the file's hidden sizes. A parameter whose ``.grad`` is None is skipped, as by torch's
+    optimizers."""
 
     def __init__(self, params: Iterable, source: Union[str, OptimizerSpec], optimizer: int = 0):
         self.spec = source if isinstance(source, OptimizerSpec) else load(source)
@@ -57,12 +63,19 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
         if not 0 <= index < len(self.spec.optimizers):
             raise ValueError(f"optimizer {index} does not exist: the file holds {len(self.spec.optimizers)}")
 
+    @staticmethod
+    def compute_dtype(p: torch.Tensor) -> torch.dtype:
+        """The dtype of ``p``'s LSTM arithmetic and state: float32 and float64 their own, float32
+        for narrower parameters (float16, bfloat16)."""
+        return p.dtype if p.dtype in (torch.float32, torch.float64) else torch.float32
+
     def _tensors(self, index: int, like: torch.Tensor):
-        """The learned optimizer's weights as tensors of ``like``'s dtype and device (cached)."""
-        key = (index, like.device, like.dtype)
+        """The learned optimizer's weights on ``like``'s device in its compute dtype (cached)."""
+        dtype = self.compute_dtype(like)
+        key = (index, like.device, dtype)
         if key not in self._weights:
             weights: LSTMWeights = self.spec.optimizers[index]
-            convert = lambda a: torch.as_tensor(np.asarray(a), dtype=like.dtype, device=like.device)
+            convert = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=like.device)
             self._weights[key] = [[(convert(l.weight), convert(l.bias)) for l in weights.layers],
                                   convert(weights.output_weight), float(weights.output_bias)]
         return self._weights[key]
@@ -85,10 +98,26 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
         optimizers and every parameter's state is h and c of the file's layers for its
         coordinates. A state dict that does not fit (saved for parameters of other sizes, with
         a file of other hidden sizes, by another kind of optimizer) raises ValueError and leaves
-        the optimizer as it was; otherwise the mismatch would surface at the next step."""
+        the optimizer as it was; otherwise the mismatch would surface at the next step.
+
+        torch casts floating-point state to the parameter's dtype: the state of a float16 or
+        bfloat16 parameter is taken again from ``state_dict`` in float32 (a state dict saved when
+        the state was kept in the parameter's dtype loads too, its state converted; what a
+        load_state_dict pre-hook changes in the state of such a parameter is not seen)."""
         previous = {"state": self.state, "param_groups": self.param_groups}
         super().load_state_dict(state_dict)
         try:
+            # The parameters in the order torch matched them with the saved ids (each group's
+            # params, group after group; super() checked that the counts agree).
+            saved_ids = [i for group in state_dict["param_groups"] for i in group["params"]]
+            params = [p for group in self.param_groups for p in group["params"]]
+            for saved_id, p in zip(saved_ids, params):
+                dtype = self.compute_dtype(p)
+                if dtype != p.dtype and p in self.state and saved_id in state_dict["state"]:
+                    for name, value in state_dict["state"][saved_id].items():
+                        if torch.is_tensor(value) and value.is_floating_point():
+                            # copy=True: the optimizer's state must not share the caller's tensors.
+                            self.state[p][name] = value.to(device=p.device, dtype=dtype, copy=True)
             number = 0
             for group_number, group in enumerate(self.param_groups):
                 if "optimizer" not in group:
@@ -116,18 +145,17 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
         self.__dict__.setdefault("_weights", {})
 
     def _preprocess(self, g: torch.Tensor) -> torch.Tensor:
+        """The LSTM's input rows for a flat gradient in the compute dtype (float32 at least:
+        float16 holds neither the cut e^-p, e^-20 rounds to 0 and log 0 is -inf, nor e^p · g)."""
         if self.spec.preprocessing == "raw":
             return g.unsqueeze(1)
         p = self.spec.p
-        # In float32 at least: float16 holds neither the cut e^-p (e^-20 rounds to 0, and log 0
-        # is -inf) nor e^p · g; the results lie in [-1, 1] or near and fit any dtype.
-        wide = g if g.dtype in (torch.float32, torch.float64) else g.float()
         threshold = float(np.float32(np.exp(-p)))  # the engine's float32 cut
-        big = wide.abs() >= threshold
-        logs = torch.log(wide.abs().clamp_min(threshold)) / p
-        first = torch.where(big, logs, torch.full_like(wide, -1.0))
-        second = torch.where(big, torch.sign(wide), wide * float(np.exp(p)))
-        return torch.stack([first, second], dim=1).to(g.dtype)
+        big = g.abs() >= threshold
+        logs = torch.log(g.abs().clamp_min(threshold)) / p
+        first = torch.where(big, logs, torch.full_like(g, -1.0))
+        second = torch.where(big, torch.sign(g), g * float(np.exp(p)))
+        return torch.stack([first, second], dim=1)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -145,17 +173,18 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
                 if p.grad.is_sparse:
                     raise RuntimeError("TorchLearnedOptimizer does not support sparse gradients")
                 layers, output_weight, output_bias = self._tensors(group["optimizer"], p)
+                dtype = self.compute_dtype(p)
                 state = self.state[p]
                 if not state:
                     for k, h in enumerate(sizes, start=1):
-                        state[f"h{k}"] = torch.zeros(p.numel(), h, dtype=p.dtype, device=p.device)
-                        state[f"c{k}"] = torch.zeros(p.numel(), h, dtype=p.dtype, device=p.device)
+                        state[f"h{k}"] = torch.zeros(p.numel(), h, dtype=dtype, device=p.device)
+                        state[f"c{k}"] = torch.zeros(p.numel(), h, dtype=dtype, device=p.device)
                 else:
                     problem = self._state_problem(p, state)
                     if problem:  # else torch.cat fails on the shapes, naming no parameter
                         raise RuntimeError(f"the state of a parameter of {p.numel()} coordinates {problem}: did "
                                            "the parameter change size since its last step? (reset() forgets every state)")
-                x = self._preprocess(p.grad.reshape(-1))
+                x = self._preprocess(p.grad.reshape(-1).to(dtype))
                 for k, (weight, bias) in enumerate(layers, start=1):
                     H = sizes[k - 1]
                     z = torch.cat([x, state[f"h{k}"]], dim=1) @ weight + bias
@@ -165,7 +194,8 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
                     x = o * torch.tanh(c)
                     state[f"c{k}"], state[f"h{k}"] = c, x
                 update = self.spec.output_scale * (x @ output_weight + output_bias)
-                p.add_(update.view_as(p))
+                # Rounded to the parameter's dtype (a no-op for float32 and float64), then added.
+                p.add_(update.view_as(p).to(p.dtype))
         return loss
 
     def reset(self) -> None:

@@ -69,3 +69,20 @@ def file_with_p(tmp_path, p):
 
 # Gradients around the cut e^-p, as float16 holds them, and zero (always the small branch).
 HALF_GRADIENTS = [0.0, 1e-7, -3e-5, 1e-3, -0.25]
+
+
+def half_precision_run(steps=100, size=1000):
+    """θ0 and ``steps`` gradients for ``size`` coordinates (float32; magnitudes 1e-4 … 1, so both
+    log-sign branches) for the half-precision runs: 100 steps of the log-sign test file's
+    optimizer 1 move θ by up to about 7."""
+    rng = np.random.default_rng(1)
+    theta0 = rng.standard_normal(size).astype(np.float32)
+    gradients = (rng.standard_normal((steps, size)) * 10.0 ** rng.uniform(-4, 0, (steps, size))).astype(np.float32)
+    return theta0, gradients
+
+
+def half_precision_error(theta, expected, eps):
+    """max |θ − θ_expected| / (eps · (1 + |θ_expected|)): the error in units of the dtype's
+    rounding at θ's magnitude (one ulp of θ is between eps/2 and eps times |θ|)."""
+    theta, expected = np.asarray(theta, np.float64), np.asarray(expected, np.float64)
+    return float(np.max(np.abs(theta - expected) / (eps * (1 + np.abs(expected)))))
