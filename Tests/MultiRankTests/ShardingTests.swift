@@ -76,21 +76,28 @@ final class ShardingTests: XCTestCase {
     }
 
     /// Shard counts that do not divide the ranks, and sharding in the second-order mode: every
-    /// rank prints why and the job exits with status 64, before any meta-step.
+    /// rank prints why and the job exits with status 64, before any meta-step. (The second-order
+    /// case needs no rank count: each process refuses it in validate(), before MPI starts, so its
+    /// lines carry no rank prefix.)
     func testImpossibleShardingIsRefusedOnEveryRank() throws {
         try DistributedTrain.requireMPIRun()
         let scratch = try DistributedTrain.scratchDirectory(for: self)
-        let cases: [([String], String)] = [
-            (["--shards", "2"], "2 shards do not divide 3 ranks"),
-            (["--shards", "3", "--mode", "second-order"], "the second-order meta-gradient cannot be sharded"),
+        let cases: [([String], String, afterStart: Bool)] = [
+            (["--shards", "2"], "2 shards do not divide 3 ranks", true),
+            (["--shards", "3", "--mode", "second-order"], "Error: --shards 3 needs the first-order mode: the second-order meta-gradient cannot be sharded", false),
         ]
-        for (extra, message) in cases {
+        for (extra, message, afterStart) in cases {
             let result = try DistributedTrain.train(np: 3, runDirectory: scratch.appendingPathComponent("refused"),
                                                     extra: extra, timeout: 60)
             XCTAssertEqual(result.status, 64, "\(extra): \(result)")
-            for rank in 0..<3 {
-                XCTAssertTrue(result.stderr.contains("rank \(rank): --shards: ") && result.stderr.contains(message),
-                              "\(extra): rank \(rank) must say why: \(result.stderr)")
+            if afterStart {
+                for rank in 0..<3 {
+                    XCTAssertTrue(result.stderr.contains("rank \(rank): --shards: ") && result.stderr.contains(message),
+                                  "\(extra): rank \(rank) must say why: \(result.stderr)")
+                }
+            } else {
+                XCTAssertEqual(result.stderr.components(separatedBy: message).count - 1, 3,
+                               "\(extra): every process must say why: \(result.stderr)")
             }
             XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("refused/metrics.jsonl").path))
         }
