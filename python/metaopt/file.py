@@ -80,6 +80,16 @@ class OptimizerSpec:
     def input_count(self) -> int:
         return 1 if self.preprocessing == "raw" else 2
 
+    def checked_index(self, index, where: str = "") -> int:
+        """``index`` as the number of one of ``optimizers``; ValueError otherwise (``where`` is put
+        after the index in the message, e.g. " (for 'w')"). bool is an int to Python: True would
+        pick optimizer 1; 0.5 failed as a list index and -1 would pick the last one silently."""
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise ValueError(f"the optimizer index{where} must be a whole number (got {index!r})")
+        if not 0 <= index < len(self.optimizers):
+            raise ValueError(f"optimizer {index}{where} does not exist: the file holds {len(self.optimizers)}")
+        return int(index)
+
 
 def _whole(value, what: str) -> int:
     """A JSON whole number (not a bool, not 12.7); anything else raises ValueError naming ``what``."""

@@ -14,7 +14,6 @@ All coordinates of all tensors are one batch (rows), so each layer is one matrix
 """
 from __future__ import annotations
 
-import numbers
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
@@ -88,17 +87,10 @@ class LearnedOptimizer:
 
     def __init__(self, source: Union[str, OptimizerSpec], optimizer: int = 0, dtype=np.float64):
         self.spec = source if isinstance(source, OptimizerSpec) else load(source)
-        self._check_index(optimizer, "")
+        self.spec.checked_index(optimizer)
         self.default_optimizer = optimizer
         self.dtype = dtype
         self.state: Dict[str, State] = {}
-
-    def _check_index(self, index, where: str) -> None:
-        # bool is an int to Python: True would choose optimizer 1; 0.5 failed as a list index.
-        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
-            raise ValueError(f"the optimizer index{where} must be a whole number (got {index!r})")
-        if not 0 <= index < len(self.spec.optimizers):  # -1 would pick the last one silently
-            raise ValueError(f"optimizer {index}{where} does not exist: the file holds {len(self.spec.optimizers)}")
 
     def initial_state(self, size: int) -> State:
         """Zero h and c for every layer, for ``size`` coordinates."""
@@ -111,7 +103,7 @@ class LearnedOptimizer:
         must be real (TypeError for complex ones). A name whose gradient changed size starts again
         from zero h and c."""
         for name, gradient in gradients.items():  # all checked before any state advances
-            self._check_index((optimizers or {}).get(name, self.default_optimizer), f" (for {name!r})")
+            self.spec.checked_index((optimizers or {}).get(name, self.default_optimizer), f" (for {name!r})")
             dtype = np.asarray(gradient).dtype
             # numpy would drop a complex gradient's imaginary part with only a warning.
             if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):

@@ -36,15 +36,6 @@ def _compute_dtype(dtype) -> jnp.dtype:
     return dtype if jnp.finfo(dtype).bits >= 32 else jnp.dtype(jnp.float32)
 
 
-def _index(value, count: int) -> int:
-    """One optimizer index: a whole number (not a bool: True == 1) below ``count``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"the optimizer index must be a whole number (got {value!r})")
-    if not 0 <= value < count:
-        raise ValueError(f"optimizer {value} does not exist: the file holds {count}")
-    return int(value)
-
-
 def learned_optimizer(source: Union[str, OptimizerSpec], optimizer: Any = 0) -> optax.GradientTransformation:
     """The learned optimizer in ``source`` (an optimizer file or export path, or an
     `OptimizerSpec`) as an optax transformation.
@@ -72,8 +63,8 @@ def learned_optimizer(source: Union[str, OptimizerSpec], optimizer: Any = 0) -> 
 
     single = isinstance(optimizer, numbers.Integral) and not isinstance(optimizer, bool)
     # Checked once, where the transformation is made: int(0.7) would have chosen optimizer 0.
-    chosen = [_index(optimizer, len(weights))] if single else [
-        _index(index, len(weights)) for index in jax.tree_util.tree_leaves(optimizer)]
+    chosen = [spec.checked_index(optimizer)] if single else [
+        spec.checked_index(index) for index in jax.tree_util.tree_leaves(optimizer)]
 
     def indices(tree):
         if single:

@@ -10,7 +10,6 @@ lives in ``optimizer.state[p]`` as tensors ``h1, c1, h2, c2, …``, so ``state_d
 """
 from __future__ import annotations
 
-import numbers
 from typing import Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
@@ -46,7 +45,7 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         try:
-            self._check_index(group["optimizer"])
+            self.spec.checked_index(group["optimizer"])
             for p in group["params"]:
                 # An integer parameter failed in a matrix product; a complex one was updated from
                 # its gradient's real part.
@@ -55,13 +54,6 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
         except (TypeError, ValueError):
             self.param_groups.pop()
             raise
-
-    def _check_index(self, index) -> None:
-        # bool is an int to Python: True would pick optimizer 1; 0.5 failed as a list index.
-        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
-            raise ValueError(f"the optimizer index must be a whole number (got {index!r})")
-        if not 0 <= index < len(self.spec.optimizers):
-            raise ValueError(f"optimizer {index} does not exist: the file holds {len(self.spec.optimizers)}")
 
     @staticmethod
     def compute_dtype(p: torch.Tensor) -> torch.dtype:
@@ -123,7 +115,7 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
                 if "optimizer" not in group:
                     raise ValueError(f"parameter group {group_number} has no 'optimizer' index: the state dict "
                                      "comes from another kind of optimizer")
-                self._check_index(group["optimizer"])
+                self.spec.checked_index(group["optimizer"])
                 for p in group["params"]:
                     problem = self._state_problem(p, self.state[p]) if p in self.state else None
                     if problem:
@@ -166,7 +158,7 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
         sizes = self.spec.hidden_sizes
         for group in self.param_groups:
             # Checked here too: add_param_group and load_state_dict bring groups of their own.
-            self._check_index(group["optimizer"])
+            self.spec.checked_index(group["optimizer"])
             for p in group["params"]:
                 if p.grad is None:
                     continue
