@@ -169,7 +169,7 @@ final class DistributedTrainingTests: XCTestCase {
     }
 
     /// A horizon that is not a multiple of the unroll is rejected by argument validation on every
-    /// rank, before MPI starts: the same message everywhere, exit status 64, nothing written.
+    /// rank, before MPI starts: the same message from every rank that prints, exit status 64, nothing written.
     func testInvalidUnrollFailsIdenticallyOnEveryRank() throws {
         try DistributedTrain.requireMPIRun()
         let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
@@ -178,8 +178,11 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertFalse(result.timedOut, "\(result)")
         XCTAssertEqual(result.status, 64, "\(result)")
         XCTAssertLessThan(result.seconds, failureDeadline, "\(result)")
-        XCTAssertEqual(Set(result.rankStderr.keys), [0, 1], "per-rank output missing:\n\(result)")
-        for (rank, text) in result.rankStderr {
+        // mpirun stops the other rank once one exits, possibly before it prints: at least one says why.
+        let spoken = result.rankStderr.filter { !$0.value.isEmpty }
+        XCTAssertFalse(spoken.isEmpty, "per-rank output missing:\n\(result)")
+        XCTAssertTrue(Set(spoken.keys).isSubset(of: [0, 1]), "\(result)")
+        for (rank, text) in spoken {
             XCTAssertEqual(text.split(separator: "\n").first.map(String.init),
                            "Error: the horizon (30) must be a multiple of the unroll length (20)", "rank \(rank):\n\(result)")
         }

@@ -96,7 +96,7 @@ final class MultiRankTests: XCTestCase {
     }
 
     /// A bad flag is rejected by argument parsing on every rank, before MPI starts: the same
-    /// message on every rank, exit status 64 (EX_USAGE), no hang.
+    /// message on every rank that prints before mpirun stops it, exit status 64 (EX_USAGE), no hang.
     func testBadArgumentFailsIdenticallyOnEveryRank() throws {
         try requireMPIRun()
         for (args, message) in [(["comm-check", "--bogus"], "Error: Unknown option '--bogus'"),
@@ -105,8 +105,11 @@ final class MultiRankTests: XCTestCase {
             XCTAssertFalse(result.timedOut, "\(result)")
             XCTAssertEqual(result.status, 64, "\(result)")
             XCTAssertLessThan(result.seconds, failureDeadline, "\(result)")
-            XCTAssertEqual(Set(result.rankStderr.keys), [0, 1], "per-rank output missing:\n\(result)")
-            let firstLines = result.rankStderr.values.map { $0.split(separator: "\n").first.map(String.init) ?? "" }
+            // mpirun stops the other rank once one exits, possibly before it prints: at least one says why.
+            let spoken = result.rankStderr.filter { !$0.value.isEmpty }
+            XCTAssertFalse(spoken.isEmpty, "per-rank output missing:\n\(result)")
+            XCTAssertTrue(Set(spoken.keys).isSubset(of: [0, 1]), "\(result)")
+            let firstLines = spoken.values.map { $0.split(separator: "\n").first.map(String.init) ?? "" }
             for line in firstLines { XCTAssertEqual(line, message, "\(result)") }
             XCTAssertTrue(result.lines(withPrefix: "COMMCHECK").isEmpty)
         }
