@@ -28,14 +28,15 @@ struct TrainCommand: ParsableCommand {
         discussion: """
             With no options this is the embedded default job: the paper's quadratic experiment \
             (10-dimensional quadratics, raw gradient input, unroll 20, horizon 100) with a \
-            global meta-batch of 128 functions for 4000 meta-steps at learning rate 3e-3, written \
-            to runs/quadratic/ (about a minute on 2 cores). Run it under mpirun to spread the meta-batch over ranks; the result \
+            global meta-batch of 128 functions for 4000 meta-steps at learning rate 3e-3, validated \
+            every 500 meta-steps, written to runs/quadratic/ (about a minute on 2 cores). Run it under mpirun to spread the meta-batch over ranks; the result \
             is the same for any number of ranks.
 
             Files (rank 0 only): RUN_DIR/metrics.jsonl (one JSON object per meta-step), \
             RUN_DIR/checkpoints/ (resumed automatically), RUN_DIR/optimizer.json (the trained \
-            optimizer; see docs/optimizer-file.md); with --validate-every also RUN_DIR/validation.jsonl \
-            and RUN_DIR/best-optimizer.json (the best-scoring φ). SIGTERM, SIGINT or SIGUSR1 finishes the \
+            optimizer; see docs/optimizer-file.md); with validation (--validate-every; the \
+            quadratics' default) also RUN_DIR/validation.jsonl and RUN_DIR/best-optimizer.json \
+            (the best-scoring φ). SIGTERM, SIGINT or SIGUSR1 finishes the \
             current horizon, writes a checkpoint and exits with status 0 on every rank. Under Open \
             MPI's mpirun, send SIGUSR1 to mpirun, which forwards it to every rank; mpirun answers \
             SIGTERM by killing the ranks itself after about a second (docs/checkpoints.md).
@@ -115,7 +116,7 @@ struct TrainCommand: ParsableCommand {
                                valueName: "optimizer.json"))
     var initFrom: String?
 
-    @Option(help: "Early stopping as in the paper: every this many meta-steps (at the next horizon boundary) and at the start, score φ on validation functions by their mean final loss after one horizon; the best φ goes to RUN_DIR/best-optimizer.json, every score to RUN_DIR/validation.jsonl (default: off).")
+    @Option(help: "Early stopping as in the paper: every this many meta-steps (at the next horizon boundary), at the start and at the last meta-step (when it ends a horizon), score φ on validation functions by their mean final loss after one horizon; the best φ goes to RUN_DIR/best-optimizer.json, every score to RUN_DIR/validation.jsonl. 0: no validation. Default: 500 for the quadratics (the default job: its last φ depends on the kernel path's rounding), none for the other tasks.")
     var validateEvery: Int?
 
     @Option(help: "Validation functions (with --validate-every; default: 20); image tasks draw them from the training split.")
@@ -166,6 +167,9 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var runOptions: RunOptions
 
     func validate() throws {
+        if let validateEvery, validateEvery < 0 {
+            throw ValidationError("--validate-every must be a number of meta-steps, or 0 for no validation (got \(validateEvery))")
+        }
         let config = try trainingConfig()
         if let problem = config.problems().first { throw ValidationError(problem) }
         if let runDir, runDir.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -184,8 +188,9 @@ struct TrainCommand: ParsableCommand {
                 throw ValidationError("--output \(output) is the run file of --config; the optimizer would replace it (choose another path)")
             }
         }
-        if validateEvery == nil && (validationSeed != nil || validationFunctions != nil) {
-            throw ValidationError("--validation-functions and --validation-seed need --validate-every")
+        if config.validation == nil && (validationSeed != nil || validationFunctions != nil) {
+            throw ValidationError(validateEvery == 0 ? "--validation-functions and --validation-seed do not apply with --validate-every 0 (no validation)"
+                                                     : "--validation-functions and --validation-seed need --validate-every (task \(config.task.name) does not validate by default)")
         }
         if let count = shards.count, count < 1 { throw ValidationError("--shards must be a positive number of ranks or auto, got \(count)") }
         // Needs no rank count, so here, before --print-config and MPI (it used to pass
@@ -210,8 +215,9 @@ struct TrainCommand: ParsableCommand {
                               maxConsecutiveSkips: maxSkips, consistencyCheckEvery: consistencyEvery,
                               randomScaling: randomScaling, initialScaling: initialScaling, lossScaling: lossScaling,
                               initFrom: initFrom,
-                              validation: validateEvery.map {
-                                  ValidationConfig(every: $0, functions: validationFunctions ?? 20, seed: validationSeed ?? seed &+ 2_000_003)
+                              validation: (validateEvery ?? spec.defaultValidateEvery).flatMap { every in
+                                  every == 0 ? nil : ValidationConfig(every: every, functions: validationFunctions ?? 20,
+                                                                      seed: validationSeed ?? seed &+ 2_000_003)
                               },
                               lossNormalization: lossNormalization.map { MetaLossNormalization(rawValue: $0.rawValue) }
                                   ?? (spec.settings is MixtureTask ? .initialLoss : nil))

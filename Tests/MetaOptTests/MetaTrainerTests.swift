@@ -16,15 +16,20 @@ final class MetaTrainerTests: XCTestCase {
 
     /// Validation runs at the first horizon boundary at or after each multiple of `every`
     /// (multiples of 7 with 5 meta-steps per horizon: 7 → 10, 14 → 15, 21 → 25, 28 → 30, 35), also
-    /// when a skipped meta-step ends a horizon early (every 5, a skip at 6: 5, then 12, not 7).
+    /// when a skipped meta-step ends a horizon early (every 5, a skip at 6: 5, then 12, not 7),
+    /// and at the last meta-step when it ends a horizon (every 500 in a run of 120: at 120).
     func testValidationIsDueAtTheFirstBoundaryAfterEachMultiple() {
         func due(every: Int, _ boundaries: [Int]) -> [Int] {
             let validation = ValidationConfig(every: every, functions: 1, seed: 1)
-            return zip(boundaries.dropFirst(), boundaries).filter { validation.isDue(atBoundary: $0, previous: $1) }.map(\.0)
+            return zip(boundaries.dropFirst(), boundaries).filter {
+                validation.isDue(atBoundary: $0, previous: $1, lastIteration: boundaries.last!)
+            }.map(\.0)
         }
         XCTAssertEqual(due(every: 7, Array(stride(from: 0, through: 35, by: 5))), [10, 15, 25, 30, 35])
+        XCTAssertEqual(due(every: 7, Array(stride(from: 0, through: 40, by: 5))), [10, 15, 25, 30, 35, 40])
         XCTAssertEqual(due(every: 5, [0, 5, 7, 12, 17, 22]), [5, 12, 17, 22])
-        XCTAssertFalse(ValidationConfig(every: 7, functions: 1, seed: 1).isDue(atBoundary: 0, previous: 0),
+        XCTAssertEqual(due(every: 500, Array(stride(from: 0, through: 120, by: 5))), [120])
+        XCTAssertFalse(ValidationConfig(every: 7, functions: 1, seed: 1).isDue(atBoundary: 0, previous: 0, lastIteration: 0),
                        "meta-step 0 is scored separately, on a fresh start")
     }
 
@@ -36,7 +41,8 @@ final class MetaTrainerTests: XCTestCase {
         let validation = ValidationConfig(every: 4, functions: 1, seed: 1)
         func validatesFirst(at iteration: Int, scored: [Int]) -> Bool {
             let log = scored.map { "{\"iteration\":\($0),\"mean_final_loss\":1.5,\"best\":false}\n" }.joined()
-            return ValidationLog.validatesAtResume(iteration, validation: validation, truncationsPerHorizon: 2, in: Data(log.utf8))
+            return ValidationLog.validatesAtResume(iteration, validation: validation, truncationsPerHorizon: 2,
+                                                   lastIteration: 9, in: Data(log.utf8))
         }
         XCTAssertTrue(validatesFirst(at: 0, scored: []), "a fresh run's start")
         XCTAssertFalse(validatesFirst(at: 0, scored: [0]))
@@ -46,6 +52,8 @@ final class MetaTrainerTests: XCTestCase {
         XCTAssertFalse(validatesFirst(at: 7, scored: [0, 4]))
         XCTAssertTrue(validatesFirst(at: 5, scored: [0]), "boundaries 0, 2, 3 (a skip at 2), 5: 5 is the first at or after 4")
         XCTAssertTrue(validatesFirst(at: 8, scored: [0, 4]))
+        XCTAssertTrue(validatesFirst(at: 9, scored: [0, 4, 8]), "the last meta-step's validation was abandoned")
+        XCTAssertFalse(validatesFirst(at: 9, scored: [0, 4, 8, 9]))
     }
 
     /// The validation functions' data are compared across ranks when the scorer is made: a rank

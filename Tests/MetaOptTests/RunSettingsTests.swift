@@ -104,6 +104,8 @@ final class RunSettingsTests: XCTestCase {
         var expected = TrainingConfig(task: task, metaBatch: task.defaultMetaBatch, iterations: task.defaultIterations,
                                       learningRate: task.defaultLearningRate).runSettings
         var recipe = try TrainingRecipes.settings(named: "quadratic")
+        // Validation is train's, not the configuration's (MetaTrainer does not validate).
+        XCTAssertEqual(recipe.values["validate-every"], .integer(String(try XCTUnwrap(task.defaultValidateEvery))))
         // What the recipe leaves to the defaults, and what is not the training configuration's.
         for key in ["description", "run-dir", "max-skips", "consistency-every", "clip-norm", "random-scaling",
                     "initial-scaling", "loss-scaling", "init-from", "validate-every"] {

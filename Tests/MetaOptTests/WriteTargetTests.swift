@@ -166,7 +166,8 @@ final class ResumeCompatibilityTests: XCTestCase {
     }
 
     /// A refusal names every setting that differs, by option and with both values (it used to
-    /// print the two configurations whole), and what may change.
+    /// print the two configurations whole), and what may change. No validation is
+    /// `--validate-every 0` for the quadratics, which validate by default.
     func testARefusalNamesEachDifference() {
         let saved = TrainingConfig(task: .quadratic(dimension: 4), metaBatch: 4, unroll: 2, horizon: 4, iterations: 8,
                                    learningRate: 0.001)
@@ -178,7 +179,7 @@ final class ResumeCompatibilityTests: XCTestCase {
         let problems = TrainerCheckpoint.compatibilityProblems(saved: saved, current: current)
         XCTAssertEqual(problems.first, "the checkpoint was written by a run with another configuration: "
                        + "--dimension 6 here, 4 in the checkpoint; --learning-rate 0.01 here, 0.001 in the checkpoint; "
-                       + "--validate-every 10 here, none in the checkpoint; --validation-functions 20 here, none in the checkpoint; "
+                       + "--validate-every 10 here, 0 in the checkpoint; --validation-functions 20 here, none in the checkpoint; "
                        + "--validation-seed 5 here, none in the checkpoint")
         XCTAssertEqual(problems.count, 2)
         for option in ["--iterations", "--consistency-every", "--max-skips", "--checkpoint-every", "--keep-checkpoints",

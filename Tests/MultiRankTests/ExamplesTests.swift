@@ -42,8 +42,8 @@ import XCTest
 ///      stand-in as the repository.
 ///   4. The wrapper shrinks the sizes, replacing the value where the option is given and adding
 ///      the option where it is not: train `--iterations 2 --unroll 5 --horizon 10` (and, when it
-///      validates, by flag or in its --recipe or --config file, `--validate-every 2
-///      --validation-functions 2`); evaluate `--functions 2 --steps 5 --tuning-functions 1`; bench
+///      validates, by flag, in its --recipe or --config file or by its task's default (the
+///      quadratics), `--validate-every 2 --validation-functions 2`); evaluate `--functions 2 --steps 5 --tuning-functions 1`; bench
 ///      `--repetitions 1 --warmup 0 --evaluation-steps 5 --evaluation-repetitions 1
 ///      --gemm-repetitions 0`. Every other argument reaches the binary as written, so option names
 ///      and values are parsed and validated for real.
@@ -150,6 +150,8 @@ final class ExamplesTests: XCTestCase {
                                                         atomically: true, encoding: .utf8)
         try #"{"p": 20, "validate-every": null}"#.write(to: scratch.appendingPathComponent("run.json"),
                                                         atomically: true, encoding: .utf8)
+        try #"{"task": "mlp", "p": 20}"#.write(to: scratch.appendingPathComponent("mlp.json"), atomically: true, encoding: .utf8)
+        try #"{"validate-every": 0}"#.write(to: scratch.appendingPathComponent("off.json"), atomically: true, encoding: .utf8)
         func wrapped(_ args: [String]) throws -> [String] {
             let result = try MPIJob.runProcess(
                 executable: URL(fileURLWithPath: "/bin/sh"),
@@ -158,7 +160,12 @@ final class ExamplesTests: XCTestCase {
             XCTAssertEqual(result.status, 0, "\(result)")
             return result.stdout.split(separator: "\n").map(String.init)
         }
-        XCTAssertEqual(try wrapped([]), ["--iterations", "2", "--unroll", "5", "--horizon", "10"])
+        // The default job validates (the quadratics' default): its validation shrinks too.
+        XCTAssertEqual(try wrapped([]), ["--iterations", "2", "--unroll", "5", "--horizon", "10",
+                                         "--validate-every", "2", "--validation-functions", "2"])
+        XCTAssertEqual(try wrapped(["train", "--task", "mlp"]), ["train", "--task", "mlp", "--iterations", "2", "--unroll", "5", "--horizon", "10"])
+        XCTAssertEqual(try wrapped(["train", "--validate-every", "0"]),
+                       ["train", "--validate-every", "0", "--iterations", "2", "--unroll", "5", "--horizon", "10"])
         XCTAssertEqual(try wrapped(["train", "--iterations=4000", "--validate-every", "1000", "--steps", "100"]),
                        ["train", "--iterations=2", "--validate-every", "2", "--steps", "100",
                         "--unroll", "5", "--horizon", "10", "--validation-functions", "2"])
@@ -166,7 +173,12 @@ final class ExamplesTests: XCTestCase {
                        ["train", "--recipe", "v", "--iterations", "2", "--unroll", "5", "--horizon", "10",
                         "--validate-every", "2", "--validation-functions", "2"])
         XCTAssertEqual(try wrapped(["train", "--config", "run.json"]),
-                       ["train", "--config", "run.json", "--iterations", "2", "--unroll", "5", "--horizon", "10"])
+                       ["train", "--config", "run.json", "--iterations", "2", "--unroll", "5", "--horizon", "10",
+                        "--validate-every", "2", "--validation-functions", "2"])
+        XCTAssertEqual(try wrapped(["train", "--config", "mlp.json"]),
+                       ["train", "--config", "mlp.json", "--iterations", "2", "--unroll", "5", "--horizon", "10"])
+        XCTAssertEqual(try wrapped(["train", "--config", "off.json"]),
+                       ["train", "--config", "off.json", "--iterations", "2", "--unroll", "5", "--horizon", "10"])
         XCTAssertEqual(try wrapped(["evaluate", "--optimizer", "runs/q/optimizer.json", "--functions", "100"]),
                        ["evaluate", "--optimizer", "runs/q/optimizer.json", "--functions", "2",
                         "--steps", "5", "--tuning-functions", "1"])
@@ -591,14 +603,26 @@ enum Examples {
                 if [[ "${args[i]}" == "$1="* ]]; then echo "${args[i]#*=}"; return; fi
             done
         }
-        # Whether the run validates: --validate-every, or a number for it in the recipe or run file.
-        validates() {
-            has --validate-every && return 0
-            local file
-            for file in "recipes/$(value --recipe).json" "$(value --config)"; do
-                [[ -f "$file" ]] && grep -Eq '"validate-every"[[:space:]]*:[[:space:]]*[0-9]' "$file" && return 0
+        # The task: --task, else the run file's, else the recipe's, else the default (quadratic).
+        task() {
+            local file name
+            name="$(value --task)"
+            for file in "$(value --config)" "recipes/$(value --recipe).json"; do
+                [[ -z "$name" && -f "$file" ]] &&
+                    name="$(sed -nE 's/.*"task"[[:space:]]*:[[:space:]]*"([^"]*)".*/\1/p' "$file" | head -n 1)"
             done
-            return 1
+            echo "${name:-quadratic}"
+        }
+        # Whether the run validates: --validate-every other than 0, or a number other than 0 for it
+        # in the run file or the recipe, or else the task's default (the quadratics validate).
+        validates() {
+            if has --validate-every; then [[ "$(value --validate-every)" != 0 ]]; return; fi
+            local file
+            for file in "$(value --config)" "recipes/$(value --recipe).json"; do
+                [[ -f "$file" ]] && grep -Eq '"validate-every"[[:space:]]*:[[:space:]]*0([^.0-9]|$)' "$file" && return 1
+                [[ -f "$file" ]] && grep -Eq '"validate-every"[[:space:]]*:[[:space:]]*[1-9]' "$file" && return 0
+            done
+            [[ "$(task)" == quadratic ]]
         }
         # OPTION VALUE: replace the value of OPTION (--opt V or --opt=V), or add the option.
         shrink() {

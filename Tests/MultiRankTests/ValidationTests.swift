@@ -110,9 +110,10 @@ final class ValidationTests: XCTestCase {
     }
 
     /// A NaN at meta-step 4 ends that horizon early (boundaries 4, 5, 7, 9); with validation
-    /// every 4 the scores are at 0, 4 and 9. A run of 5 meta-steps ends at the boundary 5 and
-    /// checkpoints it; continued to 9 under 3 ranks it does not score 5 (the boundary before it
-    /// was 4, not a horizon back) and ends with the files of an uninterrupted run.
+    /// every 4 the scores are at 0, 4 and 9 (the last meta-step). A run killed at meta-step 6
+    /// resumes from its checkpoint at the boundary 5; under 3 ranks it does not score 5 (the
+    /// boundary before it was 4, not a horizon back) and ends with the files of an uninterrupted
+    /// run. A run of 5 meta-steps scores 5: its last.
     func testResumeAtABoundaryASkipBroughtEarlyWritesTheUninterruptedFiles() throws {
         try DistributedTrain.requireMPIRun()
         let scratch = try DistributedTrain.scratchDirectory(for: self)
@@ -126,14 +127,20 @@ final class ValidationTests: XCTestCase {
         XCTAssertEqual(uninterrupted.status, 0, "\(uninterrupted)")
         XCTAssertEqual(try lines(whole).map(\.iteration), [0, 4, 9])
 
+        let short = scratch.appendingPathComponent("short")
+        let shortRun = try DistributedTrain.train(np: 2, runDirectory: short, job: skippingJob(iterations: 5))
+        XCTAssertEqual(shortRun.status, 0, "\(shortRun)")
+        XCTAssertEqual(try lines(short).map(\.iteration), [0, 4, 5])
+
         let split = scratch.appendingPathComponent("split")
-        let first = try DistributedTrain.train(np: 2, runDirectory: split, job: skippingJob(iterations: 5))
-        XCTAssertEqual(first.status, 0, "\(first)")
+        let first = try DistributedTrain.train(np: 2, runDirectory: split, job: skippingJob(iterations: 9),
+                                               extra: ["--checkpoint-every", "1", "--inject-fault", "kill@6:1"])
+        XCTAssertNotEqual(first.status, 0, "\(first)")
         XCTAssertEqual(try lines(split).map(\.iteration), [0, 4])
         let resumed = try MPIJob.run(np: 3, args: ["train"] + skippingJob(iterations: 9) + ["--run-dir", split.path],
                                      timeout: DistributedTrain.jobTimeout, extraMPIArgs: ["--oversubscribe"])
         XCTAssertEqual(resumed.status, 0, "\(resumed)")
-        XCTAssertTrue(resumed.stderr.contains("resuming from"), "\(resumed)")
+        XCTAssertTrue(resumed.stderr.contains("resuming from") && resumed.stderr.contains("ckpt-0000000005.mopt"), "\(resumed)")
         XCTAssertEqual(try lines(split), try lines(whole), "validation.jsonl, resumed and uninterrupted")
         XCTAssertEqual(try best(split).bytes, try best(whole).bytes, "best-optimizer.json, resumed and uninterrupted")
         XCTAssertEqual(try DistributedTrain.output(of: split).phi, try DistributedTrain.output(of: whole).phi)
@@ -184,9 +191,13 @@ final class ValidationTests: XCTestCase {
     func testBadValidationOptionsAreRefused() throws {
         try DistributedTrain.requireMPIRun()
         let scratch = try DistributedTrain.scratchDirectory(for: self)
-        for (extra, message) in [(["--validate-every", "0"], "the validation interval must be positive"),
+        for (extra, message) in [(["--validate-every", "-1"], "--validate-every must be a number of meta-steps, or 0 for no validation (got -1)"),
                                  (["--validate-every", "2", "--validation-seed", "7"], "the validation seed must differ from the training seed"),
-                                 (["--validation-functions", "3"], "--validation-functions and --validation-seed need --validate-every")] {
+                                 (["--validation-seed", "7"], "the validation seed must differ from the training seed"),
+                                 (["--validate-every", "0", "--validation-functions", "3"],
+                                  "--validation-functions and --validation-seed do not apply with --validate-every 0 (no validation)"),
+                                 (["--task", "rosenbrock", "--validation-functions", "3"],
+                                  "--validation-functions and --validation-seed need --validate-every (task rosenbrock does not validate by default)")] {
             let run = try MPIJob.runSingleton(args: ["train"] + DistributedTrain.smallJob + ["--run-dir", scratch.path] + extra)
             XCTAssertNotEqual(run.status, 0, "\(extra): \(run)")
             XCTAssertTrue(run.stderr.contains(message), "\(extra): \(run)")

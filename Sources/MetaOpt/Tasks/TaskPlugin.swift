@@ -86,13 +86,17 @@ package struct TaskDefaults: Sendable {
     package var iterations: Int
     /// Adam's learning rate on φ.
     package var learningRate: Double
+    /// Meta-steps between validations (`train --validate-every`); nil: no validation.
+    package var validateEvery: Int?
 
-    package init(optimizer: LearnedOptimizerConfig, blockSize: Int, metaBatch: Int, iterations: Int, learningRate: Double) {
+    package init(optimizer: LearnedOptimizerConfig, blockSize: Int, metaBatch: Int, iterations: Int, learningRate: Double,
+                 validateEvery: Int? = nil) {
         self.optimizer = optimizer
         self.blockSize = blockSize
         self.metaBatch = metaBatch
         self.iterations = iterations
         self.learningRate = learningRate
+        self.validateEvery = validateEvery
     }
 }
 

@@ -56,6 +56,8 @@ public struct TaskSpec: Codable, Equatable, Sendable, CustomStringConvertible {
     public var defaultMetaBatch: Int { family.defaults.metaBatch }
     public var defaultIterations: Int { family.defaults.iterations }
     public var defaultLearningRate: Double { family.defaults.learningRate }
+    /// Meta-steps between the validations of `metaopt-dist train` when it is not told; nil: none.
+    public var defaultValidateEvery: Int? { family.defaults.validateEvery }
 
     public func problems() -> [String] { settings.problems }
 

@@ -386,7 +386,9 @@ extension TrainingConfig {
             s.set("validation-functions", int(validation.functions))
             s.set("validation-seed", int(validation.seed))
         } else {
-            s.set("validate-every", .null)
+            // Off is null, except for a family that validates by default (0 turns it off there),
+            // so that the config.json of a run of another family keeps its bytes.
+            s.set("validate-every", task.defaultValidateEvery == nil ? .null : int(0))
         }
         s.set("seed", int(seed))
         s.set("mode", .string(mode.rawValue))

@@ -134,7 +134,7 @@ package enum TrainingRecipes {
             """#),
         ("quadratic", #"""
             {
-              "description": "The default job: 10-dimensional quadratics, 4000 meta-steps",
+              "description": "The default job: 10-dimensional quadratics, 4000 meta-steps, validated every 500",
               "task": "quadratic",
               "dimension": 10,
               "hidden-size": 20,
@@ -146,6 +146,7 @@ package enum TrainingRecipes {
               "horizon": 100,
               "iterations": 4000,
               "learning-rate": 3e-3,
+              "validate-every": 500,
               "mode": "first-order",
               "seed": 0,
               "run-dir": "runs/quadratic"

@@ -300,7 +300,8 @@ package final class TrainingRun {
         var validatesFirst = false
         if let resumedAt, let validation = config.validation {
             validatesFirst = ValidationLog.validatesAtResume(resumedAt, validation: validation,
-                                                             truncationsPerHorizon: config.truncationsPerHorizon, in: contents)
+                                                             truncationsPerHorizon: config.truncationsPerHorizon,
+                                                             lastIteration: config.iterations, in: contents)
         }
         guard fm.fileExists(atPath: best.path) else {
             if resumedAt != nil, let logged {
@@ -430,7 +431,8 @@ package final class TrainingRun {
                 }
             }
             if trainer.state.atHorizonBoundary {
-                if let validator, validator.config.isDue(atBoundary: trainer.state.iteration, previous: lastBoundary.iteration),
+                if let validator, validator.config.isDue(atBoundary: trainer.state.iteration, previous: lastBoundary.iteration,
+                                                         lastIteration: config.iterations),
                    try !validate(validator, log: validationLog) {
                     // Stopped during the validation: the meta-steps so far are kept, the score is
                     // not; a resume from this checkpoint validates first (`validatesAtResume`).

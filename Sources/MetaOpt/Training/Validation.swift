@@ -4,7 +4,7 @@ import Foundation
 /// functions, and the best-scoring φ is kept beside the final one.
 public struct ValidationConfig: Codable, Hashable, Sendable {
     /// Score φ at the first horizon boundary at or after every multiple of this many meta-steps
-    /// (and at meta-step 0 of a fresh run).
+    /// (and at meta-step 0 of a fresh run, and at the run's last meta-step when it ends a horizon).
     public var every: Int
     /// Validation functions; each is optimised for one horizon from its θ₀ and scored by its
     /// final loss.
@@ -25,8 +25,10 @@ public struct ValidationConfig: Codable, Hashable, Sendable {
     /// validated already (validations at 5 and 7 for --validate-every 5). A resumed run's
     /// checkpoint is the boundary before its first one; whether the checkpoint's own boundary was
     /// a validation point is read from validation.jsonl (`ValidationLog.validatesAtResume`).
-    public func isDue(atBoundary iteration: Int, previous: Int) -> Bool {
-        iteration > 0 && iteration / every > previous / every
+    /// The run's last meta-step `lastIteration` is one too, so that the best φ is never an earlier
+    /// one that the last would have beaten (a run shorter than `every` would keep its start).
+    public func isDue(atBoundary iteration: Int, previous: Int, lastIteration: Int) -> Bool {
+        iteration > 0 && (iteration / every > previous / every || iteration == lastIteration)
     }
 
     func problems(trainingSeed: UInt64) -> [String] {
@@ -149,11 +151,11 @@ enum ValidationLog {
     /// previous boundary, or the first boundary at or after that multiple would have been
     /// validated and logged too. Only a log that lost its earlier lines falls back to a horizon back.
     static func validatesAtResume(_ iteration: Int, validation: ValidationConfig, truncationsPerHorizon: Int,
-                                  in data: Data) -> Bool {
+                                  lastIteration: Int, in data: Data) -> Bool {
         let scored = scores(in: data).map(\.iteration)
         if scored.contains(iteration) { return false }
         if iteration == 0 { return true }  // a fresh run scores its starting φ
         let previous = scored.filter { $0 < iteration }.max() ?? iteration - truncationsPerHorizon
-        return validation.isDue(atBoundary: iteration, previous: previous)
+        return validation.isDue(atBoundary: iteration, previous: previous, lastIteration: lastIteration)
     }
 }
