@@ -60,7 +60,7 @@ final class ShippedOptimizersTests: XCTestCase {
     }
 
     /// The README's evaluate command for quadratic.json prints the LSTM row the README's table
-    /// states (0.1881 / 0.03116), to the four significant digits shown: the φ is fixed, so only the
+    /// states (0.127 / 0.005535), to the four significant digits shown: the φ is fixed, so only the
     /// kernel path's last bits could move it (they did not on avx512, avx2 or portable).
     func testQuadraticOptimizerReproducesItsRow() throws {
         let readme = try Self.readme()
