@@ -10,6 +10,8 @@ lives in ``optimizer.state[p]`` as tensors ``h1, c1, h2, c2, …``, so ``state_d
 """
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
@@ -31,12 +33,25 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
     bfloat16 drifted by several of θ's roundings over 100 steps). The weights come from the file,
     not from the state dict; ``load_state_dict`` checks that the state fits the parameters and
     the file's hidden sizes. A parameter whose ``.grad`` is None is skipped, as by torch's
-    optimizers."""
+    optimizers.
 
-    def __init__(self, params: Iterable, source: Union[str, OptimizerSpec], optimizer: int = 0):
+    ``lr`` scales the learned update, θ += lr · update, per group like ``optimizer``. It is 1 by
+    default, the step the optimizer was trained to take (and then the update is added as it is);
+    it exists for torch's learning-rate schedulers (warm-up, decay), which set each group's
+    ``"lr"``. A non-negative finite number; checked when a group is added and at each step."""
+
+    def __init__(self, params: Iterable, source: Union[str, OptimizerSpec], optimizer: int = 0, lr: float = 1.0):
         self.spec = source if isinstance(source, OptimizerSpec) else load(source)
         self._weights: Dict[Tuple[int, torch.device, torch.dtype], list] = {}
-        super().__init__(params, {"optimizer": optimizer})  # checks each group (add_param_group)
+        super().__init__(params, {"optimizer": optimizer, "lr": lr})  # checks each group (add_param_group)
+
+    @staticmethod
+    def checked_lr(lr) -> float:
+        """``lr`` as a float if it is a non-negative finite real number (not a bool); ValueError
+        otherwise. A negative lr would climb the loss, a NaN would wipe θ."""
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr >= 0):
+            raise ValueError(f"lr must be a non-negative finite number (got {lr!r})")
+        return float(lr)
 
     def add_param_group(self, param_group) -> None:
         """torch's ``add_param_group``, then checks that the group's ``optimizer`` index is one of
@@ -46,6 +61,7 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
         group = self.param_groups[-1]
         try:
             self.spec.checked_index(group["optimizer"])
+            self.checked_lr(group["lr"])
             for p in group["params"]:
                 # An integer parameter failed in a matrix product; a complex one was updated from
                 # its gradient's real part.
@@ -157,8 +173,10 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
                 loss = closure()
         sizes = self.spec.hidden_sizes
         for group in self.param_groups:
-            # Checked here too: add_param_group and load_state_dict bring groups of their own.
+            # Checked here too: add_param_group and load_state_dict bring groups of their own, and
+            # a scheduler sets lr. A state dict saved before lr existed has none: 1.
             self.spec.checked_index(group["optimizer"])
+            lr = self.checked_lr(group.setdefault("lr", 1.0))
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -186,6 +204,8 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
                     x = o * torch.tanh(c)
                     state[f"c{k}"], state[f"h{k}"] = c, x
                 update = self.spec.output_scale * (x @ output_weight + output_bias)
+                if lr != 1.0:
+                    update = update * lr
                 # Rounded to the parameter's dtype (a no-op for float32 and float64), then added.
                 p.add_(update.view_as(p).to(p.dtype))
         return loss

@@ -320,3 +320,74 @@ def test_half_precision_state_dicts_keep_the_float32_state(dtype):
                for name, value in converted.state[older].items())
     run_from(older, converted, gradients[3:])
     assert older.dtype == dtype and torch.isfinite(older).all()
+
+
+def test_lr_scales_the_update_and_serves_torch_schedulers():
+    from conftest import DATA
+    path = str(DATA / "logsign-two.optimizer.json")
+    gradients = [torch.linspace(-1, 1, 5) * (k + 1) for k in range(4)]
+
+    def deltas(**options):
+        """θ after each of the steps on fixed gradients, minus θ₀ (= 0)."""
+        param = torch.nn.Parameter(torch.zeros(5, dtype=torch.float64))
+        optimizer = TorchLearnedOptimizer([param], path, **options)
+        out = []
+        for g in gradients:
+            param.grad = g.to(torch.float64)
+            optimizer.step()
+            out.append(param.detach().clone())
+        return out, optimizer, param
+
+    plain, _, _ = deltas()
+    one, _, _ = deltas(lr=1)
+    half, _, _ = deltas(lr=0.5)
+    assert all(torch.equal(a, b) for a, b in zip(plain, one)), "lr 1 adds the update as it is"
+    # The LSTM state does not depend on lr, so with the same gradients every update halves.
+    steps = lambda traj: [b - a for a, b in zip([torch.zeros(5, dtype=torch.float64)] + traj[:-1], traj)]
+    for full, scaled in zip(steps(plain), steps(half)):
+        assert torch.allclose(scaled, 0.5 * full, rtol=1e-12, atol=0)
+        assert torch.any(full != 0)
+
+    # A scheduler reads and sets each group's lr: after one StepLR step of gamma 0.5 the update halves.
+    param = torch.nn.Parameter(torch.zeros(5, dtype=torch.float64))
+    optimizer = TorchLearnedOptimizer([param], path)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    param.grad = gradients[0].to(torch.float64)
+    optimizer.step()
+    scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == 0.5
+    before = param.detach().clone()
+    param.grad = gradients[1].to(torch.float64)
+    optimizer.step()
+    assert torch.allclose(param.detach() - before, 0.5 * steps(plain)[1], rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("lr", [-0.1, float("nan"), float("inf"), True, "0.1", None])
+def test_an_lr_that_is_not_a_non_negative_number_is_refused(lr):
+    from conftest import DATA
+    path = str(DATA / "logsign-two.optimizer.json")
+    with pytest.raises(ValueError, match="lr must be a non-negative finite number"):
+        TorchLearnedOptimizer([torch.nn.Parameter(torch.zeros(2))], path, lr=lr)
+    # Set by hand (or by a scheduler) it is refused at the step, before any parameter moves.
+    param = torch.nn.Parameter(torch.zeros(2))
+    optimizer = TorchLearnedOptimizer([param], path)
+    optimizer.param_groups[0]["lr"] = lr
+    param.grad = torch.ones(2)
+    with pytest.raises(ValueError, match="lr must be a non-negative finite number"):
+        optimizer.step()
+    assert torch.equal(param.detach(), torch.zeros(2))
+
+
+def test_a_state_dict_without_lr_loads_with_lr_1():
+    from conftest import DATA
+    path = str(DATA / "logsign-two.optimizer.json")
+    params, optimizer = stepped(DATA / "logsign-two.optimizer.json")
+    saved = optimizer.state_dict()
+    for group in saved["param_groups"]:
+        del group["lr"]  # as saved before lr existed
+    fresh = TorchLearnedOptimizer([torch.nn.Parameter(p.detach().clone()) for p in params], path)
+    fresh.load_state_dict(saved)
+    for p in fresh.param_groups[0]["params"]:
+        p.grad = torch.full_like(p, 0.5)
+    fresh.step()
+    assert fresh.param_groups[0]["lr"] == 1.0
