@@ -4,11 +4,11 @@
 /// outside θ (a group past the end) or update coordinates twice or never (overlaps and gaps), so
 /// `LearnedOptimizer.run` and `MetaTrainer` check it before an engine sees the function.
 extension Optimizee {
-    /// Why `initialParameters()` or `parameterGroups` do not fit `dimension`, in words (nil: they
-    /// do). Calls `initialParameters()` once.
-    package var shapeProblem: String? {
-        let start = initialParameters().count
-        guard start == dimension else { return "dimension is \(dimension) but initialParameters() has \(start) values" }
+    /// Why θ₀ or `parameterGroups` do not fit `dimension`, in words (nil: they do). `start` is θ₀
+    /// as `initialParameters()` returned it: a caller that goes on to start from it checks that
+    /// one, rather than draw θ₀ twice (an MLP's or CNN's is drawn from the random stream).
+    package func shapeProblem(start: [Float]) -> String? {
+        guard start.count == dimension else { return "dimension is \(dimension) but initialParameters() has \(start.count) values" }
         return parameterGroupProblem
     }
 
