@@ -54,7 +54,7 @@ enum MemoryEstimate {
         let blocks = config.mostBlocksPerRank(ranks: ranks)
         let engines = blocks == 1 ? "1 block" : "\(blocks) blocks of the meta-batch \(config.metaBatch) on \(ranks == 1 ? "one rank" : "each of \(ranks) ranks")"
         return problem(needed: needed, limit: limit,
-                       what: "meta-training \(coordinates) coordinates × block size \(config.blockSize) × \(engines), unroll \(config.unroll),")
+                       what: "meta-training \(coordinates) coordinates × block size \(config.functionsPerBlock) × \(engines), unroll \(config.unroll),")
     }
 
     /// The memory `evaluate` holds: all held-out and tuning functions (sampled up front), the

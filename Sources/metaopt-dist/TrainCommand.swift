@@ -71,7 +71,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Functions per meta-step, over all ranks (default: \(TaskRegistry.describeDefaults { "\($0.metaBatch)" })).")
     var metaBatch: Int?
 
-    @Option(help: "Functions that always run together in one block (default: \(TaskRegistry.describeDefaults { "\($0.blockSize)" })). Keep it fixed to compare runs: ranks own whole blocks, so results are identical for any number of ranks with the same block size.")
+    @Option(help: "Functions that always run together in one block (default: \(TaskRegistry.describeDefaults { "\($0.blockSize)" })); one above --meta-batch makes one block of the whole meta-batch, the same run as --block-size equal to it. Keep it fixed to compare runs: ranks own whole blocks, so results are identical for any number of ranks with the same block size.")
     var blockSize: Int?
 
     @Option(help: "Truncation length T (optimizee steps per meta-step).")

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import MetaOpt
 
@@ -33,6 +34,32 @@ final class OptimizeeShapeTests: XCTestCase {
         func sample(_ key: RandomKey) -> any Optimizee { Faulty(kind: key.task == 1 ? kind : "ok") }
     }
 
+    /// `Faulty(kind: "ok")`, counting how often its θ₀ is drawn.
+    struct Counted: Optimizee, Sendable {
+        final class Draws: @unchecked Sendable {
+            private let lock = NSLock()
+            private var count = 0
+            var value: Int { lock.withLock { count } }
+            func add() { lock.withLock { count += 1 } }
+        }
+        let draws: Draws
+        var dimension: Int { 6 }
+        func initialParameters() -> [Float] {
+            draws.add()
+            return Faulty(kind: "ok").initialParameters()
+        }
+        func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int, gradient: UnsafeMutableBufferPointer<Float>) -> Float {
+            Faulty(kind: "ok").lossAndGradient(at: theta, step: step, gradient: gradient)
+        }
+    }
+
+    struct CountedFamily: TaskFamily {
+        let draws: Counted.Draws
+        var name: String { "counted" }
+        var optimizerCount: Int { 1 }
+        func sample(_ key: RandomKey) -> any Optimizee { Counted(draws: draws) }
+    }
+
     static let groupFaults = ["gap": "[0..<2, 4..<6]", "beyond": "[0..<10]", "overlap": "[0..<4, 2..<6]", "none": "[]"]
 
     static var optimizer: LearnedOptimizer {
@@ -57,6 +84,17 @@ final class OptimizeeShapeTests: XCTestCase {
         }
         XCTAssertNil(error("empty-group"))
         XCTAssertNil(error("ok"))
+    }
+
+    /// The trainer checks the θ₀ its engine starts from: one draw per function and horizon (an
+    /// MLP's or CNN's θ₀ is drawn from the random stream each time).
+    func testTrainerDrawsEachStartOnce() throws {
+        let draws = Counted.Draws()
+        let config = TrainingConfig(task: .quadratic(dimension: 10), optimizer: LearnedOptimizerConfig(hiddenSizes: [4]),
+                                    metaBatch: 2, blockSize: 2, unroll: 5, horizon: 10, iterations: 4)
+        let trainer = try MetaTrainer(config: config, family: CountedFamily(draws: draws), communicator: LocalCommunicator())
+        while !trainer.finished { try trainer.step() }
+        XCTAssertEqual(draws.value, 2 * 2, "2 functions × 2 horizons")
     }
 
     func testRunRefusesFunctionsOfTheWrongShape() throws {

@@ -170,6 +170,18 @@ final class RunSettingsTests: XCTestCase {
         XCTAssertEqual(problems(#"{"unroll": "5", "horizon": 1.5, "p": {}}"#).count, 3)
     }
 
+    /// A number too large for a Double is valid JSON that no setting can hold: the refusal says it
+    /// is out of range (it said "got an array or object").
+    func testNumbersBeyondDoubleAreRefusedAsOutOfRange() {
+        XCTAssertEqual(problems(#"{"learning-rate": 1e400}"#),
+                       ["'learning-rate' is out of range: a number beyond ±1.8e308, the largest a Double holds (it must be a finite number)"])
+        XCTAssertEqual(problems(#"{"meta-batch": -1e400, "seed": 2}"#),
+                       ["'meta-batch' is out of range: a number beyond ±1.8e308, the largest a Double holds (it must be a whole number)"])
+        // In an array it is an array still, and under an unknown key the key is what is wrong.
+        XCTAssertEqual(problems(#"{"learning-rate": [1e400]}"#), ["'learning-rate' must be a finite number (got an array or object)"])
+        XCTAssertEqual(problems(#"{"frobnicate": 1e400}"#).first?.hasPrefix("unknown key 'frobnicate'; "), true)
+    }
+
     func testAFileThatIsNotOneJSONObjectIsRefused() {
         XCTAssertEqual(problems("[1, 2]"), [#"must hold one JSON object keyed by train's long option names, e.g. {"task": "mlp", "meta-batch": 2}"#])
         XCTAssertEqual(problems(#""mlp""#).count, 1)

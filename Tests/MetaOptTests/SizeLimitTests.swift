@@ -88,7 +88,17 @@ final class SizeLimitTests: XCTestCase {
         let phiSized = TrainingConfig.phiSizedBuffers * ParameterLayout(c.optimizer).count * 4
         XCTAssertEqual((try! c.estimatedRankBytes(coordinates: 10, ranks: 2)! - phiSized) * 2,
                        try! c.estimatedRankBytes(coordinates: 10, ranks: 1)! - phiSized)
-        XCTAssertNil(config { $0.blockSize = 1 << 24 }.estimatedEngineBytes(coordinates: 1 << 30))
+        XCTAssertNil(config { $0.metaBatch = 1 << 24; $0.blockSize = 1 << 24 }.estimatedEngineBytes(coordinates: 1 << 30))
+    }
+
+    /// A block size above the meta-batch makes one block of the meta-batch, which is all the
+    /// engine holds: it is estimated as that block, not refused for memory it never takes.
+    func testBlockLargerThanTheMetaBatchIsEstimatedAsTheMetaBatch() throws {
+        let whole = config { $0.blockSize = $0.metaBatch }
+        let larger = config { $0.blockSize = 1 << 24 }
+        XCTAssertEqual(larger.functionsPerBlock, whole.metaBatch)
+        XCTAssertEqual(larger.estimatedEngineBytes(coordinates: 10), whole.estimatedEngineBytes(coordinates: 10))
+        XCTAssertEqual(try larger.estimatedRankBytes(coordinates: 10, ranks: 1), try whole.estimatedRankBytes(coordinates: 10, ranks: 1))
     }
 
     /// The functions' own memory counts: a quadratic's W is n × n Doubles per function, and its

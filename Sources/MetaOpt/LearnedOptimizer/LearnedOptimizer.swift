@@ -57,13 +57,15 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
             throw EvaluationError.unknownOptimizer(function: f, optimizer: o, available: config.optimizerCount)
         }
         // Functions of one's own may break the shape the engine relies on (it would trap, or
-        // step outside θ): an error, as in the baselines' runs.
+        // step outside θ): an error, as in the baselines' runs (which throw the same one for a θ₀
+        // of the wrong length).
         for (f, function) in optimizees.enumerated() {
-            let start = function.initialParameters().count
-            guard start == function.dimension else {
-                throw EvaluationError.dimensionMismatch(function: f, dimension: function.dimension, parameters: start)
+            switch function.shapeProblem(start: function.initialParameters()) {
+            case nil: break
+            case let .startLength(dimension, values)?:
+                throw EvaluationError.dimensionMismatch(function: f, dimension: dimension, parameters: values)
+            case let problem?: throw EvaluationError.invalidParameterGroups(function: f, problem: "\(problem)")
             }
-            if let problem = function.parameterGroupProblem { throw EvaluationError.invalidParameterGroups(function: f, problem: problem) }
         }
         let architecture = config.architecture
         var curves: [[Float]] = []

@@ -4,23 +4,35 @@
 /// outside θ (a group past the end) or update coordinates twice or never (overlaps and gaps), so
 /// `LearnedOptimizer.run` and `MetaTrainer` check it before an engine sees the function.
 extension Optimizee {
-    /// Why `initialParameters()` or `parameterGroups` do not fit `dimension`, in words (nil: they
-    /// do). Calls `initialParameters()` once.
-    package var shapeProblem: String? {
-        let start = initialParameters().count
-        guard start == dimension else { return "dimension is \(dimension) but initialParameters() has \(start) values" }
-        return parameterGroupProblem
-    }
-
-    /// Why `parameterGroups` do not tile 0..<dimension in order (nil: they do). Empty groups are
-    /// allowed where they keep the order (the engines skip them).
-    package var parameterGroupProblem: String? {
+    /// What does not fit `dimension`: θ₀ or `parameterGroups` (nil: both fit). `start` is θ₀ as
+    /// `initialParameters()` returned it: a caller that goes on to start from it checks that one,
+    /// rather than draw θ₀ twice (an MLP's or CNN's is drawn from the random stream).
+    package func shapeProblem(start: [Float]) -> OptimizeeShapeProblem? {
+        guard start.count == dimension else { return .startLength(dimension: dimension, values: start.count) }
         let groups = parameterGroups
-        // Each group starts where the previous one ended, and the last ends at dimension.
+        // Each group starts where the previous one ended, and the last ends at dimension. Empty
+        // groups are allowed where they keep the order (the engines skip them).
         let tiled = zip([0] + groups.map(\.range.upperBound), groups).allSatisfy { $0 == $1.range.lowerBound }
             && (groups.last?.range.upperBound ?? 0) == dimension
-        guard !tiled else { return nil }
-        let ranges = groups.map { "\($0.range.lowerBound)..<\($0.range.upperBound)" }.joined(separator: ", ")
-        return "its parameter groups [\(ranges)] do not tile 0..<\(dimension) in order"
+        return tiled ? nil : .parameterGroups(groups.map(\.range), dimension: dimension)
+    }
+}
+
+/// Why an optimizee does not have the shape the engines rely on (`Optimizee.shapeProblem(start:)`);
+/// its description says it in words.
+package enum OptimizeeShapeProblem: Equatable, CustomStringConvertible {
+    /// θ₀ has `values` values instead of `dimension`.
+    case startLength(dimension: Int, values: Int)
+    /// The groups' ranges do not tile 0..<dimension in order.
+    case parameterGroups([Range<Int>], dimension: Int)
+
+    package var description: String {
+        switch self {
+        case let .startLength(dimension, values):
+            return "dimension is \(dimension) but initialParameters() has \(values) values"
+        case let .parameterGroups(ranges, dimension):
+            let list = ranges.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", ")
+            return "its parameter groups [\(list)] do not tile 0..<\(dimension) in order"
+        }
     }
 }

@@ -193,10 +193,12 @@ public final class MetaTrainer {
     private func prepareHorizon() throws {
         for (i, range) in ownedBlocks.enumerated() {
             let tasks = range.map { family.sample(RandomKey(seed: config.seed, horizon: state.horizon, task: $0)) }
+            // θ₀ is drawn once: checked here, then the engine starts from it.
+            let starts = tasks.map { $0.initialParameters() }
             // A family of one's own may sample functions whose θ₀ or parameter groups do not fit
             // their dimension: the engine would trap or step outside θ.
-            for (task, function) in zip(range, tasks) {
-                if let problem = function.shapeProblem {
+            for (task, (function, start)) in zip(range, zip(tasks, starts)) {
+                if let problem = function.shapeProblem(start: start) {
                     throw TrainingError.invalidConfiguration(["function \(task) of the family at horizon \(state.horizon): \(problem)"])
                 }
             }
@@ -218,7 +220,7 @@ public final class MetaTrainer {
                 engineShapes[i] = shapes
                 blockGradients[i] = [Float](repeating: 0, count: engine.gradientUnitCount(mode: config.mode) * architecture.parameterCount)
             }
-            unrollStates[i] = engines[i]!.initialState()
+            unrollStates[i] = engines[i]!.initialState(startingAt: starts)
             if config.lossNormalization != nil {
                 blockScales[i] = MetaLossNormalization.initialLossScale(of: tasks)
             }

@@ -29,7 +29,7 @@ package struct RunSettings: Equatable, Sendable {
             if let u = try? c.decode(UInt64.self) { self = .integer(String(u)); return }
             if let d = try? c.decode(Double.self) { self = .number(d); return }
             if let s = try? c.decode(String.self) { self = .string(s); return }
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: "an array or object")
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "an array, an object or a number beyond Double's range")
         }
 
         /// The value as JSON text.
@@ -126,12 +126,19 @@ package struct RunSettings: Equatable, Sendable {
     /// `replaced` (those the command line gives again) are left out unchecked: their values here
     /// would be replaced anyway.
     package static func parse(_ data: Data, source: String, replaced: Set<String> = []) throws(RunSettingsError) -> RunSettings {
-        /// A value, or an array or object (which no setting takes), so that every key is checked.
+        /// A value, an array or object (which no setting takes), or a number beyond Double's
+        /// range, so that every key is checked.
         enum Entry: Decodable {
             case value(Value)
             case compound
+            case outOfRange
             init(from decoder: any Decoder) throws {
-                do { self = .value(try Value(from: decoder)) } catch { self = .compound }
+                if let value = try? Value(from: decoder) { self = .value(value); return }
+                // Valid JSON that no Value holds and that is neither an array nor an object can
+                // only be a number too large for a Double (1e400).
+                let c = try decoder.singleValueContainer()
+                let compound = (try? c.decode([Entry].self)) != nil || (try? c.decode([String: Entry].self)) != nil
+                self = compound ? .compound : .outOfRange
             }
         }
         let entries: [String: Entry]
@@ -156,6 +163,10 @@ package struct RunSettings: Equatable, Sendable {
                 // Unknown keys are reported as such below; known ones need a number or a string.
                 if let kind = kinds[key] { problems.append("'\(key)' must be \(describe(kind)) (got an array or object)") }
                 else { object[key] = .null }
+            case .outOfRange:
+                if let kind = kinds[key] {
+                    problems.append("'\(key)' is out of range: a number beyond ±1.8e308, the largest a Double holds (it must be \(describe(kind)))")
+                } else { object[key] = .null }
             }
         }
         for key in duplicateKeys(in: data) {

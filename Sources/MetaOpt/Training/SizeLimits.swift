@@ -85,7 +85,7 @@ extension TrainingConfig {
 
     /// One block's engine and its state (`LearnedOptimizerConfig.estimatedEngineBytes`).
     package func estimatedEngineBytes(coordinates: Int) -> Int? {
-        SizeLimits.product(coordinates, blockSize).flatMap {
+        SizeLimits.product(coordinates, functionsPerBlock).flatMap {
             optimizer.estimatedEngineBytes(columns: $0, unroll: unroll, secondOrder: mode == .secondOrder)
         }
     }
@@ -108,9 +108,9 @@ extension TrainingConfig {
     package func estimatedRankBytes(coordinates: Int, ranks: Int) throws -> Int? {
         let tile = UnrollEngine<Float>.defaultTileWidth
         let phi = ParameterLayout(optimizer).count
-        guard let columns = SizeLimits.product(coordinates, blockSize),
+        guard let columns = SizeLimits.product(coordinates, functionsPerBlock),
               let engine = estimatedEngineBytes(coordinates: coordinates),
-              let functions = try task.estimatedBytes(functions: blockSize, batched: true) else { return nil }
+              let functions = try task.estimatedBytes(functions: functionsPerBlock, batched: true) else { return nil }
         let units = mode == .firstOrder ? (columns - 1) / tile + optimizer.optimizerCount : 1
         guard let parts = SizeLimits.product(units, phi, 4),
               let block = SizeLimits.sum(engine, functions, parts),

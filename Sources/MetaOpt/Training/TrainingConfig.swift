@@ -83,6 +83,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// ⌈metaBatch / blockSize⌉, formed without overflow (metaBatch + blockSize − 1 wrapped for a
     /// block size near Int.max, which made zero blocks).
     public var blockCount: Int { metaBatch < 1 || blockSize < 1 ? 0 : (metaBatch - 1) / blockSize + 1 }
+    /// The most functions one block holds: a block size above the meta-batch makes one block of
+    /// the whole meta-batch (the same run as a block size equal to it).
+    package var functionsPerBlock: Int { min(blockSize, metaBatch) }
 
     /// The family meta-training samples from: the task's, started from rescaled points if
     /// `initialScaling` says so, randomly rescaled if `randomScaling` says so, and its loss

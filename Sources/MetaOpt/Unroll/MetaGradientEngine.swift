@@ -14,6 +14,9 @@ package protocol MetaGradientEngine<Scalar>: AnyObject {
 
     /// θ₀ of every task, the loss and gradient there (step 0), the learned optimizer's state at rest.
     func initialState() -> UnrollState<Scalar>
+    /// The same from each task's θ₀ as its `initialParameters()` returned it, in task order (a
+    /// caller that checked θ₀ passes it on rather than draw it again).
+    func initialState(startingAt starts: [[Float]]) -> UnrollState<Scalar>
 
     /// Swaps in new tasks of the same shapes (same dimensions and parameter groups, in order), so a
     /// new horizon reuses every buffer.

@@ -383,9 +383,15 @@ package final class UnrollEngine<S: MetaScalar> {
 
     /// θ₀ of every task, the loss and gradient there (step 0), zero LSTM states.
     package func initialState() -> UnrollState<S> {
+        initialState(startingAt: tasks.map { $0.initialParameters() })
+    }
+
+    /// The same from each task's θ₀ as its `initialParameters()` returned it, in task order: a
+    /// caller that checks θ₀ first passes it on, so that it is drawn once.
+    package func initialState(startingAt starts: [[Float]]) -> UnrollState<S> {
+        precondition(starts.count == tasks.count, "initialState needs one θ₀ per task")
         var theta = [S](repeating: 0, count: coordinateCount)
-        for (b, task) in tasks.enumerated() {
-            let t0 = task.initialParameters()
+        for (b, (task, t0)) in zip(tasks, starts).enumerated() {
             precondition(t0.count == task.dimension, "initialParameters() has the wrong length")
             for i in 0..<t0.count { theta[taskOffsets[b] + i] = S(t0[i]) }
         }
