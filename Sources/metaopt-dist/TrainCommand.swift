@@ -236,7 +236,7 @@ struct TrainCommand: ParsableCommand {
             setBLASThreads(1)
             let logger = Logger(label: "metaopt-dist.train")
             if comm.isRoot {
-                logger.info("meta-training on \(comm.size) rank(s): \(config.task.name), meta-batch \(config.metaBatch) in \(config.blockCount) block(s) of \(config.blockSize), unroll \(config.unroll), horizon \(config.horizon), \(config.iterations) meta-steps")
+                logger.info("meta-training on \(comm.size) rank(s): \(config.task.name), meta-batch \(config.metaBatch) in \(config.blockCount) block(s) of \(config.functionsPerBlock), unroll \(config.unroll), horizon \(config.horizon), \(config.iterations) meta-steps")
             }
             let shardCount = shards.count ?? MetaTrainer.automaticShards(ranks: comm.size, config: config)
             try endIfAnyRankRefuses(comm, startupRefusal(config: config, ranks: comm.size, shards: shardCount))
