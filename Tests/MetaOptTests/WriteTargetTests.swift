@@ -89,6 +89,32 @@ final class WriteTargetTests: XCTestCase {
         XCTAssertLessThanOrEqual(FileIO.temporaryName(for: String(repeating: "é", count: 127), suffix: ".tmp-1-2").utf8.count, 255)
     }
 
+    /// Two runs starting at once in sibling run directories of a parent that does not exist yet
+    /// (`runs/a` and `runs/b`, say the default `runs/TASK` of two tasks): the start-up check of
+    /// one must not get in the way of the other's. Its probe used to be a file named like the
+    /// missing parent, so the other's probe found it (`create failed: File exists`) or its stat
+    /// found a regular file where the directory would go, and that run refused to start.
+    func testConcurrentChecksBelowAMissingDirectoryDoNotCollide() throws {
+        final class Failures: @unchecked Sendable {
+            let lock = NSLock()
+            var messages: [String] = []
+            func add(_ message: String) { lock.lock(); messages.append(message); lock.unlock() }
+        }
+        let failures = Failures()
+        let targets = [path("runs/a/config.json"), path("runs/b/config.json")]
+        DispatchQueue.concurrentPerform(iterations: 2) { worker in
+            for _ in 0 ..< 3000 {
+                do {
+                    try FileIO.checkWritable(targets[worker])
+                } catch {
+                    failures.add("\(error)")
+                }
+            }
+        }
+        XCTAssertEqual(failures.messages.count, 0, "\(failures.messages.count) checks failed, the first: \(failures.messages.first ?? "")")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [], "the check creates nothing")
+    }
+
     func testTheStartUpCheckLooksAtTheDirectoryItWouldCreate() throws {
         try FileIO.checkWritable(path("new/deeper/file.json"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("new")), "the check creates nothing")

@@ -105,8 +105,13 @@ extension FileIO {
         if let long = missing.first(where: { $0.utf8.count > nameMax }) {
             throw error(long, "check the name", ENAMETOOLONG)
         }
-        // The probe has the length of the temporary file the write will create.
-        let probeName = missing.last ?? temporaryName(for: name, suffix: ".tmp-\(getpid())-0000000000")
+        // The probe has the length of the temporary file the write will create (UInt32's ten
+        // digits). It is a hidden name of its own, never the name of a directory the write would
+        // create: a probe named `runs` made a second run starting at the same time in `runs/b`
+        // fail (mkdir found a file there, or the probe's O_EXCL found the other's probe).
+        let random = String(UInt32.random(in: 0 ... .max))
+        let suffix = ".tmp-\(getpid())-" + String(repeating: "0", count: 10 - random.count) + random
+        let probeName = temporaryName(for: missing.last ?? name, suffix: suffix)
         let probe = directory == "/" ? "/" + probeName : directory + "/" + probeName
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw error(probe, "create") }
