@@ -115,6 +115,24 @@ final class WriteTargetTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [], "the check creates nothing")
     }
 
+    /// A directory in which no file can be created (read-only, no permission): the refusal names
+    /// the file to be written and the directory, not the probe's hidden name, which used to make
+    /// `RUN/.config.json.tmp-PID-0000000000: create failed: Read-only file system` of a read-only
+    /// run directory. /sys refuses new files even to root.
+    func testAnUnwritableDirectoryIsNamedWithTheFileNotTheProbe() throws {
+        #if os(Linux)
+        var st = stat()
+        guard stat("/sys", &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { throw XCTSkip("no /sys") }
+        XCTAssertThrowsError(try FileIO.checkWritable("/sys/config.json")) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.hasPrefix("/sys/config.json: creating a file in /sys failed: "), message)
+            XCTAssertFalse(message.contains(".tmp-"), message)
+        }
+        #else
+        throw XCTSkip("needs Linux's /sys")
+        #endif
+    }
+
     func testTheStartUpCheckLooksAtTheDirectoryItWouldCreate() throws {
         try FileIO.checkWritable(path("new/deeper/file.json"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("new")), "the check creates nothing")

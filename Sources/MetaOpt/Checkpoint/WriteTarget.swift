@@ -114,7 +114,9 @@ extension FileIO {
         let probeName = temporaryName(for: missing.last ?? name, suffix: suffix)
         let probe = directory == "/" ? "/" + probeName : directory + "/" + probeName
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw error(probe, "create") }
+        // The message names the file the run would write and its directory, not the probe, whose
+        // name ("RUN/.config.json.tmp-PID-N: create failed") is nowhere else to be seen.
+        guard fd >= 0 else { throw error(path, "creating a file in \(directory)") }
         close(fd)
         unlink(probe)
     }
