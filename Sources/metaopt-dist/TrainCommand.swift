@@ -89,15 +89,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Clip the mean meta-gradient to this global L2 norm (default: no clipping).")
     var clipNorm: Double?
 
-    @Option(help: ArgumentHelp("Meta-train on randomly rescaled functions f(c ⊙ θ), each coordinate's factor c drawn from exp(U[−A, A)), or exp(U[LO, HI)) (Lv et al. 2017's random scaling; docs/results.md). Write a negative LO as --random-scaling=LO,HI. Default: off. Evaluation always uses the unscaled functions.",
+    @Option(help: ArgumentHelp("Meta-train on randomly rescaled functions f(c ⊙ θ), each coordinate's factor c drawn from exp(U[−A, A)), or exp(U[LO, HI)) (0 < A ≤ 20; −20 ≤ LO < HI ≤ 20) (Lv et al. 2017's random scaling; docs/results.md). Write a negative LO as --random-scaling=LO,HI. Default: off. Evaluation always uses the unscaled functions.",
                                valueName: "A|LO,HI"))
     var randomScaling: LogScaleRange?
 
-    @Option(help: ArgumentHelp("Meta-train from rescaled starting points: each weight matrix and bias vector of θ₀ multiplied by its own factor exp(U[−A, A)), or exp(U[LO, HI)) (docs/results.md). Default: off. Evaluation always starts from the unscaled θ₀.",
+    @Option(help: ArgumentHelp("Meta-train from rescaled starting points: each weight matrix and bias vector of θ₀ multiplied by its own factor exp(U[−A, A)), or exp(U[LO, HI)) (0 < A ≤ 20; −20 ≤ LO < HI ≤ 20; docs/results.md). Default: off. Evaluation always starts from the unscaled θ₀.",
                                valueName: "A|LO,HI"))
     var initialScaling: LogScaleRange?
 
-    @Option(help: ArgumentHelp("Meta-train on a·f, with one factor a drawn from exp(U[−A, A)), or exp(U[LO, HI)), per function: steps that follow the gradient's size are punished, normalised steps are not (docs/results.md). Default: off.",
+    @Option(help: ArgumentHelp("Meta-train on a·f, with one factor a drawn from exp(U[−A, A)), or exp(U[LO, HI)) (0 < A ≤ 20; −20 ≤ LO < HI ≤ 20), per function: steps that follow the gradient's size are punished, normalised steps are not (docs/results.md). Default: off.",
                                valueName: "A|LO,HI"))
     var lossScaling: LogScaleRange?
 
