@@ -34,7 +34,9 @@ struct TrainCommand: ParsableCommand {
 
             Files (rank 0 only): RUN_DIR/metrics.jsonl (one JSON object per meta-step), \
             RUN_DIR/checkpoints/ (resumed automatically), RUN_DIR/optimizer.json (the trained \
-            optimizer; see docs/optimizer-file.md); with validation (--validate-every; the \
+            optimizer; see docs/optimizer-file.md), RUN_DIR/plot.svg (the training curves, \
+            redrawn every 2 minutes and at the end; `metaopt-dist plot RUN_DIR` draws it again); \
+            with validation (--validate-every; the \
             quadratics' default) also RUN_DIR/validation.jsonl and RUN_DIR/best-optimizer.json \
             (the best-scoring φ). SIGTERM, SIGINT or SIGUSR1 finishes the \
             current horizon, writes a checkpoint and exits with status 0 on every rank. Under Open \
