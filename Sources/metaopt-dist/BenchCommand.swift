@@ -61,7 +61,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Samples of the kernel path's multiply-add peak, 0.1 s each (0: skip it).")
     var fmaPeakSamples = 5
 
-    @Option(help: "Column tile width of the engine (a multiple of 16; default \(UnrollEngine<Float>.defaultTileWidth)).")
+    @Option(help: "Column tile width of the engine (a multiple of 16 from 16 to \(BenchCommand.largestTileWidth); default \(UnrollEngine<Float>.defaultTileWidth)).")
     var tileWidth: Int?
 
     @Option(help: ArgumentHelp("Output format on stdout.", valueName: "text|json"))

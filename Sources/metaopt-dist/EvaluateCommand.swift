@@ -52,7 +52,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Output directory (default: beside the optimizer file, eval for a run's optimizer.json and eval-NAME for any other NAME.json, e.g. eval-best-optimizer).")
     var out: String?
 
-    @Option(help: "Plot title.")
+    @Option(help: "Title of OUT/loss.svg (default: the task and the number of held-out functions, e.g. \"quadratic: 100 held-out functions\").")
     var title: String?
 
     @OptionGroup var memory: MemoryLimitOptions

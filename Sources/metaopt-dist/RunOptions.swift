@@ -38,7 +38,7 @@ struct RunOptions: ParsableArguments {
 
 /// --max-memory, which train and evaluate share.
 struct MemoryLimitOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Memory one process may use, in GiB: train (per rank) and evaluate refuse a configuration whose estimated memory exceeds it (status 64). Default: the machine's memory divided by the ranks on it.",
+    @Option(help: ArgumentHelp("Memory one process may use, in GiB: train (per rank) and evaluate refuse a configuration whose estimated memory exceeds it (status 64). Default: the machine's memory, divided by the job's ranks on this host under mpirun (so all of it for a single process, such as evaluate's).",
                                valueName: "GiB"))
     var maxMemory: Double?
 

@@ -34,7 +34,9 @@ struct TrainCommand: ParsableCommand {
 
             Files (rank 0 only): RUN_DIR/metrics.jsonl (one JSON object per meta-step), \
             RUN_DIR/checkpoints/ (resumed automatically), RUN_DIR/optimizer.json (the trained \
-            optimizer; see docs/optimizer-file.md); with validation (--validate-every; the \
+            optimizer; see docs/optimizer-file.md), RUN_DIR/plot.svg (the training curves, \
+            redrawn every 2 minutes and at the end; `metaopt-dist plot RUN_DIR` draws it again); \
+            with validation (--validate-every; the \
             quadratics' default) also RUN_DIR/validation.jsonl and RUN_DIR/best-optimizer.json \
             (the best-scoring φ). SIGTERM, SIGINT or SIGUSR1 finishes the \
             current horizon, writes a checkpoint and exits with status 0 on every rank. Under Open \
@@ -89,15 +91,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Clip the mean meta-gradient to this global L2 norm (default: no clipping).")
     var clipNorm: Double?
 
-    @Option(help: ArgumentHelp("Meta-train on randomly rescaled functions f(c ⊙ θ), each coordinate's factor c drawn from exp(U[−A, A)), or exp(U[LO, HI)) (Lv et al. 2017's random scaling; docs/results.md). Write a negative LO as --random-scaling=LO,HI. Default: off. Evaluation always uses the unscaled functions.",
+    @Option(help: ArgumentHelp("Meta-train on randomly rescaled functions f(c ⊙ θ), each coordinate's factor c drawn from exp(U[−A, A)), or exp(U[LO, HI)) (0 < A ≤ 20; −20 ≤ LO < HI ≤ 20) (Lv et al. 2017's random scaling; docs/results.md). Write a negative LO as --random-scaling=LO,HI. Default: off. Evaluation always uses the unscaled functions.",
                                valueName: "A|LO,HI"))
     var randomScaling: LogScaleRange?
 
-    @Option(help: ArgumentHelp("Meta-train from rescaled starting points: each weight matrix and bias vector of θ₀ multiplied by its own factor exp(U[−A, A)), or exp(U[LO, HI)) (docs/results.md). Default: off. Evaluation always starts from the unscaled θ₀.",
+    @Option(help: ArgumentHelp("Meta-train from rescaled starting points: each weight matrix and bias vector of θ₀ multiplied by its own factor exp(U[−A, A)), or exp(U[LO, HI)) (0 < A ≤ 20; −20 ≤ LO < HI ≤ 20; docs/results.md). Default: off. Evaluation always starts from the unscaled θ₀.",
                                valueName: "A|LO,HI"))
     var initialScaling: LogScaleRange?
 
-    @Option(help: ArgumentHelp("Meta-train on a·f, with one factor a drawn from exp(U[−A, A)), or exp(U[LO, HI)), per function: steps that follow the gradient's size are punished, normalised steps are not (docs/results.md). Default: off.",
+    @Option(help: ArgumentHelp("Meta-train on a·f, with one factor a drawn from exp(U[−A, A)), or exp(U[LO, HI)) (0 < A ≤ 20; −20 ≤ LO < HI ≤ 20), per function: steps that follow the gradient's size are punished, normalised steps are not (docs/results.md). Default: off.",
                                valueName: "A|LO,HI"))
     var lossScaling: LogScaleRange?
 
@@ -119,10 +121,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Early stopping as in the paper: every this many meta-steps (at the next horizon boundary), at the start and at the last meta-step (when it ends a horizon), score φ on validation functions by their mean final loss after one horizon; the best φ goes to RUN_DIR/best-optimizer.json, every score to RUN_DIR/validation.jsonl. 0: no validation. Default: 500 for the quadratics (the default job: its last φ depends on the kernel path's rounding), none for the other tasks.")
     var validateEvery: Int?
 
-    @Option(help: "Validation functions (with --validate-every; default: 20); image tasks draw them from the training split.")
+    @Option(help: "Validation functions (when the run validates: with --validate-every, or by the quadratics' default; default: 20); image tasks draw them from the training split.")
     var validationFunctions: Int?
 
-    @Option(help: "Seed of the validation functions (default: the run seed + 2000003; it must differ from the run seed).")
+    @Option(help: "Seed of the validation functions (when the run validates; default: the run seed + 2000003; it must differ from the run seed).")
     var validationSeed: UInt64?
 
     @Option(help: "Run seed: every function is drawn from (seed, horizon index, task index).")
