@@ -134,7 +134,7 @@ package enum TrainingRecipes {
             """#),
         ("quadratic", #"""
             {
-              "description": "The default job: 10-dimensional quadratics, 4000 meta-steps, validated every 500",
+              "description": "The default job: 10-dimensional quadratics, 4000 meta-steps",
               "task": "quadratic",
               "dimension": 10,
               "hidden-size": 20,
