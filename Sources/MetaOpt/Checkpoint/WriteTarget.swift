@@ -63,6 +63,13 @@ extension FileIO {
         }
     }
 
+    /// The suffix of a temporary file of this process: ".tmp-PID-R", R a random UInt32 written
+    /// with all ten digits, so that every such name has the length the start-up check probes.
+    static func temporarySuffix() -> String {
+        let random = String(UInt32.random(in: 0 ... .max))
+        return ".tmp-\(getpid())-" + String(repeating: "0", count: 10 - random.count) + random
+    }
+
     /// A hidden temporary name for `name` in the same directory: ".NAME" + `suffix`, with NAME
     /// shortened so that the whole stays within `nameMax` bytes (a 245-byte name plus the suffix
     /// used to exceed it, and the write failed after the whole run).
@@ -105,13 +112,11 @@ extension FileIO {
         if let long = missing.first(where: { $0.utf8.count > nameMax }) {
             throw error(long, "check the name", ENAMETOOLONG)
         }
-        // The probe has the length of the temporary file the write will create (UInt32's ten
-        // digits). It is a hidden name of its own, never the name of a directory the write would
-        // create: a probe named `runs` made a second run starting at the same time in `runs/b`
-        // fail (mkdir found a file there, or the probe's O_EXCL found the other's probe).
-        let random = String(UInt32.random(in: 0 ... .max))
-        let suffix = ".tmp-\(getpid())-" + String(repeating: "0", count: 10 - random.count) + random
-        let probeName = temporaryName(for: missing.last ?? name, suffix: suffix)
+        // The probe has the length of the temporary file the write will create. It is a hidden
+        // name of its own, never the name of a directory the write would create: a probe named
+        // `runs` made a second run starting at the same time in `runs/b` fail (mkdir found a file
+        // there, or the probe's O_EXCL found the other's probe).
+        let probeName = temporaryName(for: missing.last ?? name, suffix: temporarySuffix())
         let probe = directory == "/" ? "/" + probeName : directory + "/" + probeName
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         // The message names the file the run would write and its directory, not the probe, whose

@@ -19,7 +19,7 @@ package enum ResultFile {
             throw error
         }
         let temporary = directory.appendingPathComponent(FileIO.temporaryName(
-            for: url.lastPathComponent, suffix: ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"))
+            for: url.lastPathComponent, suffix: FileIO.temporarySuffix()))
         do {
             try FileIO.replaceDurably(url.path, with: [UInt8](data), temporary: temporary.path, directorySyncRequired: false)
         } catch let error as CheckpointError {
