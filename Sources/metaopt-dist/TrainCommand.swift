@@ -219,7 +219,7 @@ struct TrainCommand: ParsableCommand {
                               initFrom: initFrom,
                               validation: (validateEvery ?? spec.defaultValidateEvery).flatMap { every in
                                   every == 0 ? nil : ValidationConfig(every: every, functions: validationFunctions ?? 20,
-                                                                      seed: validationSeed ?? seed &+ 2_000_003)
+                                                                      seed: validationSeed ?? ValidationConfig.defaultSeed(trainingSeed: seed))
                               },
                               lossNormalization: lossNormalization.map { MetaLossNormalization(rawValue: $0.rawValue) }
                                   ?? (spec.settings is MixtureTask ? .initialLoss : nil))
@@ -255,9 +255,10 @@ struct TrainCommand: ParsableCommand {
                     resume: resume, logger: logger)
             } catch let error as CheckpointResumeError where error.onEveryRank {
                 // Every rank has the same message (rank 0 could not resume): each prints it and
-                // the job ends cleanly with status 1. MPI_Abort here would race the other ranks'
-                // messages and make mpirun print errors of its own.
-                endTogether(comm, error, status: 1)
+                // the job ends cleanly, with status 65 when a restart would be refused the same
+                // way (another configuration, no usable checkpoint), else 1. MPI_Abort here would
+                // race the other ranks' messages and make mpirun print errors of its own.
+                endTogether(comm, error, status: error.repeatsOnRestart ? Self.repeatsOnRestartStatus : 1)
             } catch let error as TrainingError where error.repeatsOnRestart {
                 endTogether(comm, error, status: Self.repeatsOnRestartStatus)
             }

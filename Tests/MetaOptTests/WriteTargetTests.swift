@@ -231,6 +231,24 @@ final class ResumeCompatibilityTests: XCTestCase {
             XCTAssertTrue(problems[1].contains(option), "\(option) may change: \(problems[1])")
         }
     }
+
+    /// Another --seed alone is one difference: the validation seed that follows it by default is
+    /// not reported beside it (it used to be, as a second setting the user never gave); one given
+    /// explicitly still is.
+    func testADerivedValidationSeedIsNotASecondDifference() {
+        func config(seed: UInt64, validationSeed: UInt64? = nil) -> TrainingConfig {
+            TrainingConfig(task: .quadratic(dimension: 4), metaBatch: 4, unroll: 2, horizon: 4, iterations: 8, seed: seed,
+                           validation: ValidationConfig(every: 4, functions: 3,
+                                                        seed: validationSeed ?? ValidationConfig.defaultSeed(trainingSeed: seed)))
+        }
+        let prefix = "the checkpoint was written by a run with another configuration: "
+        XCTAssertEqual(TrainerCheckpoint.compatibilityProblems(saved: config(seed: 1), current: config(seed: 2)).first,
+                       prefix + "--seed 2 here, 1 in the checkpoint")
+        XCTAssertEqual(TrainerCheckpoint.compatibilityProblems(saved: config(seed: 1), current: config(seed: 2, validationSeed: 7)).first,
+                       prefix + "--validation-seed 7 here, 2000004 in the checkpoint; --seed 2 here, 1 in the checkpoint")
+        XCTAssertEqual(TrainerCheckpoint.compatibilityProblems(saved: config(seed: 1), current: config(seed: 1, validationSeed: 7)).first,
+                       prefix + "--validation-seed 7 here, 2000004 in the checkpoint")
+    }
 }
 
 /// `--labels` naming a class the data do not hold is refused (#20 finding 12), not trained on the

@@ -144,7 +144,8 @@ final class FaultToleranceTests: XCTestCase {
     }
 
     /// A fault armed in every attempt fires again after each resume: the wrapper gives up after
-    /// --max-restarts restarts and exits with the job's status.
+    /// --max-restarts restarts and exits with the job's status. A resume refused for another
+    /// configuration is not restarted.
     func testRestartWrapperGivesUpWithTheLastStatus() throws {
         try requireMPIRunForFaultTests()
         let dir = try makeRunDirectory("restart-give-up")
@@ -156,6 +157,16 @@ final class FaultToleranceTests: XCTestCase {
             "restart.sh: the command exited with status \(result.status); giving up after 1 restart(s) (--max-restarts 1)"), "\(result)")
         XCTAssertEqual(result.stderr.components(separatedBy: "resuming from ").count - 1, 1, "\(result)")
         XCTAssertEqual(FaultTest.checkpointSteps(runDirectory: dir), [4])
+
+        // A resume refused for another configuration would be refused again: status 65 on every
+        // rank, and the wrapper does not restart (it used to, --max-restarts times, with status 1).
+        let refused = try restartScript(["--max-restarts", "3", "--backoff", "0", "--"]
+                                        + localTrain(dir, faults: []) + ["--learning-rate", "0.5"])
+        XCTAssertEqual(refused.status, 65, "\(refused)")
+        XCTAssertTrue(refused.stderr.contains("--learning-rate 0.5 here, 0.003 in the checkpoint"), "\(refused)")
+        XCTAssertTrue(refused.stderr.contains("restart.sh: the command exited with status 65 (a stop that a restart would repeat); not restarting"),
+                      "\(refused)")
+        XCTAssertEqual(FaultTest.checkpointSteps(runDirectory: dir), [4], "the checkpoints are left as they were")
     }
 
     /// The wrapper numbers the attempts in METAOPT_RESTART_COUNT, stops at the first success,

@@ -158,7 +158,7 @@ final class ResumeTests: XCTestCase {
         let result = try MPIJob.run(np: 2, args: FaultTest.trainArguments(runDirectory: dir), timeout: FaultTest.jobTimeout,
                                     perRankOutput: true)
         XCTAssertFalse(result.timedOut, "the job hung:\n\(result)")
-        XCTAssertNotEqual(result.status, 0, "\(result)")
+        XCTAssertEqual(result.status, 65, "no restart would find a usable checkpoint:\n\(result)")
         XCTAssertLessThan(result.seconds, FaultTest.failureDeadline, "\(result)")
         XCTAssertEqual(Set(result.rankStderr.keys), [0, 1], "per-rank output missing:\n\(result)")
         for rank in 0..<2 {
@@ -177,7 +177,7 @@ final class ResumeTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("metrics.jsonl").path))
 
         let singleton = try MPIJob.runSingleton(args: FaultTest.trainArguments(runDirectory: dir), timeout: FaultTest.jobTimeout)
-        XCTAssertEqual(singleton.status, 1, "\(singleton)")
+        XCTAssertEqual(singleton.status, 65, "\(singleton)")
         XCTAssertTrue(singleton.stderr.contains("no usable checkpoint among 3 file(s)"), "\(singleton)")
     }
 

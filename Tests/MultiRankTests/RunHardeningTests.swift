@@ -136,7 +136,7 @@ final class RunHardeningTests: XCTestCase {
         XCTAssertEqual(try train(np: nil, dir, ["--iterations", "6"]).status, 0)
         let optimizer = try Data(contentsOf: dir.appendingPathComponent("optimizer.json"))
         let past = try train(np: 2, dir, ["--iterations", "4"], resume: true)
-        XCTAssertEqual(past.status, 1, "\(past)")
+        XCTAssertEqual(past.status, 65, "a restart would be refused again: \(past)")
         XCTAssertTrue(past.stderr.contains("is at meta-step 6, past --iterations 4"), "\(past)")
         XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("optimizer.json")), optimizer, "left as it was")
         let changed = try train(np: nil, dir, ["--iterations", "8", "--consistency-every", "3", "--max-skips", "2"], resume: true)
@@ -149,7 +149,7 @@ final class RunHardeningTests: XCTestCase {
         XCTAssertEqual(elsewhere.status, 0, "\(elsewhere)")
         XCTAssertTrue(FileManager.default.fileExists(atPath: output.path))
         let refused = try train(np: nil, dir, ["--iterations", "12", "--learning-rate", "0.5"], resume: true)
-        XCTAssertEqual(refused.status, 1, "\(refused)")
+        XCTAssertEqual(refused.status, 65, "a restart would be refused again: \(refused)")
         XCTAssertTrue(refused.stderr.contains("another configuration: --learning-rate 0.5 here, 0.003 in the checkpoint\n"), "\(refused)")
     }
 

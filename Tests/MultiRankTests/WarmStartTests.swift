@@ -87,14 +87,14 @@ final class WarmStartTests: XCTestCase {
         let source = try sourceOptimizer(in: scratch)
         let wide = try DistributedTrain.train(np: 2, runDirectory: scratch.appendingPathComponent("wide"),
                                               job: job(iterations: 2), extra: ["--init-from", source.path, "--hidden-size", "10"])
-        XCTAssertNotEqual(wide.status, 0, "\(wide)")
+        XCTAssertEqual(wide.status, 65, "a restart would be refused the same way: \(wide)")
         XCTAssertTrue(wide.stderr.contains("\(source.path) holds an optimizer with architecture hidden size 20"), "\(wide)")
         XCTAssertTrue(wide.stderr.contains("this run configures hidden size 10"), "\(wide)")
 
         let missing = scratch.appendingPathComponent("no-such-optimizer.json")
         let none = try DistributedTrain.train(np: 2, runDirectory: scratch.appendingPathComponent("none"),
                                               job: job(iterations: 2), extra: ["--init-from", missing.path])
-        XCTAssertNotEqual(none.status, 0, "\(none)")
+        XCTAssertEqual(none.status, 65, "\(none)")
         XCTAssertTrue(none.stderr.contains("\(missing.path) cannot be read"), "\(none)")
     }
 }

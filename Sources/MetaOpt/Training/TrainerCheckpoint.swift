@@ -116,8 +116,16 @@ package enum TrainerCheckpoint {
             guard let value, value != .null else { return "none" }
             return RunSettings.argumentText(value, kind) ?? value.json
         }
+        // A validation seed that follows its run seed (the default) differs with it: the --seed
+        // line says all.
+        let seedsDerived = [saved, current].allSatisfy { config in
+            config.validation.map { $0.seed == ValidationConfig.defaultSeed(trainingSeed: config.seed) } ?? true
+        }
         let options = RunSettings.keys.compactMap { key, kind -> String? in
             guard (here[key] ?? .null) != (there[key] ?? .null) else { return nil }
+            if key == "validation-seed" && seedsDerived && saved.seed != current.seed && saved.validation != nil && current.validation != nil {
+                return nil
+            }
             return "--\(key) \(shown(here[key], kind)) here, \(shown(there[key], kind)) in the checkpoint"
         }
         if !options.isEmpty { return options }

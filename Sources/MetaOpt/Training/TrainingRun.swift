@@ -12,9 +12,15 @@ package struct CheckpointResumeError: Error, CustomStringConvertible {
     /// collective), so that no rank is left waiting in a collective and the job may end without
     /// `MPI_Abort`.
     package var onEveryRank: Bool
-    package init(message: String, onEveryRank: Bool = false) {
+    /// True when a restart would meet the same refusal (another configuration, a checkpoint past
+    /// --iterations, no usable checkpoint, ranks with different arguments), so that
+    /// launch/restart.sh does not retry it; false where a retry may succeed (the run directory
+    /// locked by another run, a file that could not be written).
+    package var repeatsOnRestart: Bool
+    package init(message: String, onEveryRank: Bool = false, repeatsOnRestart: Bool = false) {
         self.message = message
         self.onEveryRank = onEveryRank
+        self.repeatsOnRestart = repeatsOnRestart
     }
     package var description: String { message }
 }
@@ -159,12 +165,14 @@ package final class TrainingRun {
         // another interval would meet the others in the wrong one (MPI_ERR_TRUNCATE, unexplained).
         guard try communicator.allAgree(on: UInt64(bitPattern: Int64(options.checkpointEvery))) else {
             throw CheckpointResumeError(message: "the ranks were started with different --checkpoint-every (check that every rank got the same arguments)",
-                                        onEveryRank: true)
+                                        onEveryRank: true, repeatsOnRestart: true)
         }
         store = CheckpointStore(directory: options.runDirectory.checkpoints, keep: options.keepCheckpoints)
         var resumeState: TrainerState? = nil
         var resumedKernels: String? = nil
         var failure: String? = nil
+        // Whether `failure` would come back on a restart (CheckpointResumeError.repeatsOnRestart).
+        var failureRepeats = false
         var lock: RunLock? = nil
         if communicator.isRoot {
             do {
@@ -187,12 +195,14 @@ package final class TrainingRun {
                         failure = "\(url.path) is at meta-step \(checkpoint.metadata.metaStep), past --iterations \(config.iterations) "
                             + "(the total count, including the meta-steps before a resume): give --iterations \(checkpoint.metadata.metaStep) or more, "
                             + "or --no-resume to start over"
+                        failureRepeats = true
                     } else if problems.isEmpty {
                         resumeState = try TrainerCheckpoint.state(from: checkpoint, source: url.path)
                         resumedKernels = TrainerCheckpoint.trainedKernels(of: checkpoint)
                         logger.info("resuming from \(url.path) at iteration \(resumeState!.iteration)")
                     } else {
                         failure = "\(url.path): " + problems.joined(separator: "\n")
+                        failureRepeats = true
                     }
                 } else {
                     // A fresh start; files the store passes over are still worth a word.
@@ -200,6 +210,8 @@ package final class TrainingRun {
                 }
             } catch {
                 failure = "\(error)"
+                // Damaged or unusable checkpoints stay so; a read that failed may not.
+                failureRepeats = Self.repeatsOnRestart(error)
             }
         } else if communicator.isRoot && failure == nil {
             // Starting over: checkpoints of an earlier run in this directory would otherwise be
@@ -220,15 +232,17 @@ package final class TrainingRun {
                 logger.info("starting φ from \(source)")
             } catch {
                 failure = "\(error)"
+                failureRepeats = true
             }
         }
         // Every rank learns whether rank 0 resumed or could not, and why, so that all stop
         // together with the same message on a bad checkpoint (no rank waits for another).
-        var flag: [Int64] = [failure != nil ? 2 : resumeState != nil ? 1 : 0]
+        // 0: a fresh start, 1: a resume, 2: a refusal, 3: a refusal that a restart would repeat.
+        var flag: [Int64] = [failure != nil ? (failureRepeats ? 3 : 2) : resumeState != nil ? 1 : 0]
         try communicator.broadcast(&flag, root: 0)
-        if flag[0] == 2 {
+        if flag[0] >= 2 {
             let message = try communicator.broadcast(value: failure ?? "", root: 0)
-            throw CheckpointResumeError(message: message, onEveryRank: true)
+            throw CheckpointResumeError(message: message, onEveryRank: true, repeatsOnRestart: flag[0] == 3)
         }
         resumed = flag[0] == 1
         trainer = try MetaTrainer(config: config, communicator: communicator, resumeFrom: resumeState ?? warmState,
@@ -335,6 +349,19 @@ package final class TrainingRun {
         try fm.moveItem(at: best, to: previous)
         logger.notice("not resuming: moved the earlier run's best optimizer to \(previous.path)")
         return (nil, logged, validatesFirst)
+    }
+
+    /// Whether loading the newest checkpoint would fail the same way after a restart: every file
+    /// damaged or of an unusable kind, or a checkpoint this version cannot continue; not a system
+    /// call that failed (a read of a file or of the directory), which may succeed the next time.
+    static func repeatsOnRestart(_ error: any Error) -> Bool {
+        switch error {
+        case is CheckpointResumeError: return true
+        case let error as CheckpointError:
+            guard case .noUsableCheckpoint(let rejected) = error.problem else { return false }
+            return !rejected.contains { if case .io = $0.problem { true } else { false } }
+        default: return false
+        }
     }
 
     /// A fresh state (Adam and counters at zero) whose φ is the trained optimizer in `url`, which

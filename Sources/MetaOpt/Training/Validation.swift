@@ -31,6 +31,10 @@ public struct ValidationConfig: Codable, Hashable, Sendable {
         iteration > 0 && (iteration / every > previous / every || iteration == lastIteration)
     }
 
+    /// The validation seed of a run that names none: the run seed + 2000003 (wrapping), so that
+    /// it differs from the run seed and from the seeds of runs numbered 1, 2, 3, … near it.
+    public static func defaultSeed(trainingSeed: UInt64) -> UInt64 { trainingSeed &+ 2_000_003 }
+
     func problems(trainingSeed: UInt64) -> [String] {
         var p: [String] = []
         if every < 1 { p.append("the validation interval must be positive (got \(every))") }
