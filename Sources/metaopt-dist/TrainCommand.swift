@@ -118,7 +118,7 @@ struct TrainCommand: ParsableCommand {
                                valueName: "optimizer.json"))
     var initFrom: String?
 
-    @Option(help: "Early stopping as in the paper: every this many meta-steps (at the next horizon boundary), at the start and at the last meta-step (when it ends a horizon), score φ on validation functions by their mean final loss after one horizon; the best φ goes to RUN_DIR/best-optimizer.json, every score to RUN_DIR/validation.jsonl. 0: no validation. Default: 500 for the quadratics (the default job: its last φ depends on the kernel path's rounding), none for the other tasks.")
+    @Option(help: "Early stopping as in the paper: every this many meta-steps (at the next horizon boundary), at the start and at the last horizon boundary, score φ on validation functions by their mean final loss after one horizon; the best φ goes to RUN_DIR/best-optimizer.json, every score to RUN_DIR/validation.jsonl. 0: no validation. Default: 500 for the quadratics (the default job: its last φ depends on the kernel path's rounding), none for the other tasks.")
     var validateEvery: Int?
 
     @Option(help: "Validation functions (when the run validates: with --validate-every, or by the quadratics' default; default: 20); image tasks draw them from the training split.")

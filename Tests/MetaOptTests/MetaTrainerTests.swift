@@ -17,19 +17,25 @@ final class MetaTrainerTests: XCTestCase {
     /// Validation runs at the first horizon boundary at or after each multiple of `every`
     /// (multiples of 7 with 5 meta-steps per horizon: 7 → 10, 14 → 15, 21 → 25, 28 → 30, 35), also
     /// when a skipped meta-step ends a horizon early (every 5, a skip at 6: 5, then 12, not 7),
-    /// and at the last meta-step when it ends a horizon (every 500 in a run of 120: at 120).
+    /// and at the run's last boundary (every 500 in a run of 120: at 120; in a run of 121 or 124,
+    /// which ends inside the horizon after 120: at 120 too, where it used to be nowhere).
     func testValidationIsDueAtTheFirstBoundaryAfterEachMultiple() {
-        func due(every: Int, _ boundaries: [Int]) -> [Int] {
+        func due(every: Int, _ boundaries: [Int], lastIteration: Int? = nil) -> [Int] {
             let validation = ValidationConfig(every: every, functions: 1, seed: 1)
             return zip(boundaries.dropFirst(), boundaries).filter {
-                validation.isDue(atBoundary: $0, previous: $1, lastIteration: boundaries.last!)
+                validation.isDue(atBoundary: $0, previous: $1, lastIteration: lastIteration ?? boundaries.last!, truncationsPerHorizon: 5)
             }.map(\.0)
         }
         XCTAssertEqual(due(every: 7, Array(stride(from: 0, through: 35, by: 5))), [10, 15, 25, 30, 35])
         XCTAssertEqual(due(every: 7, Array(stride(from: 0, through: 40, by: 5))), [10, 15, 25, 30, 35, 40])
         XCTAssertEqual(due(every: 5, [0, 5, 7, 12, 17, 22]), [5, 12, 17, 22])
         XCTAssertEqual(due(every: 500, Array(stride(from: 0, through: 120, by: 5))), [120])
-        XCTAssertFalse(ValidationConfig(every: 7, functions: 1, seed: 1).isDue(atBoundary: 0, previous: 0, lastIteration: 0),
+        XCTAssertEqual(due(every: 500, Array(stride(from: 0, through: 120, by: 5)), lastIteration: 121), [120])
+        XCTAssertEqual(due(every: 500, Array(stride(from: 0, through: 120, by: 5)), lastIteration: 124), [120])
+        XCTAssertEqual(due(every: 7, Array(stride(from: 0, through: 20, by: 5)), lastIteration: 23), [10, 15, 20])
+        XCTAssertEqual(due(every: 500, [0, 5, 10, 15, 17], lastIteration: 19), [15, 17],
+                       "a skip at 17 ends a horizon early: 15 and 17 are both within a horizon of the end")
+        XCTAssertFalse(ValidationConfig(every: 7, functions: 1, seed: 1).isDue(atBoundary: 0, previous: 0, lastIteration: 3, truncationsPerHorizon: 5),
                        "meta-step 0 is scored separately, on a fresh start")
     }
 

@@ -40,7 +40,7 @@ final class ResumeTests: XCTestCase {
     }
 
     /// A run whose --iterations ends inside a horizon checkpoints the last horizon boundary (a
-    /// checkpoint holds no optimizee state); a longer run resumed from it redoes the partial
+    /// checkpoint holds no optimizee state) and validates it; a longer run resumed from it redoes the partial
     /// horizon and reaches the uninterrupted φ. Also: a run resumed at its end only rewrites the
     /// optimizer file.
     func testRunEndingMidHorizonCheckpointsTheLastBoundary() throws {
@@ -53,6 +53,13 @@ final class ResumeTests: XCTestCase {
                       "\(short)")
         XCTAssertEqual(FaultTest.checkpointSteps(runDirectory: dir), [4, 8, 10])
         XCTAssertEqual(FaultTest.checkpointCounter(FaultTest.checkpointURL(runDirectory: dir, step: 10), "truncation"), 0)
+        // The quadratics validate by default (every 500): at the start and at the last boundary, 10,
+        // so that best-optimizer.json is not the untrained φ of meta-step 0 (as it used to be).
+        let validated = try String(contentsOf: dir.appendingPathComponent("validation.jsonl"), encoding: .utf8)
+            .split(separator: "\n").compactMap { line in
+                (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["iteration"] as? Int
+            }
+        XCTAssertEqual(validated, [0, 10], "\(short)")
 
         let longer = try MPIJob.run(np: 2, args: FaultTest.trainArguments(runDirectory: dir), timeout: FaultTest.jobTimeout)
         assertSucceeded(longer, "the 12-step run")

@@ -459,7 +459,8 @@ package final class TrainingRun {
             }
             if trainer.state.atHorizonBoundary {
                 if let validator, validator.config.isDue(atBoundary: trainer.state.iteration, previous: lastBoundary.iteration,
-                                                         lastIteration: config.iterations),
+                                                         lastIteration: config.iterations,
+                                                         truncationsPerHorizon: config.truncationsPerHorizon),
                    try !validate(validator, log: validationLog) {
                     // Stopped during the validation: the meta-steps so far are kept, the score is
                     // not; a resume from this checkpoint validates first (`validatesAtResume`).

@@ -4,7 +4,7 @@ import Foundation
 /// functions, and the best-scoring φ is kept beside the final one.
 public struct ValidationConfig: Codable, Hashable, Sendable {
     /// Score φ at the first horizon boundary at or after every multiple of this many meta-steps
-    /// (and at meta-step 0 of a fresh run, and at the run's last meta-step when it ends a horizon).
+    /// (and at meta-step 0 of a fresh run, and at the run's last horizon boundary).
     public var every: Int
     /// Validation functions; each is optimised for one horizon from its θ₀ and scored by its
     /// final loss.
@@ -25,10 +25,13 @@ public struct ValidationConfig: Codable, Hashable, Sendable {
     /// validated already (validations at 5 and 7 for --validate-every 5). A resumed run's
     /// checkpoint is the boundary before its first one; whether the checkpoint's own boundary was
     /// a validation point is read from validation.jsonl (`ValidationLog.validatesAtResume`).
-    /// The run's last meta-step `lastIteration` is one too, so that the best φ is never an earlier
-    /// one that the last would have beaten (a run shorter than `every` would keep its start).
-    public func isDue(atBoundary iteration: Int, previous: Int, lastIteration: Int) -> Bool {
-        iteration > 0 && (iteration / every > previous / every || iteration == lastIteration)
+    /// The run's last boundary is one too: the one with no whole horizon between it and the last
+    /// meta-step `lastIteration` (that meta-step itself when it ends a horizon), so that the best
+    /// φ is never much older than the last (a run shorter than `every` would keep its start, and a
+    /// run of 21 meta-steps with 5 per horizon its meta-step 0 instead of 20). After a skip ends a
+    /// horizon early, a later boundary may come before `lastIteration`; it is scored too.
+    public func isDue(atBoundary iteration: Int, previous: Int, lastIteration: Int, truncationsPerHorizon: Int) -> Bool {
+        iteration > 0 && (iteration / every > previous / every || iteration + truncationsPerHorizon > lastIteration)
     }
 
     /// The validation seed of a run that names none: the run seed + 2000003 (wrapping), so that
@@ -160,6 +163,7 @@ enum ValidationLog {
         if scored.contains(iteration) { return false }
         if iteration == 0 { return true }  // a fresh run scores its starting φ
         let previous = scored.filter { $0 < iteration }.max() ?? iteration - truncationsPerHorizon
-        return validation.isDue(atBoundary: iteration, previous: previous, lastIteration: lastIteration)
+        return validation.isDue(atBoundary: iteration, previous: previous, lastIteration: lastIteration,
+                                truncationsPerHorizon: truncationsPerHorizon)
     }
 }
