@@ -92,8 +92,12 @@ class OptimizerSpec:
 
 
 def _whole(value, what: str) -> int:
-    """A JSON whole number (not a bool, not 12.7); anything else raises ValueError naming ``what``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
+    """A JSON whole number (not a bool, not 12.7); anything else raises ValueError naming ``what``.
+    An int is taken as it is: json reads 10**400 exactly, and math.isfinite would raise
+    OverflowError on it (the callers' limits then refuse it)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{what}: {value!r:.60} is not a whole number")
+    if isinstance(value, float) and not (math.isfinite(value) and value == int(value)):
         raise ValueError(f"{what}: {value!r:.60} is not a whole number")
     return int(value)
 
@@ -103,12 +107,14 @@ _FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _positive(value, what: str, path: str) -> float:
-    """A JSON number > 0 that a 32-bit float holds, as the Swift reader requires of p and outputScale."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
-        raise OptimizerFileError(f"{path} states no valid architecture: {what} must be positive and finite (got {value!r})")
+    """A JSON number > 0 that a 32-bit float holds, as the Swift reader requires of p and outputScale.
+    An int is compared as it is (math.isfinite raised OverflowError on 10**400, which json reads)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not (value > 0 and (isinstance(value, int) or math.isfinite(value)))):
+        raise OptimizerFileError(f"{path} states no valid architecture: {what} must be positive and finite (got {value!r:.60})")
     if value > _FLOAT32_MAX:
         raise OptimizerFileError(f"{path} states no valid architecture: {what} must be positive and finite as a 32-bit float, "
-                                 f"at most {_FLOAT32_MAX:.8g} (got {value!r})")
+                                 f"at most {_FLOAT32_MAX:.8g} (got {value!r:.60})")
     return float(value)
 
 

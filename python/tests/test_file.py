@@ -133,3 +133,18 @@ def test_a_non_finite_value_is_located(tmp_path):
 ])
 def test_an_export_s_problems_are_named(tmp_path, edit, match):
     refused(tmp_path, edited(good_export(), edit), match)
+
+
+@pytest.mark.parametrize("edit, match", [
+    # json reads a whole number of 400 digits exactly; math.isfinite raised OverflowError on it,
+    # a traceback that named neither the file nor the field.
+    (lambda d: d["optimizer"].update(hiddenSize=10 ** 400), "the hidden size must be at most 16384"),
+    (lambda d: d["optimizer"].update(hiddenSize=-10 ** 400), "no valid architecture"),
+    (lambda d: d["optimizer"].update(optimizerCount=10 ** 400), "optimizerCount must be at most 64"),
+    (lambda d: d["optimizer"].update(outputScale=10 ** 400), "outputScale must be positive and finite as a 32-bit float"),
+    (lambda d: d["optimizer"]["preprocessing"]["logAndSign"].update(p=10 ** 400),
+     "p must be positive and finite as a 32-bit float"),
+    (lambda d: d["optimizer"]["preprocessing"]["logAndSign"].update(p=-10 ** 400), "p must be positive and finite"),
+])
+def test_a_whole_number_beyond_any_float_in_the_architecture_is_refused(tmp_path, edit, match):
+    refused(tmp_path, edited(good_document(), edit), match)
