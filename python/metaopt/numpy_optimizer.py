@@ -23,6 +23,19 @@ from .file import LSTMWeights, OptimizerSpec, load
 State = Tuple[List[np.ndarray], List[np.ndarray]]
 
 
+def _float_type(dtype) -> type:
+    """``dtype`` (np.float32, np.dtype("float32"), "float32", …) as its numpy scalar type, which the
+    arithmetic calls to convert constants: np.dtype objects and strings are not callable. TypeError
+    for one that is not real floating point (integers ran the LSTM into NaN with a warning only)."""
+    try:
+        kind = np.dtype(dtype)
+    except TypeError as error:
+        raise TypeError(f"dtype must be a floating-point dtype (got {dtype!r})") from error
+    if not np.issubdtype(kind, np.floating):
+        raise TypeError(f"dtype must be a floating-point dtype (got {kind})")
+    return kind.type
+
+
 def preprocess(gradient: np.ndarray, spec: OptimizerSpec, dtype=np.float64) -> np.ndarray:
     """The LSTM's input rows for a flat gradient: shape (n, 1) for raw, (n, 2) for log-sign.
 
@@ -30,6 +43,7 @@ def preprocess(gradient: np.ndarray, spec: OptimizerSpec, dtype=np.float64) -> n
     (-1, e^p · g). The cut compares |g| with e^-p rounded to float32, as the Swift engine does,
     so a gradient takes the same branch here and there."""
     g = np.asarray(gradient)
+    dtype = _float_type(dtype)
     if spec.preprocessing == "raw":
         return g.astype(dtype).reshape(-1, 1)
     threshold = np.float32(np.exp(-spec.p))
@@ -53,6 +67,7 @@ def lstm_update(weights: LSTMWeights, spec: OptimizerSpec, gradient: np.ndarray,
                 dtype=np.float64) -> Tuple[np.ndarray, State]:
     """One step for a flat gradient (n coordinates): the update (n,) and the next state.
     ``state`` is ([h_1 … h_K], [c_1 … c_K]), each (n, H_k); it is not modified."""
+    dtype = _float_type(dtype)
     x = preprocess(gradient, spec, dtype)
     hs, cs = [], []
     for layer, h, c in zip(weights.layers, *state):
@@ -74,7 +89,8 @@ class LearnedOptimizer:
     ``source``: a path to an optimizer file or export, or an `OptimizerSpec`. ``optimizer``: the
     learned optimizer every parameter uses by default (index into the file's optimizers; the
     CNN's files hold two: 0 for convolution, 1 for fully connected parameters). ``dtype``: the
-    precision of the arithmetic (float64 by default: this is the reference).
+    precision of the arithmetic (float64 by default: this is the reference), a floating-point
+    dtype in any form numpy reads (np.float32, np.dtype("float32"), "float32"; TypeError otherwise).
 
     State is kept per parameter name (h and c of every layer for each coordinate, zero at the
     start, as in the Swift engine)::
@@ -89,7 +105,7 @@ class LearnedOptimizer:
         self.spec = source if isinstance(source, OptimizerSpec) else load(source)
         self.spec.checked_index(optimizer)
         self.default_optimizer = optimizer
-        self.dtype = dtype
+        self.dtype = _float_type(dtype)
         self.state: Dict[str, State] = {}
 
     def initial_state(self, size: int) -> State:

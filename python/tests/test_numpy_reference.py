@@ -188,3 +188,23 @@ def test_complex_gradients_are_refused():
     """Their imaginary part was dropped with only a ComplexWarning."""
     with pytest.raises(TypeError, match="'w' has dtype complex128: real gradients only"):
         metaopt.LearnedOptimizer(DATA / "logsign-two.optimizer.json").updates({"w": np.ones(2) * (1 + 1j)})
+
+
+@pytest.mark.parametrize("dtype", [np.dtype(np.float32), "float32"])
+def test_a_dtype_may_be_given_as_numpy_accepts_it(dtype):
+    """np.dtype("float32") and "float32" failed at the first step with "object is not callable"
+    (the arithmetic called dtype(p)); they now compute as np.float32 does."""
+    path = DATA / "logsign-two.optimizer.json"
+    gradients = np.asarray([0.5, -1e-7, 3e-3], np.float32)
+    expected = metaopt.LearnedOptimizer(path, dtype=np.float32).updates({"w": gradients})["w"]
+    got = metaopt.LearnedOptimizer(path, dtype=dtype).updates({"w": gradients})["w"]
+    assert got.dtype == np.float32 and np.array_equal(got, expected)
+    spec = metaopt.load(path)
+    assert np.array_equal(metaopt.preprocess(gradients, spec, dtype), metaopt.preprocess(gradients, spec, np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, "complex128", bool])
+def test_a_dtype_that_is_not_real_floating_point_is_refused(dtype):
+    """An integer dtype ran the LSTM in integers and returned NaN updates with only a RuntimeWarning."""
+    with pytest.raises(TypeError, match="floating-point dtype"):
+        metaopt.LearnedOptimizer(DATA / "logsign-two.optimizer.json", dtype=dtype)
