@@ -26,7 +26,7 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
     ``optimizer`` picks the learned optimizer of a file that holds several (the CNN's: 0 for
     convolution, 1 for fully connected parameters); a parameter group can override it with its
     own ``"optimizer"`` key (a whole number; checked when the group is added). Parameters must
-    be real floating point; each steps on its own device. float32 and float64 parameters step in
+    be float16, bfloat16, float32 or float64 (`DTYPES`); each steps on its own device. float32 and float64 parameters step in
     their own dtype, LSTM state included; float16 and bfloat16 ones (any narrower than float32)
     run the LSTM and keep its state in float32, and only the update is rounded to their dtype
     and added (as mixed-precision training keeps optimizer maths in float32: the LSTM in
@@ -53,10 +53,14 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
             raise ValueError(f"lr must be a non-negative finite number (got {lr!r})")
         return float(lr)
 
+    # The dtypes whose parameters step: torch has no in-place add for float8 ones.
+    DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
     def add_param_group(self, param_group) -> None:
         """torch's ``add_param_group``, then checks that the group's ``optimizer`` index is one of
-        the file's and that its parameters are real floating point (float16, bfloat16, float32,
-        float64); a group that fails raises ValueError or TypeError and is not added."""
+        the file's and that its parameters are real floating point of a dtype in `DTYPES`
+        (float16, bfloat16, float32, float64); a group that fails raises ValueError or TypeError
+        and is not added."""
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         try:
@@ -67,6 +71,10 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
                 # its gradient's real part.
                 if not p.is_floating_point():
                     raise TypeError(f"TorchLearnedOptimizer updates floating-point parameters only (got {p.dtype})")
+                # A float8 one failed in p.add_ at the first step, after other parameters had moved.
+                if p.dtype not in self.DTYPES:
+                    raise TypeError("TorchLearnedOptimizer updates float16, bfloat16, float32 and float64 parameters "
+                                    f"only (got {p.dtype})")
         except (TypeError, ValueError):
             self.param_groups.pop()
             raise
@@ -165,23 +173,45 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
         second = torch.where(big, torch.sign(g), g * float(np.exp(p)))
         return torch.stack([first, second], dim=1)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        sizes = self.spec.hidden_sizes
+    def _check_step(self) -> None:
+        """Raises for any group or parameter that cannot step, before `step` moves any: a group
+        checked only when the step reached it left the groups before it stepped, and a retried
+        step stepped them twice."""
         for group in self.param_groups:
             # Checked here too: add_param_group and load_state_dict bring groups of their own, and
             # a scheduler sets lr. A state dict saved before lr existed has none: 1.
             self.spec.checked_index(group["optimizer"])
-            lr = self.checked_lr(group.setdefault("lr", 1.0))
+            self.checked_lr(group.setdefault("lr", 1.0))
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 if p.grad.is_sparse:
                     raise RuntimeError("TorchLearnedOptimizer does not support sparse gradients")
+                # A dtype changed since add_param_group (p.data = …): p.add_ would fail on float8.
+                if p.dtype not in self.DTYPES:
+                    raise TypeError("TorchLearnedOptimizer updates float16, bfloat16, float32 and float64 parameters "
+                                    f"only (got {p.dtype})")
+                state = self.state.get(p)
+                problem = self._state_problem(p, state) if state else None
+                if problem:  # else torch.cat fails on the shapes, naming no parameter
+                    raise RuntimeError(f"the state of a parameter of {p.numel()} coordinates {problem}: did "
+                                       "the parameter change size since its last step? (reset() forgets every state)")
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """θ += lr · update for every parameter with a gradient (after ``closure``, if given, has
+        computed them); every group and parameter is checked before any moves."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self._check_step()
+        sizes = self.spec.hidden_sizes
+        for group in self.param_groups:
+            lr = float(group["lr"])
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
                 layers, output_weight, output_bias = self._tensors(group["optimizer"], p)
                 dtype = self.compute_dtype(p)
                 state = self.state[p]
@@ -189,11 +219,6 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
                     for k, h in enumerate(sizes, start=1):
                         state[f"h{k}"] = torch.zeros(p.numel(), h, dtype=dtype, device=p.device)
                         state[f"c{k}"] = torch.zeros(p.numel(), h, dtype=dtype, device=p.device)
-                else:
-                    problem = self._state_problem(p, state)
-                    if problem:  # else torch.cat fails on the shapes, naming no parameter
-                        raise RuntimeError(f"the state of a parameter of {p.numel()} coordinates {problem}: did "
-                                           "the parameter change size since its last step? (reset() forgets every state)")
                 x = self._preprocess(p.grad.reshape(-1).to(dtype))
                 for k, (weight, bias) in enumerate(layers, start=1):
                     H = sizes[k - 1]
