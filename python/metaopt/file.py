@@ -199,7 +199,8 @@ def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
     """Reads an optimizer file or an export (a path, or the already parsed JSON object).
 
     A path must name a regular file (not a FIFO, device or directory) of at most
-    `MAX_FILE_BYTES` (256 MiB, as the Swift reader). Checks the format name, the version, the
+    `MAX_FILE_BYTES` (256 MiB, as the Swift reader) holding JSON in UTF-8 (a byte order mark is
+    skipped), UTF-16 or UTF-32, as the Swift reader decodes it. Checks the format name, the version, the
     architecture (positive whole hidden sizes, p and outputScale positive and finite, and the
     Swift reader's limits: at most `MAX_LAYERS` layers of `MAX_HIDDEN_SIZE` units and
     `MAX_OPTIMIZERS` optimizers), that every tensor the architecture needs is present with its
@@ -212,7 +213,9 @@ def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
     else:
         path = os.fspath(source)
         try:
-            document = json.loads(_read_bytes(path).decode("utf-8"))
+            # Bytes, not text decoded as UTF-8: json then detects UTF-8 with or without a byte
+            # order mark, UTF-16 and UTF-32, which the Swift reader (JSONDecoder) reads too.
+            document = json.loads(_read_bytes(path))
         except OptimizerFileError:
             raise
         # ValueError: bad JSON or bytes that are not UTF-8; RecursionError: arrays nested too deep.

@@ -148,3 +148,24 @@ def test_an_export_s_problems_are_named(tmp_path, edit, match):
 ])
 def test_a_whole_number_beyond_any_float_in_the_architecture_is_refused(tmp_path, edit, match):
     refused(tmp_path, edited(good_document(), edit), match)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-32-le"])
+def test_a_file_the_swift_reader_decodes_loads(tmp_path, encoding):
+    """The Swift reader (JSONDecoder) reads UTF-8 with a byte order mark (as an editor on Windows
+    saves it), UTF-16 and UTF-32; load() decoded UTF-8 only and refused them ("Unexpected UTF-8
+    BOM")."""
+    text = (DATA / "logsign-two.optimizer.json").read_text(encoding="utf-8")
+    path = tmp_path / "encoded.json"
+    path.write_bytes(text.encode(encoding))
+    expected, got = metaopt.load(DATA / "logsign-two.optimizer.json"), metaopt.load(path)
+    assert got.hidden_sizes == expected.hidden_sizes and got.p == expected.p
+    assert all(a.weight.tobytes() == b.weight.tobytes() for o, e in zip(got.optimizers, expected.optimizers)
+               for a, b in zip(o.layers, e.layers))
+
+
+def test_bytes_that_are_no_json_text_are_refused(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_bytes(b'{"format": "\xff"}')
+    with pytest.raises(metaopt.OptimizerFileError, match="cannot be read"):
+        metaopt.load(path)
