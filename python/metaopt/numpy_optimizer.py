@@ -139,7 +139,8 @@ class LearnedOptimizer:
     def step(self, parameters: Mapping[str, np.ndarray], gradients: Mapping[str, np.ndarray],
              optimizers: Optional[Mapping[str, int]] = None) -> None:
         """parameters[name] += update for every name in ``gradients`` (in place, in the
-        parameter's dtype). ``optimizers`` maps names to optimizer indices where they differ from
+        parameter's dtype; a scalar, a Python float included, is replaced in ``parameters``
+        by the sum). ``optimizers`` maps names to optimizer indices where they differ from
         the default. Every parameter is checked before any is updated or any state advances: it
         must exist, be floating point and have its gradient's shape (numpy would broadcast a
         gradient of shape (4,) over a (3, 4) parameter, and round an integer's update away)."""
@@ -153,7 +154,8 @@ class LearnedOptimizer:
                 raise ValueError(f"the gradient of {name!r} has shape {np.shape(gradient)}, the parameter "
                                  f"{np.shape(parameter)}")
         for name, update in self.updates(gradients, optimizers).items():
-            parameters[name] += update.astype(parameters[name].dtype)
+            # np.asarray: a Python float has no .dtype (it is float64 to numpy, as in the check).
+            parameters[name] += update.astype(np.asarray(parameters[name]).dtype)
 
     def reset(self) -> None:
         """Forgets every state (the next step starts from zero h and c)."""

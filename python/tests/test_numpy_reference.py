@@ -208,3 +208,15 @@ def test_a_dtype_that_is_not_real_floating_point_is_refused(dtype):
     """An integer dtype ran the LSTM in integers and returned NaN updates with only a RuntimeWarning."""
     with pytest.raises(TypeError, match="floating-point dtype"):
         metaopt.LearnedOptimizer(DATA / "logsign-two.optimizer.json", dtype=dtype)
+
+
+def test_a_python_float_parameter_steps_as_a_float64_scalar():
+    """The check passed a Python float (np.asarray gives it a float64 dtype), then the addition
+    read its .dtype: AttributeError, after the state had advanced."""
+    path = DATA / "logsign-two.optimizer.json"
+    plain, scalar = {"w": 1.0}, {"w": np.float64(1.0)}
+    a, b = metaopt.LearnedOptimizer(path), metaopt.LearnedOptimizer(path)
+    for _ in range(2):
+        a.step(plain, {"w": 0.5})
+        b.step(scalar, {"w": 0.5})
+    assert plain["w"] == scalar["w"] != 1.0
