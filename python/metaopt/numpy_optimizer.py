@@ -142,8 +142,9 @@ class LearnedOptimizer:
         parameter's dtype; a scalar, a Python float included, is replaced in ``parameters``
         by the sum). ``optimizers`` maps names to optimizer indices where they differ from
         the default. Every parameter is checked before any is updated or any state advances: it
-        must exist, be floating point and have its gradient's shape (numpy would broadcast a
-        gradient of shape (4,) over a (3, 4) parameter, and round an integer's update away)."""
+        must exist, be floating point, have its gradient's shape (numpy would broadcast a
+        gradient of shape (4,) over a (3, 4) parameter, and round an integer's update away) and,
+        if an array, be writeable (np.asarray of a jax array is not)."""
         for name, gradient in gradients.items():
             if name not in parameters:
                 raise KeyError(f"no parameter {name!r} for its gradient")
@@ -153,6 +154,8 @@ class LearnedOptimizer:
             if np.shape(parameter) != np.shape(gradient):
                 raise ValueError(f"the gradient of {name!r} has shape {np.shape(gradient)}, the parameter "
                                  f"{np.shape(parameter)}")
+            if isinstance(parameter, np.ndarray) and not parameter.flags.writeable:
+                raise ValueError(f"{name!r} is read-only: step updates the arrays in place")
         for name, update in self.updates(gradients, optimizers).items():
             # np.asarray: a Python float has no .dtype (it is float64 to numpy, as in the check).
             parameters[name] += update.astype(np.asarray(parameters[name]).dtype)

@@ -220,3 +220,15 @@ def test_a_python_float_parameter_steps_as_a_float64_scalar():
         a.step(plain, {"w": 0.5})
         b.step(scalar, {"w": 0.5})
     assert plain["w"] == scalar["w"] != 1.0
+
+
+def test_a_read_only_parameter_is_refused_before_any_moves():
+    """np.asarray of a jax array is read-only: += raised "output array is read-only" after the
+    state of every parameter had advanced and the parameters before it had moved."""
+    optimizer = metaopt.LearnedOptimizer(DATA / "logsign-two.optimizer.json")
+    frozen = np.zeros(2)
+    frozen.flags.writeable = False
+    params = {"w": np.zeros(3), "frozen": frozen}
+    with pytest.raises(ValueError, match="'frozen' is read-only"):
+        optimizer.step(params, {"w": np.ones(3), "frozen": np.ones(2)})
+    assert optimizer.state == {} and not params["w"].any()
