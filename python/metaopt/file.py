@@ -291,6 +291,9 @@ def _read(path: str, document) -> OptimizerSpec:
             entry = stored[name]
             if not isinstance(entry, dict):
                 raise OptimizerFileError(f"{path} is malformed: {name} must be an object with shape and values")
+            for key in ("shape", "values"):
+                if key not in entry:  # the KeyError's message would name the field, not the tensor
+                    raise OptimizerFileError(f"{path} is malformed: {name} has no field '{key}'")
             stated = entry["shape"]
             if not (isinstance(stated, list) and all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
                                                      for d in stated)) or tuple(stated) != shape:

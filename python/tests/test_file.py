@@ -169,3 +169,10 @@ def test_bytes_that_are_no_json_text_are_refused(tmp_path):
     path.write_bytes(b'{"format": "\xff"}')
     with pytest.raises(metaopt.OptimizerFileError, match="cannot be read"):
         metaopt.load(path)
+
+
+@pytest.mark.parametrize("field", ["shape", "values"])
+def test_an_export_tensor_without_a_field_is_named(tmp_path, field):
+    """It read "is malformed: it has no field 'shape'", naming none of the tensors."""
+    refused(tmp_path, edited(good_export(), lambda d: d["tensors"]["optimizer1.lstm2.weight"].pop(field)),
+            rf"optimizer1\.lstm2\.weight has no field '{field}'")
