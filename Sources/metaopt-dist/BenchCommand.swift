@@ -142,11 +142,7 @@ struct BenchCommand: ParsableCommand {
                                  cpu: KernelPath.cpuName, blasCore: blasCoreName,
                                  layerProducts: KernelPath.default.layerProducts, fmaPeak: peak,
                                  results: results)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(report)
-        if format == "json" { print(String(decoding: data, as: UTF8.self)) }
-        if let path = json { try ResultFile.writeAtomically(data, to: URL(fileURLWithPath: path)) }
+        try emit(report)
     }
 
     /// `--task cnn-step` or `mlp-step`: one optimizee step (loss and gradient), no learned optimizer.
@@ -162,9 +158,14 @@ struct BenchCommand: ParsableCommand {
                          r.stepsPerSample, r.warmup, r.stepCPUMedian * 1e3))
             print(String(format: "last loss           %.6g", r.lastLoss))
         }
+        try emit(r)
+    }
+
+    /// The results as JSON: on standard output with `--format json`, and to the `--json` file.
+    func emit(_ results: some Encodable) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(r)
+        let data = try encoder.encode(results)
         if format == "json" { print(String(decoding: data, as: UTF8.self)) }
         if let path = json { try ResultFile.writeAtomically(data, to: URL(fileURLWithPath: path)) }
     }
