@@ -142,11 +142,7 @@ struct BenchCommand: ParsableCommand {
                                  cpu: KernelPath.cpuName, blasCore: blasCoreName,
                                  layerProducts: KernelPath.default.layerProducts, fmaPeak: peak,
                                  results: results)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(report)
-        if format == "json" { print(String(decoding: data, as: UTF8.self)) }
-        if let path = json { try ResultFile.writeAtomically(data, to: URL(fileURLWithPath: path)) }
+        try emit(report)
     }
 
     /// `--task cnn-step` or `mlp-step`: one optimizee step (loss and gradient), no learned optimizer.
@@ -162,9 +158,14 @@ struct BenchCommand: ParsableCommand {
                          r.stepsPerSample, r.warmup, r.stepCPUMedian * 1e3))
             print(String(format: "last loss           %.6g", r.lastLoss))
         }
+        try emit(r)
+    }
+
+    /// The results as JSON: on standard output with `--format json`, and to the `--json` file.
+    func emit(_ results: some Encodable) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(r)
+        let data = try encoder.encode(results)
         if format == "json" { print(String(decoding: data, as: UTF8.self)) }
         if let path = json { try ResultFile.writeAtomically(data, to: URL(fileURLWithPath: path)) }
     }
@@ -222,12 +223,16 @@ struct BenchCommand: ParsableCommand {
         gemmLines("GEMM bound, reference shapes   ", r.peerShapeBoundGFLOPS, r.peerShapeBoundSeconds,
                   r.fractionOfPeerShapeBound, r.peerShapeGEMM)
         gemmLines("GEMM bound, this engine's calls", r.gemmBoundGFLOPS, r.gemmBoundSeconds, r.fractionOfGEMMBound, r.gemm)
+        /// One line a phase: its name, its time and its share of `total`.
+        func phaseLines(_ phases: [MetaIterationBenchmark.PhaseTime], of total: Double) {
+            for p in phases {
+                lines.append("  " + p.phase.padding(toLength: 46, withPad: " ", startingAt: 0)
+                             + String(format: " %8.2f ms  %5.1f%%", p.seconds * 1e3, 100 * p.seconds / total))
+            }
+        }
         let profiled = r.phases.reduce(0) { $0 + $1.seconds }
         lines.append(String(format: "phases (profiled iterations, %@ each):", ms(profiled)))
-        for p in r.phases {
-            lines.append("  " + p.phase.padding(toLength: 46, withPad: " ", startingAt: 0)
-                         + String(format: " %8.2f ms  %5.1f%%", p.seconds * 1e3, 100 * p.seconds / profiled))
-        }
+        phaseLines(r.phases, of: profiled)
         let gemm = r.phases.filter(\.isGEMM).reduce(0) { $0 + $1.seconds }
         lines.append(String(format: "  all matrix products %.2f ms (%.1f%%), everything else %.2f ms", gemm * 1e3, 100 * gemm / profiled,
                             (profiled - gemm) * 1e3))
@@ -243,10 +248,7 @@ struct BenchCommand: ParsableCommand {
             let profiledRun = evaluationPhases.reduce(0) { $0 + $1.seconds }
             if profiledRun > 0 {
                 lines.append(String(format: "forward-only phases (one profiled run, %@):", ms(profiledRun)))
-                for p in evaluationPhases {
-                    lines.append("  " + p.phase.padding(toLength: 46, withPad: " ", startingAt: 0)
-                                 + String(format: " %8.2f ms  %5.1f%%", p.seconds * 1e3, 100 * p.seconds / profiledRun))
-                }
+                phaseLines(evaluationPhases, of: profiledRun)
             }
         }
         lines.append("engine memory       \(mb(r.engineBytes)) allocated (formula \(mb(r.engineBytesStated))), "

@@ -54,28 +54,13 @@ public struct MixtureFamily: TaskFamily {
 
 /// The same function with every coordinate on learned optimizer 0: how a one-optimizer φ (a
 /// mixture's) runs a family that has several parameter groups, such as the CNN.
-public struct SharedOptimizerOptimizee: Optimizee {
+public struct SharedOptimizerOptimizee: ForwardingOptimizee {
     public let base: any Optimizee
 
     public init(base: any Optimizee) { self.base = base }
 
-    public var dimension: Int { base.dimension }
     public var parameterGroups: [ParameterGroup] { [ParameterGroup(range: 0..<base.dimension, optimizer: 0)] }
     public func initialParameters() -> [Float] { base.initialParameters() }
-
-    public func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int,
-                                gradient: UnsafeMutableBufferPointer<Float>) -> Float {
-        base.lossAndGradient(at: theta, step: step, gradient: gradient)
-    }
-
-    public func evaluationLoss(at theta: UnsafeBufferPointer<Float>, step: Int) -> Float {
-        base.evaluationLoss(at: theta, step: step)
-    }
-
-    public func lossAndGradientInDouble(at theta: UnsafeBufferPointer<Double>, step: Int,
-                                        gradient: UnsafeMutableBufferPointer<Double>) -> Double {
-        base.lossAndGradientInDouble(at: theta, step: step, gradient: gradient)
-    }
 }
 
 /// A family whose functions all run on learned optimizer 0 (`SharedOptimizerOptimizee`): a

@@ -107,6 +107,32 @@ extension DoubleEvaluatedOptimizee {
     }
 }
 
+/// An optimizee that is another one's function: its dimension, f and ∇f are `base`'s, passed
+/// through unchanged; the conforming type changes only where it starts (θ₀) or which learned
+/// optimizer runs which coordinates.
+protocol ForwardingOptimizee: Optimizee {
+    /// The optimizee whose function this one is.
+    var base: any Optimizee { get }
+}
+
+extension ForwardingOptimizee {
+    public var dimension: Int { base.dimension }
+
+    public func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int,
+                                gradient: UnsafeMutableBufferPointer<Float>) -> Float {
+        base.lossAndGradient(at: theta, step: step, gradient: gradient)
+    }
+
+    public func evaluationLoss(at theta: UnsafeBufferPointer<Float>, step: Int) -> Float {
+        base.evaluationLoss(at: theta, step: step)
+    }
+
+    public func lossAndGradientInDouble(at theta: UnsafeBufferPointer<Double>, step: Int,
+                                        gradient: UnsafeMutableBufferPointer<Double>) -> Double {
+        base.lossAndGradientInDouble(at: theta, step: step, gradient: gradient)
+    }
+}
+
 /// A distribution over optimizees, sampled by key.
 public protocol TaskFamily: Sendable {
     /// Short name used on the command line and in files ("quadratic", "mlp", ...).

@@ -9,7 +9,7 @@ import Foundation
 /// (docs/results.md, "Why the 2-layer test fails"). Random per-tensor scales show it hidden layers
 /// whose units start out alike, and output layers whose gradients are small, within the same
 /// one-hidden-layer family. Only meta-training uses it; evaluations start from the unscaled θ₀.
-public struct RandomInitialScaleOptimizee: Optimizee {
+public struct RandomInitialScaleOptimizee: ForwardingOptimizee {
     public let base: any Optimizee
     public let tensors: [NamedTensor]
     /// s, one factor per tensor.
@@ -35,7 +35,6 @@ public struct RandomInitialScaleOptimizee: Optimizee {
         self.init(base: base, tensors: tensors, factors: factors)
     }
 
-    public var dimension: Int { base.dimension }
     public var parameterGroups: [ParameterGroup] { base.parameterGroups }
 
     public func initialParameters() -> [Float] {
@@ -44,19 +43,5 @@ public struct RandomInitialScaleOptimizee: Optimizee {
             for i in tensor.range { theta[i] *= s }
         }
         return theta
-    }
-
-    public func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int,
-                                gradient: UnsafeMutableBufferPointer<Float>) -> Float {
-        base.lossAndGradient(at: theta, step: step, gradient: gradient)
-    }
-
-    public func evaluationLoss(at theta: UnsafeBufferPointer<Float>, step: Int) -> Float {
-        base.evaluationLoss(at: theta, step: step)
-    }
-
-    public func lossAndGradientInDouble(at theta: UnsafeBufferPointer<Double>, step: Int,
-                                        gradient: UnsafeMutableBufferPointer<Double>) -> Double {
-        base.lossAndGradientInDouble(at: theta, step: step, gradient: gradient)
     }
 }

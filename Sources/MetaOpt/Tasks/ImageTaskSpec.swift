@@ -119,6 +119,38 @@ extension ImageTaskSpec {
     var reportDescription: String { "image(\(String(reflecting: self)))" }
 }
 
+/// The MLP and the CNN as task plug-ins: a value is an `ImageTaskSpec` with the family's
+/// architecture, and everything but the network's own options, its optimizer count and which
+/// architecture it stores comes from the spec.
+package protocol ImageTaskPlugin: TaskPlugin {
+    /// The settings; `spec.architecture` is the family's.
+    var spec: ImageTaskSpec { get }
+    /// The task of `spec`, whose architecture must be the family's.
+    init(_ spec: ImageTaskSpec)
+}
+
+extension ImageTaskPlugin {
+    package static var defaults: TaskDefaults { ImageTaskSpec.defaults }
+    package static var hasDataSplit: Bool { true }
+    package static var storageKey: String { ImageTaskSpec.storageKey }
+
+    package func encodeStored(to encoder: any Encoder) throws { try spec.encodeStored(to: encoder) }
+
+    package var problems: [String] { spec.problems() }
+
+    package func onSplit(_ split: DatasetSplit) -> Self { Self(spec.onSplit(split)) }
+
+    package func makeFamily() throws -> any TaskFamily { try spec.makeFamily() }
+
+    package func coordinateCount() throws -> Int { try spec.makeFamily().dimension }
+
+    package func estimatedBytes(functions count: Int) throws -> Int? {
+        try spec.makeFamily().estimatedScratchBytes.flatMap { SizeLimits.product(count, $0) }
+    }
+
+    package var reportDescription: String { spec.reportDescription }
+}
+
 extension RunSettings.Value {
     /// Comma-separated whole numbers, as on the command line ("20,20").
     static func list(_ values: [Int]) -> RunSettings.Value { .string(values.map(String.init).joined(separator: ",")) }
