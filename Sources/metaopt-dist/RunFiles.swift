@@ -64,17 +64,66 @@ enum RunFiles {
         for key in OptionScope.givenOnCommandLine {
             if let other = RunSettings.alternatives[key], settings[other] != nil { settings.set(other, nil) }
         }
+        // Only the settings that take effect are attributed to their file in messages.
+        sources = sources.filter { settings[$0.key] != nil }
         return [TrainCommand.configuration.commandName!] + settings.arguments + trainArguments
     }
 
-    /// `message` (argument-parser's, for a value it could not read) prefixed with the recipe or
-    /// file the option's value came from, when it came from one and not from the command line:
-    /// "my.json: 'task': The value 'foo' is invalid for '--task <…>'"; nil otherwise.
+    /// `message` prefixed with the recipe or file that the values it is about came from, when they
+    /// came from one and not from the command line: argument-parser's message for a value it could
+    /// not read ("my.json: 'task': The value 'foo' is invalid for '--task <…>'") and a check's
+    /// ("my.json: 'unroll': the horizon (100) must be a multiple of the unroll length (7)"); nil
+    /// when none did.
     static func attribute(_ message: String) -> String? {
-        guard let range = message.range(of: #"for '--([a-z0-9-]+)"#, options: .regularExpression) else { return nil }
-        let key = String(message[range].dropFirst("for '--".count))
-        guard let source = sources[key], !OptionScope.givenOnCommandLine.contains(key) else { return nil }
-        return "\(source): '\(key)': \(message)"
+        let keys: [String]
+        if let range = message.range(of: #"for '--([a-z0-9-]+)"#, options: .regularExpression) {
+            keys = [String(message[range].dropFirst("for '--".count))]
+        } else {
+            keys = settingKeys(in: message)
+        }
+        let fromFiles = keys.filter { sources[$0] != nil && !OptionScope.givenOnCommandLine.contains($0) }
+        guard !fromFiles.isEmpty else { return nil }
+        // Grouped by source, in the order the sentence names them.
+        var groups: [(source: String, keys: [String])] = []
+        for key in fromFiles {
+            if let i = groups.firstIndex(where: { $0.source == sources[key] }) { groups[i].keys.append(key) }
+            else { groups.append((sources[key]!, [key])) }
+        }
+        return groups.map { "\($0.source): " + $0.keys.map { "'\($0)'" }.joined(separator: ", ") }
+            .joined(separator: "; ") + ": " + message
+    }
+
+    /// The quantities that the configuration's checks name in their sentences
+    /// (`TrainingConfig.problems()`, the tasks' and the optimizer's), with the keys that set them.
+    static let quantities: [(phrase: String, keys: [String])] = [
+        ("the meta-batch size", ["meta-batch"]), ("the block size", ["block-size"]),
+        ("the unroll length", ["unroll"]), ("the horizon", ["horizon"]),
+        ("the number of iterations", ["iterations"]), ("the learning rate", ["learning-rate"]),
+        ("the clipping norm", ["clip-norm"]), ("the skip limit", ["max-skips"]),
+        ("the consistency-check interval", ["consistency-every"]), ("the validation interval", ["validate-every"]),
+        ("the number of validation functions", ["validation-functions"]), ("the validation seed", ["validation-seed"]),
+        ("the training seed", ["seed"]), ("the quadratic dimension", ["dimension"]),
+        ("the minibatch size", ["minibatch"]), ("hidden layer sizes", ["hidden-layers"]),
+        ("fully connected sizes", ["fc-layers"]), ("convolution layer", ["conv-channels"]),
+        ("the preprocessing constant p", ["p"]), ("mixture component", ["mixture"]),
+        ("the hidden size", ["hidden-size", "hidden-sizes"]), ("hidden sizes", ["hidden-size", "hidden-sizes"]),
+        ("the number of LSTM layers", ["hidden-sizes"]),
+    ]
+
+    /// The run-file keys that a problem sentence is about: the options it names (`--unroll`) and
+    /// the quantities it names ("the unroll length"), in the order the sentence names them.
+    static func settingKeys(in message: String) -> [String] {
+        var found: [(position: String.Index, key: String)] = []
+        var rest = message[...]
+        while let range = rest.range(of: #"--[a-z0-9-]+"#, options: .regularExpression) {
+            found.append((range.lowerBound, String(rest[range].dropFirst(2))))
+            rest = rest[range.upperBound...]
+        }
+        for (phrase, keys) in quantities {
+            if let range = message.range(of: phrase) { found += keys.map { (range.lowerBound, $0) } }
+        }
+        var seen: Set<String> = []
+        return found.sorted { $0.position < $1.position }.map(\.key).filter { seen.insert($0).inserted }
     }
 
     /// The value of `--NAME VALUE` or `--NAME=VALUE` in `arguments`; nil when absent. Given twice

@@ -213,6 +213,37 @@ final class RunFileTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: run.path), "nothing may be written")
     }
 
+    /// A check that a value from a file fails names the file and the key, and only those the
+    /// command line did not give: the message alone ("the learning rate must be positive (got
+    /// 0.0)") did not say that the 0 came from a file (a 1e-400 there reads as 0).
+    func testChecksNameTheFileOfTheValuesTheyRefuse() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let file = scratch.appendingPathComponent("values.json")
+        func firstLine(_ text: String, _ args: [String]) throws -> String {
+            try write(text, to: file)
+            let result = try MPIJob.runSingleton(args: ["train"] + args + ["--print-config"])
+            XCTAssertEqual(result.status, 64, "\(text) \(args):\n\(result)")
+            XCTAssertEqual(result.stdout, "", "nothing printed as settings:\n\(result)")
+            return result.stderr.split(separator: "\n").first.map(String.init) ?? ""
+        }
+        XCTAssertEqual(try firstLine(#"{"learning-rate": 1e-400}"#, ["--config", file.path]),
+                       "Error: \(file.path): 'learning-rate': the learning rate must be positive (got 0.0)")
+        XCTAssertEqual(try firstLine(#"{"unroll": 7}"#, ["--config", file.path, "--horizon", "15"]),
+                       "Error: \(file.path): 'unroll': the horizon (15) must be a multiple of the unroll length (7)")
+        // Values from two sources, in the order the sentence names them.
+        XCTAssertEqual(try firstLine(#"{"unroll": 7}"#, ["--recipe", "quadratic", "--config", file.path]),
+                       "Error: recipe quadratic: 'horizon'; \(file.path): 'unroll': the horizon (100) must be a multiple of the unroll length (7)")
+        XCTAssertEqual(try firstLine(#"{"max-skips": 0, "hidden-size": 20}"#, ["--config", file.path]),
+                       "Error: \(file.path): 'max-skips': the skip limit must be positive")
+        XCTAssertEqual(try firstLine(#"{"checkpoint-every": -1}"#, ["--config", file.path]),
+                       "Error: \(file.path): 'checkpoint-every': --checkpoint-every must not be negative")
+        // The command line's own values are not the file's, nor is one that replaces the file's.
+        XCTAssertEqual(try firstLine(#"{"unroll": 7}"#, ["--config", file.path, "--unroll", "0"]),
+                       "Error: the unroll length must be positive (got 0)")
+        XCTAssertEqual(try firstLine(#"{"hidden-sizes": "20,20"}"#, ["--config", file.path, "--hidden-size", "0"]),
+                       "Error: --hidden-size must be positive")
+    }
+
     /// Every option of train is either a key of run files or refused in them with a reason: a new
     /// option cannot be forgotten by the file format.
     func testEveryOptionIsAKeyOrRefusedWithAReason() throws {
