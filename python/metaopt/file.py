@@ -171,7 +171,9 @@ def _architecture(path: str, config: dict):
         preprocessing, p = "raw", 0.0
     else:
         preprocessing, p = "log-sign", _positive(pre["logAndSign"]["p"], "the preprocessing constant p", path)
-    count = _whole(config.get("optimizerCount", 1), "optimizerCount")
+    # Required, as the Swift reader requires it: a file without it is not one the library wrote,
+    # and taking 1 would read the φ of several optimizers as one.
+    count = _whole(config["optimizerCount"], "optimizerCount")
     if count <= 0:
         raise OptimizerFileError(f"{path} states {count} optimizers")
     if count > MAX_OPTIMIZERS:

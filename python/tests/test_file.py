@@ -176,3 +176,13 @@ def test_an_export_tensor_without_a_field_is_named(tmp_path, field):
     """It read "is malformed: it has no field 'shape'", naming none of the tensors."""
     refused(tmp_path, edited(good_export(), lambda d: d["tensors"]["optimizer1.lstm2.weight"].pop(field)),
             rf"optimizer1\.lstm2\.weight has no field '{field}'")
+
+
+@pytest.mark.parametrize("name", ["raw.optimizer.json", "raw.export.json"])
+def test_a_file_without_optimizer_count_is_refused(tmp_path, name):
+    """optimizerCount is part of the architecture (docs/optimizer-file.md) and the Swift reader
+    refuses a file without it; load() took it as 1, so a one-optimizer file without it loaded."""
+    document = json.loads((DATA / name).read_text(encoding="utf-8"))
+    assert document["optimizer"]["optimizerCount"] == 1
+    del document["optimizer"]["optimizerCount"]
+    refused(tmp_path, document, "it has no field 'optimizerCount'")
