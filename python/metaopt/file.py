@@ -122,7 +122,7 @@ def _floats(values, what: str) -> np.ndarray:
     """A flat JSON list of numbers as float32; ValueError naming the first entry that is no number
     (numpy would read true as 1, null as NaN and nested lists as rows). One past float32's range
     becomes infinite (and is refused as non-finite), also a whole number past float64's, which
-    json reads exactly (10**400)."""
+    json reads exactly (10**400); one other than zero that rounds to zero raises ValueError."""
     if not isinstance(values, list):
         raise ValueError(f"{what} must be a list of numbers (got {type(values).__name__})")
     for index, value in enumerate(values):
@@ -130,12 +130,18 @@ def _floats(values, what: str) -> np.ndarray:
             if isinstance(value, list):
                 raise ValueError(f"{what} must be a flat list of numbers (entry {index} is a list)")
             raise ValueError(f"{what}[{index}] is {value!r:.40}, not a number")
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", under="ignore"):
         try:
-            return np.asarray(values, dtype=np.float32)
+            result = np.asarray(values, dtype=np.float32)
         except OverflowError:
-            return np.asarray([(math.inf if v > 0 else -math.inf) if isinstance(v, int) and abs(v) > _FLOAT32_MAX else v
-                               for v in values], dtype=np.float32)
+            result = np.asarray([(math.inf if v > 0 else -math.inf) if isinstance(v, int) and abs(v) > _FLOAT32_MAX else v
+                                 for v in values], dtype=np.float32)
+    # A number other than zero that rounds to zero (1e-50) is no float32 the file could hold; the
+    # Swift reader refuses it ("underflows a 32-bit float") rather than read it as 0.
+    for index in np.flatnonzero(result == 0):
+        if values[index] != 0:
+            raise ValueError(f"{what}[{index}] is {values[index]!r:.40}, which underflows a 32-bit float")
+    return result
 
 
 def _architecture(path: str, config: dict):

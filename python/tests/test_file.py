@@ -186,3 +186,18 @@ def test_a_file_without_optimizer_count_is_refused(tmp_path, name):
     assert document["optimizer"]["optimizerCount"] == 1
     del document["optimizer"]["optimizerCount"]
     refused(tmp_path, document, "it has no field 'optimizerCount'")
+
+
+@pytest.mark.parametrize("name, key", [("raw.optimizer.json", None), ("raw.export.json", "lstm2.bias")])
+@pytest.mark.parametrize("value", [1e-50, -1e-46, 7e-46])
+def test_a_value_that_underflows_float32_is_refused(tmp_path, name, key, value):
+    """The Swift reader refuses a φ entry that is not zero but rounds to zero as a 32-bit float
+    ("underflows a 32-bit float"); load() read it as 0. The smallest subnormal still loads."""
+    document = json.loads((DATA / name).read_text(encoding="utf-8"))
+    values = document["phi"] if key is None else document["tensors"][key]["values"]
+    values[3] = value
+    refused(tmp_path, document, r"\[3\] is .*, which underflows a 32-bit float")
+    values[3] = 8e-46  # rounds up to the smallest subnormal, 2^-149
+    path = tmp_path / "subnormal.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    metaopt.load(path)
