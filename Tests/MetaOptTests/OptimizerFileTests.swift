@@ -72,6 +72,27 @@ final class OptimizerFileTests: XCTestCase {
         }
     }
 
+    /// A key given twice in one object is refused, at any depth: Foundation's decoder keeps the
+    /// first value and Python's json module the last, so the two readers would load other weights
+    /// (a second "phi") or another architecture without a word.
+    func testAKeyGivenTwiceInOneObjectIsRefused() throws {
+        let url = directory.appendingPathComponent("o.json")
+        try sample().write(to: url)
+        let text = String(decoding: try Data(contentsOf: url), as: UTF8.self)
+        XCTAssertNoThrow(try OptimizerFile.read(from: url))
+        func twice(_ key: String, in text: String) throws -> String {
+            let range = try XCTUnwrap(text.range(of: "\"\(key)\":"), key)
+            let value = text[range.upperBound...].prefix { $0 != "," && $0 != "}" }
+            return text.replacingCharacters(in: range, with: "\"\(key)\":\(value),\"\(key)\":")
+        }
+        try assertRejected(try twice("iteration", in: text), containing: "gives 'iteration' more than once in one object")
+        try assertRejected(try twice("hiddenSize", in: text), containing: "gives 'optimizer.hiddenSize' more than once in one object")
+        // The same name in two objects, or as a string value, is no duplicate.
+        XCTAssertEqual(JSONDiagnosis.duplicateKeys(in: Data(#"{"a": {"b": 1}, "c": {"b": "b", "d": [{"b": 2}, {"b": 3}]}}"#.utf8)), [])
+        XCTAssertEqual(JSONDiagnosis.duplicateKeys(in: Data(#"{"a": {"b": 1, "c": [{"d": 1, "d": 2}], "b": 2}, "a\"": 1, "a\"": 2}"#.utf8)),
+                       [["a", "b"], ["a", "c", "d"], [#"a\""#]])
+    }
+
     /// `train --init-from` with a file of one optimizer starts every optimizer of a run with one
     /// per parameter kind from its weights; any other architecture difference is refused.
     func testWarmStartCopiesOneOptimizerIntoEveryKind() throws {

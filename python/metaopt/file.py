@@ -203,19 +203,34 @@ def _tensor_shapes(sizes: List[int], inputs: int, count: int):
     return shapes
 
 
+class _RepeatedKey(ValueError):
+    """A key that one JSON object gives twice (the key)."""
+
+
+def _object_without_repeated_keys(pairs):
+    """json's object hook: the object as a dict, or _RepeatedKey for a key given twice, which json
+    would resolve silently to the last value where the Swift reader takes the first."""
+    document = {}
+    for key, value in pairs:
+        if key in document:
+            raise _RepeatedKey(key)
+        document[key] = value
+    return document
+
+
 def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
     """Reads an optimizer file or an export (a path, or the already parsed JSON object).
 
-    A path must name a regular file (not a FIFO, device or directory) of at most
-    `MAX_FILE_BYTES` (256 MiB, as the Swift reader) holding JSON in UTF-8 (a byte order mark is
-    skipped), UTF-16 or UTF-32, as the Swift reader decodes it. Checks the format name, the version, the
-    architecture (positive whole hidden sizes, p and outputScale positive and finite, and the
-    Swift reader's limits: at most `MAX_LAYERS` layers of `MAX_HIDDEN_SIZE` units and
-    `MAX_OPTIMIZERS` optimizers), that every tensor the architecture needs is present with its
-    shape (and, in an export, no other), that φ and every export tensor's values are flat lists
-    of numbers (not true, null or nested lists) and that every value is finite; raises
-    `OptimizerFileError` naming the problem otherwise, also for a missing field or a value of
-    the wrong type."""
+    A path must name a regular file (not a FIFO, device or directory) of at most `MAX_FILE_BYTES`
+    (256 MiB, as the Swift reader) holding JSON in UTF-8 (a byte order mark is skipped), UTF-16 or
+    UTF-32, as the Swift reader decodes it. Checks the format name, the version, the architecture
+    (positive whole hidden sizes, p and outputScale positive and finite, and the Swift reader's
+    limits: at most `MAX_LAYERS` layers of `MAX_HIDDEN_SIZE` units and `MAX_OPTIMIZERS` optimizers),
+    that no object of a file gives a key twice, that every tensor the architecture needs is present
+    with its shape (and, in an export, no other), that φ and every export tensor's values are flat
+    lists of numbers (not true, null or nested lists) and that every value is finite; raises
+    `OptimizerFileError` naming the problem otherwise, also for a missing field or a value of the
+    wrong type."""
     if isinstance(source, dict):
         path, document = "<object>", source
     else:
@@ -223,7 +238,10 @@ def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
         try:
             # Bytes, not text decoded as UTF-8: json then detects UTF-8 with or without a byte
             # order mark, UTF-16 and UTF-32, which the Swift reader (JSONDecoder) reads too.
-            document = json.loads(_read_bytes(path))
+            document = json.loads(_read_bytes(path), object_pairs_hook=_object_without_repeated_keys)
+        except _RepeatedKey as error:
+            raise OptimizerFileError(f"{path} gives {str(error)!r} more than once in one object; give each key once "
+                                     "(JSON readers keep one of the values silently, and not all the same one)") from None
         except OptimizerFileError:
             raise
         # ValueError: bad JSON or bytes that are not UTF-8; RecursionError: arrays nested too deep.

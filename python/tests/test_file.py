@@ -201,3 +201,21 @@ def test_a_value_that_underflows_float32_is_refused(tmp_path, name, key, value):
     path = tmp_path / "subnormal.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     metaopt.load(path)
+
+
+@pytest.mark.parametrize("key, before", [("version", None), ("hiddenSize", "optimizer"), ("phi", None)])
+def test_a_key_given_twice_in_one_object_is_refused(tmp_path, key, before):
+    """json keeps the last of two values and the Swift reader's JSONDecoder the first, so the two
+    readers would load other weights (a second "phi") or another architecture; both refuse it."""
+    text = (DATA / "raw.optimizer.json").read_text(encoding="utf-8")
+    document = json.loads(text)
+    value = document[before][key] if before else document[key]
+    start = text.index(f'"{before}"') if before else 0
+    at = text.index(f'"{key}"', start)
+    path = tmp_path / "twice.json"
+    path.write_text(text[:at] + f'"{key}": {json.dumps(value)}, ' + text[at:], encoding="utf-8")
+    with pytest.raises(metaopt.OptimizerFileError, match=f"gives '{key}' more than once in one object"):
+        metaopt.load(path)
+    # The same name in two objects is no repetition.
+    path.write_text(text, encoding="utf-8")
+    metaopt.load(path)

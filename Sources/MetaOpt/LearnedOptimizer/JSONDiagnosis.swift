@@ -30,6 +30,44 @@ package enum JSONDiagnosis {
         return "is malformed (\(debugDescription(of: error)))"
     }
 
+    /// The keys that occur more than once in one object of `data` (valid JSON), each as its path
+    /// from the outermost object (["optimizer", "hiddenSize"]; arrays add no component), sorted.
+    /// JSON readers keep one of the values silently, and not the same one (Foundation's the first,
+    /// Python's the last), so a file's readers could disagree. A scan of the bytes: strings with
+    /// their escapes, and the objects and arrays open around each key.
+    package static func duplicateKeys(in data: Data) -> [[String]] {
+        let bytes = [UInt8](data)
+        // Per open object (keys) or array (nil): the keys seen, and the key last read in it.
+        var open: [(keys: Set<[UInt8]>?, last: String)] = []
+        var duplicates: Set<[String]> = []
+        var i = 0
+        while i < bytes.count {
+            switch bytes[i] {
+            case UInt8(ascii: "{"): open.append(([], ""))
+            case UInt8(ascii: "["): open.append((nil, ""))
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): if !open.isEmpty { open.removeLast() }
+            case UInt8(ascii: "\""):
+                let start = i + 1
+                i += 1
+                while i < bytes.count && bytes[i] != UInt8(ascii: "\"") { i += bytes[i] == UInt8(ascii: "\\") ? 2 : 1 }
+                let string = Array(bytes[start..<min(i, bytes.count)])
+                var j = i + 1
+                while j < bytes.count && [0x20, 0x09, 0x0A, 0x0D].contains(bytes[j]) { j += 1 }
+                if j < bytes.count && bytes[j] == UInt8(ascii: ":"), let top = open.indices.last, open[top].keys != nil {
+                    // The key as JSON spells it; an escaped spelling of the same name is not caught.
+                    let name = String(decoding: string, as: UTF8.self)
+                    if !open[top].keys!.insert(string).inserted {
+                        duplicates.insert(open.dropLast().filter { $0.keys != nil }.map(\.last) + [name])
+                    }
+                    open[top].last = name
+                }
+            default: break
+            }
+            i += 1
+        }
+        return duplicates.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
     private static func codingPath(of error: any Error) -> String? {
         let path: [any CodingKey]
         switch error as? DecodingError {

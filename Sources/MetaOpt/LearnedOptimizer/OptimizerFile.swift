@@ -68,7 +68,8 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
     }
 
     /// Reads and checks a file: a regular file of at most `RegularFile.optimizerFileLimit` bytes
-    /// (never a FIFO or device, read without blocking), format name, version, an architecture
+    /// (never a FIFO or device, read without blocking), format name, no key given twice in one
+    /// object, version, an architecture
     /// within `SizeLimits` (≥ 1 optimizer, hidden sizes > 0, outputScale > 0 and finite), a usable
     /// training configuration, and a φ that fits the architecture.
     public static func read(from url: URL) throws -> OptimizerFile {
@@ -91,6 +92,11 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
                 throw OptimizerFileError(path: url.path, problem: "is an export (\"format\": \"\(ExportedOptimizer.formatName)\"), which only other programs read; give the optimizer file it was exported from")
             }
             throw OptimizerFileError(path: url.path, problem: "is not a metaopt-dist optimizer file (expected \"format\": \"\(formatName)\")")
+        }
+        // Before any value is used: Python's reader would keep the other of two values.
+        if let key = JSONDiagnosis.duplicateKeys(in: data).first {
+            throw OptimizerFileError(path: url.path,
+                                     problem: "gives '\(key.joined(separator: "."))' more than once in one object; give each key once (JSON readers keep one of the values silently, and not all the same one)")
         }
         guard probe.version == currentVersion else {
             throw OptimizerFileError(path: url.path,

@@ -180,32 +180,9 @@ package struct RunSettings: Equatable, Sendable {
     }
 
     /// The keys of the outermost JSON object in `data` (valid JSON) that occur more than once,
-    /// sorted. A scan of the bytes: strings (with their escapes) and the nesting depth are tracked,
-    /// and a string at depth 1 followed by a colon is a key.
+    /// sorted (a nested object is refused for its key anyway).
     static func duplicateKeys(in data: Data) -> [String] {
-        let bytes = [UInt8](data)
-        var seen: Set<[UInt8]> = [], duplicates: Set<String> = []
-        var depth = 0, i = 0
-        while i < bytes.count {
-            switch bytes[i] {
-            case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
-            case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
-            case UInt8(ascii: "\""):
-                let start = i + 1
-                i += 1
-                while i < bytes.count && bytes[i] != UInt8(ascii: "\"") { i += bytes[i] == UInt8(ascii: "\\") ? 2 : 1 }
-                let string = Array(bytes[start..<min(i, bytes.count)])
-                var j = i + 1
-                while j < bytes.count && [0x20, 0x09, 0x0A, 0x0D].contains(bytes[j]) { j += 1 }
-                if depth == 1 && j < bytes.count && bytes[j] == UInt8(ascii: ":") && !seen.insert(string).inserted {
-                    // The key as JSON spells it; an escaped spelling of the same name is not caught.
-                    duplicates.insert(String(decoding: string, as: UTF8.self))
-                }
-            default: break
-            }
-            i += 1
-        }
-        return duplicates.sorted()
+        JSONDiagnosis.duplicateKeys(in: data).filter { $0.count == 1 }.map { $0[0] }
     }
 
     /// The key a problem sentence is about (the first quoted word), for ordering.
