@@ -159,6 +159,8 @@ final class ReaderHardeningTests: XCTestCase {
         try assertRefused(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[1e-50,"), saying: ["phi[0]", "underflows"])
         try assertRefused(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[NaN,"), saying: ["not valid JSON near \"phi\""])
         try assertRefused(replacing("\"seed\":[0-9]+", with: "\"seed\":-1"), saying: ["training.seed", "must not be negative"])
+        // It said "is malformed (The given data was not valid JSON.)".
+        try assertRefused(replacing("\"hiddenSize\":3", with: "\"hiddenSize\":3.5"), saying: ["optimizer.hiddenSize: must be a whole number (got 3.5)"])
     }
 
     func testOversizedOptimizerFileIsRefusedBeforeParsing() throws {

@@ -113,7 +113,7 @@ package enum JSONDiagnosis {
     }
 
     /// The first number that our types cannot hold: φ's entries must be finite 32-bit floats that
-    /// do not underflow to zero; seeds, counts and sizes must not be negative.
+    /// do not underflow to zero; seeds, counts and sizes must be whole numbers, not negative.
     private static func firstUnfitNumber(in value: Any, path: String) -> String? {
         switch value {
         case let object as [String: Any]:
@@ -133,9 +133,10 @@ package enum JSONDiagnosis {
                 if !f.isFinite { return "\(path): \(d) is beyond the range of a 32-bit float" }
                 if f == 0 && d != 0 { return "\(path): \(d) underflows a 32-bit float" }
             }
-            if d < 0, ["seed", "iteration", "optimizerCount", "dimension", "hiddenSize", "hiddenSizes", "functions",
-                       "metaBatch", "blockSize", "unroll", "horizon", "iterations"].contains(field) {
-                return "\(path): must not be negative (got \(number))"
+            if ["seed", "iteration", "optimizerCount", "dimension", "hiddenSize", "hiddenSizes", "functions",
+                "metaBatch", "blockSize", "unroll", "horizon", "iterations"].contains(field) {
+                if d < 0 { return "\(path): must not be negative (got \(number))" }
+                if d != d.rounded() { return "\(path): must be a whole number (got \(number))" }
             }
         default: break
         }
