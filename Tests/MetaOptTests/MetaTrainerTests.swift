@@ -121,6 +121,31 @@ final class MetaTrainerTests: XCTestCase {
         XCTAssertThrowsError(try trainer.step()) { XCTAssertEqual($0 as? TrainingError, .tooManySkips(consecutive: 2, iteration: 4)) }
     }
 
+    /// Adam's step count t counts the steps taken, not the meta-steps: a skipped meta-step leaves
+    /// it alone, so the first step taken after a skip is Adam's first, whose bias corrections make
+    /// m̂ = g and v̂ = g², a step of lr · g / (|g| + ε), lr in magnitude wherever |g| ≫ ε. (Had it
+    /// used t = 2, every coordinate would move 0.1/0.19 / √(0.001/0.001999) ≈ 0.744 lr.)
+    func testFirstStepAfterASkipIsAdamsFirstStep() throws {
+        let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 4, blockSize: 2, unroll: 5,
+                                    horizon: 10, iterations: 10, learningRate: 1e-3, seed: 1)
+        let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
+        trainer.faults = [FaultInjection(iteration: 0, rank: 0, kind: .nan)]
+        XCTAssertTrue(try trainer.step().skipped)
+        XCTAssertEqual(trainer.state.adamStep, 0)
+        let before = trainer.state.phi
+        XCTAssertFalse(try trainer.step().skipped)
+        XCTAssertEqual(trainer.state.adamStep, 1)
+        let lr = config.learningRate
+        var full = 0
+        for (a, b) in zip(before, trainer.state.phi) {
+            let moved = abs(Double(b) - Double(a))
+            XCTAssertLessThanOrEqual(moved, lr * (1 + 1e-3))
+            if abs(moved - lr) <= 1e-3 * lr { full += 1 }
+        }
+        // All but coordinates with a meta-gradient near ε (or zero) move by lr.
+        XCTAssertGreaterThan(full, before.count * 9 / 10, "\(full) of \(before.count) coordinates moved by lr")
+    }
+
     /// An Adam step past Float's range is skipped like a non-finite meta-gradient: a learning rate
     /// near Float's limit made φ infinite (then checkpointed), and meta-gradients whose squares
     /// overflow made v infinite, which froze those coordinates of φ while the run reported success.
