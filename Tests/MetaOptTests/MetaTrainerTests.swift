@@ -121,6 +121,35 @@ final class MetaTrainerTests: XCTestCase {
         XCTAssertThrowsError(try trainer.step()) { XCTAssertEqual($0 as? TrainingError, .tooManySkips(consecutive: 2, iteration: 4)) }
     }
 
+    /// Every horizon trains on fresh functions: horizon k's are the family's draws for
+    /// RandomKey(seed, horizon: k, task: i). With φ frozen (a learning rate of 10⁻³⁰) and one
+    /// truncation per horizon, each meta-step's meta-loss must be that of an engine run on those
+    /// functions from their θ₀ (Σ over steps and functions / meta-batch), and the horizons' losses
+    /// differ from one another.
+    func testEveryHorizonDrawsFreshFunctions() throws {
+        let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 2, blockSize: 2, unroll: 5,
+                                    horizon: 5, iterations: 3, learningRate: 1e-30, seed: 4)
+        let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
+        let phi = trainer.state.phi
+        let family = try config.task.makeFamily()
+        var seen: [Double] = []
+        for horizon in 0..<3 {
+            XCTAssertEqual(trainer.state.horizon, horizon)
+            let report = try trainer.step()
+            let tasks = (0..<2).map { family.sample(RandomKey(seed: 4, horizon: horizon, task: $0)) }
+            let engine = UnrollEngine<Float>(layout: ParameterLayout(config.optimizer), tasks: tasks, unroll: 5)
+            var state = engine.initialState()
+            var g = [Float](repeating: 0, count: phi.count)
+            let losses = phi.withUnsafeBufferPointer { p in
+                g.withUnsafeMutableBufferPointer { engine.truncation(phi: p, state: &state, gradient: $0) }
+            }
+            let expected = losses.reduce(0.0) { $0 + Double($1) } / 2
+            XCTAssertEqual(report.metaLoss, expected, accuracy: 1e-5 * expected, "horizon \(horizon)")
+            XCTAssertFalse(seen.contains(report.metaLoss), "horizon \(horizon) repeats an earlier horizon's functions")
+            seen.append(report.metaLoss)
+        }
+    }
+
     /// Adam's step count t counts the steps taken, not the meta-steps: a skipped meta-step leaves
     /// it alone, so the first step taken after a skip is Adam's first, whose bias corrections make
     /// m̂ = g and v̂ = g², a step of lr · g / (|g| + ε), lr in magnitude wherever |g| ≫ ε. (Had it
