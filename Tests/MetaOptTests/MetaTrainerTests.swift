@@ -121,6 +121,30 @@ final class MetaTrainerTests: XCTestCase {
         XCTAssertThrowsError(try trainer.step()) { XCTAssertEqual($0 as? TrainingError, .tooManySkips(consecutive: 2, iteration: 4)) }
     }
 
+    /// The meta-gradient is the mean over the meta-batch's functions, however they are blocked:
+    /// the first meta-step's (pre-clipping) gradient norm is the norm of an engine's meta-gradient
+    /// over the same 4 functions divided by 4, for blocks of 1, 2 and 4. (Adam's step hardly
+    /// depends on the gradient's scale, so φ alone would not show a wrong divisor.)
+    func testMetaGradientIsTheMeanOverTheMetaBatch() throws {
+        let family = try TaskSpec.quadratic(dimension: 10).makeFamily()
+        let tasks = (0..<4).map { family.sample(RandomKey(seed: 6, horizon: 0, task: $0)) }
+        for blockSize in [1, 2, 4] {
+            let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 4, blockSize: blockSize, unroll: 5,
+                                        horizon: 10, iterations: 2, seed: 6)
+            let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
+            let phi = trainer.state.phi
+            let engine = UnrollEngine<Float>(layout: ParameterLayout(config.optimizer), tasks: tasks, unroll: 5)
+            var state = engine.initialState()
+            var g = [Float](repeating: 0, count: phi.count)
+            _ = phi.withUnsafeBufferPointer { p in
+                g.withUnsafeMutableBufferPointer { engine.truncation(phi: p, state: &state, gradient: $0) }
+            }
+            let expected = g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() / 4
+            let report = try trainer.step()
+            XCTAssertEqual(report.gradientNorm, expected, accuracy: 1e-4 * expected, "blocks of \(blockSize)")
+        }
+    }
+
     /// Every horizon trains on fresh functions: horizon k's are the family's draws for
     /// RandomKey(seed, horizon: k, task: i). With φ frozen (a learning rate of 10⁻³⁰) and one
     /// truncation per horizon, each meta-step's meta-loss must be that of an engine run on those
