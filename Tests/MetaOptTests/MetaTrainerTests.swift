@@ -145,6 +145,29 @@ final class MetaTrainerTests: XCTestCase {
         }
     }
 
+    /// --clip-norm c rescales a mean meta-gradient of norm above c to norm c before Adam: Adam's
+    /// first moment after the first step is 0.1 g, so its norm is 0.1 c; with c above the norm,
+    /// or without clipping, it is 0.1 ‖g‖.
+    func testClipNormRescalesTheMetaGradientToTheLimit() throws {
+        func firstMomentNorm(clip: Double?) throws -> (moment: Double, gradient: Double) {
+            var config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 4, blockSize: 2, unroll: 5,
+                                        horizon: 10, iterations: 2, seed: 6)
+            config.clipNorm = clip
+            let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
+            let report = try trainer.step()
+            let m = trainer.state.adam.firstMoment.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            return (m, report.gradientNorm)
+        }
+        let plain = try firstMomentNorm(clip: nil)
+        XCTAssertEqual(plain.moment, 0.1 * plain.gradient, accuracy: 1e-5 * plain.moment)
+        let limit = plain.gradient / 8
+        let clipped = try firstMomentNorm(clip: limit)
+        XCTAssertEqual(clipped.gradient, plain.gradient, "the report gives the norm before clipping")
+        XCTAssertEqual(clipped.moment, 0.1 * limit, accuracy: 1e-5 * 0.1 * limit)
+        let loose = try firstMomentNorm(clip: plain.gradient * 2)
+        XCTAssertEqual(loose.moment, plain.moment, accuracy: 1e-6 * plain.moment)
+    }
+
     /// Every horizon trains on fresh functions: horizon k's are the family's draws for
     /// RandomKey(seed, horizon: k, task: i). With φ frozen (a learning rate of 10⁻³⁰) and one
     /// truncation per horizon, each meta-step's meta-loss must be that of an engine run on those
