@@ -66,6 +66,25 @@ final class BaselineTests: XCTestCase {
                                        [0.7535255578, -1.8568614218]])
     }
 
+    /// ε is added to √v̂, not inside the square root: with gradients near ε's scale the two differ
+    /// by far more than rounding. One step from θ = [1, −2] with g = [1e-4, −1e-6], where m̂ = g and
+    /// √v̂ = |g|, so the step is 0.1 · g / (|g| + 1e-8):
+    /// θ₁ = 1 − 0.1 · 1e-4 / 1.0001e-4 = 0.90000999900; θ₂ = −2 + 0.1 · 1e-6 / 1.01e-6 = −1.90099009901
+    /// (ε inside, √(g² + 1e-8), would give 0.9292893 and −1.9990001). Checked for the baseline and
+    /// for φ's meta-optimizer (`AdamState`), which share the rule.
+    func testAdamAddsEpsilonOutsideTheSquareRoot() {
+        let expected: [[Double]] = [[0.9000099990, -1.9009900990]]
+        var theta = theta0
+        var adam = Adam(learningRate: 0.1)
+        adam.reset(dimension: 2)
+        adam.step(theta: &theta, gradient: [1e-4, -1e-6])
+        assertClose([theta], expected)
+        var phi = theta0
+        var state = AdamState(count: 2)
+        state.apply(gradient: [1e-4, -1e-6], to: &phi, learningRate: 0.1, step: 1)
+        assertClose([phi], expected)
+    }
+
     func testResetForgetsState() {
         for kind in BaselineKind.allCases {
             var opt = kind.make(learningRate: 0.1)

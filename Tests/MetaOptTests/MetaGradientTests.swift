@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import MetaOpt
 
@@ -148,6 +149,48 @@ final class MetaGradientTests: XCTestCase {
             differs.append((pre, firstOrderDiffers))
         }
         return differs
+    }
+
+    /// The transpose of the log-sign preprocessing's Jacobian (used by the second-order term)
+    /// against central finite differences of the preprocessing itself, on both branches: the
+    /// quadratics of the second-order tests have no gradient below e^-p, so those tests never
+    /// reach the small-gradient branch, where x = (−1, e^p g) and dL/dg = e^p · dL/dx₁.
+    func testLogSignPreprocessingJacobianMatchesFiniteDifferences() {
+        let pre = InputPreprocessing.logAndSign(p: 10)
+        let kernels = FloatKernels(.portable)
+        // |g| ≥ e^-10 ≈ 4.54e-5: the log branch; below: the linear branch (0 included).
+        let g: [Double] = [0.5, -0.01, 2e-4, -3e-6, 4e-5, -1e-9, 0]
+        let m = g.count
+        let dx: [Double] = [0.7, -1.3, 0.4, 2.1, -0.6, 1.7, -0.9,   // dL/dx₀ per column
+                            -0.2, 0.8, 1.5, -1.1, 0.3, -2.4, 1.9]   // dL/dx₁ per column
+        func rows(_ g: [Double]) -> [Double] {
+            var out = [Double](repeating: 0, count: 2 * m)
+            g.withUnsafeBufferPointer { gp in
+                out.withUnsafeMutableBufferPointer { o in
+                    pre.apply(gp.baseAddress!, count: m, into: MatrixView(base: o.baseAddress!, rows: 2, columns: m, stride: m),
+                              column: 0, kernels: kernels)
+                }
+            }
+            return out
+        }
+        var dInput = dx
+        var dg = [Double](repeating: 0, count: m)
+        g.withUnsafeBufferPointer { gp in
+            dInput.withUnsafeMutableBufferPointer { d in
+                pre.backward(gp.baseAddress!, count: m, dInput: MatrixView(base: d.baseAddress!, rows: 2, columns: m, stride: m),
+                             column: 0, into: &dg)
+            }
+        }
+        for k in 0..<m {
+            // A step that stays inside g's branch: relative in the log branch, absolute (the map is linear) below.
+            let h = abs(g[k]) >= Foundation.exp(-10.0) ? 1e-4 * abs(g[k]) : 1e-12
+            var plus = g, minus = g
+            plus[k] += h
+            minus[k] -= h
+            let rp = rows(plus), rm = rows(minus)
+            let fd = (dx[k] * (rp[k] - rm[k]) + dx[m + k] * (rp[m + k] - rm[m + k])) / (2 * h)
+            XCTAssertEqual(dg[k], fd, accuracy: 1e-6 * abs(fd) + 1e-9, "g = \(g[k])")
+        }
     }
 
     /// An engine's result depends only on its tasks and φ, not on where its buffers live or what

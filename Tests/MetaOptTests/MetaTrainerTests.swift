@@ -121,6 +121,107 @@ final class MetaTrainerTests: XCTestCase {
         XCTAssertThrowsError(try trainer.step()) { XCTAssertEqual($0 as? TrainingError, .tooManySkips(consecutive: 2, iteration: 4)) }
     }
 
+    /// The meta-gradient is the mean over the meta-batch's functions, however they are blocked:
+    /// the first meta-step's (pre-clipping) gradient norm is the norm of an engine's meta-gradient
+    /// over the same 4 functions divided by 4, for blocks of 1, 2 and 4. (Adam's step hardly
+    /// depends on the gradient's scale, so φ alone would not show a wrong divisor.)
+    func testMetaGradientIsTheMeanOverTheMetaBatch() throws {
+        let family = try TaskSpec.quadratic(dimension: 10).makeFamily()
+        let tasks = (0..<4).map { family.sample(RandomKey(seed: 6, horizon: 0, task: $0)) }
+        for blockSize in [1, 2, 4] {
+            let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 4, blockSize: blockSize, unroll: 5,
+                                        horizon: 10, iterations: 2, seed: 6)
+            let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
+            let phi = trainer.state.phi
+            let engine = UnrollEngine<Float>(layout: ParameterLayout(config.optimizer), tasks: tasks, unroll: 5)
+            var state = engine.initialState()
+            var g = [Float](repeating: 0, count: phi.count)
+            _ = phi.withUnsafeBufferPointer { p in
+                g.withUnsafeMutableBufferPointer { engine.truncation(phi: p, state: &state, gradient: $0) }
+            }
+            let expected = g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() / 4
+            let report = try trainer.step()
+            XCTAssertEqual(report.gradientNorm, expected, accuracy: 1e-4 * expected, "blocks of \(blockSize)")
+        }
+    }
+
+    /// --clip-norm c rescales a mean meta-gradient of norm above c to norm c before Adam: Adam's
+    /// first moment after the first step is 0.1 g, so its norm is 0.1 c; with c above the norm,
+    /// or without clipping, it is 0.1 ‖g‖.
+    func testClipNormRescalesTheMetaGradientToTheLimit() throws {
+        func firstMomentNorm(clip: Double?) throws -> (moment: Double, gradient: Double) {
+            var config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 4, blockSize: 2, unroll: 5,
+                                        horizon: 10, iterations: 2, seed: 6)
+            config.clipNorm = clip
+            let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
+            let report = try trainer.step()
+            let m = trainer.state.adam.firstMoment.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            return (m, report.gradientNorm)
+        }
+        let plain = try firstMomentNorm(clip: nil)
+        XCTAssertEqual(plain.moment, 0.1 * plain.gradient, accuracy: 1e-5 * plain.moment)
+        let limit = plain.gradient / 8
+        let clipped = try firstMomentNorm(clip: limit)
+        XCTAssertEqual(clipped.gradient, plain.gradient, "the report gives the norm before clipping")
+        XCTAssertEqual(clipped.moment, 0.1 * limit, accuracy: 1e-5 * 0.1 * limit)
+        let loose = try firstMomentNorm(clip: plain.gradient * 2)
+        XCTAssertEqual(loose.moment, plain.moment, accuracy: 1e-6 * plain.moment)
+    }
+
+    /// Every horizon trains on fresh functions: horizon k's are the family's draws for
+    /// RandomKey(seed, horizon: k, task: i). With φ frozen (a learning rate of 10⁻³⁰) and one
+    /// truncation per horizon, each meta-step's meta-loss must be that of an engine run on those
+    /// functions from their θ₀ (Σ over steps and functions / meta-batch), and the horizons' losses
+    /// differ from one another.
+    func testEveryHorizonDrawsFreshFunctions() throws {
+        let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 2, blockSize: 2, unroll: 5,
+                                    horizon: 5, iterations: 3, learningRate: 1e-30, seed: 4)
+        let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
+        let phi = trainer.state.phi
+        let family = try config.task.makeFamily()
+        var seen: [Double] = []
+        for horizon in 0..<3 {
+            XCTAssertEqual(trainer.state.horizon, horizon)
+            let report = try trainer.step()
+            let tasks = (0..<2).map { family.sample(RandomKey(seed: 4, horizon: horizon, task: $0)) }
+            let engine = UnrollEngine<Float>(layout: ParameterLayout(config.optimizer), tasks: tasks, unroll: 5)
+            var state = engine.initialState()
+            var g = [Float](repeating: 0, count: phi.count)
+            let losses = phi.withUnsafeBufferPointer { p in
+                g.withUnsafeMutableBufferPointer { engine.truncation(phi: p, state: &state, gradient: $0) }
+            }
+            let expected = losses.reduce(0.0) { $0 + Double($1) } / 2
+            XCTAssertEqual(report.metaLoss, expected, accuracy: 1e-5 * expected, "horizon \(horizon)")
+            XCTAssertFalse(seen.contains(report.metaLoss), "horizon \(horizon) repeats an earlier horizon's functions")
+            seen.append(report.metaLoss)
+        }
+    }
+
+    /// Adam's step count t counts the steps taken, not the meta-steps: a skipped meta-step leaves
+    /// it alone, so the first step taken after a skip is Adam's first, whose bias corrections make
+    /// m̂ = g and v̂ = g², a step of lr · g / (|g| + ε), lr in magnitude wherever |g| ≫ ε. (Had it
+    /// used t = 2, every coordinate would move 0.1/0.19 / √(0.001/0.001999) ≈ 0.744 lr.)
+    func testFirstStepAfterASkipIsAdamsFirstStep() throws {
+        let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 4, blockSize: 2, unroll: 5,
+                                    horizon: 10, iterations: 10, learningRate: 1e-3, seed: 1)
+        let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
+        trainer.faults = [FaultInjection(iteration: 0, rank: 0, kind: .nan)]
+        XCTAssertTrue(try trainer.step().skipped)
+        XCTAssertEqual(trainer.state.adamStep, 0)
+        let before = trainer.state.phi
+        XCTAssertFalse(try trainer.step().skipped)
+        XCTAssertEqual(trainer.state.adamStep, 1)
+        let lr = config.learningRate
+        var full = 0
+        for (a, b) in zip(before, trainer.state.phi) {
+            let moved = abs(Double(b) - Double(a))
+            XCTAssertLessThanOrEqual(moved, lr * (1 + 1e-3))
+            if abs(moved - lr) <= 1e-3 * lr { full += 1 }
+        }
+        // All but coordinates with a meta-gradient near ε (or zero) move by lr.
+        XCTAssertGreaterThan(full, before.count * 9 / 10, "\(full) of \(before.count) coordinates moved by lr")
+    }
+
     /// An Adam step past Float's range is skipped like a non-finite meta-gradient: a learning rate
     /// near Float's limit made φ infinite (then checkpointed), and meta-gradients whose squares
     /// overflow made v infinite, which froze those coordinates of φ while the run reported success.

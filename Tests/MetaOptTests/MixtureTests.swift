@@ -141,6 +141,26 @@ final class MixtureTests: XCTestCase {
         }
     }
 
+    /// In training the normalisation divides the meta-gradient, not only the reported loss, by c:
+    /// on the same functions and φ (the first meta-step), the meta-loss without normalisation over
+    /// the one with it is c, and so must be the ratio of the meta-gradients' norms. (Adam's first
+    /// step is sign-like, so φ alone would not show a missing division.)
+    func testNormalisationDividesTheMetaGradientByTheLossScale() throws {
+        func firstReport(_ normalization: MetaLossNormalization?) throws -> StepReport {
+            let task = TaskSpec(try mixture("rosenbrock dimension=4"))
+            // One block, so one c for the whole meta-batch.
+            let config = TrainingConfig(task: task, metaBatch: 2, blockSize: 2, unroll: 5, horizon: 10, iterations: 2,
+                                        seed: 3, lossNormalization: normalization)
+            return try MetaTrainer(config: config, communicator: LocalCommunicator()).step()
+        }
+        for normalization in MetaLossNormalization.allCases {
+            let plain = try firstReport(nil), normalised = try firstReport(normalization)
+            let c = plain.metaLoss / normalised.metaLoss
+            XCTAssertGreaterThan(c, 2, "Rosenbrock's losses are far from 1, so the division shows")
+            XCTAssertEqual(plain.gradientNorm / normalised.gradientNorm, c, accuracy: 1e-4 * c, "\(normalization)")
+        }
+    }
+
     /// With normalisation a family whose losses are 10⁴ times larger weighs like the others: the
     /// first meta-step's mean step loss is near 1 (the loss relative to the start), without it the
     /// factor shows in full. Engines are remade when a block's family changes between horizons.

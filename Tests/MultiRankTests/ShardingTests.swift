@@ -35,6 +35,25 @@ final class ShardingTests: XCTestCase {
         }
     }
 
+    /// The logged meta-loss counts each block once, whatever the sharding: every metrics line's
+    /// meta_loss, mean_step_loss and gradient_norm under 2 ranks with S = 2 (each block's tiles
+    /// split over two shards) are those of the singleton, bit for bit (the sums are exact).
+    func testMetaLossIsTheSameForAnyShards() throws {
+        try DistributedTrain.requireMPIRun()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        var logged: [[[Double]]] = []
+        for (np, shards) in [(nil, nil), (2, "2")] as [(Int?, String?)] {
+            let label = np.map { "np \($0) shards \(shards!)" } ?? "singleton"
+            let dir = scratch.appendingPathComponent(label.replacingOccurrences(of: " ", with: "-"))
+            guard try train(np: np, shards: shards, job: Self.mlpJob, in: scratch, label) != nil else { return }
+            logged.append(try DistributedTrain.metrics(of: dir).map { line in
+                ["meta_loss", "mean_step_loss", "gradient_norm"].map { (line[$0] as? NSNumber)?.doubleValue ?? .nan }
+            })
+        }
+        XCTAssertEqual(logged[0].count, 4, "\(logged[0])")
+        XCTAssertEqual(logged[1], logged[0], "np 2 shards 2 against the singleton")
+    }
+
     /// Functions smaller than a tile (the quadratic job's blocks of 4 × 10 coordinates are one
     /// unit each): every shard but the first owns nothing and still takes part in the allgathers.
     func testShardsWithoutUnitsKeepPhi() throws {

@@ -86,6 +86,22 @@ final class ValidationTests: XCTestCase {
         XCTAssertEqual(finals.reduce(0, +) / 5, lowest, accuracy: 1e-5 * lowest)
     }
 
+    /// A tie is not a new best: with a learning rate so small that φ never changes (10⁻³⁰, far
+    /// below half an ulp of any φ value), every validation scores the same, so only the first is
+    /// flagged and best-optimizer.json stays at meta-step 0, the first of equal scores, as
+    /// `ValidationLog.best` (a resume) also takes it.
+    func testEqualScoresKeepTheFirstBest() throws {
+        try DistributedTrain.requireMPIRun()
+        let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("np1")
+        let run = try DistributedTrain.train(np: 1, runDirectory: dir, job: job(iterations: 6), extra: ["--learning-rate", "1e-30"])
+        XCTAssertEqual(run.status, 0, "\(run)")
+        let log = try lines(dir)
+        XCTAssertEqual(log.map(\.iteration), [0, 2, 4, 6])
+        XCTAssertEqual(Set(log.map(\.mean_final_loss)).count, 1, "φ did not move, so every score is the same: \(log)")
+        XCTAssertEqual(log.map(\.best), [true, false, false, false])
+        XCTAssertEqual(try best(dir).file.iteration, 0)
+    }
+
     /// Killed after the validation at meta-step 6 and before any checkpoint after meta-step 4:
     /// the resume drops the log lines after 4, keeps the best file (the φ of meta-step 6 or
     /// earlier) and ends with the files of the uninterrupted run.
