@@ -87,6 +87,16 @@ final class OptimizerFileTests: XCTestCase {
         }
         try assertRejected(try twice("iteration", in: text), containing: "gives 'iteration' more than once in one object")
         try assertRejected(try twice("hiddenSize", in: text), containing: "gives 'optimizer.hiddenSize' more than once in one object")
+        // In UTF-16 and UTF-32 too, which both readers decode.
+        for encoding: String.Encoding in [.utf16LittleEndian, .utf16BigEndian, .utf16, .utf32LittleEndian, .utf32BigEndian] {
+            let encoded = directory.appendingPathComponent("encoded.json")
+            try XCTUnwrap(text.data(using: encoding)).write(to: encoded)
+            XCTAssertNoThrow(try OptimizerFile.read(from: encoded), "\(encoding)")
+            try XCTUnwrap(try twice("iteration", in: text).data(using: encoding)).write(to: encoded)
+            XCTAssertThrowsError(try OptimizerFile.read(from: encoded), "\(encoding)") {
+                XCTAssert("\($0)".contains("gives 'iteration' more than once in one object"), "\(encoding): \($0)")
+            }
+        }
         // The same name in two objects, or as a string value, is no duplicate.
         XCTAssertEqual(JSONDiagnosis.duplicateKeys(in: Data(#"{"a": {"b": 1}, "c": {"b": "b", "d": [{"b": 2}, {"b": 3}]}}"#.utf8)), [])
         XCTAssertEqual(JSONDiagnosis.duplicateKeys(in: Data(#"{"a": {"b": 1, "c": [{"d": 1, "d": 2}], "b": 2}, "a\"": 1, "a\"": 2}"#.utf8)),

@@ -36,7 +36,7 @@ package enum JSONDiagnosis {
     /// Python's the last), so a file's readers could disagree. A scan of the bytes: strings with
     /// their escapes, and the objects and arrays open around each key.
     package static func duplicateKeys(in data: Data) -> [[String]] {
-        let bytes = [UInt8](data)
+        let bytes = [UInt8](utf8(data))
         // Per open object (keys) or array (nil): the keys seen, and the key last read in it.
         var open: [(keys: Set<[UInt8]>?, last: String)] = []
         var duplicates: Set<[String]> = []
@@ -66,6 +66,17 @@ package enum JSONDiagnosis {
             i += 1
         }
         return duplicates.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    /// `data` as UTF-8: JSON in UTF-16 or UTF-32, which `JSONDecoder` reads too, transcoded (told
+    /// apart by a byte order mark or the zero bytes of the first characters, as RFC 4627 does).
+    private static func utf8(_ data: Data) -> Data {
+        let b = [UInt8](data.prefix(4))
+        guard b.count == 4, b.contains(0) || b.starts(with: [0xFE, 0xFF]) || b.starts(with: [0xFF, 0xFE]) else { return data }
+        let encoding: String.Encoding = b[0] == 0 && b[1] == 0 ? .utf32BigEndian
+            : b[2] == 0 && b[3] == 0 ? .utf32LittleEndian
+            : b[0] == 0 || b[0] == 0xFE ? .utf16BigEndian : .utf16LittleEndian
+        return String(data: data, encoding: encoding).map { Data($0.utf8) } ?? data
     }
 
     private static func codingPath(of error: any Error) -> String? {
