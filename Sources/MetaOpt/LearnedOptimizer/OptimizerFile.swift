@@ -117,7 +117,8 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
         return file
     }
 
-    /// φ as named tensors for other tools (`metaopt-dist export`): nested arrays in row-major order.
+    /// φ as named tensors for other tools (`metaopt-dist export`): each a shape and its values, flat in
+    /// row-major order.
     public func exported() -> ExportedOptimizer {
         var named: [String: ExportedOptimizer.Tensor] = [:]
         for t in optimizer.architecture.tensors {
