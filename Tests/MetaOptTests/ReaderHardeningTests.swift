@@ -155,6 +155,20 @@ final class ReaderHardeningTests: XCTestCase {
         try assertRefused(replacing("\"dimension\":4", with: "\"dimension\":100000000"), saying: ["quadratic dimension must be at most"])
     }
 
+    /// The engines use outputScale and p as 32-bit floats, and the log-sign input needs e^p as one
+    /// (docs/optimizer-file.md): a value that rounds to zero as a Float (1e-50) or a p whose e^p
+    /// overflows (100, which makes a zero gradient's input NaN) was read as usable.
+    func testArchitectureNumbersTheFloatEngineCannotUseAreRefused() throws {
+        try assertRefused(replacing("\"outputScale\":0.1", with: "\"outputScale\":1e-50"),
+                          saying: ["outputScale must be positive as a 32-bit float", "underflows"])
+        try assertRefused(replacing("\"p\":10", with: "\"p\":1e-50"),
+                          saying: ["the preprocessing constant p must be positive as a 32-bit float", "underflows"])
+        try assertRefused(replacing("\"p\":10", with: "\"p\":100"),
+                          saying: ["the preprocessing constant p must be at most 88.72", "e^p"])
+        XCTAssertEqual(LearnedOptimizerConfig(preprocessing: .logAndSign(p: 88.72), outputScale: 1e-44).problems(), [])
+        XCTAssertEqual(LearnedOptimizerConfig(preprocessing: .logAndSign(p: 88.73)).problems().count, 1)
+    }
+
     func testBadNumbersAreNamed() throws {
         try assertRefused(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[1e-50,"), saying: ["phi[0]", "underflows"])
         try assertRefused(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[NaN,"), saying: ["not valid JSON near \"phi\""])

@@ -115,7 +115,25 @@ def _positive(value, what: str, path: str) -> float:
     if value > _FLOAT32_MAX:
         raise OptimizerFileError(f"{path} states no valid architecture: {what} must be positive and finite as a 32-bit float, "
                                  f"at most {_FLOAT32_MAX:.8g} (got {value!r:.60})")
+    with np.errstate(under="ignore"):
+        if np.float32(value) == 0:
+            raise OptimizerFileError(f"{path} states no valid architecture: {what} must be positive as a 32-bit float "
+                                     f"(got {value!r:.60}, which underflows one)")
     return float(value)
+
+
+# The largest p whose e^p is a finite 32-bit float: the log-sign input scales small gradients by e^p.
+_LARGEST_P = 88.72
+
+
+def _usable_p(p: float, path: str) -> float:
+    """p, if e^p rounds to a finite 32-bit float as the Swift engine rounds it (Swift refuses the
+    others: the engine's input for a zero gradient would be inf · 0 = NaN)."""
+    with np.errstate(over="ignore"):
+        if not np.isfinite(np.float32(np.exp(np.float64(p)))):
+            raise OptimizerFileError(f"{path} states no valid architecture: the preprocessing constant p must be at most "
+                                     f"{_LARGEST_P} (e^p must be finite as a 32-bit float; got {p!r:.60})")
+    return p
 
 
 def _floats(values, what: str) -> np.ndarray:
@@ -176,7 +194,7 @@ def _architecture(path: str, config: dict):
     if "raw" in pre:
         preprocessing, p = "raw", 0.0
     else:
-        preprocessing, p = "log-sign", _positive(pre["logAndSign"]["p"], "the preprocessing constant p", path)
+        preprocessing, p = "log-sign", _usable_p(_positive(pre["logAndSign"]["p"], "the preprocessing constant p", path), path)
     # Required, as the Swift reader requires it: a file without it is not one the library wrote,
     # and taking 1 would read the φ of several optimizers as one.
     count = _whole(config["optimizerCount"], "optimizerCount")

@@ -150,6 +150,33 @@ def test_a_whole_number_beyond_any_float_in_the_architecture_is_refused(tmp_path
     refused(tmp_path, edited(good_document(), edit), match)
 
 
+@pytest.mark.parametrize("document", [good_document, good_export])
+@pytest.mark.parametrize("edit, match", [
+    # The engines use outputScale and p as 32-bit floats: 1e-50 is 0 as one (the Swift engine
+    # divided log|g| by 0; numpy divided by 1e-50 and went on with finite numbers).
+    (lambda d: d["optimizer"].update(outputScale=1e-50), "outputScale must be positive as a 32-bit float"),
+    (lambda d: d["optimizer"]["preprocessing"]["logAndSign"].update(p=1e-50),
+     "the preprocessing constant p must be positive as a 32-bit float"),
+    # e^100 overflows a 32-bit float: the Swift engine's input for a zero gradient was inf · 0 = NaN,
+    # numpy's (-1, 0).
+    (lambda d: d["optimizer"]["preprocessing"]["logAndSign"].update(p=100),
+     r"the preprocessing constant p must be at most 88\.72"),
+])
+def test_architecture_numbers_the_float_engine_cannot_use_are_refused(tmp_path, document, edit, match):
+    """As the Swift reader refuses them (LearnedOptimizerConfig.problems)."""
+    refused(tmp_path, edited(document(), edit), match)
+
+
+def test_the_largest_usable_p_and_the_smallest_output_scale_load(tmp_path):
+    document = good_document()
+    document["optimizer"]["preprocessing"]["logAndSign"]["p"] = 88.72
+    document["optimizer"]["outputScale"] = 1e-44  # a subnormal 32-bit float, not zero
+    path = tmp_path / "edge.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    spec = metaopt.load(path)
+    assert spec.p == 88.72 and spec.output_scale == 1e-44
+
+
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-32-le"])
 def test_a_file_the_swift_reader_decodes_loads(tmp_path, encoding):
     """The Swift reader (JSONDecoder) reads UTF-8 with a byte order mark (as an editor on Windows

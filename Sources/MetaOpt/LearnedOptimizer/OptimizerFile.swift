@@ -123,7 +123,8 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
         return file
     }
 
-    /// φ as named tensors for other tools (`metaopt-dist export`): nested arrays in row-major order.
+    /// φ as named tensors for other tools (`metaopt-dist export`): each a shape and its values, flat in
+    /// row-major order.
     public func exported() -> ExportedOptimizer {
         var named: [String: ExportedOptimizer.Tensor] = [:]
         for t in optimizer.architecture.tensors {
@@ -200,11 +201,29 @@ extension LearnedOptimizerConfig {
         if optimizerCount < 1 { p.append("optimizerCount must be at least 1 (got \(optimizerCount))") }
         if let problem = SizeLimits.problem("optimizerCount", optimizerCount, limit: SizeLimits.optimizerCount) { p.append(problem) }
         if !(outputScale > 0 && outputScale.isFinite) { p.append("outputScale must be positive and finite (got \(outputScale))") }
-        if let problem = SizeLimits.floatRangeProblem("outputScale", outputScale) { p.append(problem) }
+        if let problem = SizeLimits.floatRangeProblem("outputScale", outputScale) ?? Self.underflowProblem("outputScale", outputScale) {
+            p.append(problem)
+        }
         if case .logAndSign(let c) = preprocessing {
             if !(c > 0 && c.isFinite) { p.append("the preprocessing constant p must be positive and finite (got \(c))") }
-            if let problem = SizeLimits.floatRangeProblem("the preprocessing constant p", c) { p.append(problem) }
+            if let problem = SizeLimits.floatRangeProblem("the preprocessing constant p", c)
+                ?? Self.underflowProblem("the preprocessing constant p", c) {
+                p.append(problem)
+            } else if c > 0 && c.isFinite && !Float(Foundation.exp(c)).isFinite {
+                // The Float engine scales a gradient below the cut by e^p (Preprocessing.swift): a
+                // zero gradient's input would be ∞ · 0 = NaN.
+                p.append("the preprocessing constant p must be at most \(Self.largestP) (e^p must be finite as a 32-bit float; got \(c))")
+            }
         }
         return p
+    }
+
+    /// The largest p (rounded) whose e^p is a finite 32-bit float: ln(Float.greatestFiniteMagnitude) = 88.7228….
+    static let largestP = 88.72
+
+    /// "NAME must be positive as a 32-bit float (got VALUE, which underflows one)" for a positive
+    /// Double that the Float engines would use as 0 (1e-50).
+    static func underflowProblem(_ name: String, _ value: Double) -> String? {
+        value > 0 && Float(value) == 0 ? "\(name) must be positive as a 32-bit float (got \(value), which underflows one)" : nil
     }
 }
