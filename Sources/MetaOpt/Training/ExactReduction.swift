@@ -6,10 +6,12 @@ import Foundation
 /// depend on how tasks were spread over ranks. Instead every block's gradient is converted to 64-bit
 /// fixed point with one exponent shared by all ranks, the integers are summed (exact, so in any
 /// order), and the sum is converted back once. The exponent comes from a small MAX allreduce of the
-/// largest magnitude on any rank, chosen so that the sum of all blocks cannot overflow:
-///     scale = 2^e,  e = ⌊62 − ⌈log₂ blocks⌉ − log₂ max|g|⌋,
-/// which keeps about 62 − log₂(blocks) significant bits for the largest value: far more than the
-/// 24 of a Float. Values smaller than 2^-e are rounded to the nearest multiple of 2^-e.
+/// largest magnitude on any rank, chosen so that the sum of all the terms cannot overflow:
+///     scale = 2^e,  e = 62 − ⌈log₂ terms⌉ − ⌊log₂ max|g|⌋ − 1,
+/// where terms is the number of values summed (docs/design.md says how many for the meta-gradient
+/// and the meta-loss); that keeps about 62 − log₂(terms) significant bits for the largest value:
+/// far more than the 24 of a Float. Values smaller than 2^-e are rounded to the nearest multiple
+/// of 2^-e.
 package struct FixedPointCodec: Sendable, Equatable {
     /// Power of two the values are multiplied by.
     package let exponent: Int
