@@ -29,6 +29,19 @@ func maxRelativeDifference(_ a: [Double], _ b: [Double]) -> Double {
     return d / n
 }
 
+/// One truncation of a Float engine over `tasks` from their θ₀: its losses and meta-gradient (the
+/// reference a trainer's first meta-step over the same functions is checked against).
+func firstTruncation(layout: ParameterLayout, tasks: [any Optimizee], phi: [Float], unroll: Int)
+    -> (losses: [Float], gradient: [Float]) {
+    let engine = UnrollEngine<Float>(layout: layout, tasks: tasks, unroll: unroll)
+    var state = engine.initialState()
+    var g = [Float](repeating: 0, count: layout.count)
+    let losses = phi.withUnsafeBufferPointer { p in
+        g.withUnsafeMutableBufferPointer { engine.truncation(phi: p, state: &state, gradient: $0) }
+    }
+    return (losses, g)
+}
+
 /// The same 5 steps of `tasks` twice: as one truncation of an engine with unroll 5 (history kept,
 /// meta-gradient computed) and as a forward-only run of an engine with unroll 1; the two end states.
 func truncationAndForwardRun(layout: ParameterLayout, tasks: [any Optimizee], phi: [Float])

@@ -132,13 +132,7 @@ final class MetaTrainerTests: XCTestCase {
             let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 4, blockSize: blockSize, unroll: 5,
                                         horizon: 10, iterations: 2, seed: 6)
             let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
-            let phi = trainer.state.phi
-            let engine = UnrollEngine<Float>(layout: ParameterLayout(config.optimizer), tasks: tasks, unroll: 5)
-            var state = engine.initialState()
-            var g = [Float](repeating: 0, count: phi.count)
-            _ = phi.withUnsafeBufferPointer { p in
-                g.withUnsafeMutableBufferPointer { engine.truncation(phi: p, state: &state, gradient: $0) }
-            }
+            let g = firstTruncation(layout: ParameterLayout(config.optimizer), tasks: tasks, phi: trainer.state.phi, unroll: 5).gradient
             let expected = g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() / 4
             let report = try trainer.step()
             XCTAssertEqual(report.gradientNorm, expected, accuracy: 1e-4 * expected, "blocks of \(blockSize)")
@@ -184,12 +178,7 @@ final class MetaTrainerTests: XCTestCase {
             XCTAssertEqual(trainer.state.horizon, horizon)
             let report = try trainer.step()
             let tasks = (0..<2).map { family.sample(RandomKey(seed: 4, horizon: horizon, task: $0)) }
-            let engine = UnrollEngine<Float>(layout: ParameterLayout(config.optimizer), tasks: tasks, unroll: 5)
-            var state = engine.initialState()
-            var g = [Float](repeating: 0, count: phi.count)
-            let losses = phi.withUnsafeBufferPointer { p in
-                g.withUnsafeMutableBufferPointer { engine.truncation(phi: p, state: &state, gradient: $0) }
-            }
+            let losses = firstTruncation(layout: ParameterLayout(config.optimizer), tasks: tasks, phi: phi, unroll: 5).losses
             let expected = losses.reduce(0.0) { $0 + Double($1) } / 2
             XCTAssertEqual(report.metaLoss, expected, accuracy: 1e-5 * expected, "horizon \(horizon)")
             XCTAssertFalse(seen.contains(report.metaLoss), "horizon \(horizon) repeats an earlier horizon's functions")
