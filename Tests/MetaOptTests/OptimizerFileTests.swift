@@ -100,7 +100,31 @@ final class OptimizerFileTests: XCTestCase {
         // The same name in two objects, or as a string value, is no duplicate.
         XCTAssertEqual(JSONDiagnosis.duplicateKeys(in: Data(#"{"a": {"b": 1}, "c": {"b": "b", "d": [{"b": 2}, {"b": 3}]}}"#.utf8)), [])
         XCTAssertEqual(JSONDiagnosis.duplicateKeys(in: Data(#"{"a": {"b": 1, "c": [{"d": 1, "d": 2}], "b": 2}, "a\"": 1, "a\"": 2}"#.utf8)),
-                       [["a", "b"], ["a", "c", "d"], [#"a\""#]])
+                       [["a", "b"], ["a", "c", "d"], [#"a""#]])
+        // A key spelled with escapes is the same key to both decoders: the scan compares the names
+        // after their escapes (it compared the spellings, and let a second "phi" through).
+        XCTAssertEqual(JSONDiagnosis.duplicateKeys(in: Data(#"{"phi": 1, "\u0070hi": 2, "a\/b": 1, "a/b": 2, "\ud83d\ude00": 1, "😀": 2}"#.utf8)),
+                       [["a/b"], ["phi"], ["😀"]])
+        let escaped = text.replacingOccurrences(of: #""iteration":"#, with: #""\u0069teration":1,"iteration":"#)
+        XCTAssertNotEqual(escaped, text)
+        try assertRejected(escaped, containing: "gives 'iteration' more than once in one object")
+    }
+
+    /// An architecture stated twice, as hiddenSize and as hiddenSizes, is refused (each reader
+    /// would otherwise pick one of them by its own rule); a negative iteration is refused.
+    func testHiddenSizeAndHiddenSizesTogetherAndANegativeIterationAreRefused() throws {
+        let url = directory.appendingPathComponent("o.json")
+        try sample().write(to: url)
+        let text = String(decoding: try Data(contentsOf: url), as: UTF8.self)
+        XCTAssert(text.contains(#""hiddenSize":3"#), text.prefix(300).description)
+        for sizes in ["[20,20]", "[5]", "null"] {
+            try assertRejected(text.replacingOccurrences(of: #""hiddenSize":3"#, with: #""hiddenSize":3,"hiddenSizes":\#(sizes)"#),
+                               containing: "give hiddenSize or hiddenSizes, not both")
+        }
+        let iteration = try XCTUnwrap(text.range(of: #""iteration":\d+"#, options: .regularExpression))
+        try assertRejected(text.replacingCharacters(in: iteration, with: #""iteration":-1"#),
+                           containing: "states iteration -1; the meta-iteration φ was saved at is 0 or more")
+        XCTAssertNoThrow(try OptimizerFile.read(from: url))
     }
 
     /// `train --init-from` with a file of one optimizer starts every optimizer of a run with one

@@ -167,6 +167,10 @@ def _architecture(path: str, config: dict):
     reader (`LearnedOptimizerConfig.problems`) checks them."""
     if not isinstance(config, dict):
         raise OptimizerFileError(f"{path} is malformed: optimizer must be an object (got {config!r:.60})")
+    if "hiddenSizes" in config and "hiddenSize" in config:
+        # The Swift reader refuses both too: a reader that preferred the other key would build
+        # another architecture from the same file.
+        raise OptimizerFileError(f"{path} is malformed: give hiddenSize or hiddenSizes, not both")
     if "hiddenSizes" in config:
         if not isinstance(config["hiddenSizes"], list):
             raise OptimizerFileError(f"{path} is malformed: hiddenSizes must be a list of whole numbers "
@@ -236,13 +240,45 @@ def _object_without_repeated_keys(pairs):
     return document
 
 
+class _ObjectWithRepeats(dict):
+    """An object as parsed by `_object_noting_repeated_keys`: `repeated` holds the keys it gives
+    more than once."""
+    repeated = ()
+
+
+def _object_noting_repeated_keys(pairs):
+    document = _ObjectWithRepeats()
+    for key, value in pairs:
+        if key in document:
+            document.repeated += (key,)
+        document[key] = value
+    return document
+
+
+def _repeated_key_paths(node, path=()):
+    """The paths of the repeated keys in a document parsed with `_object_noting_repeated_keys` (a
+    key's path from the outermost object; arrays add no component, as in the Swift reader's
+    message)."""
+    if isinstance(node, _ObjectWithRepeats):
+        for key in node.repeated:
+            yield path + (key,)
+        children = ((path + (key,), value) for key, value in node.items())
+    elif isinstance(node, list):
+        children = ((path, value) for value in node)
+    else:
+        return
+    for child_path, value in children:
+        if isinstance(value, (dict, list)):
+            yield from _repeated_key_paths(value, child_path)
+
+
 def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
     """Reads an optimizer file or an export (a path, or the already parsed JSON object).
 
     A path must name a regular file (not a FIFO, device or directory) of at most `MAX_FILE_BYTES`
     (256 MiB, as the Swift reader) holding JSON in UTF-8 (a byte order mark is skipped), UTF-16 or
     UTF-32, as the Swift reader decodes it. Checks the format name, the version, the architecture
-    (positive whole hidden sizes, p and outputScale positive and finite, and the Swift reader's
+    (hiddenSize or hiddenSizes, not both; positive whole hidden sizes, p and outputScale positive and finite, and the Swift reader's
     limits: at most `MAX_LAYERS` layers of `MAX_HIDDEN_SIZE` units and `MAX_OPTIMIZERS` optimizers),
     that no object of a file gives a key twice, that every tensor the architecture needs is present
     with its shape (and, in an export, no other), that φ and every export tensor's values are flat
@@ -256,9 +292,15 @@ def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
         try:
             # Bytes, not text decoded as UTF-8: json then detects UTF-8 with or without a byte
             # order mark, UTF-16 and UTF-32, which the Swift reader (JSONDecoder) reads too.
-            document = json.loads(_read_bytes(path), object_pairs_hook=_object_without_repeated_keys)
+            data = _read_bytes(path)
+            document = json.loads(data, object_pairs_hook=_object_without_repeated_keys)
         except _RepeatedKey as error:
-            raise OptimizerFileError(f"{path} gives {str(error)!r} more than once in one object; give each key once "
+            # Parsed again, only now, to name the key by its path as the Swift reader does
+            # ('optimizer.hiddenSize', the first in sorted order); the first parse stops at the
+            # repetition.
+            paths = list(_repeated_key_paths(json.loads(data, object_pairs_hook=_object_noting_repeated_keys)))
+            name = ".".join(min(paths)) if paths else str(error)
+            raise OptimizerFileError(f"{path} gives {name!r} more than once in one object; give each key once "
                                      "(JSON readers keep one of the values silently, and not all the same one)") from None
         except OptimizerFileError:
             raise

@@ -98,7 +98,7 @@ def edited(document, edit):
     (lambda d: d["optimizer"].update(preprocessing={"raw": {}, "logAndSign": {"p": 10}}), "preprocessing must be"),
     (lambda d: d["optimizer"].update(preprocessing={"logAndSign": None}), "preprocessing must be"),
     (lambda d: d["optimizer"].update(hiddenSize=None), "hiddenSize"),
-    (lambda d: d["optimizer"].update(hiddenSizes=20), "hiddenSizes must be a list"),
+    (lambda d: d["optimizer"].update(hiddenSizes=d["optimizer"].pop("hiddenSize")), "hiddenSizes must be a list"),
     # True read as 1.0, null as NaN ("non-finite parameters"), a nested list counted its rows.
     (lambda d: d["phi"].__setitem__(5, True), r"phi\[5\] is True, not a number"),
     (lambda d: d["phi"].__setitem__(5, None), r"phi\[5\] is None, not a number"),
@@ -241,8 +241,34 @@ def test_a_key_given_twice_in_one_object_is_refused(tmp_path, key, before):
     at = text.index(f'"{key}"', start)
     path = tmp_path / "twice.json"
     path.write_text(text[:at] + f'"{key}": {json.dumps(value)}, ' + text[at:], encoding="utf-8")
-    with pytest.raises(metaopt.OptimizerFileError, match=f"gives '{key}' more than once in one object"):
+    # Named by its path, as the Swift reader names it.
+    name = f"{before}.{key}" if before else key
+    with pytest.raises(metaopt.OptimizerFileError, match=f"gives '{name}' more than once in one object"):
         metaopt.load(path)
     # The same name in two objects is no repetition.
     path.write_text(text, encoding="utf-8")
     metaopt.load(path)
+
+
+def test_a_repeated_key_is_found_whatever_its_spelling_and_named_first_in_sorted_order(tmp_path):
+    """A key spelled with escapes is the same key ("\\u0070hi" is "phi"); of several repetitions
+    the message names the first path in sorted order, the one the Swift reader names."""
+    text = (DATA / "raw.optimizer.json").read_text(encoding="utf-8")
+    path = tmp_path / "twice.json"
+    path.write_text(text.replace('"phi":', '"\\u0070hi": [], "phi":', 1), encoding="utf-8")
+    with pytest.raises(metaopt.OptimizerFileError, match="gives 'phi' more than once in one object"):
+        metaopt.load(path)
+    at = text.index('"hiddenSize"')
+    path.write_text(text[:at] + '"hiddenSize": 1, ' + text[at:].replace('"phi":', '"phi": [], "phi":', 1), encoding="utf-8")
+    with pytest.raises(metaopt.OptimizerFileError, match="gives 'optimizer.hiddenSize' more than once in one object"):
+        metaopt.load(path)
+
+
+@pytest.mark.parametrize("sizes", [[20, 20], [5], None])
+def test_hidden_size_and_hidden_sizes_together_are_refused(tmp_path, sizes):
+    """Each reader would otherwise pick one of the two by its own rule (the Swift reader took
+    hiddenSize where hiddenSizes was null)."""
+    document = good_document()
+    assert "hiddenSize" in document["optimizer"]
+    document["optimizer"]["hiddenSizes"] = sizes
+    refused(tmp_path, document, "give hiddenSize or hiddenSizes, not both")

@@ -34,11 +34,12 @@ package enum JSONDiagnosis {
     /// from the outermost object (["optimizer", "hiddenSize"]; arrays add no component), sorted.
     /// JSON readers keep one of the values silently, and not the same one (Foundation's the first,
     /// Python's the last), so a file's readers could disagree. A scan of the bytes: strings with
-    /// their escapes, and the objects and arrays open around each key.
+    /// their escapes, and the objects and arrays open around each key. Keys compare as the
+    /// decoders see them, after their escapes (`"phi"` and `"\u0070hi"` are the same key).
     package static func duplicateKeys(in data: Data) -> [[String]] {
         let bytes = [UInt8](utf8(data))
         // Per open object (keys) or array (nil): the keys seen, and the key last read in it.
-        var open: [(keys: Set<[UInt8]>?, last: String)] = []
+        var open: [(keys: Set<String>?, last: String)] = []
         var duplicates: Set<[String]> = []
         var i = 0
         while i < bytes.count {
@@ -54,9 +55,8 @@ package enum JSONDiagnosis {
                 var j = i + 1
                 while j < bytes.count && [0x20, 0x09, 0x0A, 0x0D].contains(bytes[j]) { j += 1 }
                 if j < bytes.count && bytes[j] == UInt8(ascii: ":"), let top = open.indices.last, open[top].keys != nil {
-                    // The key as JSON spells it; an escaped spelling of the same name is not caught.
-                    let name = String(decoding: string, as: UTF8.self)
-                    if !open[top].keys!.insert(string).inserted {
+                    let name = key(spelled: string)
+                    if !open[top].keys!.insert(name).inserted {
                         duplicates.insert(open.dropLast().filter { $0.keys != nil }.map(\.last) + [name])
                     }
                     open[top].last = name
@@ -66,6 +66,15 @@ package enum JSONDiagnosis {
             i += 1
         }
         return duplicates.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    /// A key's name from its bytes between the quotes: its escapes (`\"`, `\u0070`, surrogate
+    /// pairs) decoded as JSON decodes them; the bytes as they are where they are not a valid string.
+    private static func key(spelled bytes: [UInt8]) -> String {
+        guard bytes.contains(UInt8(ascii: "\\")) else { return String(decoding: bytes, as: UTF8.self) }
+        let quoted = Data([UInt8(ascii: "\"")] + bytes + [UInt8(ascii: "\"")])
+        return (try? JSONSerialization.jsonObject(with: quoted, options: [.fragmentsAllowed])) as? String
+            ?? String(decoding: bytes, as: UTF8.self)
     }
 
     /// `data` as UTF-8: JSON in UTF-16 or UTF-32, which `JSONDecoder` reads too, transcoded (told

@@ -71,6 +71,12 @@ public struct LearnedOptimizerConfig: Codable, Hashable, Sendable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        // One of the two, never both: a reader that preferred the other would build another
+        // architecture from the same file (the Python reader refuses both too).
+        if c.contains(.hiddenSize) && c.contains(.hiddenSizes) {
+            throw DecodingError.dataCorruptedError(forKey: .hiddenSizes, in: c,
+                                                   debugDescription: "give hiddenSize or hiddenSizes, not both")
+        }
         if let sizes = try c.decodeIfPresent([Int].self, forKey: .hiddenSizes) {
             hiddenSizes = sizes
         } else {

@@ -69,9 +69,9 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
 
     /// Reads and checks a file: a regular file of at most `RegularFile.optimizerFileLimit` bytes
     /// (never a FIFO or device, read without blocking), format name, no key given twice in one
-    /// object, version, an architecture
-    /// within `SizeLimits` (≥ 1 optimizer, hidden sizes > 0, outputScale > 0 and finite), a usable
-    /// training configuration, and a φ that fits the architecture.
+    /// object, version, an architecture within `SizeLimits` (hiddenSize or hiddenSizes, not both;
+    /// ≥ 1 optimizer, hidden sizes > 0, outputScale > 0 and finite), a usable training
+    /// configuration, an iteration ≥ 0, and a φ that fits the architecture.
     public static func read(from url: URL) throws -> OptimizerFile {
         let data: Data
         do { data = Data(try RegularFile.read(url.path, limit: RegularFile.optimizerFileLimit)) } catch {
@@ -111,6 +111,9 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
         }
         if let training = file.training, let problem = training.problems().first {
             throw OptimizerFileError(path: url.path, problem: "holds an unusable training configuration: \(problem)")
+        }
+        guard file.iteration >= 0 else {
+            throw OptimizerFileError(path: url.path, problem: "states iteration \(file.iteration); the meta-iteration φ was saved at is 0 or more")
         }
         let count = file.optimizer.architecture.parameterCount
         guard file.phi.count == count else {
