@@ -42,7 +42,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Training functions for the baselines' learning-rate search.")
     var tuningFunctions = 20
 
-    @Option(help: "Seed of the held-out functions (default: the training seed + 1000003).")
+    @Option(help: "Seed of the held-out functions (default: the training seed + 1000003).", transform: SeedArgument.parse)
     var seed: UInt64?
 
     @Option(help: ArgumentHelp("Image tasks: the data split the held-out functions train on. test for reported results; train to choose among trained optimizers (checkpoints, settings) without looking at the test split, as the paper's early stopping on validation functions does.",

@@ -124,10 +124,13 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Validation functions (when the run validates: with --validate-every, or by the quadratics' default; default: 20); image tasks draw them from the training split.")
     var validationFunctions: Int?
 
-    @Option(help: "Seed of the validation functions (when the run validates; default: the run seed + 2000003; it must differ from the run seed).")
+    @Option(help: "Seed of the validation functions (when the run validates; default: the run seed + 2000003; it must differ from the run seed).",
+            transform: SeedArgument.parse)
     var validationSeed: UInt64?
 
-    @Option(help: "Run seed: every function is drawn from (seed, horizon index, task index).")
+    // "(default: 0)" by hand: argument-parser shows no default for an option parsed by a transform.
+    @Option(help: "Run seed: every function is drawn from (seed, horizon index, task index). (default: 0)",
+            transform: SeedArgument.parse)
     var seed: UInt64 = 0
 
     @Option(help: ArgumentHelp("Meta-gradient: the paper's first-order approximation, or the exact one (\(TaskRegistry.plugins.filter { $0.supportsSecondOrder }.map { $0.name }.joined(separator: ", ")) only).",

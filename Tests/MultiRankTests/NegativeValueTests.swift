@@ -11,6 +11,10 @@ final class NegativeValueTests: XCTestCase {
             (["train", "--meta-batch", "-2"], "the meta-batch size must be positive (got -2)"),
             (["evaluate", "--optimizer", "none.json", "--steps", "-3"], "--steps must be positive"),
             (["bench", "--repetitions", "-1"], "--repetitions must be positive"),
+            // Seeds are unsigned: argument-parser alone said only "The value '-1' is invalid".
+            (["train", "--seed", "-1"], "invalid for '--seed <seed>': a seed is a whole number from 0 to 18446744073709551615"),
+            (["train", "--validation-seed", "1.5"], "a seed is a whole number from 0 to 18446744073709551615"),
+            (["evaluate", "--optimizer", "none.json", "--seed", "-3"], "a seed is a whole number from 0 to 18446744073709551615"),
         ]
         for (args, message) in cases {
             let result = try MPIJob.runSingleton(args: args, timeout: 30)
