@@ -172,6 +172,16 @@ final class ReaderHardeningTests: XCTestCase {
     func testBadNumbersAreNamed() throws {
         try assertRefused(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[1e-50,"), saying: ["phi[0]", "underflows"])
         try assertRefused(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[NaN,"), saying: ["not valid JSON near \"phi\""])
+        // At the edge of a Float's range, by its digits: just past the midpoint between the largest
+        // Float and 2^128, which the decoder refuses and which JSONSerialization's Double (an
+        // NSDecimalNumber's, rounded down) took for the largest Float ("is malformed (The given
+        // data was not valid JSON.)"); just below it, the largest Float, is read.
+        try assertRefused(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[3.4028235677973368e38,"),
+                          saying: ["phi[0]: 3402823567797336800", "is beyond the range of a 32-bit float"])
+        try assertRefused(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[-3.4028235677973368e38,"),
+                          saying: ["phi[0]: -3402823567797336800", "is beyond the range of a 32-bit float"])
+        XCTAssertEqual(try OptimizerFile.read(from: writeEdited(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[3.4028235677973366e38,"))).phi[0],
+                       .greatestFiniteMagnitude)
         try assertRefused(replacing("\"seed\":[0-9]+", with: "\"seed\":-1"), saying: ["training.seed", "must not be negative"])
         // It said "is malformed (The given data was not valid JSON.)".
         try assertRefused(replacing("\"hiddenSize\":3", with: "\"hiddenSize\":3.5"), saying: ["optimizer.hiddenSize: must be a whole number (got 3.5)"])

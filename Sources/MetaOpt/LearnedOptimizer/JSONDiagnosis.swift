@@ -149,9 +149,14 @@ package enum JSONDiagnosis {
             let d = number.doubleValue
             let field = path.split(separator: ".").last.map { String($0.prefix { $0 != "[" }) } ?? path
             if field == "phi" || field == "values" {
-                let f = Float(d)
-                if !f.isFinite { return "\(path): \(d) is beyond the range of a 32-bit float" }
-                if f == 0 && d != 0 { return "\(path): \(d) underflows a 32-bit float" }
+                // A number of many digits comes as an NSDecimalNumber, exact, whose doubleValue is
+                // not: rounded to a Float from its digits, as JSONDecoder rounds it (through the
+                // Double, 3.4028235677973368e38 passed as the largest Float, which the decoder
+                // refuses as past it).
+                let written = number is NSDecimalNumber ? number.stringValue : "\(d)"
+                let f = number is NSDecimalNumber ? Float(written) ?? Float(d) : Float(d)
+                if !f.isFinite { return "\(path): \(written) is beyond the range of a 32-bit float" }
+                if f == 0 && d != 0 { return "\(path): \(written) underflows a 32-bit float" }
             }
             if ["seed", "iteration", "optimizerCount", "dimension", "hiddenSize", "hiddenSizes", "functions",
                 "metaBatch", "blockSize", "unroll", "horizon", "iterations"].contains(field) {
