@@ -182,6 +182,14 @@ final class ReaderHardeningTests: XCTestCase {
                           saying: ["phi[0]: -3402823567797336800", "is beyond the range of a 32-bit float"])
         XCTAssertEqual(try OptimizerFile.read(from: writeEdited(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[3.4028235677973366e38,"))).phi[0],
                        .greatestFiniteMagnitude)
+        // Every number is rounded to a Float once, from its digits (not through the nearest
+        // Double, which lies exactly halfway between two Floats for these): the Python reader
+        // rounds the same way, test_numbers_are_rounded_to_float32_once_from_their_digits.
+        for (digits, bits) in [("1.0000000596046448", 0x3F80_0001), ("1.000000059604644775390625", 0x3F80_0000),
+                               ("7.00649232162408536e-46", 0x0000_0001)] as [(String, UInt32)] {
+            let phi = try OptimizerFile.read(from: writeEdited(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[\(digits),"))).phi
+            XCTAssertEqual(phi[0].bitPattern, bits, digits)
+        }
         try assertRefused(replacing("\"seed\":[0-9]+", with: "\"seed\":-1"), saying: ["training.seed", "must not be negative"])
         // It said "is malformed (The given data was not valid JSON.)".
         try assertRefused(replacing("\"hiddenSize\":3", with: "\"hiddenSize\":3.5"), saying: ["optimizer.hiddenSize: must be a whole number (got 3.5)"])

@@ -13,6 +13,7 @@ import numbers
 import os
 import stat
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Dict, List, Union
 
 import numpy as np
@@ -136,8 +137,61 @@ def _usable_p(p: float, path: str) -> float:
     return p
 
 
-def _floats(values, what: str) -> np.ndarray:
-    """A flat JSON list of numbers as float32; ValueError naming the first entry that is no number
+class _Digits(float):
+    """A JSON number that keeps the digits it was written with (`digits`): json's float is the
+    nearest double, and rounding that to float32 rounds twice (`_rounded_once`)."""
+    __slots__ = ("digits",)
+
+    def __new__(cls, digits: str):
+        value = super().__new__(cls, digits)
+        value.digits = digits
+        return value
+
+
+class _DigitsNeeded(Exception):
+    """A number's float32 depends on the digits it was written with, which the parse did not keep."""
+
+
+# Halfway between the largest float32 and 2^128: rounded to float32, a double here is infinite.
+_FLOAT32_OVERFLOW_HALFWAY = float.fromhex("0x1.ffffffp+127")
+
+
+def _rounded_once(values, doubles: np.ndarray, result: np.ndarray, from_digits: bool) -> np.ndarray:
+    """`result` (the float32 of each number's double, `doubles`) with every number rounded to
+    float32 from its digits, as the Swift reader rounds it. The two differ only where the double
+    lies exactly halfway between two float32 values, where numpy takes the even one and the digits
+    may lie on either side of the double: "1.0000000596046448", Python's shortest spelling of the double
+    halfway between 1 and the next float32 (what writing float32 values averaged as doubles gives),
+    is above it, so 1.0000001 and not 1. `from_digits`: the numbers come from text (a plain float
+    there raises _DigitsNeeded); else a float is the exact value, and numpy's tie is right."""
+    rounded = result.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        other = np.nextafter(result, np.where(doubles > rounded, np.float32(np.inf), np.float32(-np.inf)))
+        halfway = (doubles != rounded) & (doubles - rounded == other.astype(np.float64) - doubles)
+    halfway |= np.abs(doubles) == _FLOAT32_OVERFLOW_HALFWAY
+    for index in np.flatnonzero(halfway):
+        value = values[index]
+        if isinstance(value, _Digits):
+            exact = Decimal(value.digits)
+        elif isinstance(value, numbers.Integral):  # json reads whole numbers exactly
+            exact = Decimal(int(value))
+        elif from_digits:
+            raise _DigitsNeeded()
+        else:
+            continue
+        tie = Decimal(float(doubles[index]))  # the double itself, exactly
+        if exact == tie:
+            continue  # truly halfway: the even one, as the Swift reader rounds it too
+        chosen = result[index]
+        if (float(chosen) < tie) != (exact < tie):  # numpy's pick lies on the other side
+            with np.errstate(over="ignore"):
+                result[index] = np.nextafter(chosen, np.float32(np.inf) if exact > tie else np.float32(-np.inf))
+    return result
+
+
+def _floats(values, what: str, from_digits: bool = False) -> np.ndarray:
+    """A flat JSON list of numbers as float32, each rounded once from its digits as the Swift
+    reader rounds it (`_rounded_once`); ValueError naming the first entry that is no number
     (numpy would read true as 1, null as NaN and nested lists as rows). One past float32's range
     becomes infinite (and is refused as non-finite), also a whole number past float64's, which
     json reads exactly (10**400); one other than zero that rounds to zero raises ValueError."""
@@ -150,10 +204,11 @@ def _floats(values, what: str) -> np.ndarray:
             raise ValueError(f"{what}[{index}] is {value!r:.40}, not a number")
     with np.errstate(over="ignore", under="ignore"):
         try:
-            result = np.asarray(values, dtype=np.float32)
+            doubles = np.asarray(values, dtype=np.float64)
         except OverflowError:
-            result = np.asarray([(math.inf if v > 0 else -math.inf) if isinstance(v, int) and abs(v) > _FLOAT32_MAX else v
-                                 for v in values], dtype=np.float32)
+            doubles = np.asarray([(math.inf if v > 0 else -math.inf) if isinstance(v, int) and abs(v) > _FLOAT32_MAX else v
+                                  for v in values], dtype=np.float64)
+        result = _rounded_once(values, doubles, doubles.astype(np.float32), from_digits)
     # A number other than zero that rounds to zero (1e-50) is no float32 the file could hold; the
     # Swift reader refuses it ("underflows a 32-bit float") rather than read it as 0.
     for index in np.flatnonzero(result == 0):
@@ -308,7 +363,13 @@ def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
         except (OSError, ValueError, RecursionError) as error:
             raise OptimizerFileError(f"{path} cannot be read ({error})") from error
     try:
-        return _read(path, document)
+        try:
+            return _read(path, document, from_digits=not isinstance(source, dict))
+        except _DigitsNeeded:
+            # Rare (a number whose double is halfway between two float32 values): parsed again,
+            # keeping every number's digits, only now.
+            return _read(path, json.loads(data, object_pairs_hook=_object_without_repeated_keys, parse_float=_Digits),
+                         from_digits=True)
     except OptimizerFileError:
         raise
     except KeyError as error:
@@ -337,7 +398,7 @@ def _read_bytes(path: str) -> bytes:
     return data
 
 
-def _read(path: str, document) -> OptimizerSpec:
+def _read(path: str, document, from_digits: bool) -> OptimizerSpec:
     kind = document.get("format") if isinstance(document, dict) else None
     if kind not in (OPTIMIZER_FORMAT, EXPORT_FORMAT):
         raise OptimizerFileError(
@@ -352,7 +413,7 @@ def _read(path: str, document) -> OptimizerSpec:
     shapes = _tensor_shapes(sizes, inputs, count)
     tensors: Dict[str, np.ndarray] = {}
     if kind == OPTIMIZER_FORMAT:
-        phi = _floats(document["phi"], "phi")
+        phi = _floats(document["phi"], "phi", from_digits)
         needed = sum(math.prod(shape) for _, shape in shapes)
         if phi.shape != (needed,):
             raise OptimizerFileError(f"{path} holds {phi.size} parameters, but its architecture needs {needed}")
@@ -384,7 +445,7 @@ def _read(path: str, document) -> OptimizerSpec:
             if not (isinstance(stated, list) and all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
                                                      for d in stated)) or tuple(stated) != shape:
                 raise OptimizerFileError(f"{path}: {name} has shape {stated!r:.60}, expected {list(shape)}")
-            values = _floats(entry["values"], f"{name}: values")
+            values = _floats(entry["values"], f"{name}: values", from_digits)
             if values.size != math.prod(shape):
                 raise OptimizerFileError(f"{path}: {name} holds {values.size} values; its shape {list(shape)} "
                                          f"needs {math.prod(shape)}")

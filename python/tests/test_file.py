@@ -3,6 +3,7 @@ traceback from deep inside json or numpy, never a hang."""
 import json
 import os
 
+import numpy as np
 import pytest
 
 import metaopt
@@ -272,3 +273,42 @@ def test_hidden_size_and_hidden_sizes_together_are_refused(tmp_path, sizes):
     assert "hiddenSize" in document["optimizer"]
     document["optimizer"]["hiddenSizes"] = sizes
     refused(tmp_path, document, "give hiddenSize or hiddenSizes, not both")
+
+
+@pytest.mark.parametrize("digits, bits", [
+    # Python's shortest spelling of the double halfway between 1 and the next float32 (what
+    # json.dump writes for float32 values averaged as doubles): above the double, so the next float32.
+    ("1.0000000596046448", 0x3F800001),
+    ("-1.0000000596046448", 0xBF800001),
+    ("1.00000005960464477", 0x3F800000),  # below it: 1
+    ("1.000000059604644775390625", 0x3F800000),  # exactly halfway: the even one
+    ("3.4028235677973366e38", 0x7F7FFFFF),  # below the halfway point to 2^128: the largest float32
+    ("7.00649232162408536e-46", 0x00000001),  # above half the smallest subnormal: not zero
+    ("16777217", 0x4B800000),  # a whole number exactly halfway: the even one
+])
+def test_numbers_are_rounded_to_float32_once_from_their_digits(tmp_path, digits, bits):
+    """json's float is the nearest double, and numpy's float32 of it rounds a second time: where
+    the double lies exactly halfway between two float32 values, the digits decide, as in the Swift
+    reader (ReaderHardeningTests pins its side), and both readers load the same bits."""
+    document = good_document()
+    document["phi"][0] = None
+    path = tmp_path / "digits.json"
+    path.write_text(json.dumps(document).replace('"phi": [null', f'"phi": [{digits}', 1), encoding="utf-8")
+    weight = metaopt.load(path).optimizers[0].layers[0].weight
+    assert int(weight.reshape(-1)[:1].view(np.uint32)[0]) == bits
+    # In an export's tensor values too.
+    export = json.loads((DATA / "logsign-two.export.json").read_text(encoding="utf-8"))
+    export["tensors"]["optimizer0.lstm1.weight"]["values"][0] = None
+    path.write_text(json.dumps(export).replace('"values": [null', f'"values": [{digits}', 1), encoding="utf-8")
+    weight = metaopt.load(path).optimizers[0].layers[0].weight
+    assert int(weight.reshape(-1)[:1].view(np.uint32)[0]) == bits
+
+
+def test_a_number_below_the_float32_halfway_to_zero_still_underflows(tmp_path):
+    document = good_document()
+    document["phi"][0] = None
+    path = tmp_path / "digits.json"
+    path.write_text(json.dumps(document).replace('"phi": [null', '"phi": [7.0064923216240853e-46', 1), encoding="utf-8")
+    with pytest.raises(metaopt.OptimizerFileError, match="underflows a 32-bit float"):
+        metaopt.load(path)
+
