@@ -4,8 +4,10 @@
 /// second, its losses, and the final θ and LSTM state, as Doubles (for comparing engines across
 /// tile widths, scalar types and layer stacks).
 func twoTruncations<S: MetaScalar>(_: S.Type, layout: ParameterLayout, tasks: [any Optimizee], phi: [Double], unroll: Int,
-                                   tileWidth: Int?, mode: MetaGradientMode = .firstOrder) -> [Double] {
-    let engine = UnrollEngine<S>(layout: layout, tasks: tasks, unroll: unroll, lossWeights: nil, tileWidth: tileWidth)
+                                   tileWidth: Int?, mode: MetaGradientMode = .firstOrder,
+                                   kernelPath: KernelPath? = nil) -> [Double] {
+    let engine = UnrollEngine<S>(layout: layout, tasks: tasks, unroll: unroll, lossWeights: nil, tileWidth: tileWidth,
+                                 kernelPath: kernelPath)
     var state = engine.initialState()
     let p = phi.map { S($0) }
     var g = [S](repeating: 0, count: layout.count)

@@ -96,6 +96,25 @@ final class LayerStackTests: XCTestCase {
         }
     }
 
+    /// Layers of one unit (4H = 4 gate rows, fewer than the AVX-512 dW kernel's 8-column blocks):
+    /// every layer's dW goes to BLAS, and the backward pass divided its prefetches by zero blocks
+    /// (`train --hidden-size 1` trapped on the AVX-512 path). On every path, as Double computes it.
+    func testOneUnitLayersOnEveryPath() {
+        let tasks = quadratics(20, dimension: 10, seed: 4)
+        for sizes in [[1], [1, 1], [1, 20]] {
+            let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: sizes, preprocessing: .logAndSign(p: 10), outputScale: 0.1))
+            let phi = randomPhi(layout, seed: 2, scale: 0.3)
+            let d = twoTruncations(Double.self, layout: layout, tasks: tasks, phi: phi, unroll: 5, tileWidth: nil)
+            for path in KernelPath.supported {
+                let f = twoTruncations(Float.self, layout: layout, tasks: tasks, phi: phi, unroll: 5, tileWidth: nil, kernelPath: path)
+                XCTAssertLessThan(maxRelativeDifference(Array(f[0..<layout.count]), Array(d[0..<layout.count])), 1e-4,
+                                  "\(sizes), \(path.rawValue)")
+                XCTAssertLessThan(maxRelativeDifference(Array(f[layout.count...]), Array(d[layout.count...])), 1e-4,
+                                  "\(sizes), \(path.rawValue)")
+            }
+        }
+    }
+
     func testForwardOnlyRunMatchesTruncation() {
         for sizes in [[6], stack] {
             let layout = ParameterLayout(LearnedOptimizerConfig(hiddenSizes: sizes, preprocessing: .logAndSign(p: 10), outputScale: 0.1))

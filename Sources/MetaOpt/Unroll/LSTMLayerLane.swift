@@ -293,9 +293,10 @@ struct LSTMLayerLane<S: MetaScalar> {
                               ldg: layer.gates)
     }
 
-    /// Blocks of the dW kernel per tile (to spread the prefetches over).
+    /// Blocks of the dW kernel per tile (to spread the prefetches over); 0 where BLAS computes the
+    /// layer's dW.
     func weightGradientBlocks(_ weightGradient: FloatWeightGradient) -> Int {
-        weightGradient.blocks(m: layer.weightRows, n: layer.gates)
+        weightSums == nil ? 0 : weightGradient.blocks(m: layer.weightRows, n: layer.gates)
     }
 }
 

@@ -103,7 +103,9 @@ extension UnrollEngine {
         var ranges = metaopt_prefetch(ranges: prefetchBuffer, count: Int32(prefetch.count), range: 0, offset: 0)
         var blocks = 0
         for l in lane.layers.indices { blocks += lane.layers[l].weightGradientBlocks(weightGradient) }
-        let perBlock = (prefetch.lines + blocks - 1) / blocks
+        // No blocks where every layer's dW goes to BLAS (4H not a multiple of 8, H = 1 on the
+        // AVX-512 path, where this divided by zero): nothing then issues the prefetches.
+        let perBlock = blocks > 0 ? (prefetch.lines + blocks - 1) / blocks : 0
         for l in stride(from: last, through: 0, by: -1) {
             let dz = lane.scratch(rows: lane.layers[l].layer.gates, width: w)
             // dh_t = (the layer above's dX input rows, or the head's wo du) + the recurrent part
