@@ -253,6 +253,17 @@ final class ImageTaskTests: XCTestCase {
         XCTAssertEqual(ImageTaskSpec(architecture: .mlp(MLPArchitecture()), directory: "data").problems(), [])
     }
 
+    /// A single label is refused with the other checks of --labels, before any rank starts (the
+    /// data set refused it first, after MPI had started, with status 1).
+    func testASingleLabelIsRefusedByTheTaskChecks() {
+        func problems(_ labels: [Int]) -> [String] {
+            ImageTaskSpec(architecture: .mlp(MLPArchitecture()), labelSubset: labels).problems()
+        }
+        XCTAssertEqual(problems([3]), ["--labels needs at least two classes to tell apart (got [3])"])
+        XCTAssertEqual(problems([3, 3]), ["--labels must be distinct class numbers 0…9 (got [3, 3])"])
+        XCTAssertEqual(problems([3, 4]), [])
+    }
+
     func testDeterminism() throws {
         for arch: ImageClassificationFamily.Architecture in [.mlp(MLPArchitecture()), .cnn(CNNArchitecture(convolutionChannels: [2, 2]))] {
             let family = try ImageClassificationFamily(dataset: dataset, architecture: arch, batchSize: 32)

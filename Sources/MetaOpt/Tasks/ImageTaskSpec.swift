@@ -42,6 +42,9 @@ public struct ImageTaskSpec: Codable, Equatable, Sendable {
         if let labels = labelSubset {
             if labels.isEmpty || Set(labels).count != labels.count || !labels.allSatisfy({ (0..<10).contains($0) }) {
                 p.append("--labels must be distinct class numbers 0…9 (got \(labels))")
+            } else if labels.count < 2 {
+                // Checked here, before any rank starts, not first by the data set (status 1 there).
+                p.append("--labels needs at least two classes to tell apart (got \(labels))")
             }
         }
         switch architecture {
