@@ -177,9 +177,9 @@ final class ReaderHardeningTests: XCTestCase {
         // NSDecimalNumber's, rounded down) took for the largest Float ("is malformed (The given
         // data was not valid JSON.)"); just below it, the largest Float, is read.
         try assertRefused(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[3.4028235677973368e38,"),
-                          saying: ["phi[0]: 3402823567797336800", "is beyond the range of a 32-bit float"])
+                          saying: ["phi[0]: 3.4028235677973368e38 is beyond the range of a 32-bit float"])
         try assertRefused(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[-3.4028235677973368e38,"),
-                          saying: ["phi[0]: -3402823567797336800", "is beyond the range of a 32-bit float"])
+                          saying: ["phi[0]: -3.4028235677973368e38 is beyond the range of a 32-bit float"])
         XCTAssertEqual(try OptimizerFile.read(from: writeEdited(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[3.4028235677973366e38,"))).phi[0],
                        .greatestFiniteMagnitude)
         // Every number is rounded to a Float once, from its digits (not through the nearest
@@ -193,6 +193,18 @@ final class ReaderHardeningTests: XCTestCase {
         try assertRefused(replacing("\"seed\":[0-9]+", with: "\"seed\":-1"), saying: ["training.seed", "must not be negative"])
         // It said "is malformed (The given data was not valid JSON.)".
         try assertRefused(replacing("\"hiddenSize\":3", with: "\"hiddenSize\":3.5"), saying: ["optimizer.hiddenSize: must be a whole number (got 3.5)"])
+    }
+
+    /// The long decimals of those messages, as the file spells them, not as NSDecimalNumber does.
+    func testLongDecimalsAreShownInScientificNotation() {
+        XCTAssertEqual(JSONDiagnosis.scientific("340282356779733680000000000000000000000"), "3.4028235677973368e38")
+        XCTAssertEqual(JSONDiagnosis.scientific("-340282356779733680000000000000000000000"), "-3.4028235677973368e38")
+        XCTAssertEqual(JSONDiagnosis.scientific("0.000000000000000000000000000000000000000000000700649232162408535"),
+                       "7.00649232162408535e-46")
+        XCTAssertEqual(JSONDiagnosis.scientific("123456.789012345678901"), "1.23456789012345678901e5")
+        XCTAssertEqual(JSONDiagnosis.scientific("5"), "5e0")
+        XCTAssertEqual(JSONDiagnosis.scientific("0"), "0")
+        XCTAssertEqual(JSONDiagnosis.scientific("NaN"), "NaN")
     }
 
     func testOversizedOptimizerFileIsRefusedBeforeParsing() throws {

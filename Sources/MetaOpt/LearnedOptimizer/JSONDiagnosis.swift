@@ -77,6 +77,25 @@ package enum JSONDiagnosis {
             ?? String(decoding: bytes, as: UTF8.self)
     }
 
+    /// A plain decimal ("-340282356779733680000000000000000000000", "0.000…0700649", an
+    /// NSDecimalNumber's stringValue) in scientific notation with the same digits
+    /// ("-3.4028235677973368e38"); anything else as it is.
+    static func scientific(_ plain: String) -> String {
+        let sign = plain.hasPrefix("-") ? "-" : ""
+        let unsigned = plain.dropFirst(sign.count)
+        let parts = unsigned.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
+              !parts[0].isEmpty else { return plain }
+        let all = parts.joined()
+        guard let first = all.firstIndex(where: { $0 != "0" }) else { return plain }  // zero
+        // The exponent of the first significant digit: its place counted from the point.
+        let exponent = parts[0].count - 1 - all.distance(from: all.startIndex, to: first)
+        var digits = all[first...]
+        while digits.count > 1 && digits.last == "0" { digits.removeLast() }
+        let mantissa = digits.count > 1 ? "\(digits.first!).\(digits.dropFirst())" : String(digits)
+        return "\(sign)\(mantissa)e\(exponent)"
+    }
+
     /// `data` as UTF-8: JSON in UTF-16 or UTF-32, which `JSONDecoder` reads too, transcoded (told
     /// apart by a byte order mark or the zero bytes of the first characters, as RFC 4627 does).
     private static func utf8(_ data: Data) -> Data {
@@ -153,7 +172,7 @@ package enum JSONDiagnosis {
                 // not: rounded to a Float from its digits, as JSONDecoder rounds it (through the
                 // Double, 3.4028235677973368e38 passed as the largest Float, which the decoder
                 // refuses as past it).
-                let written = number is NSDecimalNumber ? number.stringValue : "\(d)"
+                let written = number is NSDecimalNumber ? scientific(number.stringValue) : "\(d)"
                 let f = number is NSDecimalNumber ? Float(written) ?? Float(d) : Float(d)
                 if !f.isFinite { return "\(path): \(written) is beyond the range of a 32-bit float" }
                 if f == 0 && d != 0 { return "\(path): \(written) underflows a 32-bit float" }
