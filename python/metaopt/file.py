@@ -159,11 +159,12 @@ _FLOAT32_OVERFLOW_HALFWAY = float.fromhex("0x1.ffffffp+127")
 def _rounded_once(values, doubles: np.ndarray, result: np.ndarray, from_digits: bool) -> np.ndarray:
     """`result` (the float32 of each number's double, `doubles`) with every number rounded to
     float32 from its digits, as the Swift reader rounds it. The two differ only where the double
-    lies exactly halfway between two float32 values, where numpy takes the even one and the digits
-    may lie on either side of the double: "1.0000000596046448", Python's shortest spelling of the double
-    halfway between 1 and the next float32 (what writing float32 values averaged as doubles gives),
-    is above it, so 1.0000001 and not 1. `from_digits`: the numbers come from text (a plain float
-    there raises _DigitsNeeded); else a float is the exact value, and numpy's tie is right."""
+    lies exactly halfway between two float32 values, where numpy takes the even one and the
+    digits may lie on either side of the double: "1.0000000596046448", Python's shortest spelling
+    of the double halfway between 1 and the next float32 (what writing float32 values averaged as
+    doubles gives), is above it, so 1.0000001 and not 1. `from_digits`: the numbers come from text
+    (a plain float there raises _DigitsNeeded); else a float is the exact value, and numpy's
+    choice is right."""
     rounded = result.astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
         other = np.nextafter(result, np.where(doubles > rounded, np.float32(np.inf), np.float32(-np.inf)))
@@ -333,13 +334,14 @@ def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
     A path must name a regular file (not a FIFO, device or directory) of at most `MAX_FILE_BYTES`
     (256 MiB, as the Swift reader) holding JSON in UTF-8 (a byte order mark is skipped), UTF-16 or
     UTF-32, as the Swift reader decodes it. Checks the format name, the version, the architecture
-    (hiddenSize or hiddenSizes, not both; positive whole hidden sizes, p and outputScale positive and finite, and the Swift reader's
-    limits: at most `MAX_LAYERS` layers of `MAX_HIDDEN_SIZE` units and `MAX_OPTIMIZERS` optimizers),
-    that no object of a file gives a key twice, that every tensor the architecture needs is present
-    with its shape (and, in an export, no other), that φ and every export tensor's values are flat
-    lists of numbers (not true, null or nested lists) and that every value is finite; raises
-    `OptimizerFileError` naming the problem otherwise, also for a missing field or a value of the
-    wrong type."""
+    (hiddenSize or hiddenSizes, not both; positive whole hidden sizes, p and outputScale positive
+    and finite, and the Swift reader's limits: at most `MAX_LAYERS` layers of `MAX_HIDDEN_SIZE`
+    units and `MAX_OPTIMIZERS` optimizers), that no object of a file gives a key twice, that every
+    tensor the architecture needs is present with its shape (and, in an export, no other), that φ
+    and every export tensor's values are flat lists of numbers (not true, null or nested lists)
+    and that every value is finite; raises `OptimizerFileError` naming the problem otherwise, also
+    for a missing field or a value of the wrong type. Each number of a file becomes the float32
+    nearest its digits, as in the Swift reader (not through the nearest double)."""
     if isinstance(source, dict):
         path, document = "<object>", source
     else:
