@@ -281,40 +281,35 @@ def _tensor_shapes(sizes: List[int], inputs: int, count: int):
     return shapes
 
 
-class _RepeatedKey(ValueError):
-    """A key that one JSON object gives twice (the key)."""
-
-
-def _object_without_repeated_keys(pairs):
-    """json's object hook: the object as a dict, or _RepeatedKey for a key given twice, which json
-    would resolve silently to the last value where the Swift reader takes the first."""
-    document = {}
-    for key, value in pairs:
-        if key in document:
-            raise _RepeatedKey(key)
-        document[key] = value
-    return document
-
-
 class _ObjectWithRepeats(dict):
-    """An object as parsed by `_object_noting_repeated_keys`: `repeated` holds the keys it gives
-    more than once."""
+    """A JSON object as `_parse` reads it: `repeated` holds the keys it gives more than once."""
     repeated = ()
 
 
-def _object_noting_repeated_keys(pairs):
-    document = _ObjectWithRepeats()
-    for key, value in pairs:
-        if key in document:
-            document.repeated += (key,)
-        document[key] = value
-    return document
+def _parse(data: bytes, **options):
+    """The JSON document in `data` (json.loads with `options`) and the paths of the keys that one
+    of its objects gives more than once, sorted: json would resolve such a key silently to its last
+    value, where the Swift reader takes the first."""
+    repeats = False
+
+    def hook(pairs):
+        nonlocal repeats
+        document = _ObjectWithRepeats()
+        for key, value in pairs:
+            if key in document:
+                document.repeated += (key,)
+                repeats = True
+            document[key] = value
+        return document
+
+    document = json.loads(data, object_pairs_hook=hook, **options)
+    # The tree is walked only when some object repeated a key (a φ list can be long).
+    return document, sorted(_repeated_key_paths(document)) if repeats else []
 
 
 def _repeated_key_paths(node, path=()):
-    """The paths of the repeated keys in a document parsed with `_object_noting_repeated_keys` (a
-    key's path from the outermost object; arrays add no component, as in the Swift reader's
-    message)."""
+    """The paths of the repeated keys in a document that `_parse` read (a key's path from the
+    outermost object; arrays add no component, as in the Swift reader's message)."""
     if isinstance(node, _ObjectWithRepeats):
         for key in node.repeated:
             yield path + (key,)
@@ -350,28 +345,24 @@ def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
             # Bytes, not text decoded as UTF-8: json then detects UTF-8 with or without a byte
             # order mark, UTF-16 and UTF-32, which the Swift reader (JSONDecoder) reads too.
             data = _read_bytes(path)
-            document = json.loads(data, object_pairs_hook=_object_without_repeated_keys)
-        except _RepeatedKey as error:
-            # Parsed again, only now, to name the key by its path as the Swift reader does
-            # ('optimizer.hiddenSize', the first in sorted order); the first parse stops at the
-            # repetition.
-            paths = list(_repeated_key_paths(json.loads(data, object_pairs_hook=_object_noting_repeated_keys)))
-            name = ".".join(min(paths)) if paths else str(error)
-            raise OptimizerFileError(f"{path} gives {name!r} more than once in one object; give each key once "
-                                     "(JSON readers keep one of the values silently, and not all the same one)") from None
+            document, repeated = _parse(data)
         except OptimizerFileError:
             raise
         # ValueError: bad JSON or bytes that are not UTF-8; RecursionError: arrays nested too deep.
         except (OSError, ValueError, RecursionError) as error:
             raise OptimizerFileError(f"{path} cannot be read ({error})") from error
+        if repeated:
+            # Named by its path, the first in sorted order, as the Swift reader names it
+            # ('optimizer.hiddenSize').
+            raise OptimizerFileError(f"{path} gives {'.'.join(repeated[0])!r} more than once in one object; give each "
+                                     "key once (JSON readers keep one of the values silently, and not all the same one)")
     try:
         try:
             return _read(path, document, from_digits=not isinstance(source, dict))
         except _DigitsNeeded:
             # Rare (a number whose double is halfway between two float32 values): parsed again,
             # keeping every number's digits, only now.
-            return _read(path, json.loads(data, object_pairs_hook=_object_without_repeated_keys, parse_float=_Digits),
-                         from_digits=True)
+            return _read(path, _parse(data, parse_float=_Digits)[0], from_digits=True)
     except OptimizerFileError:
         raise
     except KeyError as error:
