@@ -172,8 +172,9 @@ package enum JSONDiagnosis {
                 // not: rounded to a Float from its digits, as JSONDecoder rounds it (through the
                 // Double, 3.4028235677973368e38 passed as the largest Float, which the decoder
                 // refuses as past it).
-                let written = number is NSDecimalNumber ? scientific(number.stringValue) : "\(d)"
-                let f = number is NSDecimalNumber ? Float(written) ?? Float(d) : Float(d)
+                let digits = (number as? NSDecimalNumber).map { scientific($0.stringValue) }
+                let written = digits ?? "\(d)"
+                let f = digits.flatMap { Float($0) } ?? Float(d)
                 if !f.isFinite { return "\(path): \(written) is beyond the range of a 32-bit float" }
                 if f == 0 && d != 0 { return "\(path): \(written) underflows a 32-bit float" }
             }
