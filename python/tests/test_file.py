@@ -275,6 +275,15 @@ def test_hidden_size_and_hidden_sizes_together_are_refused(tmp_path, sizes):
     refused(tmp_path, document, "give hiddenSize or hiddenSizes, not both")
 
 
+def written_with_digits(tmp_path, document, values, digits):
+    """The path of `document` written with the first entry of its list `values` spelled `digits`
+    (json.dumps would spell a float its own way)."""
+    values[0] = "<digits>"
+    path = tmp_path / "digits.json"
+    path.write_text(json.dumps(document).replace('"<digits>"', digits, 1), encoding="utf-8")
+    return path
+
+
 @pytest.mark.parametrize("digits, bits", [
     # Python's shortest spelling of the double halfway between 1 and the next float32 (what
     # json.dump writes for float32 values averaged as doubles): above the double, so the next float32.
@@ -291,24 +300,18 @@ def test_numbers_are_rounded_to_float32_once_from_their_digits(tmp_path, digits,
     the double lies exactly halfway between two float32 values, the digits decide, as in the Swift
     reader (ReaderHardeningTests pins its side), and both readers load the same bits."""
     document = good_document()
-    document["phi"][0] = None
-    path = tmp_path / "digits.json"
-    path.write_text(json.dumps(document).replace('"phi": [null', f'"phi": [{digits}', 1), encoding="utf-8")
-    weight = metaopt.load(path).optimizers[0].layers[0].weight
+    weight = metaopt.load(written_with_digits(tmp_path, document, document["phi"], digits)).optimizers[0].layers[0].weight
     assert int(weight.reshape(-1)[:1].view(np.uint32)[0]) == bits
     # In an export's tensor values too.
     export = json.loads((DATA / "logsign-two.export.json").read_text(encoding="utf-8"))
-    export["tensors"]["optimizer0.lstm1.weight"]["values"][0] = None
-    path.write_text(json.dumps(export).replace('"values": [null', f'"values": [{digits}', 1), encoding="utf-8")
-    weight = metaopt.load(path).optimizers[0].layers[0].weight
+    values = export["tensors"]["optimizer0.lstm1.weight"]["values"]
+    weight = metaopt.load(written_with_digits(tmp_path, export, values, digits)).optimizers[0].layers[0].weight
     assert int(weight.reshape(-1)[:1].view(np.uint32)[0]) == bits
 
 
 def test_a_number_below_the_float32_halfway_to_zero_still_underflows(tmp_path):
     document = good_document()
-    document["phi"][0] = None
-    path = tmp_path / "digits.json"
-    path.write_text(json.dumps(document).replace('"phi": [null', '"phi": [7.0064923216240853e-46', 1), encoding="utf-8")
+    path = written_with_digits(tmp_path, document, document["phi"], "7.0064923216240853e-46")
     with pytest.raises(metaopt.OptimizerFileError, match="underflows a 32-bit float"):
         metaopt.load(path)
 
