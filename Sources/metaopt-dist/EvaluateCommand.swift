@@ -116,8 +116,14 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError("--layer-trace needs the MLP task (got \(spec.name))")
         }
         // Refused before the functions are sampled: a quadratic's W alone may exceed the machine.
-        let needed = try MemoryEstimate.evaluationBytes(task: spec, optimizer: file.optimizer, functions: functions,
+        let needed: Int?
+        do {
+            needed = try MemoryEstimate.evaluationBytes(task: spec, optimizer: file.optimizer, functions: functions,
                                                         tuningFunctions: tuningFunctions, steps: steps)
+        } catch let error as DataError where error.isConfigurationProblem {
+            // The options do not fit the data (a CNN with too many poolings): bad usage, status 64.
+            throw ValidationError(error.description)
+        }
         if let problem = MemoryEstimate.problem(needed: needed, limit: memory.memoryLimitBytes(),
                                                 what: "evaluating \(functions) + \(tuningFunctions) tuning functions of \(spec) for \(steps) steps",
                                                 perRank: false) {

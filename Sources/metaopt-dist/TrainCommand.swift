@@ -319,6 +319,12 @@ struct TrainCommand: ParsableCommand {
         if let fault = injectFault.compactMap(FaultInjection.init(parsing:)).first(where: { $0.rank >= ranks }) {
             return ("--inject-fault \(fault.description) names rank \(fault.rank), but the job has \(ranks) rank(s) (0…\(ranks - 1))", 1)
         }
+        // Settings that do not fit the data (a CNN with more poolings than its images allow)
+        // are known once the data set is read, and are usage errors; a missing or damaged file
+        // is reported where the run loads its data.
+        do { _ = try config.task.dimension() } catch let error as DataError where error.isConfigurationProblem {
+            return (error.description, 64)
+        } catch {}
         if let problem = MemoryEstimate.trainingProblem(config, ranks: ranks, limit: runOptions.memoryLimitBytes()) {
             return (problem, 64)
         }

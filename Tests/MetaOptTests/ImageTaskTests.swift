@@ -237,7 +237,7 @@ final class ImageTaskTests: XCTestCase {
               "positive")
         fails({ _ = try ImageClassificationFamily(dataset: self.dataset,
                                                   architecture: .cnn(CNNArchitecture(convolutionChannels: [2, 2, 2]))) },
-              "poolings")
+              "3 convolution layers each end in a 2×2 pooling, which halves the image: 6×6 images (synthetic) allow at most 2")
         let few = imageTestDataset(count: 5, height: 2, width: 2, classes: 10)  // labels 0…4 only
         fails({ _ = try ClassificationData(dataset: few, labelSubset: [7, 8]) }, "no example")
     }

@@ -48,4 +48,35 @@ final class CIFARCommandTests: XCTestCase {
         XCTAssertNotEqual(broken.status, 0, "\(broken)")
         XCTAssertTrue((broken.stderr + broken.stdout).contains(truncated.path), "\(broken)")
     }
+
+    /// A CNN with more 2×2 poolings than its images allow (32×32: five) is a usage error, refused
+    /// with status 64 on every rank and by evaluate, and no run directory is written. Before,
+    /// train ended with status 1, which launch/restart.sh restarts, and evaluate with status 1.
+    func testTooManyPoolingsAreRefusedAsBadUsage() throws {
+        try DistributedTrain.requireMPIRun()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let data = scratch.appendingPathComponent("cifar-10-batches-bin")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        for b in 1...5 { try Self.records(4, first: b).write(to: data.appendingPathComponent("data_batch_\(b).bin")) }
+        try Self.records(4, first: 0).write(to: data.appendingPathComponent("test_batch.bin"))
+        let task = ["--task", "cnn", "--dataset", "cifar10", "--data-dir", data.path, "--fc-layers", "4", "--minibatch", "4"]
+        let expected = "the CNN's 6 convolution layers each end in a 2×2 pooling, which halves the image: 32×32 images"
+        let run = scratch.appendingPathComponent("run")
+        let refused = try DistributedTrain.train(np: 2, runDirectory: run, job: task + [
+            "--conv-channels", "2,2,2,2,2,2", "--meta-batch", "2", "--unroll", "2", "--horizon", "4", "--iterations", "1"])
+        XCTAssertEqual(refused.status, 64, "\(refused)")
+        XCTAssertTrue(refused.stderr.contains(expected + " (\(data.path)/data_batch_1.bin) allow at most 5"), "\(refused)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.path), "a refused run wrote \(run.path)")
+
+        // Five fit: a short run trains, and its optimizer is then evaluated on six.
+        let fits = try DistributedTrain.train(np: nil, runDirectory: run, job: task + [
+            "--conv-channels", "2,2,2,2,2", "--meta-batch", "1", "--unroll", "2", "--horizon", "4", "--iterations", "1"])
+        XCTAssertEqual(fits.status, 0, "\(fits)")
+        let evaluate = try MPIJob.runSingleton(args: [
+            "evaluate", "--optimizer", run.appendingPathComponent("optimizer.json").path] + task + [
+            "--conv-channels", "2,2,2,2,2,2", "--functions", "1", "--steps", "2", "--tuning-functions", "1",
+            "--out", scratch.appendingPathComponent("eval").path])
+        XCTAssertEqual(evaluate.status, 64, "\(evaluate)")
+        XCTAssertTrue(evaluate.stderr.contains(expected), "\(evaluate)")
+    }
 }

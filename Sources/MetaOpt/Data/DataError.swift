@@ -22,6 +22,13 @@ public enum DataError: Error, CustomStringConvertible, Equatable, Sendable {
     /// A configuration error that is not about one file (e.g. an invalid label subset).
     case invalidConfiguration(String)
 
+    /// Whether the settings do not fit the data (more poolings than its images allow, a label it
+    /// lacks): a usage error, which a restart would meet again, not a damaged or missing file.
+    public var isConfigurationProblem: Bool {
+        if case .invalidConfiguration = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case let .missingFile(path):

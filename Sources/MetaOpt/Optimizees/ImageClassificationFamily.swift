@@ -28,9 +28,12 @@ public struct ImageClassificationFamily: TaskFamily {
                   a.fullyConnectedSizes.allSatisfy({ $0 > 0 }) else {
                 throw .invalidConfiguration("CNN needs positive convolution channels (at least one layer) and fully connected sizes, got \(a.convolutionChannels) + \(a.fullyConnectedSizes)")
             }
-            let shrink = 1 << a.convolutionChannels.count
-            guard d.height >= shrink && d.width >= shrink else {
-                throw .invalidConfiguration("\(a.convolutionChannels.count) 2×2 poolings do not fit \(d.height)×\(d.width) images")
+            // Each block halves the image (2×2 pooling, rounding down): 28×28 allows four, 32×32 five.
+            let side = min(d.height, d.width)
+            let poolings = a.convolutionChannels.count
+            guard poolings < Int.bitWidth - 1, side >= 1 << poolings else {
+                let most = Int.bitWidth - 1 - side.leadingZeroBitCount
+                throw .invalidConfiguration("the CNN's \(poolings) convolution layers each end in a 2×2 pooling, which halves the image: \(d.height)×\(d.width) images (\(d.source)) allow at most \(most)")
             }
         }
         self.data = data
