@@ -87,8 +87,9 @@ final class OptimizerFileTests: XCTestCase {
         }
         try assertRejected(try twice("iteration", in: text), containing: "gives 'iteration' more than once in one object")
         try assertRejected(try twice("hiddenSize", in: text), containing: "gives 'optimizer.hiddenSize' more than once in one object")
-        // In UTF-16 and UTF-32 too, which both readers decode.
-        for encoding: String.Encoding in [.utf16LittleEndian, .utf16BigEndian, .utf16, .utf32LittleEndian, .utf32BigEndian] {
+        // In UTF-16 and UTF-32 too, which both readers decode (.utf32: little-endian after its byte
+        // order mark, FF FE 00 00, which JSONDecoder took for UTF-16's and refused).
+        for encoding: String.Encoding in [.utf16LittleEndian, .utf16BigEndian, .utf16, .utf32LittleEndian, .utf32BigEndian, .utf32] {
             let encoded = directory.appendingPathComponent("encoded.json")
             try XCTUnwrap(text.data(using: encoding)).write(to: encoded)
             XCTAssertNoThrow(try OptimizerFile.read(from: encoded), "\(encoding)")

@@ -213,8 +213,17 @@ def _floats(values, what: str, from_digits: bool = False) -> np.ndarray:
     # A number other than zero that rounds to zero (1e-50) is no float32 the file could hold; the
     # Swift reader refuses it ("underflows a 32-bit float") rather than read it as 0.
     for index in np.flatnonzero(result == 0):
-        if values[index] != 0:
-            raise ValueError(f"{what}[{index}] is {values[index]!r:.40}, which underflows a 32-bit float")
+        value = values[index]
+        if isinstance(value, _Digits):
+            written = value.digits
+            nonzero = Decimal(written) != 0
+        elif isinstance(value, float) and from_digits:
+            # json reads one past a double's range (1e-400) as 0.0 too: only its digits tell.
+            raise _DigitsNeeded()
+        else:
+            written, nonzero = f"{value!r:.40}", value != 0
+        if nonzero:
+            raise ValueError(f"{what}[{index}] is {written:.40}, which underflows a 32-bit float")
     return result
 
 
@@ -286,6 +295,12 @@ class _ObjectWithRepeats(dict):
     repeated = ()
 
 
+def _whole_number(digits: str):
+    """A JSON whole number as json reads it (an int), except "-0": a negative zero, which an int
+    cannot hold and the Swift reader keeps in φ (and writes so)."""
+    return _Digits(digits) if digits == "-0" else int(digits)
+
+
 def _parse(data: bytes, **options):
     """The JSON document in `data` (json.loads with `options`) and the paths of the keys that one
     of its objects gives more than once, sorted: json would resolve such a key silently to its last
@@ -302,7 +317,7 @@ def _parse(data: bytes, **options):
             document[key] = value
         return document
 
-    document = json.loads(data, object_pairs_hook=hook, **options)
+    document = json.loads(data, object_pairs_hook=hook, parse_int=_whole_number, **options)
     # The tree is walked only when some object repeated a key (a φ list can be long).
     return document, sorted(_repeated_key_paths(document)) if repeats else []
 

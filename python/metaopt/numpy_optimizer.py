@@ -41,20 +41,25 @@ def preprocess(gradient: np.ndarray, spec: OptimizerSpec, dtype=np.float64) -> n
 
     log-sign (Appendix A of the paper, constant p): (log|g| / p, sign g) if |g| ≥ e^-p, else
     (-1, e^p · g). The cut compares |g| with e^-p rounded to float32, as the Swift engine does,
-    so a gradient takes the same branch here and there."""
+    so a gradient takes the same branch here and there. Computed in float32 at least, then
+    rounded to ``dtype``: float16 holds neither the cut nor e^p (e^20 is infinite there, and
+    e^p · 0 would be NaN), as the torch and optax optimizers do."""
     g = np.asarray(gradient)
     dtype = _float_type(dtype)
     if spec.preprocessing == "raw":
         return g.astype(dtype).reshape(-1, 1)
     threshold = np.float32(np.exp(-spec.p))
-    magnitude = np.abs(g)
+    # The gradient's own magnitude, not its rounding to dtype, picks the branch; an integer one
+    # as a float, since np.abs of int8's −128 is −128.
+    magnitude = np.abs(g.astype(np.float64) if np.issubdtype(g.dtype, np.integer) else g)
     big = magnitude >= threshold
-    gd = g.astype(dtype)
+    work = np.promote_types(dtype, np.float32).type
+    gd = g.astype(work)
     # log of the clamped magnitude: the small branch never reads it, and log(0) would warn.
-    logs = np.log(np.maximum(np.abs(gd), dtype(threshold))) / dtype(spec.p)
-    first = np.where(big, logs, dtype(-1))
-    second = np.where(big, np.sign(gd), dtype(np.exp(spec.p)) * gd)
-    return np.stack([first, second], axis=1)
+    logs = np.log(np.maximum(np.abs(gd), work(threshold))) / work(spec.p)
+    first = np.where(big, logs, work(-1))
+    second = np.where(big, np.sign(gd), work(np.exp(spec.p)) * gd)
+    return np.stack([first, second], axis=1).astype(dtype)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

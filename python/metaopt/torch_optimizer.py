@@ -219,6 +219,11 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
                     for k, h in enumerate(sizes, start=1):
                         state[f"h{k}"] = torch.zeros(p.numel(), h, dtype=dtype, device=p.device)
                         state[f"c{k}"] = torch.zeros(p.numel(), h, dtype=dtype, device=p.device)
+                for name, value in state.items():
+                    # The parameter changed dtype or device since its last step (model.float(),
+                    # model.to(device)): its state follows, as load_state_dict converts it.
+                    if value.dtype != dtype or value.device != p.device:
+                        state[name] = value.to(device=p.device, dtype=dtype)
                 x = self._preprocess(p.grad.reshape(-1).to(dtype))
                 for k, (weight, bias) in enumerate(layers, start=1):
                     H = sizes[k - 1]

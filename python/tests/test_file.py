@@ -315,3 +315,30 @@ def test_a_number_below_the_float32_halfway_to_zero_still_underflows(tmp_path):
     with pytest.raises(metaopt.OptimizerFileError, match="underflows a 32-bit float"):
         metaopt.load(path)
 
+
+
+@pytest.mark.parametrize("digits", ["1e-400", "-1e-400", "2.5e-324"])
+def test_a_value_that_underflows_even_a_double_is_refused(tmp_path, digits):
+    """json reads a number below a double's range as 0.0, which the zero check took for a written
+    zero: load() read 1e-400 as 0 where the Swift reader refuses the file. Its digits decide now."""
+    document = good_document()
+    with pytest.raises(metaopt.OptimizerFileError, match=rf"phi\[0\] is {digits}, which underflows a 32-bit float"):
+        metaopt.load(written_with_digits(tmp_path, document, document["phi"], digits))
+
+
+@pytest.mark.parametrize("digits, negative", [("-0", True), ("-0.0", True), ("-0e3", True), ("0", False), ("0.0", False)])
+def test_a_zero_keeps_its_sign(tmp_path, digits, negative):
+    """The Swift reader keeps a negative zero and writes it as -0, which json reads as the int 0:
+    load() read +0.0. Written zeros of either sign still load."""
+    document = good_document()
+    for values in (document["phi"],):
+        weight = metaopt.load(written_with_digits(tmp_path, document, values, digits)).optimizers[0].layers[0].weight
+        first = weight.reshape(-1)[0]
+        assert first == 0 and bool(np.signbit(first)) == negative
+    # A -0 where a whole number belongs is 0 there (here: refused as no positive hidden size).
+    document = good_document()
+    document["optimizer"]["hiddenSize"] = "<zero>"
+    path = tmp_path / "zero.json"
+    path.write_text(json.dumps(document).replace('"<zero>"', "-0"), encoding="utf-8")
+    with pytest.raises(metaopt.OptimizerFileError, match=r"hidden sizes \[0, 0\]"):
+        metaopt.load(path)

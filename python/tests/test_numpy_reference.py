@@ -232,3 +232,35 @@ def test_a_read_only_parameter_is_refused_before_any_moves():
     with pytest.raises(ValueError, match="'frozen' is read-only"):
         optimizer.step(params, {"w": np.ones(3), "frozen": np.ones(2)})
     assert optimizer.state == {} and not params["w"].any()
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64])
+def test_an_integer_gradient_at_its_minimum_takes_the_log_branch(dtype):
+    """np.abs of int8's -128 is -128: the most negative integer gradient took the small branch,
+    (-1, e^p · g), and its update was wrong without a warning."""
+    spec = metaopt.load(DATA / "logsign-two.optimizer.json")
+    for value in (np.iinfo(dtype).min, -1, 1, 0):
+        gradient = np.array([value], dtype)
+        assert np.array_equal(metaopt.preprocess(gradient, spec), metaopt.preprocess(gradient.astype(np.float64), spec))
+    reference = metaopt.LearnedOptimizer(DATA / "logsign-two.optimizer.json")
+    minimum = np.array([np.iinfo(dtype).min], dtype)
+    assert np.array_equal(reference.updates({"w": minimum})["w"],
+                          metaopt.LearnedOptimizer(DATA / "logsign-two.optimizer.json").updates({"w": minimum.astype(np.float64)})["w"])
+
+
+@pytest.mark.parametrize("p", [12, 20])
+def test_float16_arithmetic_holds_the_preprocessing(tmp_path, p):
+    """e^20 is infinite in float16, and e^p · 0 was NaN: with dtype=np.float16 a zero gradient
+    gave a NaN update under p = 20. The preprocessing runs in float32 at least, as in torch and
+    optax, and only its result is rounded to float16."""
+    from conftest import HALF_GRADIENTS, file_with_p
+    path = file_with_p(tmp_path, p)
+    spec = metaopt.load(path)
+    gradients = np.asarray(HALF_GRADIENTS, np.float32)
+    rows = metaopt.preprocess(gradients, spec, np.float16)
+    assert rows.dtype == np.float16 and np.array_equal(rows, metaopt.preprocess(gradients, spec, np.float32).astype(np.float16))
+    with np.errstate(over="raise", invalid="raise"):  # no overflow, no inf · 0 on the way
+        got = metaopt.LearnedOptimizer(path, optimizer=1, dtype=np.float16).updates({"w": gradients})["w"]
+    expected = metaopt.LearnedOptimizer(path, optimizer=1).updates({"w": gradients})["w"]
+    assert np.all(np.isfinite(got))
+    assert np.max(np.abs(got - expected) / (1e-3 + np.abs(expected))) < 0.05, (got, expected)

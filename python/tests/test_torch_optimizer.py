@@ -433,3 +433,30 @@ def test_floating_point_dtypes_torch_cannot_add_in_are_refused(dtype):
     p = torch.zeros(3).to(dtype)
     with pytest.raises(TypeError, match=f"float16, bfloat16, float32 and float64 parameters only.*{str(dtype).split('.')[-1]}"):
         TorchLearnedOptimizer([torch.nn.Parameter(torch.zeros(2)), p], str(DATA / "raw.optimizer.json"))
+
+
+def test_a_parameter_whose_dtype_changed_steps_with_its_state_converted():
+    """model.float() after float64 steps left float64 state beside a float32 parameter: step
+    failed in a matrix product naming no parameter, after it had moved the parameters before.
+    The state follows the parameter's compute dtype, as load_state_dict converts it."""
+    from conftest import DATA
+    path = str(DATA / "logsign-two.optimizer.json")
+    first = torch.nn.Parameter(torch.zeros(3))
+    changed = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    optimizer = TorchLearnedOptimizer([first, changed], path, optimizer=1)
+    first.grad, changed.grad = torch.ones(3), torch.ones(3, dtype=torch.float64)
+    optimizer.step()
+    # The run a fresh float32 state would give from here, converted by hand.
+    expected = TorchLearnedOptimizer([torch.nn.Parameter(changed.detach().float())], path, optimizer=1)
+    twin = expected.param_groups[0]["params"][0]
+    expected.state[twin] = {name: value.float() for name, value in optimizer.state[changed].items()}
+    for dtype in (torch.float32, torch.float16, torch.float64):
+        changed.data = changed.data.to(dtype)
+        changed.grad = torch.full((3,), -0.5, dtype=dtype)
+        twin.data = twin.data.to(dtype)
+        twin.grad = changed.grad.clone()
+        optimizer.step()
+        expected.step()
+        compute = torch.float32 if dtype == torch.float16 else dtype
+        assert {value.dtype for value in optimizer.state[changed].values()} == {compute}
+        assert torch.equal(changed.detach(), twin.detach()), dtype

@@ -113,7 +113,7 @@ extension EvaluationReport {
     /// - Throws: `ReportFileError` naming the file and what is wrong with it.
     package static func load(from url: URL) throws -> EvaluationReport {
         let data: Data
-        do { data = Data(try RegularFile.read(url.path, limit: RegularFile.reportFileLimit)) } catch {
+        do { data = JSONDiagnosis.utf8(Data(try RegularFile.read(url.path, limit: RegularFile.reportFileLimit))) } catch {
             throw ReportFileError(path: url.path, problem: error.reason)
         }
         let report: EvaluationReport

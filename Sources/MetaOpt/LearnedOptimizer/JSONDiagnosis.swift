@@ -96,9 +96,10 @@ package enum JSONDiagnosis {
         return "\(sign)\(mantissa)e\(exponent)"
     }
 
-    /// `data` as UTF-8: JSON in UTF-16 or UTF-32, which `JSONDecoder` reads too, transcoded (told
-    /// apart by a byte order mark or the zero bytes of the first characters, as RFC 4627 does).
-    private static func utf8(_ data: Data) -> Data {
+    /// `data` as UTF-8: JSON in UTF-16 or UTF-32 transcoded (told apart by a byte order mark or
+    /// the zero bytes of the first characters, as RFC 4627 does). `JSONDecoder` reads the others
+    /// itself, but takes UTF-32LE's byte order mark (FF FE 00 00) for UTF-16's and refuses the file.
+    package static func utf8(_ data: Data) -> Data {
         let b = [UInt8](data.prefix(4))
         guard b.count == 4, b.contains(0) || b.starts(with: [0xFE, 0xFF]) || b.starts(with: [0xFF, 0xFE]) else { return data }
         let encoding: String.Encoding = b[0] == 0 && b[1] == 0 ? .utf32BigEndian

@@ -74,7 +74,7 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
     /// configuration, an iteration ≥ 0, and a φ that fits the architecture.
     public static func read(from url: URL) throws -> OptimizerFile {
         let data: Data
-        do { data = Data(try RegularFile.read(url.path, limit: RegularFile.optimizerFileLimit)) } catch {
+        do { data = JSONDiagnosis.utf8(Data(try RegularFile.read(url.path, limit: RegularFile.optimizerFileLimit))) } catch {
             throw OptimizerFileError(path: url.path, problem: error.reason)
         }
         struct Probe: Decodable { var format: String?; var version: Int? }

@@ -125,7 +125,8 @@ package struct RunSettings: Equatable, Sendable {
     /// Reads a run file. `source` names it in messages (a path, or "recipe 'NAME'"). The keys in
     /// `replaced` (those the command line gives again) are left out unchecked: their values here
     /// would be replaced anyway.
-    package static func parse(_ data: Data, source: String, replaced: Set<String> = []) throws(RunSettingsError) -> RunSettings {
+    package static func parse(_ text: Data, source: String, replaced: Set<String> = []) throws(RunSettingsError) -> RunSettings {
+        let data = JSONDiagnosis.utf8(text)
         /// A value, an array or object (which no setting takes), or a number beyond Double's
         /// range, so that every key is checked.
         enum Entry: Decodable {
