@@ -42,7 +42,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Training functions for the baselines' learning-rate search.")
     var tuningFunctions = 20
 
-    @Option(help: "Seed of the held-out functions (default: the training seed + 1000003).", transform: SeedArgument.parse)
+    @Option(help: "Seed of the held-out functions (default: the training seed + 1000003; neither the training seed nor its validation seed).", transform: SeedArgument.parse)
     var seed: UInt64?
 
     @Option(help: ArgumentHelp("Image tasks: the data split the held-out functions train on. test for reported results; train to choose among trained optimizers (checkpoints, settings) without looking at the test split, as the paper's early stopping on validation functions does.",
@@ -115,6 +115,9 @@ struct EvaluateCommand: ParsableCommand {
         if layerTrace && spec.name != "mlp" {
             throw ValidationError("--layer-trace needs the MLP task (got \(spec.name))")
         }
+        let kinds = try BaselineKind.parseList(baselines)
+        // With no baseline nothing is tuned: no tuning functions are drawn or counted.
+        let tuningFunctions = kinds.isEmpty ? 0 : tuningFunctions
         // Refused before the functions are sampled: a quadratic's W alone may exceed the machine.
         let needed: Int?
         do {
@@ -140,9 +143,14 @@ struct EvaluateCommand: ParsableCommand {
             if name != "layer-trace.csv" || layerTrace { try ResultFile.checkWritable(output) }
         }
         let trainingSeed = training?.seed ?? 0
-        let evaluationSeed = seed ?? trainingSeed &+ 1_000_003
+        let evaluationSeed = seed ?? Evaluation.defaultSeed(trainingSeed: trainingSeed)
         if let training, evaluationSeed == training.seed {
             throw ValidationError("--seed \(evaluationSeed) is the training seed: the held-out functions would be training functions")
+        }
+        // The validation functions chose this φ (early stopping): scored on them again, it would
+        // look better than on functions it has not seen.
+        if let validation = training?.validation, evaluationSeed == validation.seed {
+            throw ValidationError("--seed \(evaluationSeed)\(seed == nil ? " (the default)" : "") is the seed of the validation functions of the run that trained this optimizer: the held-out functions would be the ones its early stopping chose φ on; give another --seed")
         }
         // Held-out functions use the test split of image data unless --split says otherwise (model
         // selection); the baselines are tuned on training data with another seed.
@@ -151,7 +159,6 @@ struct EvaluateCommand: ParsableCommand {
             return sharesOneOptimizer && spec.optimizerCount > 1 ? SharedOptimizerFamily(base: base) : base
         }
         let heldOut = Evaluation.sampleFunctions(from: try family(split), seed: evaluationSeed, count: functions)
-        let kinds = try BaselineKind.parseList(baselines)
         let tuningSet = Evaluation.sampleFunctions(from: try family(.train), seed: evaluationSeed &+ 1,
                                                    count: tuningFunctions)
         let learned = LearnedOptimizer(file: file)
@@ -187,16 +194,25 @@ struct EvaluateCommand: ParsableCommand {
             trace = rows
         }
         status.clear()
-        try report.writeJSON(to: directory.appendingPathComponent("report.json"))
-        try report.writeStatisticsCSV(to: directory.appendingPathComponent("statistics.csv"))
-        try report.writePlot(to: directory.appendingPathComponent("loss.svg"),
-                             title: title ?? "\(spec.name): \(functions) held-out function\(functions == 1 ? "" : "s")")
-        try report.writeMarkdownSummary(to: directory.appendingPathComponent("summary.md"))
-        print(report.markdownSummary())
-        print("wrote \(directory.path)/{report.json,statistics.csv,loss.svg,summary.md}")
+        let summary = report.markdownSummary()
+        let plot = report.plot(title: title ?? "\(spec.name): \(functions) held-out function\(functions == 1 ? "" : "s")")
         let traceURL = directory.appendingPathComponent("layer-trace.csv")
-        if let trace {
-            try ResultFile.writeAtomically(Data(trace.csv().utf8), to: traceURL)
+        var files = [(data: try report.jsonData(), url: directory.appendingPathComponent("report.json")),
+                     (Data(report.statisticsCSV().utf8), directory.appendingPathComponent("statistics.csv")),
+                     (Data(plot.render().utf8), directory.appendingPathComponent("loss.svg")),
+                     (Data(summary.utf8), directory.appendingPathComponent("summary.md"))]
+        if let trace { files.append((Data(trace.csv().utf8), traceURL)) }
+        do {
+            // All or none: a failed write (a full disk) used to leave this evaluation's first
+            // files beside an earlier one's others.
+            try ResultFile.writeAllAtomically(files)
+        } catch {
+            print(summary)  // the results are not lost with the files
+            throw error
+        }
+        print(summary)
+        print("wrote \(directory.path)/{report.json,statistics.csv,loss.svg,summary.md}")
+        if trace != nil {
             print("wrote \(traceURL.path)")
         } else if try ResultFile.removeLeftover(traceURL) {
             // An earlier evaluation's trace beside this evaluation's report would describe other

@@ -82,8 +82,10 @@ struct PlotCommand: ParsableCommand {
                                   ? "give run directories, or --evaluations with report files"
                                   : "give either run directories or --evaluations, not both")
         }
-        if evaluations.isEmpty && (!panelTitles.isEmpty || columns != nil || !bands) {
-            throw ValidationError("--panel-titles, --columns and --no-bands apply to --evaluations only")
+        // --bands too: the default, but given for run directories it would be ignored as well.
+        let bandsGiven = !bands || OptionScope.givenOnCommandLine.contains("bands")
+        if evaluations.isEmpty && (!panelTitles.isEmpty || columns != nil || bandsGiven) {
+            throw ValidationError("--panel-titles, --columns and --bands/--no-bands apply to --evaluations only")
         }
         if !panelTitles.isEmpty && panelTitles.count != evaluations.count {
             throw ValidationError("--panel-titles has \(panelTitles.count) titles for \(evaluations.count) reports")

@@ -124,7 +124,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Validation functions (when the run validates: with --validate-every, or by the quadratics' default; default: 20); image tasks draw them from the training split.")
     var validationFunctions: Int?
 
-    @Option(help: "Seed of the validation functions (when the run validates; default: the run seed + 2000003; it must differ from the run seed).",
+    @Option(help: "Seed of the validation functions (when the run validates; default: the run seed + 2000003; it must differ from the run seed and from evaluate's default held-out seed, the run seed + 1000003).",
             transform: SeedArgument.parse)
     var validationSeed: UInt64?
 
@@ -192,6 +192,9 @@ struct TrainCommand: ParsableCommand {
             if let configFile, FilePaths.same(URL(fileURLWithPath: output), URL(fileURLWithPath: configFile)) {
                 throw ValidationError("--output \(output) is the run file of --config; the optimizer would replace it (choose another path)")
             }
+        }
+        if let validation = config.validation, validation.seed == Evaluation.defaultSeed(trainingSeed: seed) {
+            throw ValidationError("--validation-seed \(validation.seed) is the seed evaluate draws its held-out functions from by default (the run seed + 1000003): the φ chosen on them would be scored on them; give another")
         }
         if config.validation == nil && (validationSeed != nil || validationFunctions != nil) {
             throw ValidationError(validateEvery == 0 ? "--validation-functions and --validation-seed do not apply with --validate-every 0 (no validation)"

@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+@preconcurrency import Glibc  // stdout, a C global: read once, at exit, on the main thread
+#endif
 import Foundation
 import MetaOpt
 
@@ -83,6 +86,18 @@ do { command = try MetaOptDist.parseAsRoot(arguments) } catch {
 do {
     var running = command
     try running.run()
+    // print() buffers standard output and drops a failed write silently, so results lost to a
+    // full disk (evaluate's table, bench's JSON) ended with status 0: flushed and checked here,
+    // as coreutils' close_stdout does. Not for train, whose last lines only say where its files
+    // are (a closed or full standard output must not fail a finished run).
+    if !(command is TrainCommand) {
+        let flushed = fflush(stdout) == 0
+        let code = errno  // of the flush; an earlier failed write left only the stream's error flag
+        if !flushed || ferror(stdout) != 0 {
+            Console.error("Error: cannot write to standard output\(flushed ? "" : ": " + String(cString: strerror(code)))\n")
+            exit(1)
+        }
+    }
 } catch let error as ValidationError {
     let subcommand = type(of: command)
     let name = subcommand.configuration.commandName.map { " " + $0 } ?? ""

@@ -260,4 +260,12 @@ final class SVGPlotTests: XCTestCase {
         XCTAssertLessThan(svg.utf8.count, 1_000_000)
     }
 
+    /// A title with a control character made loss.svg unreadable: XML 1.0 allows none but tab,
+    /// newline and return, even as a character reference. They become U+FFFD; the rest is kept.
+    func testCharactersXMLDoesNotAllowAreReplaced() throws {
+        XCTAssertEqual(SVGPlot.escaped("a\u{1}b\u{1F}c\td\ne\u{FFFE}<é😀>"), "a\u{FFFD}b\u{FFFD}c\td\ne\u{FFFD}&lt;é😀&gt;")
+        let svg = try sampleReport().plot(title: "title \u{1}").render()
+        let parser = XMLParser(data: Data(svg.utf8))
+        XCTAssertTrue(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "")")
+    }
 }

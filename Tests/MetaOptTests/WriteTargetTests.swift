@@ -53,6 +53,37 @@ final class WriteTargetTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted(), ["link.json", "target.json"])
     }
 
+    /// evaluate's four files are written whole or not at all: a target that cannot be written
+    /// (here a directory; on a full disk, the data) leaves every file of the set as it was and
+    /// no temporary file behind. They used to be written one by one, so a failure left the new
+    /// report.json beside an earlier evaluation's plot and summary.
+    func testASetOfFilesIsWrittenWholeOrNotAtAll() throws {
+        for name in ["report.json", "summary.md", "target.csv"] {
+            try "old \(name)\n".write(toFile: path(name), atomically: false, encoding: .utf8)
+        }
+        XCTAssertEqual(symlink("target.csv", path("link.csv")), 0)
+        try FileManager.default.createDirectory(atPath: path("loss.svg"), withIntermediateDirectories: false)
+        func set(_ names: [String]) -> [(data: Data, url: URL)] {
+            names.map { (Data("new \($0)\n".utf8), URL(fileURLWithPath: path($0))) }
+        }
+        XCTAssertThrowsError(try ResultFile.writeAllAtomically(set(["report.json", "link.csv", "loss.svg", "summary.md"]))) {
+            XCTAssertTrue("\($0)".contains("loss.svg"), "\($0)")
+        }
+        for name in ["report.json", "summary.md", "target.csv"] {
+            XCTAssertEqual(try String(contentsOfFile: path(name), encoding: .utf8), "old \(name)\n", name)
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted(),
+                       ["link.csv", "loss.svg", "report.json", "summary.md", "target.csv"])
+        // Without the directory in the way, all are replaced (a link's file, as writeAtomically does).
+        try ResultFile.writeAllAtomically(set(["report.json", "link.csv", "summary.md", "new/plot.svg"]))
+        XCTAssertEqual(try String(contentsOfFile: path("report.json"), encoding: .utf8), "new report.json\n")
+        XCTAssertEqual(try String(contentsOfFile: path("target.csv"), encoding: .utf8), "new link.csv\n")
+        XCTAssertEqual(fileType(path("link.csv")), S_IFLNK)
+        XCTAssertEqual(try String(contentsOfFile: path("new/plot.svg"), encoding: .utf8), "new new/plot.svg\n")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted(),
+                       ["link.csv", "loss.svg", "new", "report.json", "summary.md", "target.csv"])
+    }
+
     func testNonRegularTargetsAreRefusedAndKept() throws {
         let fifo = path("fifo"), directory = path("directory"), dangling = path("dangling"), toDirectory = path("to-directory")
         XCTAssertEqual(mkfifo(fifo, 0o644), 0)

@@ -35,4 +35,24 @@ final class ConsoleOutputTests: XCTestCase {
         XCTAssertEqual(result.status, 1, "\(result)")
         XCTAssertTrue(result.stderr.contains("cannot write to standard output: No space left on device"), "\(result)")
     }
+
+    /// evaluate's table and bench's JSON went through print(), which drops a failed write: both
+    /// ended with status 0 and the results lost. Standard output is flushed and checked at exit.
+    func testResultsThatCannotBeWrittenFailWithAMessage() throws {
+        try requireDevFull()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let dir = scratch.appendingPathComponent("run")
+        XCTAssertEqual(try DistributedTrain.train(np: nil, runDirectory: dir).status, 0)
+        let evaluate = ["evaluate", "--optimizer", dir.appendingPathComponent("optimizer.json").path, "--functions", "1",
+                        "--steps", "2", "--tuning-functions", "1", "--baselines", "sgd", "--out", scratch.appendingPathComponent("eval").path]
+        let bench = ["bench", "--task", "quadratic", "--repetitions", "1", "--warmup", "0", "--evaluation-steps", "0",
+                     "--gemm-repetitions", "0", "--fma-peak-samples", "0", "--format", "json"]
+        for args in [evaluate, bench] {
+            let failed = try run(args, redirect: ">/dev/full")
+            XCTAssertEqual(failed.status, 1, "\(args[0]): \(failed)")
+            XCTAssertTrue(failed.stderr.contains("cannot write to standard output: No space left on device"), "\(args[0]): \(failed)")
+            let written = try run(args, redirect: ">/dev/null")
+            XCTAssertEqual(written.status, 0, "\(args[0]): \(written)")
+        }
+    }
 }

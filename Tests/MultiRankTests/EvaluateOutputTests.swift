@@ -106,4 +106,46 @@ final class EvaluateOutputTests: XCTestCase {
         XCTAssertEqual(back.status, 1, "\(back)")
         XCTAssertTrue(back.stderr.contains("\(export.path) is an export (\"format\": \"metaopt-dist.optimizer-export\"), which only other programs read; give the optimizer file it was exported from"), "\(back)")
     }
+
+    /// Held-out functions are neither training functions nor the validation functions whose
+    /// scores chose φ (early stopping): evaluate refuses the file's validation seed as it refuses
+    /// its training seed, and train refuses a validation seed that evaluate would take by default.
+    /// Both were accepted, and the "held-out" score was the validation score again.
+    func testHeldOutFunctionsAreNotTheValidationFunctions() throws {
+        let shipped = Self.optimizers.appendingPathComponent("quadratic.json").path  // seed 0, validation seed 2000003
+        let out = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("eval")
+        let evaluate = ["evaluate", "--optimizer", shipped, "--functions", "1", "--steps", "2", "--tuning-functions", "1",
+                        "--baselines", "sgd", "--out", out.path]
+        let refused = try metaopt(evaluate + ["--seed", "2000003"])
+        XCTAssertEqual(refused.status, 64, "\(refused)")
+        XCTAssertTrue(refused.stderr.contains("--seed 2000003 is the seed of the validation functions of the run that trained this optimizer"), "\(refused)")
+        XCTAssertEqual(try metaopt(evaluate + ["--seed", "2000004"]).status, 0)
+        let train = try metaopt(["train", "--validation-seed", "1000003", "--iterations", "1", "--print-config"])
+        XCTAssertEqual(train.status, 64, "\(train)")
+        XCTAssertTrue(train.stderr.contains("--validation-seed 1000003 is the seed evaluate draws its held-out functions from by default"), "\(train)")
+        XCTAssertEqual(try metaopt(["train", "--seed", "1", "--validation-seed", "1000003", "--iterations", "1", "--print-config"]).status, 0)
+    }
+
+    /// With --baselines none nothing is tuned: no tuning functions are drawn or counted (200,000
+    /// quadratics of dimension 200 were refused as 60 GiB), and the summary says nothing of tuning.
+    func testNoBaselinesNeedNoTuningFunctions() throws {
+        let out = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("eval")
+        let result = try metaopt(["evaluate", "--optimizer", Self.optimizers.appendingPathComponent("quadratic.json").path,
+                                  "--task", "quadratic", "--dimension", "200", "--functions", "1", "--steps", "2",
+                                  "--tuning-functions", "200000", "--baselines", "none", "--out", out.path])
+        XCTAssertEqual(result.status, 0, "\(result)")
+        let summary = try String(contentsOf: out.appendingPathComponent("summary.md"), encoding: .utf8)
+        XCTAssertTrue(summary.contains("ties split evenly).\n") && !summary.contains("tuned by grid search"), summary)
+    }
+
+    /// --bands, like --no-bands, shapes the panels of --evaluations only: given with run
+    /// directories it was accepted and ignored.
+    func testBandsApplyToEvaluationsOnly() throws {
+        let run = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
+        for flag in ["--bands", "--no-bands"] {
+            let result = try metaopt(["plot", run.path, flag])
+            XCTAssertEqual(result.status, 64, "\(flag): \(result)")
+            XCTAssertTrue(result.stderr.contains("--bands/--no-bands apply to --evaluations only"), "\(flag): \(result)")
+        }
+    }
 }

@@ -2,6 +2,10 @@ import Foundation
 
 /// Runs several optimizers on the same evaluation functions and summarises the result.
 public enum Evaluation {
+    /// The seed `evaluate` draws held-out functions from when given none: the training seed +
+    /// 1000003 (wrapping), another than the validation functions' default (+ 2000003).
+    public static func defaultSeed(trainingSeed: UInt64) -> UInt64 { trainingSeed &+ 1_000_003 }
+
     /// Runs every optimizer on `functions` for `steps` updates and builds the report.
     ///
     /// Every optimizer sees the same `functions` array, each starting from its own θ₀. Baselines with

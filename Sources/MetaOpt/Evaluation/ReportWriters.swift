@@ -11,30 +11,75 @@ import Darwin
 /// the old file untouched and no temporary file behind.
 package enum ResultFile {
     package static func writeAtomically(_ data: Data, to url: URL) throws {
-        let directory = url.deletingLastPathComponent()
-        do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
+        try createDirectory(of: url)
+        let temporary = temporaryURL(for: url)
+        do {
+            try FileIO.replaceDurably(url.path, with: [UInt8](data), temporary: temporary.path, directorySyncRequired: false)
+        } catch let error as CheckpointError {
+            throw resultError(error, temporary: temporary.path, target: url.path)
+        }
+    }
+
+    /// Writes every file or none of them (an evaluation's report, table and plot belong
+    /// together): each into a temporary file beside it, and only when all are written, each
+    /// renamed over its target. A failure while writing (a full disk) removes the temporary
+    /// files and leaves the targets as they were; only a failing rename, once every byte is on
+    /// disk, could leave new files beside old ones.
+    package static func writeAllAtomically(_ files: [(data: Data, url: URL)]) throws {
+        var staged: [(temporary: String, target: String)] = []
+        do {
+            for file in files {
+                try createDirectory(of: file.url)
+                // A link's target is replaced, as writeAtomically does (FileIO.writeTarget).
+                let target = try FileIO.writeTarget(file.url.path)
+                let temporary = temporaryURL(for: URL(fileURLWithPath: target)).path
+                do { try FileIO.writeNewFileDurably(temporary, [UInt8](file.data)) } catch let error as CheckpointError {
+                    throw resultError(error, temporary: temporary, target: target)  // the file removed
+                }
+                staged.append((temporary, target))
+            }
+        } catch {
+            for file in staged { try? FileIO.remove(file.temporary) }
+            throw error
+        }
+        for (index, file) in staged.enumerated() {
+            do { try FileIO.move(file.temporary, file.target) } catch let error as CheckpointError {
+                for rest in staged[index...] { try? FileIO.remove(rest.temporary) }
+                throw resultError(error, temporary: file.temporary, target: file.target)
+            }
+        }
+        for directory in Set(staged.map { FileIO.parent(of: $0.target) }) { try? FileIO.syncDirectory(directory) }
+    }
+
+    private static func createDirectory(of url: URL) throws {
+        do {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        } catch {
             // Foundation says "a file with the same name already exists" without naming it; the
             // start-up check names the file in the way (or the permission missing).
             try FileIO.checkWritable(url.path)
             throw error
         }
-        let temporary = directory.appendingPathComponent(FileIO.temporaryName(
+    }
+
+    private static func temporaryURL(for url: URL) -> URL {
+        url.deletingLastPathComponent().appendingPathComponent(FileIO.temporaryName(
             for: url.lastPathComponent, suffix: FileIO.temporarySuffix()))
-        do {
-            try FileIO.replaceDurably(url.path, with: [UInt8](data), temporary: temporary.path, directorySyncRequired: false)
-        } catch let error as CheckpointError {
-            guard case let .io(operation, code) = error.problem else { throw error }
-            let what: String
-            switch operation {
-            case "create": what = "cannot create \(temporary.path)"
-            case "write": what = "cannot write \(temporary.path)"
-            case "fsync": what = "cannot flush \(temporary.path)"
-            case "close": what = "cannot close \(temporary.path)"
-            case _ where operation.hasPrefix("rename"): what = "cannot rename \(temporary.path) to \(url.path)"
-            default: what = "cannot \(operation) \(error.file)"
-            }
-            throw ResultFileError.system(what, code)
+    }
+
+    /// An I/O failure while writing `temporary` or renaming it to `target`, named for the user.
+    private static func resultError(_ error: CheckpointError, temporary: String, target: String) -> any Error {
+        guard case let .io(operation, code) = error.problem else { return error }
+        let what: String
+        switch operation {
+        case "create": what = "cannot create \(temporary)"
+        case "write": what = "cannot write \(temporary)"
+        case "fsync": what = "cannot flush \(temporary)"
+        case "close": what = "cannot close \(temporary)"
+        case _ where operation.hasPrefix("rename"): what = "cannot rename \(temporary) to \(target)"
+        default: what = "cannot \(operation) \(error.file)"
         }
+        return ResultFileError.system(what, code)
     }
 
     /// Checks, before the work that produces the file, that `writeAtomically(_:to:)` will be able
@@ -194,8 +239,8 @@ extension EvaluationReport {
         var text = rows.joined(separator: "\n") + "\n"
         if legend {
             text += "\nFinal loss after \(steps) step\(steps == 1 ? "" : "s") on \(functionCount) function\(functionCount == 1 ? "" : "s"). \"Won\": share of functions "
-                + "where the optimizer reached the lowest final loss (ties split evenly). "
-                + "Learning rates of the baselines tuned by grid search on separate training functions.\n"
+                + "where the optimizer reached the lowest final loss (ties split evenly)."
+                + (tuning.isEmpty ? "\n" : " Learning rates of the baselines tuned by grid search on separate training functions.\n")
         }
         return text
     }

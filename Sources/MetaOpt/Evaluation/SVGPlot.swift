@@ -537,14 +537,18 @@ package struct SVGPlot: Sendable {
     /// Escapes text for XML content and attribute values.
     static func escaped(_ s: String) -> String {
         var out = ""
-        for c in s {
-            switch c {
+        for scalar in s.unicodeScalars {
+            switch scalar {
             case "&": out += "&amp;"
             case "<": out += "&lt;"
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
             case "'": out += "&apos;"
-            default: out.append(c)
+            // Characters XML 1.0 does not allow, even escaped (control characters other than tab,
+            // newline and return; U+FFFE, U+FFFF): a title with one made the file unreadable.
+            case "\t", "\n", "\r": out.unicodeScalars.append(scalar)
+            case _ where scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF: out += "\u{FFFD}"
+            default: out.unicodeScalars.append(scalar)
             }
         }
         return out
