@@ -84,6 +84,18 @@ final class WriteTargetTests: XCTestCase {
                        ["link.csv", "loss.svg", "new", "report.json", "summary.md", "target.csv"])
     }
 
+    /// /dev/stdout of a pipe (`export --output /dev/stdout | cat`) is a link to "pipe:[…]", which
+    /// no path names: refused as a link to a pipe, not "to a missing file".
+    func testALinkToAPipeIsNamedAsOne() throws {
+        var ends: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&ends), 0)
+        defer { close(ends[0]); close(ends[1]) }
+        let link = path("stdout")
+        XCTAssertEqual(symlink("/proc/self/fd/\(ends[1])", link), 0)
+        guard realpath(link, nil) == nil else { throw XCTSkip("this system resolves a pipe's /proc link to a path") }
+        refused(link, "is a symbolic link to something that is a FIFO (named pipe)")
+    }
+
     func testNonRegularTargetsAreRefusedAndKept() throws {
         let fifo = path("fifo"), directory = path("directory"), dangling = path("dangling"), toDirectory = path("to-directory")
         XCTAssertEqual(mkfifo(fifo, 0o644), 0)

@@ -33,8 +33,10 @@ extension FileIO {
             return path
         case S_IFLNK:
             guard let resolved = realpath(path, nil) else {
+                // A link that leads to something without a path (/dev/stdout of a pipe: "pipe:[…]").
+                let what = stat(path, &st) == 0 ? "something that \(kind(st.st_mode))" : "a missing file"
                 throw CheckpointError(file: path, problem: .invalidArgument(
-                    "is a symbolic link to a missing file (a write follows a link only to a regular file)"))
+                    "is a symbolic link to \(what) (a write follows a link only to a regular file)"))
             }
             defer { free(resolved) }
             let target = String(cString: resolved)
