@@ -87,6 +87,12 @@ struct PlotCommand: ParsableCommand {
         if evaluations.isEmpty && (!panelTitles.isEmpty || columns != nil || bandsGiven) {
             throw ValidationError("--panel-titles, --columns and --bands/--no-bands apply to --evaluations only")
         }
+        // The same run twice drew two identical curves under one legend name.
+        for (i, path) in runDirectories.enumerated() {
+            if let first = runDirectories[..<i].first(where: { FilePaths.same(URL(fileURLWithPath: $0), URL(fileURLWithPath: path)) }) {
+                throw ValidationError("the run directory \(path) is \(first) again; give each run once")
+            }
+        }
         if !panelTitles.isEmpty && panelTitles.count != evaluations.count {
             throw ValidationError("--panel-titles has \(panelTitles.count) titles for \(evaluations.count) reports")
         }

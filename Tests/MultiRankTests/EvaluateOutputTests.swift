@@ -147,5 +147,10 @@ final class EvaluateOutputTests: XCTestCase {
             XCTAssertEqual(result.status, 64, "\(flag): \(result)")
             XCTAssertTrue(result.stderr.contains("--bands/--no-bands apply to --evaluations only"), "\(flag): \(result)")
         }
+        // The same run twice (here spelled two ways) drew two identical curves under one name.
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        let twice = try metaopt(["plot", run.path, run.path + "/./"])
+        XCTAssertEqual(twice.status, 64, "\(twice)")
+        XCTAssertTrue(twice.stderr.contains("the run directory \(run.path)/./ is \(run.path) again; give each run once"), "\(twice)")
     }
 }
