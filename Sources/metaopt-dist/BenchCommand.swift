@@ -79,6 +79,20 @@ struct BenchCommand: ParsableCommand {
     static let largestTileWidth = 4096
 
     static let workloadNames = ["quadratic", "quadratic-defaults", "mlp", "mlp-synthetic", "cnn-step", "mlp-step"]
+    /// The functions of the quadratic workloads (the reference's meta-batch).
+    static let quadraticFunctions = 128
+
+    /// The options a workload does not read (`all` reads each where it applies).
+    static func unreadOptions(task: String) -> [String] {
+        switch task {
+        case "quadratic", "quadratic-defaults": return ["data-dir"]
+        case "mlp": return ["block-size"]
+        case "mlp-synthetic": return ["block-size", "data-dir"]
+        case "cnn-step", "mlp-step":
+            return ["block-size", "tile-width", "evaluation-steps", "evaluation-repetitions", "gemm-repetitions", "fma-peak-samples"]
+        default: return []
+        }
+    }
     static let allWorkloads = ["quadratic", "quadratic-defaults", "mlp"]
 
     func validate() throws {
@@ -90,6 +104,13 @@ struct BenchCommand: ParsableCommand {
         guard evaluationSteps >= 0 else { throw ValidationError("--evaluation-steps must not be negative") }
         guard evaluationRepetitions >= 1 else { throw ValidationError("--evaluation-repetitions must be positive") }
         if let b = blockSize, b < 1 { throw ValidationError("--block-size must be positive") }
+        if let b = blockSize, b > Self.quadraticFunctions {
+            throw ValidationError("--block-size must be at most \(Self.quadraticFunctions), the quadratic workloads' functions (got \(b))")
+        }
+        // Accepted and ignored, they would time another workload than the one asked for.
+        if let option = Self.unreadOptions(task: task).first(where: OptionScope.givenOnCommandLine.contains) {
+            throw ValidationError("--\(option) does not apply to --task \(task)")
+        }
         guard gemmRepetitions >= 0 else { throw ValidationError("--gemm-repetitions must not be negative") }
         guard fmaPeakSamples >= 0 else { throw ValidationError("--fma-peak-samples must not be negative") }
         guard ["text", "json"].contains(format) else { throw ValidationError("--format must be text or json") }
@@ -103,8 +124,8 @@ struct BenchCommand: ParsableCommand {
     /// The workloads by name: any `TaskFamily` can be timed through `BenchmarkWorkload`.
     func workload(_ name: String) throws -> BenchmarkWorkload {
         switch name {
-        case "quadratic": return .quadratic(blockSize: blockSize)
-        case "quadratic-defaults": return .quadraticDefaults(blockSize: blockSize)
+        case "quadratic": return .quadratic(functions: Self.quadraticFunctions, blockSize: blockSize)
+        case "quadratic-defaults": return .quadraticDefaults(functions: Self.quadraticFunctions, blockSize: blockSize)
         case "mlp": return try .realMLP(directory: dataDir)
         default: return .mlp(name: "mlp-synthetic")
         }

@@ -373,7 +373,8 @@ final class RunHardeningTests: XCTestCase {
 
     /// A mistyped subcommand is named as one (train, the default, used to blame the first option:
     /// "Unknown option '--optimizer'"); bench's --tile-width is bounded (a million columns ran out
-    /// of memory) and its --json checked before any timing.
+    /// of memory), its --json checked before any timing, and options its workload does not read
+    /// are refused.
     func testMistypedSubcommandsAndBenchBounds() throws {
         let scratch = try DistributedTrain.scratchDirectory(for: self)
         let cases: [([String], String)] = [
@@ -382,6 +383,13 @@ final class RunHardeningTests: XCTestCase {
             (["help", "evalute"], "unknown subcommand 'evalute' (did you mean 'evaluate'?)"),
             (["bench", "--task", "quadratic", "--tile-width", "1048576"], "--tile-width must be a multiple of 16 from 16 to 4096 (got 1048576)"),
             (["bench", "--task", "quadratic", "--json", ""], "--json must not be empty"),
+            // Options a workload does not read were accepted and ignored, a block size past the
+            // 128 functions clamped.
+            (["bench", "--task", "mlp-synthetic", "--block-size", "7"], "--block-size does not apply to --task mlp-synthetic"),
+            (["bench", "--task", "mlp-step", "--tile-width", "32"], "--tile-width does not apply to --task mlp-step"),
+            (["bench", "--task", "cnn-step", "--evaluation-steps", "5"], "--evaluation-steps does not apply to --task cnn-step"),
+            (["bench", "--task", "quadratic", "--data-dir", "/nonexistent"], "--data-dir does not apply to --task quadratic"),
+            (["bench", "--task", "quadratic", "--block-size", "129"], "--block-size must be at most 128, the quadratic workloads' functions (got 129)"),
         ]
         for (args, message) in cases {
             let result = try MPIJob.runSingleton(args: args, timeout: 30)
