@@ -85,6 +85,11 @@ struct EvaluateCommand: ParsableCommand {
         do { _ = try BaselineKind.parseList(baselines) } catch { throw ValidationError("--baselines: \(error)") }
     }
 
+    /// "1 + 20 tuning functions", "1 function" (no baseline, nothing tuned).
+    static func counted(functions: Int, tuning: Int) -> String {
+        tuning == 0 ? "\(functions) function\(functions == 1 ? "" : "s")" : "\(functions) + \(tuning) tuning functions"
+    }
+
     func run() throws {
         setBLASThreads(1)
         Console.error(kernelsLine() + "\n")
@@ -127,8 +132,10 @@ struct EvaluateCommand: ParsableCommand {
             // The options do not fit the data (a CNN with too many poolings): bad usage, status 64.
             throw ValidationError(error.description)
         }
+        // The task by name and size: an image task's full description is a page of Swift types.
+        let size = (try? spec.dimension()).map { " (\($0) coordinates each)" } ?? ""
         if let problem = MemoryEstimate.problem(needed: needed, limit: memory.memoryLimitBytes(),
-                                                what: "evaluating \(functions) + \(tuningFunctions) tuning functions of \(spec) for \(steps) steps",
+                                                what: "evaluating \(Self.counted(functions: functions, tuning: tuningFunctions)) of the \(spec.name) task\(size) for \(steps) steps",
                                                 perRank: false) {
             throw ValidationError(problem)
         }

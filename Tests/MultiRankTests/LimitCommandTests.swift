@@ -66,10 +66,10 @@ final class LimitCommandTests: XCTestCase {
         let optimizers = ShippedOptimizersTests.directory
         let evaluate = ["evaluate", "--functions", "1", "--tuning-functions", "1", "--baselines", "none", "--out", run.appendingPathComponent("eval").path]
         try assertRefused(evaluate + ["--optimizer", optimizers.appendingPathComponent("quadratic.json").path, "--task", "quadratic", "--dimension", "65536"],
-                          saying: "evaluating 1 + 1 tuning functions of quadratic(dimension: 65536) for 100 steps would need about")
+                          saying: "evaluating 1 function of the quadratic task (65536 coordinates each) for 100 steps would need about")
         try assertRefused(evaluate + ["--optimizer", optimizers.appendingPathComponent("generalist.json").path, "--task", "rosenbrock",
                                       "--dimension", "1073741824", "--steps", "2"],
-                          saying: "rosenbrock(dimension: 1073741824) for 2 steps would need about")
+                          saying: "the rosenbrock task (1073741824 coordinates each) for 2 steps would need about")
         // evaluate's own --max-memory, given back as written.
         try assertRefused(evaluate + ["--optimizer", optimizers.appendingPathComponent("quadratic.json").path, "--max-memory", "0.001"],
                           saying: "more than the 0.001 GiB available (--max-memory sets the limit)")
