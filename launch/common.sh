@@ -14,7 +14,9 @@ metaopt_bin="${METAOPT_BIN:-$repo_root/.build/release/metaopt-dist}"
 if [[ "$metaopt_bin" != /* && "$metaopt_bin" == */* ]]; then
     metaopt_bin="$caller_dir/$metaopt_bin"
 elif [[ "$metaopt_bin" != */* ]]; then
-    metaopt_bin="$(type -P -- "$metaopt_bin" || echo "$metaopt_bin")"
+    # From the caller's directory, as the shell would look it up (a PATH with "." in it).
+    looked_up="$(cd "$caller_dir" && type -P -- "$metaopt_bin")" && metaopt_bin="$looked_up"
+    if [[ "$metaopt_bin" == */* && "$metaopt_bin" != /* ]]; then metaopt_bin="$caller_dir/$metaopt_bin"; fi
 fi
 if [[ -e "$metaopt_bin" && ( -d "$metaopt_bin" || ! -x "$metaopt_bin" ) ]]; then
     # -x alone accepts a directory, which mpirun then fails to start on every rank.
@@ -24,6 +26,9 @@ elif [[ ! -e "$metaopt_bin" ]]; then
     echo "$(basename "$0"): $metaopt_bin not found; run 'bash launch/setup.sh' first (or set METAOPT_BIN)" >&2
     exit 1
 fi
+# Resolved, for the launch scripts this one's callers run from the repository root (scaling.sh
+# runs local.sh): a relative METAOPT_BIN would be looked up from there.
+if [[ -n "${METAOPT_BIN:-}" ]]; then export METAOPT_BIN="$metaopt_bin"; fi
 
 if ! command -v mpirun >/dev/null 2>&1; then
     echo "$(basename "$0"): mpirun not found; run 'bash launch/setup.sh' first" >&2
@@ -34,7 +39,10 @@ fi
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 # Forwarded to every rank, remote hosts included (METAOPT_KERNELS, which forces a kernel path,
 # only when set: unset, every node picks the fastest its own CPU has).
-mpi_env_args=(-x OPENBLAS_NUM_THREADS)
+# METAOPT_LAUNCH_DIR: where the script was started, so that the paths train prints at the end
+# are ones the user can use there (they are relative to the repository root otherwise).
+export METAOPT_LAUNCH_DIR="$caller_dir"
+mpi_env_args=(-x OPENBLAS_NUM_THREADS -x METAOPT_LAUNCH_DIR)
 if [[ -n "${METAOPT_KERNELS:-}" ]]; then mpi_env_args+=(-x METAOPT_KERNELS); fi
 
 # Open MPI refuses to run as root unless told it is intended (containers, CI).

@@ -14,7 +14,9 @@
 # at the same path (a shared file system, or the same checkout built everywhere) and reach the
 # others over the network; OPENBLAS_NUM_THREADS (default 1) is forwarded to every rank.
 # METAOPT_BIN picks another binary, MPIRUN_ARGS adds mpirun options (for example
-# "--mca btl tcp,self --mca btl_tcp_if_include 10.0.0.0/24 --mca plm_rsh_agent ssh").
+# "--mca btl tcp,self --mca btl_tcp_if_include 10.0.0.0/24 --mca plm_rsh_agent ssh"). As with
+# launch/local.sh, the ranks run in the repository root: relative paths in the arguments are
+# relative to it. A hostfile with Windows line endings is refused (mpirun cannot read it).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -46,6 +48,11 @@ fi
 # only say "No nodes are available for this job", without naming the file.
 if ! sed 's/#.*//' "$hostfile" | grep -q '[^[:space:]]'; then
     echo "hostfile.sh: no hosts in '$hostfile' (every line is empty or a comment)" >&2
+    exit 64
+fi
+# mpirun's parser stops at a carriage return with an internal error (a file saved on Windows).
+if grep -q $'\r' "$hostfile"; then
+    echo "hostfile.sh: '$hostfile' has Windows line endings (CRLF), which mpirun cannot read; convert it (sed -i 's/\r\$//' '$hostfile')" >&2
     exit 64
 fi
 

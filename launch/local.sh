@@ -10,7 +10,8 @@
 # The binary is .build/release/metaopt-dist (build it with launch/setup.sh); METAOPT_BIN picks
 # another (a relative path is from the directory you start the script in; a bare name such as
 # metaopt-dist is looked up on the PATH). MPIRUN_ARGS adds mpirun options. The script runs from
-# the repository root, so relative paths in the arguments are relative to it.
+# the repository root, so relative paths in the arguments are relative to it; train's last lines
+# name its files so that the commands they print run where the script was started.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 

@@ -55,10 +55,13 @@ while [[ $# -gt 0 ]]; do
             [[ "$backoff" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "$me: --backoff needs a number of seconds" >&2; usage; }
             shift ;;
         --stop-signal)
-            [[ $# -ge 2 ]] || usage
-            stop_signal="${2#SIG}"; shift 2 ;;
+            # Not "--" (the command's separator) or "-9" (kill -l takes it as an option and passes).
+            [[ $# -ge 2 && "$2" != -* ]] || { echo "$me: --stop-signal needs a signal name or number" >&2; usage; }
+            stop_signal="$2"; shift 2 ;;
         --stop-signal=*)
-            stop_signal="${1#*=}"; stop_signal="${stop_signal#SIG}"; shift ;;
+            stop_signal="${1#*=}"
+            [[ "$stop_signal" != -* ]] || { echo "$me: --stop-signal needs a signal name or number" >&2; usage; }
+            shift ;;
         -h|--help)
             sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
             exit 0 ;;
@@ -69,6 +72,9 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 [[ $# -ge 1 ]] || { echo "$me: no command given" >&2; usage; }
+# Decimal, whatever its leading zeros: bash reads 08 in arithmetic as a bad octal number, and the
+# failed comparison restarted the command for ever (010 gave up after 8).
+max_restarts=$((10#$max_restarts))
 # A signal by name or number that can stop a process: not 0 (no signal), and not bash's EXIT,
 # ERR, DEBUG or RETURN, which kill -l also knows.
 if [[ "$stop_signal" =~ ^[0-9]+$ ]]; then
@@ -76,6 +82,7 @@ if [[ "$stop_signal" =~ ^[0-9]+$ ]]; then
     [[ "$stop_signal" -gt 0 && -n "$name" ]] && stop_signal="$name"
 fi
 stop_signal="${stop_signal^^}"
+stop_signal="${stop_signal#SIG}"  # after upper-casing, so that sigusr1 is USR1 (it was SIGUSR1)
 if [[ "$stop_signal" =~ ^(EXIT|ERR|DEBUG|RETURN|0)$ || "$stop_signal" =~ ^[0-9]+$ ]] \
         || ! kill -l "$stop_signal" >/dev/null 2>&1; then
     echo "$me: unknown signal '$stop_signal' (give a name such as TERM or USR1, or its number)" >&2

@@ -361,15 +361,28 @@ struct TrainCommand: ParsableCommand {
         endTogether(comm, message, status: Int32(status[0]))
     }
 
+    /// `path` as the user can use it where they started the program: launch/local.sh and
+    /// hostfile.sh run it from the repository root and name the directory they were started in
+    /// (METAOPT_LAUNCH_DIR); started elsewhere, a relative path is printed absolute, so that the
+    /// printed commands run where the user is.
+    static func forCaller(_ path: String) -> String {
+        let here = FileManager.default.currentDirectoryPath
+        guard !path.hasPrefix("/"), let launch = ProcessInfo.processInfo.environment["METAOPT_LAUNCH_DIR"],
+              !FilePaths.same(URL(fileURLWithPath: launch), URL(fileURLWithPath: here)) else { return path }
+        let absolute = URL(fileURLWithPath: joinedPath(here, path)).standardizedFileURL.path
+        return path.hasSuffix("/") ? absolute + "/" : absolute
+    }
+
     /// Rank 0's last lines: where the trained optimizer is and the command that evaluates it (the
     /// best-scoring φ when the run validated), or how to resume a stopped run.
     func finalLines(outcome: TrainingRun.Outcome, run: TrainingRun, runDirectoryPath: String) -> [String] {
         let program = invocationName()
+        let runDirectoryPath = Self.forCaller(runDirectoryPath)
         let configFile = joinedPath(runDirectoryPath, "config.json")
         if case .stopped = outcome {
             return ["resume with: \(program) train --config \(shellQuoted(configFile))"]
         }
-        let final = output ?? joinedPath(runDirectoryPath, "optimizer.json")
+        let final = output.map(Self.forCaller) ?? joinedPath(runDirectoryPath, "optimizer.json")
         var lines = ["trained optimizer: \(final) (meta-step \(run.trainer.state.iteration))"]
         var evaluate = final
         if let best = run.bestScore {

@@ -183,6 +183,15 @@ final class FaultToleranceTests: XCTestCase {
         let exhausted = try restartScript(["--max-restarts", "2", "--backoff", "0", "--", "sh", "-c", "exit 3"])
         XCTAssertEqual(exhausted.status, 3, "\(exhausted)")
         XCTAssertEqual(exhausted.stderr.components(separatedBy: "restart.sh: the command exited with status 3; restart").count - 1, 2)
+        // Leading zeros are decimal: 08 was a bad octal number to bash, and the failed comparison
+        // restarted the command for ever (010 gave up after 8).
+        for (written, count) in [("08", 8), ("--max-restarts=010", 10)] {
+            let arguments = written.hasPrefix("--") ? [written] : ["--max-restarts", written]
+            let r = try restartScript(arguments + ["--backoff", "0", "--", "sh", "-c", "exit 3"])
+            XCTAssertEqual(r.status, 3, "\(written): \(r)")
+            XCTAssertTrue(r.stderr.contains("giving up after \(count) restart(s) (--max-restarts \(count))"), "\(written): \(r)")
+            XCTAssertFalse(r.stderr.contains("value too great for base"), "\(written): \(r)")
+        }
 
         // A bad --inject-fault is a usage error of every attempt: exit 64, no restart.
         let dir = try makeRunDirectory("restart-usage")
@@ -217,7 +226,10 @@ final class FaultToleranceTests: XCTestCase {
             XCTAssertFalse(r.stderr.contains("restart 1"), "\(command): \(r)")
         }
 
-        for bad in [["--max-restarts", "-1", "--", "true"], ["--bogus", "--", "true"], ["--max-restarts", "1"]] {
+        // A signal written as an option (-9: kill -l listed every signal and passed it) or the
+        // separator taken as the signal are refused.
+        for bad in [["--max-restarts", "-1", "--", "true"], ["--bogus", "--", "true"], ["--max-restarts", "1"],
+                    ["--stop-signal", "-9", "--", "true"], ["--stop-signal=-9", "--", "true"], ["--stop-signal", "--", "true"]] {
             let r = try restartScript(bad)
             XCTAssertEqual(r.status, 64, "\(bad): \(r)")
             XCTAssertTrue(r.stderr.contains("usage: restart.sh"), "\(r)")

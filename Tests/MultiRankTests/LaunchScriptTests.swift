@@ -73,7 +73,7 @@ final class LaunchScriptTests: XCTestCase {
         try requireMPIRunForFaultTests()
         let dir = try makeRunDirectory("launch-hosts")
         let hostfiles = ["empty": "", "comments": "# no hosts yet\n\n   \n#node01 slots=2\n",
-                         "good": "# this machine\n\n   localhost slots=2   # two ranks\n"]
+                         "good": "# this machine\n\n   localhost slots=2   # two ranks\n", "crlf": "localhost slots=2\r\n"]
         for (name, text) in hostfiles {
             try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
@@ -89,9 +89,33 @@ final class LaunchScriptTests: XCTestCase {
                           "hostfile.sh: no hostfile 'cluster' (nor hosts/cluster): copy hosts/cluster.example to hosts/cluster")
         }
         assertRefused(try launch("hostfile.sh", ["-np", "2", "comm-check"]), status: 64, "hostfile.sh: the hostfile comes first")
+        // mpirun stopped at the carriage return with an internal error and status 1.
+        assertRefused(try launch("hostfile.sh", ["crlf", "-np", "2", "comm-check"], in: dir), status: 64,
+                      "hostfile.sh: '\(dir.path)/crlf' has Windows line endings (CRLF), which mpirun cannot read")
         let good = try launch("hostfile.sh", ["good", "-np", "2", "comm-check"], in: dir)
         assertSucceeded(good, "a hostfile with comments")
         XCTAssertTrue(good.stdout.contains("COMMCHECK rank=1 size=2 ok=1"), "\(good)")
+    }
+
+    /// local.sh runs the program from the repository root, so train's last lines named paths
+    /// relative to it, and the printed evaluate command failed where the user had started the
+    /// script. Started elsewhere, they are absolute; started in the root, they stay as given.
+    func testTheLastLinesOfTrainWorkWhereTheScriptWasStarted() throws {
+        try requireMPIRunForFaultTests()
+        let scratch = try makeRunDirectory("launch-elsewhere").standardizedFileURL
+        let root = FaultTest.repositoryRoot.standardizedFileURL.pathComponents
+        let target = scratch.appendingPathComponent("run").pathComponents
+        let common = zip(root, target).prefix { $0 == $1 }.count
+        let relative = (Array(repeating: "..", count: root.count - common) + target[common...]).joined(separator: "/")
+        let job = ["-np", "1", "train"] + DistributedTrain.smallJob + ["--run-dir", relative, "--no-resume"]
+        let elsewhere = try launch("local.sh", job, in: scratch)
+        assertSucceeded(elsewhere, "local.sh started outside the checkout")
+        XCTAssertTrue(elsewhere.stdout.contains("evaluate with: \(try MPIJob.binaryURL().path) evaluate --optimizer \(scratch.path)/run/best-optimizer.json"),
+                      "\(elsewhere)")
+        XCTAssertTrue(elsewhere.stdout.contains("settings: \(scratch.path)/run/config.json"), "\(elsewhere)")
+        let inRoot = try launch("local.sh", job, in: FaultTest.repositoryRoot)
+        assertSucceeded(inRoot, "local.sh started in the checkout")
+        XCTAssertTrue(inRoot.stdout.contains("evaluate --optimizer \(relative)/best-optimizer.json"), "\(inRoot)")
     }
 
     /// `METAOPT_SETUP_NO_BUILD=1 bash launch/setup.sh` (packages only) needs no Swift toolchain:
