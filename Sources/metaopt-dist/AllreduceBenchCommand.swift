@@ -14,7 +14,7 @@ import MetaOptMPI
 /// collective and size, then one fit line per collective (least squares over the sizes):
 ///
 ///     ALLREDUCE np=4 op=sum type=int64 count=5063 bytes=40504 reps=200 median_us=… p10_us=… p90_us=… min_us=…
-///     ALLGATHER np=2 type=float count=15910 bytes=63640 split=8192,7718 reps=200 median_us=… …
+///     ALLGATHER np=2 type=float count=15910 bytes=63640 split=7936,7974 reps=200 median_us=… …
 ///     FIT np=2 collective=allgather points=9 alpha_us=… beta_ns_per_byte=… bandwidth_gb_per_s=…
 ///
 /// An allgather's `count` is the total number of floats every rank receives (a function's N
@@ -51,9 +51,19 @@ struct AllreduceBenchCommand: ParsableCommand {
     /// engine, and the 784-20-10 MLP.
     static let standardGatherCounts = [1_280, 15_910]
 
+    /// The most values of one buffer: 2^27, 1 GiB of --count's 64-bit integers.
+    static let mostValues = 1 << 27
+
     func validate() throws {
         for c in count where c < 1 { throw ValidationError("--count must be at least 1, got \(c)") }
         for c in gatherCount where c < 1 { throw ValidationError("--gather-count must be at least 1, got \(c)") }
+        // Buffers of at most 1 GiB (--count's are 8 bytes a value): larger ones died in the
+        // allocation or with a segmentation fault after part of the output.
+        for (name, values) in [("--count", count), ("--gather-count", gatherCount)] {
+            if let problem = values.max().flatMap({ SizeLimits.problem("a \(name) value", $0, limit: Self.mostValues) }) {
+                throw ValidationError(problem)
+            }
+        }
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative, got \(warmup)") }
     }

@@ -65,6 +65,12 @@ struct CommCheckCommand: ParsableCommand {
     func run() throws {
         if let hangCheck { startWatchdog(seconds: hangCheck) }
         withCommunicator(runOptions) { comm in
+            // Every rank decides the same, so all end together (it used to pass, failing nowhere).
+            if let failOnRank, failOnRank >= comm.size {
+                Console.error("metaopt-dist: rank \(comm.rank): --fail-on-rank \(failOnRank) names no rank of this job (0…\(comm.size - 1))\n")
+                try? MPIRuntime.finalize()
+                Foundation.exit(64)
+            }
             if let maxCount { comm.maxElementsPerCall = maxCount }
             try check(comm)
         }

@@ -95,11 +95,23 @@ struct ScalingModelCommand: ParsableCommand {
         guard phiCount >= 1, coordinates >= 1, unroll >= 1 else { throw ValidationError("--phi-count, --coordinates and --unroll must be positive") }
         guard !metaBatch.isEmpty, metaBatch.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--meta-batch values must be positive") }
         guard !ranks.isEmpty, ranks.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--ranks values must be positive") }
+        // Training's own limits (SizeLimits), and a million ranks: past them the model's products
+        // overflowed (a trap) and its search over layouts ran for ever.
+        let limits = [SizeLimits.problem("--phi-count", phiCount, limit: SizeLimits.coordinates),
+                      SizeLimits.problem("--coordinates", coordinates, limit: SizeLimits.coordinates),
+                      SizeLimits.problem("--unroll", unroll, limit: SizeLimits.unroll),
+                      metaBatch.max().flatMap { SizeLimits.problem("a --meta-batch value", $0, limit: SizeLimits.functions) },
+                      ranks.max().flatMap { SizeLimits.problem("a --ranks value", $0, limit: Self.mostRanks) },
+                      shards.flatMap { SizeLimits.problem("--shards", $0, limit: Self.mostRanks) }]
+        if let problem = limits.compactMap({ $0 }).first { throw ValidationError(problem) }
         if let shards, shards < 1 { throw ValidationError("--shards must be positive, got \(shards)") }
         _ = try networks()
         _ = try measuredPoints()
         if noAssumedNetworks && network.isEmpty { throw ValidationError("no network left to model") }
     }
+
+    /// The most ranks modelled.
+    static let mostRanks = 1 << 20
 
     func networks() throws -> [ScalingModel.Network] {
         var result = noAssumedNetworks ? [] : [ScalingModel.Network.ethernet25G, .infinibandHDR]
@@ -124,18 +136,30 @@ struct ScalingModelCommand: ParsableCommand {
         }
     }
 
-    /// t_f and t_c of a `bench` JSON file's single-function workload.
+    /// t_f and t_c of a `bench` JSON file's MLP result of one function (the first such result:
+    /// `bench --task all` writes the quadratics' first), checked: a damaged or edited file gave
+    /// NaN or negative times with status 0.
     static func constants(bench path: String) throws -> (Double, Double) {
         struct Report: Decodable { var results: [MetaIterationBenchmark.Result] }
-        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
-        let report = try JSONDecoder().decode(Report.self, from: data)
-        guard let r = report.results.first, r.functions == 1,
+        let data: Data
+        do { data = Data(try RegularFile.read(path, limit: RegularFile.textFileLimit)) } catch {
+            throw ValidationError("--bench \(path) \(error.reason)")
+        }
+        let report: Report
+        do { report = try JSONDecoder().decode(Report.self, from: data) } catch {
+            throw ValidationError("--bench \(path) is not the JSON of `bench --json` (\(JSONDiagnosis.describe(error, in: data)))")
+        }
+        guard let r = report.results.first(where: { $0.family == "mlp" && $0.functions == 1 }),
               let optimizee = r.phases.first(where: { $0.phase.hasPrefix("optimizee") }) else {
-            throw ValidationError("\(path): no single-function bench result with an optimizee phase")
+            throw ValidationError("--bench \(path): no MLP result of one function with an optimizee phase (bench --task mlp --json FILE writes one)")
+        }
+        let profiled = r.phases.reduce(0) { $0 + $1.seconds }
+        guard r.metaIterationMedian.isFinite, r.metaIterationMedian > 0, r.unroll >= 1, r.coordinates >= 1,
+              r.phases.allSatisfy({ $0.seconds.isFinite && $0.seconds >= 0 }), profiled > 0, optimizee.seconds <= profiled else {
+            throw ValidationError("--bench \(path): its MLP result has no usable times (the median meta-iteration must be positive, the phases' times finite, not negative and not all zero; unroll and coordinates positive)")
         }
         let split = ScalingModel.split(metaIteration: r.metaIterationMedian, optimizeePhase: optimizee.seconds,
-                                       profiledTotal: r.phases.reduce(0) { $0 + $1.seconds },
-                                       coordinates: r.coordinates, unroll: r.unroll)
+                                       profiledTotal: profiled, coordinates: r.coordinates, unroll: r.unroll)
         return (split.optimizeePerFunctionStep, split.perCoordinateStep)
     }
 
@@ -171,16 +195,19 @@ struct ScalingModelCommand: ParsableCommand {
             table += "Meta-steps to a validation score of \(target) at meta-batch \(validationMetaBatch): \(stepsToTarget) "
                 + "(the same for every layout; \(validation ?? "")).\n\n"
         }
+        guard !rows.isEmpty else {
+            throw ValidationError("no layout to model: --shards \(shards ?? 0) divides none of the rank counts \(ranks.map(String.init).joined(separator: ", ")) into groups the meta-batches can use")
+        }
         table += ScalingModelReport.markdown(rows)
-        if let csv { try ResultFile.writeAtomically(ScalingModelReport.csv(rows), to: URL(fileURLWithPath: csv)) }
+        // All or none: a path that cannot be written left the files before it new, those after it old.
+        var files: [(data: Data, url: URL)] = []
+        if let csv { files.append((Data(ScalingModelReport.csv(rows).utf8), URL(fileURLWithPath: csv))) }
         if let svg {
-            try ScalingModelReport.figure(rows, measured: try measuredPoints(), title: title, subtitle: subtitle)
-                .write(to: URL(fileURLWithPath: svg))
+            let figure = ScalingModelReport.figure(rows, measured: try measuredPoints(), title: title, subtitle: subtitle)
+            files.append((Data(figure.render().utf8), URL(fileURLWithPath: svg)))
         }
-        if let markdown {
-            try ResultFile.writeAtomically(table, to: URL(fileURLWithPath: markdown))
-        } else {
-            print(table, terminator: "")
-        }
+        if let markdown { files.append((Data(table.utf8), URL(fileURLWithPath: markdown))) }
+        try ResultFile.writeAllAtomically(files)
+        if markdown == nil { print(table, terminator: "") }
     }
 }

@@ -51,13 +51,12 @@ struct ScalingPlotCommand: ParsableCommand {
     func run() throws {
         let rows = try ScalingSummary.rows(runs: URL(fileURLWithPath: runs), warmup: warmup, cores: cores)
         guard !rows.isEmpty else { throw ValidationError("no run directories named SERIES.npN.rK in \(runs)") }
-        try ResultFile.writeAtomically(ScalingSummary.csv(rows), to: URL(fileURLWithPath: csv))
-        try ScalingSummary.figure(rows, title: title, subtitle: subtitle, cores: cores).write(to: URL(fileURLWithPath: svg))
         let table = ScalingSummary.markdown(rows)
-        if let markdown {
-            try ResultFile.writeAtomically(table, to: URL(fileURLWithPath: markdown))
-        } else {
-            print(table, terminator: "")
-        }
+        // All or none: a path that cannot be written left the files before it new, those after it old.
+        var files = [(data: Data(ScalingSummary.csv(rows).utf8), url: URL(fileURLWithPath: csv)),
+                     (Data(ScalingSummary.figure(rows, title: title, subtitle: subtitle, cores: cores).render().utf8), URL(fileURLWithPath: svg))]
+        if let markdown { files.append((Data(table.utf8), URL(fileURLWithPath: markdown))) }
+        try ResultFile.writeAllAtomically(files)
+        if markdown == nil { print(table, terminator: "") }
     }
 }

@@ -36,6 +36,7 @@ package enum ScalingSummary {
             guard let m = pattern.firstMatch(in: name, range: range),
                   let seriesRange = Range(m.range(at: 1), in: name), let npRange = Range(m.range(at: 2), in: name),
                   let np = Int(name[npRange]) else { continue }
+            guard np >= 1 else { throw RunError(description: "\(runs.appendingPathComponent(name).path): np0 names no rank count (SERIES.npN.rK with N ≥ 1)") }
             let dir = runs.appendingPathComponent(name)
             let file = try OptimizerFile.read(from: dir.appendingPathComponent("optimizer.json"))
             guard let config = file.training else { throw RunError(description: "\(dir.path): no training configuration") }
@@ -44,7 +45,15 @@ package enum ScalingSummary {
                 throw RunError(description: "\(dir.path): \(metrics.count) meta-steps, not more than the warm-up of \(warmup)")
             }
             func column(_ value: (TrainingLog.Step) -> Double?) -> [Double] { metrics[warmup...].map { value($0) ?? .nan } }
-            let steps = (warmup..<metrics.count).map { (metrics[$0].elapsed ?? .nan) - (metrics[$0 - 1].elapsed ?? .nan) }
+            // A step's time is the difference of consecutive elapsed times of one process: a
+            // resumed run starts its clock again (its first line carries the provenance), which
+            // gave negative step times, so the first step of a process is left out, as is one
+            // after a gap in the meta-steps.
+            let steps = (warmup..<metrics.count).map { i -> Double in
+                guard metrics[i].iteration == metrics[i - 1].iteration + 1, metrics[i].provenance == nil else { return .nan }
+                let step = (metrics[i].elapsed ?? .nan) - (metrics[i - 1].elapsed ?? .nan)
+                return step >= 0 ? step : .nan
+            }
             let row = ScalingRow(
                 series: String(name[seriesRange]), np: np, metaBatch: config.metaBatch, blockSize: config.blockSize,
                 blocks: config.blockCount, dimension: try config.task.dimension(), unroll: config.unroll, repetitions: 1,

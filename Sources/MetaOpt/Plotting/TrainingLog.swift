@@ -26,6 +26,15 @@ package struct TrainingLog: Sendable, Equatable {
         /// Seconds of the Adam step and bookkeeping after the allreduce.
         package var update: Double?
         package var elapsed: Double?
+        /// Present on the first line a process writes (a fresh start or a resume), whose elapsed
+        /// time counts from that process's start; only its presence is read.
+        package var provenance: Present?
+    }
+
+    /// A value whose presence is all that is read (any JSON value).
+    package struct Present: Sendable, Equatable, Decodable {
+        package init() {}
+        package init(from decoder: any Decoder) throws {}
     }
 
     /// One validation.jsonl line (written as a `ValidationLine`).

@@ -94,7 +94,8 @@ package struct ScalingModelReport: Sendable {
             let v: [String] = [r.network, r.workload, "\(r.layout.ranks)", "\(r.layout.groups)", "\(r.layout.shards)",
                                g(r.step.compute), g(r.step.encode), g(r.step.allgather), g(r.step.allreduce), g(r.step.fixed),
                                g(r.step.total), g(r.efficiency), r.timeToTarget.map(g) ?? ""]
-            s += v.map { $0.contains(",") ? "\"\($0)\"" : $0 }.joined(separator: ",") + "\n"
+            // RFC 4180 as the evaluation CSV: a network named with a quote was read back wrong.
+            s += v.map(EvaluationReport.csvField).joined(separator: ",") + "\n"
         }
         return s
     }
