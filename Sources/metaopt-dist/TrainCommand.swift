@@ -159,7 +159,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Stop after this many consecutive meta-steps with a non-finite loss or meta-gradient.")
     var maxSkips = 5
 
-    @Option(help: "Compare φ across ranks every this many meta-steps (0: never).")
+    @Option(help: "Compare φ across ranks every this many meta-steps (0: only where it is always compared, before each checkpoint, validation and the final optimizer file).")
     var consistencyEvery = 50
 
     @Option(help: "Print a progress line every this many meta-steps.")
@@ -191,6 +191,11 @@ struct TrainCommand: ParsableCommand {
             }
             if let configFile, FilePaths.same(URL(fileURLWithPath: output), URL(fileURLWithPath: configFile)) {
                 throw ValidationError("--output \(output) is the run file of --config; the optimizer would replace it (choose another path)")
+            }
+            // The run's config.json names the --init-from file: replaced, the run could not be
+            // made again from its settings.
+            if let initFrom, FilePaths.same(URL(fileURLWithPath: output), URL(fileURLWithPath: initFrom)) {
+                throw ValidationError("--output \(output) is the --init-from file; the trained optimizer would replace the one it started from (choose another path)")
             }
         }
         if let validation = config.validation, validation.seed == Evaluation.defaultSeed(trainingSeed: seed) {
@@ -320,7 +325,8 @@ struct TrainCommand: ParsableCommand {
     /// exit status of the first that fails, or nil.
     func startupRefusal(config: TrainingConfig, ranks: Int, shards: Int) -> (message: String, status: Int32)? {
         if let fault = injectFault.compactMap(FaultInjection.init(parsing:)).first(where: { $0.rank >= ranks }) {
-            return ("--inject-fault \(fault.description) names rank \(fault.rank), but the job has \(ranks) rank(s) (0…\(ranks - 1))", 1)
+            // A usage error, as --shards for the rank count (status 1 was retried by restart.sh).
+            return ("--inject-fault \(fault.description) names rank \(fault.rank), but the job has \(ranks) rank(s) (0…\(ranks - 1))", 64)
         }
         // Settings that do not fit the data (a CNN with more poolings than its images allow)
         // are known once the data set is read, and are usage errors; a missing or damaged file

@@ -84,6 +84,23 @@ final class WriteTargetTests: XCTestCase {
                        ["link.csv", "loss.svg", "new", "report.json", "summary.md", "target.csv"])
     }
 
+    /// A link to a directory not made yet names the files that will be in it: `train --output
+    /// link/metrics.jsonl --run-dir run` with link → run wrote the optimizer over the new run's
+    /// metrics.jsonl, because a dangling link was taken for a missing name and not followed.
+    func testADanglingLinkIsFollowedToWhereItPoints() throws {
+        XCTAssertEqual(symlink("run", path("link")), 0)
+        XCTAssertEqual(symlink(path("link"), path("link-to-link")), 0)
+        let file = URL(fileURLWithPath: path("run/metrics.jsonl"))
+        for alias in ["link/metrics.jsonl", "link-to-link/metrics.jsonl", "link/./sub/../metrics.jsonl"] {
+            XCTAssertTrue(FilePaths.same(URL(fileURLWithPath: path(alias)), file), alias)
+        }
+        XCTAssertFalse(FilePaths.same(URL(fileURLWithPath: path("link/other.jsonl")), file))
+        // A loop of links ends (the kernel's limit of 40), naming no file in particular.
+        XCTAssertEqual(symlink("loop-b", path("loop-a")), 0)
+        XCTAssertEqual(symlink("loop-a", path("loop-b")), 0)
+        XCTAssertFalse(FilePaths.same(URL(fileURLWithPath: path("loop-a/x")), file))
+    }
+
     /// /dev/stdout of a pipe (`export --output /dev/stdout | cat`) is a link to "pipe:[…]", which
     /// no path names: refused as a link to a pipe, not "to a missing file".
     func testALinkToAPipeIsNamedAsOne() throws {

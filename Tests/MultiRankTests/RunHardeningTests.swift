@@ -201,10 +201,11 @@ final class RunHardeningTests: XCTestCase {
             XCTAssertFalse(FileManager.default.fileExists(atPath: out), "\(extra): nothing written")
         }
         try FileManager.default.removeItem(at: dir)
-        // A rank the job does not have: every rank says so, the job ends, nothing is trained.
+        // A rank the job does not have: every rank says so, the job ends with the usage status
+        // (it was 1, which restart.sh retried), nothing is trained.
         let fault = try train(np: 2, dir, ["--inject-fault", "kill@2:5"])
         XCTAssertFalse(fault.timedOut, "\(fault)")
-        XCTAssertEqual(fault.status, 1, "\(fault)")
+        XCTAssertEqual(fault.status, 64, "\(fault)")
         XCTAssertTrue(fault.stderr.contains("rank 1: --inject-fault kill@2:5 names rank 5, but the job has 2 rank(s)"), "\(fault)")
         XCTAssertFalse(exists(dir, "metrics.jsonl"), "\(fault)")
     }
@@ -343,6 +344,7 @@ final class RunHardeningTests: XCTestCase {
         let reportBefore = try Data(contentsOf: report)
         try fm.createDirectory(at: scratch.appendingPathComponent("real"), withIntermediateDirectories: true)
         try fm.createSymbolicLink(at: scratch.appendingPathComponent("new-link"), withDestinationURL: scratch.appendingPathComponent("real"))
+        try fm.createSymbolicLink(atPath: scratch.appendingPathComponent("to-r3").path, withDestinationPath: "r3")
         let runFile = scratch.appendingPathComponent("run.json")
         try Data(#"{"iterations": 1}"#.utf8).write(to: runFile)
         try fm.copyItem(at: optimizer, to: scratch.appendingPathComponent("summary.md"))
@@ -358,6 +360,16 @@ final class RunHardeningTests: XCTestCase {
              "would overwrite the run's own metrics.jsonl"),
             (["train", "--config", runFile.path] + Self.job + ["--run-dir", scratch.appendingPathComponent("r2").path, "--output", runFile.path],
              "is the run file of --config"),
+            // A link to a run directory not made yet (dangling): it was not followed, and the
+            // optimizer replaced the new run's metrics.jsonl.
+            (["train"] + Self.job + ["--run-dir", scratch.appendingPathComponent("r3").path,
+                                     "--output", scratch.appendingPathComponent("to-r3/metrics.jsonl").path],
+             "would overwrite the run's own metrics.jsonl"),
+            // The fine-tuning's starting optimizer replaced by its result: config.json could not
+            // make the run again.
+            (["train"] + Self.job + ["--run-dir", scratch.appendingPathComponent("r4").path, "--init-from", optimizer.path,
+                                     "--output", optimizer.path],
+             "is the --init-from file; the trained optimizer would replace the one it started from"),
         ]
         for (args, message) in cases {
             let result = try MPIJob.runSingleton(args: args, timeout: 60)

@@ -125,6 +125,30 @@ final class ValidationTests: XCTestCase {
         XCTAssertEqual(try best(split).bytes, try best(whole).bytes, "best-optimizer.json, resumed and uninterrupted")
     }
 
+    /// A resume whose validation.jsonl was lost flags as "best" only scores better than the one
+    /// best-optimizer.json holds from before the resumed meta-step. With a learning rate so small
+    /// that φ never changes (as in testEqualScoresKeepTheFirstBest), every score equals meta-step
+    /// 0's: after the resume each was logged "new best" and flagged so, while the file rightly
+    /// kept meta-step 0.
+    func testALostValidationLogDoesNotFlagWorseScoresAsBest() throws {
+        try DistributedTrain.requireMPIRun()
+        let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
+        let still = ["--learning-rate", "1e-30", "--checkpoint-every", "4"]
+        let first = try DistributedTrain.train(np: nil, runDirectory: dir, job: job(iterations: 8), extra: still)
+        XCTAssertEqual(first.status, 0, "\(first)")
+        XCTAssertEqual(try lines(dir).map(\.best), [true, false, false, false, false])
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("validation.jsonl"))
+        let resumed = try MPIJob.run(np: 1, args: ["train"] + job(iterations: 12) + ["--run-dir", dir.path] + still,
+                                     timeout: DistributedTrain.jobTimeout)
+        XCTAssertEqual(resumed.status, 0, "\(resumed)")
+        XCTAssertTrue(resumed.stderr.contains("resuming from"), "\(resumed)")
+        let after = try lines(dir)
+        XCTAssertEqual(after.last?.iteration, 12, "\(resumed)")
+        XCTAssertEqual(after.filter(\.best).map(\.iteration), [], "\(after)")
+        XCTAssertFalse(resumed.stderr.contains("(new best)"), "\(resumed)")
+        XCTAssertEqual(try best(dir).file.iteration, 0)
+    }
+
     /// A NaN at meta-step 4 ends that horizon early (boundaries 4, 5, 7, 9); with validation
     /// every 4 the scores are at 0, 4 and 9 (the last meta-step). A run killed at meta-step 6
     /// resumes from its checkpoint at the boundary 5; under 3 ranks it does not score 5 (the

@@ -14,10 +14,20 @@ package enum FilePaths {
     /// components do not exist yet: those are appended to the resolved nearest existing ancestor
     /// (`resolvingSymlinksInPath` leaves a path that does not exist as it is, so a link to the run
     /// directory hid a new file inside it).
-    package static func canonical(_ url: URL) -> String {
+    package static func canonical(_ url: URL) -> String { canonical(url, linksFollowed: 0) }
+
+    private static func canonical(_ url: URL, linksFollowed: Int) -> String {
         var existing = url.standardizedFileURL
         var missing: [String] = []
         while !FileManager.default.fileExists(atPath: existing.path) && existing.path != "/" {
+            // A dangling link names where its file will be (a link to a run directory not made
+            // yet): followed, as the write will follow it, up to the kernel's 40 links.
+            if linksFollowed < 40, let target = try? FileManager.default.destinationOfSymbolicLink(atPath: existing.path) {
+                var followed = target.hasPrefix("/") ? URL(fileURLWithPath: target)
+                    : existing.deletingLastPathComponent().appendingPathComponent(target)
+                for component in missing { followed.appendPathComponent(component) }
+                return canonical(followed, linksFollowed: linksFollowed + 1)
+            }
             missing.insert(existing.lastPathComponent, at: 0)
             existing = existing.deletingLastPathComponent()
         }

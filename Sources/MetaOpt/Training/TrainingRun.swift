@@ -339,7 +339,15 @@ package final class TrainingRun {
             }
             if let saved = file.training, TrainerCheckpoint.compatibilityProblems(saved: saved, current: config).isEmpty,
                let score = file.validation {
-                return (score, logged, validatesFirst)
+                // A best scored at or before the resumed meta-step is one the log must know too:
+                // with validation.jsonl lost or cut short, worse scores were flagged "new best"
+                // beside a best-optimizer.json that kept the better one. (A best after it, this
+                // run will score again.)
+                var known = logged
+                if let resumedAt, score.iteration <= resumedAt, score.meanFinalLoss < known?.meanFinalLoss ?? .infinity {
+                    known = (score.iteration, score.meanFinalLoss)
+                }
+                return (score, known, validatesFirst)
             }
             logger.warning("\(best.path) was written by another configuration\(nextBest.isEmpty ? "; the next validation replaces it" : nextBest)")
             return (nil, logged, validatesFirst)
@@ -562,8 +570,6 @@ package final class TrainingRun {
         return true
     }
 
-    /// Rank 0 writes; the others wait, so that no rank runs ahead of a checkpoint it may need.
-    /// Must be called by every rank (it ends with a barrier).
     /// `MetaTrainer.checkConsistency` of `state`, once per meta-step: a validation, a checkpoint
     /// and the final write of the same state share one check (every rank skips alike).
     private func checkAgreement(on state: TrainerState) throws {
@@ -572,6 +578,8 @@ package final class TrainingRun {
         agreedAt = state.iteration
     }
 
+    /// Rank 0 writes; the others wait, so that no rank runs ahead of a checkpoint it may need.
+    /// Must be called by every rank (it ends with a barrier).
     private func writeCheckpoint(_ state: TrainerState) throws {
         precondition(state.atHorizonBoundary, "checkpoints are taken at horizon boundaries only")
         activity("checkpoint at meta-step \(state.iteration)")
