@@ -46,6 +46,17 @@ final class MixtureTests: XCTestCase {
         XCTAssertTrue(message("quadratic dimension").contains("is not OPTION=VALUE"))
         XCTAssertEqual(try mixture("quadratic dimension=0").problems,
                        ["mixture component 1 (quadratic): the quadratic dimension must be positive (got 0)"])
+        // An option twice in one component (the last won silently), weights whose sum is
+        // infinite (the first component was never drawn), and a value the text cannot hold (a
+        // --data-dir with a space: config.json's mixture read back as another, "internal error").
+        XCTAssertEqual(message("quadratic dimension=5 dimension=6"), "--mixture: 'dimension' is given twice in the quadratic component; give it once")
+        XCTAssertEqual(try mixture("1e308*quadratic; 1e308*rosenbrock").problems,
+                       ["the mixture's weights must have a finite sum (got 1e+308 + 1e+308)"])
+        XCTAssertEqual(try mixture("1e307*quadratic; 1e307*rosenbrock").problems, [])
+        for directory in ["/data/fashion mnist", "/data/a;b"] {
+            XCTAssertEqual(try mixture("mlp", base: TaskArguments(dataDirectory: directory)).problems,
+                           ["mixture component 1 (mlp): its data-dir '\(directory)' holds a space or ';', which a mixture cannot hold (it is written as text); use a path without them, e.g. a symbolic link"])
+        }
     }
 
     /// Stored as full TaskSpecs under "mix"; a configuration without normalisation encodes as

@@ -83,6 +83,7 @@ package struct MixtureTask: TaskPlugin, Codable {
             }
             var arguments = base
             arguments.mixture = nil
+            var given: Set<String> = []
             for word in words.dropFirst() {
                 guard let eq = word.firstIndex(of: "=") else {
                     throw TaskArgumentError(description: "--mixture: '\(word)' is not OPTION=VALUE (in the \(name) component)")
@@ -90,6 +91,10 @@ package struct MixtureTask: TaskPlugin, Codable {
                 let option = String(word[..<eq]), value = String(word[word.index(after: eq)...])
                 guard plugin.options.contains(option) else {
                     throw TaskArgumentError(description: "--mixture: the \(name) family has no option '\(option)'; it reads \(plugin.options.joined(separator: ", "))")
+                }
+                // As a run file refuses a key given twice: the last one used to win silently.
+                guard given.insert(option).inserted else {
+                    throw TaskArgumentError(description: "--mixture: '\(option)' is given twice in the \(name) component; give it once")
                 }
                 try arguments.set(option, value)
             }
@@ -105,6 +110,18 @@ package struct MixtureTask: TaskPlugin, Codable {
             if !(c.weight > 0 && c.weight.isFinite) { p.append("mixture component \(i + 1): the weight must be positive (got \(c.weight))") }
             if c.task.settings is MixtureTask { p.append("mixture component \(i + 1): a mixture cannot contain a mixture") }
             p += c.task.problems().map { "mixture component \(i + 1) (\(c.task.name)): \($0)" }
+            // The run's settings hold the mixture as text, whose words are split at spaces and
+            // its components at ';': such a value (a --data-dir with a space) could not be read back.
+            for (key, value) in c.task.settings.runSettingsValues {
+                if case .string(let text) = value, text.contains(where: { $0.isWhitespace || $0 == ";" }) {
+                    p.append("mixture component \(i + 1) (\(c.task.name)): its \(key) '\(text)' holds a space or ';', which a mixture cannot hold (it is written as text); use a path without them, e.g. a symbolic link")
+                }
+            }
+        }
+        // Each weight finite, their sum too: 1e308 twice made it infinite, and the first
+        // component was never drawn.
+        if !components.isEmpty, !components.reduce(0, { $0 + $1.weight }).isFinite {
+            p.append("the mixture's weights must have a finite sum (got \(components.map { "\($0.weight)" }.joined(separator: " + ")))")
         }
         return p
     }
