@@ -39,6 +39,29 @@ final class ResumeTests: XCTestCase {
         try assertReferencePhi(runDirectory: unevenDir, "written under 2 ranks, resumed under 3")
     }
 
+    /// Settings written two ways resume: a block size past the meta-batch (one block of all of
+    /// it, the same φ) and the --init-from file under another spelling of its path were refused
+    /// as another configuration (status 65).
+    func testSettingsWrittenAnotherWayResume() throws {
+        try DistributedTrain.requireMPIRun()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let start = scratch.appendingPathComponent("start")
+        XCTAssertEqual(try DistributedTrain.train(np: nil, runDirectory: start).status, 0)
+        let dir = scratch.appendingPathComponent("run")
+        let job = ["train", "--meta-batch", "8", "--unroll", "5", "--horizon", "10", "--checkpoint-every", "2",
+                   "--validate-every", "0", "--seed", "3", "--run-dir", dir.path]
+        let first = try MPIJob.runSingleton(args: job + ["--block-size", "8", "--iterations", "4", "--init-from",
+                                                         start.appendingPathComponent("optimizer.json").path], timeout: 120)
+        XCTAssertEqual(first.status, 0, "\(first)")
+        let again = try MPIJob.runSingleton(args: job + ["--block-size", "9", "--iterations", "6", "--init-from",
+                                                         scratch.path + "/./start/../start/optimizer.json"], timeout: 120)
+        XCTAssertEqual(again.status, 0, "\(again)")
+        XCTAssertTrue(again.stderr.contains("resuming from"), "\(again)")
+        let other = try MPIJob.runSingleton(args: job + ["--block-size", "4", "--iterations", "8", "--init-from",
+                                                         start.appendingPathComponent("optimizer.json").path], timeout: 120)
+        XCTAssertEqual(other.status, 65, "another block size is another configuration:\n\(other)")
+    }
+
     /// A run whose --iterations ends inside a horizon checkpoints the last horizon boundary (a
     /// checkpoint holds no optimizee state) and validates it; a longer run resumed from it redoes the partial
     /// horizon and reaches the uninterrupted φ. Also: a run resumed at its end only rewrites the

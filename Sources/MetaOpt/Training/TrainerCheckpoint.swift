@@ -101,6 +101,13 @@ package enum TrainerCheckpoint {
             a[keyPath: c] = 0
             b[keyPath: c] = 0
         }
+        // Settings written two ways: a block size past the meta-batch is one block of all of it
+        // (`functionsPerBlock`), and the --init-from file is the same however its path is spelled.
+        a.blockSize = a.functionsPerBlock
+        b.blockSize = b.functionsPerBlock
+        if let x = a.initFrom, let y = b.initFrom, FilePaths.same(URL(fileURLWithPath: x), URL(fileURLWithPath: y)) {
+            b.initFrom = x
+        }
         guard a != b else { return [] }
         return ["the checkpoint was written by a run with another configuration: "
                     + differences(saved: a, current: b).joined(separator: "; "),
