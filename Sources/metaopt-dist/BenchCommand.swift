@@ -19,8 +19,9 @@ struct BenchCommand: ParsableCommand {
             MLP optimizee alone (loss and gradient on a minibatch of 128 Fashion-MNIST images; see \
             docs/performance.md, "The CNN optimizee"): median ms per step over --repetitions samples of \
             10 steps. Prints medians after warm-up: ms per meta-iteration (and \
-            thread CPU time), coordinate-steps per second, achieved GFLOP/s (9,960 forward + 19,600 \
-            backward matrix-product FLOPs per coordinate-step), the single-thread speed of the linked \
+            thread CPU time), coordinate-steps per second, achieved GFLOP/s (with the log/sign input \
+            9,960 forward + 19,600 backward matrix-product FLOPs per coordinate-step; 29,240 in all with \
+            the raw input), the single-thread speed of the linked \
             OpenBLAS on the reference's matrix shapes and on this engine's own calls with the \
             fraction of each bound reached, a per-phase profile, a forward-only evaluation, the \
             engine's BPTT memory (allocated and from its formula) and the peak RSS (VmHWM). Pin it \

@@ -8,11 +8,11 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 /// Options every subcommand that runs a job shares (`@OptionGroup var runOptions: RunOptions`).
 struct RunOptions: ParsableArguments {
     @Flag(name: [.customShort("v"), .long],
-          help: "Log at debug level on every rank (stderr, lines prefixed with [rank R]). Without it rank 0 logs at info and the other ranks only warnings and errors.")
+          help: "Log at debug level on every rank (stderr, lines prefixed with [rank R]; --log-level sets rank 0's). Without it rank 0 logs at info and the other ranks only warnings and errors.")
     var verbose = false
 
     @Option(name: .long,
-            help: ArgumentHelp("Log level of rank 0 (the other ranks: see --verbose).",
+            help: ArgumentHelp("Log level of rank 0; the other ranks log warnings and errors (with --verbose, debug), and this level too where it is error or critical (fewer lines) or, with --verbose, trace (more).",
                                valueName: Logger.Level.allCases.map(\.rawValue).joined(separator: "|")))
     var logLevel: Logger.Level?
 

@@ -22,7 +22,7 @@ struct ScalingPlotCommand: ParsableCommand {
     @Option(help: "Directory of run directories named SERIES.npN.rK.")
     var runs: String
 
-    @Option(help: "Meta-steps left out at the start of every run.")
+    @Option(help: "Meta-steps left out at the start of every run (at least 1: the first step has no previous time).")
     var warmup = 3
 
     @Option(help: "CSV to write.")
@@ -34,8 +34,9 @@ struct ScalingPlotCommand: ParsableCommand {
     @Option(help: "Markdown table to write (default: standard output).")
     var markdown: String?
 
-    @Option(help: "Cores of the machine the runs used: more ranks than this are marked oversubscribed.")
-    var cores = ProcessInfo.processInfo.activeProcessorCount
+    // Optional, so that help does not show this machine's count as if it were the runs'.
+    @Option(help: "Cores of the machine the runs used: more ranks than this are marked oversubscribed (default: the cores of the machine running this command).")
+    var cores: Int?
 
     @Option(help: "Plot title.")
     var title = "Scaling of metaopt-dist meta-training"
@@ -45,10 +46,11 @@ struct ScalingPlotCommand: ParsableCommand {
 
     func validate() throws {
         guard warmup >= 1 else { throw ValidationError("--warmup must be at least 1 (the first step has no previous time)") }
-        guard cores >= 1 else { throw ValidationError("--cores must be positive") }
+        if let cores, cores < 1 { throw ValidationError("--cores must be positive") }
     }
 
     func run() throws {
+        let cores = self.cores ?? ProcessInfo.processInfo.activeProcessorCount
         let rows = try ScalingSummary.rows(runs: URL(fileURLWithPath: runs), warmup: warmup, cores: cores)
         guard !rows.isEmpty else { throw ValidationError("no run directories named SERIES.npN.rK in \(runs)") }
         let table = ScalingSummary.markdown(rows)

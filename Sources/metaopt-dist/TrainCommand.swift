@@ -46,7 +46,9 @@ struct TrainCommand: ParsableCommand {
             Settings can come from a recipe and a run file as well as from flags: --recipe NAME, \
             then --config FILE, then the command line, each overriding the one before. A run file \
             is a JSON object keyed by this command's long option names, e.g. {"task": "mlp", \
-            "meta-batch": 2, "p": 20} (null: not given). Every run writes its settings, defaults \
+            "meta-batch": 2, "p": 20} (null: not given), less those of one invocation or machine \
+            (--config, --recipe, --print-config, --resume, --inject-fault, --verbose, --log-level, \
+            --collective-timeout, --max-memory, --shards). Every run writes its settings, defaults \
             resolved, to RUN_DIR/config.json, so `train --config RUN_DIR/config.json` runs it again \
             (docs/usage.md, "Run files and recipes"). The last lines name the trained optimizer \
             and the command that evaluates it.

@@ -109,7 +109,7 @@ package enum TrainingRecipes {
             """#),
         ("mlp-sub", #"""
             {
-              "description": "MLP on classes 0-4 (LSTM-sub); evaluate with --labels 5,6,7,8,9",
+              "description": "MLP on classes 0-4 (LSTM-sub); evaluate with --task mlp --labels 5,6,7,8,9",
               "task": "mlp",
               "hidden-layers": "20",
               "activation": "sigmoid",
