@@ -159,7 +159,9 @@ final class RunSettingsTests: XCTestCase {
     func testValuesOfTheWrongTypeAreRefusedNamingTheKey() {
         XCTAssertEqual(problems(#"{"iterations": "6"}"#), [#"'iterations' must be a whole number (got "6")"#])
         XCTAssertEqual(problems(#"{"meta-batch": 2.5}"#), ["'meta-batch' must be a whole number (got 2.5)"])
-        XCTAssertEqual(problems(#"{"seed": -1}"#), ["'seed' must be a whole number ≥ 0 (got -1)"])
+        XCTAssertEqual(problems(#"{"seed": -1}"#), ["'seed' must be a whole number from 0 to 18446744073709551615 (got -1)"])
+        // Too large said so too (it read "a whole number ≥ 0" for 1e30).
+        XCTAssertEqual(problems(#"{"seed": 1e30}"#), ["'seed' must be a whole number from 0 to 18446744073709551615 (got 1e+30)"])
         XCTAssertEqual(problems(#"{"learning-rate": true}"#), ["'learning-rate' must be a finite number (got true)"])
         XCTAssertEqual(problems(#"{"learning-rate": "3e-3"}"#), [#"'learning-rate' must be a finite number (got "3e-3")"#])
         XCTAssertEqual(problems(#"{"task": 1}"#), ["'task' must be a string (got 1)"])

@@ -236,7 +236,7 @@ package struct RunSettings: Equatable, Sendable {
     static func describe(_ kind: Kind) -> String {
         switch kind {
         case .integer: return "a whole number"
-        case .unsignedInteger: return "a whole number ≥ 0"
+        case .unsignedInteger: return "a whole number from 0 to \(UInt64.max)"  // as the flag says (SeedArgument)
         case .number: return "a finite number"
         case .string, .note: return "a string"
         case .integerList: return "a whole number or a string of comma-separated whole numbers (\"20,20\")"
