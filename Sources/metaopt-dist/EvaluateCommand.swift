@@ -98,7 +98,10 @@ struct EvaluateCommand: ParsableCommand {
         let filesOwnTask = task.task == nil ? training?.task : nil
         let spec = try filesOwnTask ?? task.spec()
         // As in train: a task option the evaluated task does not read is an error, not ignored.
-        if let problem = OptionScope.problems(given: OptionScope.givenOnCommandLine, task: spec, optimizer: file.optimizer).first {
+        // The file's own mixture is not built from this command line (and task options without
+        // --task are refused below).
+        if let problem = OptionScope.problems(given: OptionScope.givenOnCommandLine, task: spec, optimizer: file.optimizer,
+                                              commandLine: filesOwnTask == nil ? { try? self.task.spec(family: $0) } : nil).first {
             throw ValidationError(problem)
         }
         // Task options build a task from their defaults (`task.spec()`), which only --task asks

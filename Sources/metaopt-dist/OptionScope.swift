@@ -20,16 +20,34 @@ enum OptionScope {
     /// The long names of every family's task options (`--dimension`, `--labels`, …).
     static var taskOptionNames: Set<String> { Set(TaskRegistry.plugins.flatMap { $0.options }) }
 
-    /// One sentence per given option that this task and optimizer do not read.
-    static func problems(given: Set<String>, task: TaskSpec, optimizer: LearnedOptimizerConfig) -> [String] {
+    /// One sentence per given option that this task and optimizer do not read. `commandLine`:
+    /// the task of a family built from the command line's options alone (nil: not known), to
+    /// find a mixture's options that every component reading them sets to its own value.
+    static func problems(given: Set<String>, task: TaskSpec, optimizer: LearnedOptimizerConfig,
+                         commandLine: ((String) -> TaskSpec?)? = nil) -> [String] {
         var problems: [String] = []
         let taskOptions = taskOptionNames
         // A mixture's components start from the command line's task options (`--data-dir` once
         // for all), so an option applies to it when one of its families reads it.
-        let families = (task.settings as? MixtureTask)?.components.map(\.task.name) ?? []
-        let own = Set(([task.name] + families).flatMap { TaskRegistry.plugin(named: $0)?.options ?? [] })
+        let components = (task.settings as? MixtureTask)?.components ?? []
+        let own = Set(([task.name] + components.map(\.task.name)).flatMap { TaskRegistry.plugin(named: $0)?.options ?? [] })
         for option in given.intersection(taskOptions).subtracting(own).sorted() {
             problems.append("--\(option) does not apply to task \(task.name) (it is read by \(TaskRegistry.names(using: option).joined(separator: ", "))); leave it out")
+        }
+        // ... and when one such component keeps the command line's value: a pair of each
+        // (`mlp hidden-layers=40` with --hidden-layers 30) left the option unused.
+        if let commandLine, !components.isEmpty {
+            for option in given.intersection(taskOptions).intersection(own).sorted() {
+                let readers = components.filter { TaskRegistry.plugin(named: $0.task.name)?.options.contains(option) == true }
+                let kept = readers.isEmpty || readers.contains { component in
+                    guard let base = commandLine(component.task.name) else { return true }
+                    func value(_ spec: TaskSpec) -> RunSettings.Value? { spec.settings.runSettingsValues.first { $0.key == option }?.value }
+                    return value(component.task) == value(base)
+                }
+                if !kept {
+                    problems.append("--\(option) is set by every component of the mixture that reads it, so it would be ignored; leave it out")
+                }
+            }
         }
         if given.contains("p"), case .raw = optimizer.preprocessing {
             problems.append("--p does not apply to raw preprocessing (it is the constant of --preprocessing log-sign); leave it out")

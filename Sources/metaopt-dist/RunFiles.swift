@@ -168,8 +168,12 @@ extension TrainCommand {
         settings.set("checkpoint-every", .integer(String(checkpointEvery)))
         settings.set("keep-checkpoints", .integer(String(keepCheckpoints)))
         settings.set("progress-every", .integer(String(progressEvery)))
-        // The replay: parsed as the file alone (what `train --config` sees without other flags).
+        // The replay: parsed as the file alone (what `train --config` sees without other flags),
+        // so with no option given on the command line (whose checks read values this run had).
         let replay: TrainCommand
+        let given = OptionScope.givenOnCommandLine
+        OptionScope.givenOnCommandLine = []
+        defer { OptionScope.givenOnCommandLine = given }
         do {
             replay = try TrainCommand.parse(settings.arguments)
         } catch {

@@ -64,13 +64,18 @@ struct TaskOptions: ParsableArguments {
 
     /// The task these options name (`fallback` when --task is not given).
     func spec(fallback: String = "quadratic") throws -> TaskSpec {
+        try spec(family: task?.name ?? fallback, mixture: mixture)
+    }
+
+    /// The `family` task of these options' values (a mixture's component before its own pairs).
+    func spec(family: String, mixture: String? = nil) throws -> TaskSpec {
         do {
             let arguments = TaskArguments(
                 dimension: dimension, hiddenLayers: hiddenLayers, activation: activation, convChannels: convChannels,
                 fcLayers: fcLayers, dataset: dataset, dataDirectory: dataDir,
                 labels: try labels.map { try TaskArguments.integers($0, "--labels") }, minibatch: minibatch,
                 mixture: mixture)
-            return try TaskSpec.parse(name: task?.name ?? fallback, arguments: arguments)
+            return try TaskSpec.parse(name: family, arguments: arguments)
         } catch let error as TaskArgumentError {
             throw ValidationError(error.description)
         }

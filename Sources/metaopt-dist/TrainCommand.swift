@@ -182,7 +182,8 @@ struct TrainCommand: ParsableCommand {
         if let runDir, runDir.trimmingCharacters(in: .whitespaces).isEmpty {
             throw ValidationError("--run-dir must not be empty (it would put the run's files in the current directory)")
         }
-        if let problem = OptionScope.problems(given: OptionScope.givenOnCommandLine, task: config.task, optimizer: config.optimizer).first {
+        if let problem = OptionScope.problems(given: OptionScope.givenOnCommandLine, task: config.task, optimizer: config.optimizer,
+                                              commandLine: { try? self.task.spec(family: $0) }).first {
             throw ValidationError(problem)
         }
         if let output {

@@ -210,6 +210,22 @@ final class RunHardeningTests: XCTestCase {
         XCTAssertFalse(exists(dir, "metrics.jsonl"), "\(fault)")
     }
 
+    /// A task option that every mixture component reading it sets itself was accepted and unused
+    /// (`--mixture "mlp hidden-layers=40" --hidden-layers 30`); one that some component takes from
+    /// the command line, or set to the same value, is fine, and config.json replays the run.
+    func testAMixtureOptionThatEveryComponentSetsIsRefused() throws {
+        let refused = try MPIJob.runSingleton(args: ["train", "--task", "mix", "--mixture", "mlp hidden-layers=40",
+                                                     "--hidden-layers", "30", "--print-config"], timeout: 60)
+        XCTAssertEqual(refused.status, 64, "\(refused)")
+        XCTAssertTrue(refused.stderr.contains("--hidden-layers is set by every component of the mixture that reads it, so it would be ignored"),
+                      "\(refused)")
+        for mixture in ["quadratic dimension=4; rosenbrock", "quadratic dimension=30"] {
+            let accepted = try MPIJob.runSingleton(args: ["train", "--task", "mix", "--mixture", mixture, "--dimension", "30",
+                                                          "--print-config"], timeout: 60)
+            XCTAssertEqual(accepted.status, 0, "\(mixture): \(accepted)")
+        }
+    }
+
     /// Found in the audit of train's options: an empty --data-dir ended in "internal error"
     /// (status 1) when config.json was read back; --hidden-size beside --hidden-sizes was ignored
     /// without a word; --shards 2 with --mode second-order passed --print-config and stopped only
