@@ -127,18 +127,18 @@ struct EvaluateCommand: ParsableCommand {
         // With no baseline nothing is tuned: no tuning functions are drawn or counted.
         let tuningFunctions = kinds.isEmpty ? 0 : tuningFunctions
         // Refused before the functions are sampled: a quadratic's W alone may exceed the machine.
-        let needed: Int?
+        let coordinates: Int, needed: Int?
         do {
-            needed = try MemoryEstimate.evaluationBytes(task: spec, optimizer: file.optimizer, functions: functions,
-                                                        tuningFunctions: tuningFunctions, steps: steps)
+            coordinates = try spec.dimension()
+            needed = try MemoryEstimate.evaluationBytes(task: spec, coordinates: coordinates, optimizer: file.optimizer,
+                                                        functions: functions, tuningFunctions: tuningFunctions, steps: steps)
         } catch let error as DataError where error.isConfigurationProblem {
             // The options do not fit the data (a CNN with too many poolings): bad usage, status 64.
             throw ValidationError(error.description)
         }
         // The task by name and size: an image task's full description is a page of Swift types.
-        let size = (try? spec.dimension()).map { " (\($0) coordinates each)" } ?? ""
         if let problem = MemoryEstimate.problem(needed: needed, limit: memory.memoryLimitBytes(),
-                                                what: "evaluating \(Self.counted(functions: functions, tuning: tuningFunctions)) of the \(spec.name) task\(size) for \(steps) steps",
+                                                what: "evaluating \(Self.counted(functions: functions, tuning: tuningFunctions)) of the \(spec.name) task (\(coordinates) coordinates each) for \(steps) steps",
                                                 perRank: false) {
             throw ValidationError(problem)
         }

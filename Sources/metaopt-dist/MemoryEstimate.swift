@@ -44,12 +44,11 @@ enum MemoryEstimate {
         return "\(what) would need about \(gibibytes(needed))\(perRank ? " per rank" : ""), more than the \(gibibytes(limit)) available (--max-memory sets the limit)"
     }
 
-    /// The memory one rank holds to meta-train `config` on `ranks` ranks
-    /// (`TrainingConfig.estimatedRankBytes`); nil when the sizes cannot be known without a data
-    /// set that is not there.
-    static func trainingProblem(_ config: TrainingConfig, ranks: Int, limit: Int) -> String? {
-        guard let coordinates = try? config.task.dimension(),
-              let needed = try? config.estimatedRankBytes(coordinates: coordinates, ranks: ranks) else { return nil }
+    /// The memory one rank holds to meta-train `config`, whose functions have `coordinates`
+    /// coordinates, on `ranks` ranks (`TrainingConfig.estimatedRankBytes`); nil when the sizes
+    /// cannot be known without a data set that is not there.
+    static func trainingProblem(_ config: TrainingConfig, coordinates: Int, ranks: Int, limit: Int) -> String? {
+        guard let needed = try? config.estimatedRankBytes(coordinates: coordinates, ranks: ranks) else { return nil }
         // The rank's engines: one per block it owns (the blocks of the meta-batch dealt to the ranks).
         let blocks = config.mostBlocksPerRank(ranks: ranks)
         let engines = blocks == 1 ? "1 block" : "\(blocks) blocks of the meta-batch \(config.metaBatch) on \(ranks == 1 ? "one rank" : "each of \(ranks) ranks")"
@@ -62,9 +61,8 @@ enum MemoryEstimate {
     /// its state, `LearnedOptimizer.maxCoordinatesPerBatch`), a baseline's θ, ∇f and two moments for one
     /// function, and the loss curves (every function × steps + 1, Doubles, for five optimizers
     /// and each learning rate of the grid). Nil: more than Int (more than any machine).
-    static func evaluationBytes(task: TaskSpec, optimizer: LearnedOptimizerConfig, functions: Int, tuningFunctions: Int,
-                                steps: Int) throws -> Int? {
-        let coordinates = try task.dimension()
+    static func evaluationBytes(task: TaskSpec, coordinates: Int, optimizer: LearnedOptimizerConfig, functions: Int,
+                                tuningFunctions: Int, steps: Int) throws -> Int? {
         let perBatch = min(max(LearnedOptimizer.defaultMaxCoordinatesPerBatch / max(coordinates, 1), 1), functions)
         guard let held = try task.estimatedBytes(functions: functions + tuningFunctions, batched: false),
               let batch = task.settings.estimatedBatchBytes(functions: perBatch),

@@ -334,10 +334,12 @@ struct TrainCommand: ParsableCommand {
         // Settings that do not fit the data (a CNN with more poolings than its images allow)
         // are known once the data set is read, and are usage errors; a missing or damaged file
         // is reported where the run loads its data.
-        do { _ = try config.task.dimension() } catch let error as DataError where error.isConfigurationProblem {
+        var coordinates: Int?
+        do { coordinates = try config.task.dimension() } catch let error as DataError where error.isConfigurationProblem {
             return (error.description, 64)
         } catch {}
-        if let problem = MemoryEstimate.trainingProblem(config, ranks: ranks, limit: runOptions.memoryLimitBytes()) {
+        if let coordinates,
+           let problem = MemoryEstimate.trainingProblem(config, coordinates: coordinates, ranks: ranks, limit: runOptions.memoryLimitBytes()) {
             return (problem, 64)
         }
         let sharding = MetaTrainer.shardingProblems(shards: shards, ranks: ranks, config: config)

@@ -5,19 +5,14 @@ import Glibc
 import Darwin
 #endif
 
-/// Writes result files so that a reader never sees a half-written file (`FileIO.replaceDurably`:
-/// a temporary file in the same directory, flushed to disk and renamed over the target, then the
-/// directory flushed, best effort). Missing parent directories are created. A failed write leaves
-/// the old file untouched and no temporary file behind.
+/// Writes result files so that a reader never sees a half-written file (as
+/// `FileIO.replaceDurably` writes a checkpoint: a temporary file in the target's directory,
+/// flushed to disk and renamed over the target, then the directory flushed, best effort).
+/// Missing parent directories are created. A failed write leaves the old file untouched and no
+/// temporary file behind.
 package enum ResultFile {
     package static func writeAtomically(_ data: Data, to url: URL) throws {
-        try createDirectory(of: url)
-        let temporary = temporaryURL(for: url)
-        do {
-            try FileIO.replaceDurably(url.path, with: [UInt8](data), temporary: temporary.path, directorySyncRequired: false)
-        } catch let error as CheckpointError {
-            throw resultError(error, temporary: temporary.path, target: url.path)
-        }
+        try writeAllAtomically([(data, url)])
     }
 
     /// Writes every file or none of them (an evaluation's report, table and plot belong
@@ -30,8 +25,11 @@ package enum ResultFile {
         do {
             for file in files {
                 try createDirectory(of: file.url)
-                // A link's target is replaced, as writeAtomically does (FileIO.writeTarget).
-                let target = try FileIO.writeTarget(file.url.path)
+                // A link's target is replaced, not the link (FileIO.writeTarget).
+                let target: String
+                do { target = try FileIO.writeTarget(file.url.path) } catch let error as CheckpointError {
+                    throw resultError(error, temporary: file.url.path, target: file.url.path)
+                }
                 let temporary = temporaryURL(for: URL(fileURLWithPath: target)).path
                 do { try FileIO.writeNewFileDurably(temporary, [UInt8](file.data)) } catch let error as CheckpointError {
                     throw resultError(error, temporary: temporary, target: target)  // the file removed
