@@ -1,5 +1,6 @@
 // Kernel path selection: which paths this build has and which this CPU can run.
 #include <string.h>
+#include <unistd.h>
 #include "metaopt_kernels.h"
 
 extern const metaopt_kernel_table metaopt_portable_table;
@@ -17,21 +18,43 @@ static unsigned long long metaopt_xcr0(void) {
     return ((unsigned long long)hi << 32) | lo;
 }
 
-static int metaopt_has_avx2_fma(void) {
-    unsigned eax, ebx, ecx, edx;
-    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
-    int fma = (ecx >> 12) & 1, avx = (ecx >> 28) & 1, f16c = (ecx >> 29) & 1;
-    if (!fma || !avx || !f16c || (metaopt_xcr0() & 0x6) != 0x6) return 0;  // XMM and YMM state
-    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
-    int avx2 = (ebx >> 5) & 1, bmi2 = (ebx >> 8) & 1;
-    return avx2 && bmi2;
+/// The features of the AVX2 path this CPU lacks (METAOPT_FEATURE_* bits).
+static unsigned metaopt_missing_avx2(void) {
+    unsigned eax, ebx, ecx, edx, missing = 0;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) ecx = 0;
+    if (!((ecx >> 12) & 1)) missing |= METAOPT_FEATURE_FMA;
+    if (!((ecx >> 28) & 1)) missing |= METAOPT_FEATURE_AVX;
+    if (!((ecx >> 29) & 1)) missing |= METAOPT_FEATURE_F16C;
+    if ((metaopt_xcr0() & 0x6) != 0x6) missing |= METAOPT_FEATURE_OS_YMM;  // XMM and YMM state
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) ebx = 0;
+    if (!((ebx >> 5) & 1)) missing |= METAOPT_FEATURE_AVX2;
+    if (!((ebx >> 8) & 1)) missing |= METAOPT_FEATURE_BMI2;
+    return missing;
 }
 
-static int metaopt_has_avx512(void) {
+/// The features of the AVX-512 path this CPU lacks, the AVX2 path's included.
+static unsigned metaopt_missing_avx512(void) {
+    unsigned eax, ebx, ecx, edx, missing = metaopt_missing_avx2();
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) ebx = 0;
+    if (!((ebx >> 16) & 1)) missing |= METAOPT_FEATURE_AVX512F;
+    if (!((ebx >> 17) & 1)) missing |= METAOPT_FEATURE_AVX512DQ;
+    if (!((ebx >> 28) & 1)) missing |= METAOPT_FEATURE_AVX512CD;
+    if (!((ebx >> 30) & 1)) missing |= METAOPT_FEATURE_AVX512BW;
+    if (!((ebx >> 31) & 1)) missing |= METAOPT_FEATURE_AVX512VL;
+    if ((metaopt_xcr0() & 0xE6) != 0xE6) missing |= METAOPT_FEATURE_OS_ZMM;  // and opmask, ZMM state
+    return missing;
+}
+
+/// Before main, on every command: the Swift runtime's atomics need CMPXCHG16B, which the first
+/// x86-64 CPUs (before about 2006) lack; without it the first use of a Swift type ends in an
+/// illegal instruction. Said in words instead.
+__attribute__((constructor)) static void metaopt_require_cmpxchg16b(void) {
     unsigned eax, ebx, ecx, edx;
-    if (!metaopt_has_avx2_fma() || !__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
-    unsigned need = (1u << 16) | (1u << 17) | (1u << 28) | (1u << 30) | (1u << 31);  // F, DQ, CD, BW, VL
-    return (ebx & need) == need && (metaopt_xcr0() & 0xE6) == 0xE6;  // and opmask, ZMM state
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) && ((ecx >> 13) & 1)) return;
+    static const char message[] = "metaopt-dist: this CPU lacks CMPXCHG16B, which the Swift runtime needs "
+                                  "(every x86-64 CPU since about 2006 has it); it cannot run here\n";
+    (void)!write(2, message, sizeof message - 1);
+    _exit(1);
 }
 #endif
 
@@ -50,12 +73,34 @@ int metaopt_cpu_supports(metaopt_path path) {
     switch (path) {
     case METAOPT_PATH_PORTABLE: return 1;
 #if defined(__x86_64__)
-    case METAOPT_PATH_AVX2: return metaopt_has_avx2_fma();
-    case METAOPT_PATH_AVX512: return metaopt_has_avx512();
+    case METAOPT_PATH_AVX2: return metaopt_missing_avx2() == 0;
+    case METAOPT_PATH_AVX512: return metaopt_missing_avx512() == 0;
 #endif
     default: return 0;
     }
 }
+
+unsigned metaopt_cpu_missing_features(metaopt_path path) {
+    switch (path) {
+#if defined(__x86_64__)
+    case METAOPT_PATH_AVX2: return metaopt_missing_avx2();
+    case METAOPT_PATH_AVX512: return metaopt_missing_avx512();
+#endif
+    default: return 0;
+    }
+}
+
+#if defined(__linux__)
+/// Before main, on every command: without /proc (a bare chroot or sandbox) the Swift runtime
+/// finds no command line and the first look at it traps; said in words instead.
+__attribute__((constructor)) static void metaopt_require_proc(void) {
+    if (access("/proc/self/exe", F_OK) == 0) return;
+    static const char message[] = "metaopt-dist: /proc is not mounted, and the Swift runtime reads the "
+                                  "command line from it; mount it first (mount -t proc proc /proc)\n";
+    (void)!write(2, message, sizeof message - 1);
+    _exit(1);
+}
+#endif
 
 int metaopt_cpu_adds_beside_multiply_adds(void) {
 #if defined(__x86_64__)

@@ -63,14 +63,18 @@ public enum MPIRuntime {
     public static func initialize(threadLevel: MPIThreadLevel = .serialized) throws -> MPIThreadLevel {
         state.lock.lock()
         defer { state.lock.unlock() }
-        if let provided = state.threadLevel { return provided }
-        _ = LaunchEnvironment.atLaunch  // read before MPI_Init changes the environment
-
+        // Before the cached level: after finalize, a new communicator would abort the process
+        // inside MPI_Comm_rank instead of throwing.
         var finalized: Int32 = 0
         try mpiCheck(MPI_Finalized(&finalized), "MPI_Finalized")
         if finalized != 0 {
             throw CommunicatorError(function: "MPI_Init_thread",
                                     message: "MPI was already finalised in this process and cannot be restarted")
+        }
+        if let provided = state.threadLevel { return provided }
+        let launch = LaunchEnvironment.atLaunch  // read before MPI_Init changes the environment
+        if !launch.isLaunched, let problem = singletonTemporaryDirectoryProblem() {
+            throw CommunicatorError(function: "MPI_Init_thread", message: problem)
         }
         var initialized: Int32 = 0
         try mpiCheck(MPI_Initialized(&initialized), "MPI_Initialized")
@@ -85,6 +89,23 @@ public enum MPIRuntime {
         let level = MPIThreadLevel(cValue: provided)
         state.threadLevel = level
         return level
+    }
+
+    /// Why a process started without mpirun cannot start MPI in `TMPDIR`, or nil: Open MPI's
+    /// singleton keeps its session files there and, when it cannot, fails with a page of its own
+    /// text and no word of TMPDIR.
+    static func singletonTemporaryDirectoryProblem() -> String? {
+        guard let directory = ProcessInfo.processInfo.environment["TMPDIR"], !directory.isEmpty else { return nil }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            if isDirectory.boolValue && access(directory, W_OK | X_OK) == 0 { return nil }
+        } else {
+            // Open MPI makes a missing TMPDIR, where its parent lets it.
+            let parent = (directory as NSString).deletingLastPathComponent
+            if access(parent.isEmpty ? "." : parent, W_OK | X_OK) == 0 { return nil }
+        }
+        return "TMPDIR=\(directory) is not a directory this user can write to, and Open MPI keeps its session "
+            + "files there; point TMPDIR at one (or unset it for /tmp)"
     }
 
     /// Whether MPI is initialised and not yet finalised (collectives can be called).

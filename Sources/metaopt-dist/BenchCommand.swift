@@ -135,7 +135,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         setBLASThreads(blasThreads)
         // Checked now, not after minutes of timing.
-        if let json { try ResultFile.checkWritable(URL(fileURLWithPath: json)) }
+        if let json { try ResultFile.checkWritable(FilePaths.url(json)) }
         if task.hasSuffix("-step") { return try runOptimizeeStep() }
         let names = task == "all" ? Self.allWorkloads : [task]
         let peak = fmaPeakSamples == 0 ? nil : FMAPeak.measure(samples: fmaPeakSamples)
@@ -189,7 +189,7 @@ struct BenchCommand: ParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(results)
         if format == "json" { print(String(decoding: data, as: UTF8.self)) }
-        if let path = json { try ResultFile.writeAtomically(data, to: URL(fileURLWithPath: path)) }
+        if let path = json { try ResultFile.writeAtomically(data, to: FilePaths.url(path)) }
     }
 
     struct BenchReport: Codable {

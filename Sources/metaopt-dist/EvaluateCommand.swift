@@ -67,7 +67,7 @@ struct EvaluateCommand: ParsableCommand {
     /// beside any other `NAME.json` (`best-optimizer.json`, a shipped optimizer), so that evaluating
     /// two files of one folder keeps the results of both.
     static func defaultOutput(for optimizer: String) -> String {
-        let file = URL(fileURLWithPath: optimizer)
+        let file = FilePaths.url(optimizer)
         let stem = file.deletingPathExtension().lastPathComponent
         return file.deletingLastPathComponent().appendingPathComponent(stem == "optimizer" ? "eval" : "eval-\(stem)").path
     }
@@ -93,7 +93,7 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         setBLASThreads(1)
         Console.error(kernelsLine() + "\n")
-        let file = try OptimizerFile.read(from: URL(fileURLWithPath: optimizer))
+        let file = try OptimizerFile.read(from: FilePaths.url(optimizer))
         let training = file.training
         let filesOwnTask = task.task == nil ? training?.task : nil
         let spec = try filesOwnTask ?? task.spec()
@@ -143,11 +143,11 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError(problem)
         }
         // The outputs are checked now, not after minutes of evaluation.
-        let directory = URL(fileURLWithPath: out ?? Self.defaultOutput(for: optimizer))
+        let directory = FilePaths.url(out ?? Self.defaultOutput(for: optimizer))
         // layer-trace.csv too without --layer-trace: an earlier evaluation's is then removed.
         for name in ["report.json", "statistics.csv", "loss.svg", "summary.md", "layer-trace.csv"] {
             let output = directory.appendingPathComponent(name)
-            if FilePaths.same(output, URL(fileURLWithPath: optimizer)) {
+            if FilePaths.same(output, FilePaths.url(optimizer)) {
                 throw ValidationError("--optimizer \(optimizer) is \(output.path), which the evaluation writes; move it or give another --out")
             }
             if name != "layer-trace.csv" || layerTrace { try ResultFile.checkWritable(output) }

@@ -18,18 +18,18 @@ struct ExportCommand: ParsableCommand {
         if optimizer.isEmpty { throw ValidationError("--optimizer must not be empty") }
         if let output, output.isEmpty { throw ValidationError("--output must not be empty") }
         // The export is another format: written over its input, the trained optimizer is gone.
-        if let output, FilePaths.same(URL(fileURLWithPath: output), URL(fileURLWithPath: optimizer)) {
+        if let output, FilePaths.same(FilePaths.url(output), FilePaths.url(optimizer)) {
             throw ValidationError("--output \(output) is the optimizer file itself; the export would replace it (choose another path)")
         }
     }
 
     func run() throws {
-        let file = try OptimizerFile.read(from: URL(fileURLWithPath: optimizer))
+        let file = try OptimizerFile.read(from: FilePaths.url(optimizer))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         let data = try encoder.encode(file.exported())
         if let output {
-            try ResultFile.writeAtomically(data, to: URL(fileURLWithPath: output))
+            try ResultFile.writeAtomically(data, to: FilePaths.url(output))
         } else {
             try Console.output(data + Data("\n".utf8))
         }

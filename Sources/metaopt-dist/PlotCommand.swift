@@ -89,7 +89,7 @@ struct PlotCommand: ParsableCommand {
         }
         // The same run twice drew two identical curves under one legend name.
         for (i, path) in runDirectories.enumerated() {
-            if let first = runDirectories[..<i].first(where: { FilePaths.same(URL(fileURLWithPath: $0), URL(fileURLWithPath: path)) }) {
+            if let first = runDirectories[..<i].first(where: { FilePaths.same(FilePaths.url($0), FilePaths.url(path)) }) {
                 throw ValidationError("the run directory \(path) is \(first) again; give each run once")
             }
         }
@@ -103,10 +103,10 @@ struct PlotCommand: ParsableCommand {
         let fm = FileManager.default
         let url: URL
         if evaluations.isEmpty {
-            let directories = runDirectories.map { URL(fileURLWithPath: $0) }
+            let directories = runDirectories.map { FilePaths.url($0) }
             let names = TrainingLog.displayNames(directories)
             let logs = try zip(directories, names).map { try TrainingLog.load(runDirectory: $0, name: $1) }
-            url = output(default: logs.count == 1 ? RunDirectory(directories[0]).plot : URL(fileURLWithPath: "plot.svg"),
+            url = output(default: logs.count == 1 ? RunDirectory(directories[0]).plot : FilePaths.url("plot.svg"),
                          name: "plot.svg")
             try refuseOverwriting(directories.flatMap { [RunDirectory($0).metrics, RunDirectory($0).validationLog] }, with: url)
             try TrainingFigure.make(logs, title: title).write(to: url)
@@ -115,7 +115,7 @@ struct PlotCommand: ParsableCommand {
             var files: [URL] = []
             for (i, path) in evaluations.enumerated() {
                 var isDirectory: ObjCBool = false
-                var file = URL(fileURLWithPath: path)
+                var file = FilePaths.url(path)
                 if fm.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
                     file = file.appendingPathComponent("report.json")
                 }
@@ -124,7 +124,7 @@ struct PlotCommand: ParsableCommand {
                 let name = file.standardizedFileURL.deletingLastPathComponent().lastPathComponent
                 panels.append((panelTitles.isEmpty ? name : panelTitles[i], report))
             }
-            url = output(default: URL(fileURLWithPath: "evaluations.svg"), name: "evaluations.svg")
+            url = output(default: FilePaths.url("evaluations.svg"), name: "evaluations.svg")
             try refuseOverwriting(files, with: url)
             try EvaluationReport.panelFigure(panels, title: title ?? "Loss on held-out functions", columns: columns,
                                              bands: bands).write(to: url)
@@ -144,8 +144,8 @@ struct PlotCommand: ParsableCommand {
         guard let out else { return fallback }
         var isDirectory: ObjCBool = false
         if out.hasSuffix("/") || (FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) && isDirectory.boolValue) {
-            return URL(fileURLWithPath: out).appendingPathComponent(name)
+            return FilePaths.url(out).appendingPathComponent(name)
         }
-        return URL(fileURLWithPath: out)
+        return FilePaths.url(out)
     }
 }

@@ -201,12 +201,12 @@ struct ScalingModelCommand: ParsableCommand {
         table += ScalingModelReport.markdown(rows)
         // All or none: a path that cannot be written left the files before it new, those after it old.
         var files: [(data: Data, url: URL)] = []
-        if let csv { files.append((Data(ScalingModelReport.csv(rows).utf8), URL(fileURLWithPath: csv))) }
+        if let csv { files.append((Data(ScalingModelReport.csv(rows).utf8), FilePaths.url(csv))) }
         if let svg {
             let figure = ScalingModelReport.figure(rows, measured: try measuredPoints(), title: title, subtitle: subtitle)
-            files.append((Data(figure.render().utf8), URL(fileURLWithPath: svg)))
+            files.append((Data(figure.render().utf8), FilePaths.url(svg)))
         }
-        if let markdown { files.append((Data(table.utf8), URL(fileURLWithPath: markdown))) }
+        if let markdown { files.append((Data(table.utf8), FilePaths.url(markdown))) }
         try ResultFile.writeAllAtomically(files)
         if markdown == nil { print(table, terminator: "") }
     }

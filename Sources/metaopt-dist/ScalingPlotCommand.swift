@@ -51,13 +51,13 @@ struct ScalingPlotCommand: ParsableCommand {
 
     func run() throws {
         let cores = self.cores ?? ProcessInfo.processInfo.activeProcessorCount
-        let rows = try ScalingSummary.rows(runs: URL(fileURLWithPath: runs), warmup: warmup, cores: cores)
+        let rows = try ScalingSummary.rows(runs: FilePaths.url(runs), warmup: warmup, cores: cores)
         guard !rows.isEmpty else { throw ValidationError("no run directories named SERIES.npN.rK in \(runs)") }
         let table = ScalingSummary.markdown(rows)
         // All or none: a path that cannot be written left the files before it new, those after it old.
-        var files = [(data: Data(ScalingSummary.csv(rows).utf8), url: URL(fileURLWithPath: csv)),
-                     (Data(ScalingSummary.figure(rows, title: title, subtitle: subtitle, cores: cores).render().utf8), URL(fileURLWithPath: svg))]
-        if let markdown { files.append((Data(table.utf8), URL(fileURLWithPath: markdown))) }
+        var files = [(data: Data(ScalingSummary.csv(rows).utf8), url: FilePaths.url(csv)),
+                     (Data(ScalingSummary.figure(rows, title: title, subtitle: subtitle, cores: cores).render().utf8), FilePaths.url(svg))]
+        if let markdown { files.append((Data(table.utf8), FilePaths.url(markdown))) }
         try ResultFile.writeAllAtomically(files)
         if markdown == nil { print(table, terminator: "") }
     }

@@ -188,16 +188,16 @@ struct TrainCommand: ParsableCommand {
         }
         if let output {
             guard !output.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--output must not be empty") }
-            let runDirectory = RunDirectory(URL(fileURLWithPath: runDirectoryPath(config)))
-            if let own = runDirectory.ownFile(at: URL(fileURLWithPath: output)) {
+            let runDirectory = RunDirectory(FilePaths.url(runDirectoryPath(config)))
+            if let own = runDirectory.ownFile(at: FilePaths.url(output)) {
                 throw ValidationError("--output \(output) would overwrite the run's own \(own); choose another path")
             }
-            if let configFile, FilePaths.same(URL(fileURLWithPath: output), URL(fileURLWithPath: configFile)) {
+            if let configFile, FilePaths.same(FilePaths.url(output), FilePaths.url(configFile)) {
                 throw ValidationError("--output \(output) is the run file of --config; the optimizer would replace it (choose another path)")
             }
             // The run's config.json names the --init-from file: replaced, the run could not be
             // made again from its settings.
-            if let initFrom, FilePaths.same(URL(fileURLWithPath: output), URL(fileURLWithPath: initFrom)) {
+            if let initFrom, FilePaths.same(FilePaths.url(output), FilePaths.url(initFrom)) {
                 throw ValidationError("--output \(output) is the --init-from file; the trained optimizer would replace the one it started from (choose another path)")
             }
         }
@@ -247,7 +247,7 @@ struct TrainCommand: ParsableCommand {
             return
         }
         let runDirectoryPath = runDirectoryPath(config)
-        let runDirectory = RunDirectory(URL(fileURLWithPath: runDirectoryPath))
+        let runDirectory = RunDirectory(FilePaths.url(runDirectoryPath))
         withCommunicator(runOptions) { comm in
             setBLASThreads(1)
             let logger = Logger(label: "metaopt-dist.train")
@@ -263,7 +263,7 @@ struct TrainCommand: ParsableCommand {
             do {
                 run = try TrainingRun(
                     config: config, communicator: comm,
-                    options: .init(runDirectory: runDirectory, output: output.map { URL(fileURLWithPath: $0) },
+                    options: .init(runDirectory: runDirectory, output: output.map { FilePaths.url($0) },
                                    checkpointEvery: checkpointEvery, keepCheckpoints: keepCheckpoints,
                                    progressEvery: progressEvery, shards: shardCount),
                     resume: resume, logger: logger)
@@ -377,10 +377,10 @@ struct TrainCommand: ParsableCommand {
     /// (METAOPT_LAUNCH_DIR); started elsewhere, a relative path is printed absolute, so that the
     /// printed commands run where the user is.
     static func forCaller(_ path: String) -> String {
-        let here = FileManager.default.currentDirectoryPath
+        let here = FilePaths.currentDirectory()
         guard !path.hasPrefix("/"), let launch = ProcessInfo.processInfo.environment["METAOPT_LAUNCH_DIR"],
-              !FilePaths.same(URL(fileURLWithPath: launch), URL(fileURLWithPath: here)) else { return path }
-        let absolute = URL(fileURLWithPath: joinedPath(here, path)).standardizedFileURL.path
+              !FilePaths.same(FilePaths.url(launch), FilePaths.url(here)) else { return path }
+        let absolute = FilePaths.url(joinedPath(here, path)).standardizedFileURL.path
         return path.hasSuffix("/") ? absolute + "/" : absolute
     }
 

@@ -35,6 +35,35 @@ struct MetaOptDist: ParsableCommand {
     static var subcommandConfigurations: [CommandConfiguration] { configuration.subcommands.map { $0.configuration } }
 }
 
+// A reader that goes away (`| head`, a log shipper that dies) must not kill a training run before
+// its checkpoint: a write to a closed pipe fails with EPIPE instead, which the console counts as a
+// dropped line and the check at the end below reports.
+signal(SIGPIPE, SIG_IGN)
+
+/// print() buffers standard output and drops a failed write silently, so results lost to a full
+/// disk or a closed pipe (evaluate's table, bench's JSON, `--print-config > file`) ended with
+/// status 0: flushed and checked, as coreutils' close_stdout does.
+func exitUnlessStandardOutputWasWritten() {
+    let flushed = fflush(stdout) == 0
+    let code = errno  // of the flush; an earlier failed write left only the stream's error flag
+    if !flushed || ferror(stdout) != 0 {
+        Console.error("Error: cannot write to standard output\(flushed ? "" : ": " + String(cString: strerror(code)))\n")
+        exit(1)
+    }
+}
+
+/// ArgumentParser's exit for `error`, with help and version text (a clean exit) checked as
+/// written first.
+func exitAfterParsing(_ error: any Error) -> Never {
+    if MetaOptDist.exitCode(for: error) == .success {
+        let text = MetaOptDist.fullMessage(for: error)
+        if !text.isEmpty { print(text) }
+        exitUnlessStandardOutputWasWritten()
+        exit(0)
+    }
+    MetaOptDist.exit(withError: error)
+}
+
 // Before anything else: a kernel path this CPU cannot run (METAOPT_KERNELS) is refused with a
 // message and status 64, never an illegal instruction.
 if case .failure(let error) = KernelPath.fromEnvironment {
@@ -81,23 +110,14 @@ do { command = try MetaOptDist.parseAsRoot(arguments) } catch {
         Console.error("Error: \(message)\nSee 'metaopt-dist help train' and docs/usage.md (\"Run files and recipes\").\n")
         exit(ExitCode.validationFailure.rawValue)
     }
-    MetaOptDist.exit(withError: error)
+    exitAfterParsing(error)
 }
 do {
     var running = command
     try running.run()
-    // print() buffers standard output and drops a failed write silently, so results lost to a
-    // full disk (evaluate's table, bench's JSON) ended with status 0: flushed and checked here,
-    // as coreutils' close_stdout does. Not for train, whose last lines only say where its files
-    // are (a closed or full standard output must not fail a finished run).
-    if !(command is TrainCommand) {
-        let flushed = fflush(stdout) == 0
-        let code = errno  // of the flush; an earlier failed write left only the stream's error flag
-        if !flushed || ferror(stdout) != 0 {
-            Console.error("Error: cannot write to standard output\(flushed ? "" : ": " + String(cString: strerror(code)))\n")
-            exit(1)
-        }
-    }
+    // Not for a training run, whose last lines only say where its files are (a closed or full
+    // standard output must not fail a finished run); its --print-config writes nothing else.
+    if (command as? TrainCommand).map({ $0.printConfig }) ?? true { exitUnlessStandardOutputWasWritten() }
 } catch let error as ValidationError {
     let subcommand = type(of: command)
     let name = subcommand.configuration.commandName.map { " " + $0 } ?? ""
@@ -105,5 +125,5 @@ do {
                   + "  See 'metaopt-dist\(name) --help' for more information.\n")
     exit(ExitCode.validationFailure.rawValue)
 } catch {
-    MetaOptDist.exit(withError: error)
+    exitAfterParsing(error)
 }

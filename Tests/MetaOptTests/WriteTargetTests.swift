@@ -101,6 +101,39 @@ final class WriteTargetTests: XCTestCase {
         XCTAssertFalse(FilePaths.same(URL(fileURLWithPath: path("loop-a/x")), file))
     }
 
+    /// The kernel reads `link/..` as the parent of the link's target, not as the folder holding
+    /// the link: `export --output link/../a/o.json` wrote over another file than the one named.
+    func testALinkFollowedByDotDotIsTheTargetsParent() throws {
+        for folder in ["a", "deep/x", "deep/a"] {
+            try FileManager.default.createDirectory(atPath: path(folder), withIntermediateDirectories: true)
+        }
+        XCTAssertEqual(symlink("deep/x", path("link")), 0)
+        XCTAssertTrue(FilePaths.same(URL(fileURLWithPath: path("link/../a/o.json")), URL(fileURLWithPath: path("deep/a/o.json"))))
+        XCTAssertFalse(FilePaths.same(URL(fileURLWithPath: path("link/../a/o.json")), URL(fileURLWithPath: path("a/o.json"))))
+        XCTAssertEqual(FilePaths.canonical(URL(fileURLWithPath: path("link/.."))), FilePaths.canonical(URL(fileURLWithPath: path("deep"))))
+    }
+
+    /// Linux keeps "é" as one code point and as e + combining accent as two names; Swift's `==`
+    /// on strings calls them equal, and export refused to write one beside the other.
+    func testNamesThatDifferOnlyInUnicodeNormalisationAreDifferentFiles() {
+        let composed = path("caf\u{E9}.json"), decomposed = path("cafe\u{301}.json")
+        XCTAssertFalse(FilePaths.same(URL(fileURLWithPath: composed), URL(fileURLWithPath: decomposed)))
+        XCTAssertTrue(FilePaths.same(URL(fileURLWithPath: composed), URL(fileURLWithPath: composed)))
+    }
+
+    /// Paths past 1,024 bytes resolve too (Foundation's resolvingSymlinksInPath stops there: a
+    /// run directory of exactly 1,024 bytes made plot take its output for its input).
+    func testLongPathsResolve() throws {
+        var deep = scratch!
+        while deep.path.utf8.count < 1_100 { deep.appendPathComponent(String(repeating: "d", count: 200)) }
+        try FileManager.default.createDirectory(at: deep, withIntermediateDirectories: true)
+        XCTAssertEqual(symlink(deep.path, path("short")), 0)
+        let viaLink = URL(fileURLWithPath: path("short/metrics.jsonl")), direct = deep.appendingPathComponent("metrics.jsonl")
+        XCTAssertTrue(FilePaths.same(viaLink, direct))
+        XCTAssertFalse(FilePaths.same(viaLink, deep.appendingPathComponent("plot.svg")))
+        XCTAssertEqual(FilePaths.canonical(viaLink), direct.path)
+    }
+
     /// /dev/stdout of a pipe (`export --output /dev/stdout | cat`) is a link to "pipe:[…]", which
     /// no path names: refused as a link to a pipe, not "to a missing file".
     func testALinkToAPipeIsNamedAsOne() throws {

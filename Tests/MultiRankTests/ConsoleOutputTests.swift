@@ -55,4 +55,31 @@ final class ConsoleOutputTests: XCTestCase {
             XCTAssertEqual(written.status, 0, "\(args[0]): \(written)")
         }
     }
+
+    /// `train --print-config > cfg.json`, `--version` and help exist only to write to standard
+    /// output; on a full disk they ended with status 0 and an empty file.
+    func testTextThatOnlyGoesToStandardOutputIsChecked() throws {
+        try requireDevFull()
+        for args in [["train", "--print-config"], ["--version"], ["help", "train"], ["export", "--help"]] {
+            let failed = try run(args, redirect: ">/dev/full")
+            XCTAssertEqual(failed.status, 1, "\(args): \(failed)")
+            XCTAssertTrue(failed.stderr.contains("cannot write to standard output: No space left on device"), "\(args): \(failed)")
+            let written = try run(args, redirect: ">/dev/null")
+            XCTAssertEqual(written.status, 0, "\(args): \(written)")
+        }
+    }
+
+    /// A reader that goes away (`train … | head -3`) killed the run with SIGPIPE before its
+    /// checkpoint and optimizer file; the run now trains on, counts the lost lines and ends 0.
+    func testARunWhoseReaderGoesAwayStillTrains() throws {
+        let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
+        // The reader (true) closes its end at once; every write of the run then meets a closed
+        // pipe. pipefail: the run's status, not the reader's.
+        let binary = try MPIJob.binaryURL().path
+        let args = ["train"] + DistributedTrain.smallJob + ["--run-dir", dir.path, "--no-resume", "--progress-every", "1"]
+        let result = try MPIJob.runProcess(executable: URL(fileURLWithPath: "/bin/bash"),
+                                           arguments: ["-c", "set -o pipefail; \"$@\" 2>&1 | true", "bash", binary] + args, timeout: 60)
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("optimizer.json").path), "\(result)")
+    }
 }

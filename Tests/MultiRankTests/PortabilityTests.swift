@@ -128,7 +128,29 @@ final class PortabilityTests: XCTestCase {
         let forced = try MPIJob.runProcess(executable: URL(fileURLWithPath: qemu), arguments: ["-cpu", Self.emulatedCPU, binary.path, "--version"],
                                            timeout: 60, environment: ["OPENBLAS_CORETYPE": "SkylakeX"])
         XCTAssertEqual(forced.status, 64, "\(forced)")
-        XCTAssertTrue(forced.stderr.contains("OPENBLAS_CORETYPE=SkylakeX makes OpenBLAS run kernels that need AVX-512"), "\(forced)")
+        XCTAssertTrue(forced.stderr.contains("OPENBLAS_CORETYPE=SkylakeX makes OpenBLAS run kernels for another CPU")
+                      && forced.stderr.contains("lacks AVX-512 F"), "\(forced)")
+    }
+
+    /// The refusal names what the CPU lacks, not the whole requirement: a Haswell without FMA was
+    /// said to lack "AVX2, FMA, F16C and BMI2", sending an administrator after AVX2 it has.
+    func testARefusedPathNamesOnlyTheMissingFeatures() throws {
+        let (qemu, binary) = try Self.emulation()
+        let result = try MPIJob.runProcess(executable: URL(fileURLWithPath: qemu), arguments: ["-cpu", "Haswell,-fma", binary.path, "--version"],
+                                           timeout: 60, environment: ["METAOPT_KERNELS": "avx2"])
+        XCTAssertEqual(result.status, 64, "\(result)")
+        XCTAssertTrue(result.stderr.contains("lacks FMA (needed: AVX2, FMA, F16C and BMI2"), "\(result)")
+    }
+
+    /// The Swift runtime needs CMPXCHG16B, which the first x86-64 CPUs lack (qemu's Conroe model
+    /// leaves it out): every command, --version too, died with an illegal instruction; now a
+    /// message and status 1 before main.
+    func testACPUWithoutCMPXCHG16BIsToldSoInWords() throws {
+        let (qemu, binary) = try Self.emulation()
+        let result = try MPIJob.runProcess(executable: URL(fileURLWithPath: qemu), arguments: ["-cpu", "Conroe", binary.path, "--version"],
+                                           timeout: 60)
+        XCTAssertEqual(result.status, 1, "\(result)")
+        XCTAssertTrue(result.stderr.contains("this CPU lacks CMPXCHG16B, which the Swift runtime needs"), "\(result)")
     }
 
     // MARK: Version

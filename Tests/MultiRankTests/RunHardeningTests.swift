@@ -115,6 +115,27 @@ final class RunHardeningTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: optimizer)), before)
     }
 
+    /// Relative paths from a working directory deeper than 1,024 bytes (Foundation's own getcwd
+    /// buffer): every write failed with "The specified URL type isn't supported", evaluate's and
+    /// bench's after all their work. Train, export and evaluate there, by relative paths.
+    func testRelativePathsWorkInADeepWorkingDirectory() throws {
+        var deep = try DistributedTrain.scratchDirectory(for: self)
+        while deep.path.utf8.count < 1_300 { deep.appendPathComponent(String(repeating: "d", count: 200)) }
+        try FileManager.default.createDirectory(at: deep, withIntermediateDirectories: true)
+        let binary = try MPIJob.binaryURL().path
+        let script = """
+            cd "$1" && shift && "$@" train \(DistributedTrain.smallJob.joined(separator: " ")) --run-dir r --validate-every 0 \
+            && "$@" export --optimizer r/optimizer.json --output x.json \
+            && "$@" evaluate --optimizer r/optimizer.json --functions 1 --steps 2 --tuning-functions 1 --baselines sgd --out e
+            """
+        let result = try MPIJob.runProcess(executable: URL(fileURLWithPath: "/bin/sh"),
+                                           arguments: ["-c", script, "sh", deep.path, binary], timeout: 120)
+        XCTAssertEqual(result.status, 0, "\(result)")
+        for file in ["r/optimizer.json", "x.json", "e/report.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: deep.appendingPathComponent(file).path), file)
+        }
+    }
+
     /// Finding 9: a torn best-optimizer.json is set aside with a warning; the resume succeeds.
     func testATruncatedBestOptimizerDoesNotStopAResume() throws {
         let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")

@@ -219,6 +219,20 @@ const metaopt_kernel_table *metaopt_kernel_table_for(metaopt_path path);
 /// including the operating system's support for the wider registers) can run `path`.
 int metaopt_cpu_supports(metaopt_path path);
 
+/// The features a path needs, for saying which ones a CPU lacks.
+enum {
+    METAOPT_FEATURE_AVX = 1u << 0, METAOPT_FEATURE_AVX2 = 1u << 1, METAOPT_FEATURE_FMA = 1u << 2,
+    METAOPT_FEATURE_F16C = 1u << 3, METAOPT_FEATURE_BMI2 = 1u << 4,
+    METAOPT_FEATURE_OS_YMM = 1u << 5,  // the operating system saves the YMM registers
+    METAOPT_FEATURE_AVX512F = 1u << 6, METAOPT_FEATURE_AVX512DQ = 1u << 7, METAOPT_FEATURE_AVX512CD = 1u << 8,
+    METAOPT_FEATURE_AVX512BW = 1u << 9, METAOPT_FEATURE_AVX512VL = 1u << 10,
+    METAOPT_FEATURE_OS_ZMM = 1u << 11,  // the operating system saves the opmask and ZMM registers
+};
+
+/// The features of `path` this CPU lacks, as METAOPT_FEATURE_* bits (0: none, and always 0 for
+/// the portable path).
+unsigned metaopt_cpu_missing_features(metaopt_path path);
+
 /// Whether the CPU runs vector adds on units of their own beside its multiply-add units, so that
 /// paired_product's trade of multiply-adds for adds pays: AMD's cores from Zen 4 on (cpuid family
 /// 19h and later; docs/performance-log.md, "Winograd's inner products"). Intel's cores issue vector adds

@@ -7,39 +7,76 @@ import Musl
 import Darwin
 #endif
 
-/// Whether two paths name one file: for refusing an output that would replace one of the
-/// command's own inputs (`export --output` its optimizer file, `plot --out` a metrics.jsonl).
+/// Paths as the kernel reads them: file URLs that work in any working directory, and whether two
+/// paths name one file (for refusing an output that would replace one of the command's own
+/// inputs: `export --output` its optimizer file, `plot --out` a metrics.jsonl).
 package enum FilePaths {
-    /// `url`'s path with "." and ".." removed and symbolic links resolved, also where its last
-    /// components do not exist yet: those are appended to the resolved nearest existing ancestor
-    /// (`resolvingSymlinksInPath` leaves a path that does not exist as it is, so a link to the run
-    /// directory hid a new file inside it).
-    package static func canonical(_ url: URL) -> String { canonical(url, linksFollowed: 0) }
-
-    private static func canonical(_ url: URL, linksFollowed: Int) -> String {
-        var existing = url.standardizedFileURL
-        var missing: [String] = []
-        while !FileManager.default.fileExists(atPath: existing.path) && existing.path != "/" {
-            // A dangling link names where its file will be (a link to a run directory not made
-            // yet): followed, as the write will follow it, up to the kernel's 40 links.
-            if linksFollowed < 40, let target = try? FileManager.default.destinationOfSymbolicLink(atPath: existing.path) {
-                var followed = target.hasPrefix("/") ? URL(fileURLWithPath: target)
-                    : existing.deletingLastPathComponent().appendingPathComponent(target)
-                for component in missing { followed.appendPathComponent(component) }
-                return canonical(followed, linksFollowed: linksFollowed + 1)
-            }
-            missing.insert(existing.lastPathComponent, at: 0)
-            existing = existing.deletingLastPathComponent()
-        }
-        var result = existing.resolvingSymlinksInPath()
-        for component in missing { result.appendPathComponent(component) }
-        return result.standardizedFileURL.path
+    /// The working directory. Foundation's own lookup holds 1,024 bytes, and a relative URL made
+    /// in a deeper directory has no base, so every write through it failed ("The specified URL
+    /// type isn't supported"); the kernel allows 4,096.
+    package static func currentDirectory() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return FileManager.default.currentDirectoryPath }
+        return String(cString: buffer)
     }
 
-    /// The same canonical path, or (both existing) the same device and inode: hard links too.
+    /// A command-line path as a file URL: relative paths are joined to `currentDirectory()` here
+    /// (see there for why not by Foundation).
+    package static func url(_ path: String) -> URL {
+        guard !path.hasPrefix("/") else { return URL(fileURLWithPath: path) }
+        let directory = currentDirectory()
+        return URL(fileURLWithPath: path.isEmpty ? directory : (directory.hasSuffix("/") ? directory : directory + "/") + path)
+    }
+
+    /// `url`'s path resolved as the kernel resolves it, component by component from the root:
+    /// every symbolic link replaced by its target before the next component is read (so
+    /// `link/..` is the link target's parent, not the folder holding the link), "." and ".."
+    /// removed, and names that do not exist yet kept as they are. A dangling link is followed
+    /// to where its file will be (a link to a run directory not made yet), as a write would,
+    /// up to the kernel's 40 links. No length limit but the kernel's.
+    package static func canonical(_ url: URL) -> String {
+        let path = url.path
+        var pending = Array(components(of: path.hasPrefix("/") ? path : Self.url(path).path).reversed())
+        var resolved: [String] = []
+        var linksFollowed = 0
+        while let component = pending.popLast() {
+            if component == "." { continue }
+            if component == ".." {
+                // `resolved` holds no links, so its parent is the kernel's "..".
+                if !resolved.isEmpty { resolved.removeLast() }
+                continue
+            }
+            if linksFollowed < 40, let target = linkTarget("/" + (resolved + [component]).joined(separator: "/")) {
+                linksFollowed += 1
+                if target.hasPrefix("/") { resolved = [] }
+                pending.append(contentsOf: components(of: target).reversed())
+                continue
+            }
+            resolved.append(component)
+        }
+        return "/" + resolved.joined(separator: "/")
+    }
+
+    /// The same canonical path, byte for byte (Swift's `==` on strings equates "é" written as
+    /// one code point and as two, which Linux keeps as two names), or (both existing) the same
+    /// device and inode: hard links too.
     package static func same(_ a: URL, _ b: URL) -> Bool {
-        if canonical(a) == canonical(b) { return true }
+        if sameBytes(canonical(a), canonical(b)) { return true }
         var sa = stat(), sb = stat()
         return stat(a.path, &sa) == 0 && stat(b.path, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
+    }
+
+    /// Whether two paths are the same bytes (see `same`).
+    package static func sameBytes(_ a: String, _ b: String) -> Bool { a.utf8.elementsEqual(b.utf8) }
+
+    private static func components(of path: String) -> [String] {
+        path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+    }
+
+    private static func linkTarget(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

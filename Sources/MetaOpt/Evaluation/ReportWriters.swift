@@ -30,7 +30,7 @@ package enum ResultFile {
                 do { target = try FileIO.writeTarget(file.url.path) } catch let error as CheckpointError {
                     throw resultError(error, temporary: file.url.path, target: file.url.path)
                 }
-                let temporary = temporaryURL(for: URL(fileURLWithPath: target)).path
+                let temporary = temporaryURL(for: FilePaths.url(target)).path
                 do { try FileIO.writeNewFileDurably(temporary, [UInt8](file.data)) } catch let error as CheckpointError {
                     throw resultError(error, temporary: temporary, target: target)  // the file removed
                 }

@@ -98,11 +98,36 @@ public enum KernelPath: String, CaseIterable, Sendable, Codable, CustomStringCon
                                            "skylakex": .avx512, "cooperlake": .avx512, "sapphirerapids": .avx512]
         guard let path = needs[value.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()], !path.isSupported else { return nil }
         let cpu = cpuName.isEmpty ? "this CPU" : "this CPU (\(cpuName))"
-        return "OPENBLAS_CORETYPE=\(value) makes OpenBLAS run kernels that need \(path.requirement), which \(cpu) lacks "
+        return "OPENBLAS_CORETYPE=\(value) makes OpenBLAS run kernels for another CPU: \(path.lackedBy(cpu)) "
             + "(they would end in an illegal instruction); unset it to let OpenBLAS choose, or name a core this CPU has"
         #else
         return nil
         #endif
+    }
+
+    /// The features of `requirement` this CPU lacks, by name (empty where it lacks none): an
+    /// administrator told "lacks AVX2" of a CPU that has it looks in the wrong place.
+    var missingFeatures: String {
+        let mask = metaopt_cpu_missing_features(cPath)
+        let names: [(UInt32, String)] = [
+            (UInt32(METAOPT_FEATURE_AVX), "AVX"), (UInt32(METAOPT_FEATURE_AVX2), "AVX2"),
+            (UInt32(METAOPT_FEATURE_FMA), "FMA"), (UInt32(METAOPT_FEATURE_F16C), "F16C"),
+            (UInt32(METAOPT_FEATURE_BMI2), "BMI2"),
+            (UInt32(METAOPT_FEATURE_OS_YMM), "the operating system's saving of the YMM registers"),
+            (UInt32(METAOPT_FEATURE_AVX512F), "AVX-512 F"), (UInt32(METAOPT_FEATURE_AVX512DQ), "AVX-512 DQ"),
+            (UInt32(METAOPT_FEATURE_AVX512CD), "AVX-512 CD"), (UInt32(METAOPT_FEATURE_AVX512BW), "AVX-512 BW"),
+            (UInt32(METAOPT_FEATURE_AVX512VL), "AVX-512 VL"),
+            (UInt32(METAOPT_FEATURE_OS_ZMM), "the operating system's saving of the opmask and ZMM registers"),
+        ]
+        let missing = names.filter { mask & $0.0 != 0 }.map(\.1)
+        guard let last = missing.last else { return "" }
+        return missing.count == 1 ? last : missing.dropLast().joined(separator: ", ") + " and " + last
+    }
+
+    /// What `path` needs and what of it `cpu` lacks, for error messages.
+    func lackedBy(_ cpu: String) -> String {
+        let missing = missingFeatures
+        return "\(cpu) lacks \(missing.isEmpty ? requirement : missing) (needed: \(requirement))"
     }
 
     /// What the path needs, for error messages.
@@ -110,7 +135,7 @@ public enum KernelPath: String, CaseIterable, Sendable, Codable, CustomStringCon
         switch self {
         case .portable: return "nothing"
         case .avx2: return "AVX2, FMA, F16C and BMI2 (x86-64-v3)"
-        case .avx512: return "AVX-512 F, DQ, CD, BW and VL"
+        case .avx512: return "AVX-512 F, DQ, CD, BW and VL, with AVX2, FMA, F16C and BMI2"
         }
     }
 
@@ -180,7 +205,7 @@ public enum KernelPathError: Error, CustomStringConvertible, Sendable {
             return "\(variable)=\(path.rawValue): this build has no \(path.rawValue) kernels (they exist on x86-64 only); use auto or portable"
         case .unsupported(let path, let cpu):
             let name = cpu.isEmpty ? "this CPU" : "this CPU (\(cpu))"
-            return "\(variable)=\(path.rawValue) asks for the \(path) kernels, but \(name) lacks \(path.requirement); "
+            return "\(variable)=\(path.rawValue) asks for the \(path) kernels, but \(path.lackedBy(name)); "
                 + "it can run: \(KernelPath.supported.map(\.rawValue).joined(separator: ", ")) (or unset \(variable))"
         }
     }

@@ -105,7 +105,7 @@ package enum TrainerCheckpoint {
         // (`functionsPerBlock`), and the --init-from file is the same however its path is spelled.
         a.blockSize = a.functionsPerBlock
         b.blockSize = b.functionsPerBlock
-        if let x = a.initFrom, let y = b.initFrom, FilePaths.same(URL(fileURLWithPath: x), URL(fileURLWithPath: y)) {
+        if let x = a.initFrom, let y = b.initFrom, FilePaths.same(FilePaths.url(x), FilePaths.url(y)) {
             b.initFrom = x
         }
         guard a != b else { return [] }

@@ -50,17 +50,17 @@ package struct RunDirectory: Sendable {
 
     /// The name of the run's own file (or the checkpoint folder) that `file` is or lies in, other
     /// than optimizer.json (the default output); nil when `file` is none of them. Paths are
-    /// compared after removing "." and ".." and resolving symbolic links (`FilePaths.canonical`).
+    /// compared as the kernel resolves them (`FilePaths.canonical`), byte for byte.
     package func ownFile(at file: URL) -> String? {
         let canonical = FilePaths.canonical
         let target = canonical(file)
         for own in [metrics, validationLog, config, plot, bestOptimizer, lock, previousBestOptimizer, unreadableBestOptimizer]
-        where canonical(own) == target {
+        where FilePaths.sameBytes(canonical(own), target) {
             return own.lastPathComponent
         }
         for folder in [checkpoints, previousCheckpoints] {
             let path = canonical(folder)
-            if target == path || target.hasPrefix(path + "/") { return folder.lastPathComponent + "/" }
+            if FilePaths.sameBytes(target, path) || target.utf8.starts(with: (path + "/").utf8) { return folder.lastPathComponent + "/" }
         }
         return nil
     }
@@ -228,7 +228,7 @@ package final class TrainingRun {
         var warmState: TrainerState? = nil
         if communicator.isRoot && failure == nil && resumeState == nil, let source = config.initFrom {
             do {
-                warmState = try Self.warmStart(config: config, from: URL(fileURLWithPath: source))
+                warmState = try Self.warmStart(config: config, from: FilePaths.url(source))
                 logger.info("starting φ from \(source)")
             } catch {
                 failure = "\(error)"
