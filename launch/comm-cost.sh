@@ -6,13 +6,23 @@
 #
 #   bash launch/comm-cost.sh [OUT_FILE]        default OUT_FILE: runs/comm-cost.txt
 #
+# OUT_FILE: a relative path is from the directory you start the script in (the default is in the
+# repository root). The namespace hosts are removed at the end; when hosts with PREFIX exist
+# already (another job's, or leftovers: `bash launch/netns-hosts.sh down PREFIX` removes them),
+# the script stops with status 1 before the TCP part and leaves them alone.
 # Environment: PREFIX and SUBNET of the namespace hosts (default "cc" and 10.97.0, chosen apart
 # from the tests' and launch/scaling.sh's), NETNS=0 to skip the TCP part (which needs a checkout
 # path without spaces: see launch/netns-hosts.sh), REPS (200).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
+if [[ $# -gt 1 || ( $# -eq 1 && -z "$1" ) ]]; then
+    echo "usage: comm-cost.sh [OUT_FILE]" >&2
+    exit 64
+fi
+# common.sh has changed to the repository root: a relative OUT_FILE is from the caller's directory.
 out="${1:-runs/comm-cost.txt}"
+if [[ $# -eq 1 && "$out" != /* ]]; then out="$caller_dir/${out#./}"; fi
 prefix="${PREFIX:-cc}"
 subnet="${SUBNET:-10.97.0}"
 reps="${REPS:-200}"
@@ -31,8 +41,10 @@ sizes=(--count 1 --count 64 --count 640 --count 5143 --count 16384 --count 65536
 } > "$out"
 
 if [[ "${NETNS:-1}" != "0" ]]; then
-    trap 'bash launch/netns-hosts.sh down "$prefix" >/dev/null 2>&1 || true' EXIT
+    # An `up` refused because hosts with this prefix exist already (another job's) ends the
+    # script here: only hosts this run made are removed, so the trap comes after a successful up.
     bash launch/netns-hosts.sh up 2 "$prefix" "$subnet" >&2
+    trap 'bash launch/netns-hosts.sh down "$prefix" >/dev/null 2>&1 || true' EXIT
     mapfile -t netargs < <(bash launch/netns-hosts.sh mpirun-args "$prefix" "$subnet")
     hostfile="$(mktemp)"
     printf '%s slots=1\n' "$prefix-h1" "$prefix-h2" > "$hostfile"

@@ -12,15 +12,21 @@ cd "$repo_root"
 # the shell would (METAOPT_BIN=metaopt-dist, the binary launch/setup.sh installs).
 metaopt_bin="${METAOPT_BIN:-$repo_root/.build/release/metaopt-dist}"
 if [[ "$metaopt_bin" != /* && "$metaopt_bin" == */* ]]; then
-    metaopt_bin="$caller_dir/$metaopt_bin"
+    metaopt_bin="$caller_dir/${metaopt_bin#./}"
 elif [[ "$metaopt_bin" != */* ]]; then
     # From the caller's directory, as the shell would look it up (a PATH with "." in it).
-    looked_up="$(cd "$caller_dir" && type -P -- "$metaopt_bin")" && metaopt_bin="$looked_up"
-    if [[ "$metaopt_bin" == */* && "$metaopt_bin" != /* ]]; then metaopt_bin="$caller_dir/$metaopt_bin"; fi
+    if ! metaopt_bin="$(cd "$caller_dir" && type -P -- "$METAOPT_BIN")"; then
+        echo "$(basename "$0"): $METAOPT_BIN not found on the PATH (METAOPT_BIN)" >&2
+        exit 1
+    fi
+    if [[ "$metaopt_bin" != /* ]]; then metaopt_bin="$caller_dir/$metaopt_bin"; fi
 fi
 if [[ -e "$metaopt_bin" && ( -d "$metaopt_bin" || ! -x "$metaopt_bin" ) ]]; then
     # -x alone accepts a directory, which mpirun then fails to start on every rank.
     echo "$(basename "$0"): $metaopt_bin is not an executable file (METAOPT_BIN)" >&2
+    exit 1
+elif [[ ! -e "$metaopt_bin" && -n "${METAOPT_BIN:-}" ]]; then
+    echo "$(basename "$0"): $metaopt_bin not found (METAOPT_BIN)" >&2
     exit 1
 elif [[ ! -e "$metaopt_bin" ]]; then
     echo "$(basename "$0"): $metaopt_bin not found; run 'bash launch/setup.sh' first (or set METAOPT_BIN)" >&2
@@ -54,6 +60,9 @@ fi
 read -r -a mpirun_extra_args <<< "${MPIRUN_ARGS:-}"
 
 is_positive_int() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
+# A number of ranks as written: decimal, leading zeros allowed (02 is 2, as launch/restart.sh
+# reads its counts). Prints it without them; fails unless it is a positive integer.
+rank_count() { [[ "$1" =~ ^0*([1-9][0-9]*)$ ]] && echo "${BASH_REMATCH[1]}"; }
 
 # Runs a command with its standard error (every rank's start-up lines) set aside, and shows it,
 # with the command and its status, only when the command fails: scripts that print only figures

@@ -16,7 +16,8 @@
 # METAOPT_BIN picks another binary, MPIRUN_ARGS adds mpirun options (for example
 # "--mca btl tcp,self --mca btl_tcp_if_include 10.0.0.0/24 --mca plm_rsh_agent ssh"). As with
 # launch/local.sh, the ranks run in the repository root: relative paths in the arguments are
-# relative to it. A hostfile with Windows line endings is refused (mpirun cannot read it).
+# relative to it. A hostfile with Windows line endings or a UTF-8 byte order mark is refused
+# (mpirun cannot read them).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -55,14 +56,20 @@ if grep -q $'\r' "$hostfile"; then
     echo "hostfile.sh: '$hostfile' has Windows line endings (CRLF), which mpirun cannot read; convert it (sed -i 's/\r\$//' '$hostfile')" >&2
     exit 64
 fi
+# A UTF-8 byte order mark (some Windows editors write one) makes mpirun drop the first host with
+# no more than a parse message, and run the job on the others.
+if [[ "$(head -c 3 "$hostfile" | od -An -tx1 | tr -d ' \n')" == "efbbbf" ]]; then
+    echo "hostfile.sh: '$hostfile' starts with a UTF-8 byte order mark, which mpirun cannot read (it would drop the first host); remove it (sed -i '1s/^\xEF\xBB\xBF//' '$hostfile')" >&2
+    exit 64
+fi
 
 mpi_args=(--hostfile "$hostfile" "${mpi_env_args[@]}")
 if [[ $# -ge 2 && ( "$1" == "-np" || "$1" == "-n" || "$1" == "--np" ) ]]; then
-    if ! is_positive_int "$2"; then
+    if ! np="$(rank_count "$2")"; then
         echo "hostfile.sh: the number of ranks must be a positive integer, got '$2'" >&2
         exit 64
     fi
-    mpi_args+=(-np "$2")
+    mpi_args+=(-np "$np")
     shift 2
     if [[ $# -ge 1 && "$1" =~ ^(-np|-n|--np)(=.*)?$ ]]; then
         # A second -np would reach the binary, which every rank would refuse as an unknown option.

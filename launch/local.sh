@@ -5,8 +5,8 @@
 #   bash launch/local.sh -np 8 train --iterations 100
 #   NP=4 bash launch/local.sh comm-check
 #
-# N: from -np N (or -n N), else $NP, else the number of cores. With more ranks than cores
-# mpirun gets --oversubscribe --bind-to none. Every rank runs with OPENBLAS_NUM_THREADS=1.
+# N: from -np N (or -n N), else $NP, else the number of cores (decimal: 02 is 2). With more ranks
+# than cores mpirun gets --oversubscribe --bind-to none. Every rank runs with OPENBLAS_NUM_THREADS=1.
 # The binary is .build/release/metaopt-dist (build it with launch/setup.sh); METAOPT_BIN picks
 # another (a relative path is from the directory you start the script in; a bare name such as
 # metaopt-dist is looked up on the PATH). MPIRUN_ARGS adds mpirun options. The script runs from
@@ -31,10 +31,11 @@ elif [[ $# -ge 1 && "$1" =~ ^(-np|-n|--np)(=.*)?$ ]]; then
 fi
 cores="$(nproc)"
 np="${np:-$cores}"
-if ! is_positive_int "$np"; then
+if ! np_value="$(rank_count "$np")"; then
     echo "local.sh: the number of ranks must be a positive integer, got '$np'" >&2
     exit 64
 fi
+np="$np_value"
 
 mpi_args=(-np "$np" "${mpi_env_args[@]}")
 if ((np > cores)); then

@@ -11,16 +11,19 @@
 # PREFIX (default "mo") names everything: hosts PREFIX-h1 … PREFIX-hN (each a network namespace
 # of that name, with an /etc/hosts entry where that file is writable), the bridge PREFIX-br and
 # the veth pairs PREFIX-vI (bridge side) / eth0 (namespace side). SUBNET is the first three
-# octets of a private /24 (default 10.99.0): the bridge gets .1 (so mpirun, in the main
-# namespace, reaches the daemons), host I gets .(10+I). Nothing is routed or forwarded off the
-# bridge: the traffic stays inside this machine's own namespaces.
+# octets of a private /24 (default 10.99.0; each octet at most 255): the bridge gets .1 (so
+# mpirun, in the main namespace, reaches the daemons), host I gets .(10+I). Nothing is routed or
+# forwarded off the bridge: the traffic stays inside this machine's own namespaces. mpirun-args
+# without SUBNET uses the subnet PREFIX's hosts were made on (read from its bridge, as `list`
+# reads the addresses), and the default subnet, with a warning, when there are none.
 #
 # Running a job across the hosts (launch/netns-agent.sh starts Open MPI's daemons inside the
-# namespaces in place of ssh):
+# namespaces in place of ssh; as root, which the namespaces need, mpirun wants
+# --allow-run-as-root):
 #
 #   bash launch/netns-hosts.sh up 2
 #   printf '%s slots=2\n' mo-h1 mo-h2 > /tmp/hosts
-#   mpirun --hostfile /tmp/hosts -np 4 $(bash launch/netns-hosts.sh mpirun-args) \
+#   mpirun --allow-run-as-root --hostfile /tmp/hosts -np 4 $(bash launch/netns-hosts.sh mpirun-args) \
 #       .build/release/metaopt-dist comm-check
 #   bash launch/netns-hosts.sh down
 #
@@ -55,6 +58,13 @@ check_subnet() {
         echo "netns-hosts.sh: SUBNET must be the first three octets of a private network, e.g. 10.99.0 (got '$1')" >&2
         exit 64
     fi
+    local octet
+    for octet in ${1//./ }; do
+        if ((10#$octet > 255)); then
+            echo "netns-hosts.sh: SUBNET's octets must be at most 255 (got '$1')" >&2
+            exit 64
+        fi
+    done
 }
 
 require_tools() {
@@ -147,6 +157,12 @@ list() {
     done
 }
 
+# The first three octets of PREFIX's bridge address (the subnet `up` was given), or nothing.
+bridge_subnet() {
+    { ip -o -4 addr show dev "$1-br" 2>/dev/null || true; } | awk '{print $4}' \
+        | sed -n 's|^\([0-9]*\.[0-9]*\.[0-9]*\)\.1/24$|\1|p' | head -n 1
+}
+
 mpirun_args() {
     local subnet="$2"
     local agent
@@ -184,8 +200,19 @@ case "$command" in
         ;;
     mpirun-args)
         [[ $# -le 2 ]] || usage
-        prefix="${1:-mo}"; subnet="${2:-10.99.0}"
-        check_prefix "$prefix"; check_subnet "$subnet"
+        prefix="${1:-mo}"
+        check_prefix "$prefix"
+        if [[ $# -ge 2 ]]; then
+            subnet="$2"
+        else
+            # The subnet PREFIX's hosts were made on: their bridge has its .1.
+            subnet="$(bridge_subnet "$prefix")"
+            if [[ -z "$subnet" ]]; then
+                subnet=10.99.0
+                echo "netns-hosts.sh: warning: no hosts with prefix '$prefix' (no bridge $prefix-br); printing the options for the default subnet $subnet" >&2
+            fi
+        fi
+        check_subnet "$subnet"
         mpirun_args "$prefix" "$subnet"
         ;;
     *) usage ;;

@@ -4,11 +4,16 @@
 #
 #   bash launch/scaling.sh [OUT_DIR]          default OUT_DIR: runs/scaling
 #
-# Runs the release binary (launch/setup.sh builds it; METAOPT_BIN picks another) through
-# launch/local.sh, so every rank has OPENBLAS_NUM_THREADS=1 and more ranks than cores are
+# OUT_DIR: a relative path is from the directory you start the script in (the default is in the
+# repository root). Runs the release binary (launch/setup.sh builds it; METAOPT_BIN picks another)
+# through launch/local.sh, so every rank has OPENBLAS_NUM_THREADS=1 and more ranks than cores are
 # oversubscribed. Writes OUT_DIR/runs/SERIES.npN.rK (one run directory per job), OUT_DIR/logs/,
 # OUT_DIR/allreduce.txt, and the summary from `metaopt-dist scaling-plot`: OUT_DIR/scaling.csv,
 # OUT_DIR/scaling.md (Markdown table) and OUT_DIR/scaling.svg (throughput and efficiency).
+# Before it starts, it removes the run directories of its own series that an earlier run left in
+# OUT_DIR/runs (strong-n10.npN.rK, strong-n100.npN.rK, weak-n10.npN.rK), and nothing else; an
+# OUT_DIR/runs that holds anything other than those is refused (status 64, before any run), since
+# scaling-plot would summarise it with them.
 #
 # Series (quadratic task, unroll 20, horizon 100, block size 16):
 #   strong-n10   global B = 128 (8 blocks), 10-dimensional quadratics (the paper's task)
@@ -26,7 +31,13 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
+if [[ $# -gt 1 || ( $# -eq 1 && -z "$1" ) ]]; then
+    echo "usage: scaling.sh [OUT_DIR]" >&2
+    exit 64
+fi
+# common.sh has changed to the repository root: a relative OUT_DIR is from the caller's directory.
 out="${1:-runs/scaling}"
+if [[ $# -eq 1 && "$out" != /* ]]; then out="$caller_dir/${out#./}"; out="${out%/.}"; fi
 nps="${NPS:-1 2 4 8}"
 reps="${REPS:-3}"
 warmup="${WARMUP:-3}"
@@ -50,8 +61,24 @@ done
 steps_large=$(( (steps + 2) / 3 ))
 cores="$(nproc)"
 
+# Earlier runs of this script's own series go (a smaller NPS or REPS would leave some behind,
+# which scaling-plot would summarise too); anything else in OUT_DIR/runs is not ours to remove.
+own=() others=()
+shopt -s nullglob dotglob
+for entry in "$out/runs"/*; do
+    if [[ "${entry##*/}" =~ ^(strong-n10|strong-n100|weak-n10)\.np[0-9]+\.r[0-9]+$ ]]; then
+        own+=("$entry")
+    else
+        others+=("${entry##*/}")
+    fi
+done
+shopt -u nullglob dotglob
+if ((${#others[@]} > 0)); then
+    echo "scaling.sh: $out/runs holds more than this script's runs (${others[*]:0:3}); pick another OUT_DIR or move them away" >&2
+    exit 64
+fi
+if ((${#own[@]} > 0)); then rm -rf -- "${own[@]}"; fi
 mkdir -p "$out/runs" "$out/logs"
-rm -rf "${out:?}/runs/"*
 # Other work on the machine skews every figure: record the load before and after.
 echo "start: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)" > "$out/conditions.txt"
 
@@ -95,8 +122,10 @@ counts=(--count 1 --count 640 --count 65536 --count 524288)
 if [[ "${NETNS:-1}" != "0" && "$(id -u)" -eq 0 ]] && command -v ip >/dev/null 2>&1; then
     prefix="sc$(( $$ % 10000 ))"
     subnet="10.98.$(( $$ % 200 + 20 ))"
-    trap 'bash launch/netns-hosts.sh down "$prefix" >/dev/null 2>&1 || true' EXIT
+    # Removed only when this run made them: an `up` refused because hosts with this prefix exist
+    # already (another job's) leaves them alone.
     if bash launch/netns-hosts.sh up 2 "$prefix" "$subnet" > "$out/logs/netns.log" 2>&1; then
+        trap 'bash launch/netns-hosts.sh down "$prefix" >/dev/null 2>&1 || true' EXIT
         mapfile -t netargs < <(bash launch/netns-hosts.sh mpirun-args "$prefix" "$subnet")
         {
             echo "# TCP between 2 network-namespace hosts (software bridge inside this machine)"
@@ -108,11 +137,11 @@ if [[ "${NETNS:-1}" != "0" && "$(id -u)" -eq 0 ]] && command -v ip >/dev/null 2>
                     | grep '^ALLREDUCE' | sed "s/^ALLREDUCE /ALLREDUCE-TCP hosts=2 /"
             done
         } >> "$out/allreduce.txt"
+        bash launch/netns-hosts.sh down "$prefix"
+        trap - EXIT
     else
         echo "scaling.sh: could not create namespace hosts (see $out/logs/netns.log); no TCP figures" >&2
     fi
-    bash launch/netns-hosts.sh down "$prefix"
-    trap - EXIT
 fi
 
 echo "end:   $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/conditions.txt"

@@ -6,17 +6,28 @@
 #
 #   bash launch/shard-speedup.sh [OUT_DIR]        default OUT_DIR: runs/shard-speedup
 #
-# Writes OUT_DIR/runs/SERIES.npN.rK (series mlp-b2-s1, mlp-b2-s2, mlp-b1-s2; the 1-rank run of a
-# meta-batch is copied into each of its series as np1), OUT_DIR/conditions.txt (load averages)
-# and the summary of `metaopt-dist scaling-plot` (OUT_DIR/scaling.{csv,md,svg}): the median over
-# the measured meta-steps of each run, then over REPS repetitions (interleaved).
+# OUT_DIR: a relative path is from the directory you start the script in (the default is in the
+# repository root). Writes OUT_DIR/runs/SERIES.npN.rK (series mlp-b2-s1, mlp-b2-s2, mlp-b1-s2; the
+# 1-rank run of a meta-batch is copied into each of its series as np1), OUT_DIR/logs/,
+# OUT_DIR/conditions.txt (load averages) and the summary of `metaopt-dist scaling-plot`
+# (OUT_DIR/scaling.{csv,md,svg}): the median over the measured meta-steps of each run, then over
+# REPS repetitions (interleaved). Before it starts, it removes the run directories of these three
+# series that an earlier run left in OUT_DIR/runs, and nothing else; an OUT_DIR/runs that holds
+# anything other than those is refused (status 64, before any run), since scaling-plot would
+# summarise it with them.
 # Every run starts only when the 1-minute load average is below QUIET (default 0.5) or after
 # MAX_WAIT seconds (default 300) of waiting; the load at each start is recorded.
 # Environment: REPS (5), WARMUP (3), STEPS (12), QUIET, MAX_WAIT.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
+if [[ $# -gt 1 || ( $# -eq 1 && -z "$1" ) ]]; then
+    echo "usage: shard-speedup.sh [OUT_DIR]" >&2
+    exit 64
+fi
+# common.sh has changed to the repository root: a relative OUT_DIR is from the caller's directory.
 out="${1:-runs/shard-speedup}"
+if [[ $# -eq 1 && "$out" != /* ]]; then out="$caller_dir/${out#./}"; out="${out%/.}"; fi
 reps="${REPS:-5}"
 warmup="${WARMUP:-3}"
 steps="${STEPS:-12}"
@@ -36,8 +47,24 @@ if ! [[ "$quiet" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]]; then
     echo "shard-speedup.sh: QUIET must be a load average ≥ 0, e.g. 0.5 (got '$quiet')" >&2
     exit 64
 fi
+# Earlier runs of this script's own series go (a smaller REPS would leave some behind, which
+# scaling-plot would summarise too); anything else in OUT_DIR/runs is not ours to remove.
+own=() others=()
+shopt -s nullglob dotglob
+for entry in "$out/runs"/*; do
+    if [[ "${entry##*/}" =~ ^(mlp-b2-s1|mlp-b2-s2|mlp-b1-s2)\.np[0-9]+\.r[0-9]+$ ]]; then
+        own+=("$entry")
+    else
+        others+=("${entry##*/}")
+    fi
+done
+shopt -u nullglob dotglob
+if ((${#others[@]} > 0)); then
+    echo "shard-speedup.sh: $out/runs holds more than this script's runs (${others[*]:0:3}); pick another OUT_DIR or move them away" >&2
+    exit 64
+fi
+if ((${#own[@]} > 0)); then rm -rf -- "${own[@]}"; fi
 mkdir -p "$out/runs" "$out/logs"
-rm -rf "${out:?}/runs/"*
 printf '{"validate-every": null, "validation-functions": null}\n' > "$out/no-validation.json"
 : > "$out/conditions.txt"
 

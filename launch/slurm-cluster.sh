@@ -10,12 +10,14 @@
 #
 # NAME (default "msl", 1-6 lower-case letters or digits) names the namespaces NAME-n1 and NAME-n2,
 # the bridge NAME-br, the veths NAME-v1/NAME-v2 and the state folder ${TMPDIR:-/tmp}/metaopt-slurm-NAME
-# (slurm.conf, munge key and socket, spool and state directories, logs, pid files). SUBNET (default
-# 10.96.0; launch/netns-hosts.sh and its tests use 10.99.*, launch/scaling.sh 10.98.*) is the first
-# three octets of a private /24: the bridge and slurmctld get .1, sn1 .2, sn2 .3. Each slurmd also
-# runs in a UTS namespace whose host name is its node name, so `hostname` and
-# MPI_Get_processor_name on a node say sn1 or sn2. Both nodes declare CPUs=1 and share this
-# machine's file system, so a job's output file and run directory are seen by both.
+# (slurm.conf, munge key and socket, spool and state directories, logs, pid files; slurm.conf
+# holds its path, so `up` refuses, with status 64, a TMPDIR that is not absolute or has a space,
+# #, % or comma in it). SUBNET (default 10.96.0; launch/netns-hosts.sh and its tests use 10.99.*,
+# launch/scaling.sh 10.98.*) is the first three octets of a private /24 (each octet at most 255):
+# the bridge and slurmctld get .1, sn1 .2, sn2 .3. Each slurmd also runs in a UTS namespace whose
+# host name is its node name, so `hostname` and MPI_Get_processor_name on a node say sn1 or sn2.
+# Both nodes declare CPUs=1 and share this machine's file system, so a job's output file and run
+# directory are seen by both.
 #
 # `env` prints SLURM_CONF=... (clients, sbatch and scontrol among them, read the cluster's
 # slurm.conf from there: export it) and METAOPT_MPIRUN_ARGS=... (the mpirun options
@@ -44,6 +46,25 @@ check_name() {
 check_subnet() {
     if [[ ! "$1" =~ ^(10|192\.168|172\.(1[6-9]|2[0-9]|3[01]))(\.[0-9]{1,3}){1,2}$ || "$(tr -cd . <<< "$1" | wc -c)" -ne 2 ]]; then
         echo "slurm-cluster.sh: SUBNET must be the first three octets of a private network, e.g. 10.96.0 (got '$1')" >&2
+        exit 64
+    fi
+    local octet
+    for octet in ${1//./ }; do
+        if ((10#$octet > 255)); then
+            echo "slurm-cluster.sh: SUBNET's octets must be at most 255 (got '$1')" >&2
+            exit 64
+        fi
+    done
+}
+
+# The state folder's path goes into slurm.conf, which ends a value at a space, reads # as a
+# comment and % as a node-name placeholder (and munge's AuthInfo ends at a comma): refused up front
+# rather than with a parse error from slurmctld after the daemons have started.
+check_state_path() {
+    local state
+    state="$(state_dir "$1")"
+    if [[ "$state" != /* || ! "$state" =~ ^[A-Za-z0-9._/+@:-]+$ ]]; then
+        echo "slurm-cluster.sh: the state folder '$state' must be an absolute path of letters, digits and . _ / + @ : - only (slurm.conf cannot hold spaces, #, % or commas in it); set TMPDIR to such a folder" >&2
         exit 64
     fi
 }
@@ -273,7 +294,7 @@ case "$command" in
     up)
         [[ $# -le 2 ]] || usage
         name="${1:-msl}"; subnet="${2:-10.96.0}"
-        check_name "$name"; check_subnet "$subnet"; require_root
+        check_name "$name"; check_subnet "$subnet"; check_state_path "$name"; require_root
         up "$name" "$subnet"
         ;;
     down)

@@ -3,7 +3,8 @@ import XCTest
 
 /// What launch/local.sh and launch/hostfile.sh (and launch/common.sh, which both source) do with
 /// a user's mistakes: one line that says what is wrong and a non-zero status, before mpirun starts
-/// a rank; and the forms their headers document. (launch/restart.sh: FaultToleranceTests.)
+/// a rank; and the forms their headers document; and where launch/scaling.sh and
+/// launch/shard-speedup.sh write and what they remove. (launch/restart.sh: FaultToleranceTests.)
 final class LaunchScriptTests: XCTestCase {
     /// `bash launch/NAME ARGUMENTS` started in `directory` (a scratch directory by default), with
     /// `environment` added and METAOPT_BIN the binary under test unless `environment` sets it.
@@ -29,8 +30,10 @@ final class LaunchScriptTests: XCTestCase {
     }
 
     /// METAOPT_BIN: a bare name is a command on the PATH (it used to be looked for in the
-    /// repository root and reported missing); a directory is refused by the script (`-x` accepted
-    /// it, and mpirun then failed to start every rank with a page of output).
+    /// repository root and reported missing); one that is not there is named as the METAOPT_BIN
+    /// given (the message said "run 'bash launch/setup.sh' first (or set METAOPT_BIN)", which was
+    /// set); a directory is refused by the script (`-x` accepted it, and mpirun then failed to
+    /// start every rank with a page of output).
     func testMetaoptBinForms() throws {
         try requireMPIRunForFaultTests()
         let bin = try makeRunDirectory("launch-path")
@@ -42,7 +45,8 @@ final class LaunchScriptTests: XCTestCase {
         XCTAssertTrue(onPath.stdout.contains("COMMCHECK rank=0 size=1 ok=1"), "\(onPath)")
 
         let missing = try launch("local.sh", ["-np", "1", "comm-check"], environment: ["METAOPT_BIN": "no-such-metaopt-binary"])
-        assertRefused(missing, status: 1, "local.sh: no-such-metaopt-binary not found")
+        assertRefused(missing, status: 1, "local.sh: no-such-metaopt-binary not found on the PATH (METAOPT_BIN)")
+        XCTAssertFalse(missing.stderr.contains("or set METAOPT_BIN"), "\(missing)")
 
         let directory = try launch("local.sh", ["-np", "1", "comm-check"], environment: ["METAOPT_BIN": bin.path])
         assertRefused(directory, status: 1, "local.sh: \(bin.path) is not an executable file (METAOPT_BIN)")
@@ -50,10 +54,12 @@ final class LaunchScriptTests: XCTestCase {
 
     /// -np and its forms: a bad count, -np=N, and -np twice (which used to
     /// reach the binary: every rank printed "Unknown option '-np'" under mpirun's banner) are
-    /// refused by the script with status 64, local.sh and hostfile.sh alike.
+    /// refused by the script with status 64, local.sh and hostfile.sh alike. A count with leading
+    /// zeros is decimal (`-np 02` was refused; launch/restart.sh read it as 2 already).
     func testRankCountForms() throws {
         try requireMPIRunForFaultTests()
         for (arguments, message) in [(["-np", "0"], "the number of ranks must be a positive integer, got '0'"),
+                                     (["-np", "00"], "the number of ranks must be a positive integer, got '00'"),
                                      (["-np", "abc"], "the number of ranks must be a positive integer, got 'abc'"),
                                      (["-np=2"], "give the number of ranks as '-np N'"),
                                      (["-np", "1", "-np", "2"], "give the number of ranks once (got '-np' after -np 1)"),
@@ -63,17 +69,24 @@ final class LaunchScriptTests: XCTestCase {
         }
         assertRefused(try launch("local.sh", ["comm-check"], environment: ["NP": "two"]), status: 64,
                       "local.sh: the number of ranks must be a positive integer, got 'two'")
+        for result in [try launch("local.sh", ["-np", "02", "comm-check"]), try launch("hostfile.sh", ["localhost", "-np", "02", "comm-check"])] {
+            assertSucceeded(result, "-np 02")
+            XCTAssertTrue(result.stdout.contains("COMMCHECK rank=1 size=2 ok=1"), "\(result)")
+        }
     }
 
     /// Hostfiles: one without a host line (empty, or only comments like hosts/cluster.example) is
     /// refused by name (mpirun said only "No nodes are available for this job"); a missing one is
     /// named, with the template to copy where there is one; comments and blank lines around a host
-    /// line are fine; a relative path is from the directory the script is started in.
+    /// line are fine; a relative path is from the directory the script is started in. Windows line
+    /// endings and a UTF-8 byte order mark are refused (with the mark, mpirun dropped the first
+    /// host after a parse message and ran the job on the others, with status 0).
     func testHostfiles() throws {
         try requireMPIRunForFaultTests()
         let dir = try makeRunDirectory("launch-hosts")
         let hostfiles = ["empty": "", "comments": "# no hosts yet\n\n   \n#node01 slots=2\n",
-                         "good": "# this machine\n\n   localhost slots=2   # two ranks\n", "crlf": "localhost slots=2\r\n"]
+                         "good": "# this machine\n\n   localhost slots=2   # two ranks\n", "crlf": "localhost slots=2\r\n",
+                         "bom": "\u{FEFF}node1 slots=2\nlocalhost slots=2\n"]
         for (name, text) in hostfiles {
             try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
@@ -92,6 +105,8 @@ final class LaunchScriptTests: XCTestCase {
         // mpirun stopped at the carriage return with an internal error and status 1.
         assertRefused(try launch("hostfile.sh", ["crlf", "-np", "2", "comm-check"], in: dir), status: 64,
                       "hostfile.sh: '\(dir.path)/crlf' has Windows line endings (CRLF), which mpirun cannot read")
+        assertRefused(try launch("hostfile.sh", ["bom", "-np", "2", "comm-check"], in: dir), status: 64,
+                      "hostfile.sh: '\(dir.path)/bom' starts with a UTF-8 byte order mark, which mpirun cannot read")
         let good = try launch("hostfile.sh", ["good", "-np", "2", "comm-check"], in: dir)
         assertSucceeded(good, "a hostfile with comments")
         XCTAssertTrue(good.stdout.contains("COMMCHECK rank=1 size=2 ok=1"), "\(good)")
@@ -116,6 +131,34 @@ final class LaunchScriptTests: XCTestCase {
         let inRoot = try launch("local.sh", job, in: FaultTest.repositoryRoot)
         assertSucceeded(inRoot, "local.sh started in the checkout")
         XCTAssertTrue(inRoot.stdout.contains("evaluate --optimizer \(relative)/best-optimizer.json"), "\(inRoot)")
+    }
+
+    /// launch/scaling.sh and launch/shard-speedup.sh take a relative OUT_DIR from the directory
+    /// they are started in (it was read from the repository root: `scaling.sh .` started elsewhere
+    /// emptied the checkout's runs/ and wrote its summary there), and remove only their own series'
+    /// run directories: an OUT_DIR/runs with anything else is refused before any run, as it was.
+    func testMeasurementScriptsKeepToTheirOutDir() throws {
+        try requireMPIRunForFaultTests()
+        let dir = try makeRunDirectory("launch-out")
+        let runs = dir.appendingPathComponent("out/runs")
+        let names = ["mine", "strong-n10.np9.r9", "mlp-b2-s1.np9.r9"]
+        for name in names {
+            try FileManager.default.createDirectory(at: runs.appendingPathComponent(name), withIntermediateDirectories: true)
+        }
+        for script in ["scaling.sh", "shard-speedup.sh"] {
+            assertRefused(try launch(script, ["out"], in: dir), status: 64,
+                          "\(script): \(dir.path)/out/runs holds more than this script's runs (")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: runs.path).sorted(), names.sorted(),
+                           "\(script) removed a run directory")
+        }
+        for name in ["mine", "mlp-b2-s1.np9.r9"] {
+            try FileManager.default.removeItem(at: runs.appendingPathComponent(name))
+        }
+        let quick = try launch("scaling.sh", ["out"], environment: ["QUICK": "1", "NPS": "1", "NETNS": "0"], in: dir)
+        assertSucceeded(quick, "QUICK=1 NPS=1 NETNS=0 bash launch/scaling.sh out")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: runs.path).sorted(),
+                       ["strong-n10.np1.r1", "strong-n100.np1.r1", "weak-n10.np1.r1"], "the earlier strong-n10.np9.r9 goes")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out/scaling.csv").path), "\(quick)")
     }
 
     /// `METAOPT_SETUP_NO_BUILD=1 bash launch/setup.sh` (packages only) needs no Swift toolchain:

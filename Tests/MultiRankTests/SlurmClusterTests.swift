@@ -100,12 +100,12 @@ final class SlurmClusterTests: XCTestCase {
                                      timeout: timeout, environment: environment)
     }
 
-    /// `sbatch --parsable -N 2 -n 2 -o OUTPUT -e OUTPUT launch/slurm.sbatch ARGS` with the binary
-    /// under test (METAOPT_BIN); returns the job id. The job runs in this process's directory.
-    private func submit(_ args: [String], output: URL) throws -> String {
+    /// `sbatch --parsable -N 2 -n 2 -o OUTPUT -e OUTPUT [OPTIONS] launch/slurm.sbatch ARGS` with the
+    /// binary under test (METAOPT_BIN); returns the job id. The job runs in this process's directory.
+    private func submit(_ args: [String], output: URL, options: [String] = []) throws -> String {
         let binary = try MPIJob.binaryURL().path
-        let sbatch = try slurm("sbatch", ["--parsable", "-N", "2", "-n", "2", "-o", output.path, "-e", output.path,
-                                          Self.batchScript.path] + args,
+        let sbatch = try slurm("sbatch", ["--parsable", "-N", "2", "-n", "2", "-o", output.path, "-e", output.path]
+                                   + options + [Self.batchScript.path] + args,
                                extraEnvironment: ["METAOPT_BIN": binary])
         guard sbatch.status == 0, let id = sbatch.stdout.split(separator: "\n").first?.split(separator: ";").first else {
             throw MPIJobError(description: "sbatch failed:\n\(sbatch)")
@@ -245,5 +245,40 @@ final class SlurmClusterTests: XCTestCase {
         guard local.status == 0 else { return }
         XCTAssertEqual(try FaultTest.phiBits(runDirectory: slurmRun), try FaultTest.phiBits(runDirectory: reference),
                        "φ after a signal, requeue and resume under Slurm differs from an uninterrupted run of \(iterations) meta-steps")
+    }
+
+    /// A signalled stop of a job Slurm will not requeue (submitted with --no-requeue; also the
+    /// script run with bash inside salloc) is still a clean stop: `scontrol requeue` is refused
+    /// ("Requested operation is presently disabled"), and the script says so and exits 0. It used
+    /// to exit with scontrol's status 1, and the job ended FAILED with its checkpoint written.
+    func testSignalledJobThatCannotBeRequeuedEndsCleanly() throws {
+        try DistributedTrain.requireMPIRun()
+        _ = try Self.cluster()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let runDirectory = scratch.appendingPathComponent("slurm"), output = scratch.appendingPathComponent("job.out")
+        let start = Date()
+        let id = try submit(["train", "--meta-batch", "8", "--block-size", "2", "--dimension", "200", "--unroll", "5",
+                             "--horizon", "10", "--iterations", "100", "--checkpoint-every", "4", "--seed", "11",
+                             "--run-dir", runDirectory.path],
+                            output: output, options: ["--no-requeue"])
+        let checkpoints = runDirectory.appendingPathComponent("checkpoints")
+        var firstCheckpoint = false
+        while Date().timeIntervalSince(start) < 60 {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? []
+            if names.contains(where: { $0.hasSuffix(".mopt") }) { firstCheckpoint = true; break }
+            usleep(50_000)
+        }
+        XCTAssertTrue(firstCheckpoint, "no first checkpoint within 60 s:\n\(contents(output))")
+        guard firstCheckpoint else { return }
+        let signal = try slurm("scancel", ["--signal=USR1", "--batch", id])
+        XCTAssertEqual(signal.status, 0, "\(signal)")
+        let fields = try waitForEnd(id, timeout: 90, start: start)
+        let log = contents(output)
+        XCTAssertEqual(fields["JobState"], "COMPLETED", "\(fields)\n--- job output ---\n\(log)")
+        XCTAssertEqual(fields["ExitCode"], "0:0", "\(fields)")
+        XCTAssertEqual(fields["Restarts"], "0", "\(fields)")
+        XCTAssertTrue(log.contains("stopped at meta-step "), log)
+        XCTAssertTrue(log.contains("slurm.sbatch: job \(id) was not requeued"), log)
+        XCTAssertTrue(log.contains("submit again with the same command"), log)
     }
 }
