@@ -10,6 +10,7 @@
 #    then with a shipped optimizer (optimizers/mlp-p5.json), then with its fallback (an optimizer
 #    it meta-trains itself on logistic regressions); it fails if the learned optimizer does not
 #    lower the loss.
+# 3. learned-vs-adam with a bad option and with a missing file: statuses 64 and 1 with a message.
 #
 # Prints "check-examples: PASS" and exits 0, or "check-examples: FAIL (...)" and exits 1. Release
 # build in Examples/.build (ignored by git); the optimizer file goes to a temporary directory
@@ -40,4 +41,11 @@ swift run --skip-build "${args[@]}" learned-vs-adam --optimizer optimizers/mlp-p
     || fail "learned-vs-adam --optimizer optimizers/mlp-p5.json failed"
 echo "check-examples: learned-vs-adam with its fallback optimizer"
 swift run --skip-build "${args[@]}" learned-vs-adam || fail "learned-vs-adam (fallback) failed"
+echo "check-examples: bad input ends with a message, not a trap"
+status=0
+swift run --skip-build "${args[@]}" learned-vs-adam --steps -1 2> "$work/err" || status=$?
+[ "$status" = 64 ] && grep -q -- "--steps takes a positive number" "$work/err" || fail "learned-vs-adam --steps -1: status $status"
+status=0
+swift run --skip-build "${args[@]}" learned-vs-adam --optimizer "$work/missing.json" 2> "$work/err" || status=$?
+[ "$status" = 1 ] && grep -q "missing.json cannot be read" "$work/err" || fail "learned-vs-adam with a missing file: status $status"
 echo "check-examples: PASS"

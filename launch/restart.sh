@@ -9,6 +9,8 @@
 # first restart, ...). After it exits with a non-zero status it is started again, after a pause of
 # --backoff seconds (default 2), until it succeeds or has been restarted N times (--max-restarts,
 # default 3); each restart is logged to stderr. The script exits with the command's last status.
+# A --no-resume in COMMAND applies to the first launch only: restarts drop it and resume the run
+# that launch started (otherwise every crash would start over from meta-step 0).
 #
 # Not restarted: status 0; status 64 (EX_USAGE: bad arguments, which a restart cannot fix); status
 # 65 (metaopt-dist train stopped for a reason a restart would meet again: too many skipped
@@ -126,6 +128,15 @@ while :; do
     export METAOPT_RESTART_COUNT="$attempt"
     # Job control on (set -m) for the launch only: the command gets a process group of its own.
     set -m
+    if [[ $attempt -gt 0 ]]; then
+        # The first launch started over; a restart must resume what it wrote, not start over again.
+        kept=()
+        for word in "$@"; do [[ "$word" == --no-resume ]] || kept+=("$word"); done
+        if [[ ${#kept[@]} -ne $# ]]; then
+            echo "$me: restarting without --no-resume (the first launch started over; this one resumes it)" >&2
+            set -- "${kept[@]}"
+        fi
+    fi
     "$@" </dev/null &
     child=$!
     set +m

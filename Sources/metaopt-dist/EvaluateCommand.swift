@@ -82,7 +82,11 @@ struct EvaluateCommand: ParsableCommand {
         for (name, value) in [("--functions", functions), ("--tuning-functions", tuningFunctions), ("--steps", steps)] {
             if let problem = SizeLimits.problem(name, value, limit: SizeLimits.heldOutFunctions) { throw ValidationError(problem) }
         }
-        do { _ = try BaselineKind.parseList(baselines) } catch { throw ValidationError("--baselines: \(error)") }
+        let kinds: [BaselineKind]
+        do { kinds = try BaselineKind.parseList(baselines) } catch { throw ValidationError("--baselines: \(error)") }
+        if kinds.isEmpty && OptionScope.givenOnCommandLine.contains("tuning-functions") {
+            throw ValidationError("--tuning-functions tunes the baselines, and --baselines none runs none: give one or the other")
+        }
     }
 
     /// "1 + 20 tuning functions", "1 function" (no baseline, nothing tuned).

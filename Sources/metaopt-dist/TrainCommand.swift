@@ -388,10 +388,14 @@ struct TrainCommand: ParsableCommand {
     /// best-scoring φ when the run validated), or how to resume a stopped run.
     func finalLines(outcome: TrainingRun.Outcome, run: TrainingRun, runDirectoryPath: String) -> [String] {
         let program = invocationName()
+        let givenPath = runDirectoryPath
         let runDirectoryPath = Self.forCaller(runDirectoryPath)
         let configFile = joinedPath(runDirectoryPath, "config.json")
         if case .stopped = outcome {
-            return ["resume with: \(program) train --config \(shellQuoted(configFile))"]
+            // config.json names the run directory as given, relative to where the launch script
+            // ran the program; from the caller's directory it would name another (a fresh run).
+            let runDirectory = runDirectoryPath == givenPath ? "" : " --run-dir \(shellQuoted(runDirectoryPath))"
+            return ["resume with: \(program) train --config \(shellQuoted(configFile))\(runDirectory)"]
         }
         let final = output.map(Self.forCaller) ?? joinedPath(runDirectoryPath, "optimizer.json")
         var lines = ["trained optimizer: \(final) (meta-step \(run.trainer.state.iteration))"]
@@ -446,7 +450,7 @@ extension TrainingError {
     var repeatsOnRestart: Bool {
         switch self {
         case .tooManySkips, .configurationDiffersAcrossRanks, .dataDiffersAcrossRanks: return true
-        case .invalidConfiguration, .ranksDiverged, .injectedFault: return false
+        case .invalidConfiguration, .ranksDiverged, .injectedFault, .alreadyFinished: return false
         }
     }
 }

@@ -52,9 +52,27 @@ func exitUnlessStandardOutputWasWritten() {
     }
 }
 
+/// Whether `error` is an input file whose contents are bad (EX_DATAERR, 65, as train's
+/// --init-from and resume refusals): an optimizer file, a run's log line or an evaluation report
+/// that reads but does not hold what it must. A file that could not be read at all (missing, a
+/// failed read) stays 1: it may read the next time.
+func isBadInputData(_ error: any Error) -> Bool {
+    let unread = "cannot be read"
+    switch error {
+    case let e as OptimizerFileError: return !e.problem.hasPrefix(unread)
+    case let e as ReportFileError: return !e.problem.hasPrefix(unread)
+    case let e as TrainingLogError: return e.line != nil
+    default: return false
+    }
+}
+
 /// ArgumentParser's exit for `error`, with help and version text (a clean exit) checked as
-/// written first.
+/// written first, and bad input data given status 65.
 func exitAfterParsing(_ error: any Error) -> Never {
+    if isBadInputData(error) {
+        Console.error("Error: \(describe(error))\n")
+        exit(65)
+    }
     if MetaOptDist.exitCode(for: error) == .success {
         let text = MetaOptDist.fullMessage(for: error)
         if !text.isEmpty { print(text) }

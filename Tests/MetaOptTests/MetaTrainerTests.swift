@@ -3,6 +3,17 @@ import XCTest
 @testable import MetaOpt
 
 final class MetaTrainerTests: XCTestCase {
+    /// step() once the configured meta-steps are done trained on past the run's end, silently.
+    func testStepAfterTheLastMetaStepThrows() throws {
+        let config = TrainingConfig(task: .quadratic(dimension: 4), metaBatch: 4, blockSize: 2, unroll: 5, horizon: 10, iterations: 2)
+        let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
+        while !trainer.finished { try trainer.step() }
+        let phi = trainer.state.phi
+        XCTAssertThrowsError(try trainer.step()) { XCTAssertEqual($0 as? TrainingError, .alreadyFinished(iterations: 2)) }
+        XCTAssertEqual(trainer.state.iteration, 2)
+        XCTAssertEqual(trainer.state.phi, phi)
+    }
+
     func testShortTrainingLowersMetaLoss() throws {
         let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 16, blockSize: 8, unroll: 20,
                                     horizon: 100, iterations: 100, learningRate: 1e-2, seed: 7)

@@ -56,7 +56,8 @@ final class OptimizerFileTests: XCTestCase {
 
     func testForeignMalformedAndMismatchedFilesAreRejected() throws {
         try assertRejected("{\"hello\": 1}", containing: "not a metaopt-dist optimizer file")
-        try assertRejected("not json at all", containing: "not a metaopt-dist optimizer file")
+        try assertRejected("not json at all", containing: "is not valid JSON")
+        try assertRejected("not json at all", containing: "an optimizer file is JSON with \"format\": \"metaopt-dist.optimizer\"")
         try assertRejected("{\"format\": \"metaopt-dist.optimizer\", \"version\": 99}", containing: "version 99")
         try assertRejected("{\"format\": \"metaopt-dist.optimizer\", \"version\": 1}", containing: "malformed")
         var file = sample()
@@ -126,6 +127,29 @@ final class OptimizerFileTests: XCTestCase {
         try assertRejected(text.replacingCharacters(in: iteration, with: #""iteration":-1"#),
                            containing: "states iteration -1; the meta-iteration φ was saved at is 0 or more")
         XCTAssertNoThrow(try OptimizerFile.read(from: url))
+    }
+
+    /// A program that builds an OptimizerFile of its own cannot save one that `read` refuses: a
+    /// NaN in φ threw Foundation's bare EncodingError ("The data isn't in the correct format"),
+    /// and an outputScale of 0 or a negative iteration were written and then refused on reading.
+    func testWhatReadRefusesIsNotWritten() throws {
+        var nan = sample()
+        nan.phi[2] = .nan
+        var scale = sample()
+        scale.optimizer.outputScale = 0
+        var negative = sample()
+        negative.iteration = -1
+        for (file, fragment) in [(nan, "holds non-finite parameters (φ[2] = nan)"), (scale, "outputScale must be positive"),
+                                 (negative, "states iteration -1")] {
+            let url = directory.appendingPathComponent("refused.json")
+            XCTAssertThrowsError(try file.write(to: url)) {
+                let error = $0 as? OptimizerFileError
+                XCTAssertEqual(error?.path, url.path)
+                XCTAssertTrue(error?.problem.hasPrefix("was not written: the file would not load again") == true, "\($0)")
+                XCTAssertTrue(error?.problem.contains(fragment) == true, "\($0)")
+            }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: url.path))
+        }
     }
 
     /// `train --init-from` with a file of one optimizer starts every optimizer of a run with one

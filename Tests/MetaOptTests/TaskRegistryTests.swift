@@ -132,6 +132,20 @@ final class TaskRegistryTests: XCTestCase {
         }
     }
 
+    /// Fashion-MNIST's standard location named with --data-dir, in any spelling, is stored as
+    /// none (config.json's documented null), so that a resume naming it is the same run; another
+    /// directory, or the same path for another data set, is kept.
+    func testTheStandardDataLocationIsStoredAsNone() throws {
+        for spelling in ["/usr/share/datasets/fashion-mnist", "/usr/share/datasets/fashion-mnist/", "/usr/share//datasets/./fashion-mnist"] {
+            let spec = try TaskSpec.parse(name: "mlp", arguments: TaskArguments(dataDirectory: spelling))
+            XCTAssertEqual(spec, try TaskSpec.parse(name: "mlp", arguments: TaskArguments()), spelling)
+        }
+        XCTAssertEqual(try TaskSpec.parse(name: "mlp", arguments: TaskArguments(dataDirectory: "/srv/fashion-mnist")),
+                       .image(ImageTaskSpec(architecture: .mlp(MLPArchitecture()), directory: "/srv/fashion-mnist")))
+        XCTAssertEqual(try TaskSpec.parse(name: "mlp", arguments: TaskArguments(dataset: .mnist, dataDirectory: "/usr/share/datasets/fashion-mnist")),
+                       .image(ImageTaskSpec(architecture: .mlp(MLPArchitecture()), dataset: .mnist, directory: "/usr/share/datasets/fashion-mnist")))
+    }
+
     func testHelpDefaultsGroupFamilies() {
         // Families with the same default share one entry, in registry order.
         let metaBatch = TaskRegistry.describeDefaults { "\($0.metaBatch)" }

@@ -13,7 +13,10 @@ final class TrainerSerialisationTests: XCTestCase {
     func distinctState() throws -> TrainerState {
         var state = TrainerState(config: config)
         var named = try TrainerCheckpoint.named(state.counters)
-        for (offset, name) in named.keys.sorted().enumerated() { named[name] = name == "truncation" ? 0 : 11 + 7 * offset }
+        // The meta-step the largest: no run takes more horizons, Adam steps or skips than meta-steps.
+        for (offset, name) in named.keys.sorted().enumerated() {
+            named[name] = name == "truncation" ? 0 : name == "iteration" ? 1_000 : 11 + 7 * offset
+        }
         state.counters = try TrainerCheckpoint.counters(named: named, source: "test")
         state.phi = state.phi.indices.map { Float($0) * 0.25 - 1 }
         state.adam.firstMoment = state.phi.map { $0 / 3 }
@@ -49,6 +52,33 @@ final class TrainerSerialisationTests: XCTestCase {
         XCTAssertThrowsError(try TrainerCheckpoint.state(from: checkpoint, source: "old.mopt")) {
             XCTAssertEqual("\($0)", "old.mopt: the checkpoint has no \"adamStep\" counter")
         }
+    }
+
+    /// Counters, tensors and values that no run writes, in a file whose checksums hold (written
+    /// by hand or by another program): refused naming the file, not a trap when the random keys
+    /// are made (horizon -5) nor a run past its end (adamStep -1) nor a NaN φ trained on.
+    func testCheckpointContentsNoRunWritesAreRefusedNamingTheFile() throws {
+        let good = try TrainerCheckpoint.make(try distinctState(), config: config)
+        func refused(_ damage: (inout Checkpoint<TrainingConfig>) throws -> Void, _ fragment: String, line: UInt = #line) throws {
+            var checkpoint = good
+            try damage(&checkpoint)
+            XCTAssertThrowsError(try TrainerCheckpoint.state(from: checkpoint, source: "bad.mopt"), line: line) {
+                XCTAssertTrue($0 is CheckpointResumeError, "\($0)", line: line)
+                XCTAssertTrue("\($0)".hasPrefix("bad.mopt: ") && "\($0)".contains(fragment), "\($0)", line: line)
+            }
+        }
+        try refused({ $0.metadata.counters["horizon"] = -5 }, "horizon -5 at meta-step 1000")
+        try refused({ $0.metadata.counters["horizon"] = Int.max }, "horizon \(Int.max) at meta-step 1000")
+        try refused({ $0.metadata.counters["adamStep"] = -1 }, "adamStep -1")
+        try refused({ $0.metadata.skipCounters["consecutiveSkips"] = 100 }, "consecutiveSkips 100 with")
+        try refused({ $0.metadata.globalMetaBatchSize = 16 }, "a meta-batch of 16, its configuration 4")
+        try refused({ $0.tensors["adam.m"] = nil }, "no tensor named \"adam.m\"")
+        try refused({ checkpoint in
+            var phi = try checkpoint.float32("phi")
+            phi[3] = .nan
+            checkpoint.tensors["phi"] = .float32(phi)
+        }, "φ holds nan at index 3")
+        XCTAssertEqual(try TrainerCheckpoint.state(from: good, source: "good.mopt"), try distinctState())
     }
 
     func testBroadcastCarriesEveryField() throws {

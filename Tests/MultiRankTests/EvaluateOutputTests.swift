@@ -103,8 +103,30 @@ final class EvaluateOutputTests: XCTestCase {
                                     "--output", export.path])
         XCTAssertEqual(exported.status, 0, "\(exported)")
         let back = try metaopt(["evaluate", "--optimizer", export.path, "--out", scratch.appendingPathComponent("eval").path])
-        XCTAssertEqual(back.status, 1, "\(back)")
+        XCTAssertEqual(back.status, 65, "\(back)")
         XCTAssertTrue(back.stderr.contains("\(export.path) is an export (\"format\": \"metaopt-dist.optimizer-export\"), which only other programs read; give the optimizer file it was exported from"), "\(back)")
+    }
+
+    /// An input that reads but is not what it must be ends with 65 (bad data, as train's
+    /// --init-from), a file that cannot be read at all with 1; a file that is not JSON says so.
+    func testBadInputFilesEndWithTheDataStatus() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let notJSON = scratch.appendingPathComponent("open.json"), trailing = scratch.appendingPathComponent("trailing.json")
+        try Data("{".utf8).write(to: notJSON)
+        try (try Data(contentsOf: Self.optimizers.appendingPathComponent("quadratic.json")) + Data(" x".utf8)).write(to: trailing)
+        let run = scratch.appendingPathComponent("run")
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        try Data("garbage\n{}\n".utf8).write(to: run.appendingPathComponent("metrics.jsonl"))
+        for (args, status, fragment) in [
+            (["export", "--optimizer", notJSON.path], 65, "open.json is not valid JSON"),
+            (["evaluate", "--optimizer", trailing.path], 65, "trailing.json is not valid JSON: it goes on after its value ends"),
+            (["export", "--optimizer", scratch.appendingPathComponent("missing.json").path], 1, "missing.json cannot be read (no such file)"),
+            (["plot", run.path], 65, "metrics.jsonl:1: "),
+        ] {
+            let result = try metaopt(args)
+            XCTAssertEqual(result.status, Int32(status), "\(args): \(result)")
+            XCTAssertTrue(result.stderr.contains(fragment), "\(args): \(result)")
+        }
     }
 
     /// Held-out functions are not the validation functions whose scores chose φ (early
@@ -130,13 +152,17 @@ final class EvaluateOutputTests: XCTestCase {
         XCTAssertEqual(try metaopt(["train", "--seed", "1", "--validation-seed", "1000003", "--iterations", "1", "--print-config"]).status, 0)
     }
 
-    /// With --baselines none nothing is tuned: no tuning functions are drawn or counted (200,000
-    /// quadratics of dimension 200 were refused as 60 GiB), and the summary says nothing of tuning.
+    /// With --baselines none nothing is tuned: no tuning functions are drawn or counted (the
+    /// default 20 quadratics of dimension 2000 would need about 6 GiB), and the summary says nothing of
+    /// tuning; --tuning-functions given with it is refused, not ignored.
     func testNoBaselinesNeedNoTuningFunctions() throws {
         let out = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("eval")
-        let result = try metaopt(["evaluate", "--optimizer", Self.optimizers.appendingPathComponent("quadratic.json").path,
-                                  "--task", "quadratic", "--dimension", "200", "--functions", "1", "--steps", "2",
-                                  "--tuning-functions", "200000", "--baselines", "none", "--out", out.path])
+        let args = ["evaluate", "--optimizer", Self.optimizers.appendingPathComponent("quadratic.json").path,
+                    "--task", "quadratic", "--dimension", "2000", "--functions", "1", "--steps", "2", "--baselines", "none", "--out", out.path]
+        let ignored = try metaopt(args + ["--tuning-functions", "5"])
+        XCTAssertEqual(ignored.status, 64, "\(ignored)")
+        XCTAssertTrue(ignored.stderr.contains("--tuning-functions tunes the baselines, and --baselines none runs none"), "\(ignored)")
+        let result = try metaopt(args + ["--max-memory", "1"])
         XCTAssertEqual(result.status, 0, "\(result)")
         let summary = try String(contentsOf: out.appendingPathComponent("summary.md"), encoding: .utf8)
         XCTAssertTrue(summary.contains("ties split evenly).\n") && !summary.contains("tuned by grid search"), summary)

@@ -43,7 +43,7 @@ import XCTest
 ///   4. The wrapper shrinks the sizes, replacing the value where the option is given and adding
 ///      the option where it is not: train `--iterations 2 --unroll 5 --horizon 10` (and, when it
 ///      validates, by flag, in its --recipe or --config file or by its task's default (the
-///      quadratics), `--validate-every 2 --validation-functions 2`); evaluate `--functions 2 --steps 5 --tuning-functions 1`; bench
+///      quadratics), `--validate-every 2 --validation-functions 2`); evaluate `--functions 2 --steps 5 --tuning-functions 1` (not the last with `--baselines none`); bench
 ///      `--repetitions 1 --warmup 0`, and but for the -step workloads `--evaluation-steps 5
 ///      --evaluation-repetitions 1 --gemm-repetitions 0`. Every other argument reaches the binary
 ///      as written, so option names and values are parsed and validated for real.
@@ -182,6 +182,8 @@ final class ExamplesTests: XCTestCase {
         XCTAssertEqual(try wrapped(["evaluate", "--optimizer", "runs/q/optimizer.json", "--functions", "100"]),
                        ["evaluate", "--optimizer", "runs/q/optimizer.json", "--functions", "2",
                         "--steps", "5", "--tuning-functions", "1"])
+        XCTAssertEqual(try wrapped(["evaluate", "--optimizer", "o.json", "--baselines", "none"]),
+                       ["evaluate", "--optimizer", "o.json", "--baselines", "none", "--functions", "2", "--steps", "5"])
         XCTAssertEqual(try wrapped(["export", "--optimizer", "o.json"]), ["export", "--optimizer", "o.json"])
     }
 
@@ -641,7 +643,9 @@ enum Examples {
                 shrink --iterations 2; shrink --unroll 5; shrink --horizon 10
                 if validates; then shrink --validate-every 2; shrink --validation-functions 2; fi ;;
             evaluate)
-                shrink --functions 2; shrink --steps 5; shrink --tuning-functions 1 ;;
+                shrink --functions 2; shrink --steps 5
+                # --baselines none tunes nothing, and refuses --tuning-functions.
+                if [[ "$(value --baselines)" != none ]]; then shrink --tuning-functions 1; fi ;;
             bench)
                 shrink --repetitions 1; shrink --warmup 0
                 # The -step workloads time one optimizee step: bench refuses the meta-iteration's options.

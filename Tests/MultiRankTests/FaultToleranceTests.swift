@@ -120,14 +120,16 @@ final class FaultToleranceTests: XCTestCase {
     /// The wrapper restarts the job after each failure; the faults are armed only in one attempt
     /// each (`KIND@ITER:RANK:ATTEMPT`), so attempt 0 dies at meta-step 5 (rank 1), attempt 1
     /// resumes at 4 and dies at 9 (rank 0), attempt 2 resumes at 8 and finishes with the φ of an
-    /// uninterrupted run.
+    /// uninterrupted run. The command's --no-resume starts the first attempt over only: the
+    /// restarts drop it and resume (they started over from meta-step 0 on every crash).
     func testRestartWrapperResumesAfterEachFailure() throws {
         try requireMPIRunForFaultTests()
         _ = try FaultTest.reference()
         let dir = try makeRunDirectory("restart")
         let result = try restartScript(["--max-restarts", "3", "--backoff", "0.2", "--"]
-                                       + localTrain(dir, faults: ["kill@5:1:0", "kill@9:0:1"]))
+                                       + localTrain(dir, faults: ["kill@5:1:0", "kill@9:0:1"]) + ["--no-resume"])
         assertSucceeded(result, "restart.sh")
+        XCTAssertTrue(result.stderr.contains("restart.sh: restarting without --no-resume"), "\(result)")
         XCTAssertTrue(result.stderr.contains("; restart 1 of 3 in 0.2 s"), "\(result)")
         XCTAssertTrue(result.stderr.contains("restart 2 of 3"), "\(result)")
         XCTAssertFalse(result.stderr.contains("restart 3 of 3"), "\(result)")

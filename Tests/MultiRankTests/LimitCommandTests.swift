@@ -64,7 +64,7 @@ final class LimitCommandTests: XCTestCase {
         try assertRefused(one + ["--dimension", "1", "--hidden-size", "2048", "--max-memory", "4"], saying: "more than the 4 GiB available")
         try assertRefused(one + ["--dimension", "65536"], saying: "meta-training 65536 coordinates × block size 1 × 1 block, unroll 20, would need about")
         let optimizers = ShippedOptimizersTests.directory
-        let evaluate = ["evaluate", "--functions", "1", "--tuning-functions", "1", "--baselines", "none", "--out", run.appendingPathComponent("eval").path]
+        let evaluate = ["evaluate", "--functions", "1", "--baselines", "none", "--out", run.appendingPathComponent("eval").path]
         try assertRefused(evaluate + ["--optimizer", optimizers.appendingPathComponent("quadratic.json").path, "--task", "quadratic", "--dimension", "65536"],
                           saying: "evaluating 1 function of the quadratic task (65536 coordinates each) for 100 steps would need about")
         try assertRefused(evaluate + ["--optimizer", optimizers.appendingPathComponent("generalist.json").path, "--task", "rosenbrock",
@@ -89,7 +89,9 @@ final class LimitCommandTests: XCTestCase {
     }
 
     /// export's and evaluate's status for a bad input file (an error thrown from run()).
-    func exitStatus(_ command: String) -> Int32 { 1 }
+    /// A FIFO, a device or a directory given as the optimizer file is bad input data (65), as a
+    /// file that is not an optimizer file is; `train --config` refuses it as a usage error.
+    func exitStatus(_ command: String) -> Int32 { 65 }
 
     func testOptimizerFileNumbersAreChecked() throws {
         let run = try makeRunDirectory("numbers")
@@ -112,7 +114,7 @@ final class LimitCommandTests: XCTestCase {
         ]
         for (pattern, replacement, message) in cases {
             try edit(pattern, replacement)
-            try assertRefused(["export", "--optimizer", edited.path], saying: message, status: 1)
+            try assertRefused(["export", "--optimizer", edited.path], saying: message, status: 65)
         }
     }
 }

@@ -7,7 +7,7 @@ final class NegativeValueTests: XCTestCase {
     func testNegativeValuesGetTheOptionsOwnMessage() throws {
         let cases: [([String], String)] = [
             (["train", "--iterations", "-5"], "the number of iterations must not be negative (got -5)"),
-            (["train", "--learning-rate", "-1e-3"], "the learning rate must be positive (got -0.001)"),
+            (["train", "--learning-rate", "-1e-3"], "the learning rate must be positive and finite (got -0.001)"),
             (["train", "--meta-batch", "-2"], "the meta-batch size must be positive (got -2)"),
             (["evaluate", "--optimizer", "none.json", "--steps", "-3"], "--steps must be positive"),
             (["bench", "--repetitions", "-1"], "--repetitions must be positive"),

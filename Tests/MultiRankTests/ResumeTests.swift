@@ -104,11 +104,16 @@ final class ResumeTests: XCTestCase {
         try requireMPIRunForFaultTests()
         let dir = try makeRunDirectory("no-resume")
         try FaultTest.installReferenceCheckpoints([4, 8, 12], runDirectory: dir)
+        // The earlier run's log is set aside too (a fresh start empties metrics.jsonl).
+        let earlierLog = Data("{\"iteration\": 0, \"earlier\": true}\n".utf8)
+        try earlierLog.write(to: dir.appendingPathComponent("metrics.jsonl"))
         let fresh = try MPIJob.run(np: 2, args: FaultTest.trainArguments(runDirectory: dir, iterations: 6, extra: ["--no-resume"]),
                                    timeout: FaultTest.jobTimeout)
         assertSucceeded(fresh, "the --no-resume run")
         let previous = dir.appendingPathComponent("checkpoints.previous")
         XCTAssertTrue(fresh.stderr.contains("not resuming: moved the checkpoints of the earlier run to \(previous.path)"), "\(fresh)")
+        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("metrics.previous.jsonl")), earlierLog)
+        XCTAssertEqual(try FaultTest.metricIterations(runDirectory: dir), Array(0..<6))
         XCTAssertNil(FaultTest.resumePoint(fresh))
         XCTAssertEqual(FaultTest.checkpointSteps(runDirectory: dir), [4, 6])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: previous.path).sorted(),
@@ -119,6 +124,25 @@ final class ResumeTests: XCTestCase {
         XCTAssertEqual(FaultTest.resumePoint(resumed)?.iteration, 6, "\(resumed)")
         try assertCompleteMetrics(runDirectory: dir)
         try assertReferencePhi(runDirectory: dir, "started over, then resumed")
+    }
+
+    /// A directory with the name of a checkpoint the run will write was passed over on loading,
+    /// then killed the run when it got there (status 1, which restart.sh retried, redoing the
+    /// same work each time). Refused at the start with 65; an entry at an earlier step is not.
+    func testAnEntryWhereALaterCheckpointGoesIsRefusedAtTheStart() throws {
+        let dir = try makeRunDirectory("blocked")
+        assertSucceeded(try MPIJob.runSingleton(args: FaultTest.trainArguments(runDirectory: dir, iterations: 4),
+                                                timeout: FaultTest.jobTimeout), "the first run")
+        let blocking = FaultTest.checkpointURL(runDirectory: dir, step: 8)
+        try FileManager.default.createDirectory(at: blocking, withIntermediateDirectories: false)
+        let refused = try MPIJob.runSingleton(args: FaultTest.trainArguments(runDirectory: dir, iterations: 12),
+                                              timeout: FaultTest.jobTimeout)
+        XCTAssertEqual(refused.status, 65, "\(refused)")
+        XCTAssertTrue(refused.stderr.contains("\(blocking.path) is a directory, where this run may write its checkpoint of meta-step 8"), "\(refused)")
+        XCTAssertEqual(try FaultTest.metricIterations(runDirectory: dir), Array(0..<4), "nothing trained")
+        // A run that ends before meta-step 8 never writes there.
+        assertSucceeded(try MPIJob.runSingleton(args: FaultTest.trainArguments(runDirectory: dir, iterations: 6),
+                                                timeout: FaultTest.jobTimeout), "a run that stops short of it")
     }
 
     /// Ways to damage a checkpoint file, and the reason the loader gives.
@@ -283,6 +307,38 @@ final class ResumeAfterStopSignalTests: XCTestCase {
                         file: file, line: line)
         XCTAssertEqual(try FaultTest.phiBits(runDirectory: dir), try FaultTest.phiBits(runDirectory: referenceDir),
                        "φ after stop and resume differs from an uninterrupted run of \(total) meta-steps", file: file, line: line)
+    }
+
+    /// launch/local.sh runs the program from the repository root and names the caller's
+    /// directory (METAOPT_LAUNCH_DIR): config.json keeps a relative --run-dir relative to the
+    /// root, so "resume with: … --config ABS/config.json" alone started a fresh run under the
+    /// caller's directory. The line names the run directory too, and resumes from there.
+    func testTheResumeLineResumesFromTheCallersDirectory() throws {
+        let scratch = try FaultTest.makeTemporaryDirectory("launch-dir")
+        addTeardownBlock { try? FileManager.default.removeItem(at: scratch) }
+        let root = scratch.appendingPathComponent("root"), caller = scratch.appendingPathComponent("caller")
+        for folder in [root, caller] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        let binary = try MPIJob.binaryURL().path
+        let args = FaultTest.trainArguments(runDirectory: URL(fileURLWithPath: "/unused"), iterations: 1_000_000)
+            .map { $0 == "/unused" ? "runs/z" : $0 }
+        let job = try BackgroundJob(executable: URL(fileURLWithPath: "/bin/sh"),
+                                    arguments: ["-c", "cd \"$1\" && shift && exec \"$@\"", "sh", root.path, binary] + args,
+                                    environment: ["METAOPT_LAUNCH_DIR": caller.path])
+        let run = root.appendingPathComponent("runs/z")
+        XCTAssertTrue(job.waitUntil(timeout: 30) { !FaultTest.checkpointSteps(runDirectory: run).isEmpty }, job.stderr)
+        job.signal(SIGUSR1)
+        let stopped = job.finish(timeout: FaultTest.jobTimeout)
+        XCTAssertEqual(stopped.status, 0, "\(stopped)")
+        let line = try XCTUnwrap(stopped.stdout.split(separator: "\n").last.map(String.init), "\(stopped)")
+        XCTAssertEqual(line, "resume with: \(binary) train --config \(run.path)/config.json --run-dir \(run.path)")
+        let words = line.dropFirst("resume with: ".count).split(separator: " ").map(String.init)
+        let resumed = try MPIJob.runProcess(executable: URL(fileURLWithPath: "/bin/sh"),
+                                            arguments: ["-c", "cd \"$1\" && shift && exec \"$@\" --iterations \"$ITER\"", "sh", caller.path] + words,
+                                            timeout: FaultTest.jobTimeout,
+                                            environment: ["ITER": String((FaultTest.checkpointSteps(runDirectory: run).last ?? 0) + 4)])
+        XCTAssertEqual(resumed.status, 0, "\(resumed)")
+        XCTAssertTrue(resumed.stderr.contains("resuming from \(run.path)/checkpoints/"), "\(resumed)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: caller.appendingPathComponent("runs").path), "a fresh run under the caller's directory")
     }
 
     func testSIGTERMStopsSingletonAtHorizonBoundary() throws {

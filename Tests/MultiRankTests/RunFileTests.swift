@@ -227,7 +227,7 @@ final class RunFileTests: XCTestCase {
             return result.stderr.split(separator: "\n").first.map(String.init) ?? ""
         }
         XCTAssertEqual(try firstLine(#"{"learning-rate": 1e-400}"#, ["--config", file.path]),
-                       "Error: \(file.path): 'learning-rate': the learning rate must be positive (got 0.0)")
+                       "Error: \(file.path): 'learning-rate': the learning rate must be positive and finite (got 0.0)")
         XCTAssertEqual(try firstLine(#"{"unroll": 7}"#, ["--config", file.path, "--horizon", "15"]),
                        "Error: \(file.path): 'unroll': the horizon (15) must be a multiple of the unroll length (7)")
         // Values from two sources, in the order the sentence names them.

@@ -1,3 +1,4 @@
+import Foundation
 import MetaOpt
 
 /// A trainer that meta-trains a learned optimizer on `LogisticRegressionFamily` for `metaSteps`
@@ -12,4 +13,11 @@ public func makeLogisticOptimizerTrainer(metaSteps: Int) throws -> MetaTrainer {
                                 unroll: 10, horizon: 100, iterations: metaSteps, learningRate: 3e-3, seed: 1)
     let trainer = try MetaTrainer(config: config, family: family, communicator: LocalCommunicator())
     return trainer
+}
+
+/// Ends an example program with `message` on standard error and `status` (64: a bad option, as
+/// metaopt-dist's; 1: a file that cannot be read or written), not with a trap and a stack dump.
+public func exitWithMessage(_ message: String, status: Int32) -> Never {
+    FileHandle.standardError.write(Data("\(CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent } ?? "example"): \(message)\n".utf8))
+    exit(status)
 }

@@ -17,19 +17,29 @@ var steps = 100
 var adamLearningRate: Float = 0.1
 var arguments = CommandLine.arguments.dropFirst()
 while let option = arguments.popFirst() {
-    guard let value = arguments.popFirst() else { fatalError("\(option) needs a value") }
+    guard let value = arguments.popFirst() else { exitWithMessage("\(option) needs a value", status: 64) }
     switch option {
     case "--optimizer": optimizerPath = value
-    case "--steps": steps = Int(value) ?? { fatalError("--steps takes a number") }()
-    case "--adam-learning-rate": adamLearningRate = Float(value) ?? { fatalError("--adam-learning-rate takes a number") }()
-    default: fatalError("unknown option \(option); options: --optimizer FILE, --steps N, --adam-learning-rate LR")
+    case "--steps":
+        guard let n = Int(value), n > 0 else { exitWithMessage("--steps takes a positive number (got \(value))", status: 64) }
+        steps = n
+    case "--adam-learning-rate":
+        guard let lr = Float(value), lr > 0, lr.isFinite else {
+            exitWithMessage("--adam-learning-rate takes a positive number (got \(value))", status: 64)
+        }
+        adamLearningRate = lr
+    default: exitWithMessage("unknown option \(option); options: --optimizer FILE, --steps N, --adam-learning-rate LR", status: 64)
     }
 }
 
 // 1. Load a trained optimizer.
 let optimizer: LearnedOptimizer
 if let optimizerPath {
-    optimizer = LearnedOptimizer(file: try OptimizerFile.read(from: URL(fileURLWithPath: optimizerPath)))
+    do {
+        optimizer = LearnedOptimizer(file: try OptimizerFile.read(from: URL(fileURLWithPath: optimizerPath)))
+    } catch {
+        exitWithMessage("\(error)", status: 1)
+    }
     print("learned optimizer: \(optimizerPath) (\(optimizer.config.summary))")
 } else {
     print("no --optimizer: meta-training a logistic-regression optimizer for 60 meta-steps first")

@@ -12,11 +12,13 @@ var metaSteps = 60
 var output = "logistic-optimizer.json"
 var arguments = CommandLine.arguments.dropFirst()
 while let option = arguments.popFirst() {
-    guard let value = arguments.popFirst() else { fatalError("\(option) needs a value") }
+    guard let value = arguments.popFirst() else { exitWithMessage("\(option) needs a value", status: 64) }
     switch option {
-    case "--meta-steps": metaSteps = Int(value) ?? { fatalError("--meta-steps takes a number") }()
+    case "--meta-steps":
+        guard let n = Int(value), n > 0 else { exitWithMessage("--meta-steps takes a positive number (got \(value))", status: 64) }
+        metaSteps = n
     case "--output": output = value
-    default: fatalError("unknown option \(option); options: --meta-steps N, --output FILE")
+    default: exitWithMessage("unknown option \(option); options: --meta-steps N, --output FILE", status: 64)
     }
 }
 
@@ -41,9 +43,13 @@ print(String(format: "held-out problems: mean loss %.4f at the start, after 100 
              start, trained, untrained))
 
 // No `training` section: its task would name the recorded quadratic, not this family.
-try OptimizerFile(optimizer: optimizerConfig, phi: trainer.state.phi, training: nil, iteration: trainer.state.iteration,
-                  kernels: trainer.kernelPath.rawValue)
-    .write(to: URL(fileURLWithPath: output))
+do {
+    try OptimizerFile(optimizer: optimizerConfig, phi: trainer.state.phi, training: nil, iteration: trainer.state.iteration,
+                      kernels: trainer.kernelPath.rawValue)
+        .write(to: URL(fileURLWithPath: output))
+} catch {
+    exitWithMessage("\(error)", status: 1)
+}
 print("wrote \(output) (\(metaSteps) meta-steps)")
 if !(trained < untrained) {
     print("train-own-optimizee: the trained optimizer is no better than the untrained one")

@@ -21,9 +21,16 @@ package enum JSONDiagnosis {
             object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         } catch {
             let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
-            let near = characterOffset(in: detail).flatMap { key(before: $0, in: data) }.map { " near \"\($0)\"" } ?? ""
-            // A file cut short needs no hint; anything else may be a NaN written as a number.
-            let hint = detail.contains("end of file") ? "" : " (NaN and infinities are not JSON numbers)"
+            let offset = characterOffset(in: detail)
+            // A whole JSON value and then more (text appended to a file): said so, not "near" the
+            // last key of the value, which is fine.
+            if let offset, offset > 0, offset <= data.count,
+               (try? JSONSerialization.jsonObject(with: data.prefix(offset), options: [.fragmentsAllowed])) != nil {
+                return "is not valid JSON: it goes on after its value ends (at byte \(offset))"
+            }
+            let near = offset.flatMap { key(before: $0, in: data) }.map { " near \"\($0)\"" } ?? ""
+            // A NaN or an infinity written as a number gets the hint; nothing else does.
+            let hint = offset.map { looksNonFinite(at: $0, in: data) } == true ? " (NaN and infinities are not JSON numbers)" : ""
             return "is not valid JSON\(near): \(detail)\(hint)"
         }
         if let problem = firstUnfitNumber(in: object, path: "") { return "has a bad value at \(problem)" }
@@ -143,6 +150,13 @@ package enum JSONDiagnosis {
         return Int(detail[range.upperBound...].prefix { $0.isNumber })
     }
 
+    /// Whether the text at byte `offset` (or just after it) reads as NaN or an infinity.
+    private static func looksNonFinite(at offset: Int, in data: Data) -> Bool {
+        let window = String(decoding: data.dropFirst(max(0, offset - 1)).prefix(12), as: UTF8.self).lowercased()
+            .drop { " \t\r\n:,[".contains($0) }
+        return ["nan", "inf", "-inf", "+inf", "-nan"].contains { window.hasPrefix($0) }
+    }
+
     /// The last object key that starts before byte `offset`.
     private static func key(before offset: Int, in data: Data) -> String? {
         let prefix = String(decoding: data.prefix(max(0, offset)), as: UTF8.self)
@@ -180,9 +194,13 @@ package enum JSONDiagnosis {
                 if f == 0 && d != 0 { return "\(path): \(written) underflows a 32-bit float" }
             }
             if ["seed", "iteration", "optimizerCount", "dimension", "hiddenSize", "hiddenSizes", "functions",
-                "metaBatch", "blockSize", "unroll", "horizon", "iterations"].contains(field) {
+                "metaBatch", "blockSize", "unroll", "horizon", "iterations", "version", "offset", "shape", "count"].contains(field) {
                 if d < 0 { return "\(path): must not be negative (got \(number))" }
                 if d != d.rounded() { return "\(path): must be a whole number (got \(number))" }
+                // Past 2^63 no whole-number field can hold it (a seed, unsigned, up to 2^64 - 1).
+                if d >= (field == "seed" ? 18446744073709551616.0 : 9223372036854775808.0) {
+                    return "\(path): \(number) is too large"
+                }
             }
         default: break
         }

@@ -13,17 +13,23 @@ public struct LearnedOptimizer: EvaluatedOptimizer, Sendable {
     public var maxCoordinatesPerBatch: Int
     public static let defaultMaxCoordinatesPerBatch = 160_000
 
-    /// Traps when φ does not fit `config` or `config` is unusable (`config.problems()` lists why):
-    /// both are programmer errors; `OptimizerFile.read` checks a file's before it gets here.
+    /// Traps, with a message also in release builds, when φ does not fit `config` or `config` is
+    /// unusable (`config.problems()` lists why): both are programmer errors; `OptimizerFile.read`
+    /// checks a file's before it gets here.
     public init(config: LearnedOptimizerConfig, phi: [Float], name: String = "LSTM", maxCoordinatesPerBatch: Int = defaultMaxCoordinatesPerBatch) {
-        precondition(config.problems().isEmpty, "unusable architecture: \(config.problems().joined(separator: "; "))")
-        precondition(config.architecture.parameterCount == phi.count, "φ does not fit the architecture")
+        // fatalError, not precondition: an optimized build drops a precondition's message.
+        if let problem = config.problems().first { fatalError("LearnedOptimizer: unusable architecture: \(problem)") }
+        if config.architecture.parameterCount != phi.count {
+            fatalError("LearnedOptimizer: φ has \(phi.count) values; the architecture \(config.summary) needs \(config.architecture.parameterCount)")
+        }
         self.config = config
         self.phi = phi
         self.name = name
         self.maxCoordinatesPerBatch = maxCoordinatesPerBatch
     }
 
+    /// The optimizer a file holds. Traps as `init(config:phi:)` does when the file's fields were
+    /// changed after `OptimizerFile.read` so that they no longer fit.
     public init(file: OptimizerFile, name: String = "LSTM") {
         self.init(config: file.optimizer, phi: file.phi, name: name)
     }

@@ -1,5 +1,5 @@
 /// How a gradient coordinate is turned into the LSTM's input.
-public enum InputPreprocessing: Codable, Hashable, Sendable {
+public enum InputPreprocessing: Codable, Hashable, Sendable, CustomStringConvertible {
     /// The raw gradient coordinate, one input (the paper's choice for the quadratics).
     case raw
     /// Appendix A of the paper, two inputs per coordinate g with constant p:
@@ -18,6 +18,40 @@ public enum InputPreprocessing: Codable, Hashable, Sendable {
         switch self {
         case .raw: return "raw"
         case .logAndSign(let p): return "log-sign(p=\(p))"
+        }
+    }
+
+    /// The encoded form's one key, by name.
+    private struct Kind: CodingKey {
+        var stringValue: String
+        init(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
+    }
+
+    /// Reads the synthesized encoding (`{"raw": {}}`, `{"logAndSign": {"p": 10}}`), naming an
+    /// unknown kind or a wrong shape in the error (the synthesized decoder said "Invalid number of
+    /// keys found, expected one" of `{"clip": {}}`, which has one).
+    public init(from decoder: any Decoder) throws {
+        let shape = "an object with one key, {\"raw\": {}} or {\"logAndSign\": {\"p\": 10}}"
+        let c: KeyedDecodingContainer<Kind>
+        do { c = try decoder.container(keyedBy: Kind.self) } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "must be \(shape)"))
+        }
+        guard c.allKeys.count == 1, let key = c.allKeys.first else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "must be \(shape) (got \(c.allKeys.count) keys)"))
+        }
+        switch key.stringValue {
+        case "raw":
+            _ = try c.nestedContainer(keyedBy: Kind.self, forKey: key)
+            self = .raw
+        case "logAndSign":
+            struct Constant: Decodable { var p: Double }
+            self = .logAndSign(p: try c.decode(Constant.self, forKey: key).p)
+        default:
+            throw DecodingError.dataCorruptedError(forKey: key, in: c,
+                                                   debugDescription: "unknown preprocessing '\(key.stringValue)' (raw or logAndSign)")
         }
     }
 }

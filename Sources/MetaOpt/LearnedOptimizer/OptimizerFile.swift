@@ -45,7 +45,9 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
     public init(optimizer: LearnedOptimizerConfig, phi: [Float], training: TrainingConfig?, iteration: Int,
                 validation: ValidationScore? = nil, kernels: String? = nil, provenance: Provenance? = nil) {
         let architecture = optimizer.architecture
-        precondition(phi.count == architecture.parameterCount, "φ has \(phi.count) values; the architecture needs \(architecture.parameterCount)")
+        if phi.count != architecture.parameterCount {  // fatalError: its message stays in release builds
+            fatalError("OptimizerFile: φ has \(phi.count) values; the architecture needs \(architecture.parameterCount)")
+        }
         format = Self.formatName
         version = Self.currentVersion
         self.optimizer = optimizer
@@ -59,9 +61,14 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
     }
 
     /// Writes the file as JSON with sorted keys, atomically (a temporary file beside it, renamed
-    /// over it), creating missing directories on the way. Throws, naming the path, when `url` is a
-    /// directory or cannot be written.
+    /// over it), creating missing directories on the way. Throws `OptimizerFileError`, naming the
+    /// path and writing nothing, when `read` would refuse the file (a non-finite φ, an invalid
+    /// architecture, a negative iteration), and an error naming the path when `url` is a directory
+    /// or cannot be written.
     public func write(to url: URL) throws {
+        if let problem = contentProblem() {
+            throw OptimizerFileError(path: url.path, problem: "was not written: the file would not load again, as it \(problem)")
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try ResultFile.writeAtomically(encoder.encode(self), to: url)
@@ -83,6 +90,11 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
             // Ours with a bad value (NaN, a number no field can hold), or something else?
             if data.range(of: Data("\"\(formatName)\"".utf8)) != nil {
                 throw OptimizerFileError(path: url.path, problem: JSONDiagnosis.describe(error, in: data))
+            }
+            // Not JSON at all: said so, with where it stops being JSON.
+            if (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) == nil {
+                throw OptimizerFileError(path: url.path, problem: JSONDiagnosis.describe(error, in: data)
+                                         + "; an optimizer file is JSON with \"format\": \"\(formatName)\"")
             }
             throw OptimizerFileError(path: url.path, problem: "is not a metaopt-dist optimizer file (expected \"format\": \"\(formatName)\")")
         }
@@ -106,24 +118,24 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
         do { file = try JSONDecoder().decode(OptimizerFile.self, from: data) } catch {
             throw OptimizerFileError(path: url.path, problem: JSONDiagnosis.describe(error, in: data))
         }
-        if let problem = file.optimizer.problems().first {
-            throw OptimizerFileError(path: url.path, problem: "states no valid architecture: \(problem)")
-        }
-        if let training = file.training, let problem = training.problems().first {
-            throw OptimizerFileError(path: url.path, problem: "holds an unusable training configuration: \(problem)")
-        }
-        guard file.iteration >= 0 else {
-            throw OptimizerFileError(path: url.path, problem: "states iteration \(file.iteration); the meta-iteration φ was saved at is 0 or more")
-        }
-        let count = file.optimizer.architecture.parameterCount
-        guard file.phi.count == count else {
-            throw OptimizerFileError(path: url.path,
-                                     problem: "holds \(file.phi.count) parameters, but its architecture needs \(count)")
-        }
-        guard file.phi.allSatisfy(\.isFinite) else {
-            throw OptimizerFileError(path: url.path, problem: "holds non-finite parameters")
-        }
+        if let problem = file.contentProblem() { throw OptimizerFileError(path: url.path, problem: problem) }
         return file
+    }
+
+    /// What `read` refuses in a decoded file (nil: nothing): `write` refuses it too, so that no
+    /// program saves an optimizer it cannot load again.
+    func contentProblem() -> String? {
+        if let problem = optimizer.problems().first { return "states no valid architecture: \(problem)" }
+        if let training, let problem = training.problems().first {
+            return "holds an unusable training configuration: \(problem)"
+        }
+        guard iteration >= 0 else { return "states iteration \(iteration); the meta-iteration φ was saved at is 0 or more" }
+        let count = optimizer.architecture.parameterCount
+        guard phi.count == count else { return "holds \(phi.count) parameters, but its architecture needs \(count)" }
+        if let index = phi.firstIndex(where: { !$0.isFinite }) {
+            return "holds non-finite parameters (φ[\(index)] = \(phi[index]))"
+        }
+        return nil
     }
 
     /// φ as named tensors for other tools (`metaopt-dist export`): each a shape and its values, flat in

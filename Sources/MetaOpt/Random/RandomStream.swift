@@ -34,7 +34,9 @@ public struct RandomKey: Hashable, Sendable, Codable {
     /// Precondition (a trap otherwise): `horizon` and `task` in 0...UInt32.max, the counter words
     /// they occupy. The trainer's are far below it (`SizeLimits`).
     public init(seed: UInt64, horizon: Int, task: Int) {
-        precondition(horizon >= 0 && horizon <= Int(UInt32.max) && task >= 0 && task <= Int(UInt32.max))
+        if !(horizon >= 0 && horizon <= Int(UInt32.max) && task >= 0 && task <= Int(UInt32.max)) {
+            fatalError("RandomKey: horizon \(horizon) and task \(task) must each be in 0...\(UInt32.max)")  // in release builds too
+        }
         self.seed = seed
         self.horizon = UInt32(horizon)
         self.task = UInt32(task)

@@ -99,8 +99,15 @@ extension ImageTaskSpec {
     }
 
     /// The task with `architecture` on the data the options name.
+    /// Fashion-MNIST's standard location named with --data-dir (in any spelling) is stored as
+    /// none, as config.json documents: a resume that named it was refused as another run's.
     init(architecture: ImageClassificationFamily.Architecture, arguments a: TaskArguments) {
-        self.init(architecture: architecture, dataset: a.dataset, directory: a.dataDirectory,
+        var directory = a.dataDirectory
+        if a.dataset == .fashionMNIST, let given = directory, !given.trimmingCharacters(in: .whitespaces).isEmpty,
+           FilePaths.same(FilePaths.url(given), URL(fileURLWithPath: FashionMNIST.defaultDirectory)) {
+            directory = nil
+        }
+        self.init(architecture: architecture, dataset: a.dataset, directory: directory,
                   labelSubset: a.labels, batchSize: a.minibatch)
     }
 

@@ -107,7 +107,7 @@ package struct MixtureTask: TaskPlugin, Codable {
         if components.isEmpty { return ["a mixture needs at least one component"] }
         var p: [String] = []
         for (i, c) in components.enumerated() {
-            if !(c.weight > 0 && c.weight.isFinite) { p.append("mixture component \(i + 1): the weight must be positive (got \(c.weight))") }
+            if !(c.weight > 0 && c.weight.isFinite) { p.append("mixture component \(i + 1): the weight must be positive and finite (got \(c.weight))") }
             if c.task.settings is MixtureTask { p.append("mixture component \(i + 1): a mixture cannot contain a mixture") }
             p += c.task.problems().map { "mixture component \(i + 1) (\(c.task.name)): \($0)" }
             // The run's settings hold the mixture as text, whose words are split at spaces and

@@ -232,9 +232,11 @@ public final class MetaTrainer {
         faults.contains { $0.kind == kind && $0.iteration == state.iteration && $0.rank == communicator.rank }
     }
 
-    /// One meta-step: unroll every owned block for T steps, reduce, Adam step on φ.
+    /// One meta-step: unroll every owned block for T steps, reduce, Adam step on φ. Throws
+    /// `TrainingError.alreadyFinished` once `finished`.
     @discardableResult
     public func step() throws -> StepReport {
+        guard !finished else { throw TrainingError.alreadyFinished(iterations: config.iterations) }
         if fault(.kill) { kill(getpid(), SIGKILL) }
         if fault(.abort) { Foundation.abort() }
         if fault(.throw) { throw TrainingError.injectedFault(iteration: state.iteration, rank: communicator.rank) }

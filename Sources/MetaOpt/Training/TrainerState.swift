@@ -123,6 +123,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case tooManySkips(consecutive: Int, iteration: Int)
     case ranksDiverged(iteration: Int)
     case injectedFault(iteration: Int, rank: Int)
+    /// `step()` after the configured meta-steps (`finished`): it would train φ past the run's end.
+    case alreadyFinished(iterations: Int)
 
     public var description: String {
         switch self {
@@ -136,6 +138,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .ranksDiverged(let it):
             return "φ differs between ranks at iteration \(it) (consistency check); stopping"
         case .injectedFault(let it, let r): return "injected fault at iteration \(it) on rank \(r)"
+        case .alreadyFinished(let n):
+            return "the run has taken its \(n) meta-steps (finished is true); raise the configuration's iterations to train on"
         }
     }
 }

@@ -126,9 +126,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             p.append("the horizon (\(horizon)) must be a multiple of the unroll length (\(unroll))")
         }
         if iterations < 0 { p.append("the number of iterations must not be negative (got \(iterations))") }
-        if !(learningRate > 0 && learningRate.isFinite) { p.append("the learning rate must be positive (got \(learningRate))") }
+        if !(learningRate > 0 && learningRate.isFinite) { p.append("the learning rate must be positive and finite (got \(learningRate))") }
         if let problem = SizeLimits.floatRangeProblem("the learning rate", learningRate) { p.append(problem) }
-        if let c = clipNorm, !(c > 0 && c.isFinite) { p.append("the clipping norm must be positive (got \(c))") }
+        if let c = clipNorm, !(c > 0 && c.isFinite) { p.append("the clipping norm must be positive and finite (got \(c))") }
         p += optimizer.problems()
         if let ownFamily {
             if optimizer.optimizerCount != ownFamily.optimizerCount {

@@ -45,6 +45,9 @@ package struct RunDirectory: Sendable {
     /// Where a run that does not resume moves the earlier run's checkpoints and best optimizer.
     package var previousCheckpoints: URL { url.appendingPathComponent("checkpoints.previous") }
     package var previousBestOptimizer: URL { url.appendingPathComponent("best-optimizer.previous.json") }
+    /// Where a run that does not resume moves the earlier run's logs (a fresh start empties them).
+    package var previousMetrics: URL { url.appendingPathComponent("metrics.previous.jsonl") }
+    package var previousValidationLog: URL { url.appendingPathComponent("validation.previous.jsonl") }
     /// Where a resumed run moves a best-optimizer.json it cannot read.
     package var unreadableBestOptimizer: URL { url.appendingPathComponent("best-optimizer.unreadable.json") }
 
@@ -54,7 +57,8 @@ package struct RunDirectory: Sendable {
     package func ownFile(at file: URL) -> String? {
         let canonical = FilePaths.canonical
         let target = canonical(file)
-        for own in [metrics, validationLog, config, plot, bestOptimizer, lock, previousBestOptimizer, unreadableBestOptimizer]
+        for own in [metrics, validationLog, config, plot, bestOptimizer, lock, previousBestOptimizer, unreadableBestOptimizer,
+                    previousMetrics, previousValidationLog]
         where FilePaths.sameBytes(canonical(own), target) {
             return own.lastPathComponent
         }
@@ -220,9 +224,26 @@ package final class TrainingRun {
                 if let moved = try Self.setAsideCheckpoints(of: options.runDirectory) {
                     logger.notice("not resuming: moved the checkpoints of the earlier run to \(moved.path)")
                 }
+                // Its logs too: the fresh start below would empty them, and its best optimizer,
+                // set aside as well, would be left without the scores that chose it.
+                let directory = options.runDirectory
+                for (log, previous) in [(directory.metrics, directory.previousMetrics), (directory.validationLog, directory.previousValidationLog)]
+                where ((try? FileManager.default.attributesOfItem(atPath: log.path)[.size] as? Int) ?? 0) > 0 {
+                    if FileManager.default.fileExists(atPath: previous.path) { try FileManager.default.removeItem(at: previous) }
+                    try FileManager.default.moveItem(at: log, to: previous)
+                    logger.notice("not resuming: moved the earlier run's \(log.lastPathComponent) to \(previous.path)")
+                }
             } catch {
-                failure = "cannot set aside the checkpoints of the earlier run: \(error)"
+                failure = "cannot set aside the checkpoints and logs of the earlier run: \(error)"
             }
+        }
+        // An entry with a checkpoint's name that is no regular file is passed over on loading,
+        // but the run could not write its checkpoint there when it gets to that step: found
+        // after the training up to it, and again after every restart. Refused now.
+        if communicator.isRoot && failure == nil,
+           let obstacle = Self.checkpointObstacle(in: store, after: resumeState?.iteration ?? 0, upTo: config.iterations) {
+            failure = obstacle
+            failureRepeats = true
         }
         // No checkpoint to resume: a fresh start, from the --init-from file if there is one.
         var warmState: TrainerState? = nil
@@ -290,6 +311,19 @@ package final class TrainingRun {
         for url in [run.config, run.metrics, run.validationLog, run.bestOptimizer, options.output ?? run.optimizer, checkpoint] {
             try FileIO.checkWritable(url.path)
         }
+    }
+
+    /// The first entry of `store` with a checkpoint name of a step in `start + 1 ... end` that is
+    /// not a regular file (nor a link to one), as a refusal; nil when there is none.
+    static func checkpointObstacle(in store: CheckpointStore, after start: Int, upTo end: Int) -> String? {
+        for (step, url) in (try? store.checkpointFiles()) ?? [] where step > start && step <= end {
+            var info = stat()
+            guard stat(url.path, &info) == 0 else { continue }  // a dangling link: written through
+            if info.st_mode & S_IFMT != S_IFREG {
+                return "\(url.path) \(FileIO.kind(info.st_mode)), where this run may write its checkpoint of meta-step \(step) (only a regular file is replaced): move it away"
+            }
+        }
+        return nil
     }
 
     /// Rank 0, before a run with validation. Resuming at meta-step `resumedAt`: drops the log lines
