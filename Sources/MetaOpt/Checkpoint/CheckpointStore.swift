@@ -128,8 +128,8 @@ package struct CheckpointStore: Sendable {
 
     /// Writes `checkpoint` as `ckpt-<step>.mopt`: encode, write a temporary file in the same
     /// directory, fsync it, rename it over the final name, fsync the directory; then remove older
-    /// checkpoints beyond the newest `keep` and leftover temporary files (files only:
-    /// `removableFiles`). Creates the directory if needed. `step` must equal
+    /// checkpoints beyond the newest `keep` that load and leftover temporary files (files only:
+    /// `removableFiles`; a file that does not load is neither counted nor removed). Creates the directory if needed. `step` must equal
     /// `checkpoint.metadata.metaStep`. Checkpoints with a higher step than `step` are left alone.
     /// When this returns, the checkpoint is durable.
     @discardableResult
@@ -152,7 +152,15 @@ package struct CheckpointStore: Sendable {
 
         var result = WriteResult(url: final, removed: [], warnings: [])
         do {
+            // Only checkpoints that load count towards `keep` (a damaged file with a newer name
+            // kept the usable ones out); the damaged ones are left alone, with a warning.
             let older = removableFiles(try checkpointFiles().filter { $0.step < step }.map(\.url), warnings: &result.warnings)
+                .filter { url in
+                    do { _ = try Self.load(url, as: Configuration.self); return true } catch {
+                        result.warnings.append("\(url.path) does not load (\(error)): pruning neither counts nor removes it")
+                        return false
+                    }
+                }
             let doomed = older.dropLast(keep - 1) + removableFiles(try temporaryFiles(), warnings: &result.warnings)
             for url in doomed {
                 do {
