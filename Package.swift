@@ -36,7 +36,7 @@ let package = Package(
         // `Communicator` over MPI.
         .target(name: "MetaOptMPI", dependencies: ["MetaOpt", "CMPI"]),
         .executableTarget(name: "metaopt-dist",
-                          dependencies: ["MetaOpt", "MetaOptMPI",
+                          dependencies: ["MetaOpt", "MetaOptMPI", "CMetaOptKernels",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "MetaOptTests", dependencies: ["MetaOpt"]),

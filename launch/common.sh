@@ -50,6 +50,10 @@ export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 export METAOPT_LAUNCH_DIR="$caller_dir"
 mpi_env_args=(-x OPENBLAS_NUM_THREADS -x METAOPT_LAUNCH_DIR)
 if [[ -n "${METAOPT_KERNELS:-}" ]]; then mpi_env_args+=(-x METAOPT_KERNELS); fi
+# Under launch/restart.sh: the attempt number and the file train creates once it has started over.
+for name in METAOPT_RESTART_COUNT METAOPT_STARTED_OVER_FILE; do
+    if [[ -n "${!name:-}" ]]; then mpi_env_args+=(-x "$name"); fi
+done
 
 # Open MPI refuses to run as root unless told it is intended (containers, CI).
 if [[ "$(id -u)" -eq 0 ]]; then

@@ -9,8 +9,9 @@
 # first restart, ...). After it exits with a non-zero status it is started again, after a pause of
 # --backoff seconds (default 2), until it succeeds or has been restarted N times (--max-restarts,
 # default 3); each restart is logged to stderr. The script exits with the command's last status.
-# A --no-resume in COMMAND applies to the first launch only: restarts drop it and resume the run
-# that launch started (otherwise every crash would start over from meta-step 0).
+# A --no-resume in COMMAND applies until a launch has started over: the restarts after that drop
+# it and resume the run it started (otherwise every crash would start over from meta-step 0).
+# metaopt-dist train tells the script so through a file named by METAOPT_STARTED_OVER_FILE.
 #
 # Not restarted: status 0; status 64 (EX_USAGE: bad arguments, which a restart cannot fix); status
 # 65 (metaopt-dist train stopped for a reason a restart would meet again: too many skipped
@@ -123,17 +124,22 @@ elif ! command -v -- "$1" >/dev/null 2>&1; then
     exit 127
 fi
 
+started_over="$(mktemp -u "${TMPDIR:-/tmp}/metaopt-started-over.XXXXXX")"
+export METAOPT_STARTED_OVER_FILE="$started_over"
+trap 'rm -f "$started_over"' EXIT
 attempt=0
 while :; do
     export METAOPT_RESTART_COUNT="$attempt"
     # Job control on (set -m) for the launch only: the command gets a process group of its own.
     set -m
-    if [[ $attempt -gt 0 ]]; then
-        # The first launch started over; a restart must resume what it wrote, not start over again.
+    # Once a launch has started over (train creates METAOPT_STARTED_OVER_FILE when its
+    # --no-resume has set the earlier run aside), a restart resumes what it wrote, not start over
+    # again; a launch that failed before that point keeps --no-resume for the next one.
+    if [[ $attempt -gt 0 && -e "$started_over" ]]; then
         kept=()
         for word in "$@"; do [[ "$word" == --no-resume ]] || kept+=("$word"); done
         if [[ ${#kept[@]} -ne $# ]]; then
-            echo "$me: restarting without --no-resume (the first launch started over; this one resumes it)" >&2
+            echo "$me: restarting without --no-resume (an earlier launch started over; this one resumes it)" >&2
             set -- "${kept[@]}"
         fi
     fi

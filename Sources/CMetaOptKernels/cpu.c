@@ -1,6 +1,5 @@
 // Kernel path selection: which paths this build has and which this CPU can run.
 #include <string.h>
-#include <unistd.h>
 #include "metaopt_kernels.h"
 
 extern const metaopt_kernel_table metaopt_portable_table;
@@ -45,17 +44,6 @@ static unsigned metaopt_missing_avx512(void) {
     return missing;
 }
 
-/// Before main, on every command: the Swift runtime's atomics need CMPXCHG16B, which the first
-/// x86-64 CPUs (before about 2006) lack; without it the first use of a Swift type ends in an
-/// illegal instruction. Said in words instead.
-__attribute__((constructor)) static void metaopt_require_cmpxchg16b(void) {
-    unsigned eax, ebx, ecx, edx;
-    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) && ((ecx >> 13) & 1)) return;
-    static const char message[] = "metaopt-dist: this CPU lacks CMPXCHG16B, which the Swift runtime needs "
-                                  "(every x86-64 CPU since about 2006 has it); it cannot run here\n";
-    (void)!write(2, message, sizeof message - 1);
-    _exit(1);
-}
 #endif
 
 const metaopt_kernel_table *metaopt_kernel_table_for(metaopt_path path) {
@@ -90,17 +78,14 @@ unsigned metaopt_cpu_missing_features(metaopt_path path) {
     }
 }
 
-#if defined(__linux__)
-/// Before main, on every command: without /proc (a bare chroot or sandbox) the Swift runtime
-/// finds no command line and the first look at it traps; said in words instead.
-__attribute__((constructor)) static void metaopt_require_proc(void) {
-    if (access("/proc/self/exe", F_OK) == 0) return;
-    static const char message[] = "metaopt-dist: /proc is not mounted, and the Swift runtime reads the "
-                                  "command line from it; mount it first (mount -t proc proc /proc)\n";
-    (void)!write(2, message, sizeof message - 1);
-    _exit(1);
-}
+int metaopt_cpu_has_cmpxchg16b(void) {
+#if defined(__x86_64__)
+    unsigned eax, ebx, ecx, edx;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && ((ecx >> 13) & 1);
+#else
+    return 1;
 #endif
+}
 
 int metaopt_cpu_adds_beside_multiply_adds(void) {
 #if defined(__x86_64__)

@@ -95,16 +95,25 @@ public enum MPIRuntime {
     /// singleton keeps its session files there and, when it cannot, fails with a page of its own
     /// text and no word of TMPDIR.
     static func singletonTemporaryDirectoryProblem() -> String? {
-        guard let directory = ProcessInfo.processInfo.environment["TMPDIR"], !directory.isEmpty else { return nil }
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
-            if isDirectory.boolValue && access(directory, W_OK | X_OK) == 0 { return nil }
-        } else {
-            // Open MPI makes a missing TMPDIR, where its parent lets it.
-            let parent = (directory as NSString).deletingLastPathComponent
-            if access(parent.isEmpty ? "." : parent, W_OK | X_OK) == 0 { return nil }
+        let environment = ProcessInfo.processInfo.environment
+        guard let directory = environment["TMPDIR"], !directory.isEmpty else { return nil }
+        // Open MPI's own setting of the session directory's base wins over TMPDIR.
+        let overrides = ["OMPI_MCA_orte_tmpdir_base", "OMPI_MCA_prte_tmpdir_base", "PRTE_MCA_prte_tmpdir_base", "PMIX_MCA_pmix_tmpdir_base"]
+        guard !overrides.contains(where: { !(environment[$0] ?? "").isEmpty }) else { return nil }
+        // Open MPI makes a missing TMPDIR and its missing parents: the nearest one that exists
+        // must be a directory this user can write to.
+        var path = directory
+        while !FileManager.default.fileExists(atPath: path) {
+            let parent = (path as NSString).deletingLastPathComponent
+            guard !parent.isEmpty, parent != path else { path = "."; break }
+            path = parent
         }
-        return "TMPDIR=\(directory) is not a directory this user can write to, and Open MPI keeps its session "
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue,
+           access(path, W_OK | X_OK) == 0 {
+            return nil
+        }
+        return "TMPDIR=\(directory) is not a directory this user can write to or make, and Open MPI keeps its session "
             + "files there; point TMPDIR at one (or unset it for /tmp)"
     }
 

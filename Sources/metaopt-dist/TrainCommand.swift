@@ -372,14 +372,20 @@ struct TrainCommand: ParsableCommand {
         endTogether(comm, message, status: Int32(status[0]))
     }
 
-    /// `path` as the user can use it where they started the program: launch/local.sh and
-    /// hostfile.sh run it from the repository root and name the directory they were started in
-    /// (METAOPT_LAUNCH_DIR); started elsewhere, a relative path is printed absolute, so that the
-    /// printed commands run where the user is.
+    /// The directory the program runs in when it is not where the user started it: launch/local.sh
+    /// and hostfile.sh run it from the repository root and name the directory they were started
+    /// in (METAOPT_LAUNCH_DIR). nil when they are the same (or either is unknown).
+    static var directoryUnlikeTheCallers: String? {
+        guard let launch = ProcessInfo.processInfo.environment["METAOPT_LAUNCH_DIR"], let here = FilePaths.currentDirectory(),
+              !FilePaths.same(FilePaths.url(launch), FilePaths.url(here)) else { return nil }
+        return here
+    }
+
+    /// `path` as the user can use it where they started the program: a relative path printed
+    /// absolute when the program runs elsewhere (`directoryUnlikeTheCallers`), so that the printed
+    /// commands run where the user is.
     static func forCaller(_ path: String) -> String {
-        let here = FilePaths.currentDirectory()
-        guard !path.hasPrefix("/"), let launch = ProcessInfo.processInfo.environment["METAOPT_LAUNCH_DIR"],
-              !FilePaths.same(FilePaths.url(launch), FilePaths.url(here)) else { return path }
+        guard !path.hasPrefix("/"), let here = directoryUnlikeTheCallers else { return path }
         let absolute = FilePaths.url(joinedPath(here, path)).standardizedFileURL.path
         return path.hasSuffix("/") ? absolute + "/" : absolute
     }
@@ -392,10 +398,13 @@ struct TrainCommand: ParsableCommand {
         let runDirectoryPath = Self.forCaller(runDirectoryPath)
         let configFile = joinedPath(runDirectoryPath, "config.json")
         if case .stopped = outcome {
-            // config.json names the run directory as given, relative to where the launch script
-            // ran the program; from the caller's directory it would name another (a fresh run).
-            let runDirectory = runDirectoryPath == givenPath ? "" : " --run-dir \(shellQuoted(runDirectoryPath))"
-            return ["resume with: \(program) train --config \(shellQuoted(configFile))\(runDirectory)"]
+            // config.json keeps every relative path (run directory, --output, --data-dir,
+            // --init-from) relative to where the program ran: from elsewhere, the command goes
+            // there first, or it would start a fresh run in another directory.
+            if let here = Self.directoryUnlikeTheCallers {
+                return ["resume with: cd \(shellQuoted(here)) && \(program) train --config \(shellQuoted(joinedPath(givenPath, "config.json")))"]
+            }
+            return ["resume with: \(program) train --config \(shellQuoted(configFile))"]
         }
         let final = output.map(Self.forCaller) ?? joinedPath(runDirectoryPath, "optimizer.json")
         var lines = ["trained optimizer: \(final) (meta-step \(run.trainer.state.iteration))"]

@@ -1,3 +1,4 @@
+internal import CMetaOptKernels
 import ArgumentParser
 #if canImport(Glibc)
 @preconcurrency import Glibc  // stdout, a C global: read once, at exit, on the main thread
@@ -35,6 +36,20 @@ struct MetaOptDist: ParsableCommand {
     static var subcommandConfigurations: [CommandConfiguration] { configuration.subcommands.map { $0.configuration } }
 }
 
+// First of all, before any Swift type is used: a CPU without CMPXCHG16B would end in an illegal
+// instruction at the first one (the runtime's atomics need it), and without /proc (a bare chroot)
+// the runtime finds no command line. Both said in words, with C's write alone.
+if metaopt_cpu_has_cmpxchg16b() == 0 {
+    let message = "metaopt-dist: this CPU lacks CMPXCHG16B, which the Swift runtime needs (every x86-64 CPU since about 2006 has it); it cannot run here\n"
+    _ = message.withCString { write(2, $0, strlen($0)) }
+    _exit(1)
+}
+if CommandLine.argc < 1 {
+    let message = "metaopt-dist: found no command line: /proc is not mounted, and the Swift runtime reads the arguments from it (mount -t proc proc /proc)\n"
+    _ = message.withCString { write(2, $0, strlen($0)) }
+    _exit(1)
+}
+
 // A reader that goes away (`| head`, a log shipper that dies) must not kill a training run before
 // its checkpoint: a write to a closed pipe fails with EPIPE instead, which the console counts as a
 // dropped line and the check at the end below reports.
@@ -46,6 +61,8 @@ signal(SIGPIPE, SIG_IGN)
 func exitUnlessStandardOutputWasWritten() {
     let flushed = fflush(stdout) == 0
     let code = errno  // of the flush; an earlier failed write left only the stream's error flag
+    // A reader that went away (`| head`) wants no more: quiet, with the status a SIGPIPE would give.
+    if !flushed && code == EPIPE { exit(128 + SIGPIPE) }
     if !flushed || ferror(stdout) != 0 {
         Console.error("Error: cannot write to standard output\(flushed ? "" : ": " + String(cString: strerror(code)))\n")
         exit(1)

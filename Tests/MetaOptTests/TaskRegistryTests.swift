@@ -144,6 +144,13 @@ final class TaskRegistryTests: XCTestCase {
                        .image(ImageTaskSpec(architecture: .mlp(MLPArchitecture()), directory: "/srv/fashion-mnist")))
         XCTAssertEqual(try TaskSpec.parse(name: "mlp", arguments: TaskArguments(dataset: .mnist, dataDirectory: "/usr/share/datasets/fashion-mnist")),
                        .image(ImageTaskSpec(architecture: .mlp(MLPArchitecture()), dataset: .mnist, directory: "/usr/share/datasets/fashion-mnist")))
+        // Checkpoints and files of earlier versions stored it as given: read as none, so that
+        // their runs resume (they were refused as another configuration).
+        let earlier = ImageTaskSpec(architecture: .mlp(MLPArchitecture()), directory: "/usr/share/datasets/fashion-mnist/")
+        let config = TrainingConfig(task: .image(earlier))
+        let decoded = try JSONDecoder().decode(TrainingConfig.self, from: try JSONEncoder().encode(config))
+        XCTAssertEqual(decoded.task, try TaskSpec.parse(name: "mlp", arguments: TaskArguments()))
+        XCTAssertEqual(TrainerCheckpoint.compatibilityProblems(saved: decoded, current: TrainingConfig(task: .image(ImageTaskSpec(architecture: .mlp(MLPArchitecture()))))), [])
     }
 
     func testHelpDefaultsGroupFamilies() {

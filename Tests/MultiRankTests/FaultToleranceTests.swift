@@ -145,6 +145,24 @@ final class FaultToleranceTests: XCTestCase {
         try assertReferencePhi(runDirectory: dir, "after two restarts")
     }
 
+    /// A launch that fails before its --no-resume has set the earlier run aside (mpirun not
+    /// starting, a lock still held) keeps --no-resume for the restart, which starts over: it
+    /// must not resume the earlier run's checkpoints the user asked to leave.
+    func testRestartWrapperKeepsNoResumeUntilALaunchHasStartedOver() throws {
+        try requireMPIRunForFaultTests()
+        let dir = try makeRunDirectory("restart-no-resume")
+        try FaultTest.installReferenceCheckpoints([4, 8, 12], runDirectory: dir)
+        let binary = try MPIJob.binaryURL().path
+        let failFirst = ["sh", "-c", "[ \"$METAOPT_RESTART_COUNT\" = 0 ] && exit 1; exec \"$@\"", "sh", binary]
+        let result = try restartScript(["--max-restarts", "1", "--backoff", "0", "--"]
+                                       + failFirst + FaultTest.trainArguments(runDirectory: dir, iterations: 6, extra: ["--no-resume"]))
+        assertSucceeded(result, "restart.sh")
+        XCTAssertFalse(result.stderr.contains("restarting without --no-resume"), "\(result)")
+        XCTAssertNil(FaultTest.resumePoint(result), "\(result)")
+        XCTAssertTrue(result.stderr.contains("not resuming: moved the checkpoints of the earlier run"), "\(result)")
+        XCTAssertEqual(FaultTest.checkpointSteps(runDirectory: dir), [4, 6])
+    }
+
     /// A fault armed in every attempt fires again after each resume: the wrapper gives up after
     /// --max-restarts restarts and exits with the job's status. A resume refused for another
     /// configuration is not restarted.

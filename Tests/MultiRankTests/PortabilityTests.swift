@@ -66,6 +66,23 @@ final class PortabilityTests: XCTestCase {
                       "\(result)")
     }
 
+    /// Without /proc (a bare chroot or sandbox) the Swift runtime finds no command line, and the
+    /// binary died with an illegal instruction at its first look at it: now a message, status 1.
+    func testWithoutProcTheBinarySaysSo() throws {
+        let binary = try Self.installedBinary()
+        guard getuid() == 0, let unshare = Self.findOnPath("unshare") else {
+            throw XCTSkip("needs root and unshare(1) to hide /proc in a mount namespace")
+        }
+        let script = #"umount -l /proc || exit 125; exec "$@""#
+        let result = try MPIJob.runProcess(executable: URL(fileURLWithPath: unshare),
+                                           arguments: ["-m", "/bin/sh", "-c", script, "sh", binary.path, "--version"], timeout: 60)
+        if result.status == 125 || result.stderr.contains("unshare failed") {
+            throw XCTSkip("cannot unmount /proc in a new namespace here:\n\(result)")
+        }
+        XCTAssertEqual(result.status, 1, "\(result)")
+        XCTAssertTrue(result.stderr.contains("found no command line: /proc is not mounted"), "\(result)")
+    }
+
     /// `mpirun -np 2 metaopt-dist train ...` with a fresh directory as the working directory: the
     /// binary is found on the PATH and the run directory is relative to where it was started.
     func testMPIRunFindsTheInstalledBinaryFromAnyDirectory() throws {

@@ -140,9 +140,38 @@ final class ResumeTests: XCTestCase {
         XCTAssertEqual(refused.status, 65, "\(refused)")
         XCTAssertTrue(refused.stderr.contains("\(blocking.path) is a directory, where this run may write its checkpoint of meta-step 8"), "\(refused)")
         XCTAssertEqual(try FaultTest.metricIterations(runDirectory: dir), Array(0..<4), "nothing trained")
+        // A link to nothing, which the write refuses too.
+        let dangling = FaultTest.checkpointURL(runDirectory: dir, step: 12)
+        try FileManager.default.createSymbolicLink(atPath: dangling.path, withDestinationPath: "/nonexistent/ckpt")
+        let refusedLink = try MPIJob.runSingleton(args: FaultTest.trainArguments(runDirectory: dir, iterations: 12),
+                                                  timeout: FaultTest.jobTimeout)
+        XCTAssertEqual(refusedLink.status, 65, "\(refusedLink)")
+        XCTAssertTrue(refusedLink.stderr.contains("is a directory") || refusedLink.stderr.contains("\(dangling.path) is a symbolic link to a missing file"), "\(refusedLink)")
+        try FileManager.default.removeItem(at: blocking)
+        let linkOnly = try MPIJob.runSingleton(args: FaultTest.trainArguments(runDirectory: dir, iterations: 12),
+                                               timeout: FaultTest.jobTimeout)
+        XCTAssertEqual(linkOnly.status, 65, "\(linkOnly)")
+        XCTAssertTrue(linkOnly.stderr.contains("\(dangling.path) is a symbolic link to a missing file, where this run may write"), "\(linkOnly)")
+        try FileManager.default.removeItem(at: dangling)
         // A run that ends before meta-step 8 never writes there.
         assertSucceeded(try MPIJob.runSingleton(args: FaultTest.trainArguments(runDirectory: dir, iterations: 6),
                                                 timeout: FaultTest.jobTimeout), "a run that stops short of it")
+    }
+
+    /// --no-resume sets the earlier run's best optimizer aside with its logs also when the new
+    /// run does not validate (it stayed, beside no scores).
+    func testNoResumeWithoutValidationSetsTheEarlierBestAside() throws {
+        let dir = try makeRunDirectory("no-resume-best")
+        let best = dir.appendingPathComponent("best-optimizer.json"), validation = dir.appendingPathComponent("validation.jsonl")
+        assertSucceeded(try MPIJob.runSingleton(args: FaultTest.trainArguments(runDirectory: dir, iterations: 4, extra: ["--validate-every", "2"]),
+                                                timeout: FaultTest.jobTimeout), "the validated run")
+        let earlierBest = try Data(contentsOf: best), earlierScores = try Data(contentsOf: validation)
+        let fresh = try MPIJob.runSingleton(args: FaultTest.trainArguments(runDirectory: dir, iterations: 2, extra: ["--validate-every", "0", "--no-resume"]),
+                                            timeout: FaultTest.jobTimeout)
+        assertSucceeded(fresh, "the --no-resume run without validation")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: best.path), "\(fresh)")
+        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("best-optimizer.previous.json")), earlierBest)
+        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("validation.previous.jsonl")), earlierScores)
     }
 
     /// Ways to damage a checkpoint file, and the reason the loader gives.
@@ -310,16 +339,17 @@ final class ResumeAfterStopSignalTests: XCTestCase {
     }
 
     /// launch/local.sh runs the program from the repository root and names the caller's
-    /// directory (METAOPT_LAUNCH_DIR): config.json keeps a relative --run-dir relative to the
-    /// root, so "resume with: … --config ABS/config.json" alone started a fresh run under the
-    /// caller's directory. The line names the run directory too, and resumes from there.
+    /// directory (METAOPT_LAUNCH_DIR): config.json keeps a relative --run-dir (and --output)
+    /// relative to the root, so "resume with: … --config ABS/config.json" alone started a fresh
+    /// run under the caller's directory. The line goes to the root first, and resumes from there.
     func testTheResumeLineResumesFromTheCallersDirectory() throws {
         let scratch = try FaultTest.makeTemporaryDirectory("launch-dir")
         addTeardownBlock { try? FileManager.default.removeItem(at: scratch) }
         let root = scratch.appendingPathComponent("root"), caller = scratch.appendingPathComponent("caller")
         for folder in [root, caller] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
         let binary = try MPIJob.binaryURL().path
-        let args = FaultTest.trainArguments(runDirectory: URL(fileURLWithPath: "/unused"), iterations: 1_000_000)
+        let args = FaultTest.trainArguments(runDirectory: URL(fileURLWithPath: "/unused"), iterations: 1_000_000,
+                                            extra: ["--output", "out/o.json"])
             .map { $0 == "/unused" ? "runs/z" : $0 }
         let job = try BackgroundJob(executable: URL(fileURLWithPath: "/bin/sh"),
                                     arguments: ["-c", "cd \"$1\" && shift && exec \"$@\"", "sh", root.path, binary] + args,
@@ -330,14 +360,15 @@ final class ResumeAfterStopSignalTests: XCTestCase {
         let stopped = job.finish(timeout: FaultTest.jobTimeout)
         XCTAssertEqual(stopped.status, 0, "\(stopped)")
         let line = try XCTUnwrap(stopped.stdout.split(separator: "\n").last.map(String.init), "\(stopped)")
-        XCTAssertEqual(line, "resume with: \(binary) train --config \(run.path)/config.json --run-dir \(run.path)")
-        let words = line.dropFirst("resume with: ".count).split(separator: " ").map(String.init)
+        XCTAssertEqual(line, "resume with: cd \(root.path) && \(binary) train --config runs/z/config.json")
+        let command = String(line.dropFirst("resume with: ".count))
         let resumed = try MPIJob.runProcess(executable: URL(fileURLWithPath: "/bin/sh"),
-                                            arguments: ["-c", "cd \"$1\" && shift && exec \"$@\" --iterations \"$ITER\"", "sh", caller.path] + words,
+                                            arguments: ["-c", "cd \"$1\" && \(command) --iterations \"$ITER\"", "sh", caller.path],
                                             timeout: FaultTest.jobTimeout,
                                             environment: ["ITER": String((FaultTest.checkpointSteps(runDirectory: run).last ?? 0) + 4)])
         XCTAssertEqual(resumed.status, 0, "\(resumed)")
         XCTAssertTrue(resumed.stderr.contains("resuming from \(run.path)/checkpoints/"), "\(resumed)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("out/o.json").path), "\(resumed)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: caller.appendingPathComponent("runs").path), "a fresh run under the caller's directory")
     }
 

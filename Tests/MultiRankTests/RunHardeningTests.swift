@@ -136,6 +136,25 @@ final class RunHardeningTests: XCTestCase {
         }
     }
 
+    /// A singleton keeps Open MPI's session files under TMPDIR: one that cannot be a directory
+    /// gave Open MPI's page of text and no word of TMPDIR; one whose parents are missing is made
+    /// (as Open MPI does), and Open MPI's own setting of the base wins over TMPDIR.
+    func testASingletonsTemporaryDirectoryIsNamed() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let file = scratch.appendingPathComponent("a-file")
+        try Data().write(to: file)
+        let job = ["train"] + DistributedTrain.smallJob + ["--no-resume", "--validate-every", "0"]
+        let refused = try MPIJob.runSingleton(args: job + ["--run-dir", scratch.appendingPathComponent("r1").path],
+                                              environment: ["TMPDIR": file.path])
+        XCTAssertEqual(refused.status, 1, "\(refused)")
+        XCTAssertTrue(refused.stderr.contains("TMPDIR=\(file.path) is not a directory this user can write to or make"), "\(refused)")
+        let nested = scratch.appendingPathComponent("t/a/b")
+        XCTAssertEqual(try MPIJob.runSingleton(args: job + ["--run-dir", scratch.appendingPathComponent("r2").path],
+                                               environment: ["TMPDIR": nested.path]).status, 0)
+        XCTAssertEqual(try MPIJob.runSingleton(args: job + ["--run-dir", scratch.appendingPathComponent("r3").path],
+                                               environment: ["TMPDIR": file.path, "OMPI_MCA_orte_tmpdir_base": scratch.path]).status, 0)
+    }
+
     /// Finding 9: a torn best-optimizer.json is set aside with a warning; the resume succeeds.
     func testATruncatedBestOptimizerDoesNotStopAResume() throws {
         let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
@@ -376,7 +395,7 @@ final class RunHardeningTests: XCTestCase {
         try fm.createSymbolicLink(at: scratch.appendingPathComponent("link"), withDestinationURL: dir)
         let out = scratch.appendingPathComponent("eval")
         XCTAssertEqual(try MPIJob.runSingleton(args: ["evaluate", "--optimizer", optimizer.path, "--functions", "1", "--steps", "2",
-                                                      "--tuning-functions", "1", "--baselines", "none", "--out", out.path]).status, 0)
+                                                      "--baselines", "none", "--out", out.path]).status, 0)
         let report = out.appendingPathComponent("report.json")
         let reportBefore = try Data(contentsOf: report)
         try fm.createDirectory(at: scratch.appendingPathComponent("real"), withIntermediateDirectories: true)

@@ -233,6 +233,11 @@ enum {
 /// the portable path).
 unsigned metaopt_cpu_missing_features(metaopt_path path);
 
+/// Whether the CPU has CMPXCHG16B, which the Swift runtime's atomics need (the first x86-64
+/// CPUs, before about 2006, lack it; 1 on other architectures). metaopt-dist asks before the
+/// first use of a Swift type, which would end in an illegal instruction without it.
+int metaopt_cpu_has_cmpxchg16b(void);
+
 /// Whether the CPU runs vector adds on units of their own beside its multiply-add units, so that
 /// paired_product's trade of multiply-adds for adds pays: AMD's cores from Zen 4 on (cpuid family
 /// 19h and later; docs/performance-log.md, "Winograd's inner products"). Intel's cores issue vector adds

@@ -14,17 +14,18 @@ package enum FilePaths {
     /// The working directory. Foundation's own lookup holds 1,024 bytes, and a relative URL made
     /// in a deeper directory has no base, so every write through it failed ("The specified URL
     /// type isn't supported"); the kernel allows 4,096.
-    package static func currentDirectory() -> String {
+    /// nil where the kernel cannot name it either (deeper than its 4,096 bytes, or removed).
+    package static func currentDirectory() -> String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard getcwd(&buffer, buffer.count) != nil else { return FileManager.default.currentDirectoryPath }
+        guard getcwd(&buffer, buffer.count) != nil else { return nil }
         return String(cString: buffer)
     }
 
     /// A command-line path as a file URL: relative paths are joined to `currentDirectory()` here
-    /// (see there for why not by Foundation).
+    /// (see there for why not by Foundation). Where the working directory has no name, the path
+    /// stays relative (its writes then fail, naming it, rather than land anywhere else).
     package static func url(_ path: String) -> URL {
-        guard !path.hasPrefix("/") else { return URL(fileURLWithPath: path) }
-        let directory = currentDirectory()
+        guard !path.hasPrefix("/"), let directory = currentDirectory() else { return URL(fileURLWithPath: path) }
         return URL(fileURLWithPath: path.isEmpty ? directory : (directory.hasSuffix("/") ? directory : directory + "/") + path)
     }
 
@@ -36,7 +37,10 @@ package enum FilePaths {
     /// up to the kernel's 40 links. No length limit but the kernel's.
     package static func canonical(_ url: URL) -> String {
         let path = url.path
-        var pending = Array(components(of: path.hasPrefix("/") ? path : Self.url(path).path).reversed())
+        let absolute = path.hasPrefix("/") ? path : currentDirectory().map { $0 + "/" + path }
+        // A relative path in a directory with no name: compared as written, "." and ".." removed.
+        guard let absolute else { return (path as NSString).standardizingPath }
+        var pending = Array(components(of: absolute).reversed())
         var resolved: [String] = []
         var linksFollowed = 0
         while let component = pending.popLast() {

@@ -27,6 +27,34 @@ public struct ImageTaskSpec: Codable, Equatable, Sendable {
         self.batchSize = batchSize
     }
 
+    private enum CodingKeys: String, CodingKey { case architecture, dataset, directory, split, labelSubset, batchSize }
+
+    /// As the synthesized decoder, but Fashion-MNIST's standard location is read as none
+    /// (`standardLocationAsNone`): checkpoints and files of earlier versions stored it as given.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let dataset = try c.decode(Dataset.self, forKey: .dataset)
+        self.init(architecture: try c.decode(ImageClassificationFamily.Architecture.self, forKey: .architecture),
+                  dataset: dataset,
+                  directory: Self.standardLocationAsNone(try c.decodeIfPresent(String.self, forKey: .directory), dataset: dataset),
+                  split: try c.decode(DatasetSplit.self, forKey: .split),
+                  labelSubset: try c.decodeIfPresent([Int].self, forKey: .labelSubset),
+                  batchSize: try c.decode(Int.self, forKey: .batchSize))
+    }
+
+    /// nil for Fashion-MNIST's standard location written another way (a trailing "/", "//", "."),
+    /// as config.json documents it (a resume that named it was refused as another run's); any
+    /// other directory as given. By the text alone, not the file system: the configuration must
+    /// be the same on every host, whatever a path resolves to there.
+    static func standardLocationAsNone(_ directory: String?, dataset: Dataset) -> String? {
+        guard dataset == .fashionMNIST, let directory, directory.hasPrefix("/") else { return directory }
+        var components: [Substring] = []
+        for component in directory.split(separator: "/") where component != "." {
+            if component == ".." { _ = components.popLast() } else { components.append(component) }
+        }
+        return "/" + components.joined(separator: "/") == FashionMNIST.defaultDirectory ? nil : directory
+    }
+
     public func problems() -> [String] {
         var p: [String] = []
         if batchSize < 1 { p.append("the minibatch size must be positive (got \(batchSize))") }
@@ -99,15 +127,11 @@ extension ImageTaskSpec {
     }
 
     /// The task with `architecture` on the data the options name.
-    /// Fashion-MNIST's standard location named with --data-dir (in any spelling) is stored as
-    /// none, as config.json documents: a resume that named it was refused as another run's.
+    /// The task with `architecture` on the data the options name (Fashion-MNIST's standard
+    /// location as none: `standardLocationAsNone`).
     init(architecture: ImageClassificationFamily.Architecture, arguments a: TaskArguments) {
-        var directory = a.dataDirectory
-        if a.dataset == .fashionMNIST, let given = directory, !given.trimmingCharacters(in: .whitespaces).isEmpty,
-           FilePaths.same(FilePaths.url(given), URL(fileURLWithPath: FashionMNIST.defaultDirectory)) {
-            directory = nil
-        }
-        self.init(architecture: architecture, dataset: a.dataset, directory: directory,
+        self.init(architecture: architecture, dataset: a.dataset,
+                  directory: Self.standardLocationAsNone(a.dataDirectory, dataset: a.dataset),
                   labelSubset: a.labels, batchSize: a.minibatch)
     }
 

@@ -224,17 +224,26 @@ package final class TrainingRun {
                 if let moved = try Self.setAsideCheckpoints(of: options.runDirectory) {
                     logger.notice("not resuming: moved the checkpoints of the earlier run to \(moved.path)")
                 }
-                // Its logs too: the fresh start below would empty them, and its best optimizer,
-                // set aside as well, would be left without the scores that chose it.
+                // Its logs and best optimizer too, together, whether or not this run validates:
+                // the fresh start below would empty the logs, and a best optimizer left behind
+                // would stand without the scores that chose it.
                 let directory = options.runDirectory
-                for (log, previous) in [(directory.metrics, directory.previousMetrics), (directory.validationLog, directory.previousValidationLog)]
-                where ((try? FileManager.default.attributesOfItem(atPath: log.path)[.size] as? Int) ?? 0) > 0 {
-                    if FileManager.default.fileExists(atPath: previous.path) { try FileManager.default.removeItem(at: previous) }
-                    try FileManager.default.moveItem(at: log, to: previous)
-                    logger.notice("not resuming: moved the earlier run's \(log.lastPathComponent) to \(previous.path)")
+                let fm = FileManager.default
+                for (file, previous) in [(directory.metrics, directory.previousMetrics), (directory.validationLog, directory.previousValidationLog),
+                                         (directory.bestOptimizer, directory.previousBestOptimizer)]
+                where ((try? fm.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0) > 0 {
+                    if fm.fileExists(atPath: previous.path) { try fm.removeItem(at: previous) }
+                    try fm.moveItem(at: file, to: previous)
+                    logger.notice(file == directory.bestOptimizer
+                        ? "not resuming: moved the earlier run's best optimizer to \(previous.path)"
+                        : "not resuming: moved the earlier run's \(file.lastPathComponent) to \(previous.path)")
                 }
             } catch {
                 failure = "cannot set aside the checkpoints and logs of the earlier run: \(error)"
+            }
+            // launch/restart.sh drops --no-resume from its restarts once this has happened.
+            if failure == nil, let marker = ProcessInfo.processInfo.environment["METAOPT_STARTED_OVER_FILE"], !marker.isEmpty {
+                _ = FileManager.default.createFile(atPath: marker, contents: nil)
             }
         }
         // An entry with a checkpoint's name that is no regular file is passed over on loading,
@@ -317,11 +326,11 @@ package final class TrainingRun {
     /// not a regular file (nor a link to one), as a refusal; nil when there is none.
     static func checkpointObstacle(in store: CheckpointStore, after start: Int, upTo end: Int) -> String? {
         for (step, url) in (try? store.checkpointFiles()) ?? [] where step > start && step <= end {
+            let place = "where this run may write its checkpoint of meta-step \(step) (only a regular file, or a link to one, is replaced): move it away"
             var info = stat()
-            guard stat(url.path, &info) == 0 else { continue }  // a dangling link: written through
-            if info.st_mode & S_IFMT != S_IFREG {
-                return "\(url.path) \(FileIO.kind(info.st_mode)), where this run may write its checkpoint of meta-step \(step) (only a regular file is replaced): move it away"
-            }
+            // As the write sees it (`FileIO.writeTarget`): a link is followed, and one to nothing refused.
+            guard stat(url.path, &info) == 0 else { return "\(url.path) is a symbolic link to a missing file, \(place)" }
+            if info.st_mode & S_IFMT != S_IFREG { return "\(url.path) \(FileIO.kind(info.st_mode)), \(place)" }
         }
         return nil
     }
