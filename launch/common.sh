@@ -81,3 +81,26 @@ quiet_stderr() {
     rm -f "$log"
     return "$status"
 }
+
+# Removes the run directories of OUT_DIR/runs that a measurement script made (their names match
+# SERIES_REGEX, an extended regular expression of the series' names, each followed by .npN.rK),
+# and refuses with 64 an OUT_DIR/runs that holds anything else: another run is not the script's
+# to remove. Usage: remove_own_runs SCRIPT_NAME OUT_DIR SERIES_REGEX
+remove_own_runs() {
+    local script="$1" out="$2" series="$3" entry
+    local own=() others=()
+    shopt -s nullglob dotglob
+    for entry in "$out/runs"/*; do
+        if [[ "${entry##*/}" =~ ^($series)\.np[0-9]+\.r[0-9]+$ ]]; then
+            own+=("$entry")
+        else
+            others+=("${entry##*/}")
+        fi
+    done
+    shopt -u nullglob dotglob
+    if ((${#others[@]} > 0)); then
+        echo "$script: $out/runs holds more than this script's runs (${others[*]:0:3}); pick another OUT_DIR or move them away" >&2
+        exit 64
+    fi
+    if ((${#own[@]} > 0)); then rm -rf -- "${own[@]}"; fi
+}

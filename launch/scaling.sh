@@ -63,21 +63,7 @@ cores="$(nproc)"
 
 # Earlier runs of this script's own series go (a smaller NPS or REPS would leave some behind,
 # which scaling-plot would summarise too); anything else in OUT_DIR/runs is not ours to remove.
-own=() others=()
-shopt -s nullglob dotglob
-for entry in "$out/runs"/*; do
-    if [[ "${entry##*/}" =~ ^(strong-n10|strong-n100|weak-n10)\.np[0-9]+\.r[0-9]+$ ]]; then
-        own+=("$entry")
-    else
-        others+=("${entry##*/}")
-    fi
-done
-shopt -u nullglob dotglob
-if ((${#others[@]} > 0)); then
-    echo "scaling.sh: $out/runs holds more than this script's runs (${others[*]:0:3}); pick another OUT_DIR or move them away" >&2
-    exit 64
-fi
-if ((${#own[@]} > 0)); then rm -rf -- "${own[@]}"; fi
+remove_own_runs scaling.sh "$out" "strong-n10|strong-n100|weak-n10"
 mkdir -p "$out/runs" "$out/logs"
 # Other work on the machine skews every figure: record the load before and after.
 echo "start: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)" > "$out/conditions.txt"

@@ -49,21 +49,7 @@ if ! [[ "$quiet" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]]; then
 fi
 # Earlier runs of this script's own series go (a smaller REPS would leave some behind, which
 # scaling-plot would summarise too); anything else in OUT_DIR/runs is not ours to remove.
-own=() others=()
-shopt -s nullglob dotglob
-for entry in "$out/runs"/*; do
-    if [[ "${entry##*/}" =~ ^(mlp-b2-s1|mlp-b2-s2|mlp-b1-s2)\.np[0-9]+\.r[0-9]+$ ]]; then
-        own+=("$entry")
-    else
-        others+=("${entry##*/}")
-    fi
-done
-shopt -u nullglob dotglob
-if ((${#others[@]} > 0)); then
-    echo "shard-speedup.sh: $out/runs holds more than this script's runs (${others[*]:0:3}); pick another OUT_DIR or move them away" >&2
-    exit 64
-fi
-if ((${#own[@]} > 0)); then rm -rf -- "${own[@]}"; fi
+remove_own_runs shard-speedup.sh "$out" "mlp-b2-s1|mlp-b2-s2|mlp-b1-s2"
 mkdir -p "$out/runs" "$out/logs"
 printf '{"validate-every": null, "validation-functions": null}\n' > "$out/no-validation.json"
 : > "$out/conditions.txt"

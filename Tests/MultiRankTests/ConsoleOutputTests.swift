@@ -47,13 +47,17 @@ final class ConsoleOutputTests: XCTestCase {
                         "--steps", "2", "--tuning-functions", "1", "--baselines", "sgd", "--out", scratch.appendingPathComponent("eval").path]
         let bench = ["bench", "--task", "quadratic", "--repetitions", "1", "--warmup", "0", "--evaluation-steps", "0",
                      "--gemm-repetitions", "0", "--fma-peak-samples", "0", "--format", "json"]
-        for args in [evaluate, bench] {
-            let failed = try run(args, redirect: ">/dev/full")
-            XCTAssertEqual(failed.status, 1, "\(args[0]): \(failed)")
-            XCTAssertTrue(failed.stderr.contains("cannot write to standard output: No space left on device"), "\(args[0]): \(failed)")
-            let written = try run(args, redirect: ">/dev/null")
-            XCTAssertEqual(written.status, 0, "\(args[0]): \(written)")
-        }
+        for args in [evaluate, bench] { try assertStandardOutputIsChecked(args) }
+    }
+
+    /// `args` with standard output on a full disk ends with status 1 and the message; with it
+    /// written, 0.
+    func assertStandardOutputIsChecked(_ args: [String], line: UInt = #line) throws {
+        let failed = try run(args, redirect: ">/dev/full")
+        XCTAssertEqual(failed.status, 1, "\(args): \(failed)", line: line)
+        XCTAssertTrue(failed.stderr.contains("cannot write to standard output: No space left on device"), "\(args): \(failed)", line: line)
+        let written = try run(args, redirect: ">/dev/null")
+        XCTAssertEqual(written.status, 0, "\(args): \(written)", line: line)
     }
 
     /// `train --print-config > cfg.json`, `--version` and help exist only to write to standard
@@ -61,11 +65,7 @@ final class ConsoleOutputTests: XCTestCase {
     func testTextThatOnlyGoesToStandardOutputIsChecked() throws {
         try requireDevFull()
         for args in [["train", "--print-config"], ["--version"], ["help", "train"], ["export", "--help"]] {
-            let failed = try run(args, redirect: ">/dev/full")
-            XCTAssertEqual(failed.status, 1, "\(args): \(failed)")
-            XCTAssertTrue(failed.stderr.contains("cannot write to standard output: No space left on device"), "\(args): \(failed)")
-            let written = try run(args, redirect: ">/dev/null")
-            XCTAssertEqual(written.status, 0, "\(args): \(written)")
+            try assertStandardOutputIsChecked(args)
         }
     }
 

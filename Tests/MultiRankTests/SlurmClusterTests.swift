@@ -102,6 +102,23 @@ final class SlurmClusterTests: XCTestCase {
 
     /// `sbatch --parsable -N 2 -n 2 -o OUTPUT -e OUTPUT [OPTIONS] launch/slurm.sbatch ARGS` with the
     /// binary under test (METAOPT_BIN); returns the job id. The job runs in this process's directory.
+    /// Waits (60 s at most from `start`) for the job's first checkpoint, then sends its batch
+    /// script SIGUSR1 as Slurm's --signal would; false (and a failure) when none came.
+    func signalAfterTheFirstCheckpoint(_ id: String, runDirectory: URL, output: URL, start: Date) throws -> Bool {
+        let checkpoints = runDirectory.appendingPathComponent("checkpoints")
+        var firstCheckpoint = false
+        while Date().timeIntervalSince(start) < 60 {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? []
+            if names.contains(where: { $0.hasSuffix(".mopt") }) { firstCheckpoint = true; break }
+            usleep(50_000)
+        }
+        XCTAssertTrue(firstCheckpoint, "no first checkpoint within 60 s:\n\(contents(output))")
+        guard firstCheckpoint else { return false }
+        let signal = try slurm("scancel", ["--signal=USR1", "--batch", id])
+        XCTAssertEqual(signal.status, 0, "\(signal)")
+        return true
+    }
+
     private func submit(_ args: [String], output: URL, options: [String] = []) throws -> String {
         let binary = try MPIJob.binaryURL().path
         let sbatch = try slurm("sbatch", ["--parsable", "-N", "2", "-n", "2", "-o", output.path, "-e", output.path]
@@ -206,17 +223,7 @@ final class SlurmClusterTests: XCTestCase {
 
         let start = Date()
         let id = try submit(train(slurmRun), output: output)
-        let checkpoints = slurmRun.appendingPathComponent("checkpoints")
-        var firstCheckpoint = false
-        while Date().timeIntervalSince(start) < 60 {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? []
-            if names.contains(where: { $0.hasSuffix(".mopt") }) { firstCheckpoint = true; break }
-            usleep(50_000)
-        }
-        XCTAssertTrue(firstCheckpoint, "no first checkpoint within 60 s:\n\(contents(output))")
-        guard firstCheckpoint else { return }
-        let signal = try slurm("scancel", ["--signal=USR1", "--batch", id])
-        XCTAssertEqual(signal.status, 0, "\(signal)")
+        guard try signalAfterTheFirstCheckpoint(id, runDirectory: slurmRun, output: output, start: start) else { return }
 
         // The stopped attempt requeues the job (PENDING, then RUNNING again); the second attempt
         // finishes the run.
@@ -261,17 +268,7 @@ final class SlurmClusterTests: XCTestCase {
                              "--horizon", "10", "--iterations", "100", "--checkpoint-every", "4", "--seed", "11",
                              "--run-dir", runDirectory.path],
                             output: output, options: ["--no-requeue"])
-        let checkpoints = runDirectory.appendingPathComponent("checkpoints")
-        var firstCheckpoint = false
-        while Date().timeIntervalSince(start) < 60 {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? []
-            if names.contains(where: { $0.hasSuffix(".mopt") }) { firstCheckpoint = true; break }
-            usleep(50_000)
-        }
-        XCTAssertTrue(firstCheckpoint, "no first checkpoint within 60 s:\n\(contents(output))")
-        guard firstCheckpoint else { return }
-        let signal = try slurm("scancel", ["--signal=USR1", "--batch", id])
-        XCTAssertEqual(signal.status, 0, "\(signal)")
+        guard try signalAfterTheFirstCheckpoint(id, runDirectory: runDirectory, output: output, start: start) else { return }
         let fields = try waitForEnd(id, timeout: 90, start: start)
         let log = contents(output)
         XCTAssertEqual(fields["JobState"], "COMPLETED", "\(fields)\n--- job output ---\n\(log)")
