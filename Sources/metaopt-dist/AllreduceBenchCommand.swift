@@ -66,6 +66,12 @@ struct AllreduceBenchCommand: ParsableCommand {
         }
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative, got \(warmup)") }
+        // A million each (past it a count overflowed into a corrupt allocation), and φ of an
+        // architecture train would take (a hidden size of 10⁵ asked for 960 GB).
+        for (name, value) in [("--repetitions", repetitions), ("--warmup", warmup)] {
+            if let problem = SizeLimits.problem(name, value, limit: 1_000_000) { throw ValidationError(problem) }
+        }
+        if let problem = architecture.config(for: .quadratic(dimension: 10)).problems().first { throw ValidationError(problem) }
     }
 
     func run() throws {

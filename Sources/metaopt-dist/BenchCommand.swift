@@ -120,7 +120,19 @@ struct BenchCommand: ParsableCommand {
         }
         if let json, json.isEmpty { throw ValidationError("--json must not be empty") }
         guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be positive") }
+        // Bounded, as train's counts are: past them a count overflowed (a trap after the timing)
+        // or OpenBLAS's thread count (a C int) trapped.
+        for (name, value, limit) in [("--repetitions", repetitions, Self.largestCount), ("--warmup", warmup, Self.largestCount),
+                                     ("--evaluation-steps", evaluationSteps, Self.largestCount),
+                                     ("--evaluation-repetitions", evaluationRepetitions, Self.largestCount),
+                                     ("--gemm-repetitions", gemmRepetitions, Self.largestCount),
+                                     ("--fma-peak-samples", fmaPeakSamples, Self.largestCount), ("--blas-threads", blasThreads, 1024)] {
+            if let problem = SizeLimits.problem(name, value, limit: limit) { throw ValidationError(problem) }
+        }
     }
+
+    /// The largest repetition or step count bench takes (a million: days of timing at the least).
+    static let largestCount = 1_000_000
 
     /// The workloads by name: any `TaskFamily` can be timed through `BenchmarkWorkload`.
     func workload(_ name: String) throws -> BenchmarkWorkload {

@@ -51,6 +51,8 @@ struct CommCheckCommand: ParsableCommand {
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1, got \(count)") }
+        // Buffers of at most 1 GiB, as allreduce-bench's (8 bytes a value).
+        if let problem = SizeLimits.problem("--count", count, limit: AllreduceBenchCommand.mostValues) { throw ValidationError(problem) }
         if let maxCount, !(1...Int(Int32.max)).contains(maxCount) {
             throw ValidationError("--max-count must be in 1...\(Int32.max), got \(maxCount)")
         }

@@ -52,8 +52,18 @@ enum MemoryEstimate {
         // The rank's engines: one per block it owns (the blocks of the meta-batch dealt to the ranks).
         let blocks = config.mostBlocksPerRank(ranks: ranks)
         let engines = blocks == 1 ? "1 block" : "\(blocks) blocks of the meta-batch \(config.metaBatch) on \(ranks == 1 ? "one rank" : "each of \(ranks) ranks")"
-        return problem(needed: needed, limit: limit,
-                       what: "meta-training \(coordinates) coordinates × block size \(config.functionsPerBlock) × \(engines), unroll \(config.unroll),")
+        guard let message = problem(needed: needed, limit: limit,
+                                    what: "meta-training \(coordinates) coordinates × block size \(config.functionsPerBlock) × \(engines), unroll \(config.unroll),")
+        else { return nil }
+        // The validation functions count too: named when they are a good part of it, so that the
+        // user shrinks the right thing.
+        var unvalidated = config
+        unvalidated.validation = nil
+        if let validation = config.validation, let without = try? unvalidated.estimatedRankBytes(coordinates: coordinates, ranks: ranks),
+           needed - without > needed / 10 {
+            return message + "; about \(gibibytes(needed - without)) of it for the \(validation.functions) validation functions (--validation-functions)"
+        }
+        return message
     }
 
     /// The memory `evaluate` holds: all held-out and tuning functions (sampled up front), the

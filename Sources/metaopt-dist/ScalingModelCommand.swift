@@ -89,8 +89,13 @@ struct ScalingModelCommand: ParsableCommand {
 
     func validate() throws {
         guard (target == nil) == (validation == nil) else { throw ValidationError("--validation and --target go together") }
-        for v in [optimizeeUs, coordinateNs, encodeNs, fixedUs, noise] where !(v.isFinite && v >= 0) {
-            throw ValidationError("compute constants must be finite and not negative, got \(v)")
+        for (name, v) in [("--optimizee-us", optimizeeUs), ("--coordinate-ns", coordinateNs), ("--encode-ns", encodeNs),
+                          ("--fixed-us", fixedUs), ("--noise", noise)] where !(v.isFinite && v >= 0) {
+            throw ValidationError("\(name) must be finite and not negative, got \(v)")
+        }
+        guard validationMetaBatch >= 1 else { throw ValidationError("--validation-meta-batch must be positive, got \(validationMetaBatch)") }
+        if let problem = SizeLimits.problem("--validation-meta-batch", validationMetaBatch, limit: SizeLimits.functions) {
+            throw ValidationError(problem)
         }
         guard phiCount >= 1, coordinates >= 1, unroll >= 1 else { throw ValidationError("--phi-count, --coordinates and --unroll must be positive") }
         guard !metaBatch.isEmpty, metaBatch.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--meta-batch values must be positive") }
@@ -118,7 +123,7 @@ struct ScalingModelCommand: ParsableCommand {
         for spec in network {
             let parts = spec.split(separator: ":", omittingEmptySubsequences: false)
             guard parts.count == 3, !parts[0].isEmpty, let a = Double(parts[1]), let b = Double(parts[2]),
-                  a >= 0, b >= 0 else {
+                  a >= 0, b >= 0, a.isFinite, b.isFinite else {
                 throw ValidationError("--network wants NAME:ALPHA_US:BETA_NS_PER_BYTE, got '\(spec)'")
             }
             result.append(ScalingModel.Network(name: String(parts[0]), alpha: a * 1e-6, beta: b * 1e-9))
@@ -129,7 +134,8 @@ struct ScalingModelCommand: ParsableCommand {
     func measuredPoints() throws -> [ScalingModelReport.MeasuredPoint] {
         try measured.map { spec in
             let parts = spec.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard parts.count == 3, let r = Int(parts[0]), r >= 1, let e = Double(parts[1]), e.isFinite, !parts[2].isEmpty else {
+            guard parts.count == 3, let r = Int(parts[0]), r >= 1, r <= Self.mostRanks, let e = Double(parts[1]), e.isFinite, e >= 0,
+                  !parts[2].isEmpty else {
                 throw ValidationError("--measured wants RANKS:EFFICIENCY:LABEL, got '\(spec)'")
             }
             return ScalingModelReport.MeasuredPoint(label: String(parts[2]), ranks: r, efficiency: e)

@@ -84,7 +84,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Optimization horizon K (steps per sampled function); a multiple of --unroll.")
     var horizon = 100
 
-    @Option(help: "Meta-steps to train, in total including those before a resume (default: \(TaskRegistry.describeDefaults { "\($0.iterations)" })).")
+    @Option(help: "Meta-steps to train, in total including those before a resume (default: \(TaskRegistry.describeDefaults { "\($0.iterations)" })); 0 writes the untrained φ.")
     var iterations: Int?
 
     @Option(help: "Adam learning rate on φ (default: \(TaskRegistry.describeDefaults { shortNumber($0.learningRate) })).")
@@ -167,7 +167,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Print a progress line every this many meta-steps.")
     var progressEvery = 10
 
-    @Option(help: ArgumentHelp("FOR TESTS ONLY: make rank RANK fail at the start of meta-step ITER (repeatable). KIND: kill, throw, abort, nan, perturb. With ATTEMPT, only in that attempt of a job restarted by launch/restart.sh ($METAOPT_RESTART_COUNT; unset = 0); without, in every process that reaches ITER.",
+    @Option(help: ArgumentHelp("FOR TESTS ONLY: make rank RANK fail at the start of meta-step ITER (repeatable), counted from 0 as metrics.jsonl's iteration (the progress line shows iter ITER+1). KIND: kill, throw, abort, nan, perturb. With ATTEMPT, only in that attempt of a job restarted by launch/restart.sh ($METAOPT_RESTART_COUNT; unset = 0); without, in every process that reaches ITER.",
                                valueName: "KIND@ITER:RANK[:ATTEMPT]"))
     var injectFault: [String] = []
 
@@ -217,8 +217,14 @@ struct TrainCommand: ParsableCommand {
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must not be negative") }
         guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1") }
         guard progressEvery >= 1 else { throw ValidationError("--progress-every must be positive") }
-        for f in injectFault where FaultInjection(parsing: f) == nil {
-            throw ValidationError("--inject-fault '\(f)' is not KIND@ITER:RANK[:ATTEMPT] with KIND one of \(FaultInjection.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+        for f in injectFault {
+            guard let fault = FaultInjection(parsing: f) else {
+                throw ValidationError("--inject-fault '\(f)' is not KIND@ITER:RANK[:ATTEMPT] with KIND one of \(FaultInjection.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            // A fault the run never reaches was accepted and did nothing.
+            if let iterations, fault.iteration >= iterations {
+                throw ValidationError("--inject-fault '\(f)': meta-step \(fault.iteration) is never reached by --iterations \(iterations) (ITER counts from 0)")
+            }
         }
     }
 

@@ -78,6 +78,16 @@ final class SVGPlotTests: XCTestCase {
     }
 
     /// Ticks: one label 10^k per decade between the data's bounds.
+    /// `plot --evaluations … --columns 9223372036854775807` overflowed the row count and trapped:
+    /// more columns than panels are one row.
+    func testMoreColumnsThanPanelsAreOneRow() {
+        let panel = SVGPlot(title: "t", series: [SVGPlot.Series(name: "a", values: [5, 0.5])])
+        let figure = SVGFigure(title: "f", panels: [panel, panel], columns: Int.max)
+        XCTAssertEqual(figure.columns, 2)
+        XCTAssertEqual(figure.rows, 1)
+        XCTAssertEqual(figure.width, 2 * figure.panelWidth)
+    }
+
     func testDecadeTicks() throws {
         let plot = SVGPlot(title: "t", series: [SVGPlot.Series(name: "a", values: [5, 0.5, 0.002])])
         let doc = try EvalbSVGCollector.parse(plot.render())

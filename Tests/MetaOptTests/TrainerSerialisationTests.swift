@@ -81,6 +81,16 @@ final class TrainerSerialisationTests: XCTestCase {
         XCTAssertEqual(try TrainerCheckpoint.state(from: good, source: "good.mopt"), try distinctState())
     }
 
+    /// The progress line printed meta-step counts modulo 2³² (`%d` of an Int): "iter 1/0" for
+    /// --iterations 4294967296.
+    func testTheProgressLineCountsPastTwoToTheThirtyTwo() {
+        let report = StepReport(iteration: 4_294_967_296, horizon: 0, truncation: 0, metaLoss: 1, meanStepLoss: 1,
+                                gradientNorm: 1, skipped: false, skippedTotal: 0, computeMax: 0, computeMean: 0,
+                                computeMin: 0, wait: 0, allreduce: 0, exchange: 0, update: 0, stopRequested: false)
+        let line = TrainingRun.progressLine(report, total: 1 << 40, rate: 1, remaining: 1)
+        XCTAssertTrue(line.hasPrefix("iter 4294967297/1099511627776  loss 1 "), line)
+    }
+
     func testBroadcastCarriesEveryField() throws {
         let root = ReplayCommunicator(rank: 0)
         var sent = try distinctState()

@@ -219,6 +219,10 @@ final class FaultToleranceTests: XCTestCase {
                                       + FaultTest.trainArguments(runDirectory: dir, extra: ["--inject-fault", "kill@5"]))
         XCTAssertEqual(usage.status, 64, "\(usage)")
         XCTAssertTrue(usage.stderr.contains("--inject-fault 'kill@5' is not KIND@ITER:RANK[:ATTEMPT]"), "\(usage)")
+        // A fault at a meta-step the run never reaches was accepted and did nothing.
+        let unreached = try MPIJob.runSingleton(args: FaultTest.trainArguments(runDirectory: dir, iterations: 3, extra: ["--inject-fault", "nan@3:0"]))
+        XCTAssertEqual(unreached.status, 64, "\(unreached)")
+        XCTAssertTrue(unreached.stderr.contains("meta-step 3 is never reached by --iterations 3 (ITER counts from 0)"), "\(unreached)")
         XCTAssertTrue(usage.stderr.contains("restart.sh: the command exited with status 64 (usage error); not restarting"), "\(usage)")
 
         // Too many skipped meta-steps would come back after a resume (the same functions): every

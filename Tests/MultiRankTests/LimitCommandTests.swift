@@ -24,6 +24,23 @@ final class LimitCommandTests: XCTestCase {
         XCTAssertFalse(result.stderr.contains("NSCocoaErrorDomain"), "\(args):\n\(result)", file: file, line: line)
     }
 
+    /// Counts with no upper bound overflowed and trapped (status 132), some after all the work:
+    /// bench's repetitions and OpenBLAS threads, the hidden tools' sizes; plot's columns.
+    func testHugeCountsOfTheOtherCommandsAreRefused() throws {
+        let huge = "9223372036854775807"
+        let bench = ["bench", "--task", "quadratic", "--repetitions", "1", "--warmup", "0", "--evaluation-steps", "1",
+                     "--gemm-repetitions", "0", "--fma-peak-samples", "1"]
+        try assertRefused(bench + ["--evaluation-repetitions", huge], saying: "--evaluation-repetitions must be at most 1000000")
+        try assertRefused(bench + ["--blas-threads", "4294967296"], saying: "--blas-threads must be at most 1024")
+        try assertRefused(["allreduce-bench", "--no-allgather", "--hidden-size", "4294967296"], saying: "the hidden size must be at most 16384")
+        try assertRefused(["allreduce-bench", "--no-allgather", "--repetitions", huge], saying: "--repetitions must be at most 1000000")
+        try assertRefused(["comm-check", "--count", "4294967296"], saying: "--count must be at most 134217728")
+        try assertRefused(["scaling-model", "--measured", "\(huge):0.5:x"], saying: "--measured wants RANKS:EFFICIENCY:LABEL")
+        try assertRefused(["scaling-model", "--network", "slow:inf:1"], saying: "--network wants NAME:ALPHA_US:BETA_NS_PER_BYTE")
+        try assertRefused(["scaling-model", "--noise", "-1"], saying: "--noise must be finite and not negative")
+        try assertRefused(["scaling-model", "--validation-meta-batch", "0"], saying: "--validation-meta-batch must be positive")
+    }
+
     func testHugeSizesAreRefusedBeforeAnyWork() throws {
         let run = try makeRunDirectory("limits")
         let max = "9223372036854775807"

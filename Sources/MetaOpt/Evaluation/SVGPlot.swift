@@ -573,7 +573,8 @@ package struct SVGFigure: Sendable {
         self.title = title
         self.subtitle = subtitle
         self.panels = panels
-        self.columns = max(1, columns)
+        // More columns than panels are one row (and a huge count must not overflow `rows`).
+        self.columns = max(1, min(columns, max(1, panels.count)))
     }
 
     package var rows: Int { max(1, (panels.count + columns - 1) / columns) }

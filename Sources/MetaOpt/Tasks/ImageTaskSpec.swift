@@ -79,8 +79,10 @@ public struct ImageTaskSpec: Codable, Equatable, Sendable {
         case .mlp(let a):
             if a.hiddenSizes.contains(where: { $0 < 1 }) { p.append("hidden layer sizes must be positive") }
         case .cnn(let a):
-            if a.convolutionChannels.isEmpty || a.convolutionChannels.contains(where: { $0 < 1 }) {
-                p.append("the CNN needs at least one convolution layer with a positive channel count")
+            if a.convolutionChannels.isEmpty {
+                p.append("the CNN needs at least one convolution layer")
+            } else if let bad = a.convolutionChannels.first(where: { $0 < 1 }) {
+                p.append("convolution channel counts must be positive (got \(bad) in \(a.convolutionChannels))")
             }
             if a.fullyConnectedSizes.contains(where: { $0 < 1 }) { p.append("fully connected sizes must be positive") }
         }

@@ -642,7 +642,7 @@ package final class TrainingRun {
     static func progressLine(_ r: StepReport, total: Int, rate: Double, remaining: Int) -> String {
         let eta = rate > 0 ? Double(remaining) / rate : .infinity
         let loss = r.skipped ? "skipped" : String(format: "%.4g", r.meanStepLoss)
-        return String(format: "iter %d/%d  loss %@  %.2f it/s  ETA %@  compute %.3fs (max %.3fs)  wait %.3fs  allreduce %.4fs%@%@",
+        return String(format: "iter %ld/%ld  loss %@  %.2f it/s  ETA %@  compute %.3fs (max %.3fs)  wait %.3fs  allreduce %.4fs%@%@",
                       r.iteration + 1, total, loss, rate, formatDuration(eta), r.computeMean, r.computeMax,
                       r.wait, r.allreduce, r.exchange > 0 ? String(format: "  allgather %.3fs", r.exchange) : "",
                       r.skippedTotal > 0 ? "  skipped \(r.skippedTotal)" : "")
