@@ -11,7 +11,10 @@
 # default 3); each restart is logged to stderr. The script exits with the command's last status.
 # A --no-resume in COMMAND applies until a launch has started over: the restarts after that drop
 # it and resume the run it started (otherwise every crash would start over from meta-step 0).
-# metaopt-dist train tells the script so through a file named by METAOPT_STARTED_OVER_FILE.
+# metaopt-dist train tells the script so through a file named by METAOPT_STARTED_OVER_FILE, which
+# rank 0 creates: it must run on this script's host (launch/local.sh, and hostfile.sh started on
+# the first host, pass the variable on), or TMPDIR must be shared; a plain mpirun to other hosts
+# needs -x METAOPT_STARTED_OVER_FILE. Where rank 0 cannot create it, --no-resume stays on.
 #
 # Not restarted: status 0; status 64 (EX_USAGE: bad arguments, which a restart cannot fix); status
 # 65 (metaopt-dist train stopped for a reason a restart would meet again: too many skipped
@@ -124,9 +127,18 @@ elif ! command -v -- "$1" >/dev/null 2>&1; then
     exit 127
 fi
 
-started_over="$(mktemp -u "${TMPDIR:-/tmp}/metaopt-started-over.XXXXXX")"
-export METAOPT_STARTED_OVER_FILE="$started_over"
-trap 'rm -f "$started_over"' EXIT
+# A private directory (absolute: the command may change directory) for the file train creates once
+# it has started over; without one, --no-resume stays on every attempt (the earlier behaviour).
+marker_dir="$(mktemp -d "${TMPDIR:-/tmp}/metaopt-restart.XXXXXX" 2>/dev/null)" || marker_dir=""
+if [[ -n "$marker_dir" ]]; then
+    marker_dir="$(cd "$marker_dir" && pwd -P)"
+    started_over="$marker_dir/started-over"
+    export METAOPT_STARTED_OVER_FILE="$started_over"
+    trap 'rm -rf "$marker_dir"' EXIT
+else
+    started_over=""
+    echo "$me: cannot make a directory under ${TMPDIR:-/tmp}: --no-resume, if given, stays on every restart" >&2
+fi
 attempt=0
 while :; do
     export METAOPT_RESTART_COUNT="$attempt"
@@ -135,7 +147,7 @@ while :; do
     # Once a launch has started over (train creates METAOPT_STARTED_OVER_FILE when its
     # --no-resume has set the earlier run aside), a restart resumes what it wrote, not start over
     # again; a launch that failed before that point keeps --no-resume for the next one.
-    if [[ $attempt -gt 0 && -e "$started_over" ]]; then
+    if [[ $attempt -gt 0 && -n "$started_over" && -e "$started_over" ]]; then
         kept=()
         for word in "$@"; do [[ "$word" == --no-resume ]] || kept+=("$word"); done
         if [[ ${#kept[@]} -ne $# ]]; then

@@ -217,14 +217,8 @@ struct TrainCommand: ParsableCommand {
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must not be negative") }
         guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1") }
         guard progressEvery >= 1 else { throw ValidationError("--progress-every must be positive") }
-        for f in injectFault {
-            guard let fault = FaultInjection(parsing: f) else {
-                throw ValidationError("--inject-fault '\(f)' is not KIND@ITER:RANK[:ATTEMPT] with KIND one of \(FaultInjection.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            // A fault the run never reaches was accepted and did nothing.
-            if let iterations, fault.iteration >= iterations {
-                throw ValidationError("--inject-fault '\(f)': meta-step \(fault.iteration) is never reached by --iterations \(iterations) (ITER counts from 0)")
-            }
+        for f in injectFault where FaultInjection(parsing: f) == nil {
+            throw ValidationError("--inject-fault '\(f)' is not KIND@ITER:RANK[:ATTEMPT] with KIND one of \(FaultInjection.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
     }
 
@@ -336,6 +330,11 @@ struct TrainCommand: ParsableCommand {
         if let fault = injectFault.compactMap(FaultInjection.init(parsing:)).first(where: { $0.rank >= ranks }) {
             // A usage error, as --shards for the rank count (status 1 was retried by restart.sh).
             return ("--inject-fault \(fault.description) names rank \(fault.rank), but the job has \(ranks) rank(s) (0…\(ranks - 1))", 64)
+        }
+        // A fault the run never reaches was accepted and did nothing (against the iterations in
+        // effect, from the command line, a run file or the task's default).
+        if let fault = injectFault.compactMap(FaultInjection.init(parsing:)).first(where: { $0.iteration >= config.iterations }) {
+            return ("--inject-fault \(fault.description): meta-step \(fault.iteration) is never reached by --iterations \(config.iterations) (ITER counts from 0)", 64)
         }
         // Settings that do not fit the data (a CNN with more poolings than its images allow)
         // are known once the data set is read, and are usage errors; a missing or damaged file

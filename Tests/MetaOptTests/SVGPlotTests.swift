@@ -77,7 +77,6 @@ final class SVGPlotTests: XCTestCase {
         }
     }
 
-    /// Ticks: one label 10^k per decade between the data's bounds.
     /// `plot --evaluations … --columns 9223372036854775807` overflowed the row count and trapped:
     /// more columns than panels are one row.
     func testMoreColumnsThanPanelsAreOneRow() {
@@ -88,6 +87,7 @@ final class SVGPlotTests: XCTestCase {
         XCTAssertEqual(figure.width, 2 * figure.panelWidth)
     }
 
+    /// Ticks: one label 10^k per decade between the data's bounds.
     func testDecadeTicks() throws {
         let plot = SVGPlot(title: "t", series: [SVGPlot.Series(name: "a", values: [5, 0.5, 0.002])])
         let doc = try EvalbSVGCollector.parse(plot.render())

@@ -140,6 +140,10 @@ final class TaskRegistryTests: XCTestCase {
             let spec = try TaskSpec.parse(name: "mlp", arguments: TaskArguments(dataDirectory: spelling))
             XCTAssertEqual(spec, try TaskSpec.parse(name: "mlp", arguments: TaskArguments()), spelling)
         }
+        // A ".." is kept: after a link it names the link target's parent, not the text's.
+        let up = "/usr/share/datasets/fashion-mnist/link/.."
+        XCTAssertEqual(try TaskSpec.parse(name: "mlp", arguments: TaskArguments(dataDirectory: up)),
+                       .image(ImageTaskSpec(architecture: .mlp(MLPArchitecture()), directory: up)))
         XCTAssertEqual(try TaskSpec.parse(name: "mlp", arguments: TaskArguments(dataDirectory: "/srv/fashion-mnist")),
                        .image(ImageTaskSpec(architecture: .mlp(MLPArchitecture()), directory: "/srv/fashion-mnist")))
         XCTAssertEqual(try TaskSpec.parse(name: "mlp", arguments: TaskArguments(dataset: .mnist, dataDirectory: "/usr/share/datasets/fashion-mnist")),

@@ -222,7 +222,11 @@ final class FaultToleranceTests: XCTestCase {
         // A fault at a meta-step the run never reaches was accepted and did nothing.
         let unreached = try MPIJob.runSingleton(args: FaultTest.trainArguments(runDirectory: dir, iterations: 3, extra: ["--inject-fault", "nan@3:0"]))
         XCTAssertEqual(unreached.status, 64, "\(unreached)")
-        XCTAssertTrue(unreached.stderr.contains("meta-step 3 is never reached by --iterations 3 (ITER counts from 0)"), "\(unreached)")
+        XCTAssertTrue(unreached.stderr.contains("--inject-fault nan@3:0: meta-step 3 is never reached by --iterations 3 (ITER counts from 0)"), "\(unreached)")
+        // Also against the iterations a task's default gives (the quadratics': 4000).
+        let unreachedDefault = try MPIJob.runSingleton(args: ["train", "--run-dir", dir.path, "--inject-fault", "kill@99999:0"])
+        XCTAssertEqual(unreachedDefault.status, 64, "\(unreachedDefault)")
+        XCTAssertTrue(unreachedDefault.stderr.contains("meta-step 99999 is never reached by --iterations 4000"), "\(unreachedDefault)")
         XCTAssertTrue(usage.stderr.contains("restart.sh: the command exited with status 64 (usage error); not restarting"), "\(usage)")
 
         // Too many skipped meta-steps would come back after a resume (the same functions): every

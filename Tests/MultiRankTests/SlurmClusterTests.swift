@@ -100,8 +100,6 @@ final class SlurmClusterTests: XCTestCase {
                                      timeout: timeout, environment: environment)
     }
 
-    /// `sbatch --parsable -N 2 -n 2 -o OUTPUT -e OUTPUT [OPTIONS] launch/slurm.sbatch ARGS` with the
-    /// binary under test (METAOPT_BIN); returns the job id. The job runs in this process's directory.
     /// Waits (60 s at most from `start`) for the job's first checkpoint, then sends its batch
     /// script SIGUSR1 as Slurm's --signal would; false (and a failure) when none came.
     func signalAfterTheFirstCheckpoint(_ id: String, runDirectory: URL, output: URL, start: Date) throws -> Bool {
@@ -119,6 +117,8 @@ final class SlurmClusterTests: XCTestCase {
         return true
     }
 
+    /// `sbatch --parsable -N 2 -n 2 -o OUTPUT -e OUTPUT [OPTIONS] launch/slurm.sbatch ARGS` with the
+    /// binary under test (METAOPT_BIN); returns the job id. The job runs in this process's directory.
     private func submit(_ args: [String], output: URL, options: [String] = []) throws -> String {
         let binary = try MPIJob.binaryURL().path
         let sbatch = try slurm("sbatch", ["--parsable", "-N", "2", "-n", "2", "-o", output.path, "-e", output.path]

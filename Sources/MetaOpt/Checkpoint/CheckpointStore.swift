@@ -153,15 +153,21 @@ package struct CheckpointStore: Sendable {
         var result = WriteResult(url: final, removed: [], warnings: [])
         do {
             // Only checkpoints that load count towards `keep` (a damaged file with a newer name
-            // kept the usable ones out); the damaged ones are left alone, with a warning.
+            // kept the usable ones out): from the newest down, files are loaded until keep - 1
+            // load; a damaged one among them stays, with a warning, and every file below the last
+            // kept one goes unread, damaged or not.
             let older = removableFiles(try checkpointFiles().filter { $0.step < step }.map(\.url), warnings: &result.warnings)
-                .filter { url in
-                    do { _ = try Self.load(url, as: Configuration.self); return true } catch {
-                        result.warnings.append("\(url.path) does not load (\(error)): pruning neither counts nor removes it")
-                        return false
-                    }
+            var kept = 0, cut = 0
+            for (index, url) in older.enumerated().reversed() {
+                guard kept < keep - 1 else { cut = index + 1; break }
+                do {
+                    _ = try Self.load(url, as: Configuration.self)
+                    kept += 1
+                } catch {
+                    result.warnings.append("\(url.path) does not load (\(error)): pruning neither counts nor removes it")
                 }
-            let doomed = older.dropLast(keep - 1) + removableFiles(try temporaryFiles(), warnings: &result.warnings)
+            }
+            let doomed = older.prefix(cut) + removableFiles(try temporaryFiles(), warnings: &result.warnings)
             for url in doomed {
                 do {
                     try FileIO.remove(url.path)

@@ -45,14 +45,13 @@ public struct ImageTaskSpec: Codable, Equatable, Sendable {
     /// nil for Fashion-MNIST's standard location written another way (a trailing "/", "//", "."),
     /// as config.json documents it (a resume that named it was refused as another run's); any
     /// other directory as given. By the text alone, not the file system: the configuration must
-    /// be the same on every host, whatever a path resolves to there.
+    /// be the same on every host, whatever a path resolves to there. A ".." is kept as given
+    /// (after a link it names the link target's parent, not the text's).
     static func standardLocationAsNone(_ directory: String?, dataset: Dataset) -> String? {
         guard dataset == .fashionMNIST, let directory, directory.hasPrefix("/") else { return directory }
-        var components: [Substring] = []
-        for component in directory.split(separator: "/") where component != "." {
-            if component == ".." { _ = components.popLast() } else { components.append(component) }
-        }
-        return "/" + components.joined(separator: "/") == FashionMNIST.defaultDirectory ? nil : directory
+        let components = directory.split(separator: "/").filter { $0 != "." }
+        guard !components.contains(".."), "/" + components.joined(separator: "/") == FashionMNIST.defaultDirectory else { return directory }
+        return nil
     }
 
     public func problems() -> [String] {
@@ -128,7 +127,6 @@ extension ImageTaskSpec {
         try decoder.container(keyedBy: StoredKey.self).decode(ImageTaskSpec.self, forKey: .payload)
     }
 
-    /// The task with `architecture` on the data the options name.
     /// The task with `architecture` on the data the options name (Fashion-MNIST's standard
     /// location as none: `standardLocationAsNone`).
     init(architecture: ImageClassificationFamily.Architecture, arguments a: TaskArguments) {

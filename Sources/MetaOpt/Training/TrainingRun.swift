@@ -242,8 +242,9 @@ package final class TrainingRun {
                 failure = "cannot set aside the checkpoints and logs of the earlier run: \(error)"
             }
             // launch/restart.sh drops --no-resume from its restarts once this has happened.
-            if failure == nil, let marker = ProcessInfo.processInfo.environment["METAOPT_STARTED_OVER_FILE"], !marker.isEmpty {
-                _ = FileManager.default.createFile(atPath: marker, contents: nil)
+            if failure == nil, let marker = ProcessInfo.processInfo.environment["METAOPT_STARTED_OVER_FILE"], !marker.isEmpty,
+               !FileManager.default.createFile(atPath: marker, contents: nil) {
+                logger.warning("cannot create \(marker) (METAOPT_STARTED_OVER_FILE): launch/restart.sh will keep --no-resume on its restarts, which start over again")
             }
         }
         // An entry with a checkpoint's name that is no regular file is passed over on loading,
@@ -329,7 +330,11 @@ package final class TrainingRun {
             let place = "where this run may write its checkpoint of meta-step \(step) (only a regular file, or a link to one, is replaced): move it away"
             var info = stat()
             // As the write sees it (`FileIO.writeTarget`): a link is followed, and one to nothing refused.
-            guard stat(url.path, &info) == 0 else { return "\(url.path) is a symbolic link to a missing file, \(place)" }
+            guard stat(url.path, &info) == 0 else {
+                let code = errno
+                return code == ENOENT ? "\(url.path) is a symbolic link to a missing file, \(place)"
+                    : "\(url.path) cannot be examined (stat: \(String(cString: strerror(code)))), \(place)"
+            }
             if info.st_mode & S_IFMT != S_IFREG { return "\(url.path) \(FileIO.kind(info.st_mode)), \(place)" }
         }
         return nil
