@@ -205,7 +205,8 @@ final class SlurmClusterTests: XCTestCase {
     /// Preemption: SIGUSR1 to the batch shell (what `--signal=B:USR1@...` sends before the time
     /// limit) stops the run at a horizon boundary with a checkpoint; the script requeues its job,
     /// the second attempt resumes from that checkpoint and ends with the φ of an uninterrupted
-    /// run, bit for bit.
+    /// run, bit for bit. The command's --no-resume holds for the first attempt only (the second
+    /// started over from meta-step 0 before).
     func testSignalledJobCheckpointsRequeuesAndResumesToTheUninterruptedPhi() throws {
         try DistributedTrain.requireMPIRun()
         _ = try Self.cluster()
@@ -222,7 +223,7 @@ final class SlurmClusterTests: XCTestCase {
         }
 
         let start = Date()
-        let id = try submit(train(slurmRun), output: output)
+        let id = try submit(train(slurmRun) + ["--no-resume"], output: output)
         guard try signalAfterTheFirstCheckpoint(id, runDirectory: slurmRun, output: output, start: start) else { return }
 
         // The stopped attempt requeues the job (PENDING, then RUNNING again); the second attempt
@@ -243,6 +244,7 @@ final class SlurmClusterTests: XCTestCase {
         XCTAssertLessThan(k, iterations, "the run ended before the signal took effect:\n\(log)")
         XCTAssertTrue(log.contains("slurm.sbatch: stopped after SIGUSR1; requeueing job \(id)"), log)
         XCTAssertTrue(log.contains("slurm.sbatch: job \(id) attempt 2 on sn[1-2]"), log)
+        XCTAssertTrue(log.contains("slurm.sbatch: running without --no-resume (an earlier attempt of this job started over"), log)
         let resumed = MPIJobResult(status: 0, stdout: "", stderr: log, seconds: 0, timedOut: false)
         XCTAssertEqual(FaultTest.resumePoint(resumed)?.iteration, k, "no 'resuming from ... at iteration \(k)':\n\(log)")
         guard fields["JobState"] == "COMPLETED" else { return }
