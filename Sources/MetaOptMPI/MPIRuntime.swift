@@ -100,13 +100,13 @@ public enum MPIRuntime {
         // Open MPI's own setting of the session directory's base wins over TMPDIR.
         let overrides = ["OMPI_MCA_orte_tmpdir_base", "OMPI_MCA_prte_tmpdir_base", "PRTE_MCA_prte_tmpdir_base", "PMIX_MCA_pmix_tmpdir_base"]
         guard !overrides.contains(where: { !(environment[$0] ?? "").isEmpty }) else { return nil }
-        // Open MPI makes a missing TMPDIR and its missing parents: the nearest one that exists
-        // must be a directory this user can write to.
         // A link to nothing is no missing directory: Open MPI's mkdir fails on it.
         var entry = stat(), target = stat()
         if lstat(directory, &entry) == 0 && stat(directory, &target) != 0 {
             return "TMPDIR=\(directory) is a symbolic link to nothing, and Open MPI keeps its session files there; point TMPDIR at a directory (or unset it for /tmp)"
         }
+        // Open MPI makes a missing TMPDIR and its missing parents: the nearest one that exists
+        // must be a directory this user can write to.
         var path = directory
         while !FileManager.default.fileExists(atPath: path) {
             let parent = (path as NSString).deletingLastPathComponent

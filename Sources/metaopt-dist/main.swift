@@ -99,7 +99,7 @@ func exitAfterParsing(_ error: any Error) -> Never {
     MetaOptDist.exit(withError: error)
 }
 
-// Before anything else: a kernel path this CPU cannot run (METAOPT_KERNELS) is refused with a
+// Then, before parsing: a kernel path this CPU cannot run (METAOPT_KERNELS) is refused with a
 // message and status 64, never an illegal instruction.
 if case .failure(let error) = KernelPath.fromEnvironment {
     Console.error("metaopt-dist: \(error)\n")

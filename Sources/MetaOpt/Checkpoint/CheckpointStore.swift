@@ -129,7 +129,8 @@ package struct CheckpointStore: Sendable {
     /// Writes `checkpoint` as `ckpt-<step>.mopt`: encode, write a temporary file in the same
     /// directory, fsync it, rename it over the final name, fsync the directory; then remove older
     /// checkpoints beyond the newest `keep` that load and leftover temporary files (files only:
-    /// `removableFiles`; a file that does not load is neither counted nor removed). Creates the directory if needed. `step` must equal
+    /// `removableFiles`; a file among the kept ones that does not load is neither counted nor
+    /// removed, one below them is removed unread). Creates the directory if needed. `step` must equal
     /// `checkpoint.metadata.metaStep`. Checkpoints with a higher step than `step` are left alone.
     /// When this returns, the checkpoint is durable.
     @discardableResult
