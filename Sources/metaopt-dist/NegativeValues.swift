@@ -2,7 +2,9 @@
 /// option, so `--iterations -5` used to end in "Missing value for '--iterations'" instead of the
 /// option's own check ("the number of iterations must not be negative (got -5)"). A negative
 /// number is never an option name here, so the word after a long option that looks like one
-/// (-5, -0.5, -1e-3, -.5, -inf) is joined to it; everything else is left as it is.
+/// (-5, -0.5, -1e-3, -.5, -inf), or a comma list of numbers that starts with one (a range such as
+/// `--initial-scaling -1,1`, which said "Missing value"), is joined to it; everything else is
+/// left as it is.
 enum NegativeValues {
     static func join(_ arguments: [String]) -> [String] {
         var result: [String] = []
@@ -14,7 +16,7 @@ enum NegativeValues {
                 break
             }
             if word.hasPrefix("--"), !word.contains("="), i + 1 < arguments.count,
-               isNegativeNumber(arguments[i + 1]) {
+               isNegativeNumber(arguments[i + 1]) || isNumberListStartingNegative(arguments[i + 1]) {
                 result.append(word + "=" + arguments[i + 1])
                 i += 2
                 continue
@@ -23,6 +25,13 @@ enum NegativeValues {
             i += 1
         }
         return result
+    }
+
+    /// "-1,1", "-2,-1": comma-separated numbers, the first negative.
+    static func isNumberListStartingNegative(_ word: String) -> Bool {
+        let parts = word.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count > 1, isNegativeNumber(parts[0]) else { return false }
+        return parts.dropFirst().allSatisfy { Double($0.trimmingCharacters(in: .whitespaces)) != nil }
     }
 
     /// "-" followed by a number Double can read (digits, a point, an exponent, inf, nan).

@@ -93,7 +93,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Clip the mean meta-gradient to this global L2 norm (default: no clipping).")
     var clipNorm: Double?
 
-    @Option(help: ArgumentHelp("Meta-train on randomly rescaled functions f(c ⊙ θ), each coordinate's factor c drawn from exp(U[−A, A)), or exp(U[LO, HI)) (0 < A ≤ 20; −20 ≤ LO < HI ≤ 20) (Lv et al. 2017's random scaling; docs/results.md). Write a negative LO as --random-scaling=LO,HI. Default: off. Evaluation always uses the unscaled functions.",
+    @Option(help: ArgumentHelp("Meta-train on randomly rescaled functions f(c ⊙ θ), each coordinate's factor c drawn from exp(U[−A, A)), or exp(U[LO, HI)) (0 < A ≤ 20; −20 ≤ LO < HI ≤ 20) (Lv et al. 2017's random scaling; docs/results.md). Default: off. Evaluation always uses the unscaled functions.",
                                valueName: "A|LO,HI"))
     var randomScaling: LogScaleRange?
 

@@ -22,6 +22,10 @@ final class NegativeValueTests: XCTestCase {
             XCTAssertTrue(result.stderr.contains(message), "\(args) should say \"\(message)\":\n\(result)")
             XCTAssertFalse(result.stderr.contains("Missing value"), "\(args): \(result)")
         }
+        // A range that starts below zero, given without "=" (it said "Missing value").
+        let range = try MPIJob.runSingleton(args: ["train", "--initial-scaling", "-1,2", "--loss-scaling", "-2,-1", "--print-config"], timeout: 30)
+        XCTAssertEqual(range.status, 0, "\(range)")
+        XCTAssertTrue(range.stdout.contains("\"initial-scaling\": \"-1.0,2.0\"") && range.stdout.contains("\"loss-scaling\": \"-2.0,-1.0\""), "\(range)")
         // A flag given a negative number says so, instead of calling "-5" an unknown option.
         let flag = try MPIJob.runSingleton(args: ["train", "--verbose", "-5"], timeout: 30)
         XCTAssertEqual(flag.status, 64, "\(flag)")
