@@ -39,15 +39,15 @@ struct MetaOptDist: ParsableCommand {
 // First of all, before any Swift type is used: a CPU without CMPXCHG16B would end in an illegal
 // instruction at the first one (the runtime's atomics need it), and without /proc (a bare chroot)
 // the runtime finds no command line. Both said in words, with C's write alone.
-if metaopt_cpu_has_cmpxchg16b() == 0 {
-    let message = "metaopt-dist: this CPU lacks CMPXCHG16B, which the Swift runtime needs (every x86-64 CPU since about 2006 has it); it cannot run here\n"
-    _ = message.withCString { write(2, $0, strlen($0)) }
+func exitBeforeAnySwiftType(_ message: StaticString) -> Never {
+    _ = write(2, message.utf8Start, message.utf8CodeUnitCount)
     _exit(1)
 }
+if metaopt_cpu_has_cmpxchg16b() == 0 {
+    exitBeforeAnySwiftType("metaopt-dist: this CPU lacks CMPXCHG16B, which the Swift runtime needs (every x86-64 CPU since about 2006 has it); it cannot run here\n")
+}
 if CommandLine.argc < 1 {
-    let message = "metaopt-dist: found no command line: /proc is not mounted, and the Swift runtime reads the arguments from it (mount -t proc proc /proc)\n"
-    _ = message.withCString { write(2, $0, strlen($0)) }
-    _exit(1)
+    exitBeforeAnySwiftType("metaopt-dist: found no command line: /proc is not mounted, and the Swift runtime reads the arguments from it (mount -t proc proc /proc)\n")
 }
 
 // A reader that goes away (`| head`, a log shipper that dies) must not kill a training run before

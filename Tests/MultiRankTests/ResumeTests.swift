@@ -138,7 +138,7 @@ final class ResumeTests: XCTestCase {
         let refused = try MPIJob.runSingleton(args: FaultTest.trainArguments(runDirectory: dir, iterations: 12),
                                               timeout: FaultTest.jobTimeout)
         XCTAssertEqual(refused.status, 65, "\(refused)")
-        XCTAssertTrue(refused.stderr.contains("\(blocking.path) is a directory, where this run may write its checkpoint of meta-step 8"), "\(refused)")
+        XCTAssertTrue(refused.stderr.contains("\(blocking.path): is a directory; only a regular file is replaced, where this run may write its checkpoint of meta-step 8"), "\(refused)")
         XCTAssertEqual(try FaultTest.metricIterations(runDirectory: dir), Array(0..<4), "nothing trained")
         // A link to nothing, which the write refuses too.
         let dangling = FaultTest.checkpointURL(runDirectory: dir, step: 12)
@@ -146,12 +146,12 @@ final class ResumeTests: XCTestCase {
         let refusedLink = try MPIJob.runSingleton(args: FaultTest.trainArguments(runDirectory: dir, iterations: 12),
                                                   timeout: FaultTest.jobTimeout)
         XCTAssertEqual(refusedLink.status, 65, "\(refusedLink)")
-        XCTAssertTrue(refusedLink.stderr.contains("is a directory") || refusedLink.stderr.contains("\(dangling.path) is a symbolic link to a missing file"), "\(refusedLink)")
+        XCTAssertTrue(refusedLink.stderr.contains("is a directory") || refusedLink.stderr.contains("\(dangling.path): is a symbolic link to a missing file"), "\(refusedLink)")
         try FileManager.default.removeItem(at: blocking)
         let linkOnly = try MPIJob.runSingleton(args: FaultTest.trainArguments(runDirectory: dir, iterations: 12),
                                                timeout: FaultTest.jobTimeout)
         XCTAssertEqual(linkOnly.status, 65, "\(linkOnly)")
-        XCTAssertTrue(linkOnly.stderr.contains("\(dangling.path) is a symbolic link to a missing file, where this run may write"), "\(linkOnly)")
+        XCTAssertTrue(linkOnly.stderr.contains("\(dangling.path): is a symbolic link to a missing file (a write follows a link only to a regular file), where this run may write"), "\(linkOnly)")
         try FileManager.default.removeItem(at: dangling)
         // A run that ends before meta-step 8 never writes there.
         assertSucceeded(try MPIJob.runSingleton(args: FaultTest.trainArguments(runDirectory: dir, iterations: 6),

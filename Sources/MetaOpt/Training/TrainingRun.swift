@@ -323,19 +323,14 @@ package final class TrainingRun {
         }
     }
 
-    /// The first entry of `store` with a checkpoint name of a step in `start + 1 ... end` that is
-    /// not a regular file (nor a link to one), as a refusal; nil when there is none.
+    /// The first entry of `store` with a checkpoint name of a step in `start + 1 ... end` that the
+    /// checkpoint's write would refuse (`FileIO.writeTarget`: not a regular file nor a link to
+    /// one), as a refusal; nil when there is none.
     static func checkpointObstacle(in store: CheckpointStore, after start: Int, upTo end: Int) -> String? {
         for (step, url) in (try? store.checkpointFiles()) ?? [] where step > start && step <= end {
-            let place = "where this run may write its checkpoint of meta-step \(step) (only a regular file, or a link to one, is replaced): move it away"
-            var info = stat()
-            // As the write sees it (`FileIO.writeTarget`): a link is followed, and one to nothing refused.
-            guard stat(url.path, &info) == 0 else {
-                let code = errno
-                return code == ENOENT ? "\(url.path) is a symbolic link to a missing file, \(place)"
-                    : "\(url.path) cannot be examined (stat: \(String(cString: strerror(code)))), \(place)"
+            do { _ = try FileIO.writeTarget(url.path) } catch {
+                return "\(error), where this run may write its checkpoint of meta-step \(step): move it away"
             }
-            if info.st_mode & S_IFMT != S_IFREG { return "\(url.path) \(FileIO.kind(info.st_mode)), \(place)" }
         }
         return nil
     }
