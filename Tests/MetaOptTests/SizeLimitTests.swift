@@ -62,6 +62,17 @@ final class SizeLimitTests: XCTestCase {
         XCTAssertEqual(config { _ in }.problems(), [])
     }
 
+    /// A horizon past 2^24 steps trapped at its step 2^24 in an image task (the minibatch stream
+    /// of a step is a substream of 24 bits), and past 2^32 horizons the random key's horizon word
+    /// trapped: both are refused before any work, and the largest values that work are accepted.
+    func testHorizonAndIterationsStayWithinTheRandomKeys() {
+        assertRefused({ $0.unroll = 1; $0.horizon = (1 << 24) + 1 }, saying: "the horizon must be at most 16777216")
+        XCTAssertEqual(config { $0.unroll = 1; $0.horizon = 1 << 24 }.problems(), [])
+        assertRefused({ $0.iterations = (1 << 32) + 1 }, saying: "the number of iterations must be at most 4294967296")
+        XCTAssertEqual(config { $0.iterations = 1 << 32 }.problems(), [])
+        _ = RandomKey(seed: 0, horizon: (1 << 32) - 1, task: 0).stream(.minibatches, substream: (1 << 24) - 1)
+    }
+
     /// The engine estimate is the engine's own formula (`UnrollEngine.statedBytes`, padding to
     /// whole tiles included) plus its state: exact where one lane holds all columns, and small
     /// functions are not underestimated (one coordinate still takes a tile of 256 columns).

@@ -153,7 +153,10 @@ final class ResumeTests: XCTestCase {
         XCTAssertEqual(linkOnly.status, 65, "\(linkOnly)")
         XCTAssertTrue(linkOnly.stderr.contains("\(dangling.path): is a symbolic link to a missing file (a write follows a link only to a regular file), where this run may write"), "\(linkOnly)")
         try FileManager.default.removeItem(at: dangling)
-        // A run that ends before meta-step 8 never writes there.
+        // A run that ends before meta-step 8 never writes there, and an entry whose name only
+        // parses as a step (not the fixed-width name a run writes) is never written to.
+        try FileManager.default.createDirectory(at: FaultTest.checkpointDirectory(dir).appendingPathComponent("ckpt-6.mopt"),
+                                                withIntermediateDirectories: false)
         assertSucceeded(try MPIJob.runSingleton(args: FaultTest.trainArguments(runDirectory: dir, iterations: 6),
                                                 timeout: FaultTest.jobTimeout), "a run that stops short of it")
     }

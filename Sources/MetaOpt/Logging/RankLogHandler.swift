@@ -36,6 +36,7 @@ package final class RankLogSettings: @unchecked Sendable {
     /// debug (trace) applies to every rank when `verbose`; one above warning applies to all ranks.
     package static func level(rank: Int, verbose: Bool, requested: Logger.Level?) -> Logger.Level {
         if rank == 0 { return requested ?? (verbose ? .debug : .info) }
+        if let requested, requested > .warning { return requested }
         if verbose { return Swift.min(requested ?? .debug, .debug) }
         return Swift.max(requested ?? .warning, .warning)
     }

@@ -14,8 +14,15 @@ package enum SizeLimits {
     package static let heldOutFunctions = 1 << 20
     /// Steps per truncation: the backward pass keeps every step's LSTM state (memory ∝ unroll).
     package static let unroll = 1 << 20
-    /// Steps per horizon, and meta-steps: counters only, bounded so that sums cannot overflow.
+    /// Validation and consistency-check intervals: counters only, bounded so that sums cannot
+    /// overflow.
     package static let steps = 1 << 40
+    /// Meta-steps: each horizon, and each skipped meta-step, draws its functions under a new
+    /// horizon index, one 32-bit word of the random keys (`RandomKey`).
+    package static let iterations = 1 << 32
+    /// Steps per horizon: an image task draws each step's minibatch from a stream of its own, one
+    /// of the 2^24 substreams of a key (`RandomStream`).
+    package static let horizon = 1 << 24
     /// Units per LSTM layer: one layer's weight is (inputs + H) × 4H floats.
     package static let hiddenSize = 1 << 14
     /// LSTM layers.
@@ -70,8 +77,8 @@ extension TrainingConfig {
         p += [SizeLimits.problem("the meta-batch size", metaBatch, limit: SizeLimits.functions),
               SizeLimits.problem("the block size", blockSize, limit: SizeLimits.functions),
               SizeLimits.problem("the unroll length", unroll, limit: SizeLimits.unroll),
-              SizeLimits.problem("the horizon", horizon, limit: SizeLimits.steps),
-              SizeLimits.problem("the number of iterations", iterations, limit: SizeLimits.steps),
+              SizeLimits.problem("the horizon", horizon, limit: SizeLimits.horizon),
+              SizeLimits.problem("the number of iterations", iterations, limit: SizeLimits.iterations),
               validation.flatMap { SizeLimits.problem("the number of validation functions", $0.functions, limit: SizeLimits.heldOutFunctions) },
         ].compactMap { $0 }
         if let every = validation?.every, let problem = SizeLimits.problem("the validation interval", every, limit: SizeLimits.steps) {

@@ -323,11 +323,13 @@ package final class TrainingRun {
         }
     }
 
-    /// The first entry of `store` with a checkpoint name of a step in `start + 1 ... end` that the
-    /// checkpoint's write would refuse (`FileIO.writeTarget`: not a regular file nor a link to
-    /// one), as a refusal; nil when there is none.
+    /// The first entry of `store` with the name of this run's checkpoint of a step in
+    /// `start + 1 ... end` (`CheckpointStore.fileName(step:)`) that the checkpoint's write would
+    /// refuse (`FileIO.writeTarget`: not a regular file nor a link to one), as a refusal; nil when
+    /// there is none. Other names that parse as a step (`ckpt-4.mopt`) are never written to.
     static func checkpointObstacle(in store: CheckpointStore, after start: Int, upTo end: Int) -> String? {
-        for (step, url) in (try? store.checkpointFiles()) ?? [] where step > start && step <= end {
+        for (step, url) in (try? store.checkpointFiles()) ?? [] where step > start && step <= end
+            && url.lastPathComponent == CheckpointStore.fileName(step: step) {
             do { _ = try FileIO.writeTarget(url.path) } catch {
                 return "\(error), where this run may write its checkpoint of meta-step \(step): move it away"
             }
