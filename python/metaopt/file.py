@@ -123,8 +123,9 @@ def _positive(value, what: str, path: str) -> float:
     return float(value)
 
 
-# The largest p whose e^p is a finite 32-bit float: the log-sign input scales small gradients by e^p.
-_LARGEST_P = 88.72
+# The largest p of eight decimals whose e^p rounds to a finite 32-bit float (88.72283909 no longer):
+# the log-sign input scales small gradients by e^p.
+_LARGEST_P = 88.72283908
 
 
 def _usable_p(p: float, path: str) -> float:

@@ -132,10 +132,16 @@ def learned_optimizer(source: Union[str, OptimizerSpec], optimizer: Any = 0) -> 
         if len(named) != len(state.hidden):
             raise ValueError(f"the updates have {len(named)} leaves, the state {len(state.hidden)}: "
                              "init was given other parameters")
-        for (name, gradient), hs in zip(named, state.hidden):
-            if hs[0].shape[0] != gradient.size:
+        for (name, gradient), hs, cs in zip(named, state.hidden, state.cell):
+            if hs and hs[0].shape[0] != gradient.size:
                 raise ValueError(f"the leaf {name} has {gradient.size} coordinates, its state {hs[0].shape[0]}: "
                                  "init was given other parameters")
+            # A state of another depth ran zip's shorter count of layers: wrong updates, no error.
+            wanted = [(gradient.size, h) for h in sizes]
+            got = [tuple(a.shape) for a in hs], [tuple(a.shape) for a in cs]
+            if got != (wanted, wanted):
+                raise ValueError(f"the state of leaf {name} holds h {got[0]} and c {got[1]}, this optimizer's layers "
+                                 f"need {wanted} each: init was made by another optimizer file")
         leaves = [gradient for _, gradient in named]
         results, hidden, cell = [], [], []
         for index, gradient, hs, cs in zip(indices(updates), leaves, state.hidden, state.cell):

@@ -67,6 +67,18 @@ def file_with_p(tmp_path, p):
     return path
 
 
+def one_layer_file(tmp_path):
+    """The raw test file cut to its first LSTM layer (the output head kept): an optimizer of
+    another depth for the state checks."""
+    document = json.loads((DATA / "raw.optimizer.json").read_text(encoding="utf-8"))
+    document["optimizer"].pop("hiddenSize")
+    document["optimizer"]["hiddenSizes"] = [20]
+    document["phi"] = document["phi"][:(1 + 20) * 80 + 80 + 20 + 1]
+    path = tmp_path / "one-layer.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
 # Gradients around the cut e^-p, as float16 holds them, and zero (always the small branch).
 HALF_GRADIENTS = [0.0, 1e-7, -3e-5, 1e-3, -0.25]
 

@@ -170,12 +170,16 @@ def test_architecture_numbers_the_float_engine_cannot_use_are_refused(tmp_path, 
 
 def test_the_largest_usable_p_and_the_smallest_output_scale_load(tmp_path):
     document = good_document()
-    document["optimizer"]["preprocessing"]["logAndSign"]["p"] = 88.72
+    document["optimizer"]["preprocessing"]["logAndSign"]["p"] = 88.72283908  # the bound the refusal states
     document["optimizer"]["outputScale"] = 1e-44  # a subnormal 32-bit float, not zero
     path = tmp_path / "edge.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     spec = metaopt.load(path)
-    assert spec.p == 88.72 and spec.output_scale == 1e-44
+    assert spec.p == 88.72283908 and spec.output_scale == 1e-44
+    document["optimizer"]["preprocessing"]["logAndSign"]["p"] = 88.72283909
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(metaopt.OptimizerFileError, match=r"p must be at most 88\.72283908 \("):
+        metaopt.load(path)
 
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-32-le"])

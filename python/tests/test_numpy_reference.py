@@ -264,3 +264,20 @@ def test_float16_arithmetic_holds_the_preprocessing(tmp_path, p):
     expected = metaopt.LearnedOptimizer(path, optimizer=1).updates({"w": gradients})["w"]
     assert np.all(np.isfinite(got))
     assert np.max(np.abs(got - expected) / (1e-3 + np.abs(expected))) < 0.05, (got, expected)
+
+
+def test_lstm_update_refuses_a_state_of_another_depth(tmp_path):
+    """lstm_update zipped the layers with the state: a state of one layer for a file of two ran
+    the first layer only, with no error."""
+    from conftest import one_layer_file
+    spec = metaopt.load(DATA / "raw.optimizer.json")
+    gradient = np.full(3, 0.1)
+    zeros = lambda sizes: ([np.zeros((3, h)) for h in sizes], [np.zeros((3, h)) for h in sizes])
+    update, _ = metaopt.lstm_update(spec.optimizers[0], spec, gradient, zeros([20, 20]))
+    assert np.all(np.isfinite(update))
+    for sizes in ([20], [20, 20, 20], [20, 8]):
+        with pytest.raises(ValueError, match=r"the layers need \[\(3, 20\), \(3, 20\)\] each"):
+            metaopt.lstm_update(spec.optimizers[0], spec, gradient, zeros(sizes))
+    shallow = metaopt.load(one_layer_file(tmp_path))
+    with pytest.raises(ValueError, match=r"holds h \[\(3, 20\), \(3, 20\)\]"):
+        metaopt.lstm_update(shallow.optimizers[0], shallow, gradient, zeros([20, 20]))

@@ -148,6 +148,25 @@ def test_updates_that_do_not_fit_the_state_are_named():
         transform.update({"w": jnp.zeros((5, 3)), "b": jnp.zeros(2), "c": jnp.zeros(1)}, state)
 
 
+def test_a_state_of_another_optimizer_file_is_refused(tmp_path):
+    """A state made by an optimizer of another depth ran zip's shorter count of layers: a
+    two-layer file given a one-layer state (or the reverse) returned wrong updates and a state of
+    the wrong depth, under jit too; another width failed in dot_general without naming the leaf."""
+    from conftest import DATA, one_layer_file
+    params, gradients = {"w": jnp.ones(3)}, {"w": jnp.full(3, 0.1)}
+    two = learned_optimizer(str(DATA / "raw.optimizer.json"))
+    one = learned_optimizer(str(one_layer_file(tmp_path)))
+    for transform, state in [(two, one.init(params)), (one, two.init(params))]:
+        for update in [transform.update, jax.jit(transform.update)]:
+            with pytest.raises(ValueError, match=r"the state of leaf \['w'\] holds h \[\(3, 20\)"):
+                update(gradients, state)
+    narrow = learned_optimizer(two_optimizers()).init(params)._replace(
+        hidden=((jnp.zeros((3, 8)), jnp.zeros((3, 8))),), cell=((jnp.zeros((3, 8)), jnp.zeros((3, 8))),))
+    with pytest.raises(ValueError, match=r"need \[\(3, 20\), \(3, 20\)\] each"):
+        two.update(gradients, narrow)
+    assert np.all(np.isfinite(two.update(gradients, two.init(params))[0]["w"]))
+
+
 @pytest.mark.parametrize("dtype", [jnp.int32, jnp.complex64])
 def test_leaves_that_are_not_real_floats_are_refused(dtype):
     """An integer leaf failed in jnp.finfo; a complex one was updated from |g| and g/|g|, silently."""

@@ -158,8 +158,7 @@ def test_a_state_dict_that_does_not_fit_is_refused_at_loading(tmp_path):
     """A state dict for parameters of other sizes, of an optimizer of other hidden sizes or of
     another kind of optimizer loaded silently and then failed in torch.cat at the next step (or
     with KeyError 'optimizer')."""
-    import json
-    from conftest import DATA
+    from conftest import DATA, one_layer_file
     path = DATA / "raw.optimizer.json"
     _, optimizer = stepped(path)
     saved = optimizer.state_dict()
@@ -172,13 +171,7 @@ def test_a_state_dict_that_does_not_fit_is_refused_at_loading(tmp_path):
     assert all(torch.equal(before[k], v) for k, v in other_sizes.state[params[0]].items())
     other_sizes.step()
 
-    document = json.loads(path.read_text(encoding="utf-8"))
-    document["optimizer"].pop("hiddenSize")
-    document["optimizer"]["hiddenSizes"] = [20]
-    document["phi"] = document["phi"][:(1 + 20) * 80 + 80 + 20 + 1]
-    one_layer = tmp_path / "one-layer.json"
-    one_layer.write_text(json.dumps(document), encoding="utf-8")
-    _, shallow = stepped(one_layer)
+    _, shallow = stepped(one_layer_file(tmp_path))
     with pytest.raises(ValueError, match=r"holds \['c1', 'c2', 'h1', 'h2'\], expected \['c1', 'h1'\]"):
         shallow.load_state_dict(saved)
 

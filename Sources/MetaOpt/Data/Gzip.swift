@@ -57,7 +57,8 @@ enum Gzip {
                 case Z_OK:
                     continue
                 case Z_STREAM_END:
-                    // Another member follows? Otherwise stop (gzip(1) ignores trailing zero padding).
+                    // Another member follows? Otherwise stop and ignore the rest, as gzip(1) does (it
+                    // warns where the rest is not zeros); the IDX reader checks the sizes it needs.
                     if inBuf.count - consumed >= 2 && inBuf[consumed] == 0x1f && inBuf[consumed + 1] == 0x8b {
                         inflateReset(&stream)
                         continue

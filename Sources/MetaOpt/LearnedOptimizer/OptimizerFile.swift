@@ -233,8 +233,9 @@ extension LearnedOptimizerConfig {
         return p
     }
 
-    /// The largest p (rounded) whose e^p is a finite 32-bit float: ln(Float.greatestFiniteMagnitude) = 88.7228….
-    static let largestP = 88.72
+    /// The largest p of eight decimals whose e^p rounds to a finite 32-bit float (every p up to
+    /// it does, 88.72283909 no longer): the refusal states the exact bound.
+    static let largestP = 88.72283908
 
     /// "NAME must be positive as a 32-bit float (got VALUE, which underflows one)" for a positive
     /// Double that the Float engines would use as 0 (1e-50).
