@@ -209,12 +209,6 @@ struct ReplayError: Error, CustomStringConvertible {
     }
 }
 
-/// `path` quoted for a POSIX shell when it needs it.
-func shellQuoted(_ text: String) -> String {
-    let safe = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=+,@%")
-    if !text.isEmpty && text.unicodeScalars.allSatisfy({ safe.contains($0) }) { return text }
-    return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
-}
 
 /// The program as this process was started (`metaopt-dist` when found on the PATH), for commands
 /// printed for the user to run.

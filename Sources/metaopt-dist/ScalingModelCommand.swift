@@ -170,6 +170,8 @@ struct ScalingModelCommand: ParsableCommand {
     }
 
     func run() throws {
+        let outputs = [("--csv", csv), ("--svg", svg), ("--markdown", markdown)].compactMap { option, path in path.map { (option, $0) } }
+        try refuseCollidingOutputs(outputs, inputs: [validation, bench].compactMap { $0.map(FilePaths.url) })
         var stepsToTarget: Int? = nil
         if let validation, let target {
             guard let data = FileManager.default.contents(atPath: validation) else {

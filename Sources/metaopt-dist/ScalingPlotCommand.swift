@@ -51,6 +51,8 @@ struct ScalingPlotCommand: ParsableCommand {
 
     func run() throws {
         let cores = self.cores ?? ProcessInfo.processInfo.activeProcessorCount
+        try refuseCollidingOutputs([("--csv", csv), ("--svg", svg)] + (markdown.map { [("--markdown", $0)] } ?? []),
+                                   inputs: ScalingSummary.inputFiles(runs: FilePaths.url(runs)))
         let rows = try ScalingSummary.rows(runs: FilePaths.url(runs), warmup: warmup, cores: cores)
         guard !rows.isEmpty else { throw ValidationError("no run directories named SERIES.npN.rK in \(runs)") }
         let table = ScalingSummary.markdown(rows)

@@ -132,7 +132,9 @@ struct ArchitectureOptions: ParsableArguments {
         for (option, value) in [("--p", preprocessingConstant), ("--output-scale", outputScale)] {
             guard let value else { continue }
             guard value > 0 && value.isFinite else { throw ValidationError("\(option) must be positive and finite (got \(value))") }
-            if let problem = SizeLimits.floatRangeProblem(option, value) { throw ValidationError(problem) }
+            if let problem = SizeLimits.floatRangeProblem(option, value) ?? SizeLimits.underflowProblem(option, value) {
+                throw ValidationError(problem)
+            }
         }
     }
 

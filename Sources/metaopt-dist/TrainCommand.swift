@@ -337,11 +337,14 @@ struct TrainCommand: ParsableCommand {
             return ("--inject-fault \(fault.description): meta-step \(fault.iteration) is never reached by --iterations \(config.iterations) (ITER counts from 0)", 64)
         }
         // Settings that do not fit the data (a CNN with more poolings than its images allow)
-        // are known once the data set is read, and are usage errors; a missing or damaged file
-        // is reported where the run loads its data.
+        // are known once the data set is read, and are usage errors; a damaged file is bad data,
+        // which restart.sh must not retry (it did, on status 1); a missing or unreadable file is
+        // reported where the run loads its data.
         var coordinates: Int?
         do { coordinates = try config.task.dimension() } catch let error as DataError where error.isConfigurationProblem {
             return (error.description, 64)
+        } catch let error as DataError where error.isDamagedFile {
+            return (error.description, Self.repeatsOnRestartStatus)
         } catch {}
         if let coordinates,
            let problem = MemoryEstimate.trainingProblem(config, coordinates: coordinates, ranks: ranks, limit: runOptions.memoryLimitBytes()) {
@@ -407,9 +410,9 @@ struct TrainCommand: ParsableCommand {
             // --init-from) relative to where the program ran: from elsewhere, the command goes
             // there first, or it would start a fresh run in another directory.
             if let here = Self.directoryUnlikeTheCallers {
-                return ["resume with: cd \(shellQuoted(here)) && \(program) train --config \(shellQuoted(joinedPath(givenPath, "config.json")))"]
+                return ["resume with: cd \(shellQuoted(here)) && \(program) train --config \(shellQuotedPath(joinedPath(givenPath, "config.json")))"]
             }
-            return ["resume with: \(program) train --config \(shellQuoted(configFile))"]
+            return ["resume with: \(program) train --config \(shellQuotedPath(configFile))"]
         }
         let final = output.map(Self.forCaller) ?? joinedPath(runDirectoryPath, "optimizer.json")
         var lines = ["trained optimizer: \(final) (meta-step \(run.trainer.state.iteration))"]
@@ -423,7 +426,7 @@ struct TrainCommand: ParsableCommand {
             lines.append("best optimizer by validation: none: validation.jsonl's best, meta-step \(logged.iteration) (mean final loss \(logged.meanFinalLoss)), was lost with its best-optimizer.json before this run resumed, and no later validation beat it")
         }
         lines.append("settings: \(configFile)")
-        lines.append("evaluate with: \(program) evaluate --optimizer \(shellQuoted(evaluate))")
+        lines.append("evaluate with: \(program) evaluate --optimizer \(shellQuotedPath(evaluate))")
         return lines
     }
 }

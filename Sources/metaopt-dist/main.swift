@@ -79,6 +79,7 @@ func isBadInputData(_ error: any Error) -> Bool {
     case let e as OptimizerFileError: return !e.problem.hasPrefix(unread)
     case let e as ReportFileError: return !e.problem.hasPrefix(unread)
     case let e as TrainingLogError: return e.line != nil
+    case let e as DataError: return e.isDamagedFile
     default: return false
     }
 }
@@ -159,6 +160,8 @@ do {
     Console.error("Error: \(error.message)\nUsage: \(MetaOptDist.usageString(for: subcommand))\n"
                   + "  See 'metaopt-dist\(name) --help' for more information.\n")
     exit(ExitCode.validationFailure.rawValue)
+} catch let error as ConsoleError where error.code == EPIPE {
+    exit(128 + SIGPIPE)  // export's JSON to a reader that went away: as exitUnlessStandardOutputWasWritten
 } catch {
     exitAfterParsing(error)
 }

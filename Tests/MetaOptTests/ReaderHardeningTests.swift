@@ -167,6 +167,9 @@ final class ReaderHardeningTests: XCTestCase {
                           saying: ["the preprocessing constant p must be at most 88.72283908 (", "e^p"])
         XCTAssertEqual(LearnedOptimizerConfig(preprocessing: .logAndSign(p: 88.72283908), outputScale: 1e-44).problems(), [])
         XCTAssertEqual(LearnedOptimizerConfig(preprocessing: .logAndSign(p: 88.72283909)).problems().count, 1)
+        try assertRefused(replacing("\"p\":10", with: "\"p\":1e-38"),
+                          saying: ["the preprocessing constant p must be at least 1e-36 (log|g| / p"])
+        XCTAssertEqual(LearnedOptimizerConfig(preprocessing: .logAndSign(p: 1e-36)).problems(), [])
     }
 
     func testBadNumbersAreNamed() throws {

@@ -313,6 +313,12 @@ final class RunHardeningTests: XCTestCase {
             // Ranks with different arguments would disagree again after a restart: 65.
             (["--checkpoint-every", "4"], Int32(65),
              ["rank 0: the ranks were started with different --checkpoint-every", "rank 1: the ranks were started with different --checkpoint-every"]),
+            // Any other setting: the differing rank names it (it said only "different configurations").
+            (["--learning-rate", "0.01", "--max-skips", "9"], Int32(65),
+             ["rank 1: the ranks were started with different configurations (check that every rank got the same arguments): "
+                + "--learning-rate 0.01 here, 0.003 on rank 0; --max-skips 9 here, 5 on rank 0",
+              "rank 0: the ranks were started with different configurations (check that every rank got the same arguments); "
+                + "the ranks that differ from rank 0 say how"]),
         ] {
             // Rank 1 gets the extra options, rank 0 the job alone.
             let wrapper = scratch.appendingPathComponent("rank-one.sh")

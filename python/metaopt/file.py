@@ -126,6 +126,8 @@ def _positive(value, what: str, path: str) -> float:
 # The largest p of eight decimals whose e^p rounds to a finite 32-bit float (88.72283909 no longer):
 # the log-sign input scales small gradients by e^p.
 _LARGEST_P = 88.72283908
+# The smallest p: log|g| / p stays finite as a 32-bit float for every gradient down to about 2.6e-37.
+_SMALLEST_P = 1e-36
 
 
 def _usable_p(p: float, path: str) -> float:
@@ -135,6 +137,9 @@ def _usable_p(p: float, path: str) -> float:
         if not np.isfinite(np.float32(np.exp(np.float64(p)))):
             raise OptimizerFileError(f"{path} states no valid architecture: the preprocessing constant p must be at most "
                                      f"{_LARGEST_P} (e^p must be finite as a 32-bit float; got {p!r:.60})")
+    if p < _SMALLEST_P:
+        raise OptimizerFileError(f"{path} states no valid architecture: the preprocessing constant p must be at least "
+                                 f"{_SMALLEST_P} (log|g| / p must be finite as a 32-bit float for every gradient; got {p!r:.60})")
     return p
 
 

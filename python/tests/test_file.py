@@ -162,6 +162,9 @@ def test_a_whole_number_beyond_any_float_in_the_architecture_is_refused(tmp_path
     # numpy's (-1, 0).
     (lambda d: d["optimizer"]["preprocessing"]["logAndSign"].update(p=100),
      r"the preprocessing constant p must be at most 88\.72"),
+    # log(1e30) / 1e-38 overflows a 32-bit float: every step's input was infinite.
+    (lambda d: d["optimizer"]["preprocessing"]["logAndSign"].update(p=1e-38),
+     r"the preprocessing constant p must be at least 1e-36 \(log\|g\| / p"),
 ])
 def test_architecture_numbers_the_float_engine_cannot_use_are_refused(tmp_path, document, edit, match):
     """As the Swift reader refuses them (LearnedOptimizerConfig.problems)."""

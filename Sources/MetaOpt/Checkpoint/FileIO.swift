@@ -25,13 +25,22 @@ enum FileIO {
     }
 
     /// Creates `path` (which must not exist), writes `bytes`, fsyncs and closes it.
-    /// On failure the file is removed.
-    static func writeNewFileDurably(_ path: String, _ bytes: [UInt8]) throws {
+    /// On failure the file is removed. `replacing`: the regular file the new one will be renamed
+    /// over, whose permissions (and, as root, owner and group) it takes, so that a private file
+    /// stays private and a group's file stays the group's.
+    static func writeNewFileDurably(_ path: String, _ bytes: [UInt8], replacing replaced: String? = nil) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw error(path, "create") }
         var ok = false
         defer { if !ok { unlink(path) } }
         do {
+            var old = stat()
+            if let replaced, stat(replaced, &old) == 0, (old.st_mode & S_IFMT) == S_IFREG {
+                // Owner first: fchown clears set-user-ID bits that fchmod then restores. Best
+                // effort: the data matters more than its mode.
+                if geteuid() == 0 { _ = fchown(fd, old.st_uid, old.st_gid) }
+                _ = fchmod(fd, old.st_mode & 0o7777)
+            }
             try writeAll(fd, bytes, path)
             try sync(fd, path)
         } catch {
@@ -74,11 +83,13 @@ enum FileIO {
                                directorySyncRequired: directorySyncRequired)
             return
         }
-        try writeNewFileDurably(temporary, bytes)
         do {
+            try writeNewFileDurably(temporary, bytes, replacing: path)
             try move(temporary, path)
-        } catch {
+        } catch var error as CheckpointError {
             try? remove(temporary)
+            // The temporary file is gone: the message names the file the caller asked for.
+            if error.file == temporary { error.file = path }
             throw error
         }
         do {

@@ -40,6 +40,26 @@ package enum FilePaths {
         let absolute = path.hasPrefix("/") ? path : currentDirectory().map { $0 + "/" + path }
         // A relative path in a directory with no name: compared as written, "." and ".." removed.
         guard let absolute else { return (path as NSString).standardizingPath }
+        return resolve(absolute) { _ in }
+    }
+
+    /// Whether resolving `path` passes through a link to an open file descriptor,
+    /// /proc/PID/fd/N (/dev/stdout, /dev/fd/2, /proc/self/fd/3): what such a link leads to is
+    /// whatever the descriptor was opened on (a redirected stream's file), not a file of the
+    /// user's naming.
+    package static func leadsThroughADescriptor(_ path: String) -> Bool {
+        guard let absolute = path.hasPrefix("/") ? path : currentDirectory().map({ $0 + "/" + path }) else { return false }
+        var found = false
+        _ = resolve(absolute) { link in
+            let c = components(of: link)
+            // proc, PID, fd, N or proc, PID, task, TID, fd, N
+            if c.first == "proc" && (c.count == 4 || (c.count == 6 && c[2] == "task")) && c[c.count - 2] == "fd" { found = true }
+        }
+        return found
+    }
+
+    /// `absolute` resolved as `canonical` says; `link` is called with each link followed.
+    private static func resolve(_ absolute: String, link: (String) -> Void) -> String {
         var pending = Array(components(of: absolute).reversed())
         var resolved: [String] = []
         var linksFollowed = 0
@@ -50,8 +70,10 @@ package enum FilePaths {
                 if !resolved.isEmpty { resolved.removeLast() }
                 continue
             }
-            if linksFollowed < 40, let target = linkTarget("/" + (resolved + [component]).joined(separator: "/")) {
+            let here = "/" + (resolved + [component]).joined(separator: "/")
+            if linksFollowed < 40, let target = linkTarget(here) {
                 linksFollowed += 1
+                link(here)
                 if target.hasPrefix("/") { resolved = [] }
                 pending.append(contentsOf: components(of: target).reversed())
                 continue

@@ -21,12 +21,14 @@ package final class RunLock {
 
     private let descriptor: Int32
     package let path: String
+    private let directory: String
 
     /// Takes the lock on `directory`, creating the directory if needed. Throws `RunLockError.held`
     /// with the holder's record when another process holds it; nothing in the directory changes
     /// then (the lock file is only opened).
     package init(directory: String) throws {
         try FileIO.makeDirectory(directory)
+        self.directory = directory
         path = directory.hasSuffix("/") ? directory + Self.fileName : directory + "/" + Self.fileName
         // No O_TRUNC: the holder's record must survive a refused open.
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
@@ -62,6 +64,21 @@ package final class RunLock {
     }
 
     deinit { close(descriptor) }
+
+    /// Throws when RUN_DIR/train.lock is no longer the file this lock holds: the run directory was
+    /// moved, renamed or removed while the run trained. Writing on would put the run's files in
+    /// two places (the logs follow the open files, checkpoints and optimizer files the path) and
+    /// let another run lock the path anew; the trainer checks before every checkpoint and before
+    /// its last writes.
+    package func checkInPlace() throws {
+        var held = stat(), there = stat()
+        guard fstat(descriptor, &held) == 0 else { throw FileIO.error(path, "fstat the lock file") }
+        guard stat(path, &there) == 0, there.st_dev == held.st_dev, there.st_ino == held.st_ino else {
+            throw CheckpointError(file: directory, problem: .invalidArgument(
+                "the run directory was moved, renamed or removed while this run trained (\(path) is no longer the lock this run "
+                + "holds): stopped rather than write its files to two places; what it wrote is where the directory went"))
+        }
+    }
 
     /// The lock file's record ("pid 123 on host h since …"), at most one short line.
     private static func record(_ fd: Int32) -> String {

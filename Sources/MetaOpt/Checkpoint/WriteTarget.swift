@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -11,8 +12,11 @@ import Darwin
 /// a FIFO or a socket is refused (renaming a file over `/dev/full` as root used to replace the
 /// device node). A symbolic link is followed: the file it points to is replaced and the link
 /// stays a link (renaming over the link used to replace the link and leave its target as it
-/// was); a link to a missing file or to anything but a regular file is refused. The check and
-/// the rename are separate steps, so a target swapped in between by another process is not seen.
+/// was); a link to a missing file or to anything but a regular file is refused, and so is a link
+/// to an open descriptor (/dev/stdout): renaming over its file would replace the file a stream
+/// of the user's shell writes to, with all it held. A path ending in "/" names a directory and
+/// is refused (the write would create a file without the slash). The check and the rename are
+/// separate steps, so a target swapped in between by another process is not seen.
 extension FileIO {
     /// The longest file name (bytes) of the file systems this runs on; the temporary names are
     /// kept within it.
@@ -22,6 +26,9 @@ extension FileIO {
     /// missing, the file a symbolic link points to when that is a regular file. Throws, naming
     /// `path`, for anything else.
     static func writeTarget(_ path: String) throws -> String {
+        if path.hasSuffix("/") {
+            throw CheckpointError(file: path, problem: .invalidArgument(directoryName))
+        }
         var st = stat()
         if lstat(path, &st) != 0 {
             // ENOTDIR: a directory of the path is a file; `checkWritable` names it.
@@ -32,6 +39,11 @@ extension FileIO {
         case S_IFREG:
             return path
         case S_IFLNK:
+            if FilePaths.leadsThroughADescriptor(path) {
+                throw CheckpointError(file: path, problem: .invalidArgument(
+                    "leads to an open file of this process (/proc/self/fd/N, as /dev/stdout does): a write renames a new file "
+                    + "over its target, which would replace the file behind the stream with all it held; name that file itself"))
+            }
             guard let resolved = realpath(path, nil) else {
                 // A link that leads to something without a path (/dev/stdout of a pipe: "pipe:[…]").
                 let what = stat(path, &st) == 0 ? "something that \(kind(st.st_mode))" : "a missing file"
@@ -52,6 +64,17 @@ extension FileIO {
         }
     }
 
+    /// The path of a file URL made from what the user wrote: `url.path` drops a trailing "/", so
+    /// `--output out/` would write a file `out`; refused instead, as `writeTarget` refuses it.
+    static func filePath(_ url: URL) throws -> String {
+        guard !url.hasDirectoryPath else {
+            throw CheckpointError(file: url.path + "/", problem: .invalidArgument(directoryName))
+        }
+        return url.path
+    }
+
+    private static let directoryName = "ends in \"/\", which names a directory: give a file's name"
+
     /// "is a directory", "is a device", … for a message.
     static func kind(_ mode: mode_t) -> String {
         switch mode & S_IFMT {
@@ -70,6 +93,16 @@ extension FileIO {
     static func temporarySuffix() -> String {
         let random = String(UInt32.random(in: 0 ... .max))
         return ".tmp-\(getpid())-" + String(repeating: "0", count: 10 - random.count) + random
+    }
+
+    /// Whether `entry` is a temporary name `temporaryName(for: name, suffix: temporarySuffix())`
+    /// made: ".NAME.tmp-PID-R", R of ten digits.
+    static func isTemporaryName(_ entry: String, of name: String) -> Bool {
+        let prefix = "." + name + ".tmp-"
+        guard entry.hasPrefix(prefix) else { return false }
+        let parts = entry.dropFirst(prefix.count).split(separator: "-", omittingEmptySubsequences: false)
+        let digits = { (s: Substring) in !s.isEmpty && s.allSatisfy { $0.isASCII && $0.isNumber } }
+        return parts.count == 2 && digits(parts[0]) && parts[1].count == 10 && digits(parts[1])
     }
 
     /// A hidden temporary name for `name` in the same directory: ".NAME" + `suffix`, with NAME

@@ -29,6 +29,16 @@ public enum DataError: Error, CustomStringConvertible, Equatable, Sendable {
         return false
     }
 
+    /// Whether the file is there and reads but does not hold a data set (a wrong magic number, a
+    /// truncated or undecodable file): a restart would meet it again (status 65), unlike a
+    /// missing or unreadable file, which may read the next time.
+    public var isDamagedFile: Bool {
+        switch self {
+        case .wrongMagic, .truncated, .trailingData, .countMismatch, .badGzip, .invalidLabel, .malformed: return true
+        case .missingFile, .unreadable, .invalidConfiguration: return false
+        }
+    }
+
     public var description: String {
         switch self {
         case let .missingFile(path):

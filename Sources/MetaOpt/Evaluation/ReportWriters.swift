@@ -24,15 +24,16 @@ package enum ResultFile {
         var staged: [(temporary: String, target: String)] = []
         do {
             for file in files {
+                let path = try FileIO.filePath(file.url)
                 try createDirectory(of: file.url)
                 // A link's target is replaced, not the link (FileIO.writeTarget).
                 let target: String
-                do { target = try FileIO.writeTarget(file.url.path) } catch let error as CheckpointError {
-                    throw resultError(error, temporary: file.url.path, target: file.url.path)
+                do { target = try FileIO.writeTarget(path) } catch let error as CheckpointError {
+                    throw resultError(error, target: path)
                 }
                 let temporary = temporaryURL(for: FilePaths.url(target)).path
-                do { try FileIO.writeNewFileDurably(temporary, [UInt8](file.data)) } catch let error as CheckpointError {
-                    throw resultError(error, temporary: temporary, target: target)  // the file removed
+                do { try FileIO.writeNewFileDurably(temporary, [UInt8](file.data), replacing: target) } catch let error as CheckpointError {
+                    throw resultError(error, target: target)  // the file removed
                 }
                 staged.append((temporary, target))
             }
@@ -43,7 +44,7 @@ package enum ResultFile {
         for (index, file) in staged.enumerated() {
             do { try FileIO.move(file.temporary, file.target) } catch let error as CheckpointError {
                 for rest in staged[index...] { try? FileIO.remove(rest.temporary) }
-                throw resultError(error, temporary: file.temporary, target: file.target)
+                throw resultError(error, target: file.target)
             }
         }
         for directory in Set(staged.map { FileIO.parent(of: $0.target) }) { try? FileIO.syncDirectory(directory) }
@@ -65,16 +66,14 @@ package enum ResultFile {
             for: url.lastPathComponent, suffix: FileIO.temporarySuffix()))
     }
 
-    /// An I/O failure while writing `temporary` or renaming it to `target`, named for the user.
-    private static func resultError(_ error: CheckpointError, temporary: String, target: String) -> any Error {
+    /// An I/O failure while writing `target`'s temporary file or renaming it over `target`, named
+    /// for the user by `target`: the temporary file is removed by then.
+    private static func resultError(_ error: CheckpointError, target: String) -> any Error {
         guard case let .io(operation, code) = error.problem else { return error }
         let what: String
         switch operation {
-        case "create": what = "cannot create \(temporary)"
-        case "write": what = "cannot write \(temporary)"
-        case "fsync": what = "cannot flush \(temporary)"
-        case "close": what = "cannot close \(temporary)"
-        case _ where operation.hasPrefix("rename"): what = "cannot rename \(temporary) to \(target)"
+        case "create", "write", "fsync", "close": what = "cannot write \(target)"
+        case _ where operation.hasPrefix("rename"): what = "cannot write \(target) (renaming the new file over it failed)"
         default: what = "cannot \(operation) \(error.file)"
         }
         return ResultFileError.system(what, code)
@@ -84,7 +83,7 @@ package enum ResultFile {
     /// to write `url` (`FileIO.checkWritable`: a regular file or missing, in a writable
     /// directory, with a name that fits); creates nothing.
     package static func checkWritable(_ url: URL) throws {
-        try FileIO.checkWritable(url.path)
+        try FileIO.checkWritable(FileIO.filePath(url))
     }
 
     package static func writeAtomically(_ text: String, to url: URL) throws {

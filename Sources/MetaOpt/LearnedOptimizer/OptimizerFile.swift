@@ -216,18 +216,21 @@ extension LearnedOptimizerConfig {
         if optimizerCount < 1 { p.append("optimizerCount must be at least 1 (got \(optimizerCount))") }
         if let problem = SizeLimits.problem("optimizerCount", optimizerCount, limit: SizeLimits.optimizerCount) { p.append(problem) }
         if !(outputScale > 0 && outputScale.isFinite) { p.append("outputScale must be positive and finite (got \(outputScale))") }
-        if let problem = SizeLimits.floatRangeProblem("outputScale", outputScale) ?? Self.underflowProblem("outputScale", outputScale) {
+        if let problem = SizeLimits.floatRangeProblem("outputScale", outputScale) ?? SizeLimits.underflowProblem("outputScale", outputScale) {
             p.append(problem)
         }
         if case .logAndSign(let c) = preprocessing {
             if !(c > 0 && c.isFinite) { p.append("the preprocessing constant p must be positive and finite (got \(c))") }
             if let problem = SizeLimits.floatRangeProblem("the preprocessing constant p", c)
-                ?? Self.underflowProblem("the preprocessing constant p", c) {
+                ?? SizeLimits.underflowProblem("the preprocessing constant p", c) {
                 p.append(problem)
             } else if c > 0 && c.isFinite && !Float(Foundation.exp(c)).isFinite {
                 // The Float engine scales a gradient below the cut by e^p (Preprocessing.swift): a
                 // zero gradient's input would be ∞ · 0 = NaN.
                 p.append("the preprocessing constant p must be at most \(Self.largestP) (e^p must be finite as a 32-bit float; got \(c))")
+            } else if c > 0 && c < Self.smallestP {
+                // log|g| / p overflowed for large gradients: every step's input was infinite.
+                p.append("the preprocessing constant p must be at least \(Self.smallestP) (log|g| / p must be finite as a 32-bit float for every gradient; got \(c))")
             }
         }
         return p
@@ -237,9 +240,8 @@ extension LearnedOptimizerConfig {
     /// it does, 88.72283909 no longer): the refusal states the exact bound.
     static let largestP = 88.72283908
 
-    /// "NAME must be positive as a 32-bit float (got VALUE, which underflows one)" for a positive
-    /// Double that the Float engines would use as 0 (1e-50).
-    static func underflowProblem(_ name: String, _ value: Double) -> String? {
-        value > 0 && Float(value) == 0 ? "\(name) must be positive as a 32-bit float (got \(value), which underflows one)" : nil
-    }
+    /// The smallest p: log|g| / p stays finite as a 32-bit float for every finite gradient down to
+    /// ln(Float.greatestFiniteMagnitude) / Float.greatestFiniteMagnitude ≈ 2.6e-37; 1e-36 leaves
+    /// room for the kernels' rounding.
+    static let smallestP = 1e-36
 }

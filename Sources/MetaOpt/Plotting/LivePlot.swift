@@ -51,7 +51,11 @@ final class LivePlot {
     /// Appends the meta-steps of the complete lines written since the last call.
     private func readNewSteps() throws {
         let url = runDirectory.metrics
-        let handle = try FileHandle(forReadingFrom: url)
+        // Opened here rather than by Foundation, whose error for a missing file (the run
+        // directory moved away) is an unreadable NSCocoaErrorDomain dump in the warning.
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileIO.error(url.path, "open") }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         defer { try? handle.close() }
         try handle.seek(toOffset: offset)
         let data = try handle.readToEnd() ?? Data()

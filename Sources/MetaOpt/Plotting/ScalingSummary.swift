@@ -26,16 +26,29 @@ package enum ScalingSummary {
 
     package struct RunError: Error, CustomStringConvertible { package var description: String }
 
-    /// The rows of the run directories in `runs` named SERIES.npN.rK, sorted by series and N.
-    package static func rows(runs: URL, warmup: Int, cores: Int) throws -> [ScalingRow] {
-        let fm = FileManager.default
+    /// The names in `runs` of the form SERIES.npN.rK, sorted, with the series and N.
+    static func runNames(in runs: URL) throws -> [(name: String, series: String, np: Int)] {
         let pattern = try NSRegularExpression(pattern: #"^([A-Za-z0-9_-]+)\.np([0-9]+)\.r([0-9]+)$"#)
-        var perRun: [String: [Int: [ScalingRow]]] = [:]
-        for name in try fm.contentsOfDirectory(atPath: runs.path).sorted() {
+        return try FileManager.default.contentsOfDirectory(atPath: runs.path).sorted().compactMap { name in
             let range = NSRange(name.startIndex..., in: name)
             guard let m = pattern.firstMatch(in: name, range: range),
                   let seriesRange = Range(m.range(at: 1), in: name), let npRange = Range(m.range(at: 2), in: name),
-                  let np = Int(name[npRange]) else { continue }
+                  let np = Int(name[npRange]) else { return nil }
+            return (name, String(name[seriesRange]), np)
+        }
+    }
+
+    /// The files `rows` reads: each run directory's optimizer.json and metrics.jsonl.
+    package static func inputFiles(runs: URL) throws -> [URL] {
+        try runNames(in: runs).flatMap { run in
+            ["optimizer.json", "metrics.jsonl"].map { runs.appendingPathComponent(run.name).appendingPathComponent($0) }
+        }
+    }
+
+    /// The rows of the run directories in `runs` named SERIES.npN.rK, sorted by series and N.
+    package static func rows(runs: URL, warmup: Int, cores: Int) throws -> [ScalingRow] {
+        var perRun: [String: [Int: [ScalingRow]]] = [:]
+        for (name, series, np) in try runNames(in: runs) {
             guard np >= 1 else { throw RunError(description: "\(runs.appendingPathComponent(name).path): np0 names no rank count (SERIES.npN.rK with N ≥ 1)") }
             let dir = runs.appendingPathComponent(name)
             let file = try OptimizerFile.read(from: dir.appendingPathComponent("optimizer.json"))
@@ -55,7 +68,7 @@ package enum ScalingSummary {
                 return step >= 0 ? step : .nan
             }
             let row = ScalingRow(
-                series: String(name[seriesRange]), np: np, metaBatch: config.metaBatch, blockSize: config.blockSize,
+                series: series, np: np, metaBatch: config.metaBatch, blockSize: config.blockSize,
                 blocks: config.blockCount, dimension: try config.task.dimension(), unroll: config.unroll, repetitions: 1,
                 stepsPerRun: steps.count, step: finiteMedian(steps), computeMax: finiteMedian(column(\.computeMax)),
                 computeMean: finiteMedian(column(\.computeMean)), computeMin: finiteMedian(column(\.computeMin)),

@@ -43,7 +43,7 @@ public struct Provenance: Codable, Equatable, Sendable {
     /// The command line as one string a POSIX shell reads back as `command`: arguments made only of
     /// safe characters as they are, others in single quotes.
     public var commandLine: String {
-        command.map(Self.shellQuoted).joined(separator: " ")
+        command.map(shellQuoted).joined(separator: " ")
     }
 
     /// The checkpoint notes form (string values): version, commit (when known), command (as
@@ -62,11 +62,5 @@ public struct Provenance: Codable, Equatable, Sendable {
             return String(digits.prefix(12)) + hash.dropFirst(digits.count)
         } ?? "unknown"
         return "\(buildVersion) (commit \(commit), kernels \(kernels))"
-    }
-
-    static func shellQuoted(_ argument: String) -> String {
-        let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%")
-        if !argument.isEmpty && argument.allSatisfy({ safe.contains($0) }) { return argument }
-        return "'" + argument.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }

@@ -141,7 +141,15 @@ public final class MetaTrainer {
         if let ownFamily { agreed.append(contentsOf: Array("\nfamily: \(ownFamily.name)".utf8)) }
         agreed.append(contentsOf: Array("\nshards: \(shards)".utf8))
         guard try communicator.allAgree(on: fnv1a(agreed)) else {
-            throw TrainingError.configurationDiffersAcrossRanks
+            // Every rank is here: each names what it has other than rank 0.
+            let root = try communicator.broadcast(value: config)
+            let rootShards = try communicator.broadcast(value: shards)
+            let rootFamily = try communicator.broadcast(value: ownFamily?.name ?? "")
+            var differences = TrainerCheckpoint.differences(saved: root, current: config, elsewhere: "on rank 0")
+            if root == config { differences = [] }
+            if rootShards != shards { differences.append("--shards \(shards) here, \(rootShards) on rank 0") }
+            if rootFamily != ownFamily?.name ?? "" { differences.append("task family \(ownFamily?.name ?? "none") here, \(rootFamily.isEmpty ? "none" : rootFamily) on rank 0") }
+            throw TrainingError.configurationDiffersAcrossRanks(differences: differences)
         }
         family = try ownFamily.map(config.makeTrainingFamily(base:)) ?? config.makeTrainingFamily()
         guard try communicator.allAgree(on: family.dataFingerprint ?? 0) else {

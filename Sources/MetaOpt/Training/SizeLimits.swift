@@ -47,6 +47,12 @@ package enum SizeLimits {
             ? "\(name) must be positive and finite as a 32-bit float, at most \(Float.greatestFiniteMagnitude) (got \(value))" : nil
     }
 
+    /// "NAME must be positive as a 32-bit float (got VALUE, which underflows one)" for a positive
+    /// Double that the Float engines would use as 0 (1e-50).
+    package static func underflowProblem(_ name: String, _ value: Double) -> String? {
+        value > 0 && Float(value) == 0 ? "\(name) must be positive as a 32-bit float (got \(value), which underflows one)" : nil
+    }
+
     /// a · b · …, or nil when the product overflows Int.
     package static func product(_ factors: Int...) -> Int? {
         var result = 1

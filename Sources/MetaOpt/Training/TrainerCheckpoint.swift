@@ -153,7 +153,8 @@ package enum TrainerCheckpoint {
     /// "--learning-rate 0.01 here, 0.001 in the checkpoint" for every setting that differs, by the
     /// train command's option names (`TrainingConfig.runSettings`); should the options not show a
     /// difference, the encoded configurations' fields by their dotted keys.
-    static func differences(saved: TrainingConfig, current: TrainingConfig) -> [String] {
+    /// `elsewhere` names where `saved` comes from ("in the checkpoint", "on rank 0").
+    static func differences(saved: TrainingConfig, current: TrainingConfig, elsewhere: String = "in the checkpoint") -> [String] {
         let here = current.runSettings, there = saved.runSettings
         func shown(_ value: RunSettings.Value?, _ kind: RunSettings.Kind) -> String {
             guard let value, value != .null else { return "none" }
@@ -169,13 +170,13 @@ package enum TrainerCheckpoint {
             if key == "validation-seed" && seedsDerived && saved.seed != current.seed && saved.validation != nil && current.validation != nil {
                 return nil
             }
-            return "--\(key) \(shown(here[key], kind)) here, \(shown(there[key], kind)) in the checkpoint"
+            return "--\(key) \(shown(here[key], kind)) here, \(shown(there[key], kind)) \(elsewhere)"
         }
         if !options.isEmpty { return options }
         let (fieldsHere, fieldsThere) = (encodedFields(current), encodedFields(saved))
         return Set(fieldsHere.keys).union(fieldsThere.keys).sorted().compactMap { key in
             guard fieldsHere[key] != fieldsThere[key] else { return nil }
-            return "\(key) \(fieldsHere[key] ?? "none") here, \(fieldsThere[key] ?? "none") in the checkpoint"
+            return "\(key) \(fieldsHere[key] ?? "none") here, \(fieldsThere[key] ?? "none") \(elsewhere)"
         }
     }
 

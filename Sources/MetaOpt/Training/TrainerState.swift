@@ -118,7 +118,9 @@ extension FaultInjection: CustomStringConvertible {
 /// Why a run stopped on its own.
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case invalidConfiguration([String])
-    case configurationDiffersAcrossRanks
+    /// `differences`: how this rank's settings differ from rank 0's ("--learning-rate 0.01 here,
+    /// 0.003 on rank 0"); empty on a rank that agrees with rank 0 while another does not.
+    case configurationDiffersAcrossRanks(differences: [String])
     case dataDiffersAcrossRanks
     case tooManySkips(consecutive: Int, iteration: Int)
     case ranksDiverged(iteration: Int)
@@ -129,8 +131,9 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .invalidConfiguration(let p): return "invalid configuration: " + p.joined(separator: "; ")
-        case .configurationDiffersAcrossRanks:
+        case .configurationDiffersAcrossRanks(let differences):
             return "the ranks were started with different configurations (check that every rank got the same arguments)"
+                + (differences.isEmpty ? "; the ranks that differ from rank 0 say how" : ": " + differences.joined(separator: "; "))
         case .dataDiffersAcrossRanks:
             return "the ranks read different data: the data set's files differ between hosts (give every host the same copy)"
         case .tooManySkips(let n, let it):

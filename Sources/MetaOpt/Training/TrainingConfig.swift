@@ -127,8 +127,12 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         }
         if iterations < 0 { p.append("the number of iterations must not be negative (got \(iterations))") }
         if !(learningRate > 0 && learningRate.isFinite) { p.append("the learning rate must be positive and finite (got \(learningRate))") }
-        if let problem = SizeLimits.floatRangeProblem("the learning rate", learningRate) { p.append(problem) }
+        // Adam takes the rate as a Float, and the clipping factor clip / norm is one: past Float's
+        // range it is infinite, below it 0, and every meta-step left φ as it was.
+        if let problem = SizeLimits.floatRangeProblem("the learning rate", learningRate)
+            ?? SizeLimits.underflowProblem("the learning rate", learningRate) { p.append(problem) }
         if let c = clipNorm, !(c > 0 && c.isFinite) { p.append("the clipping norm must be positive and finite (got \(c))") }
+        if let c = clipNorm, let problem = SizeLimits.underflowProblem("the clipping norm", c) { p.append(problem) }
         p += optimizer.problems()
         if let ownFamily {
             if optimizer.optimizerCount != ownFamily.optimizerCount {

@@ -51,6 +51,21 @@ package struct RunDirectory: Sendable {
     /// Where a resumed run moves a best-optimizer.json it cannot read.
     package var unreadableBestOptimizer: URL { url.appendingPathComponent("best-optimizer.unreadable.json") }
 
+    /// The files a write replaces whole (through a temporary file beside it, `FileIO.temporaryName`).
+    var replacedFiles: [URL] { [config, optimizer, bestOptimizer, plot] }
+
+    /// Removes the temporary files that a write of `replacedFiles` interrupted by a crash left
+    /// (hidden, the size of an optimizer file, and never removed otherwise); call it holding the
+    /// run's lock, so that no write of this directory is under way. Returns the paths removed.
+    func removeLeftoverTemporaries() -> [String] {
+        let names = replacedFiles.map(\.lastPathComponent)
+        return ((try? FileIO.listDirectory(url.path)) ?? []).sorted().compactMap { entry in
+            guard names.contains(where: { FileIO.isTemporaryName(entry, of: $0) }) else { return nil }
+            let path = url.appendingPathComponent(entry).path
+            return (try? FileIO.remove(path)) != nil ? path : nil
+        }
+    }
+
     /// The name of the run's own file (or the checkpoint folder) that `file` is or lies in, other
     /// than optimizer.json (the default output); nil when `file` is none of them. Paths are
     /// compared as the kernel resolves them (`FilePaths.canonical`), byte for byte.
@@ -189,6 +204,11 @@ package final class TrainingRun {
             }
         }
         self.lock = lock
+        if lock != nil {
+            for path in options.runDirectory.removeLeftoverTemporaries() {
+                logger.notice("removed \(path), left by a write that was interrupted")
+            }
+        }
         if communicator.isRoot && failure == nil && resume {
             do {
                 if let (checkpoint, url, warnings) = try store.loadLatest(TrainingConfig.self) {
@@ -319,7 +339,7 @@ package final class TrainingRun {
         // Checkpoint names have a fixed width, so any step stands for all.
         let checkpoint = run.checkpoints.appendingPathComponent(CheckpointStore.fileName(step: 0))
         for url in [run.config, run.metrics, run.validationLog, run.bestOptimizer, options.output ?? run.optimizer, checkpoint] {
-            try FileIO.checkWritable(url.path)
+            try FileIO.checkWritable(FileIO.filePath(url))
         }
     }
 
@@ -540,6 +560,13 @@ package final class TrainingRun {
         // (every rank takes part in the check).
         activity("the final write at meta-step \(trainer.state.iteration)")
         try checkAgreement(on: trainer.state)
+        let (skipped, steps) = (trainer.state.skippedSteps, trainer.state.iteration)
+        if comm.isRoot && skipped > 0 {
+            // A run whose meta-steps were all skipped ended with status 0 and an untrained φ
+            // called trained, without a word.
+            let untrained = skipped == steps ? ": φ is the initial one, untrained" : ""
+            logger.warning("\(skipped) of the \(steps) meta-steps were skipped (a non-finite loss or meta-gradient) and left φ as it was\(untrained)")
+        }
         var optimizerFailure: (any Error)? = nil
         if comm.isRoot {
             do {
@@ -571,6 +598,7 @@ package final class TrainingRun {
                                  iteration: trainer.state.iteration, kernels: trainedKernels,
                                  provenance: provenance)
         let url = options.output ?? options.runDirectory.optimizer
+        try lock?.checkInPlace()
         try file.write(to: url)
         logger.info("wrote the trained optimizer to \(url.path)")
     }
@@ -632,6 +660,7 @@ package final class TrainingRun {
         try checkAgreement(on: state)
         let comm = trainer.communicator
         if comm.isRoot {
+            try lock?.checkInPlace()
             let result = try store.write(TrainerCheckpoint.make(state, config: trainer.config, provenance: provenance,
                                                                   trainedKernels: trainedKernels),
                                          step: state.iteration)
