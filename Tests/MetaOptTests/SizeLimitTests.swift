@@ -62,6 +62,14 @@ final class SizeLimitTests: XCTestCase {
         XCTAssertEqual(config { _ in }.problems(), [])
     }
 
+    /// A learning rate or clipping norm that is 0 as a Float (Adam's rate, the clipping factor)
+    /// trained meta-steps that left φ as it was.
+    func testRatesThatUnderflowAFloatAreRefused() {
+        assertRefused({ $0.learningRate = 1e-46 }, saying: "the learning rate must be positive as a 32-bit float (got 1e-46, which underflows one)")
+        assertRefused({ $0.clipNorm = 1e-310 }, saying: "the clipping norm must be positive as a 32-bit float")
+        XCTAssertEqual(config { $0.learningRate = 1e-44; $0.clipNorm = 1e-44 }.problems(), [])
+    }
+
     /// A horizon past 2^24 steps trapped at its step 2^24 in an image task (the minibatch stream
     /// of a step is a substream of 24 bits), and past 2^32 horizons the random key's horizon word
     /// trapped: both are refused before any work, and the largest values that work are accepted.

@@ -135,15 +135,93 @@ final class WriteTargetTests: XCTestCase {
     }
 
     /// /dev/stdout of a pipe (`export --output /dev/stdout | cat`) is a link to "pipe:[…]", which
-    /// no path names: refused as a link to a pipe, not "to a missing file".
+    /// no path names: refused as a link to an open descriptor, not "to a missing file".
     func testALinkToAPipeIsNamedAsOne() throws {
         var ends: [Int32] = [0, 0]
         XCTAssertEqual(pipe(&ends), 0)
         defer { close(ends[0]); close(ends[1]) }
         let link = path("stdout")
         XCTAssertEqual(symlink("/proc/self/fd/\(ends[1])", link), 0)
-        guard realpath(link, nil) == nil else { throw XCTSkip("this system resolves a pipe's /proc link to a path") }
-        refused(link, "is a symbolic link to something that is a FIFO (named pipe)")
+        refused(link, "leads to an open file of this process")
+    }
+
+    /// `bench --json /dev/stdout >> log` renamed the JSON over the file the stream was redirected
+    /// to (the kernel's link /proc/self/fd/1 names it): the log's earlier lines were gone. Every
+    /// way to such a link is refused, and the file behind it is left as it was.
+    func testALinkToAnOpenDescriptorIsRefusedAndItsFileKept() throws {
+        let log = path("log")
+        try "earlier lines\n".write(toFile: log, atomically: false, encoding: .utf8)
+        let fd = open(log, O_WRONLY | O_APPEND)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        let userLink = path("to-fd")
+        XCTAssertEqual(symlink("/dev/fd/\(fd)", userLink), 0)
+        for target in ["/proc/self/fd/\(fd)", "/dev/fd/\(fd)", "/proc/\(getpid())/fd/\(fd)", userLink] {
+            refused(target, "leads to an open file of this process")
+        }
+        XCTAssertEqual(try String(contentsOfFile: log, encoding: .utf8), "earlier lines\n")
+    }
+
+    /// `--output out/` wrote a file named out (URL's path drops the slash); a trailing slash names
+    /// a directory and is refused, creating nothing.
+    func testATrailingSlashIsRefused() throws {
+        let url = FilePaths.url(path("out") + "/")
+        XCTAssertThrowsError(try ResultFile.checkWritable(url)) { XCTAssertTrue("\($0)".contains("ends in \"/\", which names a directory"), "\($0)") }
+        XCTAssertThrowsError(try ResultFile.writeAtomically("x", to: url)) { XCTAssertTrue("\($0)".contains("names a directory"), "\($0)") }
+        XCTAssertThrowsError(try FileIO.writeTarget(path("out") + "/"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("out")))
+    }
+
+    /// A replaced file was written anew with 0644: a file its owner had made private became
+    /// readable by all. Both writers keep the mode.
+    func testAReplacedFileKeepsItsMode() throws {
+        let file = path("private.json")
+        for write in [{ try ResultFile.writeAtomically("new\n", to: URL(fileURLWithPath: file)) },
+                      { try FileIO.replaceDurably(file, with: Array("new\n".utf8), temporary: self.path(".private.json.tmp")) }] {
+            try "old\n".write(toFile: file, atomically: false, encoding: .utf8)
+            XCTAssertEqual(chmod(file, 0o640), 0)
+            try write()
+            var st = stat()
+            XCTAssertEqual(stat(file, &st), 0)
+            XCTAssertEqual(st.st_mode & 0o7777, 0o640)
+            XCTAssertEqual(try String(contentsOfFile: file, encoding: .utf8), "new\n")
+        }
+    }
+
+    /// A full disk named the temporary file ("cannot write …/.x.json.tmp-123-…"), which is gone by
+    /// then: the message names the file asked for. A file size limit (RLIMIT_FSIZE) makes the
+    /// write fail here as a full disk would.
+    func testAFailedWriteNamesTheFileNotItsTemporary() throws {
+        var old = rlimit()
+        XCTAssertEqual(getrlimit(Int32(RLIMIT_FSIZE.rawValue), &old), 0)
+        let ignored = signal(SIGXFSZ, SIG_IGN)
+        var small = old
+        small.rlim_cur = 16
+        XCTAssertEqual(setrlimit(Int32(RLIMIT_FSIZE.rawValue), &small), 0)
+        defer { _ = setrlimit(Int32(RLIMIT_FSIZE.rawValue), &old); signal(SIGXFSZ, ignored) }
+        let big = String(repeating: "x", count: 100)
+        let result = path("result.json"), checkpoint = path("ckpt.mopt")
+        XCTAssertThrowsError(try ResultFile.writeAtomically(big, to: URL(fileURLWithPath: result))) { error in
+            XCTAssertTrue("\(error)".hasPrefix("cannot write \(result): "), "\(error)")
+        }
+        XCTAssertThrowsError(try FileIO.replaceDurably(checkpoint, with: Array(big.utf8), temporary: path(".ckpt.mopt.1-2.tmp"))) { error in
+            XCTAssertEqual((error as? CheckpointError)?.file, checkpoint, "\(error)")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [], "no temporary file left")
+    }
+
+    /// Temporary files of the run's own files that a crash left are recognised by their exact
+    /// form and removed; nothing else is.
+    func testLeftoverTemporariesOfTheRunsFilesAreRemoved() throws {
+        let run = RunDirectory(scratch)
+        let leftovers = [".optimizer.json.tmp-123-0123456789", ".config.json.tmp-9-4294967295", ".plot.svg.tmp-77-0000000001"]
+        let kept = [".optimizer.json.tmp-123-012345678", ".metrics.jsonl.tmp-1-0123456789", "optimizer.json.tmp-1-0123456789",
+                    ".optimizer.json.tmp-x-0123456789", "notes.txt"]
+        for name in leftovers + kept { try "x".write(toFile: path(name), atomically: false, encoding: .utf8) }
+        XCTAssertEqual(Set(run.removeLeftoverTemporaries()), Set(leftovers.map(path)))
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: scratch.path)), Set(kept))
+        XCTAssertTrue(FileIO.isTemporaryName(FileIO.temporaryName(for: "best-optimizer.json", suffix: FileIO.temporarySuffix()),
+                                             of: "best-optimizer.json"))
     }
 
     func testNonRegularTargetsAreRefusedAndKept() throws {
@@ -262,6 +340,23 @@ final class RunLockTests: XCTestCase {
         }
         first = nil
         XCTAssertNoThrow(try RunLock(directory: dir.path), "released with its holder")
+    }
+
+    /// A run directory moved or removed while its run trained split the run's files over two
+    /// places (#s36): the lock notices that its file is no longer at the path.
+    func testALockNoticesItsDirectoryMoved() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("run-lock-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let dir = base.appendingPathComponent("run"), moved = base.appendingPathComponent("moved")
+        let lock = try RunLock(directory: dir.path)
+        XCTAssertNoThrow(try lock.checkInPlace())
+        try FileManager.default.moveItem(at: dir, to: moved)
+        XCTAssertThrowsError(try lock.checkInPlace()) {
+            XCTAssertTrue("\($0)".contains("the run directory was moved, renamed or removed while this run trained"), "\($0)")
+        }
+        // Another directory at the old path, with a lock file of its own: not this lock either.
+        _ = try RunLock(directory: dir.path)
+        XCTAssertThrowsError(try lock.checkInPlace())
     }
 
     func testAStaleLockFileDoesNotBlock() throws {

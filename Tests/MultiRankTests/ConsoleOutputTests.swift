@@ -82,4 +82,16 @@ final class ConsoleOutputTests: XCTestCase {
         XCTAssertEqual(result.status, 0, "\(result)")
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("optimizer.json").path), "\(result)")
     }
+
+    /// `export … | head -1` printed "cannot write to standard output: Broken pipe" and ended 1,
+    /// where every other command ends quietly with 141 (what SIGPIPE would give).
+    func testAnExportWhoseReaderGoesAwayEndsQuietly() throws {
+        let optimizer = ProvenanceCommandTests.packageRoot.appendingPathComponent("optimizers/quadratic.json")
+        let result = try MPIJob.runProcess(executable: URL(fileURLWithPath: "/bin/bash"),
+                                           arguments: ["-c", "set -o pipefail; \"$@\" | head -c 1 >/dev/null", "bash",
+                                                       try MPIJob.binaryURL().path, "export", "--optimizer", optimizer.path],
+                                           timeout: 60)
+        XCTAssertEqual(result.status, 141, "\(result)")
+        XCTAssertEqual(result.stderr, "", "\(result)")
+    }
 }

@@ -57,6 +57,15 @@ final class DistributedScalingToolsTests: XCTestCase {
         XCTAssertTrue(markdown.contains("| strong-x | 2* | 24 | 6 | 10 |"), markdown)
         let document = try XMLDocument(contentsOf: svg)
         XCTAssertEqual(document.rootElement()?.name, "svg")
+        // A CSV over a run's metrics.jsonl replaced it, status 0.
+        let metrics = runs.appendingPathComponent("strong-x.np1.r1/metrics.jsonl")
+        let metricsBefore = try Data(contentsOf: metrics)
+        let overInput = try MPIJob.runProcess(executable: try MPIJob.binaryURL(),
+                                              arguments: ["scaling-plot", "--runs", runs.path, "--csv", metrics.path, "--svg", svg.path],
+                                              timeout: 30)
+        XCTAssertEqual(overInput.status, 64, "\(overInput)")
+        XCTAssertTrue(overInput.stderr.contains("which this command reads; choose another path"), "\(overInput)")
+        XCTAssertEqual(try Data(contentsOf: metrics), metricsBefore)
 
         // A path that cannot be written (below a regular file) leaves all three files as they
         // were: the CSV used to be replaced before the SVG failed.
@@ -140,6 +149,18 @@ final class DistributedScalingToolsTests: XCTestCase {
                                    "--markdown", markdown.path])
         XCTAssertEqual(blocked.status, 1, "\(blocked)")
         XCTAssertEqual(try String(contentsOf: csv, encoding: .utf8), text, "the CSV is as it was")
+        // Outputs over an input or over one another were written, status 0 (the last one won).
+        let validation = scratch.appendingPathComponent("validation.jsonl")
+        try "{}\n".write(to: validation, atomically: false, encoding: .utf8)
+        for (args, message) in [(["--validation", validation.path, "--target", "1", "--csv", validation.path],
+                                 "--csv \(validation.path) is \(validation.path), which this command reads"),
+                                (["--csv", csv.path, "--svg", csv.path], "--svg \(csv.path) is the path of --csv too")] {
+            let result = try metaopt(["scaling-model"] + args)
+            XCTAssertEqual(result.status, 64, "\(args): \(result)")
+            XCTAssertTrue(result.stderr.contains(message), "\(args): \(result)")
+        }
+        XCTAssertEqual(try String(contentsOf: validation, encoding: .utf8), "{}\n")
+        XCTAssertEqual(try String(contentsOf: csv, encoding: .utf8), text)
 
         let huge = try metaopt(["allreduce-bench", "--count", max])
         XCTAssertEqual(huge.status, 64, "\(huge)")

@@ -345,6 +345,54 @@ final class RunHardeningTests: XCTestCase {
         }
     }
 
+    /// A run directory whose name starts with "-" printed "evaluate with: … --optimizer -run/…",
+    /// which the parser takes for an option: the path now starts with "./", and the command runs.
+    func testPrintedCommandsRunForAPathStartingWithADash() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let binary = try MPIJob.binaryURL().path
+        let result = try MPIJob.runProcess(executable: URL(fileURLWithPath: "/bin/sh"),
+                                           arguments: ["-c", "cd \"$1\" && shift && exec \"$@\"", "sh", scratch.path, binary, "train"]
+                                               + Self.job + ["--run-dir=-run"], timeout: DistributedTrain.jobTimeout)
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertTrue(result.stdout.contains("evaluate with: \(binary) evaluate --optimizer ./-run/"), "\(result)")
+    }
+
+    /// A run whose meta-steps were all skipped ended 0 and called the untouched φ trained, without
+    /// a word: it says so at the end.
+    func testARunOfSkippedMetaStepsSaysSo() throws {
+        let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
+        let result = try train(np: nil, dir, ["--output-scale", "1e10", "--max-skips", "20"])
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertTrue(result.stderr.contains("warning metaopt-dist.train: 4 of the 4 meta-steps were skipped (a non-finite loss or meta-gradient) and left φ as it was: φ is the initial one, untrained"), "\(result)")
+    }
+
+    /// A data set file that is there but damaged (not gzip of an IDX file) ended with status 1,
+    /// which launch/restart.sh retried to the same end: 65, as for a damaged optimizer file.
+    func testADamagedDataSetFileIsBadData() throws {
+        let real = "/usr/share/datasets/fashion-mnist"
+        guard FileManager.default.fileExists(atPath: real + "/train-images-idx3-ubyte.gz") else {
+            throw XCTSkip("Fashion-MNIST not installed (Debian package dataset-fashion-mnist)")
+        }
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let data = scratch.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        for name in ["train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+            try FileManager.default.createSymbolicLink(atPath: data.appendingPathComponent(name).path, withDestinationPath: real + "/" + name)
+        }
+        try Data("not a data set".utf8).write(to: data.appendingPathComponent("train-labels-idx1-ubyte.gz"))
+        let train = try MPIJob.runSingleton(args: ["train", "--task", "mlp", "--data-dir", data.path, "--meta-batch", "2", "--unroll", "2",
+                                                   "--horizon", "4", "--iterations", "2", "--run-dir", scratch.appendingPathComponent("run").path],
+                                            timeout: DistributedTrain.jobTimeout)
+        XCTAssertEqual(train.status, 65, "\(train)")
+        XCTAssertTrue(train.stderr.contains("train-labels-idx1-ubyte.gz: wrong magic number"), "\(train)")
+        let optimizer = ProvenanceCommandTests.packageRoot.appendingPathComponent("optimizers/mlp-p5.json")
+        let evaluate = try MPIJob.runSingleton(args: ["evaluate", "--optimizer", optimizer.path, "--task", "mlp", "--data-dir", data.path,
+                                                      "--functions", "1", "--tuning-functions", "1", "--steps", "2",
+                                                      "--out", scratch.appendingPathComponent("evaluation").path],
+                                               timeout: DistributedTrain.jobTimeout)
+        XCTAssertEqual(evaluate.status, 65, "\(evaluate)")
+    }
+
     /// Ranks that read different copies of a data set (the same --data-dir on hosts with other
     /// files) stop at start with a message: the configuration agreed, and φ would have differed
     /// from a run on one host without a word. Here the ranks run in directories whose relative

@@ -66,8 +66,11 @@ extension FileIO {
 
     /// The path of a file URL made from what the user wrote: `url.path` drops a trailing "/", so
     /// `--output out/` would write a file `out`; refused instead, as `writeTarget` refuses it.
+    /// (Foundation marks the URL of an existing directory so too: that one `writeTarget` refuses
+    /// as the directory it is.)
     static func filePath(_ url: URL) throws -> String {
-        guard !url.hasDirectoryPath else {
+        var st = stat()
+        guard !url.hasDirectoryPath || (stat(url.path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR) else {
             throw CheckpointError(file: url.path + "/", problem: .invalidArgument(directoryName))
         }
         return url.path
