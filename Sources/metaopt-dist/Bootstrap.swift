@@ -53,6 +53,9 @@ func withCommunicator<T>(_ options: RunOptions, _ body: (MPICommunicator) throws
         result = try body(comm)
     } catch let code as ExitCode {
         comm.abort(code: code.rawValue == 0 ? 1 : code.rawValue, message: "exiting with status \(code.rawValue)")
+    } catch let error as RunDirectoryMovedError {
+        // A restart (launch/restart.sh retries 1) would start over at the old path: 65.
+        comm.abort(code: TrainCommand.repeatsOnRestartStatus, message: describe(error))
     } catch {
         comm.abort(code: 1, message: describe(error))
     }

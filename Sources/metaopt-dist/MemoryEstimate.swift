@@ -47,11 +47,13 @@ enum MemoryEstimate {
     /// The memory one rank holds to meta-train `config`, whose functions have `coordinates`
     /// coordinates, on `ranks` ranks (`TrainingConfig.estimatedRankBytes`); nil when the sizes
     /// cannot be known without a data set that is not there.
-    static func trainingProblem(_ config: TrainingConfig, coordinates: Int, ranks: Int, limit: Int) -> String? {
-        guard let needed = try? config.estimatedRankBytes(coordinates: coordinates, ranks: ranks) else { return nil }
-        // The rank's engines: one per block it owns (the blocks of the meta-batch dealt to the ranks).
-        let blocks = config.mostBlocksPerRank(ranks: ranks)
-        let engines = blocks == 1 ? "1 block" : "\(blocks) blocks of the meta-batch \(config.metaBatch) on \(ranks == 1 ? "one rank" : "each of \(ranks) ranks")"
+    static func trainingProblem(_ config: TrainingConfig, coordinates: Int, ranks: Int, shards: Int = 1, limit: Int) -> String? {
+        guard let needed = try? config.estimatedRankBytes(coordinates: coordinates, ranks: ranks, shards: shards) else { return nil }
+        // The rank's engines: one per block its group owns (the blocks of the meta-batch dealt to
+        // the groups of --shards ranks).
+        let blocks = config.mostBlocksPerRank(ranks: ranks, shards: shards)
+        let owners = shards > 1 ? "each of \(ranks / shards) group(s) of \(shards) ranks" : ranks == 1 ? "one rank" : "each of \(ranks) ranks"
+        let engines = blocks == 1 ? "1 block" : "\(blocks) blocks of the meta-batch \(config.metaBatch) on \(owners)"
         guard let message = problem(needed: needed, limit: limit,
                                     what: "meta-training \(coordinates) coordinates × block size \(config.functionsPerBlock) × \(engines), unroll \(config.unroll),")
         else { return nil }
@@ -59,7 +61,8 @@ enum MemoryEstimate {
         // user shrinks the right thing.
         var unvalidated = config
         unvalidated.validation = nil
-        if let validation = config.validation, let without = try? unvalidated.estimatedRankBytes(coordinates: coordinates, ranks: ranks),
+        if let validation = config.validation,
+           let without = try? unvalidated.estimatedRankBytes(coordinates: coordinates, ranks: ranks, shards: shards),
            needed - without > needed / 10 {
             return message + "; about \(gibibytes(needed - without)) of it for the \(validation.functions) validation functions (--validation-functions)"
         }

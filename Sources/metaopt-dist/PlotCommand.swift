@@ -109,6 +109,14 @@ struct PlotCommand: ParsableCommand {
             url = output(default: logs.count == 1 ? RunDirectory(directories[0]).plot : FilePaths.url("plot.svg"),
                          name: "plot.svg")
             try refuseOverwriting(directories.flatMap { [RunDirectory($0).metrics, RunDirectory($0).validationLog] }, with: url)
+            // Nor another file of a run (its optimizer, settings, a checkpoint), as train's --output.
+            for directory in directories {
+                let run = RunDirectory(directory)
+                let own = run.ownFile(at: url) ?? (FilePaths.same(run.optimizer, url) ? run.optimizer.lastPathComponent : nil)
+                if let own, own != run.plot.lastPathComponent {
+                    throw ValidationError("--out \(url.path) would overwrite the run's own \(own) in \(directory.path); choose another path")
+                }
+            }
             try TrainingFigure.make(logs, title: title).write(to: url)
         } else {
             var panels: [(title: String, report: EvaluationReport)] = []

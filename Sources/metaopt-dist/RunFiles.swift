@@ -64,6 +64,13 @@ enum RunFiles {
         for key in OptionScope.givenOnCommandLine {
             if let other = RunSettings.alternatives[key], settings[other] != nil { settings.set(other, nil) }
         }
+        // --validate-every 0 turns validation off: a file's validation settings, which need it,
+        // go with it (they refused the run, and the command line cannot give a null).
+        if let every = try? value(of: "validate-every", in: own), Int(every) == 0 {
+            for key in ["validation-functions", "validation-seed"] where !OptionScope.givenOnCommandLine.contains(key) {
+                settings.set(key, nil)
+            }
+        }
         // Only the settings that take effect are attributed to their file in messages.
         sources = sources.filter { settings[$0.key] != nil }
         return [TrainCommand.configuration.commandName!] + settings.arguments + trainArguments

@@ -347,7 +347,8 @@ struct TrainCommand: ParsableCommand {
             return (error.description, Self.repeatsOnRestartStatus)
         } catch {}
         if let coordinates,
-           let problem = MemoryEstimate.trainingProblem(config, coordinates: coordinates, ranks: ranks, limit: runOptions.memoryLimitBytes()) {
+           let problem = MemoryEstimate.trainingProblem(config, coordinates: coordinates, ranks: ranks, shards: shards,
+                                                        limit: runOptions.memoryLimitBytes()) {
             return (problem, 64)
         }
         let sharding = MetaTrainer.shardingProblems(shards: shards, ranks: ranks, config: config)

@@ -157,7 +157,9 @@ do {
 } catch let error as ValidationError {
     let subcommand = type(of: command)
     let name = subcommand.configuration.commandName.map { " " + $0 } ?? ""
-    Console.error("Error: \(error.message)\nUsage: \(MetaOptDist.usageString(for: subcommand))\n"
+    // Continuation lines of the usage under its first, as argument-parser prints them.
+    let usage = MetaOptDist.usageString(for: subcommand).replacingOccurrences(of: "\n", with: "\n       ")
+    Console.error("Error: \(error.message)\nUsage: \(usage)\n"
                   + "  See 'metaopt-dist\(name) --help' for more information.\n")
     exit(ExitCode.validationFailure.rawValue)
 } catch let error as ConsoleError where error.code == EPIPE {

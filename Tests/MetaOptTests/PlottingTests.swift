@@ -10,6 +10,21 @@ final class PlottingTests: XCTestCase {
 
     /// 0.5–2.3 (the MLP losses) spans less than a decade but more than 3×: a log axis with 1-2-5
     /// labels, ends on whole mantissas and labelled, minor ticks at the other whole mantissas.
+    /// A resumed run's subtitle gave the last process's time (each process starts its clock
+    /// again); a log whose meta-steps go back (two logs joined) was drawn as one run.
+    func testResumedRunsCountEveryProcessAndJoinedLogsAreRefused() throws {
+        let text = [#"{"iteration":0,"meta_loss":1,"elapsed":1,"provenance":{}}"#, #"{"iteration":1,"meta_loss":1,"elapsed":4.5}"#,
+                    #"{"iteration":2,"meta_loss":1,"elapsed":2,"provenance":{}}"#, #"{"iteration":3,"meta_loss":1,"elapsed":8}"#]
+            .joined(separator: "\n") + "\n"
+        let steps = try TrainingLog.parseMetrics(Data(text.utf8), source: "m")
+        XCTAssertEqual(TrainingFigure.trainingSeconds(steps), 12.5)
+        XCTAssertEqual(TrainingFigure.summary(TrainingLog(name: "r", steps: steps, validation: nil)), "r: 4 meta-steps in \(formatDuration(12.5))")
+        XCTAssertThrowsError(try TrainingLog.parseMetrics(Data((text + text).utf8), source: "m")) { error in
+            XCTAssertEqual((error as? TrainingLogError)?.line, 5, "\(error)")
+            XCTAssertTrue("\(error)".contains("meta-step 0 after meta-step 3 (line 4)"), "\(error)")
+        }
+    }
+
     func testOneTwoFiveTicksForAFewDecades() {
         let axis = AxisTicks.automatic(lowest: 0.5, highest: 2.3)
         XCTAssertEqual(axis.scale, .log)
@@ -198,7 +213,9 @@ final class PlottingTests: XCTestCase {
         XCTAssertEqual(error("{\"iteration\":0,\"mean_final_loss\":1,\"best\":3}\n", validation: true), "v.jsonl:1: \"best\" is not true or false")
         XCTAssertEqual(error("{\"iteration\":0,\"meta_loss\":1}\n", validation: true), "v.jsonl:1: no \"mean_final_loss\" (not a line that `train` writes)")
         // Blank lines are skipped; a last line without its newline that does not parse is being written.
-        XCTAssertEqual(try TrainingLog.parseMetrics(Data("\(good)\n\n\(good)\n{\"iteration\":2,\"meta_l".utf8), source: "m").count, 2)
+        let next = good.replacingOccurrences(of: "\"iteration\":0", with: "\"iteration\":1")
+        XCTAssertNotEqual(next, good)
+        XCTAssertEqual(try TrainingLog.parseMetrics(Data("\(good)\n\n\(next)\n{\"iteration\":2,\"meta_l".utf8), source: "m").count, 2)
         // ... but a complete last line must parse.
         XCTAssertEqual(error("\(good)\n{\"iteration\":2,\"meta_l\n"), "m.jsonl:2: not valid JSON: {\"iteration\":2,\"meta_l")
 

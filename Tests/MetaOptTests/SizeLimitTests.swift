@@ -140,3 +140,44 @@ final class SizeLimitTests: XCTestCase {
         XCTAssertEqual(SizeLimits.sum(1, 2, 3), 6)
     }
 }
+
+/// The default --max-memory follows the process's cgroup limit (Slurm's --mem): a run past it
+/// was killed by the kernel (137) where it should have been refused (64).
+final class CgroupMemoryTests: XCTestCase {
+    func testTheSmallestLimitOnTheWayToTheRootCounts() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cgroup-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        func write(_ text: String, _ path: String) throws {
+            let url = root.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: url, atomically: false, encoding: .utf8)
+        }
+        // v2: the job's cgroup says max, its parent 400 MiB.
+        try write("0::/slurm/job7/step0\n", "self-v2")
+        try write("max\n", "v2/slurm/job7/step0/memory.max")
+        try write("419430400\n", "v2/slurm/job7/memory.max")
+        XCTAssertEqual(CgroupMemory.limit(cgroupFile: root.appendingPathComponent("self-v2").path, root: root.appendingPathComponent("v2").path), 419_430_400)
+        // v1: the memory controller's line among others.
+        try write("5:cpu,cpuacct:/x\n4:memory:/demo\n1:name=systemd:/\n", "self-v1")
+        try write("9223372036854771712\n", "v1/memory/memory.limit_in_bytes")
+        try write("1048576\n", "v1/memory/demo/memory.limit_in_bytes")
+        XCTAssertEqual(CgroupMemory.limit(cgroupFile: root.appendingPathComponent("self-v1").path, root: root.appendingPathComponent("v1").path), 1_048_576)
+        // No limit anywhere, or no cgroup file: none.
+        try write("0::/\n", "self-none")
+        XCTAssertNil(CgroupMemory.limit(cgroupFile: root.appendingPathComponent("self-none").path, root: root.appendingPathComponent("v2").path))
+        XCTAssertNil(CgroupMemory.limit(cgroupFile: root.appendingPathComponent("missing").path))
+    }
+
+    /// With --shards S every rank of a group holds the whole functions of its group's blocks: the
+    /// estimate counted one block per rank (measured 3.29 GB per rank where it said 1.62 GiB).
+    func testShardedGroupsHoldTheirGroupsBlocks() {
+        var c = TrainingConfig(task: .quadratic(dimension: 10))
+        c.metaBatch = 32
+        c.blockSize = 16
+        XCTAssertEqual(c.mostBlocksPerRank(ranks: 2), 1)
+        XCTAssertEqual(c.mostBlocksPerRank(ranks: 2, shards: 2), 2)
+        XCTAssertEqual(c.mostBlocksPerRank(ranks: 6, shards: 3), 1)
+        XCTAssertGreaterThan(try XCTUnwrap(try c.estimatedRankBytes(coordinates: 10, ranks: 2, shards: 2)),
+                             try XCTUnwrap(try c.estimatedRankBytes(coordinates: 10, ranks: 2)))
+    }
+}

@@ -155,6 +155,12 @@ final class TaskRegistryTests: XCTestCase {
         let decoded = try JSONDecoder().decode(TrainingConfig.self, from: try JSONEncoder().encode(config))
         XCTAssertEqual(decoded.task, try TaskSpec.parse(name: "mlp", arguments: TaskArguments()))
         XCTAssertEqual(TrainerCheckpoint.compatibilityProblems(saved: decoded, current: TrainingConfig(task: .image(ImageTaskSpec(architecture: .mlp(MLPArchitecture()))))), [])
+        // Any other directory is written one way too: a resume with "/tmp/mn" of a run started with
+        // "/tmp/mn/" was refused as another configuration (65, which restart.sh does not retry).
+        for (spelling, stored) in [("/tmp/mn/", "/tmp/mn"), ("/tmp//mn/./", "/tmp/mn"), ("data/", "data"), ("./data", "data"), ("./", ".")] {
+            XCTAssertEqual(try TaskSpec.parse(name: "mlp", arguments: TaskArguments(dataset: .mnist, dataDirectory: spelling)),
+                           .image(ImageTaskSpec(architecture: .mlp(MLPArchitecture()), dataset: .mnist, directory: stored)), spelling)
+        }
     }
 
     func testHelpDefaultsGroupFamilies() {

@@ -350,13 +350,19 @@ final class RunLockTests: XCTestCase {
         let dir = base.appendingPathComponent("run"), moved = base.appendingPathComponent("moved")
         let lock = try RunLock(directory: dir.path)
         XCTAssertNoThrow(try lock.checkInPlace())
+        // Removing only the lock file is harmless to the run that holds it.
+        try FileManager.default.removeItem(atPath: lock.path)
+        XCTAssertNoThrow(try lock.checkInPlace())
         try FileManager.default.moveItem(at: dir, to: moved)
         XCTAssertThrowsError(try lock.checkInPlace()) {
             XCTAssertTrue("\($0)".contains("the run directory was moved, renamed or removed while this run trained"), "\($0)")
+            XCTAssertTrue("\($0)".hasSuffix("it is now \(moved.path): resume there with --run-dir \(moved.path)"), "\($0)")
         }
-        // Another directory at the old path, with a lock file of its own: not this lock either.
-        _ = try RunLock(directory: dir.path)
+        // Another directory at the old path: not the run's either.
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: false)
         XCTAssertThrowsError(try lock.checkInPlace())
+        try FileManager.default.removeItem(at: moved)
+        XCTAssertThrowsError(try lock.checkInPlace()) { XCTAssertTrue("\($0)".hasSuffix("it was removed"), "\($0)") }
     }
 
     func testAStaleLockFileDoesNotBlock() throws {

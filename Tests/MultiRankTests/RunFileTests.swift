@@ -166,6 +166,15 @@ final class RunFileTests: XCTestCase {
         XCTAssertNil(effective["validation-functions"], printed.stdout)
         XCTAssertEqual(effective["p"] as? Double, 50, printed.stdout)
         XCTAssertEqual(effective["output-scale"] as? Double, 0.01, printed.stdout)
+
+        // --validate-every 0 on the command line takes the file's validation settings with it:
+        // they refused the run ("do not apply with --validate-every 0"), and a flag cannot be null.
+        let flagOff = try MPIJob.runSingleton(args: ["train", "--recipe", "mlp-p50", "--validate-every", "0", "--print-config"])
+        guard succeeded(flagOff, "--recipe mlp-p50 --validate-every 0") else { return }
+        let noValidation = try JSONSerialization.jsonObject(with: Data(flagOff.stdout.utf8)) as? [String: Any] ?? [:]
+        XCTAssertTrue(noValidation["validate-every"] is NSNull, flagOff.stdout)
+        XCTAssertNil(noValidation["validation-functions"], flagOff.stdout)
+        XCTAssertNil(noValidation["validation-seed"], flagOff.stdout)
     }
 
     /// (c) An unknown key or a value of the wrong type stops every rank before MPI starts with exit

@@ -363,7 +363,7 @@ final class RunHardeningTests: XCTestCase {
         let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
         let result = try train(np: nil, dir, ["--output-scale", "1e10", "--max-skips", "20"])
         XCTAssertEqual(result.status, 0, "\(result)")
-        XCTAssertTrue(result.stderr.contains("warning metaopt-dist.train: 4 of the 4 meta-steps were skipped (a non-finite loss or meta-gradient) and left φ as it was: φ is the initial one, untrained"), "\(result)")
+        XCTAssertTrue(result.stderr.contains("warning metaopt-dist.train: skipped meta-steps: 4 of 4 (a non-finite loss or meta-gradient, or an Adam step past Float's range), which left φ as it was; all were, so φ is the one the run started from"), "\(result)")
     }
 
     /// A data set file that is there but damaged (not gzip of an IDX file) ended with status 1,
@@ -462,6 +462,9 @@ final class RunHardeningTests: XCTestCase {
             (["plot", dir.path, "--out", metrics.path], "which the plot reads"),
             (["plot", dir.path, "--out", scratch.appendingPathComponent("link/metrics.jsonl").path], "which the plot reads"),
             (["plot", "--evaluations", out.path, "--out", report.path], "which the plot reads"),
+            // Nor a run's other files (its optimizer, settings, checkpoints): replaced by an SVG.
+            (["plot", dir.path, "--out", dir.appendingPathComponent("optimizer.json").path], "would overwrite the run's own optimizer.json"),
+            (["plot", dir.path, "--out", dir.appendingPathComponent("config.json").path], "would overwrite the run's own config.json"),
             (["evaluate", "--optimizer", scratch.appendingPathComponent("summary.md").path, "--out", scratch.path],
              "which the evaluation writes"),
             (["evaluate", "--optimizer", optimizer.path, "--baselines", "all,none"], "--baselines: the baseline list 'all,none'"),

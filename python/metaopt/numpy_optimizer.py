@@ -73,7 +73,7 @@ def lstm_update(weights: LSTMWeights, spec: OptimizerSpec, gradient: np.ndarray,
     """One step for a flat gradient (n coordinates): the update (n,) and the next state.
     ``state`` is ([h_1 … h_K], [c_1 … c_K]), each (n, H_k); it is not modified."""
     dtype = _float_type(dtype)
-    wanted = [(len(gradient), layer.hidden) for layer in weights.layers]
+    wanted = [(np.size(gradient), layer.hidden) for layer in weights.layers]
     got = [np.shape(h) for h in state[0]], [np.shape(c) for c in state[1]]
     if got != (wanted, wanted):
         raise ValueError(f"the state holds h {got[0]} and c {got[1]}, the layers need {wanted} each")

@@ -275,6 +275,12 @@ def test_lstm_update_refuses_a_state_of_another_depth(tmp_path):
     zeros = lambda sizes: ([np.zeros((3, h)) for h in sizes], [np.zeros((3, h)) for h in sizes])
     update, _ = metaopt.lstm_update(spec.optimizers[0], spec, gradient, zeros([20, 20]))
     assert np.all(np.isfinite(update))
+    # A scalar or a 2-d gradient counts its coordinates as np.size does.
+    one = ([np.zeros((1, 20))] * 2, [np.zeros((1, 20))] * 2)
+    for scalar in [0.1, np.array(0.1)]:
+        assert np.all(np.isfinite(metaopt.lstm_update(spec.optimizers[0], spec, scalar, one)[0]))
+    two = ([np.zeros((2, 20))] * 2, [np.zeros((2, 20))] * 2)
+    assert np.all(np.isfinite(metaopt.lstm_update(spec.optimizers[0], spec, np.array([[0.1, 0.2]]), two)[0]))
     for sizes in ([20], [20, 20, 20], [20, 8]):
         with pytest.raises(ValueError, match=r"the layers need \[\(3, 20\), \(3, 20\)\] each"):
             metaopt.lstm_update(spec.optimizers[0], spec, gradient, zeros(sizes))

@@ -22,6 +22,8 @@ package final class RunLock {
     private let descriptor: Int32
     package let path: String
     private let directory: String
+    /// The run directory itself, open: `checkInPlace` compares it with what the path names now.
+    private let directoryDescriptor: Int32
 
     /// Takes the lock on `directory`, creating the directory if needed. Throws `RunLockError.held`
     /// with the holder's record when another process holds it; nothing in the directory changes
@@ -53,6 +55,7 @@ package final class RunLock {
             throw FileIO.error(path, "lock", code)
         }
         descriptor = fd
+        directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         let host = ProcessInfo.processInfo.hostName
         let started = ISO8601DateFormatter().string(from: Date())
         let line = Array("pid \(getpid()) on host \(host) since \(started)\n".utf8)
@@ -63,20 +66,24 @@ package final class RunLock {
         }
     }
 
-    deinit { close(descriptor) }
+    deinit {
+        close(descriptor)
+        if directoryDescriptor >= 0 { close(directoryDescriptor) }
+    }
 
-    /// Throws when RUN_DIR/train.lock is no longer the file this lock holds: the run directory was
-    /// moved, renamed or removed while the run trained. Writing on would put the run's files in
-    /// two places (the logs follow the open files, checkpoints and optimizer files the path) and
-    /// let another run lock the path anew; the trainer checks before every checkpoint and before
-    /// its last writes.
+    /// Throws `RunDirectoryMovedError` when the run directory's path no longer names the directory
+    /// the run started in: it was moved, renamed or removed while the run trained. Writing on
+    /// would put the run's files in two places (the logs follow the open files, checkpoints and
+    /// optimizer files the path) and let another run lock the path anew; the trainer checks
+    /// before every checkpoint and before writing the optimizer into the run directory. (The
+    /// directory, not train.lock: removing a lock file is harmless to the run that holds it.)
     package func checkInPlace() throws {
         var held = stat(), there = stat()
-        guard fstat(descriptor, &held) == 0 else { throw FileIO.error(path, "fstat the lock file") }
-        guard stat(path, &there) == 0, there.st_dev == held.st_dev, there.st_ino == held.st_ino else {
-            throw CheckpointError(file: directory, problem: .invalidArgument(
-                "the run directory was moved, renamed or removed while this run trained (\(path) is no longer the lock this run "
-                + "holds): stopped rather than write its files to two places; what it wrote is where the directory went"))
+        guard directoryDescriptor >= 0, fstat(directoryDescriptor, &held) == 0 else { return }
+        guard stat(directory, &there) == 0, there.st_dev == held.st_dev, there.st_ino == held.st_ino else {
+            // The kernel names where the directory is now (or adds " (deleted)").
+            let now = FilePaths.linkTarget("/proc/self/fd/\(directoryDescriptor)").flatMap { $0.hasSuffix(" (deleted)") ? nil : $0 }
+            throw RunDirectoryMovedError(directory: directory, now: now)
         }
     }
 
@@ -87,6 +94,20 @@ package final class RunLock {
         guard n > 0 else { return "a process that has not recorded itself yet" }
         let text = String(decoding: buffer[0..<n], as: UTF8.self)
         return text.split(separator: "\n").first.map(String.init) ?? text
+    }
+}
+
+/// The run directory was moved, renamed or removed while its run trained (`RunLock.checkInPlace`):
+/// a restart at the old path would start over beside the moved files, so `train` ends with 65.
+package struct RunDirectoryMovedError: Error, CustomStringConvertible {
+    package var directory: String
+    /// Where the directory is now; nil when it was removed.
+    package var now: String?
+
+    package var description: String {
+        let whereTo = now.map { "it is now \($0): resume there with --run-dir \(shellQuoted($0))" } ?? "it was removed"
+        return "\(directory): the run directory was moved, renamed or removed while this run trained: stopped rather than "
+            + "write its files to two places (the meta-steps since its last checkpoint are lost); \(whereTo)"
     }
 }
 

@@ -155,11 +155,24 @@ package enum TrainingFigure {
     /// "NAME: 5000 meta-steps in 16m40s, best validation 0.571 at 4000".
     static func summary(_ run: TrainingLog) -> String {
         var s = "\(run.name): \(run.steps.count) meta-step\(run.steps.count == 1 ? "" : "s")"
-        if let elapsed = run.steps.last?.elapsed { s += " in \(formatDuration(elapsed))" }
+        if let elapsed = trainingSeconds(run.steps) { s += " in \(formatDuration(elapsed))" }
         if let b = run.validation?.filter({ $0.meanFinalLoss != nil }).min(by: { $0.meanFinalLoss! < $1.meanFinalLoss! }) {
             s += ", best validation \(String(format: "%.4g", b.meanFinalLoss!)) at \(b.iteration)"
         }
         return s
+    }
+
+    /// The seconds the run trained, over all its processes: each resume starts its clock again
+    /// (its first line carries the provenance), so the last `elapsed` of every process counts
+    /// (the last line's alone gave the last process's time).
+    static func trainingSeconds(_ steps: [TrainingLog.Step]) -> Double? {
+        var total = 0.0, current: Double? = nil
+        for step in steps {
+            if step.provenance != nil, let finished = current { total += finished }
+            if step.provenance != nil { current = nil }
+            if let elapsed = step.elapsed { current = elapsed }
+        }
+        return current.map { total + $0 } ?? (total > 0 ? total : nil)
     }
 
     /// The moving median's window for a run of `stepCount` meta-steps with `period` truncations per

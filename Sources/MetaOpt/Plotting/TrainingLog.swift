@@ -87,25 +87,33 @@ package struct TrainingLog: Sendable, Equatable {
 
     /// The meta-steps of a metrics.jsonl file's contents; `source` names it in errors, in which
     /// the data's first line is line `firstLine` (a later part of a file).
+    /// `train` writes meta-steps in order (a resume drops the lines past its checkpoint first), so
+    /// a meta-step that goes back is refused: two logs joined would be drawn as one run.
     package static func parseMetrics(_ data: Data, source: String, firstLine: Int = 1) throws -> [Step] {
-        try lines(in: data, source: source, firstLine: firstLine, as: Step.self)
+        let numbered = try lines(in: data, source: source, firstLine: firstLine, as: Step.self)
+        for (previous, next) in zip(numbered, numbered.dropFirst()) where next.value.iteration <= previous.value.iteration {
+            throw TrainingLogError(path: source, line: next.line, problem: "meta-step \(next.value.iteration) after meta-step "
+                                   + "\(previous.value.iteration) (line \(previous.line)): `train` writes them in order; two logs joined?")
+        }
+        return numbered.map(\.value)
     }
 
     /// The validations of a validation.jsonl file's contents; `source` names it in errors.
     package static func parseValidation(_ data: Data, source: String) throws -> [Validation] {
-        try lines(in: data, source: source, firstLine: 1, as: Validation.self)
+        try lines(in: data, source: source, firstLine: 1, as: Validation.self).map(\.value)
     }
 
-    /// The decoded lines of a JSON-lines file (see the type's documentation for what is skipped).
-    static func lines<Line: Decodable>(in data: Data, source: String, firstLine: Int, as: Line.Type) throws -> [Line] {
+    /// The decoded lines of a JSON-lines file with their line numbers (see the type's
+    /// documentation for what is skipped).
+    static func lines<Line: Decodable>(in data: Data, source: String, firstLine: Int, as: Line.Type) throws -> [(line: Int, value: Line)] {
         let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         let complete = data.last == UInt8(ascii: "\n")
         let decoder = JSONDecoder()
-        var result: [Line] = []
+        var result: [(line: Int, value: Line)] = []
         for (index, line) in lines.enumerated() {
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             do {
-                result.append(try decoder.decode(Line.self, from: Data(line)))
+                result.append((firstLine + index, try decoder.decode(Line.self, from: Data(line))))
             } catch let error as DecodingError {
                 if index == lines.count - 1 && !complete { continue }  // being written by `train` right now
                 throw TrainingLogError(path: source, line: firstLine + index, problem: problem(error, line: line))
@@ -128,6 +136,9 @@ package struct TrainingLog: Sendable, Equatable {
         case .dataCorrupted(let context) where !context.codingPath.isEmpty:
             return "\(key(context.codingPath)) \(context.debugDescription)"
         default:
+            // A number past a Double's range reads as invalid JSON too: the diagnosis names its key.
+            let diagnosis = JSONDiagnosis.describe(error, in: Data(line))
+            if diagnosis.contains(" near \"") { return String(diagnosis.drop { $0 != " " }.dropFirst()) }
             let text = String(decoding: line, as: UTF8.self)
             return "not valid JSON: " + (text.count > 60 ? String(text.prefix(60)) + "…" : text)
         }
@@ -136,7 +147,7 @@ package struct TrainingLog: Sendable, Equatable {
     fileprivate enum Key: String, CodingKey {
         case iteration, truncation, metaLoss = "meta_loss", gradientNorm = "gradient_norm", skipped
         case computeMax = "compute_max", computeMean = "compute_mean", computeMin = "compute_min"
-        case wait, allreduce, update, elapsed, meanFinalLoss = "mean_final_loss", best
+        case wait, allreduce, update, elapsed, meanFinalLoss = "mean_final_loss", best, provenance
     }
 
     /// A whole number ≥ 0 (nil when absent or null, except for `iteration`, which must be there).
@@ -165,7 +176,9 @@ extension TrainingLog.Step {
                   skipped: try c.decodeIfPresent(Bool.self, forKey: .skipped) ?? false,
                   computeMax: try number(.computeMax), computeMean: try number(.computeMean),
                   computeMin: try number(.computeMin), wait: try number(.wait), allreduce: try number(.allreduce),
-                  update: try number(.update), elapsed: try number(.elapsed))
+                  update: try number(.update), elapsed: try number(.elapsed),
+                  // It was never read (no key): a resumed run's first step counted as a step time.
+                  provenance: c.contains(.provenance) ? TrainingLog.Present() : nil)
     }
 }
 

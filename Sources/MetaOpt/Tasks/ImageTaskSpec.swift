@@ -42,16 +42,19 @@ public struct ImageTaskSpec: Codable, Equatable, Sendable {
                   batchSize: try c.decode(Int.self, forKey: .batchSize))
     }
 
-    /// nil for Fashion-MNIST's standard location written another way (a trailing "/", "//", "."),
-    /// as config.json documents it (a resume that named it was refused as another run's); any
-    /// other directory as given. By the text alone, not the file system: the configuration must
-    /// be the same on every host, whatever a path resolves to there. A ".." is kept as given
-    /// (after a link it names the link target's parent, not the text's).
+    /// The directory written one way: without a trailing "/", "//" or "." components (a resume
+    /// that spelt it another way was refused as another run's), and nil for Fashion-MNIST's
+    /// standard location, as config.json documents it. By the text alone, not the file system:
+    /// the configuration must be the same on every host, whatever a path resolves to there. A
+    /// ".." is kept (after a link it names the link target's parent, not the text's), and an empty
+    /// text is left for `problems()` to refuse.
     static func standardLocationAsNone(_ directory: String?, dataset: Dataset) -> String? {
-        guard dataset == .fashionMNIST, let directory, directory.hasPrefix("/") else { return directory }
+        guard let directory, !directory.trimmingCharacters(in: .whitespaces).isEmpty else { return directory }
+        let absolute = directory.hasPrefix("/")
         let components = directory.split(separator: "/").filter { $0 != "." }
-        guard !components.contains(".."), "/" + components.joined(separator: "/") == FashionMNIST.defaultDirectory else { return directory }
-        return nil
+        let text = components.isEmpty ? (absolute ? "/" : ".") : (absolute ? "/" : "") + components.joined(separator: "/")
+        if dataset == .fashionMNIST, absolute, !components.contains(".."), text == FashionMNIST.defaultDirectory { return nil }
+        return text
     }
 
     public func problems() -> [String] {

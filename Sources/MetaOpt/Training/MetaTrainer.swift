@@ -146,7 +146,11 @@ public final class MetaTrainer {
             let rootShards = try communicator.broadcast(value: shards)
             let rootFamily = try communicator.broadcast(value: ownFamily?.name ?? "")
             var differences = TrainerCheckpoint.differences(saved: root, current: config, elsewhere: "on rank 0")
-            if root == config { differences = [] }
+            if root == config {
+                // Equal values written apart (-0 and 0): the hash of the encoding saw them.
+                let sameBytes = (try? JSONEncoder.sorted.encode(root)) == (try? JSONEncoder.sorted.encode(config))
+                differences = communicator.rank == 0 || sameBytes ? [] : ["the same settings as rank 0, written differently (-0 for 0, for instance)"]
+            }
             if rootShards != shards { differences.append("--shards \(shards) here, \(rootShards) on rank 0") }
             if rootFamily != ownFamily?.name ?? "" { differences.append("task family \(ownFamily?.name ?? "none") here, \(rootFamily.isEmpty ? "none" : rootFamily) on rank 0") }
             throw TrainingError.configurationDiffersAcrossRanks(differences: differences)

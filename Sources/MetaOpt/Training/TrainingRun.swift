@@ -564,8 +564,8 @@ package final class TrainingRun {
         if comm.isRoot && skipped > 0 {
             // A run whose meta-steps were all skipped ended with status 0 and an untrained φ
             // called trained, without a word.
-            let untrained = skipped == steps ? ": φ is the initial one, untrained" : ""
-            logger.warning("\(skipped) of the \(steps) meta-steps were skipped (a non-finite loss or meta-gradient) and left φ as it was\(untrained)")
+            let all = skipped == steps ? "; all were, so φ is the one the run started from" : ""
+            logger.warning("skipped meta-steps: \(skipped) of \(steps) (a non-finite loss or meta-gradient, or an Adam step past Float's range), which left φ as it was\(all)")
         }
         var optimizerFailure: (any Error)? = nil
         if comm.isRoot {
@@ -598,7 +598,8 @@ package final class TrainingRun {
                                  iteration: trainer.state.iteration, kernels: trainedKernels,
                                  provenance: provenance)
         let url = options.output ?? options.runDirectory.optimizer
-        try lock?.checkInPlace()
+        // An --output outside the run directory is written whatever became of the directory.
+        if options.output == nil { try lock?.checkInPlace() }
         try file.write(to: url)
         logger.info("wrote the trained optimizer to \(url.path)")
     }
