@@ -54,6 +54,10 @@ if CommandLine.argc < 1 {
 // its checkpoint: a write to a closed pipe fails with EPIPE instead, which the console counts as a
 // dropped line and the check at the end below reports.
 signal(SIGPIPE, SIG_IGN)
+// Likewise a file-size limit (`ulimit -f`, which Slurm passes on): a write past it fails with
+// EFBIG, which the writers report naming the file, instead of killing the process with a
+// temporary file left behind.
+signal(SIGXFSZ, SIG_IGN)
 
 /// print() buffers standard output and drops a failed write silently, so results lost to a full
 /// disk or a closed pipe (evaluate's table, bench's JSON, `--print-config > file`) ended with

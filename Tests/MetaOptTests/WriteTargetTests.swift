@@ -214,9 +214,14 @@ final class WriteTargetTests: XCTestCase {
     /// form and removed; nothing else is.
     func testLeftoverTemporariesOfTheRunsFilesAreRemoved() throws {
         let run = RunDirectory(scratch)
-        let leftovers = [".optimizer.json.tmp-123-0123456789", ".config.json.tmp-9-4294967295", ".plot.svg.tmp-77-0000000001"]
-        let kept = [".optimizer.json.tmp-123-012345678", ".metrics.jsonl.tmp-1-0123456789", "optimizer.json.tmp-1-0123456789",
-                    ".optimizer.json.tmp-x-0123456789", "notes.txt"]
+        // Process ids past the kernel's pid_max: no process has them. One of a live process (this
+        // one: `plot RUN_DIR` writes plot.svg without the run's lock) is kept.
+        let limit = Int((try? String(contentsOfFile: "/proc/sys/kernel/pid_max", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 4_194_304
+        let leftovers = [".optimizer.json.tmp-\(limit + 1)-0123456789", ".config.json.tmp-\(limit + 2)-4294967295",
+                         ".plot.svg.tmp-\(limit + 3)-0000000001"]
+        let kept = [".optimizer.json.tmp-\(limit + 1)-012345678", ".metrics.jsonl.tmp-1-0123456789", "optimizer.json.tmp-1-0123456789",
+                    ".optimizer.json.tmp-x-0123456789", "notes.txt", ".plot.svg.tmp-\(getpid())-0123456789"]
         for name in leftovers + kept { try "x".write(toFile: path(name), atomically: false, encoding: .utf8) }
         XCTAssertEqual(Set(run.removeLeftoverTemporaries()), Set(leftovers.map(path)))
         XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: scratch.path)), Set(kept))

@@ -83,6 +83,21 @@ final class ConsoleOutputTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("optimizer.json").path), "\(result)")
     }
 
+    /// Under a file-size limit (`ulimit -f`, which Slurm passes on) SIGXFSZ killed the program
+    /// (153) with its temporary file left: the write now fails with a message naming the file.
+    func testAFileSizeLimitIsAFailedWriteNotASignal() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let optimizer = ProvenanceCommandTests.packageRoot.appendingPathComponent("optimizers/quadratic.json")
+        let out = scratch.appendingPathComponent("out.json")
+        let result = try MPIJob.runProcess(executable: URL(fileURLWithPath: "/bin/bash"),
+                                           arguments: ["-c", "ulimit -f 20 && exec \"$@\"", "bash", try MPIJob.binaryURL().path,
+                                                       "export", "--optimizer", optimizer.path, "--output", out.path],
+                                           timeout: 60)
+        XCTAssertEqual(result.status, 1, "\(result)")
+        XCTAssertTrue(result.stderr.contains("cannot write \(out.path): File too large"), "\(result)")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [], "no temporary file left")
+    }
+
     /// `export … | head -1` printed "cannot write to standard output: Broken pipe" and ended 1,
     /// where every other command ends quietly with 141 (what SIGPIPE would give).
     func testAnExportWhoseReaderGoesAwayEndsQuietly() throws {

@@ -129,9 +129,9 @@ def learned_optimizer(source: Union[str, OptimizerSpec], optimizer: Any = 0) -> 
         del params
         named, treedef = arrays(updates)
         # Shapes are static under jit: these checks run once, when the step is traced.
-        if len(named) != len(state.hidden):
-            raise ValueError(f"the updates have {len(named)} leaves, the state {len(state.hidden)}: "
-                             "init was given other parameters")
+        if len(named) != len(state.hidden) or len(named) != len(state.cell):
+            raise ValueError(f"the updates have {len(named)} leaves, the state {len(state.hidden)} (h) and "
+                             f"{len(state.cell)} (c): init was given other parameters")
         for (name, gradient), hs, cs in zip(named, state.hidden, state.cell):
             if hs and hs[0].shape[0] != gradient.size:
                 raise ValueError(f"the leaf {name} has {gradient.size} coordinates, its state {hs[0].shape[0]}: "

@@ -144,7 +144,7 @@ def test_updates_that_do_not_fit_the_state_are_named():
     state = transform.init({"w": jnp.zeros((5, 3)), "b": jnp.zeros(2)})
     with pytest.raises(ValueError, match=r"\['w'\] has 4 coordinates, its state 15"):
         transform.update({"w": jnp.zeros(4), "b": jnp.zeros(2)}, state)
-    with pytest.raises(ValueError, match="3 leaves, the state 2"):
+    with pytest.raises(ValueError, match=r"3 leaves, the state 2 \(h\) and 2 \(c\)"):
         transform.update({"w": jnp.zeros((5, 3)), "b": jnp.zeros(2), "c": jnp.zeros(1)}, state)
 
 

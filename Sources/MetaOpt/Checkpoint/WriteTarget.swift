@@ -108,6 +108,12 @@ extension FileIO {
         return parts.count == 2 && digits(parts[0]) && parts[1].count == 10 && digits(parts[1])
     }
 
+    /// The process id in a temporary name ".NAME.tmp-PID-R"; nil for another name.
+    static func temporaryNamePID(_ entry: String) -> pid_t? {
+        guard let range = entry.range(of: ".tmp-", options: .backwards) else { return nil }
+        return entry[range.upperBound...].split(separator: "-").first.flatMap { pid_t(String($0)) }
+    }
+
     /// A hidden temporary name for `name` in the same directory: ".NAME" + `suffix`, with NAME
     /// shortened so that the whole stays within `nameMax` bytes (a 245-byte name plus the suffix
     /// used to exceed it, and the write failed after the whole run).

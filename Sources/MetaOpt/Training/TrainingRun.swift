@@ -61,6 +61,8 @@ package struct RunDirectory: Sendable {
         let names = replacedFiles.map(\.lastPathComponent)
         return ((try? FileIO.listDirectory(url.path)) ?? []).sorted().compactMap { entry in
             guard names.contains(where: { FileIO.isTemporaryName(entry, of: $0) }) else { return nil }
+            // Not one a live process is writing (`plot RUN_DIR` writes plot.svg without the lock).
+            if let pid = FileIO.temporaryNamePID(entry), kill(pid, 0) == 0 || errno == EPERM { return nil }
             let path = url.appendingPathComponent(entry).path
             return (try? FileIO.remove(path)) != nil ? path : nil
         }
