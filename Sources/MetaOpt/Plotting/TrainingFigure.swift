@@ -168,8 +168,10 @@ package enum TrainingFigure {
     static func trainingSeconds(_ steps: [TrainingLog.Step]) -> Double? {
         var total = 0.0, current: Double? = nil
         for step in steps {
-            if step.provenance != nil, let finished = current { total += finished }
-            if step.provenance != nil { current = nil }
+            if step.provenance != nil {
+                total += current ?? 0
+                current = nil
+            }
             if let elapsed = step.elapsed { current = elapsed }
         }
         return current.map { total + $0 } ?? (total > 0 ? total : nil)

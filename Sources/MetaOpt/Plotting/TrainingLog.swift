@@ -136,7 +136,8 @@ package struct TrainingLog: Sendable, Equatable {
         case .dataCorrupted(let context) where !context.codingPath.isEmpty:
             return "\(key(context.codingPath)) \(context.debugDescription)"
         default:
-            // A number past a Double's range reads as invalid JSON too: the diagnosis names its key.
+            // A syntax error after a key (a NaN written as a number) is named by that key, with the
+            // NaN hint where it fits; a number past a Double's range still reads as invalid JSON.
             let diagnosis = JSONDiagnosis.describe(error, in: Data(line))
             if diagnosis.contains(" near \"") { return String(diagnosis.drop { $0 != " " }.dropFirst()) }
             let text = String(decoding: line, as: UTF8.self)
