@@ -19,7 +19,8 @@
 # Not restarted: status 0; status 64 (EX_USAGE: bad arguments, which a restart cannot fix); status
 # 65 (metaopt-dist train stopped for a reason a restart would meet again: too many skipped
 # meta-steps, ranks with different arguments or data, a resume refused for another configuration,
-# a checkpoint past --iterations or no usable checkpoint); and any status after this script was asked
+# a checkpoint past --iterations, no usable checkpoint, a file of the run that cannot be written
+# where it is asked for); and any status after this script was asked
 # to stop. SIGTERM, SIGINT, SIGHUP and SIGUSR1 sent to this script are
 # passed on to the command as --stop-signal (default TERM); a metaopt-dist train run then finishes
 # its horizon, writes a checkpoint and exits 0. Under Open MPI's mpirun (launch/local.sh,

@@ -42,6 +42,8 @@ final class RunWriteFailureTests: XCTestCase {
             let message = "\(error)"
             XCTAssertTrue(message.contains("refusing to start") && message.contains(checkpoints.path), message)
             XCTAssertTrue(message.contains("\(checkpoints.path): is a regular file, not a directory"), message)
+            // It would be met again: status 65, which launch/restart.sh does not restart.
+            XCTAssertEqual((error as? CheckpointResumeError)?.repeatsOnRestart, true, message)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: RunDirectory(dir).metrics.path), "refused before training")
 
@@ -55,7 +57,21 @@ final class RunWriteFailureTests: XCTestCase {
         defer { if geteuid() != 0 { chmod(checkpoints.path, 0o755) } else { _ = chattr("-i", checkpoints.path) } }
         XCTAssertThrowsError(try makeRun(dir, config())) { error in
             XCTAssertTrue("\(error)".contains("refusing to start, a file of this run could not be written: \(checkpoints.path)/"), "\(error)")
+            XCTAssertEqual((error as? CheckpointResumeError)?.repeatsOnRestart, true, "\(error)")
         }
+    }
+
+    /// A full disk or a failing device may be gone after a restart (status 1); a path that is no
+    /// place for a file, or a directory the run may not write, is not (status 65).
+    func testOnlyAWriteRefusalThatWouldComeBackStopsRestarts() {
+        func io(_ code: Int32) -> CheckpointError { CheckpointError(file: "f", problem: .io(operation: "open", errno: code)) }
+        XCTAssertTrue(TrainingRun.writeRefusalRepeats(CheckpointError(file: "f/", problem: .invalidArgument("names a directory"))))
+        XCTAssertTrue(TrainingRun.writeRefusalRepeats(io(EROFS)))
+        XCTAssertTrue(TrainingRun.writeRefusalRepeats(io(EACCES)))
+        XCTAssertTrue(TrainingRun.writeRefusalRepeats(io(ENAMETOOLONG)))
+        XCTAssertFalse(TrainingRun.writeRefusalRepeats(io(ENOSPC)))
+        XCTAssertFalse(TrainingRun.writeRefusalRepeats(io(EIO)))
+        XCTAssertFalse(TrainingRun.writeRefusalRepeats(CocoaError(.fileWriteUnknown)))
     }
 
     private func chattr(_ flag: String, _ path: String) -> Bool {

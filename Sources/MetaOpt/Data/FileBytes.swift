@@ -16,7 +16,10 @@ enum FileBytes {
         } catch .missing {
             throw .missingFile(path: path)
         } catch {
-            throw .unreadable(path: path, reason: error.reason)
+            switch error {
+            case .isDirectory, .notRegular, .tooLarge: throw .notAFile(path: path, reason: error.reason)
+            default: throw .unreadable(path: path, reason: error.reason)
+            }
         }
     }
 

@@ -15,7 +15,7 @@ package struct CheckpointResumeError: Error, CustomStringConvertible {
     /// True when a restart would meet the same refusal (another configuration, a checkpoint past
     /// --iterations, no usable checkpoint, ranks with different arguments), so that
     /// launch/restart.sh does not retry it; false where a retry may succeed (the run directory
-    /// locked by another run, a file that could not be written).
+    /// locked by another run, a disk that was full).
     package var repeatsOnRestart: Bool
     package init(message: String, onEveryRank: Bool = false, repeatsOnRestart: Bool = false) {
         self.message = message
@@ -203,6 +203,7 @@ package final class TrainingRun {
                 failure = "\(error)"
             } catch {
                 failure = "refusing to start, a file of this run could not be written: \(error)"
+                failureRepeats = Self.writeRefusalRepeats(error)
             }
         }
         self.lock = lock
@@ -429,6 +430,19 @@ package final class TrainingRun {
     /// Whether loading the newest checkpoint would fail the same way after a restart: every file
     /// damaged or of an unusable kind, or a checkpoint this version cannot continue; not a system
     /// call that failed (a read of a file or of the directory), which may succeed the next time.
+    /// Whether `checkWriteTargets`' refusal would come back on a restart: a path that is no
+    /// place for a file (a directory, a link to a stream, a file where a directory must be, a
+    /// name too long) or a directory the run may not write (permissions, a read-only file
+    /// system). A full disk or a failing device may be gone by then.
+    static func writeRefusalRepeats(_ error: any Error) -> Bool {
+        guard let error = error as? CheckpointError else { return false }
+        switch error.problem {
+        case .invalidArgument: return true
+        case let .io(_, code): return [EACCES, EPERM, EROFS, ENAMETOOLONG, ENOTDIR, EISDIR, ELOOP].contains(code)
+        default: return false
+        }
+    }
+
     static func repeatsOnRestart(_ error: any Error) -> Bool {
         switch error {
         case is CheckpointResumeError: return true
