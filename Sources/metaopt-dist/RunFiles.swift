@@ -47,7 +47,8 @@ enum RunFiles {
                 do { data = Data(try RegularFile.read(config, limit: RegularFile.textFileLimit)) } catch {
                     throw RunSettingsError(source: config, problems: ["cannot read the run file: it \(error.reason)"])
                 }
-                let file = try RunSettings.parse(data, source: config, replaced: OptionScope.givenOnCommandLine)
+                // Its run-dir is kept to tell whether its output belongs to another run.
+                let file = try RunSettings.parse(data, source: config, replaced: OptionScope.givenOnCommandLine.subtracting(["run-dir"]))
                 settings = settings.overridden(by: file)
                 provenance.append(config)
                 for key in file.values.keys { sources[key] = config }
@@ -56,6 +57,7 @@ enum RunFiles {
             throw ValidationError("\(error)")
         }
         provenance.append("the command line")
+        try refuseOutputOfAnotherRun(settings, own: own)
         // A key the command line gives again is left out: the command line wins anyway, and the
         // value it replaces (a misspelt task in the file) should not stop the run.
         for key in OptionScope.givenOnCommandLine where settings[key] != nil { settings.set(key, nil) }
@@ -131,6 +133,18 @@ enum RunFiles {
         }
         var seen: Set<String> = []
         return found.sorted { $0.position < $1.position }.map(\.key).filter { seen.insert($0).inserted }
+    }
+
+    /// A file's `output` is the optimizer file of the run in its `run-dir`: a replay of
+    /// RUN_DIR/config.json in another run directory (`--run-dir OTHER`) would replace the first
+    /// run's trained optimizer with its own. Refused unless the command line says where to write.
+    static func refuseOutputOfAnotherRun(_ settings: RunSettings, own: ArraySlice<String>) throws {
+        guard case .string(let output)? = settings["output"], case .string(let fileRunDir)? = settings["run-dir"],
+              !OptionScope.givenOnCommandLine.contains("output"),
+              let runDir = try value(of: "run-dir", in: own),
+              FilePaths.url(runDir).standardized.path != FilePaths.url(fileRunDir).standardized.path else { return }
+        let source = sources["output"] ?? "the run file"
+        throw ValidationError("\(source): 'output': \(output) is the optimizer file of the run in \(fileRunDir); this run trains in \(runDir) (--run-dir) and would replace it: give --output for this run's optimizer (\(joinedPath(runDir, "optimizer.json")), for one)")
     }
 
     /// The value of `--NAME VALUE` or `--NAME=VALUE` in `arguments`; nil when absent. Given twice

@@ -222,6 +222,24 @@ final class RunFileTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: run.path), "nothing may be written")
     }
 
+    /// A replay of a config.json with an `output` in another run directory would replace the first
+    /// run's trained optimizer with its own: refused (it was done silently), unless the command
+    /// line gives --output; in the file's own run directory it is the same run and goes on.
+    func testAReplayElsewhereDoesNotReplaceTheFirstRunsOptimizer() throws {
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let file = scratch.appendingPathComponent("config.json")
+        let first = scratch.appendingPathComponent("first").path, output = scratch.appendingPathComponent("first.json").path
+        try write(#"{"run-dir": "\#(first)", "output": "\#(output)"}"#, to: file)
+        let other = scratch.appendingPathComponent("other").path
+        let refused = try MPIJob.runSingleton(args: ["train", "--config", file.path, "--run-dir", other, "--print-config"])
+        XCTAssertEqual(refused.status, 64, "\(refused)")
+        XCTAssertTrue(refused.stderr.contains("\(file.path): 'output': \(output) is the optimizer file of the run in \(first); this run trains in \(other) (--run-dir) and would replace it: give --output"), "\(refused)")
+        for extra in [["--run-dir", other, "--output", other + "/optimizer.json"], ["--run-dir", first + "/."], []] {
+            let accepted = try MPIJob.runSingleton(args: ["train", "--config", file.path, "--print-config"] + extra)
+            XCTAssertEqual(accepted.status, 0, "\(extra): \(accepted)")
+        }
+    }
+
     /// A check that a value from a file fails names the file and the key, and only those the
     /// command line did not give: the message alone ("the learning rate must be positive (got
     /// 0.0)") did not say that the 0 came from a file (a 1e-400 there reads as 0).
