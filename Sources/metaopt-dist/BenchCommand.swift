@@ -104,6 +104,14 @@ struct BenchCommand: ParsableCommand {
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
         guard evaluationSteps >= 0 else { throw ValidationError("--evaluation-steps must not be negative") }
         guard evaluationRepetitions >= 1 else { throw ValidationError("--evaluation-repetitions must be positive") }
+        if evaluationSteps == 0, OptionScope.givenOnCommandLine.contains("evaluation-repetitions") {
+            throw ValidationError("--evaluation-repetitions does not apply with --evaluation-steps 0 (no forward-only evaluation)")
+        }
+        // As train and evaluate say it, before any timing (it used to fail after the quadratics').
+        if let dataDir, let problem = ImageTaskSpec(architecture: .mlp(MLPArchitecture()), directory: dataDir).problems()
+            .first(where: { $0.contains("--data-dir") }) {
+            throw ValidationError(problem)
+        }
         if let b = blockSize, b < 1 { throw ValidationError("--block-size must be positive") }
         if let b = blockSize, b > Self.quadraticFunctions {
             throw ValidationError("--block-size must be at most \(Self.quadraticFunctions), the quadratic workloads' functions (got \(b))")
@@ -150,6 +158,8 @@ struct BenchCommand: ParsableCommand {
         if let json { try ResultFile.checkWritable(FilePaths.url(json)) }
         if task.hasSuffix("-step") { return try runOptimizeeStep() }
         let names = task == "all" ? Self.allWorkloads : [task]
+        // The data set is read before any timing: a missing or damaged file stops the bench now.
+        let workloads = try names.map(workload)
         let peak = fmaPeakSamples == 0 ? nil : FMAPeak.measure(samples: fmaPeakSamples)
         let options = MetaIterationBenchmark.Options(repetitions: repetitions, warmup: warmup,
                                                      evaluationSteps: evaluationSteps,
@@ -167,16 +177,12 @@ struct BenchCommand: ParsableCommand {
             }
         }
         var results: [MetaIterationBenchmark.Result] = []
-        for name in names {
-            let result = MetaIterationBenchmark.run(try workload(name), options: options)
+        for workload in workloads {
+            let result = MetaIterationBenchmark.run(workload, options: options)
             results.append(result)
             if format == "text" { print(Self.describe(result)) }
         }
-        let report = BenchReport(blasThreads: blasThreads, cpuAffinity: Self.affinity(), kernels: KernelPath.default.rawValue,
-                                 cpu: KernelPath.cpuName, blasCore: blasCoreName,
-                                 layerProducts: KernelPath.default.layerProducts, fmaPeak: peak,
-                                 results: results)
-        try emit(report)
+        try emit(report(fmaPeak: peak, results: results))
     }
 
     /// `--task cnn-step` or `mlp-step`: one optimizee step (loss and gradient), no learned optimizer.
@@ -192,7 +198,14 @@ struct BenchCommand: ParsableCommand {
                          r.stepsPerSample, r.warmup, r.stepCPUMedian * 1e3))
             print(String(format: "last loss           %.6g", r.lastLoss))
         }
-        try emit(r)
+        try emit(report(fmaPeak: nil, results: [r]))
+    }
+
+    /// The results with the machine and the kernels that ran them.
+    func report<Result: Codable>(fmaPeak: FMAPeak.Measurement?, results: [Result]) -> BenchReport<Result> {
+        BenchReport(blasThreads: blasThreads, cpuAffinity: Self.affinity(), kernels: KernelPath.default.rawValue,
+                    cpu: KernelPath.cpuName, blasCore: blasCoreName, layerProducts: KernelPath.default.layerProducts,
+                    fmaPeak: fmaPeak, results: results)
     }
 
     /// The results as JSON: on standard output with `--format json`, and to the `--json` file.
@@ -204,7 +217,7 @@ struct BenchCommand: ParsableCommand {
         if let path = json { try ResultFile.writeAtomically(data, to: FilePaths.url(path)) }
     }
 
-    struct BenchReport: Codable {
+    struct BenchReport<Result: Codable>: Codable {
         var blasThreads: Int
         var cpuAffinity: String?
         /// The kernel path the engines ran (`METAOPT_KERNELS` or the fastest this CPU has).
@@ -217,7 +230,7 @@ struct BenchCommand: ParsableCommand {
         var layerProducts: String
         /// The kernel path's multiply-add peak on one core (`FMAPeak`), when measured.
         var fmaPeak: FMAPeak.Measurement?
-        var results: [MetaIterationBenchmark.Result]
+        var results: [Result]
     }
 
     /// The CPUs this process may run on (Cpus_allowed_list of /proc/self/status), e.g. "0".

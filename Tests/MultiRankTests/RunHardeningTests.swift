@@ -515,6 +515,10 @@ final class RunHardeningTests: XCTestCase {
             (["bench", "--task", "cnn-step", "--evaluation-steps", "5"], "--evaluation-steps does not apply to --task cnn-step"),
             (["bench", "--task", "quadratic", "--data-dir", "/nonexistent"], "--data-dir does not apply to --task quadratic"),
             (["bench", "--task", "quadratic", "--block-size", "129"], "--block-size must be at most 128, the quadratic workloads' functions (got 129)"),
+            (["bench", "--task", "quadratic", "--evaluation-steps", "0", "--evaluation-repetitions", "5"],
+             "--evaluation-repetitions does not apply with --evaluation-steps 0"),
+            // As train and evaluate say it (it was a missing file "/train-images-idx3-ubyte.gz", status 1).
+            (["bench", "--task", "mlp", "--data-dir", ""], "--data-dir must not be empty"),
         ]
         for (args, message) in cases {
             let result = try MPIJob.runSingleton(args: args, timeout: 30)
@@ -529,6 +533,19 @@ final class RunHardeningTests: XCTestCase {
         XCTAssertTrue(json.stderr.contains(unwritable), "\(json)")
         XCTAssertFalse(json.stdout.contains("meta-iteration"), "no timing before the check:\n\(json)")
         XCTAssertLessThan(Date().timeIntervalSince(start), 10)
+        // The data set is read before any timing: the quadratics were timed first, then it failed.
+        let data = try MPIJob.runSingleton(args: ["bench", "--data-dir", scratch.path, "--fma-peak-samples", "1"], timeout: 30)
+        XCTAssertEqual(data.status, 1, "\(data)")
+        XCTAssertTrue(data.stderr.contains("train-images-idx3-ubyte.gz: no such file"), "\(data)")
+        XCTAssertFalse(data.stdout.contains("meta-iteration") || data.stdout.contains("multiply-add peak"), "no timing before the data:\n\(data)")
+        // An optimizee step's JSON names the machine and kernels too, as every other workload's.
+        if FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") {
+            let step = try MPIJob.runSingleton(args: ["bench", "--task", "mlp-step", "--repetitions", "1", "--warmup", "0", "--format", "json"], timeout: 60)
+            XCTAssertEqual(step.status, 0, "\(step)")
+            let object = try JSONSerialization.jsonObject(with: Data(step.stdout.utf8)) as? [String: Any]
+            XCTAssertEqual(Set(object?.keys.map { $0 } ?? []).isSuperset(of: ["kernels", "cpu", "blasCore", "blasThreads", "layerProducts", "results"]), true, step.stdout)
+            XCTAssertEqual(((object?["results"] as? [[String: Any]])?.first?["family"]) as? String, "mlp", step.stdout)
+        }
     }
 
     /// Finding 12: a path that is not UTF-8 is refused, not decoded into another name.
