@@ -97,6 +97,7 @@ struct BenchCommand: ParsableCommand {
     static let allWorkloads = ["quadratic", "quadratic-defaults", "mlp"]
 
     func validate() throws {
+        if let problem = SingleProcess.problem(command: "bench") { throw ValidationError(problem) }
         guard task == "all" || Self.workloadNames.contains(task) else {
             throw ValidationError("unknown task '\(task)'; valid: \((Self.workloadNames + ["all"]).joined(separator: ", "))")
         }

@@ -73,6 +73,7 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     func validate() throws {
+        if let problem = SingleProcess.problem(command: "evaluate") { throw ValidationError(problem) }
         // URL(fileURLWithPath: "") is the current directory: say what is wrong instead.
         if optimizer.isEmpty { throw ValidationError("--optimizer must not be empty") }
         guard functions > 0 else { throw ValidationError("--functions must be positive") }

@@ -14,6 +14,7 @@ struct ExportCommand: ParsableCommand {
     var output: String?
 
     func validate() throws {
+        if let problem = SingleProcess.problem(command: "export") { throw ValidationError(problem) }
         // URL(fileURLWithPath: "") is the current directory: say what is wrong instead.
         if optimizer.isEmpty { throw ValidationError("--optimizer must not be empty") }
         if let output, output.isEmpty { throw ValidationError("--output must not be empty") }

@@ -73,6 +73,7 @@ struct PlotCommand: ParsableCommand {
     var bands = true
 
     func validate() throws {
+        if let problem = SingleProcess.problem(command: "plot") { throw ValidationError(problem) }
         // URL(fileURLWithPath: "") is the current directory: say what is wrong instead.
         if runDirectories.contains("") { throw ValidationError("a run directory must not be empty") }
         if evaluations.contains("") { throw ValidationError("--evaluations: a report must not be empty") }

@@ -548,6 +548,19 @@ final class RunHardeningTests: XCTestCase {
         }
     }
 
+    /// evaluate, export, plot and bench run in one process: under `mpirun -np 2` each rank did the
+    /// whole evaluation and wrote the same files. Refused on every rank with status 64.
+    func testOneProcessCommandsRefuseSeveralRanks() throws {
+        try DistributedTrain.requireMPIRun()
+        for args in [["evaluate", "--optimizer", "x.json"], ["export", "--optimizer", "x.json"], ["plot", "x"], ["bench", "--task", "quadratic"]] {
+            let result = try MPIJob.run(np: 2, args: args, timeout: 30, perRankOutput: true)
+            XCTAssertEqual(result.status, 64, "\(args): \(result)")
+            for (rank, stderr) in result.rankStderr {
+                XCTAssertTrue(stderr.contains("\(args[0]) runs in one process, but was started as one of 2 ranks"), "rank \(rank), \(args): \(result)")
+            }
+        }
+    }
+
     /// Finding 12: a path that is not UTF-8 is refused, not decoded into another name.
     func testANonUTF8ArgumentIsRefused() throws {
         let scratch = try DistributedTrain.scratchDirectory(for: self)
