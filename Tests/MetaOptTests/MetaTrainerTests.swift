@@ -115,6 +115,34 @@ final class MetaTrainerTests: XCTestCase {
         }
     }
 
+    /// A state passed as `resumeFrom` (public API) that no run could continue is refused with the
+    /// reason: Adam moments of another size trapped in the first step, a truncation past the
+    /// horizon unrolled one function without end, a negative meta-step trained past the run's end.
+    func testAResumedStateNoRunCouldContinueIsRefused() throws {
+        let config = TrainingConfig(task: .quadratic(dimension: 4), metaBatch: 4, blockSize: 2, unroll: 5, horizon: 10, iterations: 3)
+        func refused(_ damage: (inout TrainerState) -> Void, _ fragment: String, line: UInt = #line) {
+            var state = TrainerState(config: config)
+            damage(&state)
+            XCTAssertThrowsError(try MetaTrainer(config: config, communicator: LocalCommunicator(), resumeFrom: state), line: line) {
+                guard case .invalidConfiguration(let problems)? = $0 as? TrainingError else { return XCTFail("\($0)", line: line) }
+                XCTAssertTrue(problems.contains { $0.hasPrefix("the resumed state: ") && $0.contains(fragment) }, "\(problems)", line: line)
+            }
+        }
+        refused({ $0.adam = AdamState(count: 3) }, "Adam's first moment has 3 values, this configuration needs")
+        refused({ $0.phi.removeLast() }, "φ has")
+        refused({ $0.phi[0] = .nan }, "φ holds nan at index 0")
+        refused({ $0.adam.secondMoment[2] = -1 }, "Adam's second moment is negative at index 2")
+        refused({ $0.counters.truncation = 99 }, "inside a horizon (truncation 99)")
+        refused({ $0.counters.iteration = -5 }, "meta-step -5")
+        var good = TrainerState(config: config)
+        good.counters.iteration = 2
+        good.counters.horizon = 1
+        good.counters.adamStep = 2
+        let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator(), resumeFrom: good)
+        try trainer.step()
+        XCTAssertTrue(trainer.finished)
+    }
+
     func testNonFiniteStepsAreSkippedThenStop() throws {
         var config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 4, blockSize: 2, unroll: 5,
                                     horizon: 10, iterations: 10, seed: 1)

@@ -12,7 +12,9 @@ public struct AdamState: Codable, Equatable, Sendable {
         secondMoment = Array(repeating: 0, count: count)
     }
 
-    /// Adam step number `step` (t, from 1) on `phi`.
+    /// Adam step number `step` (t, from 1) on `phi`. `gradient`, `phi` and the moments must have
+    /// the same count: another is a programmer error and traps (a state from elsewhere is checked
+    /// by `MetaTrainer`, which throws instead).
     public mutating func apply(gradient: [Float], to phi: inout [Float], learningRate: Float, step: Int) {
         let rule = rule
         gradient.withUnsafeBufferPointer { g in

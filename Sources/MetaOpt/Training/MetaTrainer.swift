@@ -76,7 +76,10 @@ public final class MetaTrainer {
     private var enginesHorizon: Int? = nil
 
     /// Checks the configuration identically on every rank, makes sure all ranks run the same one,
-    /// then takes φ and the counters from rank 0 (a fresh start, or `resumeFrom` there).
+    /// then takes φ and the counters from rank 0 (a fresh start, or `resumeFrom` there). A
+    /// `resumeFrom` that no run could continue (φ or Adam moments of another size or not finite,
+    /// counters that do not fit together, a state inside a horizon) throws
+    /// `TrainingError.invalidConfiguration` on every rank.
     ///
     /// `kernelPath` (default `KernelPath.default`) may differ between ranks: the reduced
     /// meta-gradient and the Adam step do not depend on it, so φ stays the same on every rank.
@@ -173,10 +176,13 @@ public final class MetaTrainer {
         blockScales = Array(repeating: 1, count: ownedBlocks.count)
         blockGradients = Array(repeating: [], count: ownedBlocks.count)
         var initial = communicator.isRoot ? (resumeFrom ?? TrainerState(config: config)) : TrainerState(config: config)
-        try MetaTrainer.broadcast(&initial, communicator: communicator)
-        guard initial.phi.count == architecture.parameterCount else {
-            throw TrainingError.invalidConfiguration(["the resumed φ has \(initial.phi.count) values, this configuration needs \(architecture.parameterCount)"])
+        // Checked on rank 0 before it travels (arrays of another size would not fit the others'),
+        // and refused on every rank together: a wrong Adam state trapped in the first step.
+        let stateProblems = try communicator.broadcast(value: communicator.isRoot ? initial.problems(for: config) : [], root: 0)
+        guard stateProblems.isEmpty else {
+            throw TrainingError.invalidConfiguration(stateProblems.map { "the resumed state: \($0)" })
         }
+        try MetaTrainer.broadcast(&initial, communicator: communicator)
         state = initial
     }
 

@@ -71,39 +71,14 @@ package enum TrainerCheckpoint {
         }
         let all = m.counters.merging(m.skipCounters) { counter, _ in counter }.merging([metaStepName: m.metaStep]) { _, step in step }
         state.counters = try counters(named: all, source: source)
-        if let problem = counterProblem(state.counters) {
-            throw CheckpointResumeError(message: "\(source): the checkpoint's counters do not fit together: \(problem)")
-        }
         state.phi = phi
         state.adam.firstMoment = try tensor("adam.m")
         state.adam.secondMoment = try tensor("adam.v")
-        guard state.phi.count == state.adam.firstMoment.count, state.phi.count == state.adam.secondMoment.count else {
-            throw CheckpointResumeError(message: "\(source): φ and the Adam moments have different sizes")
-        }
-        for (name, values) in [("φ", state.phi), ("Adam's first moment", state.adam.firstMoment), ("Adam's second moment", state.adam.secondMoment)] {
-            if let index = values.firstIndex(where: { !$0.isFinite }) {
-                throw CheckpointResumeError(message: "\(source): \(name) holds \(values[index]) at index \(index)")
-            }
-        }
-        if let index = state.adam.secondMoment.firstIndex(where: { $0 < 0 }) {
-            throw CheckpointResumeError(message: "\(source): Adam's second moment is negative at index \(index)")
+        let problems = state.problems(for: m.configuration)
+        guard problems.isEmpty else {
+            throw CheckpointResumeError(message: "\(source): " + problems.joined(separator: "; "))
         }
         return state
-    }
-
-    /// What no run writes: a counter below zero, or more horizons, Adam steps or skips than
-    /// meta-steps (each meta-step takes one Adam step or is skipped; a skip starts a horizon).
-    /// Such values would trap when the random keys are made, or train past the run's end.
-    static func counterProblem(_ c: TrainerCounters) -> String? {
-        if c.iteration < 0 { return "meta-step \(c.iteration)" }
-        for (name, value) in [("horizon", c.horizon), ("adamStep", c.adamStep), ("skippedSteps", c.skippedSteps)]
-        where value < 0 || value > c.iteration {
-            return "\(name) \(value) at meta-step \(c.iteration) (from 0 to the meta-step)"
-        }
-        if c.consecutiveSkips < 0 || c.consecutiveSkips > c.skippedSteps {
-            return "consecutiveSkips \(c.consecutiveSkips) with \(c.skippedSteps) skipped steps"
-        }
-        return nil
     }
 
     /// The counters by property name, through their `Codable` form.

@@ -18,6 +18,21 @@ public struct TrainerCounters: Codable, Equatable, Sendable {
     public var consecutiveSkips = 0
 
     public init() {}
+
+    /// What no run writes: a counter below zero, or more horizons, Adam steps or skips than
+    /// meta-steps (each meta-step takes one Adam step or is skipped; a skip starts a horizon).
+    /// Such values would trap when the random keys are made, or train past the run's end.
+    package var problem: String? {
+        if iteration < 0 { return "meta-step \(iteration)" }
+        for (name, value) in [("horizon", horizon), ("adamStep", adamStep), ("skippedSteps", skippedSteps)]
+        where value < 0 || value > iteration {
+            return "\(name) \(value) at meta-step \(iteration) (from 0 to the meta-step)"
+        }
+        if consecutiveSkips < 0 || consecutiveSkips > skippedSteps {
+            return "consecutiveSkips \(consecutiveSkips) with \(skippedSteps) skipped steps"
+        }
+        return nil
+    }
 }
 
 /// Everything a meta-training run needs to continue exactly from a horizon boundary: φ, the Adam
@@ -44,6 +59,31 @@ public struct TrainerState: Codable, Equatable, Sendable {
 
     /// True at the start of a horizon, where a checkpoint needs no optimizee state.
     public var atHorizonBoundary: Bool { counters.truncation == 0 }
+
+    /// Why this state cannot continue a run of `config`, one sentence each (empty: it can): φ
+    /// and the Adam moments of the architecture's size, finite, the second moment not negative,
+    /// counters that a run writes (`TrainerCounters.problem`), at a horizon boundary (no
+    /// optimizee state is kept). A state from a checkpoint or a file of the user's is checked
+    /// here rather than trapping in the first Adam step or training past the run's end.
+    package func problems(for config: TrainingConfig) -> [String] {
+        var problems: [String] = []
+        let needed = config.optimizer.architecture.parameterCount
+        for (name, count) in [("φ", phi.count), ("Adam's first moment", adam.firstMoment.count), ("Adam's second moment", adam.secondMoment.count)]
+        where count != needed {
+            problems.append("\(name) has \(count) values, this configuration needs \(needed)")
+        }
+        for (name, values) in [("φ", phi), ("Adam's first moment", adam.firstMoment), ("Adam's second moment", adam.secondMoment)] {
+            if let index = values.firstIndex(where: { !$0.isFinite }) { problems.append("\(name) holds \(values[index]) at index \(index)") }
+        }
+        if let index = adam.secondMoment.firstIndex(where: { $0 < 0 }) {
+            problems.append("Adam's second moment is negative at index \(index)")
+        }
+        if let problem = counters.problem { problems.append("the counters do not fit together: \(problem)") }
+        if counters.truncation != 0 {
+            problems.append("it is inside a horizon (truncation \(counters.truncation)); only a state at a horizon boundary (truncation 0) can be continued")
+        }
+        return problems
+    }
 }
 
 /// A deliberate failure, for testing fault handling only (see docs/checkpoints.md).
