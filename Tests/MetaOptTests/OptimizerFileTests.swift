@@ -123,6 +123,9 @@ final class OptimizerFileTests: XCTestCase {
             try assertRejected(text.replacingOccurrences(of: #""hiddenSize":3"#, with: #""hiddenSize":3,"hiddenSizes":\#(sizes)"#),
                                containing: "give hiddenSize or hiddenSizes, not both")
         }
+        // Neither: both are named (only hiddenSize was, as if hiddenSizes were not an option).
+        try assertRejected(text.replacingOccurrences(of: #""hiddenSize":3,"#, with: ""),
+                           containing: "is malformed at optimizer: states neither hiddenSize nor hiddenSizes")
         let iteration = try XCTUnwrap(text.range(of: #""iteration":\d+"#, options: .regularExpression))
         try assertRejected(text.replacingCharacters(in: iteration, with: #""iteration":-1"#),
                            containing: "states iteration -1; the meta-iteration φ was saved at is 0 or more")

@@ -111,6 +111,10 @@ public struct LearnedOptimizerConfig: Codable, Hashable, Sendable {
             throw DecodingError.dataCorruptedError(forKey: .hiddenSizes, in: c,
                                                    debugDescription: "give hiddenSize or hiddenSizes, not both")
         }
+        guard c.contains(.hiddenSize) || c.contains(.hiddenSizes) else {
+            throw DecodingError.dataCorrupted(DecodingError.Context(
+                codingPath: c.codingPath, debugDescription: "states neither hiddenSize nor hiddenSizes (give one of them)"))
+        }
         if let sizes = try c.decodeIfPresent([Int].self, forKey: .hiddenSizes) {
             hiddenSizes = sizes
         } else {
