@@ -82,7 +82,7 @@ func isBadInputData(_ error: any Error) -> Bool {
     switch error {
     case let e as OptimizerFileError: return !e.problem.hasPrefix(unread)
     case let e as ReportFileError: return !e.problem.hasPrefix(unread)
-    case let e as TrainingLogError: return e.line != nil
+    case let e as TrainingLogError: return e.isBadInput
     case let e as DataError: return e.isDamagedFile
     default: return false
     }

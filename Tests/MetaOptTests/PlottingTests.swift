@@ -224,8 +224,16 @@ final class PlottingTests: XCTestCase {
             XCTAssertTrue("\($0)".hasSuffix("nope: no such directory"), "\($0)")
         }
         XCTAssertThrowsError(try TrainingLog.load(runDirectory: dir)) {
-            XCTAssertTrue("\($0)".contains("metrics.jsonl: missing or unreadable (is "), "\($0)")
+            XCTAssertTrue("\($0)".contains("metrics.jsonl: no such file (is "), "\($0)")
+            XCTAssertEqual(($0 as? TrainingLogError)?.isBadInput, false, "it may be there the next time")
         }
+        // A directory in its place is bad input (status 65), named as what it is.
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("metrics.jsonl"), withIntermediateDirectories: false)
+        XCTAssertThrowsError(try TrainingLog.load(runDirectory: dir)) {
+            XCTAssertTrue("\($0)".hasSuffix("metrics.jsonl: is a directory"), "\($0)")
+            XCTAssertEqual(($0 as? TrainingLogError)?.isBadInput, true, "\($0)")
+        }
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("metrics.jsonl"))
         // A malformed validation.jsonl is an error too, naming that file.
         try (good + "\n").write(to: dir.appendingPathComponent("metrics.jsonl"), atomically: true, encoding: .utf8)
         try "{\"iteration\":0}\n".write(to: dir.appendingPathComponent("validation.jsonl"), atomically: true, encoding: .utf8)

@@ -68,21 +68,30 @@ package struct TrainingLog: Sendable, Equatable {
         }
         guard isDirectory.boolValue else {
             throw TrainingLogError(path: runDirectory.path, line: nil,
-                                   problem: "is a file, not a run directory of `train` (for an evaluation's report.json: plot --evaluations)")
+                                   problem: "is a file, not a run directory of `train` (for an evaluation's report.json: plot --evaluations)",
+                                   notALog: true)
         }
-        guard let metrics = fm.contents(atPath: run.metrics.path) else {
-            throw TrainingLogError(path: run.metrics.path, line: nil,
-                                   problem: "missing or unreadable (is \(runDirectory.path) a run directory of `train`?)")
+        guard let metrics = try read(run.metrics) else {
+            throw TrainingLogError(path: run.metrics.path, line: nil, problem: "no such file (is \(runDirectory.path) a run directory of `train`?)")
         }
         let steps = try parseMetrics(metrics, source: run.metrics.path)
-        var validation: [Validation]? = nil
-        if fm.fileExists(atPath: run.validationLog.path) {
-            guard let data = fm.contents(atPath: run.validationLog.path) else {
-                throw TrainingLogError(path: run.validationLog.path, line: nil, problem: "unreadable")
-            }
-            validation = try parseValidation(data, source: run.validationLog.path)
-        }
+        let validation = try read(run.validationLog).map { try parseValidation($0, source: run.validationLog.path) }
         return TrainingLog(name: name ?? runDirectory.standardizedFileURL.lastPathComponent, steps: steps, validation: validation)
+    }
+
+    /// A log's bytes, nil when there is no file (`RegularFile.read`: a FIFO is not waited on). A
+    /// directory, FIFO or device in its place is bad input (status 65), a failed read is not.
+    static func read(_ url: URL) throws -> Data? {
+        do {
+            return Data(try RegularFile.read(url.path, limit: RegularFile.reportFileLimit))
+        } catch {
+            switch error {
+            case .missing: return nil
+            case .isDirectory, .notRegular, .tooLarge:
+                throw TrainingLogError(path: url.path, line: nil, problem: error.reason, notALog: true)
+            case .system: throw TrainingLogError(path: url.path, line: nil, problem: error.reason)
+            }
+        }
     }
 
     /// The meta-steps of a metrics.jsonl file's contents; `source` names it in errors, in which
@@ -208,7 +217,12 @@ package struct TrainingLogError: Error, CustomStringConvertible, Equatable {
     package var path: String
     package var line: Int?
     package var problem: String
+    /// A directory, FIFO, device or oversized file where the log should be.
+    package var notALog = false
     package var description: String { "\(path)\(line.map { ":\($0)" } ?? ""): \(problem)" }
+    /// Whether the log is there but is no log (status 65): a line that does not parse, or no
+    /// regular file in its place; a missing or unreadable file may read the next time.
+    package var isBadInput: Bool { line != nil || notALog }
 }
 
 extension TrainingLog {
