@@ -408,6 +408,16 @@ final class ResumeCompatibilityTests: XCTestCase {
         XCTAssertFalse(TrainerCheckpoint.compatibilityProblems(saved: saved, current: current).isEmpty)
     }
 
+    /// No data directory is Fashion-MNIST's standard location: a refusal says so (it said "none",
+    /// though the checkpoint's run read that directory).
+    func testADataDirectoryDifferenceNamesTheStandardLocation() {
+        let saved = TrainingConfig(task: .image(ImageTaskSpec(architecture: .mlp(MLPArchitecture()))), metaBatch: 4, unroll: 2, horizon: 4)
+        var current = saved
+        current.task = .image(ImageTaskSpec(architecture: .mlp(MLPArchitecture()), directory: "/usr/share/datasets/../datasets/fashion-mnist"))
+        XCTAssertEqual(TrainerCheckpoint.differences(saved: saved, current: current),
+                       ["--data-dir /usr/share/datasets/../datasets/fashion-mnist here, the standard location (/usr/share/datasets/fashion-mnist) in the checkpoint"])
+    }
+
     /// A refusal names every setting that differs, by option and with both values (it used to
     /// print the two configurations whole), and what may change. No validation is
     /// `--validate-every 0` for the quadratics, which validate by default.

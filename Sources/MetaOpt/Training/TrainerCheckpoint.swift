@@ -131,7 +131,10 @@ package enum TrainerCheckpoint {
     /// `elsewhere` names where `saved` comes from ("in the checkpoint", "on rank 0").
     static func differences(saved: TrainingConfig, current: TrainingConfig, elsewhere: String = "in the checkpoint") -> [String] {
         let here = current.runSettings, there = saved.runSettings
-        func shown(_ value: RunSettings.Value?, _ kind: RunSettings.Kind) -> String {
+        func shown(_ value: RunSettings.Value?, _ kind: RunSettings.Kind, key: String) -> String {
+            // No directory is Fashion-MNIST's standard location, which another spelling of it
+            // (a "..", a link) is not taken for: the hosts may resolve it differently.
+            if key == "data-dir", value ?? .null == .null { return "the standard location (\(FashionMNIST.defaultDirectory))" }
             guard let value, value != .null else { return "none" }
             return RunSettings.argumentText(value, kind) ?? value.json
         }
@@ -145,7 +148,7 @@ package enum TrainerCheckpoint {
             if key == "validation-seed" && seedsDerived && saved.seed != current.seed && saved.validation != nil && current.validation != nil {
                 return nil
             }
-            return "--\(key) \(shown(here[key], kind)) here, \(shown(there[key], kind)) \(elsewhere)"
+            return "--\(key) \(shown(here[key], kind, key: key)) here, \(shown(there[key], kind, key: key)) \(elsewhere)"
         }
         if !options.isEmpty { return options }
         let (fieldsHere, fieldsThere) = (encodedFields(current), encodedFields(saved))
