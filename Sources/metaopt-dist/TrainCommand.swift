@@ -145,7 +145,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Where to write the trained optimizer (default: RUN_DIR/optimizer.json).")
     var output: String?
 
-    @Option(help: ArgumentHelp("Ranks per group that split each function's coordinates (docs/scaling.md): the ranks form groups of S, each group runs its share of the meta-batch's blocks, and each rank of a group runs the learned optimizer on 1/S of every function's coordinates (one allgather per unrolled step). It must divide the number of ranks; first-order mode only. φ is the same for any value. auto: 1 while there are at least as many blocks as ranks, else the smallest S that gives every group a block.",
+    @Option(help: ArgumentHelp("Ranks per group that split each function's coordinates (docs/scaling.md): the ranks form groups of S, each group runs its share of the meta-batch's blocks, and each rank of a group runs the learned optimizer on 1/S of every function's coordinates (one allgather per unrolled step). It must divide the number of ranks; first-order mode only. φ is the same for any value. auto: 1 while there are at least as many blocks as ranks, else the smallest S that gives every group a block (1 in second-order mode: ranks past the blocks then wait, with a warning).",
                                valueName: "S|auto"))
     var shards: ShardCount = .auto
 
@@ -258,6 +258,13 @@ struct TrainCommand: ParsableCommand {
             try endIfAnyRankRefuses(comm, startupRefusal(config: config, ranks: comm.size, shards: shardCount))
             if comm.isRoot && shardCount > 1 {
                 logger.info("\(comm.size / shardCount) group(s) of \(shardCount) ranks: each function's coordinates are split over \(shardCount) ranks")
+            }
+            let idleGroups = comm.size / shardCount - config.blockCount
+            if comm.isRoot && idleGroups > 0 {
+                let idle = shardCount > 1 ? "\(idleGroups) of \(comm.size / shardCount) groups of \(shardCount) ranks" : "\(idleGroups) of \(comm.size) ranks"
+                let remedy = config.mode == .secondOrder ? "second-order meta-gradients cannot split a function over ranks: give a smaller --block-size or fewer ranks"
+                    : "give a smaller --block-size, fewer ranks, or --shards auto"
+                logger.warning("\(idle) own no block of the meta-batch (\(config.blockCount) block(s)) and only wait for the others: \(remedy)")
             }
             let run: TrainingRun
             do {

@@ -548,6 +548,21 @@ final class RunHardeningTests: XCTestCase {
         }
     }
 
+    /// Ranks past the blocks own none and wait: said in a warning (second-order mode, where
+    /// --shards auto cannot split functions, left a rank idle without a word), not when every
+    /// rank has a block.
+    func testIdleRanksAreWarnedAbout() throws {
+        try DistributedTrain.requireMPIRun()
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let job = ["--meta-batch", "4", "--block-size", "4", "--unroll", "5", "--horizon", "10", "--iterations", "1", "--validate-every", "0"]
+        for (extra, idle) in [(["--mode", "second-order"], true), (["--shards", "1"], true), ([], false)] {
+            let result = try MPIJob.run(np: 2, args: ["train"] + job + extra + ["--run-dir", scratch.appendingPathComponent("run-\(extra.joined())").path],
+                                        timeout: DistributedTrain.jobTimeout)
+            XCTAssertEqual(result.status, 0, "\(extra): \(result)")
+            XCTAssertEqual(result.stderr.contains("1 of 2 ranks own no block of the meta-batch (1 block(s)) and only wait"), idle, "\(extra): \(result)")
+        }
+    }
+
     /// evaluate, export, plot and bench run in one process: under `mpirun -np 2` each rank did the
     /// whole evaluation and wrote the same files. Refused on every rank with status 64.
     func testOneProcessCommandsRefuseSeveralRanks() throws {
