@@ -17,8 +17,16 @@ let stopSignalReceived = Atomic<Bool>(false)
 /// after as long again, and exit status 1 (docs/checkpoints.md, "Stopping a run").
 let stopSignals: [Int32] = [SIGTERM, SIGINT, SIGUSR1]
 
-extension LogScaleRange: ExpressibleByArgument {
-    public init?(argument: String) { self.init(parsing: argument) }
+extension LogScaleRange {
+    /// The option's value, or why it is none: argument-parser's own message for a value it could
+    /// not read gave no reason ("The value '0' is invalid").
+    static func argument(_ text: String) throws -> LogScaleRange {
+        if let range = LogScaleRange(parsing: text) { return range }
+        if Double(text.trimmingCharacters(in: .whitespaces)) != nil {
+            throw ValidationError("A must be positive (0 < A ≤ 20): it gives the range [−A, A]")
+        }
+        throw ValidationError("give a number A (0 < A ≤ 20) or two numbers LO,HI (−20 ≤ LO < HI ≤ 20)")
+    }
 }
 
 struct TrainCommand: ParsableCommand {
@@ -94,15 +102,15 @@ struct TrainCommand: ParsableCommand {
     var clipNorm: Double?
 
     @Option(help: ArgumentHelp("Meta-train on randomly rescaled functions f(c ⊙ θ), each coordinate's factor c drawn from exp(U[−A, A)), or exp(U[LO, HI)) (0 < A ≤ 20; −20 ≤ LO < HI ≤ 20) (Lv et al. 2017's random scaling; docs/results.md). Default: off. Evaluation always uses the unscaled functions.",
-                               valueName: "A|LO,HI"))
+                               valueName: "A|LO,HI"), transform: LogScaleRange.argument)
     var randomScaling: LogScaleRange?
 
     @Option(help: ArgumentHelp("Meta-train from rescaled starting points: each weight matrix and bias vector of θ₀ multiplied by its own factor exp(U[−A, A)), or exp(U[LO, HI)) (0 < A ≤ 20; −20 ≤ LO < HI ≤ 20; docs/results.md). Default: off. Evaluation always starts from the unscaled θ₀.",
-                               valueName: "A|LO,HI"))
+                               valueName: "A|LO,HI"), transform: LogScaleRange.argument)
     var initialScaling: LogScaleRange?
 
     @Option(help: ArgumentHelp("Meta-train on a·f, with one factor a drawn from exp(U[−A, A)), or exp(U[LO, HI)) (0 < A ≤ 20; −20 ≤ LO < HI ≤ 20), per function: steps that follow the gradient's size are punished, normalised steps are not (docs/results.md). Default: off.",
-                               valueName: "A|LO,HI"))
+                               valueName: "A|LO,HI"), transform: LogScaleRange.argument)
     var lossScaling: LogScaleRange?
 
     /// `--loss-normalization`: a `MetaLossNormalization` or none.

@@ -299,6 +299,31 @@ final class RunHardeningTests: XCTestCase {
         XCTAssertTrue(layered.stdout.contains(#""hidden-sizes": "5,5,5""#), "\(layered)")
     }
 
+    /// A value out of range says why: the scaling options answered "The value '0' is invalid"
+    /// with no reason, a zero layer size "hidden layer sizes must be positive" without the option,
+    /// and a mixture component's unreadable option named the top-level flag.
+    func testOutOfRangeValuesSayWhy() throws {
+        let cases: [([String], String)] = [
+            (["--random-scaling=0"], "A must be positive (0 < A ≤ 20)"),
+            (["--initial-scaling=-1"], "A must be positive (0 < A ≤ 20)"),
+            (["--loss-scaling=1,2,3"], "give a number A (0 < A ≤ 20) or two numbers LO,HI"),
+            (["--random-scaling=21"], "the range of log-factors must lie within [−20, 20]"),
+            (["--task", "mlp", "--hidden-layers", "20,0"], "hidden layer sizes (--hidden-layers) must be positive (got 0 in [20, 0])"),
+            (["--task", "cnn", "--fc-layers", "0"], "fully connected sizes (--fc-layers) must be positive (got 0 in [0])"),
+            (["--task", "mix", "--mixture", "quadratic; cnn fc-layers=x"], "mixture component 2 (cnn): fc-layers must be comma-separated whole numbers (got 'x')"),
+            (["--task", "mix", "--mixture", "mlp minibatch=q"], "mixture component 1 (mlp): minibatch must be a whole number (got 'q')"),
+        ]
+        for (args, message) in cases {
+            let result = try MPIJob.runSingleton(args: ["train", "--print-config"] + args, timeout: 30)
+            XCTAssertEqual(result.status, 64, "\(args): \(result)")
+            XCTAssertTrue(result.stderr.contains(message), "\(args) should say \"\(message)\":\n\(result)")
+        }
+        for good in ["0.5", "-1,2"] {
+            let result = try MPIJob.runSingleton(args: ["train", "--print-config", "--random-scaling=" + good], timeout: 30)
+            XCTAssertEqual(result.status, 0, "\(good): \(result)")
+        }
+    }
+
     /// Start-up checks that only some ranks fail (the default memory limit is the host's memory
     /// shared by its ranks, so hosts differ), and a --checkpoint-every that differs between ranks
     /// (it decides when the ranks meet in a checkpoint's collectives): every rank ends at once,

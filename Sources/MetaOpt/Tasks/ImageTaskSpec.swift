@@ -79,14 +79,18 @@ public struct ImageTaskSpec: Codable, Equatable, Sendable {
         }
         switch architecture {
         case .mlp(let a):
-            if a.hiddenSizes.contains(where: { $0 < 1 }) { p.append("hidden layer sizes must be positive") }
+            if let bad = a.hiddenSizes.first(where: { $0 < 1 }) {
+                p.append("hidden layer sizes (--hidden-layers) must be positive (got \(bad) in \(a.hiddenSizes))")
+            }
         case .cnn(let a):
             if a.convolutionChannels.isEmpty {
                 p.append("the CNN needs at least one convolution layer")
             } else if let bad = a.convolutionChannels.first(where: { $0 < 1 }) {
-                p.append("convolution channel counts must be positive (got \(bad) in \(a.convolutionChannels))")
+                p.append("convolution channel counts (--conv-channels) must be positive (got \(bad) in \(a.convolutionChannels))")
             }
-            if a.fullyConnectedSizes.contains(where: { $0 < 1 }) { p.append("fully connected sizes must be positive") }
+            if let bad = a.fullyConnectedSizes.first(where: { $0 < 1 }) {
+                p.append("fully connected sizes (--fc-layers) must be positive (got \(bad) in \(a.fullyConnectedSizes))")
+            }
         }
         return p
     }

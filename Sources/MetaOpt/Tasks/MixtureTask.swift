@@ -61,10 +61,19 @@ package struct MixtureTask: TaskPlugin, Codable {
         self.init(components: try Self.parse(text, base: arguments))
     }
 
+    /// A component's option that cannot be read, said as `problems()` says a component's problems
+    /// ("mixture component 2 (cnn): fc-layers must be …"): it named the top-level flag
+    /// (`--fc-layers`), which a run file's messages then blamed on its own `fc-layers` key.
+    private static func inComponent(_ index: Int, _ name: String, _ error: TaskArgumentError) -> TaskArgumentError {
+        var message = error.description
+        if message.hasPrefix("--") { message.removeFirst(2) }
+        return TaskArgumentError(description: "mixture component \(index + 1) (\(name)): \(message)")
+    }
+
     /// The components `text` lists, each starting from `base`'s options.
     package static func parse(_ text: String, base: TaskArguments) throws(TaskArgumentError) -> [MixtureComponent] {
         var components: [MixtureComponent] = []
-        for part in text.split(separator: ";", omittingEmptySubsequences: false) {
+        for (index, part) in text.split(separator: ";", omittingEmptySubsequences: false).enumerated() {
             let words = part.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init)
             guard let head = words.first else {
                 throw TaskArgumentError(description: "--mixture has an empty component in '\(text)'")
@@ -96,9 +105,13 @@ package struct MixtureTask: TaskPlugin, Codable {
                 guard given.insert(option).inserted else {
                     throw TaskArgumentError(description: "--mixture: '\(option)' is given twice in the \(name) component; give it once")
                 }
-                try arguments.set(option, value)
+                do { try arguments.set(option, value) } catch { throw inComponent(index, name, error) }
             }
-            components.append(MixtureComponent(weight: weight, task: TaskSpec(try plugin.init(arguments: arguments))))
+            do {
+                components.append(MixtureComponent(weight: weight, task: TaskSpec(try plugin.init(arguments: arguments))))
+            } catch {
+                throw inComponent(index, name, error)
+            }
         }
         return components
     }
@@ -191,28 +204,28 @@ extension TaskArguments {
     mutating func set(_ option: String, _ value: String) throws(TaskArgumentError) {
         switch option {
         case "dimension":
-            guard let v = Int(value) else { throw TaskArgumentError(description: "--mixture: dimension must be a whole number (got '\(value)')") }
+            guard let v = Int(value) else { throw TaskArgumentError(description: "dimension must be a whole number (got '\(value)')") }
             dimension = v
         case "hidden-layers": hiddenLayers = value
         case "activation":
             guard let v = Activation(rawValue: value) else {
-                throw TaskArgumentError(description: "--mixture: activation must be one of \(Activation.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(value)')")
+                throw TaskArgumentError(description: "activation must be one of \(Activation.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(value)')")
             }
             activation = v
         case "conv-channels": convChannels = value
         case "fc-layers": fcLayers = value
         case "dataset":
             guard let v = ImageTaskSpec.Dataset(rawValue: value) else {
-                throw TaskArgumentError(description: "--mixture: dataset must be one of \(ImageTaskSpec.Dataset.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(value)')")
+                throw TaskArgumentError(description: "dataset must be one of \(ImageTaskSpec.Dataset.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(value)')")
             }
             dataset = v
         case "data-dir": dataDirectory = value
         case "labels": labels = try Self.integers(value, "labels")
         case "minibatch":
-            guard let v = Int(value) else { throw TaskArgumentError(description: "--mixture: minibatch must be a whole number (got '\(value)')") }
+            guard let v = Int(value) else { throw TaskArgumentError(description: "minibatch must be a whole number (got '\(value)')") }
             minibatch = v
         default:
-            throw TaskArgumentError(description: "--mixture: the option '\(option)' cannot be set in a component")
+            throw TaskArgumentError(description: "the option '\(option)' cannot be set in a component")
         }
     }
 }
