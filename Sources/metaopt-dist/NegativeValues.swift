@@ -3,8 +3,9 @@
 /// option's own check ("the number of iterations must not be negative (got -5)"). A negative
 /// number is never an option name here, so the word after a long option that looks like one
 /// (-5, -0.5, -1e-3, -.5, -inf), or a comma list of numbers that starts with one (a range such as
-/// `--initial-scaling -1,1`, which said "Missing value"), is joined to it; everything else is
-/// left as it is.
+/// `--initial-scaling -1,1`, which said "Missing value"), or any word a dash and a digit begin
+/// (a mixture's negative weight, `--mixture "-1*quadratic"`, which should meet the mixture's own
+/// check), is joined to it; everything else is left as it is.
 enum NegativeValues {
     static func join(_ arguments: [String]) -> [String] {
         var result: [String] = []
@@ -16,7 +17,8 @@ enum NegativeValues {
                 break
             }
             if word.hasPrefix("--"), !word.contains("="), i + 1 < arguments.count,
-               isNegativeNumber(arguments[i + 1]) || isNumberListStartingNegative(arguments[i + 1]) {
+               isNegativeNumber(arguments[i + 1]) || isNumberListStartingNegative(arguments[i + 1])
+                || startsWithDashAndDigit(arguments[i + 1]) {
                 result.append(word + "=" + arguments[i + 1])
                 i += 2
                 continue
@@ -25,6 +27,12 @@ enum NegativeValues {
             i += 1
         }
         return result
+    }
+
+    /// "-1*quadratic", "-2x": no option name starts with a digit.
+    static func startsWithDashAndDigit(_ word: String) -> Bool {
+        let scalars = Array(word.unicodeScalars.prefix(2))
+        return scalars.count == 2 && scalars[0] == "-" && ("0"..."9").contains(scalars[1])
     }
 
     /// "-1,1", "-2,-1": comma-separated numbers, the first negative.

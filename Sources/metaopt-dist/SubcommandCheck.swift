@@ -1,4 +1,5 @@
 import ArgumentParser
+import MetaOpt
 
 /// A first word that names no subcommand. `train` is the default subcommand, so argument-parser
 /// handed `metaopt-dist evalute --optimizer f` to train and blamed the first option ("Unknown
@@ -17,22 +18,7 @@ enum SubcommandCheck {
         }
         guard first != "help", !names.contains(first) else { return nil }
         let listed = commands.filter { $0.shouldDisplay }.compactMap { $0.commandName }
-        let closest = names.map { (name: $0, distance: editDistance($0, first)) }.min { $0.distance < $1.distance }
-        let guess = closest.flatMap { $0.distance <= 2 ? " (did you mean '\($0.name)'?)" : nil } ?? ""
+        let guess = Spelling.closest(to: first, among: names, maxDistance: 2).map { " (did you mean '\($0)'?)" } ?? ""
         return "unknown subcommand '\(first)'\(guess); the subcommands are \(listed.joined(separator: ", ")) (train when none is given)"
-    }
-
-    /// Levenshtein distance: insertions, deletions and substitutions of characters.
-    static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        var previous = Array(0...b.count)
-        for (i, x) in a.enumerated() {
-            var current = [i + 1]
-            for (j, y) in b.enumerated() {
-                current.append(min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1)))
-            }
-            previous = current
-        }
-        return previous[b.count]
     }
 }

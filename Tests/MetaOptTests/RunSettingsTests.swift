@@ -131,6 +131,14 @@ final class RunSettingsTests: XCTestCase {
             "unknown key 'learningRate' (did you mean 'learning-rate'?); the keys are train's long option names",
             "unknown key 'meta_batch' (did you mean 'meta-batch'?); the keys are train's long option names",
         ])
+        // A typo or two away (a wrong plural), found by edit distance; a one-letter key is not
+        // taken for "p".
+        XCTAssertEqual(problems(#"{"iteration": 2, "seeds": 1, "learning-rat": 1}"#), [
+            "unknown key 'iteration' (did you mean 'iterations'?); the keys are train's long option names",
+            "unknown key 'learning-rat' (did you mean 'learning-rate'?); the keys are train's long option names",
+            "unknown key 'seeds' (did you mean 'seed'?); the keys are train's long option names",
+        ])
+        XCTAssertFalse(problems(#"{"x": 1}"#).first?.contains("did you mean") ?? true)
         let unknown = problems(#"{"frobnicate": [1, 2], "task": "mlp"}"#)
         XCTAssertEqual(unknown.count, 1)
         let first = unknown.first ?? ""

@@ -26,6 +26,10 @@ final class NegativeValueTests: XCTestCase {
         let range = try MPIJob.runSingleton(args: ["train", "--initial-scaling", "-1,2", "--loss-scaling", "-2,-1", "--print-config"], timeout: 30)
         XCTAssertEqual(range.status, 0, "\(range)")
         XCTAssertTrue(range.stdout.contains("\"initial-scaling\": \"-1.0,2.0\"") && range.stdout.contains("\"loss-scaling\": \"-2.0,-1.0\""), "\(range)")
+        // A mixture's negative weight, given without "=", meets the mixture's own check.
+        let weight = try MPIJob.runSingleton(args: ["train", "--task", "mix", "--mixture", "-1*quadratic", "--print-config"], timeout: 30)
+        XCTAssertEqual(weight.status, 64, "\(weight)")
+        XCTAssertTrue(weight.stderr.contains("positive number") && !weight.stderr.contains("Missing value"), "\(weight)")
         // A flag given a negative number says so, instead of calling "-5" an unknown option.
         let flag = try MPIJob.runSingleton(args: ["train", "--verbose", "-5"], timeout: 30)
         XCTAssertEqual(flag.status, 64, "\(flag)")

@@ -264,6 +264,11 @@ final class RunFileTests: XCTestCase {
                        "Error: \(file.path): 'max-skips': the skip limit must be positive")
         XCTAssertEqual(try firstLine(#"{"checkpoint-every": -1}"#, ["--config", file.path]),
                        "Error: \(file.path): 'checkpoint-every': --checkpoint-every must not be negative")
+        // An empty path meets the option's own check (it said "Missing value for '--run-dir'").
+        for key in ["run-dir", "output", "init-from", "data-dir"] {
+            let line = try firstLine(#"{"task": "mlp", "\#(key)": ""}"#, ["--config", file.path])
+            XCTAssertTrue(line.hasPrefix("Error: \(file.path): '\(key)': --\(key) must not be empty"), line)
+        }
         // The command line's own values are not the file's, nor is one that replaces the file's.
         XCTAssertEqual(try firstLine(#"{"unroll": 7}"#, ["--config", file.path, "--unroll", "0"]),
                        "Error: the unroll length must be positive (got 0)")

@@ -218,7 +218,8 @@ package struct RunSettings: Equatable, Sendable {
     }
 
     /// A key of `keys` that `key` looks like a misspelling of: another case, underscores, camel
-    /// case or a leading "--".
+    /// case or a leading "--", else one a typo or two away ("iteration", "seeds"; one for keys of
+    /// up to five letters, so that "x" is not taken for "p").
     static func suggestion(for key: String) -> String? {
         var k = key
         while k.hasPrefix("-") { k.removeFirst() }
@@ -230,7 +231,8 @@ package struct RunSettings: Equatable, Sendable {
         }
         if kinds[kebab] != nil && kebab != key { return kebab }
         let squeezed = kebab.replacingOccurrences(of: "-", with: "")
-        return keys.first { $0.name.replacingOccurrences(of: "-", with: "") == squeezed }?.name
+        if let same = keys.first(where: { $0.name.replacingOccurrences(of: "-", with: "") == squeezed }) { return same.name }
+        return Spelling.closest(to: kebab, among: keys.map(\.name), maxDistance: kebab.count > 5 ? 2 : kebab.count > 1 ? 1 : 0)
     }
 
     static func describe(_ kind: Kind) -> String {
@@ -274,12 +276,14 @@ package struct RunSettings: Equatable, Sendable {
     }
 
     /// Command-line arguments with the same meaning, `--key=value` (so that values starting with
-    /// "-" stay values), in `keys` order; nulls and `description` give none.
+    /// "-" stay values), in `keys` order; nulls and `description` give none. An empty value is
+    /// two words, `--key ""`: argument-parser reads `--key=` as a missing value, which hid the
+    /// option's own message ("--run-dir must not be empty").
     package var arguments: [String] {
-        Self.keys.compactMap { key, kind in
+        Self.keys.flatMap { key, kind -> [String] in
             guard kind != .note, let value = values[key], value != .null,
-                  let text = Self.argumentText(value, kind) else { return nil }
-            return "--\(key)=\(text)"
+                  let text = Self.argumentText(value, kind) else { return [] }
+            return text.isEmpty ? ["--\(key)", ""] : ["--\(key)=\(text)"]
         }
     }
 

@@ -154,7 +154,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             if mode == .secondOrder { p.append("\(option) supports first-order meta-gradients only") }
         }
         if let validation { p.append(contentsOf: validation.problems(trainingSeed: seed)) }
-        if initFrom?.isEmpty == true { p.append("the optimizer file to start from must be named") }
+        if initFrom?.isEmpty == true { p.append("--init-from must not be empty") }
         if maxConsecutiveSkips < 1 { p.append("the skip limit must be positive") }
         if consistencyCheckEvery < 0 { p.append("the consistency-check interval must not be negative") }
         p.append(contentsOf: limitProblems())
