@@ -10,7 +10,9 @@
 #    then with a shipped optimizer (optimizers/mlp-p5.json), then with its fallback (an optimizer
 #    it meta-trains itself on logistic regressions); it fails if the learned optimizer does not
 #    lower the loss.
-# 3. learned-vs-adam with a bad option and with a missing file: statuses 64 and 1 with a message.
+# 3. learned-vs-adam with a bad option and with a missing file: statuses 64 and 1 with a message;
+#    both programs' --help: their usage and status 0; train-own-optimizee with a directory as
+#    --output: status 64 with a message before training (it used to train, then fail to write).
 #
 # Prints "check-examples: PASS" and exits 0, or "check-examples: FAIL (...)" and exits 1. Release
 # build in Examples/.build (ignored by git); the optimizer file goes to a temporary directory
@@ -48,4 +50,14 @@ swift run --skip-build "${args[@]}" learned-vs-adam --steps -1 2> "$work/err" ||
 status=0
 swift run --skip-build "${args[@]}" learned-vs-adam --optimizer "$work/missing.json" 2> "$work/err" || status=$?
 [ "$status" = 1 ] && grep -q "missing.json cannot be read" "$work/err" || fail "learned-vs-adam with a missing file: status $status"
+for program in learned-vs-adam train-own-optimizee; do
+    status=0
+    swift run --skip-build "${args[@]}" "$program" --help > "$work/out" 2> "$work/err" || status=$?
+    [ "$status" = 0 ] && grep -q "^usage: $program" "$work/out" && grep -q -- "-h, --help" "$work/out" \
+        || fail "$program --help: status $status, $(head -c 200 "$work/err")"
+done
+status=0
+swift run --skip-build "${args[@]}" train-own-optimizee --output "$work" > "$work/out" 2> "$work/err" || status=$?
+[ "$status" = 64 ] && grep -q "is a directory" "$work/err" && ! grep -q "mean loss" "$work/out" \
+    || fail "train-own-optimizee --output DIRECTORY: status $status, not refused before training"
 echo "check-examples: PASS"

@@ -2,7 +2,7 @@
 // named tensors "weights" and "bias" like an optimizer of any training library, next to Adam, and
 // prints both loss curves.
 //
-//   swift run -c release learned-vs-adam [--optimizer FILE] [--steps N] [--adam-learning-rate LR]
+//   swift run -c release learned-vs-adam [--optimizer FILE] [--steps N] [--adam-learning-rate LR] [--help]
 //
 // The files of the repository's optimizers/ serve (optimizers/mlp-p5.json reaches Adam's loss).
 // Without --optimizer it first meta-trains one on logistic regressions for 60 meta-steps (a few
@@ -15,8 +15,21 @@ import MetaOpt
 var optimizerPath: String? = nil
 var steps = 100
 var adamLearningRate: Float = 0.1
+let usage = """
+    usage: learned-vs-adam [--optimizer FILE] [--steps N] [--adam-learning-rate LR]
+      --optimizer FILE          a trained optimizer file, e.g. optimizers/mlp-p5.json (default: none;
+                                one is first meta-trained on logistic regressions for 60 meta-steps)
+      --steps N                 steps of each optimizer (default \(steps))
+      --adam-learning-rate LR   Adam's learning rate (default \(adamLearningRate))
+      -h, --help                print this text
+    Exits 1 if the learned optimizer does not lower the loss, 64 for a bad option.
+    """
 var arguments = CommandLine.arguments.dropFirst()
 while let option = arguments.popFirst() {
+    if option == "-h" || option == "--help" {
+        print(usage)
+        exit(0)
+    }
     guard let value = arguments.popFirst() else { exitWithMessage("\(option) needs a value", status: 64) }
     switch option {
     case "--optimizer": optimizerPath = value
@@ -28,7 +41,7 @@ while let option = arguments.popFirst() {
             exitWithMessage("--adam-learning-rate takes a positive number (got \(value))", status: 64)
         }
         adamLearningRate = lr
-    default: exitWithMessage("unknown option \(option); options: --optimizer FILE, --steps N, --adam-learning-rate LR", status: 64)
+    default: exitWithMessage("unknown option \(option); options: --optimizer FILE, --steps N, --adam-learning-rate LR, --help", status: 64)
     }
 }
 
