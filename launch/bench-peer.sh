@@ -39,8 +39,18 @@ CLOCK="${CLOCK:-wall}"
 [[ "$CLOCK" == wall || "$CLOCK" == cpu ]] || { echo "bench-peer: CLOCK is wall or cpu" >&2; exit 1; }
 TCMALLOC="${TCMALLOC-/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4}"
 BIN="${METAOPT_BIN:-$root/.build/release/metaopt-dist}"
-OUT="${OUT:-$(mktemp -d -t bench-peer.XXXXXX)}"
-mkdir -p "$OUT"
+# The checks come before the results directory is made: a failed one leaves nothing behind.
+[[ -x "$BIN" ]] || { echo "bench-peer: no $BIN (swift build -c release)" >&2; exit 1; }
+[[ -f "$P/l2l_jax.py" ]] || { echo "bench-peer: no reference at $P (set P)" >&2; exit 1; }
+[[ -x "$V/bin/python" ]] || { echo "bench-peer: no venv at $V (run $P/setup.sh \"$V\")" >&2; exit 1; }
+if [[ -n "${OUT:-}" ]]; then
+    mkdir -p "$OUT"
+else
+    OUT="$(mktemp -d -t bench-peer.XXXXXX)"
+    # A run that ends before any result is written (a process that failed leaves its result
+    # file empty) removes the directory it made; one with results keeps them.
+    trap 'find "$OUT" -maxdepth 1 -type f -empty -delete 2>/dev/null; rmdir "$OUT" 2>/dev/null || true' EXIT
+fi
 XLA_FLAGS_BASE="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 if [[ "${METAOPT_KERNELS:-}" == avx2 ]]; then
     export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
@@ -49,10 +59,6 @@ fi
 [[ -n "${XLA_ISA:-}" ]] && XLA_FLAGS_BASE+=" --xla_cpu_max_isa=$XLA_ISA"
 echo "bench-peer: METAOPT_KERNELS=${METAOPT_KERNELS:-(best)} OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(its choice)}" \
      "XLA_FLAGS=\"$XLA_FLAGS_BASE\"" >&2
-
-[[ -x "$BIN" ]] || { echo "bench-peer: no $BIN (swift build -c release)" >&2; exit 1; }
-[[ -f "$P/l2l_jax.py" ]] || { echo "bench-peer: no reference at $P (set P)" >&2; exit 1; }
-[[ -x "$V/bin/python" ]] || { echo "bench-peer: no venv at $V (run $P/setup.sh \"$V\")" >&2; exit 1; }
 
 run_jax() {  # task round
     local preload=()

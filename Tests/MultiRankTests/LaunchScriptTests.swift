@@ -4,7 +4,8 @@ import XCTest
 /// What launch/local.sh and launch/hostfile.sh (and launch/common.sh, which both source) do with
 /// a user's mistakes: one line that says what is wrong and a non-zero status, before mpirun starts
 /// a rank; and the forms their headers document; and where launch/scaling.sh and
-/// launch/shard-speedup.sh write and what they remove. (launch/restart.sh: FaultToleranceTests.)
+/// launch/shard-speedup.sh write and what they remove, and that launch/bench-peer.sh leaves no
+/// empty results directory. (launch/restart.sh: FaultToleranceTests.)
 final class LaunchScriptTests: XCTestCase {
     /// `bash launch/NAME ARGUMENTS` started in `directory` (a scratch directory by default), with
     /// `environment` added and METAOPT_BIN the binary under test unless `environment` sets it.
@@ -159,6 +160,37 @@ final class LaunchScriptTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: runs.path).sorted(),
                        ["strong-n10.np1.r1", "strong-n100.np1.r1", "weak-n10.np1.r1"], "the earlier strong-n10.np9.r9 goes")
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out/scaling.csv").path), "\(quick)")
+    }
+
+    /// launch/bench-peer.sh checks the binary, the reference and its virtual environment before it
+    /// makes its results directory: every failed check left an empty /tmp/bench-peer.XXXXXX (and
+    /// made an OUT that was given). A run that fails after the checks, before any result is
+    /// written, removes the directory it made too. (No run here gets as far as a result: the
+    /// reference, ../shared/peer, is not in the repository.)
+    func testBenchPeerLeavesNoEmptyResultsDirectory() throws {
+        let tmp = try makeRunDirectory("launch-bench-peer")
+        let reference = tmp.appendingPathComponent("peer"), venv = tmp.appendingPathComponent("venv")
+        let out = tmp.appendingPathComponent("out")
+        let base = ["TMPDIR": tmp.path, "ROUNDS": "1", "TASKS": "quad"]
+        let noReference = try launch("bench-peer.sh", [], environment: base.merging(["P": reference.path]) { $1 })
+        assertRefused(noReference, status: 1, "bench-peer: no reference at \(reference.path)")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path), [], "a failed check left a directory")
+        let given = try launch("bench-peer.sh", [], environment: base.merging(["P": reference.path, "OUT": out.path]) { $1 })
+        assertRefused(given, status: 1, "bench-peer: no reference at")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "a failed check made OUT")
+
+        // Past the checks: a reference whose interpreter fails before it writes a result.
+        try FileManager.default.createDirectory(at: reference, withIntermediateDirectories: true)
+        try Data().write(to: reference.appendingPathComponent("l2l_jax.py"))
+        try FileManager.default.createDirectory(at: venv.appendingPathComponent("bin"), withIntermediateDirectories: true)
+        let python = venv.appendingPathComponent("bin/python")
+        try Data("#!/bin/sh\nexit 3\n".utf8).write(to: python)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: python.path)
+        let failed = try launch("bench-peer.sh", [], environment: base.merging(["P": reference.path, "V": venv.path]) { $1 })
+        XCTAssertFalse(failed.timedOut, "\(failed)")
+        XCTAssertNotEqual(failed.status, 0, "\(failed)")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path).sorted(), ["peer", "venv"],
+                       "a run that wrote no result left its directory")
     }
 
     /// `METAOPT_SETUP_NO_BUILD=1 bash launch/setup.sh` (packages only) needs no Swift toolchain:
