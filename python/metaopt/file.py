@@ -158,6 +158,38 @@ class _DigitsNeeded(Exception):
     """A number's float32 depends on the digits it was written with, which the parse did not keep."""
 
 
+class _NonFinite(float):
+    """NaN, Infinity or -Infinity, which json reads although JSON has no such numbers: told apart
+    from a number written with digits that json reads as infinite (1e400, past a double's range),
+    which is finite, and beyond float32's range."""
+    __slots__ = ()
+
+
+class _BeyondFloat32(ValueError):
+    """A finite number past float32's range (1e39) at `index` of a list, spelled `written`: the
+    Swift reader refuses it as "beyond the range of a 32-bit float" and names its position."""
+
+    def __init__(self, index: int, written: str):
+        super().__init__(f"[{index}]: {written} is beyond the range of a 32-bit float")
+        self.index, self.written = index, written
+
+
+def _written(value) -> str:
+    """A number of a file as a message names it: its digits where the parse kept them, else
+    Python's spelling; a whole number of more than 40 digits in scientific notation (10**400 is
+    "1.0000000000000000...e+400"), other long spellings cut."""
+    if isinstance(value, _Digits):
+        text = value.digits
+    elif isinstance(value, numbers.Integral):
+        text = str(int(value))
+        digits = text.lstrip("-")
+        if len(digits) > 40:
+            return f"{text[:len(text) - len(digits)]}{digits[0]}.{digits[1:17]}...e+{len(digits) - 1}"
+    else:
+        text = repr(float(value))
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
 # Halfway between the largest float32 and 2^128: rounded to float32, a double here is infinite.
 _FLOAT32_OVERFLOW_HALFWAY = float.fromhex("0x1.ffffffp+127")
 
@@ -199,9 +231,12 @@ def _rounded_once(values, doubles: np.ndarray, result: np.ndarray, from_digits: 
 def _floats(values, what: str, from_digits: bool = False) -> np.ndarray:
     """A flat JSON list of numbers as float32, each rounded once from its digits as the Swift
     reader rounds it (`_rounded_once`); ValueError naming the first entry that is no number
-    (numpy would read true as 1, null as NaN and nested lists as rows). One past float32's range
-    becomes infinite (and is refused as non-finite), also a whole number past float64's, which
-    json reads exactly (10**400); one other than zero that rounds to zero raises ValueError."""
+    (numpy would read true as 1, null as NaN and nested lists as rows). A finite number past
+    float32's range (1e39; also a whole number past float64's, which json reads exactly, 10**400,
+    and one past float64's that json reads as infinite, 1e400) raises `_BeyondFloat32`; one other
+    than zero that rounds to zero raises ValueError; of the two, the first in the list. NaN and
+    the infinities (json's NaN and Infinity, or floats of a parsed object) stay as they are, for
+    the caller's check of non-finite values."""
     if not isinstance(values, list):
         raise ValueError(f"{what} must be a list of numbers (got {type(values).__name__})")
     for index, value in enumerate(values):
@@ -216,10 +251,20 @@ def _floats(values, what: str, from_digits: bool = False) -> np.ndarray:
             doubles = np.asarray([(math.inf if v > 0 else -math.inf) if isinstance(v, int) and abs(v) > _FLOAT32_MAX else v
                                   for v in values], dtype=np.float64)
         result = _rounded_once(values, doubles, doubles.astype(np.float32), from_digits)
-    # A number other than zero that rounds to zero (1e-50) is no float32 the file could hold; the
-    # Swift reader refuses it ("underflows a 32-bit float") rather than read it as 0.
-    for index in np.flatnonzero(result == 0):
+    # A finite number that rounds to an infinity, or one other than zero that rounds to zero
+    # (1e-50), is no float32 the file could hold; the Swift reader refuses it ("is beyond the
+    # range of a 32-bit float", "underflows a 32-bit float") rather than read it as inf or 0.
+    for index in np.flatnonzero((result == 0) | np.isinf(result)):
         value = values[index]
+        if np.isinf(result[index]):
+            if isinstance(value, _NonFinite):
+                continue  # Infinity: non-finite as written
+            if isinstance(value, float) and not isinstance(value, _Digits) and not math.isfinite(value):
+                if from_digits:
+                    # json reads one past a double's range (1e400) as inf too: only its digits tell.
+                    raise _DigitsNeeded()
+                continue  # an infinite float of a parsed object
+            raise _BeyondFloat32(index, _written(value))
         if isinstance(value, _Digits):
             written = value.digits
             nonzero = Decimal(written) != 0
@@ -307,6 +352,11 @@ def _whole_number(digits: str):
     return _Digits(digits) if digits == "-0" else int(digits)
 
 
+def _non_finite(word: str) -> float:
+    """NaN, Infinity or -Infinity, which json reads: a float marked as written so (`_NonFinite`)."""
+    return _NonFinite(word)
+
+
 def _parse(data: bytes, **options):
     """The JSON document in `data` (json.loads with `options`) and the paths of the keys that one
     of its objects gives more than once, sorted: json would resolve such a key silently to its last
@@ -323,7 +373,7 @@ def _parse(data: bytes, **options):
             document[key] = value
         return document
 
-    document = json.loads(data, object_pairs_hook=hook, parse_int=_whole_number, **options)
+    document = json.loads(data, object_pairs_hook=hook, parse_int=_whole_number, parse_constant=_non_finite, **options)
     # The tree is walked only when some object repeated a key (a φ list can be long).
     return document, sorted(_repeated_key_paths(document)) if repeats else []
 
@@ -412,6 +462,17 @@ def _read_bytes(path: str) -> bytes:
     return data
 
 
+def _values(path: str, values, what: str, where: str, from_digits: bool) -> np.ndarray:
+    """`_floats(values, what, from_digits)`, a number beyond float32's range named by its position
+    as the Swift reader names it: "PATH has a bad value at phi[0]: 1e+39 is beyond the range of a
+    32-bit float" (`where`: "phi", or "tensors.NAME.values" in an export)."""
+    try:
+        return _floats(values, what, from_digits)
+    except _BeyondFloat32 as error:
+        raise OptimizerFileError(f"{path} has a bad value at {where}[{error.index}]: {error.written} is beyond "
+                                 "the range of a 32-bit float") from None
+
+
 def _read(path: str, document, from_digits: bool) -> OptimizerSpec:
     kind = document.get("format") if isinstance(document, dict) else None
     if kind not in (OPTIMIZER_FORMAT, EXPORT_FORMAT):
@@ -427,7 +488,7 @@ def _read(path: str, document, from_digits: bool) -> OptimizerSpec:
     shapes = _tensor_shapes(sizes, inputs, count)
     tensors: Dict[str, np.ndarray] = {}
     if kind == OPTIMIZER_FORMAT:
-        phi = _floats(document["phi"], "phi", from_digits)
+        phi = _values(path, document["phi"], "phi", "phi", from_digits)
         needed = sum(math.prod(shape) for _, shape in shapes)
         if phi.shape != (needed,):
             raise OptimizerFileError(f"{path} holds {phi.size} parameters, but its architecture needs {needed}")
@@ -459,7 +520,7 @@ def _read(path: str, document, from_digits: bool) -> OptimizerSpec:
             if not (isinstance(stated, list) and all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
                                                      for d in stated)) or tuple(stated) != shape:
                 raise OptimizerFileError(f"{path}: {name} has shape {stated!r:.60}, expected {list(shape)}")
-            values = _floats(entry["values"], f"{name}: values", from_digits)
+            values = _values(path, entry["values"], f"{name}: values", f"tensors.{name}.values", from_digits)
             if values.size != math.prod(shape):
                 raise OptimizerFileError(f"{path}: {name} holds {values.size} values; its shape {list(shape)} "
                                          f"needs {math.prod(shape)}")

@@ -2,6 +2,7 @@
 traceback from deep inside json or numpy, never a hang."""
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -75,7 +76,7 @@ def test_a_number_beyond_any_float_is_refused(tmp_path):
     path.write_text(json.dumps(document).replace('"phi": [', '"phi": [' + "9" * 400 + ", ", 1), encoding="utf-8")
     document = json.loads(path.read_text(encoding="utf-8"))
     document["phi"].pop()  # the count as before, so only the value is wrong
-    refused(tmp_path, document, "non-finite")
+    refused(tmp_path, document, r"has a bad value at phi\[0\]: 9\.9999999999999999\.\.\.e\+399 is beyond the range of a 32-bit float")
 
 
 def good_export():
@@ -110,10 +111,52 @@ def test_wrong_types_in_an_optimizer_file_are_named(tmp_path, edit, match):
     refused(tmp_path, edited(good_document(), edit), match)
 
 
-def test_a_non_finite_value_is_located(tmp_path):
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_a_non_finite_value_is_located(tmp_path, constant):
+    """NaN and the infinities, which json reads (the Swift reader refuses them as no JSON)."""
     document = good_document()
-    document["phi"][-1] = 1e39  # past float32: infinite in the engines
-    refused(tmp_path, document, r"holds non-finite parameters \(optimizer1\.output\.bias\)")
+    path = written_with_digits(tmp_path, document, document["phi"], constant)
+    with pytest.raises(metaopt.OptimizerFileError, match=r"holds non-finite parameters \(optimizer0\.lstm1\.weight\)"):
+        metaopt.load(path)
+    document = good_document()
+    document["phi"][-1] = float(constant)
+    with pytest.raises(metaopt.OptimizerFileError, match=r"holds non-finite parameters \(optimizer1\.output\.bias\)"):
+        metaopt.load(document)
+
+
+@pytest.mark.parametrize("digits, written", [
+    ("1e39", "1e+39"), ("-1E+39", "-1e+39"),
+    ("3.4028235677973368e38", "3.4028235677973368e38"),  # past the halfway point to 2^128: its digits decide
+    ("1e400", "1e400"),  # past a double's range too: json reads it as inf, yet it is a finite number
+])
+def test_a_finite_value_beyond_float32_is_named_as_the_swift_reader_names_it(tmp_path, digits, written):
+    """A finite number past float32's range was reported as "holds non-finite parameters
+    (lstm1.weight)"; the Swift reader says "has a bad value at phi[0]: 1e+39 is beyond the range of
+    a 32-bit float", and so does load() now, for an export's values too (by the tensor's path)."""
+    document = good_document()
+    path = written_with_digits(tmp_path, document, document["phi"], digits)
+    message = rf"{path} has a bad value at phi\[0\]: {re.escape(written)} is beyond the range of a 32-bit float$"
+    with pytest.raises(metaopt.OptimizerFileError, match=message):
+        metaopt.load(path)
+    export = good_export()
+    values = export["tensors"]["optimizer0.lstm1.weight"]["values"]
+    path = written_with_digits(tmp_path, export, values, digits)
+    with pytest.raises(metaopt.OptimizerFileError, match=r"has a bad value at tensors\.optimizer0\.lstm1\.weight\.values\[0\]: "
+                       rf"{re.escape(written)} is beyond the range of a 32-bit float$"):
+        metaopt.load(path)
+
+
+def test_a_finite_value_beyond_float32_in_an_object_is_named(tmp_path):
+    """The same for an already parsed object: a float past float32's range, or a whole number past
+    any float's; an infinite float stays non-finite."""
+    document = good_document()
+    document["phi"][-1] = 1e39
+    with pytest.raises(metaopt.OptimizerFileError, match=r"^<object> has a bad value at phi\[(\d+)\]: 1e\+39 is beyond") as raised:
+        metaopt.load(document)
+    assert raised.match(rf"phi\[{len(document['phi']) - 1}\]")
+    document["phi"][-1] = -10 ** 40
+    with pytest.raises(metaopt.OptimizerFileError, match=r"-1\.0000000000000000\.\.\.e\+40 is beyond the range of a 32-bit float"):
+        metaopt.load(document)
 
 
 @pytest.mark.parametrize("edit, match", [
