@@ -17,7 +17,12 @@
 # "--mca btl tcp,self --mca btl_tcp_if_include 10.0.0.0/24 --mca plm_rsh_agent ssh"). As with
 # launch/local.sh, the ranks run in the repository root: relative paths in the arguments are
 # relative to it. A hostfile with Windows line endings or a UTF-8 byte order mark is refused
-# (mpirun cannot read them).
+# (mpirun cannot read them), and so is a slot count that is not a positive whole number
+# (slots=0, slots=two) or written slot=N, each named by its line.
+# More ranks than slots need MPIRUN_ARGS=--oversubscribe (launch/local.sh adds it itself; here
+# the slots are the cluster's promise of cores). Open MPI shortens host names at the first dot
+# unless told otherwise: where hosts must be reached by their full names, add
+# MPIRUN_ARGS="--mca orte_keep_fqdn_hostnames 1" (Open MPI 4) or give addresses.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -34,7 +39,9 @@ elif [[ ! -f "$hostfile" && -f "hosts/$hostfile" ]]; then
     hostfile="hosts/$hostfile"
 fi
 if [[ ! -f "$hostfile" ]]; then
-    if [[ "$hostfile" == -* ]]; then
+    if [[ -d "$hostfile" ]]; then
+        echo "hostfile.sh: '$hostfile' is a directory, not a hostfile" >&2
+    elif [[ "$hostfile" == -* ]]; then
         echo "hostfile.sh: the hostfile comes first: hostfile.sh FILE [-np N] [metaopt-dist arguments...]" >&2
     elif [[ "$hostfile" == /* ]]; then
         echo "hostfile.sh: no hostfile '$hostfile'" >&2
@@ -62,6 +69,29 @@ if [[ "$(head -c 3 "$hostfile" | od -An -tx1 | tr -d ' \n')" == "efbbbf" ]]; the
     echo "hostfile.sh: '$hostfile' starts with a UTF-8 byte order mark, which mpirun cannot read (it would drop the first host); remove it (sed -i '1s/^\xEF\xBB\xBF//' '$hostfile')" >&2
     exit 64
 fi
+# Slot counts mpirun misreads: slots=0 leaves a host no rank can go to ("All nodes which are
+# allocated for this job are already filled"), slots=two reads as -1 and ends in an "internal
+# error", slot=2 (a rankfile's keyword) in a parse error; none of them names the file or line.
+line_number=0
+while IFS= read -r line || [[ -n "$line" ]]; do
+    line_number=$((line_number + 1))
+    read -r -a words <<< "${line%%#*}"
+    for word in "${words[@]:1}"; do
+        case "$word" in
+            slots=*|count=*|cpu=*|max_slots=*|max-slots=*|slots_max=*|slots-max=*|\
+            max_cpu=*|max-cpu=*|cpu_max=*|cpu-max=*|max_count=*|max-count=*|count_max=*|count-max=*)
+                if [[ ! "${word#*=}" =~ ^[1-9][0-9]*$ ]]; then
+                    echo "hostfile.sh: '$hostfile' line $line_number: '$word' must be a positive whole number of slots" >&2
+                    exit 64
+                fi
+                ;;
+            slot=*)
+                echo "hostfile.sh: '$hostfile' line $line_number: '$word' is a rankfile's keyword; a hostfile says slots=${word#*=}" >&2
+                exit 64
+                ;;
+        esac
+    done
+done < "$hostfile"
 
 mpi_args=(--hostfile "$hostfile" "${mpi_env_args[@]}")
 if [[ $# -ge 2 && ( "$1" == "-np" || "$1" == "-n" || "$1" == "--np" ) ]]; then

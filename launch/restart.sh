@@ -70,7 +70,7 @@ while [[ $# -gt 0 ]]; do
             [[ "$stop_signal" != -* ]] || { echo "$me: --stop-signal needs a signal name or number" >&2; usage; }
             shift ;;
         -h|--help)
-            sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+            sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
             exit 0 ;;
         --)
             shift; break ;;

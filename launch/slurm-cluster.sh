@@ -6,7 +6,7 @@
 #
 #   bash launch/slurm-cluster.sh up [NAME] [SUBNET]   start the cluster (removes NAME's leftovers first)
 #   bash launch/slurm-cluster.sh down [NAME]          stop and remove everything `up NAME` made
-#   bash launch/slurm-cluster.sh env [NAME]           print KEY=VALUE lines for clients (below)
+#   bash launch/slurm-cluster.sh env [NAME]           print the clients' settings as shell lines (below)
 #
 # NAME (default "msl", 1-6 lower-case letters or digits) names the namespaces NAME-n1 and NAME-n2,
 # the bridge NAME-br, the veths NAME-v1/NAME-v2 and the state folder ${TMPDIR:-/tmp}/metaopt-slurm-NAME
@@ -19,14 +19,19 @@
 # Both nodes declare CPUs=1 and share this machine's file system, so a job's output file and run
 # directory are seen by both.
 #
-# `env` prints SLURM_CONF=... (clients, sbatch and scontrol among them, read the cluster's
-# slurm.conf from there: export it) and METAOPT_MPIRUN_ARGS=... (the mpirun options
-# launch/slurm.sbatch needs here: TCP on SUBNET only, no core binding since both "nodes" are the
-# same two cores). slurmctld listens on the first free port from 6817 on; nothing is written
+# `env` (and `up`, on success) prints `export SLURM_CONF=...` (clients, sbatch and scontrol among
+# them, read the cluster's slurm.conf from there) and `export METAOPT_MPIRUN_ARGS='...'` (the
+# mpirun options launch/slurm.sbatch needs here: TCP on SUBNET only, no core binding since both
+# "nodes" are the same two cores), quoted for the shell, so that
+#
+#   eval "$(bash launch/slurm-cluster.sh env NAME)"
+#
+# sets both in the current shell. slurmctld listens on the first free port from 6817 on; nothing is written
 # outside the state folder (not /etc/slurm, not /etc/munge) and nothing is routed off the bridge.
 #
 # `up` waits (at most 60 s) until `sinfo` shows both nodes idle, and on any failure removes what
-# it made. `down` is idempotent: it ends every process left in the namespaces (job steps, Open MPI
+# it made. A cluster of the same NAME that is still running is stopped first, its jobs with it
+# (`up` says so on stderr): leftovers of a killed test look no different. `down` is idempotent: it ends every process left in the namespaces (job steps, Open MPI
 # daemons, ranks), the daemons by their pid files, and removes the namespaces, links and state.
 set -Eeuo pipefail
 
@@ -206,7 +211,7 @@ up() {
     here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
     # shellcheck source=launch/packages.sh
     source "$here/packages.sh"
-    # apt-get's output to stderr: stdout carries only the KEY=VALUE lines.
+    # apt-get's output to stderr: stdout carries only the export lines.
     ensure_packages slurm-wlm munge >&2 || true
     for i in slurmctld slurmd sinfo munged mungekey; do
         if ! command -v "$i" >/dev/null 2>&1 && [[ ! -x "/usr/sbin/$i" ]]; then
@@ -217,6 +222,11 @@ up() {
     export PATH="$PATH:/usr/sbin:/sbin"
 
     # Whatever an earlier `up NAME` left (a killed test) goes first.
+    local pid
+    pid="$(cat "$state/slurmctld.pid" 2>/dev/null || true)"
+    if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+        echo "slurm-cluster.sh: the cluster '$name' is running; stopping it (and its jobs) first" >&2
+    fi
     down "$name"
     if [[ -n "$(ip -o -4 addr show to "$subnet.0/24" 2>/dev/null)" ]] || ip route show 2>/dev/null | grep -q "^$subnet\.0/24 "; then
         echo "slurm-cluster.sh: the subnet $subnet.0/24 is already in use on this machine; pick another SUBNET" >&2
@@ -283,8 +293,9 @@ env_lines() {
     if [[ -z "$subnet" ]]; then
         subnet="$(sed -n 's/^NodeName=sn1 NodeAddr=\([0-9.]*\)\.2 .*/\1/p' "$state/slurm.conf")"
     fi
-    echo "SLURM_CONF=$state/slurm.conf"
-    echo "METAOPT_MPIRUN_ARGS=--mca btl tcp,self --mca btl_tcp_if_include $subnet.0/24 --mca oob_tcp_if_include $subnet.0/24 --bind-to none"
+    # check_state_path keeps quotes out of the path.
+    echo "export SLURM_CONF='$state/slurm.conf'"
+    echo "export METAOPT_MPIRUN_ARGS='--mca btl tcp,self --mca btl_tcp_if_include $subnet.0/24 --mca oob_tcp_if_include $subnet.0/24 --bind-to none'"
 }
 
 [[ $# -ge 1 ]] || usage

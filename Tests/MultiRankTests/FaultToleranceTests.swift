@@ -262,6 +262,10 @@ final class FaultToleranceTests: XCTestCase {
             XCTAssertEqual(r.status, 64, "\(bad): \(r)")
             XCTAssertTrue(r.stderr.contains("usage: restart.sh"), "\(r)")
         }
+        // Help asked for goes to stdout (`--help | less` showed nothing), with status 0.
+        let help = try restartScript(["--help"])
+        XCTAssertEqual(help.status, 0, "\(help)")
+        XCTAssertTrue(help.stdout.contains("Runs a command again after it fails") && help.stderr.isEmpty, "\(help)")
     }
 
     /// SIGTERM to the wrapper is passed on as --stop-signal and ends the restarts: the training

@@ -87,7 +87,8 @@ final class LaunchScriptTests: XCTestCase {
         let dir = try makeRunDirectory("launch-hosts")
         let hostfiles = ["empty": "", "comments": "# no hosts yet\n\n   \n#node01 slots=2\n",
                          "good": "# this machine\n\n   localhost slots=2   # two ranks\n", "crlf": "localhost slots=2\r\n",
-                         "bom": "\u{FEFF}node1 slots=2\nlocalhost slots=2\n"]
+                         "bom": "\u{FEFF}node1 slots=2\nlocalhost slots=2\n",
+                         "zero": "# first\nlocalhost slots=0\n", "word": "localhost slots=two\n", "slot": "localhost slot=2 # one\n"]
         for (name, text) in hostfiles {
             try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
@@ -108,6 +109,13 @@ final class LaunchScriptTests: XCTestCase {
                       "hostfile.sh: '\(dir.path)/crlf' has Windows line endings (CRLF), which mpirun cannot read")
         assertRefused(try launch("hostfile.sh", ["bom", "-np", "2", "comm-check"], in: dir), status: 64,
                       "hostfile.sh: '\(dir.path)/bom' starts with a UTF-8 byte order mark, which mpirun cannot read")
+        // Slot counts mpirun said only "already filled" or "internal error" about.
+        for (name, message) in [("zero", "line 2: 'slots=0' must be a positive whole number of slots"),
+                                ("word", "line 1: 'slots=two' must be a positive whole number of slots"),
+                                ("slot", "line 1: 'slot=2' is a rankfile's keyword; a hostfile says slots=2")] {
+            assertRefused(try launch("hostfile.sh", [name, "comm-check"], in: dir), status: 64, "hostfile.sh: '\(dir.path)/\(name)' \(message)")
+        }
+        assertRefused(try launch("hostfile.sh", [".", "comm-check"], in: dir), status: 64, "hostfile.sh: '.' is a directory, not a hostfile")
         let good = try launch("hostfile.sh", ["good", "-np", "2", "comm-check"], in: dir)
         assertSucceeded(good, "a hostfile with comments")
         XCTAssertTrue(good.stdout.contains("COMMCHECK rank=1 size=2 ok=1"), "\(good)")

@@ -66,10 +66,14 @@ final class SlurmClusterTests: XCTestCase {
                 }
                 print("SlurmClusterTests: cluster up in \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
                 var environment: [String: String] = ["PATH": basePath]
-                for line in up.stdout.split(separator: "\n") {
-                    guard let equals = line.firstIndex(of: "="),
-                          ["SLURM_CONF", "METAOPT_MPIRUN_ARGS"].contains(String(line[..<equals])) else { continue }
-                    environment[String(line[..<equals])] = String(line[line.index(after: equals)...])
+                // Lines `export KEY='VALUE'`, as `eval` in a shell reads them.
+                for line in up.stdout.split(separator: "\n") where line.hasPrefix("export ") {
+                    let assignment = line.dropFirst("export ".count)
+                    guard let equals = assignment.firstIndex(of: "="),
+                          ["SLURM_CONF", "METAOPT_MPIRUN_ARGS"].contains(String(assignment[..<equals])) else { continue }
+                    let value = assignment[assignment.index(after: equals)...]
+                    guard value.count >= 2, value.hasPrefix("'"), value.hasSuffix("'") else { continue }
+                    environment[String(assignment[..<equals])] = String(value.dropFirst().dropLast())
                 }
                 guard environment["SLURM_CONF"] != nil, environment["METAOPT_MPIRUN_ARGS"] != nil else {
                     throw MPIJobError(description: "launch/slurm-cluster.sh up printed no client settings:\n\(up)")
@@ -171,7 +175,14 @@ final class SlurmClusterTests: XCTestCase {
     /// under `mpirun -np 2` here, bit for bit.
     func testBatchScriptTrainsAcrossTwoNodesLikeALocalRun() throws {
         try DistributedTrain.requireMPIRun()
-        _ = try Self.cluster()
+        let environment = try Self.cluster()
+        // `eval "$(slurm-cluster.sh env NAME)"`, as its header says, sets what `up` printed (the
+        // unquoted lines it printed before ran "btl: command not found").
+        let shell = try MPIJob.runProcess(executable: URL(fileURLWithPath: "/bin/bash"), arguments: ["-c",
+            #"eval "$(bash "$0" env "$1")" && printf '%s\n%s' "$SLURM_CONF" "$METAOPT_MPIRUN_ARGS""#, Self.clusterScript.path, Self.name],
+            timeout: 30, environment: ["PATH": Self.basePath])
+        XCTAssertEqual(shell.status, 0, "\(shell)")
+        XCTAssertEqual(shell.stdout, "\(environment["SLURM_CONF"] ?? "")\n\(environment["METAOPT_MPIRUN_ARGS"] ?? "")", "\(shell)")
         let scratch = try DistributedTrain.scratchDirectory(for: self)
         let slurmRun = scratch.appendingPathComponent("slurm"), localRun = scratch.appendingPathComponent("local")
         let output = scratch.appendingPathComponent("job.out")
