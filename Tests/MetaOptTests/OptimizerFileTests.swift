@@ -68,6 +68,12 @@ final class OptimizerFileTests: XCTestCase {
         // and what to give instead (it said only "not a metaopt-dist optimizer file").
         let export = String(decoding: try JSONEncoder().encode(sample().exported()), as: UTF8.self)
         try assertRejected(export, containing: "is an export (\"format\": \"metaopt-dist.optimizer-export\"), which only other programs read; give the optimizer file it was exported from")
+        // A checkpoint of the run (its φ in a binary format) given as the optimizer: "not valid JSON".
+        let checkpoint = directory.appendingPathComponent("ckpt-0000000010.mopt")
+        try Data(CheckpointHeader.magic + [UInt8](repeating: 0, count: 56)).write(to: checkpoint)
+        XCTAssertThrowsError(try OptimizerFile.read(from: checkpoint)) {
+            XCTAssert("\($0)".contains("is a training checkpoint, not an optimizer file: give the run's optimizer.json or best-optimizer.json"), "\($0)")
+        }
         XCTAssertThrowsError(try OptimizerFile.read(from: directory.appendingPathComponent("missing.json"))) {
             XCTAssert("\($0)".contains("cannot be read"))
         }

@@ -278,6 +278,14 @@ def _floats(values, what: str, from_digits: bool = False) -> np.ndarray:
     return result
 
 
+def _field(path: str, mapping: dict, key: str, where: str):
+    """``mapping[key]``, or `OptimizerFileError` naming the missing field by its path in the file
+    (``optimizer.preprocessing.logAndSign.p``), as the Swift reader names it."""
+    if key not in mapping:
+        raise OptimizerFileError(f"{path} is malformed: it has no field {where + '.' if where else ''}{key}")
+    return mapping[key]
+
+
 def _architecture(path: str, config: dict):
     """Hidden sizes, preprocessing, p, output scale and optimizer count, checked as the Swift
     reader (`LearnedOptimizerConfig.problems`) checks them."""
@@ -314,16 +322,17 @@ def _architecture(path: str, config: dict):
     if "raw" in pre:
         preprocessing, p = "raw", 0.0
     else:
-        preprocessing, p = "log-sign", _usable_p(_positive(pre["logAndSign"]["p"], "the preprocessing constant p", path), path)
+        preprocessing, p = "log-sign", _usable_p(_positive(_field(path, pre["logAndSign"], "p", "optimizer.preprocessing.logAndSign"),
+                                                              "the preprocessing constant p", path), path)
     # Required, as the Swift reader requires it: a file without it is not one the library wrote,
     # and taking 1 would read the φ of several optimizers as one.
-    count = _whole(config["optimizerCount"], "optimizerCount")
+    count = _whole(_field(path, config, "optimizerCount", "optimizer"), "optimizerCount")
     if count <= 0:
         raise OptimizerFileError(f"{path} states {count} optimizers")
     if count > MAX_OPTIMIZERS:
         raise OptimizerFileError(f"{path} states no valid architecture: optimizerCount must be at most "
                                  f"{MAX_OPTIMIZERS} (got {count})")
-    return sizes, preprocessing, p, _positive(config["outputScale"], "outputScale", path), count
+    return sizes, preprocessing, p, _positive(_field(path, config, "outputScale", "optimizer"), "outputScale", path), count
 
 
 def _tensor_shapes(sizes: List[int], inputs: int, count: int):
@@ -416,12 +425,18 @@ def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
             # Bytes, not text decoded as UTF-8: json then detects UTF-8 with or without a byte
             # order mark, UTF-16 and UTF-32, which the Swift reader (JSONDecoder) reads too.
             data = _read_bytes(path)
-            document, repeated = _parse(data)
-        except OptimizerFileError:
-            raise
-        # ValueError: bad JSON or bytes that are not UTF-8; RecursionError: arrays nested too deep.
-        except (OSError, ValueError, RecursionError) as error:
+        except OSError as error:
             raise OptimizerFileError(f"{path} cannot be read ({error})") from error
+        # A checkpoint holds φ too, but with the trainer's state in a binary format of its own.
+        if data.startswith(_CHECKPOINT_MAGIC):
+            raise OptimizerFileError(f"{path} is a training checkpoint, not an optimizer file: give the run's "
+                                     "optimizer.json or best-optimizer.json (docs/checkpoints.md)")
+        try:
+            document, repeated = _parse(data)
+        # ValueError: bad JSON or bytes that are not UTF-8; RecursionError: arrays nested too deep.
+        except (ValueError, RecursionError) as error:
+            raise OptimizerFileError(f"{path} is not valid JSON ({error}); an optimizer file is JSON with "
+                                     f"\"format\": \"{OPTIMIZER_FORMAT}\"") from error
         if repeated:
             # Named by its path, the first in sorted order, as the Swift reader names it
             # ('optimizer.hiddenSize').
@@ -440,6 +455,10 @@ def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
         raise OptimizerFileError(f"{path} is malformed: it has no field {error}") from error
     except (TypeError, ValueError, AttributeError) as error:
         raise OptimizerFileError(f"{path} is malformed: {error}") from error
+
+
+# The first bytes of a training checkpoint (docs/checkpoints.md, "Header").
+_CHECKPOINT_MAGIC = b"MOPTCKPT"
 
 
 def _read_bytes(path: str) -> bytes:
@@ -483,12 +502,12 @@ def _read(path: str, document, from_digits: bool) -> OptimizerSpec:
     if isinstance(version, bool) or version != SUPPORTED_VERSION:  # True == 1 in Python
         raise OptimizerFileError(
             f"{path} has format version {version!r:.40}; this package reads version {SUPPORTED_VERSION}")
-    sizes, preprocessing, p, scale, count = _architecture(path, document["optimizer"])
+    sizes, preprocessing, p, scale, count = _architecture(path, _field(path, document, "optimizer", ""))
     inputs = 1 if preprocessing == "raw" else 2
     shapes = _tensor_shapes(sizes, inputs, count)
     tensors: Dict[str, np.ndarray] = {}
     if kind == OPTIMIZER_FORMAT:
-        phi = _values(path, document["phi"], "phi", "phi", from_digits)
+        phi = _values(path, _field(path, document, "phi", ""), "phi", "phi", from_digits)
         needed = sum(math.prod(shape) for _, shape in shapes)
         if phi.shape != (needed,):
             raise OptimizerFileError(f"{path} holds {phi.size} parameters, but its architecture needs {needed}")
@@ -498,7 +517,7 @@ def _read(path: str, document, from_digits: bool) -> OptimizerSpec:
             tensors[name] = phi[offset:offset + size].reshape(shape)
             offset += size
     else:
-        stored = document["tensors"]
+        stored = _field(path, document, "tensors", "")
         if not isinstance(stored, dict):
             raise OptimizerFileError(f"{path} is malformed: tensors must be an object of named tensors")
         known = dict(shapes)
@@ -514,8 +533,7 @@ def _read(path: str, document, from_digits: bool) -> OptimizerSpec:
             if not isinstance(entry, dict):
                 raise OptimizerFileError(f"{path} is malformed: {name} must be an object with shape and values")
             for key in ("shape", "values"):
-                if key not in entry:  # the KeyError's message would name the field, not the tensor
-                    raise OptimizerFileError(f"{path} is malformed: {name} has no field '{key}'")
+                _field(path, entry, key, f"tensors.{name}")
             stated = entry["shape"]
             if not (isinstance(stated, list) and all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
                                                      for d in stated)) or tuple(stated) != shape:

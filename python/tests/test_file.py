@@ -66,7 +66,7 @@ def test_a_file_over_the_limit_is_refused_before_it_is_read(tmp_path):
 def test_json_nested_too_deep_is_refused(tmp_path):
     path = tmp_path / "deep.json"
     path.write_text("[" * 100000 + "]" * 100000)
-    with pytest.raises(metaopt.OptimizerFileError, match="cannot be read"):
+    with pytest.raises(metaopt.OptimizerFileError, match="is not valid JSON"):
         metaopt.load(path)
 
 
@@ -242,10 +242,32 @@ def test_a_file_the_swift_reader_decodes_loads(tmp_path, encoding):
                for a, b in zip(o.layers, e.layers))
 
 
+def test_a_training_checkpoint_is_named_as_one(tmp_path):
+    """A run's checkpoint given as the optimizer said "cannot be read ('utf-8' codec can't
+    decode byte ...)"; it says what it is and what to give instead, as the Swift reader does."""
+    path = tmp_path / "ckpt-0000000200.mopt"
+    path.write_bytes(b"MOPTCKPT" + bytes(56))
+    with pytest.raises(metaopt.OptimizerFileError, match=r"is a training checkpoint, not an optimizer file: give the "
+                       r"run's optimizer\.json or best-optimizer\.json"):
+        metaopt.load(path)
+
+
+def test_truncated_json_and_a_missing_nested_field_are_named(tmp_path):
+    """A cut-off file read as an I/O failure ("cannot be read (Expecting ',' delimiter ...)"), and
+    a missing field was named without its path ("it has no field 'p'")."""
+    path = tmp_path / "cut.json"
+    path.write_text(json.dumps(good_document())[:500], encoding="utf-8")
+    with pytest.raises(metaopt.OptimizerFileError, match=r"cut\.json is not valid JSON \(.*\); an optimizer file is JSON"):
+        metaopt.load(path)
+    document = good_document()
+    document["optimizer"]["preprocessing"] = {"logAndSign": {}}
+    refused(tmp_path, document, r"it has no field optimizer\.preprocessing\.logAndSign\.p$")
+
+
 def test_bytes_that_are_no_json_text_are_refused(tmp_path):
     path = tmp_path / "bad.json"
     path.write_bytes(b'{"format": "\xff"}')
-    with pytest.raises(metaopt.OptimizerFileError, match="cannot be read"):
+    with pytest.raises(metaopt.OptimizerFileError, match="is not valid JSON"):
         metaopt.load(path)
 
 
@@ -253,7 +275,7 @@ def test_bytes_that_are_no_json_text_are_refused(tmp_path):
 def test_an_export_tensor_without_a_field_is_named(tmp_path, field):
     """It read "is malformed: it has no field 'shape'", naming none of the tensors."""
     refused(tmp_path, edited(good_export(), lambda d: d["tensors"]["optimizer1.lstm2.weight"].pop(field)),
-            rf"optimizer1\.lstm2\.weight has no field '{field}'")
+            rf"it has no field tensors\.optimizer1\.lstm2\.weight\.{field}$")
 
 
 @pytest.mark.parametrize("name", ["raw.optimizer.json", "raw.export.json"])
@@ -263,7 +285,7 @@ def test_a_file_without_optimizer_count_is_refused(tmp_path, name):
     document = json.loads((DATA / name).read_text(encoding="utf-8"))
     assert document["optimizer"]["optimizerCount"] == 1
     del document["optimizer"]["optimizerCount"]
-    refused(tmp_path, document, "it has no field 'optimizerCount'")
+    refused(tmp_path, document, r"it has no field optimizer\.optimizerCount$")
 
 
 @pytest.mark.parametrize("name, key", [("raw.optimizer.json", None), ("raw.export.json", "lstm2.bias")])

@@ -130,8 +130,8 @@ def test_files_the_binary_refuses_are_refused(tmp_path):
     refused(lambda d: d["optimizer"]["preprocessing"]["logAndSign"].update(p=1e39), "p must be positive and finite as a 32-bit float")
     refused(lambda d: d["optimizer"].update(hiddenSizes=[3, 4.5, 2]), "4.5 is not a whole number")
     refused(lambda d: d["optimizer"].update(hiddenSizes=[3, True, 2]), "True is not a whole number")
-    refused(lambda d: d.pop("phi"), "has no field 'phi'")
-    refused(lambda d: d["optimizer"].pop("outputScale"), "has no field 'outputScale'")
+    refused(lambda d: d.pop("phi"), "has no field phi$")
+    refused(lambda d: d["optimizer"].pop("outputScale"), r"has no field optimizer\.outputScale$")
     refused(lambda d: d["phi"].__setitem__(3, "x"), "is malformed")
     bad.write_text(json.dumps(good).replace('"outputScale": 0.1', '"outputScale": NaN'))
     with pytest.raises(metaopt.OptimizerFileError, match="outputScale must be positive and finite"):
@@ -140,7 +140,7 @@ def test_files_the_binary_refuses_are_refused(tmp_path):
     with pytest.raises(metaopt.OptimizerFileError, match="inf is not a whole number"):
         metaopt.load(bad)
     bad.write_bytes(b'{"format": "\xff\xfe"}')
-    with pytest.raises(metaopt.OptimizerFileError, match="cannot be read"):
+    with pytest.raises(metaopt.OptimizerFileError, match="is not valid JSON"):
         metaopt.load(bad)
 
 

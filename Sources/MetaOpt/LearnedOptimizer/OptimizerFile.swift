@@ -80,10 +80,15 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
     /// ≥ 1 optimizer, hidden sizes > 0, outputScale > 0 and finite), a usable training
     /// configuration, an iteration ≥ 0, and a φ that fits the architecture.
     public static func read(from url: URL) throws -> OptimizerFile {
-        let data: Data
-        do { data = JSONDiagnosis.utf8(Data(try RegularFile.read(url.path, limit: RegularFile.optimizerFileLimit))) } catch {
+        let bytes: [UInt8]
+        do { bytes = try RegularFile.read(url.path, limit: RegularFile.optimizerFileLimit) } catch {
             throw OptimizerFileError(path: url.path, problem: error.reason)
         }
+        // A checkpoint holds φ too, but with the trainer's state in a binary format of its own.
+        if bytes.starts(with: CheckpointHeader.magic) {
+            throw OptimizerFileError(path: url.path, problem: "is a training checkpoint, not an optimizer file: give the run's optimizer.json or best-optimizer.json (docs/checkpoints.md)")
+        }
+        let data = JSONDiagnosis.utf8(Data(bytes))
         struct Probe: Decodable { var format: String?; var version: Int? }
         let probe: Probe
         do { probe = try JSONDecoder().decode(Probe.self, from: data) } catch {
