@@ -301,7 +301,8 @@ final class RunHardeningTests: XCTestCase {
 
     /// A value out of range says why: the scaling options answered "The value '0' is invalid"
     /// with no reason, a zero layer size "hidden layer sizes must be positive" without the option,
-    /// and a mixture component's unreadable option named the top-level flag.
+    /// a mixture component's unreadable option named the top-level flag, and a CNN too deep for
+    /// its images passed --print-config.
     func testOutOfRangeValuesSayWhy() throws {
         let cases: [([String], String)] = [
             (["--random-scaling=0"], "A must be positive (0 < A ≤ 20)"),
@@ -312,6 +313,8 @@ final class RunHardeningTests: XCTestCase {
             (["--task", "cnn", "--fc-layers", "0"], "fully connected sizes (--fc-layers) must be positive (got 0 in [0])"),
             (["--task", "mix", "--mixture", "quadratic; cnn fc-layers=x"], "mixture component 2 (cnn): fc-layers must be comma-separated whole numbers (got 'x')"),
             (["--task", "mix", "--mixture", "mlp minibatch=q"], "mixture component 1 (mlp): minibatch must be a whole number (got 'q')"),
+            // --print-config accepted what training refused once the data set was loaded.
+            (["--task", "cnn", "--conv-channels", "8,8,8,8,8"], "the CNN's 5 convolution layers (--conv-channels) each end in a 2×2 pooling, which halves the image: 28×28 images (fashion-mnist) allow at most 4"),
         ]
         for (args, message) in cases {
             let result = try MPIJob.runSingleton(args: ["train", "--print-config"] + args, timeout: 30)

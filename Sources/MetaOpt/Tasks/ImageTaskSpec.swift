@@ -6,6 +6,9 @@ public struct ImageTaskSpec: Codable, Equatable, Sendable {
         case fashionMNIST = "fashion-mnist"
         case mnist
         case cifar10
+
+        /// The images' side in pixels: 28 for the MNIST sets, 32 for CIFAR-10.
+        public var imageSide: Int { self == .cifar10 ? CIFAR10.height : 28 }
     }
 
     public var architecture: ImageClassificationFamily.Architecture
@@ -87,6 +90,10 @@ public struct ImageTaskSpec: Codable, Equatable, Sendable {
                 p.append("the CNN needs at least one convolution layer")
             } else if let bad = a.convolutionChannels.first(where: { $0 < 1 }) {
                 p.append("convolution channel counts (--conv-channels) must be positive (got \(bad) in \(a.convolutionChannels))")
+            } else if a.convolutionChannels.count > Int.bitWidth - 1 - dataset.imageSide.leadingZeroBitCount {
+                // As the family checks it, but before any rank starts (--print-config accepted it).
+                let side = dataset.imageSide, most = Int.bitWidth - 1 - side.leadingZeroBitCount
+                p.append("the CNN's \(a.convolutionChannels.count) convolution layers (--conv-channels) each end in a 2×2 pooling, which halves the image: \(side)×\(side) images (\(dataset.rawValue)) allow at most \(most)")
             }
             if let bad = a.fullyConnectedSizes.first(where: { $0 < 1 }) {
                 p.append("fully connected sizes (--fc-layers) must be positive (got \(bad) in \(a.fullyConnectedSizes))")
