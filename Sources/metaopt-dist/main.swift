@@ -101,7 +101,11 @@ func exitAfterParsing(_ error: any Error) -> Never {
         exitUnlessStandardOutputWasWritten()
         exit(0)
     }
-    MetaOptDist.exit(withError: error)
+    // In one write: argument-parser's own exit(withError:) printed the message in pieces, which
+    // the ranks of an mpirun job, each refusing the same arguments, interleaved mid-line.
+    let text = MetaOptDist.fullMessage(for: error)
+    if !text.isEmpty { Console.error(text + "\n") }
+    exit(MetaOptDist.exitCode(for: error).rawValue)
 }
 
 // Then, before parsing: a kernel path this CPU cannot run (METAOPT_KERNELS) is refused with a

@@ -50,7 +50,8 @@ final class RunHardeningTests: XCTestCase {
     }
 
     /// Findings 1 and 8: an --output that cannot be written is refused before training (it used
-    /// to fail after it, or replace a FIFO with a file); a symbolic link is followed; a 245-byte
+    /// to fail after it, or replace a FIFO with a file), with status 65, which launch/restart.sh
+    /// does not retry (a restart would meet it again); a symbolic link is followed; a 245-byte
     /// name works.
     func testOutputsAreCheckedBeforeTrainingAndRespected() throws {
         let scratch = try DistributedTrain.scratchDirectory(for: self)
@@ -62,7 +63,7 @@ final class RunHardeningTests: XCTestCase {
             let dir = scratch.appendingPathComponent("run-\(UUID().uuidString)")
             let result = try train(np: 2, dir, ["--output", output])
             XCTAssertFalse(result.timedOut, "\(result)")
-            XCTAssertEqual(result.status, 1, "\(result)")
+            XCTAssertEqual(result.status, 65, "\(result)")
             XCTAssertTrue(result.stderr.contains("\(output): \(message)"), "\(output):\n\(result)")
             XCTAssertFalse(exists(dir, "metrics.jsonl"), "refused before training:\n\(result)")
         }
