@@ -27,6 +27,27 @@ final class OptimizeeShapeTests: XCTestCase {
         }
     }
 
+    /// `Faulty` with named tensors, the second past θ for kind "tensors-beyond".
+    struct NamedFaulty: TensorNamedOptimizee, Sendable {
+        var faulty: Faulty
+        var dimension: Int { faulty.dimension }
+        var parameterGroups: [ParameterGroup] { faulty.parameterGroups }
+        var tensors: [NamedTensor] {
+            [NamedTensor(name: "w", range: 0..<3), NamedTensor(name: "b", range: 3..<(faulty.kind == "tensors-beyond" ? 9 : 6))]
+        }
+        func initialParameters() -> [Float] { faulty.initialParameters() }
+        func lossAndGradient(at theta: UnsafeBufferPointer<Float>, step: Int, gradient: UnsafeMutableBufferPointer<Float>) -> Float {
+            faulty.lossAndGradient(at: theta, step: step, gradient: gradient)
+        }
+    }
+
+    struct NamedFaultyFamily: TaskFamily {
+        var kind: String
+        var name: String { "named-faulty-\(kind)" }
+        var optimizerCount: Int { 1 }
+        func sample(_ key: RandomKey) -> any Optimizee { NamedFaulty(faulty: Faulty(kind: key.task == 1 ? kind : "ok")) }
+    }
+
     struct FaultyFamily: TaskFamily {
         var kind: String
         var name: String { "faulty-\(kind)" }
@@ -84,6 +105,31 @@ final class OptimizeeShapeTests: XCTestCase {
         }
         XCTAssertNil(error("empty-group"))
         XCTAssertNil(error("ok"))
+    }
+
+    /// Under --initial-scaling every function is wrapped to rescale its tensors: a θ₀ of the wrong
+    /// length ended in an index out of range there, tensors past θ in a precondition failure,
+    /// before the trainer's check could name them.
+    func testTrainerRefusesFunctionsOfTheWrongShapeUnderInitialScaling() throws {
+        var config = TrainingConfig(task: .quadratic(dimension: 10), optimizer: LearnedOptimizerConfig(hiddenSizes: [4]),
+                                    metaBatch: 2, blockSize: 2, unroll: 5, horizon: 10, iterations: 2)
+        config.initialScaling = LogScaleRange(symmetric: 1)
+        func error(_ kind: String) -> String? {
+            do {
+                let trainer = try MetaTrainer(config: config, family: NamedFaultyFamily(kind: kind), communicator: LocalCommunicator())
+                while !trainer.finished { try trainer.step() }
+                return nil
+            } catch { return "\(error)" }
+        }
+        XCTAssertEqual(error("short-start"),
+                       "invalid configuration: function 1 of the family at horizon 0: dimension is 6 but initialParameters() has 3 values")
+        XCTAssertEqual(error("tensors-beyond"),
+                       "invalid configuration: function 1 of the family at horizon 0: its named tensors [0..<3, 3..<9] do not lie within 0..<6")
+        XCTAssertNil(error("ok"))
+        // Without the augmentation the tensors are checked too (layer reports index θ by them).
+        config.initialScaling = nil
+        XCTAssertEqual(error("tensors-beyond"),
+                       "invalid configuration: function 1 of the family at horizon 0: its named tensors [0..<3, 3..<9] do not lie within 0..<6")
     }
 
     /// The trainer checks the θ₀ its engine starts from: one draw per function and horizon (an

@@ -1,10 +1,10 @@
-/// The shape the engines rely on in every `Optimizee`: θ₀ with `dimension` values and parameter
-/// groups that tile 0..<dimension in order. The built-in optimizees have it by construction; one of
+/// The shape the engines rely on in every `Optimizee`: θ₀ with `dimension` values, parameter
+/// groups that tile 0..<dimension in order, and named tensors (if any) within it. The built-in optimizees have it by construction; one of
 /// your own that lacks it would make the engines trap (θ₀ of the wrong length), read and write
 /// outside θ (a group past the end) or update coordinates twice or never (overlaps and gaps), so
 /// `LearnedOptimizer.run` and `MetaTrainer` check it before an engine sees the function.
 extension Optimizee {
-    /// What does not fit `dimension`: θ₀ or `parameterGroups` (nil: both fit). `start` is θ₀ as
+    /// What does not fit `dimension`: θ₀, `parameterGroups` or named tensors (nil: all fit). `start` is θ₀ as
     /// `initialParameters()` returned it: a caller that goes on to start from it checks that one,
     /// rather than draw θ₀ twice (an MLP's or CNN's is drawn from the random stream).
     package func shapeProblem(start: [Float]) -> OptimizeeShapeProblem? {
@@ -14,7 +14,17 @@ extension Optimizee {
         // groups are allowed where they keep the order (the engines skip them).
         let tiled = zip([0] + groups.map(\.range.upperBound), groups).allSatisfy { $0 == $1.range.lowerBound }
             && (groups.last?.range.upperBound ?? 0) == dimension
-        return tiled ? nil : .parameterGroups(groups.map(\.range), dimension: dimension)
+        guard tiled else { return .parameterGroups(groups.map(\.range), dimension: dimension) }
+        // Named tensors (per-tensor initial scaling, layer reports) index θ too, also those of a
+        // function under an augmentation's wrapper.
+        var optimizee: any Optimizee = self
+        while true {
+            if let named = optimizee as? any TensorNamedOptimizee, !NamedTensor.allFit(named.tensors, dimension: dimension) {
+                return .tensors(named.tensors.map(\.range), dimension: dimension)
+            }
+            guard let forwarding = optimizee as? any ForwardingOptimizee else { return nil }
+            optimizee = forwarding.base
+        }
     }
 }
 
@@ -25,6 +35,8 @@ package enum OptimizeeShapeProblem: Equatable, CustomStringConvertible {
     case startLength(dimension: Int, values: Int)
     /// The groups' ranges do not tile 0..<dimension in order.
     case parameterGroups([Range<Int>], dimension: Int)
+    /// A named tensor lies outside 0..<dimension (`TensorNamedOptimizee.tensors`).
+    case tensors([Range<Int>], dimension: Int)
 
     package var description: String {
         switch self {
@@ -33,6 +45,9 @@ package enum OptimizeeShapeProblem: Equatable, CustomStringConvertible {
         case let .parameterGroups(ranges, dimension):
             let list = ranges.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", ")
             return "its parameter groups [\(list)] do not tile 0..<\(dimension) in order"
+        case let .tensors(ranges, dimension):
+            let list = ranges.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", ")
+            return "its named tensors [\(list)] do not lie within 0..<\(dimension)"
         }
     }
 }

@@ -27,18 +27,27 @@ public struct RandomInitialScaleOptimizee: ForwardingOptimizee {
 
     /// Factors s_k = exp(u_k), u_k uniform in `logRange`, drawn from `key.stream(.initialScaling)`.
     /// Tensors come from the optimizee where it names them; otherwise θ is one tensor.
+    ///
+    /// This is how meta-training wraps every function of a family, also one of your own, so it
+    /// does not trap where `base` does not fit itself (named tensors outside θ, a θ₀ of another
+    /// length): θ₀ is then left unscaled, and the trainer's shape check
+    /// (`Optimizee.shapeProblem(start:)`) throws `TrainingError.invalidConfiguration` naming it.
     public init(base: any Optimizee, logRange: LogScaleRange, key: RandomKey) {
         let tensors = (base as? any TensorNamedOptimizee)?.tensors
             ?? [NamedTensor(name: "theta", range: 0..<base.dimension)]
         var stream = key.stream(.initialScaling)
         let factors = tensors.map { _ in Float(Foundation.exp(stream.uniform(logRange.lower, logRange.upper))) }
-        self.init(base: base, tensors: tensors, factors: factors)
+        precondition(factors.allSatisfy { $0 > 0 && $0.isFinite }, "factors must be positive and finite")
+        self.base = base
+        self.tensors = tensors
+        self.factors = factors
     }
 
     public var parameterGroups: [ParameterGroup] { base.parameterGroups }
 
     public func initialParameters() -> [Float] {
         var theta = base.initialParameters()
+        guard theta.count == base.dimension, NamedTensor.allFit(tensors, dimension: theta.count) else { return theta }
         for (tensor, s) in zip(tensors, factors) {
             for i in tensor.range { theta[i] *= s }
         }
