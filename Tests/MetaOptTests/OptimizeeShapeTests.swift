@@ -88,16 +88,20 @@ final class OptimizeeShapeTests: XCTestCase {
         return LearnedOptimizer(config: config, phi: ParameterLayout(config).initialParameters(key: RandomKey(seed: 1, horizon: 0, task: 0)))
     }
 
+    static let shortTraining = TrainingConfig(task: .quadratic(dimension: 10), optimizer: LearnedOptimizerConfig(hiddenSizes: [4]),
+                                              metaBatch: 2, blockSize: 2, unroll: 5, horizon: 10, iterations: 2)
+
+    /// What training `family` under `config` to its end throws, as text (nil: nothing).
+    func trainingError(_ config: TrainingConfig, _ family: any TaskFamily) -> String? {
+        do {
+            let trainer = try MetaTrainer(config: config, family: family, communicator: LocalCommunicator())
+            while !trainer.finished { try trainer.step() }
+            return nil
+        } catch { return "\(error)" }
+    }
+
     func testTrainerRefusesFunctionsOfTheWrongShape() throws {
-        let config = TrainingConfig(task: .quadratic(dimension: 10), optimizer: LearnedOptimizerConfig(hiddenSizes: [4]),
-                                    metaBatch: 2, blockSize: 2, unroll: 5, horizon: 10, iterations: 2)
-        func error(_ kind: String) -> String? {
-            do {
-                let trainer = try MetaTrainer(config: config, family: FaultyFamily(kind: kind), communicator: LocalCommunicator())
-                while !trainer.finished { try trainer.step() }
-                return nil
-            } catch { return "\(error)" }
-        }
+        func error(_ kind: String) -> String? { trainingError(Self.shortTraining, FaultyFamily(kind: kind)) }
         XCTAssertEqual(error("short-start"),
                        "invalid configuration: function 1 of the family at horizon 0: dimension is 6 but initialParameters() has 3 values")
         for (kind, ranges) in Self.groupFaults {
@@ -111,16 +115,9 @@ final class OptimizeeShapeTests: XCTestCase {
     /// length ended in an index out of range there, tensors past θ in a precondition failure,
     /// before the trainer's check could name them.
     func testTrainerRefusesFunctionsOfTheWrongShapeUnderInitialScaling() throws {
-        var config = TrainingConfig(task: .quadratic(dimension: 10), optimizer: LearnedOptimizerConfig(hiddenSizes: [4]),
-                                    metaBatch: 2, blockSize: 2, unroll: 5, horizon: 10, iterations: 2)
+        var config = Self.shortTraining
         config.initialScaling = LogScaleRange(symmetric: 1)
-        func error(_ kind: String) -> String? {
-            do {
-                let trainer = try MetaTrainer(config: config, family: NamedFaultyFamily(kind: kind), communicator: LocalCommunicator())
-                while !trainer.finished { try trainer.step() }
-                return nil
-            } catch { return "\(error)" }
-        }
+        func error(_ kind: String) -> String? { trainingError(config, NamedFaultyFamily(kind: kind)) }
         XCTAssertEqual(error("short-start"),
                        "invalid configuration: function 1 of the family at horizon 0: dimension is 6 but initialParameters() has 3 values")
         XCTAssertEqual(error("tensors-beyond"),
