@@ -41,10 +41,13 @@ public struct StepReport: Sendable {
 /// meta-gradient is summed exactly, so the φ trajectory is the same for any number of ranks and
 /// shards.
 public final class MetaTrainer {
+    /// The run's settings, the same on every rank (checked at start).
     public let config: TrainingConfig
     /// The learned optimizer's architecture: |φ| and the engines.
     package let architecture: any LearnedOptimizerArchitecture
     public let communicator: any Communicator
+    /// φ, Adam's moments and the counters after the last meta-step: the same on every rank, and
+    /// what a checkpoint stores and `init(…, resumeFrom:)` continues from.
     public private(set) var state: TrainerState
     package var faults: [FaultInjection] = []
     /// Polled once per meta-step on every rank; the answer travels in the step's MAX allreduce,
@@ -205,6 +208,7 @@ public final class MetaTrainer {
         try communicator.broadcast(&state.adam.secondMoment, root: 0)
     }
 
+    /// Whether `config.iterations` meta-steps are done (`step()` then throws `alreadyFinished`).
     public var finished: Bool { state.iteration >= config.iterations }
 
     /// Samples the current horizon's functions for every owned block.

@@ -40,8 +40,12 @@ public struct TrainerCounters: Codable, Equatable, Sendable {
 /// read and write as if they were the state's own properties (`state.iteration`).
 @dynamicMemberLookup
 public struct TrainerState: Codable, Equatable, Sendable {
+    /// Meta-step, horizon, truncation, Adam step and skip counts.
     public var counters: TrainerCounters
+    /// The learned optimizer's weights, one flat buffer in `ParameterLayout` order (what an
+    /// optimizer file's `phi` holds).
     public var phi: [Float]
+    /// Adam's moments for φ, of φ's size.
     public var adam: AdamState
 
     /// A fresh run: φ from the architecture's initialisation with the run seed.
@@ -52,6 +56,8 @@ public struct TrainerState: Codable, Equatable, Sendable {
         counters = TrainerCounters()
     }
 
+    /// A counter read or written as the state's own property: `state.iteration` is
+    /// `state.counters.iteration`.
     public subscript(dynamicMember counter: WritableKeyPath<TrainerCounters, Int>) -> Int {
         get { counters[keyPath: counter] }
         set { counters[keyPath: counter] = newValue }

@@ -52,6 +52,11 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// `randomScaling`.
     public var lossNormalization: MetaLossNormalization?
 
+    /// Each parameter sets the property of its name. `optimizer` and `blockSize` default to
+    /// `task`'s (`TaskSpec.defaultOptimizer`, `defaultBlockSize`): with a family of one's own,
+    /// whose `task` is only recorded, give them, or the learned optimizer is `task`'s default
+    /// architecture. `iterations` and `learningRate` default to 1000 and 1e-3 here; the command
+    /// line sets them per task (`metaopt-dist train --help`).
     public init(task: TaskSpec, optimizer: LearnedOptimizerConfig? = nil, metaBatch: Int = 128, blockSize: Int? = nil,
                 unroll: Int = 20, horizon: Int = 100, iterations: Int = 1000, learningRate: Double = 1e-3,
                 clipNorm: Double? = nil, seed: UInt64 = 0, mode: MetaGradientMode = .firstOrder,
