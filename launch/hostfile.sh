@@ -17,8 +17,8 @@
 # "--mca btl tcp,self --mca btl_tcp_if_include 10.0.0.0/24 --mca plm_rsh_agent ssh"). As with
 # launch/local.sh, the ranks run in the repository root: relative paths in the arguments are
 # relative to it. A hostfile with Windows line endings or a UTF-8 byte order mark is refused
-# (mpirun cannot read them), and so is a slot count that is not a positive whole number
-# (slots=0, slots=two) or written slot=N, each named by its line.
+# (mpirun cannot read them), and so is a slot count that is not a whole number (slots=two) or
+# written slot=N, each named by its line, and a file whose every host has slots=0.
 # More ranks than slots need MPIRUN_ARGS=--oversubscribe (launch/local.sh adds it itself; here
 # the slots are the cluster's promise of cores). Open MPI shortens host names at the first dot
 # unless told otherwise: where hosts must be reached by their full names, add
@@ -69,20 +69,27 @@ if [[ "$(head -c 3 "$hostfile" | od -An -tx1 | tr -d ' \n')" == "efbbbf" ]]; the
     echo "hostfile.sh: '$hostfile' starts with a UTF-8 byte order mark, which mpirun cannot read (it would drop the first host); remove it (sed -i '1s/^\xEF\xBB\xBF//' '$hostfile')" >&2
     exit 64
 fi
-# Slot counts mpirun misreads: slots=0 leaves a host no rank can go to ("All nodes which are
-# allocated for this job are already filled"), slots=two reads as -1 and ends in an "internal
-# error", slot=2 (a rankfile's keyword) in a parse error; none of them names the file or line.
-line_number=0
+# Slot counts mpirun misreads: slots=two reads as -1 and ends in an "internal error", slot=2 (a
+# rankfile's keyword) in a parse error, and slots=0 on every host leaves no host a rank can go to
+# ("All nodes which are allocated for this job are already filled"); none of them names the file
+# or line. (slots=0 on some of several hosts is left to mpirun, as is "slots= 2", which it reads
+# as 2.)
+line_number=0 hosts=0 empty_hosts=0
 while IFS= read -r line || [[ -n "$line" ]]; do
     line_number=$((line_number + 1))
     read -r -a words <<< "${line%%#*}"
+    [[ ${#words[@]} -gt 0 ]] || continue
+    hosts=$((hosts + 1))
+    empty=0
     for word in "${words[@]:1}"; do
         case "$word" in
-            slots=*|count=*|cpu=*|max_slots=*|max-slots=*|slots_max=*|slots-max=*|\
-            max_cpu=*|max-cpu=*|cpu_max=*|cpu-max=*|max_count=*|max-count=*|count_max=*|count-max=*)
-                if [[ ! "${word#*=}" =~ ^[1-9][0-9]*$ ]]; then
-                    echo "hostfile.sh: '$hostfile' line $line_number: '$word' must be a positive whole number of slots" >&2
+            slots=?*|count=?*|cpu=?*|max_slots=?*|max-slots=?*|slots_max=?*|slots-max=?*|\
+            max_cpu=?*|max-cpu=?*|cpu_max=?*|cpu-max=?*|max_count=?*|max-count=?*|count_max=?*|count-max=?*)
+                if [[ ! "${word#*=}" =~ ^[0-9]+$ ]]; then
+                    echo "hostfile.sh: '$hostfile' line $line_number: '$word' must be a whole number of slots" >&2
                     exit 64
+                elif [[ "${word#*=}" =~ ^0+$ ]]; then
+                    empty=1
                 fi
                 ;;
             slot=*)
@@ -91,7 +98,12 @@ while IFS= read -r line || [[ -n "$line" ]]; do
                 ;;
         esac
     done
+    empty_hosts=$((empty_hosts + empty))
 done < "$hostfile"
+if ((empty_hosts == hosts)); then
+    echo "hostfile.sh: every host of '$hostfile' has 0 slots: no rank could start (give a host slots=N, N > 0)" >&2
+    exit 64
+fi
 
 mpi_args=(--hostfile "$hostfile" "${mpi_env_args[@]}")
 if [[ $# -ge 2 && ( "$1" == "-np" || "$1" == "-n" || "$1" == "--np" ) ]]; then

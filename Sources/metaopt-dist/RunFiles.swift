@@ -35,6 +35,7 @@ enum RunFiles {
         guard recipe != nil || config != nil else { return arguments }
 
         var settings = RunSettings()
+        var fileOutput: (output: String, runDir: String, source: String)?
         do {
             if let recipe {
                 settings = try TrainingRecipes.settings(named: recipe)
@@ -47,17 +48,23 @@ enum RunFiles {
                 do { data = Data(try RegularFile.read(config, limit: RegularFile.textFileLimit)) } catch {
                     throw RunSettingsError(source: config, problems: ["cannot read the run file: it \(error.reason)"])
                 }
-                // Its run-dir is kept to tell whether its output belongs to another run.
-                let file = try RunSettings.parse(data, source: config, replaced: OptionScope.givenOnCommandLine.subtracting(["run-dir"]))
+                let file = try RunSettings.parse(data, source: config, replaced: OptionScope.givenOnCommandLine)
                 settings = settings.overridden(by: file)
                 provenance.append(config)
                 for key in file.values.keys { sources[key] = config }
+                // The file's own run-dir, also where the command line replaces it (and so it is
+                // not checked): it tells whether the file's output belongs to another run.
+                let onlyRunDir = Set(RunSettings.keys.map(\.name)).subtracting(["run-dir"])
+                if case .string(let output)? = file["output"],
+                   case .string(let runDir)? = (try? RunSettings.parse(data, source: config, replaced: onlyRunDir))?["run-dir"] {
+                    fileOutput = (output, runDir, config)
+                }
             }
         } catch {
             throw ValidationError("\(error)")
         }
         provenance.append("the command line")
-        try refuseOutputOfAnotherRun(settings, own: own)
+        if let fileOutput { try refuseOutputOfAnotherRun(fileOutput, own: own) }
         // A key the command line gives again is left out: the command line wins anyway, and the
         // value it replaces (a misspelt task in the file) should not stop the run.
         for key in OptionScope.givenOnCommandLine where settings[key] != nil { settings.set(key, nil) }
@@ -135,16 +142,15 @@ enum RunFiles {
         return found.sorted { $0.position < $1.position }.map(\.key).filter { seen.insert($0).inserted }
     }
 
-    /// A file's `output` is the optimizer file of the run in its `run-dir`: a replay of
-    /// RUN_DIR/config.json in another run directory (`--run-dir OTHER`) would replace the first
-    /// run's trained optimizer with its own. Refused unless the command line says where to write.
-    static func refuseOutputOfAnotherRun(_ settings: RunSettings, own: ArraySlice<String>) throws {
-        guard case .string(let output)? = settings["output"], case .string(let fileRunDir)? = settings["run-dir"],
-              !OptionScope.givenOnCommandLine.contains("output"),
-              let runDir = try value(of: "run-dir", in: own),
-              FilePaths.url(runDir).standardized.path != FilePaths.url(fileRunDir).standardized.path else { return }
-        let source = sources["output"] ?? "the run file"
-        throw ValidationError("\(source): 'output': \(output) is the optimizer file of the run in \(fileRunDir); this run trains in \(runDir) (--run-dir) and would replace it: give --output for this run's optimizer (\(joinedPath(runDir, "optimizer.json")), for one)")
+    /// A run file that gives both `output` and `run-dir` (as RUN_DIR/config.json does) names the
+    /// optimizer file of the run in that directory: a replay in another run directory
+    /// (`--run-dir OTHER`) would replace the first run's trained optimizer with its own. Refused
+    /// unless the command line says where to write (then the file's `output` is not read).
+    static func refuseOutputOfAnotherRun(_ file: (output: String, runDir: String, source: String),
+                                         own: ArraySlice<String>) throws {
+        guard let runDir = try value(of: "run-dir", in: own),
+              FilePaths.url(runDir).standardized.path != FilePaths.url(file.runDir).standardized.path else { return }
+        throw ValidationError("\(file.source): 'output': \(file.output) is the optimizer file of the run in \(file.runDir); this run trains in \(runDir) (--run-dir) and would replace it: give --output for this run's optimizer (\(joinedPath(runDir, "optimizer.json")), for one)")
     }
 
     /// The value of `--NAME VALUE` or `--NAME=VALUE` in `arguments`; nil when absent. Given twice

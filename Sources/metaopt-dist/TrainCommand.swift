@@ -23,7 +23,7 @@ extension LogScaleRange {
     static func argument(_ text: String) throws -> LogScaleRange {
         if let range = LogScaleRange(parsing: text) { return range }
         if Double(text.trimmingCharacters(in: .whitespaces)) != nil {
-            throw ValidationError("A must be positive (0 < A ≤ 20): it gives the range [−A, A]")
+            throw ValidationError("A must be positive and finite (0 < A ≤ 20): it gives the range [−A, A]")
         }
         throw ValidationError("give a number A (0 < A ≤ 20) or two numbers LO,HI (−20 ≤ LO < HI ≤ 20)")
     }

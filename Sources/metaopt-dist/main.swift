@@ -75,10 +75,13 @@ func exitUnlessStandardOutputWasWritten() {
 
 /// Whether `error` is an input file whose contents are bad (EX_DATAERR, 65, as train's
 /// --init-from and resume refusals): an optimizer file, a run's log line or an evaluation report
-/// that reads but does not hold what it must. A file that could not be read at all (missing, a
-/// failed read) stays 1: it may read the next time.
-func isBadInputData(_ error: any Error) -> Bool {
+/// that reads but does not hold what it must; or an output path no retry could write (a
+/// directory in the file's place, no permission), as train's refusal of one. A file that could
+/// not be read at all (missing, a failed read) or written (a full disk) stays 1: it may work the
+/// next time.
+func isBadData(_ error: any Error) -> Bool {
     let unread = "cannot be read"
+    if TrainingRun.writeRefusalRepeats(error) { return true }
     switch error {
     case let e as OptimizerFileError: return !e.problem.hasPrefix(unread)
     case let e as ReportFileError: return !e.problem.hasPrefix(unread)
@@ -91,7 +94,7 @@ func isBadInputData(_ error: any Error) -> Bool {
 /// ArgumentParser's exit for `error`, with help and version text (a clean exit) checked as
 /// written first, and bad input data given status 65.
 func exitAfterParsing(_ error: any Error) -> Never {
-    if isBadInputData(error) {
+    if isBadData(error) {
         Console.error("Error: \(describe(error))\n")
         exit(65)
     }

@@ -115,9 +115,6 @@ final class MetaTrainerTests: XCTestCase {
         }
     }
 
-    /// A state passed as `resumeFrom` (public API) that no run could continue is refused with the
-    /// reason: Adam moments of another size trapped in the first step, a truncation past the
-    /// horizon unrolled one function without end, a negative meta-step trained past the run's end.
     /// docs/swift-api.md's way to fine-tune on a family of one's own (config.initFrom is the
     /// command line's): a fresh state with a trained φ, passed as resumeFrom, starts from that φ.
     func testAFreshStateWithAGivenPhiStartsTrainingThere() throws {
@@ -132,6 +129,9 @@ final class MetaTrainerTests: XCTestCase {
         XCTAssertNotEqual(trainer.state.phi, state.phi, "trained from there")
     }
 
+    /// A state passed as `resumeFrom` (public API) that no run could continue is refused with the
+    /// reason: Adam moments of another size trapped in the first step, a truncation past the
+    /// horizon unrolled one function without end, a negative meta-step trained past the run's end.
     func testAResumedStateNoRunCouldContinueIsRefused() throws {
         let config = TrainingConfig(task: .quadratic(dimension: 4), metaBatch: 4, blockSize: 2, unroll: 5, horizon: 10, iterations: 3)
         func refused(_ damage: (inout TrainerState) -> Void, _ fragment: String, line: UInt = #line) {

@@ -123,6 +123,13 @@ final class OptimizeeShapeTests: XCTestCase {
         XCTAssertEqual(error("tensors-beyond"),
                        "invalid configuration: function 1 of the family at horizon 0: its named tensors [0..<3, 3..<9] do not lie within 0..<6")
         XCTAssertNil(error("ok"))
+        // Under the other augmentations' wrappers as well (they trained without a word).
+        for other in [\TrainingConfig.lossScaling, \TrainingConfig.randomScaling] {
+            var both = config
+            both[keyPath: other] = LogScaleRange(symmetric: 1)
+            XCTAssertEqual(trainingError(both, NamedFaultyFamily(kind: "tensors-beyond")),
+                           "invalid configuration: function 1 of the family at horizon 0: its named tensors [0..<3, 3..<9] do not lie within 0..<6")
+        }
         // Without the augmentation the tensors are checked too (layer reports index θ by them).
         config.initialScaling = nil
         XCTAssertEqual(error("tensors-beyond"),

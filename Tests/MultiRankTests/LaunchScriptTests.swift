@@ -110,10 +110,16 @@ final class LaunchScriptTests: XCTestCase {
         assertRefused(try launch("hostfile.sh", ["bom", "-np", "2", "comm-check"], in: dir), status: 64,
                       "hostfile.sh: '\(dir.path)/bom' starts with a UTF-8 byte order mark, which mpirun cannot read")
         // Slot counts mpirun said only "already filled" or "internal error" about.
-        for (name, message) in [("zero", "line 2: 'slots=0' must be a positive whole number of slots"),
-                                ("word", "line 1: 'slots=two' must be a positive whole number of slots"),
+        for (name, message) in [("word", "line 1: 'slots=two' must be a whole number of slots"),
                                 ("slot", "line 1: 'slot=2' is a rankfile's keyword; a hostfile says slots=2")] {
             assertRefused(try launch("hostfile.sh", [name, "comm-check"], in: dir), status: 64, "hostfile.sh: '\(dir.path)/\(name)' \(message)")
+        }
+        assertRefused(try launch("hostfile.sh", ["zero", "comm-check"], in: dir), status: 64,
+                      "hostfile.sh: every host of '\(dir.path)/zero' has 0 slots: no rank could start")
+        // What mpirun reads as 2 slots is left to it: a leading zero, a space after "=".
+        for (name, text) in [("leading-zero", "localhost slots=02\n"), ("spaced", "localhost slots= 2\n")] {
+            try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
+            assertSucceeded(try launch("hostfile.sh", [name, "-np", "2", "comm-check"], in: dir), name)
         }
         assertRefused(try launch("hostfile.sh", [".", "comm-check"], in: dir), status: 64, "hostfile.sh: '.' is a directory, not a hostfile")
         let good = try launch("hostfile.sh", ["good", "-np", "2", "comm-check"], in: dir)

@@ -238,6 +238,16 @@ final class RunFileTests: XCTestCase {
             let accepted = try MPIJob.runSingleton(args: ["train", "--config", file.path, "--print-config"] + extra)
             XCTAssertEqual(accepted.status, 0, "\(extra): \(accepted)")
         }
+        // Only a file that gives both is a run's: an output of one's own beside a recipe's run-dir
+        // is not refused, and a run-dir the command line replaces is not checked (it was, in the
+        // first version: '"run-dir": 5' refused the run).
+        let own = scratch.appendingPathComponent("own.json")
+        try write(#"{"output": "\#(output)"}"#, to: own)
+        let recipe = try MPIJob.runSingleton(args: ["train", "--recipe", "quadratic", "--config", own.path, "--run-dir", other, "--print-config"])
+        XCTAssertEqual(recipe.status, 0, "\(recipe)")
+        try write(#"{"run-dir": 5}"#, to: own)
+        let replaced = try MPIJob.runSingleton(args: ["train", "--config", own.path, "--run-dir", other, "--print-config"])
+        XCTAssertEqual(replaced.status, 0, "\(replaced)")
     }
 
     /// A check that a value from a file fails names the file and the key, and only those the

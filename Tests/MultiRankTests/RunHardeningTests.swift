@@ -96,7 +96,7 @@ final class RunHardeningTests: XCTestCase {
         let fifo = scratch.appendingPathComponent("fifo").path
         XCTAssertEqual(mkfifo(fifo, 0o644), 0)
         let result = try MPIJob.runSingleton(args: ["export", "--optimizer", optimizer, "--output", fifo])
-        XCTAssertEqual(result.status, 1, "\(result)")
+        XCTAssertEqual(result.status, 65, "\(result)")
         XCTAssertTrue(result.stderr.contains("\(fifo): is a FIFO (named pipe); only a regular file is replaced"), "\(result)")
         var st = stat()
         XCTAssertEqual(lstat(fifo, &st), 0)
@@ -306,8 +306,9 @@ final class RunHardeningTests: XCTestCase {
     /// its images passed --print-config.
     func testOutOfRangeValuesSayWhy() throws {
         let cases: [([String], String)] = [
-            (["--random-scaling=0"], "A must be positive (0 < A ≤ 20)"),
-            (["--initial-scaling=-1"], "A must be positive (0 < A ≤ 20)"),
+            (["--random-scaling=0"], "A must be positive and finite (0 < A ≤ 20)"),
+            (["--initial-scaling=-1"], "A must be positive and finite (0 < A ≤ 20)"),
+            (["--loss-scaling=nan"], "A must be positive and finite (0 < A ≤ 20)"),
             (["--loss-scaling=1,2,3"], "give a number A (0 < A ≤ 20) or two numbers LO,HI"),
             (["--random-scaling=21"], "the range of log-factors must lie within [−20, 20]"),
             (["--task", "mlp", "--hidden-layers", "20,0"], "hidden layer sizes (--hidden-layers) must be positive (got 0 in [20, 0])"),
@@ -558,7 +559,7 @@ final class RunHardeningTests: XCTestCase {
         try Data().write(to: URL(fileURLWithPath: unwritable))
         let start = Date()
         let json = try MPIJob.runSingleton(args: ["bench", "--task", "quadratic", "--json", unwritable + "/bench.json"], timeout: 30)
-        XCTAssertEqual(json.status, 1, "\(json)")
+        XCTAssertEqual(json.status, 65, "\(json)")
         XCTAssertTrue(json.stderr.contains(unwritable), "\(json)")
         XCTAssertFalse(json.stdout.contains("meta-iteration"), "no timing before the check:\n\(json)")
         XCTAssertLessThan(Date().timeIntervalSince(start), 10)
@@ -599,6 +600,8 @@ final class RunHardeningTests: XCTestCase {
         for args in [["evaluate", "--optimizer", "x.json"], ["export", "--optimizer", "x.json"], ["plot", "x"], ["bench", "--task", "quadratic"]] {
             let result = try MPIJob.run(np: 2, args: args, timeout: 30, perRankOutput: true)
             XCTAssertEqual(result.status, 64, "\(args): \(result)")
+            // Every rank that got to say something said this (mpirun may end the other first).
+            XCTAssertFalse(result.rankStderr.isEmpty, "\(args): \(result)")
             for (rank, stderr) in result.rankStderr {
                 XCTAssertTrue(stderr.contains("\(args[0]) runs in one process, but was started as one of 2 ranks"), "rank \(rank), \(args): \(result)")
             }

@@ -259,7 +259,9 @@ def _floats(values, what: str, from_digits: bool = False) -> np.ndarray:
         if np.isinf(result[index]):
             if isinstance(value, _NonFinite):
                 continue  # Infinity: non-finite as written
-            if isinstance(value, float) and not isinstance(value, _Digits) and not math.isfinite(value):
+            # numpy's floats too: np.float32(inf) is no Python float.
+            if (isinstance(value, (float, np.floating)) and not isinstance(value, _Digits)
+                    and not math.isfinite(float(value))):
                 if from_digits:
                     # json reads one past a double's range (1e400) as inf too: only its digits tell.
                     raise _DigitsNeeded()

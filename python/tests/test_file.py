@@ -154,6 +154,11 @@ def test_a_finite_value_beyond_float32_in_an_object_is_named(tmp_path):
     with pytest.raises(metaopt.OptimizerFileError, match=r"^<object> has a bad value at phi\[(\d+)\]: 1e\+39 is beyond") as raised:
         metaopt.load(document)
     assert raised.match(rf"phi\[{len(document['phi']) - 1}\]")
+    # numpy's infinities are non-finite, as Python's are (np.float32 is no Python float).
+    for infinite in (np.float32(np.inf), np.float64(-np.inf)):
+        document["phi"][-1] = infinite
+        with pytest.raises(metaopt.OptimizerFileError, match=r"holds non-finite parameters"):
+            metaopt.load(document)
     document["phi"][-1] = -10 ** 40
     with pytest.raises(metaopt.OptimizerFileError, match=r"-1\.0000000000000000\.\.\.e\+40 is beyond the range of a 32-bit float"):
         metaopt.load(document)

@@ -107,13 +107,17 @@ extension DoubleEvaluatedOptimizee {
     }
 }
 
+/// An optimizee made from another one (an augmentation's or a mixture's wrapper), so that checks
+/// of the function a family sampled can look through the wrappers to it.
+protocol WrappingOptimizee: Optimizee {
+    /// The optimizee this one is made from.
+    var base: any Optimizee { get }
+}
+
 /// An optimizee that is another one's function: its dimension, f and ∇f are `base`'s, passed
 /// through unchanged; the conforming type changes only where it starts (θ₀) or which learned
 /// optimizer runs which coordinates.
-protocol ForwardingOptimizee: Optimizee {
-    /// The optimizee whose function this one is.
-    var base: any Optimizee { get }
-}
+protocol ForwardingOptimizee: WrappingOptimizee {}
 
 extension ForwardingOptimizee {
     public var dimension: Int { base.dimension }

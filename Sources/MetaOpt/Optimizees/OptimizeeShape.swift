@@ -16,14 +16,14 @@ extension Optimizee {
             && (groups.last?.range.upperBound ?? 0) == dimension
         guard tiled else { return .parameterGroups(groups.map(\.range), dimension: dimension) }
         // Named tensors (per-tensor initial scaling, layer reports) index θ too, also those of a
-        // function under an augmentation's wrapper.
+        // function under augmentations' wrappers.
         var optimizee: any Optimizee = self
         while true {
             if let named = optimizee as? any TensorNamedOptimizee, !NamedTensor.allFit(named.tensors, dimension: dimension) {
                 return .tensors(named.tensors.map(\.range), dimension: dimension)
             }
-            guard let forwarding = optimizee as? any ForwardingOptimizee else { return nil }
-            optimizee = forwarding.base
+            guard let wrapper = optimizee as? any WrappingOptimizee else { return nil }
+            optimizee = wrapper.base
         }
     }
 }

@@ -6,7 +6,7 @@ import Foundation
 /// change its steps by 1/a, while one that normalises per coordinate (Adam, RMSprop) takes the same
 /// steps for any a. Training on random a rewards the second kind. The meta-loss sums f̃, so
 /// functions with large a weigh more in the meta-gradient. Only meta-training uses it.
-public struct RandomLossScaleOptimizee: Optimizee {
+public struct RandomLossScaleOptimizee: WrappingOptimizee {
     public let base: any Optimizee
     /// a.
     public let factor: Float

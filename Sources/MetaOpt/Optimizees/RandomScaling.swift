@@ -11,7 +11,7 @@ import Foundation
 /// same move in θ — the situation of a deeper network's weights at the start of training.
 ///
 /// Only meta-training uses it; evaluations run on the unscaled functions.
-public struct RandomlyScaledOptimizee: Optimizee {
+public struct RandomlyScaledOptimizee: WrappingOptimizee {
     public let base: any Optimizee
     /// c, one factor per coordinate.
     public let scales: [Float]

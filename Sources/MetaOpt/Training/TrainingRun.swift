@@ -427,14 +427,12 @@ package final class TrainingRun {
         return (nil, logged, validatesFirst)
     }
 
-    /// Whether loading the newest checkpoint would fail the same way after a restart: every file
-    /// damaged or of an unusable kind, or a checkpoint this version cannot continue; not a system
-    /// call that failed (a read of a file or of the directory), which may succeed the next time.
-    /// Whether `checkWriteTargets`' refusal would come back on a restart: a path that is no
-    /// place for a file (a directory, a link to a stream, a file where a directory must be, a
-    /// name too long) or a directory the run may not write (permissions, a read-only file
-    /// system). A full disk or a failing device may be gone by then.
-    static func writeRefusalRepeats(_ error: any Error) -> Bool {
+    /// Whether a refused write would come back on a restart (`checkWriteTargets`' refusal, or a
+    /// write of evaluate, export, plot or bench): a path that is no place for a file (a
+    /// directory, a link to a stream, a file where a directory must be, a name too long) or a
+    /// directory the process may not write (permissions, a read-only file system). A full disk
+    /// or a failing device may be gone by then.
+    package static func writeRefusalRepeats(_ error: any Error) -> Bool {
         guard let error = error as? CheckpointError else { return false }
         switch error.problem {
         case .invalidArgument: return true
@@ -443,6 +441,9 @@ package final class TrainingRun {
         }
     }
 
+    /// Whether loading the newest checkpoint would fail the same way after a restart: every file
+    /// damaged or of an unusable kind, or a checkpoint this version cannot continue; not a system
+    /// call that failed (a read of a file or of the directory), which may succeed the next time.
     static func repeatsOnRestart(_ error: any Error) -> Bool {
         switch error {
         case is CheckpointResumeError: return true
