@@ -22,6 +22,10 @@ final class EvaluateOutputTests: XCTestCase {
         let traced = try metaopt(evaluate + ["--steps", "3", "--baselines", "adam", "--layer-trace"])
         XCTAssertEqual(traced.status, 0, "\(traced)")
         XCTAssertTrue(try String(contentsOf: trace, encoding: .utf8).contains(",Adam,W1,"))
+        // Steps 0, 1 and 2 for every optimizer (the LSTM had a row for step 3 too).
+        let steps = try String(contentsOf: trace, encoding: .utf8).split(separator: "\n").dropFirst()
+            .map { $0.split(separator: ",") }.map { "\($0[1]) \($0[0])" }
+        XCTAssertEqual(Set(steps), Set(["LSTM", "Adam"].flatMap { o in (0..<3).map { "\(o) \($0)" } }), "\(steps)")
 
         let plain = try metaopt(evaluate + ["--steps", "4", "--baselines", "sgd"])
         XCTAssertEqual(plain.status, 0, "\(plain)")

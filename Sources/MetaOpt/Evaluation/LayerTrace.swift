@@ -24,7 +24,9 @@ package struct LayerTrace {
                                 tensors: [NamedTensor], steps: Int) throws {
         let tracer = TracingOptimizee(base: function, tensors: tensors)
         _ = try optimizer.run(on: [tracer], steps: steps)
-        for (step, values) in tracer.log.values.enumerated() {
+        // The learned optimizer also evaluates θ_steps (its final loss comes with a gradient); the
+        // baselines do not: every optimizer gets the same steps.
+        for (step, values) in tracer.log.values.prefix(steps).enumerated() {
             for (tensor, v) in zip(tensors, values) {
                 rows.append(Row(step: step, optimizer: optimizer.name, tensor: tensor.name, moved: v.moved, gradient: v.gradient))
             }
