@@ -4,7 +4,7 @@
 # bridge, authenticated by a munged of its own. Needs root, iproute2 and util-linux (nsenter,
 # unshare); installs slurm-wlm and munge through launch/packages.sh when they are missing.
 #
-#   bash launch/slurm-cluster.sh up [NAME] [SUBNET]   start the cluster (removes NAME's leftovers first)
+#   bash launch/slurm-cluster.sh up [NAME] [SUBNET]   start the cluster (stopping any cluster NAME first)
 #   bash launch/slurm-cluster.sh down [NAME]          stop and remove everything `up NAME` made
 #   bash launch/slurm-cluster.sh env [NAME]           print the clients' settings as shell lines (below)
 #
@@ -26,13 +26,15 @@
 #
 #   eval "$(bash launch/slurm-cluster.sh env NAME)"
 #
-# sets both in the current shell. slurmctld listens on the first free port from 6817 on; nothing is written
-# outside the state folder (not /etc/slurm, not /etc/munge) and nothing is routed off the bridge.
+# sets both in the current shell. slurmctld listens on the first free port from 6817 on; nothing
+# is written outside the state folder (not /etc/slurm, not /etc/munge) and nothing is routed off
+# the bridge.
 #
 # `up` waits (at most 60 s) until `sinfo` shows both nodes idle, and on any failure removes what
 # it made. A cluster of the same NAME that is still running is stopped first, its jobs with it
-# (`up` says so on stderr): leftovers of a killed test look no different. `down` is idempotent: it ends every process left in the namespaces (job steps, Open MPI
-# daemons, ranks), the daemons by their pid files, and removes the namespaces, links and state.
+# (`up` says so on stderr): leftovers of a killed test look no different. `down` is idempotent: it
+# ends every process left in the namespaces (job steps, Open MPI daemons, ranks), the daemons by
+# their pid files, and removes the namespaces, links and state.
 set -Eeuo pipefail
 
 usage() {
