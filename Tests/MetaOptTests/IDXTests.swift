@@ -147,6 +147,14 @@ final class IDXTests: XCTestCase {
         // A directory is not a file, and a restart would find it again (status 65).
         assertDataError(dir, { _ = try IDX.readLabels(path: dir) },
                         kind: { if case .notAFile = $0 { $0.isDamagedFile } else { false } })
+        // A data directory that is a regular file is named as such (it was "no such file", status
+        // 1, which a restart would meet again), for MNIST's lookup and for a plain read alike.
+        let file = "\(dir)/a-file"
+        try dataTestWrite([1, 2, 3], to: file)
+        assertDataError(file, { _ = try MNIST.load(directory: file, split: .train) },
+                        kind: { $0 == .notADirectory(path: file) && $0.isDamagedFile })
+        assertDataError(file, { _ = try IDX.readLabels(path: file + "/labels") },
+                        kind: { $0 == .notADirectory(path: file) })
     }
 
     /// The real Fashion-MNIST from the Debian package `dataset-fashion-mnist`, if installed.

@@ -7,6 +7,8 @@ public enum DataError: Error, CustomStringConvertible, Equatable, Sendable {
     case unreadable(path: String, reason: String)
     /// A directory, FIFO, socket or device, or a file too large to be a data set, in the file's place.
     case notAFile(path: String, reason: String)
+    /// The data directory (`--data-dir`) is something else, a regular file say.
+    case notADirectory(path: String)
     /// The file's first four bytes are not the expected magic number.
     case wrongMagic(path: String, expected: UInt32, found: UInt32)
     /// The file ends before the data its header (or its record size) promises.
@@ -31,12 +33,12 @@ public enum DataError: Error, CustomStringConvertible, Equatable, Sendable {
         return false
     }
 
-    /// Whether what is there does not hold a data set (a directory or device in its place, a wrong
-    /// magic number, a truncated or undecodable file): a restart would meet it again (status 65), unlike a
+    /// Whether what is there does not hold a data set (a directory or device in its place, a data
+    /// directory that is none, a wrong magic number, a truncated or undecodable file): a restart would meet it again (status 65), unlike a
     /// missing or unreadable file, which may read the next time.
     public var isDamagedFile: Bool {
         switch self {
-        case .notAFile, .wrongMagic, .truncated, .trailingData, .countMismatch, .badGzip, .invalidLabel, .malformed: return true
+        case .notAFile, .notADirectory, .wrongMagic, .truncated, .trailingData, .countMismatch, .badGzip, .invalidLabel, .malformed: return true
         case .missingFile, .unreadable, .invalidConfiguration: return false
         }
     }
@@ -49,6 +51,8 @@ public enum DataError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(path): cannot read: \(reason)"
         case let .notAFile(path, reason):
             return "\(path): \(reason), not a data set file"
+        case let .notADirectory(path):
+            return "\(path): not a directory (the data directory holds the data set's files)"
         case let .wrongMagic(path, expected, found):
             return "\(path): wrong magic number 0x\(hex8(found)), expected 0x\(hex8(expected))"
         case let .truncated(path, expected, actual):

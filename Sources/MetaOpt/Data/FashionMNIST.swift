@@ -34,7 +34,7 @@ enum IDXDirectory {
         let base = directory.hasSuffix("/") ? directory + name : directory + "/" + name
         if FileBytes.exists(base + ".gz") { return base + ".gz" }
         if FileBytes.exists(base) { return base }
-        throw .missingFile(path: base + ".gz")
+        throw FileBytes.missing(base + ".gz")
     }
 
     static func load(directory: String, split: DatasetSplit) throws(DataError) -> ImageDataset {

@@ -14,7 +14,7 @@ enum FileBytes {
         do {
             return try RegularFile.read(path, limit: RegularFile.dataFileLimit)
         } catch .missing {
-            throw .missingFile(path: path)
+            throw missing(path)
         } catch {
             switch error {
             case .isDirectory, .notRegular, .tooLarge: throw .notAFile(path: path, reason: error.reason)
@@ -28,6 +28,17 @@ enum FileBytes {
         let raw = try read(path)
         if Gzip.hasMagic(raw) { return try Gzip.decompress(raw, path: path) }
         return raw
+    }
+
+    /// The error for a file at `path` that is not there: its directory, where that exists but is
+    /// no directory (a --data-dir naming a file, "no such file" before), else the file.
+    static func missing(_ path: String) -> DataError {
+        var info = stat()
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        if !directory.isEmpty, stat(directory, &info) == 0, info.st_mode & S_IFMT != S_IFDIR {
+            return .notADirectory(path: directory)
+        }
+        return .missingFile(path: path)
     }
 
     static func exists(_ path: String) -> Bool {
