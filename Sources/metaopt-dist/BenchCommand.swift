@@ -109,10 +109,7 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--evaluation-repetitions does not apply with --evaluation-steps 0 (no forward-only evaluation)")
         }
         // As train and evaluate say it, before any timing (it used to fail after the quadratics').
-        if let dataDir, let problem = ImageTaskSpec(architecture: .mlp(MLPArchitecture()), directory: dataDir).problems()
-            .first(where: { $0.contains("--data-dir") }) {
-            throw ValidationError(problem)
-        }
+        if let problem = ImageTaskSpec.directoryProblem(dataDir) { throw ValidationError(problem) }
         if let b = blockSize, b < 1 { throw ValidationError("--block-size must be positive") }
         if let b = blockSize, b > Self.quadraticFunctions {
             throw ValidationError("--block-size must be at most \(Self.quadraticFunctions), the quadratic workloads' functions (got \(b))")

@@ -363,11 +363,6 @@ def _whole_number(digits: str):
     return _Digits(digits) if digits == "-0" else int(digits)
 
 
-def _non_finite(word: str) -> float:
-    """NaN, Infinity or -Infinity, which json reads: a float marked as written so (`_NonFinite`)."""
-    return _NonFinite(word)
-
-
 def _parse(data: bytes, **options):
     """The JSON document in `data` (json.loads with `options`) and the paths of the keys that one
     of its objects gives more than once, sorted: json would resolve such a key silently to its last
@@ -384,7 +379,7 @@ def _parse(data: bytes, **options):
             document[key] = value
         return document
 
-    document = json.loads(data, object_pairs_hook=hook, parse_int=_whole_number, parse_constant=_non_finite, **options)
+    document = json.loads(data, object_pairs_hook=hook, parse_int=_whole_number, parse_constant=_NonFinite, **options)
     # The tree is walked only when some object repeated a key (a φ list can be long).
     return document, sorted(_repeated_key_paths(document)) if repeats else []
 

@@ -34,8 +34,9 @@ public enum DataError: Error, CustomStringConvertible, Equatable, Sendable {
     }
 
     /// Whether what is there does not hold a data set (a directory or device in its place, a data
-    /// directory that is none, a wrong magic number, a truncated or undecodable file): a restart would meet it again (status 65), unlike a
-    /// missing or unreadable file, which may read the next time.
+    /// directory that is none, a wrong magic number, a truncated or undecodable file): a restart
+    /// would meet it again (status 65), unlike a missing or unreadable file, which may read the
+    /// next time.
     public var isDamagedFile: Bool {
         switch self {
         case .notAFile, .notADirectory, .wrongMagic, .truncated, .trailingData, .countMismatch, .badGzip, .invalidLabel, .malformed: return true

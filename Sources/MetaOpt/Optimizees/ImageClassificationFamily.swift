@@ -28,11 +28,8 @@ public struct ImageClassificationFamily: TaskFamily {
                   a.fullyConnectedSizes.allSatisfy({ $0 > 0 }) else {
                 throw .invalidConfiguration("CNN needs positive convolution channels (at least one layer) and fully connected sizes, got \(a.convolutionChannels) + \(a.fullyConnectedSizes)")
             }
-            // Each block halves the image (2×2 pooling, rounding down): 28×28 allows four, 32×32 five.
-            let side = min(d.height, d.width)
-            let poolings = a.convolutionChannels.count
-            guard poolings < Int.bitWidth - 1, side >= 1 << poolings else {
-                let most = Int.bitWidth - 1 - side.leadingZeroBitCount
+            let poolings = a.convolutionChannels.count, most = Self.mostPoolings(side: min(d.height, d.width))
+            guard poolings <= most else {
                 throw .invalidConfiguration("the CNN's \(poolings) convolution layers each end in a 2×2 pooling, which halves the image: \(d.height)×\(d.width) images (\(d.source)) allow at most \(most)")
             }
         }
@@ -40,6 +37,10 @@ public struct ImageClassificationFamily: TaskFamily {
         self.architecture = architecture
         self.batchSize = batchSize
     }
+
+    /// How many convolution layers images of `side` pixels allow: each ends in a 2×2 pooling that
+    /// halves the image, rounding down (28×28 allows four, 32×32 five).
+    public static func mostPoolings(side: Int) -> Int { Int.bitWidth - 1 - side.leadingZeroBitCount }
 
     /// Convenience: the family over `dataset`, restricted to `labelSubset` if given.
     public init(dataset: ImageDataset, architecture: Architecture, labelSubset: [Int]? = nil,

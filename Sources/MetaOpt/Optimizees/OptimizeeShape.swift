@@ -1,12 +1,14 @@
 /// The shape the engines rely on in every `Optimizee`: θ₀ with `dimension` values, parameter
-/// groups that tile 0..<dimension in order, and named tensors (if any) within it. The built-in optimizees have it by construction; one of
-/// your own that lacks it would make the engines trap (θ₀ of the wrong length), read and write
-/// outside θ (a group past the end) or update coordinates twice or never (overlaps and gaps), so
-/// `LearnedOptimizer.run` and `MetaTrainer` check it before an engine sees the function.
+/// groups that tile 0..<dimension in order, and named tensors (if any) within it. The built-in
+/// optimizees have it by construction; one of your own that lacks it would make the engines trap
+/// (θ₀ of the wrong length), read and write outside θ (a group past the end) or update
+/// coordinates twice or never (overlaps and gaps), so `LearnedOptimizer.run` and `MetaTrainer`
+/// check it before an engine sees the function.
 extension Optimizee {
-    /// What does not fit `dimension`: θ₀, `parameterGroups` or named tensors (nil: all fit). `start` is θ₀ as
-    /// `initialParameters()` returned it: a caller that goes on to start from it checks that one,
-    /// rather than draw θ₀ twice (an MLP's or CNN's is drawn from the random stream).
+    /// What does not fit `dimension`: θ₀, `parameterGroups` or named tensors (nil: all fit).
+    /// `start` is θ₀ as `initialParameters()` returned it: a caller that goes on to start from it
+    /// checks that one, rather than draw θ₀ twice (an MLP's or CNN's is drawn from the random
+    /// stream).
     package func shapeProblem(start: [Float]) -> OptimizeeShapeProblem? {
         guard start.count == dimension else { return .startLength(dimension: dimension, values: start.count) }
         let groups = parameterGroups
@@ -43,11 +45,14 @@ package enum OptimizeeShapeProblem: Equatable, CustomStringConvertible {
         case let .startLength(dimension, values):
             return "dimension is \(dimension) but initialParameters() has \(values) values"
         case let .parameterGroups(ranges, dimension):
-            let list = ranges.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", ")
-            return "its parameter groups [\(list)] do not tile 0..<\(dimension) in order"
+            return "its parameter groups \(Self.list(ranges)) do not tile 0..<\(dimension) in order"
         case let .tensors(ranges, dimension):
-            let list = ranges.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", ")
-            return "its named tensors [\(list)] do not lie within 0..<\(dimension)"
+            return "its named tensors \(Self.list(ranges)) do not lie within 0..<\(dimension)"
         }
+    }
+
+    /// "[0..<2, 4..<6]".
+    private static func list(_ ranges: [Range<Int>]) -> String {
+        "[" + ranges.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", ") + "]"
     }
 }

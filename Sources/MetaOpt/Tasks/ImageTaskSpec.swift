@@ -60,15 +60,18 @@ public struct ImageTaskSpec: Codable, Equatable, Sendable {
         return text
     }
 
+    /// An empty `--data-dir` names no directory: it used to pass and end in an internal error when
+    /// config.json's replay read `--data-dir=` as a missing value. Also bench's check.
+    package static func directoryProblem(_ directory: String?) -> String? {
+        guard let directory, directory.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+        return "--data-dir must not be empty (leave it out for Fashion-MNIST's default location)"
+    }
+
     public func problems() -> [String] {
         var p: [String] = []
         if batchSize < 1 { p.append("the minibatch size must be positive (got \(batchSize))") }
         p += limitProblems()
-        // An empty directory names none: it used to pass here and end in an internal error when
-        // config.json's replay read `--data-dir=` as a missing value.
-        if let directory, directory.trimmingCharacters(in: .whitespaces).isEmpty {
-            p.append("--data-dir must not be empty (leave it out for Fashion-MNIST's default location)")
-        }
+        if let problem = Self.directoryProblem(directory) { p.append(problem) }
         if dataset != .fashionMNIST && directory == nil {
             p.append("the \(dataset.rawValue) data set needs --data-dir (only Fashion-MNIST has a default location)")
         }
@@ -86,13 +89,13 @@ public struct ImageTaskSpec: Codable, Equatable, Sendable {
                 p.append("hidden layer sizes (--hidden-layers) must be positive (got \(bad) in \(a.hiddenSizes))")
             }
         case .cnn(let a):
+            let side = dataset.imageSide, most = ImageClassificationFamily.mostPoolings(side: side)
             if a.convolutionChannels.isEmpty {
                 p.append("the CNN needs at least one convolution layer")
             } else if let bad = a.convolutionChannels.first(where: { $0 < 1 }) {
                 p.append("convolution channel counts (--conv-channels) must be positive (got \(bad) in \(a.convolutionChannels))")
-            } else if a.convolutionChannels.count > Int.bitWidth - 1 - dataset.imageSide.leadingZeroBitCount {
+            } else if a.convolutionChannels.count > most {
                 // As the family checks it, but before any rank starts (--print-config accepted it).
-                let side = dataset.imageSide, most = Int.bitWidth - 1 - side.leadingZeroBitCount
                 p.append("the CNN's \(a.convolutionChannels.count) convolution layers (--conv-channels) each end in a 2×2 pooling, which halves the image: \(side)×\(side) images (\(dataset.rawValue)) allow at most \(most)")
             }
             if let bad = a.fullyConnectedSizes.first(where: { $0 < 1 }) {

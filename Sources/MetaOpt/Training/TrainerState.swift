@@ -74,11 +74,11 @@ public struct TrainerState: Codable, Equatable, Sendable {
     package func problems(for config: TrainingConfig) -> [String] {
         var problems: [String] = []
         let needed = config.optimizer.architecture.parameterCount
-        for (name, count) in [("φ", phi.count), ("Adam's first moment", adam.firstMoment.count), ("Adam's second moment", adam.secondMoment.count)]
-        where count != needed {
-            problems.append("\(name) has \(count) values, this configuration needs \(needed)")
+        let arrays = [("φ", phi), ("Adam's first moment", adam.firstMoment), ("Adam's second moment", adam.secondMoment)]
+        for (name, values) in arrays where values.count != needed {
+            problems.append("\(name) has \(values.count) values, this configuration needs \(needed)")
         }
-        for (name, values) in [("φ", phi), ("Adam's first moment", adam.firstMoment), ("Adam's second moment", adam.secondMoment)] {
+        for (name, values) in arrays {
             if let index = values.firstIndex(where: { !$0.isFinite }) { problems.append("\(name) holds \(values[index]) at index \(index)") }
         }
         if let index = adam.secondMoment.firstIndex(where: { $0 < 0 }) {
