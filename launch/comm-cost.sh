@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Communication costs of sharded meta-training (docs/scaling.md, "Measured constants"): the
+# Communication costs of sharded meta-training (docs/scaling.md, "Communication"): the
 # meta-step's allreduces and the sharded step's allgather over a sweep of sizes, with the
 # latency/bandwidth fit `allreduce-bench` prints, on 2 ranks of this host (shared memory) and on
 # 2 network-namespace hosts × 1 rank over TCP (launch/netns-hosts.sh; needs root and iproute2).

@@ -44,12 +44,16 @@ fi
 # One BLAS thread per rank: ranks are the parallelism.
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 # Forwarded to every rank, remote hosts included (METAOPT_KERNELS, which forces a kernel path,
-# only when set: unset, every node picks the fastest its own CPU has).
+# and the switches that change which kernels compute φ, METAOPT_FORWARD_PRODUCTS,
+# METAOPT_MATRIX_PRODUCTS and OPENBLAS_CORETYPE, only when set: unset, every node picks the
+# fastest its own CPU has; a remote node got none of them before).
 # METAOPT_LAUNCH_DIR: where the script was started, so that the paths train prints at the end
 # are ones the user can use there (they are relative to the repository root otherwise).
 export METAOPT_LAUNCH_DIR="$caller_dir"
 mpi_env_args=(-x OPENBLAS_NUM_THREADS -x METAOPT_LAUNCH_DIR)
-if [[ -n "${METAOPT_KERNELS:-}" ]]; then mpi_env_args+=(-x METAOPT_KERNELS); fi
+for name in METAOPT_KERNELS METAOPT_FORWARD_PRODUCTS METAOPT_MATRIX_PRODUCTS OPENBLAS_CORETYPE; do
+    if [[ -n "${!name:-}" ]]; then mpi_env_args+=(-x "$name"); fi
+done
 # Under launch/restart.sh: the attempt number and the file train creates once it has started over.
 for name in METAOPT_RESTART_COUNT METAOPT_STARTED_OVER_FILE; do
     if [[ -n "${!name:-}" ]]; then mpi_env_args+=(-x "$name"); fi

@@ -6,7 +6,7 @@ import MetaOpt
 /// score on R = groups × shards ranks) for the MLP workloads of docs/scaling.md, on assumed
 /// cluster networks, and writes a Markdown table, a CSV and an SVG plot of the efficiency.
 ///
-/// The compute defaults are this project's measurements (docs/scaling.md, "Measured constants",
+/// The compute defaults are this project's measurements (docs/scaling.md, "Compute profile of an MLP meta-step",
 /// with the commands): `bench --task mlp`'s per-phase profile split into the optimizee's part
 /// (f and ∇f of the whole θ, which every shard repeats) and the per-coordinate rest, and
 /// `allreduce-bench`'s fixed-point encoding. The networks' α and β are assumptions (see

@@ -37,7 +37,7 @@ struct TrainCommand: ParsableCommand {
             With no options this is the embedded default job: the paper's quadratic experiment \
             (10-dimensional quadratics, raw gradient input, unroll 20, horizon 100) with a \
             global meta-batch of 128 functions for 4000 meta-steps at learning rate 3e-3, validated \
-            every 500 meta-steps, written to runs/quadratic/ (about a minute on 2 cores). Run it under mpirun to spread the meta-batch over ranks; the result \
+            every 500 meta-steps, written to runs/quadratic/ (about half a minute on 2 cores). Run it under mpirun to spread the meta-batch over ranks; the result \
             is the same for any number of ranks.
 
             Files (rank 0 only): RUN_DIR/metrics.jsonl (one JSON object per meta-step), \
@@ -313,6 +313,9 @@ struct TrainCommand: ParsableCommand {
             }
             if comm.isRoot && !run.trainer.kernels.isUniform {
                 logger.notice("ranks run different kernel paths (\(run.trainer.kernels)): φ is the same on every rank, but differs in its last bits from a run on one path")
+            }
+            if comm.isRoot && run.trainer.blasKernels.hasPrefix("mixed") {
+                logger.notice("ranks run OpenBLAS's kernels for different cores (\(run.trainer.blasKernels); OPENBLAS_CORETYPE pins one): φ is the same on every rank, but an image task's differs in its last bits from a run on one kind of node")
             }
             run.stopRequested = { stopSignalReceived.load(ordering: .relaxed) }
             run.activity = { comm.watchdog.setActivity($0) }

@@ -8,7 +8,7 @@ import XCTest
 final class ProvenanceTests: XCTestCase {
     let provenance = Provenance(version: "0.1.0", commit: String(repeating: "ab", count: 20) + "+dirty",
                                 command: ["metaopt-dist", "train", "--run-dir", "runs/it's here", "--seed", "7"],
-                                kernels: "avx512:2,avx2:1")
+                                kernels: "avx512:2,avx2:1", blas: "mixed (rank 0: Cooperlake)")
 
     func temporary(_ name: String) -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("provenance-\(UUID().uuidString)-\(name)")
@@ -30,7 +30,7 @@ final class ProvenanceTests: XCTestCase {
         XCTAssertEqual(read.provenance, provenance)
         XCTAssertEqual(read.exported().provenance, provenance, "export carries the file's provenance")
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-        XCTAssertEqual((object["provenance"] as? [String: Any])?.keys.sorted(), ["command", "commit", "kernels", "version"])
+        XCTAssertEqual((object["provenance"] as? [String: Any])?.keys.sorted(), ["blas", "command", "commit", "kernels", "version"])
 
         // A file written before provenance existed (no key) reads, with none.
         let old = temporary("old.json")
@@ -45,11 +45,19 @@ final class ProvenanceTests: XCTestCase {
         let encoded = try JSONEncoder().encode(noCommit)
         XCTAssertFalse(String(decoding: encoded, as: UTF8.self).contains("commit"))
         XCTAssertEqual(try JSONDecoder().decode(Provenance.self, from: encoded), noCommit)
+        // Nor OpenBLAS's kernels in a file written before they were recorded.
+        var noBLAS = provenance
+        noBLAS.blas = nil
+        XCTAssertFalse(String(decoding: try JSONEncoder().encode(noBLAS), as: UTF8.self).contains("blas"))
+        XCTAssertEqual(provenance.notes["blas"], "mixed (rank 0: Cooperlake)")
     }
 
     func testThisBuildIsStamped() {
         let current = Provenance.current(kernels: "portable", command: ["x"])
         XCTAssertEqual(current.version, Provenance.buildVersion)
+        XCTAssertEqual(current.blas, blasCoreName, "this process's OpenBLAS kernels unless a job's are given")
+        XCTAssertEqual(Provenance.current(kernels: "portable", blas: "mixed (rank 0: Haswell)", command: ["x"]).blas,
+                       "mixed (rank 0: Haswell)")
         XCTAssertNotNil(current.version.range(of: #"^[0-9]+\.[0-9]+\.[0-9]+"#, options: .regularExpression), current.version)
         if let commit = current.commit {
             XCTAssertNotNil(commit.range(of: #"^[0-9a-f]{40}(\+dirty)?$"#, options: .regularExpression), commit)

@@ -72,6 +72,10 @@ final class RunWriteFailureTests: XCTestCase {
         XCTAssertFalse(TrainingRun.writeRefusalRepeats(io(ENOSPC)))
         XCTAssertFalse(TrainingRun.writeRefusalRepeats(io(EIO)))
         XCTAssertFalse(TrainingRun.writeRefusalRepeats(CocoaError(.fileWriteUnknown)))
+        // export's and plot's writes fail as result-file errors (they were status 1, retried).
+        XCTAssertTrue(TrainingRun.writeRefusalRepeats(ResultFileError.system("cannot write f", EACCES)))
+        XCTAssertTrue(TrainingRun.writeRefusalRepeats(ResultFileError.system("cannot write f", EROFS)))
+        XCTAssertFalse(TrainingRun.writeRefusalRepeats(ResultFileError.system("cannot write f", ENOSPC)))
     }
 
     private func chattr(_ flag: String, _ path: String) -> Bool {

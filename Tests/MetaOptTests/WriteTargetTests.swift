@@ -188,6 +188,30 @@ final class WriteTargetTests: XCTestCase {
         }
     }
 
+    /// New files and directories (a result file, a run's lock and its folders) take 0666 and 0777
+    /// less the umask: with umask 002 a group can resume a shared run. They were 0644 and 0755
+    /// whatever the umask.
+    func testNewFilesAndDirectoriesFollowTheUmask() throws {
+        let old = umask(0o002)
+        defer { umask(old) }
+        let file = path("a/b/result.json"), run = path("run")
+        try ResultFile.writeAtomically("new\n", to: URL(fileURLWithPath: file))
+        try FileIO.makeDirectory(path("a/b/c"))
+        let lock = try RunLock(directory: run)
+        defer { _ = lock }
+        func mode(_ path: String) -> mode_t {
+            var st = stat()
+            XCTAssertEqual(stat(path, &st), 0, path)
+            return st.st_mode & 0o7777
+        }
+        XCTAssertEqual(mode(file), 0o664)
+        XCTAssertEqual(mode(path("a/b/c")), 0o775)
+        XCTAssertEqual(mode(run), 0o775)
+        let files = try FileManager.default.contentsOfDirectory(atPath: run)
+        XCTAssertFalse(files.isEmpty)
+        for name in files { XCTAssertEqual(mode(run + "/" + name), 0o664, name) }
+    }
+
     /// A full disk named the temporary file ("cannot write …/.x.json.tmp-123-…"), which is gone by
     /// then: the message names the file asked for. A file size limit (RLIMIT_FSIZE) makes the
     /// write fail here as a full disk would.

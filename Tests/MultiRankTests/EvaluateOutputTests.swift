@@ -134,6 +134,32 @@ final class EvaluateOutputTests: XCTestCase {
         }
     }
 
+    /// export's and plot's outputs in a folder they may not write end with 65, as evaluate's and
+    /// bench's do: a restart would meet the refusal again (they ended with 1, which
+    /// launch/restart.sh retries).
+    func testAnOutputFolderThatCannotBeWrittenEndsWithTheDataStatus() throws {
+        let locked = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("locked")
+        try FileManager.default.createDirectory(at: locked, withIntermediateDirectories: true)
+        // Root writes past permissions; an immutable folder stops root too (where the file
+        // system has the flag).
+        func chattr(_ flag: String) -> Bool {
+            (try? MPIJob.runProcess(executable: URL(fileURLWithPath: "/usr/bin/env"), arguments: ["chattr", flag, locked.path],
+                                    timeout: 30).status) == 0
+        }
+        guard geteuid() != 0 ? chmod(locked.path, 0o555) == 0 : chattr("+i") else {
+            throw XCTSkip("cannot make a folder read-only here")
+        }
+        defer { if geteuid() != 0 { chmod(locked.path, 0o755) } else { _ = chattr("-i") } }
+        let evaluations = ProvenanceCommandTests.packageRoot.appendingPathComponent("docs/results/quadratic").path
+        for args in [["export", "--optimizer", Self.optimizers.appendingPathComponent("quadratic.json").path,
+                      "--output", locked.appendingPathComponent("export.json").path],
+                     ["plot", "--evaluations", evaluations, "--out", locked.appendingPathComponent("plot.svg").path]] {
+            let result = try metaopt(args)
+            XCTAssertEqual(result.status, 65, "\(args): \(result)")
+            XCTAssertTrue(result.stderr.contains("cannot write \(locked.path)/"), "\(args): \(result)")
+        }
+    }
+
     /// Held-out functions are not the validation functions whose scores chose φ (early
     /// stopping): evaluate warns when its seed is the file's validation seed (measuring the
     /// validation score again is a check of its own: ValidationTests), and train refuses a

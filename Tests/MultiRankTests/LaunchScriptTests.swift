@@ -53,6 +53,25 @@ final class LaunchScriptTests: XCTestCase {
         assertRefused(directory, status: 1, "local.sh: \(bin.path) is not an executable file (METAOPT_BIN)")
     }
 
+    /// The switches that change which kernels compute φ reach remote ranks too, when set (only
+    /// METAOPT_KERNELS did: a hostfile job with METAOPT_FORWARD_PRODUCTS=plain ran the paired
+    /// products on every other host). A stand-in mpirun on the PATH prints what it was given.
+    func testKernelSwitchesAreForwardedToEveryRank() throws {
+        let bin = try makeRunDirectory("launch-fake-mpirun")
+        let fake = bin.appendingPathComponent("mpirun")
+        try Data("#!/bin/sh\necho \"mpirun $*\"\n".utf8).write(to: fake)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
+        let path = bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let switches = ["METAOPT_KERNELS": "avx2", "METAOPT_FORWARD_PRODUCTS": "plain",
+                        "METAOPT_MATRIX_PRODUCTS": "openblas", "OPENBLAS_CORETYPE": "Haswell"]
+        let set = try launch("local.sh", ["-np", "1", "comm-check"], environment: switches.merging(["PATH": path]) { $1 })
+        XCTAssertEqual(set.status, 0, "\(set)")
+        for name in switches.keys { XCTAssertTrue(set.stdout.contains("-x \(name) "), "\(name) not forwarded:\n\(set)") }
+        let unset = try launch("local.sh", ["-np", "1", "comm-check"], environment: ["PATH": path])
+        XCTAssertEqual(unset.status, 0, "\(unset)")
+        for name in switches.keys { XCTAssertFalse(unset.stdout.contains("-x \(name) "), "\(name) forwarded unset:\n\(unset)") }
+    }
+
     /// -np and its forms: a bad count, -np=N, and -np twice (which used to
     /// reach the binary: every rank printed "Unknown option '-np'" under mpirun's banner) are
     /// refused by the script with status 64, local.sh and hostfile.sh alike. A count with leading

@@ -111,6 +111,48 @@ final class MixedKernelPathTests: XCTestCase {
         }
     }
 
+    /// Ranks that run OpenBLAS's kernels for different cores (Intel and AMD nodes; here rank 0
+    /// forced to Prescott's, which every x86-64 CPU runs) on an image task: rank 0 says so and the
+    /// files record the mix; φ is the same on every rank (the consistency check). Nothing said it,
+    /// and nothing recorded OpenBLAS's kernels at all.
+    func testRanksOnDifferentOpenBLASKernelsAreSaidAndRecorded() throws {
+        try DistributedTrain.requireMPIRun()
+        #if !arch(x86_64)
+        throw XCTSkip("OpenBLAS's x86-64 core types")
+        #endif
+        guard FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") else {
+            throw XCTSkip("needs Fashion-MNIST (dataset-fashion-mnist)")
+        }
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let binary = try MPIJob.binaryURL().path
+        let wrapper = scratch.appendingPathComponent("rank-blas.sh")
+        try "#!/bin/sh\nif [ \"${OMPI_COMM_WORLD_RANK:-0}\" = 0 ]; then export OPENBLAS_CORETYPE=Prescott; fi\nexec '\(binary)' \"$@\"\n"
+            .write(to: wrapper, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper.path)
+        let run = scratch.appendingPathComponent("run")
+        let args = ["train", "--task", "mlp", "--hidden-size", "4", "--minibatch", "8", "--meta-batch", "2", "--block-size", "1",
+                    "--unroll", "2", "--horizon", "4", "--iterations", "2", "--consistency-every", "1",
+                    "--run-dir", run.path, "--no-resume"]
+        let result = try MPIJob.run(np: 2, args: args, timeout: DistributedTrain.jobTimeout, program: wrapper)
+        XCTAssertFalse(result.timedOut, "\(result)")
+        XCTAssertEqual(result.status, 0, "the consistency check must pass at every meta-step:\n\(result)")
+        XCTAssertTrue(result.stderr.contains("ranks run OpenBLAS's kernels for different cores (mixed (rank 0: Prescott)"), "\(result)")
+        struct Recorded: Decodable {
+            struct Provenance: Decodable { var blas: String? }
+            var provenance: Provenance
+        }
+        let recorded = try JSONDecoder().decode(Recorded.self, from: Data(contentsOf: run.appendingPathComponent("optimizer.json")))
+        XCTAssertEqual(recorded.provenance.blas, "mixed (rank 0: Prescott)")
+
+        // One kind of kernels on every rank: no word, and the core's name.
+        let uniform = try MPIJob.run(np: 2, args: args, timeout: DistributedTrain.jobTimeout,
+                                     environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        XCTAssertEqual(uniform.status, 0, "\(uniform)")
+        XCTAssertFalse(uniform.stderr.contains("OpenBLAS's kernels for different cores"), "\(uniform)")
+        let again = try JSONDecoder().decode(Recorded.self, from: Data(contentsOf: run.appendingPathComponent("optimizer.json")))
+        XCTAssertEqual(again.provenance.blas, "Prescott")
+    }
+
     /// An unknown path, and a measurement switch of the kernels with a value they would ignore,
     /// are refused on every rank before MPI starts, naming the values they take.
     func testUnknownSettingsAreRefused() throws {

@@ -27,9 +27,10 @@ enum FileIO {
     /// Creates `path` (which must not exist), writes `bytes`, fsyncs and closes it.
     /// On failure the file is removed. `replacing`: the regular file the new one will be renamed
     /// over, whose permissions (and, as root, owner and group) it takes, so that a private file
-    /// stays private and a group's file stays the group's.
+    /// stays private and a group's file stays the group's; a new file's are 0666 less the umask,
+    /// as any program's (a group's shared run directory needs umask 002 to be honoured).
     static func writeNewFileDurably(_ path: String, _ bytes: [UInt8], replacing replaced: String? = nil) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw error(path, "create") }
         var ok = false
         defer { if !ok { unlink(path) } }
@@ -154,9 +155,10 @@ enum FileIO {
         return names
     }
 
-    /// mkdir -p; each directory it creates is made durable in its parent.
+    /// mkdir -p; each directory it creates is made durable in its parent. Modes are 0777 less the
+    /// umask, as mkdir(1)'s.
     static func makeDirectory(_ path: String) throws {
-        if mkdir(path, 0o755) == 0 {
+        if mkdir(path, 0o777) == 0 {
             try syncDirectory(parent(of: path))
             return
         }

@@ -33,7 +33,7 @@ package final class RunLock {
         self.directory = directory
         path = directory.hasSuffix("/") ? directory + Self.fileName : directory + "/" + Self.fileName
         // No O_TRUNC: the holder's record must survive a refused open.
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o666)
         guard fd >= 0 else {
             // O_NOFOLLOW's ELOOP would read "Too many levels of symbolic links".
             if errno == ELOOP {

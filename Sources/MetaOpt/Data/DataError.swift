@@ -9,6 +9,9 @@ public enum DataError: Error, CustomStringConvertible, Equatable, Sendable {
     case notAFile(path: String, reason: String)
     /// The data directory (`--data-dir`) is something else, a regular file say.
     case notADirectory(path: String)
+    /// The data directory does not exist (a typo, or a mount that is not there yet: it may be
+    /// there the next time).
+    case missingDirectory(path: String)
     /// The file's first four bytes are not the expected magic number.
     case wrongMagic(path: String, expected: UInt32, found: UInt32)
     /// The file ends before the data its header (or its record size) promises.
@@ -40,7 +43,7 @@ public enum DataError: Error, CustomStringConvertible, Equatable, Sendable {
     public var isDamagedFile: Bool {
         switch self {
         case .notAFile, .notADirectory, .wrongMagic, .truncated, .trailingData, .countMismatch, .badGzip, .invalidLabel, .malformed: return true
-        case .missingFile, .unreadable, .invalidConfiguration: return false
+        case .missingFile, .missingDirectory, .unreadable, .invalidConfiguration: return false
         }
     }
 
@@ -54,6 +57,8 @@ public enum DataError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(path): \(reason), not a data set file"
         case let .notADirectory(path):
             return "\(path): not a directory (the data directory holds the data set's files)"
+        case let .missingDirectory(path):
+            return "\(path): no such directory (the data directory holds the data set's files)"
         case let .wrongMagic(path, expected, found):
             return "\(path): wrong magic number 0x\(hex8(found)), expected 0x\(hex8(expected))"
         case let .truncated(path, expected, actual):

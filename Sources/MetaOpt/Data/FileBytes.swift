@@ -30,14 +30,17 @@ enum FileBytes {
         return raw
     }
 
-    /// The error for a file at `path` that is not there: its directory, where that exists but is
-    /// no directory (a --data-dir naming a file, "no such file" before), else the file.
+    /// The error for a file at `path` that is not there: its directory, where that is missing or
+    /// exists but is no directory (a --data-dir with a typo, or naming a file: both said "no such
+    /// file" of a file in it before), else the file.
     static func missing(_ path: String) -> DataError {
         var info = stat()
         let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        if !directory.isEmpty, stat(directory, &info) == 0, info.st_mode & S_IFMT != S_IFDIR {
-            return .notADirectory(path: directory)
+        guard !directory.isEmpty else { return .missingFile(path: path) }
+        if stat(directory, &info) != 0 {
+            return errno == ENOENT ? .missingDirectory(path: directory) : .missingFile(path: path)
         }
+        if info.st_mode & S_IFMT != S_IFDIR { return .notADirectory(path: directory) }
         return .missingFile(path: path)
     }
 

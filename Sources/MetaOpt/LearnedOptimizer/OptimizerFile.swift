@@ -8,7 +8,7 @@ import Foundation
 ///   "training": { the whole TrainingConfig }, "iteration": N,
 ///   "tensors": [ { "name": "lstm1.weight", "shape": [22, 80], "offset": 0 }, ... ],
 ///   "phi": [ ... |φ| floats ... ],
-///   "provenance": { "command": [...], "commit": "...", "kernels": "avx512", "version": "0.1.0" } }
+///   "provenance": { "blas": "Cooperlake", "command": [...], "commit": "...", "kernels": "avx512", "version": "0.1.0" } }
 /// ```
 /// Floats are written with Swift's shortest round-tripping representation, so φ reloads bit for bit.
 public struct OptimizerFile: Codable, Equatable, Sendable {

@@ -18,20 +18,28 @@ public struct Provenance: Codable, Equatable, Sendable {
     public var command: [String]
     /// The vector kernels that ran (`KernelCensus`: "avx512", or "avx512:2,avx2:1" on a mixed job).
     public var kernels: String
+    /// OpenBLAS's kernels (the core type it runs, "Cooperlake"; "mixed (rank 0: Cooperlake)" when
+    /// ranks differ): the MLP's and the CNN's own products run on them, and their rounding decides
+    /// those tasks' φ in its last bits as the kernel path does. nil (the key omitted) in files
+    /// written before it was recorded.
+    public var blas: String?
 
-    public init(version: String, commit: String?, command: [String], kernels: String) {
+    public init(version: String, commit: String?, command: [String], kernels: String, blas: String? = nil) {
         self.version = version
         self.commit = commit
         self.command = command
         self.kernels = kernels
+        self.blas = blas
     }
 
     /// This process: this build's version and commit and its command line (`CommandLine.arguments`,
-    /// the program by its file name).
-    public static func current(kernels: String, command: [String] = CommandLine.arguments) -> Provenance {
+    /// the program by its file name); `blas` this process's OpenBLAS kernels unless given (a job's
+    /// record of every rank's, `MetaTrainer.blasKernels`).
+    public static func current(kernels: String, blas: String? = nil, command: [String] = CommandLine.arguments) -> Provenance {
         var command = command
         if let program = command.first { command[0] = URL(fileURLWithPath: program).lastPathComponent }
-        return Provenance(version: buildVersion, commit: buildCommit, command: command, kernels: kernels)
+        return Provenance(version: buildVersion, commit: buildCommit, command: command, kernels: kernels,
+                          blas: blas ?? blasCoreName)
     }
 
     /// The VERSION file this library was built with.
@@ -47,10 +55,11 @@ public struct Provenance: Codable, Equatable, Sendable {
     }
 
     /// The checkpoint notes form (string values): version, commit (when known), command (as
-    /// `commandLine`) and kernels.
+    /// `commandLine`), kernels and OpenBLAS's kernels (when known).
     public var notes: [String: String] {
         var notes = ["version": version, "command": commandLine, "kernels": kernels]
         notes["commit"] = commit
+        notes["blas"] = blas
         return notes
     }
 

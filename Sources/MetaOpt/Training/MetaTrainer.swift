@@ -68,6 +68,10 @@ public final class MetaTrainer {
     /// The vector kernels this rank's engines run, and those of every rank.
     public let kernelPath: KernelPath
     public let kernels: KernelCensus
+    /// OpenBLAS's kernels on every rank ("Cooperlake"), or "mixed (rank R: NAME)" when ranks run
+    /// those of different cores (a cluster of Intel and AMD nodes): the image tasks' optimizees
+    /// multiply on them, so their φ differs in its last bits from a run on one kind of node.
+    public let blasKernels: String
     private var engines: [(any MetaGradientEngine<Float>)?]
     private var unrollStates: [UnrollState<Float>?]
     private var blockGradients: [[Float]]
@@ -167,6 +171,8 @@ public final class MetaTrainer {
         }
         self.kernelPath = try KernelPath.resolved(kernelPath)
         kernels = try KernelCensus.gather(self.kernelPath, communicator: communicator)
+        blasKernels = try communicator.allAgree(on: fnv1a(Array(blasCoreName.utf8)))
+            ? blasCoreName : "mixed (rank \(communicator.rank): \(blasCoreName))"
         self.shards = shards
         ownedBlocks = MetaTrainer.blocks(config: config, rank: communicator.rank / shards,
                                          size: communicator.size / shards)

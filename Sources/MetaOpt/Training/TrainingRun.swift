@@ -301,7 +301,7 @@ package final class TrainingRun {
         resumed = flag[0] == 1
         trainer = try MetaTrainer(config: config, communicator: communicator, resumeFrom: resumeState ?? warmState,
                                   shards: options.shards ?? MetaTrainer.automaticShards(ranks: communicator.size, config: config))
-        provenance = Provenance.current(kernels: trainer.kernels.description)
+        provenance = Provenance.current(kernels: trainer.kernels.description, blas: trainer.blasKernels)
         trainedKernels = KernelHistory.appending(trainer.kernels.description, to: resumedKernels)
         if let resumedKernels, trainedKernels != resumedKernels {
             logger.notice("the checkpoint's φ was trained on kernels \(resumedKernels), this job runs \(trainer.kernels): φ differs in its last bits from a run on one path; the optimizer file records \"\(trainedKernels)\"")
@@ -433,10 +433,16 @@ package final class TrainingRun {
     /// directory the process may not write (permissions, a read-only file system). A full disk
     /// or a failing device may be gone by then.
     package static func writeRefusalRepeats(_ error: any Error) -> Bool {
-        guard let error = error as? CheckpointError else { return false }
-        switch error.problem {
-        case .invalidArgument: return true
-        case let .io(_, code): return [EACCES, EPERM, EROFS, ENAMETOOLONG, ENOTDIR, EISDIR, ELOOP].contains(code)
+        let repeating: Set<Int32> = [EACCES, EPERM, EROFS, ENAMETOOLONG, ENOTDIR, EISDIR, ELOOP]
+        switch error {
+        case let error as CheckpointError:
+            switch error.problem {
+            case .invalidArgument: return true
+            case let .io(_, code): return repeating.contains(code)
+            default: return false
+            }
+        // A result file's write that failed past the checks (export and plot write without one).
+        case let ResultFileError.system(_, code) as ResultFileError: return repeating.contains(code)
         default: return false
         }
     }
@@ -713,7 +719,7 @@ final class MetricsLog {
 
     init(url: URL) throws {
         path = url.path
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw ResultFileError.system("cannot open \(path) for appending", errno) }
     }
 
