@@ -83,27 +83,54 @@ MO_INLINE void mo_paired_block(float *c, ptrdiff_t ldc_bytes, const float *eta, 
 #undef MO_PAIR_START
 #undef MO_PAIR_STORE
 
-static void MO_FN(paired_prepare)(ptrdiff_t m, ptrdiff_t k, const float *a, ptrdiff_t ai, ptrdiff_t ap, float *out) {
-    ptrdiff_t groups = k / 3, rest = k - 3 * groups;
+// Which row of W and X term q of the sums takes. A pair adds a weight to an X value, which rounds
+// the weight away when X is large (a raw gradient of 10³: errors 50 times the plain product's),
+// so the first `lead` rows (the preprocessed gradient's; at most 2, the hidden units in (−1, 1)
+// after them) trade places with the first terms that take a multiply-add of their own: the third
+// of the first group, then of the second group or the first remaining term. Each trade swaps
+// two terms, so the sums hold the same terms in another order.
+static inline ptrdiff_t mo_paired_own_term(ptrdiff_t i, ptrdiff_t groups) {
+    return i < groups ? 3 * i + 2 : 3 * groups + (i - groups);
+}
+
+static inline ptrdiff_t mo_paired_leads(ptrdiff_t k, ptrdiff_t lead) {
+    ptrdiff_t groups = k / 3, own = groups + (k - 3 * groups);  // terms with a multiply-add of their own
+    if (groups == 0) return 0;  // no pairs
+    if (lead > 2) lead = 2;     // own terms 0 and 1 lie at 2 or beyond: the trades never overlap
+    return lead < own ? lead : own;
+}
+
+static inline ptrdiff_t mo_paired_row(ptrdiff_t q, ptrdiff_t k, ptrdiff_t leads) {
+    ptrdiff_t groups = k / 3;
+    for (ptrdiff_t i = 0; i < leads; i++)
+        if (q == mo_paired_own_term(i, groups)) return i;
+    return q < leads ? mo_paired_own_term(q, groups) : q;
+}
+
+static void MO_FN(paired_prepare)(ptrdiff_t m, ptrdiff_t k, const float *a, ptrdiff_t ai, ptrdiff_t ap, ptrdiff_t lead,
+                                  float *out) {
+    ptrdiff_t groups = k / 3, leads = mo_paired_leads(k, lead);
+#define MO_WEIGHT(r, q) ab[(r) * ai + mo_paired_row((q), k, leads) * ap]
     for (ptrdiff_t i0 = 0; i0 < m; i0 += 4) {
         const float *ab = a + i0 * ai;
         for (int r = 0; r < 4; r++) {
             float xi = 0;  // ξ_r = Σ_g w(r, 3g)·w(r, 3g+1), one multiply-add per group in order
-            for (ptrdiff_t g = 0; g < groups; g++) xi = __builtin_fmaf(ab[r * ai + 3 * g * ap], ab[r * ai + (3 * g + 1) * ap], xi);
+            for (ptrdiff_t g = 0; g < groups; g++) xi = __builtin_fmaf(MO_WEIGHT(r, 3 * g), MO_WEIGHT(r, 3 * g + 1), xi);
             mo_store(mo_splat(-xi), out + 16 * r);
         }
         out += 64;
         for (ptrdiff_t g = 0; g < groups; g++)
             for (int r = 0; r < 4; r++)
-                for (int j = 0; j < 3; j++, out += 16) mo_store(mo_splat(ab[r * ai + (3 * g + j) * ap]), out);
+                for (int j = 0; j < 3; j++, out += 16) mo_store(mo_splat(MO_WEIGHT(r, 3 * g + j)), out);
         for (ptrdiff_t t = 3 * groups; t < k; t++)
-            for (int r = 0; r < 4; r++, out += 16) mo_store(mo_splat(ab[r * ai + t * ap]), out);
+            for (int r = 0; r < 4; r++, out += 16) mo_store(mo_splat(MO_WEIGHT(r, t)), out);
     }
+#undef MO_WEIGHT
 }
 
 static void MO_FN(paired_product)(ptrdiff_t m, ptrdiff_t columns, ptrdiff_t k, const float *prepared, const float *b,
-                                  ptrdiff_t ldb, float *c, ptrdiff_t ldc, float *packed) {
-    ptrdiff_t groups = k / 3, rest = k - 3 * groups, per_block = metaopt_paired_floats(4, k);
+                                  ptrdiff_t ldb, ptrdiff_t lead, float *c, ptrdiff_t ldc, float *packed) {
+    ptrdiff_t groups = k / 3, rest = k - 3 * groups, per_block = metaopt_paired_floats(4, k), leads = mo_paired_leads(k, lead);
     float eta[64] __attribute__((aligned(64)));
     float ragged[4 * 64] __attribute__((aligned(64)));
     for (ptrdiff_t c0 = 0; c0 < columns; c0 += 64) {
@@ -111,7 +138,7 @@ static void MO_FN(paired_product)(ptrdiff_t m, ptrdiff_t columns, ptrdiff_t k, c
         // X's block of 64 columns, packed (zeros beyond the last column): its rows stay in L1
         // whatever X's row stride, while every block of rows passes over them.
         for (ptrdiff_t p = 0; p < k; p++) {
-            const float *row = b + p * ldb + c0;
+            const float *row = b + mo_paired_row(p, k, leads) * ldb + c0;
             float *to = packed + p * 64;
             if (n == 64) {
                 for (int v = 0; v < 4; v++) mo_store(mo_load(row + 16 * v), to + 16 * v);

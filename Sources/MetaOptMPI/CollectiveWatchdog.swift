@@ -17,22 +17,18 @@ import Synchronization
 /// is missing), but every waiting rank prints its message: the ranks that print none are the ones
 /// that did not arrive.
 ///
-/// Deadline: `fixedTimeout` when set (0: no watchdog); else `max(floor, 10 × the median step
-/// time)` once steps are timed (`noteStep`), and `startupTimeout` before (start-up reads
-/// checkpoints, data sets and scores the first validation with no step time to go by).
+/// Deadline: `fixedTimeout` when set (0: no watchdog); else the activity's
+/// (`RunActivity.automaticDeadline`: at least 60 s and 10 times the median step time once steps
+/// are timed (`noteStep`), longer for a validation or a write, and 300 s before).
 public final class CollectiveWatchdog: Sendable {
     /// Exit status of a rank that the watchdog ends.
     public static let exitCode: Int32 = 3
-    /// The smallest automatic deadline once steps are timed.
-    public static let floor = 60.0
-    /// The automatic deadline before the first step is timed.
-    public static let startupTimeout = 300.0
     /// Steps whose durations the median is taken over (the most recent).
     static let window = 101
 
     private struct State {
         var fixedTimeout: Double?
-        var activity = "start-up"
+        var activity = RunActivity("start-up")
         var collective: String?
         var enteredAt: UInt64 = 0
         var stepSeconds: [Double] = []
@@ -54,9 +50,10 @@ public final class CollectiveWatchdog: Sendable {
         state.withLock { $0.fixedTimeout = seconds }
     }
 
-    /// What the job is doing, named in the message (e.g. "meta-step 12", "validation at meta-step 40").
-    public func setActivity(_ text: String) {
-        state.withLock { $0.activity = text }
+    /// What the job is doing, named in the message (e.g. "meta-step 12", "validation at meta-step
+    /// 40"), and how long it may take (its deadline).
+    public func setActivity(_ activity: RunActivity) {
+        state.withLock { $0.activity = activity }
     }
 
     /// One meta-step took `seconds` (wall time on this rank): feeds the automatic deadline.
@@ -74,10 +71,8 @@ public final class CollectiveWatchdog: Sendable {
 
     private static func deadline(of s: State) -> Double? {
         if let fixed = s.fixedTimeout { return fixed > 0 ? fixed : nil }
-        guard !s.stepSeconds.isEmpty else { return startupTimeout }
         let sorted = s.stepSeconds.sorted()
-        let median = sorted[sorted.count / 2]
-        return max(floor, 10 * median)
+        return s.activity.automaticDeadline(medianStep: sorted.isEmpty ? nil : sorted[sorted.count / 2])
     }
 
     /// Runs the collective `body` named `name` under the deadline.
@@ -109,7 +104,7 @@ public final class CollectiveWatchdog: Sendable {
                     // A collective entered after `now` was read has not waited at all (its
                     // enteredAt is later: the unsigned difference would wrap).
                     let waited = s.enteredAt >= now ? 0 : Double(now - s.enteredAt) / 1e9
-                    return waited > deadline ? (name, s.activity, waited, deadline) : nil
+                    return waited > deadline ? (name, s.activity.name, waited, deadline) : nil
                 }
                 if let v = verdict {
                     Console.error("metaopt-dist: rank \(rank): \(v.name) did not complete within \(formatSeconds(v.deadline)) (during \(v.activity); waited \(formatSeconds(v.waited))): another rank stopped or hangs; ending the job (the ranks that print this message arrived, the others did not; --collective-timeout sets the deadline)\n")

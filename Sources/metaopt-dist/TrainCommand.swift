@@ -209,6 +209,17 @@ struct TrainCommand: ParsableCommand {
                 throw ValidationError("--output \(output) is the --init-from file; the trained optimizer would replace the one it started from (choose another path)")
             }
         }
+        // A start from the run's own files: a fresh start moves best-optimizer.json aside before
+        // reading it (the run then failed, its earlier files set aside), and optimizer.json was
+        // replaced by the result (config.json named a file that no longer held the start).
+        if let initFrom {
+            let runDirectory = RunDirectory(FilePaths.url(runDirectoryPath(config)))
+            let file = FilePaths.url(initFrom)
+            let defaultOutput = output == nil && FilePaths.same(file, runDirectory.optimizer)
+            if let own = runDirectory.ownFile(at: file) ?? (defaultOutput ? runDirectory.optimizer.lastPathComponent : nil) {
+                throw ValidationError("--init-from \(initFrom) is the run's own \(own), which the run replaces or moves aside; copy it out of the run directory and give the copy")
+            }
+        }
         if let validation = config.validation, validation.seed == Evaluation.defaultSeed(trainingSeed: seed) {
             throw ValidationError("--validation-seed \(validation.seed) is the seed evaluate draws its held-out functions from by default (the run seed + 1000003): the φ chosen on them would be scored on them; give another")
         }

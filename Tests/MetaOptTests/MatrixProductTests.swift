@@ -129,6 +129,52 @@ final class MatrixProductTests: XCTestCase {
         }
     }
 
+    /// The first layer's forward product with the raw gradient as its first row (10⁰ to 10³, the
+    /// hidden units in ±1, weights of φ's scale): that row kept out of the pairs (`unpaired`, as the
+    /// engines call it) is as accurate as the plain product, within 2e-6 of Σ_p |w_p x_p|. Paired
+    /// with a hidden unit it was not: a weight added to 10³ rounds away (measured 2e-5 here, 1e-4
+    /// with gradients of 10⁵ and more). Also with two such rows (log/sign input; their values are
+    /// modest, the bound is the same) and k = 3 and 4, where the trades run out of own terms.
+    func testUnpairedLeadingRowsAreAsAccurateAsThePlainProduct() throws {
+        guard KernelPath.avx512.isSupported else { throw XCTSkip("no AVX-512 here") }
+        let kernels = FloatKernels(.avx512)
+        var s = RandomKey(seed: 13, horizon: 0, task: 0).stream(.auxiliary)
+        let m = 80, stride = 256
+        for (k, lead) in [(21, 1), (22, 2), (22, 1), (41, 1), (4, 1), (4, 2)] {
+            let w = (0..<(m * k)).map { _ in Float(0.3 * s.normal()) }
+            let b: [Float] = (0..<k).flatMap { p in
+                (0..<stride).map { _ in
+                    p < lead ? Float((s.uniform() < 0.5 ? -1 : 1) * pow(10, 3 * s.uniform())) : Float(2 * s.uniform() - 1)
+                }
+            }
+            var worst: [Double] = []
+            for unpaired in [lead, 0] {
+                var prepared = [Float](repeating: 0, count: FloatKernels.pairedFloats(m: m, k: k) + 16)
+                var packed = [Float](repeating: 0, count: FloatKernels.pairedPackedFloats(k: k) + 16)
+                var c = [Float](repeating: 0, count: m * stride)
+                prepared.withUnsafeMutableBufferPointer { pp in
+                    packed.withUnsafeMutableBufferPointer { kp in
+                        let p = alignedStart(pp.baseAddress!), q = alignedStart(kp.baseAddress!)
+                        w.withUnsafeBufferPointer { wp in
+                            kernels.pairedPrepare(m: m, k: k, a: wp.baseAddress!, rowStride: 1, innerStride: m,
+                                                  unpaired: unpaired, into: p)
+                        }
+                        b.withUnsafeBufferPointer { bp in
+                            c.withUnsafeMutableBufferPointer { cp in
+                                kernels.pairedProduct(m: m, columns: stride, k: k, prepared: p, b: bp.baseAddress!,
+                                                      ldb: stride, unpaired: unpaired, c: cp.baseAddress!, ldc: stride, packed: q)
+                            }
+                        }
+                    }
+                }
+                worst.append(largestError(c, w: w, b: b, m: m, k: k, columns: stride, stride: stride, rowStride: 1,
+                                          innerStride: m, sentinel: 0, magnitude: { abs($0 * $1) }))
+            }
+            print("k \(k), \(lead) large row(s): largest error \(worst[0]) unpaired, \(worst[1]) paired")
+            XCTAssertLessThan(worst[0], 2e-6, "k \(k) lead \(lead)")
+        }
+    }
+
     /// Layers narrower than a register block or a vector (H = 1, 2, 3: 4 to 12 gate rows; 33: a
     /// ragged 132), alone and stacked: the fused forward kernel, the path's own products (paired on
     /// AVX-512) and the path's default engine all agree with OpenBLAS's products to 1e-5 of the

@@ -62,6 +62,20 @@ final class SizeLimitTests: XCTestCase {
         XCTAssertEqual(config { _ in }.problems(), [])
     }
 
+    /// A φ whose files could not be read back is refused before training (a hidden size of 2,800
+    /// trained, then wrote a 1.13 GB checkpoint that no resume could read, past the 1 GiB limit);
+    /// the largest that fits the optimizer file's 16 bytes per parameter trains.
+    func testAPhiWhoseFilesCouldNotBeReadBackIsRefused() {
+        let count = ParameterLayout(config { $0.optimizer.hiddenSizes = [2800, 2800] }.optimizer).count
+        XCTAssertGreaterThan(12 * count, RegularFile.checkpointLimit)
+        assertRefused({ $0.optimizer.hiddenSizes = [2800, 2800] },
+                      saying: "the learned optimizer's parameter count must be at most 16777216 (got \(count)): its optimizer file and checkpoints could not be read back")
+        let largest = config { $0.optimizer.hiddenSizes = [1180, 1180] }
+        XCTAssertLessThanOrEqual(ParameterLayout(largest.optimizer).count, SizeLimits.trainedParameters)
+        XCTAssertEqual(largest.problems(), [])
+        XCTAssertGreaterThanOrEqual(RegularFile.checkpointLimit, 12 * SizeLimits.trainedParameters + (1 << 20))
+    }
+
     /// A learning rate or clipping norm that is 0 as a Float (Adam's rate, the clipping factor)
     /// trained meta-steps that left φ as it was.
     func testRatesThatUnderflowAFloatAreRefused() {

@@ -79,7 +79,7 @@ final class StopDuringValidationTests: XCTestCase {
         let dir = try scratch()
         var validating = false
         XCTAssertEqual(try train(dir, resume: false) { run in
-            run.activity = { validating = $0.hasPrefix("validation") }
+            run.activity = { validating = $0.name.hasPrefix("validation") }
             run.stopRequested = { validating }
         }, .stopped(iteration: 0))
         XCTAssertEqual(try checkpointSteps(dir), [])
@@ -98,7 +98,7 @@ final class StopDuringValidationTests: XCTestCase {
         let dir = try scratch()
         var stop = false
         XCTAssertEqual(try train(dir, resume: false) { run in
-            run.activity = { if $0 == "validation at meta-step 4" { stop = true } }
+            run.activity = { if $0.name == "validation at meta-step 4" { stop = true } }
             run.stopRequested = { stop }
         }, .stopped(iteration: 4))
         XCTAssertEqual(try checkpointSteps(dir), [4])
@@ -106,7 +106,7 @@ final class StopDuringValidationTests: XCTestCase {
 
         var validatedFirst: String?
         XCTAssertEqual(try train(dir, resume: true) { run in
-            run.activity = { if validatedFirst == nil { validatedFirst = $0 } }
+            run.activity = { if validatedFirst == nil { validatedFirst = $0.name } }
         }, .finished)
         XCTAssertEqual(validatedFirst, "validation at meta-step 4")
         try assertMatchesReference(dir)
@@ -114,7 +114,7 @@ final class StopDuringValidationTests: XCTestCase {
         // A resume at a checkpoint whose validation is logged does not repeat it.
         var activities: [String] = []
         XCTAssertEqual(try train(dir, resume: true) { run in
-            run.activity = { activities.append($0) }
+            run.activity = { activities.append($0.name) }
         }, .finished)
         XCTAssertFalse(activities.contains { $0.hasPrefix("validation") }, "\(activities)")
         try assertMatchesReference(dir)
@@ -138,7 +138,7 @@ final class StopDuringValidationTests: XCTestCase {
         var stop = false
         XCTAssertEqual(try train(dir, config: skipping, resume: false) { run in
             nanAt4(run)
-            run.activity = { if $0 == "meta-step 4" { stop = true } }
+            run.activity = { if $0.name == "meta-step 4" { stop = true } }
             run.stopRequested = { stop }
         }, .stopped(iteration: 5))
         XCTAssertEqual(try checkpointSteps(dir), [5])
@@ -147,7 +147,7 @@ final class StopDuringValidationTests: XCTestCase {
         var activities: [String] = []
         XCTAssertEqual(try train(dir, config: skipping, resume: true) { run in
             nanAt4(run)
-            run.activity = { activities.append($0) }
+            run.activity = { activities.append($0.name) }
         }, .finished)
         XCTAssertEqual(activities.first, "meta-step 5", "no validation before the first meta-step")
         XCTAssertEqual(try validationLines(dir), try validationLines(whole), "validation.jsonl")

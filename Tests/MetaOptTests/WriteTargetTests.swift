@@ -243,7 +243,9 @@ final class WriteTargetTests: XCTestCase {
         let limit = Int((try? String(contentsOfFile: "/proc/sys/kernel/pid_max", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 4_194_304
         let leftovers = [".optimizer.json.tmp-\(limit + 1)-0123456789", ".config.json.tmp-\(limit + 2)-4294967295",
-                         ".plot.svg.tmp-\(limit + 3)-0000000001"]
+                         ".plot.svg.tmp-\(limit + 3)-0000000001",
+                         // The logs' rewrites at a resume (they were left, a full copy each time).
+                         ".metrics.jsonl.tmp-\(limit + 4)-0123456789", ".validation.jsonl.tmp-\(limit + 5)-0123456789"]
         let kept = [".optimizer.json.tmp-\(limit + 1)-012345678", ".metrics.jsonl.tmp-1-0123456789", "optimizer.json.tmp-1-0123456789",
                     ".optimizer.json.tmp-x-0123456789", "notes.txt", ".plot.svg.tmp-\(getpid())-0123456789"]
         for name in leftovers + kept { try "x".write(toFile: path(name), atomically: false, encoding: .utf8) }

@@ -513,6 +513,12 @@ final class RunHardeningTests: XCTestCase {
             (["train"] + Self.job + ["--run-dir", scratch.appendingPathComponent("r4").path, "--init-from", optimizer.path,
                                      "--output", optimizer.path],
              "is the --init-from file; the trained optimizer would replace the one it started from"),
+            // Nor a start from the run's own files: best-optimizer.json was moved aside before it
+            // was read, optimizer.json replaced by the result.
+            (["train"] + Self.job + ["--run-dir", dir.path, "--no-resume", "--init-from", dir.appendingPathComponent("best-optimizer.json").path],
+             "is the run's own best-optimizer.json, which the run replaces or moves aside"),
+            (["train"] + Self.job + ["--run-dir", dir.path, "--init-from", optimizer.path],
+             "is the run's own optimizer.json, which the run replaces or moves aside"),
         ]
         for (args, message) in cases {
             let result = try MPIJob.runSingleton(args: args, timeout: 60)

@@ -172,9 +172,12 @@ typedef struct {
     /// m × k matrix a[i·ai + p·ap] (m a multiple of 4; once per φ); paired_product then computes
     /// c[i][j] = Σ_p a[i·ai + p·ap] · b[p·ldb + j] for i < m, j < columns (exactly those columns are
     /// written) with `packed`, 64-byte aligned scratch of metaopt_paired_packed_floats(k) floats.
-    void (*paired_prepare)(ptrdiff_t m, ptrdiff_t k, const float *a, ptrdiff_t ai, ptrdiff_t ap, float *prepared);
+    /// `lead`, the same in both calls: the first rows of b (at most 2 are taken) kept out of the
+    /// pairs, for values whose scale is not the weights' (the preprocessed gradient's).
+    void (*paired_prepare)(ptrdiff_t m, ptrdiff_t k, const float *a, ptrdiff_t ai, ptrdiff_t ap, ptrdiff_t lead,
+                           float *prepared);
     void (*paired_product)(ptrdiff_t m, ptrdiff_t columns, ptrdiff_t k, const float *prepared, const float *b,
-                           ptrdiff_t ldb, float *c, ptrdiff_t ldc, float *packed);
+                           ptrdiff_t ldb, ptrdiff_t lead, float *c, ptrdiff_t ldc, float *packed);
     /// Outputs of the weight-gradient kernel's register blocks: block_rows × block_columns (the
     /// last rows of a form one smaller block).
     int block_rows, block_columns;

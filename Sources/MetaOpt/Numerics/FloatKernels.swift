@@ -133,17 +133,20 @@ struct FloatKernels {
 
     /// The weights A(i, p) = a[i·rowStride + p·innerStride] (m × k, m a multiple of 4) as
     /// `pairedProduct` reads them, into `prepared` (`pairedFloats(m:k:)` floats, 64-byte aligned).
-    /// Only where `pairsForwardProducts`.
-    func pairedPrepare(m: Int, k: Int, a: UnsafePointer<Float>, rowStride: Int, innerStride: Int,
+    /// `unpaired`: b's first rows (at most 2 are taken) that `pairedProduct` keeps out of the pairs,
+    /// for values of another scale than the weights' (the first layer's preprocessed gradient: a
+    /// pair rounds a weight added to a raw gradient of 10³ away). Only where `pairsForwardProducts`.
+    func pairedPrepare(m: Int, k: Int, a: UnsafePointer<Float>, rowStride: Int, innerStride: Int, unpaired: Int = 0,
                        into prepared: UnsafeMutablePointer<Float>) {
-        table.pointee.paired_prepare(m, k, a, rowStride, innerStride, prepared)
+        table.pointee.paired_prepare(m, k, a, rowStride, innerStride, unpaired, prepared)
     }
 
-    /// c = A · b over exactly `columns` columns, A as `pairedPrepare` left it, with Winograd's
-    /// inner products; `packed`: `pairedPackedFloats(k:)` floats of 64-byte aligned scratch.
+    /// c = A · b over exactly `columns` columns, A as `pairedPrepare` left it (with the same
+    /// `unpaired`), with Winograd's inner products; `packed`: `pairedPackedFloats(k:)` floats of
+    /// 64-byte aligned scratch.
     func pairedProduct(m: Int, columns: Int, k: Int, prepared: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
-                       c: UnsafeMutablePointer<Float>, ldc: Int, packed: UnsafeMutablePointer<Float>) {
-        table.pointee.paired_product(m, columns, k, prepared, b, ldb, c, ldc, packed)
+                       unpaired: Int = 0, c: UnsafeMutablePointer<Float>, ldc: Int, packed: UnsafeMutablePointer<Float>) {
+        table.pointee.paired_product(m, columns, k, prepared, b, ldb, unpaired, c, ldc, packed)
     }
 
     /// Columns per block of the fused forward kernel (its register block).

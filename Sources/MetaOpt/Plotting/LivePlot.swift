@@ -11,6 +11,9 @@ final class LivePlot {
     let runDirectory: RunDirectory
     let interval: Double
     let logger: Logger
+    /// The run's lock: no drawing once the run directory moved (`RunLock.checkInPlace`), which
+    /// would make a new directory at the old path.
+    let lock: RunLock?
     private var last = DispatchTime.now()
     private var warned = false
     /// The meta-steps read so far, the bytes of metrics.jsonl they came from, and their lines.
@@ -18,10 +21,11 @@ final class LivePlot {
     private var offset: UInt64 = 0
     private var lines = 0
 
-    init(runDirectory: RunDirectory, interval: Double, logger: Logger) {
+    init(runDirectory: RunDirectory, interval: Double, logger: Logger, lock: RunLock? = nil) {
         self.runDirectory = runDirectory
         self.interval = interval
         self.logger = logger
+        self.lock = lock
     }
 
     func refreshIfDue() {
@@ -37,13 +41,16 @@ final class LivePlot {
                 validation = try TrainingLog.parseValidation(data, source: runDirectory.validationLog.path)
             }
             let log = TrainingLog(name: runDirectory.url.standardizedFileURL.lastPathComponent, steps: steps, validation: validation)
+            try lock?.checkInPlace()
             try TrainingFigure.make([log]).write(to: runDirectory.plot)
         } catch {
+            // The error names the file (a failed write: "cannot write …/plot.svg: …", said twice
+            // before) or the log it could not read.
             if warned {
-                logger.debug("cannot write \(runDirectory.plot.path): \(error)")
+                logger.debug("plot.svg not updated: \(error)")
             } else {
                 warned = true
-                logger.warning("cannot write \(runDirectory.plot.path): \(error); training goes on (later failures are logged at debug level)")
+                logger.warning("plot.svg not updated: \(error); training goes on (later failures are logged at debug level)")
             }
         }
     }

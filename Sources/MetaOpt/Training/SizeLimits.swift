@@ -34,6 +34,11 @@ package enum SizeLimits {
     package static let coordinates = 1 << 30
     /// Layers of an image task's network.
     package static let networkLayers = 1 << 10
+    /// Parameters of a φ that training writes: its optimizer file takes up to 16 bytes per
+    /// parameter as text and is read back up to `RegularFile.optimizerFileLimit` (256 MiB), its
+    /// checkpoints 12 per parameter up to `RegularFile.checkpointLimit` (1 GiB). A hidden size of
+    /// 2,800 was trained and wrote a checkpoint no resume could read.
+    package static let trainedParameters = RegularFile.optimizerFileLimit / 16
 
     /// "NAME must be at most LIMIT (got VALUE)" when `value` is above `limit`.
     package static func problem(_ name: String, _ value: Int, limit: Int) -> String? {
@@ -92,6 +97,11 @@ extension TrainingConfig {
         }
         if let problem = SizeLimits.problem("the consistency-check interval", consistencyCheckEvery, limit: SizeLimits.steps) {
             p.append(problem)
+        }
+        if optimizer.problems().isEmpty,
+           let problem = SizeLimits.problem("the learned optimizer's parameter count", ParameterLayout(optimizer).count,
+                                            limit: SizeLimits.trainedParameters) {
+            p.append(problem + ": its optimizer file and checkpoints could not be read back (give a smaller --hidden-size)")
         }
         return p
     }

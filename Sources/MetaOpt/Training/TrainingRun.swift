@@ -51,8 +51,10 @@ package struct RunDirectory: Sendable {
     /// Where a resumed run moves a best-optimizer.json it cannot read.
     package var unreadableBestOptimizer: URL { url.appendingPathComponent("best-optimizer.unreadable.json") }
 
-    /// The files a write replaces whole (through a temporary file beside it, `FileIO.temporaryName`).
-    var replacedFiles: [URL] { [config, optimizer, bestOptimizer, plot] }
+    /// The files a write replaces whole (through a temporary file beside it, `FileIO.temporaryName`):
+    /// the logs too, which a resume rewrites without their dropped lines (a kill during that
+    /// rewrite left a hidden full copy of metrics.jsonl at every such resume).
+    var replacedFiles: [URL] { [config, optimizer, bestOptimizer, plot, metrics, validationLog] }
 
     /// Removes the temporary files that a write of `replacedFiles` interrupted by a crash left
     /// (hidden, the size of an optimizer file, and never removed otherwise); call it holding the
@@ -94,7 +96,7 @@ package final class TrainingRun {
         package var runDirectory: RunDirectory
         /// Optimizer file to write at the end (default: in the run directory).
         package var output: URL?
-        /// Write a checkpoint at the first horizon boundary at least this many meta-steps after the last one (0: never).
+        /// Write a checkpoint at the first horizon boundary at least this many meta-steps after the last one (0: only the final one, at the end).
         package var checkpointEvery: Int
         package var keepCheckpoints: Int
         /// Print a progress line every this many meta-steps.
@@ -165,8 +167,9 @@ package final class TrainingRun {
         set { trainer.stopRequested = newValue }
     }
     /// Told what the run does next ("meta-step N", "validation at meta-step N", "checkpoint at
-    /// meta-step N", "the final write"), so that a watchdog can name it (every rank).
-    package var activity: (String) -> Void = { _ in }
+    /// meta-step N", "the final write") and how long it may take, so that a watchdog can name it
+    /// and give it time (every rank).
+    package var activity: (RunActivity) -> Void = { _ in }
     /// Told the wall time of every meta-step in seconds (every rank): a watchdog's deadline.
     package var stepTimed: (Double) -> Void = { _ in }
     /// Receives every progress line (rank 0).
@@ -232,8 +235,12 @@ package final class TrainingRun {
                         failureRepeats = true
                     }
                 } else {
-                    // A fresh start; files the store passes over are still worth a word.
+                    // A fresh start; files the store passes over are still worth a word, and an
+                    // earlier run's logs (one that stopped before its first checkpoint) are set
+                    // aside as --no-resume sets them aside: they were emptied, and its best
+                    // optimizer kept, without the scores that chose it.
                     for w in try store.ignoredFileWarnings() { logger.warning("\(w)") }
+                    try Self.setAsideEarlierLogs(of: options.runDirectory, reason: "no checkpoint to resume", logger: logger)
                 }
             } catch {
                 failure = "\(error)"
@@ -247,20 +254,7 @@ package final class TrainingRun {
                 if let moved = try Self.setAsideCheckpoints(of: options.runDirectory) {
                     logger.notice("not resuming: moved the checkpoints of the earlier run to \(moved.path)")
                 }
-                // Its logs and best optimizer too, together, whether or not this run validates:
-                // the fresh start below would empty the logs, and a best optimizer left behind
-                // would stand without the scores that chose it.
-                let directory = options.runDirectory
-                let fm = FileManager.default
-                for (file, previous) in [(directory.metrics, directory.previousMetrics), (directory.validationLog, directory.previousValidationLog),
-                                         (directory.bestOptimizer, directory.previousBestOptimizer)]
-                where ((try? fm.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0) > 0 {
-                    if fm.fileExists(atPath: previous.path) { try fm.removeItem(at: previous) }
-                    try fm.moveItem(at: file, to: previous)
-                    logger.notice(file == directory.bestOptimizer
-                        ? "not resuming: moved the earlier run's best optimizer to \(previous.path)"
-                        : "not resuming: moved the earlier run's \(file.lastPathComponent) to \(previous.path)")
-                }
+                try Self.setAsideEarlierLogs(of: options.runDirectory, reason: "not resuming", logger: logger)
             } catch {
                 failure = "cannot set aside the checkpoints and logs of the earlier run: \(error)"
             }
@@ -360,6 +354,22 @@ package final class TrainingRun {
         return nil
     }
 
+    /// Rank 0, at a fresh start: an earlier run's logs and best optimizer, set aside together
+    /// (RUN_DIR/*.previous.*) whether or not this run validates: the fresh start would empty the
+    /// logs, and a best optimizer left behind would stand without the scores that chose it.
+    static func setAsideEarlierLogs(of directory: RunDirectory, reason: String, logger: Logger) throws {
+        let fm = FileManager.default
+        for (file, previous) in [(directory.metrics, directory.previousMetrics), (directory.validationLog, directory.previousValidationLog),
+                                 (directory.bestOptimizer, directory.previousBestOptimizer)]
+        where ((try? fm.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0) > 0 {
+            if fm.fileExists(atPath: previous.path) { try fm.removeItem(at: previous) }
+            try fm.moveItem(at: file, to: previous)
+            logger.notice(file == directory.bestOptimizer
+                ? "\(reason): moved the earlier run's best optimizer to \(previous.path)"
+                : "\(reason): moved the earlier run's \(file.lastPathComponent) to \(previous.path)")
+        }
+    }
+
     /// Rank 0, before a run with validation. Resuming at meta-step `resumedAt`: drops the log lines
     /// after it (they will be redone) and returns the score in the best-optimizer file, which may
     /// come from a later validation of the interrupted run (the resumed run reproduces it), the
@@ -403,6 +413,16 @@ package final class TrainingRun {
                 if fm.fileExists(atPath: unreadable.path) { try fm.removeItem(at: unreadable) }
                 try fm.moveItem(at: best, to: unreadable)
                 logger.warning("\(error); moved it to \(unreadable.path) and resuming without it: validation.jsonl still lists every score\(nextBest)")
+                return (nil, logged, validatesFirst)
+            }
+            if let saved = file.training, TrainerCheckpoint.compatibilityProblems(saved: saved, current: config).isEmpty,
+               let score = file.validation, score.iteration > config.iterations {
+                // A best of the interrupted run past this run's end (--iterations lowered): this
+                // run never scores it again, and its final lines named a best from after its end.
+                let previous = runDirectory.previousBestOptimizer
+                if fm.fileExists(atPath: previous.path) { try fm.removeItem(at: previous) }
+                try fm.moveItem(at: best, to: previous)
+                logger.notice("\(best.path) holds φ of meta-step \(score.iteration), past --iterations \(config.iterations): moved it to \(previous.path)\(nextBest)")
                 return (nil, logged, validatesFirst)
             }
             if let saved = file.training, TrainerCheckpoint.compatibilityProblems(saved: saved, current: config).isEmpty,
@@ -510,7 +530,7 @@ package final class TrainingRun {
         let config = trainer.config
         let metrics = comm.isRoot ? try MetricsLog(url: options.runDirectory.metrics) : nil
         let validationLog = comm.isRoot && validator != nil ? try MetricsLog(url: options.runDirectory.validationLog) : nil
-        let livePlot = comm.isRoot ? options.plotEvery.map { LivePlot(runDirectory: options.runDirectory, interval: $0, logger: logger) } : nil
+        let livePlot = comm.isRoot ? options.plotEvery.map { LivePlot(runDirectory: options.runDirectory, interval: $0, logger: logger, lock: lock) } : nil
         defer { livePlot?.refresh() }  // once at the end, however the run ends
         // A fresh run scores its starting φ too (with --init-from it may stay the best), and so does
         // a resumed one whose checkpoint's validation was abandoned. A stop during it ends the run
@@ -527,7 +547,7 @@ package final class TrainingRun {
         // The first line this process appends carries its provenance.
         var lineProvenance: Provenance? = provenance
         while !trainer.finished {
-            activity("meta-step \(trainer.state.iteration)")
+            activity(RunActivity("meta-step \(trainer.state.iteration)"))
             let stepStart = DispatchTime.now()
             let report = try trainer.step()
             stepTimed(seconds(since: stepStart))
@@ -581,7 +601,7 @@ package final class TrainingRun {
         // does: a checkpoint that cannot be written (with --checkpoint-every 0 the only one) must
         // not cost the result of the whole run. No file may hold a φ the ranks disagree on
         // (every rank takes part in the check).
-        activity("the final write at meta-step \(trainer.state.iteration)")
+        activity(RunActivity("the final write at meta-step \(trainer.state.iteration)", seconds: RunActivity.writeDeadline))
         try checkAgreement(on: trainer.state)
         let (skipped, steps) = (trainer.state.skippedSteps, trainer.state.iteration)
         if comm.isRoot && skipped > 0 {
@@ -633,7 +653,9 @@ package final class TrainingRun {
     /// validation: then nothing is written.
     private func validate(_ validator: ValidationScorer, log: MetricsLog?) throws -> Bool {
         let state = trainer.state
-        activity("validation at meta-step \(state.iteration)")
+        let config = trainer.config
+        activity(RunActivity("validation at meta-step \(state.iteration)",
+                             steps: Double(config.horizon) / Double(config.unroll) * Double(trainer.shards)))
         // The score and a new best-optimizer.json are only meaningful for a φ all ranks share.
         try checkAgreement(on: state)
         guard let loss = try validator.meanFinalLoss(phi: state.phi, communicator: trainer.communicator,
@@ -644,7 +666,6 @@ package final class TrainingRun {
             return false
         }
         guard let log else { return true }
-        let config = trainer.config
         let score = ValidationScore(iteration: state.iteration, meanFinalLoss: loss,
                                     functions: validator.config.functions, seed: validator.config.seed)
         let isBest = loss < bestLogged?.meanFinalLoss ?? .infinity
@@ -653,6 +674,8 @@ package final class TrainingRun {
             // Not over a better φ that the interrupted run found after the checkpoint this run
             // resumed from: this run will reach it again.
             if loss <= bestScore?.meanFinalLoss ?? .infinity {
+                // Not into a new directory at the old path of one that moved.
+                try lock?.checkInPlace()
                 try OptimizerFile(optimizer: config.optimizer, phi: state.phi, training: config, iteration: state.iteration,
                                   validation: score, kernels: trainedKernels,
                                   provenance: provenance).write(to: options.runDirectory.bestOptimizer)
@@ -679,7 +702,7 @@ package final class TrainingRun {
     /// Must be called by every rank (it ends with a barrier).
     private func writeCheckpoint(_ state: TrainerState) throws {
         precondition(state.atHorizonBoundary, "checkpoints are taken at horizon boundaries only")
-        activity("checkpoint at meta-step \(state.iteration)")
+        activity(RunActivity("checkpoint at meta-step \(state.iteration)", seconds: RunActivity.writeDeadline))
         // No checkpoint may hold a φ the ranks disagree on (a resume would carry it on).
         try checkAgreement(on: state)
         let comm = trainer.communicator
