@@ -71,7 +71,7 @@ final class ProvenanceTests: XCTestCase {
         XCTAssertEqual(Provenance(version: "1", commit: nil, command: ["a", "", "$HOME", "x=1"], kernels: "k").commandLine,
                        "a '' '$HOME' x=1")
         XCTAssertEqual(provenance.notes, ["version": "0.1.0", "commit": provenance.commit!, "command": provenance.commandLine,
-                                          "kernels": "avx512:2,avx2:1"])
+                                          "kernels": "avx512:2,avx2:1", "blas": "mixed (rank 0: Cooperlake)"])
         let config = TrainingConfig(task: .quadratic(dimension: 4), metaBatch: 4, blockSize: 2, unroll: 5, horizon: 20, iterations: 10, seed: 3)
         let checkpoint = try? TrainerCheckpoint.make(TrainerState(config: config), config: config, provenance: provenance)
         XCTAssertEqual(checkpoint?.metadata.notes, provenance.notes)
@@ -87,7 +87,7 @@ final class ProvenanceTests: XCTestCase {
         let first = try encoder.encode(MetricsLine(report, elapsed: 1, iterationsPerSecond: 2, kernels: KernelCensus(.avx2),
                                                    provenance: provenance))
         let plain = try encoder.encode(MetricsLine(report, elapsed: 1, iterationsPerSecond: 2, kernels: KernelCensus(.avx2)))
-        XCTAssertEqual(first, String(plain.dropLast(2)) + ",\"provenance\":{\"command\":[\"metaopt-dist\",\"train\",\"--run-dir\","
+        XCTAssertEqual(first, String(plain.dropLast(2)) + ",\"provenance\":{\"blas\":\"mixed (rank 0: Cooperlake)\",\"command\":[\"metaopt-dist\",\"train\",\"--run-dir\","
                        + "\"runs/it's here\",\"--seed\",\"7\"],\"commit\":\"\(provenance.commit!)\",\"kernels\":\"avx512:2,avx2:1\","
                        + "\"version\":\"0.1.0\"}}\n")
         let object = try JSONSerialization.jsonObject(with: Data(first.utf8)) as! [String: Any]

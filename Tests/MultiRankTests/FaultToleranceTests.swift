@@ -300,6 +300,30 @@ final class FaultToleranceTests: XCTestCase {
         }
     }
 
+    /// A wrapper that a script starts in the background (`&` in a non-interactive shell, which
+    /// starts it with SIGINT ignored) still passes SIGINT on: bash cannot trap a signal ignored at
+    /// its start, so `kill -INT` did nothing and the run trained on.
+    func testRestartWrapperStartedInTheBackgroundStillHearsSIGINT() throws {
+        let root = FaultTest.repositoryRoot
+        let binary = try MPIJob.binaryURL().path
+        let dir = try makeRunDirectory("restart-background")
+        let pidFile = try makeRunDirectory("restart-background-pid").appendingPathComponent("wrapper.pid")
+        let command = ([root.appendingPathComponent("launch/restart.sh").path, "--backoff", "0", "--", binary]
+            + FaultTest.trainArguments(runDirectory: dir, iterations: 1_000_000)).map { "'\($0)'" }.joined(separator: " ")
+        let job = try BackgroundJob(executable: URL(fileURLWithPath: "/bin/bash"),
+                                    arguments: ["-c", "bash \(command) & echo $! > '\(pidFile.path)'; wait $!"],
+                                    environment: [:])
+        let started = job.waitUntil(timeout: 30) { !FaultTest.checkpointSteps(runDirectory: dir).isEmpty }
+        XCTAssertTrue(started, "no first checkpoint:\n\(job.stderr)")
+        let wrapper = try XCTUnwrap(Int32(String(contentsOf: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        kill(wrapper, SIGINT)
+        let result = job.finish(timeout: FaultTest.jobTimeout)
+        assertSucceeded(result, "restart.sh in the background after SIGINT")
+        XCTAssertTrue(result.stderr.contains("restart.sh: got SIGINT: passing SIGTERM to the command; it will not be restarted"),
+                      "\(result)")
+        XCTAssertTrue(result.stderr.contains("stopped at meta-step"), "\(result)")
+    }
+
     /// Ctrl-C in a terminal sends SIGINT to the terminal's whole foreground process group. The
     /// wrapper starts the command in a process group of its own, so only the wrapper gets it and
     /// passes --stop-signal USR1 on to mpirun: every rank stops at a horizon boundary and all exit

@@ -781,7 +781,10 @@ final class MetricsLog {
             }
             if decoded.iteration < iteration { kept.append(Data(line)) }
         }
-        try ResultFile.writeAtomically(Data(kept.map { $0 + Data("\n".utf8) }.joined()), to: url)
+        // Rewritten only when a line goes: a resume at the end of a long log wrote a full copy of
+        // it, which needed as much free disk.
+        let truncated = Data(kept.map { $0 + Data("\n".utf8) }.joined())
+        if truncated != data { try ResultFile.writeAtomically(truncated, to: url) }
         return undecodable
     }
 
