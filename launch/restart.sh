@@ -36,13 +36,14 @@
 set -uo pipefail
 
 # A job that a non-interactive shell starts with & begins with SIGINT and SIGQUIT ignored, and bash
-# cannot trap a signal ignored at its start: `kill -INT` then did nothing. Start again with their
-# default dispositions (env --default-signal: coreutils 8.31 and later; older ones keep them).
-if [[ -r /proc/$$/status && -z "${METAOPT_RESTART_SIGNALS_RESET:-}" ]] \
-    && (( 0x$(awk '/^SigIgn:/ { print $2 }' /proc/$$/status) & 0x2 )) \
+# cannot trap a signal ignored at its start (`trap -p INT` lists it as ''): `kill -INT` then did
+# nothing. Start again with their default dispositions (env --default-signal: coreutils 8.31 and
+# later; older ones keep them), once: the variable is gone again after the check.
+if [[ -z "${METAOPT_RESTART_SIGNALS_RESET:-}" && "$(trap -p INT)" == *"''"* ]] \
     && env --default-signal=INT true 2>/dev/null; then
     exec env --default-signal=INT,QUIT METAOPT_RESTART_SIGNALS_RESET=1 bash "$0" "$@"
 fi
+unset METAOPT_RESTART_SIGNALS_RESET
 
 me="restart.sh"
 max_restarts=3

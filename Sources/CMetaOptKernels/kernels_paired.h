@@ -87,8 +87,9 @@ MO_INLINE void mo_paired_block(float *c, ptrdiff_t ldc_bytes, const float *eta, 
 // the weight away when X is large (a raw gradient of 10³: errors 50 times the plain product's),
 // so the first `lead` rows (the preprocessed gradient's; at most 2, the hidden units in (−1, 1)
 // after them) trade places with the first terms that take a multiply-add of their own: the third
-// of the first group, then of the second group or the first remaining term. Each trade swaps
-// two terms, so the sums hold the same terms in another order.
+// of the first group, then of the second group or the first remaining term (k = 3 has one: a
+// second lead row stays in its pair). Each trade swaps two terms, so the sums hold the same terms
+// in another order.
 static inline ptrdiff_t mo_paired_own_term(ptrdiff_t i, ptrdiff_t groups) {
     return i < groups ? 3 * i + 2 : 3 * groups + (i - groups);
 }

@@ -326,7 +326,7 @@ struct TrainCommand: ParsableCommand {
                 logger.notice("ranks run different kernel paths (\(run.trainer.kernels)): φ is the same on every rank, but differs in its last bits from a run on one path")
             }
             if comm.isRoot && run.trainer.blasKernels.hasPrefix("mixed") {
-                logger.notice("ranks run OpenBLAS's kernels for different cores (\(run.trainer.blasKernels); OPENBLAS_CORETYPE pins one): φ is the same on every rank, but an image task's differs in its last bits from a run on one kind of node")
+                logger.notice("ranks run OpenBLAS's kernels for different cores, rank 0 those of \(blasCoreName) (OPENBLAS_CORETYPE pins one; the files record \"\(run.trainer.blasKernels)\"): φ is the same on every rank, but an image task's differs in its last bits from a run on one kind of node")
             }
             run.stopRequested = { stopSignalReceived.load(ordering: .relaxed) }
             run.activity = { comm.watchdog.setActivity($0) }

@@ -134,7 +134,8 @@ final class MatrixProductTests: XCTestCase {
     /// engines call it) is as accurate as the plain product, within 2e-6 of Σ_p |w_p x_p|. Paired
     /// with a hidden unit it was not: a weight added to 10³ rounds away (measured 2e-5 here, 1e-4
     /// with gradients of 10⁵ and more). Also with two such rows (log/sign input; their values are
-    /// modest, the bound is the same) and k = 3 and 4, where the trades run out of own terms.
+    /// modest, the bound is the same) and k = 4, where the second trade takes the remaining term.
+    /// (k = 3 has one term of its own: with two input rows one stays in the pair, at most 6e-6.)
     func testUnpairedLeadingRowsAreAsAccurateAsThePlainProduct() throws {
         guard KernelPath.avx512.isSupported else { throw XCTSkip("no AVX-512 here") }
         let kernels = FloatKernels(.avx512)

@@ -32,6 +32,39 @@ final class StrayRunFileTests: XCTestCase {
         return collected.lines
     }
 
+    /// A resume that finds no checkpoint (an attempt stopped before its first one) sets the
+    /// earlier logs aside as --no-resume does (they were emptied without a word), but replaces no
+    /// older run's *.previous.* files: with those there, the attempt's logs are dropped (the start
+    /// redoes them). A start refused for its --init-from file moves nothing.
+    func testAResumeWithoutACheckpointSetsTheLogsAsideWithoutReplacingAnOlderRun() throws {
+        let dir = try scratch()
+        let run = RunDirectory(dir)
+        let fm = FileManager.default
+        try train(dir, iterations: 2)
+        let first = try Data(contentsOf: run.metrics)
+        try fm.removeItem(at: run.checkpoints)
+        // A refused start: nothing moves.
+        var refused = config(iterations: 2)
+        refused.initFrom = dir.appendingPathComponent("no-such-optimizer.json").path
+        XCTAssertThrowsError(try TrainingRun(config: refused, communicator: LocalCommunicator(),
+                                             options: .init(runDirectory: run, progressEvery: 100, plotEvery: nil),
+                                             resume: true, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }))
+        XCTAssertEqual(try Data(contentsOf: run.metrics), first)
+        XCTAssertFalse(fm.fileExists(atPath: run.previousMetrics.path))
+
+        let lines = try train(dir, iterations: 2)
+        XCTAssertTrue(lines.contains("notice: no checkpoint to resume: moved the earlier run's metrics.jsonl to \(run.previousMetrics.path)"), "\(lines)")
+        XCTAssertEqual(try Data(contentsOf: run.previousMetrics), first)
+
+        // Again, with the older run's files in place: kept, and the attempt's dropped.
+        try fm.removeItem(at: run.checkpoints)
+        let again = try train(dir, iterations: 2)
+        XCTAssertTrue(again.contains { $0.hasPrefix("notice: no checkpoint to resume: dropped the earlier attempt's metrics.jsonl") }, "\(again)")
+        XCTAssertEqual(try Data(contentsOf: run.previousMetrics), first, "the older run's log is kept")
+        func lineCount(_ data: Data) -> Int { data.split(separator: UInt8(ascii: "\n")).count }
+        XCTAssertEqual(lineCount(try Data(contentsOf: run.metrics)), lineCount(first), "the attempt's lines once, redone")
+    }
+
     /// Pruning used to warn "could not remove …: Is a directory" at every checkpoint.
     func testADirectoryNamedLikeACheckpointIsLeftAloneAndWarnedAboutOnce() throws {
         let dir = try scratch()

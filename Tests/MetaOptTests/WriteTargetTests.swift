@@ -101,6 +101,21 @@ final class WriteTargetTests: XCTestCase {
         XCTAssertFalse(FilePaths.same(URL(fileURLWithPath: path("loop-a/x")), file))
     }
 
+    /// A directory to make (a --run-dir) that is a link to a missing path is named as one, a
+    /// refusal that a restart would meet again (it said "stat failed: No such file or directory"
+    /// of the link, which exists, and ended with status 1).
+    func testADanglingLinkWhereADirectoryIsToBeMadeIsNamed() throws {
+        XCTAssertEqual(symlink(path("missing/run"), path("run-link")), 0)
+        XCTAssertThrowsError(try FileIO.makeDirectory(path("run-link"))) { error in
+            XCTAssertEqual("\(error)", "\(path("run-link")): a symbolic link to \(path("missing/run")), which does not exist")
+            XCTAssertTrue(TrainingRun.writeRefusalRepeats(error))
+        }
+        // A file below it: the start-up check says so before any work (the write failed after
+        // the training with Foundation's "a file with the same name already exists", status 1).
+        XCTAssertEqual(symlink("missing/run", path("relative-link")), 0)
+        refused(path("relative-link/o.json"), "relative-link: a symbolic link to missing/run (relative to the link's folder), which does not exist")
+    }
+
     /// The kernel reads `link/..` as the parent of the link's target, not as the folder holding
     /// the link: `export --output link/../a/o.json` wrote over another file than the one named.
     func testALinkFollowedByDotDotIsTheTargetsParent() throws {

@@ -78,7 +78,8 @@ final class LimitCommandTests: XCTestCase {
         let one = ["train", "--run-dir", run.path, "--meta-batch", "1", "--block-size", "1", "--iterations", "1"]
         try assertRefused(one + ["--dimension", "1", "--unroll", "32768", "--horizon", "32768", "--max-memory", "4"],
                           saying: "meta-training 1 coordinates × block size 1 × 1 block, unroll 32768, would need about")
-        try assertRefused(one + ["--dimension", "1", "--hidden-size", "2048", "--max-memory", "4"], saying: "more than the 4 GiB available")
+        // (The largest hidden size whose φ train can write: 1180; about 4.75 GiB.)
+        try assertRefused(one + ["--dimension", "1", "--hidden-size", "1180", "--max-memory", "4"], saying: "more than the 4 GiB available")
         try assertRefused(one + ["--dimension", "65536"], saying: "meta-training 65536 coordinates × block size 1 × 1 block, unroll 20, would need about")
         let optimizers = ShippedOptimizersTests.directory
         let evaluate = ["evaluate", "--functions", "1", "--baselines", "none", "--out", run.appendingPathComponent("eval").path]

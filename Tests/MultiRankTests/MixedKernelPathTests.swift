@@ -136,7 +136,7 @@ final class MixedKernelPathTests: XCTestCase {
         let result = try MPIJob.run(np: 2, args: args, timeout: DistributedTrain.jobTimeout, program: wrapper)
         XCTAssertFalse(result.timedOut, "\(result)")
         XCTAssertEqual(result.status, 0, "the consistency check must pass at every meta-step:\n\(result)")
-        XCTAssertTrue(result.stderr.contains("ranks run OpenBLAS's kernels for different cores (mixed (rank 0: Prescott)"), "\(result)")
+        XCTAssertTrue(result.stderr.contains("ranks run OpenBLAS's kernels for different cores, rank 0 those of Prescott (OPENBLAS_CORETYPE pins one; the files record \"mixed (rank 0: Prescott)\")"), "\(result)")
         struct Recorded: Decodable {
             struct Provenance: Decodable { var blas: String? }
             var provenance: Provenance

@@ -165,7 +165,11 @@ enum FileIO {
         switch errno {
         case EEXIST:
             var st = stat()
-            guard stat(path, &st) == 0 else { throw error(path, "stat") }
+            guard stat(path, &st) == 0 else {
+                // A link to a path that is not there: said as such (it was "stat failed: No such
+                // file or directory" of the link's own path, which does exist).
+                throw danglingLink(path) ?? error(path, "stat")
+            }
             guard (st.st_mode & S_IFMT) == S_IFDIR else { throw error(path, "mkdir", ENOTDIR) }
         case ENOENT where parent(of: path) != path:
             try makeDirectory(parent(of: path))

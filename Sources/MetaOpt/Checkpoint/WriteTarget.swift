@@ -145,6 +145,9 @@ extension FileIO {
         var st = stat()
         while stat(directory, &st) != 0 {
             guard errno == ENOENT || errno == ENOTDIR, parent(of: directory) != directory else { throw error(directory, "stat") }
+            // Not a directory to create: mkdir would find the link ("a file with the same name
+            // already exists", after the training).
+            if let dangling = danglingLink(directory) { throw dangling }
             missing.append(baseName(directory))
             directory = parent(of: directory)
         }
@@ -168,6 +171,14 @@ extension FileIO {
         guard fd >= 0 else { throw error(path, "creating a file in \(directory)") }
         close(fd)
         unlink(probe)
+    }
+
+    /// The refusal of `path` where it is a symbolic link to a path that does not exist (`stat` said
+    /// ENOENT): no directory can be made there; nil when it is no link.
+    static func danglingLink(_ path: String) -> CheckpointError? {
+        guard errno == ENOENT, let target = FilePaths.linkTarget(path) else { return nil }
+        let relative = target.hasPrefix("/") ? "" : " (relative to the link's folder)"
+        return CheckpointError(file: path, problem: .invalidArgument("a symbolic link to \(target)\(relative), which does not exist"))
     }
 
     static func baseName(_ path: String) -> String {

@@ -35,13 +35,13 @@ final class LivePlot {
     func refresh() {
         defer { last = .now() }
         do {
+            try lock?.checkInPlace()
             try readNewSteps()
             var validation: [TrainingLog.Validation]? = nil
             if let data = FileManager.default.contents(atPath: runDirectory.validationLog.path) {
                 validation = try TrainingLog.parseValidation(data, source: runDirectory.validationLog.path)
             }
             let log = TrainingLog(name: runDirectory.url.standardizedFileURL.lastPathComponent, steps: steps, validation: validation)
-            try lock?.checkInPlace()
             try TrainingFigure.make([log]).write(to: runDirectory.plot)
         } catch {
             // The error names the file (a failed write: "cannot write …/plot.svg: …", said twice

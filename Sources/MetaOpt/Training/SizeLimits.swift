@@ -101,7 +101,7 @@ extension TrainingConfig {
         if optimizer.problems().isEmpty,
            let problem = SizeLimits.problem("the learned optimizer's parameter count", ParameterLayout(optimizer).count,
                                             limit: SizeLimits.trainedParameters) {
-            p.append(problem + ": its optimizer file and checkpoints could not be read back (give a smaller --hidden-size)")
+            p.append(problem + ": its optimizer file and checkpoints could not be read back (give smaller hidden sizes)")
         }
         return p
     }

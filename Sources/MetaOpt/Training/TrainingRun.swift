@@ -170,6 +170,8 @@ package final class TrainingRun {
     /// meta-step N", "the final write") and how long it may take, so that a watchdog can name it
     /// and give it time (every rank).
     package var activity: (RunActivity) -> Void = { _ in }
+    /// Validations so far (every rank alike): the meta-step after one waits for rank 0's write.
+    private var validationCount = 0
     /// Told the wall time of every meta-step in seconds (every rank): a watchdog's deadline.
     package var stepTimed: (Double) -> Void = { _ in }
     /// Receives every progress line (rank 0).
@@ -197,6 +199,8 @@ package final class TrainingRun {
         var failure: String? = nil
         // Whether `failure` would come back on a restart (CheckpointResumeError.repeatsOnRestart).
         var failureRepeats = false
+        // The earlier run's logs to set aside once the start goes ahead (`setAsideEarlierLogs`).
+        var setAside: (reason: String, replacing: Bool)? = nil
         var lock: RunLock? = nil
         if communicator.isRoot {
             do {
@@ -240,7 +244,7 @@ package final class TrainingRun {
                     // aside as --no-resume sets them aside: they were emptied, and its best
                     // optimizer kept, without the scores that chose it.
                     for w in try store.ignoredFileWarnings() { logger.warning("\(w)") }
-                    try Self.setAsideEarlierLogs(of: options.runDirectory, reason: "no checkpoint to resume", logger: logger)
+                    setAside = (reason: "no checkpoint to resume", replacing: false)
                 }
             } catch {
                 failure = "\(error)"
@@ -254,7 +258,7 @@ package final class TrainingRun {
                 if let moved = try Self.setAsideCheckpoints(of: options.runDirectory) {
                     logger.notice("not resuming: moved the checkpoints of the earlier run to \(moved.path)")
                 }
-                try Self.setAsideEarlierLogs(of: options.runDirectory, reason: "not resuming", logger: logger)
+                setAside = (reason: "not resuming", replacing: true)
             } catch {
                 failure = "cannot set aside the checkpoints and logs of the earlier run: \(error)"
             }
@@ -281,6 +285,16 @@ package final class TrainingRun {
             } catch {
                 failure = "\(error)"
                 failureRepeats = true
+            }
+        }
+        // Only a start that goes ahead sets the earlier run's logs aside (a refused one moved them
+        // and trained nothing).
+        if communicator.isRoot && failure == nil, let setAside {
+            do {
+                try Self.setAsideEarlierLogs(of: options.runDirectory, reason: setAside.reason, replacing: setAside.replacing,
+                                             logger: logger)
+            } catch {
+                failure = "cannot set aside the logs of the earlier run: \(error)"
             }
         }
         // Every rank learns whether rank 0 resumed or could not, and why, so that all stop
@@ -357,11 +371,24 @@ package final class TrainingRun {
     /// Rank 0, at a fresh start: an earlier run's logs and best optimizer, set aside together
     /// (RUN_DIR/*.previous.*) whether or not this run validates: the fresh start would empty the
     /// logs, and a best optimizer left behind would stand without the scores that chose it.
-    static func setAsideEarlierLogs(of directory: RunDirectory, reason: String, logger: Logger) throws {
+    /// `replacing` (--no-resume): over the files an older start set aside. Otherwise (a resume
+    /// that found no checkpoint: most often this run's own attempt that stopped before its first
+    /// one, under launch/restart.sh after a --no-resume) those are kept, and when any is there the
+    /// attempt's files are dropped instead: the fresh start redoes them, and the set aside stays one
+    /// run's.
+    static func setAsideEarlierLogs(of directory: RunDirectory, reason: String, replacing: Bool, logger: Logger) throws {
         let fm = FileManager.default
-        for (file, previous) in [(directory.metrics, directory.previousMetrics), (directory.validationLog, directory.previousValidationLog),
-                                 (directory.bestOptimizer, directory.previousBestOptimizer)]
-        where ((try? fm.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0) > 0 {
+        let files = [(directory.metrics, directory.previousMetrics), (directory.validationLog, directory.previousValidationLog),
+                     (directory.bestOptimizer, directory.previousBestOptimizer)]
+            .filter { ((try? fm.attributesOfItem(atPath: $0.0.path)[.size] as? Int) ?? 0) > 0 }
+        if !replacing, files.contains(where: { fm.fileExists(atPath: $0.1.path) }) {
+            for (file, _) in files {
+                try fm.removeItem(at: file)
+                logger.notice("\(reason): dropped the earlier attempt's \(file.lastPathComponent), which this start redoes (the *.previous.* files hold an older run's, kept)")
+            }
+            return
+        }
+        for (file, previous) in files {
             if fm.fileExists(atPath: previous.path) { try fm.removeItem(at: previous) }
             try fm.moveItem(at: file, to: previous)
             logger.notice(file == directory.bestOptimizer
@@ -419,10 +446,11 @@ package final class TrainingRun {
                let score = file.validation, score.iteration > config.iterations {
                 // A best of the interrupted run past this run's end (--iterations lowered): this
                 // run never scores it again, and its final lines named a best from after its end.
-                let previous = runDirectory.previousBestOptimizer
-                if fm.fileExists(atPath: previous.path) { try fm.removeItem(at: previous) }
-                try fm.moveItem(at: best, to: previous)
-                logger.notice("\(best.path) holds φ of meta-step \(score.iteration), past --iterations \(config.iterations): moved it to \(previous.path)\(nextBest)")
+                // Kept under a name of its own: best-optimizer.previous.json may hold an older run's.
+                let kept = runDirectory.url.appendingPathComponent("best-optimizer.meta-step-\(score.iteration).json")
+                if fm.fileExists(atPath: kept.path) { try fm.removeItem(at: kept) }
+                try fm.moveItem(at: best, to: kept)
+                logger.notice("\(best.path) holds φ of meta-step \(score.iteration), past --iterations \(config.iterations): moved it to \(kept.path)\(nextBest)")
                 return (nil, logged, validatesFirst)
             }
             if let saved = file.training, TrainerCheckpoint.compatibilityProblems(saved: saved, current: config).isEmpty,
@@ -546,8 +574,13 @@ package final class TrainingRun {
         var stopping = false
         // The first line this process appends carries its provenance.
         var lineProvenance: Provenance? = provenance
+        var validationsBefore = 0
         while !trainer.finished {
-            activity(RunActivity("meta-step \(trainer.state.iteration)"))
+            // After a validation rank 0 writes best-optimizer.json alone while the others go on
+            // into this meta-step's collectives: the write's deadline, not a meta-step's.
+            let afterValidation = validationCount != validationsBefore
+            validationsBefore = validationCount
+            activity(RunActivity("meta-step \(trainer.state.iteration)", seconds: afterValidation ? RunActivity.writeDeadline : 0))
             let stepStart = DispatchTime.now()
             let report = try trainer.step()
             stepTimed(seconds(since: stepStart))
@@ -652,6 +685,7 @@ package final class TrainingRun {
     /// Returns false, on every rank alike, when a stop request on any rank abandoned the
     /// validation: then nothing is written.
     private func validate(_ validator: ValidationScorer, log: MetricsLog?) throws -> Bool {
+        validationCount += 1
         let state = trainer.state
         let config = trainer.config
         activity(RunActivity("validation at meta-step \(state.iteration)",
