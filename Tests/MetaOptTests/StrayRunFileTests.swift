@@ -34,8 +34,8 @@ final class StrayRunFileTests: XCTestCase {
 
     /// A resume that finds no checkpoint (an attempt stopped before its first one) sets the
     /// earlier logs aside as --no-resume does (they were emptied without a word), but replaces no
-    /// older run's *.previous.* files: with those there, the attempt's logs are dropped (the start
-    /// redoes them). A start refused for its --init-from file moves nothing.
+    /// older run's *.previous.* files: with those there it moves nothing and says the logs start
+    /// again. A start refused for its --init-from file moves nothing.
     func testAResumeWithoutACheckpointSetsTheLogsAsideWithoutReplacingAnOlderRun() throws {
         let dir = try scratch()
         let run = RunDirectory(dir)
@@ -56,10 +56,10 @@ final class StrayRunFileTests: XCTestCase {
         XCTAssertTrue(lines.contains("notice: no checkpoint to resume: moved the earlier run's metrics.jsonl to \(run.previousMetrics.path)"), "\(lines)")
         XCTAssertEqual(try Data(contentsOf: run.previousMetrics), first)
 
-        // Again, with the older run's files in place: kept, and the attempt's dropped.
+        // Again, with the older run's files in place: kept, the logs rewritten.
         try fm.removeItem(at: run.checkpoints)
         let again = try train(dir, iterations: 2)
-        XCTAssertTrue(again.contains { $0.hasPrefix("notice: no checkpoint to resume: dropped the earlier attempt's metrics.jsonl") }, "\(again)")
+        XCTAssertTrue(again.contains("notice: no checkpoint to resume: the logs start again from meta-step 0 (the *.previous.* files hold an older run's, kept)"), "\(again)")
         XCTAssertEqual(try Data(contentsOf: run.previousMetrics), first, "the older run's log is kept")
         func lineCount(_ data: Data) -> Int { data.split(separator: UInt8(ascii: "\n")).count }
         XCTAssertEqual(lineCount(try Data(contentsOf: run.metrics)), lineCount(first), "the attempt's lines once, redone")

@@ -178,7 +178,7 @@ extension FileIO {
     static func danglingLink(_ path: String) -> CheckpointError? {
         guard errno == ENOENT, let target = FilePaths.linkTarget(path) else { return nil }
         let relative = target.hasPrefix("/") ? "" : " (relative to the link's folder)"
-        return CheckpointError(file: path, problem: .invalidArgument("a symbolic link to \(target)\(relative), which does not exist"))
+        return CheckpointError(file: path, problem: .invalidArgument("a symbolic link to \(target)\(relative), which leads nowhere"))
     }
 
     static func baseName(_ path: String) -> String {

@@ -252,31 +252,10 @@ package final class TrainingRun {
                 failureRepeats = Self.repeatsOnRestart(error)
             }
         } else if communicator.isRoot && failure == nil {
-            // Starting over: checkpoints of an earlier run in this directory would otherwise be
-            // resumed after a crash of this one (a higher step wins), so they are set aside.
-            do {
-                if let moved = try Self.setAsideCheckpoints(of: options.runDirectory) {
-                    logger.notice("not resuming: moved the checkpoints of the earlier run to \(moved.path)")
-                }
-                setAside = (reason: "not resuming", replacing: true)
-            } catch {
-                failure = "cannot set aside the checkpoints and logs of the earlier run: \(error)"
-            }
-            // launch/restart.sh drops --no-resume from its restarts once this has happened.
-            if failure == nil, let marker = ProcessInfo.processInfo.environment["METAOPT_STARTED_OVER_FILE"], !marker.isEmpty,
-               !FileManager.default.createFile(atPath: marker, contents: nil) {
-                logger.warning("cannot create \(marker) (METAOPT_STARTED_OVER_FILE): launch/restart.sh will keep --no-resume on its restarts, which start over again")
-            }
+            setAside = (reason: "not resuming", replacing: true)
         }
-        // An entry with a checkpoint's name that is no regular file is passed over on loading,
-        // but the run could not write its checkpoint there when it gets to that step: found
-        // after the training up to it, and again after every restart. Refused now.
-        if communicator.isRoot && failure == nil,
-           let obstacle = Self.checkpointObstacle(in: store, after: resumeState?.iteration ?? 0, upTo: config.iterations) {
-            failure = obstacle
-            failureRepeats = true
-        }
-        // No checkpoint to resume: a fresh start, from the --init-from file if there is one.
+        // No checkpoint to resume: a fresh start, from the --init-from file if there is one. Read
+        // before anything of the earlier run is moved: a start refused for it moved nothing.
         var warmState: TrainerState? = nil
         if communicator.isRoot && failure == nil && resumeState == nil, let source = config.initFrom {
             do {
@@ -287,8 +266,26 @@ package final class TrainingRun {
                 failureRepeats = true
             }
         }
-        // Only a start that goes ahead sets the earlier run's logs aside (a refused one moved them
-        // and trained nothing).
+        // Starting over (--no-resume): checkpoints of an earlier run in this directory would
+        // otherwise be resumed after a crash of this one (a higher step wins), so they are set aside.
+        if communicator.isRoot && failure == nil, setAside?.replacing == true {
+            do {
+                if let moved = try Self.setAsideCheckpoints(of: options.runDirectory) {
+                    logger.notice("not resuming: moved the checkpoints of the earlier run to \(moved.path)")
+                }
+            } catch {
+                failure = "cannot set aside the checkpoints of the earlier run: \(error)"
+            }
+        }
+        // An entry with a checkpoint's name that is no regular file is passed over on loading,
+        // but the run could not write its checkpoint there when it gets to that step: found
+        // after the training up to it, and again after every restart. Refused now.
+        if communicator.isRoot && failure == nil,
+           let obstacle = Self.checkpointObstacle(in: store, after: resumeState?.iteration ?? 0, upTo: config.iterations) {
+            failure = obstacle
+            failureRepeats = true
+        }
+        // The earlier run's logs, set aside only by a start that goes ahead.
         if communicator.isRoot && failure == nil, let setAside {
             do {
                 try Self.setAsideEarlierLogs(of: options.runDirectory, reason: setAside.reason, replacing: setAside.replacing,
@@ -296,6 +293,12 @@ package final class TrainingRun {
             } catch {
                 failure = "cannot set aside the logs of the earlier run: \(error)"
             }
+        }
+        // launch/restart.sh drops --no-resume from its restarts once a start over has gone ahead.
+        if communicator.isRoot && failure == nil, setAside?.replacing == true,
+           let marker = ProcessInfo.processInfo.environment["METAOPT_STARTED_OVER_FILE"], !marker.isEmpty,
+           !FileManager.default.createFile(atPath: marker, contents: nil) {
+            logger.warning("cannot create \(marker) (METAOPT_STARTED_OVER_FILE): launch/restart.sh will keep --no-resume on its restarts, which start over again")
         }
         // Every rank learns whether rank 0 resumed or could not, and why, so that all stop
         // together with the same message on a bad checkpoint (no rank waits for another).
@@ -373,18 +376,18 @@ package final class TrainingRun {
     /// logs, and a best optimizer left behind would stand without the scores that chose it.
     /// `replacing` (--no-resume): over the files an older start set aside. Otherwise (a resume
     /// that found no checkpoint: most often this run's own attempt that stopped before its first
-    /// one, under launch/restart.sh after a --no-resume) those are kept, and when any is there the
-    /// attempt's files are dropped instead: the fresh start redoes them, and the set aside stays one
-    /// run's.
+    /// one, under launch/restart.sh after a --no-resume) nothing is moved when any of those is
+    /// there: the set aside stays one run's, and the start redoes the attempt's lines.
     static func setAsideEarlierLogs(of directory: RunDirectory, reason: String, replacing: Bool, logger: Logger) throws {
         let fm = FileManager.default
-        let files = [(directory.metrics, directory.previousMetrics), (directory.validationLog, directory.previousValidationLog),
+        let pairs = [(directory.metrics, directory.previousMetrics), (directory.validationLog, directory.previousValidationLog),
                      (directory.bestOptimizer, directory.previousBestOptimizer)]
-            .filter { ((try? fm.attributesOfItem(atPath: $0.0.path)[.size] as? Int) ?? 0) > 0 }
-        if !replacing, files.contains(where: { fm.fileExists(atPath: $0.1.path) }) {
-            for (file, _) in files {
-                try fm.removeItem(at: file)
-                logger.notice("\(reason): dropped the earlier attempt's \(file.lastPathComponent), which this start redoes (the *.previous.* files hold an older run's, kept)")
+        let files = pairs.filter { ((try? fm.attributesOfItem(atPath: $0.0.path)[.size] as? Int) ?? 0) > 0 }
+        if !replacing, pairs.contains(where: { fm.fileExists(atPath: $0.1.path) }) {
+            // An older run's set lies there: kept whole. The logs are rewritten from the start as
+            // always; a best-optimizer.json stays until this run's first validation replaces it.
+            if !files.isEmpty {
+                logger.notice("\(reason): the logs start again from meta-step 0 (the *.previous.* files hold an older run's, kept)")
             }
             return
         }
@@ -404,7 +407,8 @@ package final class TrainingRun {
     /// first meta-step (`ValidationLog.validatesAtResume`, decided from the lines kept). A file that
     /// is missing, unreadable or of another configuration while the log has a best is warned
     /// about: that φ is lost, and only a validation that beats the logged best writes a new file.
-    /// Starting afresh: empties the log and sets an earlier run's best-optimizer file aside.
+    /// Starting afresh: empties the log; an earlier run's best-optimizer file was set aside before
+    /// (`setAsideEarlierLogs`) or stays until the first validation replaces it.
     static func prepareValidationFiles(of runDirectory: RunDirectory, config: TrainingConfig, resumedAt: Int?, logger: Logger) throws
         -> (file: ValidationScore?, logged: (iteration: Int, meanFinalLoss: Double)?, validatesAtResume: Bool) {
         let fm = FileManager.default
@@ -468,10 +472,10 @@ package final class TrainingRun {
             logger.warning("\(best.path) was written by another configuration\(nextBest.isEmpty ? "; the next validation replaces it" : nextBest)")
             return (nil, logged, validatesFirst)
         }
-        let previous = runDirectory.previousBestOptimizer
-        if fm.fileExists(atPath: previous.path) { try fm.removeItem(at: previous) }
-        try fm.moveItem(at: best, to: previous)
-        logger.notice("not resuming: moved the earlier run's best optimizer to \(previous.path)")
+        // A fresh start with a best-optimizer.json left (`setAsideEarlierLogs` moves it unless an
+        // older run's lies in best-optimizer.previous.json, which is kept): an empty one goes,
+        // another stays until this run's first validation replaces it.
+        if ((try? fm.attributesOfItem(atPath: best.path)[.size] as? Int) ?? 0) == 0 { try fm.removeItem(at: best) }
         return (nil, logged, validatesFirst)
     }
 
