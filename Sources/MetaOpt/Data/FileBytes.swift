@@ -35,8 +35,7 @@ enum FileBytes {
     /// file" of a file in it before), else the file.
     static func missing(_ path: String) -> DataError {
         var info = stat()
-        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        guard !directory.isEmpty else { return .missingFile(path: path) }
+        let directory = FileIO.parent(of: path)
         if stat(directory, &info) != 0 {
             return errno == ENOENT ? .missingDirectory(path: directory) : .missingFile(path: path)
         }

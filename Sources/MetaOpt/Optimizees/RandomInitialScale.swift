@@ -19,10 +19,7 @@ public struct RandomInitialScaleOptimizee: ForwardingOptimizee {
     public init(base: any Optimizee, tensors: [NamedTensor], factors: [Float]) {
         precondition(tensors.count == factors.count, "\(factors.count) factors for \(tensors.count) tensors")
         precondition(NamedTensor.allFit(tensors, dimension: base.dimension), "a tensor lies outside θ")
-        precondition(factors.allSatisfy { $0 > 0 && $0.isFinite }, "factors must be positive and finite")
-        self.base = base
-        self.tensors = tensors
-        self.factors = factors
+        self.init(unfitted: base, tensors: tensors, factors: factors)
     }
 
     /// Factors s_k = exp(u_k), u_k uniform in `logRange`, drawn from `key.stream(.initialScaling)`.
@@ -37,6 +34,12 @@ public struct RandomInitialScaleOptimizee: ForwardingOptimizee {
             ?? [NamedTensor(name: "theta", range: 0..<base.dimension)]
         var stream = key.stream(.initialScaling)
         let factors = tensors.map { _ in Float(Foundation.exp(stream.uniform(logRange.lower, logRange.upper))) }
+        self.init(unfitted: base, tensors: tensors, factors: factors)
+    }
+
+    /// Both initialisers' end, without the check that the tensors fit `base` (the sampling one
+    /// leaves a θ₀ they do not fit unscaled instead: `initialParameters`).
+    private init(unfitted base: any Optimizee, tensors: [NamedTensor], factors: [Float]) {
         precondition(factors.allSatisfy { $0 > 0 && $0.isFinite }, "factors must be positive and finite")
         self.base = base
         self.tensors = tensors

@@ -382,7 +382,7 @@ package final class TrainingRun {
         let fm = FileManager.default
         let pairs = [(directory.metrics, directory.previousMetrics), (directory.validationLog, directory.previousValidationLog),
                      (directory.bestOptimizer, directory.previousBestOptimizer)]
-        let files = pairs.filter { ((try? fm.attributesOfItem(atPath: $0.0.path)[.size] as? Int) ?? 0) > 0 }
+        let files = pairs.filter { holdsBytes($0.0) }
         if !replacing, pairs.contains(where: { fm.fileExists(atPath: $0.1.path) }) {
             // An older run's set lies there: kept whole. The logs are rewritten from the start as
             // always; a best-optimizer.json stays until this run's first validation replaces it.
@@ -398,6 +398,11 @@ package final class TrainingRun {
                 ? "\(reason): moved the earlier run's best optimizer to \(previous.path)"
                 : "\(reason): moved the earlier run's \(file.lastPathComponent) to \(previous.path)")
         }
+    }
+
+    /// Whether the file at `url` is there and not empty.
+    private static func holdsBytes(_ url: URL) -> Bool {
+        ((try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0) > 0
     }
 
     /// Rank 0, before a run with validation. Resuming at meta-step `resumedAt`: drops the log lines
@@ -475,7 +480,7 @@ package final class TrainingRun {
         // A fresh start with a best-optimizer.json left (`setAsideEarlierLogs` moves it unless an
         // older run's lies in best-optimizer.previous.json, which is kept): an empty one goes,
         // another stays until this run's first validation replaces it.
-        if ((try? fm.attributesOfItem(atPath: best.path)[.size] as? Int) ?? 0) == 0 { try fm.removeItem(at: best) }
+        if !holdsBytes(best) { try fm.removeItem(at: best) }
         return (nil, logged, validatesFirst)
     }
 
