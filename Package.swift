@@ -15,7 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
-        // C shims: not API. See Sources/CMPI/README.md and Sources/CBLAS/README.md.
+        // C shims over Open MPI, CBLAS and zlib: not API (each shim.h says so); MetaOptMPI and MetaOpt import them internally.
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS",

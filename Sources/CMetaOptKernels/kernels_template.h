@@ -767,7 +767,6 @@ const metaopt_kernel_table MO_FN(table) = {
     .block_columns = MO_BC,
     .lstm_forward = MO_FN(lstm_forward),
     .lstm_fused_forward = MO_FN(lstm_fused_forward),
-    .fused_forward_columns = MO_FV * MO_W,
     .matrix_product = MO_FN(matrix_product),
     .owns_matrix_products = MO_OWN_PRODUCTS,
     .paired_prepare = MO_PAIRED_PREPARE,

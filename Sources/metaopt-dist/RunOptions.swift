@@ -38,7 +38,7 @@ struct RunOptions: ParsableArguments {
 
 /// --max-memory, which train and evaluate share.
 struct MemoryLimitOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Memory one process may use, in GiB: train (per rank) and evaluate refuse a configuration whose estimated memory exceeds it (status 64). Default: the machine's memory, or the memory limit of the process's cgroup (Slurm's --mem, docker's --memory) where that is less, divided by the job's ranks on this host under mpirun (so all of it for a single process, such as evaluate's).",
+    @Option(help: ArgumentHelp("Memory one process may use, in GiB: train (per rank) and evaluate refuse a configuration whose estimated memory exceeds it (status 64). Default: the machine's memory, or the memory limit of the process's cgroup (Slurm's --mem, docker's --memory) where that is less, divided by the job's ranks on this host (as mpirun, srun or MPICH's mpiexec tell them; all of it for a process started without a launcher, such as evaluate).",
                                valueName: "GiB"))
     var maxMemory: Double?
 
@@ -49,12 +49,12 @@ struct MemoryLimitOptions: ParsableArguments {
     }
 
     /// The bytes one process may use: --max-memory, or the machine's memory (its cgroup's limit
-    /// where less: a run past it is killed, not refused) shared by the ranks on this host (the
-    /// launcher's local rank count; 1 for a singleton and for evaluate).
+    /// where less: a run past it is killed, not refused) shared by the job's ranks on this host
+    /// (`HostRanks`: mpirun's, srun's or Hydra's count; 1 for a process no launcher started).
     func memoryLimitBytes() -> Int {
         // Rounded, so that the message gives back the limit as written (0.000001, not 9.99e-07).
         if let m = maxMemory { return Int(min((m * 1_073_741_824).rounded(), Double(Int.max / 2))) }
-        let localRanks = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
+        let localRanks = HostRanks.count(environment: ProcessInfo.processInfo.environment)
         let machine = min(ProcessInfo.processInfo.physicalMemory, CgroupMemory.limit() ?? .max)
         return Int(min(machine / UInt64(max(localRanks, 1)), UInt64(Int.max)))
     }

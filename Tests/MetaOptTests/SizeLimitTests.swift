@@ -195,3 +195,34 @@ final class CgroupMemoryTests: XCTestCase {
                              try XCTUnwrap(try c.estimatedRankBytes(coordinates: 10, ranks: 2)))
     }
 }
+
+/// The default --max-memory shares the host among the job's ranks on it: only Open MPI's count
+/// was read, so under srun every rank took the whole machine (or Slurm job's cgroup) for itself.
+final class HostRanksTests: XCTestCase {
+    func testEachLauncherSaysHowManyRanksShareTheHost() {
+        XCTAssertEqual(HostRanks.count(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "4", "SLURM_STEP_TASKS_PER_NODE": "2"]), 4)
+        // srun (PMIx or PMI-2): this node's entry of the step's list; SLURM_NODEID counts the step's nodes.
+        let srun = ["PMIX_RANK": "3", "SLURM_STEP_TASKS_PER_NODE": "3(x2),1"]
+        XCTAssertEqual(HostRanks.count(environment: srun.merging(["SLURM_NODEID": "0"]) { $1 }), 3)
+        XCTAssertEqual(HostRanks.count(environment: srun.merging(["SLURM_NODEID": "1"]) { $1 }), 3)
+        XCTAssertEqual(HostRanks.count(environment: srun.merging(["SLURM_NODEID": "2"]) { $1 }), 1)
+        XCTAssertEqual(HostRanks.count(environment: ["PMI_RANK": "0", "SLURM_STEP_TASKS_PER_NODE": "2,5", "SLURM_NODEID": "1"]), 5)
+        // MPICH's Hydra.
+        XCTAssertEqual(HostRanks.count(environment: ["PMI_RANK": "1", "PMI_SIZE": "6", "MPI_LOCALNRANKS": "6"]), 6)
+        // A process no launcher started (a batch script's own, evaluate) has the host to itself,
+        // whatever Slurm's variables say; so does one whose variables cannot be read.
+        XCTAssertEqual(HostRanks.count(environment: ["SLURM_STEP_TASKS_PER_NODE": "8", "SLURM_NODEID": "0"]), 1)
+        XCTAssertEqual(HostRanks.count(environment: [:]), 1)
+        XCTAssertEqual(HostRanks.count(environment: ["PMIX_RANK": "0", "SLURM_STEP_TASKS_PER_NODE": "2(x", "SLURM_NODEID": "0"]), 1)
+        XCTAssertEqual(HostRanks.count(environment: ["PMIX_RANK": "0", "SLURM_STEP_TASKS_PER_NODE": "2", "SLURM_NODEID": "1"]), 1)
+        XCTAssertEqual(HostRanks.count(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "0"]), 1)
+    }
+
+    func testSlurmListsExpandTheirRepeats() {
+        XCTAssertEqual((0..<6).map { HostRanks.slurmTasks("2(x3),1,4(x2)", node: $0) }, [2, 2, 2, 1, 4, 4])
+        XCTAssertNil(HostRanks.slurmTasks("2(x3),1,4(x2)", node: 6))
+        XCTAssertNil(HostRanks.slurmTasks("2(3)", node: 0))
+        XCTAssertNil(HostRanks.slurmTasks("0", node: 0))
+        XCTAssertNil(HostRanks.slurmTasks("2", node: -1))
+    }
+}

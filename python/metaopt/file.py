@@ -77,10 +77,6 @@ class OptimizerSpec:
     optimizers: List[LSTMWeights]
     metadata: Dict[str, object] = field(default_factory=dict)
 
-    @property
-    def input_count(self) -> int:
-        return 1 if self.preprocessing == "raw" else 2
-
     def checked_index(self, index, where: str = "") -> int:
         """``index`` as the number of one of ``optimizers``; ValueError otherwise (``where`` is put
         after the index in the message, e.g. " (for 'w')"). bool is an int to Python: True would

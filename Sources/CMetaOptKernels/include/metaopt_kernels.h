@@ -157,8 +157,6 @@ typedef struct {
     void (*lstm_forward)(const metaopt_lstm_forward_args *args);
     void (*lstm_backward)(const metaopt_lstm_backward_args *args);
     void (*lstm_fused_forward)(const metaopt_lstm_fused_forward_args *args);
-    /// Columns per register block of `lstm_fused_forward` (4 gate rows × this many columns).
-    int fused_forward_columns;
     /// c[i][j] = Σ_p a[i·ai + p·ap] · b[p·ldb + j] for i < m, j < columns (beta 0; exactly those
     /// columns are written), each sum one fused multiply-add per term in the order p = 0, 1, …
     /// from zero: the layers' products z = Wᵀ X (ai = 1, ap = 4H) and dX = W dZ (ai = 4H, ap = 1).

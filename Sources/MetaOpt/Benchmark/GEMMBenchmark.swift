@@ -118,8 +118,6 @@ enum Stopwatch {
 package enum ProcessMemory {
     /// Peak resident set size (VmHWM) in bytes.
     package static var peakResidentBytes: Int? { field("VmHWM:") }
-    /// Current resident set size (VmRSS) in bytes.
-    package static var residentBytes: Int? { field("VmRSS:") }
 
     static func field(_ name: String) -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }

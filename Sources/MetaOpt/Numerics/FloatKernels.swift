@@ -149,9 +149,6 @@ struct FloatKernels {
         table.pointee.paired_product(m, columns, k, prepared, b, ldb, unpaired, c, ldc, packed)
     }
 
-    /// Columns per block of the fused forward kernel (its register block).
-    var fusedForwardColumns: Int { Int(table.pointee.fused_forward_columns) }
-
     /// LSTMKernels.backward for Float.
     func backward(gates: MatrixView<Float>, cellPrevious: MatrixView<Float>, tanhCell: MatrixView<Float>,
                   dHidden: MatrixView<Float>, dHiddenExtra: MatrixView<Float>?, output: LSTMKernels.OutputBackward<Float>?,

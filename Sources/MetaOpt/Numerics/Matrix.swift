@@ -54,7 +54,6 @@ struct TiledMatrix<S> {
     let columns: Int
     let tileWidth: Int
 
-    var tileCount: Int { (columns + tileWidth - 1) / tileWidth }
     /// Scalars per tile block.
     var tileSpan: Int { rows * tileWidth }
 

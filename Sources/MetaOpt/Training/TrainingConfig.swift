@@ -56,7 +56,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// `task`'s (`TaskSpec.defaultOptimizer`, `defaultBlockSize`): with a family of one's own,
     /// whose `task` is only recorded, give them, or the learned optimizer is `task`'s default
     /// architecture. `iterations` and `learningRate` default to 1000 and 1e-3 here; the command
-    /// line sets them per task (`metaopt-dist train --help`).
+    /// line sets them per task (`metaopt-dist train --help`). `consistencyCheckEvery` defaults to
+    /// 100 here and to 50 on the command line (`--consistency-every`).
     public init(task: TaskSpec, optimizer: LearnedOptimizerConfig? = nil, metaBatch: Int = 128, blockSize: Int? = nil,
                 unroll: Int = 20, horizon: Int = 100, iterations: Int = 1000, learningRate: Double = 1e-3,
                 clipNorm: Double? = nil, seed: UInt64 = 0, mode: MetaGradientMode = .firstOrder,

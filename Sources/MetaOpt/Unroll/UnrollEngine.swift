@@ -35,7 +35,6 @@ package final class UnrollEngine<S: MetaScalar> {
     /// Start of each task's θ in the flat coordinate vector; the last entry is the total.
     package let taskOffsets: [Int]
     package var coordinateCount: Int { taskOffsets[tasks.count] }
-    package var scalarsAllocated: Int { workspace.allocatedScalars }
     /// Bytes of every buffer the engine allocated (BPTT history and work buffers).
     package var allocatedBytes: Int { workspace.allocatedScalars * MemoryLayout<S>.stride }
 
