@@ -292,7 +292,7 @@ struct TrainCommand: ParsableCommand {
                     options: .init(runDirectory: runDirectory, output: output.map { FilePaths.url($0) },
                                    checkpointEvery: checkpointEvery, keepCheckpoints: keepCheckpoints,
                                    progressEvery: progressEvery, shards: shardCount),
-                    resume: resume, logger: logger)
+                    resume: resume, logger: logger, activity: { comm.watchdog.setActivity($0) })
             } catch let error as CheckpointResumeError where error.onEveryRank {
                 // Every rank has the same message (rank 0 could not resume): each prints it and
                 // the job ends cleanly, with status 65 when a restart would be refused the same
@@ -329,7 +329,6 @@ struct TrainCommand: ParsableCommand {
                 logger.notice("ranks run OpenBLAS's kernels for different cores, rank 0 those of \(blasCoreName) (OPENBLAS_CORETYPE pins one; the files record \"\(run.trainer.blasKernels)\"): φ is the same on every rank, but an image task's differs in its last bits from a run on one kind of node")
             }
             run.stopRequested = { stopSignalReceived.load(ordering: .relaxed) }
-            run.activity = { comm.watchdog.setActivity($0) }
             run.stepTimed = { comm.watchdog.noteStep(seconds: $0) }
             logger.debug("owns blocks \(run.trainer.ownedBlocks.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", "))")
             let outcome: TrainingRun.Outcome

@@ -21,11 +21,17 @@ final class LivePlot {
     private var offset: UInt64 = 0
     private var lines = 0
 
-    init(runDirectory: RunDirectory, interval: Double, logger: Logger, lock: RunLock? = nil) {
+    /// `logged`: the meta-steps of metrics.jsonl's first `loggedBytes` bytes, one line each, which
+    /// the run has read already (a resume's `MetricsLog.truncated`); reading goes on from there.
+    init(runDirectory: RunDirectory, interval: Double, logger: Logger, lock: RunLock? = nil,
+         logged: [TrainingLog.Step] = [], loggedBytes: Int = 0) {
         self.runDirectory = runDirectory
         self.interval = interval
         self.logger = logger
         self.lock = lock
+        steps = logged
+        offset = UInt64(loggedBytes)
+        lines = logged.count
     }
 
     func refreshIfDue() {

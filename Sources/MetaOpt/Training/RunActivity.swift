@@ -29,6 +29,12 @@ public struct RunActivity: Sendable, Equatable, CustomStringConvertible {
     /// 1 GiB, and a slow disk writes 5 MB/s.
     public static let writeDeadline = startupDeadline
 
+    /// Rank 0 reading a run's logs of `bytes` at a resume (it decodes every line: about 14 MB/s on a
+    /// busy 2-core machine, so 2 MB/s leaves room), after the start-up deadline's own work.
+    public static func readingLogs(bytes: Int) -> RunActivity {
+        RunActivity("start-up (rank 0 reads the run's logs, \(bytes) bytes)", seconds: startupDeadline + Double(max(bytes, 0)) / 2e6)
+    }
+
     /// The automatic deadline of a collective during this activity: `startupDeadline` before a
     /// meta-step is timed (`medianStep` nil), else 10 times `steps` median meta-steps, and never
     /// less than `floor` or `seconds`.

@@ -172,6 +172,17 @@ package final class TrainingRun {
     package var activity: (RunActivity) -> Void = { _ in }
     /// Validations so far (every rank alike): the meta-step after one waits for rank 0's write.
     private var validationCount = 0
+    /// The bytes of the run directory's metrics.jsonl and validation.jsonl (0 for what is not there).
+    static func logBytes(of run: RunDirectory) -> Int64 {
+        [run.metrics, run.validationLog].reduce(0) { sum, url in
+            var info = stat()
+            return sum + (stat(url.path, &info) == 0 ? Int64(info.st_size) : 0)
+        }
+    }
+
+    /// Rank 0: the meta-steps metrics.jsonl holds after the resume's truncation and its length, for
+    /// the `LivePlot` to start from; emptied when it takes them.
+    private var loggedSteps: (steps: [TrainingLog.Step], bytes: Int) = ([], 0)
     /// Told the wall time of every meta-step in seconds (every rank): a watchdog's deadline.
     package var stepTimed: (Double) -> Void = { _ in }
     /// Receives every progress line (rank 0).
@@ -184,9 +195,10 @@ package final class TrainingRun {
     /// of rank 0 (a path, the lock, a checkpoint) reaches every rank as the same
     /// `CheckpointResumeError`.
     package init(config: TrainingConfig, communicator: any Communicator, options: Options, resume: Bool,
-                logger: Logger = Logger(label: "metaopt-dist.train")) throws {
+                logger: Logger = Logger(label: "metaopt-dist.train"), activity: @escaping (RunActivity) -> Void = { _ in }) throws {
         self.options = options
         self.logger = logger
+        self.activity = activity
         // --checkpoint-every decides when the ranks meet in a checkpoint's collectives: a rank with
         // another interval would meet the others in the wrong one (MPI_ERR_TRUNCATE, unexplained).
         guard try communicator.allAgree(on: UInt64(bitPattern: Int64(options.checkpointEvery))) else {
@@ -321,10 +333,17 @@ package final class TrainingRun {
             try ValidationScorer(config: $0, training: config, communicator: communicator)
         }
         var validatesFirst = false
+        // Rank 0 reads its logs whole next (a resume drops what follows the checkpoint), which for
+        // a long run takes minutes, past the start-up deadline of the ranks waiting for it: they
+        // are told how long the logs are.
+        var logBytes: [Int64] = [communicator.isRoot ? Self.logBytes(of: options.runDirectory) : 0]
+        try communicator.broadcast(&logBytes, root: 0)
+        activity(RunActivity.readingLogs(bytes: Int(logBytes[0])))
         if communicator.isRoot {
             try FileManager.default.createDirectory(at: options.runDirectory.url, withIntermediateDirectories: true)
-            let undecodable = try MetricsLog.truncate(options.runDirectory.metrics, lines: TrainingLog.Step.self,
-                                                      before: trainer.state.iteration)
+            let (undecodable, keptSteps, keptBytes) = try MetricsLog.truncated(options.runDirectory.metrics, lines: TrainingLog.Step.self,
+                                                                               before: trainer.state.iteration)
+            if options.plotEvery != nil { loggedSteps = (keptSteps, keptBytes) }
             // A fresh start drops every line anyway.
             if resumed, let warning = MetricsLog.undecodableLinesWarning(options.runDirectory.metrics, lines: undecodable) {
                 logger.warning("\(warning)")
@@ -567,7 +586,11 @@ package final class TrainingRun {
         let config = trainer.config
         let metrics = comm.isRoot ? try MetricsLog(url: options.runDirectory.metrics) : nil
         let validationLog = comm.isRoot && validator != nil ? try MetricsLog(url: options.runDirectory.validationLog) : nil
-        let livePlot = comm.isRoot ? options.plotEvery.map { LivePlot(runDirectory: options.runDirectory, interval: $0, logger: logger, lock: lock) } : nil
+        let livePlot = comm.isRoot ? options.plotEvery.map {
+            LivePlot(runDirectory: options.runDirectory, interval: $0, logger: logger, lock: lock,
+                     logged: loggedSteps.steps, loggedBytes: loggedSteps.bytes)
+        } : nil
+        loggedSteps = ([], 0)
         defer { livePlot?.refresh() }  // once at the end, however the run ends
         // A fresh run scores its starting φ too (with --init-from it may stay the best), and so does
         // a resumed one whose checkpoint's validation was abandoned. A stop during it ends the run
@@ -810,25 +833,56 @@ final class MetricsLog {
     /// before its checkpoint is written), which the resumed run redoes.
     @discardableResult
     static func truncate<Line: Decodable & LoggedIteration>(_ url: URL, lines: Line.Type, before iteration: Int) throws -> [Int] {
-        guard let data = FileManager.default.contents(atPath: url.path) else { return [] }
+        try truncated(url, lines: lines, before: iteration).undecodable
+    }
+
+    /// `truncate`, which also gives the kept lines decoded and the file's length after it: rank 0
+    /// hands a resumed run's meta-steps to its `LivePlot`, whose first drawing read a long log
+    /// whole again, inside a meta-step (2.5 million lines: over a minute, and the job was ended
+    /// by the ranks waiting for it).
+    static func truncated<Line: Decodable & LoggedIteration>(_ url: URL, lines: Line.Type, before iteration: Int) throws
+        -> (undecodable: [Int], kept: [Line], bytes: Int) {
+        guard let data = FileManager.default.contents(atPath: url.path) else { return ([], [], 0) }
         let decoder = JSONDecoder()
-        var kept: [Data] = []
+        let newline = UInt8(ascii: "\n")
+        // The kept lines as ranges of `data` (a copy of each held a long log up to five times).
+        var keptRanges: [Range<Data.Index>] = []
+        var kept: [Line] = []
         var undecodable: [Int] = []
-        // Empty pieces kept, so that the index is the line's number in the file.
-        let pieces = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-        for (index, line) in pieces.enumerated() where !line.isEmpty {
-            guard let decoded = try? decoder.decode(Line.self, from: Data(line)) else {
-                let tornAppend = index == pieces.count - 1
-                if !tornAppend { undecodable.append(index + 1) }
+        var dropped = false
+        var start = data.startIndex
+        var number = 0
+        while start < data.endIndex {
+            let end = data[start...].firstIndex(of: newline) ?? data.endIndex
+            number += 1
+            let line = start..<end
+            start = end == data.endIndex ? end : end + 1
+            if line.isEmpty { dropped = true; continue }
+            guard let decoded = try? decoder.decode(Line.self, from: data[line]) else {
+                dropped = true
+                let tornAppend = end == data.endIndex
+                if !tornAppend { undecodable.append(number) }
                 continue
             }
-            if decoded.iteration < iteration { kept.append(Data(line)) }
+            if decoded.iteration < iteration {
+                keptRanges.append(line)
+                kept.append(decoded)
+            } else {
+                dropped = true
+            }
         }
-        // Rewritten only when a line goes: a resume at the end of a long log wrote a full copy of
-        // it, which needed as much free disk.
-        let truncated = Data(kept.map { $0 + Data("\n".utf8) }.joined())
-        if truncated != data { try ResultFile.writeAtomically(truncated, to: url) }
-        return undecodable
+        // Rewritten only when a line goes (or the last one lacks its newline): a resume at the end
+        // of a long log wrote a full copy of it, which needed as much free disk.
+        let bytes = keptRanges.reduce(0) { $0 + $1.count + 1 }
+        if dropped || bytes != data.count {
+            var truncated = Data(capacity: bytes)
+            for range in keptRanges {
+                truncated.append(data[range])
+                truncated.append(newline)
+            }
+            try ResultFile.writeAtomically(truncated, to: url)
+        }
+        return (undecodable, kept, bytes)
     }
 
     /// The warning of a resume whose `truncate` of `url` dropped the whole lines `numbers` because
