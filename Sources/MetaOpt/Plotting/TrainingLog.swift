@@ -79,11 +79,19 @@ package struct TrainingLog: Sendable, Equatable {
         return TrainingLog(name: name ?? runDirectory.standardizedFileURL.lastPathComponent, steps: steps, validation: validation)
     }
 
+    /// Largest log read: a quarter of the machine's memory (reading holds the file and its decoded
+    /// meta-steps), but at least 1 GiB. The live plot reads on with no limit, and a log grows
+    /// about 410 bytes a meta-step: 1 GiB, the limit until `train` was seen to write past it, is
+    /// some hours of the default job.
+    static var fileLimit: Int {
+        max(1 << 30, Int(min(ProcessInfo.processInfo.physicalMemory / 4, UInt64(Int.max))))
+    }
+
     /// A log's bytes, nil when there is no file (`RegularFile.read`: a FIFO is not waited on). A
     /// directory, FIFO or device in its place is bad input (status 65), a failed read is not.
     static func read(_ url: URL) throws -> Data? {
         do {
-            return Data(try RegularFile.read(url.path, limit: RegularFile.reportFileLimit))
+            return Data(try RegularFile.read(url.path, limit: fileLimit))
         } catch {
             switch error {
             case .missing: return nil
