@@ -170,13 +170,11 @@ struct EvaluateCommand: ParsableCommand {
         }
         // Held-out functions use the test split of image data unless --split says otherwise (model
         // selection); the baselines are tuned on training data with another seed.
-        func family(_ split: DatasetSplit) throws -> any TaskFamily {
-            let base = try spec.onSplit(split).makeFamily()
+        let (heldOut, tuningSet) = try Evaluation.functionSets(spec, split: split, seed: evaluationSeed, functions: functions,
+                                                               tuningFunctions: tuningFunctions) { spec in
+            let base = try spec.makeFamily()
             return sharesOneOptimizer && spec.optimizerCount > 1 ? SharedOptimizerFamily(base: base) : base
         }
-        let heldOut = Evaluation.sampleFunctions(from: try family(split), seed: evaluationSeed, count: functions)
-        let tuningSet = Evaluation.sampleFunctions(from: try family(.train), seed: evaluationSeed &+ 1,
-                                                   count: tuningFunctions)
         let learned = LearnedOptimizer(file: file)
         // Progress on a terminal only: the library reports, the meter estimates, this prints.
         let status = TerminalStatus.standardError(quiet: quiet)
@@ -194,7 +192,7 @@ struct EvaluateCommand: ParsableCommand {
         var report = try Evaluation.run(
             optimizers: optimizers, functions: heldOut, steps: steps, tuning: tuning,
             metadata: ["task": "\(spec)", "optimizer_file": optimizer, "evaluation_seed": "\(evaluationSeed)",
-                       "tuning_seed": "\(evaluationSeed &+ 1)", "training_iterations": "\(file.iteration)",
+                       "tuning_seed": "\(Evaluation.tuningSeed(evaluationSeed: evaluationSeed))", "training_iterations": "\(file.iteration)",
                        "kernels": KernelPath.default.rawValue, "training_kernels": file.kernels ?? "unknown"]
                 .merging(split == .test ? [:] : ["held_out_split": split.rawValue]) { a, _ in a },
             progress: progress)

@@ -68,6 +68,38 @@ struct EvalbMarkedParabola: Optimizee {
 }
 
 final class EvaluationTests: XCTestCase {
+    /// The baselines are tuned on functions of their own: another seed and, for image tasks, the
+    /// training data, whichever split the held-out functions come from. Nothing checked it: with
+    /// the evaluation's seed or split they were tuned on the functions they were scored on, and
+    /// report.json still said "tuning_seed": seed + 1.
+    func testBaselinesAreTunedOnOtherFunctionsThanTheHeldOutOnes() throws {
+        func loss(_ f: any Optimizee) -> Float {
+            let theta = f.initialParameters()
+            return theta.withUnsafeBufferPointer { f.evaluationLoss(at: $0, step: 0) }
+        }
+        let quadratic = TaskSpec.quadratic(dimension: 6)
+        let sets = try Evaluation.functionSets(quadratic, split: .test, seed: 40, functions: 3, tuningFunctions: 2) { try $0.makeFamily() }
+        XCTAssertEqual(Evaluation.tuningSeed(evaluationSeed: 40), 41)
+        let family = try quadratic.makeFamily()
+        XCTAssertEqual(sets.heldOut.map(loss), Evaluation.sampleFunctions(from: family, seed: 40, count: 3).map(loss))
+        XCTAssertEqual(sets.tuning.map(loss), Evaluation.sampleFunctions(from: family, seed: 41, count: 2).map(loss))
+        XCTAssertNotEqual(sets.tuning.map(loss), Array(sets.heldOut.map(loss).prefix(2)))
+
+        let mlp = TaskSpec.image(ImageTaskSpec(architecture: .mlp(MLPArchitecture())))
+        let train: any TaskFamily, test: any TaskFamily
+        do {
+            (train, test) = (try mlp.onSplit(.train).makeFamily(), try mlp.onSplit(.test).makeFamily())
+        } catch { throw XCTSkip("no Fashion-MNIST here: \(error)") }
+        for split in [DatasetSplit.test, .train] {
+            let images = try Evaluation.functionSets(mlp, split: split, seed: 40, functions: 1, tuningFunctions: 1) { try $0.makeFamily() }
+            let key = RandomKey(seed: 41, horizon: 0, task: 0)
+            XCTAssertEqual(loss(images.tuning[0]), loss(train.sample(key)), "held out on \(split): tuned on the training data")
+            XCTAssertNotEqual(loss(train.sample(key)), loss(test.sample(key)), "the splits' losses differ, so the test tells them apart")
+            let heldOut = split == .test ? test : train
+            XCTAssertEqual(loss(images.heldOut[0]), loss(heldOut.sample(RandomKey(seed: 40, horizon: 0, task: 0))))
+        }
+    }
+
     func testBaselineCurveContract() throws {
         // SGD α = 0.25 on x² from x = 2: x halves each step, the loss is divided by 4.
         let curves = try BaselineOptimizer(kind: .sgd, learningRate: 0.25)

@@ -178,17 +178,19 @@ final class MetaTrainerTests: XCTestCase {
     /// the first meta-step's (pre-clipping) gradient norm is the norm of an engine's meta-gradient
     /// over the same 4 functions divided by 4, for blocks of 1, 2 and 4. (Adam's step hardly
     /// depends on the gradient's scale, so φ alone would not show a wrong divisor.)
+    /// Also where the last block is shorter (5 functions in blocks of 2: the sum over 5, divided
+    /// by 5, not by the 6 places of three blocks).
     func testMetaGradientIsTheMeanOverTheMetaBatch() throws {
         let family = try TaskSpec.quadratic(dimension: 10).makeFamily()
-        let tasks = (0..<4).map { family.sample(RandomKey(seed: 6, horizon: 0, task: $0)) }
-        for blockSize in [1, 2, 4] {
-            let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: 4, blockSize: blockSize, unroll: 5,
+        for (metaBatch, blockSize) in [(4, 1), (4, 2), (4, 4), (5, 2), (3, 2)] {
+            let tasks = (0..<metaBatch).map { family.sample(RandomKey(seed: 6, horizon: 0, task: $0)) }
+            let config = TrainingConfig(task: .quadratic(dimension: 10), metaBatch: metaBatch, blockSize: blockSize, unroll: 5,
                                         horizon: 10, iterations: 2, seed: 6)
             let trainer = try MetaTrainer(config: config, communicator: LocalCommunicator())
             let g = firstTruncation(layout: ParameterLayout(config.optimizer), tasks: tasks, phi: trainer.state.phi, unroll: 5).gradient
-            let expected = g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() / 4
+            let expected = g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() / Double(metaBatch)
             let report = try trainer.step()
-            XCTAssertEqual(report.gradientNorm, expected, accuracy: 1e-4 * expected, "blocks of \(blockSize)")
+            XCTAssertEqual(report.gradientNorm, expected, accuracy: 1e-4 * expected, "\(metaBatch) functions in blocks of \(blockSize)")
         }
     }
 

@@ -255,6 +255,24 @@ final class MixtureTests: XCTestCase {
                                          communicator: LocalCommunicator())
         XCTAssertFalse(plain.normalized)
     }
+
+    /// So does one family's validation under --loss-normalization (the meta-loss's scale, which
+    /// best-optimizer.json should be chosen by): only mixtures were checked, which normalise anyway.
+    func testNormalisedTrainingValidatesOnNormalisedFinalLosses() throws {
+        var training = TrainingConfig(task: .rosenbrock(dimension: 4), horizon: 10, seed: 1)
+        training.lossNormalization = .initialLoss
+        let validation = ValidationConfig(every: 1, functions: 4, seed: 2)
+        let scorer = try ValidationScorer(config: validation, training: training, communicator: LocalCommunicator())
+        let phi = TrainerState(config: training).phi
+        let score = try XCTUnwrap(scorer.meanFinalLoss(phi: phi, communicator: LocalCommunicator()))
+        let family = try training.task.makeFamily()
+        let learned = LearnedOptimizer(config: training.optimizer, phi: phi, maxCoordinatesPerBatch: 1)
+        let curves = try (0..<4).map { try learned.run(on: [family.sample(RandomKey(seed: 2, horizon: 0, task: $0))], steps: 10)[0] }
+        let expected = curves.map { Double($0.last!) / Double($0[0]) }.reduce(0, +) / 4
+        XCTAssertEqual(score, expected, accuracy: 1e-12 * expected)
+        let raw = curves.map { Double($0.last!) }.reduce(0, +) / 4
+        XCTAssertGreaterThan(abs(raw - expected), 1e-3 * expected, "the raw mean differs, so the test tells them apart")
+    }
 }
 
 /// Three coordinates on optimizer 0, three on optimizer 1 (as the CNN splits its parameters).

@@ -134,6 +134,10 @@ final class TrainerSerialisationTests: XCTestCase {
                         TrainingLog.Validation(iteration: 20, meanFinalLoss: nil, best: false)])
         XCTAssertEqual(ValidationLog.best(in: Data(text.utf8))?.iteration, 10)
         XCTAssertEqual(ValidationLog.best(in: Data(text.utf8))?.meanFinalLoss, 0.75)
+        // Of equal scores the first is the best, as the run flagged it.
+        let tie = try encoder.encode(ValidationLine(ValidationScore(iteration: 30, meanFinalLoss: 0.75, functions: 4, seed: 1),
+                                                    best: false, kernels: KernelCensus(.portable)))
+        XCTAssertEqual(ValidationLog.best(in: Data((text + tie).utf8))?.iteration, 10)
     }
 
     func testStringsAreEscaped() throws {

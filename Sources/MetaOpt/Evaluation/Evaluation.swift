@@ -52,6 +52,22 @@ public enum Evaluation {
         return c
     }
 
+    /// The functions `evaluate` runs: `functions` held-out ones, drawn from `spec` on `split` (an
+    /// image task's test data, unless model selection asks for another split) with `seed`, and
+    /// `tuningFunctions` on which the baselines' learning rates are tuned, drawn from the
+    /// training data with `tuningSeed(evaluationSeed:)`, so that no baseline is tuned on what it
+    /// is scored on. `family` makes a spec's family (`evaluate` lets the CNN's two parameter
+    /// groups share one optimizer there).
+    package static func functionSets(_ spec: TaskSpec, split: DatasetSplit, seed: UInt64, functions: Int, tuningFunctions: Int,
+                                     family: (TaskSpec) throws -> any TaskFamily) rethrows
+        -> (heldOut: [any Optimizee], tuning: [any Optimizee]) {
+        (sampleFunctions(from: try family(spec.onSplit(split)), seed: seed, count: functions),
+         sampleFunctions(from: try family(spec.onSplit(.train)), seed: tuningSeed(evaluationSeed: seed), count: tuningFunctions))
+    }
+
+    /// The seed of `functionSets`' tuning functions (the report's "tuning_seed").
+    package static func tuningSeed(evaluationSeed: UInt64) -> UInt64 { evaluationSeed &+ 1 }
+
     /// `count` functions of `family` with keys (seed, horizon, task = 0 ..< count).
     ///
     /// Use one seed for the learning-rate search (training functions) and a different one for the
