@@ -28,7 +28,7 @@ public final class CollectiveWatchdog: Sendable {
 
     private struct State {
         var fixedTimeout: Double?
-        var activity = RunActivity("start-up")
+        var activity = RunActivity.startUp
         var collective: String?
         var enteredAt: UInt64 = 0
         var stepSeconds: [Double] = []

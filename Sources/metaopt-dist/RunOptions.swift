@@ -16,7 +16,7 @@ struct RunOptions: ParsableArguments {
                                valueName: Logger.Level.allCases.map(\.rawValue).joined(separator: "|")))
     var logLevel: Logger.Level?
 
-    @Option(help: ArgumentHelp("Seconds a rank may wait in one collective before it ends the job, naming the collective and the meta-step (0: wait forever). Default: 10 × the median meta-step time, at least 60 s; 300 s before the first meta-step; longer for a validation (horizon ÷ unroll meta-steps' time) and at least 300 s for rank 0's writes.",
+    @Option(help: ArgumentHelp("Seconds a rank may wait in one collective before it ends the job, naming the collective and the meta-step (0: wait forever). Default: 10 × the median meta-step time, at least 60 s; 300 s before the first meta-step, plus 1 s per 2 MB of the logs a resume reads; longer for a validation (horizon ÷ unroll meta-steps' time) and at least 300 s for rank 0's writes.",
                                valueName: "seconds"))
     var collectiveTimeout: Double?
 

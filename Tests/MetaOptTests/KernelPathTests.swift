@@ -277,8 +277,10 @@ final class FMAPeakTests: XCTestCase {
             // A thread's CPU time never exceeds the wall time it spans (1% for the clocks' granularity).
             XCTAssertEqual(m.cpuSamples.count, 2)
             XCTAssertGreaterThanOrEqual(m.cpuGFLOPS, 0.99 * m.gflops, path.rawValue)
-            peaks[path] = m.gflops
-            print("\(path.rawValue): multiply-add peak \(m.gflops) GFLOP/s")
+            // By CPU time: a sample of 0.02 s that the scheduler interrupts (a busy machine) reads
+            // slower by the wall clock, and failed the comparison below under load.
+            peaks[path] = m.cpuGFLOPS
+            print("\(path.rawValue): multiply-add peak \(m.gflops) GFLOP/s (\(m.cpuGFLOPS) by CPU time)")
         }
         // Fused 8-lane multiply-adds outrun the portable path's separate 4-lane SSE2 operations
         // (measured on Zen 4: 127 against 46 GFLOP/s); a factor 1.5 leaves room for noise.

@@ -39,6 +39,10 @@ final class LongLogResumeTests: XCTestCase {
         XCTAssertEqual(unterminated.kept.map(\.iteration), [0, 1, 2])
         XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), lines(0..<2) + "{\"iteration\":2,\"meta_loss\":0.5}\n")
         XCTAssertEqual(unterminated.bytes, try Data(contentsOf: url).count)
+        // A blank line alone goes too.
+        try Data((lines(0..<2) + "\n" + lines(2..<3)).utf8).write(to: url)
+        XCTAssertEqual(try MetricsLog.truncated(url, lines: TrainingLog.Step.self, before: 10).bytes, lines(0..<3).utf8.count)
+        XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), lines(0..<3))
     }
 
     /// The live plot starts from the steps the resume read and reads on from where they end: the
@@ -60,15 +64,23 @@ final class LongLogResumeTests: XCTestCase {
     }
 
     /// Every rank learns the logs' length before rank 0 reads them, and waits for it that much
-    /// longer.
+    /// longer, in a collective of the start-up, with or without validation (without, the other
+    /// ranks went on into the first meta-step, whose deadline is the start-up's 300 s).
     func testTheRanksWaitForTheLogsByTheirLength() throws {
-        let dir = try scratch()
+        try checkTheRanksWaitForTheLogs(validates: true)
+        try checkTheRanksWaitForTheLogs(validates: false)
+        XCTAssertEqual(RunActivity.readingLogs(bytes: 1_000_000_000).automaticDeadline(medianStep: nil), 800)
+        XCTAssertEqual(RunActivity.readingLogs(bytes: 1_000_000_000).automaticDeadline(medianStep: 0.01), 800)
+    }
+
+    private func checkTheRanksWaitForTheLogs(validates: Bool) throws {
+        let dir = try scratch().appendingPathComponent("run")
         let run = RunDirectory(dir)
         func train(iterations: Int) throws -> [RunActivity] {
             var seen: [RunActivity] = []
             let config = TrainingConfig(task: .quadratic(dimension: 4), metaBatch: 4, blockSize: 4, unroll: 5, horizon: 10,
                                         iterations: iterations, learningRate: 1e-2, seed: 3,
-                                        validation: ValidationConfig(every: 2, functions: 2, seed: 9))
+                                        validation: validates ? ValidationConfig(every: 2, functions: 2, seed: 9) : nil)
             let training = try TrainingRun(config: config, communicator: LocalCommunicator(),
                                            options: .init(runDirectory: run, checkpointEvery: 2, progressEvery: 100, plotEvery: nil),
                                            resume: true, activity: { seen.append($0) })
@@ -76,12 +88,11 @@ final class LongLogResumeTests: XCTestCase {
             XCTAssertEqual(try training.run(), .finished)
             return seen
         }
-        XCTAssertEqual(try train(iterations: 2).first, RunActivity.readingLogs(bytes: 0), "a fresh start reads no log")
-        let bytes = try [run.metrics, run.validationLog].map { try Data(contentsOf: $0).count }.reduce(0, +)
+        XCTAssertEqual(try train(iterations: 2).prefix(2), [RunActivity.readingLogs(bytes: 0), .startUp], "a fresh start reads no log")
+        let logs = validates ? [run.metrics, run.validationLog] : [run.metrics]
+        let bytes = try logs.map { try Data(contentsOf: $0).count }.reduce(0, +)
         XCTAssertGreaterThan(bytes, 0)
         XCTAssertEqual(TrainingRun.logBytes(of: run), Int64(bytes))
-        XCTAssertEqual(try train(iterations: 4).first, RunActivity.readingLogs(bytes: bytes), "the resume's")
-        XCTAssertEqual(RunActivity.readingLogs(bytes: 1_000_000_000).automaticDeadline(medianStep: nil), 800)
-        XCTAssertEqual(RunActivity.readingLogs(bytes: 1_000_000_000).automaticDeadline(medianStep: 0.01), 800)
+        XCTAssertEqual(try train(iterations: 4).prefix(2), [RunActivity.readingLogs(bytes: bytes), .startUp], "the resume's")
     }
 }

@@ -79,12 +79,14 @@ package struct TrainingLog: Sendable, Equatable {
         return TrainingLog(name: name ?? runDirectory.standardizedFileURL.lastPathComponent, steps: steps, validation: validation)
     }
 
-    /// Largest log read: a quarter of the machine's memory (reading holds the file and its decoded
-    /// meta-steps), but at least 1 GiB. The live plot reads on with no limit, and a log grows
-    /// about 410 bytes a meta-step: 1 GiB, the limit until `train` was seen to write past it, is
-    /// some hours of the default job.
+    /// Largest log read: a quarter of the memory the process may use (the machine's, or its
+    /// cgroup's where less; reading holds the file twice and its decoded meta-steps: a 1.31 GB log
+    /// peaked at 2.6 GB), but at least 1 GiB. The live plot reads on with no limit, and a log
+    /// grows about 410 bytes a meta-step: 1 GiB, the limit until `train` was seen to write past
+    /// it, is some hours of the default job.
     static var fileLimit: Int {
-        max(1 << 30, Int(min(ProcessInfo.processInfo.physicalMemory / 4, UInt64(Int.max))))
+        let memory = min(ProcessInfo.processInfo.physicalMemory, CgroupMemory.limit() ?? .max)
+        return max(1 << 30, Int(min(memory / 4, UInt64(Int.max))))
     }
 
     /// A log's bytes, nil when there is no file (`RegularFile.read`: a FIFO is not waited on). A

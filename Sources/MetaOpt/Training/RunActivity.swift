@@ -29,6 +29,10 @@ public struct RunActivity: Sendable, Equatable, CustomStringConvertible {
     /// 1 GiB, and a slow disk writes 5 MB/s.
     public static let writeDeadline = startupDeadline
 
+    /// What a run does before its first meta-step once its logs are read (the watchdog's first
+    /// activity too).
+    public static let startUp = RunActivity("start-up")
+
     /// Rank 0 reading a run's logs of `bytes` at a resume (it decodes every line: about 14 MB/s on a
     /// busy 2-core machine, so 2 MB/s leaves room), after the start-up deadline's own work.
     public static func readingLogs(bytes: Int) -> RunActivity {

@@ -353,13 +353,12 @@ package final class TrainingRun {
                     of: options.runDirectory, config: config, resumedAt: resumed ? trainer.state.iteration : nil, logger: logger)
             }
         }
-        if config.validation != nil, resumed {
-            var flag: [Int64] = [validatesFirst ? 1 : 0]
-            try communicator.broadcast(&flag, root: 0)
-            validatesAtResume = flag[0] == 1
-        } else {
-            validatesAtResume = false
-        }
+        // Every rank waits here, under the deadline for the logs, until rank 0 has read them: a
+        // rank that went on would wait in the first meta-step, whose deadline is the start-up's.
+        var validatesNow: [Int64] = [config.validation != nil && resumed && validatesFirst ? 1 : 0]
+        try communicator.broadcast(&validatesNow, root: 0)
+        validatesAtResume = validatesNow[0] == 1
+        activity(RunActivity.startUp)
     }
 
     /// Rank 0, before anything else: every file the run must write is a regular file or missing,
