@@ -5,8 +5,17 @@ import XCTest
 /// task's own loss and gradient bit for bit, and fall back to task-by-task where it cannot batch.
 final class QuadraticBatchTests: XCTestCase {
     func testEveryLaneGivesItsTasksOwnBits() throws {
-        // 13 tasks: one whole group of eight and a partial one.
-        let n = 7
+        // 13 tasks: one whole group of eight and a partial one, packed for a small n and run one
+        // by one past `packedRemainderDimension` (a group of one task held and read eight tasks' W).
+        try checkEveryTaskGetsItsOwnBits(dimension: 7)
+        try checkEveryTaskGetsItsOwnBits(dimension: QuadraticBatch.packedRemainderDimension + 1)
+        let key = RandomKey(seed: 3, horizon: 1, task: 0)
+        XCTAssertEqual(QuadraticBatch(Array(repeating: QuadraticOptimizee(dimension: 7, key: key), count: 13)).count, 13)
+        XCTAssertEqual(QuadraticBatch(Array(repeating: QuadraticOptimizee(dimension: 65, key: key), count: 13)).count, 8)
+        XCTAssertEqual(QuadraticBatch([QuadraticOptimizee(dimension: 65, key: key)]).count, 0)
+    }
+
+    private func checkEveryTaskGetsItsOwnBits(dimension n: Int) throws {
         let tasks = (0..<13).map { QuadraticOptimizee(dimension: n, key: RandomKey(seed: 3, horizon: 1, task: $0)) }
         let batch = try XCTUnwrap(makeOptimizeeBatch(tasks))
         var stream = RandomKey(seed: 4, horizon: 0, task: 0).stream(.initialParameters)
@@ -19,8 +28,8 @@ final class QuadraticBatchTests: XCTestCase {
             let loss = theta[(b * n)..<((b + 1) * n)].withUnsafeBufferPointer { t in
                 own.withUnsafeMutableBufferPointer { task.lossAndGradient(at: t, step: 0, gradient: $0) }
             }
-            XCTAssertEqual(losses[b].bitPattern, loss.bitPattern, "task \(b)'s loss")
-            XCTAssertEqual(gradient[(b * n)..<((b + 1) * n)].map(\.bitPattern), own.map(\.bitPattern), "task \(b)'s gradient")
+            XCTAssertEqual(losses[b].bitPattern, loss.bitPattern, "task \(b)'s loss, n = \(n)")
+            XCTAssertEqual(gradient[(b * n)..<((b + 1) * n)].map(\.bitPattern), own.map(\.bitPattern), "task \(b)'s gradient, n = \(n)")
         }
     }
 
