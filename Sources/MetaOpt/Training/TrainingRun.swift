@@ -172,14 +172,6 @@ package final class TrainingRun {
     package var activity: (RunActivity) -> Void = { _ in }
     /// Validations so far (every rank alike): the meta-step after one waits for rank 0's write.
     private var validationCount = 0
-    /// The bytes of the run directory's metrics.jsonl and validation.jsonl (0 for what is not there).
-    static func logBytes(of run: RunDirectory) -> Int64 {
-        [run.metrics, run.validationLog].reduce(0) { sum, url in
-            var info = stat()
-            return sum + (stat(url.path, &info) == 0 ? Int64(info.st_size) : 0)
-        }
-    }
-
     /// Rank 0: the meta-steps metrics.jsonl holds after the resume's truncation and its length, for
     /// the `LivePlot` to start from; emptied when it takes them.
     private var loggedSteps: (steps: [TrainingLog.Step], bytes: Int) = ([], 0)
@@ -315,7 +307,9 @@ package final class TrainingRun {
         // Every rank learns whether rank 0 resumed or could not, and why, so that all stop
         // together with the same message on a bad checkpoint (no rank waits for another).
         // 0: a fresh start, 1: a resume, 2: a refusal, 3: a refusal that a restart would repeat.
-        var flag: [Int64] = [failure != nil ? (failureRepeats ? 3 : 2) : resumeState != nil ? 1 : 0]
+        // With it, the length of the logs rank 0 reads below (`RunActivity.readingLogs`).
+        var flag: [Int64] = [failure != nil ? (failureRepeats ? 3 : 2) : resumeState != nil ? 1 : 0,
+                             communicator.isRoot ? Self.logBytes(of: options.runDirectory) : 0]
         try communicator.broadcast(&flag, root: 0)
         if flag[0] >= 2 {
             let message = try communicator.broadcast(value: failure ?? "", root: 0)
@@ -335,10 +329,8 @@ package final class TrainingRun {
         var validatesFirst = false
         // Rank 0 reads its logs whole next (a resume drops what follows the checkpoint), which for
         // a long run takes minutes, past the start-up deadline of the ranks waiting for it: they
-        // are told how long the logs are.
-        var logBytes: [Int64] = [communicator.isRoot ? Self.logBytes(of: options.runDirectory) : 0]
-        try communicator.broadcast(&logBytes, root: 0)
-        activity(RunActivity.readingLogs(bytes: Int(logBytes[0])))
+        // learnt how long the logs are with the start's flag.
+        activity(RunActivity.readingLogs(bytes: Int(flag[1])))
         if communicator.isRoot {
             try FileManager.default.createDirectory(at: options.runDirectory.url, withIntermediateDirectories: true)
             let (undecodable, keptSteps, keptBytes) = try MetricsLog.truncated(options.runDirectory.metrics, lines: TrainingLog.Step.self,
@@ -419,8 +411,16 @@ package final class TrainingRun {
     }
 
     /// Whether the file at `url` is there and not empty.
-    private static func holdsBytes(_ url: URL) -> Bool {
-        ((try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0) > 0
+    private static func holdsBytes(_ url: URL) -> Bool { bytes(of: url) > 0 }
+
+    /// The size of the file at `url`, 0 when there is none.
+    private static func bytes(of url: URL) -> Int {
+        (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+    }
+
+    /// The bytes of the run directory's metrics.jsonl and validation.jsonl (0 for what is not there).
+    static func logBytes(of run: RunDirectory) -> Int64 {
+        Int64(bytes(of: run.metrics) + bytes(of: run.validationLog))
     }
 
     /// Rank 0, before a run with validation. Resuming at meta-step `resumedAt`: drops the log lines
