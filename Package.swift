@@ -40,6 +40,8 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "MetaOptTests", dependencies: ["MetaOpt"]),
+        // MetaOptMPI's parts that run without MPI_Init (the collective watchdog).
+        .testTarget(name: "MetaOptMPITests", dependencies: ["MetaOptMPI"]),
         // Start the built `metaopt-dist` under mpirun (and as a singleton) and check its output.
         .testTarget(name: "MultiRankTests"),
     ]

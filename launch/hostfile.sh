@@ -18,7 +18,8 @@
 # launch/local.sh, the ranks run in the repository root: relative paths in the arguments are
 # relative to it. A hostfile with Windows line endings or a UTF-8 byte order mark is refused
 # (mpirun cannot read them), and so is a slot count that is not a whole number (slots=two) or
-# written slot=N, each named by its line, and a file whose every host has slots=0.
+# written slot=N, each named by its line, a host name whose part before the first dot is longer
+# than 56 characters (Open MPI 4.1 crashes on it), and a file whose every host has slots=0.
 # More ranks than slots need MPIRUN_ARGS=--oversubscribe (launch/local.sh adds it itself; here
 # the slots are the cluster's promise of cores). Open MPI shortens host names at the first dot
 # unless told otherwise: where hosts must be reached by their full names, add
@@ -80,6 +81,13 @@ while IFS= read -r line || [[ -n "$line" ]]; do
     read -r -a words <<< "${line%%#*}"
     [[ ${#words[@]} -gt 0 ]] || continue
     hosts=$((hosts + 1))
+    # Open MPI 4.1 ends with "stack smashing detected" and nothing else on a host whose name
+    # before its first dot (the part it keeps) has 57 characters or more (DNS allows 63).
+    label="${words[0]%%.*}"
+    if ((${#label} > 56)); then
+        echo "hostfile.sh: '$hostfile' line $line_number: the host name's first part '${label:0:20}...' has ${#label} characters; Open MPI crashes on more than 56 (give the host's address or a shorter alias)" >&2
+        exit 64
+    fi
     empty=0
     for word in "${words[@]:1}"; do
         case "$word" in

@@ -88,33 +88,47 @@ public final class CollectiveWatchdog: Sendable {
         return try body()
     }
 
+    /// The thread holds the watchdog weakly and ends with it (a library user's communicators come
+    /// and go; each kept a thread that looked forever).
     private func startThread() {
-        let thread = Thread { [self] in
+        let thread = Thread { [weak self] in
+            // The kernel's name of the thread (top -H, gdb, /proc/PID/task/*/comm; 15 bytes at
+            // most): Foundation keeps Thread.name to itself on Linux.
+            let comm = open("/proc/thread-self/comm", O_WRONLY)
+            if comm >= 0 {
+                _ = "collective-wdog".withCString { write(comm, $0, strlen($0)) }
+                close(comm)
+            }
             var lastLook = DispatchTime.now().uptimeNanoseconds
-            while true {
-                let now = DispatchTime.now().uptimeNanoseconds
-                // A look much later than planned means this process itself was stopped (SIGSTOP,
-                // then SIGCONT, which mpirun sends before ending a job): its wait says nothing
-                // about the other ranks, so it starts again from now.
-                let suspended = Double(now &- lastLook) / 1e9 > max(1, 4 * pollInterval)
-                lastLook = now
-                let verdict: (name: String, activity: String, waited: Double, deadline: Double)? = state.withLock { s in
-                    guard let name = s.collective, let deadline = Self.deadline(of: s) else { return nil }
-                    if suspended { s.enteredAt = now }
-                    // A collective entered after `now` was read has not waited at all (its
-                    // enteredAt is later: the unsigned difference would wrap).
-                    let waited = s.enteredAt >= now ? 0 : Double(now - s.enteredAt) / 1e9
-                    return waited > deadline ? (name, s.activity.name, waited, deadline) : nil
-                }
-                if let v = verdict {
-                    Console.error("metaopt-dist: rank \(rank): \(v.name) did not complete within \(formatSeconds(v.deadline)) (during \(v.activity); waited \(formatSeconds(v.waited))): another rank stopped or hangs; ending the job (the ranks that print this message arrived, the others did not; --collective-timeout sets the deadline)\n")
-                    _exit(Self.exitCode)
-                }
-                Thread.sleep(forTimeInterval: pollInterval)
+            while let interval = self?.look(lastLook: &lastLook) {
+                Thread.sleep(forTimeInterval: interval)
             }
         }
-        thread.name = "collective-watchdog"
         thread.start()
+    }
+
+    /// One look at the collective in progress: ends the process past its deadline, else returns
+    /// how long to sleep until the next look.
+    private func look(lastLook: inout UInt64) -> Double {
+        let now = DispatchTime.now().uptimeNanoseconds
+        // A look much later than planned means this process itself was stopped (SIGSTOP, then
+        // SIGCONT, which mpirun sends before ending a job): its wait says nothing about the other
+        // ranks, so it starts again from now.
+        let suspended = Double(now &- lastLook) / 1e9 > max(1, 4 * pollInterval)
+        lastLook = now
+        let verdict: (name: String, activity: String, waited: Double, deadline: Double)? = state.withLock { s in
+            guard let name = s.collective, let deadline = Self.deadline(of: s) else { return nil }
+            if suspended { s.enteredAt = now }
+            // A collective entered after `now` was read has not waited at all (its enteredAt is
+            // later: the unsigned difference would wrap).
+            let waited = s.enteredAt >= now ? 0 : Double(now - s.enteredAt) / 1e9
+            return waited > deadline ? (name, s.activity.name, waited, deadline) : nil
+        }
+        if let v = verdict {
+            Console.error("metaopt-dist: rank \(rank): \(v.name) did not complete within \(formatSeconds(v.deadline)) (during \(v.activity); waited \(formatSeconds(v.waited))): another rank stopped or hangs; ending the job (the ranks that print this message arrived, the others did not; --collective-timeout sets the deadline)\n")
+            _exit(Self.exitCode)
+        }
+        return pollInterval
     }
 }
 

@@ -25,6 +25,14 @@ final class PlottingTests: XCTestCase {
         }
     }
 
+    /// A huge `elapsed` in a hand-edited log (and an ETA at a vanishing rate) trapped in Int().
+    func testHugeDurationsDrawAsUnknown() throws {
+        let text = #"{"iteration":0,"meta_loss":1,"elapsed":1}"# + "\n" + #"{"iteration":1,"meta_loss":1,"elapsed":1e19}"# + "\n"
+        let steps = try TrainingLog.parseMetrics(Data(text.utf8), source: "m")
+        XCTAssertEqual(TrainingFigure.summary(TrainingLog(name: "r", steps: steps, validation: nil)), "r: 2 meta-steps in ?")
+        XCTAssertEqual([-1e19, 9.3e18, .infinity, 3723, 59.6].map(formatDuration), ["?", "?", "?", "1h2m", "1m0s"])
+    }
+
     func testOneTwoFiveTicksForAFewDecades() {
         let axis = AxisTicks.automatic(lowest: 0.5, highest: 2.3)
         XCTAssertEqual(axis.scale, .log)

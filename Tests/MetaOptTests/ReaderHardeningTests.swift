@@ -172,6 +172,20 @@ final class ReaderHardeningTests: XCTestCase {
         XCTAssertEqual(LearnedOptimizerConfig(preprocessing: .logAndSign(p: 1e-36)).problems(), [])
     }
 
+    /// Foundation's readers took a comma before ']' or '}' and skipped the values of keys they do
+    /// not decode ("note": 01), where Python's json, which the Python package reads these files
+    /// with, refuses the file: one file, two answers.
+    func testOnlyStrictJSONIsRead() throws {
+        try assertRefused({ $0.replacingOccurrences(of: "(\"phi\":\\[[^\\]]*)\\]", with: "$1,]", options: .regularExpression) }, saying: ["not valid JSON near \"phi\": a comma before ']' (at byte "])
+        try assertRefused(replacing("\\}$", with: ",}"), saying: ["not valid JSON", "a comma before '}'"])
+        for token in ["01", "1.", "-", "1e+", ".5", "+1", "tru"] {
+            try assertRefused(replacing("^\\{", with: "{\"note\":\(token),"), saying: ["not valid JSON near \"note\": "])
+        }
+        try assertRefused(replacing("^\\{", with: "{\"note\":\"\\x\","), saying: ["an escape JSON does not have (\\x)"])
+        // Strict JSON with a key nothing reads still loads.
+        XCTAssertNoThrow(try OptimizerFile.read(from: writeEdited(replacing("^\\{", with: "{\"note\":[1, -0.5e-3, true, null, \"\\u00e9\"],"))))
+    }
+
     func testBadNumbersAreNamed() throws {
         try assertRefused(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[1e-50,"), saying: ["phi[0]", "underflows"])
         try assertRefused(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[NaN,"), saying: ["not valid JSON near \"phi\""])

@@ -107,7 +107,8 @@ final class LaunchScriptTests: XCTestCase {
         let hostfiles = ["empty": "", "comments": "# no hosts yet\n\n   \n#node01 slots=2\n",
                          "good": "# this machine\n\n   localhost slots=2   # two ranks\n", "crlf": "localhost slots=2\r\n",
                          "bom": "\u{FEFF}node1 slots=2\nlocalhost slots=2\n",
-                         "zero": "# first\nlocalhost slots=0\n", "word": "localhost slots=two\n", "slot": "localhost slot=2 # one\n"]
+                         "zero": "# first\nlocalhost slots=0\n", "word": "localhost slots=two\n", "slot": "localhost slot=2 # one\n",
+                         "long": String(repeating: "n", count: 57) + ".example.org slots=2\n"]
         for (name, text) in hostfiles {
             try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
@@ -133,6 +134,9 @@ final class LaunchScriptTests: XCTestCase {
                                 ("slot", "line 1: 'slot=2' is a rankfile's keyword; a hostfile says slots=2")] {
             assertRefused(try launch("hostfile.sh", [name, "comm-check"], in: dir), status: 64, "hostfile.sh: '\(dir.path)/\(name)' \(message)")
         }
+        // Open MPI 4.1 said only "stack smashing detected" (status 134).
+        assertRefused(try launch("hostfile.sh", ["long", "comm-check"], in: dir), status: 64,
+                      "hostfile.sh: '\(dir.path)/long' line 1: the host name's first part 'nnnnnnnnnnnnnnnnnnnn...' has 57 characters; Open MPI crashes on more than 56")
         assertRefused(try launch("hostfile.sh", ["zero", "comm-check"], in: dir), status: 64,
                       "hostfile.sh: every host of '\(dir.path)/zero' has 0 slots: no rank could start")
         // What mpirun reads as 2 slots is left to it: a leading zero, a space after "=".

@@ -265,7 +265,8 @@ def _floats(values, what: str, from_digits: bool = False) -> np.ndarray:
             raise _BeyondFloat32(index, _written(value))
         if isinstance(value, _Digits):
             written = value.digits
-            nonzero = Decimal(written) != 0
+            # From the mantissa's digits: Decimal refuses exponents past 10**18 (1e-99999999999999999999).
+            nonzero = any(c in "123456789" for c in written.lower().partition("e")[0])
         elif isinstance(value, float) and from_digits:
             # json reads one past a double's range (1e-400) as 0.0 too: only its digits tell.
             raise _DigitsNeeded()

@@ -394,16 +394,18 @@ def test_a_number_below_the_float32_halfway_to_zero_still_underflows(tmp_path):
 
 
 
-@pytest.mark.parametrize("digits", ["1e-400", "-1e-400", "2.5e-324"])
+@pytest.mark.parametrize("digits", ["1e-400", "-1e-400", "2.5e-324", "1e-99999999999999999999", "-2.5E-99999999999999999999"])
 def test_a_value_that_underflows_even_a_double_is_refused(tmp_path, digits):
     """json reads a number below a double's range as 0.0, which the zero check took for a written
-    zero: load() read 1e-400 as 0 where the Swift reader refuses the file. Its digits decide now."""
+    zero: load() read 1e-400 as 0 where the Swift reader refuses the file. Its digits decide now
+    (an exponent past 10**18 made the check raise decimal.InvalidOperation instead)."""
     document = good_document()
     with pytest.raises(metaopt.OptimizerFileError, match=rf"phi\[0\] is {digits}, which underflows a 32-bit float"):
         metaopt.load(written_with_digits(tmp_path, document, document["phi"], digits))
 
 
-@pytest.mark.parametrize("digits, negative", [("-0", True), ("-0.0", True), ("-0e3", True), ("0", False), ("0.0", False)])
+@pytest.mark.parametrize("digits, negative", [("-0", True), ("-0.0", True), ("-0e3", True), ("0", False), ("0.0", False),
+                                              ("0e-99999999999999999999", False), ("-0.0E-99999999999999999999", True)])
 def test_a_zero_keeps_its_sign(tmp_path, digits, negative):
     """The Swift reader keeps a negative zero and writes it as -0, which json reads as the int 0:
     load() read +0.0. Written zeros of either sign still load."""

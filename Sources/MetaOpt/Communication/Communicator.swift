@@ -3,12 +3,6 @@ public enum ReductionOperation: String, Sendable, Codable {
     case sum, max, min
 }
 
-/// Element types a `Communicator` can reduce and broadcast.
-public protocol CommunicatorScalar: Numeric, Comparable, Sendable {}
-extension Float: CommunicatorScalar {}
-extension Double: CommunicatorScalar {}
-extension Int64: CommunicatorScalar {}
-
 /// An error raised by a communicator; `function` names the failing call (for MPI: the MPI function).
 public struct CommunicatorError: Error, CustomStringConvertible, Sendable {
     public var function: String
@@ -60,16 +54,16 @@ public protocol Communicator: AnyObject {
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
 
-    /// In-place reduction of a Swift array.
-    public func allreduce<T: CommunicatorScalar>(_ array: inout [T], _ op: ReductionOperation) throws {
-        try array.withUnsafeMutableBufferPointer { buffer in
-            switch buffer {
-            case let b as UnsafeMutableBufferPointer<Float>: try allreduce(b, op)
-            case let b as UnsafeMutableBufferPointer<Double>: try allreduce(b, op)
-            case let b as UnsafeMutableBufferPointer<Int64>: try allreduce(b, op)
-            default: preconditionFailure("unsupported element type \(T.self)")
-            }
-        }
+    /// In-place reduction of a Swift array (one overload per element type the protocol reduces:
+    /// a generic one accepted types it could only trap on).
+    public func allreduce(_ array: inout [Float], _ op: ReductionOperation) throws {
+        try array.withUnsafeMutableBufferPointer { try allreduce($0, op) }
+    }
+    public func allreduce(_ array: inout [Double], _ op: ReductionOperation) throws {
+        try array.withUnsafeMutableBufferPointer { try allreduce($0, op) }
+    }
+    public func allreduce(_ array: inout [Int64], _ op: ReductionOperation) throws {
+        try array.withUnsafeMutableBufferPointer { try allreduce($0, op) }
     }
 
     /// Checks `allgather`'s arguments against this communicator (the implementations' common part).

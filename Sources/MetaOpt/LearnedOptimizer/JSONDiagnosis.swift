@@ -33,8 +33,18 @@ package enum JSONDiagnosis {
             let hint = offset.map { looksNonFinite(at: $0, in: data) } == true ? " (NaN and infinities are not JSON numbers)" : ""
             return "is not valid JSON\(near): \(detail)\(hint)"
         }
+        if let problem = strictSyntaxProblem(in: data) { return problem }
         if let problem = firstUnfitNumber(in: object, path: "") { return "has a bad value at \(problem)" }
         return "is malformed (\(debugDescription(of: error)))"
+    }
+
+    /// One phrase like `describe`'s for where `data` breaks JSON's grammar beyond what
+    /// `JSONSerialization` refuses (a comma before `]`, a bad number as the value of a key that
+    /// `JSONDecoder` skips: `JSONSyntax`); nil when it is strict JSON.
+    package static func strictSyntaxProblem(in data: Data) -> String? {
+        guard let (offset, problem) = JSONSyntax.firstError(in: data) else { return nil }
+        let near = key(before: offset, in: data).map { " near \"\($0)\"" } ?? ""
+        return "is not valid JSON\(near): \(problem) (at byte \(offset))"
     }
 
     /// The keys that occur more than once in one object of `data` (valid JSON), each as its path

@@ -792,8 +792,10 @@ package final class TrainingRun {
     }
 }
 
+/// "1h2m", "3m4s" or "5s"; "?" for a duration that is not finite or not below 10^15 s in size (an
+/// ETA at a vanishing rate, an `elapsed` a hand-edited log made huge), which Int would trap on.
 func formatDuration(_ s: Double) -> String {
-    guard s.isFinite else { return "?" }
+    guard s.isFinite, abs(s) < 1e15 else { return "?" }
     let t = Int(s.rounded())
     return t >= 3600 ? "\(t / 3600)h\(t % 3600 / 60)m" : t >= 60 ? "\(t / 60)m\(t % 60)s" : "\(t)s"
 }

@@ -1,0 +1,139 @@
+import Foundation
+
+/// RFC 8259's grammar, checked byte by byte.
+///
+/// Foundation's readers are more lenient than JSON: `JSONSerialization` and `JSONDecoder` accept
+/// a comma before `]` or `}`, and `JSONDecoder` does not look at the value of a key it does not
+/// decode (`"note": 01`). Python's `json`, which the Python package reads optimizer files with,
+/// refuses both, so a file one reader took the other refused.
+package enum JSONSyntax {
+    /// Where `data` (UTF-8) first breaks the grammar, and how; nil when it is one JSON value with
+    /// only whitespace around it, after a byte order mark if any (RFC 8259 lets readers ignore
+    /// one; `JSONDiagnosis.utf8` keeps a UTF-16 file's). NaN and the infinities are no JSON
+    /// numbers (Python's `json` reads them, and the Python package refuses them as not finite).
+    package static func firstError(in data: Data) -> (offset: Int, problem: String)? {
+        let b = [UInt8](data)
+        var i = b.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+        /// Per open container: whether it is an object.
+        var open: [Bool] = []
+
+        func skipWhitespace() {
+            while i < b.count, b[i] == 0x20 || b[i] == 0x09 || b[i] == 0x0A || b[i] == 0x0D { i += 1 }
+        }
+        func found() -> String {
+            guard i < b.count else { return "the end" }
+            return b[i] >= 0x20 && b[i] < 0x7F ? "'\(Character(Unicode.Scalar(b[i])))'" : String(format: "byte 0x%02X", b[i])
+        }
+        func string() -> String? {
+            i += 1  // the opening quote
+            while i < b.count {
+                switch b[i] {
+                case UInt8(ascii: "\""): i += 1; return nil
+                case UInt8(ascii: "\\"):
+                    guard i + 1 < b.count else { return "a string that does not end" }
+                    let escape = b[i + 1]
+                    if escape == UInt8(ascii: "u") {
+                        let hex = b[min(i + 2, b.count)..<min(i + 6, b.count)]
+                        guard hex.count == 4, hex.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }) else {
+                            i += 1
+                            return "a \\u escape without four hexadecimal digits"
+                        }
+                        i += 6
+                    } else {
+                        guard "\"\\/bfnrt".utf8.contains(escape) else { i += 1; return "an escape JSON does not have (\\\(Character(Unicode.Scalar(escape))))" }
+                        i += 2
+                    }
+                case 0x00..<0x20: return "a control character in a string (write it as an escape)"
+                default: i += 1
+                }
+            }
+            return "a string that does not end"
+        }
+        func digits() -> Bool {
+            let start = i
+            while i < b.count, b[i] >= 0x30, b[i] <= 0x39 { i += 1 }
+            return i > start
+        }
+        func number() -> String? {
+            if b[i] == UInt8(ascii: "-") { i += 1 }
+            guard i < b.count, b[i] >= 0x30, b[i] <= 0x39 else { return "a '-' without digits" }
+            if b[i] == UInt8(ascii: "0") {
+                i += 1
+                if i < b.count, b[i] >= 0x30, b[i] <= 0x39 { return "a number with a leading zero" }
+            } else { _ = digits() }
+            if i < b.count, b[i] == UInt8(ascii: ".") {
+                i += 1
+                guard digits() else { return "a number with no digits after its '.'" }
+            }
+            if i < b.count, b[i] | 0x20 == UInt8(ascii: "e") {
+                i += 1
+                if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
+                guard digits() else { return "a number with no digits in its exponent" }
+            }
+            return nil
+        }
+        func literal() -> String? {
+            for word in ["true", "false", "null"] where b[i...].starts(with: word.utf8) {
+                i += word.utf8.count
+                return nil
+            }
+            return "\(found()) where a value belongs"
+        }
+        /// A key and its colon, at a '"'.
+        func key() -> String? {
+            guard i < b.count, b[i] == UInt8(ascii: "\"") else {
+                return i < b.count && b[i] == UInt8(ascii: "}") ? "a comma before '}'" : "\(found()) where a key belongs"
+            }
+            if let problem = string() { return problem }
+            skipWhitespace()
+            guard i < b.count, b[i] == UInt8(ascii: ":") else { return "\(found()) where a ':' belongs" }
+            i += 1
+            return nil
+        }
+
+        // Values, then what follows each: a comma, the end of its container, or the end.
+        while true {
+            skipWhitespace()
+            guard i < b.count else { return (i, "the end where a value belongs") }
+            let problem: String?
+            switch b[i] {
+            case UInt8(ascii: "{"):
+                i += 1
+                skipWhitespace()
+                if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; problem = nil; break }
+                open.append(true)
+                if let p = key() { return (i, p) }
+                continue
+            case UInt8(ascii: "["):
+                i += 1
+                skipWhitespace()
+                if i < b.count, b[i] == UInt8(ascii: "]") { i += 1; problem = nil; break }
+                open.append(false)
+                continue
+            case UInt8(ascii: "]"): return (i, open.last == false ? "a comma before ']'" : "']' where a value belongs")
+            case UInt8(ascii: "\""): problem = string()
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): problem = number()
+            default: problem = literal()
+            }
+            if let problem { return (i, problem) }
+            // After a value: close what ends here, then a comma, or the end of the text.
+            while true {
+                skipWhitespace()
+                guard let object = open.last else {
+                    return i == b.count ? nil : (i, "more after the value ends")
+                }
+                guard i < b.count else { return (i, "the end where '\(object ? "}" : "]")' or ',' belongs") }
+                if b[i] == UInt8(ascii: object ? "}" : "]") {
+                    open.removeLast()
+                    i += 1
+                    continue
+                }
+                guard b[i] == UInt8(ascii: ",") else { return (i, "\(found()) where ',' or '\(object ? "}" : "]")' belongs") }
+                i += 1
+                skipWhitespace()
+                if object, let p = key() { return (i, p) }
+                break
+            }
+        }
+    }
+}
