@@ -14,8 +14,9 @@ import Synchronization
 /// that leaves without `MPI_Finalize` makes mpirun end every other rank of the job.
 ///
 /// Which rank failed to arrive is not known to the ranks that wait (a collective does not say who
-/// is missing), but every waiting rank prints its message: the ranks that print none are the ones
-/// that did not arrive.
+/// is missing), but every waiting rank prints its message and exits `reportGrace` seconds later:
+/// the ranks that print none are the ones that did not arrive (or arrived more than that after the
+/// first to print).
 ///
 /// Deadline: `fixedTimeout` when set (0: no watchdog); else the activity's
 /// (`RunActivity.automaticDeadline`: at least 60 s and 10 times the median step time once steps
@@ -23,6 +24,9 @@ import Synchronization
 public final class CollectiveWatchdog: Sendable {
     /// Exit status of a rank that the watchdog ends.
     public static let exitCode: Int32 = 3
+    /// Seconds between a rank's message and its exit, in which the other waiting ranks print
+    /// theirs: ranks enter a collective at different times, so their deadlines pass apart.
+    static let reportGrace = 3.0
     /// Steps whose durations the median is taken over (the most recent).
     static let window = 101
 
@@ -125,7 +129,11 @@ public final class CollectiveWatchdog: Sendable {
             return waited > deadline ? (name, s.activity.name, waited, deadline) : nil
         }
         if let v = verdict {
-            Console.error("metaopt-dist: rank \(rank): \(v.name) did not complete within \(formatSeconds(v.deadline)) (during \(v.activity); waited \(formatSeconds(v.waited))): another rank stopped or hangs; ending the job (the ranks that print this message arrived, the others did not; --collective-timeout sets the deadline)\n")
+            Console.error("metaopt-dist: rank \(rank): \(v.name) did not complete within \(formatSeconds(v.deadline)) (during \(v.activity); waited \(formatSeconds(v.waited))): another rank stopped or hangs; ending the job in \(formatSeconds(Self.reportGrace)) (the ranks that print this message arrived; one that prints none did not, or arrived more than \(formatSeconds(Self.reportGrace)) after this one; --collective-timeout sets the deadline)\n")
+            // mpirun ends every rank as soon as one exits: the other ranks that wait get to
+            // reach their own deadline (the first exit cut them off within a poll, and which
+            // ranks printed was a race, so the message blamed ranks that had arrived).
+            Thread.sleep(forTimeInterval: Self.reportGrace)
             _exit(Self.exitCode)
         }
         return pollInterval

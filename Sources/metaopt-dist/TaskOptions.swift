@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import MetaOpt
 
 extension MetaGradientMode: ExpressibleByArgument {}
@@ -155,5 +156,3 @@ struct ArchitectureOptions: ParsableArguments {
 
 /// A number as help texts print it: "1", "0.1", "0.003".
 func shortNumber(_ x: Double) -> String { String(format: "%g", x) }
-
-import Foundation

@@ -5,18 +5,6 @@ import MetaOpt
 import MetaOptMPI
 import Synchronization
 
-/// Set by SIGTERM, SIGINT or SIGUSR1; the training loop finishes the current horizon, checkpoints
-/// and exits with status 0 (a validation in progress is abandoned within a step). More signals change nothing (use SIGKILL to end a process at once): a
-/// wrapper that forwards a signal its child also got from the terminal must not turn one request
-/// into an abrupt kill.
-let stopSignalReceived = Atomic<Bool>(false)
-
-/// The signals that ask for a clean stop. SIGUSR1 is there for Open MPI's mpirun, which forwards
-/// SIGUSR1 and SIGUSR2 to every rank unchanged but answers SIGTERM and SIGINT by killing the job
-/// itself: SIGCONT, then SIGTERM after `odls_base_sigkill_timeout` seconds (default 1), then SIGKILL
-/// after as long again, and exit status 1 (docs/checkpoints.md, "Stopping a run").
-let stopSignals: [Int32] = [SIGTERM, SIGINT, SIGUSR1]
-
 extension LogScaleRange {
     /// The option's value, or why it is none: argument-parser's own message for a value it could
     /// not read gave no reason ("The value '0' is invalid").
@@ -307,9 +295,7 @@ struct TrainCommand: ParsableCommand {
             // (no meta-step was done; the checkpoints and logs are as they were) and, under mpirun,
             // ends the job. From here on the run polls the flag: between meta-steps, and between
             // the steps of a validation.
-            for s in stopSignals {
-                signal(s) { _ in stopSignalReceived.store(true, ordering: .relaxed) }
-            }
+            StopSignals.install(noticeLauncherKill: comm.isRoot && LaunchEnvironment.atLaunch.launcher == .openMPI)
             if comm.isRoot {
                 // After the resume check, so that a run refused for another configuration leaves
                 // the directory's config.json as it was.

@@ -6,7 +6,8 @@ import ArgumentParser
 import Foundation
 import MetaOpt
 
-/// The root command: only the subcommand list lives here; each subcommand has its own file.
+/// The root command: its subcommand list (each subcommand has its own file). What runs before the
+/// arguments are parsed follows it.
 struct MetaOptDist: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "metaopt-dist",

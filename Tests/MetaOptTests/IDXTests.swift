@@ -184,3 +184,24 @@ final class IDXTests: XCTestCase {
         XCTAssert(mean > 0.2 && mean < 0.4, "mean pixel \(mean)")
     }
 }
+
+/// Found unchecked by mutating the library: a header's zero dimension and the data fingerprint's
+/// last bytes.
+extension IDXTests {
+    /// An images file with zero rows is refused by its header (a later precondition trapped).
+    func testZeroRowsAreRefused() {
+        let header: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 28]
+        XCTAssertThrowsError(try IDX.header(header, path: "x", magic: IDX.imagesMagic)) { error in
+            XCTAssertTrue("\(error)".contains("dimension 1 is zero"), "\(error)")
+        }
+    }
+
+    /// The fingerprint the ranks compare to agree on their data sees every byte, the last words too.
+    func testFingerprintSeesTheLastBytes() {
+        var pixels = [UInt8](repeating: 7, count: 40)
+        let first = ImageDataset(pixels: pixels, labels: [0], height: 5, width: 8, channels: 1, classCount: 1, source: "a").fingerprint
+        pixels[35] = 8
+        let second = ImageDataset(pixels: pixels, labels: [0], height: 5, width: 8, channels: 1, classCount: 1, source: "a").fingerprint
+        XCTAssertNotEqual(first, second)
+    }
+}

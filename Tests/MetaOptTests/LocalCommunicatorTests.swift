@@ -85,3 +85,15 @@ final class LocalCommunicatorTests: XCTestCase {
         XCTAssertEqual(error.description, "MPI_Allreduce: MPI_ERR_TRUNCATE: message truncated")
     }
 }
+
+extension LocalCommunicatorTests {
+    /// allgather refuses a send count other than counts[rank] (found unchecked by mutation: the
+    /// values were copied silently).
+    func testAllgatherRefusesASendCountOtherThanItsCount() {
+        let send: [Float] = [1, 2]
+        var receive = [Float](repeating: 0, count: 3)
+        XCTAssertThrowsError(try send.withUnsafeBufferPointer { s in
+            try receive.withUnsafeMutableBufferPointer { try LocalCommunicator().allgather(s, into: $0, counts: [3]) }
+        })
+    }
+}

@@ -73,3 +73,31 @@ final class MLPTests: XCTestCase {
         }
     }
 }
+
+/// Found unchecked by mutating the library: the initialisation's gain and how ties are scored.
+extension MLPTests {
+    private func smallImages(labels: [UInt8], classes: Int) -> ImageDataset {
+        var stream = RandomKey(seed: 9, horizon: 0, task: 0).stream(.auxiliary)
+        let pixels = (0..<(labels.count * 16)).map { _ in Float(stream.uniform()) }
+        return ImageDataset(images: pixels, labels: labels, height: 4, width: 4, channels: 1, classCount: classes)
+    }
+
+    /// `.fanIn` gives sigmoid layers LeCun's gain 1 (standard deviation √(1/fan-in)), not He's √2.
+    func testSigmoidFanInInitialisationHasGainOne() throws {
+        let data = try ClassificationData(dataset: smallImages(labels: [0, 1, 2, 3], classes: 4))
+        let task = MLPOptimizee(data: data, architecture: MLPArchitecture(hiddenSizes: [50], activation: .sigmoid, initialization: .fanIn),
+                                batchSize: 4, key: RandomKey(seed: 1, horizon: 0, task: 0))
+        let firstLayer = task.initialParameters().prefix(16 * 50).map(Double.init)
+        let rms = (firstLayer.map { $0 * $0 }.reduce(0, +) / Double(firstLayer.count)).squareRoot()
+        XCTAssertEqual(rms, (1.0 / 16).squareRoot(), accuracy: 0.025)  // He's gain would give 0.354
+    }
+
+    /// Tied logits predict the first class, as numpy's and JAX's argmax do.
+    func testTiedLogitsPredictTheFirstClass() throws {
+        let data = try ClassificationData(dataset: smallImages(labels: [UInt8](repeating: 0, count: 8), classes: 4))
+        let task = MLPOptimizee(data: data, architecture: MLPArchitecture(hiddenSizes: [3]), batchSize: 4,
+                                key: RandomKey(seed: 1, horizon: 0, task: 0))
+        let zeros = [Float](repeating: 0, count: task.dimension)
+        XCTAssertEqual(zeros.withUnsafeBufferPointer { task.evaluate(at: $0) }.accuracy, 1.0)
+    }
+}

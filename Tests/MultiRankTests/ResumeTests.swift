@@ -297,8 +297,9 @@ final class ResumeAfterStopSignalTests: XCTestCase {
     /// Starts a long run, waits for its first checkpoint, lets `stop` signal it, and checks that it
     /// stopped cleanly at a horizon boundary. Then resumes it for 4 more meta-steps and compares φ
     /// with an uninterrupted run of as many steps. `np` nil: a singleton.
+    @discardableResult
     private func assertStopsAndResumes(np: Int?, expectCleanExit: Bool = true, _ stop: (BackgroundJob) throws -> Void,
-                                       file: StaticString = #filePath, line: UInt = #line) throws {
+                                       file: StaticString = #filePath, line: UInt = #line) throws -> MPIJobResult {
         let dir = try makeRunDirectory("stop")
         let long = FaultTest.trainArguments(runDirectory: dir, iterations: 1_000_000)
         let job = try np.map { try BackgroundJob.mpirun(np: $0, args: long) } ?? BackgroundJob.singleton(args: long)
@@ -339,6 +340,7 @@ final class ResumeAfterStopSignalTests: XCTestCase {
                         file: file, line: line)
         XCTAssertEqual(try FaultTest.phiBits(runDirectory: dir), try FaultTest.phiBits(runDirectory: referenceDir),
                        "φ after stop and resume differs from an uninterrupted run of \(total) meta-steps", file: file, line: line)
+        return stopped
     }
 
     /// launch/local.sh runs the program from the repository root and names the caller's
@@ -401,12 +403,34 @@ final class ResumeAfterStopSignalTests: XCTestCase {
         }
     }
 
-    /// SIGTERM to every rank, as Slurm delivers it to srun-launched tasks.
+    /// SIGTERM to every rank, as Slurm delivers it to srun-launched tasks: not from mpirun, so no
+    /// notice of mpirun's kill.
     func testSIGTERMToEveryRankStopsCleanly() throws {
         try requireMPIRunForFaultTests()
         let binary = try MPIJob.binaryURL().path
-        try assertStopsAndResumes(np: 2) { job in
+        let stopped = try assertStopsAndResumes(np: 2) { job in
             for pid in job.ranks(binary: binary) { kill(pid, SIGTERM) }
         }
+        XCTAssertFalse(stopped.stderr.contains("mpirun is ending the job"), "\(stopped)")
+    }
+
+    /// SIGINT to mpirun (Ctrl-C): mpirun ends the job itself, SIGTERM to the ranks about a second
+    /// later and SIGKILL a second after that. Rank 0 says so when the SIGTERM comes (its log line
+    /// about finishing the horizon came only after the next meta-step, and never when that took
+    /// longer than the second), with the way to stop at a checkpoint.
+    func testCtrlCToMPIRunIsNamedAtOnce() throws {
+        try requireMPIRunForFaultTests()
+        let dir = try makeRunDirectory("ctrl-c")
+        // Few progress lines: once mpirun is ending the job it forwards the ranks' output no more,
+        // and a rank writing a line a millisecond blocks on the full pipe before the SIGTERM.
+        var args = FaultTest.trainArguments(runDirectory: dir, iterations: 1_000_000)
+        args[try XCTUnwrap(args.firstIndex(of: "--progress-every")) + 1] = "1000000"
+        let job = try BackgroundJob.mpirun(np: 2, args: args)
+        XCTAssertTrue(job.waitUntil(timeout: 30) { !FaultTest.checkpointSteps(runDirectory: dir).isEmpty }, job.stderr)
+        job.signal(SIGINT)
+        let result = job.finish(timeout: FaultTest.jobTimeout)
+        XCTAssertFalse(result.timedOut, "\(result)")
+        let notice = "metaopt-dist: mpirun is ending the job (Ctrl-C or SIGTERM to mpirun): it kills the ranks about a second after this"
+        XCTAssertEqual(result.stderr.components(separatedBy: notice).count - 1, 1, "rank 0 alone, once:\n\(result)")
     }
 }

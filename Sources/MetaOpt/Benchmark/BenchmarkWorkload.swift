@@ -1,3 +1,5 @@
+import Foundation
+
 /// What `metaopt-dist bench` times: a batch of functions from a `TaskFamily` and the learned
 /// optimizer's settings, run as the meta-trainer runs them (truncations of `unroll` steps,
 /// meta-gradient, Adam step on φ; new functions every `horizon / unroll` truncations).
@@ -114,5 +116,3 @@ package struct SeparableQuadratic: Optimizee, Sendable {
         return loss
     }
 }
-
-import Foundation

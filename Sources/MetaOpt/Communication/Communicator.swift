@@ -1,3 +1,5 @@
+import Foundation
+
 /// Reduction operations supported by `Communicator.allreduce`.
 public enum ReductionOperation: String, Sendable, Codable {
     case sum, max, min
@@ -94,5 +96,3 @@ extension Communicator {
         return try JSONDecoder().decode(T.self, from: Data(bytes))
     }
 }
-
-import Foundation

@@ -152,7 +152,7 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
 
     public static let formatTag = "metaopt-dist.evaluation.v1"
 
-    public static let standardDefinitions: [String: String] = [
+    static let standardDefinitions: [String: String] = [
         "loss": "losses[f][t] = evaluationLoss(theta_t, step t) for t = 0...steps; theta_0 is the function's initial point, theta_t the point after t updates; +Infinity from the first non-finite loss on (diverged)",
         "finalLoss": "losses[f][steps]",
         "wins": "per function, 1 for the optimizer with the lowest final loss; a tie among k optimizers gives 1/k each; a function where all diverged is won by nobody",

@@ -67,7 +67,7 @@ public struct CNNOptimizee: ClassifierCoreBacked {
     public let architecture: CNNArchitecture
     public let dimension: Int
     /// Number of convolution parameters: θ[0..<convolutionParameterCount] is group 0.
-    public let convolutionParameterCount: Int
+    let convolutionParameterCount: Int
     let core: ClassifierCore
 
 

@@ -13,7 +13,7 @@ public struct ClassificationData: Sendable {
     /// Number of outputs of the classifier: `labelSubset.count`, or `dataset.classCount`.
     public let outputCount: Int
     /// Indices (into `dataset`) of the examples the task uses, in increasing order.
-    public let exampleIndices: [Int32]
+    let exampleIndices: [Int32]
     /// Output index of each class, −1 for classes outside the subset.
     let outputForClass: [Int32]
 

@@ -46,7 +46,7 @@ public struct Provenance: Codable, Equatable, Sendable {
     public static var buildVersion: String { BuildInfo.version }
     /// The git commit this library was built from ("+dirty" when its work tree differed), nil when
     /// it was not built from a git work tree.
-    public static var buildCommit: String? { BuildInfo.commit }
+    static var buildCommit: String? { BuildInfo.commit }
 
     /// The command line as one string a POSIX shell reads back as `command`: arguments made only of
     /// safe characters as they are, others in single quotes.

@@ -8,7 +8,7 @@ public struct ImageTaskSpec: Codable, Equatable, Sendable {
         case cifar10
 
         /// The images' side in pixels: 28 for the MNIST sets, 32 for CIFAR-10.
-        public var imageSide: Int { self == .cifar10 ? CIFAR10.height : 28 }
+        var imageSide: Int { self == .cifar10 ? CIFAR10.height : 28 }
     }
 
     public var architecture: ImageClassificationFamily.Architecture

@@ -1,12 +1,12 @@
 import Foundation
 
 /// One component of a mixture: a full task of any other family and its weight.
-public struct MixtureComponent: Codable, Equatable, Sendable {
+package struct MixtureComponent: Codable, Equatable, Sendable {
     /// Relative probability of drawing this component (positive; weights need not sum to 1).
-    public var weight: Double
-    public var task: TaskSpec
+    package var weight: Double
+    package var task: TaskSpec
 
-    public init(weight: Double, task: TaskSpec) {
+    package init(weight: Double, task: TaskSpec) {
         self.weight = weight
         self.task = task
     }

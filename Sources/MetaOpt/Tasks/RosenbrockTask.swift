@@ -1,3 +1,5 @@
+import Foundation
+
 /// The n-dimensional Rosenbrock function, each sampled function with its own shift and curvature:
 ///
 ///     f(θ) = Σ_{i<n−1} aᵢ·(x_{i+1} − xᵢ²)² + (1 − xᵢ)²,   x = θ − c,
@@ -101,8 +103,6 @@ package struct RosenbrockTask: TaskPlugin, Codable {
 
     package var reportDescription: String { "rosenbrock(dimension: \(dimension))" }
 }
-
-import Foundation
 
 extension TaskSpec {
     /// Randomly shifted and scaled Rosenbrock functions (`RosenbrockOptimizee`) of `dimension`

@@ -64,3 +64,12 @@ struct JSONLineEncoder {
         mutating func superEncoder(forKey key: Key) -> any Encoder { preconditionFailure("JSONLineEncoder writes flat objects only") }
     }
 }
+
+extension JSONEncoder {
+    /// Keys sorted, so the same value always encodes to the same bytes.
+    static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }
+}

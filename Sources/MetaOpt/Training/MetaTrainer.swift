@@ -1,34 +1,5 @@
 import Foundation
 
-/// What one meta-step did, as seen by every rank (all figures are global unless named "local").
-public struct StepReport: Sendable {
-    public var iteration: Int
-    public var horizon: Int
-    public var truncation: Int
-    /// Mean over the meta-batch of Σ_t w_t f(θ_t) for this truncation (NaN when skipped); with
-    /// `TrainingConfig.lossNormalization`, each block's part divided by its initial loss (or by
-    /// its loss where the truncation starts).
-    public var metaLoss: Double
-    /// Mean optimizee loss per unrolled step: metaLoss / Σ_t w_t.
-    public var meanStepLoss: Double
-    /// ‖mean meta-gradient‖₂ before clipping (NaN when skipped).
-    public var gradientNorm: Double
-    public var skipped: Bool
-    public var skippedTotal: Int
-    /// Seconds of compute (unrolls and backward passes) over ranks: max, mean, min.
-    public var computeMax: Double, computeMean: Double, computeMin: Double
-    /// This rank's seconds in the small MAX allreduce that waits for the slowest rank.
-    public var wait: Double
-    /// This rank's seconds in the meta-gradient allreduce.
-    public var allreduce: Double
-    /// This rank's seconds in the θ allgathers of coordinate sharding (0 without).
-    public var exchange: Double = 0
-    /// This rank's seconds in the Adam step.
-    public var update: Double
-    /// Some rank's `stopRequested` was true at this step (the same on every rank).
-    public var stopRequested: Bool
-}
-
 /// Distributed meta-training (docs/design.md, "Distribution and results independent of the number of ranks"): every rank unrolls the learned optimizer on the task
 /// blocks it owns, the block meta-gradients are summed exactly in fixed point across ranks, and
 /// every rank takes the same Adam step.
@@ -431,39 +402,5 @@ private struct TaskShape: Equatable {
     init(_ function: any Optimizee) {
         dimension = function.dimension
         groups = function.parameterGroups
-    }
-}
-
-@inline(__always)
-func seconds(since start: DispatchTime) -> Double {
-    Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-}
-
-/// FNV-1a, 64-bit: a stable hash of bytes (Swift's Hasher is seeded per process).
-func fnv1a<D: Sequence>(_ bytes: D) -> UInt64 where D.Element == UInt8 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in bytes {
-        h ^= UInt64(b)
-        h = h &* 0x0000_0100_0000_01b3
-    }
-    return h
-}
-
-extension Communicator {
-    /// True on every rank when every rank passed the same value: one MAX allreduce of (v, −v).
-    func allAgree(on value: UInt64) throws -> Bool {
-        let v = Int64(bitPattern: value & 0x3FFF_FFFF_FFFF_FFFF)
-        var probe: [Int64] = [v, -v]
-        try allreduce(&probe, .max)
-        return probe[0] == v && probe[1] == -v
-    }
-}
-
-extension JSONEncoder {
-    /// Keys sorted, so the same value always encodes to the same bytes.
-    static var sorted: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return e
     }
 }

@@ -24,7 +24,7 @@ public struct RunActivity: Sendable, Equatable, CustomStringConvertible {
     public static let floor = 60.0
     /// The automatic deadline before the first meta-step is timed: start-up reads checkpoints and
     /// data sets, and may score the first validation, with no step time to go by.
-    public static let startupDeadline = 300.0
+    static let startupDeadline = 300.0
     /// The largest write of one file takes at most this long: the readers refuse checkpoints past
     /// 1 GiB, and a slow disk writes 5 MB/s.
     public static let writeDeadline = startupDeadline
