@@ -17,9 +17,10 @@ let stopSignalReceived = Atomic<Bool>(false)
 let stopSignals: [Int32] = [SIGTERM, SIGINT, SIGUSR1]
 
 /// The notice written when the rank's parent, Open MPI's daemon (mpirun, or orted on other hosts),
-/// sends SIGTERM: that is its own kill sequence after Ctrl-C or SIGTERM to mpirun, with SIGKILL
-/// about a second later, which a horizon longer than that does not survive; its "finishing the
-/// current horizon" log line came after the next meta-step, if at all. nil: no notice.
+/// sends SIGTERM: its own way of ending the job, after Ctrl-C or SIGTERM to mpirun or when another
+/// rank ended (the signal does not tell which), with SIGKILL about a second later, which a horizon
+/// longer than that does not survive; rank 0's "finishing the current horizon" log line came after
+/// the next meta-step, if at all. nil: no notice.
 nonisolated(unsafe) private var launcherKillNotice: UnsafeBufferPointer<UInt8>?
 
 enum StopSignals {
@@ -29,7 +30,7 @@ enum StopSignals {
     /// a SIGTERM from anyone else, `kill -TERM RANK_PID`, stops the run cleanly and says nothing).
     static func install(noticeLauncherKill: Bool) {
         if noticeLauncherKill {
-            let text = "metaopt-dist: mpirun is ending the job (Ctrl-C or SIGTERM to mpirun): it kills the ranks about a second after this, so unless the current horizon ends first, the meta-steps since the newest checkpoint are lost (a rerun resumes from it); to stop at a checkpoint, send SIGUSR1 to mpirun instead, or run under launch/restart.sh (docs/checkpoints.md, \"Stopping a run\")\n"
+            let text = "metaopt-dist: mpirun is ending the job (after Ctrl-C or SIGTERM to mpirun, or because another rank ended: see mpirun's message): it kills the ranks about a second after this, so unless the current horizon ends first, the meta-steps since the newest checkpoint are lost (a rerun resumes from it); to stop at a checkpoint, send SIGUSR1 to mpirun instead of SIGTERM or Ctrl-C, or run under launch/restart.sh --stop-signal USR1 (docs/checkpoints.md, \"Stopping a run\")\n"
             let bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: text.utf8.count)
             _ = bytes.initialize(from: text.utf8)
             launcherKillNotice = UnsafeBufferPointer(bytes)
@@ -39,7 +40,9 @@ enum StopSignals {
             let first = !stopSignalReceived.exchange(true, ordering: .relaxed)
             if first, signal == SIGTERM, let notice = launcherKillNotice, let info,
                info.pointee._sifields._kill.si_pid == getppid() {
+                let saved = errno  // the interrupted code may be about to read its own
                 _ = write(STDERR_FILENO, notice.baseAddress, notice.count)
+                errno = saved
             }
         }
         // SA_RESTART as signal() sets it: a file write or a wait the signal interrupts goes on.

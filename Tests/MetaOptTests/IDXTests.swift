@@ -84,6 +84,22 @@ final class IDXTests: XCTestCase {
         }
     }
 
+    /// Splits with images of different sizes (a hand-made data set) were read without a word, and
+    /// evaluate tuned the baselines on one network and scored them on another.
+    func testSplitsOfDifferentImageSizesAreRefused() throws {
+        let dir = try dataTestTemporaryDirectory(self)
+        try writeSplit(dir, split: .train, gzip: false)
+        let names = IDXDirectory.fileNames(.test)
+        try dataTestWrite(dataTestIDXBytes(magic: 0x803, dims: [count, rows, cols + 1], data: [UInt8](repeating: 1, count: count * rows * (cols + 1))),
+                          to: "\(dir)/\(names.images)")
+        try dataTestWrite(dataTestIDXBytes(magic: 0x801, dims: [count], data: labels), to: "\(dir)/\(names.labels)")
+        _ = try MNIST.load(directory: dir, split: .train)
+        assertDataError(names.images, { _ = try MNIST.load(directory: dir, split: .test) }, kind: {
+            if case .malformed = $0 { return "\($0)".contains("has \(self.rows)×\(self.cols + 1) images, but \(dir)/train-images-idx3-ubyte has \(self.rows)×\(self.cols)") }
+            return false
+        })
+    }
+
     /// Asserts that `body` throws a `DataError` whose text names `file` and matches `kind`.
     func assertDataError(_ file: String, _ body: () throws -> Void, kind: (DataError) -> Bool,
                          line: UInt = #line) {

@@ -182,6 +182,14 @@ final class ReaderHardeningTests: XCTestCase {
             try assertRefused(replacing("^\\{", with: "{\"note\":\(token),"), saying: ["not valid JSON near \"note\": "])
         }
         try assertRefused(replacing("^\\{", with: "{\"note\":\"\\x\","), saying: ["an escape JSON does not have (\\x)"])
+        // Bytes that are not UTF-8 in a string nothing reads (an overlong '/'): Python's json
+        // refuses the whole file.
+        let url = try writeEdited(replacing("^\\{", with: "{\"note\":\"XX\","))
+        var bytes = [UInt8](try Data(contentsOf: url))
+        bytes.replaceSubrange(9..<11, with: [0xC0, 0xAF])
+        try Data(bytes).write(to: url)
+        let text = message { _ = try OptimizerFile.read(from: url) }
+        XCTAssertTrue(text.contains("is not valid JSON near \"note\": a byte that is not UTF-8 (at byte 9)"), text)
         // Strict JSON with a key nothing reads still loads.
         XCTAssertNoThrow(try OptimizerFile.read(from: writeEdited(replacing("^\\{", with: "{\"note\":[1, -0.5e-3, true, null, \"\\u00e9\"],"))))
     }

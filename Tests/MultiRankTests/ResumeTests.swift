@@ -430,7 +430,7 @@ final class ResumeAfterStopSignalTests: XCTestCase {
         job.signal(SIGINT)
         let result = job.finish(timeout: FaultTest.jobTimeout)
         XCTAssertFalse(result.timedOut, "\(result)")
-        let notice = "metaopt-dist: mpirun is ending the job (Ctrl-C or SIGTERM to mpirun): it kills the ranks about a second after this"
+        let notice = "metaopt-dist: mpirun is ending the job (after Ctrl-C or SIGTERM to mpirun, or because another rank ended: see mpirun's message): it kills the ranks about a second after this"
         XCTAssertEqual(result.stderr.components(separatedBy: notice).count - 1, 1, "rank 0 alone, once:\n\(result)")
     }
 }

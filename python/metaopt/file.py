@@ -360,11 +360,22 @@ def _whole_number(digits: str):
     return _Digits(digits) if digits == "-0" else int(digits)
 
 
+# The deepest nesting of arrays and objects the Swift reader's parser takes (Foundation's limit).
+MAX_NESTING = 512
+
+
 def _parse(data: bytes, **options):
-    """The JSON document in `data` (json.loads with `options`) and the paths of the keys that one
-    of its objects gives more than once, sorted: json would resolve such a key silently to its last
-    value, where the Swift reader takes the first."""
+    """The JSON document in `data` (json.loads with `options`), the paths of the keys that one of
+    its objects gives more than once, sorted (json would resolve such a key silently to its last
+    value, where the Swift reader takes the first), and whether it holds a NaN or an infinity
+    anywhere (json reads them; JSON and the Swift reader have none)."""
     repeats = False
+    non_finite = False
+
+    def constant(name):
+        nonlocal non_finite
+        non_finite = True
+        return _NonFinite(name)
 
     def hook(pairs):
         nonlocal repeats
@@ -376,9 +387,20 @@ def _parse(data: bytes, **options):
             document[key] = value
         return document
 
-    document = json.loads(data, object_pairs_hook=hook, parse_int=_whole_number, parse_constant=_NonFinite, **options)
+    document = json.loads(data, object_pairs_hook=hook, parse_int=_whole_number, parse_constant=constant, **options)
     # The tree is walked only when some object repeated a key (a φ list can be long).
-    return document, sorted(_repeated_key_paths(document)) if repeats else []
+    return document, sorted(_repeated_key_paths(document)) if repeats else [], non_finite
+
+
+def _nesting(document) -> int:
+    """How deep arrays and objects nest in `document` (1 for a flat list)."""
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
 
 
 def _repeated_key_paths(node, path=()):
@@ -408,7 +430,8 @@ def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
     units and `MAX_OPTIMIZERS` optimizers), that no object of a file gives a key twice, that every
     tensor the architecture needs is present with its shape (and, in an export, no other), that φ
     and every export tensor's values are flat lists of numbers (not true, null or nested lists)
-    and that every value is finite; raises `OptimizerFileError` naming the problem otherwise, also
+    and that every value is finite (a file holds no NaN or infinity anywhere, and nests arrays and
+    objects at most `MAX_NESTING` deep, as the Swift reader requires); raises `OptimizerFileError` naming the problem otherwise, also
     for a missing field or a value of the wrong type. Each number of a file becomes the float32
     nearest its digits, as in the Swift reader (not through the nearest double)."""
     if isinstance(source, dict):
@@ -426,11 +449,14 @@ def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
             raise OptimizerFileError(f"{path} is a training checkpoint, not an optimizer file: give the run's "
                                      "optimizer.json or best-optimizer.json (docs/checkpoints.md)")
         try:
-            document, repeated = _parse(data)
+            document, repeated, non_finite = _parse(data)
         # ValueError: bad JSON or bytes that are not UTF-8; RecursionError: arrays nested too deep.
         except (ValueError, RecursionError) as error:
             raise OptimizerFileError(f"{path} is not valid JSON ({error}); an optimizer file is JSON with "
                                      f"\"format\": \"{OPTIMIZER_FORMAT}\"") from error
+        if isinstance(document, (dict, list)) and _nesting(document) > MAX_NESTING:
+            raise OptimizerFileError(f"{path} nests arrays and objects more than {MAX_NESTING} deep, which the Swift "
+                                     "reader does not read")
         if repeated:
             # Named by its path, the first in sorted order, as the Swift reader names it
             # ('optimizer.hiddenSize').
@@ -438,11 +464,17 @@ def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
                                      "key once (JSON readers keep one of the values silently, and not all the same one)")
     try:
         try:
-            return _read(path, document, from_digits=not isinstance(source, dict))
+            spec = _read(path, document, from_digits=not isinstance(source, dict))
         except _DigitsNeeded:
             # Rare (a number whose double is halfway between two float32 values): parsed again,
             # keeping every number's digits, only now.
-            return _read(path, _parse(data, parse_float=_Digits)[0], from_digits=True)
+            spec = _read(path, _parse(data, parse_float=_Digits)[0], from_digits=True)
+        # One under a key nothing reads: json took it, JSON and the Swift reader do not (a NaN in
+        # φ is named where it is, above).
+        if not isinstance(source, dict) and non_finite:
+            raise OptimizerFileError(f"{path} is not valid JSON: it holds NaN or an infinity (NaN and infinities "
+                                     "are not JSON numbers)")
+        return spec
     except OptimizerFileError:
         raise
     except KeyError as error:

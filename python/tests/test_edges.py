@@ -60,6 +60,29 @@ def test_a_phi_longer_than_its_architecture_is_refused(tmp_path):
         metaopt.load(written(tmp_path, value))
 
 
+def test_nan_under_a_key_nothing_reads_is_refused(tmp_path):
+    """json reads NaN and Infinity anywhere; JSON and the Swift reader have neither, so a file with
+    one under a key nothing reads loaded here and was refused there."""
+    for constant in ("NaN", "-Infinity"):
+        path = tmp_path / "f.json"
+        path.write_text((DATA / "raw.optimizer.json").read_text(encoding="utf-8").replace("{", '{"note": [' + constant + "],", 1),
+                        encoding="utf-8")
+        with pytest.raises(metaopt.OptimizerFileError, match="holds NaN or an infinity"):
+            metaopt.load(path)
+
+
+def test_nesting_past_the_swift_readers_limit_is_refused(tmp_path):
+    text = (DATA / "raw.optimizer.json").read_text(encoding="utf-8")
+    for depth, refused in ((20, False), (metaopt.file.MAX_NESTING, True)):
+        path = tmp_path / "f.json"  # the note at `depth` inside the file's outermost object
+        path.write_text(text.replace("{", '{"note": ' + "[" * depth + "]" * depth + ",", 1), encoding="utf-8")
+        if refused:
+            with pytest.raises(metaopt.OptimizerFileError, match="nests arrays and objects more than 512 deep"):
+                metaopt.load(path)
+        else:
+            metaopt.load(path)
+
+
 # The preprocessing's cut |g| >= e^-p is taken in float32, as the engine takes it, for float64
 # gradients too: 4.5399930e-05 lies between e^-10 and float32(e^-10).
 

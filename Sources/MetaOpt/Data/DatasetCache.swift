@@ -19,6 +19,13 @@ final class DatasetCache: @unchecked Sendable {
         return loaded
     }
 
+    /// The data set cached under `key`, without loading it.
+    func cached(forKey key: String) -> ImageDataset? {
+        lock.lock()
+        defer { lock.unlock() }
+        return entries[key]
+    }
+
     /// Number of cached data sets.
     var count: Int {
         lock.lock()

@@ -41,8 +41,19 @@ enum IDXDirectory {
         let names = fileNames(split)
         let imagesPath = try locate(directory, names.images)
         let labelsPath = try locate(directory, names.labels)
-        return try DatasetCache.shared.dataset(forKey: "idx|\(imagesPath)|\(labelsPath)") { () throws(DataError) in
+        let dataset = try DatasetCache.shared.dataset(forKey: key(imagesPath, labelsPath)) { () throws(DataError) in
             try IDX.loadDataset(imagesPath: imagesPath, labelsPath: labelsPath, classCount: 10)
         }
+        // The other split, if loaded already (evaluate tunes the baselines on the training split
+        // and scores on the test split): images of another size would be another network.
+        let other = fileNames(split == .train ? .test : .train)
+        if let otherImages = try? locate(directory, other.images), let otherLabels = try? locate(directory, other.labels),
+           let loaded = DatasetCache.shared.cached(forKey: key(otherImages, otherLabels)),
+           (loaded.height, loaded.width) != (dataset.height, dataset.width) {
+            throw .malformed(path: imagesPath, reason: "has \(dataset.height)×\(dataset.width) images, but \(otherImages) has \(loaded.height)×\(loaded.width): a data set's splits must hold images of one size")
+        }
+        return dataset
     }
+
+    private static func key(_ imagesPath: String, _ labelsPath: String) -> String { "idx|\(imagesPath)|\(labelsPath)" }
 }

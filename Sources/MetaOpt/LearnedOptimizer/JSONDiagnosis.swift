@@ -41,10 +41,12 @@ package enum JSONDiagnosis {
     /// One phrase like `describe`'s for where `data` breaks JSON's grammar beyond what
     /// `JSONSerialization` refuses (a comma before `]`, a bad number as the value of a key that
     /// `JSONDecoder` skips: `JSONSyntax`); nil when it is strict JSON.
-    package static func strictSyntaxProblem(in data: Data) -> String? {
+    /// `transcoded`: `data` is a UTF-16 or UTF-32 file's text as UTF-8 (`utf8`), whose offsets are
+    /// not the file's.
+    package static func strictSyntaxProblem(in data: Data, transcoded: Bool = false) -> String? {
         guard let (offset, problem) = JSONSyntax.firstError(in: data) else { return nil }
         let near = key(before: offset, in: data).map { " near \"\($0)\"" } ?? ""
-        return "is not valid JSON\(near): \(problem) (at byte \(offset))"
+        return "is not valid JSON\(near): \(problem) (at byte \(offset)\(transcoded ? " of its text as UTF-8" : ""))"
     }
 
     /// The keys that occur more than once in one object of `data` (valid JSON), each as its path

@@ -1,18 +1,20 @@
 import Foundation
 
-/// RFC 8259's grammar, checked byte by byte.
+/// RFC 8259's grammar and UTF-8, checked byte by byte.
 ///
 /// Foundation's readers are more lenient than JSON: `JSONSerialization` and `JSONDecoder` accept
 /// a comma before `]` or `}`, and `JSONDecoder` does not look at the value of a key it does not
-/// decode (`"note": 01`). Python's `json`, which the Python package reads optimizer files with,
-/// refuses both, so a file one reader took the other refused.
+/// decode (`"note": 01`, or bytes that are not UTF-8 in its string). Python's `json`, which the
+/// Python package reads optimizer files with, refuses all of them, so a file one reader took the
+/// other refused.
 package enum JSONSyntax {
-    /// Where `data` (UTF-8) first breaks the grammar, and how; nil when it is one JSON value with
+    /// Where `data` first breaks UTF-8 or the grammar, and how; nil when it is one JSON value with
     /// only whitespace around it, after a byte order mark if any (RFC 8259 lets readers ignore
     /// one; `JSONDiagnosis.utf8` keeps a UTF-16 file's). NaN and the infinities are no JSON
-    /// numbers (Python's `json` reads them, and the Python package refuses them as not finite).
+    /// numbers (Python's `json` reads them; the Python package refuses them too).
     package static func firstError(in data: Data) -> (offset: Int, problem: String)? {
         let b = [UInt8](data)
+        if let offset = firstNonUTF8(b) { return (offset, "a byte that is not UTF-8") }
         var i = b.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
         /// Per open container: whether it is an object.
         var open: [Bool] = []
@@ -133,6 +135,21 @@ package enum JSONSyntax {
                 skipWhitespace()
                 if object, let p = key() { return (i, p) }
                 break
+            }
+        }
+    }
+
+    /// The offset of the first byte that does not begin a valid UTF-8 sequence (an overlong form,
+    /// a surrogate, past U+10FFFF, or cut short); nil when all of `bytes` is UTF-8.
+    private static func firstNonUTF8(_ bytes: [UInt8]) -> Int? {
+        var iterator = bytes.makeIterator()
+        var parser = Unicode.UTF8.ForwardParser()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let scalar): offset += scalar.count
+            case .emptyInput: return nil
+            case .error: return offset
             }
         }
     }

@@ -111,8 +111,8 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
             throw OptimizerFileError(path: url.path, problem: "is not a metaopt-dist optimizer file (expected \"format\": \"\(formatName)\")")
         }
         // Foundation's readers take a comma before ']' and skip the values of keys they do not
-        // decode; Python's json refuses both.
-        if let problem = JSONDiagnosis.strictSyntaxProblem(in: data) {
+        // decode (bytes that are not UTF-8 too); Python's json refuses all of them.
+        if let problem = JSONDiagnosis.strictSyntaxProblem(in: data, transcoded: data.count != bytes.count || !data.elementsEqual(bytes)) {
             throw OptimizerFileError(path: url.path, problem: problem)
         }
         // Before any value is used: Python's reader would keep the other of two values.
