@@ -22,18 +22,32 @@ let stopSignals: [Int32] = [SIGTERM, SIGINT, SIGUSR1]
 /// longer than that does not survive; rank 0's "finishing the current horizon" log line came after
 /// the next meta-step, if at all. nil: no notice.
 nonisolated(unsafe) private var launcherKillNotice: UnsafeBufferPointer<UInt8>?
+/// Posted by the handler after the notice (sem_post is async-signal-safe), for the thread that
+/// then writes the last horizon boundary's checkpoint. nil: no such thread.
+nonisolated(unsafe) private var launcherKillSemaphore: UnsafeMutablePointer<sem_t>?
 
 enum StopSignals {
-    /// Installs the handler of `stopSignals`, which sets `stopSignalReceived`; with
-    /// `noticeLauncherKill` (rank 0 under Open MPI's mpirun) it also writes
-    /// `launcherKillNotice` at once for a SIGTERM from the parent (write(2) is async-signal-safe;
-    /// a SIGTERM from anyone else, `kill -TERM RANK_PID`, stops the run cleanly and says nothing).
-    static func install(noticeLauncherKill: Bool) {
+    /// Installs the handler of `stopSignals`, which sets `stopSignalReceived`. With
+    /// `noticeLauncherKill` (rank 0 under Open MPI's mpirun), a SIGTERM from the parent also writes
+    /// `launcherKillNotice` at once (write(2) is async-signal-safe) and runs `onLauncherKill` on a
+    /// thread of its own, while the main thread may be inside a meta-step (rank 0 writes the last
+    /// horizon boundary's checkpoint there). A SIGTERM from anyone else, `kill -TERM RANK_PID`,
+    /// stops the run cleanly and does neither.
+    static func install(noticeLauncherKill: Bool, onLauncherKill: (@Sendable () -> Void)? = nil) {
         if noticeLauncherKill {
-            let text = "metaopt-dist: mpirun is ending the job (after Ctrl-C or SIGTERM to mpirun, or because another rank ended: see mpirun's message): it kills the ranks about a second after this, so unless the current horizon ends first, the meta-steps since the newest checkpoint are lost (a rerun resumes from it); to stop at a checkpoint, send SIGUSR1 to mpirun instead of SIGTERM or Ctrl-C, or run under launch/restart.sh --stop-signal USR1 (docs/checkpoints.md, \"Stopping a run\")\n"
+            let text = "metaopt-dist: mpirun is ending the job (after Ctrl-C or SIGTERM to mpirun, or because another rank ended: see mpirun's message): it kills the ranks about a second after this; rank 0 writes the last horizon boundary as a checkpoint, and the meta-steps after it are lost unless the current horizon ends first (a rerun resumes from the newest checkpoint); to stop at the end of the horizon, send SIGUSR1 to mpirun instead of SIGTERM or Ctrl-C, or run under launch/restart.sh --stop-signal USR1 (docs/checkpoints.md, \"Stopping a run\")\n"
             let bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: text.utf8.count)
             _ = bytes.initialize(from: text.utf8)
             launcherKillNotice = UnsafeBufferPointer(bytes)
+            if let onLauncherKill {
+                let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+                sem_init(semaphore, 0, 0)
+                launcherKillSemaphore = semaphore
+                Thread {
+                    waitForLauncherKill()
+                    onLauncherKill()
+                }.start()
+            }
         }
         var action = sigaction()
         action.__sigaction_handler.sa_sigaction = { signal, info, _ in
@@ -42,6 +56,7 @@ enum StopSignals {
                info.pointee._sifields._kill.si_pid == getppid() {
                 let saved = errno  // the interrupted code may be about to read its own
                 _ = write(STDERR_FILENO, notice.baseAddress, notice.count)
+                if let semaphore = launcherKillSemaphore { sem_post(semaphore) }
                 errno = saved
             }
         }
@@ -49,5 +64,10 @@ enum StopSignals {
         action.sa_flags = SA_SIGINFO | SA_RESTART
         sigemptyset(&action.sa_mask)
         for s in stopSignals { sigaction(s, &action, nil) }
+    }
+
+    private static func waitForLauncherKill() {
+        guard let semaphore = launcherKillSemaphore else { return }
+        while sem_wait(semaphore) != 0 {}  // EINTR: a signal, perhaps this one, interrupted it
     }
 }

@@ -37,7 +37,8 @@ struct TrainCommand: ParsableCommand {
             (the best-scoring φ). SIGTERM, SIGINT or SIGUSR1 finishes the \
             current horizon, writes a checkpoint and exits with status 0 on every rank. Under Open \
             MPI's mpirun, send SIGUSR1 to mpirun, which forwards it to every rank; mpirun answers \
-            SIGTERM by killing the ranks itself after about a second (docs/checkpoints.md).
+            SIGTERM and Ctrl-C by killing the ranks itself after about a second, in which rank 0 \
+            checkpoints the last horizon boundary (docs/checkpoints.md).
 
             Settings can come from a recipe and a run file as well as from flags: --recipe NAME, \
             then --config FILE, then the command line, each overriding the one before. A run file \
@@ -295,7 +296,15 @@ struct TrainCommand: ParsableCommand {
             // (no meta-step was done; the checkpoints and logs are as they were) and, under mpirun,
             // ends the job. From here on the run polls the flag: between meta-steps, and between
             // the steps of a validation.
-            StopSignals.install(noticeLauncherKill: comm.isRoot && LaunchEnvironment.atLaunch.launcher == .openMPI)
+            StopSignals.install(noticeLauncherKill: comm.isRoot && LaunchEnvironment.atLaunch.launcher == .openMPI) {
+                [checkpointer = run.checkpointer] in
+                let (step, failure) = checkpointer.writeLastBoundary()
+                if let step {
+                    Console.error("metaopt-dist: wrote the checkpoint of meta-step \(step), the last horizon boundary, before mpirun's kill\n")
+                } else if let failure {
+                    Console.error("metaopt-dist: could not write the last horizon boundary's checkpoint before mpirun's kill: \(failure)\n")
+                }
+            }
             if comm.isRoot {
                 // After the resume check, so that a run refused for another configuration leaves
                 // the directory's config.json as it was.

@@ -19,6 +19,9 @@ package struct FaultInjection: Codable, Equatable, Sendable {
         case nan
         /// Change φ on this rank only (the divergence check must catch it).
         case perturb
+        /// Sleep 60 s: a meta-step longer than mpirun's kill after Ctrl-C (a SIGTERM, SIGKILL a
+        /// second later), which only the last horizon boundary's checkpoint survives.
+        case stall
     }
     package var iteration: Int
     package var rank: Int

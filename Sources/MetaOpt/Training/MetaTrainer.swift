@@ -240,6 +240,7 @@ public final class MetaTrainer {
         if fault(.abort) { Foundation.abort() }
         if fault(.throw) { throw TrainingError.injectedFault(iteration: state.iteration, rank: communicator.rank) }
         if fault(.perturb) { state.phi[0] += 1e-3 }
+        if fault(.stall) { Thread.sleep(forTimeInterval: 60) }
 
         let start = DispatchTime.now()
         if enginesHorizon != state.horizon || state.truncation == 0 { try prepareHorizon() }

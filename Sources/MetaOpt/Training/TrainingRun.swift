@@ -46,6 +46,9 @@ package final class TrainingRun {
     package let options: Options
     let logger: Logger
     let store: CheckpointStore
+    /// Rank 0's checkpoint writes, which another thread may add to when mpirun is about to kill the
+    /// job (`BoundaryCheckpointer.writeLastBoundary`).
+    package let checkpointer: BoundaryCheckpointer
     /// Whether the run continues from a checkpoint (the same on every rank).
     package let resumed: Bool
     /// This process (version, commit, command line) and the job's kernels: recorded in every file
@@ -237,6 +240,8 @@ package final class TrainingRun {
                                   shards: options.shards ?? MetaTrainer.automaticShards(ranks: communicator.size, config: config))
         provenance = Provenance.current(kernels: trainer.kernels.description, blas: trainer.blasKernels)
         trainedKernels = KernelHistory.appending(trainer.kernels.description, to: resumedKernels)
+        checkpointer = BoundaryCheckpointer(store: store, config: trainer.config, provenance: provenance, trainedKernels: trainedKernels,
+                                            written: resumed ? trainer.state.iteration : nil)
         if let resumedKernels, trainedKernels != resumedKernels {
             logger.notice("the checkpoint's φ was trained on kernels \(resumedKernels), this job runs \(trainer.kernels): φ differs in its last bits from a run on one path; the optimizer file records \"\(trainedKernels)\"")
         }
@@ -565,6 +570,12 @@ package final class TrainingRun {
                     return .stopped(iteration: trainer.state.iteration)
                 }
                 lastBoundary = trainer.state
+                // The boundary rank 0 may checkpoint from another thread when mpirun is about to
+                // kill the job (`BoundaryCheckpointer`): only one the ranks agree on, as for every
+                // checkpoint; checked here, since that thread cannot join a collective (one small
+                // allreduce a horizon).
+                if comm.size > 1 { try checkAgreement(on: lastBoundary) }
+                if comm.isRoot { checkpointer.passed(lastBoundary) }
                 // The last meta-step: the final checkpoint below, whether or not a stop was asked.
                 if trainer.finished { break }
                 if stopping {
@@ -690,9 +701,7 @@ package final class TrainingRun {
         let comm = trainer.communicator
         if comm.isRoot {
             try lock?.checkInPlace()
-            let result = try store.write(TrainerCheckpoint.make(state, config: trainer.config, provenance: provenance,
-                                                                  trainedKernels: trainedKernels),
-                                         step: state.iteration)
+            let result = try checkpointer.write(state)
             for w in result.warnings where loggedStoreWarnings.insert(w).inserted { logger.warning("\(w)") }
             logger.info("checkpoint \(result.url.lastPathComponent)")
         }

@@ -1,0 +1,68 @@
+import Foundation
+import Synchronization
+
+/// Rank 0's checkpoint writes, shared by the training loop and one other thread.
+///
+/// The loop writes checkpoints at horizon boundaries (`write`) and notes every boundary it passes
+/// (`passed`). `writeLastBoundary` is for the moment mpirun is about to kill the job: after Ctrl-C
+/// it sends SIGTERM and SIGKILL a second later, which a horizon longer than that does not survive,
+/// so every meta-step since the newest checkpoint (up to `--checkpoint-every` and a horizon) was
+/// lost; it writes the newest boundary passed when no checkpoint holds it, from the thread that
+/// waits for that signal, while the loop is inside a meta-step. One lock around both kinds of
+/// write, so that they never write (or prune the store) at once.
+package final class BoundaryCheckpointer: Sendable {
+    private struct Shared {
+        /// The newest horizon boundary the loop passed (nil: none in this process).
+        var boundary: TrainerState?
+        /// The meta-step of the newest checkpoint on disk (nil: none).
+        var written: Int?
+    }
+
+    private let shared: Mutex<Shared>
+    private let store: CheckpointStore
+    private let config: TrainingConfig
+    private let provenance: Provenance
+    private let trainedKernels: String
+
+    /// `written`: the meta-step of the checkpoint the run resumed from, if any.
+    init(store: CheckpointStore, config: TrainingConfig, provenance: Provenance, trainedKernels: String, written: Int?) {
+        shared = Mutex(Shared(boundary: nil, written: written))
+        self.store = store
+        self.config = config
+        self.provenance = provenance
+        self.trainedKernels = trainedKernels
+    }
+
+    /// Notes a horizon boundary the loop passed: the state there.
+    func passed(_ state: TrainerState) {
+        shared.withLock { $0.boundary = state }
+    }
+
+    /// Writes `state` (at a horizon boundary) as its meta-step's checkpoint.
+    func write(_ state: TrainerState) throws -> CheckpointStore.WriteResult {
+        try shared.withLock { shared in
+            let result = try store.write(checkpoint(state), step: state.iteration)
+            shared.written = max(shared.written ?? state.iteration, state.iteration)
+            return result
+        }
+    }
+
+    /// Writes the newest horizon boundary passed when it is newer than the newest checkpoint, and
+    /// returns its meta-step (nil: nothing newer, or the write failed, which `failure` describes).
+    package func writeLastBoundary() -> (step: Int?, failure: String?) {
+        shared.withLock { shared in
+            guard let state = shared.boundary, state.iteration > shared.written ?? -1 else { return (nil, nil) }
+            do {
+                _ = try store.write(checkpoint(state), step: state.iteration)
+            } catch {
+                return (nil, "\(error)")
+            }
+            shared.written = state.iteration
+            return (state.iteration, nil)
+        }
+    }
+
+    private func checkpoint(_ state: TrainerState) throws -> Checkpoint<TrainingConfig> {
+        try TrainerCheckpoint.make(state, config: config, provenance: provenance, trainedKernels: trainedKernels)
+    }
+}
