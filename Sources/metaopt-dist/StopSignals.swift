@@ -25,6 +25,8 @@ nonisolated(unsafe) private var launcherKillNotice: UnsafeBufferPointer<UInt8>?
 /// Posted by the handler after the notice (sem_post is async-signal-safe), for the thread that
 /// then writes the last horizon boundary's checkpoint. nil: no such thread.
 nonisolated(unsafe) private var launcherKillSemaphore: UnsafeMutablePointer<sem_t>?
+/// Whether mpirun's SIGTERM was answered (the notice and the checkpoint come once).
+private let launcherKillSeen = Atomic<Bool>(false)
 
 enum StopSignals {
     /// Installs the handler of `stopSignals`, which sets `stopSignalReceived`. With
@@ -51,9 +53,12 @@ enum StopSignals {
         }
         var action = sigaction()
         action.__sigaction_handler.sa_sigaction = { signal, info, _ in
-            let first = !stopSignalReceived.exchange(true, ordering: .relaxed)
-            if first, signal == SIGTERM, let notice = launcherKillNotice, let info,
-               info.pointee._sifields._kill.si_pid == getppid() {
+            stopSignalReceived.store(true, ordering: .relaxed)
+            // Once, whatever came before: a SIGUSR1 stop under way when Ctrl-C follows (its
+            // horizon too long to wait for) must not keep mpirun's kill from being answered.
+            if signal == SIGTERM, let notice = launcherKillNotice, let info,
+               info.pointee._sifields._kill.si_pid == getppid(),
+               !launcherKillSeen.exchange(true, ordering: .relaxed) {
                 let saved = errno  // the interrupted code may be about to read its own
                 _ = write(STDERR_FILENO, notice.baseAddress, notice.count)
                 if let semaphore = launcherKillSemaphore { sem_post(semaphore) }

@@ -436,19 +436,46 @@ final class ResumeAfterStopSignalTests: XCTestCase {
             args[try XCTUnwrap(args.firstIndex(of: "--checkpoint-every")) + 1] = "1000000"
             return args
         }
-        let job = try BackgroundJob.mpirun(np: 2, args: try arguments(iterations: 1_000_000, runDirectory: dir)
-                                           + ["--inject-fault", "stall@6:0"])
-        XCTAssertTrue(job.waitUntil(timeout: 30) { ((try? FaultTest.metricIterations(runDirectory: dir)) ?? []).count >= 6 },
-                      job.stderr)
-        usleep(200_000)  // into the stall
-        job.signal(SIGINT)
-        let result = job.finish(timeout: FaultTest.jobTimeout)
-        XCTAssertFalse(result.timedOut, "\(result)")
+        /// A job whose rank 0 stalls in meta-step 6, signalled by `stop` once it is there.
+        func stalledJob(_ runDirectory: URL, _ stop: (BackgroundJob) throws -> Void) throws -> MPIJobResult {
+            let job = try BackgroundJob.mpirun(np: 2, args: try arguments(iterations: 1_000_000, runDirectory: runDirectory)
+                                               + ["--inject-fault", "stall@6:0"])
+            XCTAssertTrue(job.waitUntil(timeout: 30) { ((try? FaultTest.metricIterations(runDirectory: runDirectory)) ?? []).count >= 6 },
+                          job.stderr)
+            usleep(200_000)  // into the stall
+            try stop(job)
+            let result = job.finish(timeout: FaultTest.jobTimeout)
+            XCTAssertFalse(result.timedOut, "\(result)")
+            return result
+        }
+        let result = try stalledJob(dir) { $0.signal(SIGINT) }
         let notice = "metaopt-dist: mpirun is ending the job (after Ctrl-C or SIGTERM to mpirun, or because another rank ended: see mpirun's message): it kills the ranks about a second after this; rank 0 writes the last horizon boundary as a checkpoint"
         XCTAssertEqual(result.stderr.components(separatedBy: notice).count - 1, 1, "rank 0 alone, once:\n\(result)")
         XCTAssertTrue(result.stderr.contains("metaopt-dist: wrote the checkpoint of meta-step 6, the last horizon boundary, before mpirun's kill"),
                       "\(result)")
         XCTAssertEqual(FaultTest.checkpointSteps(runDirectory: dir), [6], "\(result)")
+
+        // A clean stop asked for first (SIGUSR1, forwarded to every rank), then Ctrl-C when the
+        // horizon takes too long: answered all the same (the first signal kept the second from it).
+        let patient = try makeRunDirectory("ctrl-c-after-usr1")
+        let afterUSR1 = try stalledJob(patient) { job in
+            job.signal(SIGUSR1)
+            sleep(2)
+            job.signal(SIGINT)
+        }
+        XCTAssertEqual(FaultTest.checkpointSteps(runDirectory: patient), [6], "\(afterUSR1)")
+
+        // A run directory moved away (a new run may start at the old path): no checkpoint there.
+        let moving = try makeRunDirectory("ctrl-c-moved")
+        let moved = moving.deletingLastPathComponent().appendingPathComponent(moving.lastPathComponent + ".moved")
+        addTeardownBlock { try? FileManager.default.removeItem(at: moved) }
+        let afterMove = try stalledJob(moving) { job in
+            try FileManager.default.moveItem(at: moving, to: moved)
+            job.signal(SIGINT)
+        }
+        XCTAssertTrue(afterMove.stderr.contains("could not write the last horizon boundary's checkpoint before mpirun's kill"), "\(afterMove)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: moving.appendingPathComponent("checkpoints").path), "\(afterMove)")
+        XCTAssertEqual(FaultTest.checkpointSteps(runDirectory: moved), [], "\(afterMove)")
 
         let resumed = try MPIJob.run(np: 2, args: try arguments(iterations: 10, runDirectory: dir), timeout: FaultTest.jobTimeout)
         assertSucceeded(resumed, "the resumed run")

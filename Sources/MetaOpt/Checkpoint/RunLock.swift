@@ -15,7 +15,7 @@ import Foundation
 /// file records the holder's pid, host and start time, which a refused run reports. flock is
 /// advisory (only processes that ask are excluded) and, on network file systems, as reliable as
 /// their lock support (NFSv4 maps it to a byte-range lock).
-package final class RunLock {
+package final class RunLock: Sendable {
     /// The lock file's name in the run directory.
     package static let fileName = "train.lock"
 

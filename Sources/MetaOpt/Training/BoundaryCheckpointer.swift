@@ -23,11 +23,16 @@ package final class BoundaryCheckpointer: Sendable {
     private let config: TrainingConfig
     private let provenance: Provenance
     private let trainedKernels: String
+    /// The run directory's lock: no checkpoint goes to a directory that was moved (a new run may
+    /// have started at the old path) (`RunLock.checkInPlace`).
+    private let lock: RunLock?
 
     /// `written`: the meta-step of the checkpoint the run resumed from, if any.
-    init(store: CheckpointStore, config: TrainingConfig, provenance: Provenance, trainedKernels: String, written: Int?) {
+    init(store: CheckpointStore, config: TrainingConfig, provenance: Provenance, trainedKernels: String, lock: RunLock?,
+         written: Int?) {
         shared = Mutex(Shared(boundary: nil, written: written))
         self.store = store
+        self.lock = lock
         self.config = config
         self.provenance = provenance
         self.trainedKernels = trainedKernels
@@ -41,6 +46,7 @@ package final class BoundaryCheckpointer: Sendable {
     /// Writes `state` (at a horizon boundary) as its meta-step's checkpoint.
     func write(_ state: TrainerState) throws -> CheckpointStore.WriteResult {
         try shared.withLock { shared in
+            try lock?.checkInPlace()
             let result = try store.write(checkpoint(state), step: state.iteration)
             shared.written = max(shared.written ?? state.iteration, state.iteration)
             return result
@@ -53,6 +59,7 @@ package final class BoundaryCheckpointer: Sendable {
         shared.withLock { shared in
             guard let state = shared.boundary, state.iteration > shared.written ?? -1 else { return (nil, nil) }
             do {
+                try lock?.checkInPlace()
                 _ = try store.write(checkpoint(state), step: state.iteration)
             } catch {
                 return (nil, "\(error)")

@@ -241,7 +241,7 @@ package final class TrainingRun {
         provenance = Provenance.current(kernels: trainer.kernels.description, blas: trainer.blasKernels)
         trainedKernels = KernelHistory.appending(trainer.kernels.description, to: resumedKernels)
         checkpointer = BoundaryCheckpointer(store: store, config: trainer.config, provenance: provenance, trainedKernels: trainedKernels,
-                                            written: resumed ? trainer.state.iteration : nil)
+                                            lock: lock, written: resumed ? trainer.state.iteration : nil)
         if let resumedKernels, trainedKernels != resumedKernels {
             logger.notice("the checkpoint's φ was trained on kernels \(resumedKernels), this job runs \(trainer.kernels): φ differs in its last bits from a run on one path; the optimizer file records \"\(trainedKernels)\"")
         }
@@ -700,7 +700,6 @@ package final class TrainingRun {
         try checkAgreement(on: state)
         let comm = trainer.communicator
         if comm.isRoot {
-            try lock?.checkInPlace()
             let result = try checkpointer.write(state)
             for w in result.warnings where loggedStoreWarnings.insert(w).inserted { logger.warning("\(w)") }
             logger.info("checkpoint \(result.url.lastPathComponent)")
