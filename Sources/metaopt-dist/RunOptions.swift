@@ -55,7 +55,6 @@ struct MemoryLimitOptions: ParsableArguments {
         // Rounded, so that the message gives back the limit as written (0.000001, not 9.99e-07).
         if let m = maxMemory { return Int(min((m * 1_073_741_824).rounded(), Double(Int.max / 2))) }
         let localRanks = HostRanks.count(environment: ProcessInfo.processInfo.environment)
-        let machine = min(ProcessInfo.processInfo.physicalMemory, CgroupMemory.limit() ?? .max)
-        return Int(min(machine / UInt64(max(localRanks, 1)), UInt64(Int.max)))
+        return Int(min(CgroupMemory.usable / UInt64(max(localRanks, 1)), UInt64(Int.max)))
     }
 }

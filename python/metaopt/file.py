@@ -454,7 +454,10 @@ def load(source: Union[str, os.PathLike, dict]) -> OptimizerSpec:
         except (ValueError, RecursionError) as error:
             raise OptimizerFileError(f"{path} is not valid JSON ({error}); an optimizer file is JSON with "
                                      f"\"format\": \"{OPTIMIZER_FORMAT}\"") from error
-        if isinstance(document, (dict, list)) and _nesting(document) > MAX_NESTING:
+        # Walked only when the file has brackets enough to nest that deep (a φ list can be long;
+        # every '[' and '{' of UTF-8, -16 or -32 text is a byte 0x5B or 0x7B).
+        if (isinstance(document, (dict, list)) and data.count(b"[") + data.count(b"{") > MAX_NESTING
+                and _nesting(document) > MAX_NESTING):
             raise OptimizerFileError(f"{path} nests arrays and objects more than {MAX_NESTING} deep, which the Swift "
                                      "reader does not read")
         if repeated:

@@ -85,8 +85,7 @@ package struct TrainingLog: Sendable, Equatable {
     /// grows about 410 bytes a meta-step: 1 GiB, the limit until `train` was seen to write past
     /// it, is some hours of the default job.
     static var fileLimit: Int {
-        let memory = min(ProcessInfo.processInfo.physicalMemory, CgroupMemory.limit() ?? .max)
-        return max(1 << 30, Int(min(memory / 4, UInt64(Int.max))))
+        max(1 << 30, Int(min(CgroupMemory.usable / 4, UInt64(Int.max))))
     }
 
     /// A log's bytes, nil when there is no file (`RegularFile.read`: a FIFO is not waited on). A

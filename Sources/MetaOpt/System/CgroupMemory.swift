@@ -4,6 +4,9 @@ import Foundation
 /// systemd's `MemoryMax`. A process past it is killed by the kernel, so the default of
 /// `--max-memory` (the machine's memory) must not exceed it.
 package enum CgroupMemory {
+    /// The memory this process may use: the machine's, or its cgroup's limit where that is less.
+    package static var usable: UInt64 { min(ProcessInfo.processInfo.physicalMemory, limit() ?? .max) }
+
     /// The smallest memory limit on the way from the process's cgroup up to the root, in bytes;
     /// nil where none is set or the files cannot be read. cgroup v2 (the "0::PATH" line,
     /// `memory.max`) and v1 (the memory controller's line, `memory.limit_in_bytes`, whose

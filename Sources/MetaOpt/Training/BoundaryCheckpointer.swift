@@ -45,12 +45,7 @@ package final class BoundaryCheckpointer: Sendable {
 
     /// Writes `state` (at a horizon boundary) as its meta-step's checkpoint.
     func write(_ state: TrainerState) throws -> CheckpointStore.WriteResult {
-        try shared.withLock { shared in
-            try lock?.checkInPlace()
-            let result = try store.write(checkpoint(state), step: state.iteration)
-            shared.written = max(shared.written ?? state.iteration, state.iteration)
-            return result
-        }
+        try shared.withLock { try write(state, noting: &$0) }
     }
 
     /// Writes the newest horizon boundary passed when it is newer than the newest checkpoint, and
@@ -59,17 +54,21 @@ package final class BoundaryCheckpointer: Sendable {
         shared.withLock { shared in
             guard let state = shared.boundary, state.iteration > shared.written ?? -1 else { return (nil, nil) }
             do {
-                try lock?.checkInPlace()
-                _ = try store.write(checkpoint(state), step: state.iteration)
+                _ = try write(state, noting: &shared)
             } catch {
                 return (nil, "\(error)")
             }
-            shared.written = state.iteration
             return (state.iteration, nil)
         }
     }
 
-    private func checkpoint(_ state: TrainerState) throws -> Checkpoint<TrainingConfig> {
-        try TrainerCheckpoint.make(state, config: config, provenance: provenance, trainedKernels: trainedKernels)
+    /// Both writes, holding the lock: into the run directory only where it still is, and noting
+    /// the newest meta-step on disk.
+    private func write(_ state: TrainerState, noting shared: inout Shared) throws -> CheckpointStore.WriteResult {
+        try lock?.checkInPlace()
+        let result = try store.write(TrainerCheckpoint.make(state, config: config, provenance: provenance, trainedKernels: trainedKernels),
+                                     step: state.iteration)
+        shared.written = max(shared.written ?? state.iteration, state.iteration)
+        return result
     }
 }
