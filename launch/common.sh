@@ -67,6 +67,20 @@ fi
 # Extra mpirun options, e.g. MPIRUN_ARGS="--report-bindings --mca btl tcp,self".
 read -r -a mpirun_extra_args <<< "${MPIRUN_ARGS:-}"
 
+# Exports METAOPT_RELAUNCH, the command that starts this launch again from the repository root
+# (train prints it after a stop: "resume with: bash launch/local.sh -np 4 train --config ..."):
+# the settings read from the environment that the command needs, then bash, the script's path
+# from the root and the arguments given. The callers forward it to the ranks (-x).
+export_relaunch() {
+    local words=() name
+    for name in METAOPT_BIN MPIRUN_ARGS METAOPT_KERNELS METAOPT_FORWARD_PRODUCTS METAOPT_MATRIX_PRODUCTS OPENBLAS_CORETYPE; do
+        if [[ -n "${!name:-}" ]]; then words+=("$name=$(printf '%q' "${!name}")"); fi
+    done
+    words+=(bash)
+    for name in "$@"; do words+=("$(printf '%q' "$name")"); done
+    export METAOPT_RELAUNCH="${words[*]}"
+}
+
 is_positive_int() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
 # A number of ranks as written: decimal, leading zeros allowed (02 is 2, as launch/restart.sh
 # reads its counts). Prints it without them; fails unless it is a positive integer.

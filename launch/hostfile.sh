@@ -131,4 +131,9 @@ elif [[ $# -ge 1 && "$1" =~ ^(-np|-n|--np)(=.*)?$ ]]; then
     exit 64
 fi
 
+# The hostfile by its absolute path, which the resume line's command finds from anywhere.
+relaunch_args=(launch/hostfile.sh "$([[ "$hostfile" == /* ]] && echo "$hostfile" || echo "$repo_root/$hostfile")")
+if [[ " ${mpi_args[*]} " == *" -np "* ]]; then relaunch_args+=(-np "${mpi_args[-1]}"); fi
+export_relaunch "${relaunch_args[@]}"
+mpi_args+=(-x METAOPT_RELAUNCH)
 exec mpirun "${mpi_args[@]}" "${mpirun_extra_args[@]}" "$metaopt_bin" "$@"

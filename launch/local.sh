@@ -37,7 +37,8 @@ if ! np_value="$(rank_count "$np")"; then
 fi
 np="$np_value"
 
-mpi_args=(-np "$np" "${mpi_env_args[@]}")
+export_relaunch launch/local.sh -np "$np"
+mpi_args=(-np "$np" "${mpi_env_args[@]}" -x METAOPT_RELAUNCH)
 if ((np > cores)); then
     mpi_args+=(--oversubscribe --bind-to none)
 fi

@@ -22,15 +22,18 @@ public struct LaunchEnvironment: Sendable, Equatable {
     public var size: Int?
     /// Rank among the processes of this host, when the launcher tells it.
     public var localRank: Int?
+    /// Number of the job's ranks on this host, when the launcher tells it.
+    public var localSize: Int?
 
     /// Whether a launcher started this process (otherwise `MPI_Init` makes it a singleton).
     public var isLaunched: Bool { launcher != nil }
 
-    public init(launcher: Launcher?, rank: Int?, size: Int?, localRank: Int?) {
+    public init(launcher: Launcher?, rank: Int?, size: Int?, localRank: Int?, localSize: Int? = nil) {
         self.launcher = launcher
         self.rank = rank
         self.size = size
         self.localRank = localRank
+        self.localSize = localSize
     }
 
     /// Reads the launcher's variables from `environment`.
@@ -38,7 +41,7 @@ public struct LaunchEnvironment: Sendable, Equatable {
         func int(_ key: String) -> Int? { environment[key].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
         if let size = int("OMPI_COMM_WORLD_SIZE") {
             self.init(launcher: .openMPI, rank: int("OMPI_COMM_WORLD_RANK"), size: size,
-                      localRank: int("OMPI_COMM_WORLD_LOCAL_RANK"))
+                      localRank: int("OMPI_COMM_WORLD_LOCAL_RANK"), localSize: int("OMPI_COMM_WORLD_LOCAL_SIZE"))
         } else if let rank = int("PMIX_RANK") {
             self.init(launcher: .pmix, rank: rank, size: int("SLURM_NTASKS") ?? int("PMIX_SIZE"),
                       localRank: int("SLURM_LOCALID"))

@@ -433,10 +433,17 @@ struct TrainCommand: ParsableCommand {
             // config.json keeps every relative path (run directory, --output, --data-dir,
             // --init-from) relative to where the program ran: from elsewhere, the command goes
             // there first, or it would start a fresh run in another directory.
+            // A job of several ranks resumes as it was started (the program's name alone would
+            // continue it on one rank).
+            let relaunch = LaunchEnvironment.atLaunch.relaunchCommand(
+                environment: ProcessInfo.processInfo.environment, runsAsRoot: geteuid() == 0,
+                cores: max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            let caveat = relaunch.caveat.map { [$0] } ?? []
             if let here = Self.directoryUnlikeTheCallers {
-                return ["resume with: cd \(shellQuoted(here)) && \(program) train --config \(shellQuotedPath(joinedPath(givenPath, "config.json")))"]
+                let command = relaunch.command(program: program, arguments: "train --config \(shellQuotedPath(joinedPath(givenPath, "config.json")))")
+                return caveat + ["resume with: cd \(shellQuoted(here)) && \(command)"]
             }
-            return ["resume with: \(program) train --config \(shellQuotedPath(configFile))"]
+            return caveat + ["resume with: \(relaunch.command(program: program, arguments: "train --config \(shellQuotedPath(configFile))"))"]
         }
         let final = output.map(Self.forCaller) ?? joinedPath(runDirectoryPath, "optimizer.json")
         var lines = ["trained optimizer: \(final) (meta-step \(run.trainer.state.iteration))"]

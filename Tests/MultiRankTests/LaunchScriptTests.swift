@@ -72,6 +72,38 @@ final class LaunchScriptTests: XCTestCase {
         for name in switches.keys { XCTAssertFalse(unset.stdout.contains("-x \(name) "), "\(name) forwarded unset:\n\(unset)") }
     }
 
+    /// The scripts give the ranks their own command line (METAOPT_RELAUNCH), for train's "resume
+    /// with:" line: run from the repository root, it starts the same launch again (the line named
+    /// the binary alone, which resumed a 3-rank job on one rank).
+    func testTheScriptsGiveTheCommandThatStartsThemAgain() throws {
+        let bin = try makeRunDirectory("launch-relaunch")
+        let fake = bin.appendingPathComponent("mpirun")
+        try Data("#!/bin/sh\necho \"mpirun $*\"\necho \"relaunch=$METAOPT_RELAUNCH\"\n".utf8).write(to: fake)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
+        let path = bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let binary = try MPIJob.binaryURL().path, root = FaultTest.repositoryRoot.path
+        let environment = ["PATH": path, "METAOPT_KERNELS": "avx2", "MPIRUN_ARGS": "--mca btl self"]
+        for (script, arguments, expected) in [
+            ("local.sh", ["-np", "3"], "METAOPT_BIN=\(binary) MPIRUN_ARGS=--mca\\ btl\\ self METAOPT_KERNELS=avx2 bash launch/local.sh -np 3"),
+            ("hostfile.sh", ["localhost"], "METAOPT_BIN=\(binary) MPIRUN_ARGS=--mca\\ btl\\ self METAOPT_KERNELS=avx2 bash launch/hostfile.sh \(root)/hosts/localhost"),
+            ("hostfile.sh", ["localhost", "-np", "02"], "METAOPT_BIN=\(binary) MPIRUN_ARGS=--mca\\ btl\\ self METAOPT_KERNELS=avx2 bash launch/hostfile.sh \(root)/hosts/localhost -np 2"),
+        ] {
+            let result = try launch(script, arguments + ["comm-check"], environment: environment)
+            assertSucceeded(result, script)
+            XCTAssertTrue(result.stdout.contains(" -x METAOPT_RELAUNCH "), "\(result)")
+            let relaunch = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.hasPrefix("relaunch=") }, "\(result)")
+                .dropFirst("relaunch=".count)
+            XCTAssertEqual(String(relaunch), expected)
+            // Run as printed, from the root, in a shell without the variables: the same launch,
+            // so the same command again.
+            let again = try MPIJob.runProcess(executable: URL(fileURLWithPath: "/bin/bash"),
+                                              arguments: ["-c", "cd \"$0\" && \(relaunch) comm-check", FaultTest.repositoryRoot.path],
+                                              timeout: FaultTest.jobTimeout, environment: ["PATH": path])
+            assertSucceeded(again, "\(relaunch)")
+            XCTAssertTrue(again.stdout.contains("relaunch=\(relaunch)\n"), "\(again)")
+        }
+    }
+
     /// -np and its forms: a bad count, -np=N, and -np twice (which used to
     /// reach the binary: every rank printed "Unknown option '-np'" under mpirun's banner) are
     /// refused by the script with status 64, local.sh and hostfile.sh alike. A count with leading

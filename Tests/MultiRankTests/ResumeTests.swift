@@ -391,9 +391,14 @@ final class ResumeAfterStopSignalTests: XCTestCase {
     }
 
     /// mpirun forwards SIGUSR1 to every rank; the job stops cleanly with status 0.
+    /// The resume line starts the job as it was started: on one rank, the resumed run took twice
+    /// as long.
     func testSIGUSR1ToMPIRunStopsEveryRank() throws {
         try requireMPIRunForFaultTests()
-        try assertStopsAndResumes(np: 2) { $0.signal(SIGUSR1) }
+        let stopped = try assertStopsAndResumes(np: 2) { $0.signal(SIGUSR1) }
+        let line = try XCTUnwrap(stopped.stdout.split(separator: "\n").last.map(String.init), "\(stopped)")
+        XCTAssertTrue(line.hasPrefix("resume with: mpirun "), line)
+        XCTAssertTrue(line.contains(" -np 2 \(try MPIJob.binaryURL().path) train --config /"), line)
     }
 
     /// SIGTERM to one rank only (as a batch system might deliver it): the ranks agree on the stop

@@ -1,0 +1,56 @@
+import XCTest
+import MetaOptMPI
+
+/// The command a stopped run prints to resume: a job of several ranks is started again as it was
+/// (the program's name alone continued an mpirun job of 4 ranks on one rank).
+final class RelaunchCommandTests: XCTestCase {
+    private let arguments = "train --config runs/r/config.json"
+
+    private func command(_ environment: [String: String], root: Bool = false, cores: Int = 2) -> (String, String?) {
+        let relaunch = LaunchEnvironment(environment: environment)
+            .relaunchCommand(environment: environment, runsAsRoot: root, cores: cores)
+        return (relaunch.command(program: "metaopt-dist", arguments: arguments), relaunch.caveat)
+    }
+
+    private func openMPI(size: Int, localSize: Int) -> [String: String] {
+        ["OMPI_COMM_WORLD_SIZE": "\(size)", "OMPI_COMM_WORLD_RANK": "0", "OMPI_COMM_WORLD_LOCAL_RANK": "0",
+         "OMPI_COMM_WORLD_LOCAL_SIZE": "\(localSize)"]
+    }
+
+    func testAProcessStartedDirectlyIsStartedByName() {
+        XCTAssertEqual(command([:]).0, "metaopt-dist " + arguments)
+        XCTAssertEqual(command(openMPI(size: 1, localSize: 1)).0, "metaopt-dist " + arguments)
+    }
+
+    func testAnMPIRunJobOnOneHostKeepsItsRankCount() {
+        XCTAssertEqual(command(openMPI(size: 2, localSize: 2)).0, "mpirun -np 2 metaopt-dist " + arguments)
+        XCTAssertNil(command(openMPI(size: 2, localSize: 2)).1)
+        // More ranks than cores, as root: what mpirun refuses without.
+        XCTAssertEqual(command(openMPI(size: 8, localSize: 8), root: true).0,
+                       "mpirun --allow-run-as-root --oversubscribe -np 8 metaopt-dist " + arguments)
+        var allowed = openMPI(size: 2, localSize: 2)
+        allowed["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        allowed["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        XCTAssertEqual(command(allowed, root: true).0, "mpirun -np 2 metaopt-dist " + arguments)
+    }
+
+    func testRanksOnSeveralHostsSayWhatTheCommandCannot() {
+        let (line, caveat) = command(openMPI(size: 4, localSize: 2))
+        XCTAssertEqual(line, "mpirun -np 4 metaopt-dist " + arguments)
+        XCTAssertTrue(caveat?.contains("ran on several hosts") == true, "\(caveat ?? "nil")")
+    }
+
+    func testOtherLaunchers() {
+        XCTAssertEqual(command(["PMIX_RANK": "0", "SLURM_NTASKS": "3"]).0, "srun --mpi=pmix -n 3 metaopt-dist " + arguments)
+        XCTAssertEqual(command(["PMI_RANK": "0", "PMI_SIZE": "3"]).0, "mpiexec -n 3 metaopt-dist " + arguments)
+    }
+
+    /// A launch script's own command runs the program itself, and wins over the launcher's variables.
+    func testALaunchScriptsCommandReplacesTheProgram() {
+        var environment = openMPI(size: 4, localSize: 2)
+        environment[LaunchEnvironment.relaunchVariable] = "bash launch/hostfile.sh hosts/h -np 4"
+        let (line, caveat) = command(environment)
+        XCTAssertEqual(line, "bash launch/hostfile.sh hosts/h -np 4 " + arguments)
+        XCTAssertNil(caveat)
+    }
+}
