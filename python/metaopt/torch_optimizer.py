@@ -38,7 +38,9 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
     ``lr`` scales the learned update, θ += lr · update, per group like ``optimizer``. It is 1 by
     default, the step the optimizer was trained to take (and then the update is added as it is);
     it exists for torch's learning-rate schedulers (warm-up, decay), which set each group's
-    ``"lr"``. A non-negative finite number; checked when a group is added and at each step."""
+    ``"lr"``. A non-negative finite number, or a one-element real tensor holding one (torch's own
+    optimizers take a tensor lr, which schedulers then update in place); checked when a group is
+    added and at each step, which reads a tensor's value then."""
 
     def __init__(self, params: Iterable, source: Union[str, OptimizerSpec], optimizer: int = 0, lr: float = 1.0):
         self.spec = source if isinstance(source, OptimizerSpec) else load(source)
@@ -47,8 +49,16 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
 
     @staticmethod
     def checked_lr(lr) -> float:
-        """``lr`` as a float if it is a non-negative finite real number (not a bool); ValueError
-        otherwise. A negative lr would climb the loss, a NaN would wipe θ."""
+        """``lr`` as a float if it is a non-negative finite real number (not a bool), or a
+        one-element tensor of a real, non-bool dtype that holds one; ValueError otherwise. A
+        negative lr would climb the loss, a NaN would wipe θ."""
+        if isinstance(lr, torch.Tensor):
+            if lr.numel() != 1 or lr.dtype == torch.bool or lr.is_complex():
+                raise ValueError(f"lr must be a non-negative finite number or a one-element real tensor (got {lr!r})")
+            value = lr.item()
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"lr must be a non-negative finite number (got {lr!r})")
+            return float(value)
         if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr >= 0):
             raise ValueError(f"lr must be a non-negative finite number (got {lr!r})")
         return float(lr)
@@ -208,7 +218,7 @@ class TorchLearnedOptimizer(torch.optim.Optimizer):
         self._check_step()
         sizes = self.spec.hidden_sizes
         for group in self.param_groups:
-            lr = float(group["lr"])
+            lr = self.checked_lr(group["lr"])
             for p in group["params"]:
                 if p.grad is None:
                     continue

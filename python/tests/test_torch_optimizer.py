@@ -355,6 +355,49 @@ def test_lr_scales_the_update_and_serves_torch_schedulers():
     assert torch.allclose(param.detach() - before, 0.5 * steps(plain)[1], rtol=1e-12, atol=0)
 
 
+def test_a_tensor_lr_is_read_at_each_step():
+    """A one-element tensor lr (torch's optimizers take one; a scheduler then updates it in place)
+    scales the update by its value at the step; it was refused as not a number."""
+    from conftest import DATA
+    path = str(DATA / "logsign-two.optimizer.json")
+    gradient = torch.linspace(-1, 1, 5, dtype=torch.float64)
+
+    def first_step(lr):
+        param = torch.nn.Parameter(torch.zeros(5, dtype=torch.float64))
+        optimizer = TorchLearnedOptimizer([param], path, lr=lr)
+        param.grad = gradient.clone()
+        optimizer.step()
+        return param.detach().clone(), optimizer, param
+
+    number, _, _ = first_step(0.25)
+    tensor, optimizer, param = first_step(torch.tensor(0.25))
+    assert torch.equal(number, tensor) and torch.any(number != 0)
+    # Changed in place after the first step: the second step reads the new value.
+    reference, reference_optimizer, reference_param = first_step(0.25)
+    reference_optimizer.param_groups[0]["lr"] = 0.5
+    optimizer.param_groups[0]["lr"].fill_(0.5)
+    for p, o in ((param, optimizer), (reference_param, reference_optimizer)):
+        p.grad = gradient.clone()
+        o.step()
+    assert torch.equal(param.detach(), reference_param.detach())
+
+
+@pytest.mark.parametrize("lr", [torch.tensor([0.1, 0.2]), torch.tensor(-0.1), torch.tensor(float("nan")),
+                                torch.tensor(True), torch.tensor(0.1 + 0j)])
+def test_a_tensor_lr_that_is_not_one_non_negative_real_is_refused(lr):
+    from conftest import DATA
+    path = str(DATA / "logsign-two.optimizer.json")
+    with pytest.raises(ValueError, match="lr must be a non-negative finite number"):
+        TorchLearnedOptimizer([torch.nn.Parameter(torch.zeros(2))], path, lr=lr)
+    param = torch.nn.Parameter(torch.zeros(2))
+    optimizer = TorchLearnedOptimizer([param], path)
+    optimizer.param_groups[0]["lr"] = lr
+    param.grad = torch.ones(2)
+    with pytest.raises(ValueError, match="lr must be a non-negative finite number"):
+        optimizer.step()
+    assert torch.equal(param.detach(), torch.zeros(2))
+
+
 @pytest.mark.parametrize("lr", [-0.1, float("nan"), float("inf"), True, "0.1", None])
 def test_an_lr_that_is_not_a_non_negative_number_is_refused(lr):
     from conftest import DATA
