@@ -126,15 +126,17 @@ public enum MPIRuntime {
     public static var isActive: Bool {
         var initialized: Int32 = 0
         var finalized: Int32 = 0
-        _ = MPI_Initialized(&initialized)
-        _ = MPI_Finalized(&finalized)
+        // Both may be called at any time and have no error of their own to report: a failure is
+        // a broken MPI library, not something a caller can handle.
+        precondition(MPI_Initialized(&initialized) == metaopt_mpi_success(), "MPI_Initialized failed")
+        precondition(MPI_Finalized(&finalized) == metaopt_mpi_success(), "MPI_Finalized failed")
         return initialized != 0 && finalized == 0
     }
 
     /// Whether `MPI_Finalize` has run in this process.
     public static var isFinalized: Bool {
         var finalized: Int32 = 0
-        _ = MPI_Finalized(&finalized)
+        precondition(MPI_Finalized(&finalized) == metaopt_mpi_success(), "MPI_Finalized failed")
         return finalized != 0
     }
 

@@ -54,8 +54,16 @@ package final class RunLock: Sendable {
             if code == EWOULDBLOCK { throw RunLockError.held(directory: directory, holder: holder) }
             throw FileIO.error(path, "lock", code)
         }
+        // Without the directory open `checkInPlace` could not see a move, so a failure refuses
+        // the run (it needs read permission, which the run needs anyway to list its checkpoints).
+        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directoryFD >= 0 else {
+            let code = errno
+            close(fd)
+            throw FileIO.error(directory, "open the run directory", code)
+        }
         descriptor = fd
-        directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        directoryDescriptor = directoryFD
         let host = ProcessInfo.processInfo.hostName
         let started = ISO8601DateFormatter().string(from: Date())
         let line = Array("pid \(getpid()) on host \(host) since \(started)\n".utf8)
@@ -68,7 +76,7 @@ package final class RunLock: Sendable {
 
     deinit {
         close(descriptor)
-        if directoryDescriptor >= 0 { close(directoryDescriptor) }
+        close(directoryDescriptor)
     }
 
     /// Throws `RunDirectoryMovedError` when the run directory's path no longer names the directory
@@ -79,7 +87,7 @@ package final class RunLock: Sendable {
     /// directory, not train.lock: removing a lock file is harmless to the run that holds it.)
     package func checkInPlace() throws {
         var held = stat(), there = stat()
-        guard directoryDescriptor >= 0, fstat(directoryDescriptor, &held) == 0 else { return }
+        guard fstat(directoryDescriptor, &held) == 0 else { return }
         guard stat(directory, &there) == 0, there.st_dev == held.st_dev, there.st_ino == held.st_ino else {
             // The kernel names where the directory is now (or adds " (deleted)").
             let now = FilePaths.linkTarget("/proc/self/fd/\(directoryDescriptor)").flatMap { $0.hasSuffix(" (deleted)") ? nil : $0 }

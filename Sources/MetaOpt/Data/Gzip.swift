@@ -60,7 +60,8 @@ enum Gzip {
                     // Another member follows? Otherwise stop and ignore the rest, as gzip(1) does (it
                     // warns where the rest is not zeros); the IDX reader checks the sizes it needs.
                     if inBuf.count - consumed >= 2 && inBuf[consumed] == 0x1f && inBuf[consumed + 1] == 0x8b {
-                        inflateReset(&stream)
+                        // Fails only on a stream inflateInit never set up: a bug here.
+                        precondition(inflateReset(&stream) == Z_OK, "inflateReset failed")
                         continue
                     }
                     return
