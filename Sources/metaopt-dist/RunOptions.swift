@@ -16,15 +16,17 @@ struct RunOptions: ParsableArguments {
                                valueName: Logger.Level.allCases.map(\.rawValue).joined(separator: "|")))
     var logLevel: Logger.Level?
 
-    @Option(help: ArgumentHelp("Seconds a rank may wait in one collective before it ends the job, naming the collective and the meta-step (0: wait forever). Default: 10 × the median meta-step time, at least 60 s; 300 s before the first meta-step, plus 1 s per 2 MB of the logs a resume reads; longer for a validation (horizon ÷ unroll meta-steps' time) and at least 300 s for rank 0's writes.",
+    @Option(help: ArgumentHelp("Seconds a rank may wait in one collective before it ends the job, naming the collective and the meta-step (0: wait forever; else at least 1). Default: 10 × the median meta-step time, at least 60 s; 300 s before the first meta-step, plus 1 s per 2 MB of the logs a resume reads; longer for a validation (horizon ÷ unroll meta-steps' time) and at least 300 s for rank 0's writes.",
                                valueName: "seconds"))
     var collectiveTimeout: Double?
 
     @OptionGroup var memory: MemoryLimitOptions
 
     func validate() throws {
-        if let t = collectiveTimeout, !(t >= 0 && t <= 1e7) {
-            throw ValidationError("--collective-timeout must be between 0 (no deadline) and 1e7 seconds (got \(t))")
+        // Under a second the deadline says nothing about another rank (the watchdog looks four
+        // times a second; a rank's own collective may take that long): 1e-9 ended one-rank jobs.
+        if let t = collectiveTimeout, !(t == 0 || (t >= 1 && t <= 1e7)) {
+            throw ValidationError("--collective-timeout must be 0 (no deadline) or between 1 and 1e7 seconds (got \(t))")
         }
     }
 

@@ -189,6 +189,14 @@ struct TrainCommand: ParsableCommand {
             if let own = runDirectory.ownFile(at: FilePaths.url(output)) {
                 throw ValidationError("--output \(output) would overwrite the run's own \(own); choose another path")
             }
+            // A run directory not made yet (an existing one is refused with the other directories
+            // in the file's place, before training): the run would create it and train to the end
+            // before failing to write the optimizer there.
+            let outputPath = FilePaths.url(output).standardizedFileURL.path
+            let runPath = runDirectory.url.standardizedFileURL.path
+            if runPath == outputPath || runPath.hasPrefix(outputPath.hasSuffix("/") ? outputPath : outputPath + "/") {
+                throw ValidationError("--output \(output) is the run directory or a folder it is in; give a file's path (the optimizer is a file)")
+            }
             if let configFile, FilePaths.same(FilePaths.url(output), FilePaths.url(configFile)) {
                 throw ValidationError("--output \(output) is the run file of --config; the optimizer would replace it (choose another path)")
             }
@@ -361,13 +369,16 @@ struct TrainCommand: ParsableCommand {
         }
         // Settings that do not fit the data (a CNN with more poolings than its images allow)
         // are known once the data set is read, and are usage errors; a damaged file is bad data,
-        // which restart.sh must not retry (it did, on status 1); a missing or unreadable file is
-        // reported where the run loads its data.
+        // which restart.sh must not retry (it did, on status 1); a missing or unreadable file
+        // ends the run with 1, which restart.sh retries (a file system not mounted yet), here
+        // before --no-resume sets the earlier run aside (it did, then failed to load the data).
         var coordinates: Int?
         do { coordinates = try config.task.dimension() } catch let error as DataError where error.isConfigurationProblem {
             return (error.description, 64)
         } catch let error as DataError where error.isDamagedFile {
             return (error.description, Self.repeatsOnRestartStatus)
+        } catch let error as DataError {
+            return (error.description, 1)
         } catch {}
         if let coordinates,
            let problem = MemoryEstimate.trainingProblem(config, coordinates: coordinates, ranks: ranks, shards: shards,

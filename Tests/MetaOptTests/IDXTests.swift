@@ -124,6 +124,10 @@ final class IDXTests: XCTestCase {
                        "d: no such directory (the data directory holds the data set's files)")
         assertDataError("\(dir)/absent", { _ = try IDX.readImages(path: "\(dir)/absent") },
                         kind: { if case .missingFile = $0 { true } else { false } })
+        // A name the system cannot look up says why (a 300-character --data-dir said "no such file").
+        let long = "\(dir)/" + String(repeating: "d", count: 300)
+        assertDataError("File name too long", { _ = try MNIST.load(directory: long, split: .train) },
+                        kind: { if case .unreadable = $0 { !$0.isDamagedFile } else { false } })
         // Wrong magic: a labels file read as images, and garbage.
         let labelsPath = "\(dir)/labels"
         try dataTestWrite(dataTestIDXBytes(magic: 0x801, dims: [count], data: labels), to: labelsPath)

@@ -202,6 +202,22 @@ final class RunSettingsTests: XCTestCase {
         }
     }
 
+    /// Strict JSON, as for optimizer files: a byte that is not UTF-8 inside a string was read as
+    /// a number out of range ("'task' is out of range: a number beyond ±1.8e308"), and a comma
+    /// before '}' was taken.
+    func testRunFilesAreStrictJSON() throws {
+        var bytes = Array(#"{"task": "quad"#.utf8)
+        bytes += [0xE9] + Array(#"ratic"}"#.utf8)
+        do {
+            let settings = try RunSettings.parse(Data(bytes), source: "my-run.json")
+            XCTFail("accepted: \(settings.values)")
+        } catch {
+            XCTAssertEqual(error.problems, [#"is not valid JSON near "task": a byte that is not UTF-8 (at byte 14)"#])
+        }
+        XCTAssertEqual(problems(#"{"task": "quadratic",}"#), [#"is not valid JSON near "task": a comma before '}' (at byte 21)"#])
+        XCTAssertEqual(try parse("\u{FEFF}{\"task\": \"quadratic\"}")["task"], .string("quadratic"))
+    }
+
     // MARK: Values, layers, arguments
 
     func testValuesBecomeExactArguments() throws {

@@ -131,6 +131,24 @@ final class ResumeTests: XCTestCase {
         try assertReferencePhi(runDirectory: dir, "started over, then resumed")
     }
 
+    /// A --no-resume start that cannot read its data set fails before the earlier run is set
+    /// aside (it moved the checkpoints and the log, then failed to load the data: a rerun without
+    /// --no-resume then started over instead of resuming).
+    func testNoResumeWithMissingDataLeavesTheEarlierRunInPlace() throws {
+        try requireMPIRunForFaultTests()
+        let dir = try makeRunDirectory("no-resume-data")
+        try FaultTest.installReferenceCheckpoints([4], runDirectory: dir)
+        let empty = try makeRunDirectory("no-data")
+        let refused = try MPIJob.run(np: 2, args: ["train", "--task", "mlp", "--iterations", "1", "--unroll", "2", "--horizon", "2",
+                                                   "--meta-batch", "2", "--run-dir", dir.path, "--no-resume", "--data-dir", empty.path],
+                                     timeout: FaultTest.jobTimeout)
+        XCTAssertEqual(refused.status, 1, "\(refused)")
+        XCTAssertTrue(refused.stderr.contains("train-images-idx3-ubyte.gz: no such file"), "\(refused)")
+        XCTAssertFalse(refused.stderr.contains("not resuming"), "\(refused)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("checkpoints.previous").path))
+        XCTAssertEqual(FaultTest.checkpointSteps(runDirectory: dir), [4])
+    }
+
     /// A directory with the name of a checkpoint the run will write was passed over on loading,
     /// then killed the run when it got there (status 1, which restart.sh retried, redoing the
     /// same work each time). Refused at the start with 65; an entry at an earlier step is not.

@@ -20,6 +20,10 @@ final class RunPathTests: XCTestCase {
             (["--run-dir", dir, "--output", dir + "/checkpoints.previous/phi.json"],
              "would overwrite the run's own checkpoints.previous/"),
             (["--run-dir", dir, "--output", ""], "--output must not be empty"),
+            // The run directory, or a folder above it, not made yet: the run trained to the end,
+            // then failed to write the optimizer (status 1).
+            (["--run-dir", dir, "--output", dir], "is the run directory or a folder it is in"),
+            (["--run-dir", dir + "/a/b", "--output", dir + "/a/"], "is the run directory or a folder it is in"),
         ]
         for (extra, message) in cases {
             // From an empty working directory, so that a binary that accepts '' writes nothing here.

@@ -33,8 +33,13 @@ enum FileBytes {
     /// The error for a file at `path` that is not there: its directory, where that is missing or
     /// exists but is no directory (a --data-dir with a typo, or naming a file: both said "no such
     /// file" of a file in it before), else the file.
+    /// A name the system cannot look up (too long, a loop of links, no permission) is named with
+    /// the reason instead (a --data-dir of 300 characters said "no such file").
     static func missing(_ path: String) -> DataError {
         var info = stat()
+        if stat(path, &info) != 0, errno != ENOENT, errno != ENOTDIR {
+            return .unreadable(path: path, reason: String(cString: strerror(errno)))
+        }
         let directory = FileIO.parent(of: path)
         if stat(directory, &info) != 0 {
             return errno == ENOENT ? .missingDirectory(path: directory) : .missingFile(path: path)

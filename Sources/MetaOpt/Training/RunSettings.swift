@@ -127,6 +127,11 @@ package struct RunSettings: Equatable, Sendable {
     /// would be replaced anyway.
     package static func parse(_ text: Data, source: String, replaced: Set<String> = []) throws(RunSettingsError) -> RunSettings {
         let data = JSONDiagnosis.utf8(text)
+        // Strict JSON, as for optimizer files: Foundation's reader takes a comma before '}' and
+        // bytes that are not UTF-8 inside a string, which then read as a number out of range.
+        if let problem = JSONDiagnosis.strictSyntaxProblem(in: data, transcoded: data != text) {
+            throw RunSettingsError(source: source, problems: [problem])
+        }
         /// A value, an array or object (which no setting takes), or a number beyond Double's
         /// range, so that every key is checked.
         enum Entry: Decodable {
