@@ -409,5 +409,16 @@ final class PlottingTests: XCTestCase {
         XCTAssertEqual(warnings.count, 1, "\(collected.lines)")
         XCTAssertTrue(warnings[0].contains("training goes on"), warnings[0])
         XCTAssertGreaterThan(collected.lines.filter { $0.hasPrefix("debug") && $0.contains("plot.svg") }.count, 1)
+
+        // Failing first at the run's end, the warning does not say that training goes on (it
+        // did so as a full disk ended the run).
+        let blockedAtEnd = dir.appendingPathComponent("blocked-at-end")
+        try FileManager.default.createDirectory(at: blockedAtEnd.appendingPathComponent("plot.svg"), withIntermediateDirectories: true)
+        let before = collected.lines.count
+        try train(in: blockedAtEnd, plotEvery: 1e6, logger: logger)
+        let endWarnings = collected.lines.dropFirst(before).filter { $0.hasPrefix("warning") && $0.contains("plot.svg") }
+        XCTAssertEqual(endWarnings.count, 1, "\(collected.lines)")
+        XCTAssertTrue(endWarnings.first?.contains("plot.svg not updated at the end of the run: ") == true, "\(endWarnings)")
+        XCTAssertFalse(endWarnings.first?.contains("training goes on") == true, "\(endWarnings)")
     }
 }

@@ -38,7 +38,9 @@ final class LivePlot {
         if seconds(since: last) >= interval { refresh() }
     }
 
-    func refresh() {
+    /// `atEnd`: the run's last drawing, however the run ends (a failure's warning then does not
+    /// say that training goes on: it said so as a full disk ended the run).
+    func refresh(atEnd: Bool = false) {
         defer { last = .now() }
         do {
             try lock?.checkInPlace()
@@ -54,6 +56,9 @@ final class LivePlot {
             // before) or the log it could not read.
             if warned {
                 logger.debug("plot.svg not updated: \(error)")
+            } else if atEnd {
+                warned = true
+                logger.warning("plot.svg not updated at the end of the run: \(error)")
             } else {
                 warned = true
                 logger.warning("plot.svg not updated: \(error); training goes on (later failures are logged at debug level)")

@@ -512,7 +512,7 @@ package final class TrainingRun {
                      logged: loggedSteps.steps, loggedBytes: loggedSteps.bytes)
         } : nil
         loggedSteps = ([], 0)
-        defer { livePlot?.refresh() }  // once at the end, however the run ends
+        defer { livePlot?.refresh(atEnd: true) }  // once at the end, however the run ends
         // A fresh run scores its starting φ too (with --init-from it may stay the best), and so does
         // a resumed one whose checkpoint's validation was abandoned. A stop during it ends the run
         // with nothing new to save: the start is a checkpoint already, or a fresh start.
