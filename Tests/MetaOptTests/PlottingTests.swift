@@ -231,6 +231,12 @@ final class PlottingTests: XCTestCase {
         XCTAssertThrowsError(try TrainingLog.load(runDirectory: dir.appendingPathComponent("nope"))) {
             XCTAssertTrue("\($0)".hasSuffix("nope: no such directory"), "\($0)")
         }
+        // A name that cannot be looked up says why (a loop of links was "no such directory").
+        let loop = dir.appendingPathComponent("loop")
+        XCTAssertEqual(symlink(loop.path, loop.path), 0)
+        XCTAssertThrowsError(try TrainingLog.load(runDirectory: loop)) {
+            XCTAssertTrue("\($0)".hasSuffix("loop: cannot be read (Too many levels of symbolic links)"), "\($0)")
+        }
         XCTAssertThrowsError(try TrainingLog.load(runDirectory: dir)) {
             XCTAssertTrue("\($0)".contains("metrics.jsonl: no such file (is "), "\($0)")
             XCTAssertEqual(($0 as? TrainingLogError)?.isBadInput, false, "it may be there the next time")

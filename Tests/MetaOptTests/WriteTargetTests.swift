@@ -280,6 +280,11 @@ final class WriteTargetTests: XCTestCase {
         refused(directory, "is a directory")
         refused(dangling, "symbolic link to a missing file")
         refused(toDirectory, "is a directory")
+        // A loop of links is named as one (it was "a link to a missing file").
+        let loopA = path("loop-a"), loopB = path("loop-b")
+        XCTAssertEqual(symlink("loop-b", loopA), 0)
+        XCTAssertEqual(symlink("loop-a", loopB), 0)
+        refused(loopA, "is a symbolic link to itself, through a loop of links")
         if FileManager.default.fileExists(atPath: "/dev/null") {
             // Only checked, never written: as root a rename would replace the device node.
             XCTAssertThrowsError(try FileIO.checkWritable("/dev/null")) { XCTAssertTrue("\($0)".contains("is a device"), "\($0)") }
@@ -290,7 +295,7 @@ final class WriteTargetTests: XCTestCase {
         XCTAssertEqual(fileType(dangling), S_IFLNK)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("missing.json")))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted(),
-                       ["dangling", "directory", "fifo", "to-directory"], "no temporary file left")
+                       ["dangling", "directory", "fifo", "loop-a", "loop-b", "to-directory"], "no temporary file left")
     }
 
     func testNamesUpToTheLimitWrite() throws {

@@ -64,7 +64,10 @@ package struct TrainingLog: Sendable, Equatable {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: runDirectory.path, isDirectory: &isDirectory) else {
-            throw TrainingLogError(path: runDirectory.path, line: nil, problem: "no such directory")
+            var info = stat()
+            let lookup = stat(runDirectory.path, &info) != 0 && errno != ENOENT && errno != ENOTDIR
+                ? String(cString: strerror(errno)) : nil
+            throw TrainingLogError(path: runDirectory.path, line: nil, problem: lookup.map { "cannot be read (\($0))" } ?? "no such directory")
         }
         guard isDirectory.boolValue else {
             throw TrainingLogError(path: runDirectory.path, line: nil,
