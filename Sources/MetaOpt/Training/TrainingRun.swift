@@ -560,7 +560,16 @@ package final class TrainingRun {
                 }
             }
             if trainer.state.atHorizonBoundary {
-                if let validator, validator.config.isDue(atBoundary: trainer.state.iteration, previous: lastBoundary.iteration,
+                let previousBoundary = lastBoundary.iteration
+                lastBoundary = trainer.state
+                // The boundary rank 0 may checkpoint from another thread when mpirun is about to
+                // kill the job (`BoundaryCheckpointer`): only one the ranks agree on, as for every
+                // checkpoint; checked here, since that thread cannot join a collective (one small
+                // allreduce a horizon). Before the validation, which may outlast mpirun's second
+                // (the horizon before was saved then); a resume from it validates first.
+                if comm.size > 1 { try checkAgreement(on: lastBoundary) }
+                if comm.isRoot { checkpointer.passed(lastBoundary) }
+                if let validator, validator.config.isDue(atBoundary: trainer.state.iteration, previous: previousBoundary,
                                                          lastIteration: config.iterations,
                                                          truncationsPerHorizon: config.truncationsPerHorizon),
                    try !validate(validator, log: validationLog) {
@@ -569,13 +578,6 @@ package final class TrainingRun {
                     try writeCheckpoint(trainer.state)
                     return .stopped(iteration: trainer.state.iteration)
                 }
-                lastBoundary = trainer.state
-                // The boundary rank 0 may checkpoint from another thread when mpirun is about to
-                // kill the job (`BoundaryCheckpointer`): only one the ranks agree on, as for every
-                // checkpoint; checked here, since that thread cannot join a collective (one small
-                // allreduce a horizon).
-                if comm.size > 1 { try checkAgreement(on: lastBoundary) }
-                if comm.isRoot { checkpointer.passed(lastBoundary) }
                 // The last meta-step: the final checkpoint below, whether or not a stop was asked.
                 if trainer.finished { break }
                 if stopping {
