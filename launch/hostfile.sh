@@ -3,7 +3,7 @@
 #
 #   bash launch/hostfile.sh FILE [-np N] [metaopt-dist arguments...]
 #   bash launch/hostfile.sh localhost -np 2 comm-check
-#   bash launch/hostfile.sh localhost train --iterations 100 --run-dir runs/hostfile
+#   bash launch/hostfile.sh localhost train --iterations 100 --run-dir runs/hostfile-short
 #   bash launch/hostfile.sh cluster -np 32 train       # illustrative: your hosts in hosts/cluster
 #
 # FILE: a path (relative to the directory you run the script from), or the name of a file in

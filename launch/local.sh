@@ -2,7 +2,7 @@
 # Runs metaopt-dist with N ranks on this host.
 #
 #   bash launch/local.sh [-np N] [metaopt-dist arguments...]
-#   bash launch/local.sh -np 8 train --iterations 100
+#   bash launch/local.sh -np 8 train --iterations 100 --run-dir runs/local-short
 #   NP=4 bash launch/local.sh comm-check
 #
 # N: from -np N (or -n N), else $NP, else the number of cores (decimal: 02 is 2). With more ranks

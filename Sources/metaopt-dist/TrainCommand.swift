@@ -158,13 +158,13 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Stop after this many consecutive meta-steps with a non-finite loss or meta-gradient.")
     var maxSkips = 5
 
-    @Option(help: "Compare φ across ranks every this many meta-steps (0: only where it is always compared, before each checkpoint, validation and the final optimizer file).")
+    @Option(help: "Compare φ across ranks every this many meta-steps (0: only where it is always compared: on several ranks at every horizon boundary, so before each checkpoint and validation, and before the final optimizer file).")
     var consistencyEvery = 50
 
     @Option(help: "Print a progress line every this many meta-steps.")
     var progressEvery = 10
 
-    @Option(help: ArgumentHelp("FOR TESTS ONLY: make rank RANK fail at the start of meta-step ITER (repeatable), counted from 0 as metrics.jsonl's iteration (the progress line shows iter ITER+1). KIND: kill, throw, abort, nan, perturb. With ATTEMPT, only in that attempt of a job restarted by launch/restart.sh ($METAOPT_RESTART_COUNT; unset = 0); without, in every process that reaches ITER.",
+    @Option(help: ArgumentHelp("FOR TESTS ONLY: make rank RANK fail at the start of meta-step ITER (repeatable), counted from 0 as metrics.jsonl's iteration (the progress line shows iter ITER+1). KIND: kill, throw, abort, nan, perturb, stall (a 60 s meta-step; docs/checkpoints.md). With ATTEMPT, only in that attempt of a job restarted by launch/restart.sh ($METAOPT_RESTART_COUNT; unset = 0); without, in every process that reaches ITER.",
                                valueName: "KIND@ITER:RANK[:ATTEMPT]"))
     var injectFault: [String] = []
 
