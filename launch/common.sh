@@ -72,13 +72,25 @@ read -r -a mpirun_extra_args <<< "${MPIRUN_ARGS:-}"
 # the settings read from the environment that the command needs, then bash, the script's path
 # from the root and the arguments given. The callers forward it to the ranks (-x).
 export_relaunch() {
-    local words=() name
+    local words=() name word
     for name in METAOPT_BIN MPIRUN_ARGS METAOPT_KERNELS METAOPT_FORWARD_PRODUCTS METAOPT_MATRIX_PRODUCTS OPENBLAS_CORETYPE; do
         if [[ -n "${!name:-}" ]]; then words+=("$name=$(printf '%q' "${!name}")"); fi
     done
     words+=(bash)
-    for name in "$@"; do words+=("$(printf '%q' "$name")"); done
+    for word in "$@"; do words+=("$(printf '%q' "$word")"); done
     export METAOPT_RELAUNCH="${words[*]}"
+}
+
+# This machine's physical cores, which Open MPI counts as its slots, not the hardware threads
+# (`mpirun -np $(nproc)` fails with "not enough slots" where each core runs two threads): the
+# distinct thread-sibling sets of the online CPUs, at most nproc (the CPUs this process may use);
+# nproc where sysfs shows no topology.
+physical_cores() {
+    local threads cores
+    threads="$(nproc)"
+    cores="$(cat /sys/devices/system/cpu/cpu[0-9]*/topology/thread_siblings_list 2>/dev/null | sort -u | wc -l)"
+    if ((cores < 1 || cores > threads)); then cores="$threads"; fi
+    echo "$cores"
 }
 
 is_positive_int() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }

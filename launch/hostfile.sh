@@ -114,6 +114,7 @@ if ((empty_hosts == hosts)); then
 fi
 
 mpi_args=(--hostfile "$hostfile" "${mpi_env_args[@]}")
+np=""
 if [[ $# -ge 2 && ( "$1" == "-np" || "$1" == "-n" || "$1" == "--np" ) ]]; then
     if ! np="$(rank_count "$2")"; then
         echo "hostfile.sh: the number of ranks must be a positive integer, got '$2'" >&2
@@ -133,7 +134,7 @@ fi
 
 # The hostfile by its absolute path, which the resume line's command finds from anywhere.
 relaunch_args=(launch/hostfile.sh "$([[ "$hostfile" == /* ]] && echo "$hostfile" || echo "$repo_root/$hostfile")")
-if [[ " ${mpi_args[*]} " == *" -np "* ]]; then relaunch_args+=(-np "${mpi_args[-1]}"); fi
+if [[ -n "$np" ]]; then relaunch_args+=(-np "$np"); fi
 export_relaunch "${relaunch_args[@]}"
 mpi_args+=(-x METAOPT_RELAUNCH)
 exec mpirun "${mpi_args[@]}" "${mpirun_extra_args[@]}" "$metaopt_bin" "$@"

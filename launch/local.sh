@@ -5,8 +5,9 @@
 #   bash launch/local.sh -np 8 train --iterations 100 --run-dir runs/local-short
 #   NP=4 bash launch/local.sh comm-check
 #
-# N: from -np N (or -n N), else $NP, else the number of cores (decimal: 02 is 2). With more ranks
-# than cores mpirun gets --oversubscribe --bind-to none. Every rank runs with OPENBLAS_NUM_THREADS=1.
+# N: from -np N (or -n N), else $NP, else the number of physical cores (decimal: 02 is 2; hardware
+# threads do not count, as Open MPI counts slots). With more ranks than cores mpirun gets
+# --oversubscribe --bind-to none. Every rank runs with OPENBLAS_NUM_THREADS=1.
 # The binary is .build/release/metaopt-dist (build it with launch/setup.sh); METAOPT_BIN picks
 # another (a relative path is from the directory you start the script in; a bare name such as
 # metaopt-dist is looked up on the PATH). MPIRUN_ARGS adds mpirun options. The script runs from
@@ -29,7 +30,7 @@ elif [[ $# -ge 1 && "$1" =~ ^(-np|-n|--np)(=.*)?$ ]]; then
     echo "local.sh: give the number of ranks as '-np N' (got '$*')" >&2
     exit 64
 fi
-cores="$(nproc)"
+cores="$(physical_cores)"
 np="${np:-$cores}"
 if ! np_value="$(rank_count "$np")"; then
     echo "local.sh: the number of ranks must be a positive integer, got '$np'" >&2

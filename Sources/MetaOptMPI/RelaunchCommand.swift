@@ -41,8 +41,8 @@ extension LaunchEnvironment {
     ///     was allowed to run as root by its variables).
     ///   - runsAsRoot: whether the process runs as root, for which Open MPI's mpirun needs
     ///     `--allow-run-as-root` (or its two variables).
-    ///   - cores: the host's online processors: more ranks on it than that need `--oversubscribe`,
-    ///     as in launch/local.sh. (Not the process's affinity: mpirun binds each rank to a core.)
+    ///   - cores: the host's physical cores (`physicalCores`): more ranks on it than that need
+    ///     `--oversubscribe`, as in launch/local.sh.
     package func relaunchCommand(environment: [String: String], runsAsRoot: Bool, cores: Int) -> RelaunchCommand {
         if let given = environment[Self.relaunchVariable]?.trimmingCharacters(in: .whitespaces), !given.isEmpty {
             return RelaunchCommand(prefix: given, startsTheProgram: true)
@@ -65,5 +65,22 @@ extension LaunchEnvironment {
         case .pmi:
             return RelaunchCommand(prefix: "mpiexec -n \(size)")
         }
+    }
+
+    /// This machine's physical cores, which Open MPI counts as its slots (not the hardware
+    /// threads: 2 ranks on one core of two threads need `--oversubscribe`): the distinct sets of
+    /// thread siblings of the online CPUs under `cpuDirectory` (an offline CPU has no topology
+    /// there). nil where it shows no topology. Not the process's affinity: mpirun binds each rank
+    /// to one core.
+    package static func physicalCores(cpuDirectory: String = "/sys/devices/system/cpu") -> Int? {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: cpuDirectory) else { return nil }
+        var cores = Set<String>()
+        for entry in entries where entry.hasPrefix("cpu") && entry.dropFirst(3).allSatisfy(\.isNumber) && entry.count > 3 {
+            let file = cpuDirectory + "/" + entry + "/topology/thread_siblings_list"
+            if let siblings = try? String(contentsOfFile: file, encoding: .utf8) {
+                cores.insert(siblings.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+        }
+        return cores.isEmpty ? nil : cores.count
     }
 }

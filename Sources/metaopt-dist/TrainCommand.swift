@@ -192,8 +192,8 @@ struct TrainCommand: ParsableCommand {
             // A run directory not made yet (an existing one is refused with the other directories
             // in the file's place, before training): the run would create it and train to the end
             // before failing to write the optimizer there.
-            let outputPath = FilePaths.url(output).standardizedFileURL.path
-            let runPath = runDirectory.url.standardizedFileURL.path
+            let outputPath = FilePaths.canonical(FilePaths.url(output))
+            let runPath = FilePaths.canonical(runDirectory.url)
             if runPath == outputPath || runPath.hasPrefix(outputPath.hasSuffix("/") ? outputPath : outputPath + "/") {
                 throw ValidationError("--output \(output) is the run directory or a folder it is in; give a file's path (the optimizer is a file)")
             }
@@ -448,7 +448,7 @@ struct TrainCommand: ParsableCommand {
             // continue it on one rank).
             let relaunch = LaunchEnvironment.atLaunch.relaunchCommand(
                 environment: ProcessInfo.processInfo.environment, runsAsRoot: geteuid() == 0,
-                cores: max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+                cores: LaunchEnvironment.physicalCores() ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
             let caveat = relaunch.caveat.map { [$0] } ?? []
             if let here = Self.directoryUnlikeTheCallers {
                 let command = relaunch.command(program: program, arguments: "train --config \(shellQuotedPath(joinedPath(givenPath, "config.json")))")

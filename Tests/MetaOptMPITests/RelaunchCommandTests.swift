@@ -53,4 +53,23 @@ final class RelaunchCommandTests: XCTestCase {
         XCTAssertEqual(line, "bash launch/hostfile.sh hosts/h -np 4 " + arguments)
         XCTAssertNil(caveat)
     }
+
+    /// Cores as Open MPI counts slots: two hardware threads of one core are one (the resume line
+    /// of 2 ranks on one core of two threads lacked the --oversubscribe mpirun needs).
+    func testPhysicalCoresCountThreadSiblingsOnce() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cpu-\(UUID().uuidString)")
+        addTeardownBlock { try? FileManager.default.removeItem(at: root) }
+        for (cpu, siblings) in [(0, "0,2"), (1, "1,3"), (2, "0,2"), (3, "1,3")] {
+            let topology = root.appendingPathComponent("cpu\(cpu)/topology")
+            try FileManager.default.createDirectory(at: topology, withIntermediateDirectories: true)
+            try Data("\(siblings)\n".utf8).write(to: topology.appendingPathComponent("thread_siblings_list"))
+        }
+        // Entries that are not CPUs, and an offline CPU (no topology).
+        for other in ["cpufreq", "cpuidle", "cpu9"] {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(other), withIntermediateDirectories: true)
+        }
+        XCTAssertEqual(LaunchEnvironment.physicalCores(cpuDirectory: root.path), 2)
+        XCTAssertNil(LaunchEnvironment.physicalCores(cpuDirectory: root.appendingPathComponent("none").path))
+        XCTAssertEqual(command(openMPI(size: 4, localSize: 4), cores: 2).0, "mpirun --oversubscribe -np 4 metaopt-dist " + arguments)
+    }
 }

@@ -284,7 +284,7 @@ final class WriteTargetTests: XCTestCase {
         let loopA = path("loop-a"), loopB = path("loop-b")
         XCTAssertEqual(symlink("loop-b", loopA), 0)
         XCTAssertEqual(symlink("loop-a", loopB), 0)
-        refused(loopA, "is a symbolic link to itself, through a loop of links")
+        refused(loopA, "is a symbolic link to a loop of links")
         if FileManager.default.fileExists(atPath: "/dev/null") {
             // Only checked, never written: as root a rename would replace the device node.
             XCTAssertThrowsError(try FileIO.checkWritable("/dev/null")) { XCTAssertTrue("\($0)".contains("is a device"), "\($0)") }

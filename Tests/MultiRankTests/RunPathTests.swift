@@ -9,6 +9,7 @@ final class RunPathTests: XCTestCase {
         let scratch = try DistributedTrain.scratchDirectory(for: self)
         let dir = scratch.appendingPathComponent("run").path
         let binary = try MPIJob.binaryURL().path
+        try FileManager.default.createSymbolicLink(atPath: scratch.appendingPathComponent("to-scratch").path, withDestinationPath: scratch.path)
         let cases: [([String], String)] = [
             (["--run-dir", ""], "--run-dir must not be empty"),
             (["--run-dir", dir, "--output", dir + "/metrics.jsonl"], "would overwrite the run's own metrics.jsonl"),
@@ -24,6 +25,8 @@ final class RunPathTests: XCTestCase {
             // then failed to write the optimizer (status 1).
             (["--run-dir", dir, "--output", dir], "is the run directory or a folder it is in"),
             (["--run-dir", dir + "/a/b", "--output", dir + "/a/"], "is the run directory or a folder it is in"),
+            // Through a link to the folder above (a comparison of the paths' text let it by).
+            (["--run-dir", scratch.appendingPathComponent("to-scratch").path + "/run/b", "--output", dir], "is the run directory or a folder it is in"),
         ]
         for (extra, message) in cases {
             // From an empty working directory, so that a binary that accepts '' writes nothing here.

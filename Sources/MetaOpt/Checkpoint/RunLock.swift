@@ -60,7 +60,7 @@ package final class RunLock: Sendable {
         guard directoryFD >= 0 else {
             let code = errno
             close(fd)
-            throw FileIO.error(directory, "open the run directory", code)
+            throw FileIO.error(directory, "open the run directory for reading", code)
         }
         descriptor = fd
         directoryDescriptor = directoryFD

@@ -47,7 +47,7 @@ extension FileIO {
             guard let resolved = realpath(path, nil) else {
                 // A link that leads to something without a path (/dev/stdout of a pipe: "pipe:[…]").
                 let what = stat(path, &st) == 0 ? "something that \(kind(st.st_mode))"
-                    : errno == ELOOP ? "itself, through a loop of links" : "a missing file"
+                    : errno == ELOOP ? "a loop of links" : "a missing file"
                 throw CheckpointError(file: path, problem: .invalidArgument(
                     "is a symbolic link to \(what) (a write follows a link only to a regular file)"))
             }
