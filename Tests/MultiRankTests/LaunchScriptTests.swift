@@ -53,15 +53,21 @@ final class LaunchScriptTests: XCTestCase {
         assertRefused(directory, status: 1, "local.sh: \(bin.path) is not an executable file (METAOPT_BIN)")
     }
 
+    /// A PATH whose first folder holds a stand-in `mpirun`, a shell script of `script`'s lines
+    /// that prints what the launch scripts gave it.
+    private func standInMPIRun(_ label: String, script: String) throws -> String {
+        let bin = try makeRunDirectory(label)
+        let fake = bin.appendingPathComponent("mpirun")
+        try Data(("#!/bin/sh\n" + script).utf8).write(to: fake)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
+        return bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+    }
+
     /// The switches that change which kernels compute φ reach remote ranks too, when set (only
     /// METAOPT_KERNELS did: a hostfile job with METAOPT_FORWARD_PRODUCTS=plain ran the paired
     /// products on every other host). A stand-in mpirun on the PATH prints what it was given.
     func testKernelSwitchesAreForwardedToEveryRank() throws {
-        let bin = try makeRunDirectory("launch-fake-mpirun")
-        let fake = bin.appendingPathComponent("mpirun")
-        try Data("#!/bin/sh\necho \"mpirun $*\"\n".utf8).write(to: fake)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
-        let path = bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let path = try standInMPIRun("launch-fake-mpirun", script: "echo \"mpirun $*\"\n")
         let switches = ["METAOPT_KERNELS": "avx2", "METAOPT_FORWARD_PRODUCTS": "plain",
                         "METAOPT_MATRIX_PRODUCTS": "openblas", "OPENBLAS_CORETYPE": "Haswell"]
         let set = try launch("local.sh", ["-np", "1", "comm-check"], environment: switches.merging(["PATH": path]) { $1 })
@@ -76,11 +82,7 @@ final class LaunchScriptTests: XCTestCase {
     /// with:" line: run from the repository root, it starts the same launch again (the line named
     /// the binary alone, which resumed a 3-rank job on one rank).
     func testTheScriptsGiveTheCommandThatStartsThemAgain() throws {
-        let bin = try makeRunDirectory("launch-relaunch")
-        let fake = bin.appendingPathComponent("mpirun")
-        try Data("#!/bin/sh\necho \"mpirun $*\"\necho \"relaunch=$METAOPT_RELAUNCH\"\n".utf8).write(to: fake)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
-        let path = bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let path = try standInMPIRun("launch-relaunch", script: "echo \"mpirun $*\"\necho \"relaunch=$METAOPT_RELAUNCH\"\n")
         let binary = try MPIJob.binaryURL().path, root = FaultTest.repositoryRoot.path
         let environment = ["PATH": path, "METAOPT_KERNELS": "avx2", "MPIRUN_ARGS": "--mca btl self"]
         for (script, arguments, expected) in [
