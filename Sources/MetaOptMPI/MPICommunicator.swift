@@ -92,7 +92,7 @@ public final class MPICommunicator: Communicator {
         var offset = 0
         while offset < buffer.count {
             let n = min(maxElementsPerCall, buffer.count - offset)
-            try watchdog.guarding("MPI_Bcast") {
+            try collective("MPI_Bcast") {
                 try mpiCheck(MPI_Bcast(base + offset, Int32(n), metaopt_mpi_byte(), Int32(root), comm), "MPI_Bcast")
             }
             offset += n
@@ -113,7 +113,7 @@ public final class MPICommunicator: Communicator {
         var empty: Float = 0
         try withUnsafeMutablePointer(to: &empty) { emptyPointer in
             let sendBase = UnsafeRawPointer(send.baseAddress ?? UnsafePointer(emptyPointer))
-            try watchdog.guarding("MPI_Allgatherv") {
+            try collective("MPI_Allgatherv") {
                 try mpiCheck(MPI_Allgatherv(sendBase, Int32(send.count), metaopt_mpi_float(), receive.baseAddress,
                                             counts32, displacements, metaopt_mpi_float(), comm), "MPI_Allgatherv")
             }
@@ -126,7 +126,7 @@ public final class MPICommunicator: Communicator {
             throw CommunicatorError(function: "MPI_Comm_split", message: "color \(color) or key \(key) out of range")
         }
         var newComm: MPI_Comm? = nil
-        try watchdog.guarding("MPI_Comm_split") {
+        try collective("MPI_Comm_split") {
             try mpiCheck(MPI_Comm_split(comm, Int32(color), key32, &newComm), "MPI_Comm_split")
         }
         guard let newComm else { throw CommunicatorError(function: "MPI_Comm_split", message: "returned no communicator") }
@@ -134,7 +134,7 @@ public final class MPICommunicator: Communicator {
     }
 
     public func barrier() throws {
-        try watchdog.guarding("MPI_Barrier") { try mpiCheck(MPI_Barrier(comm), "MPI_Barrier") }
+        try collective("MPI_Barrier") { try mpiCheck(MPI_Barrier(comm), "MPI_Barrier") }
     }
 
     /// Prints `metaopt-dist: rank R: message` to stderr and ends the whole job with `MPI_Abort`
@@ -153,6 +153,15 @@ public final class MPICommunicator: Communicator {
 
     // MARK: Private
 
+    /// One collective call `name`, under the watchdog's deadline. After `MPIRuntime.finalize()`
+    /// Open MPI would end the process at the call: a thrown error instead.
+    private func collective(_ name: StaticString, _ body: () throws -> Void) throws {
+        guard MPIRuntime.isActive else {
+            throw CommunicatorError(function: "\(name)", message: "MPI is not active (MPIRuntime.finalize() has run)")
+        }
+        try watchdog.guarding("\(name)", body)
+    }
+
     private func allreduce(_ base: UnsafeMutableRawPointer?, count: Int, stride: Int,
                            type: MPI_Datatype, op: ReductionOperation) throws {
         guard let base, count > 0 else { return }
@@ -165,7 +174,7 @@ public final class MPICommunicator: Communicator {
         var offset = 0
         while offset < count {
             let n = min(maxElementsPerCall, count - offset)
-            try watchdog.guarding("MPI_Allreduce") {
+            try collective("MPI_Allreduce") {
                 try mpiCheck(MPI_Allreduce(UnsafeRawPointer(metaopt_mpi_in_place()), base + offset * stride, Int32(n),
                                            type, mpiOp, comm), "MPI_Allreduce")
             }

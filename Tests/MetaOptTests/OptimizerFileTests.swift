@@ -161,6 +161,18 @@ final class OptimizerFileTests: XCTestCase {
         }
     }
 
+    /// A path the file cannot be written at throws `OptimizerFileError` as every other failure
+    /// of `write` does (it threw the package's own CheckpointError, which a caller cannot name).
+    func testAPathThatCannotBeWrittenThrowsOptimizerFileError() throws {
+        XCTAssertThrowsError(try sample().write(to: directory)) {
+            let error = $0 as? OptimizerFileError
+            XCTAssertEqual(error?.path, directory.path, "\($0)")
+            XCTAssertTrue(error?.problem.hasPrefix("was not written: ") == true, "\($0)")
+            XCTAssertTrue(error?.problem.contains("is a directory") == true, "\($0)")
+            XCTAssertEqual(error?.refusalRepeats, true, "a directory in the file's place is there on a restart too")
+        }
+    }
+
     /// `train --init-from` with a file of one optimizer starts every optimizer of a run with one
     /// per parameter kind from its weights; any other architecture difference is refused.
     func testWarmStartCopiesOneOptimizerIntoEveryKind() throws {

@@ -92,6 +92,24 @@ final class OwnFamilyTrainingTests: XCTestCase {
         XCTAssertNoThrow(try MetaTrainer(config: secondOrder, family: QuadraticFamily(dimension: 10),
                                          communicator: LocalCommunicator()))
     }
+
+    /// A family whose later functions have no Hessian (the configuration's check samples the
+    /// first): the step throws, naming the function (the engine trapped without a word).
+    func testSecondOrderWithAFunctionWithoutHessianIsAnError() throws {
+        struct Mixed: TaskFamily {
+            var name: String { "mixed" }
+            var optimizerCount: Int { 1 }
+            func sample(_ key: RandomKey) -> any Optimizee {
+                key.task == 0 ? QuadraticFamily(dimension: 3).sample(key) : ScaledBowlFamily(dimension: 3).sample(key)
+            }
+        }
+        var config = TrainingConfig(task: .quadratic(dimension: 3), metaBatch: 2, blockSize: 2, unroll: 2, horizon: 4, iterations: 2)
+        config.mode = .secondOrder
+        let trainer = try MetaTrainer(config: config, family: Mixed(), communicator: LocalCommunicator())
+        XCTAssertThrowsError(try trainer.step()) { error in
+            XCTAssertTrue("\(error)".contains("function 1 of the family at horizon 0: second-order meta-gradients need the optimizee's Hessian"), "\(error)")
+        }
+    }
 }
 
 extension OwnFamilyTrainingTests {

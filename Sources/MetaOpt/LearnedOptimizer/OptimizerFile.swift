@@ -63,15 +63,21 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
     /// Writes the file as JSON with sorted keys, atomically (a temporary file beside it, renamed
     /// over it), creating missing directories on the way. Throws `OptimizerFileError`, naming the
     /// path and writing nothing, when `read` would refuse the file (a non-finite φ, an invalid
-    /// architecture, a negative iteration), and an error naming the path when `url` is a directory
-    /// or cannot be written.
+    /// architecture, a negative iteration), or when `url` is a directory or cannot be written.
     public func write(to url: URL) throws {
         if let problem = contentProblem() {
             throw OptimizerFileError(path: url.path, problem: "was not written: the file would not load again, as it \(problem)")
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try ResultFile.writeAtomically(encoder.encode(self), to: url)
+        let data = try encoder.encode(self)
+        do {
+            try ResultFile.writeAtomically(data, to: url)
+        } catch {
+            // The file system's errors are the package's own types, which a caller cannot name.
+            throw OptimizerFileError(path: url.path, problem: "was not written: \(error)",
+                                     refusalRepeats: TrainingRun.writeRefusalRepeats(error))
+        }
     }
 
     /// Reads and checks a file: a regular file of at most `RegularFile.optimizerFileLimit` bytes
@@ -210,6 +216,9 @@ public struct ExportedOptimizer: Codable, Equatable, Sendable {
 public struct OptimizerFileError: Error, CustomStringConvertible, Equatable {
     public var path: String
     public var problem: String
+    /// A write refused for a reason a restart would meet again (`TrainingRun.writeRefusalRepeats`
+    /// of the file system's error: a directory in the file's place, no permission).
+    package var refusalRepeats = false
     public var description: String { "\(path) \(problem)" }
 }
 

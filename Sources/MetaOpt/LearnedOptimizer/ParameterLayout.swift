@@ -44,9 +44,13 @@ public struct ParameterLayout: Hashable, Sendable {
     public let tensors: [Tensor]
     public let count: Int
 
+    /// Traps, naming the problems, on a configuration whose `problems()` is not empty (no layer,
+    /// a size past the limits, whose counts would overflow): check it first where it comes from
+    /// outside (`MetaTrainer` and `OptimizerFile.read` do, and throw instead).
     public init(_ config: LearnedOptimizerConfig) {
-        precondition(!config.hiddenSizes.isEmpty && config.hiddenSizes.allSatisfy { $0 > 0 },
-                     "the learned optimizer needs at least one LSTM layer of positive size")
+        let problems = config.problems()
+        // fatalError, not precondition: an optimized build drops a precondition's message.
+        if !problems.isEmpty { fatalError("ParameterLayout: an unusable learned optimizer configuration: \(problems.joined(separator: "; "))") }
         self.config = config
         var offset = 0
         var blocks: [Block] = []

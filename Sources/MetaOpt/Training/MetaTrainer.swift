@@ -200,6 +200,11 @@ public final class MetaTrainer {
                 if let problem = function.shapeProblem(start: start) {
                     throw TrainingError.invalidConfiguration(["function \(task) of the family at horizon \(state.horizon): \(problem)"])
                 }
+                // The configuration's check samples one function; a family may mix kinds (the
+                // engine trapped, without a word, at the first function without a Hessian).
+                if config.mode == .secondOrder && !(function is any SecondOrderOptimizee) {
+                    throw TrainingError.invalidConfiguration(["function \(task) of the family at horizon \(state.horizon): second-order meta-gradients need the optimizee's Hessian, and it is not a SecondOrderOptimizee"])
+                }
             }
             let shapes = tasks.map(TaskShape.init)
             if let engine = engines[i], engineShapes[i] == shapes {
@@ -212,7 +217,7 @@ public final class MetaTrainer {
                 }
                 let engine = architecture.makeEngine(tasks: tasks, unroll: config.unroll, kernelPath: kernelPath)
                 guard engine.units.count <= Self.maxUnitsPerBlock else {
-                    throw TrainingError.invalidConfiguration(["a block of the meta-batch has \(engine.units.count) column tiles, more than \(Self.maxUnitsPerBlock): use smaller blocks (--block-size)"])
+                    throw TrainingError.invalidConfiguration(["a block of the meta-batch has \(engine.units.count) column tiles, more than \(Self.maxUnitsPerBlock): use smaller blocks (--block-size, TrainingConfig's blockSize)"])
                 }
                 coordinateShard?.attach(to: engine)
                 engines[i] = engine

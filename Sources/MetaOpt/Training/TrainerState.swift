@@ -48,7 +48,9 @@ public struct TrainerState: Codable, Equatable, Sendable {
     /// Adam's moments for φ, of φ's size.
     public var adam: AdamState
 
-    /// A fresh run: φ from the architecture's initialisation with the run seed.
+    /// A fresh run: φ from the architecture's initialisation with the run seed. Traps, naming the
+    /// problems, where `config.optimizer.problems()` is not empty (`MetaTrainer` throws for such a
+    /// configuration: check it first when starting from a state of your own).
     public init(config: TrainingConfig) {
         let architecture = config.optimizer.architecture
         phi = architecture.initialParameters(key: RandomKey(seed: config.seed, horizon: 0, task: 0))

@@ -20,7 +20,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .dataDiffersAcrossRanks:
             return "the ranks read different data: the data set's files differ between hosts (give every host the same copy)"
         case .tooManySkips(let n, let it):
-            return "\(n) consecutive meta-steps had a non-finite loss or meta-gradient, or an Adam step past Float's range (last at iteration \(it)); stopping (a smaller --learning-rate or --output-scale, or --clip-norm, may help)"
+            return "\(n) consecutive meta-steps had a non-finite loss or meta-gradient, or an Adam step past Float's range (last at iteration \(it)); stopping (a smaller learning rate or output scale, or a clipping norm, may help: --learning-rate, --output-scale, --clip-norm; TrainingConfig's learningRate, optimizer.outputScale, clipNorm)"
         case .ranksDiverged(let it):
             return "φ differs between ranks at iteration \(it) (consistency check); stopping"
         case .injectedFault(let it, let r): return "injected fault at iteration \(it) on rank \(r)"

@@ -440,6 +440,7 @@ package final class TrainingRun {
             }
         // A result file's write that failed past the checks (export and plot write without one).
         case let ResultFileError.system(_, code) as ResultFileError: return repeating.contains(code)
+        case let error as OptimizerFileError: return error.refusalRepeats
         default: return false
         }
     }
