@@ -1,4 +1,5 @@
 import Foundation
+import MetaOpt
 
 /// How to start a job like this one again: the words before the program's name in a command
 /// printed for the user, such as a stopped run's "resume with: mpirun -np 4 metaopt-dist train
@@ -34,6 +35,9 @@ extension LaunchEnvironment {
     /// settings the script read from the environment), and it runs the program itself.
     package static let relaunchVariable = "METAOPT_RELAUNCH"
 
+    /// The variables that choose the kernels that compute φ (launch/common.sh forwards the same).
+    static let kernelSwitches = ["METAOPT_KERNELS", "METAOPT_FORWARD_PRODUCTS", "METAOPT_MATRIX_PRODUCTS", "OPENBLAS_CORETYPE"]
+
     /// The command that starts a job of this launch's shape again.
     ///
     /// - Parameters:
@@ -50,7 +54,11 @@ extension LaunchEnvironment {
         guard let launcher, let size, size > 1 else { return RelaunchCommand(prefix: "") }
         switch launcher {
         case .openMPI:
-            var words = ["mpirun"]
+            // The switches that choose the kernels that compute φ, as the job had them (a resume
+            // on other kernels continues another trajectory).
+            let switches = Self.kernelSwitches.filter { environment[$0] != nil }
+            var words = switches.map { "\($0)=\(shellQuoted(environment[$0]!))" } + ["mpirun"]
+            words += switches.flatMap { ["-x", $0] }  // to other hosts' ranks too
             let allowedByVariables = environment["OMPI_ALLOW_RUN_AS_ROOT"] == "1" && environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] == "1"
             if runsAsRoot && !allowedByVariables { words.append("--allow-run-as-root") }
             if let localSize, localSize > cores { words.append("--oversubscribe") }

@@ -34,6 +34,16 @@ final class RelaunchCommandTests: XCTestCase {
         XCTAssertEqual(command(allowed, root: true).0, "mpirun -np 2 metaopt-dist " + arguments)
     }
 
+    /// The switches that choose φ's kernels come along (a resume on other kernels continues
+    /// another trajectory).
+    func testKernelSwitchesComeAlong() {
+        var environment = openMPI(size: 2, localSize: 2)
+        environment["METAOPT_KERNELS"] = "avx2"
+        environment["OPENBLAS_CORETYPE"] = "Haswell x"
+        XCTAssertEqual(command(environment).0,
+                       "METAOPT_KERNELS=avx2 OPENBLAS_CORETYPE='Haswell x' mpirun -x METAOPT_KERNELS -x OPENBLAS_CORETYPE -np 2 metaopt-dist " + arguments)
+    }
+
     func testRanksOnSeveralHostsSayWhatTheCommandCannot() {
         let (line, caveat) = command(openMPI(size: 4, localSize: 2))
         XCTAssertEqual(line, "mpirun -np 4 metaopt-dist " + arguments)
