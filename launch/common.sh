@@ -51,7 +51,8 @@ export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 # are ones the user can use there (they are relative to the repository root otherwise).
 export METAOPT_LAUNCH_DIR="$caller_dir"
 mpi_env_args=(-x OPENBLAS_NUM_THREADS -x METAOPT_LAUNCH_DIR)
-for name in METAOPT_KERNELS METAOPT_FORWARD_PRODUCTS METAOPT_MATRIX_PRODUCTS OPENBLAS_CORETYPE; do
+kernel_switches=(METAOPT_KERNELS METAOPT_FORWARD_PRODUCTS METAOPT_MATRIX_PRODUCTS OPENBLAS_CORETYPE)
+for name in "${kernel_switches[@]}"; do
     if [[ -n "${!name:-}" ]]; then mpi_env_args+=(-x "$name"); fi
 done
 # Under launch/restart.sh: the attempt number and the file train creates once it has started over.
@@ -73,7 +74,7 @@ read -r -a mpirun_extra_args <<< "${MPIRUN_ARGS:-}"
 # from the root and the arguments given. The callers forward it to the ranks (-x).
 export_relaunch() {
     local words=() name word
-    for name in METAOPT_BIN MPIRUN_ARGS METAOPT_KERNELS METAOPT_FORWARD_PRODUCTS METAOPT_MATRIX_PRODUCTS OPENBLAS_CORETYPE; do
+    for name in METAOPT_BIN MPIRUN_ARGS "${kernel_switches[@]}"; do
         if [[ -n "${!name:-}" ]]; then words+=("$name=$(printf '%q' "${!name}")"); fi
     done
     words+=(bash)

@@ -36,10 +36,8 @@ enum FileBytes {
     /// A name the system cannot look up (too long, a loop of links, no permission) is named with
     /// the reason instead (a --data-dir of 300 characters said "no such file").
     static func missing(_ path: String) -> DataError {
+        if let reason = FileIO.lookupFailure(path) { return .unreadable(path: path, reason: reason) }
         var info = stat()
-        if stat(path, &info) != 0, errno != ENOENT, errno != ENOTDIR {
-            return .unreadable(path: path, reason: String(cString: strerror(errno)))
-        }
         let directory = FileIO.parent(of: path)
         if stat(directory, &info) != 0 {
             return errno == ENOENT ? .missingDirectory(path: directory) : .missingFile(path: path)

@@ -10,6 +10,35 @@ enum FileIO {
         CheckpointError(file: path, problem: .io(operation: operation, errno: e))
     }
 
+    /// Whether a refused write of this file system's (`CheckpointError`, `ResultFileError`) would
+    /// come back on a restart: a path that is no place for a file (a directory, a link to a
+    /// stream, a file where a directory must be, a name too long) or a directory the process may
+    /// not write (permissions, a read-only file system). A full disk or a failing device may be
+    /// gone by then.
+    static func refusalRepeats(_ error: any Error) -> Bool {
+        let repeating: Set<Int32> = [EACCES, EPERM, EROFS, ENAMETOOLONG, ENOTDIR, EISDIR, ELOOP]
+        switch error {
+        case let error as CheckpointError:
+            switch error.problem {
+            case .invalidArgument: return true
+            case let .io(_, code): return repeating.contains(code)
+            default: return false
+            }
+        // A result file's write that failed past the checks (export and plot write without one).
+        case let ResultFileError.system(_, code) as ResultFileError: return repeating.contains(code)
+        default: return false
+        }
+    }
+
+    /// The system's reason where `path` cannot be looked up for another reason than that it is
+    /// not there (a name too long, a loop of links, no permission on a folder on the way); nil
+    /// where it exists or is simply absent.
+    static func lookupFailure(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) != 0, errno != ENOENT, errno != ENOTDIR else { return nil }
+        return String(cString: strerror(errno))
+    }
+
     /// Reads a whole regular file of at most `limit` bytes, without blocking on a FIFO
     /// (`RegularFile.read`).
     static func readAll(_ path: String, limit: Int = RegularFile.checkpointLimit) throws -> [UInt8] {

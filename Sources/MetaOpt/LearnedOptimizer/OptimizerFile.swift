@@ -76,7 +76,7 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
         } catch {
             // The file system's errors are the package's own types, which a caller cannot name.
             throw OptimizerFileError(path: url.path, problem: "was not written: \(error)",
-                                     refusalRepeats: TrainingRun.writeRefusalRepeats(error))
+                                     refusalRepeats: FileIO.refusalRepeats(error))
         }
     }
 
@@ -216,8 +216,8 @@ public struct ExportedOptimizer: Codable, Equatable, Sendable {
 public struct OptimizerFileError: Error, CustomStringConvertible, Equatable {
     public var path: String
     public var problem: String
-    /// A write refused for a reason a restart would meet again (`TrainingRun.writeRefusalRepeats`
-    /// of the file system's error: a directory in the file's place, no permission).
+    /// A write refused for a reason a restart would meet again (`FileIO.refusalRepeats` of the
+    /// file system's error: a directory in the file's place, no permission).
     package var refusalRepeats = false
     public var description: String { "\(path) \(problem)" }
 }

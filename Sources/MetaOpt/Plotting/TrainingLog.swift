@@ -64,10 +64,8 @@ package struct TrainingLog: Sendable, Equatable {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: runDirectory.path, isDirectory: &isDirectory) else {
-            var info = stat()
-            let lookup = stat(runDirectory.path, &info) != 0 && errno != ENOENT && errno != ENOTDIR
-                ? String(cString: strerror(errno)) : nil
-            throw TrainingLogError(path: runDirectory.path, line: nil, problem: lookup.map { "cannot be read (\($0))" } ?? "no such directory")
+            let problem = FileIO.lookupFailure(runDirectory.path).map { "cannot be read (\($0))" } ?? "no such directory"
+            throw TrainingLogError(path: runDirectory.path, line: nil, problem: problem)
         }
         guard isDirectory.boolValue else {
             throw TrainingLogError(path: runDirectory.path, line: nil,

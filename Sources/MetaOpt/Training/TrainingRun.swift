@@ -425,24 +425,11 @@ package final class TrainingRun {
     }
 
     /// Whether a refused write would come back on a restart (`checkWriteTargets`' refusal, or a
-    /// write of evaluate, export, plot or bench): a path that is no place for a file (a
-    /// directory, a link to a stream, a file where a directory must be, a name too long) or a
-    /// directory the process may not write (permissions, a read-only file system). A full disk
-    /// or a failing device may be gone by then.
+    /// write of evaluate, export, plot or bench): `FileIO.refusalRepeats` of the file system's
+    /// error, also where an optimizer file's write wraps it.
     package static func writeRefusalRepeats(_ error: any Error) -> Bool {
-        let repeating: Set<Int32> = [EACCES, EPERM, EROFS, ENAMETOOLONG, ENOTDIR, EISDIR, ELOOP]
-        switch error {
-        case let error as CheckpointError:
-            switch error.problem {
-            case .invalidArgument: return true
-            case let .io(_, code): return repeating.contains(code)
-            default: return false
-            }
-        // A result file's write that failed past the checks (export and plot write without one).
-        case let ResultFileError.system(_, code) as ResultFileError: return repeating.contains(code)
-        case let error as OptimizerFileError: return error.refusalRepeats
-        default: return false
-        }
+        if let error = error as? OptimizerFileError { return error.refusalRepeats }
+        return FileIO.refusalRepeats(error)
     }
 
     /// Whether loading the newest checkpoint would fail the same way after a restart: every file
