@@ -192,9 +192,7 @@ struct TrainCommand: ParsableCommand {
             // A run directory not made yet (an existing one is refused with the other directories
             // in the file's place, before training): the run would create it and train to the end
             // before failing to write the optimizer there.
-            let outputPath = FilePaths.canonical(FilePaths.url(output))
-            let runPath = FilePaths.canonical(runDirectory.url)
-            if runPath == outputPath || runPath.hasPrefix(outputPath.hasSuffix("/") ? outputPath : outputPath + "/") {
+            if runDirectory.liesWithin(FilePaths.url(output)) {
                 throw ValidationError("--output \(output) is the run directory or a folder it is in; give a file's path (the optimizer is a file)")
             }
             if let configFile, FilePaths.same(FilePaths.url(output), FilePaths.url(configFile)) {

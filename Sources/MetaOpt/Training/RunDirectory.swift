@@ -62,4 +62,12 @@ package struct RunDirectory: Sendable {
         }
         return nil
     }
+
+    /// Whether this directory is `path` or lies inside it, paths resolved and compared byte for
+    /// byte as in `ownFile` (an --output there could never be a file).
+    package func liesWithin(_ path: URL) -> Bool {
+        let outer = FilePaths.canonical(path), directory = FilePaths.canonical(url)
+        return FilePaths.sameBytes(directory, outer)
+            || directory.utf8.starts(with: (outer.hasSuffix("/") ? outer : outer + "/").utf8)
+    }
 }
