@@ -101,7 +101,7 @@ struct EvaluateCommand: ParsableCommand {
         let file = try OptimizerFile.read(from: FilePaths.url(optimizer))
         let training = file.training
         let filesOwnTask = task.task == nil ? training?.task : nil
-        let spec = try filesOwnTask ?? task.spec()
+        var spec = try filesOwnTask ?? task.spec()
         // As in train: a task option the evaluated task does not read is an error, not ignored.
         // The file's own mixture is not built from this command line (and task options without
         // --task are refused below).
@@ -111,9 +111,12 @@ struct EvaluateCommand: ParsableCommand {
         }
         // Task options build a task from their defaults (`task.spec()`), which only --task asks
         // for: without it they used to be ignored, and the file's own task ran as trained.
-        if let trained = filesOwnTask, let option = OptionScope.givenOnCommandLine.intersection(OptionScope.taskOptionNames).sorted().first {
+        // --data-dir says where the data is, not which task: the file's own task, read from there
+        // (a relative directory in the file is the training run's, which another folder lacks).
+        if let trained = filesOwnTask, let option = OptionScope.givenOnCommandLine.intersection(OptionScope.taskOptionNames).subtracting(["data-dir"]).sorted().first {
             throw ValidationError("--\(option) describes a task, but without --task evaluate runs the optimizer file's own (\(trained.name), as trained); give --task \(trained.name) with it to evaluate on that task with these options (the others at their defaults)")
         }
+        if filesOwnTask != nil, let directory = task.dataDir { spec = spec.readingData(from: directory) }
         // A mixture's φ has one optimizer for every family: a family with several parameter
         // groups (the CNN) runs them all on it, as it did in meta-training.
         let sharesOneOptimizer = training?.task.settings is MixtureTask && file.optimizer.optimizerCount == 1
@@ -140,6 +143,9 @@ struct EvaluateCommand: ParsableCommand {
         } catch let error as DataError where error.isConfigurationProblem {
             // The options do not fit the data (a CNN with too many poolings): bad usage, status 64.
             throw ValidationError(error.description)
+        } catch let error as DataError where filesOwnTask != nil && task.dataDir == nil {
+            Console.error("note: the optimizer file's training settings name this data location (a relative path is taken from the folder evaluate runs in); give --data-dir DIR to read the data from another directory\n")
+            throw error
         }
         // The task by name and size: an image task's full description is a page of Swift types.
         if let problem = MemoryEstimate.problem(needed: needed, limit: memory.memoryLimitBytes(),

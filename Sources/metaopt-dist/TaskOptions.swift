@@ -21,7 +21,7 @@ struct TaskName: ExpressibleByArgument {
 /// Which optimizee family, shared by `train` and `evaluate`. Each option's help names the families
 /// that read it (`TaskPlugin.options`).
 struct TaskOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Optimizee family (train: default quadratic; evaluate: default the optimizer file's task as trained; the task options below need --task there and start from their own defaults, not the file's).",
+    @Option(help: ArgumentHelp("Optimizee family (train: default quadratic; evaluate: default the optimizer file's task as trained; the task options below need --task there and start from their own defaults, not the file's, except --data-dir, which alone reads the file's own task's data from another directory).",
                                valueName: TaskSpec.names.joined(separator: "|")))
     var task: TaskName?
 

@@ -194,6 +194,23 @@ final class ReaderHardeningTests: XCTestCase {
         XCTAssertNoThrow(try OptimizerFile.read(from: writeEdited(replacing("^\\{", with: "{\"note\":[1, -0.5e-3, true, null, \"\\u00e9\"],"))))
     }
 
+    /// Foundation's JSONDecoder refuses some valid spellings of zero with an exponent (`0e1`,
+    /// `0.00e5`, `-0.0e5`, not `0e10`): such a file "is malformed (The given data was not valid
+    /// JSON.)", where Python's json reads it. They are read as the zeros they are, sign kept.
+    func testZerosWithExponentsAreRead() throws {
+        XCTAssertEqual(String(decoding: JSONSyntax.zerosSpeltPlainly(Data(#"[0e1,-0.0e5,0.00E+1,1e5,"0e1",10e1,0.5e1,00e1,-0e-0,0.0]"#.utf8)), as: UTF8.self),
+                       #"[0  ,-0    ,0      ,1e5,"0e1",10e1,0.5e1,00e1,-0   ,0.0]"#)
+        XCTAssertEqual(String(decoding: JSONSyntax.zerosSpeltPlainly(Data(#"{"a\"0e1":0e9}"#.utf8)), as: UTF8.self), #"{"a\"0e1":0  }"#)
+        for (token, sign) in [("0e1", 0), ("0E9", 0), ("0.00e5", 0), ("-0.0e5", 1), ("-0.0e-1", 1), ("-0.00e+01", 1)] as [(String, UInt32)] {
+            let phi = try OptimizerFile.read(from: writeEdited(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[\(token),"))).phi
+            XCTAssertEqual(phi[0].bitPattern, sign << 31, token)
+        }
+        // A bad number is still refused where it is.
+        try assertRefused(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[00e1,"), saying: ["not valid JSON near \"phi\"", "a number with a leading zero"])
+        // Run files too.
+        XCTAssertEqual(try RunSettings.parse(Data(#"{"seed": 0e1}"#.utf8), source: "f").values["seed"], .integer("0"))
+    }
+
     func testBadNumbersAreNamed() throws {
         try assertRefused(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[1e-50,"), saying: ["phi[0]", "underflows"])
         try assertRefused(replacing("\"phi\":\\[[^,]*,", with: "\"phi\":[NaN,"), saying: ["not valid JSON near \"phi\""])

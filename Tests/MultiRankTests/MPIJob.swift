@@ -126,8 +126,8 @@ enum MPIJob {
 
     /// Runs `metaopt-dist <args>` directly: a singleton MPI job of one rank.
     static func runSingleton(args: [String], timeout: TimeInterval = 60,
-                             environment: [String: String] = [:]) throws -> MPIJobResult {
-        try runProcess(executable: try binaryURL(), arguments: args, timeout: timeout, environment: environment)
+                             environment: [String: String] = [:], in directory: URL? = nil) throws -> MPIJobResult {
+        try runProcess(executable: try binaryURL(), arguments: args, timeout: timeout, environment: environment, in: directory)
     }
 
     /// This process's environment plus what every job needs: mpirun allowed as root, one OpenBLAS
@@ -146,7 +146,7 @@ enum MPIJob {
     /// Runs any program with the job environment, output captured to files (so processes that
     /// outlive it cannot block the harness), and a time limit.
     static func runProcess(executable: URL, arguments: [String], timeout: TimeInterval,
-                           environment: [String: String] = [:]) throws -> MPIJobResult {
+                           environment: [String: String] = [:], in directory: URL? = nil) throws -> MPIJobResult {
         let fm = FileManager.default
         let scratch = fm.temporaryDirectory.appendingPathComponent("metaopt-mpijob-\(UUID().uuidString)")
         try fm.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -165,6 +165,7 @@ enum MPIJob {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
         process.environment = jobEnvironment(environment)
         process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
         process.standardOutput = outHandle

@@ -231,6 +231,7 @@ final class RunHardeningTests: XCTestCase {
         let out = scratch.appendingPathComponent("eval").path
         for (extra, message) in [(["--dimension", "5"], "--dimension describes a task, but without --task evaluate runs the optimizer file's own (quadratic"),
                                  (["--minibatch", "0"], "--minibatch does not apply to task quadratic"),
+                                 (["--data-dir", "/nonexistent"], "--data-dir does not apply to task quadratic"),
                                  (["--task", "quadratic", "--labels", "1,2"], "--labels does not apply to task quadratic"),
                                  (["--task", "quadratic", "--data-dir", "/nonexistent"], "--data-dir does not apply to task quadratic"),
                                  (["--task", "rosenbrock", "--fc-layers", "0"], "--fc-layers does not apply to task rosenbrock"),
@@ -421,6 +422,46 @@ final class RunHardeningTests: XCTestCase {
                                                       "--out", scratch.appendingPathComponent("evaluation").path],
                                                timeout: DistributedTrain.jobTimeout)
         XCTAssertEqual(evaluate.status, 65, "\(evaluate)")
+    }
+
+    /// An optimizer file trained with a relative --data-dir names its data from the training
+    /// run's folder: evaluated from another, its data was not there, and the only way to point
+    /// at it was --task with every task option restated. --data-dir alone now reads the file's
+    /// own task's data from there, and the missing data's message says where the path came from.
+    func testEvaluateReadsTheFilesOwnTaskFromAnotherDataDirectory() throws {
+        let real = "/usr/share/datasets/fashion-mnist"
+        guard FileManager.default.fileExists(atPath: real + "/train-images-idx3-ubyte.gz") else {
+            throw XCTSkip("Fashion-MNIST not installed (Debian package dataset-fashion-mnist)")
+        }
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let fm = FileManager.default
+        let trainedIn = scratch.appendingPathComponent("training"), elsewhere = scratch.appendingPathComponent("elsewhere")
+        for folder in [trainedIn, elsewhere] { try fm.createDirectory(at: folder, withIntermediateDirectories: true) }
+        try fm.createSymbolicLink(atPath: trainedIn.appendingPathComponent("fm").path, withDestinationPath: real)
+        let train = try MPIJob.runSingleton(args: ["train", "--task", "mlp", "--data-dir", "fm", "--hidden-layers", "7", "--labels", "1,2,3",
+                                                   "--meta-batch", "2", "--block-size", "1", "--unroll", "2", "--horizon", "2",
+                                                   "--iterations", "1", "--validate-every", "0", "--run-dir", "run"],
+                                            timeout: DistributedTrain.jobTimeout, in: trainedIn)
+        XCTAssertEqual(train.status, 0, "\(train)")
+        let optimizer = trainedIn.appendingPathComponent("run/optimizer.json").path
+        let evaluate = ["evaluate", "--optimizer", optimizer, "--functions", "1", "--baselines", "none", "--steps", "2", "--quiet"]
+        let missing = try MPIJob.runSingleton(args: evaluate + ["--out", "e1"], timeout: DistributedTrain.jobTimeout, in: elsewhere)
+        XCTAssertEqual(missing.status, 1, "\(missing)")
+        XCTAssertTrue(missing.stderr.contains("fm: no such directory"), "\(missing)")
+        XCTAssertTrue(missing.stderr.contains("the optimizer file's training settings name this data location (a relative path is taken from the folder evaluate runs in); give --data-dir DIR"), "\(missing)")
+        let moved = try MPIJob.runSingleton(args: evaluate + ["--out", "e2", "--data-dir", real], timeout: DistributedTrain.jobTimeout, in: elsewhere)
+        XCTAssertEqual(moved.status, 0, "\(moved)")
+        let here = try MPIJob.runSingleton(args: evaluate + ["--out", "e3"], timeout: DistributedTrain.jobTimeout, in: trainedIn)
+        XCTAssertEqual(here.status, 0, "\(here)")
+        // The same task, hidden layer of 7 and labels 1,2,3 as trained, on the same data: the same report.
+        let report = { (folder: URL, name: String) throws -> String in
+            try String(contentsOf: folder.appendingPathComponent(name + "/summary.md"), encoding: .utf8)
+        }
+        XCTAssertEqual(try report(elsewhere, "e2"), try report(trainedIn, "e3"))
+        // Another task option still needs --task.
+        let other = try MPIJob.runSingleton(args: evaluate + ["--out", "e4", "--data-dir", real, "--minibatch", "64"], in: elsewhere)
+        XCTAssertEqual(other.status, 64, "\(other)")
+        XCTAssertTrue(other.stderr.contains("--minibatch describes a task, but without --task"), "\(other)")
     }
 
     /// Ranks that read different copies of a data set (the same --data-dir on hosts with other

@@ -139,6 +139,57 @@ package enum JSONSyntax {
         }
     }
 
+    /// `data` with every zero written with an exponent (`0e1`, `-0.0e5`: a '0', maybe a point and
+    /// more zeros, then the exponent) spelt `0` or `-0` and padded with spaces to its length, so
+    /// that offsets stay the file's. Foundation's `JSONDecoder` refuses some of these valid
+    /// spellings as a `Float` or `Double` (`0e1`, `0.00e5`, `-0.0e5`, but not `0e10` or `0.0e5`),
+    /// which other programs' writers may produce and Python's `json` reads; other numbers, and
+    /// bytes that are not such a number, are left as they are.
+    package static func zerosSpeltPlainly(_ data: Data) -> Data {
+        var b = [UInt8](data)
+        func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+        var i = 0
+        while i < b.count {
+            if b[i] == UInt8(ascii: "\"") {
+                // Past the string: an escaped character never ends it.
+                i += 1
+                while i < b.count, b[i] != UInt8(ascii: "\"") { i += b[i] == UInt8(ascii: "\\") ? 2 : 1 }
+                i += 1
+                continue
+            }
+            guard b[i] == UInt8(ascii: "-") || isDigit(b[i]) else { i += 1; continue }
+            let start = i
+            var j = i
+            if b[j] == UInt8(ascii: "-") { j += 1 }
+            let negative = j > start
+            // One zero, then maybe a point and zeros only, then an exponent with digits.
+            var zero = j < b.count && b[j] == UInt8(ascii: "0") && !(j + 1 < b.count && isDigit(b[j + 1]))
+            if zero {
+                j += 1
+                if j < b.count, b[j] == UInt8(ascii: ".") {
+                    j += 1
+                    let digits = j
+                    while j < b.count, b[j] == UInt8(ascii: "0") { j += 1 }
+                    zero = j > digits && !(j < b.count && isDigit(b[j]))
+                }
+            }
+            if zero, j < b.count, b[j] | 0x20 == UInt8(ascii: "e") {
+                j += 1
+                if j < b.count, b[j] == UInt8(ascii: "+") || b[j] == UInt8(ascii: "-") { j += 1 }
+                let digits = j
+                while j < b.count, isDigit(b[j]) { j += 1 }
+                if j > digits {
+                    let plain = Array((negative ? "-0" : "0").utf8)
+                    b.replaceSubrange(start..<j, with: plain + Array(repeating: UInt8(ascii: " "), count: j - start - plain.count))
+                }
+            }
+            // Past the rest of the token, whatever it was.
+            i = max(j, start + 1)
+            while i < b.count, isDigit(b[i]) || "+-.eE".utf8.contains(b[i]) { i += 1 }
+        }
+        return Data(b)
+    }
+
     /// The offset of the first byte that does not begin a valid UTF-8 sequence (an overlong form,
     /// a surrogate, past U+10FFFF, or cut short); nil when all of `bytes` is UTF-8.
     private static func firstNonUTF8(_ bytes: [UInt8]) -> Int? {

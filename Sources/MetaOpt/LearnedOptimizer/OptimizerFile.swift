@@ -94,7 +94,9 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
         if bytes.starts(with: CheckpointHeader.magic) {
             throw OptimizerFileError(path: url.path, problem: "is a training checkpoint, not an optimizer file: give the run's optimizer.json or best-optimizer.json (docs/checkpoints.md)")
         }
-        let data = JSONDiagnosis.utf8(Data(bytes))
+        let text = JSONDiagnosis.utf8(Data(bytes))
+        let transcoded = text.count != bytes.count || !text.elementsEqual(bytes)
+        let data = JSONSyntax.zerosSpeltPlainly(text)
         struct Probe: Decodable { var format: String?; var version: Int? }
         let probe: Probe
         do { probe = try JSONDecoder().decode(Probe.self, from: data) } catch {
@@ -118,7 +120,7 @@ public struct OptimizerFile: Codable, Equatable, Sendable {
         }
         // Foundation's readers take a comma before ']' and skip the values of keys they do not
         // decode (bytes that are not UTF-8 too); Python's json refuses all of them.
-        if let problem = JSONDiagnosis.strictSyntaxProblem(in: data, transcoded: data.count != bytes.count || !data.elementsEqual(bytes)) {
+        if let problem = JSONDiagnosis.strictSyntaxProblem(in: data, transcoded: transcoded) {
             throw OptimizerFileError(path: url.path, problem: problem)
         }
         // Before any value is used: Python's reader would keep the other of two values.

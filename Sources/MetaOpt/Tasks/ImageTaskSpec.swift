@@ -166,6 +166,13 @@ extension ImageTaskSpec {
         return s
     }
 
+    /// The same task with its data in `directory` (spelt as `standardLocationAsNone` stores it).
+    func readingData(from directory: String) -> ImageTaskSpec {
+        var s = self
+        s.directory = Self.standardLocationAsNone(directory, dataset: dataset)
+        return s
+    }
+
     /// As the enum this spec was a case of printed it ("image(MetaOpt.ImageTaskSpec(...))").
     var reportDescription: String { "image(\(String(reflecting: self)))" }
 }
@@ -190,6 +197,8 @@ extension ImageTaskPlugin {
     package var problems: [String] { spec.problems() }
 
     package func onSplit(_ split: DatasetSplit) -> Self { Self(spec.onSplit(split)) }
+
+    package func readingData(from directory: String) -> Self { Self(spec.readingData(from: directory)) }
 
     package func makeFamily() throws -> any TaskFamily { try spec.makeFamily() }
 

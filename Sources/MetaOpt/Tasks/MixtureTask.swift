@@ -163,6 +163,10 @@ package struct MixtureTask: TaskPlugin, Codable {
         MixtureTask(components: components.map { MixtureComponent(weight: $0.weight, task: $0.task.onSplit(split)) })
     }
 
+    package func readingData(from directory: String) -> MixtureTask {
+        MixtureTask(components: components.map { MixtureComponent(weight: $0.weight, task: $0.task.readingData(from: directory)) })
+    }
+
     /// One component per function (validation and evaluation).
     package func makeFamily() throws -> any TaskFamily { try makeFamily(functionsPerDraw: 1) }
 

@@ -37,6 +37,8 @@ package protocol TaskPlugin: Equatable, Sendable {
     var runSettingsValues: [(key: String, value: RunSettings.Value)] { get }
     /// The same task on another data split; families without one return themselves.
     func onSplit(_ split: DatasetSplit) -> Self
+    /// The same task with its data read from `directory`; families without data return themselves.
+    func readingData(from directory: String) -> Self
     /// The family, ready to sample (a data set is loaded here, once per process).
     func makeFamily() throws -> any TaskFamily
     /// Coordinates of every sampled θ.
@@ -59,6 +61,7 @@ extension TaskPlugin {
     package static var storageKey: String { name }
 
     package func onSplit(_ split: DatasetSplit) -> Self { self }
+    package func readingData(from directory: String) -> Self { self }
     package func estimatedBatchBytes(functions count: Int) -> Int? { 0 }
     package func coordinateCount() throws -> Int {
         try makeFamily().sample(RandomKey(seed: 0, horizon: 0, task: 0)).dimension

@@ -64,6 +64,10 @@ public struct TaskSpec: Codable, Equatable, Sendable, CustomStringConvertible {
     /// The same task on another data split (held-out functions use the test split).
     public func onSplit(_ split: DatasetSplit) -> TaskSpec { TaskSpec(settings.onSplit(split)) }
 
+    /// The same task with its data read from `directory` (image families, and a mixture's image
+    /// components; the others are unchanged): a trained task on a host that keeps the data elsewhere.
+    public func readingData(from directory: String) -> TaskSpec { TaskSpec(settings.readingData(from: directory)) }
+
     /// The family, ready to sample. Image tasks load their data set here (once per process).
     public func makeFamily() throws -> any TaskFamily { try settings.makeFamily() }
 

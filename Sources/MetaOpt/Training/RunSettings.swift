@@ -126,10 +126,11 @@ package struct RunSettings: Equatable, Sendable {
     /// `replaced` (those the command line gives again) are left out unchecked: their values here
     /// would be replaced anyway.
     package static func parse(_ text: Data, source: String, replaced: Set<String> = []) throws(RunSettingsError) -> RunSettings {
-        let data = JSONDiagnosis.utf8(text)
+        let utf8 = JSONDiagnosis.utf8(text)
+        let data = JSONSyntax.zerosSpeltPlainly(utf8)
         // Strict JSON, as for optimizer files: Foundation's reader takes a comma before '}' and
         // bytes that are not UTF-8 inside a string, which then read as a number out of range.
-        if let problem = JSONDiagnosis.strictSyntaxProblem(in: data, transcoded: data != text) {
+        if let problem = JSONDiagnosis.strictSyntaxProblem(in: data, transcoded: utf8 != text) {
             throw RunSettingsError(source: source, problems: [problem])
         }
         /// A value, an array or object (which no setting takes), or a number beyond Double's
