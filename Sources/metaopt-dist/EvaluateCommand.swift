@@ -9,7 +9,8 @@ struct EvaluateCommand: ParsableCommand {
         discussion: """
             Each baseline's learning rate is chosen by a grid search (\(LearningRateSearch.defaultGrid.map { "\($0)" }.joined(separator: ", ")), \
             continued beyond an end while the best rate is there: 10, 30, ... or 3e-05, 1e-05, ..., \
-            up to 6 more rates each way) on --tuning-functions training functions; then the learned optimizer and the tuned \
+            up to 6 more rates each way) on --tuning-functions training functions, and --refine \
+            rounds of rates between the best and its neighbours; then the learned optimizer and the tuned \
             baselines run on the same --functions held-out functions. The held-out functions are \
             drawn with --seed, which must differ from the training seed; the tuning functions with \
             seed+1. For image tasks the held-out functions train on the test split (--split train \
@@ -41,6 +42,9 @@ struct EvaluateCommand: ParsableCommand {
 
     @Option(help: "Training functions for the baselines' learning-rate search.")
     var tuningFunctions = 20
+
+    @Option(help: ArgumentHelp("Rounds of finer tuning after the grid: each tries the geometric midpoints (two significant digits) between a baseline's best rate and its two neighbours, halving the spacing on a log scale (2 rounds: about 1.3x between rates instead of 3x; up to 2 more tuning runs per round and baseline). 0: the grid alone, as the tables of docs/results.md unless they say otherwise.", valueName: "rounds"))
+    var refine = 0
 
     @Option(help: "Seed of the held-out functions (default: the training seed + 1000003; not the training seed; the seed of the run's validation functions is warned about).", transform: SeedArgument.parse)
     var seed: UInt64?
@@ -85,8 +89,11 @@ struct EvaluateCommand: ParsableCommand {
         }
         let kinds: [BaselineKind]
         do { kinds = try BaselineKind.parseList(baselines) } catch { throw ValidationError("--baselines: \(error)") }
-        if kinds.isEmpty && OptionScope.givenOnCommandLine.contains("tuning-functions") {
-            throw ValidationError("--tuning-functions tunes the baselines, and --baselines none runs none: give one or the other")
+        for option in ["tuning-functions", "refine"] where kinds.isEmpty && OptionScope.givenOnCommandLine.contains(option) {
+            throw ValidationError("--\(option) tunes the baselines, and --baselines none runs none: give one or the other")
+        }
+        guard (0...LearningRateSearch.maxRefinements).contains(refine) else {
+            throw ValidationError("--refine must be from 0 to \(LearningRateSearch.maxRefinements) (got \(refine)): each round halves the spacing between rates, and \(LearningRateSearch.maxRefinements) already reach about 1.02x on the default grid")
         }
     }
 
@@ -186,21 +193,23 @@ struct EvaluateCommand: ParsableCommand {
         let status = TerminalStatus.standardError(quiet: quiet)
         defer { status.clear() }  // also before an error message
         let meter = EvaluationProgressMeter(planned: EvaluationProgressMeter.plan(
-            learned: [learned.name], baselines: kinds.map(\.displayName), gridSize: LearningRateSearch.defaultGrid.count,
+            learned: [learned.name], baselines: kinds.map(\.displayName), gridSize: LearningRateSearch.defaultGrid.count + 2 * refine,
             tuningFunctions: tuningFunctions, functions: functions))
         let start = DispatchTime.now()
         let progress: EvaluationProgress.Handler? = status.enabled ? { event in
             status.show(meter.update(event, now: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9),
                         force: event.functionsDone == 0)
         } : nil
-        let tuning = try Evaluation.tuneBaselines(kinds, trainingFunctions: tuningSet, steps: steps, progress: progress)
+        let tuning = try Evaluation.tuneBaselines(kinds, trainingFunctions: tuningSet, steps: steps, refinements: refine, progress: progress)
         let optimizers: [any EvaluatedOptimizer] = [learned] + tuning.map { BaselineOptimizer(tuned: $0) }
         var report = try Evaluation.run(
             optimizers: optimizers, functions: heldOut, steps: steps, tuning: tuning,
-            metadata: ["task": "\(spec)", "optimizer_file": optimizer, "evaluation_seed": "\(evaluationSeed)",
+            // The held-out functions' split: the spec as trained names the training split.
+            metadata: ["task": "\(spec.onSplit(split))", "optimizer_file": optimizer, "evaluation_seed": "\(evaluationSeed)",
                        "tuning_seed": "\(Evaluation.tuningSeed(evaluationSeed: evaluationSeed))", "training_iterations": "\(file.iteration)",
                        "kernels": KernelPath.default.rawValue, "training_kernels": file.kernels ?? "unknown"]
-                .merging(split == .test ? [:] : ["held_out_split": split.rawValue]) { a, _ in a },
+                .merging(split == .test ? [:] : ["held_out_split": split.rawValue]) { a, _ in a }
+                .merging(refine == 0 ? [:] : ["tuning_refinements": "\(refine)"]) { a, _ in a },
             progress: progress)
         report.provenance = Provenance.current(kernels: KernelPath.default.rawValue)
         report.optimizerProvenance = file.provenance

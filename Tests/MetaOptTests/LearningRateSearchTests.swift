@@ -51,6 +51,34 @@ final class LearningRateSearchTests: XCTestCase {
         XCTAssertLessThan(byRate[0.3]!.meanFinalLoss, byRate[0.1]!.meanFinalLoss)
     }
 
+    /// The grid's 0.3 is √3 off SGD's best rate on f = x², α = 0.5 (one step to the minimum):
+    /// one round tries 0.17 and 0.55 (factors 0.43 and 0.01 per step) and keeps 0.55; the second
+    /// tries 0.41 and 0.74 around it and keeps it. Without rounds the grid's 0.3, as before.
+    func testRefinementTriesMidpointsAroundTheBestRate() throws {
+        let functions: [any Optimizee] = [EvalbTestParabola(start: [1]), EvalbTestParabola(start: [-2])]
+        XCTAssertEqual(try LearningRateSearch(steps: 10).run(kind: .sgd, on: functions).learningRate, 0.3)
+        let once = try LearningRateSearch(steps: 10, refinements: 1).run(kind: .sgd, on: functions)
+        XCTAssertEqual(once.learningRate, 0.55)
+        XCTAssertEqual(once.scores.map(\.learningRate), [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.17, 0.3, 0.55, 1, 3])
+        let twice = try LearningRateSearch(steps: 10, refinements: 2).run(kind: .sgd, on: functions)
+        XCTAssertEqual(twice.learningRate, 0.55)
+        XCTAssertEqual(twice.scores.map(\.learningRate).filter { $0 > 0.1 && $0 < 1 }, [0.17, 0.3, 0.41, 0.55, 0.74])
+        XCTAssertEqual(twice.scores.first { $0.learningRate == 0.55 }!.meanFinalLoss, 2.5 * pow(0.01, 10), accuracy: 2.5 * pow(0.01, 10) * 1e-4)
+        XCTAssertFalse(twice.atGridEdge)
+        // Scores stay in ascending rate, as the report's grid table shows them.
+        XCTAssertEqual(twice.scores.map(\.learningRate), twice.scores.map(\.learningRate).sorted())
+    }
+
+    func testMidpointsHaveTwoSignificantDigitsWhereTheyCan() {
+        XCTAssertEqual(LearningRateSearch.midpoint(0.3, 1), 0.55)
+        XCTAssertEqual(LearningRateSearch.midpoint(1, 0.3), 0.55)
+        XCTAssertEqual(LearningRateSearch.midpoint(3e-4, 1e-3), 5.5e-4)
+        // Two digits would land on 0.65: the exact mean instead.
+        XCTAssertEqual(Double(LearningRateSearch.midpoint(0.64, 0.65)!), (0.64 * 0.65).squareRoot(), accuracy: 1e-6)
+        XCTAssertNil(LearningRateSearch.midpoint(0.5, 0.5))
+        XCTAssertNil(LearningRateSearch.midpoint(1, 1.0000001))
+    }
+
     /// With a stiffer parabola (curvature 4, stable for α < 0.25) the choice moves down the grid.
     func testStiffParabolaMovesChoiceDown() throws {
         let functions: [any Optimizee] = [EvalbTestParabola(start: [1], curvature: 4)]

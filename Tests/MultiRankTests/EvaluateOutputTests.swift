@@ -193,10 +193,38 @@ final class EvaluateOutputTests: XCTestCase {
         let ignored = try metaopt(args + ["--tuning-functions", "5"])
         XCTAssertEqual(ignored.status, 64, "\(ignored)")
         XCTAssertTrue(ignored.stderr.contains("--tuning-functions tunes the baselines, and --baselines none runs none"), "\(ignored)")
+        let unrefined = try metaopt(args + ["--refine", "1"])
+        XCTAssertEqual(unrefined.status, 64, "\(unrefined)")
+        XCTAssertTrue(unrefined.stderr.contains("--refine tunes the baselines, and --baselines none runs none"), "\(unrefined)")
         let result = try metaopt(args + ["--max-memory", "1"])
         XCTAssertEqual(result.status, 0, "\(result)")
         let summary = try String(contentsOf: out.appendingPathComponent("summary.md"), encoding: .utf8)
         XCTAssertTrue(summary.contains("ties split evenly).\n") && !summary.contains("tuned by grid search"), summary)
+    }
+
+    /// --refine tunes the baselines on finer rates around the grid's best: the report records
+    /// the rates tried and the rounds, the summary says so, and the count is bounded.
+    func testRefineTriesRatesBetweenTheGridsAndSaysSo() throws {
+        let out = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("eval")
+        let args = ["evaluate", "--optimizer", Self.optimizers.appendingPathComponent("quadratic.json").path,
+                    "--functions", "2", "--steps", "20", "--tuning-functions", "2", "--baselines", "sgd", "--out", out.path]
+        let result = try metaopt(args + ["--refine", "2"])
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertTrue(result.stdout.contains("tuned by grid search with 2 rounds of finer rates around the best on separate training functions"), "\(result)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
+        XCTAssertEqual((report["metadata"] as! [String: String])["tuning_refinements"], "2")
+        let tuning = (report["tuning"] as! [[String: Any]])[0]
+        let rates = (tuning["scores"] as! [[String: Any]]).map { ($0["learningRate"] as! NSNumber).doubleValue }
+        // The default grid's ten rates and two rounds of two midpoints each.
+        XCTAssertEqual(rates.count, 14, "\(rates)")
+        let grid = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1, 3]
+        let chosen = (tuning["learningRate"] as! NSNumber).doubleValue
+        XCTAssertFalse(grid.contains { abs($0 - chosen) < 1e-9 }, "chose \(chosen) of \(rates)")
+        for bad in ["7", "-1"] {
+            let refused = try metaopt(args + ["--refine", bad])
+            XCTAssertEqual(refused.status, 64, "\(refused)")
+            XCTAssertTrue(refused.stderr.contains("--refine must be from 0 to 6 (got \(bad))"), "\(refused)")
+        }
     }
 
     /// --bands, like --no-bands, shapes the panels of --evaluations only: given with run

@@ -77,11 +77,12 @@ public enum Evaluation {
         (0..<count).map { family.sample(RandomKey(seed: seed, horizon: horizon, task: $0)) }
     }
 
-    /// Grid-searches the learning rate of each baseline on `trainingFunctions`.
+    /// Grid-searches the learning rate of each baseline on `trainingFunctions`, with `refinements`
+    /// rounds of midpoints around each best rate (`LearningRateSearch`).
     public static func tuneBaselines(_ kinds: [BaselineKind], trainingFunctions: [any Optimizee], steps: Int,
-                                     grid: [Float] = LearningRateSearch.defaultGrid,
+                                     grid: [Float] = LearningRateSearch.defaultGrid, refinements: Int = 0,
                                      progress: EvaluationProgress.Handler? = nil) throws -> [LearningRateSearchResult] {
-        let search = LearningRateSearch(grid: grid, steps: steps)
+        let search = LearningRateSearch(grid: grid, steps: steps, refinements: refinements)
         return try kinds.map { try search.run(kind: $0, on: trainingFunctions, progress: progress) }
     }
 }

@@ -117,6 +117,12 @@ extension EvaluationReport {
 
     /// The summary as a Markdown table (for docs/results.md and stdout), one row per optimizer in
     /// evaluation order, followed by a one-line legend unless `legend` is false.
+    /// " with 2 rounds of finer rates around the best" when `evaluate --refine 2` tuned the baselines.
+    private var refinedTuning: String {
+        guard let rounds = metadata["tuning_refinements"] else { return "" }
+        return " with \(rounds) round\(rounds == "1" ? "" : "s") of finer rates around the best"
+    }
+
     package func markdownSummary(legend: Bool = true) -> String {
         let tuned = Dictionary(tuning.map { ($0.optimizer, $0) }, uniquingKeysWith: { a, _ in a })
         var rows = ["| Optimizer | Learning rate | Mean final loss | Median final loss | Won | Diverged |",
@@ -132,7 +138,7 @@ extension EvaluationReport {
         if legend {
             text += "\nFinal loss after \(steps) step\(steps == 1 ? "" : "s") on \(functionCount) function\(functionCount == 1 ? "" : "s"). \"Won\": share of functions "
                 + "where the optimizer reached the lowest final loss (ties split evenly)."
-                + (tuning.isEmpty ? "\n" : " Learning rates of the baselines tuned by grid search on separate training functions.\n")
+                + (tuning.isEmpty ? "\n" : " Learning rates of the baselines tuned by grid search\(refinedTuning) on separate training functions.\n")
         }
         return text
     }
