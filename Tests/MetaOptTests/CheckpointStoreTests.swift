@@ -232,6 +232,29 @@ final class CheckpointStoreTests: XCTestCase {
         XCTAssertTrue(loaded.warnings[0].contains("file name says step 40, contents say step 10"), loaded.warnings[0])
     }
 
+    /// A link in a step's place to another run's checkpoint: loading refuses it as another step,
+    /// and the write of that step replaces the link, not the other run's file, which it used to
+    /// overwrite (losing that run's newest checkpoint without a word).
+    func testAWriteReplacesALinkInItsPlaceNotTheFileBehindIt() throws {
+        let other = CheckpointStore(directory: directory.appendingPathComponent("other"))
+        try other.write(sampleCheckpoint(step: 200), step: 200)
+        let theirs = try Data(contentsOf: other.url(step: 200))
+        let store = CheckpointStore(directory: directory.appendingPathComponent("run"))
+        try store.write(sampleCheckpoint(step: 90), step: 90)
+        try FileManager.default.createSymbolicLink(at: store.url(step: 100), withDestinationURL: other.url(step: 200))
+        XCTAssertEqual(try latest(store)?.checkpoint.metadata.metaStep, 90)
+        try store.write(sampleCheckpoint(step: 100), step: 100)
+        XCTAssertEqual(try Data(contentsOf: other.url(step: 200)), theirs)
+        let written = try FileManager.default.attributesOfItem(atPath: store.url(step: 100).path)
+        XCTAssertEqual(written[.type] as? FileAttributeType, .typeRegular)
+        XCTAssertEqual(try latest(store)?.checkpoint, sampleCheckpoint(step: 100))
+        // A link to the folder of checkpoints is followed as before.
+        let linked = directory.appendingPathComponent("linked")
+        try FileManager.default.createSymbolicLink(at: linked, withDestinationURL: other.directory)
+        try CheckpointStore(directory: linked).write(sampleCheckpoint(step: 300), step: 300)
+        XCTAssertEqual(try latest(other)?.checkpoint.metadata.metaStep, 300)
+    }
+
     func testWriteRejectsAStepOtherThanTheMetadatas() throws {
         let store = CheckpointStore(directory: directory)
         XCTAssertThrowsError(try store.write(sampleCheckpoint(step: 10), step: 11)) { error in

@@ -338,6 +338,26 @@ final class EvaluationTests: XCTestCase {
         XCTAssertTrue(report.statisticsCSV().contains("0,\"LSTM, \"\"paper\"\"\",1.0,"))
     }
 
+    /// The learned optimizer against the best baseline function by function: the count of lower
+    /// final losses and the mean difference with its standard error, by hand on four functions.
+    func testSummaryComparesTheLearnedOptimizerWithTheBestBaselinePerFunction() throws {
+        func flat(_ finals: [Float]) -> [[Float]] { finals.map { [10, $0] } }
+        let report = try EvaluationReport(steps: 1, curves: [
+            OptimizerCurves(name: "LSTM", losses: flat([1, 2, 3, 6])),
+            OptimizerCurves(name: "SGD", learningRate: 0.1, losses: flat([9, 9, 9, 9])),
+            OptimizerCurves(name: "Adam", learningRate: 0.01, losses: flat([2, 3, 4, 3]))])
+        // Differences −1, −1, −1, 3: mean 0, sample variance 12 / 3 = 4, standard error √(4 / 4) = 1.
+        XCTAssertTrue(report.markdownSummary().contains(
+            "\nLSTM against Adam, the baseline with the lowest mean final loss, function by function: lower final loss on 3 of 4 functions; mean difference of the final losses 0 ± 1 (standard error over the functions).\n"),
+                      report.markdownSummary())
+        XCTAssertFalse(report.markdownSummary(legend: false).contains("function by function"))
+        let diverged = try EvaluationReport(steps: 1, curves: [
+            OptimizerCurves(name: "LSTM", losses: flat([1, .infinity])),
+            OptimizerCurves(name: "Adam", learningRate: 0.01, losses: flat([2, 3]))])
+        XCTAssertTrue(diverged.markdownSummary().contains("lower final loss on 1 of 2 functions; mean difference of the final losses not finite (a run diverged)."),
+                      diverged.markdownSummary())
+    }
+
     func testTunedBaselinesEndToEnd() throws {
         let family = EvalbTestQuadraticFamily()
         let training = Evaluation.sampleFunctions(from: family, seed: 1, count: 4)
@@ -351,6 +371,8 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(report.tuning[0].scores.count, 3)
         let md = report.markdownSummary()
         XCTAssertTrue(md.contains("| SGD |") && md.contains("| Adam |"))
+        // No learned optimizer here: nothing to compare function by function.
+        XCTAssertFalse(md.contains("function by function"), md)
         // Every baseline reduces the mean loss on these functions.
         for c in report.curves {
             let stats = report.statistics(of: c)

@@ -149,7 +149,10 @@ package struct CheckpointStore: Sendable {
         let final = url(step: step)
         let temporary = directory.appendingPathComponent(
             "." + Self.fileName(step: step) + ".\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16)).tmp")
-        try FileIO.replaceDurably(final.path, with: bytes, temporary: temporary.path)
+        // A link in this step's place is replaced, not followed: a checkpoint of this run is a
+        // file of its own, and a link to another run's checkpoint (which loading refused as
+        // another step) would otherwise overwrite that run's file.
+        try FileIO.replaceDurably(final.path, with: bytes, temporary: temporary.path, replacingLinks: true)
 
         var result = WriteResult(url: final, removed: [], warnings: [])
         do {

@@ -117,6 +117,32 @@ extension EvaluationReport {
 
     /// The summary as a Markdown table (for docs/results.md and stdout), one row per optimizer in
     /// evaluation order, followed by a one-line legend unless `legend` is false.
+    /// For each learned optimizer (a curve without a learning rate), the baseline with the lowest
+    /// mean final loss (then median) function by function: on how many functions its final loss
+    /// is lower, and the mean of the differences with its standard error. The table's means and
+    /// medians say which is ahead, not whether the lead is larger than the spread between functions.
+    var pairedComparisons: String {
+        let baselines = summary.filter { $0.learningRate != nil }
+        guard let best = baselines.min(by: { ($0.meanFinalLoss, $0.medianFinalLoss) < ($1.meanFinalLoss, $1.medianFinalLoss) }),
+              let bestCurve = curves.first(where: { $0.name == best.name }) else { return "" }
+        var lines = ""
+        for learned in curves where learned.learningRate == nil {
+            let finals = zip(learned.losses, bestCurve.losses).map { (Double($0[steps]), Double($1[steps])) }
+            let lower = finals.filter { $0.0 < $0.1 }.count
+            let differences = finals.map { $0.0 - $0.1 }
+            let n = Double(differences.count)
+            var difference = "not finite (a run diverged)"
+            if differences.allSatisfy(\.isFinite) {
+                let mean = differences.reduce(0, +) / n
+                let variance = n > 1 ? differences.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1) : 0
+                difference = "\(Self.short(mean)) ± \(Self.short((variance / n).squareRoot())) (standard error over the functions)"
+            }
+            lines += "\n\(Self.markdownEscaped(learned.name)) against \(Self.markdownEscaped(best.name)), the baseline with the lowest mean final loss, function by function: "
+                + "lower final loss on \(lower) of \(finals.count) functions; mean difference of the final losses \(difference).\n"
+        }
+        return lines
+    }
+
     /// " with 2 rounds of finer rates around the best" when `evaluate --refine 2` tuned the baselines.
     private var refinedTuning: String {
         guard let rounds = metadata["tuning_refinements"] else { return "" }
@@ -139,6 +165,7 @@ extension EvaluationReport {
             text += "\nFinal loss after \(steps) step\(steps == 1 ? "" : "s") on \(functionCount) function\(functionCount == 1 ? "" : "s"). \"Won\": share of functions "
                 + "where the optimizer reached the lowest final loss (ties split evenly)."
                 + (tuning.isEmpty ? "\n" : " Learning rates of the baselines tuned by grid search\(refinedTuning) on separate training functions.\n")
+                + pairedComparisons
         }
         return text
     }

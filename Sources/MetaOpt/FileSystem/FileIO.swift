@@ -104,10 +104,13 @@ enum FileIO {
     /// is removed and `path` is untouched. When `directorySyncRequired` is false, a directory that
     /// cannot be opened or synced is tolerated (the data itself is durable by then).
     /// Only a regular file or a missing path is replaced; a symbolic link to a regular file is
-    /// followed (the temporary file then goes next to the link's target): `writeTarget`.
+    /// followed (the temporary file then goes next to the link's target): `writeTarget`. With
+    /// `replacingLinks`, a link at `path` is itself replaced by the new file instead.
     static func replaceDurably(_ path: String, with bytes: [UInt8], temporary: String,
-                               directorySyncRequired: Bool = true) throws {
-        let target = try writeTarget(path)
+                               directorySyncRequired: Bool = true, replacingLinks: Bool = false) throws {
+        var st = stat()
+        let isLink = lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
+        let target = replacingLinks && isLink ? path : try writeTarget(path)
         if target != path {
             try replaceDurably(target, with: bytes, temporary: parent(of: target) + "/" + baseName(temporary),
                                directorySyncRequired: directorySyncRequired)

@@ -9,7 +9,7 @@ import Darwin
 /// `FileIO.replaceDurably` writes a checkpoint: a temporary file in the target's directory,
 /// flushed to disk and renamed over the target, then the directory flushed, best effort).
 /// Missing parent directories are created. A failed write leaves the old file untouched and no
-/// temporary file behind.
+/// temporary file behind; a successful one removes those that killed writes of the same files left.
 package enum ResultFile {
     package static func writeAtomically(_ data: Data, to url: URL) throws {
         try writeAllAtomically([(data, url)])
@@ -48,6 +48,11 @@ package enum ResultFile {
             }
         }
         for directory in Set(staged.map { FileIO.parent(of: $0.target) }) { try? FileIO.syncDirectory(directory) }
+        // What a killed earlier write of these files left beside them (an evaluation's --out,
+        // an export's --output): nothing else removes it.
+        for (directory, targets) in Dictionary(grouping: staged.map(\.target), by: FileIO.parent(of:)) {
+            _ = FileIO.removeStaleTemporaries(in: directory, of: targets.map(FileIO.baseName))
+        }
     }
 
     private static func createDirectory(of url: URL) throws {

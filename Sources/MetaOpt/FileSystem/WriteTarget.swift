@@ -115,6 +115,18 @@ extension FileIO {
         return entry[range.upperBound...].split(separator: "-").first.flatMap { pid_t(String($0)) }
     }
 
+    /// Removes the temporary files of `names` in `directory` that a killed writer left (hidden,
+    /// as large as the file, and never removed otherwise), except those of a process that is
+    /// still alive on this host: it may be writing them now. Returns the paths removed.
+    static func removeStaleTemporaries(in directory: String, of names: [String]) -> [String] {
+        ((try? listDirectory(directory)) ?? []).sorted().compactMap { entry in
+            guard names.contains(where: { isTemporaryName(entry, of: $0) }) else { return nil }
+            if let pid = temporaryNamePID(entry), kill(pid, 0) == 0 || errno == EPERM { return nil }
+            let path = directory + "/" + entry
+            return (try? remove(path)) != nil ? path : nil
+        }
+    }
+
     /// A hidden temporary name for `name` in the same directory: ".NAME" + `suffix`, with NAME
     /// shortened so that the whole stays within `nameMax` bytes (a 245-byte name plus the suffix
     /// used to exceed it, and the write failed after the whole run).

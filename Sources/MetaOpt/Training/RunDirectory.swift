@@ -35,14 +35,8 @@ package struct RunDirectory: Sendable {
     /// (hidden, the size of an optimizer file, and never removed otherwise); call it holding the
     /// run's lock, so that no write of this directory is under way. Returns the paths removed.
     func removeLeftoverTemporaries() -> [String] {
-        let names = replacedFiles.map(\.lastPathComponent)
-        return ((try? FileIO.listDirectory(url.path)) ?? []).sorted().compactMap { entry in
-            guard names.contains(where: { FileIO.isTemporaryName(entry, of: $0) }) else { return nil }
-            // Not one a live process is writing (`plot RUN_DIR` writes plot.svg without the lock).
-            if let pid = FileIO.temporaryNamePID(entry), kill(pid, 0) == 0 || errno == EPERM { return nil }
-            let path = url.appendingPathComponent(entry).path
-            return (try? FileIO.remove(path)) != nil ? path : nil
-        }
+        // Not one a live process is writing (`plot RUN_DIR` writes plot.svg without the lock).
+        FileIO.removeStaleTemporaries(in: url.path, of: replacedFiles.map(\.lastPathComponent))
     }
 
     /// The name of the run's own file (or the checkpoint folder) that `file` is or lies in, other
