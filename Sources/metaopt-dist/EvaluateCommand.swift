@@ -155,7 +155,8 @@ struct EvaluateCommand: ParsableCommand {
             throw error
         }
         // The task by name and size: an image task's full description is a page of Swift types.
-        if let problem = MemoryEstimate.problem(needed: needed, limit: memory.memoryLimitBytes(),
+        let limit = memory.memoryLimit()
+        if let problem = MemoryEstimate.problem(needed: needed, limit: limit.bytes, limitSource: limit.source,
                                                 what: "evaluating \(Self.counted(functions: functions, tuning: tuningFunctions)) of the \(spec.name) task (\(coordinates) coordinates each) for \(steps) steps",
                                                 perRank: false) {
             throw ValidationError(problem)

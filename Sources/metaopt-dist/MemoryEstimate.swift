@@ -36,25 +36,28 @@ enum MemoryEstimate {
 
     /// A message when `needed` (nil: beyond Int, i.e. beyond every machine) and the process's own
     /// `processBytes` exceed `limit`.
-    static func problem(needed: Int?, limit: Int, what: String, perRank: Bool = true) -> String? {
+    /// `limitSource`: why the limit is what it is, when not the machine's or cgroup's memory.
+    static func problem(needed: Int?, limit: Int, limitSource: String? = nil, what: String, perRank: Bool = true) -> String? {
         guard let needed = needed.flatMap({ SizeLimits.sum($0, processBytes) }) else {
             return "\(what) would need more memory than any machine has"
         }
         guard needed > limit else { return nil }
-        return "\(what) would need about \(gibibytes(needed))\(perRank ? " per rank" : ""), more than the \(gibibytes(limit)) available (--max-memory sets the limit)"
+        return "\(what) would need about \(gibibytes(needed))\(perRank ? " per rank" : ""), more than the \(gibibytes(limit)) available"
+            + " (\(limitSource.map { $0 + "; " } ?? "")--max-memory sets the limit)"
     }
 
     /// The memory one rank holds to meta-train `config`, whose functions have `coordinates`
     /// coordinates, on `ranks` ranks (`TrainingConfig.estimatedRankBytes`); nil when the sizes
     /// cannot be known without a data set that is not there.
-    static func trainingProblem(_ config: TrainingConfig, coordinates: Int, ranks: Int, shards: Int = 1, limit: Int) -> String? {
+    static func trainingProblem(_ config: TrainingConfig, coordinates: Int, ranks: Int, shards: Int = 1, limit: Int,
+                                limitSource: String? = nil) -> String? {
         guard let needed = try? config.estimatedRankBytes(coordinates: coordinates, ranks: ranks, shards: shards) else { return nil }
         // The rank's engines: one per block its group owns (the blocks of the meta-batch dealt to
         // the groups of --shards ranks).
         let blocks = config.mostBlocksPerRank(ranks: ranks, shards: shards)
         let owners = shards > 1 ? "each of \(ranks / shards) group(s) of \(shards) ranks" : ranks == 1 ? "one rank" : "each of \(ranks) ranks"
         let engines = blocks == 1 ? "1 block" : "\(blocks) blocks of the meta-batch \(config.metaBatch) on \(owners)"
-        guard let message = problem(needed: needed, limit: limit,
+        guard let message = problem(needed: needed, limit: limit, limitSource: limitSource,
                                     what: "meta-training \(coordinates) coordinates × block size \(config.functionsPerBlock) × \(engines), unroll \(config.unroll),")
         else { return nil }
         // The validation functions count too: named when they are a good part of it, so that the

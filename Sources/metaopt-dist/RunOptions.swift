@@ -30,7 +30,7 @@ struct RunOptions: ParsableArguments {
         }
     }
 
-    func memoryLimitBytes() -> Int { memory.memoryLimitBytes() }
+    func memoryLimit() -> (bytes: Int, source: String?) { memory.memoryLimit() }
 
     /// The level `rank` logs at under these options.
     func logLevel(rank: Int) -> Logger.Level {
@@ -40,7 +40,7 @@ struct RunOptions: ParsableArguments {
 
 /// --max-memory, which train and evaluate share.
 struct MemoryLimitOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Memory one process may use, in GiB: train (per rank) and evaluate refuse a configuration whose estimated memory exceeds it (status 64). Default: the machine's memory, or the memory limit of the process's cgroup (Slurm's --mem, docker's --memory) where that is less, divided by the job's ranks on this host (as mpirun, srun or MPICH's mpiexec tell them; all of it for a process started without a launcher, such as evaluate).",
+    @Option(help: ArgumentHelp("Memory one process may use, in GiB: train (per rank) and evaluate refuse a configuration whose estimated memory exceeds it (status 64). Default: the machine's memory, or the memory limit of the process's cgroup (Slurm's --mem, docker's --memory) where that is less, divided by the job's ranks on this host (as mpirun, srun or MPICH's mpiexec tell them; all of it for a process started without a launcher, such as evaluate), and at most what the process's address-space limit (ulimit -v or -d) leaves.",
                                valueName: "GiB"))
     var maxMemory: Double?
 
@@ -53,10 +53,17 @@ struct MemoryLimitOptions: ParsableArguments {
     /// The bytes one process may use: --max-memory, or the machine's memory (its cgroup's limit
     /// where less: a run past it is killed, not refused) shared by the job's ranks on this host
     /// (`HostRanks`: mpirun's, srun's or Hydra's count; 1 for a process no launcher started).
-    func memoryLimitBytes() -> Int {
+    /// Less where the process's address-space or data limit (`ulimit -v`, `-d`) leaves less room
+    /// (`ProcessMemory.addressSpaceRoom`): past it an allocation ends the process with a trap.
+    /// `source` says so in a refusal then (nil: the limit above).
+    func memoryLimit() -> (bytes: Int, source: String?) {
         // Rounded, so that the message gives back the limit as written (0.000001, not 9.99e-07).
-        if let m = maxMemory { return Int(min((m * 1_073_741_824).rounded(), Double(Int.max / 2))) }
+        if let m = maxMemory { return (Int(min((m * 1_073_741_824).rounded(), Double(Int.max / 2))), nil) }
         let localRanks = HostRanks.count(environment: ProcessInfo.processInfo.environment)
-        return Int(min(CgroupMemory.usable / UInt64(max(localRanks, 1)), UInt64(Int.max)))
+        let shared = Int(min(CgroupMemory.usable / UInt64(max(localRanks, 1)), UInt64(Int.max)))
+        if let room = ProcessMemory.addressSpaceRoom, room < shared {
+            return (room, "what the process's address-space limit (ulimit -v or -d) leaves")
+        }
+        return (shared, nil)
     }
 }

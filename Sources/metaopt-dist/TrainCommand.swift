@@ -378,9 +378,10 @@ struct TrainCommand: ParsableCommand {
         } catch let error as DataError {
             return (error.description, 1)
         } catch {}
+        let limit = runOptions.memoryLimit()
         if let coordinates,
            let problem = MemoryEstimate.trainingProblem(config, coordinates: coordinates, ranks: ranks, shards: shards,
-                                                        limit: runOptions.memoryLimitBytes()) {
+                                                        limit: limit.bytes, limitSource: limit.source) {
             return (problem, 64)
         }
         let sharding = MetaTrainer.shardingProblems(shards: shards, ranks: ranks, config: config)

@@ -70,6 +70,24 @@ final class LimitCommandTests: XCTestCase {
         XCTAssertEqual(fits.status, 0, "\(fits)")
     }
 
+    /// Under an address-space limit (`ulimit -v`, which Slurm passes on, PBS's and SGE's h_vmem)
+    /// a job that did not fit died in an allocation with a trap and a stack trace (status 134):
+    /// the limit, less what the process has mapped, now bounds --max-memory's default, and the
+    /// refusal names it. A small job under the same limit still runs.
+    func testAnAddressSpaceLimitBoundsTheMemoryDefault() throws {
+        let run = try makeRunDirectory("address-space")
+        let limited = { (args: [String]) throws -> MPIJobResult in
+            try MPIJob.runProcess(executable: URL(fileURLWithPath: "/bin/bash"),
+                                  arguments: ["-c", "ulimit -v 1000000 && exec \"$0\" \"$@\"", try MPIJob.binaryURL().path] + args, timeout: 60)
+        }
+        let big = try limited(["train", "--run-dir", run.path, "--dimension", "4096", "--meta-batch", "1", "--block-size", "1", "--iterations", "1"])
+        XCTAssertEqual(big.status, 64, "\(big)")
+        XCTAssertTrue(big.stderr.contains("available (what the process's address-space limit (ulimit -v or -d) leaves; --max-memory sets the limit)"), "\(big)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("metrics.jsonl").path))
+        let small = try limited(["train", "--run-dir", run.path] + short)
+        XCTAssertEqual(small.status, 0, "\(small)")
+    }
+
     /// Configurations the old estimate let through (it left out the tiles' padding and the
     /// functions' own memory) and that then died allocating (rc 134) or grew to tens of GB: now
     /// refused at once with status 64, before any large allocation.
