@@ -123,7 +123,15 @@ struct EvaluateCommand: ParsableCommand {
         if let trained = filesOwnTask, let option = OptionScope.givenOnCommandLine.intersection(OptionScope.taskOptionNames).subtracting(["data-dir"]).sorted().first {
             throw ValidationError("--\(option) describes a task, but without --task evaluate runs the optimizer file's own (\(trained.name), as trained); give --task \(trained.name) with it to evaluate on that task with these options (the others at their defaults)")
         }
-        if filesOwnTask != nil, let directory = task.dataDir { spec = spec.readingData(from: directory) }
+        if let trained = filesOwnTask, let directory = task.dataDir {
+            // One directory for all of a mixture's image data: only where they all read one.
+            let sources = Set(trained.dataLocations.map { "\($0.dataset) from \($0.directory ?? "its standard location")" })
+            if sources.count > 1 {
+                throw ValidationError("--data-dir names one directory, but this optimizer file's mixture reads \(sources.sorted().joined(separator: " and ")); give --task mix and --mixture with each component's data-dir=")
+            }
+            spec = spec.readingData(from: directory)
+            if let problem = spec.problems().first { throw ValidationError(problem) }
+        }
         // A mixture's φ has one optimizer for every family: a family with several parameter
         // groups (the CNN) runs them all on it, as it did in meta-training.
         let sharesOneOptimizer = training?.task.settings is MixtureTask && file.optimizer.optimizerCount == 1
@@ -142,6 +150,7 @@ struct EvaluateCommand: ParsableCommand {
         // With no baseline nothing is tuned: no tuning functions are drawn or counted.
         let tuningFunctions = kinds.isEmpty ? 0 : tuningFunctions
         // Refused before the functions are sampled: a quadratic's W alone may exceed the machine.
+        if let problem = memory.addressSpaceProblem() { throw ValidationError(problem) }
         let coordinates: Int, needed: Int?
         do {
             coordinates = try spec.dimension()
@@ -150,8 +159,11 @@ struct EvaluateCommand: ParsableCommand {
         } catch let error as DataError where error.isConfigurationProblem {
             // The options do not fit the data (a CNN with too many poolings): bad usage, status 64.
             throw ValidationError(error.description)
-        } catch let error as DataError where filesOwnTask != nil && task.dataDir == nil {
-            Console.error("note: the optimizer file's training settings name this data location (a relative path is taken from the folder evaluate runs in); give --data-dir DIR to read the data from another directory\n")
+        } catch let error as DataError where task.dataDir == nil && error.isMissing {
+            // The file names where its task's data was: say so, since the path is not the user's.
+            if let stored = filesOwnTask?.dataLocations.compactMap(\.directory).first {
+                Console.error("note: the optimizer file's training settings name the data directory \(stored)\(stored.hasPrefix("/") ? "" : " (relative: taken from the folder evaluate runs in)"); give --data-dir DIR to read the data from another directory\n")
+            }
             throw error
         }
         // The task by name and size: an image task's full description is a page of Swift types.

@@ -31,6 +31,7 @@ struct RunOptions: ParsableArguments {
     }
 
     func memoryLimit() -> (bytes: Int, source: String?) { memory.memoryLimit() }
+    func addressSpaceProblem() -> String? { memory.addressSpaceProblem() }
 
     /// The level `rank` logs at under these options.
     func logLevel(rank: Int) -> Logger.Level {
@@ -48,6 +49,14 @@ struct MemoryLimitOptions: ParsableArguments {
         if let m = maxMemory, !(m > 0 && m <= Double(1 << 30)) {
             throw ValidationError("--max-memory must be a positive number of GiB, at most 2^30 = 1073741824 (got \(m))")
         }
+    }
+
+    /// Why the process cannot start at all under its address-space limit (nil: it can, or
+    /// --max-memory overrides the limits): checked before a data set is read, which a tight
+    /// limit already fails with a trap.
+    func addressSpaceProblem() -> String? {
+        guard maxMemory == nil, let room = ProcessMemory.addressSpaceRoom, room < 64 << 20 else { return nil }
+        return "the process's address-space limit (ulimit -v or -d) leaves \(String(format: "%.3g", Double(room) / 1_073_741_824)) GiB beyond what it has mapped and a reserve for its libraries' buffers: raise it, or give --max-memory to run anyway"
     }
 
     /// The bytes one process may use: --max-memory, or the machine's memory (its cgroup's limit

@@ -370,6 +370,7 @@ struct TrainCommand: ParsableCommand {
         // which restart.sh must not retry (it did, on status 1); a missing or unreadable file
         // ends the run with 1, which restart.sh retries (a file system not mounted yet), here
         // before --no-resume sets the earlier run aside (it did, then failed to load the data).
+        if let problem = runOptions.addressSpaceProblem() { return (problem, 64) }
         var coordinates: Int?
         do { coordinates = try config.task.dimension() } catch let error as DataError where error.isConfigurationProblem {
             return (error.description, 64)

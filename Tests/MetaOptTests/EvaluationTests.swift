@@ -356,6 +356,10 @@ final class EvaluationTests: XCTestCase {
             OptimizerCurves(name: "Adam", learningRate: 0.01, losses: flat([2, 3]))])
         XCTAssertTrue(diverged.markdownSummary().contains("lower final loss on 1 of 2 functions; mean difference of the final losses not finite (a run diverged)."),
                       diverged.markdownSummary())
+        // One function: no standard error to give.
+        let one = try EvaluationReport(steps: 1, curves: [
+            OptimizerCurves(name: "LSTM", losses: flat([1])), OptimizerCurves(name: "Adam", learningRate: 0.01, losses: flat([3]))])
+        XCTAssertTrue(one.markdownSummary().contains("lower final loss on 1 of 1 functions; mean difference of the final losses -2.\n"), one.markdownSummary())
     }
 
     func testTunedBaselinesEndToEnd() throws {

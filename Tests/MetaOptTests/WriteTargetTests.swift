@@ -84,22 +84,28 @@ final class WriteTargetTests: XCTestCase {
                        ["link.csv", "loss.svg", "new", "report.json", "summary.md", "target.csv"])
     }
 
-    /// A link to a directory not made yet names the files that will be in it: `train --output
-    /// link/metrics.jsonl --run-dir run` with link → run wrote the optimizer over the new run's
-    /// metrics.jsonl, because a dangling link was taken for a missing name and not followed.
     /// A killed evaluate or export left its hidden temporary files in --out, and nothing removed
     /// them (120 kills: 23 files, 6.6 MB): the next successful write of the same files removes
-    /// those of processes that are gone, and keeps those of a live one and of other files.
+    /// those of processes that are gone, once they are older than any write takes, and keeps
+    /// those of a live process, recent ones (another host's writer) and those of other files.
     func testAWriteRemovesTheTemporariesThatKilledWritesOfItsFilesLeft() throws {
         // Beyond any pid_max (2^22): no such process.
         let gone = ".report.json.tmp-999999999-0000000001", live = ".report.json.tmp-\(getpid())-0000000002"
         let otherFile = ".notes.txt.tmp-999999999-0000000003", unlike = ".report.json.tmp-999999999-12"
-        for name in [gone, live, otherFile, unlike] { XCTAssertTrue(FileManager.default.createFile(atPath: path(name), contents: Data("x".utf8))) }
+        let recent = ".report.json.tmp-999999998-0000000004"
+        let old = Date(timeIntervalSinceNow: -ResultFile.staleTemporaryAge - 60)
+        for name in [gone, live, otherFile, unlike, recent] {
+            XCTAssertTrue(FileManager.default.createFile(atPath: path(name), contents: Data("x".utf8)))
+            if name != recent { try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: path(name)) }
+        }
         try ResultFile.writeAllAtomically([(Data("{}".utf8), scratch.appendingPathComponent("report.json"))])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted(),
-                       [live, otherFile, unlike, "report.json"].sorted())
+                       [live, otherFile, unlike, recent, "report.json"].sorted())
     }
 
+    /// A link to a directory not made yet names the files that will be in it: `train --output
+    /// link/metrics.jsonl --run-dir run` with link → run wrote the optimizer over the new run's
+    /// metrics.jsonl, because a dangling link was taken for a missing name and not followed.
     func testADanglingLinkIsFollowedToWhereItPoints() throws {
         XCTAssertEqual(symlink("run", path("link")), 0)
         XCTAssertEqual(symlink(path("link"), path("link-to-link")), 0)

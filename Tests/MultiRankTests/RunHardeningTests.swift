@@ -448,7 +448,7 @@ final class RunHardeningTests: XCTestCase {
         let missing = try MPIJob.runSingleton(args: evaluate + ["--out", "e1"], timeout: DistributedTrain.jobTimeout, in: elsewhere)
         XCTAssertEqual(missing.status, 1, "\(missing)")
         XCTAssertTrue(missing.stderr.contains("fm: no such directory"), "\(missing)")
-        XCTAssertTrue(missing.stderr.contains("the optimizer file's training settings name this data location (a relative path is taken from the folder evaluate runs in); give --data-dir DIR"), "\(missing)")
+        XCTAssertTrue(missing.stderr.contains("note: the optimizer file's training settings name the data directory fm (relative: taken from the folder evaluate runs in); give --data-dir DIR"), "\(missing)")
         let moved = try MPIJob.runSingleton(args: evaluate + ["--out", "e2", "--data-dir", real], timeout: DistributedTrain.jobTimeout, in: elsewhere)
         XCTAssertEqual(moved.status, 0, "\(moved)")
         let here = try MPIJob.runSingleton(args: evaluate + ["--out", "e3"], timeout: DistributedTrain.jobTimeout, in: trainedIn)
@@ -462,6 +462,21 @@ final class RunHardeningTests: XCTestCase {
         let other = try MPIJob.runSingleton(args: evaluate + ["--out", "e4", "--data-dir", real, "--minibatch", "64"], in: elsewhere)
         XCTAssertEqual(other.status, 64, "\(other)")
         XCTAssertTrue(other.stderr.contains("--minibatch describes a task, but without --task"), "\(other)")
+        let empty = try MPIJob.runSingleton(args: evaluate + ["--out", "e5", "--data-dir", ""], in: elsewhere)
+        XCTAssertEqual(empty.status, 64, "\(empty)")
+        XCTAssertTrue(empty.stderr.contains("--data-dir must not be empty"), "\(empty)")
+        // A mixture whose image components read other directories (or data sets) cannot take one.
+        try fm.createSymbolicLink(atPath: trainedIn.appendingPathComponent("fm2").path, withDestinationPath: real)
+        let mix = try MPIJob.runSingleton(args: ["train", "--task", "mix", "--mixture", "mlp hidden-layers=7 data-dir=fm; mlp hidden-layers=7 data-dir=fm2",
+                                                 "--labels", "1,2,3", "--meta-batch", "2", "--block-size", "1", "--unroll", "2", "--horizon", "2",
+                                                 "--iterations", "1", "--validate-every", "0", "--run-dir", "mix"],
+                                          timeout: DistributedTrain.jobTimeout, in: trainedIn)
+        XCTAssertEqual(mix.status, 0, "\(mix)")
+        let mixed = try MPIJob.runSingleton(args: ["evaluate", "--optimizer", trainedIn.appendingPathComponent("mix/optimizer.json").path,
+                                                   "--functions", "1", "--baselines", "none", "--steps", "2", "--out", "e6", "--data-dir", real],
+                                            in: elsewhere)
+        XCTAssertEqual(mixed.status, 64, "\(mixed)")
+        XCTAssertTrue(mixed.stderr.contains("--data-dir names one directory, but this optimizer file's mixture reads fashion-mnist from fm and fashion-mnist from fm2"), "\(mixed)")
     }
 
     /// Ranks that read different copies of a data set (the same --data-dir on hosts with other

@@ -47,6 +47,14 @@ public enum DataError: Error, CustomStringConvertible, Equatable, Sendable {
         }
     }
 
+    /// Whether the data set's directory or one of its files is not there.
+    public var isMissing: Bool {
+        switch self {
+        case .missingFile, .missingDirectory: return true
+        default: return false
+        }
+    }
+
     public var description: String {
         switch self {
         case let .missingFile(path):

@@ -115,8 +115,6 @@ extension EvaluationReport {
 
     // MARK: Markdown
 
-    /// The summary as a Markdown table (for docs/results.md and stdout), one row per optimizer in
-    /// evaluation order, followed by a one-line legend unless `legend` is false.
     /// For each learned optimizer (a curve without a learning rate), the baseline with the lowest
     /// mean final loss (then median) function by function: on how many functions its final loss
     /// is lower, and the mean of the differences with its standard error. The table's means and
@@ -134,8 +132,12 @@ extension EvaluationReport {
             var difference = "not finite (a run diverged)"
             if differences.allSatisfy(\.isFinite) {
                 let mean = differences.reduce(0, +) / n
-                let variance = n > 1 ? differences.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1) : 0
-                difference = "\(Self.short(mean)) ± \(Self.short((variance / n).squareRoot())) (standard error over the functions)"
+                difference = Self.short(mean)
+                // One function has no spread to estimate it from.
+                if n > 1 {
+                    let variance = differences.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)
+                    difference += " ± \(Self.short((variance / n).squareRoot())) (standard error over the functions)"
+                }
             }
             lines += "\n\(Self.markdownEscaped(learned.name)) against \(Self.markdownEscaped(best.name)), the baseline with the lowest mean final loss, function by function: "
                 + "lower final loss on \(lower) of \(finals.count) functions; mean difference of the final losses \(difference).\n"
@@ -149,6 +151,8 @@ extension EvaluationReport {
         return " with \(rounds) round\(rounds == "1" ? "" : "s") of finer rates around the best"
     }
 
+    /// The summary as a Markdown table (for docs/results.md and stdout), one row per optimizer in
+    /// evaluation order, followed by a legend and `pairedComparisons` unless `legend` is false.
     package func markdownSummary(legend: Bool = true) -> String {
         let tuned = Dictionary(tuning.map { ($0.optimizer, $0) }, uniquingKeysWith: { a, _ in a })
         var rows = ["| Optimizer | Learning rate | Mean final loss | Median final loss | Won | Diverged |",

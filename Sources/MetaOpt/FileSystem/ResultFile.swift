@@ -49,11 +49,17 @@ package enum ResultFile {
         }
         for directory in Set(staged.map { FileIO.parent(of: $0.target) }) { try? FileIO.syncDirectory(directory) }
         // What a killed earlier write of these files left beside them (an evaluation's --out,
-        // an export's --output): nothing else removes it.
+        // an export's --output): nothing else removes it. Only after a while: a writer on
+        // another host (plot RUN_DIR on a login node, while the run redraws plot.svg) may be
+        // writing one now, and no write takes that long.
         for (directory, targets) in Dictionary(grouping: staged.map(\.target), by: FileIO.parent(of:)) {
-            _ = FileIO.removeStaleTemporaries(in: directory, of: targets.map(FileIO.baseName))
+            _ = FileIO.removeStaleTemporaries(in: directory, of: targets.map(FileIO.baseName), olderThan: staleTemporaryAge)
         }
     }
+
+    /// Seconds after its last change that a temporary file of a dead process is taken for left
+    /// over (`writeAllAtomically`).
+    static let staleTemporaryAge: Double = 600
 
     private static func createDirectory(of url: URL) throws {
         do {

@@ -117,12 +117,16 @@ extension FileIO {
 
     /// Removes the temporary files of `names` in `directory` that a killed writer left (hidden,
     /// as large as the file, and never removed otherwise), except those of a process that is
-    /// still alive on this host: it may be writing them now. Returns the paths removed.
-    static func removeStaleTemporaries(in directory: String, of names: [String]) -> [String] {
+    /// still alive on this host: it may be writing them now. With `olderThan`, also those changed
+    /// in the last so many seconds: a process on another host that shares the directory (whose
+    /// process ids say nothing here) may be writing them. Returns the paths removed.
+    static func removeStaleTemporaries(in directory: String, of names: [String], olderThan age: Double? = nil) -> [String] {
         ((try? listDirectory(directory)) ?? []).sorted().compactMap { entry in
             guard names.contains(where: { isTemporaryName(entry, of: $0) }) else { return nil }
             if let pid = temporaryNamePID(entry), kill(pid, 0) == 0 || errno == EPERM { return nil }
             let path = directory + "/" + entry
+            var st = stat()
+            if let age, lstat(path, &st) != 0 || Double(time(nil) - st.st_mtim.tv_sec) < age { return nil }
             return (try? remove(path)) != nil ? path : nil
         }
     }

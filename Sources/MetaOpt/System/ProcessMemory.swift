@@ -28,11 +28,13 @@ package enum ProcessMemory {
         #endif
     }
 
-    /// What a run maps besides the memory its estimate counts (threads' stacks, OpenBLAS's
-    /// buffers made on first use), beyond what is mapped when the limit is checked: the default
-    /// quadratic run maps 304 MiB at start and 441 MiB at its peak, of which 51 MiB more resident
-    /// memory, which its estimate counts (VmSize and VmRSS of /proc/PID/status, Zen 4, 2026-12-06).
-    static let mappingReserve = 64 << 20
+    /// What a run maps besides the memory its estimate counts, beyond what is mapped when the
+    /// limit is checked: threads' stacks, and OpenBLAS's buffer, which its first product maps
+    /// (135,266,304 bytes; the image tasks' products run on it). With 64 MiB here, MLP runs that
+    /// the check let through under `ulimit -v` 700000–760000 KiB died in an allocation; the
+    /// default quadratic run maps 304 MiB at start and 441 MiB at its peak, of which 51 MiB more
+    /// resident memory (VmSize and VmRSS of /proc/PID/status, Zen 4, 2026-12-06).
+    static let mappingReserve = 192 << 20
 
     static func field(_ name: String) -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }

@@ -200,6 +200,8 @@ extension ImageTaskPlugin {
 
     package func readingData(from directory: String) -> Self { Self(spec.readingData(from: directory)) }
 
+    package var dataLocations: [(dataset: String, directory: String?)] { [(spec.dataset.rawValue, spec.directory)] }
+
     package func makeFamily() throws -> any TaskFamily { try spec.makeFamily() }
 
     package func coordinateCount() throws -> Int { try spec.makeFamily().dimension }

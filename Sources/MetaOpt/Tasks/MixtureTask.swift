@@ -167,6 +167,8 @@ package struct MixtureTask: TaskPlugin, Codable {
         MixtureTask(components: components.map { MixtureComponent(weight: $0.weight, task: $0.task.readingData(from: directory)) })
     }
 
+    package var dataLocations: [(dataset: String, directory: String?)] { components.flatMap { $0.task.dataLocations } }
+
     /// One component per function (validation and evaluation).
     package func makeFamily() throws -> any TaskFamily { try makeFamily(functionsPerDraw: 1) }
 

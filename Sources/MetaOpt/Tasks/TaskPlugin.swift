@@ -39,6 +39,9 @@ package protocol TaskPlugin: Equatable, Sendable {
     func onSplit(_ split: DatasetSplit) -> Self
     /// The same task with its data read from `directory`; families without data return themselves.
     func readingData(from directory: String) -> Self
+    /// The data sets the task reads and where from (nil: the data set's standard location),
+    /// one entry per image family or component; empty for families without data.
+    var dataLocations: [(dataset: String, directory: String?)] { get }
     /// The family, ready to sample (a data set is loaded here, once per process).
     func makeFamily() throws -> any TaskFamily
     /// Coordinates of every sampled θ.
@@ -62,6 +65,7 @@ extension TaskPlugin {
 
     package func onSplit(_ split: DatasetSplit) -> Self { self }
     package func readingData(from directory: String) -> Self { self }
+    package var dataLocations: [(dataset: String, directory: String?)] { [] }
     package func estimatedBatchBytes(functions count: Int) -> Int? { 0 }
     package func coordinateCount() throws -> Int {
         try makeFamily().sample(RandomKey(seed: 0, horizon: 0, task: 0)).dimension

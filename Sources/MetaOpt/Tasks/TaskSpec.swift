@@ -68,6 +68,10 @@ public struct TaskSpec: Codable, Equatable, Sendable, CustomStringConvertible {
     /// components; the others are unchanged): a trained task on a host that keeps the data elsewhere.
     public func readingData(from directory: String) -> TaskSpec { TaskSpec(settings.readingData(from: directory)) }
 
+    /// The data sets the task reads and their directories (nil: the standard location), one
+    /// entry per image family or mixture component.
+    package var dataLocations: [(dataset: String, directory: String?)] { settings.dataLocations }
+
     /// The family, ready to sample. Image tasks load their data set here (once per process).
     public func makeFamily() throws -> any TaskFamily { try settings.makeFamily() }
 
