@@ -117,9 +117,9 @@ extension FileIO {
 
     /// Removes the temporary files of `names` in `directory` that a killed writer left (hidden,
     /// as large as the file, and never removed otherwise), except those of a process that is
-    /// still alive on this host: it may be writing them now. With `olderThan`, also those changed
-    /// in the last so many seconds: a process on another host that shares the directory (whose
-    /// process ids say nothing here) may be writing them. Returns the paths removed.
+    /// still alive on this host: it may be writing them now. With `olderThan`, those changed in
+    /// the last so many seconds are kept too: a process on another host that shares the directory
+    /// (whose process ids say nothing here) may be writing them. Returns the paths removed.
     static func removeStaleTemporaries(in directory: String, of names: [String], olderThan age: Double? = nil) -> [String] {
         ((try? listDirectory(directory)) ?? []).sorted().compactMap { entry in
             guard names.contains(where: { isTemporaryName(entry, of: $0) }) else { return nil }
