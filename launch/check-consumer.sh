@@ -31,7 +31,7 @@ command -v swift >/dev/null 2>&1 || fail "swift not found; install a Swift 6 too
 command -v git >/dev/null 2>&1 || fail "git not found"
 git rev-parse --is-inside-work-tree >/dev/null 2>&1 || fail "$(pwd) is not a git checkout"
 version="$(tr -d '[:space:]' < VERSION)"
-[[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "VERSION holds '$version', not a semantic version"
+[[ "$version" =~ ^[[:digit:]]+\.[[:digit:]]+\.[[:digit:]]+$ ]] || fail "VERSION holds '$version', not a semantic version"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/metaopt-consumer.XXXXXX")"
 trap 'rm -rf "$work"' EXIT

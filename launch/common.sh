@@ -94,10 +94,10 @@ physical_cores() {
     echo "$cores"
 }
 
-is_positive_int() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
+is_positive_int() { [[ "$1" =~ ^[123456789][[:digit:]]*$ ]]; }
 # A number of ranks as written: decimal, leading zeros allowed (02 is 2, as launch/restart.sh
 # reads its counts). Prints it without them; fails unless it is a positive integer.
-rank_count() { [[ "$1" =~ ^0*([1-9][0-9]*)$ ]] && echo "${BASH_REMATCH[1]}"; }
+rank_count() { [[ "$1" =~ ^0*([123456789][[:digit:]]*)$ ]] && echo "${BASH_REMATCH[1]}"; }
 
 # Runs a command with its standard error (every rank's start-up lines) set aside, and shows it,
 # with the command and its status, only when the command fails: scripts that print only figures
@@ -122,7 +122,7 @@ remove_own_runs() {
     local own=() others=()
     shopt -s nullglob dotglob
     for entry in "$out/runs"/*; do
-        if [[ "${entry##*/}" =~ ^($series)\.np[0-9]+\.r[0-9]+$ ]]; then
+        if [[ "${entry##*/}" =~ ^($series)\.np[[:digit:]]+\.r[[:digit:]]+$ ]]; then
             own+=("$entry")
         else
             others+=("${entry##*/}")

@@ -93,7 +93,7 @@ while IFS= read -r line || [[ -n "$line" ]]; do
         case "$word" in
             slots=?*|count=?*|cpu=?*|max_slots=?*|max-slots=?*|slots_max=?*|slots-max=?*|\
             max_cpu=?*|max-cpu=?*|cpu_max=?*|cpu-max=?*|max_count=?*|max-count=?*|count_max=?*|count-max=?*)
-                if [[ ! "${word#*=}" =~ ^[0-9]+$ ]]; then
+                if [[ ! "${word#*=}" =~ ^[[:digit:]]+$ ]]; then
                     echo "hostfile.sh: '$hostfile' line $line_number: '$word' must be a whole number of slots" >&2
                     exit 64
                 elif [[ "${word#*=}" =~ ^0+$ ]]; then

@@ -54,7 +54,7 @@ check_prefix() {
 }
 
 check_subnet() {
-    if [[ ! "$1" =~ ^(10|192\.168|172\.(1[6-9]|2[0-9]|3[01]))(\.[0-9]{1,3}){1,2}$ || "$(tr -cd . <<< "$1" | wc -c)" -ne 2 ]]; then
+    if [[ ! "$1" =~ ^(10|192\.168|172\.(1[6-9]|2[[:digit:]]|3[01]))(\.[[:digit:]]{1,3}){1,2}$ || "$(tr -cd . <<< "$1" | wc -c)" -ne 2 ]]; then
         echo "netns-hosts.sh: SUBNET must be the first three octets of a private network, e.g. 10.99.0 (got '$1')" >&2
         exit 64
     fi
@@ -103,7 +103,7 @@ down() {
 
 up() {
     local n="$1" prefix="$2" subnet="$3"
-    if [[ ! "$n" =~ ^[1-9][0-9]?$ ]] || ((n > 99)); then
+    if [[ ! "$n" =~ ^[123456789][[:digit:]]?$ ]] || ((n > 99)); then
         echo "netns-hosts.sh: N must be between 1 and 99 (got '$n')" >&2
         exit 64
     fi

@@ -58,18 +58,18 @@ usage() {
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --max-restarts)
-            [[ $# -ge 2 && "$2" =~ ^[0-9]+$ ]] || { echo "$me: --max-restarts needs a non-negative integer" >&2; usage; }
+            [[ $# -ge 2 && "$2" =~ ^[[:digit:]]+$ ]] || { echo "$me: --max-restarts needs a non-negative integer" >&2; usage; }
             max_restarts="$2"; shift 2 ;;
         --max-restarts=*)
             max_restarts="${1#*=}"
-            [[ "$max_restarts" =~ ^[0-9]+$ ]] || { echo "$me: --max-restarts needs a non-negative integer" >&2; usage; }
+            [[ "$max_restarts" =~ ^[[:digit:]]+$ ]] || { echo "$me: --max-restarts needs a non-negative integer" >&2; usage; }
             shift ;;
         --backoff)
-            [[ $# -ge 2 && "$2" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "$me: --backoff needs a number of seconds" >&2; usage; }
+            [[ $# -ge 2 && "$2" =~ ^[[:digit:]]+([.][[:digit:]]+)?$ ]] || { echo "$me: --backoff needs a number of seconds" >&2; usage; }
             backoff="$2"; shift 2 ;;
         --backoff=*)
             backoff="${1#*=}"
-            [[ "$backoff" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "$me: --backoff needs a number of seconds" >&2; usage; }
+            [[ "$backoff" =~ ^[[:digit:]]+([.][[:digit:]]+)?$ ]] || { echo "$me: --backoff needs a number of seconds" >&2; usage; }
             shift ;;
         --stop-signal)
             # Not "--" (the command's separator) or "-9" (kill -l takes it as an option and passes).
@@ -94,13 +94,13 @@ done
 max_restarts=$((10#$max_restarts))
 # A signal by name or number that can stop a process: not 0 (no signal), and not bash's EXIT,
 # ERR, DEBUG or RETURN, which kill -l also knows.
-if [[ "$stop_signal" =~ ^[0-9]+$ ]]; then
+if [[ "$stop_signal" =~ ^[[:digit:]]+$ ]]; then
     name="$(kill -l "$stop_signal" 2>/dev/null || true)"
     [[ "$stop_signal" -gt 0 && -n "$name" ]] && stop_signal="$name"
 fi
-stop_signal="${stop_signal^^}"
+stop_signal="$(LC_ALL=C tr "[:lower:]" "[:upper:]" <<< "$stop_signal")"
 stop_signal="${stop_signal#SIG}"  # after upper-casing, so that sigusr1 is USR1 (it was SIGUSR1)
-if [[ "$stop_signal" =~ ^(EXIT|ERR|DEBUG|RETURN|0)$ || "$stop_signal" =~ ^[0-9]+$ ]] \
+if [[ "$stop_signal" =~ ^(EXIT|ERR|DEBUG|RETURN|0)$ || "$stop_signal" =~ ^[[:digit:]]+$ ]] \
         || ! kill -l "$stop_signal" >/dev/null 2>&1; then
     echo "$me: unknown signal '$stop_signal' (give a name such as TERM or USR1, or its number)" >&2
     usage

@@ -39,11 +39,11 @@ for v in "$reps" "$steps"; do
         exit 64
     fi
 done
-if ! [[ "$warmup" =~ ^[0-9]+$ && "$max_wait" =~ ^[0-9]+$ ]]; then
+if ! [[ "$warmup" =~ ^[[:digit:]]+$ && "$max_wait" =~ ^[[:digit:]]+$ ]]; then
     echo "shard-speedup.sh: WARMUP and MAX_WAIT must be whole numbers ≥ 0 (got '$warmup', '$max_wait')" >&2
     exit 64
 fi
-if ! [[ "$quiet" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]]; then
+if ! [[ "$quiet" =~ ^([[:digit:]]+\.?[[:digit:]]*|\.[[:digit:]]+)$ ]]; then
     echo "shard-speedup.sh: QUIET must be a load average ≥ 0, e.g. 0.5 (got '$quiet')" >&2
     exit 64
 fi
@@ -56,7 +56,7 @@ printf '{"validate-every": null, "validation-functions": null}\n' > "$out/no-val
 
 wait_quiet() {
     local waited=0
-    while awk -v q="$quiet" '{exit !($1 >= q)}' /proc/loadavg && ((waited < max_wait)); do
+    while LC_ALL=C awk -v q="$quiet" '{exit !($1 >= q)}' /proc/loadavg && ((waited < max_wait)); do
         sleep 5
         waited=$((waited + 5))
     done

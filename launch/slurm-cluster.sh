@@ -51,7 +51,7 @@ check_name() {
 }
 
 check_subnet() {
-    if [[ ! "$1" =~ ^(10|192\.168|172\.(1[6-9]|2[0-9]|3[01]))(\.[0-9]{1,3}){1,2}$ || "$(tr -cd . <<< "$1" | wc -c)" -ne 2 ]]; then
+    if [[ ! "$1" =~ ^(10|192\.168|172\.(1[6-9]|2[[:digit:]]|3[01]))(\.[[:digit:]]{1,3}){1,2}$ || "$(tr -cd . <<< "$1" | wc -c)" -ne 2 ]]; then
         echo "slurm-cluster.sh: SUBNET must be the first three octets of a private network, e.g. 10.96.0 (got '$1')" >&2
         exit 64
     fi
@@ -107,7 +107,7 @@ stop_pidfiles() {
     for file in "$@"; do
         [[ -f "$file" ]] || continue
         pid="$(cat "$file" 2>/dev/null || true)"
-        if [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | grep -qF "$state/" \
+        if [[ "$pid" =~ ^[[:digit:]]+$ ]] && tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | grep -qF "$state/" \
             && kill -TERM "$pid" 2>/dev/null; then
             pids+=("$pid")
         fi
@@ -226,7 +226,7 @@ up() {
     # Whatever an earlier `up NAME` left (a killed test) goes first.
     local pid
     pid="$(cat "$state/slurmctld.pid" 2>/dev/null || true)"
-    if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+    if [[ "$pid" =~ ^[[:digit:]]+$ ]] && kill -0 "$pid" 2>/dev/null; then
         echo "slurm-cluster.sh: the cluster '$name' is running; stopping it (and its jobs) first" >&2
     fi
     down "$name"

@@ -9,8 +9,9 @@
 # path, .build-tests, so they leave the static release binary that launch/setup.sh built in
 # .build and installed on the PATH alone; the portability tests run that installed binary (under
 # qemu-x86_64 emulating a CPU without AVX-512, through ldd, under mpirun from another directory).
-# Installs the test-only package qemu-user (x86_64) if missing, as launch/setup.sh does its own;
-# SlurmClusterTests install slurm-wlm and munge themselves (launch/slurm-cluster.sh, as root).
+# Installs the test-only packages qemu-user (x86_64) and locales if missing, as launch/setup.sh
+# does its own; SlurmClusterTests install slurm-wlm and munge themselves (launch/slurm-cluster.sh,
+# as root).
 # With no arguments, after the suite it also runs the kernel tests again on every other kernel
 # path the CPU can run (METAOPT_KERNELS=avx2 and =portable), launch/check-consumer.sh (a package
 # that depends on metaopt-dist by version builds and runs), launch/test-python.sh (the Python
@@ -24,6 +25,8 @@ if [[ "$(uname -m)" == "x86_64" ]]; then
     # qemu-x86_64 for PortabilityTests; without dpkg (not Debian) they skip, or fail under CI.
     ensure_packages qemu-user || true
 fi
+# The locale sources LaunchScriptTests makes other locales from (localedef).
+ensure_packages locales || true
 
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 if [[ "$(id -u)" -eq 0 ]]; then

@@ -129,6 +129,35 @@ final class LaunchScriptTests: XCTestCase {
         }
     }
 
+    /// In glibc's UTF-8 locales other than C.UTF-8, bash's `[0-9]` also matches other digits (²,
+    /// ２), so the scripts' checks let them through to arithmetic that failed: `restart.sh
+    /// --max-restarts ²` restarted for ever, `local.sh -np ２` failed in mpirun; and `${x^^}`
+    /// upper-cases by the locale, so under tr_TR `--stop-signal sigint` became the unknown SİGİNT.
+    /// The locales are made with localedef into a scratch LOCPATH (launch/test.sh installs the
+    /// `locales` package for their sources).
+    func testTheScriptsChecksDoNotDependOnTheLocale() throws {
+        try requireMPIRunForFaultTests()
+        let locales = try makeRunDirectory("locales")
+        for (name, source) in [("metaopt-en.UTF-8", "en_US"), ("metaopt-tr.UTF-8", "tr_TR")] {
+            _ = try? MPIJob.runProcess(executable: URL(fileURLWithPath: "/usr/bin/localedef"),
+                                       arguments: ["-i", source, "-f", "UTF-8", locales.appendingPathComponent(name).path], timeout: 120)
+            guard FileManager.default.fileExists(atPath: locales.appendingPathComponent(name).path) else {
+                if ProcessInfo.processInfo.environment["CI"] == "true" { return XCTFail("localedef could not make \(source).UTF-8 (Debian package locales)") }
+                throw XCTSkip("localedef could not make \(source).UTF-8 (Debian package locales)")
+            }
+        }
+        let english = ["LOCPATH": locales.path, "LC_ALL": "metaopt-en.UTF-8"]
+        assertRefused(try launch("restart.sh", ["--max-restarts", "²", "--backoff", "0.1", "--", "false"], environment: english), status: 64,
+                      "restart.sh: --max-restarts needs a non-negative integer")
+        assertRefused(try launch("restart.sh", ["--backoff", "½", "--", "false"], environment: english), status: 64,
+                      "restart.sh: --backoff needs a number of seconds")
+        assertRefused(try launch("local.sh", ["-np", "２", "comm-check"], environment: english), status: 64,
+                      "local.sh: the number of ranks must be a positive integer, got '２'")
+        let turkish = try launch("restart.sh", ["--stop-signal", "sigint", "--max-restarts", "0", "--", "true"],
+                                 environment: ["LOCPATH": locales.path, "LC_ALL": "metaopt-tr.UTF-8"])
+        XCTAssertEqual(turkish.status, 0, "\(turkish)")
+    }
+
     /// Hostfiles: one without a host line (empty, or only comments like hosts/cluster.example) is
     /// refused by name (mpirun said only "No nodes are available for this job"); a missing one is
     /// named, with the template to copy where there is one; comments and blank lines around a host
