@@ -109,8 +109,7 @@ enum FileIO {
     static func replaceDurably(_ path: String, with bytes: [UInt8], temporary: String,
                                directorySyncRequired: Bool = true, replacingLinks: Bool = false) throws {
         var st = stat()
-        let isLink = lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
-        let target = replacingLinks && isLink ? path : try writeTarget(path)
+        let target = replacingLinks && lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK ? path : try writeTarget(path)
         if target != path {
             try replaceDurably(target, with: bytes, temporary: parent(of: target) + "/" + baseName(temporary),
                                directorySyncRequired: directorySyncRequired)
