@@ -512,6 +512,9 @@ package final class TrainingRun {
         var lastBoundary = trainer.state
         let startIteration = trainer.state.iteration
         let clock = DispatchTime.now()
+        // Rank 0 warns once when a window of meta-steps is no better than the untrained start.
+        var stallWatch = comm.isRoot && !resumed && config.initFrom == nil && startIteration == 0
+            ? StallWatch(truncationsPerHorizon: config.truncationsPerHorizon) : nil
         var stopping = false
         // The first line this process appends carries its provenance.
         var lineProvenance: Provenance? = provenance
@@ -532,6 +535,7 @@ package final class TrainingRun {
                 try metrics.append(MetricsLine(report, elapsed: elapsed, iterationsPerSecond: rate, kernels: trainer.kernels,
                                                provenance: lineProvenance))
                 lineProvenance = nil
+                if let warning = stallWatch?.observe(report) { logger.warning("\(warning)") }
                 // Lines are numbered from 1 (iteration + 1), so every N-th is N, 2N, … and the first.
                 let number = report.iteration + 1
                 if number % options.progressEvery == 0 || number == startIteration + 1 || trainer.finished {
