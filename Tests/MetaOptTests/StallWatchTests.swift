@@ -10,9 +10,10 @@ final class StallWatchTests: XCTestCase {
                    computeMean: 0, computeMin: 0, wait: 0, allreduce: 0, update: 0, stopRequested: false)
     }
 
-    /// Feeds `losses` from meta-step 0; the meta-steps at which a warning came, and the warnings.
-    private func warnings(_ losses: [Double], window: Int = 20) -> [(Int, String)] {
-        var watch = StallWatch(truncationsPerHorizon: 5, window: window)!
+    /// Feeds `losses` from meta-step 0 to a watch of 20-step windows checked every 4 (the
+    /// program's 500 and 100, scaled down); the meta-steps at which a warning came, and the warnings.
+    private func warnings(_ losses: [Double]) -> [(Int, String)] {
+        var watch = StallWatch(truncationsPerHorizon: 5, window: 20, stride: 4)!
         return losses.enumerated().compactMap { i, loss in watch.observe(report(i, loss)).map { (i, $0) } }
     }
 
@@ -29,12 +30,13 @@ final class StallWatchTests: XCTestCase {
     }
 
     func testARunThatTrainsThenStallsIsNamedAtTheWindowThatStalled() {
-        // Learns, then falls back to ln 5 from meta-step 25 (the LSTM-sub stall): the window of
-        // meta-steps 20–39 still holds five good ones, 40–59 is the first wholly stalled.
+        // Learns, then falls back to ln 5 from meta-step 25 (the LSTM-sub stall). The first
+        // horizon's mean is 1.52; the window of meta-steps 20–39 (1.387) still holds five good
+        // meta-steps, that of 24–43 (1.561) one, and it is named: the window slides by a stride.
         let losses = (0..<80).map { i in i < 25 ? 1.6 - 0.04 * Double(i) : 1.609 }
         let found = warnings(losses)
-        XCTAssertEqual(found.map(\.0), [59])
-        XCTAssertTrue(found.first?.1.contains("meta-steps 40–59") ?? false, found.first?.1 ?? "")
+        XCTAssertEqual(found.map(\.0), [43])
+        XCTAssertTrue(found.first?.1.contains("meta-steps 24–43") ?? false, found.first?.1 ?? "")
     }
 
     func testATrainingRunIsNotNamed() {
@@ -54,6 +56,24 @@ final class StallWatchTests: XCTestCase {
         losses[10] = .nan
         XCTAssertEqual(warnings(losses).map(\.0), [19])
         XCTAssertTrue(warnings([Double](repeating: .nan, count: 40)).isEmpty, "no finite loss: nothing to compare")
+    }
+
+    func testOnlyRunsWhoseFirstHorizonIsAYardstickAreWatched() throws {
+        let plain = TrainingConfig(task: .quadratic(dimension: 4))
+        XCTAssertTrue(StallWatch.watches(plain))
+        var scaled = plain
+        scaled.lossScaling = LogScaleRange(symmetric: 1)
+        XCTAssertFalse(StallWatch.watches(scaled), "a few draws of the loss scale against hundreds")
+        scaled.lossNormalization = .initialLoss
+        XCTAssertTrue(StallWatch.watches(scaled), "each function divided by its own start")
+        scaled.lossNormalization = .truncationStart
+        XCTAssertFalse(StallWatch.watches(scaled), "each truncation divided by its own start")
+        var arguments = TaskArguments()
+        arguments.mixture = "quadratic; rosenbrock"
+        var mixture = TrainingConfig(task: TaskSpec(try MixtureTask(arguments: arguments)))
+        XCTAssertFalse(StallWatch.watches(mixture), "families of other loss units")
+        mixture.lossNormalization = .initialLoss
+        XCTAssertTrue(StallWatch.watches(mixture))
     }
 
     func testAHorizonOfMoreThanHalfAWindowIsNotWatched() {

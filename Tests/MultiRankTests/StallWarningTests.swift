@@ -30,7 +30,7 @@ final class StallWarningTests: XCTestCase {
         let resumed = try MPIJob.runSingleton(args: Self.stalledJob + ["--iterations", "1500", "--resume", "--run-dir", run.path],
                                               timeout: DistributedTrain.jobTimeout)
         XCTAssertEqual(resumed.status, 0, "\(resumed)")
-        XCTAssertTrue(resumed.stderr.contains("resum"), "the second run resumed:\n\(resumed)")
+        XCTAssertTrue(resumed.stderr.contains("at iteration 1000"), "the second run resumed at meta-step 1000:\n\(resumed)")
         XCTAssertFalse(resumed.stderr.contains(Self.warning), "a resumed run's start is not untrained:\n\(resumed)")
 
         let warm = try MPIJob.runSingleton(args: Self.stalledJob + ["--iterations", "500", "--init-from",

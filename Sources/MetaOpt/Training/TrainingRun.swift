@@ -513,7 +513,7 @@ package final class TrainingRun {
         let startIteration = trainer.state.iteration
         let clock = DispatchTime.now()
         // Rank 0 warns once when a window of meta-steps is no better than the untrained start.
-        var stallWatch = comm.isRoot && !resumed && config.initFrom == nil && startIteration == 0
+        var stallWatch = comm.isRoot && !resumed && config.initFrom == nil && startIteration == 0 && StallWatch.watches(config)
             ? StallWatch(truncationsPerHorizon: config.truncationsPerHorizon) : nil
         var stopping = false
         // The first line this process appends carries its provenance.
