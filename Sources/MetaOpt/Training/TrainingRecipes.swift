@@ -59,7 +59,7 @@ package enum TrainingRecipes {
             """#),
         ("mlp-p5", #"""
             {
-              "description": "MLP with p = 5, output scale 0.01: best on the training MLP",
+              "description": "MLP with p = 5, output scale 0.01: best on the training MLP; a run may stall (train warns)",
               "task": "mlp",
               "hidden-layers": "20",
               "activation": "sigmoid",
