@@ -76,6 +76,44 @@ final class StallWatchTests: XCTestCase {
         XCTAssertTrue(StallWatch.watches(mixture))
     }
 
+    /// metrics.jsonl lines of meta-steps `range` at mean step loss `loss` (meta-loss 20 × it:
+    /// 20 unrolled steps), nil for a skipped step.
+    private func logged(_ range: Range<Int>, _ loss: Double?) -> [TrainingLog.Step] {
+        range.map { TrainingLog.Step(iteration: $0, truncation: $0 % 5, metaLoss: loss.map { 20 * $0 }, gradientNorm: 1, skipped: loss == nil) }
+    }
+
+    func testAResumedRunReplaysItsLoggedMetaStepsAndNamesAStallAtItsNextCheck() {
+        // Resumed at meta-step 30 of a stall (the first horizon's 2.303 and every step since):
+        // the window of 16–35 is the first check after the resume, and it is named there,
+        // although the stall filled a window at 19, before the interruption.
+        var watch = StallWatch(truncationsPerHorizon: 5, window: 20, stride: 4)!
+        XCTAssertTrue(watch.replay(logged(0..<28, 2.303) + logged(28..<30, nil), unroll: 20))
+        let found = (30..<60).compactMap { i in watch.observe(report(i, 2.303)).map { (i, $0) } }
+        XCTAssertEqual(found.map(\.0), [31])
+        XCTAssertTrue(found.first?.1.contains("meta-steps 12–31") ?? false, found.first?.1 ?? "")
+        XCTAssertTrue(found.first?.1.contains("(2.303, meta-steps 0–4)") ?? false, "the logged first horizon: \(found.first?.1 ?? "")")
+
+        // A run that trained before the resume is not named after it.
+        var trained = StallWatch(truncationsPerHorizon: 5, window: 20, stride: 4)!
+        XCTAssertTrue(trained.replay(logged(0..<5, 2.303) + logged(5..<30, 1.5), unroll: 20))
+        XCTAssertTrue((30..<60).compactMap { trained.observe(report($0, 1.5)) }.isEmpty)
+    }
+
+    func testAResumedRunWhoseLogDoesNotGoBackToTheStartIsNotWatched() {
+        var watch = StallWatch(truncationsPerHorizon: 5, window: 20, stride: 4)!
+        XCTAssertFalse(watch.replay(logged(5..<30, 2.303), unroll: 20), "the first horizon missing")
+        XCTAssertFalse(watch.replay(logged(0..<10, 2.303) + logged(11..<30, 2.303), unroll: 20), "a line missing")
+        var config = TrainingConfig(task: .quadratic(dimension: 4))
+        config.unroll = 20
+        XCTAssertNotNil(TrainingRun.stallWatch(config: config, logged: [], startIteration: 0), "a fresh start")
+        XCTAssertNil(TrainingRun.stallWatch(config: config, logged: [], startIteration: 30), "a resume without its log")
+        XCTAssertNil(TrainingRun.stallWatch(config: config, logged: logged(0..<20, 2.303), startIteration: 30),
+                     "a log that ends before the checkpoint")
+        XCTAssertNotNil(TrainingRun.stallWatch(config: config, logged: logged(0..<30, 2.303), startIteration: 30))
+        config.initFrom = "trained.json"
+        XCTAssertNil(TrainingRun.stallWatch(config: config, logged: [], startIteration: 0), "a warm start is trained")
+    }
+
     func testAHorizonOfMoreThanHalfAWindowIsNotWatched() {
         XCTAssertNil(StallWatch(truncationsPerHorizon: 300, window: 500))
         XCTAssertNotNil(StallWatch(truncationsPerHorizon: 250, window: 500))

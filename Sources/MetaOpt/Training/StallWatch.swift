@@ -5,11 +5,13 @@
 /// moves every first-layer weight of an MLP the same way saturates the sigmoid units, the loss
 /// returns to ln(classes) and little meta-gradient reaches the part of φ that did it, so the run
 /// can spend all its meta-steps there and end with status 0. Rank 0 feeds it every meta-step's
-/// report and logs the warning it returns, once per run.
+/// report and logs the warning it returns, once per process.
 ///
-/// Only for a run that starts from an untrained φ at meta-step 0 (after a resume or `--init-from`
-/// the first horizon is a trained φ's, and a run that has converged would look stalled), and only
-/// where the first horizon's loss is a fair yardstick (`watches(_:)`).
+/// Only for a run that started from an untrained φ at meta-step 0 (after `--init-from` the first
+/// horizon is a trained φ's, and a run that has converged would look stalled), and only where the
+/// first horizon's loss is a fair yardstick (`watches(_:)`). A resumed run is watched when its
+/// metrics.jsonl still holds every meta-step before the checkpoint (`replay`), which gives the
+/// untrained φ's first horizon back.
 package struct StallWatch: Sendable {
     /// Meta-steps per window (500: averages over the noise of two functions per meta-step, and a
     /// p = 5 stall holds for hundreds of meta-steps).
@@ -57,19 +59,37 @@ package struct StallWatch: Sendable {
     /// this meta-step ends the first window that stalled, nil otherwise. Skipped meta-steps (NaN
     /// loss) are left out of the means.
     package mutating func observe(_ report: StepReport) -> String? {
-        let loss = report.meanStepLoss
+        observe(iteration: report.iteration, meanStepLoss: report.meanStepLoss)
+    }
+
+    /// Takes a resumed run's logged meta-steps, which must be meta-steps 0, 1, … up to the
+    /// checkpoint, each line's meta-loss divided by `unroll` as `StepReport.meanStepLoss` is (a
+    /// skipped step's is null). Returns false, having taken nothing, when one is missing (a
+    /// metrics.jsonl deleted or damaged): without the first horizon there is no yardstick. A stall
+    /// the logged steps end in is named at the next check, within `stride` meta-steps, also when
+    /// the interrupted process had named it (its log may be gone with it).
+    package mutating func replay(_ steps: [TrainingLog.Step], unroll: Int) -> Bool {
+        guard steps.indices.allSatisfy({ steps[$0].iteration == $0 }) else { return false }
+        for step in steps {
+            _ = observe(iteration: step.iteration, meanStepLoss: step.metaLoss.map { $0 / Double(unroll) } ?? .nan)
+        }
+        warned = false
+        return true
+    }
+
+    private mutating func observe(iteration: Int, meanStepLoss loss: Double) -> String? {
         if loss.isFinite {
-            if report.iteration < truncationsPerHorizon { firstHorizon.add(loss) }
+            if iteration < truncationsPerHorizon { firstHorizon.add(loss) }
             current.add(loss)
         }
-        guard (report.iteration + 1) % stride == 0 else { return nil }
+        guard (iteration + 1) % stride == 0 else { return nil }
         strides.append(current)
         current = RunningMean()
         if strides.count > window / stride { strides.removeFirst() }
         guard !warned, strides.count == window / stride, let start = firstHorizon.mean, start > 0,
               let mean = RunningMean(strides).mean, mean >= ratio * start else { return nil }
         warned = true
-        return "the mean step loss of meta-steps \(report.iteration + 1 - window)–\(report.iteration), \(Self.format(mean)), "
+        return "the mean step loss of meta-steps \(iteration + 1 - window)–\(iteration), \(Self.format(mean)), "
             + "is no lower than at the start of the run (\(Self.format(start)), meta-steps 0–\(truncationsPerHorizon - 1)): "
             + "the learned optimizer is not making progress. With --p 5 on an MLP this is the stall of "
             + "docs/results.md (\"When p = 5 training stalls\"), which a run may never leave: "

@@ -95,6 +95,9 @@ package final class TrainingRun {
     /// Rank 0: the meta-steps metrics.jsonl holds after the resume's truncation and its length, for
     /// the `LivePlot` to start from; emptied when it takes them.
     private var loggedSteps: (steps: [TrainingLog.Step], bytes: Int) = ([], 0)
+    /// Rank 0: warns once when a window of meta-steps is no better than the untrained start; nil
+    /// where that start is no yardstick (`stallWatch(config:logged:startIteration:)`).
+    private var stallWatch: StallWatch?
     /// Told the wall time of every meta-step in seconds (every rank): a watchdog's deadline.
     package var stepTimed: (Double) -> Void = { _ in }
     /// Receives every progress line (rank 0).
@@ -258,6 +261,7 @@ package final class TrainingRun {
             let (undecodable, keptSteps, keptBytes) = try MetricsLog.truncated(options.runDirectory.metrics, lines: TrainingLog.Step.self,
                                                                                before: trainer.state.iteration)
             if options.plotEvery != nil { loggedSteps = (keptSteps, keptBytes) }
+            stallWatch = Self.stallWatch(config: config, logged: resumed ? keptSteps : [], startIteration: trainer.state.iteration)
             // A fresh start drops every line anyway.
             if resumed, let warning = MetricsLog.undecodableLinesWarning(options.runDirectory.metrics, lines: undecodable) {
                 logger.warning("\(warning)")
@@ -468,6 +472,17 @@ package final class TrainingRun {
         return state
     }
 
+    /// The stall watch of a run from an untrained φ (no `--init-from`) whose first horizon is a
+    /// yardstick (`StallWatch.watches`), given the meta-steps a resumed run's metrics.jsonl holds
+    /// before its checkpoint at `startIteration` (none for a fresh start at 0); nil when they are
+    /// not all there.
+    static func stallWatch(config: TrainingConfig, logged: [TrainingLog.Step], startIteration: Int) -> StallWatch? {
+        guard config.initFrom == nil, StallWatch.watches(config), logged.count == startIteration,
+              var watch = StallWatch(truncationsPerHorizon: config.truncationsPerHorizon),
+              watch.replay(logged, unroll: config.unroll) else { return nil }
+        return watch
+    }
+
     /// Renames RUN/checkpoints to RUN/checkpoints.previous (replacing an older one) when it holds
     /// any checkpoint, temporary file or unusable checkpoint name; returns the new location, or
     /// nil when there was nothing.
@@ -512,9 +527,6 @@ package final class TrainingRun {
         var lastBoundary = trainer.state
         let startIteration = trainer.state.iteration
         let clock = DispatchTime.now()
-        // Rank 0 warns once when a window of meta-steps is no better than the untrained start.
-        var stallWatch = comm.isRoot && !resumed && config.initFrom == nil && startIteration == 0 && StallWatch.watches(config)
-            ? StallWatch(truncationsPerHorizon: config.truncationsPerHorizon) : nil
         var stopping = false
         // The first line this process appends carries its provenance.
         var lineProvenance: Provenance? = provenance
