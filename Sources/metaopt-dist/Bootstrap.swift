@@ -8,7 +8,9 @@ import MetaOptMPI
 ///
 /// 1. installs the rank-prefixed log handler (rank taken from mpirun's environment until MPI
 ///    tells it) at the levels `options` ask for;
-/// 2. initialises MPI (a singleton when not started by mpirun) and builds the communicator;
+/// 2. initialises MPI (a singleton when not started by mpirun), builds the communicator and ends
+///    the job with status 65 when its ranks run different builds (`differingBuilds`, before any
+///    other collective);
 /// 3. runs `body`; on success finalises MPI and returns `body`'s result;
 /// 4. on ANY error thrown by `body`, prints `metaopt-dist: rank R: <error>` and calls
 ///    `comm.abort(code:message:)`, which ends every rank of the job (`MPI_Abort`) instead of
@@ -18,7 +20,7 @@ import MetaOptMPI
 /// Argument validation belongs in `validate()` (argument-parser runs it on every rank before
 /// `run()`, so a bad flag exits with status 64 and the same message on every rank without any
 /// collective). Checks that need the rank count belong at the start of `body`, agreed on by the
-/// ranks in one collective before any other (`TrainCommand.endIfAnyRankRefuses`).
+/// ranks in one collective before any other but the build check (`TrainCommand.endIfAnyRankRefuses`).
 func withCommunicator<T>(_ options: RunOptions, _ body: (MPICommunicator) throws -> T) -> T {
     let launch = LaunchEnvironment.atLaunch
     RankLogging.bootstrap()
@@ -37,6 +39,17 @@ func withCommunicator<T>(_ options: RunOptions, _ body: (MPICommunicator) throws
     RankLogSettings.shared.rank = comm.rank
     RankLogSettings.shared.logLevel = options.logLevel(rank: comm.rank)
     comm.watchdog.setTimeout(options.collectiveTimeout)
+    // The job's first collective, the same in every build: ranks of different builds would
+    // disagree on the collectives after it.
+    do {
+        if let identities = try comm.differingBuilds(identity: Provenance.buildIdentity) {
+            if comm.isRoot { Console.error("metaopt-dist: \(DifferingBuildsError(identities: identities))\n") }
+            try? MPIRuntime.finalize()
+            exit(TrainCommand.repeatsOnRestartStatus)
+        }
+    } catch {
+        comm.abort(code: 1, message: describe(error))
+    }
     if comm.isRoot {
         Logger(label: "metaopt-dist").info("\(kernelsLine())")
     } else {

@@ -63,6 +63,12 @@ public struct Provenance: Codable, Equatable, Sendable {
         return notes
     }
 
+    /// This build as a job's ranks compare it (`Communicator.differingBuilds`): "0.1.0 (commit
+    /// <40 digits>)", "+dirty" kept, or "(commit unknown)" for a build from no git work tree.
+    package static var buildIdentity: String {
+        "\(buildVersion) (commit \(buildCommit ?? "unknown"))"
+    }
+
     /// `metaopt-dist --version`: "0.1.0 (commit 1a2b3c4d5e6f, kernels avx512)", the commit shortened
     /// to 12 digits (its "+dirty" kept), or "commit unknown".
     public static func versionLine(kernels: String) -> String {
