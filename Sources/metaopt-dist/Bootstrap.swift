@@ -48,7 +48,9 @@ func withCommunicator<T>(_ options: RunOptions, _ body: (MPICommunicator) throws
             exit(TrainCommand.repeatsOnRestartStatus)
         }
     } catch {
-        comm.abort(code: 1, message: describe(error))
+        // A build from before the check meets it with a collective of another size.
+        comm.abort(code: 1, message: "\(describe(error)) (in the job's first collective, where the ranks compare their builds: "
+                   + "ranks of different builds of metaopt-dist, one from before 2026-12-06, fail here; give every host the same binary)")
     }
     if comm.isRoot {
         Logger(label: "metaopt-dist").info("\(kernelsLine())")
