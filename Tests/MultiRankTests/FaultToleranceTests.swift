@@ -300,6 +300,26 @@ final class FaultToleranceTests: XCTestCase {
         }
     }
 
+    /// A stop signal that the command lets pass (as mpirun does with one that comes before its
+    /// ranks exist: it forwards it to no one, and the run trained to its end) is passed on again
+    /// a second later: the command here ends at the second.
+    func testRestartWrapperPassesTheStopSignalOnAgain() throws {
+        let scratch = try makeRunDirectory("restart-again")
+        let ready = scratch.appendingPathComponent("ready")
+        let command = "n=0; trap 'n=$((n + 1)); if [ $n -ge 2 ]; then echo \"stop signal $n\" >&2; exit 0; fi' TERM; "
+            + "touch '\(ready.path)'; while :; do sleep 0.05; done"
+        let start = Date()
+        let job = try BackgroundJob(executable: URL(fileURLWithPath: "/bin/bash"),
+                                    arguments: [FaultTest.repositoryRoot.appendingPathComponent("launch/restart.sh").path,
+                                                "--backoff", "0", "--", "bash", "-c", command])
+        XCTAssertTrue(job.waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: ready.path) }, "\(job.stderr)")
+        job.signal(SIGTERM)
+        let result = job.finish(timeout: 30)
+        assertSucceeded(result, "restart.sh after SIGTERM to a command that lets the first pass")
+        XCTAssertTrue(result.stderr.contains("stop signal 2"), "\(result)")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 20, "the second signal comes a second after the first")
+    }
+
     /// A wrapper that a script starts in the background (`&` in a non-interactive shell, which
     /// starts it with SIGINT ignored) still passes SIGINT on: bash cannot trap a signal ignored at
     /// its start, so `kill -INT` did nothing and the run trained on.
