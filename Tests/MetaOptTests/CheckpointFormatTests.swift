@@ -218,9 +218,30 @@ final class CheckpointFormatTests: XCTestCase {
         XCTAssertThrowsError(try Checkpoint<Other>.decode(bytes, source: "test.mopt")) { error in
             guard case .invalidMetadata = (error as? CheckpointError)?.problem else { return XCTFail("\(error)") }
         }
-        // A configuration type that ignores unknown keys can always read the metadata.
+        // Nor can a configuration type that would decode it by passing over keys it does not know
+        // (an older build's, reading a newer one's checkpoint): the keys are named.
         struct Nothing: Codable, Equatable {}
-        XCTAssertEqual(try Checkpoint<Nothing>.decode(bytes, source: "test.mopt").metadata.metaStep, 7)
+        XCTAssertThrowsError(try Checkpoint<Nothing>.decode(bytes, source: "test.mopt")) { error in
+            guard case .invalidMetadata(let text) = (error as? CheckpointError)?.problem else { return XCTFail("\(error)") }
+            XCTAssertTrue(text.contains("does not know (configuration.learningRate, configuration.runSeed, configuration.task, configuration.unroll)"), text)
+        }
+    }
+
+    func testUnknownKeysAreFoundAtAnyDepthButNullsAndLegacyKeysAreNot() throws {
+        struct Inner: Codable { var a: Int; var b: Int? }
+        struct Outer: Codable { var inner: Inner; var list: [Inner] }
+        let metadata = CheckpointMetadata(metaStep: 1, seed: 2, globalMetaBatchSize: 3,
+                                          configuration: Outer(inner: Inner(a: 1), list: [Inner(a: 2), Inner(a: 3, b: 4)]))
+        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: JSONEncoder().encode(metadata)) as? [String: Any])
+        func unknown() throws -> [String] {
+            Checkpoint<Outer>.unknownKeys(in: Array(try JSONSerialization.data(withJSONObject: object)), decodedAs: metadata)
+        }
+        XCTAssertEqual(try unknown(), [], "what the build writes, it knows")
+        object["configuration"] = ["inner": ["a": 1, "b": NSNull(), "directory": "/x"],
+                                   "list": [["a": 2], ["a": 3, "b": 4, "c": 5]], "extra": ["z": 1]]
+        XCTAssertEqual(try unknown(), ["configuration.extra", "configuration.list[1].c"])
+        object["future"] = 1
+        XCTAssertEqual(try unknown(), ["configuration.extra", "configuration.list[1].c", "future"])
     }
 
     func testInvalidNamesAndTypedAccessors() throws {

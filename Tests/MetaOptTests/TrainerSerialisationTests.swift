@@ -73,6 +73,11 @@ final class TrainerSerialisationTests: XCTestCase {
         try refused({ $0.metadata.skipCounters["consecutiveSkips"] = 100 }, "consecutiveSkips 100 with")
         try refused({ $0.metadata.globalMetaBatchSize = 16 }, "a meta-batch of 16, its configuration 4")
         try refused({ $0.tensors["adam.m"] = nil }, "no tensor named \"adam.m\"")
+        // State of a build that keeps more (a newer one), which this one would drop.
+        try refused({ $0.metadata.counters["futureCounter"] = 1 }, "counters this build of metaopt-dist does not know (futureCounter)")
+        try refused({ $0.metadata.skipCounters["futureSkips"] = 0 }, "counters this build of metaopt-dist does not know (futureSkips)")
+        try refused({ $0.tensors["adam.extra"] = .float32([1]) }, "tensors this build of metaopt-dist does not know (adam.extra)")
+        try refused({ $0.metadata.seed = 8 }, "states seed 8, its configuration")
         try refused({ checkpoint in
             var phi = try checkpoint.float32("phi")
             phi[3] = .nan

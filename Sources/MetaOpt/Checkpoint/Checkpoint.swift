@@ -90,8 +90,47 @@ package struct Checkpoint<Configuration: Codable> {
             throw CheckpointError(file: source, problem: .stepMismatch(
                 "header says step \(raw.step), metadata says \(metadata.metaStep)"))
         }
+        let unknown = Self.unknownKeys(in: raw.metadataJSON, decodedAs: metadata)
+        guard unknown.isEmpty else {
+            let shown = unknown.prefix(5).joined(separator: ", ") + (unknown.count > 5 ? " and \(unknown.count - 5) more" : "")
+            throw CheckpointError(file: source, problem: .invalidMetadata(
+                "holds settings this build of metaopt-dist does not know (\(shown)): written by a newer build? "
+                + "It would resume on another trajectory without them; resume with the build that wrote it (its notes name the commit)"))
+        }
         self.init(metadata: metadata, tensors: raw.tensors)
     }
+
+    /// Keys of the stored metadata that `metadata`, decoded from it, does not write again: settings
+    /// of a build that knows more, which the decoder passed over (a newer build's checkpoint, read
+    /// by an older one, resumed on another trajectory, labelled with a configuration without
+    /// them). As dotted paths ("configuration.initialScaling"), sorted. A key whose value is null
+    /// is no setting, and `legacyKeys` are read and deliberately not written again.
+    static func unknownKeys(in json: [UInt8], decodedAs metadata: CheckpointMetadata<Configuration>) -> [String] {
+        guard let stored = try? JSONSerialization.jsonObject(with: Data(json)),
+              let again = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(metadata)) else { return [] }
+        var unknown: [String] = []
+        func compare(_ stored: Any, _ again: Any, _ path: String) {
+            if let object = stored as? [String: Any] {
+                let written = again as? [String: Any] ?? [:]
+                for (key, value) in object where !(value is NSNull) {
+                    let inner = path.isEmpty ? key : path + "." + key
+                    if let counterpart = written[key] {
+                        compare(value, counterpart, inner)
+                    } else if !legacyKeys.contains(key) {
+                        unknown.append(inner)
+                    }
+                }
+            } else if let array = stored as? [Any], let written = again as? [Any], array.count == written.count {
+                for (index, element) in array.enumerated() { compare(element, written[index], "\(path)[\(index)]") }
+            }
+        }
+        compare(stored, again, "")
+        return unknown.sorted()
+    }
+
+    /// Keys that this build reads from earlier checkpoints and does not write again: an image
+    /// task's `directory` when it is Fashion-MNIST's standard location (`ImageTaskSpec`).
+    static var legacyKeys: Set<String> { ["directory"] }
 
     /// The tensor `name`; throws `missingTensor` if there is none.
     package func tensor(_ name: String) throws -> TensorData {

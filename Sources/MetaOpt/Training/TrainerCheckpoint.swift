@@ -59,6 +59,15 @@ package enum TrainerCheckpoint {
         guard m.globalMetaBatchSize == m.configuration.metaBatch else {
             throw CheckpointResumeError(message: "\(source): the checkpoint states a meta-batch of \(m.globalMetaBatchSize), its configuration \(m.configuration.metaBatch)")
         }
+        guard m.seed == m.configuration.seed else {
+            throw CheckpointResumeError(message: "\(source): the checkpoint states seed \(m.seed), its configuration \(m.configuration.seed)")
+        }
+        // State of a build that keeps more (a newer one) would be dropped here, and the run go on
+        // on another trajectory.
+        let unknownTensors = checkpoint.tensors.keys.filter { !tensorNames.contains($0) }.sorted()
+        guard unknownTensors.isEmpty else {
+            throw CheckpointResumeError(message: "\(source): holds tensors this build of metaopt-dist does not know (\(unknownTensors.joined(separator: ", "))): written by a newer build? Resume with the build that wrote it")
+        }
         let phi = try tensor("phi")
         let needed = m.configuration.optimizer.architecture.parameterCount
         guard phi.count == needed else {
@@ -86,14 +95,24 @@ package enum TrainerCheckpoint {
         try JSONDecoder().decode([String: Int].self, from: JSONEncoder().encode(counters))
     }
 
-    /// The counters from their names; a missing one is an error that names it.
+    /// The counters from their names; a missing one, or one this build does not keep, is an error
+    /// that names it.
     static func counters(named values: [String: Int], source: String) throws -> TrainerCounters {
+        let counters: TrainerCounters
         do {
-            return try JSONDecoder().decode(TrainerCounters.self, from: JSONEncoder().encode(values))
+            counters = try JSONDecoder().decode(TrainerCounters.self, from: JSONEncoder().encode(values))
         } catch DecodingError.keyNotFound(let key, _) {
             throw CheckpointResumeError(message: "\(source): the checkpoint has no \"\(key.stringValue)\" counter")
         }
+        let unknown = Set(values.keys).subtracting(try named(counters).keys).sorted()
+        guard unknown.isEmpty else {
+            throw CheckpointResumeError(message: "\(source): holds counters this build of metaopt-dist does not know (\(unknown.joined(separator: ", "))): written by a newer build? Resume with the build that wrote it")
+        }
+        return counters
     }
+
+    /// The tensors a checkpoint holds: φ and Adam's two moments.
+    static let tensorNames: Set<String> = ["phi", "adam.m", "adam.v"]
 
     /// What may change when a run resumes: the settings of the configuration that do not change
     /// the trajectory, and the options that are not part of the configuration at all.
