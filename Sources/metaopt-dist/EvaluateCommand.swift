@@ -155,7 +155,8 @@ struct EvaluateCommand: ParsableCommand {
         do {
             coordinates = try spec.dimension()
             needed = try MemoryEstimate.evaluationBytes(task: spec, coordinates: coordinates, optimizer: file.optimizer,
-                                                        functions: functions, tuningFunctions: tuningFunctions, steps: steps)
+                                                        functions: functions, tuningFunctions: tuningFunctions, steps: steps,
+                                                        optimizers: 1 + kinds.count)
         } catch let error as DataError where error.isConfigurationProblem {
             // The options do not fit the data (a CNN with too many poolings): bad usage, status 64.
             throw ValidationError(error.description)
@@ -239,11 +240,13 @@ struct EvaluateCommand: ParsableCommand {
         let summary = report.markdownSummary()
         let plot = report.plot(title: title ?? "\(spec.name): \(functions) held-out function\(functions == 1 ? "" : "s")")
         let traceURL = directory.appendingPathComponent("layer-trace.csv")
-        var files = [(data: try report.jsonData(), url: directory.appendingPathComponent("report.json")),
-                     (Data(report.statisticsCSV().utf8), directory.appendingPathComponent("statistics.csv")),
-                     (Data(plot.render().utf8), directory.appendingPathComponent("loss.svg")),
-                     (Data(summary.utf8), directory.appendingPathComponent("summary.md"))]
-        if let trace { files.append((Data(trace.csv().utf8), traceURL)) }
+        // Made one at a time as they are written (`MemoryEstimate.evaluationOutputBytes`).
+        var files: [(url: URL, make: () throws -> Data)] = [
+            (directory.appendingPathComponent("report.json"), { try report.jsonData() }),
+            (directory.appendingPathComponent("statistics.csv"), { Data(report.statisticsCSV().utf8) }),
+            (directory.appendingPathComponent("loss.svg"), { Data(plot.render().utf8) }),
+            (directory.appendingPathComponent("summary.md"), { Data(summary.utf8) })]
+        if let trace { files.append((traceURL, { Data(trace.csv().utf8) })) }
         do {
             // All or none: a failed write (a full disk) used to leave this evaluation's first
             // files beside an earlier one's others.

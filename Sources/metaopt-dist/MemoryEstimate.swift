@@ -25,7 +25,7 @@ import MetaOpt
 ///       --functions 2 --tuning-functions 1 --baselines adam     9.94 GiB est.    9.75 GiB RSS
 ///     evaluate quadratic.json --task quadratic --dimension 2048
 ///       --functions 4 --tuning-functions 2 --baselines none     0.51 GiB est.    0.40 GiB RSS
-///     evaluate quadratic.json (defaults)                         0.065 GiB est.   0.024 GiB RSS
+///     evaluate quadratic.json (defaults)                         0.067 GiB est.   0.024 GiB RSS
 ///
 /// Before tile padding was counted, the unroll-16384 run was estimated at 0.01 GiB, and the
 /// quadratic's W (n² Doubles per function, 8 n² more in its batch) was not counted at all.
@@ -78,7 +78,7 @@ enum MemoryEstimate {
     /// function, and the loss curves (every function × steps + 1, Doubles, for five optimizers
     /// and each learning rate of the grid). Nil: more than Int (more than any machine).
     static func evaluationBytes(task: TaskSpec, coordinates: Int, optimizer: LearnedOptimizerConfig, functions: Int,
-                                tuningFunctions: Int, steps: Int) throws -> Int? {
+                                tuningFunctions: Int, steps: Int, optimizers: Int = 5) throws -> Int? {
         let perBatch = min(max(LearnedOptimizer.defaultMaxCoordinatesPerBatch / max(coordinates, 1), 1), functions)
         guard let held = try task.estimatedBytes(functions: functions + tuningFunctions, batched: false),
               let batch = task.settings.estimatedBatchBytes(functions: perBatch),
@@ -88,7 +88,32 @@ enum MemoryEstimate {
               let curves = SizeLimits.product(functions + tuningFunctions * LearningRateSearch.defaultGrid.count, steps + 1, 5, 8) else {
             return nil
         }
-        return SizeLimits.sum(held, max(SizeLimits.sum(batch, engine) ?? .max, baseline), curves)
+        guard let outputs = evaluationOutputBytes(functions: functions, steps: steps, optimizers: optimizers) else { return nil }
+        return SizeLimits.sum(held, max(SizeLimits.sum(batch, engine) ?? .max, baseline), curves, outputs)
+    }
+
+    /// What making evaluate's files takes on top of the curves, for `optimizers` optimizers (the
+    /// learned one and the baselines): report.json's encoder holds every loss as text and more
+    /// (32 bytes a loss, 600 a function and optimizer), statistics.csv a row per step and
+    /// optimizer with its statistics (100 bytes); the files are made one at a time, so these
+    /// overlap only in part, and the sum is the safe side. Fitted to the peak RSS of quadratic
+    /// evaluations (`/usr/bin/time -v metaopt-dist evaluate --optimizer optimizers/quadratic.json`)
+    /// against the estimate without this term, which they exceeded by up to 2.4× (a run under a
+    /// memory limit passed the check and trapped in the last allocation, its results lost); the
+    /// RSS is with the files made one at a time:
+    ///
+    ///     --steps 80000  --functions 1 --tuning-functions 1   est. 0.145 GiB   RSS 0.104 GiB
+    ///     --steps 131072 --functions 1 --tuning-functions 1   est. 0.197 GiB   RSS 0.171 GiB
+    ///     --steps 262144 --functions 1 --tuning-functions 1   est. 0.332 GiB   RSS 0.292 GiB
+    ///     --steps 8192   (100 functions)                      est. 0.282 GiB   RSS 0.195 GiB
+    ///     --steps 32768  (100 functions)                      est. 0.934 GiB   RSS 0.712 GiB
+    ///     --steps 65536 --functions 20 --tuning-functions 1   est. 0.362 GiB   RSS 0.332 GiB
+    ///     --steps 1 --functions 1048576 --baselines none      est. 1.85 GiB    RSS 1.67 GiB
+    static func evaluationOutputBytes(functions: Int, steps: Int, optimizers: Int) -> Int? {
+        guard let rows = SizeLimits.product(steps + 1, optimizers), let losses = SizeLimits.product(functions, rows),
+              let perLoss = SizeLimits.product(losses, 32), let perRow = SizeLimits.product(rows, 100),
+              let perFunction = SizeLimits.product(functions, optimizers, 600) else { return nil }
+        return SizeLimits.sum(perLoss, perRow, perFunction)
     }
 
     static func gibibytes(_ bytes: Int) -> String {

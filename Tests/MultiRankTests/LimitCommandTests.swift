@@ -109,6 +109,12 @@ final class LimitCommandTests: XCTestCase {
         // evaluate's own --max-memory, given back as written.
         try assertRefused(evaluate + ["--optimizer", optimizers.appendingPathComponent("quadratic.json").path, "--max-memory", "0.001"],
                           saying: "more than the 0.001 GiB available (--max-memory sets the limit)")
+        // The files' making counts: estimated at 0.17 GiB without it, this peaked at 0.29 GiB
+        // (0.40 GiB while every file was made before the first was written), and under a limit
+        // trapped in its last allocation with its results lost.
+        try assertRefused(["evaluate", "--optimizer", optimizers.appendingPathComponent("quadratic.json").path, "--steps", "262144",
+                           "--functions", "1", "--tuning-functions", "1", "--max-memory", "0.3", "--out", run.appendingPathComponent("eval").path],
+                          saying: "for 262144 steps would need about 0.332 GiB, more than the 0.3 GiB available")
         XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("eval").path))
     }
 

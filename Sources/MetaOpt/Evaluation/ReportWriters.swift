@@ -90,13 +90,19 @@ extension EvaluationReport {
     /// per optimizer and step (optimizers in evaluation order, steps ascending). Numbers use
     /// Swift's shortest round-trip form; diverged values are `inf`.
     package func statisticsCSV() -> String {
+        let rows = stepStatistics()
         var out = "step,optimizer,mean,median,q25,q75\n"
-        for s in stepStatistics() {
+        out.reserveCapacity(out.utf8.count + rows.count * Self.csvRowBytes)
+        for s in rows {
             out += "\(s.step),\(Self.csvField(s.optimizer)),\(Self.number(s.mean)),\(Self.number(s.median)),"
             out += "\(Self.number(s.q25)),\(Self.number(s.q75))\n"
         }
         return out
     }
+
+    /// Room for one row of `statisticsCSV`: four numbers of up to 24 characters, the step, an
+    /// optimizer's name and the separators.
+    static let csvRowBytes = 128
 
     package func writeStatisticsCSV(to url: URL) throws {
         try ResultFile.writeAtomically(statisticsCSV(), to: url)

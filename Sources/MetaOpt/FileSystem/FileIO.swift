@@ -59,6 +59,11 @@ enum FileIO {
     /// stays private and a group's file stays the group's; a new file's are 0666 less the umask,
     /// as any program's (a group's shared run directory needs umask 002 to be honoured).
     static func writeNewFileDurably(_ path: String, _ bytes: [UInt8], replacing replaced: String? = nil) throws {
+        try bytes.withUnsafeBytes { try writeNewFileDurably(path, $0, replacing: replaced) }
+    }
+
+    /// `writeNewFileDurably` of the bytes in `bytes` (a `Data`'s, without a copy).
+    static func writeNewFileDurably(_ path: String, _ bytes: UnsafeRawBufferPointer, replacing replaced: String? = nil) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw error(path, "create") }
         var ok = false
@@ -84,16 +89,18 @@ enum FileIO {
     /// Writes all of `bytes` to `fd` (`path` names it in the error), resuming after short writes
     /// and EINTR.
     static func writeAll(_ fd: Int32, _ bytes: [UInt8], _ path: String) throws {
-        try bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw error(path, "write")
-                }
-                offset += n
+        try bytes.withUnsafeBytes { try writeAll(fd, $0, path) }
+    }
+
+    static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, _ path: String) throws {
+        var offset = 0
+        while offset < buffer.count {
+            let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw error(path, "write")
             }
+            offset += n
         }
     }
 

@@ -21,6 +21,13 @@ package enum ResultFile {
     /// files and leaves the targets as they were; only a failing rename, once every byte is on
     /// disk, could leave new files beside old ones.
     package static func writeAllAtomically(_ files: [(data: Data, url: URL)]) throws {
+        try writeAllAtomically(files.map { file in (url: file.url, make: { file.data }) })
+    }
+
+    /// `writeAllAtomically`, each file's bytes made by its `make` only when its turn comes and
+    /// let go once they are on disk: an evaluation's report and table of a million steps are
+    /// hundreds of megabytes each, which the process held all at once.
+    package static func writeAllAtomically(_ files: [(url: URL, make: () throws -> Data)]) throws {
         var staged: [(temporary: String, target: String)] = []
         do {
             for file in files {
@@ -32,7 +39,8 @@ package enum ResultFile {
                     throw resultError(error, target: path)
                 }
                 let temporary = temporaryURL(for: FilePaths.url(target)).path
-                do { try FileIO.writeNewFileDurably(temporary, [UInt8](file.data), replacing: target) } catch let error as CheckpointError {
+                let data = try file.make()
+                do { try data.withUnsafeBytes { try FileIO.writeNewFileDurably(temporary, $0, replacing: target) } } catch let error as CheckpointError {
                     throw resultError(error, target: target)  // the file removed
                 }
                 staged.append((temporary, target))
