@@ -87,6 +87,15 @@ int metaopt_cpu_has_cmpxchg16b(void) {
 #endif
 }
 
+int metaopt_cpu_has_fma4(void) {
+#if defined(__x86_64__)
+    unsigned eax, ebx, ecx, edx;
+    return __get_cpuid(0x80000001, &eax, &ebx, &ecx, &edx) && ((ecx >> 16) & 1);
+#else
+    return 0;
+#endif
+}
+
 int metaopt_cpu_adds_beside_multiply_adds(void) {
 #if defined(__x86_64__)
     unsigned eax, ebx, ecx, edx;

@@ -80,6 +80,9 @@ struct EvaluateCommand: ParsableCommand {
         if let problem = SingleProcess.problem(command: "evaluate") { throw ValidationError(problem) }
         // URL(fileURLWithPath: "") is the current directory: say what is wrong instead.
         if optimizer.isEmpty { throw ValidationError("--optimizer must not be empty") }
+        // A second --optimizer replaced the first without a word: only the last was evaluated.
+        _ = try RunFiles.value(of: "optimizer", in: CommandLine.arguments.dropFirst(),
+                               remedy: "evaluate scores one trained optimizer: evaluate each into its own --out, then `metaopt-dist plot --evaluations OUT1 OUT2` draws them side by side")
         guard functions > 0 else { throw ValidationError("--functions must be positive") }
         if let out, out.isEmpty { throw ValidationError("--out must not be empty") }
         guard steps > 0 else { throw ValidationError("--steps must be positive") }

@@ -17,6 +17,7 @@ struct ExportCommand: ParsableCommand {
         if let problem = SingleProcess.problem(command: "export") { throw ValidationError(problem) }
         // URL(fileURLWithPath: "") is the current directory: say what is wrong instead.
         if optimizer.isEmpty { throw ValidationError("--optimizer must not be empty") }
+        _ = try RunFiles.value(of: "optimizer", in: CommandLine.arguments.dropFirst(), remedy: "export writes one optimizer: run it once for each")
         if let output, output.isEmpty { throw ValidationError("--output must not be empty") }
         // The export is another format: written over its input, the trained optimizer is gone.
         if let output, FilePaths.same(FilePaths.url(output), FilePaths.url(optimizer)) {

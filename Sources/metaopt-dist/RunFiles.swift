@@ -154,8 +154,9 @@ enum RunFiles {
     }
 
     /// The value of `--NAME VALUE` or `--NAME=VALUE` in `arguments`; nil when absent. Given twice
-    /// is refused: the second would silently replace the first.
-    static func value(of name: String, in arguments: ArraySlice<String>) throws -> String? {
+    /// is refused, with `remedy`: the second would silently replace the first.
+    static func value(of name: String, in arguments: ArraySlice<String>,
+                      remedy: String = "a run file can hold any of the settings, and later flags override it") throws -> String? {
         var found: [String] = []
         var i = arguments.startIndex
         while i < arguments.endIndex {
@@ -169,7 +170,7 @@ enum RunFiles {
             i += 1
         }
         guard found.count <= 1 else {
-            throw ValidationError("--\(name) is given \(found.count) times; give it once (a run file can hold any of the settings, and later flags override it)")
+            throw ValidationError("--\(name) is given \(found.count) times; give it once (\(remedy))")
         }
         return found.first
     }

@@ -92,6 +92,23 @@ func isBadData(_ error: any Error) -> Bool {
     }
 }
 
+/// The unknown-option error that `error`, a required option missing, hides: argument-parser names
+/// the missing option first, so `evaluate --optimiser FILE` said "Missing expected argument
+/// '--optimizer <optimizer>'" without a word about the misspelt one. Found by parsing again with
+/// the missing option given; nil when that reveals no unknown option.
+func unknownOptionBehindMissingOne(_ error: any Error, arguments: [String]) -> (any Error)? {
+    let message = MetaOptDist.message(for: error)
+    guard let range = message.range(of: #"^Missing expected argument '--[A-Za-z0-9-]+"#, options: .regularExpression),
+          let subcommand = arguments.first, !subcommand.hasPrefix("-") else { return nil }
+    let option = String(message[range].dropFirst("Missing expected argument '".count))
+    do {
+        _ = try MetaOptDist.parseAsRoot([subcommand, option, "placeholder"] + arguments.dropFirst())
+    } catch let again {
+        if MetaOptDist.message(for: again).hasPrefix("Unknown option") { return again }
+    }
+    return nil
+}
+
 /// ArgumentParser's exit for `error`, with help and version text (a clean exit) checked as
 /// written first, and bad input data given status 65.
 func exitAfterParsing(_ error: any Error) -> Never {
@@ -158,7 +175,7 @@ do { command = try MetaOptDist.parseAsRoot(arguments) } catch {
         Console.error("Error: \(message)\nSee 'metaopt-dist help train' and docs/usage.md (\"Run files and recipes\").\n")
         exit(ExitCode.validationFailure.rawValue)
     }
-    exitAfterParsing(error)
+    exitAfterParsing(unknownOptionBehindMissingOne(error, arguments: arguments) ?? error)
 }
 do {
     var running = command

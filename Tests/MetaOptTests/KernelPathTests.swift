@@ -49,6 +49,13 @@ final class KernelPathTests: XCTestCase {
             XCTAssertEqual(KernelPath.openBLASCoreTypeProblem(in: ["OPENBLAS_CORETYPE": core]) != nil, !path.isSupported, core)
         }
         XCTAssertNil(KernelPath.openBLASCoreTypeProblem(in: ["OPENBLAS_CORETYPE": "Core2"]))
+        // AMD's cores of 2011-2015: their kernels use FMA4, which no later CPU has.
+        for core in ["Bulldozer", "Piledriver", "Steamroller", "Excavator"] {
+            let problem = KernelPath.openBLASCoreTypeProblem(in: ["OPENBLAS_CORETYPE": core], hasFMA4: false) ?? ""
+            XCTAssertTrue(problem.contains("OPENBLAS_CORETYPE=\(core) makes OpenBLAS run kernels for another CPU: ")
+                          && problem.contains(" lacks FMA4 (AMD's four-operand multiply-add"), problem)
+            XCTAssertNil(KernelPath.openBLASCoreTypeProblem(in: ["OPENBLAS_CORETYPE": core], hasFMA4: true), core)
+        }
         XCTAssertNil(KernelPath.openBLASCoreTypeProblem(in: [:]))
         #endif
         // A Windows line end is trimmed like a space; a control character inside is shown escaped.

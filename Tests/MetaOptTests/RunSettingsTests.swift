@@ -178,6 +178,8 @@ final class RunSettingsTests: XCTestCase {
         XCTAssertEqual(problems(#"{"random-scaling": false}"#), [#"'random-scaling' must be a number A or a string "LO,HI" (got false)"#])
         // All problems at once, in key order.
         XCTAssertEqual(problems(#"{"unroll": "5", "horizon": 1.5, "p": {}}"#).count, 3)
+        // A NUL, which no command line can carry: the run directory was written as "a%00b".
+        XCTAssertEqual(problems(#"{"run-dir": "a\u0000b"}"#), [#"'run-dir' must not contain a NUL character (\u0000; got "a\u0000b")"#])
     }
 
     /// A number too large for a Double is valid JSON that no setting can hold: the refusal says it

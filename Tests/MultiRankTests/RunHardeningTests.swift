@@ -591,7 +591,7 @@ final class RunHardeningTests: XCTestCase {
     /// A mistyped subcommand is named as one (train, the default, used to blame the first option:
     /// "Unknown option '--optimizer'"); bench's --tile-width is bounded (a million columns ran out
     /// of memory), its --json checked before any timing, and options its workload does not read
-    /// are refused.
+    /// are refused. A misspelt or repeated --optimizer is named.
     func testMistypedSubcommandsAndBenchBounds() throws {
         let scratch = try DistributedTrain.scratchDirectory(for: self)
         let cases: [([String], String)] = [
@@ -611,6 +611,13 @@ final class RunHardeningTests: XCTestCase {
              "--evaluation-repetitions does not apply with --evaluation-steps 0"),
             // As train and evaluate say it (it was a missing file "/train-images-idx3-ubyte.gz", status 1).
             (["bench", "--task", "mlp", "--data-dir", ""], "--data-dir must not be empty"),
+            // A misspelt required option was hidden behind "Missing expected argument '--optimizer …'".
+            (["evaluate", "--optimiser", "x.json"], "Unknown option '--optimiser'. Did you mean '--optimizer'?"),
+            (["export", "--optimiser", "x.json"], "Unknown option '--optimiser'. Did you mean '--optimizer'?"),
+            (["evaluate", "--steps", "2"], "Missing expected argument '--optimizer <optimizer>'"),
+            // A second --optimizer replaced the first: only the last was evaluated.
+            (["evaluate", "--optimizer", "a.json", "--optimizer=b.json"],
+             "--optimizer is given 2 times; give it once (evaluate scores one trained optimizer: evaluate each into its own --out"),
         ]
         for (args, message) in cases {
             let result = try MPIJob.runSingleton(args: args, timeout: 30)

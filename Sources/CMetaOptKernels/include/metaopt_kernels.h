@@ -239,6 +239,10 @@ unsigned metaopt_cpu_missing_features(metaopt_path path);
 /// first use of a Swift type, which would end in an illegal instruction without it.
 int metaopt_cpu_has_cmpxchg16b(void);
 
+/// Whether the CPU has FMA4, AMD's four-operand multiply-add (Bulldozer to Excavator, 2011-2015;
+/// no later Intel or AMD CPU has it), which OpenBLAS's kernels for those cores use. 0 elsewhere.
+int metaopt_cpu_has_fma4(void);
+
 /// Whether the CPU runs vector adds on units of their own beside its multiply-add units, so that
 /// paired_product's trade of multiply-adds for adds pays: AMD's cores from Zen 4 on (cpuid family
 /// 19h and later; docs/performance-log.md, "Winograd's inner products"). Intel's cores issue vector adds

@@ -87,18 +87,29 @@ public enum KernelPath: String, CaseIterable, Sendable, Codable, CustomStringCon
     /// A message when `OPENBLAS_CORETYPE` names an x86-64 core whose OpenBLAS kernels this CPU
     /// cannot run (`OPENBLAS_CORETYPE=Haswell` carried to a Sandy Bridge node): OpenBLAS does not
     /// check, and the first matrix product would end in an illegal instruction. The cores of the
-    /// AVX2 and AVX-512 generations only, checked as the path of the same instructions; nil when
-    /// unset, runnable, or a core not listed.
+    /// AVX2 and AVX-512 generations, checked as the path of the same instructions, and AMD's
+    /// cores of 2011-2015, whose kernels use FMA4, which no later CPU has (`Excavator` crashed
+    /// on Zen 4 and under qemu's Haswell); nil when unset, runnable, or a core not listed.
+    /// `hasFMA4`: whether the CPU has FMA4 (nil: ask it).
     package static func openBLASCoreTypeProblem(
-        in environment: [String: String] = ProcessInfo.processInfo.environment
+        in environment: [String: String] = ProcessInfo.processInfo.environment,
+        hasFMA4: Bool? = nil
     ) -> String? {
         #if arch(x86_64)
         guard let value = environment["OPENBLAS_CORETYPE"] else { return nil }
-        let needs: [String: KernelPath] = ["haswell": .avx2, "zen": .avx2,
-                                           "skylakex": .avx512, "cooperlake": .avx512, "sapphirerapids": .avx512]
-        guard let path = needs[value.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()], !path.isSupported else { return nil }
+        let core = value.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         let cpu = cpuName.isEmpty ? "this CPU" : "this CPU (\(cpuName))"
-        return "OPENBLAS_CORETYPE=\(value) makes OpenBLAS run kernels for another CPU: \(path.lackedBy(cpu)) "
+        let lacking: String
+        if ["bulldozer", "piledriver", "steamroller", "excavator"].contains(core) {
+            guard !(hasFMA4 ?? (metaopt_cpu_has_fma4() != 0)) else { return nil }
+            lacking = "\(cpu) lacks FMA4 (AMD's four-operand multiply-add of 2011-2015, which no later Intel or AMD CPU has)"
+        } else {
+            let needs: [String: KernelPath] = ["haswell": .avx2, "zen": .avx2,
+                                               "skylakex": .avx512, "cooperlake": .avx512, "sapphirerapids": .avx512]
+            guard let path = needs[core], !path.isSupported else { return nil }
+            lacking = path.lackedBy(cpu)
+        }
+        return "OPENBLAS_CORETYPE=\(value) makes OpenBLAS run kernels for another CPU: \(lacking) "
             + "(they would end in an illegal instruction); unset it to let OpenBLAS choose, or name a core this CPU has"
         #else
         return nil
