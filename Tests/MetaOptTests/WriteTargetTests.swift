@@ -473,6 +473,22 @@ final class ResumeCompatibilityTests: XCTestCase {
         XCTAssertFalse(TrainerCheckpoint.compatibilityProblems(saved: saved, current: current).isEmpty)
     }
 
+    /// A relative --init-from names its file only from the directory the run started in, which
+    /// the checkpoint does not record: a resume from elsewhere is refused saying so (it gave only
+    /// the two paths, which named the same file).
+    func testARelativeInitFromSaysWhereItIsRelativeTo() throws {
+        var saved = TrainingConfig(task: .quadratic(dimension: 4), metaBatch: 4, unroll: 2, horizon: 4)
+        saved.initFrom = "metaopt-no-such-init-\(UUID().uuidString).json"
+        var current = saved
+        current.initFrom = "../" + saved.initFrom!
+        let problems = TrainerCheckpoint.compatibilityProblems(saved: saved, current: current)
+        XCTAssertEqual(problems.count, 3, "\(problems)")
+        XCTAssertTrue(problems.last?.contains("the checkpoint's \(saved.initFrom!) is relative to the directory the run started in") ?? false, "\(problems)")
+        current.initFrom = "/elsewhere/init.json"
+        saved.initFrom = "/other/init.json"
+        XCTAssertEqual(TrainerCheckpoint.compatibilityProblems(saved: saved, current: current).count, 2, "absolute: no hint")
+    }
+
     /// No data directory is Fashion-MNIST's standard location: a refusal says so (it said "none",
     /// though the checkpoint's run read that directory).
     func testADataDirectoryDifferenceNamesTheStandardLocation() {

@@ -139,9 +139,15 @@ package enum TrainerCheckpoint {
             b.initFrom = x
         }
         guard a != b else { return [] }
-        return ["the checkpoint was written by a run with another configuration: "
-                    + differences(saved: a, current: b).joined(separator: "; "),
-                "only \(changeableOnResume) may change on resume: give the checkpoint's values, or --no-resume to start over"]
+        var problems = ["the checkpoint was written by a run with another configuration: "
+                            + differences(saved: a, current: b).joined(separator: "; "),
+                        "only \(changeableOnResume) may change on resume: give the checkpoint's values, or --no-resume to start over"]
+        // A relative path is the same file only from the directory the run started in, which the
+        // checkpoint does not record: a resume from elsewhere was refused without saying why.
+        if let saved = a.initFrom, let given = b.initFrom, saved != given, !saved.hasPrefix("/") {
+            problems.append("--init-from is compared as the path names a file from where this command runs: the checkpoint's \(saved) is relative to the directory the run started in; run from there, or give the path that names the same file from here")
+        }
+        return problems
     }
 
     /// "--learning-rate 0.01 here, 0.001 in the checkpoint" for every setting that differs, by the
