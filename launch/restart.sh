@@ -22,9 +22,9 @@
 # a checkpoint past --iterations, no usable checkpoint, a file of the run that cannot be written
 # where it is asked for); and any status after this script was asked
 # to stop. SIGTERM, SIGINT, SIGHUP and SIGUSR1 sent to this script are
-# passed on to the command as --stop-signal (default TERM), and again 1, 2, 4, ... 32 s later while
-# it runs (mpirun forwards a signal that comes before its ranks exist to no one); a metaopt-dist
-# train run then finishes its horizon, writes a checkpoint and exits 0. Under Open MPI's mpirun (launch/local.sh,
+# passed on to the command as --stop-signal (default TERM; USR1 and USR2 again 1, 2, 4, ... 32 s
+# later while it runs, as mpirun forwards one that comes before its ranks exist to no one); a
+# metaopt-dist train run then finishes its horizon, writes a checkpoint and exits 0. Under Open MPI's mpirun (launch/local.sh,
 # launch/hostfile.sh) pass --stop-signal USR1: mpirun forwards SIGUSR1 to every rank, but answers
 # SIGTERM by killing the ranks itself after about a second (docs/checkpoints.md).
 #
@@ -171,13 +171,16 @@ while :; do
     child=$!
     set +m
     # `wait` returns early when a trapped signal arrives; wait again until the command is gone.
-    # After a stop request, pass the stop on again 1, 2, 4, ... 32 s later while the command runs:
-    # mpirun forwards a signal that comes before its ranks exist to no one (a Ctrl-C in its first
-    # tenth of a second was lost, and the run trained to its end); more stop signals change nothing.
+    # After a stop request with SIGUSR1 or SIGUSR2, pass it on again 1, 2, 4, ... 32 s later while
+    # the command runs: mpirun forwards them, and one that comes before its ranks exist to no one
+    # (a Ctrl-C in its first tenth of a second was lost, and the run trained to its end); more of
+    # them change nothing. Not SIGTERM or SIGINT: mpirun ends the job on the first, and exits at
+    # once on a second, before its ranks have said what they saved.
     quarters=0
     resend_at=4
+    [[ "$stop_signal" == USR1 || "$stop_signal" == USR2 ]] || resend_at=256
     while kill -0 "$child" 2>/dev/null; do
-        if [[ $stopping -eq 0 ]]; then
+        if [[ $stopping -eq 0 || $resend_at -gt 128 ]]; then
             wait "$child" 2>/dev/null
             continue
         fi

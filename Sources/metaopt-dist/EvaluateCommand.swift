@@ -101,6 +101,13 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     /// "1 + 20 tuning functions", "1 function" (no baseline, nothing tuned).
+    /// `--layer-trace`'s rows: one a step, optimizer and parameter tensor of the MLP (a weight
+    /// matrix and a bias vector per layer).
+    static func traceRows(_ spec: TaskSpec, steps: Int, optimizers: Int) -> Int {
+        guard let mlp = spec.settings as? MLPTask, case .mlp(let architecture) = mlp.spec.architecture else { return 0 }
+        return SizeLimits.product(steps, optimizers, 2 * (architecture.hiddenSizes.count + 1)) ?? .max
+    }
+
     static func counted(functions: Int, tuning: Int) -> String {
         tuning == 0 ? "\(functions) function\(functions == 1 ? "" : "s")" : "\(functions) + \(tuning) tuning functions"
     }
@@ -159,7 +166,8 @@ struct EvaluateCommand: ParsableCommand {
             coordinates = try spec.dimension()
             needed = try MemoryEstimate.evaluationBytes(task: spec, coordinates: coordinates, optimizer: file.optimizer,
                                                         functions: functions, tuningFunctions: tuningFunctions, steps: steps,
-                                                        optimizers: 1 + kinds.count)
+                                                        optimizers: 1 + kinds.count,
+                                                        traceRows: layerTrace ? Self.traceRows(spec, steps: steps, optimizers: 1 + kinds.count) : 0)
         } catch let error as DataError where error.isConfigurationProblem {
             // The options do not fit the data (a CNN with too many poolings): bad usage, status 64.
             throw ValidationError(error.description)

@@ -78,7 +78,7 @@ enum MemoryEstimate {
     /// function, and the loss curves (every function × steps + 1, Doubles, for five optimizers
     /// and each learning rate of the grid). Nil: more than Int (more than any machine).
     static func evaluationBytes(task: TaskSpec, coordinates: Int, optimizer: LearnedOptimizerConfig, functions: Int,
-                                tuningFunctions: Int, steps: Int, optimizers: Int = 5) throws -> Int? {
+                                tuningFunctions: Int, steps: Int, optimizers: Int = 5, traceRows: Int = 0) throws -> Int? {
         let perBatch = min(max(LearnedOptimizer.defaultMaxCoordinatesPerBatch / max(coordinates, 1), 1), functions)
         guard let held = try task.estimatedBytes(functions: functions + tuningFunctions, batched: false),
               let batch = task.settings.estimatedBatchBytes(functions: perBatch),
@@ -88,8 +88,9 @@ enum MemoryEstimate {
               let curves = SizeLimits.product(functions + tuningFunctions * LearningRateSearch.defaultGrid.count, steps + 1, 5, 8) else {
             return nil
         }
-        guard let outputs = evaluationOutputBytes(functions: functions, steps: steps, optimizers: optimizers) else { return nil }
-        return SizeLimits.sum(held, max(SizeLimits.sum(batch, engine) ?? .max, baseline), curves, outputs)
+        guard let outputs = evaluationOutputBytes(functions: functions, steps: steps, optimizers: optimizers),
+              let trace = SizeLimits.product(traceRows, traceRowBytes) else { return nil }
+        return SizeLimits.sum(held, max(SizeLimits.sum(batch, engine) ?? .max, baseline), curves, outputs, trace)
     }
 
     /// What making evaluate's files takes on top of the curves, for `optimizers` optimizers (the
@@ -115,6 +116,10 @@ enum MemoryEstimate {
               let perFunction = SizeLimits.product(functions, optimizers, 600) else { return nil }
         return SizeLimits.sum(perLoss, perRow, perFunction)
     }
+
+    /// `--layer-trace`'s memory per row (one a step, optimizer and tensor): the row itself (56
+    /// bytes), its line of layer-trace.csv (up to about 100) as text and as the file's bytes.
+    static let traceRowBytes = 300
 
     static func gibibytes(_ bytes: Int) -> String {
         String(format: "%.3g GiB", Double(bytes) / 1_073_741_824)

@@ -164,7 +164,7 @@ final class RunSettingsTests: XCTestCase {
         XCTAssertTrue(refused.contains { $0.hasPrefix("'verbose' cannot be set in a file") }, "\(refused)")
     }
 
-    func testValuesOfTheWrongTypeAreRefusedNamingTheKey() {
+    func testValuesOfTheWrongTypeAreRefusedNamingTheKey() throws {
         XCTAssertEqual(problems(#"{"iterations": "6"}"#), [#"'iterations' must be a whole number (got "6")"#])
         XCTAssertEqual(problems(#"{"meta-batch": 2.5}"#), ["'meta-batch' must be a whole number (got 2.5)"])
         XCTAssertEqual(problems(#"{"seed": -1}"#), ["'seed' must be a whole number from 0 to 18446744073709551615 (got -1)"])
@@ -180,6 +180,7 @@ final class RunSettingsTests: XCTestCase {
         XCTAssertEqual(problems(#"{"unroll": "5", "horizon": 1.5, "p": {}}"#).count, 3)
         // A NUL, which no command line can carry: the run directory was written as "a%00b".
         XCTAssertEqual(problems(#"{"run-dir": "a\u0000b"}"#), [#"'run-dir' must not contain a NUL character (\u0000; got "a\u0000b")"#])
+        XCTAssertEqual(try parse(#"{"description": "a\u0000b"}"#).values["description"], .string("a\u{0}b"), "free text, not a setting")
     }
 
     /// A number too large for a Double is valid JSON that no setting can hold: the refusal says it

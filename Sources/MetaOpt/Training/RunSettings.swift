@@ -218,9 +218,9 @@ package struct RunSettings: Equatable, Sendable {
             }
             if argumentText(value, kind) == nil {
                 problems.append("'\(key)' must be \(describe(kind)) (got \(value.json))")
-            } else if case .string(let text) = value, text.utf8.contains(0) {
+            } else if case .string(let text) = value, text.utf8.contains(0), kind != .note {
                 // No command line can carry a NUL; a path with one was written under another
-                // name (Foundation encodes it as %00) than the one printed.
+                // name (Foundation encodes it as %00) than the one printed. (Free text may.)
                 problems.append("'\(key)' must not contain a NUL character (\\u0000; got \(value.json))")
             }
         }

@@ -145,7 +145,7 @@ package enum TrainerCheckpoint {
         // A relative path is the same file only from the directory the run started in, which the
         // checkpoint does not record: a resume from elsewhere was refused without saying why.
         if let saved = a.initFrom, let given = b.initFrom, saved != given, !saved.hasPrefix("/") {
-            problems.append("--init-from is compared as the path names a file from where this command runs: the checkpoint's \(saved) is relative to the directory the run started in; run from there, or give the path that names the same file from here")
+            problems.append("if the two paths name the same file: --init-from is compared as the path names a file from where this command runs, and the checkpoint's \(saved) is relative to the directory the run started in; run from there, or give the path that names that file from here")
         }
         return problems
     }
