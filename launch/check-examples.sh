@@ -12,7 +12,8 @@
 #    lower the loss.
 # 3. learned-vs-adam with a bad option and with a missing file: statuses 64 and 1 with a message;
 #    both programs' --help: their usage and status 0; train-own-optimizee with a directory as
-#    --output: status 64 with a message before training (it used to train, then fail to write).
+#    --output, and with a new directory's "NEW/.": status 64 with a message before training (it
+#    used to train, then fail to write).
 #
 # Prints "check-examples: PASS" and exits 0, or "check-examples: FAIL (...)" and exits 1. Release
 # build in Examples/.build (ignored by git); the optimizer file goes to a temporary directory
@@ -60,4 +61,9 @@ status=0
 swift run --skip-build "${args[@]}" train-own-optimizee --output "$work" > "$work/out" 2> "$work/err" || status=$?
 [ "$status" = 64 ] && grep -q "is a directory" "$work/err" && ! grep -q "mean loss" "$work/out" \
     || fail "train-own-optimizee --output DIRECTORY: status $status, not refused before training"
+# A directory that does not exist yet, named by a last "." (it was refused only after training).
+status=0
+swift run --skip-build "${args[@]}" train-own-optimizee --output "$work/new/." > "$work/out" 2> "$work/err" || status=$?
+[ "$status" = 64 ] && grep -q 'ends in "."' "$work/err" && ! grep -q "mean loss" "$work/out" \
+    || fail "train-own-optimizee --output NEW/.: status $status, not refused before training"
 echo "check-examples: PASS"

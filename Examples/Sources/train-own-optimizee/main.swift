@@ -43,6 +43,10 @@ while let option = arguments.popFirst() {
 func outputProblem(_ path: String) -> String? {
     if path.isEmpty { return "is empty: give a file's name" }
     if path.hasSuffix("/") { return "ends in \"/\", which names a directory: give a file's name" }
+    // "new/." and "new/.." name directories too, also before they exist.
+    if let last = path.split(separator: "/").last, last == "." || last == ".." {
+        return "ends in \"\(last)\", which names a directory: give a file's name"
+    }
     let files = FileManager.default
     var isDirectory: ObjCBool = false
     var target = path

@@ -32,7 +32,10 @@ public struct Adam: HandDesignedOptimizer {
     }
 
     public mutating func step(theta: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>) {
-        precondition(theta.count == gradient.count, "theta and gradient differ in length")
+        // fatalError, not precondition: an optimized build drops a precondition's message.
+        if theta.count != gradient.count {
+            fatalError("Adam.step: theta has \(theta.count) values and gradient \(gradient.count); they must be equally long")
+        }
         if firstMoment.count != theta.count { reset(dimension: theta.count) }
         stepCount += 1
         let rule = AdamRule(beta1: beta1, beta2: beta2, epsilon: epsilon), t = stepCount, lr = learningRate

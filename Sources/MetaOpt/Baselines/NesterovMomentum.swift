@@ -32,7 +32,10 @@ public struct NesterovMomentum: HandDesignedOptimizer {
     }
 
     public mutating func step(theta: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>) {
-        precondition(theta.count == gradient.count, "theta and gradient differ in length")
+        // fatalError, not precondition: an optimized build drops a precondition's message.
+        if theta.count != gradient.count {
+            fatalError("NesterovMomentum.step: theta has \(theta.count) values and gradient \(gradient.count); they must be equally long")
+        }
         if velocity.count != theta.count { reset(dimension: theta.count) }
         let lr = learningRate, mu = momentum
         velocity.withUnsafeMutableBufferPointer { v in
