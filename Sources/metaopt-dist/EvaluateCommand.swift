@@ -100,7 +100,6 @@ struct EvaluateCommand: ParsableCommand {
         }
     }
 
-    /// "1 + 20 tuning functions", "1 function" (no baseline, nothing tuned).
     /// `--layer-trace`'s rows: one a step, optimizer and parameter tensor of the MLP (a weight
     /// matrix and a bias vector per layer).
     static func traceRows(_ spec: TaskSpec, steps: Int, optimizers: Int) -> Int {
@@ -108,6 +107,7 @@ struct EvaluateCommand: ParsableCommand {
         return SizeLimits.product(steps, optimizers, 2 * (architecture.hiddenSizes.count + 1)) ?? .max
     }
 
+    /// "1 + 20 tuning functions", "1 function" (no baseline, nothing tuned).
     static func counted(functions: Int, tuning: Int) -> String {
         tuning == 0 ? "\(functions) function\(functions == 1 ? "" : "s")" : "\(functions) + \(tuning) tuning functions"
     }

@@ -76,9 +76,11 @@ enum MemoryEstimate {
     /// learned optimizer's largest batch (its functions' batch copy and a forward-only engine with
     /// its state, `LearnedOptimizer.maxCoordinatesPerBatch`), a baseline's θ, ∇f and two moments for one
     /// function, and the loss curves (every function × steps + 1, Doubles, for five optimizers
-    /// and each learning rate of the grid). Nil: more than Int (more than any machine).
+    /// and each learning rate of the grid), the making of its files for `optimizers` optimizers
+    /// (`evaluationOutputBytes`) and `traceRows` rows of `--layer-trace`. Nil: more than Int
+    /// (more than any machine).
     static func evaluationBytes(task: TaskSpec, coordinates: Int, optimizer: LearnedOptimizerConfig, functions: Int,
-                                tuningFunctions: Int, steps: Int, optimizers: Int = 5, traceRows: Int = 0) throws -> Int? {
+                                tuningFunctions: Int, steps: Int, optimizers: Int, traceRows: Int) throws -> Int? {
         let perBatch = min(max(LearnedOptimizer.defaultMaxCoordinatesPerBatch / max(coordinates, 1), 1), functions)
         guard let held = try task.estimatedBytes(functions: functions + tuningFunctions, batched: false),
               let batch = task.settings.estimatedBatchBytes(functions: perBatch),

@@ -32,10 +32,7 @@ public struct Adam: HandDesignedOptimizer {
     }
 
     public mutating func step(theta: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>) {
-        // fatalError, not precondition: an optimized build drops a precondition's message.
-        if theta.count != gradient.count {
-            fatalError("Adam.step: theta has \(theta.count) values and gradient \(gradient.count); they must be equally long")
-        }
+        requireEqualLengths(theta: theta.count, gradient: gradient.count)
         if firstMoment.count != theta.count { reset(dimension: theta.count) }
         stepCount += 1
         let rule = AdamRule(beta1: beta1, beta2: beta2, epsilon: epsilon), t = stepCount, lr = learningRate

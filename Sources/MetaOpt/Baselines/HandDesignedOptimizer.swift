@@ -27,6 +27,14 @@ extension HandDesignedOptimizer {
             theta.withUnsafeMutableBufferPointer { t in step(theta: t, gradient: g) }
         }
     }
+
+    /// `step`'s check that θ and the gradient are equally long: a trap that names both lengths
+    /// (fatalError, not precondition: an optimized build drops a precondition's message).
+    func requireEqualLengths(theta: Int, gradient: Int) {
+        if theta != gradient {
+            fatalError("\(Self.self).step: theta has \(theta) values and gradient \(gradient); they must be equally long")
+        }
+    }
 }
 
 /// The baseline optimizers, by the names used on the command line and in result files.

@@ -32,10 +32,7 @@ public struct NesterovMomentum: HandDesignedOptimizer {
     }
 
     public mutating func step(theta: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>) {
-        // fatalError, not precondition: an optimized build drops a precondition's message.
-        if theta.count != gradient.count {
-            fatalError("NesterovMomentum.step: theta has \(theta.count) values and gradient \(gradient.count); they must be equally long")
-        }
+        requireEqualLengths(theta: theta.count, gradient: gradient.count)
         if velocity.count != theta.count { reset(dimension: theta.count) }
         let lr = learningRate, mu = momentum
         velocity.withUnsafeMutableBufferPointer { v in

@@ -35,10 +35,7 @@ public struct RMSprop: HandDesignedOptimizer {
     }
 
     public mutating func step(theta: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>) {
-        // fatalError, not precondition: an optimized build drops a precondition's message.
-        if theta.count != gradient.count {
-            fatalError("RMSprop.step: theta has \(theta.count) values and gradient \(gradient.count); they must be equally long")
-        }
+        requireEqualLengths(theta: theta.count, gradient: gradient.count)
         if meanSquare.count != theta.count { reset(dimension: theta.count) }
         let lr = learningRate, rho = decay, eps = epsilon
         meanSquare.withUnsafeMutableBufferPointer { s in

@@ -13,10 +13,7 @@ public struct SGD: HandDesignedOptimizer {
     public mutating func reset(dimension: Int) {}
 
     public mutating func step(theta: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>) {
-        // fatalError, not precondition: an optimized build drops a precondition's message.
-        if theta.count != gradient.count {
-            fatalError("SGD.step: theta has \(theta.count) values and gradient \(gradient.count); they must be equally long")
-        }
+        requireEqualLengths(theta: theta.count, gradient: gradient.count)
         let lr = learningRate
         for i in 0..<theta.count {
             theta[i] -= lr * gradient[i]
