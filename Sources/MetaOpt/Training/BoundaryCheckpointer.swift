@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 
 /// Rank 0's checkpoint writes, shared by the training loop and one other thread.
@@ -10,6 +15,10 @@ import Synchronization
 /// lost; it writes the newest boundary passed when no checkpoint holds it, from the thread that
 /// waits for that signal, while the loop is inside a meta-step. One lock around both kinds of
 /// write, so that they never write (or prune the store) at once.
+///
+/// Before each write the run's logs (metrics.jsonl, validation.jsonl) are fsynced: their lines up
+/// to the checkpoint were appended before it, and a power loss that kept the checkpoint but not
+/// them left a gap in the log that the resume cannot redo (it redoes only what follows).
 package final class BoundaryCheckpointer: Sendable {
     private struct Shared {
         /// The newest horizon boundary the loop passed (nil: none in this process).
@@ -26,13 +35,16 @@ package final class BoundaryCheckpointer: Sendable {
     /// The run directory's lock: no checkpoint goes to a directory that was moved (a new run may
     /// have started at the old path) (`RunLock.checkInPlace`).
     private let lock: RunLock?
+    /// The logs whose appended lines must be on disk before a checkpoint is.
+    private let logs: [URL]
 
     /// `written`: the meta-step of the checkpoint the run resumed from, if any.
     init(store: CheckpointStore, config: TrainingConfig, provenance: Provenance, trainedKernels: String, lock: RunLock?,
-         written: Int?) {
+         logs: [URL], written: Int?) {
         shared = Mutex(Shared(boundary: nil, written: written))
         self.store = store
         self.lock = lock
+        self.logs = logs
         self.config = config
         self.provenance = provenance
         self.trainedKernels = trainedKernels
@@ -66,9 +78,22 @@ package final class BoundaryCheckpointer: Sendable {
     /// the newest meta-step on disk.
     private func write(_ state: TrainerState, noting shared: inout Shared) throws -> CheckpointStore.WriteResult {
         try lock?.checkInPlace()
+        syncLogs()
         let result = try store.write(TrainerCheckpoint.make(state, config: config, provenance: provenance, trainedKernels: trainedKernels),
                                      step: state.iteration)
         shared.written = max(shared.written ?? state.iteration, state.iteration)
         return result
+    }
+
+    /// fsyncs each log through a descriptor of its own (fsync flushes the file, whichever
+    /// descriptor names it; the appender's may be closed by then on the other thread). A log that
+    /// is missing or cannot be synced does not stop the checkpoint, which is worth more.
+    private func syncLogs() {
+        for log in logs {
+            let fd = open(log.path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            _ = try? FileIO.sync(fd, log.path)
+            close(fd)
+        }
     }
 }

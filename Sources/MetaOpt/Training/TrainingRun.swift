@@ -244,7 +244,8 @@ package final class TrainingRun {
         provenance = Provenance.current(kernels: trainer.kernels.description, blas: trainer.blasKernels)
         trainedKernels = KernelHistory.appending(trainer.kernels.description, to: resumedKernels)
         checkpointer = BoundaryCheckpointer(store: store, config: trainer.config, provenance: provenance, trainedKernels: trainedKernels,
-                                            lock: lock, written: resumed ? trainer.state.iteration : nil)
+                                            lock: lock, logs: [options.runDirectory.metrics, options.runDirectory.validationLog],
+                                            written: resumed ? trainer.state.iteration : nil)
         if let resumedKernels, trainedKernels != resumedKernels {
             logger.notice("the checkpoint's φ was trained on kernels \(resumedKernels), this job runs \(trainer.kernels): φ differs in its last bits from a run on one path; the optimizer file records \"\(trainedKernels)\"")
         }
