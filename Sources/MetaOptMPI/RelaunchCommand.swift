@@ -47,7 +47,12 @@ extension LaunchEnvironment {
     ///     `--allow-run-as-root` (or its two variables).
     ///   - cores: the host's physical cores (`physicalCores`): more ranks on it than that need
     ///     `--oversubscribe`, as in launch/local.sh.
-    package func relaunchCommand(environment: [String: String], runsAsRoot: Bool, cores: Int) -> RelaunchCommand {
+    ///   - ranks: the job's rank count as MPI has it. A process that ran alone although the
+    ///     variables name a larger job (left in the environment of a shell, with no launcher
+    ///     behind them: MPI made it a singleton) is started by name; its resume line said
+    ///     `mpirun -np 4`.
+    package func relaunchCommand(environment: [String: String], runsAsRoot: Bool, cores: Int, ranks: Int) -> RelaunchCommand {
+        if ranks == 1, let size, size > 1 { return RelaunchCommand(prefix: "") }
         if let given = environment[Self.relaunchVariable]?.trimmingCharacters(in: .whitespaces), !given.isEmpty {
             return RelaunchCommand(prefix: given, startsTheProgram: true)
         }

@@ -448,7 +448,8 @@ struct TrainCommand: ParsableCommand {
             // continue it on one rank).
             let relaunch = LaunchEnvironment.atLaunch.relaunchCommand(
                 environment: ProcessInfo.processInfo.environment, runsAsRoot: geteuid() == 0,
-                cores: LaunchEnvironment.physicalCores() ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+                cores: LaunchEnvironment.physicalCores() ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))),
+                ranks: run.trainer.communicator.size)
             let caveat = relaunch.caveat.map { [$0] } ?? []
             if let here = Self.directoryUnlikeTheCallers {
                 let command = relaunch.command(program: program, arguments: "train --config \(shellQuotedPath(joinedPath(givenPath, "config.json")))")

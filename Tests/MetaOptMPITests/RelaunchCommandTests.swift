@@ -6,9 +6,9 @@ import MetaOptMPI
 final class RelaunchCommandTests: XCTestCase {
     private let arguments = "train --config runs/r/config.json"
 
-    private func command(_ environment: [String: String], root: Bool = false, cores: Int = 2) -> (String, String?) {
-        let relaunch = LaunchEnvironment(environment: environment)
-            .relaunchCommand(environment: environment, runsAsRoot: root, cores: cores)
+    private func command(_ environment: [String: String], root: Bool = false, cores: Int = 2, ranks: Int? = nil) -> (String, String?) {
+        let launch = LaunchEnvironment(environment: environment)
+        let relaunch = launch.relaunchCommand(environment: environment, runsAsRoot: root, cores: cores, ranks: ranks ?? launch.size ?? 1)
         return (relaunch.command(program: "metaopt-dist", arguments: arguments), relaunch.caveat)
     }
 
@@ -20,6 +20,14 @@ final class RelaunchCommandTests: XCTestCase {
     func testAProcessStartedDirectlyIsStartedByName() {
         XCTAssertEqual(command([:]).0, "metaopt-dist " + arguments)
         XCTAssertEqual(command(openMPI(size: 1, localSize: 1)).0, "metaopt-dist " + arguments)
+    }
+
+    /// A launcher's variables left in a shell's environment, with no launcher behind them: the
+    /// process ran alone (an MPI singleton), and its resume line said `mpirun -np 4`.
+    func testLeftoverLauncherVariablesOfAProcessThatRanAlone() {
+        XCTAssertEqual(command(openMPI(size: 4, localSize: 4), ranks: 1).0, "metaopt-dist " + arguments)
+        XCTAssertEqual(command(["PMIX_RANK": "0", "SLURM_NTASKS": "3"], ranks: 1).0, "metaopt-dist " + arguments)
+        XCTAssertEqual(command(openMPI(size: 2, localSize: 2), ranks: 2).0, "mpirun -np 2 metaopt-dist " + arguments)
     }
 
     func testAnMPIRunJobOnOneHostKeepsItsRankCount() {
