@@ -11,7 +11,8 @@
 #    it meta-trains itself on logistic regressions); it fails if the learned optimizer does not
 #    lower the loss.
 # 3. learned-vs-adam with a bad option and with a missing file: statuses 64 and 1 with a message;
-#    both programs' --help: their usage and status 0; train-own-optimizee with a directory as
+#    both programs with METAOPT_KERNELS=bogus: status 1 and the library's message (no trap); both
+#    programs' --help: their usage and status 0; train-own-optimizee with a directory as
 #    --output, and with a new directory's "NEW/.": status 64 with a message before training (it
 #    used to train, then fail to write).
 #
@@ -51,6 +52,16 @@ swift run --skip-build "${args[@]}" learned-vs-adam --steps -1 2> "$work/err" ||
 status=0
 swift run --skip-build "${args[@]}" learned-vs-adam --optimizer "$work/missing.json" 2> "$work/err" || status=$?
 [ "$status" = 1 ] && grep -q "missing.json cannot be read" "$work/err" || fail "learned-vs-adam with a missing file: status $status"
+# An error the library throws (a kernel path that does not exist) is its message and status 1, not
+# a trap with a stack dump.
+refuses_bogus_kernels() {
+    local status=0
+    METAOPT_KERNELS=bogus swift run --skip-build "${args[@]}" "$@" > /dev/null 2> "$work/err" || status=$?
+    [ "$status" = 1 ] && grep -q "METAOPT_KERNELS=bogus is not a kernel path" "$work/err" && ! grep -q "Fatal error" "$work/err" \
+        || fail "$1 with METAOPT_KERNELS=bogus: status $status, $(head -c 200 "$work/err")"
+}
+refuses_bogus_kernels learned-vs-adam --optimizer optimizers/mlp-p5.json
+refuses_bogus_kernels train-own-optimizee --output "$work/bogus.json"
 for program in learned-vs-adam train-own-optimizee; do
     status=0
     swift run --skip-build "${args[@]}" "$program" --help > "$work/out" 2> "$work/err" || status=$?

@@ -56,8 +56,8 @@ if let optimizerPath {
     print("learned optimizer: \(optimizerPath) (\(optimizer.config.summary))")
 } else {
     print("no --optimizer: meta-training a logistic-regression optimizer for 60 meta-steps first")
-    let trainer = try makeLogisticOptimizerTrainer(metaSteps: 60)
-    while !trainer.finished { try trainer.step() }
+    let trainer = exitOnError(try makeLogisticOptimizerTrainer(metaSteps: 60))
+    while !trainer.finished { exitOnError(try trainer.step()) }
     optimizer = LearnedOptimizer(config: trainer.config.optimizer, phi: trainer.state.phi)
 }
 
@@ -66,13 +66,13 @@ let problem = LogisticRegression(features: 20, examples: 100, key: RandomKey(see
 let start: [String: [Float]] = ["weights": [Float](repeating: 0, count: problem.features), "bias": [0]]
 
 // 3. The learned optimizer: one state per coordinate (zero LSTM h and c), then step in place.
-let stepper = try optimizer.makeStepper(for: problem.tensors)
+let stepper = exitOnError(try optimizer.makeStepper(for: problem.tensors))
 var parameters = start
 var learnedCurve: [Float] = []
 for _ in 0..<steps {
     let (loss, gradients) = problem.lossAndGradient(at: parameters)
     learnedCurve.append(loss)
-    try stepper.step(parameters: &parameters, gradients: gradients)
+    exitOnError(try stepper.step(parameters: &parameters, gradients: gradients))
 }
 learnedCurve.append(problem.lossAndGradient(at: parameters).loss)
 

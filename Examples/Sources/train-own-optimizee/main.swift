@@ -76,11 +76,11 @@ if let problem = outputProblem(output) {
 }
 
 // The run (ExampleProblems/LogisticOptimizerTraining.swift): the family and the settings.
-let trainer = try makeLogisticOptimizerTrainer(metaSteps: metaSteps)
+let trainer = exitOnError(try makeLogisticOptimizerTrainer(metaSteps: metaSteps))
 let optimizerConfig = trainer.config.optimizer
 let untrainedPhi = trainer.state.phi
 var metaLosses: [Double] = []
-while !trainer.finished { metaLosses.append(try trainer.step().meanStepLoss) }
+while !trainer.finished { metaLosses.append(exitOnError(try trainer.step()).meanStepLoss) }
 print("mean loss per unrolled step, every 10th meta-step:",
       stride(from: 0, to: metaLosses.count, by: 10).map { String(format: "%.4f", metaLosses[$0]) }.joined(separator: " "))
 
@@ -90,8 +90,8 @@ let meanLoss = { (phi: [Float], t: Int) throws -> Double in
     let curves = try LearnedOptimizer(config: optimizerConfig, phi: phi).run(on: heldOut, steps: 100)
     return curves.map { Double($0[t]) }.reduce(0, +) / Double(curves.count)
 }
-let start = try meanLoss(untrainedPhi, 0)
-let trained = try meanLoss(trainer.state.phi, 100), untrained = try meanLoss(untrainedPhi, 100)
+let start = exitOnError(try meanLoss(untrainedPhi, 0))
+let trained = exitOnError(try meanLoss(trainer.state.phi, 100)), untrained = exitOnError(try meanLoss(untrainedPhi, 100))
 print(String(format: "held-out problems: mean loss %.4f at the start, after 100 steps %.4f trained, %.4f untrained",
              start, trained, untrained))
 
