@@ -38,6 +38,11 @@
 #endif
 #define MO_AVX2 0
 #define MO_AVX512 0
+// The peak loop's chains: with SSE2's 16 xmm registers 12 chains of two (and x, y) spilled to the
+// stack, which the loop then timed too; 6 fill 14 registers.
+#if !defined(__aarch64__)
+#define MO_PEAK_CHAINS 6
+#endif
 // An 8-float vector is two registers here: 4 pixels' accumulators of the convolution fit SSE2's 16.
 #define MO_CONV_PIXELS 4
 // The helpers pass 8-float vectors by value; they are always inlined, so no call ever uses that ABI.

@@ -733,13 +733,19 @@ __attribute__((noinline)) static void MO_FN(evaluate)(metaopt_function function,
 /// path's multiply-add throughput (2·MO_W floating-point operations per multiply-add), since
 /// the chains outnumber the instruction's latency times the units that run it (4 cycles × 2 on
 /// current x86 cores). acc ← acc·x + y with |x| < 1 stays finite and normal. Returns a checksum
-/// so that the loop cannot be left out.
+/// so that the loop cannot be left out. The start values and x, y are read through volatiles: a
+/// chain the compiler can prove constant is dropped, and with starts 0, 1, 2, … and constants it
+/// did so with chain 1 (1 is the fixed point y / (1 − x) in Float), so the loop ran 11 chains
+/// that were counted as 12 and the peak read 12/11 too high.
+#ifndef MO_PEAK_CHAINS
 #define MO_PEAK_CHAINS 12
+#endif
 __attribute__((noinline)) static float MO_FN(fma_peak)(ptrdiff_t iterations) {
+    volatile float opaque_x = 0.999999f, opaque_y = 1e-6f, opaque_start = 0.5f;
     mo_vf acc[MO_PEAK_CHAINS];
-    mo_vf x = mo_splat(0.999999f), y = mo_splat(1e-6f);
+    mo_vf x = mo_splat(opaque_x), y = mo_splat(opaque_y);
 #pragma clang loop unroll(full)
-    for (int c = 0; c < MO_PEAK_CHAINS; c++) acc[c] = mo_splat((float)c);
+    for (int c = 0; c < MO_PEAK_CHAINS; c++) acc[c] = mo_splat(opaque_start + (float)c);
     for (ptrdiff_t i = 0; i < iterations; i++) {
 #pragma clang loop unroll(full)
         for (int c = 0; c < MO_PEAK_CHAINS; c++) acc[c] = mo_fma(acc[c], x, y);
