@@ -356,6 +356,14 @@ final class EvaluationTests: XCTestCase {
             OptimizerCurves(name: "Adam", learningRate: 0.01, losses: flat([2, 3]))])
         XCTAssertTrue(diverged.markdownSummary().contains("lower final loss on 1 of 2 functions; mean difference of the final losses not finite (a run diverged)."),
                       diverged.markdownSummary())
+        // Every baseline's mean infinite: the lowest median chose, and the line says so.
+        let allDiverged = try EvaluationReport(steps: 1, curves: [
+            OptimizerCurves(name: "LSTM", losses: flat([1, 1, 1])),
+            OptimizerCurves(name: "SGD", learningRate: 0.1, losses: flat([5, 5, .infinity])),
+            OptimizerCurves(name: "NAG", learningRate: 0.1, losses: flat([2, .infinity, .infinity]))])
+        XCTAssertTrue(allDiverged.markdownSummary().contains(
+            "LSTM against SGD, the baseline with the lowest median final loss (every baseline's mean is infinite: runs diverged), function by function"),
+                      allDiverged.markdownSummary())
         // One function: no standard error to give.
         let one = try EvaluationReport(steps: 1, curves: [
             OptimizerCurves(name: "LSTM", losses: flat([1])), OptimizerCurves(name: "Adam", learningRate: 0.01, losses: flat([3]))])

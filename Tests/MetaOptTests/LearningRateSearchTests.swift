@@ -129,6 +129,9 @@ final class LearningRateSearchTests: XCTestCase {
         XCTAssertEqual(result.scores.count, LearningRateSearch.defaultGrid.count + 2)
         XCTAssertEqual(LearningRateSearch.nextAbove([0.1, 1, 2, 5]), 10)  // three points a decade
         XCTAssertEqual(LearningRateSearch.nextBelow([0.1, 1, 2, 5]), 0.01)
+        // The grid's decimals, not Float's quotient (3e-4 / 10 is 3.0000001e-05 in Float).
+        XCTAssertEqual(LearningRateSearch.nextBelow([1e-4, 3e-4, 1e-3]).description, "3e-05")
+        XCTAssertEqual(LearningRateSearch.nextAbove([0.01, 0.03, 0.1]).description, "0.3")  // not 0.29999998
     }
 
     func testErrors() {

@@ -74,14 +74,20 @@ public struct LearningRateSearch: Sendable {
     static func nextAbove(_ ascending: [Float]) -> Float {
         let top = ascending[ascending.count - 1]
         let perDecade = ascending.filter { $0 > top / 10 * 1.001 }.count
-        return 10 * ascending[ascending.count - perDecade]
+        return Self.decimalScaled(ascending[ascending.count - perDecade], by: 10)
     }
 
     /// The point before the smallest of `ascending`, continuing its pattern per decade.
     static func nextBelow(_ ascending: [Float]) -> Float {
         let bottom = ascending[0]
         let perDecade = ascending.filter { $0 < bottom * 10 / 1.001 }.count
-        return ascending[perDecade - 1] / 10
+        return Self.decimalScaled(ascending[perDecade - 1], by: 0.1)
+    }
+
+    /// `rate` × `factor` (a power of ten) as the Float nearest the scaled decimal that `rate`
+    /// prints as: Float's 3e-4 / 10 is 3.0000001e-05, which the report then printed.
+    static func decimalScaled(_ rate: Float, by factor: Double) -> Float {
+        Float((Double(rate.description) ?? Double(rate)) * factor)
     }
 
     /// Searches the learning rate of `kind` on `functions`; `progress` hears of every finished

@@ -154,7 +154,7 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     public static let formatTag = "metaopt-dist.evaluation.v1"
 
     static let standardDefinitions: [String: String] = [
-        "loss": "losses[f][t] = evaluationLoss(theta_t, step t) for t = 0...steps; theta_0 is the function's initial point, theta_t the point after t updates; +Infinity from the first non-finite loss on (diverged)",
+        "loss": "losses[f][t] = evaluationLoss(theta_t, step t) for t = 0...steps; theta_0 is the function's initial point, theta_t the point after t updates; +Infinity from the first non-finite loss on (diverged); 32-bit floats, widened to 64 bits for every statistic",
         "finalLoss": "losses[f][steps]",
         "wins": "per function, 1 for the optimizer with the lowest final loss; a tie among k optimizers gives 1/k each; a function where all diverged is won by nobody",
         "tuning": "learning rate with the lowest mean final loss over training functions (sampled with a different seed), ties to the smaller rate; any diverged training function makes a rate's score +Infinity",

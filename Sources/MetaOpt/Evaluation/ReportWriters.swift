@@ -145,7 +145,10 @@ extension EvaluationReport {
                     difference += " ± \(Self.short((variance / n).squareRoot())) (standard error over the functions)"
                 }
             }
-            lines += "\n\(Self.markdownEscaped(learned.name)) against \(Self.markdownEscaped(best.name)), the baseline with the lowest mean final loss, function by function: "
+            // Every baseline's mean infinite (a run of each diverged): the median chose.
+            let chosen = best.meanFinalLoss.isFinite ? "the lowest mean final loss"
+                : "the lowest median final loss (every baseline's mean is infinite: runs diverged)"
+            lines += "\n\(Self.markdownEscaped(learned.name)) against \(Self.markdownEscaped(best.name)), the baseline with \(chosen), function by function: "
                 + "lower final loss on \(lower) of \(finals.count) functions; mean difference of the final losses \(difference).\n"
         }
         return lines

@@ -172,9 +172,6 @@ extension ImageTaskSpec {
         s.directory = Self.standardLocationAsNone(directory, dataset: dataset)
         return s
     }
-
-    /// As the enum this spec was a case of printed it ("image(MetaOpt.ImageTaskSpec(...))").
-    var reportDescription: String { "image(\(String(reflecting: self)))" }
 }
 
 /// The MLP and the CNN as task plug-ins: a value is an `ImageTaskSpec` with the family's
@@ -210,7 +207,19 @@ extension ImageTaskPlugin {
         try spec.makeFamily().estimatedScratchBytes.flatMap { SizeLimits.product(count, $0) }
     }
 
-    package var reportDescription: String { spec.reportDescription }
+    /// "mlp(hidden-layers: 40, activation: sigmoid, …, minibatch: 128, split: test)": the options
+    /// as config.json has them (those not set left out) and the split. Reports before this named
+    /// the task by the Swift value's dump ("image(MetaOpt.ImageTaskSpec(architecture: …))").
+    package var reportDescription: String {
+        let options = runSettingsValues.compactMap { key, value -> String? in
+            switch value {
+            case .null: return nil
+            case .string(let text): return "\(key): \(text)"
+            default: return "\(key): \(value.json)"
+            }
+        }
+        return "\(Self.name)(" + (options + ["split: \(spec.split.rawValue)"]).joined(separator: ", ") + ")"
+    }
 }
 
 extension RunSettings.Value {
