@@ -16,6 +16,7 @@
 # rounds of bench's medians (ms per meta-iteration; ms per 100-step forward-only run) and the
 # ratio of each new path to its baseline. Raw JSON goes to OUT (default .build-baseline/results).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/help.sh" "$@"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 rounds="${ROUNDS:-5}"

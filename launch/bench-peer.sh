@@ -27,6 +27,7 @@
 # Both run single-threaded (XLA without multi-threaded Eigen and one intra-op thread; OpenBLAS with
 # one thread). The machines are shared: rerun any difference under 15%.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/help.sh" "$@"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 P="${P:-$root/../shared/peer}"

@@ -20,6 +20,7 @@
 # cores: the consumer builds MetaOpt from scratch. (Release, because the vector kernels are slow
 # unoptimised: a debug build runs the same lines in about 45 s instead of under one.)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/help.sh" "$@"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 fail() {

@@ -20,6 +20,7 @@
 # build in Examples/.build (ignored by git); the optimizer file goes to a temporary directory
 # (TMPDIR, default /tmp) that is removed. A few minutes on two cores for the first build, then about twenty seconds.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/help.sh" "$@"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 fail() {

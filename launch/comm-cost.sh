@@ -14,6 +14,7 @@
 # from the tests' and launch/scaling.sh's), NETNS=0 to skip the TCP part (which needs a checkout
 # path without spaces: see launch/netns-hosts.sh), REPS (200).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/help.sh" "$@"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 if [[ $# -gt 1 || ( $# -eq 1 && -z "$1" ) ]]; then

@@ -17,6 +17,7 @@
 # (a relative path is from the directory you start the script in), for the training through
 # launch/local.sh and for the evaluations alike.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/help.sh" "$@"
 caller_dir="$PWD"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin="${METAOPT_BIN:-$PWD/.build/release/metaopt-dist}"

@@ -36,6 +36,7 @@
 # PREFIX-h* namespace, the bridge, the veths and the /etc/hosts entries tagged with the prefix,
 # whatever their number.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/help.sh" "$@"
 
 usage() {
     sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2

@@ -29,6 +29,7 @@
 # with the ip command, and with no spaces in the checkout's path or OUT_DIR: see
 # launch/netns-hosts.sh).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/help.sh" "$@"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 if [[ $# -gt 1 || ( $# -eq 1 && -z "$1" ) ]]; then

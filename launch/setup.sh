@@ -23,6 +23,7 @@
 # binary. Set METAOPT_SETUP_NO_BUILD=1 to skip the build and the installation (packages only; no
 # Swift toolchain needed, e.g. on nodes that get the built binary copied).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/help.sh" "$@"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source launch/packages.sh
 

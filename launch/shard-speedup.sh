@@ -19,6 +19,7 @@
 # MAX_WAIT seconds (default 300) of waiting; the load at each start is recorded.
 # Environment: REPS (5), WARMUP (3), STEPS (12), QUIET, MAX_WAIT.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/help.sh" "$@"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 if [[ $# -gt 1 || ( $# -eq 1 && -z "$1" ) ]]; then

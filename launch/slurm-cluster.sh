@@ -36,6 +36,7 @@
 # ends every process left in the namespaces (job steps, Open MPI daemons, ranks), the daemons by
 # their pid files, and removes the namespaces, links and state.
 set -Eeuo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/help.sh" "$@"
 
 usage() {
     sed -n '7,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2

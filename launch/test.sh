@@ -18,6 +18,7 @@
 # package's tests in a virtual environment, against golden files the Swift tests check) and
 # launch/check-examples.sh (the Examples/ package builds and runs).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/help.sh" "$@"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source launch/packages.sh
 

@@ -53,6 +53,35 @@ final class LaunchScriptTests: XCTestCase {
         assertRefused(directory, status: 1, "local.sh: \(bin.path) is not an executable file (METAOPT_BIN)")
     }
 
+    /// `--help` prints the script's header and exits 0 before anything runs, for every script that
+    /// sources launch/help.sh (comm-cost.sh and scaling.sh took "--help" as their output's name,
+    /// bench-peer.sh and others ignored it and started minutes of timing). A stand-in mpirun and
+    /// swift on the PATH fail the test if they are run.
+    func testEveryScriptsHelpIsItsHeader() throws {
+        let path = try standInMPIRun("launch-help", script: "echo RAN >&2\nexit 99\n")
+        let swift = URL(fileURLWithPath: path.components(separatedBy: ":")[0]).appendingPathComponent("swift")
+        try FileManager.default.copyItem(atPath: URL(fileURLWithPath: path.components(separatedBy: ":")[0]).appendingPathComponent("mpirun").path,
+                                         toPath: swift.path)
+        let folder = FaultTest.repositoryRoot.appendingPathComponent("launch")
+        let scripts = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { name in
+            let text = (try? String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)) ?? ""
+            return text.contains("/help.sh\" \"$@\"") && name != "help.sh"
+        }.sorted()
+        XCTAssertGreaterThanOrEqual(scripts.count, 12, "\(scripts)")
+        for name in scripts {
+            let text = try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
+            // The header: the comment lines after the shebang, "# " taken off.
+            let header = text.split(separator: "\n", omittingEmptySubsequences: false).dropFirst()
+                .prefix { $0.hasPrefix("#") }.map { $0.hasPrefix("# ") ? String($0.dropFirst(2)) : String($0.dropFirst()) }
+            for flag in ["--help", "-h"] {
+                let result = try launch(name, [flag], environment: ["PATH": path])
+                XCTAssertEqual(result.status, 0, "\(name) \(flag): \(result)")
+                XCTAssertEqual(result.stdout, header.joined(separator: "\n") + "\n", "\(name) \(flag)")
+                XCTAssertFalse(result.stderr.contains("RAN"), "\(name) \(flag) ran a command: \(result)")
+            }
+        }
+    }
+
     /// A PATH whose first folder holds a stand-in `mpirun`, a shell script of `script`'s lines
     /// that prints what the launch scripts gave it.
     private func standInMPIRun(_ label: String, script: String) throws -> String {
