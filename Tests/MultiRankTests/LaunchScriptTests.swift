@@ -82,6 +82,60 @@ final class LaunchScriptTests: XCTestCase {
         }
     }
 
+    /// launch/slurm.sbatch outside Slurm, as a batch job would run it (SLURM_JOB_ID and the submit
+    /// directory set), with stand-ins for mpirun (`mpirun`: its lines) and scontrol (prints what it
+    /// was asked) in a PATH's first folder.
+    private func batchScript(_ label: String, mpirun: String, submitDirectory: URL, restartCount: Int? = nil,
+                             arguments: [String] = ["train", "--no-resume"]) throws -> MPIJobResult {
+        let path = try standInMPIRun(label, script: mpirun)
+        let scontrol = URL(fileURLWithPath: path.components(separatedBy: ":")[0]).appendingPathComponent("scontrol")
+        try Data("#!/bin/sh\necho \"scontrol $*\"\n".utf8).write(to: scontrol)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: scontrol.path)
+        var environment = ["PATH": path, "SLURM_JOB_ID": "77", "SLURM_SUBMIT_DIR": submitDirectory.path]
+        if let restartCount { environment["SLURM_RESTART_COUNT"] = String(restartCount) }
+        return try launch("slurm.sbatch", arguments, environment: environment, in: submitDirectory)
+    }
+
+    /// The first attempt of a job removes a started-over file left under its ID by an earlier job
+    /// of the same ID (which ended by scancel or a node failure before the script's end): it made
+    /// the new job drop its --no-resume and resume the old run. A requeued attempt keeps it.
+    func testBatchScriptIgnoresAnotherJobsStartedOverFile() throws {
+        let submit = try makeRunDirectory("sbatch-started-over")
+        let marker = submit.appendingPathComponent(".metaopt-started-over.77")
+        let echo = "echo \"mpirun $*\"\n"
+        _ = FileManager.default.createFile(atPath: marker.path, contents: nil)
+        let first = try batchScript("sbatch-first", mpirun: echo, submitDirectory: submit)
+        XCTAssertEqual(first.status, 0, "\(first)")
+        XCTAssertTrue(first.stdout.contains("removing \(marker.path), left by an earlier job with the same ID"), "\(first)")
+        func mpirunLine(_ result: MPIJobResult) -> String {
+            result.stdout.split(separator: "\n").first { $0.hasPrefix("mpirun ") }.map(String.init) ?? ""
+        }
+        XCTAssertTrue(mpirunLine(first).hasSuffix(" train --no-resume"), "\(first)")
+        _ = FileManager.default.createFile(atPath: marker.path, contents: nil)
+        let requeued = try batchScript("sbatch-requeued", mpirun: echo, submitDirectory: submit, restartCount: 1)
+        XCTAssertTrue(requeued.stdout.contains("running without --no-resume"), "\(requeued)")
+        XCTAssertTrue(mpirunLine(requeued).hasSuffix(" train"), "\(requeued)")
+    }
+
+    /// A stop of the ranks after a signal sent to them, not to the script (`scancel
+    /// --signal=USR1 JOBID` without --batch), is requeued like one the script passed on: mpirun
+    /// exits 0 either way, and rank 0's METAOPT_STOPPED_FILE tells them apart. The job's
+    /// COMPLETED with a third of its meta-steps before. A run that ends without the file is not
+    /// requeued.
+    func testBatchScriptRequeuesAStopOfTheRanks() throws {
+        let submit = try makeRunDirectory("sbatch-stopped")
+        let stopped = try batchScript("sbatch-stop", mpirun: ": > \"$METAOPT_STOPPED_FILE\"\necho \"mpirun $*\"\n",
+                                      submitDirectory: submit, arguments: ["train"])
+        XCTAssertEqual(stopped.status, 0, "\(stopped)")
+        XCTAssertTrue(stopped.stdout.contains("-x METAOPT_STOPPED_FILE"), "\(stopped)")
+        XCTAssertTrue(stopped.stdout.contains("the ranks stopped after a signal sent to them"), "\(stopped)")
+        XCTAssertTrue(stopped.stdout.contains("scontrol requeue 77"), "\(stopped)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: submit.appendingPathComponent(".metaopt-stopped.77").path))
+        let finished = try batchScript("sbatch-finish", mpirun: "echo \"mpirun $*\"\n", submitDirectory: submit, arguments: ["train"])
+        XCTAssertEqual(finished.status, 0, "\(finished)")
+        XCTAssertFalse(finished.stdout.contains("scontrol requeue"), "\(finished)")
+    }
+
     /// A PATH whose first folder holds a stand-in `mpirun`, a shell script of `script`'s lines
     /// that prints what the launch scripts gave it.
     private func standInMPIRun(_ label: String, script: String) throws -> String {

@@ -381,12 +381,15 @@ final class ResumeAfterStopSignalTests: XCTestCase {
             .map { $0 == "/unused" ? "runs/z" : $0 }
         let job = try BackgroundJob(executable: URL(fileURLWithPath: "/bin/sh"),
                                     arguments: ["-c", "cd \"$1\" && shift && exec \"$@\"", "sh", root.path, binary] + args,
-                                    environment: ["METAOPT_LAUNCH_DIR": caller.path])
+                                    environment: ["METAOPT_LAUNCH_DIR": caller.path,
+                                                  "METAOPT_STOPPED_FILE": scratch.appendingPathComponent("stopped").path])
         let run = root.appendingPathComponent("runs/z")
         XCTAssertTrue(job.waitUntil(timeout: 30) { !FaultTest.checkpointSteps(runDirectory: run).isEmpty }, job.stderr)
         job.signal(SIGUSR1)
         let stopped = job.finish(timeout: FaultTest.jobTimeout)
         XCTAssertEqual(stopped.status, 0, "\(stopped)")
+        // The file by which launch/slurm.sbatch tells a stop from the run's end (both exit 0).
+        XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("stopped").path), "\(stopped)")
         let line = try XCTUnwrap(stopped.stdout.split(separator: "\n").last.map(String.init), "\(stopped)")
         XCTAssertEqual(line, "resume with: cd \(root.path) && \(binary) train --config runs/z/config.json")
         let command = String(line.dropFirst("resume with: ".count))
