@@ -17,7 +17,7 @@
 #
 # Series (quadratic task, unroll 20, horizon 100, block size 16):
 #   strong-n10   global B = 128 (8 blocks), 10-dimensional quadratics (the paper's task)
-#   strong-n100  global B = 128 (8 blocks), 100-dimensional quadratics (10× the work per task)
+#   strong-n100  global B = 128 (8 blocks), 100-dimensional quadratics (10× the coordinates per task)
 #   weak-n10     B = 32 per rank (2 blocks per rank), 10-dimensional quadratics
 # Each meta-step time is a difference of rank 0's `elapsed` in metrics.jsonl; the first WARMUP
 # meta-steps of every run are left out; medians over meta-steps, then over REPS repetitions
@@ -93,7 +93,7 @@ for ((rep = 1; rep <= reps; rep++)); do
     done
 done
 
-# Allreduce latencies: the meta-step's two collectives (MAX of 5 doubles, SUM of |φ|+2 Int64),
+# Allreduce latencies: the meta-step's two collectives (MAX of 6 doubles, SUM of |φ|+2 Int64),
 # plus other sizes for a latency/bandwidth fit. Shared memory between the ranks of this machine.
 counts=(--count 1 --count 640 --count 65536 --count 524288)
 {
@@ -138,7 +138,7 @@ dirty=""
 if ! git diff --quiet HEAD 2>/dev/null; then dirty="+changes"; fi
 "$metaopt_bin" scaling-plot --runs "$out/runs" --warmup "$warmup" --cores "$cores" \
     --csv "$out/scaling.csv" --svg "$out/scaling.svg" --markdown "$out/scaling.md" \
-    --subtitle "$cores cores, release build at $commit$dirty, OPENBLAS_NUM_THREADS=1; medians of $reps run(s) × meta-steps after $warmup warm-up; grey: more ranks than cores"
+    --subtitle "$cores cores, release build at $commit$dirty, OPENBLAS_NUM_THREADS=1; medians of $reps run(s) × meta-steps after $warmup warm-up"
 cat "$out/scaling.md"
 echo
 cat "$out/allreduce.txt"

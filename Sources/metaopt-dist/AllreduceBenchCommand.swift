@@ -4,7 +4,7 @@ import MetaOpt
 import MetaOptMPI
 
 /// Hidden micro-benchmark of the collectives of a meta-step (docs/design.md, "Distribution";
-/// docs/scaling.md): the MAX allreduce of 5 doubles, the SUM allreduce of |φ| + 2 Int64 values
+/// docs/scaling.md): the MAX allreduce of the meta-step's 6 doubles, the SUM allreduce of |φ| + 2 Int64 values
 /// and, for coordinate sharding, the per-step `allgather` of θ inside a group of ranks. Size
 /// sweeps of both give the latency α and the seconds per byte β of `ScalingModel`. Used by
 /// launch/scaling.sh and launch/comm-cost.sh.
@@ -79,8 +79,9 @@ struct AllreduceBenchCommand: ParsableCommand {
         let counts = Array(Set(count + [phiCount + 2])).sorted()
         let gatherCounts = noAllgather ? [] : Array(Set(gatherCount + Self.standardGatherCounts)).sorted()
         withCommunicator(runOptions) { comm in
-            var summary = [Double](repeating: Double(comm.rank), count: 5)
-            try measure(comm, label: "ALLREDUCE", "op=max type=double count=5 bytes=40") {
+            let summaryCount = MetaTrainer.stepSummaryCount
+            var summary = [Double](repeating: Double(comm.rank), count: summaryCount)
+            try measure(comm, label: "ALLREDUCE", "op=max type=double count=\(summaryCount) bytes=\(8 * summaryCount)") {
                 try comm.allreduce(&summary, .max)
             }
             var allreducePoints: [(bytes: Double, seconds: Double)] = []

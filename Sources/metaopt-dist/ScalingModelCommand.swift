@@ -6,11 +6,14 @@ import MetaOpt
 /// score on R = groups × shards ranks) for the MLP workloads of docs/scaling.md, on assumed
 /// cluster networks, and writes a Markdown table, a CSV and an SVG plot of the efficiency.
 ///
-/// The compute defaults are this project's measurements (docs/scaling.md, "Compute profile of an MLP meta-step",
+/// The compute defaults are the constants of docs/scaling.md ("Compute profile of an MLP meta-step",
 /// with the commands): `bench --task mlp`'s per-phase profile split into the optimizee's part
-/// (f and ∇f of the whole θ, which every shard repeats) and the per-coordinate rest, and
-/// `allreduce-bench`'s fixed-point encoding. The networks' α and β are assumptions (see
-/// `ScalingModel.Network`); `--network` adds others, e.g. the fit `allreduce-bench` prints.
+/// (f and ∇f of the whole θ, which every shard repeats) and the per-coordinate rest,
+/// `allreduce-bench`'s fixed-point encoding and the 1-rank runs' time outside compute, so that
+/// the command without options models what that page shows. The networks' α and β are
+/// assumptions (see `ScalingModel.Network`); `--network` adds others, e.g. from the fits
+/// `allreduce-bench` prints, whose β is per byte of the whole gathered buffer where the model's is
+/// per byte a rank receives: × S/(S − 1) for S ranks.
 struct ScalingModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scaling-model",
@@ -26,20 +29,20 @@ struct ScalingModelCommand: ParsableCommand {
     @Option(help: "The meta-batch of the --validation run: only workloads with it get a wall-clock to the target.")
     var validationMetaBatch = 2
 
-    @Option(help: "t_f: µs of the optimizee's f and ∇f per function and unrolled step (every shard repeats it; measured: MLP phase of bench --task mlp / 20).")
-    var optimizeeUs = 250.0
+    @Option(help: "t_f: µs of the optimizee's f and ∇f per function and unrolled step (every shard repeats it; default: docs/scaling.md's measurement, the MLP phase of bench --task mlp / 20).")
+    var optimizeeUs = 282.5
 
-    @Option(help: "t_c: ns per coordinate and unrolled step for everything else (LSTM, preprocessing, θ update, adjoint; measured).")
-    var coordinateNs = 400.0
+    @Option(help: "t_c: ns per coordinate and unrolled step for everything else (LSTM, preprocessing, θ update, adjoint; default: docs/scaling.md's measurement).")
+    var coordinateNs = 441.8
 
     @Option(help: "JSON of `bench --task mlp --json FILE`: t_f and t_c from its median meta-iteration, split by its profiled optimizee phase (overrides --optimizee-us and --coordinate-ns).")
     var bench: String?
 
-    @Option(help: "t_e: ns to encode one meta-gradient value in fixed point (allreduce-bench's ENCODE line).")
-    var encodeNs = 1.0
+    @Option(help: "t_e: ns to encode one meta-gradient value in fixed point (allreduce-bench's ENCODE line; default: docs/scaling.md's measurement).")
+    var encodeNs = 5.1
 
-    @Option(help: "t_u: µs per meta-step on every rank (Adam, decoding, bookkeeping; measured).")
-    var fixedUs = 100.0
+    @Option(help: "t_u: µs per meta-step on every rank (Adam, decoding, bookkeeping; default: docs/scaling.md's, from 1-rank runs' step minus compute).")
+    var fixedUs = 1_000.0
 
     @Option(help: "σ: relative per-step noise of a rank's compute time (assumed 0.01 for dedicated nodes).")
     var noise = 0.01

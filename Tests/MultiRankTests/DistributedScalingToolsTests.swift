@@ -14,7 +14,7 @@ final class DistributedScalingToolsTests: XCTestCase {
         XCTAssertEqual(result.status, 0, "\(result)")
         let lines = result.lines(withPrefix: "ALLREDUCE ")
         XCTAssertEqual(lines.count, 3, "\(result)")
-        XCTAssertTrue(lines[0].hasPrefix("ALLREDUCE np=2 op=max type=double count=5 bytes=40 reps=5 median_us="), lines[0])
+        XCTAssertTrue(lines[0].hasPrefix("ALLREDUCE np=2 op=max type=double count=6 bytes=48 reps=5 median_us="), lines[0])
         XCTAssertTrue(lines[1].hasPrefix("ALLREDUCE np=2 op=sum type=int64 count=3 bytes=24 "), lines[1])
         // The quadratic task's learned optimizer: |φ| = 5061 (hidden size 20, raw input).
         XCTAssertTrue(lines[2].hasPrefix("ALLREDUCE np=2 op=sum type=int64 count=5063 bytes=40504 "), lines[2])

@@ -12,6 +12,10 @@ import Foundation
 /// meta-gradient is summed exactly, so the φ trajectory is the same for any number of ranks and
 /// shards.
 public final class MetaTrainer {
+    /// Doubles in every meta-step's small MAX allreduce (the summary of `step`), which
+    /// `allreduce-bench` times as the meta-step's.
+    package static let stepSummaryCount = 6
+
     /// The run's settings, the same on every rank (checked at start).
     public let config: TrainingConfig
     /// The learned optimizer's architecture: |φ| and the engines.
@@ -289,11 +293,13 @@ public final class MetaTrainer {
         let compute = seconds(since: start)
         let exchange = coordinateShard?.takeSeconds() ?? 0
 
-        // Small MAX allreduce: largest magnitudes (fix the shared exponent), non-finite flag,
-        // compute time spread, stop flag. It is also where fast ranks wait for slow ones.
+        // Small MAX allreduce (`stepSummaryCount` values): largest magnitudes (fix the shared
+        // exponent), non-finite flag, compute time spread, stop flag. It is also where fast ranks
+        // wait for slow ones.
         let waitStart = DispatchTime.now()
         var summary: [Double] = [maxGradient, nonFinite > 0 ? 0 : maxLoss, nonFinite, compute, -compute,
                                  stopRequested() ? 1 : 0]
+        precondition(summary.count == Self.stepSummaryCount)
         try communicator.allreduce(&summary, .max)
         let wait = seconds(since: waitStart)
 

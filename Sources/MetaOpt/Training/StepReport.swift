@@ -13,7 +13,8 @@ public struct StepReport: Sendable {
     public var gradientNorm: Double
     public var skipped: Bool
     public var skippedTotal: Int
-    /// Seconds of compute (unrolls and backward passes) over ranks: max, mean, min.
+    /// Seconds of compute (unrolls and backward passes; in a sharded run with the θ allgathers,
+    /// `exchange`, in them) over ranks: max, mean, min.
     public var computeMax: Double, computeMean: Double, computeMin: Double
     /// This rank's seconds in the small MAX allreduce that waits for the slowest rank.
     public var wait: Double
