@@ -10,6 +10,10 @@ import Glibc
 /// into an abrupt kill.
 let stopSignalReceived = Atomic<Bool>(false)
 
+/// Whether the stop was asked by SIGUSR1, the stop that launch/slurm.sbatch continues by
+/// requeueing its job (SIGTERM and SIGINT stop it for good: `METAOPT_STOPPED_FILE`).
+let stopSignalWasUSR1 = Atomic<Bool>(false)
+
 /// The signals that ask for a clean stop. SIGUSR1 is there for Open MPI's mpirun, which forwards
 /// SIGUSR1 and SIGUSR2 to every rank unchanged but answers SIGTERM and SIGINT by killing the job
 /// itself: SIGCONT, then SIGTERM after `odls_base_sigkill_timeout` seconds (default 1), then SIGKILL
@@ -54,6 +58,7 @@ enum StopSignals {
         var action = sigaction()
         action.__sigaction_handler.sa_sigaction = { signal, info, _ in
             stopSignalReceived.store(true, ordering: .relaxed)
+            if signal == SIGUSR1 { stopSignalWasUSR1.store(true, ordering: .relaxed) }
             // Once, whatever came before: a SIGUSR1 stop under way when Ctrl-C follows (its
             // horizon too long to wait for) must not keep mpirun's kill from being answered.
             if signal == SIGTERM, let notice = launcherKillNotice, let info,

@@ -340,10 +340,12 @@ struct TrainCommand: ParsableCommand {
             }
             if comm.isRoot, case .stopped(let it) = outcome {
                 logger.notice("stopped at meta-step \(it) after a signal; run again to resume")
-                // launch/slurm.sbatch requeues a stopped job; a signal sent to the ranks, not to
-                // its shell (`scancel --signal=USR1` without --batch), ends mpirun with 0 as a
-                // finished run does, and only this file tells the two apart.
-                if let marker = ProcessInfo.processInfo.environment["METAOPT_STOPPED_FILE"], !marker.isEmpty,
+                // launch/slurm.sbatch requeues a job stopped by SIGUSR1; one sent to the ranks, not
+                // to its shell (`scancel --signal=USR1` without --batch), ends mpirun with 0 as a
+                // finished run does, and only this file tells the two apart. (SIGTERM and SIGINT
+                // stop a job for good.)
+                if stopSignalWasUSR1.load(ordering: .relaxed),
+                   let marker = ProcessInfo.processInfo.environment["METAOPT_STOPPED_FILE"], !marker.isEmpty,
                    !FileManager.default.createFile(atPath: marker, contents: nil) {
                     logger.warning("cannot create \(marker) (METAOPT_STOPPED_FILE): launch/slurm.sbatch will take this stop for the run's end and not requeue the job")
                 }

@@ -364,6 +364,15 @@ final class EvaluationTests: XCTestCase {
         XCTAssertTrue(allDiverged.markdownSummary().contains(
             "LSTM against SGD, the baseline with the lowest median final loss (every baseline's mean is infinite: runs diverged), function by function"),
                       allDiverged.markdownSummary())
+        // Nothing finite to choose by: the first baseline, and the line says so; one baseline is the only one.
+        let nothingFinite = try EvaluationReport(steps: 1, curves: [
+            OptimizerCurves(name: "LSTM", losses: flat([1, 1])),
+            OptimizerCurves(name: "SGD", learningRate: 0.1, losses: flat([.infinity, .infinity])),
+            OptimizerCurves(name: "NAG", learningRate: 0.1, losses: flat([.infinity, .infinity]))])
+        XCTAssertTrue(nothingFinite.markdownSummary().contains(
+            "LSTM against SGD, the first baseline (every baseline's mean and median are infinite: runs diverged), function by function"),
+                      nothingFinite.markdownSummary())
+        XCTAssertTrue(diverged.markdownSummary().contains("LSTM against Adam, the only baseline, function by function"), diverged.markdownSummary())
         // One function: no standard error to give.
         let one = try EvaluationReport(steps: 1, curves: [
             OptimizerCurves(name: "LSTM", losses: flat([1])), OptimizerCurves(name: "Adam", learningRate: 0.01, losses: flat([3]))])

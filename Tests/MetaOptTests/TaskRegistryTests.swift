@@ -88,6 +88,11 @@ final class TaskRegistryTests: XCTestCase {
         XCTAssertEqual("\(TaskSpec.image(mlp))",
                        "mlp(hidden-layers: 20,20, activation: relu, dataset: mnist, data-dir: data/mnist, labels: 3,1, minibatch: 64, split: test)")
         XCTAssertEqual("\(TaskSpec.image(cnn))", "cnn(conv-channels: 4,8, fc-layers: 16, dataset: fashion-mnist, minibatch: 128, split: train)")
+        // A value that could be read as several is quoted.
+        var odd = mlp
+        odd.directory = "fm, x: (1)"
+        XCTAssertEqual("\(TaskSpec.image(odd))",
+                       "mlp(hidden-layers: 20,20, activation: relu, dataset: mnist, data-dir: \"fm, x: (1)\", labels: 3,1, minibatch: 64, split: test)")
         XCTAssertNotEqual(TaskSpec.quadratic(dimension: 10), .quadratic(dimension: 11))
         XCTAssertNotEqual(TaskSpec.image(mlp), .image(cnn))
         XCTAssertNotEqual(TaskSpec.image(mlp), .quadratic(dimension: 10))

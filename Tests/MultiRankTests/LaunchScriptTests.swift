@@ -80,6 +80,12 @@ final class LaunchScriptTests: XCTestCase {
                 XCTAssertFalse(result.stderr.contains("RAN"), "\(name) \(flag) ran a command: \(result)")
             }
         }
+        // slurm.sbatch has the same lines of its own (Slurm runs a copy of it, away from launch/):
+        // its header up to the #SBATCH lines (it started one `metaopt-dist --help` per core).
+        let batch = try launch("slurm.sbatch", ["--help"], environment: ["PATH": path])
+        XCTAssertEqual(batch.status, 0, "\(batch)")
+        XCTAssertTrue(batch.stdout.hasPrefix("Slurm batch script for metaopt-dist"), "\(batch)")
+        XCTAssertFalse(batch.stdout.contains("--job-name=") || batch.stderr.contains("RAN"), "\(batch)")
     }
 
     /// launch/slurm.sbatch outside Slurm, as a batch job would run it (SLURM_JOB_ID and the submit
@@ -128,7 +134,7 @@ final class LaunchScriptTests: XCTestCase {
                                       submitDirectory: submit, arguments: ["train"])
         XCTAssertEqual(stopped.status, 0, "\(stopped)")
         XCTAssertTrue(stopped.stdout.contains("-x METAOPT_STOPPED_FILE"), "\(stopped)")
-        XCTAssertTrue(stopped.stdout.contains("the ranks stopped after a signal sent to them"), "\(stopped)")
+        XCTAssertTrue(stopped.stdout.contains("the ranks stopped after a SIGUSR1 sent to them"), "\(stopped)")
         XCTAssertTrue(stopped.stdout.contains("scontrol requeue 77"), "\(stopped)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: submit.appendingPathComponent(".metaopt-stopped.77").path))
         let finished = try batchScript("sbatch-finish", mpirun: "echo \"mpirun $*\"\n", submitDirectory: submit, arguments: ["train"])

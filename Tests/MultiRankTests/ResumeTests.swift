@@ -403,6 +403,25 @@ final class ResumeAfterStopSignalTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: caller.appendingPathComponent("runs").path), "a fresh run under the caller's directory")
     }
 
+    /// launch/slurm.sbatch requeues a job whose ranks stopped after SIGUSR1 (METAOPT_STOPPED_FILE);
+    /// a stop by SIGTERM or SIGINT ends it for good, so rank 0 leaves the file alone.
+    func testOnlyAStopBySIGUSR1IsMarkedForARequeue() throws {
+        let scratch = try FaultTest.makeTemporaryDirectory("stopped-file")
+        addTeardownBlock { try? FileManager.default.removeItem(at: scratch) }
+        for (signal, marked) in [(SIGTERM, false), (SIGUSR1, true)] {
+            let run = scratch.appendingPathComponent("run-\(signal)"), marker = scratch.appendingPathComponent("stopped-\(signal)")
+            let job = try BackgroundJob(executable: try MPIJob.binaryURL(),
+                                        arguments: FaultTest.trainArguments(runDirectory: run, iterations: 1_000_000),
+                                        environment: ["METAOPT_STOPPED_FILE": marker.path])
+            XCTAssertTrue(job.waitUntil(timeout: 30) { !FaultTest.checkpointSteps(runDirectory: run).isEmpty }, job.stderr)
+            job.signal(signal)
+            let stopped = job.finish(timeout: FaultTest.jobTimeout)
+            XCTAssertEqual(stopped.status, 0, "\(stopped)")
+            XCTAssertTrue(stopped.stderr.contains("stopped at meta-step"), "\(stopped)")
+            XCTAssertEqual(FileManager.default.fileExists(atPath: marker.path), marked, "signal \(signal): \(stopped)")
+        }
+    }
+
     func testSIGTERMStopsSingletonAtHorizonBoundary() throws {
         try assertStopsAndResumes(np: nil) { $0.signal(SIGTERM) }
     }

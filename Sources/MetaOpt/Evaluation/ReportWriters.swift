@@ -145,10 +145,12 @@ extension EvaluationReport {
                     difference += " ± \(Self.short((variance / n).squareRoot())) (standard error over the functions)"
                 }
             }
-            // Every baseline's mean infinite (a run of each diverged): the median chose.
-            let chosen = best.meanFinalLoss.isFinite ? "the lowest mean final loss"
-                : "the lowest median final loss (every baseline's mean is infinite: runs diverged)"
-            lines += "\n\(Self.markdownEscaped(learned.name)) against \(Self.markdownEscaped(best.name)), the baseline with \(chosen), function by function: "
+            // Every baseline's mean infinite (a run of each diverged): the median chose, if any.
+            let chosen = baselines.count == 1 ? "the only baseline"
+                : best.meanFinalLoss.isFinite ? "the baseline with the lowest mean final loss"
+                : best.medianFinalLoss.isFinite ? "the baseline with the lowest median final loss (every baseline's mean is infinite: runs diverged)"
+                : "the first baseline (every baseline's mean and median are infinite: runs diverged)"
+            lines += "\n\(Self.markdownEscaped(learned.name)) against \(Self.markdownEscaped(best.name)), \(chosen), function by function: "
                 + "lower final loss on \(lower) of \(finals.count) functions; mean difference of the final losses \(difference).\n"
         }
         return lines

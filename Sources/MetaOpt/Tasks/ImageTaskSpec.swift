@@ -214,6 +214,11 @@ extension ImageTaskPlugin {
         let options = runSettingsValues.compactMap { key, value -> String? in
             switch value {
             case .null: return nil
+            // Quoted (as JSON) where the text could be read as more than one value, a data
+            // directory "fm, x: (1)"; lists of whole numbers ("20,20") as they are.
+            case .string(let text) where !text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ",") })
+                && text.contains(where: { ",:()\"\\".contains($0) || $0.isWhitespace }):
+                return "\(key): \(value.json)"
             case .string(let text): return "\(key): \(text)"
             default: return "\(key): \(value.json)"
             }
