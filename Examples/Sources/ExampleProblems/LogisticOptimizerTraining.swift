@@ -21,15 +21,3 @@ public func exitWithMessage(_ message: String, status: Int32) -> Never {
     FileHandle.standardError.write(Data("\(CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent } ?? "example"): \(message)\n".utf8))
     exit(status)
 }
-
-/// The value of `expression`, or the end of the program with its error as the message and status
-/// 1: a top-level `try` that throws ends in a trap with a stack dump (for a bad METAOPT_KERNELS,
-/// say), which buries the message.
-@discardableResult
-public func exitOnError<T>(_ expression: @autoclosure () throws -> T) -> T {
-    do {
-        return try expression()
-    } catch {
-        exitWithMessage("\(error)", status: 1)
-    }
-}

@@ -45,54 +45,60 @@ while let option = arguments.popFirst() {
     }
 }
 
-// 1. Load a trained optimizer.
-let optimizer: LearnedOptimizer
-if let optimizerPath {
-    do {
-        optimizer = LearnedOptimizer(file: try OptimizerFile.read(from: URL(fileURLWithPath: optimizerPath)))
-    } catch {
-        exitWithMessage("\(error)", status: 1)
+do {
+    // 1. Load a trained optimizer.
+    let optimizer: LearnedOptimizer
+    if let optimizerPath {
+        do {
+            optimizer = LearnedOptimizer(file: try OptimizerFile.read(from: URL(fileURLWithPath: optimizerPath)))
+        } catch {
+            exitWithMessage("\(error)", status: 1)
+        }
+        print("learned optimizer: \(optimizerPath) (\(optimizer.config.summary))")
+    } else {
+        print("no --optimizer: meta-training a logistic-regression optimizer for 60 meta-steps first")
+        let trainer = try makeLogisticOptimizerTrainer(metaSteps: 60)
+        while !trainer.finished { try trainer.step() }
+        optimizer = LearnedOptimizer(config: trainer.config.optimizer, phi: trainer.state.phi)
     }
-    print("learned optimizer: \(optimizerPath) (\(optimizer.config.summary))")
-} else {
-    print("no --optimizer: meta-training a logistic-regression optimizer for 60 meta-steps first")
-    let trainer = exitOnError(try makeLogisticOptimizerTrainer(metaSteps: 60))
-    while !trainer.finished { exitOnError(try trainer.step()) }
-    optimizer = LearnedOptimizer(config: trainer.config.optimizer, phi: trainer.state.phi)
-}
 
-// 2. A problem of our own, its parameters as named tensors.
-let problem = LogisticRegression(features: 20, examples: 100, key: RandomKey(seed: 2024, horizon: 0, task: 0))
-let start: [String: [Float]] = ["weights": [Float](repeating: 0, count: problem.features), "bias": [0]]
+    // 2. A problem of our own, its parameters as named tensors.
+    let problem = LogisticRegression(features: 20, examples: 100, key: RandomKey(seed: 2024, horizon: 0, task: 0))
+    let start: [String: [Float]] = ["weights": [Float](repeating: 0, count: problem.features), "bias": [0]]
 
-// 3. The learned optimizer: one state per coordinate (zero LSTM h and c), then step in place.
-let stepper = exitOnError(try optimizer.makeStepper(for: problem.tensors))
-var parameters = start
-var learnedCurve: [Float] = []
-for _ in 0..<steps {
-    let (loss, gradients) = problem.lossAndGradient(at: parameters)
-    learnedCurve.append(loss)
-    exitOnError(try stepper.step(parameters: &parameters, gradients: gradients))
-}
-learnedCurve.append(problem.lossAndGradient(at: parameters).loss)
+    // 3. The learned optimizer: one state per coordinate (zero LSTM h and c), then step in place.
+    let stepper = try optimizer.makeStepper(for: problem.tensors)
+    var parameters = start
+    var learnedCurve: [Float] = []
+    for _ in 0..<steps {
+        let (loss, gradients) = problem.lossAndGradient(at: parameters)
+        learnedCurve.append(loss)
+        try stepper.step(parameters: &parameters, gradients: gradients)
+    }
+    learnedCurve.append(problem.lossAndGradient(at: parameters).loss)
 
-// 4. Adam from the same start, on the flat vector [weights, bias].
-var adam = Adam(learningRate: adamLearningRate)
-var theta = start["weights"]! + start["bias"]!
-var adamCurve: [Float] = []
-for _ in 0..<steps {
-    let (loss, gradients) = problem.lossAndGradient(at: ["weights": Array(theta[..<problem.features]),
-                                                        "bias": [theta[problem.features]]])
-    adamCurve.append(loss)
-    adam.step(theta: &theta, gradient: gradients["weights"]! + gradients["bias"]!)
-}
-adamCurve.append(problem.lossAndGradient(at: ["weights": Array(theta[..<problem.features]), "bias": [theta[problem.features]]]).loss)
+    // 4. Adam from the same start, on the flat vector [weights, bias].
+    var adam = Adam(learningRate: adamLearningRate)
+    var theta = start["weights"]! + start["bias"]!
+    var adamCurve: [Float] = []
+    for _ in 0..<steps {
+        let (loss, gradients) = problem.lossAndGradient(at: ["weights": Array(theta[..<problem.features]),
+                                                            "bias": [theta[problem.features]]])
+        adamCurve.append(loss)
+        adam.step(theta: &theta, gradient: gradients["weights"]! + gradients["bias"]!)
+    }
+    adamCurve.append(problem.lossAndGradient(at: ["weights": Array(theta[..<problem.features]), "bias": [theta[problem.features]]]).loss)
 
-print("step  learned   adam(lr=\(adamLearningRate))")
-for t in stride(from: 0, through: steps, by: max(1, steps / 10)) {
-    print(String(format: "%4d  %.5f   %.5f", t, learnedCurve[t], adamCurve[t]))
-}
-if !(learnedCurve.last!.isFinite && learnedCurve.last! < learnedCurve[0]) {
-    print("learned-vs-adam: the learned optimizer did not lower the loss")
-    exit(1)
+    print("step  learned   adam(lr=\(adamLearningRate))")
+    for t in stride(from: 0, through: steps, by: max(1, steps / 10)) {
+        print(String(format: "%4d  %.5f   %.5f", t, learnedCurve[t], adamCurve[t]))
+    }
+    if !(learnedCurve.last!.isFinite && learnedCurve.last! < learnedCurve[0]) {
+        print("learned-vs-adam: the learned optimizer did not lower the loss")
+        exit(1)
+    }
+} catch {
+    // An error the library throws (a kernel path this CPU lacks, METAOPT_KERNELS=bogus): its
+    // message and status 1, not the trap and stack dump of a top-level `try`.
+    exitWithMessage("\(error)", status: 1)
 }

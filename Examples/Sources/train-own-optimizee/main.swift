@@ -75,36 +75,42 @@ if let problem = outputProblem(output) {
     exitWithMessage("--output \(output) \(problem) (checked before training)", status: 64)
 }
 
-// The run (ExampleProblems/LogisticOptimizerTraining.swift): the family and the settings.
-let trainer = exitOnError(try makeLogisticOptimizerTrainer(metaSteps: metaSteps))
-let optimizerConfig = trainer.config.optimizer
-let untrainedPhi = trainer.state.phi
-var metaLosses: [Double] = []
-while !trainer.finished { metaLosses.append(exitOnError(try trainer.step()).meanStepLoss) }
-print("mean loss per unrolled step, every 10th meta-step:",
-      stride(from: 0, to: metaLosses.count, by: 10).map { String(format: "%.4f", metaLosses[$0]) }.joined(separator: " "))
-
-// Held-out problems (another seed), 100 steps of the trained and of the untrained optimizer.
-let heldOut: [any Optimizee] = (0..<20).map { LogisticRegressionFamily(features: 20, examples: 100).sample(RandomKey(seed: 99, horizon: 0, task: $0)) }
-let meanLoss = { (phi: [Float], t: Int) throws -> Double in
-    let curves = try LearnedOptimizer(config: optimizerConfig, phi: phi).run(on: heldOut, steps: 100)
-    return curves.map { Double($0[t]) }.reduce(0, +) / Double(curves.count)
-}
-let start = exitOnError(try meanLoss(untrainedPhi, 0))
-let trained = exitOnError(try meanLoss(trainer.state.phi, 100)), untrained = exitOnError(try meanLoss(untrainedPhi, 100))
-print(String(format: "held-out problems: mean loss %.4f at the start, after 100 steps %.4f trained, %.4f untrained",
-             start, trained, untrained))
-
-// No `training` section: its task would name the recorded quadratic, not this family.
 do {
-    try OptimizerFile(optimizer: optimizerConfig, phi: trainer.state.phi, training: nil, iteration: trainer.state.iteration,
-                      kernels: trainer.kernelPath.rawValue)
-        .write(to: URL(fileURLWithPath: output))
+    // The run (ExampleProblems/LogisticOptimizerTraining.swift): the family and the settings.
+    let trainer = try makeLogisticOptimizerTrainer(metaSteps: metaSteps)
+    let optimizerConfig = trainer.config.optimizer
+    let untrainedPhi = trainer.state.phi
+    var metaLosses: [Double] = []
+    while !trainer.finished { metaLosses.append(try trainer.step().meanStepLoss) }
+    print("mean loss per unrolled step, every 10th meta-step:",
+          stride(from: 0, to: metaLosses.count, by: 10).map { String(format: "%.4f", metaLosses[$0]) }.joined(separator: " "))
+
+    // Held-out problems (another seed), 100 steps of the trained and of the untrained optimizer.
+    let heldOut: [any Optimizee] = (0..<20).map { LogisticRegressionFamily(features: 20, examples: 100).sample(RandomKey(seed: 99, horizon: 0, task: $0)) }
+    let meanLoss = { (phi: [Float], t: Int) throws -> Double in
+        let curves = try LearnedOptimizer(config: optimizerConfig, phi: phi).run(on: heldOut, steps: 100)
+        return curves.map { Double($0[t]) }.reduce(0, +) / Double(curves.count)
+    }
+    let start = try meanLoss(untrainedPhi, 0)
+    let trained = try meanLoss(trainer.state.phi, 100), untrained = try meanLoss(untrainedPhi, 100)
+    print(String(format: "held-out problems: mean loss %.4f at the start, after 100 steps %.4f trained, %.4f untrained",
+                 start, trained, untrained))
+
+    // No `training` section: its task would name the recorded quadratic, not this family.
+    do {
+        try OptimizerFile(optimizer: optimizerConfig, phi: trainer.state.phi, training: nil, iteration: trainer.state.iteration,
+                          kernels: trainer.kernelPath.rawValue)
+            .write(to: URL(fileURLWithPath: output))
+    } catch {
+        exitWithMessage("\(error)", status: 1)
+    }
+    print("wrote \(output) (\(metaSteps) meta-steps)")
+    if !(trained < untrained) {
+        print("train-own-optimizee: the trained optimizer is no better than the untrained one")
+        exit(1)
+    }
 } catch {
+    // An error the library throws (a kernel path this CPU lacks, METAOPT_KERNELS=bogus): its
+    // message and status 1, not the trap and stack dump of a top-level `try`.
     exitWithMessage("\(error)", status: 1)
-}
-print("wrote \(output) (\(metaSteps) meta-steps)")
-if !(trained < untrained) {
-    print("train-own-optimizee: the trained optimizer is no better than the untrained one")
-    exit(1)
 }
