@@ -58,10 +58,9 @@ final class LaunchScriptTests: XCTestCase {
     /// bench-peer.sh and others ignored it and started minutes of timing). A stand-in mpirun and
     /// swift on the PATH fail the test if they are run.
     func testEveryScriptsHelpIsItsHeader() throws {
-        let path = try standInMPIRun("launch-help", script: "echo RAN >&2\nexit 99\n")
-        let swift = URL(fileURLWithPath: path.components(separatedBy: ":")[0]).appendingPathComponent("swift")
-        try FileManager.default.copyItem(atPath: URL(fileURLWithPath: path.components(separatedBy: ":")[0]).appendingPathComponent("mpirun").path,
-                                         toPath: swift.path)
+        let ran = "echo RAN >&2\nexit 99\n"
+        let path = try standInMPIRun("launch-help", script: ran)
+        try addStandIn("swift", script: ran, to: path)
         let folder = FaultTest.repositoryRoot.appendingPathComponent("launch")
         let scripts = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { name in
             let text = (try? String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)) ?? ""
@@ -94,9 +93,7 @@ final class LaunchScriptTests: XCTestCase {
     private func batchScript(_ label: String, mpirun: String, submitDirectory: URL, restartCount: Int? = nil,
                              arguments: [String] = ["train", "--no-resume"]) throws -> MPIJobResult {
         let path = try standInMPIRun(label, script: mpirun)
-        let scontrol = URL(fileURLWithPath: path.components(separatedBy: ":")[0]).appendingPathComponent("scontrol")
-        try Data("#!/bin/sh\necho \"scontrol $*\"\n".utf8).write(to: scontrol)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: scontrol.path)
+        try addStandIn("scontrol", script: "echo \"scontrol $*\"\n", to: path)
         var environment = ["PATH": path, "SLURM_JOB_ID": "77", "SLURM_SUBMIT_DIR": submitDirectory.path]
         if let restartCount { environment["SLURM_RESTART_COUNT"] = String(restartCount) }
         return try launch("slurm.sbatch", arguments, environment: environment, in: submitDirectory)
@@ -146,10 +143,17 @@ final class LaunchScriptTests: XCTestCase {
     /// that prints what the launch scripts gave it.
     private func standInMPIRun(_ label: String, script: String) throws -> String {
         let bin = try makeRunDirectory(label)
-        let fake = bin.appendingPathComponent("mpirun")
+        let path = bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        try addStandIn("mpirun", script: script, to: path)
+        return path
+    }
+
+    /// A stand-in command `name`, a shell script of `script`'s lines, in the first folder of `path`
+    /// (a PATH of `standInMPIRun`).
+    private func addStandIn(_ name: String, script: String, to path: String) throws {
+        let fake = URL(fileURLWithPath: path.components(separatedBy: ":")[0]).appendingPathComponent(name)
         try Data(("#!/bin/sh\n" + script).utf8).write(to: fake)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
-        return bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
     }
 
     /// The switches that change which kernels compute φ reach remote ranks too, when set (only

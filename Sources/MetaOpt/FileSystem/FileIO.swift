@@ -150,15 +150,26 @@ enum FileIO {
     /// Makes the directory entries of `path` durable: open O_RDONLY and fsync. File systems that
     /// cannot sync a directory (EINVAL) are tolerated: there rename is all we can do.
     static func syncDirectory(_ path: String) throws {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw error(path, "open directory") }
-        defer { close(fd) }
         do {
-            try sync(fd, path)
+            try sync(path: path, flags: O_DIRECTORY, opening: "open directory")
         } catch let e as CheckpointError {
-            if case .io(_, EINVAL) = e.problem { return }
+            if case .io(let operation, EINVAL) = e.problem, operation == "fsync" { return }
             throw e
         }
+    }
+
+    /// Makes the contents of the file at `path` durable through a descriptor of its own (fsync
+    /// flushes the file, whichever descriptor names it): for a file another descriptor appends to.
+    static func syncFile(_ path: String) throws {
+        try sync(path: path, flags: 0, opening: "open")
+    }
+
+    /// open O_RDONLY with `flags`, fsync, close.
+    private static func sync(path: String, flags: Int32, opening: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | flags)
+        guard fd >= 0 else { throw error(path, opening) }
+        defer { close(fd) }
+        try sync(fd, path)
     }
 
     /// rename(2): atomically replaces `to`.

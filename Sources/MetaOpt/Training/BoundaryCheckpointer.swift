@@ -1,9 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Synchronization
 
 /// Rank 0's checkpoint writes, shared by the training loop and one other thread.
@@ -85,15 +80,10 @@ package final class BoundaryCheckpointer: Sendable {
         return result
     }
 
-    /// fsyncs each log through a descriptor of its own (fsync flushes the file, whichever
-    /// descriptor names it; the appender's may be closed by then on the other thread). A log that
-    /// is missing or cannot be synced does not stop the checkpoint, which is worth more.
+    /// fsyncs each log through a descriptor of its own (the appender's may be closed by then on
+    /// the other thread). A log that is missing or cannot be synced does not stop the checkpoint,
+    /// which is worth more.
     private func syncLogs() {
-        for log in logs {
-            let fd = open(log.path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { continue }
-            _ = try? FileIO.sync(fd, log.path)
-            close(fd)
-        }
+        for log in logs { try? FileIO.syncFile(log.path) }
     }
 }
