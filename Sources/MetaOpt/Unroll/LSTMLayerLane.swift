@@ -82,13 +82,13 @@ struct LSTMLayerLane<S: MetaScalar> {
     }
 
     /// Scalars allocated once per lane whatever its columns: the rebuilt X block (tileWidth
-    /// columns) and the Float path's vector partial sums of dW.
+    /// columns, rows `TiledMatrix.rowStride` apart) and the Float path's vector partial sums of dW.
     static func fixedScalars(_ layer: ParameterLayout.Layer, tileWidth: Int, vectorWeightGradient: Bool,
                              history: Bool = true) -> Int {
         guard history else { return 0 }
         let sums = vectorWeightGradient
             ? Workspace<S>.stride(for: layer.weightRows * layer.gates * FloatWeightGradient.slot) : 0
-        return layer.weightRows * tileWidth + sums
+        return layer.weightRows * TiledMatrix<S>.rowStride(tileWidth) + sums
     }
 
     /// The layer's matrix products in one unrolled step over a tile of `width` columns (forward,
@@ -312,6 +312,6 @@ extension Workspace {
     /// A rows × tileWidth block of one tile (scratch that stays in cache).
     func tileBlock(_ rows: Int, tileWidth: Int) -> MatrixView<S> {
         MatrixView(base: tiled(rows, tileWidth, tileWidth: tileWidth).base, rows: rows, columns: tileWidth,
-                   stride: tileWidth)
+                   stride: TiledMatrix<S>.rowStride(tileWidth))
     }
 }

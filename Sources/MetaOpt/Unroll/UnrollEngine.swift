@@ -307,9 +307,10 @@ package final class UnrollEngine<S: MetaScalar> {
     }
 
     /// The memory the engine allocates, from its layout: per lane with M columns in ⌈M/W⌉ tiles of
-    /// W columns (W = the tile width), per padded column, each layer's buffers
+    /// W columns (W = the tile width, each tile's rows R = `TiledMatrix.rowStride(W)` apart), per
+    /// padded column (R per tile), each layer's buffers
     /// (`LSTMLayerLane.scalarsPerColumn`), the output head's (`OutputHead.scalarsPerColumn`) and
-    /// T'·I for the inputs x_t; per lane, the scratch block (4·max H × W) and each layer's rebuilt
+    /// T'·I for the inputs x_t; per lane, the scratch block (4·max H × R) and each layer's rebuilt
     /// X block and dW partial sums (`LSTMLayerLane.fixedScalars`); and (T'+1) + 3 flat vectors of
     /// the N coordinates (∇f per step, θ, adjoint, scratch), plus T more in the second-order mode;
     /// T' = max(T, 2), I inputs. A forward-only engine: per padded column each layer's two X slots
@@ -334,13 +335,14 @@ package final class UnrollEngine<S: MetaScalar> {
         for (block, columns) in zip(layout.blocks, laneColumns) {
             let tiles = max((columns + tileWidth - 1) / tileWidth, 1)
             var perColumn = (history ? t * layout.config.inputCount : 0) + OutputHead<S>.scalarsPerColumn(history: history)
-            var fixed = 4 * layout.config.hiddenSizes.max()! * tileWidth  // the scratch block
+            let rowStride = TiledMatrix<S>.rowStride(tileWidth)
+            var fixed = 4 * layout.config.hiddenSizes.max()! * rowStride  // the scratch block
             for layer in block.layers {
                 perColumn += LSTMLayerLane<S>.scalarsPerColumn(layer, slots: t, history: history)
                 fixed += LSTMLayerLane<S>.fixedScalars(layer, tileWidth: tileWidth,
                                                        vectorWeightGradient: usesVectorWeightGradient(layer), history: history)
             }
-            guard let lane = SizeLimits.product(perColumn, tiles, tileWidth), let sum = SizeLimits.sum(scalars, lane, fixed) else { return nil }
+            guard let lane = SizeLimits.product(perColumn, tiles, rowStride), let sum = SizeLimits.sum(scalars, lane, fixed) else { return nil }
             scalars = sum
         }
         let vectors = history ? t + 1 + 3 + thetaHistory : 3
