@@ -82,7 +82,8 @@ MO_INLINE MO_V MO_N(mo_sigmoid_tails)(MO_V x, MO_V e, MO_V s) {
 }
 
 /// 2ⁿ for integral n ∈ [−126, 127] from t = n + 1.5·2²³ (n in its low mantissa bits): integer
-/// operations only, which leave the multiply-add units to the rest (vscalefps(1, n) would take one).
+/// operations only, which leave the multiply-add units to the rest (vscalefps(1, n) would take one;
+/// on Zen 3 the shift takes about 0.6 of a slot, docs/performance-log.md, "Zen 3 up close").
 MO_INLINE MO_V MO_N(mo_power_of_two)(MO_V t) {
     return MO_N(mo_float)((MO_N(mo_bits)(t) << 23) + 0x3F800000u);
 }
@@ -197,8 +198,9 @@ MO_INLINE MO_V MO_N(mo_sigmoid)(MO_V x) { return MO_N(mo_sigmoid_from_exp)(x, MO
 /// tanh(x) = sign(x)·(−m / (2 + m)), m = expm1(−2|x|) = 2ⁿ·(e^r − 1) + (2ⁿ − 1).
 ///
 /// Multiplies, multiply-adds and vscalefps share the core's multiply-add units, the elementwise
-/// loops' scarcest resource on Zen 4; adds, compares, logic and integer operations run beside them
-/// (docs/performance-log.md, "The multiply-add units bound the forward-only run"). So −2|x| is the sum
+/// loops' scarcest resource on Zen 4; adds, max and integer adds run beside them
+/// (docs/performance-log.md, "The multiply-add units bound the forward-only run"; on Zen 3 blends
+/// share them too, and shifts in part: "Zen 3 up close"). So −2|x| is the sum
 /// −|x| + −|x| and 2ⁿ comes from integer operations: both exact, so every result is the one of
 /// −2·|x| and vscalefps(1, n) bit for bit, except that a NaN may come out with the other sign.
 MO_INLINE MO_V MO_N(mo_tanh)(MO_V x) {
