@@ -81,9 +81,10 @@ MO_INLINE MO_V MO_N(mo_sigmoid_tails)(MO_V x, MO_V e, MO_V s) {
 #endif
 }
 
-/// 2ⁿ for integral n ∈ [−126, 127] from t = n + 1.5·2²³ (n in its low mantissa bits): integer
-/// operations only, which leave the multiply-add units to the rest (vscalefps(1, n) would take one;
-/// on Zen 3 the shift takes about 0.6 of a slot, docs/performance-log.md, "Zen 3 up close").
+/// 2ⁿ for integral n ∈ [−126, 127] from t = n + 1.5·2²³ (n in its low mantissa bits): a shift and an
+/// integer add, where vscalefps(1, n) would take a whole multiply-add slot. The add runs beside the
+/// multiply-add units; the shift takes about 0.6 of a slot on Zen 3 and was not measured on Zen 4
+/// (docs/performance-log.md, "Zen 3 up close").
 MO_INLINE MO_V MO_N(mo_power_of_two)(MO_V t) {
     return MO_N(mo_float)((MO_N(mo_bits)(t) << 23) + 0x3F800000u);
 }
