@@ -126,7 +126,9 @@ final class MixedKernelPathTests: XCTestCase {
         let scratch = try DistributedTrain.scratchDirectory(for: self)
         let binary = try MPIJob.binaryURL().path
         let wrapper = scratch.appendingPathComponent("rank-blas.sh")
-        try "#!/bin/sh\nif [ \"${OMPI_COMM_WORLD_RANK:-0}\" = 0 ]; then export OPENBLAS_CORETYPE=Prescott; fi\nexec '\(binary)' \"$@\"\n"
+        // The other rank runs the kernels OpenBLAS picks for this CPU, also where the caller exported
+        // OPENBLAS_CORETYPE (=Prescott, both ranks would run the same kernels and say nothing).
+        try "#!/bin/sh\nif [ \"${OMPI_COMM_WORLD_RANK:-0}\" = 0 ]; then export OPENBLAS_CORETYPE=Prescott; else unset OPENBLAS_CORETYPE; fi\nexec '\(binary)' \"$@\"\n"
             .write(to: wrapper, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper.path)
         let run = scratch.appendingPathComponent("run")
