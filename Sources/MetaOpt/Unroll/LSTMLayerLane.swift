@@ -309,9 +309,8 @@ func copyRows<S>(_ source: MatrixView<S>, into destination: MatrixView<S>) {
 }
 
 extension Workspace {
-    /// A rows × tileWidth block of one tile (scratch that stays in cache).
+    /// A rows × tileWidth block of one tile (scratch that stays in cache), laid out as a tile is.
     func tileBlock(_ rows: Int, tileWidth: Int) -> MatrixView<S> {
-        MatrixView(base: tiled(rows, tileWidth, tileWidth: tileWidth).base, rows: rows, columns: tileWidth,
-                   stride: TiledMatrix<S>.rowStride(tileWidth))
+        tiled(rows, tileWidth, tileWidth: tileWidth).tile(0)
     }
 }
