@@ -3,6 +3,9 @@
 //   MO_W            floats per vector (16, 8, ...; a divisor of 16)
 //   MO_BR, MO_BC    rows of a and of b per weight-gradient block (MO_BR ≤ 4, MO_BC a divisor of
 //                   8; see mo_step_block)
+//   MO_DW_SUMS_PER_CALL 1 to sum each weight-gradient output's lanes at the end of every call
+//                   into one float per output (MO_W 8 and MO_BC 4 only; see mo_block); 0 where not
+//                   defined: a vector of partial sums per output until weight_gradient_reduce
 //   MO_FN(name)     the path's name for a kernel (metaopt_avx2_lstm_forward, ...)
 //   MO_PATH         its metaopt_path
 //   MO_FUSED        1 where a·b + c is one fused multiply-add instruction
@@ -26,6 +29,13 @@
 #include "metaopt_kernels.h"
 
 #pragma STDC FP_CONTRACT OFF
+
+#ifndef MO_DW_SUMS_PER_CALL
+#define MO_DW_SUMS_PER_CALL 0
+#endif
+#if MO_DW_SUMS_PER_CALL && (MO_W != 8 || MO_BC != 4)
+#error "MO_DW_SUMS_PER_CALL sums four outputs of 8 lanes at a time"
+#endif
 
 typedef float mo_vf __attribute__((ext_vector_type(MO_W)));
 typedef int32_t mo_vi __attribute__((ext_vector_type(MO_W)));
@@ -560,8 +570,13 @@ MO_INLINE void mo_prefetch_next(metaopt_prefetch *p, ptrdiff_t count) {
 
 /// Output (i, j)'s partial sums: one vector of MO_W floats per output, packed. (8-lane paths used to
 /// keep theirs in 16-float slots, half of each cache line unused: packed, their dW phases ran 4–10 %
-/// faster on Zen 4, docs/performance-log.md, "Packed partial sums on the 8-lane paths".)
+/// faster on Zen 4, docs/performance-log.md, "Packed partial sums on the 8-lane paths".) With
+/// MO_DW_SUMS_PER_CALL, one float per output, row-major.
+#if MO_DW_SUMS_PER_CALL
+#define MO_ACC(acc, i, j, n) ((acc) + (i) * (n) + (j))
+#else
 #define MO_ACC(acc, i, j, n) ((acc) + ((i) * (n) + (j)) * MO_W)
+#endif
 
 /// One vector of columns (from k) of `rows` rows of a against MO_BC rows of b, into rows·MO_BC
 /// accumulators that stay in registers; `mask` zeroes the padding lanes of a row's last vector.
@@ -590,7 +605,23 @@ MO_INLINE void mo_step_block(mo_vf s[][MO_BC], const int rows, const float *a, p
     }
 }
 
-/// Outputs (i..<i+rows) × (j..<j+MO_BC) over all columns, starting from their partial sums in acc.
+#if MO_DW_SUMS_PER_CALL
+typedef float mo_v4 __attribute__((ext_vector_type(4), aligned(4)));  // four outputs' floats in acc
+
+/// The lane sums of four 8-lane vectors, (Σa, Σb, Σc, Σd): pairs of lanes added within each
+/// vector's halves, then across the halves (11 shuffles and adds for four outputs, about what
+/// loading and storing their partial sums took).
+MO_INLINE mo_v4 mo_sum4(mo_vf a, mo_vf b, mo_vf c, mo_vf d) {
+    mo_vf ab = __builtin_shufflevector(a, b, 0, 8, 1, 9, 4, 12, 5, 13) + __builtin_shufflevector(a, b, 2, 10, 3, 11, 6, 14, 7, 15);
+    mo_vf cd = __builtin_shufflevector(c, d, 0, 8, 1, 9, 4, 12, 5, 13) + __builtin_shufflevector(c, d, 2, 10, 3, 11, 6, 14, 7, 15);
+    mo_vf abcd = __builtin_shufflevector(ab, cd, 0, 1, 8, 9, 4, 5, 12, 13) + __builtin_shufflevector(ab, cd, 2, 3, 10, 11, 6, 7, 14, 15);
+    return __builtin_shufflevector(abcd, abcd, 0, 1, 2, 3) + __builtin_shufflevector(abcd, abcd, 4, 5, 6, 7);
+}
+#endif
+
+/// Outputs (i..<i+rows) × (j..<j+MO_BC) over all columns, starting from their partial sums in acc
+/// (MO_DW_SUMS_PER_CALL: from zero, each output's lanes summed at the end and added to its float
+/// in acc, whose row stride is n).
 MO_INLINE void mo_block(float *acc, ptrdiff_t n, const int rows, const float *a, ptrdiff_t lda, const float *b,
                         ptrdiff_t ldb, ptrdiff_t full, ptrdiff_t rest, mo_vi mask) {
     mo_vf s[MO_BR][MO_BC];
@@ -598,15 +629,20 @@ MO_INLINE void mo_block(float *acc, ptrdiff_t n, const int rows, const float *a,
     for (int r = 0; r < MO_BR; r++) {
         if (r >= rows) break;
 #pragma clang loop unroll(full)
-        for (int q = 0; q < MO_BC; q++) s[r][q] = mo_load(MO_ACC(acc, r, q, n));
+        for (int q = 0; q < MO_BC; q++) s[r][q] = MO_DW_SUMS_PER_CALL ? mo_splat(0) : mo_load(MO_ACC(acc, r, q, n));
     }
     for (ptrdiff_t v = 0; v < full; v++) mo_step_block(s, rows, a, lda, b, ldb, v * MO_W, 0);
     if (rest > 0) mo_step_block(s, rows, a, lda, b, ldb, full * MO_W, &mask);
 #pragma clang loop unroll(full)
     for (int r = 0; r < MO_BR; r++) {
         if (r >= rows) break;
+#if MO_DW_SUMS_PER_CALL
+        mo_v4 *out = (mo_v4 *)MO_ACC(acc, r, 0, n);
+        *out += mo_sum4(s[r][0], s[r][1], s[r][2], s[r][3]);
+#else
 #pragma clang loop unroll(full)
         for (int q = 0; q < MO_BC; q++) mo_store(s[r][q], MO_ACC(acc, r, q, n));
+#endif
     }
 }
 
@@ -644,8 +680,13 @@ static void MO_FN(weight_gradient_reduce)(float *acc, ptrdiff_t m, ptrdiff_t n, 
     for (ptrdiff_t i = 0; i < m; i++) {
         for (ptrdiff_t j = 0; j < n; j++) {
             float *s = MO_ACC(acc, i, j, n);
+#if MO_DW_SUMS_PER_CALL
+            g[i * ldg + j] += *s;
+            *s = 0;
+#else
             g[i * ldg + j] += mo_sum(mo_load(s));
             mo_store(mo_splat(0), s);
+#endif
         }
     }
 }

@@ -252,8 +252,8 @@ struct LSTMLayerLane<S: MetaScalar> {
         MatrixView(base: rebuiltBlock.base, rows: rebuiltBlock.rows, columns: w, stride: rebuiltBlock.stride)
     }
 
-    /// dW += X · dZᵀ over the tile's columns (X rebuilt beforehand): into the vector partial sums
-    /// (Float), or by BLAS straight into the gradient.
+    /// dW += X · dZᵀ over the tile's columns (X rebuilt beforehand): into the partial sums (Float),
+    /// or by BLAS straight into the gradient.
     @inline(__always)
     func accumulateWeightGradient(dz: MatrixView<S>, gradient g: UnsafeMutablePointer<S>,
                                   using weightGradient: FloatWeightGradient,
@@ -286,7 +286,7 @@ struct LSTMLayerLane<S: MetaScalar> {
                c: dX.row(rows.lowerBound), ldc: dX.stride)
     }
 
-    /// Adds the vector partial sums of dW (if any) to the gradient, and clears them.
+    /// Adds the partial sums of dW (if any) to the gradient, and clears them.
     func reduceWeightGradient(into g: UnsafeMutablePointer<S>, using weightGradient: FloatWeightGradient) {
         guard let weightSums else { return }
         weightGradient.reduce(weightSums, m: layer.weightRows, n: layer.gates, into: (g + layer.weight).reinterpreted(),

@@ -192,7 +192,7 @@ extension UnrollEngine {
         }
     }
 
-    /// Adds the vector partial sums of dW (if any) to the gradient, and clears them.
+    /// Adds the partial sums of dW (if any) to the gradient, and clears them.
     private func reduceWeightGradients(_ g: UnsafeMutablePointer<S>) {
         for lane in lanes { reduceWeightGradients(lane, into: g) }
     }
