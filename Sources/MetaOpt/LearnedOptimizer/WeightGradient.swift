@@ -5,9 +5,9 @@ internal import CMetaOptKernels
 /// memory, summed in a register block as a vector — lane l sums the columns ≡ l (mod lane count).
 /// Most paths keep that vector of partial sums per output across every tile and step of the
 /// backward pass and reduce it once at the end (`reduce`); the AVX2 path sums the lanes of four
-/// outputs at a time at the end of each call into one float per output (a few shuffles per block:
-/// fewer instructions than loading and storing the vectors, and an eighth of the memory, which
-/// pays on CPUs with a 512 kB L2). OpenBLAS reaches about 60 GFLOP/s on these
+/// outputs at a time at the end of each call into one float per output (a few more instructions
+/// per block than loading and storing the vectors, but an eighth of the memory, which pays on CPUs
+/// with a 512 kB L2). OpenBLAS reaches about 60 GFLOP/s on these
 /// products (m = 22 or 40, n = 80, k = 256: small outputs, everything packed per call); this
 /// kernel needs no packing and runs at the FMA rate. The order of every sum is fixed, so results
 /// are reproducible bit for bit on one kernel path.
