@@ -29,9 +29,11 @@ struct LSTMLayerLane<S: MetaScalar> {
     /// none).
     let cell: [TiledMatrix<S>]
     let gates: [TiledMatrix<S>]
-    /// Backward: tanh(c_t) of the step being processed and of the one before (slot t % 2),
-    /// recomputed from c by `recomputeHidden` and `recomputeTanhCell` (forward-only: none).
-    let tanhCell: [TiledMatrix<S>]
+    /// Backward: tanh(c_t) of the step being processed, recomputed from c by `recomputeHidden`
+    /// and `recomputeTanhCell` (forward-only: no rows). One slot: at step t the backward kernel
+    /// and the layer above's rebuild of h_t read tanh(c_t) before this layer's rebuild of h_{t-1}
+    /// overwrites it with tanh(c_{t-1}).
+    let tanhCell: TiledMatrix<S>
     /// Backward: dL/dX (rows [in; h]: the input part goes to the layer below or the
     /// preprocessing, the recurrent part is carried to the previous step), and dL/dc.
     let dInput: TiledMatrix<S>
@@ -56,7 +58,7 @@ struct LSTMLayerLane<S: MetaScalar> {
         rebuiltBlock = ws.tileBlock(rows * backwardRows, tileWidth: tileWidth)
         cell = ws.tiledSeries(history ? slots + 1 : 1, rows: h, columns, tileWidth: tileWidth)
         gates = ws.tiledSeries(history ? slots : 0, rows: layer.gates, columns, tileWidth: tileWidth)
-        tanhCell = (0..<(history ? 2 : 0)).map { _ in tiled(h) }
+        tanhCell = tiled(h * backwardRows)
         dInput = tiled(rows * backwardRows)
         dCell = tiled(h * backwardRows)
         weightSums = vectorWeightGradient && history
@@ -71,14 +73,14 @@ struct LSTMLayerLane<S: MetaScalar> {
     /// Scalars the layer allocates per padded column, with T' = `slots` steps of history:
     ///   history   (T'+1)·H + T'·4H         (c; gates)
     ///   working   2·(I + H) + H            (X of this and the next step; h at the start)
-    ///   backward  (I + H) + H + 2·H        (dX, dc; tanh c of two steps)
+    ///   backward  (I + H) + H + H          (dX, dc; tanh c)
     /// where I is the layer's input rows. For H = 20, I = 2 and T' = 20 the history is 100
     /// scalars per coordinate and unrolled step.
     /// Forward-only: 2·(I + H) + H (X of this and the next step; c).
     static func scalarsPerColumn(_ layer: ParameterLayout.Layer, slots t: Int, history: Bool = true) -> Int {
         let h = layer.hidden, rows = layer.weightRows
         guard history else { return 2 * rows + h }
-        return (t + 1) * h + t * 4 * h + 2 * rows + h + rows + h + 2 * h
+        return (t + 1) * h + t * 4 * h + 2 * rows + h + rows + h + h
     }
 
     /// Scalars allocated once per lane whatever its columns: the rebuilt X block (tileWidth
@@ -197,7 +199,7 @@ struct LSTMLayerLane<S: MetaScalar> {
     func backwardKernel(step t: Int, tile ti: Int, dHidden: MatrixView<S>, dHiddenExtra: MatrixView<S>?,
                         head: LSTMKernels.OutputBackward<S>?, dz: MatrixView<S>, gradient g: UnsafeMutablePointer<S>,
                         kernels: FloatKernels) {
-        LSTMKernels.backward(gates: gates[t].tile(ti), cellPrevious: cell[t].tile(ti), tanhCell: tanhCell(step: t, tile: ti),
+        LSTMKernels.backward(gates: gates[t].tile(ti), cellPrevious: cell[t].tile(ti), tanhCell: tanhCell(tile: ti),
                              dHidden: dHidden, dHiddenExtra: dHiddenExtra, output: head, dCell: dCell.tile(ti),
                              dGates: dz, biasGradient: g + layer.bias, kernels: kernels)
     }
@@ -206,14 +208,14 @@ struct LSTMLayerLane<S: MetaScalar> {
     @inline(__always)
     func outputGate(step t: Int, tile ti: Int) -> MatrixView<S> { gates[t].tile(ti).rows(3 * hidden, hidden) }
 
-    /// The slot of tanh(c_t) for one tile (step t ≥ 0).
+    /// The slot of tanh(c) for one tile: tanh(c_t) while step t ≥ 0 is processed.
     @inline(__always)
-    func tanhCell(step t: Int, tile ti: Int) -> MatrixView<S> { tanhCell[t % 2].tile(ti) }
+    func tanhCell(tile ti: Int) -> MatrixView<S> { tanhCell.tile(ti) }
 
     /// tanh(c_t) of `step` for one tile into its slot, from the stored c_t: the backward pass's
     /// first step, whose tanh(c) no later step has recomputed.
     func recomputeTanhCell(step t: Int, tile ti: Int, kernels: FloatKernels) {
-        LSTMKernels.tanhCell(of: cell[t + 1].tile(ti), outputGate: nil, into: tanhCell(step: t, tile: ti), hidden: nil,
+        LSTMKernels.tanhCell(of: cell[t + 1].tile(ti), outputGate: nil, into: tanhCell(tile: ti), hidden: nil,
                              kernels: kernels)
     }
 
@@ -227,7 +229,7 @@ struct LSTMLayerLane<S: MetaScalar> {
             return
         }
         LSTMKernels.tanhCell(of: cell[t + 1].tile(ti), outputGate: outputGate(step: t, tile: ti),
-                             into: tanhCell(step: t, tile: ti), hidden: out, kernels: kernels)
+                             into: tanhCell(tile: ti), hidden: out, kernels: kernels)
     }
 
     /// h_t = o_t ⊙ tanh(c_t) at `step` ≥ 0 for one tile, from tanh(c_t) in its slot (recomputed
@@ -235,7 +237,7 @@ struct LSTMLayerLane<S: MetaScalar> {
     func rebuildHidden(step t: Int, tile ti: Int, into out: MatrixView<S>, kernels: FloatKernels) {
         let h = hidden
         let o = outputGate(step: t, tile: ti)
-        let c = tanhCell(step: t, tile: ti)
+        let c = tanhCell(tile: ti)
         let n = (o.columns + 15) / 16 * 16
         for j in 0..<h {
             let a = o.row(j), b = c.row(j), r = out.row(j)
