@@ -7,7 +7,7 @@
 // Each dW output's lanes summed at the end of every call instead of kept as a vector across the
 // backward pass: the sums take 13 kB instead of 102 kB of L2 (layer 2; 7 instead of 56 for layer 1)
 // beside the history the dW phases prefetch, and no partial sums are read and written per call; the
-// dW phases 6–11 % faster on Zen 3, with its 512 kB L2, by the fastest runs (docs/performance-log.md,
+// dW phases 6–10 % faster on Zen 3, with its 512 kB L2, by the fastest runs (docs/performance-log.md,
 // "The dW outputs' lanes summed per call on AVX2").
 #define MO_DW_SUMS_PER_CALL 1
 #define MO_FV 2
