@@ -630,7 +630,11 @@ MO_INLINE void mo_block(float *acc, ptrdiff_t n, const int rows, const float *a,
     for (int r = 0; r < MO_BR; r++) {
         if (r >= rows) break;
 #pragma clang loop unroll(full)
-        for (int q = 0; q < MO_BC; q++) s[r][q] = MO_DW_SUMS_PER_CALL ? mo_splat(0) : mo_load(MO_ACC(acc, r, q, n));
+#if MO_DW_SUMS_PER_CALL
+        for (int q = 0; q < MO_BC; q++) s[r][q] = mo_splat(0);
+#else
+        for (int q = 0; q < MO_BC; q++) s[r][q] = mo_load(MO_ACC(acc, r, q, n));
+#endif
     }
     for (ptrdiff_t v = 0; v < full; v++) mo_step_block(s, rows, a, lda, b, ldb, v * MO_W, 0);
     if (rest > 0) mo_step_block(s, rows, a, lda, b, ldb, full * MO_W, &mask);
