@@ -14,9 +14,9 @@
 # as root).
 # With no arguments, after the suite it also runs the kernel tests again on every other kernel
 # path the CPU can run (METAOPT_KERNELS=avx2 and =portable), launch/check-consumer.sh (a package
-# that depends on metaopt-dist by version builds and runs), launch/test-python.sh (the Python
-# package's tests in a virtual environment, against golden files the Swift tests check) and
-# launch/check-examples.sh (the Examples/ package builds and runs).
+# that depends on metaopt-dist by version builds and runs, and so do the Examples/ programs built
+# in it: launch/check-examples.sh runs them) and launch/test-python.sh (the Python package's tests
+# in a virtual environment, against golden files the Swift tests check).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/help.sh" "$@"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -53,7 +53,6 @@ if [[ $# -eq 0 ]]; then
         echo "launch/test.sh: the kernel tests again with METAOPT_KERNELS=$path"
         METAOPT_KERNELS="$path" swift test "${scratch[@]}" --filter 'MetaGradientTests|DistributedTrainingTests'
     done
-    bash launch/check-consumer.sh
+    bash launch/check-consumer.sh  # runs launch/check-examples.sh on the Examples programs it builds
     bash launch/test-python.sh
-    bash launch/check-examples.sh
 fi

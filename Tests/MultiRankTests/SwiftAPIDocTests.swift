@@ -2,7 +2,8 @@ import Foundation
 import XCTest
 
 /// docs/swift-api.md shows only code that compiles: every ```swift block is a run of lines of a
-/// Swift file of the Examples package, which launch/check-examples.sh builds and runs.
+/// Swift file of the Examples package, which launch/check-examples.sh runs (in CI built by
+/// launch/check-consumer.sh).
 final class SwiftAPIDocTests: XCTestCase {
     /// Lines without their indentation, empty lines dropped.
     static func lines(_ text: String) -> [String] {
