@@ -50,7 +50,8 @@ import XCTest
 ///
 /// A command that fails is reported at its file and line, with the command as written, as run,
 /// what the wrapper passed to the binary, and the end of its output. Every command is printed with
-/// its kind, and each document with its counts and time (about 40 s in all on 2 cores).
+/// its kind, and each document with its counts and time (about two minutes in all on 2 cores,
+/// one and a half of them for the 87 commands of docs/results.md).
 final class ExamplesTests: XCTestCase {
     /// Commands that cannot run in a test, with the reason. `command` is matched as a substring of
     /// the command as written; nil matches every command of the file.
