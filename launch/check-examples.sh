@@ -23,8 +23,8 @@
 #
 # Prints "check-examples: PASS" and exits 0, or "check-examples: FAIL (...)" and exits 1. Release
 # build in Examples/.build (ignored by git); the optimizer file goes to a temporary directory
-# (TMPDIR, default /tmp) that is removed. A few minutes on two cores for the first build, then
-# about twenty seconds (the runs alone: about fifteen).
+# (TMPDIR, default /tmp) that is removed. A few minutes on two cores for the first build, then a
+# few seconds (the runs alone: about one and a half).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/help.sh" "$@"
 
