@@ -7,7 +7,8 @@
 #                                                  building (launch/check-consumer.sh builds them
 #                                                  against a tagged copy of this checkout, by
 #                                                  version, and passes its DIR; launch/test.sh
-#                                                  runs them that way, so MetaOpt is built once)
+#                                                  runs them that way, so that the two checks
+#                                                  build MetaOpt once)
 #
 # 1. train-own-optimizee meta-trains on the package's own optimizee family (logistic regression)
 #    and writes an optimizer file; it fails if the result is no better than the untrained optimizer.
