@@ -12,10 +12,9 @@
 # 40 meta-steps through an MPICommunicator (one rank, without mpirun) and
 # checks that it then minimises held-out quadratics (and that the untrained one does worse). This
 # is what a user's package sees: SwiftPM refuses a versioned dependency whose targets use
-# unsafeFlags, for instance. The consumer also holds the Examples/ package's targets (its sources,
-# depending on that tagged copy by version instead of on this checkout by path), and
-# launch/check-examples.sh --bin-path then runs the programs it built: one build of MetaOpt for
-# both checks.
+# unsafeFlags, for instance. The consumer is the Examples/ package (its manifest and sources, the
+# dependency by version instead of by path, that program added), and launch/check-examples.sh
+# --bin-path then runs the Examples programs it built: one build of MetaOpt for both checks.
 #
 # Prints "check-consumer: PASS" and exits 0, or "check-consumer: FAIL (...)" and exits 1. The
 # temporary directory (TMPDIR, default /tmp) is removed either way; SwiftPM's shared caches are not
@@ -59,34 +58,18 @@ git_quiet commit -q -m "metaopt-dist $version (snapshot for check-consumer)"
 git_quiet tag "$version"
 
 consumer="$work/consumer"
+# The Examples package is the consumer: its manifest and sources, with the dependency by URL and
+# version instead of by path, and one program more (below).
+mkdir -p "$consumer"
+cp -R "$dependency/Examples/Package.swift" "$dependency/Examples/Sources" "$consumer/"
 mkdir -p "$consumer/Sources/consumer"
-# The Examples package's targets, as in Examples/Package.swift but for the dependency.
-cp -R "$dependency/Examples/Sources/." "$consumer/Sources/"
-cat > "$consumer/Package.swift" <<EOF
-// swift-tools-version:6.0
-import PackageDescription
+cat >> "$consumer/Package.swift" <<EOF
 
-let metaOpt: Target.Dependency = .product(name: "MetaOpt", package: "metaopt-dist")
-let package = Package(
-    name: "consumer",
-    platforms: [.macOS(.v13)],
-    dependencies: [
-        .package(url: "file://$dependency", from: "$version"),
-    ],
-    targets: [
-        .executableTarget(name: "consumer", dependencies: [metaOpt, .product(name: "MetaOptMPI", package: "metaopt-dist")]),
-        .target(name: "ExampleProblems", dependencies: [metaOpt]),
-        .executableTarget(name: "learned-vs-adam", dependencies: ["ExampleProblems", metaOpt]),
-        .executableTarget(name: "train-own-optimizee", dependencies: ["ExampleProblems", metaOpt]),
-    ]
-)
+// launch/check-consumer.sh: metaopt-dist by version, and a program of its own.
+package.dependencies = [.package(url: "file://$dependency", from: "$version")]
+package.targets.append(.executableTarget(name: "consumer", dependencies: [
+    .product(name: "MetaOpt", package: "metaopt-dist"), .product(name: "MetaOptMPI", package: "metaopt-dist")]))
 EOF
-# A target added to Examples/ must be added above too, or its sources would be left out unseen.
-for target in "$dependency"/Examples/Sources/*/; do
-    target="$(basename "$target")"
-    grep -q "name: \"$target\"" "$consumer/Package.swift" \
-        || fail "Examples/Sources/$target is not a target of the consumer package; add it to launch/check-consumer.sh"
-done
 cat > "$consumer/Sources/consumer/main.swift" <<'EOF'
 // Meta-trains a learned optimizer for a few steps through the public MetaOpt API and checks that
 // it minimises quadratics it has not seen. Exits 1 if it does not.
@@ -137,7 +120,7 @@ mkdir -p "$work/tmp"
 echo "check-consumer: building a consumer of metaopt-dist $version (file://$dependency)"
 TMPDIR="$work/tmp" swift build "${swiftpm_args[@]}" \
     || fail "the consumer package did not build against metaopt-dist $version"
-TMPDIR="$work/tmp" swift run --skip-build "${swiftpm_args[@]}" consumer || fail "the consumer program failed"
 bin="$(TMPDIR="$work/tmp" swift build "${swiftpm_args[@]}" --show-bin-path)" || fail "swift build --show-bin-path failed"
+"$bin/consumer" || fail "the consumer program failed"
 bash launch/check-examples.sh --bin-path "$bin" || fail "the Examples programs built against metaopt-dist $version failed"
 echo "check-consumer: PASS (a package depending on metaopt-dist from: \"$version\" builds and trains; so do the Examples programs)"
