@@ -96,8 +96,9 @@ int metaopt_cpu_has_fma4(void) {
 #endif
 }
 
-int metaopt_cpu_adds_beside_multiply_adds(void) {
 #if defined(__x86_64__)
+/// Whether cpuid's vendor is AMD's.
+static int metaopt_cpu_is_amd(void) {
     unsigned eax, ebx, ecx, edx;
     if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return 0;
     char vendor[13];
@@ -105,13 +106,31 @@ int metaopt_cpu_adds_beside_multiply_adds(void) {
     memcpy(vendor + 4, &edx, 4);
     memcpy(vendor + 8, &ecx, 4);
     vendor[12] = 0;
-    if (strcmp(vendor, "AuthenticAMD") != 0 || !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    return strcmp(vendor, "AuthenticAMD") == 0;
+}
+#endif
+
+int metaopt_cpu_adds_beside_multiply_adds(void) {
+#if defined(__x86_64__)
+    unsigned eax, ebx, ecx, edx;
+    if (!metaopt_cpu_is_amd() || !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
     unsigned family = (eax >> 8) & 0xF;
     if (family == 0xF) family += (eax >> 20) & 0xFF;
     return family >= 0x19;  // Zen 3 is 19h too, but has no AVX-512, the only path that asks
 #else
     return 0;
 #endif
+}
+
+const char *metaopt_cpu_openblas_core(void) {
+#if defined(__x86_64__)
+    unsigned eax, ebx, ecx, edx;
+    if (metaopt_missing_avx512() == 0 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && ((eax >> 5) & 1)) {
+        return "Cooperlake";  // AVX-512 with BF16
+    }
+    if (metaopt_missing_avx2() == 0) return metaopt_cpu_is_amd() ? "Zen" : "Haswell";
+#endif
+    return NULL;
 }
 
 void metaopt_cpu_brand(char *buffer, size_t size) {

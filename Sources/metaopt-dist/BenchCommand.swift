@@ -30,7 +30,7 @@ struct BenchCommand: ParsableCommand {
             one) and who runs the LSTM layers' products (our own kernel by default on x86-64, \
             OpenBLAS on aarch64; METAOPT_MATRIX_PRODUCTS=own|openblas forces either; on AMD's \
             AVX-512 CPUs the forward products pair their terms, METAOPT_FORWARD_PRODUCTS=plain does \
-            not). See \
+            not, =paired makes Intel's pair them too). See \
             docs/performance.md.
             """)
 
@@ -166,7 +166,8 @@ struct BenchCommand: ParsableCommand {
                                                      fmaPeakGFLOPS: peak?.gflops, fmaPeakCPUGFLOPS: peak?.cpuGFLOPS)
         if format == "text" {
             print(kernelsLine())
-            print("OpenBLAS            \(blasCoreName) kernels (its own choice for this CPU, or OPENBLAS_CORETYPE); "
+            let choice = OpenBLASFallback.note ?? "its own choice for this CPU, or OPENBLAS_CORETYPE"
+            print("OpenBLAS            \(blasCoreName) kernels (\(choice)); "
                   + "the layers' products z = Wᵀ X, dX = W dZ on: \(KernelPath.default.layerProducts)")
             if let peak {
                 print(String(format: "multiply-add peak   %.1f GFLOP/s on one core (%@ kernels; best of %d samples); "

@@ -91,7 +91,8 @@ func kernelsLine() -> String {
     // A measurement knob that changes the results' last bits: say so when it is set.
     let switches = KernelPath.layerProductsSwitches
     let products = switches.isEmpty ? "" : "; layer products on \(path.layerProducts) (\(switches.joined(separator: ", ")))"
-    return "kernels: \(path.rawValue), \(path)\(cpu)\(forced)\(products)"
+    let blas = OpenBLASFallback.note.map { "; \($0)" } ?? ""
+    return "kernels: \(path.rawValue), \(path)\(cpu)\(forced)\(products)\(blas)"
 }
 
 /// A one-line, human-readable text for `error`.

@@ -51,6 +51,23 @@ if CommandLine.argc < 1 {
     exitBeforeAnySwiftType("metaopt-dist: found no command line: /proc is not mounted, and the Swift runtime reads the arguments from it (mount -t proc proc /proc)\n")
 }
 
+// OpenBLAS chose its kernels when it loaded, and for a CPU model it does not know it chose
+// Prescott's (SSE3): start again with OPENBLAS_CORETYPE naming the core of this CPU's
+// instructions (OpenBLASFallback). The path of /proc/self/exe, not the link: an emulator (qemu's
+// user mode) answers readlink with the program it runs, but exec of the link would start itself.
+// Where the exec fails, this process goes on with Prescott's kernels.
+if let core = OpenBLASFallback.restartCore {
+    let chosen = blasCoreName
+    var path = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    if readlink("/proc/self/exe", &path, path.count - 1) > 0 {
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        setenv(OpenBLASFallback.markerVariable, chosen, 1)
+        execv(path, CommandLine.unsafeArgv)
+        unsetenv("OPENBLAS_CORETYPE")
+        unsetenv(OpenBLASFallback.markerVariable)
+    }
+}
+
 // A reader that goes away (`| head`, a log shipper that dies) must not kill a training run before
 // its checkpoint: a write to a closed pipe fails with EPIPE instead, which the console counts as a
 // dropped line and the check at the end below reports.

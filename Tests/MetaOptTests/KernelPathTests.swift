@@ -9,13 +9,14 @@ final class KernelPathTests: XCTestCase {
     func testMeasurementSwitchValues() {
         for environment in [[:], ["METAOPT_MATRIX_PRODUCTS": "own"], ["METAOPT_MATRIX_PRODUCTS": "openblas"],
                             ["METAOPT_FORWARD_PRODUCTS": "fused"], ["METAOPT_FORWARD_PRODUCTS": "plain"],
+                            ["METAOPT_FORWARD_PRODUCTS": "paired"],
                             ["METAOPT_MATRIX_PRODUCTS": ""]] {
             XCTAssertNil(KernelPath.measurementSwitchProblem(in: environment), "\(environment)")
         }
         XCTAssertEqual(KernelPath.measurementSwitchProblem(in: ["METAOPT_MATRIX_PRODUCTS": "Own"]),
                        "METAOPT_MATRIX_PRODUCTS=Own is not a setting of the kernels; use own or openblas, or unset it")
         XCTAssertEqual(KernelPath.measurementSwitchProblem(in: ["METAOPT_FORWARD_PRODUCTS": "on"]),
-                       "METAOPT_FORWARD_PRODUCTS=on is not a setting of the kernels; use fused or plain, or unset it")
+                       "METAOPT_FORWARD_PRODUCTS=on is not a setting of the kernels; use fused, plain or paired, or unset it")
     }
 
     /// The AVX-512 path pairs the forward products' terms on AMD's CPUs (add units of their own,
@@ -30,6 +31,25 @@ final class KernelPathTests: XCTestCase {
         if name.contains("Intel") { XCTAssertFalse(FloatKernels(.avx512).pairsForwardProducts, name) }
         XCTAssertFalse(FloatKernels(.avx2).pairsForwardProducts)
         XCTAssertFalse(FloatKernels(.portable).pairsForwardProducts)
+    }
+
+    /// A process restarts with OpenBLAS's kernels for this CPU's instructions only where OpenBLAS
+    /// fell back to Prescott's and nobody named a core; once.
+    func testOpenBLASFallbackRestartsOnlyWhenOpenBLASDidNotKnowTheCPU() {
+        let restart = OpenBLASFallback.restartCore(environment:chose:fitting:)
+        XCTAssertEqual(restart([:], "Prescott", "Cooperlake"), "Cooperlake")
+        XCTAssertEqual(restart(["OPENBLAS_CORETYPE": ""], "PRESCOTT", "Haswell"), "Haswell")
+        XCTAssertNil(restart(["OPENBLAS_CORETYPE": "Prescott"], "Prescott", "Haswell"), "the user's choice")
+        XCTAssertNil(restart([OpenBLASFallback.markerVariable: "Prescott"], "Prescott", "Haswell"), "restarted already")
+        XCTAssertNil(restart([:], "Haswell", "Cooperlake"), "a core OpenBLAS knows")
+        XCTAssertNil(restart([:], "Prescott", nil), "a CPU without AVX2: Prescott's kernels fit")
+        // This CPU's core: one whose sgemm gives the MLP digest's bits, and one its path can run.
+        if let core = OpenBLASFallback.fittingCore {
+            XCTAssertTrue(RecordedPhiTests.blasCoresOfTheMLPDigest.contains(core), core)
+            XCTAssertNil(KernelPath.openBLASCoreTypeProblem(in: ["OPENBLAS_CORETYPE": core]), core)
+        } else {
+            XCTAssertFalse(KernelPath.avx2.isSupported)
+        }
     }
 
     func testSelection() throws {

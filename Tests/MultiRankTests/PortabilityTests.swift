@@ -126,6 +126,35 @@ final class PortabilityTests: XCTestCase {
               + String(format: "%.1f s", result.seconds))
     }
 
+    /// On a CPU model OpenBLAS does not know (Debian 12's 0.3.21 and cpuid model CFh, Intel's
+    /// Emerald Rapids: here a Haswell given that number) OpenBLAS picks Prescott's kernels; the
+    /// binary restarts itself with those of the CPU's instructions, says so, and records them.
+    /// (qemu's user mode does not follow the exec: the restarted process runs on the host CPU. The
+    /// core it names was chosen under emulation, which is what this checks.)
+    func testOpenBLASRunsKernelsOfTheCPUsInstructionsOnAModelItDoesNotKnow() throws {
+        let (qemu, binary) = try Self.emulation()
+        guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil else {
+            throw XCTSkip("OPENBLAS_CORETYPE is set: OpenBLAS runs the kernels it names")
+        }
+        let scratch = try DistributedTrain.scratchDirectory(for: self)
+        let run = scratch.appendingPathComponent("run")
+        let result = try MPIJob.runProcess(
+            executable: URL(fileURLWithPath: qemu),
+            arguments: ["-cpu", Self.emulatedCPU + ",model=207", binary.path] + Self.emulatedJob + ["--run-dir", run.path],
+            timeout: 180)
+        XCTAssertEqual(result.status, 0, "\(result)")
+        struct Recorded: Decodable {
+            struct Provenance: Decodable { var blas: String? }
+            var provenance: Provenance
+        }
+        let recorded = try JSONDecoder().decode(Recorded.self, from: Data(contentsOf: run.appendingPathComponent("optimizer.json")))
+        XCTAssertNotEqual(recorded.provenance.blas, "Prescott", "\(result)")
+        if result.stderr.contains("OpenBLAS picked Prescott's kernels") {
+            XCTAssertTrue(result.stderr.contains("a model it does not know; metaopt-dist set OPENBLAS_CORETYPE=Haswell"), "\(result)")
+            XCTAssertEqual(recorded.provenance.blas, "Haswell")
+        }
+    }
+
     /// Forcing the AVX-512 kernels on that CPU ends with status 64 and a message naming
     /// METAOPT_KERNELS, never with an illegal instruction.
     func testEmulatedCPUWithoutAVX512RefusesForcedAVX512() throws {

@@ -250,6 +250,12 @@ int metaopt_cpu_has_fma4(void);
 /// unknown.
 int metaopt_cpu_adds_beside_multiply_adds(void);
 
+/// The OpenBLAS core type (an OPENBLAS_CORETYPE value) for a CPU model that OpenBLAS does not
+/// know and gives Prescott's kernels: "Cooperlake" (AVX-512 with BF16), "Zen" (AMD) or "Haswell"
+/// (AVX2 and FMA), the cores whose sgemm gives the same bits (RecordedPhiTests; SkylakeX's, for
+/// AVX-512 without BF16, gives others); NULL for a CPU without AVX2 and off x86-64.
+const char *metaopt_cpu_openblas_core(void);
+
 /// The CPU's brand string from cpuid ("" where unknown), into `buffer` (at least 49 bytes).
 void metaopt_cpu_brand(char *buffer, size_t size);
 

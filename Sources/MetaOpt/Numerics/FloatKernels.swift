@@ -25,7 +25,8 @@ struct FloatKernels {
     /// from Zen 4 on; on Intel's the pairs would cost a third more work, and the path keeps the
     /// plain product). Other bits than `product`, the largest error about twice as large, so the
     /// AVX-512 path's bits differ between those CPUs. `METAOPT_FORWARD_PRODUCTS=plain` (`product`)
-    /// or `fused` switches it off for measurements.
+    /// or `fused` switches it off, `paired` on where the path has the kernel (Intel's CPUs then
+    /// give AMD's bits: a job over both kinds of node can take either kind's).
     let pairsForwardProducts: Bool
 
     init(_ path: KernelPath) {
@@ -36,14 +37,14 @@ struct FloatKernels {
         self.table = table
         ownsMatrixProducts = Self.matrixProductsOverride ?? (table.pointee.owns_matrix_products != 0)
         pairsForwardProducts = table.pointee.paired_product != nil && ownsMatrixProducts
-            && Self.cpuAddsBesideMultiplyAdds && Self.forwardProductsOverride == nil
+            && (Self.forwardProductsOverride.map { $0 == "paired" } ?? Self.cpuAddsBesideMultiplyAdds)
     }
 
     /// The measurement switches of the kernels and the values each takes; programs refuse any other
     /// value at start-up (`KernelPath.measurementSwitchProblem`), and the kernels ignore it.
     static let measurementSwitches: [(variable: String, values: [String])] = [
         ("METAOPT_MATRIX_PRODUCTS", ["own", "openblas"]),
-        ("METAOPT_FORWARD_PRODUCTS", ["fused", "plain"]),
+        ("METAOPT_FORWARD_PRODUCTS", ["fused", "plain", "paired"]),
     ]
 
     /// `METAOPT_MATRIX_PRODUCTS` (own or openblas), read once per process; nil when unset or
@@ -56,7 +57,7 @@ struct FloatKernels {
         }
     }()
 
-    /// `METAOPT_FORWARD_PRODUCTS` (fused or plain), read once per process; nil when unset or empty.
+    /// `METAOPT_FORWARD_PRODUCTS` (fused, plain or paired), read once per process; nil when unset or empty.
     static let forwardProductsOverride: String? = {
         let value = ProcessInfo.processInfo.environment["METAOPT_FORWARD_PRODUCTS"] ?? ""
         return value.isEmpty ? nil : value
