@@ -61,7 +61,12 @@ extension LaunchEnvironment {
         case .openMPI:
             // The switches that choose the kernels that compute φ, as the job had them (a resume
             // on other kernels continues another trajectory).
-            let switches = Self.kernelSwitches.filter { environment[$0] != nil }
+            // Not an OPENBLAS_CORETYPE that the process set itself (`OpenBLASFallback`: OpenBLAS
+            // did not know the CPU): each process of the new job chooses again, on its own node.
+            let chosenByTheProcess = environment[OpenBLASFallback.markerVariable] != nil
+            let switches = Self.kernelSwitches.filter {
+                environment[$0] != nil && !($0 == "OPENBLAS_CORETYPE" && chosenByTheProcess)
+            }
             var words = switches.map { "\($0)=\(shellQuoted(environment[$0]!))" } + ["mpirun"]
             words += switches.flatMap { ["-x", $0] }  // to other hosts' ranks too
             let allowedByVariables = environment["OMPI_ALLOW_RUN_AS_ROOT"] == "1" && environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] == "1"

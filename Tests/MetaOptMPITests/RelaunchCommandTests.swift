@@ -1,4 +1,5 @@
 import XCTest
+import MetaOpt
 import MetaOptMPI
 
 /// The command a stopped run prints to resume: a job of several ranks is started again as it was
@@ -50,6 +51,16 @@ final class RelaunchCommandTests: XCTestCase {
         environment["OPENBLAS_CORETYPE"] = "Haswell x"
         XCTAssertEqual(command(environment).0,
                        "METAOPT_KERNELS=avx2 OPENBLAS_CORETYPE='Haswell x' mpirun -x METAOPT_KERNELS -x OPENBLAS_CORETYPE -np 2 metaopt-dist " + arguments)
+    }
+
+    /// Not the OpenBLAS core that the process chose itself where OpenBLAS did not know the CPU
+    /// (`OpenBLASFallback`): a resume on another node would be forced to it.
+    func testAnOpenBLASCoreTheProcessChoseStaysBehind() {
+        var environment = openMPI(size: 2, localSize: 2)
+        environment["OPENBLAS_CORETYPE"] = "Cooperlake"
+        environment[OpenBLASFallback.markerVariable] = "Prescott"
+        environment["METAOPT_KERNELS"] = "avx512"
+        XCTAssertEqual(command(environment).0, "METAOPT_KERNELS=avx512 mpirun -x METAOPT_KERNELS -np 2 metaopt-dist " + arguments)
     }
 
     func testRanksOnSeveralHostsSayWhatTheCommandCannot() {
