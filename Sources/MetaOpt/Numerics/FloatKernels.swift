@@ -24,10 +24,11 @@ struct FloatKernels {
     /// (AVX-512), runs the layers' products itself, and the CPU has add units of their own (AMD's
     /// from Zen 4 on; on Intel's the pairs' adds share the multiply-add ports, and the path keeps
     /// the plain product: paired, the forward products took 1.28–1.42 times as long on Emerald
-    /// Rapids, docs/performance-log.md, "Intel Emerald Rapids"). Other bits than `product`, the largest error about twice as large, so the
-    /// AVX-512 path's bits differ between those CPUs. `METAOPT_FORWARD_PRODUCTS=plain` (`product`)
-    /// or `fused` switches it off, `paired` on where the path has the kernel (Intel's CPUs then
-    /// give AMD's bits: a job over both kinds of node can take either kind's).
+    /// Rapids, docs/performance-log.md, "Intel Emerald Rapids"). Other bits than `product`, the
+    /// largest error about twice as large, so the AVX-512 path's bits differ between those CPUs.
+    /// `METAOPT_FORWARD_PRODUCTS=plain` (`product`) or `fused` switches it off, `paired` on where
+    /// the path has the kernel (Intel's CPUs then give AMD's bits: a job over both kinds of node
+    /// can take either kind's).
     let pairsForwardProducts: Bool
 
     init(_ path: KernelPath) {

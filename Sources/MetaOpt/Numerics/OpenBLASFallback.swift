@@ -4,8 +4,9 @@ import Foundation
 /// OpenBLAS picks its kernels when it loads, by the CPU's model number, and gives a model it does
 /// not know Prescott's (SSE3: four lanes, no multiply-add). Debian 12's OpenBLAS 0.3.21 does so on
 /// Intel's Emerald Rapids (cpuid family 6, model CFh), an AVX-512 CPU: the optimizees' own products
-/// (the MLP's and the CNN's layers) ran several times slower there, and their bits were Prescott's,
-/// not those of the AVX2 and AVX-512 cores every other machine runs (docs/design.md, "Kernel paths").
+/// (the MLP's and the CNN's layers) ran there at about half the speed (the MLP's phase 8.1 against
+/// 4.1 ms per meta-iteration), and their bits were Prescott's, not those of the AVX2 and AVX-512
+/// cores every other machine runs (docs/design.md, "Kernel paths").
 /// metaopt-dist then starts itself again with `OPENBLAS_CORETYPE` naming the core whose kernels
 /// use this CPU's instructions (`metaopt_cpu_openblas_core`), before anything else runs; a core
 /// named by the user is left alone, Prescott included.
