@@ -56,16 +56,12 @@ if CommandLine.argc < 1 {
 // instructions (OpenBLASFallback). The path of /proc/self/exe, not the link: an emulator (qemu's
 // user mode) answers readlink with the program it runs, but exec of the link would start itself.
 // Where the exec fails, this process goes on with Prescott's kernels.
-if let core = OpenBLASFallback.restartCore {
-    let chosen = blasCoreName
-    var path = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    if readlink("/proc/self/exe", &path, path.count - 1) > 0 {
-        setenv("OPENBLAS_CORETYPE", core, 1)
-        setenv(OpenBLASFallback.markerVariable, chosen, 1)
-        execv(path, CommandLine.unsafeArgv)
-        unsetenv("OPENBLAS_CORETYPE")
-        unsetenv(OpenBLASFallback.markerVariable)
-    }
+if let core = OpenBLASFallback.restartCore, let program = FilePaths.linkTarget("/proc/self/exe") {
+    setenv("OPENBLAS_CORETYPE", core, 1)
+    setenv(OpenBLASFallback.markerVariable, blasCoreName, 1)
+    execv(program, CommandLine.unsafeArgv)
+    unsetenv("OPENBLAS_CORETYPE")
+    unsetenv(OpenBLASFallback.markerVariable)
 }
 
 // A reader that goes away (`| head`, a log shipper that dies) must not kill a training run before

@@ -101,7 +101,7 @@ package enum FilePaths {
     }
 
     /// What the symbolic link `path` holds (readlink); nil when it is no link.
-    static func linkTarget(_ path: String) -> String? {
+    package static func linkTarget(_ path: String) -> String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let count = readlink(path, &buffer, buffer.count - 1)
         guard count > 0 else { return nil }
