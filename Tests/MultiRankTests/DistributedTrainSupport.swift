@@ -72,6 +72,22 @@ enum DistributedTrain {
         return Output(optimizerFile: optimizer, phi: phi, checkpoint: bytes, checkpointName: newest)
     }
 
+    /// What an optimizer file records about the kernels: `kernels`, those φ was trained on (every
+    /// path in turn, or the ranks' mix), and `provenance`, the process that wrote the file.
+    struct RecordedKernels: Decodable {
+        struct Provenance: Decodable {
+            var kernels: String?
+            /// OpenBLAS's kernels (its core type, or the ranks' mix).
+            var blas: String?
+        }
+        var kernels: String?
+        var provenance: Provenance
+    }
+
+    static func recordedKernels(of runDirectory: URL) throws -> RecordedKernels {
+        try JSONDecoder().decode(RecordedKernels.self, from: Data(contentsOf: runDirectory.appendingPathComponent("optimizer.json")))
+    }
+
     /// metrics.jsonl, one dictionary per meta-step.
     static func metrics(of runDirectory: URL) throws -> [[String: Any]] {
         let url = runDirectory.appendingPathComponent("metrics.jsonl")

@@ -61,8 +61,7 @@ final class MixedKernelPathTests: XCTestCase {
         XCTAssertEqual(lines.count, 6)
         XCTAssertEqual(Set(lines.map { $0["kernels"] as? String }), [census])
         let output = try DistributedTrain.output(of: mixed)
-        struct Provenance: Decodable { var kernels: String? }
-        XCTAssertEqual(try JSONDecoder().decode(Provenance.self, from: output.optimizerFile).kernels, census)
+        XCTAssertEqual(try DistributedTrain.recordedKernels(of: mixed).kernels, census)
 
         // One rank on the fastest path: a valid φ close to the mixed one, but not the same bits.
         let reference = try DistributedTrain.train(np: nil, runDirectory: single)
@@ -85,14 +84,7 @@ final class MixedKernelPathTests: XCTestCase {
         let dir = try DistributedTrain.scratchDirectory(for: self).appendingPathComponent("run")
         let job = ["train", "--meta-batch", "8", "--block-size", "4", "--unroll", "5", "--horizon", "10", "--seed", "7",
                    "--run-dir", dir.path]
-        struct Recorded: Decodable {
-            struct Provenance: Decodable { var kernels: String }
-            var kernels: String
-            var provenance: Provenance
-        }
-        func recorded() throws -> Recorded {
-            try JSONDecoder().decode(Recorded.self, from: Data(contentsOf: dir.appendingPathComponent("optimizer.json")))
-        }
+        func recorded() throws -> DistributedTrain.RecordedKernels { try DistributedTrain.recordedKernels(of: dir) }
         let fresh = try MPIJob.runSingleton(args: job + ["--iterations", "4"], timeout: 60, environment: ["METAOPT_KERNELS": first])
         XCTAssertEqual(fresh.status, 0, "\(fresh)")
         XCTAssertEqual(try recorded().kernels, first)
@@ -139,11 +131,7 @@ final class MixedKernelPathTests: XCTestCase {
         XCTAssertFalse(result.timedOut, "\(result)")
         XCTAssertEqual(result.status, 0, "the consistency check must pass at every meta-step:\n\(result)")
         XCTAssertTrue(result.stderr.contains("ranks run OpenBLAS's kernels for different cores, rank 0 those of Prescott (OPENBLAS_CORETYPE pins one; the files record \"mixed (rank 0: Prescott)\")"), "\(result)")
-        struct Recorded: Decodable {
-            struct Provenance: Decodable { var blas: String? }
-            var provenance: Provenance
-        }
-        let recorded = try JSONDecoder().decode(Recorded.self, from: Data(contentsOf: run.appendingPathComponent("optimizer.json")))
+        let recorded = try DistributedTrain.recordedKernels(of: run)
         XCTAssertEqual(recorded.provenance.blas, "mixed (rank 0: Prescott)")
 
         // One kind of kernels on every rank: no word, and the core's name.
@@ -151,7 +139,7 @@ final class MixedKernelPathTests: XCTestCase {
                                      environment: ["OPENBLAS_CORETYPE": "Prescott"])
         XCTAssertEqual(uniform.status, 0, "\(uniform)")
         XCTAssertFalse(uniform.stderr.contains("OpenBLAS's kernels for different cores"), "\(uniform)")
-        let again = try JSONDecoder().decode(Recorded.self, from: Data(contentsOf: run.appendingPathComponent("optimizer.json")))
+        let again = try DistributedTrain.recordedKernels(of: run)
         XCTAssertEqual(again.provenance.blas, "Prescott")
     }
 

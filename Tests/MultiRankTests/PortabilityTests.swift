@@ -143,11 +143,7 @@ final class PortabilityTests: XCTestCase {
             arguments: ["-cpu", Self.emulatedCPU + ",model=207", binary.path] + Self.emulatedJob + ["--run-dir", run.path],
             timeout: 180)
         XCTAssertEqual(result.status, 0, "\(result)")
-        struct Recorded: Decodable {
-            struct Provenance: Decodable { var blas: String? }
-            var provenance: Provenance
-        }
-        let recorded = try JSONDecoder().decode(Recorded.self, from: Data(contentsOf: run.appendingPathComponent("optimizer.json")))
+        let recorded = try DistributedTrain.recordedKernels(of: run)
         XCTAssertNotEqual(recorded.provenance.blas, "Prescott", "\(result)")
         if result.stderr.contains("OpenBLAS picked Prescott's kernels") {
             XCTAssertTrue(result.stderr.contains("a model it does not know; metaopt-dist set OPENBLAS_CORETYPE=Haswell"), "\(result)")
