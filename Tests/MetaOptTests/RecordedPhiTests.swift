@@ -127,8 +127,9 @@ final class RecordedPhiTests: XCTestCase {
     }
 
     /// Runs the test method `test` of this class in a new process of this test binary whose
-    /// OpenBLAS loads with `core`, and fails unless it passed there. The process holds OpenBLASFallback's marker, so
-    /// it skips rather than starting yet another where the core does not give the digest's bits.
+    /// OpenBLAS loads with `core`, and fails unless it passed there. The process holds
+    /// OpenBLASFallback's marker, so it skips rather than starting yet another where the core does
+    /// not give the digest's bits.
     func runAgainInAProcess(test: String, openBLASCore core: String, file: StaticString = #filePath,
                             line: UInt = #line) throws {
         let binary = try XCTUnwrap(FilePaths.linkTarget("/proc/self/exe"), "the test binary's path")
