@@ -57,11 +57,10 @@ if CommandLine.argc < 1 {
 // user mode) answers readlink with the program it runs, but exec of the link would start itself.
 // Where the exec fails, this process goes on with Prescott's kernels.
 if let core = OpenBLASFallback.restartCore, let program = FilePaths.linkTarget("/proc/self/exe") {
-    setenv("OPENBLAS_CORETYPE", core, 1)
-    setenv(OpenBLASFallback.markerVariable, blasCoreName, 1)
+    let variables = OpenBLASFallback.restartVariables(core: core)
+    for (name, value) in variables { setenv(name, value, 1) }
     execv(program, CommandLine.unsafeArgv)
-    unsetenv("OPENBLAS_CORETYPE")
-    unsetenv(OpenBLASFallback.markerVariable)
+    for name in variables.keys { unsetenv(name) }
 }
 
 // A reader that goes away (`| head`, a log shipper that dies) must not kill a training run before

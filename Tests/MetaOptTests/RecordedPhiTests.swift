@@ -127,15 +127,14 @@ final class RecordedPhiTests: XCTestCase {
     }
 
     /// Runs the test method `test` of this class in a new process of this test binary whose
-    /// OpenBLAS loads with `core`, and fails unless it passed there. The process holds
-    /// OpenBLASFallback's marker, so it skips rather than starting yet another where the core does
-    /// not give the digest's bits.
+    /// OpenBLAS loads with `core`, and fails unless it passed there. The process has the variables
+    /// of the binary's restart, the marker among them, so it skips rather than starting yet another
+    /// where the core does not give the digest's bits.
     func runAgainInAProcess(test: String, openBLASCore core: String, file: StaticString = #filePath,
                             line: UInt = #line) throws {
         let binary = try XCTUnwrap(FilePaths.linkTarget("/proc/self/exe"), "the test binary's path")
-        var environment = ProcessInfo.processInfo.environment
-        environment["OPENBLAS_CORETYPE"] = core
-        environment[OpenBLASFallback.markerVariable] = blasCoreName
+        let restart = OpenBLASFallback.restartVariables(core: core)
+        let environment = ProcessInfo.processInfo.environment.merging(restart) { $1 }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["\(String(reflecting: Self.self))/\(test)"]  // XCTest's "Module.Class/method"

@@ -18,6 +18,12 @@ package enum OpenBLASFallback {
     /// the process can say so (`note`); also what keeps it from restarting twice.
     package static let markerVariable = "METAOPT_OPENBLAS_FELL_BACK"
 
+    /// The variables a restart with `core` sets: `OPENBLAS_CORETYPE`, and the marker naming the
+    /// core this process's OpenBLAS chose.
+    package static func restartVariables(core: String) -> [String: String] {
+        ["OPENBLAS_CORETYPE": core, markerVariable: blasCoreName]
+    }
+
     /// The core type a process should restart with: `fitting` when OpenBLAS `chose` its fallback
     /// for a CPU that runs `fitting`'s kernels and the environment names no core
     /// (`OPENBLAS_CORETYPE` unset or empty) and holds no marker of an earlier restart; else nil.
